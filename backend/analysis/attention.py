@@ -1,0 +1,133 @@
+"""Attention views: all patterns with per-head summaries, Q/K/V, the worked arithmetic, comparisons."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from backend import schemas
+from backend.analysis.common import check_index, entropy, rnd, rnd_masked, run_info
+from backend.analysis.predict import top_k
+from backend.service import Run
+from models.transformer import check_layer_head
+
+
+def patterns(run: Run) -> torch.Tensor:
+    cfg = run.loaded.cfg
+    return torch.stack([run.cache["pattern", layer] for layer in range(cfg.n_layers)])  # [layer, head, q, k]
+
+
+def head_summaries(pattern: torch.Tensor) -> list[list[schemas.HeadSummary]]:
+    """pattern [layer, head, q, k] -> mean entropy, previous-, first- and self-token weight per head."""
+    n = pattern.shape[-1]
+    ent = entropy(pattern).mean(-1)  # [layer, head]
+    first = pattern[..., 0].mean(-1)
+    own = pattern.diagonal(dim1=-2, dim2=-1).mean(-1)
+    prev = pattern.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1) if n > 1 else torch.zeros_like(first)
+    return [[schemas.HeadSummary(layer=l, head=h, entropy=round(float(ent[l, h]), 4),
+                                 previous_token=round(float(prev[l, h]), 4), first_token=round(float(first[l, h]), 4),
+                                 self_token=round(float(own[l, h]), 4))
+             for h in range(pattern.shape[1])] for l in range(pattern.shape[0])]
+
+
+def analyze(run: Run, k: int) -> schemas.AnalyzeResponse:
+    cfg = run.loaded.cfg
+    pat = patterns(run)
+    preds, why = top_k(run, k, temperature=1.0)
+    return schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads,
+                                   attention=rnd(pat), heads=head_summaries(pat),
+                                   predictions=preds, predictions_unavailable=why)
+
+
+def _pca2(points: torch.Tensor) -> tuple[torch.Tensor, list[float]]:
+    """points [n, d] -> coordinates [n, 2] on the two main axes, and each axis's share of the variance."""
+    x = points.double() - points.double().mean(0, keepdim=True)
+    if x.shape[0] < 2 or float(x.abs().max()) == 0.0:
+        return torch.zeros(x.shape[0], 2, dtype=torch.float64), [0.0, 0.0]
+    u, s, vh = torch.linalg.svd(x, full_matrices=False)
+    axes = vh[:2]  # [2, d]
+    # a fixed sign, so the picture does not flip between calls
+    signs = torch.sign(axes[torch.arange(axes.shape[0]), axes.abs().argmax(-1)])
+    axes = axes * signs[:, None]
+    coords = x @ axes.T  # [n, 2]
+    if coords.shape[1] < 2:
+        coords = torch.cat([coords, torch.zeros(coords.shape[0], 2 - coords.shape[1], dtype=coords.dtype)], 1)
+    var = s.pow(2)
+    share = (var[:2] / var.sum()).tolist() + [0.0] * (2 - min(2, len(var)))
+    return coords, [round(v, 4) for v in share[:2]]
+
+
+def qkv(run: Run, layer: int, head: int | None) -> schemas.QKVResponse:
+    cfg = run.loaded.cfg
+    check_layer_head(cfg, layer, head)
+    rotary = cfg.positional == "rotary"
+    heads = range(cfg.n_heads) if head is None else [head]
+    out = []
+    for h in heads:
+        out.append(schemas.HeadQKV(
+            head=h, kv_head=h // cfg.group_size,
+            q=rnd(run.cache["q", layer, h]), k=rnd(run.cache["k", layer, h]), v=rnd(run.cache["v", layer, h]),
+            z=rnd(run.cache["z", layer, h]),
+            q_rot=rnd(run.cache["rot_q", layer, h]) if rotary else None,
+            k_rot=rnd(run.cache["rot_k", layer, h]) if rotary else None))
+    projection = None
+    if head is not None:
+        q = run.cache["rot_q" if rotary else "q", layer, head]  # [pos, d_head]
+        k = run.cache["rot_k" if rotary else "k", layer, head]
+        coords, explained = _pca2(torch.cat([q, k]))
+        n = q.shape[0]
+        pattern = run.cache["pattern", layer, head]
+        flat = [(qi, ki, float(pattern[qi, ki])) for qi in range(n) for ki in range(n)]
+        strongest = sorted(flat, key=lambda t: -t[2])[:max(n, 1) * 2]
+        projection = schemas.Projection(q=rnd(coords[:n]), k=rnd(coords[n:]), explained=explained,
+                                        links=[(qi, ki, round(w, 4)) for qi, ki, w in strongest if w > 0])
+    return schemas.QKVResponse(**run_info(run), layer=layer, d_head=cfg.d_head, heads=out, projection=projection)
+
+
+def explain(run: Run, layer: int, head: int, query: int) -> schemas.ExplainResponse:
+    """One row of one head, step by step, from the cached q, k, v and pattern."""
+    cfg = run.loaded.cfg
+    check_layer_head(cfg, layer, head)
+    n = len(run.ids)
+    check_index("query", query, n)
+    rotary = cfg.positional == "rotary"
+    q = run.cache["rot_q" if rotary else "q", layer, head][query]  # [d_head]
+    keys = run.cache["rot_k" if rotary else "k", layer, head]  # [pos, d_head]
+    values = run.cache["v", layer, head]  # [pos, d_head]
+    weights = run.cache["pattern", layer, head][query]  # [pos]: the model's own row
+    scale = math.sqrt(cfg.d_head) if run.iv.scale else 1.0
+    other = 1.0 if run.iv.scale else math.sqrt(cfg.d_head)
+    mask = torch.zeros(n, dtype=torch.bool)
+    if cfg.causal:
+        mask[query + 1:] = True
+    raw = keys @ q  # [pos]
+    masked_raw = raw.masked_fill(mask, float("-inf"))
+    other_weights = torch.softmax(masked_raw / other, dim=-1)
+    weighted = weights[:, None] * values  # [pos, d_head]
+    return schemas.ExplainResponse(
+        **run_info(run), layer=layer, head=head, query=query, d_head=cfg.d_head, scale=round(scale, 6),
+        q=rnd(q), keys=rnd(keys), values=rnd(values), raw_scores=rnd_masked(masked_raw),
+        scaled_scores=rnd_masked(masked_raw / scale), mask=mask.tolist(), weights=rnd(weights),
+        weighted_values=rnd(weighted), output=rnd(weighted.sum(0)), entropy=round(float(entropy(weights)), 4),
+        other_scale=round(other, 6), other_weights=rnd(other_weights),
+        other_entropy=round(float(entropy(other_weights)), 4))
+
+
+def compare_side(run: Run) -> schemas.CompareSideResult:
+    cfg = run.loaded.cfg
+    return schemas.CompareSideResult(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads,
+                                     attention=rnd(patterns(run)))
+
+
+def compare(a: Run, b: Run) -> schemas.CompareResponse:
+    pa, pb = patterns(a), patterns(b)
+    why = None
+    if pa.shape[:2] != pb.shape[:2]:
+        why = (f"the two models have different shapes ({pa.shape[0]} x {pa.shape[1]} and "
+               f"{pb.shape[0]} x {pb.shape[1]} layers x heads), so their patterns cannot be subtracted")
+    elif pa.shape[2] != pb.shape[2]:
+        why = (f"the two inputs have different numbers of tokens ({pa.shape[2]} and {pb.shape[2]}), "
+               "so their patterns cannot be subtracted cell by cell")
+    return schemas.CompareResponse(a=compare_side(a), b=compare_side(b),
+                                   difference=None if why else rnd(pb - pa), difference_unavailable=why)

@@ -1,0 +1,57 @@
+"""Pieces every view's answer shares: rounding, tokens, the interventions that were applied."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from backend import schemas
+from backend.service import Run
+from models.registry import LoadedModel
+from models.transformer import Interventions
+
+DECIMALS = 4
+
+
+def rnd(t: torch.Tensor) -> list:
+    """A tensor as nested lists of floats rounded to DECIMALS places."""
+    return torch.round(t.detach().double(), decimals=DECIMALS).tolist()
+
+
+def rnd_masked(t: torch.Tensor) -> list:
+    """Like rnd, with -inf (a masked score) as None."""
+    def conv(x):
+        if isinstance(x, list):
+            return [conv(v) for v in x]
+        return None if math.isinf(x) or math.isnan(x) else x
+    return conv(rnd(t))
+
+
+def interventions(req: schemas.InterventionFields) -> Interventions:
+    return Interventions(positions=req.positions, scale=req.scale, ablate=tuple(map(tuple, req.ablate)), seed=req.seed)
+
+
+def token(loaded: LoadedModel, token_id: int, position: int) -> schemas.Token:
+    return schemas.Token(id=token_id, text=loaded.tokenizer.display(token_id), position=position)
+
+
+def run_info(run: Run) -> dict:
+    iv = run.iv
+    return {
+        "model": run.name,
+        "interventions": schemas.AppliedInterventions(positions=iv.positions, scale=iv.scale,
+                                                      ablate=list(iv.ablate), seed=iv.seed,
+                                                      permutation=run.cache.permutation),
+        "tokens": [token(run.loaded, t, i) for i, t in enumerate(run.ids)],
+    }
+
+
+def entropy(p: torch.Tensor) -> torch.Tensor:
+    """Entropy in nats along the last axis (0 log 0 = 0)."""
+    return -torch.special.xlogy(p, p).sum(-1)
+
+
+def check_index(name: str, value: int, count: int) -> None:
+    if not 0 <= value < count:
+        raise ValueError(f"{name} {value} does not exist: the text has {count} tokens, so {name} is 0 to {count - 1}")

@@ -1,0 +1,81 @@
+"""Embedding views: token similarity at every depth, one-hot vs dense, paths, neighbours, analogies."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from backend import schemas
+from backend.analysis.attention import _pca2
+from backend.analysis.common import rnd, run_info, token
+from backend.service import Run
+from models.registry import LoadedModel
+
+
+def _similarity(label: str, x: torch.Tensor) -> schemas.SimilarityLayer:
+    unit = F.normalize(x.double(), dim=-1)
+    return schemas.SimilarityLayer(label=label, cosine=rnd(unit @ unit.T), dot=rnd(x.double() @ x.double().T))
+
+
+def depths(run: Run) -> list[tuple[str, torch.Tensor]]:
+    """(label, [pos, d_model]) for the token embedding, the block input, and after each block."""
+    c, cfg = run.cache, run.loaded.cfg
+    out = [("token embedding", c["hook_embed"])]
+    if "hook_pos_embed" in c or cfg.n_token_types or cfg.embed_norm:
+        label = "+ position" if "hook_pos_embed" in c else "block input"
+        out.append((label, c["blocks.0.hook_resid_pre"]))
+    out += [(f"after block {l}", c[f"blocks.{l}.hook_resid_post"]) for l in range(cfg.n_layers)]
+    return out
+
+
+def embeddings(run: Run) -> schemas.EmbeddingsResponse:
+    ids = torch.tensor(run.ids)
+    same = (ids[:, None] == ids[None, :]).double()  # one-hot vectors: dot = cosine = 1 for the same id
+    onehot = schemas.SimilarityLayer(label="one-hot", cosine=rnd(same), dot=rnd(same))
+    levels = depths(run)
+    layers = [_similarity(label, x) for label, x in levels]
+    stacked = torch.stack([F.normalize(x.double(), dim=-1) for _, x in levels], dim=1)  # [pos, depth, d_model]
+    n, d = stacked.shape[:2]
+    coords, explained = _pca2(stacked.reshape(n * d, -1))
+    paths = coords.reshape(n, d, 2)  # [pos, depth, 2]
+    return schemas.EmbeddingsResponse(**run_info(run), onehot=onehot, layers=layers, paths=rnd(paths),
+                                      path_labels=[label for label, _ in levels], explained=explained)
+
+
+def word_token(loaded: LoadedModel, word: str) -> int:
+    """The single token for `word`: its mid-sentence form (with a leading space) first, then as typed."""
+    word = word.strip()
+    if not word:
+        raise ValueError("word is empty")
+    for form in (" " + word, word):
+        ids = loaded.tokenizer.encode(form, add_bos=False)
+        if len(ids) == 1:
+            return ids[0]
+    pieces = loaded.tokenizer.displays(loaded.tokenizer.encode(word, add_bos=False))
+    raise ValueError(f"{word!r} is not one token in this model's vocabulary (it splits into {pieces}); "
+                     "try a more common word")
+
+
+def _nearest(loaded: LoadedModel, vec: torch.Tensor, k: int, exclude: set[int]) -> list[schemas.Neighbor]:
+    emb = loaded.model.W_E.detach()
+    cos = F.normalize(emb, dim=-1) @ F.normalize(vec, dim=-1)  # [vocab]
+    for i in exclude | loaded.tokenizer.special_ids:
+        cos[i] = float("-inf")
+    values, ids = cos.topk(min(k, int(torch.isfinite(cos).sum())))
+    return [schemas.Neighbor(id=int(i), text=loaded.tokenizer.display(int(i)), cosine=round(float(v), 4))
+            for v, i in zip(values, ids, strict=True)]
+
+
+def neighbors(loaded: LoadedModel, word: str, k: int) -> schemas.NeighborsResponse:
+    tid = word_token(loaded, word)
+    vec = loaded.model.W_E.detach()[tid]
+    return schemas.NeighborsResponse(model=loaded.name, word=word, token=token(loaded, tid, 0),
+                                     neighbors=_nearest(loaded, vec, k, {tid}))
+
+
+def analogy(loaded: LoadedModel, a: str, b: str, c: str, k: int) -> schemas.AnalogyResponse:
+    ia, ib, ic = (word_token(loaded, w) for w in (a, b, c))
+    emb = loaded.model.W_E.detach()
+    vec = emb[ia] - emb[ib] + emb[ic]
+    return schemas.AnalogyResponse(model=loaded.name, a=token(loaded, ia, 0), b=token(loaded, ib, 0),
+                                   c=token(loaded, ic, 0), neighbors=_nearest(loaded, vec, k, {ia, ib, ic}))

@@ -1,0 +1,40 @@
+"""Positional views: the encoding itself and the four-term split of the first layer's scores."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from backend import schemas
+from backend.analysis.common import rnd, rnd_masked, run_info
+from backend.service import Run
+from models.decompose import decompose_scores
+from models.positional import sinusoidal_encoding
+from models.registry import LoadedModel
+
+
+def encoding(loaded: LoadedModel, n: int) -> schemas.PositionalResponse:
+    cfg = loaded.cfg
+    why = loaded.info.unavailable_views.get("positional")
+    if why:
+        raise ValueError(why)
+    if cfg.positional == "sinusoidal":
+        table = sinusoidal_encoding(n, cfg.d_model)
+    else:
+        if n > cfg.max_positions:
+            raise ValueError(f"n is {n}; this model learned {cfg.max_positions} positions (max_tokens)")
+        table = loaded.model.pos_embed.W_pos.detach()[:n]
+    unit = F.normalize(table.double(), dim=-1)
+    return schemas.PositionalResponse(model=loaded.name, positional=cfg.positional, n=n, d_model=cfg.d_model,
+                                      encoding=rnd(table), similarity=rnd(unit @ unit.T))
+
+
+def decompose(run: Run, layer: int, head: int) -> schemas.DecomposeResponse:
+    terms = decompose_scores(run.loaded.model, run.cache, layer, head)
+    return schemas.DecomposeResponse(
+        **run_info(run), layer=layer, head=head, scores=rnd_masked(terms.scores),
+        content_content=rnd_masked(terms.content_content), content_position=rnd_masked(terms.content_position),
+        position_content=rnd_masked(terms.position_content), position_position=rnd_masked(terms.position_position),
+        note=("q and k are each split into a content part (from the token embedding, with the biases) and a "
+              "position part (from the positional encoding); the norm's per-token divisor is taken from the real "
+              "input, so the four terms add up to the model's score."))

@@ -1,0 +1,100 @@
+"""create_app(): the FastAPI application, its lifespan, routers and static files."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from importlib.resources import files
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.staticfiles import StaticFiles
+
+from backend.middleware import GuardMiddleware
+from backend.routes import attention, embeddings, meta, positional, predict
+from backend.service import ModelNotInstalled, ModelService, UnknownModel
+from backend.settings import Settings, get_settings
+
+log = logging.getLogger("attnlab")
+FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def plotly_js() -> Path:
+    return Path(str(files("plotly") / "package_data" / "plotly.min.js"))
+
+
+def swagger_dir() -> Path:
+    from swagger_ui_bundle import swagger_ui_path
+
+    return Path(str(swagger_ui_path))
+
+
+def _readable(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            parts.append(f"the body is not valid JSON ({err.get('ctx', {}).get('error', 'decode error')})")
+            continue
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return "; ".join(parts) or "invalid request"
+
+
+def create_app(settings: Settings | None = None, service: ModelService | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    service = service or ModelService(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        loaded = service.get(settings.default_model)
+        log.info("default model %s loaded (%s parameters)", loaded.name, f"{loaded.info.params:,}")
+        yield
+
+    app = FastAPI(title="Attention Lab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+                  description="What a small transformer does with your sentence: tokens, attention, Q/K/V, "
+                              "embeddings, positional encoding and next-word prediction, from the model's own "
+                              "intermediates.")
+    app.state.settings = settings
+    app.state.service = service
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": _readable(exc)})
+
+    @app.exception_handler(ValueError)
+    async def value_error(request: Request, exc: ValueError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(UnknownModel)
+    async def unknown_model(request: Request, exc: UnknownModel) -> JSONResponse:
+        return JSONResponse(status_code=404, content={"detail": str(exc)})
+
+    @app.exception_handler(ModelNotInstalled)
+    async def not_installed(request: Request, exc: ModelNotInstalled) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    for router in (meta.router, attention.router, embeddings.router, positional.router, predict.router):
+        app.include_router(router, prefix="/api")
+
+    @app.get("/vendor/plotly.min.js", include_in_schema=False)
+    def plotly() -> FileResponse:
+        return FileResponse(plotly_js(), media_type="text/javascript")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return HTMLResponse((STATIC / "docs.html").read_text(encoding="utf-8"))
+
+    app.mount("/vendor/swagger", StaticFiles(directory=swagger_dir()), name="swagger")
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if settings.cors_origins:
+        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
+                           allow_headers=["content-type"])
+    app.add_middleware(GuardMiddleware, max_body=settings.max_body_bytes)
+    if FRONTEND.is_dir():
+        app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="frontend")
+    return app

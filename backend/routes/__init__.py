@@ -1,0 +1,1 @@
+"""One router per view family."""

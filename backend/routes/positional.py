@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from backend import schemas
+from backend.analysis import positional
+from backend.analysis.common import interventions
+from backend.deps import get_service
+from backend.service import ModelService
+
+router = APIRouter(prefix="/positional", tags=["positional"])
+Service = Annotated[ModelService, Depends(get_service)]
+
+
+@router.get("", response_model=schemas.PositionalResponse)
+def encoding(service: Service, n: Annotated[int, Query(ge=1)] = 64,
+             model: Annotated[str | None, Query(max_length=200)] = None) -> schemas.PositionalResponse:
+    """The model's positional encoding for n positions, and position-to-position cosine similarity."""
+    service.check_positions_n(n)
+    return positional.encoding(service.get(model), n)
+
+
+@router.post("/decompose", response_model=schemas.DecomposeResponse)
+def decompose(req: schemas.DecomposeRequest, service: Service) -> schemas.DecomposeResponse:
+    """Layer 0's scores for one head split into content/position terms that add up to the score."""
+    return positional.decompose(service.run(req.model, req.text, interventions(req)), req.layer, req.head)

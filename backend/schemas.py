@@ -1,0 +1,319 @@
+"""Every request and response of the HTTP API, one pydantic model per view.
+
+Conventions: layers, heads and token indices count from 0. Matrices are nested
+lists [row][column]. Attention is [layer][head][query][key]. A masked score (a key
+after the query in a causal model) is null. Floats are rounded to 4 decimals.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Positions = Literal["normal", "removed", "shuffled"]
+Matrix = list[list[float]]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --------------------------------------------------------------------------- shared pieces
+
+class InterventionFields(Strict):
+    model: str | None = Field(None, description="a registry name; default: the default model", max_length=200)
+    positions: Positions = Field("normal", description="positional information: normal, removed or shuffled")
+    scale: bool = Field(True, description="divide scores by sqrt(d_head) (as trained) or not")
+    ablate: list[tuple[int, int]] = Field(default_factory=list, max_length=1000,
+                                          description="[layer, head] pairs whose output is set to zero")
+    seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the permutation when positions are shuffled")
+
+
+class TextRequest(InterventionFields):
+    text: str = Field(..., description="the sentence to run", examples=["The cat sat on the mat because it was tired."])
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("text is empty: type a sentence")
+        return v
+
+
+class AppliedInterventions(BaseModel):
+    positions: Positions
+    scale: bool
+    ablate: list[tuple[int, int]]
+    seed: int
+    permutation: list[int] | None = Field(None, description="position given to each token when shuffled")
+
+
+class Token(BaseModel):
+    id: int
+    text: str = Field(..., description="display string: a space shows as ␣, a partial character as <0xNN>")
+    position: int
+
+
+class RunInfo(BaseModel):
+    model: str
+    interventions: AppliedInterventions
+    tokens: list[Token]
+
+
+class Prediction(BaseModel):
+    id: int
+    text: str
+    prob: float
+
+
+# --------------------------------------------------------------------------- models, health
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class ModelSummary(BaseModel):
+    name: str
+    title: str
+    kind: Literal["causal", "bidirectional"]
+    n_layers: int
+    n_heads: int
+    n_kv_heads: int
+    d_model: int
+    d_head: int
+    positional: str
+    vocab_size: int
+    max_tokens: int
+    params: int
+    source: str
+    licence: str
+    metrics: dict[str, float | int | str | None]
+    available: bool
+    install: str | None
+    default: bool
+    unavailable_views: dict[str, str] = Field(..., description="view -> why it does not apply to this model")
+
+
+class ModelList(BaseModel):
+    default: str
+    models: list[ModelSummary]
+
+
+# --------------------------------------------------------------------------- analyze
+
+class AnalyzeRequest(TextRequest):
+    top_k: int = Field(10, ge=1, description="how many next-token predictions")
+
+
+class HeadSummary(BaseModel):
+    layer: int
+    head: int
+    entropy: float = Field(..., description="mean over queries of the pattern row's entropy, in nats")
+    previous_token: float = Field(..., description="mean weight on the previous token")
+    first_token: float = Field(..., description="mean weight on the first token (BOS)")
+    self_token: float = Field(..., description="mean weight on the query's own token")
+
+
+class AnalyzeResponse(RunInfo):
+    n_layers: int
+    n_heads: int
+    attention: list[list[Matrix]] = Field(..., description="[layer][head][query][key]")
+    heads: list[list[HeadSummary]] = Field(..., description="[layer][head]")
+    predictions: list[Prediction] | None = Field(None, description="top-k next tokens after the last position")
+    predictions_unavailable: str | None = None
+
+
+# --------------------------------------------------------------------------- qkv
+
+class QKVRequest(TextRequest):
+    layer: int
+    head: int | None = Field(None, description="one head, or all heads when absent")
+
+
+class HeadQKV(BaseModel):
+    head: int
+    kv_head: int = Field(..., description="the K/V head this query head reads (grouped-query models share them)")
+    q: Matrix = Field(..., description="[token][d_head], before any rotary rotation")
+    k: Matrix
+    v: Matrix
+    z: Matrix = Field(..., description="[token][d_head]: the head's output, the weighted sum of values")
+    q_rot: Matrix | None = Field(None, description="q after the rotary rotation (rotary models)")
+    k_rot: Matrix | None = None
+
+
+class Projection(BaseModel):
+    q: Matrix = Field(..., description="[token][2]: the q vectors (as used in the scores) on two principal axes")
+    k: Matrix = Field(..., description="[token][2]: the k vectors on the same axes")
+    explained: list[float] = Field(..., description="share of the variance of the two axes")
+    links: list[tuple[int, int, float]] = Field(..., description="[query, key, weight]: the strongest weights")
+
+
+class QKVResponse(RunInfo):
+    layer: int
+    d_head: int
+    heads: list[HeadQKV]
+    projection: Projection | None = Field(None, description="for one head: q and k together in 2-D")
+
+
+# --------------------------------------------------------------------------- explain
+
+class ExplainRequest(TextRequest):
+    layer: int
+    head: int
+    query: int = Field(..., description="token index of the query")
+
+
+class ExplainResponse(RunInfo):
+    layer: int
+    head: int
+    query: int
+    d_head: int
+    scale: float = Field(..., description="what the scores were divided by: sqrt(d_head), or 1 with scaling off")
+    q: list[float]
+    keys: Matrix = Field(..., description="[key][d_head], after any rotary rotation")
+    values: Matrix = Field(..., description="[key][d_head]")
+    raw_scores: list[float | None] = Field(..., description="q.k for each key (null where masked)")
+    scaled_scores: list[float | None] = Field(..., description="raw score / scale (null where masked)")
+    mask: list[bool] = Field(..., description="true where the key is hidden from this query")
+    weights: list[float] = Field(..., description="softmax of the scaled scores: the model's pattern row")
+    weighted_values: Matrix = Field(..., description="[key][d_head]: each value times its weight")
+    output: list[float] = Field(..., description="the sum of the weighted values: this head's z for the query")
+    entropy: float
+    other_scale: float = Field(..., description="the scale of the comparison row: 1 if scaling is on, else sqrt(d_head)")
+    other_weights: list[float] = Field(..., description="softmax of raw_scores / other_scale: the row with scaling flipped")
+    other_entropy: float
+
+
+# --------------------------------------------------------------------------- embeddings
+
+class EmbeddingsRequest(TextRequest):
+    pass
+
+
+class SimilarityLayer(BaseModel):
+    label: str
+    cosine: Matrix
+    dot: Matrix
+
+
+class EmbeddingsResponse(RunInfo):
+    onehot: SimilarityLayer = Field(..., description="one-hot vectors: 1 for the same token id, else 0")
+    layers: list[SimilarityLayer] = Field(..., description="input embedding, + positions, then after each block")
+    paths: list[Matrix] = Field(..., description="[token][depth][2]: each token's vector on two principal axes")
+    path_labels: list[str]
+    explained: list[float]
+
+
+class Neighbor(BaseModel):
+    id: int
+    text: str
+    cosine: float
+
+
+class NeighborsResponse(BaseModel):
+    model: str
+    word: str
+    token: Token
+    neighbors: list[Neighbor]
+
+
+class AnalogyRequest(Strict):
+    model: str | None = Field(None, max_length=200)
+    a: str = Field(..., description="a - b + c", max_length=100)
+    b: str = Field(..., max_length=100)
+    c: str = Field(..., max_length=100)
+    k: int = Field(10, ge=1)
+
+
+class AnalogyResponse(BaseModel):
+    model: str
+    a: Token
+    b: Token
+    c: Token
+    neighbors: list[Neighbor] = Field(..., description="nearest tokens to a - b + c by cosine, a, b and c left out")
+
+
+# --------------------------------------------------------------------------- positional
+
+class PositionalResponse(BaseModel):
+    model: str
+    positional: str
+    n: int
+    d_model: int
+    encoding: Matrix = Field(..., description="[position][dimension]")
+    similarity: Matrix = Field(..., description="[position][position] cosine similarity")
+
+
+class DecomposeRequest(TextRequest):
+    layer: int = 0
+    head: int = 0
+
+
+class DecomposeResponse(RunInfo):
+    layer: int
+    head: int
+    scores: list[list[float | None]] = Field(..., description="the model's scaled scores [query][key] (null: masked)")
+    content_content: list[list[float | None]]
+    content_position: list[list[float | None]]
+    position_content: list[list[float | None]]
+    position_position: list[list[float | None]]
+    note: str
+
+
+# --------------------------------------------------------------------------- predict
+
+class PredictRequest(TextRequest):
+    top_k: int = Field(10, ge=1)
+    temperature: float = Field(1.0, gt=0, description="softmax temperature, in (0, max]")
+    continue_tokens: int = Field(0, ge=0, description="greedy continuation: how many tokens to add")
+
+
+class PositionPredictions(BaseModel):
+    position: int
+    actual_next: int | None = Field(None, description="the id of the token that does come next")
+    top: list[Prediction]
+
+
+class PredictResponse(RunInfo):
+    temperature: float
+    predictions: list[Prediction]
+    per_position: list[PositionPredictions]
+    continuation: str | None = None
+    continuation_tokens: list[Token] | None = None
+    stopped: str | None = Field(None, description="why the continuation stopped early, if it did")
+
+
+# --------------------------------------------------------------------------- compare
+
+class CompareSide(InterventionFields):
+    text: str
+
+    @field_validator("text")
+    @classmethod
+    def _not_blank(cls, v: str) -> str:
+        if not v.strip():
+            raise ValueError("text is empty: type a sentence")
+        return v
+
+
+class CompareRequest(Strict):
+    a: CompareSide
+    b: CompareSide
+
+
+class CompareSideResult(RunInfo):
+    n_layers: int
+    n_heads: int
+    attention: list[list[Matrix]]
+
+
+class CompareResponse(BaseModel):
+    a: CompareSideResult
+    b: CompareSideResult
+    difference: list[list[Matrix]] | None = Field(None, description="b - a, [layer][head][query][key]")
+    difference_unavailable: str | None = None
+
+
+class ErrorDetail(BaseModel):
+    detail: str

@@ -1,0 +1,133 @@
+"""The one object routes talk to: models by name, the limits, and forward passes (cached)."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from backend.settings import Settings
+from models import registry
+from models.registry import LoadedModel, ModelInfo
+from models.transformer import ActivationCache, Interventions
+
+
+class UnknownModel(LookupError):
+    """A model name that is not in the registry (a 404)."""
+
+
+class ModelNotInstalled(LookupError):
+    """A registered model whose package is missing (a 422 that says how to install it)."""
+
+
+@dataclass(frozen=True)
+class Run:
+    """One forward pass: the model, the token ids, and what the model computed."""
+
+    loaded: LoadedModel
+    text: str
+    ids: tuple[int, ...]
+    logits: torch.Tensor  # [pos, vocab]
+    cache: ActivationCache
+
+    @property
+    def name(self) -> str:
+        return self.loaded.name
+
+    @property
+    def iv(self) -> Interventions:
+        return self.cache.interventions
+
+
+class ModelService:
+    """Models by name (loaded once, on first use) and a bounded cache of forward passes."""
+
+    def __init__(self, settings: Settings, cache_size: int = 64,
+                 list_models: Callable[[], list[ModelInfo]] = registry.list_models,
+                 load: Callable[[str], LoadedModel] = registry.load):
+        self.settings = settings
+        self._list_models = list_models
+        self._load = load
+        self._runs: OrderedDict[tuple, Run] = OrderedDict()
+        self._cache_size = cache_size
+        self._lock = threading.Lock()
+
+    # ---------------------------------------------------------------- models
+
+    def models(self) -> list[ModelInfo]:
+        return self._list_models()
+
+    def resolve(self, name: str | None) -> str:
+        return name or self.settings.default_model
+
+    def get(self, name: str | None) -> LoadedModel:
+        name = self.resolve(name)
+        try:
+            return self._load(name)
+        except KeyError as e:
+            raise UnknownModel(e.args[0] if e.args else f"unknown model {name!r}") from None
+        except LookupError as e:
+            raise ModelNotInstalled(str(e)) from None
+
+    # ---------------------------------------------------------------- limits
+
+    def check_text(self, text: str) -> None:
+        limit = self.settings.max_text_chars
+        if not text.strip():
+            raise ValueError("text is empty: type a sentence")
+        if len(text) > limit:
+            raise ValueError(f"text is {len(text)} characters; the limit is {limit} characters (max_text_chars)")
+
+    def check_top_k(self, k: int) -> None:
+        if k > self.settings.max_top_k:
+            raise ValueError(f"top_k is {k}; the limit is {self.settings.max_top_k} (max_top_k)")
+
+    def check_temperature(self, t: float) -> None:
+        if not 0 < t <= self.settings.max_temperature:
+            raise ValueError(f"temperature is {t}; it must be more than 0 and at most "
+                             f"{self.settings.max_temperature} (max_temperature)")
+
+    def check_continue(self, n: int) -> None:
+        if n > self.settings.max_continue_tokens:
+            raise ValueError(f"continue_tokens is {n}; the limit is {self.settings.max_continue_tokens} "
+                             "(max_continue_tokens)")
+
+    def check_neighbors(self, k: int) -> None:
+        if k > self.settings.max_neighbors:
+            raise ValueError(f"k is {k}; the limit is {self.settings.max_neighbors} (max_neighbors)")
+
+    def check_positions_n(self, n: int) -> None:
+        if n > self.settings.max_positions_n:
+            raise ValueError(f"n is {n}; the limit is {self.settings.max_positions_n} (max_positions_n)")
+
+    def tokenize(self, loaded: LoadedModel, text: str) -> list[int]:
+        self.check_text(text)
+        ids = loaded.tokenizer.encode(text)
+        limit = loaded.cfg.max_positions
+        if len(ids) > limit:
+            raise ValueError(f"the text is {len(ids)} tokens (with the start token); "
+                             f"model {loaded.name!r} reads at most {limit} tokens (max_tokens)")
+        return ids
+
+    # ---------------------------------------------------------------- forward passes
+
+    def run(self, name: str | None, text: str, iv: Interventions) -> Run:
+        loaded = self.get(name)
+        ids = self.tokenize(loaded, text)
+        iv.check(loaded.cfg)
+        key = (loaded.name, text, iv)
+        with self._lock:
+            hit = self._runs.get(key)
+            if hit is not None:
+                self._runs.move_to_end(key)
+                return hit
+        logits, cache = loaded.model.run_with_cache(torch.tensor(ids), iv)
+        result = Run(loaded, text, tuple(ids), logits, cache)
+        with self._lock:
+            self._runs[key] = result
+            while len(self._runs) > self._cache_size:
+                self._runs.popitem(last=False)
+        return result

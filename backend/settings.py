@@ -1,0 +1,30 @@
+"""One Settings object: limits, host, port and default model. Override with ATTNLAB_* variables."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from models.registry import DEFAULT_MODEL
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ATTNLAB_", frozen=True)
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    default_model: str = DEFAULT_MODEL
+    max_text_chars: int = 2000
+    max_top_k: int = 50
+    max_temperature: float = 5.0
+    max_continue_tokens: int = 50
+    max_positions_n: int = 512  # GET /api/positional: at most this many positions
+    max_neighbors: int = 50
+    max_body_bytes: int = 1_000_000
+    cors_origins: list[str] = []  # no CORS unless configured
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,102 @@
+"""Positional schemes: sinusoidal, learned, rotary and none.
+
+Additive schemes (sinusoidal, learned) produce a vector per position that is added
+to the token embedding before the first block, so it reaches Q, K and V alike.
+Rotary rotates q and k inside every attention layer by an angle that grows with
+the position, so q.k depends only on the offset between two positions.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from models.config import ModelConfig
+
+
+def sinusoidal_encoding(n: int, d: int) -> torch.Tensor:
+    """The encoding of "Attention Is All You Need", section 3.5.
+
+    PE[pos, 2i] = sin(pos / 10000^(2i/d)), PE[pos, 2i+1] = cos(pos / 10000^(2i/d)).
+    Returns a float32 tensor [n, d].
+    """
+    if n < 0 or d <= 0 or d % 2:
+        raise ValueError(f"sinusoidal_encoding needs n >= 0 and an even d > 0, got n={n}, d={d}")
+    pos = torch.arange(n, dtype=torch.float64)[:, None]  # [pos, 1]
+    two_i = torch.arange(0, d, 2, dtype=torch.float64)[None, :]  # [1, d/2]
+    angle = pos / torch.pow(10000.0, two_i / d)  # [pos, d/2]
+    pe = torch.empty(n, d, dtype=torch.float64)
+    pe[:, 0::2] = torch.sin(angle)
+    pe[:, 1::2] = torch.cos(angle)
+    return pe.float()
+
+
+class LearnedPositions(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.W_pos = nn.Parameter(torch.zeros(cfg.max_positions, cfg.d_model))
+
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        return self.W_pos[positions]  # [..., pos, d_model]
+
+
+class SinusoidalPositions(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.register_buffer("table", sinusoidal_encoding(cfg.max_positions, cfg.d_model), persistent=False)
+
+    def forward(self, positions: torch.Tensor) -> torch.Tensor:
+        return self.table[positions]  # [..., pos, d_model]
+
+
+class Rotary(nn.Module):
+    """Rotary position embedding (Su et al. 2021), "rotate half" layout.
+
+    Dimension j of the first half is paired with dimension j + d/2; the pair is
+    rotated by pos * base^(-2j/d).
+    """
+
+    def __init__(self, d_head: int, base: float, max_positions: int):
+        super().__init__()
+        self.d_head = d_head
+        inv_freq = 1.0 / (base ** (torch.arange(0, d_head, 2, dtype=torch.float64) / d_head))  # [d/2]
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+        cos, sin = self._tables(torch.arange(max_positions, dtype=torch.float64))
+        self.register_buffer("cos_table", cos, persistent=False)
+        self.register_buffer("sin_table", sin, persistent=False)
+
+    def _tables(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        angle = positions.double()[:, None] * self.inv_freq[None, :]  # [pos, d/2]
+        angle = torch.cat([angle, angle], dim=-1)  # [pos, d]
+        return angle.cos().float(), angle.sin().float()
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """x: [batch, pos, head, d_head]; positions: [pos] (any integers)."""
+        if positions.numel() and int(positions.max()) < self.cos_table.shape[0] and int(positions.min()) >= 0:
+            cos, sin = self.cos_table[positions], self.sin_table[positions]  # [pos, d]
+        else:
+            cos, sin = self._tables(positions)
+        cos = cos[None, :, None, :].to(x.dtype)  # [1, pos, 1, d_head]
+        sin = sin[None, :, None, :].to(x.dtype)
+        half = self.d_head // 2
+        rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)  # [batch, pos, head, d_head]
+        return x * cos + rotated * sin
+
+
+def make_additive(cfg: ModelConfig) -> nn.Module | None:
+    if cfg.positional == "learned":
+        return LearnedPositions(cfg)
+    if cfg.positional == "sinusoidal":
+        return SinusoidalPositions(cfg)
+    return None
+
+
+def why_no_encoding(positional: str) -> str | None:
+    """None where the model has an additive encoding to show; else the reason, in one sentence."""
+    if positional == "rotary":
+        return ("This model uses rotary positions: nothing is added to the embeddings; "
+                "q and k are rotated by an angle that grows with the position inside every attention layer.")
+    if positional == "none":
+        return ("This model has no positional encoding: attention sees a bag of tokens, "
+                "and only the causal mask tells it what came before.")
+    return None

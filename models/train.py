@@ -1,0 +1,334 @@
+"""Train a small Transformer on a text corpus and write its weights, tokenizer and card.
+
+    from models.train import TrainConfig, train
+    card = train(TrainConfig(train_files=[...], val_file=..., out_dir=...), ModelConfig(...))
+
+Training samples windows of `seq_len - 1` tokens at random offsets (a generator
+seeded by `seed`, so the data order is the same for every model trained with the
+same seed and data) and puts the BOS token before each, as at inference. The
+learning rate warms up linearly, then follows a cosine to `min_lr` over the token
+budget (or the time budget). Evaluation runs the whole validation file in windows
+the same way and reports nats per token, bits per character and top-1 accuracy.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tqdm.auto import tqdm
+
+from models.config import ModelConfig
+from models.tokenizer import Tokenizer
+from models.transformer import Transformer
+
+
+@dataclass
+class TrainConfig:
+    train_files: list[str]
+    val_file: str
+    out_dir: str
+    tokenizer: str | None = None  # a tokenizer.json to use; None trains one on train_files
+    vocab_size: int = 4096  # when training a tokenizer
+    max_tokens: int | None = 8_000_000  # token budget (targets seen); None: time budget only
+    max_seconds: float | None = None  # time budget; the first budget reached ends training
+    batch_size: int = 32
+    lr: float = 2e-3
+    min_lr: float = 2e-4
+    warmup_steps: int = 100
+    weight_decay: float = 0.1
+    grad_clip: float = 1.0
+    seed: int = 0
+    threads: int | None = None  # torch CPU threads; None leaves torch's default
+    eval_every: int = 0  # steps between validation evaluations (0: only at the end)
+    eval_tokens: int | None = None  # cap on validation tokens (None: the whole file)
+    corpus_name: str = ""
+    licence: str = ""
+    source: str = ""
+    title: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+def sha256(path: str | Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def read_texts(paths: list[str]) -> str:
+    texts = []
+    for p in paths:
+        path = Path(p)
+        if not path.is_file():
+            raise FileNotFoundError(f"corpus file not found: {path}")
+        texts.append(path.read_text(encoding="utf-8"))
+    return "\n".join(texts)
+
+
+@torch.inference_mode()
+def evaluate(model: Transformer, tok: Tokenizer, text: str, max_tokens: int | None = None,
+             batch_size: int = 16) -> dict:
+    """Loss on `text` in windows of max_positions (BOS + max_positions - 1 tokens).
+
+    Returns nats per token, bits per character, top-1 accuracy, and the counts.
+    Bits per character divides the total loss by the characters those tokens decode to.
+    """
+    if not text:
+        raise ValueError("evaluate needs a non-empty text")
+    was_training = model.training
+    model.eval()
+    ids = tok.encode(text, add_bos=False)
+    if max_tokens is not None:
+        ids = ids[:max_tokens]
+    span = model.cfg.max_positions - 1
+    windows = [ids[i:i + span] for i in range(0, len(ids), span)]
+    total_nats, total_correct, total_tokens = 0.0, 0, 0
+    for b in range(0, len(windows), batch_size):
+        chunk = windows[b:b + batch_size]
+        width = max(len(w) for w in chunk)
+        x = torch.full((len(chunk), width + 1), tok.bos_id, dtype=torch.long)  # [batch, pos]
+        y = torch.full((len(chunk), width + 1), -100, dtype=torch.long)  # [batch, pos]
+        for r, w in enumerate(chunk):
+            x[r, 1:len(w) + 1] = torch.tensor(w)
+            y[r, :len(w)] = torch.tensor(w)
+        logits = model(x[:, :-1])  # [batch, pos, vocab]
+        target = y[:, :-1]
+        valid = target != -100
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1),
+                               ignore_index=-100, reduction="sum")
+        total_nats += float(loss)
+        total_correct += int(((logits.argmax(-1) == target) & valid).sum())
+        total_tokens += int(valid.sum())
+    model.train(was_training)
+    chars = len(tok.decode(ids))
+    return {
+        "tokens": total_tokens,
+        "chars": chars,
+        "nats_per_token": total_nats / total_tokens,
+        "bits_per_char": total_nats / math.log(2) / chars,
+        "top1_accuracy": total_correct / total_tokens,
+    }
+
+
+def lr_at(cfg: TrainConfig, progress: float, step: int) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = min(max(progress, 0.0), 1.0)
+    return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+
+
+def train(cfg: TrainConfig, model_cfg: ModelConfig, progress: bool = True,
+          on_step: Callable[[int, float], None] | None = None) -> dict:
+    """Train, evaluate, and write model.safetensors, tokenizer.json and card.json to cfg.out_dir.
+
+    Returns the card (also written). `on_step(step, loss)` is called after every step.
+    """
+    if cfg.max_tokens is None and cfg.max_seconds is None:
+        raise ValueError("give a token budget (max_tokens) or a time budget (max_seconds)")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    out = Path(cfg.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    tok = Tokenizer.from_file(cfg.tokenizer) if cfg.tokenizer else Tokenizer.train(cfg.train_files, cfg.vocab_size)
+    if tok.vocab_size != model_cfg.vocab_size:
+        raise ValueError(f"the tokenizer has {tok.vocab_size} tokens but the model config says vocab_size={model_cfg.vocab_size}")
+
+    data = torch.tensor(tok.encode(read_texts(cfg.train_files), add_bos=False), dtype=torch.long)
+    val_text = Path(cfg.val_file).read_text(encoding="utf-8")
+    span = model_cfg.max_positions - 1
+    if len(data) <= span:
+        raise ValueError(f"the training text has {len(data)} tokens; it needs more than {span}")
+    tokens_per_step = cfg.batch_size * span
+    total_steps = math.ceil(cfg.max_tokens / tokens_per_step) if cfg.max_tokens else None
+
+    torch.manual_seed(cfg.seed)
+    model = Transformer(model_cfg)
+    model.reset_parameters(seed=cfg.seed)
+    model.train()
+    decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
+    no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                             {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+    data_gen = torch.Generator().manual_seed(cfg.seed)
+    bos = torch.full((cfg.batch_size, 1), tok.bos_id, dtype=torch.long)
+    offsets_base = torch.arange(span)
+
+    losses: list[float] = []
+    evals: list[dict] = []
+    start = time.perf_counter()
+    step, seen = 0, 0
+    bar = tqdm(total=total_steps, disable=not progress, unit="step", desc=f"train {out.name}", dynamic_ncols=True)
+    while True:
+        elapsed = time.perf_counter() - start
+        if total_steps is not None and step >= total_steps:
+            break
+        if cfg.max_seconds is not None and elapsed >= cfg.max_seconds:
+            break
+        frac = step / total_steps if total_steps else elapsed / cfg.max_seconds
+        if cfg.max_seconds is not None and total_steps is not None:
+            frac = max(frac, elapsed / cfg.max_seconds)
+        lr = lr_at(cfg, frac, step)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        starts = torch.randint(0, len(data) - span, (cfg.batch_size,), generator=data_gen)
+        y = data[starts[:, None] + offsets_base]  # [batch, pos]
+        x = torch.cat([bos, y[:, :-1]], dim=1)  # [batch, pos]
+        logits = model(x)  # [batch, pos, vocab]
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+        opt.step()
+        step += 1
+        seen += tokens_per_step
+        loss_value = loss.item()
+        losses.append(loss_value)
+        if on_step is not None:
+            on_step(step, loss_value)
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss_value:.3f}", lr=f"{lr:.1e}",
+                        tok_s=f"{seen / (time.perf_counter() - start):,.0f}", refresh=False)
+        if cfg.eval_every and step % cfg.eval_every == 0:
+            ev = evaluate(model, tok, val_text, cfg.eval_tokens)
+            evals.append({"step": step, "tokens_seen": seen, **ev})
+            bar.write(f"step {step}: val {ev['nats_per_token']:.4f} nats/token, {ev['bits_per_char']:.4f} bits/char")
+    bar.close()
+    train_seconds = time.perf_counter() - start
+    model.eval()
+    val = evaluate(model, tok, val_text, cfg.eval_tokens)
+
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(out / "model.safetensors"),
+              metadata={"format": "attnlab"})
+    tok.save(out / "tokenizer.json")
+    tail = losses[-50:]
+    card = {
+        "name": out.name,
+        "title": cfg.title or out.name,
+        "config": model_cfg.to_dict(),
+        "params": model.n_params(),
+        "tokenizer": {"kind": "byte-level BPE", "vocab_size": tok.vocab_size, "bos": tok.bos,
+                      "sha256": sha256(out / "tokenizer.json")},
+        "corpus": {"name": cfg.corpus_name, "source": cfg.source, "licence": cfg.licence,
+                   "files": [{"name": Path(f).name, "sha256": sha256(f)} for f in cfg.train_files],
+                   "val": {"name": Path(cfg.val_file).name, "sha256": sha256(cfg.val_file)}},
+        "licence": cfg.licence,
+        "training": {
+            "steps": step, "tokens_seen": seen, "batch_size": cfg.batch_size, "seq_len": model_cfg.max_positions,
+            "passes": round(seen / len(data), 2), "train_tokens": len(data),
+            "wall_seconds": round(train_seconds, 1), "tokens_per_second": round(seen / train_seconds),
+            "threads": torch.get_num_threads(), "seed": cfg.seed, "lr": cfg.lr, "min_lr": cfg.min_lr,
+            "warmup_steps": cfg.warmup_steps, "weight_decay": cfg.weight_decay, "dropout": model_cfg.dropout,
+            "first_losses": [round(v, 4) for v in losses[:10]],
+            "final_train_loss": round(sum(tail) / len(tail), 4), "evals": evals,
+        },
+        "metrics": {
+            "val_nats_per_token": round(val["nats_per_token"], 4),
+            "val_bits_per_char": round(val["bits_per_char"], 4),
+            "val_top1_accuracy": round(val["top1_accuracy"], 4),
+            "val_tokens": val["tokens"], "val_chars": val["chars"],
+        },
+        "command": shlex.join(sys.argv),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "software": {"python": platform.python_version(), "torch": torch.__version__},
+        **cfg.extra,
+    }
+    (out / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
+    return card
+
+
+def config_dict(cfg: TrainConfig) -> dict:
+    return asdict(cfg)
+
+
+# --------------------------------------------------------------------------- command line
+
+TINY = ModelConfig(d_model=160, n_layers=4, n_heads=4, d_head=40, d_mlp=640, vocab_size=4096,
+                   max_positions=128, dropout=0.1, embed_scale=math.sqrt(160))
+"""The shared size of the four tiny models; only `positional` differs between them."""
+
+TINYSTORIES = {
+    "corpus_name": "TinyStories subset (shared/corpus/tinystories)",
+    "source": "TinyStories (Eldan and Li, 2023, arXiv:2305.07759), a subset of its stories",
+    "licence": "CDLA-Sharing-1.0",
+}
+
+
+def build_parser(parser=None):
+    import argparse
+
+    p = parser or argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
+    p.add_argument("train_files", nargs="+", help="training text file(s), UTF-8")
+    p.add_argument("--val", required=True, help="validation text file")
+    p.add_argument("--out", required=True, help="output folder (model.safetensors, tokenizer.json, card.json)")
+    p.add_argument("--tokenizer", help="an existing tokenizer.json (default: train a byte-level BPE)")
+    p.add_argument("--vocab-size", type=int, default=TINY.vocab_size)
+    p.add_argument("--positional", choices=["sinusoidal", "learned", "rotary", "none"], default="sinusoidal")
+    p.add_argument("--layers", type=int, default=TINY.n_layers)
+    p.add_argument("--heads", type=int, default=TINY.n_heads)
+    p.add_argument("--d-model", type=int, default=TINY.d_model)
+    p.add_argument("--d-head", type=int, default=TINY.d_head)
+    p.add_argument("--d-mlp", type=int, default=TINY.d_mlp)
+    p.add_argument("--context", type=int, default=TINY.max_positions, help="max tokens, BOS included")
+    p.add_argument("--dropout", type=float, default=TINY.dropout)
+    p.add_argument("--embed-scale", type=float, default=None,
+                   help="multiply token embeddings by this (default: sqrt(d_model), as in Vaswani et al.)")
+    p.add_argument("--bidirectional", action="store_true", help="no causal mask")
+    p.add_argument("--tokens", type=float, default=8e6, help="token budget (0: none)")
+    p.add_argument("--minutes", type=float, default=0, help="time budget in minutes (0: none)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--title", default="")
+    p.add_argument("--licence", default=TINYSTORIES["licence"])
+    p.add_argument("--corpus-name", default=TINYSTORIES["corpus_name"])
+    p.add_argument("--source", default=TINYSTORIES["source"])
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def run_from_args(args) -> dict:
+    tok_path = args.tokenizer
+    if tok_path is None:
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        tok_path = str(Path(args.out) / "tokenizer.json")
+        Tokenizer.train(args.train_files, args.vocab_size).save(tok_path)
+    vocab = Tokenizer.from_file(tok_path).vocab_size
+    model_cfg = ModelConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_head=args.d_head,
+                            d_mlp=args.d_mlp, vocab_size=vocab, max_positions=args.context,
+                            positional=args.positional, causal=not args.bidirectional, dropout=args.dropout,
+                            embed_scale=math.sqrt(args.d_model) if args.embed_scale is None else args.embed_scale)
+    cfg = TrainConfig(train_files=list(args.train_files), val_file=args.val, out_dir=args.out, tokenizer=tok_path,
+                      max_tokens=int(args.tokens) or None, max_seconds=args.minutes * 60 or None,
+                      batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10, seed=args.seed,
+                      threads=args.threads, eval_every=args.eval_every, title=args.title, licence=args.licence,
+                      corpus_name=args.corpus_name, source=args.source)
+    card = train(cfg, model_cfg, progress=not args.no_progress)
+    m = card["metrics"]
+    print(f"{args.out}: {card['params']:,} parameters, {card['training']['wall_seconds']:.0f} s, "
+          f"val {m['val_nats_per_token']:.4f} nats/token = {m['val_bits_per_char']:.4f} bits/char, "
+          f"top-1 {m['val_top1_accuracy']:.3f}")
+    return card
+
+
+def main(argv=None) -> None:
+    run_from_args(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    main()

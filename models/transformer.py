@@ -1,0 +1,452 @@
+"""The one Transformer of Attention Lab, with a named hook point on every value a view shows.
+
+Every model the app runs, our tiny ones and the converted pretrained ones, is an
+instance of this class. Attention is computed by hand so that the scores and the
+pattern exist as tensors. Weights are kept per head:
+W_Q [head, d_model, d_head], W_K and W_V [kv_head, d_model, d_head], W_O [head, d_head, d_model].
+
+`run_with_cache(ids)` runs one sequence and returns its logits and an
+`ActivationCache` keyed by hook names (`blocks.0.attn.hook_pattern`, ...), with
+the batch dimension removed. Hook points are identity modules: the values pass
+through them unchanged unless a hook function is given. Which hooks are active
+lives in a context variable, so concurrent runs (threads, async tasks) never
+see each other's cache.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.config import ModelConfig
+from models.positional import Rotary, make_additive
+
+POSITION_MODES = ("normal", "removed", "shuffled")
+HookFn = Callable[[torch.Tensor, str], torch.Tensor | None]
+
+
+# --------------------------------------------------------------------------- hooks
+
+class _Run:
+    """The state of one forward pass with hooks: what to cache and what to call."""
+
+    def __init__(self, cache: bool, hooks: Mapping[str, HookFn] | None):
+        self.store: dict[str, torch.Tensor] | None = {} if cache else None
+        self.hooks = dict(hooks or {})
+
+    def visit(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        fn = self.hooks.get(name)
+        if fn is not None:
+            out = fn(x, name)
+            x = x if out is None else out
+        if self.store is not None:
+            self.store[name] = x.detach()
+        return x
+
+
+_ACTIVE: ContextVar[_Run | None] = ContextVar("attnlab_active_run", default=None)
+
+
+class HookPoint(nn.Module):
+    """An identity on one intermediate value; its `name` is its module path."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.name = ""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        run = _ACTIVE.get()
+        return x if run is None else run.visit(self.name, x)
+
+
+@contextmanager
+def hooks_active(cache: bool = True, hooks: Mapping[str, HookFn] | None = None) -> Iterator[_Run]:
+    run = _Run(cache, hooks)
+    token = _ACTIVE.set(run)
+    try:
+        yield run
+    finally:
+        _ACTIVE.reset(token)
+
+
+# --------------------------------------------------------------------------- interventions
+
+@dataclass(frozen=True)
+class Interventions:
+    """What to change in a forward pass, as data.
+
+    positions: "normal"; "removed" (no positional information: the additive
+      encoding is zero, rotary is not applied); "shuffled" (each token gets the
+      position of a random permutation, repeatable through `seed`).
+    scale: divide the scores by sqrt(d_head) (True, as trained) or not.
+    ablate: (layer, head) pairs whose output z is set to zero.
+    """
+
+    positions: str = "normal"
+    scale: bool = True
+    ablate: tuple[tuple[int, int], ...] = ()
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.positions not in POSITION_MODES:
+            raise ValueError(f"positions must be one of {POSITION_MODES}, not {self.positions!r}")
+        pairs = []
+        for pair in self.ablate:
+            if len(pair) != 2:
+                raise ValueError(f"ablate takes [layer, head] pairs, got {list(pair)!r}")
+            pairs.append((int(pair[0]), int(pair[1])))
+        object.__setattr__(self, "ablate", tuple(sorted(set(pairs))))
+
+    def check(self, cfg: ModelConfig) -> None:
+        for layer, head in self.ablate:
+            check_layer_head(cfg, layer, head)
+
+    def permutation(self, n: int) -> list[int] | None:
+        """The positions given to tokens 0..n-1 under "shuffled" (never the identity when n > 1)."""
+        if self.positions != "shuffled":
+            return None
+        g = torch.Generator().manual_seed(self.seed)
+        perm = torch.randperm(n, generator=g).tolist()
+        if n > 1 and perm == list(range(n)):
+            perm = perm[1:] + perm[:1]
+        return perm
+
+
+def check_layer_head(cfg: ModelConfig, layer: int | None = None, head: int | None = None) -> None:
+    if layer is not None and not 0 <= layer < cfg.n_layers:
+        raise ValueError(f"layer {layer} does not exist: this model has layers 0 to {cfg.n_layers - 1}")
+    if head is not None and not 0 <= head < cfg.n_heads:
+        raise ValueError(f"head {head} does not exist: this model has heads 0 to {cfg.n_heads - 1}")
+
+
+# --------------------------------------------------------------------------- cache
+
+_HEAD_HOOKS = {"q", "k", "v", "rot_q", "rot_k", "z", "attn_scores", "pattern"}
+_LAYER_HOOKS = {"resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"}
+
+
+class ActivationCache(Mapping[str, torch.Tensor]):
+    """Intermediates of one forward pass, keyed by hook name, batch dimension removed.
+
+    cache["blocks.0.attn.hook_pattern"]   full name
+    cache["pattern", 0]                   short name and layer
+    cache["pattern", 0, 3]                short name, layer and head: [q_pos, k_pos]
+    cache["q", 0, 3]                      [pos, d_head]; for k and v the K/V head that query head 3 reads
+    """
+
+    def __init__(self, store: dict[str, torch.Tensor], cfg: ModelConfig,
+                 interventions: Interventions, permutation: list[int] | None):
+        self._store = store
+        self.cfg = cfg
+        self.interventions = interventions
+        self.permutation = permutation
+
+    def _full_name(self, short: str, layer: int) -> str:
+        if short in _HEAD_HOOKS:
+            return f"blocks.{layer}.attn.hook_{short}"
+        if short in _LAYER_HOOKS:
+            return f"blocks.{layer}.hook_{short}"
+        if short in {"pre", "post", "pre_linear"}:
+            return f"blocks.{layer}.mlp.hook_{short}"
+        raise KeyError(f"unknown short hook name {short!r}")
+
+    def __getitem__(self, key: str | tuple) -> torch.Tensor:
+        if isinstance(key, str):
+            if key not in self._store:
+                raise KeyError(f"{key!r} is not in the cache; it holds {list(self._store)[:6]}...")
+            return self._store[key]
+        short, layer, *rest = key
+        check_layer_head(self.cfg, layer)
+        value = self[self._full_name(short, layer)]
+        if not rest:
+            return value
+        (head,) = rest
+        check_layer_head(self.cfg, None, head)
+        if short in {"attn_scores", "pattern"}:
+            return value[head]  # [q_pos, k_pos]
+        if short in {"k", "v", "rot_k"}:
+            head = head // self.cfg.group_size
+        return value[:, head, :]  # [pos, d_head]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._store)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def head(self, short: str, layer: int, head: int) -> torch.Tensor:
+        return self[short, layer, head]
+
+
+# --------------------------------------------------------------------------- modules
+
+class Norm(nn.Module):
+    def __init__(self, cfg: ModelConfig, d: int):
+        super().__init__()
+        self.kind, self.eps, self.d = cfg.norm, cfg.norm_eps, d
+        self.w = nn.Parameter(torch.ones(d))
+        self.b = nn.Parameter(torch.zeros(d)) if cfg.norm == "layernorm" else None
+        self.hook_normalized = HookPoint()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "layernorm":
+            y = F.layer_norm(x, (self.d,), self.w, self.b, self.eps)
+        else:
+            y = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * self.w
+        return self.hook_normalized(y)
+
+
+class Attention(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        h, kv, d, e = cfg.n_heads, cfg.kv_heads, cfg.d_model, cfg.d_head
+        self.W_Q = nn.Parameter(torch.empty(h, d, e))
+        self.W_K = nn.Parameter(torch.empty(kv, d, e))
+        self.W_V = nn.Parameter(torch.empty(kv, d, e))
+        self.W_O = nn.Parameter(torch.empty(h, e, d))
+        if cfg.bias:
+            self.b_Q = nn.Parameter(torch.zeros(h, e))
+            self.b_K = nn.Parameter(torch.zeros(kv, e))
+            self.b_V = nn.Parameter(torch.zeros(kv, e))
+            self.b_O = nn.Parameter(torch.zeros(d))
+        else:
+            self.b_Q = self.b_K = self.b_V = self.b_O = None
+        self.hook_q, self.hook_k, self.hook_v = HookPoint(), HookPoint(), HookPoint()
+        if cfg.positional == "rotary":
+            self.hook_rot_q, self.hook_rot_k = HookPoint(), HookPoint()
+        self.hook_attn_scores, self.hook_pattern, self.hook_z = HookPoint(), HookPoint(), HookPoint()
+
+    def forward(self, x: torch.Tensor, rotary: Rotary | None, positions: torch.Tensor | None,
+                scale: bool, ablated: Sequence[int]) -> torch.Tensor:
+        cfg = self.cfg
+        q = torch.einsum("bpd,hde->bphe", x, self.W_Q)  # [batch, pos, head, d_head]
+        k = torch.einsum("bpd,hde->bphe", x, self.W_K)  # [batch, pos, kv_head, d_head]
+        v = torch.einsum("bpd,hde->bphe", x, self.W_V)  # [batch, pos, kv_head, d_head]
+        if self.b_Q is not None:
+            q, k, v = q + self.b_Q, k + self.b_K, v + self.b_V
+        q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
+        if rotary is not None and positions is not None:
+            q = self.hook_rot_q(rotary(q, positions))
+            k = self.hook_rot_k(rotary(k, positions))
+        elif rotary is not None:  # positions removed: the rotation is the identity
+            q, k = self.hook_rot_q(q), self.hook_rot_k(k)
+        if cfg.group_size > 1:
+            k = k.repeat_interleave(cfg.group_size, dim=2)  # [batch, pos, head, d_head]
+            v = v.repeat_interleave(cfg.group_size, dim=2)  # [batch, pos, head, d_head]
+        scores = torch.einsum("bqhe,bkhe->bhqk", q, k)  # [batch, head, q_pos, k_pos]
+        if scale:
+            scores = scores / math.sqrt(cfg.d_head)
+        if cfg.causal:
+            n = scores.shape[-1]
+            mask = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)  # [q_pos, k_pos]
+            scores = scores.masked_fill(mask, float("-inf"))
+        scores = self.hook_attn_scores(scores)
+        pattern = self.hook_pattern(torch.softmax(scores, dim=-1))  # [batch, head, q_pos, k_pos]
+        if self.training and cfg.dropout:
+            pattern = F.dropout(pattern, cfg.dropout)
+        z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)  # [batch, pos, head, d_head]
+        if ablated:
+            keep = torch.ones(cfg.n_heads, dtype=z.dtype, device=z.device)
+            keep[list(ablated)] = 0.0
+            z = z * keep[:, None]  # [batch, pos, head, d_head]
+        z = self.hook_z(z)
+        out = torch.einsum("bqhe,hed->bqd", z, self.W_O)  # [batch, pos, d_model]
+        return out if self.b_O is None else out + self.b_O
+
+
+class MLP(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.kind = cfg.mlp
+        self.W_in = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp))
+        if cfg.mlp == "swiglu":
+            self.W_gate = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp))
+        self.W_out = nn.Parameter(torch.empty(cfg.d_mlp, cfg.d_model))
+        self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp)) if cfg.bias else None
+        self.b_out = nn.Parameter(torch.zeros(cfg.d_model)) if cfg.bias else None
+        self.hook_pre = HookPoint()
+        if cfg.mlp == "swiglu":
+            self.hook_pre_linear = HookPoint()
+        self.hook_post = HookPoint()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kind == "swiglu":
+            pre = self.hook_pre(x @ self.W_gate)  # [batch, pos, d_mlp]
+            lin = self.hook_pre_linear(x @ self.W_in)
+            post = self.hook_post(F.silu(pre) * lin)
+        else:
+            pre = x @ self.W_in
+            pre = self.hook_pre(pre if self.b_in is None else pre + self.b_in)
+            post = self.hook_post(F.gelu(pre, approximate="tanh" if self.kind == "gelu_tanh" else "none"))
+        out = post @ self.W_out  # [batch, pos, d_model]
+        return out if self.b_out is None else out + self.b_out
+
+
+class Block(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.hook_resid_pre = HookPoint()
+        self.ln1 = Norm(cfg, cfg.d_model)
+        self.attn = Attention(cfg)
+        self.hook_attn_out = HookPoint()
+        self.hook_resid_mid = HookPoint()
+        self.ln2 = Norm(cfg, cfg.d_model)
+        self.mlp = MLP(cfg)
+        self.hook_mlp_out = HookPoint()
+        self.hook_resid_post = HookPoint()
+
+    def _drop(self, x: torch.Tensor) -> torch.Tensor:
+        return F.dropout(x, self.cfg.dropout) if self.training and self.cfg.dropout else x
+
+    def forward(self, x: torch.Tensor, rotary: Rotary | None, positions: torch.Tensor | None,
+                scale: bool, ablated: Sequence[int]) -> torch.Tensor:
+        x = self.hook_resid_pre(x)  # [batch, pos, d_model]
+        if self.cfg.norm_placement == "pre":
+            attn_out = self.hook_attn_out(self.attn(self.ln1(x), rotary, positions, scale, ablated))
+            x = self.hook_resid_mid(x + self._drop(attn_out))
+            mlp_out = self.hook_mlp_out(self.mlp(self.ln2(x)))
+            return self.hook_resid_post(x + self._drop(mlp_out))
+        attn_out = self.hook_attn_out(self.attn(x, rotary, positions, scale, ablated))
+        x = self.hook_resid_mid(self.ln1(x + self._drop(attn_out)))
+        mlp_out = self.hook_mlp_out(self.mlp(x))
+        return self.hook_resid_post(self.ln2(x + self._drop(mlp_out)))
+
+
+class Transformer(nn.Module):
+    def __init__(self, cfg: ModelConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.W_E = nn.Parameter(torch.empty(cfg.vocab_size, cfg.d_model))
+        self.hook_embed = HookPoint()
+        self.pos_embed = make_additive(cfg)
+        if self.pos_embed is not None:
+            self.hook_pos_embed = HookPoint()
+        if cfg.n_token_types:
+            self.W_token_type = nn.Parameter(torch.zeros(cfg.n_token_types, cfg.d_model))
+            self.hook_token_type_embed = HookPoint()
+        self.embed_ln = Norm(cfg, cfg.d_model) if cfg.embed_norm else None
+        self.rotary = Rotary(cfg.d_head, cfg.rotary_base, cfg.max_positions) if cfg.positional == "rotary" else None
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
+        self.ln_final = Norm(cfg, cfg.d_model) if cfg.final_norm else None
+        if not cfg.tied_embeddings:
+            self.W_U = nn.Parameter(torch.empty(cfg.d_model, cfg.vocab_size))
+            self.b_U = nn.Parameter(torch.zeros(cfg.vocab_size)) if cfg.bias else None
+        self.logits = HookPoint()
+        for name, module in self.named_modules():
+            if isinstance(module, HookPoint):
+                module.name = name
+        self.reset_parameters()
+
+    # ---------------------------------------------------------------- weights
+
+    def reset_parameters(self, seed: int | None = None) -> None:
+        """GPT-2 style: N(0, 0.02), output projections scaled by 1/sqrt(2 n_layers), biases 0, norms 1.
+
+        With an embed_scale (Vaswani et al.), W_E starts at N(0, 1/embed_scale^2) so that the
+        scaled token embeddings have unit variance."""
+        g = torch.Generator().manual_seed(seed) if seed is not None else None
+        out_std = 0.02 / math.sqrt(2 * self.cfg.n_layers)
+        for name, p in self.named_parameters():
+            with torch.no_grad():
+                if name.endswith((".w",)):
+                    p.fill_(1.0)
+                elif name.rsplit(".", 1)[-1].startswith("b") or name == "W_token_type":
+                    p.zero_()
+                elif name == "W_E" and self.cfg.embed_scale != 1.0:
+                    # scaled embeddings of unit variance, comparable to the sinusoidal values in [-1, 1]
+                    p.copy_(torch.randn(p.shape, generator=g) / self.cfg.embed_scale)
+                elif name.endswith(("W_O", "W_out")):
+                    p.copy_(torch.randn(p.shape, generator=g) * out_std)
+                else:
+                    p.copy_(torch.randn(p.shape, generator=g) * 0.02)
+
+    @property
+    def unembed(self) -> torch.Tensor:
+        return self.W_E.T if self.cfg.tied_embeddings else self.W_U  # [d_model, vocab]
+
+    def n_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    # ---------------------------------------------------------------- forward
+
+    def check_ids(self, ids: torch.Tensor) -> torch.Tensor:
+        ids = torch.as_tensor(ids)
+        if ids.dtype not in (torch.int64, torch.int32):
+            raise ValueError(f"token ids must be integers, got {ids.dtype}")
+        if ids.dim() not in (1, 2):
+            raise ValueError(f"token ids must be [pos] or [batch, pos], got shape {tuple(ids.shape)}")
+        n = ids.shape[-1]
+        if n == 0:
+            raise ValueError("no tokens: the input is empty")
+        if n > self.cfg.max_positions:
+            raise ValueError(f"{n} tokens is more than this model's maximum of {self.cfg.max_positions} tokens")
+        lo, hi = int(ids.min()), int(ids.max())
+        if lo < 0 or hi >= self.cfg.vocab_size:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"token id {bad} is outside the vocabulary (0 to {self.cfg.vocab_size - 1})")
+        return ids.long()
+
+    def forward(self, ids: torch.Tensor, interventions: Interventions | None = None,
+                token_types: torch.Tensor | None = None) -> torch.Tensor:
+        """ids [batch, pos] or [pos] -> logits [batch, pos, vocab] (or [pos, vocab])."""
+        iv = interventions or Interventions()
+        iv.check(self.cfg)
+        ids = self.check_ids(ids)
+        single = ids.dim() == 1
+        if single:
+            ids = ids[None]  # [batch=1, pos]
+        n = ids.shape[1]
+        perm = iv.permutation(n)
+        positions = None if iv.positions == "removed" else (
+            torch.tensor(perm, device=ids.device) if perm is not None else torch.arange(n, device=ids.device))
+
+        tokens = self.W_E[ids]  # [batch, pos, d_model]
+        x = self.hook_embed(tokens * self.cfg.embed_scale if self.cfg.embed_scale != 1.0 else tokens)
+        if self.pos_embed is not None:
+            pos = self.pos_embed(positions) if positions is not None else torch.zeros(n, self.cfg.d_model)
+            x = x + self.hook_pos_embed(pos[None].expand_as(x))  # [batch, pos, d_model]
+        if self.cfg.n_token_types:
+            types = torch.zeros_like(ids) if token_types is None else torch.as_tensor(token_types).reshape(ids.shape)
+            x = x + self.hook_token_type_embed(self.W_token_type[types])
+        if self.embed_ln is not None:
+            x = self.embed_ln(x)
+        if self.training and self.cfg.dropout:
+            x = F.dropout(x, self.cfg.dropout)
+        ablated = {layer: [h for (l2, h) in iv.ablate if l2 == layer] for layer in range(self.cfg.n_layers)}
+        for layer, block in enumerate(self.blocks):
+            x = block(x, self.rotary, positions, iv.scale, ablated[layer])
+        if self.ln_final is not None:
+            x = self.ln_final(x)
+        logits = x @ self.unembed  # [batch, pos, vocab]
+        if not self.cfg.tied_embeddings and self.b_U is not None:
+            logits = logits + self.b_U
+        logits = self.logits(logits)
+        return logits[0] if single else logits
+
+    @torch.inference_mode()
+    def run_with_cache(self, ids: torch.Tensor | Sequence[int], interventions: Interventions | None = None, *,
+                       token_types: torch.Tensor | None = None,
+                       hooks: Mapping[str, HookFn] | None = None) -> tuple[torch.Tensor, ActivationCache]:
+        """One sequence [pos] -> (logits [pos, vocab], cache with the batch dimension removed)."""
+        iv = interventions or Interventions()
+        ids = self.check_ids(torch.as_tensor(ids))
+        if ids.dim() != 1:
+            raise ValueError(f"run_with_cache takes one sequence [pos], got shape {tuple(ids.shape)}")
+        with hooks_active(cache=True, hooks=hooks) as run:
+            logits = self.forward(ids, iv, token_types)
+        store = {name: t[0] for name, t in run.store.items()}
+        return logits, ActivationCache(store, self.cfg, iv, iv.permutation(ids.shape[0]))
+
+    def hook_names(self) -> list[str]:
+        """Every hook name, in the order a forward pass visits them."""
+        _, cache = self.run_with_cache(torch.zeros(1, dtype=torch.long))
+        return list(cache)

@@ -1,0 +1,53 @@
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.tokenizer import BOS, Tokenizer, display_bytes
+
+
+@pytest.fixture(scope="module")
+def tok(tmp_path_factory) -> Tokenizer:
+    path = tmp_path_factory.mktemp("tok") / "text.txt"
+    path.write_text("Once upon a time there was a cat. The cat sat on the mat. " * 200, encoding="utf-8")
+    return Tokenizer.train([path], vocab_size=300)
+
+
+# any Unicode scalar value (surrogates cannot be encoded as UTF-8, so no str holds them after decoding)
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEXT)
+def test_round_trip_any_text(tok, text):
+    assert tok.decode(tok.encode(text)) == text
+
+
+@pytest.mark.parametrize("text", ["👨‍👩‍👧 family", "café naïve", "مرحبا بالعالم", "שלום", "e\u0301", "a\x00b\x07", "  two  spaces\n"])
+def test_round_trip_examples(tok, text):
+    assert tok.decode(tok.encode(text)) == text
+
+
+def test_bos_comes_first(tok):
+    ids = tok.encode("The cat")
+    assert ids[0] == tok.bos_id and tok.display(ids[0]) == BOS
+    assert tok.encode("The cat", add_bos=False) == ids[1:]
+
+
+@settings(max_examples=200, deadline=None)
+@given(TEXT)
+def test_display_hides_no_byte(tok, text):
+    for i in tok.encode(text, add_bos=False):
+        shown = tok.display(i)
+        assert shown  # never empty
+        raw = tok.token_bytes(i)
+        # every byte either decodes to a visible character or is shown as <0xNN>
+        assert len(shown) >= 1 and (raw.decode("utf-8", "ignore") or "<0x" in shown)
+
+
+def test_display_marks_spaces_and_bytes(tok):
+    shown = tok.displays(tok.encode(" cat 🙂", add_bos=False))
+    assert shown[0].startswith("\u2423")
+    assert "".join(shown).count("<0x") == 4  # the emoji's four bytes, none is a whole character alone
+    assert display_bytes("🙂".encode()) == "🙂"
+    assert display_bytes(b"\xf0\x9f") == "<0xF0><0x9F>"
+    assert display_bytes("a\u200db".encode()) == "a<U+200D>b"

@@ -1,0 +1,219 @@
+import math
+
+import pytest
+import torch
+
+from models.config import ModelConfig
+from models.transformer import Interventions, Transformer
+
+SMALL = ModelConfig(d_model=16, n_layers=2, n_heads=2, d_head=8, d_mlp=32, vocab_size=50, max_positions=12)
+
+
+def make(**changes) -> Transformer:
+    torch.manual_seed(0)
+    m = Transformer(SMALL.replace(**changes))
+    # larger weights than the init so that the attention is far from uniform
+    with torch.no_grad():
+        for p in m.parameters():
+            if p.dim() >= 2:
+                p.normal_(0, 0.3)
+    return m.eval()
+
+
+IDS = torch.tensor([0, 5, 7, 3, 9, 11, 2])
+
+EXPECTED_HOOKS = [
+    "hook_embed", "hook_pos_embed",
+    *[f"blocks.{l}.{h}" for l in range(2) for h in (
+        "hook_resid_pre", "ln1.hook_normalized", "attn.hook_q", "attn.hook_k", "attn.hook_v",
+        "attn.hook_attn_scores", "attn.hook_pattern", "attn.hook_z", "hook_attn_out", "hook_resid_mid",
+        "ln2.hook_normalized", "mlp.hook_pre", "mlp.hook_post", "hook_mlp_out", "hook_resid_post")],
+    "ln_final.hook_normalized", "logits",
+]
+
+
+def test_hook_names_are_pinned_in_order():
+    m = make()
+    assert m.hook_names() == EXPECTED_HOOKS
+    _, cache = m.run_with_cache(IDS)
+    assert list(cache) == EXPECTED_HOOKS
+
+
+def test_hook_names_of_rotary_grouped_model():
+    m = make(positional="rotary", n_heads=4, n_kv_heads=2, d_head=4, norm="rmsnorm", mlp="swiglu", bias=False)
+    names = m.hook_names()
+    assert "hook_pos_embed" not in names
+    i = names.index("blocks.0.attn.hook_v")
+    assert names[i + 1:i + 3] == ["blocks.0.attn.hook_rot_q", "blocks.0.attn.hook_rot_k"]
+    assert "blocks.0.mlp.hook_pre_linear" in names
+
+
+def test_every_hook_has_its_shape():
+    m = make()
+    n, c = len(IDS), SMALL
+    logits, cache = m.run_with_cache(IDS)
+    assert logits.shape == (n, c.vocab_size)
+    for name, value in cache.items():
+        if name.endswith(("hook_q", "hook_k", "hook_v", "hook_z")):
+            assert value.shape == (n, c.n_heads, c.d_head), name
+        elif name.endswith(("hook_attn_scores", "hook_pattern")):
+            assert value.shape == (c.n_heads, n, n), name
+        elif name.endswith(("mlp.hook_pre", "mlp.hook_post")):
+            assert value.shape == (n, c.d_mlp), name
+        elif name == "logits":
+            assert value.shape == (n, c.vocab_size)
+        else:
+            assert value.shape == (n, c.d_model), name
+    assert torch.equal(cache["logits"], logits)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("kv", [None, 1])
+@pytest.mark.parametrize("positional", ["sinusoidal", "rotary"])
+def test_recompute_attention_from_q_k_v(causal, kv, positional):
+    m = make(causal=causal, n_kv_heads=kv, positional=positional)
+    _, cache = m.run_with_cache(IDS)
+    cfg = m.cfg
+    n = len(IDS)
+    for layer in range(cfg.n_layers):
+        qname = "rot_q" if positional == "rotary" else "q"
+        kname = "rot_k" if positional == "rotary" else "k"
+        for head in range(cfg.n_heads):
+            q = cache[qname, layer, head]  # [pos, d_head]
+            k = cache[kname, layer, head]
+            v = cache["v", layer, head]
+            scores = q @ k.T / math.sqrt(cfg.d_head)
+            if causal:
+                scores = scores.masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
+            pattern = torch.softmax(scores, dim=-1)
+            z = pattern @ v
+            assert torch.allclose(scores, cache["attn_scores", layer, head], atol=1e-5)
+            assert (pattern - cache["pattern", layer, head]).abs().max() <= 1e-5
+            assert (z - cache["z", layer, head]).abs().max() <= 1e-5
+
+
+def test_grouped_heads_share_k_and_v():
+    m = make(n_kv_heads=1)
+    _, cache = m.run_with_cache(IDS)
+    assert cache["blocks.0.attn.hook_k"].shape == (len(IDS), 1, SMALL.d_head)
+    assert torch.equal(cache["k", 0, 0], cache["k", 0, 1])
+
+
+def test_causal_pattern_is_lower_triangular_and_rows_sum_to_one():
+    m = make()
+    _, cache = m.run_with_cache(IDS)
+    for layer in range(2):
+        p = cache["pattern", layer]
+        upper = torch.ones(len(IDS), len(IDS), dtype=torch.bool).triu(1)
+        assert torch.all(p[:, upper] == 0)
+        assert torch.allclose(p.sum(-1), torch.ones(2, len(IDS)), atol=1e-6)
+
+
+def test_bidirectional_attends_ahead():
+    _, cache = make(causal=False).run_with_cache(IDS)
+    assert cache["pattern", 0][:, 0, 1:].sum() > 0
+
+
+def test_scaling_off_multiplies_scores_by_sqrt_d_head():
+    m = make()
+    ids = IDS
+    # layer 0 sees the same inputs either way, so its scores differ by exactly sqrt(d_head)
+    _, on = m.run_with_cache(ids)
+    _, off = m.run_with_cache(ids, Interventions(scale=False))
+    lower = torch.ones(len(ids), len(ids), dtype=torch.bool).tril()
+    a, b = on["attn_scores", 0][:, lower], off["attn_scores", 0][:, lower]
+    assert torch.allclose(b, a * math.sqrt(SMALL.d_head), atol=1e-5)
+
+
+def test_ablated_head_has_zero_z_and_moves_logits():
+    m = make()
+    base, _ = m.run_with_cache(IDS)
+    logits, cache = m.run_with_cache(IDS, Interventions(ablate=((0, 1),)))
+    assert torch.all(cache["z", 0, 1] == 0)
+    assert not torch.all(cache["z", 0, 0] == 0)
+    assert not torch.allclose(base, logits)
+
+
+def test_positions_removed_and_shuffled():
+    m = make()
+    _, normal = m.run_with_cache(IDS)
+    _, removed = m.run_with_cache(IDS, Interventions(positions="removed"))
+    assert torch.all(removed["hook_pos_embed"] == 0)
+    assert not torch.allclose(normal["pattern", 0], removed["pattern", 0])
+    iv = Interventions(positions="shuffled", seed=3)
+    _, shuffled = m.run_with_cache(IDS, iv)
+    perm = shuffled.permutation
+    assert sorted(perm) == list(range(len(IDS))) and perm != list(range(len(IDS)))
+    assert torch.allclose(shuffled["hook_pos_embed"], normal["hook_pos_embed"][perm])
+    _, again = m.run_with_cache(IDS, Interventions(positions="shuffled", seed=3))
+    assert again.permutation == perm and torch.equal(again["pattern", 1], shuffled["pattern", 1])
+
+
+def test_no_positions_model_ignores_position_interventions():
+    m = make(positional="none")
+    _, normal = m.run_with_cache(IDS)
+    _, removed = m.run_with_cache(IDS, Interventions(positions="removed"))
+    assert torch.equal(normal["pattern", 1], removed["pattern", 1])
+
+
+def test_post_norm_bert_style_model_runs():
+    m = make(causal=False, norm_placement="post", embed_norm=True, n_token_types=2, final_norm=False,
+             positional="learned", mlp="gelu")
+    logits, cache = m.run_with_cache(IDS)
+    assert "hook_token_type_embed" in cache and "embed_ln.hook_normalized" in cache
+    # post-LN: the residual after each sub-block is normalised
+    assert torch.allclose(cache["blocks.0.hook_resid_post"].std(-1, unbiased=False), torch.ones(len(IDS)), atol=1e-2)
+
+
+def test_hooks_can_edit_values():
+    m = make()
+    def zero_pattern_row(x, name):
+        return torch.zeros_like(x)
+    logits, cache = m.run_with_cache(IDS, hooks={"blocks.0.attn.hook_z": zero_pattern_row})
+    assert torch.all(cache["blocks.0.attn.hook_z"] == 0)
+
+
+def test_no_cache_outside_run_with_cache():
+    m = make()
+    out = m(IDS)
+    assert out.shape == (len(IDS), SMALL.vocab_size)
+
+
+@pytest.mark.parametrize("ids, message", [
+    (torch.tensor([], dtype=torch.long), "empty"),
+    (torch.zeros(13, dtype=torch.long), "maximum of 12"),
+    (torch.tensor([0, 50]), "outside the vocabulary"),
+    (torch.tensor([-1]), "outside the vocabulary"),
+    (torch.tensor([0.5]), "integers"),
+])
+def test_bad_ids_are_refused(ids, message):
+    with pytest.raises(ValueError, match=message):
+        make().run_with_cache(ids)
+
+
+@pytest.mark.parametrize("iv, message", [
+    (dict(ablate=((2, 0),)), "layer 2 does not exist"),
+    (dict(ablate=((0, 5),)), "head 5 does not exist"),
+    (dict(positions="sideways"), "positions must be one of"),
+])
+def test_bad_interventions_are_refused(iv, message):
+    with pytest.raises(ValueError, match=message):
+        make().run_with_cache(IDS, Interventions(**iv))
+
+
+def test_cache_lookup_errors_name_the_limits():
+    _, cache = make().run_with_cache(IDS)
+    with pytest.raises(ValueError, match="layers 0 to 1"):
+        cache["pattern", 7]
+    with pytest.raises(ValueError, match="heads 0 to 1"):
+        cache["pattern", 0, 2]
+    with pytest.raises(KeyError):
+        cache["blocks.9.hook_nothing"]
+
+
+def test_config_rejects_inconsistent_choices():
+    with pytest.raises(ValueError, match="multiple of n_kv_heads"):
+        ModelConfig(n_heads=4, n_kv_heads=3)
+    with pytest.raises(ValueError, match="positional must be one of"):
+        ModelConfig(positional="alibi")
+    assert ModelConfig.from_dict(SMALL.to_dict()) == SMALL
