@@ -39,7 +39,10 @@ def _readable(exc: RequestValidationError) -> str:
         if err.get("type") == "json_invalid":
             parts.append(f"the body is not valid JSON ({err.get('ctx', {}).get('error', 'decode error')})")
             continue
-        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in ("body", "query"))
+        loc = list(err.get("loc", ()))
+        if loc and loc[0] in ("body", "query", "path"):
+            loc = loc[1:]
+        loc = ".".join(str(p) for p in loc)
         msg = err.get("msg", "invalid").removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}" if loc else msg)
     return "; ".join(parts) or "invalid request"

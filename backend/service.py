@@ -106,7 +106,7 @@ class ModelService:
     def tokenize(self, loaded: LoadedModel, text: str) -> list[int]:
         self.check_text(text)
         ids = loaded.tokenizer.encode(text)
-        limit = loaded.cfg.max_positions
+        limit = loaded.info.max_tokens
         if len(ids) > limit:
             raise ValueError(f"the text is {len(ids)} tokens (with the start token); "
                              f"model {loaded.name!r} reads at most {limit} tokens (max_tokens)")

@@ -1,0 +1,1 @@
+"""Attention Lab's web service and command line."""

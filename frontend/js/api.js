@@ -1,0 +1,47 @@
+// The HTTP API, one function per endpoint. Fetch only: no state, no DOM.
+// Every function takes an optional AbortSignal as its last argument and throws an Error whose
+// message is the API's `detail` string when the answer is a 4xx or 5xx.
+
+async function call(method, path, body, signal) {
+  const init = { method, signal, headers: { accept: "application/json" } };
+  if (body !== undefined) {
+    init.headers["content-type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  const res = await fetch(path, init);
+  let data = null;
+  try {
+    data = await res.json();
+  } catch {
+    data = null;
+  }
+  if (!res.ok) {
+    let detail = data && data.detail;
+    if (Array.isArray(detail)) detail = detail.map((d) => (d && d.msg) || String(d)).join("; ");
+    const err = new Error(typeof detail === "string" && detail ? detail : `the server answered ${res.status} ${res.statusText}`);
+    err.status = res.status;
+    throw err;
+  }
+  return data;
+}
+
+function query(params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== "") q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+export const health = (signal) => call("GET", "/api/health", undefined, signal);
+export const models = (signal) => call("GET", "/api/models", undefined, signal);
+export const analyze = (body, signal) => call("POST", "/api/analyze", body, signal);
+export const qkv = (body, signal) => call("POST", "/api/qkv", body, signal);
+export const explain = (body, signal) => call("POST", "/api/attention/explain", body, signal);
+export const embeddings = (body, signal) => call("POST", "/api/embeddings", body, signal);
+export const neighbors = ({ word, k, model }, signal) =>
+  call("GET", `/api/embeddings/neighbors${query({ word, k, model })}`, undefined, signal);
+export const analogy = (body, signal) => call("POST", "/api/embeddings/analogy", body, signal);
+export const positional = ({ n, model }, signal) => call("GET", `/api/positional${query({ n, model })}`, undefined, signal);
+export const decompose = (body, signal) => call("POST", "/api/positional/decompose", body, signal);
+export const predict = (body, signal) => call("POST", "/api/predict", body, signal);
+export const compare = (body, signal) => call("POST", "/api/compare", body, signal);

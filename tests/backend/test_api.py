@@ -1,0 +1,200 @@
+"""Every endpoint through TestClient: status, schema, shapes, and values equal to the model's own cache."""
+
+import math
+
+import pytest
+import torch
+
+from backend import schemas
+from models import registry
+from models.positional import sinusoidal_encoding
+from models.transformer import Interventions
+
+TEXT = "The cat sat on the mat because it was tired."
+
+
+def cache_of(name: str, text: str, iv: Interventions | None = None):
+    loaded = registry.load(name)
+    ids = loaded.tokenizer.encode(text)
+    return loaded, ids, loaded.model.run_with_cache(torch.tensor(ids), iv)
+
+
+def close(a, b, tol=1e-4):
+    return torch.allclose(torch.as_tensor(a, dtype=torch.float64), torch.as_tensor(b, dtype=torch.float64), atol=tol)
+
+
+def test_health(client):
+    assert client.get("/api/health").json() == {"status": "ok"}
+
+
+def test_models_lists_the_four_tiny_models(client):
+    body = schemas.ModelList.model_validate(client.get("/api/models").json())
+    names = [m.name for m in body.models]
+    assert names[:4] == ["tiny-sinusoidal", "tiny-learned", "tiny-rotary", "tiny-nope"]
+    assert body.default == "tiny-sinusoidal" and [m.default for m in body.models].count(True) == 1
+    by = {m.name: m for m in body.models}
+    assert by["tiny-rotary"].positional == "rotary" and "decompose" in by["tiny-rotary"].unavailable_views
+    assert "positional" in by["tiny-nope"].unavailable_views
+    assert by["tiny-sinusoidal"].unavailable_views == {}
+    for m in body.models[:4]:
+        assert m.available and m.kind == "causal" and m.max_tokens == 128
+        assert 1_000_000 <= m.params <= 5_000_000 and m.metrics["val_bits_per_char"] > 0
+
+
+def test_analyze_matches_the_cache(client):
+    r = client.post("/api/analyze", json={"text": TEXT, "top_k": 5})
+    assert r.status_code == 200
+    body = schemas.AnalyzeResponse.model_validate(r.json())
+    loaded, ids, (logits, cache) = cache_of("tiny-sinusoidal", TEXT)
+    n, cfg = len(ids), loaded.cfg
+    assert [t.id for t in body.tokens] == ids and [t.position for t in body.tokens] == list(range(n))
+    assert body.tokens[0].text == "<|bos|>" and body.tokens[2].text == "\u2423cat"
+    att = torch.tensor(body.attention)
+    assert att.shape == (cfg.n_layers, cfg.n_heads, n, n)
+    for layer in range(cfg.n_layers):
+        assert close(att[layer], cache["pattern", layer])
+    probs = torch.softmax(logits[-1].double(), -1)
+    top = probs.topk(5)
+    assert [p.id for p in body.predictions] == top.indices.tolist()
+    assert close([p.prob for p in body.predictions], top.values)
+    h = body.heads[1][2]
+    pattern = cache["pattern", 1, 2].double()
+    assert math.isclose(h.first_token, float(pattern[:, 0].mean()), abs_tol=1e-4)
+    assert math.isclose(h.previous_token, float(pattern.diagonal(-1).mean()), abs_tol=1e-4)
+    assert body.model == "tiny-sinusoidal" and body.interventions.positions == "normal"
+
+
+def test_qkv_matches_the_cache(client):
+    r = client.post("/api/qkv", json={"text": TEXT, "layer": 2})
+    body = schemas.QKVResponse.model_validate(r.json())
+    _, ids, (_, cache) = cache_of("tiny-sinusoidal", TEXT)
+    assert len(body.heads) == 4 and body.projection is None
+    for h in body.heads:
+        for name in ("q", "k", "v", "z"):
+            assert close(getattr(h, name), cache[name, 2, h.head]), name
+    one = schemas.QKVResponse.model_validate(
+        client.post("/api/qkv", json={"text": TEXT, "layer": 2, "head": 1}).json())
+    assert [h.head for h in one.heads] == [1]
+    assert len(one.projection.q) == len(ids) and len(one.projection.k[0]) == 2
+
+
+def test_qkv_rotary_gives_rotated_q_and_k(client):
+    body = client.post("/api/qkv", json={"text": TEXT, "layer": 0, "head": 0, "model": "tiny-rotary"}).json()
+    _, _, (_, cache) = cache_of("tiny-rotary", TEXT)
+    assert close(body["heads"][0]["q_rot"], cache["rot_q", 0, 0])
+    assert not close(body["heads"][0]["q_rot"], body["heads"][0]["q"])
+
+
+@pytest.mark.parametrize("scale", [True, False])
+def test_explain_reproduces_the_pattern_row(client, scale):
+    req = {"text": TEXT, "layer": 1, "head": 3, "query": 6, "scale": scale}
+    body = schemas.ExplainResponse.model_validate(client.post("/api/attention/explain", json=req).json())
+    _, ids, (_, cache) = cache_of("tiny-sinusoidal", TEXT, Interventions(scale=scale))
+    row = cache["pattern", 1, 3][6]
+    assert close(body.weights, row)
+    assert body.scale == pytest.approx(math.sqrt(40) if scale else 1.0, abs=1e-6)
+    assert body.mask == [i > 6 for i in range(len(ids))]
+    visible = torch.tensor([s for s in body.scaled_scores if s is not None], dtype=torch.float64)
+    assert close(torch.softmax(visible, -1), row[:7], tol=2e-3)
+    raw = torch.tensor([s for s in body.raw_scores if s is not None], dtype=torch.float64)
+    assert close(raw / body.scale, visible, tol=2e-3)
+    assert close(body.output, cache["z", 1, 3][6], tol=2e-3)
+    assert close(torch.tensor(body.weighted_values).sum(0), body.output, tol=2e-3)
+    assert close(torch.softmax(raw / body.other_scale, -1), body.other_weights[:7], tol=2e-3)
+    assert body.entropy != body.other_entropy
+
+
+def test_embeddings(client):
+    body = schemas.EmbeddingsResponse.model_validate(client.post("/api/embeddings", json={"text": TEXT}).json())
+    loaded, ids, (_, cache) = cache_of("tiny-sinusoidal", TEXT)
+    n = len(ids)
+    assert [layer.label for layer in body.layers] == ["token embedding", "+ position"] + [
+        f"after block {i}" for i in range(loaded.cfg.n_layers)]
+    x = cache["blocks.3.hook_resid_post"].double()
+    cos = torch.nn.functional.normalize(x, dim=-1)
+    assert close(body.layers[-1].cosine, cos @ cos.T)
+    assert close(body.layers[0].dot, cache["hook_embed"].double() @ cache["hook_embed"].double().T, tol=1e-2)
+    # one-hot: "the" twice gives 1, different tokens 0
+    the = [i for i, t in enumerate(ids) if loaded.tokenizer.display(t) == "\u2423the"]
+    assert body.onehot.cosine[the[0]][the[0]] == 1 and body.onehot.cosine[1][2] == 0
+    assert len(body.paths) == n and len(body.paths[0]) == len(body.layers) and len(body.paths[0][0]) == 2
+
+
+def test_neighbors_and_analogy(client):
+    r = client.get("/api/embeddings/neighbors", params={"word": "cat", "k": 5})
+    body = schemas.NeighborsResponse.model_validate(r.json())
+    assert body.token.text == "\u2423cat" and len(body.neighbors) == 5
+    assert all(n.id != body.token.id for n in body.neighbors)
+    assert [n.cosine for n in body.neighbors] == sorted((n.cosine for n in body.neighbors), reverse=True)
+    r = client.post("/api/embeddings/analogy", json={"a": "king", "b": "man", "c": "woman", "k": 3})
+    body = schemas.AnalogyResponse.model_validate(r.json())
+    assert len(body.neighbors) == 3 and body.a.text == "\u2423king"
+    assert {n.id for n in body.neighbors}.isdisjoint({body.a.id, body.b.id, body.c.id})
+
+
+def test_positional_encoding(client):
+    body = schemas.PositionalResponse.model_validate(client.get("/api/positional", params={"n": 20}).json())
+    assert close(body.encoding, sinusoidal_encoding(20, 160))
+    assert len(body.similarity) == 20 and body.similarity[3][3] == pytest.approx(1.0, abs=1e-4)
+    learned = client.get("/api/positional", params={"n": 10, "model": "tiny-learned"}).json()
+    assert close(learned["encoding"], registry.load("tiny-learned").model.pos_embed.W_pos[:10].detach())
+    for name in ("tiny-rotary", "tiny-nope"):
+        r = client.get("/api/positional", params={"n": 10, "model": name})
+        assert r.status_code == 422 and "position" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("name", ["tiny-sinusoidal", "tiny-learned"])
+def test_decompose_terms_add_up_to_the_score(client, name):
+    body = client.post("/api/positional/decompose", json={"text": TEXT, "layer": 0, "head": 2, "model": name}).json()
+    _, ids, (_, cache) = cache_of(name, TEXT)
+    n = len(ids)
+    total = torch.zeros(n, n, dtype=torch.float64)
+    for term in ("content_content", "content_position", "position_content", "position_position"):
+        t = torch.tensor([[0.0 if v is None else v for v in row] for row in body[term]], dtype=torch.float64)
+        total += t
+    lower = torch.ones(n, n, dtype=torch.bool).tril()
+    assert torch.allclose(total[lower], cache["attn_scores", 0, 2].double()[lower], atol=2e-3)
+    assert body["scores"][0][1] is None  # masked
+
+
+def test_decompose_refuses_where_it_does_not_apply(client):
+    r = client.post("/api/positional/decompose", json={"text": TEXT, "model": "tiny-rotary"})
+    assert r.status_code == 422 and "rotary" in r.json()["detail"]
+    r = client.post("/api/positional/decompose", json={"text": TEXT, "layer": 2})
+    assert r.status_code == 422 and "layer 0" in r.json()["detail"]
+
+
+def test_predict(client):
+    r = client.post("/api/predict", json={"text": "Once upon a", "top_k": 5, "temperature": 1.0, "continue_tokens": 4})
+    body = schemas.PredictResponse.model_validate(r.json())
+    assert len(body.predictions) == 5 and len(body.per_position) == len(body.tokens)
+    assert body.per_position[0].actual_next == body.tokens[1].id and body.per_position[-1].actual_next is None
+    assert len(body.continuation_tokens) == 4 and body.continuation
+    cold = client.post("/api/predict", json={"text": "Once upon a", "temperature": 0.3}).json()
+    hot = client.post("/api/predict", json={"text": "Once upon a", "temperature": 3.0}).json()
+    assert cold["predictions"][0]["prob"] > body.predictions[0].prob > hot["predictions"][0]["prob"]
+    assert cold["predictions"][0]["id"] == hot["predictions"][0]["id"] == body.predictions[0].id
+
+
+def test_continuation_is_greedy(client):
+    body = client.post("/api/predict", json={"text": "Once upon a", "continue_tokens": 3}).json()
+    loaded = registry.load("tiny-sinusoidal")
+    ids = loaded.tokenizer.encode("Once upon a")
+    for _ in range(3):
+        ids.append(int(loaded.model(torch.tensor(ids))[-1].argmax()))
+    assert [t["id"] for t in body["continuation_tokens"]] == ids[-3:]
+
+
+def test_compare_difference(client):
+    r = client.post("/api/compare", json={"a": {"text": TEXT}, "b": {"text": TEXT, "positions": "removed"}})
+    body = schemas.CompareResponse.model_validate(r.json())
+    a, b, d = (torch.tensor(x) for x in (body.a.attention, body.b.attention, body.difference))
+    assert torch.allclose(d, b - a, atol=2e-4) and d.abs().max() > 0.01
+    assert body.b.interventions.positions == "removed"
+    r = client.post("/api/compare", json={"a": {"text": TEXT}, "b": {"text": "A dog."}}).json()
+    assert r["difference"] is None and "different numbers of tokens" in r["difference_unavailable"]
+
+
+def test_cache_hit_returns_identical_answers(client):
+    first = client.post("/api/analyze", json={"text": TEXT}).json()
+    assert client.post("/api/analyze", json={"text": TEXT}).json() == first

@@ -1,0 +1,32 @@
+"""The app around the API: docs, static files, headers, OpenAPI."""
+
+
+def test_openapi_lists_every_view_and_no_static_route(client):
+    paths = set(client.get("/openapi.json").json()["paths"])
+    assert paths == {"/api/health", "/api/models", "/api/analyze", "/api/qkv", "/api/attention/explain",
+                     "/api/embeddings", "/api/embeddings/neighbors", "/api/embeddings/analogy", "/api/positional",
+                     "/api/positional/decompose", "/api/predict", "/api/compare"}
+
+
+def test_docs_are_served_locally(client):
+    html = client.get("/docs").text
+    assert "/vendor/swagger/swagger-ui-bundle.js" in html and "http" not in html.split("<body>")[1]
+    assert client.get("/vendor/swagger/swagger-ui-bundle.js").status_code == 200
+
+
+def test_plotly_is_served_from_the_package(client):
+    r = client.get("/vendor/plotly.min.js")
+    assert r.status_code == 200 and b"plotly" in r.content[:2000].lower()
+
+
+def test_security_headers(client):
+    h = client.get("/api/health").headers
+    assert "connect-src 'self'" in h["content-security-policy"]
+    assert "frame-ancestors 'none'" in h["content-security-policy"]
+    assert "'unsafe-inline'" not in h["content-security-policy"].split("script-src")[1].split(";")[0]
+    assert h["x-content-type-options"] == "nosniff" and h["referrer-policy"] == "no-referrer"
+
+
+def test_no_cors_by_default(client):
+    r = client.get("/api/health", headers={"origin": "http://evil.example"})
+    assert "access-control-allow-origin" not in r.headers

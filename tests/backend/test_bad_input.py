@@ -1,0 +1,99 @@
+"""Every input a user can get wrong gives a 4xx with a readable detail, never a 500."""
+
+import pytest
+
+from backend.main import create_app
+from backend.settings import Settings
+
+OK = {"text": "The cat sat."}
+
+
+@pytest.mark.parametrize("path, body, status, words", [
+    ("/api/analyze", {"text": ""}, 422, "empty"),
+    ("/api/analyze", {"text": "  \n\t "}, 422, "empty"),
+    ("/api/analyze", {"text": "a" * 2001}, 422, "limit is 2000"),
+    ("/api/analyze", {"text": "the " * 200}, 422, "at most 128 tokens"),
+    ("/api/analyze", {**OK, "model": "gpt-17"}, 404, "unknown model"),
+    ("/api/analyze", {**OK, "model": "../../etc/passwd"}, 404, "unknown model"),
+    ("/api/analyze", {**OK, "model": "tiny\u0000"}, 404, "unknown model"),
+    ("/api/analyze", {**OK, "top_k": 51}, 422, "limit is 50"),
+    ("/api/analyze", {**OK, "top_k": 0}, 422, "top_k"),
+    ("/api/analyze", {**OK, "positions": "upside-down"}, 422, "positions"),
+    ("/api/analyze", {**OK, "ablate": [[4, 0]]}, 422, "layer 4 does not exist"),
+    ("/api/analyze", {**OK, "ablate": [[0, -1]]}, 422, "head -1 does not exist"),
+    ("/api/analyze", {**OK, "ablate": [[0]]}, 422, "ablate"),
+    ("/api/analyze", {"text": 42}, 422, "valid string"),
+    ("/api/analyze", {"txt": "hi"}, 422, "text"),
+    ("/api/analyze", [1, 2], 422, "valid dictionary"),
+    ("/api/qkv", {**OK, "layer": 4}, 422, "layers 0 to 3"),
+    ("/api/qkv", {**OK, "layer": -1}, 422, "layer -1"),
+    ("/api/qkv", {**OK, "layer": 0, "head": 4}, 422, "heads 0 to 3"),
+    ("/api/qkv", {**OK, "layer": 10**30}, 422, "layer"),
+    ("/api/attention/explain", {**OK, "layer": 0, "head": 0, "query": 5}, 422, "query is 0 to 4"),
+    ("/api/attention/explain", {**OK, "layer": 0, "head": 0, "query": -1}, 422, "query -1"),
+    ("/api/attention/explain", {**OK, "layer": 0, "head": 0}, 422, "query"),
+    ("/api/predict", {**OK, "temperature": 0}, 422, "greater than 0"),
+    ("/api/predict", {**OK, "temperature": -1}, 422, "greater than 0"),
+    ("/api/predict", {**OK, "temperature": 5.01}, 422, "at most 5"),
+    ("/api/predict", {**OK, "continue_tokens": 51}, 422, "limit is 50"),
+    ("/api/predict", {**OK, "temperature": "hot"}, 422, "temperature"),
+    ("/api/embeddings/analogy", {"a": "king", "b": "man", "c": "zzqxjv"}, 422, "not one token"),
+    ("/api/embeddings/analogy", {"a": "king", "b": "man", "c": "woman", "k": 51}, 422, "limit is 50"),
+    ("/api/positional/decompose", {**OK, "head": 9}, 422, "head 9"),
+    ("/api/compare", {"a": OK, "b": {"text": ""}}, 422, "empty"),
+])
+def test_bad_body(client, path, body, status, words):
+    r = client.post(path, json=body)
+    assert r.status_code == status, r.text
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and words in detail
+
+
+@pytest.mark.parametrize("params, status, words", [
+    ({"word": "cat", "k": 0}, 422, "k"),
+    ({"word": "cat", "k": 51}, 422, "limit is 50"),
+    ({"word": ""}, 422, "empty"),
+    ({"word": "cat", "model": "nope"}, 404, "unknown model"),
+    ({}, 422, "word"),
+])
+def test_bad_neighbors(client, params, status, words):
+    r = client.get("/api/embeddings/neighbors", params=params)
+    assert r.status_code == status and words in r.json()["detail"]
+
+
+@pytest.mark.parametrize("params, words", [({"n": 0}, "n"), ({"n": 513}, "limit is 512"),
+                                           ({"n": 129, "model": "tiny-learned"}, "128 positions"),
+                                           ({"n": "many"}, "n")])
+def test_bad_positional(client, params, words):
+    r = client.get("/api/positional", params=params)
+    assert r.status_code == 422 and words in r.json()["detail"]
+
+
+def test_invalid_json_and_non_finite_numbers(client):
+    r = client.post("/api/analyze", content=b'{"text": ', headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
+    for raw in (b'{"text": "a", "temperature": NaN}', b'{"text": "a", "temperature": Infinity}'):
+        r = client.post("/api/predict", content=raw, headers={"content-type": "application/json"})
+        assert r.status_code == 422, raw
+
+
+def test_huge_body_is_refused_before_parsing(client):
+    r = client.post("/api/analyze", content=b'{"text": "' + b"a" * 10_000_000 + b'"}',
+                    headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+
+
+def test_odd_text_is_fine(client):
+    for text in ("👨‍👩‍👧 e\u0301 مرحبا", "\u0000\u0007 control", "<script>alert(1)</script>", "\u202eRTL override"):
+        r = client.post("/api/analyze", json={"text": text})
+        assert r.status_code == 200, text
+    assert client.get("/api/health").status_code == 200
+
+
+def test_limits_come_from_settings(monkeypatch):
+    from fastapi.testclient import TestClient
+
+    monkeypatch.setenv("ATTNLAB_MAX_TEXT_CHARS", "10")
+    with TestClient(create_app(Settings())) as c:
+        r = c.post("/api/analyze", json={"text": "eleven char"})
+        assert r.status_code == 422 and "limit is 10" in r.json()["detail"]

@@ -1,0 +1,81 @@
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from backend.cli import main
+
+
+def test_analyze_json(capsys):
+    main(["analyze", "Once upon a time", "--json"])
+    body = json.loads(capsys.readouterr().out)
+    assert [t["text"] for t in body["tokens"]] == ["<|bos|>", "Once", "\u2423upon", "\u2423a", "\u2423time"]
+    assert body["predictions"] and body["model"] == "tiny-sinusoidal"
+
+
+def test_analyze_text(capsys):
+    main(["analyze", "Once upon a time", "--model", "tiny-rotary"])
+    out = capsys.readouterr().out
+    assert "model: tiny-rotary" in out and "layer 3: head" in out
+
+
+def test_analyze_bad_input_exits_with_message():
+    with pytest.raises(SystemExit, match="text is empty"):
+        main(["analyze", "   "])
+    with pytest.raises(SystemExit, match="unknown model"):
+        main(["analyze", "hi", "--model", "nope"])
+
+
+def test_models_table(capsys):
+    main(["models"])
+    out = capsys.readouterr().out
+    assert "tiny-sinusoidal" in out and "default" in out and "val bits/char" in out
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_serve_answers_health():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        first = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/" in first
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/health", timeout=2) as r:
+                    assert json.load(r) == {"status": "ok"}
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stdout.read()
+                assert time.time() < deadline, "the server did not answer within 60 s"
+                time.sleep(0.2)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.slow
+def test_serve_on_all_interfaces_warns():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--host", "0.0.0.0", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        lines = [proc.stdout.readline(), proc.stdout.readline()]
+        assert "reachable by anyone on your network" in "".join(lines)
+    finally:
+        proc.terminate()
+        proc.wait(10)
