@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 
 from backend.middleware import GuardMiddleware
 from backend.routes import attention, embeddings, meta, positional, predict
-from backend.service import ModelNotInstalled, ModelService, UnknownModel
+from backend.service import ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings
 
 log = logging.getLogger("attnlab")
@@ -80,6 +80,11 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     @app.exception_handler(ModelNotInstalled)
     async def not_installed(request: Request, exc: ModelNotInstalled) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(Overloaded)
+    async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)},
+                            headers={"Retry-After": str(exc.retry_after)})
 
     for router in (meta.router, attention.router, embeddings.router, positional.router, predict.router):
         app.include_router(router, prefix="/api")

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -13,6 +14,14 @@ from backend.settings import Settings
 from models import registry
 from models.registry import LoadedModel, ModelInfo
 from models.transformer import ActivationCache, Interventions
+
+
+class Overloaded(RuntimeError):
+    """Too many forward passes waiting (a 503 with Retry-After)."""
+
+    def __init__(self, message: str, retry_after: int = 1):
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class UnknownModel(LookupError):
@@ -54,6 +63,8 @@ class ModelService:
         self._runs: OrderedDict[tuple, Run] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(settings.max_concurrent_runs)
+        self._waiting = 0
 
     # ---------------------------------------------------------------- models
 
@@ -124,10 +135,35 @@ class ModelService:
             if hit is not None:
                 self._runs.move_to_end(key)
                 return hit
-        logits, cache = loaded.model.run_with_cache(torch.tensor(ids), iv)
+        with self._slot():
+            logits, cache = self._forward(loaded, ids, iv)
         result = Run(loaded, text, tuple(ids), logits, cache)
         with self._lock:
             self._runs[key] = result
             while len(self._runs) > self._cache_size:
                 self._runs.popitem(last=False)
         return result
+
+    def _forward(self, loaded: LoadedModel, ids: list[int], iv: Interventions):
+        return loaded.model.run_with_cache(torch.tensor(ids), iv)
+
+    @contextmanager
+    def _slot(self) -> Iterator[None]:
+        """Bounded concurrency: wait for a free slot, but refuse at once when too many wait already."""
+        s = self.settings
+        with self._lock:
+            if self._waiting >= s.max_queued_runs:
+                raise Overloaded(f"the server is busy ({s.max_queued_runs} requests waiting); try again in a moment")
+            self._waiting += 1
+        try:
+            acquired = self._slots.acquire(timeout=s.queue_timeout_s)
+        finally:
+            with self._lock:
+                self._waiting -= 1
+        if not acquired:
+            raise Overloaded(f"the server is busy (no forward pass free within {s.queue_timeout_s:g} s); "
+                             "try again in a moment")
+        try:
+            yield
+        finally:
+            self._slots.release()

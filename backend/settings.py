@@ -22,6 +22,9 @@ class Settings(BaseSettings):
     max_positions_n: int = 512  # GET /api/positional: at most this many positions
     max_neighbors: int = 50
     max_body_bytes: int = 1_000_000
+    max_concurrent_runs: int = 2  # forward passes at once (the machine's cores)
+    max_queued_runs: int = 32  # waiting beyond this: 503 at once
+    queue_timeout_s: float = 10.0  # waiting longer than this: 503
     cors_origins: list[str] = []  # no CORS unless configured
 
 

@@ -1,0 +1,51 @@
+"""Concurrent requests: no state shared through hooks or caches; overload answers 503 quickly."""
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from fastapi.testclient import TestClient
+
+from backend.main import create_app
+from backend.service import ModelService
+from backend.settings import Settings
+
+SENTENCES = [f"Sentence number {i}: the {w} saw a {w} near the river." for i, w in
+             enumerate(["cat", "dog", "bird", "fish", "girl", "boy", "tree", "car", "ball", "mom"] * 5)]
+
+
+def test_fifty_threads_get_the_same_answers_as_one_by_one():
+    settings = Settings(max_concurrent_runs=4, max_queued_runs=100)
+    with TestClient(create_app(settings, ModelService(settings, cache_size=0))) as c:
+        serial = [c.post("/api/analyze", json={"text": t}).json() for t in SENTENCES]
+        with ThreadPoolExecutor(50) as pool:
+            parallel = list(pool.map(lambda t: c.post("/api/analyze", json={"text": t}).json(), SENTENCES))
+    assert len(SENTENCES) == 50 and parallel == serial
+
+
+class SlowService(ModelService):
+    def _forward(self, loaded, ids, iv):
+        time.sleep(0.5)
+        return super()._forward(loaded, ids, iv)
+
+
+def test_a_flood_gets_quick_503_with_retry_after_and_the_server_recovers():
+    settings = Settings(max_concurrent_runs=1, max_queued_runs=2, queue_timeout_s=5)
+    with TestClient(create_app(settings, SlowService(settings, cache_size=0)), raise_server_exceptions=False) as c:
+        results = []
+
+        def hit(i):
+            start = time.perf_counter()
+            r = c.post("/api/analyze", json={"text": f"flood {i}"})
+            results.append((r.status_code, r.headers.get("retry-after"), time.perf_counter() - start))
+
+        threads = [threading.Thread(target=hit, args=(i,)) for i in range(12)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        refused = [r for r in results if r[0] == 503]
+        assert refused and all(r[1] == "1" for r in refused)
+        assert max(r[2] for r in refused) < 0.5  # refused at once, not after waiting
+        assert {r[0] for r in results} <= {200, 503}
+        assert c.post("/api/analyze", json={"text": "after the flood"}).status_code == 200
