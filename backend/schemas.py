@@ -19,6 +19,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def check_text(v: str) -> str:
+    """Non-blank, and only real characters (JSON can carry lone surrogates like \\ud800; they are not text)."""
+    if not v.strip():
+        raise ValueError("text is empty: type a sentence")
+    try:
+        v.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValueError(f"text has a lone surrogate {v[e.start]!r} at index {e.start}, which is not a character") from None
+    return v
+
+
 # --------------------------------------------------------------------------- shared pieces
 
 class InterventionFields(Strict):
@@ -33,12 +44,7 @@ class InterventionFields(Strict):
 class TextRequest(InterventionFields):
     text: str = Field(..., description="the sentence to run", examples=["The cat sat on the mat because it was tired."])
 
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("text is empty: type a sentence")
-        return v
+    _check_text = field_validator("text")(check_text)
 
 
 class AppliedInterventions(BaseModel):
@@ -225,6 +231,8 @@ class AnalogyRequest(Strict):
     c: str = Field(..., max_length=100)
     k: int = Field(10, ge=1)
 
+    _check_words = field_validator("a", "b", "c")(check_text)
+
 
 class AnalogyResponse(BaseModel):
     model: str
@@ -289,12 +297,7 @@ class PredictResponse(RunInfo):
 class CompareSide(InterventionFields):
     text: str
 
-    @field_validator("text")
-    @classmethod
-    def _not_blank(cls, v: str) -> str:
-        if not v.strip():
-            raise ValueError("text is empty: type a sentence")
-        return v
+    _check_text = field_validator("text")(check_text)
 
 
 class CompareRequest(Strict):

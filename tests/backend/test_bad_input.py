@@ -97,3 +97,35 @@ def test_limits_come_from_settings(monkeypatch):
     with TestClient(create_app(Settings())) as c:
         r = c.post("/api/analyze", json={"text": "eleven char"})
         assert r.status_code == 422 and "limit is 10" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("raw", [b'{"text": "a\\ud800b"}', b'{"text": "\\udfff"}',
+                                 b'{"a": {"text": "\\ud800"}, "b": {"text": "y"}}'])
+def test_lone_surrogates_are_refused(client, raw):
+    path = "/api/compare" if b'"a"' in raw else "/api/analyze"
+    r = client.post(path, content=raw, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "surrogate" in r.json()["detail"]
+
+
+def test_hundred_kilobyte_text_names_the_limit(client):
+    r = client.post("/api/analyze", json={"text": "a" * 100_000})
+    assert r.status_code == 422 and "limit is 2000 characters" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("path", ["/../../etc/passwd", "/static/..%2f..%2fetc%2fpasswd",
+                                  "/vendor/swagger/..%2f..%2f..%2fetc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+                                  "/static/../main.py", "/..%5c..%5cetc%5cpasswd"])
+def test_no_request_reads_a_path_outside_the_static_folders(client, path):
+    r = client.get(path)
+    assert r.status_code == 404 and b"root:" not in r.content
+
+
+def test_weights_never_load_through_pickle():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    for folder in ("models", "backend"):
+        for src in (root / folder).rglob("*.py"):
+            text = src.read_text(encoding="utf-8")
+            assert "torch.load(" not in text and "import pickle" not in text, src
+    assert not list((root / "models").rglob("*.pt")) and not list((root / "models").rglob("*.bin"))
