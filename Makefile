@@ -22,7 +22,7 @@ install:
 		|| $(PY) -m pip install -e .
 
 install-dev: install
-	@$(PY) -c "import pytest, httpx, hypothesis, playwright, pytest_playwright" 2>/dev/null \
+	@$(PY) -c "import pytest, httpx, hypothesis, playwright, pytest_playwright, schemathesis" 2>/dev/null \
 		|| $(PY) -m pip install -e ".[dev]"
 
 # Debian's Chromium for the browser tests (never `playwright install`: it downloads a browser).

@@ -44,8 +44,36 @@ def _readable(exc: RequestValidationError) -> str:
             loc = loc[1:]
         loc = ".".join(str(p) for p in loc)
         msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else msg)
+        parts.append(f"{loc}: {msg}" if loc else f"the request body: {msg}")
     return "; ".join(parts) or "invalid request"
+
+
+def _document_limits(schema: dict, settings: Settings, models: list[str]) -> dict:
+    """Write the limits of `settings` and the model names into the OpenAPI schema, so /docs shows them."""
+    limits = {"text": {"minLength": 1, "maxLength": settings.max_text_chars, "pattern": r"\S"},
+              "a": {"minLength": 1, "pattern": r"\S"}, "b": {"minLength": 1, "pattern": r"\S"},
+              "c": {"minLength": 1, "pattern": r"\S"},
+              "top_k": {"maximum": settings.max_top_k}, "temperature": {"maximum": settings.max_temperature},
+              "continue_tokens": {"maximum": settings.max_continue_tokens}, "k": {"maximum": settings.max_neighbors},
+              "n": {"maximum": settings.max_positions_n}, "word": {"minLength": 1, "pattern": r"\S"}}
+
+    def patch(prop_name: str, prop: dict) -> None:
+        if prop_name in limits:
+            prop.update(limits[prop_name])
+        if prop_name == "model" and "anyOf" in prop:
+            for option in prop["anyOf"]:
+                if option.get("type") == "string":
+                    option["enum"] = models
+
+    for name, component in schema.get("components", {}).get("schemas", {}).items():
+        if name.endswith("Request") or name == "CompareSide":
+            for prop_name, prop in component.get("properties", {}).items():
+                patch(prop_name, prop)
+    for item in schema.get("paths", {}).values():
+        for op in item.values():
+            for param in op.get("parameters", []):
+                patch(param["name"], param.get("schema", {}))
+    return schema
 
 
 def create_app(settings: Settings | None = None, service: ModelService | None = None) -> FastAPI:
@@ -86,6 +114,16 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         return JSONResponse(status_code=503, content={"detail": str(exc)},
                             headers={"Retry-After": str(exc.retry_after)})
 
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            base = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+            app.openapi_schema = _document_limits(base, settings, [m.name for m in service.models() if m.available])
+        return app.openapi_schema
+
+    app.openapi = openapi
+
     for router in (meta.router, attention.router, embeddings.router, positional.router, predict.router):
         app.include_router(router, prefix="/api")
 
@@ -103,6 +141,14 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["content-type"])
     app.add_middleware(GuardMiddleware, max_body=settings.max_body_bytes)
-    if FRONTEND.is_dir():
-        app.mount("/", StaticFiles(directory=FRONTEND, html=True), name="frontend")
+    if (FRONTEND / "index.html").is_file():
+        @app.get("/", include_in_schema=False)
+        def index() -> FileResponse:
+            return FileResponse(FRONTEND / "index.html", media_type="text/html")
+
+        # each folder of the page at its own path, so that /api/... is never shadowed by static files
+        for folder in sorted(p for p in FRONTEND.iterdir() if p.is_dir()):
+            app.mount(f"/{folder.name}", StaticFiles(directory=folder), name=f"frontend-{folder.name}")
+    else:
+        log.warning("no frontend at %s: serving the API only", FRONTEND)
     return app

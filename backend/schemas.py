@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
 
 Positions = Literal["normal", "removed", "shuffled"]
 Matrix = list[list[float]]
@@ -33,16 +33,16 @@ def check_text(v: str) -> str:
 # --------------------------------------------------------------------------- shared pieces
 
 class InterventionFields(Strict):
-    model: str | None = Field(None, description="a registry name; default: the default model", max_length=200)
+    model: StrictStr | None = Field(None, description="a registry name; default: the default model", max_length=200)
     positions: Positions = Field("normal", description="positional information: normal, removed or shuffled")
-    scale: bool = Field(True, description="divide scores by sqrt(d_head) (as trained) or not")
-    ablate: list[tuple[int, int]] = Field(default_factory=list, max_length=1000,
+    scale: StrictBool = Field(True, description="divide scores by sqrt(d_head) (as trained) or not")
+    ablate: list[tuple[StrictInt, StrictInt]] = Field(default_factory=list, max_length=1000,
                                           description="[layer, head] pairs whose output is set to zero")
-    seed: int = Field(0, ge=0, le=2**31 - 1, description="seed of the permutation when positions are shuffled")
+    seed: StrictInt = Field(0, ge=0, le=2**31 - 1, description="seed of the permutation when positions are shuffled")
 
 
 class TextRequest(InterventionFields):
-    text: str = Field(..., description="the sentence to run", examples=["The cat sat on the mat because it was tired."])
+    text: StrictStr = Field(..., description="the sentence to run", examples=["The cat sat on the mat because it was tired."])
 
     _check_text = field_validator("text")(check_text)
 
@@ -109,7 +109,7 @@ class ModelList(BaseModel):
 # --------------------------------------------------------------------------- analyze
 
 class AnalyzeRequest(TextRequest):
-    top_k: int = Field(10, ge=1, description="how many next-token predictions")
+    top_k: StrictInt = Field(10, ge=1, description="how many next-token predictions")
 
 
 class HeadSummary(BaseModel):
@@ -133,8 +133,8 @@ class AnalyzeResponse(RunInfo):
 # --------------------------------------------------------------------------- qkv
 
 class QKVRequest(TextRequest):
-    layer: int
-    head: int | None = Field(None, description="one head, or all heads when absent")
+    layer: StrictInt
+    head: StrictInt | None = Field(None, description="one head, or all heads when absent")
 
 
 class HeadQKV(BaseModel):
@@ -165,9 +165,9 @@ class QKVResponse(RunInfo):
 # --------------------------------------------------------------------------- explain
 
 class ExplainRequest(TextRequest):
-    layer: int
-    head: int
-    query: int = Field(..., description="token index of the query")
+    layer: StrictInt
+    head: StrictInt
+    query: StrictInt = Field(..., description="token index of the query")
 
 
 class ExplainResponse(RunInfo):
@@ -225,11 +225,11 @@ class NeighborsResponse(BaseModel):
 
 
 class AnalogyRequest(Strict):
-    model: str | None = Field(None, max_length=200)
-    a: str = Field(..., description="a - b + c", max_length=100)
-    b: str = Field(..., max_length=100)
-    c: str = Field(..., max_length=100)
-    k: int = Field(10, ge=1)
+    model: StrictStr | None = Field(None, max_length=200)
+    a: StrictStr = Field(..., description="a - b + c", max_length=100)
+    b: StrictStr = Field(..., max_length=100)
+    c: StrictStr = Field(..., max_length=100)
+    k: StrictInt = Field(10, ge=1)
 
     _check_words = field_validator("a", "b", "c")(check_text)
 
@@ -254,8 +254,8 @@ class PositionalResponse(BaseModel):
 
 
 class DecomposeRequest(TextRequest):
-    layer: int = 0
-    head: int = 0
+    layer: StrictInt = 0
+    head: StrictInt = 0
 
 
 class DecomposeResponse(RunInfo):
@@ -272,9 +272,9 @@ class DecomposeResponse(RunInfo):
 # --------------------------------------------------------------------------- predict
 
 class PredictRequest(TextRequest):
-    top_k: int = Field(10, ge=1)
-    temperature: float = Field(1.0, gt=0, description="softmax temperature, in (0, max]")
-    continue_tokens: int = Field(0, ge=0, description="greedy continuation: how many tokens to add")
+    top_k: StrictInt = Field(10, ge=1)
+    temperature: StrictFloat = Field(1.0, gt=0, description="softmax temperature, in (0, max]")
+    continue_tokens: StrictInt = Field(0, ge=0, description="greedy continuation: how many tokens to add")
 
 
 class PositionPredictions(BaseModel):
@@ -295,7 +295,7 @@ class PredictResponse(RunInfo):
 # --------------------------------------------------------------------------- compare
 
 class CompareSide(InterventionFields):
-    text: str
+    text: StrictStr
 
     _check_text = field_validator("text")(check_text)
 
@@ -319,4 +319,13 @@ class CompareResponse(BaseModel):
 
 
 class ErrorDetail(BaseModel):
-    detail: str
+    detail: str = Field(..., description="what was wrong, in one readable sentence")
+
+
+ERROR_RESPONSES: dict[int | str, dict] = {
+    400: {"model": ErrorDetail, "description": "the body could not be read"},
+    404: {"model": ErrorDetail, "description": "unknown model"},
+    413: {"model": ErrorDetail, "description": "request body over the limit"},
+    422: {"model": ErrorDetail, "description": "invalid input, a limit passed, or a view that does not apply"},
+    503: {"model": ErrorDetail, "description": "busy: try again after Retry-After seconds"},
+}

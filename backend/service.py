@@ -72,7 +72,7 @@ class ModelService:
         return self._list_models()
 
     def resolve(self, name: str | None) -> str:
-        return name or self.settings.default_model
+        return self.settings.default_model if name is None else name
 
     def get(self, name: str | None) -> LoadedModel:
         name = self.resolve(name)

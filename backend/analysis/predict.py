@@ -15,7 +15,9 @@ def why_no_prediction(loaded: LoadedModel) -> str | None:
 
 
 def _top(loaded: LoadedModel, logits: torch.Tensor, k: int, temperature: float) -> list[schemas.Prediction]:
-    probs = torch.softmax(logits.double() / temperature, dim=-1)
+    logits = logits.double()
+    # subtract the maximum before dividing: a tiny temperature then tends to argmax instead of inf - inf
+    probs = torch.softmax((logits - logits.max()) / temperature, dim=-1)
     values, ids = probs.topk(min(k, probs.shape[-1]))
     return [schemas.Prediction(id=int(i), text=loaded.tokenizer.display(int(i)), prob=round(float(p), 4))
             for p, i in zip(values, ids, strict=True)]

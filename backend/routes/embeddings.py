@@ -10,7 +10,7 @@ from backend.analysis.common import interventions
 from backend.deps import get_service
 from backend.service import ModelService
 
-router = APIRouter(prefix="/embeddings", tags=["embeddings"])
+router = APIRouter(prefix="/embeddings", tags=["embeddings"], responses=schemas.ERROR_RESPONSES)
 Service = Annotated[ModelService, Depends(get_service)]
 
 

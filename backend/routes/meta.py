@@ -8,7 +8,7 @@ from backend import schemas
 from backend.deps import get_service
 from backend.service import ModelService
 
-router = APIRouter(tags=["meta"])
+router = APIRouter(tags=["meta"], responses=schemas.ERROR_RESPONSES)
 Service = Annotated[ModelService, Depends(get_service)]
 
 

@@ -1,0 +1,31 @@
+"""Property-based fuzzing of the whole OpenAPI schema with schemathesis: every check, every operation.
+
+The accepted refusals of schema-valid requests (404/422 for what a schema cannot state) are
+explained in schemathesis.toml at the repository root.
+"""
+
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
+
+from backend.main import create_app
+from backend.settings import Settings
+
+app = create_app(Settings())
+schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+CASES: list[str] = []
+
+
+@pytest.mark.slow
+@schema.parametrize()
+@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+def test_api(case):
+    CASES.append(f"{case.method} {case.path}")
+    case.call_and_validate()
+
+
+@pytest.mark.slow
+def test_at_least_a_thousand_cases_ran():
+    if not CASES:
+        pytest.skip("run together with test_api (the whole file)")
+    assert len(CASES) >= 1000, f"only {len(CASES)} generated cases"
