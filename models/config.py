@@ -24,7 +24,8 @@ class ModelConfig:
     The defaults describe a small GPT-style decoder: pre-LayerNorm, GELU MLP,
     causal attention, biases, tied input/output embeddings.
     Encoder (BERT-style) models set ``causal=False``, ``norm_placement="post"``,
-    ``embed_norm=True``, ``n_token_types=2``; Llama-style decoders set
+    ``embed_norm=True``, ``n_token_types=2``, ``final_norm=False`` and, when they have no
+    language-model head (MiniLM, a sentence encoder), ``unembed=False``; Llama-style decoders set
     ``norm="rmsnorm"``, ``mlp="swiglu"``, ``positional="rotary"``, ``bias=False``
     and ``n_kv_heads < n_heads``.
     """
@@ -46,6 +47,9 @@ class ModelConfig:
     causal: bool = True
     bias: bool = True  # biases on Q, K, V, O and the MLP
     tied_embeddings: bool = True
+    # False: no unembedding (an encoder without an LM head, like MiniLM): `forward` returns the final
+    # hidden states [.., pos, d_model], `run_with_cache` returns logits=None, and there is no `logits` hook
+    unembed: bool = True
     embed_norm: bool = False  # a norm right after the embeddings (BERT)
     final_norm: bool = True  # a norm before the unembedding (pre-LN models)
     n_token_types: int = 0  # token-type (segment) embeddings (BERT: 2)

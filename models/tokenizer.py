@@ -4,10 +4,20 @@ The tiny models use a byte-level BPE trained with the `tokenizers` library: any
 string (emoji, accents, right-to-left scripts) encodes and decodes back exactly.
 A beginning-of-text token is put first, so the model always has a first position
 to attend to.
+
+Pretrained models bring their own tokenizer (`Tokenizer.from_hf`): their special
+tokens come from the tokenizer's own post-processor (BERT's [CLS] ... [SEP]; a
+Llama tokenizer's BOS where it adds one), exactly as the reference implementation
+adds them. Display strings follow the kind of vocabulary: byte-level BPE (GPT-2,
+SmolLM2) shows a space as ␣ and a partial character as <0xNN>; WordPiece (BERT)
+shows a piece that continues a word with its ## prefix; SentencePiece-style
+pieces show ▁ as ␣ and byte-fallback pieces <0xNN> as the byte.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
@@ -19,6 +29,8 @@ from tokenizers import decoders, models, pre_tokenizers, trainers
 BOS = "<|bos|>"
 SPACE_MARK = "\u2423"  # ␣
 _NAMED = {"\n": "\u21b5", "\t": "\u21e5", "\r": "\\r"}
+STYLES = ("byte_level", "wordpiece", "metaspace", "text")
+_BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
 @lru_cache(maxsize=1)
@@ -74,23 +86,58 @@ def display_bytes(data: bytes) -> str:
 
 
 class Tokenizer:
-    """A thin wrapper over a `tokenizers.Tokenizer` with a BOS token and display strings."""
+    """A thin wrapper over a `tokenizers.Tokenizer` with its special tokens and display strings.
 
-    def __init__(self, hf: HFTokenizer, bos: str | None = BOS, byte_level: bool = True):
+    bos: a token this wrapper puts first itself (the tiny models' <|bos|>), or None.
+    post_process: the special tokens come from the tokenizer's own post-processor
+      (`add_special_tokens=True`), as the reference implementation adds them.
+    style: how pieces are shown: "byte_level", "wordpiece", "metaspace" or "text"
+      (default: "byte_level" if byte_level else "text").
+    """
+
+    def __init__(self, hf: HFTokenizer, bos: str | None = BOS, byte_level: bool = True, *,
+                 post_process: bool = False, style: str | None = None):
         self.hf = hf
-        self.byte_level = byte_level
+        self.style = style or ("byte_level" if byte_level else "text")
+        if self.style not in STYLES:
+            raise ValueError(f"style must be one of {STYLES}, not {self.style!r}")
+        self.byte_level = self.style == "byte_level"
+        self.post_process = post_process
         self.bos = bos
         self.bos_id = hf.token_to_id(bos) if bos is not None else None
         if bos is not None and self.bos_id is None:
             raise ValueError(f"the tokenizer has no {bos!r} token")
         self.vocab_size = hf.get_vocab_size(with_added_tokens=True)
-        self.special_ids = {self.bos_id} if self.bos_id is not None else set()
+        # special: tokens that stand for no text ([CLS], [SEP], BOS, padding, control tokens); [UNK] is not
+        # among them, since it stands for text the vocabulary cannot spell
+        unk = self._unk_token()
+        self.special_ids = {i for i, t in hf.get_added_tokens_decoder().items() if t.special and t.content != unk}
+        if self.bos_id is not None:
+            self.special_ids.add(self.bos_id)
+
+    def _unk_token(self) -> str | None:
+        return getattr(self.hf.model, "unk_token", None)
+
+    @classmethod
+    def from_hf(cls, hf: HFTokenizer, style: str | None = None) -> Tokenizer:
+        """A pretrained model's tokenizer: its own special tokens, no truncation or padding, style detected."""
+        hf.no_truncation()
+        hf.no_padding()
+        return cls(hf, bos=None, post_process=True, style=style or detect_style(hf))
+
+    def is_special(self, token_id: int) -> bool:
+        return int(token_id) in self.special_ids
 
     # ---------------------------------------------------------------- files
 
     @classmethod
     def from_file(cls, path: str | Path, bos: str | None = BOS) -> Tokenizer:
         return cls(HFTokenizer.from_file(str(path)), bos=bos)
+
+    @classmethod
+    def from_pretrained_file(cls, path: str | Path, style: str | None = None) -> Tokenizer:
+        """A pretrained model's tokenizer.json (see `from_hf`)."""
+        return cls.from_hf(HFTokenizer.from_file(str(path)), style=style)
 
     def save(self, path: str | Path) -> None:
         self.hf.save(str(path))
@@ -110,6 +157,9 @@ class Tokenizer:
     # ---------------------------------------------------------------- text <-> ids
 
     def encode(self, text: str, add_bos: bool = True) -> list[int]:
+        """Text -> ids; add_bos: with the model's special tokens (BOS, or [CLS] ... [SEP])."""
+        if self.post_process:
+            return self.hf.encode(text, add_special_tokens=add_bos).ids
         ids = self.hf.encode(text, add_special_tokens=False).ids
         return ([self.bos_id] + ids) if add_bos and self.bos_id is not None else ids
 
@@ -126,16 +176,26 @@ class Tokenizer:
         piece = self.hf.id_to_token(int(token_id))
         if piece is None:
             raise ValueError(f"token id {token_id} is outside the vocabulary (0 to {self.vocab_size - 1})")
-        if not self.byte_level:
-            return piece.encode("utf-8")
-        table = _byte_decoder()
-        return bytes(table[c] for c in piece)
+        if self.style == "byte_level":
+            table = _byte_decoder()
+            if all(c in table for c in piece):
+                return bytes(table[c] for c in piece)
+            return piece.encode("utf-8")  # an added token written as plain text
+        if self.style == "wordpiece":
+            return piece.removeprefix("##").encode("utf-8")
+        if self.style == "metaspace":
+            m = _BYTE_PIECE.match(piece)
+            return bytes([int(m.group(1), 16)]) if m else piece.replace("\u2581", " ").encode("utf-8")
+        return piece.encode("utf-8")
 
     def display(self, token_id: int) -> str:
-        """How a token is shown: ␣ for a space, <0xNN> for a byte that is not a whole character."""
+        """How a token is shown: ␣ for a space, <0xNN> for a byte that is not a whole character;
+        a WordPiece piece that continues a word keeps its ## prefix; a special token as it is written."""
         raw = self.token_bytes(token_id)
         if raw is None:
             return self.hf.id_to_token(int(token_id))
+        if self.style == "wordpiece" and self.hf.id_to_token(int(token_id)).startswith("##"):
+            return "##" + display_bytes(raw)
         return display_bytes(raw)
 
     def displays(self, ids: Sequence[int]) -> list[str]:
@@ -145,6 +205,20 @@ class Tokenizer:
         """The id of `word` if it is one token (with its exact spacing), else None."""
         ids = self.encode(word, add_bos=False)
         return ids[0] if len(ids) == 1 else None
+
+
+def detect_style(hf: HFTokenizer) -> str:
+    """Which kind of pieces a tokenizer has, from its model, pre-tokenizer and decoder."""
+    spec = json.loads(hf.to_str())
+    model = spec.get("model") or {}
+    text = json.dumps([spec.get("pre_tokenizer"), spec.get("decoder")])
+    if model.get("type") == "WordPiece":
+        return "wordpiece"
+    if '"ByteLevel"' in text:
+        return "byte_level"
+    if '"Metaspace"' in text or "\u2581" in text or "\\u2581" in text or model.get("byte_fallback"):
+        return "metaspace"
+    return "text"
 
 
 def main(argv: Sequence[str] | None = None) -> None:

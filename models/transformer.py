@@ -7,7 +7,9 @@ W_Q [head, d_model, d_head], W_K and W_V [kv_head, d_model, d_head], W_O [head, 
 
 `run_with_cache(ids)` runs one sequence and returns its logits and an
 `ActivationCache` keyed by hook names (`blocks.0.attn.hook_pattern`, ...), with
-the batch dimension removed. Hook points are identity modules: the values pass
+the batch dimension removed. A model without an unembedding (`cfg.unembed=False`,
+an encoder such as MiniLM) has no `logits` hook: its `forward` returns the final
+hidden states [pos, d_model] and `run_with_cache` returns logits=None. Hook points are identity modules: the values pass
 through them unchanged unless a hook function is given. Which hooks are active
 lives in a context variable, so concurrent runs (threads, async tasks) never
 see each other's cache.
@@ -19,7 +21,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -322,7 +324,8 @@ class Block(nn.Module):
 
 
 class Transformer(nn.Module):
-    def __init__(self, cfg: ModelConfig):
+    def __init__(self, cfg: ModelConfig, init: bool = True):
+        """init=False leaves the parameters uninitialised (fast): for weights loaded right after."""
         super().__init__()
         self.cfg = cfg
         self.W_E = nn.Parameter(torch.empty(cfg.vocab_size, cfg.d_model))
@@ -337,14 +340,16 @@ class Transformer(nn.Module):
         self.rotary = Rotary(cfg.d_head, cfg.rotary_base, cfg.max_positions) if cfg.positional == "rotary" else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_final = Norm(cfg, cfg.d_model) if cfg.final_norm else None
-        if not cfg.tied_embeddings:
+        if cfg.unembed and not cfg.tied_embeddings:
             self.W_U = nn.Parameter(torch.empty(cfg.d_model, cfg.vocab_size))
             self.b_U = nn.Parameter(torch.zeros(cfg.vocab_size)) if cfg.bias else None
-        self.logits = HookPoint()
+        if cfg.unembed:
+            self.logits = HookPoint()
         for name, module in self.named_modules():
             if isinstance(module, HookPoint):
                 module.name = name
-        self.reset_parameters()
+        if init:
+            self.reset_parameters()
 
     # ---------------------------------------------------------------- weights
 
@@ -371,6 +376,8 @@ class Transformer(nn.Module):
 
     @property
     def unembed(self) -> torch.Tensor:
+        if not self.cfg.unembed:
+            raise ValueError("this model has no unembedding (no next-word head)")
         return self.W_E.T if self.cfg.tied_embeddings else self.W_U  # [d_model, vocab]
 
     def n_params(self) -> int:
@@ -397,7 +404,9 @@ class Transformer(nn.Module):
 
     def forward(self, ids: torch.Tensor, interventions: Interventions | None = None,
                 token_types: torch.Tensor | None = None) -> torch.Tensor:
-        """ids [batch, pos] or [pos] -> logits [batch, pos, vocab] (or [pos, vocab])."""
+        """ids [batch, pos] or [pos] -> logits [batch, pos, vocab] (or [pos, vocab]).
+
+        Without an unembedding (cfg.unembed=False): the final hidden states [batch, pos, d_model]."""
         iv = interventions or Interventions()
         iv.check(self.cfg)
         ids = self.check_ids(ids)
@@ -426,6 +435,8 @@ class Transformer(nn.Module):
             x = block(x, self.rotary, positions, iv.scale, ablated[layer])
         if self.ln_final is not None:
             x = self.ln_final(x)
+        if not self.cfg.unembed:
+            return x[0] if single else x  # [batch, pos, d_model]: the final hidden states
         logits = x @ self.unembed  # [batch, pos, vocab]
         if not self.cfg.tied_embeddings and self.b_U is not None:
             logits = logits + self.b_U
@@ -435,14 +446,17 @@ class Transformer(nn.Module):
     @torch.inference_mode()
     def run_with_cache(self, ids: torch.Tensor | Sequence[int], interventions: Interventions | None = None, *,
                        token_types: torch.Tensor | None = None,
-                       hooks: Mapping[str, HookFn] | None = None) -> tuple[torch.Tensor, ActivationCache]:
-        """One sequence [pos] -> (logits [pos, vocab], cache with the batch dimension removed)."""
+                       hooks: Mapping[str, HookFn] | None = None) -> tuple[torch.Tensor | None, ActivationCache]:
+        """One sequence [pos] -> (logits [pos, vocab], cache with the batch dimension removed).
+
+        A model without an unembedding returns logits=None; its final hidden states are in the cache."""
         iv = interventions or Interventions()
         ids = self.check_ids(torch.as_tensor(ids))
         if ids.dim() != 1:
             raise ValueError(f"run_with_cache takes one sequence [pos], got shape {tuple(ids.shape)}")
         with hooks_active(cache=True, hooks=hooks) as run:
-            logits = self.forward(ids, iv, token_types)
+            out = self.forward(ids, iv, token_types)
+        logits = out if self.cfg.unembed else None
         store = {name: t[0] for name, t in run.store.items()}
         return logits, ActivationCache(store, self.cfg, iv, iv.permutation(ids.shape[0]))
 

