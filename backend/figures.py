@@ -1,0 +1,354 @@
+"""Plotly figures from the API's own answers: pure functions, response in, `plotly.graph_objects.Figure` out.
+
+    attention_heatmap(analyze, layer, head, causal=True)   one head, query x key
+    heads_grid(analyze, causal=True)                       every layer x head, one subplot each
+    explain_bars(explain)                                  scaled scores and weights of one query row
+    embedding_similarity(embeddings, depth=-1)             token x token cosine (or dot) at one depth
+    predictions_bars(predict_or_analyze)                   the top-k next tokens
+    positional_heatmap(positional)                         the encoding, position x dimension
+    positional_similarity(positional)                      position x position cosine
+
+Every number drawn is read from the response (nothing is recomputed here), so a figure shows what the
+API sent; a masked cell (a later key in a causal model) is None, drawn grey. Token strings are text:
+Plotly reads a little HTML in labels, so every string put into a label, tick, hover text or title goes
+through `esc` (& < > " ' as entities, which Plotly shows as the characters). Token axes are numeric
+(0..n-1) with `tickvals`/`ticktext`, so that two equal tokens stay two rows. The colours and the look
+follow the web page (frontend/js/plot.js).
+
+Each figure is built as plain data and layout dicts and validated once by the Figure constructor
+(plotly's per-property updates are slow for a grid of many heads).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import plotly.graph_objects as go
+
+from backend import schemas
+
+ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"}
+FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif'
+MASKED_COLOR = "#c8c8c8"
+WEIGHT_SCALE = [[0, "#ffffff"], [0.25, "#c6dbef"], [0.5, "#6baed6"], [0.75, "#2171b5"], [1, "#08306b"]]
+DIVERGING = [[0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#67a9cf"], [1, "#2166ac"]]
+BAR = "#1c7ed6"
+BAR_OTHER = "#adb5bd"
+HIGHLIGHT = "#e8590c"
+
+Attention = schemas.AnalyzeResponse | schemas.CompareSideResult
+Matrix = Sequence[Sequence[float | None]]
+
+
+# --------------------------------------------------------------------------- text, axes, layout
+
+def esc(value: object) -> str:
+    """A string safe for a Plotly label: & < > " ' as entities (Plotly decodes them back to the characters)."""
+    return "".join(ENTITIES.get(c, c) for c in str(value))
+
+
+def token_label(tokens: Sequence[schemas.Token], i: int) -> str:
+    """`3 “cat”`, escaped: a token for hover texts."""
+    return f"{i} “{esc(tokens[i].text)}”"
+
+
+def token_axis(tokens: Sequence[schemas.Token], **extra) -> dict:
+    """A numeric axis 0..n-1 labelled with the (escaped) token strings: duplicate tokens stay apart."""
+    n = len(tokens)
+    axis = {"tickmode": "array", "tickvals": list(range(n)), "ticktext": [esc(t.text) for t in tokens],
+            "range": [-0.5, n - 0.5], "showgrid": False, "zeroline": False, "automargin": True,
+            "tickfont": {"size": 9 if n > 40 else 11 if n > 20 else 12}}
+    axis.update(extra)
+    return axis
+
+
+def _title(text: str) -> dict:
+    return {"text": text, "x": 0, "xanchor": "left", "font": {"size": 14}}
+
+
+def base_layout(**layout) -> dict:
+    """The look of every figure; `template: {}` keeps plotly's default template (and its bytes) out."""
+    out = {"template": {}, "font": {"family": FONT, "size": 12, "color": "#1d2430"},
+           "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff", "margin": {"l": 70, "r": 20, "t": 50, "b": 60},
+           "hoverlabel": {"font": {"family": FONT, "size": 13}}}
+    out.update(layout)
+    return out
+
+
+def _figure(data: list[dict], layout: dict) -> go.Figure:
+    return go.Figure(data=data, layout=base_layout(**layout))
+
+
+def square_height(n: int, lo: int = 300, hi: int = 720, per: int = 30, extra: int = 130) -> int:
+    return round(min(hi, max(lo, n * per + extra)))
+
+
+def _abs_max(*matrices: Matrix) -> float:
+    m = max((abs(v) for z in matrices for row in z for v in row if v is not None), default=0.0)
+    return m or 1.0
+
+
+def _colorbar(title: str) -> dict:
+    return {"thickness": 12, "len": 0.9, "outlinewidth": 0, "title": {"text": esc(title), "side": "right"}}
+
+
+def _check_layer_head(resp: Attention, layer: int, head: int) -> None:
+    if not 0 <= layer < resp.n_layers:
+        raise ValueError(f"layer {layer} does not exist: this model has layers 0 to {resp.n_layers - 1}")
+    if not 0 <= head < resp.n_heads:
+        raise ValueError(f"head {head} does not exist: this model has heads 0 to {resp.n_heads - 1}")
+
+
+def masked_pattern(pattern: Matrix, causal: bool) -> list[list[float | None]]:
+    """A pattern as drawn: the API's numbers, with None where the key is masked (a grey cell)."""
+    return [[None if v is None or (causal and j > i) else v for j, v in enumerate(row)]
+            for i, row in enumerate(pattern)]
+
+
+def _token_heatmap(z: Matrix, tokens: Sequence[schemas.Token], *, causal: bool = False, label: str = "weight",
+                   colorscale=WEIGHT_SCALE, zmin: float | None = None, zmax: float | None = None,
+                   zmid: float | None = None, cell_text: bool = False) -> dict:
+    n = len(tokens)
+    shown = masked_pattern(z, causal)
+    hover = [[f"query {token_label(tokens, i)}<br>key {token_label(tokens, j)}<br>"
+              + ("masked" if v is None else f"{esc(label)} {v}") for j, v in enumerate(row)]
+             for i, row in enumerate(shown)]
+    trace = {"type": "heatmap", "z": shown, "x": list(range(len(z[0]) if z else 0)), "y": list(range(len(z))),
+             "text": hover, "hovertemplate": "%{text}<extra></extra>", "hoverongaps": False,
+             "colorscale": colorscale, "xgap": 1 if n <= 24 else 0, "ygap": 1 if n <= 24 else 0,
+             "colorbar": _colorbar(label)}
+    for key, value in (("zmin", zmin), ("zmax", zmax), ("zmid", zmid)):
+        if value is not None:
+            trace[key] = value
+    if cell_text:
+        trace.update(texttemplate="%{z:.2f}", textfont={"size": 8 if n > 12 else 10})
+    return trace
+
+
+def _interventions_note(iv: schemas.AppliedInterventions) -> str:
+    parts = []
+    if iv.positions == "removed":
+        parts.append("positions removed")
+    elif iv.positions == "shuffled":
+        parts.append(f"positions shuffled (seed {iv.seed})")
+    if not iv.scale:
+        parts.append("scores not divided by √d_head")
+    if iv.ablate:
+        parts.append("ablated: " + ", ".join(f"L{l} H{h}" for l, h in iv.ablate))
+    return f" · {esc('; '.join(parts))}" if parts else ""
+
+
+def _axis_suffix(k: int) -> str:
+    """The suffix of the k-th axis pair (1-based): x/xaxis, x2/xaxis2, ..."""
+    return "" if k == 1 else str(k)
+
+
+# --------------------------------------------------------------------------- attention
+
+def attention_heatmap(resp: Attention, layer: int, head: int, *, causal: bool = False,
+                      title: str | None = None) -> go.Figure:
+    """One head's pattern, query (rows) x key (columns), from /api/analyze (or one side of /api/compare).
+
+    `causal`: grey out the keys after each query (the model's mask); the numbers are the API's either way."""
+    _check_layer_head(resp, layer, head)
+    tokens = resp.tokens
+    n = len(tokens)
+    trace = _token_heatmap(resp.attention[layer][head], tokens, causal=causal, zmin=0, zmax=1, cell_text=n <= 14)
+    heading = title if title is not None else (
+        f"Attention · {esc(resp.model)} · layer {layer} · head {head}{_interventions_note(resp.interventions)}")
+    return _figure([trace], {
+        "title": _title(heading), "height": square_height(n, hi=900, per=14 if n > 40 else 30),
+        "plot_bgcolor": MASKED_COLOR,
+        "xaxis": token_axis(tokens, title={"text": "key (attended to)"}, side="bottom",
+                            tickangle=-45 if n > 8 else 0),
+        "yaxis": token_axis(tokens, title={"text": "query"}, autorange=False, range=[n - 0.5, -0.5])})
+
+
+def heads_grid(resp: Attention, *, causal: bool = False, highlight: tuple[int, int] | None = None) -> go.Figure:
+    """Every layer x head as a small heatmap (rows: layers from the top, columns: heads), one colour scale
+    0..1. Trace k (row-major, layer * n_heads + head) is that head. `highlight` = (layer, head): a frame."""
+    n_layers, n_heads = resp.n_layers, resp.n_heads
+    tokens = resp.tokens
+    n = len(tokens)
+    xgap = min(0.04, 0.3 / max(n_heads, 1))
+    ygap = min(0.06, 0.3 / max(n_layers, 1))
+    w = (1 - xgap * (n_heads - 1)) / n_heads
+    hgt = (1 - ygap * (n_layers - 1)) / n_layers
+    ticks = n <= 16  # token labels on the left column (and the bottom row, when the squares are wide enough)
+    xticks = ticks and n_heads <= 6
+    data: list[dict] = []
+    layout: dict = {"annotations": [], "shapes": []}
+    for l in range(n_layers):
+        y1 = 1 - l * (hgt + ygap)
+        y0 = max(0.0, y1 - hgt)
+        for h in range(n_heads):
+            k = l * n_heads + h + 1
+            s = _axis_suffix(k)
+            x0 = h * (w + xgap)
+            x1 = min(1.0, x0 + w)
+            data.append({"type": "heatmap", "z": masked_pattern(resp.attention[l][h], causal),
+                         "x": list(range(n)), "y": list(range(n)), "xaxis": f"x{s}", "yaxis": f"y{s}",
+                         "coloraxis": "coloraxis", "hoverongaps": False,
+                         "hovertemplate": f"layer {l} · head {h}<br>query %{{y}} → key %{{x}}: %{{z}}<extra></extra>"})
+            layout[f"xaxis{s}"] = token_axis(tokens, domain=[x0, x1], anchor=f"y{s}", tickangle=-90,
+                                             showticklabels=xticks and l == n_layers - 1, tickfont={"size": 8})
+            layout[f"yaxis{s}"] = token_axis(tokens, domain=[y0, y1], anchor=f"x{s}", autorange=False,
+                                             range=[n - 0.5, -0.5], showticklabels=ticks and h == 0,
+                                             tickfont={"size": 8})
+            layout["annotations"].append({"text": f"L{l} H{h}", "x": (x0 + x1) / 2, "y": y1, "xref": "paper",
+                                          "yref": "paper", "xanchor": "center", "yanchor": "bottom",
+                                          "showarrow": False, "font": {"size": 10}})
+            if highlight == (l, h):
+                layout["shapes"].append({"type": "rect", "xref": "paper", "yref": "paper", "x0": x0 - 0.004,
+                                         "x1": x1 + 0.004, "y0": y0 - 0.004, "y1": y1 + 0.004,
+                                         "line": {"color": HIGHLIGHT, "width": 3}})
+    cell = 150 if n_heads <= 6 else 110
+    layout.update(
+        title=_title(f"Every layer × head · {esc(resp.model)}{_interventions_note(resp.interventions)}"),
+        height=round(n_layers * cell + 110), plot_bgcolor=MASKED_COLOR, margin={"l": 70, "r": 20, "t": 70, "b": 60},
+        coloraxis={"colorscale": WEIGHT_SCALE, "cmin": 0, "cmax": 1,
+                   "colorbar": {"thickness": 12, "len": 0.6, "outlinewidth": 0, "title": {"text": "weight"}}})
+    return _figure(data, layout)
+
+
+def explain_bars(resp: schemas.ExplainResponse, *, other: bool = True) -> go.Figure:
+    """One query's row: the scaled scores q·k ÷ scale (top; 0 where masked, with a "masked" note) and the
+    softmax weights (bottom). `other`: also the weights with scaling flipped (the API's other_weights)."""
+    tokens = resp.tokens
+    n = len(tokens)
+    x = list(range(n))
+    scale_text = "1 (scaling off)" if resp.scale == 1 else f"√{resp.d_head} = {resp.scale:.3f}"
+
+    def hover(label: str, values: Sequence[float | None]) -> list[str]:
+        return [f"key {token_label(tokens, i)}<br>{esc(label)}: {'masked' if v is None else v}"
+                for i, v in enumerate(values)]
+
+    scores = resp.scaled_scores
+    data = [
+        {"type": "bar", "x": x, "y": [0 if v is None else v for v in scores], "name": "scaled score",
+         "marker": {"color": BAR}, "hovertext": hover("scaled score", scores),
+         "hovertemplate": "%{hovertext}<extra></extra>", "showlegend": False, "xaxis": "x", "yaxis": "y"},
+        {"type": "bar", "x": x, "y": resp.weights, "name": f"weight (÷ {resp.scale:.3f})", "marker": {"color": BAR},
+         "hovertext": hover("weight", resp.weights), "hovertemplate": "%{hovertext}<extra></extra>",
+         "xaxis": "x2", "yaxis": "y2"},
+    ]
+    if other:
+        flipped = "without scaling" if resp.other_scale == 1 else f"with scaling (÷ {resp.other_scale:.3f})"
+        data.append({"type": "bar", "x": x, "y": resp.other_weights, "name": f"weight {flipped}",
+                     "marker": {"color": BAR_OTHER}, "hovertext": hover(f"weight {flipped}", resp.other_weights),
+                     "hovertemplate": "%{hovertext}<extra></extra>", "xaxis": "x2", "yaxis": "y2"})
+    notes = [{"text": f"scores: q·k ÷ {scale_text}", "x": 0, "y": 1.0, "xref": "paper", "yref": "paper",
+              "xanchor": "left", "yanchor": "bottom", "showarrow": False, "font": {"size": 12}},
+             {"text": "weights: softmax of the scores", "x": 0, "y": 0.44, "xref": "paper", "yref": "paper",
+              "xanchor": "left", "yanchor": "bottom", "showarrow": False, "font": {"size": 12}}]
+    notes += [{"text": "masked", "x": i, "y": 0, "xref": "x", "yref": "y", "textangle": -90, "showarrow": False,
+               "yanchor": "bottom", "font": {"size": 10, "color": "#666"}} for i, m in enumerate(resp.mask) if m]
+    axis = token_axis(tokens, tickangle=-45 if n > 8 else 0)
+    return _figure(data, {
+        "title": _title(f"Attention arithmetic · {esc(resp.model)} · layer {resp.layer} · head {resp.head} · "
+                        f"query {token_label(tokens, resp.query)}{_interventions_note(resp.interventions)}"),
+        "height": 560, "barmode": "group", "bargap": 0.25, "annotations": notes,
+        "margin": {"l": 70, "r": 20, "t": 70, "b": 60},
+        "legend": {"orientation": "h", "x": 0, "y": -0.3 if n > 8 else -0.18},
+        "xaxis": {**axis, "anchor": "y", "showticklabels": False},
+        "yaxis": {"domain": [0.58, 0.98], "anchor": "x", "zeroline": True, "zerolinecolor": "#888",
+                  "gridcolor": "#eee"},
+        "xaxis2": {**axis, "anchor": "y2", "matches": "x", "title": {"text": "key"}},
+        "yaxis2": {"domain": [0, 0.42], "anchor": "x2", "range": [0, 1.05], "gridcolor": "#eee"}})
+
+
+# --------------------------------------------------------------------------- embeddings
+
+def _depth(resp: schemas.EmbeddingsResponse, depth: int | str) -> schemas.SimilarityLayer:
+    if isinstance(depth, str):
+        if depth == resp.onehot.label:
+            return resp.onehot
+        for level in resp.layers:
+            if level.label == depth:
+                return level
+        labels = [resp.onehot.label] + [level.label for level in resp.layers]
+        raise ValueError(f"depth {depth!r} does not exist; the depths are: {', '.join(labels)}")
+    count = len(resp.layers)
+    if not -count <= depth < count:
+        raise ValueError(f"depth {depth} does not exist: there are {count} depths, 0 to {count - 1} "
+                         f"({', '.join(level.label for level in resp.layers)})")
+    return resp.layers[depth]
+
+
+def embedding_similarity(resp: schemas.EmbeddingsResponse, depth: int | str = -1,
+                         measure: str = "cosine") -> go.Figure:
+    """Token x token similarity at one depth: an index into `layers` (0: the token embedding, -1: after the
+    last block), a depth label (e.g. "after block 2"), or "one-hot"; `measure`: "cosine" or "dot"."""
+    if measure not in ("cosine", "dot"):
+        raise ValueError(f"measure must be 'cosine' or 'dot', not {measure!r}")
+    level = _depth(resp, depth)
+    z = level.cosine if measure == "cosine" else level.dot
+    lim = 1.0 if measure == "cosine" else _abs_max(z)
+    tokens = resp.tokens
+    n = len(tokens)
+    trace = _token_heatmap(z, tokens, label=measure, colorscale=DIVERGING, zmin=-lim, zmax=lim, zmid=0,
+                           cell_text=n <= 12)
+    return _figure([trace], {
+        "title": _title(f"Token similarity ({measure}) · {esc(level.label)} · {esc(resp.model)}"
+                        f"{_interventions_note(resp.interventions)}"),
+        "height": square_height(n, hi=900, per=14 if n > 40 else 30),
+        "xaxis": token_axis(tokens, side="bottom", tickangle=-45 if n > 8 else 0),
+        "yaxis": token_axis(tokens, autorange=False, range=[n - 0.5, -0.5])})
+
+
+# --------------------------------------------------------------------------- predictions
+
+def predictions_bars(resp: schemas.PredictResponse | schemas.AnalyzeResponse, *, k: int | None = None) -> go.Figure:
+    """The top next tokens after the last position, most likely at the top (from /api/predict or /api/analyze)."""
+    preds = resp.predictions
+    if preds is None:
+        raise ValueError(getattr(resp, "predictions_unavailable", None) or "this answer has no predictions")
+    preds = list(preds[:k] if k else preds)
+    m = len(preds)
+    last = resp.tokens[-1].text if resp.tokens else ""
+    temperature = getattr(resp, "temperature", 1.0)
+    top = max((p.prob for p in preds), default=1.0)
+    return _figure([{
+        "type": "bar", "x": [p.prob for p in preds], "y": list(range(m)), "orientation": "h",
+        "marker": {"color": BAR}, "text": [f"{p.prob:.3f}" for p in preds], "textposition": "outside",
+        "cliponaxis": False, "hovertext": [f"{esc(p.text)} (id {p.id})<br>probability {p.prob}" for p in preds],
+        "hovertemplate": "%{hovertext}<extra></extra>"}], {
+        "title": _title(f"Next token after “{esc(last)}” · {esc(resp.model)} · temperature {temperature:g}"
+                        f"{_interventions_note(resp.interventions)}"),
+        "height": max(260, 28 * m + 110),
+        "xaxis": {"title": {"text": "probability"}, "range": [0, min(1.0, top * 1.2 + 0.02)], "gridcolor": "#eee",
+                  "zeroline": False},
+        "yaxis": {"tickmode": "array", "tickvals": list(range(m)), "ticktext": [esc(p.text) for p in preds],
+                  "autorange": False, "range": [m - 0.5, -0.5], "automargin": True, "showgrid": False}})
+
+
+# --------------------------------------------------------------------------- positional
+
+def positional_heatmap(resp: schemas.PositionalResponse) -> go.Figure:
+    """The encoding added to each position's token embedding: position (rows) x dimension (columns)."""
+    z = resp.encoding
+    lim = _abs_max(z)
+    n = len(z)
+    dims = len(z[0]) if z else 0
+    return _figure([{
+        "type": "heatmap", "z": z, "x": list(range(dims)), "y": list(range(n)), "colorscale": DIVERGING,
+        "zmin": -lim, "zmax": lim, "zmid": 0, "colorbar": _colorbar("value"),
+        "hovertemplate": "position %{y}<br>dimension %{x}<br>value %{z}<extra></extra>"}], {
+        "title": _title(f"Positional encoding ({esc(resp.positional)}) · {esc(resp.model)} · "
+                        f"{n} positions × {resp.d_model} dimensions"),
+        "height": max(300, min(700, 12 * n + 140)),
+        "xaxis": {"title": {"text": "dimension"}, "showgrid": False, "zeroline": False},
+        "yaxis": {"title": {"text": "position"}, "autorange": "reversed", "showgrid": False, "zeroline": False}})
+
+
+def positional_similarity(resp: schemas.PositionalResponse) -> go.Figure:
+    """Cosine similarity of the encodings of every pair of positions."""
+    n = len(resp.similarity)
+    return _figure([{
+        "type": "heatmap", "z": resp.similarity, "x": list(range(n)), "y": list(range(n)), "colorscale": DIVERGING,
+        "zmin": -1, "zmax": 1, "zmid": 0, "colorbar": _colorbar("cosine"),
+        "hovertemplate": "position %{y} · position %{x}<br>cosine %{z}<extra></extra>"}], {
+        "title": _title(f"Position-to-position similarity ({esc(resp.positional)}) · {esc(resp.model)}"),
+        "height": square_height(n, hi=640, per=12 if n > 30 else 24),
+        "xaxis": {"title": {"text": "position"}, "showgrid": False, "zeroline": False},
+        "yaxis": {"title": {"text": "position"}, "autorange": "reversed", "showgrid": False, "zeroline": False}})

@@ -1,0 +1,347 @@
+"""A handout: ONE self-contained HTML file with the main views of one sentence.
+
+    attnlab report "The cat sat on the mat." -o cat.html --model tiny-rotary --layer 1 --head 2
+    GET /api/report?text=...&model=...&layer=...&head=...      (the same file, as a download)
+
+The file holds the tokens (as text), the attention of the chosen head, every layer x head, the attention
+arithmetic for the last token, token similarity at the first and the last depth, the next-token
+predictions where the model predicts, and the positional encoding where it has one; a view that does not
+apply says why in one sentence (ModelInfo.unavailable_views). plotly.js is embedded inline from the
+installed `plotly` package; the file references nothing on the network (no CDN, no web font, no image),
+so it opens from a USB stick in a classroom without internet.
+
+The data come from the same functions the HTTP API answers with (backend.analysis), so the numbers in the
+file are the API's; the figures are backend.figures. Every string from the user or the model is escaped:
+in the HTML with html.escape, in the plots with figures.esc (and plotly's JSON writes < as \\u003c).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from functools import lru_cache
+from importlib.metadata import PackageNotFoundError, version
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from pydantic import Field, StrictInt
+
+from backend import figures, schemas
+from backend.analysis import attention as attention_analysis
+from backend.analysis import embeddings as embeddings_analysis
+from backend.analysis import positional as positional_analysis
+from backend.analysis.common import interventions
+from backend.service import ModelService
+from models.registry import ModelInfo
+from models.transformer import check_layer_head
+
+TOP_K = 10
+PLOT_CONFIG = {"displaylogo": False, "responsive": True,
+               "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"]}
+
+
+class ReportRequest(schemas.TextRequest):
+    """What a report is made of: a text, a model, the head to show, and the interventions."""
+
+    layer: StrictInt = Field(0, description="the layer of the head shown large")
+    head: StrictInt = Field(0, description="the head shown large")
+    top_k: StrictInt = Field(TOP_K, ge=1, description="how many next-token predictions")
+
+
+@dataclass
+class ReportData:
+    """The API's answers for one sentence (what the report and the notebook draw). The next-token predictions
+    are analyze.predictions (as /api/predict's `predictions` at temperature 1; None where the model does not
+    predict, with analyze.predictions_unavailable saying why)."""
+
+    request: ReportRequest
+    info: ModelInfo
+    analyze: schemas.AnalyzeResponse
+    explain: schemas.ExplainResponse
+    embeddings: schemas.EmbeddingsResponse
+    positional: schemas.PositionalResponse | None
+    unavailable: dict[str, str] = field(default_factory=dict)  # view -> why it does not apply
+
+    @property
+    def causal(self) -> bool:
+        return self.info.kind == "causal"
+
+
+def parse_ablate(value: str | None) -> list[tuple[int, int]]:
+    """The page's URL form of ablated heads, "1.2,0.3" (layer.head, comma-separated), as pairs."""
+    if value is None or not value.strip():
+        return []
+    pairs = []
+    for part in value.split(","):
+        m = re.fullmatch(r"\s*(\d{1,9})\.(\d{1,9})\s*", part)
+        if not m:
+            raise ValueError(f"ablate: {part.strip()[:40]!r} is not layer.head (e.g. 1.2); give heads as 1.2,0.3")
+        pairs.append((int(m.group(1)), int(m.group(2))))
+    if len(pairs) > 1000:
+        raise ValueError(f"ablate lists {len(pairs)} heads; the limit is 1000")
+    return pairs
+
+
+def explain_query(tokens: list[schemas.Token]) -> int:
+    """The query the arithmetic is shown for: the last token (the last one that stands for text, when the
+    model ends the sentence with a special token such as [SEP])."""
+    for t in reversed(tokens):
+        if not t.special:
+            return t.position
+    return len(tokens) - 1
+
+
+def gather(service: ModelService, req: ReportRequest) -> ReportData:
+    """Run the sentence once and collect every view's answer, as the API's routes would give them."""
+    service.check_top_k(req.top_k)
+    loaded = service.get(req.model)
+    check_layer_head(loaded.cfg, req.layer, req.head)
+    run = service.run(req.model, req.text, interventions(req))
+    analyze = attention_analysis.analyze(run, req.top_k)
+    explain = attention_analysis.explain(run, req.layer, req.head, explain_query(analyze.tokens))
+    emb = embeddings_analysis.embeddings(run)
+    unavailable = dict(loaded.info.unavailable_views)
+    positional = None
+    if "positional" not in unavailable:
+        n = min(len(run.ids), service.settings.max_positions_n)
+        positional = positional_analysis.encoding(loaded, n)
+    return ReportData(req, loaded.info, analyze, explain, emb, positional, unavailable)
+
+
+def figures_of(data: ReportData) -> dict[str, go.Figure]:
+    """The report's figures by name; a view that does not apply is left out (see data.unavailable)."""
+    req = data.request
+    out = {
+        "attention": figures.attention_heatmap(data.analyze, req.layer, req.head, causal=data.causal),
+        "grid": figures.heads_grid(data.analyze, causal=data.causal, highlight=(req.layer, req.head)),
+        "explain": figures.explain_bars(data.explain),
+        "embeddings_first": figures.embedding_similarity(data.embeddings, 0),
+        "embeddings_last": figures.embedding_similarity(data.embeddings, -1),
+    }
+    if data.analyze.predictions is not None:
+        out["predictions"] = figures.predictions_bars(data.analyze)
+    if data.positional is not None:
+        out["positional"] = figures.positional_heatmap(data.positional)
+        out["positional_similarity"] = figures.positional_similarity(data.positional)
+    return out
+
+
+# --------------------------------------------------------------------------- HTML
+
+@lru_cache(maxsize=1)
+def plotly_js() -> str:
+    """The minified plotly.js of the installed `plotly` package (read once)."""
+    from plotly.offline import get_plotlyjs
+
+    return get_plotlyjs()
+
+
+def _app_name() -> str:
+    """"Attention Lab 0.1.0" (the installed version; without a number when run from a checkout not installed)."""
+    try:
+        return f"Attention Lab {version('attention-lab')}"
+    except PackageNotFoundError:
+        return "Attention Lab"
+
+
+def e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _figure_html(name: str, fig: go.Figure) -> str:
+    height = fig.layout.height or 450
+    return pio.to_html(fig, config={**PLOT_CONFIG, "toImageButtonOptions": {"format": "png", "filename": name,
+                                                                            "scale": 2}},
+                       include_plotlyjs=False, full_html=False, div_id=f"fig-{name}", default_width="100%",
+                       default_height=f"{int(height)}px", validate=False)
+
+
+def _reason(text: str) -> str:
+    return f'<p class="reason">{e(text)}</p>'
+
+
+def filename(data: ReportData) -> str:
+    """attention-lab-<model>-L<layer>-H<head>.html, with only safe characters."""
+    req = data.request
+    model = re.sub(r"[^A-Za-z0-9._-]+", "-", data.analyze.model).strip("-")[:60] or "model"
+    return f"attention-lab-{model}-L{req.layer}-H{req.head}.html"
+
+
+def _settings_rows(data: ReportData, generated: datetime) -> list[tuple[str, str]]:
+    info, req, iv = data.info, data.request, data.analyze.interventions
+    positions = iv.positions + (f" (seed {iv.seed}: position given to each token {iv.permutation})"
+                                if iv.positions == "shuffled" else "")
+    return [
+        ("Model", f"{info.name} — {info.title}"),
+        ("Kind", f"{info.kind}; {info.n_layers} layers × {info.n_heads} heads; d_model {info.d_model}, "
+                 f"d_head {info.d_head}; positional encoding: {info.positional}; {info.params:,} parameters"),
+        ("Head shown", f"layer {req.layer}, head {req.head}"),
+        ("Positions", positions),
+        ("Scaling", "scores divided by √d_head (as trained)" if iv.scale else "scores NOT divided by √d_head"),
+        ("Ablated heads", ", ".join(f"layer {l} head {h}" for l, h in iv.ablate) or "none"),
+        ("Generated", f"{generated.strftime('%Y-%m-%d %H:%M:%S UTC')} by {_app_name()} "
+                      f"(plotly.js {_plotlyjs_version()})"),
+    ]
+
+
+@lru_cache(maxsize=1)
+def _plotlyjs_version() -> str:
+    from plotly.offline import get_plotlyjs_version
+
+    return get_plotlyjs_version()
+
+
+CSS = """
+:root { --ink: #1d2430; --muted: #5c6370; --line: #dde1e7; --accent: #1c7ed6; }
+* { box-sizing: border-box; }
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif;
+       color: var(--ink); margin: 0 auto; max-width: 1100px; padding: 24px; line-height: 1.45; }
+h1 { font-size: 1.6rem; margin: 0 0 .4rem; }
+h2 { font-size: 1.2rem; margin: 2rem 0 .4rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem; }
+.sentence { font-size: 1.15rem; background: #f4f6f9; border-left: 4px solid var(--accent); padding: .5rem .8rem;
+            white-space: pre-wrap; overflow-wrap: anywhere; }
+dl.settings { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; margin: .8rem 0; }
+dl.settings dt { font-weight: 600; color: var(--muted); }
+dl.settings dd { margin: 0; overflow-wrap: anywhere; }
+nav ol { columns: 2; margin: .4rem 0; }
+.note { color: var(--muted); margin: .3rem 0 .6rem; }
+.reason { background: #fff8e6; border: 1px solid #f0d48a; padding: .5rem .8rem; border-radius: 4px; }
+ol.tokens { list-style: none; padding: 0; display: flex; flex-wrap: wrap; gap: .35rem; }
+ol.tokens li { border: 1px solid var(--line); border-radius: 4px; padding: .15rem .45rem; background: #fafbfc; }
+ol.tokens li.special { color: var(--muted); border-style: dashed; }
+ol.tokens .i { color: var(--muted); font-size: .75rem; margin-right: .3rem; }
+ol.tokens .t { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre; }
+table { border-collapse: collapse; font-size: .9rem; margin: .6rem 0; }
+th, td { border: 1px solid var(--line); padding: .2rem .5rem; text-align: right; }
+th { background: #f4f6f9; }
+td.tok { text-align: left; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre; }
+tr.masked td { color: #9aa0a6; }
+.figure { margin: .6rem 0 1rem; }
+.pair { display: grid; grid-template-columns: 1fr 1fr; gap: 1rem; }
+footer { margin-top: 2.5rem; color: var(--muted); font-size: .85rem; border-top: 1px solid var(--line);
+         padding-top: .5rem; }
+@media (max-width: 800px) { .pair { grid-template-columns: 1fr; } nav ol { columns: 1; } }
+@media print { body { max-width: none; padding: 0; } section { break-inside: avoid; } nav { display: none; }
+               .modebar-container { display: none !important; } }
+"""
+
+
+def _tokens_html(tokens: list[schemas.Token]) -> str:
+    special = ' class="special"'
+    items = "".join(
+        f'<li{special if t.special else ""} title="id {t.id}"><span class="i">{t.position}</span>'
+        f'<span class="t">{e(t.text)}</span></li>' for t in tokens)
+    return f'<ol class="tokens">{items}</ol>'
+
+
+def _fmt(v: float | None, digits: int = 4) -> str:
+    return "masked" if v is None else f"{v:.{digits}f}"
+
+
+def _explain_table(x: schemas.ExplainResponse) -> str:
+    rows = []
+    for i, t in enumerate(x.tokens):
+        cls = ' class="masked"' if x.mask[i] else ""
+        rows.append(f"<tr{cls}><td>{i}</td><td class=\"tok\">{e(t.text)}</td><td>{_fmt(x.raw_scores[i])}</td>"
+                    f"<td>{_fmt(x.scaled_scores[i])}</td><td>{_fmt(x.weights[i])}</td>"
+                    f"<td>{_fmt(x.other_weights[i])}</td></tr>")
+    other = "without scaling" if x.other_scale == 1 else f"÷ {x.other_scale:.4f}"
+    return ("<table><thead><tr><th>key</th><th>token</th><th>q·k</th>"
+            f"<th>q·k ÷ {x.scale:.4f}</th><th>weight</th><th>weight {e(other)}</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def _predictions_table(predictions: list[schemas.Prediction]) -> str:
+    rows = "".join(f'<tr><td>{i + 1}</td><td class="tok">{e(x.text)}</td><td>{x.id}</td><td>{x.prob:.4f}</td></tr>'
+                   for i, x in enumerate(predictions))
+    return (f"<table><thead><tr><th>rank</th><th>token</th><th>id</th><th>probability</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table>")
+
+
+def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None,
+                generated: datetime | None = None) -> str:
+    """The report as one HTML document (plotly.js inline, nothing on the network)."""
+    figs = figures_of(data) if figs is None else figs
+    generated = generated or datetime.now(UTC)
+    req, a, x = data.request, data.analyze, data.explain
+    plot = {name: _figure_html(name, fig) for name, fig in figs.items()}
+    q = a.tokens[x.query]
+    n = len(a.tokens)
+    first_label, last_label = data.embeddings.layers[0].label, data.embeddings.layers[-1].label
+    sections: list[tuple[str, str, str]] = []
+
+    sections.append(("tokens", "Tokens", (
+        f'<p class="note">The model reads the sentence as {n} tokens (a space shows as ␣; dashed: a special '
+        f"token that stands for no text). Hover a token for its id.</p>{_tokens_html(a.tokens)}")))
+    mask_note = (" Grey cells are masked: a causal model's query cannot see later tokens."
+                 if data.causal else " This model reads in both directions: every query sees every key.")
+    sections.append(("attention", f"Attention of layer {req.layer}, head {req.head}", (
+        f'<p class="note">Each row is a query token, each column a key it attends to; a row sums to 1.'
+        f"{mask_note}</p>" + f'<div class="figure">{plot["attention"]}</div>')))
+    sections.append(("grid", "Every layer × head", (
+        f'<p class="note">Each small square is one head ({data.info.n_layers} layers × {data.info.n_heads} heads), '
+        f"drawn like the large heatmap; the framed one is layer {req.layer}, head {req.head}. Heads differ: some "
+        "look at the previous token, some at the first, some spread out.</p>"
+        f'<div class="figure">{plot["grid"]}</div>')))
+    explain_intro = (
+        f'<p class="note">Layer {x.layer}, head {x.head}, query token {x.query} “<span class="t">{e(q.text)}</span>”. '
+        f"For each key: score = q·k ÷ {'1 (scaling off)' if x.scale == 1 else f'√{x.d_head} = {x.scale:.4f}'}"
+        f"{'; keys after the query are masked' if any(x.mask) else ''}; weight = softmax of the scores; the head's "
+        f"output is Σ weight × v. Entropy of this row: {x.entropy:.3f} nats; with scaling flipped: "
+        f"{x.other_entropy:.3f} nats.</p>")
+    sections.append(("explain", "The attention arithmetic for the last token", (
+        explain_intro + f'<div class="figure">{plot["explain"]}</div>' + _explain_table(x))))
+    sections.append(("embeddings", "Embedding similarity", (
+        f'<p class="note">Cosine similarity of every pair of token vectors, first at the {e(first_label)} '
+        f"(the same word gives the same vector) and then {e(last_label)} (each vector now carries its context)."
+        f'</p><div class="pair"><div class="figure">{plot["embeddings_first"]}</div>'
+        f'<div class="figure">{plot["embeddings_last"]}</div></div>')))
+    if a.predictions is not None:
+        body = (f'<p class="note">The {len(a.predictions)} most likely next tokens after the sentence '
+                f"(temperature 1).</p>" + f'<div class="figure">{plot["predictions"]}</div>'
+                + _predictions_table(a.predictions))
+    else:
+        body = _reason(data.unavailable.get("predict") or a.predictions_unavailable or "No predictions.")
+    sections.append(("predictions", "Next-token prediction", body))
+    if data.positional is not None:
+        body = (f'<p class="note">The {e(data.positional.positional)} positional encoding for the {data.positional.n} '
+                "positions of this sentence, added to the token embeddings before Q, K and V are computed; below, "
+                "how similar the encodings of two positions are.</p>"
+                f'<div class="figure">{plot["positional"]}</div>'
+                f'<div class="figure">{plot["positional_similarity"]}</div>')
+    else:
+        body = _reason(data.unavailable["positional"])
+    sections.append(("positional", "Positional encoding", body))
+
+    nav = "".join(f'<li><a href="#{sid}">{e(title)}</a></li>' for sid, title, _ in sections)
+    body_html = "".join(f'<section id="{sid}"><h2>{e(title)}</h2>{content}</section>'
+                        for sid, title, content in sections)
+    settings = "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in _settings_rows(data, generated))
+    short = req.text if len(req.text) <= 60 else req.text[:57] + "…"
+    return (
+        "<!DOCTYPE html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<meta name="generator" content="{e(_app_name())}">'
+        f"<title>Attention Lab · {e(a.model)} · {e(short)}</title>"
+        f"<style>{CSS}</style>"
+        "<script>window.PlotlyConfig = {MathJaxConfig: 'local'};</script>"
+        f'<script charset="utf-8">{plotly_js()}</script>'
+        "</head><body>"
+        "<header><h1>Attention Lab report</h1>"
+        f'<p class="sentence">{e(req.text)}</p>'
+        f'<dl class="settings">{settings}</dl></header>'
+        f"<nav><ol>{nav}</ol></nav>"
+        f"<main>{body_html}</main>"
+        "<footer>Every number in this file comes from the model's own forward pass, as the Attention Lab API "
+        "answers it (/api/analyze, /api/attention/explain, /api/embeddings, /api/predict, /api/positional). "
+        "The file is self-contained: it needs no network.</footer>"
+        "</body></html>\n")
+
+
+def build(service: ModelService, req: ReportRequest, generated: datetime | None = None) -> tuple[str, str]:
+    """(file name, HTML) of the report for `req`. Raises ValueError / LookupError on bad input, as the API does."""
+    data = gather(service, req)
+    return filename(data), render_html(data, generated=generated)

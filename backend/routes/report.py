@@ -1,0 +1,50 @@
+"""GET /api/report: the handout of backend/report.py as a downloadable HTML file (the page's "download report")."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import ValidationError
+
+from backend import schemas
+from backend.deps import get_service
+from backend.report import TOP_K, ReportRequest, build, parse_ablate
+from backend.service import ModelService
+
+router = APIRouter(tags=["report"], responses=schemas.ERROR_RESPONSES)
+Service = Annotated[ModelService, Depends(get_service)]
+
+HTML_200 = {200: {"description": "one self-contained HTML file (plotly.js inline, nothing on the network), "
+                                 "sent as an attachment",
+                  "content": {"text/html": {"schema": {"type": "string"}}}}}
+
+
+@router.get("/report", response_class=Response, responses=HTML_200)
+def report(service: Service,
+           text: Annotated[str, Query(description="the sentence to run")],
+           model: Annotated[str | None, Query(max_length=200, description="a registry name; default: the default "
+                                                                         "model")] = None,
+           layer: Annotated[int, Query(description="the layer of the head shown large")] = 0,
+           head: Annotated[int, Query(description="the head shown large")] = 0,
+           positions: Annotated[schemas.Positions, Query(description="positional information")] = "normal",
+           scale: Annotated[bool, Query(description="divide scores by sqrt(d_head) (as trained) or not")] = True,
+           ablate: Annotated[str, Query(max_length=20_000, description="heads whose output is set to zero, as "
+                                                                      "layer.head pairs, comma-separated "
+                                                                      "(e.g. 1.2,0.3), as in the page's URL")] = "",
+           seed: Annotated[int, Query(ge=0, le=2**31 - 1, description="seed of the permutation when positions are "
+                                                                      "shuffled")] = 0,
+           top_k: Annotated[int, Query(ge=1, description="how many next-token predictions")] = TOP_K) -> Response:
+    """One HTML file with the main views of the sentence: the tokens, the attention of `layer`/`head`, every
+    layer x head, the attention arithmetic for the last token, token similarity, the next-token predictions
+    and the positional encoding (or why a view does not apply to the model), and which model and settings
+    made it, and when. The same file as `attnlab report`."""
+    try:
+        req = ReportRequest(text=text, model=model, layer=layer, head=head, positions=positions, scale=scale,
+                            ablate=parse_ablate(ablate), seed=seed, top_k=top_k)
+    except ValidationError as e:
+        raise ValueError("; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())) from None
+    name, html = build(service, req)
+    return Response(content=html, media_type="text/html; charset=utf-8",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})

@@ -1,0 +1,195 @@
+"""backend.notebook and backend.figures: figures drawn from the API's own answers.
+
+Each figure's numbers are compared with what the HTTP API (TestClient on create_app) answers for the same
+sentence, model and interventions; labels are the API's token strings, escaped for Plotly.
+"""
+
+import plotly.graph_objects as go
+import pytest
+
+from backend import figures, notebook, schemas
+from models import registry
+
+TEXT = "The cat sat on the mat because the cat was tired."
+LAYER, HEAD = 1, 1
+
+
+def masked(pattern, causal):
+    return [[None if causal and j > i else v for j, v in enumerate(row)] for i, row in enumerate(pattern)]
+
+
+def z_of(trace):
+    return [list(row) for row in trace.z]
+
+
+@pytest.fixture(scope="module")
+def api(client):
+    """The API's answers for TEXT with the default model."""
+    causal = registry.info(registry.DEFAULT_MODEL).kind == "causal"
+    analyze = client.post("/api/analyze", json={"text": TEXT}).json()
+    n = len(analyze["tokens"])
+    last = max(t["position"] for t in analyze["tokens"] if not t["special"])
+    return {
+        "causal": causal,
+        "analyze": analyze,
+        "explain": client.post("/api/attention/explain",
+                               json={"text": TEXT, "layer": LAYER, "head": HEAD, "query": last}).json(),
+        "embeddings": client.post("/api/embeddings", json={"text": TEXT}).json(),
+        "predict": client.post("/api/predict", json={"text": TEXT, "top_k": 10}).json(),
+        "positional": client.get("/api/positional", params={"n": n}).json(),
+    }
+
+
+@pytest.fixture(scope="module")
+def figs():
+    return notebook.show(TEXT, model=None, layer=LAYER, head=HEAD)
+
+
+def test_show_returns_named_figures(figs):
+    assert {"attention", "grid", "explain", "embeddings_first", "embeddings_last"} <= set(figs)
+    info = registry.info(registry.DEFAULT_MODEL)
+    assert ("predictions" in figs) == ("predict" not in info.unavailable_views)
+    assert ("positional" in figs) == ("positional" not in info.unavailable_views)
+    for name, fig in figs.items():
+        assert isinstance(fig, go.Figure) and fig.data, name
+        fig.to_json()  # serializable, as Jupyter and the report need
+
+
+def test_attention_equals_the_api(figs, api):
+    a = api["analyze"]
+    fig = figs["attention"]
+    assert z_of(fig.data[0]) == masked(a["attention"][LAYER][HEAD], api["causal"])
+    tokens = [t["text"] for t in a["tokens"]]
+    assert list(fig.layout.xaxis.tickvals) == list(range(len(tokens)))
+    assert list(fig.layout.xaxis.ticktext) == [figures.esc(t) for t in tokens]
+    assert list(fig.layout.yaxis.ticktext) == [figures.esc(t) for t in tokens]
+    single = notebook.attention(TEXT, LAYER, HEAD)
+    assert z_of(single.data[0]) == z_of(fig.data[0])
+
+
+def test_grid_equals_the_api(figs, api):
+    a = api["analyze"]
+    traces = figs["grid"].data
+    assert len(traces) == a["n_layers"] * a["n_heads"]
+    for layer in range(a["n_layers"]):
+        for head in range(a["n_heads"]):
+            assert z_of(traces[layer * a["n_heads"] + head]) == masked(a["attention"][layer][head], api["causal"])
+
+
+def test_explain_equals_the_api(figs, api):
+    e = api["explain"]
+    scores, weights, other = figs["explain"].data
+    assert list(scores.y) == [0 if v is None else v for v in e["scaled_scores"]]
+    assert list(weights.y) == e["weights"] and list(other.y) == e["other_weights"]
+    assert f"query {e['query']} " in figs["explain"].layout.title.text
+
+
+def test_embeddings_equal_the_api(figs, api, client):
+    layers = api["embeddings"]["layers"]
+    assert z_of(figs["embeddings_first"].data[0]) == layers[0]["cosine"]
+    assert z_of(figs["embeddings_last"].data[0]) == layers[-1]["cosine"]
+    dot = notebook.embeddings(TEXT, depth=1, measure="dot")
+    assert z_of(dot.data[0]) == layers[1]["dot"]
+    onehot = notebook.embeddings(TEXT, depth="one-hot")
+    assert z_of(onehot.data[0]) == api["embeddings"]["onehot"]["cosine"]
+    with pytest.raises(ValueError, match="depth 99 does not exist"):
+        notebook.embeddings(TEXT, depth=99)
+
+
+def test_predictions_equal_the_api(figs, api, client):
+    if "predictions" not in figs:
+        pytest.skip("the default model does not predict")
+    p = api["predict"]["predictions"]
+    bar = figs["predictions"].data[0]
+    assert list(bar.x) == [x["prob"] for x in p]
+    assert list(figs["predictions"].layout.yaxis.ticktext) == [figures.esc(x["text"]) for x in p]
+    cold = client.post("/api/predict", json={"text": TEXT, "top_k": 5, "temperature": 0.5}).json()
+    fig = notebook.predictions(TEXT, top_k=5, temperature=0.5)
+    assert list(fig.data[0].x) == [x["prob"] for x in cold["predictions"]]
+
+
+def test_positional_equals_the_api(figs, api, client):
+    if "positional" not in figs:
+        pytest.skip("the default model has no positional encoding")
+    assert z_of(figs["positional"].data[0]) == api["positional"]["encoding"]
+    assert z_of(figs["positional_similarity"].data[0]) == api["positional"]["similarity"]
+    ten = client.get("/api/positional", params={"n": 10}).json()
+    assert z_of(notebook.positional(n=10).data[0]) == ten["encoding"]
+    assert z_of(notebook.positional_similarity(n=10).data[0]) == ten["similarity"]
+
+
+def test_interventions_reach_the_figures(client):
+    body = {"text": TEXT, "positions": "shuffled", "seed": 3, "scale": False, "ablate": [[0, 1]]}
+    a = client.post("/api/analyze", json=body).json()
+    fig = notebook.attention(TEXT, 2, 0, positions="shuffled", seed=3, scale=False, ablate=[(0, 1)])
+    causal = registry.info(registry.DEFAULT_MODEL).kind == "causal"
+    assert z_of(fig.data[0]) == masked(a["attention"][2][0], causal)
+    assert "positions shuffled" in fig.layout.title.text and "not divided" in fig.layout.title.text
+    e = client.post("/api/attention/explain", json={**body, "layer": 0, "head": 2, "query": 3}).json()
+    assert list(notebook.explain(TEXT, 0, 2, query=3, positions="shuffled", seed=3, scale=False,
+                                 ablate=[(0, 1)]).data[1].y) == e["weights"]
+
+
+def test_a_model_without_a_view_leaves_it_out():
+    info = registry.info("tiny-nope")
+    figs = notebook.show("Once upon a time", model="tiny-nope")
+    assert "positional" not in figs and "grid" in figs
+    with pytest.raises(ValueError, match="no positional encoding"):
+        notebook.positional(model="tiny-nope")
+    assert "positional" in notebook.data("Once upon a time", model="tiny-nope").unavailable
+    assert info.unavailable_views["positional"] == notebook.data("Once upon a time", model="tiny-nope").unavailable[
+        "positional"]
+
+
+@pytest.mark.parametrize("call, error, words", [
+    (lambda: notebook.attention("   "), ValueError, "empty"),
+    (lambda: notebook.attention(TEXT, layer=99), ValueError, "layer 99 does not exist"),
+    (lambda: notebook.attention(TEXT, head=-1), ValueError, "head -1 does not exist"),
+    (lambda: notebook.explain(TEXT, query=500), ValueError, "query 500 does not exist"),
+    (lambda: notebook.show(TEXT, model="gpt-17"), LookupError, "unknown model"),
+    (lambda: notebook.show(TEXT, layer=7), ValueError, "layer 7 does not exist"),
+    (lambda: notebook.predictions(TEXT, top_k=51), ValueError, "limit is 50"),
+    (lambda: notebook.positional(n=0), ValueError, "at least 1"),
+    (lambda: notebook.attention("a" * 2001), ValueError, "limit is 2000"),
+])
+def test_bad_input_raises_the_api_message(call, error, words):
+    with pytest.raises(error, match=words):
+        call()
+
+
+# --------------------------------------------------------------------------- figures on their own
+
+def test_esc():
+    assert figures.esc("<b>&x</b>\"'") == "&lt;b&gt;&amp;x&lt;/b&gt;&#34;&#39;"
+    assert figures.esc("plain ␣text") == "plain ␣text"
+
+
+def _analyze(tokens: list[str], n_layers=1, n_heads=1) -> schemas.AnalyzeResponse:
+    n = len(tokens)
+    row = [[round(1 / (i + 1), 4) if j <= i else 0.0 for j in range(n)] for i in range(n)]
+    return schemas.AnalyzeResponse(
+        model="m", interventions=schemas.AppliedInterventions(positions="normal", scale=True, ablate=[], seed=0),
+        tokens=[schemas.Token(id=i, text=t, position=i) for i, t in enumerate(tokens)], n_layers=n_layers,
+        n_heads=n_heads, attention=[[row] * n_heads] * n_layers,
+        heads=[[schemas.HeadSummary(layer=0, head=0, entropy=0, previous_token=0, first_token=0, self_token=0)]])
+
+
+def test_duplicate_and_hostile_tokens_stay_separate_and_escaped():
+    toks = ["the", "<img src=x onerror=alert(1)>", "the", "&amp;"]
+    fig = figures.attention_heatmap(_analyze(toks), 0, 0, causal=True)
+    ax = fig.layout.xaxis
+    assert list(ax.tickvals) == [0, 1, 2, 3]
+    assert list(ax.ticktext) == ["the", "&lt;img src=x onerror=alert(1)&gt;", "the", "&amp;amp;"]
+    text = fig.data[0].text
+    assert "<img" not in str(text) and "&lt;img" in text[1][1]
+    assert fig.data[0].z[0][1] is None and fig.data[0].z[1][0] == 0.5  # masked above the diagonal
+    unmasked = figures.attention_heatmap(_analyze(toks), 0, 0, causal=False)
+    assert unmasked.data[0].z[0][1] == 0.0
+    with pytest.raises(ValueError, match="head 1 does not exist"):
+        figures.attention_heatmap(_analyze(toks), 0, 1)
+
+
+def test_grid_highlight_and_shape():
+    fig = figures.heads_grid(_analyze(["a", "b", "c"], n_layers=2, n_heads=3), causal=True, highlight=(1, 2))
+    assert len(fig.data) == 6 and fig.data[5].xaxis == "x6" and fig.data[0].xaxis == "x"
+    assert len(fig.layout.shapes) == 1 and [a.text for a in fig.layout.annotations][-1] == "L1 H2"

@@ -1,0 +1,260 @@
+"""The handout: `attnlab report` and GET /api/report write one self-contained HTML file.
+
+The browser tests open the file in Debian's Chromium through Playwright with every request but the file
+itself aborted, and check that the plots draw, nothing errs, nothing is fetched and a hostile sentence
+runs nothing.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import pytest
+
+from backend import report
+from backend.cli import main
+from models import registry
+
+TEXT = "The cat sat on the mat."
+HOSTILE = "<script>alert(1)</script> <img src=x onerror=alert(1)>"
+LAYER, HEAD = 1, 1
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SECTIONS = ["tokens", "attention", "grid", "explain", "embeddings", "predictions", "positional"]
+
+
+def expected_figures(name: str) -> int:
+    """attention, grid, explain, two similarity maps; predictions; encoding and its similarity."""
+    views = registry.info(name).unavailable_views
+    return 5 + ("predict" not in views) + 2 * ("positional" not in views)
+
+
+def without_timestamp(text: str) -> str:
+    return re.sub(r"<dt>Generated</dt><dd>.*?</dd>", "", text)
+
+
+def outside_plotly(text: str) -> str:
+    """The file without the embedded plotly.js library (whose code names URLs it never fetches for heatmaps)."""
+    return text.replace(report.plotly_js(), "")
+
+
+@pytest.fixture(scope="module")
+def cli_report(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("report") / "cat.html"
+    main(["report", TEXT, "-o", str(path), "--layer", str(LAYER), "--head", str(HEAD)])
+    return path
+
+
+@pytest.fixture(scope="module")
+def hostile_report(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("report") / "hostile.html"
+    main(["report", HOSTILE, "-o", str(path)])
+    return path
+
+
+# --------------------------------------------------------------------------- the file
+
+def test_cli_writes_one_self_contained_file(cli_report, capsys):
+    text = cli_report.read_text(encoding="utf-8")
+    assert text.startswith("<!DOCTYPE html>") and text.rstrip().endswith("</html>")
+    info = registry.info(registry.DEFAULT_MODEL)
+    assert f"<dd>{html.escape(info.name)} — {html.escape(info.title)}</dd>" in text
+    assert f"<dd>layer {LAYER}, head {HEAD}</dd>" in text and "<dt>Generated</dt>" in text and " UTC by " in text
+    assert text.count(report.plotly_js()) == 1  # plotly.js inline, once
+    assert text.count('class="plotly-graph-div"') == expected_figures(info.name)
+    for section in SECTIONS:
+        assert f'<section id="{section}">' in text
+    assert f'<p class="sentence">{html.escape(TEXT)}</p>' in text
+
+
+def test_the_file_references_nothing_on_the_network(cli_report):
+    rest = outside_plotly(cli_report.read_text(encoding="utf-8"))
+    assert not re.search(r"https?:|//cdn|<link|@import|url\(|\bsrc\s*=|@font-face|<iframe|<img", rest, re.I)
+    assert all(href.startswith("#") for href in re.findall(r'href="([^"]*)"', rest))
+
+
+def test_a_view_that_does_not_apply_says_why(tmp_path):
+    path = tmp_path / "nope.html"
+    main(["report", TEXT, "-o", str(path), "--model", "tiny-nope"])
+    text = path.read_text(encoding="utf-8")
+    why = registry.info("tiny-nope").unavailable_views["positional"]
+    assert f'<p class="reason">{html.escape(why)}</p>' in text
+    assert 'id="fig-positional"' not in text and text.count('class="plotly-graph-div"') == expected_figures("tiny-nope")
+
+
+def test_settings_and_interventions_are_written_down(tmp_path):
+    path = tmp_path / "iv.html"
+    main(["report", TEXT, "-o", str(path), "--model", "tiny-rotary", "--layer", "2", "--head", "3",
+          "--positions", "shuffled", "--seed", "4", "--no-scale", "--ablate", "0.1", "--ablate", "1.2"])
+    text = path.read_text(encoding="utf-8")
+    assert "<dd>tiny-rotary — " in text and "<dd>layer 2, head 3</dd>" in text
+    assert "shuffled (seed 4" in text and "NOT divided" in text and "<dd>layer 0 head 1, layer 1 head 2</dd>" in text
+
+
+@pytest.mark.parametrize("args, words", [
+    (["   "], "text is empty"),
+    ([TEXT, "--layer", "99"], "layer 99 does not exist"),
+    ([TEXT, "--head", "-1"], "head -1 does not exist"),
+    ([TEXT, "--model", "gpt-17"], "unknown model"),
+    ([TEXT, "--ablate", "9.0"], "layer 9 does not exist"),
+    ([TEXT, "--top-k", "51"], "limit is 50"),
+])
+def test_cli_bad_input_exits_with_a_message(tmp_path, args, words):
+    path = tmp_path / "bad.html"
+    with pytest.raises(SystemExit, match=words):
+        main(["report", *args, "-o", str(path)])
+    assert not path.exists()
+
+
+def test_the_hostile_sentence_is_text(hostile_report):
+    text = hostile_report.read_text(encoding="utf-8")
+    assert "<script>alert" not in text and "<img" not in text and "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+    assert f'<p class="sentence">{html.escape(HOSTILE)}</p>' in text
+    # scripts: the PlotlyConfig line, plotly.js, one per figure; nothing else
+    figs = text.count('class="plotly-graph-div"')
+    assert len(re.findall(r"<script\b", outside_plotly(text), re.I)) == 2 + figs
+    assert not re.search(r"<[a-z][^>]*\son\w+\s*=", outside_plotly(text), re.I)  # no tag with an on...= handler
+
+
+# --------------------------------------------------------------------------- the endpoint
+
+def test_endpoint_returns_the_same_file_as_a_download(client, cli_report):
+    r = client.get("/api/report", params={"text": TEXT, "layer": LAYER, "head": HEAD})
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("text/html")
+    model = registry.DEFAULT_MODEL
+    assert r.headers["content-disposition"] == f'attachment; filename="attention-lab-{model}-L{LAYER}-H{HEAD}.html"'
+    assert without_timestamp(r.text) == without_timestamp(cli_report.read_text(encoding="utf-8"))
+
+
+def test_endpoint_takes_the_interventions(client):
+    r = client.get("/api/report", params={"text": TEXT, "model": "tiny-learned", "ablate": "0.1,1.2",
+                                          "positions": "removed", "scale": "false", "top_k": 3})
+    assert r.status_code == 200, r.text
+    assert "attention-lab-tiny-learned-L0-H0.html" in r.headers["content-disposition"]
+    assert "<dd>removed</dd>" in r.text and "NOT divided" in r.text and "layer 0 head 1, layer 1 head 2" in r.text
+    assert r.text.count("<tr><td>") >= 3
+
+
+@pytest.mark.parametrize("params, status, words", [
+    ({"text": ""}, 422, "empty"),
+    ({"text": "  "}, 422, "empty"),
+    ({}, 422, "text"),
+    ({"text": "a" * 2001}, 422, "limit is 2000"),
+    ({"text": "hi", "layer": 99}, 422, "layer 99 does not exist"),
+    ({"text": "hi", "head": -1}, 422, "head -1 does not exist"),
+    ({"text": "hi", "layer": "one"}, 422, "layer"),
+    ({"text": "hi", "model": "gpt-17"}, 404, "unknown model"),
+    ({"text": "hi", "positions": "sideways"}, 422, "positions"),
+    ({"text": "hi", "ablate": "x"}, 422, "layer.head"),
+    ({"text": "hi", "ablate": "9.0"}, 422, "layer 9 does not exist"),
+    ({"text": "hi", "top_k": 51}, 422, "limit is 50"),
+])
+def test_endpoint_bad_input(client, params, status, words):
+    r = client.get("/api/report", params=params)
+    assert r.status_code == status, r.text
+    detail = r.json()["detail"]
+    assert isinstance(detail, str) and words in detail
+
+
+# --------------------------------------------------------------------------- in a real browser, offline
+
+@pytest.fixture(scope="module")
+def chromium(playwright):
+    """Debian's Chromium, headless, through pytest-playwright's session Playwright (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium)")
+    browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
+
+
+PLOTS = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(d => ({
+  id: d.id,
+  traces: (d.data || []).length,
+  points: (d.data || []).reduce((a, t) => a + ((t.z || t.y || []).length), 0),
+  drawn: d.querySelectorAll('.main-svg').length,
+}))"""
+
+
+def open_offline(browser, path: Path) -> dict:
+    """Open the file with every other request aborted; what it drew, fetched, logged and popped up."""
+    url = path.resolve().as_uri()
+    context = browser.new_context(viewport={"width": 1200, "height": 900})
+    page = context.new_page()
+    seen, errors, dialogs = [], [], []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+    def route(r):
+        seen.append(r.request.url)
+        if r.request.url == url:
+            r.continue_()
+        else:
+            r.abort()
+
+    page.route("**/*", route)
+    try:
+        page.goto(url, wait_until="load")
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === "
+                               "document.querySelectorAll('.plotly-graph-div').length", timeout=30_000)
+        page.wait_for_timeout(300)
+        result = {"url": url, "plots": page.evaluate(PLOTS), "requests": seen, "errors": errors, "dialogs": dialogs,
+                  "sentence": page.text_content(".sentence"),
+                  "imgs": page.evaluate("document.querySelectorAll('img, iframe, object, embed').length"),
+                  "scripts": page.evaluate("document.scripts.length"),
+                  "ticks": page.evaluate("Array.from(document.querySelectorAll('#fig-attention .xtick text'))"
+                                         ".map(t => t.textContent)")}
+    finally:
+        context.close()
+    return result
+
+
+@pytest.mark.browser
+def test_report_draws_offline(chromium, cli_report):
+    r = open_offline(chromium, cli_report)
+    assert r["requests"] == [r["url"]] and r["errors"] == [] and r["dialogs"] == []
+    expected = expected_figures(registry.DEFAULT_MODEL)
+    assert len(r["plots"]) == expected, r["plots"]
+    for plot in r["plots"]:
+        assert plot["traces"] >= 1 and plot["points"] > 0 and plot["drawn"] >= 1, plot
+
+
+@pytest.mark.browser
+def test_hostile_sentence_runs_nothing(chromium, hostile_report, client):
+    r = open_offline(chromium, hostile_report)
+    assert r["dialogs"] == [] and r["errors"] == [] and r["requests"] == [r["url"]]
+    assert r["sentence"] == HOSTILE and r["imgs"] == 0
+    text = hostile_report.read_text(encoding="utf-8")
+    assert r["scripts"] == 2 + text.count('class="plotly-graph-div"')
+    tokens = client.post("/api/analyze", json={"text": HOSTILE}).json()["tokens"]
+    assert r["ticks"] == [t["text"] for t in tokens]  # Plotly shows the characters, not markup
+    assert all(p["points"] > 0 for p in r["plots"])
+
+
+@pytest.mark.browser
+def test_plotly_shows_markup_in_token_labels_as_text(chromium, tmp_path):
+    """Tokens that look like markup (as a larger vocabulary has them) show as their characters in the plots."""
+    from backend import figures, schemas
+
+    toks = ["<b>bold</b>", "&amp;", "<img src=x onerror=alert(1)>", "<br>", "a<sub>2</sub>", "\"'"]
+    n = len(toks)
+    resp = schemas.AnalyzeResponse(
+        model="<i>m</i>", interventions=schemas.AppliedInterventions(positions="normal", scale=True, ablate=[], seed=0),
+        tokens=[schemas.Token(id=i, text=t, position=i) for i, t in enumerate(toks)], n_layers=1, n_heads=1,
+        attention=[[[[1 / n] * n for _ in range(n)]]],
+        heads=[[schemas.HeadSummary(layer=0, head=0, entropy=0, previous_token=0, first_token=0, self_token=0)]])
+    page = ('<!DOCTYPE html><html><head><meta charset="utf-8"><p class="sentence">x</p>'
+            f'<script charset="utf-8">{report.plotly_js()}</script></head><body>'
+            + report._figure_html("attention", figures.attention_heatmap(resp, 0, 0)) + "</body></html>")
+    path = tmp_path / "labels.html"
+    path.write_text(page, encoding="utf-8")
+    r = open_offline(chromium, path)
+    assert r["dialogs"] == [] and r["errors"] == [] and r["requests"] == [r["url"]] and r["imgs"] == 0
+    assert r["ticks"] == toks
