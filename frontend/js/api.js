@@ -2,13 +2,28 @@
 // Every function takes an optional AbortSignal as its last argument and throws an Error whose
 // message is the API's `detail` string when the answer is a 4xx or 5xx.
 
-async function call(method, path, body, signal) {
+const RETRIES_WHEN_BUSY = 2;
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    if (signal) signal.addEventListener("abort", () => { clearTimeout(timer); reject(new DOMException("aborted", "AbortError")); }, { once: true });
+  });
+}
+
+async function call(method, path, body, signal, attempt = 0) {
   const init = { method, signal, headers: { accept: "application/json" } };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
   }
   const res = await fetch(path, init);
+  if (res.status === 503 && attempt < RETRIES_WHEN_BUSY) {
+    // the server is busy: wait as long as it asks (at most 5 s), then ask again
+    const wait = Math.min(5, Math.max(0.2, Number(res.headers.get("retry-after")) || 1));
+    await sleep(wait * 1000, signal);
+    return call(method, path, body, signal, attempt + 1);
+  }
   let data = null;
   try {
     data = await res.json();

@@ -1,0 +1,542 @@
+// Wiring: input events -> state -> API calls -> views. The state lives in state.js (and the URL);
+// the API calls in api.js; the drawing in views/*.js. Nothing here computes a number the API sends.
+import * as api from "./api.js";
+import { readURL, state, subscribe, toggledAblate, update, VIEWS } from "./state.js";
+import * as embeddingsView from "./views/embeddings.js";
+import * as explainView from "./views/explain.js";
+import * as gridView from "./views/grid.js";
+import * as headsView from "./views/heads.js";
+import * as heatmapView from "./views/heatmap.js";
+import * as linesView from "./views/lines.js";
+import * as positionalView from "./views/positional.js";
+import * as predictView from "./views/predict.js";
+import * as qkvView from "./views/qkv.js";
+import * as tokensView from "./views/tokens.js";
+
+const TINY = ["tiny-sinusoidal", "tiny-learned", "tiny-rotary", "tiny-nope"];
+const TEXT_DEBOUNCE_MS = 250;
+const CONTINUE_TOKENS = 10;
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  models: null, // GET /api/models
+  byName: new Map(),
+  hover: null, // token index previewed by hovering the strip
+  ablateMode: false,
+  debounce: null,
+  inflight: 0,
+  last: {}, // slot name -> the last data that arrived for it (shown while the next one loads)
+  notice: "", // a message about the URL (e.g. an unknown model) shown next to the input
+  note: "", // a message for the predictions view (why a continuation stopped)
+  rendered: new WeakMap(), // element -> the inputs it was last drawn from
+};
+const slots = new Map();
+let refreshQueued = false;
+
+// ----------------------------------------------------------------------------------- requests
+
+function setBusy() {
+  const busy = ui.inflight > 0 || ui.debounce !== null || refreshQueued;
+  document.documentElement.dataset.busy = busy ? "1" : "0";
+  $("status").textContent = busy ? "computing…" : "";
+}
+
+/**
+ * One named request slot: a new key aborts the request in flight for the old key, and an answer
+ * for a key that is no longer current is dropped (a stale response never overwrites a newer one).
+ */
+function load(name, key, fetcher) {
+  const old = slots.get(name);
+  if (old && old.key === key) return old;
+  if (old && old.ctrl) old.ctrl.abort();
+  const ctrl = new AbortController();
+  const slot = { key, data: null, error: null, pending: true, ctrl };
+  slots.set(name, slot);
+  ui.inflight++;
+  setBusy();
+  fetcher(ctrl.signal)
+    .then((data) => {
+      if (slots.get(name) === slot) {
+        slot.data = data;
+        ui.last[name] = data;
+      }
+    })
+    .catch((err) => {
+      if (slots.get(name) === slot && err.name !== "AbortError") slot.error = err.message || String(err);
+    })
+    .finally(() => {
+      ui.inflight--;
+      if (slots.get(name) === slot) {
+        slot.pending = false;
+        slot.ctrl = null;
+        scheduleRefresh();
+      }
+      setBusy();
+    });
+  return slot;
+}
+
+/** What the slot has to show: its own answer, or (while loading) the previous one. */
+function shown(slot, name) {
+  if (!slot) return { data: null, error: null, pending: false };
+  if (slot.error) return { data: null, error: slot.error, pending: false };
+  return { data: slot.data || (slot.pending ? ui.last[name] || null : null), error: null, pending: slot.pending };
+}
+
+// ----------------------------------------------------------------------------------- helpers
+
+function currentModel() {
+  return ui.byName.get(state.model) || ui.byName.get(ui.models && ui.models.default) || null;
+}
+
+function baseParams() {
+  const m = currentModel();
+  return { text: state.text, model: m ? m.name : undefined, positions: state.positions, scale: state.scale, ablate: state.ablate };
+}
+
+function showError(message) {
+  const el = $("error");
+  el.textContent = message || "";
+  el.hidden = !message;
+}
+
+function formatParams(n) {
+  if (n >= 1e9) return `${(n / 1e9).toFixed(2)} B`;
+  if (n >= 1e6) return `${(n / 1e6).toFixed(2)} M`;
+  if (n >= 1e3) return `${(n / 1e3).toFixed(1)} k`;
+  return String(n);
+}
+
+function modelLabel(m) {
+  return `${m.name} · ${m.kind} · ${formatParams(m.params)} params · ${m.positional}` + (m.available ? "" : " (not installed)");
+}
+
+/** Has `el` already been drawn from exactly these inputs? (then skip redrawing it) */
+function unchanged(el, deps) {
+  const prev = ui.rendered.get(el);
+  if (prev && prev.length === deps.length && prev.every((d, i) => d === deps[i])) return true;
+  ui.rendered.set(el, deps);
+  return false;
+}
+
+// ----------------------------------------------------------------------------------- inputs <- state
+
+function fillSelect(select, count, prefix) {
+  if (select.options.length !== count) {
+    select.replaceChildren(...[...Array(count).keys()].map((i) => new Option(`${prefix}${i}`, String(i))));
+  }
+}
+
+function syncInputs() {
+  const text = $("text");
+  if (ui.debounce === null && document.activeElement !== text && text.value !== state.text) text.value = state.text;
+  const m = currentModel();
+  if (m) $("model").value = m.name;
+  $("positions").value = state.positions;
+  $("scale").checked = state.scale;
+  if (m) {
+    fillSelect($("layer"), m.n_layers, "");
+    fillSelect($("head"), m.n_heads, "");
+    $("model-info").textContent = $("model-info").title =
+      `${m.title}: ${m.kind}, ${m.n_layers} layers × ${m.n_heads} heads` +
+      (m.n_kv_heads !== m.n_heads ? ` (${m.n_kv_heads} K/V heads)` : "") +
+      `, d_model ${m.d_model}, d_head ${m.d_head}, ${m.positional} positions, ${formatParams(m.params)} parameters, ` +
+      `reads at most ${m.max_tokens} tokens. Trained on: ${m.source || "—"}` + (m.licence ? ` (${m.licence})` : "") + ".";
+  }
+  $("layer").value = String(state.layer);
+  $("head").value = String(state.head);
+  const list = $("ablated");
+  list.replaceChildren();
+  for (const [l, h] of state.ablate) {
+    const chip = document.createElement("button");
+    chip.type = "button";
+    chip.className = "chip";
+    chip.dataset.layer = String(l);
+    chip.dataset.head = String(h);
+    chip.title = "restore this head";
+    chip.textContent = `L${l} H${h} ×`;
+    list.append(chip);
+  }
+  if (!state.ablate.length) list.textContent = "none";
+  $("ablate-clear").hidden = !state.ablate.length;
+  $("ablate-mode").setAttribute("aria-pressed", ui.ablateMode ? "true" : "false");
+  for (const tab of document.querySelectorAll(".tabs [role=tab]")) {
+    const on = tab.dataset.view === state.view;
+    tab.setAttribute("aria-selected", on ? "true" : "false");
+    tab.tabIndex = on ? 0 : -1;
+  }
+  $("selection").dataset.for = state.view;
+}
+
+/** Keep layer, head and ablations inside the chosen model. */
+function normalize() {
+  const m = currentModel();
+  if (!m) return false;
+  const patch = {};
+  if (state.model !== m.name) patch.model = m.name;
+  if (state.layer >= m.n_layers) patch.layer = 0;
+  if (state.head >= m.n_heads) patch.head = 0;
+  const ablate = state.ablate.filter(([l, h]) => l < m.n_layers && h < m.n_heads);
+  if (ablate.length !== state.ablate.length) patch.ablate = ablate;
+  if (Object.keys(patch).length) {
+    update(patch);
+    return true;
+  }
+  return false;
+}
+
+// ----------------------------------------------------------------------------------- refresh
+
+function scheduleRefresh() {
+  if (refreshQueued) return;
+  refreshQueued = true;
+  setBusy();
+  requestAnimationFrame(() => {
+    refreshQueued = false;
+    try {
+      refresh();
+    } finally {
+      setBusy();
+    }
+  });
+}
+
+function effectiveToken(n) {
+  const t = ui.hover !== null ? ui.hover : state.token;
+  return t === null || t >= n ? n - 1 : t;
+}
+
+function refresh() {
+  if (!ui.models) return;
+  if (normalize()) return; // the state changed: the listener schedules another refresh
+  syncInputs();
+  const model = currentModel();
+  const base = baseParams();
+  const baseKey = JSON.stringify(base);
+  const an = load("analyze", baseKey, (signal) => api.analyze({ ...base, top_k: 10 }, signal));
+  showError(an.error || ui.notice);
+  const analysis = an.data || ui.last.analyze || null;
+  const current = Boolean(an.data);
+  for (const s of document.querySelectorAll("main .view")) s.hidden = s.dataset.view !== state.view;
+  $("empty").hidden = Boolean(analysis);
+  if (!analysis) {
+    $("empty").textContent = an.pending ? "Computing…" : "Nothing to show yet: the sentence above could not be analysed.";
+    tokensView.render($("tokens"), { tokens: [] }, { token: null, pinned: null });
+    return;
+  }
+  const n = analysis.tokens.length;
+  const tok = effectiveToken(n);
+  tokensView.render($("tokens"), { tokens: analysis.tokens, stale: !current }, { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1) });
+  $("query-label").textContent = `${tok} “${analysis.tokens[tok].text}”`;
+  if (!current) return; // wait for this sentence's analysis before asking the views' questions
+  const section = document.querySelector(`main .view[data-view="${state.view}"]`);
+  let ready = false;
+  try {
+    ready = VIEW_RENDER[state.view](section, { analysis, model, base, baseKey, tok });
+    $("empty").hidden = true;
+  } catch (err) {
+    // a drawing bug must not leave a blank page: say what failed
+    $("empty").hidden = false;
+    $("empty").textContent = `This view could not be drawn: ${err.message}`;
+    console.error(err);
+    ready = true;
+  }
+  section.dataset.state = ready ? "ready" : "loading";
+}
+
+const causalOf = (m) => Boolean(m && m.kind === "causal");
+
+const VIEW_RENDER = {
+  attention(section, { analysis, model, tok }) {
+    const vs = { ...state, token: tok };
+    const causal = causalOf(model);
+    const hm = $("attn-heatmap");
+    if (!unchanged(hm, [analysis, state.layer, state.head, tok, state.ablate])) heatmapView.render(hm, { analyze: analysis, causal }, vs);
+    const ln = $("attn-lines");
+    if (!unchanged(ln, [analysis, state.layer, state.head, tok])) linesView.render(ln, { analyze: analysis }, vs);
+    const gr = $("attn-grid");
+    const width = Math.round(gr.clientWidth / 20);
+    if (!unchanged(gr, [analysis, state.layer, state.head, state.ablate, ui.ablateMode, width]))
+      gridView.render(gr, { analyze: analysis, causal, ablateMode: ui.ablateMode }, vs);
+    const hs = $("attn-heads");
+    if (!unchanged(hs, [analysis, state.layer, state.head])) headsView.render(hs, { analyze: analysis }, vs);
+    return true;
+  },
+
+  arithmetic(section, { base, baseKey, tok }) {
+    const key = `${baseKey}|${state.layer}|${state.head}|${tok}`;
+    const s = load("explain", key, (signal) => api.explain({ ...base, layer: state.layer, head: state.head, query: tok }, signal));
+    const v = shown(s, "explain");
+    if (!unchanged(section, [v.data, v.error])) explainView.render(section, { explain: v.data, error: v.error }, { ...state, token: tok });
+    return !v.pending;
+  },
+
+  qkv(section, { base, baseKey, tok }) {
+    const key = `${baseKey}|${state.layer}|${state.head}`;
+    const s = load("qkv", key, (signal) => api.qkv({ ...base, layer: state.layer, head: state.head }, signal));
+    const v = shown(s, "qkv");
+    if (!unchanged(section, [v.data, v.error, tok])) qkvView.render(section, { qkv: v.data, error: v.error }, { ...state, token: tok });
+    return !v.pending;
+  },
+
+  embeddings(section, { analysis, model, base, baseKey, tok }) {
+    const e = load("embeddings", baseKey, (signal) => api.embeddings(base, signal));
+    const word = state.word || analysis.tokens[tok].text.replace(/␣/g, " ").trim();
+    const nb = word
+      ? load("neighbors", `${model.name}|${word}`, (signal) => api.neighbors({ word, k: 10, model: model.name }, signal))
+      : null;
+    const haveAnalogy = state.a && state.b && state.c;
+    const an = haveAnalogy
+      ? load("analogy", `${model.name}|${state.a}|${state.b}|${state.c}`, (signal) =>
+          api.analogy({ model: model.name, a: state.a, b: state.b, c: state.c, k: 10 }, signal))
+      : null;
+    const ve = shown(e, "embeddings");
+    const vn = nb ? shown(nb, "neighbors") : { data: null, error: `The selected token “${analysis.tokens[tok].text}” has no word to look up.` };
+    const va = an ? shown(an, "analogy") : { data: null, error: "Type three words: a − b + c." };
+    const deps = [ve.data, ve.error, vn.data, vn.error, va.data, va.error, tok, state.depth, state.metric, state.word, state.a, state.b, state.c];
+    if (!unchanged(section, deps)) {
+      embeddingsView.render(section, { emb: ve.data, error: ve.error, neighbors: vn, analogy: va }, { ...state, token: tok });
+    }
+    return !(ve.pending || (vn && vn.pending) || (va && va.pending));
+  },
+
+  positional(section, { model, base, baseKey }) {
+    const why = model.unavailable_views || {};
+    let encoding;
+    if (why.positional) encoding = { unavailable: why.positional };
+    else {
+      const n = model.positional === "sinusoidal" ? state.pn : Math.min(state.pn, model.max_tokens);
+      const s = load("positional", `${model.name}|${n}`, (signal) => api.positional({ n, model: model.name }, signal));
+      encoding = shown(s, "positional");
+    }
+    const side = (positions) => ({ ...base, positions });
+    const cr = load("cmp-removed", baseKey, (signal) => api.compare({ a: side("normal"), b: side("removed") }, signal));
+    const cs = load("cmp-shuffled", baseKey, (signal) => api.compare({ a: side("normal"), b: side("shuffled") }, signal));
+    let decompose;
+    if (why.decompose) decompose = { unavailable: why.decompose };
+    else {
+      const s = load("decompose", `${baseKey}|${state.head}`, (signal) => api.decompose({ ...base, layer: 0, head: state.head }, signal));
+      decompose = shown(s, "decompose");
+    }
+    const models = [];
+    for (const name of TINY) {
+      const m = ui.byName.get(name);
+      if (!m) continue;
+      const entry = { name, positional: m.positional, causal: causalOf(m) };
+      if (!m.available) {
+        models.push({ ...entry, error: `${name} is not installed${m.install ? `: ${m.install}` : "."}` });
+        continue;
+      }
+      const params = { text: state.text, model: name, positions: state.positions, scale: state.scale, top_k: 1 };
+      const s = load(`m-${name}`, JSON.stringify(params), (signal) => api.analyze(params, signal));
+      models.push({ ...entry, ...shown(s, `m-${name}`) });
+    }
+    const compare = { removed: shown(cr, "cmp-removed"), shuffled: shown(cs, "cmp-shuffled") };
+    const deps = [encoding.data, encoding.error, compare.removed.data, compare.removed.error, compare.shuffled.data, compare.shuffled.error,
+      decompose.data, decompose.error, ...models.flatMap((m) => [m.data, m.error]), state.layer, state.head, state.pn, model];
+    if (!unchanged(section, deps)) {
+      positionalView.render(section, { causal: causalOf(model), current: model.name, encoding, compare, decompose, models }, state);
+    }
+    return ![encoding, compare.removed, compare.shuffled, decompose, ...models].some((v) => v.pending);
+  },
+
+  predictions(section, { model, base, baseKey }) {
+    const why = (model.unavailable_views || {}).predict;
+    if (why) {
+      if (!unchanged(section, [why])) predictView.render(section, { unavailable: why }, state);
+      return true;
+    }
+    const s = load("predict", `${baseKey}|${state.temp}`, (signal) => api.predict({ ...base, top_k: 10, temperature: state.temp }, signal));
+    const v = shown(s, "predict");
+    if (!unchanged(section, [v.data, v.error, ui.note])) predictView.render(section, { predict: v.data, error: v.error, note: ui.note }, state);
+    return !v.pending;
+  },
+};
+
+// ----------------------------------------------------------------------------------- actions
+
+async function continueText() {
+  const base = baseParams();
+  ui.note = "continuing…";
+  scheduleRefresh();
+  ui.inflight++;
+  setBusy();
+  try {
+    const r = await api.predict({ ...base, top_k: 1, temperature: state.temp, continue_tokens: CONTINUE_TOKENS });
+    if (state.text !== base.text) return; // the sentence changed meanwhile
+    ui.note = r.stopped ? `Stopped: ${r.stopped}.` : `Added ${r.continuation_tokens ? r.continuation_tokens.length : 0} tokens (greedy: the top token each time).`;
+    if (r.continuation) update({ text: state.text + r.continuation });
+  } catch (err) {
+    ui.note = "";
+    showError(err.message);
+  } finally {
+    ui.inflight--;
+    setBusy();
+    scheduleRefresh();
+  }
+}
+
+// ----------------------------------------------------------------------------------- wiring
+
+function wire() {
+  const text = $("text");
+  text.addEventListener("input", () => {
+    clearTimeout(ui.debounce);
+    ui.debounce = setTimeout(() => {
+      ui.debounce = null;
+      ui.note = "";
+      update({ text: text.value });
+      setBusy();
+    }, TEXT_DEBOUNCE_MS);
+    setBusy();
+  });
+  text.addEventListener("keydown", (ev) => {
+    // Enter runs the sentence now; Shift+Enter types a line break
+    if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+      ev.preventDefault();
+      $("input-form").requestSubmit();
+    }
+  });
+  $("input-form").addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    clearTimeout(ui.debounce);
+    ui.debounce = null;
+    update({ text: text.value });
+    setBusy();
+  });
+  $("model").addEventListener("change", (ev) => update({ model: ev.target.value }));
+  $("positions").addEventListener("change", (ev) => update({ positions: ev.target.value }));
+  $("scale").addEventListener("change", (ev) => update({ scale: ev.target.checked }));
+  $("layer").addEventListener("change", (ev) => update({ layer: Number(ev.target.value) }));
+  $("head").addEventListener("change", (ev) => update({ head: Number(ev.target.value) }));
+  $("ablate-mode").addEventListener("click", () => {
+    ui.ablateMode = !ui.ablateMode;
+    syncInputs();
+    scheduleRefresh();
+  });
+  $("ablate-clear").addEventListener("click", () => update({ ablate: [] }));
+  $("ablated").addEventListener("click", (ev) => {
+    const chip = ev.target.closest("button.chip");
+    if (chip) update({ ablate: toggledAblate(Number(chip.dataset.layer), Number(chip.dataset.head)) });
+  });
+  for (const btn of document.querySelectorAll("button.example")) {
+    btn.addEventListener("click", () => {
+      clearTimeout(ui.debounce);
+      ui.debounce = null;
+      text.value = btn.dataset.text;
+      ui.note = "";
+      update({ text: btn.dataset.text, token: null });
+    });
+  }
+  $("copy-link").addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(location.href);
+      $("status").textContent = "link copied";
+    } catch {
+      $("status").textContent = "copy the address bar: it holds this view";
+    }
+  });
+
+  // token strip: hover previews a query, click selects it; arrow keys move the selection
+  const strip = $("tokens");
+  const indexOf = (ev) => {
+    const chip = ev.target.closest && ev.target.closest(".tok");
+    return chip ? Number(chip.dataset.index) : null;
+  };
+  strip.addEventListener("mouseover", (ev) => {
+    const i = indexOf(ev);
+    if (i !== null && i !== ui.hover) {
+      ui.hover = i;
+      scheduleRefresh();
+    }
+  });
+  strip.addEventListener("mouseleave", () => {
+    if (ui.hover !== null) {
+      ui.hover = null;
+      scheduleRefresh();
+    }
+  });
+  strip.addEventListener("click", (ev) => {
+    const i = indexOf(ev);
+    if (i !== null) {
+      ui.hover = null;
+      update({ token: i });
+    }
+  });
+  strip.addEventListener("keydown", (ev) => {
+    const i = indexOf(ev);
+    if (i === null || !["ArrowLeft", "ArrowRight"].includes(ev.key)) return;
+    const next = ev.key === "ArrowLeft" ? i - 1 : i + 1;
+    const chip = strip.querySelector(`.tok[data-index="${next}"]`);
+    if (chip) {
+      ev.preventDefault();
+      chip.focus();
+      update({ token: next });
+    }
+  });
+
+  // tabs
+  const tabs = document.querySelector(".tabs");
+  tabs.addEventListener("click", (ev) => {
+    const tab = ev.target.closest("[role=tab]");
+    if (tab) update({ view: tab.dataset.view }, { history: "push" });
+  });
+  tabs.addEventListener("keydown", (ev) => {
+    const tab = ev.target.closest("[role=tab]");
+    if (!tab || !["ArrowLeft", "ArrowRight"].includes(ev.key)) return;
+    const i = VIEWS.indexOf(tab.dataset.view);
+    const next = VIEWS[(i + (ev.key === "ArrowLeft" ? VIEWS.length - 1 : 1)) % VIEWS.length];
+    update({ view: next }, { history: "push" });
+    tabs.querySelector(`[data-view="${next}"]`).focus();
+  });
+
+  // requests from the views
+  document.addEventListener("attnlab:state", (ev) => {
+    const { patch, history, ablate } = ev.detail;
+    if (ablate && (ui.ablateMode || ablate.modifier)) update({ ablate: toggledAblate(ablate.layer, ablate.head) });
+    else update(patch, { history });
+  });
+  document.addEventListener("attnlab:action", (ev) => {
+    if (ev.detail.name === "continue") continueText();
+  });
+
+  window.addEventListener("popstate", () => readURL());
+  subscribe(() => {
+    syncInputs();
+    scheduleRefresh();
+  });
+}
+
+async function start() {
+  readURL();
+  wire();
+  $("text").value = state.text;
+  syncInputs();
+  try {
+    const list = await api.models();
+    ui.models = list;
+    ui.byName = new Map(list.models.map((m) => [m.name, m]));
+    const select = $("model");
+    select.replaceChildren(
+      ...list.models.map((m) => {
+        const opt = new Option(modelLabel(m), m.name);
+        opt.disabled = !m.available;
+        opt.title = m.available ? m.title : `not installed: ${m.install || ""}`;
+        return opt;
+      }),
+    );
+    if (state.model && !ui.byName.has(state.model)) {
+      ui.notice = `There is no model named “${state.model}”; showing ${list.default} instead.`;
+      update({ model: list.default });
+    } else if (!state.model) {
+      update({ model: list.default });
+    }
+  } catch (err) {
+    showError(`Could not load the list of models: ${err.message}`);
+    setBusy();
+    return;
+  }
+  scheduleRefresh();
+}
+
+start();

@@ -1,0 +1,341 @@
+// Shared drawing helpers for the views: escaping, DOM building, plot panels with export buttons,
+// token axes and heatmap traces. Nothing here fetches and nothing computes a number the API sends.
+
+/* global Plotly */
+
+const ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;" };
+
+/** Escape a string for a Plotly label (Plotly reads a little HTML in text; numeric entities are decoded). */
+export function esc(value) {
+  return String(value).replace(/[&<>"']/g, (c) => ENTITIES[c]);
+}
+
+export const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif';
+export const MASKED_COLOR = "#c8c8c8";
+export const WEIGHT_SCALE = [
+  [0, "#ffffff"],
+  [0.25, "#c6dbef"],
+  [0.5, "#6baed6"],
+  [0.75, "#2171b5"],
+  [1, "#08306b"],
+];
+export const DIVERGING = [
+  [0, "#b2182b"],
+  [0.25, "#ef8a62"],
+  [0.5, "#f7f7f7"],
+  [0.75, "#67a9cf"],
+  [1, "#2166ac"],
+];
+
+/** Build an element; strings become text nodes (never HTML). */
+export function h(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k === "text") node.textContent = v;
+    else if (k === "hidden") node.hidden = true;
+    else node.setAttribute(k, v === true ? "" : String(v));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+/** The child of `parent` with data-part=`key`, made by `make()` the first time. */
+export function part(parent, key, make) {
+  let node = parent.querySelector(`:scope > [data-part="${key}"]`);
+  if (!node) {
+    node = make();
+    node.dataset.part = key;
+    parent.append(node);
+  }
+  return node;
+}
+
+// ------------------------------------------------------------------------- downloads
+
+export function download(filename, mime, content) {
+  const blob = new Blob([content], { type: mime });
+  const url = URL.createObjectURL(blob);
+  const a = h("a", { href: url, download: filename });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+function csvCell(v) {
+  if (v === null || v === undefined) return "";
+  if (typeof v === "number" || typeof v === "boolean") return String(v);
+  let s = String(v);
+  if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`; // no formulas when opened in a spreadsheet
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+export function toCSV(rows) {
+  return rows.map((row) => row.map(csvCell).join(",")).join("\r\n") + "\r\n";
+}
+
+/** CSV rows of a matrix: a header of column labels, then one row per row label. */
+export function matrixRows(corner, rowLabels, colLabels, z) {
+  return [[corner, ...colLabels], ...z.map((row, i) => [rowLabels[i], ...row])];
+}
+
+export function safeName(s) {
+  return String(s).replace(/[^A-Za-z0-9._-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 80) || "plot";
+}
+
+// ------------------------------------------------------------------------- panels
+
+/**
+ * A plot panel inside `parent` (made once, reused): a title, export buttons (PNG, SVG, CSV, JSON),
+ * a caption, the plot and a place for the reason a plot does not apply.
+ */
+export function panel(parent, key, title, { cls = "", formats = ["png", "svg", "csv", "json"] } = {}) {
+  const fig = part(parent, key, () => {
+    const exports = h(
+      "span",
+      { class: "exports", role: "group", "aria-label": "export" },
+      ...formats.map((f) =>
+        h("button", { type: "button", class: "export", dataset: { export: f }, title: `download as ${f.toUpperCase()}` }, f.toUpperCase()),
+      ),
+    );
+    const node = h(
+      "figure",
+      { class: `panel ${cls}`.trim() },
+      h("figcaption", {}, h("span", { class: "panel-title" }), exports),
+      h("p", { class: "caption" }),
+      h("div", { class: "plot" }),
+      h("p", { class: "reason", hidden: true }),
+    );
+    exports.addEventListener("click", (ev) => {
+      const btn = ev.target.closest("button[data-export]");
+      if (btn) exportPanel(node, btn.dataset.export);
+    });
+    return node;
+  });
+  fig.querySelector(".panel-title").textContent = title;
+  return fig;
+}
+
+export function plotOf(fig) {
+  return fig.querySelector(".plot");
+}
+
+export function caption(fig, text) {
+  const p = fig.querySelector(".caption");
+  p.textContent = text || "";
+  p.hidden = !text;
+}
+
+function exportPanel(fig, format) {
+  const info = fig._export;
+  if (!info) return;
+  const name = safeName(info.name);
+  const gd = plotOf(fig);
+  if (format === "png" || format === "svg") {
+    if (!gd._fullLayout) return;
+    Plotly.downloadImage(gd, {
+      format,
+      filename: name,
+      width: gd._fullLayout.width,
+      height: gd._fullLayout.height,
+      scale: format === "png" ? 2 : 1,
+    });
+  } else if (format === "csv") {
+    download(`${name}.csv`, "text/csv;charset=utf-8", toCSV(info.csv));
+  } else if (format === "json") {
+    download(`${name}.json`, "application/json", JSON.stringify(info.json, null, 2));
+  }
+}
+
+const CONFIG = {
+  responsive: true,
+  displaylogo: false,
+  modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
+};
+
+export function baseLayout(layout = {}) {
+  return {
+    font: { family: FONT, size: 12, color: "#1d2430" },
+    paper_bgcolor: "#ffffff",
+    plot_bgcolor: "#ffffff",
+    margin: { l: 60, r: 20, t: 10, b: 50 },
+    hoverlabel: { font: { family: FONT, size: 13 } },
+    ...layout,
+  };
+}
+
+/**
+ * Draw into a panel with Plotly.react. `exp` = {name, csv: rows, json: object}: what the CSV and
+ * JSON buttons save (built from the data the view was given).
+ */
+export function draw(fig, traces, layout, exp, config = {}) {
+  const reason = fig.querySelector(".reason");
+  reason.hidden = true;
+  reason.textContent = "";
+  const gd = plotOf(fig);
+  gd.hidden = false;
+  fig.classList.remove("unavailable");
+  fig._export = exp;
+  fig.querySelector(".exports").hidden = false;
+  const name = safeName(exp ? exp.name : "plot");
+  return Plotly.react(gd, traces, baseLayout(layout), {
+    ...CONFIG,
+    toImageButtonOptions: { format: "png", filename: name, scale: 2 },
+    ...config,
+  });
+}
+
+/** Set what a table panel's CSV and JSON buttons save. */
+export function setExport(fig, exp) {
+  fig._export = exp;
+  fig.querySelector(".exports").hidden = !exp;
+  fig.classList.remove("unavailable");
+  plotOf(fig).hidden = false;
+  const r = fig.querySelector(".reason");
+  r.hidden = true;
+}
+
+/** Show one sentence saying why this plot does not apply, instead of an empty plot. */
+export function reason(fig, text) {
+  fig._deps = null;
+  const gd = plotOf(fig);
+  if (gd._fullLayout) Plotly.purge(gd);
+  gd.hidden = true;
+  fig._export = null;
+  fig.querySelector(".exports").hidden = true;
+  fig.classList.add("unavailable");
+  const p = fig.querySelector(".reason");
+  p.textContent = text;
+  p.hidden = false;
+}
+
+// ------------------------------------------------------------------------- axes and traces
+
+/** A numeric token axis (0..n-1) labelled with the escaped token strings: duplicates stay apart. */
+export function tokenAxis(tokens, extra = {}, step = 1) {
+  const n = tokens.length;
+  const every = tokens.map((_, i) => i).filter((i) => i % step === 0);
+  return {
+    tickmode: "array",
+    tickvals: every,
+    ticktext: every.map((i) => esc(tokens[i].text)),
+    range: [-0.5, n - 0.5],
+    showgrid: false,
+    zeroline: false,
+    tickfont: { size: n > 40 ? 9 : n > 20 ? 11 : 12 },
+    automargin: true,
+    ...extra,
+  };
+}
+
+export function tokenLabel(tokens, i) {
+  return `${i} “${esc(tokens[i].text)}”`;
+}
+
+/** Plain (unescaped) labels for CSV/JSON. */
+export function plainLabels(tokens) {
+  return tokens.map((t, i) => `${i}:${t.text}`);
+}
+
+/**
+ * A heatmap of a token x token matrix. Cells that are null or listed in `masked` show grey
+ * (the plot background) with the hover text "masked".
+ */
+export function tokenHeatmap(z, tokens, { masked = null, zmin, zmax, zmid, colorscale = WEIGHT_SCALE, label = "weight",
+  showscale = true, cellText = null, xaxis, yaxis, colorbar } = {}) {
+  const n = tokens.length;
+  const shown = [];
+  const hover = [];
+  for (let i = 0; i < z.length; i++) {
+    const row = [];
+    const hrow = [];
+    for (let j = 0; j < z[i].length; j++) {
+      const isMasked = (masked && masked(i, j)) || z[i][j] === null || z[i][j] === undefined;
+      row.push(isMasked ? null : z[i][j]);
+      hrow.push(
+        `query ${tokenLabel(tokens, i)}<br>key ${tokenLabel(tokens, j)}<br>` + (isMasked ? "masked" : `${label} ${z[i][j]}`),
+      );
+    }
+    shown.push(row);
+    hover.push(hrow);
+  }
+  const trace = {
+    type: "heatmap",
+    z: shown,
+    x: [...Array(z[0] ? z[0].length : 0).keys()],
+    y: [...Array(z.length).keys()],
+    text: hover,
+    hovertemplate: "%{text}<extra></extra>",
+    hoverongaps: true,
+    colorscale,
+    showscale,
+    xgap: n <= 24 ? 1 : 0,
+    ygap: n <= 24 ? 1 : 0,
+    colorbar: { thickness: 12, len: 0.9, outlinewidth: 0, ...(colorbar || {}) },
+  };
+  if (zmin !== undefined) trace.zmin = zmin;
+  if (zmax !== undefined) trace.zmax = zmax;
+  if (zmid !== undefined) trace.zmid = zmid;
+  if (xaxis) trace.xaxis = xaxis;
+  if (yaxis) trace.yaxis = yaxis;
+  if (cellText) {
+    trace.texttemplate = cellText;
+    trace.textfont = { size: n > 12 ? 8 : 10 };
+  }
+  return trace;
+}
+
+/** Largest absolute value of a matrix (nulls skipped): a symmetric colour range for diverging scales. */
+export function absMax(...matrices) {
+  let m = 0;
+  for (const z of matrices) for (const row of z) for (const v of row) if (v !== null && Math.abs(v) > m) m = Math.abs(v);
+  return m || 1;
+}
+
+/** Label every k-th token on a small plot's axis so that about `fit` labels show (hover shows them all). */
+export function tickStep(n, fit = 30) {
+  return n > fit ? Math.ceil(n / fit) : 1;
+}
+
+/** A height for a token x token heatmap: readable for 3 tokens and for 128. */
+export function squareHeight(n, { min = 280, max = 620, per = 30, extra = 90 } = {}) {
+  return Math.round(Math.min(max, Math.max(min, n * per + extra)));
+}
+
+export function fmt(v, digits = 3) {
+  return v === null || v === undefined ? "—" : Number(v).toFixed(digits);
+}
+
+// ------------------------------------------------------------------------- events out of a view
+
+/** A view asks for a state change (main.js applies it): e.g. emit(el, {layer: 2, head: 1}). */
+export function emit(node, patch, { history = "replace", ablate = null } = {}) {
+  node.dispatchEvent(new CustomEvent("attnlab:state", { bubbles: true, detail: { patch, history, ablate } }));
+}
+
+/** A view asks for an action main.js performs (e.g. "continue", "analogy"). */
+export function action(node, name, detail = {}) {
+  node.dispatchEvent(new CustomEvent("attnlab:action", { bubbles: true, detail: { name, ...detail } }));
+}
+
+/** Set an input's value unless the user is typing in it. */
+export function setValue(input, value) {
+  if (document.activeElement !== input && input.value !== String(value)) input.value = String(value);
+}
+
+/**
+ * True when `fig` has not yet been drawn from exactly these inputs (compared with ===), and records them;
+ * lets a view skip redrawing a plot whose data did not change.
+ */
+export function changed(fig, deps) {
+  const prev = fig._deps;
+  if (prev && prev.length === deps.length && prev.every((d, i) => d === deps[i])) return false;
+  fig._deps = deps;
+  return true;
+}

@@ -1,0 +1,179 @@
+// Embeddings: one-hot vs dense similarity, token-token similarity at every depth (slider, cosine/dot),
+// each token's path through the depths in 2-D, the nearest words, and a - b + c.
+import {
+  absMax, caption, changed, DIVERGING, draw, emit, esc, h, tickStep, matrixRows, panel, part, plainLabels, reason, setValue, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+} from "../plot.js";
+
+const PALETTE = ["#1c7ed6", "#f08c00", "#2f9e44", "#ae3ec9", "#0c8599", "#e8590c", "#5c940d", "#d6336c", "#495057", "#3b5bdb"];
+
+function controls(element) {
+  return part(element, "controls", () => {
+    const metric = h("select", { name: "metric", "aria-label": "similarity measure" },
+      h("option", { value: "cosine" }, "cosine"), h("option", { value: "dot" }, "dot product"));
+    const depth = h("input", { type: "range", name: "depth", min: "0", max: "0", step: "1", value: "0", "aria-label": "depth" });
+    const depthLabel = h("output", { class: "depth-label" });
+    const box = h("div", { class: "controls" },
+      h("label", {}, "Similarity ", metric),
+      h("label", { class: "depth" }, "Depth ", depth, depthLabel));
+    metric.addEventListener("change", () => emit(box, { metric: metric.value }));
+    depth.addEventListener("input", () => emit(box, { depth: Number(depth.value) }));
+    return box;
+  });
+}
+
+function simHeatmap(fig, z, tokens, metric, name, meta) {
+  const isCos = metric === "cosine" || metric === "onehot";
+  const lim = isCos ? 1 : absMax(z);
+  const n = tokens.length;
+  const labels = plainLabels(tokens);
+  draw(
+    fig,
+    [tokenHeatmap(z, tokens, {
+      zmin: metric === "onehot" ? 0 : -lim, zmax: lim, zmid: metric === "onehot" ? undefined : 0,
+      colorscale: metric === "onehot" ? WEIGHT_SCALE : DIVERGING, label: metric === "dot" ? "dot" : "cosine",
+      cellText: n <= 12 ? "%{z:.2f}" : null,
+    })],
+    {
+      height: Math.max(260, Math.min(520, n * 26 + 90)),
+      xaxis: tokenAxis(tokens, { tickangle: n > 8 ? -45 : 0 }, tickStep(n, 36)),
+      yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 40)),
+      margin: { l: 70, r: 10, t: 10, b: 60 },
+    },
+    { name, csv: matrixRows("token\\token", labels, labels, z), json: { ...meta, tokens, metric, similarity: z } },
+  );
+}
+
+function barList(fig, items, name, json, xTitle) {
+  const k = items.length;
+  draw(
+    fig,
+    [{ type: "bar", orientation: "h", x: items.map((it) => it.cosine), y: items.map((_, i) => i),
+       hovertext: items.map((it) => `${esc(it.text)} (id ${it.id})<br>cosine ${it.cosine}`), hoverinfo: "text",
+       text: items.map((it) => it.cosine.toFixed(3)), textposition: "auto", marker: { color: "#1c7ed6" } }],
+    {
+      height: Math.max(200, k * 24 + 60),
+      yaxis: { tickmode: "array", tickvals: items.map((_, i) => i), ticktext: items.map((it) => esc(it.text)), range: [k - 0.5, -0.5], automargin: true },
+      xaxis: { title: { text: xTitle } },
+      margin: { l: 90, r: 10, t: 10, b: 45 },
+    },
+    { name, csv: [["rank", "id", "text", "cosine"], ...items.map((it, i) => [i + 1, it.id, it.text, it.cosine])], json },
+  );
+}
+
+/**
+ * data: {emb, error, neighbors: {data, error}, analogy: {data, error}, word}; state: {depth, metric, word, a, b, c, token}.
+ */
+export function render(element, data, state) {
+  const ctl = controls(element);
+  const row1 = part(element, "row1", () => h("div", { class: "row2" }));
+  const row2 = part(element, "row2", () => h("div", { class: "row2" }));
+  const row3 = part(element, "row3", () => h("div", { class: "row2" }));
+  const oneFig = panel(row1, "onehot", "One-hot vectors: token × token");
+  const denseFig = panel(row1, "dense", "Dense embeddings: token × token");
+  const depthFig = panel(row2, "depth", "Similarity at a depth");
+  const pathFig = panel(row2, "paths", "Each token's path through the depths");
+  const nbCol = part(row3, "nbcol", () => h("div", { class: "col" }));
+  const anCol = part(row3, "ancol", () => h("div", { class: "col" }));
+  const nbForm = part(nbCol, "nbform", () => {
+    const input = h("input", { type: "text", name: "word", placeholder: "empty = selected token", maxlength: "100", "aria-label": "word", autocomplete: "off", spellcheck: "false" });
+    const form = h("form", { class: "controls inline-form" }, h("label", {}, "Nearest words to ", input), h("button", { type: "submit" }, "Find"));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      emit(form, { word: input.value.trim() });
+    });
+    return form;
+  });
+  const nbFig = panel(nbCol, "neighbors", "Nearest words");
+  const anForm = part(anCol, "anform", () => {
+    const mk = (name, label) => h("input", { type: "text", name, maxlength: "100", "aria-label": label, autocomplete: "off", spellcheck: "false", size: "8" });
+    const a = mk("a", "a");
+    const b = mk("b", "b");
+    const c = mk("c", "c");
+    const form = h("form", { class: "controls inline-form" }, h("span", {}, "Analogy: "), a, h("span", {}, " − "), b, h("span", {}, " + "), c,
+      h("button", { type: "submit" }, "≈ ?"));
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      emit(form, { a: a.value.trim(), b: b.value.trim(), c: c.value.trim() });
+    });
+    return form;
+  });
+  const anFig = panel(anCol, "analogy", "a − b + c");
+
+  setValue(nbForm.querySelector("input"), state.word);
+  for (const k of ["a", "b", "c"]) setValue(anForm.querySelector(`input[name=${k}]`), state[k]);
+
+  // neighbours and analogy do not depend on the sentence
+  const nb = data && data.neighbors;
+  if (nb && nb.error) reason(nbFig, nb.error);
+  else if (nb && nb.data && changed(nbFig, [nb.data])) {
+    const r = nb.data;
+    caption(nbFig, `Input-embedding vectors nearest to “${r.token.text}” (token id ${r.token.id}) by cosine.`);
+    barList(nbFig, r.neighbors, `neighbors-${r.model}-${r.word}`, r, "cosine");
+  }
+  const an = data && data.analogy;
+  if (an && an.error) reason(anFig, an.error);
+  else if (an && an.data && changed(anFig, [an.data])) {
+    const r = an.data;
+    caption(anFig, `Nearest tokens to “${r.a.text}” − “${r.b.text}” + “${r.c.text}” (the three left out).`);
+    barList(anFig, r.neighbors, `analogy-${r.model}-${r.a.text}-${r.b.text}-${r.c.text}`, r, "cosine");
+  }
+
+  if (data && data.error) {
+    for (const f of [oneFig, denseFig, depthFig, pathFig]) reason(f, data.error);
+    return;
+  }
+  const e = data && data.emb;
+  if (!e) return;
+  const tokens = e.tokens;
+  const metric = state.metric;
+  const meta = { model: e.model, interventions: e.interventions };
+
+  const metricSel = ctl.querySelector("select[name=metric]");
+  setValue(metricSel, metric);
+  const range = ctl.querySelector("input[name=depth]");
+  const last = e.layers.length - 1;
+  const depth = state.depth === null || state.depth > last ? last : state.depth;
+  range.max = String(last);
+  setValue(range, depth);
+  ctl.querySelector(".depth-label").textContent = `${depth}: ${e.layers[depth].label}`;
+
+  caption(oneFig, "Each token as a vector with a single 1: two different words always score 0; only a repeat of the same token scores 1.");
+  if (changed(oneFig, [e])) simHeatmap(oneFig, e.onehot.cosine, tokens, "onehot", `similarity-onehot-${e.model}`, { ...meta, label: e.onehot.label });
+  const dense = e.layers[0];
+  caption(denseFig, `The learned input embedding (${dense.label}), ${metric === "dot" ? "dot product" : "cosine"}: related words can be close.`);
+  if (changed(denseFig, [e, metric])) simHeatmap(denseFig, dense[metric], tokens, metric, `similarity-${e.model}-${dense.label}-${metric}`, { ...meta, label: dense.label });
+
+  const layer = e.layers[depth];
+  depthFig.querySelector(".panel-title").textContent = `Similarity at depth ${depth}: ${layer.label}`;
+  caption(depthFig, "Move the slider: after each block the same word carries more of its context.");
+  if (changed(depthFig, [e, depth, metric])) simHeatmap(depthFig, layer[metric], tokens, metric, `similarity-${e.model}-${layer.label}-${metric}`, { ...meta, label: layer.label });
+
+  // paths
+  if (!changed(pathFig, [e, state.token])) return;
+  const sel = state.token;
+  const n = tokens.length;
+  const traces = e.paths.map((path, i) => {
+    const color = i === sel ? "#d6336c" : PALETTE[i % PALETTE.length];
+    return {
+      type: "scatter", mode: "lines+markers+text", name: `${i} ${esc(tokens[i].text)}`,
+      x: path.map((p) => p[0]), y: path.map((p) => p[1]),
+      text: path.map((_, d) => (d === path.length - 1 ? esc(tokens[i].text) : "")), textposition: "top center",
+      textfont: { color, size: i === sel ? 13 : 11 },
+      hovertext: path.map((p, d) => `${i} “${esc(tokens[i].text)}”<br>${esc(e.path_labels[d])}`), hoverinfo: "text",
+      line: { color, width: i === sel ? 4 : 1.5 }, opacity: sel === null || sel === undefined || i === sel ? 1 : 0.55,
+      marker: { color, size: path.map((_, d) => (d === 0 ? 6 : d === path.length - 1 ? 10 : 5)), symbol: path.map((_, d) => (d === path.length - 1 ? "circle" : "circle-open")) },
+      showlegend: n <= 14,
+    };
+  });
+  caption(pathFig, `Open circles: ${e.path_labels[0]} → … → filled circle: ${e.path_labels[e.path_labels.length - 1]}. Axes: the two main directions of all these vectors (unit length).`);
+  const pct = (v) => `${(v * 100).toFixed(1)}%`;
+  const rows = [["token", "depth", "label", "x", "y"]];
+  e.paths.forEach((path, i) => path.forEach((p, d) => rows.push([plainLabels(tokens)[i], d, e.path_labels[d], p[0], p[1]])));
+  draw(pathFig, traces, {
+    height: 460, hovermode: "closest",
+    xaxis: { title: { text: `axis 1 (${pct(e.explained[0])} of the variance)` }, zeroline: false },
+    yaxis: { title: { text: `axis 2 (${pct(e.explained[1])})` }, zeroline: false },
+    legend: { font: { size: 10 } },
+    margin: { l: 60, r: 10, t: 10, b: 50 },
+  }, { name: `paths-${e.model}`, csv: rows, json: { ...meta, tokens, paths: e.paths, path_labels: e.path_labels, explained: e.explained } });
+}

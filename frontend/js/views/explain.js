@@ -1,0 +1,138 @@
+// The attention arithmetic for one layer, head and query: q, each k, q·k, ÷ scale, the mask,
+// softmax, each v times its weight, and the sum; beside it the same row with scaling flipped.
+import { caption, draw, esc, fmt, h, panel, part, plainLabels, plotOf, reason, setExport, tokenAxis } from "../plot.js";
+
+function vec(values) {
+  return h("div", { class: "vec", title: values.map((v) => fmt(v)).join(" ") }, values.map((v) => fmt(v)).join("  "));
+}
+
+function scaleText(e) {
+  return e.scale === 1 ? "1 (scaling off)" : `√${e.d_head} = ${fmt(e.scale)}`;
+}
+
+/** data: {explain, error}; state: {layer, head, token}. */
+export function render(element, data, state) {
+  const intro = part(element, "intro", () => h("div", { class: "explain-intro" }));
+  const bars = part(element, "bars", () => h("div", { class: "row2" }));
+  const scoresFig = panel(bars, "scores", "Scores: q·k, then ÷ scale");
+  const weightsFig = panel(bars, "weights", "Weights: softmax of the scores");
+  const tableFig = panel(element, "table", "The arithmetic, key by key", { formats: ["csv", "json"], cls: "table-panel" });
+  if (data && data.error) {
+    intro.replaceChildren(h("p", { class: "reason" }, data.error));
+    reason(scoresFig, data.error);
+    reason(weightsFig, data.error);
+    reason(tableFig, data.error);
+    return;
+  }
+  const e = data && data.explain;
+  if (!e) return;
+  const tokens = e.tokens;
+  const n = tokens.length;
+  const qTok = tokens[e.query].text;
+
+  intro.replaceChildren(
+    h(
+      "p",
+      {},
+      `Layer ${e.layer} · head ${e.head} · query token ${e.query} `,
+      h("span", { class: "tokname" }, qTok),
+      `. For each key: score = q·k ÷ ${scaleText(e)}; `,
+      e.mask.some(Boolean) ? "keys after the query are masked (left out); " : "no key is masked; ",
+      "weight = softmax of the scores; output = Σ weight × v.",
+    ),
+    h(
+      "p",
+      { class: "entropies" },
+      `Entropy of this row: ${fmt(e.entropy)} nats (÷ ${fmt(e.scale)}). With scaling flipped (÷ ${fmt(e.other_scale)}): ${fmt(e.other_entropy)} nats.`,
+    ),
+    h("div", { class: "qvec" }, h("span", { class: "label" }, `q (${e.d_head} numbers)`), vec(e.q)),
+  );
+
+  // ---- bar charts
+  const x = [...Array(n).keys()];
+  const axis = tokenAxis(tokens, { title: { text: "key" }, tickangle: n > 8 ? -45 : 0 });
+  const hov = (label, arr) =>
+    arr.map((v, i) => `key ${i} “${esc(tokens[i].text)}”<br>${label}: ${v === null ? "masked" : v}`);
+  const maskNotes = e.mask
+    .map((m, i) => (m ? { x: i, y: 0, yref: "y", text: "masked", textangle: -90, showarrow: false, font: { size: 10, color: "#666" }, yanchor: "bottom" } : null))
+    .filter(Boolean);
+  draw(
+    scoresFig,
+    [
+      { type: "bar", name: "q·k", x, y: e.raw_scores, marker: { color: "#adb5bd" }, hovertext: hov("q·k", e.raw_scores), hoverinfo: "text" },
+      { type: "bar", name: `q·k ÷ ${fmt(e.scale)}`, x, y: e.scaled_scores, marker: { color: "#1c7ed6" }, hovertext: hov("scaled score", e.scaled_scores), hoverinfo: "text" },
+    ],
+    { height: 300, barmode: "group", xaxis: axis, yaxis: { title: { text: "score" }, zeroline: true }, annotations: maskNotes,
+      legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
+    {
+      name: `explain-scores-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
+      csv: [["key", "raw_score", "scaled_score", "masked"], ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], e.mask[i]])],
+      json: { model: e.model, layer: e.layer, head: e.head, query: e.query, scale: e.scale, raw_scores: e.raw_scores, scaled_scores: e.scaled_scores, mask: e.mask },
+    },
+  );
+  draw(
+    weightsFig,
+    [
+      { type: "bar", name: `÷ ${fmt(e.scale)} (the model's row) · entropy ${fmt(e.entropy)}`, x, y: e.weights, marker: { color: "#1c7ed6" }, hovertext: hov("weight", e.weights), hoverinfo: "text" },
+      { type: "bar", name: `÷ ${fmt(e.other_scale)} (scaling flipped) · entropy ${fmt(e.other_entropy)}`, x, y: e.other_weights, marker: { color: "#f08c00" }, hovertext: hov("weight with scaling flipped", e.other_weights), hoverinfo: "text" },
+    ],
+    { height: 300, barmode: "group", xaxis: axis, yaxis: { title: { text: "weight" }, range: [0, 1.02] }, annotations: maskNotes,
+      legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
+    {
+      name: `explain-weights-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
+      csv: [["key", "weight", "other_weight"], ...plainLabels(tokens).map((t, i) => [t, e.weights[i], e.other_weights[i]])],
+      json: { model: e.model, layer: e.layer, head: e.head, query: e.query, scale: e.scale, weights: e.weights, entropy: e.entropy,
+              other_scale: e.other_scale, other_weights: e.other_weights, other_entropy: e.other_entropy },
+    },
+  );
+
+  // ---- the table
+  caption(tableFig, "Numbers rounded to 3 decimals for reading; hover a vector for all of it, or download the exact values.");
+  const head = h(
+    "tr",
+    {},
+    ["#", "key", `k (${e.d_head})`, "q·k", `÷ ${fmt(e.scale)}`, "mask", "weight", `weight ÷ ${fmt(e.other_scale)}`, `v (${e.d_head})`, "weight × v"].map((t) =>
+      h("th", { scope: "col" }, t),
+    ),
+  );
+  const body = h("tbody");
+  for (let i = 0; i < n; i++) {
+    const masked = e.mask[i];
+    body.append(
+      h(
+        "tr",
+        { class: masked ? "masked" : null, dataset: { key: String(i) } },
+        h("td", { class: "num" }, String(i)),
+        h("td", { class: "tokname" }, tokens[i].text),
+        h("td", {}, vec(e.keys[i])),
+        h("td", { class: "num" }, fmt(e.raw_scores[i])),
+        h("td", { class: "num" }, fmt(e.scaled_scores[i])),
+        h("td", { class: "mask" }, masked ? "masked" : "—"),
+        h("td", { class: "num weight", dataset: { weight: String(e.weights[i]) } }, h("span", { class: "bar", style: `width:${Math.round(e.weights[i] * 100)}%` }), h("span", { class: "val" }, fmt(e.weights[i]))),
+        h("td", { class: "num other" }, fmt(e.other_weights[i])),
+        h("td", {}, vec(e.values[i])),
+        h("td", {}, vec(e.weighted_values[i])),
+      ),
+    );
+  }
+  const foot = h(
+    "tfoot",
+    {},
+    h("tr", {}, h("th", { colspan: "6", scope: "row" }, "sum"), h("td", { class: "num" }, "—"), h("td", { class: "num" }, "—"), h("td", { class: "num" }, "= output z →"), h("td", {}, vec(e.output))),
+  );
+  const table = h("table", { class: "explain" }, h("thead", {}, head), body, foot);
+  const plot = plotOf(tableFig);
+  plot.classList.add("table-wrap");
+  plot.replaceChildren(table);
+  const labels = plainLabels(tokens);
+  setExport(tableFig, {
+    name: `explain-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
+    csv: [
+      ["key", "raw_score", "scaled_score", "masked", "weight", "other_weight", ...e.q.map((_, d) => `k${d}`), ...e.q.map((_, d) => `v${d}`), ...e.q.map((_, d) => `wv${d}`)],
+      ...labels.map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], e.mask[i], e.weights[i], e.other_weights[i], ...e.keys[i], ...e.values[i], ...e.weighted_values[i]]),
+      ["q", "", "", "", "", "", ...e.q],
+      ["output", "", "", "", "", "", ...e.output],
+    ],
+    json: e,
+  });
+}

@@ -1,0 +1,73 @@
+// The selected layer and head as a query x key heatmap; masked cells grey with the hover text "masked".
+import { caption, draw, emit, matrixRows, panel, plainLabels, plotOf, reason, squareHeight, tokenAxis, tokenHeatmap } from "../plot.js";
+
+/** data: {analyze, causal}; state: {layer, head, token, ablate}. */
+export function render(element, data, state) {
+  const fig = panel(element, "heatmap", `Attention · layer ${state.layer} · head ${state.head}`);
+  const a = data && data.analyze;
+  if (!a) return;
+  const pattern = a.attention[state.layer] && a.attention[state.layer][state.head];
+  if (!pattern) {
+    reason(fig, `This model has no layer ${state.layer}, head ${state.head}.`);
+    return;
+  }
+  const tokens = a.tokens;
+  const n = tokens.length;
+  const masked = data.causal ? (i, j) => j > i : null;
+  const ablated = state.ablate.some(([l, hd]) => l === state.layer && hd === state.head);
+  const iv = a.interventions;
+  const applied = [
+    iv.positions === "removed" ? "Positions removed." : "",
+    iv.positions === "shuffled" ? `Positions shuffled (position given to each token: ${(iv.permutation || []).join(", ")}).` : "",
+    iv.scale ? "" : "Scores not divided by √d_head.",
+    iv.ablate.length ? `Ablated heads: ${iv.ablate.map(([l, hd]) => `L${l} H${hd}`).join(", ")}.` : "",
+  ].filter(Boolean).join(" ");
+  caption(
+    fig,
+    `Each row is a query token, each column a key it can attend to; a row sums to 1.` +
+      (data.causal ? " Grey: masked (a later token the query cannot see)." : "") +
+      (ablated ? " This head is ablated: its output is set to zero (the pattern is still computed)." : "") +
+      (applied ? ` ${applied}` : ""),
+  );
+  const trace = tokenHeatmap(pattern, tokens, {
+    masked,
+    zmin: 0,
+    zmax: 1,
+    cellText: n <= 14 ? "%{z:.2f}" : null,
+    colorbar: { title: { text: "weight", side: "right" } },
+  });
+  const sel = state.token;
+  const shapes =
+    sel !== null && sel < n
+      ? [{ type: "rect", xref: "x", yref: "y", x0: -0.5, x1: n - 0.5, y0: sel - 0.5, y1: sel + 0.5,
+           line: { color: "#e8590c", width: 2.5 }, fillcolor: "rgba(0,0,0,0)" }]
+      : [];
+  const labels = plainLabels(tokens);
+  const height = squareHeight(n, { max: n > 40 ? 1400 : 900, per: n > 40 ? 12 : 30 });
+  const xStep = n > 48 ? Math.ceil(n / 48) : 1; // long texts: every token on the y axis, every k-th on x
+  draw(
+    fig,
+    [trace],
+    {
+      height,
+      plot_bgcolor: "#c8c8c8",
+      xaxis: tokenAxis(tokens, { title: { text: xStep > 1 ? `key (every ${xStep}th labelled; hover for all)` : "key (attended to)" }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep),
+      yaxis: tokenAxis(tokens, { title: { text: "query" }, autorange: false, range: [n - 0.5, -0.5] }),
+      shapes,
+      margin: { l: 70, r: 10, t: 10, b: 60 },
+    },
+    {
+      name: `attention-${a.model}-L${state.layer}-H${state.head}`,
+      csv: matrixRows("query\\key", labels, labels, pattern),
+      json: { model: a.model, interventions: a.interventions, layer: state.layer, head: state.head, tokens, weights: pattern },
+    },
+  );
+  const gd = plotOf(fig);
+  if (!gd._attnlabClick) {
+    gd._attnlabClick = true;
+    gd.on("plotly_click", (ev) => {
+      const p = ev && ev.points && ev.points[0];
+      if (p && Number.isInteger(p.y)) emit(element, { token: p.y });
+    });
+  }
+}

@@ -1,0 +1,86 @@
+// Token-to-token links (like BertViz): queries on the left, keys on the right, line opacity and
+// thickness = weight; the selected query's links drawn on top in another colour.
+import { caption, draw, emit, esc, panel, plainLabels, plotOf, reason, tokenLabel } from "../plot.js";
+
+const MAX_LINKS = 1500;
+
+/** data: {analyze}; state: {layer, head, token}. */
+export function render(element, data, state) {
+  const fig = panel(element, "lines", `Links · layer ${state.layer} · head ${state.head}`);
+  const a = data && data.analyze;
+  if (!a) return;
+  const pattern = a.attention[state.layer] && a.attention[state.layer][state.head];
+  if (!pattern) {
+    reason(fig, `This model has no layer ${state.layer}, head ${state.head}.`);
+    return;
+  }
+  const tokens = a.tokens;
+  const n = tokens.length;
+  const sel = state.token;
+  caption(fig, "Left: the query; right: the key. Thicker, darker line = more weight. Click a token on the left to select it.");
+  const others = [];
+  const mine = [];
+  for (let q = 0; q < n; q++) {
+    for (let k = 0; k < n; k++) {
+      const w = pattern[q][k];
+      if (!(w > 0.005)) continue;
+      (q === sel ? mine : others).push([q, k, w]);
+    }
+  }
+  others.sort((x, y) => y[2] - x[2]);
+  const shapes = [];
+  const dim = sel !== null && sel !== undefined;
+  for (const [q, k, w] of others.slice(0, MAX_LINKS)) {
+    shapes.push({ type: "line", x0: 0, y0: q, x1: 1, y1: k, layer: "below",
+                  line: { color: "#3b6fb6", width: 0.5 + 4 * w }, opacity: Math.max(0.04, w * (dim ? 0.35 : 0.9)) });
+  }
+  for (const [q, k, w] of mine) {
+    shapes.push({ type: "line", x0: 0, y0: q, x1: 1, y1: k, layer: "below",
+                  line: { color: "#d6336c", width: 1 + 7 * w }, opacity: Math.max(0.15, Math.min(1, 0.2 + w)) });
+  }
+  const fontSize = n > 40 ? 9 : n > 20 ? 11 : 13;
+  const left = {
+    type: "scatter", mode: "markers+text", x: tokens.map(() => 0), y: tokens.map((_, i) => i),
+    text: tokens.map((t) => esc(t.text)), textposition: "middle left", customdata: tokens.map((_, i) => i),
+    hovertext: tokens.map((_, i) => `query ${tokenLabel(tokens, i)}`), hoverinfo: "text",
+    marker: { size: 7, color: tokens.map((_, i) => (i === sel ? "#d6336c" : "#3b6fb6")) },
+    textfont: { size: fontSize, color: tokens.map((_, i) => (i === sel ? "#d6336c" : "#1d2430")) },
+    showlegend: false, cliponaxis: false,
+  };
+  const right = {
+    type: "scatter", mode: "markers+text", x: tokens.map(() => 1), y: tokens.map((_, i) => i),
+    text: tokens.map((t) => esc(t.text)), textposition: "middle right", customdata: tokens.map((_, i) => i),
+    hovertext: tokens.map((_, k) =>
+      `key ${tokenLabel(tokens, k)}` + (sel !== null && sel < n ? `<br>weight from query ${sel}: ${pattern[sel][k]}` : ""),
+    ),
+    hoverinfo: "text", marker: { size: 7, color: "#3b6fb6" }, textfont: { size: fontSize }, showlegend: false, cliponaxis: false,
+  };
+  const links = [];
+  for (let q = 0; q < n; q++) for (let k = 0; k < n; k++) if (pattern[q][k] > 0) links.push([q, k, pattern[q][k]]);
+  const labels = plainLabels(tokens);
+  draw(
+    fig,
+    [left, right],
+    {
+      height: Math.max(260, Math.min(1400, n * (fontSize + 11) + 40)),
+      xaxis: { range: [-0.9, 1.9], visible: false, fixedrange: true },
+      yaxis: { range: [n - 0.4, -0.6], visible: false, fixedrange: true },
+      shapes,
+      margin: { l: 10, r: 10, t: 10, b: 10 },
+      hovermode: "closest",
+    },
+    {
+      name: `links-${a.model}-L${state.layer}-H${state.head}`,
+      csv: [["query", "key", "weight"], ...links.map(([q, k, w]) => [labels[q], labels[k], w])],
+      json: { model: a.model, layer: state.layer, head: state.head, tokens, links: links.map(([q, k, w]) => ({ query: q, key: k, weight: w })) },
+    },
+  );
+  const gd = plotOf(fig);
+  if (!gd._attnlabClick) {
+    gd._attnlabClick = true;
+    gd.on("plotly_click", (ev) => {
+      const p = ev && ev.points && ev.points[0];
+      if (p && p.curveNumber === 0 && Number.isInteger(p.customdata)) emit(element, { token: p.customdata });
+    });
+  }
+}

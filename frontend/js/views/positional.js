@@ -1,0 +1,227 @@
+// Positional encoding: the encoding and position-position similarity; the selected head with positions
+// normal, removed and shuffled (and the differences); the four-term split of layer 0's scores; and the
+// tiny models with different schemes on the same sentence.
+import {
+  absMax, caption, changed, DIVERGING, draw, emit, h, tickStep, matrixRows, panel, part, plainLabels, reason, setValue, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+} from "../plot.js";
+
+const N_CHOICES = [16, 32, 64, 128, 256, 512];
+
+function section(element, key, title, intro) {
+  return part(element, key, () => h("section", { class: "subsection" }, h("h3", {}, title), h("p", { class: "intro" }, intro)));
+}
+
+function patternPanel(parent, key, title, z, tokens, { causal, diff = false, name, json, note }) {
+  const fig = panel(parent, key, title);
+  caption(fig, note || "");
+  if (!changed(fig, [z, tokens, causal, diff])) return fig;
+  const n = tokens.length;
+  const lim = diff ? absMax(z) : 1;
+  const labels = plainLabels(tokens);
+  draw(
+    fig,
+    [tokenHeatmap(z, tokens, {
+      masked: causal ? (i, j) => j > i : null, zmin: diff ? -lim : 0, zmax: lim, zmid: diff ? 0 : undefined,
+      colorscale: diff ? DIVERGING : WEIGHT_SCALE, label: diff ? "difference" : "weight", cellText: n <= 10 ? "%{z:.2f}" : null,
+    })],
+    {
+      height: Math.max(240, Math.min(440, n * 22 + 90)),
+      plot_bgcolor: "#c8c8c8",
+      xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }, tickStep(n, 24)),
+      yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 30)),
+      margin: { l: 60, r: 6, t: 6, b: 55 },
+    },
+    { name, csv: matrixRows("query\\key", labels, labels, z), json },
+  );
+  return fig;
+}
+
+function encodingPart(element, data, state) {
+  const sec = section(element, "enc", "The encoding itself",
+    "A vector for each position, added to the token embedding before Q, K and V are computed.");
+  const ctl = part(sec, "ctl", () => {
+    const sel = h("select", { name: "pn", "aria-label": "number of positions" }, N_CHOICES.map((v) => h("option", { value: String(v) }, String(v))));
+    const box = h("div", { class: "controls" }, h("label", {}, "Positions shown ", sel));
+    sel.addEventListener("change", () => emit(box, { pn: Number(sel.value) }));
+    return box;
+  });
+  const row = part(sec, "row", () => h("div", { class: "row2" }));
+  const encFig = panel(row, "encoding", "Encoding: position × dimension");
+  const simFig = panel(row, "possim", "Position × position cosine similarity");
+  const enc = data.encoding || {};
+  ctl.hidden = Boolean(enc.unavailable);
+  setValue(ctl.querySelector("select"), state.pn);
+  if (enc.unavailable || enc.error) {
+    reason(encFig, enc.unavailable || enc.error);
+    simFig.hidden = true;
+    return;
+  }
+  simFig.hidden = false;
+  const r = enc.data;
+  if (!r || !changed(encFig, [r])) return;
+  const positions = [...Array(r.n).keys()];
+  const dims = [...Array(r.d_model).keys()];
+  const lim = absMax(r.encoding);
+  caption(encFig, `${r.positional} encoding of ${r.n} positions, ${r.d_model} dimensions (${r.model}).`);
+  draw(encFig,
+    [{ type: "heatmap", z: r.encoding, x: dims, y: positions, colorscale: DIVERGING, zmin: -lim, zmax: lim, zmid: 0,
+       hovertemplate: "position %{y}<br>dimension %{x}<br>value %{z}<extra></extra>", colorbar: { thickness: 10, outlinewidth: 0 } }],
+    { height: 380, xaxis: { title: { text: "dimension" }, showgrid: false, zeroline: false },
+      yaxis: { title: { text: "position" }, autorange: "reversed", showgrid: false, zeroline: false }, margin: { l: 55, r: 10, t: 10, b: 45 } },
+    { name: `positional-encoding-${r.model}-n${r.n}`, csv: matrixRows("position\\dimension", positions, dims, r.encoding),
+      json: { model: r.model, positional: r.positional, n: r.n, d_model: r.d_model, encoding: r.encoding } });
+  caption(simFig, "Nearby positions get similar vectors; similarity falls off with distance.");
+  draw(simFig,
+    [{ type: "heatmap", z: r.similarity, x: positions, y: positions, colorscale: DIVERGING, zmin: -1, zmax: 1, zmid: 0,
+       hovertemplate: "position %{y} · position %{x}<br>cosine %{z}<extra></extra>", colorbar: { thickness: 10, outlinewidth: 0 } }],
+    { height: 380, xaxis: { title: { text: "position" }, showgrid: false, zeroline: false, constrain: "domain" },
+      yaxis: { title: { text: "position" }, autorange: "reversed", showgrid: false, zeroline: false, scaleanchor: "x" },
+      margin: { l: 55, r: 10, t: 10, b: 45 } },
+    { name: `positional-similarity-${r.model}-n${r.n}`, csv: matrixRows("position\\position", positions, positions, r.similarity),
+      json: { model: r.model, positional: r.positional, n: r.n, similarity: r.similarity } });
+}
+
+function interventionsPart(element, data, state) {
+  const sec = section(element, "iv", "Positions normal, removed, shuffled",
+    "The selected head on the same sentence with the positional information as trained, taken out, and given to the tokens in a shuffled order.");
+  const row = part(sec, "row", () => h("div", { class: "row3" }));
+  const diffRow = part(sec, "diff", () => h("div", { class: "row3" }));
+  const c = data.compare || {};
+  const L = state.layer;
+  const H = state.head;
+  const sides = [
+    ["normal", c.removed && c.removed.data && c.removed.data.a, c.removed && c.removed.error],
+    ["removed", c.removed && c.removed.data && c.removed.data.b, c.removed && c.removed.error],
+    ["shuffled", c.shuffled && c.shuffled.data && c.shuffled.data.b, c.shuffled && c.shuffled.error],
+  ];
+  // make the panels in a fixed order, whichever answer arrives first
+  for (const [label] of sides) panel(row, label, `Positions ${label} · L${L} H${H}`);
+  for (const key of ["removed", "shuffled"]) panel(diffRow, `d-${key}`, `${key} − normal · L${L} H${H}`);
+  for (const [label, side, error] of sides) {
+    const title = `Positions ${label} · L${L} H${H}`;
+    if (error) {
+      reason(panel(row, label, title), error);
+      continue;
+    }
+    if (!side) continue;
+    const z = side.attention[L] && side.attention[L][H];
+    if (!z) {
+      reason(panel(row, label, title), `This model has no layer ${L}, head ${H}.`);
+      continue;
+    }
+    const perm = side.interventions.permutation;
+    patternPanel(row, label, title, z, side.tokens, {
+      causal: data.causal,
+      name: `positions-${label}-${side.model}-L${L}-H${H}`,
+      json: { model: side.model, interventions: side.interventions, layer: L, head: H, tokens: side.tokens, weights: z },
+      note: label === "shuffled" && perm ? `Position given to each token: ${perm.slice(0, 16).join(", ")}${perm.length > 16 ? ", … (all in the JSON)" : ""}` : label === "removed" ? "Positional information taken out." : "As trained.",
+    });
+  }
+  for (const [label, key] of [["removed", "removed"], ["shuffled", "shuffled"]]) {
+    const title = `${label} − normal · L${L} H${H}`;
+    const res = c[key];
+    if (!res) continue;
+    if (res.error) {
+      reason(panel(diffRow, `d-${key}`, title), res.error);
+      continue;
+    }
+    const r = res.data;
+    if (!r) continue;
+    if (!r.difference) {
+      reason(panel(diffRow, `d-${key}`, title), r.difference_unavailable || "The API sent no difference.");
+      continue;
+    }
+    const z = r.difference[L] && r.difference[L][H];
+    if (!z) continue;
+    patternPanel(diffRow, `d-${key}`, title, z, r.a.tokens, {
+      causal: data.causal, diff: true, name: `positions-${label}-minus-normal-${r.a.model}-L${L}-H${H}`,
+      json: { model: r.a.model, a: r.a.interventions, b: r.b.interventions, layer: L, head: H, tokens: r.a.tokens, difference: z },
+      note: "Blue: more weight than with normal positions; red: less.",
+    });
+  }
+}
+
+const TERMS = [
+  ["content_content", "content·content"],
+  ["content_position", "content·position"],
+  ["position_content", "position·content"],
+  ["position_position", "position·position"],
+  ["scores", "= total score"],
+];
+
+function decomposePart(element, data, state) {
+  const sec = section(element, "dec", "Each score split into four terms (layer 0)",
+    "q·k = (content + position)·(content + position): four terms that add up to the score.");
+  const fig = panel(sec, "decompose", `Layer 0 · head ${state.head}: the four terms and the total`);
+  const d = data.decompose || {};
+  if (d.unavailable || d.error) {
+    reason(fig, d.unavailable || d.error);
+    return;
+  }
+  const r = d.data;
+  if (!r || !changed(fig, [r])) return;
+  const tokens = r.tokens;
+  const n = tokens.length;
+  const lim = absMax(...TERMS.map(([k]) => r[k]));
+  caption(fig, r.note);
+  const layout = {
+    grid: { rows: 1, columns: TERMS.length, pattern: "independent", xgap: 0.05 },
+    annotations: [], height: Math.max(260, Math.min(440, n * 20 + 110)), plot_bgcolor: "#c8c8c8",
+    margin: { l: 60, r: 10, t: 30, b: 60 },
+  };
+  const traces = TERMS.map(([key, label], m) => {
+    const s = m === 0 ? "" : String(m + 1);
+    layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 20));
+    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m === 0, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 36));
+    layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.01, xanchor: "center", yanchor: "bottom",
+      showarrow: false, font: { size: 12, color: key === "scores" ? "#000" : "#333" } });
+    return { ...tokenHeatmap(r[key], tokens, { zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label, showscale: m === TERMS.length - 1,
+      colorbar: { thickness: 10, outlinewidth: 0 } }), xaxis: `x${s}`, yaxis: `y${s}` };
+  });
+  const labels = plainLabels(tokens);
+  const rows = [["query", "key", ...TERMS.map(([k]) => k)]];
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) rows.push([labels[i], labels[j], ...TERMS.map(([k]) => r[k][i][j])]);
+  draw(fig, traces, layout, { name: `decompose-${r.model}-L${r.layer}-H${r.head}`, csv: rows, json: r });
+}
+
+function modelsPart(element, data, state) {
+  const sec = section(element, "models", "The same sentence through models with different positional schemes", "");
+  sec.querySelector(".intro").textContent = `Layer ${state.layer}, head ${state.head} of each model, with the same interventions (without head ablation).`;
+  const row = part(sec, "row", () => h("div", { class: "row4" }));
+  const L = state.layer;
+  const H = state.head;
+  for (const m of data.models || []) {
+    const title = `${m.name === data.current ? "▸ " : ""}${m.name}`;
+    const fig = panel(row, `m-${m.name}`, title);
+    caption(fig, `${m.positional} positions`);
+    if (m.error) {
+      reason(fig, m.error);
+      continue;
+    }
+    if (!m.data) continue;
+    const z = m.data.attention[L] && m.data.attention[L][H];
+    if (!z) {
+      reason(fig, `${m.name} has no layer ${L}, head ${H} (it has ${m.data.n_layers} layers × ${m.data.n_heads} heads).`);
+      continue;
+    }
+    patternPanel(row, `m-${m.name}`, title, z, m.data.tokens, {
+      causal: m.causal, name: `attention-${m.name}-L${L}-H${H}`,
+      json: { model: m.name, interventions: m.data.interventions, layer: L, head: H, tokens: m.data.tokens, weights: z },
+      note: `${m.positional} positions${m.name === data.current ? " (the model chosen above)" : ""}`,
+    });
+  }
+}
+
+/**
+ * data: {causal, current, encoding: {data, error, unavailable}, compare: {removed: {data, error}, shuffled: {...}},
+ *        decompose: {data, error, unavailable}, models: [{name, positional, causal, data, error}]}
+ * state: {layer, head, pn}.
+ */
+export function render(element, data, state) {
+  if (!data) return;
+  encodingPart(element, data, state);
+  interventionsPart(element, data, state);
+  decomposePart(element, data, state);
+  modelsPart(element, data, state);
+}
+

@@ -1,0 +1,119 @@
+// Q, K and V of the selected head as token x d_head heatmaps (q_rot / k_rot under rotary), and q and
+// k of every token together in 2-D with the strongest links drawn as lines.
+import { absMax, caption, DIVERGING, draw, emit, esc, tickStep, matrixRows, panel, plainLabels, plotOf, reason, tokenAxis, tokenLabel } from "../plot.js";
+
+function matrixPanel(parent, key, title, m, tokens, meta, note) {
+  const fig = panel(parent, key, title);
+  caption(fig, note);
+  const n = tokens.length;
+  const d = m[0] ? m[0].length : 0;
+  const lim = absMax(m);
+  const hover = m.map((row, i) => row.map((v, j) => `${tokenLabel(tokens, i)}<br>dimension ${j}: ${v}`));
+  draw(
+    fig,
+    [{ type: "heatmap", z: m, x: [...Array(d).keys()], y: [...Array(n).keys()], text: hover, hovertemplate: "%{text}<extra></extra>",
+       colorscale: DIVERGING, zmin: -lim, zmax: lim, zmid: 0, colorbar: { thickness: 10, outlinewidth: 0 } }],
+    {
+      height: Math.max(240, Math.min(560, n * 22 + 80)),
+      xaxis: { title: { text: "dimension of the head" }, showgrid: false, zeroline: false },
+      yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 40)),
+      margin: { l: 70, r: 10, t: 10, b: 45 },
+    },
+    {
+      name: `${key}-${meta.model}-L${meta.layer}-H${meta.head}`,
+      csv: matrixRows("token\\dimension", plainLabels(tokens), [...Array(d).keys()], m),
+      json: { model: meta.model, layer: meta.layer, head: meta.head, tokens, [key]: m },
+    },
+  );
+}
+
+/** data: {qkv, error}; state: {layer, head, token}. */
+export function render(element, data, state) {
+  const grid = element.querySelector(":scope > [data-part=mats]") || (() => {
+    const div = document.createElement("div");
+    div.dataset.part = "mats";
+    div.className = "row3";
+    element.append(div);
+    return div;
+  })();
+  const bottom = element.querySelector(":scope > [data-part=bottom]") || (() => {
+    const div = document.createElement("div");
+    div.dataset.part = "bottom";
+    div.className = "row2";
+    element.append(div);
+    return div;
+  })();
+  if (data && data.error) {
+    for (const key of ["q", "k", "v"]) reason(panel(grid, key, key.toUpperCase()), data.error);
+    reason(panel(bottom, "projection", "q and k in 2-D"), data.error);
+    reason(panel(bottom, "z", "z"), data.error);
+    return;
+  }
+  const r = data && data.qkv;
+  if (!r) return;
+  const hd = r.heads[0];
+  const tokens = r.tokens;
+  const meta = { model: r.model, layer: r.layer, head: hd.head };
+  const rot = Boolean(hd.q_rot);
+  const rotNote = "After the rotary rotation: what the score q·k uses.";
+  matrixPanel(grid, "q", rot ? `Q after rotary (q_rot) · L${r.layer} H${hd.head}` : `Q · L${r.layer} H${hd.head}`, rot ? hd.q_rot : hd.q, tokens, meta,
+    rot ? rotNote : "q = β_q + Ω_q x for every token.");
+  matrixPanel(grid, "k", rot ? `K after rotary (k_rot) · L${r.layer} H${hd.head}` : `K · L${r.layer} H${hd.head}`, rot ? hd.k_rot : hd.k, tokens, meta,
+    rot ? rotNote : "k = β_k + Ω_k x.");
+  matrixPanel(grid, "v", `V · L${r.layer} H${hd.kv_head !== hd.head ? `${hd.head} (K/V head ${hd.kv_head})` : hd.head}`, hd.v, tokens, meta,
+    "v = β_v + Ω_v x: what a token passes on when attended to.");
+
+  const fig = panel(bottom, "projection", "q and k of every token on two shared axes");
+  matrixPanel(bottom, "z", `z: the head's output · L${r.layer} H${hd.head}`, hd.z, tokens, meta,
+    "z = Σ weight × v for each query: what this head adds (before W_O).");
+  const p = r.projection;
+  if (!p) {
+    reason(fig, "The API sent no 2-D projection for this head.");
+    return;
+  }
+  caption(fig, `Circles: queries; diamonds: keys${rot ? " (after rotary)" : ""}. Lines: the strongest attention weights (query → key), darker = more weight. The selected query's links are red.`);
+  const n = tokens.length;
+  const sel = state.token;
+  const shapes = p.links.map(([qi, ki, w]) => ({
+    type: "line", x0: p.q[qi][0], y0: p.q[qi][1], x1: p.k[ki][0], y1: p.k[ki][1], layer: "below",
+    line: { color: qi === sel ? "#d6336c" : "#868e96", width: 0.6 + 4 * w }, opacity: Math.max(0.15, Math.min(1, w + (qi === sel ? 0.3 : 0))),
+  }));
+  const names = tokens.map((t) => esc(t.text));
+  const traces = [
+    { type: "scatter", mode: "markers+text", name: "q (query)", x: p.q.map((c) => c[0]), y: p.q.map((c) => c[1]),
+      text: names, textposition: "top center", customdata: tokens.map((_, i) => i),
+      hovertext: tokens.map((_, i) => `q of ${tokenLabel(tokens, i)}`), hoverinfo: "text",
+      marker: { symbol: "circle", size: tokens.map((_, i) => (i === sel ? 14 : 9)), color: tokens.map((_, i) => (i === sel ? "#d6336c" : "#1c7ed6")) },
+      textfont: { color: "#1864ab", size: n > 30 ? 9 : 11 } },
+    { type: "scatter", mode: "markers+text", name: "k (key)", x: p.k.map((c) => c[0]), y: p.k.map((c) => c[1]),
+      text: names, textposition: "bottom center", customdata: tokens.map((_, i) => i),
+      hovertext: tokens.map((_, i) => `k of ${tokenLabel(tokens, i)}`), hoverinfo: "text",
+      marker: { symbol: "diamond", size: 9, color: "#f08c00" }, textfont: { color: "#d9480f", size: n > 30 ? 9 : 11 } },
+  ];
+  const pct = (v) => `${(v * 100).toFixed(1)}%`;
+  draw(
+    fig,
+    traces,
+    {
+      height: 460, shapes, hovermode: "closest",
+      xaxis: { title: { text: `axis 1 (${pct(p.explained[0])} of the variance)` }, zeroline: false, constrain: "domain" },
+      yaxis: { title: { text: `axis 2 (${pct(p.explained[1])})` }, zeroline: false, scaleanchor: "x", scaleratio: 1, constrain: "domain" },
+      legend: { orientation: "h", y: 1.08, x: 0 },
+      margin: { l: 60, r: 10, t: 30, b: 50 },
+    },
+    {
+      name: `qk-projection-${r.model}-L${r.layer}-H${hd.head}`,
+      csv: [["token", "q_x", "q_y", "k_x", "k_y"], ...plainLabels(tokens).map((t, i) => [t, p.q[i][0], p.q[i][1], p.k[i][0], p.k[i][1]]),
+            [], ["query", "key", "weight"], ...p.links.map(([qi, ki, w]) => [qi, ki, w])],
+      json: { model: r.model, layer: r.layer, head: hd.head, tokens, projection: p },
+    },
+  );
+  const gd = plotOf(fig);
+  if (!gd._attnlabClick) {
+    gd._attnlabClick = true;
+    gd.on("plotly_click", (ev) => {
+      const pt = ev && ev.points && ev.points[0];
+      if (pt && Number.isInteger(pt.customdata)) emit(element, { token: pt.customdata });
+    });
+  }
+}

@@ -1,0 +1,113 @@
+"""Browser tests: the real app in a subprocess, driven by Debian's Chromium through pytest-playwright.
+
+The server reads whatever models the environment gives it (by default the shipped ones in models/weights);
+this file never sets ATTNLAB_WEIGHTS.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("ATTNLAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TINY = ("tiny-sinusoidal", "tiny-learned", "tiny-rotary", "tiny-nope")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "browser: drives a real Chromium through Playwright")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM} (apt-get install -y chromium, or set ATTNLAB_CHROMIUM)")
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS, "headless": True}
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1280, "height": 800}, "accept_downloads": True}
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def server_url():
+    """The real app (backend.main.create_app) on a free port, until the session ends."""
+    port = _free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    log = tempfile.TemporaryFile(mode="w+")  # the server's output, shown if it does not start
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "backend.main:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def output() -> str:
+        log.seek(0)
+        return log.read()[-3000:]
+
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the server exited with code {proc.returncode} before answering /api/health:\n{output()}")
+            try:
+                if httpx.get(f"{url}/api/health", timeout=2).json() == {"status": "ok"}:
+                    break
+            except (httpx.HTTPError, ValueError):
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(f"the server did not answer /api/health within 120 s:\n{output()}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def base_url(server_url):
+    return server_url
+
+
+@pytest.fixture(scope="session")
+def models(server_url) -> dict:
+    return {m["name"]: m for m in httpx.get(f"{server_url}/api/models", timeout=10).json()["models"]}
+
+
+@pytest.fixture
+def need_models(models):
+    def need(*names: str) -> None:
+        missing = [n for n in names if n not in models or not models[n]["available"]]
+        if missing:
+            pytest.skip(f"model(s) not installed: {', '.join(missing)}")
+    return need

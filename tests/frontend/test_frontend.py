@@ -1,0 +1,432 @@
+"""The page in a real browser: rendering, state in the URL, safety, exports, numbers equal to the API's."""
+
+from __future__ import annotations
+
+import json
+import re
+from types import SimpleNamespace
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+READY = 'html[data-busy="0"] main .view:not([hidden])[data-state="ready"]'
+VIEWS = ["attention", "arithmetic", "qkv", "embeddings", "positional", "predictions"]
+SENTENCE = "The dog chased the ball and the ball rolled away."
+HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "javascript:alert(1)",
+           "\"quoted\" & 'single' </b><b>bold"]
+WATCH_CSP = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));
+"""
+
+
+@pytest.fixture
+def watch(page: Page):
+    """Everything the page says or asks while a test runs; a dialog is recorded and dismissed."""
+    w = SimpleNamespace(console=[], errors=[], dialogs=[], requests=[])
+    def on_console(m):
+        if m.type in ("error", "warning"):
+            w.console.append(f"{m.type}: {m.text}")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda e: w.errors.append(str(e)))
+    page.on("dialog", lambda d: (w.dialogs.append(d.message), d.dismiss()))
+    page.on("request", lambda r: w.requests.append(r.url))
+    page.add_init_script(WATCH_CSP)
+    return w
+
+
+def open_app(page: Page, **params) -> None:
+    page.goto("/?" + urlencode(params) if params else "/")
+    ready(page)
+
+
+def ready(page: Page, timeout: float = 30_000) -> None:
+    page.wait_for_selector(READY, state="attached", timeout=timeout)
+
+
+def url_state(page: Page) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def api(page: Page, path: str, body: dict) -> dict:
+    res = page.request.post(path, data=body)
+    assert res.ok, res.text()
+    return res.json()
+
+
+def chip_texts(page: Page) -> list[str]:
+    return page.locator("#tokens .tok .tok-text").all_text_contents()
+
+
+GRID_TILE_CENTRE = """([layer, head]) => {
+  const gd = document.querySelector('#attn-grid .plot');
+  const g = gd._attnlabGrid, fl = gd._fullLayout, box = gd.getBoundingClientRect();
+  const c = (k) => k * g.tile + (g.n - 1) / 2;
+  return [box.left + fl._size.l + fl.xaxis.l2p(c(head)), box.top + fl._size.t + fl.yaxis.l2p(c(layer))];
+}"""
+
+
+def click_grid(page: Page, layer: int, head: int, modifiers: list[str] | None = None) -> None:
+    """Click the middle of one head's thumbnail in the grid."""
+    page.locator("#attn-grid .plot").scroll_into_view_if_needed()
+    x, y = page.evaluate(GRID_TILE_CENTRE, [layer, head])
+    for key in modifiers or []:
+        page.keyboard.down(key)
+    page.mouse.move(x - 2, y - 2)
+    page.mouse.click(x, y)
+    for key in modifiers or []:
+        page.keyboard.up(key)
+
+
+def plot_data(page: Page, selector: str) -> list:
+    return page.evaluate("(s) => { const gd = document.querySelector(s); return gd?.data ?? null; }", selector)
+
+
+# ----------------------------------------------------------------------------------- loading
+
+
+def test_page_loads_without_errors_or_csp_violations(page: Page, watch):
+    open_app(page)
+    assert page.locator("#attn-heatmap .plot .main-svg").count() >= 1
+    assert chip_texts(page), "no tokens in the strip"
+    assert watch.errors == []
+    assert watch.console == []
+    assert page.evaluate("() => window.__csp") == []
+    assert watch.dialogs == []
+
+
+def test_model_picker_shows_kind_size_and_positions(page: Page, models):
+    open_app(page)
+    options = page.locator("#model option")
+    assert options.count() == len(models)
+    for i in range(options.count()):
+        name = options.nth(i).get_attribute("value")
+        label = options.nth(i).text_content()
+        m = models[name]
+        assert m["kind"] in label and m["positional"] in label and "params" in label
+
+
+# ----------------------------------------------------------------------------------- typing
+
+
+def test_typing_updates_token_strip_and_heatmap(page: Page):
+    open_app(page)
+    page.fill("#text", SENTENCE)
+    ready(page)
+    expected = api(page, "/api/analyze", {"text": SENTENCE})
+    assert chip_texts(page) == [t["text"] for t in expected["tokens"]]
+    z = plot_data(page, "#attn-heatmap .plot")[0]["z"]
+    want = expected["attention"][0][0]
+    n = len(want)
+    # the same weights, with the masked (future) cells left empty
+    assert [[z[i][j] for j in range(i + 1)] for i in range(n)] == [[want[i][j] for j in range(i + 1)] for i in range(n)]
+    assert url_state(page)["text"] == SENTENCE
+    # duplicate tokens stay separate: a numeric axis with one tick per token
+    ticks = page.locator("#attn-heatmap .xtick text").all_text_contents()
+    assert ticks == [t["text"] for t in expected["tokens"]]
+
+
+def test_a_stale_response_does_not_overwrite_a_newer_one(page: Page):
+    open_app(page)
+    held = []
+
+    def hold_first(route):
+        body = route.request.post_data or ""
+        if "first version" in body and not held:
+            held.append(route)  # answered later, after the newer sentence
+        else:
+            route.continue_()
+
+    page.route("**/api/analyze", hold_first)
+    page.fill("#text", "A first version of the text.")
+    page.wait_for_timeout(450)  # past the debounce: the request for it is out (and held)
+    assert held, "the first sentence was never requested"
+    page.fill("#text", "The second one wins.")
+    ready(page)
+    try:
+        held[0].continue_()
+    except Exception:  # the page already aborted it
+        pass
+    page.wait_for_timeout(400)
+    ready(page)
+    assert "".join(chip_texts(page)).replace("␣", " ").strip().endswith("The second one wins.")
+    assert url_state(page)["text"] == "The second one wins."
+
+
+def test_error_shows_next_to_the_input_and_clears(page: Page):
+    open_app(page)
+    page.fill("#text", "the " * 200)
+    error = page.locator("#error")
+    expect(error).to_be_visible(timeout=15_000)
+    expect(error).to_contain_text("reads at most")
+    expect(page.locator(".tabs")).to_be_visible()
+    page.fill("#text", "Short again.")
+    ready(page)
+    expect(error).to_be_hidden()
+
+
+# ----------------------------------------------------------------------------------- selection and URL
+
+
+def test_clicking_a_grid_thumbnail_selects_that_head(page: Page):
+    open_app(page)
+    a = api(page, "/api/analyze", {"text": url_state(page)["text"]})
+    layer, head = a["n_layers"] - 1, a["n_heads"] - 1
+    click_grid(page, layer, head)
+    ready(page)
+    assert url_state(page)["layer"] == str(layer) and url_state(page)["head"] == str(head)
+    expect(page.locator("#layer")).to_have_value(str(layer))
+    expect(page.locator("#head")).to_have_value(str(head))
+    expect(page.locator("#attn-heatmap .panel-title")).to_have_text(f"Attention · layer {layer} · head {head}")
+    # Shift-click ablates instead, and the list shows it with a way to clear
+    click_grid(page, 0, 0, modifiers=["Shift"])
+    ready(page)
+    assert url_state(page)["ablate"] == "0.0"
+    expect(page.locator("#ablated")).to_contain_text("L0 H0")
+    page.click("#ablate-clear")
+    ready(page)
+    assert "ablate" not in url_state(page)
+
+
+def test_a_copied_url_restores_the_state(page: Page, need_models, browser):
+    need_models("tiny-learned")
+    open_app(page, text=SENTENCE, model="tiny-learned", view="qkv", layer=1, head=2, token=3)
+    expect(page.locator("#text")).to_have_value(SENTENCE)
+    expect(page.locator("#model")).to_have_value("tiny-learned")
+    expect(page.locator('.tabs [data-view="qkv"]')).to_have_attribute("aria-selected", "true")
+    expect(page.locator("#layer")).to_have_value("1")
+    expect(page.locator("#head")).to_have_value("2")
+    expect(page.locator('#tokens .tok[data-index="3"]')).to_have_class(re.compile(r"\bpinned\b"))
+    # change things by hand, then reopen the copied link in a fresh browser context
+    page.click('#tokens .tok[data-index="5"]')
+    page.select_option("#head", "0")
+    page.select_option("#positions", "shuffled")
+    page.uncheck("#scale")
+    page.click('.tabs [data-view="arithmetic"]')
+    ready(page)
+    link = page.url
+    ctx = browser.new_context()
+    other = ctx.new_page()
+    try:
+        other.goto(link)
+        ready(other)
+        expect(other.locator("#text")).to_have_value(SENTENCE)
+        expect(other.locator("#model")).to_have_value("tiny-learned")
+        expect(other.locator('.tabs [data-view="arithmetic"]')).to_have_attribute("aria-selected", "true")
+        expect(other.locator("#layer")).to_have_value("1")
+        expect(other.locator("#head")).to_have_value("0")
+        expect(other.locator("#positions")).to_have_value("shuffled")
+        expect(other.locator("#scale")).not_to_be_checked()
+        expect(other.locator('#tokens .tok[data-index="5"]')).to_have_class(re.compile(r"\bpinned\b"))
+        expect(other.locator(".explain-intro")).to_contain_text("query token 5")
+    finally:
+        ctx.close()
+
+
+def test_back_button_returns_to_the_previous_view(page: Page):
+    open_app(page, view="attention")
+    page.click('.tabs [data-view="predictions"]')
+    ready(page)
+    page.go_back()
+    ready(page)
+    expect(page.locator('.tabs [data-view="attention"]')).to_have_attribute("aria-selected", "true")
+
+
+# ----------------------------------------------------------------------------------- numbers
+
+
+def test_explain_weights_equal_the_api(page: Page):
+    text = SENTENCE
+    open_app(page, text=text, view="arithmetic", layer=1, head=2, token=4)
+    want = api(page, "/api/attention/explain", {"text": text, "layer": 1, "head": 2, "query": 4})
+    cells = page.locator("table.explain td.weight")
+    shown = [float(v) for v in cells.evaluate_all("(tds) => tds.map((td) => td.dataset.weight)")]
+    assert shown == want["weights"]
+    bars = plot_data(page, '[data-part="weights"] .plot')
+    assert bars[0]["y"] == want["weights"] and bars[1]["y"] == want["other_weights"]
+    intro = page.locator(".explain-intro").text_content()
+    for key in ("scale", "entropy", "other_entropy"):
+        assert f"{want[key]:.3f}" in intro
+    assert page.locator("table.explain tbody tr.masked").count() == sum(want["mask"])
+
+
+def test_each_view_draws_non_empty_plots_and_no_request_leaves_the_origin(page: Page, watch, base_url):
+    open_app(page, text=SENTENCE)
+    for view in VIEWS:
+        if view != "attention":
+            page.click(f'.tabs [data-view="{view}"]')
+            ready(page)
+        assert url_state(page)["view"] == view
+        section = page.locator(f'main .view[data-view="{view}"]')
+        assert section.locator(".panel:not([hidden])").count() >= 2, view
+        counts = section.locator(".panel:not([hidden]) .plot").evaluate_all(
+            "(plots) => plots.map((p) => p.querySelector('table') ? 1 : (p.data ? p.data.length : 0))")
+        assert counts and all(c > 0 for c in counts), (view, counts)
+        assert section.locator(".panel .reason:not([hidden])").count() == 0, view
+    assert watch.errors == [] and watch.console == []
+    origin = base_url.rstrip("/")
+    outside = [u for u in watch.requests if not (u.startswith(origin + "/") or u.startswith(("data:", "blob:")))]
+    assert watch.requests and outside == []
+
+
+def test_views_that_do_not_apply_say_why(page: Page, models, need_models):
+    need_models("tiny-rotary", "tiny-nope")
+    for name in ("tiny-rotary", "tiny-nope"):
+        open_app(page, text=SENTENCE, model=name, view="positional")
+        why = models[name]["unavailable_views"]
+        reason = page.locator('[data-part="encoding"] .reason')
+        expect(reason).to_have_text(why["positional"])
+        expect(page.locator('[data-part="decompose"] .reason')).to_have_text(why["decompose"])
+        # the rest of the positional view still draws
+        assert page.locator('[data-part="normal"] .plot .main-svg').count() >= 1
+
+
+def test_predict_on_a_model_without_a_next_word_head_says_why(page: Page, models):
+    names = [n for n, m in models.items() if m["available"] and "predict" in m["unavailable_views"]]
+    if not names:
+        pytest.skip("no installed model lacks next-word prediction (a bidirectional one such as minilm-l6)")
+    open_app(page, text=SENTENCE, model=names[0], view="predictions")
+    expect(page.locator('[data-part="topk"] .reason')).to_have_text(models[names[0]]["unavailable_views"]["predict"])
+
+
+def test_predict_not_applying_shows_the_reason(page: Page):
+    why = "This model reads the whole sentence in both directions, so it does not predict the next word."
+
+    def patched(route):
+        res = route.fetch()
+        body = res.json()
+        for m in body["models"]:
+            m["unavailable_views"] = {**m["unavailable_views"], "predict": why}
+        route.fulfill(response=res, json=body)
+
+    page.route("**/api/models", patched)
+    asked = []
+    page.on("request", lambda r: asked.append(r.url) if r.url.endswith("/api/predict") else None)
+    open_app(page, view="predictions")
+    expect(page.locator('[data-part="topk"] .reason')).to_have_text(why)
+    assert asked == []
+
+
+def test_a_busy_server_is_asked_again(page: Page):
+    answered = []
+
+    def busy_once(route):
+        if not answered:
+            answered.append(503)
+            route.fulfill(status=503, headers={"Retry-After": "1"}, json={"detail": "busy: try again in 1 s"})
+        else:
+            route.continue_()
+
+    page.route("**/api/analyze", busy_once)
+    open_app(page, text=SENTENCE)
+    assert answered == [503]
+    expect(page.locator("#error")).to_be_hidden()
+    assert chip_texts(page)
+
+
+def test_a_422_from_a_view_request_is_shown_in_that_view(page: Page):
+    def refuse(route):
+        route.fulfill(status=422, json={"detail": "query 99 does not exist: the text has 5 tokens"})
+
+    page.route("**/api/attention/explain", refuse)
+    open_app(page, view="arithmetic")
+    expect(page.locator('[data-part="table"] .reason')).to_have_text("query 99 does not exist: the text has 5 tokens")
+
+
+# ----------------------------------------------------------------------------------- safety
+
+
+def test_hostile_sentences_show_literally_and_open_no_dialog(page: Page, watch):
+    for text in HOSTILE:
+        open_app(page, text=text, view="attention")
+        tokens = [t["text"] for t in api(page, "/api/analyze", {"text": text})["tokens"]]
+        assert chip_texts(page) == tokens
+        assert page.locator("#attn-heatmap .xtick text").all_text_contents() == tokens
+        assert page.locator("#attn-heatmap .ytick text").all_text_contents() == tokens
+        assert page.locator("#text").input_value() == text
+        assert page.locator("body img, body script:not([src]), a[href^='javascript']").count() == 0
+        assert page.locator("#attn-heatmap b, #attn-lines text b").count() == 0
+    open_app(page, text=HOSTILE[0], view="predictions")
+    open_app(page, text=HOSTILE[1], view="embeddings")
+    page.wait_for_timeout(300)
+    assert watch.dialogs == []
+    assert watch.errors == []
+    assert page.evaluate("() => window.__csp") == []
+
+
+# ----------------------------------------------------------------------------------- exports
+
+
+def test_export_buttons_download_csv_and_json(page: Page):
+    open_app(page, text=SENTENCE)
+    fig = page.locator('#attn-heatmap [data-part="heatmap"]')
+    with page.expect_download() as info:
+        fig.locator('button[data-export="csv"]').click()
+    dl = info.value
+    assert dl.suggested_filename.endswith(".csv")
+    rows = open(dl.path(), encoding="utf-8").read().splitlines()
+    want = api(page, "/api/analyze", {"text": SENTENCE})
+    assert len(rows) == 1 + len(want["tokens"])
+    with page.expect_download() as info:
+        fig.locator('button[data-export="json"]').click()
+    data = json.loads(open(info.value.path(), encoding="utf-8").read())
+    assert data["weights"] == want["attention"][0][0]
+    with page.expect_download() as info:
+        fig.locator('button[data-export="svg"]').click()
+    assert info.value.suggested_filename.endswith(".svg")
+    assert "<svg" in open(info.value.path(), encoding="utf-8").read(2000)
+    with page.expect_download() as info:
+        fig.locator('button[data-export="png"]').click()
+    assert info.value.suggested_filename.endswith(".png")
+    assert open(info.value.path(), "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------------- interventions and actions
+
+
+def test_interventions_reach_the_api(page: Page):
+    open_app(page)
+    def analyze_with(fragment):
+        return lambda r: r.url.endswith("/api/analyze") and fragment in (r.post_data or "")
+
+    with page.expect_request(analyze_with('"positions":"removed"')):
+        page.select_option("#positions", "removed")
+    ready(page)
+    with page.expect_request(analyze_with('"scale":false')):
+        page.uncheck("#scale")
+    ready(page)
+    assert url_state(page)["positions"] == "removed" and url_state(page)["scale"] == "0"
+
+
+def test_continue_appends_the_greedy_continuation(page: Page):
+    open_app(page, text="Once upon a time", view="predictions")
+    before = page.locator("#text").input_value()
+    def continuing(r):
+        return r.url.endswith("/api/predict") and "continue_tokens" in (r.request.post_data or "")
+
+    with page.expect_response(continuing) as info:
+        page.click('button[name="continue"]')
+    cont = info.value.json()["continuation"]
+    expect(page.locator("#text")).to_have_value(before + cont)
+    ready(page)
+    assert url_state(page)["text"] == before + cont
+
+
+def test_hovering_a_token_previews_it_and_clicking_selects_it(page: Page):
+    open_app(page, text=SENTENCE, token=2)
+    page.hover('#tokens .tok[data-index="4"]')
+    expect(page.locator("#query-label")).to_contain_text("4")
+    expect(page.locator('#tokens .tok[data-index="4"]')).to_have_class(re.compile(r"\bselected\b"))
+    assert url_state(page)["token"] == "2"  # a preview only
+    page.mouse.move(5, 5)
+    expect(page.locator("#query-label")).to_contain_text("2")
+    page.click('#tokens .tok[data-index="6"]')
+    ready(page)
+    assert url_state(page)["token"] == "6"
+    shape = page.evaluate("() => document.querySelector('#attn-heatmap .plot').layout.shapes[0]")
+    assert shape["y0"] == 5.5 and shape["y1"] == 6.5
