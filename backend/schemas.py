@@ -59,6 +59,7 @@ class Token(BaseModel):
     id: int
     text: str = Field(..., description="display string: a space shows as ␣, a partial character as <0xNN>")
     position: int
+    special: bool = Field(False, description="a token that stands for no text ([CLS], [SEP], BOS): the UI may hide it")
 
 
 class RunInfo(BaseModel):

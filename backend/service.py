@@ -39,7 +39,7 @@ class Run:
     loaded: LoadedModel
     text: str
     ids: tuple[int, ...]
-    logits: torch.Tensor  # [pos, vocab]
+    logits: torch.Tensor | None  # [pos, vocab]; None for a model without a next-word head (MiniLM)
     cache: ActivationCache
 
     @property
@@ -119,7 +119,7 @@ class ModelService:
         ids = loaded.tokenizer.encode(text)
         limit = loaded.info.max_tokens
         if len(ids) > limit:
-            raise ValueError(f"the text is {len(ids)} tokens (with the start token); "
+            raise ValueError(f"the text is {len(ids)} tokens (with its special tokens); "
                              f"model {loaded.name!r} reads at most {limit} tokens (max_tokens)")
         return ids
 

@@ -81,9 +81,14 @@ def read_texts(paths: list[str]) -> str:
 
 @torch.inference_mode()
 def evaluate(model: Transformer, tok: Tokenizer, text: str, max_tokens: int | None = None,
-             batch_size: int = 16) -> dict:
+             batch_size: int = 16, stride: int | None = None) -> dict:
     """Loss on `text` in windows of max_positions (BOS + max_positions - 1 tokens).
 
+    stride=None: windows side by side, every token scored once (tokens early in a window
+    see little context; this is how training samples are laid out). stride=s: windows
+    start every s tokens and each scores only its last s tokens (the first window all of
+    its own), so every token but the first few is predicted with at least
+    max_positions - 1 - s tokens of context.
     Returns nats per token, bits per character, top-1 accuracy, and the counts.
     Bits per character divides the total loss by the characters those tokens decode to.
     """
@@ -95,16 +100,25 @@ def evaluate(model: Transformer, tok: Tokenizer, text: str, max_tokens: int | No
     if max_tokens is not None:
         ids = ids[:max_tokens]
     span = model.cfg.max_positions - 1
-    windows = [ids[i:i + span] for i in range(0, len(ids), span)]
+    step = span if stride is None else stride
+    if not 0 < step <= span:
+        raise ValueError(f"stride must be in 1..{span}, got {stride}")
+    # (window tokens, how many of its first tokens are context only)
+    windows = []
+    for start in range(0, len(ids), step):
+        lo = max(0, start + step - span)
+        windows.append((ids[lo:start + step], start - lo))
+        if start + step >= len(ids):
+            break
     total_nats, total_correct, total_tokens = 0.0, 0, 0
     for b in range(0, len(windows), batch_size):
         chunk = windows[b:b + batch_size]
-        width = max(len(w) for w in chunk)
+        width = max(len(w) for w, _ in chunk)
         x = torch.full((len(chunk), width + 1), tok.bos_id, dtype=torch.long)  # [batch, pos]
         y = torch.full((len(chunk), width + 1), -100, dtype=torch.long)  # [batch, pos]
-        for r, w in enumerate(chunk):
+        for r, (w, skip) in enumerate(chunk):
             x[r, 1:len(w) + 1] = torch.tensor(w)
-            y[r, :len(w)] = torch.tensor(w)
+            y[r, skip:len(w)] = torch.tensor(w[skip:])
         logits = model(x[:, :-1])  # [batch, pos, vocab]
         target = y[:, :-1]
         valid = target != -100

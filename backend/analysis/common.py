@@ -33,7 +33,8 @@ def interventions(req: schemas.InterventionFields) -> Interventions:
 
 
 def token(loaded: LoadedModel, token_id: int, position: int) -> schemas.Token:
-    return schemas.Token(id=token_id, text=loaded.tokenizer.display(token_id), position=position)
+    return schemas.Token(id=token_id, text=loaded.tokenizer.display(token_id), position=position,
+                         special=loaded.tokenizer.is_special(token_id))
 
 
 def run_info(run: Run) -> dict:

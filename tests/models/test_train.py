@@ -34,3 +34,22 @@ def test_same_seed_same_first_losses(tmp_path):
     a = _run(tmp_path, "a", steps=5)
     b = _run(tmp_path, "b", steps=5)
     assert a["training"]["first_losses"] == b["training"]["first_losses"]
+
+
+def test_strided_evaluation_scores_every_token_once(tmp_path):
+    import torch
+
+    from models.registry import load_folder
+    from models.train import evaluate
+
+    _run(tmp_path, "a", steps=5)
+    loaded = load_folder(tmp_path / "a")
+    text = TEXT[:1500]
+    n = len(loaded.tokenizer.encode(text, add_bos=False))
+    plain = evaluate(loaded.model, loaded.tokenizer, text)
+    strided = evaluate(loaded.model, loaded.tokenizer, text, stride=8)
+    assert plain["tokens"] == strided["tokens"] == n
+    full = evaluate(loaded.model, loaded.tokenizer, text, stride=31)
+    assert full == plain  # a stride of the whole window is the side-by-side layout
+    with torch.no_grad():
+        assert strided["nats_per_token"] != plain["nats_per_token"]

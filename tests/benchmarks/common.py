@@ -1,0 +1,71 @@
+"""Timing helpers: interleaved repeated runs, medians, and the machine's description."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass
+class Timing:
+    samples: list[float]  # seconds
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.samples) * 1000
+
+    @property
+    def min_ms(self) -> float:
+        return min(self.samples) * 1000
+
+    @property
+    def max_ms(self) -> float:
+        return max(self.samples) * 1000
+
+    def cell(self) -> str:
+        return f"{self.median_ms:.2f} ms ({self.min_ms:.2f}-{self.max_ms:.2f})"
+
+
+def interleaved(fns: dict[str, Callable[[], object]], runs: int = 25, warmup: int = 3) -> dict[str, Timing]:
+    """Run each function `runs` times, round-robin, after `warmup` rounds; time each call."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    out: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(runs):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            out[name].append(time.perf_counter() - start)
+    return {name: Timing(samples) for name, samples in out.items()}
+
+
+def ratio_cell(a: Timing, b: Timing) -> str:
+    """Median of a / median of b."""
+    return f"{a.median_ms / b.median_ms:.2f}"
+
+
+def machine() -> str:
+    cpu = platform.processor() or "unknown CPU"
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{os.cpu_count()} cores, {cpu}; Python {platform.python_version()}; "
+            f"load average {load:.2f} at the start")
+
+
+def verdict(value: float, target: float, lower_is_better: bool = True) -> str:
+    ok = value <= target if lower_is_better else value >= target
+    if ok:
+        return "met"
+    return f"missed by {value - target:+.2f}" if lower_is_better else f"missed by {target - value:.2f}"

@@ -1,0 +1,135 @@
+"""Classroom load: simulated students against one `attnlab serve` on this machine.
+
+Phase 1 (the class): 100 students for 60 s; each sends POST /api/analyze every 2-5 s,
+70% the teacher's sentence, 30% a sentence of their own. Reports errors, latency
+percentiles and the server's memory over time.
+Phase 2 (the limit): rising rates of distinct sentences (nothing cached) for 5 s each,
+until the server starts answering 503; then the load stops and one request checks that
+it recovers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import statistics
+import time
+
+import httpx
+
+from tests.benchmarks.common import verdict
+from tests.benchmarks.server import rss_mb, serve
+
+TEACHER = "The cat sat on the mat because it was tired."
+WORDS = "cat dog bird girl boy tree ball park sun moon river house car fish mom dad friend toy cake box".split()
+
+
+def own_sentence(rng: random.Random) -> str:
+    a, b, c = rng.sample(WORDS, 3)
+    return f"The {a} saw a {b} near the {c} and {rng.choice(['smiled', 'ran', 'sang', 'jumped'])}."
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+async def classroom(base: str, pid: int, students: int, seconds: float) -> dict:
+    rng = random.Random(0)
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    memory: list[tuple[float, float]] = []
+    stop = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=students, max_keepalive_connections=students)
+
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
+        async def student(i: int) -> None:
+            r = random.Random(i)
+            await asyncio.sleep(r.uniform(0, 5))
+            while time.perf_counter() < stop:
+                text = TEACHER if r.random() < 0.7 else own_sentence(r)
+                start = time.perf_counter()
+                try:
+                    resp = await client.post("/api/analyze", json={"text": text})
+                    statuses[resp.status_code] = statuses.get(resp.status_code, 0) + 1
+                except httpx.HTTPError:
+                    statuses[-1] = statuses.get(-1, 0) + 1
+                latencies.append(time.perf_counter() - start)
+                await asyncio.sleep(r.uniform(2, 5))
+
+        async def sample_memory() -> None:
+            start = time.perf_counter()
+            while time.perf_counter() < stop:
+                memory.append((time.perf_counter() - start, rss_mb(pid)))
+                await asyncio.sleep(1)
+
+        await asyncio.gather(sample_memory(), *(student(i) for i in range(students)))
+    del rng
+    return {"latencies": latencies, "statuses": statuses, "memory": memory}
+
+
+async def ramp(base: str, rates: list[int], seconds: float = 5.0) -> list[tuple[int, int, int, float]]:
+    """(rate, sent, 503s, p95 of the 200s) for each rate, distinct sentences so nothing is cached."""
+    out = []
+    counter = 0
+    async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=500)) as client:
+        for rate in rates:
+            results: list[tuple[int, float]] = []
+
+            async def one(text: str, results: list[tuple[int, float]] = results) -> None:
+                start = time.perf_counter()
+                try:
+                    resp = await client.post("/api/analyze", json={"text": text})
+                    results.append((resp.status_code, time.perf_counter() - start))
+                except httpx.HTTPError:
+                    results.append((-1, time.perf_counter() - start))
+
+            tasks = []
+            for _ in range(int(rate * seconds)):
+                counter += 1
+                tasks.append(asyncio.create_task(one(f"Student {counter} wrote: the {WORDS[counter % len(WORDS)]} "
+                                                     f"number {counter} ran home.")))
+                await asyncio.sleep(1 / rate)
+            await asyncio.gather(*tasks)
+            ok = [t for s, t in results if s == 200]
+            refused = sum(1 for s, _ in results if s == 503)
+            out.append((rate, len(results), refused, pct(ok, 95)))
+            if refused:
+                break
+            await asyncio.sleep(1)
+    return out
+
+
+def run(quick: bool = False) -> str:
+    students, seconds = (30, 15) if quick else (100, 60)
+    with serve() as (base, proc):
+        result = asyncio.run(classroom(base, proc.pid, students, seconds))
+        lat = result["latencies"]
+        errors = sum(n for s, n in result["statuses"].items() if s != 200)
+        mem = result["memory"]
+        warm = [m for t, m in mem if t >= 10] or [m for _, m in mem]
+        p95 = pct(lat, 95) * 1000
+        lines = ["## Classroom load\n",
+                 f"{students} simulated students for {seconds} s against one `attnlab serve` (1 worker, default "
+                 "settings): each sends POST /api/analyze every 2-5 s, 70% the teacher's sentence, 30% their own.\n",
+                 "| what | value | target | |", "| --- | ---: | ---: | --- |",
+                 f"| requests | {len(lat)} ({len(lat) / seconds:.1f}/s) | | |",
+                 f"| errors (not 200) | {errors} {dict(result['statuses'])} | 0 | {verdict(errors, 0)} |",
+                 f"| latency median | {statistics.median(lat) * 1000:.1f} ms | | |",
+                 f"| latency p95 | {p95:.1f} ms | 500 ms | {verdict(p95, 500)} |",
+                 f"| latency max | {max(lat) * 1000:.1f} ms | | |",
+                 f"| server memory after warm-up (10 s): first, last, max | {warm[0]:.0f}, {warm[-1]:.0f}, "
+                 f"{max(warm):.0f} MB | flat | {'flat' if max(warm) - warm[0] < 50 else 'grew'} |", ""]
+        rates = [10, 20, 40, 80, 160, 320] if not quick else [20, 80, 320]
+        steps = asyncio.run(ramp(base, rates))
+        lines += ["### Rising load of distinct sentences (nothing cached), 5 s per step\n",
+                  "| rate sent | requests | 503 answers | p95 of the 200s |", "| ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r}/s | {n} | {refused} | {p * 1000:.0f} ms |" for r, n, refused, p in steps]
+        sustained = max((r for r, _, refused, _ in steps if refused == 0), default=0)
+        time.sleep(2)
+        recovered = httpx.post(base + "/api/analyze", json={"text": TEACHER}, timeout=10).status_code
+        lines += ["", f"Highest rate answered without a 503: {sustained}/s of uncached sentences. After the load "
+                  f"stopped, the next request got {recovered}.", ""]
+    return "\n".join(lines)
