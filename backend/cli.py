@@ -45,9 +45,18 @@ def cmd_serve(args: argparse.Namespace) -> None:
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"Attention Lab: open http://{shown}:{args.port}/  (API reference: http://{shown}:{args.port}/docs)",
           flush=True)
-    if host in ("0.0.0.0", "::"):
-        print(f"WARNING: listening on {host}: the page is reachable by anyone on your network. "
-              "Use the default --host 127.0.0.1 to keep it on this machine.", flush=True)
+    os.environ["ATTNLAB_HOST"], os.environ["ATTNLAB_PORT"] = host, str(args.port)  # GET /api/share reads them
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        from backend.share import student_url
+
+        print(f"WARNING: listening on {host}: the page is reachable by anyone on your network, and it asks no "
+              "password. Use the default --host 127.0.0.1 to keep it on this machine.", flush=True)
+        url, on_network = student_url(host, args.port)
+        if on_network:
+            print(f"Students open: {url}  (the page's Share button shows it as a QR code)", flush=True)
+        else:
+            print("Students: no network address found on this machine; connect it to the classroom network.",
+                  flush=True)
     uvicorn.run("backend.main:create_app", factory=True, host=host, port=args.port, workers=args.workers,
                 log_level=args.log_level)
 

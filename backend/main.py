@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from backend.middleware import GuardMiddleware
-from backend.routes import attention, embeddings, meta, positional, predict, report
+from backend.routes import attention, embeddings, lessons, meta, positional, predict, report
 from backend.service import ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings
 
@@ -126,7 +126,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     app.openapi = openapi
 
     for router in (meta.router, attention.router, embeddings.router, positional.router, predict.router,
-                   report.router):
+                   report.router, lessons.router):
         app.include_router(router, prefix="/api")
 
     @app.get("/vendor/plotly.min.js", include_in_schema=False)

@@ -125,6 +125,7 @@ class HeadSummary(BaseModel):
 class AnalyzeResponse(RunInfo):
     n_layers: int
     n_heads: int
+    causal: bool = Field(..., description="true: a query cannot see later keys (those cells are masked, weight 0)")
     attention: list[list[Matrix]] = Field(..., description="[layer][head][query][key]")
     heads: list[list[HeadSummary]] = Field(..., description="[layer][head]")
     predictions: list[Prediction] | None = Field(None, description="top-k next tokens after the last position")
@@ -304,11 +305,15 @@ class CompareSide(InterventionFields):
 class CompareRequest(Strict):
     a: CompareSide
     b: CompareSide
+    layer: StrictInt | None = Field(None, description="only this layer (attention is then [1][head][q][k])")
+    head: StrictInt | None = Field(None, description="only this head (attention is then [layer][1][q][k])")
 
 
 class CompareSideResult(RunInfo):
     n_layers: int
     n_heads: int
+    layers: list[int] = Field(..., description="the layers in `attention`, in order")
+    heads: list[int] = Field(..., description="the heads in `attention`, in order")
     attention: list[list[Matrix]]
 
 

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.registry import DEFAULT_MODEL
+
+LESSONS_DIR = Path(__file__).resolve().parent.parent / "frontend" / "lessons"
 
 
 class Settings(BaseSettings):
@@ -26,6 +29,7 @@ class Settings(BaseSettings):
     max_queued_runs: int = 32  # waiting beyond this: 503 at once
     queue_timeout_s: float = 10.0  # waiting longer than this: 503
     cors_origins: list[str] = []  # no CORS unless configured
+    lessons_dir: Path = LESSONS_DIR  # GET /api/lessons reads the *.md files of this folder (ATTNLAB_LESSONS_DIR)
 
 
 @lru_cache

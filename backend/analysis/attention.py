@@ -35,7 +35,7 @@ def analyze(run: Run, k: int) -> schemas.AnalyzeResponse:
     cfg = run.loaded.cfg
     pat = patterns(run)
     preds, why = top_k(run, k, temperature=1.0)
-    return schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads,
+    return schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
                                    attention=rnd(pat), heads=head_summaries(pat),
                                    predictions=preds, predictions_unavailable=why)
 
@@ -114,20 +114,29 @@ def explain(run: Run, layer: int, head: int, query: int) -> schemas.ExplainRespo
         other_entropy=round(float(entropy(other_weights)), 4))
 
 
-def compare_side(run: Run) -> schemas.CompareSideResult:
-    cfg = run.loaded.cfg
-    return schemas.CompareSideResult(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads,
-                                     attention=rnd(patterns(run)))
+def _select(pattern: torch.Tensor, layer: int | None, head: int | None) -> tuple[torch.Tensor, list[int], list[int]]:
+    layers = list(range(pattern.shape[0])) if layer is None else [layer]
+    heads = list(range(pattern.shape[1])) if head is None else [head]
+    return pattern[layers][:, heads], layers, heads  # [layer, head, q, k]
 
 
-def compare(a: Run, b: Run) -> schemas.CompareResponse:
-    pa, pb = patterns(a), patterns(b)
+def compare(a: Run, b: Run, layer: int | None = None, head: int | None = None) -> schemas.CompareResponse:
+    for run in (a, b):
+        check_layer_head(run.loaded.cfg, layer, head)
+    (pa, layers, heads), (pb, _, _) = _select(patterns(a), layer, head), _select(patterns(b), layer, head)
     why = None
     if pa.shape[:2] != pb.shape[:2]:
-        why = (f"the two models have different shapes ({pa.shape[0]} x {pa.shape[1]} and "
-               f"{pb.shape[0]} x {pb.shape[1]} layers x heads), so their patterns cannot be subtracted")
+        why = (f"the two models have different shapes ({a.loaded.cfg.n_layers} x {a.loaded.cfg.n_heads} and "
+               f"{b.loaded.cfg.n_layers} x {b.loaded.cfg.n_heads} layers x heads), so their patterns cannot be subtracted")
     elif pa.shape[2] != pb.shape[2]:
         why = (f"the two inputs have different numbers of tokens ({pa.shape[2]} and {pb.shape[2]}), "
                "so their patterns cannot be subtracted cell by cell")
-    return schemas.CompareResponse(a=compare_side(a), b=compare_side(b),
+
+    def side(run: Run, p: torch.Tensor) -> schemas.CompareSideResult:
+        cfg = run.loaded.cfg
+        return schemas.CompareSideResult(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads,
+                                         layers=list(range(p.shape[0])) if layer is None else layers,
+                                         heads=list(range(p.shape[1])) if head is None else heads, attention=rnd(p))
+
+    return schemas.CompareResponse(a=side(a, pa), b=side(b, pb),
                                    difference=None if why else rnd(pb - pa), difference_unavailable=why)

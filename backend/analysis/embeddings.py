@@ -66,8 +66,14 @@ def _nearest(loaded: LoadedModel, vec: torch.Tensor, k: int, exclude: set[int]) 
             for v, i in zip(values, ids, strict=True)]
 
 
-def neighbors(loaded: LoadedModel, word: str, k: int) -> schemas.NeighborsResponse:
-    tid = word_token(loaded, word)
+def neighbors(loaded: LoadedModel, word: str | None, k: int, token_id: int | None = None) -> schemas.NeighborsResponse:
+    if token_id is not None:
+        if not 0 <= token_id < loaded.cfg.vocab_size:
+            raise ValueError(f"token_id {token_id} is outside the vocabulary (0 to {loaded.cfg.vocab_size - 1})")
+        tid = token_id
+        word = loaded.tokenizer.decode([tid])
+    else:
+        tid = word_token(loaded, word)
     vec = loaded.model.W_E.detach()[tid]
     return schemas.NeighborsResponse(model=loaded.name, word=word, token=token(loaded, tid, 0),
                                      neighbors=_nearest(loaded, vec, k, {tid}))

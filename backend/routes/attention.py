@@ -37,4 +37,4 @@ def explain(req: schemas.ExplainRequest, service: Service) -> schemas.ExplainRes
 def compare(req: schemas.CompareRequest, service: Service) -> schemas.CompareResponse:
     """The attention of two texts, two models or two interventions, and their difference (b - a)."""
     runs = [service.run(side.model, side.text, interventions(side)) for side in (req.a, req.b)]
-    return attention.compare(*runs)
+    return attention.compare(*runs, layer=req.layer, head=req.head)

@@ -21,12 +21,15 @@ def similarity(req: schemas.EmbeddingsRequest, service: Service) -> schemas.Embe
 
 
 @router.get("/neighbors", response_model=schemas.NeighborsResponse)
-def neighbors(service: Service, word: Annotated[str, Query(max_length=100)],
+def neighbors(service: Service, word: Annotated[str | None, Query(max_length=100)] = None,
+              token_id: Annotated[int | None, Query(ge=0, description="a token id instead of a word")] = None,
               k: Annotated[int, Query(ge=1)] = 10,
               model: Annotated[str | None, Query(max_length=200)] = None) -> schemas.NeighborsResponse:
-    """The vocabulary tokens nearest to `word`'s embedding by cosine."""
+    """The vocabulary tokens nearest to `word`'s (or `token_id`'s) embedding by cosine."""
     service.check_neighbors(k)
-    return embeddings.neighbors(service.get(model), word, k)
+    if (word is None) == (token_id is None):
+        raise ValueError("give either word or token_id")
+    return embeddings.neighbors(service.get(model), word, k, token_id=token_id)
 
 
 @router.post("/analogy", response_model=schemas.AnalogyResponse)

@@ -198,3 +198,28 @@ def test_compare_difference(client):
 def test_cache_hit_returns_identical_answers(client):
     first = client.post("/api/analyze", json={"text": TEXT}).json()
     assert client.post("/api/analyze", json={"text": TEXT}).json() == first
+
+
+def test_compare_one_layer_and_head(client):
+    full = client.post("/api/compare", json={"a": {"text": TEXT}, "b": {"text": TEXT, "scale": False}}).json()
+    one = client.post("/api/compare", json={"a": {"text": TEXT}, "b": {"text": TEXT, "scale": False},
+                                            "layer": 2, "head": 1}).json()
+    assert one["a"]["layers"] == [2] and one["a"]["heads"] == [1]
+    assert one["difference"][0][0] == full["difference"][2][1]
+    r = client.post("/api/compare", json={"a": {"text": TEXT}, "b": {"text": TEXT}, "layer": 9})
+    assert r.status_code == 422 and "layer 9" in r.json()["detail"]
+
+
+def test_analyze_says_whether_the_model_is_causal(client):
+    assert client.post("/api/analyze", json={"text": TEXT}).json()["causal"] is True
+
+
+def test_neighbors_by_token_id(client):
+    by_word = client.get("/api/embeddings/neighbors", params={"word": "cat", "k": 4}).json()
+    by_id = client.get("/api/embeddings/neighbors", params={"token_id": by_word["token"]["id"], "k": 4}).json()
+    assert by_id["neighbors"] == by_word["neighbors"]
+    bos = client.get("/api/embeddings/neighbors", params={"token_id": 0, "k": 3})
+    assert bos.status_code == 200 and bos.json()["token"]["text"] == "<|bos|>"
+    for params in ({"k": 3}, {"word": "cat", "token_id": 5}, {"token_id": 99999}):
+        r = client.get("/api/embeddings/neighbors", params=params)
+        assert r.status_code == 422, params

@@ -7,6 +7,7 @@ this file never sets ATTNLAB_WEIGHTS.
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -29,6 +30,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TINY = ("tiny-sinusoidal", "tiny-learned", "tiny-rotary", "tiny-nope")
+SCREENSHOTS = ROOT / "test-results" / "screenshots"  # gitignored (/test-results/)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -111,3 +113,44 @@ def need_models(models):
         if missing:
             pytest.skip(f"model(s) not installed: {', '.join(missing)}")
     return need
+
+
+# ----------------------------------------------------------------------------------- screenshots
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-")[:120]
+
+
+@pytest.fixture(scope="session")
+def screenshot_dir() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS
+
+
+@pytest.fixture
+def shot(request, screenshot_dir):
+    """shot(page, "what"): save the page as test-results/screenshots/<test>-<what>.png (to look at)."""
+    def take(page, what: str, full_page: bool = True) -> Path:
+        path = screenshot_dir / f"{_safe(request.node.name)}-{_safe(what)}.png"
+        if full_page:
+            page.evaluate("() => window.scrollTo(0, 0)")  # else the sticky bar shows in the middle of the picture
+        page.screenshot(path=str(path), full_page=full_page)
+        return path
+    return take
+
+
+@pytest.fixture(autouse=True)
+def _screenshot_at_the_end(request, screenshot_dir):
+    """Every browser test leaves a screenshot of the page as it ended: test-results/screenshots/<test>.png."""
+    if "page" not in request.fixturenames:
+        yield
+        return
+    page = request.getfixturevalue("page")  # set up before this fixture finishes: closed after the screenshot
+    yield
+    try:
+        if not page.is_closed() and page.url.startswith("http"):
+            page.evaluate("() => window.scrollTo(0, 0)")
+            page.screenshot(path=str(screenshot_dir / f"{_safe(request.node.name)}.png"), full_page=True, timeout=10_000)
+    except Exception:  # a screenshot is for looking at; it never fails a test
+        pass

@@ -255,12 +255,13 @@ def test_explain_weights_equal_the_api(page: Page):
     assert page.locator("table.explain tbody tr.masked").count() == sum(want["mask"])
 
 
-def test_each_view_draws_non_empty_plots_and_no_request_leaves_the_origin(page: Page, watch, base_url):
+def test_each_view_draws_non_empty_plots_and_no_request_leaves_the_origin(page: Page, watch, base_url, shot):
     open_app(page, text=SENTENCE)
     for view in VIEWS:
         if view != "attention":
             page.click(f'.tabs [data-view="{view}"]')
             ready(page)
+        shot(page, f"{view}-1280x800")  # one per view, default model
         assert url_state(page)["view"] == view
         section = page.locator(f'main .view[data-view="{view}"]')
         assert section.locator(".panel:not([hidden])").count() >= 2, view

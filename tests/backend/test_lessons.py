@@ -1,0 +1,246 @@
+"""Lessons as files (GET /api/lessons), the Share endpoint (GET /api/share) and `serve --host 0.0.0.0`."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from backend.lessons import load_lessons, parse_lesson
+from backend.main import create_app
+from backend.service import ModelService
+from backend.settings import LESSONS_DIR, Settings
+from backend.share import lan_address
+
+GOOD = """---
+title: My own lesson
+concept: 4
+summary: Added by a teacher, as a file.
+sentence: The dog chased the ball.
+---
+
+## First look
+view: attention
+layer: 1
+head: 2
+token: dog
+ablate: 0.1
+
+The query **{{query}}** gives {{top_key_weight}} to **{{top_key}}**.
+
+## Then the arithmetic
+view: arithmetic
+scale: off
+ask: top-key
+question: Which word will **{{query}}** read most?
+
+Scores are q·k = {{explain.raw_scores.#ball}}.
+"""
+
+
+@pytest.fixture(scope="module")
+def service() -> ModelService:
+    return ModelService(Settings())
+
+
+def client_for(folder: Path, service: ModelService) -> TestClient:
+    return TestClient(create_app(Settings(lessons_dir=folder), service=service), raise_server_exceptions=False)
+
+
+# ----------------------------------------------------------------------------------- the shipped lessons
+
+
+def test_shipped_lessons_parse_and_cover_the_seven_concepts(client):
+    r = client.get("/api/lessons")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["errors"] == []
+    lessons = body["lessons"]
+    assert [l["id"] for l in lessons] == [
+        "next-word-prediction", "one-hot-vs-dense-embeddings", "similarity-and-vector-arithmetic", "context",
+        "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding"]
+    assert [l["number"] for l in lessons] == list(range(1, 9))
+    assert {l["concept"] for l in lessons} == set(range(1, 8))
+    views = {s["settings"]["view"] for l in lessons for s in l["steps"]}
+    assert views == {"attention", "arithmetic", "qkv", "embeddings", "positional", "predictions"}
+    asks = {s["ask"]["kind"] for l in lessons for s in l["steps"] if s["ask"]}
+    assert asks == {"top-key", "next-word"}
+    for lesson in lessons:
+        assert len(lesson["steps"]) >= 3, lesson["id"]
+        for step in lesson["steps"]:
+            assert "{{" in step["body"], f"{lesson['id']} step {step['number']} quotes no live number"
+
+
+def test_the_readme_is_not_a_lesson():
+    assert (LESSONS_DIR / "README.md").is_file()
+    assert "readme" not in [l.id for l in load_lessons(LESSONS_DIR).lessons]
+
+
+# ----------------------------------------------------------------------------------- a teacher's folder
+
+
+def test_a_lesson_file_added_to_the_folder_appears(tmp_path, service):
+    with client_for(tmp_path, service) as c:
+        assert c.get("/api/lessons").json() == {"lessons": [], "errors": []}
+        (tmp_path / "09-my-own-lesson.md").write_text(GOOD, encoding="utf-8")
+        body = c.get("/api/lessons").json()  # read on every request: no restart
+    assert body["errors"] == []
+    (lesson,) = body["lessons"]
+    assert lesson["id"] == "my-own-lesson" and lesson["title"] == "My own lesson" and lesson["concept"] == 4
+    first, second = lesson["steps"]
+    assert first["settings"] == {
+        "text": "The dog chased the ball.", "model": None, "view": "attention", "layer": 1, "head": 2, "token": "dog",
+        "positions": "normal", "scale": True, "ablate": [[0, 1]], "temp": None, "word": None, "a": None, "b": None,
+        "c": None, "depth": None, "metric": None, "pn": None}
+    # the selection is inherited; the interventions go back to normal unless the step names them
+    assert second["settings"]["layer"] == 1 and second["settings"]["token"] == "dog"
+    assert second["settings"]["ablate"] == [] and second["settings"]["scale"] is False
+    assert second["ask"] == {"kind": "top-key", "prompt": "Which word will **{{query}}** read most?"}
+    assert "{{explain.raw_scores.#ball}}" in second["body"]
+
+
+def test_the_folder_comes_from_the_environment(tmp_path, monkeypatch):
+    (tmp_path / "intro.md").write_text(GOOD, encoding="utf-8")
+    monkeypatch.setenv("ATTNLAB_LESSONS_DIR", str(tmp_path))
+    settings = Settings()
+    assert settings.lessons_dir == tmp_path
+    assert [l.id for l in load_lessons(settings.lessons_dir).lessons] == ["intro"]
+
+
+BAD = {
+    "no-front-matter.md": ("## Step\n\nText.\n", "front matter"),
+    "no-title.md": ("---\nconcept: 2\n---\n## Step\nsentence: Hi there.\n\nText.\n", "no title"),
+    "no-steps.md": ("---\ntitle: T\nsentence: Hi.\n---\nJust an intro.\n", "no step"),
+    "bad-view.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nview: heatmaps\n\nText.\n", "line 6: view must be one of"),
+    "typo.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nview: attention\nlayr: 2\n\nText.\n", "line 7"),
+    "bad-layer.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nlayer: 40\n\nText.\n", "does not exist in tiny-sinusoidal"),
+    "open-placeholder.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\n\nA {{query number.\n", "line 7: a {{ placeholder }}"),
+    "no-sentence.md": ("---\ntitle: T\n---\n## Step\nview: attention\n\nText.\n", "no sentence"),
+    "no-text.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nview: attention\n", "no explanation"),
+    "bad-ask.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nask: everything\n\nText.\n", "ask must be one of"),
+    "Bad Name!.md": (GOOD, "lowercase letters"),
+}
+
+
+def test_malformed_files_are_reported_by_name_and_the_rest_still_load(tmp_path, service):
+    (tmp_path / "01-good.md").write_text(GOOD, encoding="utf-8")
+    for name, (text, _) in BAD.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    (tmp_path / "latin1.md").write_bytes("---\ntitle: café\n---\n".encode("latin-1"))
+    (tmp_path / "02-good.md").write_text(GOOD, encoding="utf-8")  # the same id as 01-good.md
+    (tmp_path / "notes.txt").write_text("not a lesson", encoding="utf-8")
+    with client_for(tmp_path, service) as c:
+        r = c.get("/api/lessons")
+    assert r.status_code == 200
+    body = r.json()
+    assert [l["id"] for l in body["lessons"]] == ["good"]
+    errors = {e["file"]: e["error"] for e in body["errors"]}
+    assert set(errors) == {*BAD, "latin1.md", "02-good.md"}
+    for name, (_, expected) in BAD.items():
+        assert expected in errors[name], (name, errors[name])
+    assert "UTF-8" in errors["latin1.md"] and "taken by 01-good.md" in errors["02-good.md"]
+
+
+def test_a_link_out_of_the_folder_is_not_read(tmp_path, service):
+    folder = tmp_path / "lessons"
+    folder.mkdir()
+    secret = tmp_path / "secret.md"
+    secret.write_text(GOOD.replace("My own lesson", "SECRET"), encoding="utf-8")
+    (folder / "leak.md").symlink_to(secret)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "deep.md").write_text(GOOD, encoding="utf-8")  # only the folder itself is read
+    with client_for(folder, service) as c:
+        body = c.get("/api/lessons").json()
+    assert body["lessons"] == []
+    assert body["errors"] == [{"file": "leak.md", "error": "the file lies outside the lessons folder (a link): not read"}]
+    assert "SECRET" not in str(body)
+
+
+def test_a_missing_folder_is_an_error_in_the_list_not_a_500(tmp_path, service):
+    with client_for(tmp_path / "nowhere", service) as c:
+        r = c.get("/api/lessons")
+    assert r.status_code == 200
+    assert r.json()["lessons"] == [] and "cannot be read" in r.json()["errors"][0]["error"]
+
+
+def test_quoted_values_and_tokens_by_index_or_last():
+    lesson = parse_lesson('---\ntitle: "Context: words"\nsentence: "Hi: there."\n---\n## A\ntoken: 3\n\nx\n\n'
+                          "## B\ntoken: last\n\ny\n\n## C\ntoken: cat/2\n\nz\n", "t.md")
+    assert lesson.title == "Context: words" and lesson.steps[0].settings.text == "Hi: there."
+    assert [s.settings.token for s in lesson.steps] == [3, None, "cat/2"]
+
+
+# ----------------------------------------------------------------------------------- share
+
+
+def test_share_returns_the_address_and_an_svg_qr_code(client):
+    r = client.get("/api/share", params={"view": "lesson=attention-arithmetic&step=3"}, headers={"host": "127.0.0.1:8000"})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["url"] == "http://127.0.0.1:8000/?lesson=attention-arithmetic&step=3"
+    assert body["base_url"] == "http://127.0.0.1:8000/"
+    svg = ET.fromstring(body["qr_svg"])
+    assert svg.tag == "{http://www.w3.org/2000/svg}svg" and svg.get("viewBox")
+    assert "<script" not in body["qr_svg"].lower()
+    # the test client's default Settings listen on 127.0.0.1: students could not open it, and the note says so
+    assert body["reachable"] is False and "--host 0.0.0.0" in body["note"]
+
+
+def test_share_on_all_interfaces_gives_the_network_address(service):
+    with TestClient(create_app(Settings(host="0.0.0.0"), service=service)) as c:
+        body = c.get("/api/share", headers={"host": "localhost:8123"}).json()
+    ip = lan_address()
+    if ip is None:
+        assert body["reachable"] is False and "No network address" in body["note"]
+    else:
+        assert body["url"] == f"http://{ip}:8123/" and body["reachable"] is True and body["note"] is None
+
+
+def test_share_from_a_network_address_shares_that_address(client):
+    body = client.get("/api/share", params={"view": "text=a b&view=attention"},
+                      headers={"host": "192.168.1.23:8000"}).json()
+    assert body["url"] == "http://192.168.1.23:8000/?text=a+b&view=attention" and body["reachable"] is True
+
+
+def test_share_too_long_for_a_qr_code_keeps_the_lesson_step(client):
+    view = "text=" + "word+" * 300 + "&lesson=context&step=2"
+    body = client.get("/api/share", params={"view": view}, headers={"host": "127.0.0.1:8000"}).json()
+    assert body["url"].endswith("/?lesson=context&step=2") and "too long for a QR code" in body["note"]
+
+
+# ----------------------------------------------------------------------------------- serve --host 0.0.0.0
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_serve_on_all_interfaces_prints_the_address_students_open():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--host", "0.0.0.0", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        lines = "".join(proc.stdout.readline() for _ in range(3))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "WARNING" in lines and "reachable by anyone on your network" in lines
+    ip = lan_address()
+    if ip is None:
+        assert "no network address found" in lines
+    else:
+        m = re.search(r"Students open: (http://[\d.]+:(\d+)/)", lines)
+        assert m, lines
+        assert m.group(1) == f"http://{ip}:{port}/" and not ip.startswith("127.")

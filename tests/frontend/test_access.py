@@ -1,0 +1,356 @@
+"""The page for every reader: keyboard, visible focus, colour-blind-safe scales, presenter mode, a phone,
+hiding special tokens, and the API additions the views rely on (causal, token_id, a compare slice).
+
+Each test saves screenshots of what it checked under test-results/screenshots/ (see conftest.py).
+"""
+
+from __future__ import annotations
+
+import json
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+READY = 'html[data-busy="0"] main .view:not([hidden])[data-state="ready"]'
+SENTENCE = "The dog chased the ball and the ball rolled away."
+
+
+def open_app(page: Page, **params) -> None:
+    page.goto("/?" + urlencode(params) if params else "/")
+    ready(page)
+
+
+def ready(page: Page, timeout: float = 30_000) -> None:
+    page.wait_for_selector(READY, state="attached", timeout=timeout)
+
+
+def url_state(page: Page) -> dict[str, str]:
+    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
+
+
+def api(page: Page, path: str, body: dict) -> dict:
+    res = page.request.post(path, data=body)
+    assert res.ok, res.text()
+    return res.json()
+
+
+def chip_texts(page: Page) -> list[str]:
+    return page.locator("#tokens .tok .tok-text").all_text_contents()
+
+
+def plot_data(page: Page, selector: str) -> list:
+    return page.evaluate("(s) => document.querySelector(s)?.data ?? null", selector)
+
+
+def blur(page: Page) -> None:
+    page.evaluate("() => document.activeElement && document.activeElement.blur()")
+
+
+FOCUSED = """() => {
+  const e = document.activeElement;
+  if (!e || e === document.body) return null;
+  const cs = getComputedStyle(e);
+  return { id: e.id || '', role: e.getAttribute('role') || '', tag: e.tagName.toLowerCase(),
+           tok: e.classList.contains('tok'), grid: Boolean(e.closest('#attn-grid')) && e.classList.contains('plot'),
+           view: e.dataset ? e.dataset.view || '' : '', outline: cs.outlineStyle, width: parseFloat(cs.outlineWidth) || 0 };
+}"""
+
+
+# ----------------------------------------------------------------------------------- keyboard
+
+
+def test_arrow_keys_move_layer_and_head_and_the_url(page: Page, shot):
+    open_app(page, text=SENTENCE)
+    blur(page)
+    page.keyboard.press("ArrowDown")
+    ready(page)
+    assert url_state(page)["layer"] == "1"
+    expect(page.locator("#layer")).to_have_value("1")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    ready(page)
+    assert url_state(page)["head"] == "2"
+    expect(page.locator("#attn-heatmap .panel-title")).to_have_text("Attention · layer 1 · head 2")
+    page.keyboard.press("ArrowUp")
+    page.keyboard.press("ArrowLeft")
+    ready(page)
+    assert (url_state(page)["layer"], url_state(page)["head"]) == ("0", "1")
+    page.keyboard.press("ArrowUp")  # already the first layer: stays
+    ready(page)
+    assert url_state(page)["layer"] == "0"
+    # in the sentence box the arrows move the caret, not the selection
+    page.focus("#text")
+    page.keyboard.press("ArrowDown")
+    page.keyboard.press("ArrowRight")
+    page.wait_for_timeout(150)
+    ready(page)
+    assert (url_state(page)["layer"], url_state(page)["head"]) == ("0", "1")
+    shot(page, "layer0-head1", full_page=False)
+
+
+def test_tab_reaches_the_controls_in_order_with_a_visible_focus_ring(page: Page, shot):
+    open_app(page, text=SENTENCE)
+    blur(page)
+    seen = []
+    for _ in range(70):
+        page.keyboard.press("Tab")
+        f = page.evaluate(FOCUSED)
+        if f is None:
+            continue
+        seen.append(f)
+        if f["tok"] and not any(s["tok"] for s in seen[:-1]):
+            shot(page, "focus-on-a-token-chip", full_page=False)
+        if f["grid"]:
+            break
+
+    def first(pred):
+        return next((i for i, s in enumerate(seen) if pred(s)), None)
+
+    text, model = first(lambda s: s["id"] == "text"), first(lambda s: s["id"] == "model")
+    chip, tab = first(lambda s: s["tok"]), first(lambda s: s["role"] == "tab")
+    grid = first(lambda s: s["grid"])
+    assert None not in (text, model, chip, tab, grid), [(s["id"], s["role"], s["tag"]) for s in seen]
+    assert text < model < chip < tab < grid
+    # the token strip and the tab list are one tab stop each (arrow keys move inside them)
+    assert sum(s["tok"] for s in seen) == 1 and sum(s["role"] == "tab" for s in seen) == 1
+    assert seen[tab]["view"] == "attention"  # the selected tab is the one Tab reaches
+    for i in (text, model, chip, tab, grid):
+        assert seen[i]["outline"] not in ("none", "") and seen[i]["width"] >= 2, seen[i]
+    assert all(s["outline"] != "none" and s["width"] >= 2 for s in seen), json.dumps([s for s in seen if s["outline"] == "none" or s["width"] < 2])
+
+
+def test_chips_tabs_and_the_grid_work_with_the_keyboard(page: Page, shot):
+    open_app(page, text=SENTENCE)
+    n = len(chip_texts(page))
+    # token strip: the selected (last) chip holds the tab stop; arrows, Home and Enter select
+    chip = page.locator('#tokens .tok[tabindex="0"]')
+    expect(chip).to_have_attribute("data-index", str(n - 1))
+    chip.focus()
+    page.keyboard.press("ArrowLeft")
+    ready(page)
+    assert url_state(page)["token"] == str(n - 2)
+    page.keyboard.press("Home")
+    ready(page)
+    assert url_state(page)["token"] == "0"
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Enter")
+    ready(page)
+    assert url_state(page)["token"] == "1"
+    expect(page.locator('#tokens .tok[data-index="1"]')).to_have_attribute("aria-pressed", "true")
+    # tabs: a tablist; arrows move between the views
+    page.locator('.tabs [role=tab][aria-selected="true"]').focus()
+    page.keyboard.press("ArrowRight")
+    ready(page)
+    assert url_state(page)["view"] == "arithmetic"
+    expect(page.locator('[role=tab][data-view="arithmetic"]')).to_be_focused()
+    expect(page.locator('[role=tablist] [role=tab]')).to_have_count(6)
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Space")
+    ready(page)
+    assert url_state(page)["view"] == "attention"
+    # the grid: one tab stop; arrows move the selected head, Enter ablates it, Space restores it
+    grid = page.locator("#attn-grid .plot")
+    grid.focus()
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowDown")
+    ready(page)
+    assert (url_state(page)["layer"], url_state(page)["head"]) == ("1", "1")
+    page.keyboard.press("Enter")
+    ready(page)
+    assert url_state(page)["ablate"] == "1.1"
+    assert "(ablated)" in grid.get_attribute("aria-label")
+    shot(page, "grid-focused-head-ablated")
+    page.keyboard.press(" ")
+    ready(page)
+    assert "ablate" not in url_state(page)
+
+
+# ----------------------------------------------------------------------------------- presenter
+
+
+def font_px(page: Page, selector: str) -> float:
+    return page.evaluate("(s) => parseFloat(getComputedStyle(document.querySelector(s)).fontSize)", selector)
+
+
+def test_presenter_mode_round_trips_through_the_url_and_enlarges_the_text(page: Page, shot):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    open_app(page, text=SENTENCE)
+    tab_before = font_px(page, ".tabs [role=tab]")
+    tok_before = font_px(page, "#tokens .tok-text")
+    plot_before = page.evaluate("() => document.querySelector('#attn-heatmap .plot').layout.font.size")
+    page.click("#present")
+    ready(page)
+    assert url_state(page)["present"] == "1"
+    expect(page.locator("body")).to_have_class("presenter")
+    expect(page.locator("#present")).to_have_attribute("aria-pressed", "true")
+    assert font_px(page, ".tabs [role=tab]") >= 1.25 * tab_before
+    assert font_px(page, "#tokens .tok-text") >= 1.25 * tok_before
+    page.wait_for_function(f"() => document.querySelector('#attn-heatmap .plot').layout.font.size >= {1.3 * plot_before}")
+    # non-essential controls are hidden
+    for sel in ("#copy-link", ".examples", "#attn-heatmap .exports", "footer.foot"):
+        expect(page.locator(sel).first).to_be_hidden()
+    assert page.evaluate("() => document.scrollingElement.scrollWidth") <= 1280
+    shot(page, "presenter-1280x720", full_page=False)
+    # a copied link opens in presenter mode; `p` switches it off (and out of the URL)
+    page.goto(page.url)
+    ready(page)
+    expect(page.locator("body")).to_have_class("presenter")
+    blur(page)
+    page.keyboard.press("p")
+    ready(page)
+    expect(page.locator("body")).not_to_have_class("presenter")
+    assert "present" not in url_state(page)
+    page.keyboard.press("p")
+    ready(page)
+    assert url_state(page)["present"] == "1"
+    # typing a p into the sentence is just a letter
+    page.focus("#text")
+    page.keyboard.press("End")
+    page.keyboard.type("p")
+    page.wait_for_timeout(100)
+    expect(page.locator("body")).to_have_class("presenter")
+
+
+# ----------------------------------------------------------------------------------- phone
+
+
+PLOT_BOXES = """() => [...document.querySelectorAll('main .view:not([hidden]) .plot')]
+  .filter((p) => p.querySelector('.main-svg') || p.querySelector('table'))
+  .map((p) => { const r = p.getBoundingClientRect(); const s = p.querySelector('.main-svg');
+                return { left: r.left, right: r.right, width: p.clientWidth, svg: s ? s.getBoundingClientRect().width : 0 }; })"""
+
+
+def test_a_phone_gets_one_column_and_no_sideways_scroll(page: Page, shot):
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_app(page, text=SENTENCE)
+    for view in ("attention", "arithmetic"):
+        if view != "attention":
+            page.click(f'.tabs [data-view="{view}"]')
+            ready(page)
+        page.wait_for_timeout(200)
+        assert page.evaluate("() => document.scrollingElement.scrollWidth") <= 390, view
+        boxes = page.evaluate(PLOT_BOXES)
+        assert boxes, view
+        for b in boxes:
+            assert b["left"] >= 0 and b["right"] <= 390 + 0.5, (view, b)
+            assert b["svg"] <= b["width"] + 1, (view, b)
+        if view == "attention":
+            # one column: the heatmap and the links are stacked
+            top = page.locator("#attn-heatmap").bounding_box()
+            links = page.locator("#attn-lines").bounding_box()
+            assert links["y"] >= top["y"] + top["height"] - 1
+        shot(page, f"phone-390x844-{view}")
+
+
+# ----------------------------------------------------------------------------------- special tokens
+
+
+def test_hiding_special_tokens_removes_them_from_the_strip_and_the_axes(page: Page, need_models, shot):
+    need_models("minilm-l6")
+    open_app(page, text=SENTENCE, model="minilm-l6")
+    a = api(page, "/api/analyze", {"text": SENTENCE, "model": "minilm-l6"})
+    texts = [t["text"] for t in a["tokens"]]
+    keep = [i for i, t in enumerate(a["tokens"]) if not t["special"]]
+    assert "[CLS]" in texts and "[SEP]" in texts and len(keep) == len(texts) - 2
+    # shown by default, with their own style
+    assert chip_texts(page) == texts
+    expect(page.locator("#tokens .tok.special")).to_have_count(2)
+    assert "[CLS]" in page.locator("#attn-heatmap .xtick text").all_text_contents()
+    shot(page, "minilm-special-shown", full_page=False)
+
+    page.check("#hide-special")
+    ready(page)
+    assert url_state(page)["hidespecial"] == "1"
+    kept = [texts[i] for i in keep]
+    assert chip_texts(page) == kept
+    assert page.locator("#attn-heatmap .xtick text").all_text_contents() == kept
+    assert page.locator("#attn-heatmap .ytick text").all_text_contents() == kept
+    assert plot_data(page, "#attn-lines .plot")[0]["text"] == kept
+    # the same numbers, rows and columns picked by index (nothing recomputed)
+    z = plot_data(page, "#attn-heatmap .plot")[0]["z"]
+    want = a["attention"][0][0]
+    assert z == [[want[i][j] for j in keep] for i in keep]
+    expect(page.locator('#attn-heatmap [data-part="heatmap"] .caption')).to_contain_text("Special tokens hidden ([CLS], [SEP])")
+    # the chips keep the API's indices: clicking one selects that token
+    page.click(f'#tokens .tok[data-index="{keep[2]}"]')
+    ready(page)
+    assert url_state(page)["token"] == str(keep[2])
+    shot(page, "minilm-special-hidden")
+
+    # the tiny model's BOS goes too, and the setting comes back from the URL
+    open_app(page, text=SENTENCE, hidespecial=1)
+    expect(page.locator("#hide-special")).to_be_checked()
+    strip = chip_texts(page)
+    assert "<|bos|>" not in strip and strip
+    assert "<|bos|>" not in page.locator("#attn-heatmap .ytick text").all_text_contents()
+    page.uncheck("#hide-special")
+    ready(page)
+    assert chip_texts(page)[0] == "<|bos|>"
+    assert "hidespecial" not in url_state(page)
+
+
+# ----------------------------------------------------------------------------------- colour
+
+
+GRID_CELL = """([i, j]) => {
+  const gd = document.querySelector('#attn-heatmap .plot'), fl = gd._fullLayout, box = gd.getBoundingClientRect();
+  return [box.left + fl._size.l + fl.xaxis.l2p(j), box.top + fl._size.t + fl.yaxis.l2p(i)];
+}"""
+
+
+def test_heatmaps_use_colour_blind_safe_scales_and_masked_cells_say_so(page: Page, shot):
+    open_app(page, text=SENTENCE)
+    hm = plot_data(page, "#attn-heatmap .plot")[0]
+    assert hm["colorscale"] == "Viridis"
+    n = len(hm["z"])
+    assert hm["z"][0][n - 1] is None and hm["text"][0][n - 1].endswith("masked")
+    # masked cells are striped (an image under the gaps), not only a colour
+    assert page.evaluate("() => document.querySelector('#attn-heatmap .plot').layout.images.length") == 1
+    grid = plot_data(page, "#attn-grid .plot")
+    assert "Viridis" in [t["colorscale"] for t in grid if isinstance(t["colorscale"], str)]
+    heads = plot_data(page, "#attn-heads .plot")
+    assert {t["colorscale"] for t in heads} <= {"Viridis", "Cividis"}
+    # hovering a masked cell says "masked"
+    page.locator("#attn-heatmap .plot").scroll_into_view_if_needed()
+    x, y = page.evaluate(GRID_CELL, [1, n - 2])
+    page.mouse.move(x, y)
+    expect(page.locator("#attn-heatmap .hoverlayer")).to_contain_text("masked")
+    shot(page, "hover-masked", full_page=False)
+
+
+# ----------------------------------------------------------------------------------- API additions
+
+
+def test_positional_view_asks_for_one_layer_and_head_with_a_blue_orange_difference(page: Page, shot):
+    bodies = []
+    page.on("request", lambda r: bodies.append(json.loads(r.post_data)) if r.url.endswith("/api/compare") else None)
+    open_app(page, text=SENTENCE, view="positional", layer=1, head=2)
+    assert bodies and all(b["layer"] == 1 and b["head"] == 2 for b in bodies)
+    want = api(page, "/api/analyze", {"text": SENTENCE})["attention"][1][2]
+    z = plot_data(page, '[data-part="normal"] .plot')[0]["z"]
+    n = len(want)
+    assert [[z[i][j] for j in range(i + 1)] for i in range(n)] == [[want[i][j] for j in range(i + 1)] for i in range(n)]
+    diff = plot_data(page, '[data-part="d-shuffled"] .plot')[0]["colorscale"]
+
+    def rgb(hex_: str) -> tuple[int, int, int]:
+        return tuple(int(hex_[k:k + 2], 16) for k in (1, 3, 5))
+
+    low, mid, high = rgb(diff[0][1]), rgb(diff[len(diff) // 2][1]), rgb(diff[-1][1])
+    assert low[0] > low[2] + 80 and high[2] > high[0] + 80 and min(mid) > 230  # orange, white, blue
+    shot(page, "positional-L1-H2")
+
+
+def test_nearest_words_for_the_selected_token_use_its_id(page: Page, shot):
+    # the BOS token has no word to type: it is looked up by its id
+    with page.expect_response(lambda r: "/api/embeddings/neighbors" in r.url) as info:
+        open_app(page, text=SENTENCE, view="embeddings", token=0)
+    res = info.value
+    assert "token_id=" in res.url and "word=" not in res.url
+    data = res.json()
+    assert data["token"]["special"] is True
+    expect(page.locator('[data-part="neighbors"] .caption')).to_contain_text(f"“{data['token']['text']}”")
+    expect(page.locator('[data-part="neighbors"] .reason')).to_be_hidden()
+    shot(page, "neighbors-of-bos")
