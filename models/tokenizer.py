@@ -67,21 +67,27 @@ def display_text(text: str) -> str:
 
 
 def display_bytes(data: bytes) -> str:
-    """Decode UTF-8 where the bytes form whole characters; show any other byte as <0xNN>."""
-    out, i = [], 0
+    """Decode UTF-8 where the bytes form whole characters; show any other byte as <0xNN>.
+
+    Runs of whole characters go through display_text together, so a combining mark that
+    follows its base character in the same token stays on it."""
+    out: list[str] = []
+    run: list[str] = []
+    i = 0
     while i < len(data):
         for width in (1, 2, 3, 4):
-            chunk = data[i:i + width]
             try:
-                ch = chunk.decode("utf-8")
+                run.append(data[i:i + width].decode("utf-8"))
             except UnicodeDecodeError:
                 continue
-            out.append(display_text(ch) if i else display_text(ch))
             i += width
             break
         else:
+            out.append(display_text("".join(run)))
+            run = []
             out.append(f"<0x{data[i]:02X}>")
             i += 1
+    out.append(display_text("".join(run)))
     return "".join(out)
 
 

@@ -51,3 +51,9 @@ def test_display_marks_spaces_and_bytes(tok):
     assert display_bytes("🙂".encode()) == "🙂"
     assert display_bytes(b"\xf0\x9f") == "<0xF0><0x9F>"
     assert display_bytes("a\u200db".encode()) == "a<U+200D>b"
+
+
+def test_combining_mark_stays_on_its_base():
+    assert display_bytes("e\u0301".encode()) == "e\u0301"
+    assert display_bytes("\u0301".encode()) == "\u25cc\u0301"
+    assert display_bytes(b"\xc3" + "\u0301".encode()) == "<0xC3>\u25cc\u0301"
