@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from models import registry
-from models.config import ModelConfig
 from models.cards import table
+from models.config import ModelConfig
 from models.train import evaluate
 
 ROOT = Path(__file__).resolve().parents[2]
