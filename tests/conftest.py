@@ -10,6 +10,14 @@ CORPUS = Path(os.environ.get("ATTNLAB_CORPUS", ROOT.parent / "shared" / "corpus"
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # pytest-playwright deletes its --output folder (default test-results/) when any session starts, even a
+    # backend-only one; keep its artifacts in a subfolder so that test-results/screenshots/ (the browser tests'
+    # pictures, see tests/frontend/conftest.py) stays until the next browser run overwrites it
+    if getattr(config.option, "output", None) == "test-results":
+        config.option.output = "test-results/playwright"
+
+
 @pytest.fixture(scope="session")
 def corpus() -> Path:
     if not (CORPUS / "val.txt").is_file():

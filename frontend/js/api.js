@@ -53,10 +53,16 @@ export const analyze = (body, signal) => call("POST", "/api/analyze", body, sign
 export const qkv = (body, signal) => call("POST", "/api/qkv", body, signal);
 export const explain = (body, signal) => call("POST", "/api/attention/explain", body, signal);
 export const embeddings = (body, signal) => call("POST", "/api/embeddings", body, signal);
-export const neighbors = ({ word, k, model }, signal) =>
-  call("GET", `/api/embeddings/neighbors${query({ word, k, model })}`, undefined, signal);
+/** Nearest vocabulary tokens to a `word`, or to a token by `token_id` (works for BOS and partial-byte tokens too). */
+export const neighbors = ({ word, token_id, k, model }, signal) =>
+  call("GET", `/api/embeddings/neighbors${query({ word, token_id, k, model })}`, undefined, signal);
 export const analogy = (body, signal) => call("POST", "/api/embeddings/analogy", body, signal);
 export const positional = ({ n, model }, signal) => call("GET", `/api/positional${query({ n, model })}`, undefined, signal);
 export const decompose = (body, signal) => call("POST", "/api/positional/decompose", body, signal);
 export const predict = (body, signal) => call("POST", "/api/predict", body, signal);
 export const compare = (body, signal) => call("POST", "/api/compare", body, signal);
+export const lessons = (signal) => call("GET", "/api/lessons", undefined, signal);
+export const share = ({ view }, signal) => call("GET", `/api/share${query({ view })}`, undefined, signal);
+/** The address of GET /api/report (a download, so a link rather than a fetch). */
+export const reportURL = ({ text, model, layer, head, positions, scale, ablate }) =>
+  `/api/report${query({ text, model, layer, head, positions, scale, ablate: (ablate || []).map(([l, h]) => `${l}.${h}`).join(",") })}`;

@@ -29,6 +29,8 @@ const ui = {
   notice: "", // a message about the URL (e.g. an unknown model) shown next to the input
   note: "", // a message for the predictions view (why a continuation stopped)
   rendered: new WeakMap(), // element -> the inputs it was last drawn from
+  sliced: null, // {from, view}: the last analysis without its special tokens (see visibleAnalysis)
+  presenting: null, // presenter mode as last applied to the page
 };
 const slots = new Map();
 let refreshQueued = false;
@@ -111,6 +113,37 @@ function modelLabel(m) {
   return `${m.name} · ${m.kind} · ${formatParams(m.params)} params · ${m.positional}` + (m.available ? "" : " (not installed)");
 }
 
+/**
+ * The analysis as the attention view shows it: with "hide special tokens" on, the rows and columns of the
+ * special tokens ([CLS], [SEP], BOS) are left out, picked by index from the API's data (no new numbers).
+ * Each kept token gets `index` (its index in the API's data) and `hidden` lists the tokens left out.
+ */
+function visibleAnalysis(a) {
+  if (!state.hidespecial || !a) return a;
+  const keep = [];
+  a.tokens.forEach((t, i) => { if (!t.special) keep.push(i); });
+  if (keep.length === a.tokens.length || keep.length === 0) return a;
+  if (ui.sliced && ui.sliced.from === a) return ui.sliced.view;
+  const pick = (m) => keep.map((i) => keep.map((j) => m[i][j])); // [query][key] -> [kept query][kept key]
+  const view = {
+    ...a,
+    tokens: keep.map((i) => ({ ...a.tokens[i], index: i })),
+    hidden: a.tokens.filter((t) => t.special),
+    attention: a.attention.map((heads) => heads.map(pick)),
+  };
+  ui.sliced = { from: a, view };
+  return view;
+}
+
+/** The API index of each token the strip and the attention plots show. */
+const shownIndices = (view) => view.tokens.map((t, i) => (Number.isInteger(t.index) ? t.index : i));
+
+/** Forget what every plot was drawn from, so that the next refresh redraws them (e.g. presenter mode). */
+function invalidatePlots() {
+  ui.rendered = new WeakMap();
+  for (const fig of document.querySelectorAll("figure.panel")) fig._deps = null;
+}
+
 /** Has `el` already been drawn from exactly these inputs? (then skip redrawing it) */
 function unchanged(el, deps) {
   const prev = ui.rendered.get(el);
@@ -134,6 +167,14 @@ function syncInputs() {
   if (m) $("model").value = m.name;
   $("positions").value = state.positions;
   $("scale").checked = state.scale;
+  $("hide-special").checked = state.hidespecial;
+  $("present").setAttribute("aria-pressed", state.present ? "true" : "false");
+  if (ui.presenting !== state.present) {
+    const first = ui.presenting === null;
+    ui.presenting = state.present;
+    document.body.classList.toggle("presenter", state.present);
+    if (!first) invalidatePlots(); // the plots' text is sized when they are drawn
+  }
   if (m) {
     fillSelect($("layer"), m.n_layers, "");
     fillSelect($("head"), m.n_heads, "");
@@ -201,9 +242,11 @@ function scheduleRefresh() {
   });
 }
 
-function effectiveToken(n) {
+/** The query token: the hovered one, else the clicked one, else the last one shown (an API index). */
+function effectiveToken(n, shown) {
   const t = ui.hover !== null ? ui.hover : state.token;
-  return t === null || t >= n ? n - 1 : t;
+  if (t === null || t >= n || (shown && !shown.includes(t))) return shown && shown.length ? shown[shown.length - 1] : n - 1;
+  return t;
 }
 
 function refresh() {
@@ -225,14 +268,15 @@ function refresh() {
     return;
   }
   const n = analysis.tokens.length;
-  const tok = effectiveToken(n);
-  tokensView.render($("tokens"), { tokens: analysis.tokens, stale: !current }, { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1) });
+  const view = visibleAnalysis(analysis);
+  const tok = effectiveToken(n, shownIndices(view));
+  tokensView.render($("tokens"), { tokens: view.tokens, stale: !current }, { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1) });
   $("query-label").textContent = `${tok} “${analysis.tokens[tok].text}”`;
   if (!current) return; // wait for this sentence's analysis before asking the views' questions
   const section = document.querySelector(`main .view[data-view="${state.view}"]`);
   let ready = false;
   try {
-    ready = VIEW_RENDER[state.view](section, { analysis, model, base, baseKey, tok });
+    ready = VIEW_RENDER[state.view](section, { analysis, view, model, base, baseKey, tok });
     $("empty").hidden = true;
   } catch (err) {
     // a drawing bug must not leave a blank page: say what failed
@@ -244,22 +288,24 @@ function refresh() {
   section.dataset.state = ready ? "ready" : "loading";
 }
 
-const causalOf = (m) => Boolean(m && m.kind === "causal");
-
 const VIEW_RENDER = {
-  attention(section, { analysis, model, tok }) {
-    const vs = { ...state, token: tok };
-    const causal = causalOf(model);
+  attention(section, { analysis, view, tok }) {
+    // the heatmap, the links and the grid draw `view` (without special tokens when they are hidden):
+    // their token positions are positions in view.tokens
+    const pos = shownIndices(view).indexOf(tok);
+    const vs = { ...state, token: pos < 0 ? null : pos };
+    const causal = Boolean(analysis.causal); // from the API: the mask the model used
     const hm = $("attn-heatmap");
-    if (!unchanged(hm, [analysis, state.layer, state.head, tok, state.ablate])) heatmapView.render(hm, { analyze: analysis, causal }, vs);
+    if (!unchanged(hm, [view, state.layer, state.head, pos, state.ablate, Math.round(hm.clientWidth / 40)]))
+      heatmapView.render(hm, { analyze: view, causal }, vs);
     const ln = $("attn-lines");
-    if (!unchanged(ln, [analysis, state.layer, state.head, tok])) linesView.render(ln, { analyze: analysis }, vs);
+    if (!unchanged(ln, [view, state.layer, state.head, pos])) linesView.render(ln, { analyze: view }, vs);
     const gr = $("attn-grid");
     const width = Math.round(gr.clientWidth / 20);
-    if (!unchanged(gr, [analysis, state.layer, state.head, state.ablate, ui.ablateMode, width]))
-      gridView.render(gr, { analyze: analysis, causal, ablateMode: ui.ablateMode }, vs);
+    if (!unchanged(gr, [view, state.layer, state.head, state.ablate, ui.ablateMode, width]))
+      gridView.render(gr, { analyze: view, causal, ablateMode: ui.ablateMode }, vs);
     const hs = $("attn-heads");
-    if (!unchanged(hs, [analysis, state.layer, state.head])) headsView.render(hs, { analyze: analysis }, vs);
+    if (!unchanged(hs, [analysis, state.layer, state.head, Math.round(hs.clientWidth / 40)])) headsView.render(hs, { analyze: analysis, specialHidden: view !== analysis }, vs);
     return true;
   },
 
@@ -281,26 +327,27 @@ const VIEW_RENDER = {
 
   embeddings(section, { analysis, model, base, baseKey, tok }) {
     const e = load("embeddings", baseKey, (signal) => api.embeddings(base, signal));
-    const word = state.word || analysis.tokens[tok].text.replace(/␣/g, " ").trim();
-    const nb = word
-      ? load("neighbors", `${model.name}|${word}`, (signal) => api.neighbors({ word, k: 10, model: model.name }, signal))
-      : null;
+    // a typed word, else the selected token by its id (so BOS and partial-byte tokens work too)
+    const id = analysis.tokens[tok].id;
+    const nb = state.word
+      ? load("neighbors", `${model.name}|w|${state.word}`, (signal) => api.neighbors({ word: state.word, k: 10, model: model.name }, signal))
+      : load("neighbors", `${model.name}|#${id}`, (signal) => api.neighbors({ token_id: id, k: 10, model: model.name }, signal));
     const haveAnalogy = state.a && state.b && state.c;
     const an = haveAnalogy
       ? load("analogy", `${model.name}|${state.a}|${state.b}|${state.c}`, (signal) =>
           api.analogy({ model: model.name, a: state.a, b: state.b, c: state.c, k: 10 }, signal))
       : null;
     const ve = shown(e, "embeddings");
-    const vn = nb ? shown(nb, "neighbors") : { data: null, error: `The selected token “${analysis.tokens[tok].text}” has no word to look up.` };
+    const vn = shown(nb, "neighbors");
     const va = an ? shown(an, "analogy") : { data: null, error: "Type three words: a − b + c." };
     const deps = [ve.data, ve.error, vn.data, vn.error, va.data, va.error, tok, state.depth, state.metric, state.word, state.a, state.b, state.c];
     if (!unchanged(section, deps)) {
       embeddingsView.render(section, { emb: ve.data, error: ve.error, neighbors: vn, analogy: va }, { ...state, token: tok });
     }
-    return !(ve.pending || (vn && vn.pending) || (va && va.pending));
+    return !(ve.pending || vn.pending || (va && va.pending));
   },
 
-  positional(section, { model, base, baseKey }) {
+  positional(section, { analysis, model, base, baseKey }) {
     const why = model.unavailable_views || {};
     let encoding;
     if (why.positional) encoding = { unavailable: why.positional };
@@ -310,8 +357,11 @@ const VIEW_RENDER = {
       encoding = shown(s, "positional");
     }
     const side = (positions) => ({ ...base, positions });
-    const cr = load("cmp-removed", baseKey, (signal) => api.compare({ a: side("normal"), b: side("removed") }, signal));
-    const cs = load("cmp-shuffled", baseKey, (signal) => api.compare({ a: side("normal"), b: side("shuffled") }, signal));
+    // only the selected layer and head: the API sends that slice (with `layers` and `heads` naming it)
+    const one = { layer: state.layer, head: state.head };
+    const cmpKey = `${baseKey}|${state.layer}|${state.head}`;
+    const cr = load("cmp-removed", cmpKey, (signal) => api.compare({ a: side("normal"), b: side("removed"), ...one }, signal));
+    const cs = load("cmp-shuffled", cmpKey, (signal) => api.compare({ a: side("normal"), b: side("shuffled"), ...one }, signal));
     let decompose;
     if (why.decompose) decompose = { unavailable: why.decompose };
     else {
@@ -322,7 +372,7 @@ const VIEW_RENDER = {
     for (const name of TINY) {
       const m = ui.byName.get(name);
       if (!m) continue;
-      const entry = { name, positional: m.positional, causal: causalOf(m) };
+      const entry = { name, positional: m.positional };
       if (!m.available) {
         models.push({ ...entry, error: `${name} is not installed${m.install ? `: ${m.install}` : "."}` });
         continue;
@@ -335,7 +385,7 @@ const VIEW_RENDER = {
     const deps = [encoding.data, encoding.error, compare.removed.data, compare.removed.error, compare.shuffled.data, compare.shuffled.error,
       decompose.data, decompose.error, ...models.flatMap((m) => [m.data, m.error]), state.layer, state.head, state.pn, model];
     if (!unchanged(section, deps)) {
-      positionalView.render(section, { causal: causalOf(model), current: model.name, encoding, compare, decompose, models }, state);
+      positionalView.render(section, { causal: Boolean(analysis.causal), current: model.name, encoding, compare, decompose, models }, state);
     }
     return ![encoding, compare.removed, compare.shuffled, decompose, ...models].some((v) => v.pending);
   },
@@ -407,6 +457,8 @@ function wire() {
   $("model").addEventListener("change", (ev) => update({ model: ev.target.value }));
   $("positions").addEventListener("change", (ev) => update({ positions: ev.target.value }));
   $("scale").addEventListener("change", (ev) => update({ scale: ev.target.checked }));
+  $("hide-special").addEventListener("change", (ev) => update({ hidespecial: ev.target.checked }));
+  $("present").addEventListener("click", () => update({ present: !state.present }));
   $("layer").addEventListener("change", (ev) => update({ layer: Number(ev.target.value) }));
   $("head").addEventListener("change", (ev) => update({ head: Number(ev.target.value) }));
   $("ablate-mode").addEventListener("click", () => {
@@ -464,14 +516,20 @@ function wire() {
     }
   });
   strip.addEventListener("keydown", (ev) => {
-    const i = indexOf(ev);
-    if (i === null || !["ArrowLeft", "ArrowRight"].includes(ev.key)) return;
-    const next = ev.key === "ArrowLeft" ? i - 1 : i + 1;
-    const chip = strip.querySelector(`.tok[data-index="${next}"]`);
-    if (chip) {
-      ev.preventDefault();
-      chip.focus();
-      update({ token: next });
+    // one tab stop for the strip; Left/Right/Home/End move the selection (Enter/Space: a click selects it)
+    const chip = ev.target.closest && ev.target.closest(".tok");
+    if (!chip || !["ArrowLeft", "ArrowRight", "Home", "End"].includes(ev.key) || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    ev.preventDefault();
+    const chips = [...strip.querySelectorAll(".tok")];
+    const at = chips.indexOf(chip);
+    const to = { ArrowLeft: at - 1, ArrowRight: at + 1, Home: 0, End: chips.length - 1 }[ev.key];
+    const next = chips[Math.max(0, Math.min(chips.length - 1, to))];
+    if (next && next !== chip) {
+      next.tabIndex = 0;
+      chip.tabIndex = -1;
+      next.focus();
+      ui.hover = null;
+      update({ token: Number(next.dataset.index) });
     }
   });
 
@@ -482,12 +540,23 @@ function wire() {
     if (tab) update({ view: tab.dataset.view }, { history: "push" });
   });
   tabs.addEventListener("keydown", (ev) => {
+    // a tablist: one tab stop; Left/Right/Home/End move between the tabs (Enter/Space: a click)
     const tab = ev.target.closest("[role=tab]");
-    if (!tab || !["ArrowLeft", "ArrowRight"].includes(ev.key)) return;
+    if (!tab || !["ArrowLeft", "ArrowRight", "Home", "End"].includes(ev.key) || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+    ev.preventDefault();
     const i = VIEWS.indexOf(tab.dataset.view);
-    const next = VIEWS[(i + (ev.key === "ArrowLeft" ? VIEWS.length - 1 : 1)) % VIEWS.length];
-    update({ view: next }, { history: "push" });
-    tabs.querySelector(`[data-view="${next}"]`).focus();
+    const to = { ArrowLeft: i + VIEWS.length - 1, ArrowRight: i + 1, Home: 0, End: VIEWS.length - 1 }[ev.key] % VIEWS.length;
+    update({ view: VIEWS[to] }, { history: "push" });
+    tabs.querySelector(`[data-view="${VIEWS[to]}"]`).focus();
+  });
+
+  // the keyboard, anywhere outside a text field: arrows move the layer (up/down) and head (left/right),
+  // `p` switches presenter mode
+  document.addEventListener("keydown", onKey);
+  let resizeTimer = null;
+  window.addEventListener("resize", () => {
+    clearTimeout(resizeTimer);
+    resizeTimer = setTimeout(scheduleRefresh, 150); // the grid's height follows its width
   });
 
   // requests from the views
@@ -505,6 +574,34 @@ function wire() {
     syncInputs();
     scheduleRefresh();
   });
+}
+
+/** Keys typed into these are theirs: a text box, a list, a slider. */
+function isTextField(el) {
+  if (!el || !el.tagName) return false;
+  if (el.isContentEditable) return true;
+  if (el.tagName === "TEXTAREA" || el.tagName === "SELECT") return true;
+  return el.tagName === "INPUT" && !["checkbox", "button", "submit", "reset"].includes(el.type);
+}
+
+const LAYER_HEAD_VIEWS = ["attention", "arithmetic", "qkv", "positional"]; // the views that show one layer and head
+const ARROWS = { ArrowUp: ["layer", -1], ArrowDown: ["layer", 1], ArrowLeft: ["head", -1], ArrowRight: ["head", 1] };
+
+function onKey(ev) {
+  if (ev.defaultPrevented || ev.altKey || ev.ctrlKey || ev.metaKey || ev.isComposing || isTextField(ev.target)) return;
+  if ((ev.key === "p" || ev.key === "P") && !ev.repeat) {
+    ev.preventDefault();
+    update({ present: !state.present });
+    return;
+  }
+  const move = ARROWS[ev.key];
+  const m = currentModel();
+  if (!move || ev.shiftKey || !m || !LAYER_HEAD_VIEWS.includes(state.view)) return;
+  ev.preventDefault(); // the arrows move the selection here, not the page
+  const [key, step] = move;
+  const count = key === "layer" ? m.n_layers : m.n_heads;
+  const next = Math.max(0, Math.min(count - 1, state[key] + step));
+  if (next !== state[key]) update({ [key]: next });
 }
 
 async function start() {

@@ -11,21 +11,36 @@ export function esc(value) {
 }
 
 export const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif';
-export const MASKED_COLOR = "#c8c8c8";
-export const WEIGHT_SCALE = [
-  [0, "#ffffff"],
-  [0.25, "#c6dbef"],
-  [0.5, "#6baed6"],
-  [0.75, "#2171b5"],
-  [1, "#08306b"],
-];
+// Colour scales that read the same with every common colour-vision deficiency: Viridis (dark purple
+// -> yellow, lightness rising throughout) for weights; blue-white-orange for signed values and differences.
+export const MASKED_COLOR = "#e3e3e3"; // light neutral grey: no Viridis or blue-orange colour is near it
+export const WEIGHT_SCALE = "Viridis";
+export const SEQUENTIAL_ALT = "Cividis"; // a second sequential scale (e.g. entropy beside weights)
 export const DIVERGING = [
-  [0, "#b2182b"],
-  [0.25, "#ef8a62"],
+  [0, "#b35806"],
+  [0.15, "#e08214"],
+  [0.3, "#fdb863"],
   [0.5, "#f7f7f7"],
-  [0.75, "#67a9cf"],
+  [0.7, "#92c5de"],
+  [0.85, "#4393c3"],
   [1, "#2166ac"],
 ];
+export const DIVERGING_WORDS = "blue: positive, orange: negative";
+// masked cells: grey stripes (a texture, not only a colour), drawn under a heatmap whose masked cells are gaps
+const HATCH_SVG =
+  "<svg xmlns='http://www.w3.org/2000/svg' width='600' height='600' viewBox='0 0 600 600' preserveAspectRatio='none'>" +
+  "<defs><pattern id='m' width='12' height='12' patternUnits='userSpaceOnUse' patternTransform='rotate(45)'>" +
+  "<rect width='12' height='12' fill='#eeeeee'/><rect width='5' height='12' fill='#c4c4c4'/></pattern></defs>" +
+  "<rect width='600' height='600' fill='url(#m)'/></svg>";
+const HATCH = `data:image/svg+xml;base64,${btoa(HATCH_SVG)}`;
+
+/** A layout image that fills one subplot with the "masked" stripes (layout.images). */
+export function maskedBackground(xref = "x", yref = "y") {
+  return { source: HATCH, xref: `${xref} domain`, yref: `${yref} domain`, x: 0, y: 1, sizex: 1, sizey: 1,
+           xanchor: "left", yanchor: "top", sizing: "stretch", layer: "below" };
+}
+/** How much larger plot text is in presenter mode. */
+export const PRESENTER_FONT_SCALE = 1.4;
 
 /** Build an element; strings become text nodes (never HTML). */
 export function h(tag, attrs = {}, ...children) {
@@ -156,8 +171,27 @@ function exportPanel(fig, format) {
 const CONFIG = {
   responsive: true,
   displaylogo: false,
-  modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"],
+  // sendChartToCloud would upload the plot to Plotly's cloud: this page runs offline and sends nothing out
+  modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines", "sendChartToCloud"],
 };
+
+export function presenting() {
+  return document.body.classList.contains("presenter");
+}
+
+/** Multiply every font size in a layout or trace (font, tickfont, textfont, ...) by k; copies what it changes. */
+function scaleFonts(obj, k, depth = 0) {
+  if (!obj || typeof obj !== "object" || depth > 6) return;
+  for (const [key, v] of Object.entries(obj)) {
+    if (!v || typeof v !== "object") continue;
+    if (/font$/i.test(key) && !Array.isArray(v)) {
+      const size = Array.isArray(v.size) ? v.size.map((x) => x * k) : typeof v.size === "number" ? v.size * k : v.size;
+      obj[key] = { ...v, size };
+    } else if (key !== "z" && key !== "x" && key !== "y" && key !== "text" && key !== "customdata") {
+      scaleFonts(v, k, depth + 1);
+    }
+  }
+}
 
 export function baseLayout(layout = {}) {
   return {
@@ -184,7 +218,13 @@ export function draw(fig, traces, layout, exp, config = {}) {
   fig._export = exp;
   fig.querySelector(".exports").hidden = false;
   const name = safeName(exp ? exp.name : "plot");
-  return Plotly.react(gd, traces, baseLayout(layout), {
+  const full = baseLayout(layout);
+  if (presenting()) {
+    // presenter mode: larger text in the plots too (the page's CSS cannot reach inside the SVG)
+    scaleFonts(full, PRESENTER_FONT_SCALE);
+    for (const t of traces) scaleFonts(t, PRESENTER_FONT_SCALE);
+  }
+  return Plotly.react(gd, traces, full, {
     ...CONFIG,
     toImageButtonOptions: { format: "png", filename: name, scale: 2 },
     ...config,
@@ -234,18 +274,41 @@ export function tokenAxis(tokens, extra = {}, step = 1) {
   };
 }
 
+/** "i “text”": i is the token's index in the API's data (`index` when some tokens are hidden from the plot). */
 export function tokenLabel(tokens, i) {
-  return `${i} “${esc(tokens[i].text)}”`;
+  const t = tokens[i];
+  return `${t.index ?? i} “${esc(t.text)}”`;
+}
+
+/** The API's index of the token drawn at plot position i (tokens may be a slice, see main.js). */
+export function tokenIndex(tokens, i) {
+  const t = tokens[i];
+  return t && Number.isInteger(t.index) ? t.index : i;
+}
+
+/** The caption's sentence about hidden special tokens (main.js slices them out and sets `hidden`). */
+export function hiddenNote(a, rowsSum = true) {
+  if (!a || !a.hidden || !a.hidden.length) return "";
+  const names = [...new Set(a.hidden.map((t) => t.text))].join(", ");
+  return ` Special tokens hidden (${names}): their rows and columns are left out` + (rowsSum ? ", so a row may sum to less than 1." : ".");
+}
+
+/** A selection outline that shows on every colour of every scale: a black line with a white one inside. */
+export function selectionShapes(rect, width = 2.5) {
+  return [
+    { type: "rect", fillcolor: "rgba(0,0,0,0)", ...rect, line: { color: "#000000", width: width + 2 } },
+    { type: "rect", fillcolor: "rgba(0,0,0,0)", ...rect, line: { color: "#ffffff", width: width - 0.5 } },
+  ];
 }
 
 /** Plain (unescaped) labels for CSV/JSON. */
 export function plainLabels(tokens) {
-  return tokens.map((t, i) => `${i}:${t.text}`);
+  return tokens.map((t, i) => `${t.index ?? i}:${t.text}`);
 }
 
 /**
- * A heatmap of a token x token matrix. Cells that are null or listed in `masked` show grey
- * (the plot background) with the hover text "masked".
+ * A heatmap of a token x token matrix. Cells that are null or listed in `masked` are gaps: they show the
+ * plot background (MASKED_COLOR, striped with maskedBackground()) and the hover text "masked".
  */
 export function tokenHeatmap(z, tokens, { masked = null, zmin, zmax, zmid, colorscale = WEIGHT_SCALE, label = "weight",
   showscale = true, cellText = null, xaxis, yaxis, colorbar } = {}) {

@@ -23,7 +23,14 @@ export const DEFAULTS = Object.freeze({
   b: "man",
   c: "woman",
   pn: 64, // positions shown in the positional-encoding heatmap
+  lesson: "", // the guided lesson shown in the lesson panel ("" = none; lessons.js); URL lesson=ID
+  step: 1, // its step, counted from 1; URL step=N
+  present: false, // presenter mode: large type, high contrast (body class "presenter"; URL present=1)
+  hidespecial: false, // hide [CLS], [SEP], BOS from the token strip and the attention axes (URL hidespecial=1)
 });
+
+// boolean keys: written to the URL as 1 / 0
+const FLAGS = ["scale", "present", "hidespecial"];
 
 // keys always written, so that a copied link names them even at their defaults
 const ALWAYS = ["text", "model", "view", "layer", "head", "token"];
@@ -65,19 +72,21 @@ export function parse(search) {
   s.head = int(q.get("head"), DEFAULTS.head);
   s.token = int(q.get("token"), null);
   if (POSITIONS.includes(q.get("positions"))) s.positions = q.get("positions");
-  if (q.has("scale")) s.scale = !["0", "false", "off"].includes(q.get("scale"));
+  for (const k of FLAGS) if (q.has(k)) s[k] = !["0", "false", "off", "no"].includes(q.get(k).toLowerCase());
   s.ablate = parseAblate(q.get("ablate"));
   s.temp = num(q.get("temp"), DEFAULTS.temp, 0.1, 5);
   s.depth = int(q.get("depth"), null);
   if (METRICS.includes(q.get("metric"))) s.metric = q.get("metric");
   for (const k of ["word", "a", "b", "c"]) if (q.has(k)) s[k] = q.get(k).slice(0, 100);
   s.pn = int(q.get("pn"), DEFAULTS.pn, 1, 512);
+  if (/^[a-z0-9][a-z0-9-]{0,79}$/.test(q.get("lesson") || "")) s.lesson = q.get("lesson");
+  s.step = int(q.get("step"), DEFAULTS.step, 1, 999);
   return s;
 }
 
 function encode(key, value) {
   if (key === "ablate") return value.map(([l, h]) => `${l}.${h}`).join(",");
-  if (key === "scale") return value ? "1" : "0";
+  if (FLAGS.includes(key)) return value ? "1" : "0";
   return value === null ? "" : String(value);
 }
 

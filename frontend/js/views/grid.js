@@ -1,7 +1,11 @@
 // All layers x heads as small thumbnails. One heatmap holds every head's pattern side by side (tiles
 // separated by an empty row and column), so that 4 x 4 heads and 30 x 9 heads draw equally fast.
 // Click: select that layer and head. Shift/Alt/Ctrl-click, or click in ablate mode: ablate it.
-import { caption, draw, emit, panel, plotOf, WEIGHT_SCALE } from "../plot.js";
+// Keyboard: the grid is one tab stop; the arrow keys move the selected head (main.js), Enter or Space
+// ablates (or restores) the selected head.
+import { caption, draw, emit, hiddenNote, panel, plotOf, selectionShapes, WEIGHT_SCALE } from "../plot.js";
+
+const GRID_MASKED = "#b8b8b8"; // masked cells: mid grey, apart from the white gaps between tiles and every Viridis colour
 
 const MAX_HOVER_CELLS = 120_000; // beyond this, no per-cell hover text (clicking still works)
 
@@ -20,7 +24,8 @@ export function render(element, data, state) {
   caption(
     fig,
     (data.ablateMode ? "Ablate mode: click a head to switch it off or on." : "Click a head to select it; Shift-click (or turn on ablate mode) to ablate it.") +
-      (data.causal ? " Grey: masked." : ""),
+      " Keys: arrows move the selection, Enter ablates it." +
+      (data.causal ? " Grey: masked." : "") + hiddenNote(a, false),
   );
   const z = Array.from({ length: rows }, () => new Array(cols).fill(null));
   const masked = data.causal ? Array.from({ length: rows }, () => new Array(cols).fill(null)) : null;
@@ -42,7 +47,7 @@ export function render(element, data, state) {
   }
   const traces = [];
   if (masked) {
-    traces.push({ type: "heatmap", z: masked, colorscale: [[0, "#c8c8c8"], [1, "#c8c8c8"]], showscale: false, hoverinfo: "skip", zmin: 0, zmax: 1 });
+    traces.push({ type: "heatmap", z: masked, colorscale: [[0, GRID_MASKED], [1, GRID_MASKED]], showscale: false, hoverinfo: "skip", zmin: 0, zmax: 1 });
   }
   traces.push({
     type: "heatmap", z, colorscale: WEIGHT_SCALE, zmin: 0, zmax: 1, showscale: false, hoverongaps: false,
@@ -63,7 +68,7 @@ export function render(element, data, state) {
   }
   const sx = state.head * tile - 0.5;
   const sy = state.layer * tile - 0.5;
-  shapes.push({ type: "rect", x0: sx - 0.4, x1: sx + n + 0.4, y0: sy - 0.4, y1: sy + n + 0.4, line: { color: "#e8590c", width: 3 } });
+  shapes.push(...selectionShapes({ x0: sx - 0.4, x1: sx + n + 0.4, y0: sy - 0.4, y1: sy + n + 0.4 }, 3));
 
   const width = element.clientWidth || 600;
   const cell = Math.max(26, Math.min(120, (width - 70) / nH, 1300 / nL));
@@ -88,9 +93,20 @@ export function render(element, data, state) {
     { name: `attention-grid-${a.model}`, csv, json: { model: a.model, interventions: a.interventions, tokens: a.tokens, attention: a.attention } },
   );
   const gd = plotOf(fig);
-  gd._attnlabGrid = { tile, n, nL, nH };
+  gd._attnlabGrid = { tile, n, nL, nH, layer: state.layer, head: state.head };
+  gd.tabIndex = 0;
+  gd.setAttribute("role", "group");
+  gd.setAttribute("aria-label", `every layer and head; selected: layer ${state.layer}, head ${state.head}` +
+    `${state.ablate.some(([x, y]) => x === state.layer && y === state.head) ? " (ablated)" : ""}. ` +
+    "Arrow keys: up and down change the layer, left and right the head; Enter or Space: ablate or restore it.");
   if (!gd._attnlabClick) {
     gd._attnlabClick = true;
+    gd.addEventListener("keydown", (ev) => {
+      const g = gd._attnlabGrid;
+      if (!g || (ev.key !== "Enter" && ev.key !== " ") || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+      ev.preventDefault();
+      emit(element, {}, { ablate: { layer: g.layer, head: g.head, modifier: true } });
+    });
     gd.on("plotly_click", (ev) => {
       const p = ev && ev.points && ev.points.find((pt) => pt.data.colorscale === WEIGHT_SCALE) || (ev && ev.points && ev.points[0]);
       const g = gd._attnlabGrid;

@@ -1,48 +1,54 @@
 // Per-head summary from /api/analyze `heads`: entropy, previous-token, first-token and self weight,
 // each as a small layer x head table of colours with the numbers written in.
-import { caption, draw, emit, panel, plotOf } from "../plot.js";
+import { caption, draw, emit, panel, plotOf, presenting, selectionShapes, SEQUENTIAL_ALT, WEIGHT_SCALE } from "../plot.js";
 
-const light = (hex) => [[0, "#ffffff"], [1, hex]];
+// colour-blind-safe sequential scales: the weights on the same scale as the attention heatmaps, entropy on another
 const MEASURES = [
-  ["entropy", "entropy (nats)", light("#adb5bd")],
-  ["previous_token", "previous-token weight", light("#4dabf7")],
-  ["first_token", "first-token weight", light("#ffa94d")],
-  ["self_token", "own-token weight", light("#69db7c")],
+  ["entropy", "entropy (nats)", SEQUENTIAL_ALT],
+  ["previous_token", "previous-token weight", WEIGHT_SCALE],
+  ["first_token", "first-token weight", WEIGHT_SCALE],
+  ["self_token", "own-token weight", WEIGHT_SCALE],
 ];
 
-/** data: {analyze}; state: {layer, head}. */
+/** data: {analyze, specialHidden}; state: {layer, head}. */
 export function render(element, data, state) {
   const fig = panel(element, "heads", "Per-head summary");
   const a = data && data.analyze;
   if (!a) return;
   const nL = a.n_layers;
   const nH = a.n_heads;
-  caption(fig, "Means over the query tokens (hover for the exact value). Low entropy = a focused head. Click a cell to select that head.");
+  caption(fig, "Means over the query tokens (hover for the exact value). Low entropy = a focused head. Click a cell to select that head." +
+    (data.specialHidden ? " Computed over all the tokens, the hidden special ones included." : ""));
   const traces = [];
+  // four panels in a row; two rows of two on a narrow screen
+  const width = element.clientWidth || 800;
+  const cols = width < 560 ? 2 : MEASURES.length;
+  const rowsN = MEASURES.length / cols;
+  const showNumbers = nH <= 6 && nL <= 16 && (width - 60) / cols / nH >= (presenting() ? 44 : 32);
   const layout = {
-    grid: { rows: 1, columns: MEASURES.length, pattern: "independent", xgap: 0.06 },
+    grid: { rows: rowsN, columns: cols, pattern: "independent", xgap: 0.06, ygap: rowsN > 1 ? 0.16 : 0.1 },
     annotations: [],
     shapes: [],
     margin: { l: 50, r: 10, t: 28, b: 36 },
-    height: Math.max(200, Math.min(900, nL * (nL > 12 ? 24 : 34) + 80)),
+    height: Math.max(200, Math.min(900, nL * (nL > 12 ? 24 : 34) + 80)) * rowsN,
   };
   MEASURES.forEach(([key, label, scale], m) => {
     const s = m === 0 ? "" : String(m + 1);
     const z = a.heads.map((row) => row.map((hs) => hs[key]));
     traces.push({
       type: "heatmap", z, x: [...Array(nH).keys()], y: [...Array(nL).keys()], colorscale: scale, showscale: false,
-      zmin: 0, ...(key === "entropy" ? {} : { zmax: 1 }), texttemplate: nH <= 6 && nL <= 16 ? "%{z:.2f}" : "", textfont: { size: 10 },
+      zmin: 0, ...(key === "entropy" ? {} : { zmax: 1 }), texttemplate: showNumbers ? "%{z:.2f}" : "", textfont: { size: 10 },
       hovertemplate: `layer %{y} · head %{x}<br>${label}: %{z}<extra></extra>`,
       xaxis: `x${s}`, yaxis: `y${s}`, xgap: 1, ygap: 1,
     });
     layout[`xaxis${s}`] = { tickmode: "array", tickvals: [...Array(nH).keys()], ticktext: [...Array(nH).keys()].map((i) => (nH > 6 ? `${i}` : `H${i}`)),
       showgrid: false, zeroline: false, fixedrange: true, tickfont: { size: 10 } };
-    layout[`yaxis${s}`] = { showticklabels: m === 0, ticks: m === 0 ? "outside" : "", tickmode: "array", tickvals: [...Array(nL).keys()], ticktext: [...Array(nL).keys()].map((i) => `L${i}`),
+    layout[`yaxis${s}`] = { showticklabels: m % cols === 0, ticks: m % cols === 0 ? "outside" : "", tickmode: "array", tickvals: [...Array(nL).keys()], ticktext: [...Array(nL).keys()].map((i) => `L${i}`),
       autorange: "reversed", showgrid: false, zeroline: false, fixedrange: true, tickfont: { size: 10 } };
     layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.02, xanchor: "center",
       yanchor: "bottom", showarrow: false, font: { size: 12 } });
-    layout.shapes.push({ type: "rect", xref: `x${s}`, yref: `y${s}`, x0: state.head - 0.5, x1: state.head + 0.5,
-      y0: state.layer - 0.5, y1: state.layer + 0.5, line: { color: "#e8590c", width: 2.5 } });
+    layout.shapes.push(...selectionShapes({ xref: `x${s}`, yref: `y${s}`, x0: state.head - 0.5, x1: state.head + 0.5,
+      y0: state.layer - 0.5, y1: state.layer + 0.5 }, 2.5));
   });
   const rows = [["layer", "head", ...MEASURES.map(([k]) => k)]];
   a.heads.forEach((row) => row.forEach((hs) => rows.push([hs.layer, hs.head, ...MEASURES.map(([k]) => hs[k])])));

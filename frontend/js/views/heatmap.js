@@ -1,7 +1,13 @@
 // The selected layer and head as a query x key heatmap; masked cells grey with the hover text "masked".
-import { caption, draw, emit, matrixRows, panel, plainLabels, plotOf, reason, squareHeight, tokenAxis, tokenHeatmap } from "../plot.js";
+import {
+  caption, draw, emit, hiddenNote, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, presenting, reason, selectionShapes, squareHeight, tokenAxis, tokenHeatmap, tokenIndex,
+} from "../plot.js";
 
-/** data: {analyze, causal}; state: {layer, head, token, ablate}. */
+/**
+ * data: {analyze, causal}: `analyze` may be a slice of /api/analyze without the special tokens (each token
+ * then has `index`, its index in the API's data, and `hidden` lists the tokens left out);
+ * state: {layer, head, token (position in analyze.tokens), ablate}.
+ */
 export function render(element, data, state) {
   const fig = panel(element, "heatmap", `Attention · layer ${state.layer} · head ${state.head}`);
   const a = data && data.analyze;
@@ -24,24 +30,23 @@ export function render(element, data, state) {
   ].filter(Boolean).join(" ");
   caption(
     fig,
-    `Each row is a query token, each column a key it can attend to; a row sums to 1.` +
-      (data.causal ? " Grey: masked (a later token the query cannot see)." : "") +
+    `Each row is a query token, each column a key it can attend to` + (a.hidden && a.hidden.length ? "." : "; a row sums to 1.") +
+      (data.causal ? " Grey stripes: masked (a later token the query cannot see)." : "") +
+      hiddenNote(a) +
       (ablated ? " This head is ablated: its output is set to zero (the pattern is still computed)." : "") +
       (applied ? ` ${applied}` : ""),
   );
+  const cellWidth = ((element.clientWidth || 600) - 150) / n; // about: the width less the axis labels and colour bar
   const trace = tokenHeatmap(pattern, tokens, {
     masked,
     zmin: 0,
     zmax: 1,
-    cellText: n <= 14 ? "%{z:.2f}" : null,
+    cellText: n <= 14 && cellWidth >= (presenting() ? 42 : 30) ? "%{z:.2f}" : null, // numbers only where they fit
     colorbar: { title: { text: "weight", side: "right" } },
   });
   const sel = state.token;
   const shapes =
-    sel !== null && sel < n
-      ? [{ type: "rect", xref: "x", yref: "y", x0: -0.5, x1: n - 0.5, y0: sel - 0.5, y1: sel + 0.5,
-           line: { color: "#e8590c", width: 2.5 }, fillcolor: "rgba(0,0,0,0)" }]
-      : [];
+    sel !== null && sel < n ? selectionShapes({ xref: "x", yref: "y", x0: -0.5, x1: n - 0.5, y0: sel - 0.5, y1: sel + 0.5 }) : [];
   const labels = plainLabels(tokens);
   const height = squareHeight(n, { max: n > 40 ? 1400 : 900, per: n > 40 ? 12 : 30 });
   const xStep = n > 48 ? Math.ceil(n / 48) : 1; // long texts: every token on the y axis, every k-th on x
@@ -50,7 +55,8 @@ export function render(element, data, state) {
     [trace],
     {
       height,
-      plot_bgcolor: "#c8c8c8",
+      plot_bgcolor: MASKED_COLOR,
+      images: data.causal ? [maskedBackground()] : [],
       xaxis: tokenAxis(tokens, { title: { text: xStep > 1 ? `key (every ${xStep}th labelled; hover for all)` : "key (attended to)" }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep),
       yaxis: tokenAxis(tokens, { title: { text: "query" }, autorange: false, range: [n - 0.5, -0.5] }),
       shapes,
@@ -63,11 +69,12 @@ export function render(element, data, state) {
     },
   );
   const gd = plotOf(fig);
+  gd._attnlabTokens = tokens;
   if (!gd._attnlabClick) {
     gd._attnlabClick = true;
     gd.on("plotly_click", (ev) => {
       const p = ev && ev.points && ev.points[0];
-      if (p && Number.isInteger(p.y)) emit(element, { token: p.y });
+      if (p && Number.isInteger(p.y)) emit(element, { token: tokenIndex(gd._attnlabTokens || [], p.y) });
     });
   }
 }

@@ -1,6 +1,6 @@
 // Token-to-token links (like BertViz): queries on the left, keys on the right, line opacity and
 // thickness = weight; the selected query's links drawn on top in another colour.
-import { caption, draw, emit, esc, panel, plainLabels, plotOf, reason, tokenLabel } from "../plot.js";
+import { caption, draw, emit, esc, hiddenNote, panel, plainLabels, plotOf, reason, tokenIndex, tokenLabel } from "../plot.js";
 
 const MAX_LINKS = 1500;
 
@@ -17,7 +17,7 @@ export function render(element, data, state) {
   const tokens = a.tokens;
   const n = tokens.length;
   const sel = state.token;
-  caption(fig, "Left: the query; right: the key. Thicker, darker line = more weight. Click a token on the left to select it.");
+  caption(fig, "Left: the query; right: the key. Thicker, darker line = more weight. Click a token on the left to select it." + hiddenNote(a));
   const others = [];
   const mine = [];
   for (let q = 0; q < n; q++) {
@@ -41,7 +41,7 @@ export function render(element, data, state) {
   const fontSize = n > 40 ? 9 : n > 20 ? 11 : 13;
   const left = {
     type: "scatter", mode: "markers+text", x: tokens.map(() => 0), y: tokens.map((_, i) => i),
-    text: tokens.map((t) => esc(t.text)), textposition: "middle left", customdata: tokens.map((_, i) => i),
+    text: tokens.map((t) => esc(t.text)), textposition: "middle left", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
     hovertext: tokens.map((_, i) => `query ${tokenLabel(tokens, i)}`), hoverinfo: "text",
     marker: { size: 7, color: tokens.map((_, i) => (i === sel ? "#d6336c" : "#3b6fb6")) },
     textfont: { size: fontSize, color: tokens.map((_, i) => (i === sel ? "#d6336c" : "#1d2430")) },
@@ -49,9 +49,9 @@ export function render(element, data, state) {
   };
   const right = {
     type: "scatter", mode: "markers+text", x: tokens.map(() => 1), y: tokens.map((_, i) => i),
-    text: tokens.map((t) => esc(t.text)), textposition: "middle right", customdata: tokens.map((_, i) => i),
+    text: tokens.map((t) => esc(t.text)), textposition: "middle right", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
     hovertext: tokens.map((_, k) =>
-      `key ${tokenLabel(tokens, k)}` + (sel !== null && sel < n ? `<br>weight from query ${sel}: ${pattern[sel][k]}` : ""),
+      `key ${tokenLabel(tokens, k)}` + (sel !== null && sel < n ? `<br>weight from query ${tokenIndex(tokens, sel)}: ${pattern[sel][k]}` : ""),
     ),
     hoverinfo: "text", marker: { size: 7, color: "#3b6fb6" }, textfont: { size: fontSize }, showlegend: false, cliponaxis: false,
   };
@@ -72,7 +72,8 @@ export function render(element, data, state) {
     {
       name: `links-${a.model}-L${state.layer}-H${state.head}`,
       csv: [["query", "key", "weight"], ...links.map(([q, k, w]) => [labels[q], labels[k], w])],
-      json: { model: a.model, layer: state.layer, head: state.head, tokens, links: links.map(([q, k, w]) => ({ query: q, key: k, weight: w })) },
+      json: { model: a.model, layer: state.layer, head: state.head, tokens,
+              links: links.map(([q, k, w]) => ({ query: tokenIndex(tokens, q), key: tokenIndex(tokens, k), weight: w })) },
     },
   );
   const gd = plotOf(fig);

@@ -2,7 +2,8 @@
 // normal, removed and shuffled (and the differences); the four-term split of layer 0's scores; and the
 // tiny models with different schemes on the same sentence.
 import {
-  absMax, caption, changed, DIVERGING, draw, emit, h, tickStep, matrixRows, panel, part, plainLabels, reason, setValue, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  absMax, caption, changed, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, tickStep, matrixRows, panel, part, plainLabels, reason, setValue,
+  tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 const N_CHOICES = [16, 32, 64, 128, 256, 512];
@@ -26,7 +27,8 @@ function patternPanel(parent, key, title, z, tokens, { causal, diff = false, nam
     })],
     {
       height: Math.max(240, Math.min(440, n * 22 + 90)),
-      plot_bgcolor: "#c8c8c8",
+      plot_bgcolor: MASKED_COLOR,
+      images: causal ? [maskedBackground()] : [],
       xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }, tickStep(n, 24)),
       yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 30)),
       margin: { l: 60, r: 6, t: 6, b: 55 },
@@ -81,6 +83,20 @@ function encodingPart(element, data, state) {
       json: { model: r.model, positional: r.positional, n: r.n, similarity: r.similarity } });
 }
 
+/**
+ * Layer L, head H of a /api/compare matrix list. The positional view asks for one layer and head, and the
+ * API then sends only that slice with `layers` and `heads` naming it. undefined: this answer is for
+ * another layer or head; null: the model has no such layer or head.
+ */
+function slice(side, matrices, L, H) {
+  if (!matrices) return null;
+  if (L >= side.n_layers || H >= side.n_heads) return null;
+  const li = side.layers ? side.layers.indexOf(L) : L;
+  const hi = side.heads ? side.heads.indexOf(H) : H;
+  if (li < 0 || hi < 0) return undefined;
+  return (matrices[li] && matrices[li][hi]) || null;
+}
+
 function interventionsPart(element, data, state) {
   const sec = section(element, "iv", "Positions normal, removed, shuffled",
     "The selected head on the same sentence with the positional information as trained, taken out, and given to the tokens in a shuffled order.");
@@ -104,7 +120,8 @@ function interventionsPart(element, data, state) {
       continue;
     }
     if (!side) continue;
-    const z = side.attention[L] && side.attention[L][H];
+    const z = slice(side, side.attention, L, H);
+    if (z === undefined) continue; // an answer for another layer or head (the new one is on its way)
     if (!z) {
       reason(panel(row, label, title), `This model has no layer ${L}, head ${H}.`);
       continue;
@@ -131,12 +148,12 @@ function interventionsPart(element, data, state) {
       reason(panel(diffRow, `d-${key}`, title), r.difference_unavailable || "The API sent no difference.");
       continue;
     }
-    const z = r.difference[L] && r.difference[L][H];
+    const z = slice(r.a, r.difference, L, H);
     if (!z) continue;
     patternPanel(diffRow, `d-${key}`, title, z, r.a.tokens, {
       causal: data.causal, diff: true, name: `positions-${label}-minus-normal-${r.a.model}-L${L}-H${H}`,
       json: { model: r.a.model, a: r.a.interventions, b: r.b.interventions, layer: L, head: H, tokens: r.a.tokens, difference: z },
-      note: "Blue: more weight than with normal positions; red: less.",
+      note: "Blue: more weight than with normal positions; orange: less.",
     });
   }
 }
@@ -166,11 +183,13 @@ function decomposePart(element, data, state) {
   caption(fig, r.note);
   const layout = {
     grid: { rows: 1, columns: TERMS.length, pattern: "independent", xgap: 0.05 },
-    annotations: [], height: Math.max(260, Math.min(440, n * 20 + 110)), plot_bgcolor: "#c8c8c8",
+    annotations: [], height: Math.max(260, Math.min(440, n * 20 + 110)), plot_bgcolor: MASKED_COLOR,
     margin: { l: 60, r: 10, t: 30, b: 60 },
+    images: [],
   };
   const traces = TERMS.map(([key, label], m) => {
     const s = m === 0 ? "" : String(m + 1);
+    if (data.causal) layout.images.push(maskedBackground(`x${s}`, `y${s}`)); // masked scores are null: stripes show
     layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 20));
     layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m === 0, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 36));
     layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.01, xanchor: "center", yanchor: "bottom",
@@ -205,7 +224,7 @@ function modelsPart(element, data, state) {
       continue;
     }
     patternPanel(row, `m-${m.name}`, title, z, m.data.tokens, {
-      causal: m.causal, name: `attention-${m.name}-L${L}-H${H}`,
+      causal: m.data.causal, name: `attention-${m.name}-L${L}-H${H}`,
       json: { model: m.name, interventions: m.data.interventions, layer: L, head: H, tokens: m.data.tokens, weights: z },
       note: `${m.positional} positions${m.name === data.current ? " (the model chosen above)" : ""}`,
     });

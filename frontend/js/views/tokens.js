@@ -2,8 +2,10 @@
 import { h } from "../plot.js";
 
 /**
- * data: {tokens: [{id, text, position}], stale: bool}; state: {token} (the effective selection),
- * plus `pinned` (the clicked token). Hover and click are wired by main.js (event delegation).
+ * data: {tokens: [{id, text, position, special, index?}], stale: bool}: `index` is the token's index in the
+ * API's data when some tokens are hidden (the chips keep it in data-index); state: {token} (the effective
+ * selection, an API index), plus `pinned` (the clicked token). Hover and click are wired by main.js
+ * (event delegation). The strip is one tab stop (the selected chip); the arrow keys move along it.
  */
 export function render(element, data, state) {
   const tokens = (data && data.tokens) || [];
@@ -15,20 +17,27 @@ export function render(element, data, state) {
     if (!chip) {
       chip = h(
         "button",
-        { type: "button", class: "tok", dataset: { index: String(i) } },
+        { type: "button", class: "tok" },
         h("span", { class: "tok-text" }),
         h("span", { class: "tok-pos" }),
       );
       element.append(chip);
     }
     const t = tokens[i];
+    const index = Number.isInteger(t.index) ? t.index : i;
+    chip.dataset.index = String(index);
     chip.querySelector(".tok-text").textContent = t.text;
-    chip.querySelector(".tok-pos").textContent = String(i);
-    chip.title = `token ${i} · id ${t.id} · position ${t.position}${t.special ? " · special token (stands for no text)" : ""}`;
-    chip.classList.toggle("selected", i === state.token);
+    chip.querySelector(".tok-pos").textContent = String(index);
+    chip.title = `token ${index} · id ${t.id} · position ${t.position}${t.special ? " · special token (stands for no text)" : ""}`;
+    chip.setAttribute("aria-label", `token ${index}: ${t.text}${t.special ? " (special token)" : ""}`);
+    chip.classList.toggle("selected", index === state.token);
     chip.classList.toggle("special", Boolean(t.special));
-    chip.classList.toggle("pinned", i === state.pinned);
-    chip.setAttribute("aria-pressed", i === state.pinned ? "true" : "false");
+    chip.classList.toggle("pinned", index === state.pinned);
+    chip.setAttribute("aria-pressed", index === state.pinned ? "true" : "false");
   }
+  // roving tab stop: the selected chip (or the first) is the one Tab reaches, unless focus is already in the strip
+  const focused = element.contains(document.activeElement) ? document.activeElement : null;
+  const stop = focused || element.querySelector(".tok.selected") || element.firstElementChild;
+  for (const chip of element.children) chip.tabIndex = chip === stop ? 0 : -1;
   element.classList.toggle("stale", Boolean(data && data.stale));
 }

@@ -1,0 +1,209 @@
+// The lessons' template language: {{ placeholders }} that name a number (or a token) in the API's answers,
+// so that a lesson's text quotes the live numbers of the sentence on screen. Pure functions, no DOM, no
+// fetch: lessons.js fetches the sources a text needs and hands them in. The grammar is documented in
+// frontend/lessons/README.md; tests/frontend/test_lessons.py resolves the same paths on its own.
+//
+//   {{ top_key }}                      a shortcut (SHORTCUTS below)
+//   {{ explain.weights.$max | 2 }}     SOURCE . segment . segment ... | format
+//   {{ analyze(model=tiny-nope).attention.$layer.$head.$token.#cat }}
+//
+// segments: a field name, an index (negative: from the end), $layer $head $token $prev $depth (the page's
+// selection), $max $min $2nd (index of the largest, smallest, second largest number of the array),
+// $maxword (the largest, leaving out special tokens like BOS), $max(path) $min(path) (over the array's
+// items, comparing each item's `path`), #word and #word/2 (the index of the first, second, ... token that
+// is `word`), @(path) (the index that `path`, read from the source's top, ends on).
+
+export const SOURCES = ["analyze", "explain", "qkv", "predict", "embeddings", "neighbors", "analogy", "positional", "decompose", "model", "state"];
+export const OVERRIDES = ["model", "positions", "scale", "ablate", "layer", "head", "token", "temp"];
+
+export const SHORTCUTS = Object.freeze({
+  query: "analyze.tokens.$token.text",
+  query_index: "state.token",
+  layer: "state.layer",
+  head: "state.head",
+  top_key: "explain.tokens.@(weights.$max).text",
+  top_key_weight: "explain.weights.$max",
+  top_word_key: "explain.tokens.@(weights.$maxword).text",
+  top_word_key_weight: "explain.weights.$maxword",
+  second_key: "explain.tokens.@(weights.$2nd).text",
+  second_key_weight: "explain.weights.$2nd",
+  first_token: "explain.tokens.0.text",
+  first_token_weight: "explain.weights.0",
+  top_next: "predict.predictions.0.text",
+  top_next_prob: "predict.predictions.0.prob",
+  second_next: "predict.predictions.1.text",
+  second_next_prob: "predict.predictions.1.prob",
+  entropy: "explain.entropy",
+  entropy_flipped: "explain.other_entropy",
+  scale: "explain.scale",
+  other_scale: "explain.other_scale",
+  d_head: "explain.d_head",
+  focused_head: "analyze.heads.$layer.$min(entropy).head",
+  focused_head_entropy: "analyze.heads.$layer.$min(entropy).entropy",
+});
+
+export class TemplateError extends Error {}
+
+/** Split `s` at `sep` where no parenthesis is open. */
+function splitTop(s, sep) {
+  const out = [];
+  let depth = 0;
+  let cur = "";
+  for (const ch of s) {
+    if (ch === "(") depth++;
+    if (ch === ")") depth--;
+    if (depth < 0) throw new TemplateError(`unbalanced ) in “${s}”`);
+    if (ch === sep && depth === 0) {
+      out.push(cur);
+      cur = "";
+    } else cur += ch;
+  }
+  if (depth !== 0) throw new TemplateError(`unbalanced ( in “${s}”`);
+  out.push(cur);
+  return out;
+}
+
+function parseOverrides(text) {
+  const out = {};
+  for (const part of text.split(",").map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([a-z]+)\s*=\s*(.+)$/.exec(part);
+    if (!m || !OVERRIDES.includes(m[1])) throw new TemplateError(`“${part}” is not an override (${OVERRIDES.join(", ")})`);
+    out[m[1]] = m[2].trim();
+  }
+  return out;
+}
+
+/** "explain.weights.$max | 2" -> {source, overrides, spec, segments, format, expr}. Throws TemplateError. */
+export function parse(placeholder) {
+  let [expr, format = ""] = splitTop(placeholder, "|").map((s) => s.trim());
+  if (!expr) throw new TemplateError("an empty placeholder");
+  if (Object.hasOwn(SHORTCUTS, expr)) expr = SHORTCUTS[expr];
+  const parts = splitTop(expr, ".").map((s) => s.trim());
+  const m = /^([a-z]+)(?:\((.*)\))?$/.exec(parts[0]);
+  if (!m || !SOURCES.includes(m[1])) {
+    throw new TemplateError(`“${parts[0]}” is neither a shortcut (${Object.keys(SHORTCUTS).join(", ")}) nor a source (${SOURCES.join(", ")})`);
+  }
+  const overrides = m[2] !== undefined ? parseOverrides(m[2]) : {};
+  const segments = parts.slice(1);
+  if (segments.some((s) => !s)) throw new TemplateError(`an empty path step in “${expr}”`);
+  return { source: m[1], overrides, spec: sourceSpec(m[1], overrides), segments, format, expr };
+}
+
+/** The name of a source with its overrides, e.g. "analyze(model=tiny-nope,positions=removed)". */
+export function sourceSpec(source, overrides) {
+  const keys = Object.keys(overrides).sort();
+  return keys.length ? `${source}(${keys.map((k) => `${k}=${overrides[k]}`).join(",")})` : source;
+}
+
+/** Every placeholder in a text: [{start, end, raw}] (the text outside them is plain). */
+export function scan(text) {
+  const out = [];
+  const re = /\{\{(.*?)\}\}/g;
+  let m;
+  while ((m = re.exec(text))) out.push({ start: m.index, end: m.index + m[0].length, raw: m[1] });
+  return out;
+}
+
+// ------------------------------------------------------------------------------------ evaluation
+
+/** A token's text as a word: "␣cat" -> "cat"; a token that is only space or a line break stays as shown. */
+export function wordOf(tokenText) {
+  const text = String(tokenText);
+  return text.replace(/␣/g, " ").trim() || text;
+}
+
+function argBy(arr, better, skip = () => false) {
+  let best = -1;
+  for (let i = 0; i < arr.length; i++) {
+    const v = arr[i];
+    if (v === null || v === undefined || typeof v !== "number" || skip(i)) continue;
+    if (best < 0 || better(v, arr[best])) best = i;
+  }
+  if (best < 0) throw new TemplateError("no number to compare");
+  return best;
+}
+
+function tokensOf(root, ctx) {
+  if (root && Array.isArray(root.tokens)) return root.tokens;
+  if (ctx.tokens) return ctx.tokens;
+  throw new TemplateError("no tokens to find a word in");
+}
+
+function findWord(spec, tokens) {
+  const m = /^#(.+?)(?:\/(\d+))?$/.exec(spec);
+  const word = m[1].toLowerCase();
+  let nth = m[2] ? Number(m[2]) : 1;
+  for (let i = 0; i < tokens.length; i++) {
+    if (wordOf(tokens[i].text).toLowerCase() === word && --nth === 0) return i;
+  }
+  throw new TemplateError(`there is no ${m[2] ? `${m[2]}th ` : ""}token “${m[1]}” in this sentence`);
+}
+
+/**
+ * Follow `segments` from `root`. ctx: {layer, head, token (null = the last), depth (null = the last), tokens}.
+ * Returns {value, path}: path is the list of concrete keys taken (indices resolved).
+ */
+export function resolve(root, segments, ctx) {
+  let cur = root;
+  const path = [];
+  for (const seg of segments) {
+    let key;
+    if (cur === null || cur === undefined) throw new TemplateError(`nothing at ${path.join(".") || "the top"}`);
+    if (/^-?\d+$/.test(seg)) {
+      key = Number(seg);
+      if (Array.isArray(cur) && key < 0) key += cur.length;
+    } else if (seg === "$layer") key = ctx.layer;
+    else if (seg === "$head") key = ctx.head;
+    else if (seg === "$token" || seg === "$prev") {
+      const n = tokensOf(root, ctx).length;
+      key = ctx.token === null || ctx.token === undefined || ctx.token >= n ? n - 1 : ctx.token;
+      if (seg === "$prev") key -= 1;
+    } else if (seg === "$depth") {
+      key = ctx.depth === null || ctx.depth === undefined || !Array.isArray(cur) || ctx.depth >= cur.length ? cur.length - 1 : ctx.depth;
+    } else if (seg === "$max" || seg === "$min") {
+      key = argBy(cur, seg === "$max" ? (a, b) => a > b : (a, b) => a < b);
+    } else if (seg === "$2nd") {
+      const first = argBy(cur, (a, b) => a > b);
+      key = argBy(cur, (a, b) => a > b, (i) => i === first);
+    } else if (seg === "$maxword") {
+      const toks = tokensOf(root, ctx);
+      key = argBy(cur, (a, b) => a > b, (i) => Boolean(toks[i] && toks[i].special));
+    } else if (/^\$(max|min)\(.+\)$/.test(seg)) {
+      const inner = seg.slice(5, -1);
+      const sub = splitTop(inner, ".").map((s) => s.trim());
+      if (!Array.isArray(cur)) throw new TemplateError(`${seg} needs a list`);
+      const vals = cur.map((item) => resolve(item, sub, { ...ctx, tokens: tokensOf(root, ctx) }).value);
+      key = argBy(vals, seg.startsWith("$max") ? (a, b) => a > b : (a, b) => a < b);
+    } else if (seg.startsWith("#")) {
+      key = findWord(seg, tokensOf(root, ctx));
+    } else if (/^@\(.+\)$/.test(seg)) {
+      const sub = splitTop(seg.slice(2, -1), ".").map((s) => s.trim());
+      const inner = resolve(root, sub, ctx).path; // the index its last step landed on
+      key = inner[inner.length - 1];
+      if (!Number.isInteger(key)) throw new TemplateError(`${seg} does not end on an index`);
+    } else if (/^[A-Za-z_][\w-]*$/.test(seg)) key = seg;
+    else throw new TemplateError(`“${seg}” is not a path step`);
+    if (typeof key === "number" && !Array.isArray(cur)) throw new TemplateError(`${path.join(".")} is not a list`);
+    if (typeof key === "string" && (Array.isArray(cur) || typeof cur !== "object" || !Object.hasOwn(cur, key))) {
+      throw new TemplateError(`no “${key}” at ${path.join(".") || "the top"}`);
+    }
+    if (typeof key === "number" && (key < 0 || key >= cur.length)) throw new TemplateError(`index ${key} is outside ${path.join(".") || "the list"} (length ${cur.length})`);
+    path.push(key);
+    cur = cur[key];
+  }
+  return { value: cur, path };
+}
+
+/** A value as the lesson text shows it. Numbers: 2 decimals unless the format says; strings: as a word. */
+export function format(value, fmt) {
+  if (value === null || value === undefined) return "—";
+  if (typeof value === "number") {
+    if (fmt === "pct") return `${Math.round(value * 100)}%`;
+    if (fmt === "int" || (fmt === "" && Number.isInteger(value))) return String(Math.round(value));
+    const digits = /^\d$/.test(fmt) ? Number(fmt) : 2;
+    return value.toFixed(digits);
+  }
+  if (typeof value === "boolean") return value ? "yes" : "no";
+  if (typeof value === "string") return fmt === "raw" ? value : wordOf(value);
+  throw new TemplateError("this names a list or an object, not one value: add a path step");
+}

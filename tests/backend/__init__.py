@@ -1,0 +1,1 @@
+"""Tests of the backend (FastAPI app, CLI, lessons)."""

@@ -1,0 +1,478 @@
+"""The guided lessons in a real browser: every step of every shipped lesson, the numbers quoted in the text
+against the API's own answers (fetched here, resolved by an independent reading of the template paths),
+predict-then-reveal, links to a step, editing the sentence, and the Share and Download report buttons."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[2]
+SHOTS = ROOT / "test-results" / "screenshots"
+READY = 'html[data-busy="0"] main .view:not([hidden])[data-state="ready"]'
+# the defaults of frontend/js/state.js, for what the URL leaves out
+DEFAULTS = {"layer": 0, "head": 0, "token": None, "positions": "normal", "scale": True, "ablate": [], "temp": 1.0,
+            "word": "", "a": "king", "b": "man", "c": "woman", "depth": None, "pn": 64}
+SHORTCUTS = {  # frontend/js/lesson-template.js: SHORTCUTS
+    "query": "analyze.tokens.$token.text", "query_index": "state.token", "layer": "state.layer", "head": "state.head",
+    "top_key": "explain.tokens.@(weights.$max).text", "top_key_weight": "explain.weights.$max",
+    "top_word_key": "explain.tokens.@(weights.$maxword).text", "top_word_key_weight": "explain.weights.$maxword",
+    "second_key": "explain.tokens.@(weights.$2nd).text", "second_key_weight": "explain.weights.$2nd",
+    "first_token": "explain.tokens.0.text", "first_token_weight": "explain.weights.0",
+    "top_next": "predict.predictions.0.text", "top_next_prob": "predict.predictions.0.prob",
+    "second_next": "predict.predictions.1.text", "second_next_prob": "predict.predictions.1.prob",
+    "entropy": "explain.entropy", "entropy_flipped": "explain.other_entropy", "scale": "explain.scale",
+    "other_scale": "explain.other_scale", "d_head": "explain.d_head",
+    "focused_head": "analyze.heads.$layer.$min(entropy).head",
+    "focused_head_entropy": "analyze.heads.$layer.$min(entropy).entropy",
+}
+
+
+# ----------------------------------------------------------------------------------- the page
+
+
+def ready(page: Page, timeout: float = 60_000) -> None:
+    page.wait_for_selector(READY, state="attached", timeout=timeout)
+
+
+def step_ready(page: Page, lesson: str, n: int, timeout: float = 60_000) -> None:
+    page.wait_for_selector(f'#lesson-panel[data-state="ready"][data-lesson="{lesson}"][data-step="{n}"]', timeout=timeout)
+    ready(page, timeout)
+    page.wait_for_selector(f'#lesson-panel[data-state="ready"][data-lesson="{lesson}"][data-step="{n}"]', timeout=timeout)
+
+
+def url_state(page: Page) -> dict:
+    q = {k: v[0] for k, v in parse_qs(urlparse(page.url).query, keep_blank_values=True).items()}
+    s = dict(DEFAULTS)
+    s.update({k: q[k] for k in ("text", "model", "view", "positions", "word", "a", "b", "c", "lesson") if k in q})
+    for k in ("layer", "head", "token", "depth", "pn", "step"):
+        if q.get(k, "") != "":
+            s[k] = int(q[k])
+    if "scale" in q:
+        s["scale"] = q["scale"] not in ("0", "false", "off", "no")
+    if q.get("temp"):
+        s["temp"] = float(q["temp"])
+    if q.get("ablate"):
+        s["ablate"] = [[int(x) for x in p.split(".")] for p in q["ablate"].split(",")]
+    return s
+
+
+def live_numbers(page: Page) -> list[dict]:
+    """Every placeholder the lesson panel shows: what it names and the text it shows."""
+    return page.evaluate("""() => [...document.querySelectorAll('#lesson-panel .lv')].map((e) => ({
+        cls: e.className, text: e.textContent, raw: e.dataset.raw, expr: e.dataset.expr, src: e.dataset.src,
+        path: e.dataset.path ? JSON.parse(e.dataset.path) : null, fmt: e.dataset.fmt, title: e.title}))""")
+
+
+def assert_clean_step(page: Page, where: str) -> None:
+    """No error message, no unreadable number, no empty plot."""
+    expect(page.locator("#error")).to_be_hidden()
+    assert page.locator("#lesson-panel .lv.bad, #lesson-panel .lv.pending, #lesson-panel .lesson-note.bad").count() == 0, \
+        f"{where}: {page.locator('#lesson-panel').inner_text()}"
+    empty = page.evaluate("""() => {
+        const view = document.querySelector('main .view:not([hidden])');
+        const out = [];
+        for (const p of view.querySelectorAll('.panel')) {
+          if (p.closest('[hidden]')) continue;
+          const reason = p.querySelector('.reason');
+          if (reason && !reason.hidden) out.push('reason: ' + reason.textContent);
+          const plot = p.querySelector('.plot');
+          const title = p.querySelector('.panel-title').textContent;
+          if (plot && !plot.hidden && !plot.querySelector('.main-svg, table')) out.push('empty: ' + title);
+        }
+        return out;
+    }""")
+    assert empty == [], f"{where}: {empty}"
+    assert page.locator("main .view:not([hidden]) .main-svg, main .view:not([hidden]) table").count() > 0, f"{where}: no plot"
+
+
+# ----------------------------------------------------------------------------------- an independent reading of the placeholders
+
+
+def split_top(s: str, sep: str) -> list[str]:
+    out, depth, cur = [], 0, ""
+    for ch in s:
+        depth += ch == "("
+        depth -= ch == ")"
+        if ch == sep and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [*out, cur]
+
+
+def word_of(text: str) -> str:
+    return text.replace("\u2423", " ").strip() or text
+
+
+class Oracle:
+    """Fetches the API answers a placeholder names, for the state in the page's URL, and resolves the path."""
+
+    def __init__(self, page: Page, models: dict):
+        self.page = page
+        self.models = models
+        self.state = url_state(page)
+        self.default = next(m for m in models.values() if m["default"])["name"]
+        self.cache: dict[str, object] = {}
+
+    def post(self, path: str, body: dict):
+        key = path + repr(sorted(body.items()))
+        if key not in self.cache:
+            r = self.page.request.post(path, data=body)
+            assert r.ok, f"{path} {body}: {r.text()}"
+            self.cache[key] = r.json()
+        return self.cache[key]
+
+    def get(self, path: str, params: dict):
+        key = path + repr(sorted(params.items()))
+        if key not in self.cache:
+            r = self.page.request.get(f"{path}?{urlencode(params)}")
+            assert r.ok, f"{path} {params}: {r.text()}"
+            self.cache[key] = r.json()
+        return self.cache[key]
+
+    def context(self, ov: dict) -> dict:
+        s = self.state
+        model = ov.get("model") or s.get("model") or self.default
+        ablate = s["ablate"]
+        if "ablate" in ov:
+            ablate = [] if ov["ablate"] == "none" else [[int(x) for x in p.split(".")] for p in ov["ablate"].split("+")]
+        return {
+            "m": self.models[model],
+            "base": {"text": s["text"], "model": model, "positions": ov.get("positions", s["positions"]),
+                     "scale": (ov["scale"].lower() not in ("0", "false", "off", "no")) if "scale" in ov else s["scale"],
+                     "ablate": ablate},
+            "layer": int(ov.get("layer", s["layer"])), "head": int(ov.get("head", s["head"])),
+            "token": int(ov["token"]) if "token" in ov else s["token"],
+            "temp": float(ov.get("temp", s["temp"])),
+        }
+
+    @staticmethod
+    def effective(token, n: int) -> int:
+        return n - 1 if token is None or token >= n else token
+
+    def source(self, name: str, ov: dict):
+        c = self.context(ov)
+        base, m, s = c["base"], c["m"], self.state
+        analysis = self.post("/api/analyze", {**base, "top_k": 10})
+        n = len(analysis["tokens"])
+        if name == "analyze":
+            return analysis
+        if name == "model":
+            return m
+        if name == "state":
+            return {**s, "model": m["name"], "token": self.effective(c["token"], n), "layer": c["layer"],
+                    "head": c["head"], "temp": c["temp"]}
+        if name == "explain":
+            return self.post("/api/attention/explain", {**base, "layer": c["layer"], "head": c["head"],
+                                                        "query": self.effective(c["token"], n)})
+        if name == "qkv":
+            return self.post("/api/qkv", {**base, "layer": c["layer"], "head": c["head"]})
+        if name == "predict":
+            return self.post("/api/predict", {**base, "top_k": 10, "temperature": c["temp"]})
+        if name == "embeddings":
+            return self.post("/api/embeddings", base)
+        if name == "neighbors":
+            word = s["word"] or word_of(analysis["tokens"][self.effective(c["token"], n)]["text"]).strip()
+            return self.get("/api/embeddings/neighbors", {"word": word, "k": 10, "model": m["name"]})
+        if name == "analogy":
+            return self.post("/api/embeddings/analogy", {"model": m["name"], "a": s["a"], "b": s["b"], "c": s["c"], "k": 10})
+        if name == "positional":
+            pn = s["pn"] if m["positional"] == "sinusoidal" else min(s["pn"], m["max_tokens"])
+            return self.get("/api/positional", {"n": pn, "model": m["name"]})
+        if name == "decompose":
+            return self.post("/api/positional/decompose", {**base, "layer": int(ov.get("layer", 0)), "head": c["head"]})
+        raise AssertionError(f"unknown source {name}")
+
+    def resolve(self, root, segments: list[str], ctx: dict):
+        cur, path = root, []
+        tokens = root["tokens"] if isinstance(root, dict) and "tokens" in root else ctx["tokens"]
+
+        def arg(values, better, skip=lambda i: False):
+            best = None
+            for i, v in enumerate(values):
+                if isinstance(v, (int, float)) and not isinstance(v, bool) and not skip(i):
+                    if best is None or better(v, values[best]):
+                        best = i
+            assert best is not None
+            return best
+
+        for seg in segments:
+            if re.fullmatch(r"-?\d+", seg):
+                key = int(seg) + (len(cur) if int(seg) < 0 else 0)
+            elif seg == "$layer":
+                key = ctx["layer"]
+            elif seg == "$head":
+                key = ctx["head"]
+            elif seg in ("$token", "$prev"):
+                key = self.effective(ctx["token"], len(tokens)) - (seg == "$prev")
+            elif seg == "$depth":
+                d = self.state["depth"]
+                key = len(cur) - 1 if d is None or d >= len(cur) else d
+            elif seg in ("$max", "$min"):
+                key = arg(cur, (lambda a, b: a > b) if seg == "$max" else (lambda a, b: a < b))
+            elif seg == "$2nd":
+                first = arg(cur, lambda a, b: a > b)
+                key = arg(cur, lambda a, b: a > b, lambda i, first=first: i == first)
+            elif seg == "$maxword":
+                key = arg(cur, lambda a, b: a > b, lambda i: tokens[i].get("special", False))
+            elif re.fullmatch(r"\$(max|min)\(.+\)", seg):
+                sub = split_top(seg[5:-1], ".")
+                vals = [self.resolve(item, sub, {**ctx, "tokens": tokens})[0] for item in cur]
+                key = arg(vals, (lambda a, b: a > b) if seg.startswith("$max") else (lambda a, b: a < b))
+            elif seg.startswith("#"):
+                m = re.fullmatch(r"#(.+?)(?:/(\d+))?", seg)
+                hits = [i for i, t in enumerate(tokens) if word_of(t["text"]).lower() == m[1].lower()]
+                key = hits[int(m[2] or 1) - 1]
+            elif seg.startswith("@("):
+                key = self.resolve(root, split_top(seg[2:-1], "."), ctx)[1][-1]
+            else:
+                key = seg
+            path.append(key)
+            cur = cur[key]
+        return cur, path
+
+    def value(self, expr: str):
+        expr = SHORTCUTS.get(expr, expr)
+        parts = split_top(expr, ".")
+        m = re.fullmatch(r"([a-z]+)(?:\((.*)\))?", parts[0])
+        ov = dict(p.strip().split("=", 1) for p in (m[2] or "").split(",") if p.strip())
+        ov = {k.strip(): v.strip() for k, v in ov.items()}
+        data = self.source(m[1], ov)
+        c = self.context(ov)
+        tokens = self.source("analyze", {"model": ov["model"]} if "model" in ov else {})["tokens"]
+        return self.resolve(data, parts[1:], {"layer": c["layer"], "head": c["head"], "token": c["token"], "tokens": tokens})
+
+
+def check_numbers(page: Page, oracle: Oracle, where: str) -> int:
+    """Each number and token the lesson text quotes equals the API's value at the path it names."""
+    shown = live_numbers(page)
+    for lv in shown:
+        assert lv["raw"], f"{where}: a placeholder without a path: {lv}"
+        # the placeholder as the lesson wrote it, read here on its own (shortcuts, path, format)
+        expr, _, fmt = (part.strip() for part in lv["raw"].partition("|"))
+        value, path = oracle.value(expr)
+        label = f"{where}: {{{{{lv['raw']}}}}} shows {lv['text']!r}, the API has {value!r}"
+        assert lv["path"] == path, f"{label} (at {lv['path']} vs {path})"
+        if isinstance(value, str):
+            assert lv["text"] == (value if fmt == "raw" else word_of(value)), label
+        elif isinstance(value, bool):
+            assert lv["text"] == ("yes" if value else "no"), label
+        elif fmt == "pct":
+            assert lv["text"] == f"{round(value * 100)}%", label
+        elif fmt == "int" or (fmt == "" and float(value).is_integer()):  # as JavaScript: 1.0 is the integer 1
+            assert lv["text"] == str(round(value)), label
+        else:
+            digits = int(fmt) if fmt.isdigit() else 2
+            assert re.fullmatch(r"-?\d+(\.\d+)?", lv["text"]) and len(lv["text"].split(".")[1]) == digits, label
+            assert math.isclose(float(lv["text"]), value, abs_tol=0.5 * 10**-digits + 1e-9), label
+    return len(shown)
+
+
+# ----------------------------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def lessons(server_url) -> list[dict]:
+    body = httpx.get(f"{server_url}/api/lessons", timeout=30).json()
+    assert body["errors"] == []
+    return body["lessons"]
+
+
+@pytest.fixture
+def errors(page: Page):
+    seen: list[str] = []
+    page.on("pageerror", lambda e: seen.append(str(e)))
+    page.on("console", lambda m: seen.append(f"{m.type}: {m.text}") if m.type == "error" else None)
+    return seen
+
+
+LESSON_IDS = ["next-word-prediction", "one-hot-vs-dense-embeddings", "similarity-and-vector-arithmetic", "context",
+              "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding"]
+
+
+# ----------------------------------------------------------------------------------- tests
+
+
+def test_the_lessons_button_lists_every_lesson(page: Page, lessons):
+    page.goto("/")
+    ready(page)
+    expect(page.locator("#lesson-panel")).to_be_hidden()
+    page.click("#lessons-toggle")
+    items = page.locator("#lesson-panel .lesson-list .lesson-open")
+    expect(items).to_have_count(len(lessons))
+    assert [items.nth(i).get_attribute("data-lesson") for i in range(len(lessons))] == LESSON_IDS
+    items.nth(4).click()
+    step_ready(page, "attention-arithmetic", 1)
+    assert url_state(page)["lesson"] == "attention-arithmetic"
+    expect(page.locator("#lesson-panel .lesson-kicker")).to_have_text(f"Lesson 5 of {len(lessons)}")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("lesson_id", LESSON_IDS)
+def test_every_step_shows_plots_and_the_api_numbers(page: Page, lessons, models, need_models, errors, lesson_id):
+    lesson = next(l for l in lessons if l["id"] == lesson_id)
+    needed = {s["settings"]["model"] for s in lesson["steps"] if s["settings"]["model"]}
+    needed |= set(re.findall(r"model=([\w-]+)", " ".join(s["body"] for s in lesson["steps"])))
+    need_models(*sorted(needed))
+    page.goto(f"/?lesson={lesson_id}")
+    quoted = 0
+    for step in lesson["steps"]:
+        n = step["number"]
+        where = f"{lesson_id} step {n}"
+        step_ready(page, lesson_id, n)
+        if n == 1:
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(SHOTS / f"lesson-{lesson['number']}-{lesson_id}.png"))
+        s = url_state(page)
+        settings = step["settings"]
+        assert (s["lesson"], s.get("step", 1)) == (lesson_id, n), where
+        assert (s["text"], s["view"], s["layer"], s["head"]) == (settings["text"], settings["view"], settings["layer"],
+                                                                settings["head"]), where
+        assert (s["positions"], s["scale"], s["ablate"]) == (settings["positions"], settings["scale"], settings["ablate"]), where
+        expect(page.locator("#lesson-panel .step-title")).to_have_text(step["title"])
+        expect(page.locator("#lesson-panel [aria-current=step]")).to_have_text(str(n))
+        if step["ask"]:
+            # predict first: the plots are hidden until the student guesses
+            assert "lesson-predict" in page.evaluate("document.body.className"), where
+            page.click("#lesson-panel .q-choice >> nth=0")
+            page.wait_for_selector("#lesson-panel .q-reveal")
+            page.wait_for_selector('#lesson-panel[data-state="ready"]')
+            assert "lesson-predict" not in page.evaluate("document.body.className"), where
+        assert_clean_step(page, where)
+        quoted += check_numbers(page, Oracle(page, models), where)
+        if n < len(lesson["steps"]):
+            page.click("#lesson-panel .lesson-next")
+    assert quoted >= 2 * len(lesson["steps"]), f"{lesson_id}: only {quoted} live numbers"
+    assert errors == []
+
+
+def test_a_link_with_lesson_and_step_opens_that_step(page: Page, lessons, models):
+    lesson = next(l for l in lessons if l["id"] == "attention-arithmetic")
+    step = lesson["steps"][2]
+    page.goto("/?lesson=attention-arithmetic&step=3")
+    step_ready(page, "attention-arithmetic", 3)
+    expect(page.locator("#lesson-panel .step-title")).to_have_text(step["title"])
+    expect(page.locator("#lesson-panel .lesson-count")).to_have_text(f"Step 3 of {len(lesson['steps'])}")
+    s = url_state(page)
+    assert (s["text"], s["view"], s["layer"], s["head"]) == (step["settings"]["text"], "arithmetic", 1, 3)
+    expect(page.locator("#text")).to_have_value(step["settings"]["text"])
+    # the step names its query token by a word: the page found it in the sentence
+    tokens = Oracle(page, models).source("analyze", {})["tokens"]
+    assert word_of(tokens[s["token"]]["text"]) == step["settings"]["token"] == "it"
+    # the page's own URL (what "Copy link" copies) reopens the same step, as it is
+    copied = page.url
+    page.goto("/")
+    ready(page)
+    page.goto(copied)
+    step_ready(page, "attention-arithmetic", 3)
+    assert url_state(page) == s
+    # previous / next move through the steps, and back returns
+    page.click("#lesson-panel .lesson-prev")
+    step_ready(page, "attention-arithmetic", 2)
+    page.go_back()
+    step_ready(page, "attention-arithmetic", 3)
+
+
+def test_editing_the_sentence_keeps_the_quoted_numbers_true(page: Page, models):
+    page.goto("/?lesson=attention-arithmetic&step=2")
+    step_ready(page, "attention-arithmetic", 2)
+    before = {lv["expr"]: lv["text"] for lv in live_numbers(page)}
+    check_numbers(page, Oracle(page, models), "before editing")
+    sentence = "My cat was hungry, so it ate the fish."
+    page.fill("#text", sentence)
+    page.wait_for_function("(t) => new URLSearchParams(location.search).get('text') === t", arg=sentence)
+    step_ready(page, "attention-arithmetic", 2)
+    assert url_state(page)["text"] == sentence
+    after = {lv["expr"]: lv["text"] for lv in live_numbers(page)}
+    assert after.keys() == before.keys() and after != before, (before, after)
+    check_numbers(page, Oracle(page, models), "after editing")
+    assert_clean_step(page, "after editing")
+
+
+def test_predict_then_reveal_a_top_key(page: Page, models):
+    page.goto("/?lesson=attention-arithmetic&step=3")
+    step_ready(page, "attention-arithmetic", 3)
+    assert "lesson-predict" in page.evaluate("document.body.className")
+    expect(page.locator("#lesson-panel .q-reveal")).to_have_count(0)
+    oracle = Oracle(page, models)
+    e = oracle.source("explain", {})
+    candidates = [i for i, t in enumerate(e["tokens"]) if not e["mask"][i] and not t["special"]]
+    answer = max(candidates, key=lambda i: (e["weights"][i], -i))
+    choices = page.locator("#lesson-panel .q-choice")
+    assert [int(choices.nth(i).get_attribute("data-index")) for i in range(choices.count())] == candidates
+    wrong = next(i for i in candidates if i != answer)
+    page.click(f'#lesson-panel .q-choice[data-index="{wrong}"]')
+    page.wait_for_selector("#lesson-panel .q-reveal")
+    page.wait_for_selector('#lesson-panel[data-state="ready"]')
+    expect(page.locator(f'#lesson-panel .q-choice[data-index="{answer}"]')).to_have_class(re.compile(r"\bright\b"))
+    expect(page.locator(f'#lesson-panel .q-choice[data-index="{wrong}"]')).to_have_class(re.compile(r"\bwrong\b"))
+    reveal = page.locator("#lesson-panel .q-reveal").inner_text()
+    assert word_of(e["tokens"][answer]["text"]) in reveal and "You chose" in reveal
+    assert f"{e['weights'][answer]:.2f}" in reveal and f"{e['weights'][wrong]:.2f}" in reveal
+    assert "lesson-predict" not in page.evaluate("document.body.className")
+    check_numbers(page, oracle, "the reveal")
+
+
+def test_predict_then_reveal_the_next_word(page: Page, models):
+    page.goto("/?lesson=next-word-prediction&step=1")
+    step_ready(page, "next-word-prediction", 1)
+    p = Oracle(page, models).source("predict", {})
+    choices = page.locator("#lesson-panel .q-choice")
+    expect(choices).to_have_count(4)
+    labels = choices.all_text_contents()
+    assert sorted(labels) == sorted(word_of(t["text"]) for t in p["predictions"][:4])
+    page.click('#lesson-panel .q-choice[data-index="0"]')  # the right one
+    page.wait_for_selector("#lesson-panel .q-reveal")
+    reveal = page.locator("#lesson-panel .q-reveal").inner_text()
+    assert "You predicted it" in reveal and f"{p['predictions'][0]['prob']:.2f}" in reveal
+
+
+def test_the_lesson_panel_is_readable_in_presenter_mode(page: Page):
+    page.goto("/?lesson=attention-arithmetic&step=2")
+    step_ready(page, "attention-arithmetic", 2)
+    normal = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#lesson-panel .lesson-body')).fontSize)")
+    page.evaluate("document.body.classList.add('presenter')")
+    bigger = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#lesson-panel .lesson-body')).fontSize)")
+    assert bigger >= normal * 1.1
+    box = page.locator("#lesson-panel").bounding_box()
+    assert box["x"] + box["width"] <= 1280 and box["height"] > 500
+
+
+def test_download_report_gets_the_report_of_this_view(page: Page):
+    page.goto("/?" + urlencode({"text": "The dog chased the ball.", "layer": 1, "head": 2, "view": "attention"}))
+    ready(page)
+    href = page.get_attribute("#download-report", "href")
+    q = parse_qs(urlparse(href).query)
+    assert urlparse(href).path == "/api/report"
+    assert q["text"] == ["The dog chased the ball."] and q["layer"] == ["1"] and q["head"] == ["2"]
+    with page.expect_download(timeout=120_000) as info:
+        page.click("#download-report")
+    download = info.value
+    assert download.suggested_filename.endswith(".html")
+    html = Path(download.path()).read_text(encoding="utf-8")
+    assert "The dog chased the ball." in html or "The dog chased the ball." in html.replace("&#x27;", "'")
+
+
+def test_share_shows_the_address_and_a_qr_code(page: Page):
+    page.goto("/?lesson=context&step=2")
+    step_ready(page, "context", 2)
+    page.click("#share")
+    page.wait_for_selector('#share-dialog[open][data-state="ready"]')
+    url = page.locator("#share-url").text_content()
+    assert re.fullmatch(r"http://[\w.\[\]:-]+:\d+/", url), url
+    assert page.get_attribute("#share-url", "href").endswith("/?lesson=context&step=2")
+    src = page.get_attribute("#share-qr", "src")
+    assert src.startswith("data:image/svg+xml")
+    assert page.evaluate("document.querySelector('#share-qr').naturalWidth") > 0  # the browser could draw it
+    page.click("#share-close")
+    expect(page.locator("#share-dialog")).to_be_hidden()
