@@ -17,7 +17,7 @@ test: install-dev browser
 # while an unpinned requirement would download a multi-GB CUDA build.
 install:
 	@$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install "torch==2.13.0"
-	@$(PY) -c "import backend.cli, fastapi, uvicorn, tokenizers, safetensors, plotly, swagger_ui_bundle, pydantic_settings, tqdm" 2>/dev/null \
+	@$(PY) -c "import backend.cli, fastapi, uvicorn, tokenizers, safetensors, plotly, swagger_ui_bundle, pydantic_settings, tqdm, segno" 2>/dev/null \
 		&& $(PY) -m pip show -q attention-lab >/dev/null 2>&1 \
 		|| $(PY) -m pip install -e .
 
