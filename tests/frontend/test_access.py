@@ -7,42 +7,14 @@ Each test saves screenshots of what it checked under test-results/screenshots/ (
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.frontend.pages import SENTENCE, api, chip_texts, open_app, plot_data, ready, url_state
+
 pytestmark = pytest.mark.browser
 
-READY = 'html[data-busy="0"] main .view:not([hidden])[data-state="ready"]'
-SENTENCE = "The dog chased the ball and the ball rolled away."
-
-
-def open_app(page: Page, **params) -> None:
-    page.goto("/?" + urlencode(params) if params else "/")
-    ready(page)
-
-
-def ready(page: Page, timeout: float = 30_000) -> None:
-    page.wait_for_selector(READY, state="attached", timeout=timeout)
-
-
-def url_state(page: Page) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
-
-
-def api(page: Page, path: str, body: dict) -> dict:
-    res = page.request.post(path, data=body)
-    assert res.ok, res.text()
-    return res.json()
-
-
-def chip_texts(page: Page) -> list[str]:
-    return page.locator("#tokens .tok .tok-text").all_text_contents()
-
-
-def plot_data(page: Page, selector: str) -> list:
-    return page.evaluate("(s) => document.querySelector(s)?.data ?? null", selector)
 
 
 def blur(page: Page) -> None:

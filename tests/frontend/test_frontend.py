@@ -5,16 +5,15 @@ from __future__ import annotations
 import json
 import re
 from types import SimpleNamespace
-from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 from playwright.sync_api import Page, expect
 
+from tests.frontend.pages import SENTENCE, api, chip_texts, open_app, plot_data, ready, url_state
+
 pytestmark = pytest.mark.browser
 
-READY = 'html[data-busy="0"] main .view:not([hidden])[data-state="ready"]'
 VIEWS = ["attention", "arithmetic", "qkv", "embeddings", "positional", "predictions"]
-SENTENCE = "The dog chased the ball and the ball rolled away."
 HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "javascript:alert(1)",
            "\"quoted\" & 'single' </b><b>bold"]
 WATCH_CSP = """
@@ -40,29 +39,6 @@ def watch(page: Page):
     return w
 
 
-def open_app(page: Page, **params) -> None:
-    page.goto("/?" + urlencode(params) if params else "/")
-    ready(page)
-
-
-def ready(page: Page, timeout: float = 30_000) -> None:
-    page.wait_for_selector(READY, state="attached", timeout=timeout)
-
-
-def url_state(page: Page) -> dict[str, str]:
-    return {k: v[0] for k, v in parse_qs(urlparse(page.url).query).items()}
-
-
-def api(page: Page, path: str, body: dict) -> dict:
-    res = page.request.post(path, data=body)
-    assert res.ok, res.text()
-    return res.json()
-
-
-def chip_texts(page: Page) -> list[str]:
-    return page.locator("#tokens .tok .tok-text").all_text_contents()
-
-
 GRID_TILE_CENTRE = """([layer, head]) => {
   const gd = document.querySelector('#attn-grid .plot');
   const g = gd._attnlabGrid, fl = gd._fullLayout, box = gd.getBoundingClientRect();
@@ -81,10 +57,6 @@ def click_grid(page: Page, layer: int, head: int, modifiers: list[str] | None = 
     page.mouse.click(x, y)
     for key in modifiers or []:
         page.keyboard.up(key)
-
-
-def plot_data(page: Page, selector: str) -> list:
-    return page.evaluate("(s) => { const gd = document.querySelector(s); return gd?.data ?? null; }", selector)
 
 
 # ----------------------------------------------------------------------------------- loading

@@ -476,3 +476,22 @@ def test_share_shows_the_address_and_a_qr_code(page: Page):
     assert page.evaluate("document.querySelector('#share-qr').naturalWidth") > 0  # the browser could draw it
     page.click("#share-close")
     expect(page.locator("#share-dialog")).to_be_hidden()
+
+
+def test_a_hostile_sentence_shows_literally_in_the_lesson_text(page: Page):
+    dialogs: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.goto("/?lesson=attention-arithmetic&step=3")
+    step_ready(page, "attention-arithmetic", 3)
+    hostile = "<img src=x onerror=alert(1)> <script>alert(2)</script> javascript:alert(3) and it"
+    page.fill("#text", hostile)
+    page.wait_for_function("(t) => new URLSearchParams(location.search).get('text') === t", arg=hostile)
+    step_ready(page, "attention-arithmetic", 3)
+    page.wait_for_timeout(500)  # time for an injected image's onerror, were there one
+    panel = page.locator("#lesson-panel")
+    assert panel.locator("img, script, iframe, a[href^='javascript']").count() == 0
+    strip = "".join(page.locator("#tokens .tok .tok-text").all_text_contents()).replace("\u2423", " ")
+    assert "<img src=x onerror=alert(1)>" in strip
+    texts = [n["text"] for n in live_numbers(page)]
+    assert texts and all(t is not None for t in texts)
+    assert dialogs == []
