@@ -229,9 +229,12 @@ class Attention(nn.Module):
     def forward(self, x: torch.Tensor, rotary: Rotary | None, positions: torch.Tensor | None,
                 scale: bool, ablated: Sequence[int]) -> torch.Tensor:
         cfg = self.cfg
-        q = torch.einsum("bpd,hde->bphe", x, self.W_Q)  # [batch, pos, head, d_head]
-        k = torch.einsum("bpd,hde->bphe", x, self.W_K)  # [batch, pos, kv_head, d_head]
-        v = torch.einsum("bpd,hde->bphe", x, self.W_V)  # [batch, pos, kv_head, d_head]
+        # x [batch, 1, pos, d_model] @ W [head, d_model, d_head]: a matmul batched over heads that reads each
+        # head's weights in place (an einsum would first copy W into a [d_model, head * d_head] layout)
+        xh = x[:, None]  # [batch, 1, pos, d_model]
+        q = torch.matmul(xh, self.W_Q).transpose(1, 2)  # [batch, pos, head, d_head]
+        k = torch.matmul(xh, self.W_K).transpose(1, 2)  # [batch, pos, kv_head, d_head]
+        v = torch.matmul(xh, self.W_V).transpose(1, 2)  # [batch, pos, kv_head, d_head]
         if self.b_Q is not None:
             q, k, v = q + self.b_Q, k + self.b_K, v + self.b_V
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
@@ -260,7 +263,8 @@ class Attention(nn.Module):
             keep[list(ablated)] = 0.0
             z = z * keep[:, None]  # [batch, pos, head, d_head]
         z = self.hook_z(z)
-        out = torch.einsum("bqhe,hed->bqd", z, self.W_O)  # [batch, pos, d_model]
+        b, n = z.shape[:2]
+        out = z.reshape(b, n, -1) @ self.W_O.reshape(-1, cfg.d_model)  # [batch, pos, head * d_head] -> [batch, pos, d_model]
         return out if self.b_O is None else out + self.b_O
 
 
