@@ -225,16 +225,30 @@ class Attention(nn.Module):
         if cfg.positional == "rotary":
             self.hook_rot_q, self.hook_rot_k = HookPoint(), HookPoint()
         self.hook_attn_scores, self.hook_pattern, self.hook_z = HookPoint(), HookPoint(), HookPoint()
+        self._columns: dict[str, tuple[tuple[int, int], torch.Tensor]] = {}  # see _by_column
+
+    def _by_column(self, name: str) -> torch.Tensor:
+        """W [head, d_model, d_head] as one [d_model, head * d_head] matrix, so Q, K or V is a single matmul.
+
+        When no gradient is needed the copy is kept and reused until the weight changes (its storage or
+        its version counter, which every in-place update bumps)."""
+        w = getattr(self, name)
+        if torch.is_grad_enabled() and w.requires_grad:
+            return w.permute(1, 0, 2).reshape(w.shape[1], -1)  # [d_model, head * d_head]
+        key = (w.data_ptr(), w._version)
+        hit = self._columns.get(name)
+        if hit is None or hit[0] != key:
+            hit = (key, w.detach().permute(1, 0, 2).reshape(w.shape[1], -1).clone())  # [d_model, head * d_head]
+            self._columns[name] = hit
+        return hit[1]
 
     def forward(self, x: torch.Tensor, rotary: Rotary | None, positions: torch.Tensor | None,
                 scale: bool, ablated: Sequence[int]) -> torch.Tensor:
         cfg = self.cfg
-        # x [batch, 1, pos, d_model] @ W [head, d_model, d_head]: a matmul batched over heads that reads each
-        # head's weights in place (an einsum would first copy W into a [d_model, head * d_head] layout)
-        xh = x[:, None]  # [batch, 1, pos, d_model]
-        q = torch.matmul(xh, self.W_Q).transpose(1, 2)  # [batch, pos, head, d_head]
-        k = torch.matmul(xh, self.W_K).transpose(1, 2)  # [batch, pos, kv_head, d_head]
-        v = torch.matmul(xh, self.W_V).transpose(1, 2)  # [batch, pos, kv_head, d_head]
+        b, n = x.shape[:2]
+        q = (x @ self._by_column("W_Q")).view(b, n, cfg.n_heads, cfg.d_head)  # [batch, pos, head, d_head]
+        k = (x @ self._by_column("W_K")).view(b, n, cfg.kv_heads, cfg.d_head)  # [batch, pos, kv_head, d_head]
+        v = (x @ self._by_column("W_V")).view(b, n, cfg.kv_heads, cfg.d_head)  # [batch, pos, kv_head, d_head]
         if self.b_Q is not None:
             q, k, v = q + self.b_Q, k + self.b_K, v + self.b_V
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
@@ -263,7 +277,6 @@ class Attention(nn.Module):
             keep[list(ablated)] = 0.0
             z = z * keep[:, None]  # [batch, pos, head, d_head]
         z = self.hook_z(z)
-        b, n = z.shape[:2]
         out = z.reshape(b, n, -1) @ self.W_O.reshape(-1, cfg.d_model)  # [batch, pos, head * d_head] -> [batch, pos, d_model]
         return out if self.b_O is None else out + self.b_O
 

@@ -217,3 +217,19 @@ def test_config_rejects_inconsistent_choices():
     with pytest.raises(ValueError, match="positional must be one of"):
         ModelConfig(positional="alibi")
     assert ModelConfig.from_dict(SMALL.to_dict()) == SMALL
+
+
+def test_reused_weight_layout_follows_weight_changes():
+    m = make()
+    first, _ = m.run_with_cache(IDS)
+    with torch.no_grad():
+        assert torch.allclose(m(IDS), first, atol=1e-6)  # the kept layout, outside inference mode
+        m.blocks[0].attn.W_Q.mul_(2.0)
+    changed, _ = m.run_with_cache(IDS)
+    assert not torch.allclose(changed, first)
+    m.load_state_dict(make().state_dict())
+    again, _ = m.run_with_cache(IDS)
+    assert torch.allclose(again, first, atol=1e-6)
+    loss = m(IDS).logsumexp(-1).mean()  # with gradients: no kept copy, the gradient reaches W_Q
+    loss.backward()
+    assert m.blocks[0].attn.W_Q.grad is not None and m.blocks[0].attn.W_Q.grad.abs().sum() > 0
