@@ -22,7 +22,7 @@ import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -262,10 +262,6 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, progress: bool = True,
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return card
-
-
-def config_dict(cfg: TrainConfig) -> dict:
-    return asdict(cfg)
 
 
 # --------------------------------------------------------------------------- command line
