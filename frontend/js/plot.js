@@ -242,6 +242,13 @@ export function setExport(fig, exp) {
 }
 
 /** Show one sentence saying why this plot does not apply, instead of an empty plot. */
+/** The selected head's pattern [query][key] from an /api/analyze answer, or null after saying why in `fig`. */
+export function selectedPattern(fig, analyze, state) {
+  const pattern = analyze.attention[state.layer] && analyze.attention[state.layer][state.head];
+  if (!pattern) reason(fig, `This model has no layer ${state.layer}, head ${state.head}.`);
+  return pattern || null;
+}
+
 export function reason(fig, text) {
   fig._deps = null;
   const gd = plotOf(fig);

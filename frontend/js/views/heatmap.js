@@ -1,6 +1,6 @@
 // The selected layer and head as a query x key heatmap; masked cells grey with the hover text "masked".
 import {
-  caption, draw, emit, hiddenNote, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, presenting, reason, selectionShapes, squareHeight, tokenAxis, tokenHeatmap, tokenIndex,
+  caption, draw, emit, hiddenNote, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, presenting, selectedPattern, selectionShapes, squareHeight, tokenAxis, tokenHeatmap, tokenIndex,
 } from "../plot.js";
 
 /**
@@ -12,11 +12,8 @@ export function render(element, data, state) {
   const fig = panel(element, "heatmap", `Attention · layer ${state.layer} · head ${state.head}`);
   const a = data && data.analyze;
   if (!a) return;
-  const pattern = a.attention[state.layer] && a.attention[state.layer][state.head];
-  if (!pattern) {
-    reason(fig, `This model has no layer ${state.layer}, head ${state.head}.`);
-    return;
-  }
+  const pattern = selectedPattern(fig, a, state);
+  if (!pattern) return;
   const tokens = a.tokens;
   const n = tokens.length;
   const masked = data.causal ? (i, j) => j > i : null;

@@ -1,6 +1,6 @@
 // Token-to-token links (like BertViz): queries on the left, keys on the right, line opacity and
 // thickness = weight; the selected query's links drawn on top in another colour.
-import { caption, draw, emit, esc, hiddenNote, panel, plainLabels, plotOf, reason, tokenIndex, tokenLabel } from "../plot.js";
+import { caption, draw, emit, esc, hiddenNote, panel, plainLabels, plotOf, selectedPattern, tokenIndex, tokenLabel } from "../plot.js";
 
 const MAX_LINKS = 1500;
 
@@ -9,11 +9,8 @@ export function render(element, data, state) {
   const fig = panel(element, "lines", `Links · layer ${state.layer} · head ${state.head}`);
   const a = data && data.analyze;
   if (!a) return;
-  const pattern = a.attention[state.layer] && a.attention[state.layer][state.head];
-  if (!pattern) {
-    reason(fig, `This model has no layer ${state.layer}, head ${state.head}.`);
-    return;
-  }
+  const pattern = selectedPattern(fig, a, state);
+  if (!pattern) return;
   const tokens = a.tokens;
   const n = tokens.length;
   const sel = state.token;
