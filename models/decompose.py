@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
+from models.config import ModelConfig
 from models.transformer import ActivationCache, Norm, Transformer, check_layer_head
 
 
@@ -31,13 +32,20 @@ class ScoreTerms:
     scores: torch.Tensor  # the model's own scores, [q_pos, k_pos]
 
 
-def why_not(model: Transformer, layer: int) -> str | None:
-    cfg = model.cfg
+def why_not_for(cfg: ModelConfig) -> str | None:
+    """Why no layer of a model with this config can be split (None where layer 0 can)."""
     if cfg.positional == "rotary":
         return ("Under rotary positions q and k are rotated, not added to, so a score does not split "
                 "into content and position terms.")
     if cfg.positional == "none":
         return "This model has no positional encoding, so every score is content-content."
+    return None
+
+
+def why_not(model: Transformer, layer: int) -> str | None:
+    reason = why_not_for(model.cfg)
+    if reason:
+        return reason
     if layer != 0:
         return (f"Only layer 0 sees the positional encoding as a separate term; by layer {layer} "
                 "attention and MLPs have mixed it into every vector. Choose layer 0.")

@@ -24,6 +24,7 @@ import torch
 from safetensors.torch import load_file
 
 from models.config import ModelConfig
+from models.decompose import why_not_for
 from models.positional import why_no_encoding
 from models.tokenizer import Tokenizer
 from models.transformer import Transformer
@@ -83,11 +84,9 @@ def unavailable_views(cfg: ModelConfig, has_unembed: bool = True) -> dict[str, s
     reason = why_no_encoding(cfg.positional)
     if reason:
         out["positional"] = reason
-    if cfg.positional == "rotary":
-        out["decompose"] = ("Under rotary positions q and k are rotated, not added to, so a score does not split "
-                            "into content and position terms.")
-    elif cfg.positional == "none":
-        out["decompose"] = "This model has no positional encoding, so every score is content-content."
+    reason = why_not_for(cfg)
+    if reason:
+        out["decompose"] = reason
     return out
 
 

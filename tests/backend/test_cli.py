@@ -1,6 +1,5 @@
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -9,6 +8,7 @@ import urllib.request
 import pytest
 
 from backend.cli import main
+from tests.ports import free_port
 
 
 def test_analyze_json(capsys):
@@ -37,15 +37,10 @@ def test_models_table(capsys):
     assert "tiny-sinusoidal" in out and "default" in out and "val bits/char" in out
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.slow
 def test_serve_answers_health():
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
@@ -69,7 +64,7 @@ def test_serve_answers_health():
 
 @pytest.mark.slow
 def test_serve_on_all_interfaces_warns():
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--host", "0.0.0.0", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -17,6 +17,7 @@ from backend.main import create_app
 from backend.service import ModelService
 from backend.settings import LESSONS_DIR, Settings
 from backend.share import lan_address
+from tests.ports import free_port
 
 GOOD = """---
 title: My own lesson
@@ -217,17 +218,10 @@ def test_share_too_long_for_a_qr_code_keeps_the_lesson_step(client):
 # ----------------------------------------------------------------------------------- serve --host 0.0.0.0
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.mark.slow
 def test_serve_on_all_interfaces_prints_the_address_students_open():
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--host", "0.0.0.0", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
