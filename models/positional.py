@@ -70,17 +70,23 @@ class Rotary(nn.Module):
         angle = torch.cat([angle, angle], dim=-1)  # [pos, d]
         return angle.cos().float(), angle.sin().float()
 
-    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
-        """x: [batch, pos, head, d_head]; positions: [pos] (any integers)."""
+    def angles(self, positions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos and sin of each position's angles, [1, pos, 1, d_head], for `rotate` (one lookup per forward pass)."""
         if positions.numel() and int(positions.max()) < self.cos_table.shape[0] and int(positions.min()) >= 0:
             cos, sin = self.cos_table[positions], self.sin_table[positions]  # [pos, d]
         else:
             cos, sin = self._tables(positions)
-        cos = cos[None, :, None, :].to(x.dtype)  # [1, pos, 1, d_head]
-        sin = sin[None, :, None, :].to(x.dtype)
+        return cos[None, :, None, :], sin[None, :, None, :]  # [1, pos, 1, d_head]
+
+    def rotate(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        """x: [batch, pos, head, d_head], rotated by the angles of `angles`."""
         half = self.d_head // 2
         rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)  # [batch, pos, head, d_head]
-        return x * cos + rotated * sin
+        return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
+
+    def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """x: [batch, pos, head, d_head]; positions: [pos] (any integers)."""
+        return self.rotate(x, *self.angles(positions))
 
 
 def make_additive(cfg: ModelConfig) -> nn.Module | None:

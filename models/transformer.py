@@ -67,6 +67,10 @@ class HookPoint(nn.Module):
         run = _ACTIVE.get()
         return x if run is None else run.visit(self.name, x)
 
+    # called hundreds of times per forward pass: straight to forward, without nn.Module's hook dispatch
+    # (functions to run at a hook point are given to run_with_cache, not registered on the module)
+    __call__ = forward
+
 
 @contextmanager
 def hooks_active(cache: bool = True, hooks: Mapping[str, HookFn] | None = None) -> Iterator[_Run]:
@@ -145,7 +149,7 @@ class ActivationCache(Mapping[str, torch.Tensor]):
 
     def __init__(self, store: dict[str, torch.Tensor], cfg: ModelConfig,
                  interventions: Interventions, permutation: list[int] | None):
-        self._store = store
+        self._store = store  # hook name -> [batch=1, ...]
         self.cfg = cfg
         self.interventions = interventions
         self.permutation = permutation
@@ -163,7 +167,7 @@ class ActivationCache(Mapping[str, torch.Tensor]):
         if isinstance(key, str):
             if key not in self._store:
                 raise KeyError(f"{key!r} is not in the cache; it holds {list(self._store)[:6]}...")
-            return self._store[key]
+            return self._store[key][0]  # stored as the forward pass made it, [batch=1, ...]
         short, layer, *rest = key
         check_layer_head(self.cfg, layer)
         value = self[self._full_name(short, layer)]
@@ -187,7 +191,52 @@ class ActivationCache(Mapping[str, torch.Tensor]):
         return self[short, layer, head]
 
 
+# --------------------------------------------------------------------------- weight layout
+
+def out_major(t: torch.Tensor, perm: tuple[int, ...]) -> torch.Tensor:
+    """The same values and shape as `t`, stored so that `t.permute(perm)` is contiguous.
+
+    A weight used as `x @ W` reads fastest when its output dimensions come first in memory (the
+    [out, in] layout of nn.Linear: the matmul is then x @ W_stored.T, which BLAS reads row by row).
+    Shapes and values never change, only strides; an already laid-out tensor is returned as is."""
+    if t.permute(perm).is_contiguous():
+        return t
+    inverse = tuple(sorted(range(len(perm)), key=perm.__getitem__))
+    return t.permute(perm).contiguous().permute(inverse)
+
+
+def project(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
+    """x @ w (+ b) for w [in, out], as nn.Linear computes it: one BLAS call with the bias fused."""
+    return F.linear(x, w.T, b)
+
+
+class OutMajor(nn.Module):
+    """Keeps the weights named in LAYOUT (name -> permutation) out-major, also after load_state_dict(assign=True)."""
+
+    LAYOUT: dict[str, tuple[int, ...]] = {}
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.register_load_state_dict_post_hook(lambda module, incompatible: module.relayout())
+
+    def relayout(self) -> None:
+        for name, perm in self.LAYOUT.items():
+            p = getattr(self, name, None)
+            if isinstance(p, torch.Tensor):
+                p.data = out_major(p.data, perm)
+
+
 # --------------------------------------------------------------------------- modules
+
+@dataclass(frozen=True)
+class Pass:
+    """What every block of one forward pass shares, worked out once per pass."""
+
+    rotary: Rotary | None  # the model's rotary module, if it has one
+    angles: tuple[torch.Tensor, torch.Tensor] | None  # its cos and sin [1, pos, 1, d_head]; None: positions removed
+    mask: torch.Tensor | None  # [q_pos, k_pos], True where a query may not look (causal models)
+    scale: bool  # divide the scores by sqrt(d_head)
+
 
 class Norm(nn.Module):
     def __init__(self, cfg: ModelConfig, d: int):
@@ -205,15 +254,19 @@ class Norm(nn.Module):
         return self.hook_normalized(y)
 
 
-class Attention(nn.Module):
+class Attention(OutMajor):
+    # W_Q, W_K, W_V [head, d_model, d_head] stored as [head, d_head, d_model]; W_O [head, d_head, d_model] as
+    # [d_model, head, d_head]: each projection is then one matmul on a view of the weight, with no copy
+    LAYOUT = {"W_Q": (0, 2, 1), "W_K": (0, 2, 1), "W_V": (0, 2, 1), "W_O": (2, 0, 1)}
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.cfg = cfg
         h, kv, d, e = cfg.n_heads, cfg.kv_heads, cfg.d_model, cfg.d_head
-        self.W_Q = nn.Parameter(torch.empty(h, d, e))
-        self.W_K = nn.Parameter(torch.empty(kv, d, e))
-        self.W_V = nn.Parameter(torch.empty(kv, d, e))
-        self.W_O = nn.Parameter(torch.empty(h, e, d))
+        self.W_Q = nn.Parameter(out_major(torch.empty(h, d, e), self.LAYOUT["W_Q"]))
+        self.W_K = nn.Parameter(out_major(torch.empty(kv, d, e), self.LAYOUT["W_K"]))
+        self.W_V = nn.Parameter(out_major(torch.empty(kv, d, e), self.LAYOUT["W_V"]))
+        self.W_O = nn.Parameter(out_major(torch.empty(h, e, d), self.LAYOUT["W_O"]))
         if cfg.bias:
             self.b_Q = nn.Parameter(torch.zeros(h, e))
             self.b_K = nn.Parameter(torch.zeros(kv, e))
@@ -225,70 +278,57 @@ class Attention(nn.Module):
         if cfg.positional == "rotary":
             self.hook_rot_q, self.hook_rot_k = HookPoint(), HookPoint()
         self.hook_attn_scores, self.hook_pattern, self.hook_z = HookPoint(), HookPoint(), HookPoint()
-        self._columns: dict[str, tuple[tuple[int, int], torch.Tensor]] = {}  # see _by_column
 
-    def _by_column(self, name: str) -> torch.Tensor:
-        """W [head, d_model, d_head] as one [d_model, head * d_head] matrix, so Q, K or V is a single matmul.
+    @staticmethod
+    def _by_column(w: torch.Tensor) -> torch.Tensor:
+        """W [head, d_model, d_head] as one [d_model, head * d_head] matrix (a view, given the layout)."""
+        return w.permute(1, 0, 2).reshape(w.shape[1], -1)  # [d_model, head * d_head]
 
-        When no gradient is needed the copy is kept and reused until the weight changes (its storage or
-        its version counter, which every in-place update bumps)."""
-        w = getattr(self, name)
-        if torch.is_grad_enabled() and w.requires_grad:
-            return w.permute(1, 0, 2).reshape(w.shape[1], -1)  # [d_model, head * d_head]
-        key = (w.data_ptr(), w._version)
-        hit = self._columns.get(name)
-        if hit is None or hit[0] != key:
-            hit = (key, w.detach().permute(1, 0, 2).reshape(w.shape[1], -1).clone())  # [d_model, head * d_head]
-            self._columns[name] = hit
-        return hit[1]
-
-    def forward(self, x: torch.Tensor, rotary: Rotary | None, positions: torch.Tensor | None,
-                scale: bool, ablated: Sequence[int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, p: Pass, ablated: Sequence[int]) -> torch.Tensor:
         cfg = self.cfg
         b, n = x.shape[:2]
-        q = (x @ self._by_column("W_Q")).view(b, n, cfg.n_heads, cfg.d_head)  # [batch, pos, head, d_head]
-        k = (x @ self._by_column("W_K")).view(b, n, cfg.kv_heads, cfg.d_head)  # [batch, pos, kv_head, d_head]
-        v = (x @ self._by_column("W_V")).view(b, n, cfg.kv_heads, cfg.d_head)  # [batch, pos, kv_head, d_head]
-        if self.b_Q is not None:
-            q, k, v = q + self.b_Q, k + self.b_K, v + self.b_V
+        def heads(w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+            out = project(x, self._by_column(w), None if bias is None else bias.reshape(-1))  # [batch, pos, head * d_head]
+            return out.view(b, n, w.shape[0], cfg.d_head)  # [batch, pos, head, d_head]
+
+        q, k, v = heads(self.W_Q, self.b_Q), heads(self.W_K, self.b_K), heads(self.W_V, self.b_V)
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
-        if rotary is not None and positions is not None:
-            q = self.hook_rot_q(rotary(q, positions))
-            k = self.hook_rot_k(rotary(k, positions))
-        elif rotary is not None:  # positions removed: the rotation is the identity
+        if p.rotary is not None and p.angles is not None:
+            q = self.hook_rot_q(p.rotary.rotate(q, *p.angles))
+            k = self.hook_rot_k(p.rotary.rotate(k, *p.angles))
+        elif p.rotary is not None:  # positions removed: the rotation is the identity
             q, k = self.hook_rot_q(q), self.hook_rot_k(k)
         if cfg.group_size > 1:
             k = k.repeat_interleave(cfg.group_size, dim=2)  # [batch, pos, head, d_head]
             v = v.repeat_interleave(cfg.group_size, dim=2)  # [batch, pos, head, d_head]
-        scores = torch.einsum("bqhe,bkhe->bhqk", q, k)  # [batch, head, q_pos, k_pos]
-        if scale:
+        scores = q.transpose(1, 2) @ k.permute(0, 2, 3, 1)  # [batch, head, q_pos, d_head] @ [batch, head, d_head, k_pos]
+        if p.scale:
             scores = scores / math.sqrt(cfg.d_head)
-        if cfg.causal:
-            n = scores.shape[-1]
-            mask = torch.ones(n, n, dtype=torch.bool, device=x.device).triu(1)  # [q_pos, k_pos]
-            scores = scores.masked_fill(mask, float("-inf"))
+        if p.mask is not None:
+            scores = scores.masked_fill(p.mask, float("-inf"))  # [batch, head, q_pos, k_pos]
         scores = self.hook_attn_scores(scores)
         pattern = self.hook_pattern(torch.softmax(scores, dim=-1))  # [batch, head, q_pos, k_pos]
         if self.training and cfg.dropout:
             pattern = F.dropout(pattern, cfg.dropout)
-        z = torch.einsum("bhqk,bkhe->bqhe", pattern, v)  # [batch, pos, head, d_head]
+        z = (pattern @ v.transpose(1, 2)).transpose(1, 2)  # [batch, head, pos, d_head] -> [batch, pos, head, d_head]
         if ablated:
             keep = torch.ones(cfg.n_heads, dtype=z.dtype, device=z.device)
             keep[list(ablated)] = 0.0
             z = z * keep[:, None]  # [batch, pos, head, d_head]
         z = self.hook_z(z)
-        out = z.reshape(b, n, -1) @ self.W_O.reshape(-1, cfg.d_model)  # [batch, pos, head * d_head] -> [batch, pos, d_model]
-        return out if self.b_O is None else out + self.b_O
+        return project(z.reshape(b, n, -1), self.W_O.reshape(-1, cfg.d_model), self.b_O)  # [batch, pos, d_model]
 
 
-class MLP(nn.Module):
+class MLP(OutMajor):
+    LAYOUT = {"W_in": (1, 0), "W_gate": (1, 0), "W_out": (1, 0)}  # [in, out] stored as [out, in], as nn.Linear
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.kind = cfg.mlp
-        self.W_in = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp))
+        self.W_in = nn.Parameter(torch.empty(cfg.d_mlp, cfg.d_model).T)  # [d_model, d_mlp]
         if cfg.mlp == "swiglu":
-            self.W_gate = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp))
-        self.W_out = nn.Parameter(torch.empty(cfg.d_mlp, cfg.d_model))
+            self.W_gate = nn.Parameter(torch.empty(cfg.d_mlp, cfg.d_model).T)  # [d_model, d_mlp]
+        self.W_out = nn.Parameter(torch.empty(cfg.d_model, cfg.d_mlp).T)  # [d_mlp, d_model]
         self.b_in = nn.Parameter(torch.zeros(cfg.d_mlp)) if cfg.bias else None
         self.b_out = nn.Parameter(torch.zeros(cfg.d_model)) if cfg.bias else None
         self.hook_pre = HookPoint()
@@ -298,15 +338,13 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.kind == "swiglu":
-            pre = self.hook_pre(x @ self.W_gate)  # [batch, pos, d_mlp]
-            lin = self.hook_pre_linear(x @ self.W_in)
+            pre = self.hook_pre(project(x, self.W_gate))  # [batch, pos, d_mlp]
+            lin = self.hook_pre_linear(project(x, self.W_in))
             post = self.hook_post(F.silu(pre) * lin)
         else:
-            pre = x @ self.W_in
-            pre = self.hook_pre(pre if self.b_in is None else pre + self.b_in)
+            pre = self.hook_pre(project(x, self.W_in, self.b_in))  # [batch, pos, d_mlp]
             post = self.hook_post(F.gelu(pre, approximate="tanh" if self.kind == "gelu_tanh" else "none"))
-        out = post @ self.W_out  # [batch, pos, d_model]
-        return out if self.b_out is None else out + self.b_out
+        return project(post, self.W_out, self.b_out)  # [batch, pos, d_model]
 
 
 class Block(nn.Module):
@@ -326,21 +364,22 @@ class Block(nn.Module):
     def _drop(self, x: torch.Tensor) -> torch.Tensor:
         return F.dropout(x, self.cfg.dropout) if self.training and self.cfg.dropout else x
 
-    def forward(self, x: torch.Tensor, rotary: Rotary | None, positions: torch.Tensor | None,
-                scale: bool, ablated: Sequence[int]) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, p: Pass, ablated: Sequence[int]) -> torch.Tensor:
         x = self.hook_resid_pre(x)  # [batch, pos, d_model]
         if self.cfg.norm_placement == "pre":
-            attn_out = self.hook_attn_out(self.attn(self.ln1(x), rotary, positions, scale, ablated))
+            attn_out = self.hook_attn_out(self.attn(self.ln1(x), p, ablated))
             x = self.hook_resid_mid(x + self._drop(attn_out))
             mlp_out = self.hook_mlp_out(self.mlp(self.ln2(x)))
             return self.hook_resid_post(x + self._drop(mlp_out))
-        attn_out = self.hook_attn_out(self.attn(x, rotary, positions, scale, ablated))
+        attn_out = self.hook_attn_out(self.attn(x, p, ablated))
         x = self.hook_resid_mid(self.ln1(x + self._drop(attn_out)))
         mlp_out = self.hook_mlp_out(self.mlp(x))
         return self.hook_resid_post(self.ln2(x + self._drop(mlp_out)))
 
 
-class Transformer(nn.Module):
+class Transformer(OutMajor):
+    LAYOUT = {"W_U": (1, 0)}  # [d_model, vocab] stored as [vocab, d_model], like W_E (whose .T is the tied unembed)
+
     def __init__(self, cfg: ModelConfig, init: bool = True):
         """init=False leaves the parameters uninitialised (fast): for weights loaded right after."""
         super().__init__()
@@ -358,7 +397,7 @@ class Transformer(nn.Module):
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_final = Norm(cfg, cfg.d_model) if cfg.final_norm else None
         if cfg.unembed and not cfg.tied_embeddings:
-            self.W_U = nn.Parameter(torch.empty(cfg.d_model, cfg.vocab_size))
+            self.W_U = nn.Parameter(torch.empty(cfg.vocab_size, cfg.d_model).T)  # [d_model, vocab]
             self.b_U = nn.Parameter(torch.zeros(cfg.vocab_size)) if cfg.bias else None
         if cfg.unembed:
             self.logits = HookPoint()
@@ -447,16 +486,16 @@ class Transformer(nn.Module):
             x = self.embed_ln(x)
         if self.training and self.cfg.dropout:
             x = F.dropout(x, self.cfg.dropout)
-        ablated = {layer: [h for (l2, h) in iv.ablate if l2 == layer] for layer in range(self.cfg.n_layers)}
+        p = Pass(rotary=self.rotary, angles=None if self.rotary is None or positions is None else self.rotary.angles(positions),
+                 mask=torch.ones(n, n, dtype=torch.bool, device=ids.device).triu(1) if self.cfg.causal else None,
+                 scale=iv.scale)
         for layer, block in enumerate(self.blocks):
-            x = block(x, self.rotary, positions, iv.scale, ablated[layer])
+            x = block(x, p, [h for (l2, h) in iv.ablate if l2 == layer])
         if self.ln_final is not None:
             x = self.ln_final(x)
         if not self.cfg.unembed:
             return x[0] if single else x  # [batch, pos, d_model]: the final hidden states
-        logits = x @ self.unembed  # [batch, pos, vocab]
-        if not self.cfg.tied_embeddings and self.b_U is not None:
-            logits = logits + self.b_U
+        logits = project(x, self.unembed, None if self.cfg.tied_embeddings else self.b_U)  # [batch, pos, vocab]
         logits = self.logits(logits)
         return logits[0] if single else logits
 
@@ -474,8 +513,7 @@ class Transformer(nn.Module):
         with hooks_active(cache=True, hooks=hooks) as run:
             out = self.forward(ids, iv, token_types)
         logits = out if self.cfg.unembed else None
-        store = {name: t[0] for name, t in run.store.items()}
-        return logits, ActivationCache(store, self.cfg, iv, iv.permutation(ids.shape[0]))
+        return logits, ActivationCache(run.store, self.cfg, iv, iv.permutation(ids.shape[0]))
 
     def hook_names(self) -> list[str]:
         """Every hook name, in the order a forward pass visits them."""

@@ -219,17 +219,42 @@ def test_config_rejects_inconsistent_choices():
     assert ModelConfig.from_dict(SMALL.to_dict()) == SMALL
 
 
-def test_reused_weight_layout_follows_weight_changes():
+def _reads_in_place(m: Transformer) -> bool:
+    """Every projection weight is stored out-major ([out, in], as nn.Linear): its matmul view is no copy."""
+    views = []
+    for block in m.blocks:
+        a, mlp = block.attn, block.mlp
+        views += [(w, a._by_column(w)) for w in (a.W_Q, a.W_K, a.W_V)]  # [d_model, head * d_head]
+        views += [(a.W_O, a.W_O.reshape(-1, m.cfg.d_model))]  # [head * d_head, d_model]
+        views += [(w, w) for w in (mlp.W_in, mlp.W_out)]
+    return all(v.data_ptr() == w.data_ptr() and v.T.is_contiguous() for w, v in views)
+
+
+def test_weights_are_stored_out_major_also_when_loaded_by_assignment():
+    m = make(n_kv_heads=1)
+    assert _reads_in_place(m)
+    state = {k: v.contiguous() for k, v in m.state_dict().items()}  # as a converter or a safetensors file gives them
+    copied = Transformer(m.cfg, init=False)
+    copied.load_state_dict(state, strict=True)
+    assigned = Transformer(m.cfg, init=False)
+    assigned.load_state_dict(state, strict=True, assign=True)
+    expected, _ = m.run_with_cache(IDS)
+    for other in (copied, assigned):
+        assert _reads_in_place(other)
+        assert torch.equal(other.eval().run_with_cache(IDS)[0], expected)
+
+
+def test_forward_follows_weight_changes():
     m = make()
     first, _ = m.run_with_cache(IDS)
     with torch.no_grad():
-        assert torch.allclose(m(IDS), first, atol=1e-6)  # the kept layout, outside inference mode
+        assert torch.allclose(m(IDS), first, atol=1e-6)  # outside inference mode too
         m.blocks[0].attn.W_Q.mul_(2.0)
     changed, _ = m.run_with_cache(IDS)
     assert not torch.allclose(changed, first)
     m.load_state_dict(make().state_dict())
     again, _ = m.run_with_cache(IDS)
     assert torch.allclose(again, first, atol=1e-6)
-    loss = m(IDS).logsumexp(-1).mean()  # with gradients: no kept copy, the gradient reaches W_Q
+    loss = m(IDS).logsumexp(-1).mean()  # with gradients: the gradient reaches W_Q
     loss.backward()
     assert m.blocks[0].attn.W_Q.grad is not None and m.blocks[0].attn.W_Q.grad.abs().sum() > 0
