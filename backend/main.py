@@ -14,6 +14,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from backend.alloc import tune_allocator
 from backend.middleware import GuardMiddleware
 from backend.routes import attention, embeddings, lessons, meta, positional, predict, report
 from backend.service import ModelNotInstalled, ModelService, Overloaded, UnknownModel
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
+        tune_allocator()  # before the first forward pass and before the thread pool allocates
         loaded = service.get(settings.default_model)
         log.info("default model %s loaded (%s parameters)", loaded.name, f"{loaded.info.params:,}")
         yield

@@ -43,6 +43,13 @@ class Run:
     cache: ActivationCache
 
     @property
+    def nbytes(self) -> int:
+        """The memory its tensors hold (each storage counted once: many hook values share one)."""
+        tensors = [*self.cache.values(), *([] if self.logits is None else [self.logits])]
+        storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+        return sum(storages.values())
+
+    @property
     def name(self) -> str:
         return self.loaded.name
 
@@ -52,16 +59,18 @@ class Run:
 
 
 class ModelService:
-    """Models by name (loaded once, on first use) and a bounded cache of forward passes."""
+    """Models by name (loaded once, on first use) and a cache of forward passes bounded in memory
+    (settings.result_cache_mb; the least recently used go first)."""
 
-    def __init__(self, settings: Settings, cache_size: int = 64,
+    def __init__(self, settings: Settings,
                  list_models: Callable[[], list[ModelInfo]] = registry.list_models,
                  load: Callable[[str], LoadedModel] = registry.load):
         self.settings = settings
         self._list_models = list_models
         self._load = load
-        self._runs: OrderedDict[tuple, Run] = OrderedDict()
-        self._cache_size = cache_size
+        self._runs: OrderedDict[tuple, tuple[Run, int]] = OrderedDict()  # key -> (run, its bytes)
+        self._cache_budget = int(settings.result_cache_mb * 2**20)
+        self.cached_bytes = 0
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_runs)
         self._waiting = 0
@@ -134,14 +143,19 @@ class ModelService:
             hit = self._runs.get(key)
             if hit is not None:
                 self._runs.move_to_end(key)
-                return hit
+                return hit[0]
         with self._slot():
             logits, cache = self._forward(loaded, ids, iv)
         result = Run(loaded, text, tuple(ids), logits, cache)
-        with self._lock:
-            self._runs[key] = result
-            while len(self._runs) > self._cache_size:
-                self._runs.popitem(last=False)
+        size = result.nbytes
+        if size <= self._cache_budget:
+            with self._lock:
+                if key not in self._runs:  # (another request may have stored the same run meanwhile)
+                    self._runs[key] = (result, size)
+                    self.cached_bytes += size
+                while self.cached_bytes > self._cache_budget:
+                    _, (_, dropped) = self._runs.popitem(last=False)
+                    self.cached_bytes -= dropped
         return result
 
     def _forward(self, loaded: LoadedModel, ids: list[int], iv: Interventions):

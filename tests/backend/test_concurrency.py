@@ -15,8 +15,8 @@ SENTENCES = [f"Sentence number {i}: the {w} saw a {w} near the river." for i, w 
 
 
 def test_fifty_threads_get_the_same_answers_as_one_by_one():
-    settings = Settings(max_concurrent_runs=4, max_queued_runs=100)
-    with TestClient(create_app(settings, ModelService(settings, cache_size=0))) as c:
+    settings = Settings(max_concurrent_runs=4, max_queued_runs=100, result_cache_mb=0)
+    with TestClient(create_app(settings, ModelService(settings))) as c:
         serial = [c.post("/api/analyze", json={"text": t}).json() for t in SENTENCES]
         with ThreadPoolExecutor(50) as pool:
             parallel = list(pool.map(lambda t: c.post("/api/analyze", json={"text": t}).json(), SENTENCES))
@@ -30,8 +30,8 @@ class SlowService(ModelService):
 
 
 def test_a_flood_gets_quick_503_with_retry_after_and_the_server_recovers():
-    settings = Settings(max_concurrent_runs=1, max_queued_runs=2, queue_timeout_s=5)
-    with TestClient(create_app(settings, SlowService(settings, cache_size=0)), raise_server_exceptions=False) as c:
+    settings = Settings(max_concurrent_runs=1, max_queued_runs=2, queue_timeout_s=5, result_cache_mb=0)
+    with TestClient(create_app(settings, SlowService(settings)), raise_server_exceptions=False) as c:
         results = []
 
         def hit(i):

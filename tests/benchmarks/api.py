@@ -30,8 +30,8 @@ def text_of(loaded, n_tokens: int) -> str:
 def run(quick: bool = False) -> str:
     runs = 10 if quick else 40
     torch.set_num_threads(2)
-    settings = Settings()
-    app = create_app(settings, ModelService(settings, cache_size=0))  # uncached: every call is a forward pass
+    settings = Settings(result_cache_mb=0)
+    app = create_app(settings, ModelService(settings))  # uncached: every call is a forward pass
     loaded = registry.load("tiny-sinusoidal")
     ids = torch.tensor(loaded.tokenizer.encode(SENTENCE_16))
     n = len(ids)

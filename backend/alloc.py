@@ -1,0 +1,38 @@
+"""The C allocator's settings for a process that keeps every intermediate of its forward passes.
+
+A forward pass with the full cache allocates a few hundred buffers (tens of MB in all for a
+pretrained model) and frees them together when the cache is dropped. With glibc's defaults,
+buffers over 128 KB come straight from the kernel and go back to it when freed (mmap and munmap,
+with a threshold that adapts), and the free top of the heap is given back too, so every pass
+faults its memory in afresh: about 10,000 page faults per SmolLM2 pass at 128 tokens, measured
+here. And every thread that allocates can get an arena of its own, so a server's memory grows
+with its thread pool. Fixed settings keep freed buffers for the next pass and cap the arenas.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import sys
+
+# glibc's mallopt parameters (malloc.h)
+M_TRIM_THRESHOLD = -1
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+
+
+def tune_allocator(mmap_threshold: int = 32 << 20, trim_threshold: int = 512 << 20, arena_max: int = 2) -> bool:
+    """Serve buffers under `mmap_threshold` bytes from the heap, keep up to `trim_threshold` bytes of it
+    free for reuse, and use at most `arena_max` arenas. Call it early, before threads allocate.
+
+    Returns False (and changes nothing) where the C library is not glibc."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):  # no C library found, or one without mallopt (musl)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    settings = ((M_MMAP_THRESHOLD, mmap_threshold), (M_TRIM_THRESHOLD, trim_threshold), (M_ARENA_MAX, arena_max))
+    return all([mallopt(param, value) == 1 for param, value in settings])

@@ -1,0 +1,34 @@
+"""ModelService: the result cache is bounded in memory and hands back the same run for the same question."""
+
+from backend.service import ModelService
+from backend.settings import Settings
+from models.transformer import Interventions
+
+TEXTS = [f"Sentence {i}: the cat sat on the mat." for i in range(6)]
+
+
+def test_the_same_question_is_answered_from_the_cache():
+    service = ModelService(Settings())
+    a = service.run(None, TEXTS[0], Interventions())
+    assert service.run(None, TEXTS[0], Interventions()) is a
+    assert service.run(None, TEXTS[0], Interventions(scale=False)) is not a
+    assert service.cached_bytes == sum(r.nbytes for r in (a, service.run(None, TEXTS[0], Interventions(scale=False))))
+
+
+def test_the_cache_keeps_to_its_memory_budget_dropping_the_least_recently_used():
+    one = ModelService(Settings()).run(None, TEXTS[0], Interventions()).nbytes
+    service = ModelService(Settings(result_cache_mb=2.5 * one / 2**20))  # room for two runs of this size
+    first = service.run(None, TEXTS[0], Interventions())
+    second = service.run(None, TEXTS[1], Interventions())
+    assert service.run(None, TEXTS[0], Interventions()) is first  # now the most recently used
+    service.run(None, TEXTS[2], Interventions())  # evicts TEXTS[1]
+    assert service.cached_bytes <= 2.5 * one
+    assert service.run(None, TEXTS[0], Interventions()) is first
+    assert service.run(None, TEXTS[1], Interventions()) is not second  # computed again
+    assert len(service._runs) == 2
+
+
+def test_no_cache_when_its_budget_is_zero():
+    service = ModelService(Settings(result_cache_mb=0))
+    a = service.run(None, TEXTS[0], Interventions())
+    assert service.run(None, TEXTS[0], Interventions()) is not a and service.cached_bytes == 0
