@@ -147,6 +147,9 @@ export function caption(fig, text) {
   p.hidden = !text;
 }
 
+/** An export's content: given as it is, or as a function that builds it (called when the button is clicked). */
+const built = (v) => (typeof v === "function" ? v() : v);
+
 function exportPanel(fig, format) {
   const info = fig._export;
   if (!info) return;
@@ -162,9 +165,9 @@ function exportPanel(fig, format) {
       scale: format === "png" ? 2 : 1,
     });
   } else if (format === "csv") {
-    download(`${name}.csv`, "text/csv;charset=utf-8", toCSV(info.csv));
+    download(`${name}.csv`, "text/csv;charset=utf-8", toCSV(built(info.csv)));
   } else if (format === "json") {
-    download(`${name}.json`, "application/json", JSON.stringify(info.json, null, 2));
+    download(`${name}.json`, "application/json", JSON.stringify(built(info.json), null, 2));
   }
 }
 
@@ -206,7 +209,8 @@ export function baseLayout(layout = {}) {
 
 /**
  * Draw into a panel with Plotly.react. `exp` = {name, csv: rows, json: object}: what the CSV and
- * JSON buttons save (built from the data the view was given).
+ * JSON buttons save (built from the data the view was given). `csv` and `json` may be functions that
+ * build them: then nothing is built until a button is clicked (do that for anything larger than a few rows).
  */
 export function draw(fig, traces, layout, exp, config = {}) {
   const reason = fig.querySelector(".reason");
