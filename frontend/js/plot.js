@@ -245,14 +245,21 @@ export function setExport(fig, exp) {
   r.hidden = true;
 }
 
-/** Show one sentence saying why this plot does not apply, instead of an empty plot. */
-/** The selected head's pattern [query][key] from an /api/analyze answer, or null after saying why in `fig`. */
+/**
+ * The selected head's pattern [query][key] from an /api/analyze answer (whose `attention` holds the layers
+ * listed in `layers`), or null after saying why in `fig`.
+ */
 export function selectedPattern(fig, analyze, state) {
-  const pattern = analyze.attention[state.layer] && analyze.attention[state.layer][state.head];
-  if (!pattern) reason(fig, `This model has no layer ${state.layer}, head ${state.head}.`);
+  const at = analyze.layers ? analyze.layers.indexOf(state.layer) : state.layer;
+  const pattern = at >= 0 && analyze.attention[at] && analyze.attention[at][state.head];
+  if (!pattern) {
+    const have = state.layer >= 0 && state.layer < analyze.n_layers && state.head >= 0 && state.head < analyze.n_heads;
+    reason(fig, have ? `The answer holds no full-precision weights for layer ${state.layer}.` : `This model has no layer ${state.layer}, head ${state.head}.`);
+  }
   return pattern || null;
 }
 
+/** Show one sentence saying why this plot does not apply, instead of an empty plot. */
 export function reason(fig, text) {
   fig._deps = null;
   const gd = plotOf(fig);
