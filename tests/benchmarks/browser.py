@@ -28,11 +28,14 @@ MARKS = """([name, text]) => {
 }"""
 WORDS = ("Once upon a time there was a little girl named Lily who loved to play in the park with her dog "
          "and her friends every day until the sun went down behind the tall green hills").split()
+OPENINGS = ["", "So", "Then", "Later", "One day", "Mom said that", "Tim saw that", "After lunch", "In the morning",
+            "Sam knew that", "At night"]
 
 
-def sentence(tokenizer, n_tokens: int, start: int) -> str:
-    """The longest run of WORDS from `start` (wrapping) that is at most n_tokens tokens (special tokens included)."""
-    text = ""
+def sentence(tokenizer, n_tokens: int, start: int, opening: str = "") -> str:
+    """`opening`, then the longest run of WORDS from `start` (wrapping) that keeps the text at most n_tokens tokens
+    (special tokens included)."""
+    text = opening
     i = start
     while len(tokenizer.encode((text + " " + WORDS[i % len(WORDS)]).strip())) <= n_tokens:
         text = (text + " " + WORDS[i % len(WORDS)]).strip()
@@ -49,20 +52,31 @@ def ready(page, timeout_ms: float = 120_000) -> None:
     page.wait_for_selector(READY, state="attached", timeout=timeout_ms)
 
 
+def typing_cases(tokenizer, n_tokens: int, count: int) -> list[tuple[str, str]]:
+    """(sentence, letter) pairs, all different: the sentence with the letter typed at its end is n_tokens tokens."""
+    out: list[tuple[str, str]] = []
+    for k in range(len(OPENINGS) * len(WORDS)):
+        text = sentence(tokenizer, n_tokens, k % len(WORDS), OPENINGS[k // len(WORDS)])
+        letter = next((c for c in "sdyrnetlhk" if len(tokenizer.encode(text + c)) == n_tokens), None)
+        if letter and len(tokenizer.encode(text)) == n_tokens and text not in {t for t, _ in out}:
+            out.append((text, letter))
+        if len(out) == count:
+            return out
+    raise RuntimeError(f"found only {len(out)} sentences of {n_tokens} tokens")
+
+
 def keystroke_to_heatmap(page, base: str, runs: int) -> tuple[list[float], list[int]]:
     """Each run: put a fresh sentence in the box (not timed), then type one letter and time that keystroke."""
     tok = registry.load("tiny-sinusoidal").tokenizer
     page.goto(base + "/?" + urlencode({"model": "tiny-sinusoidal", "text": "Warm up."}))
     ready(page)
     times, counts = [], []
-    for i in range(runs + 2):  # the first two are a warm-up
-        text = sentence(tok, 15, i)  # 15 tokens; the typed letter makes the 16th or joins the last word
+    for i, (text, letter) in enumerate(typing_cases(tok, 16, runs + 2)):  # the first two are a warm-up
         page.fill("#text", text)
         wait_for(page, "attnlab:heatmap", text)
         ready(page)
         page.focus("#text")
         page.keyboard.press("End")
-        letter = "xyzqjk"[i % 6]
         page.keyboard.type(letter)
         r = wait_for(page, "attnlab:heatmap", text + letter)
         ready(page)

@@ -82,6 +82,24 @@ def test_a_large_model_gets_one_layer_in_full_and_the_grid_its_thumbnails(page: 
     assert hover[2].endswith(f"weight from query 3: {full['attention'][4][5][3][2]}")
 
 
+def test_a_causal_large_model_leaves_the_masked_cells_of_its_thumbnails_empty(page: Page, need_models):
+    need_models("smollm2-135m")
+    text = "The cat sat on the mat."
+    open_app(page, text=text, model="smollm2-135m", layer=11, head=6)
+    full = api(page, "/api/analyze", {"text": text, "model": "smollm2-135m", "layers": [11]})
+    compact = api(page, "/api/analyze", {"text": text, "model": "smollm2-135m", "layers": [11], "thumbnails": True})
+    n = len(full["tokens"])
+    assert plot_data(page, "#attn-heatmap .plot")[0]["z"] == [
+        [w if j <= i else None for j, w in enumerate(row)] for i, row in enumerate(full["attention"][0][6])]
+    z = plot_data(page, "#attn-grid .plot")[0]["z"]
+    assert len(z) == 30 * (n + 1) - 1 and len(z[0]) == 9 * (n + 1) - 1
+    thumbs = thumbnails(compact)
+    for layer, head in [(0, 0), (11, 6), (29, 8)]:
+        want = [[b / 255 if j <= i else None for j, b in enumerate(row)] for i, row in enumerate(thumbs[layer][head])]
+        assert grid_tile(z, layer, head, n) == want, (layer, head)
+    expect(page.locator("#attn-grid .caption")).to_contain_text("Grey: masked.")
+
+
 def test_hidden_special_tokens_leave_the_thumbnails_too(page: Page, need_models):
     need_models(LARGE)
     open_app(page, text=SENTENCE, model=LARGE, layer=1, head=3, hidespecial=1)
