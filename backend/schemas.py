@@ -2,7 +2,8 @@
 
 Conventions: layers, heads and token indices count from 0. Matrices are nested
 lists [row][column]. Attention is [layer][head][query][key]. A masked score (a key
-after the query in a causal model) is null. Floats are rounded to 4 decimals.
+after the query in a causal model) is null. Floats are rounded to 4 decimals, except in
+PackedWeights (8-bit values in base64, for the small pictures of every head).
 """
 
 from __future__ import annotations
@@ -111,6 +112,23 @@ class ModelList(BaseModel):
 
 class AnalyzeRequest(TextRequest):
     top_k: StrictInt = Field(10, ge=1, description="how many next-token predictions")
+    layers: list[StrictInt] | None = Field(
+        None, max_length=1000,
+        description="the layers whose full-precision attention to return in `attention`, in this order (each once); "
+                    "absent: every layer; []: none (e.g. with `thumbnails`)")
+    thumbnails: StrictBool = Field(False, description="also return every layer x head pattern as 8-bit values "
+                                                      "(`thumbnails`): enough to draw them small")
+
+    @field_validator("layers")
+    @classmethod
+    def _each_layer_once(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            seen: set[int] = set()
+            for layer in v:
+                if layer in seen:
+                    raise ValueError(f"layer {layer} is listed more than once")
+                seen.add(layer)
+        return v
 
 
 class HeadSummary(BaseModel):
@@ -122,11 +140,25 @@ class HeadSummary(BaseModel):
     self_token: float = Field(..., description="mean weight on the query's own token")
 
 
+class PackedWeights(BaseModel):
+    """Weights in [0, 1] as one byte each: weight = byte / scale, within 1 / (2 scale) of the model's value."""
+
+    shape: list[int] = Field(..., description="[layer, head, query, key]")
+    dtype: Literal["uint8"] = "uint8"
+    scale: int = Field(255, description="weight = byte / scale")
+    data: str = Field(..., description="base64 of the bytes, in row-major order of `shape` (the key varies fastest); "
+                                       "a masked cell is 0")
+
+
 class AnalyzeResponse(RunInfo):
     n_layers: int
     n_heads: int
     causal: bool = Field(..., description="true: a query cannot see later keys (those cells are masked, weight 0)")
-    attention: list[list[Matrix]] = Field(..., description="[layer][head][query][key]")
+    layers: list[int] = Field(..., description="the layers in `attention`, in order: every layer unless the request "
+                                                "named some")
+    attention: list[list[Matrix]] = Field(..., description="[layer][head][query][key], for the layers in `layers`")
+    thumbnails: PackedWeights | None = Field(None, description="on request: every layer x head pattern, 8-bit, "
+                                                               "[layer, head, query, key]")
     heads: list[list[HeadSummary]] = Field(..., description="[layer][head]")
     predictions: list[Prediction] | None = Field(None, description="top-k next tokens after the last position")
     predictions_unavailable: str | None = None

@@ -7,7 +7,7 @@ import math
 import torch
 
 from backend import schemas
-from backend.analysis.common import check_index, entropy, rnd, rnd_masked, run_info
+from backend.analysis.common import check_index, entropy, packed_weights, rnd, rnd_masked, run_info
 from backend.analysis.predict import top_k
 from backend.service import Run
 from models.transformer import check_layer_head
@@ -31,13 +31,23 @@ def head_summaries(pattern: torch.Tensor) -> list[list[schemas.HeadSummary]]:
              for h in range(pattern.shape[1])] for l in range(pattern.shape[0])]
 
 
-def analyze(run: Run, k: int) -> schemas.AnalyzeResponse:
+def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool = False) -> schemas.AnalyzeResponse:
+    """Every head's pattern (full precision for `layers`, default all; 8-bit for all with `thumbnails`),
+    the per-head summaries and the top-k next tokens."""
     cfg = run.loaded.cfg
-    pat = patterns(run)
+    if layers is None:
+        layers = list(range(cfg.n_layers))
+    for layer in layers:
+        try:
+            check_layer_head(cfg, layer)
+        except ValueError as e:
+            raise ValueError(f"layers: {e}") from None
+    pat = patterns(run)  # [layer, head, q, k]
     preds, why = top_k(run, k, temperature=1.0)
     return schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
-                                   attention=rnd(pat), heads=head_summaries(pat),
-                                   predictions=preds, predictions_unavailable=why)
+                                   layers=layers, attention=rnd(pat[layers]),  # [len(layers), head, q, k]
+                                   thumbnails=packed_weights(pat) if thumbnails else None,
+                                   heads=head_summaries(pat), predictions=preds, predictions_unavailable=why)
 
 
 def _pca2(points: torch.Tensor) -> tuple[torch.Tensor, list[float]]:

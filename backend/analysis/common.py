@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import math
 
 import torch
@@ -26,6 +27,12 @@ def rnd_masked(t: torch.Tensor) -> list:
             return [conv(v) for v in x]
         return None if math.isinf(x) or math.isnan(x) else x
     return conv(rnd(t))
+
+
+def packed_weights(t: torch.Tensor, scale: int = 255) -> schemas.PackedWeights:
+    """Weights in [0, 1] (a masked cell is 0) as one byte each, base64: byte = round(weight * scale)."""
+    q = torch.round(t.detach().float().clamp(0, 1) * scale).to(torch.uint8).contiguous()
+    return schemas.PackedWeights(shape=list(q.shape), scale=scale, data=base64.b64encode(q.numpy().tobytes()).decode())
 
 
 def interventions(req: schemas.InterventionFields) -> Interventions:

@@ -16,9 +16,14 @@ Service = Annotated[ModelService, Depends(get_service)]
 
 @router.post("/analyze", response_model=schemas.AnalyzeResponse)
 def analyze(req: schemas.AnalyzeRequest, service: Service) -> schemas.AnalyzeResponse:
-    """Tokens, every head's attention pattern, a summary per head, and the top next tokens."""
+    """Tokens, every head's attention pattern, a summary per head, and the top next tokens.
+
+    `layers` limits the full-precision `attention` to those layers (the answer's `layers` names them);
+    `thumbnails` adds every layer x head pattern as 8-bit values, enough for small pictures of them all.
+    """
     service.check_top_k(req.top_k)
-    return attention.analyze(service.run(req.model, req.text, interventions(req)), req.top_k)
+    return attention.analyze(service.run(req.model, req.text, interventions(req)), req.top_k,
+                             layers=req.layers, thumbnails=req.thumbnails)
 
 
 @router.post("/qkv", response_model=schemas.QKVResponse)

@@ -49,7 +49,27 @@ function query(params) {
 
 export const health = (signal) => call("GET", "/api/health", undefined, signal);
 export const models = (signal) => call("GET", "/api/models", undefined, signal);
-export const analyze = (body, signal) => call("POST", "/api/analyze", body, signal);
+/** base64 -> bytes (the browser's own decoder where it has one). */
+function fromBase64(s) {
+  if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(s);
+  const bin = atob(s);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/**
+ * POST /api/analyze. With `thumbnails: true` the answer's `thumbnails` comes decoded:
+ * {shape: [layer, head, query, key], scale, bytes: Uint8Array} (weight = byte / scale) in place of the base64 `data`.
+ */
+export async function analyze(body, signal) {
+  const data = await call("POST", "/api/analyze", body, signal);
+  if (data && data.thumbnails) {
+    const { data: b64, ...rest } = data.thumbnails;
+    data.thumbnails = { ...rest, bytes: fromBase64(b64) };
+  }
+  return data;
+}
 export const qkv = (body, signal) => call("POST", "/api/qkv", body, signal);
 export const explain = (body, signal) => call("POST", "/api/attention/explain", body, signal);
 export const embeddings = (body, signal) => call("POST", "/api/embeddings", body, signal);

@@ -14,7 +14,12 @@ import * as qkvView from "./views/qkv.js";
 import * as tokensView from "./views/tokens.js";
 
 const TINY = ["tiny-sinusoidal", "tiny-learned", "tiny-rotary", "tiny-nope"];
-const TEXT_DEBOUNCE_MS = 250;
+// a short pause after the last keystroke: a burst of fast typing sends one request, not one per key
+// (a stale request is aborted anyway, see load())
+const TEXT_DEBOUNCE_MS = 60;
+// Models with more heads than this (layers x heads) get the compact /api/analyze: the selected layer at full
+// precision and every head as 8-bit thumbnails for the grid, which are asked for once per sentence.
+const COMPACT_ABOVE_HEADS = 32;
 const CONTINUE_TOKENS = 10;
 
 const $ = (id) => document.getElementById(id);
@@ -30,6 +35,9 @@ const ui = {
   note: "", // a message for the predictions view (why a continuation stopped)
   rendered: new WeakMap(), // element -> the inputs it was last drawn from
   sliced: null, // {from, view}: the last analysis without its special tokens (see visibleAnalysis)
+  slicedThumbs: null, // {from, keep, thumbs}: the last thumbnails without the special tokens
+  thumbs: null, // {key, thumbnails}: the thumbnails of the sentence (base key) of the last compact answer
+  baseOf: new WeakMap(), // analysis -> the base key (sentence, model, interventions) it answers
   presenting: null, // presenter mode as last applied to the page
 };
 const slots = new Map();
@@ -130,9 +138,49 @@ function visibleAnalysis(a) {
     tokens: keep.map((i) => ({ ...a.tokens[i], index: i })),
     hidden: a.tokens.filter((t) => t.special),
     attention: a.attention.map((heads) => heads.map(pick)),
+    thumbnails: a.thumbnails ? visibleThumbnails(a.thumbnails, keep) : null,
   };
   ui.sliced = { from: a, view };
   return view;
+}
+
+/** The thumbnails' rows and columns of the kept tokens (by index; kept, for the same thumbnails, across layers). */
+function visibleThumbnails(t, keep) {
+  const key = keep.join(",");
+  if (ui.slicedThumbs && ui.slicedThumbs.from === t && ui.slicedThumbs.keep === key) return ui.slicedThumbs.thumbs;
+  const [nL, nH, n] = t.shape; // [layer, head, query, key]
+  const m = keep.length;
+  const bytes = new Uint8Array(nL * nH * m * m); // [layer, head, kept query, kept key]
+  for (let lh = 0; lh < nL * nH; lh++)
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < m; j++) bytes[(lh * m + i) * m + j] = t.bytes[(lh * n + keep[i]) * n + keep[j]];
+  const thumbs = { ...t, shape: [nL, nH, m, m], bytes };
+  ui.slicedThumbs = { from: t, keep: key, thumbs };
+  return thumbs;
+}
+
+/** Does this model get the compact /api/analyze (selected layer in full, thumbnails for the rest)? */
+const compact = (m) => Boolean(m) && m.n_layers * m.n_heads > COMPACT_ABOVE_HEADS;
+
+/**
+ * The analysis slot. Small models: every layer at full precision, once per sentence. Large models: the selected
+ * layer at full precision, and the 8-bit thumbnails of every head only when this sentence has none yet (a new
+ * layer asks for that layer alone and reuses them).
+ */
+function loadAnalysis(model, base, baseKey) {
+  const tag = (a) => {
+    ui.baseOf.set(a, baseKey);
+    return a;
+  };
+  if (!compact(model)) return load("analyze", baseKey, (signal) => api.analyze({ ...base, top_k: 10 }, signal).then(tag));
+  const layer = state.layer;
+  const have = ui.thumbs && ui.thumbs.key === baseKey ? ui.thumbs.thumbnails : null;
+  return load("analyze", `${baseKey}|layer ${layer}`, async (signal) => {
+    const a = await api.analyze({ ...base, top_k: 10, layers: [layer], thumbnails: !have }, signal);
+    if (a.thumbnails) ui.thumbs = { key: baseKey, thumbnails: a.thumbnails };
+    else a.thumbnails = have;
+    return tag(a);
+  });
 }
 
 /** The API index of each token the strip and the attention plots show. */
@@ -144,12 +192,32 @@ function invalidatePlots() {
   for (const fig of document.querySelectorAll("figure.panel")) fig._deps = null;
 }
 
-/** Has `el` already been drawn from exactly these inputs? (then skip redrawing it) */
-function unchanged(el, deps) {
+/** Was `el` last drawn from exactly these inputs? */
+function same(el, deps) {
   const prev = ui.rendered.get(el);
-  if (prev && prev.length === deps.length && prev.every((d, i) => d === deps[i])) return true;
+  return Boolean(prev && prev.length === deps.length && prev.every((d, i) => d === deps[i]));
+}
+
+/** Has `el` already been drawn from exactly these inputs? (then skip redrawing it; else they are recorded) */
+function unchanged(el, deps) {
+  if (same(el, deps)) return true;
   ui.rendered.set(el, deps);
   return false;
+}
+
+/**
+ * Performance marks for benchmarks (tests/benchmarks/browser.py), the latest of each name kept:
+ * `attnlab:input` (a keystroke in the sentence; detail {text}), `attnlab:heatmap` and `attnlab:grid` (that plot
+ * drawn; detail {text, model, layer, head}: what it shows).
+ */
+function mark(name, detail) {
+  performance.clearMarks(name);
+  performance.mark(name, { detail });
+}
+
+/** mark(name, detail) once a plot's drawing (a Plotly.react promise, or nothing) is done. */
+function marked(drawing, name, detail) {
+  Promise.resolve(drawing).then(() => mark(name, detail), () => {});
 }
 
 // ----------------------------------------------------------------------------------- inputs <- state
@@ -256,10 +324,12 @@ function refresh() {
   const model = currentModel();
   const base = baseParams();
   const baseKey = JSON.stringify(base);
-  const an = load("analyze", baseKey, (signal) => api.analyze({ ...base, top_k: 10 }, signal));
+  const an = loadAnalysis(model, base, baseKey);
   showError(an.error || ui.notice);
   const analysis = an.data || ui.last.analyze || null;
   const current = Boolean(an.data);
+  // while only another layer of this sentence is on its way, the tokens shown are this sentence's
+  const sameText = current || (analysis && ui.baseOf.get(analysis) === baseKey);
   for (const s of document.querySelectorAll("main .view")) s.hidden = s.dataset.view !== state.view;
   $("empty").hidden = Boolean(analysis);
   if (!analysis) {
@@ -270,13 +340,13 @@ function refresh() {
   const n = analysis.tokens.length;
   const view = visibleAnalysis(analysis);
   const tok = effectiveToken(n, shownIndices(view));
-  tokensView.render($("tokens"), { tokens: view.tokens, stale: !current }, { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1) });
+  tokensView.render($("tokens"), { tokens: view.tokens, stale: !sameText }, { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1) });
   $("query-label").textContent = `${tok} “${analysis.tokens[tok].text}”`;
   if (!current) return; // wait for this sentence's analysis before asking the views' questions
   const section = document.querySelector(`main .view[data-view="${state.view}"]`);
   let ready = false;
   try {
-    ready = VIEW_RENDER[state.view](section, { analysis, view, model, base, baseKey, tok });
+    ready = VIEW_RENDER[state.view](section, { analysis, view, model, base, baseKey, tok, text: base.text });
     $("empty").hidden = true;
   } catch (err) {
     // a drawing bug must not leave a blank page: say what failed
@@ -289,24 +359,37 @@ function refresh() {
 }
 
 const VIEW_RENDER = {
-  attention(section, { analysis, view, tok }) {
+  attention(section, { analysis, view, tok, text }) {
     // the heatmap, the links and the grid draw `view` (without special tokens when they are hidden):
     // their token positions are positions in view.tokens
     const pos = shownIndices(view).indexOf(tok);
     const vs = { ...state, token: pos < 0 ? null : pos };
     const causal = Boolean(analysis.causal); // from the API: the mask the model used
+    const what = { text, model: analysis.model, layer: state.layer, head: state.head };
     const hm = $("attn-heatmap");
-    if (!unchanged(hm, [view, state.layer, state.head, pos, state.ablate, Math.round(hm.clientWidth / 40)]))
-      heatmapView.render(hm, { analyze: view, causal }, vs);
+    const hmDeps = [view, state.layer, state.head, pos, state.ablate, Math.round(hm.clientWidth / 40)];
     const ln = $("attn-lines");
-    if (!unchanged(ln, [view, state.layer, state.head, pos])) linesView.render(ln, { analyze: view }, vs);
+    const lnDeps = [view, state.layer, state.head, pos];
     const gr = $("attn-grid");
-    const width = Math.round(gr.clientWidth / 20);
-    if (!unchanged(gr, [view, state.layer, state.head, state.ablate, ui.ablateMode, width]))
-      gridView.render(gr, { analyze: view, causal, ablateMode: ui.ablateMode }, vs);
+    // the grid draws every head: from the thumbnails when the answer has them (they stay the same while only the
+    // selected layer changes), else from the full attention
+    const grDeps = [view.thumbnails || view.attention, state.layer, state.head, state.ablate, ui.ablateMode, Math.round(gr.clientWidth / 20)];
     const hs = $("attn-heads");
-    if (!unchanged(hs, [analysis, state.layer, state.head, Math.round(hs.clientWidth / 40)])) headsView.render(hs, { analyze: analysis, specialHidden: view !== analysis }, vs);
-    return true;
+    const hsDeps = [analysis, state.layer, state.head, Math.round(hs.clientWidth / 40)];
+    // one plot per frame, each on screen before the next is drawn: the heatmap first, then the grid
+    const todo = [
+      [hm, hmDeps, () => marked(heatmapView.render(hm, { analyze: view, causal }, vs), "attnlab:heatmap", what)],
+      [gr, grDeps, () => marked(gridView.render(gr, { analyze: view, causal, ablateMode: ui.ablateMode }, vs), "attnlab:grid", what)],
+      [ln, lnDeps, () => linesView.render(ln, { analyze: view }, vs)],
+      [hs, hsDeps, () => headsView.render(hs, { analyze: analysis, specialHidden: view !== analysis }, vs)],
+    ].filter(([el, deps]) => !same(el, deps));
+    if (!todo.length) return true;
+    const [el, deps, drawIt] = todo[0];
+    ui.rendered.set(el, deps);
+    drawIt();
+    if (todo.length === 1) return true;
+    scheduleRefresh();
+    return false;
   },
 
   arithmetic(section, { base, baseKey, tok }) {
@@ -431,6 +514,7 @@ async function continueText() {
 function wire() {
   const text = $("text");
   text.addEventListener("input", () => {
+    mark("attnlab:input", { text: text.value });
     clearTimeout(ui.debounce);
     ui.debounce = setTimeout(() => {
       ui.debounce = null;

@@ -147,6 +147,9 @@ export function caption(fig, text) {
   p.hidden = !text;
 }
 
+/** An export's content: given as it is, or as a function that builds it (called when the button is clicked). */
+const built = (v) => (typeof v === "function" ? v() : v);
+
 function exportPanel(fig, format) {
   const info = fig._export;
   if (!info) return;
@@ -162,9 +165,9 @@ function exportPanel(fig, format) {
       scale: format === "png" ? 2 : 1,
     });
   } else if (format === "csv") {
-    download(`${name}.csv`, "text/csv;charset=utf-8", toCSV(info.csv));
+    download(`${name}.csv`, "text/csv;charset=utf-8", toCSV(built(info.csv)));
   } else if (format === "json") {
-    download(`${name}.json`, "application/json", JSON.stringify(info.json, null, 2));
+    download(`${name}.json`, "application/json", JSON.stringify(built(info.json), null, 2));
   }
 }
 
@@ -206,7 +209,8 @@ export function baseLayout(layout = {}) {
 
 /**
  * Draw into a panel with Plotly.react. `exp` = {name, csv: rows, json: object}: what the CSV and
- * JSON buttons save (built from the data the view was given).
+ * JSON buttons save (built from the data the view was given). `csv` and `json` may be functions that
+ * build them: then nothing is built until a button is clicked (do that for anything larger than a few rows).
  */
 export function draw(fig, traces, layout, exp, config = {}) {
   const reason = fig.querySelector(".reason");
@@ -241,14 +245,21 @@ export function setExport(fig, exp) {
   r.hidden = true;
 }
 
-/** Show one sentence saying why this plot does not apply, instead of an empty plot. */
-/** The selected head's pattern [query][key] from an /api/analyze answer, or null after saying why in `fig`. */
+/**
+ * The selected head's pattern [query][key] from an /api/analyze answer (whose `attention` holds the layers
+ * listed in `layers`), or null after saying why in `fig`.
+ */
 export function selectedPattern(fig, analyze, state) {
-  const pattern = analyze.attention[state.layer] && analyze.attention[state.layer][state.head];
-  if (!pattern) reason(fig, `This model has no layer ${state.layer}, head ${state.head}.`);
+  const at = analyze.layers ? analyze.layers.indexOf(state.layer) : state.layer;
+  const pattern = at >= 0 && analyze.attention[at] && analyze.attention[at][state.head];
+  if (!pattern) {
+    const have = state.layer >= 0 && state.layer < analyze.n_layers && state.head >= 0 && state.head < analyze.n_heads;
+    reason(fig, have ? `The answer holds no full-precision weights for layer ${state.layer}.` : `This model has no layer ${state.layer}, head ${state.head}.`);
+  }
   return pattern || null;
 }
 
+/** Show one sentence saying why this plot does not apply, instead of an empty plot. */
 export function reason(fig, text) {
   fig._deps = null;
   const gd = plotOf(fig);

@@ -1,5 +1,6 @@
 """Every endpoint through TestClient: status, schema, shapes, and values equal to the model's own cache."""
 
+import base64
 import math
 
 import pytest
@@ -62,6 +63,53 @@ def test_analyze_matches_the_cache(client):
     assert math.isclose(h.first_token, float(pattern[:, 0].mean()), abs_tol=1e-4)
     assert math.isclose(h.previous_token, float(pattern.diagonal(-1).mean()), abs_tol=1e-4)
     assert body.model == "tiny-sinusoidal" and body.interventions.positions == "normal"
+
+
+def thumbnails_of(packed: schemas.PackedWeights) -> torch.Tensor:
+    """The answer's 8-bit `thumbnails` as weights, [layer, head, query, key]."""
+    raw = base64.b64decode(packed.data, validate=True)
+    assert packed.dtype == "uint8" and len(raw) == math.prod(packed.shape)
+    return torch.frombuffer(bytearray(raw), dtype=torch.uint8).reshape(packed.shape).double() / packed.scale
+
+
+def test_analyze_layers_and_thumbnails_match_the_cache(client):
+    r = client.post("/api/analyze", json={"text": TEXT, "top_k": 5, "layers": [3, 1], "thumbnails": True})
+    assert r.status_code == 200
+    body = schemas.AnalyzeResponse.model_validate(r.json())
+    loaded, ids, (_, cache) = cache_of("tiny-sinusoidal", TEXT)
+    n, cfg = len(ids), loaded.cfg
+    # `attention` holds the layers asked for, in that order, at full precision
+    assert body.layers == [3, 1]
+    att = torch.tensor(body.attention)
+    assert att.shape == (2, cfg.n_heads, n, n)
+    assert close(att[0], cache["pattern", 3]) and close(att[1], cache["pattern", 1])
+    # every layer x head in 8 bits: within half a step (1/510) of the model's own weights, masked cells 0
+    assert body.thumbnails.scale == 255 and body.thumbnails.shape == [cfg.n_layers, cfg.n_heads, n, n]
+    thumbs = thumbnails_of(body.thumbnails)
+    full = torch.stack([cache["pattern", layer] for layer in range(cfg.n_layers)]).double()  # [layer, head, q, k]
+    assert float((thumbs - full).abs().max()) <= 1 / 510 + 1e-9
+    assert float((thumbs - full).abs().max()) > 0  # 8 bits, not a copy of the full weights
+    assert thumbs.triu(1).abs().sum() == 0
+    # the rest of the answer is the same as without the new fields, which give every layer and no thumbnails
+    plain = client.post("/api/analyze", json={"text": TEXT, "top_k": 5}).json()
+    assert plain["layers"] == list(range(cfg.n_layers)) and plain["thumbnails"] is None
+    assert plain["attention"][3] == r.json()["attention"][0] and plain["attention"][1] == r.json()["attention"][1]
+    for key in ("tokens", "heads", "predictions", "interventions", "n_layers", "n_heads", "causal"):
+        assert plain[key] == r.json()[key], key
+    # no full-precision layer at all: the thumbnails alone
+    none = client.post("/api/analyze", json={"text": TEXT, "layers": [], "thumbnails": True}).json()
+    assert none["layers"] == [] and none["attention"] == [] and none["thumbnails"]["data"] == body.thumbnails.data
+
+
+def test_analyze_thumbnails_follow_the_interventions(client):
+    iv = Interventions(positions="shuffled", scale=False, ablate=((0, 1),), seed=3)
+    req = {"text": TEXT, "positions": "shuffled", "scale": False, "ablate": [[0, 1]], "seed": 3, "layers": [2],
+           "thumbnails": True}
+    body = schemas.AnalyzeResponse.model_validate(client.post("/api/analyze", json=req).json())
+    _, _, (_, cache) = cache_of("tiny-sinusoidal", TEXT, iv)
+    full = torch.stack([cache["pattern", layer] for layer in range(4)]).double()  # [layer, head, q, k]
+    assert float((thumbnails_of(body.thumbnails) - full).abs().max()) <= 1 / 510 + 1e-9
+    assert close(body.attention[0], cache["pattern", 2])
 
 
 def test_qkv_matches_the_cache(client):

@@ -170,7 +170,7 @@ def _analyze(tokens: list[str], n_layers=1, n_heads=1) -> schemas.AnalyzeRespons
     return schemas.AnalyzeResponse(
         model="m", interventions=schemas.AppliedInterventions(positions="normal", scale=True, ablate=[], seed=0),
         tokens=[schemas.Token(id=i, text=t, position=i) for i, t in enumerate(tokens)], n_layers=n_layers,
-        n_heads=n_heads, causal=True, attention=[[row] * n_heads] * n_layers,
+        n_heads=n_heads, causal=True, layers=list(range(n_layers)), attention=[[row] * n_heads] * n_layers,
         heads=[[schemas.HeadSummary(layer=0, head=0, entropy=0, previous_token=0, first_token=0, self_token=0)]])
 
 

@@ -96,6 +96,21 @@ def test_minilm_analyze_has_no_predictions_and_marks_special_tokens(client, mini
     assert torch.allclose(torch.tensor(body.attention[3][4]), cache["pattern", 3, 4], atol=1e-4)
 
 
+def test_minilm_compact_analyze_matches_the_cache(client, minilm):
+    """The compact form the page asks for with a large model: one layer in full, every head in 8 bits (no mask)."""
+    from tests.backend.test_api import thumbnails_of
+
+    body = schemas.AnalyzeResponse.model_validate(client.post(
+        "/api/analyze", json={"text": TEXT, "model": "minilm-l6", "layers": [4], "thumbnails": True}).json())
+    _, cache = minilm.model.run_with_cache(torch.tensor([t.id for t in body.tokens]))
+    assert body.layers == [4] and torch.allclose(torch.tensor(body.attention[0]), cache["pattern", 4], atol=1e-4)
+    full = torch.stack([cache["pattern", layer] for layer in range(6)]).double()  # [layer, head, q, k]
+    thumbs = thumbnails_of(body.thumbnails)
+    assert thumbs.shape == (6, 12, len(body.tokens), len(body.tokens))
+    assert float((thumbs - full).abs().max()) <= 1 / 510 + 1e-9
+    assert thumbs.triu(1).sum() > 0  # bidirectional: later keys have weight too
+
+
 def test_minilm_predict_is_refused_with_the_reason(client, minilm):
     r = client.post("/api/predict", json={"text": TEXT, "model": "minilm-l6"})
     assert r.status_code == 422 and "next-word head" in r.json()["detail"]

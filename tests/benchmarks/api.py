@@ -55,16 +55,23 @@ def run(quick: bool = False) -> str:
                   f"{verdict(t['analyze'].median_ms, 15)} |",
                   f"| ratio analyze / bare forward | {ratio_cell(t['analyze'], t['bare'])} | 3.0 | "
                   f"{verdict(ratio, 3.0)} |", ""]
-        lines += ["### Size of /api/analyze on the wire\n", "| model | tokens | JSON | gzip | target |",
-                  "| --- | ---: | ---: | ---: | --- |"]
+        lines += ["### Size of /api/analyze on the wire\n",
+                  "Full: every layer at 4 decimals (the default). Compact: what the page asks for a model of more "
+                  "than 32 heads, `layers: [0]` (one layer at 4 decimals) and `thumbnails: true` (every layer x head "
+                  "in 8 bits).\n",
+                  "| model | tokens | full JSON | full gzip | target | compact JSON | compact gzip |",
+                  "| --- | ---: | ---: | ---: | --- | ---: | ---: |"]
         for info in registry.list_models():
             if not info.available or (info.name.startswith("tiny-") and info.name != "tiny-sinusoidal"):
                 continue
             m = registry.load(info.name)
             text = text_of(m, 64)
             body = client.post("/api/analyze", json={"text": text, "model": info.name}).content
+            small = client.post("/api/analyze", json={"text": text, "model": info.name, "layers": [0],
+                                                       "thumbnails": True}).content
             ntok = len(m.tokenizer.encode(text))
             packed = len(gzip.compress(body, 6))
             target = f"100 KB: {verdict(packed / 1000, 100)}" if info.name == "tiny-sinusoidal" else "(reported)"
-            lines.append(f"| `{info.name}` | {ntok} | {len(body) / 1000:.1f} KB | {packed / 1000:.1f} KB | {target} |")
+            lines.append(f"| `{info.name}` | {ntok} | {len(body) / 1000:.1f} KB | {packed / 1000:.1f} KB | {target} "
+                         f"| {len(small) / 1000:.1f} KB | {len(gzip.compress(small, 6)) / 1000:.1f} KB |")
     return "\n".join(lines) + "\n"

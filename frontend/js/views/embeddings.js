@@ -39,7 +39,7 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
       yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 40)),
       margin: { l: 70, r: 10, t: 10, b: 60 },
     },
-    { name, csv: matrixRows("token\\token", labels, labels, z), json: { ...meta, tokens, metric, similarity: z } },
+    { name, csv: () => matrixRows("token\\token", labels, labels, z), json: { ...meta, tokens, metric, similarity: z } },
   );
 }
 
@@ -56,7 +56,7 @@ function barList(fig, items, name, json, xTitle) {
       xaxis: { title: { text: xTitle } },
       margin: { l: 90, r: 10, t: 10, b: 45 },
     },
-    { name, csv: [["rank", "id", "text", "cosine"], ...items.map((it, i) => [i + 1, it.id, it.text, it.cosine])], json },
+    { name, csv: () => [["rank", "id", "text", "cosine"], ...items.map((it, i) => [i + 1, it.id, it.text, it.cosine])], json },
   );
 }
 
@@ -167,8 +167,12 @@ export function render(element, data, state) {
   });
   caption(pathFig, `Open circles: ${e.path_labels[0]} → … → filled circle: ${e.path_labels[e.path_labels.length - 1]}. Axes: the two main directions of all these vectors (unit length).`);
   const pct = (v) => `${(v * 100).toFixed(1)}%`;
-  const rows = [["token", "depth", "label", "x", "y"]];
-  e.paths.forEach((path, i) => path.forEach((p, d) => rows.push([plainLabels(tokens)[i], d, e.path_labels[d], p[0], p[1]])));
+  const rows = () => {
+    const labels = plainLabels(tokens);
+    const out = [["token", "depth", "label", "x", "y"]];
+    e.paths.forEach((path, i) => path.forEach((p, d) => out.push([labels[i], d, e.path_labels[d], p[0], p[1]])));
+    return out;
+  };
   draw(pathFig, traces, {
     height: 460, hovermode: "closest",
     xaxis: { title: { text: `axis 1 (${pct(e.explained[0])} of the variance)` }, zeroline: false },

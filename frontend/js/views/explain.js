@@ -66,7 +66,7 @@ export function render(element, data, state) {
       legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
     {
       name: `explain-scores-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
-      csv: [["key", "raw_score", "scaled_score", "masked"], ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], e.mask[i]])],
+      csv: () => [["key", "raw_score", "scaled_score", "masked"], ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], e.mask[i]])],
       json: { model: e.model, layer: e.layer, head: e.head, query: e.query, scale: e.scale, raw_scores: e.raw_scores, scaled_scores: e.scaled_scores, mask: e.mask },
     },
   );
@@ -80,7 +80,7 @@ export function render(element, data, state) {
       legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
     {
       name: `explain-weights-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
-      csv: [["key", "weight", "other_weight"], ...plainLabels(tokens).map((t, i) => [t, e.weights[i], e.other_weights[i]])],
+      csv: () => [["key", "weight", "other_weight"], ...plainLabels(tokens).map((t, i) => [t, e.weights[i], e.other_weights[i]])],
       json: { model: e.model, layer: e.layer, head: e.head, query: e.query, scale: e.scale, weights: e.weights, entropy: e.entropy,
               other_scale: e.other_scale, other_weights: e.other_weights, other_entropy: e.other_entropy },
     },
@@ -124,12 +124,11 @@ export function render(element, data, state) {
   const plot = plotOf(tableFig);
   plot.classList.add("table-wrap");
   plot.replaceChildren(table);
-  const labels = plainLabels(tokens);
   setExport(tableFig, {
     name: `explain-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
-    csv: [
+    csv: () => [
       ["key", "raw_score", "scaled_score", "masked", "weight", "other_weight", ...e.q.map((_, d) => `k${d}`), ...e.q.map((_, d) => `v${d}`), ...e.q.map((_, d) => `wv${d}`)],
-      ...labels.map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], e.mask[i], e.weights[i], e.other_weights[i], ...e.keys[i], ...e.values[i], ...e.weighted_values[i]]),
+      ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], e.mask[i], e.weights[i], e.other_weights[i], ...e.keys[i], ...e.values[i], ...e.weighted_values[i]]),
       ["q", "", "", "", "", "", ...e.q],
       ["output", "", "", "", "", "", ...e.output],
     ],

@@ -1,122 +1,197 @@
 // All layers x heads as small thumbnails. One heatmap holds every head's pattern side by side (tiles
 // separated by an empty row and column), so that 4 x 4 heads and 30 x 9 heads draw equally fast.
+// It draws from the API's 8-bit `thumbnails` when the answer has them (large models; the hover then says
+// "≈0.39", the precision they have), else from the full-precision `attention`.
 // Click: select that layer and head. Shift/Alt/Ctrl-click, or click in ablate mode: ablate it.
 // Keyboard: the grid is one tab stop; the arrow keys move the selected head (main.js), Enter or Space
 // ablates (or restores) the selected head.
-import { caption, draw, emit, hiddenNote, panel, plotOf, selectionShapes, WEIGHT_SCALE } from "../plot.js";
+/* global Plotly */
+import { caption, changed, draw, emit, hiddenNote, panel, plotOf, presenting, selectionShapes, WEIGHT_SCALE } from "../plot.js";
 
 const GRID_MASKED = "#b8b8b8"; // masked cells: mid grey, apart from the white gaps between tiles and every Viridis colour
 
 const MAX_HOVER_CELLS = 120_000; // beyond this, no per-cell hover text (clicking still works)
 
-/** data: {analyze, causal, ablateMode}; state: {layer, head, ablate}. */
+/**
+ * The weights the grid draws, one accessor for both forms of the answer: weight(l, h, i, j) and its hover
+ * text, and the CSV / JSON exports (built only when asked for).
+ */
+function source(a) {
+  const n = a.tokens.length;
+  const t = a.thumbnails;
+  if (t) {
+    const [nL, nH] = t.shape; // [layer, head, query, key]
+    const { bytes, scale } = t;
+    const at = (l, h, i, j) => ((l * nH + h) * n + i) * n + j;
+    return {
+      weight: (l, h, i, j) => bytes[at(l, h, i, j)] / scale,
+      label: (l, h, i, j) => `≈${(bytes[at(l, h, i, j)] / scale).toFixed(2)}`,
+      precision: ` 8-bit thumbnails: hover shows each weight to within ${(1 / (2 * scale)).toPrecision(1)} (≈); the heatmap shows the selected head in full.`,
+      csv: () => {
+        const rows = [["layer", "head", "query", "key", "weight_8bit"]];
+        for (let l = 0; l < nL; l++)
+          for (let h = 0; h < nH; h++)
+            for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) rows.push([l, h, i, j, (bytes[at(l, h, i, j)] / scale).toFixed(3)]);
+        return rows;
+      },
+      json: () => ({
+        model: a.model, interventions: a.interventions, tokens: a.tokens,
+        precision: `8-bit: weight = byte / ${scale}, within 1/${2 * scale} of the model's weight`,
+        shape: t.shape, scale,
+        bytes: Array.from({ length: nL }, (_, l) => Array.from({ length: nH }, (_, h) =>
+          Array.from({ length: n }, (_, i) => Array.from(bytes.subarray(at(l, h, i, 0), at(l, h, i, 0) + n))))),
+      }),
+    };
+  }
+  const att = a.attention; // [layer][head][query][key], every layer
+  return {
+    weight: (l, h, i, j) => att[l][h][i][j],
+    label: (l, h, i, j) => String(att[l][h][i][j]),
+    precision: "",
+    csv: () => {
+      const rows = [["layer", "head", "query", "key", "weight"]];
+      att.forEach((heads, l) => heads.forEach((p, h) => p.forEach((row, i) => row.forEach((v, j) => rows.push([l, h, i, j, v])))));
+      return rows;
+    },
+    json: () => ({ model: a.model, interventions: a.interventions, tokens: a.tokens, attention: att }),
+  };
+}
+
+/** The outlines: ablated heads (red cross) and the selected one. */
+function gridShapes(g, state, whiteGaps) {
+  const { tile, n, nL, nH } = g;
+  const shapes = [...whiteGaps];
+  for (const [l, hd] of state.ablate) {
+    if (l >= nL || hd >= nH) continue;
+    const x0 = hd * tile - 0.5;
+    const y0 = l * tile - 0.5;
+    shapes.push({ type: "rect", x0, x1: x0 + n, y0, y1: y0 + n, fillcolor: "rgba(201,42,42,0.15)", line: { width: 0 } });
+    shapes.push({ type: "line", x0, x1: x0 + n, y0, y1: y0 + n, line: { color: "#c92a2a", width: 2 } });
+    shapes.push({ type: "line", x0, x1: x0 + n, y0: y0 + n, y1: y0, line: { color: "#c92a2a", width: 2 } });
+  }
+  const sx = state.head * tile - 0.5;
+  const sy = state.layer * tile - 0.5;
+  shapes.push(...selectionShapes({ x0: sx - 0.4, x1: sx + n + 0.4, y0: sy - 0.4, y1: sy + n + 0.4 }, 3));
+  return shapes;
+}
+
+/**
+ * White bands over the empty rows and columns between the tiles and around them, under the heatmap: with a grey
+ * plot background, a cell with no weight shows grey (masked) inside a tile and white between tiles.
+ */
+function gapShapes(g, rows, cols) {
+  const white = { type: "rect", layer: "below", fillcolor: "#ffffff", line: { width: 0 } };
+  const out = [
+    { ...white, x0: -1, x1: cols, y0: -1, y1: -0.5 },
+    { ...white, x0: -1, x1: cols, y0: rows - 0.5, y1: rows },
+    { ...white, x0: -1, x1: -0.5, y0: -1, y1: rows },
+    { ...white, x0: cols - 0.5, x1: cols, y0: -1, y1: rows },
+  ];
+  for (let l = 1; l < g.nL; l++) out.push({ ...white, x0: -1, x1: cols, y0: l * g.tile - 1.5, y1: l * g.tile - 0.5 });
+  for (let h = 1; h < g.nH; h++) out.push({ ...white, x0: h * g.tile - 1.5, x1: h * g.tile - 0.5, y0: -1, y1: rows });
+  return out;
+}
+
+function describe(gd, state) {
+  gd.setAttribute("aria-label", `every layer and head; selected: layer ${state.layer}, head ${state.head}` +
+    `${state.ablate.some(([x, y]) => x === state.layer && y === state.head) ? " (ablated)" : ""}. ` +
+    "Arrow keys: up and down change the layer, left and right the head; Enter or Space: ablate or restore it.");
+}
+
+/**
+ * data: {analyze, causal, ablateMode}: `analyze` has `thumbnails` ({shape, scale, bytes}, see api.js) or the full
+ * `attention` of every layer; state: {layer, head, ablate}. Returns the drawing (a promise).
+ */
 export function render(element, data, state) {
   const fig = panel(element, "grid", "Every layer × head");
   const a = data && data.analyze;
-  if (!a) return;
+  if (!a) return undefined;
   const nL = a.n_layers;
   const nH = a.n_heads;
   const n = a.tokens.length;
   const tile = n + 1; // n cells and one empty row/column between tiles
   const rows = nL * tile - 1;
   const cols = nH * tile - 1;
-  const hover = rows * cols <= MAX_HOVER_CELLS;
+  const src = source(a);
   caption(
     fig,
     (data.ablateMode ? "Ablate mode: click a head to switch it off or on." : "Click a head to select it; Shift-click (or turn on ablate mode) to ablate it.") +
       " Keys: arrows move the selection, Enter ablates it." +
-      (data.causal ? " Grey: masked." : "") + hiddenNote(a, false),
+      (data.causal ? " Grey: masked." : "") + src.precision + hiddenNote(a, false),
   );
+  const gd = plotOf(fig);
+  const g = { tile, n, nL, nH, layer: state.layer, head: state.head };
+  const width = element.clientWidth || 600;
+  // the same weights as last time (only the selection or the ablated heads changed): move the outlines only
+  if (!changed(fig, [a.thumbnails || a.attention, n, nL, nH, data.causal, width, presenting()]) && gd._fullLayout && gd._attnlabGaps) {
+    gd._attnlabGrid = g;
+    describe(gd, state);
+    return Plotly.relayout(gd, { shapes: gridShapes(g, state, gd._attnlabGaps) });
+  }
+  const hover = rows * cols <= MAX_HOVER_CELLS;
   const z = Array.from({ length: rows }, () => new Array(cols).fill(null));
-  const masked = data.causal ? Array.from({ length: rows }, () => new Array(cols).fill(null)) : null;
   const text = hover ? Array.from({ length: rows }, () => new Array(cols).fill("")) : null;
   for (let l = 0; l < nL; l++) {
     for (let hd = 0; hd < nH; hd++) {
-      const p = a.attention[l][hd];
       for (let i = 0; i < n; i++) {
         const zr = z[l * tile + i];
-        for (let j = 0; j < n; j++) {
+        const tr = hover ? text[l * tile + i] : null;
+        const last = data.causal ? i : n - 1; // a causal query sees keys 0..i: the rest stay empty (masked)
+        for (let j = 0; j <= last; j++) {
           const c = hd * tile + j;
-          const isMasked = data.causal && j > i;
-          if (isMasked) masked[l * tile + i][c] = 1;
-          else zr[c] = p[i][j];
-          if (hover) text[l * tile + i][c] = `layer ${l} · head ${hd}<br>query ${i} → key ${j}: ${isMasked ? "masked" : p[i][j]}`;
+          zr[c] = src.weight(l, hd, i, j);
+          if (hover) tr[c] = `layer ${l} · head ${hd}<br>query ${i} → key ${j}: ${src.label(l, hd, i, j)}`;
         }
       }
     }
   }
-  const traces = [];
-  if (masked) {
-    traces.push({ type: "heatmap", z: masked, colorscale: [[0, GRID_MASKED], [1, GRID_MASKED]], showscale: false, hoverinfo: "skip", zmin: 0, zmax: 1 });
-  }
-  traces.push({
+  const trace = {
     type: "heatmap", z, colorscale: WEIGHT_SCALE, zmin: 0, zmax: 1, showscale: false, hoverongaps: false,
     ...(hover ? { text, hovertemplate: "%{text}<extra></extra>" } : { hoverinfo: "none" }),
-  });
-  const isAbl = (l, hd) => state.ablate.some(([x, y]) => x === l && y === hd);
-  const shapes = [];
-  for (let l = 0; l < nL; l++) {
-    for (let hd = 0; hd < nH; hd++) {
-      const x0 = hd * tile - 0.5;
-      const y0 = l * tile - 0.5;
-      if (isAbl(l, hd)) {
-        shapes.push({ type: "rect", x0, x1: x0 + n, y0, y1: y0 + n, fillcolor: "rgba(201,42,42,0.15)", line: { width: 0 } });
-        shapes.push({ type: "line", x0, x1: x0 + n, y0, y1: y0 + n, line: { color: "#c92a2a", width: 2 } });
-        shapes.push({ type: "line", x0, x1: x0 + n, y0: y0 + n, y1: y0, line: { color: "#c92a2a", width: 2 } });
-      }
-    }
-  }
-  const sx = state.head * tile - 0.5;
-  const sy = state.layer * tile - 0.5;
-  shapes.push(...selectionShapes({ x0: sx - 0.4, x1: sx + n + 0.4, y0: sy - 0.4, y1: sy + n + 0.4 }, 3));
-
-  const width = element.clientWidth || 600;
+  };
+  const gaps = data.causal ? gapShapes(g, rows, cols) : [];
   const cell = Math.max(26, Math.min(120, (width - 70) / nH, 1300 / nL));
   const centre = (k) => k * tile + (n - 1) / 2;
-  const csv = [["layer", "head", "query", "key", "weight"]];
-  for (let l = 0; l < nL; l++)
-    for (let hd = 0; hd < nH; hd++) a.attention[l][hd].forEach((row, i) => row.forEach((v, j) => csv.push([l, hd, i, j, v])));
-  draw(
+  const drawing = draw(
     fig,
-    traces,
+    [trace],
     {
       height: Math.round(nL * cell + 60),
-      plot_bgcolor: "#ffffff",
+      plot_bgcolor: data.causal ? GRID_MASKED : "#ffffff",
       xaxis: { tickmode: "array", tickvals: [...Array(nH).keys()].map(centre), ticktext: [...Array(nH).keys()].map((h) => (nH > 12 ? `${h}` : `head ${h}`)),
                range: [-1, cols], showgrid: false, zeroline: false, fixedrange: true, ticks: "", tickfont: { size: 11 } },
       yaxis: { tickmode: "array", tickvals: [...Array(nL).keys()].map(centre), ticktext: [...Array(nL).keys()].map((l) => (nL > 12 ? `L${l}` : `layer ${l}`)),
                range: [rows, -1], showgrid: false, zeroline: false, fixedrange: true, ticks: "", tickfont: { size: nL > 16 ? 9 : 11 } },
-      shapes,
+      shapes: gridShapes(g, state, gaps),
       margin: { l: 55, r: 8, t: 8, b: 28 },
       hovermode: "closest",
     },
-    { name: `attention-grid-${a.model}`, csv, json: { model: a.model, interventions: a.interventions, tokens: a.tokens, attention: a.attention } },
+    { name: `attention-grid-${a.model}`, csv: src.csv, json: src.json },
   );
-  const gd = plotOf(fig);
-  gd._attnlabGrid = { tile, n, nL, nH, layer: state.layer, head: state.head };
+  gd._attnlabGrid = g;
+  gd._attnlabGaps = gaps;
   gd.tabIndex = 0;
   gd.setAttribute("role", "group");
-  gd.setAttribute("aria-label", `every layer and head; selected: layer ${state.layer}, head ${state.head}` +
-    `${state.ablate.some(([x, y]) => x === state.layer && y === state.head) ? " (ablated)" : ""}. ` +
-    "Arrow keys: up and down change the layer, left and right the head; Enter or Space: ablate or restore it.");
+  describe(gd, state);
   if (!gd._attnlabClick) {
     gd._attnlabClick = true;
     gd.addEventListener("keydown", (ev) => {
-      const g = gd._attnlabGrid;
-      if (!g || (ev.key !== "Enter" && ev.key !== " ") || ev.altKey || ev.ctrlKey || ev.metaKey) return;
+      const gr = gd._attnlabGrid;
+      if (!gr || (ev.key !== "Enter" && ev.key !== " ") || ev.altKey || ev.ctrlKey || ev.metaKey) return;
       ev.preventDefault();
-      emit(element, {}, { ablate: { layer: g.layer, head: g.head, modifier: true } });
+      emit(element, {}, { ablate: { layer: gr.layer, head: gr.head, modifier: true } });
     });
     gd.on("plotly_click", (ev) => {
-      const p = ev && ev.points && ev.points.find((pt) => pt.data.colorscale === WEIGHT_SCALE) || (ev && ev.points && ev.points[0]);
-      const g = gd._attnlabGrid;
-      if (!p || !g) return;
-      const layer = Math.floor(p.y / g.tile);
-      const head = Math.floor(p.x / g.tile);
-      if (layer < 0 || layer >= g.nL || head < 0 || head >= g.nH) return;
+      const p = ev && ev.points && ev.points[0];
+      const gr = gd._attnlabGrid;
+      if (!p || !gr) return;
+      const layer = Math.floor(p.y / gr.tile);
+      const head = Math.floor(p.x / gr.tile);
+      if (layer < 0 || layer >= gr.nL || head < 0 || head >= gr.nH) return;
       const e = ev.event || {};
       const modifier = Boolean(e.shiftKey || e.altKey || e.ctrlKey || e.metaKey);
       emit(element, { layer, head }, { ablate: { layer, head, modifier } });
     });
   }
+  return drawing;
 }

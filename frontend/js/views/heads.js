@@ -50,8 +50,11 @@ export function render(element, data, state) {
     layout.shapes.push(...selectionShapes({ xref: `x${s}`, yref: `y${s}`, x0: state.head - 0.5, x1: state.head + 0.5,
       y0: state.layer - 0.5, y1: state.layer + 0.5 }, 2.5));
   });
-  const rows = [["layer", "head", ...MEASURES.map(([k]) => k)]];
-  a.heads.forEach((row) => row.forEach((hs) => rows.push([hs.layer, hs.head, ...MEASURES.map(([k]) => hs[k])])));
+  const rows = () => {
+    const out = [["layer", "head", ...MEASURES.map(([k]) => k)]];
+    a.heads.forEach((row) => row.forEach((hs) => out.push([hs.layer, hs.head, ...MEASURES.map(([k]) => hs[k])])));
+    return out;
+  };
   draw(fig, traces, layout, { name: `head-summary-${a.model}`, csv: rows, json: { model: a.model, heads: a.heads } });
   const gd = plotOf(fig);
   if (!gd._attnlabClick) {

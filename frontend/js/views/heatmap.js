@@ -6,14 +6,14 @@ import {
 /**
  * data: {analyze, causal}: `analyze` may be a slice of /api/analyze without the special tokens (each token
  * then has `index`, its index in the API's data, and `hidden` lists the tokens left out);
- * state: {layer, head, token (position in analyze.tokens), ablate}.
+ * state: {layer, head, token (position in analyze.tokens), ablate}. Returns the drawing (a promise).
  */
 export function render(element, data, state) {
   const fig = panel(element, "heatmap", `Attention · layer ${state.layer} · head ${state.head}`);
   const a = data && data.analyze;
-  if (!a) return;
+  if (!a) return undefined;
   const pattern = selectedPattern(fig, a, state);
-  if (!pattern) return;
+  if (!pattern) return undefined;
   const tokens = a.tokens;
   const n = tokens.length;
   const masked = data.causal ? (i, j) => j > i : null;
@@ -44,10 +44,9 @@ export function render(element, data, state) {
   const sel = state.token;
   const shapes =
     sel !== null && sel < n ? selectionShapes({ xref: "x", yref: "y", x0: -0.5, x1: n - 0.5, y0: sel - 0.5, y1: sel + 0.5 }) : [];
-  const labels = plainLabels(tokens);
   const height = squareHeight(n, { max: n > 40 ? 1400 : 900, per: n > 40 ? 12 : 30 });
   const xStep = n > 48 ? Math.ceil(n / 48) : 1; // long texts: every token on the y axis, every k-th on x
-  draw(
+  const drawing = draw(
     fig,
     [trace],
     {
@@ -61,7 +60,7 @@ export function render(element, data, state) {
     },
     {
       name: `attention-${a.model}-L${state.layer}-H${state.head}`,
-      csv: matrixRows("query\\key", labels, labels, pattern),
+      csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), pattern),
       json: { model: a.model, interventions: a.interventions, layer: state.layer, head: state.head, tokens, weights: pattern },
     },
   );
@@ -74,4 +73,5 @@ export function render(element, data, state) {
       if (p && Number.isInteger(p.y)) emit(element, { token: tokenIndex(gd._attnlabTokens || [], p.y) });
     });
   }
+  return drawing;
 }

@@ -8,9 +8,9 @@ const MAX_LINKS = 1500;
 export function render(element, data, state) {
   const fig = panel(element, "lines", `Links · layer ${state.layer} · head ${state.head}`);
   const a = data && data.analyze;
-  if (!a) return;
+  if (!a) return undefined;
   const pattern = selectedPattern(fig, a, state);
-  if (!pattern) return;
+  if (!pattern) return undefined;
   const tokens = a.tokens;
   const n = tokens.length;
   const sel = state.token;
@@ -52,10 +52,12 @@ export function render(element, data, state) {
     ),
     hoverinfo: "text", marker: { size: 7, color: "#3b6fb6" }, textfont: { size: fontSize }, showlegend: false, cliponaxis: false,
   };
-  const links = [];
-  for (let q = 0; q < n; q++) for (let k = 0; k < n; k++) if (pattern[q][k] > 0) links.push([q, k, pattern[q][k]]);
-  const labels = plainLabels(tokens);
-  draw(
+  const links = () => {
+    const out = [];
+    for (let q = 0; q < n; q++) for (let k = 0; k < n; k++) if (pattern[q][k] > 0) out.push([q, k, pattern[q][k]]);
+    return out;
+  };
+  const drawing = draw(
     fig,
     [left, right],
     {
@@ -68,9 +70,12 @@ export function render(element, data, state) {
     },
     {
       name: `links-${a.model}-L${state.layer}-H${state.head}`,
-      csv: [["query", "key", "weight"], ...links.map(([q, k, w]) => [labels[q], labels[k], w])],
-      json: { model: a.model, layer: state.layer, head: state.head, tokens,
-              links: links.map(([q, k, w]) => ({ query: tokenIndex(tokens, q), key: tokenIndex(tokens, k), weight: w })) },
+      csv: () => {
+        const labels = plainLabels(tokens);
+        return [["query", "key", "weight"], ...links().map(([q, k, w]) => [labels[q], labels[k], w])];
+      },
+      json: () => ({ model: a.model, layer: state.layer, head: state.head, tokens,
+                     links: links().map(([q, k, w]) => ({ query: tokenIndex(tokens, q), key: tokenIndex(tokens, k), weight: w })) }),
     },
   );
   const gd = plotOf(fig);
@@ -81,4 +86,5 @@ export function render(element, data, state) {
       if (p && p.curveNumber === 0 && Number.isInteger(p.customdata)) emit(element, { token: p.customdata });
     });
   }
+  return drawing;
 }

@@ -33,7 +33,7 @@ function patternPanel(parent, key, title, z, tokens, { causal, diff = false, nam
       yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 30)),
       margin: { l: 60, r: 6, t: 6, b: 55 },
     },
-    { name, csv: matrixRows("query\\key", labels, labels, z), json },
+    { name, csv: () => matrixRows("query\\key", labels, labels, z), json },
   );
   return fig;
 }
@@ -70,7 +70,7 @@ function encodingPart(element, data, state) {
        hovertemplate: "position %{y}<br>dimension %{x}<br>value %{z}<extra></extra>", colorbar: { thickness: 10, outlinewidth: 0 } }],
     { height: 380, xaxis: { title: { text: "dimension" }, showgrid: false, zeroline: false },
       yaxis: { title: { text: "position" }, autorange: "reversed", showgrid: false, zeroline: false }, margin: { l: 55, r: 10, t: 10, b: 45 } },
-    { name: `positional-encoding-${r.model}-n${r.n}`, csv: matrixRows("position\\dimension", positions, dims, r.encoding),
+    { name: `positional-encoding-${r.model}-n${r.n}`, csv: () => matrixRows("position\\dimension", positions, dims, r.encoding),
       json: { model: r.model, positional: r.positional, n: r.n, d_model: r.d_model, encoding: r.encoding } });
   caption(simFig, "Nearby positions get similar vectors; similarity falls off with distance.");
   draw(simFig,
@@ -79,7 +79,7 @@ function encodingPart(element, data, state) {
     { height: 380, xaxis: { title: { text: "position" }, showgrid: false, zeroline: false, constrain: "domain" },
       yaxis: { title: { text: "position" }, autorange: "reversed", showgrid: false, zeroline: false, scaleanchor: "x" },
       margin: { l: 55, r: 10, t: 10, b: 45 } },
-    { name: `positional-similarity-${r.model}-n${r.n}`, csv: matrixRows("position\\position", positions, positions, r.similarity),
+    { name: `positional-similarity-${r.model}-n${r.n}`, csv: () => matrixRows("position\\position", positions, positions, r.similarity),
       json: { model: r.model, positional: r.positional, n: r.n, similarity: r.similarity } });
 }
 
@@ -198,8 +198,11 @@ function decomposePart(element, data, state) {
       colorbar: { thickness: 10, outlinewidth: 0 } }), xaxis: `x${s}`, yaxis: `y${s}` };
   });
   const labels = plainLabels(tokens);
-  const rows = [["query", "key", ...TERMS.map(([k]) => k)]];
-  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) rows.push([labels[i], labels[j], ...TERMS.map(([k]) => r[k][i][j])]);
+  const rows = () => {
+    const out = [["query", "key", ...TERMS.map(([k]) => k)]];
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out.push([labels[i], labels[j], ...TERMS.map(([k]) => r[k][i][j])]);
+    return out;
+  };
   draw(fig, traces, layout, { name: `decompose-${r.model}-L${r.layer}-H${r.head}`, csv: rows, json: r });
 }
 

@@ -55,7 +55,7 @@ export function render(element, data, state) {
     },
     {
       name: `predictions-${p.model}-t${p.temperature}`,
-      csv: [["rank", "id", "text", "prob"], ...p.predictions.map((t, i) => [i + 1, t.id, t.text, t.prob])],
+      csv: () => [["rank", "id", "text", "prob"], ...p.predictions.map((t, i) => [i + 1, t.id, t.text, t.prob])],
       json: { model: p.model, interventions: p.interventions, temperature: p.temperature, tokens, predictions: p.predictions },
     },
   );
@@ -83,7 +83,7 @@ export function render(element, data, state) {
   wrap.replaceChildren(table);
   setExport(tableFig, {
     name: `per-position-${p.model}-t${p.temperature}`,
-    csv: [["position", "token", "top1_id", "top1_text", "top1_prob", "actual_next_id", "actual_next_text"],
+    csv: () => [["position", "token", "top1_id", "top1_text", "top1_prob", "actual_next_id", "actual_next_text"],
       ...p.per_position.map((r) => [r.position, tokens[r.position].text, r.top[0] && r.top[0].id, r.top[0] && r.top[0].text, r.top[0] && r.top[0].prob,
         r.actual_next, r.actual_next === null ? null : tokens[r.position + 1].text])],
     json: { model: p.model, temperature: p.temperature, tokens, per_position: p.per_position },

@@ -21,7 +21,7 @@ function matrixPanel(parent, key, title, m, tokens, meta, note) {
     },
     {
       name: `${key}-${meta.model}-L${meta.layer}-H${meta.head}`,
-      csv: matrixRows("token\\dimension", plainLabels(tokens), [...Array(d).keys()], m),
+      csv: () => matrixRows("token\\dimension", plainLabels(tokens), [...Array(d).keys()], m),
       json: { model: meta.model, layer: meta.layer, head: meta.head, tokens, [key]: m },
     },
   );
@@ -103,7 +103,7 @@ export function render(element, data, state) {
     },
     {
       name: `qk-projection-${r.model}-L${r.layer}-H${hd.head}`,
-      csv: [["token", "q_x", "q_y", "k_x", "k_y"], ...plainLabels(tokens).map((t, i) => [t, p.q[i][0], p.q[i][1], p.k[i][0], p.k[i][1]]),
+      csv: () => [["token", "q_x", "q_y", "k_x", "k_y"], ...plainLabels(tokens).map((t, i) => [t, p.q[i][0], p.q[i][1], p.k[i][0], p.k[i][1]]),
             [], ["query", "key", "weight"], ...p.links.map(([qi, ki, w]) => [qi, ki, w])],
       json: { model: r.model, layer: r.layer, head: hd.head, tokens, projection: p },
     },

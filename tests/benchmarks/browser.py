@@ -1,0 +1,143 @@
+"""In Chromium against one real `attnlab serve`: keystroke to updated heatmap, and the SmolLM2 grid.
+
+Timed with the page's own performance marks (frontend/js/main.js): `attnlab:input` on each input event of the
+sentence box, `attnlab:heatmap` and `attnlab:grid` once that plot has been drawn, each with the text it shows.
+Every measured text is new to the server (its result cache cannot answer it).
+"""
+
+from __future__ import annotations
+
+import statistics
+from urllib.parse import urlencode
+
+from models import registry
+from tests.benchmarks.common import verdict
+from tests.benchmarks.server import serve
+from tests.benchmarks.startup import CHROMIUM_ARGS
+
+READY = 'html[data-busy="0"] main .view:not([hidden])[data-state="ready"]'
+HEATMAP_TARGET_MS = 250
+GRID_TARGET_MS = 1500
+GRID_MODEL = "smollm2-135m"
+# the marks of one change: the input event, and the plot `name` drawn for `text` (null until then)
+MARKS = """([name, text]) => {
+  const last = (n) => performance.getEntriesByName(n, 'mark').at(-1) || null;
+  const input = last('attnlab:input'), drawn = last(name);
+  if (!input || !drawn || input.detail.text !== text || drawn.detail.text !== text) return null;
+  return {ms: drawn.startTime - input.startTime, tokens: document.querySelectorAll('#tokens .tok').length};
+}"""
+WORDS = ("Once upon a time there was a little girl named Lily who loved to play in the park with her dog "
+         "and her friends every day until the sun went down behind the tall green hills").split()
+OPENINGS = ["", "So", "Then", "Later", "One day", "Mom said that", "Tim saw that", "After lunch", "In the morning",
+            "Sam knew that", "At night"]
+
+
+def sentence(tokenizer, n_tokens: int, start: int, opening: str = "") -> str:
+    """`opening`, then the longest run of WORDS from `start` (wrapping) that keeps the text at most n_tokens tokens
+    (special tokens included)."""
+    text = opening
+    i = start
+    while len(tokenizer.encode((text + " " + WORDS[i % len(WORDS)]).strip())) <= n_tokens:
+        text = (text + " " + WORDS[i % len(WORDS)]).strip()
+        i += 1
+    return text
+
+
+def wait_for(page, name: str, text: str, timeout_ms: float = 30_000) -> dict:
+    handle = page.wait_for_function(MARKS, arg=[name, text], polling="raf", timeout=timeout_ms)
+    return handle.json_value()
+
+
+def ready(page, timeout_ms: float = 120_000) -> None:
+    page.wait_for_selector(READY, state="attached", timeout=timeout_ms)
+
+
+def typing_cases(tokenizer, n_tokens: int, count: int) -> list[tuple[str, str]]:
+    """(sentence, letter) pairs, all different: the sentence with the letter typed at its end is n_tokens tokens."""
+    out: list[tuple[str, str]] = []
+    for k in range(len(OPENINGS) * len(WORDS)):
+        text = sentence(tokenizer, n_tokens, k % len(WORDS), OPENINGS[k // len(WORDS)])
+        letter = next((c for c in "sdyrnetlhk" if len(tokenizer.encode(text + c)) == n_tokens), None)
+        if letter and len(tokenizer.encode(text)) == n_tokens and text not in {t for t, _ in out}:
+            out.append((text, letter))
+        if len(out) == count:
+            return out
+    raise RuntimeError(f"found only {len(out)} sentences of {n_tokens} tokens")
+
+
+def keystroke_to_heatmap(page, base: str, runs: int) -> tuple[list[float], list[int]]:
+    """Each run: put a fresh sentence in the box (not timed), then type one letter and time that keystroke."""
+    tok = registry.load("tiny-sinusoidal").tokenizer
+    page.goto(base + "/?" + urlencode({"model": "tiny-sinusoidal", "text": "Warm up."}))
+    ready(page)
+    times, counts = [], []
+    for i, (text, letter) in enumerate(typing_cases(tok, 16, runs + 2)):  # the first two are a warm-up
+        page.fill("#text", text)
+        wait_for(page, "attnlab:heatmap", text)
+        ready(page)
+        page.focus("#text")
+        page.keyboard.press("End")
+        page.keyboard.type(letter)
+        r = wait_for(page, "attnlab:heatmap", text + letter)
+        ready(page)
+        if i >= 2:
+            times.append(r["ms"])
+            counts.append(r["tokens"])
+    return times, counts
+
+
+def grid_draw(page, base: str, runs: int) -> tuple[list[float], list[int]]:
+    """Each run: a new 32-token sentence into the box (one input event); time to the grid drawn."""
+    tok = registry.load(GRID_MODEL).tokenizer
+    texts = [sentence(tok, 32, i) for i in range(runs + 1)]
+    if len(set(texts)) != len(texts):
+        raise RuntimeError("the sentences are not distinct")
+    page.goto(base + "/?" + urlencode({"model": GRID_MODEL, "text": "Warm up: the model loads."}))
+    ready(page)  # the model loads on the first request
+    page.fill("#text", texts[0])  # and one change, not timed
+    wait_for(page, "attnlab:grid", texts[0], 120_000)
+    ready(page)
+    times, counts = [], []
+    for text in texts[1:]:
+        page.fill("#text", text)
+        r = wait_for(page, "attnlab:grid", text)
+        ready(page)
+        times.append(r["ms"])
+        counts.append(r["tokens"])
+    return times, counts
+
+
+def row(what: str, times: list[float], counts: list[int], target_ms: float) -> str:
+    med = statistics.median(times)
+    tokens = f"{min(counts)}" if min(counts) == max(counts) else f"{min(counts)}-{max(counts)}"
+    return (f"| {what} | {tokens} | {med:.0f} ms ({min(times):.0f}-{max(times):.0f}) | {len(times)} | "
+            f"{target_ms:.0f} ms | {verdict(med, target_ms)} |")
+
+
+def run(quick: bool = False) -> str:
+    from playwright.sync_api import sync_playwright
+
+    runs = 5 if quick else 20
+    lines = ["## In the browser\n",
+             "Chromium (headless, 1280 x 800) against one `attnlab serve` (default settings); time from the input "
+             "event of the sentence box to the plot drawn for that text, from the page's performance marks "
+             "(`attnlab:input`, `attnlab:heatmap`, `attnlab:grid`), the typing debounce included. "
+             "Every timed text is new to the server's result cache; median (min-max).\n",
+             "| what | tokens | time | runs | target | |", "| --- | ---: | ---: | ---: | ---: | --- |"]
+    with serve() as (base, _), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 800})
+            times, counts = keystroke_to_heatmap(page, base, runs)
+            lines.append(row("keystroke to updated heatmap, `tiny-sinusoidal` (one letter typed)", times, counts,
+                             HEATMAP_TARGET_MS))
+            if registry.info(GRID_MODEL).available:
+                times, counts = grid_draw(page, base, runs)
+                lines.append(row(f"sentence change to the all-heads grid drawn, `{GRID_MODEL}` (30 x 9 heads, "
+                                 "model already loaded)", times, counts, GRID_TARGET_MS))
+            else:
+                lines.append(f"| all-heads grid, `{GRID_MODEL}` | | not measured: the model is not installed "
+                             f"(`attnlab models install`) | | {GRID_TARGET_MS:.0f} ms | |")
+        finally:
+            browser.close()
+    return "\n".join(lines) + "\n"
