@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import hashlib
 import logging
+import threading
 from contextlib import asynccontextmanager
 from importlib.resources import files
 from pathlib import Path
@@ -11,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from backend.alloc import tune_allocator
@@ -27,6 +30,32 @@ STATIC = Path(__file__).resolve().parent / "static"
 
 def plotly_js() -> Path:
     return Path(str(files("plotly") / "package_data" / "plotly.min.js"))
+
+
+class Precompressed:
+    """A large static file gzipped once (not on every request, as the GZip middleware would), with an ETag so
+    that a browser that has it asks with If-None-Match and gets a 304. Made lazily, once, under a lock."""
+
+    def __init__(self, path: Path, media_type: str):
+        self.path, self.media_type = path, media_type
+        self._lock = threading.Lock()
+        self._made: tuple[bytes, bytes, str] | None = None  # (raw, gzipped, etag)
+
+    def made(self) -> tuple[bytes, bytes, str]:
+        with self._lock:
+            if self._made is None:
+                raw = self.path.read_bytes()
+                self._made = (raw, gzip.compress(raw, 9, mtime=0), f'"{hashlib.sha256(raw).hexdigest()[:32]}"')
+            return self._made
+
+    def response(self, request: Request) -> Response:
+        raw, packed, etag = self.made()
+        headers = {"etag": etag, "cache-control": "no-cache", "vary": "accept-encoding"}  # no-cache: ask, then 304
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        if "gzip" in request.headers.get("accept-encoding", ""):
+            return Response(packed, media_type=self.media_type, headers={**headers, "content-encoding": "gzip"})
+        return Response(raw, media_type=self.media_type, headers=headers)
 
 
 def swagger_dir() -> Path:
@@ -85,6 +114,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         tune_allocator()  # before the first forward pass and before the thread pool allocates
+        threading.Thread(target=plotly_file.made, name="gzip plotly.js", daemon=True).start()  # ready for the first page
         loaded = service.get(settings.default_model)
         log.info("default model %s loaded (%s parameters)", loaded.name, f"{loaded.info.params:,}")
         yield
@@ -131,9 +161,11 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
                    report.router, lessons.router):
         app.include_router(router, prefix="/api")
 
+    plotly_file = Precompressed(plotly_js(), "text/javascript")
+
     @app.get("/vendor/plotly.min.js", include_in_schema=False)
-    def plotly() -> FileResponse:
-        return FileResponse(plotly_js(), media_type="text/javascript")
+    def plotly(request: Request) -> Response:
+        return plotly_file.response(request)
 
     @app.get("/docs", include_in_schema=False)
     def docs() -> HTMLResponse:

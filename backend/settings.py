@@ -28,7 +28,7 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = 2  # forward passes at once (the machine's cores)
     max_queued_runs: int = 32  # waiting beyond this: 503 at once
     queue_timeout_s: float = 10.0  # waiting longer than this: 503
-    result_cache_mb: float = 512  # memory for the forward passes kept for reuse (model, text, interventions); 0: none
+    result_cache_mb: float = 256  # memory for the forward passes kept for reuse (model, text, interventions); 0: none
     cors_origins: list[str] = []  # no CORS unless configured
     lessons_dir: Path = LESSONS_DIR  # GET /api/lessons reads the *.md files of this folder (ATTNLAB_LESSONS_DIR)
 
