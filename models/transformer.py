@@ -284,14 +284,15 @@ class Attention(OutMajor):
         """W [head, d_model, d_head] as one [d_model, head * d_head] matrix (a view, given the layout)."""
         return w.permute(1, 0, 2).reshape(w.shape[1], -1)  # [d_model, head * d_head]
 
+    def _heads(self, x: torch.Tensor, w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+        """x W + b for every head of W at once: [batch, pos, d_model] -> [batch, pos, head, d_head]."""
+        out = project(x, self._by_column(w), None if bias is None else bias.reshape(-1))  # [batch, pos, head * d_head]
+        return out.view(*x.shape[:2], w.shape[0], self.cfg.d_head)  # [batch, pos, head, d_head]
+
     def forward(self, x: torch.Tensor, p: Pass, ablated: Sequence[int]) -> torch.Tensor:
         cfg = self.cfg
         b, n = x.shape[:2]
-        def heads(w: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-            out = project(x, self._by_column(w), None if bias is None else bias.reshape(-1))  # [batch, pos, head * d_head]
-            return out.view(b, n, w.shape[0], cfg.d_head)  # [batch, pos, head, d_head]
-
-        q, k, v = heads(self.W_Q, self.b_Q), heads(self.W_K, self.b_K), heads(self.W_V, self.b_V)
+        q, k, v = self._heads(x, self.W_Q, self.b_Q), self._heads(x, self.W_K, self.b_K), self._heads(x, self.W_V, self.b_V)
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
         if p.rotary is not None and p.angles is not None:
             q = self.hook_rot_q(p.rotary.rotate(q, *p.angles))
