@@ -42,6 +42,8 @@ class Precompressed:
         self._made: tuple[bytes, bytes, str] | None = None  # (raw, gzipped, etag)
 
     def made(self) -> tuple[bytes, bytes, str]:
+        if self._made is not None:
+            return self._made
         with self._lock:
             if self._made is None:
                 raw = self.path.read_bytes()
@@ -113,7 +115,8 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        tune_allocator()  # before the first forward pass and before the thread pool allocates
+        if tune_allocator():  # before the first forward pass and before the thread pool allocates
+            log.info("allocator: freed buffers kept for reuse, at most 2 arenas (backend/alloc.py)")
         threading.Thread(target=plotly_file.made, name="gzip plotly.js", daemon=True).start()  # ready for the first page
         loaded = service.get(settings.default_model)
         log.info("default model %s loaded (%s parameters)", loaded.name, f"{loaded.info.params:,}")

@@ -59,8 +59,12 @@ class Run:
 
 
 class ModelService:
-    """Models by name (loaded once, on first use) and a cache of forward passes bounded in memory
-    (settings.result_cache_mb; the least recently used go first)."""
+    """Models by name (loaded once, on first use) and a cache of forward passes bounded in memory:
+    the least recently used go first once they hold more than settings.result_cache_mb, but the
+    KEEP_RUNS most recent always stay, so that a large model's pass (a few hundred MB for SmolLM2 at
+    128 tokens) and the passes its views compare it with are reused too."""
+
+    KEEP_RUNS = 4
 
     def __init__(self, settings: Settings,
                  list_models: Callable[[], list[ModelInfo]] = registry.list_models,
@@ -147,15 +151,16 @@ class ModelService:
         with self._slot():
             logits, cache = self._forward(loaded, ids, iv)
         result = Run(loaded, text, tuple(ids), logits, cache)
+        if self._cache_budget <= 0:
+            return result
         size = result.nbytes
-        if size <= self._cache_budget:
-            with self._lock:
-                if key not in self._runs:  # (another request may have stored the same run meanwhile)
-                    self._runs[key] = (result, size)
-                    self.cached_bytes += size
-                while self.cached_bytes > self._cache_budget:
-                    _, (_, dropped) = self._runs.popitem(last=False)
-                    self.cached_bytes -= dropped
+        with self._lock:
+            if key not in self._runs:  # (another request may have stored the same run meanwhile)
+                self._runs[key] = (result, size)
+                self.cached_bytes += size
+            while self.cached_bytes > self._cache_budget and len(self._runs) > self.KEEP_RUNS:
+                _, (_, dropped) = self._runs.popitem(last=False)
+                self.cached_bytes -= dropped
         return result
 
     def _forward(self, loaded: LoadedModel, ids: list[int], iv: Interventions):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from models.registry import DEFAULT_MODEL
@@ -28,7 +29,9 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = 2  # forward passes at once (the machine's cores)
     max_queued_runs: int = 32  # waiting beyond this: 503 at once
     queue_timeout_s: float = 10.0  # waiting longer than this: 503
-    result_cache_mb: float = 256  # memory for the forward passes kept for reuse (model, text, interventions); 0: none
+    # memory for the forward passes kept for reuse by (model, text, interventions); 0: none. The 4 most recent
+    # stay even past it (see ModelService)
+    result_cache_mb: float = Field(512, ge=0, allow_inf_nan=False)
     cors_origins: list[str] = []  # no CORS unless configured
     lessons_dir: Path = LESSONS_DIR  # GET /api/lessons reads the *.md files of this folder (ATTNLAB_LESSONS_DIR)
 

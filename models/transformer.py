@@ -57,7 +57,10 @@ _ACTIVE: ContextVar[_Run | None] = ContextVar("attnlab_active_run", default=None
 
 
 class HookPoint(nn.Module):
-    """An identity on one intermediate value; its `name` is its module path."""
+    """An identity on one intermediate value; its `name` is its module path.
+
+    It runs no nn.Module hooks: a function to call at a hook point is given to run_with_cache
+    (`hooks={name: fn}`), and register_forward_hook refuses, so that it is not silently ignored."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -68,8 +71,13 @@ class HookPoint(nn.Module):
         return x if run is None else run.visit(self.name, x)
 
     # called hundreds of times per forward pass: straight to forward, without nn.Module's hook dispatch
-    # (functions to run at a hook point are given to run_with_cache, not registered on the module)
     __call__ = forward
+
+    def register_forward_hook(self, *args, **kwargs):
+        raise TypeError(f"hook point {self.name!r} runs no nn.Module hooks: give the function to run_with_cache, "
+                        f"hooks={{{self.name!r}: fn}}")
+
+    register_forward_pre_hook = register_forward_hook
 
 
 @contextmanager

@@ -14,9 +14,10 @@ import * as qkvView from "./views/qkv.js";
 import * as tokensView from "./views/tokens.js";
 
 const TINY = ["tiny-sinusoidal", "tiny-learned", "tiny-rotary", "tiny-nope"];
-// The pause after the last keystroke before the sentence is sent: about as long as the server took to answer
-// the last analysis, within these bounds. A burst of fast typing sends one request, not one per key, and a model
-// that takes longer (SmolLM2) is not sent a forward pass per keystroke (a stale request is aborted anyway, see load()).
+// The pause after the last keystroke before the sentence is sent: about as long as the server took to analyse
+// the model's last new sentence, within these bounds. A burst of fast typing sends one request, not one per key,
+// and a model that takes longer (SmolLM2) is not sent a forward pass per keystroke: the page drops a stale answer,
+// but the server still finishes each pass it has started.
 const TEXT_DEBOUNCE_MS = { min: 60, max: 400 };
 // Models with more heads than this (layers x heads) get the compact /api/analyze: the selected layer at full
 // precision and every head as 8-bit thumbnails for the grid, which are asked for once per sentence.
@@ -40,7 +41,7 @@ const ui = {
   thumbs: null, // {key, thumbnails}: the thumbnails of the sentence (base key) of the last compact answer
   baseOf: new WeakMap(), // analysis -> the base key (sentence, model, interventions) it answers
   presenting: null, // presenter mode as last applied to the page
-  analyzeMs: 0, // how long the last /api/analyze took, request to answer (see typingPause)
+  analyzeMs: new Map(), // model name -> how long its last new sentence took to analyse (see typingPause)
 };
 const slots = new Map();
 let refreshQueued = false;
@@ -174,27 +175,35 @@ function loadAnalysis(model, base, baseKey) {
     ui.baseOf.set(a, baseKey);
     return a;
   };
-  if (!compact(model)) return load("analyze", baseKey, (signal) => timed(api.analyze({ ...base, top_k: 10 }, signal)).then(tag));
+  if (!compact(model)) return load("analyze", baseKey, (signal) => timed(model, api.analyze({ ...base, top_k: 10 }, signal)).then(tag));
   const layer = state.layer;
   const have = ui.thumbs && ui.thumbs.key === baseKey ? ui.thumbs.thumbnails : null;
-  return load("analyze", `${baseKey}|layer ${layer}`, (signal) => timed(api.analyze({ ...base, top_k: 10, layers: [layer], thumbnails: !have }, signal)).then((a) => {
-    if (a.thumbnails) ui.thumbs = { key: baseKey, thumbnails: a.thumbnails };
-    else a.thumbnails = have;
-    return tag(a);
-  }));
+  return load("analyze", `${baseKey}|layer ${layer}`, (signal) => {
+    const request = api.analyze({ ...base, top_k: 10, layers: [layer], thumbnails: !have }, signal);
+    // only a new sentence's answer is timed: another layer of the same sentence is the server's cached pass
+    return (have ? request : timed(model, request)).then((a) => {
+      if (a.thumbnails) ui.thumbs = { key: baseKey, thumbnails: a.thumbnails };
+      else a.thumbnails = have;
+      return tag(a);
+    });
+  });
 }
 
-/** Note how long an analysis took to arrive (the typing pause follows it). */
-function timed(request) {
+/** Note how long the model took to analyse a new sentence (the typing pause follows it). */
+function timed(model, request) {
   const start = performance.now();
   return request.then((a) => {
-    ui.analyzeMs = performance.now() - start;
+    if (model) ui.analyzeMs.set(model.name, performance.now() - start);
     return a;
   });
 }
 
-/** The pause after a keystroke: the last analysis's time, within TEXT_DEBOUNCE_MS's bounds. */
-const typingPause = () => Math.min(TEXT_DEBOUNCE_MS.max, Math.max(TEXT_DEBOUNCE_MS.min, ui.analyzeMs));
+/** The pause after a keystroke: the current model's last analysis time, within TEXT_DEBOUNCE_MS's bounds. */
+function typingPause() {
+  const m = currentModel();
+  const ms = (m && ui.analyzeMs.get(m.name)) || 0;
+  return Math.min(TEXT_DEBOUNCE_MS.max, Math.max(TEXT_DEBOUNCE_MS.min, ms));
+}
 
 /** The API index of each token the strip and the attention plots show. */
 const shownIndices = (view) => view.tokens.map((t, i) => (Number.isInteger(t.index) ? t.index : i));

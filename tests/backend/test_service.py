@@ -1,5 +1,8 @@
 """ModelService: the result cache is bounded in memory and hands back the same run for the same question."""
 
+import pytest
+from pydantic import ValidationError
+
 from backend.service import ModelService
 from backend.settings import Settings
 from models.transformer import Interventions
@@ -15,20 +18,40 @@ def test_the_same_question_is_answered_from_the_cache():
     assert service.cached_bytes == sum(r.nbytes for r in (a, service.run(None, TEXTS[0], Interventions(scale=False))))
 
 
+class KeepTwo(ModelService):
+    KEEP_RUNS = 2
+
+
 def test_the_cache_keeps_to_its_memory_budget_dropping_the_least_recently_used():
     one = ModelService(Settings()).run(None, TEXTS[0], Interventions()).nbytes
-    service = ModelService(Settings(result_cache_mb=2.5 * one / 2**20))  # room for two runs of this size
+    service = KeepTwo(Settings(result_cache_mb=3.5 * one / 2**20))  # room for three runs of this size
     first = service.run(None, TEXTS[0], Interventions())
     second = service.run(None, TEXTS[1], Interventions())
+    service.run(None, TEXTS[2], Interventions())
     assert service.run(None, TEXTS[0], Interventions()) is first  # now the most recently used
-    service.run(None, TEXTS[2], Interventions())  # evicts TEXTS[1]
-    assert service.cached_bytes <= 2.5 * one
+    service.run(None, TEXTS[3], Interventions())  # evicts TEXTS[1]
+    assert service.cached_bytes <= 3.5 * one and len(service._runs) == 3
     assert service.run(None, TEXTS[0], Interventions()) is first
     assert service.run(None, TEXTS[1], Interventions()) is not second  # computed again
-    assert len(service._runs) == 2
+
+
+def test_the_most_recent_runs_stay_even_when_they_are_over_the_budget():
+    service = KeepTwo(Settings(result_cache_mb=1e-6))  # smaller than any run
+    first = service.run(None, TEXTS[0], Interventions())
+    second = service.run(None, TEXTS[1], Interventions())
+    assert service.run(None, TEXTS[0], Interventions()) is first and service.run(None, TEXTS[1], Interventions()) is second
+    service.run(None, TEXTS[2], Interventions())  # the third: the least recently used (TEXTS[0]) goes
+    assert len(service._runs) == 2 and service.run(None, TEXTS[1], Interventions()) is second
+    assert service.run(None, TEXTS[0], Interventions()) is not first
 
 
 def test_no_cache_when_its_budget_is_zero():
     service = ModelService(Settings(result_cache_mb=0))
     a = service.run(None, TEXTS[0], Interventions())
     assert service.run(None, TEXTS[0], Interventions()) is not a and service.cached_bytes == 0
+
+
+def test_the_budget_must_be_a_finite_size():
+    for bad in (-1, float("nan"), float("inf")):
+        with pytest.raises(ValidationError, match="result_cache_mb"):
+            Settings(result_cache_mb=bad)

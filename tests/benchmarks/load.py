@@ -110,8 +110,8 @@ def memory_at(mem: list[tuple[float, float]], t: float) -> float:
 
 def run(quick: bool = False) -> str:
     # warm-up: long enough for the result cache to fill up to its bound (about 8 new sentences a second, about
-    # 1 MB each, 256 MB: about 35 s); after it the memory must stay flat
-    students, seconds, warm_up = (30, 20, 10) if quick else (100, 120, 60)
+    # 1 MB each, 512 MB: about 70 s); after it the memory must stay flat
+    students, seconds, warm_up = (30, 20, 10) if quick else (100, 150, 90)
     cache_mb = Settings().result_cache_mb
     with serve() as (base, proc):
         result = asyncio.run(classroom(base, proc.pid, students, seconds))

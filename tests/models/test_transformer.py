@@ -173,6 +173,12 @@ def test_hooks_can_edit_values():
     assert torch.all(cache["blocks.0.attn.hook_z"] == 0)
 
 
+def test_module_hooks_on_a_hook_point_are_refused_not_ignored():
+    m = make()
+    with pytest.raises(TypeError, match="run_with_cache"):
+        m.blocks[0].attn.hook_pattern.register_forward_hook(lambda *a: None)
+
+
 def test_no_cache_outside_run_with_cache():
     m = make()
     out = m(IDS)
@@ -226,12 +232,15 @@ def _reads_in_place(m: Transformer) -> bool:
         a, mlp = block.attn, block.mlp
         views += [(w, a._by_column(w)) for w in (a.W_Q, a.W_K, a.W_V)]  # [d_model, head * d_head]
         views += [(a.W_O, a.W_O.reshape(-1, m.cfg.d_model))]  # [head * d_head, d_model]
-        views += [(w, w) for w in (mlp.W_in, mlp.W_out)]
+        views += [(w, w) for w in (mlp.W_in, mlp.W_out, getattr(mlp, "W_gate", None)) if w is not None]
+    if not m.cfg.tied_embeddings:
+        views.append((m.W_U, m.W_U))
     return all(v.data_ptr() == w.data_ptr() and v.T.is_contiguous() for w, v in views)
 
 
-def test_weights_are_stored_out_major_also_when_loaded_by_assignment():
-    m = make(n_kv_heads=1)
+@pytest.mark.parametrize("changes", [{"n_kv_heads": 1}, {"mlp": "swiglu", "tied_embeddings": False, "bias": False}])
+def test_weights_are_stored_out_major_also_when_loaded_by_assignment(changes):
+    m = make(**changes)
     assert _reads_in_place(m)
     state = {k: v.contiguous() for k, v in m.state_dict().items()}  # as a converter or a safetensors file gives them
     copied = Transformer(m.cfg, init=False)
