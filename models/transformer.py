@@ -242,7 +242,7 @@ class Pass:
 
     rotary: Rotary | None  # the model's rotary module, if it has one
     angles: tuple[torch.Tensor, torch.Tensor] | None  # its cos and sin [1, pos, 1, d_head]; None: positions removed
-    mask: torch.Tensor | None  # [q_pos, k_pos], True where a query may not look (causal models)
+    mask: torch.Tensor  # [q_pos, k_pos] added to the scores: -inf where a query may not look (causal), else 0
     scale: bool  # divide the scores by sqrt(d_head)
 
 
@@ -310,12 +310,11 @@ class Attention(OutMajor):
         if cfg.group_size > 1:
             k = k.repeat_interleave(cfg.group_size, dim=2)  # [batch, pos, head, d_head]
             v = v.repeat_interleave(cfg.group_size, dim=2)  # [batch, pos, head, d_head]
-        scores = q.transpose(1, 2) @ k.permute(0, 2, 3, 1)  # [batch, head, q_pos, d_head] @ [batch, head, d_head, k_pos]
-        if p.scale:
-            scores = scores / math.sqrt(cfg.d_head)
-        if p.mask is not None:
-            scores = scores.masked_fill(p.mask, float("-inf"))  # [batch, head, q_pos, k_pos]
-        scores = self.hook_attn_scores(scores)
+        # scores = q.k / sqrt(d_head) + mask, as one BLAS call (the scaling and the mask fused into it)
+        qh = q.transpose(1, 2).reshape(b * cfg.n_heads, n, cfg.d_head)  # [batch * head, q_pos, d_head]
+        kh = k.permute(0, 2, 3, 1).reshape(b * cfg.n_heads, cfg.d_head, n)  # [batch * head, d_head, k_pos]
+        scores = torch.baddbmm(p.mask, qh, kh, alpha=1 / math.sqrt(cfg.d_head) if p.scale else 1.0)
+        scores = self.hook_attn_scores(scores.view(b, cfg.n_heads, n, n))  # [batch, head, q_pos, k_pos]
         pattern = self.hook_pattern(torch.softmax(scores, dim=-1))  # [batch, head, q_pos, k_pos]
         if self.training and cfg.dropout:
             pattern = F.dropout(pattern, cfg.dropout)
@@ -496,7 +495,8 @@ class Transformer(OutMajor):
         if self.training and self.cfg.dropout:
             x = F.dropout(x, self.cfg.dropout)
         p = Pass(rotary=self.rotary, angles=None if self.rotary is None or positions is None else self.rotary.angles(positions),
-                 mask=torch.ones(n, n, dtype=torch.bool, device=ids.device).triu(1) if self.cfg.causal else None,
+                 mask=torch.full((n, n), float("-inf"), dtype=self.W_E.dtype, device=ids.device).triu(1) if self.cfg.causal
+                 else torch.zeros((), dtype=self.W_E.dtype, device=ids.device),
                  scale=iv.scale)
         for layer, block in enumerate(self.blocks):
             x = block(x, p, [h for (l2, h) in iv.ablate if l2 == layer])
