@@ -39,18 +39,19 @@ def watch(page: Page):
     return w
 
 
-GRID_TILE_CENTRE = """([layer, head]) => {
+GRID_CELL = """([layer, head, query, key]) => {
   const gd = document.querySelector('#attn-grid .plot');
   const g = gd._attnlabGrid, fl = gd._fullLayout, box = gd.getBoundingClientRect();
-  const c = (k) => k * g.tile + (g.n - 1) / 2;
-  return [box.left + fl._size.l + fl.xaxis.l2p(c(head)), box.top + fl._size.t + fl.yaxis.l2p(c(layer))];
+  const at = (k, i) => k * g.tile + (i === null ? (g.n - 1) / 2 : i);  // the middle of the tile, or one cell
+  return [box.left + fl._size.l + fl.xaxis.l2p(at(head, key)), box.top + fl._size.t + fl.yaxis.l2p(at(layer, query))];
 }"""
 
 
-def click_grid(page: Page, layer: int, head: int, modifiers: list[str] | None = None) -> None:
-    """Click the middle of one head's thumbnail in the grid."""
+def click_grid(page: Page, layer: int, head: int, modifiers: list[str] | None = None,
+               cell: tuple[int, int] | None = None) -> None:
+    """Click one head's thumbnail in the grid: its middle, or the cell (query, key)."""
     page.locator("#attn-grid .plot").scroll_into_view_if_needed()
-    x, y = page.evaluate(GRID_TILE_CENTRE, [layer, head])
+    x, y = page.evaluate(GRID_CELL, [layer, head, *(cell or (None, None))])
     for key in modifiers or []:
         page.keyboard.down(key)
     page.mouse.move(x - 2, y - 2)
@@ -163,6 +164,14 @@ def test_clicking_a_grid_thumbnail_selects_that_head(page: Page):
     page.click("#ablate-clear")
     ready(page)
     assert "ablate" not in url_state(page)
+
+
+def test_clicking_the_masked_corner_of_a_thumbnail_selects_that_head_too(page: Page):
+    open_app(page)
+    n = len(chip_texts(page))
+    click_grid(page, 1, 2, cell=(0, n - 1))  # query 0 cannot see key n-1: a grey, masked cell
+    ready(page)
+    assert (url_state(page)["layer"], url_state(page)["head"]) == ("1", "2")
 
 
 def test_a_copied_url_restores_the_state(page: Page, need_models, browser):

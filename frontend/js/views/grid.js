@@ -137,16 +137,17 @@ export function render(element, data, state) {
         const zr = z[l * tile + i];
         const tr = hover ? text[l * tile + i] : null;
         const last = data.causal ? i : n - 1; // a causal query sees keys 0..i: the rest stay empty (masked)
-        for (let j = 0; j <= last; j++) {
+        for (let j = 0; j < n; j++) {
           const c = hd * tile + j;
-          zr[c] = src.weight(l, hd, i, j);
-          if (hover) tr[c] = `layer ${l} · head ${hd}<br>query ${i} → key ${j}: ${src.label(l, hd, i, j)}`;
+          if (j <= last) zr[c] = src.weight(l, hd, i, j);
+          if (hover) tr[c] = `layer ${l} · head ${hd}<br>query ${i} → key ${j}: ${j <= last ? src.label(l, hd, i, j) : "masked"}`;
         }
       }
     }
   }
   const trace = {
-    type: "heatmap", z, colorscale: WEIGHT_SCALE, zmin: 0, zmax: 1, showscale: false, hoverongaps: false,
+    // hoverongaps: a masked cell (a gap, grey) answers hover and click too: clicking anywhere on a tile selects its head
+    type: "heatmap", z, colorscale: WEIGHT_SCALE, zmin: 0, zmax: 1, showscale: false, hoverongaps: true,
     ...(hover ? { text, hovertemplate: "%{text}<extra></extra>" } : { hoverinfo: "none" }),
   };
   const gaps = data.causal ? gapShapes(g, rows, cols) : [];
