@@ -11,7 +11,7 @@ python -m models.tokenizer "$corpus/train.txt" --vocab-size 4096 --out "$w/token
 train() {  # name positional title
   mkdir -p "$w/$1"
   python -m models.train "$corpus/train.txt" --val "$corpus/val.txt" --out "$w/$1" \
-    --tokenizer "$w/tokenizer.json" --positional "$2" --title "$3" --tokens 8e6 --seed 0 --threads 1 \
+    --tokenizer "$w/tokenizer.json" --positional "$2" --title "$3" --tokens 16e6 --seed 0 --threads 1 \
     >"$w/$1/train.log" 2>&1
 }
 train tiny-sinusoidal sinusoidal "Tiny, sinusoidal positions" & train tiny-learned learned "Tiny, learned positions" & wait

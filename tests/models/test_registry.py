@@ -49,8 +49,6 @@ def test_shipped_models_are_the_same_size_and_recipe():
         assert c["licence"] == "CDLA-Sharing-1.0" and "TinyStories" in c["corpus"]["source"]
 
 
-@pytest.mark.xfail(strict=True, reason="the target is 1.10 bits/char; tiny-sinusoidal reached 1.125 (card). "
-                   "tiny-rotary, same recipe, reached 1.084. Closing the gap needs a longer training run.")
 def test_default_model_quality():
     card = json.loads((registry.WEIGHTS_DIR / registry.DEFAULT_MODEL / "card.json").read_text())
     assert card["metrics"]["val_bits_per_char"] <= 1.10
