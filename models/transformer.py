@@ -49,7 +49,7 @@ class _Run:
             out = fn(x, name)
             x = x if out is None else out
         if self.store is not None:
-            self.store[name] = x.detach()
+            self.store[name] = x.detach() if x.requires_grad else x  # (no op per hook when nothing tracks gradients)
         return x
 
 
