@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import sys
 
 # glibc's mallopt parameters (malloc.h)
@@ -21,18 +22,37 @@ M_MMAP_THRESHOLD = -3
 M_ARENA_MAX = -8
 
 
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
 def tune_allocator(mmap_threshold: int = 32 << 20, trim_threshold: int = 512 << 20, arena_max: int = 2) -> bool:
     """Serve buffers under `mmap_threshold` bytes from the heap, keep up to `trim_threshold` bytes of it
     free for reuse, and use at most `arena_max` arenas. Call it early, before threads allocate.
 
     Returns False (and changes nothing) where the C library is not glibc."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    except (OSError, AttributeError):  # no C library found, or one without mallopt (musl)
+    mallopt = getattr(_libc(), "mallopt", None)  # none: no C library found, or one without mallopt (musl)
+    if mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
     mallopt.restype = ctypes.c_int
     settings = ((M_MMAP_THRESHOLD, mmap_threshold), (M_TRIM_THRESHOLD, trim_threshold), (M_ARENA_MAX, arena_max))
     return all([mallopt(param, value) == 1 for param, value in settings])
+
+
+def trim_allocator() -> bool:
+    """Give the free pages of the heap back to the kernel (glibc's malloc_trim). With the settings above, memory
+    freed by dropped results stays in the process, in holes that later results of other sizes fill only in
+    part; trimming now and then keeps the process's memory near what it holds. False where there is no glibc."""
+    trim = getattr(_libc(), "malloc_trim", None)
+    if trim is None:
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True

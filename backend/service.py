@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from backend.alloc import trim_allocator
 from backend.settings import Settings
 from models import registry
 from models.registry import LoadedModel, ModelInfo
@@ -65,6 +66,7 @@ class ModelService:
     128 tokens) and the passes its views compare it with are reused too."""
 
     KEEP_RUNS = 4
+    TRIM_AFTER_BYTES = 64 * 2**20  # give freed memory back to the kernel after dropping this much (see trim_allocator)
 
     def __init__(self, settings: Settings,
                  list_models: Callable[[], list[ModelInfo]] = registry.list_models,
@@ -75,6 +77,7 @@ class ModelService:
         self._runs: OrderedDict[tuple, tuple[Run, int]] = OrderedDict()  # key -> (run, its bytes)
         self._cache_budget = int(settings.result_cache_mb * 2**20)
         self.cached_bytes = 0
+        self._dropped_bytes = 0  # since the last trim
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_runs)
         self._waiting = 0
@@ -161,6 +164,12 @@ class ModelService:
             while self.cached_bytes > self._cache_budget and len(self._runs) > self.KEEP_RUNS:
                 _, (_, dropped) = self._runs.popitem(last=False)
                 self.cached_bytes -= dropped
+                self._dropped_bytes += dropped
+            trim = self._dropped_bytes >= self.TRIM_AFTER_BYTES
+            if trim:
+                self._dropped_bytes = 0
+        if trim:
+            trim_allocator()
         return result
 
     def _forward(self, loaded: LoadedModel, ids: list[int], iv: Interventions):

@@ -55,3 +55,19 @@ def test_the_budget_must_be_a_finite_size():
     for bad in (-1, float("nan"), float("inf")):
         with pytest.raises(ValidationError, match="result_cache_mb"):
             Settings(result_cache_mb=bad)
+
+
+def test_memory_of_dropped_runs_goes_back_to_the_kernel_now_and_then(monkeypatch):
+    import backend.service
+
+    trims = []
+    monkeypatch.setattr(backend.service, "trim_allocator", lambda: trims.append(1))
+    one = ModelService(Settings()).run(None, TEXTS[0], Interventions()).nbytes
+
+    class TrimOften(KeepTwo):
+        TRIM_AFTER_BYTES = int(1.5 * one)  # after the second run dropped
+
+    service = TrimOften(Settings(result_cache_mb=1e-6))
+    for text in TEXTS[:4]:  # two stay, the first two are dropped
+        service.run(None, text, Interventions())
+    assert trims == [1]
