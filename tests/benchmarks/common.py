@@ -44,9 +44,19 @@ def interleaved(fns: dict[str, Callable[[], object]], runs: int = 25, warmup: in
     return {name: Timing(samples) for name, samples in out.items()}
 
 
+def paired_ratio(a: Timing, b: Timing) -> float:
+    """Median over rounds of a's time / b's time in the same round.
+
+    The runs are interleaved, so each round's pair saw the same machine load; a drift in load over
+    the run moves both sides of a pair and cancels, which a ratio of the two medians does not."""
+    return statistics.median(x / y for x, y in zip(a.samples, b.samples, strict=True))
+
+
 def ratio_cell(a: Timing, b: Timing) -> str:
-    """Median of a / median of b."""
-    return f"{a.median_ms / b.median_ms:.2f}"
+    """The paired ratio with the middle half of the per-round ratios: `0.95 (0.91-0.99)`."""
+    ratios = sorted(x / y for x, y in zip(a.samples, b.samples, strict=True))
+    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    return f"{paired_ratio(a, b):.3f} ({q1:.2f}-{q3:.2f})"
 
 
 def machine() -> str:
@@ -68,4 +78,5 @@ def verdict(value: float, target: float, lower_is_better: bool = True) -> str:
     ok = value <= target if lower_is_better else value >= target
     if ok:
         return "met"
-    return f"missed by {value - target:+.2f}" if lower_is_better else f"missed by {target - value:.2f}"
+    miss = value - target if lower_is_better else target - value
+    return f"missed by {miss:.2g}" if miss < 0.01 else f"missed by {miss:.2f}"
