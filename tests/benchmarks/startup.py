@@ -52,7 +52,7 @@ def first_page_load(runs: int) -> list[float]:
 
 
 def run(quick: bool = False) -> str:
-    health = time_to_health(3 if quick else 7)
+    health = time_to_health(5 if quick else 20)
     lines = ["## Start-up\n", "| what | median | min-max | runs | target | |", "| --- | ---: | ---: | ---: | ---: | --- |"]
     med = statistics.median(health)
     lines.append(f"| `attnlab serve` to first 200 on /api/health | {med:.2f} s | {min(health):.2f}-{max(health):.2f} s "
