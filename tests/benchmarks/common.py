@@ -44,18 +44,22 @@ def interleaved(fns: dict[str, Callable[[], object]], runs: int = 25, warmup: in
     return {name: Timing(samples) for name, samples in out.items()}
 
 
+def _round_ratios(a: Timing, b: Timing) -> list[float]:
+    return sorted(x / y for x, y in zip(a.samples, b.samples, strict=True))
+
+
 def paired_ratio(a: Timing, b: Timing) -> float:
     """Median over rounds of a's time / b's time in the same round.
 
-    The runs are interleaved, so each round's pair saw the same machine load; a drift in load over
-    the run moves both sides of a pair and cancels, which a ratio of the two medians does not."""
-    return statistics.median(x / y for x, y in zip(a.samples, b.samples, strict=True))
+    The runs are interleaved, so the two calls of a round saw about the same machine load: each
+    round's ratio compares like with like, and the median of them shrugs off a round in which only
+    one side was disturbed."""
+    return statistics.median(_round_ratios(a, b))
 
 
 def ratio_cell(a: Timing, b: Timing) -> str:
-    """The paired ratio with the middle half of the per-round ratios: `0.95 (0.91-0.99)`."""
-    ratios = sorted(x / y for x, y in zip(a.samples, b.samples, strict=True))
-    q1, _, q3 = statistics.quantiles(ratios, n=4)
+    """The paired ratio and the middle half of the per-round ratios: `0.950 (0.91-0.99)`."""
+    q1, _, q3 = statistics.quantiles(_round_ratios(a, b), n=4)
     return f"{paired_ratio(a, b):.3f} ({q1:.2f}-{q3:.2f})"
 
 
