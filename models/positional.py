@@ -78,15 +78,16 @@ class Rotary(nn.Module):
             cos, sin = self._tables(positions)
         return cos[None, :, None, :], sin[None, :, None, :]  # [1, pos, 1, d_head]
 
-    def rotate(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-        """x: [batch, pos, head, d_head], rotated by the angles of `angles`."""
-        half = self.d_head // 2
-        rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)  # [batch, pos, head, d_head]
-        return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
-
     def forward(self, x: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """x: [batch, pos, head, d_head]; positions: [pos] (any integers)."""
-        return self.rotate(x, *self.angles(positions))
+        return rotate(x, *self.angles(positions))
+
+
+def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """x [batch, pos, head, d_head] rotated by the angles whose cos and sin `Rotary.angles` gives."""
+    half = x.shape[-1] // 2
+    rotated = torch.cat([-x[..., half:], x[..., :half]], dim=-1)  # [batch, pos, head, d_head]
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
 
 
 def make_additive(cfg: ModelConfig) -> nn.Module | None:

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.config import ModelConfig
-from models.positional import Rotary, make_additive
+from models.positional import Rotary, make_additive, rotate
 
 POSITION_MODES = ("normal", "removed", "shuffled")
 HookFn = Callable[[torch.Tensor, str], torch.Tensor | None]
@@ -240,8 +240,7 @@ class OutMajor(nn.Module):
 class Pass:
     """What every block of one forward pass shares, worked out once per pass."""
 
-    rotary: Rotary | None  # the model's rotary module, if it has one
-    angles: tuple[torch.Tensor, torch.Tensor] | None  # its cos and sin [1, pos, 1, d_head]; None: positions removed
+    angles: tuple[torch.Tensor, torch.Tensor] | None  # a rotary model's cos and sin [1, pos, 1, d_head]; else None
     mask: torch.Tensor  # [q_pos, k_pos] added to the scores: -inf where a query may not look (causal), else 0
     scale: bool  # divide the scores by sqrt(d_head)
 
@@ -302,10 +301,9 @@ class Attention(OutMajor):
         b, n = x.shape[:2]
         q, k, v = self._heads(x, self.W_Q, self.b_Q), self._heads(x, self.W_K, self.b_K), self._heads(x, self.W_V, self.b_V)
         q, k, v = self.hook_q(q), self.hook_k(k), self.hook_v(v)
-        if p.rotary is not None and p.angles is not None:
-            q = self.hook_rot_q(p.rotary.rotate(q, *p.angles))
-            k = self.hook_rot_k(p.rotary.rotate(k, *p.angles))
-        elif p.rotary is not None:  # positions removed: the rotation is the identity
+        if cfg.positional == "rotary":
+            if p.angles is not None:  # (positions removed: no angles, the rotation is the identity)
+                q, k = rotate(q, *p.angles), rotate(k, *p.angles)
             q, k = self.hook_rot_q(q), self.hook_rot_k(k)
         if cfg.group_size > 1:
             k = k.repeat_interleave(cfg.group_size, dim=2)  # [batch, pos, head, d_head]
@@ -494,10 +492,12 @@ class Transformer(OutMajor):
             x = self.embed_ln(x)
         if self.training and self.cfg.dropout:
             x = F.dropout(x, self.cfg.dropout)
-        p = Pass(rotary=self.rotary, angles=None if self.rotary is None or positions is None else self.rotary.angles(positions),
-                 mask=torch.full((n, n), float("-inf"), dtype=self.W_E.dtype, device=ids.device).triu(1) if self.cfg.causal
-                 else torch.zeros((), dtype=self.W_E.dtype, device=ids.device),
-                 scale=iv.scale)
+        if self.cfg.causal:
+            mask = torch.full((n, n), float("-inf"), dtype=self.W_E.dtype, device=ids.device).triu(1)  # [q_pos, k_pos]
+        else:
+            mask = torch.zeros((), dtype=self.W_E.dtype, device=ids.device)
+        angles = None if self.rotary is None or positions is None else self.rotary.angles(positions)
+        p = Pass(angles=angles, mask=mask, scale=iv.scale)
         for layer, block in enumerate(self.blocks):
             x = block(x, p, [h for (l2, h) in iv.ablate if l2 == layer])
         if self.ln_final is not None:

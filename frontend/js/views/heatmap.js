@@ -60,7 +60,10 @@ export function render(element, data, state) {
     },
     {
       name: `attention-${a.model}-L${state.layer}-H${state.head}`,
-      csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), pattern),
+      csv: () => {
+        const labels = plainLabels(tokens);
+        return matrixRows("query\\key", labels, labels, pattern);
+      },
       json: { model: a.model, interventions: a.interventions, layer: state.layer, head: state.head, tokens, weights: pattern },
     },
   );
