@@ -6,12 +6,12 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-Positional = Literal["sinusoidal", "learned", "rotary", "none"]
+Positional = Literal["sinusoidal", "learned", "rotary", "alibi", "none"]
 Norm = Literal["layernorm", "rmsnorm"]
 NormPlacement = Literal["pre", "post"]
 Mlp = Literal["gelu", "gelu_tanh", "swiglu"]
 
-POSITIONAL_SCHEMES: tuple[str, ...] = ("sinusoidal", "learned", "rotary", "none")
+POSITIONAL_SCHEMES: tuple[str, ...] = ("sinusoidal", "learned", "rotary", "alibi", "none")
 NORMS: tuple[str, ...] = ("layernorm", "rmsnorm")
 NORM_PLACEMENTS: tuple[str, ...] = ("pre", "post")
 MLPS: tuple[str, ...] = ("gelu", "gelu_tanh", "swiglu")

@@ -1,12 +1,16 @@
-"""Positional schemes: sinusoidal, learned, rotary and none.
+"""Positional schemes: sinusoidal, learned, rotary, ALiBi and none.
 
 Additive schemes (sinusoidal, learned) produce a vector per position that is added
 to the token embedding before the first block, so it reaches Q, K and V alike.
 Rotary rotates q and k inside every attention layer by an angle that grows with
 the position, so q.k depends only on the offset between two positions.
+ALiBi (Press et al., 2022) adds nothing to any vector: every head adds -m_h * distance
+to its scores, a linear penalty on how far back a key is, with a fixed slope per head.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -90,6 +94,34 @@ def rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tenso
     return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)
 
 
+def alibi_slopes(n_heads: int) -> torch.Tensor:
+    """The per-head slopes m_h of ALiBi (Press et al., 2022, section 3 and their reference code).
+
+    For n heads, a power of two, m_h = 2^(-8h/n) for h = 1..n (4 heads: 1/4, 1/16, 1/64, 1/256).
+    Otherwise the slopes of the nearest smaller power of two, then every other slope of the next one."""
+    if n_heads <= 0:
+        raise ValueError(f"alibi_slopes needs n_heads > 0, got {n_heads}")
+
+    def power_of_two(n: int) -> list[float]:
+        return [2.0 ** (-8.0 * h / n) for h in range(1, n + 1)]
+
+    p = 2 ** math.floor(math.log2(n_heads))
+    slopes = power_of_two(p)
+    if p < n_heads:
+        slopes += power_of_two(2 * p)[0::2][: n_heads - p]
+    return torch.tensor(slopes, dtype=torch.float64)
+
+
+def alibi_bias(slopes: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+    """The bias ALiBi adds to the scores, [head, q_pos, k_pos]: -m_h * |position(q) - position(k)|.
+
+    In a causal model with positions in order, |i - j| is i - j, the distance back to the key; with
+    shuffled positions the distance is between the positions the tokens were given."""
+    pos = positions.double()
+    distance = (pos[:, None] - pos[None, :]).abs()  # [q_pos, k_pos]
+    return (-slopes.double()[:, None, None] * distance[None]).float()  # [head, q_pos, k_pos]
+
+
 def make_additive(cfg: ModelConfig) -> nn.Module | None:
     if cfg.positional == "learned":
         return LearnedPositions(cfg)
@@ -103,6 +135,9 @@ def why_no_encoding(positional: str) -> str | None:
     if positional == "rotary":
         return ("This model uses rotary positions: nothing is added to the embeddings; "
                 "q and k are rotated by an angle that grows with the position inside every attention layer.")
+    if positional == "alibi":
+        return ("This model uses ALiBi: nothing is added to the embeddings; each head subtracts a fixed slope "
+                "times the distance between query and key from its scores.")
     if positional == "none":
         return ("This model has no positional encoding: attention sees a bag of tokens, "
                 "and only the causal mask tells it what came before.")

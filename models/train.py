@@ -30,7 +30,8 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 from tqdm.auto import tqdm
 
-from models.config import ModelConfig
+from models import checkpoints as ckpt
+from models.config import POSITIONAL_SCHEMES, ModelConfig
 from models.tokenizer import Tokenizer
 from models.transformer import Transformer
 
@@ -59,6 +60,9 @@ class TrainConfig:
     source: str = ""
     title: str = ""
     extra: dict = field(default_factory=dict)
+    # record this many checkpoints (0: none): step 0, log-spaced steps, and the final weights (model.safetensors),
+    # the others as 8-bit weights in out_dir/checkpoints/ with their validation loss before and after the 8 bits
+    checkpoints: int = 0
 
 
 def sha256(path: str | Path) -> str:
@@ -183,11 +187,42 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, progress: bool = True,
 
     losses: list[float] = []
     evals: list[dict] = []
+    record: list[int] = []
+    recorded: list[dict] = []
+    if cfg.checkpoints:
+        if total_steps is None:
+            raise ValueError("checkpoints need a token budget (max_tokens): their steps are spaced over it")
+        record = ckpt.log_spaced_steps(total_steps, cfg.checkpoints)[:-1]  # the last one is model.safetensors
+        (out / "checkpoints").mkdir(exist_ok=True)
+    eval_seconds = 0.0
+
+    def checkpoint(step: int, seen: int) -> None:
+        """Write the weights of this step as 8 bits, with the validation loss before and after the rounding."""
+        nonlocal eval_seconds
+        t0 = time.perf_counter()
+        name = f"step-{step:06d}.safetensors"
+        ckpt.save(out / "checkpoints" / name, model.state_dict(), {"step": str(step)})
+        exact = evaluate(model, tok, val_text, cfg.eval_tokens)
+        rounded = Transformer(model_cfg, init=False)
+        rounded.load_state_dict(ckpt.load(out / "checkpoints" / name), strict=True)
+        stored = evaluate(rounded, tok, val_text, cfg.eval_tokens)
+        recorded.append({"step": step, "tokens_seen": seen, "file": f"checkpoints/{name}",
+                         "sha256": sha256(out / "checkpoints" / name),
+                         "val_nats_per_token": round(stored["nats_per_token"], 4),
+                         "val_bits_per_char": round(stored["bits_per_char"], 4),
+                         "val_nats_per_token_float32": round(exact["nats_per_token"], 4)})
+        eval_seconds += time.perf_counter() - t0
+
     start = time.perf_counter()
     step, seen = 0, 0
     bar = tqdm(total=total_steps, disable=not progress, unit="step", desc=f"train {out.name}", dynamic_ncols=True)
     while True:
-        elapsed = time.perf_counter() - start
+        if record and step == record[0]:
+            record.pop(0)
+            checkpoint(step, seen)
+            bar.write(f"step {step}: checkpoint, val {recorded[-1]['val_nats_per_token']:.4f} nats/token "
+                      f"(8-bit; {recorded[-1]['val_nats_per_token_float32']:.4f} in float32)")
+        elapsed = time.perf_counter() - start - eval_seconds
         if total_steps is not None and step >= total_steps:
             break
         if cfg.max_seconds is not None and elapsed >= cfg.max_seconds:
@@ -221,7 +256,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, progress: bool = True,
             evals.append({"step": step, "tokens_seen": seen, **ev})
             bar.write(f"step {step}: val {ev['nats_per_token']:.4f} nats/token, {ev['bits_per_char']:.4f} bits/char")
     bar.close()
-    train_seconds = time.perf_counter() - start
+    train_seconds = time.perf_counter() - start - eval_seconds
     model.eval()
     val = evaluate(model, tok, val_text, cfg.eval_tokens)
 
@@ -229,6 +264,17 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, progress: bool = True,
               metadata={"format": "attnlab"})
     tok.save(out / "tokenizer.json")
     tail = losses[-50:]
+    history = None
+    if cfg.checkpoints:
+        final = {"step": step, "tokens_seen": seen, "file": "model.safetensors", "sha256": sha256(out / "model.safetensors"),
+                 "val_nats_per_token": round(val["nats_per_token"], 4), "val_bits_per_char": round(val["bits_per_char"], 4),
+                 "val_nats_per_token_float32": round(val["nats_per_token"], 4)}
+        (out / "checkpoints" / "index.json").write_text(json.dumps({
+            "format": ckpt.FORMAT, "note": "8-bit weights, one float32 scale per row; the last entry is the model itself",
+            "checkpoints": [*recorded, final], "train_loss": [round(v, 4) for v in losses]}, indent=1) + "\n",
+            encoding="utf-8")
+        history = {"index": "checkpoints/index.json", "steps": [c["step"] for c in [*recorded, final]],
+                   "eval_seconds": round(eval_seconds, 1)}
     card = {
         "name": out.name,
         "title": cfg.title or out.name,
@@ -248,6 +294,7 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, progress: bool = True,
             "warmup_steps": cfg.warmup_steps, "weight_decay": cfg.weight_decay, "dropout": model_cfg.dropout,
             "first_losses": [round(v, 4) for v in losses[:10]],
             "final_train_loss": round(sum(tail) / len(tail), 4), "evals": evals,
+            **({"checkpoints": history} if history else {}),
         },
         "metrics": {
             "val_nats_per_token": round(val["nats_per_token"], 4),
@@ -271,7 +318,7 @@ TINY = ModelConfig(d_model=160, n_layers=4, n_heads=4, d_head=40, d_mlp=640, voc
 """The shared size of the four tiny models; only `positional` differs between them."""
 
 TINYSTORIES = {
-    "corpus_name": "TinyStories subset (shared/corpus/tinystories)",
+    "corpus_name": "TinyStories subset (data/tinystories)",
     "source": "TinyStories (Eldan and Li, 2023, arXiv:2305.07759), a subset of its stories",
     "licence": "CDLA-Sharing-1.0",
 }
@@ -286,7 +333,7 @@ def build_parser(parser=None):
     p.add_argument("--out", required=True, help="output folder (model.safetensors, tokenizer.json, card.json)")
     p.add_argument("--tokenizer", help="an existing tokenizer.json (default: train a byte-level BPE)")
     p.add_argument("--vocab-size", type=int, default=TINY.vocab_size)
-    p.add_argument("--positional", choices=["sinusoidal", "learned", "rotary", "none"], default="sinusoidal")
+    p.add_argument("--positional", choices=list(POSITIONAL_SCHEMES), default="sinusoidal")
     p.add_argument("--layers", type=int, default=TINY.n_layers)
     p.add_argument("--heads", type=int, default=TINY.n_heads)
     p.add_argument("--d-model", type=int, default=TINY.d_model)
@@ -304,6 +351,8 @@ def build_parser(parser=None):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--eval-every", type=int, default=500)
+    p.add_argument("--checkpoints", type=int, default=0,
+                   help="record this many checkpoints, log-spaced over the steps (8-bit, in OUT/checkpoints; 0: none)")
     p.add_argument("--title", default="")
     p.add_argument("--licence", default=TINYSTORIES["licence"])
     p.add_argument("--corpus-name", default=TINYSTORIES["corpus_name"])
@@ -327,7 +376,7 @@ def run_from_args(args) -> dict:
                       max_tokens=int(args.tokens) or None, max_seconds=args.minutes * 60 or None,
                       batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10, seed=args.seed,
                       threads=args.threads, eval_every=args.eval_every, title=args.title, licence=args.licence,
-                      corpus_name=args.corpus_name, source=args.source)
+                      corpus_name=args.corpus_name, source=args.source, checkpoints=args.checkpoints)
     card = train(cfg, model_cfg, progress=not args.no_progress)
     m = card["metrics"]
     print(f"{args.out}: {card['params']:,} parameters, {card['training']['wall_seconds']:.0f} s, "

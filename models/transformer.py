@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.config import ModelConfig
-from models.positional import Rotary, make_additive, rotate
+from models.positional import Rotary, alibi_bias, alibi_slopes, make_additive, rotate
 
 POSITION_MODES = ("normal", "removed", "shuffled")
 HookFn = Callable[[torch.Tensor, str], torch.Tensor | None]
@@ -241,7 +241,9 @@ class Pass:
     """What every block of one forward pass shares, worked out once per pass."""
 
     angles: tuple[torch.Tensor, torch.Tensor] | None  # a rotary model's cos and sin [1, pos, 1, d_head]; else None
-    mask: torch.Tensor  # [q_pos, k_pos] added to the scores: -inf where a query may not look (causal), else 0
+    # added to the scores: -inf where a query may not look (causal), else 0: [q_pos, k_pos]; with ALiBi also
+    # each head's distance penalty, [batch * head, q_pos, k_pos]
+    mask: torch.Tensor
     scale: bool  # divide the scores by sqrt(d_head)
 
 
@@ -400,6 +402,8 @@ class Transformer(OutMajor):
             self.hook_token_type_embed = HookPoint()
         self.embed_ln = Norm(cfg, cfg.d_model) if cfg.embed_norm else None
         self.rotary = Rotary(cfg.d_head, cfg.rotary_base, cfg.max_positions) if cfg.positional == "rotary" else None
+        if cfg.positional == "alibi":
+            self.register_buffer("alibi_slopes", alibi_slopes(cfg.n_heads), persistent=False)  # [head], fixed
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_final = Norm(cfg, cfg.d_model) if cfg.final_norm else None
         if cfg.unembed and not cfg.tied_embeddings:
@@ -496,6 +500,9 @@ class Transformer(OutMajor):
             mask = torch.full((n, n), float("-inf"), dtype=self.W_E.dtype, device=ids.device).triu(1)  # [q_pos, k_pos]
         else:
             mask = torch.zeros((), dtype=self.W_E.dtype, device=ids.device)
+        if self.cfg.positional == "alibi" and positions is not None:  # (positions removed: no distance penalty)
+            bias = alibi_bias(self.alibi_slopes, positions).to(mask.dtype)  # [head, q_pos, k_pos]
+            mask = (mask + bias).repeat(ids.shape[0], 1, 1)  # [batch * head, q_pos, k_pos]
         angles = None if self.rotary is None or positions is None else self.rotary.angles(positions)
         p = Pass(angles=angles, mask=mask, scale=iv.scale)
         for layer, block in enumerate(self.blocks):

@@ -53,3 +53,43 @@ def test_strided_evaluation_scores_every_token_once(tmp_path):
     assert full == plain  # a stride of the whole window is the side-by-side layout
     with torch.no_grad():
         assert strided["nats_per_token"] != plain["nats_per_token"]
+
+
+def test_checkpoints_are_log_spaced_small_and_load(tmp_path):
+    import torch
+
+    from models import checkpoints
+    from models.transformer import Transformer
+
+    # the default model's recorded steps (models/weights/tiny-sinusoidal/checkpoints)
+    assert checkpoints.log_spaced_steps(3938, 12) == [0, 16, 28, 48, 83, 145, 251, 435, 755, 1309, 2271, 3938]
+    for total, count in ((5, 4), (40, 4), (100, 12), (3938, 12)):
+        steps = checkpoints.log_spaced_steps(total, count)
+        assert len(steps) == count and steps[0] == 0 and steps[-1] == total and steps == sorted(set(steps))
+    (tmp_path / "train.txt").write_text(TEXT, encoding="utf-8")
+    (tmp_path / "val.txt").write_text(TEXT[:2000], encoding="utf-8")
+    cfg = TrainConfig(train_files=[str(tmp_path / "train.txt")], val_file=str(tmp_path / "val.txt"),
+                      out_dir=str(tmp_path / "c"), vocab_size=300, max_tokens=40 * 8 * 31, batch_size=8,
+                      lr=3e-3, warmup_steps=5, seed=1, checkpoints=4)
+    model_cfg = ModelConfig(d_model=32, n_layers=1, n_heads=2, d_head=16, d_mlp=64, vocab_size=300, max_positions=32)
+    card = train(cfg, model_cfg, progress=False)
+    index = json.loads((tmp_path / "c" / "checkpoints" / "index.json").read_text())
+    steps = [c["step"] for c in index["checkpoints"]]
+    assert steps == checkpoints.log_spaced_steps(40, 4) == card["training"]["checkpoints"]["steps"]
+    assert index["checkpoints"][-1]["file"] == "model.safetensors" and len(index["train_loss"]) == 40
+    # the training run is the same with or without checkpoints (evaluating them draws no random numbers)
+    import dataclasses
+
+    plain = train(dataclasses.replace(cfg, out_dir=str(tmp_path / "p"), checkpoints=0), model_cfg, progress=False)
+    assert plain["training"]["first_losses"] == card["training"]["first_losses"]
+    assert plain["training"]["final_train_loss"] == card["training"]["final_train_loss"]
+    for entry in index["checkpoints"][:-1]:
+        state = checkpoints.load(tmp_path / "c" / entry["file"])
+        m = Transformer(model_cfg, init=False)
+        m.load_state_dict(state, strict=True)
+        # the 8-bit rounding costs little: the loss recorded before and after it are close
+        assert abs(entry["val_nats_per_token"] - entry["val_nats_per_token_float32"]) < 0.05
+    # the rounding is at most half a step of each row's scale
+    w = torch.randn(5, 7)
+    q = checkpoints.dequantize(checkpoints.quantize({"w": w}))["w"]
+    assert float(((q - w).abs() - w.abs().amax(-1, keepdim=True) / 127 / 2).max()) <= 1e-6

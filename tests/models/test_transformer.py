@@ -221,7 +221,7 @@ def test_config_rejects_inconsistent_choices():
     with pytest.raises(ValueError, match="multiple of n_kv_heads"):
         ModelConfig(n_heads=4, n_kv_heads=3)
     with pytest.raises(ValueError, match="positional must be one of"):
-        ModelConfig(positional="alibi")
+        ModelConfig(positional="xpos")
     assert ModelConfig.from_dict(SMALL.to_dict()) == SMALL
 
 
