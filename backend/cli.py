@@ -91,9 +91,9 @@ def cmd_analyze(args: argparse.Namespace) -> None:
         print(result.model_dump_json(indent=None if args.compact else 1))
         return
     print(f"model: {result.model}")
-    print("tokens: " + " | ".join(t.text for t in result.tokens))
+    print("tokens: " + " | ".join(t.display for t in result.tokens))
     if result.predictions:
-        print("next token: " + ", ".join(f"{p.text} {p.prob:.3f}" for p in result.predictions[:args.top_k]))
+        print("next token: " + ", ".join(f"{p.display} {p.prob:.3f}" for p in result.predictions[:args.top_k]))
     else:
         print(f"next token: {result.predictions_unavailable}")
     last = len(result.tokens) - 1
@@ -103,7 +103,7 @@ def cmd_analyze(args: argparse.Namespace) -> None:
         row = result.attention[layer][best.head][last]
         key = max(range(len(row)), key=row.__getitem__)
         print(f"  layer {layer}: head {best.head} (entropy {best.entropy:.2f} nats): "
-              f"{result.tokens[last].text!s} -> {result.tokens[key].text!s} {row[key]:.2f}")
+              f"{result.tokens[last].display!s} -> {result.tokens[key].display!s} {row[key]:.2f}")
 
 
 def cmd_report(args: argparse.Namespace) -> None:

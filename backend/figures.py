@@ -49,13 +49,13 @@ def esc(value: object) -> str:
 
 def token_label(tokens: Sequence[schemas.Token], i: int) -> str:
     """`3 “cat”`, escaped: a token for hover texts."""
-    return f"{i} “{esc(tokens[i].text)}”"
+    return f"{i} “{esc(tokens[i].display)}”"
 
 
 def token_axis(tokens: Sequence[schemas.Token], **extra) -> dict:
     """A numeric axis 0..n-1 labelled with the (escaped) token strings: duplicate tokens stay apart."""
     n = len(tokens)
-    axis = {"tickmode": "array", "tickvals": list(range(n)), "ticktext": [esc(t.text) for t in tokens],
+    axis = {"tickmode": "array", "tickvals": list(range(n)), "ticktext": [esc(t.display) for t in tokens],
             "range": [-0.5, n - 0.5], "showgrid": False, "zeroline": False, "automargin": True,
             "tickfont": {"size": 9 if n > 40 else 11 if n > 20 else 12}}
     axis.update(extra)
@@ -305,20 +305,20 @@ def predictions_bars(resp: schemas.PredictResponse | schemas.AnalyzeResponse, *,
         raise ValueError(getattr(resp, "predictions_unavailable", None) or "this answer has no predictions")
     preds = list(preds[:k] if k else preds)
     m = len(preds)
-    last = resp.tokens[-1].text if resp.tokens else ""
+    last = resp.tokens[-1].display if resp.tokens else ""
     temperature = getattr(resp, "temperature", 1.0)
     top = max((p.prob for p in preds), default=1.0)
     return _figure([{
         "type": "bar", "x": [p.prob for p in preds], "y": list(range(m)), "orientation": "h",
         "marker": {"color": BAR}, "text": [f"{p.prob:.3f}" for p in preds], "textposition": "outside",
-        "cliponaxis": False, "hovertext": [f"{esc(p.text)} (id {p.id})<br>probability {p.prob}" for p in preds],
+        "cliponaxis": False, "hovertext": [f"{esc(p.display)} (id {p.id})<br>probability {p.prob}" for p in preds],
         "hovertemplate": "%{hovertext}<extra></extra>"}], {
         "title": _title(f"Next token after “{esc(last)}” · {esc(resp.model)} · temperature {temperature:g}"
                         f"{_interventions_note(resp.interventions)}"),
         "height": max(260, 28 * m + 110),
         "xaxis": {"title": {"text": "probability"}, "range": [0, min(1.0, top * 1.2 + 0.02)], "gridcolor": "#eee",
                   "zeroline": False},
-        "yaxis": {"tickmode": "array", "tickvals": list(range(m)), "ticktext": [esc(p.text) for p in preds],
+        "yaxis": {"tickmode": "array", "tickvals": list(range(m)), "ticktext": [esc(p.display) for p in preds],
                   "autorange": False, "range": [m - 0.5, -0.5], "automargin": True, "showgrid": False}})
 
 

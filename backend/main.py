@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         log.info("default model %s loaded (%s parameters)", loaded.name, f"{loaded.info.params:,}")
         yield
 
-    app = FastAPI(title="Attention Lab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
+    app = FastAPI(title="Attention Lab", version="0.2.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="What a small transformer does with your sentence: tokens, attention, Q/K/V, "
                               "embeddings, positional encoding and next-word prediction, from the model's own "
                               "intermediates.")

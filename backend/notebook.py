@@ -3,6 +3,7 @@
     from backend.notebook import show, attention
     figs = show("The cat sat on the mat.", model=None, layer=0, head=0)   # {name: Figure}
     figs["attention"]                                                    # displays in Jupyter
+    [t.text for t in tokens("The cat sat.")]     # ['', 'The', ' cat', ' sat', '.']  (display: '␣cat')
     attention("The cat sat on the mat.", layer=1, head=2, model="tiny-rotary")
 
 Every figure is drawn from the same response objects the HTTP API sends (backend.analysis on a forward
@@ -28,12 +29,13 @@ from backend.analysis import embeddings as embeddings_analysis
 from backend.analysis import positional as positional_analysis
 from backend.analysis import predict as predict_analysis
 from backend.analysis.common import interventions
+from backend.analysis.common import tokens as sentence_tokens
 from backend.report import ReportData, ReportRequest, explain_query, figures_of, gather
 from backend.service import ModelService, Run
 from backend.settings import get_settings
 from models.registry import ModelInfo
 
-__all__ = ["show", "data", "attention", "grid", "explain", "embeddings", "predictions", "positional",
+__all__ = ["show", "data", "tokens", "attention", "grid", "explain", "embeddings", "predictions", "positional",
            "positional_similarity", "models", "service", "set_service"]
 
 _SERVICE: ModelService | None = None
@@ -94,6 +96,16 @@ def show(text: str, model: str | None = None, layer: int = 0, head: int = 0, *, 
     is left out; `data(...).unavailable` says why."""
     return figures_of(data(text, model, layer, head, positions=positions, scale=scale, ablate=ablate, seed=seed,
                            top_k=top_k))
+
+
+def tokens(text: str, model: str | None = None) -> list[schemas.Token]:
+    """The tokens of `text` as the API gives them, without a forward pass: `.text` is each token's exact text
+    (joined, the texts of the tokens that are not `.special` give `text` back, as TransformerLens' to_str_tokens
+    does), `.display` what the page shows (a space as ␣, a newline as ↵, a byte of a split character as <0xE6>)."""
+    req = schemas.TextRequest(text=text, model=model)
+    s = service()
+    loaded = s.get(req.model)
+    return sentence_tokens(loaded, req.text, tuple(s.tokenize(loaded, req.text)))
 
 
 # --------------------------------------------------------------------------- one figure each

@@ -232,7 +232,7 @@ def _tokens_html(tokens: list[schemas.Token]) -> str:
     special = ' class="special"'
     items = "".join(
         f'<li{special if t.special else ""} title="id {t.id}"><span class="i">{t.position}</span>'
-        f'<span class="t">{e(t.text)}</span></li>' for t in tokens)
+        f'<span class="t">{e(t.display)}</span></li>' for t in tokens)
     return f'<ol class="tokens">{items}</ol>'
 
 
@@ -244,7 +244,7 @@ def _explain_table(x: schemas.ExplainResponse) -> str:
     rows = []
     for i, t in enumerate(x.tokens):
         cls = ' class="masked"' if x.mask[i] else ""
-        rows.append(f"<tr{cls}><td>{i}</td><td class=\"tok\">{e(t.text)}</td><td>{_fmt(x.raw_scores[i])}</td>"
+        rows.append(f"<tr{cls}><td>{i}</td><td class=\"tok\">{e(t.display)}</td><td>{_fmt(x.raw_scores[i])}</td>"
                     f"<td>{_fmt(x.scaled_scores[i])}</td><td>{_fmt(x.weights[i])}</td>"
                     f"<td>{_fmt(x.other_weights[i])}</td></tr>")
     other = "without scaling" if x.other_scale == 1 else f"÷ {x.other_scale:.4f}"
@@ -254,7 +254,7 @@ def _explain_table(x: schemas.ExplainResponse) -> str:
 
 
 def _predictions_table(predictions: list[schemas.Prediction]) -> str:
-    rows = "".join(f'<tr><td>{i + 1}</td><td class="tok">{e(x.text)}</td><td>{x.id}</td><td>{x.prob:.4f}</td></tr>'
+    rows = "".join(f'<tr><td>{i + 1}</td><td class="tok">{e(x.display)}</td><td>{x.id}</td><td>{x.prob:.4f}</td></tr>'
                    for i, x in enumerate(predictions))
     return (f"<table><thead><tr><th>rank</th><th>token</th><th>id</th><th>probability</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>")
@@ -286,7 +286,7 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None,
         "look at the previous token, some at the first, some spread out.</p>"
         f'<div class="figure">{plot["grid"]}</div>')))
     explain_intro = (
-        f'<p class="note">Layer {x.layer}, head {x.head}, query token {x.query} “<span class="t">{e(q.text)}</span>”. '
+        f'<p class="note">Layer {x.layer}, head {x.head}, query token {x.query} “<span class="t">{e(q.display)}</span>”. '
         f"For each key: score = q·k ÷ {'1 (scaling off)' if x.scale == 1 else f'√{x.d_head} = {x.scale:.4f}'}"
         f"{'; keys after the query are masked' if any(x.mask) else ''}; weight = softmax of the scores; the head's "
         f"output is Σ weight × v. Entropy of this row: {x.entropy:.3f} nats; with scaling flipped: "

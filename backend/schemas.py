@@ -56,11 +56,25 @@ class AppliedInterventions(BaseModel):
     permutation: list[int] | None = Field(None, description="position given to each token when shuffled")
 
 
+TOKEN_TEXT = (
+    "the token's exact text: joined, the texts of a sentence's tokens that are not special give the sentence back. "
+    "A character whose bytes are split over several tokens belongs to the token with its first byte (the others: "
+    "\"\"). A special token: \"\". MiniLM (WordPiece) cannot give every sentence back exactly: its pieces are "
+    "lower-cased, without accents and without control characters (a piece's text is the piece after the spaces "
+    "typed before it), and spaces after the last piece belong to no token; [UNK] has the characters it replaced. "
+    "Changed in 0.2.0: before, this field held what `display` holds now")
+DISPLAY_TEXT = ("how the page shows the token: ␣ for a space, ↵ for a newline, <0xNN> for a byte of a character "
+                "the vocabulary splits into bytes, ## before a WordPiece piece that continues a word, a special "
+                "token by its name ([CLS], <|bos|>)")
+
+
 class Token(BaseModel):
     id: int
-    text: str = Field(..., description="display string: a space shows as ␣, a partial character as <0xNN>")
+    text: str = Field(..., description=TOKEN_TEXT)
+    display: str = Field(..., description=DISPLAY_TEXT)
     position: int
-    special: bool = Field(False, description="a token that stands for no text ([CLS], [SEP], BOS): the UI may hide it")
+    special: bool = Field(False, description="a token the tokenizer adds that stands for no text ([CLS], [SEP], "
+                                             "BOS): the UI may hide it. Typed as text, the same token is not special")
 
 
 class RunInfo(BaseModel):
@@ -69,9 +83,15 @@ class RunInfo(BaseModel):
     tokens: list[Token]
 
 
+LONE_TOKEN_TEXT = ("the token's text on its own: its bytes decoded, with U+FFFD for the bytes of a character it holds "
+                   "only part of (as a tokenizer's decode gives them); \"\" for a special token")
+
+
 class Prediction(BaseModel):
     id: int
-    text: str
+    text: str = Field(..., description=LONE_TOKEN_TEXT)
+    display: str = Field(..., description=DISPLAY_TEXT)
+    special: bool = Field(False, description="a special token (end of text, a control token): it stands for no text")
     prob: float
 
 
@@ -247,7 +267,8 @@ class EmbeddingsResponse(RunInfo):
 
 class Neighbor(BaseModel):
     id: int
-    text: str
+    text: str = Field(..., description=LONE_TOKEN_TEXT)
+    display: str = Field(..., description=DISPLAY_TEXT)
     cosine: float
 
 
@@ -321,7 +342,8 @@ class PredictResponse(RunInfo):
     temperature: float
     predictions: list[Prediction]
     per_position: list[PositionPredictions]
-    continuation: str | None = None
+    continuation: str | None = Field(None, description="the text the greedy continuation adds: the `text` of its tokens "
+                                                        "joined (append it to the sentence)")
     continuation_tokens: list[Token] | None = None
     stopped: str | None = Field(None, description="why the continuation stopped early, if it did")
 

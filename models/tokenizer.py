@@ -12,6 +12,17 @@ adds them. Display strings follow the kind of vocabulary: byte-level BPE (GPT-2,
 SmolLM2) shows a space as ␣ and a partial character as <0xNN>; WordPiece (BERT)
 shows a piece that continues a word with its ## prefix; SentencePiece-style
 pieces show ▁ as ␣ and byte-fallback pieces <0xNN> as the byte.
+
+Each token of a sentence also has its exact text (`pieces`): the characters of the
+sentence it stands for, so that joining the texts of a sentence's tokens gives the
+sentence back. A character whose UTF-8 bytes are split over several byte tokens
+belongs to the token that holds its first byte; the tokens with its other bytes have
+the text "". A token the tokenizer adds ([CLS], [SEP], BOS) has the text "". WordPiece
+(BERT) is the exception: its normaliser lower-cases, strips accents and drops control
+characters, so a piece's text is the piece as the vocabulary spells it (without ##),
+after the spaces typed before it; [UNK] has the characters it replaced. A token on its own (a
+prediction, a neighbour: `token_text`) has its bytes decoded, with U+FFFD for the
+bytes of a character it holds only part of, as `decode` gives them.
 """
 
 from __future__ import annotations
@@ -20,6 +31,7 @@ import json
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -89,6 +101,38 @@ def display_bytes(data: bytes) -> str:
             i += 1
     out.append(display_text("".join(run)))
     return "".join(out)
+
+
+def decode_owned(chunks: Sequence[bytes | None]) -> list[str]:
+    """The text of each chunk of a byte stream: each character goes to the chunk that holds its first byte
+    (the chunks with its other bytes get ""), a byte that starts no whole character is U+FFFD, and a None
+    chunk (a special token) is "". Joined, the texts are the stream decoded."""
+    out = [""] * len(chunks)
+    data = b"".join(c for c in chunks if c)
+    owner = [k for k, c in enumerate(chunks) for _ in range(len(c or b""))]  # [byte] -> chunk index
+    i = 0
+    while i < len(data):
+        for width in (1, 2, 3, 4):
+            try:
+                ch = data[i:i + width].decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            break
+        else:
+            ch, width = "\ufffd", 1
+        out[owner[i]] += ch
+        i += width
+    return out
+
+
+@dataclass(frozen=True)
+class Piece:
+    """One token of a sentence: its id, its exact text (see the module's docstring), and whether it is a
+    special token added by the tokenizer (BOS, [CLS], [SEP]): one that stands for no text of the sentence."""
+
+    id: int
+    text: str
+    special: bool
 
 
 class Tokenizer:
@@ -168,6 +212,44 @@ class Tokenizer:
             return self.hf.encode(text, add_special_tokens=add_bos).ids
         ids = self.hf.encode(text, add_special_tokens=False).ids
         return ([self.bos_id] + ids) if add_bos and self.bos_id is not None else ids
+
+    def pieces(self, text: str, add_bos: bool = True) -> list[Piece]:
+        """The tokens of `text` (the ids `encode` gives) with their exact text: joined, the texts of the
+        tokens that are not special give `text` back, except for what a WordPiece normaliser changes inside a
+        piece (lower-casing, accents, control characters) and the spaces after its last piece (no piece holds them)."""
+        if self.post_process:
+            enc = self.hf.encode(text, add_special_tokens=add_bos)
+            out = []
+        else:
+            enc = self.hf.encode(text, add_special_tokens=False)
+            out = [Piece(self.bos_id, "", True)] if add_bos and self.bos_id is not None else []
+        unk = self.hf.token_to_id(self._unk_token()) if self._unk_token() else None
+        end = 0  # the characters of `text` handed out so far
+        for tid, (start, stop), added in zip(enc.ids, enc.offsets, enc.special_tokens_mask, strict=True):
+            if added:  # put there by the post-processor ([CLS], [SEP], a BOS), not typed
+                out.append(Piece(tid, "", True))
+                continue
+            if self.style == "wordpiece" and tid != unk:
+                # the spaces typed before the piece, then the piece as the vocabulary spells it (lower-cased)
+                piece = self.hf.id_to_token(tid).removeprefix("##")
+                out.append(Piece(tid, text[end:start] + piece, False))
+            else:
+                # the characters it covers that no earlier token took: all of them, but for the bytes of a
+                # character split over several tokens, which all cover that character (the first takes it)
+                out.append(Piece(tid, text[end:stop], False))
+            end = max(end, stop)
+        return out
+
+    def token_text(self, token_id: int) -> str:
+        """The text of one token on its own: its bytes decoded (U+FFFD for the bytes of a character it holds
+        only part of, as `decode` gives them); a WordPiece piece without its ##; "" for a special token."""
+        return self.token_texts([token_id])[0]
+
+    def token_texts(self, ids: Sequence[int]) -> list[str]:
+        """The text of each token of ids that have no original text (a generated continuation): each character
+        goes to the token with its first byte; joined, they are the tokens' bytes decoded (`decode(ids)` for a
+        byte-level vocabulary). WordPiece pieces come without ## and without the spaces between words."""
+        return decode_owned([self.token_bytes(i) for i in ids])
 
     def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
         return [e.ids for e in self.hf.encode_batch(list(texts), add_special_tokens=False)]

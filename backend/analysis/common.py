@@ -39,9 +39,27 @@ def interventions(req: schemas.InterventionFields) -> Interventions:
     return Interventions(positions=req.positions, scale=req.scale, ablate=tuple(map(tuple, req.ablate)), seed=req.seed)
 
 
-def token(loaded: LoadedModel, token_id: int, position: int) -> schemas.Token:
-    return schemas.Token(id=token_id, text=loaded.tokenizer.display(token_id), position=position,
-                         special=loaded.tokenizer.is_special(token_id))
+def token(loaded: LoadedModel, token_id: int, position: int, text: str | None = None,
+          special: bool | None = None) -> schemas.Token:
+    """A token of the model's vocabulary; `text` and `special` as in its sentence, else as the token on its own."""
+    tok = loaded.tokenizer
+    return schemas.Token(id=token_id, text=tok.token_text(token_id) if text is None else text,
+                         display=tok.display(token_id), position=position,
+                         special=tok.is_special(token_id) if special is None else special)
+
+
+def tokens(loaded: LoadedModel, text: str, ids: tuple[int, ...]) -> list[schemas.Token]:
+    """The tokens of a sentence with their exact text (models.tokenizer.Tokenizer.pieces)."""
+    pieces = loaded.tokenizer.pieces(text)
+    if [p.id for p in pieces] != list(ids):  # cannot happen: the run's ids come from the same encode
+        raise RuntimeError(f"the tokens of the text differ from the run's ({len(pieces)} vs {len(ids)})")
+    return [token(loaded, p.id, i, p.text, p.special) for i, p in enumerate(pieces)]
+
+
+def prediction(loaded: LoadedModel, token_id: int, prob: float) -> schemas.Prediction:
+    tok = loaded.tokenizer
+    return schemas.Prediction(id=token_id, text=tok.token_text(token_id), display=tok.display(token_id),
+                              special=tok.is_special(token_id), prob=prob)
 
 
 def run_info(run: Run) -> dict:
@@ -51,7 +69,7 @@ def run_info(run: Run) -> dict:
         "interventions": schemas.AppliedInterventions(positions=iv.positions, scale=iv.scale,
                                                       ablate=list(iv.ablate), seed=iv.seed,
                                                       permutation=run.cache.permutation),
-        "tokens": [token(run.loaded, t, i) for i, t in enumerate(run.ids)],
+        "tokens": tokens(run.loaded, run.text, run.ids),
     }
 
 

@@ -62,7 +62,8 @@ def _nearest(loaded: LoadedModel, vec: torch.Tensor, k: int, exclude: set[int]) 
     for i in exclude | loaded.tokenizer.special_ids:
         cos[i] = float("-inf")
     values, ids = cos.topk(min(k, int(torch.isfinite(cos).sum())))
-    return [schemas.Neighbor(id=int(i), text=loaded.tokenizer.display(int(i)), cosine=round(float(v), 4))
+    tok = loaded.tokenizer
+    return [schemas.Neighbor(id=int(i), text=tok.token_text(int(i)), display=tok.display(int(i)), cosine=round(float(v), 4))
             for v, i in zip(values, ids, strict=True)]
 
 

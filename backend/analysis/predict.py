@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from backend import schemas
-from backend.analysis.common import run_info, token
+from backend.analysis.common import prediction, run_info, token
 from backend.service import Run
 from models.registry import LoadedModel
 
@@ -19,8 +19,7 @@ def _top(loaded: LoadedModel, logits: torch.Tensor, k: int, temperature: float) 
     # subtract the maximum before dividing: a tiny temperature then tends to argmax instead of inf - inf
     probs = torch.softmax((logits - logits.max()) / temperature, dim=-1)
     values, ids = probs.topk(min(k, probs.shape[-1]))
-    return [schemas.Prediction(id=int(i), text=loaded.tokenizer.display(int(i)), prob=round(float(p), 4))
-            for p, i in zip(values, ids, strict=True)]
+    return [prediction(loaded, int(i), round(float(p), 4)) for p, i in zip(values, ids, strict=True)]
 
 
 def top_k(run: Run, k: int, temperature: float) -> tuple[list[schemas.Prediction] | None, str | None]:
@@ -55,8 +54,9 @@ def predict(run: Run, k: int, temperature: float, continue_tokens: int) -> schem
             new.append(nxt)
             if len(new) < continue_tokens and len(ids) < limit:
                 logits = loaded.model(torch.tensor(ids), run.iv)[-1]  # [vocab]
-        continuation = loaded.tokenizer.decode(new)
-        cont_tokens = [token(loaded, t, n + i) for i, t in enumerate(new)]
+        texts = loaded.tokenizer.token_texts(new)  # each character with the token of its first byte
+        continuation = "".join(texts)
+        cont_tokens = [token(loaded, t, n + i, text) for i, (t, text) in enumerate(zip(new, texts, strict=True))]
     return schemas.PredictResponse(**run_info(run), temperature=temperature,
                                    predictions=_top(loaded, run.logits[-1], k, temperature),
                                    per_position=per_position, continuation=continuation,

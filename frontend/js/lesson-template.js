@@ -17,21 +17,21 @@ export const SOURCES = ["analyze", "explain", "qkv", "predict", "embeddings", "n
 export const OVERRIDES = ["model", "positions", "scale", "ablate", "layer", "head", "token", "temp"];
 
 export const SHORTCUTS = Object.freeze({
-  query: "analyze.tokens.$token.text",
+  query: "analyze.tokens.$token.display",
   query_index: "state.token",
   layer: "state.layer",
   head: "state.head",
-  top_key: "explain.tokens.@(weights.$max).text",
+  top_key: "explain.tokens.@(weights.$max).display",
   top_key_weight: "explain.weights.$max",
-  top_word_key: "explain.tokens.@(weights.$maxword).text",
+  top_word_key: "explain.tokens.@(weights.$maxword).display",
   top_word_key_weight: "explain.weights.$maxword",
-  second_key: "explain.tokens.@(weights.$2nd).text",
+  second_key: "explain.tokens.@(weights.$2nd).display",
   second_key_weight: "explain.weights.$2nd",
-  first_token: "explain.tokens.0.text",
+  first_token: "explain.tokens.0.display",
   first_token_weight: "explain.weights.0",
-  top_next: "predict.predictions.0.text",
+  top_next: "predict.predictions.0.display",
   top_next_prob: "predict.predictions.0.prob",
-  second_next: "predict.predictions.1.text",
+  second_next: "predict.predictions.1.display",
   second_next_prob: "predict.predictions.1.prob",
   entropy: "explain.entropy",
   entropy_flipped: "explain.other_entropy",
@@ -134,7 +134,7 @@ function findWord(spec, tokens) {
   const word = m[1].toLowerCase();
   let nth = m[2] ? Number(m[2]) : 1;
   for (let i = 0; i < tokens.length; i++) {
-    if (wordOf(tokens[i].text).toLowerCase() === word && --nth === 0) return i;
+    if (wordOf(tokens[i].display).toLowerCase() === word && --nth === 0) return i;
   }
   throw new TemplateError(`there is no ${m[2] ? `${m[2]}th ` : ""}token “${m[1]}” in this sentence`);
 }

@@ -119,7 +119,7 @@ function source(name, overrides = {}) {
       return fetchOnce(k(base), () => api.embeddings(base));
     case "neighbors":
       return withTokens((tokens) => {
-        const word = state.word || tokens[effective(c.token, tokens.length)].text.replace(/␣/g, " ").trim();
+        const word = state.word || tokens[effective(c.token, tokens.length)].display.replace(/␣/g, " ").trim();
         if (!word) return { data: null, error: "the selected token has no word to look up", pending: false };
         return fetchOnce(k(m.name, word), () => api.neighbors({ word, k: 10, model: m.name }));
       });
@@ -181,12 +181,12 @@ function question(lesson, step) {
   q.key = key;
   if (kind === "top-key") {
     d.tokens.forEach((t, i) => {
-      if (!d.mask[i] && !t.special) q.choices.push({ index: i, label: T.wordOf(t.text) });
+      if (!d.mask[i] && !t.special) q.choices.push({ index: i, label: T.wordOf(t.display) });
     });
     if (!q.choices.length) return { ...q, error: "This query sees no word but itself." };
     q.answer = d.tokens.reduce((best, t, i) => (!t.special && !d.mask[i] && (best < 0 || d.weights[i] > d.weights[best]) ? i : best), -1);
   } else {
-    const top = d.predictions.slice(0, 4).map((p, i) => ({ index: i, label: T.wordOf(p.text), id: p.id }));
+    const top = d.predictions.slice(0, 4).map((p, i) => ({ index: i, label: T.wordOf(p.display), id: p.id }));
     q.choices = top.sort((x, y) => x.id - y.id); // an order that gives nothing away
     q.answer = 0;
   }
@@ -197,10 +197,10 @@ function question(lesson, step) {
     if (kind === "top-key") {
       q.reveal = `The model: **{{top_word_key}}** gets {{top_word_key_weight}} of the attention of **{{query}}** ` +
         "(the start token, where a head parks what it does not need, gets {{first_token_weight}}).\n\n" +
-        (chosen < 0 ? "" : right ? "✓ You predicted it." : `✗ You chose **{{explain.tokens.${chosen}.text}}**: it gets {{explain.weights.${chosen}}}.`);
+        (chosen < 0 ? "" : right ? "✓ You predicted it." : `✗ You chose **{{explain.tokens.${chosen}.display}}**: it gets {{explain.weights.${chosen}}}.`);
     } else {
       q.reveal = "The model’s top guess: **{{top_next}}**, with probability {{top_next_prob}}.\n\n" +
-        (chosen < 0 ? "" : right ? "✓ You predicted it." : `✗ You chose **{{predict.predictions.${chosen}.text}}**: probability {{predict.predictions.${chosen}.prob}}.`);
+        (chosen < 0 ? "" : right ? "✓ You predicted it." : `✗ You chose **{{predict.predictions.${chosen}.display}}**: probability {{predict.predictions.${chosen}.prob}}.`);
     }
   }
   return q;

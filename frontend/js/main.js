@@ -363,7 +363,7 @@ function refresh() {
   const view = visibleAnalysis(analysis);
   const tok = effectiveToken(n, shownIndices(view));
   tokensView.render($("tokens"), { tokens: view.tokens, stale: !sameText }, { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1) });
-  $("query-label").textContent = `${tok} “${analysis.tokens[tok].text}”`;
+  $("query-label").textContent = `${tok} “${analysis.tokens[tok].display}”`;
   if (!current) return; // wait for this sentence's analysis before asking the views' questions
   const section = document.querySelector(`main .view[data-view="${state.view}"]`);
   let ready = false;

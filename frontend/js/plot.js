@@ -282,7 +282,7 @@ export function tokenAxis(tokens, extra = {}, step = 1) {
   return {
     tickmode: "array",
     tickvals: every,
-    ticktext: every.map((i) => esc(tokens[i].text)),
+    ticktext: every.map((i) => esc(tokens[i].display)),
     range: [-0.5, n - 0.5],
     showgrid: false,
     zeroline: false,
@@ -295,7 +295,7 @@ export function tokenAxis(tokens, extra = {}, step = 1) {
 /** "i “text”": i is the token's index in the API's data (`index` when some tokens are hidden from the plot). */
 export function tokenLabel(tokens, i) {
   const t = tokens[i];
-  return `${t.index ?? i} “${esc(t.text)}”`;
+  return `${t.index ?? i} “${esc(t.display)}”`;
 }
 
 /** The API's index of the token drawn at plot position i (tokens may be a slice, see main.js). */
@@ -307,7 +307,7 @@ export function tokenIndex(tokens, i) {
 /** The caption's sentence about hidden special tokens (main.js slices them out and sets `hidden`). */
 export function hiddenNote(a, rowsSum = true) {
   if (!a || !a.hidden || !a.hidden.length) return "";
-  const names = [...new Set(a.hidden.map((t) => t.text))].join(", ");
+  const names = [...new Set(a.hidden.map((t) => t.display))].join(", ");
   return ` Special tokens hidden (${names}): their rows and columns are left out` + (rowsSum ? ", so a row may sum to less than 1." : ".");
 }
 
@@ -321,7 +321,7 @@ export function selectionShapes(rect, width = 2.5) {
 
 /** Plain (unescaped) labels for CSV/JSON. */
 export function plainLabels(tokens) {
-  return tokens.map((t, i) => `${t.index ?? i}:${t.text}`);
+  return tokens.map((t, i) => `${t.index ?? i}:${t.display}`);
 }
 
 /**

@@ -49,7 +49,8 @@ def test_analyze_matches_the_cache(client):
     loaded, ids, (logits, cache) = cache_of("tiny-sinusoidal", TEXT)
     n, cfg = len(ids), loaded.cfg
     assert [t.id for t in body.tokens] == ids and [t.position for t in body.tokens] == list(range(n))
-    assert body.tokens[0].text == "<|bos|>" and body.tokens[2].text == "\u2423cat"
+    assert body.tokens[0].display == "<|bos|>" and body.tokens[2].display == "\u2423cat"
+    assert body.tokens[0].text == "" and body.tokens[2].text == " cat" and body.tokens[0].special
     att = torch.tensor(body.attention)
     assert att.shape == (cfg.n_layers, cfg.n_heads, n, n)
     for layer in range(cfg.n_layers):
@@ -171,12 +172,12 @@ def test_embeddings(client):
 def test_neighbors_and_analogy(client):
     r = client.get("/api/embeddings/neighbors", params={"word": "cat", "k": 5})
     body = schemas.NeighborsResponse.model_validate(r.json())
-    assert body.token.text == "\u2423cat" and len(body.neighbors) == 5
+    assert (body.token.text, body.token.display) == (" cat", "\u2423cat") and len(body.neighbors) == 5
     assert all(n.id != body.token.id for n in body.neighbors)
     assert [n.cosine for n in body.neighbors] == sorted((n.cosine for n in body.neighbors), reverse=True)
     r = client.post("/api/embeddings/analogy", json={"a": "king", "b": "man", "c": "woman", "k": 3})
     body = schemas.AnalogyResponse.model_validate(r.json())
-    assert len(body.neighbors) == 3 and body.a.text == "\u2423king"
+    assert len(body.neighbors) == 3 and (body.a.text, body.a.display) == (" king", "\u2423king")
     assert {n.id for n in body.neighbors}.isdisjoint({body.a.id, body.b.id, body.c.id})
 
 
@@ -267,7 +268,7 @@ def test_neighbors_by_token_id(client):
     by_id = client.get("/api/embeddings/neighbors", params={"token_id": by_word["token"]["id"], "k": 4}).json()
     assert by_id["neighbors"] == by_word["neighbors"]
     bos = client.get("/api/embeddings/neighbors", params={"token_id": 0, "k": 3})
-    assert bos.status_code == 200 and bos.json()["token"]["text"] == "<|bos|>"
+    assert bos.status_code == 200 and bos.json()["token"]["display"] == "<|bos|>" and bos.json()["token"]["text"] == ""
     for params in ({"k": 3}, {"word": "cat", "token_id": 5}, {"token_id": 99999}):
         r = client.get("/api/embeddings/neighbors", params=params)
         assert r.status_code == 422, params

@@ -14,7 +14,8 @@ from tests.ports import free_port
 def test_analyze_json(capsys):
     main(["analyze", "Once upon a time", "--json"])
     body = json.loads(capsys.readouterr().out)
-    assert [t["text"] for t in body["tokens"]] == ["<|bos|>", "Once", "\u2423upon", "\u2423a", "\u2423time"]
+    assert [t["display"] for t in body["tokens"]] == ["<|bos|>", "Once", "\u2423upon", "\u2423a", "\u2423time"]
+    assert [t["text"] for t in body["tokens"]] == ["", "Once", " upon", " a", " time"]
     assert body["predictions"] and body["model"] == "tiny-sinusoidal"
 
 

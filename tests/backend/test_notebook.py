@@ -55,11 +55,19 @@ def test_show_returns_named_figures(figs):
         fig.to_json()  # serializable, as Jupyter and the report need
 
 
+def test_tokens_give_both_forms_as_the_api_does(api):
+    toks = notebook.tokens(TEXT)
+    assert [t.model_dump() for t in toks] == api["analyze"]["tokens"]
+    assert "".join(t.text for t in toks if not t.special) == TEXT and toks[2].display == "\u2423cat"
+    with pytest.raises(ValueError, match="text is empty"):
+        notebook.tokens("  ")
+
+
 def test_attention_equals_the_api(figs, api):
     a = api["analyze"]
     fig = figs["attention"]
     assert z_of(fig.data[0]) == masked(a["attention"][LAYER][HEAD], api["causal"])
-    tokens = [t["text"] for t in a["tokens"]]
+    tokens = [t["display"] for t in a["tokens"]]
     assert list(fig.layout.xaxis.tickvals) == list(range(len(tokens)))
     assert list(fig.layout.xaxis.ticktext) == [figures.esc(t) for t in tokens]
     assert list(fig.layout.yaxis.ticktext) == [figures.esc(t) for t in tokens]
@@ -102,7 +110,7 @@ def test_predictions_equal_the_api(figs, api, client):
     p = api["predict"]["predictions"]
     bar = figs["predictions"].data[0]
     assert list(bar.x) == [x["prob"] for x in p]
-    assert list(figs["predictions"].layout.yaxis.ticktext) == [figures.esc(x["text"]) for x in p]
+    assert list(figs["predictions"].layout.yaxis.ticktext) == [figures.esc(x["display"]) for x in p]
     cold = client.post("/api/predict", json={"text": TEXT, "top_k": 5, "temperature": 0.5}).json()
     fig = notebook.predictions(TEXT, top_k=5, temperature=0.5)
     assert list(fig.data[0].x) == [x["prob"] for x in cold["predictions"]]
@@ -169,7 +177,7 @@ def _analyze(tokens: list[str], n_layers=1, n_heads=1) -> schemas.AnalyzeRespons
     row = [[round(1 / (i + 1), 4) if j <= i else 0.0 for j in range(n)] for i in range(n)]
     return schemas.AnalyzeResponse(
         model="m", interventions=schemas.AppliedInterventions(positions="normal", scale=True, ablate=[], seed=0),
-        tokens=[schemas.Token(id=i, text=t, position=i) for i, t in enumerate(tokens)], n_layers=n_layers,
+        tokens=[schemas.Token(id=i, text=t, display=t, position=i) for i, t in enumerate(tokens)], n_layers=n_layers,
         n_heads=n_heads, causal=True, layers=list(range(n_layers)), attention=[[row] * n_heads] * n_layers,
         heads=[[schemas.HeadSummary(layer=0, head=0, entropy=0, previous_token=0, first_token=0, self_token=0)]])
 

@@ -89,7 +89,8 @@ def test_minilm_analyze_has_no_predictions_and_marks_special_tokens(client, mini
     body = schemas.AnalyzeResponse.model_validate(
         client.post("/api/analyze", json={"text": TEXT, "model": "minilm-l6"}).json())
     assert body.predictions is None and "next-word head" in body.predictions_unavailable
-    assert [t.text for t in body.tokens][:3] == ["[CLS]", "the", "cat"] and body.tokens[-1].text == "[SEP]"
+    assert [t.display for t in body.tokens][:3] == ["[CLS]", "the", "cat"] and body.tokens[-1].display == "[SEP]"
+    assert [t.text for t in body.tokens][:3] == ["", "the", " cat"] and body.tokens[-1].text == ""
     assert [t.special for t in body.tokens] == [True] + [False] * (len(body.tokens) - 2) + [True]
     assert (body.n_layers, body.n_heads) == (6, 12) and len(body.attention[5][11]) == len(body.tokens)
     _, cache = minilm.model.run_with_cache(torch.tensor([t.id for t in body.tokens]))
@@ -141,7 +142,7 @@ def test_minilm_other_views(client, minilm):
     emb = client.post("/api/embeddings", json={"text": TEXT, "model": "minilm-l6"}).json()
     assert len(emb["layers"]) == 2 + 6 and emb["tokens"][0]["special"] is True
     near = client.get("/api/embeddings/neighbors", params={"word": "king", "model": "minilm-l6", "k": 5}).json()
-    assert len(near["neighbors"]) == 5 and "[CLS]" not in [n["text"] for n in near["neighbors"]]
+    assert len(near["neighbors"]) == 5 and "[CLS]" not in [n["display"] for n in near["neighbors"]]
     cmp = client.post("/api/compare", json={"a": {"text": TEXT}, "b": {"text": TEXT, "model": "minilm-l6"}}).json()
     assert cmp["difference"] is None and "different shapes" in cmp["difference_unavailable"]
 
@@ -151,8 +152,9 @@ def test_minilm_other_views(client, minilm):
 def test_smollm2_analyze_predicts_paris(client, smollm2):
     body = schemas.AnalyzeResponse.model_validate(client.post(
         "/api/analyze", json={"text": "The capital of France is", "model": "smollm2-135m", "top_k": 3}).json())
-    assert body.predictions[0].text == "\u2423Paris" and body.predictions[0].prob > 0.7
-    assert not any(t.special for t in body.tokens) and body.tokens[0].text == "The"
+    assert (body.predictions[0].text, body.predictions[0].display) == (" Paris", "\u2423Paris")
+    assert body.predictions[0].prob > 0.7
+    assert not any(t.special for t in body.tokens) and body.tokens[0].text == body.tokens[0].display == "The"
     assert (body.n_layers, body.n_heads) == (30, 9)
 
 

@@ -234,7 +234,7 @@ def test_hostile_sentence_runs_nothing(chromium, hostile_report, client):
     text = hostile_report.read_text(encoding="utf-8")
     assert r["scripts"] == 2 + text.count('class="plotly-graph-div"')
     tokens = client.post("/api/analyze", json={"text": HOSTILE}).json()["tokens"]
-    assert r["ticks"] == [t["text"] for t in tokens]  # Plotly shows the characters, not markup
+    assert r["ticks"] == [t["display"] for t in tokens]  # Plotly shows the characters, not markup
     assert all(p["points"] > 0 for p in r["plots"])
 
 

@@ -225,7 +225,7 @@ def test_hiding_special_tokens_removes_them_from_the_strip_and_the_axes(page: Pa
     need_models("minilm-l6")
     open_app(page, text=SENTENCE, model="minilm-l6")
     a = api(page, "/api/analyze", {"text": SENTENCE, "model": "minilm-l6"})
-    texts = [t["text"] for t in a["tokens"]]
+    texts = [t["display"] for t in a["tokens"]]
     keep = [i for i, t in enumerate(a["tokens"]) if not t["special"]]
     assert "[CLS]" in texts and "[SEP]" in texts and len(keep) == len(texts) - 2
     # shown by default, with their own style

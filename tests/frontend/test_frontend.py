@@ -92,7 +92,7 @@ def test_typing_updates_token_strip_and_heatmap(page: Page):
     page.fill("#text", SENTENCE)
     ready(page)
     expected = api(page, "/api/analyze", {"text": SENTENCE})
-    assert chip_texts(page) == [t["text"] for t in expected["tokens"]]
+    assert chip_texts(page) == [t["display"] for t in expected["tokens"]]
     z = plot_data(page, "#attn-heatmap .plot")[0]["z"]
     want = expected["attention"][0][0]
     n = len(want)
@@ -101,7 +101,7 @@ def test_typing_updates_token_strip_and_heatmap(page: Page):
     assert url_state(page)["text"] == SENTENCE
     # duplicate tokens stay separate: a numeric axis with one tick per token
     ticks = page.locator("#attn-heatmap .xtick text").all_text_contents()
-    assert ticks == [t["text"] for t in expected["tokens"]]
+    assert ticks == [t["display"] for t in expected["tokens"]]
 
 
 def test_a_stale_response_does_not_overwrite_a_newer_one(page: Page):
@@ -326,7 +326,7 @@ def test_a_422_from_a_view_request_is_shown_in_that_view(page: Page):
 def test_hostile_sentences_show_literally_and_open_no_dialog(page: Page, watch):
     for text in HOSTILE:
         open_app(page, text=text, view="attention")
-        tokens = [t["text"] for t in api(page, "/api/analyze", {"text": text})["tokens"]]
+        tokens = [t["display"] for t in api(page, "/api/analyze", {"text": text})["tokens"]]
         assert chip_texts(page) == tokens
         assert page.locator("#attn-heatmap .xtick text").all_text_contents() == tokens
         assert page.locator("#attn-heatmap .ytick text").all_text_contents() == tokens

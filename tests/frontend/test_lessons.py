@@ -22,13 +22,13 @@ READY = 'html[data-busy="0"] main .view:not([hidden])[data-state="ready"]'
 DEFAULTS = {"layer": 0, "head": 0, "token": None, "positions": "normal", "scale": True, "ablate": [], "temp": 1.0,
             "word": "", "a": "king", "b": "man", "c": "woman", "depth": None, "pn": 64}
 SHORTCUTS = {  # frontend/js/lesson-template.js: SHORTCUTS
-    "query": "analyze.tokens.$token.text", "query_index": "state.token", "layer": "state.layer", "head": "state.head",
-    "top_key": "explain.tokens.@(weights.$max).text", "top_key_weight": "explain.weights.$max",
-    "top_word_key": "explain.tokens.@(weights.$maxword).text", "top_word_key_weight": "explain.weights.$maxword",
-    "second_key": "explain.tokens.@(weights.$2nd).text", "second_key_weight": "explain.weights.$2nd",
-    "first_token": "explain.tokens.0.text", "first_token_weight": "explain.weights.0",
-    "top_next": "predict.predictions.0.text", "top_next_prob": "predict.predictions.0.prob",
-    "second_next": "predict.predictions.1.text", "second_next_prob": "predict.predictions.1.prob",
+    "query": "analyze.tokens.$token.display", "query_index": "state.token", "layer": "state.layer", "head": "state.head",
+    "top_key": "explain.tokens.@(weights.$max).display", "top_key_weight": "explain.weights.$max",
+    "top_word_key": "explain.tokens.@(weights.$maxword).display", "top_word_key_weight": "explain.weights.$maxword",
+    "second_key": "explain.tokens.@(weights.$2nd).display", "second_key_weight": "explain.weights.$2nd",
+    "first_token": "explain.tokens.0.display", "first_token_weight": "explain.weights.0",
+    "top_next": "predict.predictions.0.display", "top_next_prob": "predict.predictions.0.prob",
+    "second_next": "predict.predictions.1.display", "second_next_prob": "predict.predictions.1.prob",
     "entropy": "explain.entropy", "entropy_flipped": "explain.other_entropy", "scale": "explain.scale",
     "other_scale": "explain.other_scale", "d_head": "explain.d_head",
     "focused_head": "analyze.heads.$layer.$min(entropy).head",
@@ -182,7 +182,7 @@ class Oracle:
         if name == "embeddings":
             return self.post("/api/embeddings", base)
         if name == "neighbors":
-            word = s["word"] or word_of(analysis["tokens"][self.effective(c["token"], n)]["text"]).strip()
+            word = s["word"] or word_of(analysis["tokens"][self.effective(c["token"], n)]["display"]).strip()
             return self.get("/api/embeddings/neighbors", {"word": word, "k": 10, "model": m["name"]})
         if name == "analogy":
             return self.post("/api/embeddings/analogy", {"model": m["name"], "a": s["a"], "b": s["b"], "c": s["c"], "k": 10})
@@ -231,7 +231,7 @@ class Oracle:
                 key = arg(vals, (lambda a, b: a > b) if seg.startswith("$max") else (lambda a, b: a < b))
             elif seg.startswith("#"):
                 m = re.fullmatch(r"#(.+?)(?:/(\d+))?", seg)
-                hits = [i for i, t in enumerate(tokens) if word_of(t["text"]).lower() == m[1].lower()]
+                hits = [i for i, t in enumerate(tokens) if word_of(t["display"]).lower() == m[1].lower()]
                 key = hits[int(m[2] or 1) - 1]
             elif seg.startswith("@("):
                 key = self.resolve(root, split_top(seg[2:-1], "."), ctx)[1][-1]
@@ -368,7 +368,7 @@ def test_a_link_with_lesson_and_step_opens_that_step(page: Page, lessons, models
     expect(page.locator("#text")).to_have_value(step["settings"]["text"])
     # the step names its query token by a word: the page found it in the sentence
     tokens = Oracle(page, models).source("analyze", {})["tokens"]
-    assert word_of(tokens[s["token"]]["text"]) == step["settings"]["token"] == "it"
+    assert word_of(tokens[s["token"]]["display"]) == step["settings"]["token"] == "it"
     # the page's own URL (what "Copy link" copies) reopens the same step, as it is
     copied = page.url
     page.goto("/")
@@ -417,7 +417,7 @@ def test_predict_then_reveal_a_top_key(page: Page, models):
     expect(page.locator(f'#lesson-panel .q-choice[data-index="{answer}"]')).to_have_class(re.compile(r"\bright\b"))
     expect(page.locator(f'#lesson-panel .q-choice[data-index="{wrong}"]')).to_have_class(re.compile(r"\bwrong\b"))
     reveal = page.locator("#lesson-panel .q-reveal").inner_text()
-    assert word_of(e["tokens"][answer]["text"]) in reveal and "You chose" in reveal
+    assert word_of(e["tokens"][answer]["display"]) in reveal and "You chose" in reveal
     assert f"{e['weights'][answer]:.2f}" in reveal and f"{e['weights'][wrong]:.2f}" in reveal
     assert "lesson-predict" not in page.evaluate("document.body.className")
     check_numbers(page, oracle, "the reveal")
@@ -430,7 +430,7 @@ def test_predict_then_reveal_the_next_word(page: Page, models):
     choices = page.locator("#lesson-panel .q-choice")
     expect(choices).to_have_count(4)
     labels = choices.all_text_contents()
-    assert sorted(labels) == sorted(word_of(t["text"]) for t in p["predictions"][:4])
+    assert sorted(labels) == sorted(word_of(t["display"]) for t in p["predictions"][:4])
     page.click('#lesson-panel .q-choice[data-index="0"]')  # the right one
     page.wait_for_selector("#lesson-panel .q-reveal")
     reveal = page.locator("#lesson-panel .q-reveal").inner_text()

@@ -48,15 +48,15 @@ function barList(fig, items, name, json, xTitle) {
   draw(
     fig,
     [{ type: "bar", orientation: "h", x: items.map((it) => it.cosine), y: items.map((_, i) => i),
-       hovertext: items.map((it) => `${esc(it.text)} (id ${it.id})<br>cosine ${it.cosine}`), hoverinfo: "text",
+       hovertext: items.map((it) => `${esc(it.display)} (id ${it.id})<br>cosine ${it.cosine}`), hoverinfo: "text",
        text: items.map((it) => it.cosine.toFixed(3)), textposition: "auto", marker: { color: "#1c7ed6" } }],
     {
       height: Math.max(200, k * 24 + 60),
-      yaxis: { tickmode: "array", tickvals: items.map((_, i) => i), ticktext: items.map((it) => esc(it.text)), range: [k - 0.5, -0.5], automargin: true },
+      yaxis: { tickmode: "array", tickvals: items.map((_, i) => i), ticktext: items.map((it) => esc(it.display)), range: [k - 0.5, -0.5], automargin: true },
       xaxis: { title: { text: xTitle } },
       margin: { l: 90, r: 10, t: 10, b: 45 },
     },
-    { name, csv: () => [["rank", "id", "text", "cosine"], ...items.map((it, i) => [i + 1, it.id, it.text, it.cosine])], json },
+    { name, csv: () => [["rank", "id", "token", "cosine"], ...items.map((it, i) => [i + 1, it.id, it.display, it.cosine])], json },
   );
 }
 
@@ -107,15 +107,15 @@ export function render(element, data, state) {
   if (nb && nb.error) reason(nbFig, nb.error);
   else if (nb && nb.data && changed(nbFig, [nb.data])) {
     const r = nb.data;
-    caption(nbFig, `Input-embedding vectors nearest to “${r.token.text}” (token id ${r.token.id}) by cosine.`);
+    caption(nbFig, `Input-embedding vectors nearest to “${r.token.display}” (token id ${r.token.id}) by cosine.`);
     barList(nbFig, r.neighbors, `neighbors-${r.model}-${r.word}`, r, "cosine");
   }
   const an = data && data.analogy;
   if (an && an.error) reason(anFig, an.error);
   else if (an && an.data && changed(anFig, [an.data])) {
     const r = an.data;
-    caption(anFig, `Nearest tokens to “${r.a.text}” − “${r.b.text}” + “${r.c.text}” (the three left out).`);
-    barList(anFig, r.neighbors, `analogy-${r.model}-${r.a.text}-${r.b.text}-${r.c.text}`, r, "cosine");
+    caption(anFig, `Nearest tokens to “${r.a.display}” − “${r.b.display}” + “${r.c.display}” (the three left out).`);
+    barList(anFig, r.neighbors, `analogy-${r.model}-${r.a.display}-${r.b.display}-${r.c.display}`, r, "cosine");
   }
 
   if (data && data.error) {
@@ -155,11 +155,11 @@ export function render(element, data, state) {
   const traces = e.paths.map((path, i) => {
     const color = i === sel ? "#d6336c" : PALETTE[i % PALETTE.length];
     return {
-      type: "scatter", mode: "lines+markers+text", name: `${i} ${esc(tokens[i].text)}`,
+      type: "scatter", mode: "lines+markers+text", name: `${i} ${esc(tokens[i].display)}`,
       x: path.map((p) => p[0]), y: path.map((p) => p[1]),
-      text: path.map((_, d) => (d === path.length - 1 ? esc(tokens[i].text) : "")), textposition: "top center",
+      text: path.map((_, d) => (d === path.length - 1 ? esc(tokens[i].display) : "")), textposition: "top center",
       textfont: { color, size: i === sel ? 13 : 11 },
-      hovertext: path.map((p, d) => `${i} “${esc(tokens[i].text)}”<br>${esc(e.path_labels[d])}`), hoverinfo: "text",
+      hovertext: path.map((p, d) => `${i} “${esc(tokens[i].display)}”<br>${esc(e.path_labels[d])}`), hoverinfo: "text",
       line: { color, width: i === sel ? 4 : 1.5 }, opacity: sel === null || sel === undefined || i === sel ? 1 : 0.55,
       marker: { color, size: path.map((_, d) => (d === 0 ? 6 : d === path.length - 1 ? 10 : 5)), symbol: path.map((_, d) => (d === path.length - 1 ? "circle" : "circle-open")) },
       showlegend: n <= 14,

@@ -28,7 +28,7 @@ export function render(element, data, state) {
   if (!e) return;
   const tokens = e.tokens;
   const n = tokens.length;
-  const qTok = tokens[e.query].text;
+  const qTok = tokens[e.query].display;
 
   intro.replaceChildren(
     h(
@@ -52,7 +52,7 @@ export function render(element, data, state) {
   const x = [...Array(n).keys()];
   const axis = tokenAxis(tokens, { title: { text: "key" }, tickangle: n > 8 ? -45 : 0 });
   const hov = (label, arr) =>
-    arr.map((v, i) => `key ${i} “${esc(tokens[i].text)}”<br>${label}: ${v === null ? "masked" : v}`);
+    arr.map((v, i) => `key ${i} “${esc(tokens[i].display)}”<br>${label}: ${v === null ? "masked" : v}`);
   const maskNotes = e.mask
     .map((m, i) => (m ? { x: i, y: 0, yref: "y", text: "masked", textangle: -90, showarrow: false, font: { size: 10, color: "#666" }, yanchor: "bottom" } : null))
     .filter(Boolean);
@@ -103,7 +103,7 @@ export function render(element, data, state) {
         "tr",
         { class: masked ? "masked" : null, dataset: { key: String(i) } },
         h("td", { class: "num" }, String(i)),
-        h("td", { class: "tokname" }, tokens[i].text),
+        h("td", { class: "tokname" }, tokens[i].display),
         h("td", {}, vec(e.keys[i])),
         h("td", { class: "num" }, fmt(e.raw_scores[i])),
         h("td", { class: "num" }, fmt(e.scaled_scores[i])),

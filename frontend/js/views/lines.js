@@ -38,7 +38,7 @@ export function render(element, data, state) {
   const fontSize = n > 40 ? 9 : n > 20 ? 11 : 13;
   const left = {
     type: "scatter", mode: "markers+text", x: tokens.map(() => 0), y: tokens.map((_, i) => i),
-    text: tokens.map((t) => esc(t.text)), textposition: "middle left", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
+    text: tokens.map((t) => esc(t.display)), textposition: "middle left", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
     hovertext: tokens.map((_, i) => `query ${tokenLabel(tokens, i)}`), hoverinfo: "text",
     marker: { size: 7, color: tokens.map((_, i) => (i === sel ? "#d6336c" : "#3b6fb6")) },
     textfont: { size: fontSize, color: tokens.map((_, i) => (i === sel ? "#d6336c" : "#1d2430")) },
@@ -46,7 +46,7 @@ export function render(element, data, state) {
   };
   const right = {
     type: "scatter", mode: "markers+text", x: tokens.map(() => 1), y: tokens.map((_, i) => i),
-    text: tokens.map((t) => esc(t.text)), textposition: "middle right", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
+    text: tokens.map((t) => esc(t.display)), textposition: "middle right", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
     hovertext: tokens.map((_, k) =>
       `key ${tokenLabel(tokens, k)}` + (sel !== null && sel < n ? `<br>weight from query ${tokenIndex(tokens, sel)}: ${pattern[sel][k]}` : ""),
     ),

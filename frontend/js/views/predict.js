@@ -41,21 +41,21 @@ export function render(element, data, state) {
   if (!p) return;
   const k = p.predictions.length;
   const tokens = p.tokens;
-  caption(barsFig, `After the last token “${tokens[tokens.length - 1].text}”, at temperature ${p.temperature}. Lower: sharper; higher: flatter.`);
+  caption(barsFig, `After the last token “${tokens[tokens.length - 1].display}”, at temperature ${p.temperature}. Lower: sharper; higher: flatter.`);
   draw(
     barsFig,
     [{ type: "bar", orientation: "h", x: p.predictions.map((t) => t.prob), y: p.predictions.map((_, i) => i),
        text: p.predictions.map((t) => t.prob.toFixed(3)), textposition: "auto",
-       hovertext: p.predictions.map((t) => `${esc(t.text)} (id ${t.id})<br>probability ${t.prob}`), hoverinfo: "text", marker: { color: "#1c7ed6" } }],
+       hovertext: p.predictions.map((t) => `${esc(t.display)} (id ${t.id})<br>probability ${t.prob}`), hoverinfo: "text", marker: { color: "#1c7ed6" } }],
     {
       height: Math.max(240, k * 28 + 60),
-      yaxis: { tickmode: "array", tickvals: p.predictions.map((_, i) => i), ticktext: p.predictions.map((t) => esc(t.text)), range: [k - 0.5, -0.5], automargin: true },
+      yaxis: { tickmode: "array", tickvals: p.predictions.map((_, i) => i), ticktext: p.predictions.map((t) => esc(t.display)), range: [k - 0.5, -0.5], automargin: true },
       xaxis: { title: { text: "probability" }, range: [0, Math.max(0.05, ...p.predictions.map((t) => t.prob)) * 1.1] },
       margin: { l: 90, r: 10, t: 10, b: 45 },
     },
     {
       name: `predictions-${p.model}-t${p.temperature}`,
-      csv: () => [["rank", "id", "text", "prob"], ...p.predictions.map((t, i) => [i + 1, t.id, t.text, t.prob])],
+      csv: () => [["rank", "id", "token", "prob"], ...p.predictions.map((t, i) => [i + 1, t.id, t.display, t.prob])],
       json: { model: p.model, interventions: p.interventions, temperature: p.temperature, tokens, predictions: p.predictions },
     },
   );
@@ -69,10 +69,10 @@ export function render(element, data, state) {
     body.append(
       h("tr", { class: hit ? "hit" : null },
         h("td", { class: "num" }, String(row.position)),
-        h("td", { class: "tokname" }, tokens[row.position].text),
-        h("td", { class: "tokname" }, top ? top.text : "—"),
+        h("td", { class: "tokname" }, tokens[row.position].display),
+        h("td", { class: "tokname" }, top ? top.display : "—"),
         h("td", { class: "num" }, top ? fmt(top.prob) : "—"),
-        h("td", { class: "tokname" }, next ? next.text : "(end)"),
+        h("td", { class: "tokname" }, next ? next.display : "(end)"),
         h("td", { class: "mark" }, hit ? "✓" : "")),
     );
   }
@@ -83,9 +83,9 @@ export function render(element, data, state) {
   wrap.replaceChildren(table);
   setExport(tableFig, {
     name: `per-position-${p.model}-t${p.temperature}`,
-    csv: () => [["position", "token", "top1_id", "top1_text", "top1_prob", "actual_next_id", "actual_next_text"],
-      ...p.per_position.map((r) => [r.position, tokens[r.position].text, r.top[0] && r.top[0].id, r.top[0] && r.top[0].text, r.top[0] && r.top[0].prob,
-        r.actual_next, r.actual_next === null ? null : tokens[r.position + 1].text])],
+    csv: () => [["position", "token", "top1_id", "top1_token", "top1_prob", "actual_next_id", "actual_next_token"],
+      ...p.per_position.map((r) => [r.position, tokens[r.position].display, r.top[0] && r.top[0].id, r.top[0] && r.top[0].display, r.top[0] && r.top[0].prob,
+        r.actual_next, r.actual_next === null ? null : tokens[r.position + 1].display])],
     json: { model: p.model, temperature: p.temperature, tokens, per_position: p.per_position },
   });
 }

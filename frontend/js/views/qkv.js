@@ -78,7 +78,7 @@ export function render(element, data, state) {
     type: "line", x0: p.q[qi][0], y0: p.q[qi][1], x1: p.k[ki][0], y1: p.k[ki][1], layer: "below",
     line: { color: qi === sel ? "#d6336c" : "#868e96", width: 0.6 + 4 * w }, opacity: Math.max(0.15, Math.min(1, w + (qi === sel ? 0.3 : 0))),
   }));
-  const names = tokens.map((t) => esc(t.text));
+  const names = tokens.map((t) => esc(t.display));
   const traces = [
     { type: "scatter", mode: "markers+text", name: "q (query)", x: p.q.map((c) => c[0]), y: p.q.map((c) => c[1]),
       text: names, textposition: "top center", customdata: tokens.map((_, i) => i),

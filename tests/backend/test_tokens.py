@@ -1,0 +1,71 @@
+"""Tokens through the API carry both forms: `text` (exact: joined, a sentence's tokens give it back) and
+`display` (what the page shows). Where MiniLM cannot give a sentence back: tests/models/test_token_text.py."""
+
+import unicodedata
+
+import pytest
+
+from backend import schemas
+from models import pretrained, registry
+
+ODD = ["Once upon a time", "  two  spaces, a tab\tand a newline\n", "café 日本語 🎉!", "<|bos|> <|endoftext|> [CLS]",
+       "e\u0301 zero\u200bwidth", "x"]
+
+
+def fold(s: str) -> str:
+    """Lower-cased, without accents and control characters: what BERT's normaliser does inside a word."""
+    return "".join(c for c in unicodedata.normalize("NFD", s) if not unicodedata.combining(c)
+                   and (c in "\t\n\r" or unicodedata.category(c) not in ("Cc", "Cf"))).lower()
+
+
+@pytest.fixture(scope="module")
+def models(need) -> list[str]:
+    need(pretrained.MINILM_PACKAGE.module, pretrained.SMOLLM2_PACKAGE.module, pretrained.GGUF_PACKAGE.module,
+         why="the three tokenizers")
+    for name in ("minilm-l6", "smollm2-135m"):
+        registry.load(name)  # loaded before the requests: they would otherwise get 503 while it loads
+    return [registry.DEFAULT_MODEL, "minilm-l6", "smollm2-135m"]
+
+
+def test_analyze_tokens_join_to_the_sentence(client, models):
+    for name in models:
+        tok = registry.load(name).tokenizer
+        for text in ODD:
+            r = client.post("/api/analyze", json={"text": text, "model": name, "top_k": 3})
+            assert r.status_code == 200, r.text
+            body = schemas.AnalyzeResponse.model_validate(r.json())
+            got = "".join(t.text for t in body.tokens if not t.special)
+            if name == "minilm-l6":  # lower-case, no accents, no trailing spaces (see test_token_text.py)
+                assert got == "".join(p.text for p in tok.pieces(text) if not p.special)
+                assert fold(got) == fold(text).rstrip(), text
+            else:
+                assert got == text, (name, text)
+            assert [t.display for t in body.tokens] == tok.displays([t.id for t in body.tokens])
+            for p in body.predictions or []:
+                assert (p.text, p.display, p.special) == (tok.token_text(p.id), tok.display(p.id), tok.is_special(p.id))
+
+
+def test_every_view_gives_both_forms(client, models):
+    text = "The cat sat on the mat."
+    for path, extra in (("/api/qkv", {"layer": 0, "head": 0}), ("/api/attention/explain", {"layer": 0, "head": 0, "query": 1}),
+                        ("/api/embeddings", {}), ("/api/predict", {"top_k": 3})):
+        body = client.post(path, json={"text": text, **extra}).json()
+        assert "".join(t["text"] for t in body["tokens"] if not t["special"]) == text, path
+        assert body["tokens"][2]["display"] == "\u2423cat" and body["tokens"][2]["text"] == " cat", path
+    cmp = client.post("/api/compare", json={"a": {"text": text}, "b": {"text": text, "positions": "removed"}}).json()
+    assert "".join(t["text"] for t in cmp["b"]["tokens"] if not t["special"]) == text
+    near = client.get("/api/embeddings/neighbors", params={"word": "cat", "k": 3}).json()
+    assert all(set(n) >= {"text", "display"} for n in near["neighbors"])
+
+
+def test_a_continuation_is_its_tokens_joined(client, models):
+    for name in (registry.DEFAULT_MODEL, "smollm2-135m"):
+        for text in ("Once upon a time", "日本"):
+            r = client.post("/api/predict", json={"text": text, "model": name, "continue_tokens": 6})
+            body = schemas.PredictResponse.model_validate(r.json())
+            assert body.continuation == "".join(t.text for t in body.continuation_tokens), (name, text)
+            tok = registry.load(name).tokenizer
+            ids = [t.id for t in body.continuation_tokens]
+            if all(not tok.is_special(i) for i in ids):
+                assert body.continuation == tok.decode(ids)  # the tokenizer's own decoding agrees
+            assert [t.position for t in body.continuation_tokens] == list(range(len(body.tokens), len(body.tokens) + 6))
