@@ -20,7 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from backend.alloc import tune_allocator
 from backend.middleware import GuardMiddleware
 from backend.routes import attention, embeddings, lessons, meta, positional, predict, report
-from backend.service import ModelNotInstalled, ModelService, Overloaded, UnknownModel
+from backend.service import ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings
 
 log = logging.getLogger("attnlab")
@@ -111,14 +111,15 @@ def _document_limits(schema: dict, settings: Settings, models: list[str]) -> dic
 
 def create_app(settings: Settings | None = None, service: ModelService | None = None) -> FastAPI:
     settings = settings or get_settings()
-    service = service or ModelService(settings)
+    # models other than the default load in the background: a request never waits long on a load (see service.py)
+    service = service or ModelService(settings, background_loads=True)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         if tune_allocator():  # before the first forward pass and before the thread pool allocates
             log.info("allocator: freed buffers kept for reuse, at most 2 arenas (backend/alloc.py)")
         threading.Thread(target=plotly_file.made, name="gzip plotly.js", daemon=True).start()  # ready for the first page
-        loaded = service.get(settings.default_model)
+        loaded = service.load_now(settings.default_model)  # before the server answers
         log.info("default model %s loaded (%s parameters)", loaded.name, f"{loaded.info.params:,}")
         yield
 
@@ -147,8 +148,14 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
 
     @app.exception_handler(Overloaded)
     async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": str(exc)},
-                            headers={"Retry-After": str(exc.retry_after)})
+        content: dict = {"detail": str(exc)}
+        if isinstance(exc, ModelLoading):
+            content.update(loading=exc.model, progress=exc.progress)
+        return JSONResponse(status_code=503, content=content, headers={"Retry-After": str(exc.retry_after)})
+
+    @app.exception_handler(ModelLoadFailed)
+    async def load_failed(request: Request, exc: ModelLoadFailed) -> JSONResponse:
+        return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     def openapi() -> dict:
         if app.openapi_schema is None:

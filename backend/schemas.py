@@ -101,6 +101,14 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
+class LoadState(BaseModel):
+    state: Literal["not_loaded", "loading", "loaded", "failed"] = Field(
+        ..., description="loaded: answers at once; not_loaded: the first request starts its load (in the background: "
+                         "it answers 503 with Retry-After until loaded); loading; failed: the last load failed")
+    progress: float | None = Field(None, ge=0, le=1, description="while loading: the fraction done, where known")
+    error: str | None = Field(None, description="failed: why")
+
+
 class ModelSummary(BaseModel):
     name: str
     title: str
@@ -121,6 +129,7 @@ class ModelSummary(BaseModel):
     install: str | None
     default: bool
     unavailable_views: dict[str, str] = Field(..., description="view -> why it does not apply to this model")
+    load: LoadState = Field(..., description="whether this server process has loaded the model yet")
 
 
 class ModelList(BaseModel):
@@ -382,10 +391,17 @@ class ErrorDetail(BaseModel):
     detail: str = Field(..., description="what was wrong, in one readable sentence")
 
 
+class Unavailable(ErrorDetail):
+    loading: str | None = Field(None, description="the model that is loading, when that is why (else absent)")
+    progress: float | None = Field(None, ge=0, le=1, description="how far along its load is, from 0 to 1 (null: not "
+                                                               "known)")
+
+
 ERROR_RESPONSES: dict[int | str, dict] = {
     400: {"model": ErrorDetail, "description": "the body could not be read"},
     404: {"model": ErrorDetail, "description": "unknown model"},
     413: {"model": ErrorDetail, "description": "request body over the limit"},
     422: {"model": ErrorDetail, "description": "invalid input, a limit passed, or a view that does not apply"},
-    503: {"model": ErrorDetail, "description": "busy: try again after Retry-After seconds"},
+    503: {"model": Unavailable, "description": "busy, or the model is loading (`loading`, `progress`): try again after "
+                                                "Retry-After seconds; without Retry-After: the model could not be loaded"},
 }

@@ -1,8 +1,15 @@
-"""The one object routes talk to: models by name, the limits, and forward passes (cached)."""
+"""The one object routes talk to: models by name, the limits, and forward passes (cached).
+
+Models load once, on first use. For the web app (background_loads=True), a model that is not loaded yet loads
+in a background thread, once: a request waits for it at most settings.load_wait_s (1 s), then gets
+ModelLoading (a 503 with Retry-After and how far along the load is) and asks again. The command line and the
+notebook wait for the load instead.
+"""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -13,7 +20,7 @@ import torch
 from backend.alloc import trim_allocator
 from backend.settings import Settings
 from models import registry
-from models.registry import LoadedModel, ModelInfo
+from models.registry import LoadedModel, LoadStatus, ModelInfo
 from models.transformer import ActivationCache, Interventions
 
 
@@ -25,12 +32,44 @@ class Overloaded(RuntimeError):
         self.retry_after = retry_after
 
 
+class ModelLoading(Overloaded):
+    """A model that is loading in the background (a 503 with Retry-After and how far along it is)."""
+
+    def __init__(self, name: str, progress: float | None, retry_after: int = 1):
+        done = "" if progress is None else f" ({round(100 * progress)}% done)"
+        super().__init__(f"model {name!r} is loading{done}; the page asks again until it has loaded "
+                         f"(try again in {retry_after} s)", retry_after)
+        self.model = name
+        self.progress = progress
+
+
+class ModelLoadFailed(RuntimeError):
+    """A model whose load failed (a 503 without Retry-After: the next request after LOAD_RETRY_S tries again)."""
+
+
 class UnknownModel(LookupError):
     """A model name that is not in the registry (a 404)."""
 
 
 class ModelNotInstalled(LookupError):
     """A registered model whose package is missing (a 422 that says how to install it)."""
+
+
+class _LoadJob:
+    """One background load of a model: the thread, and how it ended."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.done = threading.Event()
+        self.loaded: LoadedModel | None = None
+        self.error: Exception | None = None
+        self.finished = 0.0  # time.monotonic() when it ended
+
+    def result(self) -> LoadedModel:
+        if self.error is not None:
+            raise type(self.error)(*self.error.args)  # a new exception each time: many requests may raise it
+        assert self.loaded is not None
+        return self.loaded
 
 
 @dataclass(frozen=True)
@@ -67,13 +106,21 @@ class ModelService:
 
     KEEP_RUNS = 4
     TRIM_AFTER_BYTES = 64 * 2**20  # give freed memory back to the kernel after dropping this much (see trim_allocator)
+    LOAD_RETRY_S = 30.0  # after a failed load, requests get its error for this long; the next one tries again
 
     def __init__(self, settings: Settings,
                  list_models: Callable[[], list[ModelInfo]] = registry.list_models,
-                 load: Callable[[str], LoadedModel] = registry.load):
+                 load: Callable[[str], LoadedModel] = registry.load, *,
+                 background_loads: bool = False,
+                 loaded: Callable[[str], LoadedModel | None] = registry.loaded,
+                 status: Callable[[str], LoadStatus] = registry.status):
         self.settings = settings
         self._list_models = list_models
         self._load = load
+        self._loaded = loaded
+        self._status = status
+        self.background_loads = background_loads
+        self._jobs: dict[str, _LoadJob] = {}
         self._runs: OrderedDict[tuple, tuple[Run, int]] = OrderedDict()  # key -> (run, its bytes)
         self._cache_budget = int(settings.result_cache_mb * 2**20)
         self.cached_bytes = 0
@@ -91,6 +138,22 @@ class ModelService:
         return self.settings.default_model if name is None else name
 
     def get(self, name: str | None) -> LoadedModel:
+        """The model, loaded. With background_loads, a model not loaded yet loads in the background and this
+        waits for it at most settings.load_wait_s, then raises ModelLoading; else it waits for the load."""
+        name = self.resolve(name)
+        if not self.background_loads:
+            return self.load_now(name)
+        loaded = self._loaded(name)
+        if loaded is not None:
+            return loaded
+        job = self._job(name)
+        if job.done.wait(self.settings.load_wait_s):
+            return job.result()
+        st = self._status(name)
+        raise ModelLoading(name, st.progress if st.state == "loading" else None)
+
+    def load_now(self, name: str | None) -> LoadedModel:
+        """The model, loaded now if it is not yet (this waits for the load)."""
         name = self.resolve(name)
         try:
             return self._load(name)
@@ -98,6 +161,44 @@ class ModelService:
             raise UnknownModel(e.args[0] if e.args else f"unknown model {name!r}") from None
         except LookupError as e:
             raise ModelNotInstalled(str(e)) from None
+        except Exception as e:  # a broken file, no memory: the server's trouble, said plainly
+            raise ModelLoadFailed(f"model {name!r} could not be loaded: {type(e).__name__}: {e}") from e
+
+    def status(self, name: str) -> LoadStatus:
+        """Whether the model is loaded, loading (how far along), failed (why), or not loaded yet."""
+        return self._status(name)
+
+    def _job(self, name: str) -> _LoadJob:
+        """The background load of `name`: the one running, a recent failure, or a new one (started here). A name
+        that is not registered or not installed is refused at once, without a thread."""
+        with self._lock:
+            job = self._jobs.get(name)
+            if job is not None and (not job.done.is_set() or (isinstance(job.error, ModelLoadFailed)
+                                                              and time.monotonic() - job.finished < self.LOAD_RETRY_S)):
+                return job
+        try:
+            meta = registry.info(name)
+        except KeyError as e:
+            raise UnknownModel(e.args[0]) from None
+        if not meta.available:
+            raise ModelNotInstalled(f"model {name!r} is not installed; install it with: {meta.install}")
+        with self._lock:
+            job = self._jobs.get(name)
+            if job is not None and not job.done.is_set():
+                return job  # another request started it meanwhile
+            job = self._jobs[name] = _LoadJob(name)
+
+        def run() -> None:
+            try:
+                job.loaded = self.load_now(name)
+            except Exception as e:
+                job.error = e
+            finally:
+                job.finished = time.monotonic()
+                job.done.set()
+
+        threading.Thread(target=run, name=f"load {name}", daemon=True).start()
+        return job
 
     # ---------------------------------------------------------------- limits
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     max_concurrent_runs: int = 2  # forward passes at once (the machine's cores)
     max_queued_runs: int = 32  # waiting beyond this: 503 at once
     queue_timeout_s: float = 10.0  # waiting longer than this: 503
+    # a request for a model that is not loaded yet waits this long while it loads in the background, then gets a
+    # 503 with Retry-After that says how far along the load is (the page shows it and asks again)
+    load_wait_s: float = Field(1.0, ge=0, le=60, allow_inf_nan=False)
     # memory for the forward passes kept for reuse by (model, text, interventions); 0: none. The 4 most recent
     # stay even past it (see ModelService)
     result_cache_mb: float = Field(512, ge=0, allow_inf_nan=False)

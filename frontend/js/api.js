@@ -1,8 +1,45 @@
-// The HTTP API, one function per endpoint. Fetch only: no state, no DOM.
+// The HTTP API, one function per endpoint. Fetch only: no DOM.
 // Every function takes an optional AbortSignal as its last argument and throws an Error whose
 // message is the API's `detail` string when the answer is a 4xx or 5xx.
+// A model that is still loading on the server answers 503 with Retry-After and `loading` (its name) and
+// `progress` (0 to 1): the request is asked again, as often as the load takes (up to LOAD_WAIT_MS), and
+// onLoading's listeners hear how far along it is (loading.js shows it).
 
 const RETRIES_WHEN_BUSY = 2;
+const LOAD_WAIT_MS = 10 * 60 * 1000;
+const loadingListeners = new Set();
+let requests = 0;
+
+/**
+ * fn({request, model, progress, detail}) each time a request is told its model is loading (progress: 0 to 1, or
+ * null), then fn({request, model, done: true}) once that request has its answer, gave up or was aborted
+ * (`request`: a number for each request). Returns a function that stops it.
+ */
+export function onLoading(fn) {
+  loadingListeners.add(fn);
+  return () => loadingListeners.delete(fn);
+}
+
+function tellLoading(info) {
+  for (const fn of loadingListeners) {
+    try {
+      fn(info);
+    } catch (err) {
+      console.error(err);
+    }
+  }
+}
+
+/** The body of a 503 that says a model is loading ({loading, progress, detail}), else null. */
+async function loadingOf(res) {
+  if (res.status !== 503 || !res.headers.get("retry-after")) return null;
+  try {
+    const body = await res.clone().json();
+    return body && typeof body.loading === "string" ? body : null;
+  } catch {
+    return null;
+  }
+}
 
 function sleep(ms, signal) {
   return new Promise((resolve, reject) => {
@@ -11,19 +48,48 @@ function sleep(ms, signal) {
   });
 }
 
-async function call(method, path, body, signal, attempt = 0) {
+/** The wait a 503 asks for (Retry-After, 0.2 to 5 s), in ms. */
+const retryAfterMs = (res) => Math.min(5, Math.max(0.2, Number(res.headers.get("retry-after")) || 1)) * 1000;
+
+async function call(method, path, body, signal) {
+  const started = Date.now();
+  const request = ++requests;
+  let loadingModel = null;
+  try {
+    for (let busy = 0; ; ) {
+      const res = await send(method, path, body, signal);
+      const loading = await loadingOf(res);
+      if (loading && Date.now() - started < LOAD_WAIT_MS) {
+        // the model is loading: say how far along, wait as long as the server asks, ask again
+        loadingModel = loading.loading;
+        tellLoading({ request, model: loading.loading, progress: loading.progress ?? null, detail: loading.detail });
+        await sleep(retryAfterMs(res), signal);
+        continue;
+      }
+      if (res.status === 503 && res.headers.get("retry-after") && busy < RETRIES_WHEN_BUSY) {
+        // the server is busy: wait as long as it asks (at most 5 s), then ask again
+        busy++;
+        await sleep(retryAfterMs(res), signal);
+        continue;
+      }
+      return await answer(res);
+    }
+  } finally {
+    if (loadingModel) tellLoading({ request, model: loadingModel, done: true });
+  }
+}
+
+function send(method, path, body, signal) {
   const init = { method, signal, headers: { accept: "application/json" } };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  const res = await fetch(path, init);
-  if (res.status === 503 && attempt < RETRIES_WHEN_BUSY) {
-    // the server is busy: wait as long as it asks (at most 5 s), then ask again
-    const wait = Math.min(5, Math.max(0.2, Number(res.headers.get("retry-after")) || 1));
-    await sleep(wait * 1000, signal);
-    return call(method, path, body, signal, attempt + 1);
-  }
+  return fetch(path, init);
+}
+
+/** The answer's JSON, or an Error with the API's `detail` (and `status`) for a 4xx or 5xx. */
+async function answer(res) {
   let data = null;
   try {
     data = await res.json();

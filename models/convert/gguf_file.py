@@ -6,7 +6,7 @@ function of the metadata.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -29,17 +29,24 @@ _LLAMA3_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1
 _SPLITS = {"llama-bpe": _LLAMA3_SPLIT, "llama3": _LLAMA3_SPLIT, "llama-v3": _LLAMA3_SPLIT}
 
 
-def read_gguf(path: str | Path) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
-    """(metadata, tensors dequantized to float32 in numpy/nn.Linear layout [rows, cols])."""
+def read_gguf(path: str | Path, progress: Callable[[float], None] | None = None
+              ) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+    """(metadata, tensors dequantized to float32 in numpy/nn.Linear layout [rows, cols]).
+    progress(fraction): called after each tensor with the share of the file's tensor bytes read so far."""
     from gguf import GGUFReader
     from gguf.quants import dequantize
 
     reader = GGUFReader(str(path))
     meta = {key: field.contents() for key, field in reader.fields.items() if not key.startswith("GGUF.")}
+    total = sum(int(t.n_bytes) for t in reader.tensors) or 1
+    done = 0
     tensors = {}
     for t in reader.tensors:
         values = np.asarray(dequantize(t.data, t.tensor_type), dtype=np.float32)
         tensors[t.name] = torch.from_numpy(np.array(values, copy=True))  # a writable copy, not the file's map
+        done += int(t.n_bytes)
+        if progress is not None:
+            progress(done / total)
     return meta, tensors
 
 

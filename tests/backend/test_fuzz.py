@@ -10,10 +10,20 @@ from hypothesis import HealthCheck, settings
 
 from backend.main import create_app
 from backend.settings import Settings
+from models import registry
 
 app = create_app(Settings())
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 CASES: list[str] = []
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _models_loaded():
+    """Every installed model loaded before the fuzzing: a model still loading answers 503 with Retry-After
+    (tests/backend/test_loading.py), which is not what these cases are about."""
+    for m in registry.list_models():
+        if m.available:
+            registry.load(m.name)
 
 
 @pytest.mark.slow

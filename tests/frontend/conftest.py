@@ -12,6 +12,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -54,8 +56,15 @@ def browser_context_args(browser_context_args):
 @pytest.fixture(scope="session")
 def server_url():
     """The real app (backend.main.create_app) on a free port, until the session ends."""
+    with serve() as url:
+        yield url
+
+
+@contextmanager
+def serve(**env_extra: str) -> Iterator[str]:
+    """The real app in a subprocess on a free port (with these environment variables added), until the block ends."""
     port = free_port()
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **env_extra}
     log = tempfile.TemporaryFile(mode="w+")  # the server's output, shown if it does not start
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "backend.main:create_app", "--factory", "--host", "127.0.0.1",
