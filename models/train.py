@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 
 from models import checkpoints as ckpt
 from models.config import POSITIONAL_SCHEMES, ModelConfig
+from models.corpus import characters, corpus_dir
 from models.tokenizer import Tokenizer
 from models.transformer import Transformer
 
@@ -284,7 +285,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, progress: bool = True,
                       "sha256": sha256(out / "tokenizer.json")},
         "corpus": {"name": cfg.corpus_name, "source": cfg.source, "licence": cfg.licence,
                    "files": [{"name": Path(f).name, "sha256": sha256(f)} for f in cfg.train_files],
-                   "val": {"name": Path(cfg.val_file).name, "sha256": sha256(cfg.val_file)}},
+                   "val": {"name": Path(cfg.val_file).name, "sha256": sha256(cfg.val_file)},
+                   # every character of the training text (the page notes the characters of a sentence it lacks)
+                   "characters": characters(cfg.train_files)},
         "licence": cfg.licence,
         "training": {
             "steps": step, "tokens_seen": seen, "batch_size": cfg.batch_size, "seq_len": model_cfg.max_positions,
@@ -328,8 +331,10 @@ def build_parser(parser=None):
     import argparse
 
     p = parser or argparse.ArgumentParser(prog="python -m models.train", description=__doc__.split("\n\n")[0])
-    p.add_argument("train_files", nargs="+", help="training text file(s), UTF-8")
-    p.add_argument("--val", required=True, help="validation text file")
+    p.add_argument("train_files", nargs="*", metavar="TRAIN_FILE",
+                   help="training text file(s), UTF-8 (default: train.txt of $ATTNLAB_CORPUS, else of the project's "
+                        "data/tinystories)")
+    p.add_argument("--val", help="validation text file (default, without training files: val.txt of the same folder)")
     p.add_argument("--out", required=True, help="output folder (model.safetensors, tokenizer.json, card.json)")
     p.add_argument("--tokenizer", help="an existing tokenizer.json (default: train a byte-level BPE)")
     p.add_argument("--vocab-size", type=int, default=TINY.vocab_size)
@@ -361,7 +366,19 @@ def build_parser(parser=None):
     return p
 
 
+def default_files(args) -> None:
+    """No training files: the project's corpus (or $ATTNLAB_CORPUS), train.txt and val.txt."""
+    if not args.train_files:
+        folder = corpus_dir()
+        args.train_files = [str(folder / "train.txt")]
+        if args.val is None:
+            args.val = str(folder / "val.txt")
+    if args.val is None:
+        raise ValueError("give --val FILE (a validation text) with your own training files")
+
+
 def run_from_args(args) -> dict:
+    default_files(args)
     tok_path = args.tokenizer
     if tok_path is None:
         Path(args.out).mkdir(parents=True, exist_ok=True)

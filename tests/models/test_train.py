@@ -27,6 +27,7 @@ def test_training_lowers_the_loss_and_writes_the_card(tmp_path):
     for key in ("val_nats_per_token", "val_bits_per_char", "val_top1_accuracy"):
         assert written["metrics"][key] > 0
     assert written["corpus"]["files"][0]["sha256"] and written["licence"] == "test"
+    assert written["corpus"]["characters"] == "".join(sorted(set(TEXT)))  # what the model saw in training
     assert written["training"]["tokens_seen"] == 30 * 8 * 31 and written["date"] and written["command"]
 
 
@@ -93,3 +94,48 @@ def test_checkpoints_are_log_spaced_small_and_load(tmp_path):
     w = torch.randn(5, 7)
     q = checkpoints.dequantize(checkpoints.quantize({"w": w}))["w"]
     assert float(((q - w).abs() - w.abs().amax(-1, keepdim=True) / 127 / 2).max()) <= 1e-6
+
+
+
+def test_training_files_default_to_the_projects_corpus(monkeypatch, corpus, tmp_path):
+    """No files: the project's data/tinystories (train.txt, val.txt); ATTNLAB_CORPUS points elsewhere."""
+    from argparse import Namespace
+
+    from models.corpus import PROJECT_CORPUS
+    from models.train import default_files
+
+    monkeypatch.delenv("ATTNLAB_CORPUS", raising=False)
+    args = Namespace(train_files=[], val=None)
+    default_files(args)
+    assert args.train_files == [str(PROJECT_CORPUS / "train.txt")] and args.val == str(PROJECT_CORPUS / "val.txt")
+    assert (PROJECT_CORPUS / "train.txt").is_file() and (PROJECT_CORPUS / "val.txt").is_file()
+    monkeypatch.setenv("ATTNLAB_CORPUS", str(tmp_path))
+    args = Namespace(train_files=[], val=None)
+    default_files(args)
+    assert args.train_files == [str(tmp_path / "train.txt")] and args.val == str(tmp_path / "val.txt")
+
+
+def test_attnlab_train_without_files_trains_on_the_corpus_folder(tmp_path, monkeypatch, capsys):
+    """`attnlab train --out DIR` with no files reads train.txt and val.txt of the corpus folder (here a small one
+    in ATTNLAB_CORPUS: encoding the whole TinyStories subset takes half a minute) and names them in the card."""
+    import pytest
+
+    from backend.cli import main
+    from models.corpus import sha256
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "train.txt").write_text(TEXT, encoding="utf-8")
+    (folder / "val.txt").write_text(TEXT[:2000], encoding="utf-8")
+    monkeypatch.setenv("ATTNLAB_CORPUS", str(folder))
+    out = tmp_path / "m"
+    main(["train", "--out", str(out), "--tokenizer", "models/weights/tiny-sinusoidal/tokenizer.json", "--tokens", "1024",
+          "--layers", "1", "--heads", "2", "--d-model", "32", "--d-head", "16", "--d-mlp", "64", "--context", "32",
+          "--batch-size", "4", "--eval-every", "0", "--no-progress"])
+    card = json.loads((out / "card.json").read_text())
+    assert card["corpus"]["files"] == [{"name": "train.txt", "sha256": sha256(folder / "train.txt")}]
+    assert card["corpus"]["val"] == {"name": "val.txt", "sha256": sha256(folder / "val.txt")}
+    assert card["corpus"]["characters"] == "".join(sorted(set(TEXT)))
+    assert "val" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="give --val FILE"):
+        main(["train", str(folder / "train.txt"), "--out", str(out)])
