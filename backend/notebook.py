@@ -1,6 +1,6 @@
 """Attention Lab in a Jupyter notebook, without the server: the API's answers as plotly figures.
 
-    from backend.notebook import show, attention
+    from backend.notebook import attention, show, tokens
     figs = show("The cat sat on the mat.", model=None, layer=0, head=0)   # {name: Figure}
     figs["attention"]                                                    # displays in Jupyter
     [t.text for t in tokens("The cat sat.")]     # ['', 'The', ' cat', ' sat', '.']  (display: '␣cat')

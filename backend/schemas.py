@@ -191,6 +191,10 @@ class AnalyzeResponse(RunInfo):
     heads: list[list[HeadSummary]] = Field(..., description="[layer][head]")
     predictions: list[Prediction] | None = Field(None, description="top-k next tokens after the last position")
     predictions_unavailable: str | None = None
+    unseen_characters: list[str] | None = Field(
+        None, description="the characters of the text that never occur in the model's training text, each once, in "
+                          "the order they come ([] when there are none; null where the training text is not known, "
+                          "as for the pretrained models)")
 
 
 # --------------------------------------------------------------------------- qkv

@@ -47,7 +47,17 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
     return schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
                                    layers=layers, attention=rnd(pat[layers]),  # [len(layers), head, q, k]
                                    thumbnails=packed_weights(pat) if thumbnails else None,
-                                   heads=head_summaries(pat), predictions=preds, predictions_unavailable=why)
+                                   heads=head_summaries(pat), predictions=preds, predictions_unavailable=why,
+                                   unseen_characters=unseen_characters(run))
+
+
+def unseen_characters(run: Run) -> list[str] | None:
+    """The characters of the text that the model's training text never had, each once, in the order they come;
+    None where the training text is not known (the pretrained models)."""
+    seen = run.loaded.training_chars
+    if seen is None:
+        return None
+    return list(dict.fromkeys(c for c in run.text if c not in seen))
 
 
 def _pca2(points: torch.Tensor) -> tuple[torch.Tensor, list[float]]:

@@ -18,6 +18,7 @@ export function update(info) {
 }
 
 function show() {
+  if (typeof document === "undefined") return; // (imported outside a page: the unit tests)
   const main = document.getElementById("views");
   const box = document.getElementById("loading");
   if (!main || !box) return;

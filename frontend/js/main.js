@@ -7,6 +7,7 @@ import * as explainView from "./views/explain.js";
 import * as gridView from "./views/grid.js";
 import * as headsView from "./views/heads.js";
 import * as heatmapView from "./views/heatmap.js";
+import * as legendView from "./views/legend.js";
 import * as linesView from "./views/lines.js";
 import * as positionalView from "./views/positional.js";
 import * as predictView from "./views/predict.js";
@@ -357,12 +358,14 @@ function refresh() {
   if (!analysis) {
     $("empty").textContent = an.pending ? "Computing…" : "Nothing to show yet: the sentence above could not be analysed.";
     tokensView.render($("tokens"), { tokens: [] }, { token: null, pinned: null });
+    legendView.render($("token-legend"), null);
     return;
   }
   const n = analysis.tokens.length;
   const view = visibleAnalysis(analysis);
   const tok = effectiveToken(n, shownIndices(view));
   tokensView.render($("tokens"), { tokens: view.tokens, stale: !sameText }, { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1) });
+  legendView.render($("token-legend"), { tokens: view.tokens, unseen: analysis.unseen_characters, model: analysis.model });
   $("query-label").textContent = `${tok} “${analysis.tokens[tok].display}”`;
   if (!current) return; // wait for this sentence's analysis before asking the views' questions
   const section = document.querySelector(`main .view[data-view="${state.view}"]`);

@@ -69,3 +69,16 @@ def test_a_continuation_is_its_tokens_joined(client, models):
             if all(not tok.is_special(i) for i in ids):
                 assert body.continuation == tok.decode(ids)  # the tokenizer's own decoding agrees
             assert [t.position for t in body.continuation_tokens] == list(range(len(body.tokens), len(body.tokens) + 6))
+
+
+def test_analyze_names_the_characters_the_model_never_saw_in_training(client, models):
+    from models.corpus import PROJECT_CORPUS
+
+    seen = set((PROJECT_CORPUS / "train.txt").read_text(encoding="utf-8"))  # the default model's training text
+    text = "Le café, 日本 et ça\tva? The cat."
+    body = client.post("/api/analyze", json={"text": text}).json()
+    assert body["unseen_characters"] == ["é", "日", "本", "ç", "\t"]
+    assert body["unseen_characters"] == list(dict.fromkeys(c for c in text if c not in seen))
+    assert client.post("/api/analyze", json={"text": "The cat sat."}).json()["unseen_characters"] == []
+    for name in ("minilm-l6", "smollm2-135m"):  # their training text is not known: nothing is claimed
+        assert client.post("/api/analyze", json={"text": text, "model": name}).json()["unseen_characters"] is None

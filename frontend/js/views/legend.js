@@ -1,0 +1,48 @@
+// The legend by the token strip: what its markers mean (only those the strip shows: ␣, ↵, <0xE6>, ...), and a
+// note when the sentence has characters the model never saw in training (the API's `unseen_characters`; null
+// where the training text is not known, and then nothing is said). Text is set with textContent only.
+import { h } from "../plot.js";
+
+const MARKERS = [
+  [/␣/, "a space that belongs to the token"],
+  [/↵/, "a newline"],
+  [/⇥/, "a tab"],
+  [/<0x[0-9A-F]{2}>/, "one byte of a character the model’s vocabulary splits into bytes"],
+  [/<U\+[0-9A-F]{4,6}>/, "an invisible character, by its code"],
+  [/^##/, "a piece that continues the word before it"],
+];
+
+/** A character as the note shows it: spaces, line breaks and invisible characters by a mark or their code. */
+export function visible(c) {
+  if (c === " ") return "␣";
+  if (c === "\n") return "↵";
+  if (c === "\t") return "⇥";
+  if (/^[\p{C}\p{Z}]$/u.test(c)) return `U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+  return c;
+}
+
+/** The markers the strip shows, each with an example from the strip and what it means. */
+export function markersIn(tokens) {
+  const out = [];
+  for (const [re, meaning] of MARKERS) {
+    const hit = tokens.map((t) => re.exec(t.display || "")).find(Boolean);
+    if (hit) out.push({ mark: hit[0], meaning });
+  }
+  return out;
+}
+
+/** data: {tokens, unseen (the API's unseen_characters), model}. */
+export function render(element, data) {
+  const tokens = (data && data.tokens) || [];
+  const items = markersIn(tokens).map(({ mark, meaning }) =>
+    h("span", { class: "legend-item" }, h("span", { class: "tokname" }, mark), ` ${meaning}`));
+  const unseen = (data && data.unseen) || [];
+  const note = unseen.length
+    ? h("span", { class: "unseen", role: "note" },
+        `${data.model} never saw ${unseen.length === 1 ? "this character" : "these characters"} in training: `,
+        ...unseen.flatMap((c, i) => [i ? ", " : "", h("span", { class: "tokname" }, visible(c))]),
+        ". It has tokens for them, but nothing taught it what they mean.")
+    : null;
+  element.replaceChildren(...items, ...(note ? [note] : []));
+  element.hidden = !items.length && !note;
+}

@@ -1,0 +1,40 @@
+"""The legend by the token strip says what its markers mean (only those it shows), and a note names the characters
+of the sentence the model never saw in training (where that is known)."""
+
+from playwright.sync_api import Page, expect
+
+from tests.frontend.pages import api, open_app
+
+
+def legend(page: Page) -> list[str]:
+    return page.locator("#token-legend .legend-item").all_inner_texts()
+
+
+def test_the_legend_explains_the_markers_the_strip_shows(page: Page, shot):
+    text = "Le café\tdort."
+    open_app(page, text=text)
+    a = api(page, "/api/analyze", {"text": text})
+    assert a["unseen_characters"] == ["é", "\t"]
+    shown = legend(page)
+    assert shown[0] == "␣ a space that belongs to the token"
+    assert any(s.startswith("⇥ a tab") for s in shown)
+    byte = next(t["display"] for t in a["tokens"] if t["display"].startswith("<0x"))
+    assert f"{byte} one byte of a character the model’s vocabulary splits into bytes" in shown
+    note = page.locator("#token-legend .unseen")
+    expect(note).to_have_text("tiny-sinusoidal never saw these characters in training: é, ⇥. "
+                              "It has tokens for them, but nothing taught it what they mean.")
+    shot(page, "unseen", full_page=False)
+
+
+def test_a_plain_sentence_gets_only_the_space_marker_and_no_note(page: Page):
+    open_app(page, text="The cat sat on the mat.")
+    assert legend(page) == ["␣ a space that belongs to the token"]
+    expect(page.locator("#token-legend .unseen")).to_have_count(0)
+
+
+def test_no_note_where_the_training_text_is_not_known(page: Page, need_models):
+    need_models("minilm-l6")
+    open_app(page, text="Le café dort.", model="minilm-l6")
+    assert api(page, "/api/analyze", {"text": "Le café dort.", "model": "minilm-l6"})["unseen_characters"] is None
+    expect(page.locator("#token-legend .unseen")).to_have_count(0)
+    assert "##" not in " ".join(legend(page)) or any(s.startswith("## a piece") for s in legend(page))
