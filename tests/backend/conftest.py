@@ -8,7 +8,10 @@ from models import registry
 
 @pytest.fixture(scope="session")
 def client():
-    with TestClient(create_app(Settings()), raise_server_exceptions=False) as c:
+    # a model not loaded yet is waited for up to 60 s (the app's default is 1 s, then a 503 while it loads): a
+    # test of another view should not depend on how fast this machine loads a model; tests/backend/test_loading.py
+    # tests the 503s
+    with TestClient(create_app(Settings(load_wait_s=60)), raise_server_exceptions=False) as c:
         yield c
 
 
