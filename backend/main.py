@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         threading.Thread(target=plotly_file.made, name="gzip plotly.js", daemon=True).start()  # ready for the first page
         loaded = service.load_now(settings.default_model)  # before the server answers
         log.info("default model %s loaded (%s parameters)", loaded.name, f"{loaded.info.params:,}")
+        service.models()  # every model's card and package looked up once, so a first request for one is quick
         yield
 
     app = FastAPI(title="Attention Lab", version="0.2.0", lifespan=lifespan, docs_url=None, redoc_url=None,
