@@ -99,6 +99,18 @@ def _document_limits(schema: dict, settings: Settings, models: list[str]) -> dic
               "n": {"maximum": settings.max_positions_n}, "word": {"minLength": 1, "pattern": r"\S"}}
     answers = (f" At most {settings.max_answer_mb:g} MB of JSON (max_answer_mb, ATTNLAB_MAX_ANSWER_MB): past it, a 422 "
                "that says what to ask for instead.")
+    info = schema.setdefault("info", {})
+    info["description"] = info.get("description", "") + (
+        "\n\nLimits (each an `ATTNLAB_*` setting; past one, a 422 that names it): every request that does model "
+        f"work holds one of {settings.max_concurrent_runs} slots (ATTNLAB_MAX_CONCURRENT_RUNS) for all of it, a "
+        f"continuation's passes included; at most {settings.max_queued_runs} wait (ATTNLAB_MAX_QUEUED_RUNS), each "
+        f"at most {settings.queue_timeout_s:g} s (ATTNLAB_QUEUE_TIMEOUT_S); past that, 503 with Retry-After. A request "
+        f"body holds at most {settings.max_body_bytes:,} bytes (ATTNLAB_MAX_BODY_BYTES; 413). A JSON answer holds at "
+        f"most {settings.max_answer_mb:g} MB (ATTNLAB_MAX_ANSWER_MB), a report {settings.max_report_weights:,} "
+        f"attention weights (ATTNLAB_MAX_REPORT_WEIGHTS), a comparison {settings.max_compare_weights:,} "
+        "(ATTNLAB_MAX_COMPARE_WEIGHTS). A request whose Host header is not one of the server's own names "
+        "(127.0.0.1, localhost, [::1]; on all interfaces this machine's names and addresses; ATTNLAB_ALLOWED_HOSTS) "
+        "gets 400. GET /api/health always answers at once; GET /api/ready says whether the server can take work.")
     paths = schema.get("paths", {})
     for path in JSON_MODEL_ROUTES:
         for op in paths.get(path, {}).values():
