@@ -53,7 +53,7 @@ def rss_mb(pid: int) -> float:
 
 
 @contextmanager
-def serve(env: dict[str, str] | None = None, startup_s: float = 180):
+def serve(env: dict[str, str] | None = None, startup_s: float = 300):
     """`attnlab serve` (this checkout's code) on a free loopback port: (base URL, port, process)."""
     port = free_port()
     log = tempfile.TemporaryFile(mode="w+")
