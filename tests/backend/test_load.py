@@ -166,7 +166,7 @@ def test_forty_continuations_twenty_reports_and_twenty_comparisons_at_once(need)
     s = Settings()
     info = registry.info(SMOL)
     with serve() as (base, port, proc):
-        with httpx.Client(base_url=base) as c:
+        with httpx.Client(base_url=base, timeout=300) as c:
             # SmolLM2 loaded (its first request), and the texts: the longest each limit allows
             cont_n = info.max_tokens - s.max_continue_tokens
             report_n = next(m for m in c.get("/api/models").json()["models"] if m["name"] == SMOL)["max_report_tokens"]
