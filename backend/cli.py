@@ -58,8 +58,34 @@ def cmd_serve(args: argparse.Namespace) -> None:
         else:
             print("Students: no network address found on this machine; connect it to the classroom network.",
                   flush=True)
+    from backend.server import uvicorn_options
+
     uvicorn.run("backend.main:create_app", factory=True, host=host, port=args.port, workers=args.workers,
-                log_level=args.log_level)
+                log_level=args.log_level, **uvicorn_options())
+
+
+# request fields -> the options that set them, for error messages
+OPTIONS = {"text": "TEXT", "model": "--model", "top_k": "--top-k", "positions": "--positions", "scale": "--no-scale",
+           "layer": "--layer", "head": "--head", "seed": "--seed", "ablate": "--ablate"}
+
+
+def _validation_message(e) -> str:
+    """A pydantic ValidationError of a request built from options, each error named by its option."""
+    parts = []
+    for err in e.errors():
+        field = str(err["loc"][0]) if err.get("loc") else ""
+        msg = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{OPTIONS.get(field, field)}: {msg}" if field else msg)
+    return "; ".join(parts)
+
+
+def _core_message(e: Exception) -> str:
+    """A limit the core names by its request field (top_k is 60; ...): by the option instead."""
+    msg = str(e.args[0] if e.args else e)
+    for field in ("top_k",):
+        if msg.startswith(f"{field} "):
+            msg = OPTIONS[field] + msg[len(field):]
+    return msg
 
 
 def _service():
@@ -85,9 +111,9 @@ def cmd_analyze(args: argparse.Namespace) -> None:
         service.check_top_k(req.top_k)
         result = analyze(service.run(req.model, req.text, interventions(req)), req.top_k)
     except ValidationError as e:
-        sys.exit("attnlab: " + "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors()))
+        sys.exit("attnlab: " + _validation_message(e))
     except (ValueError, LookupError) as e:
-        sys.exit(f"attnlab: {e.args[0] if e.args else e}")
+        sys.exit(f"attnlab: {_core_message(e)}")
     if args.json:
         print(result.model_dump_json(indent=None if args.compact else 1))
         return
@@ -122,9 +148,9 @@ def cmd_report(args: argparse.Namespace) -> None:
                             seed=args.seed, top_k=args.top_k)
         _, html = build(_service(), req)
     except ValidationError as e:
-        sys.exit("attnlab: " + "; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors()))
+        sys.exit("attnlab: " + _validation_message(e))
     except (ValueError, LookupError) as e:
-        sys.exit(f"attnlab: {e.args[0] if e.args else e}")
+        sys.exit(f"attnlab: {_core_message(e)}")
     out = Path(args.output)
     try:
         out.write_text(html, encoding="utf-8")
@@ -298,7 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     args = build_parser().parse_args(argv)
-    args.func(args)
+    try:
+        args.func(args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # the reader went away (`attnlab analyze hi --json | head -c 400`): stop quietly, like any Unix filter; the
+        # output still buffered goes nowhere, so that Python's own flush at exit prints no second error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(141)  # 128 + SIGPIPE, the status of a filter the pipe closed on
 
 
 if __name__ == "__main__":

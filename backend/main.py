@@ -18,10 +18,13 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from backend.alloc import tune_allocator
-from backend.middleware import GuardMiddleware
+from backend.middleware import GuardMiddleware, HeadMiddleware, HostMiddleware
 from backend.routes import attention, embeddings, lessons, meta, positional, predict, report
-from backend.service import ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded, UnknownModel
+from backend.routes.report import Forbidden
+from backend.service import (Cancelled, ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded,
+                             UnknownModel)
 from backend.settings import Settings, get_settings
+from backend.share import host_form, machine_hosts, with_final_dots
 
 log = logging.getLogger("attnlab")
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
@@ -81,6 +84,12 @@ def _readable(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "invalid request"
 
 
+# the routes whose answer is JSON made by backend.work.answer (bounded by max_answer_mb)
+JSON_MODEL_ROUTES = ("/api/analyze", "/api/qkv", "/api/attention/explain", "/api/compare", "/api/embeddings",
+                     "/api/embeddings/neighbors", "/api/embeddings/analogy", "/api/positional",
+                     "/api/positional/decompose", "/api/predict")
+
+
 def _document_limits(schema: dict, settings: Settings, models: list[str]) -> dict:
     """Write the limits of `settings` and the model names into the OpenAPI schema, so /docs shows them."""
     limits = {"text": {"minLength": 1, "maxLength": settings.max_text_chars, "pattern": r"\S"},
@@ -89,6 +98,32 @@ def _document_limits(schema: dict, settings: Settings, models: list[str]) -> dic
               "top_k": {"maximum": settings.max_top_k}, "temperature": {"maximum": settings.max_temperature},
               "continue_tokens": {"maximum": settings.max_continue_tokens}, "k": {"maximum": settings.max_neighbors},
               "n": {"maximum": settings.max_positions_n}, "word": {"minLength": 1, "pattern": r"\S"}}
+    answers = (f" At most {settings.max_answer_mb:g} MB of JSON (max_answer_mb, ATTNLAB_MAX_ANSWER_MB): past it, a 422 "
+               "that says what to ask for instead.")
+    info = schema.setdefault("info", {})
+    info["description"] = info.get("description", "") + (
+        "\n\nLimits (each an `ATTNLAB_*` setting; past one, a 422 that names it): every request that does model "
+        f"work holds one of {settings.max_concurrent_runs} slots (ATTNLAB_MAX_CONCURRENT_RUNS) for all of it, a "
+        f"continuation's passes included; at most {settings.max_queued_runs} wait (ATTNLAB_MAX_QUEUED_RUNS), each "
+        f"at most {settings.queue_timeout_s:g} s (ATTNLAB_QUEUE_TIMEOUT_S); past that, 503 with Retry-After. A request "
+        f"body holds at most {settings.max_body_bytes:,} bytes (ATTNLAB_MAX_BODY_BYTES; 413). A JSON answer holds at "
+        f"most {settings.max_answer_mb:g} MB (ATTNLAB_MAX_ANSWER_MB), a report {settings.max_report_weights:,} "
+        f"attention weights (ATTNLAB_MAX_REPORT_WEIGHTS), a comparison {settings.max_compare_weights:,} "
+        "(ATTNLAB_MAX_COMPARE_WEIGHTS). A request whose Host header is not one of the server's own names "
+        "(127.0.0.1, localhost, [::1]; on all interfaces this machine's names and addresses; ATTNLAB_ALLOWED_HOSTS) "
+        "gets 400. GET /api/health always answers at once; GET /api/ready says whether the server can take work.")
+    paths = schema.get("paths", {})
+    for path in JSON_MODEL_ROUTES:
+        for op in paths.get(path, {}).values():
+            op["description"] = op.get("description", "") + answers
+    compare = paths.get("/api/compare", {}).get("post")
+    if compare:
+        compare["description"] = compare.get("description", "").replace(
+            "`max_compare_weights`", f"`max_compare_weights` ({settings.max_compare_weights:,})")
+    report_op = paths.get("/api/report", {}).get("get")
+    if report_op:
+        report_op["description"] = report_op.get("description", "").replace(
+            "`max_report_weights`", f"`max_report_weights` ({settings.max_report_weights:,})")
 
     def patch(prop_name: str, prop: dict) -> None:
         if prop_name in limits:
@@ -107,6 +142,12 @@ def _document_limits(schema: dict, settings: Settings, models: list[str]) -> dic
             for param in op.get("parameters", []):
                 patch(param["name"], param.get("schema", {}))
     return schema
+
+
+def allowed_hosts(settings: Settings) -> set[str]:
+    """The Host names this server answers: 127.0.0.1, localhost and [::1]; on all interfaces this machine's own
+    names and addresses too; and settings.allowed_hosts ("*": any)."""
+    return machine_hosts(settings.host) | with_final_dots({host_form(h) for h in settings.allowed_hosts})
 
 
 def create_app(settings: Settings | None = None, service: ModelService | None = None) -> FastAPI:
@@ -146,6 +187,15 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     @app.exception_handler(ModelNotInstalled)
     async def not_installed(request: Request, exc: ModelNotInstalled) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": str(exc)})
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> JSONResponse:
+        return JSONResponse(status_code=403, content={"detail": str(exc)})
+
+    @app.exception_handler(Cancelled)
+    async def cancelled(request: Request, exc: Cancelled) -> JSONResponse:
+        # nobody reads it: the client went away (499, "client closed request", as nginx logs it)
+        return JSONResponse(status_code=499, content={"detail": str(exc)})
 
     @app.exception_handler(Overloaded)
     async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
@@ -188,7 +238,9 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["content-type"])
     app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=6)
+    app.add_middleware(HostMiddleware, allowed=allowed_hosts(settings))
     app.add_middleware(GuardMiddleware, max_body=settings.max_body_bytes)
+    app.add_middleware(HeadMiddleware)
     if (FRONTEND / "index.html").is_file():
         @app.get("/", include_in_schema=False)
         def index() -> FileResponse:

@@ -341,7 +341,17 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None,
         "</body></html>\n")
 
 
+def check(service: ModelService, req: ReportRequest) -> None:
+    """Refuse (ValueError) a report past what one may cost before any forward pass: a report draws every head, so
+    its text may take at most ModelService.max_report_tokens(model) tokens (max_report_weights)."""
+    service.check_top_k(req.top_k)
+    loaded = service.get(req.model)
+    check_layer_head(loaded.cfg, req.layer, req.head)
+    service.check_report(loaded, len(service.tokenize(loaded, req.text)))
+
+
 def build(service: ModelService, req: ReportRequest, generated: datetime | None = None) -> tuple[str, str]:
     """(file name, HTML) of the report for `req`. Raises ValueError / LookupError on bad input, as the API does."""
+    check(service, req)
     data = gather(service, req)
     return filename(data), render_html(data, generated=generated)

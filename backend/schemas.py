@@ -52,7 +52,7 @@ class AppliedInterventions(BaseModel):
     positions: Positions
     scale: bool
     ablate: list[tuple[int, int]]
-    seed: int
+    seed: int | None = Field(None, description="the seed of the permutation: only when positions are shuffled")
     permutation: list[int] | None = Field(None, description="position given to each token when shuffled")
 
 
@@ -107,6 +107,23 @@ class LoadState(BaseModel):
                          "it answers 503 with Retry-After until loaded); loading; failed: the last load failed")
     progress: float | None = Field(None, ge=0, le=1, description="while loading: the fraction done, where known")
     error: str | None = Field(None, description="failed: why")
+class Ready(BaseModel):
+    """Whether the server can take work now (GET /api/ready: 200 when ready, else 503 with this same answer)."""
+
+    ready: bool = Field(..., description="the default model is loaded and the server is not saturated")
+    default_model: str
+    default_model_loaded: bool
+    saturated: bool = Field(..., description="as many requests wait for a forward pass as may (max_queued_runs): a "
+                                             "new one is refused at once with 503")
+    busy: bool = Field(..., description="every slot is taken: a new request waits for one")
+    running: int = Field(..., description="requests holding a slot (at most max_concurrent_runs)")
+    waiting: int = Field(..., description="requests waiting for a slot")
+    passes: int = Field(..., description="forward passes computing now")
+    peak_passes: int = Field(..., description="the most forward passes computing at once since the server started")
+    passes_done: int = Field(..., description="forward passes done since the server started")
+    refused: int = Field(..., description="requests refused with 503 since the server started")
+    max_concurrent_runs: int
+    max_queued_runs: int
 
 
 class ModelSummary(BaseModel):
@@ -130,6 +147,8 @@ class ModelSummary(BaseModel):
     default: bool
     unavailable_views: dict[str, str] = Field(..., description="view -> why it does not apply to this model")
     load: LoadState = Field(..., description="whether this server process has loaded the model yet")
+    max_report_tokens: int = Field(..., description="the longest text (tokens) a report takes on this model: a report "
+                                                    "draws every head (max_report_weights)")
 
 
 class ModelList(BaseModel):

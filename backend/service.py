@@ -8,6 +8,7 @@ notebook wait for the load instead.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -45,6 +46,8 @@ class ModelLoading(Overloaded):
 
 class ModelLoadFailed(RuntimeError):
     """A model whose load failed (a 503 without Retry-After: the next request after LOAD_RETRY_S tries again)."""
+class Cancelled(RuntimeError):
+    """The request's client went away: its work stopped before the next forward pass (nobody reads the answer)."""
 
 
 class UnknownModel(LookupError):
@@ -128,6 +131,7 @@ class ModelService:
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_runs)
         self._waiting = 0
+        self._init_budget()
 
     # ---------------------------------------------------------------- models
 
@@ -156,7 +160,9 @@ class ModelService:
         """The model, loaded now if it is not yet (this waits for the load)."""
         name = self.resolve(name)
         try:
-            return self._load(name)
+            loaded = self._load(name)
+            self._ready.add(loaded.name)
+            return loaded
         except KeyError as e:
             raise UnknownModel(e.args[0] if e.args else f"unknown model {name!r}") from None
         except LookupError as e:
@@ -202,34 +208,39 @@ class ModelService:
 
     # ---------------------------------------------------------------- limits
 
+    @staticmethod
+    def setting(name: str) -> str:
+        """How a message names a limit: the setting and the environment variable that changes it."""
+        return f"{name}, ATTNLAB_{name.upper()}"
+
     def check_text(self, text: str) -> None:
         limit = self.settings.max_text_chars
         if not text.strip():
             raise ValueError("text is empty: type a sentence")
         if len(text) > limit:
-            raise ValueError(f"text is {len(text)} characters; the limit is {limit} characters (max_text_chars)")
+            raise ValueError(f"text is {len(text)} characters; the limit is {limit} characters ({self.setting('max_text_chars')})")
 
     def check_top_k(self, k: int) -> None:
         if k > self.settings.max_top_k:
-            raise ValueError(f"top_k is {k}; the limit is {self.settings.max_top_k} (max_top_k)")
+            raise ValueError(f"top_k is {k}; the limit is {self.settings.max_top_k} ({self.setting('max_top_k')})")
 
     def check_temperature(self, t: float) -> None:
         if not 0 < t <= self.settings.max_temperature:
             raise ValueError(f"temperature is {t}; it must be more than 0 and at most "
-                             f"{self.settings.max_temperature} (max_temperature)")
+                             f"{self.settings.max_temperature} ({self.setting('max_temperature')})")
 
     def check_continue(self, n: int) -> None:
         if n > self.settings.max_continue_tokens:
             raise ValueError(f"continue_tokens is {n}; the limit is {self.settings.max_continue_tokens} "
-                             "(max_continue_tokens)")
+                             f"({self.setting('max_continue_tokens')})")
 
     def check_neighbors(self, k: int) -> None:
         if k > self.settings.max_neighbors:
-            raise ValueError(f"k is {k}; the limit is {self.settings.max_neighbors} (max_neighbors)")
+            raise ValueError(f"k is {k}; the limit is {self.settings.max_neighbors} ({self.setting('max_neighbors')})")
 
     def check_positions_n(self, n: int) -> None:
         if n > self.settings.max_positions_n:
-            raise ValueError(f"n is {n}; the limit is {self.settings.max_positions_n} (max_positions_n)")
+            raise ValueError(f"n is {n}; the limit is {self.settings.max_positions_n} ({self.setting('max_positions_n')})")
 
     def tokenize(self, loaded: LoadedModel, text: str) -> list[int]:
         self.check_text(text)
@@ -239,6 +250,45 @@ class ModelService:
             raise ValueError(f"the text is {len(ids)} tokens (with its special tokens); "
                              f"model {loaded.name!r} reads at most {limit} tokens (max_tokens)")
         return ids
+
+    # ---------------------------------------------------------------- what one answer may cost
+
+    def max_report_tokens(self, info: ModelInfo) -> int:
+        """The longest text (in tokens) a report may take on this model: it draws every head, so at most
+        max_report_weights attention weights (layers x heads x tokens^2); never more than the model reads."""
+        return min(info.max_tokens, math.isqrt(self.settings.max_report_weights // (info.n_layers * info.n_heads)))
+
+    def check_report(self, loaded: LoadedModel, n_tokens: int) -> None:
+        info, limit = loaded.info, self.max_report_tokens(loaded.info)
+        if n_tokens > limit:
+            raise ValueError(
+                f"the text is {n_tokens} tokens; a report on {info.name} takes at most {limit} tokens: it draws all "
+                f"{info.n_layers * info.n_heads} heads ({info.n_layers} layers x {info.n_heads} heads), and a report "
+                f"holds at most {self.settings.max_report_weights:,} attention weights ({self.setting('max_report_weights')})")
+
+    def check_compare(self, sides: list[tuple[LoadedModel, int]], layer: int | None, head: int | None) -> None:
+        """A comparison holds each side's attention (the layers and heads asked for, tokens^2 each) and, when the
+        two have the same shape, their difference: at most max_compare_weights weights in all."""
+        def weights(loaded: LoadedModel, n: int) -> int:
+            cfg = loaded.cfg
+            return (1 if layer is not None else cfg.n_layers) * (1 if head is not None else cfg.n_heads) * n * n
+
+        (a, na), (b, nb) = sides
+        shapes = [(x.cfg.n_layers, x.cfg.n_heads, n) for x, n in sides]
+        total = weights(a, na) + weights(b, nb) + (weights(a, na) if shapes[0] == shapes[1] else 0)
+        limit = self.settings.max_compare_weights
+        if total > limit:
+            advice = ("use shorter texts" if layer is not None and head is not None
+                      else "name a `layer` and a `head`, or use shorter texts")
+            raise ValueError(f"this comparison would hold {total:,} attention weights ({na} and {nb} tokens); the limit "
+                             f"is {limit:,} ({self.setting('max_compare_weights')}): {advice}")
+
+    def check_answer_size(self, nbytes: int, hint: str = "") -> None:
+        """An answer of nbytes (JSON) may be sent: else a 422 that says how big it was and what to ask instead."""
+        limit = self.settings.max_answer_mb
+        if nbytes > limit * 1e6:
+            raise ValueError(f"the answer would be {nbytes / 1e6:.1f} MB; the limit is {limit:g} MB "
+                             f"({self.setting('max_answer_mb')})" + (f": {hint}" if hint else ""))
 
     # ---------------------------------------------------------------- forward passes
 
@@ -252,7 +302,7 @@ class ModelService:
             if hit is not None:
                 self._runs.move_to_end(key)
                 return hit[0]
-        with self._slot():
+        with self._slot(), self._counted():
             logits, cache = self._forward(loaded, ids, iv)
         result = Run(loaded, text, tuple(ids), logits, cache)
         if self._cache_budget <= 0:
@@ -278,21 +328,112 @@ class ModelService:
 
     @contextmanager
     def _slot(self) -> Iterator[None]:
-        """Bounded concurrency: wait for a free slot, but refuse at once when too many wait already."""
+        """Bounded concurrency: wait for a free slot, but refuse at once when too many wait already. A thread that
+        holds a slot (see work()) does not take a second one. A request whose client has gone stops waiting."""
+        if getattr(self._local, "depth", 0):
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
         s = self.settings
         with self._lock:
             if self._waiting >= s.max_queued_runs:
+                self._refused += 1
                 raise Overloaded(f"the server is busy ({s.max_queued_runs} requests waiting); try again in a moment")
             self._waiting += 1
         try:
-            acquired = self._slots.acquire(timeout=s.queue_timeout_s)
+            deadline = time.monotonic() + s.queue_timeout_s
+            acquired = False
+            while not acquired and (left := deadline - time.monotonic()) > 0:
+                acquired = self._slots.acquire(timeout=min(left, self.POLL_S))
+                if not acquired:
+                    self.check_cancelled()
         finally:
             with self._lock:
                 self._waiting -= 1
         if not acquired:
+            with self._lock:
+                self._refused += 1
             raise Overloaded(f"the server is busy (no forward pass free within {s.queue_timeout_s:g} s); "
                              "try again in a moment")
+        with self._lock:
+            self._running += 1
+        self._local.depth = 1
         try:
             yield
         finally:
+            self._local.depth = 0
+            with self._lock:
+                self._running -= 1
             self._slots.release()
+
+    # ---------------------------------------------------------------- one budget for all model work
+
+    POLL_S = 0.25  # how often a request waiting for a slot looks whether its client is still there
+
+    def _init_budget(self) -> None:
+        self._local = threading.local()  # per request thread: slots held (depth), the request's cancel flag
+        self._running = 0  # slots held now
+        self._passes = 0  # forward passes computing now, counted around the model call itself
+        self._peak_passes = 0  # the most at once since the start
+        self._passes_done = 0
+        self._refused = 0  # 503s given (queue full or no slot within queue_timeout_s)
+        self._ready: set[str] = set()  # models loaded: a request for one runs without loading it first
+
+    @contextmanager
+    def work(self, cancel: threading.Event | None = None) -> Iterator[None]:
+        """Hold one slot of the limiter for all the model work of one request done in this thread: its forward
+        passes, a continuation's passes and the post-processing that turns them into an answer. Past the queue:
+        Overloaded (a 503 with Retry-After). When `cancel` is set (the client went away), the work stops with
+        Cancelled before its next forward pass, and waiting for a slot stops too."""
+        self._local.cancel = cancel
+        try:
+            self.check_cancelled()
+            with self._slot():
+                yield
+        finally:
+            self._local.cancel = None
+
+    def check_cancelled(self) -> None:
+        cancel = getattr(self._local, "cancel", None)
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("the client went away; the work stopped")
+
+    @contextmanager
+    def _counted(self) -> Iterator[None]:
+        """Around one forward pass: stop first if the client went away; count it (stats(): at most
+        max_concurrent_runs at once, which the load test measures)."""
+        self.check_cancelled()
+        with self._lock:
+            self._passes += 1
+            self._peak_passes = max(self._peak_passes, self._passes)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._passes -= 1
+                self._passes_done += 1
+
+    def next_logits(self, loaded: LoadedModel, ids: list[int], iv: Interventions) -> torch.Tensor:
+        """One more forward pass of a greedy continuation (no cache kept): the last position's logits [vocab].
+        Inside the request's slot (taken here when the thread holds none); Cancelled when its client has gone."""
+        with self._slot(), self._counted():
+            return self._next_logits(loaded, ids, iv)
+
+    def _next_logits(self, loaded: LoadedModel, ids: list[int], iv: Interventions) -> torch.Tensor:
+        with torch.inference_mode():
+            return loaded.model(torch.tensor(ids), iv)[-1]  # [pos, vocab] -> [vocab]
+
+    def model_ready(self, name: str) -> bool:
+        """Whether the model is loaded (never loads it, never waits)."""
+        return name in self._ready or self._loaded(name) is not None
+
+    def stats(self) -> dict[str, int]:
+        """The limiter now, read without a lock (a health check must never wait): slots held (running), requests
+        waiting for one, forward passes computing now and the most at once since the start, passes done, 503s."""
+        return {"running": self._running, "waiting": self._waiting, "passes": self._passes,
+                "peak_passes": self._peak_passes, "passes_done": self._passes_done, "refused": self._refused,
+                "max_concurrent_runs": self.settings.max_concurrent_runs,
+                "max_queued_runs": self.settings.max_queued_runs}

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from models.registry import DEFAULT_MODEL
 
@@ -37,6 +39,29 @@ class Settings(BaseSettings):
     result_cache_mb: float = Field(512, ge=0, allow_inf_nan=False)
     cors_origins: list[str] = []  # no CORS unless configured
     lessons_dir: Path = LESSONS_DIR  # GET /api/lessons reads the *.md files of this folder (ATTNLAB_LESSONS_DIR)
+    # what one answer may cost (past a limit: 422 naming it). A report draws every head of the model, so its tokens
+    # are bounded by the model's size: layers x heads x tokens^2 attention weights at most (the default is what the
+    # tiny models hold at their 128 tokens); a comparison likewise (both sides and their difference)
+    max_answer_mb: float = Field(16, gt=0, allow_inf_nan=False)  # any JSON answer of a model route
+    max_report_weights: int = Field(262_144, ge=1)
+    max_compare_weights: int = Field(1_000_000, ge=1)
+    # the Host header a request may carry: 127.0.0.1, localhost and [::1] always; with host 0.0.0.0 or :: this
+    # machine's own names and addresses too; and these (ATTNLAB_ALLOWED_HOSTS: a JSON list or names separated by
+    # commas; "*" allows any). Anything else: 400 (no DNS rebinding)
+    allowed_hosts: Annotated[list[str], NoDecode] = []
+    # the HTTP server of `attnlab serve` (uvicorn with h11)
+    max_header_bytes: int = Field(65_536, ge=1024)  # request line + headers; more: 400 and the connection closed
+    header_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False)  # to send a whole request head, from the
+    # connection's start or the end of the previous answer; later: the connection is closed
+    keep_alive_s: float = Field(5.0, gt=0, allow_inf_nan=False)  # an idle kept-alive connection is closed after this
+
+    @field_validator("allowed_hosts", mode="before")
+    @classmethod
+    def _hosts_from_text(cls, v: object) -> object:
+        if isinstance(v, str):
+            v = v.strip()
+            return json.loads(v) if v.startswith("[") else [h for h in (p.strip() for p in v.split(",")) if h]
+        return v
 
 
 @lru_cache

@@ -20,7 +20,7 @@ MAX_QR_URL = 400  # a longer address makes a QR code too dense to scan from the 
 _PROBES = ("10.255.255.255", "192.168.255.255", "172.31.255.255")
 
 
-def _usable(ip: str) -> bool:
+def is_network_address(ip: str) -> bool:
     try:
         a = ipaddress.ip_address(ip)
     except ValueError:
@@ -37,7 +37,7 @@ def lan_address() -> str | None:
                 ip = s.getsockname()[0]
         except OSError:
             continue
-        if _usable(ip):
+        if is_network_address(ip):
             return ip
     try:
         infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET, socket.SOCK_DGRAM)
@@ -45,9 +45,85 @@ def lan_address() -> str | None:
         return None
     for info in infos:
         ip = str(info[4][0])
-        if _usable(ip):
+        if is_network_address(ip):
             return ip
     return None
+
+
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "localhost.", "[::1]")  # the Host names a server always answers
+
+
+def local_addresses() -> set[str]:
+    """Every address of this machine's interfaces (Linux: /proc/net; elsewhere what its hostname resolves to),
+    without the loopback and link-local ones."""
+    found: set[str] = set()
+    try:  # IPv4: the "/32 host LOCAL" leaves of the routing trie
+        lines = open("/proc/net/fib_trie", encoding="ascii").read().splitlines()
+        for prev, line in zip(lines, lines[1:], strict=False):
+            if line.strip() == "/32 host LOCAL" and "--" in prev:
+                found.add(prev.split("--")[-1].strip())
+    except OSError:
+        pass
+    try:  # IPv6: 32 hex digits per line
+        for line in open("/proc/net/if_inet6", encoding="ascii"):
+            hexa = line.split()[0]
+            found.add(str(ipaddress.IPv6Address(int(hexa, 16))))
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        for info in socket.getaddrinfo(socket.gethostname(), None):
+            found.add(str(info[4][0]).split("%")[0])
+    except OSError:
+        pass
+    ip = lan_address()
+    if ip:
+        found.add(ip)
+    out = set()
+    for a in found:
+        try:
+            addr = ipaddress.ip_address(a)
+        except ValueError:
+            continue
+        if not (addr.is_loopback or addr.is_unspecified or addr.is_link_local or addr.is_multicast):
+            out.add(str(addr))
+    return out
+
+
+def host_form(name: str) -> str:
+    """A name as a Host header carries it, without the port: lower case, an IPv6 address in brackets."""
+    name = name.strip().lower()
+    if ":" in name and not name.startswith("["):
+        return f"[{name}]"
+    return name
+
+
+def machine_hosts(host: str) -> set[str]:
+    """The Host names of a server listening on `host`: the loopback names always; on all interfaces (0.0.0.0, ::)
+    or on one address of the network also this machine's names (hostname, its fully qualified name, name.local)
+    and its own addresses. A DNS name is taken with and without its final dot (localhost. is localhost)."""
+    names = set(LOOPBACK_NAMES)
+    if host in ALL_INTERFACES or (host not in LOOPBACK_HOSTS and not host.startswith("127.")):
+        if host not in ALL_INTERFACES:
+            names.add(host_form(host))
+        for name in {socket.gethostname(), socket.getfqdn()}:
+            if name and name.lower() != "localhost":
+                names.update({name.lower(), f"{name.lower()}.local"})
+        if host in ALL_INTERFACES:
+            names.update(host_form(a) for a in local_addresses())
+    return with_final_dots(names)
+
+
+def with_final_dots(names: set[str]) -> set[str]:
+    """Each DNS name also with a final dot (the absolute form a browser may send); addresses as they are."""
+    out = set()
+    for name in names:
+        out.add(name)
+        bare = name.rstrip(".")
+        try:
+            ipaddress.ip_address(bare.strip("[]"))
+        except ValueError:
+            out.update({bare, bare + "."})
+    return out
 
 
 def student_url(host: str, port: int) -> tuple[str, bool]:

@@ -36,7 +36,10 @@ def packed_weights(t: torch.Tensor, scale: int = 255) -> schemas.PackedWeights:
 
 
 def interventions(req: schemas.InterventionFields) -> Interventions:
-    return Interventions(positions=req.positions, scale=req.scale, ablate=tuple(map(tuple, req.ablate)), seed=req.seed)
+    """The request's interventions; the seed only where it matters (positions shuffled), so that another seed with
+    positions normal or removed is the same pass (one cache entry) and the same answer."""
+    seed = req.seed if req.positions == "shuffled" else 0
+    return Interventions(positions=req.positions, scale=req.scale, ablate=tuple(map(tuple, req.ablate)), seed=seed)
 
 
 def token(loaded: LoadedModel, token_id: int, position: int, text: str | None = None,
@@ -67,7 +70,8 @@ def run_info(run: Run) -> dict:
     return {
         "model": run.name,
         "interventions": schemas.AppliedInterventions(positions=iv.positions, scale=iv.scale,
-                                                      ablate=list(iv.ablate), seed=iv.seed,
+                                                      ablate=list(iv.ablate),
+                                                      seed=iv.seed if iv.positions == "shuffled" else None,
                                                       permutation=run.cache.permutation),
         "tokens": tokens(run.loaded, run.text, run.ids),
     }

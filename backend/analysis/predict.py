@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 
 from backend import schemas
@@ -30,7 +32,11 @@ def top_k(run: Run, k: int, temperature: float) -> tuple[list[schemas.Prediction
 
 
 @torch.inference_mode()
-def predict(run: Run, k: int, temperature: float, continue_tokens: int) -> schemas.PredictResponse:
+def predict(run: Run, k: int, temperature: float, continue_tokens: int,
+            next_logits: Callable[[list[int]], torch.Tensor] | None = None) -> schemas.PredictResponse:
+    """`next_logits(ids)` runs one more forward pass of the continuation: the last position's logits [vocab]
+    (ModelService.next_logits, which counts it in the request's slot and stops when the client has gone);
+    default: the model itself. The continuation stops at the model's max_tokens."""
     why = why_no_prediction(run.loaded)
     if why:
         raise ValueError(why)
@@ -41,19 +47,23 @@ def predict(run: Run, k: int, temperature: float, continue_tokens: int) -> schem
                     for i in range(n)]
     continuation = cont_tokens = stopped = None
     if continue_tokens:
+        if next_logits is None:
+            def next_logits(ids: list[int]) -> torch.Tensor:
+                return loaded.model(torch.tensor(ids), run.iv)[-1]  # [pos, vocab] -> [vocab]
         ids = list(run.ids)
-        limit = loaded.cfg.max_positions
+        limit = loaded.info.max_tokens
         new: list[int] = []
         logits = run.logits[-1]
         while len(new) < continue_tokens:
             if len(ids) >= limit:
-                stopped = f"the model reads at most {limit} tokens"
+                stopped = (f"stopped after {len(new)} of {continue_tokens} tokens: model {loaded.name!r} reads at most "
+                           f"{limit} tokens (max_tokens), and the text has {len(ids)} now")
                 break
             nxt = int(logits.argmax())
             ids.append(nxt)
             new.append(nxt)
             if len(new) < continue_tokens and len(ids) < limit:
-                logits = loaded.model(torch.tensor(ids), run.iv)[-1]  # [vocab]
+                logits = next_logits(ids)  # [vocab]
         texts = loaded.tokenizer.token_texts(new)  # each character with the token of its first byte
         continuation = "".join(texts)
         cont_tokens = [token(loaded, t, n + i, text) for i, (t, text) in enumerate(zip(new, texts, strict=True))]

@@ -2,44 +2,62 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import Response
 
 from backend import schemas
 from backend.analysis import attention
 from backend.analysis.common import interventions
 from backend.deps import get_service
 from backend.service import ModelService
+from backend.work import answer
 
 router = APIRouter(tags=["attention"], responses=schemas.ERROR_RESPONSES)
 Service = Annotated[ModelService, Depends(get_service)]
 
 
 @router.post("/analyze", response_model=schemas.AnalyzeResponse)
-def analyze(req: schemas.AnalyzeRequest, service: Service) -> schemas.AnalyzeResponse:
+async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Service) -> Response:
     """Tokens, every head's attention pattern, a summary per head, and the top next tokens.
 
     `layers` limits the full-precision `attention` to those layers (the answer's `layers` names them);
     `thumbnails` adds every layer x head pattern as 8-bit values, enough for small pictures of them all.
     """
     service.check_top_k(req.top_k)
-    return attention.analyze(service.run(req.model, req.text, interventions(req)), req.top_k,
-                             layers=req.layers, thumbnails=req.thumbnails)
+    return await answer(request, service, lambda: attention.analyze(
+        service.run(req.model, req.text, interventions(req)), req.top_k, layers=req.layers, thumbnails=req.thumbnails),
+        too_big="ask for fewer layers (`layers`, e.g. [0] with `thumbnails` for the rest) or use a shorter text")
 
 
 @router.post("/qkv", response_model=schemas.QKVResponse)
-def qkv(req: schemas.QKVRequest, service: Service) -> schemas.QKVResponse:
+async def qkv(req: schemas.QKVRequest, request: Request, service: Service) -> Response:
     """Q, K, V and the output z of one layer's heads, [token][d_head]; for one head, q and k in 2-D too."""
-    return attention.qkv(service.run(req.model, req.text, interventions(req)), req.layer, req.head)
+    return await answer(request, service, lambda: attention.qkv(
+        service.run(req.model, req.text, interventions(req)), req.layer, req.head),
+        too_big="ask for one `head` or use a shorter text")
 
 
 @router.post("/attention/explain", response_model=schemas.ExplainResponse)
-def explain(req: schemas.ExplainRequest, service: Service) -> schemas.ExplainResponse:
+async def explain(req: schemas.ExplainRequest, request: Request, service: Service) -> Response:
     """The attention arithmetic for one query of one head: q.k, / scale, mask, softmax, weighted values."""
-    return attention.explain(service.run(req.model, req.text, interventions(req)), req.layer, req.head, req.query)
+    return await answer(request, service, lambda: attention.explain(
+        service.run(req.model, req.text, interventions(req)), req.layer, req.head, req.query))
 
 
 @router.post("/compare", response_model=schemas.CompareResponse)
-def compare(req: schemas.CompareRequest, service: Service) -> schemas.CompareResponse:
-    """The attention of two texts, two models or two interventions, and their difference (b - a)."""
-    runs = [service.run(side.model, side.text, interventions(side)) for side in (req.a, req.b)]
-    return attention.compare(*runs, layer=req.layer, head=req.head)
+async def compare(req: schemas.CompareRequest, request: Request, service: Service) -> Response:
+    """The attention of two texts, two models or two interventions, and their difference (b - a).
+
+    An answer holds at most `max_compare_weights` attention weights (ATTNLAB_MAX_COMPARE_WEIGHTS): each side's
+    layers x heads x tokens^2 and the difference; name a `layer` and a `head` to compare long texts on a large model.
+    """
+    def check() -> None:
+        sides = [(service.get(side.model), side.text) for side in (req.a, req.b)]
+        service.check_compare([(loaded, len(service.tokenize(loaded, text))) for loaded, text in sides],
+                              req.layer, req.head)
+
+    def work() -> schemas.CompareResponse:
+        runs = [service.run(side.model, side.text, interventions(side)) for side in (req.a, req.b)]
+        return attention.compare(*runs, layer=req.layer, head=req.head)
+
+    return await answer(request, service, work, check=check, too_big="name a `layer` and a `head`, or use shorter texts")

@@ -11,7 +11,7 @@ from backend import schemas
 from backend.deps import get_app_settings
 from backend.lessons import LessonList, load_lessons
 from backend.settings import Settings
-from backend.share import LOOPBACK_HOSTS, MAX_QR_URL, ShareInfo, qr_svg, student_url
+from backend.share import ALL_INTERFACES, MAX_QR_URL, ShareInfo, is_network_address, qr_svg, student_url
 
 router = APIRouter(tags=["lessons"], responses=schemas.ERROR_RESPONSES)
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
@@ -29,23 +29,23 @@ def lessons(settings: AppSettings) -> LessonList:
 def share(request: Request, settings: AppSettings,
           view: Annotated[str, Query(max_length=4000, description="the page's query string (without `?`), to "
                                                                   "open students on the same view")] = "") -> ShareInfo:
-    """The address students should open, and it as an SVG QR code (made here, nothing on the network). A page
-    opened on this machine (127.0.0.1) shares this machine's network address; one opened through the network
-    shares the address it was opened with."""
-    port = request.url.port or settings.port
-    seen_host = (request.url.hostname or "").strip("[]")
-    if seen_host and seen_host not in LOOPBACK_HOSTS and not seen_host.startswith("127."):
-        base, reachable = student_url(seen_host, port)
-        note = None
+    """The address students should open, and it as an SVG QR code (made here, nothing on the network). It is
+    built from the server's own settings and addresses, never from the request's Host header: on all interfaces
+    (`--host 0.0.0.0`) the network address this page was opened through (the socket's own), or this machine's
+    network address when the page was opened on 127.0.0.1; else the address the server listens on."""
+    local = request.scope.get("server") or (None, None)  # the socket's own address: (ip, port)
+    port = local[1] or settings.port
+    if settings.host in ALL_INTERFACES and local[0] and is_network_address(str(local[0])):
+        base, reachable = f"http://{local[0]}:{port}/", True
     else:
         base, reachable = student_url(settings.host, port)
-        if reachable:
-            note = None
-        elif settings.host in ("0.0.0.0", "::"):
-            note = "No network address was found on this machine: connect it to the classroom network."
-        else:
-            note = (f"The server listens on {settings.host} only, so other machines cannot open this address: "
-                    "restart it with `attnlab serve --host 0.0.0.0`.")
+    if reachable:
+        note = None
+    elif settings.host in ALL_INTERFACES:
+        note = "No network address was found on this machine: connect it to the classroom network."
+    else:
+        note = (f"The server listens on {settings.host} only, so other machines cannot open this address: "
+                "restart it with `attnlab serve --host 0.0.0.0`.")
     pairs = parse_qsl(view, keep_blank_values=False)
     url = base + (f"?{urlencode(pairs)}" if pairs else "")
     if len(url) > MAX_QR_URL:

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
 
 from backend import schemas
 from backend.deps import get_service
@@ -13,8 +14,26 @@ Service = Annotated[ModelService, Depends(get_service)]
 
 
 @router.get("/health", response_model=schemas.Health)
-def health() -> schemas.Health:
+async def health() -> schemas.Health:
+    """The server answers: in the event loop itself (no worker thread, no lock), so it answers at once however
+    busy the models are. Whether it can take work: GET /api/ready."""
     return schemas.Health(status="ok")
+
+
+@router.get("/ready", response_model=schemas.Ready,
+            responses={503: {"model": schemas.Ready, "description": "not ready: the default model is not loaded yet, "
+                                                                    "or the server is saturated"}})
+async def ready(request: Request) -> JSONResponse:
+    """Whether the default model is loaded and the server can take more work, with the limiter's counters: 200
+    when ready, else 503 (the same answer). Like /api/health, it never waits for a thread or a lock."""
+    service = request.app.state.service
+    stats = service.stats()
+    default = service.settings.default_model
+    loaded = service.model_ready(default)
+    saturated = stats["waiting"] >= stats["max_queued_runs"]
+    body = schemas.Ready(ready=loaded and not saturated, default_model=default, default_model_loaded=loaded,
+                         saturated=saturated, busy=stats["running"] >= stats["max_concurrent_runs"], **stats)
+    return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
 
 @router.get("/models", response_model=schemas.ModelList)
@@ -28,5 +47,5 @@ def models(service: Service) -> schemas.ModelList:
         return schemas.LoadState(state=st.state, progress=st.progress, error=st.error)
 
     return schemas.ModelList(default=default, models=[
-        schemas.ModelSummary(**{**m.to_dict(), "default": m.name == default, "load": load(m.name)})
-        for m in service.models()])
+        schemas.ModelSummary(**{**m.to_dict(), "default": m.name == default, "load": load(m.name),
+                                "max_report_tokens": service.max_report_tokens(m)}) for m in service.models()])

@@ -4,25 +4,34 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
 from backend import schemas
 from backend.deps import get_service
-from backend.report import TOP_K, ReportRequest, build, parse_ablate
+from backend.report import TOP_K, ReportRequest, build, check, parse_ablate
 from backend.service import ModelService
+from backend.work import answer
 
 router = APIRouter(tags=["report"], responses=schemas.ERROR_RESPONSES)
 Service = Annotated[ModelService, Depends(get_service)]
 
 HTML_200 = {200: {"description": "one self-contained HTML file (plotly.js inline, nothing on the network), "
                                  "sent as an attachment",
-                  "content": {"text/html": {"schema": {"type": "string"}}}}}
+                  "content": {"text/html": {"schema": {"type": "string"}}}},
+            403: {"model": schemas.ErrorDetail, "description": "asked by another site's page (Sec-Fetch-Site)"}}
+# Sec-Fetch-Site values of a request the page itself makes (same-origin) or the user typed or bookmarked (none);
+# browsers send the header on every request, downloads included; tools such as curl send none (allowed)
+OWN_SITE = {"same-origin", "none"}
+
+
+class Forbidden(PermissionError):
+    """A request refused for where it comes from (a 403)."""
 
 
 @router.get("/report", response_class=Response, responses=HTML_200)
-def report(service: Service,
+async def report(request: Request, service: Service,
            text: Annotated[str, Query(description="the sentence to run")],
            model: Annotated[str | None, Query(max_length=200, description="a registry name; default: the default "
                                                                          "model")] = None,
@@ -39,12 +48,25 @@ def report(service: Service,
     """One HTML file with the main views of the sentence: the tokens, the attention of `layer`/`head`, every
     layer x head, the attention arithmetic for the last token, token similarity, the next-token predictions
     and the positional encoding (or why a view does not apply to the model), and which model and settings
-    made it, and when. The same file as `attnlab report`."""
+    made it, and when. The same file as `attnlab report`.
+
+    A report draws every head, so on a large model it takes a shorter text: at most `max_report_weights`
+    (ATTNLAB_MAX_REPORT_WEIGHTS) attention weights, layers x heads x tokens^2 (`max_report_tokens` of each model in
+    /api/models). A request another site's page makes (its `Sec-Fetch-Site` header neither `same-origin` nor
+    `none`) is refused with 403: a report costs seconds of the server's time and changes nothing."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None and site.strip().lower() not in OWN_SITE:
+        raise Forbidden(f"a report is made only for this app's own page (Sec-Fetch-Site is {site[:40]!r}): open "
+                        "the app and use its Download report button")
     try:
         req = ReportRequest(text=text, model=model, layer=layer, head=head, positions=positions, scale=scale,
                             ablate=parse_ablate(ablate), seed=seed, top_k=top_k)
     except ValidationError as e:
         raise ValueError("; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())) from None
-    name, html = build(service, req)
-    return Response(content=html, media_type="text/html; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+    def work() -> Response:
+        name, html = build(service, req)
+        return Response(content=html.encode("utf-8"), media_type="text/html; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
+
+    return await answer(request, service, work, check=lambda: check(service, req))

@@ -1,9 +1,16 @@
+import os
+
 import pytest
 from fastapi.testclient import TestClient
 
 from backend.main import create_app
 from backend.settings import Settings
 from models import registry
+
+# FastAPI's TestClient sends `Host: testserver`: the apps these tests make answer that name too (the default allows
+# only the server's own names: 127.0.0.1, localhost, [::1]). Set before any test module builds an app.
+TEST_HOST = "testserver"
+os.environ["ATTNLAB_ALLOWED_HOSTS"] = TEST_HOST
 
 
 @pytest.fixture(scope="session")

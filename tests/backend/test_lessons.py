@@ -16,7 +16,7 @@ from backend.lessons import load_lessons, parse_lesson
 from backend.main import create_app
 from backend.service import ModelService
 from backend.settings import LESSONS_DIR, Settings
-from backend.share import lan_address
+from backend.share import lan_address, student_url
 from tests.ports import free_port
 
 GOOD = """---
@@ -181,7 +181,8 @@ def test_quoted_values_and_tokens_by_index_or_last():
 
 
 def test_share_returns_the_address_and_an_svg_qr_code(client):
-    r = client.get("/api/share", params={"view": "lesson=attention-arithmetic&step=3"}, headers={"host": "127.0.0.1:8000"})
+    # (the test client takes the server's own address, scope["server"], from the URL)
+    r = client.get("http://127.0.0.1:8000/api/share", params={"view": "lesson=attention-arithmetic&step=3"})
     assert r.status_code == 200
     body = r.json()
     assert body["url"] == "http://127.0.0.1:8000/?lesson=attention-arithmetic&step=3"
@@ -195,7 +196,7 @@ def test_share_returns_the_address_and_an_svg_qr_code(client):
 
 def test_share_on_all_interfaces_gives_the_network_address(service):
     with TestClient(create_app(Settings(host="0.0.0.0"), service=service)) as c:
-        body = c.get("/api/share", headers={"host": "localhost:8123"}).json()
+        body = c.get("http://localhost:8123/api/share").json()
     ip = lan_address()
     if ip is None:
         assert body["reachable"] is False and "No network address" in body["note"]
@@ -203,15 +204,24 @@ def test_share_on_all_interfaces_gives_the_network_address(service):
         assert body["url"] == f"http://{ip}:8123/" and body["reachable"] is True and body["note"] is None
 
 
-def test_share_from_a_network_address_shares_that_address(client):
-    body = client.get("/api/share", params={"view": "text=a b&view=attention"},
-                      headers={"host": "192.168.1.23:8000"}).json()
+def test_share_from_a_network_address_shares_that_address(service):
+    # a page opened through one of the machine's network addresses (the socket's own, scope["server"]) shares it
+    with TestClient(create_app(Settings(host="0.0.0.0", allowed_hosts=["192.168.1.23"]), service=service)) as c:
+        body = c.get("http://192.168.1.23:8000/api/share", params={"view": "text=a b&view=attention"}).json()
     assert body["url"] == "http://192.168.1.23:8000/?text=a+b&view=attention" and body["reachable"] is True
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.0.0.1"])
+def test_share_never_takes_the_address_from_the_host_header(service, host):
+    with TestClient(create_app(Settings(host=host, allowed_hosts=["*"]), service=service)) as c:
+        body = c.get("http://127.0.0.1:8000/api/share", headers={"host": "evil.example.com:8000"}).json()
+    assert "evil" not in body["url"] + body["base_url"] + body["qr_svg"]
+    assert body["base_url"] == student_url(host, 8000)[0]
 
 
 def test_share_too_long_for_a_qr_code_keeps_the_lesson_step(client):
     view = "text=" + "word+" * 300 + "&lesson=context&step=2"
-    body = client.get("/api/share", params={"view": view}, headers={"host": "127.0.0.1:8000"}).json()
+    body = client.get("http://127.0.0.1:8000/api/share", params={"view": view}).json()
     assert body["url"].endswith("/?lesson=context&step=2") and "too long for a QR code" in body["note"]
 
 

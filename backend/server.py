@@ -1,0 +1,101 @@
+"""How `attnlab serve` runs uvicorn: h11 with bounds on a request's head (its size and the time to send it).
+
+uvicorn bounds neither by itself: its default parser (httptools) accepts a head of any size, and no timer runs
+while a client sends a head slowly (the keep-alive timer stops at the first byte). h11's
+`max_incomplete_event_size` only bounds a head still incomplete in its buffer (a larger one that arrives whole in
+one read passes), so BoundedH11Protocol counts the bytes of each head itself: over `max_header_bytes`, a 431 and the
+connection closed. It also closes a connection that has not sent a whole request head within `header_timeout_s` of
+opening, or of the end of the previous answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from backend.settings import Settings, get_settings
+
+
+class BoundedH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol with a size and a deadline for each request head (Settings.max_header_bytes and
+    header_timeout_s, read in each worker from the ATTNLAB_* environment)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        settings = get_settings()
+        self.header_timeout = settings.header_timeout_s
+        self.max_head = settings.max_header_bytes
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._head_seen = 0  # bytes of the request head in progress
+        self._head_tail = b""  # its last 3 bytes (the end of a head, CRLF CRLF, may straddle two reads)
+
+    LINGER_S = 1.0  # after a refused head: what the client still sends is read and dropped this long, then closed
+
+    def data_received(self, data: bytes) -> None:
+        if self._head_seen < 0:  # refused: dropped (closing at once would reset the connection, and the client
+            return  # could lose the answer)
+        if self.conn.their_state is h11.IDLE:  # (a head in progress; pipelined data is h11's, bounded by it)
+            joined = self._head_tail + data
+            end = joined.find(b"\r\n\r\n")
+            size = self._head_seen + (end + 4 - len(self._head_tail) if end >= 0 else len(data))
+            if size > self.max_head:
+                self._refuse_head(size)
+                return
+            self._head_seen = 0 if end >= 0 else size
+            self._head_tail = b"" if end >= 0 else joined[-3:]
+        super().data_received(data)
+
+    def _refuse_head(self, size: int) -> None:
+        self._stop_head_timer()
+        body = (f"the request head is over {self.max_head:,} bytes (max_header_bytes, ATTNLAB_MAX_HEADER_BYTES)"
+                .encode())
+        self.logger.info("refused a request head of more than %d bytes", self.max_head)
+        self.transport.write(b"HTTP/1.1 431 Request Header Fields Too Large\r\ncontent-type: text/plain; "
+                             b"charset=utf-8\r\nconnection: close\r\ncontent-length: " + str(len(body)).encode()
+                             + b"\r\n\r\n" + body)
+        self._head_seen = -1
+        if self.transport.can_write_eof():
+            self.transport.write_eof()
+        self.loop.call_later(self.LINGER_S, self.transport.close)
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._start_head_timer()
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        if self.conn.their_state is not h11.IDLE:  # a whole request head has come (or the connection is done)
+            self._stop_head_timer()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self._start_head_timer()  # the next request on this connection: its head within the same time
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._stop_head_timer()
+        super().connection_lost(exc)
+
+    def _start_head_timer(self) -> None:
+        self._stop_head_timer()
+        self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _stop_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if not self.transport.is_closing() and self.conn.their_state is h11.IDLE:
+            self.logger.info("closed a connection that sent no whole request head within %g s", self.header_timeout)
+            self.transport.close()
+
+
+def uvicorn_options(settings: Settings | None = None) -> dict:
+    """The keyword arguments of uvicorn.run that bound a request's head and an idle connection."""
+    s = settings or get_settings()
+    return {"http": BoundedH11Protocol, "h11_max_incomplete_event_size": s.max_header_bytes,
+            "timeout_keep_alive": s.keep_alive_s}
