@@ -21,8 +21,7 @@ from backend.alloc import tune_allocator
 from backend.middleware import GuardMiddleware, HeadMiddleware, HostMiddleware
 from backend.routes import attention, embeddings, lessons, meta, positional, predict, report
 from backend.routes.report import Forbidden
-from backend.service import (Cancelled, ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded,
-                             UnknownModel)
+from backend.service import Cancelled, ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings
 from backend.share import host_form, machine_hosts, with_final_dots
 
