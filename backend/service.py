@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 
 from backend.alloc import trim_allocator
-from backend.settings import Settings
+from backend.settings import Settings, torch_threads
 from models import registry
 from models.registry import LoadedModel, LoadStatus, ModelInfo
 from models.transformer import ActivationCache, Interventions
@@ -132,6 +132,7 @@ class ModelService:
         self._slots = threading.BoundedSemaphore(settings.max_concurrent_runs)
         self._waiting = 0
         self._init_budget()
+        self._threads = torch_threads(settings)
 
     # ---------------------------------------------------------------- models
 
@@ -324,6 +325,8 @@ class ModelService:
         return result
 
     def _forward(self, loaded: LoadedModel, ids: list[int], iv: Interventions):
+        if torch.get_num_threads() != self._threads:  # a setting of the calling thread (OpenMP), so set where we run
+            torch.set_num_threads(self._threads)
         return loaded.model.run_with_cache(torch.tensor(ids), iv)
 
     @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     max_neighbors: int = 50
     max_body_bytes: int = 1_000_000
     max_concurrent_runs: int = 2  # forward passes at once (the machine's cores)
+    # torch threads per forward pass; None: the cores shared among the concurrent passes (at least 1), so that two
+    # passes at once do not make four threads fight for two cores
+    torch_threads: int | None = Field(None, ge=1)
     max_queued_runs: int = 32  # waiting beyond this: 503 at once
     queue_timeout_s: float = 10.0  # waiting longer than this: 503
     # a request for a model that is not loaded yet waits this long while it loads in the background, then gets a
@@ -67,3 +71,7 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def torch_threads(settings: Settings) -> int:
+    return settings.torch_threads or max(1, (os.cpu_count() or 1) // settings.max_concurrent_runs)

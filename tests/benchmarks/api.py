@@ -7,9 +7,9 @@ import gzip
 import torch
 from fastapi.testclient import TestClient
 
-from backend.main import create_app
+from backend.main import GZIP_LEVEL, create_app
 from backend.service import ModelService
-from backend.settings import Settings
+from backend.settings import Settings, torch_threads
 from models import registry
 from tests.benchmarks.common import interleaved, paired_ratio, ratio_cell, verdict
 
@@ -29,15 +29,16 @@ def text_of(loaded, n_tokens: int) -> str:
 
 def run(quick: bool = False) -> str:
     runs = 10 if quick else 40
-    torch.set_num_threads(2)
     settings = Settings(result_cache_mb=0)
+    threads = torch_threads(settings)
+    torch.set_num_threads(threads)  # as the app sets at start
     app = create_app(settings, ModelService(settings))  # uncached: every call is a forward pass
     loaded = registry.load("tiny-sinusoidal")
     ids = torch.tensor(loaded.tokenizer.encode(SENTENCE_16))
     n = len(ids)
     lines = ["## API cost, in process\n",
-             f"`tiny-sinusoidal`, {n} tokens, 2 torch threads, result cache off, {runs} interleaved runs; "
-             "median (min-max); the ratio is the median of the per-round ratios (middle half in brackets).\n",
+             f"`tiny-sinusoidal`, {n} tokens, {threads} torch thread(s) (the server's), result cache off, {runs} "
+             "interleaved runs; median (min-max); the ratio is the median of the per-round ratios (middle half in brackets).\n",
              "| what | time | target | |", "| --- | ---: | ---: | --- |"]
     with TestClient(app) as client:
         def analyze():
@@ -58,7 +59,7 @@ def run(quick: bool = False) -> str:
         lines += ["### Size of /api/analyze on the wire\n",
                   "Full: every layer at 4 decimals (the default). Compact: what the page asks for a model of more "
                   "than 32 heads, `layers: [0]` (one layer at 4 decimals) and `thumbnails: true` (every layer x head "
-                  "in 8 bits).\n",
+                  "in 8 bits). gzip at the server's level (`GZIP_LEVEL`).\n",
                   "| model | tokens | full JSON | full gzip | target | compact JSON | compact gzip |",
                   "| --- | ---: | ---: | ---: | --- | ---: | ---: |"]
         for info in registry.list_models():
@@ -70,8 +71,8 @@ def run(quick: bool = False) -> str:
             small = client.post("/api/analyze", json={"text": text, "model": info.name, "layers": [0],
                                                        "thumbnails": True}).content
             ntok = len(m.tokenizer.encode(text))
-            packed = len(gzip.compress(body, 6))
+            packed = len(gzip.compress(body, GZIP_LEVEL))
             target = f"100 KB: {verdict(packed / 1000, 100)}" if info.name == "tiny-sinusoidal" else "(reported)"
             lines.append(f"| `{info.name}` | {ntok} | {len(body) / 1000:.1f} KB | {packed / 1000:.1f} KB | {target} "
-                         f"| {len(small) / 1000:.1f} KB | {len(gzip.compress(small, 6)) / 1000:.1f} KB |")
+                         f"| {len(small) / 1000:.1f} KB | {len(gzip.compress(small, GZIP_LEVEL)) / 1000:.1f} KB |")
     return "\n".join(lines) + "\n"

@@ -1,0 +1,76 @@
+"""The answer over HTTP against the forward pass that produces it.
+
+One `attnlab serve` (default settings, result cache off, so every request is a forward pass) in its own process;
+this process asks it for /api/analyze as the page does (gzip accepted, the JSON parsed) and, interleaved with
+those requests, runs the forward pass of the same text itself: the glass box's `run_with_cache` for the default
+model, transformers' eager forward with `output_attentions` for MiniLM and SmolLM2 (see tests/benchmarks/forward.py).
+"""
+
+from __future__ import annotations
+
+import httpx
+import torch
+
+from backend.settings import Settings, torch_threads
+from models import registry
+from tests.benchmarks.api import text_of
+from tests.benchmarks.common import interleaved, paired_ratio, ratio_cell, verdict
+from tests.benchmarks.forward import _reference
+from tests.benchmarks.server import serve
+
+# (model, tokens, the request's extra fields, the baseline, target ratio)
+CASES = [
+    ("tiny-sinusoidal", 16, {}, "glass", 2.0),
+    ("tiny-sinusoidal", 64, {}, "glass", 2.0),
+    ("minilm-l6", 16, {}, "transformers", 1.3),
+    ("smollm2-135m", 32, {"layers": [0], "thumbnails": True}, "transformers", 1.15),
+]
+
+
+def run(quick: bool = False) -> str:
+    runs = 10 if quick else 40
+    threads = torch_threads(Settings())
+    torch.set_num_threads(threads)  # as the server's passes
+    lines = ["## The answer over HTTP against the forward pass\n",
+             f"One `attnlab serve` with the result cache off; from this process, POST /api/analyze with gzip "
+             f"accepted and the JSON parsed, interleaved with the baseline pass of the same token ids in this "
+             f"process with the server's {threads} torch thread(s) (`torch_threads`), {runs} rounds after 3 warm-up "
+             "rounds. Times: median (min-max). Ratio: the median of the per-round ratios (middle half in brackets). "
+             "The SmolLM2 request is the page's compact one (`layers: [0]`, `thumbnails: true`).\n",
+             "| model | tokens | request | HTTP answer | baseline | baseline time | ratio | target | |",
+             "| --- | ---: | --- | ---: | --- | ---: | ---: | ---: | --- |"]
+    with serve({"ATTNLAB_RESULT_CACHE_MB": "0"}) as (base, _), \
+            httpx.Client(base_url=base, timeout=60, headers={"Accept-Encoding": "gzip"}) as client:
+        references = {}
+        for name, n, extra, baseline, target in CASES:
+            info = registry.info(name)
+            if not info.available:
+                lines.append(f"| `{name}` | {n} | | not installed: {info.install} | | | | {target} | |")
+                continue
+            loaded = registry.load(name)
+            text = text_of(loaded, n)
+            ids = torch.tensor(loaded.tokenizer.encode(text))
+            body = {"text": text, "model": name, **extra}
+
+            def http(body=body):
+                r = client.post("/api/analyze", json=body)
+                r.raise_for_status()
+                r.json()
+
+            if baseline == "glass":
+                def base_pass(ids=ids, model=loaded.model):
+                    model.run_with_cache(ids)
+                label = "glass box `run_with_cache`"
+            else:
+                ref = references.get(name) or references.setdefault(name, _reference(name))
+
+                def base_pass(ids=ids, model=ref):
+                    with torch.inference_mode():
+                        model(ids[None], output_attentions=True)
+                label = "transformers eager, `output_attentions`"
+            t = interleaved({"http": http, "base": base_pass}, runs=runs)
+            ratio = paired_ratio(t["http"], t["base"])
+            request = ", ".join(f"`{k}: {v}`" for k, v in extra.items()).replace("True", "true") or "full"
+            lines.append(f"| `{name}` | {len(ids)} | {request} | {t['http'].cell()} | {label} | {t['base'].cell()} | "
+                         f"{ratio_cell(t['http'], t['base'])} | {target} | {verdict(ratio, target)} |")
+    return "\n".join(lines) + "\n"
