@@ -25,6 +25,7 @@ class Settings(BaseSettings):
     max_continue_tokens: int = 50
     max_positions_n: int = 512  # GET /api/positional: at most this many positions
     max_neighbors: int = 50
+    max_ablation_heads: int = 16  # POST /api/attribution/ablation: heads (forward passes) per request
     max_body_bytes: int = 1_000_000
     max_concurrent_runs: int = 2  # forward passes at once (the machine's cores)
     max_queued_runs: int = 32  # waiting beyond this: 503 at once

@@ -1,12 +1,16 @@
-"""Next-word prediction: top-k at a temperature, per position, and a greedy continuation."""
+"""Next-word prediction: top-k at a temperature, per position, the kept set of top-k / top-p, and a continuation
+that is greedy or sampled with a seed (the sampling maths: models/sampling.py)."""
 
 from __future__ import annotations
+
+import secrets
 
 import torch
 
 from backend import schemas
 from backend.analysis.common import run_info, token
 from backend.service import Run
+from models import sampling as sampler
 from models.registry import LoadedModel
 
 
@@ -30,12 +34,42 @@ def top_k(run: Run, k: int, temperature: float) -> tuple[list[schemas.Prediction
     return _top(run.loaded, run.logits[-1], k, temperature), None
 
 
+def applied(sampling: schemas.Sampling | None) -> schemas.AppliedSampling:
+    """The sampling settings as used: a sampled continuation without a seed gets a new one (reported, to repeat)."""
+    s = sampling or schemas.Sampling()
+    seed = None if s.method == "greedy" else (secrets.randbelow(2**31) if s.seed is None else s.seed)
+    return schemas.AppliedSampling(method=s.method, top_k=s.top_k, top_p=s.top_p, seed=seed)
+
+
+def kept_set(logits: torch.Tensor, temperature: float, s: schemas.AppliedSampling) -> schemas.KeptSet:
+    probs = sampler.distribution(logits, temperature)
+    keep = sampler.kept(probs, s.top_k, s.top_p)
+    return schemas.KeptSet(size=int(keep.sum()), mass=round(float(probs[keep].sum()), 4))
+
+
+def choose(loaded: LoadedModel, logits: torch.Tensor, temperature: float, s: schemas.AppliedSampling,
+           g: torch.Generator | None, position: int) -> schemas.GenerationStep:
+    """The next token after `logits` [vocab]: the most probable (greedy) or a draw from the kept set."""
+    probs = sampler.distribution(logits, temperature)  # [vocab]
+    keep = sampler.kept(probs, s.top_k, s.top_p)  # [vocab] bool
+    within = probs * keep
+    within = within / within.sum()
+    nxt = int(probs.argmax()) if s.method == "greedy" else sampler.sample(within, g)
+    return schemas.GenerationStep(token=token(loaded, nxt, position), prob=round(float(probs[nxt]), 4),
+                                  kept_prob=round(float(within[nxt]), 4), kept_size=int(keep.sum()))
+
+
 @torch.inference_mode()
-def predict(run: Run, k: int, temperature: float, continue_tokens: int) -> schemas.PredictResponse:
+def predict(run: Run, k: int, temperature: float, continue_tokens: int,
+            sampling: schemas.Sampling | None = None) -> schemas.PredictResponse:
     why = why_no_prediction(run.loaded)
     if why:
         raise ValueError(why)
     loaded = run.loaded
+    how = applied(sampling)
+    g = None if how.seed is None else sampler.generator(how.seed)
+    steps: list[schemas.GenerationStep] = []
+    full_text = same_tokens = None
     n = len(run.ids)
     per_position = [schemas.PositionPredictions(position=i, actual_next=run.ids[i + 1] if i + 1 < n else None,
                                                 top=_top(loaded, run.logits[i], k, temperature))
@@ -50,14 +84,19 @@ def predict(run: Run, k: int, temperature: float, continue_tokens: int) -> schem
             if len(ids) >= limit:
                 stopped = f"the model reads at most {limit} tokens"
                 break
-            nxt = int(logits.argmax())
+            steps.append(choose(loaded, logits, temperature, how, g, len(ids)))
+            nxt = steps[-1].token.id
             ids.append(nxt)
             new.append(nxt)
             if len(new) < continue_tokens and len(ids) < limit:
                 logits = loaded.model(torch.tensor(ids), run.iv)[-1]  # [vocab]
         continuation = loaded.tokenizer.decode(new)
         cont_tokens = [token(loaded, t, n + i) for i, t in enumerate(new)]
+        full_text = run.text + continuation
+        same_tokens = loaded.tokenizer.encode(full_text) == ids
     return schemas.PredictResponse(**run_info(run), temperature=temperature,
                                    predictions=_top(loaded, run.logits[-1], k, temperature),
-                                   per_position=per_position, continuation=continuation,
-                                   continuation_tokens=cont_tokens, stopped=stopped)
+                                   per_position=per_position, sampling=how,
+                                   kept=kept_set(run.logits[-1], temperature, how), continuation=continuation,
+                                   continuation_tokens=cont_tokens, steps=steps if continue_tokens else None,
+                                   full_text=full_text, full_text_same_tokens=same_tokens, stopped=stopped)

@@ -16,9 +16,10 @@ Service = Annotated[ModelService, Depends(get_service)]
 
 @router.post("/predict", response_model=schemas.PredictResponse)
 def predict(req: schemas.PredictRequest, service: Service) -> schemas.PredictResponse:
-    """Top-k next tokens at a temperature, the predictions at every position, and a greedy continuation."""
+    """Top-k next tokens at a temperature with the kept set of top-k / top-p sampling, the predictions at every
+    position, and a continuation, greedy or sampled with a seed (reported, so that it can be repeated)."""
     service.check_top_k(req.top_k)
     service.check_temperature(req.temperature)
     service.check_continue(req.continue_tokens)
     run = service.run(req.model, req.text, interventions(req))
-    return prediction.predict(run, req.top_k, req.temperature, req.continue_tokens)
+    return prediction.predict(run, req.top_k, req.temperature, req.continue_tokens, req.sampling)
