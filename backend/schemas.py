@@ -481,6 +481,7 @@ class LogitAttributionResponse(Explained):
     total: float = Field(..., description="the sum of every head and part (unrounded): equals `logit`")
     heads: Matrix = Field(..., description="[layer][head]: each head's output z_h W_O[h] (its value bias included) "
                                            "through the frozen final norm and the unembedding")
+    heads_total: float = Field(..., description="what all heads add together (the sum of `heads`, unrounded)")
     parts: list[AttributionPart] = Field(..., description="everything else, in the order the forward pass adds it: "
                                                           "embeddings, then per block b_O, the MLP and its out bias, "
                                                           "then the final norm's bias and b_U")

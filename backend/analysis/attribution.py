@@ -139,7 +139,7 @@ def logit_attribution(run: Run, position: int | None = None, token_id: int | Non
                                      value=round(p.value, 4)) for p in a.parts]
     return schemas.LogitAttributionResponse(
         **head, versus=versus, target=target, logit=round(a.logit, 4), total=round(a.total, 4), heads=rnd(a.heads),
-        parts=parts, norm=a.norm, norm_scale=round(a.scale, 6),
+        heads_total=round(float(a.heads.sum()), 4), parts=parts, norm=a.norm, norm_scale=round(a.scale, 6),
         centring_removed=None if a.centring_removed is None else round(a.centring_removed, 4),
         note=_attribution_note(a, target))
 

@@ -324,3 +324,53 @@ def test_smollm2_lens_attribution_and_ablation(client, smollm2):
 def test_check_applies_names_the_reason():
     with pytest.raises(ValueError, match="no unembedding"):
         analysis.check_applies(registry.LoadedModel("x", None, None, registry.info("minilm-l6")), "lens")
+
+
+# --------------------------------------------------------------------------- notebook and figures
+
+def test_notebook_logit_lens_draws_the_apis_numbers(client):
+    from backend import figures, notebook
+
+    out = notebook.logit_lens(TEXT, token=" ball")
+    api = schemas.LensResponse.model_validate(post(client, "/api/attribution/lens", text=TEXT,
+                                                   token=out.data["lens"].token.id))
+    assert out.data["lens"] == api and api.token.text == "\u2423ball" and out.unavailable == {}
+    trace = out.figures["lens"].data[0]
+    assert list(trace.z[0]) == [api.embedding.prob, None]
+    assert [list(row) for row in trace.z[1:]] == [[c.prob for c in row] for row in api.cells]
+    assert trace.text[-1][1] == figures.esc(api.cells[-1][1].top[0].text)
+    out.figures["lens"].to_json()
+    with pytest.raises(ValueError, match="not one token"):
+        notebook.logit_lens(TEXT, token="antidisestablishmentarianism")
+
+
+def test_notebook_attribution_draws_the_apis_numbers(client):
+    from backend import notebook
+
+    out = notebook.attribution(TEXT, versus=" to", layer=1, head=2, ablation=True, ablate=[(0, 1)])
+    assert set(out.figures) == {"heads", "parts", "attention", "ablation"} and out.unavailable == {}
+    logit = out.data["logit"]
+    api = schemas.LogitAttributionResponse.model_validate(post(
+        client, "/api/attribution/logit", text=TEXT, versus=logit.versus.id, ablate=[[0, 1]]))
+    assert logit == api and api.versus.text == "\u2423to"
+    assert [list(r) for r in out.figures["heads"].data[0].z] == api.heads
+    bars = out.figures["parts"].data[0]
+    assert list(bars.x) == [p.value for p in api.parts] + [api.heads_total]
+    assert math.isclose(api.heads_total, sum(v for row in api.heads for v in row), abs_tol=len(api.heads) * 4 * 5e-5)
+    ablation = out.data["ablation"]
+    assert ablation.layers == [0, 1, 2, 3] and ablation.passes == 15  # 16 heads, one ablated already
+    assert [list(r) for r in out.figures["ablation"].data[0].z] == [[e.delta_prob for e in row] for row in ablation.effects]
+    att = out.data["attention"]
+    assert [list(r) for r in out.figures["attention"].data[1].z] == [
+        [None if j > i else v for j, v in enumerate(row)] for i, row in enumerate(att.value_weighted)]
+    for fig in out.figures.values():
+        fig.to_json()
+
+
+def test_notebook_attribution_on_an_encoder_keeps_the_attention(minilm):
+    from backend import notebook
+
+    out = notebook.attribution(TEXT, model="minilm-l6", layer=0, head=0, ablation=True)
+    assert set(out.figures) == {"attention"} and "no unembedding" in out.unavailable["logit_attribution"]
+    with pytest.raises(ValueError, match="no unembedding"):
+        notebook.logit_lens(TEXT, model="minilm-l6")
