@@ -405,7 +405,9 @@ def attribution_heads(resp: schemas.LogitAttributionResponse) -> go.Figure:
     return _figure([{
         "type": "heatmap", "z": z, "x": list(range(n_heads)), "y": list(range(n_layers)), "colorscale": DIVERGING,
         "zmin": -lim, "zmax": lim, "zmid": 0, "xgap": 1, "ygap": 1, "colorbar": _colorbar("adds to the logit"),
-        "hovertemplate": "layer %{y} · head %{x}<br>adds %{z} to " + esc(resp.target) + "<extra></extra>",
+        # the target (token text) goes in as data, never into the template, where %{...} would be read
+        "customdata": [[esc(resp.target)] * n_heads for _ in range(n_layers)],
+        "hovertemplate": "layer %{y} · head %{x}<br>adds %{z} to %{customdata}<extra></extra>",
         **({"texttemplate": "%{z:.2f}", "textfont": {"size": 10}} if n_layers * n_heads <= 64 else {})}], {
         "title": _title(f"What each head adds to {esc(resp.target)} · {esc(resp.model)} · after "
                         f"{token_label(resp.tokens, resp.position)}{_interventions_note(resp.interventions)}"),
