@@ -374,3 +374,33 @@ def test_notebook_attribution_on_an_encoder_keeps_the_attention(minilm):
     assert set(out.figures) == {"attention"} and "no unembedding" in out.unavailable["logit_attribution"]
     with pytest.raises(ValueError, match="no unembedding"):
         notebook.logit_lens(TEXT, model="minilm-l6")
+
+
+def test_figures_keep_token_text_as_text():
+    """A token that looks like markup or like a Plotly template reaches the figures escaped, and only as data."""
+    import json
+
+    from backend import figures
+
+    hostile = "<b>%{z}</b>"
+    api = post_free_lens(hostile)
+    fig = figures.lens_table(api)
+    logit = schemas.LogitAttributionResponse(
+        **{k: getattr(api, k) for k in ("model", "interventions", "tokens", "position", "token", "token_is_default")},
+        target=f"logit({hostile})", logit=1.0, total=1.0, heads=[[0.5, 0.5]], heads_total=1.0, parts=[], norm=None,
+        norm_scale=1.0, centring_removed=None, note="n")
+    for f in (fig, figures.attribution_heads(logit), figures.attribution_parts(logit)):
+        text = json.dumps(f.to_plotly_json(), default=str)
+        assert "<b>%{z}" not in text and "&lt;b&gt;%{z}&lt;/b&gt;" in text
+        assert all(hostile not in str(t.hovertemplate) and "&lt;b&gt;" not in str(t.hovertemplate) for t in f.data)
+
+
+def post_free_lens(text: str) -> schemas.LensResponse:
+    cell = schemas.LensCell(layer=0, sublayer="attn", hook="blocks.0.hook_resid_mid",
+                            top=[schemas.Prediction(id=1, text=text, prob=0.5)], prob=0.5, rank=1)
+    return schemas.LensResponse(
+        model="m", interventions=schemas.AppliedInterventions(positions="normal", scale=True, ablate=[], seed=0),
+        tokens=[schemas.Token(id=1, text=text, position=0)], position=0,
+        token=schemas.TargetToken(id=1, text=text, prob=0.5, logit=1.0, rank=1), token_is_default=True, n_layers=1,
+        sublayers=["attn", "mlp"], embedding=cell.model_copy(update={"layer": None, "sublayer": "embed"}),
+        cells=[[cell, cell.model_copy(update={"sublayer": "mlp"})]], note="n")
