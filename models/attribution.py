@@ -122,7 +122,9 @@ def logit_attribution(model: Transformer, cache: ActivationCache, logits: torch.
     for layer, block in enumerate(model.blocks):
         attn, mlp = block.attn, block.mlp
         z = cache["z", layer][position].double()  # [head, d_head]
-        per_unit = torch.einsum("hed,d->he", attn.W_O.double(), g)  # [head, d_head]: what a unit of z adds
+        # what a unit of z adds: W_O[h] @ g, in the weights' precision (a float64 copy of every W_O would cost more
+        # than the rest), summed in float64
+        per_unit = torch.einsum("hed,d->he", attn.W_O, g.to(attn.W_O.dtype)).double()  # [head, d_head]
         heads[layer] = (z * per_unit).sum(-1)
         if attn.b_O is not None:
             parts.append(Part("attn_bias", layer, through(attn.b_O)))

@@ -86,16 +86,6 @@ def _target_name(token: schemas.TargetToken, versus: schemas.TargetToken | None)
 
 # --------------------------------------------------------------------------- logit lens
 
-def _cell(run: Run, logits: torch.Tensor, token_id: int, k: int, layer: int | None, sublayer: str,
-          hook: str) -> schemas.LensCell:
-    probs = distribution(logits)  # [vocab]
-    values, ids = probs.topk(min(k, probs.shape[-1]))
-    top = [schemas.Prediction(id=int(i), text=run.loaded.tokenizer.display(int(i)), prob=round(float(p), 4))
-           for p, i in zip(values, ids, strict=True)]
-    return schemas.LensCell(layer=layer, sublayer=sublayer, hook=hook, top=top, prob=round(float(probs[token_id]), 4),
-                            rank=int((logits > logits[token_id]).sum()) + 1)
-
-
 def lens(run: Run, position: int | None = None, token_id: int | None = None, k: int = 5) -> schemas.LensResponse:
     """The residual stream at `position` read through the final norm and unembedding after each sub-layer."""
     check_applies(run.loaded, "lens")
@@ -103,11 +93,22 @@ def lens(run: Run, position: int | None = None, token_id: int | None = None, k: 
     position, t = head["position"], head["token"].id
     reading = logit_lens(run.loaded.model, run.cache, position)
     n_layers = run.loaded.cfg.n_layers
-    cells = [[_cell(run, reading.logits[layer, i], t, k, layer, s, f"blocks.{layer}.hook_{SUBLAYER_HOOKS[s]}")
+    logits = torch.cat([reading.embedding[None], reading.logits.reshape(-1, reading.logits.shape[-1])])  # [1 + 2L, vocab]
+    probs = torch.softmax(logits.double(), dim=-1)  # [reading, vocab], every reading at once
+    values, ids = probs.topk(min(k, probs.shape[-1]), dim=-1)  # [reading, k]
+    ranks = (logits > logits[:, t:t + 1]).sum(-1) + 1  # [reading]
+    display = run.loaded.tokenizer.display
+
+    def cell(i: int, layer: int | None, sublayer: str, hook: str) -> schemas.LensCell:
+        top = [schemas.Prediction(id=int(j), text=display(int(j)), prob=round(float(p), 4))
+               for p, j in zip(values[i], ids[i], strict=True)]
+        return schemas.LensCell(layer=layer, sublayer=sublayer, hook=hook, top=top, prob=round(float(probs[i, t]), 4),
+                                rank=int(ranks[i]))
+
+    cells = [[cell(1 + layer * len(SUBLAYERS) + i, layer, s, f"blocks.{layer}.hook_{SUBLAYER_HOOKS[s]}")
               for i, s in enumerate(SUBLAYERS)] for layer in range(n_layers)]
-    embedding = _cell(run, reading.embedding, t, k, None, "embed", "blocks.0.hook_resid_pre")
-    return schemas.LensResponse(**head, n_layers=n_layers, sublayers=list(SUBLAYERS), embedding=embedding, cells=cells,
-                                note=LENS_NOTE)
+    return schemas.LensResponse(**head, n_layers=n_layers, sublayers=list(SUBLAYERS),
+                                embedding=cell(0, None, "embed", "blocks.0.hook_resid_pre"), cells=cells, note=LENS_NOTE)
 
 
 # --------------------------------------------------------------------------- direct logit attribution
