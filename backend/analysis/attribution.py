@@ -43,10 +43,12 @@ PART_LABELS = {"embed": "token embedding", "pos_embed": "positional embedding", 
 
 # --------------------------------------------------------------------------- the explained token
 
+WHY_NOT = {"lens": why_no_lens, "logit_attribution": attr.why_no_attribution}  # view id -> reason from the config
+
+
 def check_applies(loaded: LoadedModel, view: str) -> None:
     """A ValueError with the reason where `view` ("lens", "logit_attribution") does not apply to the model."""
-    why = loaded.info.unavailable_views.get(view) or (why_no_lens if view == "lens" else attr.why_no_attribution)(
-        loaded.cfg)
+    why = loaded.info.unavailable_views.get(view) or WHY_NOT[view](loaded.cfg)
     if why:
         raise ValueError(why)
 
