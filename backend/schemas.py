@@ -557,8 +557,8 @@ class AblationResponse(Explained):
     n_heads: int
     layers: list[int] = Field(..., description="the layers in `effects`, in order")
     effects: list[list[AblationEffect]] = Field(..., description="[layer of `layers`][head]")
-    passes: int = Field(..., description="forward passes this answer needed (one per head; a pass the server had "
-                                         "kept is reused)")
+    passes: int = Field(..., description="ablated runs this answer asked of the server: one per head not already "
+                                         "ablated (a run the server had kept is reused, not computed again)")
     caption: str
 
 
