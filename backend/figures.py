@@ -7,6 +7,10 @@
     predictions_bars(predict_or_analyze)                   the top-k next tokens
     positional_heatmap(positional)                         the encoding, position x dimension
     positional_similarity(positional)                      position x position cosine
+    lens_table(lens)                                       the logit lens, depth x sub-layer
+    attribution_heads(logit) / attribution_parts(logit)    direct logit attribution: heads, the rest
+    attention_attribution(attention)                       raw attention, ‖α v W_O‖ and rollout side by side
+    ablation_effects(ablation)                             measured change in probability per head
 
 Every number drawn is read from the response (nothing is recomputed here), so a figure shows what the
 API sent; a masked cell (a later key in a causal model) is None, drawn grey. Token strings are text:
@@ -352,3 +356,128 @@ def positional_similarity(resp: schemas.PositionalResponse) -> go.Figure:
         "height": square_height(n, hi=640, per=12 if n > 30 else 24),
         "xaxis": {"title": {"text": "position"}, "showgrid": False, "zeroline": False},
         "yaxis": {"title": {"text": "position"}, "autorange": "reversed", "showgrid": False, "zeroline": False}})
+
+
+# --------------------------------------------------------------------------- why this next word
+
+def _target_text(resp: schemas.Explained) -> str:
+    return f"“{esc(resp.token.text)}” after {token_label(resp.tokens, resp.position)}"
+
+
+def lens_table(resp: schemas.LensResponse) -> go.Figure:
+    """The logit lens as a table: rows the depths (the embeddings, then each block), columns after attention and
+    after the MLP; the colour is the probability of the explained token, the text the reading's top token."""
+    rows = [[resp.embedding, resp.embedding]] + resp.cells  # the embeddings: one reading, in the first column
+    labels = ["embeddings"] + [f"block {c[0].layer}" for c in resp.cells]
+    columns = ["after attention", "after MLP"]
+    z = [[row[0].prob, None] if i == 0 else [row[0].prob, row[1].prob] for i, row in enumerate(rows)]
+    text = [[esc(row[0].top[0].text), ""] if i == 0 else [esc(c.top[0].text) for c in row] for i, row in enumerate(rows)]
+
+    def hover(c: schemas.LensCell) -> str:
+        tops = "<br>".join(f"{esc(p.text)}: {p.prob:.4f}" for p in c.top)
+        return (f"{esc(c.hook)}<br>“{esc(resp.token.text)}”: probability {c.prob:.4f}, rank {c.rank}"
+                f"<br><br>top tokens here:<br>{tops}")
+
+    hovers = [[hover(row[0]), ""] if i == 0 else [hover(c) for c in row] for i, row in enumerate(rows)]
+    n = len(rows)
+    return _figure([{
+        "type": "heatmap", "z": z, "x": [0, 1], "y": list(range(n)), "text": text, "texttemplate": "%{text}",
+        "textfont": {"size": 11}, "customdata": hovers, "hovertemplate": "%{customdata}<extra></extra>",
+        "hoverongaps": False, "colorscale": WEIGHT_SCALE, "zmin": 0, "zmax": 1, "xgap": 2, "ygap": 2,
+        "colorbar": _colorbar(f"p({resp.token.text})")}], {
+        "title": _title(f"Logit lens · {esc(resp.model)} · {_target_text(resp)}{_interventions_note(resp.interventions)}"),
+        "height": max(300, 34 * n + 150), "plot_bgcolor": "#ffffff",
+        "xaxis": {"tickmode": "array", "tickvals": [0, 1], "ticktext": columns, "side": "top", "showgrid": False,
+                  "zeroline": False},
+        "yaxis": {"tickmode": "array", "tickvals": list(range(n)), "ticktext": labels, "autorange": False,
+                  "range": [n - 0.5, -0.5], "showgrid": False, "zeroline": False, "automargin": True},
+        "annotations": [{"text": esc(resp.note), "x": 0, "y": -0.02, "xref": "paper", "yref": "paper",
+                         "xanchor": "left", "yanchor": "top", "showarrow": False, "font": {"size": 10, "color": "#666"},
+                         "align": "left"}],
+        "margin": {"l": 90, "r": 20, "t": 90, "b": 40}})
+
+
+def attribution_heads(resp: schemas.LogitAttributionResponse) -> go.Figure:
+    """Direct logit attribution of every head, layer (rows) x head (columns), red against and blue for."""
+    z = resp.heads
+    n_layers, n_heads = len(z), len(z[0]) if z else 0
+    lim = _abs_max(z)
+    return _figure([{
+        "type": "heatmap", "z": z, "x": list(range(n_heads)), "y": list(range(n_layers)), "colorscale": DIVERGING,
+        "zmin": -lim, "zmax": lim, "zmid": 0, "xgap": 1, "ygap": 1, "colorbar": _colorbar("adds to the logit"),
+        # the target (token text) goes in as data, never into the template, where %{...} would be read
+        "customdata": [[esc(resp.target)] * n_heads for _ in range(n_layers)],
+        "hovertemplate": "layer %{y} · head %{x}<br>adds %{z} to %{customdata}<extra></extra>",
+        **({"texttemplate": "%{z:.2f}", "textfont": {"size": 10}} if n_layers * n_heads <= 64 else {})}], {
+        "title": _title(f"What each head adds to {esc(resp.target)} · {esc(resp.model)} · after "
+                        f"{token_label(resp.tokens, resp.position)}{_interventions_note(resp.interventions)}"),
+        "height": max(300, min(900, 26 * n_layers + 150)),
+        "xaxis": {"title": {"text": "head"}, "dtick": 1, "showgrid": False, "zeroline": False},
+        "yaxis": {"title": {"text": "layer"}, "dtick": 1, "autorange": "reversed", "showgrid": False,
+                  "zeroline": False}})
+
+
+def attribution_parts(resp: schemas.LogitAttributionResponse) -> go.Figure:
+    """Everything but the heads (embeddings, MLPs, biases) as bars, plus the heads' total, and the logit."""
+    labels = [p.label for p in resp.parts] + ["all heads together"]
+    values = [p.value for p in resp.parts] + [resp.heads_total]
+    m = len(values)
+    return _figure([{
+        "type": "bar", "x": values, "y": list(range(m)), "orientation": "h",
+        "marker": {"color": [DIVERGING[-1][1] if v >= 0 else DIVERGING[0][1] for v in values]},
+        "hovertext": [f"{esc(l)}: adds {v}" for l, v in zip(labels, values, strict=True)],
+        "hovertemplate": "%{hovertext}<extra></extra>"}], {
+        "title": _title(f"{esc(resp.target)} = {resp.logit:.4f}, part by part · {esc(resp.model)}"),
+        "height": max(260, 22 * m + 130),
+        "xaxis": {"title": {"text": "adds to the logit"}, "zeroline": True, "zerolinecolor": "#888", "gridcolor": "#eee"},
+        "yaxis": {"tickmode": "array", "tickvals": list(range(m)), "ticktext": [esc(l) for l in labels],
+                  "autorange": False, "range": [m - 0.5, -0.5], "automargin": True, "showgrid": False}})
+
+
+def attention_attribution(resp: schemas.AttentionAttributionResponse) -> go.Figure:
+    """Side by side, query x key: the head's weights, what the head moves (‖α v W_O‖), and rollout through
+    every layer. Each panel has its own colour scale (the three are in different units)."""
+    tokens = resp.tokens
+    n = len(tokens)
+    panels = [("attention weight", resp.raw), ("‖α v W_O‖", resp.value_weighted),
+              (f"rollout (residual {resp.residual:g})", resp.rollout)]
+    gap = 0.05
+    w = (1 - 2 * gap) / 3
+    data, layout = [], {"annotations": []}
+    for k, (label, z) in enumerate(panels, start=1):
+        s = _axis_suffix(k)
+        x0 = (k - 1) * (w + gap)
+        top = _abs_max(z)
+        data.append({**_token_heatmap(z, tokens, causal=resp.causal, label=label, zmin=0, zmax=top),
+                     "xaxis": f"x{s}", "yaxis": f"y{s}", "showscale": False})
+        layout[f"xaxis{s}"] = token_axis(tokens, domain=[x0, x0 + w], anchor=f"y{s}", tickangle=-90,
+                                         showticklabels=n <= 30)
+        layout[f"yaxis{s}"] = token_axis(tokens, domain=[0, 1], anchor=f"x{s}", autorange=False, range=[n - 0.5, -0.5],
+                                         showticklabels=k == 1 and n <= 30)
+        layout["annotations"].append({"text": esc(label), "x": x0 + w / 2, "y": 1.0, "xref": "paper", "yref": "paper",
+                                      "xanchor": "center", "yanchor": "bottom", "showarrow": False,
+                                      "font": {"size": 12}})
+    layout.update(title=_title(f"Attention beside what it moves · {esc(resp.model)} · layer {resp.layer} · head "
+                               f"{resp.head}{_interventions_note(resp.interventions)}"),
+                  height=square_height(n, lo=320, hi=560, per=14) + 40, plot_bgcolor=MASKED_COLOR,
+                  margin={"l": 70, "r": 20, "t": 80, "b": 70})
+    return _figure(data, layout)
+
+
+def ablation_effects(resp: schemas.AblationResponse) -> go.Figure:
+    """The measured change in the token's probability when each head is ablated: layer (rows) x head."""
+    z = [[e.delta_prob for e in row] for row in resp.effects]
+    lim = _abs_max(z)
+    hover = [[f"layer {e.layer} · head {e.head}<br>p({esc(resp.token.text)}) {e.prob} ({e.delta_prob:+.4f})"
+              + ("<br>(already ablated)" if e.already_ablated else "") for e in row] for row in resp.effects]
+    return _figure([{
+        "type": "heatmap", "z": z, "x": list(range(resp.n_heads)), "y": list(range(len(z))), "colorscale": DIVERGING,
+        "zmin": -lim, "zmax": lim, "zmid": 0, "xgap": 1, "ygap": 1, "text": hover,
+        "hovertemplate": "%{text}<extra></extra>", "colorbar": _colorbar("change in probability")}], {
+        "title": _title(f"Ablating each head: change in p({esc(resp.token.text)}) · {esc(resp.model)}"
+                        f"{_interventions_note(resp.interventions)}"),
+        "height": max(280, min(900, 26 * len(z) + 150)),
+        "xaxis": {"title": {"text": "head"}, "dtick": 1, "showgrid": False, "zeroline": False},
+        "yaxis": {"title": {"text": "layer"}, "tickmode": "array", "tickvals": list(range(len(z))),
+                  "ticktext": [str(l) for l in resp.layers], "autorange": "reversed", "showgrid": False,
+                  "zeroline": False}})

@@ -1,10 +1,12 @@
 """Attention Lab in a Jupyter notebook, without the server: the API's answers as plotly figures.
 
-    from backend.notebook import attention, show, tokens
+    from backend.notebook import attention, attribution, logit_lens, show, tokens
     figs = show("The cat sat on the mat.", model=None, layer=0, head=0)   # {name: Figure}
     figs["attention"]                                                    # displays in Jupyter
     [t.text for t in tokens("The cat sat.")]     # ['', 'The', ' cat', ' sat', '.']  (display: '␣cat')
     attention("The cat sat on the mat.", layer=1, head=2, model="tiny-rotary")
+    lens = logit_lens("Lily had a ball. Lily gave the ball to")          # .figures, .data, .unavailable
+    why = attribution("Lily had a ball. Lily gave the ball to", layer=2, head=1, ablation=True)
 
 Every figure is drawn from the same response objects the HTTP API sends (backend.analysis on a forward
 pass of backend.service.ModelService), so the numbers equal the API's for the same sentence, model and
@@ -21,22 +23,27 @@ this too works without a network. `fig.write_html("x.html")` saves one figure; `
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import plotly.graph_objects as go
+from pydantic import BaseModel
 
 from backend import figures, schemas
 from backend.analysis import attention as attention_analysis
+from backend.analysis import attribution as attribution_analysis
 from backend.analysis import embeddings as embeddings_analysis
 from backend.analysis import positional as positional_analysis
 from backend.analysis import predict as predict_analysis
 from backend.analysis.common import interventions
 from backend.analysis.common import tokens as sentence_tokens
+from backend.analysis.embeddings import word_token
 from backend.report import ReportData, ReportRequest, explain_query, figures_of, gather
 from backend.service import ModelService, Run
 from backend.settings import get_settings
 from models.registry import ModelInfo
 
 __all__ = ["show", "data", "tokens", "attention", "grid", "explain", "embeddings", "predictions", "positional",
-           "positional_similarity", "models", "service", "set_service"]
+           "positional_similarity", "logit_lens", "attribution", "Explanation", "models", "service", "set_service"]
 
 _SERVICE: ModelService | None = None
 
@@ -170,3 +177,96 @@ def positional(model: str | None = None, n: int = 64) -> go.Figure:
 def positional_similarity(model: str | None = None, n: int = 64) -> go.Figure:
     """Cosine similarity between the encodings of every pair of positions, as /api/positional."""
     return figures.positional_similarity(_positional(model, n))
+
+
+# --------------------------------------------------------------------------- why this next word
+
+class Explanation(NamedTuple):
+    """Figures by name, the API's answers they are drawn from by name, and the parts that do not apply to the
+    model (name -> why)."""
+
+    figures: dict[str, go.Figure]
+    data: dict[str, BaseModel]
+    unavailable: dict[str, str]
+
+
+def _token_id(model: str | None, token: int | str | None, name: str = "token") -> int | None:
+    """A token id, or a string that is one token: as typed (" Paris", with its space), else with a space before."""
+    if token is None or isinstance(token, int):
+        return token
+    if not isinstance(token, str):
+        raise ValueError(f"{name} must be a token id (int) or a string that is one token, not {type(token).__name__}")
+    loaded = service().get(model)
+    exact = loaded.tokenizer.id_of(token) if token.strip() else None
+    return exact if exact is not None else word_token(loaded, token)
+
+
+def logit_lens(text: str, position: int | None = None, token: int | str | None = None, model: str | None = None, *,
+               top_k: int = 5, positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0) -> Explanation:
+    """The logit lens, as /api/attribution/lens: the residual stream at `position` (default: the last) read through
+    the final norm and the unembedding after the attention and after the MLP of every block. `token` (an id or a
+    one-token string; default: the model's top-1 there) is the token whose probability the table shows.
+
+    figures: "lens" (depth x sub-layer, coloured by the token's probability, each cell's top token written in it);
+    data: "lens" (schemas.LensResponse). A model without a next-word head raises ValueError with the reason."""
+    req = schemas.LensRequest(text=text, model=model, position=position, token=_token_id(model, token), top_k=top_k,
+                              **_iv(positions, scale, ablate, seed))
+    s = service()
+    s.check_top_k(req.top_k)
+    attribution_analysis.check_applies(s.get(req.model), "lens")
+    resp = attribution_analysis.lens(s.run(req.model, req.text, interventions(req)), req.position, req.token, req.top_k)
+    return Explanation({"lens": figures.lens_table(resp)}, {"lens": resp}, {})
+
+
+def _ablation_in_pieces(s: ModelService, run: Run, position: int | None, token: int | None,
+                        versus: int | None) -> schemas.AblationResponse:
+    """Every head's measured ablation effect, asked a few layers at a time within the service's limit."""
+    cfg = run.loaded.cfg
+    per = max(1, s.settings.max_ablation_heads // cfg.n_heads)
+    pieces = [attribution_analysis.ablation(s, run, list(range(start, min(start + per, cfg.n_layers))), position,
+                                            token, versus) for start in range(0, cfg.n_layers, per)]
+    first = pieces[0]
+    return first.model_copy(update={"layers": [l for p in pieces for l in p.layers],
+                                    "effects": [row for p in pieces for row in p.effects],
+                                    "passes": sum(p.passes for p in pieces)})
+
+
+def attribution(text: str, position: int | None = None, token: int | str | None = None,
+                versus: int | str | None = None, model: str | None = None, layer: int = 0, head: int = 0, *,
+                residual: float = 0.5, ablation: bool = False, positions: str = "normal", scale: bool = True,
+                ablate=(), seed: int = 0) -> Explanation:
+    """Why this next word, as /api/attribution/logit, /attention and (with ablation=True) /ablation:
+
+    figures "heads" (what each head adds to the logit of `token`, or to logit(token) - logit(versus)), "parts"
+    (the embeddings, MLPs and biases; with the heads they add up to the logit), "attention" (for `layer`, `head`:
+    the weights, ‖alpha v W_O‖ and rollout) and "ablation" (the measured change in the token's probability with
+    each head ablated: one forward pass per head, asked a few layers at a time within the server's limit);
+    data: "logit", "attention", "ablation", the answers they are drawn from. Where the logit attribution does not
+    apply (an encoder: no next-word head) only "attention" is made, and `unavailable` says why."""
+    s = service()
+    req = schemas.AblationRequest(text=text, model=model, position=position, token=_token_id(model, token),
+                                  versus=_token_id(model, versus, "versus"), **_iv(positions, scale, ablate, seed))
+    attention_req = schemas.AttentionAttributionRequest(text=text, model=model, layer=layer, head=head,
+                                                        residual=residual, **_iv(positions, scale, ablate, seed))
+    loaded = s.get(req.model)
+    run = s.run(req.model, req.text, interventions(req))
+    out_figures: dict[str, go.Figure] = {}
+    out_data: dict[str, BaseModel] = {}
+    unavailable: dict[str, str] = {}
+    try:
+        attribution_analysis.check_applies(loaded, "logit_attribution")
+    except ValueError as e:
+        unavailable["logit_attribution"] = str(e)
+    if not unavailable:
+        logit = attribution_analysis.logit_attribution(run, req.position, req.token, req.versus)
+        out_figures.update(heads=figures.attribution_heads(logit), parts=figures.attribution_parts(logit))
+        out_data["logit"] = logit
+    att = attribution_analysis.attention_attribution(run, attention_req.layer, attention_req.head,
+                                                     attention_req.residual)
+    out_figures["attention"] = figures.attention_attribution(att)
+    out_data["attention"] = att
+    if ablation and not unavailable:
+        effects = _ablation_in_pieces(s, run, req.position, req.token, req.versus)
+        out_figures["ablation"] = figures.ablation_effects(effects)
+        out_data["ablation"] = effects
+    return Explanation(out_figures, out_data, unavailable)

@@ -5,7 +5,8 @@
 
 The file holds the tokens (as text), the attention of the chosen head, every layer x head, the attention
 arithmetic for the last token, token similarity at the first and the last depth, the next-token
-predictions where the model predicts, and the positional encoding where it has one; a view that does not
+predictions where the model predicts, the positional encoding where it has one, and why the next word (the
+logit lens, direct logit attribution, attention beside what it moves) where they apply; a view that does not
 apply says why in one sentence (ModelInfo.unavailable_views). plotly.js is embedded inline from the
 installed `plotly` package; the file references nothing on the network (no CDN, no web font, no image),
 so it opens from a USB stick in a classroom without internet.
@@ -30,6 +31,7 @@ from pydantic import Field, StrictInt
 
 from backend import figures, schemas
 from backend.analysis import attention as attention_analysis
+from backend.analysis import attribution as attribution_analysis
 from backend.analysis import embeddings as embeddings_analysis
 from backend.analysis import positional as positional_analysis
 from backend.analysis.common import interventions
@@ -63,6 +65,10 @@ class ReportData:
     embeddings: schemas.EmbeddingsResponse
     positional: schemas.PositionalResponse | None
     unavailable: dict[str, str] = field(default_factory=dict)  # view -> why it does not apply
+    # why this next word (last position, the model's top-1): None where it does not apply (see `unavailable`)
+    lens: schemas.LensResponse | None = None
+    logit: schemas.LogitAttributionResponse | None = None
+    attention_attribution: schemas.AttentionAttributionResponse | None = None
 
     @property
     def causal(self) -> bool:
@@ -107,7 +113,10 @@ def gather(service: ModelService, req: ReportRequest) -> ReportData:
     if "positional" not in unavailable:
         n = min(len(run.ids), service.settings.max_positions_n)
         positional = positional_analysis.encoding(loaded, n)
-    return ReportData(req, loaded.info, analyze, explain, emb, positional, unavailable)
+    lens = attribution_analysis.lens(run) if "lens" not in unavailable else None
+    logit = attribution_analysis.logit_attribution(run) if "logit_attribution" not in unavailable else None
+    moved = attribution_analysis.attention_attribution(run, req.layer, req.head)
+    return ReportData(req, loaded.info, analyze, explain, emb, positional, unavailable, lens, logit, moved)
 
 
 def figures_of(data: ReportData) -> dict[str, go.Figure]:
@@ -125,6 +134,13 @@ def figures_of(data: ReportData) -> dict[str, go.Figure]:
     if data.positional is not None:
         out["positional"] = figures.positional_heatmap(data.positional)
         out["positional_similarity"] = figures.positional_similarity(data.positional)
+    if data.lens is not None:
+        out["lens"] = figures.lens_table(data.lens)
+    if data.logit is not None:
+        out["attribution_heads"] = figures.attribution_heads(data.logit)
+        out["attribution_parts"] = figures.attribution_parts(data.logit)
+    if data.attention_attribution is not None:
+        out["attention_attribution"] = figures.attention_attribution(data.attention_attribution)
     return out
 
 
@@ -200,6 +216,7 @@ body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neu
        color: var(--ink); margin: 0 auto; max-width: 1100px; padding: 24px; line-height: 1.45; }
 h1 { font-size: 1.6rem; margin: 0 0 .4rem; }
 h2 { font-size: 1.2rem; margin: 2rem 0 .4rem; border-bottom: 1px solid var(--line); padding-bottom: .2rem; }
+h3 { font-size: 1rem; margin: 1.2rem 0 .3rem; }
 .sentence { font-size: 1.15rem; background: #f4f6f9; border-left: 4px solid var(--accent); padding: .5rem .8rem;
             white-space: pre-wrap; overflow-wrap: anywhere; }
 dl.settings { display: grid; grid-template-columns: max-content 1fr; gap: .15rem 1rem; margin: .8rem 0; }
@@ -260,6 +277,30 @@ def _predictions_table(predictions: list[schemas.Prediction]) -> str:
             f"<tbody>{rows}</tbody></table>")
 
 
+def _why_html(data: ReportData, plot: dict[str, str]) -> str:
+    """The logit lens, the direct logit attribution and attention beside what it moves (where they apply)."""
+    parts = []
+    if data.lens is not None:
+        t = data.lens.token
+        parts.append(f'<h3>At which depth does the answer appear?</h3><p class="note">The logit lens for the next token '
+                     f'after the last position; the colour is the probability of “<span class="t">{e(t.text)}</span>” '
+                     f"(the model's final top-1, probability {t.prob:.4f}). {e(data.lens.note)}</p>"
+                     f'<div class="figure">{plot["lens"]}</div>')
+    else:
+        parts.append(_reason(data.unavailable["lens"]))
+    if data.logit is not None:
+        parts.append(f'<h3>What each part adds to {e(data.logit.target)}</h3><p class="note">{e(data.logit.note)}</p>'
+                     f'<div class="figure">{plot["attribution_heads"]}</div>'
+                     f'<div class="figure">{plot["attribution_parts"]}</div>')
+    elif "logit_attribution" in data.unavailable:
+        parts.append(_reason(data.unavailable["logit_attribution"]))
+    if data.attention_attribution is not None:
+        c = data.attention_attribution.captions
+        parts.append(f"<h3>Attention beside what it moves</h3><p class=\"note\">{e(c.raw)} {e(c.value_weighted)} "
+                     f"{e(c.rollout)}</p>" + f'<div class="figure">{plot["attention_attribution"]}</div>')
+    return "".join(parts)
+
+
 def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None,
                 generated: datetime | None = None) -> str:
     """The report as one HTML document (plotly.js inline, nothing on the network)."""
@@ -315,6 +356,8 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None,
         body = _reason(data.unavailable["positional"])
     sections.append(("positional", "Positional encoding", body))
 
+    sections.append(("why", "Why this next word", _why_html(data, plot)))
+
     nav = "".join(f'<li><a href="#{sid}">{e(title)}</a></li>' for sid, title, _ in sections)
     body_html = "".join(f'<section id="{sid}"><h2>{e(title)}</h2>{content}</section>'
                         for sid, title, content in sections)
@@ -336,7 +379,8 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None,
         f"<nav><ol>{nav}</ol></nav>"
         f"<main>{body_html}</main>"
         "<footer>Every number in this file comes from the model's own forward pass, as the Attention Lab API "
-        "answers it (/api/analyze, /api/attention/explain, /api/embeddings, /api/predict, /api/positional). "
+        "answers it (/api/analyze, /api/attention/explain, /api/embeddings, /api/predict, /api/positional, "
+        "/api/attribution). "
         "The file is self-contained: it needs no network.</footer>"
         "</body></html>\n")
 

@@ -149,6 +149,16 @@ class ModelSummary(BaseModel):
     load: LoadState = Field(..., description="whether this server process has loaded the model yet")
     max_report_tokens: int = Field(..., description="the longest text (tokens) a report takes on this model: a report "
                                                     "draws every head (max_report_weights)")
+    d_mlp: int = Field(..., description="the width of each MLP's hidden layer")
+    norm: Literal["layernorm", "rmsnorm"]
+    norm_placement: Literal["pre", "post"] = Field(
+        ..., description="pre: each sub-layer reads a normalised copy of the residual stream (GPT-2, Llama); "
+                         "post: the sum of residual and sub-layer output is normalised (BERT)")
+    final_norm: bool = Field(..., description="a norm between the last block and the unembedding")
+    mlp: Literal["gelu", "gelu_tanh", "swiglu"] = Field(..., description="the MLP's activation (swiglu: a gated MLP)")
+    unembed: bool = Field(..., description="has an unembedding (a next-word head); false for an encoder like MiniLM")
+    tied_embeddings: bool = Field(..., description="the unembedding is the token embedding matrix, transposed")
+    bias: bool = Field(..., description="the projections (Q, K, V, O, MLP) have biases")
 
 
 class ModelList(BaseModel):
@@ -358,10 +368,23 @@ class DecomposeResponse(RunInfo):
 
 # --------------------------------------------------------------------------- predict
 
+class Sampling(Strict):
+    method: Literal["greedy", "sample"] = Field("greedy", description="greedy: always the most probable token; "
+                                                                      "sample: a draw from the kept set")
+    top_k: StrictInt | None = Field(None, ge=1, description="keep at most this many of the most probable tokens; "
+                                                            "null: no limit")
+    top_p: StrictFloat = Field(1.0, gt=0, le=1, description="nucleus: keep the fewest most probable tokens whose "
+                                                            "probabilities add up to at least top_p; 1: no limit")
+    seed: StrictInt | None = Field(None, ge=0, le=2**31 - 1, description="the seed of the draws (sample); null: a "
+                                                                         "new one, reported in the answer")
+
+
 class PredictRequest(TextRequest):
-    top_k: StrictInt = Field(10, ge=1)
+    top_k: StrictInt = Field(10, ge=1, description="how many next tokens to list")
     temperature: StrictFloat = Field(1.0, gt=0, description="softmax temperature, in (0, max]")
-    continue_tokens: StrictInt = Field(0, ge=0, description="greedy continuation: how many tokens to add")
+    continue_tokens: StrictInt = Field(0, ge=0, description="continuation: how many tokens to add")
+    sampling: Sampling = Field(default_factory=Sampling, description="how the continuation chooses each token, and "
+                                                                     "the kept set shown with `predictions`")
 
 
 class PositionPredictions(BaseModel):
@@ -370,13 +393,43 @@ class PositionPredictions(BaseModel):
     top: list[Prediction]
 
 
+class AppliedSampling(BaseModel):
+    method: Literal["greedy", "sample"]
+    top_k: int | None
+    top_p: float
+    seed: int | None = Field(..., description="the seed the draws used (sample): send it back to repeat them; null "
+                                              "for greedy")
+
+
+class KeptSet(BaseModel):
+    size: int = Field(..., description="how many tokens a draw may pick: the `size` most probable, so the first "
+                                       "`size` of `predictions` are in it")
+    mass: float = Field(..., description="their total probability at the temperature")
+
+
+class GenerationStep(BaseModel):
+    token: Token = Field(..., description="the generated token, at its position in the extended text")
+    prob: float = Field(..., description="its probability at the temperature, before top-k / top-p")
+    kept_prob: float = Field(..., description="its probability within the kept set (what a draw used)")
+    kept_size: int = Field(..., description="how many tokens were in the kept set at this step")
+
+
 class PredictResponse(RunInfo):
     temperature: float
     predictions: list[Prediction]
     per_position: list[PositionPredictions]
+    sampling: AppliedSampling | None = Field(None, description="how the continuation chose its tokens")
+    kept: KeptSet | None = Field(None, description="the kept set of the next token after the text (top-k, top-p at "
+                                                   "the temperature)")
     continuation: str | None = Field(None, description="the text the greedy continuation adds: the `text` of its tokens "
                                                         "joined (append it to the sentence)")
     continuation_tokens: list[Token] | None = None
+    steps: list[GenerationStep] | None = Field(None, description="each generated token with its probability and "
+                                                                 "the kept set at that step")
+    full_text: str | None = Field(None, description="the text followed by the continuation")
+    full_text_same_tokens: bool | None = Field(
+        None, description="true when `full_text` reads as exactly the text's tokens followed by the generated ones, "
+                          "so analysing it shows each generated token's attention at its position")
     stopped: str | None = Field(None, description="why the continuation stopped early, if it did")
 
 
@@ -408,6 +461,159 @@ class CompareResponse(BaseModel):
     b: CompareSideResult
     difference: list[list[Matrix]] | None = Field(None, description="b - a, [layer][head][query][key]")
     difference_unavailable: str | None = None
+
+
+# --------------------------------------------------------------------------- attribution: why this next word
+
+class TargetFields(TextRequest):
+    position: StrictInt | None = Field(None, description="the token position whose next-token prediction is "
+                                                         "explained; default: the last")
+    token: StrictInt | None = Field(None, ge=0, description="the id of the token explained; default: the model's "
+                                                            "most probable next token at `position`")
+
+
+class ContrastFields(TargetFields):
+    versus: StrictInt | None = Field(None, ge=0, description="a second token id: explain logit(token) - "
+                                                             "logit(versus) instead of logit(token)")
+
+
+class TargetToken(BaseModel):
+    id: int
+    text: str = Field(..., description="display string, as in `tokens`")
+    prob: float = Field(..., description="the model's probability for it at `position` (temperature 1)")
+    logit: float = Field(..., description="the model's logit for it at `position`")
+    rank: int = Field(..., description="1 for the most probable token")
+
+
+class Explained(RunInfo):
+    position: int = Field(..., description="the position whose next-token prediction is explained")
+    token: TargetToken = Field(..., description="the token explained")
+    token_is_default: bool = Field(..., description="true when no token was asked for: the model's top-1 here")
+
+
+class LensRequest(TargetFields):
+    top_k: StrictInt = Field(5, ge=1, description="how many tokens to read at each depth")
+
+
+class LensCell(BaseModel):
+    layer: int | None = Field(..., description="the block; null for the input of block 0 (the embeddings alone)")
+    sublayer: Literal["embed", "attn", "mlp"] = Field(..., description="read after: the embeddings (input of "
+                                                                       "block 0), the attention sub-layer, the MLP")
+    hook: str = Field(..., description="the residual stream read (a hook name)")
+    top: list[Prediction] = Field(..., description="the most probable tokens of this reading")
+    prob: float = Field(..., description="the probability of `token` in this reading")
+    rank: int = Field(..., description="the rank of `token` in this reading (1: the most probable)")
+
+
+class LensResponse(Explained):
+    n_layers: int
+    sublayers: list[Literal["attn", "mlp"]] = Field(..., description="the columns of `cells`: after attention, "
+                                                                    "after the MLP")
+    embedding: LensCell = Field(..., description="the input of block 0 read the same way: what the embeddings alone "
+                                                 "suggest")
+    cells: list[list[LensCell]] = Field(..., description="[layer][sublayer]: the residual stream after each sub-layer "
+                                                         "of each block, read through the final norm and unembedding")
+    note: str = Field(..., description="what the lens is, in a sentence, for the page to show")
+
+
+class LogitAttributionRequest(ContrastFields):
+    pass
+
+
+class AttributionPart(BaseModel):
+    kind: Literal["embed", "pos_embed", "token_type_embed", "attn_bias", "mlp", "mlp_bias", "norm_bias",
+                  "unembed_bias"]
+    layer: int | None = Field(..., description="the block it belongs to; null for the embeddings and the final biases")
+    label: str = Field(..., description="e.g. `MLP 2`, `b_O 1`, `token embedding`")
+    value: float = Field(..., description="what it adds to the logit (or the difference)")
+
+
+class LogitAttributionResponse(Explained):
+    versus: TargetToken | None = Field(None, description="the second token, when the difference is explained")
+    target: str = Field(..., description="what is split: `logit(t)` or `logit(t) - logit(t2)`")
+    logit: float = Field(..., description="the model's own value of the target in this run")
+    total: float = Field(..., description="the sum of every head and part (unrounded): equals `logit`")
+    heads: Matrix = Field(..., description="[layer][head]: each head's output z_h W_O[h] (its value bias included) "
+                                           "through the frozen final norm and the unembedding")
+    heads_total: float = Field(..., description="what all heads add together (the sum of `heads`, unrounded)")
+    parts: list[AttributionPart] = Field(..., description="everything else, in the order the forward pass adds it: "
+                                                          "embeddings, then per block b_O, the MLP and its out bias, "
+                                                          "then the final norm's bias and b_U")
+    norm: Literal["layernorm", "rmsnorm"] | None = Field(..., description="the final norm (null: none)")
+    norm_scale: float = Field(..., description="sigma, what the final norm divided the residual by in this run, "
+                                               "frozen for every part (1 without a final norm)")
+    centring_removed: float | None = Field(..., description="LayerNorm: the parts are each centred (their mean "
+                                                            "subtracted), so they add up to the logit exactly; "
+                                                            "uncentred they would add this much more. Null for RMSNorm "
+                                                            "(nothing is centred)")
+    note: str
+
+
+class AttentionAttributionRequest(TextRequest):
+    layer: StrictInt
+    head: StrictInt
+    residual: StrictFloat = Field(0.5, ge=0, le=1, description="rollout's weight of the residual connection: each "
+                                                              "layer is (1 - residual) A + residual I")
+
+
+class AttributionCaptions(BaseModel):
+    raw: str
+    value_weighted: str
+    rollout: str
+
+
+class AttentionAttributionResponse(RunInfo):
+    layer: int
+    head: int
+    causal: bool
+    residual: float
+    raw: Matrix = Field(..., description="[query][key]: the head's attention weights")
+    value_weighted: Matrix = Field(..., description="[query][key]: ‖alpha_ij v_j W_O[h]‖, the size of what the head "
+                                                    "moves from each key (Kobayashi et al., 2020)")
+    layer_raw: Matrix = Field(..., description="[query][key]: the layer's weights averaged over all its heads")
+    layer_value_weighted: Matrix = Field(..., description="[query][key]: ‖sum over heads of alpha_ij v_j W_O[h]‖, "
+                                                          "what the whole layer moves from each key")
+    rollout: Matrix = Field(..., description="[query][key]: attention rollout through every layer (Abnar and "
+                                             "Zuidema, 2020); rows sum to 1")
+    rollout_to_layer: Matrix = Field(..., description="[query][key]: rollout through layers 0 to `layer`")
+    captions: AttributionCaptions
+
+
+class AblationRequest(ContrastFields):
+    layers: list[StrictInt] | None = Field(
+        None, max_length=1000, description="the layers whose heads to ablate one at a time (one forward pass per "
+                                           "head); absent: every layer. Ask a layer at a time to show progress")
+
+    @field_validator("layers")
+    @classmethod
+    def _each_layer_once(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None and len(set(v)) != len(v):
+            raise ValueError("a layer is listed more than once")
+        return v
+
+
+class AblationEffect(BaseModel):
+    layer: int
+    head: int
+    prob: float = Field(..., description="the probability of `token` with this head ablated too")
+    delta_prob: float = Field(..., description="prob - the run's probability of `token`: negative when the head "
+                                               "helped the prediction")
+    value: float = Field(..., description="the target (logit, or logit difference) with this head ablated too")
+    delta_value: float = Field(..., description="value - the run's target")
+    already_ablated: bool = Field(..., description="the request's interventions ablate this head already: no change")
+
+
+class AblationResponse(Explained):
+    versus: TargetToken | None = None
+    target: str
+    value: float = Field(..., description="the target (logit, or logit difference) in the run without extra ablation")
+    n_layers: int
+    n_heads: int
+    layers: list[int] = Field(..., description="the layers in `effects`, in order")
+    effects: list[list[AblationEffect]] = Field(..., description="[layer of `layers`][head]")
+    passes: int = Field(..., description="ablated runs this answer asked of the server: one per head not already "
+                                         "ablated (a run the server had kept is reused, not computed again)")
+    caption: str
 
 
 class ErrorDetail(BaseModel):

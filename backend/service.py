@@ -239,6 +239,12 @@ class ModelService:
         if k > self.settings.max_neighbors:
             raise ValueError(f"k is {k}; the limit is {self.settings.max_neighbors} ({self.setting('max_neighbors')})")
 
+    def check_ablation_heads(self, n: int) -> None:
+        limit = self.settings.max_ablation_heads
+        if n > limit:
+            raise ValueError(f"this asks to ablate {n} heads, one forward pass each; the limit is {limit} per request "
+                             "(max_ablation_heads): ask for fewer layers at a time")
+
     def check_positions_n(self, n: int) -> None:
         if n > self.settings.max_positions_n:
             raise ValueError(f"n is {n}; the limit is {self.settings.max_positions_n} ({self.setting('max_positions_n')})")

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     max_continue_tokens: int = 50
     max_positions_n: int = 512  # GET /api/positional: at most this many positions
     max_neighbors: int = 50
+    max_ablation_heads: int = 16  # POST /api/attribution/ablation: heads (forward passes) per request
     max_body_bytes: int = 1_000_000
     max_concurrent_runs: int = 2  # forward passes at once (the machine's cores)
     # torch threads per forward pass; None: the cores shared among the concurrent passes (at least 1), so that two

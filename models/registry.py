@@ -27,9 +27,11 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from models.attribution import why_no_attribution
 from models.config import ModelConfig
 from models.corpus import training_chars
 from models.decompose import why_not_for
+from models.lens import why_no_lens
 from models.positional import why_no_encoding
 from models.tokenizer import Tokenizer
 from models.transformer import Transformer
@@ -63,6 +65,15 @@ class ModelInfo:
     install: str | None = None  # the command that makes an unavailable model available
     default: bool = False
     unavailable_views: dict[str, str] = field(default_factory=dict)  # view -> why it does not apply
+    # the architecture, for the picture of the whole model (filled from the config by architecture())
+    d_mlp: int = 0
+    norm: str = "layernorm"  # "layernorm" | "rmsnorm"
+    norm_placement: str = "pre"  # "pre" | "post"
+    final_norm: bool = True
+    mlp: str = "gelu"  # "gelu" | "gelu_tanh" | "swiglu"
+    unembed: bool = True  # has a next-word head (an unembedding)
+    tied_embeddings: bool = True
+    bias: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -86,6 +97,12 @@ class LoadedModel:
         return self.model.cfg
 
 
+def architecture(cfg: ModelConfig) -> dict[str, Any]:
+    """The ModelInfo fields that describe the architecture beyond the sizes (for the picture of the model)."""
+    return {"d_mlp": cfg.d_mlp, "norm": cfg.norm, "norm_placement": cfg.norm_placement, "final_norm": cfg.final_norm,
+            "mlp": cfg.mlp, "unembed": cfg.unembed, "tied_embeddings": cfg.tied_embeddings, "bias": cfg.bias}
+
+
 def unavailable_views(cfg: ModelConfig, has_unembed: bool = True) -> dict[str, str]:
     """Which views do not apply to a model with this config, each with the reason in one sentence."""
     out: dict[str, str] = {}
@@ -98,6 +115,12 @@ def unavailable_views(cfg: ModelConfig, has_unembed: bool = True) -> dict[str, s
     reason = why_not_for(cfg)
     if reason:
         out["decompose"] = reason
+    reason = why_no_lens(cfg)
+    if reason:
+        out["lens"] = reason
+    reason = why_no_attribution(cfg)
+    if reason:
+        out["logit_attribution"] = reason
     return out
 
 
@@ -143,7 +166,7 @@ def _info_from_card(folder: Path, default: bool) -> ModelInfo:
         n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads, d_model=cfg.d_model, d_head=cfg.d_head,
         positional=cfg.positional, vocab_size=cfg.vocab_size, max_tokens=cfg.max_positions, params=card["params"],
         source=card.get("corpus", {}).get("source", ""), licence=card.get("licence", ""),
-        metrics=card.get("metrics", {}), default=default, unavailable_views=unavailable_views(cfg))
+        metrics=card.get("metrics", {}), default=default, unavailable_views=unavailable_views(cfg), **architecture(cfg))
 
 
 def load_folder(folder: str | Path, name: str | None = None, info: ModelInfo | None = None) -> LoadedModel:
@@ -180,7 +203,7 @@ def _pretrained_info(name: str, title: str, cfg: ModelConfig, source: str, insta
         n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads, d_model=cfg.d_model, d_head=cfg.d_head,
         positional=cfg.positional, vocab_size=cfg.vocab_size, max_tokens=PRETRAINED_MAX_TOKENS,
         params=pretrained.params(name), source=source, licence="Apache-2.0", metrics={},
-        available=install is None, install=install, unavailable_views=unavailable_views(cfg))
+        available=install is None, install=install, unavailable_views=unavailable_views(cfg), **architecture(cfg))
 
 
 def _register_pretrained() -> None:
@@ -232,7 +255,7 @@ def register_folder(path: str | Path, name: str | None = None) -> str:
         n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads, d_model=cfg.d_model, d_head=cfg.d_head,
         positional=cfg.positional, vocab_size=cfg.vocab_size,
         max_tokens=min(cfg.max_positions, PRETRAINED_MAX_TOKENS), params=count_params(cfg), source=str(folder),
-        licence="", metrics={}, unavailable_views=unavailable_views(cfg))
+        licence="", metrics={}, unavailable_views=unavailable_views(cfg), **architecture(cfg))
 
     def load_it(progress: Progress) -> LoadedModel:
         cfg2, sd = hf_folder.convert_folder(folder)

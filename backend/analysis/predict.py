@@ -1,7 +1,9 @@
-"""Next-word prediction: top-k at a temperature, per position, and a greedy continuation."""
+"""Next-word prediction: top-k at a temperature, per position, the kept set of top-k / top-p, and a continuation
+that is greedy or sampled with a seed (the sampling maths: models/sampling.py)."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 
 import torch
@@ -9,6 +11,7 @@ import torch
 from backend import schemas
 from backend.analysis.common import prediction, run_info, token
 from backend.service import Run
+from models import sampling as sampler
 from models.registry import LoadedModel
 
 
@@ -31,8 +34,34 @@ def top_k(run: Run, k: int, temperature: float) -> tuple[list[schemas.Prediction
     return _top(run.loaded, run.logits[-1], k, temperature), None
 
 
+def applied(sampling: schemas.Sampling | None) -> schemas.AppliedSampling:
+    """The sampling settings as used: a sampled continuation without a seed gets a new one (reported, to repeat)."""
+    s = sampling or schemas.Sampling()
+    seed = None if s.method == "greedy" else (secrets.randbelow(2**31) if s.seed is None else s.seed)
+    return schemas.AppliedSampling(method=s.method, top_k=s.top_k, top_p=s.top_p, seed=seed)
+
+
+def kept_set(logits: torch.Tensor, temperature: float, s: schemas.AppliedSampling) -> schemas.KeptSet:
+    probs = sampler.distribution(logits, temperature)
+    keep = sampler.kept(probs, s.top_k, s.top_p)
+    return schemas.KeptSet(size=int(keep.sum()), mass=round(float(probs[keep].sum()), 4))
+
+
+def choose(loaded: LoadedModel, logits: torch.Tensor, temperature: float, s: schemas.AppliedSampling,
+           g: torch.Generator | None, position: int) -> schemas.GenerationStep:
+    """The next token after `logits` [vocab]: the most probable (greedy) or a draw from the kept set."""
+    probs = sampler.distribution(logits, temperature)  # [vocab]
+    keep = sampler.kept(probs, s.top_k, s.top_p)  # [vocab] bool
+    within = probs * keep
+    within = within / within.sum()
+    nxt = int(probs.argmax()) if s.method == "greedy" else sampler.sample(within, g)
+    return schemas.GenerationStep(token=token(loaded, nxt, position), prob=round(float(probs[nxt]), 4),
+                                  kept_prob=round(float(within[nxt]), 4), kept_size=int(keep.sum()))
+
+
 @torch.inference_mode()
 def predict(run: Run, k: int, temperature: float, continue_tokens: int,
+            sampling: schemas.Sampling | None = None,
             next_logits: Callable[[list[int]], torch.Tensor] | None = None) -> schemas.PredictResponse:
     """`next_logits(ids)` runs one more forward pass of the continuation: the last position's logits [vocab]
     (ModelService.next_logits, which counts it in the request's slot and stops when the client has gone);
@@ -41,6 +70,10 @@ def predict(run: Run, k: int, temperature: float, continue_tokens: int,
     if why:
         raise ValueError(why)
     loaded = run.loaded
+    how = applied(sampling)
+    g = None if how.seed is None else sampler.generator(how.seed)
+    steps: list[schemas.GenerationStep] = []
+    full_text = same_tokens = None
     n = len(run.ids)
     per_position = [schemas.PositionPredictions(position=i, actual_next=run.ids[i + 1] if i + 1 < n else None,
                                                 top=_top(loaded, run.logits[i], k, temperature))
@@ -59,7 +92,8 @@ def predict(run: Run, k: int, temperature: float, continue_tokens: int,
                 stopped = (f"stopped after {len(new)} of {continue_tokens} tokens: model {loaded.name!r} reads at most "
                            f"{limit} tokens (max_tokens), and the text has {len(ids)} now")
                 break
-            nxt = int(logits.argmax())
+            steps.append(choose(loaded, logits, temperature, how, g, len(ids)))
+            nxt = steps[-1].token.id
             ids.append(nxt)
             new.append(nxt)
             if len(new) < continue_tokens and len(ids) < limit:
@@ -67,7 +101,11 @@ def predict(run: Run, k: int, temperature: float, continue_tokens: int,
         texts = loaded.tokenizer.token_texts(new)  # each character with the token of its first byte
         continuation = "".join(texts)
         cont_tokens = [token(loaded, t, n + i, text) for i, (t, text) in enumerate(zip(new, texts, strict=True))]
+        full_text = run.text + continuation
+        same_tokens = loaded.tokenizer.encode(full_text) == ids
     return schemas.PredictResponse(**run_info(run), temperature=temperature,
                                    predictions=_top(loaded, run.logits[-1], k, temperature),
-                                   per_position=per_position, continuation=continuation,
-                                   continuation_tokens=cont_tokens, stopped=stopped)
+                                   per_position=per_position, sampling=how,
+                                   kept=kept_set(run.logits[-1], temperature, how), continuation=continuation,
+                                   continuation_tokens=cont_tokens, steps=steps if continue_tokens else None,
+                                   full_text=full_text, full_text_same_tokens=same_tokens, stopped=stopped)

@@ -18,7 +18,8 @@ Service = Annotated[ModelService, Depends(get_service)]
 
 @router.post("/predict", response_model=schemas.PredictResponse)
 async def predict(req: schemas.PredictRequest, request: Request, service: Service) -> Response:
-    """Top-k next tokens at a temperature, the predictions at every position, and a greedy continuation.
+    """Top-k next tokens at a temperature with the kept set of top-k / top-p sampling, the predictions at every
+    position, and a continuation, greedy or sampled with a seed (reported, so that it can be repeated).
 
     The continuation adds at most `continue_tokens` tokens, one forward pass each, and stops at the model's
     `max_tokens` (`stopped` says so). The whole request holds one of the server's `max_concurrent_runs` slots."""
@@ -28,7 +29,7 @@ async def predict(req: schemas.PredictRequest, request: Request, service: Servic
 
     def work() -> schemas.PredictResponse:
         run = service.run(req.model, req.text, interventions(req))
-        return prediction.predict(run, req.top_k, req.temperature, req.continue_tokens,
+        return prediction.predict(run, req.top_k, req.temperature, req.continue_tokens, req.sampling,
                                   next_logits=lambda ids: service.next_logits(run.loaded, ids, run.iv))
 
     return await answer(request, service, work, too_big="ask for a smaller `top_k` or use a shorter text")

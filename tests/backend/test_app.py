@@ -6,7 +6,8 @@ def test_openapi_lists_every_view_and_no_static_route(client):
     assert paths == {"/api/health", "/api/ready", "/api/models", "/api/analyze", "/api/qkv", "/api/attention/explain",
                      "/api/embeddings", "/api/embeddings/neighbors", "/api/embeddings/analogy", "/api/positional",
                      "/api/positional/decompose", "/api/predict", "/api/compare", "/api/report",
-                     "/api/lessons", "/api/share"}
+                     "/api/lessons", "/api/share", "/api/attribution/lens", "/api/attribution/logit",
+                     "/api/attribution/attention", "/api/attribution/ablation"}
 
 
 def test_docs_are_served_locally(client):

@@ -23,13 +23,15 @@ LAYER, HEAD = 1, 1
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-SECTIONS = ["tokens", "attention", "grid", "explain", "embeddings", "predictions", "positional"]
+SECTIONS = ["tokens", "attention", "grid", "explain", "embeddings", "predictions", "positional", "why"]
 
 
 def expected_figures(name: str) -> int:
-    """attention, grid, explain, two similarity maps; predictions; encoding and its similarity."""
+    """attention, grid, explain, two similarity maps, attention beside what it moves; predictions; encoding and
+    its similarity; the logit lens; the logit attribution of heads and of the rest."""
     views = registry.info(name).unavailable_views
-    return 5 + ("predict" not in views) + 2 * ("positional" not in views)
+    return (6 + ("predict" not in views) + 2 * ("positional" not in views) + ("lens" not in views)
+            + 2 * ("logit_attribution" not in views))
 
 
 def without_timestamp(text: str) -> str:

@@ -43,7 +43,8 @@ def test_minilm_config_and_info(minilm):
     assert minilm.cfg == pretrained.MINILM_CONFIG
     assert minilm.info.params == minilm.model.n_params() == registry.info("minilm-l6").params
     assert minilm.info.kind == "bidirectional" and minilm.info.max_tokens == 128
-    assert set(minilm.info.unavailable_views) == {"predict"}  # learned positions: positional and decompose apply
+    # learned positions: positional and decompose apply; without a next-word head the lens and attribution do not
+    assert set(minilm.info.unavailable_views) == {"predict", "lens", "logit_attribution"}
     assert not minilm.model.training
 
 

@@ -1,0 +1,219 @@
+"""Why this next word: the logit lens, direct logit attribution, attention beside what it moves, and the
+measured effect of ablating each head (the maths: models/lens.py, models/attribution.py).
+
+Each answer says which model, interventions, position and token it explains. The ablation effects need one
+forward pass per head; they go through ModelService.run, so the server's limits and its concurrency slot
+apply to each, and a client asks for a few layers at a time to show progress.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import torch
+
+from backend import schemas
+from backend.analysis.attention import patterns
+from backend.analysis.common import check_index, rnd, run_info
+from backend.service import ModelService, Run
+from models import attribution as attr
+from models.lens import SUBLAYER_HOOKS, SUBLAYERS, logit_lens, why_no_lens
+from models.registry import LoadedModel
+from models.sampling import distribution
+from models.transformer import check_layer_head
+
+LENS_NOTE = ("Each cell reads the residual stream after that sub-layer through the final norm and the unembedding: "
+             "a reading of an intermediate state, not what the model would output there (the later blocks still "
+             "change it). After the last MLP it is the model's own prediction.")
+
+CAPTIONS = schemas.AttributionCaptions(
+    raw="Attention weight: how much of each key's value the head mixes into the query. It is not a causal "
+        "explanation: a large weight on a key whose value is small moves little.",
+    value_weighted="The size of what the head moves from each key, ‖α v W_O‖ (Kobayashi et al., 2020): it counts the "
+                   "values as well as the weights, but not which way the moved vectors point or what later layers "
+                   "do with them.",
+    rollout="Attention rollout (Abnar and Zuidema, 2020): each layer's attention averaged over heads, mixed with the "
+            "residual connection and multiplied through the layers, a guess at how far each key can reach each query. "
+            "It ignores the values, the MLPs and the norms, and measures no effect.")
+
+PART_LABELS = {"embed": "token embedding", "pos_embed": "positional embedding", "token_type_embed": "token-type embedding",
+               "attn_bias": "b_O {layer} (attention output bias)", "mlp": "MLP {layer}",
+               "mlp_bias": "MLP {layer} out bias", "norm_bias": "final norm bias", "unembed_bias": "b_U (unembedding bias)"}
+
+
+# --------------------------------------------------------------------------- the explained token
+
+WHY_NOT = {"lens": why_no_lens, "logit_attribution": attr.why_no_attribution}  # view id -> reason from the config
+
+
+def check_applies(loaded: LoadedModel, view: str) -> None:
+    """A ValueError with the reason where `view` ("lens", "logit_attribution") does not apply to the model."""
+    why = loaded.info.unavailable_views.get(view) or WHY_NOT[view](loaded.cfg)
+    if why:
+        raise ValueError(why)
+
+
+def resolve_position(run: Run, position: int | None) -> int:
+    n = len(run.ids)
+    if position is None:
+        return n - 1
+    check_index("position", position, n)
+    return position
+
+
+def target_token(run: Run, position: int, token_id: int | None, name: str = "token") -> schemas.TargetToken:
+    """The token explained at `position` (default: the model's most probable one there), with its probability,
+    logit and rank in this run."""
+    logits = run.logits[position]  # [vocab]
+    vocab = logits.shape[-1]
+    if token_id is None:
+        token_id = int(logits.argmax())
+    elif not 0 <= token_id < vocab:
+        raise ValueError(f"{name} {token_id} is not a token id of this model (0 to {vocab - 1})")
+    probs = distribution(logits)
+    return schemas.TargetToken(id=token_id, text=run.loaded.tokenizer.display(token_id),
+                               prob=round(float(probs[token_id]), 4), logit=round(float(logits[token_id]), 4),
+                               rank=int((logits > logits[token_id]).sum()) + 1)
+
+
+def _explained(run: Run, position: int | None, token_id: int | None) -> dict:
+    position = resolve_position(run, position)
+    return {**run_info(run), "position": position, "token": target_token(run, position, token_id),
+            "token_is_default": token_id is None}
+
+
+def _target_name(token: schemas.TargetToken, versus: schemas.TargetToken | None) -> str:
+    return f"logit({token.text})" + (f" - logit({versus.text})" if versus is not None else "")
+
+
+# --------------------------------------------------------------------------- logit lens
+
+def lens(run: Run, position: int | None = None, token_id: int | None = None, k: int = 5) -> schemas.LensResponse:
+    """The residual stream at `position` read through the final norm and unembedding after each sub-layer."""
+    check_applies(run.loaded, "lens")
+    head = _explained(run, position, token_id)
+    position, t = head["position"], head["token"].id
+    reading = logit_lens(run.loaded.model, run.cache, position)
+    n_layers = run.loaded.cfg.n_layers
+    logits = torch.cat([reading.embedding[None], reading.logits.reshape(-1, reading.logits.shape[-1])])  # [1 + 2L, vocab]
+    probs = torch.softmax(logits.double(), dim=-1)  # [reading, vocab], every reading at once
+    values, ids = probs.topk(min(k, probs.shape[-1]), dim=-1)  # [reading, k]
+    ranks = (logits > logits[:, t:t + 1]).sum(-1) + 1  # [reading]
+    display = run.loaded.tokenizer.display
+
+    def cell(i: int, layer: int | None, sublayer: str, hook: str) -> schemas.LensCell:
+        top = [schemas.Prediction(id=int(j), text=display(int(j)), prob=round(float(p), 4))
+               for p, j in zip(values[i], ids[i], strict=True)]
+        return schemas.LensCell(layer=layer, sublayer=sublayer, hook=hook, top=top, prob=round(float(probs[i, t]), 4),
+                                rank=int(ranks[i]))
+
+    cells = [[cell(1 + layer * len(SUBLAYERS) + i, layer, s, f"blocks.{layer}.hook_{SUBLAYER_HOOKS[s]}")
+              for i, s in enumerate(SUBLAYERS)] for layer in range(n_layers)]
+    return schemas.LensResponse(**head, n_layers=n_layers, sublayers=list(SUBLAYERS),
+                                embedding=cell(0, None, "embed", "blocks.0.hook_resid_pre"), cells=cells, note=LENS_NOTE)
+
+
+# --------------------------------------------------------------------------- direct logit attribution
+
+def _attribution_note(a: attr.LogitAttribution, target: str) -> str:
+    if a.norm == "layernorm":
+        norm = (f"The final LayerNorm's scale is frozen at its value in this run (it divided the residual by "
+                f"{a.scale:.4g}); each part is centred, as the norm centres their sum, so nothing is lost and the parts "
+                f"add up to {target} exactly (uncentred they would add {a.centring_removed:.4f} more).")
+    elif a.norm == "rmsnorm":
+        norm = (f"The final RMSNorm's scale is frozen at its value in this run (it divided the residual by "
+                f"{a.scale:.4g}); RMSNorm does not centre, so nothing is removed and the parts add up to {target}.")
+    else:
+        norm = f"This model has no final norm: the parts add up to {target} as they are."
+    return ("What each head (its output through W_O), each MLP, the embeddings and the biases add to "
+            f"{target} directly. {norm} Only direct effects count: what a head writes also changes what later "
+            "heads and MLPs do, and that is counted in them.")
+
+
+def logit_attribution(run: Run, position: int | None = None, token_id: int | None = None,
+                      versus_id: int | None = None) -> schemas.LogitAttributionResponse:
+    check_applies(run.loaded, "logit_attribution")
+    head = _explained(run, position, token_id)
+    position = head["position"]
+    versus = None if versus_id is None else target_token(run, position, versus_id, "versus")
+    a = attr.logit_attribution(run.loaded.model, run.cache, run.logits, position, head["token"].id, versus_id)
+    target = _target_name(head["token"], versus)
+    parts = [schemas.AttributionPart(kind=p.kind, layer=p.layer, label=PART_LABELS[p.kind].format(layer=p.layer),
+                                     value=round(p.value, 4)) for p in a.parts]
+    return schemas.LogitAttributionResponse(
+        **head, versus=versus, target=target, logit=round(a.logit, 4), total=round(a.total, 4), heads=rnd(a.heads),
+        heads_total=round(float(a.heads.sum()), 4), parts=parts, norm=a.norm, norm_scale=round(a.scale, 6),
+        centring_removed=None if a.centring_removed is None else round(a.centring_removed, 4),
+        note=_attribution_note(a, target))
+
+
+# --------------------------------------------------------------------------- attention beside what it moves
+
+def attention_attribution(run: Run, layer: int, head: int, residual: float = 0.5) -> schemas.AttentionAttributionResponse:
+    """For one head and for the whole model: raw attention, value-weighted attention and rollout."""
+    cfg = run.loaded.cfg
+    check_layer_head(cfg, layer, head)
+    model, cache = run.loaded.model, run.cache
+    pat = patterns(run)  # [layer, head, q, k]
+    ablated = run.iv.ablate
+    return schemas.AttentionAttributionResponse(
+        **run_info(run), layer=layer, head=head, causal=cfg.causal, residual=residual,
+        raw=rnd(pat[layer, head]), value_weighted=rnd(attr.value_weighted(model, cache, layer, head)),
+        layer_raw=rnd(pat[layer].double().mean(0)),  # [q, k]
+        layer_value_weighted=rnd(attr.value_weighted(model, cache, layer)),
+        rollout=rnd(attr.rollout(pat, residual, ablated)),
+        rollout_to_layer=rnd(attr.rollout(pat[:layer + 1], residual, ablated)), captions=CAPTIONS)
+
+
+# --------------------------------------------------------------------------- measured ablation effects
+
+def ablation_caption(token: schemas.TargetToken) -> str:
+    return (f"The measured change in the probability of “{token.text}” when each head's output is set to zero, one "
+            "full forward pass per head: the effect of removing that head with the rest of the model as it is. It "
+            "misses what shows only when several heads are removed together, or when other heads make up for one.")
+
+
+def check_layers(run: Run, layers: list[int] | None) -> list[int]:
+    cfg = run.loaded.cfg
+    layers = list(range(cfg.n_layers)) if layers is None else layers
+    for layer in layers:
+        try:
+            check_layer_head(cfg, layer)
+        except ValueError as e:
+            raise ValueError(f"layers: {e}") from None
+    return layers
+
+
+def ablation(service: ModelService, run: Run, layers: list[int] | None = None, position: int | None = None,
+             token_id: int | None = None, versus_id: int | None = None) -> schemas.AblationResponse:
+    """For each head of `layers` (default all), the run again with that head ablated too (through
+    service.run: cached, and each pass holds the server's slot), and the change in the token's probability."""
+    check_applies(run.loaded, "logit_attribution")
+    cfg = run.loaded.cfg
+    layers = check_layers(run, layers)
+    service.check_ablation_heads(len(layers) * cfg.n_heads)
+    head = _explained(run, position, token_id)
+    position, t = head["position"], head["token"].id
+    versus = None if versus_id is None else target_token(run, position, versus_id, "versus")
+
+    def target(logits: torch.Tensor) -> float:
+        row = logits[position].double()  # [vocab]
+        return float(row[t] - (row[versus_id] if versus_id is not None else 0.0))
+
+    base_prob, base_value = float(distribution(run.logits[position])[t]), target(run.logits)
+    effects, passes = [], 0
+    for layer in layers:
+        row = []
+        for h in range(cfg.n_heads):
+            already = (layer, h) in run.iv.ablate
+            other = run if already else service.run(run.name, run.text, dataclasses.replace(
+                run.iv, ablate=(*run.iv.ablate, (layer, h))))
+            passes += not already
+            prob, value = float(distribution(other.logits[position])[t]), target(other.logits)
+            row.append(schemas.AblationEffect(layer=layer, head=h, prob=round(prob, 4), delta_prob=round(prob - base_prob, 4),
+                                              value=round(value, 4), delta_value=round(value - base_value, 4),
+                                              already_ablated=already))
+        effects.append(row)
+    return schemas.AblationResponse(**head, versus=versus, target=_target_name(head["token"], versus),
+                                    value=round(base_value, 4), n_layers=cfg.n_layers, n_heads=cfg.n_heads, layers=layers,
+                                    effects=effects, passes=passes, caption=ablation_caption(head["token"]))

@@ -1,0 +1,193 @@
+"""What each part of the model adds to a prediction, and attention weighed by what it moves.
+
+Direct logit attribution. In a pre-norm model the final residual stream at a position is a sum:
+
+    x = token embedding (+ positional embedding)
+        + sum over layers of ( sum over heads of z_h W_O[h]  +  b_O
+                               + MLP output without its bias  +  MLP out bias )
+
+and the logit of token t is  ln_final(x) . u_t + b_U[t],  u_t the unembedding column of t. With the final
+norm's divisor sigma frozen at its value in the run, the norm is linear:
+
+    LayerNorm: ln_final(x) = (x - mean(x)) / sigma * w + b        RMSNorm: x / sigma * w
+
+so the logit splits exactly into one term per part, each part centred (LayerNorm) before it is scaled:
+
+    logit = sum over parts p of (p - mean(p)) . (w * u_t / sigma)  +  b . u_t  +  b_U[t]
+
+Centring each part loses nothing: the centred parts add up to the centred residual. What centring takes out
+of the parts is their common mean direction; were the parts not centred they would add up to the logit
+plus `centring_removed` = mean(x) * sum(w * u_t) / sigma. A head's part includes its value bias b_V (it
+reaches the output through the pattern, whose rows sum to 1). For the difference of two tokens the same
+holds with u_t - u_t2 and b_U[t] - b_U[t2].
+
+Attention weighed by what it moves (Kobayashi et al., 2020): head h at query i takes from key j the vector
+alpha_ij (v_j W_O[h]) (v_j including b_V). The norm of that vector, per head, and the norm of its sum over
+the heads of a layer, say how much each key contributes to the attention output, where the weight alone
+does not (a large weight on a key whose value is small moves little).
+
+Attention rollout (Abnar and Zuidema, 2020): each layer's head-averaged pattern A, mixed with the identity
+for the residual connection, (1 - r) A + r I with rows renormalised, multiplied through the layers. It
+follows attention only: it ignores the values, the MLPs and the norms.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from models.config import ModelConfig
+from models.lens import check_position, unembed_bias
+from models.transformer import ActivationCache, Transformer, check_layer_head
+
+PART_KINDS = ("embed", "pos_embed", "token_type_embed", "attn_bias", "mlp", "mlp_bias", "norm_bias", "unembed_bias")
+
+
+def why_no_attribution(cfg: ModelConfig) -> str | None:
+    """Why direct logit attribution does not apply to a model with this config (None where it does)."""
+    if not cfg.unembed:
+        return ("This model has no unembedding (no next-word head), so there is no token logit to attribute: "
+                "it is an encoder whose final vectors are never turned into token probabilities.")
+    if cfg.norm_placement == "post" or cfg.embed_norm:
+        return ("This model normalises after each sub-layer (post-norm), so its final residual is not a sum of "
+                "what each head and MLP wrote, and a logit does not split into their parts.")
+    return None
+
+
+@dataclass(frozen=True)
+class Part:
+    """One term of the logit that is not a head: `kind` (PART_KINDS), the layer it belongs to (or None)."""
+
+    kind: str
+    layer: int | None
+    value: float
+
+
+@dataclass(frozen=True)
+class LogitAttribution:
+    position: int
+    token: int
+    versus: int | None
+    heads: torch.Tensor  # [layer, head] float64: each head's z_h W_O[h] (centred, scaled) . u
+    parts: tuple[Part, ...]  # everything else, in the order the forward pass adds it
+    total: float  # heads.sum() + the parts: equals `logit`
+    logit: float  # the model's own logit of `token` (minus that of `versus`) at `position`
+    norm: str | None  # "layernorm", "rmsnorm", or None (no final norm)
+    scale: float  # sigma: what the final norm divided the residual by in this run (1 without a final norm)
+    centring_removed: float | None  # LayerNorm: what the parts would add beyond the logit uncentred; else None
+
+
+@torch.inference_mode()
+def logit_attribution(model: Transformer, cache: ActivationCache, logits: torch.Tensor, position: int, token: int,
+                      versus: int | None = None) -> LogitAttribution:
+    """Split the logit of `token` (minus that of `versus`) at `position` into one term per head, MLP,
+    embedding and bias, with the final norm's scale frozen at its value in this run. See the module's text."""
+    cfg = model.cfg
+    why = why_no_attribution(cfg)
+    if why:
+        raise ValueError(why)
+    n = cache["resid_pre", 0].shape[0]
+    check_position(position, n)
+    for name, t in (("token", token), ("versus", versus)):
+        if t is not None and not 0 <= t < cfg.vocab_size:
+            raise ValueError(f"{name} {t} is not a token id of this model (0 to {cfg.vocab_size - 1})")
+    W_U = model.unembed  # [d_model, vocab]
+    u = W_U[:, token].double()  # [d_model]
+    if versus is not None:
+        u = u - W_U[:, versus].double()
+    x = cache["resid_post", cfg.n_layers - 1][position].double()  # [d_model]: the final residual
+    norm = model.ln_final
+    removed = None
+    if norm is None:
+        scale, g = 1.0, u
+    elif norm.kind == "layernorm":
+        scale = math.sqrt(float((x - x.mean()).pow(2).mean()) + norm.eps)
+        g_raw = norm.w.double() * u / scale  # [d_model]
+        removed = float(x.mean() * g_raw.sum())
+        g = g_raw - g_raw.mean()  # (p - mean(p)) . g_raw == p . (g_raw - mean(g_raw))
+    else:
+        scale = math.sqrt(float(x.pow(2).mean()) + norm.eps)
+        g = norm.w.double() * u / scale
+
+    def through(v: torch.Tensor) -> float:
+        return float(v.double() @ g)
+
+    parts = [Part("embed", None, through(cache["hook_embed"][position]))]
+    for kind in ("pos_embed", "token_type_embed"):
+        if f"hook_{kind}" in cache:
+            parts.append(Part(kind, None, through(cache[f"hook_{kind}"][position])))
+    heads = torch.zeros(cfg.n_layers, cfg.n_heads, dtype=torch.float64)
+    for layer, block in enumerate(model.blocks):
+        attn, mlp = block.attn, block.mlp
+        z = cache["z", layer][position].double()  # [head, d_head]
+        # what a unit of z adds: W_O[h] @ g, in the weights' precision (a float64 copy of every W_O would cost more
+        # than the rest), summed in float64
+        per_unit = torch.einsum("hed,d->he", attn.W_O, g.to(attn.W_O.dtype)).double()  # [head, d_head]
+        heads[layer] = (z * per_unit).sum(-1)
+        if attn.b_O is not None:
+            parts.append(Part("attn_bias", layer, through(attn.b_O)))
+        out = cache["mlp_out", layer][position].double()  # [d_model]
+        if mlp.b_out is not None:
+            parts.append(Part("mlp", layer, through(out - mlp.b_out.double())))
+            parts.append(Part("mlp_bias", layer, through(mlp.b_out)))
+        else:
+            parts.append(Part("mlp", layer, through(out)))
+    if norm is not None and norm.b is not None:
+        parts.append(Part("norm_bias", None, float(norm.b.double() @ u)))
+    b_U = unembed_bias(model)
+    if b_U is not None:
+        parts.append(Part("unembed_bias", None, float(b_U[token]) - (float(b_U[versus]) if versus is not None else 0.0)))
+    logit = float(logits[position, token].double() - (logits[position, versus].double() if versus is not None else 0))
+    total = float(heads.sum()) + math.fsum(p.value for p in parts)
+    return LogitAttribution(position, token, versus, heads, tuple(parts), total, logit,
+                            None if norm is None else norm.kind, scale, removed)
+
+
+# --------------------------------------------------------------------------- attention, weighed
+
+def _ablated_heads(cache: ActivationCache, layer: int) -> list[int]:
+    return [h for (l2, h) in cache.interventions.ablate if l2 == layer]
+
+
+@torch.inference_mode()
+def value_weighted(model: Transformer, cache: ActivationCache, layer: int, head: int | None = None) -> torch.Tensor:
+    """‖alpha_ij (v_j W_O[h])‖ for one head, or ‖sum over heads of alpha^h_ij (v^h_j W_O[h])‖ for the whole
+    layer (head None): [q_pos, k_pos] (Kobayashi et al., 2020)."""
+    cfg = model.cfg
+    check_layer_head(cfg, layer, head)
+    pattern = cache["pattern", layer].double()  # [head, q_pos, k_pos]
+    v = cache["v", layer].double()  # [pos, kv_head, d_head]
+    if cfg.group_size > 1:
+        v = v.repeat_interleave(cfg.group_size, dim=1)  # [pos, head, d_head]
+    W_O = model.blocks[layer].attn.W_O.double()  # [head, d_head, d_model]
+    ablated = _ablated_heads(cache, layer)
+    if head is not None:
+        if head in ablated:
+            return torch.zeros_like(pattern[head])
+        size = (v[:, head] @ W_O[head]).norm(dim=-1)  # [k_pos]: ‖v_j W_O[h]‖
+        return pattern[head] * size[None, :]  # [q_pos, k_pos]
+    sent = torch.einsum("khe,hed->hkd", v, W_O)  # [head, k_pos, d_model]
+    for h in ablated:
+        sent[h] = 0.0
+    return torch.einsum("hqk,hkd->qkd", pattern, sent).norm(dim=-1)  # [q_pos, k_pos]
+
+
+def rollout(patterns: torch.Tensor, residual: float = 0.5, ablated: tuple[tuple[int, int], ...] = ()) -> torch.Tensor:
+    """Attention rollout (Abnar and Zuidema, 2020) through the layers of `patterns` [layer, head, q_pos, k_pos]:
+    the product, last layer first, of (1 - residual) * (mean over heads of the pattern) + residual * I, each
+    with its rows renormalised. The mean leaves out ablated heads ((layer, head) pairs, their output is zero);
+    a layer whose heads are all ablated passes the residual alone (the identity). -> [q_pos, k_pos]"""
+    if not 0.0 <= residual <= 1.0:
+        raise ValueError(f"residual is {residual}; it must be between 0 and 1")
+    n_layers, n_heads, n = patterns.shape[0], patterns.shape[1], patterns.shape[-1]
+    eye = torch.eye(n, dtype=torch.float64)
+    out = eye
+    for layer in range(n_layers):
+        live = [h for h in range(n_heads) if (layer, h) not in ablated]
+        mean = patterns[layer, live].double().mean(0) if live else eye  # [q_pos, k_pos]
+        a = (1.0 - residual) * mean + residual * eye
+        a = a / a.sum(-1, keepdim=True)
+        out = a @ out  # [q_pos, k_pos]
+    return out

@@ -1,0 +1,60 @@
+"""Choosing the next token: temperature, the kept set of top-k and top-p (nucleus) sampling, and a seeded draw.
+
+    probs = distribution(logits, temperature)       softmax(logits / temperature), in float64
+    keep = kept(probs, top_k=40, top_p=0.9)         [vocab] bool: the tokens a draw may pick
+    token = sample(probs * keep, generator)         one draw, repeatable with a seeded torch.Generator
+
+The kept set is the most probable tokens, taken in order of probability: at most `top_k` of them, and no more
+than the smallest number whose probabilities add up to at least `top_p` (Holtzman et al., 2020). With
+top_k None and top_p 1 every token is kept. Ties in probability are taken in order of token id.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def distribution(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
+    """softmax(logits / temperature) [vocab], float64; the maximum is subtracted first, so that a tiny
+    temperature tends to the argmax instead of inf - inf."""
+    if not temperature > 0:
+        raise ValueError(f"temperature is {temperature}; it must be more than 0")
+    logits = logits.double()
+    return torch.softmax((logits - logits.max()) / temperature, dim=-1)
+
+
+def order(probs: torch.Tensor) -> torch.Tensor:
+    """Token ids from the most probable to the least, ties by token id: [vocab]."""
+    return torch.sort(probs, descending=True, stable=True).indices
+
+
+def kept_size(probs: torch.Tensor, top_k: int | None = None, top_p: float = 1.0) -> int:
+    """How many tokens the kept set holds (see the module's text)."""
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k is {top_k}; it must be at least 1 (or None: no limit)")
+    if not 0 < top_p <= 1:
+        raise ValueError(f"top_p is {top_p}; it must be more than 0 and at most 1")
+    sorted_probs = probs.double()[order(probs)]  # [vocab], descending
+    n = sorted_probs.shape[-1]
+    if top_p < 1:
+        cumulative = torch.cumsum(sorted_probs, dim=-1)  # [vocab]
+        # the first index whose running sum reaches top_p; that token is kept too
+        n = min(n, int(torch.searchsorted(cumulative, torch.tensor(top_p, dtype=torch.float64))) + 1)
+    return n if top_k is None else min(n, top_k)
+
+
+def kept(probs: torch.Tensor, top_k: int | None = None, top_p: float = 1.0) -> torch.Tensor:
+    """The kept set as a mask [vocab] (bool): the kept_size most probable tokens."""
+    mask = torch.zeros(probs.shape[-1], dtype=torch.bool)
+    mask[order(probs)[:kept_size(probs, top_k, top_p)]] = True
+    return mask
+
+
+def sample(probs: torch.Tensor, generator: torch.Generator) -> int:
+    """One token drawn in proportion to `probs` [vocab] (weights: they need not add up to 1; give the
+    probabilities times the kept mask to draw from the kept set). The same generator state gives the same token."""
+    return int(torch.multinomial(probs.double(), 1, generator=generator))
+
+
+def generator(seed: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(seed))

@@ -1,0 +1,70 @@
+"""The kept set of top-k / top-p, and seeded draws."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from models.sampling import distribution, generator, kept, kept_size, sample
+
+
+def test_top_p_keeps_the_smallest_set_that_reaches_p():
+    probs = torch.tensor([0.1, 0.4, 0.05, 0.3, 0.15], dtype=torch.float64)
+    # sorted: 0.4 (1), 0.3 (3), 0.15 (4), 0.1 (0), 0.05 (2); running sums 0.4, 0.7, 0.85, 0.95, 1.0
+    assert kept(probs, top_p=0.4).tolist() == [False, True, False, False, False]
+    assert kept(probs, top_p=0.41).tolist() == [False, True, False, True, False]
+    assert kept(probs, top_p=0.8).tolist() == [False, True, False, True, True]
+    assert kept_size(probs, top_p=0.96) == 5 and kept_size(probs) == 5
+    assert kept_size(probs, top_k=2) == 2 and kept(probs, top_k=1).tolist() == [False, True, False, False, False]
+    assert kept_size(probs, top_k=4, top_p=0.8) == 3 and kept_size(probs, top_k=2, top_p=0.8) == 2
+    assert kept_size(probs, top_k=99) == 5
+    for bad in ({"top_k": 0}, {"top_p": 0.0}, {"top_p": 1.5}):
+        with pytest.raises(ValueError):
+            kept(probs, **bad)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=40), st.floats(0.01, 1.0),
+       st.one_of(st.none(), st.integers(1, 50)))
+def test_kept_set_is_the_smallest_prefix_by_probability(weights, p, k):
+    w = torch.tensor(weights, dtype=torch.float64) + 1e-6
+    probs = w / w.sum()
+    mask = kept(probs, top_k=k, top_p=p)
+    size = int(mask.sum())
+    assert size == kept_size(probs, k, p) >= 1
+    # every kept token is at least as probable as every token left out
+    if size < len(probs):
+        assert probs[mask].min() >= probs[~mask].max()
+    mass = float(probs[mask].sum())
+    if k is None or size < k:
+        # it reaches p (up to rounding in the running sum) and one token fewer would not
+        assert mass >= p - 1e-12 or size == len(probs)
+        assert mass - float(probs[mask].min()) < p
+    else:
+        assert size == k
+
+
+def test_sampling_with_the_same_seed_repeats():
+    probs = distribution(torch.randn(500, generator=generator(1)), temperature=1.5)
+    keep = kept(probs, top_k=50, top_p=0.9)
+    draws = [[sample(probs * keep, g) for _ in range(30)] for g in (generator(7), generator(7))]
+    assert draws[0] == draws[1]
+    assert all(keep[t] for t in draws[0])
+    assert len(set(draws[0])) > 1  # it does sample
+    other = [sample(probs * keep, g) for g in [generator(8)] for _ in range(30)]
+    assert other != draws[0]
+
+
+def test_sample_follows_the_probabilities():
+    probs = torch.tensor([0.7, 0.2, 0.1, 0.0], dtype=torch.float64)
+    g = generator(0)
+    counts = torch.bincount(torch.tensor([sample(probs, g) for _ in range(4000)]), minlength=4).double() / 4000
+    assert torch.allclose(counts, probs, atol=0.03) and counts[3] == 0
+
+
+def test_distribution_at_a_tiny_temperature_is_the_argmax():
+    logits = torch.tensor([1.0, 3.0, 2.9])
+    assert distribution(logits, 1e-6).tolist() == [0.0, 1.0, 0.0]
+    assert torch.allclose(distribution(logits), torch.softmax(logits.double(), -1))
+    with pytest.raises(ValueError, match="temperature"):
+        distribution(logits, 0.0)
