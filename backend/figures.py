@@ -361,7 +361,7 @@ def positional_similarity(resp: schemas.PositionalResponse) -> go.Figure:
 # --------------------------------------------------------------------------- why this next word
 
 def _target_text(resp: schemas.Explained) -> str:
-    return f"“{esc(resp.token.text)}” after {token_label(resp.tokens, resp.position)}"
+    return f"“{esc(resp.token.display)}” after {token_label(resp.tokens, resp.position)}"
 
 
 def lens_table(resp: schemas.LensResponse) -> go.Figure:
@@ -371,11 +371,11 @@ def lens_table(resp: schemas.LensResponse) -> go.Figure:
     labels = ["embeddings"] + [f"block {c[0].layer}" for c in resp.cells]
     columns = ["after attention", "after MLP"]
     z = [[row[0].prob, None] if i == 0 else [row[0].prob, row[1].prob] for i, row in enumerate(rows)]
-    text = [[esc(row[0].top[0].text), ""] if i == 0 else [esc(c.top[0].text) for c in row] for i, row in enumerate(rows)]
+    text = [[esc(row[0].top[0].display), ""] if i == 0 else [esc(c.top[0].display) for c in row] for i, row in enumerate(rows)]
 
     def hover(c: schemas.LensCell) -> str:
-        tops = "<br>".join(f"{esc(p.text)}: {p.prob:.4f}" for p in c.top)
-        return (f"{esc(c.hook)}<br>“{esc(resp.token.text)}”: probability {c.prob:.4f}, rank {c.rank}"
+        tops = "<br>".join(f"{esc(p.display)}: {p.prob:.4f}" for p in c.top)
+        return (f"{esc(c.hook)}<br>“{esc(resp.token.display)}”: probability {c.prob:.4f}, rank {c.rank}"
                 f"<br><br>top tokens here:<br>{tops}")
 
     hovers = [[hover(row[0]), ""] if i == 0 else [hover(c) for c in row] for i, row in enumerate(rows)]
@@ -384,7 +384,7 @@ def lens_table(resp: schemas.LensResponse) -> go.Figure:
         "type": "heatmap", "z": z, "x": [0, 1], "y": list(range(n)), "text": text, "texttemplate": "%{text}",
         "textfont": {"size": 11}, "customdata": hovers, "hovertemplate": "%{customdata}<extra></extra>",
         "hoverongaps": False, "colorscale": WEIGHT_SCALE, "zmin": 0, "zmax": 1, "xgap": 2, "ygap": 2,
-        "colorbar": _colorbar(f"p({resp.token.text})")}], {
+        "colorbar": _colorbar(f"p({resp.token.display})")}], {
         "title": _title(f"Logit lens · {esc(resp.model)} · {_target_text(resp)}{_interventions_note(resp.interventions)}"),
         "height": max(300, 34 * n + 150), "plot_bgcolor": "#ffffff",
         "xaxis": {"tickmode": "array", "tickvals": [0, 1], "ticktext": columns, "side": "top", "showgrid": False,
@@ -468,13 +468,13 @@ def ablation_effects(resp: schemas.AblationResponse) -> go.Figure:
     """The measured change in the token's probability when each head is ablated: layer (rows) x head."""
     z = [[e.delta_prob for e in row] for row in resp.effects]
     lim = _abs_max(z)
-    hover = [[f"layer {e.layer} · head {e.head}<br>p({esc(resp.token.text)}) {e.prob} ({e.delta_prob:+.4f})"
+    hover = [[f"layer {e.layer} · head {e.head}<br>p({esc(resp.token.display)}) {e.prob} ({e.delta_prob:+.4f})"
               + ("<br>(already ablated)" if e.already_ablated else "") for e in row] for row in resp.effects]
     return _figure([{
         "type": "heatmap", "z": z, "x": list(range(resp.n_heads)), "y": list(range(len(z))), "colorscale": DIVERGING,
         "zmin": -lim, "zmax": lim, "zmid": 0, "xgap": 1, "ygap": 1, "text": hover,
         "hovertemplate": "%{text}<extra></extra>", "colorbar": _colorbar("change in probability")}], {
-        "title": _title(f"Ablating each head: change in p({esc(resp.token.text)}) · {esc(resp.model)}"
+        "title": _title(f"Ablating each head: change in p({esc(resp.token.display)}) · {esc(resp.model)}"
                         f"{_interventions_note(resp.interventions)}"),
         "height": max(280, min(900, 26 * len(z) + 150)),
         "xaxis": {"title": {"text": "head"}, "dtick": 1, "showgrid": False, "zeroline": False},

@@ -283,7 +283,7 @@ def _why_html(data: ReportData, plot: dict[str, str]) -> str:
     if data.lens is not None:
         t = data.lens.token
         parts.append(f'<h3>At which depth does the answer appear?</h3><p class="note">The logit lens for the next token '
-                     f'after the last position; the colour is the probability of “<span class="t">{e(t.text)}</span>” '
+                     f'after the last position; the colour is the probability of “<span class="t">{e(t.display)}</span>” '
                      f"(the model's final top-1, probability {t.prob:.4f}). {e(data.lens.note)}</p>"
                      f'<div class="figure">{plot["lens"]}</div>')
     else:

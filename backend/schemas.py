@@ -479,7 +479,8 @@ class ContrastFields(TargetFields):
 
 class TargetToken(BaseModel):
     id: int
-    text: str = Field(..., description="display string, as in `tokens`")
+    text: str = Field(..., description=LONE_TOKEN_TEXT)
+    display: str = Field(..., description=DISPLAY_TEXT)
     prob: float = Field(..., description="the model's probability for it at `position` (temperature 1)")
     logit: float = Field(..., description="the model's logit for it at `position`")
     rank: int = Field(..., description="1 for the most probable token")

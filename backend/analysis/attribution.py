@@ -14,7 +14,7 @@ import torch
 
 from backend import schemas
 from backend.analysis.attention import patterns
-from backend.analysis.common import check_index, rnd, run_info
+from backend.analysis.common import check_index, prediction, rnd, run_info
 from backend.service import ModelService, Run
 from models import attribution as attr
 from models.lens import SUBLAYER_HOOKS, SUBLAYERS, logit_lens, why_no_lens
@@ -71,7 +71,8 @@ def target_token(run: Run, position: int, token_id: int | None, name: str = "tok
     elif not 0 <= token_id < vocab:
         raise ValueError(f"{name} {token_id} is not a token id of this model (0 to {vocab - 1})")
     probs = distribution(logits)
-    return schemas.TargetToken(id=token_id, text=run.loaded.tokenizer.display(token_id),
+    tok = run.loaded.tokenizer
+    return schemas.TargetToken(id=token_id, text=tok.token_text(token_id), display=tok.display(token_id),
                                prob=round(float(probs[token_id]), 4), logit=round(float(logits[token_id]), 4),
                                rank=int((logits > logits[token_id]).sum()) + 1)
 
@@ -83,7 +84,7 @@ def _explained(run: Run, position: int | None, token_id: int | None) -> dict:
 
 
 def _target_name(token: schemas.TargetToken, versus: schemas.TargetToken | None) -> str:
-    return f"logit({token.text})" + (f" - logit({versus.text})" if versus is not None else "")
+    return f"logit({token.display})" + (f" - logit({versus.display})" if versus is not None else "")
 
 
 # --------------------------------------------------------------------------- logit lens
@@ -99,10 +100,9 @@ def lens(run: Run, position: int | None = None, token_id: int | None = None, k: 
     probs = torch.softmax(logits.double(), dim=-1)  # [reading, vocab], every reading at once
     values, ids = probs.topk(min(k, probs.shape[-1]), dim=-1)  # [reading, k]
     ranks = (logits > logits[:, t:t + 1]).sum(-1) + 1  # [reading]
-    display = run.loaded.tokenizer.display
 
     def cell(i: int, layer: int | None, sublayer: str, hook: str) -> schemas.LensCell:
-        top = [schemas.Prediction(id=int(j), text=display(int(j)), prob=round(float(p), 4))
+        top = [prediction(run.loaded, int(j), round(float(p), 4))
                for p, j in zip(values[i], ids[i], strict=True)]
         return schemas.LensCell(layer=layer, sublayer=sublayer, hook=hook, top=top, prob=round(float(probs[i, t]), 4),
                                 rank=int(ranks[i]))

@@ -111,7 +111,7 @@ def test_logit_attribution_adds_up_to_the_logit(client, name):
         assert body.norm == "layernorm" and body.centring_removed is not None and "centred" in body.note
         assert ("pos_embed" in {p.kind for p in body.parts}) == (name == "tiny-sinusoidal")
         assert (body.versus is None) == (versus is None)
-    assert body.target == f"logit({body.token.text}) - logit({body.versus.text})"
+    assert body.target == f"logit({body.token.display}) - logit({body.versus.display})"
 
 
 def test_bad_position_token_and_layers_are_422(client):
@@ -173,31 +173,28 @@ def test_ablation_effect_is_the_difference_of_two_full_runs(client):
             assert math.isclose(e.delta_value, float(alone[last, t] - base_logits[last, t]), abs_tol=1e-4)
             assert e.already_ablated == ((e.layer, e.head) == (1, 2))
     assert body.effects[1][2].delta_prob == 0 and body.passes == 7
-    assert "measured" in body.caption and body.target == f"logit({body.token.text})"
+    assert "measured" in body.caption and body.target == f"logit({body.token.display})"
 
 
 class CountingService(ModelService):
     def __init__(self, settings):
         super().__init__(settings)
         self.forwards = 0
-        self.slots = 0
+        self.in_slot = 0  # forward passes made while the thread held a slot of the limiter
 
     def _forward(self, loaded, ids, iv):
         self.forwards += 1
+        self.in_slot += getattr(self._local, "depth", 0) > 0
         return super()._forward(loaded, ids, iv)
-
-    def _slot(self):
-        self.slots += 1
-        return super()._slot()
 
 
 def test_ablation_passes_go_through_the_service_and_its_limits():
     settings = Settings(max_ablation_heads=8)
     service = CountingService(settings)
     with TestClient(create_app(settings, service), raise_server_exceptions=False) as c:
-        service.forwards = service.slots = 0
+        service.forwards = service.in_slot = 0
         post(c, "/api/attribution/ablation", text=TEXT, layers=[0, 2])
-        assert service.forwards == service.slots == 1 + 8  # the run, then one pass per head, each in a slot
+        assert service.forwards == service.in_slot == 1 + 8  # the run, then one pass per head, each in the slot
         post(c, "/api/attribution/ablation", text=TEXT, layers=[0])
         assert service.forwards == 9  # kept passes are reused
         r = c.post("/api/attribution/ablation", json={"text": TEXT})
@@ -299,7 +296,7 @@ def test_smollm2_lens_attribution_and_ablation(client, smollm2):
         logits = smollm2.model(torch.tensor(ids))
     last = len(ids) - 1
     lens = schemas.LensResponse.model_validate(post(client, "/api/attribution/lens", text=text, model="smollm2-135m"))
-    assert len(lens.cells) == 30 and lens.token.text == "\u2423Rome" and lens.cells[-1][1].rank == 1
+    assert len(lens.cells) == 30 and lens.token.display == "\u2423Rome" and lens.cells[-1][1].rank == 1
     assert math.isclose(lens.cells[-1][1].prob, float(probs_of(logits[last]).max()), abs_tol=1e-4)
     att = schemas.LogitAttributionResponse.model_validate(post(
         client, "/api/attribution/logit", text=text, model="smollm2-135m"))
@@ -334,11 +331,12 @@ def test_notebook_logit_lens_draws_the_apis_numbers(client):
     out = notebook.logit_lens(TEXT, token=" ball")
     api = schemas.LensResponse.model_validate(post(client, "/api/attribution/lens", text=TEXT,
                                                    token=out.data["lens"].token.id))
-    assert out.data["lens"] == api and api.token.text == "\u2423ball" and out.unavailable == {}
+    assert out.data["lens"] == api and out.unavailable == {}
+    assert api.token.display == "\u2423ball" and api.token.text == " ball"
     trace = out.figures["lens"].data[0]
     assert list(trace.z[0]) == [api.embedding.prob, None]
     assert [list(row) for row in trace.z[1:]] == [[c.prob for c in row] for row in api.cells]
-    assert trace.text[-1][1] == figures.esc(api.cells[-1][1].top[0].text)
+    assert trace.text[-1][1] == figures.esc(api.cells[-1][1].top[0].display)
     out.figures["lens"].to_json()
     with pytest.raises(ValueError, match="not one token"):
         notebook.logit_lens(TEXT, token="antidisestablishmentarianism")
@@ -352,7 +350,7 @@ def test_notebook_attribution_draws_the_apis_numbers(client):
     logit = out.data["logit"]
     api = schemas.LogitAttributionResponse.model_validate(post(
         client, "/api/attribution/logit", text=TEXT, versus=logit.versus.id, ablate=[[0, 1]]))
-    assert logit == api and api.versus.text == "\u2423to"
+    assert logit == api and api.versus.display == "\u2423to"
     assert [list(r) for r in out.figures["heads"].data[0].z] == api.heads
     bars = out.figures["parts"].data[0]
     assert list(bars.x) == [p.value for p in api.parts] + [api.heads_total]
@@ -397,10 +395,10 @@ def test_figures_keep_token_text_as_text():
 
 def post_free_lens(text: str) -> schemas.LensResponse:
     cell = schemas.LensCell(layer=0, sublayer="attn", hook="blocks.0.hook_resid_mid",
-                            top=[schemas.Prediction(id=1, text=text, prob=0.5)], prob=0.5, rank=1)
+                            top=[schemas.Prediction(id=1, text=text, display=text, prob=0.5)], prob=0.5, rank=1)
     return schemas.LensResponse(
         model="m", interventions=schemas.AppliedInterventions(positions="normal", scale=True, ablate=[], seed=0),
-        tokens=[schemas.Token(id=1, text=text, position=0)], position=0,
-        token=schemas.TargetToken(id=1, text=text, prob=0.5, logit=1.0, rank=1), token_is_default=True, n_layers=1,
+        tokens=[schemas.Token(id=1, text=text, display=text, position=0)], position=0,
+        token=schemas.TargetToken(id=1, text=text, display=text, prob=0.5, logit=1.0, rank=1), token_is_default=True, n_layers=1,
         sublayers=["attn", "mlp"], embedding=cell.model_copy(update={"layer": None, "sublayer": "embed"}),
         cells=[[cell, cell.model_copy(update={"sublayer": "mlp"})]], note="n")
