@@ -7,6 +7,7 @@ import math
 import torch
 
 from backend import schemas
+from backend.analysis import roles as role_analysis  # (a module: analysis.roles imports this one too)
 from backend.analysis.common import check_index, entropy, packed_weights, rnd, rnd_masked, run_info
 from backend.analysis.predict import top_k
 from backend.service import Run
@@ -31,9 +32,10 @@ def head_summaries(pattern: torch.Tensor) -> list[list[schemas.HeadSummary]]:
              for h in range(pattern.shape[1])] for l in range(pattern.shape[0])]
 
 
-def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool = False) -> schemas.AnalyzeResponse:
+def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool = False,
+            roles: bool = False) -> schemas.AnalyzeResponse:
     """Every head's pattern (full precision for `layers`, default all; 8-bit for all with `thumbnails`),
-    the per-head summaries and the top-k next tokens."""
+    the per-head summaries, the top-k next tokens, and with `roles` every head's role scores and label."""
     cfg = run.loaded.cfg
     if layers is None:
         layers = list(range(cfg.n_layers))
@@ -47,7 +49,8 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
     return schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
                                    layers=layers, attention=rnd(pat[layers]),  # [len(layers), head, q, k]
                                    thumbnails=packed_weights(pat) if thumbnails else None,
-                                   heads=head_summaries(pat), predictions=preds, predictions_unavailable=why)
+                                   heads=head_summaries(pat), predictions=preds, predictions_unavailable=why,
+                                   roles=role_analysis.table(run, pattern=pat) if roles else None)
 
 
 def _pca2(points: torch.Tensor) -> tuple[torch.Tensor, list[float]]:

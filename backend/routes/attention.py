@@ -19,11 +19,12 @@ def analyze(req: schemas.AnalyzeRequest, service: Service) -> schemas.AnalyzeRes
     """Tokens, every head's attention pattern, a summary per head, and the top next tokens.
 
     `layers` limits the full-precision `attention` to those layers (the answer's `layers` names them);
-    `thumbnails` adds every layer x head pattern as 8-bit values, enough for small pictures of them all.
+    `thumbnails` adds every layer x head pattern as 8-bit values, enough for small pictures of them all;
+    `roles` adds every head's role scores and label (as POST /api/roles), for the labels on the grid.
     """
     service.check_top_k(req.top_k)
     return attention.analyze(service.run(req.model, req.text, interventions(req)), req.top_k,
-                             layers=req.layers, thumbnails=req.thumbnails)
+                             layers=req.layers, thumbnails=req.thumbnails, roles=req.roles)
 
 
 @router.post("/qkv", response_model=schemas.QKVResponse)
