@@ -4,6 +4,8 @@
     figs = show("The cat sat on the mat.", model=None, layer=0, head=0)   # {name: Figure}
     figs["attention"]                                                    # displays in Jupyter
     attention("The cat sat on the mat.", layer=1, head=2, model="tiny-rotary")
+    roles("The cat sat on the cat.")                                     # every head's role label
+    role_table(probe=True, model="smollm2-135m").roles.heads[18][6]       # the role scores themselves
 
 Every figure is drawn from the same response objects the HTTP API sends (backend.analysis on a forward
 pass of backend.service.ModelService), so the numbers equal the API's for the same sentence, model and
@@ -27,6 +29,7 @@ from backend.analysis import attention as attention_analysis
 from backend.analysis import embeddings as embeddings_analysis
 from backend.analysis import positional as positional_analysis
 from backend.analysis import predict as predict_analysis
+from backend.analysis import roles as roles_analysis
 from backend.analysis.common import interventions
 from backend.report import ReportData, ReportRequest, explain_query, figures_of, gather
 from backend.service import ModelService, Run
@@ -34,7 +37,8 @@ from backend.settings import get_settings
 from models.registry import ModelInfo
 
 __all__ = ["show", "data", "attention", "grid", "explain", "embeddings", "predictions", "positional",
-           "positional_similarity", "models", "service", "set_service"]
+           "positional_similarity", "roles", "role_table", "role_models", "role_models_data", "role_definitions", "models", "service",
+           "set_service"]
 
 _SERVICE: ModelService | None = None
 
@@ -158,3 +162,51 @@ def positional(model: str | None = None, n: int = 64) -> go.Figure:
 def positional_similarity(model: str | None = None, n: int = 64) -> go.Figure:
     """Cosine similarity between the encodings of every pair of positions, as /api/positional."""
     return figures.positional_similarity(_positional(model, n))
+
+
+# --------------------------------------------------------------------------- head roles
+
+def role_definitions() -> schemas.RoleDefinitions:
+    """Every role score in plain words with its formula and which queries count, and the labelling rule."""
+    return roles_analysis.definitions()
+
+
+def role_table(text: str | None = None, model: str | None = None, *, probe: bool = False, probe_seed: int = 0,
+               probe_length: int = 50, sort_by: str | None = None, positions: str = "normal", scale: bool = True,
+               ablate=(), seed: int = 0) -> schemas.RolesResponse:
+    """Every head's role scores and label, as /api/roles: on `text`, or with probe=True on the induction probe
+    (`probe_seed`, `probe_length`; its per-token losses in .probe). `sort_by` a role: .roles.ranking lists
+    every head by it, highest first."""
+    spec = schemas.ProbeSpec(seed=probe_seed, length=probe_length) if probe else None
+    req = schemas.RolesRequest(text=text, probe=spec, sort_by=sort_by, model=model, **_iv(positions, scale, ablate, seed))
+    s = service()
+    iv = interventions(req)
+    if req.probe is not None:
+        return roles_analysis.on_probe(s, req.model, req.probe, iv, req.sort_by)
+    return roles_analysis.on_text(s, req.model, req.text, iv, req.sort_by)
+
+
+def roles(text: str | None = None, model: str | None = None, role: str | None = None, *, probe: bool = False,
+          probe_seed: int = 0, probe_length: int = 50, positions: str = "normal", scale: bool = True, ablate=(),
+          seed: int = 0) -> go.Figure:
+    """Every head's role label, layer x head (with `role`: that role's score for every head), as /api/roles."""
+    resp = role_table(text, model, probe=probe, probe_seed=probe_seed, probe_length=probe_length,
+                      positions=positions, scale=scale, ablate=ablate, seed=seed)
+    return figures.role_grid(resp, role)
+
+
+def role_models(role: str = "induction", text: str | None = None, models: list[str] | None = None, *,
+                probe: bool = False, probe_seed: int = 0, probe_length: int = 50) -> go.Figure:
+    """One role's score for every head of several models side by side (default: the tiny models that ship with
+    the project), on the same text or each on the probe, as /api/roles/models. `.data` of the answer:
+    role_models_data."""
+    return figures.role_models(role_models_data(text, models, probe=probe, probe_seed=probe_seed,
+                                                probe_length=probe_length), role)
+
+
+def role_models_data(text: str | None = None, models: list[str] | None = None, *, probe: bool = False,
+                     probe_seed: int = 0, probe_length: int = 50, sort_by: str | None = None) -> schemas.RolesModelsResponse:
+    """The role tables of several models on the same text or probe, as /api/roles/models."""
+    spec = schemas.ProbeSpec(seed=probe_seed, length=probe_length) if probe else None
+    req = schemas.RolesModelsRequest(text=text, probe=spec, models=models, sort_by=sort_by)
+    return roles_analysis.across_models(service(), req)

@@ -32,6 +32,7 @@ from backend import figures, schemas
 from backend.analysis import attention as attention_analysis
 from backend.analysis import embeddings as embeddings_analysis
 from backend.analysis import positional as positional_analysis
+from backend.analysis import roles as roles_analysis
 from backend.analysis.common import interventions
 from backend.service import ModelService
 from models.registry import ModelInfo
@@ -126,6 +127,13 @@ def figures_of(data: ReportData) -> dict[str, go.Figure]:
         out["positional"] = figures.positional_heatmap(data.positional)
         out["positional_similarity"] = figures.positional_similarity(data.positional)
     return out
+
+
+def roles_of(service: ModelService, req: ReportRequest) -> tuple[schemas.RolesResponse, go.Figure]:
+    """The role table of the report's sentence (as POST /api/roles; from the same cached pass as the other
+    views) and its plain figure: every head's label, layer x head, all scores in the hover."""
+    resp = roles_analysis.on_text(service, req.model, req.text, interventions(req))
+    return resp, figures.role_grid(resp)
 
 
 # --------------------------------------------------------------------------- HTML

@@ -188,15 +188,17 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
     nan = torch.full((n_layers, n_heads), math.nan)
     values: dict[str, torch.Tensor] = {}
 
-    # the roles that read a set of keys per query: one matrix product for all of them
+    # the roles that read a set of keys per query: every (query, key) pair they count, weighted 1/|Q| and summed
+    # per role (a gather and a scatter: no matrix product, whose threads cost more than the sum on a small pattern)
     sets = key_sets(ids, special, causal)  # [role, q, k]
     n_counted = sets.any(-1).sum(-1)  # [role]
-    weights = sets / n_counted.clamp(min=1)[:, None, None]  # [role, q, k]: 1/|Q| on each key that counts
-    flat = a.reshape(n_layers * n_heads, n * n) @ weights.reshape(len(_KEY_ROLES), n * n).T  # [layer * head, role]
-    flat = flat.T.reshape(len(_KEY_ROLES), n_layers, n_heads)  # [role, layer, head]
+    role, q, k = sets.nonzero(as_tuple=True)  # [pairs] each
+    weight = 1.0 / n_counted[role].double()  # [pairs]
+    summed = torch.zeros(n_layers, n_heads, len(_KEY_ROLES), dtype=torch.float64).index_add_(
+        2, role, a[:, :, q, k].double() * weight)  # [layer, head, role]
     queries = dict(zip(_KEY_ROLES, n_counted.tolist(), strict=True))
-    for i, role in enumerate(_KEY_ROLES):
-        values[role] = flat[i] if queries[role] else nan
+    for i, name in enumerate(_KEY_ROLES):
+        values[name] = summed[..., i] if queries[name] else nan
 
     # fixed offset: the mean weight at each offset d (key q - d) over the queries from position 1 on, then the best d
     q_off = ~special & (lay.pos >= 1)  # [q]
@@ -205,7 +207,8 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
     if queries["fixed-offset"]:
         at = torch.gather(a, 3, lay.offset_key.expand(n_layers, n_heads, n, lay.offsets.numel()))  # [layer, head, q, d]
         per_offset = (at * ok).sum(2)  # [layer, head, d]
-        best, where = per_offset.max(-1)  # [layer, head]
+        where = per_offset.argmax(-1)  # [layer, head]: the first best offset (max with indices is slow on 2 threads)
+        best = per_offset.gather(-1, where[..., None])[..., 0]  # [layer, head]
         values["fixed-offset"], offset = best / queries["fixed-offset"], lay.offsets[where]
     else:
         values["fixed-offset"], offset = nan, torch.zeros(n_layers, n_heads, dtype=torch.long)

@@ -6,7 +6,8 @@ def test_openapi_lists_every_view_and_no_static_route(client):
     assert paths == {"/api/health", "/api/models", "/api/analyze", "/api/qkv", "/api/attention/explain",
                      "/api/embeddings", "/api/embeddings/neighbors", "/api/embeddings/analogy", "/api/positional",
                      "/api/positional/decompose", "/api/predict", "/api/compare", "/api/report",
-                     "/api/lessons", "/api/share"}
+                     "/api/lessons", "/api/share", "/api/roles", "/api/roles/probe", "/api/roles/models",
+                     "/api/roles/definitions"}
 
 
 def test_docs_are_served_locally(client):

@@ -373,3 +373,50 @@ def test_minilm_scores_match_its_attention_both_ways(client, need):
     probe = post(client, "/api/roles/probe", {"model": "minilm-l6", "probe": {"length": 10}})
     assert probe.tokens[0].text == "[CLS]" and probe.tokens[-1].text == "[SEP]" and len(probe.tokens) == 22
     assert probe.probe.token_loss is None and "next-word head" in probe.probe.loss_unavailable
+
+
+# --------------------------------------------------------------------------- notebook, figures, report
+
+def test_notebook_role_table_is_the_api_s(client):
+    from backend import notebook
+
+    assert notebook.role_table(REPEATS, sort_by="sink") == post(client, "/api/roles", {"text": REPEATS, "sort_by": "sink"})
+    assert notebook.role_table(probe=True, probe_seed=2, probe_length=9) == post(
+        client, "/api/roles/probe", {"probe": {"seed": 2, "length": 9}})
+    assert notebook.role_definitions() == schemas.RoleDefinitions.model_validate(
+        client.get("/api/roles/definitions").json())
+    with pytest.raises(ValueError, match="either text or probe"):
+        notebook.role_table()
+
+
+def test_role_figures_draw_the_api_s_numbers(client):
+    from backend import figures, notebook
+
+    body = post(client, "/api/roles", {"text": REPEATS})
+    fig = notebook.roles(REPEATS)
+    (trace,) = fig.data
+    heads = body.roles.heads
+    assert [list(r) for r in trace.z] == [[h.scores[h.label] if h.label else None for h in row] for row in heads]
+    assert [list(r) for r in trace.text] == [[h.label_text or "" for h in row] for row in heads]
+    assert all(f"induction: {h.scores['induction']:.4f}" in trace.hovertext[h.layer][h.head]
+               for row in heads for h in row)
+    fig = notebook.roles(REPEATS, role="entropy")
+    assert [list(r) for r in fig.data[0].z] == [[h.scores["entropy"] for h in row] for row in heads]
+    with pytest.raises(ValueError, match="role must be one of"):
+        figures.role_grid(body, "cleverness")
+    across = post(client, "/api/roles/models", {"text": REPEATS, "models": ["tiny-rotary", "tiny-nope"]},
+                  schemas.RolesModelsResponse)
+    fig = notebook.role_models("previous-token", REPEATS, ["tiny-rotary", "tiny-nope"])
+    assert len(fig.data) == 2
+    for trace, result in zip(fig.data, across.results, strict=True):
+        assert [list(r) for r in trace.z] == [[h.scores["previous-token"] for h in row] for row in result.roles.heads]
+    assert "tiny-nope (none)" in {a.text for a in fig.layout.annotations}
+    fig.to_json()
+
+
+def test_report_gets_the_role_table_and_its_figure(client):
+    from backend.report import ReportRequest, roles_of
+
+    resp, fig = roles_of(ModelService(Settings()), ReportRequest(text=REPEATS, model="tiny-rotary"))
+    assert resp == post(client, "/api/roles", {"text": REPEATS, "model": "tiny-rotary"})
+    assert fig.data[0].type == "heatmap" and "tiny-rotary" in fig.layout.title.text

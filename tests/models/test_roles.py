@@ -90,7 +90,7 @@ def test_a_special_query_counts_for_nothing_and_position_0_only_for_the_sink():
     pattern = torch.zeros(1, 1, n, n)
     pattern[..., 0] = 1.0
     s = roles.scores(pattern, ids, [False] * n)
-    assert float(s.values["sink"][0, 0]) == 1.0
+    assert float(s.values["sink"][0, 0]) == pytest.approx(1.0, abs=1e-12)
     for role in ("previous-token", "self", "duplicate-token", "induction", "fixed-offset"):
         assert float(s.values[role][0, 0]) == 0.0, role
     # the same with token 3 (positions 2 and 4) special: those queries count for nothing, those keys for no role
@@ -126,10 +126,11 @@ def test_known_patterns_get_their_role_and_label():
     pattern = torch.stack([previous, sink, eye, induction, offset2, uniform])[None]  # [1, head, q, k]
     s = roles.scores(pattern, ids, special)
     lab = roles.labels(s)
-    assert float(s.values["previous-token"][0, 0]) == 1.0
-    assert float(s.values["sink"][0, 1]) == 1.0
-    assert float(s.values["self"][0, 2]) == 1.0 and int(s.offset[0, 2]) == 0
-    assert float(s.values["induction"][0, 3]) == 1.0 and s.queries["induction"] == 4
+    one = pytest.approx(1.0, abs=1e-12)  # (a mean of ones, as a sum of 1/|Q|)
+    assert float(s.values["previous-token"][0, 0]) == one
+    assert float(s.values["sink"][0, 1]) == one
+    assert float(s.values["self"][0, 2]) == one and int(s.offset[0, 2]) == 0
+    assert float(s.values["induction"][0, 3]) == one and s.queries["induction"] == 4
     assert int(s.offset[0, 4]) == 2 and float(s.values["fixed-offset"][0, 4]) == pytest.approx(7 / 9)
     assert float(s.values["entropy"][0, 5]) == pytest.approx(1.0)
     assert float(s.values["entropy"][0, 1]) == 0.0
@@ -225,7 +226,7 @@ def test_induction_on_a_probe_is_the_shifted_diagonal(tok):
         pattern[0, 0, q] = 0
         pattern[0, 0, q, q - length + 1] = 1.0
     s = roles.scores(pattern, probe.ids, [tok.is_special(i) for i in probe.ids])
-    assert s.queries["induction"] == length and float(s.values["induction"][0, 0]) == 1.0
+    assert s.queries["induction"] == length and float(s.values["induction"][0, 0]) == pytest.approx(1.0, abs=1e-12)
     assert s.queries["duplicate-token"] == length and float(s.values["duplicate-token"][0, 0]) == 0.0
     assert roles.labels(s).role == [["induction"]]
     assert start == 1
