@@ -88,7 +88,8 @@ def _document_limits(schema: dict, settings: Settings, models: list[str]) -> dic
               "c": {"minLength": 1, "pattern": r"\S"},
               "top_k": {"maximum": settings.max_top_k}, "temperature": {"maximum": settings.max_temperature},
               "continue_tokens": {"maximum": settings.max_continue_tokens}, "k": {"maximum": settings.max_neighbors},
-              "n": {"maximum": settings.max_positions_n}, "word": {"minLength": 1, "pattern": r"\S"}}
+              "n": {"maximum": settings.max_positions_n}, "word": {"minLength": 1, "pattern": r"\S"},
+              "length": {"maximum": settings.max_probe_length}, "models": {"maxItems": settings.max_role_models}}
 
     def patch(prop_name: str, prop: dict) -> None:
         if prop_name in limits:
@@ -99,7 +100,7 @@ def _document_limits(schema: dict, settings: Settings, models: list[str]) -> dic
                     option["enum"] = models
 
     for name, component in schema.get("components", {}).get("schemas", {}).items():
-        if name.endswith("Request") or name == "CompareSide":
+        if name.endswith("Request") or name in ("CompareSide", "ProbeSpec"):
             for prop_name, prop in component.get("properties", {}).items():
                 patch(prop_name, prop)
     for item in schema.get("paths", {}).values():

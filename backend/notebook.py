@@ -180,10 +180,10 @@ def role_table(text: str | None = None, model: str | None = None, *, probe: bool
     spec = schemas.ProbeSpec(seed=probe_seed, length=probe_length) if probe else None
     req = schemas.RolesRequest(text=text, probe=spec, sort_by=sort_by, model=model, **_iv(positions, scale, ablate, seed))
     s = service()
-    iv = interventions(req)
+    iv, opts = interventions(req), roles_analysis.Options.of(req)
     if req.probe is not None:
-        return roles_analysis.on_probe(s, req.model, req.probe, iv, req.sort_by)
-    return roles_analysis.on_text(s, req.model, req.text, iv, req.sort_by)
+        return roles_analysis.on_probe(s, req.model, req.probe, iv, opts)
+    return roles_analysis.on_text(s, req.model, req.text, iv, opts)
 
 
 def roles(text: str | None = None, model: str | None = None, role: str | None = None, *, probe: bool = False,

@@ -447,11 +447,21 @@ class ProbeResult(BaseModel):
     loss_unavailable: str | None = Field(None, description="why there is no loss (a model with no next-word head)")
 
 
-class RolesRequest(InterventionFields):
+class RoleAttentionFields(InterventionFields):
+    layers: list[StrictInt] = Field(
+        default_factory=list, max_length=1000,
+        description="the layers whose full-precision attention to return in `attention` (as /api/analyze's "
+                    "`layers`, each once); default none: the probe's attention is not on any other endpoint")
+    thumbnails: StrictBool = Field(False, description="also return every layer x head pattern as 8-bit values")
+    sort_by: RoleName | None = Field(None, description="also rank every head by this role's score (`ranking`)")
+
+    _each_layer_once = field_validator("layers")(AnalyzeRequest._each_layer_once.__func__)
+
+
+class RolesRequest(RoleAttentionFields):
     text: StrictStr | None = Field(None, description="the sentence to score; give either text or probe",
                                    examples=["The cat sat on the mat because the cat was tired."])
     probe: ProbeSpec | None = Field(None, description="score the induction probe instead of a text")
-    sort_by: RoleName | None = Field(None, description="also rank every head by this role's score (`ranking`)")
 
     @field_validator("text")
     @classmethod
@@ -465,9 +475,8 @@ class RolesRequest(InterventionFields):
         return self
 
 
-class ProbeRequest(InterventionFields):
+class ProbeRequest(RoleAttentionFields):
     probe: ProbeSpec = Field(default_factory=ProbeSpec, description="the probe's seed and length")
-    sort_by: RoleName | None = Field(None, description="also rank every head by this role's score (`ranking`)")
 
 
 class RolesResponse(RunInfo):
@@ -477,12 +486,17 @@ class RolesResponse(RunInfo):
     positional: str = Field(..., description="the model's positional scheme")
     roles: RoleTable
     probe: ProbeResult | None = Field(None, description="for the induction probe: its seed, halves and losses")
+    layers: list[int] = Field(default_factory=list, description="the layers in `attention`, as requested")
+    attention: list[list[Matrix]] = Field(default_factory=list, description="[layer][head][query][key] for `layers`")
+    thumbnails: PackedWeights | None = Field(None, description="on request: every layer x head pattern, 8-bit, "
+                                                               "[layer, head, query, key]")
 
 
 class RolesModelsRequest(Strict):
     models: list[StrictStr] | None = Field(
-        None, min_length=1, max_length=16,
-        description="the models to compare (each once); default: the tiny models that ship with the project")
+        None, min_length=1,
+        description="the models to compare (each once, at most max_role_models); default: the tiny models that ship "
+                    "with the project")
     text: StrictStr | None = Field(None, description="the sentence to score; give either text or probe")
     probe: ProbeSpec | None = Field(None, description="score each model on the induction probe (drawn from its own "
                                                       "vocabulary: the tiny models share one, so they share the probe)")
@@ -496,9 +510,11 @@ class RolesModelsRequest(Strict):
     @field_validator("models")
     @classmethod
     def _each_once(cls, v: list[str] | None) -> list[str] | None:
-        if v is not None and len(set(v)) != len(v):
-            dup = next(m for m in v if v.count(m) > 1)
-            raise ValueError(f"model {dup[:200]!r} is listed more than once")
+        seen: set[str] = set()
+        for name in v or ():
+            if name in seen:
+                raise ValueError(f"model {name[:200]!r} is listed more than once")
+            seen.add(name)
         return v
 
     @model_validator(mode="after")

@@ -8,15 +8,16 @@ the numbers into the API's answers.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 from backend import schemas
 from backend.analysis import attention  # (a module: analysis.attention imports this one too)
-from backend.analysis.common import DECIMALS, run_info
+from backend.analysis.common import DECIMALS, packed_weights, rnd, run_info
 from backend.service import ModelService, Run
 from models import registry, roles
-from models.transformer import Interventions
+from models.transformer import Interventions, check_layer_head
 
 
 def definitions() -> schemas.RoleDefinitions:
@@ -73,10 +74,32 @@ def table(run: Run, sort_by: str | None = None, pattern: torch.Tensor | None = N
                              ranking=ranking(s, sort_by) if sort_by else None)
 
 
-def _response(run: Run, sort_by: str | None, probe: schemas.ProbeResult | None = None) -> schemas.RolesResponse:
+@dataclass(frozen=True)
+class Options:
+    """What a role request asks for besides the scores."""
+
+    sort_by: str | None = None  # rank every head by this role
+    layers: tuple[int, ...] = ()  # return these layers' attention in full
+    thumbnails: bool = False  # return every pattern in 8 bits
+
+    @classmethod
+    def of(cls, req: schemas.RoleAttentionFields) -> Options:
+        return cls(req.sort_by, tuple(req.layers), req.thumbnails)
+
+
+def _response(run: Run, opts: Options, probe: schemas.ProbeResult | None = None) -> schemas.RolesResponse:
     cfg = run.loaded.cfg
-    return schemas.RolesResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
-                                 positional=cfg.positional, roles=table(run, sort_by), probe=probe)
+    for layer in opts.layers:
+        try:
+            check_layer_head(cfg, layer)
+        except ValueError as e:
+            raise ValueError(f"layers: {e}") from None
+    pattern = attention.patterns(run)  # [layer, head, q, k]
+    return schemas.RolesResponse(
+        **run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal, positional=cfg.positional,
+        roles=table(run, opts.sort_by, pattern), probe=probe, layers=list(opts.layers),
+        attention=rnd(pattern[list(opts.layers)]) if opts.layers else [],  # [len(layers), head, q, k]
+        thumbnails=packed_weights(pattern) if opts.thumbnails else None)
 
 
 # --------------------------------------------------------------------------- the induction probe
@@ -115,14 +138,14 @@ def probe_result(run: Run, probe: roles.Probe) -> schemas.ProbeResult:
 
 
 def on_probe(service: ModelService, model: str | None, spec: schemas.ProbeSpec, iv: Interventions,
-             sort_by: str | None = None) -> schemas.RolesResponse:
+             opts: Options = Options()) -> schemas.RolesResponse:
     run, probe = probe_run(service, model, spec, iv)
-    return _response(run, sort_by, probe_result(run, probe))
+    return _response(run, opts, probe_result(run, probe))
 
 
 def on_text(service: ModelService, model: str | None, text: str, iv: Interventions,
-            sort_by: str | None = None) -> schemas.RolesResponse:
-    return _response(service.run(model, text, iv), sort_by)
+            opts: Options = Options()) -> schemas.RolesResponse:
+    return _response(service.run(model, text, iv), opts)
 
 
 # --------------------------------------------------------------------------- across models
@@ -144,13 +167,7 @@ def across_models(service: ModelService, req: schemas.RolesModelsRequest) -> sch
         check_probe(service, req.probe)
     for name in names:
         service.get(name)  # every name known and installed before any pass runs
-    iv = Interventions()
-    results = [on_probe(service, name, req.probe, iv, req.sort_by) if req.probe is not None
-               else on_text(service, name, req.text, iv, req.sort_by) for name in names]
+    iv, opts = Interventions(), Options(sort_by=req.sort_by)
+    results = [on_probe(service, name, req.probe, iv, opts) if req.probe is not None
+               else on_text(service, name, req.text, iv, opts) for name in names]
     return schemas.RolesModelsResponse(models=[r.model for r in results], results=results)
-
-
-def scores_tensor(resp: schemas.RolesResponse, role: str) -> torch.Tensor:
-    """[layer, head] of one role's scores from an answer (nan where null): for figures and notebooks."""
-    return torch.tensor([[math.nan if h.scores[role] is None else h.scores[role] for h in row]
-                         for row in resp.roles.heads], dtype=torch.float64)

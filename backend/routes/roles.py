@@ -25,19 +25,21 @@ def definitions() -> schemas.RoleDefinitions:
 def head_roles(req: schemas.RolesRequest, service: Service) -> schemas.RolesResponse:
     """Every head's role scores (previous-token, sink, self, duplicate-token, induction, fixed offset, entropy) on
     a text, or on the induction probe with `probe`; each head's label when one role is clearly the strongest;
-    with `sort_by`, every head ranked by that role."""
-    iv = interventions(req)
+    with `sort_by`, every head ranked by that role; `layers` and `thumbnails` add the attention as /api/analyze
+    gives it (the probe's attention is on no other endpoint)."""
+    iv, opts = interventions(req), roles.Options.of(req)
     if req.probe is not None:
-        return roles.on_probe(service, req.model, req.probe, iv, req.sort_by)
-    return roles.on_text(service, req.model, req.text, iv, req.sort_by)
+        return roles.on_probe(service, req.model, req.probe, iv, opts)
+    return roles.on_text(service, req.model, req.text, iv, opts)
 
 
 @router.post("/roles/probe", response_model=schemas.RolesResponse)
 def probe(req: schemas.ProbeRequest, service: Service) -> schemas.RolesResponse:
     """The induction probe: `length` random ordinary tokens (drawn with `seed` from the model's vocabulary: no
     special tokens, no byte pieces), then the same tokens again, BOS first where the model has one. Every head's
-    role scores on it, and each token's loss: a lower loss on the repeat is learning in context."""
-    return roles.on_probe(service, req.model, req.probe, interventions(req), req.sort_by)
+    role scores on it, and each token's loss: a lower loss on the repeat is learning in context. `layers` and
+    `thumbnails` add its attention, as /api/analyze's."""
+    return roles.on_probe(service, req.model, req.probe, interventions(req), roles.Options.of(req))
 
 
 @router.post("/roles/models", response_model=schemas.RolesModelsResponse)

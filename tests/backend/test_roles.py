@@ -261,7 +261,26 @@ def test_probe_losses_are_the_model_s(client, default_model):
     assert body.probe.loss_drop == pytest.approx(first - second, abs=2e-4)
 
 
+def test_the_probe_s_attention_on_request(client, default_model):
+    from tests.backend.test_api import thumbnails_of
+
+    body = post(client, "/api/roles/probe", {"probe": {"seed": 1, "length": 10}, "layers": [2, 0], "thumbnails": True})
+    _, cache = default_model.model.run_with_cache(torch.tensor([t.id for t in body.tokens]))
+    assert body.layers == [2, 0] and len(body.attention) == 2
+    for got, layer in zip(body.attention, body.layers, strict=True):
+        assert torch.allclose(torch.tensor(got, dtype=torch.float64), cache["pattern", layer].double(), atol=ROUND + 1e-9)
+    full = torch.stack([cache["pattern", layer] for layer in range(4)]).double()
+    assert float((thumbnails_of(body.thumbnails) - full).abs().max()) <= 1 / 510 + 1e-9
+    plain = post(client, "/api/roles/probe", {"probe": {"seed": 1, "length": 10}})
+    assert plain.layers == [] and plain.attention == [] and plain.thumbnails is None and plain.roles == body.roles
+    text = post(client, "/api/roles", {"text": REPEATS, "layers": [3]})
+    analyze = post(client, "/api/analyze", {"text": REPEATS, "layers": [3]}, schemas.AnalyzeResponse)
+    assert text.attention == analyze.attention
+
+
 @pytest.mark.parametrize("body, words", [
+    ({"probe": {}, "layers": [4]}, "layers: layer 4 does not exist"),
+    ({"probe": {}, "layers": [0, 0]}, "layer 0 is listed more than once"),
     ({"probe": {"length": 65}}, "the limit is 64 (max_probe_length)"),
     ({"probe": {"length": 64}}, "can be at most 63"),  # 129 tokens with BOS: one more than the model reads
     ({"probe": {"length": 1}}, "greater than or equal to 2"),
@@ -350,6 +369,11 @@ def test_smollm2_has_an_induction_head_and_learns_in_context(client, need):
     assert body.roles.heads[l][h].scores["induction"] > 0.5
     assert body.probe.second_half_loss < body.probe.first_half_loss - 5
     assert any(head.label == "induction" for row in body.roles.heads for head in row)
+    # the evidence: in that head's pattern most of the repeat's queries weigh most the token after their copy
+    att = post(client, "/api/roles/probe", {"model": "smollm2-135m", "probe": {"seed": 0, "length": 50},
+                                            "layers": [l]}).attention[0][h]
+    hits = sum(1 for q in range(50, 100) if max(range(q + 1), key=lambda k: att[q][k]) == q - 49)
+    assert hits > 25
 
 
 @pytest.mark.slow
