@@ -113,7 +113,7 @@ LABEL_RULE = (
 class Scores:
     """Role scores of every head of one pattern."""
 
-    values: dict[str, torch.Tensor]  # role -> [layer, head] float; nan where no query counted
+    values: dict[str, torch.Tensor]  # role -> [layer, head] float64; nan where no query counted
     queries: dict[str, int]  # role -> how many queries counted (the same for every head)
     offset: torch.Tensor  # [layer, head] int64: the offset d of the fixed-offset score (key = query − d)
 
@@ -185,7 +185,7 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
     n_layers, n_heads = pattern.shape[:2]
     a = pattern.detach().float()
     lay = _layout(n, causal)
-    nan = torch.full((n_layers, n_heads), math.nan)
+    nan = torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
     values: dict[str, torch.Tensor] = {}
 
     # the roles that read a set of keys per query: every (query, key) pair they count, weighted 1/|Q| and summed
@@ -209,7 +209,7 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
         per_offset = (at * ok).sum(2)  # [layer, head, d]
         where = per_offset.argmax(-1)  # [layer, head]: the first best offset (max with indices is slow on 2 threads)
         best = per_offset.gather(-1, where[..., None])[..., 0]  # [layer, head]
-        values["fixed-offset"], offset = best / queries["fixed-offset"], lay.offsets[where]
+        values["fixed-offset"], offset = best.double() / queries["fixed-offset"], lay.offsets[where]
     else:
         values["fixed-offset"], offset = nan, torch.zeros(n_layers, n_heads, dtype=torch.long)
 
@@ -219,7 +219,7 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
     if queries["entropy"]:
         rows = a[:, :, q_ent]  # [layer, head, counted q, k]
         h = -torch.special.xlogy(rows, rows).sum(-1)  # [layer, head, counted q], nats
-        values["entropy"] = (h / lay.log_seen[q_ent]).mean(-1)
+        values["entropy"] = (h / lay.log_seen[q_ent]).mean(-1).double()
     else:
         values["entropy"] = nan
     return Scores(values={r: values[r] for r in ROLES}, queries=queries, offset=offset)
