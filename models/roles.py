@@ -244,7 +244,7 @@ def label_candidates(s: Scores) -> torch.Tensor:
             cand[..., i] = -math.inf
     off = LABEL_ROLES.index("fixed-offset")
     cand[..., off] = cand[..., off].masked_fill((s.offset == 0) | (s.offset == 1), -math.inf)
-    return cand.nan_to_num(nan=-math.inf)
+    return cand.masked_fill(cand.isnan(), -math.inf)
 
 
 def labels(s: Scores) -> Labels:

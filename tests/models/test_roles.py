@@ -158,6 +158,16 @@ def test_the_label_rule(values, queries, offset, label):
     assert roles.labels(_scores(values, queries, offset)).role == [[label]]
 
 
+def test_too_few_queries_no_label_and_no_runner_up():
+    s = _scores({"sink": 0.9, "self": 0.1}, queries=1)  # every role counted over one query only
+    lab = roles.labels(s)
+    assert lab.role == [[None]] and lab.runner_up == [[None]] and math.isnan(float(lab.margin[0, 0]))
+    s = _scores({"sink": 0.9}, queries=10, offset=0)
+    s.queries.update({r: 1 for r in roles.LABEL_ROLES if r != "sink"})  # only the sink may compete
+    lab = roles.labels(s)
+    assert lab.role == [["sink"]] and lab.runner_up == [[None]] and math.isnan(float(lab.margin[0, 0]))
+
+
 def test_no_query_no_score():
     pattern = torch.ones(1, 1, 1, 1)
     s = roles.scores(pattern, [0], [True])
