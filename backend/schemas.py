@@ -110,6 +110,31 @@ class ModelList(BaseModel):
 
 # --------------------------------------------------------------------------- analyze
 
+class QuerySelection(Strict):
+    queries: list[StrictInt] = Field(
+        ..., min_length=1, max_length=1000,
+        description="token positions (each once) whose attention rows to combine: the heatmap's selected query tokens")
+    combine: Literal["sum", "mean"] = Field(
+        "sum", description="sum: the rows added (each key's total weight from the selection); mean: that divided by "
+                           "the number of queries")
+
+    @field_validator("queries")
+    @classmethod
+    def _each_query_once(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            dup = next(q for i, q in enumerate(v) if q in v[:i])
+            raise ValueError(f"query {dup} is listed more than once")
+        return v
+
+
+class QueryRows(BaseModel):
+    queries: list[int] = Field(..., description="the positions combined, as requested")
+    combine: Literal["sum", "mean"]
+    weights: list[Matrix] = Field(
+        ..., description="[layer][head][key]: every layer's (whatever `layers` says) combined row per head; in a "
+                         "causal model a query adds 0 for the keys after it")
+
+
 class AnalyzeRequest(TextRequest):
     top_k: StrictInt = Field(10, ge=1, description="how many next-token predictions")
     layers: list[StrictInt] | None = Field(
@@ -120,6 +145,9 @@ class AnalyzeRequest(TextRequest):
                                                       "(`thumbnails`): enough to draw them small")
     roles: StrictBool = Field(False, description="also return every head's role scores and label (`roles`, as "
                                                  "POST /api/roles gives them): the labels of the layer x head grid")
+    query_rows: QuerySelection | None = Field(
+        None, description="also return, for every layer and head, the attention rows of these query positions summed "
+                          "or averaged (`query_rows`): the heatmap's row for a selection of query tokens")
 
     @field_validator("layers")
     @classmethod
@@ -166,6 +194,8 @@ class AnalyzeResponse(RunInfo):
     predictions_unavailable: str | None = None
     roles: RoleTable | None = Field(None, description="on request: every head's role scores and label, of every "
                                                       "layer (whatever `layers` says)")
+    query_rows: QueryRows | None = Field(None, description="on request: the selected queries' rows combined, "
+                                                          "[layer][head][key]")
 
 
 # --------------------------------------------------------------------------- qkv

@@ -32,10 +32,25 @@ def head_summaries(pattern: torch.Tensor) -> list[list[schemas.HeadSummary]]:
              for h in range(pattern.shape[1])] for l in range(pattern.shape[0])]
 
 
+def query_rows(pattern: torch.Tensor, selection: schemas.QuerySelection) -> schemas.QueryRows:
+    """pattern [layer, head, q, k] -> the rows of the selected queries summed (or averaged), [layer, head, k]."""
+    n = pattern.shape[-2]
+    for q in selection.queries:
+        try:
+            check_index("query", q, n)
+        except ValueError as e:
+            raise ValueError(f"query_rows: {e}") from None
+    rows = pattern[:, :, selection.queries].double().sum(2)  # [layer, head, k]
+    if selection.combine == "mean":
+        rows = rows / len(selection.queries)
+    return schemas.QueryRows(queries=selection.queries, combine=selection.combine, weights=rnd(rows))
+
+
 def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool = False,
-            roles: bool = False) -> schemas.AnalyzeResponse:
+            roles: bool = False, selection: schemas.QuerySelection | None = None) -> schemas.AnalyzeResponse:
     """Every head's pattern (full precision for `layers`, default all; 8-bit for all with `thumbnails`),
-    the per-head summaries, the top-k next tokens, and with `roles` every head's role scores and label."""
+    the per-head summaries, the top-k next tokens, with `roles` every head's role scores and label, and with
+    `selection` every head's rows of the selected queries combined."""
     cfg = run.loaded.cfg
     if layers is None:
         layers = list(range(cfg.n_layers))
@@ -45,12 +60,14 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
         except ValueError as e:
             raise ValueError(f"layers: {e}") from None
     pat = patterns(run)  # [layer, head, q, k]
+    rows = query_rows(pat, selection) if selection is not None else None
     preds, why = top_k(run, k, temperature=1.0)
     return schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
                                    layers=layers, attention=rnd(pat[layers]),  # [len(layers), head, q, k]
                                    thumbnails=packed_weights(pat) if thumbnails else None,
                                    heads=head_summaries(pat), predictions=preds, predictions_unavailable=why,
-                                   roles=role_analysis.table(run, pattern=pat) if roles else None)
+                                   roles=role_analysis.table(run, pattern=pat) if roles else None,
+                                   query_rows=rows)
 
 
 def _pca2(points: torch.Tensor) -> tuple[torch.Tensor, list[float]]:

@@ -20,11 +20,13 @@ def analyze(req: schemas.AnalyzeRequest, service: Service) -> schemas.AnalyzeRes
 
     `layers` limits the full-precision `attention` to those layers (the answer's `layers` names them);
     `thumbnails` adds every layer x head pattern as 8-bit values, enough for small pictures of them all;
-    `roles` adds every head's role scores and label (as POST /api/roles), for the labels on the grid.
+    `roles` adds every head's role scores and label (as POST /api/roles), for the labels on the grid;
+    `query_rows` adds, for every layer and head, the rows of the selected query tokens summed or averaged.
     """
     service.check_top_k(req.top_k)
     return attention.analyze(service.run(req.model, req.text, interventions(req)), req.top_k,
-                             layers=req.layers, thumbnails=req.thumbnails, roles=req.roles)
+                             layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,
+                             selection=req.query_rows)
 
 
 @router.post("/qkv", response_model=schemas.QKVResponse)

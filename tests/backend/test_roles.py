@@ -316,6 +316,42 @@ def test_probe_runs_are_cached_by_their_ids():
     assert analysis.probe_run(service, None, schemas.ProbeSpec(seed=6, length=8), Interventions())[0] is not a
 
 
+# --------------------------------------------------------------------------- several query tokens at once
+
+def test_query_rows_are_the_selected_rows_combined(client, default_model):
+    """The heatmap's row for several query tokens: every layer's rows of those queries added (or averaged), from
+    the model's own pattern; each row sums to 1, so the sum's row sums to the number of queries."""
+    queries = [9, 3, 14]
+    body = post(client, "/api/analyze", {"text": REPEATS, "layers": [], "query_rows": {"queries": queries}},
+                schemas.AnalyzeResponse)
+    mean = post(client, "/api/analyze", {"text": REPEATS, "layers": [1],
+                                         "query_rows": {"queries": queries, "combine": "mean"}}, schemas.AnalyzeResponse)
+    assert body.attention == [] and body.query_rows.queries == queries and body.query_rows.combine == "sum"
+    _, cache = default_model.model.run_with_cache(torch.tensor([t.id for t in body.tokens]))
+    n = len(body.tokens)
+    assert len(body.query_rows.weights) == 4 and all(len(layer) == 4 for layer in body.query_rows.weights)
+    for l in range(4):
+        pattern = cache["pattern", l].double().tolist()  # [head][q][k]
+        for h in range(4):
+            got, got_mean = body.query_rows.weights[l][h], mean.query_rows.weights[l][h]
+            assert len(got) == n
+            for k in range(n):
+                want = sum(pattern[h][q][k] for q in queries)  # a loop, not the API's tensor sum
+                assert abs(got[k] - want) <= ROUND + 1e-7 and abs(got_mean[k] - want / 3) <= ROUND + 1e-7, (l, h, k)
+            assert got[15:] == [0.0] * (n - 15)  # causal: no query of the selection sees past position 14
+            assert sum(got) == pytest.approx(3, abs=n * ROUND)
+    # the mean from the attention the page holds for layer 1 (rounded): within the roundings
+    for h in range(4):
+        for k in range(n):
+            want = sum(mean.attention[0][h][q][k] for q in queries) / 3
+            assert abs(mean.query_rows.weights[1][h][k] - want) <= 2 * ROUND + 1e-9
+    for sel, words in [({"queries": [3, n]}, f"query_rows: query {n} does not exist"),
+                       ({"queries": [3, 3]}, "query 3 is listed more than once"),
+                       ({"queries": []}, "queries"), ({"queries": [1], "combine": "max"}, "combine")]:
+        r = client.post("/api/analyze", json={"text": REPEATS, "query_rows": sel})
+        assert r.status_code == 422 and words in r.json()["detail"], r.text
+
+
 # --------------------------------------------------------------------------- across models
 
 def test_the_finder_across_the_shipped_models(client):
