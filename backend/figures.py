@@ -11,6 +11,8 @@
     attribution_heads(logit) / attribution_parts(logit)    direct logit attribution: heads, the rest
     attention_attribution(attention)                       raw attention, ‖α v W_O‖ and rollout side by side
     ablation_effects(ablation)                             measured change in probability per head
+    role_grid(roles, role=None)                            every head's role label (or one role's score)
+    role_models(roles_models, role)                        one role's score for every head, model by model
 
 Every number drawn is read from the response (nothing is recomputed here), so a figure shows what the
 API sent; a masked cell (a later key in a causal model) is None, drawn grey. Token strings are text:
@@ -481,3 +483,90 @@ def ablation_effects(resp: schemas.AblationResponse) -> go.Figure:
         "yaxis": {"title": {"text": "layer"}, "tickmode": "array", "tickvals": list(range(len(z))),
                   "ticktext": [str(l) for l in resp.layers], "autorange": "reversed", "showgrid": False,
                   "zeroline": False}})
+
+
+# --------------------------------------------------------------------------- head roles
+
+ROLE_SCALE = [[0, "#ffffff"], [0.4, "#c6dbef"], [1, "#08306b"]]  # 0.4: the least score a label can have
+
+
+def _role_hover(head: schemas.HeadRoles, queries: dict[str, int]) -> str:
+    lines = [f"layer {head.layer} · head {head.head}" + (f" · <b>{esc(head.label_text)}</b>" if head.label_text else "")]
+    for role, value in head.scores.items():
+        shown = "–" if value is None else f"{value:.4f}"
+        extra = f" at offset {head.offset}" if role == "fixed-offset" and head.offset is not None else ""
+        lines.append(f"{esc(role)}: {shown}{extra} ({queries.get(role, 0)} queries)")
+    return "<br>".join(lines)
+
+
+def _role_trace(resp: schemas.RolesResponse, role: str | None, **extra) -> dict:
+    """A layer (rows) x head (columns) heatmap: the role's score (None: each head's label's score, blank where
+    unlabelled), with the label written in each labelled cell."""
+    heads = resp.roles.heads
+    if role is None:
+        z = [[h.scores[h.label] if h.label else None for h in row] for row in heads]
+    else:
+        z = [[h.scores[role] for h in row] for row in heads]
+    text = [[esc(h.label_text or "") for h in row] for row in heads]
+    hover = [[_role_hover(h, resp.roles.queries) for h in row] for row in heads]
+    trace = {"type": "heatmap", "z": z, "x": list(range(resp.n_heads)), "y": list(range(resp.n_layers)), "text": text,
+             "hovertext": hover, "hovertemplate": "%{hovertext}<extra></extra>", "texttemplate": "%{text}",
+             "textfont": {"size": 9 if resp.n_heads > 6 else 11}, "hoverongaps": False, "xgap": 2, "ygap": 2,
+             "colorscale": ROLE_SCALE, "zmin": 0, "zmax": 1}
+    trace.update(extra)
+    return trace
+
+
+def _source(resp: schemas.RolesResponse) -> str:
+    if resp.probe is not None:
+        return f"induction probe (seed {resp.probe.seed}, {resp.probe.length} tokens twice)"
+    return f"{len(resp.tokens)} tokens"
+
+
+def role_grid(resp: schemas.RolesResponse, role: str | None = None) -> go.Figure:
+    """Every head's role, layer (rows) x head (columns), from /api/roles: each labelled head's label ("prev 0.92")
+    coloured by its score; with `role`, that role's score for every head (the labels still written). The hover
+    lists every score with how many queries it counts."""
+    if role is not None and role not in resp.roles.roles:
+        raise ValueError(f"role must be one of {', '.join(resp.roles.roles)}, not {role!r}")
+    what = "labels" if role is None else esc(role)
+    return _figure([_role_trace(resp, role, colorbar=_colorbar("score"))], {
+        "title": _title(f"Head roles ({what}) · {esc(resp.model)} · {_source(resp)}{_interventions_note(resp.interventions)}"),
+        "height": max(260, min(900, 26 * resp.n_layers + 140)),
+        "xaxis": {"title": {"text": "head"}, "tickmode": "array", "tickvals": list(range(resp.n_heads)),
+                  "showgrid": False, "zeroline": False},
+        "yaxis": {"title": {"text": "layer"}, "tickmode": "array", "tickvals": list(range(resp.n_layers)),
+                  "autorange": "reversed", "showgrid": False, "zeroline": False}})
+
+
+def role_models(resp: schemas.RolesModelsResponse, role: str) -> go.Figure:
+    """One role's score for every head of several models side by side (from /api/roles/models), one colour
+    scale 0..1, each head's label written in its cell."""
+    results = resp.results
+    if not results:
+        raise ValueError("no models in this answer")
+    if role not in results[0].roles.roles:
+        raise ValueError(f"role must be one of {', '.join(results[0].roles.roles)}, not {role!r}")
+    k = len(results)
+    gap = 0.04
+    w = (1 - gap * (k - 1)) / k
+    data, layout = [], {"annotations": []}
+    for i, r in enumerate(results):
+        s = _axis_suffix(i + 1)
+        x0 = i * (w + gap)
+        data.append(_role_trace(r, role, xaxis=f"x{s}", yaxis=f"y{s}", coloraxis="coloraxis"))
+        layout[f"xaxis{s}"] = {"domain": [x0, min(1.0, x0 + w)], "anchor": f"y{s}", "tickmode": "array",
+                               "tickvals": list(range(r.n_heads)), "showgrid": False, "zeroline": False,
+                               "title": {"text": "head"}}
+        layout[f"yaxis{s}"] = {"anchor": f"x{s}", "tickmode": "array", "tickvals": list(range(r.n_layers)),
+                               "autorange": "reversed", "showgrid": False, "zeroline": False,
+                               "showticklabels": i == 0, "title": {"text": "layer" if i == 0 else ""}}
+        layout["annotations"].append({"text": f"{esc(r.model)} ({esc(r.positional)})", "x": x0 + w / 2, "y": 1.0,
+                                      "xref": "paper", "yref": "paper", "xanchor": "center", "yanchor": "bottom",
+                                      "showarrow": False, "font": {"size": 11}})
+    layout.update(
+        title=_title(f"{esc(role)} across models · {_source(results[0])}"),
+        height=max(280, min(900, 40 * max(r.n_layers for r in results) + 160)), margin={"l": 70, "r": 20, "t": 80, "b": 60},
+        coloraxis={"colorscale": ROLE_SCALE, "cmin": 0, "cmax": 1,
+                   "colorbar": {"thickness": 12, "len": 0.8, "outlinewidth": 0, "title": {"text": "score"}}})
+    return _figure(data, layout)

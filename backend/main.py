@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from backend.alloc import tune_allocator
 from backend.middleware import GuardMiddleware, HeadMiddleware, HostMiddleware
-from backend.routes import attention, attribution, embeddings, lessons, meta, positional, predict, report
+from backend.routes import attention, attribution, embeddings, lessons, meta, positional, predict, report, roles
 from backend.routes.report import Forbidden
 from backend.service import Cancelled, ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings, torch_threads
@@ -99,7 +99,8 @@ def _document_limits(schema: dict, settings: Settings, models: list[str]) -> dic
               "c": {"minLength": 1, "pattern": r"\S"},
               "top_k": {"maximum": settings.max_top_k}, "temperature": {"maximum": settings.max_temperature},
               "continue_tokens": {"maximum": settings.max_continue_tokens}, "k": {"maximum": settings.max_neighbors},
-              "n": {"maximum": settings.max_positions_n}, "word": {"minLength": 1, "pattern": r"\S"}}
+              "n": {"maximum": settings.max_positions_n}, "word": {"minLength": 1, "pattern": r"\S"},
+              "length": {"maximum": settings.max_probe_length}, "models": {"maxItems": settings.max_role_models}}
     answers = (f" At most {settings.max_answer_mb:g} MB of JSON (max_answer_mb, ATTNLAB_MAX_ANSWER_MB): past it, a 422 "
                "that says what to ask for instead.")
     info = schema.setdefault("info", {})
@@ -136,7 +137,7 @@ def _document_limits(schema: dict, settings: Settings, models: list[str]) -> dic
                     option["enum"] = models
 
     for name, component in schema.get("components", {}).get("schemas", {}).items():
-        if name.endswith("Request") or name == "CompareSide":
+        if name.endswith("Request") or name in ("CompareSide", "ProbeSpec"):
             for prop_name, prop in component.get("properties", {}).items():
                 patch(prop_name, prop)
     for item in schema.get("paths", {}).values():
@@ -223,7 +224,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     app.openapi = openapi
 
     for router in (meta.router, attention.router, embeddings.router, positional.router, predict.router,
-                   report.router, lessons.router, attribution.router):
+                   report.router, lessons.router, attribution.router, roles.router):
         app.include_router(router, prefix="/api")
 
     plotly_file = Precompressed(plotly_js(), "text/javascript")

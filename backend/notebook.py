@@ -7,6 +7,8 @@
     attention("The cat sat on the mat.", layer=1, head=2, model="tiny-rotary")
     lens = logit_lens("Lily had a ball. Lily gave the ball to")          # .figures, .data, .unavailable
     why = attribution("Lily had a ball. Lily gave the ball to", layer=2, head=1, ablation=True)
+    roles("The cat sat on the cat.")                                     # every head's role label
+    role_table(probe=True, model="smollm2-135m").roles.heads[18][6]       # the role scores themselves
 
 Every figure is drawn from the same response objects the HTTP API sends (backend.analysis on a forward
 pass of backend.service.ModelService), so the numbers equal the API's for the same sentence, model and
@@ -34,6 +36,7 @@ from backend.analysis import attribution as attribution_analysis
 from backend.analysis import embeddings as embeddings_analysis
 from backend.analysis import positional as positional_analysis
 from backend.analysis import predict as predict_analysis
+from backend.analysis import roles as roles_analysis
 from backend.analysis.common import interventions
 from backend.analysis.common import tokens as sentence_tokens
 from backend.analysis.embeddings import word_token
@@ -43,7 +46,8 @@ from backend.settings import get_settings
 from models.registry import ModelInfo
 
 __all__ = ["show", "data", "tokens", "attention", "grid", "explain", "embeddings", "predictions", "positional",
-           "positional_similarity", "logit_lens", "attribution", "Explanation", "models", "service", "set_service"]
+           "positional_similarity", "logit_lens", "attribution", "Explanation", "roles", "role_table", "role_models",
+           "role_models_data", "role_definitions", "models", "service", "set_service"]
 
 _SERVICE: ModelService | None = None
 
@@ -270,3 +274,51 @@ def attribution(text: str, position: int | None = None, token: int | str | None 
         out_figures["ablation"] = figures.ablation_effects(effects)
         out_data["ablation"] = effects
     return Explanation(out_figures, out_data, unavailable)
+
+
+# --------------------------------------------------------------------------- head roles
+
+def role_definitions() -> schemas.RoleDefinitions:
+    """Every role score in plain words with its formula and which queries count, and the labelling rule."""
+    return roles_analysis.definitions()
+
+
+def role_table(text: str | None = None, model: str | None = None, *, probe: bool = False, probe_seed: int = 0,
+               probe_length: int = 50, sort_by: str | None = None, positions: str = "normal", scale: bool = True,
+               ablate=(), seed: int = 0) -> schemas.RolesResponse:
+    """Every head's role scores and label, as /api/roles: on `text`, or with probe=True on the induction probe
+    (`probe_seed`, `probe_length`; its per-token losses in .probe). `sort_by` a role: .roles.ranking lists
+    every head by it, highest first."""
+    spec = schemas.ProbeSpec(seed=probe_seed, length=probe_length) if probe else None
+    req = schemas.RolesRequest(text=text, probe=spec, sort_by=sort_by, model=model, **_iv(positions, scale, ablate, seed))
+    s = service()
+    iv, opts = interventions(req), roles_analysis.Options.of(req)
+    if req.probe is not None:
+        return roles_analysis.on_probe(s, req.model, req.probe, iv, opts)
+    return roles_analysis.on_text(s, req.model, req.text, iv, opts)
+
+
+def roles(text: str | None = None, model: str | None = None, role: str | None = None, *, probe: bool = False,
+          probe_seed: int = 0, probe_length: int = 50, positions: str = "normal", scale: bool = True, ablate=(),
+          seed: int = 0) -> go.Figure:
+    """Every head's role label, layer x head (with `role`: that role's score for every head), as /api/roles."""
+    resp = role_table(text, model, probe=probe, probe_seed=probe_seed, probe_length=probe_length,
+                      positions=positions, scale=scale, ablate=ablate, seed=seed)
+    return figures.role_grid(resp, role)
+
+
+def role_models(role: str = "induction", text: str | None = None, models: list[str] | None = None, *,
+                probe: bool = False, probe_seed: int = 0, probe_length: int = 50) -> go.Figure:
+    """One role's score for every head of several models side by side (default: the tiny models that ship with
+    the project), on the same text or each on the probe, as /api/roles/models. `.data` of the answer:
+    role_models_data."""
+    return figures.role_models(role_models_data(text, models, probe=probe, probe_seed=probe_seed,
+                                                probe_length=probe_length), role)
+
+
+def role_models_data(text: str | None = None, models: list[str] | None = None, *, probe: bool = False,
+                     probe_seed: int = 0, probe_length: int = 50, sort_by: str | None = None) -> schemas.RolesModelsResponse:
+    """The role tables of several models on the same text or probe, as /api/roles/models."""
+    spec = schemas.ProbeSpec(seed=probe_seed, length=probe_length) if probe else None
+    req = schemas.RolesModelsRequest(text=text, probe=spec, models=models, sort_by=sort_by)
+    return roles_analysis.across_models(service(), req)

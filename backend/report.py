@@ -34,6 +34,7 @@ from backend.analysis import attention as attention_analysis
 from backend.analysis import attribution as attribution_analysis
 from backend.analysis import embeddings as embeddings_analysis
 from backend.analysis import positional as positional_analysis
+from backend.analysis import roles as roles_analysis
 from backend.analysis.common import interventions
 from backend.service import ModelService
 from models.registry import ModelInfo
@@ -142,6 +143,13 @@ def figures_of(data: ReportData) -> dict[str, go.Figure]:
     if data.attention_attribution is not None:
         out["attention_attribution"] = figures.attention_attribution(data.attention_attribution)
     return out
+
+
+def roles_of(service: ModelService, req: ReportRequest) -> tuple[schemas.RolesResponse, go.Figure]:
+    """The role table of the report's sentence (as POST /api/roles; from the same cached pass as the other
+    views) and its plain figure: every head's label, layer x head, all scores in the hover."""
+    resp = roles_analysis.on_text(service, req.model, req.text, interventions(req))
+    return resp, figures.role_grid(resp)
 
 
 # --------------------------------------------------------------------------- HTML

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
 Positions = Literal["normal", "removed", "shuffled"]
 Matrix = list[list[float]]
@@ -168,6 +168,31 @@ class ModelList(BaseModel):
 
 # --------------------------------------------------------------------------- analyze
 
+class QuerySelection(Strict):
+    queries: list[StrictInt] = Field(
+        ..., min_length=1, max_length=1000,
+        description="token positions (each once) whose attention rows to combine: the heatmap's selected query tokens")
+    combine: Literal["sum", "mean"] = Field(
+        "sum", description="sum: the rows added (each key's total weight from the selection); mean: that divided by "
+                           "the number of queries")
+
+    @field_validator("queries")
+    @classmethod
+    def _each_query_once(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            dup = next(q for i, q in enumerate(v) if q in v[:i])
+            raise ValueError(f"query {dup} is listed more than once")
+        return v
+
+
+class QueryRows(BaseModel):
+    queries: list[int] = Field(..., description="the positions combined, as requested")
+    combine: Literal["sum", "mean"]
+    weights: list[Matrix] = Field(
+        ..., description="[layer][head][key]: every layer's (whatever `layers` says) combined row per head; in a "
+                         "causal model a query adds 0 for the keys after it")
+
+
 class AnalyzeRequest(TextRequest):
     top_k: StrictInt = Field(10, ge=1, description="how many next-token predictions")
     layers: list[StrictInt] | None = Field(
@@ -176,6 +201,11 @@ class AnalyzeRequest(TextRequest):
                     "absent: every layer; []: none (e.g. with `thumbnails`)")
     thumbnails: StrictBool = Field(False, description="also return every layer x head pattern as 8-bit values "
                                                       "(`thumbnails`): enough to draw them small")
+    roles: StrictBool = Field(False, description="also return every head's role scores and label (`roles`, as "
+                                                 "POST /api/roles gives them): the labels of the layer x head grid")
+    query_rows: QuerySelection | None = Field(
+        None, description="also return, for every layer and head, the attention rows of these query positions summed "
+                          "or averaged (`query_rows`): the heatmap's row for a selection of query tokens")
 
     @field_validator("layers")
     @classmethod
@@ -224,6 +254,10 @@ class AnalyzeResponse(RunInfo):
         None, description="the characters of the text that never occur in the model's training text, each once, in "
                           "the order they come ([] when there are none; null where the training text is not known, "
                           "as for the pretrained models)")
+    roles: RoleTable | None = Field(None, description="on request: every head's role scores and label, of every "
+                                                      "layer (whatever `layers` says)")
+    query_rows: QueryRows | None = Field(None, description="on request: the selected queries' rows combined, "
+                                                          "[layer][head][key]")
 
 
 # --------------------------------------------------------------------------- qkv
@@ -635,3 +669,162 @@ ERROR_RESPONSES: dict[int | str, dict] = {
     503: {"model": Unavailable, "description": "busy, or the model is loading (`loading`, `progress`): try again after "
                                                 "Retry-After seconds; without Retry-After: the model could not be loaded"},
 }
+
+
+# --------------------------------------------------------------------------- head roles (what each head does)
+
+RoleName = Literal["previous-token", "sink", "self", "duplicate-token", "induction", "fixed-offset", "entropy"]
+LabelRole = Literal["previous-token", "sink", "self", "duplicate-token", "induction", "fixed-offset"]
+
+
+class RoleDefinition(BaseModel):
+    role: RoleName
+    name: str = Field(..., description="a title")
+    short: str = Field(..., description="the word of the grid's label (\"prev\" in \"prev 0.92\")")
+    words: str = Field(..., description="what it measures, in plain words")
+    formula: str = Field(..., description="A: the head's pattern [query, key]; t: the token ids; Q: the queries that count")
+    queries: str = Field(..., description="which queries count (the others are left out of the mean)")
+    label: bool = Field(..., description="whether a head can be labelled with this role")
+
+
+class LabelThresholds(BaseModel):
+    min_score: float = Field(..., description="the strongest role's score must be at least this")
+    min_margin: float = Field(..., description="... and at least this much above the next role's")
+    min_queries: int = Field(..., description="... and counted over at least this many queries")
+
+
+class RoleDefinitions(BaseModel):
+    roles: list[RoleDefinition] = Field(..., description="every role score, in the order tables show them")
+    common: str = Field(..., description="the rules every role shares: special tokens, position 0, which queries count")
+    labels: str = Field(..., description="the rule that labels a head, in words")
+    thresholds: LabelThresholds
+
+
+class HeadRoles(BaseModel):
+    layer: int
+    head: int
+    scores: dict[RoleName, float | None] = Field(
+        ..., description="every role's score (4 decimals); null where no query of this text counts for that role")
+    offset: int | None = Field(None, description="the offset d of the fixed-offset score (key = query − d); null "
+                                                 "where it has none")
+    label: LabelRole | None = Field(None, description="the strongest role when clearly above the others (see "
+                                                      "GET /api/roles/definitions); null: unlabelled")
+    label_text: str | None = Field(None, description="the grid's label, e.g. \"prev 0.92\" or \"offset 3 0.60\"")
+    runner_up: LabelRole | None = Field(None, description="the next strongest role that could be a label")
+    margin: float | None = Field(None, description="the strongest candidate's score minus the runner-up's")
+
+
+class RoleTable(BaseModel):
+    roles: list[RoleName] = Field(..., description="the roles, in the order of GET /api/roles/definitions")
+    queries: dict[RoleName, int] = Field(..., description="how many queries of this text count for each role")
+    heads: list[list[HeadRoles]] = Field(..., description="[layer][head]")
+    ranked_by: RoleName | None = Field(None, description="the role of `ranking`, when the request named one")
+    ranking: list[tuple[int, int]] | None = Field(
+        None, description="every head as [layer, head], highest `ranked_by` score first (ties: lower layer, then "
+                          "lower head first; heads with no score last)")
+
+
+class ProbeSpec(Strict):
+    seed: StrictInt = Field(0, ge=0, le=2**31 - 1, description="the random tokens' seed: the same seed gives the "
+                                                               "same probe")
+    length: StrictInt = Field(50, ge=2, description="how many random tokens; the probe is them twice (with the "
+                                                    "model's BOS first where it has one)")
+
+
+class ProbeResult(BaseModel):
+    seed: int
+    length: int = Field(..., description="the random tokens in each half")
+    first_half: tuple[int, int] = Field(..., description="[start, end) positions of the first copy")
+    second_half: tuple[int, int] = Field(..., description="[start, end) positions of the repeat")
+    token_loss: list[float | None] | None = Field(
+        None, description="each token's loss, −ln p(token | the tokens before it), in nats; null at position 0")
+    first_half_loss: float | None = Field(None, description="mean token_loss over the first half's tokens that have one")
+    second_half_loss: float | None = Field(None, description="mean token_loss over the repeat")
+    loss_drop: float | None = Field(None, description="first_half_loss − second_half_loss: what reading the first "
+                                                      "copy taught the model in context")
+    loss_unavailable: str | None = Field(None, description="why there is no loss (a model with no next-word head)")
+
+
+class RoleAttentionFields(InterventionFields):
+    layers: list[StrictInt] = Field(
+        default_factory=list, max_length=1000,
+        description="the layers whose full-precision attention to return in `attention` (as /api/analyze's "
+                    "`layers`, each once); default none: the probe's attention is not on any other endpoint")
+    thumbnails: StrictBool = Field(False, description="also return every layer x head pattern as 8-bit values")
+    sort_by: RoleName | None = Field(None, description="also rank every head by this role's score (`ranking`)")
+
+    _each_layer_once = field_validator("layers")(AnalyzeRequest._each_layer_once.__func__)
+
+
+class RolesRequest(RoleAttentionFields):
+    text: StrictStr | None = Field(None, description="the sentence to score; give either text or probe",
+                                   examples=["The cat sat on the mat because the cat was tired."])
+    probe: ProbeSpec | None = Field(None, description="score the induction probe instead of a text")
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        return None if v is None else check_text(v)
+
+    @model_validator(mode="after")
+    def _text_or_probe(self):
+        if (self.text is None) == (self.probe is None):
+            raise ValueError("give either text or probe (one of them)")
+        return self
+
+
+class ProbeRequest(RoleAttentionFields):
+    probe: ProbeSpec = Field(default_factory=ProbeSpec, description="the probe's seed and length")
+
+
+class RolesResponse(RunInfo):
+    n_layers: int
+    n_heads: int
+    causal: bool
+    positional: str = Field(..., description="the model's positional scheme")
+    roles: RoleTable
+    probe: ProbeResult | None = Field(None, description="for the induction probe: its seed, halves and losses")
+    layers: list[int] = Field(default_factory=list, description="the layers in `attention`, as requested")
+    attention: list[list[Matrix]] = Field(default_factory=list, description="[layer][head][query][key] for `layers`")
+    thumbnails: PackedWeights | None = Field(None, description="on request: every layer x head pattern, 8-bit, "
+                                                               "[layer, head, query, key]")
+
+
+class RolesModelsRequest(Strict):
+    models: list[StrictStr] | None = Field(
+        None, min_length=1,
+        description="the models to compare (each once, at most max_role_models); default: the tiny models that ship "
+                    "with the project")
+    text: StrictStr | None = Field(None, description="the sentence to score; give either text or probe")
+    probe: ProbeSpec | None = Field(None, description="score each model on the induction probe (drawn from its own "
+                                                      "vocabulary: the tiny models share one, so they share the probe)")
+    sort_by: RoleName | None = Field(None, description="also rank each model's heads by this role's score")
+
+    @field_validator("text")
+    @classmethod
+    def _text(cls, v: str | None) -> str | None:
+        return None if v is None else check_text(v)
+
+    @field_validator("models")
+    @classmethod
+    def _each_once(cls, v: list[str] | None) -> list[str] | None:
+        seen: set[str] = set()
+        for name in v or ():
+            if name in seen:
+                raise ValueError(f"model {name[:200]!r} is listed more than once")
+            seen.add(name)
+        return v
+
+    @model_validator(mode="after")
+    def _text_or_probe(self):
+        if (self.text is None) == (self.probe is None):
+            raise ValueError("give either text or probe (one of them)")
+        return self
+
+
+class RolesModelsResponse(BaseModel):
+    models: list[str] = Field(..., description="the models, in the order of `results`")
+    results: list[RolesResponse] = Field(..., description="one role table per model, on the same text or probe")
+
+
+AnalyzeResponse.model_rebuild()  # (its `roles` field is a RoleTable, defined after it, in this last section)

@@ -303,7 +303,22 @@ class ModelService:
         loaded = self.get(name)
         ids = self.tokenize(loaded, text)
         iv.check(loaded.cfg)
-        key = (loaded.name, text, iv)
+        return self._cached((loaded.name, text, iv), loaded, text, ids, iv)
+
+    def run_ids(self, name: str | None, ids: list[int], iv: Interventions, text: str | None = None) -> Run:
+        """A forward pass on given token ids (the induction probe, which no text tokenizes to), with the same
+        limits, cache and concurrency slots as `run`; `text` is what the Run shows as its text (default: the ids
+        decoded)."""
+        loaded = self.get(name)
+        limit = loaded.info.max_tokens
+        if len(ids) > limit:
+            raise ValueError(f"the input is {len(ids)} tokens; model {loaded.name!r} reads at most {limit} tokens "
+                             "(max_tokens)")
+        iv.check(loaded.cfg)
+        text = loaded.tokenizer.decode(ids) if text is None else text
+        return self._cached((loaded.name, ("ids", tuple(ids)), iv), loaded, text, list(ids), iv)
+
+    def _cached(self, key: tuple, loaded: LoadedModel, text: str, ids: list[int], iv: Interventions) -> Run:
         with self._lock:
             hit = self._runs.get(key)
             if hit is not None:

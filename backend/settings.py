@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     max_positions_n: int = 512  # GET /api/positional: at most this many positions
     max_neighbors: int = 50
     max_ablation_heads: int = 16  # POST /api/attribution/ablation: heads (forward passes) per request
+    max_probe_length: int = 64  # the induction probe: at most this many random tokens (twice, so 128 in all)
+    max_role_models: int = 8  # POST /api/roles/models: at most this many models in one request
     max_body_bytes: int = 1_000_000
     max_concurrent_runs: int = 2  # forward passes at once (the machine's cores)
     # torch threads per forward pass; None: the cores shared among the concurrent passes (at least 1), so that two

@@ -7,6 +7,7 @@ import math
 import torch
 
 from backend import schemas
+from backend.analysis import roles as role_analysis  # (a module: analysis.roles imports this one too)
 from backend.analysis.common import check_index, entropy, packed_weights, rnd, rnd_masked, run_info
 from backend.analysis.predict import top_k
 from backend.service import Run
@@ -31,9 +32,25 @@ def head_summaries(pattern: torch.Tensor) -> list[list[schemas.HeadSummary]]:
              for h in range(pattern.shape[1])] for l in range(pattern.shape[0])]
 
 
-def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool = False) -> schemas.AnalyzeResponse:
+def query_rows(pattern: torch.Tensor, selection: schemas.QuerySelection) -> schemas.QueryRows:
+    """pattern [layer, head, q, k] -> the rows of the selected queries summed (or averaged), [layer, head, k]."""
+    n = pattern.shape[-2]
+    for q in selection.queries:
+        try:
+            check_index("query", q, n)
+        except ValueError as e:
+            raise ValueError(f"query_rows: {e}") from None
+    rows = pattern[:, :, selection.queries].double().sum(2)  # [layer, head, k]
+    if selection.combine == "mean":
+        rows = rows / len(selection.queries)
+    return schemas.QueryRows(queries=selection.queries, combine=selection.combine, weights=rnd(rows))
+
+
+def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool = False,
+            roles: bool = False, selection: schemas.QuerySelection | None = None) -> schemas.AnalyzeResponse:
     """Every head's pattern (full precision for `layers`, default all; 8-bit for all with `thumbnails`),
-    the per-head summaries and the top-k next tokens."""
+    the per-head summaries, the top-k next tokens, with `roles` every head's role scores and label, and with
+    `selection` every head's rows of the selected queries combined."""
     cfg = run.loaded.cfg
     if layers is None:
         layers = list(range(cfg.n_layers))
@@ -43,11 +60,13 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
         except ValueError as e:
             raise ValueError(f"layers: {e}") from None
     pat = patterns(run)  # [layer, head, q, k]
+    rows = query_rows(pat, selection) if selection is not None else None
     preds, why = top_k(run, k, temperature=1.0)
     answer = schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
                                      layers=layers, attention=[], thumbnails=packed_weights(pat) if thumbnails else None,
                                      heads=head_summaries(pat), predictions=preds, predictions_unavailable=why,
-                                     unseen_characters=unseen_characters(run))
+                                     unseen_characters=unseen_characters(run),
+                                     roles=role_analysis.table(run, pattern=pat) if roles else None, query_rows=rows)
     # Assigned after validation: rnd() makes nested lists of floats from a float tensor, so checking each of its
     # n_layers * n_heads * n^2 numbers again (more than the rest of the answer costs at 64 tokens) proves nothing.
     answer.attention = rnd(pat[layers])  # [len(layers), head, q, k]

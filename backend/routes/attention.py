@@ -21,11 +21,14 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
     """Tokens, every head's attention pattern, a summary per head, and the top next tokens.
 
     `layers` limits the full-precision `attention` to those layers (the answer's `layers` names them);
-    `thumbnails` adds every layer x head pattern as 8-bit values, enough for small pictures of them all.
+    `thumbnails` adds every layer x head pattern as 8-bit values, enough for small pictures of them all;
+    `roles` adds every head's role scores and label (as POST /api/roles), for the labels on the grid;
+    `query_rows` adds, for every layer and head, the rows of the selected query tokens summed or averaged.
     """
     service.check_top_k(req.top_k)
     return await answer(request, service, lambda: attention.analyze(
-        service.run(req.model, req.text, interventions(req)), req.top_k, layers=req.layers, thumbnails=req.thumbnails),
+        service.run(req.model, req.text, interventions(req)), req.top_k, layers=req.layers, thumbnails=req.thumbnails,
+        roles=req.roles, selection=req.query_rows),
         too_big="ask for fewer layers (`layers`, e.g. [0] with `thumbnails` for the rest) or use a shorter text")
 
 

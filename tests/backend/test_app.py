@@ -7,7 +7,8 @@ def test_openapi_lists_every_view_and_no_static_route(client):
                      "/api/embeddings", "/api/embeddings/neighbors", "/api/embeddings/analogy", "/api/positional",
                      "/api/positional/decompose", "/api/predict", "/api/compare", "/api/report",
                      "/api/lessons", "/api/share", "/api/attribution/lens", "/api/attribution/logit",
-                     "/api/attribution/attention", "/api/attribution/ablation"}
+                     "/api/attribution/attention", "/api/attribution/ablation",
+                     "/api/roles", "/api/roles/probe", "/api/roles/models", "/api/roles/definitions"}
 
 
 def test_docs_are_served_locally(client):

@@ -1,0 +1,337 @@
+"""What each head does: role scores of an attention pattern, labels, and the induction probe.
+
+Pure functions, no web code, so that anything holding a pattern can score it (the API on a typed
+sentence, a training run on its own batches):
+
+    s = scores(pattern, ids, special=special, causal=True)   # pattern [layer, head, query, key], ids [pos]
+    s.values["induction"]                                     # [layer, head]; nan where no query counts
+    s.queries["induction"]                                    # how many queries counted
+    lab = labels(s)                                           # each head's role, when clearly the strongest
+    probe = induction_probe(tokenizer, length=50, seed=0)     # random tokens, twice
+
+Every role is defined once, in DEFINITIONS (plain words, the formula, which queries count); the API
+publishes that table, so the page's hover text and this code cannot drift apart. The rules all roles share:
+
+- A query that is a special token (BOS, [CLS], [SEP]) counts for no role.
+- Position 0 belongs to the sink: no other role counts weight on it (in a model without BOS the first
+  word sits there, and its weight cannot be told apart from a sink's). No role but the sink counts
+  weight on a special token anywhere else either.
+- A score is the mean over the queries where its role is possible (for induction: queries whose token
+  appeared before with a token after it); `queries` says how many counted. No such query: no score (nan).
+- Every score is a share of a row's weight, in [0, 1], except entropy (normalised, also in [0, 1]).
+
+Labels: a head is labelled with its strongest role when that score is at least LABEL_MIN_SCORE, at
+least LABEL_MIN_MARGIN above the next role's, and counted over at least LABEL_MIN_QUERIES queries.
+Entropy is a description, never a label; a fixed offset of 0 or 1 is the self or previous-token role,
+so fixed-offset competes for a label only at other offsets.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import torch
+
+ROLES: tuple[str, ...] = ("previous-token", "sink", "self", "duplicate-token", "induction", "fixed-offset", "entropy")
+LABEL_ROLES: tuple[str, ...] = ROLES[:-1]  # the roles a head can be labelled with
+_KEY_ROLES = ROLES[:5]  # the roles whose score is the weight on a set of keys, one set per query
+
+LABEL_MIN_SCORE = 0.4
+LABEL_MIN_MARGIN = 0.15
+LABEL_MIN_QUERIES = 2
+
+
+@dataclass(frozen=True)
+class RoleDefinition:
+    role: str  # the id the API uses
+    name: str  # a title
+    short: str  # the grid label: "prev 0.92"
+    words: str  # what it measures, in plain words
+    formula: str  # A is the head's pattern [query, key], t the token ids, Q the queries that count
+    queries: str  # which queries count
+    label: bool  # whether a head can be labelled with it
+
+
+DEFINITIONS: tuple[RoleDefinition, ...] = (
+    RoleDefinition(
+        "previous-token", "previous token", "prev",
+        "How much of its attention a word gives to the word right before it.",
+        "mean over q in Q of A[q, q−1]",
+        "every query from position 2 on (the word before it is not position 0)", True),
+    RoleDefinition(
+        "sink", "first token (sink)", "sink",
+        "How much attention parks on the first token (BOS or [CLS] where the model has one): a place to put "
+        "weight when nothing else fits.",
+        "mean over q in Q of A[q, 0]",
+        "every query from position 1 on", True),
+    RoleDefinition(
+        "self", "own token", "self",
+        "How much attention a word gives to itself.",
+        "mean over q in Q of A[q, q]",
+        "every query from position 1 on", True),
+    RoleDefinition(
+        "duplicate-token", "duplicate token", "dup",
+        "How much attention a word gives to earlier copies of the same token.",
+        "mean over q in Q of Σ A[q, k] over k < q with t[k] = t[q]",
+        "queries whose token appears earlier (at position 1 or later)", True),
+    RoleDefinition(
+        "induction", "induction", "induction",
+        "How much attention a word gives to the token that came right after an earlier copy of itself: "
+        "the step that lets a model continue a pattern it has seen (…A B … A → B).",
+        "mean over q in Q of Σ A[q, k] over k < q with t[k−1] = t[q]",
+        "queries whose token appeared earlier with another token after it, before the query", True),
+    RoleDefinition(
+        "fixed-offset", "fixed offset", "offset",
+        "The distance back (the offset d: 1 is the previous token, 0 the word itself; negative looks ahead, in "
+        "a model that reads both ways) that gets the most weight, and its share: a head that looks a fixed "
+        "number of tokens back whatever the words are.",
+        "max over d of (1/|Q|) Σ over q in Q of A[q, q−d]; the offset d is given with it",
+        "every query from position 1 on (a query with no key at offset d adds 0 to that offset)", True),
+    RoleDefinition(
+        "entropy", "broad (entropy)", "broad",
+        "How spread out the attention is: 0 means all of it on one token, 1 means evenly over every token "
+        "the word can see.",
+        "mean over q in Q of H(A[q]) / log(number of keys q can see), H in nats",
+        "every query that can see at least 2 tokens", False),
+)
+DEFINITION = {d.role: d for d in DEFINITIONS}
+COMMON_RULES = (
+    "A special token (BOS, [CLS], [SEP]) is never counted as a query. Position 0 belongs to the sink: no other "
+    "role counts weight on it, nor on a special token anywhere. Each score is a mean over the queries where its "
+    "role is possible (the number of them is given with it); with none, there is no score.")
+LABEL_RULE = (
+    f"A head is labelled with its strongest role when that score is at least {LABEL_MIN_SCORE}, at least "
+    f"{LABEL_MIN_MARGIN} above the next role's, and counted over at least {LABEL_MIN_QUERIES} queries; "
+    "otherwise it is unlabelled. Entropy is never a label; a fixed offset of 1 or 0 is the previous-token or self "
+    "role, so fixed-offset is a label only at other offsets.")
+
+
+@dataclass(frozen=True)
+class Scores:
+    """Role scores of every head of one pattern."""
+
+    values: dict[str, torch.Tensor]  # role -> [layer, head] float64; nan where no query counted
+    queries: dict[str, int]  # role -> how many queries counted (the same for every head)
+    offset: torch.Tensor  # [layer, head] int64: the offset d of the fixed-offset score (key = query − d)
+
+
+def _check(pattern: torch.Tensor, ids: torch.Tensor, special: torch.Tensor) -> None:
+    if pattern.dim() != 4 or pattern.shape[-1] != pattern.shape[-2]:
+        raise ValueError(f"pattern must be [layer, head, query, key] with as many keys as queries, "
+                         f"got shape {tuple(pattern.shape)}")
+    n = pattern.shape[-1]
+    if ids.shape != (n,) or special.shape != (n,):
+        raise ValueError(f"ids and special must be [pos] with pos = {n}, got {tuple(ids.shape)} and "
+                         f"{tuple(special.shape)}")
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What depends only on the length and the mask, not on the tokens (made once per length)."""
+
+    pos: torch.Tensor  # [pos]
+    earlier: torch.Tensor  # [q, k]: k < q
+    previous: torch.Tensor  # [q, k]: k = q - 1
+    sink: torch.Tensor  # [q, k]: k = 0 and q >= 1 (at query 0 the first token is the query itself)
+    own: torch.Tensor  # [q, k]: k = q
+    offsets: torch.Tensor  # [d]: every offset some query from position 1 on has a key >= 1 at
+    offset_key: torch.Tensor  # [q, d]: the key q - d, clamped into 0..n-1
+    offset_inside: torch.Tensor  # [q, d]: whether q >= 1 and the key q - d is in 1..n-1
+    log_seen: torch.Tensor  # [q]: log of how many keys each query sees
+
+
+@lru_cache(maxsize=256)
+def _layout(n: int, causal: bool) -> _Layout:
+    pos = torch.arange(n)
+    q, k = pos[:, None], pos[None, :]  # [q, 1], [1, k]
+    offsets = torch.arange(0 if causal else -(n - 2), n - 1)  # [d]
+    key = q - offsets[None, :]  # [q, d]
+    seen = pos + 1 if causal else torch.full((n,), n)  # [q]
+    return _Layout(pos=pos, earlier=k < q, previous=k == q - 1, sink=(k == 0) & (q >= 1), own=k == q, offsets=offsets,
+                   offset_key=key.clamp(0, n - 1), offset_inside=(key >= 1) & (key < n) & (q >= 1),
+                   log_seen=seen.double().log().float())
+
+
+def key_sets(ids: torch.Tensor, special: torch.Tensor, causal: bool = True) -> torch.Tensor:
+    """For each role of _KEY_ROLES, which keys count for each query: [role, query, key] (bool).
+
+    A query for which its role has no key does not count for that role (see `scores`)."""
+    n = ids.shape[0]
+    lay = _layout(n, causal)
+    key_ok = ~special & (lay.pos >= 1)  # [k]: keys every role but the sink may count
+    same = ids[:, None] == ids[None, :]  # [q, k]: t[k] = t[q]
+    after_copy = torch.zeros(n, n, dtype=torch.bool)
+    after_copy[:, 1:] = same[:, :-1]  # [q, k]: t[k-1] = t[q]
+    sets = torch.stack([lay.previous, lay.sink, lay.own, same & lay.earlier, after_copy & lay.earlier])  # [role, q, k]
+    sets[[0, 2, 3, 4]] &= key_ok  # (the sink's key is position 0, whatever token it is)
+    return sets & ~special[None, :, None]  # a special query counts for no role
+
+
+def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Sequence[bool] | torch.Tensor | None = None,
+           causal: bool = True) -> Scores:
+    """Every role score of every head (see DEFINITIONS).
+
+    pattern [layer, head, query, key]: softmax rows (a causal model's later keys 0); ids [pos]: the token ids;
+    special [pos]: which tokens are special (BOS, [CLS], [SEP]); causal: whether a query sees only keys up to
+    itself (for the entropy's normalisation and the range of offsets)."""
+    pattern = torch.as_tensor(pattern)
+    ids = torch.as_tensor(ids).long().reshape(-1)
+    n = ids.shape[0]
+    special = torch.zeros(n, dtype=torch.bool) if special is None else torch.as_tensor(special, dtype=torch.bool).reshape(-1)
+    _check(pattern, ids, special)
+    n_layers, n_heads = pattern.shape[:2]
+    a = pattern.detach().float()
+    lay = _layout(n, causal)
+    nan = torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
+    values: dict[str, torch.Tensor] = {}
+
+    # the roles that read a set of keys per query: every (query, key) pair they count, weighted 1/|Q| and summed
+    # per role (a gather and a scatter: no matrix product, whose threads cost more than the sum on a small pattern)
+    sets = key_sets(ids, special, causal)  # [role, q, k]
+    n_counted = sets.any(-1).sum(-1)  # [role]
+    role, q, k = sets.nonzero(as_tuple=True)  # [pairs] each
+    weight = 1.0 / n_counted[role].double()  # [pairs]
+    summed = torch.zeros(n_layers, n_heads, len(_KEY_ROLES), dtype=torch.float64).index_add_(
+        2, role, a[:, :, q, k].double() * weight)  # [layer, head, role]
+    queries = dict(zip(_KEY_ROLES, n_counted.tolist(), strict=True))
+    for i, name in enumerate(_KEY_ROLES):
+        values[name] = summed[..., i] if queries[name] else nan
+
+    # fixed offset: the mean weight at each offset d (key q - d) over the queries from position 1 on, then the best d
+    q_off = ~special & (lay.pos >= 1)  # [q]
+    ok = lay.offset_inside & ~special[lay.offset_key] & q_off[:, None]  # [q, d]
+    queries["fixed-offset"] = int(q_off.sum()) if lay.offsets.numel() else 0
+    if queries["fixed-offset"]:
+        at = torch.gather(a, 3, lay.offset_key.expand(n_layers, n_heads, n, lay.offsets.numel()))  # [layer, head, q, d]
+        per_offset = (at * ok).sum(2)  # [layer, head, d]
+        where = per_offset.argmax(-1)  # [layer, head]: the first best offset (max with indices is slow on 2 threads)
+        best = per_offset.gather(-1, where[..., None])[..., 0]  # [layer, head]
+        values["fixed-offset"], offset = best.double() / queries["fixed-offset"], lay.offsets[where]
+    else:
+        values["fixed-offset"], offset = nan, torch.zeros(n_layers, n_heads, dtype=torch.long)
+
+    # entropy of each row over log(keys seen): 0 focused on one key, 1 even
+    q_ent = ~special & (lay.log_seen > 0)  # [q]: queries that see at least 2 keys
+    queries["entropy"] = int(q_ent.sum())
+    if queries["entropy"]:
+        rows = a[:, :, q_ent]  # [layer, head, counted q, k]
+        h = -torch.special.xlogy(rows, rows).sum(-1)  # [layer, head, counted q], nats
+        values["entropy"] = (h / lay.log_seen[q_ent]).mean(-1).double()
+    else:
+        values["entropy"] = nan
+    return Scores(values={r: values[r] for r in ROLES}, queries=queries, offset=offset)
+
+
+# --------------------------------------------------------------------------- labels
+
+@dataclass(frozen=True)
+class Labels:
+    """Each head's label by the rule of LABEL_RULE, with its evidence."""
+
+    role: list[list[str | None]]  # [layer][head]: the label's role, None when unlabelled
+    runner_up: list[list[str | None]]  # [layer][head]: the next strongest role that could be a label
+    margin: torch.Tensor  # [layer, head]: strongest score − runner-up's (nan where fewer than 2 candidates)
+
+
+def label_candidates(s: Scores) -> torch.Tensor:
+    """[layer, head, role of LABEL_ROLES] scores that may compete for a label, -inf where a role may not."""
+    cand = torch.stack([s.values[r] for r in LABEL_ROLES], -1).clone()  # [layer, head, role]
+    for i, role in enumerate(LABEL_ROLES):
+        if s.queries[role] < LABEL_MIN_QUERIES:
+            cand[..., i] = -math.inf
+    off = LABEL_ROLES.index("fixed-offset")
+    cand[..., off] = cand[..., off].masked_fill((s.offset == 0) | (s.offset == 1), -math.inf)
+    return cand.masked_fill(cand.isnan(), -math.inf)
+
+
+def labels(s: Scores) -> Labels:
+    cand = label_candidates(s)  # [layer, head, role]
+    top, idx = cand.topk(min(2, cand.shape[-1]), dim=-1)  # [layer, head, 2]
+    margin = top[..., 0] - top[..., 1]  # [layer, head]: -inf - -inf is nan, x - -inf is inf
+    ok = (top[..., 0] >= LABEL_MIN_SCORE) & (margin >= LABEL_MIN_MARGIN)  # [layer, head]
+    first, second = idx[..., 0].tolist(), idx[..., 1].tolist()
+    ok_l, second_ok = ok.tolist(), torch.isfinite(top[..., 1]).tolist()
+    role = [[LABEL_ROLES[i] if k else None for i, k in zip(row, oks, strict=True)] for row, oks in zip(first, ok_l, strict=True)]
+    runner = [[LABEL_ROLES[i] if k else None for i, k in zip(row, oks, strict=True)]
+              for row, oks in zip(second, second_ok, strict=True)]
+    return Labels(role=role, runner_up=runner, margin=margin.masked_fill(~torch.isfinite(margin), math.nan))
+
+
+def label_text(role: str, score: float, offset: int = 0) -> str:
+    """The grid's label: "prev 0.92", "induction 0.71", "offset 3 0.60" (the score at 2 decimals)."""
+    short = DEFINITION[role].short
+    if role == "fixed-offset":
+        short = f"{short} {offset}"
+    return f"{short} {score:.2f}"
+
+
+# --------------------------------------------------------------------------- the induction probe
+
+@dataclass(frozen=True)
+class Probe:
+    """A seeded random sequence of ordinary tokens, twice, with the model's special tokens around it."""
+
+    ids: list[int]  # the whole input
+    seed: int
+    length: int  # how many random tokens (each half)
+    start: int  # the position of the first random token (1 after a BOS, else 0)
+
+    @property
+    def halves(self) -> tuple[range, range]:
+        return range(self.start, self.start + self.length), range(self.start + self.length, self.start + 2 * self.length)
+
+
+@lru_cache(maxsize=16)
+def ordinary_tokens(tokenizer) -> torch.Tensor:
+    """The ids of the tokenizer's ordinary tokens, ascending: no special token, no byte piece (a byte that is not a
+    whole character), only printable text with a letter or digit, and each one the way the tokenizer itself writes
+    its text (decode, then encode, gives the same single id back)."""
+    specials = tokenizer.special_ids
+    ids, texts = [], []
+    for i in range(tokenizer.vocab_size):
+        if i in specials:
+            continue
+        text = tokenizer.hf.decode([i], skip_special_tokens=False)
+        word = text.strip()
+        if not word or "\ufffd" in text or not word.isprintable() or not any(c.isalnum() for c in word):
+            continue
+        ids.append(i)
+        texts.append(text)
+    back = tokenizer.encode_batch(texts)
+    keep = [i for i, again in zip(ids, back, strict=True) if again == [i]]
+    return torch.tensor(keep, dtype=torch.long)
+
+
+def special_frame(tokenizer) -> tuple[list[int], list[int]]:
+    """The special tokens the tokenizer puts before and after a text: ([BOS], []), ([CLS], [SEP]) or ([], [])."""
+    with_specials = tokenizer.encode("a")
+    core = tokenizer.encode("a", add_bos=False)
+    for i in range(len(with_specials) - len(core) + 1):
+        if with_specials[i:i + len(core)] == core:
+            return with_specials[:i], with_specials[i + len(core):]
+    return [], []
+
+
+def induction_probe(tokenizer, length: int, seed: int = 0) -> Probe:
+    """`length` distinct ordinary tokens drawn with `seed`, then the same tokens again; the tokenizer's special
+    tokens around them (BOS first where the model has one). Same tokenizer, length and seed: the same probe."""
+    if length < 2:
+        raise ValueError(f"the probe's length is {length}; it must be at least 2 (one repeat with a token after it)")
+    pool = ordinary_tokens(tokenizer)
+    if length > pool.numel():
+        raise ValueError(f"the probe's length is {length}; this vocabulary has only {pool.numel()} ordinary tokens")
+    g = torch.Generator().manual_seed(int(seed))
+    drawn = pool[torch.randperm(pool.numel(), generator=g)[:length]].tolist()
+    before, after = special_frame(tokenizer)
+    return Probe(ids=[*before, *drawn, *drawn, *after], seed=int(seed), length=length, start=len(before))
+
+
+def token_losses(logits: torch.Tensor, ids: Sequence[int] | torch.Tensor) -> torch.Tensor:
+    """[pos] the loss of each token, −log p(t[i] | t[<i]) in nats, from logits [pos, vocab]; nan at position 0."""
+    ids = torch.as_tensor(ids).long()
+    logp = torch.log_softmax(logits[:-1].double(), dim=-1)  # [pos - 1, vocab]: predictions for positions 1..
+    loss = -logp.gather(1, ids[1:, None])[:, 0]  # [pos - 1]
+    return torch.cat([torch.full((1,), math.nan, dtype=loss.dtype), loss])

@@ -1,0 +1,252 @@
+"""Role scores (models/roles.py) against a plain-loop reference, on patterns whose answers are known by
+construction, and the induction probe."""
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from models import registry, roles
+
+# --------------------------------------------------------------------------- a reference, one query at a time
+
+
+def reference(pattern, ids, special, causal=True):
+    """Every score of one head's pattern [q][k] by the definitions' words, with plain loops."""
+    n = len(ids)
+
+    def countable(k):  # a key any role but the sink may count
+        return k >= 1 and not special[k]
+
+    def mean(values):
+        return sum(values) / len(values) if values else math.nan
+
+    rows = [q for q in range(n) if not special[q]]
+    from_one = [q for q in rows if q >= 1]
+    out = {
+        "previous-token": mean([pattern[q][q - 1] for q in rows if q - 1 >= 1 and countable(q - 1)]),
+        "sink": mean([pattern[q][0] for q in from_one]),
+        "self": mean([pattern[q][q] for q in from_one]),
+    }
+    dup, ind = [], []
+    for q in rows:
+        copies = [k for k in range(1, q) if ids[k] == ids[q] and countable(k)]
+        if copies:
+            dup.append(sum(pattern[q][k] for k in copies))
+        after = [k for k in range(1, q) if ids[k - 1] == ids[q] and countable(k)]
+        if after:
+            ind.append(sum(pattern[q][k] for k in after))
+    out["duplicate-token"], out["induction"] = mean(dup), mean(ind)
+    shares = {}
+    for d in range(0 if causal else -(n - 2), n - 1):
+        total = sum(pattern[q][q - d] for q in from_one if 1 <= q - d < n and countable(q - d))
+        shares[d] = total / len(from_one) if from_one else math.nan
+    best = max(shares, key=lambda d: shares[d]) if shares and from_one else None
+    out["fixed-offset"] = shares[best] if best is not None else math.nan
+    ent = []
+    for q in rows:
+        seen = q + 1 if causal else n
+        if seen >= 2:
+            ent.append(-sum(p * math.log(p) for p in pattern[q] if p > 0) / math.log(seen))
+    out["entropy"] = mean(ent)
+    counts = {"previous-token": sum(1 for q in rows if q - 1 >= 1 and countable(q - 1)), "sink": len(from_one),
+              "self": len(from_one), "duplicate-token": len(dup), "induction": len(ind),
+              "fixed-offset": len(from_one) if shares else 0, "entropy": len(ent)}
+    return out, counts, shares
+
+
+def random_pattern(n_layers, n_heads, n, causal, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    scores = torch.randn(n_layers, n_heads, n, n, generator=g) * 3
+    if causal:
+        scores = scores + torch.full((n, n), float("-inf")).triu(1)
+    return torch.softmax(scores, -1)  # [layer, head, q, k]
+
+
+IDS = [0, 5, 7, 3, 5, 7, 9, 0, 3, 5, 7, 2]  # repeats, and a second "special" 0 inside
+SPECIAL = [i == 0 for i in IDS]
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("special", [SPECIAL, [False] * len(IDS)])
+def test_scores_match_the_reference(causal, special):
+    pattern = random_pattern(2, 3, len(IDS), causal)
+    s = roles.scores(pattern, IDS, special, causal=causal)
+    assert list(s.values) == list(roles.ROLES)
+    for l in range(2):
+        for h in range(3):
+            want, counts, shares = reference(pattern[l, h].tolist(), IDS, special, causal)
+            assert s.queries == counts
+            for role in roles.ROLES:
+                assert float(s.values[role][l, h]) == pytest.approx(want[role], abs=1e-6), (role, l, h)
+            assert shares[int(s.offset[l, h])] == pytest.approx(want["fixed-offset"], abs=1e-6)
+
+
+def test_a_special_query_counts_for_nothing_and_position_0_only_for_the_sink():
+    n = 6
+    ids = [1, 2, 3, 2, 3, 9]
+    # every query puts all its weight on position 0
+    pattern = torch.zeros(1, 1, n, n)
+    pattern[..., 0] = 1.0
+    s = roles.scores(pattern, ids, [False] * n)
+    assert float(s.values["sink"][0, 0]) == pytest.approx(1.0, abs=1e-12)
+    for role in ("previous-token", "self", "duplicate-token", "induction", "fixed-offset"):
+        assert float(s.values[role][0, 0]) == 0.0, role
+    # the same with token 3 (positions 2 and 4) special: those queries count for nothing, those keys for no role
+    special = [False, False, True, False, True, False]
+    s2 = roles.scores(pattern, ids, special)
+    assert s2.queries["sink"] == s2.queries["self"] == s2.queries["fixed-offset"] == 3  # queries 1, 3, 5
+    assert s2.queries["previous-token"] == 0  # 1's previous is position 0; 3's and 5's are special
+    assert math.isnan(float(s2.values["previous-token"][0, 0]))
+    assert s2.queries["duplicate-token"] == 1  # query 3, a copy of position 1 (query 4 is special)
+    assert s2.queries["induction"] == 0  # query 3: the token after the earlier copy is special
+    assert s2.queries["entropy"] == 3  # query 0 sees only itself
+
+
+def test_known_patterns_get_their_role_and_label():
+    n = 10
+    ids = [0, 11, 12, 13, 14, 11, 12, 13, 14, 15]  # BOS, a b c d, a b c d, e
+    special = [True] + [False] * (n - 1)
+    eye = torch.eye(n)
+    previous = torch.zeros(n, n)
+    previous[0, 0] = 1
+    previous[torch.arange(1, n), torch.arange(0, n - 1)] = 1
+    sink = torch.zeros(n, n)
+    sink[:, 0] = 1
+    induction = previous.clone()  # queries with no earlier copy look back one; the repeats look at the token after
+    for q in range(5, 9):
+        induction[q] = 0
+        induction[q, q - 3] = 1  # q=5 ("a" again) -> 2 ("b"), the token after the first "a"
+    offset2 = torch.zeros(n, n)  # (not 3: with the repeat 4 tokens apart, offset 3 is where induction looks)
+    for q in range(n):
+        offset2[q, max(q - 2, 0)] = 1
+    uniform = torch.tril(torch.ones(n, n))
+    uniform = uniform / uniform.sum(-1, keepdim=True)
+    pattern = torch.stack([previous, sink, eye, induction, offset2, uniform])[None]  # [1, head, q, k]
+    s = roles.scores(pattern, ids, special)
+    lab = roles.labels(s)
+    one = pytest.approx(1.0, abs=1e-12)  # (a mean of ones, as a sum of 1/|Q|)
+    assert float(s.values["previous-token"][0, 0]) == one
+    assert float(s.values["sink"][0, 1]) == one
+    assert float(s.values["self"][0, 2]) == one and int(s.offset[0, 2]) == 0
+    assert float(s.values["induction"][0, 3]) == one and s.queries["induction"] == 4
+    assert int(s.offset[0, 4]) == 2 and float(s.values["fixed-offset"][0, 4]) == pytest.approx(7 / 9)
+    assert float(s.values["entropy"][0, 5]) == pytest.approx(1.0)
+    assert float(s.values["entropy"][0, 1]) == 0.0
+    assert lab.role[0] == ["previous-token", "sink", "self", "induction", "fixed-offset", None]
+    assert roles.label_text("fixed-offset", float(s.values["fixed-offset"][0, 4]), 2) == "offset 2 0.78"
+    assert roles.label_text("previous-token", 0.916, 1) == "prev 0.92"
+
+
+def _scores(values: dict, queries: int = 10, offset: int = 2) -> roles.Scores:
+    full = {r: torch.tensor([[values.get(r, 0.0)]]) for r in roles.ROLES}
+    return roles.Scores(values=full, queries={r: queries for r in roles.ROLES}, offset=torch.tensor([[offset]]))
+
+
+@pytest.mark.parametrize("values, queries, offset, label", [
+    ({"sink": 0.6, "previous-token": 0.44}, 10, 2, "sink"),  # margin 0.16
+    ({"sink": 0.6, "previous-token": 0.46}, 10, 2, None),  # margin 0.14: not clearly above
+    ({"sink": 0.39}, 10, 2, None),  # below the minimum score
+    ({"sink": 0.4}, 10, 2, "sink"),
+    ({"induction": 0.9}, 1, 2, None),  # one query is not enough
+    ({"fixed-offset": 0.9, "previous-token": 0.9}, 10, 1, "previous-token"),  # offset 1 is the previous-token role
+    ({"fixed-offset": 0.9}, 10, 4, "fixed-offset"),
+    ({"entropy": 1.0}, 10, 2, None),  # entropy is never a label
+])
+def test_the_label_rule(values, queries, offset, label):
+    assert roles.labels(_scores(values, queries, offset)).role == [[label]]
+
+
+def test_too_few_queries_no_label_and_no_runner_up():
+    s = _scores({"sink": 0.9, "self": 0.1}, queries=1)  # every role counted over one query only
+    lab = roles.labels(s)
+    assert lab.role == [[None]] and lab.runner_up == [[None]] and math.isnan(float(lab.margin[0, 0]))
+    s = _scores({"sink": 0.9}, queries=10, offset=0)
+    s.queries.update({r: 1 for r in roles.LABEL_ROLES if r != "sink"})  # only the sink may compete
+    lab = roles.labels(s)
+    assert lab.role == [["sink"]] and lab.runner_up == [[None]] and math.isnan(float(lab.margin[0, 0]))
+
+
+def test_no_query_no_score():
+    pattern = torch.ones(1, 1, 1, 1)
+    s = roles.scores(pattern, [0], [True])
+    assert all(math.isnan(float(v)) for v in s.values.values())
+    assert set(s.queries.values()) == {0}
+    assert roles.labels(s).role == [[None]]
+    s = roles.scores(random_pattern(1, 1, 4, True), [0, 1, 2, 3], [True, False, False, False])
+    assert math.isnan(float(s.values["duplicate-token"])) and s.queries["duplicate-token"] == 0
+
+
+def test_bad_shapes_are_refused():
+    with pytest.raises(ValueError, match="layer, head, query, key"):
+        roles.scores(torch.ones(2, 3, 3), [0, 1, 2])
+    with pytest.raises(ValueError, match="pos = 3"):
+        roles.scores(torch.ones(1, 1, 3, 3), [0, 1])
+
+
+# --------------------------------------------------------------------------- the induction probe
+
+@pytest.fixture(scope="module")
+def tok():
+    return registry.load("tiny-sinusoidal").tokenizer
+
+
+def test_probe_is_seeded_and_repeats(tok):
+    a, b = roles.induction_probe(tok, 30, seed=7), roles.induction_probe(tok, 30, seed=7)
+    assert a == b
+    c = roles.induction_probe(tok, 30, seed=8)
+    assert c.ids != a.ids
+    assert a.ids[0] == tok.bos_id and a.start == 1 and len(a.ids) == 61
+    first, second = a.halves
+    assert [a.ids[i] for i in first] == [a.ids[i] for i in second]
+    assert len(set(a.ids[i] for i in first)) == 30  # distinct: every repeat has exactly one earlier copy
+
+
+def test_probe_tokens_are_ordinary(tok):
+    pool = roles.ordinary_tokens(tok).tolist()
+    assert 1000 < len(pool) < tok.vocab_size
+    probe = roles.induction_probe(tok, 60, seed=0)
+    for i in probe.ids[probe.start:]:
+        assert i in pool and not tok.is_special(i)
+        text = tok.decode([i])
+        assert "<0x" not in tok.display(i) and text.strip().isprintable()
+        assert tok.encode(text, add_bos=False) == [i]  # the tokenizer writes this text as this one token
+    for i in range(tok.vocab_size):  # and nothing ordinary is left out of the pool
+        text = tok.decode([i])
+        if (i not in pool and not tok.is_special(i) and "\ufffd" not in text and text.strip().isprintable()
+                and any(c.isalnum() for c in text)):
+            assert tok.encode(text, add_bos=False) != [i], i
+
+
+def test_probe_refuses_what_cannot_be_drawn(tok):
+    with pytest.raises(ValueError, match="at least 2"):
+        roles.induction_probe(tok, 1)
+    with pytest.raises(ValueError, match="ordinary tokens"):
+        roles.induction_probe(tok, 10**6)
+
+
+def test_induction_on_a_probe_is_the_shifted_diagonal(tok):
+    """A head that looks exactly at the token after the earlier copy scores 1 on the probe's repeat."""
+    probe = roles.induction_probe(tok, 12, seed=0)
+    n, length, start = len(probe.ids), probe.length, probe.start
+    pattern = torch.zeros(1, 1, n, n)
+    pattern[0, 0, torch.arange(n), 0] = 1.0
+    for q in probe.halves[1]:
+        pattern[0, 0, q] = 0
+        pattern[0, 0, q, q - length + 1] = 1.0
+    s = roles.scores(pattern, probe.ids, [tok.is_special(i) for i in probe.ids])
+    assert s.queries["induction"] == length and float(s.values["induction"][0, 0]) == pytest.approx(1.0, abs=1e-12)
+    assert s.queries["duplicate-token"] == length and float(s.values["duplicate-token"][0, 0]) == 0.0
+    assert roles.labels(s).role == [["induction"]]
+    assert start == 1
+
+
+def test_token_losses_are_cross_entropy():
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(7, 20, generator=g)
+    ids = torch.randint(0, 20, (7,), generator=g)
+    loss = roles.token_losses(logits, ids)
+    assert math.isnan(float(loss[0]))
+    want = F.cross_entropy(logits[:-1].double(), ids[1:], reduction="none")
+    assert torch.allclose(loss[1:], want)
