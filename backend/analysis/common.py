@@ -52,10 +52,12 @@ def token(loaded: LoadedModel, token_id: int, position: int, text: str | None = 
 
 
 def tokens(loaded: LoadedModel, text: str, ids: tuple[int, ...]) -> list[schemas.Token]:
-    """The tokens of a sentence with their exact text (models.tokenizer.Tokenizer.pieces)."""
+    """The tokens of a sentence with their exact text (models.tokenizer.Tokenizer.pieces); for ids that the text
+    does not tokenize to (a run made from ids), each token's own bytes decoded (Tokenizer.token_texts)."""
     pieces = loaded.tokenizer.pieces(text)
-    if [p.id for p in pieces] != list(ids):  # cannot happen: the run's ids come from the same encode
-        raise RuntimeError(f"the tokens of the text differ from the run's ({len(pieces)} vs {len(ids)})")
+    if [p.id for p in pieces] != list(ids):  # a run made from ids (the induction probe): no text tokenizes to them
+        texts = loaded.tokenizer.token_texts(ids)
+        return [token(loaded, t, i, "" if loaded.tokenizer.is_special(t) else texts[i]) for i, t in enumerate(ids)]
     return [token(loaded, p.id, i, p.text, p.special) for i, p in enumerate(pieces)]
 
 

@@ -431,7 +431,7 @@ def test_minilm_scores_match_its_attention_both_ways(client, need):
     assert body.roles.queries["sink"] == n - 2  # every word; not [CLS], not [SEP]
     assert any(head.offset < 0 for row in body.roles.heads for head in row)  # a head that looks ahead
     probe = post(client, "/api/roles/probe", {"model": "minilm-l6", "probe": {"length": 10}})
-    assert probe.tokens[0].text == "[CLS]" and probe.tokens[-1].text == "[SEP]" and len(probe.tokens) == 22
+    assert probe.tokens[0].display == "[CLS]" and probe.tokens[-1].display == "[SEP]" and len(probe.tokens) == 22
     assert probe.probe.token_loss is None and "next-word head" in probe.probe.loss_unavailable
 
 
