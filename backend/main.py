@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from backend.alloc import tune_allocator
 from backend.middleware import GuardMiddleware
-from backend.routes import attention, embeddings, lessons, meta, positional, predict, report
+from backend.routes import attention, embeddings, lessons, meta, position_lab, positional, predict, report
 from backend.service import ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings
 
@@ -161,7 +161,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     app.openapi = openapi
 
     for router in (meta.router, attention.router, embeddings.router, positional.router, predict.router,
-                   report.router, lessons.router):
+                   report.router, lessons.router, position_lab.router):
         app.include_router(router, prefix="/api")
 
     plotly_file = Precompressed(plotly_js(), "text/javascript")

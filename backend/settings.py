@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     max_temperature: float = 5.0
     max_continue_tokens: int = 50
     max_positions_n: int = 512  # GET /api/positional: at most this many positions
+    # a request with allow_beyond_trained may run a model past its trained length (the tiny models: 128 tokens) up to
+    # this many tokens, on a model whose positional scheme can run there (not learned positions). 512 is 4x the tiny
+    # models' trained length, the range of the loss-by-position curves; at 512 tokens one layer's attention is
+    # 4 heads x 512 x 512 weights (about 5 MB of JSON), so the page asks for one layer at a time there
+    max_beyond_tokens: int = Field(512, ge=1)
     max_neighbors: int = 50
     max_body_bytes: int = 1_000_000
     max_concurrent_runs: int = 2  # forward passes at once (the machine's cores)

@@ -44,6 +44,17 @@ def token(loaded: LoadedModel, token_id: int, position: int) -> schemas.Token:
                          special=loaded.tokenizer.is_special(token_id))
 
 
+def beyond_trained(run: Run) -> schemas.BeyondTrained | None:
+    """The warning of a text longer than the model's trained length (None within it)."""
+    n, trained = len(run.ids), run.loaded.cfg.max_positions
+    if n <= trained:
+        return None
+    return schemas.BeyondTrained(
+        n_tokens=n, trained_tokens=trained, first_unseen=trained,
+        warning=(f"This text is {n} tokens; {run.name} was trained on at most {trained}, so positions {trained} to "
+                 f"{n - 1} are positions it never saw in training: what it does there is extrapolation."))
+
+
 def run_info(run: Run) -> dict:
     iv = run.iv
     return {
@@ -52,6 +63,7 @@ def run_info(run: Run) -> dict:
                                                       ablate=list(iv.ablate), seed=iv.seed,
                                                       permutation=run.cache.permutation),
         "tokens": [token(run.loaded, t, i) for i, t in enumerate(run.ids)],
+        "beyond_trained": beyond_trained(run),
     }
 
 

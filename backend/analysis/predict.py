@@ -31,7 +31,9 @@ def top_k(run: Run, k: int, temperature: float) -> tuple[list[schemas.Prediction
 
 
 @torch.inference_mode()
-def predict(run: Run, k: int, temperature: float, continue_tokens: int) -> schemas.PredictResponse:
+def predict(run: Run, k: int, temperature: float, continue_tokens: int,
+            limit: int | None = None) -> schemas.PredictResponse:
+    """limit: the most tokens the continuation may reach (default: the trained length)."""
     why = why_no_prediction(run.loaded)
     if why:
         raise ValueError(why)
@@ -43,7 +45,7 @@ def predict(run: Run, k: int, temperature: float, continue_tokens: int) -> schem
     continuation = cont_tokens = stopped = None
     if continue_tokens:
         ids = list(run.ids)
-        limit = loaded.cfg.max_positions
+        limit = limit or loaded.cfg.max_positions
         new: list[int] = []
         logits = run.logits[-1]
         while len(new) < continue_tokens:
@@ -54,7 +56,7 @@ def predict(run: Run, k: int, temperature: float, continue_tokens: int) -> schem
             ids.append(nxt)
             new.append(nxt)
             if len(new) < continue_tokens and len(ids) < limit:
-                logits = loaded.model(torch.tensor(ids), run.iv)[-1]  # [vocab]
+                logits = loaded.model(torch.tensor(ids), run.iv, max_tokens=limit)[-1]  # [vocab]
         continuation = loaded.tokenizer.decode(new)
         cont_tokens = [token(loaded, t, n + i) for i, t in enumerate(new)]
     return schemas.PredictResponse(**run_info(run), temperature=temperature,

@@ -22,24 +22,26 @@ def analyze(req: schemas.AnalyzeRequest, service: Service) -> schemas.AnalyzeRes
     `thumbnails` adds every layer x head pattern as 8-bit values, enough for small pictures of them all.
     """
     service.check_top_k(req.top_k)
-    return attention.analyze(service.run(req.model, req.text, interventions(req)), req.top_k,
+    return attention.analyze(service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.top_k,
                              layers=req.layers, thumbnails=req.thumbnails)
 
 
 @router.post("/qkv", response_model=schemas.QKVResponse)
 def qkv(req: schemas.QKVRequest, service: Service) -> schemas.QKVResponse:
     """Q, K, V and the output z of one layer's heads, [token][d_head]; for one head, q and k in 2-D too."""
-    return attention.qkv(service.run(req.model, req.text, interventions(req)), req.layer, req.head)
+    return attention.qkv(service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.layer,
+                         req.head)
 
 
 @router.post("/attention/explain", response_model=schemas.ExplainResponse)
 def explain(req: schemas.ExplainRequest, service: Service) -> schemas.ExplainResponse:
     """The attention arithmetic for one query of one head: q.k, / scale, mask, softmax, weighted values."""
-    return attention.explain(service.run(req.model, req.text, interventions(req)), req.layer, req.head, req.query)
+    return attention.explain(service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.layer,
+                             req.head, req.query)
 
 
 @router.post("/compare", response_model=schemas.CompareResponse)
 def compare(req: schemas.CompareRequest, service: Service) -> schemas.CompareResponse:
     """The attention of two texts, two models or two interventions, and their difference (b - a)."""
-    runs = [service.run(side.model, side.text, interventions(side)) for side in (req.a, req.b)]
+    runs = [service.run(side.model, side.text, interventions(side), side.allow_beyond_trained) for side in (req.a, req.b)]
     return attention.compare(*runs, layer=req.layer, head=req.head)

@@ -17,7 +17,7 @@ Service = Annotated[ModelService, Depends(get_service)]
 @router.post("", response_model=schemas.EmbeddingsResponse)
 def similarity(req: schemas.EmbeddingsRequest, service: Service) -> schemas.EmbeddingsResponse:
     """Token-to-token cosine and dot similarity at every depth, the one-hot comparison, and each token's path."""
-    return embeddings.embeddings(service.run(req.model, req.text, interventions(req)))
+    return embeddings.embeddings(service.run(req.model, req.text, interventions(req), req.allow_beyond_trained))
 
 
 @router.get("/neighbors", response_model=schemas.NeighborsResponse)

@@ -25,4 +25,5 @@ def encoding(service: Service, n: Annotated[int, Query(ge=1)] = 64,
 @router.post("/decompose", response_model=schemas.DecomposeResponse)
 def decompose(req: schemas.DecomposeRequest, service: Service) -> schemas.DecomposeResponse:
     """Layer 0's scores for one head split into content/position terms that add up to the score."""
-    return positional.decompose(service.run(req.model, req.text, interventions(req)), req.layer, req.head)
+    return positional.decompose(service.run(req.model, req.text, interventions(req), req.allow_beyond_trained),
+                                req.layer, req.head)

@@ -20,5 +20,6 @@ def predict(req: schemas.PredictRequest, service: Service) -> schemas.PredictRes
     service.check_top_k(req.top_k)
     service.check_temperature(req.temperature)
     service.check_continue(req.continue_tokens)
-    run = service.run(req.model, req.text, interventions(req))
-    return prediction.predict(run, req.top_k, req.temperature, req.continue_tokens)
+    run = service.run(req.model, req.text, interventions(req), req.allow_beyond_trained)
+    return prediction.predict(run, req.top_k, req.temperature, req.continue_tokens,
+                              limit=service.max_tokens(run.loaded.info, req.allow_beyond_trained))
