@@ -117,13 +117,36 @@ def write(path: Path, data: dict) -> None:
     path.write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
 
 
+def table() -> str:
+    """The README's tables of the measurements, from the files (`python -m models.measure --table`)."""
+    rows = ["| model | positional | loss, first 128 tokens | first 256 | first 512 | last 64 before 512 |",
+            "| --- | --- | ---: | ---: | ---: | ---: |"]
+    probes = ["| model | positional | " + " | ".join(["block input"] + [f"after block {l}" for l in range(4)]) + " |",
+              "| --- | --- |" + " ---: |" * 5]
+    for name in registry.tiny_models():
+        folder = registry.WEIGHTS_DIR / name
+        if (folder / LENGTHS_FILE).is_file():
+            d = json.loads((folder / LENGTHS_FILE).read_text(encoding="utf-8"))
+            cells = [f"{d['at'][k]['mean_loss']:.3f}" if d["at"].get(k) else "cannot run" for k in ("128", "256", "512")]
+            tail = f"{d['at']['512']['tail_loss']:.3f}" if d["at"].get("512") else "cannot run"
+            rows.append(f"| `{name}` | {d['positional']} | " + " | ".join(cells) + f" | {tail} |")
+        if (folder / PROBE_FILE).is_file():
+            d = json.loads((folder / PROBE_FILE).read_text(encoding="utf-8"))
+            probes.append(f"| `{name}` | {d['positional']} | " + " | ".join(f"{x['r2']:.3f}" for x in d["depths"]) + " |")
+    return "\n".join(rows) + "\n\n" + "\n".join(probes)
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="python -m models.measure", description=__doc__.split("\n\n")[0])
     p.add_argument("names", nargs="*", help=f"models (default: every tiny model here: {', '.join(registry.TINY_ORDER)})")
     p.add_argument("--only", choices=["lengths", "probe"], help="make only this file")
     p.add_argument("--val", type=Path, default=VAL, help="the validation text (default: data/tinystories/val.txt)")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    p.add_argument("--table", action="store_true", help="print the README's tables from the files, measure nothing")
     args = p.parse_args(argv)
+    if args.table:
+        print(table())
+        return
     torch.set_num_threads(args.threads)
     names = args.names or registry.tiny_models()
     for name in names:
