@@ -146,3 +146,22 @@ def test_alibi_scores_are_content_content_plus_the_bias(iv):
         torch.testing.assert_close(terms.content_content[~upper], (q @ k.T / scale)[~upper], atol=1e-5, rtol=0)
         total = terms.content_content + terms.bias
         torch.testing.assert_close(total[~upper], terms.scores[~upper], atol=1e-5, rtol=0)
+
+
+def test_the_alibi_model_is_as_good_as_the_sinusoidal_one():
+    """Trained with the same recipe, data, order, steps and seed, ALiBi's validation bits/char is at most the
+    sinusoidal model's + 0.05."""
+    import json
+
+    cards = {}
+    for name in ("tiny-alibi", "tiny-sinusoidal"):
+        path = registry.WEIGHTS_DIR / name / "card.json"
+        if not path.is_file():
+            pytest.skip(f"{name} is not here (models/recipes/tiny.sh trains it)")
+        cards[name] = json.loads(path.read_text())
+    alibi, sinusoidal = cards["tiny-alibi"], cards["tiny-sinusoidal"]
+    assert alibi["config"]["positional"] == "alibi"
+    same = ("steps", "seed", "tokens_seen", "batch_size", "lr")
+    assert {k: alibi["training"][k] for k in same} == {k: sinusoidal["training"][k] for k in same}
+    assert alibi["tokenizer"]["sha256"] == sinusoidal["tokenizer"]["sha256"]
+    assert alibi["metrics"]["val_bits_per_char"] <= sinusoidal["metrics"]["val_bits_per_char"] + 0.05
