@@ -27,7 +27,7 @@ class Settings(BaseSettings):
     # a request with allow_beyond_trained may run a model past its trained length (the tiny models: 128 tokens) up to
     # this many tokens, on a model whose positional scheme can run there (not learned positions). 512 is 4x the tiny
     # models' trained length, the range of the loss-by-position curves; at 512 tokens one layer's attention is
-    # 4 heads x 512 x 512 weights (about 5 MB of JSON), so the page asks for one layer at a time there
+    # 4 heads x 512 x 512 weights (about a million numbers), so the page asks for one layer at a time there
     max_beyond_tokens: int = Field(512, ge=1)
     max_neighbors: int = 50
     max_body_bytes: int = 1_000_000
