@@ -250,7 +250,8 @@ class ExplainResponse(RunInfo):
                                                         "else scaled_scores (null where masked); the model's own "
                                                         "hook_attn_scores row")
     mask: list[bool] = Field(..., description="true where the key is hidden from this query")
-    weights: list[float] = Field(..., description="softmax of the scaled scores: the model's pattern row")
+    weights: list[float] = Field(..., description="softmax of scores (the scaled scores, + the bias under ALiBi): the "
+                                                  "model's pattern row")
     weighted_values: Matrix = Field(..., description="[key][d_head]: each value times its weight")
     output: list[float] = Field(..., description="the sum of the weighted values: this head's z for the query")
     entropy: float
