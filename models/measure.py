@@ -8,8 +8,9 @@
     python -m models.measure tiny-alibi tiny-sinusoidal
     python -m models.measure --only lengths
 
-Too slow for a request (tens of seconds per model on 2 cores), so a command makes them, with the command,
-date, software and the sha256 of the weights and of the validation text, like the model cards.
+Too slow for a request (each file records its seconds: 1 to 11 minutes per model on 2 busy cores), so a
+command makes them, with the command, date, software and the sha256 of the weights and of the validation
+text, like the model cards.
 """
 
 from __future__ import annotations
