@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 
 from backend.alloc import tune_allocator
 from backend.middleware import GuardMiddleware, HeadMiddleware, HostMiddleware
-from backend.routes import attention, attribution, embeddings, lessons, meta, positional, predict, report, roles
+from backend.routes import attention, attribution, embeddings, lessons, meta, position_lab, positional, predict, report, roles
 from backend.routes.report import Forbidden
 from backend.service import Cancelled, ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings, torch_threads
@@ -224,7 +224,8 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     app.openapi = openapi
 
     for router in (meta.router, attention.router, embeddings.router, positional.router, predict.router,
-                   report.router, lessons.router, attribution.router, roles.router):
+                   report.router, lessons.router, attribution.router, roles.router,
+                   position_lab.router):
         app.include_router(router, prefix="/api")
 
     plotly_file = Precompressed(plotly_js(), "text/javascript")

@@ -42,8 +42,14 @@ class InterventionFields(Strict):
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1, description="seed of the permutation when positions are shuffled")
 
 
+BEYOND_TRAINED = Field(False, description="allow a text longer than the model's trained length (max_tokens), up to "
+                                         "the model's max_tokens_beyond, on a model whose positional scheme can run "
+                                         "there (not learned positions); the answer's beyond_trained then says so")
+
+
 class TextRequest(InterventionFields):
     text: StrictStr = Field(..., description="the sentence to run", examples=["The cat sat on the mat because it was tired."])
+    allow_beyond_trained: StrictBool = BEYOND_TRAINED
 
     _check_text = field_validator("text")(check_text)
 
@@ -77,10 +83,20 @@ class Token(BaseModel):
                                              "BOS): the UI may hide it. Typed as text, the same token is not special")
 
 
+class BeyondTrained(BaseModel):
+    n_tokens: int = Field(..., description="the tokens of this text, with its special tokens")
+    trained_tokens: int = Field(..., description="the longest text the model was trained on, in tokens")
+    first_unseen: int = Field(..., description="the first position the model never saw in training (= trained_tokens)")
+    warning: str = Field(..., description="one sentence for the page to show")
+
+
 class RunInfo(BaseModel):
     model: str
     interventions: AppliedInterventions
     tokens: list[Token]
+    beyond_trained: BeyondTrained | None = Field(
+        None, description="set when the text is longer than the model's trained length (allow_beyond_trained): the "
+                          "positions from first_unseen on are positions the model never saw")
 
 
 LONE_TOKEN_TEXT = ("the token's text on its own: its bytes decoded, with U+FFFD for the bytes of a character it holds "
@@ -159,11 +175,22 @@ class ModelSummary(BaseModel):
     unembed: bool = Field(..., description="has an unembedding (a next-word head); false for an encoder like MiniLM")
     tied_embeddings: bool = Field(..., description="the unembedding is the token embedding matrix, transposed")
     bias: bool = Field(..., description="the projections (Q, K, V, O, MLP) have biases")
+    trained_tokens: int | None = Field(None, description="the longest text the model was trained on (its context), "
+                                                         "in tokens; null: unknown")
+    max_tokens_beyond: int = Field(..., description="the most tokens a request with allow_beyond_trained may send "
+                                                    "(max_beyond_tokens); equal to max_tokens where the model does not "
+                                                    "run past it (why_not_beyond)")
+    why_not_beyond: str | None = Field(None, description="why the model does not run on more than max_tokens "
+                                                         "(learned positions stop at the trained length); null: it "
+                                                         "can, up to max_tokens_beyond")
 
 
 class ModelList(BaseModel):
     default: str
     models: list[ModelSummary]
+    tiny_models: list[str] = Field(default_factory=list, description="the tiny models that differ only in their "
+                                                                      "positional scheme, in the order the page compares "
+                                                                      "them (those installed)")
 
 
 # --------------------------------------------------------------------------- analyze
@@ -311,13 +338,22 @@ class ExplainResponse(RunInfo):
     values: Matrix = Field(..., description="[key][d_head]")
     raw_scores: list[float | None] = Field(..., description="q.k for each key (null where masked)")
     scaled_scores: list[float | None] = Field(..., description="raw score / scale (null where masked)")
+    slope: float | None = Field(None, description="ALiBi: this head's slope m; null for other schemes")
+    bias: list[float | None] | None = Field(None, description="ALiBi: -slope x distance for each key, added to the "
+                                                              "scaled score (0 with positions removed; null where "
+                                                              "masked); null for other schemes")
+    scores: list[float | None] = Field(..., description="what the softmax takes: scaled_scores + bias under ALiBi, "
+                                                        "else scaled_scores (null where masked); the model's own "
+                                                        "hook_attn_scores row")
     mask: list[bool] = Field(..., description="true where the key is hidden from this query")
-    weights: list[float] = Field(..., description="softmax of the scaled scores: the model's pattern row")
+    weights: list[float] = Field(..., description="softmax of scores (the scaled scores, + the bias under ALiBi): the "
+                                                  "model's pattern row")
     weighted_values: Matrix = Field(..., description="[key][d_head]: each value times its weight")
     output: list[float] = Field(..., description="the sum of the weighted values: this head's z for the query")
     entropy: float
     other_scale: float = Field(..., description="the scale of the comparison row: 1 if scaling is on, else sqrt(d_head)")
-    other_weights: list[float] = Field(..., description="softmax of raw_scores / other_scale: the row with scaling flipped")
+    other_weights: list[float] = Field(..., description="softmax of raw_scores / other_scale (+ bias under ALiBi): the "
+                                                        "row with scaling flipped")
     other_entropy: float
 
 
@@ -397,6 +433,10 @@ class DecomposeResponse(RunInfo):
     content_position: list[list[float | None]]
     position_content: list[list[float | None]]
     position_position: list[list[float | None]]
+    bias: list[list[float | None]] | None = Field(
+        None, description="ALiBi: the bias -slope x distance [query][key] (null: masked), added to the scaled score; "
+                          "with ALiBi the three terms with a position in them are 0 and the bias is the whole position "
+                          "term; null for other schemes")
     note: str
 
 
@@ -471,6 +511,7 @@ class PredictResponse(RunInfo):
 
 class CompareSide(InterventionFields):
     text: StrictStr
+    allow_beyond_trained: StrictBool = BEYOND_TRAINED
 
     _check_text = field_validator("text")(check_text)
 
@@ -828,3 +869,125 @@ class RolesModelsResponse(BaseModel):
 
 
 AnalyzeResponse.model_rebuild()  # (its `roles` field is a RoleTable, defined after it, in this last section)
+# --------------------------------------------------------------------------- the positional-encoding lab
+
+class SchemeStep(BaseModel):
+    id: str = Field(..., description="embed | add_position | norm | project | rotate | dot | scale | bias | mask | "
+                                     "softmax | weighted_sum")
+    title: str
+    positional: bool = Field(..., description="true where the positional scheme acts (the step to highlight)")
+    once: bool = Field(..., description="true: once, before the first block; false: in every attention layer")
+    hook: str | None = Field(None, description="the hook point holding the value after this step ({l}: the layer)")
+    view: str | None = Field(None, description="the page view that shows this step's numbers")
+    detail: str
+
+
+class SchemeView(BaseModel):
+    view: str = Field(..., description="a view of the page (attention, arithmetic, qkv, embeddings, positional)")
+    part: str | None = Field(None, description="the part of the view, where it matters (decompose, encoding, lengths, "
+                                               "probe)")
+    shows: str = Field(..., description="what that view shows of this scheme")
+
+
+class AlibiBias(BaseModel):
+    slopes: list[float] = Field(..., description="[head]: each head's slope m_h (Press et al., 2022)")
+    distance: list[int] = Field(..., description="query position - key position, 0 .. n-1")
+    bias: Matrix = Field(..., description="[head][distance]: -m_h x distance, what the head adds to a scaled score")
+
+
+class RotaryFrequencies(BaseModel):
+    base: float
+    frequencies: list[float] = Field(..., description="[pair]: radians per position by which the pair (j, j + d_head/2) "
+                                                      "of q and k is rotated")
+
+
+class SchemeResponse(BaseModel):
+    model: str
+    positional: str
+    enters: Literal["embedding", "rotation", "scores", "nothing"] = Field(
+        ..., description="embedding: a vector added to the token embedding; rotation: q and k rotated; scores: a bias "
+                         "on the scores; nothing")
+    reaches: list[str] = Field(..., description="which of q, k, v (or the scores) the position reaches directly")
+    every_layer: bool = Field(..., description="the scheme acts in every layer (rotary, ALiBi), not once at the input")
+    summary: str
+    steps: list[SchemeStep] = Field(..., description="one attention layer's computation, in order, this scheme's "
+                                                     "steps marked")
+    hook_points: list[str] = Field(..., description="the hook points whose values show where the scheme acts")
+    views: list[SchemeView]
+    trained_tokens: int
+    why_not_beyond: str | None = Field(None, description="why the model cannot run past its trained length; null: it can")
+    alibi: AlibiBias | None = Field(None, description="ALiBi: each head's bias by distance (what it has instead of an "
+                                                      "encoding)")
+    rotary: RotaryFrequencies | None = None
+
+
+class LengthBin(BaseModel):
+    start: int
+    end: int = Field(..., description="positions start .. end - 1")
+    loss: float
+
+
+class LengthAt(BaseModel):
+    mean_loss: float = Field(..., description="mean over positions 0 .. L-1: what an evaluation in windows of L tokens "
+                                              "measures")
+    tail_loss: float = Field(..., description="mean over the last 64 positions before L")
+
+
+class LengthCurve(BaseModel):
+    model: str
+    positional: str
+    trained_tokens: int
+    span: int = Field(..., description="the window length, tokens (4 x trained_tokens)")
+    positions: int = Field(..., description="how many positions were measured: span, or trained_tokens where the "
+                                            "model cannot run past it")
+    why_not_beyond: str | None = Field(None, description="why the curve stops at the trained length")
+    windows: int
+    loss: list[float] = Field(..., description="[position]: mean loss (nats) of the prediction made at that position")
+    sem: list[float] = Field(..., description="[position]: its standard error over the windows")
+    bins: list[LengthBin]
+    at: dict[str, LengthAt | None] = Field(..., description="\"128\", \"256\", \"512\": the loss at that length (null "
+                                                            "past the curve's end)")
+    trained_mean_loss: float = Field(..., description="mean over positions 0 .. trained_tokens-2, the positions the "
+                                                      "card's evaluation scores")
+    card_val_nats_per_token: float | None
+    command: str
+    date: str
+
+
+class MissingMeasure(BaseModel):
+    model: str
+    why: str
+
+
+class LengthCurves(BaseModel):
+    unit: Literal["nats per token"] = "nats per token"
+    layout: str = Field(..., description="how the validation text was laid out")
+    models: list[LengthCurve] = Field(..., description="one curve per tiny model, in the registry's order")
+    missing: list[MissingMeasure] = Field(..., description="tiny models without a current measurement, and why")
+
+
+class ProbeDepth(BaseModel):
+    label: str
+    hook: str
+    r2: float = Field(..., description="R² on the held-out windows")
+    r2_fit: float = Field(..., description="R² on the fitting windows")
+    mae: float = Field(..., description="mean absolute error on the held-out windows, in positions")
+    # "lambda" is a Python keyword
+    penalty: float = Field(..., description="the ridge penalty chosen by cross-validation on the fitting part")
+
+
+class ProbeCurve(BaseModel):
+    model: str
+    positional: str
+    depths: list[ProbeDepth] = Field(..., description="the block input, then after each block")
+    fit_tokens: int
+    held_out_tokens: int
+    command: str
+    date: str
+
+
+class ProbeResults(BaseModel):
+    target: str
+    method: str
+    models: list[ProbeCurve]
+    missing: list[MissingMeasure]

@@ -249,13 +249,30 @@ class ModelService:
         if n > self.settings.max_positions_n:
             raise ValueError(f"n is {n}; the limit is {self.settings.max_positions_n} ({self.setting('max_positions_n')})")
 
-    def tokenize(self, loaded: LoadedModel, text: str) -> list[int]:
+    def max_tokens(self, info: ModelInfo, beyond: bool = False) -> int:
+        """The most tokens a text may have on this model; with `beyond` (a request's allow_beyond_trained), past the
+        trained length up to max_beyond_tokens where the model can run there (ModelInfo.why_not_beyond is None)."""
+        if beyond and info.why_not_beyond is None:
+            return max(info.max_tokens, self.settings.max_beyond_tokens)
+        return info.max_tokens
+
+    def tokenize(self, loaded: LoadedModel, text: str, beyond: bool = False) -> list[int]:
         self.check_text(text)
         ids = loaded.tokenizer.encode(text)
-        limit = loaded.info.max_tokens
+        limit = self.max_tokens(loaded.info, beyond)
         if len(ids) > limit:
-            raise ValueError(f"the text is {len(ids)} tokens (with its special tokens); "
-                             f"model {loaded.name!r} reads at most {limit} tokens (max_tokens)")
+            said = f"the text is {len(ids)} tokens (with its special tokens); "
+            if limit > loaded.info.max_tokens:
+                raise ValueError(said + f"model {loaded.name!r} runs at most {limit} tokens past its trained length "
+                                        "(max_beyond_tokens)")
+            longer = self.max_tokens(loaded.info, beyond=True)
+            if longer > limit:
+                hint = (f", the length it was trained on; send allow_beyond_trained: true to run it on up to {longer} "
+                        "tokens (positions it never saw)")
+            else:
+                at_trained = loaded.info.why_not_beyond and loaded.info.trained_tokens == limit
+                hint = f". {loaded.info.why_not_beyond}" if at_trained else ""
+            raise ValueError(said + f"model {loaded.name!r} reads at most {limit} tokens (max_tokens)" + hint)
         return ids
 
     # ---------------------------------------------------------------- what one answer may cost
@@ -299,9 +316,10 @@ class ModelService:
 
     # ---------------------------------------------------------------- forward passes
 
-    def run(self, name: str | None, text: str, iv: Interventions) -> Run:
+    def run(self, name: str | None, text: str, iv: Interventions, beyond: bool = False) -> Run:
+        """The forward pass of `text` (cached). beyond: allow more tokens than the model was trained on (max_tokens)."""
         loaded = self.get(name)
-        ids = self.tokenize(loaded, text)
+        ids = self.tokenize(loaded, text, beyond)
         iv.check(loaded.cfg)
         return self._cached((loaded.name, text, iv), loaded, text, ids, iv)
 
@@ -348,7 +366,8 @@ class ModelService:
     def _forward(self, loaded: LoadedModel, ids: list[int], iv: Interventions):
         if torch.get_num_threads() != self._threads:  # a setting of the calling thread (OpenMP), so set where we run
             torch.set_num_threads(self._threads)
-        return loaded.model.run_with_cache(torch.tensor(ids), iv)
+        # (tokenize has checked the length against the app's limits; the model still refuses what it cannot run)
+        return loaded.model.run_with_cache(torch.tensor(ids), iv, max_tokens=len(ids))
 
     @contextmanager
     def _slot(self) -> Iterator[None]:
@@ -448,7 +467,7 @@ class ModelService:
 
     def _next_logits(self, loaded: LoadedModel, ids: list[int], iv: Interventions) -> torch.Tensor:
         with torch.inference_mode():
-            return loaded.model(torch.tensor(ids), iv)[-1]  # [pos, vocab] -> [vocab]
+            return loaded.model(torch.tensor(ids), iv, max_tokens=len(ids))[-1]  # [pos, vocab] -> [vocab]
 
     def model_ready(self, name: str) -> bool:
         """Whether the model is loaded (never loads it, never waits)."""

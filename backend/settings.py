@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     max_temperature: float = 5.0
     max_continue_tokens: int = 50
     max_positions_n: int = 512  # GET /api/positional: at most this many positions
+    # a request with allow_beyond_trained may run a model past its trained length (the tiny models: 128 tokens) up to
+    # this many tokens, on a model whose positional scheme can run there (not learned positions). 512 is 4x the tiny
+    # models' trained length, the range of the loss-by-position curves; at 512 tokens one layer's attention is
+    # 4 heads x 512 x 512 weights (about a million numbers), so the page asks for one layer at a time there
+    max_beyond_tokens: int = Field(512, ge=1)
     max_neighbors: int = 50
     max_ablation_heads: int = 16  # POST /api/attribution/ablation: heads (forward passes) per request
     max_probe_length: int = 64  # the induction probe: at most this many random tokens (twice, so 128 in all)

@@ -10,6 +10,14 @@ k = k_content + k_position exactly (biases go with the content part), and
 
 adds up to the model's own score. Later layers mix position into every vector, so
 only layer 0 is split.
+
+Under ALiBi nothing positional reaches q or k: the position part of every vector is zero,
+so the three terms with a position in them are zero, and the position enters as a fifth
+term of its own, the bias -m_h * distance that the head adds after the scaling:
+
+    score = q.k / scale + bias
+
+where q.k is content.content, and the bias is the whole position term.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from dataclasses import dataclass
 import torch
 
 from models.config import ModelConfig
+from models.positional import alibi_bias
 from models.transformer import ActivationCache, Norm, Transformer, check_layer_head
 
 
@@ -30,6 +39,7 @@ class ScoreTerms:
     position_content: torch.Tensor
     position_position: torch.Tensor
     scores: torch.Tensor  # the model's own scores, [q_pos, k_pos]
+    bias: torch.Tensor | None = None  # ALiBi: -m_h * distance added to the scaled scores, [q_pos, k_pos]; else None
 
 
 def why_not_for(cfg: ModelConfig) -> str | None:
@@ -76,7 +86,9 @@ def decompose_scores(model: Transformer, cache: ActivationCache, layer: int, hea
     content = cache["hook_embed"]  # [pos, d_model]
     if cfg.n_token_types:
         content = content + cache["hook_token_type_embed"]
-    position = cache["hook_pos_embed"]  # [pos, d_model]
+    n = content.shape[0]
+    # ALiBi adds nothing to the vectors: their position part is zero, and the bias is a term of its own
+    position = cache["hook_pos_embed"] if cfg.positional != "alibi" else torch.zeros_like(content)  # [pos, d_model]
     parts, total = [content, position], content + position
     if model.embed_ln is not None:
         parts = _norm_parts(model.embed_ln, parts, total)
@@ -92,11 +104,17 @@ def decompose_scores(model: Transformer, cache: ActivationCache, layer: int, hea
         q[0] = q[0] + attn.b_Q[head]
         k[0] = k[0] + attn.b_K[kv]
     scale = math.sqrt(cfg.d_head) if cache.interventions.scale else 1.0
-    n = content.shape[0]
     mask = torch.ones(n, n, dtype=torch.bool).triu(1) if cfg.causal else torch.zeros(n, n, dtype=torch.bool)
 
     def term(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         return (a @ b.T / scale).masked_fill(mask, float("-inf"))  # [q_pos, k_pos]
 
+    bias = None
+    if cfg.positional == "alibi":
+        bias = torch.zeros(n, n)  # [q_pos, k_pos]: positions removed, no penalty
+        if cache.interventions.positions != "removed":
+            given = torch.tensor(cache.permutation) if cache.permutation is not None else torch.arange(n)  # [pos]
+            bias = alibi_bias(model.alibi_slopes, given)[head]  # [q_pos, k_pos]
+        bias = bias.masked_fill(mask, float("-inf"))
     return ScoreTerms(term(q[0], k[0]), term(q[0], k[1]), term(q[1], k[0]), term(q[1], k[1]),
-                      cache["attn_scores", layer, head])
+                      cache["attn_scores", layer, head], bias)

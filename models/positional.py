@@ -45,12 +45,18 @@ class LearnedPositions(nn.Module):
 
 
 class SinusoidalPositions(nn.Module):
+    """The table of the trained length, built once; a position past it is computed from the same formula."""
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.register_buffer("table", sinusoidal_encoding(cfg.max_positions, cfg.d_model), persistent=False)
 
     def forward(self, positions: torch.Tensor) -> torch.Tensor:
-        return self.table[positions]  # [..., pos, d_model]
+        n = self.table.shape[0]
+        if positions.numel() == 0 or int(positions.max()) < n:
+            return self.table[positions]  # [..., pos, d_model]
+        longer = sinusoidal_encoding(int(positions.max()) + 1, self.table.shape[1]).to(self.table)  # [pos, d_model]
+        return longer[positions]  # [..., pos, d_model]
 
 
 class Rotary(nn.Module):
@@ -128,6 +134,59 @@ def make_additive(cfg: ModelConfig) -> nn.Module | None:
     if cfg.positional == "sinusoidal":
         return SinusoidalPositions(cfg)
     return None
+
+
+def why_not_beyond(cfg: ModelConfig) -> str | None:
+    """Why a model with this config cannot run on more tokens than it was trained on (None where it can).
+
+    Sinusoidal positions are a formula (any position has its vector), rotary angles and ALiBi's distances
+    are computed for any position, and a model without positions has nothing to run out of; learned
+    positions have one trained vector per position up to max_positions and none after it."""
+    if cfg.positional == "learned":
+        return (f"Learned positions stop at the trained length: this model has a vector for positions 0 to "
+                f"{cfg.max_positions - 1} and none for position {cfg.max_positions} or later.")
+    return None
+
+
+# Where each scheme enters the computation: how, which values it changes, and whether in every layer or once.
+SCHEME_ENTRY: dict[str, tuple[str, tuple[str, ...], bool]] = {
+    "sinusoidal": ("embedding", ("q", "k", "v"), False),
+    "learned": ("embedding", ("q", "k", "v"), False),
+    "rotary": ("rotation", ("q", "k"), True),
+    "alibi": ("scores", ("scores",), True),
+    "none": ("nothing", (), False),
+}
+
+
+def scheme_summary(cfg: ModelConfig) -> str:
+    """How the positional scheme of a model with this config enters its computation, in a sentence or two."""
+    added = ("is added to the token embedding once, before the first block; from there it reaches Q, K and V alike, "
+             "and the residual stream carries it to every later layer.")
+    return {
+        "sinusoidal": f"A fixed vector per position (sines and cosines of the position at {cfg.d_model // 2} "
+                      f"frequencies) {added}",
+        "learned": f"A trained vector per position {added}",
+        "rotary": ("Nothing is added to the embedding: in every layer, each head rotates q and k by angles that grow "
+                   "with the position, so that q·k depends on how far apart the two tokens are; v is not rotated."),
+        "alibi": ("Nothing is added to the embedding and q, k, v are untouched: in every layer, each head adds "
+                  "-slope × distance to its scores (after the division by √d_head, before the softmax), a linear "
+                  "penalty on how far back the key is, with a fixed slope per head."),
+        "none": ("Nothing at all: no vector is added, nothing is rotated, no score is biased. Only the causal mask "
+                 "(a token sees itself and the tokens before it) tells the model anything about order."
+                 if cfg.causal else "Nothing at all: without positions this model sees a bag of tokens."),
+    }[cfg.positional]
+
+
+def scheme_hooks(cfg: ModelConfig) -> list[str]:
+    """The hook points whose values show where the scheme acts (empty for none)."""
+    layers = range(cfg.n_layers)
+    if cfg.positional in ("sinusoidal", "learned"):
+        return ["hook_embed", "hook_pos_embed", "blocks.0.hook_resid_pre"]
+    if cfg.positional == "rotary":
+        return [f"blocks.{l}.attn.hook_{name}" for l in layers for name in ("q", "rot_q", "k", "rot_k")]
+    if cfg.positional == "alibi":
+        return [f"blocks.{l}.attn.hook_attn_scores" for l in layers]
+    return []
 
 
 def why_no_encoding(positional: str) -> str | None:

@@ -32,13 +32,13 @@ from models.config import ModelConfig
 from models.corpus import training_chars
 from models.decompose import why_not_for
 from models.lens import why_no_lens
-from models.positional import why_no_encoding
+from models.positional import why_no_encoding, why_not_beyond
 from models.tokenizer import Tokenizer
 from models.transformer import Transformer
 
 WEIGHTS_DIR = Path(os.environ.get("ATTNLAB_WEIGHTS") or Path(__file__).resolve().parent / "weights")
 DEFAULT_MODEL = "tiny-sinusoidal"
-TINY_ORDER = ("tiny-sinusoidal", "tiny-learned", "tiny-rotary", "tiny-nope")
+TINY_ORDER = ("tiny-sinusoidal", "tiny-learned", "tiny-rotary", "tiny-nope", "tiny-alibi")  # differ only in the scheme
 PRETRAINED_MAX_TOKENS = 128  # views send [layer][head][q][k] arrays: keep payloads sane
 ADD_MODELS_ENV = "ATTNLAB_ADD_MODELS"  # local Hugging Face folders, os.pathsep-separated
 log = logging.getLogger("attnlab")
@@ -74,6 +74,9 @@ class ModelInfo:
     unembed: bool = True  # has a next-word head (an unembedding)
     tied_embeddings: bool = True
     bias: bool = True
+    trained_tokens: int | None = None  # the trained length (cfg.max_positions); None: unknown
+    # why the app does not run this model past max_tokens even when asked (None: it may, up to a limit of the app)
+    why_not_beyond: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -101,6 +104,21 @@ def architecture(cfg: ModelConfig) -> dict[str, Any]:
     """The ModelInfo fields that describe the architecture beyond the sizes (for the picture of the model)."""
     return {"d_mlp": cfg.d_mlp, "norm": cfg.norm, "norm_placement": cfg.norm_placement, "final_norm": cfg.final_norm,
             "mlp": cfg.mlp, "unembed": cfg.unembed, "tied_embeddings": cfg.tied_embeddings, "bias": cfg.bias}
+
+
+def tiny_models() -> list[str]:
+    """The tiny models that differ only in their positional scheme, in TINY_ORDER, those whose weights are here."""
+    return [name for name in TINY_ORDER if (WEIGHTS_DIR / name / "card.json").is_file()
+            and (WEIGHTS_DIR / name / "model.safetensors").is_file()]
+
+
+def beyond(cfg: ModelConfig, max_tokens: int) -> dict[str, Any]:
+    """ModelInfo's trained_tokens and why_not_beyond for a model with this config that the app reads up to max_tokens."""
+    why = why_not_beyond(cfg)
+    if why is None and max_tokens < cfg.max_positions:
+        why = (f"The app reads at most {max_tokens} tokens on this model, below its trained length of "
+               f"{cfg.max_positions} tokens, to keep its answers small.")
+    return {"trained_tokens": cfg.max_positions, "why_not_beyond": why}
 
 
 def unavailable_views(cfg: ModelConfig, has_unembed: bool = True) -> dict[str, str]:
@@ -166,7 +184,8 @@ def _info_from_card(folder: Path, default: bool) -> ModelInfo:
         n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads, d_model=cfg.d_model, d_head=cfg.d_head,
         positional=cfg.positional, vocab_size=cfg.vocab_size, max_tokens=cfg.max_positions, params=card["params"],
         source=card.get("corpus", {}).get("source", ""), licence=card.get("licence", ""),
-        metrics=card.get("metrics", {}), default=default, unavailable_views=unavailable_views(cfg), **architecture(cfg))
+        metrics=card.get("metrics", {}), default=default, unavailable_views=unavailable_views(cfg), **architecture(cfg),
+        **beyond(cfg, cfg.max_positions))
 
 
 def load_folder(folder: str | Path, name: str | None = None, info: ModelInfo | None = None) -> LoadedModel:
@@ -203,7 +222,8 @@ def _pretrained_info(name: str, title: str, cfg: ModelConfig, source: str, insta
         n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads, d_model=cfg.d_model, d_head=cfg.d_head,
         positional=cfg.positional, vocab_size=cfg.vocab_size, max_tokens=PRETRAINED_MAX_TOKENS,
         params=pretrained.params(name), source=source, licence="Apache-2.0", metrics={},
-        available=install is None, install=install, unavailable_views=unavailable_views(cfg), **architecture(cfg))
+        available=install is None, install=install, unavailable_views=unavailable_views(cfg), **architecture(cfg),
+        **beyond(cfg, PRETRAINED_MAX_TOKENS))
 
 
 def _register_pretrained() -> None:
@@ -255,7 +275,8 @@ def register_folder(path: str | Path, name: str | None = None) -> str:
         n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads, d_model=cfg.d_model, d_head=cfg.d_head,
         positional=cfg.positional, vocab_size=cfg.vocab_size,
         max_tokens=min(cfg.max_positions, PRETRAINED_MAX_TOKENS), params=count_params(cfg), source=str(folder),
-        licence="", metrics={}, unavailable_views=unavailable_views(cfg), **architecture(cfg))
+        licence="", metrics={}, unavailable_views=unavailable_views(cfg), **architecture(cfg),
+        **beyond(cfg, min(cfg.max_positions, PRETRAINED_MAX_TOKENS)))
 
     def load_it(progress: Progress) -> LoadedModel:
         cfg2, sd = hf_folder.convert_folder(folder)

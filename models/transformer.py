@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.config import ModelConfig
-from models.positional import Rotary, alibi_bias, alibi_slopes, make_additive, rotate
+from models.positional import Rotary, alibi_bias, alibi_slopes, make_additive, rotate, why_not_beyond
 
 POSITION_MODES = ("normal", "removed", "shuffled")
 HookFn = Callable[[torch.Tensor, str], torch.Tensor | None]
@@ -451,7 +451,13 @@ class Transformer(OutMajor):
 
     # ---------------------------------------------------------------- forward
 
-    def check_ids(self, ids: torch.Tensor) -> torch.Tensor:
+    def check_ids(self, ids: torch.Tensor, max_tokens: int | None = None) -> torch.Tensor:
+        """ids as int64, or a ValueError that says what is wrong with them.
+
+        max_tokens: the most tokens the caller allows; None (or any number up to it): the trained length,
+        cfg.max_positions.
+        More than the trained length is allowed only when the caller says so and the positional scheme can
+        run there (every scheme but learned positions, see why_not_beyond)."""
         ids = torch.as_tensor(ids)
         if ids.dtype not in (torch.int64, torch.int32):
             raise ValueError(f"token ids must be integers, got {ids.dtype}")
@@ -460,8 +466,15 @@ class Transformer(OutMajor):
         n = ids.shape[-1]
         if n == 0:
             raise ValueError("no tokens: the input is empty")
-        if n > self.cfg.max_positions:
-            raise ValueError(f"{n} tokens is more than this model's maximum of {self.cfg.max_positions} tokens")
+        trained = self.cfg.max_positions
+        if n > trained:
+            if max_tokens is None or max_tokens <= trained:
+                raise ValueError(f"{n} tokens is more than this model's maximum of {trained} tokens")
+            reason = why_not_beyond(self.cfg)
+            if reason:
+                raise ValueError(f"{n} tokens is more than this model's trained length of {trained} tokens. {reason}")
+            if n > max_tokens:
+                raise ValueError(f"{n} tokens is more than the {max_tokens} tokens allowed here")
         lo, hi = int(ids.min()), int(ids.max())
         if lo < 0 or hi >= self.cfg.vocab_size:
             bad = lo if lo < 0 else hi
@@ -469,13 +482,14 @@ class Transformer(OutMajor):
         return ids.long()
 
     def forward(self, ids: torch.Tensor, interventions: Interventions | None = None,
-                token_types: torch.Tensor | None = None) -> torch.Tensor:
+                token_types: torch.Tensor | None = None, max_tokens: int | None = None) -> torch.Tensor:
         """ids [batch, pos] or [pos] -> logits [batch, pos, vocab] (or [pos, vocab]).
 
-        Without an unembedding (cfg.unembed=False): the final hidden states [batch, pos, d_model]."""
+        Without an unembedding (cfg.unembed=False): the final hidden states [batch, pos, d_model].
+        max_tokens: allow up to this many tokens, past the trained length where the scheme can (check_ids)."""
         iv = interventions or Interventions()
         iv.check(self.cfg)
-        ids = self.check_ids(ids)
+        ids = self.check_ids(ids, max_tokens)
         single = ids.dim() == 1
         if single:
             ids = ids[None]  # [batch=1, pos]
@@ -518,16 +532,18 @@ class Transformer(OutMajor):
     @torch.inference_mode()
     def run_with_cache(self, ids: torch.Tensor | Sequence[int], interventions: Interventions | None = None, *,
                        token_types: torch.Tensor | None = None,
-                       hooks: Mapping[str, HookFn] | None = None) -> tuple[torch.Tensor | None, ActivationCache]:
+                       hooks: Mapping[str, HookFn] | None = None,
+                       max_tokens: int | None = None) -> tuple[torch.Tensor | None, ActivationCache]:
         """One sequence [pos] -> (logits [pos, vocab], cache with the batch dimension removed).
 
-        A model without an unembedding returns logits=None; its final hidden states are in the cache."""
+        A model without an unembedding returns logits=None; its final hidden states are in the cache.
+        max_tokens: allow up to this many tokens, past the trained length where the scheme can (check_ids)."""
         iv = interventions or Interventions()
-        ids = self.check_ids(torch.as_tensor(ids))
+        ids = self.check_ids(torch.as_tensor(ids), max_tokens)
         if ids.dim() != 1:
             raise ValueError(f"run_with_cache takes one sequence [pos], got shape {tuple(ids.shape)}")
         with hooks_active(cache=True, hooks=hooks) as run:
-            out = self.forward(ids, iv, token_types)
+            out = self.forward(ids, iv, token_types, max_tokens)
         logits = out if self.cfg.unembed else None
         return logits, ActivationCache(run.store, self.cfg, iv, iv.permutation(ids.shape[0]))
 

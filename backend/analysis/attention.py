@@ -11,6 +11,7 @@ from backend.analysis import roles as role_analysis  # (a module: analysis.roles
 from backend.analysis.common import check_index, entropy, packed_weights, rnd, rnd_masked, run_info
 from backend.analysis.predict import top_k
 from backend.service import Run
+from models.positional import alibi_bias
 from models.transformer import check_layer_head
 
 
@@ -145,12 +146,22 @@ def explain(run: Run, layer: int, head: int, query: int) -> schemas.ExplainRespo
         mask[query + 1:] = True
     raw = keys @ q  # [pos]
     masked_raw = raw.masked_fill(mask, float("-inf"))
-    other_weights = torch.softmax(masked_raw / other, dim=-1)
+    # ALiBi: the head's bias, -slope x distance to each key, added after the scaling (0 with positions removed)
+    slope = bias = None
+    added = torch.zeros(n, dtype=raw.dtype)  # [pos]
+    if cfg.positional == "alibi":
+        slope = float(run.loaded.model.alibi_slopes[head])
+        if run.iv.positions != "removed":
+            given = torch.tensor(run.cache.permutation) if run.cache.permutation is not None else torch.arange(n)
+            added = alibi_bias(run.loaded.model.alibi_slopes[head:head + 1], given)[0, query].to(raw.dtype)  # [pos]
+        bias = rnd_masked(added.masked_fill(mask, float("-inf")))
+    other_weights = torch.softmax(masked_raw / other + added, dim=-1)
     weighted = weights[:, None] * values  # [pos, d_head]
     return schemas.ExplainResponse(
         **run_info(run), layer=layer, head=head, query=query, d_head=cfg.d_head, scale=round(scale, 6),
         q=rnd(q), keys=rnd(keys), values=rnd(values), raw_scores=rnd_masked(masked_raw),
-        scaled_scores=rnd_masked(masked_raw / scale), mask=mask.tolist(), weights=rnd(weights),
+        scaled_scores=rnd_masked(masked_raw / scale), slope=slope, bias=bias,
+        scores=rnd_masked(run.cache["attn_scores", layer, head][query]), mask=mask.tolist(), weights=rnd(weights),
         weighted_values=rnd(weighted), output=rnd(weighted.sum(0)), entropy=round(float(entropy(weights)), 4),
         other_scale=round(other, 6), other_weights=rnd(other_weights),
         other_entropy=round(float(entropy(other_weights)), 4))

@@ -67,6 +67,17 @@ def prediction(loaded: LoadedModel, token_id: int, prob: float) -> schemas.Predi
                               special=tok.is_special(token_id), prob=prob)
 
 
+def beyond_trained(run: Run) -> schemas.BeyondTrained | None:
+    """The warning of a text longer than the model's trained length (None within it)."""
+    n, trained = len(run.ids), run.loaded.cfg.max_positions
+    if n <= trained:
+        return None
+    return schemas.BeyondTrained(
+        n_tokens=n, trained_tokens=trained, first_unseen=trained,
+        warning=(f"This text is {n} tokens; {run.name} was trained on at most {trained}, so positions {trained} to "
+                 f"{n - 1} are positions it never saw in training: what it does there is extrapolation."))
+
+
 def run_info(run: Run) -> dict:
     iv = run.iv
     return {
@@ -76,6 +87,7 @@ def run_info(run: Run) -> dict:
                                                       seed=iv.seed if iv.positions == "shuffled" else None,
                                                       permutation=run.cache.permutation),
         "tokens": tokens(run.loaded, run.text, run.ids),
+        "beyond_trained": beyond_trained(run),
     }
 
 

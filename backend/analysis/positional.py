@@ -28,12 +28,21 @@ def encoding(loaded: LoadedModel, n: int) -> schemas.PositionalResponse:
                                       encoding=rnd(table), similarity=rnd(unit @ unit.T))
 
 
+ADDITIVE_NOTE = ("q and k are each split into a content part (from the token embedding, with the biases) and a "
+                 "position part (from the positional encoding); the norm's per-token divisor is taken from the real "
+                 "input, so the four terms add up to the model's score.")
+ALIBI_NOTE = ("ALiBi adds nothing to the embeddings, so q and k are all content: content·content is the whole of "
+              "q·k/√d_head and the three terms with a position in them are 0. The position enters as the bias, "
+              "−slope × distance (−{slope:g} × distance for this head), added after the scaling: content·content + "
+              "bias adds up to the model's score.")
+
+
 def decompose(run: Run, layer: int, head: int) -> schemas.DecomposeResponse:
     terms = decompose_scores(run.loaded.model, run.cache, layer, head)
+    alibi = terms.bias is not None
+    note = ALIBI_NOTE.format(slope=float(run.loaded.model.alibi_slopes[head])) if alibi else ADDITIVE_NOTE
     return schemas.DecomposeResponse(
         **run_info(run), layer=layer, head=head, scores=rnd_masked(terms.scores),
         content_content=rnd_masked(terms.content_content), content_position=rnd_masked(terms.content_position),
         position_content=rnd_masked(terms.position_content), position_position=rnd_masked(terms.position_position),
-        note=("q and k are each split into a content part (from the token embedding, with the biases) and a "
-              "position part (from the positional encoding); the norm's per-token divisor is taken from the real "
-              "input, so the four terms add up to the model's score."))
+        bias=rnd_masked(terms.bias) if alibi else None, note=note)

@@ -62,10 +62,11 @@ def choose(loaded: LoadedModel, logits: torch.Tensor, temperature: float, s: sch
 @torch.inference_mode()
 def predict(run: Run, k: int, temperature: float, continue_tokens: int,
             sampling: schemas.Sampling | None = None,
-            next_logits: Callable[[list[int]], torch.Tensor] | None = None) -> schemas.PredictResponse:
+            next_logits: Callable[[list[int]], torch.Tensor] | None = None,
+            limit: int | None = None) -> schemas.PredictResponse:
     """`next_logits(ids)` runs one more forward pass of the continuation: the last position's logits [vocab]
     (ModelService.next_logits, which counts it in the request's slot and stops when the client has gone);
-    default: the model itself. The continuation stops at the model's max_tokens."""
+    default: the model itself. The continuation stops at `limit` tokens (default: the model's max_tokens)."""
     why = why_no_prediction(run.loaded)
     if why:
         raise ValueError(why)
@@ -84,7 +85,7 @@ def predict(run: Run, k: int, temperature: float, continue_tokens: int,
             def next_logits(ids: list[int]) -> torch.Tensor:
                 return loaded.model(torch.tensor(ids), run.iv)[-1]  # [pos, vocab] -> [vocab]
         ids = list(run.ids)
-        limit = loaded.info.max_tokens
+        limit = limit or loaded.info.max_tokens
         new: list[int] = []
         logits = run.logits[-1]
         while len(new) < continue_tokens:

@@ -27,7 +27,7 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
     """
     service.check_top_k(req.top_k)
     return await answer(request, service, lambda: attention.analyze(
-        service.run(req.model, req.text, interventions(req)), req.top_k, layers=req.layers, thumbnails=req.thumbnails,
+        service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.top_k, layers=req.layers, thumbnails=req.thumbnails,
         roles=req.roles, selection=req.query_rows),
         too_big="ask for fewer layers (`layers`, e.g. [0] with `thumbnails` for the rest) or use a shorter text")
 
@@ -36,7 +36,7 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
 async def qkv(req: schemas.QKVRequest, request: Request, service: Service) -> Response:
     """Q, K, V and the output z of one layer's heads, [token][d_head]; for one head, q and k in 2-D too."""
     return await answer(request, service, lambda: attention.qkv(
-        service.run(req.model, req.text, interventions(req)), req.layer, req.head),
+        service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.layer, req.head),
         too_big="ask for one `head` or use a shorter text")
 
 
@@ -44,7 +44,7 @@ async def qkv(req: schemas.QKVRequest, request: Request, service: Service) -> Re
 async def explain(req: schemas.ExplainRequest, request: Request, service: Service) -> Response:
     """The attention arithmetic for one query of one head: q.k, / scale, mask, softmax, weighted values."""
     return await answer(request, service, lambda: attention.explain(
-        service.run(req.model, req.text, interventions(req)), req.layer, req.head, req.query))
+        service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.layer, req.head, req.query))
 
 
 @router.post("/compare", response_model=schemas.CompareResponse)
@@ -60,7 +60,7 @@ async def compare(req: schemas.CompareRequest, request: Request, service: Servic
                               req.layer, req.head)
 
     def work() -> schemas.CompareResponse:
-        runs = [service.run(side.model, side.text, interventions(side)) for side in (req.a, req.b)]
+        runs = [service.run(side.model, side.text, interventions(side), side.allow_beyond_trained) for side in (req.a, req.b)]
         return attention.compare(*runs, layer=req.layer, head=req.head)
 
     return await answer(request, service, work, check=check, too_big="name a `layer` and a `head`, or use shorter texts")

@@ -8,6 +8,7 @@ from fastapi.responses import JSONResponse
 from backend import schemas
 from backend.deps import get_service
 from backend.service import ModelService
+from models import registry
 
 router = APIRouter(tags=["meta"], responses=schemas.ERROR_RESPONSES)
 Service = Annotated[ModelService, Depends(get_service)]
@@ -46,6 +47,9 @@ def models(service: Service) -> schemas.ModelList:
         st = service.status(name)
         return schemas.LoadState(state=st.state, progress=st.progress, error=st.error)
 
+    infos = service.models()
     return schemas.ModelList(default=default, models=[
         schemas.ModelSummary(**{**m.to_dict(), "default": m.name == default, "load": load(m.name),
-                                "max_report_tokens": service.max_report_tokens(m)}) for m in service.models()])
+                                "max_report_tokens": service.max_report_tokens(m),
+                                "max_tokens_beyond": service.max_tokens(m, beyond=True)}) for m in infos],
+        tiny_models=[name for name in registry.TINY_ORDER if any(m.name == name and m.available for m in infos)])

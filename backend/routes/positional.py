@@ -28,4 +28,4 @@ async def encoding(request: Request, service: Service, n: Annotated[int, Query(g
 async def decompose(req: schemas.DecomposeRequest, request: Request, service: Service) -> Response:
     """Layer 0's scores for one head split into content/position terms that add up to the score."""
     return await answer(request, service, lambda: positional.decompose(
-        service.run(req.model, req.text, interventions(req)), req.layer, req.head))
+        service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.layer, req.head))

@@ -28,8 +28,9 @@ async def predict(req: schemas.PredictRequest, request: Request, service: Servic
     service.check_continue(req.continue_tokens)
 
     def work() -> schemas.PredictResponse:
-        run = service.run(req.model, req.text, interventions(req))
+        run = service.run(req.model, req.text, interventions(req), req.allow_beyond_trained)
         return prediction.predict(run, req.top_k, req.temperature, req.continue_tokens, req.sampling,
-                                  next_logits=lambda ids: service.next_logits(run.loaded, ids, run.iv))
+                                  next_logits=lambda ids: service.next_logits(run.loaded, ids, run.iv),
+                                  limit=service.max_tokens(run.loaded.info, req.allow_beyond_trained))
 
     return await answer(request, service, work, too_big="ask for a smaller `top_k` or use a shorter text")
