@@ -27,8 +27,8 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
     """
     service.check_top_k(req.top_k)
     return await answer(request, service, lambda: attention.analyze(
-        service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.top_k, layers=req.layers, thumbnails=req.thumbnails,
-        roles=req.roles, selection=req.query_rows),
+        service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.top_k, layers=req.layers,
+        thumbnails=req.thumbnails, roles=req.roles, selection=req.query_rows),
         too_big="ask for fewer layers (`layers`, e.g. [0] with `thumbnails` for the rest) or use a shorter text")
 
 
@@ -55,8 +55,9 @@ async def compare(req: schemas.CompareRequest, request: Request, service: Servic
     layers x heads x tokens^2 and the difference; name a `layer` and a `head` to compare long texts on a large model.
     """
     def check() -> None:
-        sides = [(service.get(side.model), side.text) for side in (req.a, req.b)]
-        service.check_compare([(loaded, len(service.tokenize(loaded, text))) for loaded, text in sides],
+        sides = [(service.get(side.model), side) for side in (req.a, req.b)]
+        service.check_compare([(loaded, len(service.tokenize(loaded, side.text, side.allow_beyond_trained)))
+                               for loaded, side in sides],
                               req.layer, req.head)
 
     def work() -> schemas.CompareResponse:

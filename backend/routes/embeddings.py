@@ -19,7 +19,8 @@ Service = Annotated[ModelService, Depends(get_service)]
 @router.post("", response_model=schemas.EmbeddingsResponse)
 async def similarity(req: schemas.EmbeddingsRequest, request: Request, service: Service) -> Response:
     """Token-to-token cosine and dot similarity at every depth, the one-hot comparison, and each token's path."""
-    return await answer(request, service, lambda: embeddings.embeddings(service.run(req.model, req.text, interventions(req), req.allow_beyond_trained)),
+    return await answer(request, service, lambda: embeddings.embeddings(
+        service.run(req.model, req.text, interventions(req), req.allow_beyond_trained)),
                         too_big="use a shorter text")
 
 

@@ -8,7 +8,8 @@ def test_openapi_lists_every_view_and_no_static_route(client):
                      "/api/positional/decompose", "/api/predict", "/api/compare", "/api/report",
                      "/api/lessons", "/api/share", "/api/attribution/lens", "/api/attribution/logit",
                      "/api/attribution/attention", "/api/attribution/ablation",
-                     "/api/roles", "/api/roles/probe", "/api/roles/models", "/api/roles/definitions"}
+                     "/api/roles", "/api/roles/probe", "/api/roles/models", "/api/roles/definitions",
+                     "/api/positional/scheme", "/api/positional/lengths", "/api/positional/probe"}
 
 
 def test_docs_are_served_locally(client):
