@@ -7,7 +7,7 @@ import math
 import torch
 
 from backend import schemas
-from backend.analysis.common import check_index, entropy, packed_weights, rnd, rnd_masked, run_info
+from backend.analysis.common import check_index, entropy, packed_weights, rnd, rnd_masked, run_info, visible_keys
 from backend.analysis.predict import top_k
 from backend.service import Run
 from models.transformer import check_layer_head
@@ -45,7 +45,7 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
     pat = patterns(run)  # [layer, head, q, k]
     preds, why = top_k(run, k, temperature=1.0)
     return schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
-                                   layers=layers, attention=rnd(pat[layers]),  # [len(layers), head, q, k]
+                                   visible=visible_keys(run), layers=layers, attention=rnd(pat[layers]),  # [len(layers), head, q, k]
                                    thumbnails=packed_weights(pat) if thumbnails else None,
                                    heads=head_summaries(pat), predictions=preds, predictions_unavailable=why)
 
@@ -108,9 +108,7 @@ def explain(run: Run, layer: int, head: int, query: int) -> schemas.ExplainRespo
     weights = run.cache["pattern", layer, head][query]  # [pos]: the model's own row
     scale = math.sqrt(cfg.d_head) if run.iv.scale else 1.0
     other = 1.0 if run.iv.scale else math.sqrt(cfg.d_head)
-    mask = torch.zeros(n, dtype=torch.bool)
-    if cfg.causal:
-        mask[query + 1:] = True
+    mask = torch.arange(n) >= visible_keys(run)[query]  # [pos]: the keys this query cannot see
     raw = keys @ q  # [pos]
     masked_raw = raw.masked_fill(mask, float("-inf"))
     other_weights = torch.softmax(masked_raw / other, dim=-1)
@@ -130,7 +128,10 @@ def _select(pattern: torch.Tensor, layer: int | None, head: int | None) -> tuple
     return pattern[layers][:, heads], layers, heads  # [layer, head, q, k]
 
 
-def compare(a: Run, b: Run, layer: int | None = None, head: int | None = None) -> schemas.CompareResponse:
+def compare(a: Run, b: Run, layer: int | None = None, head: int | None = None,
+            k: int = 0) -> schemas.CompareResponse:
+    """The attention of two passes (of `layer` and `head`, or all), b - a where the shapes agree, which positions
+    hold the same token, and with k > 0 the top-k next tokens of each side."""
     for run in (a, b):
         check_layer_head(run.loaded.cfg, layer, head)
     (pa, layers, heads), (pb, _, _) = _select(patterns(a), layer, head), _select(patterns(b), layer, head)
@@ -144,9 +145,14 @@ def compare(a: Run, b: Run, layer: int | None = None, head: int | None = None) -
 
     def side(run: Run, p: torch.Tensor) -> schemas.CompareSideResult:
         cfg = run.loaded.cfg
-        return schemas.CompareSideResult(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads,
+        preds, unavailable = top_k(run, k, temperature=1.0) if k else (None, None)
+        return schemas.CompareSideResult(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
+                                         visible=visible_keys(run),
                                          layers=list(range(p.shape[0])) if layer is None else layers,
-                                         heads=list(range(p.shape[1])) if head is None else heads, attention=rnd(p))
+                                         heads=list(range(p.shape[1])) if head is None else heads, attention=rnd(p),
+                                         predictions=preds, predictions_unavailable=unavailable)
 
+    same = [x == y for x, y in zip(a.ids, b.ids, strict=False)] if len(a.ids) == len(b.ids) else None
     return schemas.CompareResponse(a=side(a, pa), b=side(b, pb),
-                                   difference=None if why else rnd(pb - pa), difference_unavailable=why)
+                                   difference=None if why else rnd(pb - pa), difference_unavailable=why,
+                                   same_token=same)

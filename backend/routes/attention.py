@@ -40,6 +40,9 @@ def explain(req: schemas.ExplainRequest, service: Service) -> schemas.ExplainRes
 
 @router.post("/compare", response_model=schemas.CompareResponse)
 def compare(req: schemas.CompareRequest, service: Service) -> schemas.CompareResponse:
-    """The attention of two texts, two models or two interventions, and their difference (b - a)."""
+    """The attention of two texts, two models or two interventions, and their difference (b - a) where both have as
+    many tokens (`same_token` then says which positions hold the same token); with `top_k`, each side's top next
+    tokens too."""
+    service.check_top_k(req.top_k)
     runs = [service.run(side.model, side.text, interventions(side)) for side in (req.a, req.b)]
-    return attention.compare(*runs, layer=req.layer, head=req.head)
+    return attention.compare(*runs, layer=req.layer, head=req.head, k=req.top_k)
