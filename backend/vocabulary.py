@@ -67,8 +67,9 @@ POSITION_TITLES = {"normal": "as trained", "removed": "positional information ta
 
 # ---------------------------------------------------------------------------------------------- ablated heads
 
-ABLATE_PAIR = r"(\d{1,4})\.(\d{1,4})"  # LAYER.HEAD
-ABLATE_SEPARATORS = r"[\s,+]+"  # a comma (the URL's form), or spaces, or + (inside a lesson placeholder)
+# regular expressions that read the same in Python and in JavaScript (frontend/js/vocab.js builds its parser from them)
+ABLATE_PAIR = r"([0-9]{1,4})\.([0-9]{1,4})"  # LAYER.HEAD
+ABLATE_SEPARATORS = r"[ \t\r\n,+]+"  # a comma (the URL's form), or spaces, or + (inside a lesson placeholder)
 ABLATE_NONE = "none"
 ABLATE_MAX = 1000
 ABLATE_SYNTAX = ("heads as LAYER.HEAD pairs, separated by commas: `1.2,0.3` (spaces or `+` separate them too, "
@@ -80,7 +81,7 @@ _SEP_RE = re.compile(ABLATE_SEPARATORS)
 
 def parse_ablate(value: str | None) -> list[tuple[int, int]]:
     """"1.2,0.3" -> [(0, 3), (1, 2)]: sorted, each pair once. Raises ValueError naming the part it cannot read."""
-    text = (value or "").strip()
+    text = (value or "").strip(" \t\r\n")  # only these: JavaScript's trim() knows more spaces than Python's strip()
     if not text or text.lower() == ABLATE_NONE:
         return []
     pairs: set[tuple[int, int]] = set()
@@ -156,3 +157,12 @@ def meta(settings, models) -> dict:
         "families": families(models),
         "default_model": settings.default_model,
     }
+
+
+if __name__ == "__main__":  # the vocabulary as GET /api/meta sends it (the JavaScript unit tests read it)
+    import json
+
+    from backend.settings import Settings
+    from models import registry
+
+    print(json.dumps(meta(Settings(), registry.list_models()), ensure_ascii=False))
