@@ -16,9 +16,16 @@ from playwright.sync_api import Page
 from tests.frontend.pages import SENTENCE, ready
 
 pytestmark = pytest.mark.browser
+WAIT = 300_000  # ms: generous, for a loaded machine (plotly.js alone can take minutes to parse there)
 
 
-def step_ready(page: Page, lesson: str, n: int, timeout: float = 90_000) -> None:
+@pytest.fixture(autouse=True)
+def _patient(page: Page):
+    page.set_default_timeout(WAIT)
+    page.set_default_navigation_timeout(WAIT)
+
+
+def step_ready(page: Page, lesson: str, n: int, timeout: float = WAIT) -> None:
     page.wait_for_selector(f'#lesson-panel[data-state="ready"][data-lesson="{lesson}"][data-step="{n}"]', timeout=timeout)
     ready(page, timeout)
 
@@ -31,9 +38,9 @@ def analyze_requests(page: Page) -> list[dict]:
 
 def test_a_lesson_step_and_the_explorer_showing_the_same_view_send_one_request(page: Page):
     seen = analyze_requests(page)
-    # step 1 of attention-arithmetic shows the attention view of the page's own sentence
-    page.goto("/?" + urlencode({"text": SENTENCE, "view": "attention", "lesson": "attention-arithmetic", "step": 1}))
-    step_ready(page, "attention-arithmetic", 1)
+    # step 5 of attention-arithmetic shows the attention view of the page's own sentence, its text quotes the analysis
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "attention", "lesson": "attention-arithmetic", "step": 5}))
+    step_ready(page, "attention-arithmetic", 5)
     page.wait_for_timeout(500)
     same = [r for r in seen if r.get("text") == SENTENCE]
     keys = [json.dumps(r, sort_keys=True) for r in same]
@@ -49,17 +56,17 @@ def links_height(page: Page) -> float:
 
 def test_links_keeps_its_height_when_the_lesson_panel_opens_and_closes(page: Page):
     page.goto("/?" + urlencode({"text": SENTENCE, "view": "attention"}))
-    ready(page)
+    ready(page, WAIT)
     before = links_height(page)
     assert before > 100, before
     for _ in range(2):
         page.click("#lessons-toggle")
         page.wait_for_timeout(600)  # the panel's transition and the redraw after the resize
-        ready(page)
+        ready(page, WAIT)
         assert links_height(page) > 0.8 * before, (before, links_height(page))
     page.set_viewport_size({"width": 1100, "height": 800})
     page.wait_for_timeout(600)
-    ready(page)
+    ready(page, WAIT)
     assert links_height(page) > 0.6 * before
 
 
@@ -75,11 +82,11 @@ def test_presenter_mode_at_1280x720_shows_the_whole_heatmap(page: Page, shot, le
     page.set_viewport_size({"width": 1280, "height": 720})
     params = {"text": SENTENCE, "view": "attention", "present": 1}
     if lesson:
-        params.update(lesson=lesson, step=1)
+        params.update(lesson=lesson, step=5)  # its step 5 shows the attention view
     page.goto("/?" + urlencode(params))
     if lesson:
-        step_ready(page, lesson, 1)
-    ready(page)
+        step_ready(page, lesson, 5)
+    ready(page, WAIT)
     page.wait_for_timeout(800)
     shot(page, "presenter", full_page=False)
     r = heatmap_plot_area(page)
@@ -93,9 +100,9 @@ def test_presenter_mode_at_1280x720_shows_the_whole_heatmap(page: Page, shot, le
 
 def test_on_a_phone_the_lesson_choices_are_on_screen_before_next(page: Page, shot):
     page.set_viewport_size({"width": 390, "height": 844})
-    # the predict-then-reveal question of the attention-arithmetic lesson
-    page.goto("/?" + urlencode({"lesson": "attention-arithmetic", "step": 2}))
-    step_ready(page, "attention-arithmetic", 2)
+    # step 3 of attention-arithmetic: a predict-then-reveal question (which key gets the most weight)
+    page.goto("/?" + urlencode({"lesson": "attention-arithmetic", "step": 3}))
+    step_ready(page, "attention-arithmetic", 3)
     page.wait_for_selector("#lesson-panel .q-choice")
     shot(page, "phone", full_page=False)
     choices = page.evaluate("""() => [...document.querySelectorAll('#lesson-panel .q-choice')].map((c) => {
@@ -110,7 +117,7 @@ def test_on_a_phone_the_lesson_choices_are_on_screen_before_next(page: Page, sho
 
 def test_the_report_names_and_explains_the_selected_query(page: Page):
     page.goto("/?" + urlencode({"text": SENTENCE, "view": "attention", "layer": 1, "head": 1, "token": 2}))
-    ready(page)
+    ready(page, WAIT)
     href = page.get_attribute("#download-report", "href")
     q = parse_qs(urlparse(href).query)
     assert q["query"] == ["2"] and q["layer"] == ["1"] and q["head"] == ["1"], href
@@ -140,7 +147,7 @@ def compare_plots(page: Page) -> dict:
 
 def test_compare_two_sentences_draws_both_sides_and_their_difference(page: Page, shot):
     page.goto("/?" + urlencode({"text": TOO_BIG, "text2": TOO_SMALL, "view": "compare", "layer": 1, "head": 0}))
-    ready(page, 120_000)
+    ready(page, WAIT)
     shot(page, "compare-sentences")
     plots = compare_plots(page)
     assert all(plots[k] for k in ("a", "b", "diff", "pred-a", "pred-b")), plots
@@ -165,7 +172,7 @@ def test_compare_two_sentences_draws_both_sides_and_their_difference(page: Page,
 def test_compare_two_models_draws_both_sides(page: Page, need_models):
     need_models("tiny-sinusoidal", "tiny-rotary")
     page.goto("/?" + urlencode({"text": SENTENCE, "model": "tiny-sinusoidal", "model2": "tiny-rotary", "view": "compare"}))
-    ready(page, 120_000)
+    ready(page, WAIT)
     plots = compare_plots(page)
     assert all(plots[k] for k in ("a", "b", "diff", "pred-a", "pred-b")), plots
     titles = page.locator("#panel-compare .panel-title").all_text_contents()
