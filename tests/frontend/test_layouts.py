@@ -50,7 +50,7 @@ def test_a_lesson_step_and_the_explorer_showing_the_same_view_send_one_request(p
 
 def links_height(page: Page) -> float:
     return page.evaluate("""() => {
-        const p = document.querySelector('main .view:not([hidden]) [data-part="links"] .plot .main-svg');
+        const p = document.querySelector('#attn-lines .plot .main-svg');
         return p ? p.getBoundingClientRect().height : 0; }""")
 
 
@@ -159,7 +159,7 @@ def test_compare_two_sentences_draws_both_sides_and_their_difference(page: Page,
     for i, row in enumerate(zd):
         for j, v in enumerate(row):
             if v is not None and za[i][j] is not None and zb[i][j] is not None:
-                assert abs(v - (zb[i][j] - za[i][j])) < 1e-6
+                assert abs(v - (zb[i][j] - za[i][j])) < 2e-4  # the API rounds each weight and the difference to 4 places
     assert [round(x, 6) for x in plots["pred-a"][0]["x"]] == [round(p["prob"], 6) for p in r["a"]["predictions"]]
     # "big" and "small" do not line up: the note says so
     assert r["same_token"] is not None and not all(r["same_token"])
