@@ -219,7 +219,7 @@ export function show(section, got, ctx) {
   summary.replaceChildren(
     h("p", {}, h("span", { class: "side-badge side-a" }, "a"), " ", h("span", { class: "tokname" }, s.text)),
     h("p", {}, h("span", { class: "side-badge side-b" }, "b"), " ", h("span", { class: "tokname" }, b.text)),
-    sameAll ? h("p", { class: "reason" }, "Side b is the same as side a: give it another sentence, model or intervention above (or try an example).") : null,
+    ...(sameAll ? [h("p", { class: "reason" }, "Side b is the same as side a: give it another sentence, model or intervention above (or try an example).")] : []),
   );
   return !c.pending;
 }
