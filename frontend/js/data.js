@@ -155,7 +155,9 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
     if (r.wait) return { data: last.get(slot) || null, error: null, pending: true, current: false };
     if (r.each) {
       const items = r.each.map((x) => {
-        const one = x.spec ? settle(`${slot}:${x.name}`, x.spec) : { data: null, error: x.error, pending: false, current: true };
+        const sub = `${slot}:${x.name}`;
+        touch(slot.slice(0, slot.indexOf(":")), sub); // held this round too, else end() lets it go (and aborts it)
+        const one = x.spec ? settle(sub, x.spec) : { data: null, error: x.error, pending: false, current: true };
         return { name: x.name, positional: x.positional, ...one };
       });
       return { data: items, error: null, family: r.family, pending: items.some((x) => x.pending), current: items.every((x) => x.current) };

@@ -168,3 +168,18 @@ test("one-off requests share the cache and reject with the API's message", async
   calls[1].fail("no", 422);
   await assert.rejects(bad, /no/);
 });
+
+test("the family's requests of the other models stay held across rounds (not aborted and sent again)", async () => {
+  const { api, calls } = fakeApi();
+  const data = createData(api);
+  const ctx = ctxOf();
+  for (let round = 0; round < 3; round++) {
+    data.begin("page");
+    data.resolve("page", "family", ctx);
+    data.end("page");
+    await tick();
+  }
+  const nope = calls.filter((c) => c.name === "analyze" && c.params.model === "tiny-nope");
+  assert.equal(nope.length, 1, "one request for the other model, whatever the number of rounds");
+  assert.equal(nope[0].signal.aborted, false);
+});
