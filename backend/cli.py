@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+from backend.vocabulary import POSITIONS, parse_ablate
 from models import registry
 
 log = logging.getLogger("attnlab")
@@ -144,8 +145,10 @@ def cmd_report(args: argparse.Namespace) -> None:
     _check_model(args.model)
     try:
         req = ReportRequest(text=args.text, model=args.model, layer=args.layer, head=args.head,
-                            positions=args.positions, scale=not args.no_scale, ablate=args.ablate or [],
-                            seed=args.seed, top_k=args.top_k)
+                            positions=args.positions, scale=not args.no_scale,
+                            ablate=sorted({pair for pairs in args.ablate or [] for pair in pairs}),
+                            seed=args.seed, top_k=args.top_k, query=args.query, temperature=args.temperature,
+                            depth=args.depth, metric=args.metric)
         _, html = build(_service(), req)
     except ValidationError as e:
         sys.exit("attnlab: " + _validation_message(e))
@@ -159,12 +162,12 @@ def cmd_report(args: argparse.Namespace) -> None:
     print(f"attnlab: wrote {out} ({out.stat().st_size / 1e6:.1f} MB): open it in a browser, no network needed")
 
 
-def _layer_head(value: str) -> tuple[int, int]:
+def _heads(value: str) -> list[tuple[int, int]]:
+    """--ablate 1.2 (or 1.2,0.3): the page's syntax of ablated heads (backend/vocabulary.py)."""
     try:
-        layer, head = value.replace(":", ".").split(".")
-        return int(layer), int(head)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not LAYER.HEAD (e.g. 1.2)") from None
+        return parse_ablate(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def cmd_models_install(args: argparse.Namespace) -> None:
@@ -274,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("text")
     a.add_argument("--model", help=f"model name (default: {registry.DEFAULT_MODEL})")
     a.add_argument("--top-k", type=int, default=5)
-    a.add_argument("--positions", choices=["normal", "removed", "shuffled"], default="normal")
+    a.add_argument("--positions", choices=POSITIONS, default="normal")
     a.add_argument("--no-scale", action="store_true", help="do not divide scores by sqrt(d_head)")
     a.add_argument("--json", action="store_true", help="the full /api/analyze answer as JSON")
     a.add_argument("--compact", action="store_true", help="with --json: on one line")
@@ -285,19 +288,23 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write one self-contained HTML file with the main views of a text",
                        description="Write a handout: one HTML file (plotly.js inline, no network needed) with the "
                                    "tokens, the attention of one head, every layer x head, the attention arithmetic "
-                                   "for the last token, token similarity, the next-token predictions and the "
+                                   "for one query token, token similarity, the next-token predictions and the "
                                    "positional encoding, and which model and settings made it.")
     r.add_argument("text")
     r.add_argument("-o", "--output", required=True, metavar="FILE.html", help="the file to write")
     r.add_argument("--model", help=f"model name (default: {registry.DEFAULT_MODEL})")
     r.add_argument("--layer", type=int, default=0, help="the layer of the head shown large (default 0)")
     r.add_argument("--head", type=int, default=0, help="the head shown large (default 0)")
-    r.add_argument("--positions", choices=["normal", "removed", "shuffled"], default="normal")
+    r.add_argument("--query", type=int, help="the query token whose arithmetic is shown (default: the last token)")
+    r.add_argument("--positions", choices=POSITIONS, default="normal")
     r.add_argument("--seed", type=int, default=0, help="seed of the permutation with --positions shuffled")
     r.add_argument("--no-scale", action="store_true", help="do not divide scores by sqrt(d_head)")
-    r.add_argument("--ablate", action="append", type=_layer_head, metavar="LAYER.HEAD",
-                   help="set this head's output to zero; repeatable")
+    r.add_argument("--ablate", action="append", type=_heads, metavar="LAYER.HEAD",
+                   help="set this head's output to zero (or several: 1.2,0.3); repeatable")
     r.add_argument("--top-k", type=int, default=10, help="how many next-token predictions (default 10)")
+    r.add_argument("--temperature", type=float, default=1.0, help="of the next-token predictions (default 1)")
+    r.add_argument("--depth", type=int, help="the depth of the second similarity map (default: the last)")
+    r.add_argument("--metric", choices=["cosine", "dot"], default="cosine", help="the similarity measure")
     r.add_argument("--add-model", action="append", metavar="PATH",
                    help="a local Hugging Face folder to make available (as in serve); repeatable")
     r.set_defaults(func=cmd_report)

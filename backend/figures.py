@@ -1,7 +1,7 @@
 """Plotly figures from the API's own answers: pure functions, response in, `plotly.graph_objects.Figure` out.
 
-    attention_heatmap(analyze, layer, head, causal=True)   one head, query x key
-    heads_grid(analyze, causal=True)                       every layer x head, one subplot each
+    attention_heatmap(analyze, layer, head, query=None)    one head, query x key (the query's row outlined)
+    heads_grid(analyze)                                    every layer x head, one subplot each
     explain_bars(explain)                                  scaled scores and weights of one query row
     embedding_similarity(embeddings, depth=-1)             token x token cosine (or dot) at one depth
     predictions_bars(predict_or_analyze)                   the top-k next tokens
@@ -15,11 +15,12 @@
     role_models(roles_models, role)                        one role's score for every head, model by model
 
 Every number drawn is read from the response (nothing is recomputed here), so a figure shows what the
-API sent; a masked cell (a later key in a causal model) is None, drawn grey. Token strings are text:
+API sent; a masked cell (a later key in a causal model) is None, drawn grey with stripes. Token strings are text:
 Plotly reads a little HTML in labels, so every string put into a label, tick, hover text or title goes
 through `esc` (& < > " ' as entities, which Plotly shows as the characters). Token axes are numeric
-(0..n-1) with `tickvals`/`ticktext`, so that two equal tokens stay two rows. The colours and the look
-follow the web page (frontend/js/plot.js).
+(0..n-1) with `tickvals`/`ticktext`, so that two equal tokens stay two rows. The colours, fonts, the masked-cell
+style and the interventions caption are the page's own: both read frontend/js/theme.json. A masked cell is read
+from the answer (`visible`: how many keys each query sees), never assumed from the model's kind.
 
 Each figure is built as plain data and layout dicts and validated once by the Figure constructor
 (plotly's per-property updates are slow for a grid of many heads).
@@ -27,20 +28,51 @@ Each figure is built as plain data and layout dicts and validated once by the Fi
 
 from __future__ import annotations
 
+import base64
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import plotly.graph_objects as go
 
 from backend import schemas
 
+THEME_FILE = Path(__file__).resolve().parent.parent / "frontend" / "js" / "theme.json"
+THEME = json.loads(THEME_FILE.read_text(encoding="utf-8"))  # the page's look (frontend/js/plot.js reads it too)
+
 ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;"}
-FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif'
-MASKED_COLOR = "#c8c8c8"
-WEIGHT_SCALE = [[0, "#ffffff"], [0.25, "#c6dbef"], [0.5, "#6baed6"], [0.75, "#2171b5"], [1, "#08306b"]]
-DIVERGING = [[0, "#b2182b"], [0.25, "#ef8a62"], [0.5, "#f7f7f7"], [0.75, "#67a9cf"], [1, "#2166ac"]]
-BAR = "#1c7ed6"
-BAR_OTHER = "#adb5bd"
-HIGHLIGHT = "#e8590c"
+FONT = THEME["font"]["family"]
+MASKED_COLOR = THEME["masked"]["color"]
+GRID_MASKED = THEME["masked"]["grid"]
+WEIGHT_SCALE = THEME["weights"]["colorscale"]
+DIVERGING = THEME["diverging"]["colorscale"]
+BAR = THEME["bars"]["main"]
+BAR_OTHER = THEME["bars"]["other"]
+HIGHLIGHT = THEME["selection"]["color"]
+_STRIPES = "data:image/svg+xml;base64," + base64.b64encode(THEME["masked"]["pattern_svg"].format(
+    stripe=THEME["masked"]["stripe"], stripe_background=THEME["masked"]["stripe_background"]).encode()).decode()
+
+
+def masked_background(xref: str = "x", yref: str = "y") -> dict:
+    """A layout image that fills one subplot with the "masked" stripes (under a heatmap whose masked cells are gaps)."""
+    return {"source": _STRIPES, "xref": f"{xref} domain", "yref": f"{yref} domain", "x": 0, "y": 1, "sizex": 1,
+            "sizey": 1, "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below"}
+
+
+def interventions_caption(iv: schemas.AppliedInterventions) -> str:
+    """The interventions applied, in the page's words (theme.json captions), e.g. "Positions removed."; "" for none."""
+    words = THEME["captions"]["interventions"]
+    parts = []
+    if iv.positions == "removed":
+        parts.append(words["removed"])
+    elif iv.positions == "shuffled":
+        parts.append(words["shuffled"].format(permutation=", ".join(map(str, iv.permutation or []))))
+    if not iv.scale:
+        parts.append(words["unscaled"])
+    if iv.ablate:
+        heads = ", ".join(words["head"].format(layer=l, head=h) for l, h in iv.ablate)
+        parts.append(words["ablated"].format(heads=heads))
+    return " ".join(parts)
 
 Attention = schemas.AnalyzeResponse | schemas.CompareSideResult
 Matrix = Sequence[Sequence[float | None]]
@@ -74,9 +106,10 @@ def _title(text: str) -> dict:
 
 def base_layout(**layout) -> dict:
     """The look of every figure; `template: {}` keeps plotly's default template (and its bytes) out."""
-    out = {"template": {}, "font": {"family": FONT, "size": 12, "color": "#1d2430"},
-           "paper_bgcolor": "#ffffff", "plot_bgcolor": "#ffffff", "margin": {"l": 70, "r": 20, "t": 50, "b": 60},
-           "hoverlabel": {"font": {"family": FONT, "size": 13}}}
+    font = THEME["font"]
+    out = {"template": {}, "font": {"family": FONT, "size": font["size"], "color": font["color"]},
+           "paper_bgcolor": THEME["paper"], "plot_bgcolor": THEME["paper"], "margin": {"l": 70, "r": 20, "t": 50, "b": 60},
+           "hoverlabel": {"font": {"family": FONT, "size": font["hover_size"]}}}
     out.update(layout)
     return out
 
@@ -105,22 +138,27 @@ def _check_layer_head(resp: Attention, layer: int, head: int) -> None:
         raise ValueError(f"head {head} does not exist: this model has heads 0 to {resp.n_heads - 1}")
 
 
-def masked_pattern(pattern: Matrix, causal: bool) -> list[list[float | None]]:
-    """A pattern as drawn: the API's numbers, with None where the key is masked (a grey cell)."""
-    return [[None if v is None or (causal and j > i) else v for j, v in enumerate(row)]
+def masked_pattern(pattern: Matrix, visible: Sequence[int] | None) -> list[list[float | None]]:
+    """A pattern as drawn: the API's numbers, with None where the key is masked (a grey cell). `visible`: the
+    answer's count of keys each query sees (None: every key)."""
+    return [[None if v is None or (visible is not None and j >= visible[i]) else v for j, v in enumerate(row)]
             for i, row in enumerate(pattern)]
 
 
-def _token_heatmap(z: Matrix, tokens: Sequence[schemas.Token], *, causal: bool = False, label: str = "weight",
-                   colorscale=WEIGHT_SCALE, zmin: float | None = None, zmax: float | None = None,
+def _masked_any(visible: Sequence[int] | None, n: int) -> bool:
+    return visible is not None and any(v < n for v in visible)
+
+
+def _token_heatmap(z: Matrix, tokens: Sequence[schemas.Token], *, visible: Sequence[int] | None = None,
+                   label: str = "weight", colorscale=WEIGHT_SCALE, zmin: float | None = None, zmax: float | None = None,
                    zmid: float | None = None, cell_text: bool = False) -> dict:
     n = len(tokens)
-    shown = masked_pattern(z, causal)
+    shown = masked_pattern(z, visible)
     hover = [[f"query {token_label(tokens, i)}<br>key {token_label(tokens, j)}<br>"
               + ("masked" if v is None else f"{esc(label)} {v}") for j, v in enumerate(row)]
              for i, row in enumerate(shown)]
     trace = {"type": "heatmap", "z": shown, "x": list(range(len(z[0]) if z else 0)), "y": list(range(len(z))),
-             "text": hover, "hovertemplate": "%{text}<extra></extra>", "hoverongaps": False,
+             "text": hover, "hovertemplate": "%{text}<extra></extra>", "hoverongaps": True,
              "colorscale": colorscale, "xgap": 1 if n <= 24 else 0, "ygap": 1 if n <= 24 else 0,
              "colorbar": _colorbar(label)}
     for key, value in (("zmin", zmin), ("zmax", zmax), ("zmid", zmid)):
@@ -132,16 +170,8 @@ def _token_heatmap(z: Matrix, tokens: Sequence[schemas.Token], *, causal: bool =
 
 
 def _interventions_note(iv: schemas.AppliedInterventions) -> str:
-    parts = []
-    if iv.positions == "removed":
-        parts.append("positions removed")
-    elif iv.positions == "shuffled":
-        parts.append(f"positions shuffled (seed {iv.seed})")
-    if not iv.scale:
-        parts.append("scores not divided by √d_head")
-    if iv.ablate:
-        parts.append("ablated: " + ", ".join(f"L{l} H{h}" for l, h in iv.ablate))
-    return f" · {esc('; '.join(parts))}" if parts else ""
+    caption = interventions_caption(iv)
+    return f" · {esc(caption)}" if caption else ""
 
 
 def _axis_suffix(k: int) -> str:
@@ -151,26 +181,37 @@ def _axis_suffix(k: int) -> str:
 
 # --------------------------------------------------------------------------- attention
 
-def attention_heatmap(resp: Attention, layer: int, head: int, *, causal: bool = False,
+def attention_heatmap(resp: Attention, layer: int, head: int, *, query: int | None = None,
                       title: str | None = None) -> go.Figure:
     """One head's pattern, query (rows) x key (columns), from /api/analyze (or one side of /api/compare).
 
-    `causal`: grey out the keys after each query (the model's mask); the numbers are the API's either way."""
+    The keys a query cannot see (the answer's `visible`) are grey stripes; `query`: that row is outlined."""
     _check_layer_head(resp, layer, head)
     tokens = resp.tokens
     n = len(tokens)
-    trace = _token_heatmap(resp.attention[layer][head], tokens, causal=causal, zmin=0, zmax=1, cell_text=n <= 14)
+    at = resp.layers.index(layer) if layer in resp.layers else None
+    if at is None:
+        raise ValueError(f"this answer holds no full-precision weights for layer {layer}")
+    trace = _token_heatmap(resp.attention[at][head], tokens, visible=resp.visible, zmin=0, zmax=1, cell_text=n <= 14)
+    shapes = []
+    if query is not None and 0 <= query < n:
+        line = THEME["selection"]
+        rect = {"type": "rect", "xref": "x", "yref": "y", "x0": -0.5, "x1": n - 0.5, "y0": query - 0.5,
+                "y1": query + 0.5, "fillcolor": "rgba(0,0,0,0)"}
+        shapes = [{**rect, "line": {"color": line["outline"], "width": 4.5}},
+                  {**rect, "line": {"color": line["outline_inner"], "width": 2}}]
     heading = title if title is not None else (
         f"Attention · {esc(resp.model)} · layer {layer} · head {head}{_interventions_note(resp.interventions)}")
     return _figure([trace], {
         "title": _title(heading), "height": square_height(n, hi=900, per=14 if n > 40 else 30),
-        "plot_bgcolor": MASKED_COLOR,
+        "plot_bgcolor": MASKED_COLOR, "shapes": shapes,
+        "images": [masked_background()] if _masked_any(resp.visible, n) else [],
         "xaxis": token_axis(tokens, title={"text": "key (attended to)"}, side="bottom",
                             tickangle=-45 if n > 8 else 0),
         "yaxis": token_axis(tokens, title={"text": "query"}, autorange=False, range=[n - 0.5, -0.5])})
 
 
-def heads_grid(resp: Attention, *, causal: bool = False, highlight: tuple[int, int] | None = None) -> go.Figure:
+def heads_grid(resp: Attention, *, highlight: tuple[int, int] | None = None) -> go.Figure:
     """Every layer x head as a small heatmap (rows: layers from the top, columns: heads), one colour scale
     0..1. Trace k (row-major, layer * n_heads + head) is that head. `highlight` = (layer, head): a frame."""
     n_layers, n_heads = resp.n_layers, resp.n_heads
@@ -192,7 +233,7 @@ def heads_grid(resp: Attention, *, causal: bool = False, highlight: tuple[int, i
             s = _axis_suffix(k)
             x0 = h * (w + xgap)
             x1 = min(1.0, x0 + w)
-            data.append({"type": "heatmap", "z": masked_pattern(resp.attention[l][h], causal),
+            data.append({"type": "heatmap", "z": masked_pattern(resp.attention[resp.layers.index(l)][h], resp.visible),
                          "x": list(range(n)), "y": list(range(n)), "xaxis": f"x{s}", "yaxis": f"y{s}",
                          "coloraxis": "coloraxis", "hoverongaps": False,
                          "hovertemplate": f"layer {l} · head {h}<br>query %{{y}} → key %{{x}}: %{{z}}<extra></extra>"})
@@ -211,7 +252,7 @@ def heads_grid(resp: Attention, *, causal: bool = False, highlight: tuple[int, i
     cell = 150 if n_heads <= 6 else 110
     layout.update(
         title=_title(f"Every layer × head · {esc(resp.model)}{_interventions_note(resp.interventions)}"),
-        height=round(n_layers * cell + 110), plot_bgcolor=MASKED_COLOR, margin={"l": 70, "r": 20, "t": 70, "b": 60},
+        height=round(n_layers * cell + 110), plot_bgcolor=GRID_MASKED, margin={"l": 70, "r": 20, "t": 70, "b": 60},
         coloraxis={"colorscale": WEIGHT_SCALE, "cmin": 0, "cmax": 1,
                    "colorbar": {"thickness": 12, "len": 0.6, "outlinewidth": 0, "title": {"text": "weight"}}})
     return _figure(data, layout)

@@ -21,8 +21,9 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from backend.schemas import Positions
+from backend.vocabulary import POSITIONS, VIEW_IDS, parse_ablate
 
-VIEWS = ("attention", "arithmetic", "qkv", "embeddings", "positional", "predictions")
+VIEWS = VIEW_IDS  # the page's views (backend/vocabulary.py)
 QUESTIONS = ("top-key", "next-word")
 MAX_FILE_BYTES = 256 * 1024
 MAX_FILES = 200
@@ -134,17 +135,10 @@ def _bool(value: str, key: str, line: int) -> bool:
 
 
 def _ablate(value: str, line: int) -> list[tuple[int, int]]:
-    if value.strip().lower() in ("", "none"):
-        return []
-    out: list[tuple[int, int]] = []
-    for part in re.split(r"[,\s]+", value.strip()):
-        m = re.fullmatch(r"(\d{1,4})[.:](\d{1,4})", part)
-        if not m:
-            raise LessonSyntaxError(line, f"ablate takes layer.head pairs (e.g. 1.2, 0.3), not {part!r}")
-        pair = (int(m[1]), int(m[2]))
-        if pair not in out:
-            out.append(pair)
-    return sorted(out)
+    try:
+        return parse_ablate(value)  # the one reader of ablated heads (backend/vocabulary.py)
+    except ValueError as e:
+        raise LessonSyntaxError(line, str(e)) from None
 
 
 def _unquote(value: str) -> str:
@@ -184,8 +178,8 @@ def _setting(key: str, value: str, line: int) -> tuple[str, object]:
             raise LessonSyntaxError(line, f"token must be an index, `last`, or a word, not {value!r}")
         return field, value
     if field == "positions":
-        if value not in ("normal", "removed", "shuffled"):
-            raise LessonSyntaxError(line, f"positions must be normal, removed or shuffled, not {value!r}")
+        if value not in POSITIONS:
+            raise LessonSyntaxError(line, f"positions must be {', '.join(POSITIONS[:-1])} or {POSITIONS[-1]}, not {value!r}")
         return field, value
     if field == "scale":
         return field, _bool(value, key, line)

@@ -81,32 +81,31 @@ def _run(text: str, model: str | None, positions: str, scale: bool, ablate, seed
     return service().run(req.model, req.text, interventions(req))
 
 
-def _causal(run: Run) -> bool:
-    return run.loaded.info.kind == "causal"
-
-
 # --------------------------------------------------------------------------- everything at once
 
-def data(text: str, model: str | None = None, layer: int = 0, head: int = 0, *, positions: str = "normal",
-         scale: bool = True, ablate=(), seed: int = 0, top_k: int = 10) -> ReportData:
-    """The API's answers for one sentence: .analyze (with the next-token .predictions, None where the model
-    does not predict), .explain (last token), .embeddings, .positional (None where the model has no
-    encoding), .unavailable (view -> why it does not apply)."""
-    req = ReportRequest(text=text, model=model, layer=layer, head=head, top_k=top_k,
-                        **_iv(positions, scale, ablate, seed))
+def data(text: str, model: str | None = None, layer: int = 0, head: int = 0, *, query: int | None = None,
+         positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0, top_k: int = 10,
+         temperature: float = 1.0, depth: int | None = None, metric: str = "cosine") -> ReportData:
+    """The API's answers for one sentence: .analyze, .explain (for `query`, default the last token),
+    .embeddings, .predict (at `temperature`; None where the model does not predict), .positional (None where
+    the model has no encoding), .unavailable (view or part -> why it does not apply)."""
+    req = ReportRequest(text=text, model=model, layer=layer, head=head, query=query, top_k=top_k,
+                        temperature=temperature, depth=depth, metric=metric, **_iv(positions, scale, ablate, seed))
     return gather(service(), req)
 
 
-def show(text: str, model: str | None = None, layer: int = 0, head: int = 0, *, positions: str = "normal",
-         scale: bool = True, ablate=(), seed: int = 0, top_k: int = 10) -> dict[str, go.Figure]:
+def show(text: str, model: str | None = None, layer: int = 0, head: int = 0, *, query: int | None = None,
+         positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0, top_k: int = 10,
+         temperature: float = 1.0, depth: int | None = None, metric: str = "cosine") -> dict[str, go.Figure]:
     """The main views of a sentence as named figures (the same as in `attnlab report`):
 
-    attention (layer/head), grid (every layer x head), explain (the arithmetic for the last token),
-    embeddings_first / embeddings_last (token similarity at the first and last depth), and, where they
-    apply, predictions and positional / positional_similarity. A view that does not apply to the model
-    is left out; `data(...).unavailable` says why."""
-    return figures_of(data(text, model, layer, head, positions=positions, scale=scale, ablate=ablate, seed=seed,
-                           top_k=top_k))
+    attention (layer/head, the query's row outlined), grid (every layer x head), explain (the arithmetic for
+    `query`, default the last token), embeddings_first / embeddings_last (token similarity at the first depth
+    and at `depth`, default the last), and, where they apply, predictions (at `temperature`) and positional /
+    positional_similarity. A view that does not apply to the model is left out; `data(...).unavailable` says
+    why."""
+    return figures_of(data(text, model, layer, head, query=query, positions=positions, scale=scale, ablate=ablate,
+                           seed=seed, top_k=top_k, temperature=temperature, depth=depth, metric=metric))
 
 
 def tokens(text: str, model: str | None = None) -> list[schemas.Token]:
@@ -126,14 +125,14 @@ def attention(text: str, layer: int = 0, head: int = 0, model: str | None = None
     """One head's pattern, query x key (as /api/analyze's attention[layer][head])."""
     run = _run(text, model, positions, scale, ablate, seed)
     resp = attention_analysis.analyze(run, 1)
-    return figures.attention_heatmap(resp, layer, head, causal=_causal(run))
+    return figures.attention_heatmap(resp, layer, head)
 
 
 def grid(text: str, model: str | None = None, *, positions: str = "normal", scale: bool = True, ablate=(),
          seed: int = 0, highlight: tuple[int, int] | None = None) -> go.Figure:
     """Every layer x head (as /api/analyze's attention)."""
     run = _run(text, model, positions, scale, ablate, seed)
-    return figures.heads_grid(attention_analysis.analyze(run, 1), causal=_causal(run), highlight=highlight)
+    return figures.heads_grid(attention_analysis.analyze(run, 1), highlight=highlight)
 
 
 def explain(text: str, layer: int = 0, head: int = 0, query: int | None = None, model: str | None = None, *,

@@ -4,10 +4,12 @@
     GET /api/report?text=...&model=...&layer=...&head=...      (the same file, as a download)
 
 The file holds the tokens (as text), the attention of the chosen head, every layer x head, the attention
-arithmetic for the last token, token similarity at the first and the last depth, the next-token
-predictions where the model predicts, the positional encoding where it has one, and why the next word (the
-logit lens, direct logit attribution, attention beside what it moves) where they apply; a view that does not
-apply says why in one sentence (ModelInfo.unavailable_views). plotly.js is embedded inline from the
+arithmetic for the chosen query token (default: the last token), token similarity at the first depth and at
+the chosen one (default: the last), the next-token predictions at the chosen temperature where the model
+predicts, the positional encoding where it has one, and why the next word (the logit lens, direct logit
+attribution, attention beside what it moves) where they apply; a view that does not apply says why in one sentence
+(ModelInfo.unavailable_views). The page's Download report passes every selection it has (layer, head, query
+token, interventions, temperature, depth, similarity measure). plotly.js is embedded inline from the
 installed `plotly` package; the file references nothing on the network (no CDN, no web font, no image),
 so it opens from a USB stick in a classroom without internet.
 
@@ -24,16 +26,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
+from typing import Literal
 
 import plotly.graph_objects as go
 import plotly.io as pio
-from pydantic import Field, StrictInt
+from pydantic import Field, StrictFloat, StrictInt
 
 from backend import figures, schemas
 from backend.analysis import attention as attention_analysis
 from backend.analysis import attribution as attribution_analysis
 from backend.analysis import embeddings as embeddings_analysis
 from backend.analysis import positional as positional_analysis
+from backend.analysis import predict as predict_analysis
 from backend.analysis import roles as roles_analysis
 from backend.analysis.common import interventions
 from backend.service import ModelService
@@ -46,49 +50,45 @@ PLOT_CONFIG = {"displaylogo": False, "responsive": True,
 
 
 class ReportRequest(schemas.TextRequest):
-    """What a report is made of: a text, a model, the head to show, and the interventions."""
+    """What a report is made of: a text, a model, the head and query to show, the interventions, and the page's
+    other selections."""
 
     layer: StrictInt = Field(0, description="the layer of the head shown large")
     head: StrictInt = Field(0, description="the head shown large")
+    query: StrictInt | None = Field(None, description="the query token whose arithmetic is shown (an index); "
+                                                      "null: the last token that stands for text")
     top_k: StrictInt = Field(TOP_K, ge=1, description="how many next-token predictions")
+    temperature: StrictFloat = Field(1.0, gt=0, description="the temperature of the next-token predictions")
+    depth: StrictInt | None = Field(None, description="the depth of the second similarity map (an index into the "
+                                                      "embeddings' layers: 0 the token embedding); null: the last")
+    metric: Literal["cosine", "dot"] = Field("cosine", description="the similarity measure of the maps")
 
 
 @dataclass
 class ReportData:
-    """The API's answers for one sentence (what the report and the notebook draw). The next-token predictions
-    are analyze.predictions (as /api/predict's `predictions` at temperature 1; None where the model does not
-    predict, with analyze.predictions_unavailable saying why)."""
+    """The API's answers for one sentence (what the report and the notebook draw): /api/analyze (whose
+    `predictions` are at temperature 1), /api/attention/explain for the chosen query, /api/embeddings,
+    /api/predict at the chosen temperature (None where the model does not predict: `unavailable` says why)
+    and /api/positional (None where the model has no encoding)."""
 
     request: ReportRequest
     info: ModelInfo
     analyze: schemas.AnalyzeResponse
     explain: schemas.ExplainResponse
     embeddings: schemas.EmbeddingsResponse
+    predict: schemas.PredictResponse | None
     positional: schemas.PositionalResponse | None
-    unavailable: dict[str, str] = field(default_factory=dict)  # view -> why it does not apply
+    unavailable: dict[str, str] = field(default_factory=dict)  # view or part id -> why it does not apply
     # why this next word (last position, the model's top-1): None where it does not apply (see `unavailable`)
     lens: schemas.LensResponse | None = None
     logit: schemas.LogitAttributionResponse | None = None
     attention_attribution: schemas.AttentionAttributionResponse | None = None
 
     @property
-    def causal(self) -> bool:
-        return self.info.kind == "causal"
-
-
-def parse_ablate(value: str | None) -> list[tuple[int, int]]:
-    """The page's URL form of ablated heads, "1.2,0.3" (layer.head, comma-separated), as pairs."""
-    if value is None or not value.strip():
-        return []
-    pairs = []
-    for part in value.split(","):
-        m = re.fullmatch(r"\s*(\d{1,9})\.(\d{1,9})\s*", part)
-        if not m:
-            raise ValueError(f"ablate: {part.strip()[:40]!r} is not layer.head (e.g. 1.2); give heads as 1.2,0.3")
-        pairs.append((int(m.group(1)), int(m.group(2))))
-    if len(pairs) > 1000:
-        raise ValueError(f"ablate lists {len(pairs)} heads; the limit is 1000")
-    return pairs
+    def depth(self) -> int:
+        """The index of the second similarity map's depth (the chosen one, else the last)."""
+        last = len(self.embeddings.layers) - 1
+        return last if self.request.depth is None else self.request.depth
 
 
 def explain_query(tokens: list[schemas.Token]) -> int:
@@ -103,35 +103,43 @@ def explain_query(tokens: list[schemas.Token]) -> int:
 def gather(service: ModelService, req: ReportRequest) -> ReportData:
     """Run the sentence once and collect every view's answer, as the API's routes would give them."""
     service.check_top_k(req.top_k)
+    service.check_temperature(req.temperature)
     loaded = service.get(req.model)
     check_layer_head(loaded.cfg, req.layer, req.head)
     run = service.run(req.model, req.text, interventions(req))
     analyze = attention_analysis.analyze(run, req.top_k)
-    explain = attention_analysis.explain(run, req.layer, req.head, explain_query(analyze.tokens))
+    query = explain_query(analyze.tokens) if req.query is None else req.query
+    explain = attention_analysis.explain(run, req.layer, req.head, query)
     emb = embeddings_analysis.embeddings(run)
+    if req.depth is not None and not 0 <= req.depth < len(emb.layers):
+        raise ValueError(f"depth {req.depth} does not exist: there are {len(emb.layers)} depths, 0 to "
+                         f"{len(emb.layers) - 1} ({', '.join(level.label for level in emb.layers)})")
     unavailable = dict(loaded.info.unavailable_views)
+    predict = None
+    if "predictions" not in unavailable:
+        predict = predict_analysis.predict(run, req.top_k, req.temperature, 0)
     positional = None
-    if "positional" not in unavailable:
+    if "positional.encoding" not in unavailable:
         n = min(len(run.ids), service.settings.max_positions_n)
         positional = positional_analysis.encoding(loaded, n)
     lens = attribution_analysis.lens(run) if "lens" not in unavailable else None
     logit = attribution_analysis.logit_attribution(run) if "logit_attribution" not in unavailable else None
     moved = attribution_analysis.attention_attribution(run, req.layer, req.head)
-    return ReportData(req, loaded.info, analyze, explain, emb, positional, unavailable, lens, logit, moved)
+    return ReportData(req, loaded.info, analyze, explain, emb, predict, positional, unavailable, lens, logit, moved)
 
 
 def figures_of(data: ReportData) -> dict[str, go.Figure]:
     """The report's figures by name; a view that does not apply is left out (see data.unavailable)."""
     req = data.request
     out = {
-        "attention": figures.attention_heatmap(data.analyze, req.layer, req.head, causal=data.causal),
-        "grid": figures.heads_grid(data.analyze, causal=data.causal, highlight=(req.layer, req.head)),
+        "attention": figures.attention_heatmap(data.analyze, req.layer, req.head, query=data.explain.query),
+        "grid": figures.heads_grid(data.analyze, highlight=(req.layer, req.head)),
         "explain": figures.explain_bars(data.explain),
-        "embeddings_first": figures.embedding_similarity(data.embeddings, 0),
-        "embeddings_last": figures.embedding_similarity(data.embeddings, -1),
+        "embeddings_first": figures.embedding_similarity(data.embeddings, 0, req.metric),
+        "embeddings_last": figures.embedding_similarity(data.embeddings, data.depth, req.metric),
     }
-    if data.analyze.predictions is not None:
-        out["predictions"] = figures.predictions_bars(data.analyze)
+    if data.predict is not None:
+        out["predictions"] = figures.predictions_bars(data.predict)
     if data.positional is not None:
         out["positional"] = figures.positional_heatmap(data.positional)
         out["positional_similarity"] = figures.positional_similarity(data.positional)
@@ -202,9 +210,14 @@ def _settings_rows(data: ReportData, generated: datetime) -> list[tuple[str, str
         ("Kind", f"{info.kind}; {info.n_layers} layers × {info.n_heads} heads; d_model {info.d_model}, "
                  f"d_head {info.d_head}; positional encoding: {info.positional}; {info.params:,} parameters"),
         ("Head shown", f"layer {req.layer}, head {req.head}"),
+        ("Query token", f"{data.explain.query} “{data.analyze.tokens[data.explain.query].text}”"
+                        + (" (the last token)" if req.query is None else "")),
         ("Positions", positions),
         ("Scaling", "scores divided by √d_head (as trained)" if iv.scale else "scores NOT divided by √d_head"),
         ("Ablated heads", ", ".join(f"layer {l} head {h}" for l, h in iv.ablate) or "none"),
+        ("Similarity", f"{req.metric}, at the {data.embeddings.layers[0].label} and "
+                       f"{data.embeddings.layers[data.depth].label}"),
+        *([("Temperature", f"{req.temperature:g} (next-token predictions)")] if data.predict is not None else []),
         ("Generated", f"{generated.strftime('%Y-%m-%d %H:%M:%S UTC')} by {_app_name()} "
                       f"(plotly.js {_plotlyjs_version()})"),
     ]
@@ -318,17 +331,20 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None,
     plot = {name: _figure_html(name, fig) for name, fig in figs.items()}
     q = a.tokens[x.query]
     n = len(a.tokens)
-    first_label, last_label = data.embeddings.layers[0].label, data.embeddings.layers[-1].label
+    first_label, last_label = data.embeddings.layers[0].label, data.embeddings.layers[data.depth].label
     sections: list[tuple[str, str, str]] = []
 
     sections.append(("tokens", "Tokens", (
         f'<p class="note">The model reads the sentence as {n} tokens (a space shows as ␣; dashed: a special '
         f"token that stands for no text). Hover a token for its id.</p>{_tokens_html(a.tokens)}")))
-    mask_note = (" Grey cells are masked: a causal model's query cannot see later tokens."
-                 if data.causal else " This model reads in both directions: every query sees every key.")
+    masked = any(v < n for v in a.visible)  # the answer's mask: how many keys each query sees
+    mask_note = (f" {figures.THEME['masked']['words']}" if masked
+                 else " This model reads in both directions: every query sees every key.")
+    applied = figures.interventions_caption(a.interventions)
     sections.append(("attention", f"Attention of layer {req.layer}, head {req.head}", (
         f'<p class="note">Each row is a query token, each column a key it attends to; a row sums to 1.'
-        f"{mask_note}</p>" + f'<div class="figure">{plot["attention"]}</div>')))
+        f"{mask_note} The outlined row is query token {x.query} “<span class=\"t\">{e(q.text)}</span>”."
+        f"{' ' + e(applied) if applied else ''}</p>" + f'<div class="figure">{plot["attention"]}</div>')))
     sections.append(("grid", "Every layer × head", (
         f'<p class="note">Each small square is one head ({data.info.n_layers} layers × {data.info.n_heads} heads), '
         f"drawn like the large heatmap; the framed one is layer {req.layer}, head {req.head}. Heads differ: some "
@@ -340,19 +356,22 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None,
         f"{'; keys after the query are masked' if any(x.mask) else ''}; weight = softmax of the scores; the head's "
         f"output is Σ weight × v. Entropy of this row: {x.entropy:.3f} nats; with scaling flipped: "
         f"{x.other_entropy:.3f} nats.</p>")
-    sections.append(("explain", "The attention arithmetic for the last token", (
+    sections.append(("explain", f"The attention arithmetic for query token {x.query} “{q.text}”", (
         explain_intro + f'<div class="figure">{plot["explain"]}</div>' + _explain_table(x))))
+    measure = "Cosine similarity" if req.metric == "cosine" else "The dot product"
     sections.append(("embeddings", "Embedding similarity", (
-        f'<p class="note">Cosine similarity of every pair of token vectors, first at the {e(first_label)} '
-        f"(the same word gives the same vector) and then {e(last_label)} (each vector now carries its context)."
+        f'<p class="note">{measure} of every pair of token vectors, first at the {e(first_label)} '
+        f"(the same word gives the same vector) and then {e(last_label)} (each vector carries more of its context "
+        "after each block)."
         f'</p><div class="pair"><div class="figure">{plot["embeddings_first"]}</div>'
         f'<div class="figure">{plot["embeddings_last"]}</div></div>')))
-    if a.predictions is not None:
-        body = (f'<p class="note">The {len(a.predictions)} most likely next tokens after the sentence '
-                f"(temperature 1).</p>" + f'<div class="figure">{plot["predictions"]}</div>'
-                + _predictions_table(a.predictions))
+    if data.predict is not None:
+        p = data.predict
+        body = (f'<p class="note">The {len(p.predictions)} most likely next tokens after the sentence '
+                f"(temperature {p.temperature:g}).</p>" + f'<div class="figure">{plot["predictions"]}</div>'
+                + _predictions_table(p.predictions))
     else:
-        body = _reason(data.unavailable.get("predict") or a.predictions_unavailable or "No predictions.")
+        body = _reason(data.unavailable.get("predictions") or a.predictions_unavailable or "No predictions.")
     sections.append(("predictions", "Next-token prediction", body))
     if data.positional is not None:
         body = (f'<p class="note">The {e(data.positional.positional)} positional encoding for the {data.positional.n} '
@@ -361,7 +380,7 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None,
                 f'<div class="figure">{plot["positional"]}</div>'
                 f'<div class="figure">{plot["positional_similarity"]}</div>')
     else:
-        body = _reason(data.unavailable["positional"])
+        body = _reason(data.unavailable["positional.encoding"])
     sections.append(("positional", "Positional encoding", body))
 
     sections.append(("why", "Why this next word", _why_html(data, plot)))

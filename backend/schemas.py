@@ -12,7 +12,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
 
-Positions = Literal["normal", "removed", "shuffled"]
+from backend.vocabulary import POSITIONS
+
+Positions = Literal[POSITIONS]  # "normal" | "removed" | "shuffled" (backend/vocabulary.py)
 Matrix = list[list[float]]
 
 
@@ -88,6 +90,12 @@ class BeyondTrained(BaseModel):
     trained_tokens: int = Field(..., description="the longest text the model was trained on, in tokens")
     first_unseen: int = Field(..., description="the first position the model never saw in training (= trained_tokens)")
     warning: str = Field(..., description="one sentence for the page to show")
+
+
+def _visible():
+    return Field(..., description="for each query, how many keys it sees: keys 0 .. visible-1; the keys after them are "
+                                  "masked (read from the model's scores, which are -inf there). Causal: query i sees "
+                                  "i + 1 keys; bidirectional: all of them")
 
 
 class RunInfo(BaseModel):
@@ -269,6 +277,7 @@ class AnalyzeResponse(RunInfo):
     n_layers: int
     n_heads: int
     causal: bool = Field(..., description="true: a query cannot see later keys (those cells are masked, weight 0)")
+    visible: list[int] = _visible()
     layers: list[int] = Field(..., description="the layers in `attention`, in order: every layer unless the request "
                                                 "named some")
     attention: list[list[Matrix]] = Field(..., description="[layer][head][query][key], for the layers in `layers`")
@@ -521,14 +530,21 @@ class CompareRequest(Strict):
     b: CompareSide
     layer: StrictInt | None = Field(None, description="only this layer (attention is then [1][head][q][k])")
     head: StrictInt | None = Field(None, description="only this head (attention is then [layer][1][q][k])")
+    top_k: StrictInt = Field(0, ge=0, description="also the top-k next tokens of each side (0: none)")
 
 
 class CompareSideResult(RunInfo):
     n_layers: int
     n_heads: int
+    causal: bool = Field(..., description="as in /api/analyze")
+    visible: list[int] = _visible()
     layers: list[int] = Field(..., description="the layers in `attention`, in order")
     heads: list[int] = Field(..., description="the heads in `attention`, in order")
     attention: list[list[Matrix]]
+    predictions: list[Prediction] | None = Field(None, description="with top_k: the top next tokens after this side's "
+                                                                   "last position")
+    predictions_unavailable: str | None = Field(None, description="with top_k, where this side's model does not "
+                                                                  "predict: why")
 
 
 class CompareResponse(BaseModel):
@@ -536,6 +552,74 @@ class CompareResponse(BaseModel):
     b: CompareSideResult
     difference: list[list[Matrix]] | None = Field(None, description="b - a, [layer][head][query][key]")
     difference_unavailable: str | None = None
+    same_token: list[bool] | None = Field(None, description="when both sides have as many tokens: for each position, "
+                                                            "whether it holds the same token on both sides (the cells "
+                                                            "of the difference line up token for token where it does)")
+
+
+# --------------------------------------------------------------------------- meta: the one vocabulary
+
+
+class ViewInfo(BaseModel):
+    id: str = Field(..., description="the URL's view=")
+    title: str
+    description: str
+    kinds: list[Literal["causal", "bidirectional"]] = Field(..., description="the model kinds it applies to (a model "
+                                                                             "can still lack it: its unavailable_views)")
+    layer_head: bool = Field(..., description="it shows one layer and head (the layer and head menus, the arrow keys)")
+
+
+class PartInfo(BaseModel):
+    id: str = Field(..., description="VIEW.PART: a part of a view that a model can lack (unavailable_views)")
+    title: str
+
+
+class PositionMode(BaseModel):
+    id: Literal[POSITIONS]  # type: ignore[valid-type]
+    title: str
+
+
+class AblateExample(BaseModel):
+    text: str
+    heads: list[tuple[int, int]] | None = Field(..., description="what it reads as; null: refused")
+    error: str | None = None
+
+
+class AblateSyntax(BaseModel):
+    description: str
+    pair: str = Field(..., description="a regular expression of one LAYER.HEAD pair")
+    separators: str = Field(..., description="a regular expression of what separates pairs")
+    none: str = Field(..., description="the word for no head")
+    max: int = Field(..., description="at most this many heads")
+    examples: list[AblateExample]
+
+
+class Limits(BaseModel):
+    max_text_chars: int
+    max_top_k: int
+    max_temperature: float
+    max_continue_tokens: int
+    max_positions_n: int
+    max_neighbors: int
+    max_ablate: int
+
+
+class Family(BaseModel):
+    id: str
+    title: str
+    description: str
+    models: list[str] = Field(..., description="registry names, in the registry's order")
+
+
+class Meta(BaseModel):
+    views: list[ViewInfo] = Field(..., description="the page's views, in the order of its tabs")
+    parts: list[PartInfo]
+    positions: list[PositionMode]
+    kinds: list[Literal["causal", "bidirectional"]]
+    ablate: AblateSyntax
+    limits: Limits = Field(..., description="the server's limits (ATTNLAB_* settings)")
+    families: list[Family] = Field(..., description="models that differ only in their positional scheme")
+    default_model: str
 
 
 # --------------------------------------------------------------------------- attribution: why this next word

@@ -122,17 +122,18 @@ def beyond(cfg: ModelConfig, max_tokens: int) -> dict[str, Any]:
 
 
 def unavailable_views(cfg: ModelConfig, has_unembed: bool = True) -> dict[str, str]:
-    """Which views do not apply to a model with this config, each with the reason in one sentence."""
+    """Which views (or parts of a view) do not apply to a model with this config, each with the reason in one
+    sentence. The keys are the page's ids (backend/vocabulary.py: VIEWS and PARTS)."""
     out: dict[str, str] = {}
     if not cfg.causal or not has_unembed or not cfg.unembed:
-        out["predict"] = ("This model reads the whole sentence in both directions and has no next-word head, "
+        out["predictions"] = ("This model reads the whole sentence in both directions and has no next-word head, "
                           "so it does not predict the next word.")
     reason = why_no_encoding(cfg.positional)
     if reason:
-        out["positional"] = reason
+        out["positional.encoding"] = reason
     reason = why_not_for(cfg)
     if reason:
-        out["decompose"] = reason
+        out["positional.decompose"] = reason
     reason = why_no_lens(cfg)
     if reason:
         out["lens"] = reason

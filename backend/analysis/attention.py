@@ -8,7 +8,7 @@ import torch
 
 from backend import schemas
 from backend.analysis import roles as role_analysis  # (a module: analysis.roles imports this one too)
-from backend.analysis.common import check_index, entropy, packed_weights, rnd, rnd_masked, run_info
+from backend.analysis.common import check_index, entropy, packed_weights, rnd, rnd_masked, run_info, visible_keys
 from backend.analysis.predict import top_k
 from backend.service import Run
 from models.positional import alibi_bias
@@ -64,7 +64,8 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
     rows = query_rows(pat, selection) if selection is not None else None
     preds, why = top_k(run, k, temperature=1.0)
     answer = schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
-                                     layers=layers, attention=[], thumbnails=packed_weights(pat) if thumbnails else None,
+                                     visible=visible_keys(run), layers=layers, attention=[],
+                                     thumbnails=packed_weights(pat) if thumbnails else None,
                                      heads=head_summaries(pat), predictions=preds, predictions_unavailable=why,
                                      unseen_characters=unseen_characters(run),
                                      roles=role_analysis.table(run, pattern=pat) if roles else None, query_rows=rows)
@@ -141,9 +142,7 @@ def explain(run: Run, layer: int, head: int, query: int) -> schemas.ExplainRespo
     weights = run.cache["pattern", layer, head][query]  # [pos]: the model's own row
     scale = math.sqrt(cfg.d_head) if run.iv.scale else 1.0
     other = 1.0 if run.iv.scale else math.sqrt(cfg.d_head)
-    mask = torch.zeros(n, dtype=torch.bool)
-    if cfg.causal:
-        mask[query + 1:] = True
+    mask = torch.arange(n) >= visible_keys(run)[query]  # [pos]: the keys this query cannot see
     raw = keys @ q  # [pos]
     masked_raw = raw.masked_fill(mask, float("-inf"))
     # ALiBi: the head's bias, -slope x distance to each key, added after the scaling (0 with positions removed)
@@ -173,7 +172,10 @@ def _select(pattern: torch.Tensor, layer: int | None, head: int | None) -> tuple
     return pattern[layers][:, heads], layers, heads  # [layer, head, q, k]
 
 
-def compare(a: Run, b: Run, layer: int | None = None, head: int | None = None) -> schemas.CompareResponse:
+def compare(a: Run, b: Run, layer: int | None = None, head: int | None = None,
+            k: int = 0) -> schemas.CompareResponse:
+    """The attention of two passes (of `layer` and `head`, or all), b - a where the shapes agree, which positions
+    hold the same token, and with k > 0 the top-k next tokens of each side."""
     for run in (a, b):
         check_layer_head(run.loaded.cfg, layer, head)
     (pa, layers, heads), (pb, _, _) = _select(patterns(a), layer, head), _select(patterns(b), layer, head)
@@ -187,9 +189,14 @@ def compare(a: Run, b: Run, layer: int | None = None, head: int | None = None) -
 
     def side(run: Run, p: torch.Tensor) -> schemas.CompareSideResult:
         cfg = run.loaded.cfg
-        return schemas.CompareSideResult(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads,
+        preds, unavailable = top_k(run, k, temperature=1.0) if k else (None, None)
+        return schemas.CompareSideResult(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
+                                         visible=visible_keys(run),
                                          layers=list(range(p.shape[0])) if layer is None else layers,
-                                         heads=list(range(p.shape[1])) if head is None else heads, attention=rnd(p))
+                                         heads=list(range(p.shape[1])) if head is None else heads, attention=rnd(p),
+                                         predictions=preds, predictions_unavailable=unavailable)
 
+    same = [x == y for x, y in zip(a.ids, b.ids, strict=False)] if len(a.ids) == len(b.ids) else None
     return schemas.CompareResponse(a=side(a, pa), b=side(b, pb),
-                                   difference=None if why else rnd(pb - pa), difference_unavailable=why)
+                                   difference=None if why else rnd(pb - pa), difference_unavailable=why,
+                                   same_token=same)

@@ -96,6 +96,20 @@ def entropy(p: torch.Tensor) -> torch.Tensor:
     return -torch.special.xlogy(p, p).sum(-1)
 
 
+def visible_keys(run: Run) -> list[int]:
+    """For each query, how many keys it sees: keys 0 .. visible - 1; the rest are masked. Read from the model's own
+    scores, where a masked cell is -inf (layer 0, head 0: every layer and head of a pass shares the mask). The one
+    place the mask is read; an answer that carries `visible` lets the page and the figures draw it without knowing
+    why (causal, or none)."""
+    scores = run.cache["attn_scores", 0, 0]  # [q, k]
+    seen = ~torch.isneginf(scores)  # [q, k]
+    visible = seen.sum(-1)  # [q]
+    prefix = torch.arange(scores.shape[-1]) < visible[:, None]  # [q, k]: the first `visible` keys
+    if not torch.equal(seen, prefix):
+        raise RuntimeError("the mask of this pass is not a prefix of the keys for every query")
+    return visible.tolist()
+
+
 def check_index(name: str, value: int, count: int) -> None:
     if not 0 <= value < count:
         raise ValueError(f"{name} {value} does not exist: the text has {count} tokens, so {name} is 0 to {count - 1}")

@@ -14,7 +14,7 @@ from models.registry import LoadedModel
 
 def encoding(loaded: LoadedModel, n: int) -> schemas.PositionalResponse:
     cfg = loaded.cfg
-    why = loaded.info.unavailable_views.get("positional")
+    why = loaded.info.unavailable_views.get("positional.encoding")
     if why:
         raise ValueError(why)
     if cfg.positional == "sinusoidal":

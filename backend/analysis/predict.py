@@ -16,7 +16,7 @@ from models.registry import LoadedModel
 
 
 def why_no_prediction(loaded: LoadedModel) -> str | None:
-    return loaded.info.unavailable_views.get("predict")
+    return loaded.info.unavailable_views.get("predictions")
 
 
 def _top(loaded: LoadedModel, logits: torch.Tensor, k: int, temperature: float) -> list[schemas.Prediction]:

@@ -49,11 +49,15 @@ async def explain(req: schemas.ExplainRequest, request: Request, service: Servic
 
 @router.post("/compare", response_model=schemas.CompareResponse)
 async def compare(req: schemas.CompareRequest, request: Request, service: Service) -> Response:
-    """The attention of two texts, two models or two interventions, and their difference (b - a).
+    """The attention of two texts, two models or two interventions, and their difference (b - a) where both have as
+    many tokens (`same_token` then says which positions hold the same token); with `top_k`, each side's top next
+    tokens too.
 
     An answer holds at most `max_compare_weights` attention weights (ATTNLAB_MAX_COMPARE_WEIGHTS): each side's
     layers x heads x tokens^2 and the difference; name a `layer` and a `head` to compare long texts on a large model.
     """
+    service.check_top_k(req.top_k)
+
     def check() -> None:
         sides = [(service.get(side.model), side) for side in (req.a, req.b)]
         service.check_compare([(loaded, len(service.tokenize(loaded, side.text, side.allow_beyond_trained)))
@@ -62,6 +66,6 @@ async def compare(req: schemas.CompareRequest, request: Request, service: Servic
 
     def work() -> schemas.CompareResponse:
         runs = [service.run(side.model, side.text, interventions(side), side.allow_beyond_trained) for side in (req.a, req.b)]
-        return attention.compare(*runs, layer=req.layer, head=req.head)
+        return attention.compare(*runs, layer=req.layer, head=req.head, k=req.top_k)
 
     return await answer(request, service, work, check=check, too_big="name a `layer` and a `head`, or use shorter texts")

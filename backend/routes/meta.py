@@ -5,7 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from backend import schemas
+from backend import schemas, vocabulary
 from backend.deps import get_service
 from backend.service import ModelService
 from models import registry
@@ -53,3 +53,12 @@ def models(service: Service) -> schemas.ModelList:
                                 "max_report_tokens": service.max_report_tokens(m),
                                 "max_tokens_beyond": service.max_tokens(m, beyond=True)}) for m in infos],
         tiny_models=[name for name in registry.TINY_ORDER if any(m.name == name and m.available for m in infos)])
+
+
+@router.get("/meta", response_model=schemas.Meta)
+def meta(service: Service) -> schemas.Meta:
+    """The app's vocabulary, defined once on the server (backend/vocabulary.py): the views (the page's tabs) and the
+    parts of a view a model can lack, the position modes, the syntax of ablated heads with examples, the limits, the
+    model kinds, and the families of models that differ only in their positional scheme. The page builds its tabs,
+    menus and URL parsing from this answer."""
+    return schemas.Meta(**vocabulary.meta(service.settings, service.models()))

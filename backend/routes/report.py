@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
@@ -10,8 +10,9 @@ from pydantic import ValidationError
 
 from backend import schemas
 from backend.deps import get_service
-from backend.report import TOP_K, ReportRequest, build, check, parse_ablate
+from backend.report import TOP_K, ReportRequest, build, check
 from backend.service import ModelService
+from backend.vocabulary import ABLATE_SYNTAX, parse_ablate
 from backend.work import answer
 
 router = APIRouter(tags=["report"], responses=schemas.ERROR_RESPONSES)
@@ -39,16 +40,24 @@ async def report(request: Request, service: Service,
            head: Annotated[int, Query(description="the head shown large")] = 0,
            positions: Annotated[schemas.Positions, Query(description="positional information")] = "normal",
            scale: Annotated[bool, Query(description="divide scores by sqrt(d_head) (as trained) or not")] = True,
-           ablate: Annotated[str, Query(max_length=20_000, description="heads whose output is set to zero, as "
-                                                                      "layer.head pairs, comma-separated "
-                                                                      "(e.g. 1.2,0.3), as in the page's URL")] = "",
+           ablate: Annotated[str, Query(max_length=20_000, description="heads whose output is set to zero, as in "
+                                                                      f"the page's URL: {ABLATE_SYNTAX}")] = "",
            seed: Annotated[int, Query(ge=0, le=2**31 - 1, description="seed of the permutation when positions are "
                                                                       "shuffled")] = 0,
-           top_k: Annotated[int, Query(ge=1, description="how many next-token predictions")] = TOP_K) -> Response:
-    """One HTML file with the main views of the sentence: the tokens, the attention of `layer`/`head`, every
-    layer x head, the attention arithmetic for the last token, token similarity, the next-token predictions
-    and the positional encoding (or why a view does not apply to the model), and which model and settings
-    made it, and when. The same file as `attnlab report`.
+           top_k: Annotated[int, Query(ge=1, description="how many next-token predictions")] = TOP_K,
+           query: Annotated[int | None, Query(description="the query token whose arithmetic is shown (its index; "
+                                                          "default: the last token that stands for text)")] = None,
+           temperature: Annotated[float, Query(gt=0, description="the temperature of the next-token "
+                                                                 "predictions")] = 1.0,
+           depth: Annotated[int | None, Query(description="the depth of the second similarity map (0: the token "
+                                                          "embedding; default: after the last block)")] = None,
+           metric: Annotated[Literal["cosine", "dot"], Query(description="the similarity measure")] = "cosine",
+           ) -> Response:
+    """One HTML file with the main views of the sentence: the tokens, the attention of `layer`/`head` with the
+    `query` row outlined, every layer x head, the attention arithmetic for `query`, token similarity, the
+    next-token predictions and the positional encoding (or why a view does not apply to the model), and which
+    model and settings made it, and when. The page's Download report passes every selection it has. The same
+    file as `attnlab report`.
 
     A report draws every head, so on a large model it takes a shorter text: at most `max_report_weights`
     (ATTNLAB_MAX_REPORT_WEIGHTS) attention weights, layers x heads x tokens^2 (`max_report_tokens` of each model in
@@ -60,7 +69,8 @@ async def report(request: Request, service: Service,
                         "the app and use its Download report button")
     try:
         req = ReportRequest(text=text, model=model, layer=layer, head=head, positions=positions, scale=scale,
-                            ablate=parse_ablate(ablate), seed=seed, top_k=top_k)
+                            ablate=parse_ablate(ablate), seed=seed, top_k=top_k, query=query,
+                            temperature=temperature, depth=depth, metric=metric)
     except ValidationError as e:
         raise ValueError("; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())) from None
 

@@ -1,6 +1,7 @@
-// The HTTP API, one function per endpoint. Fetch only: no DOM.
-// Every function takes an optional AbortSignal as its last argument and throws an Error whose
-// message is the API's `detail` string when the answer is a 4xx or 5xx.
+// The HTTP API, one function per endpoint. Fetch only: no state, no DOM; the only module that calls fetch.
+// The page asks through the data layer (data.js), which calls these. Every function takes an optional AbortSignal
+// as its last argument and throws an Error whose message is the API's `detail` string when the answer is a 4xx or
+// 5xx. A new API family is one function here (and a source in sources.js).
 // A model that is still loading on the server answers 503 with Retry-After and `loading` (its name) and
 // `progress` (0 to 1): the request is asked again, as often as the load takes (up to LOAD_WAIT_MS), and
 // onLoading's listeners hear how far along it is (loading.js shows it).
@@ -115,6 +116,8 @@ function query(params) {
 
 export const health = (signal) => call("GET", "/api/health", undefined, signal);
 export const models = (signal) => call("GET", "/api/models", undefined, signal);
+/** The app's vocabulary: views, position modes, the ablate syntax, limits, model families (backend/vocabulary.py). */
+export const meta = (signal) => call("GET", "/api/meta", undefined, signal);
 /** base64 -> bytes (the browser's own decoder where it has one). */
 function fromBase64(s) {
   if (typeof Uint8Array.fromBase64 === "function") return Uint8Array.fromBase64(s);
@@ -149,6 +152,9 @@ export const predict = (body, signal) => call("POST", "/api/predict", body, sign
 export const compare = (body, signal) => call("POST", "/api/compare", body, signal);
 export const lessons = (signal) => call("GET", "/api/lessons", undefined, signal);
 export const share = ({ view }, signal) => call("GET", `/api/share${query({ view })}`, undefined, signal);
-/** The address of GET /api/report (a download, so a link rather than a fetch). */
-export const reportURL = ({ text, model, layer, head, positions, scale, ablate }) =>
-  `/api/report${query({ text, model, layer, head, positions, scale, ablate: (ablate || []).map(([l, h]) => `${l}.${h}`).join(",") })}`;
+/**
+ * The address of GET /api/report (a download, so a link rather than a fetch): the page's selections, each under the
+ * API's name (`ablate` in the URL's form, "1.2,0.3").
+ */
+export const reportURL = ({ text, model, layer, head, query: q, positions, scale, ablate, temperature, depth, metric }) =>
+  `/api/report${query({ text, model, layer, head, query: q, positions, scale, ablate, temperature, depth, metric })}`;

@@ -1,21 +1,32 @@
-// Classroom tools in the title bar: "Download report" (GET /api/report for the sentence, model, layer, head
-// and interventions on screen) and "Share" (a dialog with the address students open and its QR code, made
-// by the backend, GET /api/share). The QR code is shown as an image (a data: URL), never inserted as markup.
-import * as api from "./api.js";
-import { serialize, state, subscribe } from "./state.js";
+// Classroom tools in the title bar: "Download report" (GET /api/report with every selection on screen: the
+// sentence, model, layer, head, query token, interventions, temperature, depth and measure) and "Share" (a dialog
+// with the address students open and its QR code, made by the backend, GET /api/share, asked through the data
+// layer). The QR code is shown as an image (a data: URL), never inserted as markup.
+import { reportURL } from "./api.js";
+import { data } from "./data.js";
+import { serialize, state } from "./state.js";
+import { formatAblate } from "./vocab.js";
 
 const $ = (id) => document.getElementById(id);
 
-function reportHref() {
+/** Point Download report at the report of what is on screen; `query`: the query token the page shows (or null). */
+export function update({ query = null } = {}) {
   const link = $("download-report");
   if (!link) return;
   const model = state.model || undefined;
-  link.href = api.reportURL({ text: state.text, model, layer: state.layer, head: state.head, positions: state.positions,
-    scale: state.scale ? undefined : "false", ablate: state.ablate });
-  link.title = `one self-contained HTML file (works offline) of this sentence on ${model || "the default model"}, layer ${state.layer}, head ${state.head}`;
+  const href = reportURL({
+    text: state.text, model, layer: state.layer, head: state.head, query: query ?? undefined, positions: state.positions,
+    scale: state.scale ? undefined : "false", ablate: formatAblate(state.ablate) || undefined,
+    temperature: state.temp === 1 ? undefined : state.temp, depth: state.depth ?? undefined,
+    metric: state.metric === "cosine" ? undefined : state.metric,
+  });
+  if (link.getAttribute("href") === href) return;
+  link.href = href;
+  link.title = `one self-contained HTML file (works offline) of this sentence on ${model || "the default model"}, layer ${state.layer}, ` +
+    `head ${state.head}${query === null ? "" : `, query token ${query}`}`;
 }
 
-let shareCtrl = null;
+let shareAsked = 0; // the latest Share request: an older answer arriving later is dropped
 
 async function loadShare() {
   const dialog = $("share-dialog");
@@ -24,12 +35,12 @@ async function loadShare() {
   // else the whole view, without presenter mode (each student's screen is a laptop, not a projector)
   const query = state.lesson ? new URLSearchParams({ lesson: state.lesson, step: String(state.step) }) : new URLSearchParams(serialize());
   query.delete("present");
-  if (shareCtrl) shareCtrl.abort();
-  shareCtrl = new AbortController();
+  const asked = ++shareAsked;
   dialog.dataset.state = "loading";
   $("share-url").textContent = "…";
   try {
-    const r = await api.share({ view: withView ? query.toString() : "" }, shareCtrl.signal);
+    const r = await data.request({ api: "share", params: { view: withView ? query.toString() : "" } });
+    if (asked !== shareAsked) return;
     // the address to type is the short one; the code opens the view itself
     $("share-url").textContent = r.base_url;
     $("share-url").href = r.url;
@@ -44,7 +55,7 @@ async function loadShare() {
     $("share-note").classList.toggle("bad", !r.reachable);
     dialog.dataset.state = "ready";
   } catch (err) {
-    if (err.name === "AbortError") return;
+    if (err.name === "AbortError" || asked !== shareAsked) return;
     $("share-url").textContent = "";
     $("share-note").textContent = `The address could not be made: ${err.message}`;
     $("share-note").hidden = false;
@@ -52,7 +63,7 @@ async function loadShare() {
   }
 }
 
-function wire() {
+export function wire() {
   const share = $("share");
   const dialog = $("share-dialog");
   if (share && dialog) {
@@ -76,8 +87,5 @@ function wire() {
       setTimeout(() => { $("share-copy").textContent = "Copy"; }, 2000);
     });
   }
-  reportHref();
-  subscribe(reportHref);
+  update();
 }
-
-wire();

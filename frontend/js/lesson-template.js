@@ -1,7 +1,8 @@
 // The lessons' template language: {{ placeholders }} that name a number (or a token) in the API's answers,
 // so that a lesson's text quotes the live numbers of the sentence on screen. Pure functions, no DOM, no
-// fetch: lessons.js fetches the sources a text needs and hands them in. The grammar is documented in
-// frontend/lessons/README.md; tests/frontend/test_lessons.py resolves the same paths on its own.
+// fetch: the sources are those of the explorer's views (sources.js), which the data layer fetches; lessons.js
+// hands their answers in. The grammar is documented in frontend/lessons/README.md; its unit tests are
+// tests/frontend/js/lesson-template.test.mjs.
 //
 //   {{ top_key }}                      a shortcut (SHORTCUTS below)
 //   {{ explain.weights.$max | 2 }}     SOURCE . segment . segment ... | format
@@ -13,7 +14,11 @@
 // items, comparing each item's `path`), #word and #word/2 (the index of the first, second, ... token that
 // is `word`), @(path) (the index that `path`, read from the source's top, ends on).
 
-export const SOURCES = ["analyze", "explain", "qkv", "predict", "embeddings", "neighbors", "analogy", "positional", "decompose", "model", "state"];
+import { effectiveToken } from "./derive.js";
+import { SOURCE_NAMES } from "./sources.js";
+import { parseAblate, positionIds } from "./vocab.js";
+
+export const SOURCES = SOURCE_NAMES;
 export const OVERRIDES = ["model", "positions", "scale", "ablate", "layer", "head", "token", "temp"];
 
 export const SHORTCUTS = Object.freeze({
@@ -71,6 +76,35 @@ function parseOverrides(text) {
     out[m[1]] = m[2].trim();
   }
   return out;
+}
+
+const OFF = ["0", "false", "off", "no"];
+
+/**
+ * The page's state with a placeholder's overrides applied (a new object): `ablate=1.3+0.2` in the syntax of every
+ * other ablate (vocab.js), `scale=off`, numbers as numbers. Throws TemplateError for a value it cannot use.
+ */
+export function applyOverrides(state, overrides) {
+  const s = { ...state };
+  for (const [key, raw] of Object.entries(overrides)) {
+    if (key === "model") s.model = raw;
+    else if (key === "positions") {
+      if (!positionIds().includes(raw)) throw new TemplateError(`positions=${raw}: it is one of ${positionIds().join(", ")}`);
+      s.positions = raw;
+    } else if (key === "scale") s.scale = !OFF.includes(String(raw).toLowerCase());
+    else if (key === "ablate") {
+      try {
+        s.ablate = parseAblate(raw);
+      } catch (err) {
+        throw new TemplateError(err.message);
+      }
+    } else {
+      const n = Number(raw);
+      if (!Number.isFinite(n) || (key !== "temp" && !Number.isInteger(n))) throw new TemplateError(`${key}=${raw} is not a number`);
+      s[key] = n;
+    }
+  }
+  return s;
 }
 
 /** "explain.weights.$max | 2" -> {source, overrides, spec, segments, format, expr}. Throws TemplateError. */
@@ -155,8 +189,7 @@ export function resolve(root, segments, ctx) {
     } else if (seg === "$layer") key = ctx.layer;
     else if (seg === "$head") key = ctx.head;
     else if (seg === "$token" || seg === "$prev") {
-      const n = tokensOf(root, ctx).length;
-      key = ctx.token === null || ctx.token === undefined || ctx.token >= n ? n - 1 : ctx.token;
+      key = effectiveToken(tokensOf(root, ctx).length, { token: ctx.token });
       if (seg === "$prev") key -= 1;
     } else if (seg === "$depth") {
       key = ctx.depth === null || ctx.depth === undefined || !Array.isArray(cur) || ctx.depth >= cur.length ? cur.length - 1 : ctx.depth;
@@ -192,6 +225,29 @@ export function resolve(root, segments, ctx) {
     cur = cur[key];
   }
   return { value: cur, path };
+}
+
+/**
+ * A predict-then-reveal question's choices and answer, from the answer of its source: `top-key` (explain: the keys
+ * the query sees, special tokens left out; the answer is the one with the most weight) or `next-word` (predict: the
+ * top four next tokens, in an order that gives nothing away; the answer is the first). Throws TemplateError when
+ * there is nothing to choose from.
+ */
+export function questionChoices(kind, d) {
+  if (kind === "top-key") {
+    const choices = [];
+    d.tokens.forEach((t, i) => {
+      if (!d.mask[i] && !t.special) choices.push({ index: i, label: wordOf(t.text) });
+    });
+    if (!choices.length) throw new TemplateError("This query sees no word but itself.");
+    const answer = choices.reduce((best, c) => (best < 0 || d.weights[c.index] > d.weights[best] ? c.index : best), -1);
+    return { choices, answer };
+  }
+  if (kind === "next-word") {
+    const top = d.predictions.slice(0, 4).map((p, i) => ({ index: i, label: wordOf(p.text), id: p.id }));
+    return { choices: top.sort((x, y) => x.id - y.id), answer: 0 };
+  }
+  throw new TemplateError(`“${kind}” is not a question (top-key, next-word)`);
 }
 
 /** A value as the lesson text shows it. Numbers: 2 decimals unless the format says; strings: as a word. */

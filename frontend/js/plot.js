@@ -1,7 +1,13 @@
 // Shared drawing helpers for the views: escaping, DOM building, plot panels with export buttons,
 // token axes and heatmap traces. Nothing here fetches and nothing computes a number the API sends.
+// The look (colour scales, fonts, the masked-cell style, captions) is theme.json, which the report's and the
+// notebook's figures read too (backend/figures.py).
 
 /* global Plotly */
+import { shownText } from "./derive.js";
+import THEME from "./theme.json" with { type: "json" };
+
+export { THEME };
 
 const ENTITIES = { "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&#34;", "'": "&#39;" };
 
@@ -10,29 +16,35 @@ export function esc(value) {
   return String(value).replace(/[&<>"']/g, (c) => ENTITIES[c]);
 }
 
-export const FONT = 'system-ui, -apple-system, "Segoe UI", Roboto, "Helvetica Neue", Arial, "Noto Sans", sans-serif';
+export const FONT = THEME.font.family;
 // Colour scales that read the same with every common colour-vision deficiency: Viridis (dark purple
 // -> yellow, lightness rising throughout) for weights; blue-white-orange for signed values and differences.
-export const MASKED_COLOR = "#e3e3e3"; // light neutral grey: no Viridis or blue-orange colour is near it
-export const WEIGHT_SCALE = "Viridis";
-export const SEQUENTIAL_ALT = "Cividis"; // a second sequential scale (e.g. entropy beside weights)
-export const DIVERGING = [
-  [0, "#b35806"],
-  [0.15, "#e08214"],
-  [0.3, "#fdb863"],
-  [0.5, "#f7f7f7"],
-  [0.7, "#92c5de"],
-  [0.85, "#4393c3"],
-  [1, "#2166ac"],
-];
-export const DIVERGING_WORDS = "blue: positive, orange: negative";
+export const MASKED_COLOR = THEME.masked.color; // light neutral grey: no Viridis or blue-orange colour is near it
+export const GRID_MASKED = THEME.masked.grid;
+export const WEIGHT_SCALE = THEME.weights.colorscale;
+export const SEQUENTIAL_ALT = THEME.sequential_alt.colorscale; // a second sequential scale (e.g. entropy beside weights)
+export const DIVERGING = THEME.diverging.colorscale;
+export const DIVERGING_WORDS = THEME.diverging.words;
+export const COLORS = { bar: THEME.bars.main, other: THEME.bars.other, raw: THEME.bars.raw, sel: THEME.selection.color,
+  link: THEME.links.color, ablated: THEME.ablated.color, ablatedFill: THEME.ablated.fill, text: THEME.font.color };
 // masked cells: grey stripes (a texture, not only a colour), drawn under a heatmap whose masked cells are gaps
-const HATCH_SVG =
-  "<svg xmlns='http://www.w3.org/2000/svg' width='600' height='600' viewBox='0 0 600 600' preserveAspectRatio='none'>" +
-  "<defs><pattern id='m' width='12' height='12' patternUnits='userSpaceOnUse' patternTransform='rotate(45)'>" +
-  "<rect width='12' height='12' fill='#eeeeee'/><rect width='5' height='12' fill='#c4c4c4'/></pattern></defs>" +
-  "<rect width='600' height='600' fill='url(#m)'/></svg>";
-const HATCH = `data:image/svg+xml;base64,${btoa(HATCH_SVG)}`;
+const HATCH = `data:image/svg+xml;base64,${btoa(THEME.masked.pattern_svg
+  .replace("{stripe_background}", THEME.masked.stripe_background).replace("{stripe}", THEME.masked.stripe))}`;
+
+/** The interventions an answer was made with, in words (theme.json's captions); "" for none. */
+export function interventionsCaption(iv) {
+  if (!iv) return "";
+  const w = THEME.captions.interventions;
+  const parts = [];
+  if (iv.positions === "removed") parts.push(w.removed);
+  else if (iv.positions === "shuffled") parts.push(w.shuffled.replace("{permutation}", (iv.permutation || []).join(", ")));
+  if (!iv.scale) parts.push(w.unscaled);
+  if (iv.ablate && iv.ablate.length) {
+    const heads = iv.ablate.map(([l, h]) => w.head.replace("{layer}", l).replace("{head}", h)).join(", ");
+    parts.push(w.ablated.replace("{heads}", heads));
+  }
+  return parts.join(" ");
+}
 
 /** A layout image that fills one subplot with the "masked" stripes (layout.images). */
 export function maskedBackground(xref = "x", yref = "y") {
@@ -40,7 +52,7 @@ export function maskedBackground(xref = "x", yref = "y") {
            xanchor: "left", yanchor: "top", sizing: "stretch", layer: "below" };
 }
 /** How much larger plot text is in presenter mode. */
-export const PRESENTER_FONT_SCALE = 1.4;
+export const PRESENTER_FONT_SCALE = THEME.font.presenter_scale;
 
 /** Build an element; strings become text nodes (never HTML). */
 export function h(tag, attrs = {}, ...children) {
@@ -48,7 +60,9 @@ export function h(tag, attrs = {}, ...children) {
   for (const [k, v] of Object.entries(attrs || {})) {
     if (v === null || v === undefined || v === false) continue;
     if (k === "class") node.className = v;
-    else if (k === "dataset") Object.assign(node.dataset, v);
+    else if (k === "dataset") {
+      for (const [dk, dv] of Object.entries(v)) if (dv !== undefined && dv !== null) node.dataset[dk] = dv;
+    }
     else if (k === "text") node.textContent = v;
     else if (k === "hidden") node.hidden = true;
     else node.setAttribute(k, v === true ? "" : String(v));
@@ -171,8 +185,11 @@ function exportPanel(fig, format) {
   }
 }
 
+// Plotly's own `responsive` resizing is off: it re-measures only on a window resize and then takes its height from the
+// page (a panel toggled beside it left a plot 20 px high). The page redraws its plots itself when their width
+// changes (main.js watches it), each at the width of its box and the height its view sets.
 const CONFIG = {
-  responsive: true,
+  responsive: false,
   displaylogo: false,
   // sendChartToCloud would upload the plot to Plotly's cloud: this page runs offline and sends nothing out
   modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines", "sendChartToCloud"],
@@ -198,11 +215,11 @@ function scaleFonts(obj, k, depth = 0) {
 
 export function baseLayout(layout = {}) {
   return {
-    font: { family: FONT, size: 12, color: "#1d2430" },
-    paper_bgcolor: "#ffffff",
-    plot_bgcolor: "#ffffff",
+    font: { family: FONT, size: THEME.font.size, color: THEME.font.color },
+    paper_bgcolor: THEME.paper,
+    plot_bgcolor: THEME.paper,
     margin: { l: 60, r: 20, t: 10, b: 50 },
-    hoverlabel: { font: { family: FONT, size: 13 } },
+    hoverlabel: { font: { family: FONT, size: THEME.font.hover_size } },
     ...layout,
   };
 }
@@ -223,6 +240,9 @@ export function draw(fig, traces, layout, exp, config = {}) {
   fig.querySelector(".exports").hidden = false;
   const name = safeName(exp ? exp.name : "plot");
   const full = baseLayout(layout);
+  // the width of its box now (a hidden box has none: then Plotly's default)
+  if (full.width === undefined && gd.clientWidth > 0) full.width = gd.clientWidth;
+  full.autosize = false;
   if (presenting()) {
     // presenter mode: larger text in the plots too (the page's CSS cannot reach inside the SVG)
     scaleFonts(full, PRESENTER_FONT_SCALE);
@@ -246,12 +266,12 @@ export function setExport(fig, exp) {
 }
 
 /**
- * The selected head's pattern [query][key] from an /api/analyze answer (whose `attention` holds the layers
- * listed in `layers`), or null after saying why in `fig`.
+ * The selected head's pattern [query][key] from an /api/analyze answer as the data layer gives it (`attention`
+ * indexed by layer; null for a layer a compact answer does not hold), or null after saying why in `fig`.
  */
 export function selectedPattern(fig, analyze, state) {
-  const at = analyze.layers ? analyze.layers.indexOf(state.layer) : state.layer;
-  const pattern = at >= 0 && analyze.attention[at] && analyze.attention[at][state.head];
+  const layer = analyze.attention[state.layer];
+  const pattern = layer && layer[state.head];
   if (!pattern) {
     const have = state.layer >= 0 && state.layer < analyze.n_layers && state.head >= 0 && state.head < analyze.n_heads;
     reason(fig, have ? `The answer holds no full-precision weights for layer ${state.layer}.` : `This model has no layer ${state.layer}, head ${state.head}.`);
@@ -282,7 +302,7 @@ export function tokenAxis(tokens, extra = {}, step = 1) {
   return {
     tickmode: "array",
     tickvals: every,
-    ticktext: every.map((i) => esc(tokens[i].display)),
+    ticktext: every.map((i) => esc(shownText(tokens[i]))),
     range: [-0.5, n - 0.5],
     showgrid: false,
     zeroline: false,
@@ -295,7 +315,7 @@ export function tokenAxis(tokens, extra = {}, step = 1) {
 /** "i “text”": i is the token's index in the API's data (`index` when some tokens are hidden from the plot). */
 export function tokenLabel(tokens, i) {
   const t = tokens[i];
-  return `${t.index ?? i} “${esc(t.display)}”`;
+  return `${t.index ?? i} “${esc(shownText(t))}”`;
 }
 
 /** The API's index of the token drawn at plot position i (tokens may be a slice, see main.js). */
@@ -304,24 +324,24 @@ export function tokenIndex(tokens, i) {
   return t && Number.isInteger(t.index) ? t.index : i;
 }
 
-/** The caption's sentence about hidden special tokens (main.js slices them out and sets `hidden`). */
+/** The caption's sentence about hidden special tokens (derive.js slices them out and sets `hidden`). */
 export function hiddenNote(a, rowsSum = true) {
   if (!a || !a.hidden || !a.hidden.length) return "";
-  const names = [...new Set(a.hidden.map((t) => t.display))].join(", ");
+  const names = [...new Set(a.hidden.map((t) => shownText(t)))].join(", ");
   return ` Special tokens hidden (${names}): their rows and columns are left out` + (rowsSum ? ", so a row may sum to less than 1." : ".");
 }
 
 /** A selection outline that shows on every colour of every scale: a black line with a white one inside. */
 export function selectionShapes(rect, width = 2.5) {
   return [
-    { type: "rect", fillcolor: "rgba(0,0,0,0)", ...rect, line: { color: "#000000", width: width + 2 } },
-    { type: "rect", fillcolor: "rgba(0,0,0,0)", ...rect, line: { color: "#ffffff", width: width - 0.5 } },
+    { type: "rect", fillcolor: "rgba(0,0,0,0)", ...rect, line: { color: THEME.selection.outline, width: width + 2 } },
+    { type: "rect", fillcolor: "rgba(0,0,0,0)", ...rect, line: { color: THEME.selection.outline_inner, width: width - 0.5 } },
   ];
 }
 
 /** Plain (unescaped) labels for CSV/JSON. */
 export function plainLabels(tokens) {
-  return tokens.map((t, i) => `${t.index ?? i}:${t.display}`);
+  return tokens.map((t, i) => `${t.index ?? i}:${shownText(t)}`);
 }
 
 /**
@@ -418,5 +438,29 @@ export function changed(fig, deps) {
   const prev = fig._deps;
   if (prev && prev.length === deps.length && prev.every((d, i) => d === deps[i])) return false;
   fig._deps = deps;
+  tracked.add(fig);
   return true;
+}
+
+const tracked = new Set(); // the elements changed() has recorded inputs for
+
+/** Forget what every plot was drawn from, so that the next refresh redraws them all (presenter mode, a new size). */
+export function forgetDrawn() {
+  for (const el of tracked) el._deps = null;
+  tracked.clear();
+}
+
+/**
+ * Performance marks for benchmarks (tests/benchmarks/browser.py), the latest of each name kept:
+ * `attnlab:input` (a keystroke in the sentence; detail {text}), `attnlab:heatmap` and `attnlab:grid` (that plot
+ * drawn; detail {text, model, layer, head}: what it shows).
+ */
+export function mark(name, detail) {
+  performance.clearMarks(name);
+  performance.mark(name, { detail });
+}
+
+/** mark(name, detail) once a plot's drawing (a Plotly.react promise, or nothing) is done. */
+export function marked(drawing, name, detail) {
+  Promise.resolve(drawing).then(() => mark(name, detail), () => {});
 }

@@ -1,8 +1,9 @@
-// One state object for the whole page, mirrored in the URL query string both ways:
-// every change is written to the URL, and a URL (a copied link, back/forward) is read into the state.
+// One state object for the whole page, mirrored in the URL query string both ways: every change is written to the
+// URL, and a URL (a copied link, back/forward) is read into the state. Which views, position modes and limits exist,
+// and how ablated heads are written, come from the server's vocabulary (vocab.js): the page reads the URL once that
+// is in.
+import { formatAblate, parseAblate, positionIds, viewIds, vocab } from "./vocab.js";
 
-export const VIEWS = ["attention", "arithmetic", "qkv", "embeddings", "positional", "predictions"];
-export const POSITIONS = ["normal", "removed", "shuffled"];
 export const METRICS = ["cosine", "dot"];
 
 export const DEFAULTS = Object.freeze({
@@ -23,14 +24,21 @@ export const DEFAULTS = Object.freeze({
   b: "man",
   c: "woman",
   pn: 64, // positions shown in the positional-encoding heatmap
+  // the Compare view's side b: what differs from side a (the sentence, model and interventions above); "" / null = the same
+  text2: "",
+  model2: "",
+  positions2: "",
+  scale2: null,
+  ablate2: null,
   lesson: "", // the guided lesson shown in the lesson panel ("" = none; lessons.js); URL lesson=ID
   step: 1, // its step, counted from 1; URL step=N
   present: false, // presenter mode: large type, high contrast (body class "presenter"; URL present=1)
   hidespecial: false, // hide [CLS], [SEP], BOS from the token strip and the attention axes (URL hidespecial=1)
 });
 
-// boolean keys: written to the URL as 1 / 0
-const FLAGS = ["scale", "present", "hidespecial"];
+// boolean keys: written to the URL as 1 / 0 (scale2 may also be null: absent)
+const FLAGS = ["scale", "present", "hidespecial", "scale2"];
+const OFF = ["0", "false", "off", "no"];
 
 // keys always written, so that a copied link names them even at their defaults
 const ALWAYS = ["text", "model", "view", "layer", "head", "token"];
@@ -52,44 +60,57 @@ function num(v, fallback, min, max) {
   return Number.isFinite(n) && n >= min && n <= max ? n : fallback;
 }
 
-function parseAblate(v) {
-  if (!v) return [];
-  const out = [];
-  for (const part of v.split(",")) {
-    const m = /^(\d{1,4})\.(\d{1,4})$/.exec(part.trim());
-    if (m && !out.some(([l, h]) => l === +m[1] && h === +m[2])) out.push([+m[1], +m[2]]);
+function heads(v, key, problems) {
+  try {
+    return parseAblate(v);
+  } catch (err) {
+    problems.push(`The link's ${key} could not be read (${err.message}): no head is switched off.`);
+    return [];
   }
-  return out.sort((x, y) => x[0] - y[0] || x[1] - y[1]);
 }
 
-export function parse(search) {
+/**
+ * A query string -> a state (what the URL does not name stays at its default; what it names wrongly too).
+ * `problems` collects a sentence for each value the page could not use.
+ */
+export function parse(search, problems = []) {
   const q = new URLSearchParams(search);
   const s = structuredClone({ ...DEFAULTS });
+  const limits = vocab.limits;
   if (q.has("text")) s.text = q.get("text");
   if (q.has("model")) s.model = q.get("model").slice(0, 200);
-  if (VIEWS.includes(q.get("view"))) s.view = q.get("view");
+  if (q.has("view")) {
+    if (viewIds().includes(q.get("view"))) s.view = q.get("view");
+    else problems.push(`There is no view “${q.get("view").slice(0, 40)}”: showing ${DEFAULTS.view}.`);
+  }
   s.layer = int(q.get("layer"), DEFAULTS.layer);
   s.head = int(q.get("head"), DEFAULTS.head);
   s.token = int(q.get("token"), null);
-  if (POSITIONS.includes(q.get("positions"))) s.positions = q.get("positions");
-  for (const k of FLAGS) if (q.has(k)) s[k] = !["0", "false", "off", "no"].includes(q.get(k).toLowerCase());
-  s.ablate = parseAblate(q.get("ablate"));
-  s.temp = num(q.get("temp"), DEFAULTS.temp, 0.1, 5);
+  if (positionIds().includes(q.get("positions"))) s.positions = q.get("positions");
+  for (const k of FLAGS) if (q.has(k)) s[k] = !OFF.includes(q.get(k).toLowerCase());
+  if (q.has("ablate")) s.ablate = heads(q.get("ablate"), "ablate", problems);
+  s.temp = num(q.get("temp"), DEFAULTS.temp, 0.1, limits.max_temperature ?? 5);
   s.depth = int(q.get("depth"), null);
   if (METRICS.includes(q.get("metric"))) s.metric = q.get("metric");
   for (const k of ["word", "a", "b", "c"]) if (q.has(k)) s[k] = q.get(k).slice(0, 100);
-  s.pn = int(q.get("pn"), DEFAULTS.pn, 1, 512);
+  s.pn = int(q.get("pn"), DEFAULTS.pn, 1, limits.max_positions_n ?? 512);
+  if (q.has("text2")) s.text2 = q.get("text2");
+  if (q.has("model2")) s.model2 = q.get("model2").slice(0, 200);
+  if (positionIds().includes(q.get("positions2"))) s.positions2 = q.get("positions2");
+  if (q.has("ablate2")) s.ablate2 = heads(q.get("ablate2"), "ablate2", problems);
   if (/^[a-z0-9][a-z0-9-]{0,79}$/.test(q.get("lesson") || "")) s.lesson = q.get("lesson");
   s.step = int(q.get("step"), DEFAULTS.step, 1, 999);
   return s;
 }
 
 function encode(key, value) {
-  if (key === "ablate") return value.map(([l, h]) => `${l}.${h}`).join(",");
+  if (key === "ablate2" && value && !value.length) return vocab.ablate ? vocab.ablate.none : "none";
+  if (key === "ablate" || key === "ablate2") return formatAblate(value);
   if (FLAGS.includes(key)) return value ? "1" : "0";
   return value === null ? "" : String(value);
 }
 
+/** A state -> its query string (the keys at their defaults left out, but for those a link always names). */
 export function serialize(s = state) {
   const q = new URLSearchParams();
   for (const key of Object.keys(DEFAULTS)) {
@@ -124,10 +145,12 @@ export function update(patch, { history: mode = "replace" } = {}) {
   return changed;
 }
 
-/** Read the current URL into the state (page load, back/forward). */
+/** Read the current URL into the state (page load, back/forward); returns the problems it found. */
 export function readURL() {
-  const next = parse(location.search);
-  return update(next, { history: "none" });
+  const problems = [];
+  const next = parse(location.search, problems);
+  update(next, { history: "none" });
+  return problems;
 }
 
 export function subscribe(fn) {

@@ -34,8 +34,8 @@ def test_models_lists_the_four_tiny_models(client):
     assert names[:4] == ["tiny-sinusoidal", "tiny-learned", "tiny-rotary", "tiny-nope"]
     assert body.default == "tiny-sinusoidal" and [m.default for m in body.models].count(True) == 1
     by = {m.name: m for m in body.models}
-    assert by["tiny-rotary"].positional == "rotary" and "decompose" in by["tiny-rotary"].unavailable_views
-    assert "positional" in by["tiny-nope"].unavailable_views
+    assert by["tiny-rotary"].positional == "rotary" and "positional.decompose" in by["tiny-rotary"].unavailable_views
+    assert "positional.encoding" in by["tiny-nope"].unavailable_views
     assert by["tiny-sinusoidal"].unavailable_views == {}
     for m in body.models[:4]:
         assert m.available and m.kind == "causal" and m.max_tokens == 128

@@ -3,7 +3,7 @@
 
 def test_openapi_lists_every_view_and_no_static_route(client):
     paths = set(client.get("/openapi.json").json()["paths"])
-    assert paths == {"/api/health", "/api/ready", "/api/models", "/api/analyze", "/api/qkv", "/api/attention/explain",
+    assert paths == {"/api/health", "/api/ready", "/api/models", "/api/meta", "/api/analyze", "/api/qkv", "/api/attention/explain",
                      "/api/embeddings", "/api/embeddings/neighbors", "/api/embeddings/analogy", "/api/positional",
                      "/api/positional/decompose", "/api/predict", "/api/compare", "/api/report",
                      "/api/lessons", "/api/share", "/api/attribution/lens", "/api/attribution/logit",

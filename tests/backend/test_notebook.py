@@ -48,8 +48,8 @@ def figs():
 def test_show_returns_named_figures(figs):
     assert {"attention", "grid", "explain", "embeddings_first", "embeddings_last"} <= set(figs)
     info = registry.info(registry.DEFAULT_MODEL)
-    assert ("predictions" in figs) == ("predict" not in info.unavailable_views)
-    assert ("positional" in figs) == ("positional" not in info.unavailable_views)
+    assert ("predictions" in figs) == ("predictions" not in info.unavailable_views)
+    assert ("positional" in figs) == ("positional.encoding" not in info.unavailable_views)
     for name, fig in figs.items():
         assert isinstance(fig, go.Figure) and fig.data, name
         fig.to_json()  # serializable, as Jupyter and the report need
@@ -132,7 +132,10 @@ def test_interventions_reach_the_figures(client):
     fig = notebook.attention(TEXT, 2, 0, positions="shuffled", seed=3, scale=False, ablate=[(0, 1)])
     causal = registry.info(registry.DEFAULT_MODEL).kind == "causal"
     assert z_of(fig.data[0]) == masked(a["attention"][2][0], causal)
-    assert "positions shuffled" in fig.layout.title.text and "not divided" in fig.layout.title.text
+    # the page's caption (frontend/js/theme.json), with the permutation the API applied
+    perm = ", ".join(map(str, a["interventions"]["permutation"]))
+    assert f"Positions shuffled (position given to each token: {perm})." in fig.layout.title.text
+    assert "Scores not divided by √d_head." in fig.layout.title.text and "Ablated heads: L0 H1." in fig.layout.title.text
     e = client.post("/api/attention/explain", json={**body, "layer": 0, "head": 2, "query": 3}).json()
     assert list(notebook.explain(TEXT, 0, 2, query=3, positions="shuffled", seed=3, scale=False,
                                  ablate=[(0, 1)]).data[1].y) == e["weights"]
@@ -144,9 +147,9 @@ def test_a_model_without_a_view_leaves_it_out():
     assert "positional" not in figs and "grid" in figs
     with pytest.raises(ValueError, match="no positional encoding"):
         notebook.positional(model="tiny-nope")
-    assert "positional" in notebook.data("Once upon a time", model="tiny-nope").unavailable
-    assert info.unavailable_views["positional"] == notebook.data("Once upon a time", model="tiny-nope").unavailable[
-        "positional"]
+    assert "positional.encoding" in notebook.data("Once upon a time", model="tiny-nope").unavailable
+    assert info.unavailable_views["positional.encoding"] == notebook.data("Once upon a time", model="tiny-nope").unavailable[
+        "positional.encoding"]
 
 
 @pytest.mark.parametrize("call, error, words", [
@@ -172,32 +175,33 @@ def test_esc():
     assert figures.esc("plain ␣text") == "plain ␣text"
 
 
-def _analyze(tokens: list[str], n_layers=1, n_heads=1) -> schemas.AnalyzeResponse:
+def _analyze(tokens: list[str], n_layers=1, n_heads=1, causal=True) -> schemas.AnalyzeResponse:
     n = len(tokens)
     row = [[round(1 / (i + 1), 4) if j <= i else 0.0 for j in range(n)] for i in range(n)]
     return schemas.AnalyzeResponse(
         model="m", interventions=schemas.AppliedInterventions(positions="normal", scale=True, ablate=[], seed=0),
         tokens=[schemas.Token(id=i, text=t, display=t, position=i) for i, t in enumerate(tokens)], n_layers=n_layers,
-        n_heads=n_heads, causal=True, layers=list(range(n_layers)), attention=[[row] * n_heads] * n_layers,
+        n_heads=n_heads, causal=causal, visible=[i + 1 if causal else n for i in range(n)], layers=list(range(n_layers)),
+        attention=[[row] * n_heads] * n_layers,
         heads=[[schemas.HeadSummary(layer=0, head=0, entropy=0, previous_token=0, first_token=0, self_token=0)]])
 
 
 def test_duplicate_and_hostile_tokens_stay_separate_and_escaped():
     toks = ["the", "<img src=x onerror=alert(1)>", "the", "&amp;"]
-    fig = figures.attention_heatmap(_analyze(toks), 0, 0, causal=True)
+    fig = figures.attention_heatmap(_analyze(toks), 0, 0)
     ax = fig.layout.xaxis
     assert list(ax.tickvals) == [0, 1, 2, 3]
     assert list(ax.ticktext) == ["the", "&lt;img src=x onerror=alert(1)&gt;", "the", "&amp;amp;"]
     text = fig.data[0].text
     assert "<img" not in str(text) and "&lt;img" in text[1][1]
     assert fig.data[0].z[0][1] is None and fig.data[0].z[1][0] == 0.5  # masked above the diagonal
-    unmasked = figures.attention_heatmap(_analyze(toks), 0, 0, causal=False)
+    unmasked = figures.attention_heatmap(_analyze(toks, causal=False), 0, 0)
     assert unmasked.data[0].z[0][1] == 0.0
     with pytest.raises(ValueError, match="head 1 does not exist"):
         figures.attention_heatmap(_analyze(toks), 0, 1)
 
 
 def test_grid_highlight_and_shape():
-    fig = figures.heads_grid(_analyze(["a", "b", "c"], n_layers=2, n_heads=3), causal=True, highlight=(1, 2))
+    fig = figures.heads_grid(_analyze(["a", "b", "c"], n_layers=2, n_heads=3), highlight=(1, 2))
     assert len(fig.data) == 6 and fig.data[5].xaxis == "x6" and fig.data[0].xaxis == "x"
     assert len(fig.layout.shapes) == 1 and [a.text for a in fig.layout.annotations][-1] == "L1 H2"

@@ -39,9 +39,9 @@ def test_models_lists_the_pretrained_models(client):
     assert (smol.kind, smol.positional, smol.n_layers, smol.n_heads, smol.n_kv_heads, smol.d_model, smol.d_head) == (
         "causal", "rotary", 30, 9, 3, 576, 64)
     assert mini.max_tokens == smol.max_tokens == 128
-    assert set(mini.unavailable_views) == {"predict", "lens", "logit_attribution"}
-    assert "next-word head" in mini.unavailable_views["predict"] and "no unembedding" in mini.unavailable_views["lens"]
-    assert set(smol.unavailable_views) == {"positional", "decompose"}
+    assert set(mini.unavailable_views) == {"predictions", "lens", "logit_attribution"}
+    assert "next-word head" in mini.unavailable_views["predictions"] and "no unembedding" in mini.unavailable_views["lens"]
+    assert set(smol.unavailable_views) == {"positional.encoding", "positional.decompose"}
     assert mini.licence == smol.licence == "Apache-2.0" and not mini.default and not smol.default
     for m in (mini, smol):
         assert m.available == (m.install is None)

@@ -30,7 +30,7 @@ def expected_figures(name: str) -> int:
     """attention, grid, explain, two similarity maps, attention beside what it moves; predictions; encoding and
     its similarity; the logit lens; the logit attribution of heads and of the rest."""
     views = registry.info(name).unavailable_views
-    return (6 + ("predict" not in views) + 2 * ("positional" not in views) + ("lens" not in views)
+    return (5 + ("predictions" not in views) + 2 * ("positional.encoding" not in views) + ("lens" not in views)
             + 2 * ("logit_attribution" not in views))
 
 
@@ -82,7 +82,7 @@ def test_a_view_that_does_not_apply_says_why(tmp_path):
     path = tmp_path / "nope.html"
     main(["report", TEXT, "-o", str(path), "--model", "tiny-nope"])
     text = path.read_text(encoding="utf-8")
-    why = registry.info("tiny-nope").unavailable_views["positional"]
+    why = registry.info("tiny-nope").unavailable_views["positional.encoding"]
     assert f'<p class="reason">{html.escape(why)}</p>' in text
     assert 'id="fig-positional"' not in text and text.count('class="plotly-graph-div"') == expected_figures("tiny-nope")
 
@@ -160,6 +160,35 @@ def test_endpoint_bad_input(client, params, status, words):
     assert r.status_code == status, r.text
     detail = r.json()["detail"]
     assert isinstance(detail, str) and words in detail
+
+
+def test_the_report_takes_the_pages_selections(client):
+    """The query token, temperature, depth and measure the page sends: named, and each number is the API's."""
+    text = "The cat sat on the mat because it was tired."
+    params = {"text": text, "layer": 1, "head": 2, "query": 3, "temperature": 0.5, "depth": 1, "metric": "dot"}
+    r = client.get("/api/report", params=params)
+    assert r.status_code == 200, r.text
+    tokens = client.post("/api/analyze", json={"text": text}).json()["tokens"]
+    q = html.escape(tokens[3]["text"])
+    assert f"<dd>3 “{q}”</dd>" in r.text  # the settings name the query (no "(the last token)")
+    assert f"The attention arithmetic for query token 3 “{q}”" in r.text
+    e = client.post("/api/attention/explain", json={"text": text, "layer": 1, "head": 2, "query": 3}).json()
+    for i, w in enumerate(e["weights"]):  # the arithmetic table is that query's row
+        assert f"<td>{w:.4f}</td>" in r.text.split('id="explain"')[1].split("</table>")[0], i
+    p = client.post("/api/predict", json={"text": text, "temperature": 0.5, "top_k": 10}).json()
+    top = p["predictions"][0]
+    assert f'<td class="tok">{html.escape(top["text"])}</td><td>{top["id"]}</td><td>{top["prob"]:.4f}</td>' in r.text
+    assert "(temperature 0.5)" in r.text and "<dd>0.5 (next-token predictions)</dd>" in r.text
+    emb = client.post("/api/embeddings", json={"text": text}).json()
+    assert f"<dd>dot, at the {html.escape(emb['layers'][0]['label'])} and {html.escape(emb['layers'][1]['label'])}</dd>" in r.text
+    # the default: the last token, said so
+    plain = client.get("/api/report", params={"text": text}).text
+    assert f"<dd>{len(tokens) - 1} “{html.escape(tokens[-1]['text'])}” (the last token)</dd>" in plain
+    # out of range: a 422 that says why
+    for bad, words in (({"query": 99}, "query 99 does not exist"), ({"depth": 99}, "depth 99 does not exist"),
+                       ({"temperature": 0}, "temperature"), ({"metric": "l2"}, "metric")):
+        res = client.get("/api/report", params={"text": text, **bad})
+        assert res.status_code == 422 and words in res.json()["detail"], (bad, res.text)
 
 
 # --------------------------------------------------------------------------- in a real browser, offline
@@ -250,7 +279,7 @@ def test_plotly_shows_markup_in_token_labels_as_text(chromium, tmp_path):
     resp = schemas.AnalyzeResponse(
         model="<i>m</i>", interventions=schemas.AppliedInterventions(positions="normal", scale=True, ablate=[], seed=0),
         tokens=[schemas.Token(id=i, text=t, position=i) for i, t in enumerate(toks)], n_layers=1, n_heads=1, causal=True,
-        layers=[0], attention=[[[[1 / n] * n for _ in range(n)]]],
+        visible=list(range(1, n + 1)), layers=[0], attention=[[[[1 / n] * n for _ in range(n)]]],
         heads=[[schemas.HeadSummary(layer=0, head=0, entropy=0, previous_token=0, first_token=0, self_token=0)]])
     page = ('<!DOCTYPE html><html><head><meta charset="utf-8"><p class="sentence">x</p>'
             f'<script charset="utf-8">{report.plotly_js()}</script></head><body>'

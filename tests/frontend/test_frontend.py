@@ -13,7 +13,7 @@ from tests.frontend.pages import SENTENCE, api, chip_texts, open_app, plot_data,
 
 pytestmark = pytest.mark.browser
 
-VIEWS = ["attention", "arithmetic", "qkv", "embeddings", "positional", "predictions"]
+VIEWS = ["attention", "arithmetic", "qkv", "embeddings", "positional", "predictions", "compare"]
 HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "javascript:alert(1)",
            "\"quoted\" & 'single' </b><b>bold"]
 WATCH_CSP = """
@@ -262,18 +262,18 @@ def test_views_that_do_not_apply_say_why(page: Page, models, need_models):
         open_app(page, text=SENTENCE, model=name, view="positional")
         why = models[name]["unavailable_views"]
         reason = page.locator('[data-part="encoding"] .reason')
-        expect(reason).to_have_text(why["positional"])
-        expect(page.locator('[data-part="decompose"] .reason')).to_have_text(why["decompose"])
+        expect(reason).to_have_text(why["positional.encoding"])
+        expect(page.locator('[data-part="decompose"] .reason')).to_have_text(why["positional.decompose"])
         # the rest of the positional view still draws
         assert page.locator('[data-part="normal"] .plot .main-svg').count() >= 1
 
 
 def test_predict_on_a_model_without_a_next_word_head_says_why(page: Page, models):
-    names = [n for n, m in models.items() if m["available"] and "predict" in m["unavailable_views"]]
+    names = [n for n, m in models.items() if m["available"] and "predictions" in m["unavailable_views"]]
     if not names:
         pytest.skip("no installed model lacks next-word prediction (a bidirectional one such as minilm-l6)")
     open_app(page, text=SENTENCE, model=names[0], view="predictions")
-    expect(page.locator('[data-part="topk"] .reason')).to_have_text(models[names[0]]["unavailable_views"]["predict"])
+    expect(page.locator('[data-part="topk"] .reason')).to_have_text(models[names[0]]["unavailable_views"]["predictions"])
 
 
 def test_predict_not_applying_shows_the_reason(page: Page):
@@ -283,7 +283,7 @@ def test_predict_not_applying_shows_the_reason(page: Page):
         res = route.fetch()
         body = res.json()
         for m in body["models"]:
-            m["unavailable_views"] = {**m["unavailable_views"], "predict": why}
+            m["unavailable_views"] = {**m["unavailable_views"], "predictions": why}
         route.fulfill(response=res, json=body)
 
     page.route("**/api/models", patched)

@@ -1,9 +1,11 @@
 """The guided lessons in a real browser: every step of every shipped lesson, the numbers quoted in the text
-against the API's own answers (fetched here, resolved by an independent reading of the template paths),
-predict-then-reveal, links to a step, editing the sentence, and the Share and Download report buttons."""
+against the API's own answers (the request each number was read from, sent again here, and the value at the path it
+names), predict-then-reveal, links to a step, editing the sentence, and the Share and Download report buttons.
+The template's own logic ($max, #word, shortcuts) is unit-tested in JavaScript (tests/frontend/js/)."""
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from pathlib import Path
@@ -20,20 +22,7 @@ SHOTS = ROOT / "test-results" / "screenshots"
 READY = 'html[data-busy="0"] main .view:not([hidden])[data-state="ready"]'
 # the defaults of frontend/js/state.js, for what the URL leaves out
 DEFAULTS = {"layer": 0, "head": 0, "token": None, "positions": "normal", "scale": True, "ablate": [], "temp": 1.0,
-            "word": "", "a": "king", "b": "man", "c": "woman", "depth": None, "pn": 64}
-SHORTCUTS = {  # frontend/js/lesson-template.js: SHORTCUTS
-    "query": "analyze.tokens.$token.display", "query_index": "state.token", "layer": "state.layer", "head": "state.head",
-    "top_key": "explain.tokens.@(weights.$max).display", "top_key_weight": "explain.weights.$max",
-    "top_word_key": "explain.tokens.@(weights.$maxword).display", "top_word_key_weight": "explain.weights.$maxword",
-    "second_key": "explain.tokens.@(weights.$2nd).display", "second_key_weight": "explain.weights.$2nd",
-    "first_token": "explain.tokens.0.display", "first_token_weight": "explain.weights.0",
-    "top_next": "predict.predictions.0.display", "top_next_prob": "predict.predictions.0.prob",
-    "second_next": "predict.predictions.1.display", "second_next_prob": "predict.predictions.1.prob",
-    "entropy": "explain.entropy", "entropy_flipped": "explain.other_entropy", "scale": "explain.scale",
-    "other_scale": "explain.other_scale", "d_head": "explain.d_head",
-    "focused_head": "analyze.heads.$layer.$min(entropy).head",
-    "focused_head_entropy": "analyze.heads.$layer.$min(entropy).entropy",
-}
+            "word": "", "a": "king", "b": "man", "c": "woman", "depth": None, "pn": 64}  # frontend/js/state.js DEFAULTS
 
 
 # ----------------------------------------------------------------------------------- the page
@@ -66,10 +55,11 @@ def url_state(page: Page) -> dict:
 
 
 def live_numbers(page: Page) -> list[dict]:
-    """Every placeholder the lesson panel shows: what it names and the text it shows."""
+    """Every placeholder the lesson panel shows: what it names, the request it was read from, the text it shows."""
     return page.evaluate("""() => [...document.querySelectorAll('#lesson-panel .lv')].map((e) => ({
         cls: e.className, text: e.textContent, raw: e.dataset.raw, expr: e.dataset.expr, src: e.dataset.src,
-        path: e.dataset.path ? JSON.parse(e.dataset.path) : null, fmt: e.dataset.fmt, title: e.title}))""")
+        path: e.dataset.path ? JSON.parse(e.dataset.path) : null, fmt: e.dataset.fmt, title: e.title,
+        request: e.dataset.request ? JSON.parse(e.dataset.request) : null}))""")
 
 
 def assert_clean_step(page: Page, where: str) -> None:
@@ -94,175 +84,75 @@ def assert_clean_step(page: Page, where: str) -> None:
     assert page.locator("main .view:not([hidden]) .main-svg, main .view:not([hidden]) table").count() > 0, f"{where}: no plot"
 
 
-# ----------------------------------------------------------------------------------- an independent reading of the placeholders
+# ----------------------------------------------------------------------------------- the numbers against the API
+# Each live number carries the request the page read it from (data-request) and the concrete path it followed in
+# the answer (data-path: every $max, #word and @(...) already resolved; their meaning is unit-tested in
+# tests/frontend/js/lesson-template.test.mjs). Here the request is sent again to the API and the value at that path
+# must be the number shown; the request must be for what is on screen.
 
-
-def split_top(s: str, sep: str) -> list[str]:
-    out, depth, cur = [], 0, ""
-    for ch in s:
-        depth += ch == "("
-        depth -= ch == ")"
-        if ch == sep and depth == 0:
-            out.append(cur)
-            cur = ""
-        else:
-            cur += ch
-    return [*out, cur]
+ENDPOINTS = {  # frontend/js/api.js: function -> method, path
+    "analyze": ("POST", "/api/analyze"), "explain": ("POST", "/api/attention/explain"), "qkv": ("POST", "/api/qkv"),
+    "predict": ("POST", "/api/predict"), "embeddings": ("POST", "/api/embeddings"), "analogy": ("POST", "/api/embeddings/analogy"),
+    "decompose": ("POST", "/api/positional/decompose"), "compare": ("POST", "/api/compare"),
+    "neighbors": ("GET", "/api/embeddings/neighbors"), "positional": ("GET", "/api/positional"),
+}
 
 
 def word_of(text: str) -> str:
     return text.replace("\u2423", " ").strip() or text
 
 
-class Oracle:
-    """Fetches the API answers a placeholder names, for the state in the page's URL, and resolves the path."""
-
-    def __init__(self, page: Page, models: dict):
-        self.page = page
-        self.models = models
-        self.state = url_state(page)
-        self.default = next(m for m in models.values() if m["default"])["name"]
-        self.cache: dict[str, object] = {}
-
-    def post(self, path: str, body: dict):
-        key = path + repr(sorted(body.items()))
-        if key not in self.cache:
-            r = self.page.request.post(path, data=body)
-            assert r.ok, f"{path} {body}: {r.text()}"
-            self.cache[key] = r.json()
-        return self.cache[key]
-
-    def get(self, path: str, params: dict):
-        key = path + repr(sorted(params.items()))
-        if key not in self.cache:
-            r = self.page.request.get(f"{path}?{urlencode(params)}")
-            assert r.ok, f"{path} {params}: {r.text()}"
-            self.cache[key] = r.json()
-        return self.cache[key]
-
-    def context(self, ov: dict) -> dict:
-        s = self.state
-        model = ov.get("model") or s.get("model") or self.default
-        ablate = s["ablate"]
-        if "ablate" in ov:
-            ablate = [] if ov["ablate"] == "none" else [[int(x) for x in p.split(".")] for p in ov["ablate"].split("+")]
-        return {
-            "m": self.models[model],
-            "base": {"text": s["text"], "model": model, "positions": ov.get("positions", s["positions"]),
-                     "scale": (ov["scale"].lower() not in ("0", "false", "off", "no")) if "scale" in ov else s["scale"],
-                     "ablate": ablate},
-            "layer": int(ov.get("layer", s["layer"])), "head": int(ov.get("head", s["head"])),
-            "token": int(ov["token"]) if "token" in ov else s["token"],
-            "temp": float(ov.get("temp", s["temp"])),
-        }
-
-    @staticmethod
-    def effective(token, n: int) -> int:
-        return n - 1 if token is None or token >= n else token
-
-    def source(self, name: str, ov: dict):
-        c = self.context(ov)
-        base, m, s = c["base"], c["m"], self.state
-        analysis = self.post("/api/analyze", {**base, "top_k": 10})
-        n = len(analysis["tokens"])
-        if name == "analyze":
-            return analysis
-        if name == "model":
-            return m
-        if name == "state":
-            return {**s, "model": m["name"], "token": self.effective(c["token"], n), "layer": c["layer"],
-                    "head": c["head"], "temp": c["temp"]}
-        if name == "explain":
-            return self.post("/api/attention/explain", {**base, "layer": c["layer"], "head": c["head"],
-                                                        "query": self.effective(c["token"], n)})
-        if name == "qkv":
-            return self.post("/api/qkv", {**base, "layer": c["layer"], "head": c["head"]})
-        if name == "predict":
-            return self.post("/api/predict", {**base, "top_k": 10, "temperature": c["temp"]})
-        if name == "embeddings":
-            return self.post("/api/embeddings", base)
-        if name == "neighbors":
-            word = s["word"] or word_of(analysis["tokens"][self.effective(c["token"], n)]["display"]).strip()
-            return self.get("/api/embeddings/neighbors", {"word": word, "k": 10, "model": m["name"]})
-        if name == "analogy":
-            return self.post("/api/embeddings/analogy", {"model": m["name"], "a": s["a"], "b": s["b"], "c": s["c"], "k": 10})
-        if name == "positional":
-            pn = s["pn"] if m["positional"] == "sinusoidal" else min(s["pn"], m["max_tokens"])
-            return self.get("/api/positional", {"n": pn, "model": m["name"]})
-        if name == "decompose":
-            return self.post("/api/positional/decompose", {**base, "layer": int(ov.get("layer", 0)), "head": c["head"]})
-        raise AssertionError(f"unknown source {name}")
-
-    def resolve(self, root, segments: list[str], ctx: dict):
-        cur, path = root, []
-        tokens = root["tokens"] if isinstance(root, dict) and "tokens" in root else ctx["tokens"]
-
-        def arg(values, better, skip=lambda i: False):
-            best = None
-            for i, v in enumerate(values):
-                if isinstance(v, (int, float)) and not isinstance(v, bool) and not skip(i):
-                    if best is None or better(v, values[best]):
-                        best = i
-            assert best is not None
-            return best
-
-        for seg in segments:
-            if re.fullmatch(r"-?\d+", seg):
-                key = int(seg) + (len(cur) if int(seg) < 0 else 0)
-            elif seg == "$layer":
-                key = ctx["layer"]
-            elif seg == "$head":
-                key = ctx["head"]
-            elif seg in ("$token", "$prev"):
-                key = self.effective(ctx["token"], len(tokens)) - (seg == "$prev")
-            elif seg == "$depth":
-                d = self.state["depth"]
-                key = len(cur) - 1 if d is None or d >= len(cur) else d
-            elif seg in ("$max", "$min"):
-                key = arg(cur, (lambda a, b: a > b) if seg == "$max" else (lambda a, b: a < b))
-            elif seg == "$2nd":
-                first = arg(cur, lambda a, b: a > b)
-                key = arg(cur, lambda a, b: a > b, lambda i, first=first: i == first)
-            elif seg == "$maxword":
-                key = arg(cur, lambda a, b: a > b, lambda i: tokens[i].get("special", False))
-            elif re.fullmatch(r"\$(max|min)\(.+\)", seg):
-                sub = split_top(seg[5:-1], ".")
-                vals = [self.resolve(item, sub, {**ctx, "tokens": tokens})[0] for item in cur]
-                key = arg(vals, (lambda a, b: a > b) if seg.startswith("$max") else (lambda a, b: a < b))
-            elif seg.startswith("#"):
-                m = re.fullmatch(r"#(.+?)(?:/(\d+))?", seg)
-                hits = [i for i, t in enumerate(tokens) if word_of(t["display"]).lower() == m[1].lower()]
-                key = hits[int(m[2] or 1) - 1]
-            elif seg.startswith("@("):
-                key = self.resolve(root, split_top(seg[2:-1], "."), ctx)[1][-1]
-            else:
-                key = seg
-            path.append(key)
-            cur = cur[key]
-        return cur, path
-
-    def value(self, expr: str):
-        expr = SHORTCUTS.get(expr, expr)
-        parts = split_top(expr, ".")
-        m = re.fullmatch(r"([a-z]+)(?:\((.*)\))?", parts[0])
-        ov = dict(p.strip().split("=", 1) for p in (m[2] or "").split(",") if p.strip())
-        ov = {k.strip(): v.strip() for k, v in ov.items()}
-        data = self.source(m[1], ov)
-        c = self.context(ov)
-        tokens = self.source("analyze", {"model": ov["model"]} if "model" in ov else {})["tokens"]
-        return self.resolve(data, parts[1:], {"layer": c["layer"], "head": c["head"], "token": c["token"], "tokens": tokens})
+def ask(page: Page, request: dict, cache: dict):
+    """The API's answer to a request the page made ({api, params})."""
+    key = json.dumps(request, sort_keys=True)
+    if key not in cache:
+        method, path = ENDPOINTS[request["api"]]
+        params = request["params"]
+        r = page.request.post(path, data=params) if method == "POST" else page.request.get(f"{path}?{urlencode(params)}")
+        assert r.ok, f"{request}: {r.text()}"
+        cache[key] = r.json()
+    return cache[key]
 
 
-def check_numbers(page: Page, oracle: Oracle, where: str) -> int:
-    """Each number and token the lesson text quotes equals the API's value at the path it names."""
+def follow(root, path: list):
+    for key in path:
+        root = root[key]
+    return root
+
+
+def check_numbers(page: Page, models: dict, where: str) -> int:
+    """Each number and token the lesson text quotes equals the API's value at the path it names, in the answer to a
+    request for the sentence, model and selection on screen (or the placeholder's overrides of them)."""
+    s = url_state(page)
+    model = s.get("model") or next(m for m in models.values() if m["default"])["name"]
+    cache: dict = {}
+    tokens = ask(page, {"api": "analyze", "params": {"text": s["text"], "model": model, "positions": s["positions"],
+                                                    "scale": s["scale"], "ablate": s["ablate"], "top_k": 10}}, cache)["tokens"]
+    query = len(tokens) - 1 if s["token"] is None or s["token"] >= len(tokens) else s["token"]
     shown = live_numbers(page)
     for lv in shown:
-        assert lv["raw"], f"{where}: a placeholder without a path: {lv}"
-        # the placeholder as the lesson wrote it, read here on its own (shortcuts, path, format)
-        expr, _, fmt = (part.strip() for part in lv["raw"].partition("|"))
-        value, path = oracle.value(expr)
-        label = f"{where}: {{{{{lv['raw']}}}}} shows {lv['text']!r}, the API has {value!r}"
-        assert lv["path"] == path, f"{label} (at {lv['path']} vs {path})"
+        assert lv["raw"] and lv["path"] is not None, f"{where}: a placeholder without a path: {lv}"
+        label = f"{where}: {{{{{lv['raw']}}}}} shows {lv['text']!r}"
+        if lv["request"] is None:  # the model's entry or the page's selection: no request
+            source = lv["src"].split("(")[0]
+            if source == "model":
+                value = follow(models[model], lv["path"])
+            else:
+                assert source == "state", label
+                value = follow({**s, "model": model, "token": query}, lv["path"])
+        else:
+            req = lv["request"]
+            params = req["params"]
+            if "(" not in lv["src"]:  # no overrides: asked for exactly what is on screen
+                side = params.get("a", params)
+                assert (side.get("text", s["text"]), side.get("model")) == (s["text"], model), label
+                if req["api"] in ("explain", "qkv"):
+                    assert (params["layer"], params["head"]) == (s["layer"], s["head"]), label
+                if req["api"] == "explain":
+                    assert params["query"] == query, label
+            value = follow(ask(page, req, cache), lv["path"])
+        label += f", the API has {value!r}"
+        fmt = lv["fmt"]
         if isinstance(value, str):
             assert lv["text"] == (value if fmt == "raw" else word_of(value)), label
         elif isinstance(value, bool):
@@ -276,6 +166,14 @@ def check_numbers(page: Page, oracle: Oracle, where: str) -> int:
             assert re.fullmatch(r"-?\d+(\.\d+)?", lv["text"]) and len(lv["text"].split(".")[1]) == digits, label
             assert math.isclose(float(lv["text"]), value, abs_tol=0.5 * 10**-digits + 1e-9), label
     return len(shown)
+
+
+def api_answer(page: Page, api: str, models: dict, **extra):
+    """The API's answer for the state in the page's URL (the sentence, model, interventions) and `extra`."""
+    s = url_state(page)
+    model = s.get("model") or next(m for m in models.values() if m["default"])["name"]
+    params = {"text": s["text"], "model": model, "positions": s["positions"], "scale": s["scale"], "ablate": s["ablate"], **extra}
+    return ask(page, {"api": api, "params": params}, {})
 
 
 # ----------------------------------------------------------------------------------- fixtures
@@ -349,7 +247,7 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, lessons, models,
             page.wait_for_selector('#lesson-panel[data-state="ready"]')
             assert "lesson-predict" not in page.evaluate("document.body.className"), where
         assert_clean_step(page, where)
-        quoted += check_numbers(page, Oracle(page, models), where)
+        quoted += check_numbers(page, models, where)
         if n < len(lesson["steps"]):
             page.click("#lesson-panel .lesson-next")
     assert quoted >= 2 * len(lesson["steps"]), f"{lesson_id}: only {quoted} live numbers"
@@ -367,8 +265,8 @@ def test_a_link_with_lesson_and_step_opens_that_step(page: Page, lessons, models
     assert (s["text"], s["view"], s["layer"], s["head"]) == (step["settings"]["text"], "arithmetic", 1, 3)
     expect(page.locator("#text")).to_have_value(step["settings"]["text"])
     # the step names its query token by a word: the page found it in the sentence
-    tokens = Oracle(page, models).source("analyze", {})["tokens"]
-    assert word_of(tokens[s["token"]]["display"]) == step["settings"]["token"] == "it"
+    tokens = api_answer(page, "analyze", models, top_k=10)["tokens"]
+    assert word_of(tokens[s["token"]]["text"]) == step["settings"]["token"] == "it"
     # the page's own URL (what "Copy link" copies) reopens the same step, as it is
     copied = page.url
     page.goto("/")
@@ -387,7 +285,7 @@ def test_editing_the_sentence_keeps_the_quoted_numbers_true(page: Page, models):
     page.goto("/?lesson=attention-arithmetic&step=2")
     step_ready(page, "attention-arithmetic", 2)
     before = {lv["expr"]: lv["text"] for lv in live_numbers(page)}
-    check_numbers(page, Oracle(page, models), "before editing")
+    check_numbers(page, models, "before editing")
     sentence = "My cat was hungry, so it ate the fish."
     page.fill("#text", sentence)
     page.wait_for_function("(t) => new URLSearchParams(location.search).get('text') === t", arg=sentence)
@@ -395,7 +293,7 @@ def test_editing_the_sentence_keeps_the_quoted_numbers_true(page: Page, models):
     assert url_state(page)["text"] == sentence
     after = {lv["expr"]: lv["text"] for lv in live_numbers(page)}
     assert after.keys() == before.keys() and after != before, (before, after)
-    check_numbers(page, Oracle(page, models), "after editing")
+    check_numbers(page, models, "after editing")
     assert_clean_step(page, "after editing")
 
 
@@ -404,8 +302,8 @@ def test_predict_then_reveal_a_top_key(page: Page, models):
     step_ready(page, "attention-arithmetic", 3)
     assert "lesson-predict" in page.evaluate("document.body.className")
     expect(page.locator("#lesson-panel .q-reveal")).to_have_count(0)
-    oracle = Oracle(page, models)
-    e = oracle.source("explain", {})
+    s = url_state(page)
+    e = api_answer(page, "explain", models, layer=s["layer"], head=s["head"], query=s["token"])
     candidates = [i for i, t in enumerate(e["tokens"]) if not e["mask"][i] and not t["special"]]
     answer = max(candidates, key=lambda i: (e["weights"][i], -i))
     choices = page.locator("#lesson-panel .q-choice")
@@ -420,13 +318,13 @@ def test_predict_then_reveal_a_top_key(page: Page, models):
     assert word_of(e["tokens"][answer]["display"]) in reveal and "You chose" in reveal
     assert f"{e['weights'][answer]:.2f}" in reveal and f"{e['weights'][wrong]:.2f}" in reveal
     assert "lesson-predict" not in page.evaluate("document.body.className")
-    check_numbers(page, oracle, "the reveal")
+    check_numbers(page, models, "the reveal")
 
 
 def test_predict_then_reveal_the_next_word(page: Page, models):
     page.goto("/?lesson=next-word-prediction&step=1")
     step_ready(page, "next-word-prediction", 1)
-    p = Oracle(page, models).source("predict", {})
+    p = api_answer(page, "predict", models, top_k=10, temperature=url_state(page)["temp"])
     choices = page.locator("#lesson-panel .q-choice")
     expect(choices).to_have_count(4)
     labels = choices.all_text_contents()

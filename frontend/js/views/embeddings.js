@@ -1,10 +1,25 @@
 // Embeddings: one-hot vs dense similarity, token-token similarity at every depth (slider, cosine/dot),
 // each token's path through the depths in 2-D, the nearest words, and a - b + c.
 import {
-  absMax, caption, changed, DIVERGING, draw, emit, esc, h, tickStep, matrixRows, panel, part, plainLabels, reason, setValue, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, matrixRows, panel, part, plainLabels, reason, setValue, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
+import { shownText } from "../derive.js";
 
 const PALETTE = ["#1c7ed6", "#f08c00", "#2f9e44", "#ae3ec9", "#0c8599", "#e8590c", "#5c940d", "#d6336c", "#495057", "#3b5bdb"];
+
+export const id = "embeddings";
+export const sources = ["embeddings", "neighbors", "analogy"];
+
+/** got: {embeddings, neighbors, analogy}; ctx: {state, token (the selected token)}. */
+export function show(section, got, ctx) {
+  const e = got.embeddings;
+  const nb = got.neighbors;
+  const an = got.analogy;
+  const s = ctx.state;
+  const deps = [e.data, e.error, nb.data, nb.error, an.data, an.error, ctx.token, s.depth, s.metric, s.word, s.a, s.b, s.c];
+  if (changed(section, deps)) render(section, { emb: e.data, error: e.error, neighbors: nb, analogy: an }, { ...s, token: ctx.token });
+  return !(e.pending || nb.pending || an.pending);
+}
 
 function controls(element) {
   return part(element, "controls", () => {
@@ -48,8 +63,8 @@ function barList(fig, items, name, json, xTitle) {
   draw(
     fig,
     [{ type: "bar", orientation: "h", x: items.map((it) => it.cosine), y: items.map((_, i) => i),
-       hovertext: items.map((it) => `${esc(it.display)} (id ${it.id})<br>cosine ${it.cosine}`), hoverinfo: "text",
-       text: items.map((it) => it.cosine.toFixed(3)), textposition: "auto", marker: { color: "#1c7ed6" } }],
+       hovertext: items.map((it) => `${esc(shownText(it))} (id ${it.id})<br>cosine ${it.cosine}`), hoverinfo: "text",
+       text: items.map((it) => it.cosine.toFixed(3)), textposition: "auto", marker: { color: COLORS.bar } }],
     {
       height: Math.max(200, k * 24 + 60),
       yaxis: { tickmode: "array", tickvals: items.map((_, i) => i), ticktext: items.map((it) => esc(it.display)), range: [k - 0.5, -0.5], automargin: true },
@@ -107,15 +122,15 @@ export function render(element, data, state) {
   if (nb && nb.error) reason(nbFig, nb.error);
   else if (nb && nb.data && changed(nbFig, [nb.data])) {
     const r = nb.data;
-    caption(nbFig, `Input-embedding vectors nearest to “${r.token.display}” (token id ${r.token.id}) by cosine.`);
+    caption(nbFig, `Input-embedding vectors nearest to “${shownText(r.token)}” (token id ${r.token.id}) by cosine.`);
     barList(nbFig, r.neighbors, `neighbors-${r.model}-${r.word}`, r, "cosine");
   }
   const an = data && data.analogy;
   if (an && an.error) reason(anFig, an.error);
   else if (an && an.data && changed(anFig, [an.data])) {
     const r = an.data;
-    caption(anFig, `Nearest tokens to “${r.a.display}” − “${r.b.display}” + “${r.c.display}” (the three left out).`);
-    barList(anFig, r.neighbors, `analogy-${r.model}-${r.a.display}-${r.b.display}-${r.c.display}`, r, "cosine");
+    caption(anFig, `Nearest tokens to “${shownText(r.a)}” − “${shownText(r.b)}” + “${shownText(r.c)}” (the three left out).`);
+    barList(anFig, r.neighbors, `analogy-${r.model}-${r.a.text}-${r.b.text}-${r.c.text}`, r, "cosine");
   }
 
   if (data && data.error) {
@@ -153,13 +168,13 @@ export function render(element, data, state) {
   const sel = state.token;
   const n = tokens.length;
   const traces = e.paths.map((path, i) => {
-    const color = i === sel ? "#d6336c" : PALETTE[i % PALETTE.length];
+    const color = i === sel ? COLORS.sel : PALETTE[i % PALETTE.length];
     return {
-      type: "scatter", mode: "lines+markers+text", name: `${i} ${esc(tokens[i].display)}`,
+      type: "scatter", mode: "lines+markers+text", name: `${i} ${esc(shownText(tokens[i]))}`,
       x: path.map((p) => p[0]), y: path.map((p) => p[1]),
-      text: path.map((_, d) => (d === path.length - 1 ? esc(tokens[i].display) : "")), textposition: "top center",
+      text: path.map((_, d) => (d === path.length - 1 ? esc(shownText(tokens[i])) : "")), textposition: "top center",
       textfont: { color, size: i === sel ? 13 : 11 },
-      hovertext: path.map((p, d) => `${i} “${esc(tokens[i].display)}”<br>${esc(e.path_labels[d])}`), hoverinfo: "text",
+      hovertext: path.map((p, d) => `${i} “${esc(shownText(tokens[i]))}”<br>${esc(e.path_labels[d])}`), hoverinfo: "text",
       line: { color, width: i === sel ? 4 : 1.5 }, opacity: sel === null || sel === undefined || i === sel ? 1 : 0.55,
       marker: { color, size: path.map((_, d) => (d === 0 ? 6 : d === path.length - 1 ? 10 : 5)), symbol: path.map((_, d) => (d === path.length - 1 ? "circle" : "circle-open")) },
       showlegend: n <= 14,

@@ -1,6 +1,19 @@
 // The attention arithmetic for one layer, head and query: q, each k, q·k, ÷ scale, the mask,
 // softmax, each v times its weight, and the sum; beside it the same row with scaling flipped.
-import { caption, draw, esc, fmt, h, panel, part, plainLabels, plotOf, reason, setExport, tokenAxis } from "../plot.js";
+import {
+  caption, changed, COLORS, draw, esc, fmt, h, panel, part, plainLabels, plotOf, reason, setExport, tokenAxis,
+} from "../plot.js";
+import { shownText } from "../derive.js";
+
+export const id = "arithmetic";
+export const sources = ["explain"];
+
+/** got: {explain}; ctx: {state, token (the query)}. */
+export function show(section, got, ctx) {
+  const v = got.explain;
+  if (changed(section, [v.data, v.error])) render(section, { explain: v.data, error: v.error }, { ...ctx.state, token: ctx.token });
+  return !v.pending;
+}
 
 function vec(values) {
   return h("div", { class: "vec", title: values.map((v) => fmt(v)).join(" ") }, values.map((v) => fmt(v)).join("  "));
@@ -28,7 +41,7 @@ export function render(element, data, state) {
   if (!e) return;
   const tokens = e.tokens;
   const n = tokens.length;
-  const qTok = tokens[e.query].display;
+  const qTok = shownText(tokens[e.query]);
 
   intro.replaceChildren(
     h(
@@ -52,15 +65,15 @@ export function render(element, data, state) {
   const x = [...Array(n).keys()];
   const axis = tokenAxis(tokens, { title: { text: "key" }, tickangle: n > 8 ? -45 : 0 });
   const hov = (label, arr) =>
-    arr.map((v, i) => `key ${i} “${esc(tokens[i].display)}”<br>${label}: ${v === null ? "masked" : v}`);
+    arr.map((v, i) => `key ${i} “${esc(shownText(tokens[i]))}”<br>${label}: ${v === null ? "masked" : v}`);
   const maskNotes = e.mask
     .map((m, i) => (m ? { x: i, y: 0, yref: "y", text: "masked", textangle: -90, showarrow: false, font: { size: 10, color: "#666" }, yanchor: "bottom" } : null))
     .filter(Boolean);
   draw(
     scoresFig,
     [
-      { type: "bar", name: "q·k", x, y: e.raw_scores, marker: { color: "#adb5bd" }, hovertext: hov("q·k", e.raw_scores), hoverinfo: "text" },
-      { type: "bar", name: `q·k ÷ ${fmt(e.scale)}`, x, y: e.scaled_scores, marker: { color: "#1c7ed6" }, hovertext: hov("scaled score", e.scaled_scores), hoverinfo: "text" },
+      { type: "bar", name: "q·k", x, y: e.raw_scores, marker: { color: COLORS.raw }, hovertext: hov("q·k", e.raw_scores), hoverinfo: "text" },
+      { type: "bar", name: `q·k ÷ ${fmt(e.scale)}`, x, y: e.scaled_scores, marker: { color: COLORS.bar }, hovertext: hov("scaled score", e.scaled_scores), hoverinfo: "text" },
     ],
     { height: 300, barmode: "group", xaxis: axis, yaxis: { title: { text: "score" }, zeroline: true }, annotations: maskNotes,
       legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
@@ -73,8 +86,8 @@ export function render(element, data, state) {
   draw(
     weightsFig,
     [
-      { type: "bar", name: `÷ ${fmt(e.scale)} (the model's row) · entropy ${fmt(e.entropy)}`, x, y: e.weights, marker: { color: "#1c7ed6" }, hovertext: hov("weight", e.weights), hoverinfo: "text" },
-      { type: "bar", name: `÷ ${fmt(e.other_scale)} (scaling flipped) · entropy ${fmt(e.other_entropy)}`, x, y: e.other_weights, marker: { color: "#f08c00" }, hovertext: hov("weight with scaling flipped", e.other_weights), hoverinfo: "text" },
+      { type: "bar", name: `÷ ${fmt(e.scale)} (the model's row) · entropy ${fmt(e.entropy)}`, x, y: e.weights, marker: { color: COLORS.bar }, hovertext: hov("weight", e.weights), hoverinfo: "text" },
+      { type: "bar", name: `÷ ${fmt(e.other_scale)} (scaling flipped) · entropy ${fmt(e.other_entropy)}`, x, y: e.other_weights, marker: { color: COLORS.other }, hovertext: hov("weight with scaling flipped", e.other_weights), hoverinfo: "text" },
     ],
     { height: 300, barmode: "group", xaxis: axis, yaxis: { title: { text: "weight" }, range: [0, 1.02] }, annotations: maskNotes,
       legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
@@ -103,7 +116,7 @@ export function render(element, data, state) {
         "tr",
         { class: masked ? "masked" : null, dataset: { key: String(i) } },
         h("td", { class: "num" }, String(i)),
-        h("td", { class: "tokname" }, tokens[i].display),
+        h("td", { class: "tokname" }, shownText(tokens[i])),
         h("td", {}, vec(e.keys[i])),
         h("td", { class: "num" }, fmt(e.raw_scores[i])),
         h("td", { class: "num" }, fmt(e.scaled_scores[i])),

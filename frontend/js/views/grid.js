@@ -6,9 +6,9 @@
 // Keyboard: the grid is one tab stop; the arrow keys move the selected head (main.js), Enter or Space
 // ablates (or restores) the selected head.
 /* global Plotly */
-import { caption, changed, draw, emit, hiddenNote, panel, plotOf, presenting, selectionShapes, WEIGHT_SCALE } from "../plot.js";
+import { caption, changed, COLORS, draw, emit, GRID_MASKED, hiddenNote, panel, plotOf, presenting, selectionShapes, THEME, WEIGHT_SCALE } from "../plot.js";
 
-const GRID_MASKED = "#b8b8b8"; // masked cells: mid grey, apart from the white gaps between tiles and every Viridis colour
+// masked cells: mid grey (theme.json masked.grid), apart from the white gaps between tiles and every Viridis colour
 
 const MAX_HOVER_CELLS = 120_000; // beyond this, no per-cell hover text (clicking still works)
 
@@ -65,9 +65,9 @@ function gridShapes(g, state, whiteGaps) {
     if (l >= nL || hd >= nH) continue;
     const x0 = hd * tile - 0.5;
     const y0 = l * tile - 0.5;
-    shapes.push({ type: "rect", x0, x1: x0 + n, y0, y1: y0 + n, fillcolor: "rgba(201,42,42,0.15)", line: { width: 0 } });
-    shapes.push({ type: "line", x0, x1: x0 + n, y0, y1: y0 + n, line: { color: "#c92a2a", width: 2 } });
-    shapes.push({ type: "line", x0, x1: x0 + n, y0: y0 + n, y1: y0, line: { color: "#c92a2a", width: 2 } });
+    shapes.push({ type: "rect", x0, x1: x0 + n, y0, y1: y0 + n, fillcolor: COLORS.ablatedFill, line: { width: 0 } });
+    shapes.push({ type: "line", x0, x1: x0 + n, y0, y1: y0 + n, line: { color: COLORS.ablated, width: 2 } });
+    shapes.push({ type: "line", x0, x1: x0 + n, y0: y0 + n, y1: y0, line: { color: COLORS.ablated, width: 2 } });
   }
   const sx = state.head * tile - 0.5;
   const sy = state.layer * tile - 0.5;
@@ -99,8 +99,9 @@ function describe(gd, state) {
 }
 
 /**
- * data: {analyze, causal, ablateMode}: `analyze` has `thumbnails` ({shape, scale, bytes}, see api.js) or the full
- * `attention` of every layer; state: {layer, head, ablate}. Returns the drawing (a promise).
+ * data: {analyze, ablateMode}: `analyze` has `thumbnails` ({shape, scale, bytes}, see api.js) or the full
+ * `attention` of every layer, and `mask(i, j)` (the answer's mask, derive.js); state: {layer, head, ablate}.
+ * Returns the drawing (a promise).
  */
 export function render(element, data, state) {
   const fig = panel(element, "grid", "Every layer × head");
@@ -113,17 +114,21 @@ export function render(element, data, state) {
   const rows = nL * tile - 1;
   const cols = nH * tile - 1;
   const src = source(a);
+  const masked = a.mask || null;
+  const anyMasked = Boolean(masked) && a.tokens.some((_, i) => masked(i, n - 1));
   caption(
     fig,
     (data.ablateMode ? "Ablate mode: click a head to switch it off or on." : "Click a head to select it; Shift-click (or turn on ablate mode) to ablate it.") +
       " Keys: arrows move the selection, Enter ablates it." +
-      (data.causal ? " Grey: masked." : "") + src.precision + hiddenNote(a, false),
+      (anyMasked ? ` ${THEME.masked.grid_words}` : "") + src.precision + hiddenNote(a, false),
   );
   const gd = plotOf(fig);
   const g = { tile, n, nL, nH, layer: state.layer, head: state.head };
   const width = element.clientWidth || 600;
   // the same weights as last time (only the selection or the ablated heads changed): move the outlines only
-  if (!changed(fig, [a.thumbnails || a.attention, n, nL, nH, data.causal, width, presenting()]) && gd._fullLayout && gd._attnlabGaps) {
+  // (the mask by value: another layer of the same sentence is a new answer with the same mask)
+  const maskKey = (a.visible || []).join(",");
+  if (!changed(fig, [a.thumbnails || a.attention, n, nL, nH, maskKey, width, presenting()]) && gd._fullLayout && gd._attnlabGaps) {
     gd._attnlabGrid = g;
     describe(gd, state);
     return Plotly.relayout(gd, { shapes: gridShapes(g, state, gd._attnlabGaps) });
@@ -136,11 +141,11 @@ export function render(element, data, state) {
       for (let i = 0; i < n; i++) {
         const zr = z[l * tile + i];
         const tr = hover ? text[l * tile + i] : null;
-        const last = data.causal ? i : n - 1; // a causal query sees keys 0..i: the rest stay empty (masked)
         for (let j = 0; j < n; j++) {
           const c = hd * tile + j;
-          if (j <= last) zr[c] = src.weight(l, hd, i, j);
-          if (hover) tr[c] = `layer ${l} · head ${hd}<br>query ${i} → key ${j}: ${j <= last ? src.label(l, hd, i, j) : "masked"}`;
+          const seen = !masked || !masked(i, j); // a masked cell stays empty (grey)
+          if (seen) zr[c] = src.weight(l, hd, i, j);
+          if (hover) tr[c] = `layer ${l} · head ${hd}<br>query ${i} → key ${j}: ${seen ? src.label(l, hd, i, j) : "masked"}`;
         }
       }
     }
@@ -150,7 +155,7 @@ export function render(element, data, state) {
     type: "heatmap", z, colorscale: WEIGHT_SCALE, zmin: 0, zmax: 1, showscale: false, hoverongaps: true,
     ...(hover ? { text, hovertemplate: "%{text}<extra></extra>" } : { hoverinfo: "none" }),
   };
-  const gaps = data.causal ? gapShapes(g, rows, cols) : [];
+  const gaps = anyMasked ? gapShapes(g, rows, cols) : [];
   const cell = Math.max(26, Math.min(120, (width - 70) / nH, 1300 / nL));
   const centre = (k) => k * tile + (n - 1) / 2;
   const drawing = draw(
@@ -158,7 +163,7 @@ export function render(element, data, state) {
     [trace],
     {
       height: Math.round(nL * cell + 60),
-      plot_bgcolor: data.causal ? GRID_MASKED : "#ffffff",
+      plot_bgcolor: anyMasked ? GRID_MASKED : THEME.paper,
       xaxis: { tickmode: "array", tickvals: [...Array(nH).keys()].map(centre), ticktext: [...Array(nH).keys()].map((h) => (nH > 12 ? `${h}` : `head ${h}`)),
                range: [-1, cols], showgrid: false, zeroline: false, fixedrange: true, ticks: "", tickfont: { size: 11 } },
       yaxis: { tickmode: "array", tickvals: [...Array(nL).keys()].map(centre), ticktext: [...Array(nL).keys()].map((l) => (nL > 12 ? `L${l}` : `layer ${l}`)),

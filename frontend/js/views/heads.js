@@ -22,7 +22,8 @@ export function render(element, data, state) {
   const traces = [];
   // four panels in a row; two rows of two on a narrow screen
   const width = element.clientWidth || 800;
-  const cols = width < 560 ? 2 : MEASURES.length;
+  // (the titles are larger in presenter mode: four side by side need more room there)
+  const cols = width < (presenting() ? 820 : 560) ? 2 : MEASURES.length;
   const rowsN = MEASURES.length / cols;
   const showNumbers = nH <= 6 && nL <= 16 && (width - 60) / cols / nH >= (presenting() ? 44 : 32);
   const layout = {

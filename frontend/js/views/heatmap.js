@@ -1,12 +1,14 @@
 // The selected layer and head as a query x key heatmap; masked cells grey with the hover text "masked".
 import {
-  caption, draw, emit, hiddenNote, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, presenting, selectedPattern, selectionShapes, squareHeight, tokenAxis, tokenHeatmap, tokenIndex,
+  caption, draw, emit, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, presenting,
+  selectedPattern, selectionShapes, squareHeight, THEME, tokenAxis, tokenHeatmap, tokenIndex,
 } from "../plot.js";
 
 /**
- * data: {analyze, causal}: `analyze` may be a slice of /api/analyze without the special tokens (each token
- * then has `index`, its index in the API's data, and `hidden` lists the tokens left out);
- * state: {layer, head, token (position in analyze.tokens), ablate}. Returns the drawing (a promise).
+ * data: {analyze}: /api/analyze as derive.js's visibleAnalysis gives it: `mask(i, j)` (the answer's own mask, null
+ * for none), and maybe without the special tokens (each token then has `index`, its index in the API's data, and
+ * `hidden` lists the tokens left out); state: {layer, head, token (position in analyze.tokens), ablate}.
+ * Returns the drawing (a promise).
  */
 export function render(element, data, state) {
   const fig = panel(element, "heatmap", `Attention · layer ${state.layer} · head ${state.head}`);
@@ -16,19 +18,14 @@ export function render(element, data, state) {
   if (!pattern) return undefined;
   const tokens = a.tokens;
   const n = tokens.length;
-  const masked = data.causal ? (i, j) => j > i : null;
+  const masked = a.mask || null;
+  const anyMasked = Boolean(masked) && tokens.some((_, i) => masked(i, n - 1));
   const ablated = state.ablate.some(([l, hd]) => l === state.layer && hd === state.head);
-  const iv = a.interventions;
-  const applied = [
-    iv.positions === "removed" ? "Positions removed." : "",
-    iv.positions === "shuffled" ? `Positions shuffled (position given to each token: ${(iv.permutation || []).join(", ")}).` : "",
-    iv.scale ? "" : "Scores not divided by √d_head.",
-    iv.ablate.length ? `Ablated heads: ${iv.ablate.map(([l, hd]) => `L${l} H${hd}`).join(", ")}.` : "",
-  ].filter(Boolean).join(" ");
+  const applied = interventionsCaption(a.interventions);
   caption(
     fig,
     `Each row is a query token, each column a key it can attend to` + (a.hidden && a.hidden.length ? "." : "; a row sums to 1.") +
-      (data.causal ? " Grey stripes: masked (a later token the query cannot see)." : "") +
+      (anyMasked ? ` ${THEME.masked.words}` : "") +
       hiddenNote(a) +
       (ablated ? " This head is ablated: its output is set to zero (the pattern is still computed)." : "") +
       (applied ? ` ${applied}` : ""),
@@ -44,7 +41,12 @@ export function render(element, data, state) {
   const sel = state.token;
   const shapes =
     sel !== null && sel < n ? selectionShapes({ xref: "x", yref: "y", x0: -0.5, x1: n - 0.5, y0: sel - 0.5, y1: sel + 0.5 }) : [];
-  const height = squareHeight(n, { max: n > 40 ? 1400 : 900, per: n > 40 ? 12 : 30 });
+  let height = squareHeight(n, { max: n > 40 ? 1400 : 900, per: n > 40 ? 12 : 30 });
+  if (presenting()) {
+    // one plot large, and all of it on the screen: no higher than the room below the plot's top (at the page's top)
+    const top = plotOf(fig).getBoundingClientRect().top + window.scrollY;
+    height = Math.max(260, Math.min(height, Math.floor(window.innerHeight - top - 12)));
+  }
   const xStep = n > 48 ? Math.ceil(n / 48) : 1; // long texts: every token on the y axis, every k-th on x
   const drawing = draw(
     fig,
@@ -52,7 +54,7 @@ export function render(element, data, state) {
     {
       height,
       plot_bgcolor: MASKED_COLOR,
-      images: data.causal ? [maskedBackground()] : [],
+      images: anyMasked ? [maskedBackground()] : [],
       xaxis: tokenAxis(tokens, { title: { text: xStep > 1 ? `key (every ${xStep}th labelled; hover for all)` : "key (attended to)" }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep),
       yaxis: tokenAxis(tokens, { title: { text: "query" }, autorange: false, range: [n - 0.5, -0.5] }),
       shapes,

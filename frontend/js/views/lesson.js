@@ -1,7 +1,8 @@
 // The lesson panel: the list of lessons, or one step of a lesson (progress, explanation with the live
 // numbers, a predict-then-reveal question, previous / next). Text only through textContent: a lesson's
 // Markdown-lite (**bold**, *italic*, `code`, "- " lists) is turned into elements here, never into HTML.
-// The numbers come in already resolved (lessons.js); a click asks lessons.js through an "attnlab:lesson" event.
+// The numbers come in already resolved (lessons.js, through the page's data layer); a click asks lessons.js
+// through an "attnlab:lesson" event.
 import { h } from "../plot.js";
 
 function ask(node, detail) {
@@ -33,7 +34,9 @@ function placeholder(raw, value) {
   return h("span", {
     class: "lv",
     title: `${v.src}: ${v.path.join(".")}`,
-    dataset: { raw: raw.trim(), expr: v.expr, src: v.src, path: JSON.stringify(v.path), fmt: v.fmt, kind: v.kind },
+    // the request it was read from and where in the answer: enough to check it against the API
+    dataset: { raw: raw.trim(), expr: v.expr, src: v.src, path: JSON.stringify(v.path), fmt: v.fmt, kind: v.kind,
+      request: v.request ? JSON.stringify(v.request) : undefined },
   }, v.text);
 }
 
@@ -106,12 +109,12 @@ function questionView(element, q, value) {
     }));
   choices.addEventListener("click", (ev) => {
     const b = ev.target.closest("button[data-index]");
-    if (b && !b.disabled) ask(element, { action: "answer", index: Number(b.dataset.index) });
+    if (b && !b.disabled) ask(element, { action: "answer", index: Number(b.dataset.index), key: q.key });
   });
   box.append(choices);
   if (q.chosen === null) {
     const show = h("button", { type: "button", class: "small q-show" }, "just show me");
-    show.addEventListener("click", () => ask(element, { action: "answer", index: -1 }));
+    show.addEventListener("click", () => ask(element, { action: "answer", index: -1, key: q.key }));
     box.append(h("p", { class: "q-hint" }, "Click your guess: the plots stay blurred until you do. ", show));
   } else {
     box.append(h("div", { class: "q-reveal", role: "status" }, blocks(q.reveal, value)));

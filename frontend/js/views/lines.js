@@ -1,6 +1,9 @@
 // Token-to-token links (like BertViz): queries on the left, keys on the right, line opacity and
 // thickness = weight; the selected query's links drawn on top in another colour.
-import { caption, draw, emit, esc, hiddenNote, panel, plainLabels, plotOf, selectedPattern, tokenIndex, tokenLabel } from "../plot.js";
+import {
+  caption, COLORS, draw, emit, esc, hiddenNote, panel, plainLabels, plotOf, selectedPattern, tokenIndex, tokenLabel,
+} from "../plot.js";
+import { shownText } from "../derive.js";
 
 const MAX_LINKS = 1500;
 
@@ -29,28 +32,28 @@ export function render(element, data, state) {
   const dim = sel !== null && sel !== undefined;
   for (const [q, k, w] of others.slice(0, MAX_LINKS)) {
     shapes.push({ type: "line", x0: 0, y0: q, x1: 1, y1: k, layer: "below",
-                  line: { color: "#3b6fb6", width: 0.5 + 4 * w }, opacity: Math.max(0.04, w * (dim ? 0.35 : 0.9)) });
+                  line: { color: COLORS.link, width: 0.5 + 4 * w }, opacity: Math.max(0.04, w * (dim ? 0.35 : 0.9)) });
   }
   for (const [q, k, w] of mine) {
     shapes.push({ type: "line", x0: 0, y0: q, x1: 1, y1: k, layer: "below",
-                  line: { color: "#d6336c", width: 1 + 7 * w }, opacity: Math.max(0.15, Math.min(1, 0.2 + w)) });
+                  line: { color: COLORS.sel, width: 1 + 7 * w }, opacity: Math.max(0.15, Math.min(1, 0.2 + w)) });
   }
   const fontSize = n > 40 ? 9 : n > 20 ? 11 : 13;
   const left = {
     type: "scatter", mode: "markers+text", x: tokens.map(() => 0), y: tokens.map((_, i) => i),
-    text: tokens.map((t) => esc(t.display)), textposition: "middle left", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
+    text: tokens.map((t) => esc(shownText(t))), textposition: "middle left", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
     hovertext: tokens.map((_, i) => `query ${tokenLabel(tokens, i)}`), hoverinfo: "text",
-    marker: { size: 7, color: tokens.map((_, i) => (i === sel ? "#d6336c" : "#3b6fb6")) },
-    textfont: { size: fontSize, color: tokens.map((_, i) => (i === sel ? "#d6336c" : "#1d2430")) },
+    marker: { size: 7, color: tokens.map((_, i) => (i === sel ? COLORS.sel : COLORS.link)) },
+    textfont: { size: fontSize, color: tokens.map((_, i) => (i === sel ? COLORS.sel : COLORS.text)) },
     showlegend: false, cliponaxis: false,
   };
   const right = {
     type: "scatter", mode: "markers+text", x: tokens.map(() => 1), y: tokens.map((_, i) => i),
-    text: tokens.map((t) => esc(t.display)), textposition: "middle right", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
+    text: tokens.map((t) => esc(shownText(t))), textposition: "middle right", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
     hovertext: tokens.map((_, k) =>
       `key ${tokenLabel(tokens, k)}` + (sel !== null && sel < n ? `<br>weight from query ${tokenIndex(tokens, sel)}: ${pattern[sel][k]}` : ""),
     ),
-    hoverinfo: "text", marker: { size: 7, color: "#3b6fb6" }, textfont: { size: fontSize }, showlegend: false, cliponaxis: false,
+    hoverinfo: "text", marker: { size: 7, color: COLORS.link }, textfont: { size: fontSize }, showlegend: false, cliponaxis: false,
   };
   const links = () => {
     const out = [];

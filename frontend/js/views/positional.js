@@ -1,10 +1,33 @@
 // Positional encoding: the encoding and position-position similarity; the selected head with positions
 // normal, removed and shuffled (and the differences); the four-term split of layer 0's scores; and the
-// tiny models with different schemes on the same sentence.
+// models of the current model's family (the same but for the positional scheme) on the same sentence.
+import { maskOf, masksAny } from "../derive.js";
 import {
   absMax, caption, changed, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, tickStep, matrixRows, panel, part, plainLabels, reason, setValue,
-  tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  THEME, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
+
+export const id = "positional";
+export const sources = ["positional", "removed", "shuffled", "decompose", "family"];
+
+/** got: {positional, removed, shuffled, decompose, family} of the data layer; ctx: {state, model}. */
+export function show(section, got, ctx) {
+  const deps = [got.positional.data, got.positional.error, got.positional.unavailable, got.removed.data, got.removed.error,
+    got.shuffled.data, got.shuffled.error, got.decompose.data, got.decompose.error, got.decompose.unavailable,
+    ...(got.family.data || []).flatMap((m) => [m.data, m.error]), got.family.error, ctx.state.layer, ctx.state.head, ctx.state.pn, ctx.model];
+  if (changed(section, deps)) {
+    render(section, {
+      current: ctx.model.name,
+      encoding: got.positional,
+      compare: { removed: got.removed, shuffled: got.shuffled },
+      decompose: { ...got.decompose, unavailable: got.decompose.unavailable },
+      models: got.family.data || [],
+      family: got.family.family || null,
+      familyError: got.family.error,
+    }, ctx.state);
+  }
+  return ![got.positional, got.removed, got.shuffled, got.decompose, got.family].some((v) => v.pending);
+}
 
 const N_CHOICES = [16, 32, 64, 128, 256, 512];
 
@@ -12,23 +35,25 @@ function section(element, key, title, intro) {
   return part(element, key, () => h("section", { class: "subsection" }, h("h3", {}, title), h("p", { class: "intro" }, intro)));
 }
 
-function patternPanel(parent, key, title, z, tokens, { causal, diff = false, name, json, note }) {
+/** answer: the API answer the pattern comes from (its `visible` is the mask). */
+function patternPanel(parent, key, title, z, tokens, { answer, diff = false, name, json, note }) {
   const fig = panel(parent, key, title);
   caption(fig, note || "");
-  if (!changed(fig, [z, tokens, causal, diff])) return fig;
+  const masked = maskOf(answer);
+  if (!changed(fig, [z, tokens, (answer.visible || []).join(","), diff])) return fig;
   const n = tokens.length;
   const lim = diff ? absMax(z) : 1;
   const labels = plainLabels(tokens);
   draw(
     fig,
     [tokenHeatmap(z, tokens, {
-      masked: causal ? (i, j) => j > i : null, zmin: diff ? -lim : 0, zmax: lim, zmid: diff ? 0 : undefined,
+      masked, zmin: diff ? -lim : 0, zmax: lim, zmid: diff ? 0 : undefined,
       colorscale: diff ? DIVERGING : WEIGHT_SCALE, label: diff ? "difference" : "weight", cellText: n <= 10 ? "%{z:.2f}" : null,
     })],
     {
       height: Math.max(240, Math.min(440, n * 22 + 90)),
       plot_bgcolor: MASKED_COLOR,
-      images: causal ? [maskedBackground()] : [],
+      images: masksAny(answer) ? [maskedBackground()] : [],
       xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }, tickStep(n, 24)),
       yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 30)),
       margin: { l: 60, r: 6, t: 6, b: 55 },
@@ -128,7 +153,7 @@ function interventionsPart(element, data, state) {
     }
     const perm = side.interventions.permutation;
     patternPanel(row, label, title, z, side.tokens, {
-      causal: data.causal,
+      answer: side,
       name: `positions-${label}-${side.model}-L${L}-H${H}`,
       json: { model: side.model, interventions: side.interventions, layer: L, head: H, tokens: side.tokens, weights: z },
       note: label === "shuffled" && perm ? `Position given to each token: ${perm.slice(0, 16).join(", ")}${perm.length > 16 ? ", … (all in the JSON)" : ""}` : label === "removed" ? "Positional information taken out." : "As trained.",
@@ -151,9 +176,9 @@ function interventionsPart(element, data, state) {
     const z = slice(r.a, r.difference, L, H);
     if (!z) continue;
     patternPanel(diffRow, `d-${key}`, title, z, r.a.tokens, {
-      causal: data.causal, diff: true, name: `positions-${label}-minus-normal-${r.a.model}-L${L}-H${H}`,
+      answer: r.a, diff: true, name: `positions-${label}-minus-normal-${r.a.model}-L${L}-H${H}`,
       json: { model: r.a.model, a: r.a.interventions, b: r.b.interventions, layer: L, head: H, tokens: r.a.tokens, difference: z },
-      note: "Blue: more weight than with normal positions; orange: less.",
+      note: THEME.diverging.difference_words.replace("the first side", "normal positions"),
     });
   }
 }
@@ -189,7 +214,7 @@ function decomposePart(element, data, state) {
   };
   const traces = TERMS.map(([key, label], m) => {
     const s = m === 0 ? "" : String(m + 1);
-    if (data.causal) layout.images.push(maskedBackground(`x${s}`, `y${s}`)); // masked scores are null: stripes show
+    layout.images.push(maskedBackground(`x${s}`, `y${s}`)); // masked scores are null (gaps): the stripes show there
     layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 20));
     layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m === 0, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 36));
     layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.01, xanchor: "center", yanchor: "bottom",
@@ -208,8 +233,10 @@ function decomposePart(element, data, state) {
 
 function modelsPart(element, data, state) {
   const sec = section(element, "models", "The same sentence through models with different positional schemes", "");
-  sec.querySelector(".intro").textContent = `Layer ${state.layer}, head ${state.head} of each model, with the same interventions (without head ablation).`;
-  const row = part(sec, "row", () => h("div", { class: "row4" }));
+  sec.querySelector(".intro").textContent = data.familyError ||
+    `Layer ${state.layer}, head ${state.head} of each model, with the same interventions (without head ablation).` +
+    (data.family ? ` ${data.family.title}: ${data.family.description}.` : "");
+  const row = part(sec, "row", () => h("div", { class: "row-auto" }));
   const L = state.layer;
   const H = state.head;
   for (const m of data.models || []) {
@@ -227,7 +254,7 @@ function modelsPart(element, data, state) {
       continue;
     }
     patternPanel(row, `m-${m.name}`, title, z, m.data.tokens, {
-      causal: m.data.causal, name: `attention-${m.name}-L${L}-H${H}`,
+      answer: m.data, name: `attention-${m.name}-L${L}-H${H}`,
       json: { model: m.name, interventions: m.data.interventions, layer: L, head: H, tokens: m.data.tokens, weights: z },
       note: `${m.positional} positions${m.name === data.current ? " (the model chosen above)" : ""}`,
     });
@@ -235,8 +262,8 @@ function modelsPart(element, data, state) {
 }
 
 /**
- * data: {causal, current, encoding: {data, error, unavailable}, compare: {removed: {data, error}, shuffled: {...}},
- *        decompose: {data, error, unavailable}, models: [{name, positional, causal, data, error}]}
+ * data: {current, encoding: {data, error, unavailable}, compare: {removed: {data, error}, shuffled: {...}},
+ *        decompose: {data, error, unavailable}, models: [{name, positional, data, error}], family, familyError}
  * state: {layer, head, pn}.
  */
 export function render(element, data, state) {

@@ -1,6 +1,20 @@
 // Next-word prediction: top-k next tokens as bars, a temperature slider, the prediction at every
 // position next to the token that does come next, and a button that appends the greedy continuation.
-import { action, caption, draw, emit, esc, fmt, h, panel, part, plotOf, reason, setExport, setValue } from "../plot.js";
+import {
+  action, caption, changed, COLORS, draw, emit, esc, fmt, h, panel, part, plotOf, reason, setExport, setValue,
+} from "../plot.js";
+import { shownText } from "../derive.js";
+
+export const id = "predictions";
+export const sources = ["predict"];
+
+/** got: {predict}; ctx: {state, note (why a continuation stopped)}. */
+export function show(section, got, ctx) {
+  const v = got.predict;
+  const data = v.unavailable ? { unavailable: v.unavailable } : { predict: v.data, error: v.error, note: ctx.note };
+  if (changed(section, [v.data, v.error, v.unavailable, ctx.note])) render(section, data, ctx.state);
+  return !v.pending;
+}
 
 function controls(element) {
   return part(element, "controls", () => {
@@ -41,15 +55,15 @@ export function render(element, data, state) {
   if (!p) return;
   const k = p.predictions.length;
   const tokens = p.tokens;
-  caption(barsFig, `After the last token “${tokens[tokens.length - 1].display}”, at temperature ${p.temperature}. Lower: sharper; higher: flatter.`);
+  caption(barsFig, `After the last token “${shownText(tokens[tokens.length - 1])}”, at temperature ${p.temperature}. Lower: sharper; higher: flatter.`);
   draw(
     barsFig,
     [{ type: "bar", orientation: "h", x: p.predictions.map((t) => t.prob), y: p.predictions.map((_, i) => i),
        text: p.predictions.map((t) => t.prob.toFixed(3)), textposition: "auto",
-       hovertext: p.predictions.map((t) => `${esc(t.display)} (id ${t.id})<br>probability ${t.prob}`), hoverinfo: "text", marker: { color: "#1c7ed6" } }],
+       hovertext: p.predictions.map((t) => `${esc(shownText(t))} (id ${t.id})<br>probability ${t.prob}`), hoverinfo: "text", marker: { color: COLORS.bar } }],
     {
       height: Math.max(240, k * 28 + 60),
-      yaxis: { tickmode: "array", tickvals: p.predictions.map((_, i) => i), ticktext: p.predictions.map((t) => esc(t.display)), range: [k - 0.5, -0.5], automargin: true },
+      yaxis: { tickmode: "array", tickvals: p.predictions.map((_, i) => i), ticktext: p.predictions.map((t) => esc(shownText(t))), range: [k - 0.5, -0.5], automargin: true },
       xaxis: { title: { text: "probability" }, range: [0, Math.max(0.05, ...p.predictions.map((t) => t.prob)) * 1.1] },
       margin: { l: 90, r: 10, t: 10, b: 45 },
     },
@@ -69,10 +83,10 @@ export function render(element, data, state) {
     body.append(
       h("tr", { class: hit ? "hit" : null },
         h("td", { class: "num" }, String(row.position)),
-        h("td", { class: "tokname" }, tokens[row.position].display),
-        h("td", { class: "tokname" }, top ? top.display : "—"),
+        h("td", { class: "tokname" }, shownText(tokens[row.position])),
+        h("td", { class: "tokname" }, top ? shownText(top) : "—"),
         h("td", { class: "num" }, top ? fmt(top.prob) : "—"),
-        h("td", { class: "tokname" }, next ? next.display : "(end)"),
+        h("td", { class: "tokname" }, next ? shownText(next) : "(end)"),
         h("td", { class: "mark" }, hit ? "✓" : "")),
     );
   }

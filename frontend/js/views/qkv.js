@@ -1,6 +1,19 @@
 // Q, K and V of the selected head as token x d_head heatmaps (q_rot / k_rot under rotary), and q and
 // k of every token together in 2-D with the strongest links drawn as lines.
-import { absMax, caption, DIVERGING, draw, emit, esc, tickStep, matrixRows, panel, plainLabels, plotOf, reason, tokenAxis, tokenLabel } from "../plot.js";
+import {
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, matrixRows, panel, plainLabels, plotOf, reason, tickStep, tokenAxis, tokenLabel,
+} from "../plot.js";
+import { shownText } from "../derive.js";
+
+export const id = "qkv";
+export const sources = ["qkv"];
+
+/** got: {qkv}; ctx: {state, token (the query)}. */
+export function show(section, got, ctx) {
+  const v = got.qkv;
+  if (changed(section, [v.data, v.error, ctx.token])) render(section, { qkv: v.data, error: v.error }, { ...ctx.state, token: ctx.token });
+  return !v.pending;
+}
 
 function matrixPanel(parent, key, title, m, tokens, meta, note) {
   const fig = panel(parent, key, title);
@@ -76,19 +89,19 @@ export function render(element, data, state) {
   const sel = state.token;
   const shapes = p.links.map(([qi, ki, w]) => ({
     type: "line", x0: p.q[qi][0], y0: p.q[qi][1], x1: p.k[ki][0], y1: p.k[ki][1], layer: "below",
-    line: { color: qi === sel ? "#d6336c" : "#868e96", width: 0.6 + 4 * w }, opacity: Math.max(0.15, Math.min(1, w + (qi === sel ? 0.3 : 0))),
+    line: { color: qi === sel ? COLORS.sel : "#868e96", width: 0.6 + 4 * w }, opacity: Math.max(0.15, Math.min(1, w + (qi === sel ? 0.3 : 0))),
   }));
-  const names = tokens.map((t) => esc(t.display));
+  const names = tokens.map((t) => esc(shownText(t)));
   const traces = [
     { type: "scatter", mode: "markers+text", name: "q (query)", x: p.q.map((c) => c[0]), y: p.q.map((c) => c[1]),
       text: names, textposition: "top center", customdata: tokens.map((_, i) => i),
       hovertext: tokens.map((_, i) => `q of ${tokenLabel(tokens, i)}`), hoverinfo: "text",
-      marker: { symbol: "circle", size: tokens.map((_, i) => (i === sel ? 14 : 9)), color: tokens.map((_, i) => (i === sel ? "#d6336c" : "#1c7ed6")) },
+      marker: { symbol: "circle", size: tokens.map((_, i) => (i === sel ? 14 : 9)), color: tokens.map((_, i) => (i === sel ? COLORS.sel : COLORS.bar)) },
       textfont: { color: "#1864ab", size: n > 30 ? 9 : 11 } },
     { type: "scatter", mode: "markers+text", name: "k (key)", x: p.k.map((c) => c[0]), y: p.k.map((c) => c[1]),
       text: names, textposition: "bottom center", customdata: tokens.map((_, i) => i),
       hovertext: tokens.map((_, i) => `k of ${tokenLabel(tokens, i)}`), hoverinfo: "text",
-      marker: { symbol: "diamond", size: 9, color: "#f08c00" }, textfont: { color: "#d9480f", size: n > 30 ? 9 : 11 } },
+      marker: { symbol: "diamond", size: 9, color: COLORS.other }, textfont: { color: "#d9480f", size: n > 30 ? 9 : 11 } },
   ];
   const pct = (v) => `${(v * 100).toFixed(1)}%`;
   draw(

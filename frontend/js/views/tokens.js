@@ -1,4 +1,5 @@
 // The token strip: one chip per token (text set with textContent), the selected query highlighted.
+import { shownText } from "../derive.js";
 import { h } from "../plot.js";
 
 /**
@@ -26,10 +27,10 @@ export function render(element, data, state) {
     const t = tokens[i];
     const index = Number.isInteger(t.index) ? t.index : i;
     chip.dataset.index = String(index);
-    chip.querySelector(".tok-text").textContent = t.display;
+    chip.querySelector(".tok-text").textContent = shownText(t);
     chip.querySelector(".tok-pos").textContent = String(index);
     chip.title = `token ${index} · id ${t.id} · position ${t.position}${t.special ? " · special token (stands for no text)" : ""}`;
-    chip.setAttribute("aria-label", `token ${index}: ${t.display}${t.special ? " (special token)" : ""}`);
+    chip.setAttribute("aria-label", `token ${index}: ${shownText(t)}${t.special ? " (special token)" : ""}`);
     chip.classList.toggle("selected", index === state.token);
     chip.classList.toggle("special", Boolean(t.special));
     chip.classList.toggle("pinned", index === state.pinned);

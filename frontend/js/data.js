@@ -1,0 +1,252 @@
+// The page's one data layer: every request the page makes goes through here (api.js is the only module that calls
+// fetch, and only this module calls api.js for data). The explorer and the lesson panel are both its clients.
+//
+//   resolve(owner, name, ctx)  a source of sources.js for a context: {data, error, unavailable, pending, current, request}
+//   request(spec)              a one-off request through the same cache (a promise): /api/models, the lessons, ...
+//   begin(owner) / end(owner)  a client's round: the slots it did not ask for this round are let go
+//
+// One cache keyed by the request (bounded, least recently used first out). The same request from two clients is one
+// request: the second joins the first while it is on its way (a lesson step and the explorer showing the same view
+// send one /api/analyze). A slot (owner:name) holds one request at a time: when it asks for another, the old one is
+// let go, and a request that nobody holds any more is aborted while on its way. An answer only reaches the slot that
+// asked for exactly that request, so a stale answer never replaces a newer one; while a slot's new request is on its
+// way the slot shows its previous answer.
+import * as realApi from "./api.js";
+import { byLayer } from "./derive.js";
+import { SOURCES } from "./sources.js";
+
+const RETRY_FAILED_AFTER_MS = 5000; // a network failure or a 5xx is asked again after this, when still wanted
+
+export function createData(api = realApi, { maxEntries = 64, now = () => performance.now() } = {}) {
+  const entries = new Map(); // request key -> {key, spec, data, error, status, pending, ctrl, claims, at}
+  const slots = new Map(); // "owner:slot" -> request key
+  const last = new Map(); // "owner:slot" -> the last answer that reached it (shown while the next one loads)
+  const rounds = new Map(); // owner -> the slots it asked for in this round
+  const thumbs = new Map(); // a sentence's base key -> the 8-bit thumbnails of its compact answer (last few sentences)
+  const baseOf = new WeakMap(); // analyze answer -> its base key (sentence, model, interventions)
+  const analyzeMs = new Map(); // model -> how long its last new sentence took to analyse
+  const listeners = new Set();
+  let inflight = 0;
+  let notifying = false;
+  let sent = 0; // requests sent so far (tests and the status line)
+
+  const keyOf = (spec) => JSON.stringify([spec.api, spec.params ?? null]);
+
+  function notify() {
+    if (notifying) return;
+    notifying = true;
+    queueMicrotask(() => {
+      notifying = false;
+      for (const fn of listeners) fn();
+    });
+  }
+
+  /** The fetch of one request; large-model analyses reuse their sentence's thumbnails. */
+  function call(spec, signal) {
+    const args = spec.params === undefined ? [signal] : [spec.params, signal];
+    if (spec.api !== "analyze") return { promise: api[spec.api](...args), timed: false };
+    const { layers, ...rest } = spec.params;
+    const base = JSON.stringify({ ...rest, top_k: undefined });
+    if (!spec.compact) return { promise: api.analyze(spec.params, signal).then((a) => tag(a, base)), timed: true, base };
+    const have = thumbs.get(base);
+    const promise = api.analyze({ ...spec.params, thumbnails: !have }, signal).then((a) => {
+      if (a.thumbnails) {
+        thumbs.delete(base);
+        thumbs.set(base, a.thumbnails);
+        while (thumbs.size > 4) thumbs.delete(thumbs.keys().next().value);
+      } else a.thumbnails = have;
+      return tag(byLayer(a), base);
+    });
+    // only a new sentence is timed: another layer of the same sentence is the server's cached pass
+    return { promise, timed: !have, base };
+  }
+
+  function tag(a, base) {
+    baseOf.set(a, base);
+    return a;
+  }
+
+  function start(spec, key) {
+    const ctrl = new AbortController();
+    const entry = { key, spec, data: null, error: null, status: 0, pending: true, ctrl, claims: new Set(), at: now() };
+    entries.set(key, entry);
+    inflight++;
+    sent++;
+    const t0 = now();
+    let made;
+    try {
+      made = call(spec, ctrl.signal);
+    } catch (err) {
+      made = { promise: Promise.reject(err), timed: false };
+    }
+    made.promise
+      .then((data) => {
+        entry.data = data;
+        for (const slot of entry.claims) last.set(slot, data);
+        if (made.timed && spec.params && spec.params.model) analyzeMs.set(spec.params.model, now() - t0);
+      })
+      .catch((err) => {
+        if (err && err.name === "AbortError") {
+          if (entries.get(key) === entry) entries.delete(key); // nobody wanted it: not an answer to keep
+          return;
+        }
+        entry.error = (err && err.message) || String(err);
+        entry.status = (err && err.status) || 0;
+      })
+      .finally(() => {
+        entry.pending = false;
+        entry.ctrl = null;
+        entry.at = now();
+        inflight--;
+        notify();
+      });
+    evict();
+    return entry;
+  }
+
+  function evict() {
+    if (entries.size <= maxEntries) return;
+    for (const [key, e] of entries) {
+      if (entries.size <= maxEntries) break;
+      if (!e.pending && e.claims.size === 0) entries.delete(key);
+    }
+  }
+
+  function release(slot) {
+    const key = slots.get(slot);
+    slots.delete(slot);
+    const e = key && entries.get(key);
+    if (!e) return;
+    e.claims.delete(slot);
+    if (e.pending && e.claims.size === 0 && e.ctrl) {
+      e.ctrl.abort();
+      entries.delete(key);
+    }
+  }
+
+  const failedLongAgo = (e) => e.error && (!e.status || e.status >= 500) && now() - e.at > RETRY_FAILED_AFTER_MS;
+
+  /** The entry of `spec`, held by `slot` (the slot's previous request let go). */
+  function want(slot, spec) {
+    const key = keyOf(spec);
+    if (slots.get(slot) !== key) release(slot);
+    let e = entries.get(key);
+    if (!e || failedLongAgo(e)) e = start(spec, key);
+    else {
+      entries.delete(key); // most recently used last
+      entries.set(key, e);
+    }
+    e.claims.add(slot);
+    slots.set(slot, key);
+    return e;
+  }
+
+  function shown(slot, e) {
+    if (e.data) last.set(slot, e.data);
+    const data = e.data || (e.pending ? last.get(slot) || null : null);
+    return { data, error: e.error, pending: e.pending, current: Boolean(e.data), request: { api: e.spec.api, params: e.spec.params } };
+  }
+
+  function settle(slot, r) {
+    if (r.api) return shown(slot, want(slot, r));
+    if ("value" in r) return { data: r.value, error: null, pending: false, current: true };
+    if (r.unavailable) return { data: null, error: null, unavailable: r.unavailable, pending: false, current: true };
+    if (r.error) return { data: null, error: r.error, pending: false, current: true };
+    if (r.wait) return { data: last.get(slot) || null, error: null, pending: true, current: false };
+    if (r.each) {
+      const items = r.each.map((x) => {
+        const sub = `${slot}:${x.name}`;
+        touch(slot.slice(0, slot.indexOf(":")), sub); // held this round too, else end() lets it go (and aborts it)
+        const one = x.spec ? settle(sub, x.spec) : { data: null, error: x.error, pending: false, current: true };
+        return { name: x.name, positional: x.positional, ...one };
+      });
+      return { data: items, error: null, family: r.family, pending: items.some((x) => x.pending), current: items.every((x) => x.current) };
+    }
+    return { data: null, error: "a source gave nothing", pending: false, current: true };
+  }
+
+  function touch(owner, slot) {
+    const r = rounds.get(owner);
+    if (r) r.add(slot);
+  }
+
+  return {
+    /**
+     * A source for a context (sources.js), held by `owner` (e.g. "page", "lesson"): what to show now. The sources it
+     * depends on (explain needs the analysis) are resolved in the same context.
+     */
+    resolve(owner, name, ctx) {
+      const memo = new Map();
+      const need = (n, slotName = n) => {
+        if (memo.has(slotName)) return memo.get(slotName);
+        const src = SOURCES[n];
+        const slot = `${owner}:${slotName}`;
+        touch(owner, slot);
+        let out;
+        try {
+          out = src ? settle(slot, src(ctx, (dep) => need(dep, ctx.slot ? `${ctx.slot}/${dep}` : dep))) : { data: null, error: `unknown source ${n}`, pending: false };
+        } catch (err) {
+          out = { data: null, error: err.message || String(err), pending: false };
+        }
+        memo.set(slotName, out);
+        return out;
+      };
+      return need(name, ctx.slot ? `${ctx.slot}/${name}` : name);
+    },
+
+    /** A one-off request through the cache (joined if the same is on its way): a promise of its answer. */
+    request(spec, slot = `once:${keyOf(spec)}`) {
+      const e = want(slot, spec);
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (e.pending) return false;
+          listeners.delete(check);
+          release(slot);
+          if (e.error) reject(Object.assign(new Error(e.error), { status: e.status }));
+          else if (e.data !== null) resolve(e.data);
+          else reject(new DOMException("aborted", "AbortError"));
+          return true;
+        };
+        if (!check()) listeners.add(check);
+      });
+    },
+
+    /** Start a round of `owner`: the slots it does not ask for before end(owner) are let go. */
+    begin(owner) {
+      rounds.set(owner, new Set());
+    },
+
+    end(owner) {
+      const used = rounds.get(owner);
+      rounds.delete(owner);
+      if (!used) return;
+      const prefix = `${owner}:`;
+      for (const slot of [...slots.keys()]) if (slot.startsWith(prefix) && !used.has(slot)) release(slot);
+    },
+
+    /** Call fn whenever an answer arrives (once per burst). Returns the unsubscribe function. */
+    subscribe(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+
+    /** Requests on their way. */
+    inflight: () => inflight,
+    /** Requests sent since the page opened. */
+    sent: () => sent,
+    /** How long `model`'s last new sentence took to analyse (ms), or 0. */
+    analyzeMs: (model) => analyzeMs.get(model) || 0,
+    /** The base key (sentence, model, interventions) an analyze answer was made for. */
+    baseOf: (answer) => (answer ? baseOf.get(answer) || null : null),
+    /** The base key a context's analysis has. */
+    baseKey: (params) => {
+      const { layers, ...rest } = params;
+      return JSON.stringify({ ...rest, top_k: undefined });
+    },
+    /** Entries in the cache (tests). */
+    size: () => entries.size,
+  };
+}
+
+/** The page's data layer. */
+export const data = createData();

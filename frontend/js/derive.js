@@ -1,0 +1,122 @@
+// What every view derives from the API's answers and the page's state, written once: the request parameters of a
+// state, the effective query token, the answer without its special tokens (rows and columns picked by index: no
+// new numbers), the mask as the answer gives it, how many positions the encoding shows, and whether a model gets
+// the compact /api/analyze. Pure functions: no DOM, no fetch (the data layer, data.js, uses them; so do the tests).
+
+// Models with more heads than this (layers x heads) get the compact /api/analyze: the selected layer at full
+// precision and every head as 8-bit thumbnails for the grid, asked for once per sentence.
+export const COMPACT_ABOVE_HEADS = 32;
+
+/** Does this model get the compact /api/analyze? */
+export const compact = (model) => Boolean(model) && model.n_layers * model.n_heads > COMPACT_ABOVE_HEADS;
+
+/** The sentence, model and interventions of a state: what every model request starts from. */
+export function baseParams(state, model) {
+  return { text: state.text, model: model ? model.name : undefined, positions: state.positions, scale: state.scale, ablate: state.ablate };
+}
+
+/** A token as the page shows it: its display string where the API sends one, else its text. */
+export const shownText = (t) => (t.display ?? t.text);
+
+/**
+ * The query token, as an index into the API's tokens: the hovered one, else the selected one, else the last one
+ * shown. `shown`: the indices the page shows (all of them, or those left when special tokens are hidden).
+ */
+export function effectiveToken(n, { hover = null, token = null } = {}, shown = null) {
+  const t = hover !== null && hover !== undefined ? hover : token;
+  const ok = (i) => Number.isInteger(i) && i >= 0 && i < n && (!shown || shown.includes(i));
+  if (ok(t)) return t;
+  return shown && shown.length ? shown[shown.length - 1] : n - 1;
+}
+
+/**
+ * The mask of an answer that carries `visible` (how many keys each query sees): masked(i, j) is true where query i
+ * cannot see key j. `keep`: the answer's indices of the rows and columns drawn (when some are hidden).
+ * An answer without `visible` masks nothing.
+ */
+export function maskOf(answer, keep = null) {
+  const visible = answer && answer.visible;
+  if (!visible) return null;
+  if (!keep) return (i, j) => j >= visible[i];
+  return (i, j) => keep[j] >= visible[keep[i]];
+}
+
+/** Does the answer mask any cell at all? (a bidirectional model masks none) */
+export const masksAny = (answer) => Boolean(answer && answer.visible && answer.visible.some((v) => v < answer.visible.length));
+
+const sliceMemo = new WeakMap(); // answer -> {key, view}
+const thumbMemo = new WeakMap(); // thumbnails -> {key, thumbs}
+
+/** The indices of the tokens shown: all of them, or those that are not special when `hide` is on (never none). */
+export function keptIndices(tokens, hide) {
+  if (!hide) return null;
+  const keep = [];
+  tokens.forEach((t, i) => { if (!t.special) keep.push(i); });
+  return keep.length === tokens.length || keep.length === 0 ? null : keep;
+}
+
+/**
+ * An /api/analyze answer as the attention views draw it: with special tokens hidden, their rows and columns are left
+ * out, picked by index from the API's numbers. Each kept token gets `index` (its index in the answer), `hidden`
+ * lists the tokens left out, `mask` is the answer's mask for the kept rows and columns. Memoised per answer.
+ */
+export function visibleAnalysis(a, hide) {
+  if (!a) return a;
+  const keep = keptIndices(a.tokens, hide);
+  const key = keep ? keep.join(",") : "";
+  const memo = sliceMemo.get(a);
+  if (memo && memo.key === key) return memo.view;
+  let view;
+  if (!keep) view = { ...a, mask: maskOf(a), hidden: [] };
+  else {
+    const pick = (m) => (m ? keep.map((i) => keep.map((j) => m[i][j])) : m); // [query][key] -> [kept query][kept key]
+    view = {
+      ...a,
+      tokens: keep.map((i) => ({ ...a.tokens[i], index: i })),
+      hidden: a.tokens.filter((t) => t.special),
+      attention: a.attention.map((heads) => (heads ? heads.map(pick) : heads)),
+      thumbnails: a.thumbnails ? sliceThumbnails(a.thumbnails, keep) : null,
+      mask: maskOf(a, keep),
+    };
+  }
+  sliceMemo.set(a, { key, view });
+  return view;
+}
+
+/** The thumbnails' rows and columns of the kept tokens (bytes [layer, head, query, key]). */
+export function sliceThumbnails(t, keep) {
+  const key = keep.join(",");
+  const memo = thumbMemo.get(t);
+  if (memo && memo.key === key) return memo.thumbs;
+  const [nL, nH, n] = t.shape; // [layer, head, query, key]
+  const m = keep.length;
+  const bytes = new Uint8Array(nL * nH * m * m); // [layer, head, kept query, kept key]
+  for (let lh = 0; lh < nL * nH; lh++)
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < m; j++) bytes[(lh * m + i) * m + j] = t.bytes[(lh * n + keep[i]) * n + keep[j]];
+  const thumbs = { ...t, shape: [nL, nH, m, m], bytes };
+  thumbMemo.set(t, { key, thumbs });
+  return thumbs;
+}
+
+/** The API index of each token a (possibly sliced) answer shows. */
+export const shownIndices = (view) => view.tokens.map((t, i) => (Number.isInteger(t.index) ? t.index : i));
+
+/**
+ * How many positions the encoding heatmap shows: what the page asks for (`pn`), at most what a learned table holds
+ * (a sinusoidal encoding has no end).
+ */
+export function positionalLength(model, pn) {
+  return model.positional === "sinusoidal" ? pn : Math.min(pn, model.max_tokens);
+}
+
+/**
+ * A compact answer (`layers` names the layers it holds in full) with `attention` indexed by layer: attention[l] is
+ * that layer's [head][query][key], or null for a layer the answer does not hold. Every other answer is left as it is.
+ */
+export function byLayer(a) {
+  if (!a || !Array.isArray(a.layers) || a.layers.length === a.n_layers && a.layers.every((l, i) => l === i)) return a;
+  const attention = Array.from({ length: a.n_layers }, () => null);
+  a.layers.forEach((l, i) => { attention[l] = a.attention[i]; });
+  return { ...a, attention };
+}

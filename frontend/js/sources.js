@@ -1,0 +1,148 @@
+// The sources: every piece of data a view or a lesson's text can ask for, by name, as the request it makes for a
+// context (the page's state, or a lesson placeholder's overrides of it). One table for the explorer and the lessons:
+// the same name in the same context is the same request, so the data layer (data.js) sends it once.
+// Pure: a source returns what to fetch, it fetches nothing.
+//
+// A source is (ctx, need) => one of
+//   {api, params, compact?}   an API request (api: a function name of api.js)
+//   {value}                    a value at hand (the model's entry, the state)
+//   {error} | {unavailable}    why there is nothing (unavailable: the view or part does not apply to the model)
+//   {wait: true}               a source it depends on is still on its way
+//   {each: [{name, ..., spec}]} one request per model (the family of the positional view)
+// ctx: {state, model, models (name -> /api/models entry), hover, overrides}; need(name) -> {data, error, pending}
+// of another source in the same context.
+import { baseParams, compact, effectiveToken, keptIndices, positionalLength } from "./derive.js";
+import { familyOf, unavailable } from "./vocab.js";
+
+const TOP_K = 10;
+const NEIGHBORS = 10;
+
+/** The query token of this context (an index into the answer's tokens), or a {wait}/{error} result. */
+function query(ctx, need) {
+  const a = need("analyze");
+  if (!a.data) return a.error ? { error: a.error } : { wait: true };
+  const tokens = a.data.tokens;
+  const shown = keptIndices(tokens, ctx.state.hidespecial);
+  return { token: effectiveToken(tokens.length, { hover: ctx.hover, token: ctx.state.token }, shown), tokens };
+}
+
+/** Side b of the Compare view: side a with the second sentence, model and interventions where the page names them. */
+export function sideB(state, model) {
+  return {
+    text: state.text2 || state.text,
+    model: state.model2 || (model ? model.name : undefined),
+    positions: state.positions2 || state.positions,
+    scale: state.scale2 === null ? state.scale : state.scale2,
+    ablate: state.ablate2 === null ? state.ablate : state.ablate2,
+  };
+}
+
+export const SOURCES = {
+  analyze(ctx) {
+    const base = baseParams(ctx.state, ctx.model);
+    // a large model: the selected layer in full (the data layer adds the thumbnails of every head, once per sentence)
+    if (compact(ctx.model)) return { api: "analyze", params: { ...base, top_k: TOP_K, layers: [ctx.state.layer] }, compact: true };
+    return { api: "analyze", params: { ...base, top_k: TOP_K } };
+  },
+
+  explain(ctx, need) {
+    const q = query(ctx, need);
+    if (q.token === undefined) return q;
+    const s = ctx.state;
+    return { api: "explain", params: { ...baseParams(s, ctx.model), layer: s.layer, head: s.head, query: q.token } };
+  },
+
+  qkv(ctx) {
+    const s = ctx.state;
+    return { api: "qkv", params: { ...baseParams(s, ctx.model), layer: s.layer, head: s.head } };
+  },
+
+  predict(ctx) {
+    const why = unavailable(ctx.model, "predictions");
+    if (why) return { unavailable: why };
+    return { api: "predict", params: { ...baseParams(ctx.state, ctx.model), top_k: TOP_K, temperature: ctx.state.temp } };
+  },
+
+  embeddings(ctx) {
+    return { api: "embeddings", params: baseParams(ctx.state, ctx.model) };
+  },
+
+  neighbors(ctx, need) {
+    const name = ctx.model.name;
+    // a typed word, else the selected token by its id (so that BOS and partial-byte tokens work too)
+    if (ctx.state.word) return { api: "neighbors", params: { word: ctx.state.word, k: NEIGHBORS, model: name } };
+    const q = query(ctx, need);
+    if (q.token === undefined) return q;
+    return { api: "neighbors", params: { token_id: q.tokens[q.token].id, k: NEIGHBORS, model: name } };
+  },
+
+  analogy(ctx) {
+    const { a, b, c } = ctx.state;
+    if (!(a && b && c)) return { error: "Type three words: a − b + c." };
+    return { api: "analogy", params: { model: ctx.model.name, a, b, c, k: NEIGHBORS } };
+  },
+
+  positional(ctx) {
+    const why = unavailable(ctx.model, "positional.encoding");
+    if (why) return { unavailable: why };
+    return { api: "positional", params: { n: positionalLength(ctx.model, ctx.state.pn), model: ctx.model.name } };
+  },
+
+  decompose(ctx) {
+    const why = unavailable(ctx.model, "positional.decompose");
+    if (why) return { unavailable: why };
+    // the positional view splits layer 0's scores (a lesson may name another layer)
+    const layer = ctx.overrides && ctx.overrides.layer !== undefined ? ctx.state.layer : 0;
+    return { api: "decompose", params: { ...baseParams(ctx.state, ctx.model), layer, head: ctx.state.head } };
+  },
+
+  // the positional view: the selected head with positions normal and removed, and normal and shuffled
+  removed: (ctx) => positionsCompare(ctx, "removed"),
+  shuffled: (ctx) => positionsCompare(ctx, "shuffled"),
+
+  // the positional view: the same sentence through every model of the current model's family (without ablation)
+  family(ctx) {
+    const fam = familyOf(ctx.model.name);
+    if (!fam) return { error: "There are no models that differ only in their positional scheme." };
+    const each = fam.models.map((name) => {
+      const m = ctx.models.get(name);
+      if (!m) return { name, error: `${name} is not on this server.` };
+      if (!m.available) return { name, positional: m.positional, error: `${name} is not installed${m.install ? `: ${m.install}` : "."}` };
+      return { name, positional: m.positional, spec: SOURCES.analyze({ ...ctx, model: m, state: { ...ctx.state, model: name, ablate: [] } }) };
+    });
+    return { each, family: fam };
+  },
+
+  // the Compare view: side a (the page's sentence, model and interventions) and side b, the selected layer and head
+  compare(ctx) {
+    const s = ctx.state;
+    const b = sideB(s, ctx.model);
+    const other = ctx.models.get(b.model);
+    if (!other) return { error: `There is no model named “${b.model}”.` };
+    if (!other.available) return { error: `${b.model} is not installed${other.install ? `: ${other.install}` : "."}` };
+    if (s.layer >= other.n_layers || s.head >= other.n_heads) {
+      return { error: `${b.model} has no layer ${s.layer}, head ${s.head} (it has ${other.n_layers} layers × ${other.n_heads} heads): pick a head both models have.` };
+    }
+    return { api: "compare", params: { a: baseParams(s, ctx.model), b, layer: s.layer, head: s.head, top_k: 5 } };
+  },
+
+  model(ctx) {
+    return { value: ctx.model };
+  },
+
+  state(ctx, need) {
+    const q = query(ctx, need);
+    if (q.token === undefined) return q;
+    return { value: { ...ctx.state, model: ctx.model.name, token: q.token } };
+  },
+};
+
+function positionsCompare(ctx, other) {
+  const s = ctx.state;
+  const base = baseParams(s, ctx.model);
+  // only the selected layer and head: the API sends that slice (with `layers` and `heads` naming it)
+  return { api: "compare", params: { a: { ...base, positions: "normal" }, b: { ...base, positions: other }, layer: s.layer, head: s.head } };
+}
+
+/** The names a lesson placeholder may use (lesson-template.js). */
+export const SOURCE_NAMES = Object.keys(SOURCES);

@@ -1,0 +1,225 @@
+// Compare: two sentences, or one sentence through two models or with two interventions, side by side. Side a is the
+// page's sentence, model and interventions; side b differs where the page says (URL text2, model2, positions2,
+// scale2, ablate2), so a link names both sides. The selected head on each side, their difference (b − a) where the
+// tokens line up, and both sides' next-token predictions, all from one /api/compare answer.
+import { maskOf, masksAny, shownText } from "../derive.js";
+import { sideB } from "../sources.js";
+import { positionIds, vocab } from "../vocab.js";
+import {
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows,
+  panel, part, plainLabels, reason, setValue, squareHeight, THEME, tokenAxis, tokenHeatmap,
+} from "../plot.js";
+
+export const id = "compare";
+export const sources = ["compare"];
+
+const EXAMPLES = [
+  { label: "trophy: too big / too small", patch: (s) => ({
+    text: "The trophy does not fit in the suitcase because it is too big.",
+    text2: "The trophy does not fit in the suitcase because it is too small.", model2: "", positions2: "", scale2: null, ablate2: null }) },
+  { label: "another positional scheme", patch: (s, ctx) => {
+    const fam = vocab.families.find((f) => f.models.includes(ctx.model.name)) || vocab.families[0];
+    const other = fam ? fam.models.find((m) => m !== ctx.model.name && ctx.models.get(m) && ctx.models.get(m).available) : "";
+    return { text2: "", model2: other || "", positions2: "", scale2: null, ablate2: null };
+  } },
+  { label: "positions shuffled", patch: () => ({ text2: "", model2: "", positions2: "shuffled", scale2: null, ablate2: null }) },
+  { label: "without √d scaling", patch: () => ({ text2: "", model2: "", positions2: "", scale2: false, ablate2: null }) },
+];
+
+/** The form that sets side b (made once); its fields follow the state unless the student is typing in them. */
+function controls(section, ctx) {
+  const form = part(section, "controls", () => {
+    const text2 = h("textarea", { name: "text2", rows: "1", maxlength: String(vocab.limits.max_text_chars || 2000), spellcheck: "false",
+      placeholder: "the same sentence as side a", "aria-label": "side b: sentence" });
+    const model2 = h("select", { name: "model2", "aria-label": "side b: model" });
+    const positions2 = h("select", { name: "positions2", "aria-label": "side b: positions" });
+    const scale2 = h("select", { name: "scale2", "aria-label": "side b: divide scores by √d_head" },
+      h("option", { value: "" }, "the same"), h("option", { value: "1" }, "on"), h("option", { value: "0" }, "off"));
+    const ablate2 = h("input", { type: "text", name: "ablate2", size: "10", placeholder: "the same", spellcheck: "false", autocomplete: "off",
+      "aria-label": "side b: ablated heads, e.g. 1.2,0.3 or none", title: vocab.ablate ? vocab.ablate.description : "" });
+    const apply = h("button", { type: "submit", class: "primary" }, "Compare");
+    const clear = h("button", { type: "button", class: "small", name: "clear" }, "same as a");
+    const box = h("form", { class: "compare-form", autocomplete: "off" },
+      h("span", { class: "side-badge side-b" }, "b"),
+      h("label", { class: "grow" }, h("span", { class: "label" }, "Sentence"), text2),
+      h("label", {}, h("span", { class: "label" }, "Model"), model2),
+      h("label", {}, h("span", { class: "label" }, "Positions"), positions2),
+      h("label", {}, h("span", { class: "label" }, "√d"), scale2),
+      h("label", {}, h("span", { class: "label" }, "Ablate"), ablate2),
+      apply, clear);
+    const examples = h("div", { class: "examples compare-examples", role: "group", "aria-label": "comparisons to try" },
+      h("span", { class: "label" }, "Try"),
+      EXAMPLES.map((ex, i) => h("button", { type: "button", class: "example", dataset: { example: String(i) } }, ex.label)));
+    const wrap = h("div", { class: "compare-controls" }, box, examples);
+    const send = () => {
+      const patch = { text2: text2.value.trim() ? text2.value : "", model2: model2.value, positions2: positions2.value,
+        scale2: scale2.value === "" ? null : scale2.value === "1" };
+      const raw = ablate2.value.trim();
+      patch.ablate2 = raw === "" ? null : raw; // read by main.js with the page's one ablate parser
+      emit(box, patch, { history: "push" });
+    };
+    box.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      send();
+    });
+    text2.addEventListener("keydown", (ev) => {
+      if (ev.key === "Enter" && !ev.shiftKey && !ev.isComposing) {
+        ev.preventDefault();
+        send();
+      }
+    });
+    for (const sel of [model2, positions2, scale2]) sel.addEventListener("change", send);
+    clear.addEventListener("click", () => emit(box, { text2: "", model2: "", positions2: "", scale2: null, ablate2: null }, { history: "push" }));
+    examples.addEventListener("click", (ev) => {
+      const b = ev.target.closest("button[data-example]");
+      if (b) emit(box, EXAMPLES[Number(b.dataset.example)].patch(wrap._state, wrap._ctx), { history: "push" });
+    });
+    return wrap;
+  });
+  form._state = ctx.state;
+  form._ctx = ctx;
+  const s = ctx.state;
+  const model2 = form.querySelector("select[name=model2]");
+  const names = [...ctx.models.values()].map((m) => m.name).join(",");
+  if (model2.dataset.names !== names) {
+    model2.replaceChildren(h("option", { value: "" }, "the same"),
+      ...[...ctx.models.values()].map((m) => h("option", { value: m.name, disabled: !m.available }, m.name)));
+    model2.dataset.names = names;
+  }
+  const positions2 = form.querySelector("select[name=positions2]");
+  if (positions2.options.length !== positionIds().length + 1) {
+    positions2.replaceChildren(h("option", { value: "" }, "the same"), ...positionIds().map((p) => h("option", { value: p }, p)));
+  }
+  setValue(form.querySelector("textarea[name=text2]"), s.text2);
+  setValue(model2, s.model2);
+  setValue(positions2, s.positions2);
+  setValue(form.querySelector("select[name=scale2]"), s.scale2 === null ? "" : s.scale2 ? "1" : "0");
+  const ab = form.querySelector("input[name=ablate2]");
+  setValue(ab, s.ablate2 === null ? "" : s.ablate2.length ? s.ablate2.map(([l, hd]) => `${l}.${hd}`).join(",") : "none");
+  return form;
+}
+
+/** One side in words: its sentence (when the sentences differ), model and interventions. */
+function describe(side, other) {
+  const iv = interventionsCaption(side.interventions);
+  return `${side.model}${iv ? ` · ${iv}` : " · as trained"}` + (side.tokens.length !== other.tokens.length || side.tokens.some((t, i) => t.id !== other.tokens[i].id)
+    ? ` · ${side.tokens.length} tokens` : "");
+}
+
+function pattern(fig, side, label, s) {
+  const z = side.attention[0] && side.attention[0][0]; // [query][key] of the one layer and head asked for
+  if (!z) {
+    reason(fig, `No weights for layer ${s.layer}, head ${s.head}.`);
+    return;
+  }
+  const tokens = side.tokens;
+  const n = tokens.length;
+  const masked = maskOf(side);
+  draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: 1, cellText: n <= 12 ? "%{z:.2f}" : null })], {
+    height: squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 }),
+    plot_bgcolor: MASKED_COLOR,
+    images: masksAny(side) ? [maskedBackground()] : [],
+    xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }),
+    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }),
+    margin: { l: 70, r: 6, t: 6, b: 60 },
+  }, {
+    name: `compare-${label}-${side.model}-L${s.layer}-H${s.head}`,
+    csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z),
+    json: { side: label, model: side.model, interventions: side.interventions, layer: s.layer, head: s.head, tokens, weights: z },
+  });
+}
+
+function difference(fig, r, s) {
+  if (!r.difference) {
+    reason(fig, `No cell-by-cell difference: ${r.difference_unavailable || "the API sent none"}. The two patterns are side by side above.`);
+    return "";
+  }
+  const z = r.difference[0][0];
+  const a = r.a;
+  const b = r.b;
+  const n = a.tokens.length;
+  // a position whose tokens differ shows both: "big / small"
+  const same = r.same_token || a.tokens.map(() => true);
+  const tokens = a.tokens.map((t, i) => (same[i] ? t : { ...t, display: `${shownText(t)} / ${shownText(b.tokens[i])}` }));
+  const ma = maskOf(a);
+  const mb = maskOf(b);
+  const masked = ma || mb ? (i, j) => Boolean((ma && ma(i, j)) || (mb && mb(i, j))) : null;
+  const lim = absMax(z);
+  draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label: "b − a", cellText: n <= 12 ? "%{z:.2f}" : null })], {
+    height: squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 }),
+    plot_bgcolor: MASKED_COLOR,
+    images: masksAny(a) || masksAny(b) ? [maskedBackground()] : [],
+    xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }),
+    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }),
+    margin: { l: 70, r: 6, t: 6, b: 60 },
+  }, {
+    name: `compare-difference-L${s.layer}-H${s.head}`,
+    csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z),
+    json: { a: { model: a.model, interventions: a.interventions }, b: { model: b.model, interventions: b.interventions }, layer: s.layer, head: s.head,
+      tokens_a: a.tokens, tokens_b: b.tokens, same_token: r.same_token, difference: z },
+  });
+  const apart = same.map((ok, i) => (ok ? null : i)).filter((i) => i !== null);
+  return apart.length
+    ? ` Position${apart.length > 1 ? "s" : ""} ${apart.map((i) => `${i} (“${shownText(a.tokens[i])}” / “${shownText(b.tokens[i])}”)`).join(", ")} hold${apart.length > 1 ? "" : "s"} different tokens on the two sides: ${apart.length > 1 ? "their" : "its"} rows and columns compare different words.`
+    : " Every position holds the same token on both sides.";
+}
+
+function predictions(fig, side, label) {
+  if (side.predictions_unavailable) {
+    reason(fig, side.predictions_unavailable);
+    return;
+  }
+  const p = side.predictions || [];
+  const k = p.length;
+  caption(fig, `After “${shownText(side.tokens[side.tokens.length - 1])}” (temperature 1).`);
+  draw(fig, [{ type: "bar", orientation: "h", x: p.map((t) => t.prob), y: p.map((_, i) => i), text: p.map((t) => t.prob.toFixed(3)), textposition: "auto",
+    hovertext: p.map((t) => `${esc(shownText(t))} (id ${t.id})<br>probability ${t.prob}`), hoverinfo: "text", marker: { color: label === "a" ? COLORS.bar : COLORS.other } }], {
+    height: Math.max(200, k * 28 + 60),
+    yaxis: { tickmode: "array", tickvals: p.map((_, i) => i), ticktext: p.map((t) => esc(shownText(t))), range: [k - 0.5, -0.5], automargin: true },
+    xaxis: { title: { text: "probability" }, range: [0, Math.max(0.05, ...p.map((t) => t.prob)) * 1.1] },
+    margin: { l: 90, r: 10, t: 10, b: 45 },
+  }, { name: `compare-predictions-${label}-${side.model}`, csv: () => [["rank", "id", "text", "prob"], ...p.map((t, i) => [i + 1, t.id, t.text, t.prob])],
+    json: { side: label, model: side.model, predictions: p } });
+}
+
+/** got: {compare}; ctx: {state, model, models}. */
+export function show(section, got, ctx) {
+  controls(section, ctx);
+  const s = ctx.state;
+  const summary = part(section, "summary", () => h("div", { class: "compare-summary" }));
+  const row = part(section, "row", () => h("div", { class: "row3 compare-row" }));
+  const figA = panel(row, "a", "a");
+  const figB = panel(row, "b", "b");
+  const figD = panel(row, "diff", "b − a");
+  const prow = part(section, "predictions", () => h("div", { class: "row2" }));
+  const predA = panel(prow, "pred-a", "a: next token");
+  const predB = panel(prow, "pred-b", "b: next token");
+  const c = got.compare;
+  if (!changed(section, [c.data, c.error, s.layer, s.head])) return !c.pending;
+  const b = sideB(s, ctx.model);
+  if (c.error) {
+    summary.replaceChildren(h("p", { class: "reason" }, c.error));
+    for (const f of [figA, figB, figD, predA, predB]) reason(f, c.error);
+    return !c.pending;
+  }
+  const r = c.data;
+  if (!r) return !c.pending;
+  figA.querySelector(".panel-title").textContent = `a · ${r.a.model} · layer ${s.layer} · head ${s.head}`;
+  figB.querySelector(".panel-title").textContent = `b · ${r.b.model} · layer ${s.layer} · head ${s.head}`;
+  figD.querySelector(".panel-title").textContent = `b − a · layer ${s.layer} · head ${s.head}`;
+  caption(figA, describe(r.a, r.b));
+  caption(figB, describe(r.b, r.a));
+  pattern(figA, r.a, "a", s);
+  pattern(figB, r.b, "b", s);
+  const note = difference(figD, r, s);
+  caption(figD, r.difference ? `${THEME.diverging.difference_words.replace("the first side", "side a")}${note}` : "");
+  predictions(predA, r.a, "a");
+  predictions(predB, r.b, "b");
+  const sameAll = b.text === s.text && b.model === r.a.model && JSON.stringify([b.positions, b.scale, b.ablate]) === JSON.stringify([s.positions, s.scale, s.ablate]);
+  summary.replaceChildren(
+    h("p", {}, h("span", { class: "side-badge side-a" }, "a"), " ", h("span", { class: "tokname" }, s.text)),
+    h("p", {}, h("span", { class: "side-badge side-b" }, "b"), " ", h("span", { class: "tokname" }, b.text)),
+    ...(sameAll ? [h("p", { class: "reason" }, "Side b is the same as side a: give it another sentence, model or intervention above (or try an example).")] : []),
+  );
+  return !c.pending;
+}

@@ -1,0 +1,185 @@
+// The page's one data layer (frontend/js/data.js), against a fake API: one request for the same question from the
+// explorer and a lesson, aborts and stale answers, the bounded cache, the compact analysis of a large model.
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+
+import { createData } from "../../../frontend/js/data.js";
+import { DEFAULTS } from "../../../frontend/js/state.js";
+import { setVocabulary } from "../../../frontend/js/vocab.js";
+import { analysis, byName, MODELS } from "./fixtures.mjs";
+import { serverMeta } from "./meta.mjs";
+
+before(() => setVocabulary(serverMeta()));
+
+/** A fake api.js: every call is recorded and answered when the test says (answer / fail), or at once with `auto`. */
+function fakeApi(auto = null) {
+  const calls = [];
+  const api = new Proxy({}, {
+    get: (_, name) => (...args) => {
+      const signal = args[args.length - 1];
+      const params = args.length > 1 ? args[0] : undefined;
+      let settle;
+      const promise = new Promise((resolve, reject) => {
+        settle = { resolve, reject };
+        if (signal) signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
+      });
+      const call = { name, params, signal, answer: (d) => settle.resolve(d), fail: (msg, status = 422) => settle.reject(Object.assign(new Error(msg), { status })) };
+      calls.push(call);
+      if (auto) queueMicrotask(() => call.answer(auto(name, params)));
+      return promise;
+    },
+  });
+  return { api, calls };
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0));
+const ctxOf = (patch = {}, model = MODELS[0]) => ({ state: { ...structuredClone(DEFAULTS), model: model.name, ...patch }, model, models: byName, hover: null, overrides: {} });
+
+test("the explorer and a lesson asking for the same thing send one request", async () => {
+  const { api, calls } = fakeApi((name) => (name === "analyze" ? analysis() : { weights: [1] }));
+  const data = createData(api);
+  const ctx = ctxOf({ view: "arithmetic" });
+  data.resolve("page", "explain", ctx); // waits for the analysis first
+  data.resolve("lesson", "analyze", { ...ctx, slot: "explain" });
+  assert.deepEqual(calls.map((c) => c.name), ["analyze"]);
+  await tick();
+  const a = data.resolve("page", "explain", ctx);
+  const b = data.resolve("lesson", "explain", { ...ctx, slot: "top_key" });
+  assert.deepEqual(calls.map((c) => c.name), ["analyze", "explain"]);
+  assert.equal(calls[1].params.query, 3); // the last token
+  await tick();
+  assert.deepEqual(data.resolve("page", "explain", ctx).data, { weights: [1] });
+  assert.equal(a.pending, true);
+  assert.deepEqual(b.request, a.request);
+  assert.equal(data.sent(), 2);
+});
+
+test("a hovered token is asked for; a request nobody wants any more is aborted", async () => {
+  const { api, calls } = fakeApi();
+  const data = createData(api);
+  data.resolve("page", "analyze", ctxOf());
+  calls[0].answer(analysis());
+  await tick();
+  data.resolve("page", "explain", { ...ctxOf(), hover: 1 });
+  assert.equal(calls[1].params.query, 1);
+  data.resolve("page", "explain", { ...ctxOf(), hover: 2 }); // the slot moves on: the first is let go
+  assert.equal(calls[1].signal.aborted, true);
+  assert.equal(calls[2].params.query, 2);
+  // held by another client too: not aborted when one lets go
+  data.resolve("lesson", "explain", { ...ctxOf(), hover: 2 });
+  data.resolve("page", "explain", { ...ctxOf(), hover: 3 });
+  assert.equal(calls[2].signal.aborted, false);
+});
+
+test("a stale answer never replaces a newer one; the previous answer shows while the next loads", async () => {
+  const { api, calls } = fakeApi();
+  const data = createData(api);
+  data.resolve("page", "analyze", ctxOf({ text: "first" }));
+  calls[0].answer({ ...analysis(), model: "first" });
+  await tick();
+  data.resolve("page", "analyze", ctxOf({ text: "second" }));
+  data.resolve("page", "analyze", ctxOf({ text: "third" })); // "second" is aborted
+  assert.equal(calls[1].signal.aborted, true);
+  const now = data.resolve("page", "analyze", ctxOf({ text: "third" }));
+  assert.equal(now.pending, true);
+  assert.equal(now.current, false);
+  assert.equal(now.data.model, "first"); // shown until the new one is in
+  calls[2].answer({ ...analysis(), model: "third" });
+  await tick();
+  assert.equal(data.resolve("page", "analyze", ctxOf({ text: "third" })).data.model, "third");
+});
+
+test("errors reach the slot; a 4xx is kept, a failed connection is asked again later", async () => {
+  let t = 0;
+  const { api, calls } = fakeApi();
+  const data = createData(api, { now: () => t });
+  data.resolve("page", "analyze", ctxOf({ text: "bad" }));
+  calls[0].fail("text is empty", 422);
+  await tick();
+  assert.equal(data.resolve("page", "analyze", ctxOf({ text: "bad" })).error, "text is empty");
+  t = 60_000;
+  data.resolve("page", "analyze", ctxOf({ text: "bad" }));
+  assert.equal(calls.length, 1); // the same question, the same answer
+  data.resolve("page", "analyze", ctxOf({ text: "down" }));
+  calls[1].fail("the server answered 502", 502);
+  await tick();
+  data.resolve("page", "analyze", ctxOf({ text: "down" }));
+  assert.equal(calls.length, 2);
+  t = 120_000;
+  data.resolve("page", "analyze", ctxOf({ text: "down" }));
+  assert.equal(calls.length, 3);
+});
+
+test("the cache is bounded, and keeps what a slot holds", async () => {
+  const { api } = fakeApi(() => analysis());
+  const data = createData(api, { maxEntries: 3 });
+  for (let i = 0; i < 6; i++) {
+    data.begin("page");
+    data.resolve("page", "analyze", ctxOf({ text: `t${i}` }));
+    data.end("page");
+    await tick();
+  }
+  assert.equal(data.size(), 3);
+  data.resolve("lesson", "analyze", ctxOf({ text: "t5" })); // still cached: no new request
+  assert.equal(data.sent(), 6);
+});
+
+test("a round lets go of what a client no longer asks for", async () => {
+  const { api, calls } = fakeApi();
+  const data = createData(api);
+  data.begin("lesson");
+  data.resolve("lesson", "qkv", ctxOf());
+  data.end("lesson");
+  data.begin("lesson");
+  data.end("lesson"); // the step moved on: its request is not wanted
+  assert.equal(calls[0].signal.aborted, true);
+});
+
+test("a large model: one layer in full, the thumbnails of its sentence asked for once", async () => {
+  const big = MODELS[2];
+  const thumbs = { shape: [6, 12, 4, 4], scale: 255, bytes: new Uint8Array(6 * 12 * 16) };
+  const { api, calls } = fakeApi((name, params) => ({ ...analysis({ layers: 6, heads: 12, only: params.layers, causal: false }),
+    thumbnails: params.thumbnails ? thumbs : null }));
+  const data = createData(api);
+  data.resolve("page", "analyze", ctxOf({ layer: 2 }, big));
+  assert.deepEqual([calls[0].params.layers, calls[0].params.thumbnails], [[2], true]);
+  await tick();
+  const a = data.resolve("page", "analyze", ctxOf({ layer: 2 }, big)).data;
+  assert.equal(a.attention.length, 6);
+  assert.ok(a.attention[2] && !a.attention[0]);
+  data.resolve("page", "analyze", ctxOf({ layer: 4 }, big));
+  assert.deepEqual([calls[1].params.layers, calls[1].params.thumbnails], [[4], false]);
+  await tick();
+  const b = data.resolve("page", "analyze", ctxOf({ layer: 4 }, big)).data;
+  assert.equal(b.thumbnails, thumbs); // the same thumbnails: the grid needs no redraw
+  assert.equal(data.baseOf(a), data.baseOf(b)); // the same sentence
+});
+
+test("one-off requests share the cache and reject with the API's message", async () => {
+  const { api, calls } = fakeApi();
+  const data = createData(api);
+  const one = data.request({ api: "models" });
+  const two = data.request({ api: "models" });
+  assert.equal(calls.length, 1);
+  calls[0].answer({ models: [] });
+  assert.deepEqual(await one, { models: [] });
+  assert.deepEqual(await two, { models: [] });
+  const bad = data.request({ api: "share", params: { view: "x" } });
+  calls[1].fail("no", 422);
+  await assert.rejects(bad, /no/);
+});
+
+test("the family's requests of the other models stay held across rounds (not aborted and sent again)", async () => {
+  const { api, calls } = fakeApi();
+  const data = createData(api);
+  const ctx = ctxOf();
+  for (let round = 0; round < 3; round++) {
+    data.begin("page");
+    data.resolve("page", "family", ctx);
+    data.end("page");
+    await tick();
+  }
+  const nope = calls.filter((c) => c.name === "analyze" && c.params.model === "tiny-nope");
+  assert.equal(nope.length, 1, "one request for the other model, whatever the number of rounds");
+  assert.equal(nope[0].signal.aborted, false);
+});

@@ -1,0 +1,73 @@
+// The derived values every view uses (frontend/js/derive.js), each checked against the answer it is derived from.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import {
+  baseParams, byLayer, compact, effectiveToken, keptIndices, maskOf, masksAny, positionalLength, shownIndices, shownText, sliceThumbnails,
+  visibleAnalysis,
+} from "../../../frontend/js/derive.js";
+import { analysis, MODELS } from "./fixtures.mjs";
+
+test("the query token: hovered, else selected, else the last one shown", () => {
+  assert.equal(effectiveToken(5, {}), 4);
+  assert.equal(effectiveToken(5, { token: 2 }), 2);
+  assert.equal(effectiveToken(5, { token: 2, hover: 3 }), 3);
+  assert.equal(effectiveToken(5, { token: 9 }), 4); // a token the sentence no longer has
+  assert.equal(effectiveToken(5, { token: 0 }, [1, 2, 3]), 3); // a hidden token: the last one shown
+  assert.equal(effectiveToken(5, { token: 2 }, [1, 2, 3]), 2);
+});
+
+test("the mask is the answer's own", () => {
+  const a = analysis({ n: 4 });
+  const m = maskOf(a);
+  for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) assert.equal(m(i, j), j > i);
+  assert.ok(masksAny(a));
+  const b = analysis({ n: 4, causal: false });
+  assert.ok(!masksAny(b) && !maskOf(b)(0, 3));
+  assert.equal(maskOf({}), null);
+});
+
+test("hiding special tokens picks rows and columns by index: the same numbers, none recomputed", () => {
+  const a = analysis({ n: 5 });
+  a.attention[1][0] = a.attention[1][0].map((row, i) => row.map((v, j) => i * 10 + j)); // every cell its own value
+  const v = visibleAnalysis(a, true);
+  assert.deepEqual(shownIndices(v), [1, 2, 3, 4]);
+  assert.deepEqual(v.hidden.map((t) => t.text), ["<|bos|>"]);
+  assert.deepEqual(v.attention[1][0], [1, 2, 3, 4].map((i) => [1, 2, 3, 4].map((j) => i * 10 + j)));
+  assert.equal(v.mask(0, 1), true); // kept token 1 cannot see kept token 2
+  assert.equal(v.mask(1, 0), false);
+  assert.equal(visibleAnalysis(a, true), v); // memoised per answer
+  const all = visibleAnalysis(a, false);
+  assert.equal(all.tokens, a.tokens);
+  assert.equal(keptIndices(a.tokens, false), null);
+  assert.equal(keptIndices([{ special: true }], true), null); // never none
+});
+
+test("thumbnails lose the same rows and columns", () => {
+  const n = 3;
+  const bytes = Uint8Array.from({ length: 2 * 1 * n * n }, (_, k) => k); // [layer 2, head 1, 3, 3]
+  const t = sliceThumbnails({ shape: [2, 1, n, n], scale: 255, bytes }, [1, 2]);
+  assert.deepEqual(t.shape, [2, 1, 2, 2]);
+  assert.deepEqual([...t.bytes], [4, 5, 7, 8, 13, 14, 16, 17]);
+});
+
+test("a compact answer indexed by layer, and who gets one", () => {
+  const a = analysis({ layers: 6, only: [4] });
+  const b = byLayer(a);
+  assert.equal(b.attention.length, 6);
+  assert.equal(b.attention[4], a.attention[0]);
+  assert.equal(b.attention[0], null);
+  const full = analysis({ layers: 2 });
+  assert.equal(byLayer(full), full);
+  assert.equal(compact(MODELS[0]), false);
+  assert.equal(compact(MODELS[2]), true);
+});
+
+test("positions shown, request parameters, the token as shown", () => {
+  assert.equal(positionalLength(MODELS[0], 512), 512); // sinusoidal: no end
+  assert.equal(positionalLength({ positional: "learned", max_tokens: 128 }, 512), 128);
+  assert.deepEqual(baseParams({ text: "t", positions: "removed", scale: false, ablate: [[0, 1]] }, MODELS[1]),
+    { text: "t", model: "tiny-nope", positions: "removed", scale: false, ablate: [[0, 1]] });
+  assert.equal(shownText({ text: " cat", display: "␣cat" }), "␣cat");
+  assert.equal(shownText({ text: "␣cat" }), "␣cat");
+});

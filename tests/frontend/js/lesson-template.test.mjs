@@ -1,0 +1,84 @@
+// The lessons' template language (frontend/js/lesson-template.js): parsing placeholders, following their paths
+// through an answer, formatting, a placeholder's overrides, and the predict-then-reveal choices.
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+
+import * as T from "../../../frontend/js/lesson-template.js";
+import { DEFAULTS } from "../../../frontend/js/state.js";
+import { SOURCE_NAMES } from "../../../frontend/js/sources.js";
+import { setVocabulary } from "../../../frontend/js/vocab.js";
+import { serverMeta } from "./meta.mjs";
+
+before(() => setVocabulary(serverMeta()));
+
+const tokens = ["<|bos|>", "␣The", "␣cat", "␣sat", "␣on", "␣the", "␣cat"].map((text, i) => ({ id: i, text, special: i === 0 }));
+const explain = { tokens, weights: [0.5, 0.05, 0.2, 0.1, 0.05, 0.05, 0.05], mask: [false, false, false, false, false, false, false], entropy: 1.2345 };
+const analyze = { tokens, heads: [[{ head: 0, entropy: 2 }, { head: 1, entropy: 0.5 }, { head: 2, entropy: 1 }]] };
+const ctx = { layer: 0, head: 1, token: 3, depth: null, tokens };
+const at = (root, expr) => T.resolve(root, T.parse(expr).segments, ctx);
+
+test("placeholders: shortcuts, sources, overrides, formats", () => {
+  const p = T.parse(" top_key_weight | pct ");
+  assert.deepEqual([p.source, p.segments, p.format], ["explain", ["weights", "$max"], "pct"]);
+  const q = T.parse("explain(model=tiny-nope, ablate=1.3+0.2).weights.$max");
+  assert.deepEqual(q.overrides, { model: "tiny-nope", ablate: "1.3+0.2" });
+  assert.equal(q.spec, "explain(ablate=1.3+0.2,model=tiny-nope)");
+  assert.throws(() => T.parse("nothing.here"), T.TemplateError);
+  assert.throws(() => T.parse("explain(colour=red).weights"), /not an override/);
+  assert.throws(() => T.parse("explain..weights"), /empty path step/);
+  for (const s of T.SOURCES) assert.ok(SOURCE_NAMES.includes(s)); // the sources of the views, one table
+  assert.deepEqual(T.scan("a {{x}} b {{ y | 2 }}").map((m) => m.raw), ["x", " y | 2 "]);
+});
+
+test("path steps: the largest, the second, the largest word, a word, an index by path", () => {
+  assert.deepEqual(at(explain, "explain.weights.$max"), { value: 0.5, path: ["weights", 0] });
+  assert.deepEqual(at(explain, "explain.weights.$2nd").path, ["weights", 2]);
+  assert.deepEqual(at(explain, "explain.weights.$maxword").path, ["weights", 2]); // BOS left out
+  assert.equal(at(explain, "top_word_key").value, "␣cat");
+  assert.deepEqual(at(explain, "explain.tokens.#cat/2").path, ["tokens", 6]);
+  assert.equal(at(explain, "explain.tokens.$token.text").value, "␣sat");
+  assert.equal(at(explain, "explain.tokens.$prev.text").value, "␣cat");
+  assert.equal(at(explain, "explain.weights.-1").value, 0.05);
+  assert.deepEqual(at(analyze, "analyze.heads.$layer.$min(entropy).head"), { value: 1, path: ["heads", 0, 1, "head"] });
+  assert.throws(() => at(explain, "explain.tokens.#dog"), /no token “dog”/);
+  assert.throws(() => at(explain, "explain.weights.99"), /outside/);
+  assert.throws(() => at(explain, "explain.nope"), /no “nope”/);
+  // no query selected: the last token (the one place that says so, derive.js)
+  assert.equal(T.resolve(explain, ["tokens", "$token", "text"], { ...ctx, token: null }).value, "␣cat");
+});
+
+test("formats", () => {
+  assert.equal(T.format(0.12345, ""), "0.12");
+  assert.equal(T.format(0.12345, "3"), "0.123");
+  assert.equal(T.format(0.5, "pct"), "50%");
+  assert.equal(T.format(4, ""), "4");
+  assert.equal(T.format("␣cat", ""), "cat");
+  assert.equal(T.format("␣cat", "raw"), "␣cat");
+  assert.equal(T.format(true, ""), "yes");
+  assert.throws(() => T.format([1], ""), /add a path step/);
+});
+
+test("overrides change a copy of the state, ablate in the one syntax", () => {
+  const s = { ...DEFAULTS };
+  const o = T.applyOverrides(s, { ablate: "1.3+0.2", scale: "off", layer: "2", temp: "0.5", positions: "removed" });
+  assert.deepEqual(o.ablate, [[0, 2], [1, 3]]);
+  assert.deepEqual([o.scale, o.layer, o.temp, o.positions], [false, 2, 0.5, "removed"]);
+  assert.equal(s.layer, 0);
+  assert.deepEqual(T.applyOverrides(s, { ablate: "none" }).ablate, []);
+  assert.throws(() => T.applyOverrides(s, { ablate: "1-3" }), /layer\.head/);
+  assert.throws(() => T.applyOverrides(s, { positions: "sideways" }), /one of/);
+  assert.throws(() => T.applyOverrides(s, { layer: "1.5" }), /not a number/);
+});
+
+test("predict-then-reveal: the choices and the answer come from the answer", () => {
+  const masked = { ...explain, mask: [false, false, false, false, true, true, true] };
+  const q = T.questionChoices("top-key", masked);
+  assert.deepEqual(q.choices.map((c) => c.index), [1, 2, 3]); // seen and not special
+  assert.deepEqual(q.choices.map((c) => c.label), ["The", "cat", "sat"]);
+  assert.equal(q.answer, 2);
+  const p = { predictions: [{ id: 9, text: "␣a", prob: 0.5 }, { id: 3, text: "␣b", prob: 0.2 }, { id: 7, text: "␣c", prob: 0.1 }, { id: 1, text: "␣d", prob: 0.1 }, { id: 0, text: "␣e", prob: 0.1 }] };
+  const n = T.questionChoices("next-word", p);
+  assert.deepEqual(n.choices.map((c) => c.id), [1, 3, 7, 9]); // by id: the order gives nothing away
+  assert.equal(n.choices.find((c) => c.index === n.answer).label, "a");
+  assert.throws(() => T.questionChoices("top-key", { tokens: [tokens[0]], weights: [1], mask: [false] }), /no word/);
+});

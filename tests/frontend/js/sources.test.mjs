@@ -1,0 +1,75 @@
+// The sources (frontend/js/sources.js): the request each view and lesson placeholder makes for a context.
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+
+import { SOURCES, sideB } from "../../../frontend/js/sources.js";
+import { DEFAULTS } from "../../../frontend/js/state.js";
+import { VIEWS } from "../../../frontend/js/views/index.js";
+import { setVocabulary, viewIds } from "../../../frontend/js/vocab.js";
+import { analysis, byName, MODELS } from "./fixtures.mjs";
+import { serverMeta } from "./meta.mjs";
+
+let meta;
+before(() => {
+  meta = serverMeta();
+  setVocabulary(meta);
+});
+
+const ctxOf = (patch = {}, model = MODELS[0], extra = {}) => ({ state: { ...structuredClone(DEFAULTS), model: model.name, ...patch }, model, models: byName, hover: null, overrides: {}, ...extra });
+const have = (answer) => () => ({ data: answer, error: null, pending: false });
+const waiting = () => ({ data: null, error: null, pending: true });
+
+test("the view table is the server's list of views, and every source a view names exists", () => {
+  assert.deepEqual(Object.keys(VIEWS).sort(), [...viewIds()].sort());
+  for (const [id, v] of Object.entries(VIEWS)) {
+    assert.equal(v.id, id);
+    for (const s of v.sources) assert.ok(s in SOURCES, `${id}: ${s}`);
+    assert.equal(typeof v.show, "function");
+  }
+});
+
+test("explain asks for the query the page shows, once the tokens are in", () => {
+  assert.deepEqual(SOURCES.explain(ctxOf(), waiting), { wait: true });
+  const a = analysis({ n: 5 });
+  assert.equal(SOURCES.explain(ctxOf(), have(a)).params.query, 4);
+  assert.equal(SOURCES.explain(ctxOf({ token: 2 }), have(a)).params.query, 2);
+  assert.equal(SOURCES.explain(ctxOf({ token: 2 }, MODELS[0], { hover: 3 }), have(a)).params.query, 3);
+  assert.equal(SOURCES.explain(ctxOf({ token: 0, hidespecial: true }), have(a)).params.query, 4); // BOS hidden
+  assert.deepEqual(SOURCES.explain(ctxOf(), () => ({ data: null, error: "no", pending: false })), { error: "no" });
+});
+
+test("views that do not apply say why instead of asking", () => {
+  assert.deepEqual(SOURCES.predict(ctxOf({}, MODELS[2])), { unavailable: "no next-word head" });
+  assert.deepEqual(SOURCES.positional(ctxOf({}, MODELS[1])), { unavailable: "no encoding" });
+  assert.deepEqual(SOURCES.decompose(ctxOf({}, MODELS[1])), { unavailable: "no positions" });
+  assert.equal(SOURCES.decompose(ctxOf({ layer: 3 })).params.layer, 0); // the positional view splits layer 0
+  assert.equal(SOURCES.decompose(ctxOf({ layer: 3 }, MODELS[0], { overrides: { layer: "3" } })).params.layer, 3);
+  assert.equal(SOURCES.positional(ctxOf({ pn: 512 }, { ...MODELS[0], positional: "learned" })).params.n, 128);
+});
+
+test("the nearest words: a typed word, else the selected token by its id", () => {
+  assert.deepEqual(SOURCES.neighbors(ctxOf({ word: "dog" })).params, { word: "dog", k: 10, model: "tiny-sinusoidal" });
+  assert.equal(SOURCES.neighbors(ctxOf({ token: 0 }), have(analysis())).params.token_id, 100);
+  assert.match(SOURCES.analogy(ctxOf({ a: "" })).error, /three words/);
+});
+
+test("compare: side b is side a but for what the page names; a head both models have", () => {
+  const s = { ...DEFAULTS, text2: "", model2: "", positions2: "shuffled", scale2: null, ablate2: null, ablate: [[0, 1]] };
+  assert.deepEqual(sideB(s, MODELS[0]), { text: DEFAULTS.text, model: "tiny-sinusoidal", positions: "shuffled", scale: true, ablate: [[0, 1]] });
+  assert.deepEqual(sideB({ ...s, ablate2: [] }, MODELS[0]).ablate, []);
+  const r = SOURCES.compare(ctxOf({ text2: "Other.", layer: 1, head: 2 }));
+  assert.deepEqual([r.api, r.params.b.text, r.params.a.text, r.params.layer, r.params.head, r.params.top_k], ["compare", "Other.", DEFAULTS.text, 1, 2, 5]);
+  assert.match(SOURCES.compare(ctxOf({ model2: "nobody" })).error, /no model named/);
+  assert.match(SOURCES.compare(ctxOf({ model2: "tiny-nope", layer: 5 }, { ...MODELS[2], n_layers: 6 })).error, /no layer 5/);
+});
+
+test("the positional view's models: the family of the current model, without ablation", () => {
+  const fam = meta.families[0];
+  const models = new Map(fam.models.map((name) => [name, { ...MODELS[0], name }]));
+  const r = SOURCES.family({ ...ctxOf({ ablate: [[0, 0]] }), models });
+  assert.deepEqual(r.each.map((e) => e.name), fam.models);
+  for (const e of r.each) assert.deepEqual([e.spec.params.model, e.spec.params.ablate], [e.name, []]);
+  // the current model's entry is the explorer's own analysis when nothing is ablated: the same request
+  const same = SOURCES.family({ ...ctxOf(), models }).each.find((e) => e.name === "tiny-sinusoidal");
+  assert.deepEqual(same.spec, SOURCES.analyze(ctxOf()));
+});

@@ -1,0 +1,180 @@
+"""Layouts and the one data layer in a real browser: one request for the explorer and a lesson step showing the same
+view; Links keeps its height when the lesson panel opens and closes; presenter mode at 1280x720 keeps the heatmap's
+plot area on screen (with and without a lesson); on a phone (390x844) a lesson question's choices are on screen
+before "Next"; the Download report link carries the selected query, and the report names and explains it."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.frontend.pages import SENTENCE, ready
+
+pytestmark = pytest.mark.browser
+WAIT = 300_000  # ms: generous, for a loaded machine (plotly.js alone can take minutes to parse there)
+
+
+@pytest.fixture(autouse=True)
+def _patient(page: Page):
+    page.set_default_timeout(WAIT)
+    page.set_default_navigation_timeout(WAIT)
+
+
+def step_ready(page: Page, lesson: str, n: int, timeout: float = WAIT) -> None:
+    page.wait_for_selector(f'#lesson-panel[data-state="ready"][data-lesson="{lesson}"][data-step="{n}"]', timeout=timeout)
+    ready(page, timeout)
+
+
+def analyze_requests(page: Page) -> list[dict]:
+    seen: list[dict] = []
+    page.on("request", lambda r: seen.append(json.loads(r.post_data or "{}")) if r.url.endswith("/api/analyze") else None)
+    return seen
+
+
+def test_a_lesson_step_and_the_explorer_showing_the_same_view_send_one_request(page: Page):
+    seen = analyze_requests(page)
+    # step 5 of attention-arithmetic shows the attention view of the page's own sentence, its text quotes the analysis
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "attention", "lesson": "attention-arithmetic", "step": 5}))
+    step_ready(page, "attention-arithmetic", 5)
+    page.wait_for_timeout(500)
+    same = [r for r in seen if r.get("text") == SENTENCE]
+    keys = [json.dumps(r, sort_keys=True) for r in same]
+    assert same, seen
+    assert len(keys) == len(set(keys)), f"the same /api/analyze went out more than once: {keys}"
+
+
+def links_height(page: Page) -> float:
+    return page.evaluate("""() => {
+        const p = document.querySelector('#attn-lines .plot .main-svg');
+        return p ? p.getBoundingClientRect().height : 0; }""")
+
+
+def test_links_keeps_its_height_when_the_lesson_panel_opens_and_closes(page: Page):
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "attention"}))
+    ready(page, WAIT)
+    before = links_height(page)
+    assert before > 100, before
+    for _ in range(2):
+        page.click("#lessons-toggle")
+        page.wait_for_timeout(600)  # the panel's transition and the redraw after the resize
+        ready(page, WAIT)
+        assert links_height(page) > 0.8 * before, (before, links_height(page))
+    page.set_viewport_size({"width": 1100, "height": 800})
+    page.wait_for_timeout(600)
+    ready(page, WAIT)
+    assert links_height(page) > 0.6 * before
+
+
+def heatmap_plot_area(page: Page) -> dict:
+    return page.evaluate("""() => {
+        const box = document.querySelector('main .view:not([hidden]) [data-part="heatmap"] .plot .nsewdrag');
+        const r = box.getBoundingClientRect();
+        return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, vh: innerHeight, vw: innerWidth}; }""")
+
+
+@pytest.mark.parametrize("lesson", [None, "attention-arithmetic"])
+def test_presenter_mode_at_1280x720_shows_the_whole_heatmap(page: Page, shot, lesson):
+    page.set_viewport_size({"width": 1280, "height": 720})
+    params = {"text": SENTENCE, "view": "attention", "present": 1}
+    if lesson:
+        params.update(lesson=lesson, step=5)  # its step 5 shows the attention view
+    page.goto("/?" + urlencode(params))
+    if lesson:
+        step_ready(page, lesson, 5)
+    ready(page, WAIT)
+    page.wait_for_timeout(800)
+    shot(page, "presenter", full_page=False)
+    r = heatmap_plot_area(page)
+    assert 0 <= r["top"] and r["bottom"] <= r["vh"], r
+    assert 0 <= r["left"] and r["right"] <= r["vw"], r
+    assert r["bottom"] - r["top"] > 200, r  # large, not a strip
+    # the controls sit in one line: the input bar and the toolbar take little of the height
+    top = page.evaluate("document.querySelector('main#views').getBoundingClientRect().top")
+    assert top < 0.4 * 720, top
+
+
+def test_on_a_phone_the_lesson_choices_are_on_screen_before_next(page: Page, shot):
+    page.set_viewport_size({"width": 390, "height": 844})
+    # step 3 of attention-arithmetic: a predict-then-reveal question (which key gets the most weight)
+    page.goto("/?" + urlencode({"lesson": "attention-arithmetic", "step": 3}))
+    step_ready(page, "attention-arithmetic", 3)
+    page.wait_for_selector("#lesson-panel .q-choice")
+    shot(page, "phone", full_page=False)
+    choices = page.evaluate("""() => [...document.querySelectorAll('#lesson-panel .q-choice')].map((c) => {
+        const r = c.getBoundingClientRect(); return {top: r.top, bottom: r.bottom}; })""")
+    nxt = page.evaluate("""() => { const b = [...document.querySelectorAll('#lesson-panel button')]
+        .find((x) => /next/i.test(x.textContent)); const r = b.getBoundingClientRect(); return {top: r.top, bottom: r.bottom}; }""")
+    assert choices, "no choices"
+    assert all(0 <= c["top"] and c["bottom"] <= 844 for c in choices), choices
+    # "Next" comes after the choices (in reading order: below them, or beside the last one)
+    assert nxt["top"] >= min(c["top"] for c in choices), (choices, nxt)
+
+
+def test_the_report_names_and_explains_the_selected_query(page: Page):
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "attention", "layer": 1, "head": 1, "token": 2}))
+    ready(page, WAIT)
+    href = page.get_attribute("#download-report", "href")
+    q = parse_qs(urlparse(href).query)
+    assert q["query"] == ["2"] and q["layer"] == ["1"] and q["head"] == ["1"], href
+    with page.expect_download(timeout=180_000) as info:
+        page.click("#download-report")
+    html = Path(info.value.path()).read_text(encoding="utf-8")
+    token = page.locator('#tokens .tok[data-index="2"] .tok-text').text_content().replace("\u2423", " ").strip()
+    # the report says which query it explains, by index and text, and its arithmetic is that query's
+    m = re.search(r"query token (\d+)", html)
+    assert m and m.group(1) == "2", html[:2000]
+    explain = page.request.post("/api/attention/explain", data={"text": SENTENCE, "layer": 1, "head": 1, "query": 2}).json()
+    assert explain["query"] == 2
+    assert token in html
+
+
+# ----------------------------------------------------------------------------------- the Compare view
+
+TOO_BIG = "The trophy does not fit in the suitcase because it is too big."
+TOO_SMALL = "The trophy does not fit in the suitcase because it is too small."
+
+
+def compare_plots(page: Page) -> dict:
+    return page.evaluate("""() => Object.fromEntries(['a', 'b', 'diff', 'pred-a', 'pred-b'].map((k) => {
+        const el = document.querySelector(`#panel-compare [data-part="${k}"] .plot`);
+        return [k, el && el.data ? el.data.map((t) => ({type: t.type, z: t.z ?? null, x: t.x ?? null})) : null]; }))""")
+
+
+def test_compare_two_sentences_draws_both_sides_and_their_difference(page: Page, shot):
+    page.goto("/?" + urlencode({"text": TOO_BIG, "text2": TOO_SMALL, "view": "compare", "layer": 1, "head": 0}))
+    ready(page, WAIT)
+    shot(page, "compare-sentences")
+    plots = compare_plots(page)
+    assert all(plots[k] for k in ("a", "b", "diff", "pred-a", "pred-b")), plots
+    r = page.request.post("/api/compare", data={"a": {"text": TOO_BIG}, "b": {"text": TOO_SMALL}, "layer": 1, "head": 0,
+                                               "top_k": 5}).json()
+    # the difference drawn is b - a of the API's two patterns, recomputed here; the predictions are each side's
+    za, zb = r["a"]["attention"][0][0], r["b"]["attention"][0][0]  # [1][1][query][key]: the one head asked for
+    zd = plots["diff"][0]["z"]
+    for i, row in enumerate(zd):
+        for j, v in enumerate(row):
+            if v is not None and za[i][j] is not None and zb[i][j] is not None:
+                assert abs(v - (zb[i][j] - za[i][j])) < 2e-4  # the API rounds each weight and the difference to 4 places
+    assert [round(x, 6) for x in plots["pred-a"][0]["x"]] == [round(p["prob"], 6) for p in r["a"]["predictions"]]
+    # "big" and "small" do not line up: the note says so
+    assert r["same_token"] is not None and not all(r["same_token"])
+    assert "different tokens" in page.locator('#panel-compare [data-part="diff"]').inner_text()
+    # the address names both sides
+    q = parse_qs(urlparse(page.url).query)
+    assert q["text"] == [TOO_BIG] and q["text2"] == [TOO_SMALL]
+
+
+def test_compare_two_models_draws_both_sides(page: Page, need_models):
+    need_models("tiny-sinusoidal", "tiny-rotary")
+    page.goto("/?" + urlencode({"text": SENTENCE, "model": "tiny-sinusoidal", "model2": "tiny-rotary", "view": "compare"}))
+    ready(page, WAIT)
+    plots = compare_plots(page)
+    assert all(plots[k] for k in ("a", "b", "diff", "pred-a", "pred-b")), plots
+    titles = page.locator("#panel-compare .panel-title").all_text_contents()
+    assert any("tiny-sinusoidal" in t for t in titles) and any("tiny-rotary" in t for t in titles), titles
+    assert "model2=tiny-rotary" in page.url
