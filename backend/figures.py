@@ -491,7 +491,8 @@ def attention_attribution(resp: schemas.AttentionAttributionResponse) -> go.Figu
         s = _axis_suffix(k)
         x0 = (k - 1) * (w + gap)
         top = _abs_max(z)
-        data.append({**_token_heatmap(z, tokens, causal=resp.causal, label=label, zmin=0, zmax=top),
+        visible = [i + 1 for i in range(n)] if resp.causal else None  # a query sees itself and the keys before it
+        data.append({**_token_heatmap(z, tokens, visible=visible, label=label, zmin=0, zmax=top),
                      "xaxis": f"x{s}", "yaxis": f"y{s}", "showscale": False})
         layout[f"xaxis{s}"] = token_axis(tokens, domain=[x0, x0 + w], anchor=f"y{s}", tickangle=-90,
                                          showticklabels=n <= 30)

@@ -210,7 +210,7 @@ def _settings_rows(data: ReportData, generated: datetime) -> list[tuple[str, str
         ("Kind", f"{info.kind}; {info.n_layers} layers × {info.n_heads} heads; d_model {info.d_model}, "
                  f"d_head {info.d_head}; positional encoding: {info.positional}; {info.params:,} parameters"),
         ("Head shown", f"layer {req.layer}, head {req.head}"),
-        ("Query token", f"{data.explain.query} “{data.analyze.tokens[data.explain.query].text}”"
+        ("Query token", f"{data.explain.query} “{data.analyze.tokens[data.explain.query].display}”"
                         + (" (the last token)" if req.query is None else "")),
         ("Positions", positions),
         ("Scaling", "scores divided by √d_head (as trained)" if iv.scale else "scores NOT divided by √d_head"),
@@ -356,7 +356,7 @@ def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None,
         f"{'; keys after the query are masked' if any(x.mask) else ''}; weight = softmax of the scores; the head's "
         f"output is Σ weight × v. Entropy of this row: {x.entropy:.3f} nats; with scaling flipped: "
         f"{x.other_entropy:.3f} nats.</p>")
-    sections.append(("explain", f"The attention arithmetic for query token {x.query} “{q.text}”", (
+    sections.append(("explain", f"The attention arithmetic for query token {x.query} “{q.display}”", (
         explain_intro + f'<div class="figure">{plot["explain"]}</div>' + _explain_table(x))))
     measure = "Cosine similarity" if req.metric == "cosine" else "The dot product"
     sections.append(("embeddings", "Embedding similarity", (

@@ -30,7 +30,7 @@ def expected_figures(name: str) -> int:
     """attention, grid, explain, two similarity maps, attention beside what it moves; predictions; encoding and
     its similarity; the logit lens; the logit attribution of heads and of the rest."""
     views = registry.info(name).unavailable_views
-    return (5 + ("predictions" not in views) + 2 * ("positional.encoding" not in views) + ("lens" not in views)
+    return (6 + ("predictions" not in views) + 2 * ("positional.encoding" not in views) + ("lens" not in views)
             + 2 * ("logit_attribution" not in views))
 
 
@@ -169,7 +169,7 @@ def test_the_report_takes_the_pages_selections(client):
     r = client.get("/api/report", params=params)
     assert r.status_code == 200, r.text
     tokens = client.post("/api/analyze", json={"text": text}).json()["tokens"]
-    q = html.escape(tokens[3]["text"])
+    q = html.escape(tokens[3]["display"])
     assert f"<dd>3 “{q}”</dd>" in r.text  # the settings name the query (no "(the last token)")
     assert f"The attention arithmetic for query token 3 “{q}”" in r.text
     e = client.post("/api/attention/explain", json={"text": text, "layer": 1, "head": 2, "query": 3}).json()
@@ -177,13 +177,13 @@ def test_the_report_takes_the_pages_selections(client):
         assert f"<td>{w:.4f}</td>" in r.text.split('id="explain"')[1].split("</table>")[0], i
     p = client.post("/api/predict", json={"text": text, "temperature": 0.5, "top_k": 10}).json()
     top = p["predictions"][0]
-    assert f'<td class="tok">{html.escape(top["text"])}</td><td>{top["id"]}</td><td>{top["prob"]:.4f}</td>' in r.text
+    assert f'<td class="tok">{html.escape(top["display"])}</td><td>{top["id"]}</td><td>{top["prob"]:.4f}</td>' in r.text
     assert "(temperature 0.5)" in r.text and "<dd>0.5 (next-token predictions)</dd>" in r.text
     emb = client.post("/api/embeddings", json={"text": text}).json()
     assert f"<dd>dot, at the {html.escape(emb['layers'][0]['label'])} and {html.escape(emb['layers'][1]['label'])}</dd>" in r.text
     # the default: the last token, said so
     plain = client.get("/api/report", params={"text": text}).text
-    assert f"<dd>{len(tokens) - 1} “{html.escape(tokens[-1]['text'])}” (the last token)</dd>" in plain
+    assert f"<dd>{len(tokens) - 1} “{html.escape(tokens[-1]['display'])}” (the last token)</dd>" in plain
     # out of range: a 422 that says why
     for bad, words in (({"query": 99}, "query 99 does not exist"), ({"depth": 99}, "depth 99 does not exist"),
                        ({"temperature": 0}, "temperature"), ({"metric": "l2"}, "metric")):

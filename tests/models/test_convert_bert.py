@@ -44,7 +44,7 @@ def test_minilm_config_and_info(minilm):
     assert minilm.info.params == minilm.model.n_params() == registry.info("minilm-l6").params
     assert minilm.info.kind == "bidirectional" and minilm.info.max_tokens == 128
     # learned positions: positional and decompose apply; without a next-word head the lens and attribution do not
-    assert set(minilm.info.unavailable_views) == {"predict", "lens", "logit_attribution"}
+    assert set(minilm.info.unavailable_views) == {"predictions", "lens", "logit_attribution"}
     assert not minilm.model.training
 
 
@@ -180,7 +180,7 @@ def test_tiny_bert_folder_tokenizer_and_registry(tiny_bert):
     name = registry.register_folder(folder)
     assert registry.register_folder(folder) == name  # the same folder twice is one model
     loaded = registry.load(name)
-    assert loaded.info.kind == "bidirectional" and "predict" in loaded.info.unavailable_views
+    assert loaded.info.kind == "bidirectional" and "predictions" in loaded.info.unavailable_views
     assert loaded.info.params == loaded.model.n_params()
 
 

@@ -54,7 +54,7 @@ def test_smollm2_config_and_info(smollm2):
     assert smollm2.cfg == pretrained.SMOLLM2_CONFIG
     assert smollm2.info.params == smollm2.model.n_params() == registry.info("smollm2-135m").params
     assert smollm2.info.max_tokens == 128 and smollm2.info.n_kv_heads == 3
-    assert set(smollm2.info.unavailable_views) == {"positional", "decompose"}
+    assert set(smollm2.info.unavailable_views) == {"positional.encoding", "positional.decompose"}
 
 
 @pytest.mark.parametrize("text", SENTENCES)
