@@ -19,7 +19,8 @@ from fastapi.staticfiles import StaticFiles
 
 from backend.alloc import tune_allocator
 from backend.middleware import GuardMiddleware
-from backend.routes import attention, embeddings, lessons, meta, positional, predict, report
+from backend.lab import LabManager
+from backend.routes import attention, embeddings, lab, lessons, meta, positional, predict, report
 from backend.service import ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings
 
@@ -121,6 +122,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         loaded = service.get(settings.default_model)
         log.info("default model %s loaded (%s parameters)", loaded.name, f"{loaded.info.params:,}")
         yield
+        app.state.lab.shutdown()  # the training lab's worker processes
 
     app = FastAPI(title="Attention Lab", version="0.1.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="What a small transformer does with your sentence: tokens, attention, Q/K/V, "
@@ -128,6 +130,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
                               "intermediates.")
     app.state.settings = settings
     app.state.service = service
+    app.state.lab = LabManager(settings)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -161,7 +164,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     app.openapi = openapi
 
     for router in (meta.router, attention.router, embeddings.router, positional.router, predict.router,
-                   report.router, lessons.router):
+                   report.router, lessons.router, lab.router):
         app.include_router(router, prefix="/api")
 
     plotly_file = Precompressed(plotly_js(), "text/javascript")

@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from models import replay
 from models.config import ModelConfig
 from models.decompose import why_not_for
 from models.positional import why_no_encoding
@@ -58,6 +59,10 @@ class ModelInfo:
     install: str | None = None  # the command that makes an unavailable model available
     default: bool = False
     unavailable_views: dict[str, str] = field(default_factory=dict)  # view -> why it does not apply
+    # a model whose training recorded checkpoints: each one's step, registry name and validation loss (models/replay.py)
+    checkpoints: list[dict] | None = None
+    checkpoint_of: str | None = None  # a checkpoint model (NAME@STEP): the model it is a step of
+    step: int | None = None  # ... and its training step
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -95,6 +100,7 @@ class _Entry:
     name: str
     info: Callable[[], ModelInfo]
     loader: Callable[[], LoadedModel]
+    listed: bool = True  # in list_models(); a checkpoint of a model's training is not (its model lists it)
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -104,8 +110,8 @@ _GUARD = threading.Lock()
 _FOLDERS: dict[str, Path] = {}  # names registered by register_folder -> their folder
 
 
-def register(name: str, info: Callable[[], ModelInfo], loader: Callable[[], LoadedModel]) -> None:
-    _REGISTRY[name] = _Entry(name, info, loader)
+def register(name: str, info: Callable[[], ModelInfo], loader: Callable[[], LoadedModel], listed: bool = True) -> None:
+    _REGISTRY[name] = _Entry(name, info, loader, listed)
 
 
 def _info_from_card(folder: Path, default: bool) -> ModelInfo:
@@ -116,7 +122,8 @@ def _info_from_card(folder: Path, default: bool) -> ModelInfo:
         n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads, d_model=cfg.d_model, d_head=cfg.d_head,
         positional=cfg.positional, vocab_size=cfg.vocab_size, max_tokens=cfg.max_positions, params=card["params"],
         source=card.get("corpus", {}).get("source", ""), licence=card.get("licence", ""),
-        metrics=card.get("metrics", {}), default=default, unavailable_views=unavailable_views(cfg))
+        metrics=card.get("metrics", {}), default=default, unavailable_views=unavailable_views(cfg),
+        checkpoints=replay.checkpoints(folder.name))
 
 
 def load_folder(folder: str | Path, name: str | None = None, info: ModelInfo | None = None) -> LoadedModel:
@@ -143,6 +150,10 @@ def _register_shipped() -> None:
                 return _info_from_card(folder, is_default)
 
             register(folder.name, info, lambda folder=folder, info=info: load_folder(folder, info=info()))
+            try:
+                replay.register_checkpoints(folder, folder.name, info, register, LoadedModel)
+            except (ValueError, OSError, KeyError) as e:
+                log.error("%s: its training checkpoints cannot be read: %s", folder.name, e)
 
 
 def _pretrained_info(name: str, title: str, cfg: ModelConfig, source: str, install: str | None) -> ModelInfo:
@@ -231,7 +242,8 @@ def names() -> list[str]:
 
 
 def list_models() -> list[ModelInfo]:
-    return [entry.info() for entry in _REGISTRY.values()]
+    """Every listed model (a training checkpoint NAME@STEP is not listed: its model's `checkpoints` names it)."""
+    return [entry.info() for entry in _REGISTRY.values() if entry.listed]
 
 
 def info(name: str) -> ModelInfo:
