@@ -250,6 +250,7 @@ class LabManager:
             if run.status != "running":
                 raise LabConflict(f"run {run_id} is {run.status}, not running: nothing to pause")
             self._send(run, "pause")
+            self._set_status(run, "paused")  # (at once: the commands reach the worker in order)
             return self._state(run)
 
     def resume(self, run_id: int) -> dict:
@@ -258,6 +259,7 @@ class LabManager:
             if run.status != "paused":
                 raise LabConflict(f"run {run_id} is {run.status}, not paused: nothing to resume")
             self._send(run, "resume")
+            self._set_status(run, "running")
             return self._state(run)
 
     def step(self, run_id: int, n: int) -> dict:
@@ -301,6 +303,13 @@ class LabManager:
             run.records, run.checkpoints, run.checkpoint_bytes = [], OrderedDict(), 0
             self._forget_old()
             return new
+
+    @staticmethod
+    def _set_status(run: LabRun, status: str) -> None:
+        if run.status != status:
+            run.status = status
+            run.paused_since = time.monotonic() if status == "paused" else None
+        run.version += 1
 
     def _finish(self, run: LabRun, status: str, reason: str) -> None:
         if run.id in self._queue:
@@ -369,9 +378,8 @@ class LabManager:
             self._thin(run)
         elif kind == "status":
             _, status, step = msg
-            run.status, run.step = status, step
-            run.paused_since = time.monotonic() if status == "paused" else None
-            run.version += 1
+            run.step = step
+            self._set_status(run, status)
         elif kind == "end":
             self._finish(run, "finished", msg[1])
         elif kind == "failed":
