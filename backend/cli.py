@@ -203,28 +203,31 @@ def cmd_lab_train(args: argparse.Namespace) -> None:
     if args.steps < 1:
         sys.exit("attnlab lab train: --steps must be at least 1")
     trainer = LabTrainer(cfg)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     records, first = [], {}
     while True:
         rec = trainer.record()
         rec.pop("pattern")
         rec["wall_seconds"] = round(time.perf_counter() - start, 3)
+        rec["cpu_seconds"] = round(time.process_time() - cpu_start, 3)  # (records included; one thread: an idle core's time)
         records.append(rec)
         for role, scores in rec["roles"].items():
             best = max(max(row) for row in scores)
             if best >= args.threshold and role not in first:
-                first[role] = {"step": rec["step"], "seconds": rec["seconds"], "wall_seconds": rec["wall_seconds"]}
+                first[role] = {"step": rec["step"], "seconds": rec["seconds"], "wall_seconds": rec["wall_seconds"],
+                               "cpu_seconds": rec["cpu_seconds"]}
         if not args.json:
             ind = max(max(row) for row in rec["roles"]["induction"])
             prev = max(max(row) for row in rec["roles"]["previous_token"])
             loss = "-" if rec["loss"] is None else f"{rec['loss']:.3f}"
-            print(f"step {rec['step']:5d}  {rec['seconds']:7.2f} s  loss {loss:>6}  example accuracy "
+            print(f"step {rec['step']:5d}  {rec['seconds']:7.2f} s ({rec['cpu_seconds']:6.2f} s CPU)  loss {loss:>6}  example accuracy "
                   f"{rec['accuracy']:.2f}  max induction {ind:.2f}  max previous-token {prev:.2f}", flush=True)
         if trainer.step >= args.steps:
             break
         trainer.train(min(cfg.record_every, args.steps - trainer.step))
     summary = {"config": cfg.to_dict(), "steps": trainer.step, "train_seconds": round(trainer.seconds, 3),
-               "wall_seconds": round(time.perf_counter() - start, 3), "threads": torch.get_num_threads(),
+               "wall_seconds": round(time.perf_counter() - start, 3),
+               "cpu_seconds": round(time.process_time() - cpu_start, 3), "threads": torch.get_num_threads(),
                "params": trainer.n_params, "threshold": args.threshold, "first_above_threshold": first,
                "final": {k: records[-1][k] for k in ("loss", "example_loss", "accuracy")}}
     if args.out:
@@ -235,7 +238,8 @@ def cmd_lab_train(args: argparse.Namespace) -> None:
         print(json.dumps({**summary, "records": records} if args.records else summary))
     else:
         for role, at in first.items():
-            print(f"{role} above {args.threshold}: first at step {at['step']} ({at['seconds']:.1f} s of training)")
+            print(f"{role} above {args.threshold}: first at step {at['step']} ({at['seconds']:.1f} s of training, "
+                  f"{at['cpu_seconds']:.1f} s of CPU)")
         for role in ("induction", "previous_token"):
             if role not in first:
                 print(f"{role}: never above {args.threshold} in {trainer.step} steps")

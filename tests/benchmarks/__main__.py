@@ -7,11 +7,12 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from tests.benchmarks import api, browser, forward, load, startup
+from tests.benchmarks import api, browser, forward, lab, load, startup
 from tests.benchmarks.common import machine
 
 ROOT = Path(__file__).resolve().parents[2]
-SUITES = {"forward": forward.run, "api": api.run, "startup": startup.run, "browser": browser.run, "load": load.run}
+SUITES = {"forward": forward.run, "api": api.run, "startup": startup.run, "browser": browser.run, "load": load.run,
+          "lab": lab.run}
 
 
 def main(argv: list[str] | None = None) -> None:
