@@ -252,7 +252,8 @@ def info(name: str) -> ModelInfo:
 
 def _entry(name: str) -> _Entry:
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; the models are: {', '.join(_REGISTRY) or '(none)'}")
+        listed = [n for n, e in _REGISTRY.items() if e.listed]  # (a model's training steps NAME@STEP go unnamed)
+        raise KeyError(f"unknown model {name!r}; the models are: {', '.join(listed) or '(none)'}")
     return _REGISTRY[name]
 
 

@@ -64,6 +64,9 @@ def test_every_checkpoint_is_registered_unlisted_and_named_by_the_base_model(his
         info = registry.info(name)
         assert info.checkpoint_of == NAME and info.step == step and info.checkpoints is None and not info.default
         assert info.metrics["step"] == step and f"step {step} of 40" in info.title
+    with pytest.raises(KeyError) as e:
+        registry.info(f"{NAME}@7")  # not a recorded step
+    assert NAME in str(e.value) and "@" not in str(e.value).split("the models are: ")[1]
     history_ = replay.training(NAME)
     assert history_["steps"] == 40 and len(history_["train_loss"]) == 40
     assert history_["train_loss"] == index["train_loss"]
