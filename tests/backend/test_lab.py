@@ -66,6 +66,8 @@ def events(client, run_id, stop=lambda ev, data: ev == "end", **params):
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         ev, eid = None, None
         for line in r.iter_lines():
+            if line.startswith(":") and stop("keep-alive", None):  # (a quiet stream sends only these)
+                return out
             if line.startswith("event: "):
                 ev = line[7:]
             elif line.startswith("id: "):
