@@ -6,7 +6,10 @@ def test_openapi_lists_every_view_and_no_static_route(client):
     assert paths == {"/api/health", "/api/models", "/api/analyze", "/api/qkv", "/api/attention/explain",
                      "/api/embeddings", "/api/embeddings/neighbors", "/api/embeddings/analogy", "/api/positional",
                      "/api/positional/decompose", "/api/predict", "/api/compare", "/api/report",
-                     "/api/lessons", "/api/share"}
+                     "/api/lessons", "/api/share", "/api/models/{name}/training", "/api/lab/options", "/api/lab/runs",
+                     "/api/lab/runs/{run_id}", "/api/lab/runs/{run_id}/events", "/api/lab/runs/{run_id}/pause",
+                     "/api/lab/runs/{run_id}/resume", "/api/lab/runs/{run_id}/step", "/api/lab/runs/{run_id}/reset",
+                     "/api/lab/runs/{run_id}/cancel", "/api/lab/runs/{run_id}/register", "/api/lab/runs/{run_id}/files"}
 
 
 def test_docs_are_served_locally(client):
