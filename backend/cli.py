@@ -256,6 +256,99 @@ def cmd_train(args: argparse.Namespace) -> None:
         sys.exit(f"attnlab train: {e}")
 
 
+def cmd_lab_train(args: argparse.Namespace) -> None:
+    """Train a lab run here, without a server: a line per record, then the files of `attnlab train`."""
+    import time
+
+    import torch
+
+    from models.lab import LabConfig, LabTrainer, save_folder
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    try:
+        cfg = LabConfig(task=args.task, positional=args.positional, size=args.size, seed=args.seed, lr=args.lr,
+                        batch_size=args.batch_size, record_every=args.record_every)
+    except ValueError as e:
+        sys.exit(f"attnlab lab train: {e}")
+    if args.steps < 1:
+        sys.exit("attnlab lab train: --steps must be at least 1")
+    trainer = LabTrainer(cfg)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    records, first = [], {}
+    while True:
+        rec = trainer.record()
+        rec.pop("pattern")
+        rec["wall_seconds"] = round(time.perf_counter() - start, 3)
+        rec["cpu_seconds"] = round(time.process_time() - cpu_start, 3)  # (records included; one thread: an idle core's time)
+        records.append(rec)
+        for role, scores in rec["roles"].items():
+            best = max(max(row) for row in scores)
+            if best >= args.threshold and role not in first:
+                first[role] = {"step": rec["step"], "seconds": rec["seconds"], "wall_seconds": rec["wall_seconds"],
+                               "cpu_seconds": rec["cpu_seconds"]}
+        if not args.json:
+            ind = max(max(row) for row in rec["roles"]["induction"])
+            prev = max(max(row) for row in rec["roles"]["previous_token"])
+            loss = "-" if rec["loss"] is None else f"{rec['loss']:.3f}"
+            print(f"step {rec['step']:5d}  {rec['seconds']:7.2f} s ({rec['cpu_seconds']:6.2f} s CPU)  loss {loss:>6}  "
+                  f"example accuracy {rec['accuracy']:.2f}  max induction {ind:.2f}  max previous-token {prev:.2f}", flush=True)
+        if trainer.step >= args.steps:
+            break
+        trainer.train(min(cfg.record_every, args.steps - trainer.step))
+    summary = {"config": cfg.to_dict(), "steps": trainer.step, "train_seconds": round(trainer.seconds, 3),
+               "wall_seconds": round(time.perf_counter() - start, 3),
+               "cpu_seconds": round(time.process_time() - cpu_start, 3), "threads": torch.get_num_threads(),
+               "params": trainer.n_params, "threshold": args.threshold, "first_above_threshold": first,
+               "final": {k: records[-1][k] for k in ("loss", "example_loss", "accuracy")}}
+    if args.out:
+        save_folder(args.out, cfg, trainer.state_dict(), trainer.step, trainer.seconds,
+                    metrics={"example_accuracy": records[-1]["accuracy"], "example_loss": records[-1]["example_loss"]})
+        summary["out"] = args.out
+    if args.json:
+        print(json.dumps({**summary, "records": records} if args.records else summary))
+    else:
+        for role, at in first.items():
+            print(f"{role} above {args.threshold}: first at step {at['step']} ({at['seconds']:.1f} s of training, "
+                  f"{at['cpu_seconds']:.1f} s of CPU)")
+        for role in ("induction", "previous_token"):
+            if role not in first:
+                print(f"{role}: never above {args.threshold} in {trainer.step} steps")
+        if args.out:
+            print(f"attnlab: wrote {args.out} (model.safetensors, tokenizer.json, card.json)")
+
+
+def cmd_lab_save(args: argparse.Namespace) -> None:
+    """Fetch a run's weights from a running server and unpack them into --out."""
+    import io
+    import urllib.error
+    import urllib.request
+    import zipfile
+    from pathlib import Path
+
+    url = f"{args.url.rstrip('/')}/api/lab/runs/{args.run}/files" + ("" if args.step is None else f"?step={args.step}")
+    try:
+        with urllib.request.urlopen(url, timeout=60) as r:
+            data = r.read()
+    except urllib.error.HTTPError as e:
+        try:
+            detail = json.loads(e.read()).get("detail", "")
+        except ValueError:
+            detail = ""
+        sys.exit(f"attnlab lab save: {url}: {e.code} {detail}".rstrip())
+    except (urllib.error.URLError, OSError) as e:
+        sys.exit(f"attnlab lab save: cannot reach {args.url} ({getattr(e, 'reason', e)}); is `attnlab serve` running?")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        for member in z.infolist():
+            name = Path(member.filename).name
+            if name in ("model.safetensors", "tokenizer.json", "card.json"):
+                (out / name).write_bytes(z.read(member))
+    card = json.loads((out / "card.json").read_text(encoding="utf-8"))
+    print(f"attnlab: wrote {out}: {card['title']} (model.safetensors, tokenizer.json, card.json)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="attnlab", description="Attention Lab: see what a small transformer does "
                                 "with your sentence.")
@@ -326,6 +419,40 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Train a small Transformer; writes model.safetensors, tokenizer.json, card.json.")
     train_parser(t)
     t.set_defaults(func=cmd_train)
+
+    from models.config import POSITIONAL_SCHEMES
+    from models.lab import SIZES
+    from models.tasks import TASKS
+
+    lab = sub.add_parser("lab", help="the training lab: train a small model on a task, or save a server's run",
+                         description="The training lab from the command line.")
+    lab_sub = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
+    lt = lab_sub.add_parser("train", help="train a lab run here (no server) and report when each head role appears",
+                            description="Train a small model on a lab task, printing a line per record (loss, "
+                                        "accuracy on the example, the strongest induction and previous-token "
+                                        "scores); with --out, write the files of `attnlab train`.")
+    lt.add_argument("--task", choices=list(TASKS), default="copy")
+    lt.add_argument("--positional", choices=list(POSITIONAL_SCHEMES), default="sinusoidal")
+    lt.add_argument("--size", choices=list(SIZES), default="small")
+    lt.add_argument("--steps", type=int, default=500)
+    lt.add_argument("--seed", type=int, default=0)
+    lt.add_argument("--lr", type=float, default=3e-3)
+    lt.add_argument("--batch-size", type=int, default=32)
+    lt.add_argument("--record-every", type=int, default=10)
+    lt.add_argument("--threshold", type=float, default=0.5, help="a role 'appears' when a head's score reaches this")
+    lt.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the server's workers)")
+    lt.add_argument("--out", help="write model.safetensors, tokenizer.json and card.json here")
+    lt.add_argument("--json", action="store_true", help="print a JSON summary instead of the lines")
+    lt.add_argument("--records", action="store_true", help="with --json: every record too")
+    lt.set_defaults(func=cmd_lab_train)
+    ls = lab_sub.add_parser("save", help="save a run of a running server as `attnlab train` files",
+                            description="Fetch a training-lab run's weights from a running `attnlab serve` and "
+                                        "write model.safetensors, tokenizer.json and card.json.")
+    ls.add_argument("run", type=int, help="the run's id (as the lab shows it)")
+    ls.add_argument("--out", required=True, help="the folder to write")
+    ls.add_argument("--step", type=int, help="a kept step (default: the latest)")
+    ls.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default http://127.0.0.1:8000)")
+    ls.set_defaults(func=cmd_lab_save)
     return p
 
 

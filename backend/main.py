@@ -18,8 +18,9 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from backend.alloc import tune_allocator
+from backend.lab import LabManager
 from backend.middleware import GuardMiddleware, HeadMiddleware, HostMiddleware
-from backend.routes import attention, attribution, embeddings, lessons, meta, position_lab, positional, predict, report, roles
+from backend.routes import attention, attribution, embeddings, lab, lessons, meta, position_lab, positional, predict, report, roles
 from backend.routes.report import Forbidden
 from backend.service import Cancelled, ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings, torch_threads
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         log.info("default model %s loaded (%s parameters)", loaded.name, f"{loaded.info.params:,}")
         service.models()  # every model's card and package looked up once, so a first request for one is quick
         yield
+        app.state.lab.shutdown()  # the training lab's worker processes
 
     app = FastAPI(title="Attention Lab", version="0.2.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="What a small transformer does with your sentence: tokens, attention, Q/K/V, "
@@ -176,6 +178,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
                               "intermediates.")
     app.state.settings = settings
     app.state.service = service
+    app.state.lab = LabManager(settings)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -225,7 +228,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
 
     for router in (meta.router, attention.router, embeddings.router, positional.router, predict.router,
                    report.router, lessons.router, attribution.router, roles.router,
-                   position_lab.router):
+                   position_lab.router, lab.router):
         app.include_router(router, prefix="/api")
 
     plotly_file = Precompressed(plotly_js(), "text/javascript")

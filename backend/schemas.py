@@ -131,6 +131,7 @@ class LoadState(BaseModel):
                          "it answers 503 with Retry-After until loaded); loading; failed: the last load failed")
     progress: float | None = Field(None, ge=0, le=1, description="while loading: the fraction done, where known")
     error: str | None = Field(None, description="failed: why")
+
 class Ready(BaseModel):
     """Whether the server can take work now (GET /api/ready: 200 when ready, else 503 with this same answer)."""
 
@@ -148,6 +149,15 @@ class Ready(BaseModel):
     refused: int = Field(..., description="requests refused with 503 since the server started")
     max_concurrent_runs: int
     max_queued_runs: int
+
+
+class CheckpointInfo(BaseModel):
+    step: int
+    model: str = Field(..., description="the registry name of the weights at this step")
+    tokens_seen: int | None = None
+    val_nats_per_token: float | None = Field(None, description="on val.txt, with the stored (8-bit) weights")
+    val_bits_per_char: float | None = None
+    val_nats_per_token_float32: float | None = Field(None, description="the same before the 8-bit rounding")
 
 
 class ModelSummary(BaseModel):
@@ -191,6 +201,12 @@ class ModelSummary(BaseModel):
     why_not_beyond: str | None = Field(None, description="why the model does not run on more than max_tokens "
                                                          "(learned positions stop at the trained length); null: it "
                                                          "can, up to max_tokens_beyond")
+    checkpoints: list[CheckpointInfo] | None = Field(
+        None, description="a model whose training recorded checkpoints: each one's step, the registry name that "
+                          "loads it (NAME@STEP) and its validation loss; GET /api/models/{name}/training adds the "
+                          "training loss of every step")
+    checkpoint_of: str | None = Field(None, description="for a checkpoint NAME@STEP: the model NAME")
+    step: int | None = Field(None, description="for a checkpoint NAME@STEP: its training step")
 
 
 class ModelList(BaseModel):
@@ -1075,3 +1091,147 @@ class ProbeResults(BaseModel):
     method: str
     models: list[ProbeCurve]
     missing: list[MissingMeasure]
+# --------------------------------------------------------------------------- training lab (issue 19)
+
+LabStatus = Literal["queued", "starting", "running", "paused", "finished", "cancelled", "failed", "reset"]
+
+
+class LabRunRequest(Strict):
+    task: StrictStr = Field("copy", description="a task of GET /api/lab/options")
+    positional: StrictStr = Field("sinusoidal", description="sinusoidal, learned, rotary, alibi or none")
+    size: StrictStr = Field("small", description="a model size of GET /api/lab/options")
+    steps: StrictInt = Field(1000, ge=1, description="the run's step budget (at most lab_max_steps)")
+    seed: StrictInt = Field(0, ge=0, le=2**31 - 1, description="seeds the weights and the data: same seed, same run")
+    lr: float = Field(3e-3, gt=0, le=0.1, description="AdamW learning rate (after a 10-step warm-up)")
+    batch_size: StrictInt = Field(32, ge=1, le=256)
+    record_every: StrictInt = Field(5, ge=1, le=1000, description="a record (and a checkpoint) every this many steps")
+    paused: StrictBool = Field(False, description="start paused, at step 0 (then step, or resume)")
+
+
+class LabStepRequest(Strict):
+    n: StrictInt = Field(1, ge=1, description="how many steps to train (the run must be paused)")
+
+
+class LabResetRequest(Strict):
+    seed: StrictInt | None = Field(None, ge=0, le=2**31 - 1, description="a new seed; absent: the same one")
+
+
+class LabRegisterRequest(Strict):
+    step: StrictInt | None = Field(None, ge=0, description="a step of `checkpoint_steps`; absent: the latest")
+
+
+class LabConfigEcho(BaseModel):
+    task: str
+    positional: str
+    size: str
+    seed: int
+    lr: float
+    batch_size: int
+    warmup_steps: int
+    weight_decay: float
+    record_every: int
+
+
+class LabExample(BaseModel):
+    ids: list[int] = Field(..., description="the task's fixed example, BOS first")
+    tokens: list[str] = Field(..., description="display string of each token")
+    scored: list[int] = Field(..., description="the positions whose next token is scored")
+    expected: list[int] = Field(..., description="the right next token at each scored position")
+    expected_tokens: list[str]
+    probe_ids: list[int] = Field(..., description="the sequence the role scores are measured on: BOS, random tokens, "
+                                                  "then the same tokens shuffled")
+    probe_tokens: list[str]
+
+
+class LabRecord(BaseModel):
+    index: int = Field(..., description="0, 1, 2, ... in order (the event id of the stream)")
+    step: int = Field(..., description="optimiser steps done when this was recorded")
+    seconds: float = Field(..., description="seconds spent in optimiser steps so far")
+    losses: list[float] = Field(..., description="the training loss of each step since the previous record")
+    loss: float | None = Field(..., description="their mean (null at step 0)")
+    example_loss: float = Field(..., description="cross-entropy on the example's scored positions, in nats")
+    accuracy: float = Field(..., description="share of the example's scored positions predicted right (top-1)")
+    predictions: list[int] = Field(..., description="the model's top next token at each scored position")
+    prediction_tokens: list[str]
+    attention: PackedWeights = Field(..., description="every head's pattern on the example, [layer, head, query, key], "
+                                                      "8-bit")
+    roles: dict[str, list[list[float]]] = Field(..., description="role -> score [layer][head], on the probe (see "
+                                                                 "GET /api/lab/options for each role's definition)")
+
+
+class LabRunState(BaseModel):
+    id: int
+    status: LabStatus
+    reason: str | None = Field(None, description="why the run ended (or why it was reset)")
+    queue_position: int | None = Field(None, description="1 = next to start; null unless queued")
+    config: LabConfigEcho
+    steps: int = Field(..., description="the step budget")
+    step: int = Field(..., description="the step of the latest record")
+    seconds: float
+    params: int | None
+    n_layers: int
+    n_heads: int
+    example: LabExample
+    n_records: int
+    checkpoint_steps: list[int] = Field(..., description="steps whose weights are kept: each can be registered as a "
+                                                         "model or downloaded")
+    registered: list[str] = Field(..., description="models registered from this run (open them in any view)")
+    replaced_by: int | None = Field(None, description="after a reset: the run that starts again")
+    version: int = Field(..., description="goes up whenever this state changes")
+    records: list[LabRecord] = Field(default_factory=list, description="the records from `after` + 1 on")
+
+
+class LabRunList(BaseModel):
+    runs: list[LabRunState]
+
+
+class LabTaskInfo(BaseModel):
+    name: str
+    title: str
+    description: str = Field(..., description="what a sequence looks like, which positions are scored, the answer")
+    seq_len: int
+    vocab_size: int
+    example: LabExample
+
+
+class LabSize(BaseModel):
+    name: str
+    title: str
+    n_layers: int
+    n_heads: int
+    d_model: int
+    d_head: int
+    d_mlp: int
+
+
+class LabLimits(BaseModel):
+    max_runs: int
+    max_queued: int
+    max_steps: int
+    max_seconds: float
+    watch_timeout_s: float
+    max_paused_s: float
+    checkpoint_mb: float
+
+
+class LabOptions(BaseModel):
+    tasks: list[LabTaskInfo]
+    positional: list[str]
+    sizes: list[LabSize]
+    roles: dict[str, str] = Field(..., description="role -> how its score is computed")
+    defaults: LabRunRequest
+    limits: LabLimits
+
+
+class LabRegistered(BaseModel):
+    model: str = Field(..., description="the registry name: use it as `model` in every view")
+    run: int
+    step: int
+
+
+class ModelTraining(BaseModel):
+    model: str
+    steps: int = Field(..., description="the training's last step")
+    checkpoints: list[CheckpointInfo]
+    train_loss: list[float] = Field(..., description="the training loss of every step, from step 1")
+    note: str

@@ -74,6 +74,19 @@ class Settings(BaseSettings):
             v = v.strip()
             return json.loads(v) if v.startswith("[") else [h for h in (p.strip() for p in v.split(",")) if h]
         return v
+    # the training lab (backend/lab.py): worker processes training at once (a paused run keeps its worker), runs
+    # waiting beyond them (more: 503), each run's step and time budget, how long a run lives unwatched (no event
+    # stream, no poll) or paused, its checkpoints' memory, ended runs kept, lab models registered, workers' nice
+    lab_max_runs: int = Field(1, ge=0)
+    lab_max_queued: int = Field(4, ge=0)
+    lab_max_steps: int = Field(3000, ge=1)
+    lab_max_seconds: float = Field(180.0, gt=0, allow_inf_nan=False)
+    lab_watch_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False)
+    lab_max_paused_s: float = Field(600.0, gt=0, allow_inf_nan=False)
+    lab_checkpoint_mb: float = Field(32.0, ge=0, allow_inf_nan=False)
+    lab_keep_runs: int = Field(4, ge=0)
+    lab_max_registered: int = Field(32, ge=0)
+    lab_nice: int = Field(10, ge=0, le=19)
 
 
 @lru_cache

@@ -27,6 +27,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file
 
+from models import replay
 from models.attribution import why_no_attribution
 from models.config import ModelConfig
 from models.corpus import training_chars
@@ -77,6 +78,10 @@ class ModelInfo:
     trained_tokens: int | None = None  # the trained length (cfg.max_positions); None: unknown
     # why the app does not run this model past max_tokens even when asked (None: it may, up to a limit of the app)
     why_not_beyond: str | None = None
+    # a model whose training recorded checkpoints: each one's step, registry name and validation loss (models/replay.py)
+    checkpoints: list[dict] | None = None
+    checkpoint_of: str | None = None  # a checkpoint model (NAME@STEP): the model it is a step of
+    step: int | None = None  # ... and its training step
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,6 +156,7 @@ class _Entry:
     name: str
     info: Callable[[], ModelInfo]
     loader: Callable[[Progress], LoadedModel]
+    listed: bool = True  # in list_models(); a checkpoint of a model's training is not (its model lists it)
 
 
 @dataclass(frozen=True)
@@ -172,9 +178,11 @@ _GUARD = threading.Lock()
 _FOLDERS: dict[str, Path] = {}  # names registered by register_folder -> their folder
 
 
-def register(name: str, info: Callable[[], ModelInfo], loader: Callable[[Progress], LoadedModel]) -> None:
-    """`loader(progress)` loads the model; it may call progress(fraction done) as it goes."""
-    _REGISTRY[name] = _Entry(name, info, loader)
+def register(name: str, info: Callable[[], ModelInfo], loader: Callable[[Progress], LoadedModel],
+             listed: bool = True) -> None:
+    """`loader(progress)` loads the model; it may call progress(fraction done) as it goes. `listed`: in
+    list_models() (a checkpoint of a model's training is not: its model lists it)."""
+    _REGISTRY[name] = _Entry(name, info, loader, listed)
 
 
 def _info_from_card(folder: Path, default: bool) -> ModelInfo:
@@ -186,7 +194,8 @@ def _info_from_card(folder: Path, default: bool) -> ModelInfo:
         positional=cfg.positional, vocab_size=cfg.vocab_size, max_tokens=cfg.max_positions, params=card["params"],
         source=card.get("corpus", {}).get("source", ""), licence=card.get("licence", ""),
         metrics=card.get("metrics", {}), default=default, unavailable_views=unavailable_views(cfg), **architecture(cfg),
-        **beyond(cfg, cfg.max_positions))
+        **beyond(cfg, cfg.max_positions),
+        checkpoints=replay.checkpoints(folder.name))
 
 
 def load_folder(folder: str | Path, name: str | None = None, info: ModelInfo | None = None) -> LoadedModel:
@@ -213,6 +222,10 @@ def _register_shipped() -> None:
                 return _info_from_card(folder, is_default)
 
             register(folder.name, info, lambda progress, folder=folder, info=info: load_folder(folder, info=info()))
+            try:
+                replay.register_checkpoints(folder, folder.name, info, register, LoadedModel)
+            except (ValueError, OSError, KeyError) as e:
+                log.error("%s: its training checkpoints cannot be read: %s", folder.name, e)
 
 
 def _pretrained_info(name: str, title: str, cfg: ModelConfig, source: str, install: str | None) -> ModelInfo:
@@ -303,7 +316,8 @@ def names() -> list[str]:
 
 
 def list_models() -> list[ModelInfo]:
-    return [entry.info() for entry in _REGISTRY.values()]
+    """Every listed model (a training checkpoint NAME@STEP is not listed: its model's `checkpoints` names it)."""
+    return [entry.info() for entry in _REGISTRY.values() if entry.listed]
 
 
 def info(name: str) -> ModelInfo:
@@ -312,7 +326,8 @@ def info(name: str) -> ModelInfo:
 
 def _entry(name: str) -> _Entry:
     if not isinstance(name, str) or name not in _REGISTRY:
-        raise KeyError(f"unknown model {name!r}; the models are: {', '.join(_REGISTRY) or '(none)'}")
+        listed = [n for n, e in _REGISTRY.items() if e.listed]  # (a model's training steps NAME@STEP go unnamed)
+        raise KeyError(f"unknown model {name!r}; the models are: {', '.join(listed) or '(none)'}")
     return _REGISTRY[name]
 
 

@@ -75,3 +75,37 @@ def test_serve_on_all_interfaces_warns():
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_lab_train_reports_the_roles_and_writes_files_that_load(capsys, tmp_path):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        main(["lab", "train", "--task", "reverse", "--size", "tiny", "--steps", "6", "--record-every", "3",
+              "--json", "--records", "--out", str(tmp_path / "run")])
+        _lab_train_checks(capsys, tmp_path)  # (with one torch thread, as the command: the same arithmetic)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _lab_train_checks(capsys, tmp_path):
+    import torch
+
+    from models.lab import LabConfig, LabTrainer
+    from models.registry import load_folder
+
+    body = json.loads(capsys.readouterr().out)
+    assert body["steps"] == 6 and [r["step"] for r in body["records"]] == [0, 3, 6]
+    assert body["cpu_seconds"] > 0 and body["config"]["task"] == "reverse"
+    # the same seeded run in process: the same losses; the saved weights are its weights
+    t = LabTrainer(LabConfig(task="reverse", size="tiny", record_every=3))
+    assert [x for r in body["records"] for x in r["losses"]] == t.train(6)
+    loaded = load_folder(tmp_path / "run")
+    ids = torch.tensor(loaded.tokenizer.encode("abc|cba"))
+    t.model.eval()
+    with torch.no_grad():
+        assert torch.equal(loaded.model(ids), t.model(ids))
+    with pytest.raises(SystemExit):
+        main(["lab", "train", "--positional", "spiral"])
+    assert "invalid choice: 'spiral'" in capsys.readouterr().err

@@ -30,14 +30,14 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> float
 
 
 @contextmanager
-def serve(extra_env: dict[str, str] | None = None):
+def serve(extra_env: dict[str, str] | None = None, timeout: float = 60):
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(extra_env or {})}
     proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--port", str(port), "--log-level", "warning"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         base = f"http://127.0.0.1:{port}"
-        wait_healthy(base + "/api/health", proc)
+        wait_healthy(base + "/api/health", proc, timeout)
         yield base, proc
     finally:
         proc.terminate()

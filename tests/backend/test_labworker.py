@@ -1,0 +1,119 @@
+"""The lab worker's protocol, run in a thread of this process (the server runs it in a spawned process)."""
+
+import base64
+import json
+import multiprocessing
+import threading
+
+import pytest
+import torch
+
+from backend.labworker import run_worker
+from models.lab import LabConfig, load_state, model_config
+from models.tasks import IGNORE, get_task
+from models.transformer import Transformer
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+class Worker:
+    def __init__(self, config, max_steps=1000, max_seconds=600.0, paused=False):
+        self.server, end = multiprocessing.Pipe()
+        self.thread = threading.Thread(target=run_worker, args=(end, config, max_steps, max_seconds, paused, 0),
+                                       daemon=True)
+        self.thread.start()
+
+    def until(self, kind, timeout=120):
+        """The messages up to and including the next one of `kind`."""
+        out = []
+        while True:
+            assert self.server.poll(timeout), f"no {kind!r} message within {timeout} s; got {[m[0] for m in out]}"
+            msg = self.server.recv()
+            out.append(msg)
+            if msg[0] == kind:
+                return out
+
+    def send(self, *cmd):
+        self.server.send(cmd)
+
+
+def records(msgs):
+    return [(json.loads(m[1]), m[2], m[3]) for m in msgs if m[0] == "record"]
+
+
+def test_a_run_records_every_few_steps_and_ends_at_its_step_budget():
+    w = Worker(LabConfig(task="copy", record_every=5).to_dict(), max_steps=12)
+    msgs = w.until("end")
+    assert msgs[0][0] == "ready" and msgs[0][1]["params"] > 0
+    recs = records(msgs)
+    assert [r[1] for r in recs] == [0, 5, 10, 12]  # step 0, every 5, and the last
+    assert [r[0]["index"] for r in recs] == [0, 1, 2, 3] and [r[0]["step"] for r in recs] == [0, 5, 10, 12]
+    assert sum(len(r[0]["losses"]) for r in recs) == 12  # every step's loss, once
+    assert msgs[-1] == ("end", "reached 12 steps, the run's step budget")
+    w.thread.join(30)
+    assert not w.thread.is_alive()
+
+
+def test_each_record_agrees_with_its_checkpoint():
+    """The record was measured on the same weights as the checkpoint sent with it: recompute it from them."""
+    cfg = LabConfig(task="reverse", record_every=4)
+    w = Worker(cfg.to_dict(), max_steps=8)
+    task = get_task("reverse")
+    ex = task.example()
+    ids, targets = ex.ids[0], ex.targets[0]
+    scored = targets != IGNORE
+    for rec, _step, ckpt in records(w.until("end")):
+        model = Transformer(model_config(cfg, task), init=False)
+        model.load_state_dict(load_state(ckpt), strict=True)
+        model.eval()
+        logits, cache = model.run_with_cache(ids)
+        assert rec["predictions"] == logits.argmax(-1)[scored].tolist()
+        assert rec["prediction_tokens"] == task.tokenizer().displays(rec["predictions"])
+        pattern = torch.stack([cache["pattern", layer] for layer in range(2)])  # [layer, head, q, k]
+        packed = torch.frombuffer(bytearray(base64.b64decode(rec["attention"]["data"])), dtype=torch.uint8)
+        unpacked = packed.float().reshape(rec["attention"]["shape"]) / 255
+        assert unpacked.shape == pattern.shape
+        assert float((unpacked - pattern).abs().max()) <= 0.5 / 255 + 1e-6
+
+
+def test_the_time_budget_ends_a_run():
+    w = Worker(LabConfig(task="sort").to_dict(), max_seconds=0.05)
+    msgs = w.until("end")
+    assert msgs[-1] == ("end", "trained for 0.05 s, the time budget")
+
+
+def test_paused_it_steps_on_request_and_records_where_it_stops():
+    w = Worker(LabConfig(task="copy", record_every=5).to_dict(), paused=True)
+    first = w.until("status")
+    assert first[-1] == ("status", "paused", 0) and [r[1] for r in records(first)] == [0]
+    w.send("step", 3)
+    rec, step, _ = records(w.until("record"))[0]
+    assert step == 3 and len(rec["losses"]) == 3
+    w.send("step", 4)  # passes step 5 (a record on the grid) and stops at 7 (a record where it stops)
+    assert [r[1] for r in records(w.until("record") + w.until("record"))] == [5, 7]
+    w.send("resume")
+    assert w.until("status")[-1] == ("status", "running", 7)
+    w.send("pause")
+    msgs = w.until("status")
+    step = msgs[-1][2]
+    assert msgs[-1][:2] == ("status", "paused") and records(msgs)[-1][1] == step  # a record of the paused step
+    w.send("reset", 5)
+    msgs = w.until("status")
+    kinds = [m[0] for m in msgs]
+    assert kinds[kinds.index("reset"):] == ["reset", "ready", "record", "status"]
+    rec = records(msgs)[-1][0]
+    assert rec["index"] == 0 and rec["step"] == 0 and msgs[-1] == ("status", "paused", 0)
+    w.send("stop")
+    w.thread.join(30)
+    assert not w.thread.is_alive()
+
+
+def test_a_failure_is_reported():
+    w = Worker({**LabConfig().to_dict(), "task": "nope"})
+    assert w.until("failed")[-1][1].startswith("ValueError: unknown task 'nope'")

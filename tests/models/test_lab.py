@@ -1,0 +1,141 @@
+"""The training lab's loop: role scores, records, determinism, the files it writes, and a short copy run."""
+
+import pytest
+import torch
+
+from models.lab import LabConfig, LabTrainer, save_folder
+from models.lab_roles import ROLES, role_scores
+from models.registry import load_folder
+from models.tasks import IGNORE
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch thread, as the lab's workers train: these matrices are too small to share between cores."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def loop_scores(pattern, ids):
+    """The role scores written out one query at a time, as their definitions read."""
+    layers, heads, n, _ = pattern.shape
+    out = {name: torch.zeros(layers, heads) for name in ROLES}
+    for l in range(layers):
+        for h in range(heads):
+            p = pattern[l, h]
+            out["previous_token"][l, h] = sum(float(p[q, q - 1]) for q in range(1, n)) / (n - 1)
+            out["first_token"][l, h] = sum(float(p[q, 0]) for q in range(n)) / n
+            ind, dup, count = 0.0, 0.0, 0
+            for q in range(n):
+                earlier = [k for k in range(q) if ids[k] == ids[q]]
+                if earlier:
+                    count += 1
+                    ind += sum(float(p[q, k + 1]) for k in earlier)
+                    dup += sum(float(p[q, k]) for k in earlier)
+            out["induction"][l, h] = ind / count if count else 0.0
+            out["duplicate"][l, h] = dup / count if count else 0.0
+    return out
+
+
+def test_role_scores_match_their_definitions_on_random_patterns():
+    g = torch.Generator().manual_seed(0)
+    for ids in ([0, 5, 6, 7, 5, 6, 7], [0, 3, 3, 3, 9, 3], [0, 4, 5, 6]):
+        ids = torch.tensor(ids)
+        n = len(ids)
+        scores = torch.randn(2, 3, n, n, generator=g).masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
+        pattern = scores.softmax(-1)  # [layer, head, q, k], causal
+        fast, slow = role_scores(pattern, ids), loop_scores(pattern, ids.tolist())
+        for name in ROLES:
+            torch.testing.assert_close(fast[name], slow[name], atol=1e-6, rtol=0)
+
+
+def test_an_ideal_induction_head_and_previous_token_head_score_one():
+    ids = torch.tensor([0, 5, 6, 7, 8, 7, 5, 8, 6])  # BOS, four letters, the same four shuffled
+    n = len(ids)
+    prev = torch.zeros(n, n)
+    prev[0, 0] = 1
+    for q in range(1, n):
+        prev[q, q - 1] = 1
+    ind = torch.zeros(n, n)
+    for q in range(n):
+        earlier = [k for k in range(q) if ids[k] == ids[q]]
+        ind[q, earlier[0] + 1 if earlier else 0] = 1
+    s = role_scores(torch.stack([prev, ind])[None], ids)  # [layer=1, head=2, q, k]
+    # (the induction head looks one back only at query 1, and at the second 7, whose first copy is two back)
+    assert s["previous_token"][0].tolist() == [1.0, pytest.approx(0.25)]
+    assert s["induction"][0, 1] == 1.0 and s["induction"][0, 0] < 0.3
+
+
+def test_same_seed_same_run_and_records_say_what_the_model_does():
+    a, b = LabTrainer(LabConfig(task="reverse", seed=3)), LabTrainer(LabConfig(task="reverse", seed=3))
+    losses = a.train(4)
+    assert losses == b.train(4)
+    assert LabTrainer(LabConfig(task="reverse", seed=4)).train(4) != losses  # another seed, another run
+    rec = a.record()
+    assert rec["step"] == 4 and rec["losses"] == losses and rec["loss"] == pytest.approx(sum(losses) / 4, abs=1e-4)
+    # the record recomputed another way: a plain forward pass of the example
+    ids, targets = a.example.ids, a.example.targets  # [1, pos]
+    a.model.eval()
+    with torch.no_grad():
+        logits = a.model(ids)[0]  # [pos, vocab]
+    scored = targets[0] != IGNORE
+    assert rec["predictions"] == logits.argmax(-1)[scored].tolist()
+    right = (logits.argmax(-1)[scored] == targets[0][scored]).float().mean()
+    assert rec["accuracy"] == pytest.approx(float(right), abs=1e-4)
+    loss = torch.nn.functional.cross_entropy(logits[scored], targets[0][scored])
+    assert rec["example_loss"] == pytest.approx(float(loss), abs=1e-4)
+    pattern = rec["pattern"]  # [layer, head, q, k]
+    assert pattern.shape == (2, 4, ids.shape[1], ids.shape[1])
+    torch.testing.assert_close(pattern.sum(-1), torch.ones(2, 4, ids.shape[1]))
+    assert set(rec["roles"]) == set(ROLES) and len(rec["roles"]["induction"]) == 2
+    assert a.record()["losses"] == []  # each step's loss is reported once
+
+
+def test_saved_files_load_as_a_model_with_the_same_logits(tmp_path):
+    t = LabTrainer(LabConfig(task="copy", positional="rotary", size="tiny", seed=1))
+    t.train(3)
+    save_folder(tmp_path / "run", t.cfg, t.state_dict(), t.step, t.seconds)
+    loaded = load_folder(tmp_path / "run")
+    ids = loaded.tokenizer.encode("abcabc")
+    assert ids == [0, 5, 6, 7, 5, 6, 7]
+    t.model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(torch.tensor(ids)), t.model(torch.tensor(ids)), atol=0, rtol=0)
+    assert loaded.info.positional == "rotary" and loaded.info.max_tokens == 24
+
+
+@pytest.mark.parametrize("bad", [dict(task="x"), dict(positional="x"), dict(size="x"), dict(lr=0), dict(batch_size=0)])
+def test_bad_configs_say_why(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        LabConfig(**bad)
+
+
+def test_each_batch_is_new_and_the_probe_is_fixed():
+    t = LabTrainer(LabConfig(task="sort"))
+    b1, b2 = t.task.batch(4, t.rng), t.task.batch(4, t.rng)
+    assert b1.ids.tolist() != b2.ids.tolist()
+    assert t.probe.tolist() == LabTrainer(LabConfig(task="sort", seed=9)).probe.tolist()
+
+
+@pytest.mark.slow
+def test_a_short_seeded_copy_run_lowers_the_loss_and_raises_an_induction_score():
+    """250 steps of the copy task (sinusoidal, seed 0): about 11 s of one core's CPU here. The thresholds are what
+    this seeded run passes with a margin (measured: loss 2.18 over steps 226-250 from 4.1 at the start, the strongest
+    induction score 0.21 from 0.07 at step 0; one run of this test in a loaded pytest process got 2.81 at step 250, so
+    the loss bound is loose); a clean induction head (a score near 1) takes longer (see the report
+    of `attnlab lab train --task copy --steps 800`)."""
+    t = LabTrainer(LabConfig(task="copy", positional="sinusoidal", seed=0, record_every=25))
+    start = t.record()
+    first = max(max(row) for row in start["roles"]["induction"])
+    t.train(25)
+    early = t.record()["loss"]
+    t.train(225)
+    end = t.record()
+    best = max(max(row) for row in end["roles"]["induction"])
+    seen = (early, end["loss"], first, best, start["example_loss"], end["example_loss"])
+    assert end["step"] == 250
+    assert early > 3.0 and end["loss"] < 3.0, seen
+    assert first < 0.1 and best > 0.15, seen
+    assert end["example_loss"] < start["example_loss"] - 0.5, seen
