@@ -11,7 +11,7 @@ import { serverMeta } from "./meta.mjs";
 
 before(() => setVocabulary(serverMeta()));
 
-const tokens = ["<|bos|>", "␣The", "␣cat", "␣sat", "␣on", "␣the", "␣cat"].map((text, i) => ({ id: i, text, special: i === 0 }));
+const tokens = ["<|bos|>", "␣The", "␣cat", "␣sat", "␣on", "␣the", "␣cat"].map((text, i) => ({ id: i, text: text === "<|bos|>" ? "" : text.replace("␣", " "), display: text, special: i === 0 }));
 const explain = { tokens, weights: [0.5, 0.05, 0.2, 0.1, 0.05, 0.05, 0.05], mask: [false, false, false, false, false, false, false], entropy: 1.2345 };
 const analyze = { tokens, heads: [[{ head: 0, entropy: 2 }, { head: 1, entropy: 0.5 }, { head: 2, entropy: 1 }]] };
 const ctx = { layer: 0, head: 1, token: 3, depth: null, tokens };
@@ -36,15 +36,15 @@ test("path steps: the largest, the second, the largest word, a word, an index by
   assert.deepEqual(at(explain, "explain.weights.$maxword").path, ["weights", 2]); // BOS left out
   assert.equal(at(explain, "top_word_key").value, "␣cat");
   assert.deepEqual(at(explain, "explain.tokens.#cat/2").path, ["tokens", 6]);
-  assert.equal(at(explain, "explain.tokens.$token.text").value, "␣sat");
-  assert.equal(at(explain, "explain.tokens.$prev.text").value, "␣cat");
+  assert.equal(at(explain, "explain.tokens.$token.display").value, "␣sat");
+  assert.equal(at(explain, "explain.tokens.$prev.display").value, "␣cat");
   assert.equal(at(explain, "explain.weights.-1").value, 0.05);
   assert.deepEqual(at(analyze, "analyze.heads.$layer.$min(entropy).head"), { value: 1, path: ["heads", 0, 1, "head"] });
   assert.throws(() => at(explain, "explain.tokens.#dog"), /no token “dog”/);
   assert.throws(() => at(explain, "explain.weights.99"), /outside/);
   assert.throws(() => at(explain, "explain.nope"), /no “nope”/);
   // no query selected: the last token (the one place that says so, derive.js)
-  assert.equal(T.resolve(explain, ["tokens", "$token", "text"], { ...ctx, token: null }).value, "␣cat");
+  assert.equal(T.resolve(explain, ["tokens", "$token", "display"], { ...ctx, token: null }).value, "␣cat");
 });
 
 test("formats", () => {
