@@ -9,7 +9,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# JavaScript unit tests (Node's own runner): any *.test.js / *.test.mjs under frontend/ or tests/
+# JavaScript unit tests (Node's own runner): any *.test.js / *.test.mjs under frontend/ or tests/; pytest runs them
+# (tests/frontend/test_js.py), so the test target only makes sure Node is there
 JS_TESTS := $(shell find frontend tests -name '*.test.js' -o -name '*.test.mjs' 2>/dev/null | sort)
 
 .PHONY: run test venv install install-dev models browser node bench python-venv
@@ -20,7 +21,6 @@ run: install
 
 test: install-dev browser $(if $(JS_TESTS),node)
 	$(BIN)/python -m pytest
-	$(if $(JS_TESTS),node --test $(JS_TESTS))
 
 # ----------------------------------------------------------------------------------------- the virtualenv
 
