@@ -106,6 +106,12 @@ function describe(side, other) {
     ? ` · ${side.tokens.length} tokens` : "");
 }
 
+/** A cell's number where it fits: three panels share the row, so a cell is narrower than in the Attention view. */
+function numbersFit(fig, n) {
+  const cellWidth = ((fig.clientWidth || 400) - 150) / n; // about: the width less the axis labels and colour bar
+  return n <= 12 && cellWidth >= 30 ? "%{z:.2f}" : null;
+}
+
 function pattern(fig, side, label, s) {
   const z = side.attention[0] && side.attention[0][0]; // [query][key] of the one layer and head asked for
   if (!z) {
@@ -115,7 +121,7 @@ function pattern(fig, side, label, s) {
   const tokens = side.tokens;
   const n = tokens.length;
   const masked = maskOf(side);
-  draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: 1, cellText: n <= 12 ? "%{z:.2f}" : null })], {
+  draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: 1, cellText: numbersFit(fig, n) })], {
     height: squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 }),
     plot_bgcolor: MASKED_COLOR,
     images: masksAny(side) ? [maskedBackground()] : [],
@@ -145,7 +151,7 @@ function difference(fig, r, s) {
   const mb = maskOf(b);
   const masked = ma || mb ? (i, j) => Boolean((ma && ma(i, j)) || (mb && mb(i, j))) : null;
   const lim = absMax(z);
-  draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label: "b − a", cellText: n <= 12 ? "%{z:.2f}" : null })], {
+  draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label: "b − a", cellText: numbersFit(fig, n) })], {
     height: squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 }),
     plot_bgcolor: MASKED_COLOR,
     images: masksAny(a) || masksAny(b) ? [maskedBackground()] : [],
