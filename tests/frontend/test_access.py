@@ -324,6 +324,6 @@ def test_nearest_words_for_the_selected_token_use_its_id(page: Page, shot):
     assert "token_id=" in res.url and "word=" not in res.url
     data = res.json()
     assert data["token"]["special"] is True
-    expect(page.locator('[data-part="neighbors"] .caption')).to_contain_text(f"“{data['token']['text']}”")
+    expect(page.locator('[data-part="neighbors"] .caption')).to_contain_text(f"“{data['token']['display']}”")
     expect(page.locator('[data-part="neighbors"] .reason')).to_be_hidden()
     shot(page, "neighbors-of-bos")

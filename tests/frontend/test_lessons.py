@@ -144,7 +144,7 @@ def check_numbers(page: Page, models: dict, where: str) -> int:
             req = lv["request"]
             params = req["params"]
             if "(" not in lv["src"]:  # no overrides: asked for exactly what is on screen
-                side = params.get("a", params)
+                side = params["a"] if isinstance(params.get("a"), dict) else params  # compare's side a; analogy's a is a word
                 assert (side.get("text", s["text"]), side.get("model")) == (s["text"], model), label
                 if req["api"] in ("explain", "qkv"):
                     assert (params["layer"], params["head"]) == (s["layer"], s["head"]), label
