@@ -429,6 +429,11 @@ class LabManager:
                     elif run.worker is not None and now - run.worker.started > s.lab_max_seconds + s.lab_max_paused_s + 60:
                         self._end(run, "failed", "the training process overran its time budget")
 
+    @property
+    def closed(self) -> bool:
+        """Shut down: it takes no more runs (the app makes a new one when it starts again)."""
+        return self._closed.is_set()
+
     def shutdown(self) -> None:
         self._closed.set()
         with self._lock:

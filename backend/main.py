@@ -15,7 +15,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.alloc import tune_allocator
 from backend.lab import LabManager
@@ -169,6 +171,8 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         loaded = service.load_now(settings.default_model)  # before the server answers
         log.info("default model %s loaded (%s parameters)", loaded.name, f"{loaded.info.params:,}")
         service.models()  # every model's card and package looked up once, so a first request for one is quick
+        if app.state.lab.closed:  # the app started again after a shutdown (as a test client does)
+            app.state.lab = LabManager(settings)
         yield
         app.state.lab.shutdown()  # the training lab's worker processes
 
@@ -226,10 +230,23 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
 
     app.openapi = openapi
 
-    for router in (meta.router, attention.router, embeddings.router, positional.router, predict.router,
-                   report.router, lessons.router, attribution.router, roles.router,
-                   position_lab.router, lab.router):
+    routers = (meta.router, attention.router, embeddings.router, positional.router, predict.router, report.router,
+               lessons.router, attribution.router, roles.router, position_lab.router, lab.router)
+    for router in routers:
         app.include_router(router, prefix="/api")
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405 and request.url.path.startswith("/api/"):
+            # a path served by two routes (GET and POST /api/lab/runs): Allow names the methods of both, not only
+            # those of the route that matched first
+            path = request.url.path.removeprefix("/api")
+            methods = {m for r in routers for route in r.routes if isinstance(route, APIRoute)
+                       and route.path_regex.match(path) for m in route.methods}
+            if methods:
+                headers["Allow"] = ", ".join(sorted(methods))
+        return JSONResponse(status_code=exc.status_code, content={"detail": exc.detail}, headers=headers)
 
     plotly_file = Precompressed(plotly_js(), "text/javascript")
 

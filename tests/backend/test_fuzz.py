@@ -1,6 +1,7 @@
 """Property-based fuzzing of the whole OpenAPI schema with schemathesis: every check, every operation.
 
-The accepted refusals of schema-valid requests (404/422 for what a schema cannot state) are
+Left out: the POSTs that start or steer a training-lab run (see `schema` below). The accepted refusals of
+schema-valid requests (404/422 for what a schema cannot state) are
 explained in schemathesis.toml at the repository root.
 """
 
@@ -13,7 +14,9 @@ from backend.settings import Settings
 from models import registry
 
 app = create_app(Settings())
-schema = schemathesis.openapi.from_asgi("/openapi.json", app)
+# Starting training-lab runs is left out: each starts a worker process, and past lab_max_runs + lab_max_queued the
+# designed answer is a 503 (tests/backend/test_lab.py covers those routes, their limits and their refusals)
+schema = schemathesis.openapi.from_asgi("/openapi.json", app).exclude(method="POST", path_regex=r"^/api/lab/runs")
 CASES: list[str] = []
 
 

@@ -170,7 +170,8 @@ def test_a_run_steps_resets_trains_to_its_budget_and_opens_in_the_explorer(lab_s
         r = c.post(path, json={"text": "abcdabc", "model": reg["model"], **body})
         assert r.status_code == 200, (path, r.text)
     a = c.post("/analyze", json={"text": "a b c d a b c", "model": reg["model"]}).json()
-    assert [t["text"] for t in a["tokens"]] == ["<|bos|>", "a", "b", "c", "d", "a", "b", "c"]
+    assert a["tokens"][0]["display"] == "<|bos|>"
+    assert [t["text"] for t in a["tokens"]] == ["", "a", " b", " c", " d", " a", " b", " c"]
     assert c.post(f"/lab/runs/{run}/register", json={"step": 3}).json()["model"] == f"lab-{run}@3"
     r = c.post(f"/lab/runs/{run}/register", json={"step": 4})
     assert r.status_code == 422 and "the steps kept are [0, 3, 5" in r.json()["detail"]

@@ -91,7 +91,12 @@ def texts_of(client: httpx.Client, n: int, count: int, first: str) -> list[str]:
     """`count` different texts of exactly n SmolLM2 tokens: "Story 00. <first>" padded with " the" (one token
     each), checked on the first and the last through the server itself."""
     def tokens(text: str) -> int:
-        r = client.post("/api/analyze", json={"text": text, "model": SMOL, "layers": [], "top_k": 1}, timeout=300)
+        deadline = time.monotonic() + 300
+        while True:  # the first request starts SmolLM2's load in the background: 503 with Retry-After until it is in
+            r = client.post("/api/analyze", json={"text": text, "model": SMOL, "layers": [], "top_k": 1}, timeout=300)
+            if r.status_code != 503 or "loading" not in r.json() or time.monotonic() > deadline:
+                break
+            time.sleep(float(r.headers.get("retry-after", 1)))
         assert r.status_code == 200, r.text
         return len(r.json()["tokens"])
 

@@ -278,7 +278,7 @@ def test_plotly_shows_markup_in_token_labels_as_text(chromium, tmp_path):
     n = len(toks)
     resp = schemas.AnalyzeResponse(
         model="<i>m</i>", interventions=schemas.AppliedInterventions(positions="normal", scale=True, ablate=[], seed=0),
-        tokens=[schemas.Token(id=i, text=t, position=i) for i, t in enumerate(toks)], n_layers=1, n_heads=1, causal=True,
+        tokens=[schemas.Token(id=i, text=t, display=t, position=i) for i, t in enumerate(toks)], n_layers=1, n_heads=1, causal=True,
         visible=list(range(1, n + 1)), layers=[0], attention=[[[[1 / n] * n for _ in range(n)]]],
         heads=[[schemas.HeadSummary(layer=0, head=0, entropy=0, previous_token=0, first_token=0, self_token=0)]])
     page = ('<!DOCTYPE html><html><head><meta charset="utf-8"><p class="sentence">x</p>'
