@@ -31,6 +31,7 @@ import pytest
 
 from backend.settings import Settings
 from models import registry
+from tests.benchmarks.server import rss_mb
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,14 +46,6 @@ HEALTH_BOUND_S = 1.0
 # limiter did not cover continuations
 RSS_BOUND_MB = 3000
 pytestmark = pytest.mark.slow
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status", encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 @contextmanager
