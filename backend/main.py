@@ -156,6 +156,12 @@ def allowed_hosts(settings: Settings) -> set[str]:
     return machine_hosts(settings.host) | with_final_dots({host_form(h) for h in settings.allowed_hosts})
 
 
+def _answer_with(status: int):
+    async def handler(request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"detail": str(exc)})
+    return handler
+
+
 def create_app(settings: Settings | None = None, service: ModelService | None = None) -> FastAPI:
     settings = settings or get_settings()
     # models other than the default load in the background: a request never waits long on a load (see service.py)
@@ -188,26 +194,11 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse(status_code=422, content={"detail": _readable(exc)})
 
-    @app.exception_handler(ValueError)
-    async def value_error(request: Request, exc: ValueError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
-
-    @app.exception_handler(UnknownModel)
-    async def unknown_model(request: Request, exc: UnknownModel) -> JSONResponse:
-        return JSONResponse(status_code=404, content={"detail": str(exc)})
-
-    @app.exception_handler(ModelNotInstalled)
-    async def not_installed(request: Request, exc: ModelNotInstalled) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": str(exc)})
-
-    @app.exception_handler(Forbidden)
-    async def forbidden(request: Request, exc: Forbidden) -> JSONResponse:
-        return JSONResponse(status_code=403, content={"detail": str(exc)})
-
-    @app.exception_handler(Cancelled)
-    async def cancelled(request: Request, exc: Cancelled) -> JSONResponse:
-        # nobody reads it: the client went away (499, "client closed request", as nginx logs it)
-        return JSONResponse(status_code=499, content={"detail": str(exc)})
+    # errors a request can cause, each answered {"detail": its message} with its status (499: the client went away
+    # and nobody reads it, "client closed request" as nginx logs it)
+    for error, status in ((ValueError, 422), (UnknownModel, 404), (ModelNotInstalled, 422), (Forbidden, 403),
+                          (Cancelled, 499), (ModelLoadFailed, 503)):
+        app.add_exception_handler(error, _answer_with(status))
 
     @app.exception_handler(Overloaded)
     async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:
@@ -215,10 +206,6 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         if isinstance(exc, ModelLoading):
             content.update(loading=exc.model, progress=exc.progress)
         return JSONResponse(status_code=503, content=content, headers={"Retry-After": str(exc.retry_after)})
-
-    @app.exception_handler(ModelLoadFailed)
-    async def load_failed(request: Request, exc: ModelLoadFailed) -> JSONResponse:
-        return JSONResponse(status_code=503, content={"detail": str(exc)})
 
     def openapi() -> dict:
         if app.openapi_schema is None:
