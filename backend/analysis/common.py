@@ -13,11 +13,20 @@ from models.registry import LoadedModel
 from models.transformer import Interventions
 
 DECIMALS = 4
+TOLIST_CHUNK = 1 << 14  # elements per tolist() call: it holds the GIL for its whole run (see backend/encode.py)
 
 
 def rnd(t: torch.Tensor) -> list:
     """A tensor as nested lists of floats rounded to DECIMALS places."""
-    return torch.round(t.detach().double(), decimals=DECIMALS).tolist()
+    return tolist(torch.round(t.detach().double(), decimals=DECIMALS))
+
+
+def tolist(t: torch.Tensor) -> list:
+    """t.tolist(), made slice by slice along the first dimension where t is large, so that no single call holds the
+    GIL for long."""
+    if t.dim() <= 1 or t.numel() <= TOLIST_CHUNK:
+        return t.tolist()
+    return [tolist(x) for x in t]
 
 
 def rnd_masked(t: torch.Tensor) -> list:

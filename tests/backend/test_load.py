@@ -103,33 +103,56 @@ def texts_of(client: httpx.Client, n: int, count: int, first: str) -> list[str]:
     return texts
 
 
-class Poller(threading.Thread):
-    """GET `path` every `every` seconds over one kept-alive connection: (elapsed s, status, JSON body, seconds)."""
+# A poller runs in its own process: a thread of this one would share its GIL with the load generator, which
+# receives and parses the answers, and would measure this process's waits as the server's.
+POLL_SCRIPT = r"""
+import http.client, json, sys, time
+port, path, every = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+start = time.perf_counter()
+while True:
+    t0 = time.perf_counter()
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        body = resp.read()
+        took = time.perf_counter() - t0
+        print(json.dumps({"at": t0 - start, "status": resp.status, "body": json.loads(body), "took": took}), flush=True)
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        print(json.dumps({"failure": f"{time.perf_counter() - start:.2f} s: {e!r}"}), flush=True)
+        conn.close()
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    time.sleep(max(0.0, every - (time.perf_counter() - t0)))
+"""
+
+
+class Poller:
+    """GET `path` every `every` seconds over one kept-alive connection, from its own process: samples
+    (elapsed s, status, JSON body, seconds) and failures, read when it stops."""
 
     def __init__(self, port: int, path: str, every: float):
-        super().__init__(daemon=True)
-        self.port, self.path, self.every = port, path, every
+        self.args = [sys.executable, "-c", POLL_SCRIPT, str(port), path, str(every)]
         self.samples: list[tuple[float, int, dict | None, float]] = []
         self.failures: list[str] = []
-        self.stop = threading.Event()
+        self.proc: subprocess.Popen | None = None
+        self.out = tempfile.TemporaryFile(mode="w+")  # a file, not a pipe: a full pipe would stall the poller
 
-    def run(self) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        start = time.perf_counter()
-        while not self.stop.is_set():
-            t0 = time.perf_counter()
-            try:
-                conn.request("GET", self.path)
-                resp = conn.getresponse()
-                body = resp.read()
-                took = time.perf_counter() - t0
-                self.samples.append((t0 - start, resp.status, json.loads(body), took))
-            except (OSError, http.client.HTTPException, ValueError) as e:
-                self.failures.append(f"{time.perf_counter() - start:.2f} s: {e!r}")
-                conn.close()
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-            self.stop.wait(max(0.0, self.every - (time.perf_counter() - t0)))
-        conn.close()
+    def start(self) -> None:
+        self.proc = subprocess.Popen(self.args, stdout=self.out, text=True)
+
+    def finish(self) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(10)
+        self.out.seek(0)
+        for line in self.out.read().splitlines():
+            if not line.endswith("}"):
+                continue  # the last line, cut by terminate()
+            x = json.loads(line)
+            if "failure" in x:
+                self.failures.append(x["failure"])
+            else:
+                self.samples.append((x["at"], x["status"], x["body"], x["took"]))
 
 
 class Memory(threading.Thread):
@@ -188,13 +211,15 @@ def test_forty_continuations_twenty_reports_and_twenty_comparisons_at_once(need)
         health, ready, memory = Poller(port, "/api/health", 0.05), Poller(port, "/api/ready", 0.1), Memory(proc.pid)
         for t in (health, ready, memory):
             t.start()
+        time.sleep(0.5)  # the pollers' processes have started
         start = time.perf_counter()
         results = asyncio.run(send_all(base, requests))
         wall = time.perf_counter() - start
         time.sleep(0.3)
-        for t in (health, ready, memory):
-            t.stop.set()
-            t.join(10)
+        health.finish()
+        ready.finish()
+        memory.stop.set()
+        memory.join(10)
         with httpx.Client(base_url=base, timeout=120) as c:
             t0 = time.perf_counter()
             after = c.post("/api/analyze", json={"text": "The cat sat on the mat after the load."})

@@ -1,0 +1,49 @@
+"""An answer's JSON in pieces: the same bytes as `model.model_dump_json()`, made by many short calls instead of one.
+
+The event loop and the request threads share one GIL. A single serialising call holds it for its whole run (pydantic-
+core's and torch's `tolist` do not release it): 150 ms and more for a 6 MB answer of SmolLM2 on two busy cores, and
+for that long /api/health cannot answer. Here an answer's nested lists and models are written item by item, so
+another thread waits at most one item's time (a row of weights) for the GIL.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+from pydantic_core import to_json
+
+PIECE = 1 << 14  # numbers per call at most (about 1 ms of one core); a larger nested list is written item by item
+
+
+def dump(model: BaseModel) -> bytes:
+    """model.model_dump_json().encode(), written piece by piece (see the module's doc)."""
+    out: list[bytes] = []
+    _write(model, out)
+    return b"".join(out)
+
+
+def _write(value: object, out: list[bytes]) -> None:
+    if isinstance(value, BaseModel):
+        out.append(b"{")
+        for i, name in enumerate(type(value).model_fields):
+            out.append(b"," if i else b"")
+            out.append(to_json(name) + b":")
+            _write(getattr(value, name), out)
+        out.append(b"}")
+    elif isinstance(value, (list, tuple)) and value and (isinstance(value[0], BaseModel) or _size(value) > PIECE):
+        out.append(b"[")
+        for i, item in enumerate(value):
+            if i:
+                out.append(b",")
+            _write(item, out)
+        out.append(b"]")
+    else:  # a scalar, a small nested list, a flat list of scalars (one row), a dict: one call
+        out.append(to_json(value, inf_nan_mode="null"))  # as a model writes them (ser_json_inf_nan)
+
+
+def _size(value: list | tuple) -> int:
+    """How many numbers a nested list holds, judged by its first item at each depth (the arrays are rectangular)."""
+    n = 1
+    while isinstance(value, (list, tuple)) and value:
+        n *= len(value)
+        value = value[0]
+    return n
