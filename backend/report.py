@@ -44,6 +44,10 @@ from backend.service import ModelService
 from models.registry import ModelInfo
 from models.transformer import check_layer_head
 
+# orjson writes a figure in one short call; plotly's "json" engine writes, re-reads and writes it again, holding the
+# GIL for hundreds of ms on a large report while /api/health waits. Both escape <, > and / the same way.
+pio.json.config.default_engine = "orjson"
+
 TOP_K = 10
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "modeBarButtonsToRemove": ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines"]}
