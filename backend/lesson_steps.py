@@ -278,7 +278,7 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
     if name == "model":
         return {"value": model}
     if name == "state":
-        return {"value": {**state, "model": model["name"], "token": query}}
+        return {"value": {**state, "model": model["name"], "token": query, "ablate": [list(p) for p in state["ablate"]]}}
     raise ReadError(f"“{name}” is not a source")
 
 
@@ -575,6 +575,10 @@ def evaluate_condition(tree, read: Callable[[str], Any]):
         return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else math.nan}[tree[1]]
     if kind == "cmp":
         a, b = evaluate_condition(tree[2], read), evaluate_condition(tree[3], read)
+        if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:  # yes/no (or nothing): == and !=
+            if tree[1] not in ("==", "!="):
+                raise ReadError("true, false and null can only be compared with == or !=")
+            return (a == b) == (tree[1] == "==")
         if isinstance(a, str) or isinstance(b, str):  # words: compared as words, case ignored
             a, b = word_of(a).lower(), word_of(b).lower()
             if tree[1] not in ("==", "!="):
@@ -643,6 +647,8 @@ NEEDS = {
     "added-positions": "a model whose positions are a vector added to the embeddings (sinusoidal or learned)",
     "start-token": "a model that puts a start token before the sentence",
     "predictions": "a model that predicts the next word",
+    "tiny": "one of the tiny models trained alike (they share one tokenizer, so a token index names the same token "
+            "in each)",
 }
 
 
@@ -659,6 +665,10 @@ def kind_problem(need: str, model: dict, tokens: list[dict] | None) -> str | Non
         return f"{name} gives positions by its {model['positional']} scheme, not as an added vector"
     if need == "predictions" and (why := _unavailable(model, "predictions")):
         return why.rstrip(".")
+    if need == "tiny":
+        from models import registry
+        if name not in registry.TINY_ORDER:
+            return f"{name} is not one of them"
     if need == "start-token" and tokens is not None and not (tokens and tokens[0].get("special")):
         return f"{name} puts no start token before the sentence"
     return None

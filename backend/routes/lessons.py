@@ -34,13 +34,18 @@ def step_resolution(service: ModelService, lesson_id: str, number: int, req: Ste
     """The one resolver of a lesson step (backend/lesson_steps.py), with the models and lessons of this server:
     the route below and `attnlab lessons check` both call it. Raises LookupError for a lesson, step or model that
     does not exist."""
-    from backend.routes.meta import models as model_list
-
     found = load_lessons(service.settings.lessons_dir, service.settings.default_model)
     lesson = next((x for x in found.lessons if x.id == lesson_id), None)
     if lesson is None:
         bad = next((e.error for e in found.errors if e.file.endswith(f"{lesson_id}.md")), None)
         raise LessonNotFound(f"there is no lesson {lesson_id!r}" + (f" (its file cannot be read: {bad})" if bad else ""))
+    return resolve_lesson_step(service, lesson, number, req)
+
+
+def resolve_lesson_step(service: ModelService, lesson, number: int, req: StepRequest) -> StepResolution:
+    """A parsed lesson's step resolved with this service's models (the route and the CLI)."""
+    from backend.routes.meta import models as model_list
+
     models = [m.model_dump(mode="json") for m in model_list(service).models]
     return resolve_step(lesson, number, req, service_fetcher(service), models, service.settings.default_model)
 
