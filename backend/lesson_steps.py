@@ -560,10 +560,9 @@ def evaluate_condition(tree, read: Callable[[str], Any]):
         return read(tree[1])
     if kind == "not":
         return not evaluate_condition(tree[1], read)
-    if kind == "and":
-        return bool(evaluate_condition(tree[1], read)) and bool(evaluate_condition(tree[2], read))
-    if kind == "or":
-        return bool(evaluate_condition(tree[1], read)) or bool(evaluate_condition(tree[2], read))
+    if kind in ("and", "or"):  # both sides read (no short cut): every number a condition names is reported
+        a, b = bool(evaluate_condition(tree[1], read)), bool(evaluate_condition(tree[2], read))
+        return (a and b) if kind == "and" else (a or b)
     if kind == "neg":
         return -_num(evaluate_condition(tree[1], read))
     if kind == "abs":
