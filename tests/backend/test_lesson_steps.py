@@ -268,3 +268,52 @@ def test_every_shipped_step_on_ten_sentences(client, shipped, model_entries, mod
                     counts["claims"] += 1
     # the sentences are of different shapes: some steps run, some say plainly what they miss
     assert counts["numbers"] > 100 and counts["claims"] > 10, counts
+
+
+# --------------------------------------------------------------------------- attnlab lessons check
+
+LESSON = """---
+title: A check
+sentence: The cat sat on the mat because it was tired.
+model: tiny-sinusoidal
+layer: 1
+head: 3
+token: @pronoun
+---
+
+## One
+view: arithmetic
+
+**{{query}}** gives {{explain.weights.@attended}} to **{{@attended}}**.
+
+::: when {{explain.weights.@attended}} > 2
+Impossible: a weight is at most 1.
+::: else
+A weight is at most 1.
+:::
+"""
+
+
+def test_lessons_check_prints_roles_claims_and_numbers(tmp_path, capsys):
+    from backend.cli import main
+
+    f = tmp_path / "01-check.md"
+    f.write_text(LESSON)
+    main(["lessons", "check", str(f), "--sentence", "The trophy didn't fit in the suitcase because it was too big.",
+          "--sentence", "Birds sing."])
+    out = capsys.readouterr().out
+    assert "@pronoun = “it”" in out and "does not hold → A weight is at most 1." in out
+    assert "no match: This step needs a pronoun" in out  # said, not a problem
+    assert out.strip().endswith("0 problems")
+
+
+def test_lessons_check_exits_1_on_a_number_that_cannot_be_read(tmp_path, capsys):
+    from backend.cli import main
+
+    f = tmp_path / "01-check.md"
+    f.write_text(LESSON.replace("{{explain.weights.@attended}} to", "{{explain.wieghts.0}} to"))
+    with pytest.raises(SystemExit) as e:
+        main(["lessons", "check", str(f)])
+    assert e.value.code == 1
+    out = capsys.readouterr().out
+    assert "PROBLEM" in out and "wieghts" in out and out.strip().endswith("1 problem")
