@@ -15,6 +15,13 @@ from tests.frontend.test_lessons import assert_clean_step, check_numbers, live_n
 
 pytestmark = pytest.mark.browser
 
+@pytest.fixture(autouse=True)
+def patient(page: Page):
+    # these steps resolve roles and claims on other models (SmolLM2's passes): wait as long as a loaded machine needs
+    page.set_default_timeout(120_000)
+    page.set_default_navigation_timeout(120_000)
+
+
 TROPHY = "The trophy didn't fit in the suitcase because it was too big."
 
 
