@@ -424,6 +424,23 @@ def build_parser() -> argparse.ArgumentParser:
     from models.lab import SIZES
     from models.tasks import TASKS
 
+    les = sub.add_parser("lessons", help="lesson files: `lessons check FILE` resolves every step on sentences and "
+                                         "models and reports its roles, numbers, claims and problems")
+    les_sub = les.add_subparsers(dest="lessons_command", required=True)
+    lc = les_sub.add_parser("check", help="check lesson files against sentences and models (exit 1 on a problem)",
+                            description="Resolve every step of each lesson file on each --sentence and --model, as "
+                                        "the page does (POST /api/lessons/{id}/steps/{n}), and print its roles, "
+                                        "settings, chosen claims and numbers, and every problem (a number that "
+                                        "cannot be read, an error, a condition that cannot be evaluated). Exits 1 "
+                                        "when there is a problem. A role with no match and a model the lesson does "
+                                        "not apply to are said, not counted.")
+    lc.add_argument("files", nargs="+", metavar="FILE", help="a lesson file (frontend/lessons/*.md)")
+    lc.add_argument("--sentence", action="append", help="a sentence to resolve the steps on (repeatable; default: "
+                                                        "the lesson's own)")
+    lc.add_argument("--model", action="append", help="a model (repeatable; default: the lesson's own)")
+    lc.add_argument("--add-model", action="append", metavar="PATH", help="also offer a local Hugging Face folder")
+    lc.set_defaults(func=cmd_lessons_check)
+
     lab = sub.add_parser("lab", help="the training lab: train a small model on a task, or save a server's run",
                          description="The training lab from the command line.")
     lab_sub = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
@@ -454,6 +471,73 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default http://127.0.0.1:8000)")
     ls.set_defaults(func=cmd_lab_save)
     return p
+
+
+def cmd_lessons_check(args: argparse.Namespace) -> None:
+    """Each step of each lesson file on each sentence and model: its roles, settings, chosen claims and numbers, and
+    every problem; exits 1 when there is one (a role with no match, or a model the lesson does not apply to, is
+    said, not counted: the page handles them as the lesson intends)."""
+    from pathlib import Path
+
+    from backend.lesson_steps import StepRequest
+    from backend.lessons import LessonSyntaxError, _model_checker, parse_lesson
+    from backend.routes.lessons import resolve_lesson_step
+
+    _add_models(args.add_model)
+    for m in args.model or []:
+        _check_model(m)
+    service = _service()
+    problems = 0
+    for file in args.files:
+        path = Path(file)
+        try:
+            lesson = parse_lesson(path.read_text(encoding="utf-8"), path.name,
+                                  check_model=_model_checker(service.settings.default_model))
+        except (OSError, UnicodeDecodeError, LessonSyntaxError, ValueError) as e:
+            print(f"{file}: cannot be read as a lesson: {e}")
+            problems += 1
+            continue
+        sentences = args.sentence or list(dict.fromkeys(st.settings.text for st in lesson.steps))
+        models = args.model or list(dict.fromkeys(st.settings.model or service.settings.default_model
+                                                  for st in lesson.steps))
+        for model in models:
+            for text in sentences:
+                print(f"== {file} · {model} · “{text}”")
+                for step in lesson.steps:
+                    try:
+                        with service.work():
+                            r = resolve_lesson_step(service, lesson, step.number, StepRequest(text=text, model=model))
+                    except (ValueError, LookupError) as e:
+                        print(f"  {step.number}. {step.title}\n     PROBLEM: {_core_message(e)}")
+                        problems += 1
+                        continue
+                    print(f"  {step.number}. {step.title} (line {step.line})")
+                    if not r.applies:
+                        print(f"     does not apply: {r.why}" + (f" (offers {r.switch_to})" if r.switch_to else ""))
+                        continue
+                    st = r.settings
+                    print(f"     settings: layer {st.layer}, head {st.head}, token {st.token}"
+                          + (f", ablate {', '.join(f'{a}.{b}' for a, b in st.ablate)}" if st.ablate else "")
+                          + (f", positions {st.positions}" if st.positions != "normal" else "")
+                          + ("" if st.scale else ", scale off"))
+                    for role in r.roles:
+                        print(f"     @{role.role} = " + (f"“{role.word}” (tokens {role.tokens})" if role.word
+                                                         else "no match"))
+                    if r.missing:
+                        print(f"     no match: {r.missing} (offers “{r.lesson_sentence}”)")
+                        continue
+                    for c in r.claims:
+                        state = {True: "holds", False: "does not hold", None: "CANNOT BE EVALUATED"}[c.holds]
+                        shown = (" → " + " ".join(c.shown.split())[:100]) if c.shown else " → (nothing shown)"
+                        print(f"     claim line {c.line}: {state}{shown}")
+                    for n in r.numbers:
+                        print(f"     {{{{{n.placeholder}}}}} = {n.shown if n.error is None else 'PROBLEM: ' + n.error}")
+                    for p in r.problems:
+                        print(f"     PROBLEM: {p}")
+                    problems += len(r.problems)
+    print(f"{problems} problem{'s' if problems != 1 else ''}")
+    if problems:
+        sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> None:

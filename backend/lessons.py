@@ -59,6 +59,12 @@ class StepSettings(BaseModel):
     depth: int | None = Field(None, description="embeddings: the depth shown (null: after the last block)")
     metric: Literal["cosine", "dot"] | None = None
     pn: int | None = Field(None, description="positional: how many positions the encoding heatmap shows")
+    ablate_role: str | None = Field(None, description="`ablate: @strongest-head`: a head chosen on the live numbers "
+                                                      "(backend/lesson_steps.py SETTING_ROLES) instead of `ablate`")
+    needs: list[str] = Field(default_factory=list, description="the model kinds the step needs (causal, "
+                                                                "bidirectional, positions, added-positions, "
+                                                                "start-token, predictions): on another model the "
+                                                                "page says why and offers the lesson's model")
 
 
 class Question(BaseModel):
@@ -110,9 +116,9 @@ class LessonSyntaxError(ValueError):
 STEP_KEYS = {"sentence": "text", "text": "text", "model": "model", "view": "view", "layer": "layer", "head": "head",
              "token": "token", "positions": "positions", "scale": "scale", "ablate": "ablate", "temp": "temp",
              "temperature": "temp", "word": "word", "a": "a", "b": "b", "c": "c", "depth": "depth",
-             "metric": "metric", "pn": "pn", "ask": "ask", "question": "question"}
+             "metric": "metric", "pn": "pn", "ask": "ask", "question": "question", "needs": "needs"}
 FRONT_KEYS = {"title", "concept", "summary"}
-RESET_EACH_STEP = {"positions": "normal", "scale": True, "ablate": []}
+RESET_EACH_STEP = {"positions": "normal", "scale": True, "ablate": [], "ablate_role": None}
 
 
 def _int(value: str, key: str, line: int, low: int = 0, high: int = 10_000) -> int:
@@ -175,7 +181,13 @@ def _setting(key: str, value: str, line: int) -> tuple[str, object]:
         if value.lower() in ("last", ""):
             return field, None
         if len(value) > 60 or "\n" in value:
-            raise LessonSyntaxError(line, f"token must be an index, `last`, or a word, not {value!r}")
+            raise LessonSyntaxError(line, f"token must be an index, `last`, a role (`@pronoun`) or a word, not {value!r}")
+        if value.startswith("@"):
+            from backend.lesson_roles import ROLES
+            m = re.fullmatch(r"@([a-z][a-z-]*)(?:/\d+)?", value)
+            if not m or m[1] not in ROLES:
+                raise LessonSyntaxError(line, f"token: {value!r} is not a role (the roles: "
+                                              f"{', '.join('@' + r for r in ROLES)})")
         return field, value
     if field == "positions":
         if value not in POSITIONS:
@@ -184,7 +196,21 @@ def _setting(key: str, value: str, line: int) -> tuple[str, object]:
     if field == "scale":
         return field, _bool(value, key, line)
     if field == "ablate":
+        if value.startswith("@"):
+            from backend.lesson_steps import SETTING_ROLES
+            if value[1:] not in SETTING_ROLES:
+                raise LessonSyntaxError(line, f"ablate: {value!r} is not a head chosen by role (the roles: "
+                                              f"{', '.join('@' + r for r in SETTING_ROLES)})")
+            return "ablate_role", value[1:]
         return field, _ablate(value, line)
+    if field == "needs":
+        from backend.lesson_steps import NEEDS
+        kinds = [k.strip() for k in value.split(",") if k.strip()]
+        bad = [k for k in kinds if k not in NEEDS]
+        if bad or not kinds:
+            raise LessonSyntaxError(line, f"needs: {', '.join(bad) or 'nothing'} is not a model kind (the kinds: "
+                                          f"{', '.join(NEEDS)})")
+        return field, kinds
     if field == "temp":
         try:
             t = float(value)
@@ -299,6 +325,15 @@ def parse_lesson(source: str, file: str, number: int = 1, check_model=None) -> L
         prompt = own.pop("question", None)
         if prompt is not None and ask is None:
             raise LessonSyntaxError(start + 1, f"step {n + 1} has a question but no `ask:` kind")
+        if "needs" in own:
+            own["needs"] = list(dict.fromkeys([*defaults.get("needs", []), *own["needs"]]))
+        else:
+            own["needs"] = list(defaults.get("needs", []))
+        try:
+            from backend.lesson_steps import split_claims
+            split_claims("\n".join(block[j:]), start + j + 2)
+        except ValueError as e:
+            raise LessonSyntaxError(None, f"step {n + 1}: {e}") from None
         current = {**current, **RESET_EACH_STEP, **own}
         if "text" not in current:
             raise LessonSyntaxError(start + 1, f"step {n + 1} has no sentence (set `sentence:` in the front matter "

@@ -24,6 +24,7 @@ from backend.lab import LabManager
 from backend.middleware import GuardMiddleware, HeadMiddleware, HostMiddleware
 from backend.routes import attention, attribution, embeddings, lab, lessons, meta, position_lab, positional, predict, report, roles
 from backend.routes.report import Forbidden
+from backend.lesson_steps import LessonNotFound
 from backend.service import Cancelled, ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings, torch_threads
 from backend.share import host_form, machine_hosts, with_final_dots
@@ -197,7 +198,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     # errors a request can cause, each answered {"detail": its message} with its status (499: the client went away
     # and nobody reads it, "client closed request" as nginx logs it)
     for error, status in ((ValueError, 422), (UnknownModel, 404), (ModelNotInstalled, 422), (Forbidden, 403),
-                          (Cancelled, 499), (ModelLoadFailed, 503)):
+                          (Cancelled, 499), (ModelLoadFailed, 503), (LessonNotFound, 404)):
         app.add_exception_handler(error, _answer_with(status))
 
     @app.exception_handler(Overloaded)

@@ -5,16 +5,21 @@ from __future__ import annotations
 from typing import Annotated
 from urllib.parse import parse_qsl, urlencode
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi.responses import Response
 
 from backend import schemas
-from backend.deps import get_app_settings
+from backend.deps import get_app_settings, get_service
+from backend.lesson_steps import LessonNotFound, StepRequest, StepResolution, resolve_step, service_fetcher
 from backend.lessons import LessonList, load_lessons
+from backend.service import ModelService
 from backend.settings import Settings
+from backend.work import answer
 from backend.share import ALL_INTERFACES, MAX_QR_URL, ShareInfo, is_network_address, qr_svg, student_url
 
 router = APIRouter(tags=["lessons"], responses=schemas.ERROR_RESPONSES)
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
+Service = Annotated[ModelService, Depends(get_service)]
 
 
 @router.get("/lessons", response_model=LessonList)
@@ -23,6 +28,38 @@ def lessons(settings: AppSettings) -> LessonList:
     read on every request, so that a lesson added as a file shows at the next page load. A file that cannot be
     read as a lesson is left out and named in `errors` with the reason. The format: frontend/lessons/README.md."""
     return load_lessons(settings.lessons_dir, settings.default_model)
+
+
+def step_resolution(service: ModelService, lesson_id: str, number: int, req: StepRequest) -> StepResolution:
+    """The one resolver of a lesson step (backend/lesson_steps.py), with the models and lessons of this server:
+    the route below and `attnlab lessons check` both call it. Raises LookupError for a lesson, step or model that
+    does not exist."""
+    found = load_lessons(service.settings.lessons_dir, service.settings.default_model)
+    lesson = next((x for x in found.lessons if x.id == lesson_id), None)
+    if lesson is None:
+        bad = next((e.error for e in found.errors if e.file.endswith(f"{lesson_id}.md")), None)
+        raise LessonNotFound(f"there is no lesson {lesson_id!r}" + (f" (its file cannot be read: {bad})" if bad else ""))
+    return resolve_lesson_step(service, lesson, number, req)
+
+
+def resolve_lesson_step(service: ModelService, lesson, number: int, req: StepRequest) -> StepResolution:
+    """A parsed lesson's step resolved with this service's models (the route and the CLI)."""
+    from backend.routes.meta import models as model_list
+
+    models = [m.model_dump(mode="json") for m in model_list(service).models]
+    return resolve_step(lesson, number, req, service_fetcher(service), models, service.settings.default_model)
+
+
+@router.post("/lessons/{lesson_id}/steps/{number}", response_model=StepResolution)
+async def lesson_step(lesson_id: Annotated[str, Path(max_length=80)], number: Annotated[int, Path(ge=1, le=1000)],
+                      req: StepRequest, request: Request, service: Service) -> Response:
+    """One lesson step resolved on a sentence and a model: whether the lesson applies to the model (else why, and a
+    model to switch to), its roles (`@pronoun`, `@repeated/2`, ... found in the sentence, or one plain sentence
+    when there is none), the settings it puts the page in (the query token, the heads switched off), its claims
+    chosen on the live numbers, the text to show (roles replaced by token indices; the page fills its numbers),
+    every number of that text read here with the request it comes from, and the problems (numbers that cannot be
+    read). Selection fields left null take the step's own. The format: frontend/lessons/README.md."""
+    return await answer(request, service, lambda: step_resolution(service, lesson_id, number, req))
 
 
 @router.get("/share", response_model=ShareInfo)

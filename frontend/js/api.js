@@ -151,6 +151,7 @@ export const decompose = (body, signal) => call("POST", "/api/positional/decompo
 export const predict = (body, signal) => call("POST", "/api/predict", body, signal);
 export const compare = (body, signal) => call("POST", "/api/compare", body, signal);
 export const lessons = (signal) => call("GET", "/api/lessons", undefined, signal);
+export const lessonStep = ({ lesson, step, body }, signal) => call("POST", `/api/lessons/${encodeURIComponent(lesson)}/steps/${Number(step)}`, body, signal);
 export const share = ({ view }, signal) => call("GET", `/api/share${query({ view })}`, undefined, signal);
 /**
  * The address of GET /api/report (a download, so a link rather than a fetch): the page's selections, each under the

@@ -21,9 +21,15 @@ const L = {
   list: null, // GET /api/lessons
   error: null,
   open: false, // the panel is shown
-  pendingToken: null, // {word, text, model}: the step's query token, named by a word, to find once the tokens arrive
+  fresh: null, // {lesson, step, all}: the step's settings to take from its next resolution (all, or those of roles)
+  applied: null, // {lesson, step, text, model}: what the settings were last taken for
+  before: null, // the page's interventions when the lesson began: put back when it ends, unless the student changed them
+  set: null, // the interventions the lesson set last (its current step's)
   answers: new Map(), // question key -> the index the student clicked (-1: "just show me")
 };
+
+const INTERVENTIONS = ["positions", "scale", "ablate"];
+const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
 // ----------------------------------------------------------------------------------- numbers
 
@@ -120,7 +126,11 @@ function enterStep(lesson, n, { history = "push" } = {}) {
   const step = lesson.steps[clampStep(lesson, n) - 1];
   const s = step.settings;
   const model = s.model && L.page.byName.has(s.model) ? s.model : L.page.list.default;
-  L.pendingToken = typeof s.token === "string" ? { word: s.token, text: s.text, model } : null;
+  if (!state.lesson || state.lesson !== lesson.id || !L.before) {
+    L.before = { positions: state.positions, scale: state.scale, ablate: state.ablate };
+  }
+  L.fresh = { lesson: lesson.id, step: step.number, all: true };
+  L.set = { positions: s.positions, scale: s.scale, ablate: s.ablate };
   L.open = true;
   update({
     lesson: lesson.id, step: step.number, text: s.text, model, view: s.view, layer: s.layer, head: s.head,
@@ -134,25 +144,100 @@ function enterStep(lesson, n, { history = "push" } = {}) {
   L.schedule();
 }
 
-/** The step named the query token by a word: find it once this sentence's tokens are in. True: still waiting. */
-function resolveToken(base) {
-  const p = L.pendingToken;
-  if (!p) return false;
-  if (state.text !== p.text || (base.model && base.model.name !== p.model)) {
-    L.pendingToken = null; // the student moved on before the tokens arrived
-    return false;
-  }
+/**
+ * The step resolved on the page's sentence and model (POST /api/lessons/{id}/steps/{n}, through the data layer): the
+ * server finds the roles, checks the model kinds and chooses the claims; the page fills the numbers. Right after a
+ * step is entered (or the sentence or model changed), the step's own settings are asked for and taken (all of them,
+ * or those that came from a role); afterwards the page's selection is sent, so that the claims follow what is on
+ * screen. -> {pending} | {error} | {data}.
+ */
+function resolution(lesson, step, base) {
   const a = data.resolve("lesson", "analyze", { ...base, hover: null });
-  if (a.pending || !a.current) return true;
-  L.pendingToken = null;
-  if (!a.data) return false;
-  try {
-    const { path } = T.resolve(a.data.tokens, [`#${p.word}`], { tokens: a.data.tokens });
-    update({ token: path[0] });
-  } catch {
-    /* not in this sentence: the last token stays selected */
+  if (!a.current) return a.error ? { error: a.error } : { pending: true };
+  const model = base.model.name;
+  const ap = L.applied;
+  if (!L.fresh && ap && ap.lesson === lesson.id && ap.step === step.number && (ap.text !== state.text || ap.model !== model)) {
+    L.fresh = { lesson: lesson.id, step: step.number, all: false }; // another sentence or model: its roles again
   }
-  return false;
+  const fresh = L.fresh && L.fresh.lesson === lesson.id && L.fresh.step === step.number ? L.fresh : null;
+  const token = effectiveToken(a.data.tokens.length, { token: state.token }, keptIndices(a.data.tokens, state.hidespecial));
+  const selection = fresh ? {} : {
+    layer: state.layer, head: state.head, token, positions: state.positions, scale: state.scale, ablate: state.ablate,
+    temp: state.temp, word: state.word || null, depth: state.depth,
+  };
+  const r = data.resolve("lesson", "lessonstep", { ...base, hover: null, selection, slot: "step" });
+  if (r.pending || !r.current) return r.error ? { error: r.error } : { pending: true };
+  if (r.error) return { error: r.error };
+  const d = r.data;
+  if (fresh) {
+    L.fresh = null;
+    L.applied = { lesson: lesson.id, step: step.number, text: d.text, model: d.model };
+    const st = d.settings;
+    const take = fresh.all ? ["layer", "head", "token", ...INTERVENTIONS] : d.from_roles;
+    const change = {};
+    for (const k of take) if (st[k] !== undefined && st[k] !== null && !same(state[k], st[k])) change[k] = st[k];
+    if (fresh.all) L.set = { positions: st.positions, scale: st.scale, ablate: st.ablate };
+    else if (change.ablate && L.set) L.set = { ...L.set, ablate: change.ablate };
+    if (Object.keys(change).length) {
+      update(change);
+      return { pending: true };
+    }
+  }
+  return { data: d };
+}
+
+/** The lesson ends (finished, closed, or another one opened): its interventions go back, unless the student changed them. */
+function endLesson() {
+  if (L.before && L.set) {
+    const back = {};
+    for (const k of INTERVENTIONS) if (same(state[k], L.set[k]) && !same(state[k], L.before[k])) back[k] = L.before[k];
+    if (Object.keys(back).length) update(back);
+  }
+  L.before = null;
+  L.set = null;
+  L.fresh = null;
+  L.applied = null;
+}
+
+// ----------------------------------------------------------------------------------- the banner
+
+/** The interventions on now, in words ("" when none). */
+function interventionsText() {
+  const parts = [];
+  if (state.positions && state.positions !== "normal") parts.push(`positions ${state.positions}`);
+  if (state.scale === false) parts.push("scaling off");
+  if (state.ablate && state.ablate.length) parts.push(`head${state.ablate.length > 1 ? "s" : ""} ${state.ablate.map(([l, h]) => `${l}.${h}`).join(", ")} switched off`);
+  return parts.join(" · ");
+}
+
+/** One banner, at the top of the page, while an intervention is on: what, who set it, and undo. */
+function drawBanner() {
+  const el = $("intervention-banner");
+  if (!el) return;
+  const what = interventionsText();
+  const lesson = state.lesson ? find(state.lesson) : null;
+  const byLesson = lesson && L.set && INTERVENTIONS.some((k) => same(state[k], L.set[k]) && !same(L.set[k], DEFAULTS[k]));
+  const key = JSON.stringify([what, byLesson && lesson.number]);
+  el.hidden = !what;
+  if (el._drawn === key) return;
+  el._drawn = key;
+  if (!what) {
+    el.replaceChildren();
+    return;
+  }
+  const undo = document.createElement("button");
+  undo.type = "button";
+  undo.className = "small banner-undo";
+  undo.textContent = "undo";
+  undo.title = "positions normal, scaling on, every head on";
+  undo.addEventListener("click", () => {
+    update({ positions: "normal", scale: true, ablate: [] }, { history: "push" });
+    L.schedule();
+  });
+  const text = document.createElement("span");
+  text.className = "banner-text";
+  text.textContent = `${what}${byLesson ? ` — set by lesson ${lesson.number}` : ""}`;
+  el.replaceChildren(text, document.createTextNode(" · "), undo);
 }
 
 // ----------------------------------------------------------------------------------- drawing
@@ -166,6 +251,7 @@ export function refresh(base) {
   } finally {
     data.end("lesson");
   }
+  drawBanner();
 }
 
 function drawPanel(base) {
@@ -198,25 +284,51 @@ function drawPanel(base) {
     panel.dataset.state = "ready";
     return;
   }
-  const waiting = resolveToken(base);
   const step = lesson.steps[clampStep(lesson, state.step) - 1];
+  const res = resolution(lesson, step, base);
+  if (!res.data) {
+    const key = JSON.stringify([lesson.id, step.number, "wait", res.error || null]);
+    if (panel._drawn !== key) {
+      lessonView.render(panel, { mode: "step", lesson, step: { ...step, body: "" }, total: L.list.lessons.length, value: () => ({ pending: true }),
+        question: null, problems: res.error ? [`This step could not be prepared: ${res.error}`] : [], note: res.error ? null : { text: "…" } });
+      panel._drawn = key;
+    }
+    document.body.classList.remove("lesson-predict");
+    panel.dataset.state = res.error ? "ready" : "loading";
+    return;
+  }
+  const d = res.data;
+  if (!d.applies || d.missing) {
+    const note = !d.applies
+      ? { text: d.why, action: d.switch_to ? { label: `Switch to ${d.switch_to}`, change: { model: d.switch_to } } : null, kind: "model" }
+      : { text: d.missing, action: { label: "Use the lesson’s sentence", change: { text: d.lesson_sentence } }, kind: "role" };
+    const key = JSON.stringify([lesson.id, step.number, "note", note]);
+    if (panel._drawn !== key) {
+      lessonView.render(panel, { mode: "step", lesson, step: { ...step, body: "" }, total: L.list.lessons.length, value: () => ({ pending: true }), question: null, problems: [], note });
+      panel._drawn = key;
+    }
+    document.body.classList.remove("lesson-predict");
+    panel.dataset.state = "ready";
+    return;
+  }
+  const shown = { ...step, body: d.body, ask: step.ask ? { ...step.ask, prompt: d.question || step.ask.prompt } : null };
   const results = new Map();
   const value = (raw) => {
-    if (!results.has(raw)) results.set(raw, waiting ? { pending: true } : evaluate(raw, base));
+    if (!results.has(raw)) results.set(raw, evaluate(raw, base));
     return results.get(raw);
   };
-  const q = waiting ? { kind: step.ask && step.ask.kind, prompt: step.ask ? step.ask.prompt || PROMPTS[step.ask.kind] : "", pending: true } : question(lesson, step, base);
+  const q = question(lesson, shown, base);
   // evaluate everything first, so that the drawing is skipped when nothing changed
-  const texts = [step.body, q ? q.prompt : "", q && q.reveal ? q.reveal : ""];
+  const texts = [shown.body, q ? q.prompt : "", q && q.reveal ? q.reveal : ""];
   for (const t of texts) for (const ph of T.scan(t)) value(ph.raw);
-  const pending = waiting || [...results.values()].some((r) => r.pending) || Boolean(q && q.pending);
+  const pending = [...results.values()].some((r) => r.pending) || Boolean(q && q.pending);
   const problems = [...new Set([...results.values()].filter((r) => r.error).map((r) => r.error))];
-  const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems]);
+  const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems]);
   if (panel._drawn !== key) {
     const focused = panel.contains(document.activeElement) ? document.activeElement.className : null;
+    const all = [...(problems.length ? [`Some numbers of this step could not be read: ${problems.join("; ")}`] : []), ...d.problems];
     lessonView.render(panel, {
-      mode: "step", lesson, step, total: L.list.lessons.length, value, question: q,
-      problems: problems.length ? [`Some numbers of this step could not be read: ${problems.join("; ")}`] : [],
+      mode: "step", lesson, step: shown, total: L.list.lessons.length, value, question: q, problems: all,
     });
     panel._drawn = key;
     if (focused) {
@@ -237,12 +349,20 @@ function wire() {
     const d = ev.detail;
     if (d.action === "open") {
       const lesson = find(d.id);
+      if (state.lesson && state.lesson !== d.id) endLesson();
       if (lesson) enterStep(lesson, 1);
     } else if (d.action === "step") {
       const lesson = find(state.lesson);
       if (lesson) enterStep(lesson, d.n);
     } else if (d.action === "list") {
+      endLesson();
       update({ lesson: "", step: 1 }, { history: "push" });
+    } else if (d.action === "change") {
+      update(d.change, { history: "push" });
+      if (d.change.text !== undefined) {
+        const text = $("text");
+        if (text) text.value = d.change.text;
+      }
     } else if (d.action === "hide") {
       L.open = false;
     } else if (d.action === "answer") {
@@ -259,6 +379,7 @@ function wire() {
   }
   subscribe((changed) => {
     if (changed.has("lesson") && state.lesson) L.open = true; // a lesson opened by a link, or back / forward
+    if (changed.has("lesson") && !state.lesson && L.before) endLesson(); // left by back / forward
   });
 }
 

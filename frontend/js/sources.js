@@ -130,6 +130,14 @@ export const SOURCES = {
     return { value: ctx.model };
   },
 
+  // the open lesson's step resolved on the page's sentence and model (backend/lesson_steps.py: roles, model kinds,
+  // claims); ctx.selection: the page's selection and interventions, or none for the step's own
+  lessonstep(ctx) {
+    const s = ctx.state;
+    if (!s.lesson) return { error: "No lesson is open." };
+    return { api: "lessonStep", params: { lesson: s.lesson, step: s.step, body: { text: s.text, model: ctx.model.name, ...(ctx.selection || {}) } } };
+  },
+
   state(ctx, need) {
     const q = query(ctx, need);
     if (q.token === undefined) return q;

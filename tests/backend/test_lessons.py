@@ -98,7 +98,7 @@ def test_a_lesson_file_added_to_the_folder_appears(tmp_path, service):
     assert first["settings"] == {
         "text": "The dog chased the ball.", "model": None, "view": "attention", "layer": 1, "head": 2, "token": "dog",
         "positions": "normal", "scale": True, "ablate": [[0, 1]], "temp": None, "word": None, "a": None, "b": None,
-        "c": None, "depth": None, "metric": None, "pn": None}
+        "c": None, "depth": None, "metric": None, "pn": None, "ablate_role": None, "needs": []}
     # the selection is inherited; the interventions go back to normal unless the step names them
     assert second["settings"]["layer"] == 1 and second["settings"]["token"] == "dog"
     assert second["settings"]["ablate"] == [] and second["settings"]["scale"] is False

@@ -217,7 +217,7 @@ def test_the_lessons_button_lists_every_lesson(page: Page, lessons):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("lesson_id", LESSON_IDS)
-def test_every_step_shows_plots_and_the_api_numbers(page: Page, lessons, models, need_models, errors, lesson_id):
+def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, lessons, models, need_models, errors, lesson_id):
     lesson = next(l for l in lessons if l["id"] == lesson_id)
     needed = {s["settings"]["model"] for s in lesson["steps"] if s["settings"]["model"]}
     needed |= set(re.findall(r"model=([\w-]+)", " ".join(s["body"] for s in lesson["steps"])))
@@ -236,7 +236,12 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, lessons, models,
         assert (s["lesson"], s.get("step", 1)) == (lesson_id, n), where
         assert (s["text"], s["view"], s["layer"], s["head"]) == (settings["text"], settings["view"], settings["layer"],
                                                                 settings["head"]), where
-        assert (s["positions"], s["scale"], s["ablate"]) == (settings["positions"], settings["scale"], settings["ablate"]), where
+        # the interventions the step sets: its own, or (ablate: @strongest-head) those its resolution chose
+        resolved = httpx.post(f"{server_url}/api/lessons/{lesson_id}/steps/{n}",
+                              json={"text": s["text"], "model": s.get("model")}, timeout=120).json()["settings"]
+        assert (s["positions"], s["scale"], s["ablate"]) == (resolved["positions"], resolved["scale"], resolved["ablate"]), where
+        if not settings["ablate_role"]:
+            assert s["ablate"] == settings["ablate"], where
         expect(page.locator("#lesson-panel .step-title")).to_have_text(step["title"])
         expect(page.locator("#lesson-panel [aria-current=step]")).to_have_text(str(n))
         if step["ask"]:
@@ -264,9 +269,9 @@ def test_a_link_with_lesson_and_step_opens_that_step(page: Page, lessons, models
     s = url_state(page)
     assert (s["text"], s["view"], s["layer"], s["head"]) == (step["settings"]["text"], "arithmetic", 1, 3)
     expect(page.locator("#text")).to_have_value(step["settings"]["text"])
-    # the step names its query token by a word: the page found it in the sentence
+    # the step names its query token by a role: the server found it in the sentence
     tokens = api_answer(page, "analyze", models, top_k=10)["tokens"]
-    assert word_of(tokens[s["token"]]["text"]) == step["settings"]["token"] == "it"
+    assert step["settings"]["token"] == "@pronoun" and word_of(tokens[s["token"]]["text"]) == "it"
     # the page's own URL (what "Copy link" copies) reopens the same step, as it is
     copied = page.url
     page.goto("/")

@@ -155,6 +155,16 @@ export function render(element, data) {
   prev.addEventListener("click", () => ask(element, { action: "step", n: step.number - 1 }));
   next.addEventListener("click", () => ask(element, step.number < n ? { action: "step", n: step.number + 1 } : { action: "list" }));
   const body = h("div", { class: "lesson-body" }, blocks(step.body, value));
+  // the step does not run here (a model kind, a role with no match): why, in one sentence, and what to do instead
+  let note = null;
+  if (data.note) {
+    note = h("div", { class: `lesson-offer${data.note.kind ? ` offer-${data.note.kind}` : ""}`, role: "status" }, h("p", {}, data.note.text));
+    if (data.note.action) {
+      const b = h("button", { type: "button", class: "primary lesson-offer-action" }, data.note.action.label);
+      b.addEventListener("click", () => ask(element, { action: "change", change: data.note.action.change }));
+      note.append(b);
+    }
+  }
   const problems = (data.problems || []).length
     ? h("p", { class: "lesson-note bad", role: "alert" }, data.problems.join(" "))
     : null;
@@ -162,6 +172,7 @@ export function render(element, data) {
     header(lesson, data.total, close),
     h("div", { class: "lesson-progress-wrap" }, h("span", { class: "lesson-count" }, `Step ${step.number} of ${n}`), dots),
     h("h3", { class: "step-title" }, step.title),
+    note,
     body,
     problems,
     questionView(element, data.question, value),

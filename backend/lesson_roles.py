@@ -1,0 +1,215 @@
+"""Roles: the words a lesson step names by what they are, found in the sentence on screen.
+
+A lesson names a token as `@role` (or `@role/2`, the second one) instead of a fixed word, so that its text stays
+true on any sentence. A role names a *word*: the sentence is read back from the API's tokens (their exact `text`,
+which joined gives the sentence; special tokens such as BOS, [CLS] and [SEP] hold none) and cut into words, and a
+word is the tokens it overlaps (a BPE word can be several pieces: "suitcase" = "su" + "itc" + "ase"). Where a role
+is used as one token index (a query, a key), it is the word's **last** token: in a causal model the last piece is
+the one that has read the whole word.
+
+The part-of-speech roles are a cheap guess from word lists, for English; they are documented as a guess in
+frontend/lessons/README.md. A new role is one entry of ROLES: a function of the step's context that returns the
+word (or None: no match), and the plain sentence said when there is none. Nothing else changes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+WORD_RE = re.compile(r"[^\W_]+(?:['’][^\W_]+)*")
+ROLE_RE = re.compile(r"@([a-z][a-z-]*)(?:/(\d+))?")
+
+PRONOUNS = ("he", "she", "it", "they", "him", "her", "them", "his", "its", "their", "hers", "theirs")
+DETERMINERS = {"the", "a", "an", "this", "that", "these", "those", "my", "your", "his", "her", "its", "our", "their",
+               "some", "every", "each", "no", "any", "one", "two", "three"}
+FUNCTION_WORDS = DETERMINERS | set(PRONOUNS) | {
+    "and", "or", "but", "because", "so", "if", "then", "than", "when", "while", "of", "in", "on", "at", "to", "for",
+    "with", "from", "by", "up", "down", "out", "into", "over", "under", "about", "after", "before", "not", "very",
+    "too", "i", "you", "we", "me", "us", "what", "who", "which", "where", "why", "how", "there", "here", "is", "was",
+    "are", "were", "be", "been", "am", "do", "does", "did", "has", "have", "had", "will", "would", "can", "could",
+    "just", "all", "as", "also", "only", "s", "t"}
+ADJECTIVES = {"little", "big", "small", "old", "new", "good", "bad", "happy", "sad", "red", "blue", "green", "yellow",
+              "black", "white", "tall", "short", "long", "nice", "pretty", "kind", "great", "large", "tiny", "young",
+              "best", "favorite", "favourite", "brown", "shiny", "scary", "funny", "soft", "hot", "cold", "warm",
+              "quick", "lazy", "huge", "beautiful", "first", "last", "other", "same", "fat"}
+VERBS = {"is", "was", "are", "were", "be", "been", "am", "has", "have", "had", "do", "does", "did", "go", "goes",
+         "went", "run", "runs", "ran", "sat", "sit", "sits", "see", "saw", "sees", "play", "plays", "played", "fit",
+         "fits", "like", "likes", "liked", "love", "loves", "loved", "want", "wants", "wanted", "eat", "ate", "eats",
+         "make", "made", "makes", "take", "took", "takes", "give", "gave", "gives", "get", "got", "gets", "come",
+         "came", "comes", "say", "said", "says", "look", "looked", "looks", "find", "found", "finds", "think",
+         "thought", "know", "knew", "knows", "chase", "chased", "chases", "jump", "jumped", "jumps", "walk", "walked",
+         "help", "helped", "open", "opened", "fell", "fall", "falls", "put", "puts", "read", "reads", "wrote",
+         "write", "writes", "fly", "flew", "flies", "sleep", "slept", "sleeps", "smile", "smiled", "cried", "cry",
+         "laughed", "laugh", "lives", "lived", "live", "boils", "boil", "rises", "rise", "rose", "costs", "cost",
+         "won", "win", "wins", "left", "leave", "leaves", "bought", "buy", "buys", "sang", "sing", "sings"}
+
+
+@dataclass
+class Word:
+    """A word of the sentence: its text as the tokens give it, and the indices of the tokens it overlaps."""
+    text: str
+    tokens: list[int] = field(default_factory=list)
+
+    @property
+    def index(self) -> int:
+        """The token that stands for the word where one index is needed: its last."""
+        return self.tokens[-1]
+
+    @property
+    def key(self) -> str:
+        return self.text.lower()
+
+
+def words_of(tokens: list[dict]) -> list[Word]:
+    """The sentence's words, from the API's tokens: their texts joined (special tokens hold none) give the sentence,
+    each token an offset in it; a word (letters and digits, with an inner apostrophe) is every token it overlaps."""
+    spans: list[tuple[int, int, int]] = []  # (start, end, token index)
+    text = ""
+    for i, t in enumerate(tokens):
+        piece = "" if t.get("special") else str(t.get("text", ""))
+        spans.append((len(text), len(text) + len(piece), i))
+        text += piece
+    words = []
+    for m in WORD_RE.finditer(text):
+        a, b = m.span()
+        idx = [i for s, e, i in spans if e > s and s < b and e > a]
+        if idx:
+            words.append(Word(m.group(0), idx))
+    return words
+
+
+def _is_noun(words: list[Word], i: int) -> bool:
+    """A guess: a word that is not a function word, an adjective or a known verb, after a determiner (and any
+    adjectives)."""
+    w = words[i].key
+    if w in FUNCTION_WORDS or w in ADJECTIVES or w in VERBS or w.isdigit() or w.endswith("ly"):
+        return False
+    j = i - 1
+    while j >= 0 and words[j].key in ADJECTIVES:
+        j -= 1
+    return j >= 0 and words[j].key in DETERMINERS
+
+
+def _is_verb(words: list[Word], i: int) -> bool:
+    w = words[i].key
+    if w in VERBS:
+        return True
+    return (len(w) > 4 and w.endswith("ed") and w not in FUNCTION_WORDS
+            and not (i > 0 and words[i - 1].key in DETERMINERS))
+
+
+def _distinct(words: list[Word], test: Callable[[list[Word], int], bool], n: int) -> Word | None:
+    seen: list[str] = []
+    for i, w in enumerate(words):
+        if test(words, i) and w.key not in seen:
+            seen.append(w.key)
+            if len(seen) == n:
+                return w
+    return None
+
+
+def pronoun(ctx, n: int) -> Word | None:
+    """The n-th pronoun (he, she, it, they, him, her, them, his, its, their) that has a word before it."""
+    found = [w for i, w in enumerate(ctx.words) if i > 0 and w.key in PRONOUNS]
+    return found[n - 1] if len(found) >= n else None
+
+
+def repeated(ctx, n: int) -> Word | None:
+    """The n-th occurrence of the first word (not a function word, unless no other repeats) that occurs twice."""
+    counts: dict[str, list[Word]] = {}
+    for w in ctx.words:
+        counts.setdefault(w.key, []).append(w)
+    twice = [ws for ws in counts.values() if len(ws) >= 2]
+    if not twice:
+        return None
+    content = [ws for ws in twice if ws[0].key not in FUNCTION_WORDS]
+    first = min(content or twice, key=lambda ws: ws[1].tokens[0])  # the word whose repetition comes first
+    return first[n - 1] if len(first) >= n else None
+
+
+def noun(ctx, n: int) -> Word | None:
+    """The n-th distinct noun (a guess: a word after a determiner and its adjectives)."""
+    return _distinct(ctx.words, _is_noun, n)
+
+
+def verb(ctx, n: int) -> Word | None:
+    """The n-th distinct verb (a guess: a word list, and words ending in -ed)."""
+    return _distinct(ctx.words, _is_verb, n)
+
+
+def last(ctx, n: int) -> Word | None:
+    """The n-th word from the end."""
+    return ctx.words[-n] if len(ctx.words) >= n else None
+
+
+def first(ctx, n: int) -> Word | None:
+    """The n-th word."""
+    return ctx.words[n - 1] if len(ctx.words) >= n else None
+
+
+def _ranked_keys(ctx) -> tuple[list[int], list[float], int] | None:
+    e = ctx.fetch_source("explain")
+    weights = e["weights"]
+    order = sorted(range(len(weights)), key=lambda i: -weights[i])
+    return order, weights, e["query"]
+
+
+def attended(ctx, n: int) -> Word | None:
+    """The word the step's query attends to most in the step's layer and head (its tokens' largest weight),
+    leaving out special tokens and the query's own word; n: the n-th most attended such word."""
+    order, _, query = _ranked_keys(ctx)
+    own = next((w for w in ctx.words if query in w.tokens), None)
+    got: list[Word] = []
+    for i in order:
+        w = next((w for w in ctx.words if i in w.tokens), None)
+        if w is None or w is own or w in got:
+            continue
+        got.append(w)
+        if len(got) == n:
+            return w
+    return None
+
+
+def top_key(ctx, n: int) -> Word | None:
+    """The key (any token, a special one too) with the n-th largest weight from the step's query in the step's
+    layer and head; as a word, the token's own text."""
+    order, _, _ = _ranked_keys(ctx)
+    if len(order) < n:
+        return None
+    i = order[n - 1]
+    t = ctx.tokens[i]
+    return Word(str(t.get("display") if t.get("special") else t.get("text", "")).strip() or str(t.get("display")), [i])
+
+
+@dataclass(frozen=True)
+class Role:
+    find: Callable
+    description: str
+    missing: str  # said when the sentence has none: "{n}" is "a second " etc.
+
+
+ROLES: dict[str, Role] = {
+    "pronoun": Role(pronoun, "a pronoun (he, she, it, they, him, her, them, his, its, their) after the first word",
+                    "a pronoun (he, she, it, they, ...) after the first word"),
+    "repeated": Role(repeated, "a word that occurs twice: @repeated is its first occurrence, @repeated/2 its second",
+                     "a word that occurs twice"),
+    "noun": Role(noun, "a noun (a guess: the word after a determiner such as the, a, my, and its adjectives); "
+                       "@noun/2 is the second different noun", "a noun after the, a or my"),
+    "verb": Role(verb, "a verb (a guess: a word list, and words ending in -ed)", "a verb"),
+    "first": Role(first, "the first word (leaving out special tokens and punctuation)", "a word"),
+    "last": Role(last, "the last word (leaving out punctuation); @last/2 the one before", "a word"),
+    "attended": Role(attended, "the word the step's query attends to most in the step's layer and head, leaving "
+                               "out special tokens and the query's own word", "another word before the query"),
+    "top-key": Role(top_key, "the key (any token, the start token too) the step's query attends to most in the "
+                             "step's layer and head", "a key"),
+}
+
+ORDINALS = {1: "", 2: "a second ", 3: "a third "}
+
+
+def missing_message(name: str, n: int, text: str) -> str:
+    role = ROLES[name]
+    what = role.missing if n == 1 else f"{ORDINALS.get(n, f'a {n}th ')}{role.missing.removeprefix('a ')}"
+    return f"This step needs {what}, and “{text}” has none."

@@ -1,0 +1,980 @@
+"""One lesson step resolved on a sentence and a model: the one implementation of roles, model kinds and claim
+conditions, used by the page (POST /api/lessons/{id}/steps/{n}) and by `attnlab lessons check`.
+
+Resolving a step:
+1. whether the lesson applies to the model (`needs:` in the lesson file: causal, bidirectional, positions,
+   added-positions, start-token, predictions), else why, and which model to switch to;
+2. its roles (backend/lesson_roles.py): `token: @pronoun` gives the query token, `ablate: @strongest-head` the head
+   whose ablation changes the prediction most, `@noun` in a placeholder a token index; a role with no match gives
+   one plain sentence (the page offers the lesson's own sentence);
+3. its claims: each `::: when {{...}} > 0.5` block of the text is kept when its condition holds on the live
+   numbers, else its `::: else` block (frontend/lessons/README.md documents the syntax);
+4. every number of the resulting text read from the answers of the API (the same functions its routes call, with
+   the same parameters the page's data layer sends: frontend/js/sources.js), so that a number that cannot be read
+   is a problem, reported with the line.
+
+The text handed to the page has its roles replaced by token indices (`{{explain.weights.@noun}}` ->
+`{{explain.weights.3}}`, `{{@noun}}` -> the word) and its claims chosen: the page fills the numbers through its
+data layer as for any other placeholder, and never evaluates a role or a condition itself.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from backend.lesson_roles import ROLE_RE, ROLES, Word, missing_message, words_of
+
+# --------------------------------------------------------------------------- the answer
+
+
+class RoleFound(BaseModel):
+    role: str = Field(..., description="as written: `pronoun`, `repeated/2`, ...")
+    word: str | None = Field(None, description="the word found (null: none in this sentence)")
+    tokens: list[int] = Field(default_factory=list, description="the indices of the word's tokens")
+    index: int | None = Field(None, description="the token that stands for the word: its last")
+
+
+class NumberRead(BaseModel):
+    placeholder: str = Field(..., description="as it stands in `body` (roles replaced)")
+    value: Any = Field(None, description="the value read (a number, a token's text, ...)")
+    shown: str | None = Field(None, description="the value as the page shows it")
+    source: str | None = Field(None, description="the source with its overrides, e.g. `explain(scale=on)`")
+    request: dict | None = Field(None, description="the API request it was read from: {method, path, params}")
+    path: list[int | str] = Field(default_factory=list, description="where in the answer: the keys taken")
+    error: str | None = None
+
+
+class ClaimChosen(BaseModel):
+    line: int = Field(..., description="the line of its `::: when` in the lesson file")
+    condition: str
+    holds: bool | None = Field(None, description="null: the condition could not be evaluated")
+    operands: list[NumberRead] = Field(default_factory=list, description="the numbers it compared")
+    shown: str = Field(..., description="the text shown: the `when` block, the `else` block, or nothing")
+
+
+class ResolvedSettings(BaseModel):
+    view: str
+    layer: int
+    head: int
+    token: int | None = Field(None, description="the query token's index (null: the sentence could not be read)")
+    positions: str
+    scale: bool
+    ablate: list[tuple[int, int]]
+    temp: float | None = None
+    word: str | None = None
+    a: str | None = None
+    b: str | None = None
+    c: str | None = None
+    depth: int | None = None
+    metric: str | None = None
+    pn: int | None = None
+
+
+class StepRequest(BaseModel):
+    """The sentence and model on screen, and the page's selection (null: the step's own, roles resolved)."""
+    text: str = Field(..., min_length=1, max_length=2000)
+    model: str | None = Field(None, max_length=200)
+    layer: int | None = Field(None, ge=0, le=10_000)
+    head: int | None = Field(None, ge=0, le=10_000)
+    token: int | None = Field(None, ge=0, le=100_000)
+    positions: str | None = Field(None, max_length=20)
+    scale: bool | None = None
+    ablate: list[tuple[int, int]] | None = Field(None, max_length=1000)
+    temp: float | None = Field(None, gt=0, le=100)
+    word: str | None = Field(None, max_length=100)
+    depth: int | None = Field(None, ge=0, le=10_000)
+
+
+class StepResolution(BaseModel):
+    lesson: str
+    step: int
+    title: str
+    model: str = Field(..., description="the model it was resolved on")
+    text: str
+    applies: bool = Field(..., description="false: the lesson (or this step) does not apply to this model")
+    why: str | None = Field(None, description="why it does not apply, in one sentence")
+    switch_to: str | None = Field(None, description="a model it applies to (the lesson's own), to offer")
+    missing: str | None = Field(None, description="a role the sentence has no match for, said plainly (the page "
+                                                  "offers `lesson_sentence` instead)")
+    lesson_sentence: str = Field(..., description="the step's own sentence, to offer with one click")
+    settings: ResolvedSettings = Field(..., description="where the step puts the page on this sentence and model")
+    from_roles: list[str] = Field(default_factory=list, description="the settings that came from a role (to apply "
+                                                                     "again when the sentence changes)")
+    roles: list[RoleFound] = Field(default_factory=list)
+    body: str = Field(..., description="the text to show: roles replaced by indices, claims chosen; placeholders "
+                                       "left for the page to fill")
+    question: str | None = Field(None, description="the step's question, its roles replaced")
+    claims: list[ClaimChosen] = Field(default_factory=list)
+    numbers: list[NumberRead] = Field(default_factory=list, description="every placeholder of `body`, read here")
+    problems: list[str] = Field(default_factory=list, description="numbers that cannot be read, errors: a lesson "
+                                                                  "author's to fix")
+
+
+# --------------------------------------------------------------------------- the API, in-process
+
+
+API_PATHS = {  # api (as frontend/js/api.js names it) -> the HTTP method and path it calls
+    "analyze": ("POST", "/api/analyze"), "explain": ("POST", "/api/attention/explain"), "qkv": ("POST", "/api/qkv"),
+    "predict": ("POST", "/api/predict"), "embeddings": ("POST", "/api/embeddings"),
+    "neighbors": ("GET", "/api/embeddings/neighbors"), "analogy": ("POST", "/api/embeddings/analogy"),
+    "positional": ("GET", "/api/positional"), "decompose": ("POST", "/api/positional/decompose"),
+    "ablation": ("POST", "/api/attribution/ablation"),
+}
+
+
+def service_fetcher(service) -> Callable[[str, dict], dict]:
+    """(api, params) -> the answer as JSON data: what the route of API_PATHS answers, computed by the same
+    analysis functions with the same checks (the caller holds the service's slot)."""
+    from backend import schemas
+    from backend.analysis import attention, attribution, embeddings, positional
+    from backend.analysis import predict as prediction
+    from backend.analysis.common import interventions as iv
+
+    def run(r):
+        return service.run(r.model, r.text, iv(r), r.allow_beyond_trained)
+
+    def fetch(api: str, params: dict) -> dict:
+        if api == "analyze":
+            r = schemas.AnalyzeRequest.model_validate(params)
+            service.check_top_k(r.top_k)
+            out = attention.analyze(run(r), r.top_k, layers=r.layers)
+        elif api == "explain":
+            r = schemas.ExplainRequest.model_validate(params)
+            out = attention.explain(run(r), r.layer, r.head, r.query)
+        elif api == "qkv":
+            r = schemas.QKVRequest.model_validate(params)
+            out = attention.qkv(run(r), r.layer, r.head)
+        elif api == "predict":
+            r = schemas.PredictRequest.model_validate(params)
+            service.check_top_k(r.top_k)
+            service.check_temperature(r.temperature)
+            one = run(r)
+            out = prediction.predict(one, r.top_k, r.temperature, r.continue_tokens, r.sampling,
+                                     next_logits=lambda ids: service.next_logits(one.loaded, ids, one.iv),
+                                     limit=service.max_tokens(one.loaded.info, r.allow_beyond_trained))
+        elif api == "embeddings":
+            r = schemas.EmbeddingsRequest.model_validate(params)
+            out = embeddings.embeddings(run(r))
+        elif api == "neighbors":
+            service.check_neighbors(params.get("k", 10))
+            out = embeddings.neighbors(service.get(params.get("model")), params.get("word"), params.get("k", 10),
+                                       token_id=params.get("token_id"))
+        elif api == "analogy":
+            r = schemas.AnalogyRequest.model_validate(params)
+            out = embeddings.analogy(service.get(r.model), r.a, r.b, r.c, r.k)
+        elif api == "positional":
+            out = positional.encoding(service.get(params.get("model")), params.get("n", 64))
+        elif api == "decompose":
+            r = schemas.DecomposeRequest.model_validate(params)
+            out = positional.decompose(run(r), r.layer, r.head)
+        elif api == "ablation":
+            r = schemas.AblationRequest.model_validate(params)
+            attribution.check_applies(service.get(r.model), "logit_attribution")
+            out = attribution.ablation(service, run(r), r.layers, r.position, r.token, r.versus)
+        else:
+            raise ValueError(f"no API {api!r}")
+        return out.model_dump(mode="json")
+
+    return fetch
+
+
+# --------------------------------------------------------------------------- sources: as frontend/js/sources.js
+
+TOP_K = 10
+NEIGHBORS = 10
+COMPACT_ABOVE_HEADS = 32  # frontend/js/derive.js: larger models get /api/analyze for the selected layer only
+
+# shortcuts: the same table as frontend/js/lesson-template.js SHORTCUTS (tests/backend/test_lesson_steps.py pins it)
+SHORTCUTS = {
+    "query": "analyze.tokens.$token.display",
+    "query_index": "state.token",
+    "layer": "state.layer",
+    "head": "state.head",
+    "top_key": "explain.tokens.@(weights.$max).display",
+    "top_key_weight": "explain.weights.$max",
+    "top_word_key": "explain.tokens.@(weights.$maxword).display",
+    "top_word_key_weight": "explain.weights.$maxword",
+    "second_key": "explain.tokens.@(weights.$2nd).display",
+    "second_key_weight": "explain.weights.$2nd",
+    "first_token": "explain.tokens.0.display",
+    "first_token_weight": "explain.weights.0",
+    "top_next": "predict.predictions.0.display",
+    "top_next_prob": "predict.predictions.0.prob",
+    "second_next": "predict.predictions.1.display",
+    "second_next_prob": "predict.predictions.1.prob",
+    "entropy": "explain.entropy",
+    "entropy_flipped": "explain.other_entropy",
+    "scale": "explain.scale",
+    "other_scale": "explain.other_scale",
+    "d_head": "explain.d_head",
+    "focused_head": "analyze.heads.$layer.$min(entropy).head",
+    "focused_head_entropy": "analyze.heads.$layer.$min(entropy).entropy",
+}
+OVERRIDES = ("model", "positions", "scale", "ablate", "layer", "head", "token", "temp")
+OFF = ("0", "false", "off", "no")
+
+
+class LessonNotFound(LookupError):
+    """A lesson, a step or a model that does not exist (a 404)."""
+
+
+class ReadError(ValueError):
+    """A number that cannot be read: the page shows it as a red ?, the check reports it."""
+
+
+def _base(state: dict, model: dict) -> dict:
+    return {"text": state["text"], "model": model["name"], "positions": state["positions"], "scale": state["scale"],
+            "ablate": [list(p) for p in state["ablate"]]}
+
+
+def _positional_length(model: dict, pn: int) -> int:
+    return pn if model["positional"] == "sinusoidal" else min(pn, model["max_tokens"])
+
+
+def _unavailable(model: dict, part: str) -> str | None:
+    return (model.get("unavailable_views") or {}).get(part)
+
+
+def source_request(name: str, state: dict, model: dict, overrides: dict, query: int | None) -> tuple[str, dict] | dict:
+    """(api, params) that the page's source `name` asks for this state (frontend/js/sources.js), or {"value": ...}
+    for a value at hand; raises ReadError where the source does not apply."""
+    if name == "analyze":
+        params = {**_base(state, model), "top_k": TOP_K}
+        if model["n_layers"] * model["n_heads"] > COMPACT_ABOVE_HEADS:
+            params["layers"] = [state["layer"]]
+        return "analyze", params
+    if name == "explain":
+        return "explain", {**_base(state, model), "layer": state["layer"], "head": state["head"], "query": query}
+    if name == "qkv":
+        return "qkv", {**_base(state, model), "layer": state["layer"], "head": state["head"]}
+    if name == "predict":
+        if why := _unavailable(model, "predictions"):
+            raise ReadError(why)
+        return "predict", {**_base(state, model), "top_k": TOP_K, "temperature": float(state["temp"])}
+    if name == "embeddings":
+        return "embeddings", _base(state, model)
+    if name == "neighbors":
+        if state.get("word"):
+            return "neighbors", {"word": state["word"], "k": NEIGHBORS, "model": model["name"]}
+        return "neighbors", {"token_id": None, "k": NEIGHBORS, "model": model["name"]}  # filled by the caller
+    if name == "analogy":
+        if not (state.get("a") and state.get("b") and state.get("c")):
+            raise ReadError("Type three words: a − b + c.")
+        return "analogy", {"model": model["name"], "a": state["a"], "b": state["b"], "c": state["c"], "k": NEIGHBORS}
+    if name == "positional":
+        if why := _unavailable(model, "positional.encoding"):
+            raise ReadError(why)
+        return "positional", {"n": _positional_length(model, state["pn"]), "model": model["name"]}
+    if name == "decompose":
+        if why := _unavailable(model, "positional.decompose"):
+            raise ReadError(why)
+        layer = state["layer"] if "layer" in overrides else 0
+        return "decompose", {**_base(state, model), "layer": layer, "head": state["head"]}
+    if name == "model":
+        return {"value": model}
+    if name == "state":
+        return {"value": {**state, "model": model["name"], "token": query, "ablate": [list(p) for p in state["ablate"]]}}
+    raise ReadError(f"“{name}” is not a source")
+
+
+SOURCE_NAMES = ("analyze", "explain", "qkv", "predict", "embeddings", "neighbors", "analogy", "positional",
+                "decompose", "model", "state")
+
+
+# --------------------------------------------------------------------------- the path language
+
+def split_top(s: str, sep: str) -> list[str]:
+    out, depth, cur = [], 0, ""
+    for ch in s:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+            if depth < 0:
+                raise ReadError(f"unbalanced ) in “{s}”")
+        if ch == sep and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    if depth:
+        raise ReadError(f"unbalanced ( in “{s}”")
+    out.append(cur)
+    return out
+
+
+def word_of(text: Any) -> str:
+    t = str(text)
+    return t.replace("␣", " ").strip() or t
+
+
+def _arg(arr: list, better, skip=lambda i: False) -> int:
+    best = -1
+    for i, v in enumerate(arr):
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or skip(i):
+            continue
+        if best < 0 or better(v, arr[best]):
+            best = i
+    if best < 0:
+        raise ReadError("no number to compare")
+    return best
+
+
+def _find_word(seg: str, tokens: list[dict]) -> int:
+    m = re.fullmatch(r"#(.+?)(?:/(\d+))?", seg)
+    word, nth = m[1].lower(), int(m[2] or 1)
+    for i, t in enumerate(tokens):
+        if word_of(t["display"]).lower() == word:
+            nth -= 1
+            if nth == 0:
+                return i
+    raise ReadError(f"there is no {m[2] + 'th ' if m[2] else ''}token “{m[1]}” in this sentence")
+
+
+def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
+    """Follow a placeholder's path from an answer (the same steps as lesson-template.js resolve()). ctx: layer, head,
+    token, depth, tokens. -> (value, the concrete keys taken)."""
+    cur, path = root, []
+    tokens = root["tokens"] if isinstance(root, dict) and isinstance(root.get("tokens"), list) else ctx.get("tokens")
+    for seg in segments:
+        if cur is None:
+            raise ReadError(f"nothing at {'.'.join(map(str, path)) or 'the top'}")
+        if re.fullmatch(r"-?\d+", seg):
+            key = int(seg)
+            if isinstance(cur, list) and key < 0:
+                key += len(cur)
+        elif seg in ("$layer", "$head"):
+            key = ctx[seg[1:]]
+        elif seg in ("$token", "$prev"):
+            key = ctx["token"] - (1 if seg == "$prev" else 0)
+        elif seg == "$depth":
+            d = ctx.get("depth")
+            key = len(cur) - 1 if d is None or not isinstance(cur, list) or d >= len(cur) else d
+        elif seg in ("$max", "$min"):
+            key = _arg(cur, (lambda a, b: a > b) if seg == "$max" else (lambda a, b: a < b))
+        elif seg == "$2nd":
+            top = _arg(cur, lambda a, b: a > b)
+            key = _arg(cur, lambda a, b: a > b, lambda i: i == top)
+        elif seg == "$maxword":
+            key = _arg(cur, lambda a, b: a > b, lambda i: bool(tokens and i < len(tokens) and tokens[i].get("special")))
+        elif re.fullmatch(r"\$(max|min)\(.+\)", seg):
+            sub = [s.strip() for s in split_top(seg[5:-1], ".")]
+            if not isinstance(cur, list):
+                raise ReadError(f"{seg} needs a list")
+            vals = [resolve_path(item, sub, {**ctx, "tokens": tokens})[0] for item in cur]
+            key = _arg(vals, (lambda a, b: a > b) if seg.startswith("$max") else (lambda a, b: a < b))
+        elif seg.startswith("#"):
+            if not tokens:
+                raise ReadError("no tokens to find a word in")
+            key = _find_word(seg, tokens)
+        elif re.fullmatch(r"@\(.+\)", seg):
+            sub = [s.strip() for s in split_top(seg[2:-1], ".")]
+            inner = resolve_path(root, sub, ctx)[1]
+            key = inner[-1] if inner else None
+            if not isinstance(key, int):
+                raise ReadError(f"{seg} does not end on an index")
+        elif re.fullmatch(r"[A-Za-z_][\w-]*", seg):
+            key = seg
+        else:
+            raise ReadError(f"“{seg}” is not a path step")
+        if isinstance(key, int):
+            if not isinstance(cur, list):
+                raise ReadError(f"{'.'.join(map(str, path))} is not a list")
+            if not 0 <= key < len(cur):
+                raise ReadError(f"index {key} is outside {'.'.join(map(str, path)) or 'the list'} (length {len(cur)})")
+        elif not isinstance(cur, dict) or key not in cur:
+            raise ReadError(f"no “{key}” at {'.'.join(map(str, path)) or 'the top'}")
+        path.append(key)
+        cur = cur[key]
+    return cur, path
+
+
+def format_value(value: Any, fmt: str) -> str:
+    """As lesson-template.js format()."""
+    if value is None:
+        return "—"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, (int, float)):
+        if fmt == "pct":
+            return f"{round(value * 100)}%"
+        if fmt == "int" or (fmt == "" and float(value).is_integer()):
+            return str(round(value))
+        digits = int(fmt) if re.fullmatch(r"\d", fmt) else 2
+        return f"{value:.{digits}f}"
+    if isinstance(value, str):
+        return value if fmt == "raw" else word_of(value)
+    raise ReadError("this names a list or an object, not one value: add a path step")
+
+
+# --------------------------------------------------------------------------- conditions
+
+COND_TOKEN = re.compile(r"\s*(?:(\{\{.*?\}\})|(\d+(?:\.\d+)?)|\"([^\"]*)\"|'([^']*)'|(<=|>=|==|!=|<|>|\(|\)|\+|-|\*|/)"
+                        r"|([A-Za-z]+))")
+WORD_OPS = ("and", "or", "not", "abs")
+
+
+def tokenize_condition(text: str) -> list[tuple[str, Any]]:
+    """`{{explain.weights.@pronoun}} > 0.5 and ...` -> [(kind, value)]; raises ValueError on anything else."""
+    out, i = [], 0
+    text = text.strip()
+    while i < len(text):
+        m = COND_TOKEN.match(text, i)
+        if not m or m.end() == i:
+            raise ValueError(f"cannot read the condition at “{text[i:i + 20]}”")
+        if m[1]:
+            out.append(("ref", m[1][2:-2].strip()))
+        elif m[2]:
+            out.append(("num", float(m[2])))
+        elif m[3] is not None or m[4] is not None:
+            out.append(("str", m[3] if m[3] is not None else m[4]))
+        elif m[5]:
+            out.append(("op", m[5]))
+        else:
+            w = m[6].lower()
+            if w in ("true", "false"):
+                out.append(("bool", w == "true"))
+            elif w not in WORD_OPS:
+                raise ValueError(f"“{m[6]}” is not a word of a condition (and, or, not, abs; a number in "
+                                 "{{ }} braces)")
+            else:
+                out.append(("op", w))
+        i = m.end()
+        while i < len(text) and text[i].isspace():
+            i += 1
+    if not out:
+        raise ValueError("an empty condition")
+    return out
+
+
+class _Parser:
+    """A small recursive-descent reader of conditions: or / and / not, comparisons, + - * /, abs(), parentheses.
+    It builds a tree of tuples; nothing is ever handed to eval."""
+
+    def __init__(self, tokens):
+        self.t, self.i = tokens, 0
+
+    def peek(self):
+        return self.t[self.i] if self.i < len(self.t) else ("end", None)
+
+    def take(self, value=None):
+        tok = self.peek()
+        if value is not None and tok != ("op", value):
+            raise ValueError(f"expected “{value}”")
+        self.i += 1
+        return tok
+
+    def parse(self):
+        tree = self.or_()
+        if self.peek()[0] != "end":
+            raise ValueError(f"unexpected “{self.peek()[1]}”")
+        return tree
+
+    def or_(self):
+        left = self.and_()
+        while self.peek() == ("op", "or"):
+            self.take()
+            left = ("or", left, self.and_())
+        return left
+
+    def and_(self):
+        left = self.not_()
+        while self.peek() == ("op", "and"):
+            self.take()
+            left = ("and", left, self.not_())
+        return left
+
+    def not_(self):
+        if self.peek() == ("op", "not"):
+            self.take()
+            return ("not", self.not_())
+        return self.cmp()
+
+    def cmp(self):
+        left = self.sum()
+        if self.peek()[0] == "op" and self.peek()[1] in ("<", "<=", ">", ">=", "==", "!="):
+            op = self.take()[1]
+            return ("cmp", op, left, self.sum())
+        return left
+
+    def sum(self):
+        left = self.prod()
+        while self.peek()[0] == "op" and self.peek()[1] in ("+", "-"):
+            op = self.take()[1]
+            left = ("arith", op, left, self.prod())
+        return left
+
+    def prod(self):
+        left = self.unary()
+        while self.peek()[0] == "op" and self.peek()[1] in ("*", "/"):
+            op = self.take()[1]
+            left = ("arith", op, left, self.unary())
+        return left
+
+    def unary(self):
+        if self.peek() == ("op", "-"):
+            self.take()
+            return ("neg", self.unary())
+        return self.atom()
+
+    def atom(self):
+        kind, value = self.take()
+        if kind in ("num", "str", "bool"):
+            return ("lit", value)
+        if kind == "ref":
+            return ("ref", value)
+        if (kind, value) == ("op", "abs"):
+            self.take("(")
+            inner = self.sum()
+            self.take(")")
+            return ("abs", inner)
+        if (kind, value) == ("op", "("):
+            inner = self.or_()
+            self.take(")")
+            return inner
+        raise ValueError(f"unexpected “{value}”" if kind != "end" else "the condition ends too early")
+
+
+def parse_condition(text: str):
+    """A condition's text -> its tree (raises ValueError with what is wrong)."""
+    return _Parser(tokenize_condition(text)).parse()
+
+
+def condition_refs(tree) -> list[str]:
+    if tree[0] == "ref":
+        return [tree[1]]
+    return [r for part in tree[1:] if isinstance(part, tuple) for r in condition_refs(part)]
+
+
+def evaluate_condition(tree, read: Callable[[str], Any]):
+    """The value of a condition's tree; read(ref) gives a placeholder's value (raising ReadError when it cannot)."""
+    kind = tree[0]
+    if kind == "lit":
+        return tree[1]
+    if kind == "ref":
+        return read(tree[1])
+    if kind == "not":
+        return not evaluate_condition(tree[1], read)
+    if kind in ("and", "or"):  # both sides read (no short cut): every number a condition names is reported
+        a, b = bool(evaluate_condition(tree[1], read)), bool(evaluate_condition(tree[2], read))
+        return (a and b) if kind == "and" else (a or b)
+    if kind == "neg":
+        return -_num(evaluate_condition(tree[1], read))
+    if kind == "abs":
+        return abs(_num(evaluate_condition(tree[1], read)))
+    if kind == "arith":
+        a, b = _num(evaluate_condition(tree[2], read)), _num(evaluate_condition(tree[3], read))
+        if tree[1] == "/" and b == 0:
+            raise ReadError("a division by zero")
+        return {"+": a + b, "-": a - b, "*": a * b, "/": a / b if b else math.nan}[tree[1]]
+    if kind == "cmp":
+        a, b = evaluate_condition(tree[2], read), evaluate_condition(tree[3], read)
+        if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:  # yes/no (or nothing): == and !=
+            if tree[1] not in ("==", "!="):
+                raise ReadError("true, false and null can only be compared with == or !=")
+            return (a == b) == (tree[1] == "==")
+        if isinstance(a, str) or isinstance(b, str):  # words: compared as words, case ignored
+            a, b = word_of(a).lower(), word_of(b).lower()
+            if tree[1] not in ("==", "!="):
+                raise ReadError("words can only be compared with == or !=")
+        else:
+            a, b = _num(a), _num(b)
+        return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b, "==": a == b, "!=": a != b}[tree[1]]
+    raise ReadError(f"unknown condition part {kind}")  # pragma: no cover
+
+
+def _num(v):
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise ReadError(f"{v!r} is not a number")
+    return v
+
+
+# --------------------------------------------------------------------------- claim blocks
+
+BLOCK_RE = re.compile(r"^:::\s*(when\s+(?P<cond>.+)|else|)\s*$")
+
+
+def split_claims(body: str, first_line: int = 1) -> list:
+    """The text -> a list of parts: a string (always shown), or (line, condition, when_text, else_text).
+    Raises ValueError (with the line) on a block that is not closed, an `else` outside a block, nesting."""
+    parts: list = []
+    lines = body.split("\n")
+    plain: list[str] = []
+    block = None
+    for n, row in enumerate(lines):
+        m = BLOCK_RE.match(row.strip()) if row.strip().startswith(":::") else None
+        line = first_line + n
+        if m is None:
+            (block["else" if block and block["in_else"] else "when"] if block else plain).append(row)
+            continue
+        if m["cond"] is not None:
+            if block:
+                raise ValueError(f"line {line}: a `::: when` inside another (close the first with `:::`)")
+            try:
+                parse_condition(m["cond"])
+            except ValueError as e:
+                raise ValueError(f"line {line}: {e}") from None
+            parts.append("\n".join(plain))
+            plain = []
+            block = {"line": line, "cond": m["cond"].strip(), "when": [], "else": [], "in_else": False}
+        elif row.strip().startswith(":::") and "else" in row:
+            if not block or block["in_else"]:
+                raise ValueError(f"line {line}: `::: else` outside a `::: when` block")
+            block["in_else"] = True
+        else:
+            if not block:
+                raise ValueError(f"line {line}: `:::` closes no `::: when` block")
+            parts.append((block["line"], block["cond"], "\n".join(block["when"]), "\n".join(block["else"])))
+            block = None
+    if block:
+        raise ValueError(f"line {block['line']}: the `::: when` block is not closed by a line `:::`")
+    parts.append("\n".join(plain))
+    return parts
+
+
+# --------------------------------------------------------------------------- model kinds
+
+NEEDS = {
+    "causal": "a causal model (one that reads left to right and predicts the next word)",
+    "bidirectional": "a bidirectional model (an encoder that reads the whole sentence at once)",
+    "positions": "a model with a positional encoding",
+    "added-positions": "a model whose positions are a vector added to the embeddings (sinusoidal or learned)",
+    "start-token": "a model that puts a start token before the sentence",
+    "predictions": "a model that predicts the next word",
+    "tiny": "one of the tiny models trained alike (they share one tokenizer, so a token index names the same token "
+            "in each)",
+}
+
+
+def kind_problem(need: str, model: dict, tokens: list[dict] | None) -> str | None:
+    """Why `model` is not what `need` asks, or None."""
+    name = model["name"]
+    if need == "causal" and model["kind"] != "causal":
+        return f"{name} is {model['kind']}: it reads the whole sentence in both directions"
+    if need == "bidirectional" and model["kind"] != "bidirectional":
+        return f"{name} is causal: each token reads only the tokens before it"
+    if need == "positions" and model["positional"] == "none":
+        return f"{name} has no positional encoding"
+    if need == "added-positions" and model["positional"] not in ("sinusoidal", "learned"):
+        return f"{name} gives positions by its {model['positional']} scheme, not as an added vector"
+    if need == "predictions" and (why := _unavailable(model, "predictions")):
+        return why.rstrip(".")
+    if need == "tiny":
+        from models import registry
+        if name not in registry.TINY_ORDER:
+            return f"{name} is not one of them"
+    if need == "start-token" and tokens is not None and not (tokens and tokens[0].get("special")):
+        return f"{name} puts no start token before the sentence"
+    return None
+
+
+# --------------------------------------------------------------------------- resolving a step
+
+STATE_DEFAULTS = {"temp": 1.0, "word": "", "a": "king", "b": "man", "c": "woman", "depth": None, "metric": "cosine",
+                  "pn": 64}  # frontend/js/state.js DEFAULTS: what the page shows where a step sets nothing
+
+
+class RoleMissing(Exception):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+class StepContext:
+    """What a step is resolved on: the answers of the API for one sentence and model (memoised), the state."""
+
+    def __init__(self, fetch: Callable[[str, dict], dict], models: dict[str, dict], model: dict, state: dict):
+        self.fetch, self.models, self.model, self.state = fetch, models, model, state
+        self.memo: dict[str, dict] = {}
+        self.roles: dict[str, RoleFound] = {}
+        self.tokens = self.analysis(state, model)["tokens"]
+        self.words = words_of(self.tokens)
+
+    def get(self, api: str, params: dict) -> dict:
+        import json
+        key = json.dumps([api, params], sort_keys=True)
+        if key not in self.memo:
+            try:
+                self.memo[key] = self.fetch(api, params)
+            except (ValueError, LookupError) as e:
+                raise ReadError(str(e).strip("'\"")) from None
+        return self.memo[key]
+
+    def analysis(self, state: dict, model: dict) -> dict:
+        api, params = source_request("analyze", state, model, {}, None)
+        return self.get(api, params)
+
+    @staticmethod
+    def query_of(state: dict, tokens: list) -> int:
+        t = state.get("token")
+        return t if isinstance(t, int) and 0 <= t < len(tokens) else len(tokens) - 1
+
+    def source(self, name: str, overrides: dict) -> tuple[Any, dict | None, dict]:
+        """(the answer, the request {method, path, params} or None, the path context) of a source."""
+        state, model = dict(self.state), self.model
+        for key, raw in overrides.items():
+            if key == "model":
+                if raw not in self.models:
+                    raise ReadError(f"there is no model “{raw}”")
+                model = self.models[raw]
+                if not model.get("available", True):
+                    raise ReadError(f"{raw} is not installed")
+            elif key == "positions":
+                if raw not in ("normal", "removed", "shuffled"):
+                    raise ReadError(f"positions={raw}: it is one of normal, removed, shuffled")
+                state["positions"] = raw
+            elif key == "scale":
+                state["scale"] = str(raw).lower() not in OFF
+            elif key == "ablate":
+                from backend.vocabulary import parse_ablate
+                try:
+                    state["ablate"] = [tuple(p) for p in parse_ablate(raw)]
+                except ValueError as e:
+                    raise ReadError(str(e)) from None
+            else:
+                try:
+                    n = float(raw)
+                except ValueError:
+                    raise ReadError(f"{key}={raw} is not a number") from None
+                if key != "temp" and not n.is_integer():
+                    raise ReadError(f"{key}={raw} is not a number")
+                state[key] = n if key == "temp" else int(n)
+        tokens = self.analysis(state, model)["tokens"] if name not in ("model",) else self.tokens
+        query = self.query_of(state, tokens)
+        req = source_request(name, state, model, overrides, query)
+        ctx = {"layer": state["layer"], "head": state["head"], "token": query, "depth": state.get("depth"),
+               "tokens": tokens}
+        if isinstance(req, dict):
+            return req["value"], None, ctx
+        api, params = req
+        if api == "neighbors" and "word" not in params:
+            params = {**params, "token_id": tokens[query]["id"]}
+        method, path = API_PATHS[api]
+        return self.get(api, params), {"method": method, "path": path, "params": params}, ctx
+
+    def fetch_source(self, name: str) -> dict:
+        return self.source(name, {})[0]
+
+    # roles ----------------------------------------------------------------
+
+    def role(self, ref: str) -> RoleFound:
+        """`pronoun`, `noun/2`: the word found, or RoleMissing with the plain sentence."""
+        m = re.fullmatch(r"([a-z][a-z-]*)(?:/(\d+))?", ref)
+        if not m or m[1] not in ROLES:
+            raise ReadError(f"“@{ref}” is not a role (the roles: {', '.join('@' + r for r in ROLES)})")
+        if ref not in self.roles:
+            n = int(m[2] or 1)
+            word: Word | None = ROLES[m[1]].find(self, n)
+            self.roles[ref] = RoleFound(role=ref, word=word.text if word else None,
+                                        tokens=word.tokens if word else [], index=word.index if word else None)
+        found = self.roles[ref]
+        if found.index is None:
+            raise RoleMissing(missing_message(m[1], int(m[2] or 1), self.state["text"]))
+        return found
+
+    def with_roles(self, expr: str) -> str:
+        """A placeholder's expression with each `@role` replaced by its token index; `@role` alone: left for
+        rewrite() (a word, not an index)."""
+        return ROLE_RE.sub(lambda m: str(self.role(m[0][1:]).index) if not _bare_role(expr) else m[0], expr)
+
+    # numbers --------------------------------------------------------------
+
+    def read(self, raw: str) -> NumberRead:
+        """One placeholder (roles already replaced) read from the answers."""
+        raw = raw.strip()
+        try:
+            expr, fmt = ([s.strip() for s in split_top(raw, "|")] + [""])[:2]
+            expr = SHORTCUTS.get(expr, expr)
+            parts = [s.strip() for s in split_top(expr, ".")]
+            m = re.fullmatch(r"([a-z]+)(?:\((.*)\))?", parts[0])
+            if not m or m[1] not in SOURCE_NAMES:
+                raise ReadError(f"“{parts[0]}” is neither a shortcut nor a source ({', '.join(SOURCE_NAMES)})")
+            overrides = {}
+            for part in filter(None, (p.strip() for p in (m[2] or "").split(","))):
+                o = re.fullmatch(r"([a-z]+)\s*=\s*(.+)", part)
+                if not o or o[1] not in OVERRIDES:
+                    raise ReadError(f"“{part}” is not an override ({', '.join(OVERRIDES)})")
+                overrides[o[1]] = o[2].strip()
+            spec = m[1] + (f"({','.join(f'{k}={overrides[k]}' for k in sorted(overrides))})" if overrides else "")
+            data, request, ctx = self.source(m[1], overrides)
+            value, path = resolve_path(data, parts[1:], ctx)
+            return NumberRead(placeholder=raw, value=value, shown=format_value(value, fmt), source=spec,
+                              request=request, path=path)
+        except ReadError as e:
+            return NumberRead(placeholder=raw, error=str(e))
+
+
+def _bare_role(expr: str) -> bool:
+    return bool(re.fullmatch(r"\s*@[a-z][a-z-]*(?:/\d+)?\s*(\|.*)?", expr))
+
+
+def rewrite(text: str, ctx: StepContext) -> str:
+    """Roles in a text's placeholders -> token indices; `{{@role}}` -> the word itself. Raises RoleMissing."""
+    def one(m):
+        inner = m.group(1)
+        if _bare_role(inner):
+            return ctx.role(inner.split("|")[0].strip()[1:]).word
+        return "{{" + ctx.with_roles(inner) + "}}"
+    return re.sub(r"\{\{(.*?)\}\}", one, text)
+
+
+def strongest_head(ctx: StepContext) -> list[tuple[int, int]]:
+    """`ablate: @strongest-head`: the head whose ablation lowers the probability of the model's top next token the
+    most (measured: POST /api/attribution/ablation), over every head of a model with at most 64 heads, else over
+    the step's layer."""
+    m = ctx.model
+    layers = None if m["n_layers"] * m["n_heads"] <= 64 else [ctx.state["layer"]]
+    params = {"text": ctx.state["text"], "model": m["name"], "positions": ctx.state["positions"],
+              "scale": ctx.state["scale"], "ablate": [], "layers": layers}
+    a = ctx.get("ablation", params)
+    effects = [e for row in a["effects"] for e in row]
+    best = min(effects, key=lambda e: e["delta_prob"])
+    return [(best["layer"], best["head"])]
+
+
+SETTING_ROLES = {"strongest-head": strongest_head}
+
+
+def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, dict], dict], models: list[dict],
+                 default_model: str) -> StepResolution:
+    """Step `number` of `lesson` (backend.lessons.Lesson) on the request's sentence and model: see the module's
+    docstring. Raises LookupError for a step or model that does not exist; everything else is in the answer."""
+    if not 1 <= number <= len(lesson.steps):
+        raise LessonNotFound(f"lesson {lesson.id} has steps 1 to {len(lesson.steps)}, not {number}")
+    step = lesson.steps[number - 1]
+    s = step.settings
+    by_name = {m["name"]: m for m in models}
+    name = req.model or s.model or default_model
+    if name not in by_name:
+        raise LessonNotFound(f"there is no model {name!r}")
+    model = by_name[name]
+    if not model.get("available", True):
+        raise ValueError(f"{name} is not installed")
+    own_model = s.model if s.model in by_name else default_model
+
+    def pick(field: str, fallback=None):
+        v = getattr(req, field, None)
+        if v is not None:
+            return v
+        v = getattr(s, field, None)
+        return fallback if v is None else v
+
+    state = {
+        "text": req.text, "layer": pick("layer"), "head": pick("head"),
+        "positions": pick("positions"), "scale": pick("scale"),
+        "ablate": [tuple(p) for p in (req.ablate if req.ablate is not None else s.ablate)],
+        "temp": pick("temp", STATE_DEFAULTS["temp"]), "word": pick("word", STATE_DEFAULTS["word"]),
+        "a": s.a or STATE_DEFAULTS["a"], "b": s.b or STATE_DEFAULTS["b"], "c": s.c or STATE_DEFAULTS["c"],
+        "depth": pick("depth", STATE_DEFAULTS["depth"]), "metric": s.metric or STATE_DEFAULTS["metric"],
+        "pn": s.pn or STATE_DEFAULTS["pn"], "hidespecial": False, "token": None,
+    }
+    state["layer"] = min(state["layer"], model["n_layers"] - 1)
+    state["head"] = min(state["head"], model["n_heads"] - 1)
+    problems: list[str] = []
+    out = dict(lesson=lesson.id, step=number, title=step.title, model=name, text=req.text,
+               lesson_sentence=s.text, applies=True)
+    from_roles: list[str] = []
+
+    def settings() -> ResolvedSettings:
+        return ResolvedSettings(view=s.view, **{k: state[k] for k in ResolvedSettings.model_fields if k != "view"})
+
+    try:
+        ctx = StepContext(fetch, by_name, model, state)
+    except ReadError as e:
+        return StepResolution(**out, body="", settings=settings(), problems=[f"the sentence cannot be read: {e}"])
+
+    # the model kinds the lesson needs
+    for need in s.needs:
+        why = kind_problem(need, model, ctx.tokens)
+        if why:
+            fits = own_model != name and kind_problem(need, by_name[own_model], None) is None
+            return StepResolution(**{**out, "applies": False}, body="", settings=settings(),
+                                  why=f"This lesson needs {NEEDS[need]}: {why}.",
+                                  switch_to=own_model if fits else None)
+
+    try:
+        # the query token
+        if req.token is not None:
+            state["token"] = min(req.token, len(ctx.tokens) - 1)
+        elif isinstance(s.token, str) and s.token.startswith("@"):
+            state["token"] = ctx.role(s.token[1:]).index
+            from_roles.append("token")
+        elif isinstance(s.token, str):
+            try:
+                state["token"] = _find_word("#" + s.token, ctx.tokens)
+            except ReadError:
+                raise RoleMissing(f"This step needs the word “{s.token.split('/')[0]}”, and “{req.text}” has "
+                                  "none.") from None
+            from_roles.append("token")
+        elif isinstance(s.token, int):
+            state["token"] = min(s.token, len(ctx.tokens) - 1)
+        else:
+            state["token"] = len(ctx.tokens) - 1
+        # the ablated heads
+        if req.ablate is None and s.ablate_role:
+            try:
+                state["ablate"] = SETTING_ROLES[s.ablate_role](ctx)
+            except ReadError as e:
+                raise RoleMissing(f"No head could be chosen to switch off: {e}") from None
+            from_roles.append("ablate")
+
+        # the claims, chosen on the numbers
+        body_parts = []
+        claims: list[ClaimChosen] = []
+        for part in split_claims(step.body, step.line + 1):
+            if isinstance(part, str):
+                body_parts.append(part)
+                continue
+            line, cond, when, other = part
+            tree = parse_condition(cond)
+            operands: list[NumberRead] = []
+
+            def read(ref: str) -> Any:
+                if _bare_role(ref):
+                    return ctx.role(ref.strip()[1:]).word
+                n = ctx.read(ctx.with_roles(ref))
+                operands.append(n)
+                if n.error:
+                    raise ReadError(n.error)
+                return n.value
+
+            try:
+                holds: bool | None = bool(evaluate_condition(tree, read))
+            except ReadError as e:
+                holds = None
+                problems.append(f"line {line}: the condition “{cond}” cannot be evaluated: {e}")
+            shown = when if holds else other if holds is False else ""
+            claims.append(ClaimChosen(line=line, condition=cond, holds=holds, operands=operands,
+                                      shown=shown.strip()))
+            body_parts.append(shown)
+        body = rewrite("\n".join(body_parts), ctx)
+        body = re.sub(r"\n{3,}", "\n\n", body).strip()
+        question = rewrite(step.ask.prompt, ctx) if step.ask and step.ask.prompt else None
+    except RoleMissing as e:
+        return StepResolution(**out, body="", settings=settings(), from_roles=from_roles,
+                              roles=list(ctx.roles.values()), missing=e.message)
+    except ReadError as e:
+        problems.append(str(e))
+        return StepResolution(**out, body="", settings=settings(), from_roles=from_roles,
+                              roles=list(ctx.roles.values()), problems=problems)
+
+    numbers = []
+    for m in re.finditer(r"\{\{(.*?)\}\}", body + "\n" + (question or "")):
+        n = ctx.read(m.group(1))
+        numbers.append(n)
+        if n.error:
+            problems.append(f"{{{{{n.placeholder}}}}}: {n.error}")
+    if step.ask:
+        kind_source = "explain" if step.ask.kind == "top-key" else "predict"
+        try:
+            ctx.source(kind_source, {})
+        except ReadError as e:
+            problems.append(f"the question ({step.ask.kind}) cannot be asked: {e}")
+    return StepResolution(**out, settings=settings(), from_roles=from_roles, roles=list(ctx.roles.values()),
+                          body=body, question=question, claims=claims, numbers=numbers,
+                          problems=list(dict.fromkeys(problems)))

@@ -1,0 +1,319 @@
+"""Lesson steps resolved on sentences and models (backend/lesson_steps.py, POST /api/lessons/{id}/steps/{n}).
+
+The big test runs every shipped lesson, every step, on four models and ten sentences that no lesson uses, and checks
+each answer against the API from outside: every number the step quotes is fetched again through its HTTP route and
+read at the keys the answer names; every claim's condition is evaluated again here (its numbers fetched again) and
+must agree with the claim shown; every role found is checked against the tokens (a pronoun is a pronoun, a repeated
+word is the same word twice, the attended word has the largest weight); a lesson that does not apply is checked
+against the model's entry of /api/models.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import pytest
+
+from backend.lesson_roles import PRONOUNS, words_of
+from backend.lesson_steps import (ReadError, SHORTCUTS, evaluate_condition, parse_condition, split_claims,
+                                  tokenize_condition)
+
+ROOT = Path(__file__).resolve().parents[2]
+MODELS = ["tiny-sinusoidal", "tiny-nope", "minilm-l6", "smollm2-135m"]
+SENTENCES = [
+    "Tom gave Anna a book because she asked for it.",  # a pronoun, names
+    "The trophy didn't fit in the suitcase because it was too big.",  # BPE pieces (su itc ase)
+    "Birds sing.",  # short, no pronoun, no repetition
+    "Where did the little dog hide the red ball?",  # a question
+    "In 1969, 3 astronauts flew 384,400 km to the Moon!",  # digits and punctuation
+    "The rain fell on the roof, and the rain did not stop.",  # a repeated word
+    "Once there was a girl named Lily who loved to play in the garden with her old brown dog, and every morning "
+    "she ran outside to see the flowers grow.",  # long
+    "She smiled.",  # a pronoun as the first word
+    "A cat saw a bird in the tree and the bird saw the cat.",  # two repeated words
+    "Why is the sky blue during the day but dark at night?",  # another question
+]
+
+
+# --------------------------------------------------------------------------- the pieces, alone
+
+def toks(*texts, special_first=False):
+    out = [{"text": "", "display": "<|bos|>", "special": True}] if special_first else []
+    return out + [{"text": t, "display": t.replace(" ", "␣"), "special": False} for t in texts]
+
+
+def test_words_join_bpe_pieces_and_skip_special_tokens():
+    words = words_of(toks("The", " su", "itc", "ase", " it", ".", special_first=True))
+    assert [(w.text, w.tokens) for w in words] == [("The", [1]), ("suitcase", [2, 3, 4]), ("it", [5])]
+    assert words[1].index == 4  # the word's last piece
+    # WordPiece: a piece's text has its leading space; the apostrophe stays inside the word
+    words = words_of(toks("didn", "'", "t", " fit"))
+    assert [(w.text, w.tokens) for w in words] == [("didn't", [0, 1, 2]), ("fit", [3])]
+
+
+def test_conditions_read_numbers_words_and_nothing_else():
+    values = {"a.x": 0.7, "b.y": 0.2, "w": "␣queen", "c": True}
+    read = values.__getitem__
+    assert evaluate_condition(parse_condition("{{a.x}} > 0.5 and {{b.y}} < 0.5"), read) is True
+    assert evaluate_condition(parse_condition("abs({{b.y}} - {{a.x}}) >= 0.4"), read) is True
+    assert evaluate_condition(parse_condition("not ({{a.x}} > 2 * {{b.y}} + 0.2)"), read) is False
+    assert evaluate_condition(parse_condition("{{w}} == \"Queen\""), read) is True  # as words, case ignored
+    assert evaluate_condition(parse_condition("{{c}} == true"), read) is True
+    with pytest.raises(ReadError):
+        evaluate_condition(parse_condition("{{w}} > 1"), read)
+    for bad in ("__import__('os')", "{{a.x}} >", "a.x > 1", "{{a.x}} > 1 ; 2", "lambda: 1", ""):
+        with pytest.raises(ValueError):
+            parse_condition(bad)
+
+
+def test_claim_blocks_must_be_closed():
+    parts = split_claims("a\n::: when {{x}} > 1\nyes\n::: else\nno\n:::\nb", 10)
+    assert parts == ["a", (11, "{{x}} > 1", "yes", "no"), "b"]
+    for bad in ("::: when {{x}} > 1\nyes", "::: else\n:::", ":::", "::: when {{x}} > 1\n::: when {{x}} > 2\n:::\n:::"):
+        with pytest.raises(ValueError):
+            split_claims(bad)
+
+
+def test_shortcuts_are_the_page_s():
+    js = (ROOT / "frontend/js/lesson-template.js").read_text()
+    table = js[js.index("SHORTCUTS = Object.freeze({"):]
+    table = table[:table.index("});")]
+    page = dict(re.findall(r'^\s+(\w+): "([^"]+)",', table, re.M))
+    assert page == SHORTCUTS
+
+
+def test_a_condition_is_never_run_as_code():
+    assert [k for k, _ in tokenize_condition("{{os.system}} == 1")] == ["ref", "op", "num"]
+
+
+# --------------------------------------------------------------------------- through the API
+
+def _follow(value, path):
+    for key in path:
+        value = value[key]
+    return value
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, float) or isinstance(b, float):
+        return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-5,
+                                                                                            abs_tol=1e-6)
+    return a == b
+
+
+class Refetch:
+    """The API's answers, fetched through HTTP (memoised per request)."""
+
+    def __init__(self, client):
+        self.client, self.memo = client, {}
+
+    def __call__(self, request: dict) -> dict:
+        key = json.dumps(request, sort_keys=True)
+        if key not in self.memo:
+            params = request["params"]
+            if request["method"] == "GET":
+                r = self.client.get(request["path"], params={k: v for k, v in params.items() if v is not None})
+            else:
+                r = self.client.post(request["path"], json=params)
+            assert r.status_code == 200, (request, r.text)
+            self.memo[key] = r.json()
+        return self.memo[key]
+
+
+def _check_number(n: dict, refetch: Refetch, models: dict, settings: dict, where: str) -> object:
+    assert n["error"] is None, where
+    if n["request"] is None:  # the model's entry, or the page's state
+        top = None
+        if n["source"].startswith("model"):
+            m = re.search(r"model=([\w.-]+)", n["source"])
+            top = models[m[1] if m else settings["model"]]
+        if top is not None:
+            assert _same(_follow(top, n["path"]), n["value"]), where
+        elif n["source"] == "state":
+            key = n["path"][0]
+            got = _follow(settings, n["path"]) if key in settings else None
+            if got is not None:
+                assert _same(got, n["value"]), where
+        return n["value"]
+    answer = refetch(n["request"])
+    got = _follow(answer, n["path"])
+    assert _same(got, n["value"]), (where, n["placeholder"], got, n["value"])
+    return got
+
+
+def _word(v) -> str:
+    return str(v).replace("␣", " ").strip().lower() or str(v)
+
+
+def _recompute(cond: str, operands: list, roles: dict):
+    """The condition evaluated here: each {{ }} replaced by its number (fetched again), in a Python expression."""
+    refs = re.findall(r"\{\{(.*?)\}\}", cond)
+    assert len(refs) == len(operands), (cond, operands)
+    expr = cond
+    for i, ref in enumerate(refs):
+        expr = expr.replace("{{" + ref + "}}", f"__v{i}", 1)
+    env = {f"__v{i}": (_word(v) if isinstance(v, str) else v) for i, v in enumerate(operands)}
+    expr = re.sub(r'"([^"]*)"', lambda m: repr(m[1].lower()), expr)
+    expr = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", expr))
+    return bool(eval(expr, {"__builtins__": {}, "abs": abs}, env))  # test-side check: the lesson file's own text
+
+
+def _check_roles(d: dict, refetch: Refetch, text: str, where: str) -> None:
+    for role in d["roles"]:
+        if role["word"] is None:
+            continue
+        name = role["role"].split("/")[0]
+        assert role["index"] == role["tokens"][-1], where
+        if name == "pronoun":
+            assert role["word"].lower() in PRONOUNS, where
+        if name == "repeated":
+            assert sum(1 for w in re.findall(r"[^\W_]+(?:'[^\W_]+)*", text) if w.lower() == role["word"].lower()) >= 2
+        if name in ("noun", "verb", "first", "last", "pronoun", "repeated"):
+            assert role["word"].lower() in text.lower(), where
+
+
+@pytest.fixture(scope="module")
+def shipped(client):
+    r = client.get("/api/lessons")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["errors"] == []
+    return body["lessons"]
+
+
+@pytest.fixture(scope="module")
+def model_entries(client):
+    return {m["name"]: m for m in client.get("/api/models").json()["models"]}
+
+
+def test_a_lesson_step_that_does_not_exist_is_a_404(client):
+    assert client.post("/api/lessons/no-such-lesson/steps/1", json={"text": "Hi."}).status_code == 404
+    r = client.post("/api/lessons/attention-arithmetic/steps/99", json={"text": "Hi."})
+    assert r.status_code == 404 and "steps 1 to" in r.json()["detail"]
+    assert client.post("/api/lessons/attention-arithmetic/steps/1", json={"text": "Hi.", "model": "nope"}).status_code == 404
+
+
+def test_a_role_with_no_match_says_so_and_offers_the_lesson_s_sentence(client):
+    d = client.post("/api/lessons/attention-arithmetic/steps/2", json={"text": "Birds sing."}).json()
+    assert d["missing"] and "pronoun" in d["missing"] and d["body"] == "" and d["problems"] == []
+    assert d["lesson_sentence"] == "The cat sat on the mat because it was tired."
+
+
+def test_a_lesson_for_causal_models_on_an_encoder_says_why_and_offers_its_model(client):
+    d = client.post("/api/lessons/next-word-prediction/steps/2", json={"text": "Birds sing.", "model": "minilm-l6"}).json()
+    assert d["applies"] is False and "causal" in d["why"] and d["switch_to"] == "tiny-sinusoidal"
+
+
+def test_lesson_5_follows_the_pronoun_not_a_position(client):
+    d = client.post("/api/lessons/attention-arithmetic/steps/4",
+                    json={"text": "The trophy didn't fit in the suitcase because it was too big.",
+                          "model": "smollm2-135m"}).json()
+    tokens = client.post("/api/analyze", json={"text": d["text"], "model": "smollm2-135m", "top_k": 1}).json()["tokens"]
+    assert tokens[d["settings"]["token"]]["text"] == " it"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", MODELS)
+def test_every_shipped_step_on_ten_sentences(client, shipped, model_entries, model):
+    refetch = Refetch(client)
+    if not model_entries[model]["available"]:
+        pytest.skip(f"{model} is not installed")
+    counts = {"numbers": 0, "claims": 0, "missing": 0, "not_applies": 0, "steps": 0}
+    for lesson in shipped:
+        for step in lesson["steps"]:
+            for text in SENTENCES:
+                where = f"{lesson['id']} · {model} · step {step['number']} · {text}"
+                r = client.post(f"/api/lessons/{lesson['id']}/steps/{step['number']}", json={"text": text, "model": model})
+                assert r.status_code == 200, (where, r.text)
+                d = r.json()
+                counts["steps"] += 1
+                assert d["problems"] == [], (where, d["problems"])
+                if not d["applies"]:
+                    counts["not_applies"] += 1
+                    needs = step["settings"]["needs"]
+                    m = model_entries[model]
+                    lacks = [n for n in needs if (n == "causal" and m["kind"] != "causal")
+                             or (n == "predictions" and "predictions" in m["unavailable_views"])
+                             or (n == "positions" and m["positional"] == "none")
+                             or (n == "added-positions" and m["positional"] not in ("sinusoidal", "learned"))
+                             or (n == "tiny" and not model.startswith("tiny-"))]
+                    assert lacks and d["why"], where
+                    continue
+                _check_roles(d, refetch, text, where)
+                if d["missing"]:
+                    counts["missing"] += 1
+                    assert any(role["word"] is None for role in d["roles"]) or "needs the word" in d["missing"], where
+                    continue
+                assert "@" not in "".join(re.findall(r"\{\{(.*?)\}\}", d["body"])).replace("@(", ""), where
+                assert "::: " not in d["body"], where
+                placeholders = re.findall(r"\{\{(.*?)\}\}", d["body"] + "\n" + (d["question"] or ""))
+                assert [n["placeholder"] for n in d["numbers"]] == [p.strip() for p in placeholders], where
+                for n in d["numbers"]:
+                    _check_number(n, refetch, model_entries, {**d["settings"], "model": model}, where)
+                    counts["numbers"] += 1
+                for c in d["claims"]:
+                    assert c["holds"] is not None, where
+                    got = [_check_number(n, refetch, model_entries, {**d["settings"], "model": model}, where)
+                           for n in c["operands"]]
+                    # a role named in a condition alone ({{@noun}}) is a word, not an operand read from an answer
+                    cond = re.sub(r"\{\{\s*@[a-z-]+(?:/\d+)?\s*\}\}", lambda m: '"' + next(
+                        r["word"] for r in d["roles"] if r["role"] == m[0].strip("{} @")) + '"', c["condition"])
+                    assert _recompute(cond, got, d["roles"]) == c["holds"], (where, c)
+                    if c["shown"]:  # the text shown is the claim's (its words up to the first number or bold)
+                        first = " ".join(re.split(r"\{\{|\*\*", c["shown"])[0].split())[:30]
+                        assert first in " ".join(d["body"].split()), (where, first)
+                    counts["claims"] += 1
+    # the sentences are of different shapes: some steps run, some say plainly what they miss
+    assert counts["numbers"] > 100 and counts["claims"] > 10, counts
+
+
+# --------------------------------------------------------------------------- attnlab lessons check
+
+LESSON = """---
+title: A check
+sentence: The cat sat on the mat because it was tired.
+model: tiny-sinusoidal
+layer: 1
+head: 3
+token: @pronoun
+---
+
+## One
+view: arithmetic
+
+**{{query}}** gives {{explain.weights.@attended}} to **{{@attended}}**.
+
+::: when {{explain.weights.@attended}} > 2
+Impossible: a weight is at most 1.
+::: else
+A weight is at most 1.
+:::
+"""
+
+
+def test_lessons_check_prints_roles_claims_and_numbers(tmp_path, capsys):
+    from backend.cli import main
+
+    f = tmp_path / "01-check.md"
+    f.write_text(LESSON)
+    main(["lessons", "check", str(f), "--sentence", "The trophy didn't fit in the suitcase because it was too big.",
+          "--sentence", "Birds sing."])
+    out = capsys.readouterr().out
+    assert "@pronoun = “it”" in out and "does not hold → A weight is at most 1." in out
+    assert "no match: This step needs a pronoun" in out  # said, not a problem
+    assert out.strip().endswith("0 problems")
+
+
+def test_lessons_check_exits_1_on_a_number_that_cannot_be_read(tmp_path, capsys):
+    from backend.cli import main
+
+    f = tmp_path / "01-check.md"
+    f.write_text(LESSON.replace("{{explain.weights.@attended}} to", "{{explain.wieghts.0}} to"))
+    with pytest.raises(SystemExit) as e:
+        main(["lessons", "check", str(f)])
+    assert e.value.code == 1
+    out = capsys.readouterr().out
+    assert "PROBLEM" in out and "wieghts" in out and out.strip().endswith("1 problem")
