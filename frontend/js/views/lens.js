@@ -44,8 +44,10 @@ export function fillPicker(box, options, value) {
   sel.value = value === null || value === undefined ? "" : String(value);
 }
 
+const SHOWN = 5; // tokens listed per reading (the CSV and JSON have all the API sent)
+
 function topList(cell, target) {
-  return h("ol", { class: "lens-top" }, cell.top.map((t) => h("li", { class: t.id === target ? "target" : null },
+  return h("ol", { class: "lens-top" }, cell.top.slice(0, SHOWN).map((t) => h("li", { class: t.id === target ? "target" : null },
     h("span", { class: "tokname" }, shownText(t)), " ", h("span", { class: "num" }, fmt(t.prob)))));
 }
 
