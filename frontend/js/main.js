@@ -154,6 +154,7 @@ function normalize() {
   if (state.head >= m.n_heads) patch.head = 0;
   const ablate = state.ablate.filter(([l, hd]) => l < m.n_layers && hd < m.n_heads);
   if (ablate.length !== state.ablate.length) patch.ablate = ablate;
+  for (const key of ["target", "versus"]) if (state[key] !== null && state[key] >= m.vocab_size) patch[key] = null;
   if (Object.keys(patch).length) {
     update(patch);
     return true;
@@ -318,7 +319,8 @@ function wire() {
     update({ text: text.value });
     setBusy();
   });
-  $("model").addEventListener("change", (ev) => update({ model: ev.target.value }));
+  // the tokens explained are ids of the old model's vocabulary: the new model explains its own top-1
+  $("model").addEventListener("change", (ev) => update({ model: ev.target.value, target: null, versus: null }));
   $("positions").addEventListener("change", (ev) => update({ positions: ev.target.value }));
   $("scale").addEventListener("change", (ev) => update({ scale: ev.target.checked }));
   $("hide-special").addEventListener("change", (ev) => update({ hidespecial: ev.target.checked }));

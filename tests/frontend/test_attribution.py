@@ -5,25 +5,37 @@ Each view draws on the default model and on SmolLM2; the numbers drawn are the A
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.frontend.pages import api, open_app, plot_data, ready, url_state
+from tests.frontend import pages
+from tests.frontend.pages import api, plot_data, url_state
 
 pytestmark = pytest.mark.browser
 
 TEXT = "Lily had a red ball. Lily gave the ball to"
 SMOL = "smollm2-135m"
 SLOW_LOAD = 240_000  # SmolLM2 loads in the background on its first request
+PATIENCE = 180_000  # a view's forward passes (and the attribution's) while other work shares the cores
+
+
+def ready(page: Page, timeout: float = PATIENCE) -> None:
+    pages.ready(page, timeout)
+
+
+def open_app(page: Page, **params) -> None:
+    page.goto("/?" + urlencode(params))
+    ready(page)
 
 
 @pytest.fixture(autouse=True)
 def _patient(page: Page):
     """These tests wait for forward passes of SmolLM2 and for several views: more time than Playwright's default
     30 s when the machine's cores are shared."""
-    page.set_default_timeout(90_000)
-    page.set_default_navigation_timeout(120_000)
+    page.set_default_timeout(180_000)
+    page.set_default_navigation_timeout(300_000)
 
 
 def cell_xy(page: Page, selector: str, x: float, y: float) -> tuple[float, float]:
@@ -167,7 +179,8 @@ def test_an_encoder_draws_without_an_unembedding_and_says_why_the_lens_does_not_
     page.click("#tab-effects")
     ready(page)
     assert plot_data(page, "#panel-effects [data-part=raw] .plot")[0]["z"]
-    expect(page.locator("#panel-effects [data-part=effects] .reason")).to_have_text(models["minilm-l6"]["unavailable_views"]["logit_attribution"])
+    why = models["minilm-l6"]["unavailable_views"]["logit_attribution"]
+    expect(page.locator("#panel-effects [data-part=effects] .reason")).to_have_text(why)
 
 
 def test_the_kept_set_is_marked_on_the_bars(page: Page):
@@ -178,7 +191,11 @@ def test_the_kept_set_is_marked_on_the_bars(page: Page):
     expect(page.locator("#panel-predictions [data-part=topk] .caption")).to_contain_text("kept set of top-3")
     # top-p: the API's kept set, the first `size` bars
     page.select_option("#panel-predictions select[name=topk]", "0")
-    page.evaluate("() => { const r = document.querySelector('#panel-predictions input[name=topp]'); r.value = '0.5'; r.dispatchEvent(new Event('input', {bubbles: true})); }")
+    page.evaluate("""() => {
+        const r = document.querySelector('#panel-predictions input[name=topp]');
+        r.value = '0.5';
+        r.dispatchEvent(new Event('input', {bubbles: true}));
+    }""")
     ready(page)
     want = api(page, "/api/predict", {"text": TEXT, "top_k": 10, "sampling": {"top_k": None, "top_p": 0.5}})
     colors = plot_data(page, "#panel-predictions [data-part=topk] .plot")[0]["marker"]["color"]
@@ -212,7 +229,10 @@ def test_a_sampled_continuation_shows_its_seed_and_repeats_with_it(page: Page):
 
 def test_stepping_through_the_generated_tokens_shows_their_attention_rows(page: Page):
     open_app(page, text=TEXT, view="predictions")
-    with page.expect_response(lambda r: r.url.endswith("/api/predict") and "continue_tokens" in (r.request.post_data or "")) as info:
+    def continuing(r):
+        return r.url.endswith("/api/predict") and "continue_tokens" in (r.request.post_data or "")
+
+    with page.expect_response(continuing) as info:
         page.click("#panel-predictions button[name=continue]")
     r = info.value.json()
     ready(page)
