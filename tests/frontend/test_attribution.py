@@ -300,8 +300,10 @@ def test_each_new_view_draws_on_smollm2(page: Page, need_models):
 @pytest.mark.parametrize(("size", "present"), [((1280, 800), False), ((1280, 720), True), ((390, 844), False)])
 def test_the_new_views_fit_the_screen(page: Page, shot, size, present):
     page.set_viewport_size({"width": size[0], "height": size[1]})
+    open_app(page, text=TEXT, view="model", **({"present": 1} if present else {}))
     for view in ("model", "lens", "attribution", "effects", "predictions"):
-        open_app(page, text=TEXT, view=view, **({"present": 1} if present else {}))
+        page.click(f"#tab-{view}")
+        ready(page)
         shot(page, f"{view}-{size[0]}x{size[1]}{'-present' if present else ''}", full_page=not present)
         # nothing wider than the screen: no sideways scrolling
         assert page.evaluate("() => document.documentElement.scrollWidth") <= size[0] + 1, view
