@@ -31,6 +31,8 @@ class View:
 
 
 VIEWS: tuple[View, ...] = (
+    View("model", "Model", "the whole model as one picture, with its sizes: each part opens the view that shows its "
+                           "numbers"),
     View("attention", "Attention", "the selected head as a query x key heatmap, links, every layer x head, a summary "
                                    "per head", layer_head=True),
     View("arithmetic", "Arithmetic", "one query of one head step by step: q·k, ÷√d_head, mask, softmax, weighted "
@@ -43,6 +45,13 @@ VIEWS: tuple[View, ...] = (
          kinds=("causal",)),
     View("compare", "Compare", "two sentences, two models or two interventions side by side, with the attention "
                                "difference and both predictions", layer_head=True),
+    View("lens", "Logit lens", "the prediction read from the residual stream after the attention and after the MLP "
+                               "of every block, and the probability of a chosen token at each depth",
+         kinds=("causal",)),
+    View("attribution", "Attribution", "what each head (through W_O), each MLP, the embeddings and the biases add to "
+                                       "a token's logit, adding up to it", kinds=("causal",)),
+    View("effects", "Beyond attention", "raw attention beside what it moves (‖α·v·W_O‖), attention rollout and the "
+                                        "measured effect of ablating each head", layer_head=True),
 )
 VIEW_IDS: tuple[str, ...] = tuple(v.id for v in VIEWS)
 

@@ -159,3 +159,9 @@ export const share = ({ view }, signal) => call("GET", `/api/share${query({ view
  */
 export const reportURL = ({ text, model, layer, head, query: q, positions, scale, ablate, temperature, depth, metric }) =>
   `/api/report${query({ text, model, layer, head, query: q, positions, scale, ablate, temperature, depth, metric })}`;
+/** Why this next word (POST /api/attribution/...): the logit lens, direct logit attribution, attention beside what it
+ * moves (value-weighted, rollout), the measured effect of ablating each head of some layers. */
+export const lens = (body, signal) => call("POST", "/api/attribution/lens", body, signal);
+export const logit = (body, signal) => call("POST", "/api/attribution/logit", body, signal);
+export const attnattr = (body, signal) => call("POST", "/api/attribution/attention", body, signal);
+export const ablation = (body, signal) => call("POST", "/api/attribution/ablation", body, signal);

@@ -154,10 +154,13 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
     if (r.error) return { data: null, error: r.error, pending: false, current: true };
     if (r.wait) return { data: last.get(slot) || null, error: null, pending: true, current: false };
     if (r.each) {
+      let waiting = false; // sequential: an item is asked for only once every item before it has its answer
       const items = r.each.map((x) => {
         const sub = `${slot}:${x.name}`;
+        if (waiting) return { name: x.name, positional: x.positional, data: null, error: null, pending: true, current: false, queued: true };
         touch(slot.slice(0, slot.indexOf(":")), sub); // held this round too, else end() lets it go (and aborts it)
         const one = x.spec ? settle(sub, x.spec) : { data: null, error: x.error, pending: false, current: true };
+        if (r.sequential && one.pending) waiting = true;
         return { name: x.name, positional: x.positional, ...one };
       });
       return { data: items, error: null, family: r.family, pending: items.some((x) => x.pending), current: items.every((x) => x.current) };

@@ -120,3 +120,44 @@ export function byLayer(a) {
   a.layers.forEach((l, i) => { attention[l] = a.attention[i]; });
   return { ...a, attention };
 }
+
+// ---------------------------------------------------------------------------------------------- sampling
+
+/**
+ * The sampling of a state as /api/predict takes it ({method, top_k, top_p, seed}). `forKept`: only what decides the
+ * kept set (top-k, top-p), or null when they are at their defaults (so the request stays the plain one).
+ */
+export function samplingOf(state, { forKept = false } = {}) {
+  const top_k = state.topk > 0 ? state.topk : null;
+  const top_p = state.topp;
+  if (forKept) return top_k === null && top_p === 1 ? null : { top_k, top_p };
+  return { method: state.sample ? "sample" : "greedy", top_k, top_p, seed: state.sample ? state.seed : null };
+}
+
+/**
+ * Which of the listed predictions are in the kept set: the API's `kept.size` most probable tokens are (the list is
+ * in order of probability). [true, true, false, ...]; every one when the answer has no kept set.
+ */
+export function keptFlags(predictions, kept) {
+  const size = kept && Number.isInteger(kept.size) ? kept.size : Infinity;
+  return predictions.map((_, i) => i < size);
+}
+
+/**
+ * The generated tokens a continuation left in the sentence, while the sentence is still the one it made:
+ * [{position, ...step}] (the API's steps, each at its token's position), else []. `generated`: {text, steps}.
+ */
+export function generatedSteps(generated, text) {
+  if (!generated || generated.text !== text || !Array.isArray(generated.steps)) return [];
+  return generated.steps.map((s) => ({ ...s, position: s.token.position }));
+}
+
+/** The generated position after (`by` = 1) or before (-1) `token` (an API index), or null when there is none. */
+export function stepTo(steps, token, by) {
+  const positions = steps.map((s) => s.position);
+  if (!positions.length) return null;
+  const at = positions.indexOf(token);
+  if (at < 0) return by > 0 ? positions[0] : positions[positions.length - 1];
+  const next = at + by;
+  return next >= 0 && next < positions.length ? positions[next] : null;
+}

@@ -3,7 +3,7 @@
 // (lessons.js) in the same frame from the same answers. Nothing here computes a number the API sends.
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
-import { effectiveToken, shownIndices, shownText, visibleAnalysis } from "./derive.js";
+import { effectiveToken, samplingOf, shownIndices, shownText, visibleAnalysis } from "./derive.js";
 import * as lessons from "./lessons.js";
 import { forgetDrawn, h, mark } from "./plot.js";
 import { readURL, state, subscribe, toggledAblate, update } from "./state.js";
@@ -33,6 +33,7 @@ const page = {
   presenting: null, // presenter mode as last applied to the page
   query: null, // the effective query token (an API index), once the tokens are in
   actions: 0, // actions on their way (Continue)
+  generated: null, // the last continuation: {text (the sentence it made), steps (the API's, one per generated token)}
 };
 let refreshQueued = false;
 
@@ -153,6 +154,7 @@ function normalize() {
   if (state.head >= m.n_heads) patch.head = 0;
   const ablate = state.ablate.filter(([l, hd]) => l < m.n_layers && hd < m.n_heads);
   if (ablate.length !== state.ablate.length) patch.ablate = ablate;
+  for (const key of ["target", "versus"]) if (state[key] !== null && state[key] >= m.vocab_size) patch[key] = null;
   if (Object.keys(patch).length) {
     update(patch);
     return true;
@@ -228,7 +230,7 @@ function explorer(ctx) {
   try {
     const got = { analyze: an };
     for (const name of module.sources) if (!(name in got)) got[name] = data.resolve("page", name, ctx);
-    ready = module.show(section, got, { ...ctx, token: tok, view, analysis, ablateMode: page.ablateMode, note: page.note });
+    ready = module.show(section, got, { ...ctx, token: tok, view, analysis, ablateMode: page.ablateMode, note: page.note, generated: page.generated });
     $("empty").hidden = true;
   } catch (err) {
     // a drawing bug must not leave a blank page: say what failed
@@ -250,10 +252,21 @@ async function continueText() {
   page.actions++;
   schedule();
   try {
-    const r = await data.request({ api: "predict", params: { ...base, top_k: 1, temperature: state.temp, continue_tokens: CONTINUE_TOKENS } });
+    const sampling = samplingOf(state);
+    const r = await data.request({ api: "predict", params: { ...base, top_k: 1, temperature: state.temp, continue_tokens: CONTINUE_TOKENS, sampling } });
     if (state.text !== base.text) return; // the sentence changed meanwhile
-    page.note = r.stopped ? `Stopped: ${r.stopped}.` : `Added ${r.continuation_tokens ? r.continuation_tokens.length : 0} tokens (greedy: the top token each time).`;
-    if (r.continuation) update({ text: state.text + r.continuation });
+    const added = r.continuation_tokens ? r.continuation_tokens.length : 0;
+    const how = r.sampling && r.sampling.method === "sample"
+      ? `sampled with seed ${r.sampling.seed} (the same seed on the same sentence draws the same tokens)`
+      : "greedy: the top token each time";
+    page.note = r.stopped ? `Stopped: ${r.stopped}.` : `Added ${added} tokens (${how}).`;
+    if (r.continuation) {
+      const text = state.text + r.continuation;
+      // the generated tokens keep their positions when the new sentence reads as the old tokens plus them
+      page.generated = r.full_text_same_tokens && r.steps ? { text, steps: r.steps } : null;
+      // the seed the draws used stays shown (and is sent again), so the same Continue can be repeated
+      update({ text, ...(r.sampling && r.sampling.method === "sample" ? { seed: r.sampling.seed } : {}) }, { history: "push" });
+    }
   } catch (err) {
     page.note = "";
     if (err.name !== "AbortError") showError(err.message);
@@ -306,7 +319,8 @@ function wire() {
     update({ text: text.value });
     setBusy();
   });
-  $("model").addEventListener("change", (ev) => update({ model: ev.target.value }));
+  // the tokens explained are ids of the old model's vocabulary: the new model explains its own top-1
+  $("model").addEventListener("change", (ev) => update({ model: ev.target.value, target: null, versus: null }));
   $("positions").addEventListener("change", (ev) => update({ positions: ev.target.value }));
   $("scale").addEventListener("change", (ev) => update({ scale: ev.target.checked }));
   $("hide-special").addEventListener("change", (ev) => update({ hidespecial: ev.target.checked }));

@@ -9,9 +9,10 @@
 //   {error} | {unavailable}    why there is nothing (unavailable: the view or part does not apply to the model)
 //   {wait: true}               a source it depends on is still on its way
 //   {each: [{name, ..., spec}]} one request per model (the family of the positional view)
+//   {each, sequential: true}   the same, each asked for once the ones before it are answered (ablation, layer by layer)
 // ctx: {state, model, models (name -> /api/models entry), hover, overrides}; need(name) -> {data, error, pending}
 // of another source in the same context.
-import { baseParams, compact, effectiveToken, keptIndices, positionalLength } from "./derive.js";
+import { baseParams, compact, effectiveToken, keptIndices, positionalLength, samplingOf } from "./derive.js";
 import { familyOf, unavailable } from "./vocab.js";
 
 const TOP_K = 10;
@@ -60,7 +61,10 @@ export const SOURCES = {
   predict(ctx) {
     const why = unavailable(ctx.model, "predictions");
     if (why) return { unavailable: why };
-    return { api: "predict", params: { ...baseParams(ctx.state, ctx.model), top_k: TOP_K, temperature: ctx.state.temp } };
+    const params = { ...baseParams(ctx.state, ctx.model), top_k: TOP_K, temperature: ctx.state.temp };
+    // the kept set of top-k / top-p marked on the bars (asked for only when one is set: else the plain request)
+    const kept = samplingOf(ctx.state, { forKept: true });
+    return { api: "predict", params: kept ? { ...params, sampling: kept } : params };
   },
 
   embeddings(ctx) {
@@ -138,12 +142,60 @@ export const SOURCES = {
     return { api: "lessonStep", params: { lesson: s.lesson, step: s.step, body: { text: s.text, model: ctx.model.name, ...(ctx.selection || {}) } } };
   },
 
+  // why this next word: the selected (clicked, not hovered) token's next-token prediction, the token `target`
+  // (default: the model's top-1 there) and, for attribution, `versus`
+  lens(ctx, need) {
+    const why = unavailable(ctx.model, "lens");
+    if (why) return { unavailable: why };
+    const q = pinnedQuery(ctx, need);
+    if (q.token === undefined) return q;
+    return { api: "lens", params: { ...baseParams(ctx.state, ctx.model), position: q.token, token: ctx.state.target, top_k: TOP_K } };
+  },
+
+  logit(ctx, need) {
+    const why = unavailable(ctx.model, "logit_attribution");
+    if (why) return { unavailable: why };
+    const q = pinnedQuery(ctx, need);
+    if (q.token === undefined) return q;
+    const s = ctx.state;
+    return { api: "logit", params: { ...baseParams(s, ctx.model), position: q.token, token: s.target, versus: s.versus } };
+  },
+
+  // the selected head's attention beside what it moves, its layer, and rollout (every model)
+  attnattr(ctx) {
+    const s = ctx.state;
+    return { api: "attnattr", params: { ...baseParams(s, ctx.model), layer: s.layer, head: s.head } };
+  },
+
+  // the measured effect of ablating each head: one request per layer, one after the other (a progress bar), on a
+  // small model always, on a large one when the page asks (`measure`); {value: null} until then
+  ablation(ctx, need) {
+    const why = unavailable(ctx.model, "logit_attribution");
+    if (why) return { unavailable: why };
+    const s = ctx.state;
+    if (!s.measure && !ablationAlways(ctx.model)) return { value: null };
+    const q = pinnedQuery(ctx, need);
+    if (q.token === undefined) return q;
+    const base = { ...baseParams(s, ctx.model), position: q.token, token: s.target, versus: s.versus };
+    const each = [...Array(ctx.model.n_layers).keys()].map((layer) => ({ name: `L${layer}`, spec: { api: "ablation", params: { ...base, layers: [layer] } } }));
+    return { each, sequential: true };
+  },
+
   state(ctx, need) {
     const q = query(ctx, need);
     if (q.token === undefined) return q;
     return { value: { ...ctx.state, model: ctx.model.name, token: q.token } };
   },
 };
+
+/** Does every head's ablation run without asking (a small model: few forward passes)? */
+export const ablationAlways = (model) => Boolean(model) && model.n_layers * model.n_heads <= ABLATE_ALWAYS_HEADS;
+const ABLATE_ALWAYS_HEADS = 32;
+
+/** The selected query token, not the hovered one (the hover would start a new request per token passed over). */
+function pinnedQuery(ctx, need) {
+  return query({ ...ctx, hover: null }, need);
+}
 
 function positionsCompare(ctx, other) {
   const s = ctx.state;

@@ -34,10 +34,19 @@ export const DEFAULTS = Object.freeze({
   step: 1, // its step, counted from 1; URL step=N
   present: false, // presenter mode: large type, high contrast (body class "presenter"; URL present=1)
   hidespecial: false, // hide [CLS], [SEP], BOS from the token strip and the attention axes (URL hidespecial=1)
+  // why this next word (the lens, attribution and beyond-attention views): the token explained and a second one
+  target: null, // a token id; null = the model's most probable next token at the selected position
+  versus: null, // a token id: explain logit(target) - logit(versus); null = the logit alone
+  measure: false, // beyond attention: measure every head's ablation effect on a large model (small ones: always)
+  // sampling (the predictions view): the kept set of top-k / top-p, and how Continue picks each token
+  topk: 0, // 0 = no limit
+  topp: 1, // 1 = no limit
+  sample: false, // false: greedy (the most probable token); true: a draw from the kept set
+  seed: null, // the seed of the draws; null = a new one each time (the answer reports it, and the page keeps it)
 });
 
 // boolean keys: written to the URL as 1 / 0 (scale2 may also be null: absent)
-const FLAGS = ["scale", "present", "hidespecial", "scale2"];
+const FLAGS = ["scale", "present", "hidespecial", "scale2", "measure", "sample"];
 const OFF = ["0", "false", "off", "no"];
 
 // keys always written, so that a copied link names them even at their defaults
@@ -100,6 +109,11 @@ export function parse(search, problems = []) {
   if (q.has("ablate2")) s.ablate2 = heads(q.get("ablate2"), "ablate2", problems);
   if (/^[a-z0-9][a-z0-9-]{0,79}$/.test(q.get("lesson") || "")) s.lesson = q.get("lesson");
   s.step = int(q.get("step"), DEFAULTS.step, 1, 999);
+  s.target = int(q.get("target"), null);
+  s.versus = int(q.get("versus"), null);
+  s.topk = int(q.get("topk"), DEFAULTS.topk, 0, limits.max_top_k ?? 50);
+  s.topp = num(q.get("topp"), DEFAULTS.topp, 0.01, 1);
+  s.seed = int(q.get("seed"), null, 0, 2 ** 31 - 1);
   return s;
 }
 

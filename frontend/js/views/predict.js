@@ -3,32 +3,88 @@
 import {
   action, caption, changed, COLORS, draw, emit, esc, fmt, h, panel, part, plotOf, reason, setExport, setValue,
 } from "../plot.js";
-import { shownText } from "../derive.js";
+import { generatedSteps, keptFlags, shownText, stepTo } from "../derive.js";
 
 export const id = "predictions";
 export const sources = ["predict"];
 
-/** got: {predict}; ctx: {state, note (why a continuation stopped)}. */
+/** got: {predict}; ctx: {state, note (why a continuation stopped), generated ({text, steps} of the last Continue)}. */
 export function show(section, got, ctx) {
   const v = got.predict;
-  const data = v.unavailable ? { unavailable: v.unavailable } : { predict: v.data, error: v.error, note: ctx.note };
-  if (changed(section, [v.data, v.error, v.unavailable, ctx.note])) render(section, data, ctx.state);
+  const steps = generatedSteps(ctx.generated, ctx.state.text);
+  const data = v.unavailable ? { unavailable: v.unavailable } : { predict: v.data, error: v.error, note: ctx.note, steps };
+  const s = ctx.state;
+  if (changed(section, [v.data, v.error, v.unavailable, ctx.note, ctx.generated, s.token, s.topk, s.topp, s.sample, s.seed])) render(section, data, s);
   return !v.pending;
 }
+
+const TOP_K_CHOICES = [0, 1, 2, 3, 5, 10, 20, 40];
 
 function controls(element) {
   return part(element, "controls", () => {
     const temp = h("input", { type: "range", name: "temp", min: "0.1", max: "5", step: "0.1", value: "1", "aria-label": "temperature" });
     const out = h("output", { class: "temp-label" }, "1.0");
-    const cont = h("button", { type: "button", name: "continue", title: "append the model's most likely next tokens to the sentence" }, "Continue ▸");
-    const box = h("div", { class: "controls" }, h("label", {}, "Temperature ", temp, out), cont, h("span", { class: "cont-note" }));
+    const topk = h("select", { name: "topk", "aria-label": "top-k" }, TOP_K_CHOICES.map((k) => h("option", { value: String(k) }, k ? String(k) : "all")));
+    const topp = h("input", { type: "range", name: "topp", min: "0.05", max: "1", step: "0.05", value: "1", "aria-label": "top-p" });
+    const pout = h("output", { class: "topp-label" }, "1.00");
+    const mode = h("select", { name: "mode", "aria-label": "how Continue picks each token" },
+      h("option", { value: "greedy" }, "greedy (the top token)"), h("option", { value: "sample" }, "sampled from the kept set"));
+    const seed = h("input", { type: "number", name: "seed", min: "0", max: String(2 ** 31 - 1), step: "1", placeholder: "new", "aria-label": "seed",
+      title: "the seed of the draws: the same seed on the same sentence draws the same tokens; empty: a new one" });
+    const fresh = h("button", { type: "button", name: "new-seed", class: "small", title: "a new seed at the next Continue" }, "new seed");
+    const cont = h("button", { type: "button", name: "continue", title: "append the model's next tokens to the sentence" }, "Continue ▸");
+    const box = h("div", { class: "controls" }, h("label", {}, "Temperature ", temp, out),
+      h("label", { title: "keep at most this many of the most probable tokens" }, "top-k ", topk),
+      h("label", { title: "keep the fewest most probable tokens whose probabilities add up to at least p" }, "top-p ", topp, pout),
+      h("label", {}, "Continue: ", mode), h("label", { class: "seed" }, "seed ", seed), fresh, cont, h("span", { class: "cont-note", role: "status" }));
     temp.addEventListener("input", () => {
       out.textContent = Number(temp.value).toFixed(1);
       emit(box, { temp: Number(temp.value) });
     });
+    topk.addEventListener("change", () => emit(box, { topk: Number(topk.value) }));
+    topp.addEventListener("input", () => {
+      pout.textContent = Number(topp.value).toFixed(2);
+      emit(box, { topp: Number(topp.value) });
+    });
+    mode.addEventListener("change", () => emit(box, { sample: mode.value === "sample" }));
+    seed.addEventListener("change", () => {
+      const v = seed.value.trim();
+      const n = Number(v);
+      emit(box, { seed: v === "" || !Number.isInteger(n) || n < 0 || n > 2 ** 31 - 1 ? null : n });
+    });
+    fresh.addEventListener("click", () => emit(box, { seed: null }));
     cont.addEventListener("click", () => action(box, "continue"));
     return box;
   });
+}
+
+/** The generated tokens of the last Continue: step through them; each one's attention is a click away. */
+function stepsPart(element, steps, state) {
+  const box = part(element, "steps", () => {
+    const node = h("div", { class: "subsection gen" }, h("h3", {}, "The generated tokens"),
+      h("p", { class: "intro" }, "Step through them: the selected token moves to each one; “Its attention” shows its row in the attention view."),
+      h("div", { class: "gen-steps", role: "group", "aria-label": "generated tokens" }));
+    node.addEventListener("click", (ev) => {
+      const btn = ev.target.closest("button");
+      if (!btn) return;
+      if (btn.dataset.position) emit(node, { token: Number(btn.dataset.position) });
+      else if (btn.name === "attention") emit(node, { view: "attention" }, { history: "push" });
+    });
+    return node;
+  });
+  box.hidden = !steps.length;
+  if (!steps.length) return;
+  const at = state.token;
+  const prev = stepTo(steps, at, -1);
+  const next = stepTo(steps, at, 1);
+  const row = box.querySelector(".gen-steps");
+  row.replaceChildren(
+    h("button", { type: "button", class: "small", name: "prev", dataset: { position: prev === null ? undefined : String(prev) }, disabled: prev === null, "aria-label": "previous generated token" }, "◂"),
+    ...steps.map((st) => h("button", { type: "button", class: "gen", dataset: { position: String(st.position) }, "aria-pressed": st.position === at ? "true" : "false",
+      title: `position ${st.position} · probability ${st.prob} (within the kept set ${st.kept_prob}) · kept set ${st.kept_size} tokens` }, shownText(st.token))),
+    h("button", { type: "button", class: "small", name: "next", dataset: { position: next === null ? undefined : String(next) }, disabled: next === null, "aria-label": "next generated token" }, "▸"),
+    h("button", { type: "button", name: "attention", disabled: !steps.some((st) => st.position === at) }, "Its attention ▸"),
+  );
 }
 
 /** data: {predict, error, unavailable, note}; state: {temp}. */
@@ -41,6 +97,16 @@ export function render(element, data, state) {
   setValue(tempInput, state.temp);
   if (document.activeElement !== tempInput) ctl.querySelector(".temp-label").textContent = Number(state.temp).toFixed(1);
   ctl.querySelector(".cont-note").textContent = (data && data.note) || "";
+  setValue(ctl.querySelector("select[name=topk]"), TOP_K_CHOICES.includes(state.topk) ? state.topk : 0);
+  const toppInput = ctl.querySelector("input[name=topp]");
+  setValue(toppInput, state.topp);
+  if (document.activeElement !== toppInput) ctl.querySelector(".topp-label").textContent = Number(state.topp).toFixed(2);
+  setValue(ctl.querySelector("select[name=mode]"), state.sample ? "sample" : "greedy");
+  const seedInput = ctl.querySelector("input[name=seed]");
+  setValue(seedInput, state.seed === null ? "" : state.seed);
+  seedInput.disabled = !state.sample;
+  ctl.querySelector("button[name=new-seed]").disabled = !state.sample || state.seed === null;
+  stepsPart(element, (data && data.steps) || [], state);
 
   const why = data && (data.unavailable || data.error);
   if (why) {
@@ -55,12 +121,18 @@ export function render(element, data, state) {
   if (!p) return;
   const k = p.predictions.length;
   const tokens = p.tokens;
-  caption(barsFig, `After the last token “${shownText(tokens[tokens.length - 1])}”, at temperature ${p.temperature}. Lower: sharper; higher: flatter.`);
+  const kept = keptFlags(p.predictions, p.kept);
+  const limited = p.kept && p.sampling && (p.sampling.top_k !== null || p.sampling.top_p < 1);
+  const keptWords = limited
+    ? ` Blue: the kept set of ${p.sampling.top_k ? `top-${p.sampling.top_k}` : "all"}${p.sampling.top_p < 1 ? `, top-p ${p.sampling.top_p}` : ""}: ${p.kept.size} token${p.kept.size === 1 ? "" : "s"} holding ${fmt(p.kept.mass)} of the probability${p.kept.size > k ? ` (${k} shown)` : ""}; grey: left out of a draw.`
+    : "";
+  caption(barsFig, `After the last token “${shownText(tokens[tokens.length - 1])}”, at temperature ${p.temperature}. Lower: sharper; higher: flatter.${keptWords}`);
   draw(
     barsFig,
     [{ type: "bar", orientation: "h", x: p.predictions.map((t) => t.prob), y: p.predictions.map((_, i) => i),
-       text: p.predictions.map((t) => t.prob.toFixed(3)), textposition: "auto",
-       hovertext: p.predictions.map((t) => `${esc(shownText(t))} (id ${t.id})<br>probability ${t.prob}`), hoverinfo: "text", marker: { color: COLORS.bar } }],
+       text: p.predictions.map((t) => t.prob.toFixed(3)), textposition: "auto", customdata: kept,
+       hovertext: p.predictions.map((t, i) => `${esc(shownText(t))} (id ${t.id})<br>probability ${t.prob}${p.kept ? (kept[i] ? "<br>in the kept set" : "<br>left out") : ""}`),
+       hoverinfo: "text", marker: { color: kept.map((on) => (on ? COLORS.bar : COLORS.raw)) } }],
     {
       height: Math.max(240, k * 28 + 60),
       yaxis: { tickmode: "array", tickvals: p.predictions.map((_, i) => i), ticktext: p.predictions.map((t) => esc(shownText(t))), range: [k - 0.5, -0.5], automargin: true },

@@ -1,0 +1,93 @@
+// The model as one picture: the parts of a model's forward pass, in order, from its /api/models entry (sizes,
+// norm and where it sits, positional scheme, unembedding). Pure: no DOM, no fetch; views/model.js draws it and the
+// tests check it for each kind of model. Each part names the view that shows its numbers (`view`).
+//
+// modelPicture(model, n) -> {sizes: [[label, value]], input: [part], block: [part], output: [part], notes: [string]}
+// part: {id, label, shape, view, note?, kind: "box" | "add" | "norm" | "position"}; `n` is the number of tokens.
+
+const ADDED = ["sinusoidal", "learned"]; // schemes whose vector is added to the token embedding
+
+const dims = (...xs) => `[${xs.join(" × ")}]`;
+
+export function modelPicture(model, n = "n") {
+  const m = model;
+  const gqa = m.n_kv_heads !== m.n_heads;
+  const pre = m.norm_placement !== "post";
+  const norm = m.norm === "rmsnorm" ? "RMSNorm" : "LayerNorm";
+  const sizes = [
+    ["layers", m.n_layers],
+    ["heads", m.n_heads],
+    ...(gqa ? [["K/V heads", m.n_kv_heads]] : []),
+    ["d_model", m.d_model],
+    ["d_head", m.d_head],
+    ["d_mlp", m.d_mlp],
+    ["vocabulary", m.vocab_size],
+  ];
+  const notes = [];
+
+  const input = [
+    { id: "tokens", kind: "box", label: "tokens", shape: `${n} ids`, view: "embeddings", note: "the sentence as token ids" },
+    { id: "embed", kind: "box", label: "token embedding W_E", shape: dims(n, m.d_model), view: "embeddings",
+      note: `one row of W_E ${dims(m.vocab_size, m.d_model)} per token` },
+  ];
+  if (ADDED.includes(m.positional)) {
+    input.push({ id: "pos", kind: "position", label: `+ ${m.positional} position`, shape: dims(n, m.d_model), view: "positional",
+      note: "a vector per position, added to the embedding: it reaches Q, K and V" });
+  }
+  if (m.embed_norm ?? m.norm_placement === "post") {
+    // BERT: the embeddings are normalised before the first block
+    input.push({ id: "embed_norm", kind: "norm", label: norm, shape: dims(n, m.d_model), view: "embeddings" });
+  }
+
+  const headsLabel = gqa ? `${m.n_heads} heads (${m.n_kv_heads} K/V heads shared)` : `${m.n_heads} heads`;
+  const attn = [
+    { id: "qkv", kind: "box", label: "Q, K, V per head", shape: `q ${dims(n, m.n_heads, m.d_head)} · k, v ${dims(n, m.n_kv_heads, m.d_head)}`,
+      view: "qkv", note: gqa ? `each K/V head serves ${m.n_heads / m.n_kv_heads} query heads` : "x·W_Q, x·W_K, x·W_V (linear)" },
+  ];
+  if (m.positional === "rotary") {
+    attn.push({ id: "rotary", kind: "position", label: "rotate q and k by position", shape: "angle grows with the position", view: "positional",
+      note: "rotary: the only place position enters" });
+  }
+  attn.push({ id: "scores", kind: "box", label: `q·k ÷ √${m.d_head}, softmax`, shape: `pattern ${dims(m.n_heads, n, n)}`, view: "arithmetic",
+    note: m.kind === "causal" ? "causal mask: a token sees itself and earlier ones" : "every token sees every token" });
+  if (m.positional === "alibi") {
+    attn.splice(attn.length - 1, 0, { id: "alibi", kind: "position", label: "− slope × distance on the scores", shape: `per head`, view: "positional",
+      note: "ALiBi: the only place position enters" });
+  }
+  attn.push({ id: "heads", kind: "box", label: headsLabel, shape: `z ${dims(n, m.n_heads, m.d_head)}`, view: "attention",
+    note: "each head's weighted sum of values" });
+  attn.push({ id: "wo", kind: "box", label: "concatenate · W_O", shape: `${dims(m.n_heads * m.d_head, m.d_model)} → ${dims(n, m.d_model)}`,
+    view: m.unembed ? "attribution" : "effects", note: m.unembed ? "what each head adds to the prediction, through W_O" : "what each head moves, through W_O" });
+
+  const block = [];
+  if (pre) block.push({ id: "norm1", kind: "norm", label: norm, shape: dims(n, m.d_model), view: "attention", note: "attention reads a normalised copy" });
+  block.push(...attn);
+  block.push({ id: "add1", kind: "add", label: "+ residual", shape: dims(n, m.d_model), view: m.unembed ? "lens" : "embeddings",
+    note: m.unembed ? "the stream after attention (read by the lens)" : "the stream after attention" });
+  if (!pre) block.push({ id: "norm1", kind: "norm", label: norm, shape: dims(n, m.d_model), view: "embeddings", note: "post-norm: the sum is normalised" });
+  if (pre) block.push({ id: "norm2", kind: "norm", label: norm, shape: dims(n, m.d_model), view: m.unembed ? "lens" : "embeddings", note: "the MLP reads a normalised copy" });
+  const act = m.mlp === "swiglu" ? "SwiGLU (gated)" : "GELU";
+  block.push({ id: "mlp", kind: "box", label: `MLP: ${act}`, shape: `${dims(n, m.d_mlp)} → ${dims(n, m.d_model)}`, view: m.unembed ? "attribution" : "embeddings",
+    note: `${m.d_model} → ${m.d_mlp} → ${m.d_model}, each token on its own` });
+  block.push({ id: "add2", kind: "add", label: "+ residual", shape: dims(n, m.d_model), view: m.unembed ? "lens" : "embeddings",
+    note: m.unembed ? "the stream after the MLP (read by the lens)" : "the stream after the MLP" });
+  if (!pre) block.push({ id: "norm2", kind: "norm", label: norm, shape: dims(n, m.d_model), view: "embeddings", note: "post-norm: the sum is normalised" });
+
+  const output = [];
+  if (m.final_norm) output.push({ id: "final_norm", kind: "norm", label: `final ${norm}`, shape: dims(n, m.d_model), view: m.unembed ? "lens" : "embeddings" });
+  if (m.unembed) {
+    output.push({ id: "unembed", kind: "box", label: m.tied_embeddings ? "unembedding (W_E transposed)" : "unembedding W_U",
+      shape: `${dims(m.d_model, m.vocab_size)} → logits ${dims(n, m.vocab_size)}`, view: "attribution", note: "a logit for every token of the vocabulary" });
+    output.push({ id: "probs", kind: "box", label: "softmax: next-token probabilities", shape: dims(n, m.vocab_size), view: "predictions" });
+  } else {
+    output.push({ id: "vectors", kind: "box", label: "final vectors (no next-word head)", shape: dims(n, m.d_model), view: "embeddings",
+      note: "an encoder: its vectors are used as they are (sentence embeddings), never turned into token probabilities" });
+    notes.push("An encoder: no unembedding, so there is no next-word prediction, logit lens or logit attribution.");
+  }
+  if (m.positional === "none") notes.push("No positional encoding: only the causal mask tells a token what came before.");
+  if (!pre) notes.push(`Post-norm: each sub-layer's output is added to the residual stream, then the sum is normalised (${norm}).`);
+  return { sizes, input, block, output, notes };
+}
+
+/** Every part of a picture in the order of the forward pass (the block once). */
+export const partsOf = (pic) => [...pic.input, ...pic.block, ...pic.output];

@@ -1,0 +1,163 @@
+// Beyond attention: the selected head's raw attention beside what it moves (‖α·v·W_O‖, Kobayashi et al., 2020), the
+// same for its whole layer, attention rollout through the model (Abnar and Zuidema, 2020), and the measured effect
+// of ablating each head on the chosen token's probability (one forward pass per head, asked for a layer at a time:
+// on a large model only when the user asks, with a progress bar and a Stop button). Captions: the API's, one
+// sentence each. Every number is the API's (POST /api/attribution/attention and /api/attribution/ablation).
+import { ablationAlways } from "../sources.js";
+import {
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, matrixRows, panel, part, plainLabels,
+  reason, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+} from "../plot.js";
+
+export const id = "effects";
+export const sources = ["attnattr", "ablation"];
+
+/** got: {attnattr, ablation}; ctx: {state, model}. */
+export function show(section, got, ctx) {
+  const a = got.attnattr;
+  const b = got.ablation;
+  const items = Array.isArray(b.data) ? b.data : [];
+  const deps = [a.data, a.error, b.unavailable, b.error, b.data === null, ...items.flatMap((x) => [x.data, x.error, x.current]), ctx.state.layer, ctx.state.head, ctx.model];
+  if (changed(section, deps)) render(section, { attn: a.data, attnError: a.error, ablation: b, model: ctx.model }, ctx.state);
+  return !a.pending && !b.pending;
+}
+
+function sec(element, key, title) {
+  return part(element, key, () => h("section", { class: "subsection" }, h("h3", {}, title), h("p", { class: "intro" })));
+}
+
+function matrixPanel(parent, key, title, z, r, { note, max = 1, name }) {
+  const fig = panel(parent, key, title);
+  caption(fig, note);
+  const tokens = r.tokens;
+  const n = tokens.length;
+  const masked = r.causal ? (i, j) => j > i : null;
+  draw(fig,
+    [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: max, colorscale: WEIGHT_SCALE, label: "value", cellText: n <= 10 ? "%{z:.2f}" : null })],
+    { height: Math.max(240, Math.min(440, n * 22 + 90)), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
+      xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }, tickStep(n, 24)), yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 30)),
+      margin: { l: 60, r: 6, t: 6, b: 55 } },
+    { name, csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z), json: { model: r.model, interventions: r.interventions, layer: r.layer, head: r.head, tokens, values: z } });
+  return fig;
+}
+
+function attentionPart(element, data, state) {
+  const head = sec(element, "head", `Layer ${state.layer}, head ${state.head}: attention beside what it moves`);
+  const whole = sec(element, "whole", `Layer ${state.layer} and the whole model`);
+  const row1 = part(head, "row", () => h("div", { class: "row2" }));
+  const row2 = part(whole, "row", () => h("div", { class: "row3" }));
+  const titles = [[row1, "raw", "Raw attention"], [row1, "vw", "‖α·v·W_O‖: what the head moves"],
+    [row2, "lraw", `Layer ${state.layer}: attention, mean of the heads`], [row2, "lvw", `Layer ${state.layer}: ‖Σ α·v·W_O‖`], [row2, "rollout", "Rollout through every layer"]];
+  for (const [row, key, title] of titles) panel(row, key, title);
+  if (data.attnError) {
+    for (const [row, key, title] of titles) reason(panel(row, key, title), data.attnError);
+    return;
+  }
+  const r = data.attn;
+  if (!r || r.layer !== state.layer || r.head !== state.head) return;
+  const c = r.captions;
+  head.querySelector(".intro").textContent = "";
+  whole.querySelector(".intro").textContent = `Rollout mixes in the residual connection with weight ${r.residual}: each layer is (1 − ${r.residual})·A + ${r.residual}·I.`;
+  const tag = `${r.model}-L${r.layer}-H${r.head}`;
+  matrixPanel(row1, "raw", titles[0][2], r.raw, r, { note: c.raw, name: `attention-raw-${tag}` });
+  matrixPanel(row1, "vw", titles[1][2], r.value_weighted, r, { note: c.value_weighted, max: absMax(r.value_weighted), name: `value-weighted-${tag}` });
+  matrixPanel(row2, "lraw", titles[2][2], r.layer_raw, r, { note: "Every head of the layer, averaged.", name: `attention-layer-${tag}` });
+  matrixPanel(row2, "lvw", titles[3][2], r.layer_value_weighted, r, { note: "What the whole layer moves from each key.", max: absMax(r.layer_value_weighted), name: `value-weighted-layer-${tag}` });
+  matrixPanel(row2, "rollout", titles[4][2], r.rollout, r, { note: c.rollout, name: `rollout-${r.model}` });
+}
+
+/** The ablation source's items -> {done, total, effects [layer][head] of the answers in, first answer}. */
+export function ablationProgress(items, nLayers) {
+  const effects = Array.from({ length: nLayers }, () => null);
+  let done = 0;
+  let first = null;
+  let error = null;
+  for (const x of items) {
+    if (x.error) error = error || x.error;
+    if (!x.current || !x.data) continue;
+    done++;
+    first = first || x.data;
+    x.data.layers.forEach((l, i) => { effects[l] = x.data.effects[i]; });
+  }
+  return { done, total: items.length, effects, first, error };
+}
+
+function ablationPart(element, data, state) {
+  const m = data.model;
+  const s = sec(element, "ablation", "Measured: the effect of ablating each head");
+  const bar = part(s, "measure", () => {
+    const box = h("div", { class: "measure" },
+      h("button", { type: "button", name: "measure" }, "Measure"),
+      h("progress", { max: "1", value: "0" }),
+      h("span", { class: "measure-note", role: "status" }));
+    box.querySelector("button").addEventListener("click", () => emit(box, { measure: box.dataset.on !== "1" }));
+    return box;
+  });
+  const fig = panel(s, "effects", "Change in the token's probability with the head ablated");
+  const b = data.ablation;
+  const always = ablationAlways(m);
+  const btn = bar.querySelector("button");
+  const prog = bar.querySelector("progress");
+  const note = bar.querySelector(".measure-note");
+  if (b.unavailable || (b.error && !Array.isArray(b.data))) {
+    bar.hidden = true;
+    reason(fig, b.unavailable || b.error);
+    return;
+  }
+  bar.hidden = false;
+  const heads = m.n_layers * m.n_heads;
+  if (b.data === null && !b.pending) {
+    // a large model, not asked yet
+    bar.dataset.on = "0";
+    btn.hidden = false;
+    btn.textContent = `Measure all ${heads} heads (${heads} forward passes, a layer at a time)`;
+    prog.hidden = true;
+    note.textContent = "";
+    reason(fig, "Not measured yet: each head needs a forward pass of its own.");
+    return;
+  }
+  const items = Array.isArray(b.data) ? b.data : [];
+  const p = ablationProgress(items, m.n_layers);
+  bar.dataset.on = "1";
+  btn.hidden = always;
+  btn.textContent = "Stop";
+  prog.hidden = p.done === p.total;
+  prog.max = p.total || 1;
+  prog.value = p.done;
+  note.textContent = p.error ? p.error : p.done < p.total ? `${p.done} of ${p.total} layers measured…` : `${heads} heads, ${heads} forward passes.`;
+  if (!p.first) return;
+  const L = m.n_layers;
+  const H = m.n_heads;
+  const z = p.effects.map((row) => (row ? row.map((e) => e.delta_prob) : Array(H).fill(null)));
+  const lim = absMax(z);
+  const t = p.first.token;
+  caption(fig, p.first.caption);
+  fig.querySelector(".panel-title").textContent = `Change in p(“${t.display}”) = ${t.prob} with each head ablated`;
+  const hover = p.effects.map((row, l) => (row ? row.map((e) => `layer ${l}, head ${e.head}<br>p = ${e.prob} (${e.delta_prob >= 0 ? "+" : ""}${e.delta_prob})${e.already_ablated ? "<br>already ablated" : ""}`) : Array(H).fill(`layer ${l}: not measured yet`)));
+  const xs = [...Array(H).keys()];
+  const ys = [...Array(L).keys()];
+  draw(fig,
+    [{ type: "heatmap", z, x: xs, y: ys, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, customdata: hover, hovertemplate: "%{customdata}<extra></extra>",
+       xgap: 1, ygap: 1, texttemplate: L * H <= 64 ? "%{z:.3f}" : "", colorbar: { thickness: 10, outlinewidth: 0 } }],
+    { height: Math.max(220, L * (L > 12 ? 16 : 40) + 90), plot_bgcolor: MASKED_COLOR,
+      xaxis: { title: { text: "head" }, tickmode: "array", tickvals: xs, showgrid: false, zeroline: false },
+      yaxis: { title: { text: "layer" }, tickmode: "array", tickvals: ys, range: [L - 0.5, -0.5], showgrid: false, zeroline: false },
+      shapes: [{ type: "rect", x0: state.head - 0.5, x1: state.head + 0.5, y0: state.layer - 0.5, y1: state.layer + 0.5, line: { color: COLORS.sel, width: 2.5 } }],
+      margin: { l: 50, r: 10, t: 10, b: 45 } },
+    { name: `ablation-${m.name}-pos${p.first.position}-tok${t.id}`, csv: () => matrixRows("layer\\head", ys, xs, z), json: items.map((x) => x.data).filter(Boolean) });
+  const gd = fig.querySelector(".plot");
+  // (again after each draw: a plot that showed a reason was purged, listeners and all)
+  if (gd.removeAllListeners) gd.removeAllListeners("plotly_click");
+  {
+    gd.on("plotly_click", (ev) => {
+      const pt = ev && ev.points && ev.points[0];
+      if (pt && Number.isInteger(pt.x) && Number.isInteger(pt.y)) emit(fig, { layer: pt.y, head: pt.x }, { history: "push" });
+    });
+  }
+}
+
+/** data: {attn, attnError, ablation: {data, error, unavailable, pending}, model}; state: {layer, head}. */
+export function render(element, data, state) {
+  attentionPart(element, data, state);
+  ablationPart(element, data, state);
+}

@@ -1,0 +1,111 @@
+// The logit lens: for the selected position, the residual stream after the attention and after the MLP of every
+// block, read through the final norm and the unembedding: the top tokens of each reading, and a layer x sub-layer
+// table of the probability of one token (the model's final top-1 unless the user picks another). Every number is
+// the API's (POST /api/attribution/lens).
+import { shownText } from "../derive.js";
+import { caption, changed, draw, emit, esc, fmt, h, panel, part, plotOf, reason, setExport, WEIGHT_SCALE } from "../plot.js";
+
+export const id = "lens";
+export const sources = ["lens"];
+
+const SUBLAYERS = { attn: "after attention", mlp: "after MLP" };
+
+/** got: {lens}; ctx: {state}. */
+export function show(section, got, ctx) {
+  const v = got.lens;
+  if (changed(section, [v.data, v.error, v.unavailable])) render(section, { lens: v.data, error: v.error, unavailable: v.unavailable }, ctx.state);
+  return !v.pending;
+}
+
+/** The tokens a user can pick: the final reading's top tokens (the model's own prediction), and the one shown. */
+export function candidates(r) {
+  const last = r.cells[r.cells.length - 1];
+  const top = last[last.length - 1].top.map((t) => ({ id: t.id, display: t.display, prob: t.prob }));
+  if (!top.some((t) => t.id === r.token.id)) top.push({ id: r.token.id, display: r.token.display, prob: r.token.prob });
+  return top;
+}
+
+/** A token picker ({target} or {versus}): the model's top tokens at the position; "" = the default. */
+export function tokenPicker(element, key, label, none) {
+  return part(element, `pick-${key}`, () => {
+    const sel = h("select", { name: key, "aria-label": label });
+    const box = h("label", { class: "picker" }, `${label} `, sel);
+    sel.addEventListener("change", () => emit(box, { [key]: sel.value === "" ? null : Number(sel.value) }));
+    box._none = none;
+    return box;
+  });
+}
+
+/** Fill a picker with `options` ({id, display, prob}) and select `value` (an id or null). */
+export function fillPicker(box, options, value) {
+  const sel = box.querySelector("select");
+  const opts = [h("option", { value: "" }, box._none), ...options.map((t) => h("option", { value: String(t.id) }, `${shownText(t)}  (${fmt(t.prob)})`))];
+  sel.replaceChildren(...opts);
+  sel.value = value === null || value === undefined ? "" : String(value);
+}
+
+const SHOWN = 5; // tokens listed per reading (the CSV and JSON have all the API sent)
+
+function topList(cell, target) {
+  return h("ol", { class: "lens-top" }, cell.top.slice(0, SHOWN).map((t) => h("li", { class: t.id === target ? "target" : null },
+    h("span", { class: "tokname" }, shownText(t)), " ", h("span", { class: "num" }, fmt(t.prob)))));
+}
+
+/** data: {lens, error, unavailable}; state: {target}. */
+export function render(element, data, state) {
+  const ctl = part(element, "controls", () => h("div", { class: "controls" }));
+  const picker = tokenPicker(ctl, "target", "Token", "the model's top-1");
+  const note = part(element, "note", () => h("p", { class: "intro lens-note" }));
+  const row = part(element, "row", () => h("div", { class: "row2" }));
+  const probFig = panel(row, "prob", "Probability of the token at each depth");
+  const topFig = panel(row, "top", "Top tokens read at each depth", { formats: ["csv", "json"], cls: "table-panel" });
+  const why = data.unavailable || data.error;
+  if (why) {
+    ctl.hidden = Boolean(data.unavailable);
+    note.hidden = true;
+    reason(probFig, why);
+    topFig.hidden = true;
+    return;
+  }
+  const r = data.lens;
+  if (!r) return;
+  ctl.hidden = false;
+  note.hidden = false;
+  topFig.hidden = false;
+  fillPicker(picker, candidates(r), r.token_is_default ? null : r.token.id);
+  const pos = r.tokens[r.position];
+  note.textContent = r.note;
+  const t = r.token;
+  const L = r.n_layers;
+  const rows = [...Array(L).keys()];
+  const z = r.cells.map((cells) => cells.map((c) => c.prob)); // [layer][sublayer]
+  const text = r.cells.map((cells) => cells.map((c) => `${fmt(c.prob)} #${c.rank}`));
+  const hover = r.cells.map((cells) => cells.map((c) => `block ${c.layer}, ${SUBLAYERS[c.sublayer]}<br>${esc(c.hook)}<br>p(${esc(t.display)}) = ${c.prob}, rank ${c.rank}<br>top: ${esc(c.top[0].display)} ${c.top[0].prob}`));
+  const e = r.embedding;
+  caption(probFig, `p(“${t.display}”) after position ${r.position} “${shownText(pos)}”: ${r.token_is_default ? "the model's top-1" : `rank ${t.rank} in the output`}, `
+    + `${fmt(t.prob, 4)} in the output. From the embeddings alone: ${fmt(e.prob, 4)} (rank ${e.rank}).`);
+  draw(probFig,
+    [{ type: "heatmap", z, x: r.sublayers.map((s) => SUBLAYERS[s]), y: rows, zmin: 0, zmax: 1, colorscale: WEIGHT_SCALE, text, texttemplate: L <= 12 ? "%{text}" : "",
+       customdata: hover, hovertemplate: "%{customdata}<extra></extra>", xgap: 2, ygap: 1, colorbar: { thickness: 10, outlinewidth: 0, title: { text: "p" } } }],
+    { height: Math.max(240, L * (L > 12 ? 18 : 42) + 80),
+      yaxis: { title: { text: "block" }, tickmode: "array", tickvals: rows, ticktext: rows.map(String), range: [L - 0.5, -0.5], showgrid: false, zeroline: false },
+      xaxis: { side: "top", showgrid: false, zeroline: false }, margin: { l: 55, r: 10, t: 30, b: 10 } },
+    { name: `lens-${r.model}-pos${r.position}-tok${t.id}`,
+      csv: () => [["layer", "sublayer", "hook", "prob", "rank"], [null, "embed", e.hook, e.prob, e.rank], ...r.cells.flat().map((c) => [c.layer, c.sublayer, c.hook, c.prob, c.rank])],
+      json: r });
+
+  caption(topFig, `Bold: “${t.display}”. Each row: the residual stream read through the final norm and unembedding.`);
+  const body = h("tbody", {}, h("tr", { class: "embed-row" }, h("th", { scope: "row" }, "embeddings"), h("td", { colspan: "2" }, topList(e, t.id))),
+    r.cells.map((cells, l) => h("tr", {}, h("th", { scope: "row" }, `block ${l}`), cells.map((c) => h("td", {}, topList(c, t.id))))));
+  const table = h("table", { class: "lens-table" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, ""), r.sublayers.map((s) => h("th", { scope: "col" }, SUBLAYERS[s])))), body);
+  const wrap = plotOf(topFig);
+  wrap.classList.add("table-wrap", "tall");
+  wrap.replaceChildren(table);
+  setExport(topFig, {
+    name: `lens-top-${r.model}-pos${r.position}`,
+    csv: () => [["layer", "sublayer", "rank", "id", "token", "prob"],
+      ...[e, ...r.cells.flat()].flatMap((c) => c.top.map((x, i) => [c.layer, c.sublayer, i + 1, x.id, x.display, x.prob]))],
+    json: r,
+  });
+}

@@ -1,0 +1,194 @@
+// Why this next word, the page's pure parts: the model picture's layout for each kind of model (picture.js), the
+// kept set marked on the prediction bars and the stepping through generated tokens (derive.js), the requests of the
+// lens, attribution and ablation sources (sources.js), the data layer asking for the ablation a layer at a time, and
+// the ablation's progress (views/effects.js).
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+
+import { createData } from "../../../frontend/js/data.js";
+import { generatedSteps, keptFlags, samplingOf, stepTo } from "../../../frontend/js/derive.js";
+import { modelPicture, partsOf } from "../../../frontend/js/picture.js";
+import { SOURCES } from "../../../frontend/js/sources.js";
+import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
+import { ablationProgress } from "../../../frontend/js/views/effects.js";
+import { setVocabulary, viewIds } from "../../../frontend/js/vocab.js";
+import { analysis, byName, MODELS } from "./fixtures.mjs";
+import { serverMeta } from "./meta.mjs";
+
+before(() => setVocabulary(serverMeta()));
+
+// /api/models entries as the server gives them (the fields the picture reads)
+const TINY = { name: "tiny-sinusoidal", title: "tiny", kind: "causal", n_layers: 4, n_heads: 4, n_kv_heads: 4, d_model: 160, d_head: 40, d_mlp: 640,
+  vocab_size: 4096, positional: "sinusoidal", norm: "layernorm", norm_placement: "pre", final_norm: true, mlp: "gelu", unembed: true,
+  tied_embeddings: true, bias: true, max_tokens: 128, available: true, unavailable_views: {} };
+const SMOL = { ...TINY, name: "smollm2-135m", n_layers: 30, n_heads: 9, n_kv_heads: 3, d_model: 576, d_head: 64, d_mlp: 1536, vocab_size: 49152,
+  positional: "rotary", norm: "rmsnorm", mlp: "swiglu", bias: false };
+const MINILM = { ...TINY, name: "minilm-l6", kind: "bidirectional", n_layers: 6, n_heads: 12, n_kv_heads: 12, d_model: 384, d_head: 32, d_mlp: 1536,
+  vocab_size: 30522, positional: "learned", norm_placement: "post", final_norm: false, unembed: false, tied_embeddings: false,
+  unavailable_views: { predictions: "no next-word head", lens: "no unembedding", logit_attribution: "no logit" } };
+const ALIBI = { ...TINY, name: "tiny-alibi", positional: "alibi" };
+const NOPE = { ...TINY, name: "tiny-nope", positional: "none" };
+
+const ids = (parts) => parts.map((p) => p.id);
+
+test("the picture of a pre-norm decoder: embedding + position, norm before each sub-layer, final norm, unembedding", () => {
+  const pic = modelPicture(TINY, 12);
+  assert.deepEqual(ids(pic.input), ["tokens", "embed", "pos"]);
+  assert.deepEqual(ids(pic.block), ["norm1", "qkv", "scores", "heads", "wo", "add1", "norm2", "mlp", "add2"]);
+  assert.deepEqual(ids(pic.output), ["final_norm", "unembed", "probs"]);
+  assert.deepEqual(Object.fromEntries(pic.sizes), { layers: 4, heads: 4, d_model: 160, d_head: 40, d_mlp: 640, vocabulary: 4096 });
+  assert.equal(pic.input[1].shape, "[12 × 160]");
+  assert.equal(pic.output[1].label, "unembedding (W_E transposed)");
+  // every part opens a view the server knows
+  for (const p of partsOf(pic)) assert.ok(viewIds().includes(p.view), `${p.id} -> ${p.view}`);
+  const view = Object.fromEntries(partsOf(pic).map((p) => [p.id, p.view]));
+  assert.deepEqual([view.embed, view.pos, view.qkv, view.scores, view.heads, view.wo, view.add1, view.add2, view.probs],
+    ["embeddings", "positional", "qkv", "arithmetic", "attention", "attribution", "lens", "lens", "predictions"]);
+});
+
+test("grouped-query heads, rotary and a gated MLP are drawn where they are", () => {
+  const pic = modelPicture(SMOL, 7);
+  assert.deepEqual(Object.fromEntries(pic.sizes)["K/V heads"], 3);
+  assert.ok(!ids(pic.input).includes("pos"), "rotary adds nothing to the embedding");
+  const block = ids(pic.block);
+  assert.equal(block.indexOf("rotary"), block.indexOf("qkv") + 1); // q and k are rotated right after they are made
+  assert.match(pic.block.find((p) => p.id === "heads").label, /9 heads \(3 K\/V heads shared\)/);
+  assert.match(pic.block.find((p) => p.id === "qkv").shape, /k, v \[7 × 3 × 64\]/);
+  assert.match(pic.block.find((p) => p.id === "mlp").label, /SwiGLU/);
+  assert.equal(pic.output[0].label, "final RMSNorm");
+});
+
+test("ALiBi enters on the scores; no positional encoding enters nowhere", () => {
+  const block = ids(modelPicture(ALIBI).block);
+  assert.equal(block.indexOf("alibi"), block.indexOf("scores") - 1);
+  assert.ok(!ids(modelPicture(ALIBI).input).includes("pos"));
+  const nope = modelPicture(NOPE);
+  assert.ok(!partsOf(nope).some((p) => p.kind === "position"));
+  assert.ok(nope.notes.some((t) => /No positional encoding/.test(t)));
+});
+
+test("a post-norm encoder: the norm after each residual sum, no final norm, no unembedding", () => {
+  const pic = modelPicture(MINILM, 9);
+  assert.deepEqual(ids(pic.input), ["tokens", "embed", "pos", "embed_norm"]);
+  assert.deepEqual(ids(pic.block), ["qkv", "scores", "heads", "wo", "add1", "norm1", "mlp", "add2", "norm2"]);
+  assert.deepEqual(ids(pic.output), ["vectors"]);
+  assert.ok(!partsOf(pic).some((p) => ["lens", "attribution", "predictions"].includes(p.view)), "no view that does not apply");
+  assert.ok(pic.notes.some((t) => /encoder/.test(t)) && pic.notes.some((t) => /Post-norm/.test(t)));
+});
+
+test("the kept set: the first kept.size predictions, all of them without a kept set", () => {
+  const preds = [{ prob: 0.5 }, { prob: 0.3 }, { prob: 0.1 }, { prob: 0.05 }];
+  assert.deepEqual(keptFlags(preds, { size: 2, mass: 0.8 }), [true, true, false, false]);
+  assert.deepEqual(keptFlags(preds, { size: 40, mass: 0.99 }), [true, true, true, true]);
+  assert.deepEqual(keptFlags(preds, null), [true, true, true, true]);
+});
+
+test("sampling as the API takes it; the predict source asks for the kept set only when one is set", () => {
+  const s = { ...DEFAULTS };
+  assert.equal(samplingOf(s, { forKept: true }), null);
+  assert.deepEqual(samplingOf(s), { method: "greedy", top_k: null, top_p: 1, seed: null });
+  assert.deepEqual(samplingOf({ ...s, topk: 5, topp: 0.9, sample: true, seed: 7 }), { method: "sample", top_k: 5, top_p: 0.9, seed: 7 });
+  assert.deepEqual(samplingOf({ ...s, topk: 0, topp: 0.9 }, { forKept: true }), { top_k: null, top_p: 0.9 });
+  const ctx = (patch) => ({ state: { ...s, ...patch }, model: MODELS[0], models: byName, hover: null, overrides: {} });
+  assert.equal(SOURCES.predict(ctx({})).params.sampling, undefined);
+  assert.deepEqual(SOURCES.predict(ctx({ topk: 3 })).params.sampling, { top_k: 3, top_p: 1 });
+  assert.deepEqual(SOURCES.predict(ctx({ topk: 3, sample: true, seed: 9 })).params.sampling, { top_k: 3, top_p: 1 }); // the seed draws, it keeps nothing
+});
+
+test("the sampling and the token explained live in the URL", () => {
+  const s = { ...structuredClone(DEFAULTS), topk: 5, topp: 0.9, sample: true, seed: 1234, target: 310, versus: 263, measure: true };
+  const back = parse(serialize(s));
+  for (const k of ["topk", "topp", "sample", "seed", "target", "versus", "measure"]) assert.deepEqual(back[k], s[k], k);
+  const bad = parse("topk=-1&topp=7&seed=x&target=-3");
+  assert.deepEqual([bad.topk, bad.topp, bad.seed, bad.target], [0, 1, null, null]);
+});
+
+test("stepping through the generated tokens, while the sentence is the one they made", () => {
+  const steps = [12, 13, 14].map((p) => ({ token: { id: p, position: p }, prob: 0.1, kept_prob: 0.2, kept_size: 3 }));
+  const gen = { text: "abc", steps };
+  assert.deepEqual(generatedSteps(gen, "abcd"), []);
+  const g = generatedSteps(gen, "abc");
+  assert.deepEqual(g.map((x) => x.position), [12, 13, 14]);
+  assert.equal(stepTo(g, 5, 1), 12); // from outside: the first
+  assert.equal(stepTo(g, 5, -1), 14); // ... or the last
+  assert.equal(stepTo(g, 12, 1), 13);
+  assert.equal(stepTo(g, 14, 1), null);
+  assert.equal(stepTo(g, 12, -1), null);
+  assert.equal(stepTo([], 3, 1), null);
+});
+
+const ctxOf = (patch = {}, model = TINY, extra = {}) => ({ state: { ...structuredClone(DEFAULTS), model: model.name, ...patch }, model, models: byName, hover: null, overrides: {}, ...extra });
+const have = (answer) => () => ({ data: answer, error: null, pending: false });
+
+test("lens and attribution: the selected token (not the hovered one), the chosen tokens; unavailable where they do not apply", () => {
+  const a = analysis({ n: 6 });
+  const lens = SOURCES.lens(ctxOf({ token: 2, target: 310 }, TINY, { hover: 4 }), have(a));
+  assert.equal(lens.api, "lens");
+  assert.deepEqual([lens.params.position, lens.params.token, lens.params.top_k], [2, 310, 10]);
+  assert.equal(SOURCES.lens(ctxOf(), have(a)).params.position, 5);
+  const logit = SOURCES.logit(ctxOf({ target: 310, versus: 263 }), have(a));
+  assert.deepEqual([logit.api, logit.params.token, logit.params.versus], ["logit", 310, 263]);
+  assert.deepEqual(SOURCES.lens(ctxOf({}, MINILM)), { unavailable: "no unembedding" });
+  assert.deepEqual(SOURCES.logit(ctxOf({}, MINILM)), { unavailable: "no logit" });
+  assert.deepEqual(SOURCES.ablation(ctxOf({}, MINILM)), { unavailable: "no logit" });
+  assert.deepEqual(SOURCES.attnattr(ctxOf({ layer: 2, head: 1 }, MINILM)).params.layer, 2); // applies to every model
+});
+
+test("ablation: on a small model always, a layer per request; on a large one only when asked", () => {
+  const a = analysis({ n: 6 });
+  const small = SOURCES.ablation(ctxOf(), have(a));
+  assert.equal(small.sequential, true);
+  assert.deepEqual(small.each.map((x) => x.spec.params.layers), [[0], [1], [2], [3]]);
+  assert.equal(small.each[0].spec.params.position, 5);
+  assert.deepEqual(SOURCES.ablation(ctxOf({}, SMOL), have(a)), { value: null });
+  assert.equal(SOURCES.ablation(ctxOf({ measure: true }, SMOL), have(a)).each.length, 30);
+});
+
+test("the data layer asks for a sequential source's items one after the other; letting go aborts the one on its way", async () => {
+  const calls = [];
+  const api = new Proxy({}, {
+    get: (_, name) => (params, signal) => new Promise((resolve, reject) => {
+      calls.push({ name, params, resolve, signal });
+      signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
+    }),
+  });
+  const data = createData(api);
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+  const ctx = ctxOf({}, TINY);
+  const a = analysis({ n: 6 });
+  const round = () => {
+    data.begin("page");
+    const got = data.resolve("page", "ablation", { ...ctx });
+    data.end("page");
+    return got;
+  };
+  // the analysis first (ablation waits for the tokens)
+  round();
+  calls.find((c) => c.name === "analyze").resolve(a);
+  await tick();
+  let got = round();
+  const abl = () => calls.filter((c) => c.name === "ablation");
+  assert.equal(abl().length, 1);
+  assert.deepEqual(abl()[0].params.layers, [0]);
+  assert.equal(got.data.filter((x) => x.queued).length, 3);
+  abl()[0].resolve({ layers: [0], effects: [[]] });
+  await tick();
+  got = round();
+  assert.deepEqual(abl().map((c) => c.params.layers), [[0], [1]]);
+  assert.ok(got.pending);
+  // the page stops asking (Stop): the request on its way is aborted
+  data.begin("page");
+  data.end("page");
+  assert.equal(abl()[1].signal.aborted, true);
+});
+
+test("the ablation's progress: the layers answered, each head's effect in its place", () => {
+  const eff = (l) => ({ layers: [l], effects: [[{ layer: l, head: 0, delta_prob: -l }, { layer: l, head: 1, delta_prob: l }]] });
+  const items = [{ data: eff(0), current: true }, { data: eff(1), current: true }, { data: null, current: false, pending: true }];
+  const p = ablationProgress(items, 3);
+  assert.deepEqual([p.done, p.total], [2, 3]);
+  assert.equal(p.effects[1][1].delta_prob, 1);
+  assert.equal(p.effects[2], null);
+  // a stale answer (the previous position's, shown while the new one loads) does not count
+  assert.equal(ablationProgress([{ data: eff(0), current: false }], 1).done, 0);
+});

@@ -1,0 +1,309 @@
+"""Why this next word, in the page (issue 17): the model as one picture, the logit lens, direct logit attribution,
+attention beside what it moves with the measured ablation, and sampling with the generated tokens stepped through.
+Each view draws on the default model and on SmolLM2; the numbers drawn are the API's."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.frontend import pages
+from tests.frontend.pages import api, plot_data, url_state
+
+pytestmark = pytest.mark.browser
+
+TEXT = "Lily had a red ball. Lily gave the ball to"
+SMOL = "smollm2-135m"
+SLOW_LOAD = 240_000  # SmolLM2 loads in the background on its first request
+PATIENCE = 180_000  # a view's forward passes (and the attribution's) while other work shares the cores
+
+
+def ready(page: Page, timeout: float = PATIENCE) -> None:
+    pages.ready(page, timeout)
+
+
+def open_app(page: Page, **params) -> None:
+    page.goto("/?" + urlencode(params))
+    ready(page)
+
+
+@pytest.fixture(autouse=True)
+def _patient(page: Page):
+    """These tests wait for forward passes of SmolLM2 and for several views: more time than Playwright's default
+    30 s when the machine's cores are shared."""
+    page.set_default_timeout(180_000)
+    page.set_default_navigation_timeout(300_000)
+
+
+def cell_xy(page: Page, selector: str, x: float, y: float) -> tuple[float, float]:
+    """Where on the screen a heatmap's cell (x, y) is."""
+    return tuple(page.evaluate("""([s, x, y]) => {
+        const gd = document.querySelector(s);
+        const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+        const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+        return [r.left + xa.l2p(x), r.top + ya.l2p(y)];
+    }""", [selector, x, y]))
+
+
+def check_lens(page: Page, model: str | None, text: str) -> None:
+    want = api(page, "/api/attribution/lens", {"text": text, "top_k": 10, **({"model": model} if model else {})})
+    z = plot_data(page, "#panel-lens [data-part=prob] .plot")[0]["z"]
+    assert z == [[c["prob"] for c in cells] for cells in want["cells"]]
+    # the last reading is the model's own output: its probability is the token's
+    assert z[-1][-1] == want["token"]["prob"]
+    expect(page.locator("#panel-lens .lens-note")).to_contain_text("not what the model would output there")
+    rows = page.locator("#panel-lens .lens-table tbody tr")
+    expect(rows).to_have_count(want["n_layers"] + 1)
+
+
+def check_attribution(page: Page, model: str | None, text: str) -> None:
+    body = {"text": text, **({"model": model} if model else {})}
+    want = api(page, "/api/attribution/logit", body)
+    heads = plot_data(page, "#panel-attribution [data-part=heads] .plot")[0]["z"]
+    parts = plot_data(page, "#panel-attribution [data-part=parts] .plot")[0]["x"]
+    assert heads == want["heads"]
+    assert parts == [p["value"] for p in want["parts"]]
+    # the parts drawn add up to the logit shown (each value is rounded to 4 decimals by the API)
+    drawn = sum(map(sum, heads)) + sum(parts)
+    n = sum(map(len, heads)) + len(parts)
+    assert abs(drawn - want["logit"]) <= 5e-5 * n + 1e-4 * abs(want["logit"])
+    line = page.locator("#panel-attribution .sumline.total").text_content()
+    assert f"= {want['total']:.4f}; the model's own value: {want['logit']:.4f}." in line
+
+
+def test_each_new_view_draws_on_the_default_model(page: Page):
+    open_app(page, text=TEXT, view="model")
+    m = page.request.get("/api/models").json()
+    info = next(x for x in m["models"] if x["name"] == m["default"])
+    sizes = page.locator("#panel-model .msizes").text_content()
+    for k in ("layers", "heads", "d_model", "d_head", "d_mlp"):
+        assert k in sizes
+    assert f"d_model{info['d_model']}" in sizes.replace(" ", "") and f"d_mlp{info['d_mlp']}" in sizes.replace(" ", "")
+    expect(page.locator("#panel-model .mblock-title")).to_have_text(f"× {info['n_layers']} blocks")
+    top = api(page, "/api/predict", {"text": TEXT, "top_k": 1})["predictions"][0]
+    expect(page.locator("#panel-model .mpredict")).to_contain_text(f"probability {top['prob']:.3f}")
+    page.click("#tab-lens")
+    ready(page)
+    check_lens(page, None, TEXT)
+    page.click("#tab-attribution")
+    ready(page)
+    check_attribution(page, None, TEXT)
+    page.click("#tab-effects")
+    ready(page)
+    want = api(page, "/api/attribution/attention", {"text": TEXT, "layer": 0, "head": 0})
+    raw = plot_data(page, "#panel-effects [data-part=raw] .plot")[0]["z"]
+    assert raw == [[w if j <= i else None for j, w in enumerate(row)] for i, row in enumerate(want["raw"])]
+    roll = plot_data(page, "#panel-effects [data-part=rollout] .plot")[0]["z"]
+    assert roll[-1][: len(roll)] == want["rollout"][-1]
+    expect(page.locator("#panel-effects [data-part=raw] .caption")).to_have_text(want["captions"]["raw"])
+    # a small model: every head's ablation is measured without asking, a layer per request
+    expect(page.locator("#panel-effects .measure-note")).to_contain_text("16 heads, 16 forward passes")
+    abl = api(page, "/api/attribution/ablation", {"text": TEXT, "layers": [3]})
+    z = plot_data(page, "#panel-effects [data-part=effects] .plot")[0]["z"]
+    assert z[3] == [e["delta_prob"] for e in abl["effects"][0]]
+
+
+def test_clicking_a_head_of_the_attribution_opens_its_attention(page: Page):
+    open_app(page, text=TEXT, view="attribution")
+    x, y = cell_xy(page, "#panel-attribution [data-part=heads] .plot", 1, 3)
+    page.mouse.click(x, y)
+    ready(page)
+    st = url_state(page)
+    assert (st["view"], st["layer"], st["head"]) == ("attention", "3", "1")
+    expect(page.locator("#attn-heatmap .panel-title")).to_have_text("Attention · layer 3 · head 1")
+
+
+def test_picking_a_token_and_a_second_one_explains_their_difference(page: Page):
+    open_app(page, text=TEXT, view="attribution")
+    lens = api(page, "/api/attribution/lens", {"text": TEXT, "top_k": 10})
+    final = lens["cells"][-1][-1]["top"]
+    a, b = final[1]["id"], final[0]["id"]
+    page.select_option("#panel-attribution select[name=target]", str(a))
+    ready(page)
+    page.select_option("#panel-attribution select[name=versus]", str(b))
+    ready(page)
+    st = url_state(page)
+    assert (st["target"], st["versus"]) == (str(a), str(b))
+    want = api(page, "/api/attribution/logit", {"text": TEXT, "token": a, "versus": b})
+    assert want["target"].startswith("logit(") and " - logit(" in want["target"]
+    assert plot_data(page, "#panel-attribution [data-part=heads] .plot")[0]["z"] == want["heads"]
+    expect(page.locator("#panel-attribution .sumline.total")).to_contain_text(f"the model's own value: {want['logit']:.4f}")
+    # the lens follows the token picked
+    page.click("#tab-lens")
+    ready(page)
+    expect(page.locator("#panel-lens [data-part=prob] .caption")).to_contain_text(f"p(“{final[1]['display']}”)")
+
+
+@pytest.mark.parametrize(("part", "view"), [("embed", "embeddings"), ("pos", "positional"), ("qkv", "qkv"), ("scores", "arithmetic"),
+                                            ("heads", "attention"), ("wo", "attribution"), ("add1", "lens"), ("probs", "predictions")])
+def test_clicking_a_part_of_the_model_picture_opens_its_view(page: Page, part: str, view: str):
+    open_app(page, text=TEXT, view="model", layer=2)
+    page.click(f"#panel-model button[data-part={part}]")
+    ready(page)
+    assert url_state(page)["view"] == view
+    expect(page.locator(f"#tab-{view}")).to_have_attribute("aria-selected", "true")
+    if part in ("qkv", "scores", "heads"):
+        assert url_state(page)["layer"] == "2"  # the block on screen
+    page.go_back()  # the picture is one step back
+    ready(page)
+    assert url_state(page)["view"] == "model"
+
+
+def test_the_picture_is_keyboard_reachable_and_steps_through_the_blocks(page: Page):
+    open_app(page, text=TEXT, view="model")
+    page.click("#panel-model .mstep button[aria-label='next block']")
+    ready(page)
+    assert url_state(page)["layer"] == "1"
+    expect(page.locator("#panel-model .mstep-label")).to_contain_text("block 1 of 4")
+    page.focus("#panel-model button[data-part=mlp]")
+    page.keyboard.press("Enter")
+    ready(page)
+    assert url_state(page)["view"] == "attribution"
+
+
+def test_an_encoder_draws_without_an_unembedding_and_says_why_the_lens_does_not_apply(page: Page, need_models, models):
+    need_models("minilm-l6")
+    open_app(page, text="The cat sat on the mat.", model="minilm-l6", view="model")
+    expect(page.locator("#panel-model button[data-part=unembed]")).to_have_count(0)
+    expect(page.locator("#panel-model button[data-part=vectors]")).to_have_count(1)
+    # post-norm: the norm after the residual sum
+    parts = page.locator("#panel-model .mblock button.mpart").evaluate_all("(bs) => bs.map((b) => b.dataset.part)")
+    assert parts.index("norm1") == parts.index("add1") + 1
+    for view, key in (("lens", "lens"), ("attribution", "logit_attribution")):
+        page.click(f"#tab-{view}")
+        ready(page)
+        expect(page.locator(f"#panel-{view} .reason").first).to_have_text(models["minilm-l6"]["unavailable_views"][key])
+    page.click("#tab-effects")
+    ready(page)
+    assert plot_data(page, "#panel-effects [data-part=raw] .plot")[0]["z"]
+    why = models["minilm-l6"]["unavailable_views"]["logit_attribution"]
+    expect(page.locator("#panel-effects [data-part=effects] .reason")).to_have_text(why)
+
+
+def test_the_kept_set_is_marked_on_the_bars(page: Page):
+    open_app(page, text=TEXT, view="predictions", topk=3)
+    bars = plot_data(page, "#panel-predictions [data-part=topk] .plot")[0]
+    colors = bars["marker"]["color"]
+    assert colors[:3] == [colors[0]] * 3 and colors[3] != colors[0] and len(set(colors[3:])) == 1
+    expect(page.locator("#panel-predictions [data-part=topk] .caption")).to_contain_text("kept set of top-3")
+    # top-p: the API's kept set, the first `size` bars
+    page.select_option("#panel-predictions select[name=topk]", "0")
+    page.evaluate("""() => {
+        const r = document.querySelector('#panel-predictions input[name=topp]');
+        r.value = '0.5';
+        r.dispatchEvent(new Event('input', {bubbles: true}));
+    }""")
+    ready(page)
+    want = api(page, "/api/predict", {"text": TEXT, "top_k": 10, "sampling": {"top_k": None, "top_p": 0.5}})
+    colors = plot_data(page, "#panel-predictions [data-part=topk] .plot")[0]["marker"]["color"]
+    size = want["kept"]["size"]
+    assert colors[:size] == [colors[0]] * size and all(c != colors[0] for c in colors[size:])
+    assert url_state(page)["topp"] == "0.5"
+
+
+def test_a_sampled_continuation_shows_its_seed_and_repeats_with_it(page: Page):
+    open_app(page, text=TEXT, view="predictions", sample=1, seed=42, topk=20)
+
+    def continuing(r):
+        return r.url.endswith("/api/predict") and "continue_tokens" in (r.request.post_data or "")
+
+    with page.expect_response(continuing) as info:
+        page.click("#panel-predictions button[name=continue]")
+    r = info.value.json()
+    assert r["sampling"] == {"method": "sample", "top_k": 20, "top_p": 1.0, "seed": 42}
+    want = api(page, "/api/predict", {"text": TEXT, "top_k": 1, "continue_tokens": 10,
+                                      "sampling": {"method": "sample", "top_k": 20, "top_p": 1, "seed": 42}})
+    assert r["continuation"] == want["continuation"]  # the same seed draws the same tokens
+    expect(page.locator("#text")).to_have_value(TEXT + r["continuation"])
+    ready(page)
+    expect(page.locator("#panel-predictions .cont-note")).to_contain_text("seed 42")
+    expect(page.locator("#panel-predictions input[name=seed]")).to_have_value("42")
+    # back: the sentence before the continuation
+    page.go_back()
+    ready(page)
+    expect(page.locator("#text")).to_have_value(TEXT)
+
+
+def test_stepping_through_the_generated_tokens_shows_their_attention_rows(page: Page):
+    open_app(page, text=TEXT, view="predictions")
+    def continuing(r):
+        return r.url.endswith("/api/predict") and "continue_tokens" in (r.request.post_data or "")
+
+    with page.expect_response(continuing) as info:
+        page.click("#panel-predictions button[name=continue]")
+    r = info.value.json()
+    ready(page)
+    positions = [s["token"]["position"] for s in r["steps"]]
+    chips = page.locator("#panel-predictions .gen-steps button.gen")
+    expect(chips).to_have_count(len(positions))
+    assert chips.all_text_contents() == [s["token"]["display"] for s in r["steps"]]
+    page.click("#panel-predictions .gen-steps button[name=next]")  # from the last token: the first generated one
+    ready(page)
+    assert url_state(page)["token"] == str(positions[0])
+    page.click("#panel-predictions .gen-steps button[name=next]")
+    ready(page)
+    assert url_state(page)["token"] == str(positions[1])
+    expect(chips.nth(1)).to_have_attribute("aria-pressed", "true")
+    page.click("#panel-predictions button[name=attention]")
+    ready(page)
+    assert url_state(page)["view"] == "attention"
+    expect(page.locator("#query-label")).to_contain_text(str(positions[1]))
+    shape = page.evaluate("() => document.querySelector('#attn-heatmap .plot').layout.shapes[0]")
+    assert shape["y0"] == positions[1] - 0.5 and shape["y1"] == positions[1] + 0.5
+    # its row is the attention of the generated token, as the API gives it for the new sentence
+    a = api(page, "/api/analyze", {"text": TEXT + r["continuation"]})
+    z = plot_data(page, "#attn-heatmap .plot")[0]["z"]
+    assert z[positions[1]][: positions[1] + 1] == a["attention"][0][0][positions[1]][: positions[1] + 1]
+
+
+@pytest.mark.slow
+def test_each_new_view_draws_on_smollm2(page: Page, need_models):
+    need_models(SMOL)
+    text = "Anna met Tom. Then Anna called"
+    page.goto(f"/?model={SMOL}&view=model&text={text}")
+    ready(page, timeout=SLOW_LOAD)
+    expect(page.locator("#panel-model .msizes")).to_contain_text("K/V heads")
+    expect(page.locator("#panel-model button[data-part=rotary]")).to_have_count(1)
+    expect(page.locator("#panel-model .mblock-title")).to_have_text("× 30 blocks")
+    page.click("#tab-lens")
+    ready(page, timeout=SLOW_LOAD)
+    check_lens(page, SMOL, text)
+    page.click("#tab-attribution")
+    ready(page, timeout=SLOW_LOAD)
+    check_attribution(page, SMOL, text)
+    page.click("#tab-effects")
+    ready(page, timeout=SLOW_LOAD)
+    assert plot_data(page, "#panel-effects [data-part=rollout] .plot")[0]["z"]
+    # a large model: the ablation runs on request, a layer at a time, with a progress bar, and stops when asked
+    btn = page.locator("#panel-effects .measure button")
+    expect(btn).to_contain_text("Measure all 270 heads")
+    asked = []
+    page.on("request", lambda r: asked.append(r.post_data_json) if r.url.endswith("/api/attribution/ablation") else None)
+    with page.expect_response(lambda r: r.url.endswith("/api/attribution/ablation"), timeout=SLOW_LOAD) as first:
+        btn.click()
+    assert first.value.ok and first.value.json()["layers"] == [0]
+    expect(page.locator("#panel-effects .measure progress")).to_be_visible()
+    expect(page.locator("#panel-effects .measure-note")).to_contain_text(re.compile(r"\d+ of 30 layers measured"))
+    assert url_state(page)["measure"] == "1"
+    page.click("#panel-effects .measure button")  # Stop
+    ready(page, timeout=SLOW_LOAD)
+    assert url_state(page).get("measure", "0") == "0"
+    n = len(asked)
+    page.wait_for_timeout(1500)
+    assert len(asked) == n  # nothing more is asked for
+    assert [b["layers"] for b in asked] == [[i] for i in range(n)]  # one layer at a time, in order
+
+
+@pytest.mark.parametrize(("size", "present"), [((1280, 800), False), ((1280, 720), True), ((390, 844), False)])
+def test_the_new_views_fit_the_screen(page: Page, shot, size, present):
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    open_app(page, text=TEXT, view="model", **({"present": 1} if present else {}))
+    for view in ("model", "lens", "attribution", "effects", "predictions"):
+        page.click(f"#tab-{view}")
+        ready(page)
+        shot(page, f"{view}-{size[0]}x{size[1]}{'-present' if present else ''}", full_page=not present)
+        # nothing wider than the screen: no sideways scrolling
+        assert page.evaluate("() => document.documentElement.scrollWidth") <= size[0] + 1, view
