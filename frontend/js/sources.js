@@ -16,6 +16,7 @@ import { familyOf, unavailable } from "./vocab.js";
 
 const TOP_K = 10;
 const NEIGHBORS = 10;
+const SCHEME_N = 64; // distances of ALiBi's bias by distance (the scheme answer)
 
 /** The query token of this context (an index into the answer's tokens), or a {wait}/{error} result. */
 function query(ctx, need) {
@@ -41,7 +42,8 @@ export const SOURCES = {
   analyze(ctx) {
     const base = baseParams(ctx.state, ctx.model);
     // a large model: the selected layer in full (the data layer adds the thumbnails of every head, once per sentence)
-    if (compact(ctx.model)) return { api: "analyze", params: { ...base, top_k: TOP_K, layers: [ctx.state.layer] }, compact: true };
+    // past the trained length too (up to 4x the tokens: 16x the weights), so that a long text's answer stays small
+    if (compact(ctx.model) || base.allow_beyond_trained) return { api: "analyze", params: { ...base, top_k: TOP_K, layers: [ctx.state.layer] }, compact: true };
     return { api: "analyze", params: { ...base, top_k: TOP_K } };
   },
 
@@ -128,6 +130,38 @@ export const SOURCES = {
 
   model(ctx) {
     return { value: ctx.model };
+  },
+
+  // the position lab: where the model's scheme enters the computation (the positional view: ALiBi's bias by distance)
+  scheme(ctx) {
+    return { api: "scheme", params: { model: ctx.model.name, n: SCHEME_N } };
+  },
+
+  // the position lab: one scheme diagram per model of the family; the model on screen stands in for the family's
+  // model of its scheme when it is not one of them (SmolLM2: rotary)
+  schemes(ctx) {
+    const fam = familyOf(ctx.model.name);
+    const names = fam ? [...fam.models] : [];
+    if (!names.includes(ctx.model.name)) {
+      const same = names.findIndex((n) => ctx.models.get(n) && ctx.models.get(n).positional === ctx.model.positional);
+      if (same >= 0) names[same] = ctx.model.name;
+      else names.push(ctx.model.name);
+    }
+    const each = names.map((name) => {
+      const m = ctx.models.get(name);
+      if (!m) return { name, error: `${name} is not on this server.` };
+      if (!m.available) return { name, positional: m.positional, error: `${name} is not installed${m.install ? `: ${m.install}` : "."}` };
+      return { name, positional: m.positional, spec: { api: "scheme", params: { model: name, n: SCHEME_N } } };
+    });
+    return { each, family: fam };
+  },
+
+  // the position lab: the loss by position of every tiny model, and the probe of position (measured files)
+  lengths() {
+    return { api: "lengths" };
+  },
+  probe() {
+    return { api: "probe" };
   },
 
   state(ctx, need) {

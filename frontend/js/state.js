@@ -34,10 +34,12 @@ export const DEFAULTS = Object.freeze({
   step: 1, // its step, counted from 1; URL step=N
   present: false, // presenter mode: large type, high contrast (body class "presenter"; URL present=1)
   hidespecial: false, // hide [CLS], [SEP], BOS from the token strip and the attention axes (URL hidespecial=1)
+  beyond: false, // send allow_beyond_trained: a text past the model's trained length runs, with a warning (URL beyond=1)
+  smooth: 17, // the position lab's loss curves: positions averaged (1 = the raw curve); URL smooth=N
 });
 
 // boolean keys: written to the URL as 1 / 0 (scale2 may also be null: absent)
-const FLAGS = ["scale", "present", "hidespecial", "scale2"];
+const FLAGS = ["scale", "present", "hidespecial", "scale2", "beyond"];
 const OFF = ["0", "false", "off", "no"];
 
 // keys always written, so that a copied link names them even at their defaults
@@ -100,6 +102,7 @@ export function parse(search, problems = []) {
   if (q.has("ablate2")) s.ablate2 = heads(q.get("ablate2"), "ablate2", problems);
   if (/^[a-z0-9][a-z0-9-]{0,79}$/.test(q.get("lesson") || "")) s.lesson = q.get("lesson");
   s.step = int(q.get("step"), DEFAULTS.step, 1, 999);
+  s.smooth = int(q.get("smooth"), DEFAULTS.smooth, 1, 101);
   return s;
 }
 
