@@ -197,9 +197,11 @@ function refresh() {
 /** The explorer: the token strip and the selected view. Returns false when the view needs another frame. */
 function explorer(ctx) {
   const an = data.resolve("page", "analyze", ctx);
-  showError(an.error || page.notice);
-  beyondView.render($("beyond"), beyondNotice({ model: ctx.model, state, analysis: an.error ? null : an.data, error: an.error,
-    status: an.status, models: page.list.models }));
+  const beyond = beyondNotice({ model: ctx.model, state, analysis: an.error ? null : an.data, error: an.error, status: an.status,
+    models: page.list.models });
+  // a text too long for the trained length: the notice says so in plain words (and offers to run it, or says why not)
+  showError((beyond && beyond.kind !== "warning" ? "" : an.error) || page.notice);
+  beyondView.render($("beyond"), beyond);
   const analysis = an.data;
   // while only another layer of this sentence is on its way, the tokens shown are this sentence's
   const sameText = an.current || (analysis && data.baseOf(analysis) === data.baseKey(an.request.params));

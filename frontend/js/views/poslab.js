@@ -16,7 +16,7 @@ const SCHEME_ORDER = ["sinusoidal", "learned", "rotary", "alibi", "none"];
 /** The colour of a positional scheme (theme.json `schemes`: the same in every plot). */
 export const schemeColor = (positional) => THEME.schemes[positional] || THEME.schemes.other;
 
-// A story written for this page (about 330 tokens for the tiny models' tokenizer): long enough to look at attention
+// A story written for this page (1,504 characters: 375 tokens for the tiny models' tokenizer): long enough to look at attention
 // at position 300, well past the 128 tokens the tiny models were trained on.
 export const LONG_STORY = "Once upon a time, there was a little girl named Lily. She lived in a small house near a big forest with her mom, "
   + "her dad and her dog Max. Every morning Lily and Max went for a walk to the old tree at the end of the road. One day, "
@@ -170,7 +170,8 @@ function tryPart(element, data, state) {
       + (others.length ? ` Models that can: ${others.join(", ")}.` : "");
   const box = part(sec, "ctl", () => {
     const check = h("input", { type: "checkbox", name: "beyond" });
-    const story = h("button", { type: "button", name: "long-story", title: "a story of about 330 tokens, at the attention view, query token 300" }, "Open a 330-token story at position 300 ▸");
+    const story = h("button", { type: "button", name: "long-story", title: "a story of 1,504 characters (375 tokens for the tiny models), in the attention view with token 300 as the query" },
+      "Open a long story at position 300 ▸");
     const b = h("div", { class: "controls" }, h("label", { class: "check" }, check, " allow sentences past the trained length"), story);
     check.addEventListener("change", () => emit(b, { beyond: check.checked }));
     story.addEventListener("click", () => emit(b, { text: LONG_STORY, beyond: true, view: "attention", token: LONG_STORY_QUERY }, { history: "push" }));
