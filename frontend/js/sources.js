@@ -125,7 +125,9 @@ export const SOURCES = {
     if (s.layer >= other.n_layers || s.head >= other.n_heads) {
       return { error: `${b.model} has no layer ${s.layer}, head ${s.head} (it has ${other.n_layers} layers × ${other.n_heads} heads): pick a head both models have.` };
     }
-    return { api: "compare", params: { a: baseParams(s, ctx.model), b, layer: s.layer, head: s.head, top_k: 5 } };
+    // past the trained length on side b too, where the page has agreed to it and side b's model can run there
+    const bp = baseParams({ ...s, ...b }, other).allow_beyond_trained ? { ...b, allow_beyond_trained: true } : b;
+    return { api: "compare", params: { a: baseParams(s, ctx.model), b: bp, layer: s.layer, head: s.head, top_k: 5 } };
   },
 
   model(ctx) {

@@ -136,3 +136,14 @@ test("the state: beyond and the smoothing window round-trip through the URL", ()
   assert.equal(parse("?smooth=0").smooth, DEFAULTS.smooth); // out of range: the default
   assert.equal(parse("?smooth=abc").smooth, DEFAULTS.smooth);
 });
+
+test("compare past the trained length: side b asks for it only where its model can run there", () => {
+  const models = new Map(ALL.map((m) => [m.name, m]));
+  const ctx = (patch) => ({ state: { ...structuredClone(DEFAULTS), ...patch }, model: ROTARY, models, hover: null, overrides: {} });
+  const both = SOURCES.compare(ctx({ beyond: true, model2: "tiny-alibi" })).params;
+  assert.deepEqual([both.a.allow_beyond_trained, both.b.allow_beyond_trained], [true, true]);
+  const learned = SOURCES.compare(ctx({ beyond: true, model2: "tiny-learned" })).params;
+  assert.deepEqual([learned.a.allow_beyond_trained, "allow_beyond_trained" in learned.b], [true, false]);
+  const off = SOURCES.compare(ctx({ model2: "tiny-alibi" })).params;
+  assert.deepEqual(["allow_beyond_trained" in off.a, "allow_beyond_trained" in off.b], [false, false]);
+});
