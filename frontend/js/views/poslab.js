@@ -132,7 +132,8 @@ function lengthsPart(element, data, state) {
     height: 400, shapes, annotations,
     xaxis: { title: { text: "position in the text (tokens)" }, range: [0, span - 1], zeroline: false },
     yaxis: { title: { text: "loss (nats per token)" }, zeroline: false },
-    legend: { orientation: "h", y: -0.2 }, margin: { l: 60, r: 15, t: 10, b: 95 },
+    // the legend above the plot: below it, it runs into the axis title when the text is larger (presenter, phone)
+    legend: { orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom" }, margin: { l: 60, r: 15, t: 10, b: 50 },
   }, {
     name: "loss-by-position",
     csv: () => [["model", "positional", "position", "loss", "sem"], ...curves.flatMap((c) => c.loss.map((l, i) => [c.model, c.positional, i, l, c.sem[i]]))],
@@ -274,7 +275,7 @@ function probePart(element, data) {
     height: 360,
     xaxis: { title: { text: "depth" }, type: "category", categoryorder: "array", categoryarray: depthNames(longest) },
     yaxis: { title: { text: "R² on held-out text" }, range: [lo - 0.02, 1.04], zeroline: true },
-    legend: { orientation: "h", y: -0.25 }, margin: { l: 60, r: 15, t: 10, b: 95 },
+    legend: { orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom" }, margin: { l: 60, r: 15, t: 10, b: 50 },
   }, {
     name: "position-probe",
     csv: () => [["model", "positional", "depth", "label", "hook", "r2", "r2_fit", "mae", "penalty"],
