@@ -116,7 +116,7 @@ def test_the_scheme_diagrams_and_the_probe_plot_draw_for_the_five_models(page: P
         t = trace(data, f'{c["model"]} · {c["positional"]}')
         assert t["y"] == [d["r2"] for d in c["depths"]]
         assert t["line"]["color"] == THEME["schemes"][c["positional"]]
-        assert t["x"][0] == "input" and t["x"][-1] == f'after block {len(c["depths"]) - 2}'
+        assert t["x"][0] == "input" and t["x"][-1] == f'block {len(c["depths"]) - 2}'
     intro = page.locator('[data-part="probe"] .intro').inner_text()
     assert "ridge regression" in intro and "validation text" in intro and "held-out text" in intro
     shot(page, "poslab-1280x800")

@@ -124,8 +124,8 @@ function lengthsPart(element, data, state) {
     const last = c.positions - 1;
     const y = smooth(c.loss, w)[last];
     // below the curves (the losses there are the lowest of the plot), with an arrow up to the curve's last point
-    annotations.push({ x: last, y, xref: "x", yref: "y", ax: 24, ay: 80, showarrow: true, arrowhead: 0, arrowwidth: 1.5,
-      arrowcolor: schemeColor(c.positional), text: `${esc(c.model)} ends at position ${last}: it has no vector for position ${c.positions}`,
+    annotations.push({ x: last, y, xref: "x", yref: "y", ax: 14, ay: 60, showarrow: true, arrowhead: 0, arrowwidth: 1.5,
+      arrowcolor: schemeColor(c.positional), text: `${esc(c.model)} ends at position ${last}:<br>it has no vector for position ${c.positions}`,
       font: { size: 11, color: THEME.font.color }, bgcolor: "rgba(255,255,255,0.85)", xanchor: "left" });
   }
   draw(fig, lossTraces(curves, w, data.current), {
@@ -258,7 +258,7 @@ function probePart(element, data) {
     return;
   }
   caption(fig, `Target: ${r.target}. Method: ${r.method}.` + r.missing.map((m) => ` ${m.model}: not measured (${m.why}).`).join(""));
-  const depthNames = (c) => c.depths.map((d, i) => (i === 0 ? "input" : `after block ${i - 1}`));
+  const depthNames = (c) => c.depths.map((d, i) => (i === 0 ? "input" : `block ${i - 1}`));
   const longest = curves.reduce((a, c) => (c.depths.length > a.depths.length ? c : a));
   const traces = curves.map((c) => {
     const on = data.current && c.model === data.current.name;
@@ -273,7 +273,8 @@ function probePart(element, data) {
   const lo = Math.min(-0.05, ...curves.flatMap((c) => c.depths.map((d) => d.r2)));
   draw(fig, traces, {
     height: 360,
-    xaxis: { title: { text: "depth" }, type: "category", categoryorder: "array", categoryarray: depthNames(longest) },
+    xaxis: { title: { text: "residual stream after block" }, type: "category",
+      categoryorder: "array", categoryarray: depthNames(longest) },
     yaxis: { title: { text: "R² on held-out text" }, range: [lo - 0.02, 1.04], zeroline: true },
     legend: { orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom" }, margin: { l: 60, r: 15, t: 10, b: 50 },
   }, {
