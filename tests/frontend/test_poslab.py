@@ -8,7 +8,6 @@ bias term of the decomposition, the fifth model in the comparison); screenshots 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -54,7 +53,7 @@ def trace(data: list, name: str) -> dict:
 
 
 def close(a: list, b: list, tol: float = TOL) -> bool:
-    return len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b))
+    return len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b, strict=True))
 
 
 def test_the_length_plot_draws_the_five_models_with_the_api_numbers(page: Page, shot):
@@ -86,7 +85,8 @@ def test_the_length_plot_draws_the_five_models_with_the_api_numbers(page: Page, 
     page.select_option('select[name="smooth"]', "1")
     page.wait_for_function("() => new URLSearchParams(location.search).get('smooth') === '1'")
     ready(page, WAIT)
-    page.wait_for_function("() => !document.querySelector('[data-part=\"lengths-plot\"] .plot').data.some(t => t.name.endsWith('(raw)'))")
+    page.wait_for_function(
+        "() => !document.querySelector('[data-part=\"lengths-plot\"] .plot').data.some(t => t.name.endsWith('(raw)'))")
     data = plot_data(page, '[data-part="lengths-plot"] .plot')
     for c in api["models"]:
         assert trace(data, f'{c["model"]} · {c["positional"]}')["y"] == c["loss"]
