@@ -983,7 +983,8 @@ class SchemeStep(BaseModel):
 
 
 class SchemeView(BaseModel):
-    view: str = Field(..., description="a view of the page (attention, arithmetic, qkv, embeddings, positional)")
+    view: str = Field(..., description="a view of the page (attention, arithmetic, qkv, embeddings, positional, "
+                                               "poslab)")
     part: str | None = Field(None, description="the part of the view, where it matters (decompose, encoding, lengths, "
                                                "probe)")
     shows: str = Field(..., description="what that view shows of this scheme")

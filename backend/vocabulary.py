@@ -41,6 +41,8 @@ VIEWS: tuple[View, ...] = (
     View("embeddings", "Embeddings", "one-hot vs dense, token similarity at every depth, nearest words, a − b + c"),
     View("positional", "Positional", "the encoding, positions removed or shuffled, the four-term split of the "
                                      "scores, the same sentence through each positional scheme", layer_head=True),
+    View("poslab", "Position lab", "loss past the trained length for each positional scheme, where each scheme "
+                                    "enters the computation, how much each layer knows about position"),
     View("predictions", "Predictions", "the next token, the prediction at every position, a greedy continuation",
          kinds=("causal",)),
     View("compare", "Compare", "two sentences, two models or two interventions side by side, with the attention "

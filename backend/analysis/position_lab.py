@@ -70,9 +70,9 @@ def steps(loaded: LoadedModel) -> list[schemas.SchemeStep]:
 
 def views(loaded: LoadedModel) -> list[schemas.SchemeView]:
     p = loaded.cfg.positional
-    common = [schemas.SchemeView(view="positional", part="lengths",
+    common = [schemas.SchemeView(view="poslab", part="lengths",
                                  shows="the loss at each position up to 4x the trained length"),
-              schemas.SchemeView(view="positional", part="probe",
+              schemas.SchemeView(view="poslab", part="probe",
                                  shows="how well position can be read off each layer's residual stream")]
     if p in ("sinusoidal", "learned"):
         own = [schemas.SchemeView(view="positional", part="encoding", shows="the vector added at each position"),

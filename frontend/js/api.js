@@ -148,6 +148,12 @@ export const neighbors = ({ word, token_id, k, model }, signal) =>
 export const analogy = (body, signal) => call("POST", "/api/embeddings/analogy", body, signal);
 export const positional = ({ n, model }, signal) => call("GET", `/api/positional${query({ n, model })}`, undefined, signal);
 export const decompose = (body, signal) => call("POST", "/api/positional/decompose", body, signal);
+/** Where a model's positional scheme enters the computation (and ALiBi's bias by distance, `n` distances). */
+export const scheme = ({ model, n }, signal) => call("GET", `/api/positional/scheme${query({ model, n })}`, undefined, signal);
+/** The loss at each position past the trained length, one curve per tiny model (lengths.json). */
+export const lengths = (signal) => call("GET", "/api/positional/lengths", undefined, signal);
+/** R² of the linear probe of position at each depth, per tiny model (probe.json). */
+export const probe = (signal) => call("GET", "/api/positional/probe", undefined, signal);
 export const predict = (body, signal) => call("POST", "/api/predict", body, signal);
 export const compare = (body, signal) => call("POST", "/api/compare", body, signal);
 export const lessons = (signal) => call("GET", "/api/lessons", undefined, signal);

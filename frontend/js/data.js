@@ -144,7 +144,7 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
   function shown(slot, e) {
     if (e.data) last.set(slot, e.data);
     const data = e.data || (e.pending ? last.get(slot) || null : null);
-    return { data, error: e.error, pending: e.pending, current: Boolean(e.data), request: { api: e.spec.api, params: e.spec.params } };
+    return { data, error: e.error, status: e.status, pending: e.pending, current: Boolean(e.data), request: { api: e.spec.api, params: e.spec.params } };
   }
 
   function settle(slot, r) {

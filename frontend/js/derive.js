@@ -12,7 +12,10 @@ export const compact = (model) => Boolean(model) && model.n_layers * model.n_hea
 
 /** The sentence, model and interventions of a state: what every model request starts from. */
 export function baseParams(state, model) {
-  return { text: state.text, model: model ? model.name : undefined, positions: state.positions, scale: state.scale, ablate: state.ablate };
+  const p = { text: state.text, model: model ? model.name : undefined, positions: state.positions, scale: state.scale, ablate: state.ablate };
+  // past the trained length only when the page has agreed to it (state.beyond) and the model can run there
+  if (state.beyond && canRunBeyond(model)) p.allow_beyond_trained = true;
+  return p;
 }
 
 /** A token as the page shows it: its display string where the API sends one, else its text. */
@@ -160,4 +163,68 @@ export function stepTo(steps, token, by) {
   if (at < 0) return by > 0 ? positions[0] : positions[positions.length - 1];
   const next = at + by;
   return next >= 0 && next < positions.length ? positions[next] : null;
+}
+
+// ---------------------------------------------------------------------------------- past the trained length
+
+/** Can this model (a /api/models entry) run on a text longer than its trained length (allow_beyond_trained)? */
+export const canRunBeyond = (model) =>
+  Boolean(model) && Number.isInteger(model.max_tokens_beyond) && model.max_tokens_beyond > model.max_tokens;
+
+/** The names of the models (a list of /api/models entries) that can run past their trained length. */
+export const modelsBeyond = (models) => models.filter((m) => m.available !== false && canRunBeyond(m)).map((m) => m.name);
+
+/**
+ * What the page says about the trained length, for the sentence on screen:
+ *   {kind: "warning", text}  the answer ran past the trained length (its beyond_trained): positions never seen
+ *   {kind: "offer", text}    the text is too long for the trained length, and the model can run past it if asked
+ *   {kind: "cannot", text}   the text is too long and this model cannot run past its length (why, and which can)
+ *   null                     nothing to say
+ * analysis: the /api/analyze answer on screen (or null); error, status: its error and HTTP status; models: every
+ * /api/models entry. A 422 is a length refusal when its detail names the flag (can run) or max_tokens (cannot).
+ */
+export function beyondNotice({ model, state, analysis = null, error = null, status = 0, models = [] }) {
+  if (analysis && analysis.beyond_trained && !error) return { kind: "warning", text: analysis.beyond_trained.warning };
+  if (!model || !error || status !== 422) return null;
+  const trained = model.trained_tokens ?? model.max_tokens;
+  if (canRunBeyond(model) && !state.beyond && /allow_beyond_trained/.test(error)) {
+    return { kind: "offer", text: `${model.name} was trained on texts of at most ${trained} tokens. It can read up to ` +
+      `${model.max_tokens_beyond}, but it never saw the positions from ${trained} on: what it does there is extrapolation.` };
+  }
+  if (!canRunBeyond(model) && /max_tokens/.test(error)) {
+    const others = modelsBeyond(models).filter((n) => n !== model.name);
+    return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens} tokens` +
+      (model.why_not_beyond ? `: ${model.why_not_beyond}` : ".") +
+      (others.length ? ` Models that can run past their trained length: ${others.join(", ")}.` : "") };
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------------- the position lab's curves
+
+/**
+ * A centred moving average over `window` positions (an odd number; an even one is made odd by adding 1): each point
+ * the mean of the values within window/2 of it that exist (fewer at the ends, so the ends are not pulled towards 0).
+ * window <= 1: the values as they are. Non-finite values are left out of every mean (a point with none: null).
+ */
+export function smooth(values, window) {
+  const w = Math.max(1, Math.floor(window) | 1);
+  if (w <= 1) return values.slice();
+  const half = (w - 1) / 2;
+  const n = values.length;
+  const sum = new Float64Array(n + 1); // prefix sums of the finite values, and their counts
+  const cnt = new Int32Array(n + 1);
+  for (let i = 0; i < n; i++) {
+    const ok = Number.isFinite(values[i]);
+    sum[i + 1] = sum[i] + (ok ? values[i] : 0);
+    cnt[i + 1] = cnt[i] + (ok ? 1 : 0);
+  }
+  const out = new Array(n);
+  for (let i = 0; i < n; i++) {
+    const lo = Math.max(0, i - half);
+    const hi = Math.min(n, i + half + 1);
+    const c = cnt[hi] - cnt[lo];
+    out[i] = c ? (sum[hi] - sum[lo]) / c : null;
+  }
+  return out;
 }

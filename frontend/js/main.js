@@ -3,11 +3,12 @@
 // (lessons.js) in the same frame from the same answers. Nothing here computes a number the API sends.
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
-import { effectiveToken, samplingOf, shownIndices, shownText, visibleAnalysis } from "./derive.js";
+import { beyondNotice, canRunBeyond, effectiveToken, samplingOf, shownIndices, shownText, visibleAnalysis } from "./derive.js";
 import * as lessons from "./lessons.js";
 import { forgetDrawn, h, mark } from "./plot.js";
 import { readURL, state, subscribe, toggledAblate, update } from "./state.js";
 import { VIEWS } from "./views/index.js";
+import * as beyondView from "./views/beyond.js";
 import * as legendView from "./views/legend.js";
 import * as tokensView from "./views/tokens.js";
 import { parseAblate, setVocabulary, viewIds, viewInfo, vocab } from "./vocab.js";
@@ -123,7 +124,7 @@ function syncInputs() {
       `${m.title}: ${m.kind}, ${m.n_layers} layers × ${m.n_heads} heads` +
       (m.n_kv_heads !== m.n_heads ? ` (${m.n_kv_heads} K/V heads)` : "") +
       `, d_model ${m.d_model}, d_head ${m.d_head}, ${m.positional} positions, ${formatParams(m.params)} parameters, ` +
-      `reads at most ${m.max_tokens} tokens. Trained on: ${m.source || "—"}` + (m.licence ? ` (${m.licence})` : "") + ".";
+      `reads at most ${m.max_tokens} tokens` + (canRunBeyond(m) ? ` (${m.max_tokens_beyond} past its trained length, with a warning)` : "") + `. Trained on: ${m.source || "—"}` + (m.licence ? ` (${m.licence})` : "") + ".";
   }
   $("layer").value = String(state.layer);
   $("head").value = String(state.head);
@@ -198,7 +199,11 @@ function refresh() {
 /** The explorer: the token strip and the selected view. Returns false when the view needs another frame. */
 function explorer(ctx) {
   const an = data.resolve("page", "analyze", ctx);
-  showError(an.error || page.notice);
+  const beyond = beyondNotice({ model: ctx.model, state, analysis: an.error ? null : an.data, error: an.error, status: an.status,
+    models: page.list.models });
+  // a text too long for the trained length: the notice says so in plain words (and offers to run it, or says why not)
+  showError((beyond && beyond.kind !== "warning" ? "" : an.error) || page.notice);
+  beyondView.render($("beyond"), beyond);
   const analysis = an.data;
   // while only another layer of this sentence is on its way, the tokens shown are this sentence's
   const sameText = an.current || (analysis && data.baseOf(analysis) === data.baseKey(an.request.params));

@@ -17,6 +17,7 @@ import { familyOf, unavailable } from "./vocab.js";
 
 const TOP_K = 10;
 const NEIGHBORS = 10;
+const SCHEME_N = 64; // distances of ALiBi's bias by distance (the scheme answer)
 
 /** The query token of this context (an index into the answer's tokens), or a {wait}/{error} result. */
 function query(ctx, need) {
@@ -42,7 +43,8 @@ export const SOURCES = {
   analyze(ctx) {
     const base = baseParams(ctx.state, ctx.model);
     // a large model: the selected layer in full (the data layer adds the thumbnails of every head, once per sentence)
-    if (compact(ctx.model)) return { api: "analyze", params: { ...base, top_k: TOP_K, layers: [ctx.state.layer] }, compact: true };
+    // past the trained length too (up to 4x the tokens: 16x the weights), so that a long text's answer stays small
+    if (compact(ctx.model) || base.allow_beyond_trained) return { api: "analyze", params: { ...base, top_k: TOP_K, layers: [ctx.state.layer] }, compact: true };
     return { api: "analyze", params: { ...base, top_k: TOP_K } };
   },
 
@@ -127,7 +129,9 @@ export const SOURCES = {
     if (s.layer >= other.n_layers || s.head >= other.n_heads) {
       return { error: `${b.model} has no layer ${s.layer}, head ${s.head} (it has ${other.n_layers} layers × ${other.n_heads} heads): pick a head both models have.` };
     }
-    return { api: "compare", params: { a: baseParams(s, ctx.model), b, layer: s.layer, head: s.head, top_k: 5 } };
+    // past the trained length on side b too, where the page has agreed to it and side b's model can run there
+    const bp = baseParams({ ...s, ...b }, other).allow_beyond_trained ? { ...b, allow_beyond_trained: true } : b;
+    return { api: "compare", params: { a: baseParams(s, ctx.model), b: bp, layer: s.layer, head: s.head, top_k: 5 } };
   },
 
   model(ctx) {
@@ -179,6 +183,38 @@ export const SOURCES = {
     const base = { ...baseParams(s, ctx.model), position: q.token, token: s.target, versus: s.versus };
     const each = [...Array(ctx.model.n_layers).keys()].map((layer) => ({ name: `L${layer}`, spec: { api: "ablation", params: { ...base, layers: [layer] } } }));
     return { each, sequential: true };
+  },
+
+  // the position lab: where the model's scheme enters the computation (the positional view: ALiBi's bias by distance)
+  scheme(ctx) {
+    return { api: "scheme", params: { model: ctx.model.name, n: SCHEME_N } };
+  },
+
+  // the position lab: one scheme diagram per model of the family; the model on screen stands in for the family's
+  // model of its scheme when it is not one of them (SmolLM2: rotary)
+  schemes(ctx) {
+    const fam = familyOf(ctx.model.name);
+    const names = fam ? [...fam.models] : [];
+    if (!names.includes(ctx.model.name)) {
+      const same = names.findIndex((n) => ctx.models.get(n) && ctx.models.get(n).positional === ctx.model.positional);
+      if (same >= 0) names[same] = ctx.model.name;
+      else names.push(ctx.model.name);
+    }
+    const each = names.map((name) => {
+      const m = ctx.models.get(name);
+      if (!m) return { name, error: `${name} is not on this server.` };
+      if (!m.available) return { name, positional: m.positional, error: `${name} is not installed${m.install ? `: ${m.install}` : "."}` };
+      return { name, positional: m.positional, spec: { api: "scheme", params: { model: name, n: SCHEME_N } } };
+    });
+    return { each, family: fam };
+  },
+
+  // the position lab: the loss by position of every tiny model, and the probe of position (measured files)
+  lengths() {
+    return { api: "lengths" };
+  },
+  probe() {
+    return { api: "probe" };
   },
 
   state(ctx, need) {

@@ -43,10 +43,12 @@ export const DEFAULTS = Object.freeze({
   topp: 1, // 1 = no limit
   sample: false, // false: greedy (the most probable token); true: a draw from the kept set
   seed: null, // the seed of the draws; null = a new one each time (the answer reports it, and the page keeps it)
+  beyond: false, // send allow_beyond_trained: a text past the model's trained length runs, with a warning (URL beyond=1)
+  smooth: 17, // the position lab's loss curves: positions averaged (1 = the raw curve); URL smooth=N
 });
 
 // boolean keys: written to the URL as 1 / 0 (scale2 may also be null: absent)
-const FLAGS = ["scale", "present", "hidespecial", "scale2", "measure", "sample"];
+const FLAGS = ["scale", "present", "hidespecial", "scale2", "measure", "sample", "beyond"];
 const OFF = ["0", "false", "off", "no"];
 
 // keys always written, so that a copied link names them even at their defaults
@@ -114,6 +116,7 @@ export function parse(search, problems = []) {
   s.topk = int(q.get("topk"), DEFAULTS.topk, 0, limits.max_top_k ?? 50);
   s.topp = num(q.get("topp"), DEFAULTS.topp, 0.01, 1);
   s.seed = int(q.get("seed"), null, 0, 2 ** 31 - 1);
+  s.smooth = int(q.get("smooth"), DEFAULTS.smooth, 1, 101);
   return s;
 }
 

@@ -14,6 +14,7 @@ from backend.analysis import position_lab
 from backend.main import create_app
 from backend.service import ModelService
 from backend.settings import Settings
+from backend.vocabulary import VIEW_IDS
 from models import registry
 from models.measure import LENGTHS_FILE, PROBE_FILE
 from models.positional import SCHEME_ENTRY, alibi_slopes
@@ -236,6 +237,10 @@ def test_where_the_scheme_enters(lab, model):
         assert s.alibi is None
     assert (s.rotary is not None) == (model == "tiny-rotary")
     assert (s.why_not_beyond is not None) == (model == "tiny-learned")
+    # every view it names is a view of the page (the page links each step and view to it)
+    named = [step.view for step in s.steps if step.view] + [v.view for v in s.views]
+    assert set(named) <= set(VIEW_IDS), set(named) - set(VIEW_IDS)
+    assert {(v.view, v.part) for v in s.views} >= {("poslab", "lengths"), ("poslab", "probe")}
 
 
 def test_scheme_limits_and_errors(lab):

@@ -3,18 +3,19 @@
 // models of the current model's family (the same but for the positional scheme) on the same sentence.
 import { maskOf, masksAny } from "../derive.js";
 import {
-  absMax, caption, changed, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, tickStep, matrixRows, panel, part, plainLabels, reason, setValue,
+  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, maskedBackground, MASKED_COLOR, tickStep, matrixRows, panel, part, plainLabels, reason, setValue,
   THEME, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "positional";
-export const sources = ["positional", "removed", "shuffled", "decompose", "family"];
+export const sources = ["positional", "removed", "shuffled", "decompose", "family", "scheme"];
 
 /** got: {positional, removed, shuffled, decompose, family} of the data layer; ctx: {state, model}. */
 export function show(section, got, ctx) {
   const deps = [got.positional.data, got.positional.error, got.positional.unavailable, got.removed.data, got.removed.error,
     got.shuffled.data, got.shuffled.error, got.decompose.data, got.decompose.error, got.decompose.unavailable,
-    ...(got.family.data || []).flatMap((m) => [m.data, m.error]), got.family.error, ctx.state.layer, ctx.state.head, ctx.state.pn, ctx.model];
+    ...(got.family.data || []).flatMap((m) => [m.data, m.error]), got.family.error, ctx.state.layer, ctx.state.head, ctx.state.pn, ctx.model,
+    got.scheme.data, got.scheme.error];
   if (changed(section, deps)) {
     render(section, {
       current: ctx.model.name,
@@ -24,9 +25,10 @@ export function show(section, got, ctx) {
       models: got.family.data || [],
       family: got.family.family || null,
       familyError: got.family.error,
+      scheme: got.scheme,
     }, ctx.state);
   }
-  return ![got.positional, got.removed, got.shuffled, got.decompose, got.family].some((v) => v.pending);
+  return ![got.positional, got.removed, got.shuffled, got.decompose, got.family, got.scheme].some((v) => v.pending);
 }
 
 const N_CHOICES = [16, 32, 64, 128, 256, 512];
@@ -78,6 +80,17 @@ function encodingPart(element, data, state) {
   const enc = data.encoding || {};
   ctl.hidden = Boolean(enc.unavailable);
   setValue(ctl.querySelector("select"), state.pn);
+  const alibi = data.scheme && data.scheme.data && data.scheme.data.alibi;
+  sec.querySelector("h3").textContent = alibi ? "What ALiBi has instead: a bias by distance" : "The encoding itself";
+  sec.querySelector(".intro").textContent = alibi
+    ? "No vector is added to the embedding. Each head adds −slope × distance to its scores, after the division by √d_head."
+    : "A vector for each position, added to the token embedding before Q, K and V are computed.";
+  if (enc.unavailable && alibi) {
+    simFig.hidden = true;
+    alibiPart(encFig, data.scheme.data);
+    return;
+  }
+  encFig.querySelector(".panel-title").textContent = "Encoding: position × dimension";
   if (enc.unavailable || enc.error) {
     reason(encFig, enc.unavailable || enc.error);
     simFig.hidden = true;
@@ -106,6 +119,25 @@ function encodingPart(element, data, state) {
       margin: { l: 55, r: 10, t: 10, b: 45 } },
     { name: `positional-similarity-${r.model}-n${r.n}`, csv: () => matrixRows("position\\position", positions, positions, r.similarity),
       json: { model: r.model, positional: r.positional, n: r.n, similarity: r.similarity } });
+}
+
+/** ALiBi's bias by distance, one line per head (GET /api/positional/scheme's `alibi`). */
+function alibiPart(fig, sch) {
+  fig.querySelector(".panel-title").textContent = "ALiBi: each head's bias by distance (every layer alike)";
+  const a = sch.alibi;
+  if (!changed(fig, [a])) return;
+  caption(fig, `Bias added to the score of a key d tokens before the query: −m_h × d, slopes m_h = ${a.slopes.map((m) => fmt(m, 4)).join(", ")} (Press et al., 2022). A steep slope keeps a head close to the query.`);
+  const scale = DIVERGING;
+  draw(fig, a.bias.map((row, hd) => ({
+    type: "scatter", mode: "lines", x: a.distance, y: row, name: `head ${hd} · m ${fmt(a.slopes[hd], 4)}`,
+    line: { width: 2, color: scale[Math.round((hd / Math.max(1, a.bias.length - 1)) * (scale.length - 1))][1] },
+    hovertemplate: `head ${hd}<br>distance %{x}<br>bias %{y:.4f}<extra></extra>`,
+  })), {
+    height: 340, xaxis: { title: { text: "distance: query position − key position" }, zeroline: false },
+    yaxis: { title: { text: "bias added to the score" }, zeroline: true }, legend: { orientation: "h", y: -0.25 },
+    margin: { l: 60, r: 10, t: 10, b: 80 },
+  }, { name: `alibi-bias-${sch.model}`, csv: () => [["distance", ...a.slopes.map((_, hd) => `head ${hd}`)], ...a.distance.map((d, i) => [d, ...a.bias.map((r) => r[i])])],
+    json: { model: sch.model, ...a } });
 }
 
 /**
@@ -202,30 +234,37 @@ function decomposePart(element, data, state) {
   }
   const r = d.data;
   if (!r || !changed(fig, [r])) return;
+  // ALiBi: the position enters as a bias on the scores, a fifth panel before the total
+  const terms = r.bias ? [...TERMS.slice(0, 4), ["bias", "+ ALiBi bias"], TERMS[4]] : TERMS;
+  sec.querySelector("h3").textContent = r.bias ? "Each score split into four terms and ALiBi's bias (layer 0)" : "Each score split into four terms (layer 0)";
+  sec.querySelector(".intro").textContent = r.bias
+    ? "q·k/√d_head + bias: under ALiBi q and k are all content, and the position is the bias, −slope × distance."
+    : "q·k = (content + position)·(content + position): four terms that add up to the score.";
+  fig.querySelector(".panel-title").textContent = `Layer 0 · head ${state.head}: the ${r.bias ? "terms, the bias" : "four terms"} and the total`;
   const tokens = r.tokens;
   const n = tokens.length;
-  const lim = absMax(...TERMS.map(([k]) => r[k]));
+  const lim = absMax(...terms.map(([k]) => r[k]));
   caption(fig, r.note);
   const layout = {
-    grid: { rows: 1, columns: TERMS.length, pattern: "independent", xgap: 0.05 },
+    grid: { rows: 1, columns: terms.length, pattern: "independent", xgap: 0.05 },
     annotations: [], height: Math.max(260, Math.min(440, n * 20 + 110)), plot_bgcolor: MASKED_COLOR,
     margin: { l: 60, r: 10, t: 30, b: 60 },
     images: [],
   };
-  const traces = TERMS.map(([key, label], m) => {
+  const traces = terms.map(([key, label], m) => {
     const s = m === 0 ? "" : String(m + 1);
     layout.images.push(maskedBackground(`x${s}`, `y${s}`)); // masked scores are null (gaps): the stripes show there
     layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 20));
     layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m === 0, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 36));
     layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.01, xanchor: "center", yanchor: "bottom",
       showarrow: false, font: { size: 12, color: key === "scores" ? "#000" : "#333" } });
-    return { ...tokenHeatmap(r[key], tokens, { zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label, showscale: m === TERMS.length - 1,
+    return { ...tokenHeatmap(r[key], tokens, { zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label, showscale: m === terms.length - 1,
       colorbar: { thickness: 10, outlinewidth: 0 } }), xaxis: `x${s}`, yaxis: `y${s}` };
   });
   const labels = plainLabels(tokens);
   const rows = () => {
-    const out = [["query", "key", ...TERMS.map(([k]) => k)]];
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out.push([labels[i], labels[j], ...TERMS.map(([k]) => r[k][i][j])]);
+    const out = [["query", "key", ...terms.map(([k]) => k)]];
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out.push([labels[i], labels[j], ...terms.map(([k]) => r[k][i][j])]);
     return out;
   };
   draw(fig, traces, layout, { name: `decompose-${r.model}-L${r.layer}-H${r.head}`, csv: rows, json: r });

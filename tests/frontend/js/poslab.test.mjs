@@ -1,0 +1,149 @@
+// The position lab's pure logic: the smoothing of the loss curves, which models can run past their trained length,
+// when the page warns or offers, the requests it makes (frontend/js/derive.js, sources.js, state.js).
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+
+import { baseParams, beyondNotice, canRunBeyond, modelsBeyond, smooth } from "../../../frontend/js/derive.js";
+import { SOURCES } from "../../../frontend/js/sources.js";
+import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
+import { setVocabulary } from "../../../frontend/js/vocab.js";
+import { serverMeta } from "./meta.mjs";
+
+let meta;
+before(() => {
+  meta = serverMeta();
+  setVocabulary(meta);
+});
+
+// entries shaped like GET /api/models (the fields these functions read)
+const entry = (name, positional, extra = {}) => ({
+  name, kind: "causal", n_layers: 4, n_heads: 4, positional, max_tokens: 128, trained_tokens: 128, available: true,
+  unavailable_views: {}, max_tokens_beyond: positional === "learned" ? 128 : 512,
+  why_not_beyond: positional === "learned" ? "Learned positions stop at the trained length." : null, ...extra,
+});
+const ROTARY = entry("tiny-rotary", "rotary");
+const LEARNED = entry("tiny-learned", "learned");
+const ALL = [entry("tiny-sinusoidal", "sinusoidal"), LEARNED, ROTARY, entry("tiny-nope", "none"), entry("tiny-alibi", "alibi"),
+  entry("smollm2-135m", "rotary", { max_tokens_beyond: 128, trained_tokens: 8192, why_not_beyond: "kept small" }),
+  entry("not-here", "rotary", { available: false })];
+
+const close = (a, b, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
+
+test("smoothing: window 1 is the curve itself; a constant stays constant; the length is kept", () => {
+  const v = [3, 1, 4, 1, 5, 9, 2, 6];
+  assert.deepEqual(smooth(v, 1), v);
+  assert.notEqual(smooth(v, 1), v); // a copy
+  assert.deepEqual(smooth(Array(20).fill(2.5), 9), Array(20).fill(2.5));
+  assert.equal(smooth(v, 5).length, v.length);
+});
+
+test("smoothing: a centred mean over the window, fewer values at the ends, an even window made odd", () => {
+  const v = [3, 1, 4, 1, 5, 9, 2, 6];
+  const s = smooth(v, 3);
+  close(s[0], (3 + 1) / 2); // only the values that exist
+  close(s[1], (3 + 1 + 4) / 3);
+  close(s[4], (1 + 5 + 9) / 3);
+  close(s[7], (2 + 6) / 2);
+  assert.deepEqual(smooth(v, 4), smooth(v, 5)); // 4 -> 5
+  // a straight line is unchanged away from the ends (a centred mean of a linear function is its middle value)
+  const line = Array.from({ length: 50 }, (_, i) => 0.5 * i + 2);
+  const sl = smooth(line, 9);
+  for (let i = 4; i < 46; i++) close(sl[i], line[i], 1e-9);
+});
+
+test("smoothing: missing values are left out of the means", () => {
+  const s = smooth([1, NaN, 3, null, 5], 3);
+  close(s[0], 1);
+  close(s[1], 2);
+  close(s[2], 3);
+  close(s[3], 4);
+  close(s[4], 5);
+  assert.deepEqual(smooth([NaN, NaN], 3), [null, null]);
+});
+
+test("which models can run past their trained length: max_tokens_beyond above max_tokens", () => {
+  assert.equal(canRunBeyond(ROTARY), true);
+  assert.equal(canRunBeyond(LEARNED), false);
+  assert.equal(canRunBeyond(null), false);
+  assert.equal(canRunBeyond({ name: "old", max_tokens: 128 }), false); // a server without the field
+  assert.deepEqual(modelsBeyond(ALL), ["tiny-sinusoidal", "tiny-rotary", "tiny-nope", "tiny-alibi"]);
+});
+
+test("the flag is sent only when the page has agreed and the model can run there", () => {
+  const s = { ...structuredClone(DEFAULTS) };
+  assert.equal("allow_beyond_trained" in baseParams(s, ROTARY), false);
+  assert.equal(baseParams({ ...s, beyond: true }, ROTARY).allow_beyond_trained, true);
+  assert.equal("allow_beyond_trained" in baseParams({ ...s, beyond: true }, LEARNED), false);
+  // past the trained length the analysis is the compact one (one layer in full, thumbnails), as for a large model
+  const ctx = (state, model) => ({ state: { ...s, ...state }, model, models: new Map(ALL.map((m) => [m.name, m])), hover: null, overrides: {} });
+  assert.equal(SOURCES.analyze(ctx({}, ROTARY)).compact, undefined);
+  const long = SOURCES.analyze(ctx({ beyond: true, layer: 2 }, ROTARY));
+  assert.deepEqual([long.compact, long.params.layers, long.params.allow_beyond_trained], [true, [2], true]);
+  assert.equal(SOURCES.analyze(ctx({ beyond: true }, LEARNED)).compact, undefined);
+});
+
+test("the warning: shown exactly when the answer ran past the trained length", () => {
+  const s = { ...structuredClone(DEFAULTS), beyond: true };
+  const warning = "This text is 200 tokens; tiny-rotary was trained on at most 128.";
+  assert.deepEqual(beyondNotice({ model: ROTARY, state: s, analysis: { beyond_trained: { warning } } }), { kind: "warning", text: warning });
+  assert.equal(beyondNotice({ model: ROTARY, state: s, analysis: { beyond_trained: null } }), null);
+  assert.equal(beyondNotice({ model: ROTARY, state: s, analysis: {} }), null);
+  assert.equal(beyondNotice({ model: ROTARY, state: s, analysis: null }), null);
+});
+
+test("a text too long: an offer on a model that can run past its length, the reason on one that cannot", () => {
+  const s = structuredClone(DEFAULTS);
+  const canErr = "the text is 234 tokens; model 'tiny-rotary' reads at most 128 tokens (max_tokens), the length it was trained on; send allow_beyond_trained: true to run it";
+  const offer = beyondNotice({ model: ROTARY, state: s, error: canErr, status: 422, models: ALL });
+  assert.equal(offer.kind, "offer");
+  assert.match(offer.text, /128 tokens.*512/);
+  // already agreed, or another error, or not a 422: nothing to offer
+  assert.equal(beyondNotice({ model: ROTARY, state: { ...s, beyond: true }, error: canErr, status: 422, models: ALL }), null);
+  assert.equal(beyondNotice({ model: ROTARY, state: s, error: "ablate: “x” is not layer.head", status: 422, models: ALL }), null);
+  assert.equal(beyondNotice({ model: ROTARY, state: s, error: canErr, status: 503, models: ALL }), null);
+  const cantErr = "the text is 234 tokens; model 'tiny-learned' reads at most 128 tokens (max_tokens). Learned positions stop at the trained length.";
+  for (const st of [s, { ...s, beyond: true }]) {
+    const no = beyondNotice({ model: LEARNED, state: st, error: cantErr, status: 422, models: ALL });
+    assert.equal(no.kind, "cannot");
+    assert.match(no.text, /Learned positions stop at the trained length/);
+    assert.match(no.text, /tiny-sinusoidal, tiny-rotary, tiny-nope, tiny-alibi\.$/);
+  }
+});
+
+test("the position lab's requests: the curves, the probe, one scheme diagram per model of the family", () => {
+  const models = new Map(ALL.map((m) => [m.name, m]));
+  const ctx = (model) => ({ state: structuredClone(DEFAULTS), model, models, hover: null, overrides: {} });
+  assert.deepEqual(SOURCES.lengths(ctx(ROTARY)), { api: "lengths" });
+  assert.deepEqual(SOURCES.probe(ctx(ROTARY)), { api: "probe" });
+  const fam = meta.families[0].models;
+  const r = SOURCES.schemes(ctx(ROTARY));
+  assert.deepEqual(r.each.map((e) => e.name), fam);
+  for (const e of r.each) assert.deepEqual(e.spec, { api: "scheme", params: { model: e.name, n: 64 } });
+  // a model outside the family stands in for the family's model of its scheme (SmolLM2: rotary)
+  const big = models.get("smollm2-135m");
+  const names = SOURCES.schemes(ctx(big)).each.map((e) => e.name);
+  assert.deepEqual(names, fam.map((n) => (n === "tiny-rotary" ? "smollm2-135m" : n)));
+  assert.deepEqual(SOURCES.scheme(ctx(ROTARY)), { api: "scheme", params: { model: "tiny-rotary", n: 64 } });
+});
+
+test("the state: beyond and the smoothing window round-trip through the URL", () => {
+  const s = parse("?beyond=1&smooth=33");
+  assert.deepEqual([s.beyond, s.smooth], [true, 33]);
+  assert.deepEqual(parse(`?${serialize(s)}`).beyond, true);
+  assert.match(serialize(s), /beyond=1/);
+  assert.match(serialize(s), /smooth=33/);
+  assert.doesNotMatch(serialize(parse("")), /beyond|smooth/);
+  assert.equal(parse("?smooth=0").smooth, DEFAULTS.smooth); // out of range: the default
+  assert.equal(parse("?smooth=abc").smooth, DEFAULTS.smooth);
+});
+
+test("compare past the trained length: side b asks for it only where its model can run there", () => {
+  const models = new Map(ALL.map((m) => [m.name, m]));
+  const ctx = (patch) => ({ state: { ...structuredClone(DEFAULTS), ...patch }, model: ROTARY, models, hover: null, overrides: {} });
+  const both = SOURCES.compare(ctx({ beyond: true, model2: "tiny-alibi" })).params;
+  assert.deepEqual([both.a.allow_beyond_trained, both.b.allow_beyond_trained], [true, true]);
+  const learned = SOURCES.compare(ctx({ beyond: true, model2: "tiny-learned" })).params;
+  assert.deepEqual([learned.a.allow_beyond_trained, "allow_beyond_trained" in learned.b], [true, false]);
+  const off = SOURCES.compare(ctx({ model2: "tiny-alibi" })).params;
+  assert.deepEqual(["allow_beyond_trained" in off.a, "allow_beyond_trained" in off.b], [false, false]);
+});
