@@ -43,6 +43,8 @@ VIEWS: tuple[View, ...] = (
          kinds=("causal",)),
     View("compare", "Compare", "two sentences, two models or two interventions side by side, with the attention "
                                "difference and both predictions", layer_head=True),
+    View("lab", "Training lab", "train a small transformer on a task, live: the loss, a head's attention, every "
+                                "head's role scores and the model's answer over the steps"),
 )
 VIEW_IDS: tuple[str, ...] = tuple(v.id for v in VIEWS)
 

@@ -34,6 +34,17 @@ export const DEFAULTS = Object.freeze({
   step: 1, // its step, counted from 1; URL step=N
   present: false, // presenter mode: large type, high contrast (body class "presenter"; URL present=1)
   hidespecial: false, // hide [CLS], [SEP], BOS from the token strip and the attention axes (URL hidespecial=1)
+  // the explorer's training-step slider: the model at this recorded training step (NAME@STEP); null = the final model
+  tstep: null,
+  // the training lab: the run's task, positional scheme, size and step budget (null: the server's default), and the
+  // head and role score its plots show
+  ltask: "copy",
+  lpos: "sinusoidal",
+  lsize: "small",
+  lsteps: null,
+  llayer: 0,
+  lhead: 0,
+  lrole: "induction",
 });
 
 // boolean keys: written to the URL as 1 / 0 (scale2 may also be null: absent)
@@ -100,6 +111,12 @@ export function parse(search, problems = []) {
   if (q.has("ablate2")) s.ablate2 = heads(q.get("ablate2"), "ablate2", problems);
   if (/^[a-z0-9][a-z0-9-]{0,79}$/.test(q.get("lesson") || "")) s.lesson = q.get("lesson");
   s.step = int(q.get("step"), DEFAULTS.step, 1, 999);
+  s.tstep = int(q.get("tstep"), null);
+  for (const k of ["ltask", "lpos", "lsize"]) if (/^[a-z0-9][a-z0-9_-]{0,39}$/.test(q.get(k) || "")) s[k] = q.get(k);
+  if (/^[a-z][a-z_]{0,39}$/.test(q.get("lrole") || "")) s.lrole = q.get("lrole");
+  s.lsteps = int(q.get("lsteps"), null, 1, 1_000_000);
+  s.llayer = int(q.get("llayer"), DEFAULTS.llayer, 0, 999);
+  s.lhead = int(q.get("lhead"), DEFAULTS.lhead, 0, 999);
   return s;
 }
 
