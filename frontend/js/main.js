@@ -219,7 +219,7 @@ function refresh() {
     data.end("page");
   }
   lessons.refresh({ ...ctx, hover: null, query: page.query });
-  classroom.update({ query: page.query });
+  classroom.update({ query: page.query, model: ctx.model ? ctx.model.name : null });
   if (more) schedule();
 }
 

@@ -7,8 +7,8 @@ import {
   answerOf, exampleLossSeries, firstReaching, isEnded, isLive, lossSeries, patternOf, roleSeries, shownIndex, shownRecord, statusText,
 } from "../labrun.js";
 import {
-  action, caption, changed, COLORS, draw, emit, esc, fmt, h, matrixRows, panel, part, plotOf, reason, setExport, setValue, squareHeight, THEME,
-  tokenAxis, tokenHeatmap,
+  action, caption, changed, COLORS, draw, emit, esc, fmt, h, maskedBackground, matrixRows, panel, part, plotOf, reason, setExport, setValue,
+  squareHeight, THEME, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
 export const id = "lab";
@@ -253,11 +253,14 @@ function drawPattern(fig, run, rec, layer, head) {
   const masked = (i, j) => j > i; // the lab's models are causal
   caption(fig, `Layer ${layer}, head ${head} at step ${rec.step}: each row a query token of the example, each column a key; a row sums to 1. ` +
     `Weights as the run recorded them (8-bit: within 0.002). ${THEME.masked.words}`);
+  // every token labelled where they fit (hover names each one)
+  const every = n > 32 || (n > 16 && (plotOf(fig).clientWidth || 600) < 520) ? 2 : 1;
   draw(fig, [tokenHeatmap(pattern, tokens, { masked, zmin: 0, zmax: 1, colorbar: { title: { text: "weight", side: "right" } } })], {
     height: squareHeight(n, { max: 520, per: 18 }),
     plot_bgcolor: THEME.masked.color,
-    xaxis: tokenAxis(tokens, { title: { text: "key (attended to)" }, side: "bottom", tickangle: 0 }, n > 32 ? 2 : 1),
-    yaxis: tokenAxis(tokens, { title: { text: "query" }, autorange: false, range: [n - 0.5, -0.5] }, n > 32 ? 2 : 1),
+    images: [maskedBackground()],
+    xaxis: tokenAxis(tokens, { title: { text: "key (attended to)" }, side: "bottom", tickangle: 0 }, every),
+    yaxis: tokenAxis(tokens, { title: { text: "query" }, autorange: false, range: [n - 0.5, -0.5] }, every),
     margin: { l: 60, r: 10, t: 10, b: 55 },
   }, {
     name: `lab-${run.id}-step${rec.step}-L${layer}-H${head}`,
@@ -294,12 +297,12 @@ function drawRoles(fig, options, run, records, rec, role, layer, head) {
     line: { color: palette[s.head % palette.length], dash: dashes[s.layer % dashes.length], width: s.layer === layer && s.head === head ? 3.5 : 1.5 },
     hovertemplate: `${s.name}<br>step %{x}<br>${esc(roleTitle(role))} %{y:.3f}<extra></extra>`,
   })), {
-    height: 300,
+    height: 340,
     xaxis: { title: { text: "training step" }, range: [0, Math.max(run.steps, rec.step)], zeroline: false },
     yaxis: { title: { text: `${roleTitle(role)} score` }, range: [0, 1.02] },
     shapes: [stepLine(rec.step)],
-    legend: { orientation: "h", y: -0.25, x: 0 },
-    margin: { l: 55, r: 10, t: 10, b: 45 },
+    legend: { orientation: "h", yanchor: "bottom", y: 1.02, x: 0 },
+    margin: { l: 55, r: 10, t: 56, b: 45 },
   }, {
     name: `lab-${run.id}-${role}`,
     csv: () => [["step", ...series.map((s) => s.name)], ...records.map((r, i) => [r.step, ...series.map((s) => s.y[i])])],
