@@ -157,7 +157,7 @@ def test_a_page_that_goes_stops_its_run(page: Page, server_url):
     section.locator("button[name=train]").click()
     expect(section).to_have_attribute("data-run-status", "running", timeout=90_000)
     run_id = run_of(page)["id"]
-    page.goto("about:blank")  # the page goes: it cancels its run as it unloads
+    page.goto(f"{server_url}/api/health")  # the page goes (to another page): it cancels its run as it unloads
     deadline = time.monotonic() + 8  # well within the server's own watch timeout (10 s)
     state = {}
     while time.monotonic() < deadline:
