@@ -181,7 +181,8 @@ export function render(element, data, state) {
   const roleFig = panel(row2, "roles", "Role scores of every head over the steps");
   const answerFig = panel(row2, "answer", "The model's answer on the example", { formats: ["csv", "json"], cls: "table-panel" });
   if (!run || !records.length) {
-    const why = lab.refused ? `No run: ${lab.refused}` : run ? "Waiting for the run's first record…" : "Press Train to start a run.";
+    const why = lab.refused ? `No run: ${lab.refused}` : !run ? "Press Train to start a run."
+      : isEnded(run) ? "The run ended before its first record: press Train (or Reset) to start again." : "Waiting for the run's first record…";
     for (const f of [lossFig, attnFig, roleFig, answerFig]) reason(f, why);
     return;
   }
