@@ -54,6 +54,8 @@ VIEWS: tuple[View, ...] = (
                                        "a token's logit, adding up to it", kinds=("causal",)),
     View("effects", "Beyond attention", "raw attention beside what it moves (‖α·v·W_O‖), attention rollout and the "
                                         "measured effect of ablating each head", layer_head=True),
+    View("lab", "Training lab", "train a small transformer on a task, live: the loss, a head's attention, every "
+                                "head's role scores and the model's answer over the steps"),
 )
 VIEW_IDS: tuple[str, ...] = tuple(v.id for v in VIEWS)
 

@@ -52,7 +52,7 @@ function sleep(ms, signal) {
 /** The wait a 503 asks for (Retry-After, 0.2 to 5 s), in ms. */
 const retryAfterMs = (res) => Math.min(5, Math.max(0.2, Number(res.headers.get("retry-after")) || 1)) * 1000;
 
-async function call(method, path, body, signal) {
+async function call(method, path, body, signal, busyRetries = RETRIES_WHEN_BUSY) {
   const started = Date.now();
   const request = ++requests;
   let loadingModel = null;
@@ -67,7 +67,7 @@ async function call(method, path, body, signal) {
         await sleep(retryAfterMs(res), signal);
         continue;
       }
-      if (res.status === 503 && res.headers.get("retry-after") && busy < RETRIES_WHEN_BUSY) {
+      if (res.status === 503 && res.headers.get("retry-after") && busy < busyRetries) {
         // the server is busy: wait as long as it asks (at most 5 s), then ask again
         busy++;
         await sleep(retryAfterMs(res), signal);
@@ -171,3 +171,51 @@ export const lens = (body, signal) => call("POST", "/api/attribution/lens", body
 export const logit = (body, signal) => call("POST", "/api/attribution/logit", body, signal);
 export const attnattr = (body, signal) => call("POST", "/api/attribution/attention", body, signal);
 export const ablation = (body, signal) => call("POST", "/api/attribution/ablation", body, signal);
+
+// ------------------------------------------------------------------------------------ the training lab (issue 19)
+
+/** A lab record with its attention decoded: {shape: [layer, head, query, key], scale, bytes} (weight = byte / scale). */
+function labRecord(r) {
+  if (r && r.attention && typeof r.attention.data === "string") {
+    const { data: b64, ...rest } = r.attention;
+    r.attention = { ...rest, bytes: fromBase64(b64) };
+  }
+  return r;
+}
+const labState = (run) => {
+  if (run && Array.isArray(run.records)) run.records.forEach(labRecord);
+  return run;
+};
+const runPath = (id, what = "") => `/api/lab/runs/${encodeURIComponent(id)}${what}`;
+
+export const labOptions = (signal) => call("GET", "/api/lab/options", undefined, signal);
+/** Start a run; a full server answers 503 at once (no retry: the page says so). */
+export const labCreate = (body, signal) => call("POST", "/api/lab/runs", body, signal, 0).then(labState);
+/** A run's state and its records after `after` (the polling fallback of labEvents). */
+export const labRun = ({ id, after }, signal) => call("GET", `${runPath(id)}${query({ after })}`, undefined, signal).then(labState);
+export const labPause = ({ id }, signal) => call("POST", runPath(id, "/pause"), undefined, signal).then(labState);
+export const labResume = ({ id }, signal) => call("POST", runPath(id, "/resume"), undefined, signal).then(labState);
+export const labStep = ({ id, n }, signal) => call("POST", runPath(id, "/step"), { n }, signal).then(labState);
+export const labReset = ({ id, seed }, signal) => call("POST", runPath(id, "/reset"), seed === undefined ? undefined : { seed }, signal).then(labState);
+export const labCancel = ({ id }, signal) => call("POST", runPath(id, "/cancel"), undefined, signal).then(labState);
+export const labRegister = ({ id, step }, signal) => call("POST", runPath(id, "/register"), step === undefined ? undefined : { step }, signal);
+/** Stop a run while the page goes away (a beacon outlives the page; the server also stops a run nobody watches). */
+export const labCancelOnLeave = (id) => navigator.sendBeacon(runPath(id, "/cancel"));
+/**
+ * GET /api/lab/runs/{id}/events as an EventSource: on.state(run) and on.end(run) (states without records),
+ * on.record(record) (its attention decoded), on.open(), on.error(eventSource). Returns the EventSource: close() it.
+ */
+export function labEvents(id, after, on) {
+  const es = new EventSource(`${runPath(id, "/events")}${query({ after })}`);
+  es.addEventListener("state", (ev) => on.state(JSON.parse(ev.data)));
+  es.addEventListener("record", (ev) => on.record(labRecord(JSON.parse(ev.data))));
+  es.addEventListener("end", (ev) => {
+    es.close();
+    on.end(JSON.parse(ev.data));
+  });
+  es.addEventListener("open", () => on.open && on.open());
+  es.addEventListener("error", () => on.error && on.error(es));
+  return es;
+}
+/** A model's recorded training: its checkpoints (NAME@STEP) and the training loss of every step. */
+export const training = ({ model }, signal) => call("GET", `/api/models/${encodeURIComponent(model)}/training`, undefined, signal);

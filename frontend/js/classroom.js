@@ -9,11 +9,14 @@ import { formatAblate } from "./vocab.js";
 
 const $ = (id) => document.getElementById(id);
 
-/** Point Download report at the report of what is on screen; `query`: the query token the page shows (or null). */
-export function update({ query = null } = {}) {
+/**
+ * Point Download report at the report of what is on screen; `query`: the query token the page shows (or null);
+ * `model`: the model the views show (a checkpoint NAME@STEP at a training step), else the state's.
+ */
+export function update({ query = null, model: shown = null } = {}) {
   const link = $("download-report");
   if (!link) return;
-  const model = state.model || undefined;
+  const model = shown || state.model || undefined;
   const href = reportURL({
     text: state.text, model, layer: state.layer, head: state.head, query: query ?? undefined, positions: state.positions,
     scale: state.scale ? undefined : "false", ablate: formatAblate(state.ablate) || undefined,

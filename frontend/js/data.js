@@ -197,8 +197,13 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
       return need(name, ctx.slot ? `${ctx.slot}/${name}` : name);
     },
 
-    /** A one-off request through the cache (joined if the same is on its way): a promise of its answer. */
-    request(spec, slot = `once:${keyOf(spec)}`) {
+    /**
+     * A one-off request through the cache (joined if the same is on its way): a promise of its answer. `fresh`: ask
+     * the server again rather than answer from the cache (the list of models after a lab run registered one).
+     */
+    request(spec, slot = `once:${keyOf(spec)}`, { fresh = false } = {}) {
+      const cached = fresh ? entries.get(keyOf(spec)) : null;
+      if (cached && !cached.pending) entries.delete(keyOf(spec));
       const e = want(slot, spec);
       return new Promise((resolve, reject) => {
         const check = () => {

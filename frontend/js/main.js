@@ -4,12 +4,15 @@
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
 import { beyondNotice, canRunBeyond, effectiveToken, samplingOf, shownIndices, shownText, visibleAnalysis } from "./derive.js";
+import { lab } from "./lab.js";
+import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
 import * as lessons from "./lessons.js";
 import { forgetDrawn, h, mark } from "./plot.js";
 import { readURL, state, subscribe, toggledAblate, update } from "./state.js";
 import { VIEWS } from "./views/index.js";
 import * as beyondView from "./views/beyond.js";
 import * as legendView from "./views/legend.js";
+import * as replayView from "./views/replay.js";
 import * as tokensView from "./views/tokens.js";
 import { parseAblate, setVocabulary, viewIds, viewInfo, vocab } from "./vocab.js";
 
@@ -44,9 +47,28 @@ function currentModel() {
   return page.byName.get(state.model) || page.byName.get(page.list && page.list.default) || null;
 }
 
-/** The context every source is asked in: the page's state, its model, the models, the hovered token. */
+/**
+ * The model the views work on: the chosen one, or, at a training step of the slider, its checkpoint NAME@STEP (an
+ * entry like the model's, with that name).
+ */
+function effectiveModel() {
+  return atStep(currentModel(), state.tstep);
+}
+
+let modelsMemo = { model: null, base: null, map: null };
+/** The models by name, with the checkpoint the page works on among them (it is not in the list of models). */
+function modelsFor(model) {
+  if (!model || !model.checkpoint_of) return page.byName;
+  if (modelsMemo.model !== model.name || modelsMemo.base !== page.byName) {
+    modelsMemo = { model: model.name, base: page.byName, map: new Map([...page.byName, [model.name, model]]) };
+  }
+  return modelsMemo.map;
+}
+
+/** The context every source is asked in: the page's state, its model, the models, the hovered token, the lab's run. */
 function context() {
-  return { state, model: currentModel(), models: page.byName, hover: page.hover, overrides: {} };
+  const model = effectiveModel();
+  return { state, model, models: modelsFor(model), hover: page.hover, overrides: {}, lab: lab.view };
 }
 
 function setBusy() {
@@ -124,7 +146,8 @@ function syncInputs() {
       `${m.title}: ${m.kind}, ${m.n_layers} layers × ${m.n_heads} heads` +
       (m.n_kv_heads !== m.n_heads ? ` (${m.n_kv_heads} K/V heads)` : "") +
       `, d_model ${m.d_model}, d_head ${m.d_head}, ${m.positional} positions, ${formatParams(m.params)} parameters, ` +
-      `reads at most ${m.max_tokens} tokens` + (canRunBeyond(m) ? ` (${m.max_tokens_beyond} past its trained length, with a warning)` : "") + `. Trained on: ${m.source || "—"}` + (m.licence ? ` (${m.licence})` : "") + ".";
+      `reads at most ${m.max_tokens} tokens` + (canRunBeyond(m) ? ` (${m.max_tokens_beyond} past its trained length, with a warning)` : "") + `. Trained on: ${m.source || "—"}` + (m.licence ? ` (${m.licence})` : "") + "." +
+      (effectiveModel() !== m ? ` Shown as it was at training step ${effectiveModel().step} (${effectiveModel().name}).` : "");
   }
   $("layer").value = String(state.layer);
   $("head").value = String(state.head);
@@ -156,6 +179,13 @@ function normalize() {
   const ablate = state.ablate.filter(([l, hd]) => l < m.n_layers && hd < m.n_heads);
   if (ablate.length !== state.ablate.length) patch.ablate = ablate;
   for (const key of ["target", "versus"]) if (state[key] !== null && state[key] >= m.vocab_size) patch[key] = null;
+  if (state.tstep !== null) {
+    // a training step the model recorded (the nearest one), else none; the last one is the model itself (no step)
+    const steps = checkpointSteps(m);
+    const s = steps.length ? steps[stepIndex(steps, state.tstep)] : null;
+    const tstep = s === null || s === steps[steps.length - 1] ? null : s;
+    if (tstep !== state.tstep) patch.tstep = tstep;
+  }
   if (Object.keys(patch).length) {
     update(patch);
     return true;
@@ -192,12 +222,22 @@ function refresh() {
     data.end("page");
   }
   lessons.refresh({ ...ctx, hover: null, query: page.query });
-  classroom.update({ query: page.query });
+  classroom.update({ query: page.query, model: ctx.model ? ctx.model.name : null });
   if (more) schedule();
 }
 
 /** The explorer: the token strip and the selected view. Returns false when the view needs another frame. */
 function explorer(ctx) {
+  const base = currentModel();
+  replayView.render($("replay"), { model: base, tstep: state.tstep,
+    training: checkpointSteps(base).length ? data.resolve("page", "training", ctx) : null });
+  const standalone = VIEWS[state.view] && VIEWS[state.view].standalone;
+  document.body.classList.toggle("standalone-view", Boolean(standalone));
+  if (standalone) {
+    showError(page.notice);
+    page.query = null;
+    return showView(ctx, { view: null, analysis: null, token: null });
+  }
   const an = data.resolve("page", "analyze", ctx);
   const beyond = beyondNotice({ model: ctx.model, state, analysis: an.error ? null : an.data, error: an.error, status: an.status,
     models: page.list.models });
@@ -224,6 +264,12 @@ function explorer(ctx) {
   legendView.render($("token-legend"), { tokens: view.tokens, unseen: analysis.unseen_characters, model: analysis.model });
   $("query-label").textContent = `${tok} “${shownText(analysis.tokens[tok])}”`;
   if (!an.current) return true; // wait for this sentence's analysis before asking the views' questions
+  return showView(ctx, { an, token: tok, view, analysis });
+}
+
+/** The selected view drawn from its sources (`an`: the sentence's analysis, absent for a standalone view). */
+function showView(ctx, { an, token: tok, view, analysis }) {
+  for (const s of document.querySelectorAll("main .view")) s.hidden = s.dataset.view !== state.view;
   const section = document.querySelector(`main .view[data-view="${state.view}"]`);
   const module = VIEWS[state.view];
   if (!section || !module) {
@@ -233,7 +279,7 @@ function explorer(ctx) {
   }
   let ready = false;
   try {
-    const got = { analyze: an };
+    const got = an ? { analyze: an } : {};
     for (const name of module.sources) if (!(name in got)) got[name] = data.resolve("page", name, ctx);
     ready = module.show(section, got, { ...ctx, token: tok, view, analysis, ablateMode: page.ablateMode, note: page.note, generated: page.generated });
     $("empty").hidden = true;
@@ -293,6 +339,57 @@ function applyPatch(patch, history) {
     }
   }
   update(next, { history });
+}
+
+/** A request of the training lab's view: an action on its run, or opening the run's model in the explorer. */
+async function labAction({ op, ...detail }) {
+  if (op === "pick") return lab.pick(detail.index);
+  if (op === "train") return lab.train(detail.params);
+  if (op === "step") return lab.step(detail.n);
+  if (op === "open") return openLabModel(detail.step);
+  if (["pause", "resume", "reset", "cancel"].includes(op)) return lab[op]();
+  return undefined;
+}
+
+/** Register the lab run's model at `step`, list it among the models, and show it in the attention view. */
+async function openLabModel(step) {
+  page.actions++;
+  schedule();
+  try {
+    const name = await lab.register(step === null ? undefined : step);
+    if (!name) return; // lab.js shows why
+    await reloadModels();
+    const run = lab.view.run;
+    const task = run && run.example;
+    // the run's fixed example as the sentence (a letter task's tokenizer reads nothing else); a text task keeps it
+    const patch = { model: name, tstep: null, view: "attention", token: null, layer: 0, head: 0 };
+    if (task && run.config.task !== "tinystories") patch.text = task.tokens.slice(1).join("");
+    if (patch.text !== undefined) $("text").value = patch.text;
+    update(patch, { history: "push" });
+  } finally {
+    page.actions--;
+    schedule();
+  }
+}
+
+/** Ask for the list of models again (a lab run registered one) and fill the model menu. */
+async function reloadModels() {
+  try {
+    setModels(await data.request({ api: "models" }, undefined, { fresh: true }));
+  } catch (err) {
+    showError(err.message);
+  }
+}
+
+function setModels(list) {
+  page.list = list;
+  page.byName = new Map(list.models.map((m) => [m.name, m]));
+  $("model").replaceChildren(...list.models.map((m) => {
+    const opt = new Option(modelLabel(m), m.name);
+    opt.disabled = !m.available;
+    opt.title = m.available ? m.title : `not installed: ${m.install || ""}`;
+    return opt;
+  }));
 }
 
 // ----------------------------------------------------------------------------------- wiring
@@ -447,7 +544,11 @@ function wire() {
   });
   document.addEventListener("attnlab:action", (ev) => {
     if (ev.detail.name === "continue") continueText();
+    if (ev.detail.name === "lab") labAction(ev.detail);
   });
+  // the training lab: draw each change of its run; the page's run stops when the page goes
+  lab.subscribe(schedule);
+  window.addEventListener("pagehide", () => lab.leave());
 
   window.addEventListener("popstate", () => readURL());
   subscribe(() => {
@@ -504,14 +605,7 @@ async function start() {
   const problems = readURL();
   wire();
   $("text").value = state.text;
-  page.list = list;
-  page.byName = new Map(list.models.map((m) => [m.name, m]));
-  $("model").replaceChildren(...list.models.map((m) => {
-    const opt = new Option(modelLabel(m), m.name);
-    opt.disabled = !m.available;
-    opt.title = m.available ? m.title : `not installed: ${m.install || ""}`;
-    return opt;
-  }));
+  setModels(list);
   if (state.model && !page.byName.has(state.model)) {
     problems.push(`There is no model named “${state.model}”; showing ${list.default} instead.`);
     update({ model: list.default });

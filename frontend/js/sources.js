@@ -217,6 +217,23 @@ export const SOURCES = {
     return { api: "probe" };
   },
 
+  // the training lab: what a run can be (tasks with their documentation, schemes, sizes, limits), and the page's run
+  // (lab.js follows it; main.js hands it over in ctx.lab)
+  labOptions() {
+    return { api: "labOptions" };
+  },
+  lab(ctx) {
+    return ctx.lab ? { value: ctx.lab } : { error: "The training lab is not running on this page." };
+  },
+
+  // the explorer's training-step slider: the recorded training of the model (or of the model a checkpoint is of)
+  training(ctx) {
+    const base = ctx.model && (ctx.model.checkpoint_of || ctx.model.name);
+    const m = base && ctx.models.get(base);
+    if (!m || !Array.isArray(m.checkpoints) || !m.checkpoints.length) return { unavailable: `${base || "This model"} has no recorded training checkpoints.` };
+    return { api: "training", params: { model: base } };
+  },
+
   state(ctx, need) {
     const q = query(ctx, need);
     if (q.token === undefined) return q;

@@ -45,6 +45,17 @@ export const DEFAULTS = Object.freeze({
   seed: null, // the seed of the draws; null = a new one each time (the answer reports it, and the page keeps it)
   beyond: false, // send allow_beyond_trained: a text past the model's trained length runs, with a warning (URL beyond=1)
   smooth: 17, // the position lab's loss curves: positions averaged (1 = the raw curve); URL smooth=N
+  // the explorer's training-step slider: the model at this recorded training step (NAME@STEP); null = the final model
+  tstep: null,
+  // the training lab: the run's task, positional scheme, size and step budget (null: the server's default), and the
+  // head and role score its plots show
+  ltask: "copy",
+  lpos: "sinusoidal",
+  lsize: "small",
+  lsteps: null,
+  llayer: 0,
+  lhead: 0,
+  lrole: "induction",
 });
 
 // boolean keys: written to the URL as 1 / 0 (scale2 may also be null: absent)
@@ -117,6 +128,12 @@ export function parse(search, problems = []) {
   s.topp = num(q.get("topp"), DEFAULTS.topp, 0.01, 1);
   s.seed = int(q.get("seed"), null, 0, 2 ** 31 - 1);
   s.smooth = int(q.get("smooth"), DEFAULTS.smooth, 1, 101);
+  s.tstep = int(q.get("tstep"), null);
+  for (const k of ["ltask", "lpos", "lsize"]) if (/^[a-z0-9][a-z0-9_-]{0,39}$/.test(q.get(k) || "")) s[k] = q.get(k);
+  if (/^[a-z][a-z_]{0,39}$/.test(q.get("lrole") || "")) s.lrole = q.get("lrole");
+  s.lsteps = int(q.get("lsteps"), null, 1, 1_000_000);
+  s.llayer = int(q.get("llayer"), DEFAULTS.llayer, 0, 999);
+  s.lhead = int(q.get("lhead"), DEFAULTS.lhead, 0, 999);
   return s;
 }
 

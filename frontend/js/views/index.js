@@ -7,6 +7,7 @@ import * as arithmetic from "./explain.js";
 import * as attention from "./attention.js";
 import * as compare from "./compare.js";
 import * as embeddings from "./embeddings.js";
+import * as lab from "./lab.js";
 import * as positional from "./positional.js";
 import * as poslab from "./poslab.js";
 import * as predictions from "./predict.js";
@@ -16,4 +17,4 @@ import * as effects from "./effects.js";
 import * as lens from "./lens.js";
 import * as model from "./model.js";
 
-export const VIEWS = Object.fromEntries([attention, arithmetic, qkv, embeddings, positional, poslab, predictions, compare, model, lens, attribution, effects].map((m) => [m.id, m]));
+export const VIEWS = Object.fromEntries([attention, arithmetic, qkv, embeddings, positional, poslab, predictions, compare, model, lens, attribution, effects, lab].map((m) => [m.id, m]));

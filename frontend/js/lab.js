@@ -1,0 +1,186 @@
+// The training lab's data: the page's one run, followed over Server-Sent Events (GET /api/lab/runs/{id}/events),
+// or, when the stream fails, by polling GET /api/lab/runs/{id}; its controls (train, pause, resume, step, reset,
+// cancel, open in the explorer). A part of the data layer: it calls api.js and holds what came back, reduced by
+// labrun.js; the lab view draws `lab.view` and asks for actions through main.js. Nothing here draws.
+//
+// A run stops when its page goes: the page cancels it as it unloads (a beacon), and the server cancels a run that
+// no stream and no poll has watched for its `watch_timeout_s` anyway.
+import * as realApi from "./api.js";
+import { initial, isEnded, isLive, reduce } from "./labrun.js";
+
+const POLL_MS = 250; // the polling fallback: four polls a second
+const STREAM_ERRORS = 3; // a stream that fails this often in a row gives way to polling
+
+export function createLab(api = realApi) {
+  let view = initial();
+  let es = null; // the EventSource following the run
+  let poller = null; // the polling fallback's timer
+  let streamErrors = 0;
+  let busy = 0; // actions on their way
+  const listeners = new Set();
+
+  function set(next) {
+    if (next === view) return;
+    view = next;
+    for (const fn of listeners) fn();
+  }
+  const apply = (ev) => set(reduce(view, ev));
+  const after = () => view.records.length - 1;
+
+  function stopFollowing() {
+    if (es) es.close();
+    es = null;
+    clearTimeout(poller);
+    poller = null;
+  }
+
+  function follow(id) {
+    stopFollowing();
+    if (typeof EventSource !== "function") {
+      poll(id);
+      return;
+    }
+    streamErrors = 0;
+    const mine = (fn) => (x) => {
+      if (view.run && view.run.id === id) fn(x);
+    };
+    es = api.labEvents(id, after(), {
+      open: mine(() => {
+        streamErrors = 0;
+        apply({ type: "transport", transport: "events" });
+      }),
+      state: mine((run) => {
+        apply({ type: "state", run });
+        if (view.gap) resync(id);
+      }),
+      record: mine((record) => {
+        apply({ type: "record", record });
+        if (view.gap) resync(id);
+      }),
+      end: mine((run) => {
+        es = null;
+        apply({ type: "state", run });
+        apply({ type: "transport", transport: null });
+      }),
+      error: mine((source) => {
+        // the browser reconnects by itself (resuming after Last-Event-ID); a stream that keeps failing, or that the
+        // browser gave up on, gives way to polling
+        streamErrors++;
+        if (source.readyState === 2 || streamErrors >= STREAM_ERRORS) poll(id);
+      }),
+    });
+  }
+
+  /** Poll the run (the fallback of the event stream) until it ends. */
+  function poll(id) {
+    stopFollowing();
+    apply({ type: "transport", transport: "polling" });
+    const tick = async () => {
+      poller = null;
+      if (!view.run || view.run.id !== id) return;
+      try {
+        apply({ type: "poll", run: await api.labRun({ id, after: after() }) });
+      } catch (err) {
+        apply({ type: "error", message: err.message });
+      }
+      if (!view.run || view.run.id !== id) return;
+      if (isEnded(view.run)) apply({ type: "transport", transport: null });
+      else poller = setTimeout(tick, POLL_MS);
+    };
+    poller = setTimeout(tick, 0);
+  }
+
+  /** A record went missing: ask for the records after the last one held. */
+  async function resync(id) {
+    try {
+      apply({ type: "poll", run: await api.labRun({ id, after: after() }) });
+    } catch (err) {
+      apply({ type: "error", message: err.message });
+    }
+  }
+
+  /** Run an action on the server; its answer (the run's state) is applied, an error is shown. */
+  async function act(fn) {
+    busy++;
+    set({ ...view, error: null });
+    try {
+      return await fn();
+    } catch (err) {
+      if (err.status === 503 && !view.run) apply({ type: "refused", message: err.message });
+      else apply({ type: "error", message: err.message });
+      return null;
+    } finally {
+      busy--;
+      for (const l of listeners) l();
+    }
+  }
+
+  const runId = () => (view.run ? view.run.id : null);
+
+  const lab = {
+    /** What the lab view draws: {run, records, pick, error, refused, transport, gap} (labrun.js). */
+    get view() {
+      return view;
+    },
+    /** Actions on their way. */
+    busy: () => busy,
+
+    /** Start a run with these settings (LabRunRequest); a run this page still has going is cancelled first. */
+    train(params) {
+      return act(async () => {
+        const old = runId();
+        if (old !== null && isLive(view.run)) {
+          stopFollowing();
+          await api.labCancel({ id: old }).catch(() => null);
+        }
+        stopFollowing();
+        set(initial());
+        const run = await api.labCreate(params);
+        apply({ type: "created", run });
+        follow(run.id);
+        return run;
+      });
+    },
+    pause: () => act(async () => apply({ type: "state", run: await api.labPause({ id: runId() }) })),
+    resume: () => act(async () => apply({ type: "state", run: await api.labResume({ id: runId() }) })),
+    step: (n = 1) => act(async () => {
+      const id = runId();
+      apply({ type: "state", run: await api.labStep({ id, n }) });
+      if (!es && !poller) follow(id);
+    }),
+    cancel: () => act(async () => apply({ type: "state", run: await api.labCancel({ id: runId() }) })),
+    /** Start again from step 0 with the same settings: the server answers with the new run, which is followed. */
+    reset: () => act(async () => {
+      const run = await api.labReset({ id: runId() });
+      stopFollowing();
+      apply({ type: "created", run });
+      follow(run.id);
+      return run;
+    }),
+    /** Register the run's weights at `step` (default: the latest kept) as a model: its name, or null. */
+    register: (step) => act(async () => {
+      const id = runId();
+      const got = await api.labRegister({ id, step });
+      await resync(id); // its `registered` list has the model now
+      return got.model;
+    }),
+    /** The slider over the recorded steps: show record `index` (null: the latest). */
+    pick(index) {
+      apply({ type: "pick", index });
+    },
+    /** The page goes away: stop its run (the server would stop it once nothing watches it, a little later). */
+    leave() {
+      const id = runId();
+      if (id !== null && isLive(view.run)) api.labCancelOnLeave(id);
+      stopFollowing();
+    },
+    subscribe(fn) {
+      listeners.add(fn);
+      return () => listeners.delete(fn);
+    },
+  };
+  return lab;
+}
+
+/** The page's lab. */
+export const lab = createLab();

@@ -1,0 +1,241 @@
+// The training lab's run as the page holds it, and the training-step slider of the explorer: pure functions, no DOM,
+// no fetch. lab.js feeds the run's events (Server-Sent Events, or the polling fallback) through reduce(); the lab
+// view (views/lab.js) draws what the selectors here pick out. Every number is the server's (GET
+// /api/lab/runs/{id}, its events, GET /api/models/{name}/training): nothing here computes a new one, it only
+// picks and arranges them.
+
+/** Statuses after which a run records nothing more (backend/lab.py ENDED). */
+export const ENDED = ["finished", "cancelled", "failed", "reset"];
+/** Statuses of a run that holds (or waits for) a worker. */
+export const LIVE = ["queued", "starting", "running", "paused"];
+
+/** The page's lab before any run: no run, no records. */
+export function initial() {
+  return { run: null, records: [], pick: null, error: null, refused: null, transport: null, gap: false };
+}
+
+const withoutRecords = (run) => {
+  const { records, ...rest } = run;
+  return rest;
+};
+
+/** Append the records that continue `records` (index = its length), ignoring those already held. */
+function appendRecords(records, incoming) {
+  let out = records;
+  let gap = false;
+  for (const r of [...incoming].sort((a, b) => a.index - b.index)) {
+    if (r.index < out.length) continue; // already held (a reconnected stream resends nothing, a poll may overlap)
+    if (r.index > out.length) {
+      gap = true; // a record is missing: the caller asks for the run's records again
+      break;
+    }
+    if (out === records) out = records.slice();
+    out.push(r);
+  }
+  return { records: out, gap };
+}
+
+/**
+ * The next lab state after an event:
+ *   {type: "created", run}           a run started (or the run a reset made): its records so far come with it
+ *   {type: "state", run}             the run's state changed (a `state` or `end` event, without records)
+ *   {type: "record", record}         one record (a `record` event)
+ *   {type: "poll", run}              a poll's answer: the state and the records after the page's last
+ *   {type: "refused", message}       the server refused the run (503: too many runs wait)
+ *   {type: "error", message}         an action failed (the message is the API's detail)
+ *   {type: "transport", transport}   how progress arrives: "events" | "polling" | null
+ *   {type: "pick", index}            the slider: show the record `index` (null: follow the latest)
+ * An event about another run than the current one is ignored (a late answer of a run the page left).
+ */
+export function reduce(s, ev) {
+  switch (ev.type) {
+    case "created": {
+      const records = ev.run.records || [];
+      return { ...initial(), transport: null, run: withoutRecords(ev.run), records: appendRecords([], records).records };
+    }
+    case "state":
+    case "poll": {
+      if (!s.run || ev.run.id !== s.run.id) return s;
+      const run = ev.run.version >= s.run.version || ev.type === "poll" ? withoutRecords(ev.run) : s.run;
+      if (!ev.run.records || !ev.run.records.length) return run === s.run ? s : { ...s, run };
+      const { records, gap } = appendRecords(s.records, ev.run.records);
+      return { ...s, run, records, gap };
+    }
+    case "record": {
+      if (!s.run) return s;
+      const { records, gap } = appendRecords(s.records, [ev.record]);
+      return records === s.records && gap === s.gap ? s : { ...s, records, gap };
+    }
+    case "refused":
+      return { ...initial(), refused: ev.message };
+    case "error":
+      return { ...s, error: ev.message };
+    case "transport":
+      return s.transport === ev.transport ? s : { ...s, transport: ev.transport };
+    case "pick": {
+      const n = s.records.length;
+      const index = ev.index === null || ev.index === undefined || n === 0 ? null : Math.max(0, Math.min(n - 1, ev.index));
+      // the last record picked: follow the latest as it grows
+      return { ...s, pick: index === n - 1 ? null : index };
+    }
+    default:
+      return s;
+  }
+}
+
+/** The index of the record shown: the one picked with the slider, else the latest; null before any record. */
+export function shownIndex(s) {
+  if (!s.records.length) return null;
+  return s.pick === null ? s.records.length - 1 : Math.min(s.pick, s.records.length - 1);
+}
+
+export const shownRecord = (s) => {
+  const i = shownIndex(s);
+  return i === null ? null : s.records[i];
+};
+
+export const isLive = (run) => Boolean(run) && LIVE.includes(run.status);
+export const isEnded = (run) => Boolean(run) && ENDED.includes(run.status);
+
+/** The run in one sentence: its place in the queue, its step, or why it ended. */
+export function statusText(s) {
+  if (s.refused) return `The server refused the run: ${s.refused}`;
+  const run = s.run;
+  if (!run) return "No run yet: pick a task, a positional scheme and a size, then Train.";
+  const at = `step ${run.step} of ${run.steps}`;
+  const secs = `${run.seconds.toFixed(1)} s of training`;
+  switch (run.status) {
+    case "queued":
+      return `Queued: place ${run.queue_position} in the line (the server trains a limited number of runs at once).`;
+    case "starting":
+      return "Starting the training process…";
+    case "running":
+      return `Training: ${at}, ${secs}.`;
+    case "paused":
+      return `Paused at ${at} (${secs}).`;
+    case "finished":
+      return `Finished at ${at} (${secs}): ${run.reason}.`;
+    case "cancelled":
+      return `Stopped at ${at}: ${run.reason}.`;
+    case "failed":
+      return `Failed at ${at}: ${run.reason}.`;
+    case "reset":
+      return `Started again as run ${run.replaced_by}.`;
+    default:
+      return `${run.status}, ${at}.`;
+  }
+}
+
+/** The training loss of every step the records hold: {x: steps, y: losses} (each record's `losses` end at its step). */
+export function lossSeries(records) {
+  const x = [];
+  const y = [];
+  for (const r of records) {
+    const n = r.losses.length;
+    r.losses.forEach((loss, i) => {
+      x.push(r.step - n + 1 + i);
+      y.push(loss);
+    });
+  }
+  return { x, y };
+}
+
+/** The loss on the fixed example at each record: {x: steps, y: losses}. */
+export function exampleLossSeries(records) {
+  return { x: records.map((r) => r.step), y: records.map((r) => r.example_loss) };
+}
+
+/** One line per head of a role's score over the records: [{name: "L0 H1", layer, head, x, y}]. */
+export function roleSeries(records, role) {
+  if (!records.length || !records[0].roles[role]) return [];
+  const out = [];
+  records[0].roles[role].forEach((row, layer) => row.forEach((_, head) => {
+    out.push({ name: `L${layer} H${head}`, layer, head, x: records.map((r) => r.step), y: records.map((r) => r.roles[role][layer][head]) });
+  }));
+  return out;
+}
+
+/** The head with the highest score of `role` in a record: {layer, head, score}, or null. */
+export function topHead(record, role) {
+  const m = record && record.roles[role];
+  if (!m) return null;
+  let best = null;
+  m.forEach((row, layer) => row.forEach((score, head) => {
+    if (!best || score > best.score) best = { layer, head, score };
+  }));
+  return best;
+}
+
+/** The first record at which a head's score of `role` reaches `threshold`: {step, seconds, layer, head, score}, or null. */
+export function firstReaching(records, role, threshold) {
+  for (const r of records) {
+    const top = topHead(r, role);
+    if (top && top.score >= threshold) return { step: r.step, seconds: r.seconds, ...top };
+  }
+  return null;
+}
+
+/**
+ * One head's pattern [query][key] from a record's attention, decoded ({shape: [layer, head, query, key], scale,
+ * bytes}: weight = byte / scale, row-major, the key varying fastest), or null when it has no such head.
+ */
+export function patternOf(attention, layer, head) {
+  if (!attention || !attention.bytes) return null;
+  const [L, H, Q, K] = attention.shape;
+  if (layer < 0 || layer >= L || head < 0 || head >= H) return null;
+  const base = (layer * H + head) * Q * K; // offset of [layer, head, 0, 0]
+  const rows = [];
+  for (let q = 0; q < Q; q++) {
+    const row = new Array(K);
+    for (let k = 0; k < K; k++) row[k] = attention.bytes[base + q * K + k] / attention.scale;
+    rows.push(row);
+  }
+  return rows;
+}
+
+/**
+ * The model's answer on the example at a record: one entry per scored position, {position, expected, predicted,
+ * right} (token strings as the API displays them).
+ */
+export function answerOf(example, record) {
+  if (!record) return [];
+  return example.scored.map((position, i) => ({
+    position, expected: example.expected_tokens[i], predicted: record.prediction_tokens[i], right: record.predictions[i] === example.expected[i],
+  }));
+}
+
+// ------------------------------------------------------------------------------ the explorer's training-step slider
+
+/** The steps of a model's recorded checkpoints (its /api/models entry), or [] when it has none. */
+export const checkpointSteps = (model) => (model && Array.isArray(model.checkpoints) ? model.checkpoints.map((c) => c.step) : []);
+
+/** The slider position (an index into `steps`) of a training step: the checkpoint nearest to it (the earlier on a tie). */
+export function stepIndex(steps, step) {
+  if (!steps.length) return null;
+  if (step === null || step === undefined) return steps.length - 1; // no step chosen: the final model
+  let best = 0;
+  for (let i = 1; i < steps.length; i++) if (Math.abs(steps[i] - step) < Math.abs(steps[best] - step)) best = i;
+  return best;
+}
+
+/**
+ * The state's training step for a slider position: null for the last checkpoint (the final model is the model
+ * itself, so the URL names no step), else that checkpoint's step.
+ */
+export function stepAt(steps, index) {
+  if (!steps.length) return null;
+  const i = Math.max(0, Math.min(steps.length - 1, index));
+  return i === steps.length - 1 ? null : steps[i];
+}
+
+/**
+ * The model a context works on: `model` itself, or at a recorded training step its checkpoint NAME@STEP (the
+ * same entry with that name; `checkpoint_of` and `step` say which). `step`: the state's training step (null: final).
+ */
+export function atStep(model, step) {
+  const steps = checkpointSteps(model);
+  if (!model || step === null || step === undefined || !steps.length) return model;
+  const s = steps[stepIndex(steps, step)];
+  if (s === steps[steps.length - 1]) return model;
+  return { ...model, name: `${model.name}@${s}`, checkpoint_of: model.name, step: s, default: false };
+}

@@ -1,0 +1,337 @@
+// The training lab: pick a task, a positional scheme and a size, press Train, and watch a small transformer learn:
+// the loss, the attention of one head on the task's fixed example, every head's role scores over the steps, and the
+// model's answer on the example, each at the step the slider picks (the latest while it follows the run). It reads
+// the run that lab.js follows (the page's data layer) and asks for actions through main.js; it fetches nothing.
+// It does not read the sentence: the page shows it without the sentence's analysis (`standalone`).
+import {
+  answerOf, exampleLossSeries, firstReaching, isEnded, isLive, lossSeries, patternOf, roleSeries, shownIndex, shownRecord, statusText,
+} from "../labrun.js";
+import {
+  action, caption, changed, COLORS, draw, emit, esc, fmt, h, maskedBackground, matrixRows, panel, part, plotOf, reason, setExport, setValue,
+  squareHeight, THEME, tokenAxis, tokenHeatmap,
+} from "../plot.js";
+
+export const id = "lab";
+export const sources = ["labOptions", "lab"];
+/** The page shows this view without analysing the sentence. */
+export const standalone = true;
+
+const INDUCTION_AT = 0.5; // the score the status line reports the first head reaching (the lab's own threshold)
+const ROLE_TITLES = { previous_token: "previous-token", induction: "induction", duplicate: "duplicate", first_token: "first-token (BOS)" };
+const roleTitle = (r) => ROLE_TITLES[r] || r.replace(/_/g, " ");
+
+/** got: {labOptions, lab}; ctx: {state}. */
+export function show(section, got, ctx) {
+  const o = got.labOptions;
+  if (!o.data) {
+    const box = part(section, "lab-wait", () => h("p", { class: "empty" }));
+    box.hidden = false;
+    box.textContent = o.error ? `The training lab is not available: ${o.error}` : "Loading the training lab…";
+    return !o.pending;
+  }
+  const wait = section.querySelector(':scope > [data-part="lab-wait"]');
+  if (wait) wait.hidden = true;
+  render(section, { options: o.data, lab: got.lab.data }, ctx.state);
+  return true;
+}
+
+/** The value of `key` in the state if the options offer it, else the options' default. */
+function chosen(options, state) {
+  const names = (list) => list.map((x) => (typeof x === "string" ? x : x.name));
+  const pick = (value, list, fallback) => (names(list).includes(value) ? value : fallback);
+  const d = options.defaults;
+  return {
+    task: pick(state.ltask, options.tasks, d.task),
+    positional: pick(state.lpos, options.positional, d.positional),
+    size: pick(state.lsize, options.sizes, d.size),
+    steps: Math.min(options.limits.max_steps, state.lsteps || d.steps),
+  };
+}
+
+function controls(element, options) {
+  return part(element, "lab-controls", () => {
+    const sel = (name, label, title) => h("label", { title }, label, " ", h("select", { name }));
+    const task = sel("ltask", "Task", "what the model learns to predict (its description is below)");
+    const pos = sel("lpos", "Positions", "how the model is told where each token is");
+    const size = sel("lsize", "Size", "layers × heads and the width of the model");
+    const steps = h("label", { title: "the run's step budget" }, "Steps ",
+      h("input", { type: "number", name: "lsteps", min: "1", step: "50", inputmode: "numeric", class: "num-input" }));
+    const train = h("button", { type: "button", name: "train", class: "primary", title: "start a new run from step 0 with these settings" }, "Train");
+    const row1 = h("div", { class: "controls lab-settings" }, task, pos, size, steps, train);
+    const btn = (name, text, title) => h("button", { type: "button", name, title }, text);
+    const row2 = h("div", { class: "controls lab-actions", role: "group", "aria-label": "the run" },
+      btn("pause", "Pause", "stop training after the current step (the model stays; a record of this step is made)"),
+      btn("resume", "Resume", "go on training"),
+      btn("step", "Step +10", "train 10 more steps, then stay paused"),
+      btn("reset", "Reset", "start again from step 0 with the same settings"),
+      btn("cancel", "Stop", "end the run (its records and checkpoints stay)"),
+      btn("open", "Open in the explorer", "register the model at the step shown and look at it in every view"));
+    const status = h("p", { class: "lab-status", role: "status", "aria-live": "polite" });
+    const error = h("p", { class: "error lab-error", role: "alert", hidden: true });
+    const box = h("div", { class: "lab-head" }, row1, row2, status, error);
+    for (const s of box.querySelectorAll("select")) s.addEventListener("change", () => emit(box, { [s.name]: s.value }));
+    const stepsInput = steps.querySelector("input");
+    stepsInput.addEventListener("change", () => {
+      const n = Number(stepsInput.value);
+      if (Number.isInteger(n) && n >= 1) emit(box, { lsteps: Math.min(n, options.limits.max_steps) });
+    });
+    train.addEventListener("click", () => action(box, "lab", { op: "train", params: box._params }));
+    row2.addEventListener("click", (ev) => {
+      const b = ev.target.closest("button[name]");
+      if (!b) return;
+      if (b.name === "step") action(box, "lab", { op: "step", n: 10 });
+      else if (b.name === "open") action(box, "lab", { op: "open", step: box._openStep });
+      else action(box, "lab", { op: b.name });
+    });
+    return box;
+  });
+}
+
+function fillSelect(select, items) {
+  const key = items.map((x) => x.value).join("\n");
+  if (select._key === key) return;
+  select._key = key;
+  select.replaceChildren(...items.map((x) => {
+    const o = new Option(x.label, x.value);
+    if (x.title) o.title = x.title;
+    return o;
+  }));
+}
+
+/** data: {options (GET /api/lab/options), lab (lab.js's view: {run, records, pick, error, refused, transport})}. */
+export function render(element, data, state) {
+  const { options, lab } = data;
+  const c = chosen(options, state);
+  const box = controls(element, options);
+  fillSelect(box.querySelector("select[name=ltask]"), options.tasks.map((t) => ({ value: t.name, label: t.title })));
+  fillSelect(box.querySelector("select[name=lpos]"), options.positional.map((p) => ({ value: p, label: p })));
+  fillSelect(box.querySelector("select[name=lsize]"), options.sizes.map((s) => ({ value: s.name, label: s.title })));
+  setValue(box.querySelector("select[name=ltask]"), c.task);
+  setValue(box.querySelector("select[name=lpos]"), c.positional);
+  setValue(box.querySelector("select[name=lsize]"), c.size);
+  const stepsInput = box.querySelector("input[name=lsteps]");
+  stepsInput.max = String(options.limits.max_steps);
+  setValue(stepsInput, c.steps);
+  box._params = { task: c.task, positional: c.positional, size: c.size, steps: c.steps };
+
+  const run = lab.run;
+  const records = lab.records;
+  const shownAt = shownIndex(lab);
+  const rec = shownRecord(lab);
+  const status = run ? run.status : null;
+  const enable = (name, on) => { box.querySelector(`button[name=${name}]`).disabled = !on; };
+  enable("pause", status === "running");
+  enable("resume", status === "paused");
+  enable("step", status === "paused");
+  enable("reset", Boolean(run) && status !== "reset");
+  enable("cancel", isLive(run));
+  // the model at the step shown, when its weights are kept (else the latest kept), once the run is not training
+  const kept = run ? run.checkpoint_steps : [];
+  const openStep = rec && kept.includes(rec.step) ? rec.step : kept.length ? kept[kept.length - 1] : null;
+  box._openStep = openStep;
+  enable("open", openStep !== null && (status === "paused" || isEnded(run)));
+  box.querySelector("button[name=open]").textContent = openStep === null ? "Open in the explorer" : `Open step ${openStep} in the explorer`;
+
+  let line = statusText(lab);
+  if (run && lab.transport) line += lab.transport === "events" ? " Live (Server-Sent Events)." : " Live (polling the server).";
+  const reached = firstReaching(records, "induction", INDUCTION_AT);
+  if (reached && run && run.n_layers > 0) {
+    line += ` A head's induction score first reached ${INDUCTION_AT} at step ${reached.step} (${reached.seconds.toFixed(1)} s; L${reached.layer} H${reached.head}).`;
+  }
+  if (run && run.registered.length) line += ` Opened in the explorer as ${run.registered.join(", ")}.`;
+  box.querySelector(".lab-status").textContent = line;
+  const err = box.querySelector(".lab-error");
+  err.textContent = lab.error || "";
+  err.hidden = !lab.error;
+  element.dataset.runStatus = status || "none";
+
+  // the task: what it generates and what the answer is (the API's documentation), and its fixed example
+  const taskInfo = options.tasks.find((t) => t.name === (run ? run.config.task : c.task));
+  const doc = part(element, "lab-task", () => h("div", { class: "lab-task" }, h("p", { class: "lab-task-doc" }), h("p", { class: "lab-example" })));
+  doc.querySelector(".lab-task-doc").replaceChildren(h("strong", {}, taskInfo.title), ": ", taskInfo.description);
+  const example = run ? run.example : taskInfo.example;
+  const scored = new Set(example.scored);
+  doc.querySelector(".lab-example").replaceChildren(
+    h("span", { class: "label" }, "The fixed example"),
+    ...example.tokens.map((t, i) => h("span", { class: `ex-tok${scored.has(i) ? " scored" : ""}`, title: scored.has(i) ? `position ${i}: its next token is scored` : `position ${i}` }, t)),
+    h("span", { class: "label" }, " (underlined: the model's next token after it is scored)"),
+  );
+
+  // the slider over the recorded steps
+  const slider = part(element, "lab-slider", () => {
+    const input = h("input", { type: "range", name: "lrecord", min: "0", max: "0", step: "1", value: "0", "aria-label": "recorded step" });
+    const out = h("output", { class: "lab-step-label" });
+    const follow = h("button", { type: "button", name: "follow", class: "small", title: "show the latest step as the run goes on" }, "latest");
+    const wrap = h("div", { class: "controls lab-slider" }, h("label", {}, "Recorded step ", input), out, follow);
+    input.addEventListener("input", () => action(wrap, "lab", { op: "pick", index: Number(input.value) }));
+    follow.addEventListener("click", () => action(wrap, "lab", { op: "pick", index: null }));
+    return wrap;
+  });
+  slider.hidden = !records.length;
+  const range = slider.querySelector("input");
+  range.max = String(Math.max(0, records.length - 1));
+  setValue(range, shownAt ?? 0);
+  slider.querySelector(".lab-step-label").textContent = rec ? `step ${rec.step} · ${rec.seconds.toFixed(1)} s${lab.pick === null ? " (latest)" : ""}` : "";
+  slider.querySelector("button[name=follow]").disabled = lab.pick === null;
+
+  const row1 = part(element, "lab-row1", () => h("div", { class: "row2" }));
+  const row2 = part(element, "lab-row2", () => h("div", { class: "row2" }));
+  const lossFig = panel(row1, "loss", "Loss over the training steps");
+  const attnFig = panel(row1, "pattern", "Attention on the example");
+  const roleFig = panel(row2, "roles", "Role scores of every head over the steps");
+  const answerFig = panel(row2, "answer", "The model's answer on the example", { formats: ["csv", "json"], cls: "table-panel" });
+  if (!run || !records.length) {
+    const why = lab.refused ? `No run: ${lab.refused}` : !run ? "Press Train to start a run."
+      : isEnded(run) ? "The run ended before its first record: press Train (or Reset) to start again." : "Waiting for the run's first record…";
+    for (const f of [lossFig, attnFig, roleFig, answerFig]) reason(f, why);
+    return;
+  }
+  const nL = run.n_layers;
+  const nH = run.n_heads;
+  const layer = Math.min(state.llayer, nL - 1);
+  const head = Math.min(state.lhead, nH - 1);
+  drawLoss(lossFig, run, records, rec, lab);
+  drawPattern(attnFig, run, rec, layer, head);
+  drawRoles(roleFig, options, run, records, rec, state.lrole in rec.roles ? state.lrole : "induction", layer, head);
+  drawAnswer(answerFig, run, rec);
+}
+
+/** A vertical line at the step shown. */
+const stepLine = (step) => ({ type: "line", xref: "x", yref: "paper", x0: step, x1: step, y0: 0, y1: 1, line: { color: COLORS.sel, width: 2, dash: "dot" } });
+
+function drawLoss(fig, run, records, rec, lab) {
+  if (!changed(fig, [records.length, rec, run.steps])) return;
+  const train = lossSeries(records);
+  const ex = exampleLossSeries(records);
+  caption(fig, `Training loss of every step (cross-entropy in nats, each batch of ${run.config.batch_size} fresh sequences) and the loss on the ` +
+    `fixed example at each record. The dotted line: the step shown (${rec.step}).` + (lab.pick === null ? "" : " Move the slider to the right end to follow the run again."));
+  draw(fig, [
+    { type: "scatter", mode: "lines", name: "training loss", x: train.x, y: train.y, line: { color: COLORS.bar, width: 1.5 },
+      hovertemplate: "step %{x}<br>training loss %{y:.4f}<extra></extra>" },
+    { type: "scatter", mode: "lines+markers", name: "loss on the example", x: ex.x, y: ex.y, line: { color: COLORS.other, width: 2 }, marker: { size: 4 },
+      hovertemplate: "step %{x}<br>example loss %{y:.4f}<extra></extra>" },
+  ], {
+    height: 300,
+    xaxis: { title: { text: "training step" }, range: [0, Math.max(run.steps, rec.step)], zeroline: false },
+    yaxis: { title: { text: "loss (nats)" }, rangemode: "tozero" },
+    shapes: [stepLine(rec.step)],
+    legend: { orientation: "h", y: 1.12, x: 0 },
+    margin: { l: 55, r: 10, t: 30, b: 45 },
+  }, {
+    name: `lab-${run.id}-loss`,
+    csv: () => [["step", "training_loss"], ...train.x.map((x, i) => [x, train.y[i]])],
+    json: { run: run.id, config: run.config, training_loss: train, example_loss: ex },
+  });
+}
+
+function headPicker(fig, run, layer, head) {
+  const cap = fig.querySelector("figcaption");
+  let select = cap.querySelector("select[name=lhead-pick]");
+  if (!select) {
+    select = h("select", { name: "lhead-pick", "aria-label": "head" });
+    select.addEventListener("change", () => {
+      const [l, hd] = select.value.split(".").map(Number);
+      emit(select, { llayer: l, lhead: hd });
+    });
+    cap.insertBefore(select, cap.querySelector(".exports"));
+  }
+  const items = [];
+  for (let l = 0; l < run.n_layers; l++) for (let hd = 0; hd < run.n_heads; hd++) items.push({ value: `${l}.${hd}`, label: `L${l} H${hd}` });
+  fillSelect(select, items);
+  setValue(select, `${layer}.${head}`);
+}
+
+function drawPattern(fig, run, rec, layer, head) {
+  headPicker(fig, run, layer, head);
+  if (!changed(fig, [rec, layer, head, Math.round(fig.clientWidth / 40)])) return;
+  const pattern = patternOf(rec.attention, layer, head);
+  if (!pattern) {
+    reason(fig, `The run's model has no layer ${layer}, head ${head}.`);
+    return;
+  }
+  const tokens = run.example.tokens.map((t) => ({ text: t }));
+  const n = tokens.length;
+  const masked = (i, j) => j > i; // the lab's models are causal
+  caption(fig, `Layer ${layer}, head ${head} at step ${rec.step}: each row a query token of the example, each column a key; a row sums to 1. ` +
+    `Weights as the run recorded them (8-bit: within 0.002). ${THEME.masked.words}`);
+  // every token labelled where they fit (hover names each one)
+  const every = n > 32 || (n > 16 && (plotOf(fig).clientWidth || 600) < 520) ? 2 : 1;
+  draw(fig, [tokenHeatmap(pattern, tokens, { masked, zmin: 0, zmax: 1, colorbar: { title: { text: "weight", side: "right" } } })], {
+    height: squareHeight(n, { max: 520, per: 18 }),
+    plot_bgcolor: THEME.masked.color,
+    images: [maskedBackground()],
+    xaxis: tokenAxis(tokens, { title: { text: "key (attended to)" }, side: "bottom", tickangle: 0 }, every),
+    yaxis: tokenAxis(tokens, { title: { text: "query" }, autorange: false, range: [n - 0.5, -0.5] }, every),
+    margin: { l: 60, r: 10, t: 10, b: 55 },
+  }, {
+    name: `lab-${run.id}-step${rec.step}-L${layer}-H${head}`,
+    csv: () => {
+      const labels = run.example.tokens.map((t, i) => `${i}:${t}`);
+      return matrixRows("query\\key", labels, labels, pattern);
+    },
+    json: { run: run.id, step: rec.step, layer, head, tokens: run.example.tokens, weights: pattern },
+  });
+}
+
+function rolePicker(fig, options, role) {
+  const cap = fig.querySelector("figcaption");
+  let select = cap.querySelector("select[name=lrole]");
+  if (!select) {
+    select = h("select", { name: "lrole", "aria-label": "role" });
+    select.addEventListener("change", () => emit(select, { lrole: select.value }));
+    cap.insertBefore(select, cap.querySelector(".exports"));
+  }
+  fillSelect(select, Object.entries(options.roles).map(([r, how]) => ({ value: r, label: roleTitle(r), title: how })));
+  setValue(select, role);
+}
+
+function drawRoles(fig, options, run, records, rec, role, layer, head) {
+  rolePicker(fig, options, role);
+  if (!changed(fig, [records.length, rec, role, layer, head])) return;
+  const series = roleSeries(records, role);
+  const palette = THEME.series.colors;
+  const dashes = ["solid", "dash", "dot", "dashdot"];
+  caption(fig, `The ${roleTitle(role)} score of each head (${options.roles[role]}), measured on a probe of random tokens and the same tokens ` +
+    `shuffled, at each record. The thick line: the head whose attention is shown (L${layer} H${head}).`);
+  draw(fig, series.map((s, i) => ({
+    type: "scatter", mode: "lines", name: s.name, x: s.x, y: s.y,
+    line: { color: palette[s.head % palette.length], dash: dashes[s.layer % dashes.length], width: s.layer === layer && s.head === head ? 3.5 : 1.5 },
+    hovertemplate: `${s.name}<br>step %{x}<br>${esc(roleTitle(role))} %{y:.3f}<extra></extra>`,
+  })), {
+    height: 340,
+    xaxis: { title: { text: "training step" }, range: [0, Math.max(run.steps, rec.step)], zeroline: false },
+    yaxis: { title: { text: `${roleTitle(role)} score` }, range: [0, 1.02] },
+    shapes: [stepLine(rec.step)],
+    legend: { orientation: "h", yanchor: "bottom", y: 1.02, x: 0 },
+    margin: { l: 55, r: 10, t: 56, b: 45 },
+  }, {
+    name: `lab-${run.id}-${role}`,
+    csv: () => [["step", ...series.map((s) => s.name)], ...records.map((r, i) => [r.step, ...series.map((s) => s.y[i])])],
+    json: { run: run.id, role, definition: options.roles[role], steps: records.map((r) => r.step), heads: series.map(({ name, layer: l, head: hd, y }) => ({ name, layer: l, head: hd, scores: y })) },
+  });
+}
+
+function drawAnswer(fig, run, rec) {
+  if (!changed(fig, [rec])) return;
+  const rows = answerOf(run.example, rec);
+  const right = rows.filter((r) => r.right).length;
+  caption(fig, `At step ${rec.step}: ${right} of ${rows.length} right (accuracy ${fmt(rec.accuracy, 2)}), loss on the example ${fmt(rec.example_loss, 3)} nats. ` +
+    "Each row: the token read, the right next token and the model's top guess.");
+  const tokens = run.example.tokens;
+  const body = h("tbody", {}, rows.map((r) => h("tr", { class: r.right ? "hit" : "miss" },
+    h("td", { class: "num" }, String(r.position)),
+    h("td", { class: "tokname" }, tokens[r.position]),
+    h("td", { class: "tokname" }, r.expected),
+    h("td", { class: "tokname" }, r.predicted),
+    h("td", { class: "mark", "aria-label": r.right ? "right" : "wrong" }, r.right ? "✓" : "✗"))));
+  const table = h("table", { class: "perpos lab-answer" },
+    h("thead", {}, h("tr", {}, ["pos", "reads", "right answer", "model's guess", ""].map((t) => h("th", { scope: "col" }, t)))), body);
+  const wrap = plotOf(fig);
+  wrap.classList.add("table-wrap", "tall");
+  wrap.replaceChildren(table);
+  setExport(fig, {
+    name: `lab-${run.id}-step${rec.step}-answer`,
+    csv: () => [["position", "reads", "expected", "predicted", "right"], ...rows.map((r) => [r.position, tokens[r.position], r.expected, r.predicted, r.right])],
+    json: { run: run.id, step: rec.step, accuracy: rec.accuracy, example_loss: rec.example_loss, rows },
+  });
+}

@@ -1,0 +1,262 @@
+// The training lab's run in the page (frontend/js/labrun.js, frontend/js/lab.js) and the explorer's training-step
+// slider: the event stream reduced into what the view draws, each series checked against the records it is picked
+// from, and the slider's step selection.
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+
+import { createLab } from "../../../frontend/js/lab.js";
+import {
+  answerOf, atStep, exampleLossSeries, firstReaching, initial, lossSeries, patternOf, reduce, roleSeries, shownIndex, shownRecord, statusText,
+  stepAt, stepIndex, topHead,
+} from "../../../frontend/js/labrun.js";
+import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
+import { setVocabulary } from "../../../frontend/js/vocab.js";
+import { serverMeta } from "./meta.mjs";
+
+before(() => setVocabulary(serverMeta()));
+
+const EXAMPLE = { ids: [0, 5, 6, 5, 6], tokens: ["<|bos|>", "a", "b", "a", "b"], scored: [3, 4], expected: [6, 0], expected_tokens: ["b", "."] };
+
+function run(over = {}) {
+  return { id: 1, status: "running", reason: null, queue_position: null, config: { task: "copy", batch_size: 32 }, steps: 100, step: 0, seconds: 0,
+    params: 1000, n_layers: 2, n_heads: 2, example: EXAMPLE, n_records: 0, checkpoint_steps: [], registered: [], replaced_by: null, version: 1, ...over };
+}
+
+/** Record `index` at step 5 * index: `losses` the five steps' losses, roles from a seed, a 2 x 2 x 2 x 2 attention. */
+function record(index, { attention = null, predictions = [6, 6] } = {}) {
+  const step = 5 * index;
+  const losses = index === 0 ? [] : [0, 1, 2, 3, 4].map((i) => 3 - 0.01 * (step - 4 + i));
+  const score = (l, h) => Math.min(1, 0.1 * index * (l + 1) + 0.05 * h);
+  return {
+    index, step, seconds: 0.1 * step, losses, loss: losses.length ? losses.reduce((a, b) => a + b) / losses.length : null,
+    example_loss: 3 - 0.02 * step, accuracy: predictions.filter((p, i) => p === EXAMPLE.expected[i]).length / 2, predictions,
+    prediction_tokens: predictions.map((p) => (p === 6 ? "b" : p === 0 ? "." : "?")), attention,
+    roles: { induction: [[score(0, 0), score(0, 1)], [score(1, 0), score(1, 1)]], previous_token: [[0.5, 0.5], [0.5, 0.5]] },
+  };
+}
+
+test("a run's events become its state: records in order, each once; a missing one is noticed; another run's ignored", () => {
+  let s = reduce(initial(), { type: "created", run: run({ records: [record(0)] }) });
+  assert.equal(s.run.id, 1);
+  assert.equal(s.records.length, 1);
+  assert.ok(!("records" in s.run));
+  s = reduce(s, { type: "record", record: record(1) });
+  s = reduce(s, { type: "record", record: record(1) }); // sent again (a poll overlapping the stream)
+  assert.deepEqual(s.records.map((r) => r.index), [0, 1]);
+  const before = s;
+  s = reduce(s, { type: "record", record: record(3) }); // record 2 never came
+  assert.ok(s.gap);
+  assert.equal(s.records.length, 2);
+  s = reduce(s, { type: "poll", run: run({ version: 3, step: 15, records: [record(2), record(3)] }) });
+  assert.ok(!s.gap);
+  assert.deepEqual(s.records.map((r) => r.step), [0, 5, 10, 15]);
+  assert.equal(s.run.step, 15);
+  // a state older than the one held, and a state of another run, change nothing
+  assert.equal(reduce(s, { type: "state", run: run({ version: 2, step: 5 }) }), s);
+  assert.equal(reduce(s, { type: "state", run: run({ id: 2, version: 9 }) }), s);
+  assert.equal(reduce(before, { type: "state", run: run({ id: 7 }) }), before);
+  s = reduce(s, { type: "state", run: run({ version: 4, status: "paused", step: 15 }) });
+  assert.equal(s.run.status, "paused");
+  assert.equal(statusText(s), "Paused at step 15 of 100 (0.0 s of training).");
+});
+
+test("the slider picks a record; the last one follows the run as it grows", () => {
+  let s = reduce(initial(), { type: "created", run: run({ records: [0, 1, 2, 3].map((i) => record(i)) }) });
+  assert.equal(shownIndex(s), 3);
+  s = reduce(s, { type: "pick", index: 1 });
+  assert.equal(shownRecord(s).step, 5);
+  s = reduce(s, { type: "record", record: record(4) });
+  assert.equal(shownRecord(s).step, 5); // a picked step stays while records come
+  s = reduce(s, { type: "pick", index: 99 }); // past the end: the last, and then the latest
+  assert.equal(s.pick, null);
+  s = reduce(s, { type: "record", record: record(5) });
+  assert.equal(shownRecord(s).index, 5);
+  s = reduce(s, { type: "pick", index: -3 });
+  assert.equal(shownIndex(s), 0);
+  assert.equal(shownIndex(initial()), null);
+});
+
+test("a refused run and a queued one say so plainly", () => {
+  const refused = reduce(initial(), { type: "refused", message: "4 runs are waiting already; try again later" });
+  assert.match(statusText(refused), /refused.*4 runs are waiting/);
+  const queued = reduce(initial(), { type: "created", run: run({ status: "queued", queue_position: 2 }) });
+  assert.match(statusText(queued), /Queued: place 2/);
+  assert.match(statusText(initial()), /Train/);
+});
+
+test("the loss curve is every step's training loss: each record's losses end at its step and average to its loss", () => {
+  const records = [0, 1, 2, 3].map((i) => record(i));
+  const { x, y } = lossSeries(records);
+  assert.deepEqual(x, [...Array(15).keys()].map((i) => i + 1));
+  for (const r of records.slice(1)) {
+    const mine = y.filter((_, i) => x[i] > r.step - 5 && x[i] <= r.step);
+    assert.ok(Math.abs(mine.reduce((a, b) => a + b) / mine.length - r.loss) < 1e-12);
+  }
+  assert.deepEqual(exampleLossSeries(records), { x: [0, 5, 10, 15], y: records.map((r) => r.example_loss) });
+});
+
+test("the role curves: one per head, each the record's score of that head", () => {
+  const records = [0, 1, 2].map((i) => record(i));
+  const series = roleSeries(records, "induction");
+  assert.deepEqual(series.map((s) => s.name), ["L0 H0", "L0 H1", "L1 H0", "L1 H1"]);
+  for (const s of series) records.forEach((r, i) => assert.equal(s.y[i], r.roles.induction[s.layer][s.head]));
+  assert.deepEqual(roleSeries(records, "no-such-role"), []);
+  assert.deepEqual(topHead(records[2], "induction"), { layer: 1, head: 1, score: records[2].roles.induction[1][1] });
+  const first = firstReaching(records, "induction", 0.4);
+  assert.equal(first.step, 10);
+  assert.equal(first.layer, 1);
+  assert.equal(firstReaching(records, "induction", 2), null);
+});
+
+test("a head's pattern is its slice of the 8-bit attention, within half a step of the weights", () => {
+  // weights [layer][head][query][key] of a causal 2-token example
+  const w = [[[[1, 0], [0.3, 0.7]], [[1, 0], [0.9, 0.1]]], [[[1, 0], [0.55, 0.45]], [[1, 0], [0.02, 0.98]]]];
+  const bytes = Uint8Array.from(w.flat(3).map((v) => Math.round(v * 255)));
+  const attention = { shape: [2, 2, 2, 2], scale: 255, bytes };
+  for (let l = 0; l < 2; l++) for (let hd = 0; hd < 2; hd++) {
+    const p = patternOf(attention, l, hd);
+    for (let q = 0; q < 2; q++) for (let k = 0; k < 2; k++) assert.ok(Math.abs(p[q][k] - w[l][hd][q][k]) <= 0.5 / 255 + 1e-12);
+  }
+  assert.equal(patternOf(attention, 2, 0), null);
+  assert.equal(patternOf(null, 0, 0), null);
+});
+
+test("the model's answer: right where its top token is the expected one", () => {
+  const rows = answerOf(EXAMPLE, record(1, { predictions: [6, 6] }));
+  assert.deepEqual(rows.map((r) => [r.position, r.expected, r.predicted, r.right]), [[3, "b", "b", true], [4, ".", "b", false]]);
+  assert.deepEqual(answerOf(EXAMPLE, null), []);
+});
+
+test("the training-step slider: the nearest recorded step, the last one is the model itself", () => {
+  const steps = [0, 16, 64, 256, 1000];
+  assert.equal(stepIndex(steps, null), 4);
+  assert.equal(stepIndex(steps, 16), 1);
+  assert.equal(stepIndex(steps, 40), 1); // 16 and 64 are as near: the earlier
+  assert.equal(stepIndex(steps, 41), 2);
+  assert.equal(stepIndex(steps, 5000), 4);
+  assert.equal(stepIndex([], 3), null);
+  assert.equal(stepAt(steps, 2), 64);
+  assert.equal(stepAt(steps, 4), null);
+  assert.equal(stepAt(steps, 9), null);
+  assert.equal(stepAt(steps, -1), 0);
+  const model = { name: "m", checkpoints: steps.map((s) => ({ step: s, model: `m@${s}` })), default: true };
+  const at = atStep(model, 60);
+  assert.equal(at.name, "m@64");
+  assert.equal(at.checkpoint_of, "m");
+  assert.equal(at.step, 64);
+  assert.equal(at.default, false);
+  assert.equal(atStep(model, null), model);
+  assert.equal(atStep(model, 1000), model);
+  const plain = { name: "p", checkpoints: null };
+  assert.equal(atStep(plain, 16), plain);
+});
+
+test("the lab's choices and the training step live in the URL", () => {
+  const s = { ...structuredClone(DEFAULTS), view: "lab", tstep: 64, ltask: "reverse", lpos: "none", lsize: "tiny", lsteps: 300, llayer: 1, lhead: 3, lrole: "previous_token" };
+  assert.deepEqual(parse(serialize(s)), s);
+  const bad = parse("ltask=%3Cb%3E&lsteps=0&tstep=-2&lrole=1x");
+  assert.equal(bad.ltask, DEFAULTS.ltask);
+  assert.equal(bad.lsteps, null);
+  assert.equal(bad.tstep, null);
+  assert.equal(bad.lrole, DEFAULTS.lrole);
+});
+
+// ------------------------------------------------------------------------------ lab.js: following a run
+
+function fakeApi() {
+  const calls = [];
+  const streams = [];
+  const api = {
+    calls,
+    streams,
+    polls: [],
+    labCreate: async (body) => { calls.push(["create", body]); return run({ id: calls.filter((c) => c[0] === "create").length, records: [] }); },
+    labCancel: async ({ id }) => { calls.push(["cancel", id]); return run({ id, status: "cancelled", version: 99 }); },
+    labPause: async ({ id }) => { calls.push(["pause", id]); return run({ id, status: "paused", version: 5 }); },
+    labRun: async ({ id, after }) => {
+      calls.push(["poll", id, after]);
+      const next = api.polls.shift() || { status: "running", records: [] };
+      return run({ id, version: 10 + calls.length, ...next });
+    },
+    labEvents: (id, after, on) => {
+      const es = { id, after, on, readyState: 1, closed: false, close() { this.closed = true; this.readyState = 2; } };
+      streams.push(es);
+      return es;
+    },
+    labCancelOnLeave: (id) => calls.push(["beacon", id]),
+  };
+  return api;
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+test("lab.js follows a run's event stream, and falls back to polling when the stream keeps failing", async () => {
+  globalThis.EventSource = function EventSource() {};
+  const api = fakeApi();
+  const lab = createLab(api);
+  let changes = 0;
+  lab.subscribe(() => changes++);
+  await lab.train({ task: "copy", steps: 100 });
+  assert.deepEqual(api.calls[0], ["create", { task: "copy", steps: 100 }]);
+  assert.equal(api.streams.length, 1);
+  const es = api.streams[0];
+  assert.equal(es.after, -1);
+  es.on.open();
+  es.on.record(record(0));
+  es.on.record(record(1));
+  es.on.state(run({ version: 2, step: 5 }));
+  assert.equal(lab.view.transport, "events");
+  assert.deepEqual(lab.view.records.map((r) => r.step), [0, 5]);
+  assert.equal(lab.view.run.step, 5);
+  assert.ok(changes > 0);
+  // the stream fails three times: the page polls from the last record it has
+  api.polls.push({ status: "running", step: 10, records: [record(2)] }, { status: "finished", step: 10, records: [] });
+  es.on.error(es);
+  es.on.error(es);
+  es.on.error(es);
+  assert.ok(es.closed);
+  assert.equal(lab.view.transport, "polling");
+  for (let i = 0; i < 100 && lab.view.run.status !== "finished"; i++) await tick();
+  assert.deepEqual(api.calls.filter((c) => c[0] === "poll").map((c) => c[2]), [1, 2]);
+  assert.equal(lab.view.run.status, "finished");
+  assert.deepEqual(lab.view.records.map((r) => r.step), [0, 5, 10]);
+  assert.equal(lab.view.transport, null);
+  lab.leave(); // an ended run: nothing to stop
+  assert.ok(!api.calls.some((c) => c[0] === "beacon"));
+  delete globalThis.EventSource;
+});
+
+test("lab.js: a new Train stops the page's live run first; leaving the page stops its run", async () => {
+  globalThis.EventSource = function EventSource() {};
+  const api = fakeApi();
+  const lab = createLab(api);
+  await lab.train({ task: "copy" });
+  await lab.train({ task: "reverse" });
+  assert.deepEqual(api.calls.map((c) => c[0]), ["create", "cancel", "create"]);
+  assert.ok(api.streams[0].closed);
+  // an event of the stream the page left changes nothing
+  const held = lab.view;
+  api.streams[0].on.record(record(0));
+  assert.equal(lab.view, held);
+  lab.leave();
+  assert.deepEqual(api.calls.at(-1), ["beacon", 2]);
+  assert.ok(api.streams[1].closed);
+  delete globalThis.EventSource;
+});
+
+test("lab.js: a refused run (503) is shown as refused; another failure as an error", async () => {
+  globalThis.EventSource = function EventSource() {};
+  const api = fakeApi();
+  api.labCreate = async () => { throw Object.assign(new Error("the lab's queue is full (4 runs wait); try again later"), { status: 503 }); };
+  const lab = createLab(api);
+  await lab.train({ task: "copy" });
+  assert.match(lab.view.refused, /queue is full/);
+  assert.equal(lab.view.run, null);
+  api.labCreate = async () => run({ records: [] });
+  await lab.train({ task: "copy" });
+  api.labPause = async () => { throw Object.assign(new Error("run 1 is not running (paused)"), { status: 409 }); };
+  await lab.pause();
+  assert.match(lab.view.error, /not running/);
+  assert.equal(lab.view.refused, null);
+  delete globalThis.EventSource;
+});

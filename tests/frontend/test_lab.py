@@ -1,0 +1,260 @@
+"""The training lab's page (frontend/js/views/lab.js, lab.js) and the explorer's training-step slider
+(frontend/js/views/replay.js), in a real browser: press Train on the copy task, watch the loss curve and the
+pattern change, pause, move the slider over the recorded steps, open the run in the explorer; a page that goes
+stops its run; the queue and the 503 are said plainly; the slider of a model with recorded checkpoints switches
+every view to NAME@STEP, and hides itself for a model without."""
+
+from __future__ import annotations
+
+import base64
+import os
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+
+from models import registry
+from tests.frontend.conftest import serve
+from tests.frontend.pages import ready, url_state
+
+pytestmark = pytest.mark.browser
+
+PLOT = "(s) => { const gd = document.querySelector(s); return gd && gd.data ? gd.data : null; }"
+LOSS = '[data-part="loss"] .plot'
+PATTERN = '[data-part="pattern"] .plot'
+ROLES = '[data-part="roles"] .plot'
+
+
+@pytest.fixture(autouse=True)
+def _patient(page: Page):
+    """Training shares the cores with the browser and the server: a page may take longer to load than elsewhere."""
+    page.set_default_timeout(120_000)
+    expect.set_options(timeout=60_000)
+
+
+def goto(page: Page, url: str) -> None:
+    """Open the page (the module scripts run before DOMContentLoaded) and wait until it has drawn its view."""
+    page.goto(url, wait_until="domcontentloaded", timeout=300_000)
+    ready(page, timeout=300_000)
+
+
+def points(page: Page, selector: str) -> int:
+    return page.evaluate(f"(s) => {{ const d = ({PLOT})(s); return d ? d[0].x.length : 0; }}", selector)
+
+
+def run_of(page: Page) -> dict:
+    """The page's run as the API has it (GET /api/lab/runs/{id}, every record)."""
+    runs = page.request.get("/api/lab/runs").json()["runs"]
+    run_id = max(r["id"] for r in runs)
+    return page.request.get(f"/api/lab/runs/{run_id}").json()
+
+
+def decoded(attention: dict, layer: int, head: int) -> list[list[float]]:
+    """One head's pattern from a record's 8-bit attention, decoded here (not by the page's code)."""
+    _, n_heads, q, k = attention["shape"]
+    raw = base64.b64decode(attention["data"])
+    base = (layer * n_heads + head) * q * k
+    return [[raw[base + i * k + j] / attention["scale"] for j in range(k)] for i in range(q)]
+
+
+@pytest.mark.slow
+def test_train_the_copy_task_watch_it_pause_slide_and_open_it_in_the_explorer(page: Page, shot):
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    goto(page, "/?view=lab&ltask=copy&lpos=learned&lsteps=400&llayer=1&lhead=0")
+    section = page.locator('main .view[data-view="lab"]')
+    options = page.request.get("/api/lab/options").json()
+    copy = next(t for t in options["tasks"] if t["name"] == "copy")
+    # the task's documentation and fixed example, as the API gives them
+    assert copy["description"] in section.locator(".lab-task-doc").text_content()
+    assert section.locator(".lab-example .ex-tok").all_text_contents() == copy["example"]["tokens"]
+    assert section.locator(".ex-tok.scored").count() == len(copy["example"]["scored"])
+    assert "Press Train" in section.locator('[data-part="loss"] .reason').text_content()
+
+    section.locator("button[name=train]").click()
+    # live: the loss curve grows and the pattern of the chosen head changes while the run trains
+    page.wait_for_function(f"() => ({PLOT})('{LOSS}') && ({PLOT})('{LOSS}')[0].x.length >= 10", timeout=90_000)
+    first = page.evaluate(PLOT, PATTERN)[0]["z"]
+    n_first = points(page, LOSS)
+    page.wait_for_function(f"(n) => ({PLOT})('{LOSS}')[0].x.length >= n + 30", arg=n_first, timeout=60_000)
+    assert page.evaluate(PLOT, PATTERN)[0]["z"] != first
+    assert "Live" in section.locator(".lab-status").text_content()
+    assert page.evaluate(PLOT, ROLES) and len(page.evaluate(PLOT, ROLES)) == 2 * 4  # a line per head (2 layers x 4 heads)
+    shot(page, "training")
+
+    section.locator("button[name=pause]").click()
+    expect(section).to_have_attribute("data-run-status", "paused", timeout=30_000)
+    expect(section.locator(".lab-status")).to_contain_text("Paused at step")
+    expect(section.locator("button[name=resume]")).to_be_enabled()
+    page.wait_for_timeout(600)  # the pause's record reaches the page
+
+    run = run_of(page)
+    assert run["status"] == "paused"
+    records = run["records"]
+    # the loss curve is every step's training loss the run recorded
+    loss = page.evaluate(PLOT, LOSS)
+    want_x = [r["step"] - len(r["losses"]) + 1 + i for r in records for i in range(len(r["losses"]))]
+    assert loss[0]["x"] == want_x
+    assert loss[0]["y"] == [v for r in records for v in r["losses"]]
+    assert loss[1]["y"] == [r["example_loss"] for r in records]
+
+    # the slider: the first record, then the third: the pattern and the answer are that record's
+    slider = section.locator("input[name=lrecord]")
+    assert slider.get_attribute("max") == str(len(records) - 1)
+    for index in (0, 2):
+        slider.evaluate("(el, v) => { el.value = String(v); el.dispatchEvent(new Event('input', {bubbles: true})); }", index)
+        rec = records[index]
+        expect(section.locator(".lab-step-label")).to_contain_text(f"step {rec['step']} ·")
+        z = page.evaluate(PLOT, PATTERN)[0]["z"]
+        want = decoded(rec["attention"], 1, 0)
+        assert len(z) == len(want)
+        for i, (row, wrow) in enumerate(zip(z, want, strict=True)):
+            assert all(abs(row[j] - wrow[j]) < 1e-9 for j in range(i + 1)), (index, i)
+            assert all(v is None for v in row[i + 1:])  # masked: a later token
+        marks = section.locator("table.lab-answer td.mark").all_text_contents()
+        right = [p == e for p, e in zip(rec["predictions"], run["example"]["expected"])]
+        assert marks == ["✓" if r else "✗" for r in right]
+    shot(page, "paused-step2")
+    # the view at a projector's size in presenter mode, and on a phone (test-results/screenshots/, to look at)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.keyboard.press("p")
+    page.wait_for_function("() => document.body.classList.contains('presenter')")
+    page.wait_for_timeout(1500)
+    shot(page, "presenter-1280x720", full_page=False)
+    page.keyboard.press("p")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_timeout(1500)
+    shot(page, "phone-390x844")
+    assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
+    page.set_viewport_size({"width": 1280, "height": 800})
+
+    # open the model at the step shown in the explorer: it is listed, and every view works on it
+    step = records[2]["step"]
+    assert step in run["checkpoint_steps"]
+    section.locator("button[name=open]").click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('view') === 'attention'", timeout=30_000)
+    ready(page, timeout=120_000)
+    name = f"lab-{run['id']}@{step}"
+    assert url_state(page)["model"] == name
+    assert page.locator(f'#model option[value="{name}"]').count() == 1
+    assert page.locator("#text").input_value() == "".join(copy["example"]["tokens"][1:])
+    assert page.evaluate("() => document.querySelector('#attn-heatmap .plot').data[0].z.length") == len(copy["example"]["tokens"])
+    assert name in run_of(page)["registered"]
+    page.click('.tabs [data-view="predictions"]')
+    ready(page, timeout=120_000)
+    assert page.locator('main .view[data-view="predictions"] .panel .reason:not([hidden])').count() == 0
+    shot(page, "explorer")
+    assert errors == []
+
+
+@pytest.mark.slow
+def test_a_page_that_goes_stops_its_run(page: Page, server_url):
+    goto(page, "/?view=lab&ltask=reverse&lpos=none&lsize=tiny&lsteps=3000")
+    section = page.locator('main .view[data-view="lab"]')
+    section.locator("button[name=train]").click()
+    expect(section).to_have_attribute("data-run-status", "running", timeout=90_000)
+    run_id = run_of(page)["id"]
+    page.goto(f"{server_url}/api/health")  # the page goes (to another page): it cancels its run as it unloads
+    deadline = time.monotonic() + 8  # well within the server's own watch timeout (10 s)
+    state = {}
+    while time.monotonic() < deadline:
+        state = httpx.get(f"{server_url}/api/lab/runs/{run_id}", timeout=5).json()
+        if state["status"] == "cancelled":
+            break
+        time.sleep(0.3)
+    assert state["status"] == "cancelled" and state["reason"] == "cancelled from the page", state
+
+
+# ----------------------------------------------------------------------------------- a model with recorded checkpoints
+
+TEXT = "The little cat sat on the mat. The dog ran to the park and played with a red ball. " * 60
+REPLAY = "replay-test"
+
+
+@pytest.fixture(scope="module")
+def replay_server(tmp_path_factory):
+    """A server whose models are the default one and `replay-test`, a small model trained 40 steps with 4 recorded
+    checkpoints; its lab trains nothing (no worker: every run waits) and keeps one run waiting at most."""
+    import torch
+
+    from models.config import ModelConfig
+    from models.train import TrainConfig, train
+
+    torch.set_num_threads(1)
+    tmp = tmp_path_factory.mktemp("replay-weights")
+    (tmp / "train.txt").write_text(TEXT, encoding="utf-8")
+    (tmp / "val.txt").write_text(TEXT[:2000], encoding="utf-8")
+    weights = tmp / "weights"
+    weights.mkdir()
+    cfg = TrainConfig(train_files=[str(tmp / "train.txt")], val_file=str(tmp / "val.txt"), out_dir=str(weights / REPLAY),
+                      vocab_size=300, max_tokens=40 * 8 * 31, batch_size=8, lr=3e-3, warmup_steps=5, seed=1, checkpoints=4)
+    train(cfg, ModelConfig(d_model=32, n_layers=1, n_heads=2, d_head=16, d_mlp=64, vocab_size=300, max_positions=32),
+          progress=False)
+    default = registry.WEIGHTS_DIR / registry.DEFAULT_MODEL
+    os.symlink(default, weights / default.name)
+    with serve(ATTNLAB_WEIGHTS=str(weights), ATTNLAB_LAB_MAX_RUNS="0", ATTNLAB_LAB_MAX_QUEUED="1",
+               ATTNLAB_LAB_WATCH_TIMEOUT_S="120") as url:
+        yield url
+
+
+def test_the_training_step_slider_switches_the_model_to_name_at_step(page: Page, replay_server, shot):
+    models = httpx.get(f"{replay_server}/api/models", timeout=10).json()["models"]
+    steps = [c["step"] for c in next(m for m in models if m["name"] == REPLAY)["checkpoints"]]
+    assert len(steps) == 4
+    goto(page, f"{replay_server}/?model={REPLAY}&text=The+cat+sat+on+the+mat.")
+    bar = page.locator("#replay")
+    expect(bar).to_be_visible()
+    slider = bar.locator("input[name=tstep]")
+    assert slider.get_attribute("max") == "3" and slider.input_value() == "3"
+    expect(bar.locator(".replay-label")).to_contain_text("the final model")
+    # the loss curve: every step's training loss, the checkpoints' validation losses, the step shown marked
+    training = httpx.get(f"{replay_server}/api/models/{REPLAY}/training", timeout=10).json()
+    page.wait_for_function("() => document.querySelector('#replay .plot')?.data?.length === 2")
+    curve = page.evaluate("() => document.querySelector('#replay .plot').data")
+    assert curve[0]["y"] == training["train_loss"]
+    assert curve[1]["x"] == steps
+    with page.expect_request(lambda r: r.url.endswith("/api/analyze") and f'"{REPLAY}@{steps[1]}"' in (r.post_data or "")):
+        slider.evaluate("(el) => { el.value = '1'; el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    ready(page, timeout=120_000)
+    assert url_state(page)["tstep"] == str(steps[1])
+    assert url_state(page)["model"] == REPLAY
+    expect(bar.locator(".replay-label")).to_contain_text(f"step {steps[1]} of {steps[-1]}")
+    expect(page.locator("#model-info")).to_contain_text(f"{REPLAY}@{steps[1]}")
+    shape = page.evaluate("() => document.querySelector('#replay .plot').layout.shapes[0].x0")
+    assert shape == steps[1]
+    shot(page, "replay-step")
+    # a link to a step that was not recorded: the nearest one that was
+    goto(page, f"{replay_server}/?model={REPLAY}&tstep={steps[2] + 1}")
+    assert url_state(page)["tstep"] == str(steps[2])
+    # the last step is the model itself: the URL names no step
+    slider.evaluate("(el) => { el.value = '3'; el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    ready(page, timeout=120_000)
+    assert "tstep" not in url_state(page)
+    # a model without recorded checkpoints: no slider, and a step in its link is dropped
+    goto(page, f"{replay_server}/?model={registry.DEFAULT_MODEL}&tstep=5")
+    expect(bar).to_be_hidden()
+    assert "tstep" not in url_state(page)
+
+
+def test_a_waiting_run_shows_its_place_and_a_full_queue_says_so(page: Page, replay_server):
+    # this server trains nothing at once (lab_max_runs 0) and lets one run wait: a run of another page fills the queue
+    other = httpx.post(f"{replay_server}/api/lab/runs", json={"task": "copy", "steps": 10}, timeout=10).json()
+    assert other["status"] == "queued"
+    try:
+        goto(page, f"{replay_server}/?view=lab")
+        section = page.locator('main .view[data-view="lab"]')
+        section.locator("button[name=train]").click()
+        expect(section.locator(".lab-status")).to_contain_text("The server refused the run", timeout=15_000)
+        refused = httpx.post(f"{replay_server}/api/lab/runs", json={}, timeout=10)
+        assert refused.status_code == 503
+        assert refused.json()["detail"] in section.locator(".lab-status").text_content()
+    finally:
+        httpx.post(f"{replay_server}/api/lab/runs/{other['id']}/cancel", timeout=10)
+    section.locator("button[name=train]").click()
+    expect(section.locator(".lab-status")).to_contain_text("Queued: place 1", timeout=15_000)
+    expect(section.locator("button[name=cancel]")).to_be_enabled()
+    section.locator("button[name=cancel]").click()
+    expect(section).to_have_attribute("data-run-status", "cancelled", timeout=15_000)
