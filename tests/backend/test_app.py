@@ -6,7 +6,7 @@ def test_openapi_lists_every_view_and_no_static_route(client):
     assert paths == {"/api/health", "/api/ready", "/api/models", "/api/meta", "/api/analyze", "/api/qkv", "/api/attention/explain",
                      "/api/embeddings", "/api/embeddings/neighbors", "/api/embeddings/analogy", "/api/positional",
                      "/api/positional/decompose", "/api/predict", "/api/compare", "/api/report",
-                     "/api/lessons", "/api/share", "/api/attribution/lens", "/api/attribution/logit",
+                     "/api/lessons", "/api/lessons/{lesson_id}/steps/{number}", "/api/share", "/api/attribution/lens", "/api/attribution/logit",
                      "/api/attribution/attention", "/api/attribution/ablation",
                      "/api/roles", "/api/roles/probe", "/api/roles/models", "/api/roles/definitions",
                      "/api/positional/scheme", "/api/positional/lengths", "/api/positional/probe",
