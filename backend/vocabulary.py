@@ -43,6 +43,8 @@ VIEWS: tuple[View, ...] = (
          kinds=("causal",)),
     View("compare", "Compare", "two sentences, two models or two interventions side by side, with the attention "
                                "difference and both predictions", layer_head=True),
+    View("heads", "Heads", "what each head does: role scores with their definitions, a head finder sorted by any "
+                           "role, the induction probe, and the same roles across the tiny models", layer_head=True),
 )
 VIEW_IDS: tuple[str, ...] = tuple(v.id for v in VIEWS)
 

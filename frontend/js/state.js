@@ -34,10 +34,18 @@ export const DEFAULTS = Object.freeze({
   step: 1, // its step, counted from 1; URL step=N
   present: false, // presenter mode: large type, high contrast (body class "presenter"; URL present=1)
   hidespecial: false, // hide [CLS], [SEP], BOS from the token strip and the attention axes (URL hidespecial=1)
+  // what each head does (the Heads view, the Links overlay, the heatmap's combined rows)
+  overlay: [], // heads of the selected layer drawn together in Links ([] = the selected head only); URL overlay=0,2
+  rows: [], // query tokens (API indices) whose rows the heatmap combines; URL rows=3,5
+  combine: "one", // the heatmap's rows: one (the query token's) | sum | mean (of `rows`, or of the query token)
+  probe: false, // the Heads view scores the induction probe instead of the sentence (URL probe=1)
+  pseed: 0, // the probe's seed (URL pseed=N)
+  role: "previous-token", // the role the head finder ranks by and compares across models (URL role=induction)
+  asc: false, // rank lowest first (URL asc=1)
 });
 
 // boolean keys: written to the URL as 1 / 0 (scale2 may also be null: absent)
-const FLAGS = ["scale", "present", "hidespecial", "scale2"];
+const FLAGS = ["scale", "present", "hidespecial", "scale2", "probe", "asc"];
 const OFF = ["0", "false", "off", "no"];
 
 // keys always written, so that a copied link names them even at their defaults
@@ -100,10 +108,30 @@ export function parse(search, problems = []) {
   if (q.has("ablate2")) s.ablate2 = heads(q.get("ablate2"), "ablate2", problems);
   if (/^[a-z0-9][a-z0-9-]{0,79}$/.test(q.get("lesson") || "")) s.lesson = q.get("lesson");
   s.step = int(q.get("step"), DEFAULTS.step, 1, 999);
+  if (q.has("overlay")) s.overlay = intList(q.get("overlay"), 4096);
+  if (q.has("rows")) s.rows = intList(q.get("rows"), 1 << 20);
+  if (COMBINE.includes(q.get("combine"))) s.combine = q.get("combine");
+  s.pseed = int(q.get("pseed"), DEFAULTS.pseed, 0, 2 ** 31 - 1);
+  if (/^[a-z][a-z-]{0,39}$/.test(q.get("role") || "")) s.role = q.get("role");
   return s;
 }
 
+export const COMBINE = ["one", "sum", "mean"];
+const MAX_LIST = 256;
+
+/** "3,5,3" -> [3, 5]: sorted, each once, each an integer in [0, max); what is not one is left out. */
+export function intList(v, max) {
+  const out = new Set();
+  for (const part of String(v ?? "").split(",")) {
+    const n = int(part.trim(), null, 0, max - 1);
+    if (n !== null) out.add(n);
+    if (out.size >= MAX_LIST) break;
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
 function encode(key, value) {
+  if (key === "overlay" || key === "rows") return value.join(",");
   if (key === "ablate2" && value && !value.length) return vocab.ablate ? vocab.ablate.none : "none";
   if (key === "ablate" || key === "ablate2") return formatAblate(value);
   if (FLAGS.includes(key)) return value ? "1" : "0";

@@ -7,8 +7,9 @@ import * as arithmetic from "./explain.js";
 import * as attention from "./attention.js";
 import * as compare from "./compare.js";
 import * as embeddings from "./embeddings.js";
+import * as heads from "./finder.js";
 import * as positional from "./positional.js";
 import * as predictions from "./predict.js";
 import * as qkv from "./qkv.js";
 
-export const VIEWS = Object.fromEntries([attention, arithmetic, qkv, embeddings, positional, predictions, compare].map((m) => [m.id, m]));
+export const VIEWS = Object.fromEntries([attention, arithmetic, qkv, embeddings, positional, predictions, compare, heads].map((m) => [m.id, m]));
