@@ -39,12 +39,13 @@ function controls(element) {
     const runProbe = () => {
       const v = Number(seed.value);
       const pseed = Number.isInteger(v) && v >= 0 && v <= 2 ** 31 - 1 ? v : 0;
-      emit(box, { probe: true, pseed });
+      emit(box, { probe: true, pseed, role: "induction", asc: false }); // the probe is made to find induction heads
     };
     box.addEventListener("click", (ev) => {
       const btn = ev.target.closest("button");
       if (!btn) return;
-      if (btn.dataset.on) emit(box, { probe: btn.dataset.on === "probe" });
+      if (btn.dataset.on === "probe") runProbe();
+      else if (btn.dataset.on) emit(box, { probe: false });
       else if (btn.name === "run-probe") runProbe();
       else if (btn.name === "asc") emit(box, { asc: btn.dataset.asc !== "1" });
     });
@@ -243,12 +244,12 @@ function modelsPart(element, data, state, role) {
 }
 
 function modelPanel(grid, r, role, state) {
-  const fig = panel(grid, `m-${r.model}`, `${r.model} · ${r.positional}`, { formats: ["png", "csv"] });
+  const fig = panel(grid, `m-${r.model}`, r.model, { formats: ["png", "csv"] });
   fig.dataset.model = r.model;
   const t = r.roles;
   const top = strongest(t, role);
   const loss = r.probe && !r.probe.loss_unavailable ? ` Probe loss ${scoreText(r.probe.first_half_loss)} → ${scoreText(r.probe.second_half_loss)} nats.` : "";
-  caption(fig, (top ? `Strongest: L${top.layer} H${top.head} ${scoreText(top.scores[role])}` +
+  caption(fig, `${r.positional} positions. ` + (top ? `Strongest: L${top.layer} H${top.head} ${scoreText(top.scores[role])}` +
     (role === "fixed-offset" && top.offset !== null ? ` (offset ${top.offset})` : "") + "." : "No head has this score here.") + loss);
   const z = t.heads.map((row) => row.map((x) => x.scores[role]));
   const text = t.heads.map((row) => row.map((x) => (x.label === role ? `${scoreText(x.scores[role])}*` : scoreText(x.scores[role]))));
