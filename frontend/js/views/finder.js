@@ -89,6 +89,7 @@ function probePart(element, data, state) {
     h("p", { class: "intro" }), h("p", { class: "probe-loss" }), h("p", { class: "probe-tokens tokname" })));
   sec.hidden = !state.probe;
   const fig = panel(sec, "probe-plot", "Loss on each token of the probe");
+  fig.hidden = !state.probe; // (a hidden section's panel is hidden itself too: no empty plot on the page)
   if (!state.probe) return;
   const src = data.table;
   const intro = sec.querySelector(".intro");
