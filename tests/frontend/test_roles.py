@@ -164,7 +164,9 @@ def test_the_heatmap_sums_and_averages_the_picked_rows_as_the_api_does(page: Pag
 def run_probe(page: Page, seed: int) -> dict:
     page.fill('main .view[data-view="heads"] input[name=pseed]', str(seed))
     page.click('main .view[data-view="heads"] button[name=run-probe]')
-    page.wait_for_function(f"() => new URLSearchParams(location.search).get('pseed') === '{seed}'")
+    # (seed 0 is the default: the address leaves it out)
+    page.wait_for_function(f"() => {{ const q = new URLSearchParams(location.search); "
+                           f"return q.get('probe') === '1' && (q.get('pseed') || '0') === '{seed}'; }}")
     ready(page, WAIT)
     page.wait_for_selector('main .view[data-view="heads"] .probe-loss[data-drop]')
     return url_state(page)
