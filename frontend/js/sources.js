@@ -148,7 +148,8 @@ export const SOURCES = {
   },
 
   // the induction probe of the current model (seeded), when the Heads view asks for it; else nothing
-  probe(ctx) {
+  // (named roleprobe: main's position lab has a source `probe` of its own, the probe of position)
+  roleprobe(ctx) {
     if (!ctx.state.probe) return { value: null };
     const { text, ...rest } = baseParams(ctx.state, ctx.model);
     return { api: "roleProbe", params: { ...rest, probe: { seed: ctx.state.pseed } } };

@@ -10,12 +10,12 @@ import {
 import { definitionText, ruleText, scoreText, sortHeads, strongest } from "../roles.js";
 
 export const id = "heads";
-export const sources = ["roles", "probe", "roledefs", "rolemodels"];
+export const sources = ["roles", "roleprobe", "roledefs", "rolemodels"];
 
-/** got: {roles, probe, roledefs, rolemodels} of the data layer; ctx: {state, model}. */
+/** got: {roles, roleprobe, roledefs, rolemodels} of the data layer; ctx: {state, model}. */
 export function show(section, got, ctx) {
   const s = ctx.state;
-  const table = s.probe ? got.probe : got.roles;
+  const table = s.probe ? got.roleprobe : got.roles;
   const deps = [table.data, table.error, got.roledefs.data, got.roledefs.error, got.rolemodels.data, got.rolemodels.error,
     s.probe, s.pseed, s.role, s.asc, s.layer, s.head, ctx.model, presenting()];
   if (changed(section, deps)) render(section, { table, defs: got.roledefs, models: got.rolemodels, model: ctx.model }, s);

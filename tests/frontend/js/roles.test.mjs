@@ -103,8 +103,8 @@ test("the role sources: the sentence's roles, the probe only when asked, the tin
   const ctx = (patch = {}, model = MODELS[0]) => ({ state: { ...structuredClone(DEFAULTS), model: model.name, ...patch }, model, models: byName, hover: null, overrides: {} });
   assert.deepEqual(SOURCES.roles(ctx()), { api: "roles", params: { text: DEFAULTS.text, model: "tiny-sinusoidal", positions: "normal", scale: true, ablate: [] } });
   assert.deepEqual(SOURCES.roledefs(ctx()), { api: "roleDefinitions" });
-  assert.deepEqual(SOURCES.probe(ctx()), { value: null });
-  assert.deepEqual(SOURCES.probe(ctx({ probe: true, pseed: 7, ablate: [[1, 2]] })).params,
+  assert.deepEqual(SOURCES.roleprobe(ctx()), { value: null });
+  assert.deepEqual(SOURCES.roleprobe(ctx({ probe: true, pseed: 7, ablate: [[1, 2]] })).params,
     { model: "tiny-sinusoidal", positions: "normal", scale: true, ablate: [[1, 2]], probe: { seed: 7 } });
   const fam = serverMeta().families[0].models.filter((m) => byName.has(m));
   assert.deepEqual(SOURCES.rolemodels(ctx()).params, { models: fam, text: DEFAULTS.text });
