@@ -56,6 +56,8 @@ VIEWS: tuple[View, ...] = (
                                         "measured effect of ablating each head", layer_head=True),
     View("lab", "Training lab", "train a small transformer on a task, live: the loss, a head's attention, every "
                                 "head's role scores and the model's answer over the steps"),
+    View("heads", "Heads", "what each head does: role scores with their definitions, a head finder sorted by any "
+                           "role, the induction probe, and the same roles across the tiny models", layer_head=True),
 )
 VIEW_IDS: tuple[str, ...] = tuple(v.id for v in VIEWS)
 

@@ -158,6 +158,16 @@ export const predict = (body, signal) => call("POST", "/api/predict", body, sign
 export const compare = (body, signal) => call("POST", "/api/compare", body, signal);
 export const lessons = (signal) => call("GET", "/api/lessons", undefined, signal);
 export const lessonStep = ({ lesson, step, body }, signal) => call("POST", `/api/lessons/${encodeURIComponent(lesson)}/steps/${Number(step)}`, body, signal);
+/** What each head does: role scores and labels on a text (POST /api/roles). */
+export const roles = (body, signal) => call("POST", "/api/roles", body, signal);
+/** Each role score in plain words, with its formula, and the labelling rule with its thresholds. */
+export const roleDefinitions = (signal) => call("GET", "/api/roles/definitions", undefined, signal);
+/** The induction probe: seeded random tokens twice, every head's role scores on it and each token's loss. */
+export const roleProbe = (body, signal) => call("POST", "/api/roles/probe", body, signal);
+/** The role tables of several models (default: the tiny models) on the same text or probe. */
+export const roleModels = (body, signal) => call("POST", "/api/roles/models", body, signal);
+/** The heatmap's combined row: /api/analyze with `query_rows` (and `layers: []`: no full attention). */
+export const queryRows = (body, signal) => call("POST", "/api/analyze", body, signal);
 export const share = ({ view }, signal) => call("GET", `/api/share${query({ view })}`, undefined, signal);
 /**
  * The address of GET /api/report (a download, so a link rather than a fetch): the page's selections, each under the

@@ -163,6 +163,12 @@ function syncInputs() {
     const on = tab.dataset.view === state.view;
     tab.setAttribute("aria-selected", on ? "true" : "false");
     tab.tabIndex = on ? 0 : -1;
+    // a tab list that scrolls sideways (presenter mode, many views) keeps the selected tab in sight
+    const list = tab.parentElement;
+    if (on && list.scrollWidth > list.clientWidth) {
+      const left = tab.offsetLeft - list.offsetLeft;
+      if (left < list.scrollLeft || left + tab.offsetWidth > list.scrollLeft + list.clientWidth) list.scrollLeft = left - 8;
+    }
   }
   const info = viewInfo(state.view);
   $("selection").dataset.layerHead = info && info.layer_head ? "1" : "0";

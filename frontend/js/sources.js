@@ -14,6 +14,7 @@
 // of another source in the same context.
 import { baseParams, compact, effectiveToken, keptIndices, positionalLength, samplingOf } from "./derive.js";
 import { familyOf, unavailable } from "./vocab.js";
+import { combinedQueries } from "./roles.js";
 
 const TOP_K = 10;
 const NEIGHBORS = 10;
@@ -238,6 +239,46 @@ export const SOURCES = {
     const q = query(ctx, need);
     if (q.token === undefined) return q;
     return { value: { ...ctx.state, model: ctx.model.name, token: q.token } };
+  },
+
+  // what each head does: every head's role scores and label on the sentence (the grid's labels, the head finder)
+  roles(ctx) {
+    return { api: "roles", params: baseParams(ctx.state, ctx.model) };
+  },
+
+  // each role in plain words with its formula, and the labelling rule with its thresholds (the hover, the legend)
+  roledefs() {
+    return { api: "roleDefinitions" };
+  },
+
+  // the induction probe of the current model (seeded), when the Heads view asks for it; else nothing
+  // (named roleprobe: main's position lab has a source `probe` of its own, the probe of position)
+  roleprobe(ctx) {
+    if (!ctx.state.probe) return { value: null };
+    const { text, ...rest } = baseParams(ctx.state, ctx.model);
+    return { api: "roleProbe", params: { ...rest, probe: { seed: ctx.state.pseed } } };
+  },
+
+  // the same role table across the models that differ only in their positional scheme (the tiny models), on the
+  // sentence or on the probe
+  rolemodels(ctx) {
+    const fam = familyOf(ctx.model.name);
+    if (!fam) return { error: "There are no models that differ only in their positional scheme." };
+    const models = fam.models.filter((name) => ctx.models.get(name) && ctx.models.get(name).available);
+    if (!models.length) return { error: `None of ${fam.models.join(", ")} is installed.` };
+    return { api: "roleModels", params: ctx.state.probe ? { models, probe: { seed: ctx.state.pseed } } : { models, text: ctx.state.text } };
+  },
+
+  // the heatmap's row for a selection of query tokens, summed or averaged by the server (every layer and head);
+  // nothing while the heatmap shows one row
+  queryrows(ctx, need) {
+    if (ctx.state.combine === "one") return { value: null };
+    const a = need("analyze");
+    if (!a.data) return a.error ? { error: a.error } : { wait: true };
+    const tokens = a.data.tokens;
+    const token = effectiveToken(tokens.length, { token: ctx.state.token }, keptIndices(tokens, ctx.state.hidespecial));
+    const queries = combinedQueries(ctx.state, tokens.length, token);
+    return { api: "queryRows", params: { ...baseParams(ctx.state, ctx.model), top_k: 1, layers: [], query_rows: { queries, combine: ctx.state.combine } } };
   },
 };
 

@@ -56,10 +56,18 @@ export const DEFAULTS = Object.freeze({
   llayer: 0,
   lhead: 0,
   lrole: "induction",
+  // what each head does (the Heads view, the Links overlay, the heatmap's combined rows)
+  overlay: [], // heads of the selected layer drawn together in Links ([] = the selected head only); URL overlay=0,2
+  rows: [], // query tokens (API indices) whose rows the heatmap combines; URL rows=3,5
+  combine: "one", // the heatmap's rows: one (the query token's) | sum | mean (of `rows`, or of the query token)
+  probe: false, // the Heads view scores the induction probe instead of the sentence (URL probe=1)
+  pseed: 0, // the probe's seed (URL pseed=N)
+  role: "previous-token", // the role the head finder ranks by and compares across models (URL role=induction)
+  asc: false, // rank lowest first (URL asc=1)
 });
 
 // boolean keys: written to the URL as 1 / 0 (scale2 may also be null: absent)
-const FLAGS = ["scale", "present", "hidespecial", "scale2", "measure", "sample", "beyond"];
+const FLAGS = ["scale", "present", "hidespecial", "scale2", "measure", "sample", "beyond", "probe", "asc"];
 const OFF = ["0", "false", "off", "no"];
 
 // keys always written, so that a copied link names them even at their defaults
@@ -134,10 +142,30 @@ export function parse(search, problems = []) {
   s.lsteps = int(q.get("lsteps"), null, 1, 1_000_000);
   s.llayer = int(q.get("llayer"), DEFAULTS.llayer, 0, 999);
   s.lhead = int(q.get("lhead"), DEFAULTS.lhead, 0, 999);
+  if (q.has("overlay")) s.overlay = intList(q.get("overlay"), 4096);
+  if (q.has("rows")) s.rows = intList(q.get("rows"), 1 << 20);
+  if (COMBINE.includes(q.get("combine"))) s.combine = q.get("combine");
+  s.pseed = int(q.get("pseed"), DEFAULTS.pseed, 0, 2 ** 31 - 1);
+  if (/^[a-z][a-z-]{0,39}$/.test(q.get("role") || "")) s.role = q.get("role");
   return s;
 }
 
+export const COMBINE = ["one", "sum", "mean"];
+const MAX_LIST = 256;
+
+/** "3,5,3" -> [3, 5]: sorted, each once, each an integer in [0, max); what is not one is left out. */
+export function intList(v, max) {
+  const out = new Set();
+  for (const part of String(v ?? "").split(",")) {
+    const n = int(part.trim(), null, 0, max - 1);
+    if (n !== null) out.add(n);
+    if (out.size >= MAX_LIST) break;
+  }
+  return [...out].sort((x, y) => x - y);
+}
+
 function encode(key, value) {
+  if (key === "overlay" || key === "rows") return value.join(",");
   if (key === "ablate2" && value && !value.length) return vocab.ablate ? vocab.ablate.none : "none";
   if (key === "ablate" || key === "ablate2") return formatAblate(value);
   if (FLAGS.includes(key)) return value ? "1" : "0";

@@ -13,7 +13,7 @@ from tests.frontend.pages import SENTENCE, api, chip_texts, open_app, plot_data,
 
 pytestmark = pytest.mark.browser
 
-VIEWS = ["attention", "arithmetic", "qkv", "embeddings", "positional", "predictions", "compare"]
+VIEWS = ["attention", "arithmetic", "qkv", "embeddings", "positional", "predictions", "compare", "heads"]
 HOSTILE = ["<img src=x onerror=alert(1)>", "<script>alert(1)</script>", "javascript:alert(1)",
            "\"quoted\" & 'single' </b><b>bold"]
 WATCH_CSP = """

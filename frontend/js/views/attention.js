@@ -7,15 +7,18 @@ import * as grid from "./grid.js";
 import * as heads from "./heads.js";
 import * as heatmap from "./heatmap.js";
 import * as lines from "./lines.js";
+import * as rows from "./rows.js";
 
 export const id = "attention";
-export const sources = ["analyze"];
+// roles: the grid's role labels; roledefs: their legend; queryrows: the heatmap's combined rows (nothing unless asked)
+export const sources = ["analyze", "roles", "roledefs", "queryrows"];
 
 function layout(section) {
-  const top = part(section, "top", () => h("div", { class: "row2 attn-top" }, h("div", { id: "attn-heatmap" }), h("div", { id: "attn-lines" })));
+  const top = part(section, "top", () => h("div", { class: "row2 attn-top" },
+    h("div", { class: "col" }, h("div", { id: "attn-heatmap" }), h("div", { id: "attn-rows" })), h("div", { id: "attn-lines" })));
   const bottom = part(section, "bottom", () => h("div", { class: "row2 attn-bottom" }, h("div", { id: "attn-grid" }), h("div", { id: "attn-heads" })));
   return {
-    hm: top.querySelector("#attn-heatmap"), ln: top.querySelector("#attn-lines"),
+    hm: top.querySelector("#attn-heatmap"), ln: top.querySelector("#attn-lines"), rw: top.querySelector("#attn-rows"),
     gr: bottom.querySelector("#attn-grid"), hs: bottom.querySelector("#attn-heads"),
   };
 }
@@ -25,7 +28,7 @@ function layout(section) {
  * index), ablateMode}. Returns true when every plot is drawn, false when another frame is needed.
  */
 export function show(section, got, ctx) {
-  const { hm, ln, gr, hs } = layout(section);
+  const { hm, ln, gr, hs, rw } = layout(section);
   const analysis = got.analyze.data;
   const view = ctx.view;
   const s = ctx.state;
@@ -33,14 +36,20 @@ export function show(section, got, ctx) {
   const pos = shownIndices(view).indexOf(ctx.token);
   const vs = { ...s, token: pos < 0 ? null : pos };
   const what = { text: s.text, model: analysis.model, layer: s.layer, head: s.head };
+  // the role labels come from a source of their own: while it is on its way the grid is drawn without them
+  const roles = { data: got.roles && got.roles.current && got.roles.data ? got.roles.data.roles : null }; // the role table
+  const defs = got.roledefs || { data: null };
+  const qr = got.queryrows && got.queryrows.data !== null ? got.queryrows : got.queryrows && got.queryrows.pending ? got.queryrows : null;
   const todo = [
-    [hm, [view, s.layer, s.head, pos, s.ablate, Math.round(hm.clientWidth / 40)],
+    [hm, [view, s.layer, s.head, pos, s.ablate, Math.round(hm.clientWidth / 40), s.combine, s.rows.join(",")],
       () => marked(heatmap.render(hm, { analyze: view }, vs), "attnlab:heatmap", what)],
     // the grid draws every head: from the thumbnails when the answer has them (they stay the same while only the
     // selected layer changes), else from the full attention
-    [gr, [view.thumbnails || view.attention, s.layer, s.head, s.ablate, ctx.ablateMode, Math.round(gr.clientWidth / 20)],
-      () => marked(grid.render(gr, { analyze: view, ablateMode: ctx.ablateMode }, vs), "attnlab:grid", what)],
-    [ln, [view, s.layer, s.head, pos, Math.round(ln.clientWidth / 40)], () => lines.render(ln, { analyze: view }, vs)],
+    [gr, [view.thumbnails || view.attention, s.layer, s.head, s.ablate, ctx.ablateMode, Math.round(gr.clientWidth / 20), roles.data, defs.data],
+      () => marked(grid.render(gr, { analyze: view, ablateMode: ctx.ablateMode, roles: roles.data, defs: defs.data }, vs), "attnlab:grid", what)],
+    [ln, [view, s.layer, s.head, pos, Math.round(ln.clientWidth / 40), s.overlay.join(",")], () => lines.render(ln, { analyze: view }, vs)],
+    [rw, [view, s.layer, s.head, s.combine, s.rows.join(","), qr && qr.data, qr && qr.error, Math.round(rw.clientWidth / 40)],
+      () => rows.render(rw, { analyze: view, rows: qr }, vs)],
     [hs, [analysis, s.layer, s.head, Math.round(hs.clientWidth / 40)],
       () => heads.render(hs, { analyze: analysis, specialHidden: view !== analysis && view.hidden.length > 0 }, vs)],
   ];
@@ -49,5 +58,5 @@ export function show(section, got, ctx) {
     drawIt();
     return false; // one plot this frame; the rest in the next ones
   }
-  return true;
+  return !(qr && qr.pending) && !(got.roles && got.roles.pending);
 }

@@ -6,7 +6,8 @@
 // Keyboard: the grid is one tab stop; the arrow keys move the selected head (main.js), Enter or Space
 // ablates (or restores) the selected head.
 /* global Plotly */
-import { caption, changed, COLORS, draw, emit, GRID_MASKED, hiddenNote, panel, plotOf, presenting, selectionShapes, THEME, WEIGHT_SCALE } from "../plot.js";
+import { caption, changed, COLORS, draw, emit, esc, GRID_MASKED, h, hiddenNote, panel, part, plotOf, presenting, selectionShapes, THEME, WEIGHT_SCALE } from "../plot.js";
+import { definitionText, labelsOf, ruleText, tileText } from "../roles.js";
 
 // masked cells: mid grey (theme.json masked.grid), apart from the white gaps between tiles and every Viridis colour
 
@@ -92,6 +93,40 @@ function gapShapes(g, rows, cols) {
   return out;
 }
 
+/**
+ * Each labelled head's role label on its tile (top left): the API's label text ("prev 0.92"), on two lines where the
+ * tile is narrow. `table`: the API's role table (POST /api/roles), or null while it is on its way.
+ */
+function roleAnnotations(g, table, cellPx) {
+  if (!table || table.heads.length !== g.nL || (table.heads[0] || []).length !== g.nH) return [];
+  const narrow = cellPx < 84;
+  const size = cellPx < 34 ? 8 : cellPx < 60 ? 9 : 10;
+  return labelsOf(table).map((lab) => ({
+    x: lab.head * g.tile - 0.5, y: lab.layer * g.tile - 0.5, xref: "x", yref: "y", xanchor: "left", yanchor: "top",
+    text: esc(tileText(lab.text, narrow)).replace("\n", "<br>"), showarrow: false, align: "left",
+    font: { size, color: THEME.heads.label_text }, bgcolor: THEME.heads.label_background, borderpad: 1,
+    captureevents: false, name: `role-${lab.layer}-${lab.head}`,
+  }));
+}
+
+/** The legend of the role labels: each label's name (its definition on hover) and the rule with its thresholds. */
+function roleLegend(fig, table, defs) {
+  const box = part(fig, "roles-legend", () => h("p", { class: "roles-legend" }));
+  box.replaceChildren();
+  box.hidden = !defs;
+  if (!defs) return;
+  const counted = table ? table.queries : {};
+  box.append(h("span", { class: "label" }, "Role labels:"));
+  for (const d of defs.roles.filter((x) => x.label)) {
+    box.append(h("span", { class: "role-key", title: definitionText(d, counted[d.role]), dataset: { role: d.role } },
+      h("b", {}, d.short), ` ${d.name}`));
+  }
+  const n = table ? labelsOf(table).length : null;
+  box.append(h("span", { class: "role-rule" }, `${ruleText(defs.thresholds)} The number is the score (a share of the ` +
+    `head's attention, 0 to 1).` + (n === null ? "" : n ? ` ${n} head${n > 1 ? "s" : ""} labelled on this sentence.` :
+      " No head is labelled on this sentence.") + " Hover a name for its definition; the Heads tab ranks every head by any role."));
+}
+
 function describe(gd, state) {
   gd.setAttribute("aria-label", `every layer and head; selected: layer ${state.layer}, head ${state.head}` +
     `${state.ablate.some(([x, y]) => x === state.layer && y === state.head) ? " (ablated)" : ""}. ` +
@@ -99,7 +134,8 @@ function describe(gd, state) {
 }
 
 /**
- * data: {analyze, ablateMode}: `analyze` has `thumbnails` ({shape, scale, bytes}, see api.js) or the full
+ * data: {analyze, ablateMode, roles, defs}: `roles` the API's role table (each labelled head's label is drawn on its
+ * tile), `defs` GET /api/roles/definitions (the legend); `analyze` has `thumbnails` ({shape, scale, bytes}, see api.js) or the full
  * `attention` of every layer, and `mask(i, j)` (the answer's mask, derive.js); state: {layer, head, ablate}.
  * Returns the drawing (a promise).
  */
@@ -128,11 +164,16 @@ export function render(element, data, state) {
   // the same weights as last time (only the selection or the ablated heads changed): move the outlines only
   // (the mask by value: another layer of the same sentence is a new answer with the same mask)
   const maskKey = (a.visible || []).join(",");
-  if (!changed(fig, [a.thumbnails || a.attention, n, nL, nH, maskKey, width, presenting()]) && gd._fullLayout && gd._attnlabGaps) {
+  const table = data.roles || null;
+  roleLegend(fig, table, data.defs || null);
+  const cell = Math.max(26, Math.min(120, (width - 70) / nH, 1300 / nL));
+  const labels = roleAnnotations(g, table, cell);
+  if (!changed(fig, [a.thumbnails || a.attention, n, nL, nH, maskKey, width, presenting(), table]) && gd._fullLayout && gd._attnlabGaps) {
     gd._attnlabGrid = g;
     describe(gd, state);
     return Plotly.relayout(gd, { shapes: gridShapes(g, state, gd._attnlabGaps) });
   }
+  const labelOf = new Map(labelsOf(table).map((x) => [`${x.layer}.${x.head}`, x.text]));
   const hover = rows * cols <= MAX_HOVER_CELLS;
   const z = Array.from({ length: rows }, () => new Array(cols).fill(null));
   const text = hover ? Array.from({ length: rows }, () => new Array(cols).fill("")) : null;
@@ -145,7 +186,7 @@ export function render(element, data, state) {
           const c = hd * tile + j;
           const seen = !masked || !masked(i, j); // a masked cell stays empty (grey)
           if (seen) zr[c] = src.weight(l, hd, i, j);
-          if (hover) tr[c] = `layer ${l} · head ${hd}<br>query ${i} → key ${j}: ${seen ? src.label(l, hd, i, j) : "masked"}`;
+          if (hover) tr[c] = `layer ${l} · head ${hd}${labelOf.has(`${l}.${hd}`) ? ` · ${esc(labelOf.get(`${l}.${hd}`))}` : ""}<br>query ${i} → key ${j}: ${seen ? src.label(l, hd, i, j) : "masked"}`;
         }
       }
     }
@@ -156,7 +197,6 @@ export function render(element, data, state) {
     ...(hover ? { text, hovertemplate: "%{text}<extra></extra>" } : { hoverinfo: "none" }),
   };
   const gaps = anyMasked ? gapShapes(g, rows, cols) : [];
-  const cell = Math.max(26, Math.min(120, (width - 70) / nH, 1300 / nL));
   const centre = (k) => k * tile + (n - 1) / 2;
   const drawing = draw(
     fig,
@@ -169,6 +209,7 @@ export function render(element, data, state) {
       yaxis: { tickmode: "array", tickvals: [...Array(nL).keys()].map(centre), ticktext: [...Array(nL).keys()].map((l) => (nL > 12 ? `L${l}` : `layer ${l}`)),
                range: [rows, -1], showgrid: false, zeroline: false, fixedrange: true, ticks: "", tickfont: { size: nL > 16 ? 9 : 11 } },
       shapes: gridShapes(g, state, gaps),
+      annotations: labels,
       margin: { l: 55, r: 8, t: 8, b: 28 },
       hovermode: "closest",
     },

@@ -3,6 +3,7 @@ import {
   caption, draw, emit, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, presenting,
   selectedPattern, selectionShapes, squareHeight, THEME, tokenAxis, tokenHeatmap, tokenIndex,
 } from "../plot.js";
+import { toggleRow } from "../roles.js";
 
 /**
  * data: {analyze}: /api/analyze as derive.js's visibleAnalysis gives it: `mask(i, j)` (the answer's own mask, null
@@ -41,6 +42,13 @@ export function render(element, data, state) {
   const sel = state.token;
   const shapes =
     sel !== null && sel < n ? selectionShapes({ xref: "x", yref: "y", x0: -0.5, x1: n - 0.5, y0: sel - 0.5, y1: sel + 0.5 }) : [];
+  // the rows picked for the combined row (Shift- or Ctrl-click): a dashed outline in the head colour of the rows
+  const picked = state.combine && state.combine !== "one" ? (state.rows || []) : [];
+  tokens.forEach((_, i) => {
+    if (!picked.includes(tokenIndex(tokens, i))) return;
+    shapes.push({ type: "rect", xref: "x", yref: "y", x0: -0.5, x1: n - 0.5, y0: i - 0.45, y1: i + 0.45, fillcolor: "rgba(0,0,0,0)",
+                  line: { color: THEME.selection.color, width: 2, dash: "dot" }, name: `row-${tokenIndex(tokens, i)}` });
+  });
   let height = squareHeight(n, { max: n > 40 ? 1400 : 900, per: n > 40 ? 12 : 30 });
   if (presenting()) {
     // one plot large, and all of it on the screen: no higher than the room below the plot's top (at the page's top)
@@ -71,11 +79,19 @@ export function render(element, data, state) {
   );
   const gd = plotOf(fig);
   gd._attnlabTokens = tokens;
+  gd._attnlabRows = { rows: state.rows || [], combine: state.combine || "one" };
   if (!gd._attnlabClick) {
     gd._attnlabClick = true;
     gd.on("plotly_click", (ev) => {
       const p = ev && ev.points && ev.points[0];
-      if (p && Number.isInteger(p.y)) emit(element, { token: tokenIndex(gd._attnlabTokens || [], p.y) });
+      if (!p || !Number.isInteger(p.y)) return;
+      const i = tokenIndex(gd._attnlabTokens || [], p.y);
+      const e = ev.event || {};
+      if (e.shiftKey || e.ctrlKey || e.metaKey) {
+        // Shift- or Ctrl-click: add the row to (or take it out of) the rows the heatmap combines
+        const { rows, combine } = gd._attnlabRows;
+        emit(element, { rows: toggleRow(rows, i), combine: combine === "one" ? "sum" : combine });
+      } else emit(element, { token: i });
     });
   }
   return drawing;

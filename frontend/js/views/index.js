@@ -8,6 +8,7 @@ import * as attention from "./attention.js";
 import * as compare from "./compare.js";
 import * as embeddings from "./embeddings.js";
 import * as lab from "./lab.js";
+import * as heads from "./finder.js";
 import * as positional from "./positional.js";
 import * as poslab from "./poslab.js";
 import * as predictions from "./predict.js";
@@ -17,4 +18,4 @@ import * as effects from "./effects.js";
 import * as lens from "./lens.js";
 import * as model from "./model.js";
 
-export const VIEWS = Object.fromEntries([attention, arithmetic, qkv, embeddings, positional, poslab, predictions, compare, model, lens, attribution, effects, lab].map((m) => [m.id, m]));
+export const VIEWS = Object.fromEntries([attention, arithmetic, qkv, embeddings, positional, poslab, predictions, compare, model, lens, attribution, effects, lab, heads].map((m) => [m.id, m]));

@@ -1,0 +1,106 @@
+// What each head does, as the page shows it: the pure logic of the Heads view, the grid's role labels, the Links
+// overlay of several heads and the heatmap's combined rows. No DOM, no fetch, and no number of its own: every score,
+// label and combined row is the API's (POST /api/roles, /api/roles/probe, /api/analyze `query_rows`); this module
+// picks, orders and words them. Tested by tests/frontend/js/roles.test.mjs.
+import THEME from "./theme.json" with { type: "json" };
+
+export const PALETTE = THEME.heads.palette;
+
+/** The colour of head `h` wherever several heads are drawn at once (theme.json heads.palette, repeated past its end). */
+export const headColor = (h) => PALETTE[h % PALETTE.length];
+
+/** Every head of a role table ([layer][head] of the API's HeadRoles), layer by layer. */
+export const flatHeads = (table) => (table ? table.heads.flat() : []);
+
+/** The labelled heads of a role table: [{layer, head, role, text}], the API's label and its text. */
+export function labelsOf(table) {
+  return flatHeads(table).filter((h) => h.label).map((h) => ({ layer: h.layer, head: h.head, role: h.label, text: h.label_text }));
+}
+
+/** A label as a grid tile shows it: on two lines ("prev" / "0.92") where the tile is narrow. */
+export function tileText(text, narrow) {
+  if (!narrow) return text;
+  const i = text.lastIndexOf(" ");
+  return i > 0 ? `${text.slice(0, i)}\n${text.slice(i + 1)}` : text;
+}
+
+/**
+ * The heads ranked by `role`'s score: highest first (lowest first with `asc`), ties by layer then head, heads with
+ * no score for that role last either way. The order of the API's `ranking` (descending).
+ */
+export function sortHeads(table, role, asc = false) {
+  const score = (h) => (h.scores ? h.scores[role] : undefined);
+  const has = (h) => typeof score(h) === "number" && Number.isFinite(score(h));
+  return flatHeads(table).slice().sort((a, b) => {
+    if (has(a) !== has(b)) return has(a) ? -1 : 1;
+    if (has(a) && score(a) !== score(b)) return asc ? score(a) - score(b) : score(b) - score(a);
+    return a.layer - b.layer || a.head - b.head;
+  });
+}
+
+/** The head with the highest `role` score (ties: the lowest layer, then head), or null where no head has one. */
+export function strongest(table, role) {
+  const top = sortHeads(table, role)[0];
+  return top && typeof top.scores[role] === "number" ? top : null;
+}
+
+/** The thresholds of the labelling rule in words (GET /api/roles/definitions `thresholds`). */
+export function ruleText(t) {
+  if (!t) return "";
+  return `A head carries a label when its strongest role scores at least ${t.min_score}, at least ${t.min_margin} ` +
+    `above its next role, over at least ${t.min_queries} queries; otherwise it is unlabelled.`;
+}
+
+/** A role's hover text: its definition in words, the formula, which queries count and how many did here. */
+export function definitionText(def, counted = null) {
+  if (!def) return "";
+  return `${def.name}: ${def.words}\nFormula: ${def.formula}\nQueries that count: ${def.queries}` +
+    (counted === null || counted === undefined ? "" : ` (${counted} here)`);
+}
+
+/** "0.923" -> "0.92"; no score (null: no query counted) -> "—". */
+export const scoreText = (v, digits = 2) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "—");
+
+// ------------------------------------------------------------------------------------------ several heads at once
+
+/** The heads Links draws: the overlay's (those the model has), else the selected head alone. */
+export function overlayHeads(state, nHeads) {
+  const chosen = (state.overlay || []).filter((h) => Number.isInteger(h) && h >= 0 && h < nHeads);
+  return chosen.length ? chosen : [state.head];
+}
+
+/**
+ * The overlay after a click on head `h`'s chip: it is added or taken out of the heads drawn. Written as [] when what
+ * is left is the selected head alone (the default) or nothing.
+ */
+export function toggleOverlay(state, nHeads, h) {
+  const shown = overlayHeads(state, nHeads);
+  const next = shown.includes(h) ? shown.filter((x) => x !== h) : [...shown, h].sort((a, b) => a - b);
+  if (!next.length || (next.length === 1 && next[0] === state.head)) return [];
+  return next;
+}
+
+/** The selected rows after a Shift- or Ctrl-click on row `i` (an API index): added, or taken out when there. */
+export function toggleRow(rows, i) {
+  return rows.includes(i) ? rows.filter((r) => r !== i) : [...rows, i].sort((a, b) => a - b);
+}
+
+/**
+ * The query tokens whose rows the heatmap combines: the selected rows that this text has (n tokens), else the query
+ * token alone; null when the heatmap shows one row (combine "one").
+ */
+export function combinedQueries(state, n, token) {
+  if (state.combine === "one") return null;
+  const rows = (state.rows || []).filter((r) => r >= 0 && r < n);
+  return rows.length ? rows : [token];
+}
+
+/**
+ * The combined row of one head, from /api/analyze's `query_rows` ([layer][head][key]), with the keys the plot shows
+ * (`keep`: their API indices; null: every key). Picked by index: no new number.
+ */
+export function pickRow(queryRows, layer, head, keep = null) {
+  const row = queryRows && queryRows.weights[layer] && queryRows.weights[layer][head];
+  if (!row) return null;
+  return keep ? keep.map((k) => row[k]) : row.slice();
+}

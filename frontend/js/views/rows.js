@@ -1,0 +1,88 @@
+// The heatmap's rows combined: the attention of a selection of query tokens, summed or averaged, for the selected head
+// (as BertViz users ask for: what do these words, together, look at?). The numbers are the server's (/api/analyze
+// `query_rows`); this draws them as one bar per key. Pick rows with Shift- or Ctrl-click on the heatmap.
+import { shownText } from "../derive.js";
+import { COLORS, caption, draw, emit, esc, h, panel, part, plainLabels, reason, tokenAxis, tokenIndex } from "../plot.js";
+import { pickRow } from "../roles.js";
+
+function controls(element) {
+  return part(element, "rows-controls", () => {
+    const box = h("div", { class: "controls rows-controls", role: "group", "aria-label": "the heatmap's rows" },
+      h("span", { class: "label" }, "Rows:"),
+      ...["one", "sum", "mean"].map((c) => h("button", { type: "button", class: "small seg", dataset: { combine: c },
+        title: { one: "the query token's row (the heatmap as it is)", sum: "the picked rows added: each key's total weight from them",
+          mean: "the picked rows averaged" }[c] }, c)),
+      h("span", { class: "rows-picked" }),
+      h("button", { type: "button", class: "small", dataset: { clear: "1" }, title: "pick no rows (the query token alone)" }, "clear"));
+    box.addEventListener("click", (ev) => {
+      const btn = ev.target.closest("button");
+      if (!btn) return;
+      if (btn.dataset.combine) emit(box, { combine: btn.dataset.combine });
+      else if (btn.dataset.clear) emit(box, { rows: [] });
+    });
+    return box;
+  });
+}
+
+/**
+ * data: {analyze (as shown: maybe without special tokens), rows: the query_rows answer's source ({data, error,
+ * pending}) or null while combine is "one"}; state: {layer, head, rows, combine}.
+ */
+export function render(element, data, state) {
+  const a = data.analyze;
+  const ctl = controls(element);
+  for (const b of ctl.querySelectorAll("button[data-combine]")) b.setAttribute("aria-pressed", b.dataset.combine === state.combine ? "true" : "false");
+  const on = state.combine !== "one";
+  const picked = (state.rows || []).filter((r) => r < a.tokens.length + (a.hidden ? a.hidden.length : 0));
+  const byIndex = new Map(a.tokens.map((t, i) => [tokenIndex(a.tokens, i), t]));
+  ctl.querySelector(".rows-picked").textContent = !on ? "Shift- or Ctrl-click heatmap rows to sum or average them."
+    : picked.length ? `picked: ${picked.map((r) => `${r} “${byIndex.has(r) ? shownText(byIndex.get(r)) : "?"}”`).join(", ")}`
+      : "picked: none, so the query token's row (Shift- or Ctrl-click heatmap rows to pick them)";
+  ctl.querySelector("button[data-clear]").hidden = !picked.length;
+  const fig = panel(element, "rows", "Rows combined");
+  fig.hidden = !on;
+  if (!on) return undefined;
+  const src = data.rows;
+  if (!src || (!src.data && !src.error)) {
+    caption(fig, "Computing…");
+    return undefined;
+  }
+  if (src.error) {
+    reason(fig, src.error);
+    return undefined;
+  }
+  const qr = src.data.query_rows;
+  const keep = a.hidden && a.hidden.length ? a.tokens.map((_, i) => tokenIndex(a.tokens, i)) : null;
+  const row = pickRow(qr, state.layer, state.head, keep);
+  if (!row) {
+    reason(fig, `The answer holds no combined row for layer ${state.layer}, head ${state.head}.`);
+    return undefined;
+  }
+  const words = qr.queries.map((q) => `${q} “${byIndex.has(q) ? shownText(byIndex.get(q)) : src.data.tokens[q] ? shownText(src.data.tokens[q]) : "?"}”`);
+  fig.querySelector(".panel-title").textContent =
+    `${qr.combine === "sum" ? "Sum" : "Mean"} of ${qr.queries.length === 1 ? "row" : "rows"} ${words.join(", ")} · layer ${state.layer} · head ${state.head}`;
+  caption(fig, (qr.combine === "sum" ? "Each key's total weight from the picked queries (a row alone sums to 1, so these bars sum to the number of rows)."
+    : "Each key's weight averaged over the picked queries (the bars sum to 1).") +
+    (a.causal ? " A query gives no weight to keys after it." : "") + (keep ? " Special tokens hidden: their keys are left out." : ""));
+  const n = a.tokens.length;
+  const top = Math.max(qr.combine === "mean" ? 1 : 0.05, ...row.map((v) => v || 0));
+  const labels = plainLabels(a.tokens);
+  return draw(
+    fig,
+    [{ type: "bar", x: a.tokens.map((_, i) => i), y: row, marker: { color: COLORS.bar },
+       text: n <= 16 ? row.map((v) => v.toFixed(2)) : undefined, textposition: "outside", cliponaxis: false,
+       hovertext: a.tokens.map((t, i) => `key ${tokenIndex(a.tokens, i)} “${esc(shownText(t))}”: ${row[i]}`), hoverinfo: "text" }],
+    {
+      height: 230,
+      xaxis: tokenAxis(a.tokens, { tickangle: n > 8 ? -45 : 0 }, n > 40 ? Math.ceil(n / 40) : 1),
+      yaxis: { title: { text: qr.combine === "sum" ? "summed weight" : "mean weight" }, range: [0, top * 1.15], fixedrange: true },
+      margin: { l: 60, r: 10, t: 16, b: 60 },
+    },
+    {
+      name: `rows-${qr.combine}-${src.data.model}-L${state.layer}-H${state.head}`,
+      csv: () => [["key", "weight"], ...row.map((v, i) => [labels[i], v])],
+      json: { model: src.data.model, layer: state.layer, head: state.head, queries: qr.queries, combine: qr.combine,
+              keys: a.tokens.map((_, i) => tokenIndex(a.tokens, i)), weights: row },
+    },
+  );
+}

@@ -1,0 +1,136 @@
+// What each head does, as the page shows it (frontend/js/roles.js, the role sources, the new state keys): the labels
+// the grid draws are the API's, the finder's order matches the API's ranking rule, the Links overlay and the heatmap's
+// picked rows toggle as the chips and Shift-clicks say, the combined row is picked (not computed) from the answer, and
+// the new state survives its URL.
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+
+import {
+  combinedQueries, definitionText, headColor, labelsOf, overlayHeads, PALETTE, pickRow, ruleText, scoreText, sortHeads, strongest,
+  tileText, toggleOverlay, toggleRow,
+} from "../../../frontend/js/roles.js";
+import { SOURCES } from "../../../frontend/js/sources.js";
+import { DEFAULTS, intList, parse, serialize } from "../../../frontend/js/state.js";
+import THEME from "../../../frontend/js/theme.json" with { type: "json" };
+import { setVocabulary } from "../../../frontend/js/vocab.js";
+import { analysis, byName, MODELS } from "./fixtures.mjs";
+import { serverMeta } from "./meta.mjs";
+
+before(() => setVocabulary(serverMeta()));
+
+const ROLES = ["previous-token", "sink", "self", "duplicate-token", "induction", "fixed-offset", "entropy"];
+
+/** A role table shaped like the API's: scores [layer][head] of {role: value}, labels where given. */
+function table(scores, labels = {}) {
+  return {
+    roles: ROLES,
+    queries: Object.fromEntries(ROLES.map((r) => [r, 5])),
+    heads: scores.map((row, l) => row.map((sc, h) => {
+      const lab = labels[`${l}.${h}`] || null;
+      return { layer: l, head: h, scores: Object.fromEntries(ROLES.map((r) => [r, r in sc ? sc[r] : 0.1])), offset: 1,
+               label: lab && lab[0], label_text: lab && lab[1], runner_up: null, margin: null };
+    })),
+  };
+}
+
+test("the grid's labels are the API's labels, as the API words them", () => {
+  const t = table([[{}, { "previous-token": 0.92 }], [{ sink: 0.7 }, {}]], { "0.1": ["previous-token", "prev 0.92"], "1.0": ["sink", "sink 0.70"] });
+  assert.deepEqual(labelsOf(t), [
+    { layer: 0, head: 1, role: "previous-token", text: "prev 0.92" },
+    { layer: 1, head: 0, role: "sink", text: "sink 0.70" },
+  ]);
+  assert.deepEqual(labelsOf(null), []);
+  assert.equal(tileText("prev 0.92", false), "prev 0.92");
+  assert.equal(tileText("offset 3 0.60", true), "offset 3\n0.60"); // a narrow tile: the score on a line of its own
+  assert.equal(tileText("sink", true), "sink");
+});
+
+test("the legend states the API's thresholds and each definition, with how many queries counted", () => {
+  const words = ruleText({ min_score: 0.4, min_margin: 0.15, min_queries: 2 });
+  assert.match(words, /at least 0\.4,/);
+  assert.match(words, /0\.15 above/);
+  assert.match(words, /at least 2 queries/);
+  assert.equal(ruleText(null), "");
+  const d = { name: "induction", words: "After an earlier copy.", formula: "mean A[q, k]", queries: "repeats" };
+  assert.equal(definitionText(d, 7), "induction: After an earlier copy.\nFormula: mean A[q, k]\nQueries that count: repeats (7 here)");
+  assert.doesNotMatch(definitionText(d), /here/);
+});
+
+test("the finder ranks by any role, highest or lowest first, ties by layer then head, heads with no score last", () => {
+  const t = table([
+    [{ induction: 0.5 }, { induction: null }],
+    [{ induction: 0.9 }, { induction: 0.5 }],
+  ]);
+  const order = (hs) => hs.map((x) => `${x.layer}.${x.head}`);
+  assert.deepEqual(order(sortHeads(t, "induction")), ["1.0", "0.0", "1.1", "0.1"]); // the API's `ranking` rule
+  assert.deepEqual(order(sortHeads(t, "induction", true)), ["0.0", "1.1", "1.0", "0.1"]);
+  assert.equal(strongest(t, "induction").layer, 1);
+  assert.equal(strongest(table([[{ induction: null }]]), "induction"), null);
+  assert.equal(scoreText(0.923), "0.92");
+  assert.equal(scoreText(null), "—");
+});
+
+test("Links: the chips add and take out heads; the selected head alone is the default", () => {
+  const s = { head: 1, overlay: [] };
+  assert.deepEqual(overlayHeads(s, 4), [1]);
+  assert.deepEqual(toggleOverlay(s, 4, 3), [1, 3]);
+  assert.deepEqual(toggleOverlay({ head: 1, overlay: [1, 3] }, 4, 3), []); // back to the selected head alone
+  assert.deepEqual(toggleOverlay({ head: 1, overlay: [1, 3] }, 4, 1), [3]);
+  assert.deepEqual(toggleOverlay({ head: 1, overlay: [3] }, 4, 3), []); // nothing left: the default
+  assert.deepEqual(overlayHeads({ head: 0, overlay: [2, 9] }, 4), [2]); // a head the model lacks is left out
+  assert.deepEqual(overlayHeads({ head: 0, overlay: [9] }, 4), [0]);
+  // one colour per head, from the theme, repeated past its end
+  assert.equal(PALETTE, THEME.heads.palette);
+  assert.equal(new Set(PALETTE).size, PALETTE.length);
+  assert.notEqual(headColor(0), headColor(1));
+  assert.equal(headColor(PALETTE.length), headColor(0));
+});
+
+test("the heatmap's rows: Shift-click toggles a row; the server's combined row is picked, not recomputed", () => {
+  assert.deepEqual(toggleRow([], 3), [3]);
+  assert.deepEqual(toggleRow([5, 3], 4), [3, 4, 5]);
+  assert.deepEqual(toggleRow([3, 4], 3), [4]);
+  assert.equal(combinedQueries({ combine: "one", rows: [1] }, 5, 4), null);
+  assert.deepEqual(combinedQueries({ combine: "sum", rows: [] }, 5, 4), [4]); // no rows picked: the query token
+  assert.deepEqual(combinedQueries({ combine: "mean", rows: [1, 2, 9] }, 5, 4), [1, 2]); // a row the text lacks is left out
+  const qr = { queries: [1, 2], combine: "sum", weights: [[[0.5, 1.5, 0, 0]], [[1, 0.25, 0.75, 0]]] }; // [layer][head][key]
+  assert.deepEqual(pickRow(qr, 1, 0), [1, 0.25, 0.75, 0]);
+  assert.deepEqual(pickRow(qr, 1, 0, [1, 2, 3]), [0.25, 0.75, 0]); // BOS hidden: its key left out
+  assert.equal(pickRow(qr, 2, 0), null);
+});
+
+test("the role sources: the sentence's roles, the probe only when asked, the tiny models, the combined rows", () => {
+  const ctx = (patch = {}, model = MODELS[0]) => ({ state: { ...structuredClone(DEFAULTS), model: model.name, ...patch }, model, models: byName, hover: null, overrides: {} });
+  assert.deepEqual(SOURCES.roles(ctx()), { api: "roles", params: { text: DEFAULTS.text, model: "tiny-sinusoidal", positions: "normal", scale: true, ablate: [] } });
+  assert.deepEqual(SOURCES.roledefs(ctx()), { api: "roleDefinitions" });
+  assert.deepEqual(SOURCES.roleprobe(ctx()), { value: null });
+  assert.deepEqual(SOURCES.roleprobe(ctx({ probe: true, pseed: 7, ablate: [[1, 2]] })).params,
+    { model: "tiny-sinusoidal", positions: "normal", scale: true, ablate: [[1, 2]], probe: { seed: 7 } });
+  const fam = serverMeta().families[0].models.filter((m) => byName.has(m));
+  assert.deepEqual(SOURCES.rolemodels(ctx()).params, { models: fam, text: DEFAULTS.text });
+  assert.deepEqual(SOURCES.rolemodels(ctx({ probe: true, pseed: 3 })).params, { models: fam, probe: { seed: 3 } });
+  const have = () => ({ data: analysis({ n: 5 }), error: null, pending: false });
+  assert.deepEqual(SOURCES.queryrows(ctx(), have), { value: null });
+  assert.deepEqual(SOURCES.queryrows(ctx({ combine: "mean" }), have).params.query_rows, { queries: [4], combine: "mean" });
+  const r = SOURCES.queryrows(ctx({ combine: "sum", rows: [1, 3, 8] }), have);
+  assert.deepEqual(r.params.query_rows, { queries: [1, 3], combine: "sum" });
+  assert.deepEqual(r.params.layers, []); // no full attention: only the combined rows
+  assert.deepEqual(SOURCES.queryrows(ctx({ combine: "sum" }), () => ({ data: null, error: null, pending: true })), { wait: true });
+});
+
+test("the new state keys survive their URL; what a link names wrongly falls back", () => {
+  const s = { ...structuredClone(DEFAULTS), view: "heads", overlay: [0, 2], rows: [3, 5], combine: "mean", probe: true, pseed: 42,
+              role: "induction", asc: true };
+  assert.deepEqual(parse(serialize(s)), s);
+  const q = new URLSearchParams(serialize(s));
+  assert.equal(q.get("overlay"), "0,2");
+  assert.equal(q.get("rows"), "3,5");
+  assert.equal(q.get("probe"), "1");
+  const bad = parse("overlay=x,1,1,-2&rows=7,3,3&combine=max&pseed=-1&role=<b>");
+  assert.deepEqual(bad.overlay, [1]);
+  assert.deepEqual(bad.rows, [3, 7]);
+  assert.equal(bad.combine, "one");
+  assert.equal(bad.pseed, 0);
+  assert.equal(bad.role, DEFAULTS.role);
+  assert.deepEqual(intList("4, 2,2,abc,", 10), [2, 4]);
+});

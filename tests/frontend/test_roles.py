@@ -1,0 +1,235 @@
+"""What each head does, in a real browser: the role labels on the grid are the API's (with a legend of the API's
+thresholds and definitions); the head finder shows the API's scores, sorts by a column and opens a head; the Links
+overlay draws two heads in two colours of the theme's palette; the heatmap's picked rows, summed or averaged, are
+the API's `query_rows`; the probe button scores every head on the seeded probe and shows the loss drop (on the
+default model, and on SmolLM2, whose induction heads show)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlencode
+
+import pytest
+from playwright.sync_api import Page
+
+from tests.frontend.pages import SENTENCE, api, ready, url_state
+
+pytestmark = pytest.mark.browser
+WAIT = 300_000  # ms: generous, for a loaded machine (and SmolLM2's first load)
+ROOT = Path(__file__).resolve().parents[2]
+PALETTE = json.loads((ROOT / "frontend" / "js" / "theme.json").read_text(encoding="utf-8"))["heads"]["palette"]
+REPEATS = "The cat sat on the mat. The cat sat on the mat."
+
+
+@pytest.fixture(autouse=True)
+def _patient(page: Page):
+    page.set_default_timeout(WAIT)
+    page.set_default_navigation_timeout(WAIT)
+
+
+def go(page: Page, **params) -> None:
+    page.goto("/?" + urlencode(params))
+    ready(page, WAIT)
+
+
+def two(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
+def grid_labels(page: Page) -> dict[str, str]:
+    """The grid's role labels as drawn: 'layer.head' -> text (the Plotly layout's annotations)."""
+    page.wait_for_function("() => (document.querySelector('#attn-grid .plot')?.layout?.annotations || []).length > 0 || "
+                           "document.querySelector('#attn-grid .roles-legend')?.textContent.includes('No head is labelled')")
+    notes = page.evaluate("() => document.querySelector('#attn-grid .plot').layout.annotations || []")
+    return {n["name"].removeprefix("role-").replace("-", "."): n["text"].replace("<br>", " ") for n in notes}
+
+
+def test_the_grid_carries_the_apis_role_labels_and_a_legend_of_its_thresholds(page: Page, shot):
+    go(page, text=REPEATS, view="attention")
+    want = api(page, "/api/roles", {"text": REPEATS})["roles"]["heads"]
+    labelled = {f"{h['layer']}.{h['head']}": h["label_text"] for row in want for h in row if h["label"]}
+    assert labelled, "the sentence should label some head (the test needs one)"
+    assert grid_labels(page) == labelled
+    defs = page.request.get("/api/roles/definitions").json()
+    legend = page.locator("#attn-grid .roles-legend")
+    t = defs["thresholds"]
+    text = legend.inner_text()
+    assert f"at least {t['min_score']}," in text and f"{t['min_margin']} above" in text and f"{t['min_queries']} queries" in text
+    assert f"{len(labelled)} head" in text
+    keys = legend.locator(".role-key")
+    assert keys.count() == sum(d["label"] for d in defs["roles"])
+    sink = next(d for d in defs["roles"] if d["role"] == "sink")
+    assert sink["words"] in legend.locator('.role-key[data-role="sink"]').get_attribute("title")
+    shot(page, "labels")
+
+
+def finder_rows(page: Page) -> list[dict]:
+    return page.evaluate("""() => [...document.querySelectorAll('main .view[data-view="heads"] table.finder tbody tr')].map((tr) => ({
+        layer: +tr.dataset.layer, head: +tr.dataset.head, label: tr.querySelector('.role-label').textContent,
+        scores: Object.fromEntries([...tr.querySelectorAll('td[data-role]')].map((td) => [td.dataset.role, td.textContent])) }))""")
+
+
+def test_the_finder_shows_the_apis_scores_sorts_by_a_column_and_opens_a_head(page: Page, shot):
+    go(page, text=REPEATS, view="heads")
+    want = api(page, "/api/roles", {"text": REPEATS, "sort_by": "induction"})["roles"]
+    rows = finder_rows(page)
+    assert len(rows) == sum(len(r) for r in want["heads"])
+    for r in rows:  # every score and label shown is the API's (2 decimals; the offset beside its score)
+        h = want["heads"][r["layer"]][r["head"]]
+        assert r["label"] == (h["label_text"] or "")
+        for role, shown in r["scores"].items():
+            expect = two(h["scores"][role])
+            if role == "fixed-offset" and h["scores"][role] is not None:
+                expect += f" (d={h['offset']})"
+            assert shown == expect, (r, role)
+    page.click('table.finder th[data-role="induction"]')
+    page.wait_for_function("() => new URLSearchParams(location.search).get('role') === 'induction'")
+    ready(page, WAIT)
+    assert [[r["layer"], r["head"]] for r in finder_rows(page)] == [list(x) for x in want["ranking"]]
+    page.click('table.finder th[data-role="induction"]')  # again: lowest first
+    page.wait_for_function("() => new URLSearchParams(location.search).get('asc') === '1'")
+    ready(page, WAIT)
+    scores = [float(r["scores"]["induction"]) for r in finder_rows(page) if r["scores"]["induction"] != "—"]
+    assert scores == sorted(scores)
+    # the same role across the tiny models: one panel each, the strongest head as the API says
+    across = api(page, "/api/roles/models", {"text": REPEATS})
+    panels = page.locator('main .view[data-view="heads"] .models-row figure')
+    assert panels.count() == len(across["models"])
+    top = max((h for row in across["results"][0]["roles"]["heads"] for h in row), key=lambda h: (h["scores"]["induction"], -h["layer"], -h["head"]))
+    assert f"Strongest: L{top['layer']} H{top['head']} {two(top['scores']['induction'])}" in panels.first.inner_text()
+    shot(page, "finder")
+    row = page.locator("table.finder tbody tr").nth(2)
+    layer, head = int(row.get_attribute("data-layer")), int(row.get_attribute("data-head"))
+    row.click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('view') === 'attention'")
+    ready(page, WAIT)
+    st = url_state(page)
+    assert (int(st["layer"]), int(st["head"])) == (layer, head)
+    assert page.locator("#attn-heatmap .panel-title").inner_text() == f"Attention · layer {layer} · head {head}"
+
+
+def test_the_overlay_draws_two_heads_in_two_colours(page: Page, shot):
+    go(page, text=SENTENCE, view="attention", layer=1, head=0)
+    page.click('#attn-lines .head-chip[data-head="2"]')
+    page.wait_for_function("() => new URLSearchParams(location.search).get('overlay') === '0,2'")
+    ready(page, WAIT)
+    page.wait_for_function("() => (document.querySelector('#attn-lines .panel-title')?.textContent || '').includes('heads 0, 2')")
+    shapes = page.evaluate("() => document.querySelector('#attn-lines .plot').layout.shapes")
+    by_head: dict[str, set[str]] = {}
+    for s in shapes:
+        by_head.setdefault(s.get("name", ""), set()).add(s["line"]["color"])
+    assert by_head.keys() == {"head-0", "head-2"}
+    assert by_head["head-0"] == {PALETTE[0]} and by_head["head-2"] == {PALETTE[2]}
+    # the strong links are the selected query's (the last token): one per key it gives weight to, per head
+    a = api(page, "/api/analyze", {"text": SENTENCE, "layers": [1]})
+    q = len(a["tokens"]) - 1
+    for hd in (0, 2):
+        strong = [s for s in shapes if s["name"] == f"head-{hd}" and s["y0"] == q]
+        assert len(strong) == sum(w > 0.005 for w in a["attention"][0][hd][q])
+    pressed = page.locator('#attn-lines .head-chip[aria-pressed="true"]').all_inner_texts()
+    assert pressed == ["H0", "H2"]
+    shot(page, "overlay")
+    page.click('#attn-lines button[data-head="one"]')
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('overlay')")
+
+
+def test_the_heatmap_sums_and_averages_the_picked_rows_as_the_api_does(page: Page, shot):
+    go(page, text=SENTENCE, view="attention", layer=2, head=1, rows="2,4", combine="sum")
+    page.wait_for_selector('#attn-rows [data-part="rows"] .plot .main-svg')
+    want = api(page, "/api/analyze", {"text": SENTENCE, "layers": [], "query_rows": {"queries": [2, 4], "combine": "sum"}})
+    bars = page.evaluate("() => document.querySelector('#attn-rows [data-part=\"rows\"] .plot').data[0].y")
+    assert bars == want["query_rows"]["weights"][2][1]
+    assert abs(sum(bars) - 2) < 1e-3  # two rows, each summing to 1
+    # Shift-click a third row of the heatmap: it joins the picked rows
+    point = page.evaluate("""() => { const gd = document.querySelector('#attn-heatmap .plot'); const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+        return [r.left + gd._fullLayout.xaxis.l2p(0), r.top + gd._fullLayout.yaxis.l2p(6)]; }""")
+    page.keyboard.down("Shift")
+    page.mouse.click(*point)
+    page.keyboard.up("Shift")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('rows') === '2,4,6'")
+    page.click('#attn-rows button[data-combine="mean"]')
+    page.wait_for_function("() => new URLSearchParams(location.search).get('combine') === 'mean'")
+    ready(page, WAIT)
+    page.wait_for_function("() => (document.querySelector('#attn-rows .panel-title')?.textContent || '').startsWith('Mean of rows 2')")
+    want = api(page, "/api/analyze", {"text": SENTENCE, "layers": [], "query_rows": {"queries": [2, 4, 6], "combine": "mean"}})
+    bars = page.evaluate("() => document.querySelector('#attn-rows [data-part=\"rows\"] .plot').data[0].y")
+    assert bars == want["query_rows"]["weights"][2][1]
+    shapes = page.evaluate("() => document.querySelector('#attn-heatmap .plot').layout.shapes.map((s) => s.name).filter(Boolean)")
+    assert shapes == ["row-2", "row-4", "row-6"]
+    shot(page, "rows")
+
+
+def run_probe(page: Page, seed: int) -> dict:
+    page.fill('main .view[data-view="heads"] input[name=pseed]', str(seed))
+    page.click('main .view[data-view="heads"] button[name=run-probe]')
+    # (seed 0 is the default: the address leaves it out)
+    page.wait_for_function(f"() => {{ const q = new URLSearchParams(location.search); "
+                           f"return q.get('probe') === '1' && (q.get('pseed') || '0') === '{seed}'; }}")
+    ready(page, WAIT)
+    page.wait_for_selector('main .view[data-view="heads"] .probe-loss[data-drop]')
+    return url_state(page)
+
+
+def check_probe_on_page(page: Page, want: dict) -> None:
+    p = want["probe"]
+    loss = page.locator('main .view[data-view="heads"] .probe-loss').inner_text()
+    assert f"{two(p['first_half_loss'])} nats on the first copy, {two(p['second_half_loss'])} on the repeat" in loss
+    assert f"of {two(abs(p['loss_drop']))} nats" in loss
+    assert f"seed {p['seed']}:" in page.locator('main .view[data-view="heads"] .probe-tokens').inner_text()
+    rows = finder_rows(page)
+    order = [[r["layer"], r["head"]] for r in rows]
+    ranking = [list(x) for x in want["roles"]["ranking"]]
+    # ranked by induction, as the API ranks (the page ranks the 4-decimal scores it is sent, so heads whose scores
+    # round alike may stand in another order than the API's full-precision ranking puts them)
+    assert sorted(order) == sorted(ranking) and order[0] == ranking[0]
+    scores = [want["roles"]["heads"][l][h]["scores"]["induction"] for l, h in order]
+    known = [v for v in scores if v is not None]
+    assert known == sorted(known, reverse=True) and scores[:len(known)] == known
+    for r in rows[:5]:
+        assert r["scores"]["induction"] == two(want["roles"]["heads"][r["layer"]][r["head"]]["scores"]["induction"])
+
+
+def test_the_probe_button_scores_every_head_and_shows_the_loss_on_each_copy(page: Page, shot):
+    go(page, text=SENTENCE, view="heads")
+    st = run_probe(page, 5)
+    assert st["probe"] == "1" and st["role"] == "induction"
+    want = api(page, "/api/roles/probe", {"probe": {"seed": 5}, "sort_by": "induction"})
+    check_probe_on_page(page, want)
+    # the same seed, the same probe (its tokens on screen); the across-models panels are on the probe too
+    assert "seed 5;" in page.locator('main .view[data-view="heads"] .models-row').evaluate("(e) => e.parentElement.textContent")
+    shot(page, "probe")
+
+
+@pytest.mark.slow
+def test_on_smollm2_the_probe_finds_induction_heads_and_the_repeat_costs_less(page: Page, need_models, shot):
+    need_models("smollm2-135m")
+    go(page, text="The capital of France is", model="smollm2-135m", view="heads")
+    run_probe(page, 0)
+    want = api(page, "/api/roles/probe", {"model": "smollm2-135m", "probe": {"seed": 0}, "sort_by": "induction"})
+    check_probe_on_page(page, want)
+    assert want["probe"]["loss_drop"] > 1  # learned in context
+    labels = [r["label"] for r in finder_rows(page) if r["label"].startswith("induction")]
+    assert labels, "SmolLM2 should have induction heads labelled on the probe"
+    drop = float(page.locator('main .view[data-view="heads"] .probe-loss').get_attribute("data-drop"))
+    assert drop == want["probe"]["loss_drop"]
+    shot(page, "smollm2-probe")
+
+
+@pytest.mark.parametrize("size,params", [
+    ((1280, 720), {"view": "attention", "present": 1, "overlay": "0,1", "combine": "sum", "rows": "3,5"}),
+    ((1280, 720), {"view": "heads", "present": 1}),
+    ((390, 844), {"view": "heads", "probe": 1}),
+    ((390, 844), {"view": "attention", "overlay": "0,1", "combine": "mean"}),
+])
+def test_the_views_fit_a_projector_and_a_phone(page: Page, shot, size, params):
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    go(page, text=SENTENCE, **params)
+    page.wait_for_timeout(600)
+    shot(page, f"{params['view']}-{size[0]}x{size[1]}")
+    width = page.evaluate("() => document.documentElement.scrollWidth")
+    assert width <= size[0] + 1, width  # nothing wider than the screen
+    if params["view"] == "heads":
+        table = page.locator("table.finder")
+        assert table.count() == 1 and table.locator("tbody tr").count() == 16
