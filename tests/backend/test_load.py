@@ -236,7 +236,8 @@ def test_forty_continuations_twenty_reports_and_twenty_comparisons_at_once(need)
     passes_seen = max((x[2]["passes"] for x in ready.samples if x[2]), default=0)
     print(f"\nload test: {len(results)} requests in {wall:.1f} s; answers {dict(sorted(statuses.items()))}; "
           f"health: {len(health_s)} answers, slowest {max(health_s) * 1000:.1f} ms, median "
-          f"{sorted(health_s)[len(health_s) // 2] * 1000:.1f} ms, failures {len(health.failures)}; forward passes at "
+          f"{sorted(health_s)[len(health_s) // 2] * 1000:.1f} ms, p99 {sorted(health_s)[int(len(health_s) * 0.99)] * 1000:.1f} ms, "
+          f"{sum(x > 0.1 for x in health_s)} over 100 ms, failures {len(health.failures)}; forward passes at "
           f"once: at most {final['peak_passes']} (counted by the server), {passes_seen} seen in /api/ready, slots "
           f"held at once: {running_seen} seen; passes done: {final['passes_done'] - before['passes_done']}; "
           f"refused: {final['refused'] - before['refused']}; RSS {memory.samples[0]:.0f} MB at the start, at most "
