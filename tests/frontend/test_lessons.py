@@ -95,6 +95,9 @@ ENDPOINTS = {  # frontend/js/api.js: function -> method, path
     "predict": ("POST", "/api/predict"), "embeddings": ("POST", "/api/embeddings"), "analogy": ("POST", "/api/embeddings/analogy"),
     "decompose": ("POST", "/api/positional/decompose"), "compare": ("POST", "/api/compare"),
     "neighbors": ("GET", "/api/embeddings/neighbors"), "positional": ("GET", "/api/positional"),
+    "lens": ("POST", "/api/attribution/lens"), "logit": ("POST", "/api/attribution/logit"),
+    "attnattr": ("POST", "/api/attribution/attention"), "scheme": ("GET", "/api/positional/scheme"),
+    "lengths": ("GET", "/api/positional/lengths"), "probe": ("GET", "/api/positional/probe"),
 }
 
 
@@ -107,7 +110,7 @@ def ask(page: Page, request: dict, cache: dict):
     key = json.dumps(request, sort_keys=True)
     if key not in cache:
         method, path = ENDPOINTS[request["api"]]
-        params = request["params"]
+        params = request.get("params") or {}  # lengths, probe: no parameters
         r = page.request.post(path, data=params) if method == "POST" else page.request.get(f"{path}?{urlencode(params)}")
         assert r.ok, f"{request}: {r.text()}"
         cache[key] = r.json()
@@ -142,10 +145,10 @@ def check_numbers(page: Page, models: dict, where: str) -> int:
                 value = follow({**s, "model": model, "token": query}, lv["path"])
         else:
             req = lv["request"]
-            params = req["params"]
-            if "(" not in lv["src"]:  # no overrides: asked for exactly what is on screen
+            params = req.get("params") or {}
+            if "(" not in lv["src"] and params:  # (lengths, probe: measured files, the same for every sentence)  # no overrides: asked for exactly what is on screen
                 side = params["a"] if isinstance(params.get("a"), dict) else params  # compare's side a; analogy's a is a word
-                assert (side.get("text", s["text"]), side.get("model")) == (s["text"], model), label
+                assert (side.get("text", s["text"]), side.get("model", model)) == (s["text"], model), label
                 if req["api"] in ("explain", "qkv"):
                     assert (params["layer"], params["head"]) == (s["layer"], s["head"]), label
                 if req["api"] == "explain":
@@ -195,7 +198,9 @@ def errors(page: Page):
 
 
 LESSON_IDS = ["next-word-prediction", "one-hot-vs-dense-embeddings", "similarity-and-vector-arithmetic", "context",
-              "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding"]
+              "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding",
+              "where-does-the-answer-appear", "position-past-the-trained-length"]
+SHOT_STEPS = {"where-does-the-answer-appear": 3, "position-past-the-trained-length": 2}
 
 
 # ----------------------------------------------------------------------------------- tests
@@ -231,6 +236,8 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, less
         if n == 1:
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / f"lesson-{lesson['number']}-{lesson_id}.png"))
+        if n == SHOT_STEPS.get(lesson_id):  # a step past the first, where the view is the lesson's point
+            page.screenshot(path=str(SHOTS / f"lesson-{lesson['number']}-{lesson_id}-step{n}.png"))
         s = url_state(page)
         settings = step["settings"]
         assert (s["lesson"], s.get("step", 1)) == (lesson_id, n), where
