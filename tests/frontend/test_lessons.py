@@ -81,7 +81,9 @@ def assert_clean_step(page: Page, where: str) -> None:
         return out;
     }""")
     assert empty == [], f"{where}: {empty}"
-    assert page.locator("main .view:not([hidden]) .main-svg, main .view:not([hidden]) table").count() > 0, f"{where}: no plot"
+    # a plot, a table, or the model view's picture (boxes, not a plot)
+    assert page.locator("main .view:not([hidden]) .main-svg, main .view:not([hidden]) table, "
+                        "main .view:not([hidden]) .model-picture .mpart").count() > 0, f"{where}: no plot"
 
 
 # ----------------------------------------------------------------------------------- the numbers against the API
