@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -202,6 +203,17 @@ def errors(page: Page):
 LESSON_IDS = ["next-word-prediction", "one-hot-vs-dense-embeddings", "similarity-and-vector-arithmetic", "context",
               "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding",
               "where-does-the-answer-appear", "position-past-the-trained-length"]
+def warm(server_url: str, names) -> None:
+    """Load each model before the page asks for it: until loaded, the server answers 503 (with Retry-After)."""
+    for name in sorted(names):
+        for _ in range(120):
+            r = httpx.post(f"{server_url}/api/analyze", json={"text": "Warm.", "model": name}, timeout=120)
+            if r.status_code != 503:
+                assert r.status_code == 200, (name, r.text)
+                break
+            time.sleep(1)
+
+
 SHOT_STEPS = {"where-does-the-answer-appear": 3, "position-past-the-trained-length": 2}
 
 
@@ -229,6 +241,7 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, less
     needed = {s["settings"]["model"] for s in lesson["steps"] if s["settings"]["model"]}
     needed |= set(re.findall(r"model=([\w-]+)", " ".join(s["body"] for s in lesson["steps"])))
     need_models(*sorted(needed))
+    warm(server_url, needed)  # a model still loading answers 503 (the page retries, but the console logs it)
     page.goto(f"/?lesson={lesson_id}")
     quoted = 0
     for step in lesson["steps"]:
