@@ -124,6 +124,9 @@ API_PATHS = {  # api (as frontend/js/api.js names it) -> the HTTP method and pat
     "neighbors": ("GET", "/api/embeddings/neighbors"), "analogy": ("POST", "/api/embeddings/analogy"),
     "positional": ("GET", "/api/positional"), "decompose": ("POST", "/api/positional/decompose"),
     "ablation": ("POST", "/api/attribution/ablation"),
+    "lens": ("POST", "/api/attribution/lens"), "logit": ("POST", "/api/attribution/logit"),
+    "attnattr": ("POST", "/api/attribution/attention"), "scheme": ("GET", "/api/positional/scheme"),
+    "lengths": ("GET", "/api/positional/lengths"), "probe": ("GET", "/api/positional/probe"),
 }
 
 
@@ -131,7 +134,7 @@ def service_fetcher(service) -> Callable[[str, dict], dict]:
     """(api, params) -> the answer as JSON data: what the route of API_PATHS answers, computed by the same
     analysis functions with the same checks (the caller holds the service's slot)."""
     from backend import schemas
-    from backend.analysis import attention, attribution, embeddings, positional
+    from backend.analysis import attention, attribution, embeddings, position_lab, positional
     from backend.analysis import predict as prediction
     from backend.analysis.common import interventions as iv
 
@@ -176,6 +179,25 @@ def service_fetcher(service) -> Callable[[str, dict], dict]:
             r = schemas.AblationRequest.model_validate(params)
             attribution.check_applies(service.get(r.model), "logit_attribution")
             out = attribution.ablation(service, run(r), r.layers, r.position, r.token, r.versus)
+        elif api == "lens":
+            r = schemas.LensRequest.model_validate(params)
+            service.check_top_k(r.top_k)
+            attribution.check_applies(service.get(r.model), "lens")
+            out = attribution.lens(run(r), r.position, r.token, r.top_k)
+        elif api == "logit":
+            r = schemas.LogitAttributionRequest.model_validate(params)
+            attribution.check_applies(service.get(r.model), "logit_attribution")
+            out = attribution.logit_attribution(run(r), r.position, r.token, r.versus)
+        elif api == "attnattr":
+            r = schemas.AttentionAttributionRequest.model_validate(params)
+            out = attribution.attention_attribution(run(r), r.layer, r.head, r.residual)
+        elif api == "scheme":
+            service.check_positions_n(params.get("n", SCHEME_N))
+            out = position_lab.scheme(service.get(params.get("model")), params.get("n", SCHEME_N))
+        elif api == "lengths":
+            out = position_lab.lengths()
+        elif api == "probe":
+            out = position_lab.probe()
         else:
             raise ValueError(f"no API {api!r}")
         return out.model_dump(mode="json")
@@ -187,6 +209,7 @@ def service_fetcher(service) -> Callable[[str, dict], dict]:
 
 TOP_K = 10
 NEIGHBORS = 10
+SCHEME_N = 64  # frontend/js/sources.js: distances of ALiBi's bias
 COMPACT_ABOVE_HEADS = 32  # frontend/js/derive.js: larger models get /api/analyze for the selected layer only
 
 # shortcuts: the same table as frontend/js/lesson-template.js SHORTCUTS (tests/backend/test_lesson_steps.py pins it)
@@ -275,6 +298,18 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
             raise ReadError(why)
         layer = state["layer"] if "layer" in overrides else 0
         return "decompose", {**_base(state, model), "layer": layer, "head": state["head"]}
+    if name in ("lens", "logit"):  # the page's target token and `versus`: none in a lesson (the model's top-1)
+        part = "lens" if name == "lens" else "logit_attribution"
+        if why := _unavailable(model, part):
+            raise ReadError(why)
+        params = {**_base(state, model), "position": query, "token": None}
+        return ("lens", {**params, "top_k": TOP_K}) if name == "lens" else ("logit", {**params, "versus": None})
+    if name == "attnattr":
+        return "attnattr", {**_base(state, model), "layer": state["layer"], "head": state["head"]}
+    if name == "scheme":
+        return "scheme", {"model": model["name"], "n": SCHEME_N}
+    if name in ("lengths", "probe"):
+        return name, {}
     if name == "model":
         return {"value": model}
     if name == "state":
@@ -283,7 +318,7 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
 
 
 SOURCE_NAMES = ("analyze", "explain", "qkv", "predict", "embeddings", "neighbors", "analogy", "positional",
-                "decompose", "model", "state")
+                "decompose", "lens", "logit", "attnattr", "scheme", "lengths", "probe", "model", "state")
 
 
 # --------------------------------------------------------------------------- the path language
@@ -348,6 +383,8 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
             key = int(seg)
             if isinstance(cur, list) and key < 0:
                 key += len(cur)
+            elif isinstance(cur, dict) and seg in cur:  # a number on a record is its key: `at.512`
+                key = seg
         elif seg in ("$layer", "$head"):
             key = ctx[seg[1:]]
         elif seg in ("$token", "$prev"):

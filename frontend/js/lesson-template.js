@@ -186,6 +186,8 @@ export function resolve(root, segments, ctx) {
     if (/^-?\d+$/.test(seg)) {
       key = Number(seg);
       if (Array.isArray(cur) && key < 0) key += cur.length;
+      // a number on a record is its key: lengths.models.0.at.512 (as backend/lesson_steps.py resolve_path)
+      else if (!Array.isArray(cur) && typeof cur === "object" && Object.hasOwn(cur, seg)) key = seg;
     } else if (seg === "$layer") key = ctx.layer;
     else if (seg === "$head") key = ctx.head;
     else if (seg === "$token" || seg === "$prev") {

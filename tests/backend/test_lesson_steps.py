@@ -317,3 +317,31 @@ def test_lessons_check_exits_1_on_a_number_that_cannot_be_read(tmp_path, capsys)
     assert e.value.code == 1
     out = capsys.readouterr().out
     assert "PROBLEM" in out and "wieghts" in out and out.strip().endswith("1 problem")
+
+
+def test_a_number_on_a_record_is_its_key_as_in_the_page():
+    from backend.lesson_steps import resolve_path
+
+    lengths = {"models": [{"model": "tiny-alibi", "at": {"128": {"mean_loss": 2.8}, "512": {"tail_loss": 2.7},
+                                                         "256": None}}]}
+    assert resolve_path(lengths, "models.0.at.512.tail_loss".split("."), {}) == (2.7, ["models", 0, "at", "512",
+                                                                                     "tail_loss"])
+    with pytest.raises(ReadError, match="nothing at"):
+        resolve_path(lengths, "models.0.at.256.tail_loss".split("."), {})
+    with pytest.raises(ReadError, match="not a list"):
+        resolve_path(lengths, "models.0.at.1024".split("."), {})
+    assert resolve_path(lengths, "models.-1.model".split("."), {})[0] == "tiny-alibi"
+
+
+def test_the_sources_of_the_new_views_are_the_page_s():
+    """Every source a lesson can name in the page (frontend/js/sources.js) that the resolver reads is the page's."""
+    from backend.lesson_steps import API_PATHS, SOURCE_NAMES
+
+    js = (ROOT / "frontend/js/sources.js").read_text()
+    page = {n for t in re.findall(r"^  (?:(\w+)\(ctx|(\w+): \(ctx|(\w+)\(\) \{)", js, re.M) for n in t if n}
+    for name in ("lens", "logit", "attnattr", "scheme", "lengths", "probe"):
+        assert name in SOURCE_NAMES and name in page and name in API_PATHS, name
+    api = (ROOT / "frontend/js/api.js").read_text()
+    for name in ("lens", "logit", "attnattr", "scheme", "lengths", "probe"):  # the same HTTP path as the page's api.js
+        method, path = API_PATHS[name]
+        assert re.search(rf'export const {name} = .*"{method}", `?"?{re.escape(path)}', api), name

@@ -65,11 +65,13 @@ def test_shipped_lessons_parse_and_cover_the_seven_concepts(client):
     lessons = body["lessons"]
     assert [l["id"] for l in lessons] == [
         "next-word-prediction", "one-hot-vs-dense-embeddings", "similarity-and-vector-arithmetic", "context",
-        "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding"]
-    assert [l["number"] for l in lessons] == list(range(1, 9))
+        "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding",
+        "where-does-the-answer-appear", "position-past-the-trained-length"]
+    assert [l["number"] for l in lessons] == list(range(1, 11))
     assert {l["concept"] for l in lessons} == set(range(1, 8))
     views = {s["settings"]["view"] for l in lessons for s in l["steps"]}
-    assert views == {"attention", "arithmetic", "qkv", "embeddings", "positional", "predictions"}
+    assert views == {"attention", "arithmetic", "qkv", "embeddings", "positional", "predictions", "model", "lens",
+                     "attribution", "effects", "poslab"}
     asks = {s["ask"]["kind"] for l in lessons for s in l["steps"] if s["ask"]}
     assert asks == {"top-key", "next-word"}
     for lesson in lessons:

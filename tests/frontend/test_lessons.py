@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -81,7 +82,9 @@ def assert_clean_step(page: Page, where: str) -> None:
         return out;
     }""")
     assert empty == [], f"{where}: {empty}"
-    assert page.locator("main .view:not([hidden]) .main-svg, main .view:not([hidden]) table").count() > 0, f"{where}: no plot"
+    # a plot, a table, or the model view's picture (boxes, not a plot)
+    assert page.locator("main .view:not([hidden]) .main-svg, main .view:not([hidden]) table, "
+                        "main .view:not([hidden]) .model-picture .mpart").count() > 0, f"{where}: no plot"
 
 
 # ----------------------------------------------------------------------------------- the numbers against the API
@@ -95,6 +98,9 @@ ENDPOINTS = {  # frontend/js/api.js: function -> method, path
     "predict": ("POST", "/api/predict"), "embeddings": ("POST", "/api/embeddings"), "analogy": ("POST", "/api/embeddings/analogy"),
     "decompose": ("POST", "/api/positional/decompose"), "compare": ("POST", "/api/compare"),
     "neighbors": ("GET", "/api/embeddings/neighbors"), "positional": ("GET", "/api/positional"),
+    "lens": ("POST", "/api/attribution/lens"), "logit": ("POST", "/api/attribution/logit"),
+    "attnattr": ("POST", "/api/attribution/attention"), "scheme": ("GET", "/api/positional/scheme"),
+    "lengths": ("GET", "/api/positional/lengths"), "probe": ("GET", "/api/positional/probe"),
 }
 
 
@@ -107,7 +113,7 @@ def ask(page: Page, request: dict, cache: dict):
     key = json.dumps(request, sort_keys=True)
     if key not in cache:
         method, path = ENDPOINTS[request["api"]]
-        params = request["params"]
+        params = request.get("params") or {}  # lengths, probe: no parameters
         r = page.request.post(path, data=params) if method == "POST" else page.request.get(f"{path}?{urlencode(params)}")
         assert r.ok, f"{request}: {r.text()}"
         cache[key] = r.json()
@@ -142,10 +148,10 @@ def check_numbers(page: Page, models: dict, where: str) -> int:
                 value = follow({**s, "model": model, "token": query}, lv["path"])
         else:
             req = lv["request"]
-            params = req["params"]
-            if "(" not in lv["src"]:  # no overrides: asked for exactly what is on screen
+            params = req.get("params") or {}
+            if "(" not in lv["src"] and params:  # (lengths, probe: measured files, the same for every sentence)  # no overrides: asked for exactly what is on screen
                 side = params["a"] if isinstance(params.get("a"), dict) else params  # compare's side a; analogy's a is a word
-                assert (side.get("text", s["text"]), side.get("model")) == (s["text"], model), label
+                assert (side.get("text", s["text"]), side.get("model", model)) == (s["text"], model), label
                 if req["api"] in ("explain", "qkv"):
                     assert (params["layer"], params["head"]) == (s["layer"], s["head"]), label
                 if req["api"] == "explain":
@@ -195,7 +201,20 @@ def errors(page: Page):
 
 
 LESSON_IDS = ["next-word-prediction", "one-hot-vs-dense-embeddings", "similarity-and-vector-arithmetic", "context",
-              "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding"]
+              "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding",
+              "where-does-the-answer-appear", "position-past-the-trained-length"]
+def warm(server_url: str, names) -> None:
+    """Load each model before the page asks for it: until loaded, the server answers 503 (with Retry-After)."""
+    for name in sorted(names):
+        for _ in range(120):
+            r = httpx.post(f"{server_url}/api/analyze", json={"text": "Warm.", "model": name}, timeout=120)
+            if r.status_code != 503:
+                assert r.status_code == 200, (name, r.text)
+                break
+            time.sleep(1)
+
+
+SHOT_STEPS = {"where-does-the-answer-appear": 3, "position-past-the-trained-length": 2}
 
 
 # ----------------------------------------------------------------------------------- tests
@@ -222,6 +241,7 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, less
     needed = {s["settings"]["model"] for s in lesson["steps"] if s["settings"]["model"]}
     needed |= set(re.findall(r"model=([\w-]+)", " ".join(s["body"] for s in lesson["steps"])))
     need_models(*sorted(needed))
+    warm(server_url, needed)  # a model still loading answers 503 (the page retries, but the console logs it)
     page.goto(f"/?lesson={lesson_id}")
     quoted = 0
     for step in lesson["steps"]:
@@ -231,6 +251,8 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, less
         if n == 1:
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / f"lesson-{lesson['number']}-{lesson_id}.png"))
+        if n == SHOT_STEPS.get(lesson_id):  # a step past the first, where the view is the lesson's point
+            page.screenshot(path=str(SHOTS / f"lesson-{lesson['number']}-{lesson_id}-step{n}.png"))
         s = url_state(page)
         settings = step["settings"]
         assert (s["lesson"], s.get("step", 1)) == (lesson_id, n), where

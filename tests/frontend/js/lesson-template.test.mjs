@@ -82,3 +82,11 @@ test("predict-then-reveal: the choices and the answer come from the answer", () 
   assert.equal(n.choices.find((c) => c.index === n.answer).label, "a");
   assert.throws(() => T.questionChoices("top-key", { tokens: [tokens[0]], weights: [1], mask: [false] }), /no word/);
 });
+
+test("a number on a record is its key (the lengths answer's `at`), as in backend/lesson_steps.py", () => {
+  const lengths = { models: [{ model: "tiny-alibi", at: { 128: { mean_loss: 2.8 }, 512: { tail_loss: 2.7 }, 256: null } }] };
+  assert.deepEqual(at(lengths, "lengths.models.0.at.512.tail_loss"), { value: 2.7, path: ["models", 0, "at", "512", "tail_loss"] });
+  assert.throws(() => at(lengths, "lengths.models.0.at.256.tail_loss"), /nothing at/);
+  assert.throws(() => at(lengths, "lengths.models.0.at.1024"), /not a list/); // no such key: still an index, on a record
+  assert.equal(at(lengths, "lengths.models.-1.model").value, "tiny-alibi"); // on a list, a number stays an index
+});
