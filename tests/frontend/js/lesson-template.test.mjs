@@ -82,3 +82,12 @@ test("predict-then-reveal: the choices and the answer come from the answer", () 
   assert.equal(n.choices.find((c) => c.index === n.answer).label, "a");
   assert.throws(() => T.questionChoices("top-key", { tokens: [tokens[0]], weights: [1], mask: [false] }), /no word/);
 });
+
+test("$all reads a list of lists as one list: every head of every layer", () => {
+  const roles = { heads: [[{ layer: 0, head: 0, s: 0.1 }, { layer: 0, head: 1, s: null }], [{ layer: 1, head: 0, s: 0.7 }, { layer: 1, head: 1, s: 0.3 }]] };
+  const top = T.resolve(roles, ["heads", "$all", "$max(s)", "layer"], ctx);
+  assert.equal(top.value, 1);
+  assert.deepEqual(top.path, ["heads", "$all", 2, "layer"]);
+  assert.equal(T.resolve(roles, ["heads", "$all", "$min(s)", "head"], ctx).value, 0);
+  assert.throws(() => T.resolve({ heads: [1, 2] }, ["heads", "$all"], ctx), /list of lists/);
+});
