@@ -893,7 +893,9 @@ def top_head(ctx: StepContext) -> tuple[int, int]:
     scored = [(h["scores"].get(role), h["layer"], h["head"]) for row in table["heads"] for h in row]
     scored = [x for x in scored if x[0] is not None]
     if not scored:
-        raise ReadError(f"no head has a {role} score here")
+        where = "the probe" if ctx.state.get("probe") else f"“{ctx.state['text']}”"
+        raise ReadError(f"no query of {where} counts for the {role} score (its definition, in the Heads view, "
+                        "says which do), so no head has one")
     best = min(scored, key=lambda x: (-x[0], x[1], x[2]))
     return best[1], best[2]
 

@@ -246,7 +246,8 @@ def test_every_shipped_step_on_ten_sentences(client, shipped, model_entries, mod
                 _check_roles(d, refetch, text, where)
                 if d["missing"]:
                     counts["missing"] += 1
-                    assert any(role["word"] is None for role in d["roles"]) or "needs the word" in d["missing"], where
+                    assert (any(role["word"] is None for role in d["roles"]) or "needs the word" in d["missing"]
+                            or d["missing"].startswith("No head could be chosen")), where
                     continue
                 assert "@" not in "".join(re.findall(r"\{\{(.*?)\}\}", d["body"])).replace("@(", ""), where
                 assert "::: " not in d["body"], where

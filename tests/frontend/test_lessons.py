@@ -95,6 +95,8 @@ ENDPOINTS = {  # frontend/js/api.js: function -> method, path
     "predict": ("POST", "/api/predict"), "embeddings": ("POST", "/api/embeddings"), "analogy": ("POST", "/api/embeddings/analogy"),
     "decompose": ("POST", "/api/positional/decompose"), "compare": ("POST", "/api/compare"),
     "neighbors": ("GET", "/api/embeddings/neighbors"), "positional": ("GET", "/api/positional"),
+    "roles": ("POST", "/api/roles"), "roleDefinitions": ("GET", "/api/roles/definitions"),
+    "roleProbe": ("POST", "/api/roles/probe"), "roleModels": ("POST", "/api/roles/models"),
 }
 
 
@@ -116,7 +118,8 @@ def ask(page: Page, request: dict, cache: dict):
 
 def follow(root, path: list):
     for key in path:
-        root = root[key]
+        # "$all": a list of lists read as one list (every head of every layer)
+        root = [x for row in root for x in row] if key == "$all" else root[key]
     return root
 
 
@@ -143,7 +146,9 @@ def check_numbers(page: Page, models: dict, where: str) -> int:
         else:
             req = lv["request"]
             params = req["params"]
-            if "(" not in lv["src"]:  # no overrides: asked for exactly what is on screen
+            if "(" not in lv["src"] and req["api"] == "roleModels":  # every model of the family, on the sentence
+                assert params.get("text") == s["text"] and model in params["models"], label
+            elif "(" not in lv["src"] and req["api"] != "roleDefinitions":  # no overrides: exactly what is on screen
                 side = params["a"] if isinstance(params.get("a"), dict) else params  # compare's side a; analogy's a is a word
                 assert (side.get("text", s["text"]), side.get("model")) == (s["text"], model), label
                 if req["api"] in ("explain", "qkv"):
@@ -195,7 +200,8 @@ def errors(page: Page):
 
 
 LESSON_IDS = ["next-word-prediction", "one-hot-vs-dense-embeddings", "similarity-and-vector-arithmetic", "context",
-              "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding"]
+              "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding",
+              "find-the-induction-head"]
 
 
 # ----------------------------------------------------------------------------------- tests
@@ -234,11 +240,12 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, less
         s = url_state(page)
         settings = step["settings"]
         assert (s["lesson"], s.get("step", 1)) == (lesson_id, n), where
-        assert (s["text"], s["view"], s["layer"], s["head"]) == (settings["text"], settings["view"], settings["layer"],
-                                                                settings["head"]), where
         # the interventions the step sets: its own, or (ablate: @strongest-head) those its resolution chose
         resolved = httpx.post(f"{server_url}/api/lessons/{lesson_id}/steps/{n}",
                               json={"text": s["text"], "model": s.get("model")}, timeout=120).json()["settings"]
+        # the layer and head: the step's own, or (head: @top-head) those its resolution chose
+        own = (resolved["layer"], resolved["head"]) if settings["head_role"] else (settings["layer"], settings["head"])
+        assert (s["text"], s["view"], s["layer"], s["head"]) == (settings["text"], settings["view"], *own), where
         assert (s["positions"], s["scale"], s["ablate"]) == (resolved["positions"], resolved["scale"], resolved["ablate"]), where
         if not settings["ablate_role"]:
             assert s["ablate"] == settings["ablate"], where
