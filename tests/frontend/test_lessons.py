@@ -237,6 +237,8 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, less
         if n == 1:
             SHOTS.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SHOTS / f"lesson-{lesson['number']}-{lesson_id}.png"))
+        if step["settings"]["probe"] and not any(p["settings"]["probe"] for p in lesson["steps"][:n - 1]):
+            page.screenshot(path=str(SHOTS / f"lesson-{lesson['number']}-{lesson_id}-probe.png"))  # its first probe step
         s = url_state(page)
         settings = step["settings"]
         assert (s["lesson"], s.get("step", 1)) == (lesson_id, n), where
