@@ -109,7 +109,7 @@ def ask(page: Page, request: dict, cache: dict):
     key = json.dumps(request, sort_keys=True)
     if key not in cache:
         method, path = ENDPOINTS[request["api"]]
-        params = request["params"]
+        params = request.get("params") or {}
         r = page.request.post(path, data=params) if method == "POST" else page.request.get(f"{path}?{urlencode(params)}")
         assert r.ok, f"{request}: {r.text()}"
         cache[key] = r.json()
@@ -145,7 +145,7 @@ def check_numbers(page: Page, models: dict, where: str) -> int:
                 value = follow({**s, "model": model, "token": query}, lv["path"])
         else:
             req = lv["request"]
-            params = req["params"]
+            params = req.get("params") or {}  # GET /api/roles/definitions takes none
             if "(" not in lv["src"] and req["api"] == "roleModels":  # every model of the family, on the sentence
                 assert params.get("text") == s["text"] and model in params["models"], label
             elif "(" not in lv["src"] and req["api"] != "roleDefinitions":  # no overrides: exactly what is on screen
