@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
@@ -228,6 +229,13 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, less
     needed = {s["settings"]["model"] for s in lesson["steps"] if s["settings"]["model"]}
     needed |= set(re.findall(r"model=([\w-]+)", " ".join(s["body"] for s in lesson["steps"])))
     need_models(*sorted(needed))
+    # the models loaded first: while one loads the server answers 503 with Retry-After, which the page waits out,
+    # but the browser logs it as an error
+    for name in sorted(needed):
+        for _ in range(60):
+            if httpx.post(f"{server_url}/api/analyze", json={"text": "Hi.", "model": name}, timeout=120).status_code != 503:
+                break
+            time.sleep(2)
     page.goto(f"/?lesson={lesson_id}")
     quoted = 0
     for step in lesson["steps"]:
