@@ -127,6 +127,8 @@ API_PATHS = {  # api (as frontend/js/api.js names it) -> the HTTP method and pat
     "lens": ("POST", "/api/attribution/lens"), "logit": ("POST", "/api/attribution/logit"),
     "attnattr": ("POST", "/api/attribution/attention"), "scheme": ("GET", "/api/positional/scheme"),
     "lengths": ("GET", "/api/positional/lengths"), "probe": ("GET", "/api/positional/probe"),
+    "roles": ("POST", "/api/roles"), "roleDefinitions": ("GET", "/api/roles/definitions"),
+    "roleProbe": ("POST", "/api/roles/probe"), "roleModels": ("POST", "/api/roles/models"),
 }
 
 
@@ -134,7 +136,7 @@ def service_fetcher(service) -> Callable[[str, dict], dict]:
     """(api, params) -> the answer as JSON data: what the route of API_PATHS answers, computed by the same
     analysis functions with the same checks (the caller holds the service's slot)."""
     from backend import schemas
-    from backend.analysis import attention, attribution, embeddings, position_lab, positional
+    from backend.analysis import attention, attribution, embeddings, position_lab, positional, roles
     from backend.analysis import predict as prediction
     from backend.analysis.common import interventions as iv
 
@@ -198,6 +200,17 @@ def service_fetcher(service) -> Callable[[str, dict], dict]:
             out = position_lab.lengths()
         elif api == "probe":
             out = position_lab.probe()
+        elif api == "roles":
+            r = schemas.RolesRequest.model_validate(params)
+            out = (roles.on_probe(service, r.model, r.probe, iv(r), roles.Options.of(r)) if r.probe is not None
+                   else roles.on_text(service, r.model, r.text, iv(r), roles.Options.of(r)))
+        elif api == "roleDefinitions":
+            out = roles.definitions()
+        elif api == "roleProbe":
+            r = schemas.ProbeRequest.model_validate(params)
+            out = roles.on_probe(service, r.model, r.probe, iv(r), roles.Options.of(r))
+        elif api == "roleModels":
+            out = roles.across_models(service, schemas.RolesModelsRequest.model_validate(params))
         else:
             raise ValueError(f"no API {api!r}")
         return out.model_dump(mode="json")
@@ -263,7 +276,8 @@ def _unavailable(model: dict, part: str) -> str | None:
     return (model.get("unavailable_views") or {}).get(part)
 
 
-def source_request(name: str, state: dict, model: dict, overrides: dict, query: int | None) -> tuple[str, dict] | dict:
+def source_request(name: str, state: dict, model: dict, overrides: dict, query: int | None,
+                   models: dict[str, dict] | None = None) -> tuple[str, dict] | dict:
     """(api, params) that the page's source `name` asks for this state (frontend/js/sources.js), or {"value": ...}
     for a value at hand; raises ReadError where the source does not apply."""
     if name == "analyze":
@@ -310,6 +324,30 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
         return "scheme", {"model": model["name"], "n": SCHEME_N}
     if name in ("lengths", "probe"):
         return name, {}
+    if name == "roles":
+        return "roles", _base(state, model)
+    if name == "roledefs":
+        return "roleDefinitions", {}
+    if name == "roleprobe":
+        if not state.get("probe"):
+            return {"value": None}
+        return "roleProbe", {**{k: v for k, v in _base(state, model).items() if k != "text"},
+                             "probe": {"seed": state.get("pseed", 0)}}
+    if name == "rolemodels":
+        from types import SimpleNamespace
+
+        from backend.vocabulary import families
+        every = models or {model["name"]: model}
+        fam = next((f["models"] for f in families([SimpleNamespace(**{"n_kv_heads": None, **m}) for m in every.values()])
+                    if model["name"] in f["models"]), None)
+        if not fam:
+            raise ReadError("There are no models that differ only in their positional scheme.")
+        names = [n for n in fam if every[n].get("available", True)]
+        if not names:
+            raise ReadError(f"None of {', '.join(fam)} is installed.")
+        if state.get("probe"):
+            return "roleModels", {"models": names, "probe": {"seed": state.get("pseed", 0)}}
+        return "roleModels", {"models": names, "text": state["text"]}
     if name == "model":
         return {"value": model}
     if name == "state":
@@ -318,7 +356,8 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
 
 
 SOURCE_NAMES = ("analyze", "explain", "qkv", "predict", "embeddings", "neighbors", "analogy", "positional",
-                "decompose", "lens", "logit", "attnattr", "scheme", "lengths", "probe", "model", "state")
+                "decompose", "lens", "logit", "attnattr", "scheme", "lengths", "probe", "model", "state", "roles", "roledefs",
+                "roleprobe", "rolemodels")
 
 
 # --------------------------------------------------------------------------- the path language
@@ -392,6 +431,12 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
         elif seg == "$depth":
             d = ctx.get("depth")
             key = len(cur) - 1 if d is None or not isinstance(cur, list) or d >= len(cur) else d
+        elif seg == "$all":  # every item of a list of lists, as one list (heads.$all: every head of every layer)
+            if not isinstance(cur, list) or not all(isinstance(x, list) for x in cur):
+                raise ReadError(f"$all needs a list of lists at {'.'.join(map(str, path)) or 'the top'}")
+            cur = [x for row in cur for x in row]
+            path.append("$all")
+            continue
         elif seg in ("$max", "$min"):
             key = _arg(cur, (lambda a, b: a > b) if seg == "$max" else (lambda a, b: a < b))
         elif seg == "$2nd":
@@ -712,7 +757,7 @@ def kind_problem(need: str, model: dict, tokens: list[dict] | None) -> str | Non
 
 # --------------------------------------------------------------------------- resolving a step
 
-STATE_DEFAULTS = {"temp": 1.0, "word": "", "a": "king", "b": "man", "c": "woman", "depth": None, "metric": "cosine",
+STATE_DEFAULTS = {"role": "previous-token", "temp": 1.0, "word": "", "a": "king", "b": "man", "c": "woman", "depth": None, "metric": "cosine",
                   "pn": 64}  # frontend/js/state.js DEFAULTS: what the page shows where a step sets nothing
 
 
@@ -783,7 +828,7 @@ class StepContext:
                 state[key] = n if key == "temp" else int(n)
         tokens = self.analysis(state, model)["tokens"] if name not in ("model",) else self.tokens
         query = self.query_of(state, tokens)
-        req = source_request(name, state, model, overrides, query)
+        req = source_request(name, state, model, overrides, query, self.models)
         ctx = {"layer": state["layer"], "head": state["head"], "token": query, "depth": state.get("depth"),
                "tokens": tokens}
         if isinstance(req, dict):
@@ -877,6 +922,25 @@ def strongest_head(ctx: StepContext) -> list[tuple[int, int]]:
 SETTING_ROLES = {"strongest-head": strongest_head}
 
 
+def top_head(ctx: StepContext) -> tuple[int, int]:
+    """`head: @top-head`: the layer and head ranked first by the step's `role` (default previous-token) on the
+    step's role table: the induction probe's with `probe: on`, else the sentence's (ties: the lower layer, then the
+    lower head, as the head finder ranks)."""
+    role = ctx.state.get("role") or STATE_DEFAULTS["role"]
+    table = ctx.fetch_source("roleprobe" if ctx.state.get("probe") else "roles")["roles"]
+    scored = [(h["scores"].get(role), h["layer"], h["head"]) for row in table["heads"] for h in row]
+    scored = [x for x in scored if x[0] is not None]
+    if not scored:
+        where = "the probe" if ctx.state.get("probe") else f"“{ctx.state['text']}”"
+        raise ReadError(f"no query of {where} counts for the {role} score (its definition, in the Heads view, "
+                        "says which do), so no head has one")
+    best = min(scored, key=lambda x: (-x[0], x[1], x[2]))
+    return best[1], best[2]
+
+
+HEAD_ROLES = {"top-head": top_head}
+
+
 def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, dict], dict], models: list[dict],
                  default_model: str) -> StepResolution:
     """Step `number` of `lesson` (backend.lessons.Lesson) on the request's sentence and model: see the module's
@@ -909,6 +973,7 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         "a": s.a or STATE_DEFAULTS["a"], "b": s.b or STATE_DEFAULTS["b"], "c": s.c or STATE_DEFAULTS["c"],
         "depth": pick("depth", STATE_DEFAULTS["depth"]), "metric": s.metric or STATE_DEFAULTS["metric"],
         "pn": s.pn or STATE_DEFAULTS["pn"], "hidespecial": False, "token": None,
+        "probe": s.probe, "pseed": 0, "role": s.role or STATE_DEFAULTS["role"],
     }
     state["layer"] = min(state["layer"], model["n_layers"] - 1)
     state["head"] = min(state["head"], model["n_heads"] - 1)
@@ -952,6 +1017,13 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
             state["token"] = min(s.token, len(ctx.tokens) - 1)
         else:
             state["token"] = len(ctx.tokens) - 1
+        # the layer and head, where a role chooses them
+        if req.layer is None and req.head is None and s.head_role:
+            try:
+                state["layer"], state["head"] = HEAD_ROLES[s.head_role](ctx)
+            except ReadError as e:
+                raise RoleMissing(f"No head could be chosen: {e}") from None
+            from_roles += ["layer", "head"]
         # the ablated heads
         if req.ablate is None and s.ablate_role:
             try:

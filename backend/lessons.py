@@ -61,6 +61,10 @@ class StepSettings(BaseModel):
     pn: int | None = Field(None, description="positional: how many positions the encoding heatmap shows")
     ablate_role: str | None = Field(None, description="`ablate: @strongest-head`: a head chosen on the live numbers "
                                                       "(backend/lesson_steps.py SETTING_ROLES) instead of `ablate`")
+    head_role: str | None = Field(None, description="`head: @top-head`: the layer and head chosen on the live numbers "
+                                                    "(backend/lesson_steps.py HEAD_ROLES) instead of `layer`, `head`")
+    probe: bool = Field(False, description="heads: score the induction probe instead of the sentence")
+    role: str | None = Field(None, description="heads: the role the head finder ranks by (null: the page's default)")
     needs: list[str] = Field(default_factory=list, description="the model kinds the step needs (causal, "
                                                                 "bidirectional, positions, added-positions, "
                                                                 "start-token, predictions): on another model the "
@@ -116,9 +120,10 @@ class LessonSyntaxError(ValueError):
 STEP_KEYS = {"sentence": "text", "text": "text", "model": "model", "view": "view", "layer": "layer", "head": "head",
              "token": "token", "positions": "positions", "scale": "scale", "ablate": "ablate", "temp": "temp",
              "temperature": "temp", "word": "word", "a": "a", "b": "b", "c": "c", "depth": "depth",
-             "metric": "metric", "pn": "pn", "ask": "ask", "question": "question", "needs": "needs"}
+             "metric": "metric", "pn": "pn", "ask": "ask", "question": "question", "needs": "needs",
+             "probe": "probe", "role": "role"}
 FRONT_KEYS = {"title", "concept", "summary"}
-RESET_EACH_STEP = {"positions": "normal", "scale": True, "ablate": [], "ablate_role": None}
+RESET_EACH_STEP = {"positions": "normal", "scale": True, "ablate": [], "ablate_role": None, "head_role": None}
 
 
 def _int(value: str, key: str, line: int, low: int = 0, high: int = 10_000) -> int:
@@ -173,8 +178,23 @@ def _setting(key: str, value: str, line: int) -> tuple[str, object]:
         if value not in VIEWS:
             raise LessonSyntaxError(line, f"view must be one of {', '.join(VIEWS)}, not {value!r}")
         return field, value
+    if field == "head" and value.startswith("@"):
+        from backend.lesson_steps import HEAD_ROLES
+        if value[1:] not in HEAD_ROLES:
+            raise LessonSyntaxError(line, f"head: {value!r} is not a head chosen by role (the roles: "
+                                          f"{', '.join('@' + r for r in HEAD_ROLES)})")
+        return "head_role", value[1:]
     if field in ("layer", "head"):
         return field, _int(value, key, line)
+    if field == "probe":
+        return field, _bool(value, key, line)
+    if field == "role":
+        from typing import get_args
+
+        from backend.schemas import RoleName
+        if value not in get_args(RoleName):
+            raise LessonSyntaxError(line, f"role must be one of {', '.join(get_args(RoleName))}, not {value!r}")
+        return field, value
     if field == "token":
         if re.fullmatch(r"-?\d+", value):
             return field, _int(value, key, line)

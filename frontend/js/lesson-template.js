@@ -12,7 +12,8 @@
 // selection), $max $min $2nd (index of the largest, smallest, second largest number of the array),
 // $maxword (the largest, leaving out special tokens like BOS), $max(path) $min(path) (over the array's
 // items, comparing each item's `path`), #word and #word/2 (the index of the first, second, ... token that
-// is `word`), @(path) (the index that `path`, read from the source's top, ends on).
+// is `word`), @(path) (the index that `path`, read from the source's top, ends on), $all (a list of lists as one
+// list: heads.$all is every head of every layer).
 
 import { effectiveToken } from "./derive.js";
 import { SOURCE_NAMES } from "./sources.js";
@@ -195,6 +196,12 @@ export function resolve(root, segments, ctx) {
       if (seg === "$prev") key -= 1;
     } else if (seg === "$depth") {
       key = ctx.depth === null || ctx.depth === undefined || !Array.isArray(cur) || ctx.depth >= cur.length ? cur.length - 1 : ctx.depth;
+    } else if (seg === "$all") {
+      // every item of a list of lists, as one list (heads.$all: every head of every layer)
+      if (!Array.isArray(cur) || !cur.every(Array.isArray)) throw new TemplateError(`$all needs a list of lists at ${path.join(".") || "the top"}`);
+      cur = cur.flat();
+      path.push("$all");
+      continue;
     } else if (seg === "$max" || seg === "$min") {
       key = argBy(cur, seg === "$max" ? (a, b) => a > b : (a, b) => a < b);
     } else if (seg === "$2nd") {

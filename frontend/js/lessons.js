@@ -138,6 +138,7 @@ function enterStep(lesson, n, { history = "push" } = {}) {
     positions: s.positions, scale: s.scale, ablate: s.ablate,
     temp: s.temp ?? DEFAULTS.temp, word: s.word ?? DEFAULTS.word, a: s.a ?? DEFAULTS.a, b: s.b ?? DEFAULTS.b, c: s.c ?? DEFAULTS.c,
     depth: s.depth ?? DEFAULTS.depth, metric: s.metric ?? DEFAULTS.metric, pn: s.pn ?? DEFAULTS.pn,
+    probe: Boolean(s.probe), role: s.role ?? DEFAULTS.role, ...(s.probe ? { pseed: DEFAULTS.pseed } : {}),
   }, { history });
   const text = $("text");
   if (text && document.activeElement !== text) text.value = s.text;

@@ -101,6 +101,8 @@ ENDPOINTS = {  # frontend/js/api.js: function -> method, path
     "lens": ("POST", "/api/attribution/lens"), "logit": ("POST", "/api/attribution/logit"),
     "attnattr": ("POST", "/api/attribution/attention"), "scheme": ("GET", "/api/positional/scheme"),
     "lengths": ("GET", "/api/positional/lengths"), "probe": ("GET", "/api/positional/probe"),
+    "roles": ("POST", "/api/roles"), "roleDefinitions": ("GET", "/api/roles/definitions"),
+    "roleProbe": ("POST", "/api/roles/probe"), "roleModels": ("POST", "/api/roles/models"),
 }
 
 
@@ -113,7 +115,7 @@ def ask(page: Page, request: dict, cache: dict):
     key = json.dumps(request, sort_keys=True)
     if key not in cache:
         method, path = ENDPOINTS[request["api"]]
-        params = request.get("params") or {}  # lengths, probe: no parameters
+            params = request.get("params") or {}  # lengths, probe, role definitions: no parameters
         r = page.request.post(path, data=params) if method == "POST" else page.request.get(f"{path}?{urlencode(params)}")
         assert r.ok, f"{request}: {r.text()}"
         cache[key] = r.json()
@@ -122,7 +124,8 @@ def ask(page: Page, request: dict, cache: dict):
 
 def follow(root, path: list):
     for key in path:
-        root = root[key]
+        # "$all": a list of lists read as one list (every head of every layer)
+        root = [x for row in root for x in row] if key == "$all" else root[key]
     return root
 
 
@@ -148,8 +151,10 @@ def check_numbers(page: Page, models: dict, where: str) -> int:
                 value = follow({**s, "model": model, "token": query}, lv["path"])
         else:
             req = lv["request"]
-            params = req.get("params") or {}
-            if "(" not in lv["src"] and params:  # (lengths, probe: measured files, the same for every sentence)  # no overrides: asked for exactly what is on screen
+            params = req.get("params") or {}  # lengths, probe (measured files), role definitions: no parameters
+            if "(" not in lv["src"] and req["api"] == "roleModels":  # every model of the family, on the sentence
+                assert params.get("text") == s["text"] and model in params["models"], label
+            elif "(" not in lv["src"] and params:  # no overrides: asked for exactly what is on screen
                 side = params["a"] if isinstance(params.get("a"), dict) else params  # compare's side a; analogy's a is a word
                 assert (side.get("text", s["text"]), side.get("model", model)) == (s["text"], model), label
                 if req["api"] in ("explain", "qkv"):
@@ -202,7 +207,9 @@ def errors(page: Page):
 
 LESSON_IDS = ["next-word-prediction", "one-hot-vs-dense-embeddings", "similarity-and-vector-arithmetic", "context",
               "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding",
-              "where-does-the-answer-appear", "position-past-the-trained-length"]
+              "where-does-the-answer-appear", "position-past-the-trained-length", "find-the-induction-head"]
+
+
 def warm(server_url: str, names) -> None:
     """Load each model before the page asks for it: until loaded, the server answers 503 (with Retry-After)."""
     for name in sorted(names):
@@ -253,14 +260,17 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, less
             page.screenshot(path=str(SHOTS / f"lesson-{lesson['number']}-{lesson_id}.png"))
         if n == SHOT_STEPS.get(lesson_id):  # a step past the first, where the view is the lesson's point
             page.screenshot(path=str(SHOTS / f"lesson-{lesson['number']}-{lesson_id}-step{n}.png"))
+        if step["settings"]["probe"] and not any(p["settings"]["probe"] for p in lesson["steps"][:n - 1]):
+            page.screenshot(path=str(SHOTS / f"lesson-{lesson['number']}-{lesson_id}-probe.png"))  # its first probe step
         s = url_state(page)
         settings = step["settings"]
         assert (s["lesson"], s.get("step", 1)) == (lesson_id, n), where
-        assert (s["text"], s["view"], s["layer"], s["head"]) == (settings["text"], settings["view"], settings["layer"],
-                                                                settings["head"]), where
         # the interventions the step sets: its own, or (ablate: @strongest-head) those its resolution chose
         resolved = httpx.post(f"{server_url}/api/lessons/{lesson_id}/steps/{n}",
                               json={"text": s["text"], "model": s.get("model")}, timeout=120).json()["settings"]
+        # the layer and head: the step's own, or (head: @top-head) those its resolution chose
+        own = (resolved["layer"], resolved["head"]) if settings["head_role"] else (settings["layer"], settings["head"])
+        assert (s["text"], s["view"], s["layer"], s["head"]) == (settings["text"], settings["view"], *own), where
         assert (s["positions"], s["scale"], s["ablate"]) == (resolved["positions"], resolved["scale"], resolved["ablate"]), where
         if not settings["ablate_role"]:
             assert s["ablate"] == settings["ablate"], where

@@ -90,3 +90,12 @@ test("a number on a record is its key (the lengths answer's `at`), as in backend
   assert.throws(() => at(lengths, "lengths.models.0.at.1024"), /not a list/); // no such key: still an index, on a record
   assert.equal(at(lengths, "lengths.models.-1.model").value, "tiny-alibi"); // on a list, a number stays an index
 });
+
+test("$all reads a list of lists as one list: every head of every layer", () => {
+  const roles = { heads: [[{ layer: 0, head: 0, s: 0.1 }, { layer: 0, head: 1, s: null }], [{ layer: 1, head: 0, s: 0.7 }, { layer: 1, head: 1, s: 0.3 }]] };
+  const top = T.resolve(roles, ["heads", "$all", "$max(s)", "layer"], ctx);
+  assert.equal(top.value, 1);
+  assert.deepEqual(top.path, ["heads", "$all", 2, "layer"]);
+  assert.equal(T.resolve(roles, ["heads", "$all", "$min(s)", "head"], ctx).value, 0);
+  assert.throws(() => T.resolve({ heads: [1, 2] }, ["heads", "$all"], ctx), /list of lists/);
+});
