@@ -115,7 +115,7 @@ def ask(page: Page, request: dict, cache: dict):
     key = json.dumps(request, sort_keys=True)
     if key not in cache:
         method, path = ENDPOINTS[request["api"]]
-            params = request.get("params") or {}  # lengths, probe, role definitions: no parameters
+        params = request.get("params") or {}  # lengths, probe, role definitions: no parameters
         r = page.request.post(path, data=params) if method == "POST" else page.request.get(f"{path}?{urlencode(params)}")
         assert r.ok, f"{request}: {r.text()}"
         cache[key] = r.json()
