@@ -39,7 +39,9 @@ def _patient(page: Page):
 
 
 def cell_xy(page: Page, selector: str, x: float, y: float) -> tuple[float, float]:
-    """Where on the screen a heatmap's cell (x, y) is."""
+    """Where on the screen a heatmap's cell (x, y) is, the plot scrolled into view first (the training-step slider
+    above the views can push it below the fold)."""
+    page.locator(selector).scroll_into_view_if_needed()
     return tuple(page.evaluate("""([s, x, y]) => {
         const gd = document.querySelector(s);
         const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
