@@ -105,14 +105,7 @@ export function render(element, data, state) {
   const drawing = draw(
     fig,
     [left, right],
-    {
-      height: Math.max(260, Math.min(1400, n * (fontSize + 11) + 40)),
-      xaxis: { range: [-0.9, 1.9], visible: false, fixedrange: true },
-      yaxis: { range: [n - 0.4, -0.6], visible: false, fixedrange: true },
-      shapes,
-      margin: { l: 10, r: 10, t: 10, b: 10 },
-      hovermode: "closest",
-    },
+    linksLayout(n, fontSize, shapes),
     {
       name: `links-${a.model}-L${state.layer}-H${state.head}`,
       csv: () => {
@@ -183,14 +176,7 @@ function renderSeveral(fig, a, state, heads) {
   const drawing = draw(
     fig,
     [left, right],
-    {
-      height: Math.max(260, Math.min(1400, n * (fontSize + 11) + 40)),
-      xaxis: { range: [-0.9, 1.9], visible: false, fixedrange: true },
-      yaxis: { range: [n - 0.4, -0.6], visible: false, fixedrange: true },
-      shapes,
-      margin: { l: 10, r: 10, t: 10, b: 10 },
-      hovermode: "closest",
-    },
+    linksLayout(n, fontSize, shapes),
     {
       name: `links-${a.model}-L${state.layer}-H${heads.join("+")}`,
       csv: () => {
@@ -214,4 +200,16 @@ function clickable(fig) {
       if (p && p.curveNumber === 0 && Number.isInteger(p.customdata)) emit(fig, { token: p.customdata });
     });
   }
+}
+
+/** The layout of a Links figure: queries on the left, keys on the right, one row per token. */
+function linksLayout(n, fontSize, shapes) {
+  return {
+    height: Math.max(260, Math.min(1400, n * (fontSize + 11) + 40)),
+    xaxis: { range: [-0.9, 1.9], visible: false, fixedrange: true },
+    yaxis: { range: [n - 0.4, -0.6], visible: false, fixedrange: true },
+    shapes,
+    margin: { l: 10, r: 10, t: 10, b: 10 },
+    hovermode: "closest",
+  };
 }
