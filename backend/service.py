@@ -266,9 +266,11 @@ class ModelService:
                 raise ValueError(said + f"model {loaded.name!r} runs at most {limit} tokens past its trained length "
                                         "(max_beyond_tokens)")
             longer = self.max_tokens(loaded.info, beyond=True)
-            if longer > limit:
+            if longer >= len(ids):
                 hint = (f", the length it was trained on; send allow_beyond_trained: true to run it on up to {longer} "
                         "tokens (positions it never saw)")
+            elif longer > limit:  # too long even past the trained length: offer nothing that would fail too
+                hint = f", the length it was trained on, and at most {longer} past it (max_beyond_tokens)"
             else:
                 at_trained = loaded.info.why_not_beyond and loaded.info.trained_tokens == limit
                 hint = f". {loaded.info.why_not_beyond}" if at_trained else ""

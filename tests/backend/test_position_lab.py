@@ -91,6 +91,11 @@ def test_a_long_text_is_refused_by_default_and_says_how_to_allow_it(lab):
     assert r.status_code == 422 and "none for position 128" in r.json()["detail"]
     r = lab.post("/api/analyze", json={"text": LONG * 2, "allow_beyond_trained": True})
     assert r.status_code == 422 and "at most 300 tokens past its trained length" in r.json()["detail"]
+    # too long even past the trained length: no offer of a flag that would be refused too
+    assert n_tokens(LONG * 2) > 300
+    r = lab.post("/api/analyze", json={"text": LONG * 2})
+    detail = r.json()["detail"]
+    assert r.status_code == 422 and "at most 300 past it (max_beyond_tokens)" in detail and "allow_beyond" not in detail
 
 
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-rotary", "tiny-nope", ALIBI])

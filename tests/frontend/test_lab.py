@@ -172,12 +172,14 @@ def test_a_page_that_goes_stops_its_run(page: Page, server_url):
 
 TEXT = "The little cat sat on the mat. The dog ran to the park and played with a red ball. " * 60
 REPLAY = "replay-test"
+NO_CHECKPOINTS = "tiny-learned"
 
 
 @pytest.fixture(scope="module")
 def replay_server(tmp_path_factory):
-    """A server whose models are the default one and `replay-test`, a small model trained 40 steps with 4 recorded
-    checkpoints; its lab trains nothing (no worker: every run waits) and keeps one run waiting at most."""
+    """A server whose models are the default one, `tiny-learned` (no recorded checkpoints) and `replay-test`, a small
+    model trained 40 steps with 4 recorded checkpoints; its lab trains nothing (no worker: every run waits) and keeps
+    one run waiting at most."""
     import torch
 
     from models.config import ModelConfig
@@ -193,8 +195,8 @@ def replay_server(tmp_path_factory):
                       vocab_size=300, max_tokens=40 * 8 * 31, batch_size=8, lr=3e-3, warmup_steps=5, seed=1, checkpoints=4)
     train(cfg, ModelConfig(d_model=32, n_layers=1, n_heads=2, d_head=16, d_mlp=64, vocab_size=300, max_positions=32),
           progress=False)
-    default = registry.WEIGHTS_DIR / registry.DEFAULT_MODEL
-    os.symlink(default, weights / default.name)
+    for name in (registry.DEFAULT_MODEL, NO_CHECKPOINTS):
+        os.symlink(registry.WEIGHTS_DIR / name, weights / name)
     with serve(ATTNLAB_WEIGHTS=str(weights), ATTNLAB_LAB_MAX_RUNS="0", ATTNLAB_LAB_MAX_QUEUED="1",
                ATTNLAB_LAB_WATCH_TIMEOUT_S="120") as url:
         yield url
@@ -210,7 +212,10 @@ def test_the_training_step_slider_switches_the_model_to_name_at_step(page: Page,
     slider = bar.locator("input[name=tstep]")
     assert slider.get_attribute("max") == "3" and slider.input_value() == "3"
     expect(bar.locator(".replay-label")).to_contain_text("the final model")
-    # the loss curve: every step's training loss, the checkpoints' validation losses, the step shown marked
+    # the loss curve, folded until asked for: every step's training loss, the checkpoints' validation losses, the
+    # step shown marked
+    expect(bar.locator(".plot")).to_have_count(0)
+    bar.locator(".replay-more > summary").click()
     training = httpx.get(f"{replay_server}/api/models/{REPLAY}/training", timeout=10).json()
     page.wait_for_function("() => document.querySelector('#replay .plot')?.data?.length === 2")
     curve = page.evaluate("() => document.querySelector('#replay .plot').data")
@@ -234,7 +239,8 @@ def test_the_training_step_slider_switches_the_model_to_name_at_step(page: Page,
     ready(page, timeout=120_000)
     assert "tstep" not in url_state(page)
     # a model without recorded checkpoints: no slider, and a step in its link is dropped
-    goto(page, f"{replay_server}/?model={registry.DEFAULT_MODEL}&tstep=5")
+    assert not (registry.WEIGHTS_DIR / NO_CHECKPOINTS / "checkpoints").exists()
+    goto(page, f"{replay_server}/?model={NO_CHECKPOINTS}&tstep=5")
     expect(bar).to_be_hidden()
     assert "tstep" not in url_state(page)
 

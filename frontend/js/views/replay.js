@@ -1,7 +1,8 @@
 // The explorer's training-step slider: for a model whose training recorded checkpoints (its /api/models entry lists
 // them), a slider over those steps that switches every view to the model at that step (NAME@STEP, the state's
-// `tstep`), beside the training's loss curve with the step shown marked. Hidden for a model without checkpoints.
-// Draws what GET /api/models/{name}/training sends; fetches nothing.
+// `tstep`), in one line, and the training's loss curve with the step shown marked, folded under "How it learned"
+// (drawn when opened). Hidden for a model without checkpoints. Draws what GET /api/models/{name}/training sends;
+// fetches nothing.
 import { checkpointSteps, stepAt, stepIndex } from "../labrun.js";
 import { caption, changed, COLORS, draw, emit, fmt, h, panel, part, reason } from "../plot.js";
 
@@ -10,6 +11,7 @@ import { caption, changed, COLORS, draw, emit, fmt, h, panel, part, reason } fro
  * state's training step, null: the final model)}. An element with no model with checkpoints is hidden.
  */
 export function render(element, data) {
+  element._data = data; // opening the loss curve draws it from the data last shown
   const model = data && data.model;
   const steps = checkpointSteps(model);
   element.hidden = !steps.length;
@@ -40,7 +42,14 @@ export function render(element, data) {
     (ck.val_nats_per_token === null || ck.val_nats_per_token === undefined ? "" : ` · validation loss ${fmt(ck.val_nats_per_token)} nats/token`) +
     (last ? " · the final model" : ` · every view shows ${ck.model}`);
 
-  const fig = panel(element, "replay-loss", "How it learned", { formats: ["png", "csv", "json"] });
+  const more = part(element, "replay-more", () => {
+    const d = h("details", { class: "replay-more" },
+      h("summary", { title: "the training loss of every step and the validation loss at each checkpoint" }, "How it learned"));
+    d.addEventListener("toggle", () => { if (d.open) render(element, element._data); });
+    return d;
+  });
+  if (!more.open) return;
+  const fig = panel(more, "replay-loss", "How it learned", { formats: ["png", "csv", "json"] });
   const t = data.training;
   if (!t || !t.data) {
     if (t && t.error) reason(fig, `The recorded training could not be read: ${t.error}`);
