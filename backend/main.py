@@ -28,13 +28,11 @@ from backend.lesson_steps import LessonNotFound
 from backend.service import Cancelled, ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings, torch_threads
 from backend.share import host_form, machine_hosts, with_final_dots
+from backend.work import GZIP_LEVEL, GZIP_MIN_BYTES
 
 log = logging.getLogger("attnlab")
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-GZIP_LEVEL = 1  # the API's answers (see create_app)
 
 
 def plotly_js() -> Path:
@@ -251,10 +249,9 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["content-type"])
-    # GZIP_LEVEL 1: an /api/analyze answer of the default model at 79 tokens (565 KB of JSON) compresses to 114 KB
-    # in 3.5 ms of CPU, against 94 KB in 26 ms at level 6; that time is the server's on every uncached answer,
-    # while a classroom network carries the extra 20 KB in a few milliseconds.
-    app.add_middleware(GZipMiddleware, minimum_size=1024, compresslevel=GZIP_LEVEL)
+    # the answers of the model routes come gzipped from their worker thread (backend/work.py), which the middleware
+    # passes as they are; it compresses the rest (small answers, the page's files) at the same level
+    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
     app.add_middleware(HostMiddleware, allowed=allowed_hosts(settings))
     app.add_middleware(GuardMiddleware, max_body=settings.max_body_bytes)
     app.add_middleware(HeadMiddleware)

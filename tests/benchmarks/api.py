@@ -7,9 +7,10 @@ import gzip
 import torch
 from fastapi.testclient import TestClient
 
-from backend.main import GZIP_LEVEL, create_app
+from backend.main import create_app
 from backend.service import ModelService
 from backend.settings import Settings, torch_threads
+from backend.work import GZIP_LEVEL
 from models import registry
 from tests.benchmarks.common import interleaved, paired_ratio, ratio_cell, verdict
 

@@ -1,0 +1,67 @@
+"""backend/work.py: a model route's answer is made, sized and gzipped in its worker thread, not on the event loop."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import sys
+import threading
+
+import pytest
+
+from fastapi.responses import Response
+
+from backend import work
+
+
+def test_gzipped_packs_only_what_the_client_accepts_and_is_worth_it():
+    body = json.dumps({"weights": [[0.125] * 200] * 20}).encode()
+    packed = work.gzipped(Response(body, media_type="application/json"), "br, gzip;q=0.9")
+    assert packed.headers["content-encoding"] == "gzip" and packed.headers["vary"] == "Accept-Encoding"
+    assert gzip.decompress(packed.body) == body and len(packed.body) < len(body) / 10
+    assert int(packed.headers["content-length"]) == len(packed.body)
+    assert packed.media_type == "application/json"
+    for accept, size in [("identity", len(body)), ("", len(body)), ("gzip", work.GZIP_MIN_BYTES - 1)]:
+        plain = work.gzipped(Response(body[:size], media_type="application/json"), accept)
+        assert "content-encoding" not in plain.headers and plain.body == body[:size]
+    done = Response(b"x" * 5000, headers={"content-encoding": "br"})
+    assert work.gzipped(done, "gzip") is done
+
+
+def test_an_analysis_is_gzipped_once_in_its_worker_thread(client, monkeypatch):
+    threads: list[str] = []
+    compress = gzip.compress
+
+    def spy(data, *args, **kwargs):
+        threads.append(threading.current_thread().name)
+        return compress(data, *args, **kwargs)
+
+    monkeypatch.setattr(work.gzip, "compress", spy)
+    body = {"text": "The cat sat on the mat because it was tired.", "layers": [0, 1]}
+    packed = client.post("/api/analyze", json=body)  # the test client accepts gzip and unpacks it
+    assert packed.status_code == 200 and packed.headers["content-encoding"] == "gzip"
+    assert len(threads) == 1 and threads[0] != threading.main_thread().name
+    assert threads[0] != "MainThread" and "worker" in threads[0].lower(), threads
+    plain = client.post("/api/analyze", json=body, headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers and len(threads) == 1
+    assert plain.json() == packed.json()  # the same answer, only packed
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="a thread's own nice value is Linux's")
+def test_model_work_runs_niced_below_the_event_loop(client, monkeypatch):
+    seen: list[tuple[int, int]] = []
+    compress = gzip.compress
+
+    def spy(data, *args, **kwargs):
+        tid = threading.get_native_id()
+        seen.append((tid, os.getpriority(os.PRIO_PROCESS, tid)))
+        return compress(data, *args, **kwargs)
+
+    monkeypatch.setattr(work.gzip, "compress", spy)
+    loop_nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())  # this thread: never a worker of the app
+    client.post("/api/analyze", json={"text": "Nice work, said the cat.", "layers": [0]})
+    (tid, nice), = seen
+    assert tid != threading.get_native_id() and nice == min(19, loop_nice + work.WORK_NICE)
+    client.post("/api/analyze", json={"text": "Nice work again, said the dog.", "layers": [0]})
+    assert all(n == nice for t, n in seen if t == tid)  # once per thread, not once per request
