@@ -14,6 +14,7 @@ past 64 bits, a subclass of float such as numpy's) goes to `to_json` as before.
 
 from __future__ import annotations
 
+import numpy as np
 import orjson
 from pydantic import BaseModel
 from pydantic_core import to_json
@@ -36,6 +37,8 @@ def _write(value: object, out: list[bytes]) -> None:
             out.append(to_json(name) + b":")
             _write(getattr(value, name), out)
         out.append(b"}")
+    elif isinstance(value, np.ndarray):
+        _write_array(value, out)
     elif isinstance(value, (list, tuple)) and value and (isinstance(value[0], BaseModel) or _size(value) > PIECE):
         out.append(b"[")
         for i, item in enumerate(value):
@@ -45,6 +48,26 @@ def _write(value: object, out: list[bytes]) -> None:
         out.append(b"]")
     else:  # a scalar, a small nested list, a flat list of scalars (one row), a dict: one call
         out.append(piece(value))
+
+
+def _write_array(a: np.ndarray, out: list[bytes]) -> None:
+    """A numpy array (a field the analysis filled with rounded numbers after validation, see
+    backend.analysis.common.rounded) as the JSON of a.tolist(): orjson writes its numbers straight from the array,
+    with the same bytes as from Python floats; a large one row by row, as a nested list."""
+    if a.ndim >= 2 and a.size > PIECE:
+        out.append(b"[")
+        for i in range(a.shape[0]):
+            if i:
+                out.append(b",")
+            _write_array(a[i], out)
+        out.append(b"]")
+        return
+    try:
+        if a.ndim == 0:  # orjson writes no 0-d array (and np.ascontiguousarray would make it 1-d)
+            raise TypeError
+        out.append(orjson.dumps(np.ascontiguousarray(a), option=orjson.OPT_SERIALIZE_NUMPY))
+    except TypeError:  # a 0-d array, a dtype orjson does not write
+        out.append(piece(a.tolist()))
 
 
 def piece(value: object) -> bytes:

@@ -102,3 +102,31 @@ def test_a_piece_is_written_as_pydantic_core_writes_it():
     nested = torch.round(torch.randn(3, 7, 9, dtype=torch.float64) * 3, decimals=4).tolist()
     nested[0][0][0] = float("-inf")
     assert piece(nested) == to_json(nested, inf_nan_mode="null")
+
+
+def test_an_array_is_written_as_its_rounded_lists():
+    """A field filled with common.rounded (a numpy array, for an answer that is only sent) is written as the same
+    field filled with rnd (lists of Python floats) would be: large arrays in rows, NaN and infinities as null, empty
+    and 0-d arrays, bool and int arrays."""
+    import numpy as np
+
+    from backend.analysis.common import rounded
+    from backend.encode import PIECE
+
+    class Answer(BaseModel):
+        a: list | float = []
+
+    g = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(4, 4, 64, 64, generator=g) * 7, torch.randn(2, 3, 5, generator=g), torch.zeros(0, 4, 3, 3),
+               torch.tensor([float("nan"), float("inf"), float("-inf"), -0.0, -0.00004, 1e-5, 1e16, 5e-324]),
+               torch.randn(PIECE + 7, dtype=torch.float64, generator=g) * 1e6, torch.tensor(0.25)]
+    assert tensors[0].numel() > PIECE
+    for t in tensors:
+        listed, arrayed = Answer(), Answer()
+        listed.a, arrayed.a = rnd(t), rounded(t)
+        assert isinstance(arrayed.a, np.ndarray)
+        assert dump(arrayed) == dump(listed) == listed.model_dump_json().encode()
+    for a in (np.array([[True, False]]), np.arange(6).reshape(2, 3), np.arange(6.0).reshape(3, 2).T):
+        arrayed = Answer()
+        arrayed.a = a
+        assert dump(arrayed) == Answer(a=a.tolist()).model_dump_json().encode()
