@@ -130,3 +130,33 @@ def test_an_array_is_written_as_its_rounded_lists():
         arrayed = Answer()
         arrayed.a = a
         assert dump(arrayed) == Answer(a=a.tolist()).model_dump_json().encode()
+
+
+ANALYZE = [  # several models and shapes: causal and bidirectional, GQA, ALiBi, shuffled positions, a layer subset
+    {"text": "The cat sat on the mat because it was tired.", "thumbnails": True},
+    {"text": "Once upon a time, Lily and Tom went to the park.", "model": "tiny-alibi", "positions": "shuffled", "seed": 3},
+    {"text": "The bank of the river was steep.", "model": "minilm-l6", "layers": [5, 0]},
+    {"text": "The cat sat on the mat.", "model": "smollm2-135m", "layers": [0], "thumbnails": True, "roles": True},
+    {"text": "a b", "model": "tiny-rotary", "scale": False, "ablate": [[1, 2]], "query_rows": {"queries": [0, 1]}},
+]
+
+
+@pytest.mark.parametrize("body", ANALYZE, ids=[b.get("model", "default") for b in ANALYZE])
+def test_analyze_sends_the_bytes_of_the_answer_made_from_lists(client, body):
+    """/api/analyze sends its attention from a numpy array (common.rounded); the answer made as before, with rnd's
+    lists of Python floats, and written by pydantic, has the same bytes, so the same values after json.loads."""
+    import json
+
+    from backend.analysis import attention
+    from backend.analysis.common import interventions
+
+    r = client.post("/api/analyze", json=body)
+    assert r.status_code == 200, r.text
+    req = schemas.AnalyzeRequest.model_validate(body)
+    service = client.app.state.service
+    run = service.run(req.model, req.text, interventions(req))
+    before = attention.analyze(run, req.top_k, layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,
+                               selection=req.query_rows)
+    assert isinstance(before.attention, list) and before.attention
+    assert r.content == before.model_dump_json().encode()
+    assert json.loads(r.content) == json.loads(before.model_dump_json())
