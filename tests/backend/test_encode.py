@@ -160,3 +160,23 @@ def test_analyze_sends_the_bytes_of_the_answer_made_from_lists(client, body):
     assert isinstance(before.attention, list) and before.attention
     assert r.content == before.model_dump_json().encode()
     assert json.loads(r.content) == json.loads(before.model_dump_json())
+
+
+def test_a_model_of_scalars_is_written_in_one_call_with_the_same_bytes():
+    """encode writes a model whose fields are all scalars (a token, a prediction, a head's summary) in one call;
+    a model with a list, a dict or a nested model is still written field by field."""
+    from typing import Literal
+
+    from backend.encode import _scalars_only
+
+    class Flat(BaseModel):
+        a: int
+        b: float | None = None
+        c: Literal["x", 2] = "x"
+        d: str = 'q"\u2028\x01'
+        e: bool = False
+
+    assert _scalars_only(Flat) and _scalars_only(schemas.Token) and _scalars_only(schemas.HeadSummary)
+    assert not _scalars_only(Leaf) and not _scalars_only(Tree) and not _scalars_only(schemas.LensCell)
+    for value in (Flat(a=1), Flat(a=-2, b=float("nan"), c=2, e=True), Flat(a=0, b=-0.0)):
+        assert dump(value) == value.model_dump_json().encode()
