@@ -180,3 +180,57 @@ def test_a_model_of_scalars_is_written_in_one_call_with_the_same_bytes():
     assert not _scalars_only(Leaf) and not _scalars_only(Tree) and not _scalars_only(schemas.LensCell)
     for value in (Flat(a=1), Flat(a=-2, b=float("nan"), c=2, e=True), Flat(a=0, b=-0.0)):
         assert dump(value) == value.model_dump_json().encode()
+
+
+def test_a_large_answer_is_written_in_short_calls(monkeypatch):
+    """The point of backend/encode.py: no single call writes more than PIECE numbers (each call holds the GIL), for
+    an answer sent from a numpy array (/api/analyze's attention) as for one made of lists, and the pieces join to
+    model_dump_json()'s bytes."""
+    import numpy as np
+    import orjson
+
+    from backend import encode
+    from backend.analysis.common import rounded
+
+    def count(value) -> int:
+        if isinstance(value, np.ndarray):
+            return value.size
+        if isinstance(value, (list, tuple)):
+            return sum(count(v) for v in value)
+        if isinstance(value, dict):
+            return sum(count(v) for v in value.values())
+        return 1
+
+    sizes: list[int] = []
+
+    class Spy:
+        OPT_SERIALIZE_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+        @staticmethod
+        def dumps(value, **kw):
+            sizes.append(count(value))
+            return orjson.dumps(value, **kw)
+
+    to_json = encode.to_json
+
+    def spy_to_json(value, **kw):
+        sizes.append(count(value))
+        return to_json(value, **kw)
+
+    monkeypatch.setattr(encode, "orjson", Spy)
+    monkeypatch.setattr(encode, "to_json", spy_to_json)
+
+    class Answer(BaseModel):
+        name: str
+        attention: list
+
+    pattern = torch.rand(4, 4, 120, 120, generator=torch.Generator().manual_seed(1))  # 230,400 numbers
+    for fill in (rnd, rounded):
+        answer = Answer(name="x", attention=[])
+        answer.attention = fill(pattern)
+        sizes.clear()
+        body = dump(answer)
+        assert sum(sizes) >= pattern.numel() and max(sizes) <= encode.PIECE, (fill.__name__, max(sizes))
+        listed = Answer(name="x", attention=[])
+        listed.attention = rnd(pattern)
+        assert body == listed.model_dump_json().encode()
