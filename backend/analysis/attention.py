@@ -27,9 +27,10 @@ def head_summaries(pattern: torch.Tensor) -> list[list[schemas.HeadSummary]]:
     first = pattern[..., 0].mean(-1)
     own = pattern.diagonal(dim1=-2, dim2=-1).mean(-1)
     prev = pattern.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1) if n > 1 else torch.zeros_like(first)
-    return [[schemas.HeadSummary(layer=l, head=h, entropy=round(float(ent[l, h]), 4),
-                                 previous_token=round(float(prev[l, h]), 4), first_token=round(float(first[l, h]), 4),
-                                 self_token=round(float(own[l, h]), 4))
+    # as Python floats at once (the same numbers as float() of each element, without a tensor index per number)
+    ent, prev, first, own = (x.tolist() for x in (ent, prev, first, own))  # [layer][head] each
+    return [[schemas.HeadSummary(layer=l, head=h, entropy=round(ent[l][h], 4), previous_token=round(prev[l][h], 4),
+                                 first_token=round(first[l][h], 4), self_token=round(own[l][h], 4))
              for h in range(pattern.shape[1])] for l in range(pattern.shape[0])]
 
 

@@ -234,3 +234,31 @@ def test_a_large_answer_is_written_in_short_calls(monkeypatch):
         listed = Answer(name="x", attention=[])
         listed.attention = rnd(pattern)
         assert body == listed.model_dump_json().encode()
+
+
+@pytest.mark.parametrize("name", ["tiny-sinusoidal", "smollm2-135m"])
+def test_numbers_read_at_once_are_the_elements(client, name):
+    """The head summaries, the top predictions and the lens read their numbers from a tensor with one tolist();
+    each equals float() or int() of its element, as they were read before, rounded alike."""
+    from backend.analysis import attention, attribution
+    from backend.analysis.common import entropy
+    from models.transformer import Interventions
+
+    run = client.app.state.service.run(name, "Tom gave Lily the ball because she", Interventions())
+    pat = attention.patterns(run)
+    ent = entropy(pat).mean(-1)
+    heads = attention.head_summaries(pat)
+    for l, row in enumerate(heads):
+        for h, s in enumerate(row):
+            assert s.entropy == round(float(ent[l, h]), 4)
+            assert s.previous_token == round(float(pat[l, h].diagonal(-1).mean()), 4)
+            assert s.first_token == round(float(pat[l, h][:, 0].mean()), 4)
+            assert s.self_token == round(float(pat[l, h].diagonal().mean()), 4)
+    probs = torch.softmax(run.logits[-1].double() - run.logits[-1].double().max(), -1)
+    values, ids = probs.topk(10)
+    preds, _ = attention.top_k(run, 10, temperature=1.0)
+    assert [(p.id, p.prob) for p in preds] == [(int(i), round(float(v), 4)) for v, i in zip(values, ids, strict=True)]
+    lens = attribution.lens(run, k=5)
+    last = lens.cells[-1][-1]
+    assert [(p.id, p.prob) for p in last.top] == [(p.id, p.prob) for p in preds[:5]]
+    assert isinstance(last.rank, int) and last.rank == 1 and last.prob == preds[0].prob
