@@ -164,6 +164,10 @@ class Tokenizer:
         self.special_ids = {i for i, t in hf.get_added_tokens_decoder().items() if t.special and t.content != unk}
         if self.bos_id is not None:
             self.special_ids.add(self.bos_id)
+        # token id -> token_text, display: each answer names its tokens and top predictions by both, and the
+        # vocabulary does not change after this point (vocab_size and special_ids are read once above)
+        self._texts: dict[int, str] = {}
+        self._displays: dict[int, str] = {}
 
     def _unk_token(self) -> str | None:
         return getattr(self.hf.model, "unk_token", None)
@@ -243,7 +247,11 @@ class Tokenizer:
     def token_text(self, token_id: int) -> str:
         """The text of one token on its own: its bytes decoded (U+FFFD for the bytes of a character it holds
         only part of, as `decode` gives them); a WordPiece piece without its ##; "" for a special token."""
-        return self.token_texts([token_id])[0]
+        key = int(token_id)
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = self.token_texts([key])[0]
+        return text
 
     def token_texts(self, ids: Sequence[int]) -> list[str]:
         """The text of each token of ids that have no original text (a generated continuation): each character
@@ -279,6 +287,13 @@ class Tokenizer:
     def display(self, token_id: int) -> str:
         """How a token is shown: ␣ for a space, <0xNN> for a byte that is not a whole character;
         a WordPiece piece that continues a word keeps its ## prefix; a special token as it is written."""
+        key = int(token_id)
+        shown = self._displays.get(key)
+        if shown is None:
+            shown = self._displays[key] = self._display(key)
+        return shown
+
+    def _display(self, token_id: int) -> str:
         raw = self.token_bytes(token_id)
         if raw is None:
             return self.hf.id_to_token(int(token_id))

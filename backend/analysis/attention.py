@@ -8,7 +8,7 @@ import torch
 
 from backend import schemas
 from backend.analysis import roles as role_analysis  # (a module: analysis.roles imports this one too)
-from backend.analysis.common import check_index, entropy, packed_weights, rnd, rnd_masked, run_info, visible_keys
+from backend.analysis.common import check_index, entropy, packed_weights, rnd, rnd_masked, rounded, run_info, visible_keys
 from backend.analysis.predict import top_k
 from backend.service import Run
 from models.positional import alibi_bias
@@ -27,9 +27,10 @@ def head_summaries(pattern: torch.Tensor) -> list[list[schemas.HeadSummary]]:
     first = pattern[..., 0].mean(-1)
     own = pattern.diagonal(dim1=-2, dim2=-1).mean(-1)
     prev = pattern.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1) if n > 1 else torch.zeros_like(first)
-    return [[schemas.HeadSummary(layer=l, head=h, entropy=round(float(ent[l, h]), 4),
-                                 previous_token=round(float(prev[l, h]), 4), first_token=round(float(first[l, h]), 4),
-                                 self_token=round(float(own[l, h]), 4))
+    # as Python floats at once (the same numbers as float() of each element, without a tensor index per number)
+    ent, prev, first, own = (x.tolist() for x in (ent, prev, first, own))  # [layer][head] each
+    return [[schemas.HeadSummary(layer=l, head=h, entropy=round(ent[l][h], 4), previous_token=round(prev[l][h], 4),
+                                 first_token=round(first[l][h], 4), self_token=round(own[l][h], 4))
              for h in range(pattern.shape[1])] for l in range(pattern.shape[0])]
 
 
@@ -48,10 +49,12 @@ def query_rows(pattern: torch.Tensor, selection: schemas.QuerySelection) -> sche
 
 
 def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool = False,
-            roles: bool = False, selection: schemas.QuerySelection | None = None) -> schemas.AnalyzeResponse:
+            roles: bool = False, selection: schemas.QuerySelection | None = None,
+            to_send: bool = False) -> schemas.AnalyzeResponse:
     """Every head's pattern (full precision for `layers`, default all; 8-bit for all with `thumbnails`),
     the per-head summaries, the top-k next tokens, with `roles` every head's role scores and label, and with
-    `selection` every head's rows of the selected queries combined."""
+    `selection` every head's rows of the selected queries combined. `to_send`: an answer only written to JSON by
+    backend/encode.py (the route's), whose `attention` is a numpy array of the same numbers (common.rounded)."""
     cfg = run.loaded.cfg
     if layers is None:
         layers = list(range(cfg.n_layers))
@@ -71,7 +74,7 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
                                      roles=role_analysis.table(run, pattern=pat) if roles else None, query_rows=rows)
     # Assigned after validation: rnd() makes nested lists of floats from a float tensor, so checking each of its
     # n_layers * n_heads * n^2 numbers again (more than the rest of the answer costs at 64 tokens) proves nothing.
-    answer.attention = rnd(pat[layers])  # [len(layers), head, q, k]
+    answer.attention = (rounded if to_send else rnd)(pat[layers])  # [len(layers), head, q, k]
     return answer
 
 

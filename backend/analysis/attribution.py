@@ -100,12 +100,13 @@ def lens(run: Run, position: int | None = None, token_id: int | None = None, k: 
     probs = torch.softmax(logits.double(), dim=-1)  # [reading, vocab], every reading at once
     values, ids = probs.topk(min(k, probs.shape[-1]), dim=-1)  # [reading, k]
     ranks = (logits > logits[:, t:t + 1]).sum(-1) + 1  # [reading]
+    # as Python numbers at once (the same as float() and int() of each element, without a tensor index per number)
+    values, ids, chosen, ranks = values.tolist(), ids.tolist(), probs[:, t].tolist(), ranks.tolist()
 
     def cell(i: int, layer: int | None, sublayer: str, hook: str) -> schemas.LensCell:
-        top = [prediction(run.loaded, int(j), round(float(p), 4))
-               for p, j in zip(values[i], ids[i], strict=True)]
-        return schemas.LensCell(layer=layer, sublayer=sublayer, hook=hook, top=top, prob=round(float(probs[i, t]), 4),
-                                rank=int(ranks[i]))
+        top = [prediction(run.loaded, j, round(p, 4)) for p, j in zip(values[i], ids[i], strict=True)]
+        return schemas.LensCell(layer=layer, sublayer=sublayer, hook=hook, top=top, prob=round(chosen[i], 4),
+                                rank=ranks[i])
 
     cells = [[cell(1 + layer * len(SUBLAYERS) + i, layer, s, f"blocks.{layer}.hook_{SUBLAYER_HOOKS[s]}")
               for i, s in enumerate(SUBLAYERS)] for layer in range(n_layers)]

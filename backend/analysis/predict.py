@@ -24,7 +24,7 @@ def _top(loaded: LoadedModel, logits: torch.Tensor, k: int, temperature: float) 
     # subtract the maximum before dividing: a tiny temperature then tends to argmax instead of inf - inf
     probs = torch.softmax((logits - logits.max()) / temperature, dim=-1)
     values, ids = probs.topk(min(k, probs.shape[-1]))
-    return [prediction(loaded, int(i), round(float(p), 4)) for p, i in zip(values, ids, strict=True)]
+    return [prediction(loaded, i, round(p, 4)) for p, i in zip(values.tolist(), ids.tolist(), strict=True)]
 
 
 def top_k(run: Run, k: int, temperature: float) -> tuple[list[schemas.Prediction] | None, str | None]:

@@ -28,7 +28,7 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
     service.check_top_k(req.top_k)
     return await answer(request, service, lambda: attention.analyze(
         service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.top_k, layers=req.layers,
-        thumbnails=req.thumbnails, roles=req.roles, selection=req.query_rows),
+        thumbnails=req.thumbnails, roles=req.roles, selection=req.query_rows, to_send=True),
         too_big="ask for fewer layers (`layers`, e.g. [0] with `thumbnails` for the rest) or use a shorter text")
 
 

@@ -65,3 +65,200 @@ def test_tolist_in_slices_equals_tolist():
         assert tolist(t) == t.tolist()
     t = torch.randn(4, 90, 90)
     assert rnd(t) == torch.round(t.double(), decimals=4).tolist()
+
+
+def test_a_piece_is_written_as_pydantic_core_writes_it():
+    """The pieces are written by orjson where it takes them: the same bytes as pydantic-core's to_json, for floats
+    of every magnitude (the bit patterns of random doubles, values rounded as the answers are, the edges of the
+    decimal and exponent forms, NaN and the infinities as null, -0.0), ints to 64 bits and past them, every code
+    point in a string, and the values orjson leaves to to_json (int keys, numpy's float subclass)."""
+    import random
+    import struct
+
+    import numpy as np
+    from pydantic_core import to_json
+
+    from backend.encode import piece
+
+    rng = random.Random(0)
+    floats = [0.0, -0.0, 1e-5, 9.999e-6, 1e-7, 1e15, 1e16, 1e21, 1e22, 5e-324, 1.7976931348623157e308,
+              float("nan"), float("inf"), float("-inf"), 0.1, 1 / 3, -1.25e10]
+    floats += [struct.unpack("d", struct.pack("Q", rng.getrandbits(64)))[0] for _ in range(20000)]
+    floats += [round(rng.uniform(-60, 60), 4) for _ in range(20000)]
+    floats += [round(rng.random() * 10 ** rng.randint(-9, 20), rng.randint(0, 9)) for _ in range(20000)]
+    for x in floats:
+        assert piece(x) == to_json(x, inf_nan_mode="null"), x
+    assert piece(floats) == to_json(floats, inf_nan_mode="null")
+    ints = [0, -1, 2**53 + 1, 2**63 - 1, -2**63, 2**64 - 1, 2**64, -2**70, 10**30]
+    assert piece(ints) == to_json(ints)
+    text = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    assert piece(text) == to_json(text)
+    for c in range(0, 0x3000):  # each control and escaped character on its own, beside a quote and a backslash
+        if not 0xD800 <= c < 0xE000:
+            assert piece(f'{chr(c)}"\\') == to_json(f'{chr(c)}"\\'), hex(c)
+    odd = [{1: [0.5, None]}, [np.float64(0.25), True, None, (1, 2.5)], {"k": {"j": [float("nan"), -0.0]}}, []]
+    for value in odd:
+        assert piece(value) == to_json(value, inf_nan_mode="null"), value
+    nested = torch.round(torch.randn(3, 7, 9, dtype=torch.float64) * 3, decimals=4).tolist()
+    nested[0][0][0] = float("-inf")
+    assert piece(nested) == to_json(nested, inf_nan_mode="null")
+
+
+def test_an_array_is_written_as_its_rounded_lists():
+    """A field filled with common.rounded (a numpy array, for an answer that is only sent) is written as the same
+    field filled with rnd (lists of Python floats) would be: large arrays in rows, NaN and infinities as null, empty
+    and 0-d arrays, bool and int arrays."""
+    import numpy as np
+
+    from backend.analysis.common import rounded
+    from backend.encode import PIECE
+
+    class Answer(BaseModel):
+        a: list | float = []
+
+    g = torch.Generator().manual_seed(0)
+    tensors = [torch.randn(4, 4, 64, 64, generator=g) * 7, torch.randn(2, 3, 5, generator=g), torch.zeros(0, 4, 3, 3),
+               torch.tensor([float("nan"), float("inf"), float("-inf"), -0.0, -0.00004, 1e-5, 1e16, 5e-324]),
+               torch.randn(PIECE + 7, dtype=torch.float64, generator=g) * 1e6, torch.tensor(0.25)]
+    assert tensors[0].numel() > PIECE
+    for t in tensors:
+        listed, arrayed = Answer(), Answer()
+        listed.a, arrayed.a = rnd(t), rounded(t)
+        assert isinstance(arrayed.a, np.ndarray)
+        assert dump(arrayed) == dump(listed) == listed.model_dump_json().encode()
+    for a in (np.array([[True, False]]), np.arange(6).reshape(2, 3), np.arange(6.0).reshape(3, 2).T):
+        arrayed = Answer()
+        arrayed.a = a
+        assert dump(arrayed) == Answer(a=a.tolist()).model_dump_json().encode()
+
+
+ANALYZE = [  # several models and shapes: causal and bidirectional, GQA, ALiBi, shuffled positions, a layer subset
+    {"text": "The cat sat on the mat because it was tired.", "thumbnails": True},
+    {"text": "Once upon a time, Lily and Tom went to the park.", "model": "tiny-alibi", "positions": "shuffled", "seed": 3},
+    {"text": "The bank of the river was steep.", "model": "minilm-l6", "layers": [5, 0]},
+    {"text": "The cat sat on the mat.", "model": "smollm2-135m", "layers": [0], "thumbnails": True, "roles": True},
+    {"text": "a b", "model": "tiny-rotary", "scale": False, "ablate": [[1, 2]], "query_rows": {"queries": [0, 1]}},
+]
+
+
+@pytest.mark.parametrize("body", ANALYZE, ids=[b.get("model", "default") for b in ANALYZE])
+def test_analyze_sends_the_bytes_of_the_answer_made_from_lists(client, body):
+    """/api/analyze sends its attention from a numpy array (common.rounded); the answer made as before, with rnd's
+    lists of Python floats, and written by pydantic, has the same bytes, so the same values after json.loads."""
+    import json
+
+    from backend.analysis import attention
+    from backend.analysis.common import interventions
+
+    r = client.post("/api/analyze", json=body)
+    assert r.status_code == 200, r.text
+    req = schemas.AnalyzeRequest.model_validate(body)
+    service = client.app.state.service
+    run = service.run(req.model, req.text, interventions(req))
+    before = attention.analyze(run, req.top_k, layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,
+                               selection=req.query_rows)
+    assert isinstance(before.attention, list) and before.attention
+    assert r.content == before.model_dump_json().encode()
+    assert json.loads(r.content) == json.loads(before.model_dump_json())
+
+
+def test_a_model_of_scalars_is_written_in_one_call_with_the_same_bytes():
+    """encode writes a model whose fields are all scalars (a token, a prediction, a head's summary) in one call;
+    a model with a list, a dict or a nested model is still written field by field."""
+    from typing import Literal
+
+    from backend.encode import _scalars_only
+
+    class Flat(BaseModel):
+        a: int
+        b: float | None = None
+        c: Literal["x", 2] = "x"
+        d: str = 'q"\u2028\x01'
+        e: bool = False
+
+    assert _scalars_only(Flat) and _scalars_only(schemas.Token) and _scalars_only(schemas.HeadSummary)
+    assert not _scalars_only(Leaf) and not _scalars_only(Tree) and not _scalars_only(schemas.LensCell)
+    for value in (Flat(a=1), Flat(a=-2, b=float("nan"), c=2, e=True), Flat(a=0, b=-0.0)):
+        assert dump(value) == value.model_dump_json().encode()
+
+
+def test_a_large_answer_is_written_in_short_calls(monkeypatch):
+    """The point of backend/encode.py: no single call writes more than PIECE numbers (each call holds the GIL), for
+    an answer sent from a numpy array (/api/analyze's attention) as for one made of lists, and the pieces join to
+    model_dump_json()'s bytes."""
+    import numpy as np
+    import orjson
+
+    from backend import encode
+    from backend.analysis.common import rounded
+
+    def count(value) -> int:
+        if isinstance(value, np.ndarray):
+            return value.size
+        if isinstance(value, (list, tuple)):
+            return sum(count(v) for v in value)
+        if isinstance(value, dict):
+            return sum(count(v) for v in value.values())
+        return 1
+
+    sizes: list[int] = []
+
+    class Spy:
+        OPT_SERIALIZE_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+        @staticmethod
+        def dumps(value, **kw):
+            sizes.append(count(value))
+            return orjson.dumps(value, **kw)
+
+    to_json = encode.to_json
+
+    def spy_to_json(value, **kw):
+        sizes.append(count(value))
+        return to_json(value, **kw)
+
+    monkeypatch.setattr(encode, "orjson", Spy)
+    monkeypatch.setattr(encode, "to_json", spy_to_json)
+
+    class Answer(BaseModel):
+        name: str
+        attention: list
+
+    pattern = torch.rand(4, 4, 120, 120, generator=torch.Generator().manual_seed(1))  # 230,400 numbers
+    for fill in (rnd, rounded):
+        answer = Answer(name="x", attention=[])
+        answer.attention = fill(pattern)
+        sizes.clear()
+        body = dump(answer)
+        assert sum(sizes) >= pattern.numel() and max(sizes) <= encode.PIECE, (fill.__name__, max(sizes))
+        listed = Answer(name="x", attention=[])
+        listed.attention = rnd(pattern)
+        assert body == listed.model_dump_json().encode()
+
+
+@pytest.mark.parametrize("name", ["tiny-sinusoidal", "smollm2-135m"])
+def test_numbers_read_at_once_are_the_elements(client, name):
+    """The head summaries, the top predictions and the lens read their numbers from a tensor with one tolist();
+    each equals float() or int() of its element, as they were read before, rounded alike."""
+    from backend.analysis import attention, attribution
+    from backend.analysis.common import entropy
+    from models.transformer import Interventions
+
+    run = client.app.state.service.run(name, "Tom gave Lily the ball because she", Interventions())
+    pat = attention.patterns(run)
+    ent = entropy(pat).mean(-1)
+    heads = attention.head_summaries(pat)
+    for l, row in enumerate(heads):
+        for h, s in enumerate(row):
+            assert s.entropy == round(float(ent[l, h]), 4)
+            assert s.previous_token == round(float(pat[l, h].diagonal(-1).mean()), 4)
+            assert s.first_token == round(float(pat[l, h][:, 0].mean()), 4)
+            assert s.self_token == round(float(pat[l, h].diagonal().mean()), 4)
+    probs = torch.softmax(run.logits[-1].double() - run.logits[-1].double().max(), -1)
+    values, ids = probs.topk(10)
+    preds, _ = attention.top_k(run, 10, temperature=1.0)
+    assert [(p.id, p.prob) for p in preds] == [(int(i), round(float(v), 4)) for v, i in zip(values, ids, strict=True)]
+    lens = attribution.lens(run, k=5)
+    last = lens.cells[-1][-1]
+    assert [(p.id, p.prob) for p in last.top] == [(p.id, p.prob) for p in preds[:5]]
+    assert isinstance(last.rank, int) and last.rank == 1 and last.prob == preds[0].prob

@@ -41,7 +41,7 @@ def run(quick: bool = False) -> str:
              f"`tiny-sinusoidal`, {n} tokens, {threads} torch thread(s) (the server's), result cache off, {runs} "
              "interleaved runs; median (min-max); the ratio is the median of the per-round ratios (middle half in brackets).\n",
              "| what | time | target | |", "| --- | ---: | ---: | --- |"]
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:  # a Host the app answers
         def analyze():
             r = client.post("/api/analyze", json={"text": SENTENCE_16})
             assert r.status_code == 200

@@ -55,7 +55,7 @@ def default_model(runs: int) -> list[str]:
     settings = Settings()
     service = ModelService(settings)
     app = create_app(settings, service)
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:  # a Host the app answers
         def post(path: str, body: dict) -> None:
             r = client.post(path, json=body)
             assert r.status_code == 200, r.text

@@ -8,6 +8,8 @@ model, transformers' eager forward with `output_attentions` for MiniLM and SmolL
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import torch
 
@@ -25,6 +27,18 @@ CASES = [
     ("minilm-l6", 16, {}, "transformers", 1.3),
     ("smollm2-135m", 32, {"layers": [0], "thumbnails": True}, "transformers", 1.15),
 ]
+
+
+def ready(client: httpx.Client, body: dict, timeout: float = 120) -> None:
+    """Ask until the model has loaded: a model other than the default loads on its first request, answering 503
+    (with Retry-After) until then, and the timed requests must all be answers."""
+    deadline = time.monotonic() + timeout
+    while True:
+        r = client.post("/api/analyze", json=body)
+        if r.status_code != 503 or time.monotonic() > deadline:
+            r.raise_for_status()
+            return
+        time.sleep(0.2)
 
 
 def run(quick: bool = False) -> str:
@@ -51,6 +65,8 @@ def run(quick: bool = False) -> str:
             text = text_of(loaded, n)
             ids = torch.tensor(loaded.tokenizer.encode(text))
             body = {"text": text, "model": name, **extra}
+
+            ready(client, body)
 
             def http(body=body):
                 r = client.post("/api/analyze", json=body)

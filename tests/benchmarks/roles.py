@@ -113,7 +113,7 @@ def run(quick: bool = False) -> str:
     settings = Settings(result_cache_mb=0)
     app = create_app(settings, ModelService(settings))  # uncached: every request is a forward pass
     lines = ["## Head roles\n", "### Role scores on top of an analysis\n"]
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:  # a Host the app answers
         lines += _scores_cost(client, 10 if quick else 40)
         lines += ["### The induction probe against one forward pass\n"]
         lines += _probe_cost(client, 4 if quick else 12)

@@ -107,3 +107,18 @@ def test_minilm_unk_keeps_the_characters_it_replaced(minilm):
     pieces = minilm.pieces("zero 🎉 x")
     unk = [p for p in pieces if p.id == minilm.hf.token_to_id("[UNK]")]
     assert [p.text for p in unk] == [" 🎉"] and minilm.display(unk[0].id) == "[UNK]"
+
+
+@pytest.mark.parametrize("name", ["tiny", "minilm", "smollm2"])
+def test_kept_texts_and_displays_are_the_tokens_own(request, name):
+    """token_text and display are kept per id after the first call: for every id of the vocabulary, asked twice
+    (the second answer from what was kept), they equal what the token's bytes give (token_texts, _display)."""
+    tok = request.getfixturevalue(name)
+    ids = range(tok.vocab_size)
+    for _ in range(2):
+        assert [tok.token_text(i) for i in ids] == [tok.token_texts([i])[0] for i in ids]
+        assert [tok.display(i) for i in ids] == [tok._display(i) for i in ids]
+    with pytest.raises(ValueError):
+        tok.display(tok.vocab_size + 5)
+    with pytest.raises(ValueError):
+        tok.token_text(tok.vocab_size + 5)
