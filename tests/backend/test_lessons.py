@@ -66,14 +66,20 @@ def test_shipped_lessons_parse_and_cover_the_seven_concepts(client):
     assert [l["id"] for l in lessons] == [
         "next-word-prediction", "one-hot-vs-dense-embeddings", "similarity-and-vector-arithmetic", "context",
         "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding",
-        "where-does-the-answer-appear", "position-past-the-trained-length", "find-the-induction-head"]
+        "where-does-the-answer-appear", "position-past-the-trained-length", "find-the-induction-head",
+        "watch-an-induction-head-appear", "positional-schemes-in-the-lab"]
     assert [l["number"] for l in lessons] == list(range(1, len(lessons) + 1))
     assert {l["concept"] for l in lessons} == set(range(1, 8))
     views = {s["settings"]["view"] for l in lessons for s in l["steps"]}
     assert views == {"attention", "arithmetic", "qkv", "embeddings", "positional", "predictions", "model", "lens",
-                     "attribution", "effects", "poslab", "heads"}
+                     "attribution", "effects", "poslab", "heads", "lab"}
     asks = {s["ask"]["kind"] for l in lessons for s in l["steps"] if s["ask"]}
-    assert asks == {"top-key", "next-word"}
+    assert asks == {"top-key", "next-word", "loss-step", "lab-accuracy"}
+    # the lab's lessons put the lab where they teach (the page's ltask, lpos, lsize, lsteps)
+    lab = {l["id"]: l["steps"] for l in lessons if any(s["settings"]["view"] == "lab" for s in l["steps"])}
+    assert set(lab) == {"watch-an-induction-head-appear", "positional-schemes-in-the-lab"}
+    assert {(s["settings"]["ltask"], s["settings"]["lpos"]) for s in lab["watch-an-induction-head-appear"]} == {("copy", "sinusoidal")}
+    assert [s["settings"]["lpos"] for s in lab["positional-schemes-in-the-lab"]] == ["sinusoidal", "none", "rotary"]
     for lesson in lessons:
         assert len(lesson["steps"]) >= 3, lesson["id"]
         for step in lesson["steps"]:
