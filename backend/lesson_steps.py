@@ -504,9 +504,9 @@ def format_value(value: Any, fmt: str) -> str:
         return "yes" if value else "no"
     if isinstance(value, (int, float)):
         if fmt == "pct":
-            return f"{round(value * 100)}%"
+            return f"{math.floor(value * 100 + 0.5)}%"  # half up, as JavaScript's Math.round (not Python's to even)
         if fmt == "int" or (fmt == "" and float(value).is_integer()):
-            return str(round(value))
+            return str(math.floor(value + 0.5))
         digits = int(fmt) if re.fullmatch(r"\d", fmt) else 2
         return f"{value:.{digits}f}"
     if isinstance(value, str):

@@ -493,3 +493,11 @@ def test_a_lab_step_reads_no_run_as_nothing_reached(client):
     assert [c["holds"] for c in d["claims"]] == [False] and d["numbers"][0]["value"] == LEARNED_AT
     assert client.post("/api/lessons/positional-schemes-in-the-lab/steps/3",
                        json={"text": "Birds sing.", "lab_run": 999}).json()["problems"]  # a run the server does not have
+
+
+def test_numbers_round_half_up_as_the_page_does():
+    """The check's text and the page's agree: JavaScript's Math.round rounds half up (12.5% -> 13%), Python's round
+    to even (12%); format_value follows the page."""
+    from backend.lesson_steps import format_value
+    assert [format_value(0.125, "pct"), format_value(2.5, "int"), format_value(0.135, "pct"), format_value(-0.5, "int")] == \
+        ["13%", "3", "14%", "0"]

@@ -15,6 +15,7 @@ written with the table. Several seeds: the median and the range (min to max) of 
 
 from __future__ import annotations
 
+import math
 import os
 import statistics
 import sys
@@ -24,6 +25,7 @@ import torch
 
 from backend.schemas import LabRunRequest
 from models.lab import INDUCTION_AT, LOSS_DROP, LabConfig, LabTrainer, summarize
+from models.tasks import LETTERS, get_task
 
 SCHEMES = ("sinusoidal", "learned", "rotary", "none")
 
@@ -40,18 +42,18 @@ def train(task: str, positional: str, seed: int, steps: int, stop_early: bool) -
             s = summarize(records)
             if s["loss"]["reached"] and s["role"]["reached"]:
                 break
-    return summarize(records)
+    return {**summarize(records), "first_loss": records[1]["loss"] if len(records) > 1 else None}
 
 
 def spread(values: list[float | None], digits: int, unit: str = "") -> str:
-    """median (min to max) over the seeds; the runs that reached nothing counted apart."""
+    """median (min to max) over the seeds that reached it; the seeds that did not, counted apart."""
     got = [v for v in values if v is not None]
     missing = len(values) - len(got)
     if not got:
-        return f"not reached ({missing} of {len(values)})"
+        return f"never ({missing} of {len(values)} seeds)"
     f = (lambda v: f"{v:.{digits}f}{unit}")
-    cell = f"{f(statistics.median(got))} ({f(min(got))} to {f(max(got))})"
-    return cell + (f"; {missing} of {len(values)} never" if missing else "")
+    cell = f(got[0]) if len(got) == 1 else f"{f(statistics.median(got))} ({f(min(got))} to {f(max(got))})"
+    return cell + (f"; {missing} of {len(values)} seeds never" if missing else "")
 
 
 def run(quick: bool = False) -> str:
@@ -84,23 +86,26 @@ def run(quick: bool = False) -> str:
         f"### Copy: when a head's induction score first reaches {INDUCTION_AT:g}\n",
         f"A record's induction score: the lab's, on its probe (BOS, then ten random letters repeated); the step is the "
         f"first record at which a head's score is {INDUCTION_AT:g} or more. Loss: the training loss of that record "
-        f"(the mean over the steps since the record before). The last column: the first record whose training loss "
-        f"is below {LOSS_DROP:g} nats (the copy task starts near ln 31 = 3.43).\n",
+        f"(the mean over the steps since the record before). Then: the first record whose training loss is below "
+        f"{LOSS_DROP:g} nats, and the training loss of the first record (steps 1 to {d.record_every}; a uniform guess "
+        f"over the task's {get_task('copy').vocab_size} tokens has ln {get_task('copy').vocab_size} = "
+        f"{math.log(get_task('copy').vocab_size):.2f}).\n",
         "| positions | induction step | seconds | training loss then | head (layer.head) per seed | "
-        f"loss below {LOSS_DROP:g} at step |",
-        "| --- | ---: | ---: | ---: | --- | ---: |",
+        f"loss below {LOSS_DROP:g} at step | first training loss |",
+        "| --- | ---: | ---: | ---: | --- | ---: | ---: |",
     ]
     for scheme, runs in copy.items():
         r = [s["role"] for s in runs]
         heads = ", ".join(f"{x['layer']}.{x['head']}" if x["reached"] else "none" for x in r)
         lines.append(f"| {scheme} | {spread([x['step'] for x in r], 0)} | {spread([x['seconds'] for x in r], 1, ' s')} "
                      f"| {spread([x['loss'] for x in r], 3)} | {heads} | "
-                     f"{spread([s['loss']['step'] for s in runs], 0)} |")
+                     f"{spread([s['loss']['step'] for s in runs], 0)} | {spread([s['first_loss'] for s in runs], 3)} |")
     lines += [
         "",
         f"### Reverse: after {steps} steps\n",
         "Accuracy and loss on the task's fixed example (its scored positions: the reversed letters), and the training "
-        "loss of the last record. Chance for a letter is 1/26 (loss ln 26 = 3.26).\n",
+        f"loss of the last record. A uniform guess over the {len(LETTERS)} letters: accuracy 1/{len(LETTERS)} = "
+        f"{1 / len(LETTERS):.3f}, loss ln {len(LETTERS)} = {math.log(len(LETTERS)):.2f}.\n",
         "| positions | accuracy on the example | loss on the example | last training loss | seconds |",
         "| --- | ---: | ---: | ---: | ---: |",
     ]

@@ -116,3 +116,7 @@ test("questions on the lab's run: fixed choices, the answer from its summary, no
   assert.deepEqual(Object.keys(T.QUESTION_SOURCES), ["top-key", "next-word", "loss-step", "lab-accuracy"]);
   assert.throws(() => T.questionChoices("when", {}), /loss-step/);
 });
+
+test("numbers round half up, as backend/lesson_steps.py format_value", () => {
+  assert.deepEqual([T.format(0.125, "pct"), T.format(2.5, "int"), T.format(0.135, "pct"), T.format(-0.5, "int")], ["13%", "3", "14%", "0"]);
+});
