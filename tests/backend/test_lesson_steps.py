@@ -501,3 +501,13 @@ def test_numbers_round_half_up_as_the_page_does():
     from backend.lesson_steps import format_value
     assert [format_value(0.125, "pct"), format_value(2.5, "int"), format_value(0.135, "pct"), format_value(-0.5, "int")] == \
         ["13%", "3", "14%", "0"]
+
+
+def test_the_lab_view_and_the_lessons_use_one_induction_threshold():
+    """The lab's status line (frontend/js/views/lab.js) and the lessons' summary (models.lab) say the same 0.5; the
+    lab-accuracy question's top choice starts where a run counts as having learned the task."""
+    from models.lab import INDUCTION_AT, LEARNED_AT
+    view = (ROOT / "frontend/js/views/lab.js").read_text()
+    assert float(re.search(r"const INDUCTION_AT = ([\d.]+);", view)[1]) == INDUCTION_AT
+    template = (ROOT / "frontend/js/lesson-template.js").read_text()
+    assert float(re.search(r"ACCURACY_BINS = \[[\d.]+, ([\d.]+)\]", template)[1]) == LEARNED_AT
