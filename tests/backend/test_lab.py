@@ -155,13 +155,15 @@ def test_a_run_steps_resets_trains_to_its_budget_and_opens_in_the_explorer(lab_s
     assert c.post(f"/lab/runs/{run}/resume").status_code == 409  # it has ended
     # what the run reached (GET /api/lab/summary), recomputed from its records here
     summ = c.get("/lab/summary", params={"run": run}).json()
-    assert (summ["run"], summ["status"], summ["ended"], summ["steps"], summ["records"]) == (run, "finished", True, 30, len(recs))
+    assert (summ["run"], summ["status"], summ["ended"], summ["steps"], summ["records"]) == (
+        run, "finished", True, 30, len(recs))
     assert (summ["task"], summ["positional"], summ["seed"]) == ("copy", "sinusoidal", 1)
     x = summ["thresholds"]["loss"]
     below = [r for r in recs if r["loss"] is not None and r["loss"] < x]
     assert summ["loss"]["reached"] == bool(below) and summ["loss"]["step"] == (below[0]["step"] if below else None)
     best = [max((v, -l, -h) for l, row in enumerate(r["roles"]["induction"]) for h, v in enumerate(row)) for r in recs]
-    assert summ["final"]["best_score"] == best[-1][0] and (summ["final"]["best_layer"], summ["final"]["best_head"]) == (-best[-1][1], -best[-1][2])
+    final = summ["final"]
+    assert (final["best_score"], final["best_layer"], final["best_head"]) == (best[-1][0], -best[-1][1], -best[-1][2])
     assert (summ["final"]["step"], summ["final"]["accuracy"], summ["final"]["loss"]) == (30, recs[-1]["accuracy"], recs[-1]["loss"])
     three = c.get("/lab/summary", params={"run": run, "records": 3}).json()
     assert (three["records"], three["final"]["step"], three["ended"]) == (3, recs[2]["step"], False)  # not every record

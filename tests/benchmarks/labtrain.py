@@ -51,7 +51,9 @@ def spread(values: list[float | None], digits: int, unit: str = "") -> str:
     missing = len(values) - len(got)
     if not got:
         return f"never ({missing} of {len(values)} seeds)"
-    f = (lambda v: f"{v:.{digits}f}{unit}")
+    def f(v: float) -> str:
+        return f"{v:.{digits}f}{unit}"
+
     cell = f(got[0]) if len(got) == 1 else f"{f(statistics.median(got))} ({f(min(got))} to {f(max(got))})"
     return cell + (f"; {missing} of {len(values)} seeds never" if missing else "")
 
