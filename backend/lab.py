@@ -38,7 +38,7 @@ from pathlib import Path
 from backend.service import Overloaded
 from backend.settings import Settings
 from models import registry
-from models.lab import LabConfig, example_info, load_state, model_config, save_folder
+from models.lab import LabConfig, example_info, load_state, model_config, save_folder, summarize
 from models.registry import LoadedModel, ModelInfo, architecture, beyond, unavailable_views
 from models.tasks import get_task
 from models.transformer import Transformer
@@ -93,6 +93,12 @@ class LabRun:
     ended: float | None = None
     version: int = 0  # goes up on every change of the state (not on a new record alone)
     worker: Worker | None = None
+
+
+def no_run() -> dict:
+    """The summary of no run at all (a lesson opened before the page trained anything): nothing reached."""
+    return {"run": None, "status": "none", "ended": False, "steps": None, "config": None, "task": None,
+            "positional": None, "size": None, "seed": None, **summarize([])}
 
 
 class LabManager:
@@ -152,6 +158,20 @@ class LabManager:
             run = self.get(run_id)
             cursor = max(0, cursor)
             return self._state(run), list(enumerate(run.records[cursor:], start=cursor))
+
+    def summary(self, run_id: int, records: int | None = None) -> dict:
+        """What the run reached over its first `records` records (None: all of them now): models.lab.summarize,
+        with the run's id, status, step budget and settings; `ended` says that the run records nothing more and the
+        summary covers every record (what a lesson's reveal waits for)."""
+        with self._lock:
+            run = self.get(run_id)
+            n = len(run.records) if records is None else max(0, min(records, len(run.records)))
+            data, status, steps, config = run.records[:n], run.status, run.steps, run.config.to_dict()
+            complete = n == len(run.records)
+        recs = [json.loads(d) for d in data]
+        return {"run": run_id, "status": status, "ended": status in ENDED and complete, "steps": steps,
+                "config": config, "task": config["task"], "positional": config["positional"], "size": config["size"],
+                "seed": config["seed"], **summarize(recs)}
 
     def touch(self, run_id: int) -> None:
         with self._lock:

@@ -88,6 +88,9 @@ class StepRequest(BaseModel):
     temp: float | None = Field(None, gt=0, le=100)
     word: str | None = Field(None, max_length=100)
     depth: int | None = Field(None, ge=0, le=10_000)
+    lab_run: int | None = Field(None, ge=0, description="the training lab's run on the page (the `labrun` source); "
+                                                        "null: none")
+    lab_records: int | None = Field(None, ge=0, description="summarise its first this many records (null: all now)")
 
 
 class StepResolution(BaseModel):
@@ -129,12 +132,14 @@ API_PATHS = {  # api (as frontend/js/api.js names it) -> the HTTP method and pat
     "lengths": ("GET", "/api/positional/lengths"), "probe": ("GET", "/api/positional/probe"),
     "roles": ("POST", "/api/roles"), "roleDefinitions": ("GET", "/api/roles/definitions"),
     "roleProbe": ("POST", "/api/roles/probe"), "roleModels": ("POST", "/api/roles/models"),
+    "labSummary": ("GET", "/api/lab/summary"),
 }
 
 
-def service_fetcher(service) -> Callable[[str, dict], dict]:
+def service_fetcher(service, lab=None) -> Callable[[str, dict], dict]:
     """(api, params) -> the answer as JSON data: what the route of API_PATHS answers, computed by the same
-    analysis functions with the same checks (the caller holds the service's slot)."""
+    analysis functions with the same checks (the caller holds the service's slot). `lab`: the server's
+    backend.lab.LabManager (None: there is no training lab here, as in `attnlab lessons check`)."""
     from backend import schemas
     from backend.analysis import attention, attribution, embeddings, position_lab, positional, roles
     from backend.analysis import predict as prediction
@@ -211,6 +216,14 @@ def service_fetcher(service) -> Callable[[str, dict], dict]:
             out = roles.on_probe(service, r.model, r.probe, iv(r), roles.Options.of(r))
         elif api == "roleModels":
             out = roles.across_models(service, schemas.RolesModelsRequest.model_validate(params))
+        elif api == "labSummary":
+            from backend.lab import no_run
+            if params.get("run") is None:
+                out = schemas.LabRunSummary(**no_run())
+            elif lab is None:
+                raise LookupError("there is no training lab here")
+            else:
+                out = schemas.LabRunSummary(**lab.summary(params["run"], params.get("records")))
         else:
             raise ValueError(f"no API {api!r}")
         return out.model_dump(mode="json")
@@ -253,6 +266,10 @@ SHORTCUTS = {
 }
 OVERRIDES = ("model", "positions", "scale", "ablate", "layer", "head", "token", "temp")
 OFF = ("0", "false", "off", "no")
+
+
+QUESTION_SOURCES = {"top-key": "explain", "next-word": "predict", "loss-step": "labrun", "lab-accuracy": "labrun"}
+# ^ each `ask:` kind -> the source its choices and answer come from (frontend/js/lesson-template.js QUESTION_SOURCES)
 
 
 class LessonNotFound(LookupError):
@@ -348,6 +365,9 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
         if state.get("probe"):
             return "roleModels", {"models": names, "probe": {"seed": state.get("pseed", 0)}}
         return "roleModels", {"models": names, "text": state["text"]}
+    if name == "labrun":  # the training lab's run on the page (frontend/js/sources.js labrun, labRunOf)
+        run = state.get("lab_run")
+        return "labSummary", {"run": run, "records": None if run is None else state.get("lab_records")}
     if name == "model":
         return {"value": model}
     if name == "state":
@@ -357,7 +377,7 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
 
 SOURCE_NAMES = ("analyze", "explain", "qkv", "predict", "embeddings", "neighbors", "analogy", "positional",
                 "decompose", "lens", "logit", "attnattr", "scheme", "lengths", "probe", "model", "state", "roles", "roledefs",
-                "roleprobe", "rolemodels")
+                "roleprobe", "rolemodels", "labrun")
 
 
 # --------------------------------------------------------------------------- the path language
@@ -484,9 +504,9 @@ def format_value(value: Any, fmt: str) -> str:
         return "yes" if value else "no"
     if isinstance(value, (int, float)):
         if fmt == "pct":
-            return f"{round(value * 100)}%"
+            return f"{math.floor(value * 100 + 0.5)}%"  # half up, as JavaScript's Math.round (not Python's to even)
         if fmt == "int" or (fmt == "" and float(value).is_integer()):
-            return str(round(value))
+            return str(math.floor(value + 0.5))
         digits = int(fmt) if re.fullmatch(r"\d", fmt) else 2
         return f"{value:.{digits}f}"
     if isinstance(value, str):
@@ -974,6 +994,7 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         "depth": pick("depth", STATE_DEFAULTS["depth"]), "metric": s.metric or STATE_DEFAULTS["metric"],
         "pn": s.pn or STATE_DEFAULTS["pn"], "hidespecial": False, "token": None,
         "probe": s.probe, "pseed": 0, "role": s.role or STATE_DEFAULTS["role"],
+        "lab_run": req.lab_run, "lab_records": req.lab_records,
     }
     state["layer"] = min(state["layer"], model["n_layers"] - 1)
     state["head"] = min(state["head"], model["n_heads"] - 1)
@@ -1079,7 +1100,7 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         if n.error:
             problems.append(f"{{{{{n.placeholder}}}}}: {n.error}")
     if step.ask:
-        kind_source = "explain" if step.ask.kind == "top-key" else "predict"
+        kind_source = QUESTION_SOURCES[step.ask.kind]
         try:
             ctx.source(kind_source, {})
         except ReadError as e:

@@ -24,7 +24,7 @@ from backend.schemas import Positions
 from backend.vocabulary import POSITIONS, VIEW_IDS, parse_ablate
 
 VIEWS = VIEW_IDS  # the page's views (backend/vocabulary.py)
-QUESTIONS = ("top-key", "next-word")
+QUESTIONS = ("top-key", "next-word", "loss-step", "lab-accuracy")
 MAX_FILE_BYTES = 256 * 1024
 MAX_FILES = 200
 ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
@@ -65,6 +65,10 @@ class StepSettings(BaseModel):
                                                     "(backend/lesson_steps.py HEAD_ROLES) instead of `layer`, `head`")
     probe: bool = Field(False, description="heads: score the induction probe instead of the sentence")
     role: str | None = Field(None, description="heads: the role the head finder ranks by (null: the page's default)")
+    ltask: str | None = Field(None, description="the training lab's task (`lab-task:`; null: the page's)")
+    lpos: str | None = Field(None, description="the training lab's positional scheme (`lab-positional:`)")
+    lsize: str | None = Field(None, description="the training lab's model size (`lab-size:`)")
+    lsteps: int | None = Field(None, description="the training lab's step budget (`lab-steps:`)")
     needs: list[str] = Field(default_factory=list, description="the model kinds the step needs (causal, "
                                                                 "bidirectional, positions, added-positions, "
                                                                 "start-token, predictions): on another model the "
@@ -73,7 +77,10 @@ class StepSettings(BaseModel):
 
 class Question(BaseModel):
     kind: Literal[QUESTIONS] = Field(..., description="top-key: which key gets the most attention from the "  # type: ignore[valid-type]
-                                                      "query; next-word: which token the model predicts next")
+                                                      "query; next-word: which token the model predicts next; "
+                                                      "loss-step: by which step the training lab run's loss falls "
+                                                      "below the lab's threshold; lab-accuracy: how much of the task's "
+                                                      "example the run gets right when it ends")
     prompt: str | None = Field(None, description="the question as the lesson words it (placeholders allowed)")
 
 
@@ -121,7 +128,8 @@ STEP_KEYS = {"sentence": "text", "text": "text", "model": "model", "view": "view
              "token": "token", "positions": "positions", "scale": "scale", "ablate": "ablate", "temp": "temp",
              "temperature": "temp", "word": "word", "a": "a", "b": "b", "c": "c", "depth": "depth",
              "metric": "metric", "pn": "pn", "ask": "ask", "question": "question", "needs": "needs",
-             "probe": "probe", "role": "role"}
+             "probe": "probe", "role": "role", "lab-task": "ltask", "lab-positional": "lpos", "lab-size": "lsize",
+             "lab-steps": "lsteps"}
 FRONT_KEYS = {"title", "concept", "summary"}
 RESET_EACH_STEP = {"positions": "normal", "scale": True, "ablate": [], "ablate_role": None, "head_role": None}
 
@@ -251,6 +259,16 @@ def _setting(key: str, value: str, line: int) -> tuple[str, object]:
         if value not in ("cosine", "dot"):
             raise LessonSyntaxError(line, f"metric must be cosine or dot, not {value!r}")
         return field, value
+    if field in ("ltask", "lpos", "lsize"):
+        from models.config import POSITIONAL_SCHEMES
+        from models.lab import SIZES
+        from models.tasks import TASKS
+        allowed = {"ltask": TASKS, "lpos": POSITIONAL_SCHEMES, "lsize": SIZES}[field]
+        if value not in allowed:
+            raise LessonSyntaxError(line, f"{key} must be one of {', '.join(allowed)}, not {value!r}")
+        return field, value
+    if field == "lsteps":
+        return field, _int(value, key, line, 1, 100_000)
     if field == "ask":
         if value not in QUESTIONS:
             raise LessonSyntaxError(line, f"ask must be one of {', '.join(QUESTIONS)}, not {value!r}")

@@ -1182,6 +1182,60 @@ class LabRunState(BaseModel):
     records: list[LabRecord] = Field(default_factory=list, description="the records from `after` + 1 on")
 
 
+class LabLossReached(BaseModel):
+    reached: bool = Field(..., description="a record's training loss fell below `thresholds.loss`")
+    step: int | None = Field(None, description="the first such record's step")
+    seconds: float | None = Field(None, description="its seconds of training")
+    loss: float | None = Field(None, description="its training loss (the mean since the record before)")
+
+
+class LabRoleReached(BaseModel):
+    reached: bool = Field(..., description="a head's `thresholds.role` score reached `thresholds.score`")
+    step: int | None = Field(None, description="the first such record's step")
+    seconds: float | None = None
+    layer: int | None = Field(None, description="the head with the highest score then")
+    head: int | None = None
+    score: float | None = None
+    loss: float | None = Field(None, description="the record's training loss")
+
+
+class LabFinal(BaseModel):
+    step: int | None = Field(None, description="the last record summarised")
+    seconds: float | None = None
+    loss: float | None = Field(None, description="its training loss (the mean since the record before)")
+    example_loss: float | None = Field(None, description="the loss on the task's fixed example")
+    accuracy: float | None = Field(None, description="the accuracy on the example's scored positions")
+    best_score: float | None = Field(None, description="the highest `thresholds.role` score of any head")
+    best_layer: int | None = None
+    best_head: int | None = None
+    learned: bool = Field(..., description="the accuracy on the example is `thresholds.accuracy` or more")
+
+
+class LabThresholds(BaseModel):
+    loss: float = Field(..., description="nats (models.lab.LOSS_DROP)")
+    role: str
+    score: float = Field(..., description="models.lab.INDUCTION_AT, the lab's threshold")
+    accuracy: float = Field(..., description="models.lab.LEARNED_AT: a run at this accuracy has learned the task")
+
+
+class LabRunSummary(BaseModel):
+    """What a run reached over its first records (models.lab.summarize): what the lessons quote and test."""
+    run: int | None = Field(..., description="null: no run (a lesson's step before the page trained anything)")
+    status: LabStatus | Literal["none"]
+    ended: bool = Field(..., description="the run records nothing more and this covers every record")
+    steps: int | None = Field(None, description="the run's step budget")
+    config: LabConfigEcho | None = None
+    task: str | None = Field(None, description="the run's task (null: no run), for a lesson's conditions")
+    positional: str | None = None
+    size: str | None = None
+    seed: int | None = None
+    records: int = Field(..., description="how many records this summarises")
+    thresholds: LabThresholds
+    loss: LabLossReached
+    role: LabRoleReached
+    final: LabFinal
+
+
 class LabRunList(BaseModel):
     runs: list[LabRunState]
 

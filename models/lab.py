@@ -258,3 +258,59 @@ def save_folder(out: str | Path, cfg: LabConfig, state: dict[str, torch.Tensor],
 
 def roles_catalogue() -> dict[str, str]:
     return dict(ROLES)
+
+
+# ------------------------------------------------------------------ what a run reached (lessons, benchmarks)
+
+LOSS_DROP = 1.0  # nats: the copy task starts near ln(31) = 3.43; below this the model predicts the copied half
+INDUCTION_AT = 0.5  # a head's induction score that counts as an induction head (frontend/js/views/lab.js: the same)
+LEARNED_AT = 0.9  # the accuracy on the task's example at which a run counts as having learned the task
+
+
+def summarize(records: list[dict], *, loss_below: float = LOSS_DROP, role: str = "induction",
+              score_above: float = INDUCTION_AT, learned_at: float = LEARNED_AT) -> dict:
+    """What a run's records (LabTrainer.record() or their JSON, in step order) reached:
+
+    - `loss`: the first record whose training loss (the mean of the steps since the record before) is below
+      `loss_below`: {reached, step, seconds, loss}; step and seconds null when none is;
+    - `role`: the first record at which a head's `role` score (on the probe) is `score_above` or more: {reached,
+      step, seconds, layer, head, score, loss (the training loss of that record)};
+    - `final`: the last record's step, seconds, training loss, example loss and accuracy, and its best `role` score
+      with its head, and `learned`: its accuracy is `learned_at` or more (false without a record); every other
+      field null when there is no record.
+    Step 0 (the untrained model) has no training loss; it never counts as the loss having dropped."""
+    out = {"records": len(records),
+           "thresholds": {"loss": loss_below, "role": role, "score": score_above, "accuracy": learned_at},
+           "loss": {"reached": False, "step": None, "seconds": None, "loss": None},
+           "role": {"reached": False, "step": None, "seconds": None, "layer": None, "head": None, "score": None,
+                    "loss": None},
+           "final": {"step": None, "seconds": None, "loss": None, "example_loss": None, "accuracy": None,
+                     "best_score": None, "best_layer": None, "best_head": None, "learned": False}}
+
+    def best(rec: dict) -> tuple[float, int, int] | None:
+        scores = (rec.get("roles") or {}).get(role)
+        if not scores:
+            return None
+        found = [(-s, layer, head) for layer, row in enumerate(scores) for head, s in enumerate(row) if s is not None]
+        if not found:
+            return None
+        s, layer, head = min(found)  # the highest score; on a tie the lower layer, then head (as labrun.js topHead)
+        return -s, layer, head
+
+    for rec in records:
+        loss = rec.get("loss")
+        if not out["loss"]["reached"] and loss is not None and loss < loss_below:
+            out["loss"] = {"reached": True, "step": rec["step"], "seconds": rec["seconds"], "loss": loss}
+        top = best(rec)
+        if not out["role"]["reached"] and top is not None and top[0] >= score_above:
+            out["role"] = {"reached": True, "step": rec["step"], "seconds": rec["seconds"], "layer": top[1],
+                           "head": top[2], "score": top[0], "loss": loss}
+    if records:
+        last = records[-1]
+        top = best(last)
+        out["final"] = {"step": last["step"], "seconds": last["seconds"], "loss": last.get("loss"),
+                        "example_loss": last.get("example_loss"), "accuracy": last.get("accuracy"),
+                        "best_score": top[0] if top else None, "best_layer": top[1] if top else None,
+                        "best_head": top[2] if top else None,
+                        "learned": last.get("accuracy") is not None and last["accuracy"] >= learned_at}
+    return out

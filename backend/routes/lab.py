@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, R
 from fastapi.responses import StreamingResponse
 
 from backend import schemas
-from backend.lab import ENDED, LabConflict, LabManager, LabNotFound
+from backend.lab import ENDED, LabConflict, LabManager, LabNotFound, no_run
 from models import replay
 from models.config import POSITIONAL_SCHEMES
 from models.lab import SIZE_TITLES, SIZES, LabConfig, roles_catalogue
@@ -139,6 +139,18 @@ async def events(run_id: int, request: Request, lab: Lab,
 
     return StreamingResponse(stream(), media_type="text/event-stream",
                              headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+
+
+@router.get("/lab/summary", response_model=schemas.LabRunSummary)
+def summary(lab: Lab,
+            run: Annotated[int | None, Query(ge=0, description="a run's id; absent: the summary of no run")] = None,
+            records: Annotated[int | None, Query(ge=0, description="summarise the run's first this many records; "
+                                                                  "absent: all of them now")] = None
+            ) -> schemas.LabRunSummary:
+    """What a run reached: the first record whose training loss is below the lab's loss threshold, the first at
+    which a head's induction score reaches the lab's threshold (step, seconds, head, loss then), and the last record's
+    numbers, with the thresholds. The lessons on the training lab quote it (their `labrun` source)."""
+    return schemas.LabRunSummary(**(no_run() if run is None else _call(lab.summary, run, records)))
 
 
 @router.post("/lab/runs/{run_id}/pause", response_model=schemas.LabRunState)

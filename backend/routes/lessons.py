@@ -30,7 +30,7 @@ def lessons(settings: AppSettings) -> LessonList:
     return load_lessons(settings.lessons_dir, settings.default_model)
 
 
-def step_resolution(service: ModelService, lesson_id: str, number: int, req: StepRequest) -> StepResolution:
+def step_resolution(service: ModelService, lesson_id: str, number: int, req: StepRequest, lab=None) -> StepResolution:
     """The one resolver of a lesson step (backend/lesson_steps.py), with the models and lessons of this server:
     the route below and `attnlab lessons check` both call it. Raises LookupError for a lesson, step or model that
     does not exist."""
@@ -39,15 +39,15 @@ def step_resolution(service: ModelService, lesson_id: str, number: int, req: Ste
     if lesson is None:
         bad = next((e.error for e in found.errors if e.file.endswith(f"{lesson_id}.md")), None)
         raise LessonNotFound(f"there is no lesson {lesson_id!r}" + (f" (its file cannot be read: {bad})" if bad else ""))
-    return resolve_lesson_step(service, lesson, number, req)
+    return resolve_lesson_step(service, lesson, number, req, lab)
 
 
-def resolve_lesson_step(service: ModelService, lesson, number: int, req: StepRequest) -> StepResolution:
+def resolve_lesson_step(service: ModelService, lesson, number: int, req: StepRequest, lab=None) -> StepResolution:
     """A parsed lesson's step resolved with this service's models (the route and the CLI)."""
     from backend.routes.meta import models as model_list
 
     models = [m.model_dump(mode="json") for m in model_list(service).models]
-    return resolve_step(lesson, number, req, service_fetcher(service), models, service.settings.default_model)
+    return resolve_step(lesson, number, req, service_fetcher(service, lab), models, service.settings.default_model)
 
 
 @router.post("/lessons/{lesson_id}/steps/{number}", response_model=StepResolution)
@@ -59,7 +59,8 @@ async def lesson_step(lesson_id: Annotated[str, Path(max_length=80)], number: An
     chosen on the live numbers, the text to show (roles replaced by token indices; the page fills its numbers),
     every number of that text read here with the request it comes from, and the problems (numbers that cannot be
     read). Selection fields left null take the step's own. The format: frontend/lessons/README.md."""
-    return await answer(request, service, lambda: step_resolution(service, lesson_id, number, req))
+    lab = getattr(request.app.state, "lab", None)  # the training lab (the `labrun` source)
+    return await answer(request, service, lambda: step_resolution(service, lesson_id, number, req, lab))
 
 
 @router.get("/share", response_model=ShareInfo)

@@ -209,6 +209,8 @@ export const labStep = ({ id, n }, signal) => call("POST", runPath(id, "/step"),
 export const labReset = ({ id, seed }, signal) => call("POST", runPath(id, "/reset"), seed === undefined ? undefined : { seed }, signal).then(labState);
 export const labCancel = ({ id }, signal) => call("POST", runPath(id, "/cancel"), undefined, signal).then(labState);
 export const labRegister = ({ id, step }, signal) => call("POST", runPath(id, "/register"), step === undefined ? undefined : { step }, signal);
+/** What a run reached over its first `records` records (null: all of them now); no `run`: the summary of no run. */
+export const labSummary = ({ run, records }, signal) => call("GET", `/api/lab/summary${query({ run, records })}`, undefined, signal);
 /** Stop a run while the page goes away (a beacon outlives the page; the server also stops a run nobody watches). */
 export const labCancelOnLeave = (id) => navigator.sendBeacon(runPath(id, "/cancel"));
 /**

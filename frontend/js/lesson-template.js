@@ -243,6 +243,20 @@ export function resolve(root, segments, ctx) {
  * there is nothing to choose from.
  */
 export function questionChoices(kind, d) {
+  if (kind === "loss-step") {
+    // the bins are the question's; the answer is the run's: the first record below the loss threshold, or, once the
+    // run has ended without one, the last choice; null while neither is known
+    const choices = LOSS_STEP_CHOICES.map((label, index) => ({ index, label }));
+    let answer = null;
+    if (d && d.loss && d.loss.reached) answer = LOSS_STEP_BINS.filter((b) => d.loss.step >= b).length;
+    else if (d && d.ended) answer = LOSS_STEP_BINS.length;
+    return { choices, answer };
+  }
+  if (kind === "lab-accuracy") {
+    const choices = ACCURACY_CHOICES.map((label, index) => ({ index, label }));
+    const acc = d && d.ended && d.final ? d.final.accuracy : null;
+    return { choices, answer: acc === null || acc === undefined ? null : ACCURACY_BINS.filter((b) => acc >= b).length };
+  }
   if (kind === "top-key") {
     const choices = [];
     d.tokens.forEach((t, i) => {
@@ -256,8 +270,17 @@ export function questionChoices(kind, d) {
     const top = d.predictions.slice(0, 4).map((p, i) => ({ index: i, label: wordOf(p.text), id: p.id }));
     return { choices: top.sort((x, y) => x.id - y.id), answer: 0 };
   }
-  throw new TemplateError(`“${kind}” is not a question (top-key, next-word)`);
+  throw new TemplateError(`“${kind}” is not a question (${Object.keys(QUESTION_SOURCES).join(", ")})`);
 }
+
+/** Each question kind's source (backend/lesson_steps.py QUESTION_SOURCES: the same table). */
+export const QUESTION_SOURCES = Object.freeze({ "top-key": "explain", "next-word": "predict", "loss-step": "labrun", "lab-accuracy": "labrun" });
+/** loss-step: the choices' bounds (a step below the first bound is the first choice, ...). */
+export const LOSS_STEP_BINS = [100, 300, 1000];
+const LOSS_STEP_CHOICES = ["before step 100", "steps 100 to 299", "steps 300 to 999", "step 1000 or later, or not within the run"];
+/** lab-accuracy: the choices' bounds on the accuracy on the task's example when the run ends. */
+export const ACCURACY_BINS = [0.4, 0.9];
+const ACCURACY_CHOICES = ["less than 40%", "40% to 89%", "90% or more"];
 
 /** A value as the lesson text shows it. Numbers: 2 decimals unless the format says; strings: as a word. */
 export function format(value, fmt) {

@@ -79,17 +79,42 @@ function evaluate(raw, base) {
 const PROMPTS = {
   "top-key": "In layer {{layer}}, head {{head}}: which word will **{{query}}** attend to most?",
   "next-word": "Which token will the model put first after this sentence?",
+  "loss-step": "At which step will the training loss first fall below {{labrun.thresholds.loss | 1}} nats?",
+  "lab-accuracy": "When the run ends, how much of the task's example will the model get right?",
 };
+const LAB_KINDS = ["loss-step", "lab-accuracy"]; // asked about the training lab's run, not the sentence
+
+/** The reveal of a question on the lab's run (its numbers: the labrun source, the same summary the claims read). */
+function labReveal(q) {
+  if (q.answer === null || q.answer === undefined) {
+    return q.kind === "loss-step"
+      ? "Now train (the training lab, above): the answer shows here once the training loss falls below {{labrun.thresholds.loss | 1}} nats, or the run ends."
+      : "Now train (the training lab, above): the answer shows here when the run ends.";
+  }
+  const label = q.chosen >= 0 ? q.choices[q.chosen].label : null;
+  const mark = label === null ? "" : q.chosen === q.answer ? "✓ You predicted it." : `✗ You chose “${label}”.`;
+  if (q.kind === "loss-step") {
+    const what = q.reached
+      ? "This run’s training loss first fell below {{labrun.thresholds.loss | 1}} nats at step **{{labrun.loss.step}}** ({{labrun.loss.seconds | 1}} s of training)."
+      : "This run ended at step {{labrun.final.step}} without its training loss falling below {{labrun.thresholds.loss | 1}} nats (the last: {{labrun.final.loss}}).";
+    return `${what}\n\n${mark}`;
+  }
+  return `When the run ended (step {{labrun.final.step}}) the model got **{{labrun.final.accuracy | pct}}** of the example’s answers right (loss on the example {{labrun.final.example_loss}} nats).\n\n${mark}`;
+}
+
 
 function question(lesson, step, base) {
   if (!step.ask) return null;
   const kind = step.ask.kind;
   const prompt = step.ask.prompt || PROMPTS[kind];
-  const s = data.resolve("lesson", kind === "top-key" ? "explain" : "predict", { ...base, hover: null, slot: "question" });
+  const s = data.resolve("lesson", T.QUESTION_SOURCES[kind] || "predict", { ...base, hover: null, slot: "question" });
   const q = { kind, prompt, choices: [], chosen: null, answer: null, reveal: "", pending: s.pending, error: s.error || s.unavailable || null };
   if (s.pending || !s.data) return q;
   const d = s.data;
-  q.key = JSON.stringify([lesson.id, step.number, kind, state.text, d.model, state.layer, state.head, state.token, state.positions, state.scale, state.ablate, state.temp]);
+  const lab = LAB_KINDS.includes(kind);
+  // a guess about the lab's run is kept while the student trains (and trains again): it is about the lesson's run
+  q.key = lab ? JSON.stringify([lesson.id, step.number, kind])
+    : JSON.stringify([lesson.id, step.number, kind, state.text, d.model, state.layer, state.head, state.token, state.positions, state.scale, state.ablate, state.temp]);
   try {
     Object.assign(q, T.questionChoices(kind, d));
   } catch (err) {
@@ -97,7 +122,10 @@ function question(lesson, step, base) {
   }
   const chosen = L.answers.has(q.key) ? L.answers.get(q.key) : null;
   q.chosen = chosen;
-  if (chosen !== null) {
+  if (chosen !== null && lab) {
+    q.reached = Boolean(d.loss && d.loss.reached);
+    q.reveal = labReveal(q);
+  } else if (chosen !== null) {
     const right = chosen === q.answer;
     if (kind === "top-key") {
       q.reveal = `The model: **{{top_word_key}}** gets {{top_word_key_weight}} of the attention of **{{query}}** ` +
@@ -139,6 +167,8 @@ function enterStep(lesson, n, { history = "push" } = {}) {
     temp: s.temp ?? DEFAULTS.temp, word: s.word ?? DEFAULTS.word, a: s.a ?? DEFAULTS.a, b: s.b ?? DEFAULTS.b, c: s.c ?? DEFAULTS.c,
     depth: s.depth ?? DEFAULTS.depth, metric: s.metric ?? DEFAULTS.metric, pn: s.pn ?? DEFAULTS.pn,
     probe: Boolean(s.probe), role: s.role ?? DEFAULTS.role, ...(s.probe ? { pseed: DEFAULTS.pseed } : {}),
+    // the training lab's settings, where the step names them (else the page's stay)
+    ...Object.fromEntries(["ltask", "lpos", "lsize", "lsteps"].filter((k) => s[k] !== null && s[k] !== undefined).map((k) => [k, s[k]])),
   }, { history });
   const text = $("text");
   if (text && document.activeElement !== text) text.value = s.text;

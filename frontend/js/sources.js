@@ -144,7 +144,9 @@ export const SOURCES = {
   lessonstep(ctx) {
     const s = ctx.state;
     if (!s.lesson) return { error: "No lesson is open." };
-    return { api: "lessonStep", params: { lesson: s.lesson, step: s.step, body: { text: s.text, model: ctx.model.name, ...(ctx.selection || {}) } } };
+    const lab = labRunOf(ctx.lab);
+    const body = { text: s.text, model: ctx.model.name, ...(ctx.selection || {}), ...(lab.run === null ? {} : { lab_run: lab.run, lab_records: lab.records }) };
+    return { api: "lessonStep", params: { lesson: s.lesson, step: s.step, body } };
   },
 
   // why this next word: the selected (clicked, not hovered) token's next-token prediction, the token `target`
@@ -226,6 +228,10 @@ export const SOURCES = {
   lab(ctx) {
     return ctx.lab ? { value: ctx.lab } : { error: "The training lab is not running on this page." };
   },
+  // what the page's run reached (GET /api/lab/summary: the lessons on the lab quote it); no run: the summary of none
+  labrun(ctx) {
+    return { api: "labSummary", params: labRunOf(ctx.lab) };
+  },
 
   // the explorer's training-step slider: the recorded training of the model (or of the model a checkpoint is of)
   training(ctx) {
@@ -296,6 +302,18 @@ function positionsCompare(ctx, other) {
   const base = baseParams(s, ctx.model);
   // only the selected layer and head: the API sends that slice (with `layers` and `heads` naming it)
   return { api: "compare", params: { a: { ...base, positions: "normal" }, b: { ...base, positions: other }, layer: s.layer, head: s.head } };
+}
+
+/**
+ * The page's lab run as the lessons read it: {run: its id, records: how many of its records to summarise}, the same
+ * in the `labrun` source and in a lesson step's request (so the server's claims and the page's numbers agree). While
+ * the run trains, records is null (all of them, as the server has them): a lesson's text changes with the run's state,
+ * not with every record. No run: {run: null, records: null}.
+ */
+export function labRunOf(lab) {
+  const run = lab && lab.run;
+  if (!run) return { run: null, records: null };
+  return { run: run.id, records: ["queued", "starting", "running"].includes(run.status) ? null : lab.records.length };
 }
 
 /** The names a lesson placeholder may use (lesson-template.js). */

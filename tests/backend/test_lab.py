@@ -153,6 +153,34 @@ def test_a_run_steps_resets_trains_to_its_budget_and_opens_in_the_explorer(lab_s
     assert sum(len(r["losses"]) for r in recs) == 30
     assert done["checkpoint_steps"] == [r["step"] for r in recs]
     assert c.post(f"/lab/runs/{run}/resume").status_code == 409  # it has ended
+    # what the run reached (GET /api/lab/summary), recomputed from its records here
+    summ = c.get("/lab/summary", params={"run": run}).json()
+    assert (summ["run"], summ["status"], summ["ended"], summ["steps"], summ["records"]) == (
+        run, "finished", True, 30, len(recs))
+    assert (summ["task"], summ["positional"], summ["seed"]) == ("copy", "sinusoidal", 1)
+    x = summ["thresholds"]["loss"]
+    below = [r for r in recs if r["loss"] is not None and r["loss"] < x]
+    assert summ["loss"]["reached"] == bool(below) and summ["loss"]["step"] == (below[0]["step"] if below else None)
+    best = [max((v, -l, -h) for l, row in enumerate(r["roles"]["induction"]) for h, v in enumerate(row)) for r in recs]
+    final = summ["final"]
+    assert (final["best_score"], final["best_layer"], final["best_head"]) == (best[-1][0], -best[-1][1], -best[-1][2])
+    assert (summ["final"]["step"], summ["final"]["accuracy"], summ["final"]["loss"]) == (30, recs[-1]["accuracy"], recs[-1]["loss"])
+    three = c.get("/lab/summary", params={"run": run, "records": 3}).json()
+    assert (three["records"], three["final"]["step"], three["ended"]) == (3, recs[2]["step"], False)  # not every record
+    none = c.get("/lab/summary").json()
+    assert (none["run"], none["status"], none["ended"], none["final"]["step"]) == (None, "none", False, None)
+    assert c.get("/lab/summary", params={"run": 10**6}).status_code == 404
+    # a lesson's step on the lab reads this run (lab_run): its claims follow the run's numbers, not the file's
+    step = c.post("/lessons/watch-an-induction-head-appear/steps/4",
+                  json={"text": "The cat sat.", "lab_run": run, "lab_records": len(recs)}).json()
+    assert step["problems"] == [] and [cl["holds"] for cl in step["claims"]] == [
+        recs[-1]["accuracy"] >= summ["thresholds"]["accuracy"], recs[-1]["accuracy"] < summ["thresholds"]["accuracy"], False]
+    shown = {n["placeholder"]: n for n in step["numbers"]}
+    assert shown["labrun.final.accuracy | pct"]["value"] == recs[-1]["accuracy"]
+    assert shown["labrun.final.accuracy | pct"]["request"] == {
+        "method": "GET", "path": "/api/lab/summary", "params": {"run": run, "records": len(recs)}}
+    no_run = c.post("/lessons/watch-an-induction-head-appear/steps/4", json={"text": "The cat sat."}).json()
+    assert no_run["problems"] == [] and [cl["holds"] for cl in no_run["claims"]] == [False, False, True]
     # polling from a record on; the event stream gives the same records, then the end
     assert [r["index"] for r in state(c, run, after=4)["records"]] == [5, 6, 7]
     stream = events(c, run)

@@ -442,3 +442,72 @@ def test_lesson_8_compares_the_tiny_models_previous_token_heads(client):
     assert len(tops) >= 4 and all(math.isclose(q, t) for q, t in zip(quoted, tops.values()))
     nope = tops.get("tiny-nope")
     assert ("Even tiny-nope" in d["body"]) == (nope >= 0.4)
+
+
+# --------------------------------------------------------------------------- the training lab's run: labrun, ask kinds
+
+def test_the_labrun_source_and_the_lab_questions_are_the_page_s():
+    """labrun asks GET /api/lab/summary for the page's run (api.js labSummary: the same path), with the run and the
+    records the step request names; each ask kind reads the same source in the page (lesson-template.js)."""
+    from backend.lesson_steps import API_PATHS, QUESTION_SOURCES, SOURCE_NAMES, source_request
+
+    api = (ROOT / "frontend/js/api.js").read_text()
+    assert "labrun" in SOURCE_NAMES and API_PATHS["labSummary"] == ("GET", "/api/lab/summary")
+    assert re.search(r'export const labSummary = .*"GET", `/api/lab/summary', api)
+    model = {"name": "tiny-sinusoidal", "n_layers": 4, "n_heads": 4}
+    state = {"text": "a", "positions": "normal", "scale": True, "ablate": [], "lab_run": 7, "lab_records": 12}
+    assert source_request("labrun", state, model, {}, 0) == ("labSummary", {"run": 7, "records": 12})
+    assert source_request("labrun", {**state, "lab_run": None}, model, {}, 0) == ("labSummary", {"run": None, "records": None})
+    js = (ROOT / "frontend/js/lesson-template.js").read_text()
+    table = js[js.index("QUESTION_SOURCES = Object.freeze({"):]
+    page = dict(re.findall(r'"([\w-]+)": "(\w+)"', table[:table.index("});")]))
+    assert page == QUESTION_SOURCES
+    from backend.lessons import QUESTIONS
+    assert set(QUESTIONS) == set(QUESTION_SOURCES)
+
+
+def test_lab_settings_are_checked_when_the_lesson_is_read():
+    from backend.lessons import LessonSyntaxError, parse_lesson
+
+    def lesson(settings):
+        return f"---\ntitle: t\nsentence: a b\nview: lab\n---\n\n## One\n{settings}\n\nText {{{{labrun.final.step}}}}.\n"
+
+    s = parse_lesson(lesson("lab-task: reverse\nlab-positional: none\nlab-size: tiny\nlab-steps: 40\nask: lab-accuracy"),
+                     "x.md").steps[0]
+    assert (s.settings.ltask, s.settings.lpos, s.settings.lsize, s.settings.lsteps, s.ask.kind) == (
+        "reverse", "none", "tiny", 40, "lab-accuracy")
+    for bad, words in (("lab-task: fly", "lab-task must be one of copy"), ("lab-positional: up", "sinusoidal"),
+                       ("lab-size: huge", "tiny, small, medium"), ("lab-steps: 0", "between 1"), ("ask: when", "ask must")):
+        with pytest.raises(LessonSyntaxError, match=words):
+            parse_lesson(lesson(bad), "x.md")
+
+
+def test_a_lab_step_reads_no_run_as_nothing_reached(client):
+    """Without a run on the page the summary of none: its claims choose the branch that says to train, and the
+    thresholds it quotes are the lab's (models.lab)."""
+    from models.lab import INDUCTION_AT, LEARNED_AT, LOSS_DROP
+    d = client.post("/api/lessons/watch-an-induction-head-appear/steps/1", json={"text": "Birds sing."}).json()
+    assert d["problems"] == [] and d["settings"]["view"] == "lab"
+    assert [n["value"] for n in d["numbers"]] == [LOSS_DROP, INDUCTION_AT]
+    d = client.post("/api/lessons/positional-schemes-in-the-lab/steps/3", json={"text": "Birds sing."}).json()
+    assert [c["holds"] for c in d["claims"]] == [False] and d["numbers"][0]["value"] == LEARNED_AT
+    assert client.post("/api/lessons/positional-schemes-in-the-lab/steps/3",
+                       json={"text": "Birds sing.", "lab_run": 999}).json()["problems"]  # a run the server does not have
+
+
+def test_numbers_round_half_up_as_the_page_does():
+    """The check's text and the page's agree: JavaScript's Math.round rounds half up (12.5% -> 13%), Python's round
+    to even (12%); format_value follows the page."""
+    from backend.lesson_steps import format_value
+    assert [format_value(0.125, "pct"), format_value(2.5, "int"), format_value(0.135, "pct"), format_value(-0.5, "int")] == \
+        ["13%", "3", "14%", "0"]
+
+
+def test_the_lab_view_and_the_lessons_use_one_induction_threshold():
+    """The lab's status line (frontend/js/views/lab.js) and the lessons' summary (models.lab) say the same 0.5; the
+    lab-accuracy question's top choice starts where a run counts as having learned the task."""
+    from models.lab import INDUCTION_AT, LEARNED_AT
+    view = (ROOT / "frontend/js/views/lab.js").read_text()
+    assert float(re.search(r"const INDUCTION_AT = ([\d.]+);", view)[1]) == INDUCTION_AT
+    template = (ROOT / "frontend/js/lesson-template.js").read_text()
+    assert float(re.search(r"ACCURACY_BINS = \[[\d.]+, ([\d.]+)\]", template)[1]) == LEARNED_AT

@@ -66,14 +66,20 @@ def test_shipped_lessons_parse_and_cover_the_seven_concepts(client):
     assert [l["id"] for l in lessons] == [
         "next-word-prediction", "one-hot-vs-dense-embeddings", "similarity-and-vector-arithmetic", "context",
         "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding",
-        "where-does-the-answer-appear", "position-past-the-trained-length", "find-the-induction-head"]
+        "where-does-the-answer-appear", "position-past-the-trained-length", "find-the-induction-head",
+        "watch-an-induction-head-appear", "positional-schemes-in-the-lab"]
     assert [l["number"] for l in lessons] == list(range(1, len(lessons) + 1))
     assert {l["concept"] for l in lessons} == set(range(1, 8))
     views = {s["settings"]["view"] for l in lessons for s in l["steps"]}
     assert views == {"attention", "arithmetic", "qkv", "embeddings", "positional", "predictions", "model", "lens",
-                     "attribution", "effects", "poslab", "heads"}
+                     "attribution", "effects", "poslab", "heads", "lab"}
     asks = {s["ask"]["kind"] for l in lessons for s in l["steps"] if s["ask"]}
-    assert asks == {"top-key", "next-word"}
+    assert asks == {"top-key", "next-word", "loss-step", "lab-accuracy"}
+    # the lab's lessons put the lab where they teach (the page's ltask, lpos, lsize, lsteps)
+    lab = {l["id"]: l["steps"] for l in lessons if any(s["settings"]["view"] == "lab" for s in l["steps"])}
+    assert set(lab) == {"watch-an-induction-head-appear", "positional-schemes-in-the-lab"}
+    assert {(s["settings"]["ltask"], s["settings"]["lpos"]) for s in lab["watch-an-induction-head-appear"]} == {("copy", "sinusoidal")}
+    assert [s["settings"]["lpos"] for s in lab["positional-schemes-in-the-lab"]] == ["sinusoidal", "none", "rotary"]
     for lesson in lessons:
         assert len(lesson["steps"]) >= 3, lesson["id"]
         for step in lesson["steps"]:
@@ -101,7 +107,7 @@ def test_a_lesson_file_added_to_the_folder_appears(tmp_path, service):
         "text": "The dog chased the ball.", "model": None, "view": "attention", "layer": 1, "head": 2, "token": "dog",
         "positions": "normal", "scale": True, "ablate": [[0, 1]], "temp": None, "word": None, "a": None, "b": None,
         "c": None, "depth": None, "metric": None, "pn": None, "ablate_role": None, "needs": [],
-        "head_role": None, "probe": False, "role": None}
+        "head_role": None, "probe": False, "role": None, "ltask": None, "lpos": None, "lsize": None, "lsteps": None}
     # the selection is inherited; the interventions go back to normal unless the step names them
     assert second["settings"]["layer"] == 1 and second["settings"]["token"] == "dog"
     assert second["settings"]["ablate"] == [] and second["settings"]["scale"] is False

@@ -7,13 +7,13 @@ import datetime as dt
 import sys
 from pathlib import Path
 
-from tests.benchmarks import api, attribution, browser, forward, http, lab, load, roles, startup
+from tests.benchmarks import api, attribution, browser, forward, http, lab, labtrain, load, roles, startup
 from tests.benchmarks.common import machine
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = {"forward": forward.run, "api": api.run, "http": http.run, "startup": startup.run, "browser": browser.run,
           "load": load.run, "attribution": attribution.run, "roles": roles.run,
-          "lab": lab.run}
+          "lab": lab.run, "labtrain": labtrain.run}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -103,6 +103,7 @@ ENDPOINTS = {  # frontend/js/api.js: function -> method, path
     "lengths": ("GET", "/api/positional/lengths"), "probe": ("GET", "/api/positional/probe"),
     "roles": ("POST", "/api/roles"), "roleDefinitions": ("GET", "/api/roles/definitions"),
     "roleProbe": ("POST", "/api/roles/probe"), "roleModels": ("POST", "/api/roles/models"),
+    "labSummary": ("GET", "/api/lab/summary"),
 }
 
 
@@ -116,7 +117,8 @@ def ask(page: Page, request: dict, cache: dict):
     if key not in cache:
         method, path = ENDPOINTS[request["api"]]
         params = request.get("params") or {}  # lengths, probe, role definitions: no parameters
-        r = page.request.post(path, data=params) if method == "POST" else page.request.get(f"{path}?{urlencode(params)}")
+        query = urlencode({k: v for k, v in params.items() if v is not None})  # (api.js leaves out what is null)
+        r = page.request.post(path, data=params) if method == "POST" else page.request.get(f"{path}?{query}")
         assert r.ok, f"{request}: {r.text()}"
         cache[key] = r.json()
     return cache[key]
@@ -168,8 +170,8 @@ def check_numbers(page: Page, models: dict, where: str) -> int:
             assert lv["text"] == (value if fmt == "raw" else word_of(value)), label
         elif isinstance(value, bool):
             assert lv["text"] == ("yes" if value else "no"), label
-        elif fmt == "pct":
-            assert lv["text"] == f"{round(value * 100)}%", label
+        elif fmt == "pct":  # (rounded as JavaScript's Math.round: half up, 12.5 -> 13)
+            assert lv["text"] == f"{math.floor(value * 100 + 0.5)}%", label
         elif fmt == "int" or (fmt == "" and float(value).is_integer()):  # as JavaScript: 1.0 is the integer 1
             assert lv["text"] == str(round(value)), label
         else:
@@ -207,7 +209,8 @@ def errors(page: Page):
 
 LESSON_IDS = ["next-word-prediction", "one-hot-vs-dense-embeddings", "similarity-and-vector-arithmetic", "context",
               "attention-arithmetic", "why-divide-by-sqrt-d", "many-heads", "positional-encoding",
-              "where-does-the-answer-appear", "position-past-the-trained-length", "find-the-induction-head"]
+              "where-does-the-answer-appear", "position-past-the-trained-length", "find-the-induction-head",
+              "watch-an-induction-head-appear", "positional-schemes-in-the-lab"]
 
 
 def warm(server_url: str, names) -> None:
@@ -222,6 +225,16 @@ def warm(server_url: str, names) -> None:
 
 
 SHOT_STEPS = {"where-does-the-answer-appear": 3, "position-past-the-trained-length": 2}
+LAB_STEPS = 20  # a lesson step on the training lab: its run trained this many steps here (seconds, not the lesson's)
+
+
+def train_lab(page: Page, steps: int = LAB_STEPS) -> None:
+    """Train the lab's run as the page's lab is set now (the lesson's task and scheme), a few steps, to its end."""
+    section = page.locator('main .view[data-view="lab"]')
+    section.locator("input[name=lsteps]").fill(str(steps))
+    section.locator("input[name=lsteps]").dispatch_event("change")
+    section.locator("button[name=train]").click()
+    expect(section).to_have_attribute("data-run-status", "finished", timeout=240_000)  # (a worker imports torch first)
 
 
 # ----------------------------------------------------------------------------------- tests
@@ -251,6 +264,7 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, less
     warm(server_url, needed)  # a model still loading answers 503 (the page retries, but the console logs it)
     page.goto(f"/?lesson={lesson_id}")
     quoted = 0
+    trained = None  # the lab's run trained here: (task, scheme)
     for step in lesson["steps"]:
         n = step["number"]
         where = f"{lesson_id} step {n}"
@@ -283,6 +297,12 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, less
             page.wait_for_selector("#lesson-panel .q-reveal")
             page.wait_for_selector('#lesson-panel[data-state="ready"]')
             assert "lesson-predict" not in page.evaluate("document.body.className"), where
+        if settings["view"] == "lab" and trained != (settings["ltask"], settings["lpos"]):
+            # the step reads the run on screen: train one as the step set the lab, then its claims follow that run
+            train_lab(page)
+            trained = (settings["ltask"], settings["lpos"])
+            page.wait_for_selector('#lesson-panel[data-state="ready"]')
+            expect(page.locator("#lesson-panel")).not_to_contain_text("The run has not ended yet")
         assert_clean_step(page, where)
         quoted += check_numbers(page, models, where)
         if n < len(lesson["steps"]):
@@ -332,6 +352,38 @@ def test_editing_the_sentence_keeps_the_quoted_numbers_true(page: Page, models):
     assert after.keys() == before.keys() and after != before, (before, after)
     check_numbers(page, models, "after editing")
     assert_clean_step(page, "after editing")
+
+
+@pytest.mark.slow
+def test_predict_when_the_loss_drops_then_train_and_see_this_run_s_answer(page: Page, models, errors):
+    """The lab lesson's question: the guess first (the lab blurred), then a run trained on screen; the reveal and the
+    right choice are that run's (GET /api/lab/summary), whatever it reached; the guess stays through the training."""
+    page.goto("/?lesson=watch-an-induction-head-appear&step=2")
+    step_ready(page, "watch-an-induction-head-appear", 2)
+    s = url_state(page)
+    assert s["view"] == "lab"
+    expect(page.locator('main .view[data-view="lab"] select[name=ltask]')).to_have_value("copy")  # the lesson's task
+    assert "lesson-predict" in page.evaluate("document.body.className")
+    choices = page.locator("#lesson-panel .q-choice")
+    expect(choices).to_have_count(4)
+    expect(page.locator("#lesson-panel .q-prompt")).to_contain_text("fall below 1.0 nats")
+    choices.nth(0).click()
+    expect(page.locator("#lesson-panel .q-reveal")).to_contain_text("Now train")
+    assert page.locator("#lesson-panel .q-choice.right, #lesson-panel .q-choice.wrong").count() == 0  # not known yet
+    assert "lesson-predict" not in page.evaluate("document.body.className")
+    train_lab(page)
+    run = page.request.get("/api/lab/runs").json()["runs"][-1]
+    summary = page.request.get(f"/api/lab/summary?run={run['id']}").json()
+    assert summary["ended"] and summary["final"]["step"] == LAB_STEPS
+    reached = summary["loss"]["reached"]
+    want = (sum(summary["loss"]["step"] >= b for b in (100, 300, 1000)) if reached else 3)
+    reveal = page.locator("#lesson-panel .q-reveal")
+    expect(reveal).to_contain_text(f"at step {summary['loss']['step']}" if reached else f"ended at step {LAB_STEPS} without")
+    expect(page.locator("#lesson-panel .q-choice.right")).to_have_attribute("data-index", str(want))
+    expect(reveal).to_contain_text("You predicted it" if want == 0 else "You chose “before step 100”")
+    page.wait_for_selector('#lesson-panel[data-state="ready"]')
+    check_numbers(page, models, "the loss-step reveal")
+    assert errors == []
 
 
 def test_predict_then_reveal_a_top_key(page: Page, models):

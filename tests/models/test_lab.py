@@ -139,3 +139,61 @@ def test_a_short_seeded_copy_run_lowers_the_loss_and_raises_an_induction_score()
     assert early > 3.0 and end["loss"] < 3.0, seen
     assert first < 0.1 and best > 0.15, seen
     assert end["example_loss"] < start["example_loss"] - 0.5, seen
+
+
+def _rec(step, loss, induction, accuracy=0.5, seconds=None):
+    return {"step": step, "seconds": step / 10 if seconds is None else seconds, "loss": loss, "example_loss": 2.0,
+            "accuracy": accuracy, "roles": {"induction": induction, "previous_token": [[0.9, 0.0]]}}
+
+
+def test_summarize_finds_the_first_records_past_each_threshold():
+    from models.lab import summarize
+    recs = [_rec(0, None, [[0.1, 0.0], [0.2, 0.0]]),  # step 0: no training loss, never "dropped"
+            _rec(5, 1.4, [[0.1, 0.3], [0.6, 0.6]]),  # a tie at 0.6: the lower layer, then head (1.0 before 1.1)
+            _rec(10, 0.9, [[0.1, 0.3], [0.4, 0.7]]),
+            _rec(15, 0.2, [[0.95, 0.3], [0.4, 0.7]], accuracy=0.95)]
+    s = summarize(recs, loss_below=1.0, score_above=0.5)
+    assert s["records"] == 4 and s["thresholds"] == {"loss": 1.0, "role": "induction", "score": 0.5, "accuracy": 0.9}
+    assert s["loss"] == {"reached": True, "step": 10, "seconds": 1.0, "loss": 0.9}
+    assert s["role"] == {"reached": True, "step": 5, "seconds": 0.5, "layer": 1, "head": 0, "score": 0.6, "loss": 1.4}
+    assert s["final"] == {"step": 15, "seconds": 1.5, "loss": 0.2, "example_loss": 2.0, "accuracy": 0.95,
+                          "best_score": 0.95, "best_layer": 0, "best_head": 0, "learned": True}
+    # a score exactly at the threshold counts (as the lab's status line: >=); a loss exactly at it does not (<)
+    assert summarize(recs, loss_below=0.9, score_above=0.7)["loss"]["step"] == 15
+    assert summarize(recs, score_above=0.7)["role"]["step"] == 10
+    # nothing reached, and no record at all
+    never = summarize(recs[:2], loss_below=0.1, score_above=0.99)
+    assert never["loss"] == {"reached": False, "step": None, "seconds": None, "loss": None}
+    assert not never["role"]["reached"] and never["role"]["step"] is None and not never["final"]["learned"]
+    empty = summarize([])
+    assert empty["records"] == 0 and empty["final"]["step"] is None and empty["final"]["learned"] is False
+    # another role, and a role the records do not have
+    assert summarize(recs, role="previous_token")["role"]["step"] == 0
+    assert summarize(recs, role="sink")["role"]["reached"] is False
+
+
+@pytest.mark.slow
+def test_summarize_agrees_with_the_records_of_a_real_run_read_another_way():
+    """A short seeded run: the summary's steps recomputed from the records with tensors (the first index past each
+    threshold, the argmax head), not with the summary's loop."""
+    from models.lab import summarize
+    t = LabTrainer(LabConfig(task="copy", positional="rotary", seed=3, record_every=5))
+    recs = [t.record()]
+    for _ in range(12):
+        t.train(5)
+        recs.append(t.record())
+    ind = torch.tensor([r["roles"]["induction"] for r in recs])  # [record, layer, head]
+    best = ind.flatten(1).max(1).values  # [record]
+    loss = torch.tensor([float("inf") if r["loss"] is None else r["loss"] for r in recs])
+    # thresholds in the middle of what this run reached, so that both are passed at some record but not the first
+    loss_x = float(loss[1:].median())
+    score_y = float(best.median())
+    s = summarize(recs, loss_below=loss_x, score_above=score_y)
+    i = int(torch.nonzero(loss < loss_x)[0])
+    assert s["loss"]["step"] == recs[i]["step"] and s["loss"]["seconds"] == recs[i]["seconds"]
+    j = int(torch.nonzero(best >= score_y)[0])
+    flat = int(ind[j].flatten().argmax())
+    assert (s["role"]["step"], s["role"]["layer"], s["role"]["head"]) == (recs[j]["step"], *divmod(flat, ind.shape[2]))
+    assert s["role"]["score"] == pytest.approx(float(best[j]))
+    assert s["final"]["step"] == 60 and s["final"]["loss"] == recs[-1]["loss"]
+    assert s["final"]["best_score"] == pytest.approx(float(best[-1]))

@@ -102,8 +102,9 @@ function questionView(element, q, value) {
   const choices = h("div", { class: "q-choices", role: "group", "aria-label": "your prediction" },
     q.choices.map((c) => {
       const cls = ["q-choice", "tokname"];
-      if (q.chosen !== null && c.index === q.answer) cls.push("right");
-      if (q.chosen !== null && c.index === q.chosen && q.chosen !== q.answer) cls.push("wrong");
+      const known = q.chosen !== null && q.answer !== null && q.answer !== undefined; // (a lab run's: not before it has one)
+      if (known && c.index === q.answer) cls.push("right");
+      if (known && c.index === q.chosen && q.chosen !== q.answer) cls.push("wrong");
       return h("button", { type: "button", class: cls.join(" "), dataset: { index: String(c.index) }, disabled: q.chosen !== null,
         "aria-pressed": c.index === q.chosen ? "true" : "false" }, c.label);
     }));

@@ -99,3 +99,24 @@ test("$all reads a list of lists as one list: every head of every layer", () => 
   assert.equal(T.resolve(roles, ["heads", "$all", "$min(s)", "head"], ctx).value, 0);
   assert.throws(() => T.resolve({ heads: [1, 2] }, ["heads", "$all"], ctx), /list of lists/);
 });
+
+test("questions on the lab's run: fixed choices, the answer from its summary, none before it is known", () => {
+  const summary = (patch) => ({ ended: false, loss: { reached: false, step: null }, final: { accuracy: null }, ...patch });
+  const q = T.questionChoices("loss-step", summary({}));
+  assert.deepEqual(q.choices.map((c) => c.index), [0, 1, 2, 3]);
+  assert.equal(q.answer, null); // no run, or a run that has neither dropped nor ended
+  assert.equal(T.questionChoices("loss-step", null).answer, null);
+  const at = (step) => T.questionChoices("loss-step", summary({ loss: { reached: true, step } })).answer;
+  assert.deepEqual([5, 99, 100, 299, 300, 999, 1000, 2400].map(at), [0, 0, 1, 1, 2, 2, 3, 3]); // bounds 100, 300, 1000
+  assert.deepEqual(T.LOSS_STEP_BINS, [100, 300, 1000]);
+  assert.equal(T.questionChoices("loss-step", summary({ ended: true })).answer, 3); // ended without the drop
+  const acc = (accuracy, ended = true) => T.questionChoices("lab-accuracy", summary({ ended, final: { accuracy } })).answer;
+  assert.deepEqual([0, 0.39, 0.4, 0.89, 0.9, 1].map((a) => acc(a)), [0, 0, 1, 1, 2, 2]);
+  assert.equal(acc(1, false), null); // only once the run has ended
+  assert.deepEqual(Object.keys(T.QUESTION_SOURCES), ["top-key", "next-word", "loss-step", "lab-accuracy"]);
+  assert.throws(() => T.questionChoices("when", {}), /loss-step/);
+});
+
+test("numbers round half up, as backend/lesson_steps.py format_value", () => {
+  assert.deepEqual([T.format(0.125, "pct"), T.format(2.5, "int"), T.format(0.135, "pct"), T.format(-0.5, "int")], ["13%", "3", "14%", "0"]);
+});

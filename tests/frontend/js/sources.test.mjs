@@ -73,3 +73,19 @@ test("the positional view's models: the family of the current model, without abl
   const same = SOURCES.family({ ...ctxOf(), models }).each.find((e) => e.name === "tiny-sinusoidal");
   assert.deepEqual(same.spec, SOURCES.analyze(ctxOf()));
 });
+
+test("labrun and a lesson step name the page's lab run and how many of its records (all, while it trains)", async () => {
+  const { labRunOf } = await import("../../../frontend/js/sources.js");
+  const lab = (status, n) => ({ run: { id: 4, status }, records: Array.from({ length: n }, (_, i) => ({ index: i })) });
+  assert.deepEqual(labRunOf(null), { run: null, records: null });
+  assert.deepEqual(labRunOf({ run: null, records: [] }), { run: null, records: null });
+  assert.deepEqual(labRunOf(lab("running", 9)), { run: 4, records: null });
+  assert.deepEqual(labRunOf(lab("paused", 9)), { run: 4, records: 9 });
+  assert.deepEqual(labRunOf(lab("finished", 12)), { run: 4, records: 12 });
+  assert.deepEqual(SOURCES.labrun(ctxOf({}, MODELS[0], { lab: lab("finished", 12) })), { api: "labSummary", params: { run: 4, records: 12 } });
+  assert.deepEqual(SOURCES.labrun(ctxOf()), { api: "labSummary", params: { run: null, records: null } });
+  const step = SOURCES.lessonstep(ctxOf({ lesson: "x", step: 2 }, MODELS[0], { lab: lab("cancelled", 3) }));
+  assert.deepEqual([step.params.body.lab_run, step.params.body.lab_records], [4, 3]);
+  const none = SOURCES.lessonstep(ctxOf({ lesson: "x", step: 2 }));
+  assert.ok(!("lab_run" in none.params.body));
+});
