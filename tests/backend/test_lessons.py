@@ -78,7 +78,7 @@ def test_shipped_lessons_parse_and_cover_the_seven_concepts(client):
     # the lab's lessons put the lab where they teach (the page's ltask, lpos, lsize, lsteps)
     lab = {l["id"]: l["steps"] for l in lessons if any(s["settings"]["view"] == "lab" for s in l["steps"])}
     assert set(lab) == {"watch-an-induction-head-appear", "positional-schemes-in-the-lab"}
-    assert {(s["settings"]["ltask"], s["settings"]["lpos"]) for s in lab["watch-an-induction-head-appear"]} == {("copy", "sinusoidal")}
+    assert {(s["settings"]["ltask"], s["settings"]["lpos"]) for s in lab["watch-an-induction-head-appear"]} == {("copy", "learned")}
     assert [s["settings"]["lpos"] for s in lab["positional-schemes-in-the-lab"]] == ["sinusoidal", "none", "rotary"]
     for lesson in lessons:
         assert len(lesson["steps"]) >= 3, lesson["id"]
