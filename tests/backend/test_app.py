@@ -10,7 +10,7 @@ def test_openapi_lists_every_view_and_no_static_route(client):
                      "/api/attribution/attention", "/api/attribution/ablation",
                      "/api/roles", "/api/roles/probe", "/api/roles/models", "/api/roles/definitions",
                      "/api/positional/scheme", "/api/positional/lengths", "/api/positional/probe",
-                     "/api/models/{name}/training", "/api/lab/options", "/api/lab/runs",
+                     "/api/models/{name}/training", "/api/lab/options", "/api/lab/summary", "/api/lab/runs",
                      "/api/lab/runs/{run_id}", "/api/lab/runs/{run_id}/events", "/api/lab/runs/{run_id}/pause",
                      "/api/lab/runs/{run_id}/resume", "/api/lab/runs/{run_id}/step", "/api/lab/runs/{run_id}/reset",
                      "/api/lab/runs/{run_id}/cancel", "/api/lab/runs/{run_id}/register", "/api/lab/runs/{run_id}/files"}

@@ -233,7 +233,9 @@ def train_lab(page: Page, steps: int = LAB_STEPS) -> None:
     section = page.locator('main .view[data-view="lab"]')
     section.locator("input[name=lsteps]").fill(str(steps))
     section.locator("input[name=lsteps]").dispatch_event("change")
+    before = section.get_attribute("data-run-id") or ""  # a run trained at an earlier step has finished too
     section.locator("button[name=train]").click()
+    expect(section).not_to_have_attribute("data-run-id", before, timeout=30_000)
     expect(section).to_have_attribute("data-run-status", "finished", timeout=240_000)  # (a worker imports torch first)
 
 

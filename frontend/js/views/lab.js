@@ -144,6 +144,7 @@ export function render(element, data, state) {
   err.textContent = lab.error || "";
   err.hidden = !lab.error;
   element.dataset.runStatus = status || "none";
+  element.dataset.runId = run ? String(run.id) : "";
 
   // the task: what it generates and what the answer is (the API's documentation), and its fixed example
   const taskInfo = options.tasks.find((t) => t.name === (run ? run.config.task : c.task));
