@@ -102,7 +102,6 @@ function labReveal(q) {
   return `When the run ended (step {{labrun.final.step}}) the model got **{{labrun.final.accuracy | pct}}** of the example’s answers right (loss on the example {{labrun.final.example_loss}} nats).\n\n${mark}`;
 }
 
-
 function question(lesson, step, base) {
   if (!step.ask) return null;
   const kind = step.ask.kind;
