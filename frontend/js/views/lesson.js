@@ -87,6 +87,9 @@ function listView(element, data) {
   element.replaceChildren(...parts.filter(Boolean));
 }
 
+// the questions whose choices are tokens (shown as their text, spaces kept); the others' are words, wrapped
+const TOKEN_QUESTIONS = new Set(["top-key", "next-word"]);
+
 function questionView(element, q, value) {
   if (!q) return null;
   const box = h("div", { class: "lesson-question", dataset: { kind: q.kind, answered: q.chosen === null ? "0" : "1" } });
@@ -101,7 +104,7 @@ function questionView(element, q, value) {
   }
   const choices = h("div", { class: "q-choices", role: "group", "aria-label": "your prediction" },
     q.choices.map((c) => {
-      const cls = ["q-choice", "tokname"];
+      const cls = ["q-choice", TOKEN_QUESTIONS.has(q.kind) ? "tokname" : "q-words"]; // a token as its text; else words
       const known = q.chosen !== null && q.answer !== null && q.answer !== undefined; // (a lab run's: not before it has one)
       if (known && c.index === q.answer) cls.push("right");
       if (known && c.index === q.chosen && q.chosen !== q.answer) cls.push("wrong");
