@@ -16,6 +16,8 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
+from backend.lesson_steps import API_PATHS
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -93,18 +95,7 @@ def assert_clean_step(page: Page, where: str) -> None:
 # tests/frontend/js/lesson-template.test.mjs). Here the request is sent again to the API and the value at that path
 # must be the number shown; the request must be for what is on screen.
 
-ENDPOINTS = {  # frontend/js/api.js: function -> method, path
-    "analyze": ("POST", "/api/analyze"), "explain": ("POST", "/api/attention/explain"), "qkv": ("POST", "/api/qkv"),
-    "predict": ("POST", "/api/predict"), "embeddings": ("POST", "/api/embeddings"), "analogy": ("POST", "/api/embeddings/analogy"),
-    "decompose": ("POST", "/api/positional/decompose"), "compare": ("POST", "/api/compare"),
-    "neighbors": ("GET", "/api/embeddings/neighbors"), "positional": ("GET", "/api/positional"),
-    "lens": ("POST", "/api/attribution/lens"), "logit": ("POST", "/api/attribution/logit"),
-    "attnattr": ("POST", "/api/attribution/attention"), "scheme": ("GET", "/api/positional/scheme"),
-    "lengths": ("GET", "/api/positional/lengths"), "probe": ("GET", "/api/positional/probe"),
-    "roles": ("POST", "/api/roles"), "roleDefinitions": ("GET", "/api/roles/definitions"),
-    "roleProbe": ("POST", "/api/roles/probe"), "roleModels": ("POST", "/api/roles/models"),
-    "labSummary": ("GET", "/api/lab/summary"),
-}
+ENDPOINTS = {**API_PATHS, "compare": ("POST", "/api/compare")}  # frontend/js/api.js: function -> method, path
 
 
 def word_of(text: str) -> str:
