@@ -177,4 +177,8 @@ def test_compare_two_models_draws_both_sides(page: Page, need_models):
     assert all(plots[k] for k in ("a", "b", "diff", "pred-a", "pred-b")), plots
     titles = page.locator("#panel-compare .panel-title").all_text_contents()
     assert any("tiny-sinusoidal" in t for t in titles) and any("tiny-rotary" in t for t in titles), titles
+    # a render that changes nothing of the comparison (hovering the token strip) keeps the titles
+    page.hover('#tokens .tok[data-index="2"]')
+    ready(page, WAIT)
+    assert page.locator("#panel-compare .panel-title").all_text_contents() == titles
     assert "model2=tiny-rotary" in page.url

@@ -193,14 +193,17 @@ export function show(section, got, ctx) {
   controls(section, ctx);
   const s = ctx.state;
   const summary = part(section, "summary", () => h("div", { class: "compare-summary" }));
+  const c = got.compare;
+  const r = c.error ? null : c.data;
+  // panel() sets the title on every call, so the titles are written from the answer each time, drawn or not
+  const at = r ? ` · layer ${s.layer} · head ${s.head}` : "";
   const row = part(section, "row", () => h("div", { class: "row3 compare-row" }));
-  const figA = panel(row, "a", "a");
-  const figB = panel(row, "b", "b");
-  const figD = panel(row, "diff", "b − a");
+  const figA = panel(row, "a", r ? `a · ${r.a.model}${at}` : "a");
+  const figB = panel(row, "b", r ? `b · ${r.b.model}${at}` : "b");
+  const figD = panel(row, "diff", `b − a${at}`);
   const prow = part(section, "predictions", () => h("div", { class: "row2" }));
   const predA = panel(prow, "pred-a", "a: next token");
   const predB = panel(prow, "pred-b", "b: next token");
-  const c = got.compare;
   if (!changed(section, [c.data, c.error, s.layer, s.head])) return !c.pending;
   const b = sideB(s, ctx.model);
   if (c.error) {
@@ -208,11 +211,7 @@ export function show(section, got, ctx) {
     for (const f of [figA, figB, figD, predA, predB]) reason(f, c.error);
     return !c.pending;
   }
-  const r = c.data;
   if (!r) return !c.pending;
-  figA.querySelector(".panel-title").textContent = `a · ${r.a.model} · layer ${s.layer} · head ${s.head}`;
-  figB.querySelector(".panel-title").textContent = `b · ${r.b.model} · layer ${s.layer} · head ${s.head}`;
-  figD.querySelector(".panel-title").textContent = `b − a · layer ${s.layer} · head ${s.head}`;
   caption(figA, describe(r.a, r.b));
   caption(figB, describe(r.b, r.a));
   pattern(figA, r.a, "a", s);
