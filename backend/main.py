@@ -13,7 +13,6 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
-from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
@@ -21,14 +20,14 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from backend.alloc import tune_allocator, tune_gc
 from backend.lab import LabManager
+from backend.lesson_steps import LessonNotFound
 from backend.middleware import GuardMiddleware, HeadMiddleware, HostMiddleware
 from backend.routes import attention, attribution, embeddings, lab, lessons, meta, position_lab, positional, predict, report, roles
 from backend.routes.report import Forbidden
-from backend.lesson_steps import LessonNotFound
 from backend.service import Cancelled, ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings, torch_threads
 from backend.share import host_form, machine_hosts, with_final_dots
-from backend.work import GZIP_LEVEL, GZIP_MIN_BYTES
+from backend.work import RemoteGZipMiddleware
 
 log = logging.getLogger("attnlab")
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
@@ -251,8 +250,9 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["content-type"])
     # the answers of the model routes come gzipped from their worker thread (backend/work.py), which the middleware
-    # passes as they are; it compresses the rest (small answers, the page's files) at the same level
-    app.add_middleware(GZipMiddleware, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
+    # passes as they are; it compresses the rest (small answers, the page's files) at the same level; a client on
+    # this machine gets every answer as it is
+    app.add_middleware(RemoteGZipMiddleware)
     app.add_middleware(HostMiddleware, allowed=allowed_hosts(settings))
     app.add_middleware(GuardMiddleware, max_body=settings.max_body_bytes)
     app.add_middleware(HeadMiddleware)

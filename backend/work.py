@@ -18,6 +18,7 @@ documents the answer in /docs.
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import os
 import sys
 import threading
@@ -28,6 +29,8 @@ from fastapi import Request
 from fastapi.responses import Response
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware.gzip import GZipMiddleware
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.encode import dump
 from backend.service import ModelService
@@ -58,6 +61,18 @@ def lower_priority() -> None:
         pass
 
 
+def on_this_machine(scope: Scope) -> bool:
+    """Whether the request's client is on this machine (a loopback address). Behind a proxy that uvicorn trusts
+    (--forwarded-allow-ips), the client is the one the proxy names."""
+    client = scope.get("client")
+    if not client:
+        return False
+    try:
+        return ipaddress.ip_address(client[0]).is_loopback
+    except ValueError:  # not an address (a test client's name)
+        return False
+
+
 def gzipped(response: Response, accept_encoding: str) -> Response:
     """The response gzipped (in the calling thread) when the client accepts gzip and it is worth it; else as it is.
     zlib lets go of the GIL while it compresses, so other threads run meanwhile."""
@@ -77,7 +92,9 @@ async def answer(request: Request, service: ModelService, work: Callable[[], Bas
     without a slot: a limit it can tell from the request (it may load a model and tokenize, never run one).
     Overloaded, Cancelled, ValueError and LookupError go to the app's handlers."""
     cancel = threading.Event()
-    accept = request.headers.get("accept-encoding", "")
+    # over loopback the bytes cost nothing, while compressing and unpacking them costs both ends CPU (at 64 tokens of
+    # the default model: 1.8 ms to pack 366 KB, 0.6 ms to unpack, against a 5.7 ms forward pass)
+    accept = "" if on_this_machine(request.scope) else request.headers.get("accept-encoding", "")
 
     def in_thread() -> Response:
         lower_priority()
@@ -112,3 +129,19 @@ async def answer(request: Request, service: ModelService, work: Callable[[], Bas
         raise error
     assert result is not None
     return result
+
+
+class RemoteGZipMiddleware(GZipMiddleware):
+    """Starlette's GZip middleware for clients on other machines; a client on this one gets the bytes as they are
+    (on_this_machine), as the model routes' answers do."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        super().__init__(app, minimum_size=GZIP_MIN_BYTES, compresslevel=GZIP_LEVEL)
+        self.plain = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and on_this_machine(scope):
+            await self.plain(scope, receive, send)
+        else:
+            await super().__call__(scope, receive, send)
+

@@ -9,8 +9,8 @@ import sys
 import threading
 
 import pytest
-
 from fastapi.responses import Response
+from fastapi.testclient import TestClient
 
 from backend import work
 
@@ -46,6 +46,36 @@ def test_an_analysis_is_gzipped_once_in_its_worker_thread(client, monkeypatch):
     plain = client.post("/api/analyze", json=body, headers={"accept-encoding": "identity"})
     assert "content-encoding" not in plain.headers and len(threads) == 1
     assert plain.json() == packed.json()  # the same answer, only packed
+
+
+def test_on_this_machine_is_a_loopback_client():
+    for host, local in [("127.0.0.1", True), ("127.3.4.5", True), ("::1", True), ("192.168.1.20", False),
+                        ("10.0.0.1", False), ("fe80::1", False), ("testclient", False), ("localhost", False)]:
+        assert work.on_this_machine({"client": (host, 50000)}) is local, host
+    assert not work.on_this_machine({"client": None}) and not work.on_this_machine({})
+
+
+def test_a_client_on_this_machine_gets_answers_and_files_as_they_are(client, monkeypatch):
+    """Over loopback the model answers and the middleware's answers go unpacked; from another machine, gzipped."""
+    packs: list[int] = []
+    compress = gzip.compress
+
+    def spy(data, *args, **kwargs):
+        packs.append(len(data))
+        return compress(data, *args, **kwargs)
+
+    monkeypatch.setattr(work.gzip, "compress", spy)
+    body = {"text": "The cat sat on the mat because it was tired.", "layers": [0, 1]}
+    with TestClient(client.app, base_url="http://127.0.0.1", client=("127.0.0.1", 41000)) as local, \
+            TestClient(client.app, base_url="http://127.0.0.1", client=("192.168.1.20", 41000)) as remote:
+        for path, ask in [("/api/analyze", lambda c: c.post("/api/analyze", json=body)),
+                          ("/api/models", lambda c: c.get("/api/models"))]:
+            near, far = ask(local), ask(remote)
+            assert near.status_code == far.status_code == 200, path
+            assert "content-encoding" not in near.headers, path
+            assert far.headers["content-encoding"] == "gzip", path
+            assert near.json() == far.json(), path
+    assert len(packs) == 1  # the remote analysis, packed in its worker thread (the middleware packs with zlib)
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="a thread's own nice value is Linux's")
