@@ -1,9 +1,11 @@
 """What the logit lens and the attributions add to an analysis (issue 17's speed targets).
 
-Default model: POST /api/analyze on a sentence the server has not run (a fresh forward pass), against the same
-followed by POST /api/attribution/lens, /logit and /attention on it (which reuse the server's kept pass), as the
-page asks them; and the same two without HTTP (the answers made and serialised in process). Every call gets a
-sentence of its own (same token count), so that each analysis is uncached. Target: at most +20%.
+Default model, over HTTP from this process to one `attnlab serve`: POST /api/analyze on a sentence the server has
+not run (a fresh forward pass), against the same followed by what a view of them asks on that sentence, sent at once
+as the page sends them (they reuse the server's kept pass): the attribution view /api/attribution/logit and /lens, the
+effects view /api/attribution/attention. In process: the analysis against the same followed by all three answers,
+written to JSON without HTTP. Every round gets a sentence of its own (same token count), so that each analysis is
+uncached. Target: at most +20%.
 
 SmolLM2 at 32 tokens: the forward pass with its cache (ModelService.run, uncached) against the same followed by
 the lens, the logit attribution and the attention attribution of one head, each answer serialised to JSON as the
@@ -13,17 +15,21 @@ server sends it. Target: within 1.5x the forward pass.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
+import httpx
+import orjson
 import torch
-from fastapi.testclient import TestClient
 
 from backend.analysis import attention, attribution
-from backend.main import create_app
+from backend.encode import dump
 from backend.service import ModelService, Run
-from backend.settings import Settings
+from backend.settings import Settings, torch_threads
 from models import registry
 from models.transformer import Interventions
 from tests.benchmarks.common import interleaved, paired_ratio, ratio_cell, verdict
+from tests.benchmarks.server import serve
 
 WORDS = ("cat dog bird fish girl boy mom dad king queen tree ball cake book car boat hat sun moon star frog "
          "bear duck cow pig hen fox owl bee ant").split()
@@ -51,55 +57,67 @@ def default_model(runs: int) -> list[str]:
     name = registry.DEFAULT_MODEL
     loaded = registry.load(name)
     n = 16
-    texts = iter(sentences(loaded, n, 4 * (runs + 3)))
+    texts = iter(sentences(loaded, n, 5 * (runs + 3)))
+    views = {"attribution": [("/api/attribution/logit", {}), ("/api/attribution/lens", {"top_k": 10})],
+             "effects": [("/api/attribution/attention", {"layer": 1, "head": 1})]}
+    with serve() as (base, _), ThreadPoolExecutor(2) as pool, \
+            httpx.Client(base_url=base, timeout=60) as first, httpx.Client(base_url=base, timeout=60) as second:
+        clients = (first, second)
+
+        def post(client: httpx.Client, path: str, body: dict) -> None:
+            r = client.post(path, json=body)
+            r.raise_for_status()
+            orjson.loads(r.content)
+
+        def http_analyze() -> str:
+            text = next(texts)
+            post(first, "/api/analyze", {"text": text, "top_k": 10})
+            return text
+
+        def http_view(asks: list[tuple[str, dict]]) -> Callable[[], None]:
+            def view() -> None:
+                text = http_analyze()  # the page asks a view's answers once the analysis has named the tokens
+                done = [pool.submit(post, clients[i], path, {**body, "text": text}) for i, (path, body) in enumerate(asks)]
+                for d in done:
+                    d.result()
+            return view
+
+        t = interleaved({"http": http_analyze, **{v: http_view(asks) for v, asks in views.items()}}, runs=runs)
     settings = Settings()
     service = ModelService(settings)
-    app = create_app(settings, service)
-    with TestClient(app, base_url="http://127.0.0.1") as client:  # a Host the app answers
-        def post(path: str, body: dict) -> None:
-            r = client.post(path, json=body)
-            assert r.status_code == 200, r.text
 
-        def http_analyze() -> None:
-            post("/api/analyze", {"text": next(texts)})
+    def analyze() -> Run:
+        run = service.run(name, next(texts), Interventions())
+        dump(attention.analyze(run, 10, to_send=True))
+        return run
 
-        def http_with() -> None:
-            text = next(texts)
-            post("/api/analyze", {"text": text})
-            post("/api/attribution/lens", {"text": text})
-            post("/api/attribution/logit", {"text": text})
-            post("/api/attribution/attention", {"text": text, "layer": 1, "head": 1})
+    def analyze_with() -> None:
+        explain(analyze())
 
-        def analyze() -> Run:
-            run = service.run(name, next(texts), Interventions())
-            attention.analyze(run, 10).model_dump_json()
-            return run
-
-        def analyze_with() -> None:
-            explain(analyze())
-
-        t = interleaved({"http": http_analyze, "http_with": http_with, "analyze": analyze, "with": analyze_with},
-                        runs=runs)
-    http, compute = paired_ratio(t["http_with"], t["http"]), paired_ratio(t["with"], t["analyze"])
-    return [f"`{name}`, {n} tokens, the server's result cache on, each call a sentence not seen before; {runs} "
-            "interleaved runs. Over HTTP (TestClient, in process) each of the three answers is a request of its own, "
-            "as the page asks them; in process the same answers are made and serialised to JSON without HTTP.\n",
-            "| what | time | target | |", "| --- | ---: | ---: | --- |",
-            f"| POST /api/analyze, uncached | {t['http'].cell()} | | |",
-            f"| the same, then POST /api/attribution/lens, /logit, /attention | {t['http_with'].cell()} | | |",
-            f"| ratio over HTTP (1 + what they add) | {ratio_cell(t['http_with'], t['http'])} | 1.20 | "
-            f"{verdict(http, 1.2)} |",
-            f"| analysis, uncached, in process (forward pass, /api/analyze's answer as JSON) | {t['analyze'].cell()} | | |",
-            f"| the same, then the lens, logit and attention attributions as JSON | {t['with'].cell()} | | |",
-            f"| ratio in process (1 + what they add) | {ratio_cell(t['with'], t['analyze'])} | 1.20 | "
-            f"{verdict(compute, 1.2)} |", ""]
+    t.update(interleaved({"analyze": analyze, "with": analyze_with}, runs=runs))
+    compute = paired_ratio(t["with"], t["analyze"])
+    lines = [f"`{name}`, {n} tokens, each round a sentence not seen before. Over HTTP: one `attnlab serve` (default "
+             "settings, so the kept pass is reused) and this process as the page: POST /api/analyze, then the "
+             "view's answers on the same sentence, sent at once as the page sends them (two connections), each "
+             f"answer parsed; {runs} interleaved rounds. In process: the same answers made and written to JSON "
+             "without HTTP, all three.\n",
+             "| what | time | ratio to the analysis | target | |", "| --- | ---: | ---: | ---: | --- |",
+             f"| POST /api/analyze, uncached | {t['http'].cell()} | | | |"]
+    for v, asks in views.items():
+        ratio = paired_ratio(t[v], t["http"])
+        lines.append(f"| the {v} view: the analysis, then {' and '.join(p.rsplit('/', 1)[1] for p, _ in asks)} | "
+                     f"{t[v].cell()} | {ratio_cell(t[v], t['http'])} | 1.20 | {verdict(ratio, 1.2)} |")
+    lines += [f"| analysis in process (forward pass, /api/analyze's answer as JSON) | {t['analyze'].cell()} | | | |",
+              f"| the same, then the lens, logit and attention attributions as JSON | {t['with'].cell()} | "
+              f"{ratio_cell(t['with'], t['analyze'])} | 1.20 | {verdict(compute, 1.2)} |", ""]
+    return lines
 
 
 def explain(run: Run, layer: int = 1, head: int = 1) -> None:
-    """The three answers the page shows beside an analysis, serialised as the server sends them."""
-    attribution.lens(run).model_dump_json()
-    attribution.logit_attribution(run).model_dump_json()
-    attribution.attention_attribution(run, layer, head).model_dump_json()
+    """The three answers the page shows beside an analysis, written to JSON as the server writes them."""
+    dump(attribution.lens(run))
+    dump(attribution.logit_attribution(run))
+    dump(attribution.attention_attribution(run, layer, head))
 
 
 def smollm2(runs: int) -> list[str]:
@@ -116,13 +134,13 @@ def smollm2(runs: int) -> list[str]:
         return service.run(name, text, Interventions())
 
     def lens(run):
-        return attribution.lens(run).model_dump_json()
+        return dump(attribution.lens(run))
 
     def logit(run):
-        return attribution.logit_attribution(run).model_dump_json()
+        return dump(attribution.logit_attribution(run))
 
     def moved(run):
-        return attribution.attention_attribution(run, 20, 4).model_dump_json()
+        return dump(attribution.attention_attribution(run, 20, 4))
 
     def full():
         explain(forward(), 20, 4)
@@ -143,7 +161,7 @@ def smollm2(runs: int) -> list[str]:
 
 def run(quick: bool = False) -> str:
     runs = 8 if quick else 30
-    torch.set_num_threads(2)
+    torch.set_num_threads(torch_threads(Settings()))  # as the server's passes
     lines = ["## Why this next word: the logit lens and the attributions\n", __doc__.split("\n\n", 1)[1].strip() + "\n"]
     lines += default_model(runs)
     lines += smollm2(runs)
