@@ -62,8 +62,15 @@ class LensReading:
     """What the lens reads at one position."""
 
     position: int
-    embedding: torch.Tensor  # [vocab]: logits read from the input of block 0
-    logits: torch.Tensor  # [layer, sublayer (attn, mlp), vocab]: logits read after each sub-layer
+    readings: torch.Tensor  # [1 + layer * sublayer, vocab]: the input of block 0, then after each sub-layer in order
+
+    @property
+    def embedding(self) -> torch.Tensor:
+        return self.readings[0]  # [vocab]: logits read from the input of block 0
+
+    @property
+    def logits(self) -> torch.Tensor:
+        return self.readings[1:].view(-1, len(SUBLAYERS), self.readings.shape[-1])  # [layer, sublayer, vocab]
 
 
 @torch.inference_mode()
@@ -78,5 +85,4 @@ def logit_lens(model: Transformer, cache: ActivationCache, position: int) -> Len
     check_position(position, cache["resid_pre", 0].shape[0])
     points = [cache["resid_pre", 0][position]]
     points += [cache[SUBLAYER_HOOKS[s], layer][position] for layer in range(n_layers) for s in SUBLAYERS]
-    logits = read(model, torch.stack(points))  # [1 + layer * sublayer, vocab]
-    return LensReading(position, logits[0], logits[1:].view(n_layers, len(SUBLAYERS), -1))  # [layer, sublayer, vocab]
+    return LensReading(position, read(model, torch.stack(points)))  # [1 + layer * sublayer, vocab]

@@ -96,7 +96,7 @@ def lens(run: Run, position: int | None = None, token_id: int | None = None, k: 
     position, t = head["position"], head["token"].id
     reading = logit_lens(run.loaded.model, run.cache, position)
     n_layers = run.loaded.cfg.n_layers
-    logits = torch.cat([reading.embedding[None], reading.logits.reshape(-1, reading.logits.shape[-1])])  # [1 + 2L, vocab]
+    logits = reading.readings  # [1 + 2L, vocab]: the embeddings' reading, then each sub-layer's
     probs = torch.softmax(logits.double(), dim=-1)  # [reading, vocab], every reading at once
     values, ids = probs.topk(min(k, probs.shape[-1]), dim=-1)  # [reading, k]
     ranks = (logits > logits[:, t:t + 1]).sum(-1) + 1  # [reading]
