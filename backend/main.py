@@ -18,7 +18,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend.alloc import tune_allocator, tune_gc
+from backend.alloc import tune_allocator, tune_gc, tune_switch_interval
 from backend.lab import LabManager
 from backend.lesson_steps import LessonNotFound
 from backend.middleware import GuardMiddleware, HeadMiddleware, HostMiddleware
@@ -170,6 +170,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         if tune_allocator():  # before the first forward pass and before the thread pool allocates
             log.info("allocator: freed buffers kept for reuse, at most 2 arenas (backend/alloc.py)")
         tune_gc()  # fewer collections, each a pause of every thread (backend/alloc.py)
+        tune_switch_interval()  # the event loop gets the GIL back sooner from the model threads (backend/alloc.py)
         threading.Thread(target=plotly_file.made, name="gzip plotly.js", daemon=True).start()  # ready for the first page
         log.info("%d torch thread(s) per forward pass, %d passes at once", torch_threads(settings),
                  settings.max_concurrent_runs)

@@ -40,3 +40,16 @@ def test_tune_gc_sets_the_youngest_threshold_only_and_the_app_applies_it():
             assert gc.get_threshold() == (alloc.GC_THRESHOLD, *before[1:])
     finally:
         gc.set_threshold(*before)
+
+
+def test_tune_switch_interval_and_the_app_applies_it():
+    before = sys.getswitchinterval()
+    try:
+        alloc.tune_switch_interval(0.002)
+        assert sys.getswitchinterval() == 0.002
+        sys.setswitchinterval(before)
+        with TestClient(create_app(Settings())):
+            assert sys.getswitchinterval() == alloc.SWITCH_INTERVAL_S
+    finally:
+        sys.setswitchinterval(before)
+
