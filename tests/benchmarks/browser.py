@@ -8,9 +8,15 @@ Every measured text is new to the server (its result cache cannot answer it).
 from __future__ import annotations
 
 import statistics
+import time
 from urllib.parse import urlencode
 
+import torch
+
+from backend.service import ModelService
+from backend.settings import Settings, torch_threads
 from models import registry
+from models.transformer import Interventions
 from tests.benchmarks.common import verdict
 from tests.benchmarks.server import serve
 from tests.benchmarks.startup import CHROMIUM_ARGS
@@ -86,25 +92,46 @@ def keystroke_to_heatmap(page, base: str, runs: int) -> tuple[list[float], list[
     return times, counts
 
 
-def grid_draw(page, base: str, runs: int) -> tuple[list[float], list[int]]:
-    """Each run: a new 32-token sentence into the box (one input event); time to the grid drawn."""
+# what the page waited for in one change: the input event, its /api/analyze request (sent, answered), the grid drawn
+# (as MARKS times it: the first drawing of that text)
+PHASES = """([text]) => {
+  const input = performance.getEntriesByName('attnlab:input', 'mark').at(-1);
+  // the first drawing of this text (the grid is drawn again when the role labels come)
+  const drawn = performance.getEntriesByName('attnlab:grid', 'mark').find((m) => m.detail.text === text);
+  const asked = performance.getEntriesByType('resource')
+    .filter((e) => e.name.endsWith('/api/analyze') && e.startTime >= input.startTime).at(-1);
+  return asked ? [asked.startTime - input.startTime, asked.responseEnd - asked.startTime, drawn.startTime - asked.responseEnd] : null;
+}"""
+
+
+def grid_draw(page, base: str, runs: int) -> tuple[list[float], list[int], list[list[float]], list[float]]:
+    """Each run: a new 32-token sentence into the box (one input event); time to the grid drawn, its phases (PHASES),
+    and the forward pass of that sentence in this process afterwards (the server's torch threads, uncached)."""
     tok = registry.load(GRID_MODEL).tokenizer
     texts = [sentence(tok, 32, i) for i in range(runs + 1)]
     if len(set(texts)) != len(texts):
         raise RuntimeError("the sentences are not distinct")
+    torch.set_num_threads(torch_threads(Settings()))
+    service = ModelService(Settings(result_cache_mb=0))
     page.goto(base + "/?" + urlencode({"model": GRID_MODEL, "text": "Warm up: the model loads."}))
     ready(page)  # the model loads on the first request
     page.fill("#text", texts[0])  # and one change, not timed
     wait_for(page, "attnlab:grid", texts[0], 120_000)
     ready(page)
-    times, counts = [], []
+    service.run(GRID_MODEL, texts[0], Interventions())
+    times, counts, phases, forward = [], [], [], []
     for text in texts[1:]:
+        page.evaluate("performance.clearResourceTimings()")
         page.fill("#text", text)
         r = wait_for(page, "attnlab:grid", text)
         ready(page)
         times.append(r["ms"])
         counts.append(r["tokens"])
-    return times, counts
+        phases.append(page.evaluate(PHASES, [text]))
+        start = time.perf_counter()
+        service.run(GRID_MODEL, text, Interventions())
+        forward.append((time.perf_counter() - start) * 1000)
+    return times, counts, phases, forward
 
 
 def row(what: str, times: list[float], counts: list[int], target_ms: float) -> str:
@@ -132,9 +159,19 @@ def run(quick: bool = False) -> str:
             lines.append(row("keystroke to updated heatmap, `tiny-sinusoidal` (one letter typed)", times, counts,
                              HEATMAP_TARGET_MS))
             if registry.info(GRID_MODEL).available:
-                times, counts = grid_draw(page, base, runs)
+                times, counts, phases, forward = grid_draw(page, base, runs)
                 lines.append(row(f"sentence change to the all-heads grid drawn, `{GRID_MODEL}` (30 x 9 heads, "
                                  "model already loaded)", times, counts, GRID_TARGET_MS))
+                ratios = [t / f for t, f in zip(times, forward, strict=True)]
+                ratio = statistics.median(ratios)
+                lines += ["", f"The `{GRID_MODEL}` grid against the forward pass of the same sentence (ModelService.run, "
+                          "uncached, in this process with the server's torch threads, right after each change), and "
+                          "where the time went, from the page's marks and the resource timing of its /api/analyze "
+                          "request (medians):\n",
+                          "| forward pass | grid / forward | target | | typing pause (input to request) | request "
+                          "(sent to answered) | answer to grid drawn |", "| ---: | ---: | ---: | --- | ---: | ---: | ---: |",
+                          f"| {statistics.median(forward):.0f} ms | {ratio:.2f} | 3.0 | {verdict(ratio, 3.0)} | "
+                          + " | ".join(f"{statistics.median(p[i] for p in phases if p):.0f} ms" for i in range(3)) + " |"]
             else:
                 lines.append(f"| all-heads grid, `{GRID_MODEL}` | | not measured: the model is not installed "
                              f"(`attnlab models install`) | | {GRID_TARGET_MS:.0f} ms | |")
