@@ -60,7 +60,7 @@ def run(quick: bool = False) -> str:
     try:
         page = first_page_load(5 if quick else 20)
         med = statistics.median(page)
-        lines.append(f"| first page load (cold cache, plotly.js included, gzip) | {med:.2f} s | "
+        lines.append(f"| first page load (cold cache, plotly.js included and packed, gzip accepted) | {med:.2f} s | "
                      f"{min(page):.2f}-{max(page):.2f} s | {len(page)} | 1.5 s | {verdict(med, 1.5)} |")
     except Exception as e:  # no Chromium or Playwright: say so in the table
         lines.append(f"| first page load | not measured: {type(e).__name__}: {e} | | | 1.5 s | |")
