@@ -88,4 +88,3 @@ SWITCH_INTERVAL_S = 0.001
 def tune_switch_interval(seconds: float = SWITCH_INTERVAL_S) -> None:
     """Ask a thread that holds the GIL to let go after `seconds` when another waits for it (sys.setswitchinterval)."""
     sys.setswitchinterval(seconds)
-

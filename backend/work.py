@@ -138,4 +138,3 @@ class RemoteGZipMiddleware(GZipMiddleware):
             await self.plain(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
-

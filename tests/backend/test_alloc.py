@@ -52,4 +52,3 @@ def test_tune_switch_interval_and_the_app_applies_it():
             assert sys.getswitchinterval() == alloc.SWITCH_INTERVAL_S
     finally:
         sys.setswitchinterval(before)
-
