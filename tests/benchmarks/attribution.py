@@ -52,6 +52,12 @@ def sentences(loaded, n_tokens: int, count: int) -> list[str]:
     raise RuntimeError(f"could not make {count} sentences of {n_tokens} tokens")
 
 
+def page_asks(layer: int, head: int) -> dict[str, list[tuple[str, dict]]]:
+    """What each view asks the server beside the analysis (frontend/js/sources.js): view -> [(path, body fields)]."""
+    return {"attribution": [("/api/attribution/logit", {}), ("/api/attribution/lens", {"top_k": 10})],
+            "effects": [("/api/attribution/attention", {"layer": layer, "head": head})]}
+
+
 def page_views(name: str, texts: Iterator[str], analyze: dict, views: dict[str, list[tuple[str, dict]]], runs: int,
                also: dict[str, Callable[[], object]] | None = None) -> dict[str, Timing]:
     """Over HTTP from this process to one `attnlab serve` (default settings, so the kept pass is reused), as the page:
@@ -99,8 +105,7 @@ def default_model(runs: int) -> list[str]:
     loaded = registry.load(name)
     n = 16
     texts = iter(sentences(loaded, n, 5 * (runs + 3)))
-    views = {"attribution": [("/api/attribution/logit", {}), ("/api/attribution/lens", {"top_k": 10})],
-             "effects": [("/api/attribution/attention", {"layer": 1, "head": 1})]}
+    views = page_asks(layer=1, head=1)
     t = page_views(name, texts, {"top_k": 10}, views, runs)
     service = ModelService(Settings())
 
@@ -146,8 +151,7 @@ def smollm2(runs: int) -> list[str]:
     def forward():
         return service.run(name, text, Interventions())
 
-    views = {"attribution": [("/api/attribution/logit", {}), ("/api/attribution/lens", {"top_k": 10})],
-             "effects": [("/api/attribution/attention", {"layer": 20, "head": 4})]}
+    views = page_asks(layer=20, head=4)
     t = page_views(name, texts, {"top_k": 10, "layers": [0], "thumbnails": True}, views, runs, {"forward": forward})
     run = forward()
     t.update(interleaved({"forward": forward, "with": lambda: explain(forward(), 20, 4),

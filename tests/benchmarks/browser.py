@@ -162,8 +162,7 @@ def run(quick: bool = False) -> str:
                 times, counts, phases, forward = grid_draw(page, base, runs)
                 lines.append(row(f"sentence change to the all-heads grid drawn, `{GRID_MODEL}` (30 x 9 heads, "
                                  "model already loaded)", times, counts, GRID_TARGET_MS))
-                ratios = [t / f for t, f in zip(times, forward, strict=True)]
-                ratio = statistics.median(ratios)
+                ratio = statistics.median(t / f for t, f in zip(times, forward, strict=True))
                 lines += ["", f"The `{GRID_MODEL}` grid against the forward pass of the same sentence (ModelService.run, "
                           "uncached, in this process with the server's torch threads, right after each change), and "
                           "where the time went, from the page's marks and the resource timing of its /api/analyze "
