@@ -101,6 +101,15 @@ function typingPause() {
   return Math.min(TEXT_DEBOUNCE_MS.max, Math.max(TEXT_DEBOUNCE_MS.min, ms));
 }
 
+/**
+ * An input event that puts in more than a keystroke at once (a paste, a drop, a spelling fix, a text inserted by a
+ * tool): no further key is coming, so the sentence is analysed at once instead of after the typing pause.
+ */
+function wholeInsert(ev) {
+  if (ev.isComposing) return false;
+  return ["insertFromPaste", "insertFromDrop", "insertReplacementText"].includes(ev.inputType) || (ev.data || "").length > 1;
+}
+
 // ----------------------------------------------------------------------------------- the page from the vocabulary
 
 /** The tabs and their panels, one per view of the server's vocabulary, in its order. */
@@ -402,7 +411,7 @@ function setModels(list) {
 
 function wire() {
   const text = $("text");
-  text.addEventListener("input", () => {
+  text.addEventListener("input", (ev) => {
     mark("attnlab:input", { text: text.value });
     clearTimeout(page.debounce);
     page.debounce = setTimeout(() => {
@@ -410,7 +419,7 @@ function wire() {
       page.note = "";
       update({ text: text.value });
       setBusy();
-    }, typingPause());
+    }, wholeInsert(ev) ? 0 : typingPause());
     setBusy();
   });
   text.addEventListener("keydown", (ev) => {

@@ -451,14 +451,15 @@ export function forgetDrawn() {
 }
 
 /**
- * Performance marks for benchmarks (tests/benchmarks/browser.py), the latest of each name kept:
+ * Performance marks for benchmarks (tests/benchmarks/browser.py), the latest MARKS_KEPT of each name kept:
  * `attnlab:input` (a keystroke in the sentence; detail {text}), `attnlab:heatmap` and `attnlab:grid` (that plot
- * drawn; detail {text, model, layer, head}: what it shows).
+ * drawn; detail {text, model, layer, head}: what it shows; the grid's also {roles}: drawn with the role table).
  */
 export function mark(name, detail) {
-  performance.clearMarks(name);
+  if (performance.getEntriesByName(name, "mark").length >= MARKS_KEPT) performance.clearMarks(name);
   performance.mark(name, { detail });
 }
+const MARKS_KEPT = 16;
 
 /** mark(name, detail) once a plot's drawing (a Plotly.react promise, or nothing) is done. */
 export function marked(drawing, name, detail) {

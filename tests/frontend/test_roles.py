@@ -39,11 +39,16 @@ def two(v: float | None) -> str:
 
 
 def grid_labels(page: Page) -> dict[str, str]:
-    """The grid's role labels as drawn: 'layer.head' -> text (the Plotly layout's annotations)."""
-    page.wait_for_function("() => (document.querySelector('#attn-grid .plot')?.layout?.annotations || []).length > 0 || "
+    """The grid's role labels as drawn: 'layer.head' -> text (the Plotly trace of the labels, over the heatmap)."""
+    page.wait_for_function(f"() => ({LABELS}).text.length > 0 || "
                            "document.querySelector('#attn-grid .roles-legend')?.textContent.includes('No head is labelled')")
-    notes = page.evaluate("() => document.querySelector('#attn-grid .plot').layout.annotations || []")
-    return {n["name"].removeprefix("role-").replace("-", "."): n["text"].replace("<br>", " ") for n in notes}
+    drawn = page.evaluate(LABELS)
+    return {k: t.replace("<br>", " ") for k, t in zip(drawn["customdata"], drawn["text"], strict=True)}
+
+
+# the grid's trace of role labels as Plotly has it (empty arrays while there is none)
+LABELS = ("(document.querySelector('#attn-grid .plot')?.data || []).find((t) => t.name === 'role labels') "
+          "|| {text: [], customdata: []}")
 
 
 def test_the_grid_carries_the_apis_role_labels_and_a_legend_of_its_thresholds(page: Page, shot):

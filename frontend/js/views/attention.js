@@ -46,7 +46,7 @@ export function show(section, got, ctx) {
     // the grid draws every head: from the thumbnails when the answer has them (they stay the same while only the
     // selected layer changes), else from the full attention
     [gr, [view.thumbnails || view.attention, s.layer, s.head, s.ablate, ctx.ablateMode, Math.round(gr.clientWidth / 20), roles.data, defs.data],
-      () => marked(grid.render(gr, { analyze: view, ablateMode: ctx.ablateMode, roles: roles.data, defs: defs.data }, vs), "attnlab:grid", what)],
+      () => marked(grid.render(gr, { analyze: view, ablateMode: ctx.ablateMode, roles: roles.data, defs: defs.data }, vs), "attnlab:grid", { ...what, roles: Boolean(roles.data) })],
     [ln, [view, s.layer, s.head, pos, Math.round(ln.clientWidth / 40), s.overlay.join(",")], () => lines.render(ln, { analyze: view }, vs)],
     [rw, [view, s.layer, s.head, s.combine, s.rows.join(","), qr && qr.data, qr && qr.error, Math.round(rw.clientWidth / 40)],
       () => rows.render(rw, { analyze: view, rows: qr }, vs)],

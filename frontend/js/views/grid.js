@@ -95,18 +95,25 @@ function gapShapes(g, rows, cols) {
 
 /**
  * Each labelled head's role label on its tile (top left): the API's label text ("prev 0.92"), on two lines where the
- * tile is narrow. `table`: the API's role table (POST /api/roles), or null while it is on its way.
+ * tile is narrow. `table`: the API's role table (POST /api/roles), or null while it is on its way. One text trace
+ * over the heatmap (not one annotation per label: 200 labels draw in a fraction of the time), out of hover and clicks,
+ * each label with a dark halo so that it reads on every colour of the scale. Always there, empty without labels:
+ * the same number of traces lets Plotly redraw only what changed when the labels arrive.
  */
-function roleAnnotations(g, table, cellPx) {
-  if (!table || table.heads.length !== g.nL || (table.heads[0] || []).length !== g.nH) return [];
+function roleTrace(g, table, cellPx) {
+  const fits = table && table.heads.length === g.nL && (table.heads[0] || []).length === g.nH;
+  const labels = fits ? labelsOf(table) : [];
   const narrow = cellPx < 84;
   const size = cellPx < 34 ? 8 : cellPx < 60 ? 9 : 10;
-  return labelsOf(table).map((lab) => ({
-    x: lab.head * g.tile - 0.5, y: lab.layer * g.tile - 0.5, xref: "x", yref: "y", xanchor: "left", yanchor: "top",
-    text: esc(tileText(lab.text, narrow)).replace("\n", "<br>"), showarrow: false, align: "left",
-    font: { size, color: THEME.heads.label_text }, bgcolor: THEME.heads.label_background, borderpad: 1,
-    captureevents: false, name: `role-${lab.layer}-${lab.head}`,
-  }));
+  const halo = THEME.heads.label_background;
+  return {
+    type: "scatter", mode: "text", name: "role labels", hoverinfo: "skip", showlegend: false, cliponaxis: false,
+    x: labels.map((lab) => lab.head * g.tile - 0.5), y: labels.map((lab) => lab.layer * g.tile - 0.5),
+    text: labels.map((lab) => esc(tileText(lab.text, narrow)).replace("\n", "<br>")),
+    customdata: labels.map((lab) => `${lab.layer}.${lab.head}`),
+    textposition: "bottom right",
+    textfont: { size, color: THEME.heads.label_text, shadow: `0 0 2px ${halo}, 0 0 2px ${halo}, 0 0 3px ${halo}` },
+  };
 }
 
 /** The legend of the role labels: each label's name (its definition on hover) and the rule with its thresholds. */
@@ -167,7 +174,6 @@ export function render(element, data, state) {
   const table = data.roles || null;
   roleLegend(fig, table, data.defs || null);
   const cell = Math.max(26, Math.min(120, (width - 70) / nH, 1300 / nL));
-  const labels = roleAnnotations(g, table, cell);
   if (!changed(fig, [a.thumbnails || a.attention, n, nL, nH, maskKey, width, presenting(), table]) && gd._fullLayout && gd._attnlabGaps) {
     gd._attnlabGrid = g;
     describe(gd, state);
@@ -175,18 +181,30 @@ export function render(element, data, state) {
   }
   const labelOf = new Map(labelsOf(table).map((x) => [`${x.layer}.${x.head}`, x.text]));
   const hover = rows * cols <= MAX_HOVER_CELLS;
-  const z = Array.from({ length: rows }, () => new Array(cols).fill(null));
-  const text = hover ? Array.from({ length: rows }, () => new Array(cols).fill("")) : null;
-  for (let l = 0; l < nL; l++) {
-    for (let hd = 0; hd < nH; hd++) {
-      for (let i = 0; i < n; i++) {
-        const zr = z[l * tile + i];
-        const tr = hover ? text[l * tile + i] : null;
-        for (let j = 0; j < n; j++) {
-          const c = hd * tile + j;
-          const seen = !masked || !masked(i, j); // a masked cell stays empty (grey)
-          if (seen) zr[c] = src.weight(l, hd, i, j);
-          if (hover) tr[c] = `layer ${l} · head ${hd}${labelOf.has(`${l}.${hd}`) ? ` · ${esc(labelOf.get(`${l}.${hd}`))}` : ""}<br>query ${i} → key ${j}: ${seen ? src.label(l, hd, i, j) : "masked"}`;
+  // the cells: built again only for new weights (the role labels arrive after them, and only their trace changes;
+  // Plotly leaves a heatmap whose z is the same array as before as it is). The hover text names the labels.
+  if (changed(gd, [a.thumbnails || a.attention, n, nL, nH, maskKey])) {
+    const z = Array.from({ length: rows }, () => new Array(cols).fill(null));
+    for (let l = 0; l < nL; l++) {
+      for (let hd = 0; hd < nH; hd++) {
+        for (let i = 0; i < n; i++) {
+          const zr = z[l * tile + i];
+          for (let j = 0; j < n; j++) if (!masked || !masked(i, j)) zr[hd * tile + j] = src.weight(l, hd, i, j); // a masked cell stays empty (grey)
+        }
+      }
+    }
+    gd._attnlabZ = z;
+  }
+  const z = gd._attnlabZ;
+  let text = null;
+  if (hover) {
+    text = Array.from({ length: rows }, () => new Array(cols).fill(""));
+    for (let l = 0; l < nL; l++) {
+      for (let hd = 0; hd < nH; hd++) {
+        const name = `layer ${l} · head ${hd}${labelOf.has(`${l}.${hd}`) ? ` · ${esc(labelOf.get(`${l}.${hd}`))}` : ""}<br>query `;
+        for (let i = 0; i < n; i++) {
+          const tr = text[l * tile + i];
+          for (let j = 0; j < n; j++) tr[hd * tile + j] = `${name}${i} → key ${j}: ${z[l * tile + i][hd * tile + j] === null ? "masked" : src.label(l, hd, i, j)}`;
         }
       }
     }
@@ -196,11 +214,12 @@ export function render(element, data, state) {
     type: "heatmap", z, colorscale: WEIGHT_SCALE, zmin: 0, zmax: 1, showscale: false, hoverongaps: true,
     ...(hover ? { text, hovertemplate: "%{text}<extra></extra>" } : { hoverinfo: "none" }),
   };
+  const labels = roleTrace(g, table, cell);
   const gaps = anyMasked ? gapShapes(g, rows, cols) : [];
   const centre = (k) => k * tile + (n - 1) / 2;
   const drawing = draw(
     fig,
-    [trace],
+    [trace, labels],
     {
       height: Math.round(nL * cell + 60),
       plot_bgcolor: anyMasked ? GRID_MASKED : THEME.paper,
@@ -209,7 +228,6 @@ export function render(element, data, state) {
       yaxis: { tickmode: "array", tickvals: [...Array(nL).keys()].map(centre), ticktext: [...Array(nL).keys()].map((l) => (nL > 12 ? `L${l}` : `layer ${l}`)),
                range: [rows, -1], showgrid: false, zeroline: false, fixedrange: true, ticks: "", tickfont: { size: nL > 16 ? 9 : 11 } },
       shapes: gridShapes(g, state, gaps),
-      annotations: labels,
       margin: { l: 55, r: 8, t: 8, b: 28 },
       hovermode: "closest",
     },
