@@ -97,7 +97,9 @@ def lens(run: Run, position: int | None = None, token_id: int | None = None, k: 
     reading = logit_lens(run.loaded.model, run.cache, position)
     n_layers = run.loaded.cfg.n_layers
     logits = reading.readings  # [1 + 2L, vocab]: the embeddings' reading, then each sub-layer's
-    probs = torch.softmax(logits.double(), dim=-1)  # [reading, vocab], every reading at once
+    # every reading at once, in float32: within 1e-7 of float64 where the answer shows 4 decimals, and a third of
+    # the time on a large vocabulary (SmolLM2: 61 readings of 49,152 logits)
+    probs = torch.softmax(logits, dim=-1)  # [reading, vocab]
     values, ids = probs.topk(min(k, probs.shape[-1]), dim=-1)  # [reading, k]
     ranks = (logits > logits[:, t:t + 1]).sum(-1) + 1  # [reading]
     # as Python numbers at once (the same as float() and int() of each element, without a tensor index per number)

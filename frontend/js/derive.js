@@ -1,7 +1,7 @@
 // What every view derives from the API's answers and the page's state, written once: the request parameters of a
 // state, the effective query token, the answer without its special tokens (rows and columns picked by index: no
 // new numbers), the mask as the answer gives it, how many positions the encoding shows, and whether a model gets
-// the compact /api/analyze. Pure functions: no DOM, no fetch (the data layer, data.js, uses them; so do the tests).
+// the compact /api/analyze, and whether an input event waits for the typing pause. Pure functions: no DOM, no fetch (the data layer, data.js, uses them; so do the tests).
 
 // Models with more heads than this (layers x heads) get the compact /api/analyze: the selected layer at full
 // precision and every head as 8-bit thumbnails for the grid, asked for once per sentence.
@@ -227,4 +227,14 @@ export function smooth(values, window) {
     out[i] = c ? (sum[hi] - sum[lo]) / c : null;
   }
   return out;
+}
+
+/**
+ * An input event of the sentence box that puts in more than a keystroke at once (a paste, a drop, a spelling fix,
+ * a text inserted by a tool): no further key is coming, so the page analyses the sentence at once instead of after
+ * the typing pause. A composition (an input method at work) is typing.
+ */
+export function wholeInsert(ev) {
+  if (ev.isComposing) return false;
+  return ["insertFromPaste", "insertFromDrop", "insertReplacementText"].includes(ev.inputType) || (ev.data || "").length > 1;
 }

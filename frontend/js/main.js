@@ -3,7 +3,7 @@
 // (lessons.js) in the same frame from the same answers. Nothing here computes a number the API sends.
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
-import { beyondNotice, canRunBeyond, effectiveToken, samplingOf, shownIndices, shownText, visibleAnalysis } from "./derive.js";
+import { beyondNotice, canRunBeyond, effectiveToken, samplingOf, shownIndices, shownText, visibleAnalysis, wholeInsert } from "./derive.js";
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
 import * as lessons from "./lessons.js";
@@ -99,15 +99,6 @@ function typingPause() {
   const m = currentModel();
   const ms = m ? data.analyzeMs(m.name) : 0;
   return Math.min(TEXT_DEBOUNCE_MS.max, Math.max(TEXT_DEBOUNCE_MS.min, ms));
-}
-
-/**
- * An input event that puts in more than a keystroke at once (a paste, a drop, a spelling fix, a text inserted by a
- * tool): no further key is coming, so the sentence is analysed at once instead of after the typing pause.
- */
-function wholeInsert(ev) {
-  if (ev.isComposing) return false;
-  return ["insertFromPaste", "insertFromDrop", "insertReplacementText"].includes(ev.inputType) || (ev.data || "").length > 1;
 }
 
 // ----------------------------------------------------------------------------------- the page from the vocabulary

@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 import {
   baseParams, byLayer, compact, effectiveToken, keptIndices, maskOf, masksAny, positionalLength, shownIndices, shownText, sliceThumbnails,
-  visibleAnalysis,
+  visibleAnalysis, wholeInsert,
 } from "../../../frontend/js/derive.js";
 import { analysis, MODELS } from "./fixtures.mjs";
 
@@ -70,4 +70,12 @@ test("positions shown, request parameters, the token as shown", () => {
     { text: "t", model: "tiny-nope", positions: "removed", scale: false, ablate: [[0, 1]] });
   assert.equal(shownText({ text: " cat", display: "␣cat" }), "␣cat");
   assert.equal(shownText({ text: "␣cat" }), "␣cat");
+});
+
+test("a paste, a drop or a whole text inserted is analysed at once; a keystroke or a composition waits", () => {
+  for (const inputType of ["insertFromPaste", "insertFromDrop", "insertReplacementText"]) assert.ok(wholeInsert({ inputType, data: null }));
+  assert.ok(wholeInsert({ inputType: "insertText", data: "The cat sat" }));
+  assert.ok(!wholeInsert({ inputType: "insertText", data: "s" }));
+  assert.ok(!wholeInsert({ inputType: "deleteContentBackward", data: null }));
+  assert.ok(!wholeInsert({ inputType: "insertCompositionText", data: "日本", isComposing: true }));
 });
