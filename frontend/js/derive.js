@@ -1,7 +1,8 @@
 // What every view derives from the API's answers and the page's state, written once: the request parameters of a
 // state, the effective query token, the answer without its special tokens (rows and columns picked by index: no
-// new numbers), the mask as the answer gives it, how many positions the encoding shows, and whether a model gets
-// the compact /api/analyze, and whether an input event waits for the typing pause. Pure functions: no DOM, no fetch (the data layer, data.js, uses them; so do the tests).
+// new numbers), the mask as the answer gives it, how many positions the encoding shows, whether a model gets the
+// compact /api/analyze, and whether an input event waits for the typing pause. Pure functions: no DOM, no fetch
+// (the data layer, data.js, uses them; so do the tests).
 
 // Models with more heads than this (layers x heads) get the compact /api/analyze: the selected layer at full
 // precision and every head as 8-bit thumbnails for the grid, asked for once per sentence.
