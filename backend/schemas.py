@@ -257,6 +257,11 @@ class AnalyzeRequest(TextRequest):
     query_rows: QuerySelection | None = Field(
         None, description="also return, for every layer and head, the attention rows of these query positions summed "
                           "or averaged (`query_rows`): the heatmap's row for a selection of query tokens")
+    why: StrictBool = Field(False, description="also return why the model predicts its next word: the logit lens "
+                                               "(`lens`, the top `top_k` of each reading) and the direct logit "
+                                               "attribution (`logit`) of the last position's most probable token, as "
+                                               "POST /api/attribution/lens and /logit answer them by default (422 "
+                                               "where they do not apply: an encoder)")
 
     @field_validator("layers")
     @classmethod
@@ -310,6 +315,10 @@ class AnalyzeResponse(RunInfo):
                                                       "layer (whatever `layers` says)")
     query_rows: QueryRows | None = Field(None, description="on request: the selected queries' rows combined, "
                                                           "[layer][head][key]")
+    lens: LensResponse | None = Field(None, description="on request (`why`): the logit lens of the last position's "
+                                                        "most probable token, as POST /api/attribution/lens")
+    logit: LogitAttributionResponse | None = Field(None, description="on request (`why`): its direct logit "
+                                                                     "attribution, as POST /api/attribution/logit")
 
 
 # --------------------------------------------------------------------------- qkv
@@ -968,7 +977,7 @@ class RolesModelsResponse(BaseModel):
     results: list[RolesResponse] = Field(..., description="one role table per model, on the same text or probe")
 
 
-AnalyzeResponse.model_rebuild()  # (its `roles` field is a RoleTable, defined after it, in this last section)
+AnalyzeResponse.model_rebuild()  # (its `roles`, `lens` and `logit` are defined after it)
 # --------------------------------------------------------------------------- the positional-encoding lab
 
 class SchemeStep(BaseModel):

@@ -449,6 +449,28 @@ class ModelService:
         finally:
             self._local.cancel = None
 
+    @contextmanager
+    def spare_threads(self) -> Iterator[None]:
+        """Inside a request's work(): where another slot is free and no request waits for one, hold it too and run
+        this thread's torch operations on its threads as well (a large product that splits well, such as the logit
+        lens's unembedding of every reading); else change nothing. Never waits: under load it is a no-op."""
+        with self._lock:
+            took = self._waiting == 0 and self._slots.acquire(blocking=False)
+            if took:
+                self._running += 1
+        if not took:
+            yield
+            return
+        threads = torch.get_num_threads()
+        torch.set_num_threads(threads + self._threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(threads)
+            with self._lock:
+                self._running -= 1
+            self._slots.release()
+
     def check_cancelled(self) -> None:
         cancel = getattr(self._local, "cancel", None)
         if cancel is not None and cancel.is_set():

@@ -9,6 +9,8 @@ apply to each, and a client asks for a few layers at a time to show progress.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import torch
 
@@ -89,19 +91,29 @@ def _target_name(token: schemas.TargetToken, versus: schemas.TargetToken | None)
 
 # --------------------------------------------------------------------------- logit lens
 
-def lens(run: Run, position: int | None = None, token_id: int | None = None, k: int = 5) -> schemas.LensResponse:
-    """The residual stream at `position` read through the final norm and unembedding after each sub-layer."""
+WIDE_ABOVE = 10**8  # multiply-adds of the lens's unembedding from which it takes an idle core's threads (`wide`)
+
+def lens(run: Run, position: int | None = None, token_id: int | None = None, k: int = 5,
+         wide: Callable[[], AbstractContextManager] = nullcontext) -> schemas.LensResponse:
+    """The residual stream at `position` read through the final norm and unembedding after each sub-layer.
+    `wide`: the context its tensor work runs in (the server's ModelService.spare_threads: an idle core's threads)."""
     check_applies(run.loaded, "lens")
     head = _explained(run, position, token_id)
     position, t = head["position"], head["token"].id
-    reading = logit_lens(run.loaded.model, run.cache, position)
-    n_layers = run.loaded.cfg.n_layers
-    logits = reading.readings  # [1 + 2L, vocab]: the embeddings' reading, then each sub-layer's
-    # every reading at once, in float32: within 1e-7 of float64 where the answer shows 4 decimals, and a third of
-    # the time on a large vocabulary (SmolLM2: 61 readings of 49,152 logits)
-    probs = torch.softmax(logits, dim=-1)  # [reading, vocab]
-    values, ids = probs.topk(min(k, probs.shape[-1]), dim=-1)  # [reading, k]
-    ranks = (logits > logits[:, t:t + 1]).sum(-1) + 1  # [reading]
+    cfg = run.loaded.cfg
+    n_layers = cfg.n_layers
+    # a second core pays only for a large unembedding (SmolLM2: 1.7e9 multiply-adds, 90 -> 66 ms); on a small one
+    # (the default model: 6e6) starting its threads costs more than it saves (1.7 -> 2.2 ms)
+    if (1 + 2 * n_layers) * cfg.d_model * cfg.vocab_size < WIDE_ABOVE:
+        wide = nullcontext
+    with wide():
+        # [1 + 2L, vocab]: the embeddings' reading, then each sub-layer's
+        logits = logit_lens(run.loaded.model, run.cache, position).readings
+        # every reading at once, in float32: within 1e-7 of float64 where the answer shows 4 decimals, and a third of
+        # the time on a large vocabulary (SmolLM2: 61 readings of 49,152 logits)
+        probs = torch.softmax(logits, dim=-1)  # [reading, vocab]
+        values, ids = probs.topk(min(k, probs.shape[-1]), dim=-1)  # [reading, k]
+        ranks = (logits > logits[:, t:t + 1]).sum(-1) + 1  # [reading]
     # as Python numbers at once (the same as float() and int() of each element, without a tensor index per number)
     values, ids, chosen, ranks = values.tolist(), ids.tolist(), probs[:, t].tolist(), ranks.tolist()
 
@@ -114,6 +126,19 @@ def lens(run: Run, position: int | None = None, token_id: int | None = None, k: 
               for i, s in enumerate(SUBLAYERS)] for layer in range(n_layers)]
     return schemas.LensResponse(**head, n_layers=n_layers, sublayers=list(SUBLAYERS),
                                 embedding=cell(0, None, "embed", "blocks.0.hook_resid_pre"), cells=cells, note=LENS_NOTE)
+
+
+def why(run: Run, k: int, wide: Callable[[], AbstractContextManager] = nullcontext) -> tuple[
+        schemas.LensResponse, schemas.LogitAttributionResponse]:
+    """The logit lens (top `k`) and the direct logit attribution of the last position's most probable token: what
+    /api/analyze adds with `why`, the same answers as /api/attribution/lens and /logit with their defaults. A
+    ValueError naming `why` where they do not apply."""
+    try:
+        check_applies(run.loaded, "lens")
+        check_applies(run.loaded, "logit_attribution")
+    except ValueError as e:
+        raise ValueError(f"why: {e}") from None
+    return lens(run, k=k, wide=wide), logit_attribution(run)
 
 
 # --------------------------------------------------------------------------- direct logit attribution

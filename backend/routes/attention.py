@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
 
 from backend import schemas
-from backend.analysis import attention
+from backend.analysis import attention, attribution
 from backend.analysis.common import interventions
 from backend.deps import get_service
 from backend.service import ModelService
@@ -23,13 +23,23 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
     `layers` limits the full-precision `attention` to those layers (the answer's `layers` names them);
     `thumbnails` adds every layer x head pattern as 8-bit values, enough for small pictures of them all;
     `roles` adds every head's role scores and label (as POST /api/roles), for the labels on the grid;
-    `query_rows` adds, for every layer and head, the rows of the selected query tokens summed or averaged.
+    `query_rows` adds, for every layer and head, the rows of the selected query tokens summed or averaged;
+    `why` adds the logit lens and the direct logit attribution of the next token (as POST /api/attribution/lens
+    and /logit by default), so that a page showing them asks once.
     """
     service.check_top_k(req.top_k)
-    return await answer(request, service, lambda: attention.analyze(
-        service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.top_k, layers=req.layers,
-        thumbnails=req.thumbnails, roles=req.roles, selection=req.query_rows, to_send=True),
-        too_big="ask for fewer layers (`layers`, e.g. [0] with `thumbnails` for the rest) or use a shorter text")
+
+    def analysed() -> schemas.AnalyzeResponse:
+        run = service.run(req.model, req.text, interventions(req), req.allow_beyond_trained)
+        out = attention.analyze(run, req.top_k, layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,
+                                selection=req.query_rows, to_send=True)
+        if req.why:
+            out.lens, out.logit = attribution.why(run, req.top_k, wide=service.spare_threads)
+        return out
+
+    return await answer(request, service, analysed,
+                        too_big="ask for fewer layers (`layers`, e.g. [0] with `thumbnails` for the rest) or use a "
+                                "shorter text")
 
 
 @router.post("/qkv", response_model=schemas.QKVResponse)

@@ -27,7 +27,8 @@ async def lens(req: schemas.LensRequest, request: Request, service: Service) -> 
     what the model would output there. A 422 says why where it does not apply (an encoder, a post-norm model)."""
     service.check_top_k(req.top_k)
     return await answer(request, service, lambda: attribution.lens(
-        service.run(req.model, req.text, interventions(req)), req.position, req.token, req.top_k),
+        service.run(req.model, req.text, interventions(req)), req.position, req.token, req.top_k,
+        wide=service.spare_threads),
         check=lambda: attribution.check_applies(service.get(req.model), "lens"))
 
 

@@ -45,8 +45,7 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
   function call(spec, signal) {
     const args = spec.params === undefined ? [signal] : [spec.params, signal];
     if (spec.api !== "analyze") return { promise: api[spec.api](...args), timed: false };
-    const { layers, ...rest } = spec.params;
-    const base = JSON.stringify({ ...rest, top_k: undefined });
+    const base = sentenceKey(spec.params);
     if (!spec.compact) return { promise: api.analyze(spec.params, signal).then((a) => tag(a, base)), timed: true, base };
     const have = thumbs.get(base);
     const promise = api.analyze({ ...spec.params, thumbnails: !have }, signal).then((a) => {
@@ -149,7 +148,8 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
 
   function settle(slot, r) {
     if (r.api) return shown(slot, want(slot, r));
-    if ("value" in r) return { data: r.value, error: null, pending: false, current: true };
+    // a value at hand; `request`: the request whose answer it is, where it stands for one (sources.js `carried`)
+    if ("value" in r) return { data: r.value, error: null, pending: false, current: true, ...(r.request ? { request: r.request } : {}) };
     if (r.unavailable) return { data: null, error: null, unavailable: r.unavailable, pending: false, current: true };
     if (r.error) return { data: null, error: r.error, pending: false, current: true };
     if (r.wait) return { data: last.get(slot) || null, error: null, pending: true, current: false };
@@ -247,13 +247,19 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
     /** The base key (sentence, model, interventions) an analyze answer was made for. */
     baseOf: (answer) => (answer ? baseOf.get(answer) || null : null),
     /** The base key a context's analysis has. */
-    baseKey: (params) => {
-      const { layers, ...rest } = params;
-      return JSON.stringify({ ...rest, top_k: undefined });
-    },
+    baseKey: (params) => sentenceKey(params),
     /** Entries in the cache (tests). */
     size: () => entries.size,
   };
+}
+
+/**
+ * The sentence, model and interventions of /api/analyze parameters: what its answers share whatever else they carry
+ * (the layers in full, how many predictions, the role table, the lens and attribution).
+ */
+function sentenceKey(params) {
+  const { layers, top_k: k, roles, why, ...rest } = params;
+  return JSON.stringify(rest);
 }
 
 /** The page's data layer. */

@@ -6,6 +6,7 @@
 // A source is (ctx, need) => one of
 //   {api, params, compact?}   an API request (api: a function name of api.js)
 //   {value}                    a value at hand (the model's entry, the state)
+//   {value, request}           a part of the analysis that stands for the answer to `request` (CARRIES)
 //   {error} | {unavailable}    why there is nothing (unavailable: the view or part does not apply to the model)
 //   {wait: true}               a source it depends on is still on its way
 //   {each: [{name, ..., spec}]} one request per model (the family of the positional view)
@@ -40,13 +41,39 @@ export function sideB(state, model) {
   };
 }
 
+/**
+ * What the analysis of a view carries besides the attention, so that the view's first picture needs one request:
+ * the attention view's grid labels (`roles`), and the Why views' lens and attribution of the next token (`why`,
+ * where the model has them). The roles, lens and logit sources read them from the analysis (`carried`).
+ */
+const CARRIES = { roles: new Set(["attention"]), why: new Set(["attribution", "lens"]) };
+
+function carries(ctx, what) {
+  if (!CARRIES[what].has(ctx.state.view)) return false;
+  return what !== "why" || (!unavailable(ctx.model, "lens") && !unavailable(ctx.model, "logit_attribution"));
+}
+
+/**
+ * The part `key` of the context's analysis ("roles", "lens", "logit") where the analysis carries `what` (CARRIES):
+ * {value, request} once it is in (`request`: the request whose answer it is, as the API gives it on its own, for
+ * whoever checks a number against the API), {wait} while it is on its way, {error} if it failed; null where the
+ * analysis does not carry it.
+ */
+function carried(ctx, need, what, key, request) {
+  if (!carries(ctx, what)) return null;
+  const a = need("analyze");
+  if (a.current && a.data) return a.data[key] ? { value: a.data[key], request } : null;
+  return a.error ? { error: a.error } : { wait: true };
+}
+
 export const SOURCES = {
   analyze(ctx) {
     const base = baseParams(ctx.state, ctx.model);
+    const also = { ...(carries(ctx, "roles") ? { roles: true } : {}), ...(carries(ctx, "why") ? { why: true } : {}) };
     // a large model: the selected layer in full (the data layer adds the thumbnails of every head, once per sentence)
     // past the trained length too (up to 4x the tokens: 16x the weights), so that a long text's answer stays small
-    if (compact(ctx.model) || base.allow_beyond_trained) return { api: "analyze", params: { ...base, top_k: TOP_K, layers: [ctx.state.layer] }, compact: true };
-    return { api: "analyze", params: { ...base, top_k: TOP_K } };
+    if (compact(ctx.model) || base.allow_beyond_trained) return { api: "analyze", params: { ...base, top_k: TOP_K, layers: [ctx.state.layer], ...also }, compact: true };
+    return { api: "analyze", params: { ...base, top_k: TOP_K, ...also } };
   },
 
   explain(ctx, need) {
@@ -156,7 +183,11 @@ export const SOURCES = {
     if (why) return { unavailable: why };
     const q = pinnedQuery(ctx, need);
     if (q.token === undefined) return q;
-    return { api: "lens", params: { ...baseParams(ctx.state, ctx.model), position: q.token, token: ctx.state.target, top_k: TOP_K } };
+    const own = { api: "lens", params: { ...baseParams(ctx.state, ctx.model), position: q.token, token: ctx.state.target, top_k: TOP_K } };
+    // the analysis carries the lens of the last position's top-1 (`why`): the one asked for unless a token is chosen
+    const c = carried(ctx, need, "why", "lens", own);
+    if (c && (!c.value || (c.value.position === q.token && ctx.state.target === null))) return c;
+    return own;
   },
 
   logit(ctx, need) {
@@ -165,7 +196,10 @@ export const SOURCES = {
     const q = pinnedQuery(ctx, need);
     if (q.token === undefined) return q;
     const s = ctx.state;
-    return { api: "logit", params: { ...baseParams(s, ctx.model), position: q.token, token: s.target, versus: s.versus } };
+    const own = { api: "logit", params: { ...baseParams(s, ctx.model), position: q.token, token: s.target, versus: s.versus } };
+    const c = carried(ctx, need, "why", "logit", own);
+    if (c && (!c.value || (c.value.position === q.token && s.target === null && s.versus === null))) return c;
+    return own;
   },
 
   // the selected head's attention beside what it moves, its layer, and rollout (every model)
@@ -248,8 +282,12 @@ export const SOURCES = {
   },
 
   // what each head does: every head's role scores and label on the sentence (the grid's labels, the head finder)
-  roles(ctx) {
-    return { api: "roles", params: baseParams(ctx.state, ctx.model) };
+  roles(ctx, need) {
+    const own = { api: "roles", params: baseParams(ctx.state, ctx.model) };
+    // the attention view's analysis carries the role table (`roles`): the answer's other parts are not read there
+    const c = carried(ctx, need, "roles", "roles", own);
+    if (c) return c.value ? { value: { roles: c.value }, request: own } : c;
+    return own;
   },
 
   // each role in plain words with its formula, and the labelling rule with its thresholds (the hover, the legend)

@@ -318,6 +318,34 @@ def test_smollm2_lens_attribution_and_ablation(client, smollm2):
     assert r.status_code == 422 and "270 heads" in r.json()["detail"]
 
 
+@pytest.mark.parametrize("name", ["tiny-sinusoidal", "tiny-rotary", pytest.param("smollm2-135m", marks=pytest.mark.slow)])
+def test_analyze_with_why_carries_the_lens_and_attribution_endpoints_answers(client, name, request):
+    """`why` on /api/analyze: the same lens and logit attribution as their own endpoints give by default (and as
+    they give for the last position named), on the same pass; the rest of the analysis unchanged."""
+    if name == "smollm2-135m":
+        request.getfixturevalue("smollm2")
+    body = {"text": TEXT, "model": name, "ablate": [[1, 1]], "top_k": 7, "layers": [0]}
+    plain = post(client, "/api/analyze", **body)
+    both = post(client, "/api/analyze", **body, why=True)
+    lens, logit = both.pop("lens"), both.pop("logit")
+    assert plain.pop("lens") is None and plain.pop("logit") is None
+    assert both == plain
+    common = {"text": TEXT, "model": name, "ablate": [[1, 1]]}
+    assert lens == post(client, "/api/attribution/lens", **common, top_k=7)
+    assert logit == post(client, "/api/attribution/logit", **common)
+    last = len(plain["tokens"]) - 1
+    assert lens == post(client, "/api/attribution/lens", **common, top_k=7, position=last)
+    assert lens["position"] == logit["position"] == last and lens["token"] == logit["token"]
+    assert lens["token"]["id"] == plain["predictions"][0]["id"]  # the analysis's own top-1
+    assert len(lens["cells"]) == plain["n_layers"] and len(logit["heads"]) == plain["n_layers"]
+
+
+def test_analyze_with_why_on_an_encoder_says_why_not(client, minilm):
+    r = client.post("/api/analyze", json={"text": TEXT, "model": "minilm-l6", "why": True})
+    assert r.status_code == 422 and r.json()["detail"].startswith("why: ") and "no unembedding" in r.json()["detail"]
+    assert client.post("/api/analyze", json={"text": TEXT, "model": "minilm-l6"}).status_code == 200
+
+
 def test_check_applies_names_the_reason():
     with pytest.raises(ValueError, match="no unembedding"):
         analysis.check_applies(registry.LoadedModel("x", None, None, registry.info("minilm-l6")), "lens")

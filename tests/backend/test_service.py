@@ -89,3 +89,31 @@ def test_a_model_just_loaded_is_frozen_out_of_the_garbage_collector_once(monkeyp
     loaded = service.load_now(None)
     assert freezes.count(True) == 1 and not any(o is alive for o in gc.get_objects())  # frozen: out of the collector's view
     assert service.load_now(None) is loaded and freezes.count(True) == 1  # loaded already: nothing frozen again
+
+
+def test_spare_threads_borrow_a_free_slot_and_give_it_back_and_do_nothing_when_none_is_free():
+    import torch
+
+    service = ModelService(Settings(max_concurrent_runs=2, torch_threads=1))
+    held = threading.Event()
+    done = threading.Event()
+
+    def other_request():
+        with service.work():
+            held.set()
+            done.wait(10)
+
+    with service.work():  # this request's slot
+        base = torch.get_num_threads()
+        with service.spare_threads():  # the other slot is free: borrowed, with its thread
+            assert torch.get_num_threads() == base + 1 and service.stats()["running"] == 2
+        assert torch.get_num_threads() == base and service.stats()["running"] == 1
+        t = threading.Thread(target=other_request)
+        t.start()
+        assert held.wait(10)  # the other slot is another request's now: nothing to borrow
+        with service.spare_threads():
+            assert torch.get_num_threads() == base and service.stats()["running"] == 2
+        done.set()
+        t.join()
+    assert service.stats()["running"] == 0
+    assert service._slots.acquire(blocking=False) and service._slots.acquire(blocking=False)  # both slots back

@@ -1,10 +1,10 @@
 """What the logit lens and the attributions add to an analysis (issue 17's speed targets).
 
 Over HTTP, as the page asks (from this process to one `attnlab serve`): POST /api/analyze on a sentence the server
-has not run (a fresh forward pass), and the same followed by what a view asks on that sentence, sent at once as the
-page sends them (they reuse the server's kept pass): the attribution view /api/attribution/logit and /lens, the
-effects view /api/attribution/attention. In process: the same answers made and written to JSON without HTTP. Every
-round gets a sentence of its own (same token count), so that each analysis is uncached.
+has not run (a fresh forward pass), and what each view asks instead on such a sentence: the attribution view, the
+analysis with `why` (it carries the lens and the logit attribution); the effects view, the analysis followed by
+/api/attribution/attention (it reuses the server's kept pass). In process: the same answers made and written to
+JSON without HTTP. Every round gets a sentence of its own (same token count), so that each analysis is uncached.
 
 Default model, 16 tokens: each view at most +20% over the analysis alone. SmolLM2 at 32 tokens: each view within
 1.5x the forward pass with its cache (ModelService.run, uncached, in this process with the server's torch threads).
@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import NamedTuple
 
 import httpx
 import orjson
@@ -52,18 +53,32 @@ def sentences(loaded, n_tokens: int, count: int) -> list[str]:
     raise RuntimeError(f"could not make {count} sentences of {n_tokens} tokens")
 
 
-def page_asks(layer: int, head: int) -> dict[str, list[tuple[str, dict]]]:
-    """What each view asks the server beside the analysis (frontend/js/sources.js): view -> [(path, body fields)]."""
-    return {"attribution": [("/api/attribution/logit", {}), ("/api/attribution/lens", {"top_k": 10})],
-            "effects": [("/api/attribution/attention", {"layer": layer, "head": head})]}
+class View(NamedTuple):
+    """What a view asks the server on a new sentence (frontend/js/sources.js): its analysis's extra fields, then
+    its own requests [(path, body fields)], sent at once once the analysis is in."""
+    analyze: dict
+    asks: list[tuple[str, dict]]
+
+    def says(self) -> str:
+        first = "the analysis" + (f" with {', '.join(f'`{k}`' for k in self.analyze)}" if self.analyze else "")
+        return first + "".join(f", then {p.rsplit('/', 1)[1]}" for p, _ in self.asks[:1]) + \
+            "".join(f" and {p.rsplit('/', 1)[1]}" for p, _ in self.asks[1:])
 
 
-def page_views(name: str, texts: Iterator[str], analyze: dict, views: dict[str, list[tuple[str, dict]]], runs: int,
+def page_asks(layer: int, head: int) -> dict[str, View]:
+    """What each Why view asks beside the plain analysis: the attribution view's analysis carries the lens and the
+    logit attribution (`why`); the effects view asks the attention attribution of the selected head."""
+    return {"attribution": View({"why": True}, []),
+            "effects": View({}, [("/api/attribution/attention", {"layer": layer, "head": head})])}
+
+
+def page_views(name: str, texts: Iterator[str], analyze: dict, views: dict[str, View], runs: int,
                also: dict[str, Callable[[], object]] | None = None) -> dict[str, Timing]:
     """Over HTTP from this process to one `attnlab serve` (default settings, so the kept pass is reused), as the page:
-    "http", POST /api/analyze (with the fields `analyze`) on a sentence the server has not run; each view, the same
-    followed by the view's answers on that sentence, sent at once as the page sends them (two connections), each
-    answer parsed. `also`: functions of this process timed in the same rounds (a baseline)."""
+    "http", POST /api/analyze (with the fields `analyze`) on a sentence the server has not run; each view, its
+    analysis (with the view's fields) followed by the view's own requests on that sentence, sent at once as the page
+    sends them (two connections), each answer parsed. `also`: functions of this process timed in the same rounds
+    (a baseline)."""
     with serve() as (base, _), ThreadPoolExecutor(2) as pool, \
             httpx.Client(base_url=base, timeout=120) as first, httpx.Client(base_url=base, timeout=120) as second:
         clients = (first, second)
@@ -73,30 +88,30 @@ def page_views(name: str, texts: Iterator[str], analyze: dict, views: dict[str, 
             r.raise_for_status()
             orjson.loads(r.content)
 
-        def http_analyze() -> str:
+        def http_analyze(extra: dict | None = None) -> str:
             text = next(texts)
-            post(first, "/api/analyze", {"text": text, **analyze})
+            post(first, "/api/analyze", {"text": text, **analyze, **(extra or {})})
             return text
 
-        def http_view(asks: list[tuple[str, dict]]) -> Callable[[], None]:
-            def view() -> None:
-                text = http_analyze()  # the page asks a view's answers once the analysis has named the tokens
-                done = [pool.submit(post, clients[i], path, {**body, "text": text}) for i, (path, body) in enumerate(asks)]
+        def http_view(view: View) -> Callable[[], None]:
+            def run() -> None:
+                text = http_analyze(view.analyze)  # the page asks a view's answers once the analysis has named the tokens
+                done = [pool.submit(post, clients[i], path, {**body, "text": text}) for i, (path, body) in enumerate(view.asks)]
                 for d in done:
                     d.result()
-            return view
+            return run
 
         ready(first, {"text": "The model loads.", "model": name})
-        return interleaved({"http": http_analyze, **{v: http_view(asks) for v, asks in views.items()}, **(also or {})},
+        return interleaved({"http": http_analyze, **{v: http_view(view) for v, view in views.items()}, **(also or {})},
                            runs=runs)
 
 
-def view_rows(t: dict[str, Timing], views: dict[str, list[tuple[str, dict]]], base: str, target: float) -> list[str]:
+def view_rows(t: dict[str, Timing], views: dict[str, View], base: str, target: float) -> list[str]:
     out = []
-    for v, asks in views.items():
+    for v, view in views.items():
         ratio = paired_ratio(t[v], t[base])
-        out.append(f"| the {v} view over HTTP: the analysis, then {' and '.join(p.rsplit('/', 1)[1] for p, _ in asks)} | "
-                   f"{t[v].cell()} | {ratio_cell(t[v], t[base])} | {target:.2f} | {verdict(ratio, target)} |")
+        out.append(f"| the {v} view over HTTP: {view.says()} | {t[v].cell()} | {ratio_cell(t[v], t[base])} | "
+                   f"{target:.2f} | {verdict(ratio, target)} |")
     return out
 
 

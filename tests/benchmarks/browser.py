@@ -94,8 +94,8 @@ def keystroke_to_heatmap(page, base: str, runs: int) -> tuple[list[float], list[
 
 
 # what the page waited for in one change: the input event, its /api/analyze request (sent, answered), the grid
-# first drawn (the weights; as MARKS times it), and its role labels drawn (their /api/roles request is sent once the
-# analysis is in)
+# first drawn (as MARKS times it), and the grid drawn with the role labels (0 when the first drawing had them: the
+# attention view's analysis carries the role table)
 PHASES = """([text]) => {
   const input = performance.getEntriesByName('attnlab:input', 'mark').at(-1);
   const grid = performance.getEntriesByName('attnlab:grid', 'mark').filter((m) => m.detail.text === text);
@@ -174,9 +174,9 @@ def run(quick: bool = False) -> str:
                           "uncached, in this process with the server's torch threads, right after each change), and "
                           "where the time went, from the page's marks and the resource timing of its /api/analyze "
                           "request (medians). The sentence goes in as one input event, as a paste does (the page then "
-                          "analyses it at once; typed letters wait for the typing pause). The grid is drawn as soon "
-                          "as the weights are in, and again with each head's role label once /api/roles (asked "
-                          "when the analysis is in) has answered:\n",
+                          "analyses it at once; typed letters wait for the typing pause). The attention view's analysis "
+                          "carries the role table (`roles: true`), so the grid is drawn once, with each head's role "
+                          "label; a drawing without them first would show as time from grid to labels:\n",
                           "| forward pass | grid / forward | target | | with role labels / forward | typing pause "
                           "(input to request) | request (sent to answered) | answer to grid drawn | grid to labels "
                           "drawn |", "| ---: | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: |",

@@ -36,7 +36,7 @@ export function show(section, got, ctx) {
   const pos = shownIndices(view).indexOf(ctx.token);
   const vs = { ...s, token: pos < 0 ? null : pos };
   const what = { text: s.text, model: analysis.model, layer: s.layer, head: s.head };
-  // the role labels come from a source of their own: while it is on its way the grid is drawn without them
+  // the role labels: the table this view's analysis carries (sources.js CARRIES); without one the grid has none
   const roles = { data: got.roles && got.roles.current && got.roles.data ? got.roles.data.roles : null }; // the role table
   const defs = got.roledefs || { data: null };
   const qr = got.queryrows && got.queryrows.data !== null ? got.queryrows : got.queryrows && got.queryrows.pending ? got.queryrows : null;

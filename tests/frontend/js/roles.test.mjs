@@ -101,7 +101,8 @@ test("the heatmap's rows: Shift-click toggles a row; the server's combined row i
 
 test("the role sources: the sentence's roles, the probe only when asked, the tiny models, the combined rows", () => {
   const ctx = (patch = {}, model = MODELS[0]) => ({ state: { ...structuredClone(DEFAULTS), model: model.name, ...patch }, model, models: byName, hover: null, overrides: {} });
-  assert.deepEqual(SOURCES.roles(ctx()), { api: "roles", params: { text: DEFAULTS.text, model: "tiny-sinusoidal", positions: "normal", scale: true, ablate: [] } });
+  // the head finder asks; the attention view reads the table its analysis carries (sources.test.mjs)
+  assert.deepEqual(SOURCES.roles(ctx({ view: "heads" })), { api: "roles", params: { text: DEFAULTS.text, model: "tiny-sinusoidal", positions: "normal", scale: true, ablate: [] } });
   assert.deepEqual(SOURCES.roledefs(ctx()), { api: "roleDefinitions" });
   assert.deepEqual(SOURCES.roleprobe(ctx()), { value: null });
   assert.deepEqual(SOURCES.roleprobe(ctx({ probe: true, pseed: 7, ablate: [[1, 2]] })).params,

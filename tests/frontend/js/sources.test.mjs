@@ -89,3 +89,43 @@ test("labrun and a lesson step name the page's lab run and how many of its recor
   const none = SOURCES.lessonstep(ctxOf({ lesson: "x", step: 2 }));
   assert.ok(!("lab_run" in none.params.body));
 });
+
+test("a view's analysis carries what the view shows first: the grid's role table, the Why views' lens and attribution", () => {
+  const encoder = { ...MODELS[2], unavailable_views: { lens: "no unembedding", logit_attribution: "no unembedding" } };
+  const params = (view, model = MODELS[0]) => SOURCES.analyze(ctxOf({ view }, model)).params;
+  assert.equal(params("attention").roles, true);
+  assert.equal(params("attention").why, undefined);
+  for (const view of ["attribution", "lens"]) assert.equal(params(view).why, true, view);
+  assert.equal(params("lens", encoder).why, undefined); // not where the lens does not apply
+  for (const view of ["qkv", "predictions", "effects", "heads"]) assert.deepEqual(Object.keys(params(view)).filter((k) => k === "roles" || k === "why"), [], view);
+  const big = { ...MODELS[0], n_layers: 30, n_heads: 9 }; // a compact request (one layer in full) carries them too
+  const compactAsk = SOURCES.analyze(ctxOf({ view: "attention" }, big));
+  assert.ok(compactAsk.compact && compactAsk.params.roles === true && compactAsk.params.layers.length === 1);
+});
+
+test("the lens, the attribution and the role table come from the analysis that carries them, else their own request", () => {
+  const a = analysis({ n: 5 });
+  const lens = { position: 4, token: { id: 7 } };
+  const logit = { position: 4, token: { id: 7 } };
+  const table = { heads: [] };
+  const carrying = () => ({ data: { ...a, lens, logit, roles: table }, error: null, pending: false, current: true });
+  const onWay = () => ({ data: a, error: null, pending: true, current: false });
+  const why = ctxOf({ view: "attribution" });
+  // each stands for the request it saves (the API answers it the same: tests/backend/test_attribution.py)
+  const lensAsk = SOURCES.lens(why, () => ({ data: a, error: null, pending: false, current: true }));
+  assert.equal(lensAsk.api, "lens"); // an analysis without them (none asked, or an older one): its own request
+  assert.deepEqual(SOURCES.lens(why, carrying), { value: lens, request: lensAsk });
+  const logitAsk = SOURCES.logit(why, () => ({ data: a, error: null, pending: false, current: true }));
+  assert.deepEqual(SOURCES.logit(why, carrying), { value: logit, request: logitAsk });
+  assert.deepEqual(SOURCES.lens(why, onWay), { wait: true }); // no request of its own while the analysis comes
+  // another position, a chosen token, or a token to subtract: a request of its own, on the same kept pass
+  assert.equal(SOURCES.lens(ctxOf({ view: "attribution", token: 2 }), carrying).params.position, 2);
+  assert.equal(SOURCES.lens(ctxOf({ view: "attribution", target: 9 }), carrying).params.token, 9);
+  assert.equal(SOURCES.logit(ctxOf({ view: "attribution", versus: 9 }), carrying).params.versus, 9);
+  assert.equal(SOURCES.logit(ctxOf({ view: "qkv" }), carrying).api, "logit"); // a view whose analysis does not carry it
+  assert.deepEqual(SOURCES.roles(ctxOf({ view: "attention" }), carrying), { value: { roles: table }, request: SOURCES.roles(ctxOf({ view: "heads" })) });
+  assert.deepEqual(SOURCES.roles(ctxOf({ view: "attention" }), onWay), { wait: true });
+  assert.equal(SOURCES.roles(ctxOf({ view: "heads" }), carrying).api, "roles");
+  const failed = () => ({ data: null, error: "busy", pending: false, current: false });
+  assert.deepEqual(SOURCES.roles(ctxOf({ view: "attention" }), failed), { error: "busy" });
+});
