@@ -95,10 +95,10 @@ function gapShapes(g, rows, cols) {
 
 /**
  * Each labelled head's role label on its tile (top left): the API's label text ("prev 0.92"), on two lines where the
- * tile is narrow. `table`: the API's role table (POST /api/roles), or null while it is on its way. One text trace
- * over the heatmap (not one annotation per label: 200 labels draw in a fraction of the time), out of hover and clicks,
- * each label with a dark halo so that it reads on every colour of the scale. Always there, empty without labels:
- * the same number of traces lets Plotly redraw only what changed when the labels arrive.
+ * tile is narrow. `table`: the API's role table (as POST /api/roles gives it; the attention view's analysis carries
+ * it), or null while it is on its way. One text trace over the heatmap (not one annotation per label: 200 labels
+ * draw in about a third of the time), out of hover and clicks, each label with a dark halo so that it reads on every
+ * colour of the scale. Always there, empty without labels: the number of traces stays the same when they arrive.
  */
 function roleTrace(g, table, cellPx) {
   const fits = table && table.heads.length === g.nL && (table.heads[0] || []).length === g.nH;
@@ -181,8 +181,8 @@ export function render(element, data, state) {
   }
   const labelOf = new Map(labelsOf(table).map((x) => [`${x.layer}.${x.head}`, x.text]));
   const hover = rows * cols <= MAX_HOVER_CELLS;
-  // the cells: built again only for new weights (the role labels arrive after them, and only their trace changes;
-  // Plotly leaves a heatmap whose z is the same array as before as it is). The hover text names the labels.
+  // the cells: built again only for new weights, not when only the role labels changed (the same z array goes back
+  // to Plotly). The hover text names the labels.
   if (changed(gd, [a.thumbnails || a.attention, n, nL, nH, maskKey])) {
     const z = Array.from({ length: rows }, () => new Array(cols).fill(null));
     for (let l = 0; l < nL; l++) {
