@@ -93,6 +93,7 @@ def _target_name(token: schemas.TargetToken, versus: schemas.TargetToken | None)
 
 WIDE_ABOVE = 10**8  # multiply-adds of the lens's unembedding from which it takes an idle core's threads (`wide`)
 
+
 def lens(run: Run, position: int | None = None, token_id: int | None = None, k: int = 5,
          wide: Callable[[], AbstractContextManager] = nullcontext) -> schemas.LensResponse:
     """The residual stream at `position` read through the final norm and unembedding after each sub-layer.
