@@ -132,14 +132,18 @@ def lens(run: Run, position: int | None = None, token_id: int | None = None, k: 
 def why(run: Run, k: int, wide: Callable[[], AbstractContextManager] = nullcontext) -> tuple[
         schemas.LensResponse, schemas.LogitAttributionResponse]:
     """The logit lens (top `k`) and the direct logit attribution of the last position's most probable token: what
-    /api/analyze adds with `why`, the same answers as /api/attribution/lens and /logit with their defaults. A
-    ValueError naming `why` where they do not apply."""
+    /api/analyze adds with `why`, the same answers as /api/attribution/lens and /logit with their defaults."""
+    check_why(run.loaded)
+    return lens(run, k=k, wide=wide), logit_attribution(run)
+
+
+def check_why(loaded: LoadedModel) -> None:
+    """A ValueError naming `why` where the lens or the logit attribution does not apply to the model."""
     try:
-        check_applies(run.loaded, "lens")
-        check_applies(run.loaded, "logit_attribution")
+        check_applies(loaded, "lens")
+        check_applies(loaded, "logit_attribution")
     except ValueError as e:
         raise ValueError(f"why: {e}") from None
-    return lens(run, k=k, wide=wide), logit_attribution(run)
 
 
 # --------------------------------------------------------------------------- direct logit attribution
@@ -214,9 +218,10 @@ def check_layers(run: Run, layers: list[int] | None) -> list[int]:
 
 
 def ablation(service: ModelService, run: Run, layers: list[int] | None = None, position: int | None = None,
-             token_id: int | None = None, versus_id: int | None = None) -> schemas.AblationResponse:
+             token_id: int | None = None, versus_id: int | None = None, beyond: bool = False) -> schemas.AblationResponse:
     """For each head of `layers` (default all), the run again with that head ablated too (through
-    service.run: cached, and each pass holds the server's slot), and the change in the token's probability."""
+    service.run: cached, and each pass holds the server's slot), and the change in the token's probability.
+    `beyond`: the text may be longer than the model's trained length (as the request allowed for `run`)."""
     check_applies(run.loaded, "logit_attribution")
     cfg = run.loaded.cfg
     layers = check_layers(run, layers)
@@ -236,7 +241,7 @@ def ablation(service: ModelService, run: Run, layers: list[int] | None = None, p
         for h in range(cfg.n_heads):
             already = (layer, h) in run.iv.ablate
             other = run if already else service.run(run.name, run.text, dataclasses.replace(
-                run.iv, ablate=(*run.iv.ablate, (layer, h))))
+                run.iv, ablate=(*run.iv.ablate, (layer, h))), beyond)
             passes += not already
             prob, value = float(distribution(other.logits[position])[t]), target(other.logits)
             row.append(schemas.AblationEffect(layer=layer, head=h, prob=round(prob, 4), delta_prob=round(prob - base_prob, 4),

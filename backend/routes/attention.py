@@ -38,6 +38,7 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
         return out
 
     return await answer(request, service, analysed,
+                        check=(lambda: attribution.check_why(service.get(req.model))) if req.why else None,
                         too_big="ask for fewer layers (`layers`, e.g. [0] with `thumbnails` for the rest) or use a "
                                 "shorter text")
 

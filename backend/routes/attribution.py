@@ -27,7 +27,7 @@ async def lens(req: schemas.LensRequest, request: Request, service: Service) -> 
     what the model would output there. A 422 says why where it does not apply (an encoder, a post-norm model)."""
     service.check_top_k(req.top_k)
     return await answer(request, service, lambda: attribution.lens(
-        service.run(req.model, req.text, interventions(req)), req.position, req.token, req.top_k,
+        service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.position, req.token, req.top_k,
         wide=service.spare_threads),
         check=lambda: attribution.check_applies(service.get(req.model), "lens"))
 
@@ -39,7 +39,7 @@ async def logit(req: schemas.LogitAttributionRequest, request: Request, service:
     value in the run. The parts add up to the logit; `centring_removed` says what the norm's centring took out of
     them. `heads` is [layer][head]; `parts` the rest."""
     return await answer(request, service, lambda: attribution.logit_attribution(
-        service.run(req.model, req.text, interventions(req)), req.position, req.token, req.versus),
+        service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.position, req.token, req.versus),
         check=lambda: attribution.check_applies(service.get(req.model), "logit_attribution"))
 
 
@@ -50,7 +50,7 @@ async def attention(req: schemas.AttentionAttributionRequest, request: Request, 
     2020) through every layer and through `layer`, with `residual` as the weight of the residual connection.
     Applies to every model. `captions` says in a sentence each what they measure and what not."""
     return await answer(request, service, lambda: attribution.attention_attribution(
-        service.run(req.model, req.text, interventions(req)), req.layer, req.head, req.residual))
+        service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.layer, req.head, req.residual))
 
 
 @router.post("/ablation", response_model=schemas.AblationResponse)
@@ -59,5 +59,6 @@ async def ablation(req: schemas.AblationRequest, request: Request, service: Serv
     `position`: one full forward pass per head, each holding the server's slot, at most max_ablation_heads heads
     per request, so ask a layer (or a few) at a time and show progress. A pass the server has kept is reused."""
     return await answer(request, service, lambda: attribution.ablation(
-        service, service.run(req.model, req.text, interventions(req)), req.layers, req.position, req.token,
-        req.versus), check=lambda: attribution.check_applies(service.get(req.model), "logit_attribution"))
+        service, service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.layers,
+        req.position, req.token, req.versus, beyond=req.allow_beyond_trained),
+        check=lambda: attribution.check_applies(service.get(req.model), "logit_attribution"))

@@ -20,9 +20,10 @@ const RETRY_FAILED_AFTER_MS = 5000; // a network failure or a 5xx is asked again
 export function createData(api = realApi, { maxEntries = 64, now = () => performance.now() } = {}) {
   const entries = new Map(); // request key -> {key, spec, data, error, status, pending, ctrl, claims, at}
   const slots = new Map(); // "owner:slot" -> request key
-  const last = new Map(); // "owner:slot" -> the last answer that reached it (shown while the next one loads)
+  const last = new Map(); // "owner:slot" -> what it showed last, an answer or a value (shown while the next loads)
   const rounds = new Map(); // owner -> the slots it asked for in this round
   const thumbs = new Map(); // a sentence's base key -> the 8-bit thumbnails of its compact answer (last few sentences)
+  const tables = new Map(); // a sentence's base key -> the role table of its compact answer (last few sentences)
   const baseOf = new WeakMap(); // analyze answer -> its base key (sentence, model, interventions)
   const analyzeMs = new Map(); // model -> how long its last new sentence took to analyse
   const listeners = new Set();
@@ -41,23 +42,33 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
     });
   }
 
-  /** The fetch of one request; large-model analyses reuse their sentence's thumbnails. */
+  /**
+   * The fetch of one request; large-model analyses reuse their sentence's thumbnails and role table (asked for
+   * once per sentence: another layer of it needs neither again).
+   */
   function call(spec, signal) {
     const args = spec.params === undefined ? [signal] : [spec.params, signal];
     if (spec.api !== "analyze") return { promise: api[spec.api](...args), timed: false };
     const base = sentenceKey(spec.params);
     if (!spec.compact) return { promise: api.analyze(spec.params, signal).then((a) => tag(a, base)), timed: true, base };
     const have = thumbs.get(base);
-    const promise = api.analyze({ ...spec.params, thumbnails: !have }, signal).then((a) => {
-      if (a.thumbnails) {
-        thumbs.delete(base);
-        thumbs.set(base, a.thumbnails);
-        while (thumbs.size > 4) thumbs.delete(thumbs.keys().next().value);
-      } else a.thumbnails = have;
+    const table = spec.params.roles ? tables.get(base) : undefined;
+    const ask = { ...spec.params, thumbnails: !have, ...(table ? { roles: false } : {}) };
+    const promise = api.analyze(ask, signal).then((a) => {
+      if (a.thumbnails) keep(thumbs, base, a.thumbnails);
+      else a.thumbnails = have;
+      if (a.roles) keep(tables, base, a.roles);
+      else if (table) a.roles = table;
       return tag(byLayer(a), base);
     });
     // only a new sentence is timed: another layer of the same sentence is the server's cached pass
     return { promise, timed: !have, base };
+  }
+
+  function keep(map, base, value) {
+    map.delete(base);
+    map.set(base, value);
+    while (map.size > 4) map.delete(map.keys().next().value); // the last few sentences
   }
 
   function tag(a, base) {
@@ -148,8 +159,12 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
 
   function settle(slot, r) {
     if (r.api) return shown(slot, want(slot, r));
-    // a value at hand; `request`: the request whose answer it is, where it stands for one (sources.js `carried`)
-    if ("value" in r) return { data: r.value, error: null, pending: false, current: true, ...(r.request ? { request: r.request } : {}) };
+    // a value at hand; `request`: the request whose answer it is, where it stands for one (sources.js `carried`).
+    // It is what the slot shows now, so also what it shows while its next request is on its way.
+    if ("value" in r) {
+      last.set(slot, r.value);
+      return { data: r.value, error: null, pending: false, current: true, ...(r.request ? { request: r.request } : {}) };
+    }
     if (r.unavailable) return { data: null, error: null, unavailable: r.unavailable, pending: false, current: true };
     if (r.error) return { data: null, error: r.error, pending: false, current: true };
     if (r.wait) return { data: last.get(slot) || null, error: null, pending: true, current: false };

@@ -269,7 +269,13 @@ function explorer(ctx) {
   tokensView.render($("tokens"), { tokens: view.tokens, stale: !sameText }, { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1) });
   legendView.render($("token-legend"), { tokens: view.tokens, unseen: analysis.unseen_characters, model: analysis.model });
   $("query-label").textContent = `${tok} “${shownText(analysis.tokens[tok])}”`;
-  if (!an.current) return true; // wait for this sentence's analysis before asking the views' questions
+  if (!an.current) {
+    // wait for this sentence's analysis before asking the views' questions; meanwhile the view on screen (maybe
+    // drawn for another sentence, when its analysis carries more than the last view's) says it is not ready
+    const section = document.querySelector(`main .view[data-view="${state.view}"]`);
+    if (section) section.dataset.state = "loading";
+    return true;
+  }
   return showView(ctx, { an, token: tok, view, analysis });
 }
 

@@ -71,8 +71,10 @@ export const SOURCES = {
     const base = baseParams(ctx.state, ctx.model);
     const also = { ...(carries(ctx, "roles") ? { roles: true } : {}), ...(carries(ctx, "why") ? { why: true } : {}) };
     // a large model: the selected layer in full (the data layer adds the thumbnails of every head, once per sentence)
-    // past the trained length too (up to 4x the tokens: 16x the weights), so that a long text's answer stays small
-    if (compact(ctx.model) || base.allow_beyond_trained) return { api: "analyze", params: { ...base, top_k: TOP_K, layers: [ctx.state.layer], ...also }, compact: true };
+    // past the trained length too (up to 4x the tokens: 16x the weights), so that a long text's answer stays small;
+    // the Why views show no attention: none in full (another layer is then not another request)
+    const layers = carries(ctx, "why") ? [] : [ctx.state.layer];
+    if (compact(ctx.model) || base.allow_beyond_trained) return { api: "analyze", params: { ...base, top_k: TOP_K, layers, ...also }, compact: true };
     return { api: "analyze", params: { ...base, top_k: TOP_K, ...also } };
   },
 

@@ -340,6 +340,25 @@ def test_analyze_with_why_carries_the_lens_and_attribution_endpoints_answers(cli
     assert len(lens["cells"]) == plain["n_layers"] and len(logit["heads"]) == plain["n_layers"]
 
 
+def test_the_attribution_routes_take_allow_beyond_trained_as_the_analysis_does(client):
+    """A text past the trained length: with `allow_beyond_trained` every route explains it (the analysis's carried
+    lens and attribution are the lens and logit routes' answers); without it each says to send it."""
+    text = "The cat sat on the mat. " * 25
+    common = {"text": text, "allow_beyond_trained": True}
+    an = post(client, "/api/analyze", **common, top_k=5, layers=[], why=True)
+    assert len(an["tokens"]) > 128 and an["beyond_trained"] is not None  # tiny-sinusoidal: trained on 128
+    assert an["lens"] == post(client, "/api/attribution/lens", **common, top_k=5)
+    assert an["logit"] == post(client, "/api/attribution/logit", **common)
+    assert post(client, "/api/attribution/lens", **common, position=5)["position"] == 5
+    assert post(client, "/api/attribution/attention", **common, layer=1, head=1)["layer"] == 1
+    abl = post(client, "/api/attribution/ablation", **common, layers=[0])
+    assert len(abl["effects"]) == 1 and len(abl["effects"][0]) == an["n_heads"]
+    for path, extra in [("/api/attribution/lens", {}), ("/api/attribution/logit", {}), ("/api/attribution/ablation", {"layers": [0]}),
+                        ("/api/attribution/attention", {"layer": 1, "head": 1})]:
+        r = client.post(path, json={"text": text, **extra})
+        assert r.status_code == 422 and "allow_beyond_trained" in r.json()["detail"], path
+
+
 def test_analyze_with_why_on_an_encoder_says_why_not(client, minilm):
     r = client.post("/api/analyze", json={"text": TEXT, "model": "minilm-l6", "why": True})
     assert r.status_code == 422 and r.json()["detail"].startswith("why: ") and "no unembedding" in r.json()["detail"]

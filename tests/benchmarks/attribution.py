@@ -60,15 +60,17 @@ class View(NamedTuple):
     asks: list[tuple[str, dict]]
 
     def says(self) -> str:
-        first = "the analysis" + (f" with {', '.join(f'`{k}`' for k in self.analyze)}" if self.analyze else "")
+        fields = ", ".join(f"`{k}: {orjson.dumps(v).decode()}`" for k, v in self.analyze.items())
+        first = "the analysis" + (f" with {fields}" if fields else "")
         return first + "".join(f", then {p.rsplit('/', 1)[1]}" for p, _ in self.asks[:1]) + \
             "".join(f" and {p.rsplit('/', 1)[1]}" for p, _ in self.asks[1:])
 
 
-def page_asks(layer: int, head: int) -> dict[str, View]:
+def page_asks(layer: int, head: int, compact: bool = False) -> dict[str, View]:
     """What each Why view asks beside the plain analysis: the attribution view's analysis carries the lens and the
-    logit attribution (`why`); the effects view asks the attention attribution of the selected head."""
-    return {"attribution": View({"why": True}, []),
+    logit attribution (`why`; a compact one then holds no layer in full); the effects view asks the attention
+    attribution of the selected head."""
+    return {"attribution": View({"why": True, **({"layers": []} if compact else {})}, []),
             "effects": View({}, [("/api/attribution/attention", {"layer": layer, "head": head})])}
 
 
@@ -166,7 +168,7 @@ def smollm2(runs: int) -> list[str]:
     def forward():
         return service.run(name, text, Interventions())
 
-    views = page_asks(layer=20, head=4)
+    views = page_asks(layer=20, head=4, compact=True)
     t = page_views(name, texts, {"top_k": 10, "layers": [0], "thumbnails": True}, views, runs, {"forward": forward})
     run = forward()
     t.update(interleaved({"forward": forward, "with": lambda: explain(forward(), 20, 4),

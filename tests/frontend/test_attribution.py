@@ -108,6 +108,34 @@ def test_each_new_view_draws_on_the_default_model(page: Page):
     assert z[3] == [e["delta_prob"] for e in abl["effects"][0]]
 
 
+def test_a_why_view_waiting_for_its_analysis_says_so_then_shows_the_new_sentence(page: Page):
+    """The lens view's analysis carries more than the attention view's: back on the lens tab after the sentence
+    changed elsewhere, its old picture is marked loading until the new analysis is in, then shows the new sentence."""
+    open_app(page, text=TEXT, view="lens")
+    check_lens(page, None, TEXT)
+    page.click("#tab-attention")
+    ready(page)
+    other = "Tom had a big dog. Tom gave the dog to"
+    page.fill("#text", other)
+    ready(page)  # the attention view's analysis of the new sentence
+    held, hold = [], [True]
+    page.route("**/api/analyze", lambda route: held.append(route) if hold[0] else route.continue_())
+    page.click("#tab-lens")
+    expect(page.locator("#panel-lens")).to_be_visible()
+    expect(page.locator("#panel-lens")).to_have_attribute("data-state", "loading")
+    for _ in range(200):  # the held request reaches the route handler as the page's events are processed
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held and "why" in (held[0].request.post_data or "")
+    expect(page.locator("#panel-lens")).to_have_attribute("data-state", "loading")  # still, while it is held
+    hold[0] = False
+    for route in held:
+        route.continue_()
+    ready(page)
+    check_lens(page, None, other)
+
+
 def test_clicking_a_head_of_the_attribution_opens_its_attention(page: Page):
     open_app(page, text=TEXT, view="attribution")
     x, y = cell_xy(page, "#panel-attribution [data-part=heads] .plot", 1, 3)

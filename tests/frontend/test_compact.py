@@ -45,6 +45,13 @@ def download(page: Page, fig_selector: str, fmt: str) -> str:
     return open(info.value.path(), encoding="utf-8").read()
 
 
+# the role labels drawn on the grid: ["layer.head", label text] each
+LABELS = """() => {
+  const t = document.querySelector('#attn-grid .plot').data.find((d) => d.name === 'role labels');
+  return t.customdata.map((k, i) => [k, t.text[i].replace('<br>', ' ')]);
+}"""
+
+
 def test_a_large_model_gets_one_layer_in_full_and_the_grid_its_thumbnails(page: Page, need_models, shot):
     need_models(LARGE)
     bodies = analyze_bodies(page)
@@ -67,11 +74,18 @@ def test_a_large_model_gets_one_layer_in_full_and_the_grid_its_thumbnails(page: 
     assert grid["text"][0][0] == f"layer 0 · head 0<br>query 0 → key 0: ≈{thumbs[0][0][0][0] / 255:.2f}"
     expect(page.locator("#attn-grid .caption")).to_contain_text("8-bit")
     shot(page, "minilm-compact")
-    # another layer: that layer alone is asked for (the thumbnails of this sentence are kept), the grid stays
+    # another layer: that layer alone is asked for (the thumbnails and role table of this sentence are kept), the
+    # grid stays
+    assert bodies[-1]["roles"] is True
+    labels = sorted(page.evaluate(LABELS))
+    heads = api(page, "/api/roles", {"text": SENTENCE, "model": LARGE})["roles"]["heads"]
+    assert labels == sorted([f"{h['layer']}.{h['head']}", h["label_text"]] for row in heads for h in row if h["label"])
+    assert labels  # (the sentence labels some head of this model)
     asked = len(bodies)
     page.select_option("#layer", "4")
     ready(page)
-    assert bodies[asked:] == [{**bodies[asked - 1], "layers": [4], "thumbnails": False}]
+    assert bodies[asked:] == [{**bodies[asked - 1], "layers": [4], "thumbnails": False, "roles": False}]
+    assert sorted(page.evaluate(LABELS)) == labels  # the sentence's role table, kept
     assert plot_data(page, "#attn-heatmap .plot")[0]["z"] == full["attention"][4][5]
     expect(page.locator("#attn-heatmap .panel-title")).to_have_text("Attention · layer 4 · head 5")
     assert grid_tile(plot_data(page, "#attn-grid .plot")[0]["z"], 5, 11, n) == [[b / 255 for b in row] for row in thumbs[5][11]]

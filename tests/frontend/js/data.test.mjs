@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
 import { createData } from "../../../frontend/js/data.js";
+import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS } from "../../../frontend/js/state.js";
 import { setVocabulary } from "../../../frontend/js/vocab.js";
 import { analysis, byName, MODELS } from "./fixtures.mjs";
@@ -155,6 +156,31 @@ test("a large model: one layer in full, the thumbnails of its sentence asked for
   assert.equal(data.baseOf(a), data.baseOf(b)); // the same sentence
 });
 
+test("a large model's role table, like its thumbnails, is asked for once per sentence", async () => {
+  const big = MODELS[2];
+  const table = { heads: [] };
+  const { api, calls } = fakeApi((name, params) => ({ ...analysis({ layers: 6, heads: 12, only: params.layers, causal: false }),
+    thumbnails: params.thumbnails ? { shape: [6, 12, 4, 4], scale: 255, bytes: new Uint8Array(6 * 12 * 16) } : null,
+    roles: params.roles ? table : null }));
+  const data = createData(api);
+  const at = (layer, text = DEFAULTS.text) => ctxOf({ view: "attention", layer, text }, big);
+  data.resolve("page", "analyze", at(2));
+  assert.deepEqual([calls[0].params.roles, calls[0].params.thumbnails], [true, true]);
+  await tick();
+  data.resolve("page", "analyze", at(4));
+  assert.deepEqual([calls[1].params.roles, calls[1].params.thumbnails], [false, false]); // another layer: neither again
+  await tick();
+  assert.equal(data.resolve("page", "analyze", at(4)).data.roles, table); // the sentence's table, kept
+  data.resolve("page", "analyze", at(4, "Another sentence."));
+  assert.deepEqual([calls[2].params.roles, calls[2].params.thumbnails], [true, true]);
+  // the Why views (of a large decoder): no layer in full, so another layer is the same request
+  const decoder = { ...MODELS[0], n_layers: 30, n_heads: 9 };
+  const why = (layer) => ctxOf({ view: "lens", layer }, decoder);
+  assert.ok(SOURCES.analyze(why(2)).compact && SOURCES.analyze(why(2)).params.why);
+  assert.deepEqual(SOURCES.analyze(why(2)).params.layers, []);
+  assert.deepEqual(SOURCES.analyze(why(2)), SOURCES.analyze(why(5)));
+});
+
 test("one-off requests share the cache and reject with the API's message", async () => {
   const { api, calls } = fakeApi();
   const data = createData(api);
@@ -182,4 +208,27 @@ test("the family's requests of the other models stay held across rounds (not abo
   const nope = calls.filter((c) => c.name === "analyze" && c.params.model === "tiny-nope");
   assert.equal(nope.length, 1, "one request for the other model, whatever the number of rounds");
   assert.equal(nope[0].signal.aborted, false);
+});
+
+test("the lens the analysis carries is shown, and stays shown while another position's lens loads", async () => {
+  const lens = (position) => ({ position, token: { id: 7 }, cells: [] });
+  const { api, calls } = fakeApi();
+  const data = createData(api);
+  const ctx = ctxOf({ view: "lens" });
+  data.resolve("page", "lens", ctx); // waits for the analysis, which carries the lens (`why`)
+  assert.deepEqual(calls.map((c) => [c.name, c.params.why]), [["analyze", true]]);
+  calls[0].answer({ ...analysis({ n: 5 }), lens: lens(4), logit: {} });
+  await tick();
+  const carried = data.resolve("page", "lens", ctx);
+  assert.deepEqual(carried.data, lens(4));
+  assert.equal(carried.request.api, "lens"); // the request it stands for, not sent
+  assert.equal(calls.length, 1);
+  const other = data.resolve("page", "lens", ctxOf({ view: "lens", token: 2 })); // another position: its own request
+  assert.deepEqual(calls.map((c) => c.name), ["analyze", "lens"]);
+  assert.equal(calls[1].params.position, 2);
+  assert.ok(other.pending);
+  assert.deepEqual(other.data, lens(4)); // what was on screen, not an older answer of this slot
+  calls[1].answer(lens(2));
+  await tick();
+  assert.deepEqual(data.resolve("page", "lens", ctxOf({ view: "lens", token: 2 })).data, lens(2));
 });
