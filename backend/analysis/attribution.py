@@ -91,23 +91,17 @@ def _target_name(token: schemas.TargetToken, versus: schemas.TargetToken | None)
 
 # --------------------------------------------------------------------------- logit lens
 
-WIDE_ABOVE = 10**8  # multiply-adds of the lens's unembedding from which it takes an idle core's threads (`wide`)
-
-
 def lens(run: Run, position: int | None = None, token_id: int | None = None, k: int = 5,
-         wide: Callable[[], AbstractContextManager] = nullcontext) -> schemas.LensResponse:
+         wide: Callable[[int], AbstractContextManager] = lambda work: nullcontext()) -> schemas.LensResponse:
     """The residual stream at `position` read through the final norm and unembedding after each sub-layer.
-    `wide`: the context its tensor work runs in (the server's ModelService.spare_threads: an idle core's threads)."""
+    `wide(multiply_adds)`: the context its tensor work runs in (the server's ModelService.spare_threads: an idle
+    core's threads, for a product large enough)."""
     check_applies(run.loaded, "lens")
     head = _explained(run, position, token_id)
     position, t = head["position"], head["token"].id
     cfg = run.loaded.cfg
     n_layers = cfg.n_layers
-    # a second core pays only for a large unembedding (SmolLM2: 1.7e9 multiply-adds, 90 -> 66 ms); on a small one
-    # (the default model: 6e6) starting its threads costs more than it saves (1.7 -> 2.2 ms)
-    if (1 + 2 * n_layers) * cfg.d_model * cfg.vocab_size < WIDE_ABOVE:
-        wide = nullcontext
-    with wide():
+    with wide((1 + 2 * n_layers) * cfg.d_model * cfg.vocab_size):  # the unembedding's multiply-adds
         # [1 + 2L, vocab]: the embeddings' reading, then each sub-layer's
         logits = logit_lens(run.loaded.model, run.cache, position).readings
         # every reading at once, in float32: within 1e-7 of float64 where the answer shows 4 decimals, and a third of
@@ -129,11 +123,11 @@ def lens(run: Run, position: int | None = None, token_id: int | None = None, k: 
                                 embedding=cell(0, None, "embed", "blocks.0.hook_resid_pre"), cells=cells, note=LENS_NOTE)
 
 
-def why(run: Run, k: int, wide: Callable[[], AbstractContextManager] = nullcontext) -> tuple[
+def why(run: Run, k: int, wide: Callable[[int], AbstractContextManager] = lambda work: nullcontext()) -> tuple[
         schemas.LensResponse, schemas.LogitAttributionResponse]:
     """The logit lens (top `k`) and the direct logit attribution of the last position's most probable token: what
-    /api/analyze adds with `why`, the same answers as /api/attribution/lens and /logit with their defaults."""
-    check_why(run.loaded)
+    /api/analyze adds with `why` (its route has run check_why first), the same answers as /api/attribution/lens and
+    /logit with their defaults."""
     return lens(run, k=k, wide=wide), logit_attribution(run)
 
 
@@ -218,10 +212,9 @@ def check_layers(run: Run, layers: list[int] | None) -> list[int]:
 
 
 def ablation(service: ModelService, run: Run, layers: list[int] | None = None, position: int | None = None,
-             token_id: int | None = None, versus_id: int | None = None, beyond: bool = False) -> schemas.AblationResponse:
+             token_id: int | None = None, versus_id: int | None = None) -> schemas.AblationResponse:
     """For each head of `layers` (default all), the run again with that head ablated too (through
-    service.run: cached, and each pass holds the server's slot), and the change in the token's probability.
-    `beyond`: the text may be longer than the model's trained length (as the request allowed for `run`)."""
+    service.run: cached, and each pass holds the server's slot), and the change in the token's probability."""
     check_applies(run.loaded, "logit_attribution")
     cfg = run.loaded.cfg
     layers = check_layers(run, layers)
@@ -235,6 +228,7 @@ def ablation(service: ModelService, run: Run, layers: list[int] | None = None, p
         return float(row[t] - (row[versus_id] if versus_id is not None else 0.0))
 
     base_prob, base_value = float(distribution(run.logits[position])[t]), target(run.logits)
+    beyond = len(run.ids) > run.loaded.info.max_tokens  # `run` was allowed past the trained length: so are these
     effects, passes = [], 0
     for layer in layers:
         row = []

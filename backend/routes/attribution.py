@@ -60,5 +60,5 @@ async def ablation(req: schemas.AblationRequest, request: Request, service: Serv
     per request, so ask a layer (or a few) at a time and show progress. A pass the server has kept is reused."""
     return await answer(request, service, lambda: attribution.ablation(
         service, service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.layers,
-        req.position, req.token, req.versus, beyond=req.allow_beyond_trained),
+        req.position, req.token, req.versus),
         check=lambda: attribution.check_applies(service.get(req.model), "logit_attribution"))

@@ -69,11 +69,12 @@ function carried(ctx, need, what, key, request) {
 export const SOURCES = {
   analyze(ctx) {
     const base = baseParams(ctx.state, ctx.model);
-    const also = { ...(carries(ctx, "roles") ? { roles: true } : {}), ...(carries(ctx, "why") ? { why: true } : {}) };
+    const why = carries(ctx, "why");
+    const also = { ...(carries(ctx, "roles") ? { roles: true } : {}), ...(why ? { why: true } : {}) };
     // a large model: the selected layer in full (the data layer adds the thumbnails of every head, once per sentence)
     // past the trained length too (up to 4x the tokens: 16x the weights), so that a long text's answer stays small;
     // the Why views show no attention: none in full (another layer is then not another request)
-    const layers = carries(ctx, "why") ? [] : [ctx.state.layer];
+    const layers = why ? [] : [ctx.state.layer];
     if (compact(ctx.model) || base.allow_beyond_trained) return { api: "analyze", params: { ...base, top_k: TOP_K, layers, ...also }, compact: true };
     return { api: "analyze", params: { ...base, top_k: TOP_K, ...also } };
   },
@@ -288,7 +289,7 @@ export const SOURCES = {
     const own = { api: "roles", params: baseParams(ctx.state, ctx.model) };
     // the attention view's analysis carries the role table (`roles`): the answer's other parts are not read there
     const c = carried(ctx, need, "roles", "roles", own);
-    if (c) return c.value ? { value: { roles: c.value }, request: own } : c;
+    if (c) return c.value ? { ...c, value: { roles: c.value } } : c;
     return own;
   },
 

@@ -105,13 +105,13 @@ def test_spare_threads_borrow_a_free_slot_and_give_it_back_and_do_nothing_when_n
 
     with service.work():  # this request's slot
         base = torch.get_num_threads()
-        with service.spare_threads():  # the other slot is free: borrowed, with its thread
+        with service.spare_threads(ModelService.SPARE_ABOVE):  # the other slot is free: borrowed, with its thread
             assert torch.get_num_threads() == base + 1 and service.stats()["running"] == 2
         assert torch.get_num_threads() == base and service.stats()["running"] == 1
         t = threading.Thread(target=other_request)
         t.start()
         assert held.wait(10)  # the other slot is another request's now: nothing to borrow
-        with service.spare_threads():
+        with service.spare_threads(ModelService.SPARE_ABOVE):
             assert torch.get_num_threads() == base and service.stats()["running"] == 2
         done.set()
         t.join()

@@ -95,14 +95,13 @@ function gapShapes(g, rows, cols) {
 
 /**
  * Each labelled head's role label on its tile (top left): the API's label text ("prev 0.92"), on two lines where the
- * tile is narrow. `table`: the API's role table (as POST /api/roles gives it; the attention view's analysis carries
- * it), or null while it is on its way. One text trace over the heatmap (not one annotation per label: 200 labels
- * draw in about a third of the time), out of hover and clicks, each label with a dark halo so that it reads on every
- * colour of the scale. Always there, empty without labels: the number of traces stays the same when they arrive.
+ * tile is narrow. `labels`: labelsOf() the API's role table (as POST /api/roles gives it; the attention view's
+ * analysis carries it), [] while it is on its way. One text trace over the heatmap (not one annotation per label:
+ * 200 labels draw in about a third of the time), out of hover and clicks, each label with a dark halo so that it
+ * reads on every colour of the scale. Always there, empty without labels: the number of traces stays the same when
+ * they arrive.
  */
-function roleTrace(g, table, cellPx) {
-  const fits = table && table.heads.length === g.nL && (table.heads[0] || []).length === g.nH;
-  const labels = fits ? labelsOf(table) : [];
+function roleTrace(g, labels, cellPx) {
   const narrow = cellPx < 84;
   const size = cellPx < 34 ? 8 : cellPx < 60 ? 9 : 10;
   const halo = THEME.heads.label_background;
@@ -179,7 +178,10 @@ export function render(element, data, state) {
     describe(gd, state);
     return Plotly.relayout(gd, { shapes: gridShapes(g, state, gd._attnlabGaps) });
   }
-  const labelOf = new Map(labelsOf(table).map((x) => [`${x.layer}.${x.head}`, x.text]));
+  // the role table's labels, where it is this model's (an answer of another model may still be on screen)
+  const fits = table && table.heads.length === nL && (table.heads[0] || []).length === nH;
+  const labelled = fits ? labelsOf(table) : [];
+  const labelOf = new Map(labelled.map((x) => [`${x.layer}.${x.head}`, x.text]));
   const hover = rows * cols <= MAX_HOVER_CELLS;
   // the cells: built again only for new weights, not when only the role labels changed (the same z array goes back
   // to Plotly). The hover text names the labels.
@@ -214,7 +216,7 @@ export function render(element, data, state) {
     type: "heatmap", z, colorscale: WEIGHT_SCALE, zmin: 0, zmax: 1, showscale: false, hoverongaps: true,
     ...(hover ? { text, hovertemplate: "%{text}<extra></extra>" } : { hoverinfo: "none" }),
   };
-  const labels = roleTrace(g, table, cell);
+  const labels = roleTrace(g, labelled, cell);
   const gaps = anyMasked ? gapShapes(g, rows, cols) : [];
   const centre = (k) => k * tile + (n - 1) / 2;
   const drawing = draw(
