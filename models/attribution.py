@@ -111,29 +111,34 @@ def logit_attribution(model: Transformer, cache: ActivationCache, logits: torch.
         scale = math.sqrt(float(x.pow(2).mean()) + norm.eps)
         g = norm.w.double() * u / scale
 
-    def through(v: torch.Tensor) -> float:
-        return float(v.double() @ g)
-
-    parts = [Part("embed", None, through(cache["hook_embed"][position]))]
+    # every part that is not a head, one vector per row [part, d_model] through g at once (in float64)
+    kinds: list[tuple[str, int | None]] = [("embed", None)]
+    rows = [cache["hook_embed"][position]]
     for kind in ("pos_embed", "token_type_embed"):
         if f"hook_{kind}" in cache:
-            parts.append(Part(kind, None, through(cache[f"hook_{kind}"][position])))
-    heads = torch.zeros(cfg.n_layers, cfg.n_heads, dtype=torch.float64)
+            kinds.append((kind, None))
+            rows.append(cache[f"hook_{kind}"][position])
     for layer, block in enumerate(model.blocks):
         attn, mlp = block.attn, block.mlp
-        z = cache["z", layer][position].double()  # [head, d_head]
-        # what a unit of z adds: W_O[h] @ g, in the weights' precision (a float64 copy of every W_O would cost more
-        # than the rest), summed in float64
-        per_unit = torch.einsum("hed,d->he", attn.W_O, g.to(attn.W_O.dtype)).double()  # [head, d_head]
-        heads[layer] = (z * per_unit).sum(-1)
         if attn.b_O is not None:
-            parts.append(Part("attn_bias", layer, through(attn.b_O)))
-        out = cache["mlp_out", layer][position].double()  # [d_model]
+            kinds.append(("attn_bias", layer))
+            rows.append(attn.b_O)
+        kinds.append(("mlp", layer))
+        rows.append(cache["mlp_out", layer][position])  # its bias taken out below, where it has one
         if mlp.b_out is not None:
-            parts.append(Part("mlp", layer, through(out - mlp.b_out.double())))
-            parts.append(Part("mlp_bias", layer, through(mlp.b_out)))
-        else:
-            parts.append(Part("mlp", layer, through(out)))
+            kinds.append(("mlp_bias", layer))
+            rows.append(mlp.b_out)
+    values = (torch.stack(rows).double() @ g).tolist()  # [part]
+    for i, (kind, _) in enumerate(kinds):
+        if kind == "mlp_bias":
+            values[i - 1] -= values[i]  # the MLP's part without its out bias: (out - b_out) . g
+    parts = [Part(kind, layer, v) for (kind, layer), v in zip(kinds, values, strict=True)]
+    # what a unit of z adds: W_O[h] @ g, in the weights' precision (a float64 copy of every W_O would cost more
+    # than the rest), summed in float64
+    per_unit = torch.stack([b.attn.W_O.reshape(-1, cfg.d_model) @ g.to(b.attn.W_O.dtype)
+                            for b in model.blocks])  # [layer, head * d_head]
+    z = torch.stack([cache["z", layer][position] for layer in range(cfg.n_layers)])  # [layer, head, d_head]
+    heads = (z.double().flatten(1) * per_unit.double()).view(cfg.n_layers, cfg.n_heads, -1).sum(-1)  # [layer, head]
     if norm is not None and norm.b is not None:
         parts.append(Part("norm_bias", None, float(norm.b.double() @ u)))
     b_U = unembed_bias(model)
@@ -179,15 +184,27 @@ def rollout(patterns: torch.Tensor, residual: float = 0.5, ablated: tuple[tuple[
     the product, last layer first, of (1 - residual) * (mean over heads of the pattern) + residual * I, each
     with its rows renormalised. The mean leaves out ablated heads ((layer, head) pairs, their output is zero);
     a layer whose heads are all ablated passes the residual alone (the identity). -> [q_pos, k_pos]"""
+    return rollouts(patterns, residual, ablated)[-1]
+
+
+def rollouts(patterns: torch.Tensor, residual: float = 0.5, ablated: tuple[tuple[int, int], ...] = ()) -> torch.Tensor:
+    """The rollout through each prefix of the layers: [layer, q_pos, k_pos], row l the rollout of layers 0 to l
+    (rollout(patterns[:l + 1]), all of them from one pass through the layers)."""
     if not 0.0 <= residual <= 1.0:
         raise ValueError(f"residual is {residual}; it must be between 0 and 1")
     n_layers, n_heads, n = patterns.shape[0], patterns.shape[1], patterns.shape[-1]
+    live = torch.ones(n_layers, n_heads, dtype=torch.float64)  # [layer, head]: 0 for an ablated head
+    for layer, head in ablated:
+        if layer < n_layers:
+            live[layer, head] = 0.0
+    heads = live.sum(1)  # [layer]
     eye = torch.eye(n, dtype=torch.float64)
-    out = eye
+    mean = torch.einsum("lhqk,lh->lqk", patterns.double(), live) / heads.clamp(min=1)[:, None, None]  # [layer, q, k]
+    mean[heads == 0] = eye
+    a = (1.0 - residual) * mean + residual * eye
+    a = a / a.sum(-1, keepdim=True)  # [layer, q_pos, k_pos]
+    out = torch.empty_like(a)
+    prev = eye
     for layer in range(n_layers):
-        live = [h for h in range(n_heads) if (layer, h) not in ablated]
-        mean = patterns[layer, live].double().mean(0) if live else eye  # [q_pos, k_pos]
-        a = (1.0 - residual) * mean + residual * eye
-        a = a / a.sum(-1, keepdim=True)
-        out = a @ out  # [q_pos, k_pos]
+        prev = out[layer] = a[layer] @ prev  # [q_pos, k_pos]
     return out

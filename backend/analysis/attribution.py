@@ -79,10 +79,11 @@ def target_token(run: Run, position: int, token_id: int | None, name: str = "tok
                                rank=int((logits > logits[token_id]).sum()) + 1)
 
 
-def _explained(run: Run, position: int | None, token_id: int | None) -> dict:
+def _explained(run: Run, position: int | None, token_id: int | None, info: dict | None = None) -> dict:
+    """The fields of schemas.Explained; `info`: the run's run_info() where the caller has it already."""
     position = resolve_position(run, position)
-    return {**run_info(run), "position": position, "token": target_token(run, position, token_id),
-            "token_is_default": token_id is None}
+    return {**(run_info(run) if info is None else info), "position": position,
+            "token": target_token(run, position, token_id), "token_is_default": token_id is None}
 
 
 def _target_name(token: schemas.TargetToken, versus: schemas.TargetToken | None) -> str:
@@ -97,7 +98,10 @@ def lens(run: Run, position: int | None = None, token_id: int | None = None, k: 
     `wide(multiply_adds)`: the context its tensor work runs in (the server's ModelService.spare_threads: an idle
     core's threads, for a product large enough)."""
     check_applies(run.loaded, "lens")
-    head = _explained(run, position, token_id)
+    return _lens(run, _explained(run, position, token_id), k, wide)
+
+
+def _lens(run: Run, head: dict, k: int, wide: Callable[[int], AbstractContextManager]) -> schemas.LensResponse:
     position, t = head["position"], head["token"].id
     cfg = run.loaded.cfg
     n_layers = cfg.n_layers
@@ -123,12 +127,13 @@ def lens(run: Run, position: int | None = None, token_id: int | None = None, k: 
                                 embedding=cell(0, None, "embed", "blocks.0.hook_resid_pre"), cells=cells, note=LENS_NOTE)
 
 
-def why(run: Run, k: int, wide: Callable[[int], AbstractContextManager] = lambda work: nullcontext()) -> tuple[
-        schemas.LensResponse, schemas.LogitAttributionResponse]:
+def why(run: Run, k: int, wide: Callable[[int], AbstractContextManager] = lambda work: nullcontext(),
+        info: dict | None = None) -> tuple[schemas.LensResponse, schemas.LogitAttributionResponse]:
     """The logit lens (top `k`) and the direct logit attribution of the last position's most probable token: what
     /api/analyze adds with `why` (its route has run check_why first), the same answers as /api/attribution/lens and
-    /logit with their defaults."""
-    return lens(run, k=k, wide=wide), logit_attribution(run)
+    /logit with their defaults. `info`: the run's run_info() where the caller has it (the analysis's own fields)."""
+    head = _explained(run, None, None, info)  # one explained token for both
+    return _lens(run, head, k, wide), _logit_attribution(run, head)
 
 
 def check_why(loaded: LoadedModel) -> None:
@@ -160,7 +165,10 @@ def _attribution_note(a: attr.LogitAttribution, target: str) -> str:
 def logit_attribution(run: Run, position: int | None = None, token_id: int | None = None,
                       versus_id: int | None = None) -> schemas.LogitAttributionResponse:
     check_applies(run.loaded, "logit_attribution")
-    head = _explained(run, position, token_id)
+    return _logit_attribution(run, _explained(run, position, token_id), versus_id)
+
+
+def _logit_attribution(run: Run, head: dict, versus_id: int | None = None) -> schemas.LogitAttributionResponse:
     position = head["position"]
     versus = None if versus_id is None else target_token(run, position, versus_id, "versus")
     a = attr.logit_attribution(run.loaded.model, run.cache, run.logits, position, head["token"].id, versus_id)
@@ -182,14 +190,13 @@ def attention_attribution(run: Run, layer: int, head: int, residual: float = 0.5
     check_layer_head(cfg, layer, head)
     model, cache = run.loaded.model, run.cache
     pat = patterns(run)  # [layer, head, q, k]
-    ablated = run.iv.ablate
+    rolled = attr.rollouts(pat, residual, run.iv.ablate)  # [layer, q, k]: through each layer
     return schemas.AttentionAttributionResponse(
         **run_info(run), layer=layer, head=head, causal=cfg.causal, residual=residual,
         raw=rnd(pat[layer, head]), value_weighted=rnd(attr.value_weighted(model, cache, layer, head)),
         layer_raw=rnd(pat[layer].double().mean(0)),  # [q, k]
         layer_value_weighted=rnd(attr.value_weighted(model, cache, layer)),
-        rollout=rnd(attr.rollout(pat, residual, ablated)),
-        rollout_to_layer=rnd(attr.rollout(pat[:layer + 1], residual, ablated)), captions=CAPTIONS)
+        rollout=rnd(rolled[-1]), rollout_to_layer=rnd(rolled[layer]), captions=CAPTIONS)
 
 
 # --------------------------------------------------------------------------- measured ablation effects

@@ -34,7 +34,8 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
         out = attention.analyze(run, req.top_k, layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,
                                 selection=req.query_rows, to_send=True)
         if req.why:
-            out.lens, out.logit = attribution.why(run, req.top_k, wide=service.spare_threads)
+            info = {name: getattr(out, name) for name in schemas.RunInfo.model_fields}  # its tokens, said once
+            out.lens, out.logit = attribution.why(run, req.top_k, wide=service.spare_threads, info=info)
         return out
 
     return await answer(request, service, analysed,

@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from models import pretrained, registry
-from models.attribution import logit_attribution, rollout, value_weighted, why_no_attribution
+from models.attribution import logit_attribution, rollout, rollouts, value_weighted, why_no_attribution
 from models.config import ModelConfig
 from models.lens import logit_lens, why_no_lens
 from models.transformer import Interventions, Transformer
@@ -251,3 +251,22 @@ def test_rollout_rows_sum_to_one_and_one_layer_without_residual_is_the_mean_patt
     assert torch.allclose(rollout(patterns[:1], 0.0, tuple((0, h) for h in range(4))), eye)
     with pytest.raises(ValueError, match="residual"):
         rollout(patterns, 1.5)
+
+
+def test_rollouts_row_l_is_the_rollout_of_the_first_l_plus_one_layers():
+    m = make()
+    _, cache = m.run_with_cache(IDS, Interventions(ablate=((1, 2),)))
+    patterns = torch.stack([cache["pattern", layer] for layer in range(SMALL.n_layers)])  # [layer, head, q, k]
+    for ablated in ((), ((1, 2),), tuple((0, h) for h in range(4))):
+        rolled = rollouts(patterns, 0.3, ablated)
+        assert rolled.shape == (SMALL.n_layers, len(IDS), len(IDS))
+        for layer in range(SMALL.n_layers):
+            # by hand: each layer's mean over its live heads (the identity where none is left), mixed, renormalised
+            live = [h for h in range(SMALL.n_heads) if (layer, h) not in ablated]
+            eye = torch.eye(len(IDS), dtype=torch.float64)
+            mean = patterns[layer, live].double().mean(0) if live else eye
+            mixed = 0.7 * mean + 0.3 * eye
+            step = mixed / mixed.sum(-1, keepdim=True)
+            want = step if layer == 0 else step @ rolled[layer - 1]
+            assert torch.allclose(rolled[layer], want, atol=1e-12)
+            assert torch.allclose(rolled[layer], rollout(patterns[:layer + 1], 0.3, ablated), atol=1e-12)
