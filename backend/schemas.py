@@ -146,6 +146,8 @@ class Ready(BaseModel):
     passes: int = Field(..., description="forward passes computing now")
     peak_passes: int = Field(..., description="the most forward passes computing at once since the server started")
     passes_done: int = Field(..., description="forward passes done since the server started")
+    joined: int = Field(..., description="requests that waited for a forward pass another request was computing (the "
+                                         "same model, text and interventions) instead of computing it again")
     refused: int = Field(..., description="requests refused with 503 since the server started")
     max_concurrent_runs: int
     max_queued_runs: int

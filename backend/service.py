@@ -59,6 +59,14 @@ class ModelNotInstalled(LookupError):
     """A registered model whose package is missing (a 422 that says how to install it)."""
 
 
+class _Flight:
+    """A forward pass being computed: the requests that ask for the same one meanwhile wait for it (ModelService._cached)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.run: Run | None = None  # set when it succeeded
+
+
 class _LoadJob:
     """One background load of a model: the thread, and how it ended."""
 
@@ -126,6 +134,7 @@ class ModelService:
         self.background_loads = background_loads
         self._jobs: dict[str, _LoadJob] = {}
         self._runs: OrderedDict[tuple, tuple[Run, int]] = OrderedDict()  # key -> (run, its bytes)
+        self._flights: dict[tuple, _Flight] = {}  # key -> the pass of it being computed now
         self._cache_budget = int(settings.result_cache_mb * 2**20)
         self.cached_bytes = 0
         self._dropped_bytes = 0  # since the last trim
@@ -347,19 +356,43 @@ class ModelService:
         return self._cached((loaded.name, ("ids", tuple(ids)), iv), loaded, text, list(ids), iv)
 
     def _cached(self, key: tuple, loaded: LoadedModel, text: str, ids: list[int], iv: Interventions) -> Run:
+        """The run of `key` from the cache; else, when another request is computing that same pass now, its run once
+        it is done (a view's requests sent at once, a class sending one sentence: one pass); else computed here."""
         with self._lock:
             hit = self._runs.get(key)
             if hit is not None:
                 self._runs.move_to_end(key)
                 return hit[0]
-        with self._slot(), self._counted():
-            logits, cache = self._forward(loaded, ids, iv)
-        result = Run(loaded, text, tuple(ids), logits, cache)
+            flight = self._flights.get(key)
+            leader = flight is None
+            if leader:
+                flight = self._flights[key] = _Flight()
+            else:
+                self._joined += 1
+        if not leader:
+            while not flight.done.wait(self.POLL_S):
+                self.check_cancelled()
+            if flight.run is not None:
+                return flight.run
+            return self._cached(key, loaded, text, ids, iv)  # its pass failed (or its client went): try here
+        try:
+            with self._slot(), self._counted():
+                logits, cache = self._forward(loaded, ids, iv)
+            flight.run = result = Run(loaded, text, tuple(ids), logits, cache)
+            self._store(key, result)
+        finally:
+            with self._lock:
+                del self._flights[key]
+            flight.done.set()
+        return result
+
+    def _store(self, key: tuple, result: Run) -> None:
+        """Keep `result` in the cache, within its budget (the least recently used go first)."""
         if self._cache_budget <= 0:
-            return result
+            return
         size = result.nbytes
         with self._lock:
-            if key not in self._runs:  # (another request may have stored the same run meanwhile)
+            if key not in self._runs:
                 self._runs[key] = (result, size)
                 self.cached_bytes += size
             while self.cached_bytes > self._cache_budget and len(self._runs) > self.KEEP_RUNS:
@@ -371,7 +404,6 @@ class ModelService:
                 self._dropped_bytes = 0
         if trim:
             trim_allocator()
-        return result
 
     def _forward(self, loaded: LoadedModel, ids: list[int], iv: Interventions):
         if torch.get_num_threads() != self._threads:  # a setting of the calling thread (OpenMP), so set where we run
@@ -432,6 +464,7 @@ class ModelService:
         self._passes = 0  # forward passes computing now, counted around the model call itself
         self._peak_passes = 0  # the most at once since the start
         self._passes_done = 0
+        self._joined = 0  # requests that waited for another's pass of the same text instead of computing it again
         self._refused = 0  # 503s given (queue full or no slot within queue_timeout_s)
         self._ready: set[str] = set()  # models loaded: a request for one runs without loading it first
 
@@ -514,8 +547,9 @@ class ModelService:
 
     def stats(self) -> dict[str, int]:
         """The limiter now, read without a lock (a health check must never wait): slots held (running), requests
-        waiting for one, forward passes computing now and the most at once since the start, passes done, 503s."""
+        waiting for one, forward passes computing now and the most at once since the start, passes done, requests
+        that joined another's pass, 503s."""
         return {"running": self._running, "waiting": self._waiting, "passes": self._passes,
-                "peak_passes": self._peak_passes, "passes_done": self._passes_done, "refused": self._refused,
+                "peak_passes": self._peak_passes, "passes_done": self._passes_done, "joined": self._joined, "refused": self._refused,
                 "max_concurrent_runs": self.settings.max_concurrent_runs,
                 "max_queued_runs": self.settings.max_queued_runs}

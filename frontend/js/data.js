@@ -2,6 +2,7 @@
 // fetch, and only this module calls api.js for data). The explorer and the lesson panel are both its clients.
 //
 //   resolve(owner, name, ctx)  a source of sources.js for a context: {data, error, unavailable, pending, current, request}
+//   prefetch(owner, name, ctx) a source's request started now, where it reads no other source (asked with the analysis)
 //   request(spec)              a one-off request through the same cache (a promise): /api/models, the lessons, ...
 //   begin(owner) / end(owner)  a client's round: the slots it did not ask for this round are let go
 //
@@ -16,6 +17,7 @@ import { byLayer } from "./derive.js";
 import { SOURCES } from "./sources.js";
 
 const RETRY_FAILED_AFTER_MS = 5000; // a network failure or a 5xx is asked again after this, when still wanted
+const READS_ANOTHER = Symbol("reads another source"); // thrown by prefetch's `need`
 
 export function createData(api = realApi, { maxEntries = 64, now = () => performance.now() } = {}) {
   const entries = new Map(); // request key -> {key, spec, data, error, status, pending, ctrl, claims, at}
@@ -210,6 +212,28 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
         return out;
       };
       return need(name, ctx.slot ? `${ctx.slot}/${name}` : name);
+    },
+
+    /**
+     * Ask source `name` for a context now, without showing it, where it reads no other source (the selected head's
+     * attribution, the Q/K/V of a layer): the page asks such sources of its view together with a new sentence's
+     * analysis instead of after it (the server computes the sentence's pass once for both). A source that reads
+     * another (the lens of the query token, which the analysis names) is left for resolve() once that one is in.
+     */
+    prefetch(owner, name, ctx) {
+      const src = SOURCES[name];
+      if (!src) return;
+      let r;
+      try {
+        r = src(ctx, () => {
+          throw READS_ANOTHER;
+        });
+      } catch {
+        return; // it reads another source (or cannot say yet): nothing asked
+      }
+      const slot = `${owner}:${ctx.slot ? `${ctx.slot}/${name}` : name}`;
+      touch(owner, slot);
+      settle(slot, r);
     },
 
     /**

@@ -270,8 +270,11 @@ function explorer(ctx) {
   legendView.render($("token-legend"), { tokens: view.tokens, unseen: analysis.unseen_characters, model: analysis.model });
   $("query-label").textContent = `${tok} “${shownText(analysis.tokens[tok])}”`;
   if (!an.current) {
-    // wait for this sentence's analysis before asking the views' questions; meanwhile the view on screen (maybe
-    // drawn for another sentence, when its analysis carries more than the last view's) says it is not ready
+    // wait for this sentence's analysis before asking the view's questions that depend on it (which token is the
+    // query); those that do not are asked now, with it. Meanwhile the view on screen (maybe drawn for another
+    // sentence, when its analysis carries more than the last view's) says it is not ready
+    const module = VIEWS[state.view];
+    if (module) for (const name of module.sources) data.prefetch("page", name, ctx);
     const section = document.querySelector(`main .view[data-view="${state.view}"]`);
     if (section) section.dataset.state = "loading";
     return true;

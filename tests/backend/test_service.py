@@ -117,3 +117,66 @@ def test_spare_threads_borrow_a_free_slot_and_give_it_back_and_do_nothing_when_n
         t.join()
     assert service.stats()["running"] == 0
     assert service._slots.acquire(blocking=False) and service._slots.acquire(blocking=False)  # both slots back
+
+
+class Gated(ModelService):
+    """A service whose forward passes wait at a gate, counted, so that a test can have two requests ask at once."""
+
+    def __init__(self, settings: Settings, fail_first: bool = False):
+        super().__init__(settings)
+        self.gate = threading.Event()
+        self.started = threading.Event()
+        self.forwards = 0
+        self.fail_first = fail_first
+
+    def _forward(self, loaded, ids, iv):
+        self.forwards += 1
+        self.started.set()
+        assert self.gate.wait(10)
+        if self.fail_first and self.forwards == 1:
+            raise RuntimeError("the first pass fails")
+        return super()._forward(loaded, ids, iv)
+
+
+def _at_once(service: ModelService, n: int) -> list:
+    """n threads asking the same pass, each in a request's work(); the first asks first and holds the pass at the gate
+    until the others have asked too. -> what each got (a Run or the exception)."""
+    got: list = [None] * n
+
+    def ask(i: int) -> None:
+        try:
+            with service.work():
+                got[i] = service.run(None, TEXTS[0], Interventions())
+        except Exception as e:  # noqa: BLE001 (the test reads it)
+            got[i] = e
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(n)]
+    threads[0].start()
+    assert service.started.wait(10)
+    for t in threads[1:]:
+        t.start()
+    while service.stats()["joined"] < n - 1:  # each of the others waits for that pass
+        threading.Event().wait(0.01)
+    service.gate.set()
+    for t in threads:
+        t.join(10)
+    return got
+
+
+@pytest.mark.parametrize("cache_mb", [0, 64])
+def test_requests_for_a_pass_being_computed_wait_for_it_instead_of_computing_it_again(cache_mb):
+    service = Gated(Settings(max_concurrent_runs=2, result_cache_mb=cache_mb))
+    first, second = _at_once(service, 2)
+    assert service.forwards == 1 and first is second  # one pass, one run for both
+    assert service.stats()["joined"] == 1 and service.stats()["passes_done"] == 1
+    assert not service._flights and service.stats()["running"] == 0
+    third = service.run(None, TEXTS[0], Interventions())  # afterwards: from the cache, or computed again without one
+    assert (third is first) == (cache_mb > 0) and service.forwards == (1 if cache_mb else 2)
+
+
+def test_when_the_pass_another_request_waited_for_fails_it_is_computed_for_the_one_waiting():
+    service = Gated(Settings(max_concurrent_runs=2), fail_first=True)
+    first, second = _at_once(service, 2)
+    assert isinstance(first, RuntimeError) and service.forwards == 2
+    assert second is service.run(None, TEXTS[0], Interventions())  # computed by the second, and kept
+    assert not service._flights

@@ -2,9 +2,10 @@
 
 Over HTTP, as the page asks (from this process to one `attnlab serve`): POST /api/analyze on a sentence the server
 has not run (a fresh forward pass), and what each view asks instead on such a sentence: the attribution view, the
-analysis with `why` (it carries the lens and the logit attribution); the effects view, the analysis followed by
-/api/attribution/attention (it reuses the server's kept pass). In process: the same answers made and written to
-JSON without HTTP. Every round gets a sentence of its own (same token count), so that each analysis is uncached.
+analysis with `why` (it carries the lens and the logit attribution); the effects view, the analysis and
+/api/attribution/attention sent together (the latter reads nothing of the analysis; the server computes the
+sentence's pass once for both). In process: the same answers made and written to JSON without HTTP. Every round gets
+a sentence of its own (same token count), so that each analysis is uncached.
 
 Default model, 16 tokens: each view at most +20% over the analysis alone. SmolLM2 at 32 tokens: each view within
 1.5x the forward pass with its cache (ModelService.run, uncached, in this process with the server's torch threads).
@@ -54,32 +55,35 @@ def sentences(loaded, n_tokens: int, count: int) -> list[str]:
 
 
 class View(NamedTuple):
-    """What a view asks the server on a new sentence (frontend/js/sources.js): its analysis's extra fields, then
-    its own requests [(path, body fields)], sent at once once the analysis is in."""
+    """What a view asks the server on a new sentence (frontend/js/sources.js): its analysis's extra fields, the
+    requests sent with the analysis (a source that reads nothing of it: data.js `prefetch`), and those sent once the
+    analysis is in (a source that reads its tokens) [(path, body fields)]."""
     analyze: dict
+    with_analysis: list[tuple[str, dict]]
     asks: list[tuple[str, dict]]
 
     def says(self) -> str:
         fields = ", ".join(f"`{k}: {orjson.dumps(v).decode()}`" for k, v in self.analyze.items())
         first = "the analysis" + (f" with {fields}" if fields else "")
-        return first + "".join(f", then {p.rsplit('/', 1)[1]}" for p, _ in self.asks[:1]) + \
-            "".join(f" and {p.rsplit('/', 1)[1]}" for p, _ in self.asks[1:])
+        name = lambda path: path.rsplit("/", 1)[1]  # noqa: E731
+        return (first + "".join(f" and {name(p)} at once" for p, _ in self.with_analysis)
+                + "".join(f", then {name(p)}" for p, _ in self.asks[:1]) + "".join(f" and {name(p)}" for p, _ in self.asks[1:]))
 
 
 def page_asks(layer: int, head: int, compact: bool = False) -> dict[str, View]:
     """What each Why view asks beside the plain analysis: the attribution view's analysis carries the lens and the
     logit attribution (`why`; a compact one then holds no layer in full); the effects view asks the attention
-    attribution of the selected head."""
-    return {"attribution": View({"why": True, **({"layers": []} if compact else {})}, []),
-            "effects": View({}, [("/api/attribution/attention", {"layer": layer, "head": head})])}
+    attribution of the selected head, which reads nothing of the analysis, with it."""
+    return {"attribution": View({"why": True, **({"layers": []} if compact else {})}, [], []),
+            "effects": View({}, [("/api/attribution/attention", {"layer": layer, "head": head})], [])}
 
 
 def page_views(name: str, texts: Iterator[str], analyze: dict, views: dict[str, View], runs: int,
                also: dict[str, Callable[[], object]] | None = None) -> dict[str, Timing]:
     """Over HTTP from this process to one `attnlab serve` (default settings, so the kept pass is reused), as the page:
     "http", POST /api/analyze (with the fields `analyze`) on a sentence the server has not run; each view, its
-    analysis (with the view's fields) followed by the view's own requests on that sentence, sent at once as the page
-    sends them (two connections), each answer parsed. `also`: functions of this process timed in the same rounds
+    analysis (with the view's fields) and the view's own requests on that sentence as the page sends them (two
+    connections), each answer parsed. `also`: functions of this process timed in the same rounds
     (a baseline)."""
     with serve() as (base, _), ThreadPoolExecutor(2) as pool, \
             httpx.Client(base_url=base, timeout=120) as first, httpx.Client(base_url=base, timeout=120) as second:
@@ -90,14 +94,17 @@ def page_views(name: str, texts: Iterator[str], analyze: dict, views: dict[str, 
             r.raise_for_status()
             orjson.loads(r.content)
 
-        def http_analyze(extra: dict | None = None) -> str:
-            text = next(texts)
-            post(first, "/api/analyze", {"text": text, **analyze, **(extra or {})})
-            return text
+        def http_analyze() -> None:
+            post(first, "/api/analyze", {"text": next(texts), **analyze})
 
         def http_view(view: View) -> Callable[[], None]:
             def run() -> None:
-                text = http_analyze(view.analyze)  # the page asks a view's answers once the analysis has named the tokens
+                text = next(texts)
+                # with the analysis: what reads nothing of it; once it is in: what reads its tokens (two connections)
+                early = [pool.submit(post, second, path, {**body, "text": text}) for path, body in view.with_analysis]
+                post(first, "/api/analyze", {"text": text, **analyze, **view.analyze})
+                for d in early:
+                    d.result()
                 done = [pool.submit(post, clients[i], path, {**body, "text": text}) for i, (path, body) in enumerate(view.asks)]
                 for d in done:
                     d.result()

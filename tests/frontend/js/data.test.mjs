@@ -232,3 +232,28 @@ test("the lens the analysis carries is shown, and stays shown while another posi
   await tick();
   assert.deepEqual(data.resolve("page", "lens", ctxOf({ view: "lens", token: 2 })).data, lens(2));
 });
+
+test("prefetch asks a source that reads no other with the analysis, and leaves one that does for later", async () => {
+  const { api, calls } = fakeApi();
+  const data = createData(api);
+  const ctx = ctxOf({ view: "effects", layer: 1, head: 2 });
+  data.begin("page");
+  const an = data.resolve("page", "analyze", ctx);
+  for (const name of ["attnattr", "ablation", "lens"]) data.prefetch("page", name, ctx);
+  data.end("page");
+  // the selected head's attribution goes now, beside the analysis; the ablation and the lens need its tokens first
+  assert.equal(an.pending, true);
+  assert.deepEqual(calls.map((c) => c.name), ["analyze", "attnattr"]);
+  assert.deepEqual([calls[1].params.layer, calls[1].params.head], [1, 2]);
+  assert.ok(!calls[1].signal.aborted); // held by the round that prefetched it
+  calls[1].answer({ raw: [[1]] });
+  calls[0].answer(analysis());
+  await tick();
+  // once the analysis is in, resolving the source answers from the request already made: nothing sent again
+  data.begin("page");
+  assert.deepEqual(data.resolve("page", "attnattr", ctx).data, { raw: [[1]] });
+  data.resolve("page", "lens", ctx);
+  data.end("page");
+  assert.deepEqual(calls.map((c) => c.name), ["analyze", "attnattr", "lens"]);
+  assert.equal(data.sent(), 3);
+});
