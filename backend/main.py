@@ -18,6 +18,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from backend import figures
 from backend.alloc import tune_allocator, tune_gc, tune_switch_interval
 from backend.lab import LabManager
 from backend.lesson_steps import LessonNotFound
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         tune_gc()  # fewer collections, each a pause of every thread (backend/alloc.py)
         tune_switch_interval()  # the event loop gets the GIL back sooner from the model threads (backend/alloc.py)
         threading.Thread(target=plotly_file.made, name="gzip plotly.js", daemon=True).start()  # ready for the first page
+        figures.warm()  # plotly's validators read now, and frozen out of the collector with the default model below
         log.info("%d torch thread(s) per forward pass, %d passes at once", torch_threads(settings),
                  settings.max_concurrent_runs)
         loaded = service.load_now(settings.default_model)  # before the server answers

@@ -1,4 +1,10 @@
-"""The app around the API: docs, static files, headers, OpenAPI."""
+"""The app around the API: docs, static files, headers, OpenAPI, what its start prepares."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_openapi_lists_every_view_and_no_static_route(client):
@@ -46,3 +52,23 @@ def test_security_headers(client):
 def test_no_cors_by_default(client):
     r = client.get("/api/health", headers={"origin": "http://evil.example"})
     assert "access-control-allow-origin" not in r.headers
+
+
+def test_plotly_reads_its_validators_at_the_start_and_they_are_frozen_out_of_the_collector():
+    """The first figure makes plotly read its table of validators (one json.load of several MB, holding the GIL):
+    the app does it in its lifespan, before the default model's load freezes what is alive, so that neither the first
+    report nor later full collections walk it (in a new process: nothing else there has made a figure)."""
+    script = """
+import gc
+from fastapi.testclient import TestClient
+from plotly.validator_cache import ValidatorCache
+from backend.main import create_app
+assert ValidatorCache._json_cache is None
+with TestClient(create_app()):
+    table = ValidatorCache._json_cache
+    assert table is not None
+    assert gc.get_freeze_count() > 0 and not any(o is table for o in gc.get_objects())
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
