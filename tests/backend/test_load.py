@@ -41,7 +41,9 @@ SMOL = "smollm2-135m"
 # the GIL's switch interval at 1 ms (backend/alloc.py): 44, 40, 28, 56 and 19 ms on an idle machine (p99 6-18 ms),
 # 53 ms with a busy loop taking one of the two cores (p99 10 ms). At CPython's 5 ms: 44-102 ms idle (p99 25-34 ms),
 # up to 131 ms with another test run sharing the cores; before the models were frozen out of the garbage collector
-# (service.load_now), 250-450 ms.
+# (service.load_now), 250-450 ms. Over the bound now and then (127 and 138 ms, two runs in six): the first report read
+# plotly's table of validators in one json.load holding the GIL, 100 ms (a watchdog thread in the server saw it); read
+# at the start since (backend/figures.py warm): 24-64 ms in four runs, p99 7-17 ms.
 HEALTH_BOUND_S = 0.1
 # SmolLM2 (135 M parameters in float32: 0.54 GB) + the tiny default model + torch, the result cache
 # (result_cache_mb 512 MB, or its 4 most recent passes when they hold more) and what the two requests that run at
