@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import hashlib
 import logging
@@ -28,7 +29,7 @@ from backend.routes.report import Forbidden
 from backend.service import Cancelled, ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded, UnknownModel
 from backend.settings import Settings, get_settings, torch_threads
 from backend.share import host_form, machine_hosts, with_final_dots
-from backend.work import RemoteGZipMiddleware
+from backend.work import LoopLag, RemoteGZipMiddleware
 
 log = logging.getLogger("attnlab")
 FRONTEND = Path(__file__).resolve().parent.parent / "frontend"
@@ -181,7 +182,10 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         service.models()  # every model's card and package looked up once, so a first request for one is quick
         if app.state.lab.closed:  # the app started again after a shutdown (as a test client does)
             app.state.lab = LabManager(settings)
+        app.state.loop_lag = LoopLag()
+        lag = asyncio.get_running_loop().create_task(app.state.loop_lag.run())
         yield
+        lag.cancel()
         app.state.lab.shutdown()  # the training lab's worker processes
 
     app = FastAPI(title="Attention Lab", version="0.2.0", lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -190,6 +194,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
                               "intermediates.")
     app.state.settings = settings
     app.state.service = service
+    app.state.loop_lag = LoopLag()  # measured while the app runs (its lifespan)
     app.state.lab = LabManager(settings)
 
     @app.exception_handler(RequestValidationError)

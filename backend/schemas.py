@@ -149,6 +149,8 @@ class Ready(BaseModel):
     joined: int = Field(..., description="requests that waited for a forward pass another request was computing (the "
                                          "same model, text and interventions) instead of computing it again")
     refused: int = Field(..., description="requests refused with 503 since the server started")
+    loop_lag_ms: float = Field(..., description="the most the event loop has run late since the server started (ms): "
+                                                "how long /api/health could have waited for it")
     max_concurrent_runs: int
     max_queued_runs: int
 

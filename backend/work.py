@@ -125,6 +125,24 @@ async def answer(request: Request, service: ModelService, work: Callable[[], Bas
         watcher.cancel()
 
 
+class LoopLag:
+    """How late the event loop runs: a task asks to wake every EVERY_S and keeps the most it woke late. That is how
+    long anything the loop answers (/api/health, a 503) could have waited for it: a thread holding the GIL, a garbage
+    collection, this process's threads not scheduled. GET /api/ready reports it (`loop_lag_ms`)."""
+
+    EVERY_S = 0.05
+
+    def __init__(self) -> None:
+        self.worst_s = 0.0
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            asked = loop.time()
+            await asyncio.sleep(self.EVERY_S)
+            self.worst_s = max(self.worst_s, loop.time() - asked - self.EVERY_S)
+
+
 class RemoteGZipMiddleware(GZipMiddleware):
     """Starlette's GZip middleware for clients on other machines; a client on this one gets the bytes as they are
     (on_this_machine), as the model routes' answers do."""

@@ -91,6 +91,27 @@ def test_a_model_just_loaded_is_frozen_out_of_the_garbage_collector_once(monkeyp
     assert service.load_now(None) is loaded and freezes.count(True) == 1  # loaded already: nothing frozen again
 
 
+def test_no_collection_runs_while_a_model_loads_and_the_collector_runs_again_after_even_if_the_load_fails():
+    from models import registry
+
+    seen = []
+
+    def load(name):
+        seen.append(gc.isenabled())
+        if name == "broken":
+            raise RuntimeError("a broken file")
+        return registry.load(name)
+
+    service = ModelService(Settings(), load=load)
+    assert gc.isenabled()
+    service.load_now(None)
+    with pytest.raises(Exception, match="a broken file"):
+        service.load_now("broken")
+    assert seen == [False, False] and gc.isenabled()
+    service.load_now(None)  # loaded already: the collector is not paused for it
+    assert seen == [False, False, True] and gc.isenabled()
+
+
 def test_spare_threads_borrow_a_free_slot_and_give_it_back_and_do_nothing_when_none_is_free():
     import torch
 

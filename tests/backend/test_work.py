@@ -95,3 +95,25 @@ def test_model_work_runs_niced_below_the_event_loop(client, monkeypatch):
     assert tid != threading.get_native_id() and nice == min(19, loop_nice + work.WORK_NICE)
     client.post("/api/analyze", json={"text": "Nice work again, said the dog.", "layers": [0]})
     assert all(n == nice for t, n in seen if t == tid)  # once per thread, not once per request
+
+
+def test_loop_lag_keeps_the_most_the_event_loop_ran_late():
+    import asyncio
+    import time
+
+    lag = work.LoopLag()
+
+    async def main() -> None:
+        task = asyncio.get_running_loop().create_task(lag.run())
+        await asyncio.sleep(0.2)
+        time.sleep(0.3)  # the loop held: nothing it waits for can run meanwhile
+        await asyncio.sleep(0.1)
+        task.cancel()
+
+    asyncio.run(main())
+    assert 0.25 <= lag.worst_s < 1.0
+
+
+def test_ready_reports_how_late_the_event_loop_ran(client):
+    body = client.get("/api/ready").json()
+    assert isinstance(body["loop_lag_ms"], float) and body["loop_lag_ms"] >= 0
