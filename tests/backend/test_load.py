@@ -7,7 +7,8 @@ longest texts their limits allow, all sent at once. Meanwhile /api/health is ask
 /api/ready (the limiter's counters) every 100 ms, and the server's RSS read from /proc every 100 ms. What must hold:
 no 5xx but 503, each 503 with Retry-After; at most max_concurrent_runs forward passes at once (counted by the
 server around each pass: /api/ready's peak_passes); /api/health under 100 ms every time but in the instant the 80
-requests arrive together (BURST_S), and under BURST_BOUND_S then; RSS under RSS_BOUND_MB; normal answers right after. The numbers are printed (pytest -s shows them).
+requests arrive together (BURST_S), and under BURST_BOUND_S then; RSS under RSS_BOUND_MB; normal answers right
+after. The numbers are printed (pytest -s shows them).
 """
 
 from __future__ import annotations
@@ -258,9 +259,9 @@ def test_forty_continuations_twenty_reports_and_twenty_comparisons_at_once(need)
           f"once: at most {final['peak_passes']} (counted by the server), {passes_seen} seen in /api/ready, slots "
           f"held at once: {running_seen} seen; passes done: {final['passes_done'] - before['passes_done']}; "
           f"refused: {final['refused'] - before['refused']}; the server's event loop late by at most "
-          f"{final['loop_lag_ms']} ms (before the load: {before['loop_lag_ms']} ms); RSS {memory.samples[0]:.0f} MB at the start, at most "
-          f"{max(memory.samples):.0f} MB; after: analyze {after.status_code} in {after_s * 1000:.0f} ms, SmolLM2 "
-          f"predict {after_smol.status_code}")
+          f"{final['loop_lag_ms']} ms (before the load: {before['loop_lag_ms']} ms); RSS {memory.samples[0]:.0f} MB "
+          f"at the start, at most {max(memory.samples):.0f} MB; after: analyze {after.status_code} in "
+          f"{after_s * 1000:.0f} ms, SmolLM2 predict {after_smol.status_code}")
 
     assert {status for _, status, _, _, _ in results} <= {200, 503}, statuses
     for kind, status, headers, body, _ in results:
