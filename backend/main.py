@@ -182,7 +182,6 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         service.models()  # every model's card and package looked up once, so a first request for one is quick
         if app.state.lab.closed:  # the app started again after a shutdown (as a test client does)
             app.state.lab = LabManager(settings)
-        app.state.loop_lag = LoopLag()
         lag = asyncio.get_running_loop().create_task(app.state.loop_lag.run())
         yield
         lag.cancel()
@@ -194,7 +193,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
                               "intermediates.")
     app.state.settings = settings
     app.state.service = service
-    app.state.loop_lag = LoopLag()  # measured while the app runs (its lifespan)
+    app.state.loop_lag = LoopLag()  # measured while the app runs (its lifespan runs it)
     app.state.lab = LabManager(settings)
 
     @app.exception_handler(RequestValidationError)

@@ -136,7 +136,9 @@ class LoopLag:
         self.worst_s = 0.0
 
     async def run(self) -> None:
+        """Measure until cancelled, from 0 (the app's lifespan runs it from each start)."""
         loop = asyncio.get_running_loop()
+        self.worst_s = 0.0
         while True:
             asked = loop.time()
             await asyncio.sleep(self.EVERY_S)

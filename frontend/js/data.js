@@ -197,21 +197,21 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
      */
     resolve(owner, name, ctx) {
       const memo = new Map();
-      const need = (n, slotName = n) => {
-        if (memo.has(slotName)) return memo.get(slotName);
+      const need = (n, name = n) => {
+        if (memo.has(name)) return memo.get(name);
         const src = SOURCES[n];
-        const slot = `${owner}:${slotName}`;
+        const slot = `${owner}:${name}`;
         touch(owner, slot);
         let out;
         try {
-          out = src ? settle(slot, src(ctx, (dep) => need(dep, ctx.slot ? `${ctx.slot}/${dep}` : dep))) : { data: null, error: `unknown source ${n}`, pending: false };
+          out = src ? settle(slot, src(ctx, (dep) => need(dep, slotName(ctx, dep)))) : { data: null, error: `unknown source ${n}`, pending: false };
         } catch (err) {
           out = { data: null, error: err.message || String(err), pending: false };
         }
-        memo.set(slotName, out);
+        memo.set(name, out);
         return out;
       };
-      return need(name, ctx.slot ? `${ctx.slot}/${name}` : name);
+      return need(name, slotName(ctx, name));
     },
 
     /**
@@ -231,7 +231,7 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
       } catch {
         return; // it reads another source (or cannot say yet): nothing asked
       }
-      const slot = `${owner}:${ctx.slot ? `${ctx.slot}/${name}` : name}`;
+      const slot = `${owner}:${slotName(ctx, name)}`;
       touch(owner, slot);
       settle(slot, r);
     },
@@ -290,6 +290,11 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
     /** Entries in the cache (tests). */
     size: () => entries.size,
   };
+}
+
+/** The name of a source's slot within its owner: a lesson step's context (`ctx.slot`) keeps its sources apart. */
+function slotName(ctx, name) {
+  return ctx.slot ? `${ctx.slot}/${name}` : name;
 }
 
 /**

@@ -55,39 +55,35 @@ def sentences(loaded, n_tokens: int, count: int) -> list[str]:
 
 
 class View(NamedTuple):
-    """What a view asks the server on a new sentence (frontend/js/sources.js): its analysis's extra fields, the
-    requests sent with the analysis (a source that reads nothing of it: data.js `prefetch`), and those sent once the
-    analysis is in (a source that reads its tokens) [(path, body fields)]."""
+    """What a view asks the server on a new sentence (frontend/js/sources.js): its analysis's extra fields, and the
+    requests sent with the analysis [(path, body fields)] (sources that read nothing of it: data.js `prefetch`; the
+    Why views' first pictures need none that waits for it)."""
     analyze: dict
     with_analysis: list[tuple[str, dict]]
-    asks: list[tuple[str, dict]]
 
     def says(self) -> str:
         fields = ", ".join(f"`{k}: {orjson.dumps(v).decode()}`" for k, v in self.analyze.items())
         first = "the analysis" + (f" with {fields}" if fields else "")
-        name = lambda path: path.rsplit("/", 1)[1]  # noqa: E731
-        return (first + "".join(f" and {name(p)} at once" for p, _ in self.with_analysis)
-                + "".join(f", then {name(p)}" for p, _ in self.asks[:1]) + "".join(f" and {name(p)}" for p, _ in self.asks[1:]))
+        return first + "".join(f" and {p.rsplit('/', 1)[1]} at once" for p, _ in self.with_analysis)
 
 
 def page_asks(layer: int, head: int, compact: bool = False) -> dict[str, View]:
     """What each Why view asks beside the plain analysis: the attribution view's analysis carries the lens and the
     logit attribution (`why`; a compact one then holds no layer in full); the effects view asks the attention
     attribution of the selected head, which reads nothing of the analysis, with it."""
-    return {"attribution": View({"why": True, **({"layers": []} if compact else {})}, [], []),
-            "effects": View({}, [("/api/attribution/attention", {"layer": layer, "head": head})], [])}
+    return {"attribution": View({"why": True, **({"layers": []} if compact else {})}, []),
+            "effects": View({}, [("/api/attribution/attention", {"layer": layer, "head": head})])}
 
 
 def page_views(name: str, texts: Iterator[str], analyze: dict, views: dict[str, View], runs: int,
                also: dict[str, Callable[[], object]] | None = None) -> dict[str, Timing]:
     """Over HTTP from this process to one `attnlab serve` (default settings, so the kept pass is reused), as the page:
     "http", POST /api/analyze (with the fields `analyze`) on a sentence the server has not run; each view, its
-    analysis (with the view's fields) and the view's own requests on that sentence as the page sends them (two
-    connections), each answer parsed. `also`: functions of this process timed in the same rounds
+    analysis (with the view's fields) and the view's own requests on that sentence sent with it, as the page sends
+    them (two connections), each answer parsed. `also`: functions of this process timed in the same rounds
     (a baseline)."""
     with serve() as (base, _), ThreadPoolExecutor(2) as pool, \
             httpx.Client(base_url=base, timeout=120) as first, httpx.Client(base_url=base, timeout=120) as second:
-        clients = (first, second)
 
         def post(client: httpx.Client, path: str, body: dict) -> None:
             r = client.post(path, json={"model": name, **body})
@@ -100,13 +96,9 @@ def page_views(name: str, texts: Iterator[str], analyze: dict, views: dict[str, 
         def http_view(view: View) -> Callable[[], None]:
             def run() -> None:
                 text = next(texts)
-                # with the analysis: what reads nothing of it; once it is in: what reads its tokens (two connections)
                 early = [pool.submit(post, second, path, {**body, "text": text}) for path, body in view.with_analysis]
                 post(first, "/api/analyze", {"text": text, **analyze, **view.analyze})
                 for d in early:
-                    d.result()
-                done = [pool.submit(post, clients[i], path, {**body, "text": text}) for i, (path, body) in enumerate(view.asks)]
-                for d in done:
                     d.result()
             return run
 
