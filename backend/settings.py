@@ -61,7 +61,7 @@ class Settings(BaseSettings):
     # machine's own names and addresses too; and these (ATTNLAB_ALLOWED_HOSTS: a JSON list or names separated by
     # commas; "*" allows any). Anything else: 400 (no DNS rebinding)
     allowed_hosts: Annotated[list[str], NoDecode] = []
-    # the HTTP server of `attnlab serve` (uvicorn with h11)
+    # the HTTP server of `attnlab serve` (uvicorn with httptools)
     max_header_bytes: int = Field(65_536, ge=1024)  # request line + headers; more: 400 and the connection closed
     header_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False)  # to send a whole request head, from the
     # connection's start or the end of the previous answer; later: the connection is closed

@@ -326,6 +326,24 @@ def test_a_slow_or_huge_request_head_is_cut_off():
                 while chunk := sock.recv(65536):
                     answer += chunk
                 assert answer.startswith(b"HTTP/1.1 431") and b"ATTNLAB_MAX_HEADER_BYTES" in answer, (piece, answer)
+        # two requests in one write (pipelined) are both answered; a third head on that connection, over the size
+        # in pieces after the answers, is counted from its own start: 431
+        small = b"GET /api/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(small + small)
+            answer = b""
+            while answer.count(b'{"status":"ok"}') < 2:
+                answer += sock.recv(65536)
+            assert answer.count(b"HTTP/1.1 200") == 2
+            try:
+                for i in range(0, len(head), 1000):
+                    sock.sendall(head[i:i + 1000])
+            except OSError:
+                pass
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 431"), answer
         # a large body with a small head is not a large head
         body = b'{"text": "A body of half a megabyte, mostly spaces."' + b" " * 500_000 + b"}"
         r = httpx.post(base + "/api/analyze", content=body, headers={"content-type": "application/json"}, timeout=120)

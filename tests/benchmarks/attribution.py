@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
-import httpx
 import orjson
 import torch
 
@@ -30,7 +29,7 @@ from models import registry
 from models.transformer import Interventions
 from tests.benchmarks.common import Timing, interleaved, paired_ratio, ratio_cell, verdict
 from tests.benchmarks.http import ready
-from tests.benchmarks.server import serve
+from tests.benchmarks.server import Client, serve
 
 WORDS = ("cat dog bird fish girl boy mom dad king queen tree ball cake book car boat hat sun moon star frog "
          "bear duck cow pig hen fox owl bee ant").split()
@@ -80,15 +79,12 @@ def page_views(name: str, texts: Iterator[str], analyze: dict, views: dict[str, 
     """Over HTTP from this process to one `attnlab serve` (default settings, so the kept pass is reused), as the page:
     "http", POST /api/analyze (with the fields `analyze`) on a sentence the server has not run; each view, its
     analysis (with the view's fields) and the view's own requests on that sentence sent with it, as the page sends
-    them (two connections), each answer parsed. `also`: functions of this process timed in the same rounds
-    (a baseline)."""
-    with serve() as (base, _), ThreadPoolExecutor(2) as pool, \
-            httpx.Client(base_url=base, timeout=120) as first, httpx.Client(base_url=base, timeout=120) as second:
+    them (two connections), each answer parsed (tests.benchmarks.server.Client). `also`: functions of this process
+    timed in the same rounds (a baseline)."""
+    with serve() as (base, _), ThreadPoolExecutor(2) as pool, Client(base) as first, Client(base) as second:
 
-        def post(client: httpx.Client, path: str, body: dict) -> None:
-            r = client.post(path, json={"model": name, **body})
-            r.raise_for_status()
-            orjson.loads(r.content)
+        def post(client: Client, path: str, body: dict) -> None:
+            client.post(path, {"model": name, **body})
 
         def http_analyze() -> None:
             post(first, "/api/analyze", {"text": next(texts), **analyze})
@@ -194,6 +190,6 @@ def run(quick: bool = False) -> str:
     runs = 8 if quick else 30
     torch.set_num_threads(torch_threads(Settings()))  # as the server's passes
     lines = ["## Why this next word: the logit lens and the attributions\n", __doc__.split("\n\n", 1)[1].strip() + "\n"]
-    lines += default_model(runs)
+    lines += default_model(3 * runs)  # (its rounds are short: more of them, for steadier medians)
     lines += smollm2(runs)
     return "\n".join(lines) + "\n"
