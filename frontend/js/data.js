@@ -52,7 +52,7 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
     const args = spec.params === undefined ? [signal] : [spec.params, signal];
     if (spec.api !== "analyze") return { promise: api[spec.api](...args), timed: false };
     const base = sentenceKey(spec.params);
-    if (!spec.compact) return { promise: api.analyze(spec.params, signal).then((a) => tag(a, base)), timed: true, base };
+    if (!spec.compact) return { promise: api.analyze(spec.params, signal).then((a) => tag(byLayer(a), base)), timed: true, base };
     const have = thumbs.get(base);
     const table = spec.params.roles ? tables.get(base) : undefined;
     const ask = { ...spec.params, thumbnails: !have, ...(table ? { roles: false } : {}) };

@@ -1,11 +1,13 @@
 """What the logit lens and the attributions add to an analysis (issue 17's speed targets).
 
 Over HTTP, as the page asks (from this process to one `attnlab serve`): POST /api/analyze on a sentence the server
-has not run (a fresh forward pass), and what each view asks instead on such a sentence: the attribution view, the
-analysis with `why` (it carries the lens and the logit attribution); the effects view, the analysis and
+has not run (a fresh forward pass; the plain analysis, every layer in full), and what each view asks instead on such
+a sentence, an analysis with no layer in full (`layers: []`: the Why views draw none of its attention): the
+attribution view's with `why` (it carries the lens and the logit attribution); the effects view's with
 /api/attribution/attention sent together (the latter reads nothing of the analysis; the server computes the
-sentence's pass once for both). In process: the same answers made and written to JSON without HTTP. Every round gets
-a sentence of its own (same token count), so that each analysis is uncached.
+sentence's pass once for both). In process: the full analysis, then the three answers, made and written to JSON
+without HTTP (what the lens and the attributions cost on their own). Every round gets a sentence of its own (same
+token count), so that each analysis is uncached.
 
 Default model, 16 tokens: each view at most +20% over the analysis alone. SmolLM2 at 32 tokens: each view within
 1.5x the forward pass with its cache (ModelService.run, uncached, in this process with the server's torch threads).
@@ -66,12 +68,13 @@ class View(NamedTuple):
         return first + "".join(f" and {p.rsplit('/', 1)[1]} at once" for p, _ in self.with_analysis)
 
 
-def page_asks(layer: int, head: int, compact: bool = False) -> dict[str, View]:
-    """What each Why view asks beside the plain analysis: the attribution view's analysis carries the lens and the
-    logit attribution (`why`; a compact one then holds no layer in full); the effects view asks the attention
-    attribution of the selected head, which reads nothing of the analysis, with it."""
-    return {"attribution": View({"why": True, **({"layers": []} if compact else {})}, []),
-            "effects": View({}, [("/api/attribution/attention", {"layer": layer, "head": head})])}
+def page_asks(layer: int, head: int) -> dict[str, View]:
+    """What each Why view asks instead of the plain analysis: an analysis with no layer in full (they draw none of its
+    attention; frontend/js/sources.js, NO_ATTENTION); the attribution view's carries the lens and the logit
+    attribution (`why`); the effects view asks the attention attribution of the selected head, which reads nothing of
+    the analysis, with it."""
+    return {"attribution": View({"why": True, "layers": []}, []),
+            "effects": View({"layers": []}, [("/api/attribution/attention", {"layer": layer, "head": head})])}
 
 
 def page_views(name: str, texts: Iterator[str], analyze: dict, views: dict[str, View], runs: int,
@@ -163,7 +166,7 @@ def smollm2(runs: int) -> list[str]:
     def forward():
         return service.run(name, text, Interventions())
 
-    views = page_asks(layer=20, head=4, compact=True)
+    views = page_asks(layer=20, head=4)
     t = page_views(name, texts, {"top_k": 10, "layers": [0], "thumbnails": True}, views, runs, {"forward": forward})
     run = forward()
     t.update(interleaved({"forward": forward, "with": lambda: explain(forward(), 20, 4),

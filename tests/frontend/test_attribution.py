@@ -4,6 +4,8 @@ Each view draws on the default model and on SmolLM2; the numbers drawn are the A
 
 from __future__ import annotations
 
+import json
+
 import re
 from urllib.parse import urlencode
 
@@ -128,6 +130,7 @@ def test_a_why_view_waiting_for_its_analysis_says_so_then_shows_the_new_sentence
             break
         page.wait_for_timeout(50)
     assert held and "why" in (held[0].request.post_data or "")
+    assert json.loads(held[0].request.post_data)["layers"] == []  # it draws none of the attention: no layer in full
     expect(page.locator("#panel-lens")).to_have_attribute("data-state", "loading")  # still, while it is held
     hold[0] = False
     for route in held:

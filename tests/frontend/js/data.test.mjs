@@ -181,6 +181,22 @@ test("a large model's role table, like its thumbnails, is asked for once per sen
   assert.deepEqual(SOURCES.analyze(why(2)), SOURCES.analyze(why(5)));
 });
 
+test("a small model's answer without a layer in full (a Why view's) comes indexed by layer, with no thumbnails asked", async () => {
+  const { api, calls } = fakeApi((name, params) => analysis({ layers: 4, heads: 4, only: params.layers }));
+  const data = createData(api);
+  const ctx = ctxOf({ view: "effects" });
+  data.resolve("page", "analyze", ctx);
+  assert.deepEqual([calls[0].params.layers, calls[0].params.thumbnails], [[], undefined]);
+  await tick();
+  assert.deepEqual(data.resolve("page", "analyze", ctx).data.attention, [null, null, null, null]);
+  const full = ctxOf({ view: "attention" }); // every layer: the answer as it came
+  data.resolve("page", "analyze", full);
+  await tick();
+  const a = data.resolve("page", "analyze", full).data;
+  assert.equal(calls[1].params.layers, undefined);
+  assert.deepEqual(a.attention, analysis({ layers: 4, heads: 4 }).attention);
+});
+
 test("one-off requests share the cache and reject with the API's message", async () => {
   const { api, calls } = fakeApi();
   const data = createData(api);

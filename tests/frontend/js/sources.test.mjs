@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
+import { compact } from "../../../frontend/js/derive.js";
 import { SOURCES, sideB } from "../../../frontend/js/sources.js";
 import { DEFAULTS } from "../../../frontend/js/state.js";
 import { VIEWS } from "../../../frontend/js/views/index.js";
@@ -101,6 +102,23 @@ test("a view's analysis carries what the view shows first: the grid's role table
   const big = { ...MODELS[0], n_layers: 30, n_heads: 9 }; // a compact request (one layer in full) carries them too
   const compactAsk = SOURCES.analyze(ctxOf({ view: "attention" }, big));
   assert.ok(compactAsk.compact && compactAsk.params.roles === true && compactAsk.params.layers.length === 1);
+});
+
+test("the views that draw none of the analysis's attention ask for no layer in full, on every model", () => {
+  const big = { ...MODELS[0], n_layers: 30, n_heads: 9 };
+  assert.ok(!compact(MODELS[0]) && compact(big));
+  for (const model of [MODELS[0], MODELS[2], big]) {
+    for (const view of ["attribution", "lens", "effects"]) {
+      assert.deepEqual(SOURCES.analyze(ctxOf({ view }, model)).params.layers, [], `${view} on ${model.name}`);
+      // so that another layer is the same request
+      assert.deepEqual(SOURCES.analyze(ctxOf({ view, layer: 1 }, model)), SOURCES.analyze(ctxOf({ view, layer: 3 }, model)));
+    }
+    // the views that draw it: every layer (a small model, one request for every layer) or the selected one (compact)
+    for (const view of ["attention", "qkv", "predictions", "heads"]) {
+      const layers = SOURCES.analyze(ctxOf({ view, layer: 2 }, model)).params.layers;
+      assert.deepEqual(layers, compact(model) ? [2] : undefined, `${view} on ${model.name}`);
+    }
+  }
 });
 
 test("the lens, the attribution and the role table come from the analysis that carries them, else their own request", () => {
