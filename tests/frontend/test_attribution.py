@@ -5,7 +5,6 @@ Each view draws on the default model and on SmolLM2; the numbers drawn are the A
 from __future__ import annotations
 
 import json
-
 import re
 from urllib.parse import urlencode
 
