@@ -6,8 +6,8 @@ the first byte). BoundedHttpToolsProtocol counts the bytes of each head as they 
 431 and the connection closed. It also closes a connection that has not sent a whole request head within
 `header_timeout_s` of opening, or of the end of the previous answer.
 
-httptools, not h11: the same server answers 0.2-0.5 ms sooner per request (its parser and its writer are C, h11's
-are Python), and that time is the event loop's, shared by every request (docs/benchmarks.md).
+httptools, not h11: its parser and its writer are C where h11's are Python, and that time per request is the event
+loop's, shared by every request.
 """
 
 from __future__ import annotations
@@ -79,9 +79,13 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._awaiting_head = True  # what comes next is the next request's head
 
+    def _idle(self) -> bool:
+        """No request of this connection is being received or answered (a pipelined one may be waiting to be)."""
+        return self._awaiting_head and (self.cycle is None or self.cycle.response_complete)
+
     def on_response_complete(self) -> None:
-        super().on_response_complete()
-        if not self.transport.is_closing() and self._awaiting_head and not self.pipeline:
+        super().on_response_complete()  # (starts a pipelined request that was waiting: self.cycle is then its)
+        if not self.transport.is_closing() and self._idle():
             self._start_head_timer()  # the next request on this connection: its head within the same time
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -99,7 +103,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def _head_timed_out(self) -> None:
         self._head_timer = None
-        if not self.transport.is_closing() and self._awaiting_head:
+        if not self.transport.is_closing() and self._idle():
             self.logger.info("closed a connection that sent no whole request head within %g s", self.header_timeout)
             self.transport.close()
 

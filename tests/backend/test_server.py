@@ -1,0 +1,128 @@
+"""The bounds of `attnlab serve`'s HTTP protocol (backend/server.py), driven directly: bytes in, bytes out.
+
+tests/backend/test_load.py checks the same bounds against a real server; here the cases that need a request of
+a known length in between (an app that answers when the test says)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+
+from backend import server
+from backend.settings import Settings
+
+HEAD = b"GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+class Transport(asyncio.Transport):
+    """What the protocol writes, and whether it closed the connection."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.out = b""
+        self.closed = False
+
+    def get_extra_info(self, name, default=None):
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def write(self, data) -> None:
+        self.out += bytes(data)
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+    def can_write_eof(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+@pytest.fixture
+def connection(monkeypatch):
+    """(protocol, transport, answer): a connection to an app that answers each request when answer[path] is set."""
+    monkeypatch.setattr(server, "get_settings", lambda: Settings(header_timeout_s=0.2, max_header_bytes=1024))
+    gates: dict[str, asyncio.Event] = {}
+
+    async def app(scope, receive, send):
+        path = scope["path"].strip("/")
+        await gates.setdefault(path, asyncio.Event()).wait()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    def answer(path: str) -> None:
+        gates.setdefault(path, asyncio.Event()).set()
+
+    config = Config(app, log_level="warning")
+    config.load()
+
+    async def make():
+        protocol = server.BoundedHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
+        transport = Transport()
+        protocol.connection_made(transport)
+        return protocol, transport, answer
+
+    return make
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def test_a_pipelined_request_answered_after_the_head_deadline_keeps_its_connection(connection):
+    async def go():
+        protocol, transport, answer = await connection()
+        protocol.data_received(HEAD % b"first" + HEAD % b"second")  # both heads at once
+        answer("first")
+        await asyncio.sleep(0.05)
+        assert transport.out.count(b"HTTP/1.1 200") == 1
+        await asyncio.sleep(0.4)  # the second request takes longer than the head deadline (0.2 s)
+        assert not transport.closed  # it is being answered: no head is awaited
+        answer("second")
+        await asyncio.sleep(0.05)
+        assert transport.out.count(b"HTTP/1.1 200") == 2 and not transport.closed
+        await asyncio.sleep(0.4)  # now idle: the next head is awaited within the deadline
+        assert transport.closed
+
+    run(go())
+
+
+def test_a_request_answered_slowly_keeps_its_connection_and_then_the_deadline_runs(connection):
+    async def go():
+        protocol, transport, answer = await connection()
+        protocol.data_received(HEAD % b"slow")
+        await asyncio.sleep(0.4)
+        assert not transport.closed
+        answer("slow")
+        await asyncio.sleep(0.05)
+        assert b"HTTP/1.1 200" in transport.out and not transport.closed
+        await asyncio.sleep(0.4)
+        assert transport.closed
+
+    run(go())
+
+
+def test_each_head_on_a_connection_is_counted_from_its_own_start(connection):
+    async def go():
+        protocol, transport, answer = await connection()
+        answer("a")
+        head = HEAD % b"a"
+        for _ in range(3):  # three requests of 40-odd bytes: 120-odd in all, each far below 1024
+            protocol.data_received(head)
+            await asyncio.sleep(0.01)
+        assert transport.out.count(b"HTTP/1.1 200") == 3
+        big = b"GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 1100 + b"\r\n\r\n"
+        for i in range(0, len(big), 100):  # over 1024 in pieces
+            protocol.data_received(big[i:i + 100])
+        assert transport.out.endswith(b"ATTNLAB_MAX_HEADER_BYTES)") and b"431" in transport.out
+
+    run(go())
