@@ -22,6 +22,7 @@ from backend.service import ModelService
 from backend.settings import Settings
 from backend.share import local_addresses
 from models import registry
+from tests.loops import run_apart
 
 TEXT = "The cat sat on the mat because it was tired."
 
@@ -129,7 +130,7 @@ def test_a_continuation_stops_at_the_next_pass_when_its_client_goes_away():
     body = json.dumps({"text": "Once upon a time", "continue_tokens": 50}).encode()
     scope, receive, sent = _asgi_request("POST", "/api/predict", body, gone_after=0.4)
     start = time.monotonic()
-    asyncio.run(app(scope, receive, lambda m: _append(sent, m)))
+    run_apart(app(scope, receive, lambda m: _append(sent, m)))
     took = time.monotonic() - start
     stats = service.stats()
     assert stats["passes_done"] < 40 and took < 0.05 * 40  # stopped long before its 50 passes
@@ -162,7 +163,7 @@ def test_a_request_waiting_for_a_slot_stops_waiting_when_its_client_goes_away():
             time.sleep(0.01)
         scope, receive, sent = _asgi_request("POST", "/api/analyze", json.dumps({"text": "waits"}).encode(), 0.3)
         start = time.monotonic()
-        asyncio.run(c.app(scope, receive, lambda m: _append(sent, m)))
+        run_apart(c.app(scope, receive, lambda m: _append(sent, m)))
         waited = time.monotonic() - start
         service.gate.set()
         t.join()

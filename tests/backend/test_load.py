@@ -33,6 +33,7 @@ import pytest
 from backend.settings import Settings
 from models import registry
 from tests.benchmarks.server import rss_mb
+from tests.loops import run_apart
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -226,7 +227,7 @@ def test_forty_continuations_twenty_reports_and_twenty_comparisons_at_once(need)
             t.start()
         time.sleep(0.5)  # the pollers' processes have started
         start = time.perf_counter()
-        results = asyncio.run(send_all(base, requests))
+        results = run_apart(send_all(base, requests))
         wall = time.perf_counter() - start
         time.sleep(0.3)
         health.finish()

@@ -13,6 +13,7 @@ from uvicorn.server import ServerState
 
 from backend import server
 from backend.settings import Settings
+from tests.loops import run_apart
 
 HEAD = b"GET /%s HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
 
@@ -74,10 +75,6 @@ def connection(monkeypatch):
     return make
 
 
-def run(coro):
-    return asyncio.run(coro)
-
-
 def test_a_pipelined_request_answered_after_the_head_deadline_keeps_its_connection(connection):
     async def go():
         protocol, transport, answer = await connection()
@@ -93,7 +90,7 @@ def test_a_pipelined_request_answered_after_the_head_deadline_keeps_its_connecti
         await asyncio.sleep(0.4)  # now idle: the next head is awaited within the deadline
         assert transport.closed
 
-    run(go())
+    run_apart(go())
 
 
 def test_a_request_answered_slowly_keeps_its_connection_and_then_the_deadline_runs(connection):
@@ -108,7 +105,7 @@ def test_a_request_answered_slowly_keeps_its_connection_and_then_the_deadline_ru
         await asyncio.sleep(0.4)
         assert transport.closed
 
-    run(go())
+    run_apart(go())
 
 
 def test_each_head_on_a_connection_is_counted_from_its_own_start(connection):
@@ -125,4 +122,4 @@ def test_each_head_on_a_connection_is_counted_from_its_own_start(connection):
             protocol.data_received(big[i:i + 100])
         assert transport.out.endswith(b"ATTNLAB_MAX_HEADER_BYTES)") and b"431" in transport.out
 
-    run(go())
+    run_apart(go())

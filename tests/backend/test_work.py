@@ -13,6 +13,7 @@ from fastapi.responses import Response
 from fastapi.testclient import TestClient
 
 from backend import work
+from tests.loops import run_apart
 
 
 def test_gzipped_packs_only_what_the_client_accepts_and_is_worth_it():
@@ -110,10 +111,7 @@ def test_loop_lag_keeps_the_most_the_event_loop_ran_late():
         await asyncio.sleep(0.1)
         task.cancel()
 
-    # in a thread of its own: a browser test of the same session may have left this thread's event loop running
-    runner = threading.Thread(target=asyncio.run, args=(main(),))
-    runner.start()
-    runner.join(10)
+    run_apart(main(), timeout=10)
     assert 0.25 <= lag.worst_s < 1.0
 
 
