@@ -75,20 +75,30 @@ def connection(monkeypatch):
     return make
 
 
+async def until(condition, timeout: float = 5.0) -> None:
+    """Wait for condition() (the loop runs meanwhile), at most `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def answers(transport: Transport) -> int:
+    return transport.out.count(b"HTTP/1.1 200")
+
+
 def test_a_pipelined_request_answered_after_the_head_deadline_keeps_its_connection(connection):
     async def go():
         protocol, transport, answer = await connection()
         protocol.data_received(HEAD % b"first" + HEAD % b"second")  # both heads at once
         answer("first")
-        await asyncio.sleep(0.05)
-        assert transport.out.count(b"HTTP/1.1 200") == 1
+        await until(lambda: answers(transport) == 1)
         await asyncio.sleep(0.4)  # the second request takes longer than the head deadline (0.2 s)
         assert not transport.closed  # it is being answered: no head is awaited
         answer("second")
-        await asyncio.sleep(0.05)
-        assert transport.out.count(b"HTTP/1.1 200") == 2 and not transport.closed
-        await asyncio.sleep(0.4)  # now idle: the next head is awaited within the deadline
-        assert transport.closed
+        await until(lambda: answers(transport) == 2)
+        assert not transport.closed
+        await until(lambda: transport.closed)  # now idle: the next head is awaited within the deadline
 
     run_apart(go())
 
@@ -100,10 +110,9 @@ def test_a_request_answered_slowly_keeps_its_connection_and_then_the_deadline_ru
         await asyncio.sleep(0.4)
         assert not transport.closed
         answer("slow")
-        await asyncio.sleep(0.05)
-        assert b"HTTP/1.1 200" in transport.out and not transport.closed
-        await asyncio.sleep(0.4)
-        assert transport.closed
+        await until(lambda: answers(transport) == 1)
+        assert not transport.closed
+        await until(lambda: transport.closed)
 
     run_apart(go())
 
@@ -113,12 +122,12 @@ def test_each_head_on_a_connection_is_counted_from_its_own_start(connection):
         protocol, transport, answer = await connection()
         answer("a")
         head = HEAD % b"a"
-        for _ in range(3):  # three requests of 40-odd bytes: 120-odd in all, each far below 1024
+        for i in range(30):  # 30 heads of 40-odd bytes: over 1024 in all, each far below it
             protocol.data_received(head)
-            await asyncio.sleep(0.01)
-        assert transport.out.count(b"HTTP/1.1 200") == 3
+            await until(lambda i=i: answers(transport) == i + 1)
+        assert 30 * len(head) > 1024 and b"431" not in transport.out
         big = b"GET /a HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: " + b"a" * 1100 + b"\r\n\r\n"
-        for i in range(0, len(big), 100):  # over 1024 in pieces
+        for i in range(0, len(big), 100):  # one head over 1024, in pieces
             protocol.data_received(big[i:i + 100])
         assert transport.out.endswith(b"ATTNLAB_MAX_HEADER_BYTES)") and b"431" in transport.out
 
