@@ -72,17 +72,17 @@ class Client:
 
     def post_raw(self, path: str, body: dict) -> tuple[int, bytes]:
         data = orjson.dumps(body)
-        headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip"}
-        for attempt in (0, 1):
-            try:
-                self.conn.request("POST", path, body=data, headers=headers)
-                r = self.conn.getresponse()
-                return r.status, r.read()
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
-                self.conn.close()  # an idle connection the server closed (keep_alive_s): once more on a new one
-                if attempt:
-                    raise
-        raise AssertionError("unreachable")
+        try:
+            return self._send(path, data)
+        except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+            self.conn.close()  # an idle connection the server closed (keep_alive_s): once more on a new one
+            return self._send(path, data)
+
+    def _send(self, path: str, data: bytes) -> tuple[int, bytes]:
+        self.conn.request("POST", path, body=data, headers={"Content-Type": "application/json",
+                                                             "Accept-Encoding": "gzip"})
+        r = self.conn.getresponse()
+        return r.status, r.read()
 
     def post(self, path: str, body: dict) -> object:
         """The parsed answer; an error status raises."""
