@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from models.config import ModelConfig
-from models.transformer import ActivationCache, Transformer, project
+from models.transformer import ActivationCache, Transformer, project_vocab
 
 SUBLAYERS = ("attn", "mlp")  # the lens reads after each: resid_mid, resid_post
 SUBLAYER_HOOKS = {"attn": "resid_mid", "mlp": "resid_post"}
@@ -49,7 +49,7 @@ def read(model: Transformer, x: torch.Tensor) -> torch.Tensor:
     as the model's forward pass applies them after the last block."""
     if model.ln_final is not None:
         x = model.ln_final(x)
-    return project(x, model.unembed, unembed_bias(model))  # [..., vocab]
+    return project_vocab(x, model.unembed, unembed_bias(model))  # [..., vocab]
 
 
 def check_position(position: int, n: int) -> None:

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from models.config import ModelConfig
-from models.transformer import Interventions, Transformer
+from models.transformer import BLOCK_BYTES, BLOCKED_ABOVE, Interventions, Transformer, project, project_vocab
 
 SMALL = ModelConfig(d_model=16, n_layers=2, n_heads=2, d_head=8, d_mlp=32, vocab_size=50, max_positions=12)
 
@@ -267,3 +267,21 @@ def test_forward_follows_weight_changes():
     loss = m(IDS).logsumexp(-1).mean()  # with gradients: the gradient reaches W_Q
     loss.backward()
     assert m.blocks[0].attn.W_Q.grad is not None and m.blocks[0].attn.W_Q.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_unembedding_in_blocks_is_the_same_product_bit_for_bit(bias):
+    d_model, vocab = 96, 50_000  # 19 MB: over BLOCKED_ABOVE, so multiplied in blocks (the last one shorter)
+    gen = torch.Generator().manual_seed(0)
+    w = torch.randn(d_model, vocab, generator=gen)
+    assert w.numel() * w.element_size() > BLOCKED_ABOVE and vocab % (BLOCK_BYTES // (d_model * 4) // 64 * 64)
+    b = torch.randn(vocab, generator=gen) if bias else None
+    x = torch.randn(2, 7, d_model, generator=gen)  # [batch, pos, d_model]
+    with torch.inference_mode():
+        blocked = project_vocab(x, w, b)
+    assert blocked.shape == (2, 7, vocab)
+    assert torch.equal(blocked, project(x, w, b))
+    # with a gradient asked for it is the one call (in-place blocks would not carry it), with its gradient
+    xg = x.clone().requires_grad_()
+    project_vocab(xg, w, b).sum().backward()
+    assert torch.allclose(xg.grad, w.sum(1).expand(2, 7, d_model), rtol=1e-4, atol=1e-3)
