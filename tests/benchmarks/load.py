@@ -19,7 +19,7 @@ import httpx
 
 from backend.settings import Settings
 from tests.benchmarks.common import verdict
-from tests.benchmarks.server import rss_mb, serve
+from tests.benchmarks.server import LoadClient, rss_mb, serve
 
 TEACHER = "The cat sat on the mat because it was tired."
 TARGET_RATE = 150  # new sentences a second without a 503, p95 within 5x one at a time
@@ -76,45 +76,59 @@ def sentence(i: int) -> str:
     return f"Student {i} wrote: the {WORDS[i % len(WORDS)]} number {i} ran home."
 
 
-def one_at_a_time(base: str, n: int) -> list[float]:
-    """Seconds per answer for n distinct sentences sent one after another."""
+async def one_at_a_time(base: str, n: int) -> list[float]:
+    """Seconds per answer for n distinct sentences sent one after another (the ramp's client)."""
     out = []
-    with httpx.Client(base_url=base, timeout=30) as client:
+    client = LoadClient(base)
+    try:
         for i in range(n):
             start = time.perf_counter()
-            client.post("/api/analyze", json={"text": sentence(10**6 + i)}).raise_for_status()
+            status, content = await client.post("/api/analyze", {"text": sentence(10**6 + i)})
+            if status != 200:
+                raise RuntimeError(f"{status} {content[:300]!r}")
             out.append(time.perf_counter() - start)
+    finally:
+        await client.aclose()
     return out
 
 
-async def ramp(base: str, rates: list[int], seconds: float = 5.0) -> list[tuple[int, int, int, float]]:
-    """(rate, sent, 503s, p95 of the 200s) for each rate, distinct sentences so nothing is cached."""
+async def ramp(base: str, rates: list[int], seconds: float = 5.0) -> list[tuple[int, int, int, float, float]]:
+    """(rate, sent, 503s, p95 of the 200s, the rate the requests went out at) for each rate, distinct sentences so
+    nothing is cached. Request i of a step goes out at i / rate seconds from its start (not a sleep of 1 / rate after
+    each: that would fall behind by the time each send takes)."""
     out = []
     counter = 0
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(max_connections=500)) as client:
+    client = LoadClient(base)
+    loop = asyncio.get_running_loop()
+    try:
         for rate in rates:
             results: list[tuple[int, float]] = []
 
             async def one(text: str, results: list[tuple[int, float]] = results) -> None:
                 start = time.perf_counter()
                 try:
-                    resp = await client.post("/api/analyze", json={"text": text})
-                    results.append((resp.status_code, time.perf_counter() - start))
-                except httpx.HTTPError:
-                    results.append((-1, time.perf_counter() - start))
+                    status, _ = await client.post("/api/analyze", {"text": text})
+                except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError):
+                    status = -1
+                results.append((status, time.perf_counter() - start))
 
             tasks = []
-            for _ in range(int(rate * seconds)):
+            n = int(rate * seconds)
+            begin = loop.time()
+            for i in range(n):
+                await asyncio.sleep(max(0.0, begin + i / rate - loop.time()))
                 counter += 1
                 tasks.append(asyncio.create_task(one(sentence(counter))))
-                await asyncio.sleep(1 / rate)
+            sent_rate = (n - 1) / (loop.time() - begin) if n > 1 else float(rate)
             await asyncio.gather(*tasks)
             ok = [t for s, t in results if s == 200]
             refused = sum(1 for s, _ in results if s == 503)
-            out.append((rate, len(results), refused, pct(ok, 95)))
+            out.append((rate, len(results), refused, pct(ok, 95), sent_rate))
             if refused:
                 break
             await asyncio.sleep(1)
+    finally:
+        await client.aclose()
     return out
 
 
@@ -150,17 +164,20 @@ def run(quick: bool = False) -> str:
                  f"{memory_at(mem, 10):.0f}, {memory_at(mem, warm_up):.0f}, {mem[-1][1]:.0f} MB | | |",
                  f"| growth after the warm-up ({warm_up}-{seconds} s, max minus first) | {growth:.0f} MB | flat "
                  f"(under 50 MB) | {'flat' if growth < 50 else 'grew'} |", ""]
-        single = statistics.median(one_at_a_time(base, 10 if quick else 40))
+        single = statistics.median(asyncio.run(one_at_a_time(base, 10 if quick else 40)))
         rates = [10, 20, 40, 80, 150, 200, 300] if not quick else [20, 80, 150, 300]
         steps = asyncio.run(ramp(base, rates))
         lines += ["### Rising load of distinct sentences (nothing cached), 5 s per step\n",
                   f"The same kind of sentence one at a time (after the previous answer): median {single * 1000:.1f} ms. "
-                  "The load comes from this process, on the same cores as the server.\n",
-                  "| rate sent | requests | 503 answers | p95 of the 200s | p95 / one at a time |",
-                  "| ---: | ---: | ---: | ---: | ---: |"]
-        lines += [f"| {r}/s | {n} | {refused} | {p * 1000:.0f} ms | {p / single:.1f} |" for r, n, refused, p in steps]
-        sustained = max((r for r, _, refused, _ in steps if refused == 0), default=0)
-        at = next((p for r, _, refused, p in steps if r == TARGET_RATE and refused == 0), None)
+                  "The load comes from this process, on the same cores as the server, through one event loop on "
+                  "kept-alive connections (tests.benchmarks.server.LoadClient, each answer read whole); each "
+                  "request of a step leaves at its time on a fixed schedule (sent at: the rate they left at).\n",
+                  "| rate | sent at | requests | 503 answers | p95 of the 200s | p95 / one at a time |",
+                  "| ---: | ---: | ---: | ---: | ---: | ---: |"]
+        lines += [f"| {r}/s | {sent:.0f}/s | {n} | {refused} | {p * 1000:.0f} ms | {p / single:.1f} |"
+                  for r, n, refused, p, sent in steps]
+        sustained = max((r for r, _, refused, _, _ in steps if refused == 0), default=0)
+        at = next((p for r, _, refused, p, _ in steps if r == TARGET_RATE and refused == 0), None)
         lines += ["", f"Target at {TARGET_RATE}/s: no 503 ({'met' if sustained >= TARGET_RATE else 'missed'}) and "
                   f"p95 at most 5x one at a time ("
                   f"{'not reached' if at is None else f'{at / single:.1f}x: ' + verdict(at / single, 5.0)})."]
