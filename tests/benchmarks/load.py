@@ -23,6 +23,7 @@ from tests.benchmarks.server import LoadClient, rss_mb, serve
 
 TEACHER = "The cat sat on the mat because it was tired."
 TARGET_RATE = 150  # new sentences a second without a 503, p95 within 5x one at a time
+ANSWER_WITHIN_S = 30  # a request of the rising load not answered by then counts as failed
 WORDS = "cat dog bird girl boy tree ball park sun moon river house car fish mom dad friend toy cake box".split()
 
 
@@ -83,7 +84,8 @@ async def one_at_a_time(base: str, n: int) -> list[float]:
     try:
         for i in range(n):
             start = time.perf_counter()
-            status, content = await client.post("/api/analyze", {"text": sentence(10**6 + i)})
+            status, content = await asyncio.wait_for(client.post("/api/analyze", {"text": sentence(10**6 + i)}),
+                                                     ANSWER_WITHIN_S)
             if status != 200:
                 raise RuntimeError(f"{status} {content[:300]!r}")
             out.append(time.perf_counter() - start)
@@ -107,8 +109,8 @@ async def ramp(base: str, rates: list[int], seconds: float = 5.0) -> list[tuple[
             async def one(text: str, results: list[tuple[int, float]] = results) -> None:
                 start = time.perf_counter()
                 try:
-                    status, _ = await client.post("/api/analyze", {"text": text})
-                except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError):
+                    status, _ = await asyncio.wait_for(client.post("/api/analyze", {"text": text}), ANSWER_WITHIN_S)
+                except (OSError, asyncio.IncompleteReadError, RuntimeError, ValueError):  # (a timeout is an OSError)
                     status = -1
                 results.append((status, time.perf_counter() - start))
 
