@@ -1,5 +1,5 @@
-"""Start `attnlab serve` on a free port in a subprocess, for benchmarks that need a real server; a lean client for
-timing its answers."""
+"""Start `attnlab serve` on a free port in a subprocess, for benchmarks that need a real server; lean clients for
+timing its answers (Client) and for loading it from one event loop (LoadClient)."""
 
 from __future__ import annotations
 
