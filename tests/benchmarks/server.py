@@ -35,6 +35,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 60) -> float
         time.sleep(0.02)
 
 
+# what both clients send with each POST, as the page's fetch does: JSON, and gzip accepted
+HEADERS = {"Content-Type": "application/json", "Accept-Encoding": "gzip"}
+
+
 @contextmanager
 def serve(extra_env: dict[str, str] | None = None, timeout: float = 60):
     port = free_port()
@@ -80,8 +84,7 @@ class Client:
             return self._send(path, data)
 
     def _send(self, path: str, data: bytes) -> tuple[int, bytes]:
-        self.conn.request("POST", path, body=data, headers={"Content-Type": "application/json",
-                                                             "Accept-Encoding": "gzip"})
+        self.conn.request("POST", path, body=data, headers=HEADERS)
         r = self.conn.getresponse()
         return r.status, r.read()
 
@@ -117,8 +120,8 @@ class LoadClient:
 
     async def post(self, path: str, body: dict) -> tuple[int, bytes]:
         data = orjson.dumps(body)
-        request = (f"POST {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\nContent-Type: application/json\r\n"
-                   f"Accept-Encoding: gzip\r\nContent-Length: {len(data)}\r\n\r\n").encode() + data
+        head = {"Host": f"{self.host}:{self.port}", **HEADERS, "Content-Length": str(len(data))}
+        request = (f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items()) + "\r\n").encode() + data
         if self._idle:
             conn = self._idle.pop()
             try:
