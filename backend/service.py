@@ -143,7 +143,15 @@ class ModelService:
     128 tokens) and the passes its views compare it with are reused too."""
 
     KEEP_RUNS = 4
-    TRIM_AFTER_BYTES = 64 * 2**20  # give freed memory back to the kernel after dropping this much (see trim_allocator)
+    # Freed memory goes back to the kernel (trim_allocator) after dropping TRIM_AFTER_RUNS runs of the size just stored,
+    # at least TRIM_AFTER_BYTES and at most TRIM_AT_MOST. Each trim gives back the holes that the next passes would
+    # have reused, and they fault their memory in again: trimming after every 64 MB dropped, the server's answers with
+    # the logit lens on SmolLM2 (a 36 MB pass at 25 tokens) faulted a median 8,800 pages (34 MB) each, and took 256 ms
+    # against 240 ms untrimmed (measured). The bytes dropped since the last trim bound what the process holds beyond
+    # its results.
+    TRIM_AFTER_BYTES = 64 * 2**20
+    TRIM_AFTER_RUNS = 8
+    TRIM_AT_MOST = 256 * 2**20
     LOAD_RETRY_S = 30.0  # after a failed load, requests get its error for this long; the next one tries again
 
     def __init__(self, settings: Settings,
@@ -427,7 +435,8 @@ class ModelService:
                 _, (_, dropped) = self._runs.popitem(last=False)
                 self.cached_bytes -= dropped
                 self._dropped_bytes += dropped
-            trim = self._dropped_bytes >= self.TRIM_AFTER_BYTES
+            trim = self._dropped_bytes >= min(max(self.TRIM_AFTER_BYTES, self.TRIM_AFTER_RUNS * size),
+                                              self.TRIM_AT_MOST)
             if trim:
                 self._dropped_bytes = 0
         if trim:

@@ -69,11 +69,41 @@ def test_memory_of_dropped_runs_goes_back_to_the_kernel_now_and_then(monkeypatch
 
     class TrimOften(KeepTwo):
         TRIM_AFTER_BYTES = int(1.5 * one)  # after the second run dropped
+        TRIM_AFTER_RUNS = 1
 
     service = TrimOften(Settings(result_cache_mb=1e-6))
     for text in TEXTS[:4]:  # two stay, the first two are dropped
         service.run(None, text, Interventions())
     assert trims == [1]
+
+
+@pytest.mark.parametrize(("at_most", "trimmed_after"), [(None, 3), (2, 2)])
+def test_trimming_waits_for_several_runs_of_the_size_just_stored_up_to_a_bound(monkeypatch, at_most, trimmed_after):
+    # a trim gives back the holes the next passes would reuse (they then fault their memory in again): it waits for
+    # TRIM_AFTER_RUNS runs of the size just stored, more than TRIM_AFTER_BYTES, but never more than TRIM_AT_MOST
+    import backend.service
+
+    trims = []
+    monkeypatch.setattr(backend.service, "trim_allocator", lambda: trims.append(len(service._runs)))
+    sizes = {t: ModelService(Settings()).run(None, t, Interventions()).nbytes
+             for t in (f"The {w} sat on the mat." for w in "cat dog bird fish frog duck girl boy king tree".split())}
+    one = max(set(sizes.values()), key=list(sizes.values()).count)
+    texts = [t for t, n in sizes.items() if n == one]  # runs of one size
+    assert len(texts) >= 6
+
+    class TrimLater(KeepTwo):
+        TRIM_AFTER_BYTES = 1
+        TRIM_AFTER_RUNS = 3
+        TRIM_AT_MOST = 10**12 if at_most is None else at_most * one
+
+    service = TrimLater(Settings(result_cache_mb=1e-6))
+    dropped_at_trim = []
+    for i, text in enumerate(texts):  # two stay: the i-th run drops run i - 2
+        before = len(trims)
+        service.run(None, text, Interventions())
+        if len(trims) > before:
+            dropped_at_trim.append(i - 1)  # runs dropped so far
+    assert dropped_at_trim == list(range(trimmed_after, len(texts) - 1, trimmed_after))
 
 
 def test_a_model_just_loaded_is_frozen_out_of_the_garbage_collector_once(monkeypatch):
