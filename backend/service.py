@@ -13,9 +13,11 @@ import math
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
 import torch
 
@@ -23,7 +25,9 @@ from backend.alloc import trim_allocator
 from backend.settings import Settings, torch_threads
 from models import registry
 from models.registry import LoadedModel, LoadStatus, ModelInfo
-from models.transformer import ActivationCache, Interventions
+from models.transformer import ActivationCache, HookFn, Interventions
+
+T = TypeVar("T")
 
 
 class Overloaded(RuntimeError):
@@ -371,12 +375,15 @@ class ModelService:
 
     # ---------------------------------------------------------------- forward passes
 
-    def run(self, name: str | None, text: str, iv: Interventions, beyond: bool = False) -> Run:
-        """The forward pass of `text` (cached). beyond: allow more tokens than the model was trained on (max_tokens)."""
+    def run(self, name: str | None, text: str, iv: Interventions, beyond: bool = False,
+            hooks: Mapping[str, HookFn] | None = None) -> Run:
+        """The forward pass of `text` (cached). beyond: allow more tokens than the model was trained on (max_tokens).
+        hooks: functions run_with_cache calls where this request computes the pass (not when it comes from the cache
+        or from another request computing it); they must leave the values as they are (return None)."""
         loaded = self.get(name)
         ids = self.tokenize(loaded, text, beyond)
         iv.check(loaded.cfg)
-        return self._cached((loaded.name, text, iv), loaded, text, ids, iv)
+        return self._cached((loaded.name, text, iv), loaded, text, ids, iv, hooks)
 
     def run_ids(self, name: str | None, ids: list[int], iv: Interventions, text: str | None = None) -> Run:
         """A forward pass on given token ids (the induction probe, which no text tokenizes to), with the same
@@ -391,7 +398,8 @@ class ModelService:
         text = loaded.tokenizer.decode(ids) if text is None else text
         return self._cached((loaded.name, ("ids", tuple(ids)), iv), loaded, text, list(ids), iv)
 
-    def _cached(self, key: tuple, loaded: LoadedModel, text: str, ids: list[int], iv: Interventions) -> Run:
+    def _cached(self, key: tuple, loaded: LoadedModel, text: str, ids: list[int], iv: Interventions,
+                hooks: Mapping[str, HookFn] | None = None) -> Run:
         """The run of `key` from the cache; else, when another request is computing that same pass now, its run once
         it is done (a view's requests sent at once, a class sending one sentence: one pass); else computed here."""
         with self._lock:
@@ -410,10 +418,10 @@ class ModelService:
                 self.check_cancelled()
             if flight.run is not None:
                 return flight.run
-            return self._cached(key, loaded, text, ids, iv)  # its pass failed (or its client went): try here
+            return self._cached(key, loaded, text, ids, iv, hooks)  # its pass failed (or its client went): try here
         try:
             with self._slot(), self._counted():
-                logits, cache = self._forward(loaded, ids, iv)
+                logits, cache = self._forward(loaded, ids, iv, hooks)
             flight.run = result = Run(loaded, text, tuple(ids), logits, cache)
             self._store(key, result)
         finally:
@@ -442,11 +450,12 @@ class ModelService:
         if trim:
             trim_allocator()
 
-    def _forward(self, loaded: LoadedModel, ids: list[int], iv: Interventions):
+    def _forward(self, loaded: LoadedModel, ids: list[int], iv: Interventions,
+                 hooks: Mapping[str, HookFn] | None = None):
         if torch.get_num_threads() != self._threads:  # a setting of the calling thread (OpenMP), so set where we run
             torch.set_num_threads(self._threads)
         # (tokenize has checked the length against the app's limits; the model still refuses what it cannot run)
-        return loaded.model.run_with_cache(torch.tensor(ids), iv, max_tokens=len(ids))
+        return loaded.model.run_with_cache(torch.tensor(ids), iv, hooks=hooks, max_tokens=len(ids))
 
     @contextmanager
     def _slot(self) -> Iterator[None]:
@@ -498,6 +507,7 @@ class ModelService:
     def _init_budget(self) -> None:
         self._local = threading.local()  # per request thread: slots held (depth), the request's cancel flag
         self._running = 0  # slots held now
+        self._side: ThreadPoolExecutor | None = None  # aside(): work beside a request's own, on another core
         self._passes = 0  # forward passes computing now, counted around the model call itself
         self._peak_passes = 0  # the most at once since the start
         self._passes_done = 0
@@ -528,14 +538,7 @@ class ModelService:
         """Inside a request's work(), around a product of `multiply_adds` (SPARE_ABOVE or more): where another slot
         is free and no request waits for one, hold it too and run this thread's torch operations on its threads as
         well; else change nothing. Never waits: under load, or for a small product, it is a no-op."""
-        if multiply_adds < self.SPARE_ABOVE:
-            yield
-            return
-        with self._lock:
-            took = self._waiting == 0 and self._slots.acquire(blocking=False)
-            if took:
-                self._running += 1
-        if not took:
+        if multiply_adds < self.SPARE_ABOVE or not self._take_spare():
             yield
             return
         threads = torch.get_num_threads()
@@ -544,9 +547,44 @@ class ModelService:
             yield
         finally:
             torch.set_num_threads(threads)
-            with self._lock:
-                self._running -= 1
-            self._slots.release()
+            self._give_back()
+
+    def _take_spare(self) -> bool:
+        """Take a free slot where no request waits for one (never waits); give it back with _give_back()."""
+        with self._lock:
+            took = self._waiting == 0 and self._slots.acquire(blocking=False)
+            if took:
+                self._running += 1
+        return took
+
+    def _give_back(self) -> None:
+        with self._lock:
+            self._running -= 1
+        self._slots.release()
+
+    def aside(self, work: Callable[[], T]) -> Future[T] | None:
+        """Run `work` on another core, beside this request's own work, where another slot is free and no request
+        waits for one (as spare_threads): on the service's side thread, which holds that slot until `work` ends.
+        Else None (the caller does the work itself later). Never waits."""
+        if not self._take_spare():
+            return None
+        with self._lock:
+            if self._side is None:
+                self._side = ThreadPoolExecutor(1, thread_name_prefix="aside", initializer=self._side_thread)
+
+        def run() -> T:
+            try:
+                return work()
+            finally:
+                self._give_back()
+
+        return self._side.submit(run)
+
+    def _side_thread(self) -> None:
+        from backend.work import lower_priority  # (backend.work builds on this module)
+
+        lower_priority()
+        torch.set_num_threads(self._threads)
 
     def check_cancelled(self) -> None:
         cancel = getattr(self._local, "cancel", None)

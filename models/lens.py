@@ -13,16 +13,25 @@ reading is the model's own output, exactly (the same two steps on the same vecto
 The lens reads after the attention sub-layer (`blocks.{l}.hook_resid_mid`) and after the MLP
 (`blocks.{l}.hook_resid_post`) of every block, and, as a starting point, the input of block 0
 (`blocks.0.hook_resid_pre`: the embeddings alone).
+
+On a large vocabulary the unembedding of those points is most of the lens's time (SmolLM2: 61 readings of 49,152
+logits, 1.7e9 multiply-adds), so its points are read in parts: the embeddings and the first two thirds of the
+blocks, then the rest (`parts`). A part can be read while the forward pass still computes the later blocks
+(ReadAhead, on another core); the parts read after the pass are read together, the unembedding's weight read from
+memory once for all (project_vocab_each). Either way each part is a product of its own points alone, the same
+products, so the readings are the same bit for bit.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import torch
 
 from models.config import ModelConfig
-from models.transformer import ActivationCache, Transformer, project_vocab
+from models.transformer import BLOCKED_ABOVE, ActivationCache, HookFn, Transformer, project_vocab_each
 
 SUBLAYERS = ("attn", "mlp")  # the lens reads after each: resid_mid, resid_post
 SUBLAYER_HOOKS = {"attn": "resid_mid", "mlp": "resid_post"}
@@ -47,9 +56,14 @@ def unembed_bias(model: Transformer) -> torch.Tensor | None:
 def read(model: Transformer, x: torch.Tensor) -> torch.Tensor:
     """Residual vectors [..., d_model] -> logits [..., vocab]: the final norm (if any), then the unembedding,
     as the model's forward pass applies them after the last block."""
+    return read_each(model, [x])[0]
+
+
+def read_each(model: Transformer, xs: list[torch.Tensor]) -> list[torch.Tensor]:
+    """read(model, x) of each x of xs (the same numbers), the unembedding's weight read from memory once for all."""
     if model.ln_final is not None:
-        x = model.ln_final(x)
-    return project_vocab(x, model.unembed, unembed_bias(model))  # [..., vocab]
+        xs = [model.ln_final(x) for x in xs]
+    return project_vocab_each(xs, model.unembed, unembed_bias(model))  # [..., vocab] each
 
 
 def check_position(position: int, n: int) -> None:
@@ -73,16 +87,82 @@ class LensReading:
         return self.readings[1:].view(-1, len(SUBLAYERS), self.readings.shape[-1])  # [layer, sublayer, vocab]
 
 
+def parts(model: Transformer) -> list[range]:
+    """The blocks whose points the lens reads together, in order (the first part also holds the embeddings): all of
+    them where the unembedding is small; else the first two thirds, then the rest."""
+    n = model.cfg.n_layers
+    w = model.unembed
+    if w.numel() * w.element_size() <= BLOCKED_ABOVE or n < 3:
+        return [range(n)]
+    first = round(2 * n / 3)
+    return [range(first), range(first, n)]
+
+
+def point_hooks(layers: range) -> list[tuple[str, int]]:
+    """The (hook, layer) of each point of a part, in the order of the readings."""
+    start = [("resid_pre", 0)] if layers.start == 0 else []
+    return start + [(SUBLAYER_HOOKS[s], layer) for layer in layers for s in SUBLAYERS]
+
+
 @torch.inference_mode()
-def logit_lens(model: Transformer, cache: ActivationCache, position: int) -> LensReading:
-    """The logits read from the residual stream at `position`, after every sub-layer of every block.
+def logit_lens(model: Transformer, cache: ActivationCache, position: int,
+               ahead: ReadAhead | None = None) -> LensReading:
+    """The logits read from the residual stream at `position`, after every sub-layer of every block. `ahead`: the
+    ReadAhead whose hooks ran in this pass (the parts it read are taken from it where they are of these very points).
 
     Raises ValueError where the lens does not apply (why_no_lens) or the position does not exist."""
     why = why_no_lens(model.cfg)
     if why:
         raise ValueError(why)
-    n_layers = model.cfg.n_layers
     check_position(position, cache["resid_pre", 0].shape[0])
-    points = [cache["resid_pre", 0][position]]
-    points += [cache[SUBLAYER_HOOKS[s], layer][position] for layer in range(n_layers) for s in SUBLAYERS]
-    return LensReading(position, read(model, torch.stack(points)))  # [1 + layer * sublayer, vocab]
+    points = [torch.stack([cache[hook, layer][position] for hook, layer in point_hooks(layers)])
+              for layers in parts(model)]  # [point, d_model] for each part
+    readings = [ahead.reading(i, p) if ahead is not None else None for i, p in enumerate(points)]
+    left = [i for i, r in enumerate(readings) if r is None]
+    for i, r in zip(left, read_each(model, [points[i] for i in left]), strict=True):
+        readings[i] = r  # [point, vocab]
+    return LensReading(position, torch.cat(readings))  # [1 + layer * sublayer, vocab]
+
+
+class ReadAhead:
+    """Hooks for run_with_cache that read the lens at the last position while the pass goes on: once the pass has
+    computed the last point of a part (but the last part), `submit(work)` may run its reading elsewhere (another
+    core), or decline (None). logit_lens(..., ahead=this) then takes those readings."""
+
+    def __init__(self, model: Transformer, submit: Callable[[Callable[[], torch.Tensor]], Future | None]):
+        self.model = model
+        self.submit = submit
+        # the hook names of each part read ahead (all but the last), by the name of its last point
+        self._ends = {}
+        for i, layers in enumerate(parts(model)[:-1]):
+            names = [f"blocks.{layer}.hook_{hook}" for hook, layer in point_hooks(layers)]
+            self._ends[names[-1]] = (i, names)
+        self._rows: dict[str, torch.Tensor] = {}
+        self._read: dict[int, tuple[torch.Tensor, Future]] = {}  # part -> (its points, their reading)
+
+    @property
+    def hooks(self) -> dict[str, HookFn]:
+        """The hook functions for run_with_cache (none where the lens is one part: nothing to read ahead)."""
+        return {name: self._visit for _, names in self._ends.values() for name in names}
+
+    def _visit(self, x: torch.Tensor, name: str) -> None:
+        self._rows[name] = x[..., -1, :].reshape(-1)  # [d_model]: the last position (batch 1)
+        end = self._ends.get(name)
+        if end is not None and end[0] not in self._read:
+            points = torch.stack([self._rows[n] for n in end[1]])  # [point, d_model]
+            future = self.submit(lambda: _read_apart(self.model, points))
+            if future is not None:
+                self._read[end[0]] = (points, future)
+
+    def reading(self, part: int, points: torch.Tensor) -> torch.Tensor | None:
+        """The logits of `part` read ahead, where they were read from these same points (this pass, this position);
+        else None."""
+        got = self._read.get(part)
+        if got is None or not torch.equal(got[0], points):
+            return None
+        return got[1].result()
+
+
+def _read_apart(model: Transformer, points: torch.Tensor) -> torch.Tensor:
+    with torch.inference_mode():  # (a mode of the calling thread)
+        return read(model, points)

@@ -230,19 +230,26 @@ BLOCK_BYTES = 2**20
 def project_vocab(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None) -> torch.Tensor:
     """x [..., d_model] @ w [d_model, vocab] (+ b): project(), in blocks of the vocabulary where w is larger than
     BLOCKED_ABOVE (and no gradient is asked for: the blocks are written into one tensor in place)."""
+    return project_vocab_each([x], w, b)[0]
+
+
+def project_vocab_each(xs: Sequence[torch.Tensor], w: torch.Tensor, b: torch.Tensor | None = None) -> list[torch.Tensor]:
+    """project_vocab(x, w, b) of each x of xs, the same bit for bit as a call for each, with a large w read from memory
+    once for all of them: each block of it is multiplied by every x in turn while it is in the core's cache."""
     if (w.numel() * w.element_size() <= BLOCKED_ABOVE
-            or (torch.is_grad_enabled() and (x.requires_grad or w.requires_grad))):
-        return project(x, w, b)
+            or (torch.is_grad_enabled() and (w.requires_grad or any(x.requires_grad for x in xs)))):
+        return [project(x, w, b) for x in xs]
     d_model, vocab = w.shape
-    rows = x.reshape(-1, d_model)  # [rows, d_model]
-    out = rows.new_empty(rows.shape[0], vocab)  # [rows, vocab]
+    rows = [x.reshape(-1, d_model) for x in xs]  # [rows, d_model] each
+    outs = [r.new_empty(r.shape[0], vocab) for r in rows]  # [rows, vocab] each
     step = max(64, BLOCK_BYTES // (d_model * w.element_size()) // 64 * 64)  # columns per block
     for i in range(0, vocab, step):
-        if b is None:
-            torch.mm(rows, w[:, i:i + step], out=out[:, i:i + step])
-        else:
-            torch.addmm(b[i:i + step], rows, w[:, i:i + step], out=out[:, i:i + step])
-    return out.reshape(*x.shape[:-1], vocab)  # [..., vocab]
+        for r, out in zip(rows, outs, strict=True):
+            if b is None:
+                torch.mm(r, w[:, i:i + step], out=out[:, i:i + step])
+            else:
+                torch.addmm(b[i:i + step], r, w[:, i:i + step], out=out[:, i:i + step])
+    return [out.reshape(*x.shape[:-1], vocab) for x, out in zip(xs, outs, strict=True)]  # [..., vocab] each
 
 
 class OutMajor(nn.Module):

@@ -19,7 +19,7 @@ from backend.analysis.attention import patterns
 from backend.analysis.common import check_index, prediction, rnd, run_info
 from backend.service import ModelService, Run
 from models import attribution as attr
-from models.lens import SUBLAYER_HOOKS, SUBLAYERS, logit_lens, why_no_lens
+from models.lens import SUBLAYER_HOOKS, SUBLAYERS, ReadAhead, logit_lens, why_no_lens
 from models.registry import LoadedModel
 from models.sampling import distribution
 from models.transformer import check_layer_head
@@ -93,26 +93,38 @@ def _target_name(token: schemas.TargetToken, versus: schemas.TargetToken | None)
 # --------------------------------------------------------------------------- logit lens
 
 def lens(run: Run, position: int | None = None, token_id: int | None = None, k: int = 5,
-         wide: Callable[[int], AbstractContextManager] = lambda work: nullcontext()) -> schemas.LensResponse:
+         wide: Callable[[int], AbstractContextManager] = lambda work: nullcontext(),
+         ahead: ReadAhead | None = None) -> schemas.LensResponse:
     """The residual stream at `position` read through the final norm and unembedding after each sub-layer.
     `wide(multiply_adds)`: the context its tensor work runs in (the server's ModelService.spare_threads: an idle
-    core's threads, for a product large enough)."""
+    core's threads, for a product large enough). `ahead`: the read_ahead() whose hooks ran in the run's pass."""
     check_applies(run.loaded, "lens")
-    return _lens(run, _explained(run, position, token_id), k, wide)
+    return _lens(run, _explained(run, position, token_id), k, wide, ahead)
 
 
-def _lens(run: Run, head: dict, k: int, wide: Callable[[int], AbstractContextManager]) -> schemas.LensResponse:
+def read_ahead(service: ModelService, loaded: LoadedModel) -> ReadAhead | None:
+    """Hooks that read the lens at the last position while the forward pass goes on, on another core where one is
+    free (ModelService.aside), for service.run(..., hooks=ahead.hooks); None where the model's lens is one product
+    (nothing to read before the pass ends) or does not apply."""
+    if why_no_lens(loaded.cfg) or loaded.info.unavailable_views.get("lens"):
+        return None
+    ahead = ReadAhead(loaded.model, service.aside)
+    return ahead if ahead.hooks else None
+
+
+def _lens(run: Run, head: dict, k: int, wide: Callable[[int], AbstractContextManager],
+          ahead: ReadAhead | None = None) -> schemas.LensResponse:
     position, t = head["position"], head["token"].id
     cfg = run.loaded.cfg
     n_layers = cfg.n_layers
     with wide((1 + 2 * n_layers) * cfg.d_model * cfg.vocab_size):  # the unembedding's multiply-adds
         # [1 + 2L, vocab]: the embeddings' reading, then each sub-layer's
-        logits = logit_lens(run.loaded.model, run.cache, position).readings
+        logits = logit_lens(run.loaded.model, run.cache, position, ahead).readings
         # every reading at once, in float32: within 1e-7 of float64 where the answer shows 4 decimals, and a third of
         # the time on a large vocabulary (SmolLM2: 61 readings of 49,152 logits)
         probs = torch.softmax(logits, dim=-1)  # [reading, vocab]
         values, ids = probs.topk(min(k, probs.shape[-1]), dim=-1)  # [reading, k]
-        ranks = (logits > logits[:, t:t + 1]).sum(-1) + 1  # [reading]
+        ranks = torch.gt(logits, logits[:, t:t + 1]).sum(-1, dtype=torch.int32) + 1  # [reading] (int32: 2x faster)
     # as Python numbers at once (the same as float() and int() of each element, without a tensor index per number)
     values, ids, chosen, ranks = values.tolist(), ids.tolist(), probs[:, t].tolist(), ranks.tolist()
 
@@ -128,12 +140,14 @@ def _lens(run: Run, head: dict, k: int, wide: Callable[[int], AbstractContextMan
 
 
 def why(run: Run, k: int, wide: Callable[[int], AbstractContextManager] = lambda work: nullcontext(),
-        info: dict | None = None) -> tuple[schemas.LensResponse, schemas.LogitAttributionResponse]:
+        info: dict | None = None, ahead: ReadAhead | None = None,
+        ) -> tuple[schemas.LensResponse, schemas.LogitAttributionResponse]:
     """The logit lens (top `k`) and the direct logit attribution of the last position's most probable token: what
     /api/analyze adds with `why` (its route has run check_why first), the same answers as /api/attribution/lens and
-    /logit with their defaults. `info`: the run's run_info() where the caller has it (the analysis's own fields)."""
+    /logit with their defaults. `info`: the run's run_info() where the caller has it (the analysis's own fields);
+    `ahead`: as for lens()."""
     head = _explained(run, None, None, info)  # one explained token for both
-    return _lens(run, head, k, wide), _logit_attribution(run, head)
+    return _lens(run, head, k, wide, ahead), _logit_attribution(run, head)
 
 
 def check_why(loaded: LoadedModel) -> None:

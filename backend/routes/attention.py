@@ -30,12 +30,15 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
     service.check_top_k(req.top_k)
 
     def analysed() -> schemas.AnalyzeResponse:
-        run = service.run(req.model, req.text, interventions(req), req.allow_beyond_trained)
+        # with `why`, the lens's first readings start on another core while the pass goes on
+        ahead = attribution.read_ahead(service, service.get(req.model)) if req.why else None
+        run = service.run(req.model, req.text, interventions(req), req.allow_beyond_trained,
+                          hooks=ahead.hooks if ahead else None)
         out = attention.analyze(run, req.top_k, layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,
                                 selection=req.query_rows, to_send=True)
         if req.why:
             info = {name: getattr(out, name) for name in schemas.RunInfo.model_fields}  # its tokens, said once
-            out.lens, out.logit = attribution.why(run, req.top_k, wide=service.spare_threads, info=info)
+            out.lens, out.logit = attribution.why(run, req.top_k, wide=service.spare_threads, info=info, ahead=ahead)
         return out
 
     return await answer(request, service, analysed,

@@ -26,10 +26,15 @@ async def lens(req: schemas.LensRequest, request: Request, service: Service) -> 
     probability and rank of `token` (default: the model's final top-1). A reading of an intermediate state, not
     what the model would output there. A 422 says why where it does not apply (an encoder, a post-norm model)."""
     service.check_top_k(req.top_k)
-    return await answer(request, service, lambda: attribution.lens(
-        service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.position, req.token, req.top_k,
-        wide=service.spare_threads),
-        check=lambda: attribution.check_applies(service.get(req.model), "lens"))
+
+    def work() -> schemas.LensResponse:
+        # the last position (the default): its first readings start on another core while the pass goes on
+        ahead = attribution.read_ahead(service, service.get(req.model)) if req.position is None else None
+        run = service.run(req.model, req.text, interventions(req), req.allow_beyond_trained,
+                          hooks=ahead.hooks if ahead else None)
+        return attribution.lens(run, req.position, req.token, req.top_k, wide=service.spare_threads, ahead=ahead)
+
+    return await answer(request, service, work, check=lambda: attribution.check_applies(service.get(req.model), "lens"))
 
 
 @router.post("/logit", response_model=schemas.LogitAttributionResponse)

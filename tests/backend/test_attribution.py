@@ -11,6 +11,7 @@ from backend.analysis import attribution as analysis
 from backend.main import create_app
 from backend.service import ModelService
 from backend.settings import Settings
+from models import lens as lens_module
 from models import pretrained, registry
 from models.attribution import rollout
 from models.transformer import Interventions
@@ -182,10 +183,10 @@ class CountingService(ModelService):
         self.forwards = 0
         self.in_slot = 0  # forward passes made while the thread held a slot of the limiter
 
-    def _forward(self, loaded, ids, iv):
+    def _forward(self, loaded, ids, iv, hooks=None):
         self.forwards += 1
         self.in_slot += getattr(self._local, "depth", 0) > 0
-        return super()._forward(loaded, ids, iv)
+        return super()._forward(loaded, ids, iv, hooks)
 
 
 def test_ablation_passes_go_through_the_service_and_its_limits():
@@ -324,13 +325,13 @@ def test_analyze_with_why_carries_the_lens_and_attribution_endpoints_answers(cli
     they give for the last position named), on the same pass; the rest of the analysis unchanged."""
     if name == "smollm2-135m":
         request.getfixturevalue("smollm2")
-    body = {"text": TEXT, "model": name, "ablate": [[1, 1]], "top_k": 7, "layers": [0]}
+    body = {"text": TEXT, "model": name, "ablate": [[1, 1], [0, 2]], "top_k": 7, "layers": [0]}  # (a pass of its own)
+    both = post(client, "/api/analyze", **body, why=True)  # first: on SmolLM2 its lens is read during its pass
     plain = post(client, "/api/analyze", **body)
-    both = post(client, "/api/analyze", **body, why=True)
     lens, logit = both.pop("lens"), both.pop("logit")
     assert plain.pop("lens") is None and plain.pop("logit") is None
     assert both == plain
-    common = {"text": TEXT, "model": name, "ablate": [[1, 1]]}
+    common = {"text": TEXT, "model": name, "ablate": [[1, 1], [0, 2]]}
     assert lens == post(client, "/api/attribution/lens", **common, top_k=7)
     assert logit == post(client, "/api/attribution/logit", **common)
     last = len(plain["tokens"]) - 1
@@ -338,6 +339,34 @@ def test_analyze_with_why_carries_the_lens_and_attribution_endpoints_answers(cli
     assert lens["position"] == logit["position"] == last and lens["token"] == logit["token"]
     assert lens["token"]["id"] == plain["predictions"][0]["id"]  # the analysis's own top-1
     assert len(lens["cells"]) == plain["n_layers"] and len(logit["heads"]) == plain["n_layers"]
+
+
+def test_the_lens_read_during_a_new_sentences_pass_is_the_lens_read_after_it(monkeypatch):
+    """On a model whose lens is read in parts (SmolLM2's vocabulary; here the default model's, counted as large), a
+    request for the last position on a sentence not seen before reads the first part on the other core during the
+    forward pass: the numbers are those of the same lens read after the pass, from the kept pass."""
+    monkeypatch.setattr(lens_module, "BLOCKED_ABOVE", 0)
+    taken = []  # the parts whose reading came from the read ahead
+    reading = lens_module.ReadAhead.reading
+
+    def spied(self, part, points):
+        got = reading(self, part, points)
+        if got is not None:
+            taken.append(part)
+        return got
+
+    monkeypatch.setattr(lens_module.ReadAhead, "reading", spied)
+    settings = Settings()
+    with TestClient(create_app(settings, ModelService(settings))) as c:  # nothing kept yet
+        an = post(c, "/api/analyze", text=TEXT, top_k=7, layers=[], why=True)
+        assert taken == [0]  # the first part, read ahead and taken
+        last = len(an["tokens"]) - 1
+        assert an["lens"] == post(c, "/api/attribution/lens", text=TEXT, top_k=7, position=last)  # read after
+        assert taken == [0]  # (a position named: nothing read ahead)
+        text = TEXT + " It"
+        lens = post(c, "/api/attribution/lens", text=text, top_k=7)  # the lens route on a new sentence: ahead too
+        assert taken == [0, 0]
+        assert lens == post(c, "/api/attribution/lens", text=text, top_k=7, position=lens["position"])
 
 
 def test_the_attribution_routes_take_allow_beyond_trained_as_the_analysis_does(client):

@@ -149,9 +149,9 @@ class Gate(ModelService):
         super().__init__(settings)
         self.gate = threading.Event()
 
-    def _forward(self, loaded, ids, iv):
+    def _forward(self, loaded, ids, iv, hooks=None):
         self.gate.wait(30)
-        return super()._forward(loaded, ids, iv)
+        return super()._forward(loaded, ids, iv, hooks)
 
 
 def test_a_request_waiting_for_a_slot_stops_waiting_when_its_client_goes_away():

@@ -25,9 +25,9 @@ def test_fifty_threads_get_the_same_answers_as_one_by_one():
 
 
 class SlowService(ModelService):
-    def _forward(self, loaded, ids, iv):
+    def _forward(self, loaded, ids, iv, hooks=None):
         time.sleep(0.5)
-        return super()._forward(loaded, ids, iv)
+        return super()._forward(loaded, ids, iv, hooks)
 
 
 def test_a_flood_gets_quick_503_with_retry_after_and_the_server_recovers():

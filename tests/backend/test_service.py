@@ -170,6 +170,30 @@ def test_spare_threads_borrow_a_free_slot_and_give_it_back_and_do_nothing_when_n
     assert service._slots.acquire(blocking=False) and service._slots.acquire(blocking=False)  # both slots back
 
 
+def test_aside_runs_work_on_a_free_slot_holding_it_until_done_and_declines_when_none_is_free():
+    service = ModelService(Settings(max_concurrent_runs=2, torch_threads=1))
+    started, finish = threading.Event(), threading.Event()
+
+    def work():
+        started.set()
+        assert finish.wait(10)
+        return threading.current_thread().name
+
+    with service.work():  # this request's slot
+        beside = service.aside(work)
+        assert beside is not None and started.wait(10)
+        assert service.stats()["running"] == 2  # the other slot, held by the work beside
+        assert service.aside(lambda: None) is None  # no slot left: declined at once
+        with service.spare_threads(ModelService.SPARE_ABOVE):
+            assert service.stats()["running"] == 2  # nothing more to borrow either
+        finish.set()
+        assert beside.result(10).startswith("aside") and beside.result() != threading.current_thread().name
+        assert service.stats()["running"] == 1
+        assert service.aside(lambda: 7).result(10) == 7  # free again
+    assert service.stats()["running"] == 0
+    assert service._slots.acquire(blocking=False) and service._slots.acquire(blocking=False)  # both slots back
+
+
 class Gated(ModelService):
     """A service whose forward passes wait at a gate, counted, so that a test can have two requests ask at once."""
 
@@ -180,13 +204,13 @@ class Gated(ModelService):
         self.forwards = 0
         self.fail_first = fail_first
 
-    def _forward(self, loaded, ids, iv):
+    def _forward(self, loaded, ids, iv, hooks=None):
         self.forwards += 1
         self.started.set()
         assert self.gate.wait(10)
         if self.fail_first and self.forwards == 1:
             raise RuntimeError("the first pass fails")
-        return super()._forward(loaded, ids, iv)
+        return super()._forward(loaded, ids, iv, hooks)
 
 
 def _at_once(service: ModelService, n: int) -> list:

@@ -1,15 +1,17 @@
 """The logit lens, direct logit attribution, value-weighted attention and rollout, each recomputed another way."""
 
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+from models import lens as lens_module
 from models import pretrained, registry
 from models.attribution import logit_attribution, rollout, rollouts, value_weighted, why_no_attribution
 from models.config import ModelConfig
-from models.lens import logit_lens, why_no_lens
+from models.lens import ReadAhead, logit_lens, parts, read, why_no_lens
 from models.transformer import Interventions, Transformer
 
 SMALL = ModelConfig(d_model=16, n_layers=3, n_heads=4, d_head=4, d_mlp=32, vocab_size=60, max_positions=16)
@@ -84,6 +86,64 @@ def test_lens_reads_each_point_through_the_final_norm_by_hand():
     for layer in range(SMALL.n_layers):
         assert torch.allclose(lens.logits[layer, 0], by_hand(cache[f"blocks.{layer}.hook_resid_mid"][5]), atol=1e-5)
         assert torch.allclose(lens.logits[layer, 1], by_hand(cache[f"blocks.{layer}.hook_resid_post"][5]), atol=1e-5)
+
+
+@pytest.fixture
+def in_parts(monkeypatch):
+    """SMALL's unembedding counted as large (as SmolLM2's): its lens reads its points in parts."""
+    monkeypatch.setattr(lens_module, "BLOCKED_ABOVE", 0)
+
+
+def test_a_large_vocabulary_is_read_in_parts_that_make_the_same_lens(in_parts):
+    m = make(n_layers=6)
+    assert parts(m) == [range(4), range(4, 6)]
+    _, cache = m.run_with_cache(IDS)
+    lens = logit_lens(m, cache, 5)
+    assert lens.logits.shape == (6, 2, SMALL.vocab_size)
+    points = [cache["resid_pre", 0][5]] + [cache[h, layer][5] for layer in range(6) for h in ("resid_mid", "resid_post")]
+    assert torch.allclose(lens.readings, read(m, torch.stack(points)), atol=1e-5)  # as one product of all the points
+    assert parts(make()) == [range(2), range(2, 3)] and parts(make(n_layers=2)) == [range(2)]  # (fewer than 3: one)
+
+
+def test_lens_parts_read_ahead_during_the_pass_are_the_lens_read_after_it(in_parts):
+    m = make(n_layers=6)
+    asked = []
+    with ThreadPoolExecutor(1) as pool:
+        def submit(work):
+            asked.append(work)
+            return pool.submit(work)
+
+        ahead = ReadAhead(m, submit)
+        assert set(ahead.hooks) == {"blocks.0.hook_resid_pre"} | {f"blocks.{layer}.hook_resid_{s}"
+                                                                  for layer in range(4) for s in ("mid", "post")}
+        logits, cache = m.run_with_cache(IDS, hooks=ahead.hooks)
+    assert len(asked) == 1  # the first part, once its last point was computed; the last part is read after the pass
+    plain_logits, plain_cache = m.run_with_cache(IDS)
+    assert torch.equal(logits, plain_logits)  # the hooks change nothing in the pass
+    last = len(IDS) - 1
+    assert torch.equal(logit_lens(m, cache, last, ahead).readings, logit_lens(m, plain_cache, last).readings)
+    assert torch.equal(logit_lens(m, cache, 3, ahead).readings, logit_lens(m, plain_cache, 3).readings)
+
+
+def test_a_part_read_ahead_is_taken_only_for_its_own_points(in_parts):
+    m = make(n_layers=6)
+    marked = Future()
+
+    def submit(work):  # a reading told apart from the real one: 7 everywhere
+        marked.set_result(torch.full_like(work(), 7.0))
+        return marked
+
+    ahead = ReadAhead(m, submit)
+    _, cache = m.run_with_cache(IDS, hooks=ahead.hooks)
+    last = len(IDS) - 1
+    lens = logit_lens(m, cache, last, ahead)
+    assert bool((lens.readings[:9] == 7).all()) and not bool((lens.readings[9:] == 7).any())  # 1 + 2 x 4 points
+    assert not bool((logit_lens(m, cache, 3, ahead).readings == 7).any())  # another position: read here
+    _, other = m.run_with_cache(IDS.flip(0))
+    assert not bool((logit_lens(m, other, last, ahead).readings == 7).any())  # another pass: read here
+    declined = ReadAhead(m, lambda work: None)
+    _, cache = m.run_with_cache(IDS, hooks=declined.hooks)
+    assert torch.equal(logit_lens(m, cache, last, declined).readings, logit_lens(m, cache, last).readings)
 
 
 def test_lens_and_attribution_refuse_encoders_and_post_norm_with_the_reason():

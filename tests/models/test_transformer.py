@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from models.config import ModelConfig
-from models.transformer import BLOCK_BYTES, BLOCKED_ABOVE, Interventions, Transformer, project, project_vocab
+from models.transformer import BLOCK_BYTES, BLOCKED_ABOVE, Interventions, Transformer, project, project_vocab, project_vocab_each
 
 SMALL = ModelConfig(d_model=16, n_layers=2, n_heads=2, d_head=8, d_mlp=32, vocab_size=50, max_positions=12)
 
@@ -285,3 +285,11 @@ def test_unembedding_in_blocks_is_the_same_product_bit_for_bit(bias):
     xg = x.clone().requires_grad_()
     project_vocab(xg, w, b).sum().backward()
     assert torch.allclose(xg.grad, w.sum(1).expand(2, 7, d_model), rtol=1e-4, atol=1e-3)
+    # several inputs through one reading of w: each as its own call gives it
+    parts = [x[0, :5], torch.randn(41, d_model, generator=gen), x]
+    with torch.inference_mode():
+        each = project_vocab_each(parts, w, b)
+        assert all(torch.equal(got, project_vocab(part, w, b)) for got, part in zip(each, parts, strict=True))
+    small = w[:, :1000]  # under BLOCKED_ABOVE: one call for each
+    assert all(torch.equal(got, project(part, small, None if b is None else b[:1000]))
+               for got, part in zip(project_vocab_each(parts, small, None if b is None else b[:1000]), parts, strict=True))
