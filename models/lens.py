@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import torch
 
 from models.config import ModelConfig
-from models.transformer import BLOCKED_ABOVE, ActivationCache, HookFn, Transformer, project_vocab_each
+from models.transformer import BLOCKED_ABOVE, ActivationCache, HookFn, Transformer, hook_name, project_vocab_each
 
 SUBLAYERS = ("attn", "mlp")  # the lens reads after each: resid_mid, resid_post
 SUBLAYER_HOOKS = {"attn": "resid_mid", "mlp": "resid_post"}
@@ -135,15 +135,12 @@ class ReadAhead:
         # the hook names of each part read ahead (all but the last), by the name of its last point
         self._ends = {}
         for i, layers in enumerate(parts(model)[:-1]):
-            names = [f"blocks.{layer}.hook_{hook}" for hook, layer in point_hooks(layers)]
+            names = [hook_name(hook, layer) for hook, layer in point_hooks(layers)]
             self._ends[names[-1]] = (i, names)
+        # the hook functions for run_with_cache (none where the lens is one part: nothing to read ahead)
+        self.hooks: dict[str, HookFn] = {name: self._visit for _, names in self._ends.values() for name in names}
         self._rows: dict[str, torch.Tensor] = {}
         self._read: dict[int, tuple[torch.Tensor, Future]] = {}  # part -> (its points, their reading)
-
-    @property
-    def hooks(self) -> dict[str, HookFn]:
-        """The hook functions for run_with_cache (none where the lens is one part: nothing to read ahead)."""
-        return {name: self._visit for _, names in self._ends.values() for name in names}
 
     def _visit(self, x: torch.Tensor, name: str) -> None:
         self._rows[name] = x[..., -1, :].reshape(-1)  # [d_model]: the last position (batch 1)

@@ -146,6 +146,17 @@ _HEAD_HOOKS = {"q", "k", "v", "rot_q", "rot_k", "z", "attn_scores", "pattern"}
 _LAYER_HOOKS = {"resid_pre", "attn_out", "resid_mid", "mlp_out", "resid_post"}
 
 
+def hook_name(short: str, layer: int) -> str:
+    """The full hook name of a block's intermediate: hook_name("resid_mid", 3) == "blocks.3.hook_resid_mid"."""
+    if short in _HEAD_HOOKS:
+        return f"blocks.{layer}.attn.hook_{short}"
+    if short in _LAYER_HOOKS:
+        return f"blocks.{layer}.hook_{short}"
+    if short in {"pre", "post", "pre_linear"}:
+        return f"blocks.{layer}.mlp.hook_{short}"
+    raise KeyError(f"unknown short hook name {short!r}")
+
+
 class ActivationCache(Mapping[str, torch.Tensor]):
     """Intermediates of one forward pass, keyed by hook name, batch dimension removed.
 
@@ -162,15 +173,6 @@ class ActivationCache(Mapping[str, torch.Tensor]):
         self.interventions = interventions
         self.permutation = permutation
 
-    def _full_name(self, short: str, layer: int) -> str:
-        if short in _HEAD_HOOKS:
-            return f"blocks.{layer}.attn.hook_{short}"
-        if short in _LAYER_HOOKS:
-            return f"blocks.{layer}.hook_{short}"
-        if short in {"pre", "post", "pre_linear"}:
-            return f"blocks.{layer}.mlp.hook_{short}"
-        raise KeyError(f"unknown short hook name {short!r}")
-
     def __getitem__(self, key: str | tuple) -> torch.Tensor:
         if isinstance(key, str):
             if key not in self._store:
@@ -178,7 +180,7 @@ class ActivationCache(Mapping[str, torch.Tensor]):
             return self._store[key][0]  # stored as the forward pass made it, [batch=1, ...]
         short, layer, *rest = key
         check_layer_head(self.cfg, layer)
-        value = self[self._full_name(short, layer)]
+        value = self[hook_name(short, layer)]
         if not rest:
             return value
         (head,) = rest

@@ -22,7 +22,7 @@ from models import attribution as attr
 from models.lens import SUBLAYER_HOOKS, SUBLAYERS, ReadAhead, logit_lens, why_no_lens
 from models.registry import LoadedModel
 from models.sampling import distribution
-from models.transformer import check_layer_head
+from models.transformer import Interventions, check_layer_head
 
 LENS_NOTE = ("Each cell reads the residual stream after that sub-layer through the final norm and the unembedding: "
              "a reading of an intermediate state, not what the model would output there (the later blocks still "
@@ -97,19 +97,22 @@ def lens(run: Run, position: int | None = None, token_id: int | None = None, k: 
          ahead: ReadAhead | None = None) -> schemas.LensResponse:
     """The residual stream at `position` read through the final norm and unembedding after each sub-layer.
     `wide(multiply_adds)`: the context its tensor work runs in (the server's ModelService.spare_threads: an idle
-    core's threads, for a product large enough). `ahead`: the read_ahead() whose hooks ran in the run's pass."""
+    core's threads, for a product large enough). `ahead`: run_reading_ahead()'s, whose hooks ran in the run's pass."""
     check_applies(run.loaded, "lens")
     return _lens(run, _explained(run, position, token_id), k, wide, ahead)
 
 
-def read_ahead(service: ModelService, loaded: LoadedModel) -> ReadAhead | None:
-    """Hooks that read the lens at the last position while the forward pass goes on, on another core where one is
-    free (ModelService.aside), for service.run(..., hooks=ahead.hooks); None where the model's lens is one product
-    (nothing to read before the pass ends) or does not apply."""
-    if why_no_lens(loaded.cfg) or loaded.info.unavailable_views.get("lens"):
-        return None
-    ahead = ReadAhead(loaded.model, service.aside)
-    return ahead if ahead.hooks else None
+def run_reading_ahead(service: ModelService, name: str | None, text: str, iv: Interventions, beyond: bool = False,
+                      lens_wanted: bool = True) -> tuple[Run, ReadAhead | None]:
+    """service.run(name, text, iv, beyond), and where the lens at the last position is wanted and the model's lens is
+    read in parts, the ReadAhead whose hooks read its first part on another core while the pass goes on, where one is
+    free (ModelService.aside); else None (the lens is one product, or does not apply, or is not wanted)."""
+    loaded = service.get(name)
+    ahead = None
+    if lens_wanted and not (why_no_lens(loaded.cfg) or loaded.info.unavailable_views.get("lens")):
+        ahead = ReadAhead(loaded.model, service.aside)
+        ahead = ahead if ahead.hooks else None
+    return service.run(name, text, iv, beyond, hooks=ahead.hooks if ahead else None), ahead
 
 
 def _lens(run: Run, head: dict, k: int, wide: Callable[[int], AbstractContextManager],

@@ -31,9 +31,8 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
 
     def analysed() -> schemas.AnalyzeResponse:
         # with `why`, the lens's first readings start on another core while the pass goes on
-        ahead = attribution.read_ahead(service, service.get(req.model)) if req.why else None
-        run = service.run(req.model, req.text, interventions(req), req.allow_beyond_trained,
-                          hooks=ahead.hooks if ahead else None)
+        run, ahead = attribution.run_reading_ahead(service, req.model, req.text, interventions(req),
+                                                   req.allow_beyond_trained, lens_wanted=req.why)
         out = attention.analyze(run, req.top_k, layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,
                                 selection=req.query_rows, to_send=True)
         if req.why:

@@ -29,9 +29,8 @@ async def lens(req: schemas.LensRequest, request: Request, service: Service) -> 
 
     def work() -> schemas.LensResponse:
         # the last position (the default): its first readings start on another core while the pass goes on
-        ahead = attribution.read_ahead(service, service.get(req.model)) if req.position is None else None
-        run = service.run(req.model, req.text, interventions(req), req.allow_beyond_trained,
-                          hooks=ahead.hooks if ahead else None)
+        run, ahead = attribution.run_reading_ahead(service, req.model, req.text, interventions(req),
+                                                   req.allow_beyond_trained, lens_wanted=req.position is None)
         return attribution.lens(run, req.position, req.token, req.top_k, wide=service.spare_threads, ahead=ahead)
 
     return await answer(request, service, work, check=lambda: attribution.check_applies(service.get(req.model), "lens"))

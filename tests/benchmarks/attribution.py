@@ -171,8 +171,8 @@ def smollm2(runs: int) -> list[str]:
         return service.run(name, text, Interventions())
 
     def forward_then_all():  # as the server: the lens's first part read on the other core while the pass goes on
-        ahead = attribution.read_ahead(service, loaded)
-        explain(service.run(name, text, Interventions(), hooks=ahead.hooks if ahead else None), 20, 4, service, ahead)
+        run, ahead = attribution.run_reading_ahead(service, name, text, Interventions())
+        explain(run, 20, 4, service, ahead)
 
     views = page_asks(layer=20, head=4)
     t = page_views(name, texts, {"top_k": 10, "layers": [0], "thumbnails": True}, views, runs, {"forward": forward})
