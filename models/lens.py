@@ -16,8 +16,9 @@ The lens reads after the attention sub-layer (`blocks.{l}.hook_resid_mid`) and a
 
 On a large vocabulary the unembedding of those points is most of the lens's time (SmolLM2: 61 readings of 49,152
 logits, 1.7e9 multiply-adds), so its points are read in parts: the embeddings and the first two thirds of the
-blocks, then the rest (`parts`). A part can be read while the forward pass still computes the later blocks
-(ReadAhead, on another core); the parts read after the pass are read together, the unembedding's weight read from
+blocks, then the rest (`parts`). A part can be read on another core as soon as the forward pass has computed its
+points (ReadAhead): the first while the pass computes the later blocks, the last while it computes its own
+prediction (the final norm and the unembedding of every position); the parts read after the pass are read together, the unembedding's weight read from
 memory once for all (project_vocab_each). Either way each part is a product of its own points alone, the same
 products, so the readings are the same bit for bit.
 """
@@ -126,15 +127,17 @@ def logit_lens(model: Transformer, cache: ActivationCache, position: int,
 
 class ReadAhead:
     """Hooks for run_with_cache that read the lens at the last position while the pass goes on: once the pass has
-    computed the last point of a part (but the last part), `submit(work)` may run its reading elsewhere (another
-    core), or decline (None). logit_lens(..., ahead=this) then takes those readings."""
+    computed the last point of a part, `submit(work)` may run its reading elsewhere (another core), or decline (None).
+    logit_lens(..., ahead=this) then takes those readings. Where the lens is one part (a small unembedding), nothing:
+    a reading of its size costs less than handing it to another thread."""
 
     def __init__(self, model: Transformer, submit: Callable[[Callable[[], torch.Tensor]], Future | None]):
         self.model = model
         self.submit = submit
-        # the hook names of each part read ahead (all but the last), by the name of its last point
+        # the hook names of each part read ahead, by the name of its last point
         self._ends = {}
-        for i, layers in enumerate(parts(model)[:-1]):
+        split = parts(model)
+        for i, layers in enumerate(split if len(split) > 1 else []):
             names = [hook_name(hook, layer) for hook, layer in point_hooks(layers)]
             self._ends[names[-1]] = (i, names)
         # the hook functions for run_with_cache (none where the lens is one part: nothing to read ahead)

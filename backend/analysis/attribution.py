@@ -105,7 +105,7 @@ def lens(run: Run, position: int | None = None, token_id: int | None = None, k: 
 def run_reading_ahead(service: ModelService, name: str | None, text: str, iv: Interventions, beyond: bool = False,
                       lens_wanted: bool = True) -> tuple[Run, ReadAhead | None]:
     """service.run(name, text, iv, beyond), and where the lens at the last position is wanted and the model's lens is
-    read in parts, the ReadAhead whose hooks read its first part on another core while the pass goes on, where one is
+    read in parts, the ReadAhead whose hooks read its parts on another core while the pass goes on, where one is
     free (ModelService.aside); else None (the lens is one product, or does not apply, or is not wanted)."""
     loaded = service.get(name)
     ahead = None

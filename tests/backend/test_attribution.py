@@ -343,8 +343,9 @@ def test_analyze_with_why_carries_the_lens_and_attribution_endpoints_answers(cli
 
 def test_the_lens_read_during_a_new_sentences_pass_is_the_lens_read_after_it(monkeypatch):
     """On a model whose lens is read in parts (SmolLM2's vocabulary; here the default model's, counted as large), a
-    request for the last position on a sentence not seen before reads the first part on the other core during the
-    forward pass: the numbers are those of the same lens read after the pass, from the kept pass."""
+    request for the last position on a sentence not seen before reads its parts on the other core during the forward
+    pass (the first for certain; the last too where that core is free again by then): the numbers are those of the
+    same lens read after the pass, from the kept pass."""
     monkeypatch.setattr(lens_module, "BLOCKED_ABOVE", 0)
     taken = []  # the parts whose reading came from the read ahead
     reading = lens_module.ReadAhead.reading
@@ -359,13 +360,14 @@ def test_the_lens_read_during_a_new_sentences_pass_is_the_lens_read_after_it(mon
     settings = Settings()
     with TestClient(create_app(settings, ModelService(settings))) as c:  # nothing kept yet
         an = post(c, "/api/analyze", text=TEXT, top_k=7, layers=[], why=True)
-        assert taken == [0]  # the first part, read ahead and taken
+        assert taken in ([0], [0, 1])  # the first part read ahead and taken (and the last, where it was read ahead)
+        taken.clear()
         last = len(an["tokens"]) - 1
         assert an["lens"] == post(c, "/api/attribution/lens", text=TEXT, top_k=7, position=last)  # read after
-        assert taken == [0]  # (a position named: nothing read ahead)
+        assert taken == []  # (a position named: nothing read ahead)
         text = TEXT + " It"
         lens = post(c, "/api/attribution/lens", text=text, top_k=7)  # the lens route on a new sentence: ahead too
-        assert taken == [0, 0]
+        assert taken in ([0], [0, 1])
         assert lens == post(c, "/api/attribution/lens", text=text, top_k=7, position=lens["position"])
 
 

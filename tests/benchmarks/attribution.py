@@ -170,7 +170,7 @@ def smollm2(runs: int) -> list[str]:
     def forward():
         return service.run(name, text, Interventions())
 
-    def forward_then_all():  # as the server: the lens's first part read on the other core while the pass goes on
+    def forward_then_all():  # as the server: the lens's parts read on the other core while the pass goes on
         run, ahead = attribution.run_reading_ahead(service, name, text, Interventions())
         explain(run, 20, 4, service, ahead)
 
@@ -193,7 +193,7 @@ def smollm2(runs: int) -> list[str]:
             f"| logit lens on a kept pass | {t['lens'].cell()} | | | |",
             f"| logit attribution on a kept pass | {t['logit'].cell()} | | | |",
             f"| attention attribution (layer 20, head 4) on a kept pass | {t['attention'].cell()} | | | |",
-            f"| in process: the forward pass, then all three (as the server: the lens's first part read during the "
+            f"| in process: the forward pass, then all three (as the server: the lens's parts read during the "
             f"pass, on the other core) | {t['with'].cell()} | {ratio_cell(t['with'], t['forward'])} | "
             f"1.50 | {verdict(ratio, 1.5)} |", ""]
 

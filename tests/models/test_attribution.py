@@ -115,9 +115,9 @@ def test_lens_parts_read_ahead_during_the_pass_are_the_lens_read_after_it(in_par
 
         ahead = ReadAhead(m, submit)
         assert set(ahead.hooks) == {"blocks.0.hook_resid_pre"} | {f"blocks.{layer}.hook_resid_{s}"
-                                                                  for layer in range(4) for s in ("mid", "post")}
+                                                                  for layer in range(6) for s in ("mid", "post")}
         logits, cache = m.run_with_cache(IDS, hooks=ahead.hooks)
-    assert len(asked) == 1  # the first part, once its last point was computed; the last part is read after the pass
+    assert len(asked) == 2  # each part, once its last point was computed
     plain_logits, plain_cache = m.run_with_cache(IDS)
     assert torch.equal(logits, plain_logits)  # the hooks change nothing in the pass
     last = len(IDS) - 1
@@ -127,23 +127,33 @@ def test_lens_parts_read_ahead_during_the_pass_are_the_lens_read_after_it(in_par
 
 def test_a_part_read_ahead_is_taken_only_for_its_own_points(in_parts):
     m = make(n_layers=6)
-    marked = Future()
+    marks = iter([7.0, 8.0])
 
-    def submit(work):  # a reading told apart from the real one: 7 everywhere
-        marked.set_result(torch.full_like(work(), 7.0))
+    def submit(work):  # readings told apart from the real ones: 7 everywhere for the first part, 8 for the last
+        marked = Future()
+        marked.set_result(torch.full_like(work(), next(marks)))
         return marked
+
+    def marked(readings: torch.Tensor) -> bool:
+        return bool(((readings == 7) | (readings == 8)).any())
 
     ahead = ReadAhead(m, submit)
     _, cache = m.run_with_cache(IDS, hooks=ahead.hooks)
     last = len(IDS) - 1
     lens = logit_lens(m, cache, last, ahead)
-    assert bool((lens.readings[:9] == 7).all()) and not bool((lens.readings[9:] == 7).any())  # 1 + 2 x 4 points
-    assert not bool((logit_lens(m, cache, 3, ahead).readings == 7).any())  # another position: read here
+    assert bool((lens.readings[:9] == 7).all()) and bool((lens.readings[9:] == 8).all())  # 1 + 2 x 4 points, 2 x 2
+    assert not marked(logit_lens(m, cache, 3, ahead).readings)  # another position: read here
     _, other = m.run_with_cache(IDS.flip(0))
-    assert not bool((logit_lens(m, other, last, ahead).readings == 7).any())  # another pass: read here
+    assert not marked(logit_lens(m, other, last, ahead).readings)  # another pass: read here
     declined = ReadAhead(m, lambda work: None)
     _, cache = m.run_with_cache(IDS, hooks=declined.hooks)
     assert torch.equal(logit_lens(m, cache, last, declined).readings, logit_lens(m, cache, last).readings)
+    # the first part taken, the last declined (the other core still busy with the first): that one read after the pass
+    with ThreadPoolExecutor(1) as pool:
+        first_only = ReadAhead(m, lambda work, asked=iter([True, False]): pool.submit(work) if next(asked) else None)
+        _, cache = m.run_with_cache(IDS, hooks=first_only.hooks)
+    assert torch.equal(logit_lens(m, cache, last, first_only).readings, logit_lens(m, cache, last).readings)
+    assert set(first_only._read) == {0}
 
 
 def test_lens_and_attribution_refuse_encoders_and_post_norm_with_the_reason():
