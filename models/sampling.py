@@ -58,3 +58,27 @@ def sample(probs: torch.Tensor, generator: torch.Generator) -> int:
 
 def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
+
+
+TOP_CHUNK = 256  # top(): a row is cut into chunks of this many
+
+
+def top(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k largest of each row of x [rows, n], as torch.topk(x, k, dim=-1): the same values in the same order, each
+    index that of its value (among equal values, any of them). On a wide row (a large vocabulary) in two steps, a
+    third of the time for the logit lens's 61 rows of SmolLM2's 49,152: the row cut into chunks, and only the k chunks
+    with the largest maxima searched. They hold k elements at least as large as the smallest of those maxima, m, and
+    every element larger than m (its chunk's maximum is larger than m too); so the k largest of what they hold are
+    the k largest of the row, but for which of several equal values."""
+    rows, n = x.shape
+    c = TOP_CHUNK
+    if n % c or n // c < 4 * k:  # a row of a few chunks: nothing to gain
+        return x.topk(k, dim=-1)
+    chunks = x.reshape(rows, n // c, c)  # [rows, chunk, c]
+    maxima = chunks.amax(-1)  # [rows, chunk]
+    if bool(torch.isnan(maxima).any()):  # (a NaN: torch.topk's own order, which counts it as the largest)
+        return x.topk(k, dim=-1)
+    searched = maxima.topk(k, dim=-1).indices  # [rows, k]
+    within = chunks.gather(1, searched[..., None].expand(-1, -1, c)).view(rows, k * c)  # [rows, k * c]
+    values, at = within.topk(k, dim=-1)  # [rows, k]
+    return values, searched.gather(1, at // c) * c + at % c

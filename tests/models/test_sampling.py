@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.sampling import distribution, generator, kept, kept_size, sample
+from models.sampling import distribution, generator, kept, kept_size, sample, top
 
 
 def test_top_p_keeps_the_smallest_set_that_reaches_p():
@@ -68,3 +68,29 @@ def test_distribution_at_a_tiny_temperature_is_the_argmax():
     assert torch.allclose(distribution(logits), torch.softmax(logits.double(), -1))
     with pytest.raises(ValueError, match="temperature"):
         distribution(logits, 0.0)
+
+
+def test_top_is_torch_topk_on_wide_rows_and_falls_back_where_it_must():
+    g = torch.Generator().manual_seed(0)
+    peaked = torch.randn(61, 49152, generator=g) * 3
+    cases = [torch.softmax(peaked, -1), peaked, torch.randn(5, 49152, generator=g) * 1e-3,  # wide: two steps
+             torch.randn(3, 4096 * 2 + 7, generator=g), torch.randn(4, 1000, generator=g)]  # not chunked: topk itself
+    ties = torch.randn(2, 8192, generator=g)
+    ties[0, 5000:5004] = 9.0  # equal values among the largest, in two chunks
+    ties[0, 7000] = 9.0
+    ties[1, :] = 1.0  # every value equal: many chunks at the k-th maximum (the fall back)
+    special = torch.randn(3, 8192, generator=g)
+    special[0, 100] = float("inf")
+    special[1, ::2] = float("-inf")
+    cases += [ties, special]
+    for x in cases:
+        for k in (1, 10, 40):
+            values, ids = top(x, k)
+            want = x.topk(k, dim=-1)
+            assert torch.equal(values, want.values)
+            assert torch.equal(x.gather(1, ids), values)  # each index that of its value
+            assert all(len(set(row)) == k for row in ids.tolist())  # k different elements
+    nan = torch.randn(2, 8192, generator=g)
+    nan[1, 3] = float("nan")
+    values, ids = top(nan, 5)
+    assert torch.equal(ids, nan.topk(5, dim=-1).indices)  # NaN: torch.topk's own answer (it counts NaN as largest)
