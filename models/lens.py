@@ -18,9 +18,10 @@ On a large vocabulary the unembedding of those points is most of the lens's time
 logits, 1.7e9 multiply-adds), so its points are read in parts: the embeddings and the first two thirds of the
 blocks, then the rest (`parts`). A part can be read on another core as soon as the forward pass has computed its
 points (ReadAhead): the first while the pass computes the later blocks, the last while it computes its own
-prediction (the final norm and the unembedding of every position); the parts read after the pass are read together, the unembedding's weight read from
-memory once for all (project_vocab_each). Either way each part is a product of its own points alone, the same
-products, so the readings are the same bit for bit.
+prediction (the final norm and the unembedding of every position); the parts read after the pass (where no other
+core was free) are read together, the unembedding's weight read from memory once for all (project_vocab_each).
+Either way each part is a product of its own points alone, the same products, so the readings are the same bit for
+bit.
 """
 
 from __future__ import annotations
