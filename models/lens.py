@@ -61,11 +61,12 @@ def read(model: Transformer, x: torch.Tensor) -> torch.Tensor:
     return read_each(model, [x])[0]
 
 
-def read_each(model: Transformer, xs: list[torch.Tensor]) -> list[torch.Tensor]:
-    """read(model, x) of each x of xs (the same numbers), the unembedding's weight read from memory once for all."""
+def read_each(model: Transformer, xs: list[torch.Tensor], outs: list[torch.Tensor] | None = None) -> list[torch.Tensor]:
+    """read(model, x) of each x of xs (the same numbers), the unembedding's weight read from memory once for all;
+    `outs`: where to write them (project_vocab_each)."""
     if model.ln_final is not None:
         xs = [model.ln_final(x) for x in xs]
-    return project_vocab_each(xs, model.unembed, unembed_bias(model))  # [..., vocab] each
+    return project_vocab_each(xs, model.unembed, unembed_bias(model), outs)  # [..., vocab] each
 
 
 def check_position(position: int, n: int) -> None:
@@ -119,11 +120,25 @@ def logit_lens(model: Transformer, cache: ActivationCache, position: int,
     check_position(position, cache["resid_pre", 0].shape[0])
     points = [torch.stack([cache[hook, layer][position] for hook, layer in point_hooks(layers)])
               for layers in parts(model)]  # [point, d_model] for each part
-    readings = [ahead.reading(i, p) if ahead is not None else None for i, p in enumerate(points)]
-    left = [i for i, r in enumerate(readings) if r is None]
-    for i, r in zip(left, read_each(model, [points[i] for i in left]), strict=True):
-        readings[i] = r  # [point, vocab]
-    return LensReading(position, torch.cat(readings))  # [1 + layer * sublayer, vocab]
+    if len(points) == 1:
+        return LensReading(position, read(model, points[0]))  # [1 + layer * sublayer, vocab]
+    # the parts' readings are the rows of one tensor: those read ahead are in ahead's, where they are of these points
+    taken = [ahead is not None and ahead.took(i, p) for i, p in enumerate(points)]
+    sizes = [p.shape[0] for p in points]
+    readings = ahead.readings if any(taken) else _readings_for(model, points[0], sizes)
+    left = [i for i, t in enumerate(taken) if not t]
+    read_each(model, [points[i] for i in left], [_rows_of(readings, sizes, i) for i in left])
+    return LensReading(position, readings)
+
+
+def _readings_for(model: Transformer, like: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """What the readings of every part fill, one part's rows after another: [point, vocab], `like`'s dtype."""
+    return like.new_empty(sum(sizes), model.unembed.shape[-1])
+
+
+def _rows_of(readings: torch.Tensor, sizes: list[int], part: int) -> torch.Tensor:
+    start = sum(sizes[:part])
+    return readings[start:start + sizes[part]]  # [point, vocab]
 
 
 class ReadAhead:
@@ -132,7 +147,7 @@ class ReadAhead:
     logit_lens(..., ahead=this) then takes those readings. Where the lens is one part (a small unembedding), nothing:
     a reading of its size costs less than handing it to another thread."""
 
-    def __init__(self, model: Transformer, submit: Callable[[Callable[[], torch.Tensor]], Future | None]):
+    def __init__(self, model: Transformer, submit: Callable[[Callable[[], None]], Future | None]):
         self.model = model
         self.submit = submit
         # the hook names of each part read ahead, by the name of its last point
@@ -143,27 +158,34 @@ class ReadAhead:
             self._ends[names[-1]] = (i, names)
         # the hook functions for run_with_cache (none where the lens is one part: nothing to read ahead)
         self.hooks: dict[str, HookFn] = {name: self._visit for _, names in self._ends.values() for name in names}
+        self._sizes = [len(point_hooks(layers)) for layers in split]  # points per part
         self._rows: dict[str, torch.Tensor] = {}
-        self._read: dict[int, tuple[torch.Tensor, Future]] = {}  # part -> (its points, their reading)
+        self._read: dict[int, tuple[torch.Tensor, Future]] = {}  # part -> (its points, their reading's completion)
+        self.readings: torch.Tensor | None = None  # [1 + layer * sublayer, vocab]: the rows the parts read ahead fill
 
     def _visit(self, x: torch.Tensor, name: str) -> None:
         self._rows[name] = x[..., -1, :].reshape(-1)  # [d_model]: the last position (batch 1)
         end = self._ends.get(name)
         if end is not None and end[0] not in self._read:
-            points = torch.stack([self._rows[n] for n in end[1]])  # [point, d_model]
-            future = self.submit(lambda: _read_apart(self.model, points))
+            part, names = end
+            points = torch.stack([self._rows[n] for n in names])  # [point, d_model]
+            if self.readings is None:  # every part's rows, in order; the parts not read ahead are left to logit_lens
+                self.readings = _readings_for(self.model, points, self._sizes)
+            out = _rows_of(self.readings, self._sizes, part)
+            future = self.submit(lambda: _read_apart(self.model, points, out))
             if future is not None:
-                self._read[end[0]] = (points, future)
+                self._read[part] = (points, future)
 
-    def reading(self, part: int, points: torch.Tensor) -> torch.Tensor | None:
-        """The logits of `part` read ahead, where they were read from these same points (this pass, this position);
-        else None."""
+    def took(self, part: int, points: torch.Tensor) -> bool:
+        """Whether `part` was read ahead from these same points (this pass, this position): its rows of `readings`
+        hold its logits once this returns True (it waits for the reading)."""
         got = self._read.get(part)
         if got is None or not torch.equal(got[0], points):
-            return None
-        return got[1].result()
+            return False
+        got[1].result()
+        return True
 
 
-def _read_apart(model: Transformer, points: torch.Tensor) -> torch.Tensor:
+def _read_apart(model: Transformer, points: torch.Tensor, out: torch.Tensor) -> None:
     with torch.inference_mode():  # (a mode of the calling thread)
-        return read(model, points)
+        read_each(model, [points], [out])

@@ -235,15 +235,21 @@ def project_vocab(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = Non
     return project_vocab_each([x], w, b)[0]
 
 
-def project_vocab_each(xs: Sequence[torch.Tensor], w: torch.Tensor, b: torch.Tensor | None = None) -> list[torch.Tensor]:
+def project_vocab_each(xs: Sequence[torch.Tensor], w: torch.Tensor, b: torch.Tensor | None = None,
+                       outs: Sequence[torch.Tensor] | None = None) -> list[torch.Tensor]:
     """project_vocab(x, w, b) of each x of xs, the same bit for bit as a call for each, with a large w read from memory
-    once for all of them: each block of it is multiplied by every x in turn while it is in the core's cache."""
+    once for all of them: each block of it is multiplied by every x in turn while it is in the core's cache. `outs`:
+    where to write them ([rows, vocab] each, contiguous: the rows of a larger tensor), instead of new tensors."""
     if (w.numel() * w.element_size() <= BLOCKED_ABOVE
             or (torch.is_grad_enabled() and (w.requires_grad or any(x.requires_grad for x in xs)))):
-        return [project(x, w, b) for x in xs]
+        made = [project(x, w, b) for x in xs]
+        return made if outs is None else [out.copy_(m.reshape(out.shape)) for out, m in zip(outs, made, strict=True)]
     d_model, vocab = w.shape
     rows = [x.reshape(-1, d_model) for x in xs]  # [rows, d_model] each
-    outs = [r.new_empty(r.shape[0], vocab) for r in rows]  # [rows, vocab] each
+    if outs is None:
+        outs = [r.new_empty(r.shape[0], vocab) for r in rows]  # [rows, vocab] each
+    elif any(not out.is_contiguous() or out.shape != (r.shape[0], vocab) for r, out in zip(rows, outs, strict=True)):
+        raise ValueError("each of outs must be a contiguous [rows, vocab] tensor")
     step = max(64, BLOCK_BYTES // (d_model * w.element_size()) // 64 * 64)  # columns per block
     for i in range(0, vocab, step):
         for r, out in zip(rows, outs, strict=True):

@@ -348,15 +348,15 @@ def test_the_lens_read_during_a_new_sentences_pass_is_the_lens_read_after_it(mon
     same lens read after the pass, from the kept pass."""
     monkeypatch.setattr(lens_module, "BLOCKED_ABOVE", 0)
     taken = []  # the parts whose reading came from the read ahead
-    reading = lens_module.ReadAhead.reading
+    took = lens_module.ReadAhead.took
 
     def spied(self, part, points):
-        got = reading(self, part, points)
-        if got is not None:
+        got = took(self, part, points)
+        if got:
             taken.append(part)
         return got
 
-    monkeypatch.setattr(lens_module.ReadAhead, "reading", spied)
+    monkeypatch.setattr(lens_module.ReadAhead, "took", spied)
     settings = Settings()
     with TestClient(create_app(settings, ModelService(settings))) as c:  # nothing kept yet
         an = post(c, "/api/analyze", text=TEXT, top_k=7, layers=[], why=True)

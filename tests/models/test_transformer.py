@@ -293,3 +293,12 @@ def test_unembedding_in_blocks_is_the_same_product_bit_for_bit(bias):
     small = w[:, :1000]  # under BLOCKED_ABOVE: one call for each
     assert all(torch.equal(got, project(part, small, None if b is None else b[:1000]))
                for got, part in zip(project_vocab_each(parts, small, None if b is None else b[:1000]), parts, strict=True))
+    # written into the rows of one tensor instead (the logit lens's parts): the same numbers
+    rows = [p.reshape(-1, d_model) for p in parts[:2]]
+    for weight, bias_ in ((w, b), (small, None if b is None else b[:1000])):
+        with torch.inference_mode():
+            into = torch.full((rows[0].shape[0] + rows[1].shape[0], weight.shape[1]), float("nan"))
+            project_vocab_each(rows, weight, bias_, [into[:5], into[5:]])
+            assert torch.equal(into, torch.cat(project_vocab_each(rows, weight, bias_)))
+    with pytest.raises(ValueError, match="contiguous"), torch.inference_mode():
+        project_vocab_each(rows[:1], w, b, [torch.empty(vocab, 5).T])
