@@ -151,8 +151,9 @@ def test_a_part_read_ahead_is_taken_only_for_its_own_points(in_parts):
     _, cache = m.run_with_cache(IDS, hooks=declined.hooks)
     assert torch.equal(logit_lens(m, cache, last, declined).readings, logit_lens(m, cache, last).readings)
     # the first part taken, the last declined (the other core still busy with the first): that one read after the pass
+    asked = iter([True, False])
     with ThreadPoolExecutor(1) as pool:
-        first_only = ReadAhead(m, lambda work, asked=iter([True, False]): pool.submit(work) if next(asked) else None)
+        first_only = ReadAhead(m, lambda work: pool.submit(work) if next(asked) else None)
         _, cache = m.run_with_cache(IDS, hooks=first_only.hooks)
     assert torch.equal(logit_lens(m, cache, last, first_only).readings, logit_lens(m, cache, last).readings)
     assert set(first_only._read) == {0}
