@@ -3,6 +3,7 @@
     probs = distribution(logits, temperature)       softmax(logits / temperature), in float64
     keep = kept(probs, top_k=40, top_p=0.9)         [vocab] bool: the tokens a draw may pick
     token = sample(probs * keep, generator)         one draw, repeatable with a seeded torch.Generator
+    values, ids = top(probs, k)                     the k most probable of each row (the logit lens's readings)
 
 The kept set is the most probable tokens, taken in order of probability: at most `top_k` of them, and no more
 than the smallest number whose probabilities add up to at least `top_p` (Holtzman et al., 2020). With
