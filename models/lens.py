@@ -150,28 +150,26 @@ class ReadAhead:
     def __init__(self, model: Transformer, submit: Callable[[Callable[[], None]], Future | None]):
         self.model = model
         self.submit = submit
-        # the hook names of each part read ahead, by the name of its last point
-        self._ends = {}
+        # the hook names of each part's points, in order (none where the lens is one part: nothing to read ahead)
         split = parts(model)
-        for i, layers in enumerate(split if len(split) > 1 else []):
-            names = [hook_name(hook, layer) for hook, layer in point_hooks(layers)]
-            self._ends[names[-1]] = (i, names)
-        # the hook functions for run_with_cache (none where the lens is one part: nothing to read ahead)
-        self.hooks: dict[str, HookFn] = {name: self._visit for _, names in self._ends.values() for name in names}
-        self._sizes = [len(point_hooks(layers)) for layers in split]  # points per part
+        self._names = [[hook_name(hook, layer) for hook, layer in point_hooks(layers)]
+                       for layers in (split if len(split) > 1 else [])]
+        self._ends = {names[-1]: part for part, names in enumerate(self._names)}  # a part's last point -> the part
+        # the hook functions for run_with_cache
+        self.hooks: dict[str, HookFn] = {name: self._visit for names in self._names for name in names}
         self._rows: dict[str, torch.Tensor] = {}
         self._read: dict[int, tuple[torch.Tensor, Future]] = {}  # part -> (its points, their reading's completion)
         self.readings: torch.Tensor | None = None  # [1 + layer * sublayer, vocab]: the rows the parts read ahead fill
 
     def _visit(self, x: torch.Tensor, name: str) -> None:
         self._rows[name] = x[..., -1, :].reshape(-1)  # [d_model]: the last position (batch 1)
-        end = self._ends.get(name)
-        if end is not None and end[0] not in self._read:
-            part, names = end
-            points = torch.stack([self._rows[n] for n in names])  # [point, d_model]
+        part = self._ends.get(name)
+        if part is not None and part not in self._read:
+            points = torch.stack([self._rows[n] for n in self._names[part]])  # [point, d_model]
+            sizes = [len(names) for names in self._names]
             if self.readings is None:  # every part's rows, in order; the parts not read ahead are left to logit_lens
-                self.readings = _readings_for(self.model, points, self._sizes)
-            out = _rows_of(self.readings, self._sizes, part)
+                self.readings = _readings_for(self.model, points, sizes)
+            out = _rows_of(self.readings, sizes, part)
             future = self.submit(lambda: _read_apart(self.model, points, out))
             if future is not None:
                 self._read[part] = (points, future)

@@ -92,8 +92,13 @@ def _target_name(token: schemas.TargetToken, versus: schemas.TargetToken | None)
 
 # --------------------------------------------------------------------------- logit lens
 
+def narrow(multiply_adds: int) -> AbstractContextManager:
+    """The `wide` of a caller without a server: tensor work on this thread's own torch threads."""
+    return nullcontext()
+
+
 def lens(run: Run, position: int | None = None, token_id: int | None = None, k: int = 5,
-         wide: Callable[[int], AbstractContextManager] = lambda work: nullcontext(),
+         wide: Callable[[int], AbstractContextManager] = narrow,
          ahead: ReadAhead | None = None) -> schemas.LensResponse:
     """The residual stream at `position` read through the final norm and unembedding after each sub-layer.
     `wide(multiply_adds)`: the context its tensor work runs in (the server's ModelService.spare_threads: an idle
@@ -142,7 +147,7 @@ def _lens(run: Run, head: dict, k: int, wide: Callable[[int], AbstractContextMan
                                 embedding=cell(0, None, "embed", "blocks.0.hook_resid_pre"), cells=cells, note=LENS_NOTE)
 
 
-def why(run: Run, k: int, wide: Callable[[int], AbstractContextManager] = lambda work: nullcontext(),
+def why(run: Run, k: int, wide: Callable[[int], AbstractContextManager] = narrow,
         info: dict | None = None, ahead: ReadAhead | None = None,
         ) -> tuple[schemas.LensResponse, schemas.LogitAttributionResponse]:
     """The logit lens (top `k`) and the direct logit attribution of the last position's most probable token: what

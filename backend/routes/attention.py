@@ -30,7 +30,7 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
     service.check_top_k(req.top_k)
 
     def analysed() -> schemas.AnalyzeResponse:
-        # with `why`, the lens's first readings start on another core while the pass goes on
+        # with `why`, the lens's parts are read on another core while the pass goes on
         run, ahead = attribution.run_reading_ahead(service, req.model, req.text, interventions(req),
                                                    req.allow_beyond_trained, lens_wanted=req.why)
         out = attention.analyze(run, req.top_k, layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,

@@ -28,7 +28,7 @@ async def lens(req: schemas.LensRequest, request: Request, service: Service) -> 
     service.check_top_k(req.top_k)
 
     def work() -> schemas.LensResponse:
-        # the last position (the default): its first readings start on another core while the pass goes on
+        # the last position (the default): its parts are read on another core while the pass goes on
         run, ahead = attribution.run_reading_ahead(service, req.model, req.text, interventions(req),
                                                    req.allow_beyond_trained, lens_wanted=req.position is None)
         return attribution.lens(run, req.position, req.token, req.top_k, wide=service.spare_threads, ahead=ahead)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import nullcontext
 from typing import NamedTuple
 
 import orjson
@@ -151,7 +150,7 @@ def explain(run: Run, layer: int = 1, head: int = 1, service: ModelService | Non
             ahead: ReadAhead | None = None) -> None:
     """The three answers the page shows beside an analysis, written to JSON as the server writes them (with `service`,
     the lens on its spare core where one is free, and the parts `ahead` read during the pass, as the server)."""
-    dump(attribution.lens(run, wide=service.spare_threads if service else lambda work: nullcontext(), ahead=ahead))
+    dump(attribution.lens(run, wide=service.spare_threads if service else attribution.narrow, ahead=ahead))
     dump(attribution.logit_attribution(run))
     dump(attribution.attention_attribution(run, layer, head))
 
