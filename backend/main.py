@@ -24,6 +24,7 @@ from backend.alloc import tune_allocator, tune_gc, tune_switch_interval
 from backend.lab import LabManager
 from backend.lesson_steps import LessonNotFound
 from backend.middleware import GuardMiddleware, HeadMiddleware, HostMiddleware
+from backend.overflow import Overflow
 from backend.routes import attention, attribution, embeddings, lab, lessons, meta, position_lab, positional, predict, report, roles
 from backend.routes.report import Forbidden
 from backend.service import Cancelled, ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded, UnknownModel
@@ -186,6 +187,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
         yield
         lag.cancel()
         app.state.lab.shutdown()  # the training lab's worker processes
+        app.state.overflow.shutdown()  # the helper processes
 
     app = FastAPI(title="Attention Lab", version="0.2.0", lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="What a small transformer does with your sentence: tokens, attention, Q/K/V, "
@@ -195,6 +197,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     app.state.service = service
     app.state.loop_lag = LoopLag()  # measured while the app runs (its lifespan runs it)
     app.state.lab = LabManager(settings)
+    app.state.overflow = Overflow(settings)  # helper processes, started when a load of new sentences needs them
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -153,6 +153,10 @@ class Ready(BaseModel):
                                                 "how long /api/health could have waited for it")
     max_concurrent_runs: int
     max_queued_runs: int
+    helpers: int = Field(..., description="helper processes for analyses of new sentences while this one is busy "
+                                          "(helper_processes; they start when a load first needs them)")
+    helpers_ready: int = Field(..., description="helper processes started, with the default model loaded")
+    helper_answers: int = Field(..., description="analyses the helper processes answered since the server started")
 
 
 class CheckpointInfo(BaseModel):

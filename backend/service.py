@@ -398,6 +398,16 @@ class ModelService:
         text = loaded.tokenizer.decode(ids) if text is None else text
         return self._cached((loaded.name, ("ids", tuple(ids)), iv), loaded, text, list(ids), iv)
 
+    def known(self, name: str | None, text: str, iv: Interventions) -> bool:
+        """Whether the pass of `text` is cached or being computed now (a `run` of it would not compute it again)."""
+        key = (self.resolve(name), text, iv)
+        with self._lock:
+            return key in self._runs or key in self._flights
+
+    def busy(self) -> bool:
+        """Whether a request holds a slot now (read without a lock)."""
+        return self._running > 0
+
     def _cached(self, key: tuple, loaded: LoadedModel, text: str, ids: list[int], iv: Interventions,
                 hooks: Mapping[str, HookFn] | None = None) -> Run:
         """The run of `key` from the cache; else, when another request is computing that same pass now, its run once

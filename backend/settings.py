@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # passes at once do not make four threads fight for two cores
     torch_threads: int | None = Field(None, ge=1)
     max_queued_runs: int = 32  # waiting beyond this: 503 at once
+    # processes that compute /api/analyze of the default model on a new sentence while this one is busy computing
+    # another (backend/overflow.py); None: one per core beyond the first; 0: none
+    helper_processes: int | None = Field(None, ge=0)
     queue_timeout_s: float = 10.0  # waiting longer than this: 503
     # a request for a model that is not loaded yet waits this long while it loads in the background, then gets a
     # 503 with Retry-After that says how far along the load is (the page shows it and asks again)
@@ -92,6 +95,10 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def helper_processes(settings: Settings) -> int:
+    return (os.cpu_count() or 1) - 1 if settings.helper_processes is None else settings.helper_processes
 
 
 def torch_threads(settings: Settings) -> int:

@@ -86,10 +86,13 @@ def gzipped(response: Response, accept_encoding: str) -> Response:
 
 
 async def answer(request: Request, service: ModelService, work: Callable[[], BaseModel | Response], *,
-                 check: Callable[[], None] | None = None, too_big: str = "") -> Response:
+                 check: Callable[[], None] | None = None, elsewhere: Callable[[], bytes | None] | None = None,
+                 too_big: str = "") -> Response:
     """Run work() in a worker thread within one slot (ModelService.work); a JSON answer over max_answer_mb is a 422
     whose detail ends with `too_big` (what to ask instead). check(), when given, runs first in the same thread
     without a slot: a limit it can tell from the request (it may load a model and tokenize, never run one).
+    elsewhere(), when given, runs next: the answer's JSON bytes made in another process (backend/overflow.py), or
+    None (then work() makes it here).
     Overloaded, Cancelled, ValueError and LookupError go to the app's handlers."""
     cancel = threading.Event()
     # over loopback the bytes cost nothing, while compressing and unpacking them costs both ends CPU (at 64 tokens of
@@ -100,6 +103,10 @@ async def answer(request: Request, service: ModelService, work: Callable[[], Bas
         lower_priority()
         if check is not None:
             check()
+        body = elsewhere() if elsewhere is not None else None
+        if body is not None:
+            service.check_answer_size(len(body), too_big)
+            return gzipped(Response(body, media_type="application/json"), accept)
         with service.work(cancel):
             result = work()
             if not isinstance(result, Response):

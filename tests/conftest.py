@@ -11,6 +11,11 @@ CORPUS = corpus_dir()  # the project's data/tinystories, or $ATTNLAB_CORPUS
 
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
+# no helper processes (backend/overflow.py) in the apps and servers the tests start, unless a test asks for them
+# (tests/backend/test_overflow.py): a test's burst of requests would otherwise start one, which takes a core for
+# seconds and answers some of the burst, depending on how fast this machine starts it
+os.environ["ATTNLAB_HELPER_PROCESSES"] = "0"
+
 
 def pytest_configure(config: pytest.Config) -> None:
     # pytest-playwright deletes its --output folder (default test-results/) when any session starts, even a

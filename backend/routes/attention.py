@@ -28,22 +28,24 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
     and /logit by default), so that a page showing them asks once.
     """
     service.check_top_k(req.top_k)
-
-    def analysed() -> schemas.AnalyzeResponse:
-        # with `why`, the lens's parts are read on another core while the pass goes on
-        run, ahead = attribution.run_reading_ahead(service, req.model, req.text, interventions(req),
-                                                   req.allow_beyond_trained, lens_wanted=req.why)
-        out = attention.analyze(run, req.top_k, layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,
-                                selection=req.query_rows, to_send=True)
-        if req.why:
-            info = {name: getattr(out, name) for name in schemas.RunInfo.model_fields}  # its tokens, said once
-            out.lens, out.logit = attribution.why(run, req.top_k, wide=service.spare_threads, info=info, ahead=ahead)
-        return out
-
-    return await answer(request, service, analysed,
+    return await answer(request, service, lambda: analysis(service, req),
                         check=(lambda: attribution.check_why(service.get(req.model))) if req.why else None,
+                        elsewhere=lambda: request.app.state.overflow.analyze(service, req),
                         too_big="ask for fewer layers (`layers`, e.g. [0] with `thumbnails` for the rest) or use a "
                                 "shorter text")
+
+
+def analysis(service: ModelService, req: schemas.AnalyzeRequest) -> schemas.AnalyzeResponse:
+    """/api/analyze's answer to `req` (here, or in a helper process: backend/overflow.py)."""
+    # with `why`, the lens's parts are read on another core while the pass goes on
+    run, ahead = attribution.run_reading_ahead(service, req.model, req.text, interventions(req),
+                                               req.allow_beyond_trained, lens_wanted=req.why)
+    out = attention.analyze(run, req.top_k, layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,
+                            selection=req.query_rows, to_send=True)
+    if req.why:
+        info = {name: getattr(out, name) for name in schemas.RunInfo.model_fields}  # its tokens, said once
+        out.lens, out.logit = attribution.why(run, req.top_k, wide=service.spare_threads, info=info, ahead=ahead)
+    return out
 
 
 @router.post("/qkv", response_model=schemas.QKVResponse)

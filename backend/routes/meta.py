@@ -34,7 +34,8 @@ async def ready(request: Request) -> JSONResponse:
     saturated = stats["waiting"] >= stats["max_queued_runs"]
     body = schemas.Ready(ready=loaded and not saturated, default_model=default, default_model_loaded=loaded,
                          saturated=saturated, busy=stats["running"] >= stats["max_concurrent_runs"],
-                         loop_lag_ms=round(request.app.state.loop_lag.worst_s * 1000, 1), **stats)
+                         loop_lag_ms=round(request.app.state.loop_lag.worst_s * 1000, 1), **stats,
+                         **request.app.state.overflow.stats())
     return JSONResponse(body.model_dump(), status_code=200 if body.ready else 503)
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import random
 import statistics
+import subprocess
 import time
 
 import httpx
@@ -134,6 +135,13 @@ async def ramp(base: str, rates: list[int], seconds: float = 5.0) -> list[tuple[
     return out
 
 
+def children_mb(pid: int) -> list[float]:
+    """The memory of each process `pid` started that runs Python code of ours (its helper processes; not
+    multiprocessing's resource tracker, a few MB)."""
+    kids = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout.split()
+    return [m for m in (rss_mb(int(k)) for k in kids) if m > 50]
+
+
 def memory_at(mem: list[tuple[float, float]], t: float) -> float:
     """The server's memory at the first sample from t seconds on (or the last one)."""
     return next((m for s, m in mem if s >= t), mem[-1][1])
@@ -166,9 +174,14 @@ def run(quick: bool = False) -> str:
                  f"{memory_at(mem, 10):.0f}, {memory_at(mem, warm_up):.0f}, {mem[-1][1]:.0f} MB | | |",
                  f"| growth after the warm-up ({warm_up}-{seconds} s, max minus first) | {growth:.0f} MB | flat "
                  f"(under 50 MB) | {'flat' if growth < 50 else 'grew'} |", ""]
+        helpers = children_mb(proc.pid)
+        lines.insert(-1, f"| helper processes' memory at {seconds} s (backend/overflow.py; not in the rows above) | "
+                         f"{', '.join(f'{m:.0f}' for m in helpers) + ' MB' if helpers else 'none started'} | | |")
         single = statistics.median(asyncio.run(one_at_a_time(base, 10 if quick else 40)))
         rates = [10, 20, 40, 80, 150, 200, 300] if not quick else [20, 80, 150, 300]
+        before = httpx.get(base + "/api/ready", timeout=10).json()
         steps = asyncio.run(ramp(base, rates))
+        after = httpx.get(base + "/api/ready", timeout=10).json()
         lines += ["### Rising load of distinct sentences (nothing cached), 5 s per step\n",
                   f"The same kind of sentence one at a time (after the previous answer): median {single * 1000:.1f} ms. "
                   "The load comes from this process, on the same cores as the server, through one event loop on "
@@ -180,6 +193,10 @@ def run(quick: bool = False) -> str:
                   for r, n, refused, p, sent in steps]
         sustained = max((r for r, _, refused, _, _ in steps if refused == 0), default=0)
         at = next((p for r, _, refused, p, _ in steps if r == TARGET_RATE and refused == 0), None)
+        helped = after["helper_answers"] - before["helper_answers"]
+        lines += ["", f"Answered by the server's helper processes ({after['helpers']}, default settings; "
+                      f"backend/overflow.py): {helped} of the {sum(n for _, n, _, _, _ in steps)} requests of the rising "
+                      "load; the rest by the server itself."]
         lines += ["", f"Target at {TARGET_RATE}/s: no 503 ({'met' if sustained >= TARGET_RATE else 'missed'}) and "
                   f"p95 at most 5x one at a time ("
                   f"{'not reached' if at is None else f'{at / single:.1f}x: ' + verdict(at / single, 5.0)})."]
