@@ -26,6 +26,7 @@ priority; it ends with the app (its lifespan), or within a second of this proces
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -36,8 +37,12 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from backend import schemas
+from backend.analysis.common import interventions
+from backend.encode import dump
+from backend.routes.attention import analysis
 from backend.service import ModelService
 from backend.settings import Settings, helper_processes, torch_threads
+from backend.work import lower_priority
 
 log = logging.getLogger("attnlab")
 
@@ -62,13 +67,11 @@ class Overflow:
 
     def analyze(self, service: ModelService, req: schemas.AnalyzeRequest) -> bytes | None:
         """The JSON bytes of /api/analyze's answer to `req`, computed in a helper (see the module's doc), where this
-        process is busy and the sentence is new to it; else None (answer it here). A ValueError or LookupError there is raised
-        here with its message (the app's 422 and 404)."""
+        process is busy and the sentence is new to it; else None (answer it here). A ValueError or LookupError there
+        is raised here with its message (the app's 422 and 404)."""
         if (self.size == 0 or self.broken or service.resolve(req.model) != self.settings.default_model
                 or not service.busy()):
             return None
-        from backend.analysis.common import interventions
-
         if service.known(req.model, req.text, interventions(req)):
             return None  # cached, or being computed here: it joins that pass
         with self._lock:
@@ -101,15 +104,18 @@ class Overflow:
         self._pool = ProcessPoolExecutor(self.size, mp_context=multiprocessing.get_context("spawn"), initializer=_init,
                                          initargs=(self.settings.model_dump(), torch_threads(self.settings), os.getpid()))
         for _ in range(self.size):
-            self._pool.submit(_ping).add_done_callback(self._started)
+            self._pool.submit(_ping).add_done_callback(functools.partial(self._started, self._pool))
 
-    def _started(self, done: Future) -> None:
+    def _started(self, pool: ProcessPoolExecutor, done: Future) -> None:
+        if done.cancelled():  # shut down before it started
+            return
         if done.exception() is not None:
             log.warning("a helper process did not start (%s): every answer is computed in this process", done.exception())
             self.broken = True
             return
         with self._lock:
-            self._ready += 1
+            if pool is self._pool:  # (not a pool shut down since)
+                self._ready += 1
 
     def stats(self) -> dict[str, int]:
         return {"helpers": self.size, "helpers_ready": self._ready, "helper_answers": self.answered}
@@ -130,8 +136,6 @@ def _init(settings: dict, threads: int, parent: int) -> None:
     """A helper's start: the worker threads' lower priority, one slot with a slot's torch threads, no kept passes,
     and the default model loaded. Ctrl-C is its parent's to handle; it ends when its parent has gone."""
     global _service
-    from backend.work import lower_priority
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_end_with, args=(parent,), daemon=True).start()
     lower_priority()
@@ -152,9 +156,6 @@ def _ping() -> bool:
 
 def _answer(body: dict) -> tuple[str, bytes | str]:
     """("ok", the answer's JSON bytes), or ("value_error" | "lookup_error", the message)."""
-    from backend.encode import dump
-    from backend.routes.attention import analysis
-
     try:
         return "ok", dump(analysis(_service, schemas.AnalyzeRequest.model_validate(body)))
     except ValueError as e:
