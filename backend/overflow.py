@@ -123,8 +123,9 @@ class Overflow:
     def shutdown(self) -> None:
         with self._lock:
             pool, self._pool, self._ready = self._pool, None, 0
-        if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+        if pool is not None:  # (waiting for its processes to end: else a signal that ends this process right after,
+            # as uvicorn raises the one it stopped for, leaves the pool's semaphores to the resource tracker, which warns)
+            pool.shutdown(wait=True, cancel_futures=True)
 
 
 # --------------------------------------------------------------------------- in a helper process
