@@ -68,7 +68,7 @@ class Overflow:
     def analyze(self, service: ModelService, req: schemas.AnalyzeRequest) -> bytes | None:
         """The JSON bytes of /api/analyze's answer to `req`, computed in a helper (see the module's doc), where this
         process is busy and the sentence is new to it; else None (answer it here). A ValueError or LookupError there
-        is raised here with its message (the app's 422 and 404)."""
+        is raised here, of its type and with its message (the app's 422 and 404)."""
         if (self.size == 0 or self.broken or service.resolve(req.model) != self.settings.default_model
                 or not service.busy()):
             return None
@@ -82,7 +82,7 @@ class Overflow:
             self._busy += 1
             pool = self._pool
         try:
-            kind, value = pool.submit(_answer, req.model_dump()).result()
+            body = pool.submit(_answer, req.model_dump()).result()  # (an exception there is raised here, as it is)
         except BrokenProcessPool:
             log.warning("a helper process died: every answer is computed in this process from now on")
             self.broken = True
@@ -90,13 +90,9 @@ class Overflow:
         finally:
             with self._lock:
                 self._busy -= 1
-        if kind == "value_error":
-            raise ValueError(value)
-        if kind == "lookup_error":
-            raise LookupError(value)
         with self._lock:
             self.answered += 1
-        return value
+        return body
 
     def _start(self) -> None:
         """Start the helpers, in the background (under self._lock); each counts as ready once it has loaded the
@@ -155,11 +151,5 @@ def _ping() -> bool:
     return _service is not None
 
 
-def _answer(body: dict) -> tuple[str, bytes | str]:
-    """("ok", the answer's JSON bytes), or ("value_error" | "lookup_error", the message)."""
-    try:
-        return "ok", dump(analysis(_service, schemas.AnalyzeRequest.model_validate(body)))
-    except ValueError as e:
-        return "value_error", str(e)
-    except LookupError as e:
-        return "lookup_error", str(e)
+def _answer(body: dict) -> bytes:
+    return dump(analysis(_service, schemas.AnalyzeRequest.model_validate(body)))

@@ -383,7 +383,7 @@ class ModelService:
         loaded = self.get(name)
         ids = self.tokenize(loaded, text, beyond)
         iv.check(loaded.cfg)
-        return self._cached((loaded.name, text, iv), loaded, text, ids, iv, hooks)
+        return self._cached(self._text_key(loaded.name, text, iv), loaded, text, ids, iv, hooks)
 
     def run_ids(self, name: str | None, ids: list[int], iv: Interventions, text: str | None = None) -> Run:
         """A forward pass on given token ids (the induction probe, which no text tokenizes to), with the same
@@ -398,9 +398,14 @@ class ModelService:
         text = loaded.tokenizer.decode(ids) if text is None else text
         return self._cached((loaded.name, ("ids", tuple(ids)), iv), loaded, text, list(ids), iv)
 
+    @staticmethod
+    def _text_key(name: str, text: str, iv: Interventions) -> tuple:
+        """The cache's key of the pass of `text` on model `name` (its resolved name)."""
+        return (name, text, iv)
+
     def known(self, name: str | None, text: str, iv: Interventions) -> bool:
         """Whether the pass of `text` is cached or being computed now (a `run` of it would not compute it again)."""
-        key = (self.resolve(name), text, iv)
+        key = self._text_key(self.resolve(name), text, iv)
         with self._lock:
             return key in self._runs or key in self._flights
 

@@ -99,20 +99,22 @@ async def answer(request: Request, service: ModelService, work: Callable[[], Bas
     # the default model: 1.8 ms to pack 366 KB, 0.6 ms to unpack, against a 5.7 ms forward pass)
     accept = "" if on_this_machine(request.scope) else request.headers.get("accept-encoding", "")
 
+    def sized(body: bytes) -> Response:
+        service.check_answer_size(len(body), too_big)
+        return Response(body, media_type="application/json")
+
     def in_thread() -> Response:
         lower_priority()
         if check is not None:
             check()
         body = elsewhere() if elsewhere is not None else None
         if body is not None:
-            service.check_answer_size(len(body), too_big)
-            return gzipped(Response(body, media_type="application/json"), accept)
+            return gzipped(sized(body), accept)
         with service.work(cancel):
             result = work()
             if not isinstance(result, Response):
-                body = dump(result)  # the bytes of model_dump_json(), in pieces: the GIL is never held for long
-                service.check_answer_size(len(body), too_big)
-                result = Response(body, media_type="application/json")
+                # the bytes of model_dump_json(), in pieces: the GIL is never held for long
+                result = sized(dump(result))
             return gzipped(result, accept)
 
     async def watch() -> None:
