@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import torch
@@ -123,6 +123,9 @@ class Run:
     ids: tuple[int, ...]
     logits: torch.Tensor | None  # [pos, vocab]; None for a model without a next-word head (MiniLM)
     cache: ActivationCache
+    # parts of the answers that every answer of this pass shares, made by the first that needs them (the tokens:
+    # backend/analysis/common.run_info); an answer is written and never changed, so they can share one object
+    shared: dict[str, object] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def nbytes(self) -> int:

@@ -160,23 +160,44 @@ def _ablated_heads(cache: ActivationCache, layer: int) -> list[int]:
 def value_weighted(model: Transformer, cache: ActivationCache, layer: int, head: int | None = None) -> torch.Tensor:
     """‖alpha_ij (v_j W_O[h])‖ for one head, or ‖sum over heads of alpha^h_ij (v^h_j W_O[h])‖ for the whole
     layer (head None): [q_pos, k_pos] (Kobayashi et al., 2020)."""
+    check_layer_head(model.cfg, layer, head)
+    pattern, sent = _sent(model, cache, layer)
+    return _moved_by_head(pattern, sent, head) if head is not None else _moved_by_layer(pattern, sent)
+
+
+@torch.inference_mode()
+def value_weighted_head_and_layer(model: Transformer, cache: ActivationCache, layer: int,
+                                  head: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(value_weighted(model, cache, layer, head), value_weighted(model, cache, layer)), from one reading of the
+    values."""
+    check_layer_head(model.cfg, layer, head)
+    pattern, sent = _sent(model, cache, layer)
+    return _moved_by_head(pattern, sent, head), _moved_by_layer(pattern, sent)
+
+
+def _sent(model: Transformer, cache: ActivationCache, layer: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The layer's pattern [head, q_pos, k_pos] and what each head sends from each key, v_j W_O[h] (zero for an
+    ablated head) [head, k_pos, d_model], in float64."""
     cfg = model.cfg
-    check_layer_head(cfg, layer, head)
     pattern = cache["pattern", layer].double()  # [head, q_pos, k_pos]
     v = cache["v", layer].double()  # [pos, kv_head, d_head]
     if cfg.group_size > 1:
         v = v.repeat_interleave(cfg.group_size, dim=1)  # [pos, head, d_head]
     W_O = model.blocks[layer].attn.W_O.double()  # [head, d_head, d_model]
-    ablated = _ablated_heads(cache, layer)
-    if head is not None:
-        if head in ablated:
-            return torch.zeros_like(pattern[head])
-        size = (v[:, head] @ W_O[head]).norm(dim=-1)  # [k_pos]: ‖v_j W_O[h]‖
-        return pattern[head] * size[None, :]  # [q_pos, k_pos]
-    sent = torch.einsum("khe,hed->hkd", v, W_O)  # [head, k_pos, d_model]
-    for h in ablated:
+    sent = torch.bmm(v.transpose(0, 1), W_O)  # [head, k_pos, d_model]
+    for h in _ablated_heads(cache, layer):
         sent[h] = 0.0
-    return torch.einsum("hqk,hkd->qkd", pattern, sent).norm(dim=-1)  # [q_pos, k_pos]
+    return pattern, sent
+
+
+def _moved_by_head(pattern: torch.Tensor, sent: torch.Tensor, head: int) -> torch.Tensor:
+    return pattern[head] * sent[head].norm(dim=-1)[None, :]  # [q_pos, k_pos]: alpha_ij ‖v_j W_O[h]‖
+
+
+def _moved_by_layer(pattern: torch.Tensor, sent: torch.Tensor) -> torch.Tensor:
+    # for each key j, [q_pos, head] @ [head, d_model]: sum over heads of alpha^h_ij (v^h_j W_O[h])
+    moved = torch.bmm(pattern.permute(2, 1, 0), sent.transpose(0, 1))  # [k_pos, q_pos, d_model]
+    return moved.norm(dim=-1).T  # [q_pos, k_pos]
 
 
 def rollout(patterns: torch.Tensor, residual: float = 0.5, ablated: tuple[tuple[int, int], ...] = ()) -> torch.Tensor:
@@ -192,15 +213,18 @@ def rollouts(patterns: torch.Tensor, residual: float = 0.5, ablated: tuple[tuple
     (rollout(patterns[:l + 1]), all of them from one pass through the layers)."""
     if not 0.0 <= residual <= 1.0:
         raise ValueError(f"residual is {residual}; it must be between 0 and 1")
-    n_layers, n_heads, n = patterns.shape[0], patterns.shape[1], patterns.shape[-1]
-    live = torch.ones(n_layers, n_heads, dtype=torch.float64)  # [layer, head]: 0 for an ablated head
-    for layer, head in ablated:
-        if layer < n_layers:
-            live[layer, head] = 0.0
-    heads = live.sum(1)  # [layer]
+    n_layers, n = patterns.shape[0], patterns.shape[-1]
     eye = torch.eye(n, dtype=torch.float64)
-    mean = torch.einsum("lhqk,lh->lqk", patterns.double(), live) / heads.clamp(min=1)[:, None, None]  # [layer, q, k]
-    mean[heads == 0] = eye
+    dead = {(layer, head) for layer, head in ablated if layer < n_layers}
+    if dead:
+        live = torch.ones(patterns.shape[:2], dtype=torch.float64)  # [layer, head]: 0 for an ablated head
+        for layer, head in dead:
+            live[layer, head] = 0.0
+        heads = live.sum(1)  # [layer]
+        mean = torch.einsum("lhqk,lh->lqk", patterns.double(), live) / heads.clamp(min=1)[:, None, None]  # [layer, q, k]
+        mean[heads == 0] = eye
+    else:
+        mean = patterns.double().mean(1)  # [layer, q, k]
     a = (1.0 - residual) * mean + residual * eye
     a = a / a.sum(-1, keepdim=True)  # [layer, q_pos, k_pos]
     out = torch.empty_like(a)

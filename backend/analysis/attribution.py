@@ -210,15 +210,16 @@ def attention_attribution(run: Run, layer: int, head: int, residual: float = 0.5
     """For one head and for the whole model: raw attention, value-weighted attention and rollout."""
     cfg = run.loaded.cfg
     check_layer_head(cfg, layer, head)
-    model, cache = run.loaded.model, run.cache
     pat = patterns(run)  # [layer, head, q, k]
     rolled = attr.rollouts(pat, residual, run.iv.ablate)  # [layer, q, k]: through each layer
+    moved, layer_moved = attr.value_weighted_head_and_layer(run.loaded.model, run.cache, layer, head)  # [q, k] each
+    # the six [q, k] maps rounded at once, in float64
+    raw, value_weighted, layer_raw, layer_value_weighted, rollout, rollout_to_layer = rnd(torch.stack([
+        pat[layer, head].double(), moved, pat[layer].double().mean(0), layer_moved, rolled[-1], rolled[layer]]))
     return schemas.AttentionAttributionResponse(
-        **run_info(run), layer=layer, head=head, causal=cfg.causal, residual=residual,
-        raw=rnd(pat[layer, head]), value_weighted=rnd(attr.value_weighted(model, cache, layer, head)),
-        layer_raw=rnd(pat[layer].double().mean(0)),  # [q, k]
-        layer_value_weighted=rnd(attr.value_weighted(model, cache, layer)),
-        rollout=rnd(rolled[-1]), rollout_to_layer=rnd(rolled[layer]), captions=CAPTIONS)
+        **run_info(run), layer=layer, head=head, causal=cfg.causal, residual=residual, raw=raw,
+        value_weighted=value_weighted, layer_raw=layer_raw, layer_value_weighted=layer_value_weighted,
+        rollout=rollout, rollout_to_layer=rollout_to_layer, captions=CAPTIONS)
 
 
 # --------------------------------------------------------------------------- measured ablation effects

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from models import lens as lens_module
 from models import pretrained, registry
-from models.attribution import logit_attribution, rollout, rollouts, value_weighted, why_no_attribution
+from models.attribution import logit_attribution, rollout, rollouts, value_weighted, value_weighted_head_and_layer, why_no_attribution
 from models.config import ModelConfig
 from models.lens import ReadAhead, logit_lens, parts, read, why_no_lens
 from models.transformer import Interventions, Transformer
@@ -304,6 +304,10 @@ def test_value_weighted_norms_by_loops(variant):
     attn_out = cache["attn_out", layer].double() - (0 if b_O is None else b_O.double())
     assert torch.allclose(moved.sum(1), attn_out, atol=1e-5)
     assert torch.allclose(value_weighted(m, cache, layer), moved.norm(dim=-1), atol=1e-9)
+    for h in (0, 1):  # what the attention attribution asks: both at once, the same numbers
+        head_map, layer_map = value_weighted_head_and_layer(m, cache, layer, h)
+        assert torch.equal(head_map, value_weighted(m, cache, layer, h))
+        assert torch.equal(layer_map, value_weighted(m, cache, layer))
 
 
 def test_rollout_rows_sum_to_one_and_one_layer_without_residual_is_the_mean_pattern():
