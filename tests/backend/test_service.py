@@ -6,6 +6,7 @@ import threading
 import pytest
 from pydantic import ValidationError
 
+from backend.analysis import attention, common
 from backend.service import ModelService
 from backend.settings import Settings
 from models.transformer import Interventions
@@ -255,3 +256,21 @@ def test_when_the_pass_another_request_waited_for_fails_it_is_computed_for_the_o
     assert isinstance(first, RuntimeError) and service.forwards == 2
     assert second is service.run(None, TEXTS[0], Interventions())  # computed by the second, and kept
     assert not service._flights
+
+
+def test_the_answers_of_one_pass_share_its_run_info_made_once(monkeypatch):
+    """run_info (the tokens, the interventions) is made by the first answer of a pass and shared by the next ones:
+    the same values, the text tokenized once; each caller gets a dict of its own to add fields to."""
+    service = ModelService(Settings())
+    run = service.run(None, "The cat sat on the mat.", Interventions(ablate=((0, 1),)))
+    made = []
+    real = common.tokens
+    monkeypatch.setattr(common, "tokens", lambda *a: made.append(1) or real(*a))
+    first, second = common.run_info(run), common.run_info(run)
+    assert len(made) == 1 and first == second and first is not second
+    first["position"] = 3
+    assert "position" not in common.run_info(run)
+    assert [t.display for t in first["tokens"]] == [t.display for t in real(run.loaded, run.text, run.ids)]
+    assert first["interventions"].ablate == [(0, 1)]
+    answer = attention.analyze(run, 3)  # an answer built on it, after it was made
+    assert answer.tokens == first["tokens"] and len(made) == 1
