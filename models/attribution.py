@@ -223,7 +223,7 @@ def rollouts(patterns: torch.Tensor, residual: float = 0.5, ablated: tuple[tuple
         heads = live.sum(1)  # [layer]
         mean = torch.einsum("lhqk,lh->lqk", patterns.double(), live) / heads.clamp(min=1)[:, None, None]  # [layer, q, k]
         mean[heads == 0] = eye
-    else:
+    else:  # nothing ablated: the plain mean over the heads, without the mask's work (half the rollout's time)
         mean = patterns.double().mean(1)  # [layer, q, k]
     a = (1.0 - residual) * mean + residual * eye
     a = a / a.sum(-1, keepdim=True)  # [layer, q_pos, k_pos]
