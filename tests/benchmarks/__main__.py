@@ -1,4 +1,9 @@
-"""Run every benchmark and write docs/benchmarks.md (see tests/benchmarks/__init__.py)."""
+"""Run every benchmark and write docs/benchmarks.md (see tests/benchmarks/__init__.py).
+
+Each suite runs in a process of its own (common.run_apart), so that none inherits what another left in this one: the
+models it loaded (SmolLM2 and transformers' reference models, about 2 GB), the torch and garbage-collector settings its
+app set, its threads. The classroom load's client shares the server's two cores.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,7 @@ import sys
 from pathlib import Path
 
 from tests.benchmarks import api, attribution, browser, forward, http, lab, labtrain, load, roles, startup
-from tests.benchmarks.common import machine
+from tests.benchmarks.common import machine, run_apart
 
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = {"forward": forward.run, "api": api.run, "http": http.run, "startup": startup.run, "browser": browser.run,
@@ -26,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
                 f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.\n\nMachine: {machine()}.\n"]
     for name in args.only or list(SUITES):
         print(f"== {name}", file=sys.stderr, flush=True)
-        sections.append(SUITES[name](quick=args.quick))
+        sections.append(run_apart(SUITES[name], args.quick))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text("\n".join(sections), encoding="utf-8")
     print(f"wrote {args.out}", file=sys.stderr)

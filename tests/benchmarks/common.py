@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import platform
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
 
 
 @dataclass
@@ -84,3 +86,26 @@ def verdict(value: float, target: float, lower_is_better: bool = True) -> str:
         return "met"
     miss = value - target if lower_is_better else target - value
     return f"missed by {miss:.2g}" if miss < 0.01 else f"missed by {miss:.2f}"
+
+
+def _suite(suite: Callable[..., str], quick: bool, out: Connection) -> None:
+    out.send(suite(quick=quick))
+    out.close()
+
+
+def run_apart(suite: Callable[..., str], quick: bool) -> str:
+    """suite(quick=quick), a module-level function that returns its section of the record, run in a process of its
+    own (spawned, not forked: a fresh interpreter that inherits nothing of this one)."""
+    ctx = multiprocessing.get_context("spawn")
+    receive, send = ctx.Pipe(duplex=False)
+    proc = ctx.Process(target=_suite, args=(suite, quick, send), name=f"benchmark {suite.__module__}")
+    proc.start()
+    send.close()  # (this process's copy: with the child's end alone left, a child that dies ends the wait below)
+    try:
+        return receive.recv()
+    except EOFError:  # it died before sending: its traceback is on stderr
+        proc.join()
+        raise RuntimeError(f"{suite.__module__}: its process ended (exit code {proc.exitcode}) without its "
+                           "section") from None
+    finally:
+        proc.join()

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from tests.benchmarks.common import Timing, interleaved, paired_ratio, ratio_cell, verdict
+import os
+
+import pytest
+
+from tests.benchmarks.common import Timing, interleaved, paired_ratio, ratio_cell, run_apart, verdict
 
 
 def test_paired_ratio_is_the_median_of_each_round_s_ratio():
@@ -29,3 +33,21 @@ def test_interleaved_runs_each_function_the_asked_number_of_times_in_turn():
     t = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, runs=3, warmup=1)
     assert calls == ["a", "b"] * 4
     assert len(t["a"].samples) == len(t["b"].samples) == 3
+
+
+def _section(quick: bool) -> str:  # a suite (module-level: a spawned process finds it by name)
+    return f"pid {os.getpid()} quick {quick}"
+
+
+def _dies(quick: bool) -> str:
+    os._exit(3)
+
+
+def test_run_apart_runs_a_suite_in_a_process_of_its_own_and_returns_its_section():
+    pid, quick = run_apart(_section, True).removeprefix("pid ").split(" quick ")
+    assert int(pid) != os.getpid() and quick == "True"
+
+
+def test_run_apart_says_which_suite_died_without_its_section():
+    with pytest.raises(RuntimeError, match=r"test_common: its process ended \(exit code 3\)"):
+        run_apart(_dies, False)
