@@ -102,10 +102,10 @@ def run_apart(suite: Callable[..., str], quick: bool) -> str:
     proc.start()
     send.close()  # (this process's copy: with the child's end alone left, a child that dies ends the wait below)
     try:
-        return receive.recv()
+        section = receive.recv()
     except EOFError:  # it died before sending: its traceback is on stderr
-        proc.join()
-        raise RuntimeError(f"{suite.__module__}: its process ended (exit code {proc.exitcode}) without its "
-                           "section") from None
-    finally:
-        proc.join()
+        section = None
+    proc.join()
+    if section is None:
+        raise RuntimeError(f"{suite.__module__}: its process ended (exit code {proc.exitcode}) without its section")
+    return section
