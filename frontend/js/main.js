@@ -201,18 +201,23 @@ function normalize() {
 
 // ----------------------------------------------------------------------------------- refresh
 
-function schedule() {
+// One refresh at a time, queued. After a change of the state or an answer (`soon`) it runs in the next task, so that
+// the requests go out and the first plot is drawn without waiting for an animation frame (up to a frame's time, and
+// longer while the browser paints a large plot); the plots after the first each wait for a frame (`more` below).
+function schedule(soon = false) {
   if (refreshQueued) return;
   refreshQueued = true;
   setBusy();
-  requestAnimationFrame(() => {
+  const run = () => {
     refreshQueued = false;
     try {
       refresh();
     } finally {
       setBusy();
     }
-  });
+  };
+  if (soon) setTimeout(run, 0);
+  else requestAnimationFrame(run);
 }
 
 function refresh() {
@@ -568,11 +573,11 @@ function wire() {
   window.addEventListener("popstate", () => readURL());
   subscribe(() => {
     syncInputs();
-    schedule();
+    schedule(true);
   });
   data.subscribe(() => {
     setBusy();
-    schedule();
+    schedule(true);
   });
 }
 

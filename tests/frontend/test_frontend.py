@@ -104,6 +104,19 @@ def test_typing_updates_token_strip_and_heatmap(page: Page):
     assert ticks == [t["display"] for t in expected["tokens"]]
 
 
+def test_a_new_sentence_is_asked_for_and_drawn_without_waiting_for_a_frame(page: Page):
+    """A change of the state sends its requests at once, and an answer's first plot is drawn as it arrives (main.js,
+    schedule(soon)): with the page's animation frames held back, the new sentence's analysis still goes out and its
+    heatmap is drawn. (Only the plots after the first wait for a frame.)"""
+    open_app(page)
+    page.evaluate("window.requestAnimationFrame = () => 0")
+    text = "A cat sat on the warm mat."
+    with page.expect_request(lambda r: r.url.endswith("/api/analyze") and text in (r.post_data or "")):
+        page.fill("#text", text)
+    page.wait_for_function("(t) => performance.getEntriesByName('attnlab:heatmap', 'mark').some((m) => m.detail.text === t)",
+                           arg=text, polling=100, timeout=10_000)
+
+
 def test_a_stale_response_does_not_overwrite_a_newer_one(page: Page):
     open_app(page)
     held = []
