@@ -35,6 +35,8 @@ from functools import lru_cache
 
 import torch
 
+from models.sampling import entropy
+
 ROLES: tuple[str, ...] = ("previous-token", "sink", "self", "duplicate-token", "induction", "fixed-offset", "entropy")
 LABEL_ROLES: tuple[str, ...] = ROLES[:-1]  # the roles a head can be labelled with
 _KEY_ROLES = ROLES[:5]  # the roles whose score is the weight on a set of keys, one set per query
@@ -218,7 +220,7 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
     queries["entropy"] = int(q_ent.sum())
     if queries["entropy"]:
         rows = a[:, :, q_ent]  # [layer, head, counted q, k]
-        h = -torch.special.xlogy(rows, rows).sum(-1)  # [layer, head, counted q], nats
+        h = entropy(rows)  # [layer, head, counted q], nats
         values["entropy"] = (h / lay.log_seen[q_ent]).mean(-1).double()
     else:
         values["entropy"] = nan

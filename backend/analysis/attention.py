@@ -8,10 +8,11 @@ import torch
 
 from backend import schemas
 from backend.analysis import roles as role_analysis  # (a module: analysis.roles imports this one too)
-from backend.analysis.common import check_index, entropy, packed_weights, rnd, rnd_masked, rounded, run_info, visible_keys
+from backend.analysis.common import check_index, packed_weights, rnd, rnd_masked, rounded, run_info, visible_keys
 from backend.analysis.predict import top_k
 from backend.service import Run
 from models.positional import alibi_bias
+from models.sampling import entropy
 from models.transformer import check_layer_head
 
 

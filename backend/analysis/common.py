@@ -123,11 +123,6 @@ def _run_info(run: Run) -> dict:
     }
 
 
-def entropy(p: torch.Tensor) -> torch.Tensor:
-    """Entropy in nats along the last axis (0 log 0 = 0)."""
-    return -torch.special.xlogy(p, p).sum(-1)
-
-
 def visible_keys(run: Run) -> list[int]:
     """For each query, how many keys it sees: keys 0 .. visible - 1; the rest are masked. Read from the model's own
     scores, where a masked cell is -inf (layer 0, head 0: every layer and head of a pass shares the mask). The one

@@ -4,9 +4,8 @@ answer the routes give (nested models, lists of lists, None, masked scores, dict
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel
-
 import torch
+from pydantic import BaseModel
 
 from backend import schemas
 from backend.analysis.common import rnd, tolist
@@ -241,7 +240,7 @@ def test_numbers_read_at_once_are_the_elements(client, name):
     """The head summaries, the top predictions and the lens read their numbers from a tensor with one tolist();
     each equals float() or int() of its element, as they were read before, rounded alike."""
     from backend.analysis import attention, attribution
-    from backend.analysis.common import entropy
+    from models.sampling import entropy
     from models.transformer import Interventions
 
     run = client.app.state.service.run(name, "Tom gave Lily the ball because she", Interventions())
