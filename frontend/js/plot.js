@@ -240,6 +240,10 @@ export function draw(fig, traces, layout, exp, config = {}) {
   fig.querySelector(".exports").hidden = false;
   const name = safeName(exp ? exp.name : "plot");
   const full = baseLayout(layout);
+  // Plotly's default for the tick labels, "hide past div", measures every label against the plot's box (a layout
+  // of the page per label, as each one's style is set between two measures): 40-50 ms of each 32-token heatmap.
+  // The margins hold the labels (automargin, or margins made for them), so none is hidden that way.
+  for (const k of Object.keys(full)) if (/^[xy]axis\d*$/.test(k)) full[k] = { ticklabeloverflow: "allow", ...full[k] };
   // the width of its box now (a hidden box has none: then Plotly's default)
   if (full.width === undefined && gd.clientWidth > 0) full.width = gd.clientWidth;
   full.autosize = false;

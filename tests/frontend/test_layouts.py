@@ -182,3 +182,31 @@ def test_compare_two_models_draws_both_sides(page: Page, need_models):
     ready(page, WAIT)
     assert page.locator("#panel-compare .panel-title").all_text_contents() == titles
     assert "model2=tiny-rotary" in page.url
+
+
+# every plot's tick labels inside its box: the plots draw them with Plotly's ticklabeloverflow "allow" (plot.js draw),
+# which hides none, so a margin too small for its labels would show them cut at the plot's edge
+TICKS_OUTSIDE = """() => [...document.querySelectorAll('main .view:not([hidden]) .plot')].flatMap((p) => {
+  const svg = p.querySelector('.main-svg');
+  if (!svg) return [];
+  const b = svg.getBoundingClientRect();
+  return [...p.querySelectorAll('.xtick text, .ytick text')].filter((t) => t.textContent).map((t) => {
+    const r = t.getBoundingClientRect();
+    return { plot: p.closest('[data-part]') ? p.closest('[data-part]').dataset.part : p.parentElement.id, label: t.textContent,
+             out: Math.max(b.left - r.left, r.right - b.right, b.top - r.top, r.bottom - b.bottom) };
+  }).filter((x) => x.out > 1);
+})"""
+# long words that are one token each to the default model: the longest labels a sentence of 24 tokens can have
+LONG = ("Suddenly everything wonderful remembered together something beautiful, adventure playground butterflies "
+        "everything together remembered wonderful something suddenly beautiful adventure playground butterflies.")
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+@pytest.mark.parametrize("view", ["attention", "arithmetic", "qkv", "embeddings", "predictions", "lens", "attribution"])
+def test_every_tick_label_is_inside_its_plot(page: Page, view, size):
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": LONG, "view": view}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    assert page.locator("main .view:not([hidden]) .xtick text, main .view:not([hidden]) .ytick text").count() > 0
+    assert page.evaluate(TICKS_OUTSIDE) == []
