@@ -461,7 +461,7 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
             key = _arg(cur, (lambda a, b: a > b) if seg == "$max" else (lambda a, b: a < b))
         elif seg == "$2nd":
             top = _arg(cur, lambda a, b: a > b)
-            key = _arg(cur, lambda a, b: a > b, lambda i: i == top)
+            key = _arg(cur, lambda a, b: a > b, lambda i, top=top: i == top)
         elif seg == "$maxword":
             key = _arg(cur, lambda a, b: a > b, lambda i: bool(tokens and i < len(tokens) and tokens[i].get("special")))
         elif re.fullmatch(r"\$(max|min)\(.+\)", seg):
@@ -777,8 +777,8 @@ def kind_problem(need: str, model: dict, tokens: list[dict] | None) -> str | Non
 
 # --------------------------------------------------------------------------- resolving a step
 
-STATE_DEFAULTS = {"role": "previous-token", "temp": 1.0, "word": "", "a": "king", "b": "man", "c": "woman", "depth": None, "metric": "cosine",
-                  "pn": 64}  # frontend/js/state.js DEFAULTS: what the page shows where a step sets nothing
+STATE_DEFAULTS = {"role": "previous-token", "temp": 1.0, "word": "", "a": "king", "b": "man", "c": "woman", "depth": None,
+                  "metric": "cosine", "pn": 64}  # frontend/js/state.js DEFAULTS: what the page shows where a step sets nothing
 
 
 class RoleMissing(Exception):
@@ -1064,7 +1064,7 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
             tree = parse_condition(cond)
             operands: list[NumberRead] = []
 
-            def read(ref: str) -> Any:
+            def read(ref: str, operands: list[NumberRead] = operands) -> Any:  # (this claim's operands)
                 if _bare_role(ref):
                     return ctx.role(ref.strip()[1:]).word
                 n = ctx.read(ctx.with_roles(ref))

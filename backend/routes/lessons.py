@@ -14,8 +14,8 @@ from backend.lesson_steps import LessonNotFound, StepRequest, StepResolution, re
 from backend.lessons import LessonList, load_lessons
 from backend.service import ModelService
 from backend.settings import Settings
-from backend.work import answer
 from backend.share import ALL_INTERFACES, MAX_QR_URL, ShareInfo, is_network_address, qr_svg, student_url
+from backend.work import answer
 
 router = APIRouter(tags=["lessons"], responses=schemas.ERROR_RESPONSES)
 AppSettings = Annotated[Settings, Depends(get_app_settings)]

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from backend.lesson_roles import PRONOUNS, words_of
-from backend.lesson_steps import (ReadError, SHORTCUTS, evaluate_condition, parse_condition, split_claims,
-                                  tokenize_condition)
+from backend.lesson_steps import SHORTCUTS, ReadError, evaluate_condition, parse_condition, split_claims, tokenize_condition
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ["tiny-sinusoidal", "tiny-nope", "minilm-l6", "smollm2-135m"]
@@ -261,7 +260,7 @@ def test_every_shipped_step_on_ten_sentences(client, shipped, model_entries, mod
                     got = [_check_number(n, refetch, model_entries, {**d["settings"], "model": model}, where)
                            for n in c["operands"]]
                     # a role named in a condition alone ({{@noun}}) is a word, not an operand read from an answer
-                    cond = re.sub(r"\{\{\s*@[a-z-]+(?:/\d+)?\s*\}\}", lambda m: '"' + next(
+                    cond = re.sub(r"\{\{\s*@[a-z-]+(?:/\d+)?\s*\}\}", lambda m, d=d: '"' + next(
                         r["word"] for r in d["roles"] if r["role"] == m[0].strip("{} @")) + '"', c["condition"])
                     assert _recompute(cond, got, d["roles"]) == c["holds"], (where, c)
                     if c["shown"]:  # the text shown is the claim's (its words up to the first number or bold)
@@ -437,9 +436,9 @@ def test_lesson_8_compares_the_tiny_models_previous_token_heads(client):
     assert d["problems"] == [] and d["applies"]
     across = client.post("/api/roles/models", json={"models": d["numbers"][0]["request"]["params"]["models"],
                                                     "text": text}).json()
-    tops = {name: _top(r["roles"]["heads"], "previous-token")[2] for name, r in zip(across["models"], across["results"])}
+    tops = {name: _top(r["roles"]["heads"], "previous-token")[2] for name, r in zip(across["models"], across["results"], strict=True)}
     quoted = [n["value"] for n in d["numbers"] if "previous-token" in n["placeholder"]][:len(tops)]
-    assert len(tops) >= 4 and all(math.isclose(q, t) for q, t in zip(quoted, tops.values()))
+    assert len(tops) >= 4 and all(math.isclose(q, t) for q, t in zip(quoted, tops.values(), strict=True))
     nope = tops.get("tiny-nope")
     assert ("Even tiny-nope" in d["body"]) == (nope >= 0.4)
 

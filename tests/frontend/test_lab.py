@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import os
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -115,7 +114,7 @@ def test_train_the_copy_task_watch_it_pause_slide_and_open_it_in_the_explorer(pa
             assert all(abs(row[j] - wrow[j]) < 1e-9 for j in range(i + 1)), (index, i)
             assert all(v is None for v in row[i + 1:])  # masked: a later token
         marks = section.locator("table.lab-answer td.mark").all_text_contents()
-        right = [p == e for p, e in zip(rec["predictions"], run["example"]["expected"])]
+        right = [p == e for p, e in zip(rec["predictions"], run["example"]["expected"], strict=True)]
         assert marks == ["✓" if r else "✗" for r in right]
     shot(page, "paused-step2")
     # the view at a projector's size in presenter mode, and on a phone (test-results/screenshots/, to look at)

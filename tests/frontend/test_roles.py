@@ -7,7 +7,6 @@ default model, and on SmolLM2, whose induction heads show)."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -102,7 +101,8 @@ def test_the_finder_shows_the_apis_scores_sorts_by_a_column_and_opens_a_head(pag
     across = api(page, "/api/roles/models", {"text": REPEATS})
     panels = page.locator('main .view[data-view="heads"] .models-row figure')
     assert panels.count() == len(across["models"])
-    top = max((h for row in across["results"][0]["roles"]["heads"] for h in row), key=lambda h: (h["scores"]["induction"], -h["layer"], -h["head"]))
+    top = max((h for row in across["results"][0]["roles"]["heads"] for h in row),
+              key=lambda h: (h["scores"]["induction"], -h["layer"], -h["head"]))
     assert f"Strongest: L{top['layer']} H{top['head']} {two(top['scores']['induction'])}" in panels.first.inner_text()
     shot(page, "finder")
     row = page.locator("table.finder tbody tr").nth(2)
@@ -148,7 +148,8 @@ def test_the_heatmap_sums_and_averages_the_picked_rows_as_the_api_does(page: Pag
     assert bars == want["query_rows"]["weights"][2][1]
     assert abs(sum(bars) - 2) < 1e-3  # two rows, each summing to 1
     # Shift-click a third row of the heatmap: it joins the picked rows
-    point = page.evaluate("""() => { const gd = document.querySelector('#attn-heatmap .plot'); const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
+    point = page.evaluate("""() => { const gd = document.querySelector('#attn-heatmap .plot');
+        const r = gd.querySelector('.nsewdrag').getBoundingClientRect();
         return [r.left + gd._fullLayout.xaxis.l2p(0), r.top + gd._fullLayout.yaxis.l2p(6)]; }""")
     page.keyboard.down("Shift")
     page.mouse.click(*point)
