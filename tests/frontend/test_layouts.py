@@ -197,7 +197,7 @@ TICKS_OUTSIDE = """() => [...document.querySelectorAll('main .view:not([hidden])
              out: Math.max(b.left - r.left, r.right - b.right, b.top - r.top, r.bottom - b.bottom) };
   }).filter((x) => x.out > 1);
 })"""
-# long words that are one token each to the default model: the longest labels a sentence of 24 tokens can have
+# long words that are one token each to the default model (23 tokens, each label a whole long word)
 LONG = ("Suddenly everything wonderful remembered together something beautiful, adventure playground butterflies "
         "everything together remembered wonderful something suddenly beautiful adventure playground butterflies.")
 
