@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import statistics
 import time
+from dataclasses import dataclass, field
 from urllib.parse import urlencode
 
 import torch
@@ -108,7 +109,19 @@ PHASES = """([text]) => {
 }"""
 
 
-def grid_draw(page, base: str, runs: int) -> dict:
+@dataclass
+class GridRuns:
+    """What grid_draw measured: per timed change, the time to the grid, the tokens shown, the phases (PHASES), the
+    forward pass and the time to the grid with its labels; and per change while the result cache fills, its ratio."""
+    times: list[float] = field(default_factory=list)
+    counts: list[int] = field(default_factory=list)
+    phases: list[list[float] | None] = field(default_factory=list)
+    forward: list[float] = field(default_factory=list)
+    labelled: list[float] = field(default_factory=list)
+    filling: list[float] = field(default_factory=list)
+
+
+def grid_draw(page, base: str, runs: int) -> GridRuns:
     """Each run: a new 32-token sentence into the box (one input event that puts in the whole text, as a paste does:
     the page analyses it at once, without the typing pause); time to the grid first drawn, its phases (PHASES), and
     the forward pass of that sentence in this process afterwards (the server's torch threads, uncached); and the time
@@ -133,7 +146,7 @@ def grid_draw(page, base: str, runs: int) -> dict:
     page.fill("#text", texts[0])  # and one change, not timed
     wait_for(page, "attnlab:grid", texts[0], 120_000)
     ready(page)
-    out = {k: [] for k in ("times", "counts", "phases", "forward", "labelled", "filling")}
+    out = GridRuns()
     for k, text in enumerate(texts[1:]):
         page.evaluate("performance.clearResourceTimings()")
         page.fill("#text", text)
@@ -144,13 +157,13 @@ def grid_draw(page, base: str, runs: int) -> dict:
         service.run(GRID_MODEL, text, Interventions())
         forward = (time.perf_counter() - start) * 1000
         if k < fill:
-            out["filling"].append(r["ms"] / forward)
+            out.filling.append(r["ms"] / forward)
             continue
-        out["times"].append(r["ms"])
-        out["counts"].append(r["tokens"])
-        out["phases"].append(page.evaluate(PHASES, [text]))
-        out["forward"].append(forward)
-        out["labelled"].append(labelled)
+        out.times.append(r["ms"])
+        out.counts.append(r["tokens"])
+        out.phases.append(page.evaluate(PHASES, [text]))
+        out.forward.append(forward)
+        out.labelled.append(labelled)
     return out
 
 
@@ -180,7 +193,7 @@ def run(quick: bool = False) -> str:
                              HEATMAP_TARGET_MS))
             if registry.info(GRID_MODEL).available:
                 g = grid_draw(page, base, runs)
-                times, counts, phases, forward, labelled = (g[k] for k in ("times", "counts", "phases", "forward", "labelled"))
+                times, counts, phases, forward, labelled = g.times, g.counts, g.phases, g.forward, g.labelled
                 lines.append(row(f"sentence change to the all-heads grid drawn, `{GRID_MODEL}` (30 x 9 heads, "
                                  "model already loaded, its result cache full)", times, counts, GRID_TARGET_MS))
                 ratio = statistics.median(t / f for t, f in zip(times, forward, strict=True))
@@ -192,7 +205,7 @@ def run(quick: bool = False) -> str:
                           "analyses it at once; typed letters wait for the typing pause). The attention view's analysis "
                           "carries the role table (`roles: true`), so the grid is drawn once, with each head's role "
                           "label; a drawing without them first would show as time from grid to labels. The timed "
-                          f"changes follow {len(g['filling'])} new sentences that fill the server's result cache "
+                          f"changes follow {len(g.filling)} new sentences that fill the server's result cache "
                           "(`result_cache_mb`): until it is full, each pass it stores takes memory new to the process, "
                           "which the baseline pass, storing nothing, does not; their ratio is the last column:\n",
                           "| forward pass | grid / forward | target | | with role labels / forward | typing pause "
@@ -202,7 +215,7 @@ def run(quick: bool = False) -> str:
                           f"| {statistics.median(forward):.0f} ms | {ratio:.2f} | 3.0 | {verdict(ratio, 3.0)} | "
                           f"{with_labels:.2f} | "
                           + " | ".join(f"{statistics.median(p[i] for p in phases if p):.0f} ms" for i in range(4))
-                          + f" | {statistics.median(g['filling']):.2f} ({min(g['filling']):.2f}-{max(g['filling']):.2f}) |"]
+                          + f" | {statistics.median(g.filling):.2f} ({min(g.filling):.2f}-{max(g.filling):.2f}) |"]
             else:
                 lines.append(f"| all-heads grid, `{GRID_MODEL}` | | not measured: the model is not installed "
                              f"(`attnlab models install`) | | {GRID_TARGET_MS:.0f} ms | |")
