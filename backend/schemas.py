@@ -252,6 +252,11 @@ class QueryRows(BaseModel):
                          "causal model a query adds 0 for the keys after it")
 
 
+class HeadChoice(Strict):
+    layer: StrictInt
+    head: StrictInt
+
+
 class AnalyzeRequest(TextRequest):
     top_k: StrictInt = Field(10, ge=1, description="how many next-token predictions")
     layers: list[StrictInt] | None = Field(
@@ -270,6 +275,9 @@ class AnalyzeRequest(TextRequest):
                                                "attribution (`logit`) of the last position's most probable token, as "
                                                "POST /api/attribution/lens and /logit answer them by default (422 "
                                                "where they do not apply: an encoder)")
+    attention_attribution: HeadChoice | None = Field(
+        None, description="also return one head's attention beside what it moves, and rollout (`attention_attribution`), "
+                          "as POST /api/attribution/attention answers them for this `layer` and `head` (residual 0.5)")
 
     @field_validator("layers")
     @classmethod
@@ -327,6 +335,9 @@ class AnalyzeResponse(RunInfo):
                                                         "most probable token, as POST /api/attribution/lens")
     logit: LogitAttributionResponse | None = Field(None, description="on request (`why`): its direct logit "
                                                                      "attribution, as POST /api/attribution/logit")
+    attention_attribution: AttentionAttributionResponse | None = Field(
+        None, description="on request (`attention_attribution`): that head's attention beside what it moves, and "
+                          "rollout, as POST /api/attribution/attention")
 
 
 # --------------------------------------------------------------------------- qkv
@@ -985,7 +996,7 @@ class RolesModelsResponse(BaseModel):
     results: list[RolesResponse] = Field(..., description="one role table per model, on the same text or probe")
 
 
-AnalyzeResponse.model_rebuild()  # (its `roles`, `lens` and `logit` are defined after it)
+AnalyzeResponse.model_rebuild()  # (its `roles`, `lens`, `logit` and `attention_attribution` are defined after it)
 # --------------------------------------------------------------------------- the positional-encoding lab
 
 class SchemeStep(BaseModel):

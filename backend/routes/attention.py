@@ -11,6 +11,7 @@ from backend.analysis.common import interventions
 from backend.deps import get_service
 from backend.service import ModelService
 from backend.work import answer
+from models.transformer import check_layer_head
 
 router = APIRouter(tags=["attention"], responses=schemas.ERROR_RESPONSES)
 Service = Annotated[ModelService, Depends(get_service)]
@@ -25,14 +26,27 @@ async def analyze(req: schemas.AnalyzeRequest, request: Request, service: Servic
     `roles` adds every head's role scores and label (as POST /api/roles), for the labels on the grid;
     `query_rows` adds, for every layer and head, the rows of the selected query tokens summed or averaged;
     `why` adds the logit lens and the direct logit attribution of the next token (as POST /api/attribution/lens
-    and /logit by default), so that a page showing them asks once.
+    and /logit by default), and `attention_attribution` one head's attention beside what it moves (as POST
+    /api/attribution/attention), so that a page showing them asks once.
     """
     service.check_top_k(req.top_k)
-    return await answer(request, service, lambda: analysis(service, req),
-                        check=(lambda: attribution.check_why(service.get(req.model))) if req.why else None,
+    return await answer(request, service, lambda: analysis(service, req), check=lambda: check(service, req),
                         elsewhere=lambda: request.app.state.overflow.analyze(service, req),
                         too_big="ask for fewer layers (`layers`, e.g. [0] with `thumbnails` for the rest) or use a "
                                 "shorter text")
+
+
+def check(service: ModelService, req: schemas.AnalyzeRequest) -> None:
+    """What /api/analyze can refuse before the pass: `why` where the lens or the attribution does not apply, a head
+    that `attention_attribution` names and the model lacks."""
+    loaded = service.get(req.model)
+    if req.why:
+        attribution.check_why(loaded)
+    if req.attention_attribution is not None:
+        try:
+            check_layer_head(loaded.cfg, req.attention_attribution.layer, req.attention_attribution.head)
+        except ValueError as e:
+            raise ValueError(f"attention_attribution: {e}") from None
 
 
 def analysis(service: ModelService, req: schemas.AnalyzeRequest) -> schemas.AnalyzeResponse:
@@ -45,6 +59,9 @@ def analysis(service: ModelService, req: schemas.AnalyzeRequest) -> schemas.Anal
     if req.why:
         info = {name: getattr(out, name) for name in schemas.RunInfo.model_fields}  # its tokens, said once
         out.lens, out.logit = attribution.why(run, req.top_k, wide=service.spare_threads, info=info, ahead=ahead)
+    if req.attention_attribution is not None:
+        choice = req.attention_attribution
+        out.attention_attribution = attribution.attention_attribution(run, choice.layer, choice.head)
     return out
 
 

@@ -43,10 +43,12 @@ export function sideB(state, model) {
 
 /**
  * What the analysis of a view carries besides the attention, so that the view's first picture needs one request:
- * the attention view's grid labels (`roles`), and the Why views' lens and attribution of the next token (`why`,
- * where the model has them). The roles, lens and logit sources read them from the analysis (`carried`).
+ * the attention view's grid labels (`roles`), the Why views' lens and attribution of the next token (`why`, where
+ * the model has them), and the effects view's attribution of the selected head (`attention_attribution`: another
+ * head is then another analysis, of the pass the server keeps). The roles, lens, logit and attnattr sources read them
+ * from the analysis (`carried`).
  */
-const CARRIES = { roles: new Set(["attention"]), why: new Set(["attribution", "lens"]) };
+const CARRIES = { roles: new Set(["attention"]), why: new Set(["attribution", "lens"]), attnattr: new Set(["effects"]) };
 
 /**
  * The views that draw none of the analysis's attention weights (the Why views: their pictures come from their own
@@ -61,7 +63,8 @@ function carries(ctx, what) {
 }
 
 /**
- * The part `key` of the context's analysis ("roles", "lens", "logit") where the analysis carries `what` (CARRIES):
+ * The part `key` of the context's analysis ("roles", "lens", "logit", "attention_attribution") where the analysis
+ * carries `what` (CARRIES):
  * {value, request} once it is in (`request`: the request whose answer it is, as the API gives it on its own, for
  * whoever checks a number against the API), {wait} while it is on its way, {error} if it failed; null where the
  * analysis does not carry it.
@@ -77,12 +80,17 @@ export const SOURCES = {
   analyze(ctx) {
     const base = baseParams(ctx.state, ctx.model);
     const why = carries(ctx, "why");
-    const also = { ...(carries(ctx, "roles") ? { roles: true } : {}), ...(why ? { why: true } : {}) };
+    const s = ctx.state;
+    const also = {
+      ...(carries(ctx, "roles") ? { roles: true } : {}),
+      ...(why ? { why: true } : {}),
+      ...(carries(ctx, "attnattr") ? { attention_attribution: { layer: s.layer, head: s.head } } : {}),
+    };
     // a large model: the selected layer in full (the data layer adds the thumbnails of every head, once per sentence)
     // past the trained length too (up to 4x the tokens: 16x the weights), so that a long text's answer stays small;
     // the Why views show no attention: none in full, on any model (another layer is then not another request)
     const none = NO_ATTENTION.has(ctx.state.view);
-    const layers = none ? [] : [ctx.state.layer];
+    const layers = none ? [] : [s.layer];
     if (compact(ctx.model) || base.allow_beyond_trained) return { api: "analyze", params: { ...base, top_k: TOP_K, layers, ...also }, compact: true };
     return { api: "analyze", params: { ...base, top_k: TOP_K, ...(none ? { layers } : {}), ...also } };
   },
@@ -213,10 +221,12 @@ export const SOURCES = {
     return own;
   },
 
-  // the selected head's attention beside what it moves, its layer, and rollout (every model)
-  attnattr(ctx) {
+  // the selected head's attention beside what it moves, its layer, and rollout (every model); the effects view's
+  // analysis carries it
+  attnattr(ctx, need) {
     const s = ctx.state;
-    return { api: "attnattr", params: { ...baseParams(s, ctx.model), layer: s.layer, head: s.head } };
+    const own = { api: "attnattr", params: { ...baseParams(s, ctx.model), layer: s.layer, head: s.head } };
+    return carried(ctx, need, "attnattr", "attention_attribution", own) || own;
   },
 
   // the measured effect of ablating each head: one request per layer, one after the other (a progress bar), on a

@@ -341,6 +341,35 @@ def test_analyze_with_why_carries_the_lens_and_attribution_endpoints_answers(cli
     assert len(lens["cells"]) == plain["n_layers"] and len(logit["heads"]) == plain["n_layers"]
 
 
+@pytest.mark.parametrize("name, layer, head", [("tiny-sinusoidal", 2, 1), ("tiny-rotary", 0, 3), ("minilm-l6", 5, 11),
+                                               pytest.param("smollm2-135m", 20, 4, marks=pytest.mark.slow)])
+def test_analyze_with_attention_attribution_carries_the_attention_routes_answer(client, name, layer, head, request):
+    """`attention_attribution` on /api/analyze (the effects view's first picture in one request): the answer of
+    /api/attribution/attention for that head, on every model (an encoder, GQA); the rest of the analysis unchanged."""
+    if name in ("minilm-l6", "smollm2-135m"):
+        request.getfixturevalue(name.split("-")[0])
+    body = {"text": TEXT, "model": name, "ablate": [[1, 1]], "top_k": 7, "layers": []}
+    both = post(client, "/api/analyze", **body, attention_attribution={"layer": layer, "head": head})
+    carried = both.pop("attention_attribution")
+    plain = post(client, "/api/analyze", **body)
+    assert plain.pop("attention_attribution") is None
+    assert both == plain
+    own = post(client, "/api/attribution/attention", text=TEXT, model=name, ablate=[[1, 1]], layer=layer, head=head)
+    assert carried == own and (carried["layer"], carried["head"]) == (layer, head)
+    assert len(carried["raw"]) == len(plain["tokens"])
+
+
+def test_analyze_refuses_a_head_the_model_lacks_before_its_pass(client):
+    text = TEXT + " (a sentence of its own)"
+    service = client.app.state.service
+    for choice, says in [({"layer": 4, "head": 0}, "layer 4 does not exist"), ({"layer": 0, "head": 4}, "head 4 does not exist")]:
+        r = client.post("/api/analyze", json={"text": text, "attention_attribution": choice})
+        assert r.status_code == 422 and r.json()["detail"].startswith(f"attention_attribution: {says}"), r.text
+        assert not service.known(None, text, Interventions())  # no pass was run for it
+    r = client.post("/api/analyze", json={"text": TEXT, "attention_attribution": {"layer": 0}})
+    assert r.status_code == 422  # both named
+
+
 def test_the_lens_read_during_a_new_sentences_pass_is_the_lens_read_after_it(monkeypatch):
     """On a model whose lens is read in parts (SmolLM2's vocabulary; here the default model's, counted as large), a
     request for the last position on a sentence not seen before reads its parts on the other core during the forward

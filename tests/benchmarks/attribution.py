@@ -4,8 +4,8 @@ Over HTTP, as the page asks (from this process to one `attnlab serve`): POST /ap
 has not run (a fresh forward pass; the plain analysis, every layer in full), and what each view asks instead on such
 a sentence, an analysis with no layer in full (`layers: []`: the Why views draw none of its attention): the
 attribution view's with `why` (it carries the lens and the logit attribution); the effects view's with
-/api/attribution/attention sent together (the latter reads nothing of the analysis; the server computes the
-sentence's pass once for both). In process: the full analysis, then the three answers, made and written to JSON
+`attention_attribution` (it carries the selected head's attention attribution). In process: the full analysis, then
+the three answers, made and written to JSON
 without HTTP (what the lens and the attributions cost on their own). Every round gets a sentence of its own (same
 token count), so that each analysis is uncached.
 
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import orjson
@@ -57,53 +56,38 @@ def sentences(loaded, n_tokens: int, count: int) -> list[str]:
 
 
 class View(NamedTuple):
-    """What a view asks the server on a new sentence (frontend/js/sources.js): its analysis's extra fields, and the
-    requests sent with the analysis [(path, body fields)] (sources that read nothing of it: data.js `prefetch`; the
-    Why views' first pictures need none that waits for it)."""
+    """What a view asks the server on a new sentence (frontend/js/sources.js): its analysis's extra fields (the Why
+    views' first pictures need no other request: the analysis carries what they draw first, CARRIES)."""
     analyze: dict
-    with_analysis: list[tuple[str, dict]]
 
     def says(self) -> str:
         fields = ", ".join(f"`{k}: {orjson.dumps(v).decode()}`" for k, v in self.analyze.items())
-        first = "the analysis" + (f" with {fields}" if fields else "")
-        return first + "".join(f" and {p.rsplit('/', 1)[1]} at once" for p, _ in self.with_analysis)
+        return "the analysis" + (f" with {fields}" if fields else "")
 
 
 def page_asks(layer: int, head: int) -> dict[str, View]:
     """What each Why view asks instead of the plain analysis: an analysis with no layer in full (they draw none of its
     attention; frontend/js/sources.js, NO_ATTENTION); the attribution view's carries the lens and the logit
-    attribution (`why`); the effects view asks the attention attribution of the selected head, which reads nothing of
-    the analysis, with it."""
-    return {"attribution": View({"why": True, "layers": []}, []),
-            "effects": View({"layers": []}, [("/api/attribution/attention", {"layer": layer, "head": head})])}
+    attribution (`why`), the effects view's the attention attribution of the selected head (`attention_attribution`)."""
+    return {"attribution": View({"why": True, "layers": []}),
+            "effects": View({"layers": [], "attention_attribution": {"layer": layer, "head": head}})}
 
 
 def page_views(name: str, texts: Iterator[str], analyze: dict, views: dict[str, View], runs: int,
                also: dict[str, Callable[[], object]] | None = None) -> dict[str, Timing]:
     """Over HTTP from this process to one `attnlab serve` (default settings, so the kept pass is reused), as the page:
     "http", POST /api/analyze (with the fields `analyze`) on a sentence the server has not run; each view, its
-    analysis (with the view's fields) and the view's own requests on that sentence sent with it, as the page sends
-    them (two connections), each answer parsed (tests.benchmarks.server.Client). `also`: functions of this process
-    timed in the same rounds (a baseline)."""
-    with serve() as (base, _), ThreadPoolExecutor(2) as pool, Client(base) as first, Client(base) as second:
+    analysis (with the view's fields) on such a sentence; each answer parsed (tests.benchmarks.server.Client).
+    `also`: functions of this process timed in the same rounds (a baseline)."""
+    with serve() as (base, _), Client(base) as client:
 
-        def post(client: Client, path: str, body: dict) -> None:
-            client.post(path, {"model": name, **body})
-
-        def http_analyze() -> None:
-            post(first, "/api/analyze", {"text": next(texts), **analyze})
-
-        def http_view(view: View) -> Callable[[], None]:
+        def http(fields: dict) -> Callable[[], None]:
             def run() -> None:
-                text = next(texts)
-                early = [pool.submit(post, second, path, {**body, "text": text}) for path, body in view.with_analysis]
-                post(first, "/api/analyze", {"text": text, **analyze, **view.analyze})
-                for d in early:
-                    d.result()
+                client.post("/api/analyze", {"model": name, "text": next(texts), **analyze, **fields})
             return run
 
-        ready(first, {"text": "The model loads.", "model": name})
-        return interleaved({"http": http_analyze, **{v: http_view(view) for v, view in views.items()}, **(also or {})},
+        ready(client, {"text": "The model loads.", "model": name})
+        return interleaved({"http": http({}), **{v: http(view.analyze) for v, view in views.items()}, **(also or {})},
                            runs=runs)
 
 

@@ -138,29 +138,27 @@ def test_a_why_view_waiting_for_its_analysis_says_so_then_shows_the_new_sentence
     check_lens(page, None, other)
 
 
-def test_the_effects_view_asks_its_head_with_a_new_sentences_analysis_not_after_it(page: Page):
-    """The selected head's attribution reads nothing of the analysis: on a new sentence the page sends it while the
-    analysis is on its way (the server computes the pass once for both), and draws it once both are in."""
+def test_the_effects_view_draws_a_new_sentence_from_one_request_and_another_head_from_the_kept_pass(page: Page):
+    """The effects view's analysis carries the selected head's attribution (`attention_attribution`): on a new
+    sentence the page sends that one request, no /api/attribution/attention, and draws the head once it is in;
+    another head is another analysis of the same sentence, whose pass the server keeps."""
     open_app(page, text=TEXT, view="effects", layer=2, head=1)
-    held, asked, hold = [], [], [True]
-    page.route("**/api/analyze", lambda route: held.append(route) if hold[0] else route.continue_())
+    analyses, asked = [], []
+    page.on("request", lambda r: analyses.append(r.post_data_json) if r.url.endswith("/api/analyze") else None)
     page.on("request", lambda r: asked.append(r.url) if "/api/attribution/attention" in r.url else None)
     other = "Tom had a big dog. Tom gave the dog to"
     page.fill("#text", other)
-    for _ in range(200):
-        if held and asked:
-            break
-        page.wait_for_timeout(50)
-    assert held and asked  # the head's attribution went out while the analysis was held
-    expect(page.locator("#panel-effects")).to_have_attribute("data-state", "loading")
-    hold[0] = False
-    for route in held:
-        route.continue_()
     ready(page)
-    want = api(page, "/api/attribution/attention", {"text": other, "layer": 2, "head": 1})
-    raw = plot_data(page, "#panel-effects [data-part=raw] .plot")[0]["z"]
-    assert raw == [[w if j <= i else None for j, w in enumerate(row)] for i, row in enumerate(want["raw"])]
-
+    assert [a["attention_attribution"] for a in analyses if a["text"] == other] == [{"layer": 2, "head": 1}]
+    assert asked == []
+    for head in (1, 3):
+        if head == 3:
+            page.select_option("#head", "3")
+            ready(page)
+            assert analyses[-1]["attention_attribution"] == {"layer": 2, "head": 3} and asked == []
+        want = api(page, "/api/attribution/attention", {"text": other, "layer": 2, "head": head})
+        raw = plot_data(page, "#panel-effects [data-part=raw] .plot")[0]["z"]
+        assert raw == [[w if j <= i else None for j, w in enumerate(row)] for i, row in enumerate(want["raw"])]
 
 def test_clicking_a_head_of_the_attribution_opens_its_attention(page: Page):
     open_app(page, text=TEXT, view="attribution")

@@ -252,24 +252,53 @@ test("the lens the analysis carries is shown, and stays shown while another posi
 test("prefetch asks a source that reads no other with the analysis, and leaves one that does for later", async () => {
   const { api, calls } = fakeApi();
   const data = createData(api);
-  const ctx = ctxOf({ view: "effects", layer: 1, head: 2 });
+  const ctx = ctxOf({ view: "qkv", layer: 1, head: 2 });
   data.begin("page");
   const an = data.resolve("page", "analyze", ctx);
-  for (const name of ["attnattr", "ablation", "lens"]) data.prefetch("page", name, ctx);
+  for (const name of ["qkv", "explain"]) data.prefetch("page", name, ctx);
   data.end("page");
-  // the selected head's attribution goes now, beside the analysis; the ablation and the lens need its tokens first
+  // the selected layer's Q/K/V goes now, beside the analysis; the arithmetic needs its query token first
   assert.equal(an.pending, true);
-  assert.deepEqual(calls.map((c) => c.name), ["analyze", "attnattr"]);
+  assert.deepEqual(calls.map((c) => c.name), ["analyze", "qkv"]);
   assert.deepEqual([calls[1].params.layer, calls[1].params.head], [1, 2]);
   assert.ok(!calls[1].signal.aborted); // held by the round that prefetched it
-  calls[1].answer({ raw: [[1]] });
+  calls[1].answer({ heads: [] });
   calls[0].answer(analysis());
   await tick();
   // once the analysis is in, resolving the source answers from the request already made: nothing sent again
   data.begin("page");
-  assert.deepEqual(data.resolve("page", "attnattr", ctx).data, { raw: [[1]] });
-  data.resolve("page", "lens", ctx);
+  assert.deepEqual(data.resolve("page", "qkv", ctx).data, { heads: [] });
+  data.resolve("page", "explain", ctx);
   data.end("page");
-  assert.deepEqual(calls.map((c) => c.name), ["analyze", "attnattr", "lens"]);
+  assert.deepEqual(calls.map((c) => c.name), ["analyze", "qkv", "explain"]);
   assert.equal(data.sent(), 3);
+});
+
+test("the effects view's first picture is one request: its analysis carries the head's attribution", async () => {
+  let clock = 0;
+  const { api, calls } = fakeApi();
+  const data = createData(api, { now: () => clock });
+  const effects = (head) => ctxOf({ view: "effects", layer: 1, head });
+  data.begin("page");
+  data.resolve("page", "analyze", effects(2));
+  data.prefetch("page", "attnattr", effects(2)); // reads the analysis now: nothing asked of its own
+  data.end("page");
+  assert.deepEqual(calls.map((c) => [c.name, c.params.attention_attribution]), [["analyze", { layer: 1, head: 2 }]]);
+  clock = 40;
+  calls[0].answer({ ...analysis(), attention_attribution: { head: 2 } });
+  await tick();
+  assert.deepEqual(data.resolve("page", "attnattr", effects(2)).data, { head: 2 });
+  assert.equal(data.analyzeMs(MODELS[0].name), 40); // a new sentence: timed
+  // another head: the analysis of the kept pass again, with that head's; the last one shown meanwhile
+  data.resolve("page", "analyze", effects(3));
+  const waiting = data.resolve("page", "attnattr", effects(3));
+  assert.deepEqual(waiting.data, { head: 2 });
+  assert.deepEqual(calls.map((c) => c.name), ["analyze", "analyze"]);
+  assert.deepEqual(calls[1].params.attention_attribution, { layer: 1, head: 3 });
+  clock = 45;
+  calls[1].answer({ ...analysis(), attention_attribution: { head: 3 } });
+  await tick();
+  assert.deepEqual(data.resolve("page", "attnattr", effects(3)).data, { head: 3 });
+  assert.equal(data.analyzeMs(MODELS[0].name), 40); // the same sentence: not timed again
+  assert.equal(data.sent(), 2);
 });

@@ -99,9 +99,15 @@ test("a view's analysis carries what the view shows first: the grid's role table
   for (const view of ["attribution", "lens"]) assert.equal(params(view).why, true, view);
   assert.equal(params("lens", encoder).why, undefined); // not where the lens does not apply
   for (const view of ["qkv", "predictions", "effects", "heads"]) assert.deepEqual(Object.keys(params(view)).filter((k) => k === "roles" || k === "why"), [], view);
+  // the effects view's: the selected head's attention attribution, on every model (it applies to encoders too)
+  for (const model of [MODELS[0], encoder]) {
+    assert.deepEqual(SOURCES.analyze(ctxOf({ view: "effects", layer: 1, head: 2 }, model)).params.attention_attribution, { layer: 1, head: 2 });
+  }
+  for (const view of ["attention", "attribution", "lens", "qkv", "heads"]) assert.equal(params(view).attention_attribution, undefined, view);
   const big = { ...MODELS[0], n_layers: 30, n_heads: 9 }; // a compact request (one layer in full) carries them too
   const compactAsk = SOURCES.analyze(ctxOf({ view: "attention" }, big));
   assert.ok(compactAsk.compact && compactAsk.params.roles === true && compactAsk.params.layers.length === 1);
+  assert.deepEqual(SOURCES.analyze(ctxOf({ view: "effects", layer: 20, head: 4 }, big)).params.attention_attribution, { layer: 20, head: 4 });
 });
 
 test("the views that draw none of the analysis's attention ask for no layer in full, on every model", () => {
@@ -110,8 +116,14 @@ test("the views that draw none of the analysis's attention ask for no layer in f
   for (const model of [MODELS[0], MODELS[2], big]) {
     for (const view of ["attribution", "lens", "effects"]) {
       assert.deepEqual(SOURCES.analyze(ctxOf({ view }, model)).params.layers, [], `${view} on ${model.name}`);
-      // so that another layer is the same request
-      assert.deepEqual(SOURCES.analyze(ctxOf({ view, layer: 1 }, model)), SOURCES.analyze(ctxOf({ view, layer: 3 }, model)));
+      // so that another layer is the same request (the effects view's names the selected head, which it carries)
+      const [one, three] = [1, 3].map((layer) => SOURCES.analyze(ctxOf({ view, layer }, model)));
+      if (view === "effects") {
+        assert.deepEqual([one.params.attention_attribution.layer, three.params.attention_attribution.layer], [1, 3]);
+        delete one.params.attention_attribution;
+        delete three.params.attention_attribution;
+      }
+      assert.deepEqual(one, three);
     }
     // the views that draw it: every layer (a small model, one request for every layer) or the selected one (compact)
     for (const view of ["attention", "qkv", "predictions", "heads"]) {
@@ -146,4 +158,23 @@ test("the lens, the attribution and the role table come from the analysis that c
   assert.equal(SOURCES.roles(ctxOf({ view: "heads" }), carrying).api, "roles");
   const failed = () => ({ data: null, error: "busy", pending: false, current: false });
   assert.deepEqual(SOURCES.roles(ctxOf({ view: "attention" }), failed), { error: "busy" });
+});
+
+test("the effects view's head attribution comes from the analysis that carries it, else its own request", () => {
+  const a = analysis({ n: 5 });
+  const attribution = { layer: 1, head: 2, raw: [[1]] };
+  const effects = ctxOf({ view: "effects", layer: 1, head: 2 });
+  const own = SOURCES.attnattr(effects, () => ({ data: a, error: null, pending: false, current: true }));
+  // an analysis without it (an older answer): its own request, the one the carried part stands for
+  assert.deepEqual([own.api, own.params.layer, own.params.head, own.params.text], ["attnattr", 1, 2, effects.state.text]);
+  const carrying = () => ({ data: { ...a, attention_attribution: attribution }, error: null, pending: false, current: true });
+  assert.deepEqual(SOURCES.attnattr(effects, carrying), { value: attribution, request: own });
+  // while the analysis of this head is on its way (another head: another analysis), no request of its own
+  assert.deepEqual(SOURCES.attnattr(effects, () => ({ data: a, error: null, pending: true, current: false })), { wait: true });
+  assert.deepEqual(SOURCES.attnattr(effects, () => ({ data: null, error: "busy", pending: false, current: false })), { error: "busy" });
+  // another view asking for it (none today, but a lesson could): its own request, with no need of the analysis
+  const other = SOURCES.attnattr(ctxOf({ view: "heads", layer: 1, head: 2 }), () => {
+    throw new Error("reads the analysis");
+  });
+  assert.deepEqual(other, own);
 });
