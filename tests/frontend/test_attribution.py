@@ -159,6 +159,8 @@ def test_the_effects_view_draws_a_new_sentence_from_one_request_and_another_head
         want = api(page, "/api/attribution/attention", {"text": other, "layer": 2, "head": head})
         raw = plot_data(page, "#panel-effects [data-part=raw] .plot")[0]["z"]
         assert raw == [[w if j <= i else None for j, w in enumerate(row)] for i, row in enumerate(want["raw"])]
+        expect(page.locator("#panel-effects [data-part=head] > h3")).to_have_text(
+            f"Layer 2, head {head}: attention beside what it moves")
 
 def test_clicking_a_head_of_the_attribution_opens_its_attention(page: Page):
     open_app(page, text=TEXT, view="attribution")

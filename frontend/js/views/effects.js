@@ -22,8 +22,11 @@ export function show(section, got, ctx) {
   return !a.pending && !b.pending;
 }
 
+/** A subsection, made once; its title set on every call (it names the selected layer and head). */
 function sec(element, key, title) {
-  return part(element, key, () => h("section", { class: "subsection" }, h("h3", {}, title), h("p", { class: "intro" })));
+  const node = part(element, key, () => h("section", { class: "subsection" }, h("h3"), h("p", { class: "intro" })));
+  node.querySelector(":scope > h3").textContent = title;
+  return node;
 }
 
 function matrixPanel(parent, key, title, z, r, { note, max = 1, name }) {
