@@ -237,6 +237,7 @@ def test_an_encoder_draws_without_an_unembedding_and_says_why_the_lens_does_not_
     assert plot_data(page, "#panel-effects [data-part=raw] .plot")[0]["z"]
     why = models["minilm-l6"]["unavailable_views"]["logit_attribution"]
     expect(page.locator("#panel-effects [data-part=effects] .reason")).to_have_text(why)
+    expect(page.locator("#panel-effects .measure")).to_be_hidden()  # nothing to measure: no button, no progress bar
 
 
 def test_the_kept_set_is_marked_on_the_bars(page: Page):
