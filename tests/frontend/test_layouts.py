@@ -2,7 +2,7 @@
 view; Links keeps its height when the lesson panel opens and closes; presenter mode at 1280x720 keeps the heatmap's
 plot area on screen (with and without a lesson); on a phone (390x844) a lesson question's choices are on screen
 before "Next"; the Download report link carries the selected query, and the report names and explains it; every tick
-label of seven views lies inside its plot at 1280x800 and 390x844."""
+label of seven views lies inside its plot at 1280x800 and 390x844; no element marked hidden is shown, in any view."""
 
 from __future__ import annotations
 
@@ -211,3 +211,21 @@ def test_every_tick_label_is_inside_its_plot(page: Page, view, size):
     page.wait_for_timeout(300)
     assert page.locator("main .view:not([hidden]) .xtick text, main .view:not([hidden]) .ytick text").count() > 0
     assert page.evaluate(TICKS_OUTSIDE) == []
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6"])
+def test_no_element_marked_hidden_is_shown(page: Page, need_models, model):
+    """Every view, drawn: no element that the page marks `hidden` is displayed (a stylesheet rule that sets `display`
+    on its class overrides the attribute unless a `[hidden]` rule of its own follows). On the default model and on an
+    encoder, where the parts that do not apply are hidden."""
+    need_models(model)
+    page.goto("/")
+    ready(page)
+    views = [v["id"] for v in page.request.get("/api/meta").json()["views"]]
+    for view in views:
+        page.goto("/?" + urlencode({"model": model, "view": view, "text": SENTENCE}))
+        ready(page)
+        shown = page.evaluate("""() => [...document.querySelectorAll('[hidden]')]
+            .filter((e) => getComputedStyle(e).display !== 'none')
+            .map((e) => `${e.tagName.toLowerCase()}.${e.className}${e.dataset.part ? ` [${e.dataset.part}]` : ''}`)""")
+        assert shown == [], f"{view} on {model}: {shown}"
