@@ -71,6 +71,7 @@ REQUESTS = [
     {},
     {"top_k": 3, "layers": [1, 0]},
     {"layers": [], "why": True},
+    {"layers": [], "attention_attribution": {"layer": 1, "head": 2}},
     {"layers": [0], "thumbnails": True, "roles": True},
     {"query_rows": {"queries": [2, 3], "combine": "mean"}},
     {"positions": "shuffled", "seed": 7, "ablate": [[1, 2]], "scale": False},
