@@ -224,8 +224,8 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
     },
 
     /**
-     * Ask source `name` for a context now, without showing it, where it reads no other source (the selected head's
-     * attribution, the Q/K/V of a layer): the page asks such sources of its view together with a new sentence's
+     * Ask source `name` for a context now, without showing it, where it reads no other source (the Q/K/V of a layer,
+     * the positional encoding): the page asks such sources of its view together with a new sentence's
      * analysis instead of after it (the server computes the sentence's pass once for both). A source that reads
      * another (the lens of the query token, which the analysis names) is left for resolve() once that one is in.
      */
@@ -308,7 +308,7 @@ function slotName(ctx, name) {
 
 /**
  * The sentence, model and interventions of /api/analyze parameters: what its answers share whatever else they carry
- * (the layers in full, how many predictions, the role table, the lens and attribution).
+ * (the layers in full, how many predictions, the role table, the lens and attribution, a head's attention attribution).
  */
 function sentenceKey(params) {
   const { layers, top_k: k, roles, why, attention_attribution: head, ...rest } = params;

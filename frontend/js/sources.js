@@ -88,7 +88,8 @@ export const SOURCES = {
     };
     // a large model: the selected layer in full (the data layer adds the thumbnails of every head, once per sentence)
     // past the trained length too (up to 4x the tokens: 16x the weights), so that a long text's answer stays small;
-    // the Why views show no attention: none in full, on any model (another layer is then not another request)
+    // the Why views show no attention: none in full, on any model (another layer is then not another request, but in
+    // the effects view, whose analysis carries the selected head's attribution)
     const none = NO_ATTENTION.has(ctx.state.view);
     const layers = none ? [] : [s.layer];
     if (compact(ctx.model) || base.allow_beyond_trained) return { api: "analyze", params: { ...base, top_k: TOP_K, layers, ...also }, compact: true };

@@ -2,7 +2,8 @@
 // same for its whole layer, attention rollout through the model (Abnar and Zuidema, 2020), and the measured effect
 // of ablating each head on the chosen token's probability (one forward pass per head, asked for a layer at a time:
 // on a large model only when the user asks, with a progress bar and a Stop button). Captions: the API's, one
-// sentence each. Every number is the API's (POST /api/attribution/attention and /api/attribution/ablation).
+// sentence each. Every number is the API's (POST /api/attribution/attention, carried by the view's /api/analyze, and
+// /api/attribution/ablation).
 import { ablationAlways } from "../sources.js";
 import {
   absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, matrixRows, panel, part, plainLabels,
