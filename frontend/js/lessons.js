@@ -190,6 +190,9 @@ function resolution(lesson, step, base) {
     L.fresh = { lesson: lesson.id, step: step.number, all: false }; // another sentence or model: its roles again
   }
   const fresh = L.fresh && L.fresh.lesson === lesson.id && L.fresh.step === step.number ? L.fresh : null;
+  // a step that does not fit this sentence or model (a role with no match, a model of the wrong kind) says so until
+  // the sentence or the model changes: asked again with the page's selection, the server would resolve it on that
+  if (!fresh && ap && ap.lesson === lesson.id && ap.step === step.number && ap.unfit) return { data: ap.unfit };
   const token = effectiveToken(a.data.tokens.length, { token: state.token }, keptIndices(a.data.tokens, state.hidespecial));
   const selection = fresh ? {} : {
     layer: state.layer, head: state.head, token, positions: state.positions, scale: state.scale, ablate: state.ablate,
@@ -201,7 +204,7 @@ function resolution(lesson, step, base) {
   const d = r.data;
   if (fresh) {
     L.fresh = null;
-    L.applied = { lesson: lesson.id, step: step.number, text: d.text, model: d.model };
+    L.applied = { lesson: lesson.id, step: step.number, text: d.text, model: d.model, unfit: !d.applies || d.missing ? d : null };
     const st = d.settings;
     const take = fresh.all ? ["layer", "head", "token", ...INTERVENTIONS] : d.from_roles;
     const change = {};
