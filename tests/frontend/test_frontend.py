@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from types import SimpleNamespace
 
@@ -250,6 +251,28 @@ def test_explain_weights_equal_the_api(page: Page):
     for key in ("scale", "entropy", "other_entropy"):
         assert f"{want[key]:.3f}" in intro
     assert page.locator("table.explain tbody tr.masked").count() == sum(want["mask"])
+
+
+def test_explain_under_alibi_shows_the_bias_its_weights_take(page: Page, need_models):
+    """Under ALiBi the softmax takes q·k ÷ scale plus the head's distance bias: the table shows both, and the weights
+    on screen are the softmax of the scores on screen (the table without the bias did not add up)."""
+    need_models("tiny-alibi")
+    open_app(page, text=SENTENCE, model="tiny-alibi", view="arithmetic", layer=0, head=0)
+    want = api(page, "/api/attention/explain", {"text": SENTENCE, "model": "tiny-alibi", "layer": 0, "head": 0,
+                                                 "query": len(chip_texts(page)) - 1})
+    heads = page.locator("table.explain thead th").all_text_contents()
+    assert "+ bias" in heads and "score" in heads
+    rows = page.locator("table.explain tbody tr").evaluate_all(
+        "(trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent))")
+    col = {name: heads.index(name) for name in ("+ bias", "score", f"÷ {want['scale']:.3f}")}
+    scores = [float(r[col["score"]]) for r in rows if r[col["score"]] not in ("", "—")]
+    for r in rows:
+        if r[col["score"]] not in ("", "—"):  # (3 decimals each)
+            assert abs(float(r[col[f"÷ {want['scale']:.3f}"]]) + float(r[col["+ bias"]]) - float(r[col["score"]])) < 2e-3
+    total = sum(math.exp(x) for x in scores)
+    weights = [float(v) for v in page.locator("table.explain td.weight").evaluate_all("(tds) => tds.map((td) => td.dataset.weight)")]
+    assert [math.exp(x) / total for x in scores] == pytest.approx([w for w in weights if w > 0], abs=3e-3)
+    assert f"m = {want['slope']:.3f}" in page.locator(".explain-intro").text_content()
 
 
 def test_each_view_draws_non_empty_plots_and_no_request_leaves_the_origin(page: Page, watch, base_url, shot):

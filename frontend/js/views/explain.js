@@ -42,14 +42,16 @@ export function render(element, data, state) {
   const tokens = e.tokens;
   const n = tokens.length;
   const qTok = shownText(tokens[e.query]);
+  const alibi = Array.isArray(e.bias); // ALiBi: the softmax takes the scaled score plus the head's distance bias
 
   intro.replaceChildren(
     h(
       "p",
       {},
       `Layer ${e.layer} · head ${e.head} · query token ${e.query} `,
-      h("span", { class: "tokname" }, qTok),
-      `. For each key: score = q·k ÷ ${scaleText(e)}; `,
+      h("span", { class: "tokname" }, `“${qTok}”`),
+      `. For each key: score = q·k ÷ ${scaleText(e)}`,
+      alibi ? ` + the ALiBi bias −m × distance (this head's slope m = ${fmt(e.slope)}); ` : "; ",
       e.mask.some(Boolean) ? "keys after the query are masked (left out); " : "no key is masked; ",
       "weight = softmax of the scores; output = Σ weight × v.",
     ),
@@ -74,13 +76,14 @@ export function render(element, data, state) {
     [
       { type: "bar", name: "q·k", x, y: e.raw_scores, marker: { color: COLORS.raw }, hovertext: hov("q·k", e.raw_scores), hoverinfo: "text" },
       { type: "bar", name: `q·k ÷ ${fmt(e.scale)}`, x, y: e.scaled_scores, marker: { color: COLORS.bar }, hovertext: hov("scaled score", e.scaled_scores), hoverinfo: "text" },
+      ...(alibi ? [{ type: "bar", name: `q·k ÷ ${fmt(e.scale)} + ALiBi bias`, x, y: e.scores, marker: { color: COLORS.other }, hovertext: hov("score with the bias", e.scores), hoverinfo: "text" }] : []),
     ],
     { height: 300, barmode: "group", xaxis: axis, yaxis: { title: { text: "score" }, zeroline: true }, annotations: maskNotes,
       legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
     {
       name: `explain-scores-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
       csv: () => [["key", "raw_score", "scaled_score", "masked"], ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], e.mask[i]])],
-      json: { model: e.model, layer: e.layer, head: e.head, query: e.query, scale: e.scale, raw_scores: e.raw_scores, scaled_scores: e.scaled_scores, mask: e.mask },
+      json: { model: e.model, layer: e.layer, head: e.head, query: e.query, scale: e.scale, raw_scores: e.raw_scores, scaled_scores: e.scaled_scores, ...(alibi ? { slope: e.slope, bias: e.bias, scores: e.scores } : {}), mask: e.mask },
     },
   );
   draw(
@@ -104,7 +107,7 @@ export function render(element, data, state) {
   const head = h(
     "tr",
     {},
-    ["#", "key", `k (${e.d_head})`, "q·k", `÷ ${fmt(e.scale)}`, "mask", "weight", `weight ÷ ${fmt(e.other_scale)}`, `v (${e.d_head})`, "weight × v"].map((t) =>
+    ["#", "key", `k (${e.d_head})`, "q·k", `÷ ${fmt(e.scale)}`, ...(alibi ? ["+ bias", "score"] : []), "mask", "weight", `weight ÷ ${fmt(e.other_scale)}`, `v (${e.d_head})`, "weight × v"].map((t) =>
       h("th", { scope: "col" }, t),
     ),
   );
@@ -120,6 +123,7 @@ export function render(element, data, state) {
         h("td", {}, vec(e.keys[i])),
         h("td", { class: "num" }, fmt(e.raw_scores[i])),
         h("td", { class: "num" }, fmt(e.scaled_scores[i])),
+        ...(alibi ? [h("td", { class: "num" }, fmt(e.bias[i])), h("td", { class: "num" }, fmt(e.scores[i]))] : []),
         h("td", { class: "mask" }, masked ? "masked" : "—"),
         h("td", { class: "num weight", dataset: { weight: String(e.weights[i]) } }, h("span", { class: "bar", style: `width:${Math.round(e.weights[i] * 100)}%` }), h("span", { class: "val" }, fmt(e.weights[i]))),
         h("td", { class: "num other" }, fmt(e.other_weights[i])),
@@ -140,8 +144,8 @@ export function render(element, data, state) {
   setExport(tableFig, {
     name: `explain-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
     csv: () => [
-      ["key", "raw_score", "scaled_score", "masked", "weight", "other_weight", ...e.q.map((_, d) => `k${d}`), ...e.q.map((_, d) => `v${d}`), ...e.q.map((_, d) => `wv${d}`)],
-      ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], e.mask[i], e.weights[i], e.other_weights[i], ...e.keys[i], ...e.values[i], ...e.weighted_values[i]]),
+      ["key", "raw_score", "scaled_score", ...(alibi ? ["bias", "score"] : []), "masked", "weight", "other_weight", ...e.q.map((_, d) => `k${d}`), ...e.q.map((_, d) => `v${d}`), ...e.q.map((_, d) => `wv${d}`)],
+      ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], ...(alibi ? [e.bias[i], e.scores[i]] : []), e.mask[i], e.weights[i], e.other_weights[i], ...e.keys[i], ...e.values[i], ...e.weighted_values[i]]),
       ["q", "", "", "", "", "", ...e.q],
       ["output", "", "", "", "", "", ...e.output],
     ],
