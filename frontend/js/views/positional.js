@@ -223,9 +223,12 @@ const TERMS = [
   ["scores", "= total score"],
 ];
 
+const FOUR_TERMS = "score = q·k ÷ scale, with q and k each made from content + position: four terms (content·content, " +
+  "content·position, position·content, position·position), each ÷ scale, that add up to the score.";
+
 function decomposePart(element, data, state) {
   const sec = section(element, "dec", "Each score split into four terms (layer 0)",
-    "q·k = (content + position)·(content + position): four terms that add up to the score.");
+    FOUR_TERMS);
   const fig = panel(sec, "decompose", `Layer 0 · head ${state.head}: the four terms and the total`);
   const d = data.decompose || {};
   if (d.unavailable || d.error) {
@@ -239,7 +242,7 @@ function decomposePart(element, data, state) {
   sec.querySelector("h3").textContent = r.bias ? "Each score split into four terms and ALiBi's bias (layer 0)" : "Each score split into four terms (layer 0)";
   sec.querySelector(".intro").textContent = r.bias
     ? "q·k/√d_head + bias: under ALiBi q and k are all content, and the position is the bias, −slope × distance."
-    : "q·k = (content + position)·(content + position): four terms that add up to the score.";
+    : FOUR_TERMS;
   fig.querySelector(".panel-title").textContent = `Layer 0 · head ${state.head}: the ${r.bias ? "terms, the bias" : "four terms"} and the total`;
   const tokens = r.tokens;
   const n = tokens.length;
