@@ -225,7 +225,7 @@ def attention_attribution(run: Run, layer: int, head: int, residual: float = 0.5
 # --------------------------------------------------------------------------- measured ablation effects
 
 def ablation_caption(token: schemas.TargetToken) -> str:
-    return (f"The measured change in the probability of “{token.text}” when each head's output is set to zero, one "
+    return (f"The measured change in the probability of “{token.display}” when each head's output is set to zero, one "
             "full forward pass per head: the effect of removing that head with the rest of the model as it is. It "
             "misses what shows only when several heads are removed together, or when other heads make up for one.")
 

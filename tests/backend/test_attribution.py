@@ -175,6 +175,8 @@ def test_ablation_effect_is_the_difference_of_two_full_runs(client):
             assert e.already_ablated == ((e.layer, e.head) == (1, 2))
     assert body.effects[1][2].delta_prob == 0 and body.passes == 7
     assert "measured" in body.caption and body.target == f"logit({body.token.display})"
+    # the token as the page shows it everywhere (a space as ␣, a newline as ↵), not its raw text
+    assert f"probability of “{body.token.display}”" in body.caption
 
 
 class CountingService(ModelService):
