@@ -262,6 +262,9 @@ function explorer(ctx) {
   $("empty").hidden = Boolean(analysis);
   if (!analysis) {
     $("empty").textContent = an.pending ? "Computing…" : "Nothing to show yet: the sentence above could not be analysed.";
+    // no view is left showing another sentence's plots under that message
+    for (const s of document.querySelectorAll("main .view")) s.hidden = true;
+    $("query-label").textContent = "";
     tokensView.render($("tokens"), { tokens: [] }, { token: null, pinned: null });
     legendView.render($("token-legend"), null);
     page.query = null;
@@ -570,7 +573,13 @@ function wire() {
   lab.subscribe(schedule);
   window.addEventListener("pagehide", () => lab.leave());
 
-  window.addEventListener("popstate", () => readURL());
+  window.addEventListener("popstate", () => {
+    // the page of the history goes back whole: a sentence being typed (even in the focused box) gives way to its text
+    clearTimeout(page.debounce);
+    page.debounce = null;
+    readURL();
+    $("text").value = state.text;
+  });
   subscribe(() => {
     syncInputs();
     schedule(true);

@@ -451,3 +451,31 @@ def test_hovering_a_token_previews_it_and_clicking_selects_it(page: Page):
     assert url_state(page)["token"] == "6"
     shape = page.evaluate("() => document.querySelector('#attn-heatmap .plot').layout.shapes[0]")
     assert shape["y0"] == 5.5 and shape["y1"] == 6.5
+
+
+def test_a_sentence_that_cannot_be_analysed_leaves_no_plot_of_the_one_before(page: Page):
+    open_app(page, text=SENTENCE)
+    expect(page.locator('main .view[data-view="attention"]')).to_be_visible()
+    page.fill("#text", "   ")
+    expect(page.locator("#empty")).to_contain_text("could not be analysed")
+    expect(page.locator("main .view:visible")).to_have_count(0)
+    assert page.locator("#tokens .tok").count() == 0 and page.locator("#query-label").text_content() == ""
+    page.fill("#text", SENTENCE)  # a sentence again: its view comes back
+    ready(page)
+    expect(page.locator('main .view[data-view="attention"]')).to_be_visible()
+    expect(page.locator("#empty")).to_be_hidden()
+
+
+def test_back_while_typing_puts_the_sentence_box_back_with_the_page(page: Page):
+    open_app(page, text=SENTENCE)
+    page.click('.tabs [data-view="arithmetic"]')
+    ready(page)
+    page.click("#text")
+    page.keyboard.press("Control+a")
+    page.keyboard.type("A dog ran.")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('text') === 'A dog ran.'")
+    ready(page)
+    page.go_back()  # the box still has the focus
+    page.wait_for_function("(t) => new URLSearchParams(location.search).get('text') === t", arg=SENTENCE)
+    ready(page)
+    assert page.locator("#text").input_value() == SENTENCE
