@@ -258,12 +258,11 @@ function explorer(ctx) {
   const analysis = an.data;
   // while only another layer of this sentence is on its way, the tokens shown are this sentence's
   const sameText = an.current || (analysis && data.baseOf(analysis) === data.baseKey(an.request.params));
-  for (const s of document.querySelectorAll("main .view")) s.hidden = s.dataset.view !== state.view;
+  // no view is left showing another sentence's plots under the message of one that could not be analysed
+  for (const s of document.querySelectorAll("main .view")) s.hidden = !analysis || s.dataset.view !== state.view;
   $("empty").hidden = Boolean(analysis);
   if (!analysis) {
     $("empty").textContent = an.pending ? "Computing…" : "Nothing to show yet: the sentence above could not be analysed.";
-    // no view is left showing another sentence's plots under that message
-    for (const s of document.querySelectorAll("main .view")) s.hidden = true;
     $("query-label").textContent = "";
     tokensView.render($("tokens"), { tokens: [] }, { token: null, pinned: null });
     legendView.render($("token-legend"), null);

@@ -265,10 +265,10 @@ def test_explain_under_alibi_shows_the_bias_its_weights_take(page: Page, need_mo
     rows = page.locator("table.explain tbody tr").evaluate_all(
         "(trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent))")
     col = {name: heads.index(name) for name in ("+ bias", "score", f"÷ {want['scale']:.3f}")}
-    scores = [float(r[col["score"]]) for r in rows if r[col["score"]] not in ("", "—")]
-    for r in rows:
-        if r[col["score"]] not in ("", "—"):  # (3 decimals each)
-            assert abs(float(r[col[f"÷ {want['scale']:.3f}"]]) + float(r[col["+ bias"]]) - float(r[col["score"]])) < 2e-3
+    unmasked = [r for r in rows if r[col["score"]] not in ("", "—")]
+    scores = [float(r[col["score"]]) for r in unmasked]
+    for r in unmasked:  # (3 decimals each)
+        assert abs(float(r[col[f"÷ {want['scale']:.3f}"]]) + float(r[col["+ bias"]]) - float(r[col["score"]])) < 2e-3
     total = sum(math.exp(x) for x in scores)
     weights = [float(v) for v in page.locator("table.explain td.weight").evaluate_all("(tds) => tds.map((td) => td.dataset.weight)")]
     assert [math.exp(x) / total for x in scores] == pytest.approx([w for w in weights if w > 0], abs=3e-3)
