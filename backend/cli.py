@@ -127,6 +127,9 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     last = len(result.tokens) - 1
     print("most focused head per layer (lowest mean entropy), and where the last token looks:")
     for layer, heads in enumerate(result.heads):
+        if heads[0].entropy is None:  # no word sees two tokens (one word and no BOS): the same for every head
+            print(f"  layer {layer}: no word sees more than itself")
+            continue
         best = min(heads, key=lambda h: h.entropy)
         row = result.attention[layer][best.head][last]
         key = max(range(len(row)), key=row.__getitem__)

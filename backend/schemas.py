@@ -292,12 +292,20 @@ class AnalyzeRequest(TextRequest):
 
 
 class HeadSummary(BaseModel):
+    """One head's summary: the role table's previous-token, sink and self scores under the names the attention
+    view shows, and the mean entropy in nats. Each is a mean over the queries where it is possible, as the role
+    table counts them (no special token as a query; no weight on position 0 but the first-token weight's); null
+    where no query counts (a sentence too short for a token before the query)."""
+
     layer: int
     head: int
-    entropy: float = Field(..., description="mean over queries of the pattern row's entropy, in nats")
-    previous_token: float = Field(..., description="mean weight on the previous token")
-    first_token: float = Field(..., description="mean weight on the first token (BOS)")
-    self_token: float = Field(..., description="mean weight on the query's own token")
+    entropy: float | None = Field(..., description="mean over the queries that see at least 2 tokens (special ones "
+                                                   "left out) of the pattern row's entropy, in nats")
+    previous_token: float | None = Field(..., description="mean weight on the token just before the query (the "
+                                                          "previous-token role's score)")
+    first_token: float | None = Field(..., description="mean weight on the first token (BOS, [CLS]): the sink "
+                                                       "role's score")
+    self_token: float | None = Field(..., description="mean weight on the query's own token (the self role's score)")
 
 
 class PackedWeights(BaseModel):

@@ -172,6 +172,40 @@ def key_sets(ids: torch.Tensor, special: torch.Tensor, causal: bool = True) -> t
     return sets & ~special[None, :, None]  # a special query counts for no role
 
 
+def _inputs(pattern, ids, special) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The arguments of `scores` and `summary` as tensors, checked: (pattern as float, ids [pos], special [pos])."""
+    pattern = torch.as_tensor(pattern)
+    ids = torch.as_tensor(ids).long().reshape(-1)
+    n = ids.shape[0]
+    special = torch.zeros(n, dtype=torch.bool) if special is None else torch.as_tensor(special, dtype=torch.bool).reshape(-1)
+    _check(pattern, ids, special)
+    return pattern.detach().float(), ids, special
+
+
+def _key_scores(a: torch.Tensor, sets: torch.Tensor) -> tuple[list[torch.Tensor], list[int]]:
+    """a [layer, head, q, k], sets [role, q, k] (bool) -> each role's score [layer, head] (float64, nan where no query
+    counts) and how many queries counted.
+
+    Every (query, key) pair a role counts, weighted 1/|Q| and summed per role: a gather and a scatter, no matrix
+    product (whose threads cost more than the sum on a small pattern)."""
+    n_layers, n_heads = a.shape[:2]
+    n_counted = sets.any(-1).sum(-1)  # [role]
+    role, q, k = sets.nonzero(as_tuple=True)  # [pairs] each
+    weight = 1.0 / n_counted[role].double()  # [pairs]
+    summed = torch.zeros(n_layers, n_heads, sets.shape[0], dtype=torch.float64).index_add_(
+        2, role, a[:, :, q, k].double() * weight)  # [layer, head, role]
+    counts = n_counted.tolist()
+    nan = torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
+    return [summed[..., i] if c else nan for i, c in enumerate(counts)], counts
+
+
+def _entropies(a: torch.Tensor, special: torch.Tensor, lay: _Layout) -> tuple[torch.Tensor, torch.Tensor]:
+    """The rows the entropy role counts (queries that are not special and see at least 2 keys): their entropy in
+    nats [layer, head, counted q] and log(keys each sees) [counted q]."""
+    q_ent = ~special & (lay.log_seen > 0)  # [q]
+    return entropy(a[:, :, q_ent]), lay.log_seen[q_ent]
+
+
 def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Sequence[bool] | torch.Tensor | None = None,
            causal: bool = True) -> Scores:
     """Every role score of every head (see DEFINITIONS).
@@ -179,28 +213,16 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
     pattern [layer, head, query, key]: softmax rows (a causal model's later keys 0); ids [pos]: the token ids;
     special [pos]: which tokens are special (BOS, [CLS], [SEP]); causal: whether a query sees only keys up to
     itself (for the entropy's normalisation and the range of offsets)."""
-    pattern = torch.as_tensor(pattern)
-    ids = torch.as_tensor(ids).long().reshape(-1)
+    a, ids, special = _inputs(pattern, ids, special)
     n = ids.shape[0]
-    special = torch.zeros(n, dtype=torch.bool) if special is None else torch.as_tensor(special, dtype=torch.bool).reshape(-1)
-    _check(pattern, ids, special)
-    n_layers, n_heads = pattern.shape[:2]
-    a = pattern.detach().float()
+    n_layers, n_heads = a.shape[:2]
     lay = _layout(n, causal)
     nan = torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
-    values: dict[str, torch.Tensor] = {}
 
-    # the roles that read a set of keys per query: every (query, key) pair they count, weighted 1/|Q| and summed
-    # per role (a gather and a scatter: no matrix product, whose threads cost more than the sum on a small pattern)
-    sets = key_sets(ids, special, causal)  # [role, q, k]
-    n_counted = sets.any(-1).sum(-1)  # [role]
-    role, q, k = sets.nonzero(as_tuple=True)  # [pairs] each
-    weight = 1.0 / n_counted[role].double()  # [pairs]
-    summed = torch.zeros(n_layers, n_heads, len(_KEY_ROLES), dtype=torch.float64).index_add_(
-        2, role, a[:, :, q, k].double() * weight)  # [layer, head, role]
-    queries = dict(zip(_KEY_ROLES, n_counted.tolist(), strict=True))
-    for i, name in enumerate(_KEY_ROLES):
-        values[name] = summed[..., i] if queries[name] else nan
+    # the roles that read a set of keys per query
+    key_values, counts = _key_scores(a, key_sets(ids, special, causal))
+    values: dict[str, torch.Tensor] = dict(zip(_KEY_ROLES, key_values, strict=True))
+    queries = dict(zip(_KEY_ROLES, counts, strict=True))
 
     # fixed offset: the mean weight at each offset d (key q - d) over the queries from position 1 on, then the best d
     q_off = ~special & (lay.pos >= 1)  # [q]
@@ -216,15 +238,26 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
         values["fixed-offset"], offset = nan, torch.zeros(n_layers, n_heads, dtype=torch.long)
 
     # entropy of each row over log(keys seen): 0 focused on one key, 1 even
-    q_ent = ~special & (lay.log_seen > 0)  # [q]: queries that see at least 2 keys
-    queries["entropy"] = int(q_ent.sum())
-    if queries["entropy"]:
-        rows = a[:, :, q_ent]  # [layer, head, counted q, k]
-        h = entropy(rows)  # [layer, head, counted q], nats
-        values["entropy"] = (h / lay.log_seen[q_ent]).mean(-1).double()
-    else:
-        values["entropy"] = nan
+    h, log_seen = _entropies(a, special, lay)  # [layer, head, counted q], [counted q]
+    queries["entropy"] = log_seen.numel()
+    values["entropy"] = (h / log_seen).mean(-1).double() if queries["entropy"] else nan
     return Scores(values={r: values[r] for r in ROLES}, queries=queries, offset=offset)
+
+
+def summary(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Sequence[bool] | torch.Tensor | None = None,
+            causal: bool = True) -> Scores:
+    """The attention view's per-head summary: the previous-token, sink and self scores, each as `scores` gives it
+    (the same queries and keys, so the summary and the role table cannot disagree), and the mean entropy *in nats*
+    over the queries the entropy role counts (not divided by log(keys seen)). Only these four are computed; the
+    arguments are `scores`'s. `offset` is all zeros (no fixed offset is looked for)."""
+    a, ids, special = _inputs(pattern, ids, special)
+    n_layers, n_heads = a.shape[:2]
+    key_values, counts = _key_scores(a, key_sets(ids, special, causal)[:3])  # previous-token, sink, self
+    h, log_seen = _entropies(a, special, _layout(ids.shape[0], causal))
+    ent = h.mean(-1).double() if log_seen.numel() else torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
+    values = {"entropy": ent, **dict(zip(_KEY_ROLES[:3], key_values, strict=True))}
+    queries = {"entropy": log_seen.numel(), **dict(zip(_KEY_ROLES[:3], counts, strict=True))}
+    return Scores(values=values, queries=queries, offset=torch.zeros(n_layers, n_heads, dtype=torch.long))
 
 
 # --------------------------------------------------------------------------- labels

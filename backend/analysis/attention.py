@@ -8,9 +8,10 @@ import torch
 
 from backend import schemas
 from backend.analysis import roles as role_analysis  # (a module: analysis.roles imports this one too)
-from backend.analysis.common import check_index, packed_weights, rnd, rnd_masked, rounded, run_info, visible_keys
+from backend.analysis.common import check_index, number, packed_weights, rnd, rnd_masked, rounded, run_info, visible_keys
 from backend.analysis.predict import top_k
 from backend.service import Run
+from models import roles as role_models
 from models.positional import alibi_bias
 from models.sampling import entropy
 from models.transformer import check_layer_head
@@ -21,17 +22,16 @@ def patterns(run: Run) -> torch.Tensor:
     return torch.stack([run.cache["pattern", layer] for layer in range(cfg.n_layers)])  # [layer, head, q, k]
 
 
-def head_summaries(pattern: torch.Tensor) -> list[list[schemas.HeadSummary]]:
-    """pattern [layer, head, q, k] -> mean entropy, previous-, first- and self-token weight per head."""
-    n = pattern.shape[-1]
-    ent = entropy(pattern).mean(-1)  # [layer, head]
-    first = pattern[..., 0].mean(-1)
-    own = pattern.diagonal(dim1=-2, dim2=-1).mean(-1)
-    prev = pattern.diagonal(offset=-1, dim1=-2, dim2=-1).mean(-1) if n > 1 else torch.zeros_like(first)
+def head_summaries(run: Run, pattern: torch.Tensor) -> list[list[schemas.HeadSummary]]:
+    """pattern [layer, head, q, k] of the pass -> each head's mean entropy in nats and its previous-, first- and
+    own-token weight: the role table's previous-token, sink and self scores (models.roles.summary: the same queries
+    and keys), None where no query counts."""
+    tok = run.loaded.tokenizer
+    s = role_models.summary(pattern, run.ids, [tok.is_special(i) for i in run.ids], causal=run.loaded.cfg.causal)
     # as Python floats at once (the same numbers as float() of each element, without a tensor index per number)
-    ent, prev, first, own = (x.tolist() for x in (ent, prev, first, own))  # [layer][head] each
-    return [[schemas.HeadSummary(layer=l, head=h, entropy=round(ent[l][h], 4), previous_token=round(prev[l][h], 4),
-                                 first_token=round(first[l][h], 4), self_token=round(own[l][h], 4))
+    ent, prev, first, own = (s.values[r].tolist() for r in ("entropy", "previous-token", "sink", "self"))  # [layer][head]
+    return [[schemas.HeadSummary(layer=l, head=h, entropy=number(ent[l][h]), previous_token=number(prev[l][h]),
+                                 first_token=number(first[l][h]), self_token=number(own[l][h]))
              for h in range(pattern.shape[1])] for l in range(pattern.shape[0])]
 
 
@@ -70,7 +70,7 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
     answer = schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
                                      visible=visible_keys(run), layers=layers, attention=[],
                                      thumbnails=packed_weights(pat) if thumbnails else None,
-                                     heads=head_summaries(pat), predictions=preds, predictions_unavailable=why,
+                                     heads=head_summaries(run, pat), predictions=preds, predictions_unavailable=why,
                                      unseen_characters=unseen_characters(run),
                                      roles=role_analysis.table(run, pattern=pat) if roles else None, query_rows=rows)
     # Assigned after validation: rnd() makes nested lists of floats from a float tensor, so checking each of its

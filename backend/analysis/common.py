@@ -21,6 +21,11 @@ def _round(t: torch.Tensor) -> torch.Tensor:
     return torch.round(t.detach().double(), decimals=DECIMALS)
 
 
+def number(x: float) -> float | None:
+    """A score as the API gives it: rounded to DECIMALS places; None where it is nan (no query counted)."""
+    return round(x, DECIMALS) if math.isfinite(x) else None
+
+
 def rnd(t: torch.Tensor) -> list:
     """A tensor as nested lists of floats rounded to DECIMALS places."""
     return tolist(_round(t))

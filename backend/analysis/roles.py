@@ -14,7 +14,7 @@ import torch
 
 from backend import schemas
 from backend.analysis import attention  # (a module: analysis.attention imports this one too)
-from backend.analysis.common import DECIMALS, packed_weights, rnd, run_info
+from backend.analysis.common import number, packed_weights, rnd, run_info
 from backend.service import ModelService, Run
 from models import registry, roles
 from models.transformer import Interventions, check_layer_head
@@ -27,10 +27,6 @@ def definitions() -> schemas.RoleDefinitions:
         common=roles.COMMON_RULES, labels=roles.LABEL_RULE,
         thresholds=schemas.LabelThresholds(min_score=roles.LABEL_MIN_SCORE, min_margin=roles.LABEL_MIN_MARGIN,
                                            min_queries=roles.LABEL_MIN_QUERIES))
-
-
-def _num(x: float) -> float | None:
-    return round(x, DECIMALS) if math.isfinite(x) else None
 
 
 def score_run(run: Run, pattern: torch.Tensor | None = None) -> roles.Scores:
@@ -63,12 +59,12 @@ def table(run: Run, sort_by: str | None = None, pattern: torch.Tensor | None = N
     for l in range(n_layers):
         row = []
         for h in range(n_heads):
-            scores = {r: _num(values[r][l][h]) for r in roles.ROLES}
+            scores = {r: number(values[r][l][h]) for r in roles.ROLES}
             label = lab.role[l][h]
             row.append(schemas.HeadRoles(
                 layer=l, head=h, scores=scores, offset=offsets[l][h] if has_offset else None, label=label,
                 label_text=roles.label_text(label, scores[label], offsets[l][h]) if label else None,
-                runner_up=lab.runner_up[l][h], margin=_num(margins[l][h])))
+                runner_up=lab.runner_up[l][h], margin=number(margins[l][h])))
         heads.append(row)
     return schemas.RoleTable(roles=list(roles.ROLES), queries=s.queries, heads=heads, ranked_by=sort_by,
                              ranking=ranking(s, sort_by) if sort_by else None)
@@ -133,8 +129,8 @@ def probe_result(run: Run, probe: roles.Probe) -> schemas.ProbeResult:
         return schemas.ProbeResult(**out, loss_unavailable=why)
     loss = roles.token_losses(run.logits, run.ids)  # [pos], nan at position 0
     means = [float(loss[list(half)].nanmean()) for half in (first, second)]  # (a half starting at 0 skips it)
-    return schemas.ProbeResult(**out, token_loss=[_num(x) for x in loss.tolist()], first_half_loss=_num(means[0]),
-                               second_half_loss=_num(means[1]), loss_drop=_num(means[0] - means[1]))
+    return schemas.ProbeResult(**out, token_loss=[number(x) for x in loss.tolist()], first_half_loss=number(means[0]),
+                               second_half_loss=number(means[1]), loss_drop=number(means[0] - means[1]))
 
 
 def on_probe(service: ModelService, model: str | None, spec: schemas.ProbeSpec, iv: Interventions,

@@ -59,10 +59,14 @@ def test_analyze_matches_the_cache(client):
     top = probs.topk(5)
     assert [p.id for p in body.predictions] == top.indices.tolist()
     assert close([p.prob for p in body.predictions], top.values)
+    # the head summary by hand: position 0 is the BOS, never a query; the token before counts from position 2
     h = body.heads[1][2]
-    pattern = cache["pattern", 1, 2].double()
-    assert math.isclose(h.first_token, float(pattern[:, 0].mean()), abs_tol=1e-4)
-    assert math.isclose(h.previous_token, float(pattern.diagonal(-1).mean()), abs_tol=1e-4)
+    pattern = cache["pattern", 1, 2].double()  # [q, k]
+    assert math.isclose(h.first_token, float(pattern[1:, 0].mean()), abs_tol=1e-4)
+    assert math.isclose(h.previous_token, float(pattern.diagonal(-1)[1:].mean()), abs_tol=1e-4)
+    assert math.isclose(h.self_token, float(pattern.diagonal()[1:].mean()), abs_tol=1e-4)
+    rows = pattern[1:]  # [q, k]: a row's entropy over the keys it sees (the later ones are 0)
+    assert math.isclose(h.entropy, float(-(rows * rows.clamp_min(1e-300).log()).sum(-1).mean()), abs_tol=1e-4)
     assert body.model == "tiny-sinusoidal" and body.interventions.positions == "normal"
 
 

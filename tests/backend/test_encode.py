@@ -240,19 +240,19 @@ def test_numbers_read_at_once_are_the_elements(client, name):
     """The head summaries, the top predictions and the lens read their numbers from a tensor with one tolist();
     each equals float() or int() of its element, as they were read before, rounded alike."""
     from backend.analysis import attention, attribution
-    from models.sampling import entropy
+    from models import roles
     from models.transformer import Interventions
 
     run = client.app.state.service.run(name, "Tom gave Lily the ball because she", Interventions())
     pat = attention.patterns(run)
-    ent = entropy(pat).mean(-1)
-    heads = attention.head_summaries(pat)
+    tok = run.loaded.tokenizer
+    summary = roles.summary(pat, run.ids, [tok.is_special(i) for i in run.ids], causal=run.loaded.cfg.causal)
+    heads = attention.head_summaries(run, pat)
     for l, row in enumerate(heads):
         for h, s in enumerate(row):
-            assert s.entropy == round(float(ent[l, h]), 4)
-            assert s.previous_token == round(float(pat[l, h].diagonal(-1).mean()), 4)
-            assert s.first_token == round(float(pat[l, h][:, 0].mean()), 4)
-            assert s.self_token == round(float(pat[l, h].diagonal().mean()), 4)
+            for field, role in (("entropy", "entropy"), ("previous_token", "previous-token"), ("first_token", "sink"),
+                                ("self_token", "self")):
+                assert getattr(s, field) == round(float(summary.values[role][l, h]), 4)
     probs = torch.softmax(run.logits[-1].double() - run.logits[-1].double().max(), -1)
     values, ids = probs.topk(10)
     preds, _ = attention.top_k(run, 10, temperature=1.0)

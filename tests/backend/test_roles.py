@@ -137,6 +137,32 @@ def test_the_same_table_comes_with_analyze(client):
     assert post(client, "/api/analyze", {"text": REPEATS}, schemas.AnalyzeResponse).roles is None
 
 
+@pytest.mark.parametrize("model, text", [
+    ("tiny-sinusoidal", REPEATS), ("tiny-rotary", "Hi"), ("tiny-alibi", "The cat sat."), ("minilm-l6", REPEATS)])
+def test_the_per_head_summary_is_the_role_table_s(client, need, model, text):
+    """The attention view's per-head summary and the grid's role labels show one previous-token, first-token and
+    own-token number per head, not two: the summary's are the table's previous-token, sink and self scores, null
+    alike where no query counts ("Hi": no word has a word before it); its entropy is in nats over the queries the
+    entropy role counts (by hand here, from the answer's attention)."""
+    if model == "minilm-l6":
+        need(pretrained.MINILM_PACKAGE.module, why="MiniLM-L6")
+    body = post(client, "/api/analyze", {"text": text, "model": model, "roles": True}, schemas.AnalyzeResponse)
+    causal = body.causal
+    special = [t.special for t in body.tokens]
+    n = len(body.tokens)
+    for l, row in enumerate(body.heads):
+        for h, summary in enumerate(row):
+            scores = body.roles.heads[l][h].scores
+            assert (summary.previous_token, summary.first_token, summary.self_token) == (
+                scores["previous-token"], scores["sink"], scores["self"]), (l, h)
+            att = body.attention[l][h]  # [q][k], rounded to 4 places
+            rows = [q for q in range(n) if not special[q] and (q + 1 if causal else n) >= 2]
+            ent = [-sum(p * math.log(p) for p in att[q] if p > 0) for q in rows]
+            assert summary.entropy == pytest.approx(sum(ent) / len(ent), abs=2e-3), (l, h)
+    if text == "Hi":
+        assert all(x.previous_token is None and x.first_token is not None for row in body.heads for x in row)
+
+
 def test_labels_follow_the_rule_and_carry_their_evidence(client):
     body = post(client, "/api/roles", {"text": REPEATS})
     labelled = 0

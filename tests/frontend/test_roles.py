@@ -50,6 +50,23 @@ LABELS = ("(document.querySelector('#attn-grid .plot')?.data || []).find((t) => 
           "|| {text: [], customdata: []}")
 
 
+def test_the_per_head_summary_shows_the_grid_s_numbers(page: Page):
+    """Beside the grid's labels ("prev 0.50"), the per-head summary's previous-token, first-token and own-token
+    weights are the role table's previous-token, sink and self scores, head by head: one number per head and role
+    on the page, not two measured over different words."""
+    go(page, text=REPEATS, view="attention")
+    want = api(page, "/api/roles", {"text": REPEATS})["roles"]["heads"]
+    page.wait_for_function("() => (document.querySelector('#attn-heads .plot')?.data || []).length === 4")
+    z = page.evaluate("() => document.querySelector('#attn-heads .plot').data.map((t) => t.z)")  # [measure][layer][head]
+    for i, role in ((1, "previous-token"), (2, "sink"), (3, "self")):
+        assert z[i] == [[h["scores"][role] for h in row] for row in want], role
+    for key, text in grid_labels(page).items():  # a label's number is the summary's, as drawn
+        layer, head = map(int, key.split("."))
+        role = next(h["label"] for h in want[layer] if h["head"] == head)
+        if role in ("previous-token", "sink", "self"):
+            assert text.endswith(two(z[("previous-token", "sink", "self").index(role) + 1][layer][head])), (key, text)
+
+
 def test_the_grid_carries_the_apis_role_labels_and_a_legend_of_its_thresholds(page: Page, shot):
     go(page, text=REPEATS, view="attention")
     want = api(page, "/api/roles", {"text": REPEATS})["roles"]["heads"]

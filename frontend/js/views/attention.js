@@ -51,7 +51,7 @@ export function show(section, got, ctx) {
     [rw, [view, s.layer, s.head, s.combine, s.rows.join(","), qr && qr.data, qr && qr.error, Math.round(rw.clientWidth / 40)],
       () => rows.render(rw, { analyze: view, rows: qr }, vs)],
     [hs, [analysis, s.layer, s.head, Math.round(hs.clientWidth / 40)],
-      () => heads.render(hs, { analyze: analysis, specialHidden: view !== analysis && view.hidden.length > 0 }, vs)],
+      () => heads.render(hs, { analyze: analysis }, vs)],
   ];
   for (const [el, deps, drawIt] of todo) {
     if (!changed(el, deps)) continue;

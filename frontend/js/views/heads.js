@@ -1,5 +1,6 @@
 // Per-head summary from /api/analyze `heads`: entropy, previous-token, first-token and self weight,
-// each as a small layer x head table of colours with the numbers written in.
+// each as a small layer x head table of colours with the numbers written in. The three weights are the Heads
+// tab's previous-token, sink and self scores (the API computes them once, models/roles.py), so the two agree.
 import { caption, draw, emit, panel, plotOf, presenting, selectionShapes, SEQUENTIAL_ALT, WEIGHT_SCALE } from "../plot.js";
 
 // colour-blind-safe sequential scales: the weights on the same scale as the attention heatmaps, entropy on another
@@ -10,15 +11,17 @@ const MEASURES = [
   ["self_token", "own-token weight", WEIGHT_SCALE],
 ];
 
-/** data: {analyze, specialHidden}; state: {layer, head}. */
+/** data: {analyze}; state: {layer, head}. */
 export function render(element, data, state) {
   const fig = panel(element, "heads", "Per-head summary");
   const a = data && data.analyze;
   if (!a) return;
   const nL = a.n_layers;
   const nH = a.n_heads;
-  caption(fig, "Means over the query tokens (hover for the exact value). Low entropy = a focused head. Click a cell to select that head." +
-    (data.specialHidden ? " Computed over all the tokens, the hidden special ones included." : ""));
+  caption(fig, "Each number is a mean over the words where it applies, as the Heads tab counts them: a special token " +
+    "(BOS, [CLS], [SEP]) is never the query, only the first-token weight counts the first token, and the previous-token " +
+    "weight starts at the third token. So the three weights are that tab's previous-token, sink and self scores. Low " +
+    "entropy = a focused head; a blank cell: no word counts. Hover for the exact value; click a cell to select that head.");
   const traces = [];
   // four panels in a row; two rows of two on a narrow screen
   const width = element.clientWidth || 800;
