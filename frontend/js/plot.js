@@ -349,6 +349,16 @@ export function plainLabels(tokens) {
 }
 
 /**
+ * A cell's number where it fits (a `cellText` for tokenHeatmap), else null: at most `max` tokens and cells at least
+ * 30 px wide in `fig` (its width less about 150 px of axis labels and colour bar). Panels that share a row have
+ * narrower cells than the Attention view's heatmap.
+ */
+export function numbersFit(fig, n, max = 12) {
+  const cellWidth = ((fig.clientWidth || 400) - 150) / n;
+  return n <= max && cellWidth >= 30 ? "%{z:.2f}" : null;
+}
+
+/**
  * A heatmap of a token x token matrix. Cells that are null or listed in `masked` are gaps: they show the
  * plot background (MASKED_COLOR, striped with maskedBackground()) and the hover text "masked".
  */

@@ -213,6 +213,37 @@ def test_every_tick_label_is_inside_its_plot(page: Page, view, size):
     assert page.evaluate(TICKS_OUTSIDE) == []
 
 
+@pytest.mark.parametrize("size, extra", [((1280, 800), {}), ((1280, 720), {"present": 1}), ((390, 844), {})],
+                         ids=["desktop", "presenter", "phone"])
+def test_the_token_strip_shows_whole_rows(page: Page, size, extra):
+    """A sentence of many rows of tokens: the strip shows two whole rows and scrolls for the rest; no row is cut
+    through (the second one was at 390x844, a third at 1280x800)."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": " ".join([SENTENCE] * 4), **extra}))
+    ready(page, WAIT)
+    rows = page.evaluate("""() => {
+      const strip = document.getElementById('tokens').getBoundingClientRect();
+      const top = strip.top + 4, bottom = strip.bottom - 4;  // inside its padding
+      return [...document.querySelectorAll('#tokens .tok')].map((c) => c.getBoundingClientRect())
+        .map((r) => r.bottom <= bottom + 1.5 ? 'shown' : r.top >= bottom - 1.5 ? 'below' : `cut ${r.top - top}-${r.bottom - top}`);
+    }""")
+    assert rows.count("below") > 0 and not [r for r in rows if r.startswith("cut")], rows
+
+
+@pytest.mark.parametrize("size, extra", [((1280, 720), {"present": 1, "lesson": "positional-encoding", "step": 1}),
+                                         ((390, 844), {})], ids=["presenter-lesson", "phone"])
+def test_the_position_similarity_shows_only_positions_that_exist(page: Page, size, extra):
+    """The square cosine heatmap (its y axis scaled to its x axis) fits a narrow or a wide panel by its domain: its
+    axes run over the positions there are, never below 0 (they did at 1280x720 with the lesson panel open)."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "positional", **extra}))
+    ready(page, WAIT)
+    page.wait_for_function("() => document.querySelector('[data-part=\"possim\"] .plot')?._fullLayout?.yaxis")
+    n, xr, yr = page.evaluate("""() => { const gd = document.querySelector('[data-part="possim"] .plot');
+        return [gd.data[0].z.length, gd._fullLayout.xaxis.range, gd._fullLayout.yaxis.range]; }""")
+    assert xr == [-0.5, n - 0.5] and yr == [n - 0.5, -0.5], (n, xr, yr)
+
+
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6"])
 def test_no_element_marked_hidden_is_shown(page: Page, need_models, model):
     """Every view, drawn: no element that the page marks `hidden` is displayed (a stylesheet rule that sets `display`

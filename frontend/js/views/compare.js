@@ -6,7 +6,7 @@ import { maskOf, masksAny, shownText } from "../derive.js";
 import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
   panel, part, plainLabels, reason, setValue, squareHeight, THEME, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
@@ -104,12 +104,6 @@ function describe(side, other) {
   const iv = interventionsCaption(side.interventions);
   return `${side.model}${iv ? ` · ${iv}` : " · as trained"}` + (side.tokens.length !== other.tokens.length || side.tokens.some((t, i) => t.id !== other.tokens[i].id)
     ? ` · ${side.tokens.length} tokens` : "");
-}
-
-/** A cell's number where it fits: three panels share the row, so a cell is narrower than in the Attention view. */
-function numbersFit(fig, n) {
-  const cellWidth = ((fig.clientWidth || 400) - 150) / n; // about: the width less the axis labels and colour bar
-  return n <= 12 && cellWidth >= 30 ? "%{z:.2f}" : null;
 }
 
 function pattern(fig, side, label, s) {

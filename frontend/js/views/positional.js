@@ -3,8 +3,8 @@
 // models of the current model's family (the same but for the positional scheme) on the same sentence.
 import { maskOf, masksAny } from "../derive.js";
 import {
-  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, maskedBackground, MASKED_COLOR, tickStep, matrixRows, panel, part, plainLabels, reason, setValue,
-  THEME, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, reason, setValue,
+  THEME, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "positional";
@@ -19,6 +19,8 @@ export function show(section, got, ctx) {
   if (changed(section, deps)) {
     render(section, {
       current: ctx.model.name,
+      positional: ctx.model.positional,
+      causal: ctx.model.kind === "causal",
       encoding: got.positional,
       compare: { removed: got.removed, shuffled: got.shuffled },
       decompose: { ...got.decompose, unavailable: got.decompose.unavailable },
@@ -33,8 +35,12 @@ export function show(section, got, ctx) {
 
 const N_CHOICES = [16, 32, 64, 128, 256, 512];
 
+/** A subsection with its title and intro (both set on every draw: they follow the model). */
 function section(element, key, title, intro) {
-  return part(element, key, () => h("section", { class: "subsection" }, h("h3", {}, title), h("p", { class: "intro" }, intro)));
+  const sec = part(element, key, () => h("section", { class: "subsection" }, h("h3"), h("p", { class: "intro" })));
+  sec.querySelector("h3").textContent = title;
+  sec.querySelector(".intro").textContent = intro;
+  return sec;
 }
 
 /** answer: the API answer the pattern comes from (its `visible` is the mask). */
@@ -50,7 +56,7 @@ function patternPanel(parent, key, title, z, tokens, { answer, diff = false, nam
     fig,
     [tokenHeatmap(z, tokens, {
       masked, zmin: diff ? -lim : 0, zmax: lim, zmid: diff ? 0 : undefined,
-      colorscale: diff ? DIVERGING : WEIGHT_SCALE, label: diff ? "difference" : "weight", cellText: n <= 10 ? "%{z:.2f}" : null,
+      colorscale: diff ? DIVERGING : WEIGHT_SCALE, label: diff ? "difference" : "weight", cellText: numbersFit(fig, n, 10),
     })],
     {
       height: Math.max(240, Math.min(440, n * 22 + 90)),
@@ -65,9 +71,30 @@ function patternPanel(parent, key, title, z, tokens, { answer, diff = false, nam
   return fig;
 }
 
+/** The encoding section's title and intro for the model's positional scheme (what its plots or its message show). */
+function encodingWords(data) {
+  const alibi = data.scheme && data.scheme.data && data.scheme.data.alibi;
+  if (alibi || data.positional === "alibi") {
+    return ["What ALiBi has instead: a bias by distance",
+      "No vector is added to the embedding. Each head adds −slope × distance to its scores, after the division by √d_head."];
+  }
+  if (data.positional === "rotary") {
+    return ["What rotary positions do instead: a rotation",
+      "No vector is added to the embedding. In every attention layer q and k are rotated by an angle that grows with the " +
+      "position, so a score depends on how far apart the two tokens are."];
+  }
+  if (data.positional === "none") {
+    return ["No positional encoding",
+      "Nothing is added to the embedding and nothing is rotated: " + (data.causal
+        ? "the model learns about order only from the causal mask (each token sees only the tokens before it)."
+        : "the model sees its tokens as a bag of words.")];
+  }
+  return ["The encoding itself", "A vector for each position, added to the token embedding before Q, K and V are computed."];
+}
+
 function encodingPart(element, data, state) {
-  const sec = section(element, "enc", "The encoding itself",
-    "A vector for each position, added to the token embedding before Q, K and V are computed.");
+  const [title, intro] = encodingWords(data);
+  const sec = section(element, "enc", title, intro);
   const ctl = part(sec, "ctl", () => {
     const sel = h("select", { name: "pn", "aria-label": "number of positions" }, N_CHOICES.map((v) => h("option", { value: String(v) }, String(v))));
     const box = h("div", { class: "controls" }, h("label", {}, "Positions shown ", sel));
@@ -81,10 +108,6 @@ function encodingPart(element, data, state) {
   ctl.hidden = Boolean(enc.unavailable);
   setValue(ctl.querySelector("select"), state.pn);
   const alibi = data.scheme && data.scheme.data && data.scheme.data.alibi;
-  sec.querySelector("h3").textContent = alibi ? "What ALiBi has instead: a bias by distance" : "The encoding itself";
-  sec.querySelector(".intro").textContent = alibi
-    ? "No vector is added to the embedding. Each head adds −slope × distance to its scores, after the division by √d_head."
-    : "A vector for each position, added to the token embedding before Q, K and V are computed.";
   if (enc.unavailable && alibi) {
     simFig.hidden = true;
     alibiPart(encFig, data.scheme.data);
@@ -115,7 +138,7 @@ function encodingPart(element, data, state) {
     [{ type: "heatmap", z: r.similarity, x: positions, y: positions, colorscale: DIVERGING, zmin: -1, zmax: 1, zmid: 0,
        hovertemplate: "position %{y} · position %{x}<br>cosine %{z}<extra></extra>", colorbar: { thickness: 10, outlinewidth: 0 } }],
     { height: 380, xaxis: { title: { text: "position" }, showgrid: false, zeroline: false, constrain: "domain" },
-      yaxis: { title: { text: "position" }, autorange: "reversed", showgrid: false, zeroline: false, scaleanchor: "x" },
+      yaxis: { title: { text: "position" }, autorange: "reversed", showgrid: false, zeroline: false, scaleanchor: "x", constrain: "domain" },
       margin: { l: 55, r: 10, t: 10, b: 45 } },
     { name: `positional-similarity-${r.model}-n${r.n}`, csv: () => matrixRows("position\\position", positions, positions, r.similarity),
       json: { model: r.model, positional: r.positional, n: r.n, similarity: r.similarity } });
@@ -155,8 +178,10 @@ function slice(side, matrices, L, H) {
 }
 
 function interventionsPart(element, data, state) {
-  const sec = section(element, "iv", "Positions normal, removed, shuffled",
-    "The selected head on the same sentence with the positional information as trained, taken out, and given to the tokens in a shuffled order.");
+  const sec = section(element, "iv", "Positions normal, removed, shuffled", data.positional === "none"
+    ? "The selected head on the same sentence with the positions as trained, taken out and shuffled: this model reads no " +
+      "position, so there is nothing to take out or shuffle, and the three patterns are the same (both differences 0)."
+    : "The selected head on the same sentence with the positional information as trained, taken out, and given to the tokens in a shuffled order.");
   const row = part(sec, "row", () => h("div", { class: "row3" }));
   const diffRow = part(sec, "diff", () => h("div", { class: "row3" }));
   const c = data.compare || {};
@@ -188,7 +213,7 @@ function interventionsPart(element, data, state) {
       answer: side,
       name: `positions-${label}-${side.model}-L${L}-H${H}`,
       json: { model: side.model, interventions: side.interventions, layer: L, head: H, tokens: side.tokens, weights: z },
-      note: label === "shuffled" && perm ? `Position given to each token: ${perm.slice(0, 16).join(", ")}${perm.length > 16 ? ", … (all in the JSON)" : ""}` : label === "removed" ? "Positional information taken out." : "As trained.",
+      note: label === "shuffled" && perm ? `Position given to each token: ${perm.slice(0, 16).join(", ")}${perm.length > 16 ? ", … (all in the JSON)" : ""}${data.positional === "none" ? " (not read by this model)" : ""}` : label === "removed" ? "Positional information taken out." : "As trained.",
     });
   }
   for (const [label, key] of [["removed", "removed"], ["shuffled", "shuffled"]]) {
