@@ -152,7 +152,13 @@ function clampStep(lesson, n) {
 function enterStep(lesson, n, { history = "push" } = {}) {
   const step = lesson.steps[clampStep(lesson, n) - 1];
   const s = step.settings;
-  const model = s.model && L.page.byName.has(s.model) ? s.model : L.page.list.default;
+  const lessonModel = stepModel(s);
+  // another step of the same lesson keeps the student's own sentence and model where the lesson keeps its own (a
+  // step that names a new sentence or model puts it on screen): the panel says so and offers the lesson's
+  const before = state.lesson === lesson.id ? lesson.steps[clampStep(lesson, state.step) - 1] : null;
+  const text = before && before !== step && before.settings.text === s.text ? state.text : s.text;
+  const model = before && before !== step && stepModel(before.settings) === lessonModel && L.page.byName.has(state.model)
+    ? state.model : lessonModel;
   if (!state.lesson || state.lesson !== lesson.id || !L.before) {
     L.before = { positions: state.positions, scale: state.scale, ablate: state.ablate };
   }
@@ -160,7 +166,7 @@ function enterStep(lesson, n, { history = "push" } = {}) {
   L.set = { positions: s.positions, scale: s.scale, ablate: s.ablate };
   L.open = true;
   update({
-    lesson: lesson.id, step: step.number, text: s.text, model, view: s.view, layer: s.layer, head: s.head,
+    lesson: lesson.id, step: step.number, text, model, view: s.view, layer: s.layer, head: s.head,
     token: typeof s.token === "number" ? s.token : null,
     positions: s.positions, scale: s.scale, ablate: s.ablate,
     temp: s.temp ?? DEFAULTS.temp, word: s.word ?? DEFAULTS.word, a: s.a ?? DEFAULTS.a, b: s.b ?? DEFAULTS.b, c: s.c ?? DEFAULTS.c,
@@ -169,9 +175,27 @@ function enterStep(lesson, n, { history = "push" } = {}) {
     // the training lab's settings, where the step names them (else the page's stay)
     ...Object.fromEntries(["ltask", "lpos", "lsize", "lsteps"].filter((k) => s[k] !== null && s[k] !== undefined).map((k) => [k, s[k]])),
   }, { history });
-  const text = $("text");
-  if (text && document.activeElement !== text) text.value = s.text;
+  const box = $("text");
+  if (box && document.activeElement !== box) box.value = text;
   L.schedule();
+}
+
+/** The model a step's settings name (the page's default where they name none or one not installed). */
+function stepModel(s) {
+  return s.model && L.page.byName.has(s.model) ? s.model : L.page.list.default;
+}
+
+/** When the page is not on the step's own sentence or model: a note saying so, with a button that puts them back. */
+function ownNote(step) {
+  const s = step.settings;
+  const model = stepModel(s);
+  const text = state.text !== s.text;
+  const other = state.model !== model;
+  if (!text && !other) return null;
+  const label = text && other ? "Use the lesson’s sentence and model" : text ? "Use the lesson’s sentence" : "Use the lesson’s model";
+  const words = text && other ? `your sentence and ${state.model}; the lesson’s are “${s.text}” on ${model}`
+    : text ? `your sentence; the lesson’s is “${s.text}”` : `${state.model}; the lesson’s model is ${model}`;
+  return { text: `This step is on ${words}.`, action: { label, change: { ...(text ? { text: s.text } : {}), ...(other ? { model } : {}) } }, kind: "own" };
 }
 
 /**
@@ -356,12 +380,13 @@ function drawPanel(base) {
   for (const t of texts) for (const ph of T.scan(t)) value(ph.raw);
   const pending = [...results.values()].some((r) => r.pending) || Boolean(q && q.pending);
   const problems = [...new Set([...results.values()].filter((r) => r.error).map((r) => r.error))];
-  const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems]);
+  const own = ownNote(step);
+  const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems, own]);
   if (panel._drawn !== key) {
     const focused = panel.contains(document.activeElement) ? document.activeElement.className : null;
     const all = [...(problems.length ? [`Some numbers of this step could not be read: ${problems.join("; ")}`] : []), ...d.problems];
     lessonView.render(panel, {
-      mode: "step", lesson, step: shown, total: L.list.lessons.length, value, question: q, problems: all,
+      mode: "step", lesson, step: shown, total: L.list.lessons.length, value, question: q, problems: all, note: own,
     });
     panel._drawn = key;
     if (focused) {

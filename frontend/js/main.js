@@ -32,8 +32,9 @@ const page = {
   hover: null, // token index previewed by hovering the strip
   ablateMode: false,
   debounce: null,
-  notice: "", // a message about the URL (e.g. an unknown model) shown next to the input
+  notice: "", // a message about the link (e.g. an unknown model) or the sentence box, shown next to the input
   note: "", // a message for the predictions view (why a continuation stopped)
+  cut: "", // what the last paste lost past the sentence box's maxlength, said once the box's text is taken
   presenting: null, // presenter mode as last applied to the page
   query: null, // the effective query token (an API index), once the tokens are in
   actions: 0, // actions on their way (Continue)
@@ -253,7 +254,7 @@ function explorer(ctx) {
   const beyond = beyondNotice({ model: ctx.model, state, analysis: an.error ? null : an.data, error: an.error, status: an.status,
     models: page.list.models });
   // a text too long for the trained length: the notice says so in plain words (and offers to run it, or says why not)
-  showError((beyond && beyond.kind !== "warning" ? "" : an.error) || page.notice);
+  showError([beyond && beyond.kind !== "warning" ? "" : an.error, page.notice].filter(Boolean).join(" "));
   beyondView.render($("beyond"), beyond);
   const analysis = an.data;
   // while only another layer of this sentence is on its way, the tokens shown are this sentence's
@@ -270,6 +271,9 @@ function explorer(ctx) {
     return true;
   }
   const n = analysis.tokens.length;
+  // a pinned token past this sentence's end (a link's token=500, a text made shorter) is the last token: the URL
+  // says so too, instead of naming a token the page does not show
+  if (an.current && state.token !== null && state.token >= n) update({ token: null });
   const view = visibleAnalysis(analysis, state.hidespecial);
   const tok = effectiveToken(n, { hover: page.hover, token: state.token }, shownIndices(view));
   page.query = an.current ? effectiveToken(n, { token: state.token }, shownIndices(view)) : null;
@@ -425,9 +429,21 @@ function wire() {
       page.debounce = null;
       page.note = "";
       update({ text: text.value });
+      // (after the update, which clears a notice about the link)
+      if (page.cut) page.notice = page.cut;
+      else if (text.maxLength > 0 && text.value.length >= text.maxLength) page.notice = `The sentence box holds at most ${text.maxLength} characters.`;
+      page.cut = "";
       setBusy();
     }, wholeInsert(ev) ? 0 : typingPause());
     setBusy();
+  });
+  text.addEventListener("paste", (ev) => {
+    // the box takes no more than its maxlength: what a paste loses past it is said, not dropped without a word
+    const pasted = ev.clipboardData ? ev.clipboardData.getData("text/plain") : "";
+    const over = text.value.length - (text.selectionEnd - text.selectionStart) + pasted.length - text.maxLength;
+    page.cut = text.maxLength > 0 && over > 0
+      ? `The sentence box holds at most ${text.maxLength} characters: the last ${over} characters of the pasted text were left out.`
+      : "";
   });
   text.addEventListener("keydown", (ev) => {
     // Enter runs the sentence now; Shift+Enter types a line break
@@ -579,7 +595,9 @@ function wire() {
     readURL();
     $("text").value = state.text;
   });
-  subscribe(() => {
+  subscribe((changed) => {
+    // what the link named wrongly is said until the reader picks another sentence, model or view
+    if (page.notice && ["text", "model", "view"].some((k) => changed.has(k))) page.notice = "";
     syncInputs();
     schedule(true);
   });
@@ -639,6 +657,10 @@ async function start() {
     update({ model: list.default });
   } else if (!state.model) {
     update({ model: list.default });
+  }
+  const m = currentModel();
+  for (const [key, count] of [["layer", m.n_layers], ["head", m.n_heads]]) {
+    if (state[key] >= count) problems.push(`${m.name} has ${count} ${key}s (0 to ${count - 1}): there is no ${key} ${state[key]}; showing ${key} 0.`);
   }
   page.notice = problems.join(" ");
   lessons.start(page, { schedule });

@@ -116,6 +116,13 @@ export function parse(search, problems = []) {
   s.layer = int(q.get("layer"), DEFAULTS.layer);
   s.head = int(q.get("head"), DEFAULTS.head);
   s.token = int(q.get("token"), null);
+  for (const key of ["layer", "head", "token"]) {
+    const raw = q.get(key);
+    if (raw !== null && raw !== "" && int(raw, null) === null) {
+      problems.push(`The link's ${key} “${raw.slice(0, 20)}” is not a whole number from 0 up: showing ` +
+        `${key === "token" ? "the last token" : `${key} ${DEFAULTS[key]}`}.`);
+    }
+  }
   if (positionIds().includes(q.get("positions"))) s.positions = q.get("positions");
   for (const k of FLAGS) if (q.has(k)) s[k] = !OFF.includes(q.get(k).toLowerCase());
   if (q.has("ablate")) s.ablate = heads(q.get("ablate"), "ablate", problems);

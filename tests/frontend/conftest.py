@@ -111,6 +111,14 @@ def models(server_url) -> dict:
     return {m["name"]: m for m in httpx.get(f"{server_url}/api/models", timeout=10).json()["models"]}
 
 
+@pytest.fixture(scope="session")
+def lessons(server_url) -> list[dict]:
+    """GET /api/lessons's lessons (every shipped lesson file read without an error)."""
+    body = httpx.get(f"{server_url}/api/lessons", timeout=30).json()
+    assert body["errors"] == []
+    return body["lessons"]
+
+
 @pytest.fixture
 def need_models(models):
     def need(*names: str) -> None:

@@ -327,3 +327,20 @@ def test_nearest_words_for_the_selected_token_use_its_id(page: Page, shot):
     expect(page.locator('[data-part="neighbors"] .caption')).to_contain_text(f"“{data['token']['display']}”")
     expect(page.locator('[data-part="neighbors"] .reason')).to_be_hidden()
     shot(page, "neighbors-of-bos")
+
+
+def test_a_refused_word_leaves_no_caption_of_the_word_before(page: Page):
+    """Nearest words and the analogy: after a good word, a word that is not one token shows the reason alone (the
+    caption named the word before, as if its bars were still there)."""
+    open_app(page, text=SENTENCE, view="embeddings", word="cat", a="king", b="man", c="woman")
+    nb, an = page.locator('[data-part="neighbors"]'), page.locator('[data-part="analogy"]')
+    expect(nb.locator(".caption")).to_contain_text("cat”")
+    expect(an.locator(".caption")).to_contain_text("king”")
+    page.fill('[data-part="nbform"] input[name="word"]', "xyzzyq")
+    page.press('[data-part="nbform"] input[name="word"]', "Enter")
+    page.fill('[data-part="anform"] input[name="a"]', "xyzzyq")
+    page.press('[data-part="anform"] input[name="a"]', "Enter")
+    for fig in (nb, an):
+        expect(fig.locator(".reason")).to_be_visible()
+        expect(fig.locator(".reason")).to_contain_text("xyzzyq")
+        expect(fig.locator(".caption")).to_be_hidden()

@@ -160,7 +160,45 @@ def test_error_shows_next_to_the_input_and_clears(page: Page):
     expect(error).to_be_hidden()
 
 
+def test_a_paste_past_the_box_s_limit_says_what_it_left_out(page: Page, base_url):
+    """The sentence box takes at most max_text_chars; a paste past that is cut by the browser, and the page says how
+    much of it was left out (beside the model's own message about too many tokens)."""
+    limit = page.request.get("/api/meta").json()["limits"]["max_text_chars"]
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base_url.rstrip("/"))
+    open_app(page)
+    page.evaluate("(n) => navigator.clipboard.writeText('word '.repeat(n))", (limit + 500) // 5)
+    page.click("#text")
+    page.keyboard.press("Control+A")
+    page.keyboard.press("Control+V")
+    error = page.locator("#error")
+    expect(error).to_contain_text(f"The sentence box holds at most {limit} characters: the last 500 characters of the "
+                                  "pasted text were left out.", timeout=15_000)
+    assert len(page.input_value("#text")) == limit
+    page.fill("#text", "Short again.")
+    ready(page)
+    expect(error).to_be_hidden()
+
+
 # ----------------------------------------------------------------------------------- selection and URL
+
+
+def test_a_link_s_layer_head_and_token_out_of_range_are_said_and_put_right(page: Page):
+    """layer=99 and head=-1 are named in a notice (they were reset without a word); token=500, past the sentence's
+    end, leaves the URL (the page shows the last token); the notice goes when another sentence is typed, and a
+    pinned token past the end of a shorter sentence leaves the URL too."""
+    open_app(page, text="The cat sat on the mat.", layer=99, head=-1, token=500)
+    error = page.locator("#error")
+    expect(error).to_contain_text("tiny-sinusoidal has 4 layers (0 to 3): there is no layer 99; showing layer 0.")
+    expect(error).to_contain_text("The link's head “-1” is not a whole number from 0 up: showing head 0.")
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('token')")
+    assert url_state(page)["layer"] == "0" and url_state(page)["head"] == "0"
+    page.locator("#tokens .tok").nth(5).click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('token') === '5'")
+    page.fill("#text", "A dog.")
+    ready(page)
+    expect(error).to_be_hidden()
+    page.wait_for_function("() => !new URLSearchParams(location.search).has('token')")
+    expect(page.locator("#query-label")).to_contain_text("“.”")
 
 
 def test_clicking_a_grid_thumbnail_selects_that_head(page: Page):
@@ -305,6 +343,21 @@ def test_views_that_do_not_apply_say_why(page: Page, models, need_models):
         expect(page.locator('[data-part="decompose"] .reason')).to_have_text(why["positional.decompose"])
         # the rest of the positional view still draws
         assert page.locator('[data-part="normal"] .plot .main-svg').count() >= 1
+        # the section's words are the model's scheme, not those of an added encoding
+        enc = page.locator('[data-part="enc"]')
+        expect(enc.locator("h3")).to_have_text("What rotary positions do instead: a rotation" if name == "tiny-rotary"
+                                               else "No positional encoding")
+        assert "added to the token embedding" not in enc.locator(".intro").inner_text()
+        iv = page.locator('[data-part="iv"] .intro').inner_text()
+        page.wait_for_function("() => ['d-removed', 'd-shuffled'].every((k) => "
+                               "document.querySelector(`[data-part=\"${k}\"] .plot`)?.data?.length)")
+        diffs = page.evaluate("() => ['d-removed', 'd-shuffled'].map((k) => "
+                              "document.querySelector(`[data-part=\"${k}\"] .plot`).data[0].z.flat())")
+        # "the three patterns are the same" is said exactly when both differences on screen are 0
+        same = all(v in (0, None) for d in diffs for v in d)
+        assert same == (name == "tiny-nope") and ("the three patterns are the same" in iv) == same, (name, iv)
+    open_app(page, text=SENTENCE, view="positional")
+    expect(page.locator('[data-part="enc"] .intro')).to_contain_text("added to the token embedding")
 
 
 def test_predict_on_a_model_without_a_next_word_head_says_why(page: Page, models):

@@ -117,7 +117,40 @@ def test_a_lesson_for_causal_models_on_an_encoder_offers_to_switch(page: Page, n
     offer.locator("button").click()
     page.wait_for_function("() => new URLSearchParams(location.search).get('model') !== 'minilm-l6'")
     panel_ready(page, "next-word-prediction", 2)
-    expect(page.locator("#lesson-panel .lesson-offer")).to_have_count(0)
+    # the step runs now, on the student's sentence: said, with the way back to the lesson's
+    expect(page.locator("#lesson-panel .offer-model")).to_have_count(0)
+    expect(page.locator("#lesson-panel .offer-own")).to_contain_text("This step is on your sentence; the lesson’s is")
+
+
+def test_next_keeps_the_student_s_sentence_and_says_so(page: Page, lessons):
+    """Previous and Next keep a sentence the student typed (the steps of a lesson share theirs): the panel says the
+    step runs on it and offers the lesson's; a step that names a model of its own still puts that model on screen."""
+    lesson = next(x for x in lessons if x["id"] == "attention-arithmetic")
+    own = "Tom gave Anna a book because she asked for it."
+    open_on(page, "attention-arithmetic", 2, own)
+    panel_ready(page, "attention-arithmetic", 2)
+    note = page.locator("#lesson-panel .offer-own")
+    expect(note).to_have_text(f"This step is on your sentence; the lesson’s is “{lesson['steps'][1]['settings']['text']}”."
+                              "Use the lesson’s sentence")
+    page.click("#lesson-panel .lesson-next")
+    panel_ready(page, "attention-arithmetic", 3)
+    assert url_state(page)["text"] == own and page.input_value("#text") == own
+    expect(note).to_contain_text("This step is on your sentence")
+    page.click("#lesson-panel .lesson-prev")
+    panel_ready(page, "attention-arithmetic", 2)
+    assert url_state(page)["text"] == own
+    note.locator("button").click()
+    page.wait_for_function("(t) => new URLSearchParams(location.search).get('text') === t", arg=lesson["steps"][1]["settings"]["text"])
+    panel_ready(page, "attention-arithmetic", 2)
+    expect(note).to_have_count(0)
+    # lesson 10's last step names tiny-alibi: Next from the step before puts it on screen, the sentence stays
+    ten = next(x for x in lessons if x["id"] == "position-past-the-trained-length")
+    last = len(ten["steps"])
+    assert ten["steps"][last - 1]["settings"]["model"] == "tiny-alibi" != ten["steps"][last - 2]["settings"]["model"]
+    open_on(page, ten["id"], last - 1, "The dog ran to the park and the dog ran home.")
+    page.click("#lesson-panel .lesson-next")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('model') === 'tiny-alibi'")
+    assert url_state(page)["text"] == "The dog ran to the park and the dog ran home."
 
 
 def banner(page: Page):

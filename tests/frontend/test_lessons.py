@@ -183,13 +183,6 @@ def api_answer(page: Page, api: str, models: dict, **extra):
 # ----------------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="module")
-def lessons(server_url) -> list[dict]:
-    body = httpx.get(f"{server_url}/api/lessons", timeout=30).json()
-    assert body["errors"] == []
-    return body["lessons"]
-
-
 @pytest.fixture
 def errors(page: Page):
     seen: list[str] = []

@@ -119,15 +119,20 @@ export function render(element, data, state) {
 
   // neighbours and analogy do not depend on the sentence
   const nb = data && data.neighbors;
-  if (nb && nb.error) reason(nbFig, nb.error);
-  else if (nb && nb.data && changed(nbFig, [nb.data])) {
+  // (a refused word leaves no caption of the word before it)
+  if (nb && nb.error) {
+    caption(nbFig, "");
+    reason(nbFig, nb.error);
+  } else if (nb && nb.data && changed(nbFig, [nb.data])) {
     const r = nb.data;
     caption(nbFig, `Input-embedding vectors nearest to “${shownText(r.token)}” (token id ${r.token.id}) by cosine.`);
     barList(nbFig, r.neighbors, `neighbors-${r.model}-${r.word}`, r, "cosine");
   }
   const an = data && data.analogy;
-  if (an && an.error) reason(anFig, an.error);
-  else if (an && an.data && changed(anFig, [an.data])) {
+  if (an && an.error) {
+    caption(anFig, "");
+    reason(anFig, an.error);
+  } else if (an && an.data && changed(anFig, [an.data])) {
     const r = an.data;
     caption(anFig, `Nearest tokens to “${shownText(r.a)}” − “${shownText(r.b)}” + “${shownText(r.c)}” (the three left out).`);
     barList(anFig, r.neighbors, `analogy-${r.model}-${r.a.text}-${r.b.text}-${r.c.text}`, r, "cosine");

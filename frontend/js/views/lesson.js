@@ -159,7 +159,8 @@ export function render(element, data) {
   prev.addEventListener("click", () => ask(element, { action: "step", n: step.number - 1 }));
   next.addEventListener("click", () => ask(element, step.number < n ? { action: "step", n: step.number + 1 } : { action: "list" }));
   const body = h("div", { class: "lesson-body" }, blocks(step.body, value));
-  // the step does not run here (a model kind, a role with no match): why, in one sentence, and what to do instead
+  // above the text: why the step does not run here (a model kind, a role with no match), or that it runs on the
+  // student's own sentence or model; in one sentence, with a button for what to do instead
   let note = null;
   if (data.note) {
     note = h("div", { class: `lesson-offer${data.note.kind ? ` offer-${data.note.kind}` : ""}`, role: "status" }, h("p", {}, data.note.text));
