@@ -334,9 +334,9 @@ async function continueText() {
     if (state.text !== base.text) return; // the sentence changed meanwhile
     const added = r.continuation_tokens ? r.continuation_tokens.length : 0;
     const how = r.sampling && r.sampling.method === "sample"
-      ? `sampled with seed ${r.sampling.seed} (the same seed on the same sentence draws the same tokens)`
+      ? `sampled with seed ${r.sampling.seed}: the same seed on the same sentence draws the same tokens`
       : "greedy: the top token each time";
-    page.note = r.stopped ? `Stopped: ${r.stopped}.` : `Added ${added} tokens (${how}).`;
+    page.note = r.stopped ? `Stopped: ${r.stopped}.` : `Added ${added} tokens, ${how}.`;
     if (r.continuation) {
       const text = state.text + r.continuation;
       // the generated tokens keep their positions when the new sentence reads as the old tokens plus them

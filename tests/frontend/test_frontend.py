@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import re
@@ -311,6 +313,19 @@ def test_explain_under_alibi_shows_the_bias_its_weights_take(page: Page, need_mo
     weights = [float(v) for v in page.locator("table.explain td.weight").evaluate_all("(tds) => tds.map((td) => td.dataset.weight)")]
     assert [math.exp(x) / total for x in scores] == pytest.approx([w for w in weights if w > 0], abs=3e-3)
     assert f"m = {want['slope']:.3f}" in page.locator(".explain-intro").text_content()
+    # the downloads carry the bias and the score too, each value under its column
+    for part in ("scores", "table"):
+        with page.expect_download() as info:
+            page.locator(f'main .view:not([hidden]) [data-part="{part}"] button[data-export="csv"]').click()
+        table = list(csv.reader(io.StringIO(open(info.value.path(), encoding="utf-8").read())))
+        head, body = table[0], table[1:len(want["bias"]) + 1]
+        assert [float(r[head.index("bias")]) for r in body] == pytest.approx(want["bias"], abs=1e-9), part
+        got = [r[head.index("score")] for r in body]
+        assert [None if x == "" else float(x) for x in got] == pytest.approx(want["scores"], abs=1e-9), part
+        if part == "table":  # q under the k columns, the output under the wv ones
+            q, out = table[-2], table[-1]
+            assert q[0] == "q" and [float(x) for x in q[head.index("k0"):head.index("v0")]] == pytest.approx(want["q"])
+            assert out[0] == "output" and [float(x) for x in out[head.index("wv0"):]] == pytest.approx(want["output"])
 
 
 def test_each_view_draws_non_empty_plots_and_no_request_leaves_the_origin(page: Page, watch, base_url, shot):
@@ -485,10 +500,13 @@ def test_continue_appends_the_greedy_continuation(page: Page):
 
     with page.expect_response(continuing) as info:
         page.click('button[name="continue"]')
-    cont = info.value.json()["continuation"]
+    answer = info.value.json()
+    cont = answer["continuation"]
     expect(page.locator("#text")).to_have_value(before + cont)
     ready(page)
     assert url_state(page)["text"] == before + cont
+    expect(page.locator(".cont-note")).to_have_text(
+        f"Added {len(answer['continuation_tokens'])} tokens, greedy: the top token each time.")
 
 
 def test_hovering_a_token_previews_it_and_clicking_selects_it(page: Page):

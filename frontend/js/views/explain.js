@@ -82,7 +82,8 @@ export function render(element, data, state) {
       legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
     {
       name: `explain-scores-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
-      csv: () => [["key", "raw_score", "scaled_score", "masked"], ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], e.mask[i]])],
+      csv: () => [["key", "raw_score", "scaled_score", ...(alibi ? ["bias", "score"] : []), "masked"],
+        ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], ...(alibi ? [e.bias[i], e.scores[i]] : []), e.mask[i]])],
       json: { model: e.model, layer: e.layer, head: e.head, query: e.query, scale: e.scale, raw_scores: e.raw_scores, scaled_scores: e.scaled_scores, ...(alibi ? { slope: e.slope, bias: e.bias, scores: e.scores } : {}), mask: e.mask },
     },
   );
@@ -143,12 +144,16 @@ export function render(element, data, state) {
   plot.replaceChildren(table);
   setExport(tableFig, {
     name: `explain-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
-    csv: () => [
-      ["key", "raw_score", "scaled_score", ...(alibi ? ["bias", "score"] : []), "masked", "weight", "other_weight", ...e.q.map((_, d) => `k${d}`), ...e.q.map((_, d) => `v${d}`), ...e.q.map((_, d) => `wv${d}`)],
-      ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], ...(alibi ? [e.bias[i], e.scores[i]] : []), e.mask[i], e.weights[i], e.other_weights[i], ...e.keys[i], ...e.values[i], ...e.weighted_values[i]]),
-      ["q", "", "", "", "", "", ...e.q],
-      ["output", "", "", "", "", "", ...e.output],
-    ],
+    csv: () => {
+      const before = ["raw_score", "scaled_score", ...(alibi ? ["bias", "score"] : []), "masked", "weight", "other_weight"];
+      const blank = before.map(() => ""); // q under the k columns, the output under the wv columns
+      return [
+        ["key", ...before, ...e.q.map((_, d) => `k${d}`), ...e.q.map((_, d) => `v${d}`), ...e.q.map((_, d) => `wv${d}`)],
+        ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], ...(alibi ? [e.bias[i], e.scores[i]] : []), e.mask[i], e.weights[i], e.other_weights[i], ...e.keys[i], ...e.values[i], ...e.weighted_values[i]]),
+        ["q", ...blank, ...e.q],
+        ["output", ...blank, ...e.q.map(() => ""), ...e.q.map(() => ""), ...e.output],
+      ];
+    },
     json: e,
   });
 }
