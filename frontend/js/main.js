@@ -659,7 +659,7 @@ async function start() {
     update({ model: list.default });
   }
   const m = currentModel();
-  for (const [key, count] of [["layer", m.n_layers], ["head", m.n_heads]]) {
+  for (const [key, count] of m ? [["layer", m.n_layers], ["head", m.n_heads]] : []) {
     if (state[key] >= count) problems.push(`${m.name} has ${count} ${key}s (0 to ${count - 1}): there is no ${key} ${state[key]}; showing ${key} 0.`);
   }
   page.notice = problems.join(" ");
