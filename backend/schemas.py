@@ -303,8 +303,8 @@ class HeadSummary(BaseModel):
                                                    "left out) of the pattern row's entropy, in nats")
     previous_token: float | None = Field(..., description="mean weight on the token just before the query (the "
                                                           "previous-token role's score)")
-    first_token: float | None = Field(..., description="mean weight on the first token (BOS, [CLS]): the sink "
-                                                       "role's score")
+    first_token: float | None = Field(..., description="mean weight on the first token (BOS or [CLS], else the "
+                                                       "first word): the sink role's score")
     self_token: float | None = Field(..., description="mean weight on the query's own token (the self role's score)")
 
 

@@ -245,14 +245,18 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
 
 
 def summary(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Sequence[bool] | torch.Tensor | None = None,
-            causal: bool = True) -> Scores:
+            causal: bool = True, scores: Scores | None = None) -> Scores:
     """The attention view's per-head summary: the previous-token, sink and self scores, each as `scores` gives it
     (the same queries and keys, so the summary and the role table cannot disagree), and the mean entropy *in nats*
     over the queries the entropy role counts (not divided by log(keys seen)). Only these four are computed; the
-    arguments are `scores`'s. `offset` is all zeros (no fixed offset is looked for)."""
+    arguments are `scores`'s, and `scores`, the same pattern's scores where they are computed already, gives the
+    three weights. `offset` is all zeros (no fixed offset is looked for)."""
     a, ids, special = _inputs(pattern, ids, special)
     n_layers, n_heads = a.shape[:2]
-    key_values, counts = _key_scores(a, key_sets(ids, special, causal)[:3])  # previous-token, sink, self
+    if scores is None:
+        key_values, counts = _key_scores(a, key_sets(ids, special, causal)[:3])  # previous-token, sink, self
+    else:
+        key_values, counts = [scores.values[r] for r in _KEY_ROLES[:3]], [scores.queries[r] for r in _KEY_ROLES[:3]]
     h, log_seen = _entropies(a, special, _layout(ids.shape[0], causal))
     ent = h.mean(-1).double() if log_seen.numel() else torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
     values = {"entropy": ent, **dict(zip(_KEY_ROLES[:3], key_values, strict=True))}

@@ -8,7 +8,17 @@ import torch
 
 from backend import schemas
 from backend.analysis import roles as role_analysis  # (a module: analysis.roles imports this one too)
-from backend.analysis.common import check_index, number, packed_weights, rnd, rnd_masked, rounded, run_info, visible_keys
+from backend.analysis.common import (
+    check_index,
+    number,
+    packed_weights,
+    rnd,
+    rnd_masked,
+    rounded,
+    run_info,
+    special_tokens,
+    visible_keys,
+)
 from backend.analysis.predict import top_k
 from backend.service import Run
 from models import roles as role_models
@@ -22,12 +32,11 @@ def patterns(run: Run) -> torch.Tensor:
     return torch.stack([run.cache["pattern", layer] for layer in range(cfg.n_layers)])  # [layer, head, q, k]
 
 
-def head_summaries(run: Run, pattern: torch.Tensor) -> list[list[schemas.HeadSummary]]:
+def head_summaries(run: Run, pattern: torch.Tensor, scores: role_models.Scores | None = None) -> list[list[schemas.HeadSummary]]:
     """pattern [layer, head, q, k] of the pass -> each head's mean entropy in nats and its previous-, first- and
     own-token weight: the role table's previous-token, sink and self scores (models.roles.summary: the same queries
-    and keys), None where no query counts."""
-    tok = run.loaded.tokenizer
-    s = role_models.summary(pattern, run.ids, [tok.is_special(i) for i in run.ids], causal=run.loaded.cfg.causal)
+    and keys; taken from `scores` where the role table is computed too), None where no query counts."""
+    s = role_models.summary(pattern, run.ids, special_tokens(run), causal=run.loaded.cfg.causal, scores=scores)
     # as Python floats at once (the same numbers as float() of each element, without a tensor index per number)
     ent, prev, first, own = (s.values[r].tolist() for r in ("entropy", "previous-token", "sink", "self"))  # [layer][head]
     return [[schemas.HeadSummary(layer=l, head=h, entropy=number(ent[l][h]), previous_token=number(prev[l][h]),
@@ -65,14 +74,16 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
         except ValueError as e:
             raise ValueError(f"layers: {e}") from None
     pat = patterns(run)  # [layer, head, q, k]
+    scores = role_analysis.score_run(run, pat) if roles else None  # (the summary reads three of them)
     rows = query_rows(pat, selection) if selection is not None else None
     preds, why = top_k(run, k, temperature=1.0)
     answer = schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
                                      visible=visible_keys(run), layers=layers, attention=[],
                                      thumbnails=packed_weights(pat) if thumbnails else None,
-                                     heads=head_summaries(run, pat), predictions=preds, predictions_unavailable=why,
+                                     heads=head_summaries(run, pat, scores), predictions=preds, predictions_unavailable=why,
                                      unseen_characters=unseen_characters(run),
-                                     roles=role_analysis.table(run, pattern=pat) if roles else None, query_rows=rows)
+                                     roles=role_analysis.table(run, pattern=pat, scores=scores) if roles else None,
+                                     query_rows=rows)
     # Assigned after validation: rnd() makes nested lists of floats from a float tensor, so checking each of its
     # n_layers * n_heads * n^2 numbers again (more than the rest of the answer costs at 64 tokens) proves nothing.
     answer.attention = (rounded if to_send else rnd)(pat[layers])  # [len(layers), head, q, k]

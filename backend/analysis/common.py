@@ -128,6 +128,12 @@ def _run_info(run: Run) -> dict:
     }
 
 
+def special_tokens(run: Run) -> list[bool]:
+    """[pos]: which tokens of the pass are special (BOS, [CLS], [SEP]): what the role scores leave out as queries."""
+    tok = run.loaded.tokenizer
+    return [tok.is_special(i) for i in run.ids]
+
+
 def visible_keys(run: Run) -> list[int]:
     """For each query, how many keys it sees: keys 0 .. visible - 1; the rest are masked. Read from the model's own
     scores, where a masked cell is -inf (layer 0, head 0: every layer and head of a pass shares the mask). The one

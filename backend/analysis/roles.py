@@ -14,7 +14,7 @@ import torch
 
 from backend import schemas
 from backend.analysis import attention  # (a module: analysis.attention imports this one too)
-from backend.analysis.common import number, packed_weights, rnd, run_info
+from backend.analysis.common import number, packed_weights, rnd, run_info, special_tokens
 from backend.service import ModelService, Run
 from models import registry, roles
 from models.transformer import Interventions, check_layer_head
@@ -32,10 +32,8 @@ def definitions() -> schemas.RoleDefinitions:
 def score_run(run: Run, pattern: torch.Tensor | None = None) -> roles.Scores:
     """The role scores of every head of a cached pass (`pattern` [layer, head, q, k]: its patterns, if stacked
     already)."""
-    tok = run.loaded.tokenizer
-    special = [tok.is_special(i) for i in run.ids]
     pattern = attention.patterns(run) if pattern is None else pattern  # [layer, head, q, k]
-    return roles.scores(pattern, run.ids, special, causal=run.loaded.cfg.causal)
+    return roles.scores(pattern, run.ids, special_tokens(run), causal=run.loaded.cfg.causal)
 
 
 def ranking(s: roles.Scores, role: str) -> list[tuple[int, int]]:
@@ -47,9 +45,11 @@ def ranking(s: roles.Scores, role: str) -> list[tuple[int, int]]:
     return [divmod(i, n_heads) for i in order]
 
 
-def table(run: Run, sort_by: str | None = None, pattern: torch.Tensor | None = None) -> schemas.RoleTable:
-    """The role table of a pass: each head's scores, label and its evidence, and on request a ranking."""
-    s = score_run(run, pattern)
+def table(run: Run, sort_by: str | None = None, pattern: torch.Tensor | None = None,
+          scores: roles.Scores | None = None) -> schemas.RoleTable:
+    """The role table of a pass: each head's scores (`scores`, if computed already), label and its evidence, and on
+    request a ranking."""
+    s = score_run(run, pattern) if scores is None else scores
     lab = roles.labels(s)
     n_layers, n_heads = s.offset.shape
     values = {r: s.values[r].tolist() for r in roles.ROLES}  # role -> [layer][head]

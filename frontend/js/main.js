@@ -424,6 +424,7 @@ function wire() {
   const text = $("text");
   text.addEventListener("input", (ev) => {
     mark("attnlab:input", { text: text.value });
+    if (ev.inputType !== "insertFromPaste") page.cut = ""; // (a paste into a full box changes nothing: no input)
     clearTimeout(page.debounce);
     page.debounce = setTimeout(() => {
       page.debounce = null;
@@ -439,7 +440,7 @@ function wire() {
   });
   text.addEventListener("paste", (ev) => {
     // the box takes no more than its maxlength: what a paste loses past it is said, not dropped without a word
-    const pasted = ev.clipboardData ? ev.clipboardData.getData("text/plain") : "";
+    const pasted = (ev.clipboardData ? ev.clipboardData.getData("text/plain") : "").replace(/\r\n?/g, "\n"); // as the box keeps it
     const over = text.value.length - (text.selectionEnd - text.selectionStart) + pasted.length - text.maxLength;
     page.cut = text.maxLength > 0 && over > 0
       ? `The sentence box holds at most ${text.maxLength} characters: the last ${over} characters of the pasted text were left out.`

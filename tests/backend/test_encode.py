@@ -240,6 +240,7 @@ def test_numbers_read_at_once_are_the_elements(client, name):
     """The head summaries, the top predictions and the lens read their numbers from a tensor with one tolist();
     each equals float() or int() of its element, as they were read before, rounded alike."""
     from backend.analysis import attention, attribution
+    from backend.analysis.common import number
     from models import roles
     from models.transformer import Interventions
 
@@ -252,7 +253,7 @@ def test_numbers_read_at_once_are_the_elements(client, name):
         for h, s in enumerate(row):
             for field, role in (("entropy", "entropy"), ("previous_token", "previous-token"), ("first_token", "sink"),
                                 ("self_token", "self")):
-                assert getattr(s, field) == round(float(summary.values[role][l, h]), 4)
+                assert getattr(s, field) == number(float(summary.values[role][l, h]))  # (None for nan)
     probs = torch.softmax(run.logits[-1].double() - run.logits[-1].double().max(), -1)
     values, ids = probs.topk(10)
     preds, _ = attention.top_k(run, 10, temperature=1.0)

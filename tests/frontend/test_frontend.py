@@ -176,6 +176,13 @@ def test_a_paste_past_the_box_s_limit_says_what_it_left_out(page: Page, base_url
     expect(error).to_contain_text(f"The sentence box holds at most {limit} characters: the last 500 characters of the "
                                   "pasted text were left out.", timeout=15_000)
     assert len(page.input_value("#text")) == limit
+    # a paste into the full box changes nothing; the key after it is not said to have cut a paste
+    page.keyboard.press("End")
+    page.keyboard.press("Control+V")
+    page.keyboard.press("Backspace")
+    page.wait_for_function("(n) => new URLSearchParams(location.search).get('text')?.length === n", arg=limit - 1)
+    page.wait_for_timeout(300)
+    expect(error).not_to_contain_text("pasted")
     page.fill("#text", "Short again.")
     ready(page)
     expect(error).to_be_hidden()

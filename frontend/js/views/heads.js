@@ -1,6 +1,6 @@
 // Per-head summary from /api/analyze `heads`: entropy, previous-token, first-token and self weight,
 // each as a small layer x head table of colours with the numbers written in. The three weights are the Heads
-// tab's previous-token, sink and self scores (the API computes them once, models/roles.py), so the two agree.
+// tab's previous-token, sink and self scores (one definition, models/roles.py), so the two agree.
 import { caption, draw, emit, panel, plotOf, presenting, selectionShapes, SEQUENTIAL_ALT, WEIGHT_SCALE } from "../plot.js";
 
 // colour-blind-safe sequential scales: the weights on the same scale as the attention heatmaps, entropy on another
@@ -19,9 +19,10 @@ export function render(element, data, state) {
   const nL = a.n_layers;
   const nH = a.n_heads;
   caption(fig, "Each number is a mean over the words where it applies, as the Heads tab counts them: a special token " +
-    "(BOS, [CLS], [SEP]) is never the query, only the first-token weight counts the first token, and the previous-token " +
-    "weight starts at the third token. So the three weights are that tab's previous-token, sink and self scores. Low " +
-    "entropy = a focused head; a blank cell: no word counts. Hover for the exact value; click a cell to select that head.");
+    "(BOS, [CLS], [SEP]) is never the query, of the three weights only the first-token weight counts the first token, and " +
+    "the previous-token weight starts at the third token. So the three weights are that tab's previous-token, sink and " +
+    "self scores. Low entropy = a focused head; a blank cell: no word counts. Hover for the exact value; click a cell to " +
+    "select that head.");
   const traces = [];
   // four panels in a row; two rows of two on a narrow screen
   const width = element.clientWidth || 800;
@@ -42,7 +43,7 @@ export function render(element, data, state) {
     traces.push({
       type: "heatmap", z, x: [...Array(nH).keys()], y: [...Array(nL).keys()], colorscale: scale, showscale: false,
       zmin: 0, ...(key === "entropy" ? {} : { zmax: 1 }), texttemplate: showNumbers ? "%{z:.2f}" : "", textfont: { size: 10 },
-      hovertemplate: `layer %{y} · head %{x}<br>${label}: %{z}<extra></extra>`,
+      hovertemplate: `layer %{y} · head %{x}<br>${label}: %{z}<extra></extra>`, hoverongaps: false,
       xaxis: `x${s}`, yaxis: `y${s}`, xgap: 1, ygap: 1,
     });
     layout[`xaxis${s}`] = { tickmode: "array", tickvals: [...Array(nH).keys()], ticktext: [...Array(nH).keys()].map((i) => (nH > 6 ? `${i}` : `H${i}`)),
