@@ -508,7 +508,8 @@ def format_value(value: Any, fmt: str) -> str:
         if fmt == "int" or (fmt == "" and float(value).is_integer()):
             return str(math.floor(value + 0.5))
         digits = int(fmt) if re.fullmatch(r"\d", fmt) else 2
-        return f"{value:.{digits}f}"
+        text = f"{value:.{digits}f}"
+        return text[1:] if re.fullmatch(r"-0\.?0*", text) else text  # 0.00, not -0.00
     if isinstance(value, str):
         return value if fmt == "raw" else word_of(value)
     raise ReadError("this names a list or an object, not one value: add a path step")

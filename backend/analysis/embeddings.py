@@ -52,8 +52,8 @@ def word_token(loaded: LoadedModel, word: str) -> int:
         if len(ids) == 1:
             return ids[0]
     pieces = loaded.tokenizer.displays(loaded.tokenizer.encode(word, add_bos=False))
-    raise ValueError(f"{word!r} is not one token in this model's vocabulary (it splits into {pieces}); "
-                     "try a more common word")
+    raise ValueError(f"“{word}” is not one token in this model's vocabulary (it splits into "
+                     f"{' + '.join(pieces)}); try a more common word")
 
 
 def _nearest(loaded: LoadedModel, vec: torch.Tensor, k: int, exclude: set[int]) -> list[schemas.Neighbor]:

@@ -289,7 +289,8 @@ export function format(value, fmt) {
     if (fmt === "pct") return `${Math.round(value * 100)}%`;
     if (fmt === "int" || (fmt === "" && Number.isInteger(value))) return String(Math.round(value));
     const digits = /^\d$/.test(fmt) ? Number(fmt) : 2;
-    return value.toFixed(digits);
+    const text = value.toFixed(digits);
+    return /^-0\.?0*$/.test(text) ? text.slice(1) : text; // a small negative number shows as 0.00, not -0.00
   }
   if (typeof value === "boolean") return value ? "yes" : "no";
   if (typeof value === "string") return fmt === "raw" ? value : wordOf(value);

@@ -35,6 +35,7 @@ const page = {
   notice: "", // a message about the link (e.g. an unknown model) or the sentence box, shown next to the input
   note: "", // a message for the predictions view (why a continuation stopped)
   cut: "", // what the last paste lost past the sentence box's maxlength, said once the box's text is taken
+  linkToken: null, // the token the link named, until the link's sentence is analysed (to say so if it is past the end)
   presenting: null, // presenter mode as last applied to the page
   query: null, // the effective query token (an API index), once the tokens are in
   actions: 0, // actions on their way (Continue)
@@ -164,7 +165,7 @@ function syncInputs() {
     const on = tab.dataset.view === state.view;
     tab.setAttribute("aria-selected", on ? "true" : "false");
     tab.tabIndex = on ? 0 : -1;
-    // a tab list that scrolls sideways (presenter mode, many views) keeps the selected tab in sight
+    // a tab list that scrolls sideways (presenter mode, a phone) keeps the selected tab in sight
     const list = tab.parentElement;
     if (on && list.scrollWidth > list.clientWidth) {
       const left = tab.offsetLeft - list.offsetLeft;
@@ -273,7 +274,14 @@ function explorer(ctx) {
   const n = analysis.tokens.length;
   // a pinned token past this sentence's end (a link's token=500, a text made shorter) is the last token: the URL
   // says so too, instead of naming a token the page does not show
-  if (an.current && state.token !== null && state.token >= n) update({ token: null });
+  if (an.current && state.token !== null && state.token >= n) {
+    if (state.token === page.linkToken) {
+      page.notice = [page.notice, `The link's token ${state.token} is past the end of this sentence (tokens 0 to ${n - 1}): ` +
+        "showing the last token."].filter(Boolean).join(" ");
+    }
+    update({ token: null });
+  }
+  if (an.current) page.linkToken = null; // (the link's sentence is analysed: a later token past the end is not the link's)
   const view = visibleAnalysis(analysis, state.hidespecial);
   const tok = effectiveToken(n, { hover: page.hover, token: state.token }, shownIndices(view));
   page.query = an.current ? effectiveToken(n, { token: state.token }, shownIndices(view)) : null;
@@ -664,6 +672,7 @@ async function start() {
     if (state[key] >= count) problems.push(`${m.name} has ${count} ${key}s (0 to ${count - 1}): there is no ${key} ${state[key]}; showing ${key} 0.`);
   }
   page.notice = problems.join(" ");
+  page.linkToken = state.token;
   lessons.start(page, { schedule });
   classroom.wire();
   syncInputs();

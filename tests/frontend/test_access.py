@@ -342,5 +342,6 @@ def test_a_refused_word_leaves_no_caption_of_the_word_before(page: Page):
     page.press('[data-part="anform"] input[name="a"]', "Enter")
     for fig in (nb, an):
         expect(fig.locator(".reason")).to_be_visible()
-        expect(fig.locator(".reason")).to_contain_text("xyzzyq")
+        expect(fig.locator(".reason")).to_contain_text("“xyzzyq” is not one token")
+        assert "[" not in fig.locator(".reason").inner_text()  # the pieces as text, not a Python list
         expect(fig.locator(".caption")).to_be_hidden()

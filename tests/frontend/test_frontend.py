@@ -199,6 +199,8 @@ def test_a_link_s_layer_head_and_token_out_of_range_are_said_and_put_right(page:
     error = page.locator("#error")
     expect(error).to_contain_text("tiny-sinusoidal has 4 layers (0 to 3): there is no layer 99; showing layer 0.")
     expect(error).to_contain_text("The link's head “-1” is not a whole number from 0 up: showing head 0.")
+    expect(error).to_contain_text("The link's token 500 is past the end of this sentence (tokens 0 to 7): showing the "
+                                  "last token.")
     page.wait_for_function("() => !new URLSearchParams(location.search).has('token')")
     assert url_state(page)["layer"] == "0" and url_state(page)["head"] == "0"
     page.locator("#tokens .tok").nth(5).click()
@@ -370,6 +372,8 @@ def test_views_that_do_not_apply_say_why(page: Page, models, need_models):
         expect(enc.locator("h3")).to_have_text("What rotary positions do instead: a rotation" if name == "tiny-rotary"
                                                else "No positional encoding")
         assert "added to the token embedding" not in enc.locator(".intro").inner_text()
+        expect(page.locator('[data-part="dec"] .intro')).to_contain_text("Not on this model:")
+        expect(page.locator('[data-part="decompose"] .panel-title')).to_have_text("Layer 0 · head 0: no split")
         iv = page.locator('[data-part="iv"] .intro').inner_text()
         page.wait_for_function("() => ['d-removed', 'd-shuffled'].every((k) => "
                                "document.querySelector(`[data-part=\"${k}\"] .plot`)?.data?.length)")

@@ -12,7 +12,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.frontend.pages import SENTENCE, ready
 
@@ -211,6 +211,38 @@ def test_every_tick_label_is_inside_its_plot(page: Page, view, size):
     page.wait_for_timeout(300)
     assert page.locator("main .view:not([hidden]) .xtick text, main .view:not([hidden]) .ytick text").count() > 0
     assert page.evaluate(TICKS_OUTSIDE) == []
+
+
+def test_a_long_text_s_labels_do_not_pile_up(page: Page):
+    """A text run past the trained length (about 400 tokens): the heatmap's query axis and the Links panel name
+    every k-th token, as many as have room (they drew all of them over each other, about 3 px apart)."""
+    text = " ".join(["Once upon a time there was a little girl named Lily who loved to play outside in the sun."] * 18)
+    page.goto("/?" + urlencode({"text": text, "view": "attention", "beyond": 1}))
+    ready(page, WAIT)
+    ys = page.evaluate("""() => [...document.querySelectorAll('#attn-heatmap .ytick text')]
+        .map((t) => t.getBoundingClientRect().top).sort((a, b) => a - b)""")
+    assert len(ys) > 20 and min(b - a for a, b in zip(ys, ys[1:], strict=False)) >= 9, ys[:10]
+    expect(page.locator("#attn-heatmap .g-ytitle")).to_contain_text(re.compile(r"query \(every \d+(st|nd|rd|th) labelled\)"))
+    shown = page.evaluate("""() => { const gd = document.querySelector('#attn-lines .plot');
+        return { n: gd.data[0].text.length, named: gd.data[0].text.map((t, i) => [t, i]).filter(([t]) => t).map(([, i]) => i),
+                 height: gd._fullLayout.height }; }""")
+    rows = (shown["height"] - 20) / shown["n"]  # px per token
+    gaps = [b - a for a, b in zip(shown["named"], shown["named"][1:], strict=False)]
+    assert shown["n"] > 300 and min(gaps) * rows >= 9, (rows, gaps[:10])
+
+
+def test_on_a_phone_the_tabs_take_one_row_and_show_the_selected_one(page: Page):
+    """At 390x844 the tabs scroll sideways in one row (wrapped, they were five rows of the part that stays on screen),
+    and the selected one, the last here, is scrolled into sight."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "heads"}))
+    ready(page, WAIT)
+    tabs = page.evaluate("""() => { const list = document.querySelector('.tablist'); const box = list.getBoundingClientRect();
+        const all = [...list.querySelectorAll('[role=tab]')].map((t) => t.getBoundingClientRect());
+        const sel = list.querySelector('[aria-selected=true]').getBoundingClientRect();
+        return { tops: [...new Set(all.map((r) => Math.round(r.top)))], sel: [sel.left, sel.right], box: [box.left, box.right] }; }""")
+    assert len(tabs["tops"]) == 1, tabs
+    assert tabs["box"][0] - 1 <= tabs["sel"][0] and tabs["sel"][1] <= tabs["box"][1] + 1, tabs
 
 
 @pytest.mark.parametrize("size, extra", [((1280, 800), {}), ((1280, 720), {"present": 1}), ((390, 844), {})],

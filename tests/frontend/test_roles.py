@@ -67,6 +67,22 @@ def test_the_per_head_summary_shows_the_grid_s_numbers(page: Page):
             assert text.endswith(two(z[("previous-token", "sink", "self").index(role) + 1][layer][head])), (key, text)
 
 
+def test_a_summary_panel_with_no_word_counted_keeps_its_grid_and_says_so(page: Page):
+    """'Hi' has no word with a word before it: the previous-token panel is blank, with every layer and head on its
+    axes and "no word counts" in it (it shrank to one box with one tick); the other panels have their numbers."""
+    go(page, text="Hi", view="attention")
+    page.wait_for_function("() => (document.querySelector('#attn-heads .plot')?.data || []).length === 4")
+    got = page.evaluate("""() => { const gd = document.querySelector('#attn-heads .plot'); const L = gd._fullLayout;
+        return { z: gd.data.map((t) => t.z), x: [1, 2, 3, 4].map((i) => L['xaxis' + (i > 1 ? i : '')].range),
+                 y: [1, 2, 3, 4].map((i) => L['yaxis' + (i > 1 ? i : '')].range),
+                 notes: gd.layout.annotations.filter((a) => a.text === 'no word counts').map((a) => a.xref) }; }""")
+    n_layers, n_heads = len(got["z"][0]), len(got["z"][0][0])
+    assert all(v is None for row in got["z"][1] for v in row)  # previous-token
+    assert all(v is not None for m in (0, 2, 3) for row in got["z"][m] for v in row)
+    assert got["x"] == [[-0.5, n_heads - 0.5]] * 4 and got["y"] == [[n_layers - 0.5, -0.5]] * 4
+    assert got["notes"] == ["x2 domain"]
+
+
 def test_the_grid_carries_the_apis_role_labels_and_a_legend_of_its_thresholds(page: Page, shot):
     go(page, text=REPEATS, view="attention")
     want = api(page, "/api/roles", {"text": REPEATS})["roles"]["heads"]

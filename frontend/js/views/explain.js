@@ -97,7 +97,7 @@ export function render(element, data, state) {
       legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
     {
       name: `explain-weights-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
-      csv: () => [["key", "weight", "other_weight"], ...plainLabels(tokens).map((t, i) => [t, e.weights[i], e.other_weights[i]])],
+      csv: () => [["key", "weight", "weight_scaling_flipped"], ...plainLabels(tokens).map((t, i) => [t, e.weights[i], e.other_weights[i]])],
       json: { model: e.model, layer: e.layer, head: e.head, query: e.query, scale: e.scale, weights: e.weights, entropy: e.entropy,
               other_scale: e.other_scale, other_weights: e.other_weights, other_entropy: e.other_entropy },
     },
@@ -145,7 +145,7 @@ export function render(element, data, state) {
   setExport(tableFig, {
     name: `explain-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
     csv: () => {
-      const before = ["raw_score", "scaled_score", ...(alibi ? ["bias", "score"] : []), "masked", "weight", "other_weight"];
+      const before = ["raw_score", "scaled_score", ...(alibi ? ["bias", "score"] : []), "masked", "weight", "weight_scaling_flipped"];
       const blank = before.map(() => ""); // q under the k columns, the output under the wv columns
       return [
         ["key", ...before, ...e.q.map((_, d) => `k${d}`), ...e.q.map((_, d) => `v${d}`), ...e.q.map((_, d) => `wv${d}`)],

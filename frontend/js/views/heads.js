@@ -31,7 +31,8 @@ export function render(element, data, state) {
   const rowsN = MEASURES.length / cols;
   const showNumbers = nH <= 6 && nL <= 16 && (width - 60) / cols / nH >= (presenting() ? 44 : 32);
   const layout = {
-    grid: { rows: rowsN, columns: cols, pattern: "independent", xgap: 0.06, ygap: rowsN > 1 ? 0.16 : 0.1 },
+    // (two rows: room for the lower titles under the upper panels' head labels)
+    grid: { rows: rowsN, columns: cols, pattern: "independent", xgap: 0.06, ygap: rowsN > 1 ? 0.24 : 0.1 },
     annotations: [],
     shapes: [],
     margin: { l: 50, r: 10, t: 28, b: 36 },
@@ -46,10 +47,15 @@ export function render(element, data, state) {
       hovertemplate: `layer %{y} · head %{x}<br>${label}: %{z}<extra></extra>`, hoverongaps: false,
       xaxis: `x${s}`, yaxis: `y${s}`, xgap: 1, ygap: 1,
     });
+    // the ranges are the grid's, not the data's: a panel whose cells are all blank keeps every layer and head
     layout[`xaxis${s}`] = { tickmode: "array", tickvals: [...Array(nH).keys()], ticktext: [...Array(nH).keys()].map((i) => (nH > 6 ? `${i}` : `H${i}`)),
-      showgrid: false, zeroline: false, fixedrange: true, tickfont: { size: 10 } };
+      range: [-0.5, nH - 0.5], showgrid: false, zeroline: false, fixedrange: true, tickfont: { size: 10 } };
     layout[`yaxis${s}`] = { showticklabels: m % cols === 0, ticks: m % cols === 0 ? "outside" : "", tickmode: "array", tickvals: [...Array(nL).keys()], ticktext: [...Array(nL).keys()].map((i) => `L${i}`),
-      autorange: "reversed", showgrid: false, zeroline: false, fixedrange: true, tickfont: { size: 10 } };
+      range: [nL - 0.5, -0.5], showgrid: false, zeroline: false, fixedrange: true, tickfont: { size: 10 } };
+    if (z.every((row) => row.every((v) => v === null))) {
+      layout.annotations.push({ text: "no word counts", xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 0.5, showarrow: false,
+        font: { size: 11, color: "#555" } });
+    }
     layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.02, xanchor: "center",
       yanchor: "bottom", showarrow: false, font: { size: 12 } });
     layout.shapes.push(...selectionShapes({ xref: `x${s}`, yref: `y${s}`, x0: state.head - 0.5, x1: state.head + 0.5,

@@ -1,9 +1,12 @@
 // The selected layer and head as a query x key heatmap; masked cells grey with the hover text "masked".
 import {
   caption, draw, emit, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, presenting,
-  selectedPattern, selectionShapes, squareHeight, THEME, tokenAxis, tokenHeatmap, tokenIndex,
+  selectedPattern, selectionShapes, squareHeight, THEME, tickStep, tokenAxis, tokenHeatmap, tokenIndex,
 } from "../plot.js";
 import { toggleRow } from "../roles.js";
+
+/** 2 -> "2nd", 3 -> "3rd", 11 -> "11th", 22 -> "22nd". */
+const ordinal = (k) => `${k}${k % 100 >= 11 && k % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][k % 10] || "th"}`;
 
 /**
  * data: {analyze}: /api/analyze as derive.js's visibleAnalysis gives it: `mask(i, j)` (the answer's own mask, null
@@ -55,7 +58,8 @@ export function render(element, data, state) {
     const top = plotOf(fig).getBoundingClientRect().top + window.scrollY;
     height = Math.max(260, Math.min(height, Math.floor(window.innerHeight - top - 12)));
   }
-  const xStep = n > 48 ? Math.ceil(n / 48) : 1; // long texts: every token on the y axis, every k-th on x
+  const xStep = n > 48 ? Math.ceil(n / 48) : 1; // long texts: every k-th token on x
+  const yStep = tickStep(n, Math.floor((height - 70) / 10)); // and on y as many as have 10 px each (all, up to 128)
   const drawing = draw(
     fig,
     [trace],
@@ -63,8 +67,8 @@ export function render(element, data, state) {
       height,
       plot_bgcolor: MASKED_COLOR,
       images: anyMasked ? [maskedBackground()] : [],
-      xaxis: tokenAxis(tokens, { title: { text: xStep > 1 ? `key (every ${xStep}th labelled; hover for all)` : "key (attended to)" }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep),
-      yaxis: tokenAxis(tokens, { title: { text: "query" }, autorange: false, range: [n - 0.5, -0.5] }),
+      xaxis: tokenAxis(tokens, { title: { text: xStep > 1 ? `key (every ${ordinal(xStep)} labelled; hover for all)` : "key (attended to)" }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep),
+      yaxis: tokenAxis(tokens, { title: { text: yStep > 1 ? `query (every ${ordinal(yStep)} labelled)` : "query" }, autorange: false, range: [n - 0.5, -0.5] }, yStep),
       shapes,
       margin: { l: 70, r: 10, t: 10, b: 60 },
     },

@@ -81,9 +81,10 @@ export function render(element, data, state) {
                   line: { color: COLORS.sel, width: 1 + 7 * w }, opacity: Math.max(0.15, Math.min(1, 0.2 + w)) });
   }
   const fontSize = n > 40 ? 9 : n > 20 ? 11 : 13;
+  const names = labels(tokens, fontSize, sel);
   const left = {
     type: "scatter", mode: "markers+text", x: tokens.map(() => 0), y: tokens.map((_, i) => i),
-    text: tokens.map((t) => esc(shownText(t))), textposition: "middle left", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
+    text: names, textposition: "middle left", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
     hovertext: tokens.map((_, i) => `query ${tokenLabel(tokens, i)}`), hoverinfo: "text",
     marker: { size: 7, color: tokens.map((_, i) => (i === sel ? COLORS.sel : COLORS.link)) },
     textfont: { size: fontSize, color: tokens.map((_, i) => (i === sel ? COLORS.sel : COLORS.text)) },
@@ -91,7 +92,7 @@ export function render(element, data, state) {
   };
   const right = {
     type: "scatter", mode: "markers+text", x: tokens.map(() => 1), y: tokens.map((_, i) => i),
-    text: tokens.map((t) => esc(shownText(t))), textposition: "middle right", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
+    text: names, textposition: "middle right", customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
     hovertext: tokens.map((_, k) =>
       `key ${tokenLabel(tokens, k)}` + (sel !== null && sel < n ? `<br>weight from query ${tokenIndex(tokens, sel)}: ${pattern[sel][k]}` : ""),
     ),
@@ -157,9 +158,10 @@ function renderSeveral(fig, a, state, heads) {
     }
   });
   const fontSize = n > 40 ? 9 : n > 20 ? 11 : 13;
+  const names = labels(tokens, fontSize, sel);
   const side = (x, where, hover) => ({
     type: "scatter", mode: "markers+text", x: tokens.map(() => x), y: tokens.map((_, i) => i),
-    text: tokens.map((t) => esc(shownText(t))), textposition: where, customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
+    text: names, textposition: where, customdata: tokens.map((_, i) => tokenIndex(tokens, i)),
     hovertext: tokens.map((_, i) => hover(i)), hoverinfo: "text",
     marker: { size: 7, color: tokens.map((_, i) => (x === 0 && i === sel ? COLORS.sel : COLORS.link)) },
     textfont: { size: fontSize, color: tokens.map((_, i) => (x === 0 && i === sel ? COLORS.sel : COLORS.text)) },
@@ -202,10 +204,24 @@ function clickable(fig) {
   }
 }
 
+const linksHeight = (n, fontSize) => Math.max(260, Math.min(1400, n * (fontSize + 11) + 40));
+
+/**
+ * The tokens' names beside their dots: every one where a row has room for its text, else every k-th (and the
+ * selected query) so that no two overlap (a text past the trained length has hundreds of rows); hover names all.
+ */
+function labels(tokens, fontSize, sel) {
+  const n = tokens.length;
+  const row = (linksHeight(n, fontSize) - 20) / Math.max(1, n); // px per token
+  const step = row >= fontSize + 1 ? 1 : Math.ceil((fontSize + 1) / row);
+  const near = (i) => sel !== null && i !== sel && Math.abs(i - sel) < step; // (the selected query's name goes first)
+  return tokens.map((t, i) => ((i % step === 0 && !near(i)) || i === sel ? esc(shownText(t)) : ""));
+}
+
 /** The layout of a Links figure: queries on the left, keys on the right, one row per token. */
 function linksLayout(n, fontSize, shapes) {
   return {
-    height: Math.max(260, Math.min(1400, n * (fontSize + 11) + 40)),
+    height: linksHeight(n, fontSize),
     xaxis: { range: [-0.9, 1.9], visible: false, fixedrange: true },
     yaxis: { range: [n - 0.4, -0.6], visible: false, fixedrange: true },
     shapes,

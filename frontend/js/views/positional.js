@@ -62,7 +62,9 @@ function patternPanel(parent, key, title, z, tokens, { answer, diff = false, nam
       height: Math.max(240, Math.min(440, n * 22 + 90)),
       plot_bgcolor: MASKED_COLOR,
       images: masksAny(answer) ? [maskedBackground()] : [],
-      xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }, tickStep(n, 24)),
+      // as many token labels as the panel's width has room for (about 13 px each, slanted): a narrow panel of the
+      // five-model strip printed them over each other
+      xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }, tickStep(n, Math.min(24, Math.max(3, Math.floor(((fig.clientWidth || 400) - 110) / 13))))),
       yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 30)),
       margin: { l: 60, r: 6, t: 6, b: 55 },
     },
@@ -113,7 +115,7 @@ function encodingPart(element, data, state) {
     alibiPart(encFig, data.scheme.data);
     return;
   }
-  encFig.querySelector(".panel-title").textContent = "Encoding: position × dimension";
+  encFig.querySelector(".panel-title").textContent = enc.unavailable ? "No position vectors to draw" : "Encoding: position × dimension";
   if (enc.unavailable || enc.error) {
     reason(encFig, enc.unavailable || enc.error);
     simFig.hidden = true;
@@ -257,6 +259,13 @@ function decomposePart(element, data, state) {
   const fig = panel(sec, "decompose", `Layer 0 · head ${state.head}: the four terms and the total`);
   const d = data.decompose || {};
   if (d.unavailable || d.error) {
+    if (d.unavailable) {
+      // (the intro said how q and k split, above a panel saying that they do not here)
+      sec.querySelector(".intro").textContent = "Where a vector for each position is added to the embedding, q and k are " +
+        "each content + position, and a score splits into four terms (content·content, content·position, " +
+        "position·content, position·position). Not on this model:";
+      fig.querySelector(".panel-title").textContent = `Layer 0 · head ${state.head}: no split`;
+    }
     reason(fig, d.unavailable || d.error);
     return;
   }
@@ -301,7 +310,7 @@ function decomposePart(element, data, state) {
 function modelsPart(element, data, state) {
   const sec = section(element, "models", "The same sentence through models with different positional schemes", "");
   sec.querySelector(".intro").textContent = data.familyError ||
-    `Layer ${state.layer}, head ${state.head} of each model, with the same interventions (without head ablation).` +
+    `Layer ${state.layer}, head ${state.head} of each model, with the same interventions (without head ablation); ▸ marks the model chosen above.` +
     (data.family ? ` ${data.family.title}: ${data.family.description}.` : "");
   const row = part(sec, "row", () => h("div", { class: "row-auto" }));
   const L = state.layer;
@@ -323,7 +332,7 @@ function modelsPart(element, data, state) {
     patternPanel(row, `m-${m.name}`, title, z, m.data.tokens, {
       answer: m.data, name: `attention-${m.name}-L${L}-H${H}`,
       json: { model: m.name, interventions: m.data.interventions, layer: L, head: H, tokens: m.data.tokens, weights: z },
-      note: `${m.positional} positions${m.name === data.current ? " (the model chosen above)" : ""}`,
+      note: `${m.positional} positions`,
     });
   }
 }

@@ -50,6 +50,9 @@ test("path steps: the largest, the second, the largest word, a word, an index by
 test("formats", () => {
   assert.equal(T.format(0.12345, ""), "0.12");
   assert.equal(T.format(0.12345, "3"), "0.123");
+  assert.equal(T.format(-0.001, ""), "0.00"); // not -0.00
+  assert.equal(T.format(-0.0004, "3"), "0.000");
+  assert.equal(T.format(-0.006, ""), "-0.01");
   assert.equal(T.format(0.5, "pct"), "50%");
   assert.equal(T.format(4, ""), "4");
   assert.equal(T.format("␣cat", ""), "cat");
