@@ -118,6 +118,7 @@ class Scores:
     values: dict[str, torch.Tensor]  # role -> [layer, head] float64; nan where no query counted
     queries: dict[str, int]  # role -> how many queries counted (the same for every head)
     offset: torch.Tensor  # [layer, head] int64: the offset d of the fixed-offset score (key = query − d)
+    entropy_nats: torch.Tensor | None = None  # [layer, head] float64: the entropy role's rows' mean entropy in nats
 
 
 def _check(pattern: torch.Tensor, ids: torch.Tensor, special: torch.Tensor) -> None:
@@ -241,27 +242,24 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
     h, log_seen = _entropies(a, special, lay)  # [layer, head, counted q], [counted q]
     queries["entropy"] = log_seen.numel()
     values["entropy"] = (h / log_seen).mean(-1).double() if queries["entropy"] else nan
-    return Scores(values={r: values[r] for r in ROLES}, queries=queries, offset=offset)
+    return Scores(values={r: values[r] for r in ROLES}, queries=queries, offset=offset,
+                  entropy_nats=h.mean(-1).double() if queries["entropy"] else nan)
 
 
 def summary(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Sequence[bool] | torch.Tensor | None = None,
-            causal: bool = True, scores: Scores | None = None) -> Scores:
+            causal: bool = True) -> Scores:
     """The attention view's per-head summary: the previous-token, sink and self scores, each as `scores` gives it
-    (the same queries and keys, so the summary and the role table cannot disagree), and the mean entropy *in nats*
-    over the queries the entropy role counts (not divided by log(keys seen)). Only these four are computed; the
-    arguments are `scores`'s, and `scores`, the same pattern's scores where they are computed already, gives the
-    three weights. `offset` is all zeros (no fixed offset is looked for)."""
+    (the same queries and keys, so the summary and the role table cannot disagree), and `entropy_nats`, the mean
+    entropy in nats over the queries the entropy role counts. Only these are computed (the arguments are `scores`'s;
+    where `scores` is run anyway, its answer has them too). `offset` is all zeros (no fixed offset is looked for)."""
     a, ids, special = _inputs(pattern, ids, special)
     n_layers, n_heads = a.shape[:2]
-    if scores is None:
-        key_values, counts = _key_scores(a, key_sets(ids, special, causal)[:3])  # previous-token, sink, self
-    else:
-        key_values, counts = [scores.values[r] for r in _KEY_ROLES[:3]], [scores.queries[r] for r in _KEY_ROLES[:3]]
+    key_values, counts = _key_scores(a, key_sets(ids, special, causal)[:3])  # previous-token, sink, self
     h, log_seen = _entropies(a, special, _layout(ids.shape[0], causal))
-    ent = h.mean(-1).double() if log_seen.numel() else torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
-    values = {"entropy": ent, **dict(zip(_KEY_ROLES[:3], key_values, strict=True))}
-    queries = {"entropy": log_seen.numel(), **dict(zip(_KEY_ROLES[:3], counts, strict=True))}
-    return Scores(values=values, queries=queries, offset=torch.zeros(n_layers, n_heads, dtype=torch.long))
+    nats = h.mean(-1).double() if log_seen.numel() else torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
+    return Scores(values=dict(zip(_KEY_ROLES[:3], key_values, strict=True)),
+                  queries={"entropy": log_seen.numel(), **dict(zip(_KEY_ROLES[:3], counts, strict=True))},
+                  offset=torch.zeros(n_layers, n_heads, dtype=torch.long), entropy_nats=nats)
 
 
 # --------------------------------------------------------------------------- labels

@@ -35,10 +35,11 @@ def patterns(run: Run) -> torch.Tensor:
 def head_summaries(run: Run, pattern: torch.Tensor, scores: role_models.Scores | None = None) -> list[list[schemas.HeadSummary]]:
     """pattern [layer, head, q, k] of the pass -> each head's mean entropy in nats and its previous-, first- and
     own-token weight: the role table's previous-token, sink and self scores (models.roles.summary: the same queries
-    and keys; taken from `scores` where the role table is computed too), None where no query counts."""
-    s = role_models.summary(pattern, run.ids, special_tokens(run), causal=run.loaded.cfg.causal, scores=scores)
+    and keys; `scores`, the role table's own, where it is computed too), None where no query counts."""
+    s = scores or role_models.summary(pattern, run.ids, special_tokens(run), causal=run.loaded.cfg.causal)
     # as Python floats at once (the same numbers as float() of each element, without a tensor index per number)
-    ent, prev, first, own = (s.values[r].tolist() for r in ("entropy", "previous-token", "sink", "self"))  # [layer][head]
+    ent = s.entropy_nats.tolist()  # [layer][head]
+    prev, first, own = (s.values[r].tolist() for r in ("previous-token", "sink", "self"))  # [layer][head] each
     return [[schemas.HeadSummary(layer=l, head=h, entropy=number(ent[l][h]), previous_token=number(prev[l][h]),
                                  first_token=number(first[l][h]), self_token=number(own[l][h]))
              for h in range(pattern.shape[1])] for l in range(pattern.shape[0])]

@@ -249,11 +249,12 @@ def test_numbers_read_at_once_are_the_elements(client, name):
     tok = run.loaded.tokenizer
     summary = roles.summary(pat, run.ids, [tok.is_special(i) for i in run.ids], causal=run.loaded.cfg.causal)
     heads = attention.head_summaries(run, pat)
+    want = {"entropy": summary.entropy_nats, "previous_token": summary.values["previous-token"],
+            "first_token": summary.values["sink"], "self_token": summary.values["self"]}  # [layer, head] each
     for l, row in enumerate(heads):
         for h, s in enumerate(row):
-            for field, role in (("entropy", "entropy"), ("previous_token", "previous-token"), ("first_token", "sink"),
-                                ("self_token", "self")):
-                assert getattr(s, field) == number(float(summary.values[role][l, h]))  # (None for nan)
+            for field, values in want.items():
+                assert getattr(s, field) == number(float(values[l, h]))  # (None for nan)
     probs = torch.softmax(run.logits[-1].double() - run.logits[-1].double().max(), -1)
     values, ids = probs.topk(10)
     preds, _ = attention.top_k(run, 10, temperature=1.0)

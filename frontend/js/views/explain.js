@@ -43,6 +43,9 @@ export function render(element, data, state) {
   const n = tokens.length;
   const qTok = shownText(tokens[e.query]);
   const alibi = Array.isArray(e.bias); // ALiBi: the softmax takes the scaled score plus the head's distance bias
+  // the score columns of both downloads: q·k, ÷ scale, and under ALiBi the bias and the score the softmax takes
+  const scoreHead = ["raw_score", "scaled_score", ...(alibi ? ["bias", "score"] : [])];
+  const scoreRow = (i) => [e.raw_scores[i], e.scaled_scores[i], ...(alibi ? [e.bias[i], e.scores[i]] : [])];
 
   intro.replaceChildren(
     h(
@@ -82,8 +85,7 @@ export function render(element, data, state) {
       legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
     {
       name: `explain-scores-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
-      csv: () => [["key", "raw_score", "scaled_score", ...(alibi ? ["bias", "score"] : []), "masked"],
-        ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], ...(alibi ? [e.bias[i], e.scores[i]] : []), e.mask[i]])],
+      csv: () => [["key", ...scoreHead, "masked"], ...plainLabels(tokens).map((t, i) => [t, ...scoreRow(i), e.mask[i]])],
       json: { model: e.model, layer: e.layer, head: e.head, query: e.query, scale: e.scale, raw_scores: e.raw_scores, scaled_scores: e.scaled_scores, ...(alibi ? { slope: e.slope, bias: e.bias, scores: e.scores } : {}), mask: e.mask },
     },
   );
@@ -145,11 +147,11 @@ export function render(element, data, state) {
   setExport(tableFig, {
     name: `explain-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
     csv: () => {
-      const before = ["raw_score", "scaled_score", ...(alibi ? ["bias", "score"] : []), "masked", "weight", "weight_scaling_flipped"];
+      const before = [...scoreHead, "masked", "weight", "weight_scaling_flipped"];
       const blank = before.map(() => ""); // q under the k columns, the output under the wv columns
       return [
         ["key", ...before, ...e.q.map((_, d) => `k${d}`), ...e.q.map((_, d) => `v${d}`), ...e.q.map((_, d) => `wv${d}`)],
-        ...plainLabels(tokens).map((t, i) => [t, e.raw_scores[i], e.scaled_scores[i], ...(alibi ? [e.bias[i], e.scores[i]] : []), e.mask[i], e.weights[i], e.other_weights[i], ...e.keys[i], ...e.values[i], ...e.weighted_values[i]]),
+        ...plainLabels(tokens).map((t, i) => [t, ...scoreRow(i), e.mask[i], e.weights[i], e.other_weights[i], ...e.keys[i], ...e.values[i], ...e.weighted_values[i]]),
         ["q", ...blank, ...e.q],
         ["output", ...blank, ...e.q.map(() => ""), ...e.q.map(() => ""), ...e.output],
       ];
