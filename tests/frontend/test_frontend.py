@@ -386,6 +386,21 @@ def test_views_that_do_not_apply_say_why(page: Page, models, need_models):
     expect(page.locator('[data-part="enc"] .intro')).to_contain_text("added to the token embedding")
 
 
+def test_alibi_s_split_keeps_its_words_when_another_layer_is_chosen(page: Page, need_models):
+    """The split of layer 0's scores under ALiBi names the bias; choosing another layer redraws the view but not that
+    answer, and its title and intro stay ALiBi's (they went back to the four terms' words)."""
+    need_models("tiny-alibi")
+    open_app(page, text=SENTENCE, model="tiny-alibi", view="positional")
+    dec = page.locator('[data-part="dec"]')
+    for layer in ("0", "1"):
+        page.select_option("#layer", layer)
+        ready(page)
+        expect(dec.locator(".intro")).to_contain_text("under ALiBi q and k are all content")
+        expect(dec.locator("h3")).to_have_text("Each score split into four terms and ALiBi's bias (layer 0)")
+        expect(dec.locator('[data-part="decompose"] .panel-title')).to_have_text(
+            "Layer 0 · head 0: the terms, the bias and the total")
+
+
 def test_predict_on_a_model_without_a_next_word_head_says_why(page: Page, models):
     names = [n for n, m in models.items() if m["available"] and "predictions" in m["unavailable_views"]]
     if not names:

@@ -252,32 +252,25 @@ const TERMS = [
 
 const FOUR_TERMS = "score = q·k ÷ scale, with q and k each made from content + position: four terms (content·content, " +
   "content·position, position·content, position·position), each ÷ scale, that add up to the score.";
+const ALIBI_TERMS = "q·k/√d_head + bias: under ALiBi q and k are all content, and the position is the bias, −slope × distance.";
+// (where the split does not apply, the intro says how it would go, above a panel saying why it does not here)
+const NO_SPLIT = "Where a vector for each position is added to the embedding, q and k are each content + position, and a " +
+  "score splits into four terms (content·content, content·position, position·content, position·position). Not on this model:";
 
 function decomposePart(element, data, state) {
-  const sec = section(element, "dec", "Each score split into four terms (layer 0)",
-    FOUR_TERMS);
-  const fig = panel(sec, "decompose", `Layer 0 · head ${state.head}: the four terms and the total`);
   const d = data.decompose || {};
+  const r = d.data;
+  const bias = Boolean(r && r.bias); // ALiBi: the position enters as a bias on the scores, a fifth panel before the total
+  // (the words are set on every draw, from the answer on screen: a redraw for another layer keeps ALiBi's)
+  const sec = section(element, "dec", bias ? "Each score split into four terms and ALiBi's bias (layer 0)" : "Each score split into four terms (layer 0)",
+    d.unavailable ? NO_SPLIT : bias ? ALIBI_TERMS : FOUR_TERMS);
+  const fig = panel(sec, "decompose", `Layer 0 · head ${state.head}: ${d.unavailable ? "no split" : bias ? "the terms, the bias and the total" : "the four terms and the total"}`);
   if (d.unavailable || d.error) {
-    if (d.unavailable) {
-      // (the intro said how q and k split, above a panel saying that they do not here)
-      sec.querySelector(".intro").textContent = "Where a vector for each position is added to the embedding, q and k are " +
-        "each content + position, and a score splits into four terms (content·content, content·position, " +
-        "position·content, position·position). Not on this model:";
-      fig.querySelector(".panel-title").textContent = `Layer 0 · head ${state.head}: no split`;
-    }
     reason(fig, d.unavailable || d.error);
     return;
   }
-  const r = d.data;
   if (!r || !changed(fig, [r])) return;
-  // ALiBi: the position enters as a bias on the scores, a fifth panel before the total
-  const terms = r.bias ? [...TERMS.slice(0, 4), ["bias", "+ ALiBi bias"], TERMS[4]] : TERMS;
-  sec.querySelector("h3").textContent = r.bias ? "Each score split into four terms and ALiBi's bias (layer 0)" : "Each score split into four terms (layer 0)";
-  sec.querySelector(".intro").textContent = r.bias
-    ? "q·k/√d_head + bias: under ALiBi q and k are all content, and the position is the bias, −slope × distance."
-    : FOUR_TERMS;
-  fig.querySelector(".panel-title").textContent = `Layer 0 · head ${state.head}: the ${r.bias ? "terms, the bias" : "four terms"} and the total`;
+  const terms = bias ? [...TERMS.slice(0, 4), ["bias", "+ ALiBi bias"], TERMS[4]] : TERMS;
   const tokens = r.tokens;
   const n = tokens.length;
   const lim = absMax(...terms.map(([k]) => r[k]));
@@ -308,10 +301,9 @@ function decomposePart(element, data, state) {
 }
 
 function modelsPart(element, data, state) {
-  const sec = section(element, "models", "The same sentence through models with different positional schemes", "");
-  sec.querySelector(".intro").textContent = data.familyError ||
+  const sec = section(element, "models", "The same sentence through models with different positional schemes", data.familyError ||
     `Layer ${state.layer}, head ${state.head} of each model, with the same interventions (without head ablation); ▸ marks the model chosen above.` +
-    (data.family ? ` ${data.family.title}: ${data.family.description}.` : "");
+    (data.family ? ` ${data.family.title}: ${data.family.description}.` : ""));
   const row = part(sec, "row", () => h("div", { class: "row-auto" }));
   const L = state.layer;
   const H = state.head;
