@@ -285,17 +285,18 @@ def cmd_lab_train(args: argparse.Namespace) -> None:
         rec["wall_seconds"] = round(time.perf_counter() - start, 3)
         rec["cpu_seconds"] = round(time.process_time() - cpu_start, 3)  # (records included; one thread: an idle core's time)
         records.append(rec)
-        for role, scores in rec["roles"].items():
-            best = max(max(row) for row in scores)
-            if best >= args.threshold and role not in first:
+        best = {role: max((v for row in scores for v in row if v is not None), default=None)
+                for role, scores in rec["roles"].items()}  # (None: no query of the probe counts)
+        for role, score in best.items():
+            if score is not None and score >= args.threshold and role not in first:
                 first[role] = {"step": rec["step"], "seconds": rec["seconds"], "wall_seconds": rec["wall_seconds"],
                                "cpu_seconds": rec["cpu_seconds"]}
         if not args.json:
-            ind = max(max(row) for row in rec["roles"]["induction"])
-            prev = max(max(row) for row in rec["roles"]["previous_token"])
             loss = "-" if rec["loss"] is None else f"{rec['loss']:.3f}"
+            tops = "  ".join(f"max {role} " + ("-" if best[role] is None else f"{best[role]:.2f}")
+                             for role in ("induction", "previous-token"))
             print(f"step {rec['step']:5d}  {rec['seconds']:7.2f} s ({rec['cpu_seconds']:6.2f} s CPU)  loss {loss:>6}  "
-                  f"example accuracy {rec['accuracy']:.2f}  max induction {ind:.2f}  max previous-token {prev:.2f}", flush=True)
+                  f"example accuracy {rec['accuracy']:.2f}  {tops}", flush=True)
         if trainer.step >= args.steps:
             break
         trainer.train(min(cfg.record_every, args.steps - trainer.step))
@@ -314,7 +315,7 @@ def cmd_lab_train(args: argparse.Namespace) -> None:
         for role, at in first.items():
             print(f"{role} above {args.threshold}: first at step {at['step']} ({at['seconds']:.1f} s of training, "
                   f"{at['cpu_seconds']:.1f} s of CPU)")
-        for role in ("induction", "previous_token"):
+        for role in ("induction", "previous-token"):
             if role not in first:
                 print(f"{role}: never above {args.threshold} in {trainer.step} steps")
         if args.out:

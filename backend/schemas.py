@@ -1192,8 +1192,9 @@ class LabRecord(BaseModel):
     prediction_tokens: list[str]
     attention: PackedWeights = Field(..., description="every head's pattern on the example, [layer, head, query, key], "
                                                       "8-bit")
-    roles: dict[str, list[list[float]]] = Field(..., description="role -> score [layer][head], on the probe (see "
-                                                                 "GET /api/lab/options for each role's definition)")
+    roles: dict[RoleName, list[list[float | None]]] = Field(
+        ..., description="role -> score [layer][head] on the task's probe (GET /api/lab/options: the roles and their "
+                         "definitions); null where no query of the probe counts for the role")
 
 
 class LabRunState(BaseModel):
@@ -1309,7 +1310,9 @@ class LabOptions(BaseModel):
     tasks: list[LabTaskInfo]
     positional: list[str]
     sizes: list[LabSize]
-    roles: dict[str, str] = Field(..., description="role -> how its score is computed")
+    roles: list[RoleDefinition] = Field(..., description="the role scores a record carries, in the order the lab "
+                                                         "offers them: the Heads view's definitions (GET "
+                                                         "/api/roles/definitions), measured on the task's probe")
     defaults: LabRunRequest
     limits: LabLimits
 

@@ -13,8 +13,10 @@ Each step draws a fresh batch from the task (a seeded generator) and minimises t
 scored positions only. Same config and seed: the same losses, step for step (one torch thread).
 
 A record is measured on two fixed sequences: the task's example (the attention pattern, the model's answer
-at the scored positions, its accuracy and loss there) and the induction probe, BOS then ten random tokens
-repeated (the role scores of every head: previous-token, induction, duplicate, first-token; see ROLE_SCORES).
+at the scored positions, its accuracy and loss there) and the induction probe, BOS, up to ten distinct random
+tokens, then the same tokens shuffled (Task.probe): on it, the role scores of every head (ROLES: induction,
+previous-token, duplicate-token, sink), by the Heads view's own definitions (models/roles.py), so that a run's
+last record and the Heads view of the model it registers give the same numbers on the probe.
 """
 
 from __future__ import annotations
@@ -33,12 +35,13 @@ from safetensors.torch import load as load_bytes
 from safetensors.torch import save as save_bytes
 from safetensors.torch import save_file
 
+from models import roles as head_roles
 from models.config import POSITIONAL_SCHEMES, ModelConfig
-from models.lab_roles import ROLES, role_scores  # ROLE_SCORES: the one import to switch to the head-roles module
 from models.tasks import IGNORE, TASKS, Task, get_task
 from models.transformer import Transformer
 
-ROLE_SCORES = role_scores
+# the role scores a record carries, in the order the lab offers them: the Heads view's (models/roles.py DEFINITION)
+ROLES: tuple[str, ...] = ("induction", "previous-token", "duplicate-token", "sink")
 
 SIZES: dict[str, dict[str, int]] = {
     "tiny": {"n_layers": 1, "n_heads": 2, "d_model": 32, "d_head": 16, "d_mlp": 128},
@@ -115,6 +118,13 @@ def _rnd(t: torch.Tensor) -> list:
     return torch.round(t.detach().double(), decimals=DECIMALS).tolist()
 
 
+def role_scores(pattern: torch.Tensor, ids: torch.Tensor, special: list[bool], causal: bool = True) -> dict[str, list]:
+    """{role: [layer][head]} of ROLES on one sequence (pattern [layer, head, q, k], ids and special [pos]), rounded;
+    None where no query of the sequence counts for the role (models.roles.scores: nan)."""
+    values = head_roles.scores(pattern, ids, special, causal=causal).values
+    return {role: [[None if math.isnan(v) else v for v in row] for row in _rnd(values[role])] for role in ROLES}
+
+
 class LabTrainer:
     def __init__(self, cfg: LabConfig):
         self.cfg = cfg
@@ -133,6 +143,8 @@ class LabTrainer:
         self.seconds = 0.0  # time spent in optimiser steps (records not counted)
         self.example = self.task.example()  # ids [1, pos], targets [1, pos]
         self.probe = torch.tensor(self.task.probe(), dtype=torch.long)  # [pos]
+        tok = self.task.tokenizer()
+        self.probe_special = [tok.is_special(i) for i in self.probe.tolist()]  # [pos]: BOS
         self._losses: list[float] = []  # since the last record
 
     @property
@@ -177,7 +189,7 @@ class LabTrainer:
             ex_loss = F.cross_entropy(logits[scored], targets[scored])
             _, probe_cache = self.model.run_with_cache(self.probe)
             probe_pattern = torch.stack([probe_cache["pattern", layer] for layer in range(self.model_cfg.n_layers)])
-            roles = ROLE_SCORES(probe_pattern, self.probe)  # {role: [layer, head]}
+            roles = role_scores(probe_pattern, self.probe, self.probe_special, self.model_cfg.causal)  # {role: [layer][head]}
         finally:
             self.model.train()
         losses, self._losses = self._losses, []
@@ -190,7 +202,7 @@ class LabTrainer:
             "accuracy": round(float((answer[scored] == targets[scored]).float().mean()), DECIMALS),
             "predictions": answer[scored].tolist(),
             "pattern": pattern,  # [layer, head, q, k], a tensor
-            "roles": {name: _rnd(v) for name, v in roles.items()},
+            "roles": roles,
         }
 
     def state_dict(self) -> dict[str, torch.Tensor]:
@@ -254,10 +266,6 @@ def save_folder(out: str | Path, cfg: LabConfig, state: dict[str, torch.Tensor],
     card = card_for(cfg, model_cfg, step, seconds, model.n_params(), metrics, name=out.name)
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n", encoding="utf-8")
     return out
-
-
-def roles_catalogue() -> dict[str, str]:
-    return dict(ROLES)
 
 
 # ------------------------------------------------------------------ what a run reached (lessons, benchmarks)

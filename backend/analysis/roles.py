@@ -20,10 +20,15 @@ from models import registry, roles
 from models.transformer import Interventions, check_layer_head
 
 
+def definition(role: str) -> schemas.RoleDefinition:
+    d = roles.DEFINITION[role]
+    return schemas.RoleDefinition(role=d.role, name=d.name, short=d.short, words=d.words, formula=d.formula,
+                                  queries=d.queries, label=d.label)
+
+
 def definitions() -> schemas.RoleDefinitions:
     return schemas.RoleDefinitions(
-        roles=[schemas.RoleDefinition(role=d.role, name=d.name, short=d.short, words=d.words, formula=d.formula,
-                                      queries=d.queries, label=d.label) for d in roles.DEFINITIONS],
+        roles=[definition(d.role) for d in roles.DEFINITIONS],
         common=roles.COMMON_RULES, labels=roles.LABEL_RULE,
         thresholds=schemas.LabelThresholds(min_score=roles.LABEL_MIN_SCORE, min_margin=roles.LABEL_MIN_MARGIN,
                                            min_queries=roles.LABEL_MIN_QUERIES))

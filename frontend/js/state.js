@@ -145,7 +145,8 @@ export function parse(search, problems = []) {
   s.smooth = int(q.get("smooth"), DEFAULTS.smooth, 1, 101);
   s.tstep = int(q.get("tstep"), null);
   for (const k of ["ltask", "lpos", "lsize"]) if (/^[a-z0-9][a-z0-9_-]{0,39}$/.test(q.get(k) || "")) s[k] = q.get(k);
-  if (/^[a-z][a-z_]{0,39}$/.test(q.get("lrole") || "")) s.lrole = q.get("lrole");
+  const lrole = LAB_ROLE_BEFORE[q.get("lrole")] || q.get("lrole") || "";
+  if (/^[a-z][a-z-]{0,39}$/.test(lrole)) s.lrole = lrole;
   s.lsteps = int(q.get("lsteps"), null, 1, 1_000_000);
   s.llayer = int(q.get("llayer"), DEFAULTS.llayer, 0, 999);
   s.lhead = int(q.get("lhead"), DEFAULTS.lhead, 0, 999);
@@ -158,6 +159,8 @@ export function parse(search, problems = []) {
 }
 
 export const COMBINE = ["one", "sum", "mean"];
+/** The training lab's role ids in links made before it took the Heads view's: the same scores under their names. */
+const LAB_ROLE_BEFORE = { previous_token: "previous-token", duplicate: "duplicate-token", first_token: "sink" };
 const MAX_LIST = 256;
 
 /** "3,5,3" -> [3, 5]: sorted, each once, each an integer in [0, max); what is not one is left out. */

@@ -96,7 +96,10 @@ def test_options_list_every_task_scheme_size_role_and_limit(lab_server):
     assert [copy["example"]["tokens"][i + 1] for i in copy["example"]["scored"]] == copy["example"]["expected_tokens"]
     assert o["positional"] == ["sinusoidal", "learned", "rotary", "alibi", "none"]
     assert {s["name"] for s in o["sizes"]} == {"tiny", "small", "medium"}
-    assert set(o["roles"]) == {"previous_token", "induction", "duplicate", "first_token"}
+    # the role scores a record carries: the Heads view's, with its definitions' words
+    defs = {d["role"]: d for d in c.get("/roles/definitions").json()["roles"]}
+    assert [d["role"] for d in o["roles"]] == ["induction", "previous-token", "duplicate-token", "sink"]
+    assert all(d == defs[d["role"]] for d in o["roles"])
     assert o["limits"]["max_runs"] == 1 and o["limits"]["max_steps"] == Settings().lab_max_steps
     assert o["defaults"]["task"] == "copy"
 
@@ -200,6 +203,14 @@ def test_a_run_steps_resets_trains_to_its_budget_and_opens_in_the_explorer(lab_s
     a = c.post("/analyze", json={"text": "a b c d a b c", "model": reg["model"]}).json()
     assert a["tokens"][0]["display"] == "<|bos|>"
     assert [t["text"] for t in a["tokens"]] == ["", "a", " b", " c", " d", " a", " b", " c"]
+    # the Heads view of the registered model on the probe's letters shows the last record's role scores
+    probe = done["example"]["probe_tokens"]
+    assert probe[0] == "<|bos|>"
+    got = c.post("/roles", json={"text": "".join(probe[1:]), "model": reg["model"]}).json()
+    assert [t["id"] for t in got["tokens"]] == done["example"]["probe_ids"]
+    for role, scores in recs[-1]["roles"].items():
+        heads = [h["scores"][role] for row in got["roles"]["heads"] for h in row]
+        assert [v for row in scores for v in row] == pytest.approx(heads, abs=1e-4), role
     assert c.post(f"/lab/runs/{run}/register", json={"step": 3}).json()["model"] == f"lab-{run}@3"
     r = c.post(f"/lab/runs/{run}/register", json={"step": 4})
     assert r.status_code == 422 and "the steps kept are [0, 3, 5" in r.json()["detail"]

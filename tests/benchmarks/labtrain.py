@@ -86,8 +86,9 @@ def run(quick: bool = False) -> str:
         f"the trainer's own time in optimiser steps. Load average (1, 5, 15 min) before: {' '.join(load_before)}, "
         f"after: {' '.join(load_after)} ({os.cpu_count()} cores; {wall / 60:.1f} min in all).\n",
         f"### Copy: when a head's induction score first reaches {INDUCTION_AT:g}\n",
-        f"A record's induction score: the lab's, on its probe (BOS, then ten random letters repeated); the step is the "
-        f"first record at which a head's score is {INDUCTION_AT:g} or more. Loss: the training loss of that record "
+        "A record's induction score: the lab's (the Heads view's definition), on its probe (BOS, ten distinct random "
+        f"letters, then the same letters shuffled); the step is the first record at which a head's score is "
+        f"{INDUCTION_AT:g} or more. Loss: the training loss of that record "
         f"(the mean over the steps since the record before). Then: the first record whose training loss is below "
         f"{LOSS_DROP:g} nats, and the training loss of the first record (steps 1 to {d.record_every}; a uniform guess "
         f"over the task's {get_task('copy').vocab_size} tokens has ln {get_task('copy').vocab_size} = "

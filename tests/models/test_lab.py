@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from models.lab import LabConfig, LabTrainer, save_folder
-from models.lab_roles import ROLES, role_scores
+from models import roles
+from models.lab import ROLES, LabConfig, LabTrainer, role_scores, save_folder
 from models.registry import load_folder
 from models.tasks import IGNORE
 
@@ -18,41 +18,27 @@ def one_thread():
     torch.set_num_threads(before)
 
 
-def loop_scores(pattern, ids):
-    """The role scores written out one query at a time, as their definitions read."""
-    layers, heads, n, _ = pattern.shape
-    out = {name: torch.zeros(layers, heads) for name in ROLES}
-    for l in range(layers):
-        for h in range(heads):
-            p = pattern[l, h]
-            out["previous_token"][l, h] = sum(float(p[q, q - 1]) for q in range(1, n)) / (n - 1)
-            out["first_token"][l, h] = sum(float(p[q, 0]) for q in range(n)) / n
-            ind, dup, count = 0.0, 0.0, 0
-            for q in range(n):
-                earlier = [k for k in range(q) if ids[k] == ids[q]]
-                if earlier:
-                    count += 1
-                    ind += sum(float(p[q, k + 1]) for k in earlier)
-                    dup += sum(float(p[q, k]) for k in earlier)
-            out["induction"][l, h] = ind / count if count else 0.0
-            out["duplicate"][l, h] = dup / count if count else 0.0
-    return out
+def test_a_records_role_scores_are_the_heads_views_on_the_probe():
+    """A record's role scores are models.roles' (the Heads view's, tested against a one-query-at-a-time reference
+    in tests/models/test_roles.py) on the probe's pattern, BOS special, rounded as the record rounds."""
+    t = LabTrainer(LabConfig(task="copy", size="small", seed=2))
+    t.train(3)
+    rec = t.record()
+    assert list(rec["roles"]) == list(ROLES) == ["induction", "previous-token", "duplicate-token", "sink"]
+    probe = t.probe.tolist()
+    assert probe[0] == 0 and t.probe_special == [True] + [False] * (len(probe) - 1)  # BOS, then letters
+    t.model.eval()
+    with torch.no_grad():
+        _, cache = t.model.run_with_cache(t.probe)
+    pattern = torch.stack([cache["pattern", layer] for layer in range(2)])  # [layer, head, q, k]
+    want = roles.scores(pattern, probe, t.probe_special).values
+    for role in ROLES:
+        assert rec["roles"][role] == torch.round(want[role], decimals=4).tolist(), role
 
 
-def test_role_scores_match_their_definitions_on_random_patterns():
-    g = torch.Generator().manual_seed(0)
-    for ids in ([0, 5, 6, 7, 5, 6, 7], [0, 3, 3, 3, 9, 3], [0, 4, 5, 6]):
-        ids = torch.tensor(ids)
-        n = len(ids)
-        scores = torch.randn(2, 3, n, n, generator=g).masked_fill(torch.ones(n, n, dtype=torch.bool).triu(1), float("-inf"))
-        pattern = scores.softmax(-1)  # [layer, head, q, k], causal
-        fast, slow = role_scores(pattern, ids), loop_scores(pattern, ids.tolist())
-        for name in ROLES:
-            torch.testing.assert_close(fast[name], slow[name], atol=1e-6, rtol=0)
-
-
-def test_an_ideal_induction_head_and_previous_token_head_score_one():
+def test_ideal_heads_score_one_and_a_role_no_query_can_show_has_no_score():
     ids = torch.tensor([0, 5, 6, 7, 8, 7, 5, 8, 6])  # BOS, four letters, the same four shuffled
+    special = [True] + [False] * 8
     n = len(ids)
     prev = torch.zeros(n, n)
     prev[0, 0] = 1
@@ -62,10 +48,15 @@ def test_an_ideal_induction_head_and_previous_token_head_score_one():
     for q in range(n):
         earlier = [k for k in range(q) if ids[k] == ids[q]]
         ind[q, earlier[0] + 1 if earlier else 0] = 1
-    s = role_scores(torch.stack([prev, ind])[None], ids)  # [layer=1, head=2, q, k]
-    # (the induction head looks one back only at query 1, and at the second 7, whose first copy is two back)
-    assert s["previous_token"][0].tolist() == [1.0, pytest.approx(0.25)]
-    assert s["induction"][0, 1] == 1.0 and s["induction"][0, 0] < 0.3
+    s = role_scores(torch.stack([prev, ind])[None], ids, special)  # [layer=1, head=2, q, k]
+    # (at the second 7, whose first copy is two back, the token after that copy is the one just before: there the
+    # induction head looks one back, 1 of the 7 queries from position 2 on, and the previous-token head looks at
+    # the induction key, 1 of the 4 queries of the second copy)
+    assert s["previous-token"][0] == [1.0, round(1 / 7, 4)]
+    assert s["induction"][0] == [0.25, 1.0]
+    # on BOS and two distinct letters nothing repeats: no induction or duplicate score (null, not 0)
+    short = role_scores(torch.eye(3)[None, None], torch.tensor([0, 5, 6]), [True, False, False])
+    assert short["induction"] == short["duplicate-token"] == [[None]] and short["sink"] == [[0.0]]
 
 
 def test_same_seed_same_run_and_records_say_what_the_model_does():

@@ -17,8 +17,8 @@ export const sources = ["labOptions", "lab"];
 export const standalone = true;
 
 const INDUCTION_AT = 0.5; // the score the status line reports the first head reaching (the lab's own threshold)
-const ROLE_TITLES = { previous_token: "previous-token", induction: "induction", duplicate: "duplicate", first_token: "first-token (BOS)" };
-const roleTitle = (r) => ROLE_TITLES[r] || r.replace(/_/g, " ");
+/** The definition of `role` among the lab's (GET /api/lab/options `roles`: the Heads view's definitions). */
+const roleDef = (options, role) => options.roles.find((d) => d.role === role);
 
 /** got: {labOptions, lab}; ctx: {state}. */
 export function show(section, got, ctx) {
@@ -282,7 +282,7 @@ function rolePicker(fig, options, role) {
     select.addEventListener("change", () => emit(select, { lrole: select.value }));
     cap.insertBefore(select, cap.querySelector(".exports"));
   }
-  fillSelect(select, Object.entries(options.roles).map(([r, how]) => ({ value: r, label: roleTitle(r), title: how })));
+  fillSelect(select, options.roles.map((d) => ({ value: d.role, label: d.name, title: `${d.formula}; Q: ${d.queries}` })));
   setValue(select, role);
 }
 
@@ -292,23 +292,24 @@ function drawRoles(fig, options, run, records, rec, role, layer, head) {
   const series = roleSeries(records, role);
   const palette = THEME.series.colors;
   const dashes = ["solid", "dash", "dot", "dashdot"];
-  caption(fig, `The ${roleTitle(role)} score of each head (${options.roles[role]}), measured on a probe of random tokens and the same tokens ` +
-    `shuffled, at each record. The thick line: the head whose attention is shown (L${layer} H${head}).`);
+  const def = roleDef(options, role);
+  caption(fig, `The ${def.name} score of each head, as the Heads view defines it: ${def.words} Measured at each record on the probe: BOS, ` +
+    `random tokens, then the same tokens shuffled. The thick line: the head whose attention is shown (L${layer} H${head}).`);
   draw(fig, series.map((s, i) => ({
     type: "scatter", mode: "lines", name: s.name, x: s.x, y: s.y,
     line: { color: palette[s.head % palette.length], dash: dashes[s.layer % dashes.length], width: s.layer === layer && s.head === head ? 3.5 : 1.5 },
-    hovertemplate: `${s.name}<br>step %{x}<br>${esc(roleTitle(role))} %{y:.3f}<extra></extra>`,
+    hovertemplate: `${s.name}<br>step %{x}<br>${esc(def.name)} %{y:.3f}<extra></extra>`,
   })), {
     height: 340,
     xaxis: { title: { text: "training step" }, range: [0, Math.max(run.steps, rec.step)], zeroline: false },
-    yaxis: { title: { text: `${roleTitle(role)} score` }, range: [0, 1.02] },
+    yaxis: { title: { text: `${def.name} score` }, range: [0, 1.02] },
     shapes: [stepLine(rec.step)],
     legend: { orientation: "h", yanchor: "bottom", y: 1.02, x: 0 },
     margin: { l: 55, r: 10, t: 56, b: 45 },
   }, {
     name: `lab-${run.id}-${role}`,
     csv: () => [["step", ...series.map((s) => s.name)], ...records.map((r, i) => [r.step, ...series.map((s) => s.y[i])])],
-    json: { run: run.id, role, definition: options.roles[role], steps: records.map((r) => r.step), heads: series.map(({ name, layer: l, head: hd, y }) => ({ name, layer: l, head: hd, scores: y })) },
+    json: { run: run.id, role, definition: { words: def.words, formula: def.formula, queries: def.queries }, steps: records.map((r) => r.step), heads: series.map(({ name, layer: l, head: hd, y }) => ({ name, layer: l, head: hd, scores: y })) },
   });
 }
 

@@ -31,7 +31,7 @@ function record(index, { attention = null, predictions = [6, 6] } = {}) {
     index, step, seconds: 0.1 * step, losses, loss: losses.length ? losses.reduce((a, b) => a + b) / losses.length : null,
     example_loss: 3 - 0.02 * step, accuracy: predictions.filter((p, i) => p === EXAMPLE.expected[i]).length / 2, predictions,
     prediction_tokens: predictions.map((p) => (p === 6 ? "b" : p === 0 ? "." : "?")), attention,
-    roles: { induction: [[score(0, 0), score(0, 1)], [score(1, 0), score(1, 1)]], previous_token: [[0.5, 0.5], [0.5, 0.5]] },
+    roles: { induction: [[score(0, 0), score(0, 1)], [score(1, 0), score(1, 1)]], "previous-token": [[0.5, 0.5], [0.5, 0.5]] },
   };
 }
 
@@ -152,13 +152,16 @@ test("the training-step slider: the nearest recorded step, the last one is the m
 });
 
 test("the lab's choices and the training step live in the URL", () => {
-  const s = { ...structuredClone(DEFAULTS), view: "lab", tstep: 64, ltask: "reverse", lpos: "none", lsize: "tiny", lsteps: 300, llayer: 1, lhead: 3, lrole: "previous_token" };
+  const s = { ...structuredClone(DEFAULTS), view: "lab", tstep: 64, ltask: "reverse", lpos: "none", lsize: "tiny", lsteps: 300, llayer: 1, lhead: 3, lrole: "previous-token" };
   assert.deepEqual(parse(serialize(s)), s);
   const bad = parse("ltask=%3Cb%3E&lsteps=0&tstep=-2&lrole=1x");
   assert.equal(bad.ltask, DEFAULTS.ltask);
   assert.equal(bad.lsteps, null);
   assert.equal(bad.tstep, null);
   assert.equal(bad.lrole, DEFAULTS.lrole);
+  // a link made when the lab had role ids of its own opens the same score under the Heads view's id
+  assert.deepEqual(["previous_token", "duplicate", "first_token", "induction"].map((r) => parse(`lrole=${r}`).lrole),
+    ["previous-token", "duplicate-token", "sink", "induction"]);
 });
 
 // ------------------------------------------------------------------------------ lab.js: following a run
