@@ -155,13 +155,14 @@ export function roleSeries(records, role) {
   return out;
 }
 
-/** The head with the highest score of `role` in a record: {layer, head, score}, or null. */
+/** The head with the highest score of `role` in a record: {layer, head, score}, or null (also where no head has a
+ * score: null, no query of the probe counts). On a tie the lower layer, then head (as models.lab.summarize). */
 export function topHead(record, role) {
   const m = record && record.roles[role];
   if (!m) return null;
   let best = null;
   m.forEach((row, layer) => row.forEach((score, head) => {
-    if (!best || score > best.score) best = { layer, head, score };
+    if (score !== null && (!best || score > best.score)) best = { layer, head, score };
   }));
   return best;
 }

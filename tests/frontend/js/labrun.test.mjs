@@ -106,6 +106,10 @@ test("the role curves: one per head, each the record's score of that head", () =
   assert.equal(first.step, 10);
   assert.equal(first.layer, 1);
   assert.equal(firstReaching(records, "induction", 2), null);
+  // a head with no score (null: no query of the probe counts) is never the top one, even when it comes first
+  const some = { roles: { induction: [[null, 0.2], [0.2, null]] } };
+  assert.deepEqual(topHead(some, "induction"), { layer: 0, head: 1, score: 0.2 });
+  assert.equal(topHead({ roles: { induction: [[null, null]] } }, "induction"), null);
 });
 
 test("a head's pattern is its slice of the 8-bit attention, within half a step of the weights", () => {
