@@ -97,6 +97,12 @@ def test_presenter_mode_at_1280x720_shows_the_whole_heatmap(page: Page, shot, le
     # the controls sit in one line: the input bar and the toolbar take little of the height
     top = page.evaluate("document.querySelector('main#views').getBoundingClientRect().top")
     assert top < 0.4 * 720, top
+    # the sentence comes first, wide enough to read whole (the default model's training-step slider after it)
+    box, replay = page.evaluate("""() => ['#text', '#replay'].map((s) => {
+        const e = document.querySelector(s), r = e.getBoundingClientRect();
+        return {top: r.top, width: r.width, shown: !e.hidden, lines: e.scrollHeight / e.clientHeight}; })""")
+    assert box["width"] > 450 and box["lines"] < 1.2, box
+    assert replay["shown"] and replay["top"] >= box["top"], (box, replay)
 
 
 def test_on_a_phone_the_lesson_choices_are_on_screen_before_next(page: Page, shot):

@@ -21,10 +21,11 @@ export function render(element, data) {
   const ck = model.checkpoints[index];
   const bar = part(element, "replay-bar", () => {
     const input = h("input", { type: "range", name: "tstep", min: "0", step: "1", "aria-label": "training step" });
-    const out = h("output", { class: "replay-label" });
+    // what it shows: the step, then the rest (presenter mode shows the step alone, beside the sentence's controls)
+    const out = h("output", { class: "replay-label" }, h("span", { class: "replay-step" }), h("span", { class: "replay-detail" }));
     const wrap = h("div", { class: "controls replay-controls" },
       h("label", { title: "the model as it was at a recorded step of its training: type a sentence, then move from step 0 to the end" },
-        "Training step ", input), out);
+        h("span", { class: "replay-name" }, "Training step "), input), out);
     input.addEventListener("input", () => {
       const i = Number(input.value);
       emit(wrap, { tstep: stepAt(checkpointSteps(wrap._model), i) });
@@ -37,8 +38,8 @@ export function render(element, data) {
   if (document.activeElement !== input || Number(input.value) !== index) input.value = String(index);
   input.setAttribute("aria-valuetext", `step ${step}`);
   const last = index === steps.length - 1;
-  bar.querySelector(".replay-label").textContent =
-    `step ${step} of ${steps[steps.length - 1]} (checkpoint ${index + 1} of ${steps.length})` +
+  bar.querySelector(".replay-step").textContent = `step ${step} of ${steps[steps.length - 1]}`;
+  bar.querySelector(".replay-detail").textContent = ` (checkpoint ${index + 1} of ${steps.length})` +
     (ck.val_nats_per_token === null || ck.val_nats_per_token === undefined ? "" : ` · validation loss ${fmt(ck.val_nats_per_token)} nats/token`) +
     (last ? " · the final model" : ` · every view shows ${ck.model}`);
 
