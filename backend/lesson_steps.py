@@ -959,7 +959,19 @@ def top_head(ctx: StepContext) -> tuple[int, int]:
     return best[1], best[2]
 
 
-HEAD_ROLES = {"top-head": top_head}
+def focused_head(ctx: StepContext) -> tuple[int, int]:
+    """`head: @focused-head`: in the step's layer, the head with the lowest mean entropy (the analysis's per-head
+    summary: `focused_head` of the same layer; ties: the lower head)."""
+    layer = ctx.state["layer"]
+    heads = ctx.fetch_source("analyze")["heads"][layer]
+    try:
+        return layer, _arg([h["entropy"] for h in heads], lambda a, b: a < b)
+    except ReadError:
+        raise ReadError(f"no query of “{ctx.state['text']}” sees two tokens or more, so no head of layer {layer} has "
+                        "a mean entropy") from None
+
+
+HEAD_ROLES = {"top-head": top_head, "focused-head": focused_head}
 
 
 def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, dict], dict], models: list[dict],

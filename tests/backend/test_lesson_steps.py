@@ -397,6 +397,21 @@ def test_top_head_is_the_head_the_role_table_ranks_first(client):
     assert (d2["settings"]["layer"], d2["settings"]["head"]) == (3, 0) and "layer" not in d2["from_roles"]
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-rotary", "minilm-l6"])
+def test_focused_head_is_the_layers_head_of_lowest_mean_entropy(client, model):
+    """Lesson 7 step 1 opens the head its text names as the most focused of the layer: the per-head summary's lowest
+    mean entropy, recomputed here from the analysis."""
+    for text in ("The cat sat on the mat because it was tired.", "Then she laughed, and he laughed too."):
+        d = client.post("/api/lessons/many-heads/steps/1", json={"text": text, "model": model}).json()
+        assert d["problems"] == [] and {"layer", "head"} <= set(d["from_roles"]), d["problems"]
+        layer = d["settings"]["layer"]
+        heads = client.post("/api/analyze", json={"text": text, "model": model}).json()["heads"][layer]
+        lowest = min(heads, key=lambda h: (h["entropy"], h["head"]))
+        assert d["settings"]["head"] == lowest["head"]
+        named = next(n for n in d["numbers"] if n["placeholder"] == "focused_head")
+        assert named["value"] == lowest["head"]
+
+
 @pytest.mark.slow
 def test_the_induction_lesson_on_smollm2_reads_the_probe(client):
     """The reveal quotes the probe's losses (their difference is the drop) and says "much lower" on SmolLM2; the
