@@ -176,7 +176,7 @@ def service_fetcher(service, lab=None) -> Callable[[str, dict], dict]:
                                        token_id=params.get("token_id"))
         elif api == "analogy":
             r = schemas.AnalogyRequest.model_validate(params)
-            out = embeddings.analogy(service.get(r.model), r.a, r.b, r.c, r.k)
+            out = embeddings.analogy(service.get(r.model), r.a, r.b, r.c, r.k, expect=r.expect)
         elif api == "positional":
             out = positional.encoding(service.get(params.get("model")), params.get("n", 64))
         elif api == "decompose":
@@ -319,7 +319,8 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
     if name == "analogy":
         if not (state.get("a") and state.get("b") and state.get("c")):
             raise ReadError("Type three words: a − b + c.")
-        return "analogy", {"model": model["name"], "a": state["a"], "b": state["b"], "c": state["c"], "k": NEIGHBORS}
+        return "analogy", {"model": model["name"], "a": state["a"], "b": state["b"], "c": state["c"], "k": NEIGHBORS,
+                           "expect": state["expect"] or None}
     if name == "positional":
         if why := _unavailable(model, "positional.encoding"):
             raise ReadError(why)
@@ -778,8 +779,9 @@ def kind_problem(need: str, model: dict, tokens: list[dict] | None) -> str | Non
 
 # --------------------------------------------------------------------------- resolving a step
 
-STATE_DEFAULTS = {"role": "previous-token", "temp": 1.0, "word": "", "a": "king", "b": "man", "c": "woman", "depth": None,
-                  "metric": "cosine", "pn": 64}  # frontend/js/state.js DEFAULTS: what the page shows where a step sets nothing
+# frontend/js/state.js DEFAULTS: what the page shows where a step sets nothing
+STATE_DEFAULTS = {"role": "previous-token", "temp": 1.0, "word": "", "a": "king", "b": "man", "c": "woman",
+                  "expect": "queen", "depth": None, "metric": "cosine", "pn": 64}
 
 
 class RoleMissing(Exception):
@@ -1004,6 +1006,7 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         "ablate": [tuple(p) for p in (req.ablate if req.ablate is not None else s.ablate)],
         "temp": pick("temp", STATE_DEFAULTS["temp"]), "word": pick("word", STATE_DEFAULTS["word"]),
         "a": s.a or STATE_DEFAULTS["a"], "b": s.b or STATE_DEFAULTS["b"], "c": s.c or STATE_DEFAULTS["c"],
+        "expect": s.expect or STATE_DEFAULTS["expect"],
         "depth": pick("depth", STATE_DEFAULTS["depth"]), "metric": s.metric or STATE_DEFAULTS["metric"],
         "pn": s.pn or STATE_DEFAULTS["pn"], "hidespecial": False, "token": None,
         "probe": s.probe, "pseed": 0, "role": s.role or STATE_DEFAULTS["role"],

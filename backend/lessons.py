@@ -56,6 +56,7 @@ class StepSettings(BaseModel):
     a: str | None = Field(None, description="embeddings: a in a - b + c")
     b: str | None = None
     c: str | None = None
+    expect: str | None = Field(None, description="embeddings: the word expected near a - b + c (its rank is shown)")
     depth: int | None = Field(None, description="embeddings: the depth shown (null: after the last block)")
     metric: Literal["cosine", "dot"] | None = None
     pn: int | None = Field(None, description="positional: how many positions the encoding heatmap shows")
@@ -126,7 +127,8 @@ class LessonSyntaxError(ValueError):
 
 STEP_KEYS = {"sentence": "text", "text": "text", "model": "model", "view": "view", "layer": "layer", "head": "head",
              "token": "token", "positions": "positions", "scale": "scale", "ablate": "ablate", "temp": "temp",
-             "temperature": "temp", "word": "word", "a": "a", "b": "b", "c": "c", "depth": "depth",
+             "temperature": "temp", "word": "word", "a": "a", "b": "b", "c": "c", "expect": "expect",
+             "depth": "depth",
              "metric": "metric", "pn": "pn", "ask": "ask", "question": "question", "needs": "needs",
              "probe": "probe", "role": "role", "lab-task": "ltask", "lab-positional": "lpos", "lab-size": "lsize",
              "lab-steps": "lsteps"}
@@ -247,7 +249,7 @@ def _setting(key: str, value: str, line: int) -> tuple[str, object]:
         if not 0.1 <= t <= 5:
             raise LessonSyntaxError(line, f"temp must be between 0.1 and 5, not {t}")
         return field, t
-    if field in ("word", "a", "b", "c"):
+    if field in ("word", "a", "b", "c", "expect"):
         if not value or len(value) > 100:
             raise LessonSyntaxError(line, f"{key} must be a word (1 to 100 characters)")
         return field, value

@@ -457,9 +457,19 @@ class AnalogyRequest(Strict):
     a: StrictStr = Field(..., description="a - b + c", max_length=100)
     b: StrictStr = Field(..., max_length=100)
     c: StrictStr = Field(..., max_length=100)
+    expect: StrictStr | None = Field(None, max_length=100, description="a word you expect a - b + c to be near (d in "
+                                                                        "a : b = c : d): the answer says where it ranks")
     k: StrictInt = Field(10, ge=1)
 
     _check_words = field_validator("a", "b", "c")(check_text)
+
+
+class ExpectedToken(BaseModel):
+    token: Token
+    cosine: float = Field(..., description="its input embedding's cosine with a - b + c")
+    rank: int = Field(..., description="1 + how many candidates have a higher cosine (1: the nearest)")
+    of: int = Field(..., description="how many tokens are candidates: the vocabulary less a, b, c and the special "
+                                     "tokens")
 
 
 class AnalogyResponse(BaseModel):
@@ -468,6 +478,8 @@ class AnalogyResponse(BaseModel):
     b: Token
     c: Token
     neighbors: list[Neighbor] = Field(..., description="nearest tokens to a - b + c by cosine, a, b and c left out")
+    expected: ExpectedToken | None = Field(None, description="with `expect`: where that word ranks among the same "
+                                                             "candidates")
 
 
 # --------------------------------------------------------------------------- positional

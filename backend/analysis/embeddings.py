@@ -56,11 +56,19 @@ def word_token(loaded: LoadedModel, word: str) -> int:
                      f"{' + '.join(pieces)}); try a more common word")
 
 
-def _nearest(loaded: LoadedModel, vec: torch.Tensor, k: int, exclude: set[int]) -> list[schemas.Neighbor]:
+def _cosines(loaded: LoadedModel, vec: torch.Tensor, exclude: set[int]) -> torch.Tensor:
+    """[vocab]: each token's input embedding's cosine with `vec`; -inf for the tokens left out (`exclude` and the
+    special tokens), so that only the candidates rank."""
     emb = loaded.model.W_E.detach()
     cos = F.normalize(emb, dim=-1) @ F.normalize(vec, dim=-1)  # [vocab]
     for i in exclude | loaded.tokenizer.special_ids:
         cos[i] = float("-inf")
+    return cos
+
+
+def _nearest(loaded: LoadedModel, vec: torch.Tensor, k: int, exclude: set[int],
+             cos: torch.Tensor | None = None) -> list[schemas.Neighbor]:
+    cos = _cosines(loaded, vec, exclude) if cos is None else cos  # [vocab]
     values, ids = cos.topk(min(k, int(torch.isfinite(cos).sum())))
     tok = loaded.tokenizer
     return [schemas.Neighbor(id=int(i), text=tok.token_text(int(i)), display=tok.display(int(i)), cosine=round(float(v), 4))
@@ -80,9 +88,26 @@ def neighbors(loaded: LoadedModel, word: str | None, k: int, token_id: int | Non
                                      neighbors=_nearest(loaded, vec, k, {tid}))
 
 
-def analogy(loaded: LoadedModel, a: str, b: str, c: str, k: int) -> schemas.AnalogyResponse:
+def analogy(loaded: LoadedModel, a: str, b: str, c: str, k: int, expect: str | None = None) -> schemas.AnalogyResponse:
+    """The tokens nearest to a − b + c (a, b and c left out); with `expect`, where that word's token ranks among the
+    same candidates."""
     ia, ib, ic = (word_token(loaded, w) for w in (a, b, c))
+    ie = None
+    if expect is not None and expect.strip():
+        try:
+            ie = word_token(loaded, expect)
+        except ValueError as e:
+            raise ValueError(f"expect: {e}") from None
+        if ie in (ia, ib, ic):
+            raise ValueError(f"expect: “{loaded.tokenizer.display(ie)}” is a, b or c, which are left out of the answer")
     emb = loaded.model.W_E.detach()
-    vec = emb[ia] - emb[ib] + emb[ic]
+    vec = emb[ia] - emb[ib] + emb[ic]  # [d_model]
+    cos = _cosines(loaded, vec, {ia, ib, ic})  # [vocab]
+    expected = None
+    if ie is not None:
+        candidates = int(torch.isfinite(cos).sum())
+        expected = schemas.ExpectedToken(token=token(loaded, ie, 0), cosine=round(float(cos[ie]), 4),
+                                         rank=int((cos > cos[ie]).sum()) + 1, of=candidates)
     return schemas.AnalogyResponse(model=loaded.name, a=token(loaded, ia, 0), b=token(loaded, ib, 0),
-                                   c=token(loaded, ic, 0), neighbors=_nearest(loaded, vec, k, {ia, ib, ic}))
+                                   c=token(loaded, ic, 0), neighbors=_nearest(loaded, vec, k, {ia, ib, ic}, cos),
+                                   expected=expected)

@@ -38,6 +38,7 @@ async def neighbors(request: Request, service: Service, word: Annotated[str | No
 
 @router.post("/analogy", response_model=schemas.AnalogyResponse)
 async def analogy(req: schemas.AnalogyRequest, request: Request, service: Service) -> Response:
-    """The vocabulary tokens nearest to a - b + c by cosine."""
+    """The vocabulary tokens nearest to a - b + c by cosine; with `expect`, where that word ranks among them."""
     service.check_neighbors(req.k)
-    return await answer(request, service, lambda: embeddings.analogy(service.get(req.model), req.a, req.b, req.c, req.k))
+    return await answer(request, service, lambda: embeddings.analogy(
+        service.get(req.model), req.a, req.b, req.c, req.k, expect=req.expect))

@@ -169,7 +169,7 @@ function enterStep(lesson, n, { history = "push" } = {}) {
     lesson: lesson.id, step: step.number, text, model, view: s.view, layer: s.layer, head: s.head,
     token: typeof s.token === "number" ? s.token : null,
     positions: s.positions, scale: s.scale, ablate: s.ablate,
-    temp: s.temp ?? DEFAULTS.temp, word: s.word ?? DEFAULTS.word, a: s.a ?? DEFAULTS.a, b: s.b ?? DEFAULTS.b, c: s.c ?? DEFAULTS.c,
+    temp: s.temp ?? DEFAULTS.temp, word: s.word ?? DEFAULTS.word, a: s.a ?? DEFAULTS.a, b: s.b ?? DEFAULTS.b, c: s.c ?? DEFAULTS.c, expect: s.expect ?? DEFAULTS.expect,
     depth: s.depth ?? DEFAULTS.depth, metric: s.metric ?? DEFAULTS.metric, pn: s.pn ?? DEFAULTS.pn,
     probe: Boolean(s.probe), role: s.role ?? DEFAULTS.role, ...(s.probe ? { pseed: DEFAULTS.pseed } : {}),
     // the training lab's settings, where the step names them (else the page's stay)

@@ -131,9 +131,9 @@ export const SOURCES = {
   },
 
   analogy(ctx) {
-    const { a, b, c } = ctx.state;
+    const { a, b, c, expect } = ctx.state;
     if (!(a && b && c)) return { error: "Type three words: a − b + c." };
-    return { api: "analogy", params: { model: ctx.model.name, a, b, c, k: NEIGHBORS } };
+    return { api: "analogy", params: { model: ctx.model.name, a, b, c, k: NEIGHBORS, ...(expect ? { expect } : {}) } };
   },
 
   positional(ctx) {

@@ -23,6 +23,7 @@ export const DEFAULTS = Object.freeze({
   a: "king",
   b: "man",
   c: "woman",
+  expect: "queen", // the word expected near a − b + c (its rank is shown); "" = none
   pn: 64, // positions shown in the positional-encoding heatmap
   // the Compare view's side b: what differs from side a (the sentence, model and interventions above); "" / null = the same
   text2: "",
@@ -129,7 +130,7 @@ export function parse(search, problems = []) {
   s.temp = num(q.get("temp"), DEFAULTS.temp, 0.1, limits.max_temperature ?? 5);
   s.depth = int(q.get("depth"), null);
   if (METRICS.includes(q.get("metric"))) s.metric = q.get("metric");
-  for (const k of ["word", "a", "b", "c"]) if (q.has(k)) s[k] = q.get(k).slice(0, 100);
+  for (const k of ["word", "a", "b", "c", "expect"]) if (q.has(k)) s[k] = q.get(k).slice(0, 100);
   s.pn = int(q.get("pn"), DEFAULTS.pn, 1, limits.max_positions_n ?? 512);
   if (q.has("text2")) s.text2 = q.get("text2");
   if (q.has("model2")) s.model2 = q.get("model2").slice(0, 200);

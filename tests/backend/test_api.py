@@ -185,6 +185,39 @@ def test_neighbors_and_analogy(client):
     assert {n.id for n in body.neighbors}.isdisjoint({body.a.id, body.b.id, body.c.id})
 
 
+@pytest.mark.parametrize("model, words", [("tiny-sinusoidal", ("king", "man", "woman", "queen")),
+                                           ("tiny-sinusoidal", ("boy", "he", "she", "girl")),
+                                           ("minilm-l6", ("king", "man", "woman", "queen"))])
+def test_the_expected_word_of_an_analogy_ranks_among_the_same_candidates(client, model, words):
+    """`expect`: the word's rank and cosine, recomputed here in float64 over the whole vocabulary with a, b, c and the
+    special tokens left out; where it ranks within k, the neighbour at that rank is the word."""
+    a, b, c, d = words
+    r = client.post("/api/embeddings/analogy", json={"model": model, "a": a, "b": b, "c": c, "expect": d, "k": 10})
+    body = schemas.AnalogyResponse.model_validate(r.json())
+    loaded = registry.load(model)
+    emb = loaded.model.W_E.detach().double()
+    vec = emb[body.a.id] - emb[body.b.id] + emb[body.c.id]
+    cos = (emb @ vec / (emb.norm(dim=-1) * vec.norm())).tolist()
+    out = {body.a.id, body.b.id, body.c.id, *loaded.tokenizer.special_ids}
+    candidates = sorted(((v, i) for i, v in enumerate(cos) if i not in out), reverse=True)
+    e = body.expected
+    assert e.token.display.strip("\u2423") == d and e.of == len(candidates) == loaded.cfg.vocab_size - len(out)
+    assert e.cosine == pytest.approx(cos[e.token.id], abs=1e-4)
+    assert e.rank == 1 + sum(1 for v, _ in candidates if v > cos[e.token.id] + 1e-9)
+    assert [n.id for n in body.neighbors] == [i for _, i in candidates[:10]]
+    if e.rank <= 10:
+        assert body.neighbors[e.rank - 1].id == e.token.id
+
+
+def test_an_analogy_without_an_expected_word_or_with_a_bad_one(client):
+    plain = client.post("/api/embeddings/analogy", json={"a": "king", "b": "man", "c": "woman", "expect": " "}).json()
+    assert plain["expected"] is None and len(plain["neighbors"]) == 10
+    r = client.post("/api/embeddings/analogy", json={"a": "king", "b": "man", "c": "woman", "expect": "king"})
+    assert r.status_code == 422 and "is a, b or c, which are left out" in r.json()["detail"]
+    r = client.post("/api/embeddings/analogy", json={"a": "king", "b": "man", "c": "woman", "expect": "zzqxjv"})
+    assert r.status_code == 422 and r.json()["detail"].startswith("expect: “zzqxjv” is not one token")
+
+
 def test_positional_encoding(client):
     body = schemas.PositionalResponse.model_validate(client.get("/api/positional", params={"n": 20}).json())
     assert close(body.encoding, sinusoidal_encoding(20, 160))

@@ -106,7 +106,7 @@ def test_a_lesson_file_added_to_the_folder_appears(tmp_path, service):
     assert first["settings"] == {
         "text": "The dog chased the ball.", "model": None, "view": "attention", "layer": 1, "head": 2, "token": "dog",
         "positions": "normal", "scale": True, "ablate": [[0, 1]], "temp": None, "word": None, "a": None, "b": None,
-        "c": None, "depth": None, "metric": None, "pn": None, "ablate_role": None, "needs": [],
+        "c": None, "expect": None, "depth": None, "metric": None, "pn": None, "ablate_role": None, "needs": [],
         "head_role": None, "probe": False, "role": None, "ltask": None, "lpos": None, "lsize": None, "lsteps": None}
     # the selection is inherited; the interventions go back to normal unless the step names them
     assert second["settings"]["layer"] == 1 and second["settings"]["token"] == "dog"

@@ -345,3 +345,33 @@ def test_a_refused_word_leaves_no_caption_of_the_word_before(page: Page):
         expect(fig.locator(".reason")).to_contain_text("“xyzzyq” is not one token")
         assert "[" not in fig.locator(".reason").inner_text()  # the pieces as text, not a Python list
         expect(fig.locator(".caption")).to_be_hidden()
+
+
+def test_the_analogy_says_where_the_expected_word_ranks(page: Page):
+    """The fourth box: the caption gives the expected word's rank and cosine as the API does, and its bar is marked
+    where it is among the bars; an empty box asks for no rank; the box lives in the URL."""
+    open_app(page, text=SENTENCE, view="embeddings", a="boy", b="he", c="she", expect="girl")
+    an = page.locator('[data-part="analogy"]')
+    want = api(page, "/api/embeddings/analogy", {"a": "boy", "b": "he", "c": "she", "expect": "girl", "k": 10})
+    e = want["expected"]
+    expect(an.locator(".caption")).to_contain_text(f"“{e['token']['display']}”, the word expected, is")
+    bars = plot_data(page, '[data-part="analogy"] .plot')[0]
+    marked = [i for i, c in enumerate(bars["marker"]["color"]) if c != bars["marker"]["color"][-1]]
+    assert marked == [e["rank"] - 1] and e["rank"] <= 10, (marked, e)
+    assert url_state(page)["expect"] == "girl"
+    # a word far down: its rank and cosine in the caption, no bar marked
+    page.fill('[data-part="anform"] input[name="a"]', "king")
+    page.fill('[data-part="anform"] input[name="b"]', "man")
+    page.fill('[data-part="anform"] input[name="c"]', "woman")
+    page.fill('[data-part="anform"] input[name="expect"]', "queen")
+    page.press('[data-part="anform"] input[name="expect"]', "Enter")
+    far = api(page, "/api/embeddings/analogy", {"a": "king", "b": "man", "c": "woman", "expect": "queen", "k": 10})
+    e = far["expected"]
+    rank = f"{e['rank']:,}" if e["rank"] > 1 else None
+    expect(an.locator(".caption")).to_contain_text(
+        f"is at rank {rank} of {e['of']:,} (cosine {e['cosine']:.3f}" if rank else "is the nearest")
+    page.fill('[data-part="anform"] input[name="expect"]', "")
+    page.press('[data-part="anform"] input[name="expect"]', "Enter")
+    expect(an.locator(".caption")).not_to_contain_text("the word expected")
+    assert "expect=&" in page.url or page.url.endswith("expect=")
+    assert len(set(plot_data(page, '[data-part="analogy"] .plot')[0]["marker"]["color"])) == 1

@@ -16,7 +16,7 @@ export function show(section, got, ctx) {
   const nb = got.neighbors;
   const an = got.analogy;
   const s = ctx.state;
-  const deps = [e.data, e.error, nb.data, nb.error, an.data, an.error, ctx.token, s.depth, s.metric, s.word, s.a, s.b, s.c];
+  const deps = [e.data, e.error, nb.data, nb.error, an.data, an.error, ctx.token, s.depth, s.metric, s.word, s.a, s.b, s.c, s.expect];
   if (changed(section, deps)) render(section, { emb: e.data, error: e.error, neighbors: nb, analogy: an }, { ...s, token: ctx.token });
   return !(e.pending || nb.pending || an.pending);
 }
@@ -58,13 +58,27 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
   );
 }
 
-function barList(fig, items, name, json, xTitle) {
+/** The analogy's caption: what is shown, and where the expected word ranks (the answer's own rank and cosine). */
+export function analogyCaption(r) {
+  const what = `Nearest tokens to “${shownText(r.a)}” − “${shownText(r.b)}” + “${shownText(r.c)}” (the three left out).`;
+  const e = r.expected;
+  if (!e) return what;
+  const word = `“${shownText(e.token)}”`;
+  const where = e.rank === 1 ? `${word}, the word expected, is the nearest (cosine ${e.cosine.toFixed(3)})`
+    : `${word}, the word expected, is at rank ${e.rank.toLocaleString("en")} of ${e.of.toLocaleString("en")} (cosine ` +
+      `${e.cosine.toFixed(3)}; the nearest: ${r.neighbors[0].cosine.toFixed(3)})` +
+      (e.rank <= r.neighbors.length ? ", its bar highlighted" : `, outside the ${r.neighbors.length} shown`);
+  return `${what} ${where}.`;
+}
+
+function barList(fig, items, name, json, xTitle, mark = null) {
   const k = items.length;
   draw(
     fig,
     [{ type: "bar", orientation: "h", x: items.map((it) => it.cosine), y: items.map((_, i) => i),
        hovertext: items.map((it) => `${esc(shownText(it))} (id ${it.id})<br>cosine ${it.cosine}`), hoverinfo: "text",
-       text: items.map((it) => it.cosine.toFixed(3)), textposition: "auto", marker: { color: COLORS.bar } }],
+       text: items.map((it) => it.cosine.toFixed(3)), textposition: "auto",
+       marker: { color: items.map((it) => (it.id === mark ? COLORS.sel : COLORS.bar)) } }],
     {
       height: Math.max(200, k * 24 + 60),
       yaxis: { tickmode: "array", tickvals: items.map((_, i) => i), ticktext: items.map((it) => esc(it.display)), range: [k - 0.5, -0.5], automargin: true },
@@ -76,7 +90,7 @@ function barList(fig, items, name, json, xTitle) {
 }
 
 /**
- * data: {emb, error, neighbors: {data, error}, analogy: {data, error}, word}; state: {depth, metric, word, a, b, c, token}.
+ * data: {emb, error, neighbors: {data, error}, analogy: {data, error}, word}; state: {depth, metric, word, a, b, c, expect, token}.
  */
 export function render(element, data, state) {
   const ctl = controls(element);
@@ -104,18 +118,21 @@ export function render(element, data, state) {
     const a = mk("a", "a");
     const b = mk("b", "b");
     const c = mk("c", "c");
+    const expect = mk("expect", "the word you expect (optional): its rank is shown");
+    expect.placeholder = "expected?";
+    expect.title = "the word you expect a − b + c to be near (optional): the caption says where it ranks";
     const form = h("form", { class: "controls inline-form" }, h("span", {}, "Analogy: "), a, h("span", {}, " − "), b, h("span", {}, " + "), c,
-      h("button", { type: "submit" }, "≈ ?"));
+      h("span", {}, " ≈ "), expect, h("button", { type: "submit" }, "Find"));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
-      emit(form, { a: a.value.trim(), b: b.value.trim(), c: c.value.trim() });
+      emit(form, { a: a.value.trim(), b: b.value.trim(), c: c.value.trim(), expect: expect.value.trim() });
     });
     return form;
   });
   const anFig = panel(anCol, "analogy", "a − b + c");
 
   setValue(nbForm.querySelector("input"), state.word);
-  for (const k of ["a", "b", "c"]) setValue(anForm.querySelector(`input[name=${k}]`), state[k]);
+  for (const k of ["a", "b", "c", "expect"]) setValue(anForm.querySelector(`input[name=${k}]`), state[k]);
 
   // neighbours and analogy do not depend on the sentence
   const nb = data && data.neighbors;
@@ -134,8 +151,8 @@ export function render(element, data, state) {
     reason(anFig, an.error);
   } else if (an && an.data && changed(anFig, [an.data])) {
     const r = an.data;
-    caption(anFig, `Nearest tokens to “${shownText(r.a)}” − “${shownText(r.b)}” + “${shownText(r.c)}” (the three left out).`);
-    barList(anFig, r.neighbors, `analogy-${r.model}-${r.a.text}-${r.b.text}-${r.c.text}`, r, "cosine");
+    caption(anFig, analogyCaption(r));
+    barList(anFig, r.neighbors, `analogy-${r.model}-${r.a.text}-${r.b.text}-${r.c.text}`, r, "cosine", r.expected && r.expected.token.id);
   }
 
   if (data && data.error) {

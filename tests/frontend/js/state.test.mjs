@@ -18,6 +18,8 @@ test("a state survives its URL", () => {
   };
   assert.deepEqual(parse(serialize(s)), s);
   assert.deepEqual(parse(serialize(DEFAULTS)), { ...DEFAULTS });
+  // the analogy's expected word: a word, or none (an empty box), both kept by the link
+  for (const expect of ["girl", ""]) assert.equal(parse(serialize({ ...DEFAULTS, expect })).expect, expect);
 });
 
 test("a link always names the sentence, model, view, layer and head", () => {
