@@ -100,7 +100,8 @@ def measure_probe(name: str, val: Path = VAL) -> dict:
         "format": FORMAT,
         "model": name,
         "positional": loaded.cfg.positional,
-        "target": "the position of each text token (1 to max_positions - 2; the start token at 0 is left out)",
+        "target": (f"the position of each text token (1 to {loaded.cfg.max_positions - 2}; the start token at 0 is "
+                   "left out)"),
         "layout": (f"{val.name} in windows as training laid them out (the start token, then "
                    f"{loaded.cfg.max_positions - 2} tokens), side by side"),
         "windows": n_win, "fit_windows": n_fit, "held_out_windows": n_win - n_fit,
