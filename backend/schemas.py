@@ -265,6 +265,8 @@ class AnalyzeRequest(TextRequest):
                     "absent: every layer; []: none (e.g. with `thumbnails`)")
     thumbnails: StrictBool = Field(False, description="also return every layer x head pattern as 8-bit values "
                                                       "(`thumbnails`): enough to draw them small")
+    heads: StrictBool = Field(True, description="the per-head summary (`heads`); false: left out (null), for a view "
+                                                "that does not show it")
     roles: StrictBool = Field(False, description="also return every head's role scores and label (`roles`, as "
                                                  "POST /api/roles gives them): the labels of the layer x head grid")
     query_rows: QuerySelection | None = Field(
@@ -328,7 +330,8 @@ class AnalyzeResponse(RunInfo):
     attention: list[list[Matrix]] = Field(..., description="[layer][head][query][key], for the layers in `layers`")
     thumbnails: PackedWeights | None = Field(None, description="on request: every layer x head pattern, 8-bit, "
                                                                "[layer, head, query, key]")
-    heads: list[list[HeadSummary]] = Field(..., description="[layer][head]")
+    heads: list[list[HeadSummary]] | None = Field(..., description="[layer][head]; null where the request left it "
+                                                                    "out (`heads: false`)")
     predictions: list[Prediction] | None = Field(None, description="top-k next tokens after the last position")
     predictions_unavailable: str | None = None
     unseen_characters: list[str] | None = Field(

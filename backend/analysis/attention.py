@@ -61,9 +61,9 @@ def query_rows(pattern: torch.Tensor, selection: schemas.QuerySelection) -> sche
 
 def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool = False,
             roles: bool = False, selection: schemas.QuerySelection | None = None,
-            to_send: bool = False) -> schemas.AnalyzeResponse:
+            to_send: bool = False, heads: bool = True) -> schemas.AnalyzeResponse:
     """Every head's pattern (full precision for `layers`, default all; 8-bit for all with `thumbnails`),
-    the per-head summaries, the top-k next tokens, with `roles` every head's role scores and label, and with
+    the per-head summaries (unless not `heads`), the top-k next tokens, with `roles` every head's role scores and label, and with
     `selection` every head's rows of the selected queries combined. `to_send`: an answer only written to JSON by
     backend/encode.py (the route's), whose `attention` is a numpy array of the same numbers (common.rounded)."""
     cfg = run.loaded.cfg
@@ -81,7 +81,8 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
     answer = schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
                                      visible=visible_keys(run), layers=layers, attention=[],
                                      thumbnails=packed_weights(pat) if thumbnails else None,
-                                     heads=head_summaries(run, pat, scores), predictions=preds, predictions_unavailable=why,
+                                     heads=head_summaries(run, pat, scores) if heads else None, predictions=preds,
+                                     predictions_unavailable=why,
                                      unseen_characters=unseen_characters(run),
                                      roles=role_analysis.table(run, pattern=pat, scores=scores) if roles else None,
                                      query_rows=rows)

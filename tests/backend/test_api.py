@@ -104,6 +104,9 @@ def test_analyze_layers_and_thumbnails_match_the_cache(client):
     # no full-precision layer at all: the thumbnails alone
     none = client.post("/api/analyze", json={"text": TEXT, "layers": [], "thumbnails": True}).json()
     assert none["layers"] == [] and none["attention"] == [] and none["thumbnails"]["data"] == body.thumbnails.data
+    # no per-head summary (the Why views' analysis): the rest as with it
+    bare = client.post("/api/analyze", json={"text": TEXT, "top_k": 5, "heads": False}).json()
+    assert bare.pop("heads") is None and plain.pop("heads") and bare == plain
 
 
 def test_analyze_thumbnails_follow_the_interventions(client):

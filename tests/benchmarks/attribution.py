@@ -2,7 +2,8 @@
 
 Over HTTP, as the page asks (from this process to one `attnlab serve`): POST /api/analyze on a sentence the server
 has not run (a fresh forward pass; the plain analysis, every layer in full), and what each view asks instead on such
-a sentence, an analysis with no layer in full (`layers: []`: the Why views draw none of its attention): the
+a sentence, an analysis with no layer in full and no per-head summary (`layers: []`, `heads: false`: the Why views
+draw neither): the
 attribution view's with `why` (it carries the lens and the logit attribution); the effects view's with
 `attention_attribution` (it carries the selected head's attention attribution). In process: the full analysis, then
 the three answers, made and written to JSON
@@ -66,11 +67,11 @@ class View(NamedTuple):
 
 
 def page_asks(layer: int, head: int) -> dict[str, View]:
-    """What each Why view asks instead of the plain analysis: an analysis with no layer in full (they draw none of its
-    attention; frontend/js/sources.js, NO_ATTENTION); the attribution view's carries the lens and the logit
+    """What each Why view asks instead of the plain analysis: an analysis with no layer in full and no per-head summary
+    (they draw neither; frontend/js/sources.js, NO_ATTENTION); the attribution view's carries the lens and the logit
     attribution (`why`), the effects view's the attention attribution of the selected head (`attention_attribution`)."""
-    return {"attribution": View({"why": True, "layers": []}),
-            "effects": View({"layers": [], "attention_attribution": {"layer": layer, "head": head}})}
+    return {"attribution": View({"why": True, "layers": [], "heads": False}),
+            "effects": View({"layers": [], "heads": False, "attention_attribution": {"layer": layer, "head": head}})}
 
 
 def page_views(name: str, texts: Iterator[str], analyze: dict, views: dict[str, View], runs: int,

@@ -184,7 +184,7 @@ function interventionsPart(element, data, state) {
     ? "The selected head on the same sentence with the positions as trained, taken out and shuffled: this model reads no " +
       "position, so there is nothing to take out or shuffle, and the three patterns are the same (both differences 0)."
     : "The selected head on the same sentence with the positional information as trained, taken out, and given to the tokens in a shuffled order.");
-  const row = part(sec, "row", () => h("div", { class: "row3" }));
+  const row = part(sec, "row", () => h("div", { class: "row3 plots-level" }));
   const diffRow = part(sec, "diff", () => h("div", { class: "row3" }));
   const c = data.compare || {};
   const L = state.layer;

@@ -110,12 +110,13 @@ test("a view's analysis carries what the view shows first: the grid's role table
   assert.deepEqual(SOURCES.analyze(ctxOf({ view: "effects", layer: 20, head: 4 }, big)).params.attention_attribution, { layer: 20, head: 4 });
 });
 
-test("the views that draw none of the analysis's attention ask for no layer in full, on every model", () => {
+test("the views that draw none of the analysis's attention ask for no layer in full and no head summary, on every model", () => {
   const big = { ...MODELS[0], n_layers: 30, n_heads: 9 };
   assert.ok(!compact(MODELS[0]) && compact(big));
   for (const model of [MODELS[0], MODELS[2], big]) {
     for (const view of ["attribution", "lens", "effects"]) {
       assert.deepEqual(SOURCES.analyze(ctxOf({ view }, model)).params.layers, [], `${view} on ${model.name}`);
+      assert.equal(SOURCES.analyze(ctxOf({ view }, model)).params.heads, false, `${view} on ${model.name}`);
       // so that another layer is the same request (the effects view's names the selected head, which it carries)
       const [one, three] = [1, 3].map((layer) => SOURCES.analyze(ctxOf({ view, layer }, model)));
       if (view === "effects") {
@@ -129,6 +130,7 @@ test("the views that draw none of the analysis's attention ask for no layer in f
     for (const view of ["attention", "qkv", "predictions", "heads"]) {
       const layers = SOURCES.analyze(ctxOf({ view, layer: 2 }, model)).params.layers;
       assert.deepEqual(layers, compact(model) ? [2] : undefined, `${view} on ${model.name}`);
+      assert.equal(SOURCES.analyze(ctxOf({ view, layer: 2 }, model)).params.heads, undefined); // (the summary: the default)
     }
   }
 });
