@@ -483,6 +483,8 @@ class AnalogyResponse(BaseModel):
     neighbors: list[Neighbor] = Field(..., description="nearest tokens to a - b + c by cosine, a, b and c left out")
     expected: ExpectedToken | None = Field(None, description="with `expect`: where that word ranks among the same "
                                                              "candidates")
+    expected_unavailable: str | None = Field(None, description="with `expect`: why it has no rank (not one token, "
+                                                               "one of a, b and c, or a special token)")
 
 
 # --------------------------------------------------------------------------- positional

@@ -88,26 +88,31 @@ def neighbors(loaded: LoadedModel, word: str | None, k: int, token_id: int | Non
                                      neighbors=_nearest(loaded, vec, k, {tid}))
 
 
+def _expected_token(loaded: LoadedModel, expect: str, abc: tuple[int, int, int]) -> int:
+    """The token of the expected word, or a ValueError saying why it cannot rank among the candidates."""
+    ie = word_token(loaded, expect)
+    if ie in abc:
+        raise ValueError(f"“{loaded.tokenizer.display(ie)}” is a, b or c, which are left out of the answer")
+    if ie in loaded.tokenizer.special_ids:
+        raise ValueError(f"“{loaded.tokenizer.display(ie)}” is a special token, which is left out of the answer")
+    return ie
+
+
 def analogy(loaded: LoadedModel, a: str, b: str, c: str, k: int, expect: str | None = None) -> schemas.AnalogyResponse:
-    """The tokens nearest to a − b + c (a, b and c left out); with `expect`, where that word's token ranks among the
-    same candidates."""
-    ia, ib, ic = (word_token(loaded, w) for w in (a, b, c))
-    ie = None
-    if expect is not None and expect.strip():
-        try:
-            ie = word_token(loaded, expect)
-        except ValueError as e:
-            raise ValueError(f"expect: {e}") from None
-        if ie in (ia, ib, ic):
-            raise ValueError(f"expect: “{loaded.tokenizer.display(ie)}” is a, b or c, which are left out of the answer")
+    """The tokens nearest to a − b + c (a, b, c and the special tokens left out); with `expect`, where that word's
+    token ranks among the same candidates, or why it cannot (the neighbours come either way)."""
+    abc = ia, ib, ic = tuple(word_token(loaded, w) for w in (a, b, c))
     emb = loaded.model.W_E.detach()
     vec = emb[ia] - emb[ib] + emb[ic]  # [d_model]
-    cos = _cosines(loaded, vec, {ia, ib, ic})  # [vocab]
-    expected = None
-    if ie is not None:
-        candidates = int(torch.isfinite(cos).sum())
-        expected = schemas.ExpectedToken(token=token(loaded, ie, 0), cosine=round(float(cos[ie]), 4),
-                                         rank=int((cos > cos[ie]).sum()) + 1, of=candidates)
+    cos = _cosines(loaded, vec, set(abc))  # [vocab]
+    expected, why = None, None
+    if expect is not None and expect.strip():
+        try:
+            ie = _expected_token(loaded, expect, abc)
+            expected = schemas.ExpectedToken(token=token(loaded, ie, 0), cosine=round(float(cos[ie]), 4),
+                                             rank=int((cos > cos[ie]).sum()) + 1, of=int(torch.isfinite(cos).sum()))
+        except ValueError as e:
+            why = f"No rank for the word expected: {e}"
     return schemas.AnalogyResponse(model=loaded.name, a=token(loaded, ia, 0), b=token(loaded, ib, 0),
-                                   c=token(loaded, ic, 0), neighbors=_nearest(loaded, vec, k, {ia, ib, ic}, cos),
-                                   expected=expected)
+                                   c=token(loaded, ic, 0), neighbors=_nearest(loaded, vec, k, set(abc), cos),
+                                   expected=expected, expected_unavailable=why)

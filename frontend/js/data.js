@@ -308,10 +308,11 @@ function slotName(ctx, name) {
 
 /**
  * The sentence, model and interventions of /api/analyze parameters: what its answers share whatever else they carry
- * (the layers in full, how many predictions, the role table, the lens and attribution, a head's attention attribution).
+ * (the layers in full, how many predictions, the per-head summary, the role table, the lens and attribution, a head's
+ * attention attribution).
  */
 function sentenceKey(params) {
-  const { layers, top_k: k, roles, why, attention_attribution: head, ...rest } = params;
+  const { layers, top_k: k, heads, roles, why, attention_attribution: head, ...rest } = params;
   return JSON.stringify(rest);
 }
 

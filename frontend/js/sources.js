@@ -93,7 +93,8 @@ export const SOURCES = {
     // the effects view, whose analysis carries the selected head's attribution)
     const none = NO_ATTENTION.has(ctx.state.view);
     const layers = none ? [] : [s.layer];
-    const shown = none ? { heads: false } : {};
+    // (a lesson's number, asked in the page's context, may read the summary whatever the view: `slot`)
+    const shown = none && !ctx.slot ? { heads: false } : {};
     if (compact(ctx.model) || base.allow_beyond_trained) {
       return { api: "analyze", params: { ...base, top_k: TOP_K, layers, ...shown, ...also }, compact: true };
     }

@@ -212,13 +212,17 @@ def test_the_expected_word_of_an_analogy_ranks_among_the_same_candidates(client,
         assert body.neighbors[e.rank - 1].id == e.token.id
 
 
-def test_an_analogy_without_an_expected_word_or_with_a_bad_one(client):
-    plain = client.post("/api/embeddings/analogy", json={"a": "king", "b": "man", "c": "woman", "expect": " "}).json()
-    assert plain["expected"] is None and len(plain["neighbors"]) == 10
-    r = client.post("/api/embeddings/analogy", json={"a": "king", "b": "man", "c": "woman", "expect": "king"})
-    assert r.status_code == 422 and "is a, b or c, which are left out" in r.json()["detail"]
-    r = client.post("/api/embeddings/analogy", json={"a": "king", "b": "man", "c": "woman", "expect": "zzqxjv"})
-    assert r.status_code == 422 and r.json()["detail"].startswith("expect: “zzqxjv” is not one token")
+@pytest.mark.parametrize("expect, why", [
+    ("king", "“␣king” is a, b or c, which are left out"), ("zzqxjv", "“zzqxjv” is not one token"),
+    ("<|bos|>", "“<|bos|>” is a special token, which is left out")])
+def test_an_analogy_whose_expected_word_cannot_rank_says_why_beside_its_neighbours(client, expect, why):
+    body = {"a": "king", "b": "man", "c": "woman"}
+    plain = client.post("/api/embeddings/analogy", json={**body, "expect": " "}).json()
+    assert plain["expected"] is None and plain["expected_unavailable"] is None and len(plain["neighbors"]) == 10
+    r = client.post("/api/embeddings/analogy", json={**body, "expect": expect})
+    assert r.status_code == 200 and r.json()["expected"] is None
+    assert r.json()["expected_unavailable"].startswith(f"No rank for the word expected: {why}")
+    assert r.json()["neighbors"] == plain["neighbors"]
 
 
 def test_positional_encoding(client):

@@ -370,6 +370,12 @@ def test_the_analogy_says_where_the_expected_word_ranks(page: Page):
     rank = f"{e['rank']:,}" if e["rank"] > 1 else None
     expect(an.locator(".caption")).to_contain_text(
         f"is at rank {rank} of {e['of']:,} (cosine {e['cosine']:.3f}" if rank else "is the nearest")
+    # the expected word among a, b and c: the bars stay, the caption says why there is no rank
+    page.fill('[data-part="anform"] input[name="a"]', "queen")
+    page.fill('[data-part="anform"] input[name="c"]', "king")
+    page.press('[data-part="anform"] input[name="c"]', "Enter")
+    expect(an.locator(".caption")).to_contain_text("No rank for the word expected: “␣queen” is a, b or c")
+    expect(an.locator(".reason")).to_be_hidden()
     page.fill('[data-part="anform"] input[name="expect"]', "")
     page.press('[data-part="anform"] input[name="expect"]', "Enter")
     expect(an.locator(".caption")).not_to_contain_text("the word expected")

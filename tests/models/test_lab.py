@@ -134,7 +134,7 @@ def test_a_short_seeded_copy_run_lowers_the_loss_and_raises_an_induction_score()
 
 def _rec(step, loss, induction, accuracy=0.5, seconds=None):
     return {"step": step, "seconds": step / 10 if seconds is None else seconds, "loss": loss, "example_loss": 2.0,
-            "accuracy": accuracy, "roles": {"induction": induction, "previous_token": [[0.9, 0.0]]}}
+            "accuracy": accuracy, "roles": {"induction": induction, "previous-token": [[0.9, 0.0]]}}
 
 
 def test_summarize_finds_the_first_records_past_each_threshold():
@@ -159,7 +159,7 @@ def test_summarize_finds_the_first_records_past_each_threshold():
     empty = summarize([])
     assert empty["records"] == 0 and empty["final"]["step"] is None and empty["final"]["learned"] is False
     # another role, and a role the records do not have
-    assert summarize(recs, role="previous_token")["role"]["step"] == 0
+    assert summarize(recs, role="previous-token")["role"]["step"] == 0
     assert summarize(recs, role="sink")["role"]["reached"] is False
 
 

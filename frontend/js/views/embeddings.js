@@ -62,7 +62,7 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
 export function analogyCaption(r) {
   const what = `Nearest tokens to “${shownText(r.a)}” − “${shownText(r.b)}” + “${shownText(r.c)}” (the three left out).`;
   const e = r.expected;
-  if (!e) return what;
+  if (!e) return r.expected_unavailable ? `${what} ${r.expected_unavailable}` : what;
   const word = `“${shownText(e.token)}”`;
   const where = e.rank === 1 ? `${word}, the word expected, is the nearest (cosine ${e.cosine.toFixed(3)})`
     : `${word}, the word expected, is at rank ${e.rank.toLocaleString("en")} of ${e.of.toLocaleString("en")} (cosine ` +

@@ -154,6 +154,12 @@ test("a large model: one layer in full, the thumbnails of its sentence asked for
   const b = data.resolve("page", "analyze", ctxOf({ layer: 4 }, big)).data;
   assert.equal(b.thumbnails, thumbs); // the same thumbnails: the grid needs no redraw
   assert.equal(data.baseOf(a), data.baseOf(b)); // the same sentence
+  // a Why view's analysis (no layer in full, no per-head summary) is of the same sentence: no thumbnails asked again
+  data.resolve("page", "analyze", ctxOf({ layer: 4, view: "attribution" }, big));
+  assert.deepEqual([calls[2].params.layers, calls[2].params.heads, calls[2].params.thumbnails], [[], false, false]);
+  // a lesson's number in that view asks for the summary it may read
+  data.resolve("lesson", "analyze", { ...ctxOf({ layer: 4, view: "attribution" }, big), slot: "x" });
+  assert.equal(calls[3].params.heads, undefined);
 });
 
 test("a large model's role table, like its thumbnails, is asked for once per sentence", async () => {

@@ -19,4 +19,6 @@ test("the analogy's caption: the three words, then the expected word's rank and 
   assert.match(shown, /is at rank 3 of 4,092 \(cosine 0\.600; the nearest: 0\.646\), its bar highlighted\.$/);
   const first = analogyCaption(answer({ token: tok(10, "␣Grand"), cosine: 0.6459, rank: 1, of: 4092 }));
   assert.match(first, /“␣Grand”, the word expected, is the nearest \(cosine 0\.646\)\.$/);
+  const none = analogyCaption({ ...answer(null), expected_unavailable: "No rank for the word expected: “␣king” is a, b or c." });
+  assert.match(none, /\(the three left out\)\. No rank for the word expected: “␣king” is a, b or c\.$/);
 });
