@@ -112,7 +112,7 @@ def analogy(loaded: LoadedModel, a: str, b: str, c: str, k: int, expect: str | N
             expected = schemas.ExpectedToken(token=token(loaded, ie, 0), cosine=round(float(cos[ie]), 4),
                                              rank=int((cos > cos[ie]).sum()) + 1, of=int(torch.isfinite(cos).sum()))
         except ValueError as e:
-            why = f"No rank for the word expected: {e}"
+            why = f"No rank for the word expected: {str(e).rstrip('.')}."
     return schemas.AnalogyResponse(model=loaded.name, a=token(loaded, ia, 0), b=token(loaded, ib, 0),
                                    c=token(loaded, ic, 0), neighbors=_nearest(loaded, vec, k, set(abc), cos),
                                    expected=expected, expected_unavailable=why)

@@ -222,6 +222,7 @@ def test_an_analogy_whose_expected_word_cannot_rank_says_why_beside_its_neighbou
     r = client.post("/api/embeddings/analogy", json={**body, "expect": expect})
     assert r.status_code == 200 and r.json()["expected"] is None
     assert r.json()["expected_unavailable"].startswith(f"No rank for the word expected: {why}")
+    assert r.json()["expected_unavailable"].endswith(".") and not r.json()["expected_unavailable"].endswith("..")
     assert r.json()["neighbors"] == plain["neighbors"]
 
 

@@ -418,6 +418,17 @@ def test_focused_head_is_the_layers_head_of_lowest_mean_entropy(client, model):
 
 
 @pytest.mark.slow
+def test_lesson_7_says_whether_the_heads_share_keys_and_values(client):
+    """SmolLM2's 9 heads per layer share 3 pairs of key and value weights: the step says so, and not that each head
+    has its own (it said so on every model)."""
+    text = "The cat sat on the mat because it was tired."
+    for model, own in (("tiny-sinusoidal", True), ("smollm2-135m", False)):
+        d = client.post("/api/lessons/many-heads/steps/1", json={"text": text, "model": model}).json()
+        assert d["problems"] == []
+        assert ("its own Ω_q, Ω_k, Ω_v" in d["body"]) == own and ("shares keys and values" in d["body"]) == (not own)
+
+
+@pytest.mark.slow
 def test_the_induction_lesson_on_smollm2_reads_the_probe(client):
     """The reveal quotes the probe's losses (their difference is the drop) and says "much lower" on SmolLM2; the
     induction step opens the head the probe ranks first by induction, labelled induction."""

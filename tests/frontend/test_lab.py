@@ -82,6 +82,11 @@ def test_train_the_copy_task_watch_it_pause_slide_and_open_it_in_the_explorer(pa
     assert page.evaluate(PLOT, PATTERN)[0]["z"] != first
     assert "Live" in section.locator(".lab-status").text_content()
     assert page.evaluate(PLOT, ROLES) and len(page.evaluate(PLOT, ROLES)) == 2 * 4  # a line per head (2 layers x 4 heads)
+    # the caption names the role's definition (the Heads view's) and shows the probe it is measured on
+    probe = page.request.get("/api/lab/options").json()["tasks"][0]["example"]["probe_tokens"]
+    roles_caption = section.locator('[data-part="roles"] .caption')
+    expect(roles_caption).to_contain_text("induction score of each head, as the Heads view defines it")
+    expect(roles_caption).to_contain_text(" ".join(probe))
     shot(page, "training")
 
     section.locator("button[name=pause]").click()

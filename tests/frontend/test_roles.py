@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Page, expect
 
 from tests.frontend.pages import SENTENCE, api, ready, url_state
 
@@ -272,3 +272,16 @@ def test_the_views_fit_a_projector_and_a_phone(page: Page, shot, size, params):
     if params["view"] == "heads":
         table = page.locator("table.finder")
         assert table.count() == 1 and table.locator("tbody tr").count() == 16
+
+
+def test_a_refused_probe_says_why_in_both_panels_and_computes_no_more(page: Page):
+    """The server refuses the probe (as for a lab model whose vocabulary is smaller than the probe): the table panel
+    gives the reason, not "Computing…" over it."""
+    why = "the probe's length is 50; this vocabulary has only 27 ordinary tokens"
+    page.route("**/api/roles/probe", lambda route: route.fulfill(status=422, content_type="application/json",
+                                                                  body=json.dumps({"detail": why})))
+    go(page, text=SENTENCE, view="heads")
+    page.click('main .view[data-view="heads"] button:has-text("the induction probe")')
+    table = page.locator('main .view[data-view="heads"] [data-part="table"]')
+    expect(table.locator(".reason")).to_contain_text(why)
+    expect(table.locator(".caption")).to_be_hidden()

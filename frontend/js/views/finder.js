@@ -143,6 +143,7 @@ function tablePanel(row, data, state, role) {
   const src = data.table;
   const defs = data.defs.data;
   if (src.error || data.defs.error) {
+    caption(fig, ""); // ("Computing…" while it was on its way)
     reason(fig, src.error || data.defs.error);
     return;
   }

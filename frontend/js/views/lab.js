@@ -293,8 +293,9 @@ function drawRoles(fig, options, run, records, rec, role, layer, head) {
   const palette = THEME.series.colors;
   const dashes = ["solid", "dash", "dot", "dashdot"];
   const def = roleDef(options, role);
-  caption(fig, `The ${def.name} score of each head, as the Heads view defines it: ${def.words} Measured at each record on the probe: BOS, ` +
-    `random tokens, then the same tokens shuffled. The thick line: the head whose attention is shown (L${layer} H${head}).`);
+  caption(fig, `The ${def.name} score of each head, as the Heads view defines it: ${def.words} Measured at each record on the lab's probe, ` +
+    `${run.example.probe_tokens.join(" ")}: BOS, random tokens, then the same tokens shuffled (the Heads view's induction probe is ` +
+    `another sequence). The thick line: the head whose attention is shown (L${layer} H${head}).`);
   draw(fig, series.map((s, i) => ({
     type: "scatter", mode: "lines", name: s.name, x: s.x, y: s.y,
     line: { color: palette[s.head % palette.length], dash: dashes[s.layer % dashes.length], width: s.layer === layer && s.head === head ? 3.5 : 1.5 },
