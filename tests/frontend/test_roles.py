@@ -83,6 +83,25 @@ def test_a_summary_panel_with_no_word_counted_keeps_its_grid_and_says_so(page: P
     assert got["notes"] == ["x2 domain"]
 
 
+def summary_row_gap(page: Page) -> float:
+    """Pixels between the per-head summary's upper and lower rows of panels (on a narrow screen)."""
+    page.wait_for_function("() => (document.querySelector('#attn-heads .plot')?.data || []).length === 4")
+    return page.evaluate("""() => { const L = document.querySelector('#attn-heads .plot')._fullLayout;
+        const h = L.height - L.margin.t - L.margin.b;
+        return (L.yaxis.domain[0] - L.yaxis3.domain[1]) * h; }""")
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", pytest.param("smollm2-135m", marks=pytest.mark.slow)])
+def test_on_a_phone_the_summary_rows_are_a_title_apart(page: Page, model, request):
+    """Two rows of two panels: the gap holds the lower panels' titles and no more, whatever the number of layers
+    (a fixed share of a row's height gave 50 px on the default model and 209 px on SmolLM2)."""
+    if model != "tiny-sinusoidal":
+        request.getfixturevalue("need_models")
+    page.set_viewport_size({"width": 390, "height": 844})
+    go(page, text=SENTENCE, view="attention", model=model)
+    assert 44 <= summary_row_gap(page) <= 52
+
+
 def test_the_grid_carries_the_apis_role_labels_and_a_legend_of_its_thresholds(page: Page, shot):
     go(page, text=REPEATS, view="attention")
     want = api(page, "/api/roles", {"text": REPEATS})["roles"]["heads"]
