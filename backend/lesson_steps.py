@@ -962,12 +962,12 @@ def top_head(ctx: StepContext) -> tuple[int, int]:
 
 
 def focused_head(ctx: StepContext) -> tuple[int, int]:
-    """`head: @focused-head`: in the step's layer, the head with the lowest mean entropy (the analysis's per-head
-    summary: `focused_head` of the same layer; ties: the lower head)."""
+    """`head: @focused-head`: in the step's layer, the head that the `focused_head` shortcut names (the lowest mean
+    entropy of the analysis's per-head summary; ties: the lower head), read by that shortcut's own path."""
     layer = ctx.state["layer"]
-    heads = ctx.fetch_source("analyze")["heads"][layer]
+    source, *path = split_top(SHORTCUTS["focused_head"], ".")
     try:
-        return layer, _arg([h["entropy"] for h in heads], lambda a, b: a < b)
+        return layer, resolve_path(ctx.fetch_source(source), path, {"layer": layer})[0]
     except ReadError:
         raise ReadError(f"no query of “{ctx.state['text']}” sees two tokens or more, so no head of layer {layer} has "
                         "a mean entropy") from None

@@ -66,9 +66,8 @@ def _cosines(loaded: LoadedModel, vec: torch.Tensor, exclude: set[int]) -> torch
     return cos
 
 
-def _nearest(loaded: LoadedModel, vec: torch.Tensor, k: int, exclude: set[int],
-             cos: torch.Tensor | None = None) -> list[schemas.Neighbor]:
-    cos = _cosines(loaded, vec, exclude) if cos is None else cos  # [vocab]
+def _nearest(loaded: LoadedModel, cos: torch.Tensor, k: int) -> list[schemas.Neighbor]:
+    """The k candidates of highest cosine (`cos` [vocab] from _cosines)."""
     values, ids = cos.topk(min(k, int(torch.isfinite(cos).sum())))
     tok = loaded.tokenizer
     return [schemas.Neighbor(id=int(i), text=tok.token_text(int(i)), display=tok.display(int(i)), cosine=round(float(v), 4))
@@ -85,7 +84,7 @@ def neighbors(loaded: LoadedModel, word: str | None, k: int, token_id: int | Non
         tid = word_token(loaded, word)
     vec = loaded.model.W_E.detach()[tid]
     return schemas.NeighborsResponse(model=loaded.name, word=word, token=token(loaded, tid, 0),
-                                     neighbors=_nearest(loaded, vec, k, {tid}))
+                                     neighbors=_nearest(loaded, _cosines(loaded, vec, {tid}), k))
 
 
 def _expected_token(loaded: LoadedModel, expect: str, abc: tuple[int, int, int]) -> int:
@@ -114,5 +113,5 @@ def analogy(loaded: LoadedModel, a: str, b: str, c: str, k: int, expect: str | N
         except ValueError as e:
             why = f"No rank for the word expected: {str(e).rstrip('.')}."
     return schemas.AnalogyResponse(model=loaded.name, a=token(loaded, ia, 0), b=token(loaded, ib, 0),
-                                   c=token(loaded, ic, 0), neighbors=_nearest(loaded, vec, k, set(abc), cos),
+                                   c=token(loaded, ic, 0), neighbors=_nearest(loaded, cos, k),
                                    expected=expected, expected_unavailable=why)
