@@ -40,6 +40,7 @@ from models.sampling import entropy
 ROLES: tuple[str, ...] = ("previous-token", "sink", "self", "duplicate-token", "induction", "fixed-offset", "entropy")
 LABEL_ROLES: tuple[str, ...] = ROLES[:-1]  # the roles a head can be labelled with
 _KEY_ROLES = ROLES[:5]  # the roles whose score is the weight on a set of keys, one set per query
+_ONE_KEY_ROLES = _KEY_ROLES[:3]  # of those, the roles with one key per query (q − 1, 0, q)
 
 LABEL_MIN_SCORE = 0.4
 LABEL_MIN_MARGIN = 0.15
@@ -137,9 +138,6 @@ class _Layout:
 
     pos: torch.Tensor  # [pos]
     earlier: torch.Tensor  # [q, k]: k < q
-    previous: torch.Tensor  # [q, k]: k = q - 1
-    sink: torch.Tensor  # [q, k]: k = 0 and q >= 1 (at query 0 the first token is the query itself)
-    own: torch.Tensor  # [q, k]: k = q
     offsets: torch.Tensor  # [d]: every offset some query from position 1 on has a key >= 1 at
     offset_key: torch.Tensor  # [q, d]: the key q - d, clamped into 0..n-1
     offset_inside: torch.Tensor  # [q, d]: whether q >= 1 and the key q - d is in 1..n-1
@@ -153,24 +151,41 @@ def _layout(n: int, causal: bool) -> _Layout:
     offsets = torch.arange(0 if causal else -(n - 2), n - 1)  # [d]
     key = q - offsets[None, :]  # [q, d]
     seen = pos + 1 if causal else torch.full((n,), n)  # [q]
-    return _Layout(pos=pos, earlier=k < q, previous=k == q - 1, sink=(k == 0) & (q >= 1), own=k == q, offsets=offsets,
+    return _Layout(pos=pos, earlier=k < q, offsets=offsets,
                    offset_key=key.clamp(0, n - 1), offset_inside=(key >= 1) & (key < n) & (q >= 1),
                    log_seen=seen.double().log().float())
 
 
 def key_sets(ids: torch.Tensor, special: torch.Tensor, causal: bool = True) -> torch.Tensor:
-    """For each role of _KEY_ROLES, which keys count for each query: [role, query, key] (bool).
-
-    A query for which its role has no key does not count for that role (see `scores`)."""
+    """For the roles of _KEY_ROLES whose keys depend on the tokens (duplicate-token, induction), which keys count for
+    each query: [role, query, key] (bool). A query for which its role has no key does not count for that role (see
+    `scores`)."""
     n = ids.shape[0]
     lay = _layout(n, causal)
-    key_ok = ~special & (lay.pos >= 1)  # [k]: keys every role but the sink may count
+    key_ok = ~special & (lay.pos >= 1)  # [k]
     same = ids[:, None] == ids[None, :]  # [q, k]: t[k] = t[q]
     after_copy = torch.zeros(n, n, dtype=torch.bool)
     after_copy[:, 1:] = same[:, :-1]  # [q, k]: t[k-1] = t[q]
-    sets = torch.stack([lay.previous, lay.sink, lay.own, same & lay.earlier, after_copy & lay.earlier])  # [role, q, k]
-    sets[[0, 2, 3, 4]] &= key_ok  # (the sink's key is position 0, whatever token it is)
+    sets = torch.stack([same, after_copy]) & (lay.earlier & key_ok)  # [role, q, k]
     return sets & ~special[None, :, None]  # a special query counts for no role
+
+
+def _one_key_scores(a: torch.Tensor, special: torch.Tensor) -> tuple[list[torch.Tensor], list[int]]:
+    """a [layer, head, q, k] -> the score [layer, head] (float64, nan where no query counts) of each role of
+    _ONE_KEY_ROLES and how many queries counted. Each of these roles has one key per query (q − 1, 0, q), so its
+    weights lie along a diagonal or a column of the pattern: read there, with the queries that count as a mask."""
+    n = a.shape[-1]
+    pos = torch.arange(n)
+    query = ~special  # [q]: a special query counts for no role
+    key = ~special & (pos >= 1)  # [k]: no role but the sink counts position 0 or a special token
+    weights = (a.diagonal(-1, -2, -1),  # [layer, head, q - 1]: A[q, q − 1] for q = 1 .. n − 1
+               a[..., 1:, 0],  # [layer, head, q - 1]: A[q, 0] for q = 1 .. n − 1 (at q = 0 the key is the query)
+               a.diagonal(0, -2, -1))  # [layer, head, q]: A[q, q]
+    counted = (query[1:] & key[:-1], query[1:], query & key)  # [q - 1], [q - 1], [q]
+    nan = torch.full(a.shape[:2], math.nan, dtype=torch.float64)
+    counts = [int(c.sum()) for c in counted]
+    values = [w[..., c].double().sum(-1) / k if k else nan for w, c, k in zip(weights, counted, counts, strict=True)]
+    return values, counts
 
 
 def _inputs(pattern, ids, special) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -184,8 +199,8 @@ def _inputs(pattern, ids, special) -> tuple[torch.Tensor, torch.Tensor, torch.Te
 
 
 def _key_scores(a: torch.Tensor, sets: torch.Tensor) -> tuple[list[torch.Tensor], list[int]]:
-    """a [layer, head, q, k], sets [role, q, k] (bool) -> each role's score [layer, head] (float64, nan where no query
-    counts) and how many queries counted.
+    """a [layer, head, q, k], sets [role, q, k] (bool; key_sets) -> each role's score [layer, head] (float64, nan where
+    no query counts) and how many queries counted.
 
     Every (query, key) pair a role counts, weighted 1/|Q| and summed per role: a gather and a scatter, no matrix
     product (whose threads cost more than the sum on a small pattern)."""
@@ -204,7 +219,7 @@ def _entropies(a: torch.Tensor, special: torch.Tensor, lay: _Layout) -> tuple[to
     """The rows the entropy role counts (queries that are not special and see at least 2 keys): their entropy in
     nats [layer, head, counted q] and log(keys each sees) [counted q]."""
     q_ent = ~special & (lay.log_seen > 0)  # [q]
-    return entropy(a[:, :, q_ent]), lay.log_seen[q_ent]
+    return entropy(a)[..., q_ent], lay.log_seen[q_ent]  # (every row's entropy, then those: no copy of the rows)
 
 
 def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Sequence[bool] | torch.Tensor | None = None,
@@ -221,9 +236,10 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
     nan = torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
 
     # the roles that read a set of keys per query
-    key_values, counts = _key_scores(a, key_sets(ids, special, causal))
-    values: dict[str, torch.Tensor] = dict(zip(_KEY_ROLES, key_values, strict=True))
-    queries = dict(zip(_KEY_ROLES, counts, strict=True))
+    one_values, one_counts = _one_key_scores(a, special)
+    token_values, token_counts = _key_scores(a, key_sets(ids, special, causal))
+    values: dict[str, torch.Tensor] = dict(zip(_KEY_ROLES, one_values + token_values, strict=True))
+    queries = dict(zip(_KEY_ROLES, one_counts + token_counts, strict=True))
 
     # fixed offset: the mean weight at each offset d (key q - d) over the queries from position 1 on, then the best d
     q_off = ~special & (lay.pos >= 1)  # [q]
@@ -254,11 +270,11 @@ def summary(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: S
     where `scores` is run anyway, its answer has them too). `offset` is all zeros (no fixed offset is looked for)."""
     a, ids, special = _inputs(pattern, ids, special)
     n_layers, n_heads = a.shape[:2]
-    key_values, counts = _key_scores(a, key_sets(ids, special, causal)[:3])  # previous-token, sink, self
+    key_values, counts = _one_key_scores(a, special)  # previous-token, sink, self
     h, log_seen = _entropies(a, special, _layout(ids.shape[0], causal))
     nats = h.mean(-1).double() if log_seen.numel() else torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
-    return Scores(values=dict(zip(_KEY_ROLES[:3], key_values, strict=True)),
-                  queries={"entropy": log_seen.numel(), **dict(zip(_KEY_ROLES[:3], counts, strict=True))},
+    return Scores(values=dict(zip(_ONE_KEY_ROLES, key_values, strict=True)),
+                  queries={"entropy": log_seen.numel(), **dict(zip(_ONE_KEY_ROLES, counts, strict=True))},
                   offset=torch.zeros(n_layers, n_heads, dtype=torch.long), entropy_nats=nats)
 
 

@@ -83,6 +83,31 @@ def test_scores_match_the_reference(causal, special):
             assert shares[int(s.offset[l, h])] == pytest.approx(want["fixed-offset"], abs=1e-6)
 
 
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("special", [SPECIAL, [False] * len(IDS), [True, False] + [False, True] * 5])
+def test_summary_is_the_role_tables_numbers(causal, special):
+    """The attention view's per-head summary reads previous-token, sink and self along the pattern's diagonals and
+    first column: the same floats as the role table, and the reference's; its entropy in nats is the mean over the
+    rows the entropy role counts, recomputed here row by row."""
+    pattern = random_pattern(3, 2, len(IDS), causal, seed=7)
+    s, m = roles.scores(pattern, IDS, special, causal=causal), roles.summary(pattern, IDS, special, causal=causal)
+    for role in ("previous-token", "sink", "self"):
+        assert m.queries[role] == s.queries[role]
+        assert torch.equal(m.values[role].isnan(), s.values[role].isnan())
+        assert torch.equal(m.values[role].nan_to_num(-1), s.values[role].nan_to_num(-1)), role
+    assert m.queries["entropy"] == s.queries["entropy"]
+    for l in range(3):
+        for h in range(2):
+            want, counts, _ = reference(pattern[l, h].tolist(), IDS, special, causal)
+            for role in ("previous-token", "sink", "self"):
+                assert m.queries[role] == counts[role]
+                got = float(m.values[role][l, h])
+                assert (math.isnan(got) and math.isnan(want[role])) or got == pytest.approx(want[role], abs=1e-6)
+            rows = [q for q in range(len(IDS)) if not special[q] and (q + 1 if causal else len(IDS)) >= 2]
+            nats = [-sum(p * math.log(p) for p in pattern[l, h, q].tolist() if p > 0) for q in rows]
+            assert float(m.entropy_nats[l, h]) == pytest.approx(sum(nats) / len(nats), abs=1e-6)
+
+
 def test_a_special_query_counts_for_nothing_and_position_0_only_for_the_sink():
     n = 6
     ids = [1, 2, 3, 2, 3, 9]
