@@ -507,7 +507,7 @@ def format_value(value: Any, fmt: str) -> str:
         if fmt == "pct":
             return f"{math.floor(value * 100 + 0.5)}%"  # half up, as JavaScript's Math.round (not Python's to even)
         if fmt == "int" or (fmt == "" and float(value).is_integer()):
-            return str(math.floor(value + 0.5))
+            return f"{math.floor(value + 0.5):,}"  # thousands grouped (4,092), as the page's captions
         digits = int(fmt) if re.fullmatch(r"\d", fmt) else 2
         text = f"{value:.{digits}f}"
         return text[1:] if re.fullmatch(r"-0\.?0*", text) else text  # 0.00, not -0.00

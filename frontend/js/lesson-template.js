@@ -282,12 +282,13 @@ const LOSS_STEP_CHOICES = ["before step 100", "steps 100 to 299", "steps 300 to 
 export const ACCURACY_BINS = [0.4, 0.9];
 const ACCURACY_CHOICES = ["less than 40%", "40% to 89%", "90% or more"];
 
-/** A value as the lesson text shows it. Numbers: 2 decimals unless the format says; strings: as a word. */
+/** A value as the lesson text shows it. Numbers: 2 decimals unless the format says, a whole number with its
+ * thousands grouped as the views' captions write them (4,092); strings: as a word. */
 export function format(value, fmt) {
   if (value === null || value === undefined) return "—";
   if (typeof value === "number") {
     if (fmt === "pct") return `${Math.round(value * 100)}%`;
-    if (fmt === "int" || (fmt === "" && Number.isInteger(value))) return String(Math.round(value));
+    if (fmt === "int" || (fmt === "" && Number.isInteger(value))) return (Math.round(value) || 0).toLocaleString("en"); // (|| 0: -0 as 0)
     const digits = /^\d$/.test(fmt) ? Number(fmt) : 2;
     const text = value.toFixed(digits);
     return /^-0\.?0*$/.test(text) ? text.slice(1) : text; // a small negative number shows as 0.00, not -0.00

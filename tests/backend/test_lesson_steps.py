@@ -531,6 +531,8 @@ def test_numbers_round_half_up_as_the_page_does():
     from backend.lesson_steps import format_value
     assert [format_value(0.125, "pct"), format_value(2.5, "int"), format_value(0.135, "pct"), format_value(-0.5, "int")] == \
         ["13%", "3", "14%", "0"]
+    # a whole number's thousands grouped, as the page's format() and captions (4,092)
+    assert [format_value(4092, ""), format_value(-1234.5, "int"), format_value(999, "")] == ["4,092", "-1,234", "999"]
     # a small negative number shows as the page shows it: 0.00, not -0.00
     assert [format_value(-0.001, ""), format_value(-0.0004, "3"), format_value(-0.006, "")] == ["0.00", "0.000", "-0.01"]
 

@@ -55,6 +55,9 @@ test("formats", () => {
   assert.equal(T.format(-0.006, ""), "-0.01");
   assert.equal(T.format(0.5, "pct"), "50%");
   assert.equal(T.format(4, ""), "4");
+  // a whole number's thousands grouped, as the captions write them (the vocabulary: 4,092 tokens)
+  assert.deepEqual([T.format(4092, ""), T.format(1234567.4, "int"), T.format(-1234, ""), T.format(999, "")],
+    ["4,092", "1,234,567", "-1,234", "999"]);
   assert.equal(T.format("␣cat", ""), "cat");
   assert.equal(T.format("␣cat", "raw"), "␣cat");
   assert.equal(T.format(true, ""), "yes");
@@ -122,4 +125,5 @@ test("questions on the lab's run: fixed choices, the answer from its summary, no
 
 test("numbers round half up, as backend/lesson_steps.py format_value", () => {
   assert.deepEqual([T.format(0.125, "pct"), T.format(2.5, "int"), T.format(0.135, "pct"), T.format(-0.5, "int")], ["13%", "3", "14%", "0"]);
+  assert.deepEqual([T.format(4092, ""), T.format(-1234.5, "int")], ["4,092", "-1,234"]); // as format_value too
 });
