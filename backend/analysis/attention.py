@@ -88,7 +88,8 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
                                      query_rows=rows)
     # Assigned after validation: rnd() makes nested lists of floats from a float tensor, so checking each of its
     # n_layers * n_heads * n^2 numbers again (more than the rest of the answer costs at 64 tokens) proves nothing.
-    answer.attention = (rounded if to_send else rnd)(pat[layers])  # [len(layers), head, q, k]
+    sent = pat if layers == list(range(cfg.n_layers)) else pat[layers]  # (every layer: no copy)
+    answer.attention = (rounded if to_send else rnd)(sent)  # [len(layers), head, q, k]
     return answer
 
 

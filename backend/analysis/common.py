@@ -18,7 +18,8 @@ TOLIST_CHUNK = 1 << 14  # elements per tolist() call: it holds the GIL for its w
 
 
 def _round(t: torch.Tensor) -> torch.Tensor:
-    return torch.round(t.detach().double(), decimals=DECIMALS)
+    x = t.detach().to(torch.float64, copy=True)  # (a copy even of a float64 tensor: rounded in place below)
+    return torch.round(x, decimals=DECIMALS, out=x)
 
 
 def number(x: float) -> float | None:

@@ -121,8 +121,10 @@ def test_an_array_is_written_as_its_rounded_lists():
                torch.randn(PIECE + 7, dtype=torch.float64, generator=g) * 1e6, torch.tensor(0.25)]
     assert tensors[0].numel() > PIECE
     for t in tensors:
+        before = t.clone()
         listed, arrayed = Answer(), Answer()
         listed.a, arrayed.a = rnd(t), rounded(t)
+        torch.testing.assert_close(t, before, rtol=0, atol=0, equal_nan=True)  # rounded in a copy, float64 too
         assert isinstance(arrayed.a, np.ndarray)
         assert dump(arrayed) == dump(listed) == listed.model_dump_json().encode()
     for a in (np.array([[True, False]]), np.arange(6).reshape(2, 3), np.arange(6.0).reshape(3, 2).T):
