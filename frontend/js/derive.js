@@ -239,3 +239,11 @@ export function wholeInsert(ev) {
   if (ev.isComposing) return false;
   return ["insertFromPaste", "insertFromDrop", "insertReplacementText"].includes(ev.inputType) || (ev.data || "").length > 1;
 }
+
+/**
+ * Which sides of a row that scrolls sideways (the tabs in presenter mode and on a phone) hide something: {left, right},
+ * from its scrollLeft, clientWidth and scrollWidth (a pixel of rounding is no hidden tab).
+ */
+export function scrollCues({ scrollLeft, clientWidth, scrollWidth }) {
+  return { left: scrollLeft > 1, right: scrollLeft + clientWidth < scrollWidth - 1 };
+}

@@ -3,7 +3,7 @@
 // (lessons.js) in the same frame from the same answers. Nothing here computes a number the API sends.
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
-import { beyondNotice, canRunBeyond, effectiveToken, samplingOf, shownIndices, shownText, visibleAnalysis, wholeInsert } from "./derive.js";
+import { beyondNotice, canRunBeyond, effectiveToken, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert } from "./derive.js";
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
 import * as lessons from "./lessons.js";
@@ -120,6 +120,14 @@ function buildViews() {
   if (vocab.limits.max_text_chars) $("text").maxLength = vocab.limits.max_text_chars;
 }
 
+/** A tab list that scrolls sideways fades out at each side that hides tabs (classes more-left, more-right). */
+function showTabCues() {
+  const list = document.querySelector(".tabs [role=tablist]");
+  const cues = scrollCues(list);
+  list.classList.toggle("more-left", cues.left);
+  list.classList.toggle("more-right", cues.right);
+}
+
 function fillSelect(select, count, prefix) {
   if (select.options.length !== count) {
     select.replaceChildren(...[...Array(count).keys()].map((i) => new Option(`${prefix}${i}`, String(i))));
@@ -165,13 +173,16 @@ function syncInputs() {
     const on = tab.dataset.view === state.view;
     tab.setAttribute("aria-selected", on ? "true" : "false");
     tab.tabIndex = on ? 0 : -1;
-    // a tab list that scrolls sideways (presenter mode, a phone) keeps the selected tab in sight
+    // a tab list that scrolls sideways (presenter mode, a phone) keeps the selected tab in sight, clear of the fade
+    // at its sides (3rem, app.css)
     const list = tab.parentElement;
     if (on && list.scrollWidth > list.clientWidth) {
       const left = tab.offsetLeft - list.offsetLeft;
-      if (left < list.scrollLeft || left + tab.offsetWidth > list.scrollLeft + list.clientWidth) list.scrollLeft = left - 8;
+      const fade = 3 * parseFloat(getComputedStyle(document.documentElement).fontSize);
+      if (left < list.scrollLeft + fade || left + tab.offsetWidth > list.scrollLeft + list.clientWidth - fade) list.scrollLeft = left - fade;
     }
   }
+  showTabCues();
   const info = viewInfo(state.view);
   $("selection").dataset.layerHead = info && info.layer_head ? "1" : "0";
 }
@@ -550,6 +561,9 @@ function wire() {
 
   // tabs
   const tabs = document.querySelector(".tabs");
+  const tablist = tabs.querySelector("[role=tablist]");
+  tablist.addEventListener("scroll", showTabCues, { passive: true });
+  new ResizeObserver(showTabCues).observe(tablist);
   tabs.addEventListener("click", (ev) => {
     const tab = ev.target.closest("[role=tab]");
     if (tab) update({ view: tab.dataset.view }, { history: "push" });

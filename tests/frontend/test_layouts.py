@@ -251,6 +251,31 @@ def test_on_a_phone_the_tabs_take_one_row_and_show_the_selected_one(page: Page):
     assert tabs["box"][0] - 1 <= tabs["sel"][0] and tabs["sel"][1] <= tabs["box"][1] + 1, tabs
 
 
+@pytest.mark.parametrize("size, extra", [((390, 844), {}), ((1280, 720), {"present": 1, "lesson": "many-heads", "step": 1})],
+                         ids=["phone", "presenter-lesson"])
+def test_a_tab_row_that_scrolls_fades_where_it_hides_tabs(page: Page, size, extra):
+    """Where the tabs scroll sideways, the row fades out at each side that hides a tab (classes more-left and
+    more-right), and the selected tab is scrolled clear of the fades; scrolled to the start, the left fade goes."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "predictions", **extra}))
+    ready(page, WAIT)
+    probe = """() => { const list = document.querySelector('.tablist'); const box = list.getBoundingClientRect();
+        const tabs = [...list.querySelectorAll('[role=tab]')].map((t) => t.getBoundingClientRect());
+        const sel = list.querySelector('[aria-selected=true]').getBoundingClientRect();
+        const rem = parseFloat(getComputedStyle(document.documentElement).fontSize);
+        return { hiddenLeft: tabs.some((r) => r.left < box.left - 1), hiddenRight: tabs.some((r) => r.right > box.right + 1),
+                 left: list.classList.contains('more-left'), right: list.classList.contains('more-right'),
+                 mask: getComputedStyle(list).maskImage, sel: [sel.left - box.left, box.right - sel.right], fade: 3 * rem }; }"""
+    row = page.evaluate(probe)
+    assert row["hiddenRight"] and row["right"] and row["left"] == row["hiddenLeft"], row
+    assert "gradient" in row["mask"], row
+    assert min(row["sel"]) >= row["fade"] - 1, row  # the selected tab: not under a fade
+    page.evaluate("() => { document.querySelector('.tablist').scrollLeft = 0; }")
+    expect(page.locator(".tablist")).not_to_have_class(re.compile(r"more-left"))
+    row = page.evaluate(probe)
+    assert not row["hiddenLeft"] and row["hiddenRight"] and row["right"], row
+
+
 @pytest.mark.parametrize("size, extra", [((1280, 800), {}), ((1280, 720), {"present": 1}), ((390, 844), {})],
                          ids=["desktop", "presenter", "phone"])
 def test_the_token_strip_shows_whole_rows(page: Page, size, extra):

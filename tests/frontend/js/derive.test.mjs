@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  baseParams, byLayer, compact, effectiveToken, keptIndices, maskOf, masksAny, positionalLength, shownIndices, shownText, sliceThumbnails,
-  visibleAnalysis, wholeInsert,
+  baseParams, byLayer, compact, effectiveToken, keptIndices, maskOf, masksAny, positionalLength, scrollCues, shownIndices, shownText,
+  sliceThumbnails, visibleAnalysis, wholeInsert,
 } from "../../../frontend/js/derive.js";
 import { analysis, MODELS } from "./fixtures.mjs";
 
@@ -78,4 +78,12 @@ test("a paste, a drop or a whole text inserted is analysed at once; a keystroke 
   assert.ok(!wholeInsert({ inputType: "insertText", data: "s" }));
   assert.ok(!wholeInsert({ inputType: "deleteContentBackward", data: null }));
   assert.ok(!wholeInsert({ inputType: "insertCompositionText", data: "日本", isComposing: true }));
+});
+
+test("a row that scrolls sideways shows which side hides something", () => {
+  assert.deepEqual(scrollCues({ scrollLeft: 0, clientWidth: 500, scrollWidth: 500 }), { left: false, right: false }); // it all fits
+  assert.deepEqual(scrollCues({ scrollLeft: 0, clientWidth: 500, scrollWidth: 900 }), { left: false, right: true });
+  assert.deepEqual(scrollCues({ scrollLeft: 200, clientWidth: 500, scrollWidth: 900 }), { left: true, right: true });
+  assert.deepEqual(scrollCues({ scrollLeft: 399.5, clientWidth: 500, scrollWidth: 900 }), { left: true, right: false }); // at the end
+  assert.deepEqual(scrollCues({ scrollLeft: 0.5, clientWidth: 500, scrollWidth: 500.5 }), { left: false, right: false }); // rounding
 });
