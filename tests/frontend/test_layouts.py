@@ -276,6 +276,27 @@ def test_a_tab_row_that_scrolls_fades_where_it_hides_tabs(page: Page, size, extr
     assert not row["hiddenLeft"] and row["hiddenRight"] and row["right"], row
 
 
+@pytest.mark.parametrize("size, extra", [((1280, 800), {"lesson": "similarity-and-vector-arithmetic", "step": 3}),
+                                         ((390, 844), {})], ids=["lesson-open", "phone"])
+def test_the_analogy_row_breaks_between_terms(page: Page, size, extra):
+    """a − b + c ≈ expected on a narrow row: where it breaks, each sign stays on the line of the box after it (the ≈
+    was left at the end of a line, its box alone on the next)."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "embeddings", **extra}))
+    ready(page, WAIT)
+    rows = page.evaluate("""() => {
+      const form = document.querySelector('[data-part="anform"]');
+      const mid = (el) => { const r = el.getBoundingClientRect(); return (r.top + r.bottom) / 2; };
+      const items = [...form.querySelectorAll('span, input, button')].filter((el) => !el.classList.contains('term'));
+      return items.map((el) => [el.tagName === 'SPAN' ? el.textContent.trim() : el.name || el.tagName, Math.round(mid(el))]);
+    }""")
+    lines = sorted({y for _, y in rows})
+    assert len(lines) >= 2, rows  # the row does break at this width
+    for (label, y), (box, y2) in zip(rows, rows[1:], strict=False):
+        if label in ("Analogy:", "−", "+", "≈"):
+            assert abs(y - y2) <= 2, (label, box, rows)
+
+
 @pytest.mark.parametrize("size, extra", [((1280, 800), {}), ((1280, 720), {"present": 1}), ((390, 844), {})],
                          ids=["desktop", "presenter", "phone"])
 def test_the_token_strip_shows_whole_rows(page: Page, size, extra):

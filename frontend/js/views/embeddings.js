@@ -121,8 +121,10 @@ export function render(element, data, state) {
     const expect = mk("expect", "the word you expect (optional): its rank is shown");
     expect.placeholder = "expected?";
     expect.title = "the word you expect a − b + c to be near (optional): the caption says where it ranks";
-    const form = h("form", { class: "controls inline-form" }, h("span", {}, "Analogy: "), a, h("span", {}, " − "), b, h("span", {}, " + "), c,
-      h("span", {}, " ≈ "), expect, h("button", { type: "submit" }, "Find"));
+    // each operator stays with the box after it, so that a narrow row breaks between terms, not after a sign
+    const term = (sign, box) => h("span", { class: "term" }, h("span", {}, sign), box);
+    const form = h("form", { class: "controls inline-form" }, h("span", { class: "term" }, h("span", {}, "Analogy:"), a),
+      term("−", b), term("+", c), term("≈", expect), h("button", { type: "submit" }, "Find"));
     form.addEventListener("submit", (ev) => {
       ev.preventDefault();
       emit(form, { a: a.value.trim(), b: b.value.trim(), c: c.value.trim(), expect: expect.value.trim() });
