@@ -70,6 +70,7 @@ class ResolvedSettings(BaseModel):
     a: str | None = None
     b: str | None = None
     c: str | None = None
+    expect: str | None = None
     depth: int | None = None
     metric: str | None = None
     pn: int | None = None
@@ -88,6 +89,11 @@ class StepRequest(BaseModel):
     temp: float | None = Field(None, gt=0, le=100)
     word: str | None = Field(None, max_length=100)
     depth: int | None = Field(None, ge=0, le=10_000)
+    a: str | None = Field(None, max_length=100, description="the analogy's a − b + c, as on the page")
+    b: str | None = Field(None, max_length=100)
+    c: str | None = Field(None, max_length=100)
+    expect: str | None = Field(None, max_length=100, description="the word expected near a − b + c (\"\": none)")
+    pn: int | None = Field(None, ge=1, le=100_000, description="how many positions the encoding heatmap shows")
     lab_run: int | None = Field(None, ge=0, description="the training lab's run on the page (the `labrun` source); "
                                                         "null: none")
     lab_records: int | None = Field(None, ge=0, description="summarise its first this many records (null: all now)")
@@ -1000,15 +1006,20 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         v = getattr(s, field, None)
         return fallback if v is None else v
 
+    def typed(field: str) -> str:
+        """A word the page's boxes hold: the page's as it is (an emptied box too), else the step's, else the page's
+        default."""
+        v = getattr(req, field)
+        return v if v is not None else getattr(s, field) or STATE_DEFAULTS[field]
+
     state = {
         "text": req.text, "layer": pick("layer"), "head": pick("head"),
         "positions": pick("positions"), "scale": pick("scale"),
         "ablate": [tuple(p) for p in (req.ablate if req.ablate is not None else s.ablate)],
         "temp": pick("temp", STATE_DEFAULTS["temp"]), "word": pick("word", STATE_DEFAULTS["word"]),
-        "a": s.a or STATE_DEFAULTS["a"], "b": s.b or STATE_DEFAULTS["b"], "c": s.c or STATE_DEFAULTS["c"],
-        "expect": s.expect or STATE_DEFAULTS["expect"],
+        **{k: typed(k) for k in ("a", "b", "c", "expect")},
         "depth": pick("depth", STATE_DEFAULTS["depth"]), "metric": s.metric or STATE_DEFAULTS["metric"],
-        "pn": s.pn or STATE_DEFAULTS["pn"], "hidespecial": False, "token": None,
+        "pn": pick("pn", STATE_DEFAULTS["pn"]), "hidespecial": False, "token": None,
         "probe": s.probe, "pseed": 0, "role": s.role or STATE_DEFAULTS["role"],
         "lab_run": req.lab_run, "lab_records": req.lab_records,
     }

@@ -220,7 +220,8 @@ function resolution(lesson, step, base) {
   const token = effectiveToken(a.data.tokens.length, { token: state.token }, keptIndices(a.data.tokens, state.hidespecial));
   const selection = fresh ? {} : {
     layer: state.layer, head: state.head, token, positions: state.positions, scale: state.scale, ablate: state.ablate,
-    temp: state.temp, word: state.word || null, depth: state.depth,
+    temp: state.temp, word: state.word, depth: state.depth, a: state.a, b: state.b, c: state.c, expect: state.expect,
+    pn: state.pn,
   };
   const r = data.resolve("lesson", "lessonstep", { ...base, hover: null, selection, slot: "step" });
   if (r.pending || !r.current) return r.error ? { error: r.error } : { pending: true };

@@ -428,6 +428,29 @@ def test_lesson_7_says_whether_the_heads_share_keys_and_values(client):
         assert ("its own Ω_q, Ω_k, Ω_v" in d["body"]) == own and ("shares keys and values" in d["body"]) == (not own)
 
 
+def test_the_analogy_claims_follow_the_words_typed_on_the_page(client):
+    """Lesson 3 step 3 on the page's a − b + c and expected word, not the step's own: its claim reads the analogy the
+    page shows (it chose by boy − he + she ≈ girl while the page showed king − man + woman and queen's rank). An
+    emptied expected box leaves the claim unread: neither block, never "That is …, the word you would expect"."""
+    text = "The boy and the girl were happy."
+    own = client.post("/api/lessons/similarity-and-vector-arithmetic/steps/3", json={"text": text}).json()
+    typed = {"a": "king", "b": "man", "c": "woman", "expect": "queen"}
+    d = client.post("/api/lessons/similarity-and-vector-arithmetic/steps/3", json={"text": text, **typed}).json()
+    page = client.post("/api/embeddings/analogy", json={**typed, "k": 10}).json()
+    (claim,) = d["claims"]
+    (rank,) = claim["operands"]
+    assert rank["request"]["params"]["a"] == "king" and rank["request"]["params"]["expect"] == "queen"
+    assert rank["value"] == page["expected"]["rank"]
+    assert claim["holds"] == (page["expected"]["rank"] == 1)
+    assert ("comes at rank {{analogy.expected.rank}}" in d["body"]) == (page["expected"]["rank"] != 1)  # (the page
+    # fills the numbers in)
+    assert d["settings"]["a"] == "king" and d["settings"]["expect"] == "queen"
+    assert own["settings"]["a"] == "boy" and own["settings"]["expect"] == "girl"  # nothing sent: the step's own
+    emptied = client.post("/api/lessons/similarity-and-vector-arithmetic/steps/3", json={"text": text, "expect": ""}).json()
+    (claim,) = emptied["claims"]
+    assert claim["holds"] is None and claim["shown"] == "" and "the word you would expect" not in emptied["body"]
+
+
 @pytest.mark.slow
 def test_the_induction_lesson_on_smollm2_reads_the_probe(client):
     """The reveal quotes the probe's losses (their difference is the drop) and says "much lower" on SmolLM2; the
