@@ -148,8 +148,9 @@ function clampStep(lesson, n) {
   return Math.min(Math.max(1, n || 1), lesson.steps.length);
 }
 
-/** Put the page where step `n` of `lesson` says. */
-function enterStep(lesson, n, { history = "push" } = {}) {
+/** Put the page where step `n` of `lesson` says; `model`: a model the student asked for (a link's), kept where it
+ * is installed (the panel then says the step is on it and offers the lesson's). */
+function enterStep(lesson, n, { history = "push", model: asked = null } = {}) {
   const step = lesson.steps[clampStep(lesson, n) - 1];
   const s = step.settings;
   const lessonModel = stepModel(s);
@@ -157,8 +158,9 @@ function enterStep(lesson, n, { history = "push" } = {}) {
   // step that names a new sentence or model puts it on screen): the panel says so and offers the lesson's
   const before = state.lesson === lesson.id ? lesson.steps[clampStep(lesson, state.step) - 1] : null;
   const text = before && before !== step && before.settings.text === s.text ? state.text : s.text;
-  const model = before && before !== step && stepModel(before.settings) === lessonModel && L.page.byName.has(state.model)
-    ? state.model : lessonModel;
+  const installed = (name) => Boolean(name) && L.page.byName.has(name) && L.page.byName.get(name).available !== false;
+  const model = installed(asked) ? asked
+    : before && before !== step && stepModel(before.settings) === lessonModel && L.page.byName.has(state.model) ? state.model : lessonModel;
   if (!state.lesson || state.lesson !== lesson.id || !L.before) {
     L.before = { positions: state.positions, scale: state.scale, ablate: state.ablate };
   }
@@ -462,7 +464,7 @@ export async function start(page, { schedule }) {
   if (wanted) {
     const lesson = find(wanted);
     const n = Number(INITIAL.get("step")) || 1;
-    if (lesson && !INITIAL.has("text")) enterStep(lesson, n, { history: "replace" });
+    if (lesson && !INITIAL.has("text")) enterStep(lesson, n, { history: "replace", model: INITIAL.get("model") });
     else if (lesson) update({ lesson: lesson.id, step: clampStep(lesson, n) });
   }
   schedule();

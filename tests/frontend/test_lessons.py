@@ -324,6 +324,22 @@ def test_a_link_with_lesson_and_step_opens_that_step(page: Page, lessons, models
     step_ready(page, "attention-arithmetic", 3)
 
 
+def test_a_lesson_link_that_names_a_model_opens_the_step_on_it(page: Page, lessons, models):
+    """/?lesson=…&step=…&model=… (no sentence): the step with its own sentence, on the model the link names, and the
+    panel offers the lesson's model (the link's model was dropped for the lesson's)."""
+    lesson = next(l for l in lessons if l["id"] == "many-heads")
+    page.goto("/?" + urlencode({"lesson": "many-heads", "step": 1, "model": "tiny-rotary"}))
+    step_ready(page, "many-heads", 1)
+    s = url_state(page)
+    assert (s["model"], s["text"]) == ("tiny-rotary", lesson["steps"][0]["settings"]["text"])
+    expect(page.locator("#model")).to_have_value("tiny-rotary")
+    expect(page.locator("#lesson-panel")).to_contain_text("the lesson’s model is tiny-sinusoidal")
+    check_numbers(page, models, "on the linked model")
+    page.goto("/?" + urlencode({"lesson": "many-heads", "step": 1, "model": "no-such-model"}))
+    step_ready(page, "many-heads", 1)
+    assert url_state(page)["model"] == "tiny-sinusoidal"  # a model there is not: the lesson's
+
+
 def test_editing_the_sentence_keeps_the_quoted_numbers_true(page: Page, models):
     page.goto("/?lesson=attention-arithmetic&step=2")
     step_ready(page, "attention-arithmetic", 2)
