@@ -160,7 +160,7 @@ function enterStep(lesson, n, { history = "push", model: asked = null } = {}) {
   const text = before && before !== step && before.settings.text === s.text ? state.text : s.text;
   const installed = (name) => Boolean(name) && L.page.byName.has(name) && L.page.byName.get(name).available !== false;
   const model = installed(asked) ? asked
-    : before && before !== step && stepModel(before.settings) === lessonModel && L.page.byName.has(state.model) ? state.model : lessonModel;
+    : before && before !== step && stepModel(before.settings) === lessonModel && installed(state.model) ? state.model : lessonModel;
   if (!state.lesson || state.lesson !== lesson.id || !L.before) {
     L.before = { positions: state.positions, scale: state.scale, ablate: state.ablate };
   }
@@ -220,11 +220,13 @@ function resolution(lesson, step, base) {
   // the sentence or the model changes: asked again with the page's selection, the server would resolve it on that
   if (!fresh && ap && ap.lesson === lesson.id && ap.step === step.number && ap.unfit) return { data: ap.unfit };
   const token = effectiveToken(a.data.tokens.length, { token: state.token }, keptIndices(a.data.tokens, state.hidespecial));
-  const selection = fresh ? {} : {
-    layer: state.layer, head: state.head, token, positions: state.positions, scale: state.scale, ablate: state.ablate,
-    temp: state.temp, word: state.word, depth: state.depth, a: state.a, b: state.b, c: state.c, expect: state.expect,
-    pn: state.pn,
+  // what no role sets (the words typed in the boxes, the temperature, ...): the page's, unless the step was just entered
+  const typed = {
+    positions: state.positions, scale: state.scale, temp: state.temp, word: state.word, depth: state.depth,
+    a: state.a, b: state.b, c: state.c, expect: state.expect, pn: state.pn,
   };
+  const selection = fresh && fresh.all ? {} : fresh ? typed
+    : { ...typed, layer: state.layer, head: state.head, token, ablate: state.ablate };
   const r = data.resolve("lesson", "lessonstep", { ...base, hover: null, selection, slot: "step" });
   if (r.pending || !r.current) return r.error ? { error: r.error } : { pending: true };
   if (r.error) return { error: r.error };

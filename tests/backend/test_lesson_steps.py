@@ -451,6 +451,20 @@ def test_the_analogy_claims_follow_the_words_typed_on_the_page(client):
     assert claim["holds"] is None and claim["shown"] == "" and "the word you would expect" not in emptied["body"]
 
 
+def test_an_emptied_word_box_reads_the_selected_token_as_the_page_does(client):
+    """Lesson 3 step 2 with the nearest-words box emptied: the page shows the selected token's neighbours, and so does
+    the step (it read the step's own word, "happy")."""
+    text = "The boy and the girl were happy."
+    tokens = client.post("/api/analyze", json={"text": text, "layers": []}).json()["tokens"]
+    d = client.post("/api/lessons/similarity-and-vector-arithmetic/steps/2", json={"text": text, "word": "", "token": 2}).json()
+    reads = [n for n in d["numbers"] if n["placeholder"].startswith("neighbors.")]
+    assert reads and all(n["request"]["params"].get("token_id") == tokens[2]["id"] for n in reads), reads
+    shown = next(n for n in reads if n["placeholder"] == "neighbors.token.display")
+    assert shown["value"] == tokens[2]["display"] == "␣boy"
+    own = client.post("/api/lessons/similarity-and-vector-arithmetic/steps/2", json={"text": text}).json()
+    assert next(n for n in own["numbers"] if n["placeholder"] == "neighbors.token.display")["value"] == "␣happy"
+
+
 @pytest.mark.slow
 def test_the_induction_lesson_on_smollm2_reads_the_probe(client):
     """The reveal quotes the probe's losses (their difference is the drop) and says "much lower" on SmolLM2; the

@@ -378,6 +378,14 @@ def test_the_analogy_step_follows_the_words_typed(page: Page, models):
         expect(body).to_contain_text(f"queen, comes at rank {rank:,} of {a['expected']['of']:,}")
         expect(body).not_to_contain_text("the word you would expect: the step")
     check_numbers(page, models, "king − man + woman typed")
+    # another sentence: the step is resolved again (its roles on the new sentence), still on the words typed
+    sentence = "The king and the queen were happy."
+    page.fill("#text", sentence)
+    page.wait_for_function("(t) => new URLSearchParams(location.search).get('text') === t", arg=sentence)
+    step_ready(page, "similarity-and-vector-arithmetic", 3)
+    if rank != 1:
+        expect(body).to_contain_text(f"queen, comes at rank {rank:,} of {a['expected']['of']:,}")
+    check_numbers(page, models, "king − man + woman, another sentence")
     page.fill(f'{form} input[name="expect"]', "")
     page.press(f'{form} input[name="expect"]', "Enter")
     page.wait_for_function("() => new URLSearchParams(location.search).get('expect') === ''")
