@@ -43,6 +43,7 @@ SPACE_MARK = "\u2423"  # ␣
 _NAMED = {"\n": "\u21b5", "\t": "\u21e5", "\r": "\\r"}
 STYLES = ("byte_level", "wordpiece", "metaspace", "text")
 ENCODINGS_KEPT = 32  # texts whose encoding a tokenizer keeps (the last used)
+ENCODING_KEPT_CHARS = 4000  # and only a text this long at most (a sentence; not a training corpus)
 _BYTE_PIECE = re.compile(r"^<0x([0-9A-Fa-f]{2})>$")
 
 
@@ -171,7 +172,13 @@ class Tokenizer:
         self._displays: dict[int, str] = {}
         # the last texts' encodings: a request tokenizes its text to run it (encode), then again for its tokens'
         # texts (pieces), 0.1-0.2 ms each at 64 tokens
-        self._encode = lru_cache(maxsize=ENCODINGS_KEPT)(self.hf.encode)
+        self._kept = lru_cache(maxsize=ENCODINGS_KEPT)(self.hf.encode)
+
+    def _encode(self, text: str, add_special_tokens: bool):
+        """The Hugging Face encoding of `text`, kept for the next call where the text is a sentence's length."""
+        if len(text) > ENCODING_KEPT_CHARS:
+            return self.hf.encode(text, add_special_tokens=add_special_tokens)
+        return self._kept(text, add_special_tokens=add_special_tokens)
 
     def _unk_token(self) -> str | None:
         return getattr(self.hf.model, "unk_token", None)

@@ -37,13 +37,17 @@ def test_a_text_is_encoded_once_for_its_ids_and_its_pieces(tok):
     """A request tokenizes its text to run it (encode) and again for its tokens' texts (pieces): the second reads
     the kept encoding, and both give what a fresh encoding gives."""
     text = "The cat sat on the mat, once upon a time."
-    hf_calls = tok._encode.cache_info().misses
+    hf_calls = tok._kept.cache_info().misses
     ids = tok.encode(text)
     pieces = tok.pieces(text)
-    assert tok._encode.cache_info().misses == hf_calls + 1
+    assert tok._kept.cache_info().misses == hf_calls + 1
     assert [p.id for p in pieces] == ids == [tok.bos_id] + tok.hf.encode(text, add_special_tokens=False).ids
     assert "".join(p.text for p in pieces) == text
     assert tok.encode(text, add_bos=False) == ids[1:]  # the same encoding, read again
+    long = "The cat sat. " * 400  # (a corpus's text is encoded, not kept)
+    kept = tok._kept.cache_info().currsize
+    assert tok.encode(long)[1:] == tok.hf.encode(long, add_special_tokens=False).ids
+    assert tok._kept.cache_info().currsize == kept
 
 
 @settings(max_examples=200, deadline=None)
