@@ -288,7 +288,7 @@ export function format(value, fmt) {
   if (value === null || value === undefined) return "—";
   if (typeof value === "number") {
     if (fmt === "pct") return `${Math.round(value * 100)}%`;
-    if (fmt === "int" || (fmt === "" && Number.isInteger(value))) return (Math.round(value) || 0).toLocaleString("en"); // (|| 0: -0 as 0)
+    if (fmt === "int" || (fmt === "" && Number.isInteger(value))) return (Math.round(value) + 0).toLocaleString("en"); // (+ 0: -0 as 0)
     const digits = /^\d$/.test(fmt) ? Number(fmt) : 2;
     const text = value.toFixed(digits);
     return /^-0\.?0*$/.test(text) ? text.slice(1) : text; // a small negative number shows as 0.00, not -0.00

@@ -37,6 +37,7 @@ const page = {
   cut: "", // what the last paste lost past the sentence box's maxlength, said once the box's text is taken
   linkToken: null, // the token the link named, until the link's sentence is analysed (to say so if it is past the end)
   presenting: null, // presenter mode as last applied to the page
+  tabShown: null, // the view whose tab was last scrolled into sight (a row the student scrolls stays where they put it)
   query: null, // the effective query token (an API index), once the tokens are in
   actions: 0, // actions on their way (Continue)
   generated: null, // the last continuation: {text (the sentence it made), steps (the API's, one per generated token)}
@@ -173,10 +174,11 @@ function syncInputs() {
     const on = tab.dataset.view === state.view;
     tab.setAttribute("aria-selected", on ? "true" : "false");
     tab.tabIndex = on ? 0 : -1;
-    // a tab list that scrolls sideways (presenter mode, a phone) keeps the selected tab in sight, clear of the fade
-    // at its sides (3rem, app.css)
+    // a tab list that scrolls sideways (presenter mode, a phone) brings a newly selected tab into sight, clear of the
+    // fade at its sides (3rem, app.css)
     const list = tab.parentElement;
-    if (on && list.scrollWidth > list.clientWidth) {
+    if (on && page.tabShown !== state.view && list.scrollWidth > list.clientWidth) {
+      page.tabShown = state.view;
       const left = tab.offsetLeft - list.offsetLeft;
       const fade = 3 * parseFloat(getComputedStyle(document.documentElement).fontSize);
       if (left < list.scrollLeft + fade || left + tab.offsetWidth > list.scrollLeft + list.clientWidth - fade) list.scrollLeft = left - fade;

@@ -272,8 +272,12 @@ def test_a_tab_row_that_scrolls_fades_where_it_hides_tabs(page: Page, size, extr
     assert min(row["sel"]) >= row["fade"] - 1, row  # the selected tab: not under a fade
     page.evaluate("() => { document.querySelector('.tablist').scrollLeft = 0; }")
     expect(page.locator(".tablist")).not_to_have_class(re.compile(r"more-left"))
+    page.locator("#tokens .tok").nth(1).hover()  # the page draws again: the row stays where the student scrolled it
+    page.locator("#tokens .tok").nth(2).hover()
+    page.wait_for_timeout(300)
     row = page.evaluate(probe)
     assert not row["hiddenLeft"] and row["hiddenRight"] and row["right"], row
+    assert page.evaluate("document.querySelector('.tablist').scrollLeft") == 0
 
 
 @pytest.mark.parametrize("size, extra", [((1280, 800), {"lesson": "similarity-and-vector-arithmetic", "step": 3}),

@@ -108,6 +108,24 @@ def test_summary_is_the_role_tables_numbers(causal, special):
             assert float(m.entropy_nats[l, h]) == pytest.approx(sum(nats) / len(nats), abs=1e-6)
 
 
+@pytest.mark.parametrize("n, causal", [(1, True), (2, True), (3, True), (2, False), (3, False)])
+def test_the_shortest_texts_score_as_the_reference_says(n, causal):
+    """One, two or three tokens (BOS and a word; [CLS] x [SEP]): the roles with no query to count are nan with a
+    count of 0, in the summary and the role table alike."""
+    ids, special = [0, 5, 7][:n], [True, False, False][:n]
+    pattern = random_pattern(2, 2, n, causal, seed=n)
+    m = roles.summary(pattern, ids, special, causal=causal)
+    s = roles.scores(pattern, ids, special, causal=causal) if causal or n > 1 else None
+    for l in range(2):
+        for h in range(2):
+            want, counts, _ = reference(pattern[l, h].tolist(), ids, special, causal)
+            for role in ("previous-token", "sink", "self"):
+                for got in (m, s) if s else (m,):
+                    assert got.queries[role] == counts[role], (role, n)
+                    value = float(got.values[role][l, h])
+                    assert (math.isnan(value) and math.isnan(want[role])) or value == pytest.approx(want[role], abs=1e-6)
+
+
 def test_a_special_query_counts_for_nothing_and_position_0_only_for_the_sink():
     n = 6
     ids = [1, 2, 3, 2, 3, 9]
@@ -151,7 +169,7 @@ def test_known_patterns_get_their_role_and_label():
     pattern = torch.stack([previous, sink, eye, induction, offset2, uniform])[None]  # [1, head, q, k]
     s = roles.scores(pattern, ids, special)
     lab = roles.labels(s)
-    one = pytest.approx(1.0, abs=1e-12)  # (a mean of ones, as a sum of 1/|Q|)
+    one = pytest.approx(1.0, abs=1e-12)  # (a mean of ones)
     assert float(s.values["previous-token"][0, 0]) == one
     assert float(s.values["sink"][0, 1]) == one
     assert float(s.values["self"][0, 2]) == one and int(s.offset[0, 2]) == 0
