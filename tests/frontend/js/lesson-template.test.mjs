@@ -58,6 +58,7 @@ test("formats", () => {
   // a whole number's thousands grouped, as the captions write them (the vocabulary: 4,092 tokens)
   assert.deepEqual([T.format(4092, ""), T.format(1234567.4, "int"), T.format(-1234, ""), T.format(999, "")],
     ["4,092", "1,234,567", "-1,234", "999"]);
+  assert.deepEqual([T.format(NaN, "int"), T.format(-0.4, "int")], ["NaN", "0"]); // not a number stays one; -0 is 0
   assert.equal(T.format("␣cat", ""), "cat");
   assert.equal(T.format("␣cat", "raw"), "␣cat");
   assert.equal(T.format(true, ""), "yes");
