@@ -1006,18 +1006,12 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         v = getattr(s, field, None)
         return fallback if v is None else v
 
-    def typed(field: str) -> str:
-        """A word the page's boxes hold: the page's as it is (an emptied box too), else the step's, else the page's
-        default."""
-        v = getattr(req, field)
-        return v if v is not None else getattr(s, field) or STATE_DEFAULTS[field]
-
     state = {
         "text": req.text, "layer": pick("layer"), "head": pick("head"),
         "positions": pick("positions"), "scale": pick("scale"),
         "ablate": [tuple(p) for p in (req.ablate if req.ablate is not None else s.ablate)],
         "temp": pick("temp", STATE_DEFAULTS["temp"]), "word": pick("word", STATE_DEFAULTS["word"]),
-        **{k: typed(k) for k in ("a", "b", "c", "expect")},
+        **{k: pick(k, STATE_DEFAULTS[k]) for k in ("a", "b", "c", "expect")},  # (an emptied box: "", as typed)
         "depth": pick("depth", STATE_DEFAULTS["depth"]), "metric": s.metric or STATE_DEFAULTS["metric"],
         "pn": pick("pn", STATE_DEFAULTS["pn"]), "hidespecial": False, "token": None,
         "probe": s.probe, "pseed": 0, "role": s.role or STATE_DEFAULTS["role"],

@@ -156,13 +156,19 @@ def _layout(n: int, causal: bool) -> _Layout:
                    log_seen=seen.double().log().float())
 
 
+def _from_one(special: torch.Tensor, lay: _Layout) -> torch.Tensor:
+    """[pos]: the positions no special token holds, from 1 on: the keys every role but the sink may count (position 0
+    belongs to the sink), and the queries the fixed offset counts."""
+    return ~special & (lay.pos >= 1)
+
+
 def key_sets(ids: torch.Tensor, special: torch.Tensor, causal: bool = True) -> torch.Tensor:
     """For the roles of _KEY_ROLES whose keys depend on the tokens (duplicate-token, induction), which keys count for
     each query: [role, query, key] (bool). A query for which its role has no key does not count for that role (see
     `scores`)."""
     n = ids.shape[0]
     lay = _layout(n, causal)
-    key_ok = ~special & (lay.pos >= 1)  # [k]
+    key_ok = _from_one(special, lay)  # [k]
     same = ids[:, None] == ids[None, :]  # [q, k]: t[k] = t[q]
     after_copy = torch.zeros(n, n, dtype=torch.bool)
     after_copy[:, 1:] = same[:, :-1]  # [q, k]: t[k-1] = t[q]
@@ -170,14 +176,12 @@ def key_sets(ids: torch.Tensor, special: torch.Tensor, causal: bool = True) -> t
     return sets & ~special[None, :, None]  # a special query counts for no role
 
 
-def _one_key_scores(a: torch.Tensor, special: torch.Tensor) -> tuple[list[torch.Tensor], list[int]]:
+def _one_key_scores(a: torch.Tensor, special: torch.Tensor, lay: _Layout) -> tuple[list[torch.Tensor], list[int]]:
     """a [layer, head, q, k] -> the score [layer, head] (float64, nan where no query counts) of each role of
     _ONE_KEY_ROLES and how many queries counted. Each of these roles has one key per query (q − 1, 0, q), so its
     weights lie along a diagonal or a column of the pattern: read there, with the queries that count as a mask."""
-    n = a.shape[-1]
-    pos = torch.arange(n)
     query = ~special  # [q]: a special query counts for no role
-    key = ~special & (pos >= 1)  # [k]: no role but the sink counts position 0 or a special token
+    key = _from_one(special, lay)  # [k]: no role but the sink counts position 0 or a special token
     weights = (a.diagonal(-1, -2, -1),  # [layer, head, q - 1]: A[q, q − 1] for q = 1 .. n − 1
                a[..., 1:, 0],  # [layer, head, q - 1]: A[q, 0] for q = 1 .. n − 1 (at q = 0 the key is the query)
                a.diagonal(0, -2, -1))  # [layer, head, q]: A[q, q]
@@ -236,13 +240,13 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
     nan = torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
 
     # the roles that read a set of keys per query
-    one_values, one_counts = _one_key_scores(a, special)
+    one_values, one_counts = _one_key_scores(a, special, lay)
     token_values, token_counts = _key_scores(a, key_sets(ids, special, causal))
     values: dict[str, torch.Tensor] = dict(zip(_KEY_ROLES, one_values + token_values, strict=True))
     queries = dict(zip(_KEY_ROLES, one_counts + token_counts, strict=True))
 
     # fixed offset: the mean weight at each offset d (key q - d) over the queries from position 1 on, then the best d
-    q_off = ~special & (lay.pos >= 1)  # [q]
+    q_off = _from_one(special, lay)  # [q]
     ok = lay.offset_inside & ~special[lay.offset_key] & q_off[:, None]  # [q, d]
     queries["fixed-offset"] = int(q_off.sum()) if lay.offsets.numel() else 0
     if queries["fixed-offset"]:
@@ -270,8 +274,9 @@ def summary(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: S
     where `scores` is run anyway, its answer has them too). `offset` is all zeros (no fixed offset is looked for)."""
     a, ids, special = _inputs(pattern, ids, special)
     n_layers, n_heads = a.shape[:2]
-    key_values, counts = _one_key_scores(a, special)  # previous-token, sink, self
-    h, log_seen = _entropies(a, special, _layout(ids.shape[0], causal))
+    lay = _layout(ids.shape[0], causal)
+    key_values, counts = _one_key_scores(a, special, lay)  # previous-token, sink, self
+    h, log_seen = _entropies(a, special, lay)
     nats = h.mean(-1).double() if log_seen.numel() else torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
     return Scores(values=dict(zip(_ONE_KEY_ROLES, key_values, strict=True)),
                   queries={"entropy": log_seen.numel(), **dict(zip(_ONE_KEY_ROLES, counts, strict=True))},

@@ -158,7 +158,7 @@ function enterStep(lesson, n, { history = "push", model: asked = null } = {}) {
   // step that names a new sentence or model puts it on screen): the panel says so and offers the lesson's
   const before = state.lesson === lesson.id ? lesson.steps[clampStep(lesson, state.step) - 1] : null;
   const text = before && before !== step && before.settings.text === s.text ? state.text : s.text;
-  const installed = (name) => Boolean(name) && L.page.byName.has(name) && L.page.byName.get(name).available !== false;
+  const installed = (name) => Boolean(L.page.byName.get(name)?.available);
   const model = installed(asked) ? asked
     : before && before !== step && stepModel(before.settings) === lessonModel && installed(state.model) ? state.model : lessonModel;
   if (!state.lesson || state.lesson !== lesson.id || !L.before) {
