@@ -47,6 +47,9 @@ class NumberRead(BaseModel):
     request: dict | None = Field(None, description="the API request it was read from: {method, path, params}")
     path: list[int | str] = Field(default_factory=list, description="where in the answer: the keys taken")
     error: str | None = None
+    waiting: str | None = Field(None, description="set with `error` where the number waits on the student: a box of "
+                                                   "the page they emptied, or filled with a word the model cannot use "
+                                                   "(TYPED_SOURCES); said to them")
 
 
 class ClaimChosen(BaseModel):
@@ -122,6 +125,10 @@ class StepResolution(BaseModel):
     numbers: list[NumberRead] = Field(default_factory=list, description="every placeholder of `body`, read here")
     problems: list[str] = Field(default_factory=list, description="numbers that cannot be read, errors: a lesson "
                                                                   "author's to fix")
+    waiting: list[str] = Field(default_factory=list, description="what the text waits for from the student, said to "
+                                                                 "them: numbers that cannot be read because of what "
+                                                                 "they typed in the page's boxes (the claims that "
+                                                                 "read them are left out until then)")
 
 
 # --------------------------------------------------------------------------- the API, in-process
@@ -788,6 +795,10 @@ def kind_problem(need: str, model: dict, tokens: list[dict] | None) -> str | Non
 # frontend/js/state.js DEFAULTS: what the page shows where a step sets nothing
 STATE_DEFAULTS = {"role": "previous-token", "temp": 1.0, "word": "", "a": "king", "b": "man", "c": "woman",
                   "expect": "queen", "depth": None, "metric": "cosine", "pn": 64}
+# the sources whose request is made of what the student types in the page's boxes (the analogy row, the nearest-words
+# box): where the student has changed those, a number of theirs that cannot be read waits on the student (a box
+# emptied, a word the model cannot use), not on the lesson's author
+TYPED_SOURCES = {"analogy": ("a", "b", "c", "expect"), "neighbors": ("word",)}
 
 
 class RoleMissing(Exception):
@@ -799,8 +810,11 @@ class RoleMissing(Exception):
 class StepContext:
     """What a step is resolved on: the answers of the API for one sentence and model (memoised), the state."""
 
-    def __init__(self, fetch: Callable[[str, dict], dict], models: dict[str, dict], model: dict, state: dict):
-        self.fetch, self.models, self.model, self.state = fetch, models, model, state
+    def __init__(self, fetch: Callable[[str, dict], dict], models: dict[str, dict], model: dict, state: dict,
+                 typed: frozenset[str] = frozenset()):
+        """`typed`: the fields of TYPED_SOURCES the student changed from the step's own (their numbers wait on the
+        student where they cannot be read)."""
+        self.fetch, self.models, self.model, self.state, self.typed = fetch, models, model, state, typed
         self.memo: dict[str, dict] = {}
         self.roles: dict[str, RoleFound] = {}
         self.tokens = self.analysis(state, model)["tokens"]
@@ -912,12 +926,25 @@ class StepContext:
                     raise ReadError(f"“{part}” is not an override ({', '.join(OVERRIDES)})")
                 overrides[o[1]] = o[2].strip()
             spec = m[1] + (f"({','.join(f'{k}={overrides[k]}' for k in sorted(overrides))})" if overrides else "")
+            typed = any(k in self.typed for k in TYPED_SOURCES.get(m[1], ()))
             data, request, ctx = self.source(m[1], overrides)
-            value, path = resolve_path(data, parts[1:], ctx)
+            try:
+                value, path = resolve_path(data, parts[1:], ctx)
+            except ReadError as e:
+                return NumberRead(placeholder=raw, source=spec, request=request, error=str(e),
+                                  waiting=_unread_part(m[1], data, parts[1:]) if typed else None)
             return NumberRead(placeholder=raw, value=value, shown=format_value(value, fmt), source=spec,
                               request=request, path=path)
         except ReadError as e:
-            return NumberRead(placeholder=raw, error=str(e))
+            return NumberRead(placeholder=raw, error=str(e), waiting=str(e) if typed else None)
+
+
+def _unread_part(source: str, data: Any, segments: list[str]) -> str:
+    """What the student is told where a typed source answered but the number is not in its answer: the analogy's
+    expected word, left empty or not one token."""
+    if source == "analogy" and segments[:1] == ["expected"] and isinstance(data, dict) and data.get("expected") is None:
+        return data.get("expected_unavailable") or "Type the word you expect after ≈ to see where it ranks."
+    return f"{source} has no {'.'.join(segments)} for the words typed."
 
 
 def _bare_role(expr: str) -> bool:
@@ -1027,8 +1054,12 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
     def settings() -> ResolvedSettings:
         return ResolvedSettings(view=s.view, **{k: state[k] for k in ResolvedSettings.model_fields if k != "view"})
 
+    # the boxes the student changed from the step's own words (an emptied box too)
+    typed = frozenset(k for fields in TYPED_SOURCES.values() for k in fields
+                      if getattr(req, k) is not None and getattr(req, k) != (getattr(s, k) or STATE_DEFAULTS[k]))
+    waiting: list[str] = []
     try:
-        ctx = StepContext(fetch, by_name, model, state)
+        ctx = StepContext(fetch, by_name, model, state, typed)
     except ReadError as e:
         return StepResolution(**out, body="", settings=settings(), problems=[f"the sentence cannot be read: {e}"])
 
@@ -1098,7 +1129,10 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
                 holds: bool | None = bool(evaluate_condition(tree, read))
             except ReadError as e:
                 holds = None
-                problems.append(f"line {line}: the condition “{cond}” cannot be evaluated: {e}")
+                if operands and operands[-1].waiting:  # (the student's to change: the claim is left out till then)
+                    waiting.append(operands[-1].waiting)
+                else:
+                    problems.append(f"line {line}: the condition “{cond}” cannot be evaluated: {e}")
             shown = when if holds else other if holds is False else ""
             claims.append(ClaimChosen(line=line, condition=cond, holds=holds, operands=operands,
                                       shown=shown.strip()))
@@ -1118,7 +1152,9 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
     for m in re.finditer(r"\{\{(.*?)\}\}", body + "\n" + (question or "")):
         n = ctx.read(m.group(1))
         numbers.append(n)
-        if n.error:
+        if n.waiting:
+            waiting.append(n.waiting)
+        elif n.error:
             problems.append(f"{{{{{n.placeholder}}}}}: {n.error}")
     if step.ask:
         kind_source = QUESTION_SOURCES[step.ask.kind]
@@ -1128,4 +1164,4 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
             problems.append(f"the question ({step.ask.kind}) cannot be asked: {e}")
     return StepResolution(**out, settings=settings(), from_roles=from_roles, roles=list(ctx.roles.values()),
                           body=body, question=question, claims=claims, numbers=numbers,
-                          problems=list(dict.fromkeys(problems)))
+                          problems=list(dict.fromkeys(problems)), waiting=list(dict.fromkeys(waiting)))

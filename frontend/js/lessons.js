@@ -384,14 +384,19 @@ function drawPanel(base) {
   const texts = [shown.body, q ? q.prompt : "", q && q.reveal ? q.reveal : ""];
   for (const t of texts) for (const ph of T.scan(t)) value(ph.raw);
   const pending = [...results.values()].some((r) => r.pending) || Boolean(q && q.pending);
-  const problems = [...new Set([...results.values()].filter((r) => r.error).map((r) => r.error))];
+  // a number the server found waiting on the student (a box of the page they emptied, a word the model cannot use)
+  // is said to them in its own words (`waiting`), not as the lesson's problem
+  const waits = new Set(d.numbers.filter((n) => n.waiting).map((n) => n.placeholder));
+  for (const [raw, r] of results) if (r.error && waits.has(raw.trim())) results.set(raw, { ...r, waiting: true });
+  const problems = [...new Set([...results.values()].filter((r) => r.error && !r.waiting).map((r) => r.error))];
   const own = ownNote(step);
-  const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems, own]);
+  const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems, d.waiting, own]);
   if (panel._drawn !== key) {
     const focused = panel.contains(document.activeElement) ? document.activeElement.className : null;
     const all = [...(problems.length ? [`Some numbers of this step could not be read: ${problems.join("; ")}`] : []), ...d.problems];
     lessonView.render(panel, {
       mode: "step", lesson, step: shown, total: L.list.lessons.length, value, question: q, problems: all, note: own,
+      waiting: d.waiting,
     });
     panel._drawn = key;
     if (focused) {

@@ -451,6 +451,49 @@ def test_the_analogy_claims_follow_the_words_typed_on_the_page(client):
     assert claim["holds"] is None and claim["shown"] == "" and "the word you would expect" not in emptied["body"]
 
 
+@pytest.mark.parametrize("step", [3, 4])
+@pytest.mark.parametrize("typed, says", [
+    ({"expect": ""}, "Type the word you expect after ≈ to see where it ranks."),
+    ({"expect": "zzqx"}, "No rank for the word expected: “zzqx” is not one token"),
+    ({"a": ""}, "Type three words: a − b + c."),
+    ({"a": "", "b": "", "c": ""}, "Type three words: a − b + c."),
+    ({"c": "zzqx"}, "“zzqx” is not one token"),
+])
+def test_a_box_the_student_emptied_is_said_to_them_not_reported_as_the_lesson_s_problem(client, step, typed, says):
+    """Lesson 3 steps 3 and 4 with the page's analogy boxes emptied or holding a word the model cannot use: the step
+    says what it waits for in the student's words (`waiting`), the claims that read it are left out, and nothing is an
+    author's problem. Every number that cannot be read is marked as waiting."""
+    text = "The boy and the girl were happy."
+    d = client.post(f"/api/lessons/similarity-and-vector-arithmetic/steps/{step}", json={"text": text, **typed}).json()
+    assert d["problems"] == [], d["problems"]
+    assert len(d["waiting"]) == 1 and d["waiting"][0].startswith(says), d["waiting"]
+    (claim,) = d["claims"]
+    assert claim["holds"] is None and claim["shown"] == ""
+    assert claim["operands"][-1]["waiting"] == d["waiting"][0]
+    for n in d["numbers"]:
+        assert (n["waiting"] is not None) == (n["error"] is not None), n
+    # the step's own words, sent as typed: nothing waits
+    words = {"a": "boy", "b": "he", "c": "she", "expect": "girl"} if step == 3 else \
+        {"a": "king", "b": "man", "c": "woman", "expect": "queen"}
+    own = client.post(f"/api/lessons/similarity-and-vector-arithmetic/steps/{step}", json={"text": text, **words}).json()
+    assert own["waiting"] == [] and own["problems"] == [] and own["claims"][0]["holds"] is not None
+
+
+def test_a_lesson_s_own_word_that_cannot_be_read_is_its_author_s_problem(tmp_path, capsys):
+    """The same failure with the step's own words (nothing typed on the page): a problem for `lessons check`, never a
+    note to a student."""
+    from backend.cli import main
+
+    f = tmp_path / "01-analogy.md"
+    f.write_text("---\ntitle: An analogy\nsentence: The boy and the girl were happy.\n---\n\n## a − b + c\n"
+                 "view: embeddings\na: zzqx\nb: he\nc: she\n\nThe nearest is {{analogy.neighbors.0.display}}.\n")
+    with pytest.raises(SystemExit) as e:
+        main(["lessons", "check", str(f)])
+    assert e.value.code == 1
+    out = capsys.readouterr().out
+    assert "PROBLEM" in out and "zzqx" in out
+
+
 def test_an_emptied_word_box_reads_the_selected_token_as_the_page_does(client):
     """Lesson 3 step 2 with the nearest-words box emptied: the page shows the selected token's neighbours, and so does
     the step (it read the step's own word, "happy")."""

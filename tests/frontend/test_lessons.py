@@ -359,7 +359,8 @@ def test_editing_the_sentence_keeps_the_quoted_numbers_true(page: Page, models):
 def test_the_analogy_step_follows_the_words_typed(page: Page, models):
     """Lesson 3 step 3, then king − man + woman ≈ queen typed in the embeddings view: the lesson says where queen
     ranks, as the analogy's caption does (it kept saying the step's boy − he + she lands on the word expected, and
-    filled in queen); with the expected box emptied it says nothing of an expected word."""
+    filled in queen); with the expected box emptied it says nothing of an expected word, and asks for one as a hint,
+    not as the lesson's problem; with a box of a − b + c emptied, likewise."""
     page.goto("/?lesson=similarity-and-vector-arithmetic&step=3")
     step_ready(page, "similarity-and-vector-arithmetic", 3)
     form = '[data-part="anform"]'
@@ -392,6 +393,19 @@ def test_the_analogy_step_follows_the_words_typed(page: Page, models):
     step_ready(page, "similarity-and-vector-arithmetic", 3)
     expect(body).to_contain_text("the nearest token to the result is")
     expect(body).not_to_contain_text("the word you would expect")
+    # said to the student as what the step waits for, never as the lesson's problem
+    panel = page.locator("#lesson-panel")
+    expect(panel.locator(".lesson-waiting")).to_have_text("Type the word you expect after ≈ to see where it ranks.")
+    expect(panel.locator(".lesson-note.bad")).to_have_count(0)
+    # a box of a − b + c emptied: the numbers that read it wait (grey ?), the same words as the analogy's own message
+    page.fill(f'{form} input[name="a"]', "")
+    page.press(f'{form} input[name="a"]', "Enter")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('a') === ''")
+    step_ready(page, "similarity-and-vector-arithmetic", 3)
+    expect(panel.locator(".lesson-waiting")).to_have_text("Type three words: a − b + c.")
+    expect(panel.locator(".lesson-note.bad")).to_have_count(0)
+    expect(body.locator(".lv.bad")).to_have_count(0)
+    expect(body.locator(".lv.waiting").first).to_have_text("?")
 
 
 @pytest.mark.slow

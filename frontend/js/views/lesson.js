@@ -9,7 +9,7 @@ function ask(node, detail) {
   node.dispatchEvent(new CustomEvent("attnlab:lesson", { bubbles: true, detail }));
 }
 
-/** Inline Markdown-lite and placeholders -> nodes. value(raw) -> {text, expr, src, path, fmt, error, pending}. */
+/** Inline Markdown-lite and placeholders -> nodes. value(raw) -> {text, expr, src, path, fmt, error, waiting, pending}. */
 function inline(text, value) {
   const out = [];
   const re = /\{\{(.*?)\}\}|\*\*(.+?)\*\*|\*(.+?)\*|`([^`]+)`/g;
@@ -30,7 +30,7 @@ function inline(text, value) {
 function placeholder(raw, value) {
   const v = value(raw);
   if (v.pending) return h("span", { class: "lv pending", title: "computing…" }, "…");
-  if (v.error) return h("span", { class: "lv bad", title: v.error, dataset: { raw } }, "?");
+  if (v.error) return h("span", { class: v.waiting ? "lv waiting" : "lv bad", title: v.error, dataset: { raw } }, "?");
   return h("span", {
     class: "lv",
     title: `${v.src}: ${v.path.join(".")}`,
@@ -128,7 +128,7 @@ function questionView(element, q, value) {
 
 /**
  * data: {mode: "loading"|"error"|"list"|"step", message, lessons, errors, missing,
- *        lesson, step, total, value, question, loading, problems}.
+ *        lesson, step, total, value, question, loading, problems, waiting}.
  */
 export function render(element, data) {
   if (data.mode === "loading" || data.mode === "error") {
@@ -173,12 +173,17 @@ export function render(element, data) {
   const problems = (data.problems || []).length
     ? h("p", { class: "lesson-note bad", role: "alert" }, data.problems.join(" "))
     : null;
+  // what the text waits for from the student (a box they emptied): said to them, as a hint, not an error
+  const waiting = (data.waiting || []).length
+    ? h("p", { class: "lesson-note lesson-waiting", role: "status" }, data.waiting.join(" "))
+    : null;
   element.replaceChildren(...[
     header(lesson, data.total, close),
     h("div", { class: "lesson-progress-wrap" }, h("span", { class: "lesson-count" }, `Step ${step.number} of ${n}`), dots),
     h("h3", { class: "step-title" }, step.title),
     note,
     body,
+    waiting,
     problems,
     questionView(element, data.question, value),
     h("div", { class: "lesson-nav" }, prev, next),
