@@ -16,7 +16,7 @@ import torch
 
 from backend import schemas
 from backend.analysis.attention import patterns
-from backend.analysis.common import check_index, prediction, rnd, run_info
+from backend.analysis.common import check_index, prediction_fields, rnd, run_info
 from backend.service import ModelService, Run
 from models import attribution as attr
 from models.lens import SUBLAYER_HOOKS, SUBLAYERS, ReadAhead, logit_lens, why_no_lens
@@ -136,15 +136,17 @@ def _lens(run: Run, head: dict, k: int, wide: Callable[[int], AbstractContextMan
     # as Python numbers at once (the same as float() and int() of each element, without a tensor index per number)
     values, ids, chosen, ranks = values.tolist(), ids.tolist(), probs[:, t].tolist(), ranks.tolist()
 
-    def cell(i: int, layer: int | None, sublayer: str, hook: str) -> schemas.LensCell:
-        top = [prediction(run.loaded, j, round(p, 4)) for p, j in zip(values[i], ids[i], strict=True)]
-        return schemas.LensCell(layer=layer, sublayer=sublayer, hook=hook, top=top, prob=round(chosen[i], 4),
-                                rank=ranks[i])
+    def cell(i: int, layer: int | None, sublayer: str, hook: str) -> dict:  # a LensCell's fields
+        top = [prediction_fields(run.loaded, j, round(p, 4)) for p, j in zip(values[i], ids[i], strict=True)]
+        return {"layer": layer, "sublayer": sublayer, "hook": hook, "top": top, "prob": round(chosen[i], 4),
+                "rank": ranks[i]}
 
     cells = [[cell(1 + layer * len(SUBLAYERS) + i, layer, s, f"blocks.{layer}.hook_{SUBLAYER_HOOKS[s]}")
               for i, s in enumerate(SUBLAYERS)] for layer in range(n_layers)]
-    return schemas.LensResponse(**head, n_layers=n_layers, sublayers=list(SUBLAYERS),
-                                embedding=cell(0, None, "embed", "blocks.0.hook_resid_pre"), cells=cells, note=LENS_NOTE)
+    # validated with the answer, every cell and prediction in one call (not a call for each of them)
+    return schemas.LensResponse.model_validate({
+        **head, "n_layers": n_layers, "sublayers": list(SUBLAYERS), "cells": cells, "note": LENS_NOTE,
+        "embedding": cell(0, None, "embed", "blocks.0.hook_resid_pre")})
 
 
 def why(run: Run, k: int, wide: Callable[[int], AbstractContextManager] = narrow,

@@ -89,9 +89,14 @@ def tokens(loaded: LoadedModel, text: str, ids: tuple[int, ...]) -> list[schemas
 
 
 def prediction(loaded: LoadedModel, token_id: int, prob: float) -> schemas.Prediction:
+    return schemas.Prediction(**prediction_fields(loaded, token_id, prob))
+
+
+def prediction_fields(loaded: LoadedModel, token_id: int, prob: float) -> dict:
+    """The fields of schemas.Prediction, for an answer validated as a whole (many predictions: one call)."""
     tok = loaded.tokenizer
-    return schemas.Prediction(id=token_id, text=tok.token_text(token_id), display=tok.display(token_id),
-                              special=tok.is_special(token_id), prob=prob)
+    return {"id": token_id, "text": tok.token_text(token_id), "display": tok.display(token_id),
+            "special": tok.is_special(token_id), "prob": prob}
 
 
 def beyond_trained(run: Run) -> schemas.BeyondTrained | None:
