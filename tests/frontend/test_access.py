@@ -381,3 +381,46 @@ def test_the_analogy_says_where_the_expected_word_ranks(page: Page):
     expect(an.locator(".caption")).not_to_contain_text("the word expected")
     assert "expect=&" in page.url or page.url.endswith("expect=")
     assert len(set(plot_data(page, '[data-part="analogy"] .plot')[0]["marker"]["color"])) == 1
+
+
+# ----------------------------------------------------------------------------------- contrast
+
+CONTRAST = """() => {
+  // WCAG 2 contrast of each visible button's text against the background it is drawn on (its own, or the first
+  // ancestor's that is not transparent)
+  const rgb = (s) => (s.match(/[\\d.]+/g) || []).map(Number);
+  const lum = ([r, g, b]) => {
+    const c = [r, g, b].map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2];
+  };
+  const background = (e) => {
+    for (let n = e; n; n = n.parentElement) {
+      const c = rgb(getComputedStyle(n).backgroundColor);
+      if (c.length >= 3 && (c.length < 4 || c[3] > 0.5)) return c;
+    }
+    return [255, 255, 255];
+  };
+  const out = [];
+  for (const e of document.querySelectorAll("button")) {
+    const r = e.getBoundingClientRect();
+    if (!r.width || !r.height || !e.textContent.trim() || getComputedStyle(e).visibility === "hidden") continue;
+    const a = lum(rgb(getComputedStyle(e).color)), b = lum(background(e));
+    const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    out.push({ text: e.textContent.trim().slice(0, 30), cls: e.className, ratio: Math.round(ratio * 100) / 100 });
+  }
+  return out;
+}"""
+
+
+@pytest.mark.parametrize("url", ["/?positions=removed&scale=0&ablate=0.1", "/?lesson=positional-encoding&step=2&present=1"])
+def test_every_button_s_text_stands_out_from_its_background(page: Page, url, shot):
+    """Each visible button, the interventions banner's "undo" among them (it was white on white), has text of at least
+    4.5:1 contrast (WCAG AA) with what it is drawn on."""
+    page.goto(url)
+    ready(page)
+    expect(page.locator("#intervention-banner .banner-undo")).to_be_visible()
+    buttons = page.evaluate(CONTRAST)
+    assert any(b["cls"].startswith("small banner-undo") for b in buttons)
+    low = [b for b in buttons if b["ratio"] < 4.5]
+    shot(page, "contrast", full_page=False)
+    assert not low, low
