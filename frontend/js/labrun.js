@@ -9,6 +9,13 @@ export const ENDED = ["finished", "cancelled", "failed", "reset"];
 /** Statuses of a run that holds (or waits for) a worker. */
 export const LIVE = ["queued", "starting", "running", "paused"];
 
+/** The step budget typed in the lab's box (its text), up to `max`; `fallback` (the state's) when it is not a whole
+ * number from 1 up. */
+export function typedSteps(raw, max, fallback) {
+  const n = Number(String(raw).trim());
+  return String(raw).trim() !== "" && Number.isInteger(n) && n >= 1 ? Math.min(n, max) : fallback;
+}
+
 /** The page's lab before any run: no run, no records. */
 export function initial() {
   return { run: null, records: [], pick: null, error: null, refused: null, transport: null, gap: false };

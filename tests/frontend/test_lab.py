@@ -268,3 +268,19 @@ def test_a_waiting_run_shows_its_place_and_a_full_queue_says_so(page: Page, repl
     expect(section.locator("button[name=cancel]")).to_be_enabled()
     section.locator("button[name=cancel]").click()
     expect(section).to_have_attribute("data-run-status", "cancelled", timeout=15_000)
+
+
+def test_train_sends_the_steps_typed_just_before_it(page: Page, replay_server):
+    """A step budget typed and Train clicked at once (the box not left first): the run asks for the number typed, not
+    the one of the page's last redraw (the box's change event fires as the click happens)."""
+    goto(page, f"{replay_server}/?view=lab&lsteps=1000")
+    section = page.locator('main .view[data-view="lab"]')
+    section.locator("select[name=ltask]").select_option("reverse")
+    section.locator("input[name=lsteps]").fill("120")  # focus stays in the box
+    with page.expect_request(lambda r: r.url.endswith("/api/lab/runs") and r.method == "POST") as asked:
+        section.locator("button[name=train]").click()
+    sent = asked.value.post_data_json
+    assert sent["steps"] == 120 and sent["task"] == "reverse", sent
+    page.wait_for_function("() => new URLSearchParams(location.search).get('lsteps') === '120'")
+    section.locator("button[name=cancel]").click()
+    expect(section).to_have_attribute("data-run-status", "cancelled", timeout=15_000)

@@ -5,6 +5,7 @@
 // It does not read the sentence: the page shows it without the sentence's analysis (`standalone`).
 import {
   answerOf, exampleLossSeries, firstReaching, isEnded, isLive, lossSeries, patternOf, roleSeries, shownIndex, shownRecord, statusText,
+  typedSteps,
 } from "../labrun.js";
 import {
   action, caption, changed, COLORS, draw, emit, esc, fmt, h, maskedBackground, matrixRows, panel, part, plotOf, reason, setExport, setValue,
@@ -71,11 +72,15 @@ function controls(element, options) {
     const box = h("div", { class: "lab-head" }, row1, row2, status, error);
     for (const s of box.querySelectorAll("select")) s.addEventListener("change", () => emit(box, { [s.name]: s.value }));
     const stepsInput = steps.querySelector("input");
+    const typed = () => typedSteps(stepsInput.value, options.limits.max_steps, null);
     stepsInput.addEventListener("change", () => {
-      const n = Number(stepsInput.value);
-      if (Number.isInteger(n) && n >= 1) emit(box, { lsteps: Math.min(n, options.limits.max_steps) });
+      if (typed() !== null) emit(box, { lsteps: typed() });
     });
-    train.addEventListener("click", () => action(box, "lab", { op: "train", params: box._params }));
+    // the settings as the controls show them now: a number typed and not yet committed counts (its change event
+    // fires as this click happens, before the page has redrawn with it)
+    train.addEventListener("click", () => action(box, "lab", { op: "train", params: {
+      ...box._params, task: task.querySelector("select").value, positional: pos.querySelector("select").value,
+      size: size.querySelector("select").value, steps: typed() ?? box._params.steps } }));
     row2.addEventListener("click", (ev) => {
       const b = ev.target.closest("button[name]");
       if (!b) return;

@@ -7,7 +7,7 @@ import { before, test } from "node:test";
 import { createLab } from "../../../frontend/js/lab.js";
 import {
   answerOf, atStep, exampleLossSeries, firstReaching, initial, lossSeries, patternOf, reduce, roleSeries, shownIndex, shownRecord, statusText,
-  stepAt, stepIndex, topHead,
+  stepAt, stepIndex, topHead, typedSteps,
 } from "../../../frontend/js/labrun.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
 import { setVocabulary } from "../../../frontend/js/vocab.js";
@@ -266,4 +266,12 @@ test("lab.js: a refused run (503) is shown as refused; another failure as an err
   assert.match(lab.view.error, /not running/);
   assert.equal(lab.view.refused, null);
   delete globalThis.EventSource;
+});
+
+test("typedSteps: the number in the box, up to the limit; the fallback for anything that is not a whole number from 1", () => {
+  assert.equal(typedSteps("100", 5000, 1000), 100);
+  assert.equal(typedSteps(" 120 ", 5000, 1000), 120);
+  assert.equal(typedSteps("9000", 5000, 1000), 5000);
+  for (const bad of ["", " ", "0", "-5", "2.5", "abc", "1e", null, undefined]) assert.equal(typedSteps(bad, 5000, 1000), 1000, String(bad));
+  assert.equal(typedSteps("1e2", 5000, 1000), 100); // (as the number input itself reads it)
 });
