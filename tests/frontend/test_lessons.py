@@ -356,6 +356,37 @@ def test_editing_the_sentence_keeps_the_quoted_numbers_true(page: Page, models):
     assert_clean_step(page, "after editing")
 
 
+def test_a_lesson_whose_model_is_not_installed_runs_on_the_default_one_and_says_so(page: Page, models):
+    """Lesson 11 is written for SmolLM2. Where it is not installed (`make run` alone installs the default model; here
+    /api/models answers as such a server does), the lesson opens on the default model: the step runs, and its note
+    and the lesson list say which model it was written for and how to install it. Before, the page switched to the
+    model that was not there and every step said "This step could not be prepared"."""
+    from models.pretrained import INSTALL
+
+    def not_installed(route):
+        body = route.fetch().json()
+        for m in body["models"]:
+            if m["name"] == "smollm2-135m":
+                m.update(available=False, install=INSTALL)
+        route.fulfill(json=body)
+
+    page.route("**/api/models", not_installed)
+    default = next(name for name, m in models.items() if m.get("default"))
+    page.goto("/?lesson=find-the-induction-head&step=1")
+    step_ready(page, "find-the-induction-head", 1)
+    assert url_state(page)["model"] == default
+    panel = page.locator("#lesson-panel")
+    said = (f"This lesson is written for smollm2-135m, which is not installed here (install it with: {INSTALL}): it runs "
+            f"on {default} instead.")
+    expect(panel.locator(".lesson-offer")).to_contain_text(said)
+    expect(panel).not_to_contain_text("could not be prepared")
+    assert_clean_step(page, "lesson 11 on the default model")
+    page.click("#lesson-panel .lesson-close")
+    item = panel.locator('.lesson-list li:has(button[data-lesson="find-the-induction-head"])')
+    expect(item.locator(".lesson-absent")).to_have_text(said)
+    expect(panel.locator(".lesson-absent")).to_have_count(1)
+
+
 def test_the_analogy_step_follows_the_words_typed(page: Page, models):
     """Lesson 3 step 3, then king − man + woman ≈ queen typed in the embeddings view: the lesson says where queen
     ranks, as the analogy's caption does (it kept saying the step's boy − he + she lands on the word expected, and

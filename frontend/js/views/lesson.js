@@ -68,7 +68,8 @@ function listView(element, data) {
       h("button", { type: "button", class: "lesson-open", dataset: { lesson: l.id } },
         h("span", { class: "lesson-num" }, `${l.number}.`), " ", h("span", { class: "lesson-name" }, l.title),
         h("span", { class: "lesson-steps" }, ` · ${l.steps.length} steps`)),
-      l.summary ? h("p", { class: "lesson-summary" }, l.summary) : null));
+      l.summary ? h("p", { class: "lesson-summary" }, l.summary) : null,
+      l.absent ? h("p", { class: "lesson-summary lesson-absent" }, l.absent) : null));
   const list = h("ol", { class: "lesson-list" }, items);
   list.addEventListener("click", (ev) => {
     const b = ev.target.closest("button[data-lesson]");
