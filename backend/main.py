@@ -86,7 +86,8 @@ def _readable(exc: RequestValidationError) -> str:
             loc = loc[1:]
         loc = ".".join(str(p) for p in loc)
         msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        parts.append(f"{loc}: {msg}" if loc else f"the request body: {msg}")
+        # a message that names its field first ("text is empty: …") is not prefixed with it again
+        parts.append(msg if loc and msg.split(" ", 1)[0] == loc else f"{loc}: {msg}" if loc else f"the request body: {msg}")
     return "; ".join(parts) or "invalid request"
 
 

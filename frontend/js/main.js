@@ -156,7 +156,7 @@ function syncInputs() {
     $("model-info").textContent = $("model-info").title =
       `${m.title}: ${m.kind}, ${m.n_layers} layers × ${m.n_heads} heads` +
       (m.n_kv_heads !== m.n_heads ? ` (${m.n_kv_heads} K/V heads)` : "") +
-      `, d_model ${m.d_model}, d_head ${m.d_head}, ${m.positional} positions, ${formatParams(m.params)} parameters, ` +
+      `, d_model ${m.d_model}, d_head ${m.d_head}, ${m.positional === "none" ? "no positional encoding" : `${m.positional} positions`}, ${formatParams(m.params)} parameters, ` +
       `reads at most ${m.max_tokens} tokens` + (canRunBeyond(m) ? ` (${m.max_tokens_beyond} past its trained length, with a warning)` : "") + `. Trained on: ${m.source || "—"}` + (m.licence ? ` (${m.licence})` : "") + "." +
       (effectiveModel() !== m ? ` Shown as it was at training step ${effectiveModel().step} (${effectiveModel().name}).` : "");
   }

@@ -137,3 +137,12 @@ def test_weights_never_load_through_pickle():
             text = src.read_text(encoding="utf-8")
             assert "torch.load(" not in text and "import pickle" not in text, src
     assert not list((root / "models").rglob("*.pt")) and not list((root / "models").rglob("*.bin"))
+
+
+def test_a_message_that_names_its_field_is_not_prefixed_with_it_again(client):
+    """"text is empty: type a sentence", not "text: text is empty: …" (the page shows it as it is); a nested field
+    keeps its place ("b.text: …"), and a message that does not name its field keeps the prefix."""
+    assert client.post("/api/analyze", json={"text": " "}).json()["detail"] == "text is empty: type a sentence"
+    r = client.post("/api/compare", json={"a": {"text": "The cat sat."}, "b": {"text": ""}})
+    assert r.json()["detail"] == "b.text: text is empty: type a sentence"
+    assert client.post("/api/analyze", json={"text": "a", "top_k": "x"}).json()["detail"].startswith("top_k: ")
