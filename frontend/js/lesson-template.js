@@ -242,6 +242,22 @@ export function resolve(root, segments, ctx) {
  * top four next tokens, in an order that gives nothing away; the answer is the first). Throws TemplateError when
  * there is nothing to choose from.
  */
+/** A step's text cut at its first line `+++` (a guess asked for before the answer): {shown, hidden}, hidden null
+ * where it has none. What follows the line is shown once the student asks for it (and the plots stay blurred till
+ * then). */
+export function splitReveal(body) {
+  const lines = String(body || "").split("\n");
+  const at = lines.findIndex((l) => l.trim() === "+++");
+  if (at < 0) return { shown: String(body || ""), hidden: null };
+  return { shown: lines.slice(0, at).join("\n"), hidden: lines.slice(at + 1).join("\n") };
+}
+
+/** A sentence with its full stop: none added where it ends in one already, inside a closing quote or not
+ * ("… the lesson’s is “The cat sat.”", not "… sat.”."). */
+export function endSentence(text) {
+  return /[.!?…]["”’)]*$/.test(text) ? text : `${text}.`;
+}
+
 export function questionChoices(kind, d) {
   if (kind === "loss-step") {
     // the bins are the question's; the answer is the run's: the first record below the loss threshold, or, once the
@@ -263,6 +279,12 @@ export function questionChoices(kind, d) {
       if (!d.mask[i] && !t.special) choices.push({ index: i, label: wordOf(t.text) });
     });
     if (!choices.length) throw new TemplateError("This query sees no word but itself.");
+    // a word that occurs more than once is told apart by its position (the number under it in the token strip)
+    const count = new Map();
+    for (const c of choices) count.set(c.label, (count.get(c.label) || 0) + 1);
+    for (const c of choices) {
+      if (count.get(c.label) > 1) Object.assign(c, { label: `${c.label} (${c.index})`, repeated: true });
+    }
     const answer = choices.reduce((best, c) => (best < 0 || d.weights[c.index] > d.weights[best] ? c.index : best), -1);
     return { choices, answer };
   }

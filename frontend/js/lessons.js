@@ -129,7 +129,8 @@ function question(lesson, step, base) {
     if (kind === "top-key") {
       q.reveal = `The model: **{{top_word_key}}** gets {{top_word_key_weight}} of the attention of **{{query}}** ` +
         "(the start token, where a head parks what it does not need, gets {{first_token_weight}}).\n\n" +
-        (chosen < 0 ? "" : right ? "✓ You predicted it." : `✗ You chose **{{explain.tokens.${chosen}.display}}**: it gets {{explain.weights.${chosen}}}.`);
+        (chosen < 0 ? "" : right ? "✓ You predicted it."
+          : `✗ You chose **{{explain.tokens.${chosen}.display}}**${q.choices.find((c) => c.index === chosen)?.repeated ? ` at ${chosen}` : ""}: it gets {{explain.weights.${chosen}}}.`);
     } else {
       q.reveal = "The model’s top guess: **{{top_next}}**, with probability {{top_next_prob}}.\n\n" +
         (chosen < 0 ? "" : right ? "✓ You predicted it." : `✗ You chose **{{predict.predictions.${chosen}.display}}**: probability {{predict.predictions.${chosen}.prob}}.`);
@@ -207,7 +208,7 @@ function ownNote(step) {
   const label = text && other ? "Use the lesson’s sentence and model" : text ? "Use the lesson’s sentence" : "Use the lesson’s model";
   const words = text && other ? `your sentence and ${state.model}; the lesson’s are “${s.text}” on ${model}`
     : text ? `your sentence; the lesson’s is “${s.text}”` : `${state.model}; the lesson’s model is ${model}`;
-  return { text: `${absent ? `${absent} ` : ""}This step is on ${words}.`, action: { label, change: { ...(text ? { text: s.text } : {}), ...(other ? { model } : {}) } }, kind: "own" };
+  return { text: `${absent ? `${absent} ` : ""}${T.endSentence(`This step is on ${words}`)}`, action: { label, change: { ...(text ? { text: s.text } : {}), ...(other ? { model } : {}) } }, kind: "own" };
 }
 
 /**
@@ -384,7 +385,12 @@ function drawPanel(base) {
     panel.dataset.state = "ready";
     return;
   }
-  const shown = { ...step, body: d.body, ask: step.ask ? { ...step.ask, prompt: d.question || step.ask.prompt } : null };
+  // a guess asked for before the answer (a line `+++`): what follows it shows once the student asks for it
+  const cut = T.splitReveal(d.body);
+  const revealKey = JSON.stringify([lesson.id, step.number, "reveal", state.text, d.model]);
+  const hiding = cut.hidden !== null && !L.answers.has(revealKey);
+  const body = cut.hidden === null ? d.body : hiding ? cut.shown : `${cut.shown}\n\n${cut.hidden}`;
+  const shown = { ...step, body, ask: step.ask ? { ...step.ask, prompt: d.question || step.ask.prompt } : null };
   const results = new Map();
   const value = (raw) => {
     if (!results.has(raw)) results.set(raw, evaluate(raw, base));
@@ -401,13 +407,13 @@ function drawPanel(base) {
   for (const [raw, r] of results) if (r.error && waits.has(raw.trim())) results.set(raw, { ...r, waiting: true });
   const problems = [...new Set([...results.values()].filter((r) => r.error && !r.waiting).map((r) => r.error))];
   const own = ownNote(step);
-  const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems, d.waiting, own]);
+  const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems, d.waiting, own, hiding]);
   if (panel._drawn !== key) {
     const focused = panel.contains(document.activeElement) ? document.activeElement.className : null;
     const all = [...(problems.length ? [`Some numbers of this step could not be read: ${problems.join("; ")}`] : []), ...d.problems];
     lessonView.render(panel, {
       mode: "step", lesson, step: shown, total: L.list.lessons.length, value, question: q, problems: all, note: own,
-      waiting: d.waiting,
+      waiting: d.waiting, reveal: hiding ? { key: revealKey } : null,
     });
     panel._drawn = key;
     if (focused) {
@@ -415,8 +421,8 @@ function drawPanel(base) {
       if (again) again.focus();
     }
   }
-  // predict, then reveal: the plots stay blurred until the student has guessed
-  document.body.classList.toggle("lesson-predict", Boolean(q && !q.error && (q.chosen === null || q.chosen === undefined)));
+  // predict, then reveal: the plots stay blurred until the student has guessed (or asked for the answer)
+  document.body.classList.toggle("lesson-predict", hiding || Boolean(q && !q.error && (q.chosen === null || q.chosen === undefined)));
   panel.dataset.state = pending ? "loading" : "ready";
 }
 

@@ -283,6 +283,14 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, less
             page.wait_for_selector("#lesson-panel .q-reveal")
             page.wait_for_selector('#lesson-panel[data-state="ready"]')
             assert "lesson-predict" not in page.evaluate("document.body.className"), where
+        if "\n+++" in step["body"]:
+            # a guess asked for in the text (a line +++): the rest of it, and the plots, once the student asks
+            assert "lesson-predict" in page.evaluate("document.body.className"), where
+            page.click("#lesson-panel .lesson-reveal")
+            expect(page.locator("#lesson-panel .lesson-reveal")).to_have_count(0)
+            page.wait_for_selector('#lesson-panel[data-state="ready"]')
+            assert "lesson-predict" not in page.evaluate("document.body.className"), where
+            expect(page.locator("#lesson-panel .lesson-body")).not_to_contain_text("+++")
         if settings["view"] == "lab" and trained != (settings["ltask"], settings["lpos"]):
             # the step reads the run on screen: train one as the step set the lab, then its claims follow that run
             train_lab(page)

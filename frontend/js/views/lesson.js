@@ -129,7 +129,7 @@ function questionView(element, q, value) {
 
 /**
  * data: {mode: "loading"|"error"|"list"|"step", message, lessons, errors, missing,
- *        lesson, step, total, value, question, loading, problems, waiting}.
+ *        lesson, step, total, value, question, loading, problems, waiting, reveal: {key} | null}.
  */
 export function render(element, data) {
   if (data.mode === "loading" || data.mode === "error") {
@@ -174,6 +174,13 @@ export function render(element, data) {
   const problems = (data.problems || []).length
     ? h("p", { class: "lesson-note bad", role: "alert" }, data.problems.join(" "))
     : null;
+  // a guess asked for before the answer (the text's line `+++`): the rest shows when the student asks for it
+  let reveal = null;
+  if (data.reveal) {
+    const show = h("button", { type: "button", class: "small lesson-reveal" }, "Show the answer");
+    show.addEventListener("click", () => ask(element, { action: "answer", index: -1, key: data.reveal.key }));
+    reveal = h("p", { class: "q-hint lesson-reveal-hint" }, "Make your guess: the plots stay blurred until you ask for the answer. ", show);
+  }
   // what the text waits for from the student (a box they emptied): said to them, as a hint, not an error
   const waiting = (data.waiting || []).length
     ? h("p", { class: "lesson-note lesson-waiting", role: "status" }, data.waiting.join(" "))
@@ -184,6 +191,7 @@ export function render(element, data) {
     h("h3", { class: "step-title" }, step.title),
     note,
     body,
+    reveal,
     waiting,
     problems,
     questionView(element, data.question, value),

@@ -88,6 +88,10 @@ test("predict-then-reveal: the choices and the answer come from the answer", () 
   assert.deepEqual(n.choices.map((c) => c.id), [1, 3, 7, 9]); // by id: the order gives nothing away
   assert.equal(n.choices.find((c) => c.index === n.answer).label, "a");
   assert.throws(() => T.questionChoices("top-key", { tokens: [tokens[0]], weights: [1], mask: [false] }), /no word/);
+  // a repeated word: each copy with its position, so that the two buttons can be told apart
+  const r = T.questionChoices("top-key", explain);
+  assert.deepEqual(r.choices.map((c) => c.label), ["The", "cat (2)", "sat", "on", "the", "cat (6)"]);
+  assert.deepEqual(r.choices.filter((c) => c.repeated).map((c) => c.index), [2, 6]);
 });
 
 test("a number on a record is its key (the lengths answer's `at`), as in backend/lesson_steps.py", () => {
@@ -127,4 +131,20 @@ test("questions on the lab's run: fixed choices, the answer from its summary, no
 test("numbers round half up, as backend/lesson_steps.py format_value", () => {
   assert.deepEqual([T.format(0.125, "pct"), T.format(2.5, "int"), T.format(0.135, "pct"), T.format(-0.5, "int")], ["13%", "3", "14%", "0"]);
   assert.deepEqual([T.format(4092, ""), T.format(-1234.5, "int")], ["4,092", "-1,234"]); // as format_value too
+});
+
+test("endSentence: a full stop where the sentence has none, also after a closing quote", () => {
+  assert.equal(T.endSentence("This step is on tiny-rotary"), "This step is on tiny-rotary.");
+  assert.equal(T.endSentence("the lesson’s is “The cat was tired.”"), "the lesson’s is “The cat was tired.”");
+  assert.equal(T.endSentence("the lesson’s is “Is it?”"), "the lesson’s is “Is it?”");
+  assert.equal(T.endSentence("the lesson’s is “a cat”"), "the lesson’s is “a cat”.");
+  assert.equal(T.endSentence("done."), "done.");
+});
+
+test("splitReveal: the text cut at its first line +++, what follows it hidden", () => {
+  assert.deepEqual(T.splitReveal("Guess first: which?\n\n+++\n\nThis one."), { shown: "Guess first: which?\n", hidden: "\nThis one." });
+  assert.deepEqual(T.splitReveal("Guess.\n +++ "), { shown: "Guess.", hidden: "" }); // (the plots are the answer)
+  assert.deepEqual(T.splitReveal("No guess here, a+++b."), { shown: "No guess here, a+++b.", hidden: null });
+  assert.deepEqual(T.splitReveal("a\n+++\nb\n+++\nc"), { shown: "a", hidden: "b\n+++\nc" });
+  assert.deepEqual(T.splitReveal(null), { shown: "", hidden: null });
 });
