@@ -130,8 +130,9 @@ def test_next_keeps_the_student_s_sentence_and_says_so(page: Page, lessons):
     open_on(page, "attention-arithmetic", 2, own)
     panel_ready(page, "attention-arithmetic", 2)
     note = page.locator("#lesson-panel .offer-own")
-    expect(note).to_have_text(f"This step is on your sentence; the lesson’s is “{lesson['steps'][1]['settings']['text']}”."
-                              "Use the lesson’s sentence")
+    theirs = lesson["steps"][1]["settings"]["text"]  # (it ends with a full stop: none is added after the quote)
+    expect(note).to_have_text(f"This step is on your sentence; the lesson’s is “{theirs}”" + ("" if theirs.endswith(".") else ".")
+                              + "Use the lesson’s sentence")
     page.click("#lesson-panel .lesson-next")
     panel_ready(page, "attention-arithmetic", 3)
     assert url_state(page)["text"] == own and page.input_value("#text") == own
