@@ -912,6 +912,7 @@ class StepContext:
     def read(self, raw: str) -> NumberRead:
         """One placeholder (roles already replaced) read from the answers."""
         raw = raw.strip()
+        typed = False  # whether it reads a source the student typed the words of (TYPED_SOURCES)
         try:
             expr, fmt = ([s.strip() for s in split_top(raw, "|")] + [""])[:2]
             expr = SHORTCUTS.get(expr, expr)

@@ -625,3 +625,14 @@ def test_the_lab_view_and_the_lessons_use_one_induction_threshold():
     assert float(re.search(r"const INDUCTION_AT = ([\d.]+);", view)[1]) == INDUCTION_AT
     template = (ROOT / "frontend/js/lesson-template.js").read_text()
     assert float(re.search(r"ACCURACY_BINS = \[[\d.]+, ([\d.]+)\]", template)[1]) == LEARNED_AT
+
+
+def test_a_misspelt_source_is_the_author_s_problem_even_with_words_typed():
+    """A placeholder that names no source fails before its source is known: a problem (not an exception), whatever
+    the student typed."""
+    from backend.lesson_steps import StepContext
+
+    ctx = StepContext.__new__(StepContext)
+    ctx.typed = frozenset({"a"})
+    n = ctx.read("analogi.neighbors.0.display")
+    assert n.error and "neither a shortcut nor a source" in n.error and n.waiting is None
