@@ -236,12 +236,6 @@ export function resolve(root, segments, ctx) {
   return { value: cur, path };
 }
 
-/**
- * A predict-then-reveal question's choices and answer, from the answer of its source: `top-key` (explain: the keys
- * the query sees, special tokens left out; the answer is the one with the most weight) or `next-word` (predict: the
- * top four next tokens, in an order that gives nothing away; the answer is the first). Throws TemplateError when
- * there is nothing to choose from.
- */
 /** A step's text cut at its first line `+++` (a guess asked for before the answer): {shown, hidden}, hidden null
  * where it has none. What follows the line is shown once the student asks for it (and the plots stay blurred till
  * then). */
@@ -258,6 +252,13 @@ export function endSentence(text) {
   return /[.!?…]["”’)]*$/.test(text) ? text : `${text}.`;
 }
 
+/**
+ * A predict-then-reveal question's choices and answer, from the answer of its source: `top-key` (explain: the keys
+ * the query sees, special tokens left out, a word the sentence repeats labelled with its position; the answer is the
+ * one with the most weight) or `next-word` (predict: the
+ * top four next tokens, in an order that gives nothing away; the answer is the first). Throws TemplateError when
+ * there is nothing to choose from.
+ */
 export function questionChoices(kind, d) {
   if (kind === "loss-step") {
     // the bins are the question's; the answer is the run's: the first record below the loss threshold, or, once the
