@@ -255,9 +255,8 @@ export function endSentence(text) {
 /**
  * A predict-then-reveal question's choices and answer, from the answer of its source: `top-key` (explain: the keys
  * the query sees, special tokens left out, a word the sentence repeats labelled with its position; the answer is the
- * one with the most weight) or `next-word` (predict: the
- * top four next tokens, in an order that gives nothing away; the answer is the first). Throws TemplateError when
- * there is nothing to choose from.
+ * one with the most weight) or `next-word` (predict: the top four next tokens, in an order that gives nothing away;
+ * the answer is the first). Throws TemplateError when there is nothing to choose from.
  */
 export function questionChoices(kind, d) {
   if (kind === "loss-step") {
