@@ -241,6 +241,17 @@ export function wholeInsert(ev) {
 }
 
 /**
+ * Where a box that scrolls (its scroll offset `scroll`, its visible `size`) must scroll to so that an item at `start`
+ * (in the box's content, along the same axis) of `length` is in sight, `margin` clear of its edges: as it is where
+ * the item is in sight already; else the least move (the item at the nearer edge).
+ */
+export function intoSight(start, length, scroll, size, margin = 4) {
+  if (start - margin < scroll) return Math.max(0, start - margin);
+  if (start + length + margin > scroll + size) return Math.min(start - margin, start + length + margin - size);
+  return scroll;
+}
+
+/**
  * Which sides of a row that scrolls sideways (the tabs in presenter mode and on a phone) hide something: {left, right},
  * from its scrollLeft, clientWidth and scrollWidth (a pixel of rounding is no hidden tab).
  */

@@ -424,3 +424,27 @@ def test_every_button_s_text_stands_out_from_its_background(page: Page, url, sho
     low = [b for b in buttons if b["ratio"] < 4.5]
     shot(page, "contrast", full_page=False)
     assert not low, low
+
+
+IN_SIGHT = """() => {
+  const strip = document.querySelector('#tokens');
+  const chip = strip.querySelector('.tok.selected');
+  const a = strip.getBoundingClientRect(), b = chip.getBoundingClientRect();
+  return { index: Number(chip.dataset.index), inside: b.top >= a.top && b.bottom <= a.bottom && b.left >= a.left && b.right <= a.right,
+           scrolls: strip.scrollHeight > strip.clientHeight || strip.scrollWidth > strip.clientWidth };
+}"""
+
+
+@pytest.mark.parametrize("extra", ["", "&token=40", "&present=1"])
+def test_the_query_of_a_long_text_is_in_sight_in_the_token_strip(page: Page, extra):
+    """A text of many tokens fills more than the strip's two rows: the selected query, the last token by default, is
+    scrolled into the strip's sight (it was below, out of sight), also in presenter mode."""
+    from urllib.parse import quote
+
+    text = " ".join(["The little cat sat on the mat and looked at the big dog."] * 9)
+    page.set_viewport_size({"width": 1280, "height": 720 if "present" in extra else 800})
+    page.goto(f"/?text={quote(text)}{extra}")
+    ready(page)
+    seen = page.evaluate(IN_SIGHT)
+    assert seen["scrolls"] and seen["inside"], seen
+    assert seen["index"] == (40 if "token" in extra else page.locator("#tokens .tok").count() - 1)

@@ -1,11 +1,12 @@
 // The token strip: one chip per token (text set with textContent), the selected query highlighted.
-import { shownText } from "../derive.js";
+import { intoSight, shownText } from "../derive.js";
 import { h } from "../plot.js";
 
 /**
  * data: {tokens: [{id, text, position, special, index?}], stale: bool}: `index` is the token's index in the
  * API's data when some tokens are hidden (the chips keep it in data-index); state: {token} (the effective
- * selection, an API index), plus `pinned` (the clicked token). Hover and click are wired by main.js
+ * selection, an API index), plus `pinned` (the clicked token) and `query` (the selection without a hover: the strip
+ * scrolls it into sight when it changes). Hover and click are wired by main.js
  * (event delegation). The strip is one tab stop (the selected chip); the arrow keys move along it.
  */
 export function render(element, data, state) {
@@ -35,6 +36,17 @@ export function render(element, data, state) {
     chip.classList.toggle("special", Boolean(t.special));
     chip.classList.toggle("pinned", index === state.pinned);
     chip.setAttribute("aria-pressed", index === state.pinned ? "true" : "false");
+  }
+  // the query (the selection, not a hover) out of the strip's sight on a long text (two rows, then the strip scrolls;
+  // one row in presenter mode with a lesson open): brought into it when it changes, by scrolling the strip, not the
+  // page; a strip the student scrolled stays where they put it until the query changes
+  const query = Number.isInteger(state.query) ? element.querySelector(`.tok[data-index="${state.query}"]`) : null;
+  if (query && element._query !== state.query && element.clientHeight > 0) {
+    element._query = state.query;
+    const r = query.getBoundingClientRect();
+    const box = element.getBoundingClientRect();
+    element.scrollTop = intoSight(r.top - box.top - element.clientTop + element.scrollTop, r.height, element.scrollTop, element.clientHeight);
+    element.scrollLeft = intoSight(r.left - box.left - element.clientLeft + element.scrollLeft, r.width, element.scrollLeft, element.clientWidth);
   }
   // roving tab stop: the selected chip (or the first) is the one Tab reaches, unless focus is already in the strip
   const focused = element.contains(document.activeElement) ? document.activeElement : null;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  baseParams, byLayer, compact, effectiveToken, keptIndices, maskOf, masksAny, positionalLength, scrollCues, shownIndices, shownText,
+  baseParams, byLayer, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, scrollCues, shownIndices, shownText,
   sliceThumbnails, visibleAnalysis, wholeInsert,
 } from "../../../frontend/js/derive.js";
 import { analysis, MODELS } from "./fixtures.mjs";
@@ -86,4 +86,13 @@ test("a row that scrolls sideways shows which side hides something", () => {
   assert.deepEqual(scrollCues({ scrollLeft: 200, clientWidth: 500, scrollWidth: 900 }), { left: true, right: true });
   assert.deepEqual(scrollCues({ scrollLeft: 399.5, clientWidth: 500, scrollWidth: 900 }), { left: true, right: false }); // at the end
   assert.deepEqual(scrollCues({ scrollLeft: 0.5, clientWidth: 500, scrollWidth: 500.5 }), { left: false, right: false }); // rounding
+});
+
+test("intoSight: the least scroll that brings an item into a box's sight, a margin clear of its edges", () => {
+  // a box 100 high scrolled to 50 shows 50..150
+  assert.equal(intoSight(80, 20, 50, 100), 50); // in sight: stays
+  assert.equal(intoSight(200, 20, 50, 100), 124); // below: its bottom 4 above the edge (200 + 20 + 4 - 100)
+  assert.equal(intoSight(10, 20, 50, 100), 6); // above: its top 4 below the edge
+  assert.equal(intoSight(2, 20, 50, 100), 0); // (never before the start)
+  assert.equal(intoSight(300, 150, 0, 100), 296); // taller than the box: its top in sight
 });
