@@ -195,6 +195,8 @@ const CONFIG = {
   modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines", "sendChartToCloud"],
 };
 
+const PHONE = "(max-width: 640px)"; // the page's phone layout (the CSS's breakpoint)
+
 export function presenting() {
   return document.body.classList.contains("presenter");
 }
@@ -254,6 +256,9 @@ export function draw(fig, traces, layout, exp, config = {}) {
   }
   return Plotly.react(gd, traces, full, {
     ...CONFIG,
+    // a phone: no mode bar (a touch screen shows it over the top of the plot; the panel's own PNG and SVG buttons
+    // save the picture, and a drag still zooms, a double tap resets)
+    ...(window.matchMedia && window.matchMedia(PHONE).matches ? { displayModeBar: false } : {}),
     toImageButtonOptions: { format: "png", filename: name, scale: 2 },
     ...config,
   });

@@ -215,7 +215,13 @@ def test_a_phone_gets_one_column_and_no_sideways_scroll(page: Page, shot):
             top = page.locator("#attn-heatmap").bounding_box()
             links = page.locator("#attn-lines").bounding_box()
             assert links["y"] >= top["y"] + top["height"] - 1
+        # no Plotly mode bar over the top of a plot (a touch screen shows it always): the panels' own buttons save
+        assert page.locator("main .view:not([hidden]) .modebar").count() == 0, view
         shot(page, f"phone-390x844-{view}")
+    page.set_viewport_size({"width": 1280, "height": 800})  # (a desktop keeps it: shown on hover)
+    page.click('.tabs [data-view="attention"]')
+    ready(page)
+    page.wait_for_function("() => document.querySelectorAll('main .view:not([hidden]) .modebar').length > 0")
 
 
 # ----------------------------------------------------------------------------------- special tokens
