@@ -123,9 +123,10 @@ function lengthsPart(element, data, state) {
     if (!c.why_not_beyond) continue;
     const last = c.positions - 1;
     const y = smooth(c.loss, w)[last];
-    // below the curves (the losses there are the lowest of the plot), with an arrow up to the curve's last point
-    annotations.push({ x: last, y, xref: "x", yref: "y", ax: 14, ay: 60, showarrow: true, arrowhead: 0, arrowwidth: 1.5,
-      arrowcolor: schemeColor(c.positional), text: `${esc(c.model)} ends at position ${last}:<br>it has no vector for position ${c.positions}`,
+    // below the curves (the losses there are the lowest of the plot), with a grey arrow pointing up at the curve's
+    // last point (in the curve's colour, the line read as the curve falling to the label)
+    annotations.push({ x: last, y, xref: "x", yref: "y", ax: 14, ay: 60, showarrow: true, arrowhead: 2, arrowsize: 1,
+      arrowwidth: 1.2, standoff: 3, arrowcolor: THEME.font.color, opacity: 0.8, text: `${esc(c.model)} ends at position ${last}:<br>it has no vector for position ${c.positions}`,
       font: { size: 11, color: THEME.font.color }, bgcolor: "rgba(255,255,255,0.85)", xanchor: "left" });
   }
   draw(fig, lossTraces(curves, w, data.current), {
