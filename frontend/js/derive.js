@@ -242,12 +242,12 @@ export function wholeInsert(ev) {
 
 /**
  * Where a box that scrolls (its scroll offset `scroll`, its visible `size`) must scroll to so that an item at `start`
- * (in the box's content, along the same axis) of `length` is in sight, `margin` clear of its edges: as it is where
- * the item is in sight already; else the least move (the item at the nearer edge).
+ * (in the box's content, along the same axis) of `length` is in sight: as it is where the item is in sight already
+ * (`margin` clear of its edges); else with the item first, `margin` after the box's start (the token strip's
+ * padding: its rows are then whole, the query's row on top, or the last two rows where the browser stops the scroll).
  */
 export function intoSight(start, length, scroll, size, margin = 4) {
-  if (start - margin < scroll) return Math.max(0, start - margin);
-  if (start + length + margin > scroll + size) return Math.min(start - margin, start + length + margin - size);
+  if (start - margin < scroll || start + length + margin > scroll + size) return Math.max(0, start - margin);
   return scroll;
 }
 

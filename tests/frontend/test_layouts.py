@@ -305,7 +305,8 @@ def test_the_analogy_row_breaks_between_terms(page: Page, size, extra):
                          ids=["desktop", "presenter", "phone"])
 def test_the_token_strip_shows_whole_rows(page: Page, size, extra):
     """A sentence of many rows of tokens: the strip shows two whole rows and scrolls for the rest; no row is cut
-    through (the second one was at 390x844, a third at 1280x800)."""
+    through (the second one was at 390x844, a third at 1280x800), also once it has scrolled the query (the last
+    token) into sight: the rows before it are hidden above."""
     page.set_viewport_size({"width": size[0], "height": size[1]})
     page.goto("/?" + urlencode({"text": " ".join([SENTENCE] * 4), **extra}))
     ready(page, WAIT)
@@ -313,9 +314,11 @@ def test_the_token_strip_shows_whole_rows(page: Page, size, extra):
       const strip = document.getElementById('tokens').getBoundingClientRect();
       const top = strip.top + 4, bottom = strip.bottom - 4;  // inside its padding
       return [...document.querySelectorAll('#tokens .tok')].map((c) => c.getBoundingClientRect())
-        .map((r) => r.bottom <= bottom + 1.5 ? 'shown' : r.top >= bottom - 1.5 ? 'below' : `cut ${r.top - top}-${r.bottom - top}`);
+        .map((r) => r.top >= bottom - 1.5 ? 'below' : r.bottom <= top + 1.5 ? 'above'
+          : r.top >= top - 1.5 && r.bottom <= bottom + 1.5 ? 'shown' : `cut ${r.top - top}-${r.bottom - top}`);
     }""")
-    assert rows.count("below") > 0 and not [r for r in rows if r.startswith("cut")], rows
+    hidden = rows.count("below") + rows.count("above")
+    assert hidden > 0 and rows[-1] == "shown" and not [r for r in rows if r.startswith("cut")], rows
 
 
 @pytest.mark.parametrize("size, extra", [((1280, 720), {"present": 1, "lesson": "positional-encoding", "step": 1}),

@@ -88,11 +88,12 @@ test("a row that scrolls sideways shows which side hides something", () => {
   assert.deepEqual(scrollCues({ scrollLeft: 0.5, clientWidth: 500, scrollWidth: 500.5 }), { left: false, right: false }); // rounding
 });
 
-test("intoSight: the least scroll that brings an item into a box's sight, a margin clear of its edges", () => {
+test("intoSight: an item out of a box's sight is brought to its start, a margin after it; one in sight stays", () => {
   // a box 100 high scrolled to 50 shows 50..150
   assert.equal(intoSight(80, 20, 50, 100), 50); // in sight: stays
-  assert.equal(intoSight(200, 20, 50, 100), 124); // below: its bottom 4 above the edge (200 + 20 + 4 - 100)
-  assert.equal(intoSight(10, 20, 50, 100), 6); // above: its top 4 below the edge
+  assert.equal(intoSight(130, 20, 50, 100), 126); // its end within 4 of the edge: first
+  assert.equal(intoSight(200, 20, 50, 100), 196); // below: first, 4 after the start
+  assert.equal(intoSight(10, 20, 50, 100), 6); // above: the same
   assert.equal(intoSight(2, 20, 50, 100), 0); // (never before the start)
-  assert.equal(intoSight(300, 150, 0, 100), 296); // taller than the box: its top in sight
+  assert.equal(intoSight(300, 150, 0, 100), 296); // taller than the box: its start in sight
 });
