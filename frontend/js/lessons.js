@@ -7,6 +7,7 @@
 import { data } from "./data.js";
 import { effectiveToken, keptIndices } from "./derive.js";
 import * as T from "./lesson-template.js";
+import { PHONE } from "./plot.js";
 import { DEFAULTS, state, subscribe, update } from "./state.js";
 import * as lessonView from "./views/lesson.js";
 
@@ -26,6 +27,7 @@ const L = {
   before: null, // the page's interventions when the lesson began: put back when it ends, unless the student changed them
   set: null, // the interventions the lesson set last (its current step's)
   answers: new Map(), // question key -> the index the student clicked (-1: "just show me")
+  toView: false, // a step was just entered: on a phone, scroll to the view once it is drawn (scrollToView)
 };
 
 const INTERVENTIONS = ["positions", "scale", "ablate"];
@@ -180,7 +182,17 @@ function enterStep(lesson, n, { history = "push", model: asked = null } = {}) {
   }, { history });
   const box = $("text");
   if (box && document.activeElement !== box) box.value = text;
+  L.toView = true; // (a phone: drawPanel scrolls to the view once the step is drawn)
   L.schedule();
+}
+
+/** A phone: the lesson is a sheet over the lower half of the screen, so a step just entered puts the token strip and
+ * the view at the top of the page (the controls are a scroll up), not the controls. */
+function scrollToView() {
+  L.toView = false;
+  if (!window.matchMedia || !window.matchMedia(PHONE).matches) return;
+  const top = document.querySelector("header.top");
+  if (top) window.scrollTo({ top: top.offsetTop + top.offsetHeight, behavior: "instant" });
 }
 
 /** The model a step's settings name (the page's default where they name none or one not installed). */
@@ -424,6 +436,7 @@ function drawPanel(base) {
   // predict, then reveal: the plots stay blurred until the student has guessed (or asked for the answer)
   document.body.classList.toggle("lesson-predict", hiding || Boolean(q && !q.error && (q.chosen === null || q.chosen === undefined)));
   panel.dataset.state = pending ? "loading" : "ready";
+  if (L.toView && !pending) scrollToView();
 }
 
 // ----------------------------------------------------------------------------------- wiring

@@ -195,7 +195,7 @@ const CONFIG = {
   modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines", "sendChartToCloud"],
 };
 
-const PHONE = "(max-width: 640px)"; // the page's phone layout (the CSS's breakpoint)
+export const PHONE = "(max-width: 640px)"; // the page's phone layout (the CSS's breakpoint)
 
 export function presenting() {
   return document.body.classList.contains("presenter");

@@ -528,6 +528,27 @@ def test_the_lesson_panel_is_readable_in_presenter_mode(page: Page):
     assert box["x"] + box["width"] <= 1280 and box["height"] > 500
 
 
+def test_a_lesson_step_on_a_phone_puts_the_view_above_its_sheet(page: Page):
+    """On a phone the lesson is a sheet over the lower half of the screen: a step, opened by a link or by Next, scrolls
+    the page to the token strip and the view (they were below, under the controls, out of sight above the sheet)."""
+    page.set_viewport_size({"width": 390, "height": 844})
+
+    def view_on_top(where: str) -> None:
+        page.wait_for_function("() => document.querySelector('header.top').getBoundingClientRect().bottom <= 1")
+        strip = page.locator(".sticky").bounding_box()
+        sheet = page.locator("#lesson-panel").bounding_box()
+        plot = page.locator("main .view:not([hidden]) .panel").first.bounding_box()
+        assert strip["y"] <= 1 and plot["y"] < sheet["y"], (where, strip, plot, sheet)
+
+    page.goto("/?lesson=attention-arithmetic&step=2")
+    step_ready(page, "attention-arithmetic", 2)
+    view_on_top("a link")
+    page.evaluate("() => window.scrollTo(0, 0)")  # the student scrolls up to the controls
+    page.click("#lesson-panel .lesson-next")
+    step_ready(page, "attention-arithmetic", 3)
+    view_on_top("Next")
+
+
 def test_download_report_gets_the_report_of_this_view(page: Page):
     page.goto("/?" + urlencode({"text": "The dog chased the ball.", "layer": 1, "head": 2, "view": "attention"}))
     ready(page)
