@@ -7,7 +7,7 @@
 import { data } from "./data.js";
 import { effectiveToken, keptIndices } from "./derive.js";
 import * as T from "./lesson-template.js";
-import { PHONE } from "./plot.js";
+import { onPhone } from "./plot.js";
 import { DEFAULTS, state, subscribe, update } from "./state.js";
 import * as lessonView from "./views/lesson.js";
 
@@ -190,7 +190,7 @@ function enterStep(lesson, n, { history = "push", model: asked = null } = {}) {
  * the view at the top of the page (the controls are a scroll up), not the controls. */
 function scrollToView() {
   L.toView = false;
-  if (!window.matchMedia || !window.matchMedia(PHONE).matches) return;
+  if (!onPhone()) return;
   const top = document.querySelector("header.top");
   if (top) window.scrollTo({ top: top.offsetTop + top.offsetHeight, behavior: "instant" });
 }

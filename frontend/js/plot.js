@@ -195,7 +195,11 @@ const CONFIG = {
   modeBarButtonsToRemove: ["select2d", "lasso2d", "autoScale2d", "toggleSpikelines", "sendChartToCloud"],
 };
 
-export const PHONE = "(max-width: 640px)"; // the page's phone layout (the CSS's breakpoint)
+// the page's phone layout (the CSS's breakpoint), its media query parsed once
+const PHONE = typeof window !== "undefined" && window.matchMedia ? window.matchMedia("(max-width: 640px)") : null;
+
+/** Whether the page has its phone layout now. */
+export const onPhone = () => Boolean(PHONE && PHONE.matches);
 
 export function presenting() {
   return document.body.classList.contains("presenter");
@@ -258,7 +262,7 @@ export function draw(fig, traces, layout, exp, config = {}) {
     ...CONFIG,
     // a phone: no mode bar (a touch screen shows it over the top of the plot; the panel's own PNG and SVG buttons
     // save the picture, and a drag still zooms, a double tap resets)
-    ...(window.matchMedia && window.matchMedia(PHONE).matches ? { displayModeBar: false } : {}),
+    ...(onPhone() ? { displayModeBar: false } : {}),
     toImageButtonOptions: { format: "png", filename: name, scale: 2 },
     ...config,
   });

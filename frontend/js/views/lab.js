@@ -79,8 +79,8 @@ function controls(element, options) {
     // the settings as the controls show them now: a number typed and not yet committed counts (its change event
     // fires as this click happens, before the page has redrawn with it)
     train.addEventListener("click", () => action(box, "lab", { op: "train", params: {
-      ...box._params, task: task.querySelector("select").value, positional: pos.querySelector("select").value,
-      size: size.querySelector("select").value, steps: typed() ?? box._params.steps } }));
+      task: task.querySelector("select").value, positional: pos.querySelector("select").value,
+      size: size.querySelector("select").value, steps: typed() ?? box._steps } }));
     row2.addEventListener("click", (ev) => {
       const b = ev.target.closest("button[name]");
       if (!b) return;
@@ -117,7 +117,7 @@ export function render(element, data, state) {
   const stepsInput = box.querySelector("input[name=lsteps]");
   stepsInput.max = String(options.limits.max_steps);
   setValue(stepsInput, c.steps);
-  box._params = { task: c.task, positional: c.positional, size: c.size, steps: c.steps };
+  box._steps = c.steps; // (the state's budget: Train's where the box holds no whole number)
 
   const run = lab.run;
   const records = lab.records;
