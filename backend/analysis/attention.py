@@ -191,9 +191,10 @@ def _select(pattern: torch.Tensor, layer: int | None, head: int | None) -> tuple
 
 
 def compare(a: Run, b: Run, layer: int | None = None, head: int | None = None,
-            k: int = 0) -> schemas.CompareResponse:
+            k: int = 0, to_send: bool = False) -> schemas.CompareResponse:
     """The attention of two passes (of `layer` and `head`, or all), b - a where the shapes agree, which positions
-    hold the same token, and with k > 0 the top-k next tokens of each side."""
+    hold the same token, and with k > 0 the top-k next tokens of each side. `to_send`: as in `analyze`, the
+    attention and the difference are numpy arrays (common.rounded)."""
     for run in (a, b):
         check_layer_head(run.loaded.cfg, layer, head)
     (pa, layers, heads), (pb, _, _) = _select(patterns(a), layer, head), _select(patterns(b), layer, head)
@@ -205,16 +206,21 @@ def compare(a: Run, b: Run, layer: int | None = None, head: int | None = None,
         why = (f"the two inputs have different numbers of tokens ({pa.shape[2]} and {pb.shape[2]}), "
                "so their patterns cannot be subtracted cell by cell")
 
+    fill = rounded if to_send else rnd  # assigned after validation, as in `analyze`: up to max_compare_weights numbers
+
     def side(run: Run, p: torch.Tensor) -> schemas.CompareSideResult:
         cfg = run.loaded.cfg
         preds, unavailable = top_k(run, k, temperature=1.0) if k else (None, None)
-        return schemas.CompareSideResult(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
-                                         visible=visible_keys(run),
-                                         layers=list(range(p.shape[0])) if layer is None else layers,
-                                         heads=list(range(p.shape[1])) if head is None else heads, attention=rnd(p),
-                                         predictions=preds, predictions_unavailable=unavailable)
+        result = schemas.CompareSideResult(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads,
+                                           causal=cfg.causal, visible=visible_keys(run),
+                                           layers=list(range(p.shape[0])) if layer is None else layers,
+                                           heads=list(range(p.shape[1])) if head is None else heads, attention=[],
+                                           predictions=preds, predictions_unavailable=unavailable)
+        result.attention = fill(p)  # [layer, head, q, k]
+        return result
 
     same = [x == y for x, y in zip(a.ids, b.ids, strict=False)] if len(a.ids) == len(b.ids) else None
-    return schemas.CompareResponse(a=side(a, pa), b=side(b, pb),
-                                   difference=None if why else rnd(pb - pa), difference_unavailable=why,
-                                   same_token=same)
+    answer = schemas.CompareResponse(a=side(a, pa), b=side(b, pb), difference_unavailable=why, same_token=same)
+    if not why:
+        answer.difference = fill(pb - pa)  # [layer, head, q, k]
+    return answer

@@ -99,6 +99,6 @@ async def compare(req: schemas.CompareRequest, request: Request, service: Servic
 
     def work() -> schemas.CompareResponse:
         runs = [service.run(side.model, side.text, interventions(side), side.allow_beyond_trained) for side in (req.a, req.b)]
-        return attention.compare(*runs, layer=req.layer, head=req.head, k=req.top_k)
+        return attention.compare(*runs, layer=req.layer, head=req.head, k=req.top_k, to_send=True)
 
     return await answer(request, service, work, check=check, too_big="name a `layer` and a `head`, or use shorter texts")

@@ -163,6 +163,33 @@ def test_analyze_sends_the_bytes_of_the_answer_made_from_lists(client, body):
     assert json.loads(r.content) == json.loads(before.model_dump_json())
 
 
+COMPARE = [  # as many tokens (a difference), not as many, two models, one head, predictions
+    {"a": {"text": "The cat sat on the mat."}, "b": {"text": "The cat sat on the mat.", "positions": "shuffled", "seed": 2}},
+    {"a": {"text": "The cat sat."}, "b": {"text": "The dog sat on the mat."}, "top_k": 3},
+    {"a": {"text": "The cat sat."}, "b": {"text": "The cat sat.", "model": "tiny-rotary"}, "layer": 1, "head": 0},
+    {"a": {"text": "The cat sat.", "model": "minilm-l6"}, "b": {"text": "The cat sat.", "model": "minilm-l6",
+                                                               "positions": "removed"}, "top_k": 2},
+]
+
+
+@pytest.mark.parametrize("body", COMPARE, ids=range(len(COMPARE)))
+def test_compare_sends_the_bytes_of_the_answer_made_from_lists(client, body):
+    """/api/compare sends each side's attention and the difference from numpy arrays, assigned after validation;
+    the answer made from rnd's lists, every field validated, has the same bytes."""
+    from backend.analysis import attention
+    from backend.analysis.common import interventions
+
+    r = client.post("/api/compare", json=body)
+    assert r.status_code == 200, r.text
+    req = schemas.CompareRequest.model_validate(body)
+    service = client.app.state.service
+    runs = [service.run(side.model, side.text, interventions(side)) for side in (req.a, req.b)]
+    made = attention.compare(*runs, layer=req.layer, head=req.head, k=req.top_k)
+    listed = schemas.CompareResponse.model_validate(made.model_dump())  # every field checked, lists
+    assert isinstance(listed.a.attention, list) and listed.a.attention
+    assert r.content == listed.model_dump_json().encode() == made.model_dump_json().encode()
+
+
 def test_a_model_of_scalars_is_written_in_one_call_with_the_same_bytes():
     """encode writes a model whose fields are all scalars (a token, a prediction, a head's summary) in one call;
     a model with a list, a dict or a nested model is still written field by field."""
@@ -265,3 +292,46 @@ def test_numbers_read_at_once_are_the_elements(client, name):
     last = lens.cells[-1][-1]
     assert [(p.id, p.prob) for p in last.top] == [(p.id, p.prob) for p in preds[:5]]
     assert isinstance(last.rank, int) and last.rank == 1 and last.prob == preds[0].prob
+
+
+LARGE = " ".join(["The little cat sat on the warm mat and looked at the big dog."] * 7)  # 100+ tokens
+# the routes whose answers hold every head's attention (layers x heads x n^2 numbers); an answer of one head's vectors
+# or one layer's similarities is validated as it is made: at most 128 x 64 x 3 + 128^2 numbers (SmolLM2's q, k, v and
+# scores of one head at 128 tokens), about 1.5 ms
+LARGE_REQUESTS = [
+    ("/api/analyze", {"text": LARGE}),
+    ("/api/compare", {"a": {"text": LARGE}, "b": {"text": LARGE, "positions": "removed"}}),
+    ("/api/compare", {"a": {"text": LARGE}, "b": {"text": LARGE + " Then"}}),  # no difference: not as many tokens
+]
+
+
+@pytest.mark.parametrize("path,body", LARGE_REQUESTS, ids=[f"{p} {i}" for i, (p, _) in enumerate(LARGE_REQUESTS)])
+def test_a_large_answer_is_validated_in_short_calls(client, monkeypatch, path, body):
+    """Like its writing (above), the making of a large answer holds the GIL in no call over encode.PIECE numbers:
+    pydantic validates a model's fields in one call, so the numbers of the attention (layers x heads x n^2) are
+    assigned after validation, not checked in it. Each model's construction is counted, its own fields only (a
+    nested model is counted when it was made)."""
+    from backend import encode
+
+    def count(value) -> int:
+        if isinstance(value, BaseModel):
+            return 0
+        if isinstance(value, (list, tuple)):
+            return sum(count(v) for v in value)
+        if isinstance(value, dict):
+            return sum(count(v) for v in value.values())
+        return 1
+
+    sizes: list[tuple[int, str]] = []
+    init = BaseModel.__init__
+
+    def spy(self, /, **data):
+        sizes.append((count(data), type(self).__name__))
+        init(self, **data)
+
+    monkeypatch.setattr(BaseModel, "__init__", spy)
+    r = client.post(path, json=body)
+    monkeypatch.undo()
+    assert r.status_code == 200, r.text
+    assert len(r.content) > 8 * encode.PIECE  # (a large answer: the bound below is not met by a small one)
+    assert max(sizes)[0] <= encode.PIECE, max(sizes)
