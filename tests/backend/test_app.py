@@ -73,3 +73,30 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+def test_the_routes_are_prepared_at_the_start():
+    """FastAPI makes an included router's fields (pydantic schemas of each route's parameters and body) when a
+    request first reaches it, in the event loop, unless the app made them at the start: after the start, no request
+    makes a schema (in a new process: nothing else there has reached these routes)."""
+    script = """
+import pydantic
+from fastapi.testclient import TestClient
+from backend.main import create_app
+made = []
+init = pydantic.TypeAdapter.__init__
+def spy(self, *a, **k):
+    made.append(a[0] if a else k)
+    init(self, *a, **k)
+with TestClient(create_app(), base_url="http://127.0.0.1") as c:
+    pydantic.TypeAdapter.__init__ = spy
+    for method, path, body in [("POST", "/api/compare", {"a": {"text": "a cat"}, "b": {"text": "a dog"}}),
+                               ("GET", "/api/report", {"text": "a cat"}), ("POST", "/api/qkv", {"text": "a cat", "layer": 0}),
+                               ("GET", "/api/lessons", None), ("POST", "/api/roles", {"text": "a cat a cat"})]:
+        r = c.request(method, path, json=body) if method == "POST" else c.get(path, params=body)
+        assert r.status_code == 200, (path, r.status_code, r.text[:300])
+    assert not made, f"{len(made)} schemas made after the start"
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
