@@ -15,7 +15,8 @@
     role_models(roles_models, role)                        one role's score for every head, model by model
 
 Every number drawn is read from the response (nothing is recomputed here), so a figure shows what the
-API sent; a masked cell (a later key in a causal model) is None, drawn grey with stripes. Token strings are text:
+API sent; a masked cell (a later key in a causal model) is None (NaN in the grid's arrays), drawn grey with
+stripes. Token strings are text:
 Plotly reads a little HTML in labels, so every string put into a label, tick, hover text or title goes
 through `esc` (& < > " ' as entities, which Plotly shows as the characters). Token axes are numeric
 (0..n-1) with `tickvals`/`ticktext`, so that two equal tokens stay two rows. The colours, fonts, the masked-cell
@@ -30,9 +31,12 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
+import numpy as np
 import plotly.graph_objects as go
 
 from backend import schemas
@@ -114,7 +118,26 @@ def base_layout(**layout) -> dict:
     return out
 
 
+_plain: ContextVar[bool] = ContextVar("plain figures", default=False)
+
+
+@contextmanager
+def plain() -> Iterator[None]:
+    """Within it, every figure function returns its figure as the plain dict {"data": [...], "layout": {...}} that
+    it would give plotly's Figure, for plotly.io to write as it is (`to_html(..., validate=False)`): building a
+    Figure checks and copies every property in pure Python, holding the GIL (SmolLM2's grid of 270 heads: 400 ms,
+    then 145 ms to write it, against 55 and 14 ms). For a file the server writes (backend/report.py); that plotly
+    accepts each plain figure is tested (tests/backend/test_report.py)."""
+    token = _plain.set(True)
+    try:
+        yield
+    finally:
+        _plain.reset(token)
+
+
 def _figure(data: list[dict], layout: dict) -> go.Figure:
+    if _plain.get():
+        return {"data": data, "layout": base_layout(**layout)}  # type: ignore[return-value]  (see plain())
     return go.Figure(data=data, layout=base_layout(**layout))
 
 
@@ -151,6 +174,15 @@ def masked_pattern(pattern: Matrix, visible: Sequence[int] | None) -> list[list[
     answer's count of keys each query sees (None: every key)."""
     return [[None if v is None or (visible is not None and j >= visible[i]) else v for j, v in enumerate(row)]
             for i, row in enumerate(pattern)]
+
+
+def masked_array(pattern: Matrix, visible: Sequence[int] | None) -> np.ndarray:
+    """masked_pattern as a float64 array, NaN where it has None: plotly takes an array as it is (a list of lists it
+    checks number by number, and copies) and writes it as a typed array, which plotly.js draws as the lists."""
+    z = np.array(pattern, dtype=np.float64)  # (None becomes NaN)
+    if visible is not None and z.size:
+        z[np.arange(z.shape[1])[None, :] >= np.asarray(visible)[:, None]] = np.nan
+    return z
 
 
 def _masked_any(visible: Sequence[int] | None, n: int) -> bool:
@@ -233,6 +265,7 @@ def heads_grid(resp: Attention, *, highlight: tuple[int, int] | None = None) -> 
     xticks = ticks and n_heads <= 6
     data: list[dict] = []
     layout: dict = {"annotations": [], "shapes": []}
+    axis = token_axis(tokens, tickfont={"size": 8})  # (the tokens escaped once for the 2 x layers x heads axes)
     for l in range(n_layers):
         y1 = 1 - l * (hgt + ygap)
         y0 = max(0.0, y1 - hgt)
@@ -241,15 +274,14 @@ def heads_grid(resp: Attention, *, highlight: tuple[int, int] | None = None) -> 
             s = _axis_suffix(k)
             x0 = h * (w + xgap)
             x1 = min(1.0, x0 + w)
-            data.append({"type": "heatmap", "z": masked_pattern(resp.attention[resp.layers.index(l)][h], resp.visible),
+            data.append({"type": "heatmap", "z": masked_array(resp.attention[resp.layers.index(l)][h], resp.visible),
                          "x": list(range(n)), "y": list(range(n)), "xaxis": f"x{s}", "yaxis": f"y{s}",
                          "coloraxis": "coloraxis", "hoverongaps": False,
                          "hovertemplate": f"layer {l} · head {h}<br>query %{{y}} → key %{{x}}: %{{z}}<extra></extra>"})
-            layout[f"xaxis{s}"] = token_axis(tokens, domain=[x0, x1], anchor=f"y{s}", tickangle=-90,
-                                             showticklabels=xticks and l == n_layers - 1, tickfont={"size": 8})
-            layout[f"yaxis{s}"] = token_axis(tokens, domain=[y0, y1], anchor=f"x{s}", autorange=False,
-                                             range=[n - 0.5, -0.5], showticklabels=ticks and h == 0,
-                                             tickfont={"size": 8})
+            layout[f"xaxis{s}"] = {**axis, "domain": [x0, x1], "anchor": f"y{s}", "tickangle": -90,
+                                   "showticklabels": xticks and l == n_layers - 1}
+            layout[f"yaxis{s}"] = {**axis, "domain": [y0, y1], "anchor": f"x{s}", "autorange": False,
+                                   "range": [n - 0.5, -0.5], "showticklabels": ticks and h == 0}
             layout["annotations"].append({"text": f"L{l} H{h}", "x": (x0 + x1) / 2, "y": y1, "xref": "paper",
                                           "yref": "paper", "xanchor": "center", "yanchor": "bottom",
                                           "showarrow": False, "font": {"size": 10}})

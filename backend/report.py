@@ -174,6 +174,7 @@ def plotly_js() -> str:
     return get_plotlyjs()
 
 
+@lru_cache(maxsize=1)
 def _app_name() -> str:
     """"Attention Lab 0.1.0" (the installed version; without a number when run from a checkout not installed)."""
     try:
@@ -186,8 +187,9 @@ def e(value: object) -> str:
     return html.escape(str(value), quote=True)
 
 
-def _figure_html(name: str, fig: go.Figure) -> str:
-    height = fig.layout.height or 450
+def _figure_html(name: str, fig: go.Figure | dict) -> str:
+    """A figure's <div> and script; `fig` a Figure or a plain figure (figures.plain)."""
+    height = (fig["layout"].get("height") if isinstance(fig, dict) else fig.layout.height) or 450
     return pio.to_html(fig, config={**PLOT_CONFIG, "toImageButtonOptions": {"format": "png", "filename": name,
                                                                             "scale": 2}},
                        include_plotlyjs=False, full_html=False, div_id=f"fig-{name}", default_width="100%",
@@ -326,10 +328,12 @@ def _why_html(data: ReportData, plot: dict[str, str]) -> str:
     return "".join(parts)
 
 
-def render_html(data: ReportData, figs: dict[str, go.Figure] | None = None,
+def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = None,
                 generated: datetime | None = None) -> str:
     """The report as one HTML document (plotly.js inline, nothing on the network)."""
-    figs = figures_of(data) if figs is None else figs
+    if figs is None:
+        with figures.plain():  # written below as plotly would write the Figures, without building them
+            figs = figures_of(data)
     generated = generated or datetime.now(UTC)
     req, a, x = data.request, data.analyze, data.explain
     plot = {name: _figure_html(name, fig) for name, fig in figs.items()}

@@ -19,7 +19,8 @@ def masked(pattern, causal):
 
 
 def z_of(trace):
-    return [list(row) for row in trace.z]
+    """A heatmap's cells as lists, a masked cell None (a NaN where the figure's z is an array: the grid's)."""
+    return [[None if v is None or v != v else v for v in row] for row in trace.z]
 
 
 @pytest.fixture(scope="module")

@@ -72,6 +72,29 @@ def test_cli_writes_one_self_contained_file(cli_report, capsys):
     assert f'<p class="sentence">{html.escape(TEXT)}</p>' in text
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6", "smollm2-135m", "tiny-nope"])
+def test_the_file_writes_the_figures_plotly_checks(model):
+    """The file's figures are plain dicts (figures.plain), written without plotly's checks: each is what the figure
+    function gives plotly's Figure, and the Figure plotly makes of it (every property checked, an unknown one an
+    error) is the figure the notebook gets."""
+    import plotly.graph_objects as go
+    import plotly.io as pio
+
+    from backend import figures
+    from backend.service import ModelService
+    from backend.settings import Settings
+
+    data = report.gather(ModelService(Settings()), report.ReportRequest(text="Tom gave Lily a ball because she",
+                                                                      model=model, layer=1, head=1))
+    checked = report.figures_of(data)
+    with figures.plain():
+        plain = report.figures_of(data)
+    assert plain.keys() == checked.keys() and len(plain) == expected_figures(model)
+    for name, fig in plain.items():
+        assert isinstance(fig, dict) and not isinstance(checked[name], dict)
+        assert pio.to_json(go.Figure(fig)) == pio.to_json(checked[name]), name
+
+
 def test_the_file_references_nothing_on_the_network(cli_report):
     rest = outside_plotly(cli_report.read_text(encoding="utf-8"))
     assert not re.search(r"https?:|//cdn|<link|@import|url\(|\bsrc\s*=|@font-face|<iframe|<img", rest, re.I)
