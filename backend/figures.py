@@ -177,8 +177,9 @@ def masked_pattern(pattern: Matrix, visible: Sequence[int] | None) -> list[list[
 
 
 def masked_array(pattern: Matrix, visible: Sequence[int] | None) -> np.ndarray:
-    """masked_pattern as a float64 array, NaN where it has None: plotly takes an array as it is (a list of lists it
-    checks number by number, and copies) and writes it as a typed array, which plotly.js draws as the lists."""
+    """masked_pattern as a float64 array, NaN where it has None: plotly takes an array as it is, where a list of
+    lists it checks number by number, and copies. Written as JSON it is the lists again (NaN as null), or plotly's
+    typed array, which plotly.js draws alike."""
     z = np.array(pattern, dtype=np.float64)  # (None becomes NaN)
     if visible is not None and z.size:
         z[np.arange(z.shape[1])[None, :] >= np.asarray(visible)[:, None]] = np.nan
