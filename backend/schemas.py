@@ -39,8 +39,9 @@ class InterventionFields(Strict):
     model: StrictStr | None = Field(None, description="a registry name; default: the default model", max_length=200)
     positions: Positions = Field("normal", description="positional information: normal, removed or shuffled")
     scale: StrictBool = Field(True, description="divide scores by sqrt(d_head) (as trained) or not")
-    ablate: list[tuple[StrictInt, StrictInt]] = Field(default_factory=list, max_length=1000,
-                                          description="[layer, head] pairs whose output is set to zero")
+    ablate: list[tuple[StrictInt, StrictInt]] = Field(default_factory=list, max_length=1000, examples=[[]],
+                                                      description="[layer, head] pairs whose output is set to zero, "
+                                                                  "e.g. [[1, 2]]")
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1, description="seed of the permutation when positions are shuffled")
 
 
@@ -950,9 +951,14 @@ class RoleAttentionFields(InterventionFields):
     _each_layer_once = field_validator("layers")(AnalyzeRequest._each_layer_once.__func__)
 
 
+# the body /docs fills in for a request that takes a text or a probe (otherwise it gives both, which is refused)
+TEXT_NOT_PROBE = ConfigDict(json_schema_extra={"examples": [{"text": "The cat sat on the mat because the cat was tired."}]})
+
+
 class RolesRequest(RoleAttentionFields):
-    text: StrictStr | None = Field(None, description="the sentence to score; give either text or probe",
-                                   examples=["The cat sat on the mat because the cat was tired."])
+    model_config = TEXT_NOT_PROBE
+
+    text: StrictStr | None = Field(None, description="the sentence to score; give either text or probe")
     probe: ProbeSpec | None = Field(None, description="score the induction probe instead of a text")
 
     @field_validator("text")
@@ -985,6 +991,8 @@ class RolesResponse(RunInfo):
 
 
 class RolesModelsRequest(Strict):
+    model_config = TEXT_NOT_PROBE
+
     models: list[StrictStr] | None = Field(
         None, min_length=1,
         description="the models to compare (each once, at most max_role_models); default: the tiny models that ship "

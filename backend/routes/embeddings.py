@@ -25,7 +25,8 @@ async def similarity(req: schemas.EmbeddingsRequest, request: Request, service: 
 
 
 @router.get("/neighbors", response_model=schemas.NeighborsResponse)
-async def neighbors(request: Request, service: Service, word: Annotated[str | None, Query(max_length=100)] = None,
+async def neighbors(request: Request, service: Service,
+                    word: Annotated[str | None, Query(max_length=100, openapi_examples={"cat": {"value": "cat"}})] = None,
                     token_id: Annotated[int | None, Query(ge=0, description="a token id instead of a word")] = None,
                     k: Annotated[int, Query(ge=1)] = 10,
                     model: Annotated[str | None, Query(max_length=200)] = None) -> Response:
