@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import json
+import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -77,6 +78,8 @@ def interventions_caption(iv: schemas.AppliedInterventions) -> str:
         heads = ", ".join(words["head"].format(layer=l, head=h) for l, h in iv.ablate)
         parts.append(words["ablated"].format(heads=heads))
     return " ".join(parts)
+
+NOTE_CHARS = 80  # a figure's note in lines of at most this many characters (10 px text: about 500 px wide)
 
 Attention = schemas.AnalyzeResponse | schemas.CompareSideResult
 Matrix = Sequence[Sequence[float | None]]
@@ -464,21 +467,22 @@ def lens_table(resp: schemas.LensResponse) -> go.Figure:
 
     hovers = [[hover(row[0]), ""] if i == 0 else [hover(c) for c in row] for i, row in enumerate(rows)]
     n = len(rows)
+    note = textwrap.wrap(resp.note, NOTE_CHARS)  # (plotly does not wrap an annotation: a long line runs off the plot)
     return _figure([{
         "type": "heatmap", "z": z, "x": [0, 1], "y": list(range(n)), "text": text, "texttemplate": "%{text}",
         "textfont": {"size": 11}, "customdata": hovers, "hovertemplate": "%{customdata}<extra></extra>",
         "hoverongaps": False, "colorscale": WEIGHT_SCALE, "zmin": 0, "zmax": 1, "xgap": 2, "ygap": 2,
         "colorbar": _colorbar(f"p({resp.token.display})")}], {
         "title": _title(f"Logit lens · {esc(resp.model)} · {_target_text(resp)}{_interventions_note(resp.interventions)}"),
-        "height": max(300, 34 * n + 150), "plot_bgcolor": "#ffffff",
+        "height": max(300, 34 * n + 136 + 14 * len(note)), "plot_bgcolor": "#ffffff",
         "xaxis": {"tickmode": "array", "tickvals": [0, 1], "ticktext": columns, "side": "top", "showgrid": False,
                   "zeroline": False},
         "yaxis": {"tickmode": "array", "tickvals": list(range(n)), "ticktext": labels, "autorange": False,
                   "range": [n - 0.5, -0.5], "showgrid": False, "zeroline": False, "automargin": True},
-        "annotations": [{"text": esc(resp.note), "x": 0, "y": -0.02, "xref": "paper", "yref": "paper",
-                         "xanchor": "left", "yanchor": "top", "showarrow": False, "font": {"size": 10, "color": "#666"},
-                         "align": "left"}],
-        "margin": {"l": 90, "r": 20, "t": 90, "b": 40}})
+        "annotations": [{"text": "<br>".join(esc(line) for line in note), "x": 0, "y": -0.02, "xref": "paper",
+                         "yref": "paper", "xanchor": "left", "yanchor": "top", "showarrow": False,
+                         "font": {"size": 10, "color": "#666"}, "align": "left"}],
+        "margin": {"l": 90, "r": 20, "t": 90, "b": 26 + 14 * len(note)}})
 
 
 def attribution_heads(resp: schemas.LogitAttributionResponse) -> go.Figure:

@@ -351,7 +351,7 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
     applied = figures.interventions_caption(a.interventions)
     sections.append(("attention", f"Attention of layer {req.layer}, head {req.head}", (
         f'<p class="note">Each row is a query token, each column a key it attends to; a row sums to 1.'
-        f"{mask_note} The outlined row is query token {x.query} “<span class=\"t\">{e(q.text)}</span>”."
+        f"{mask_note} The outlined row is query token {x.query} “<span class=\"t\">{e(q.display)}</span>”."
         f"{' ' + e(applied) if applied else ''}</p>" + f'<div class="figure">{plot["attention"]}</div>')))
     sections.append(("grid", "Every layer × head", (
         f'<p class="note">Each small square is one head ({data.info.n_layers} layers × {data.info.n_heads} heads), '

@@ -502,6 +502,19 @@ def test_figures_keep_token_text_as_text():
         assert all(hostile not in str(t.hovertemplate) and "&lt;b&gt;" not in str(t.hovertemplate) for t in f.data)
 
 
+def test_the_lens_figure_s_note_is_wrapped_under_the_plot(client):
+    """Plotly does not wrap an annotation: the lens figure's note (one long sentence) goes in lines of at most
+    NOTE_CHARS characters, which together are the whole note, with the bottom margin grown to hold them."""
+    from backend import figures
+
+    api = schemas.LensResponse.model_validate(client.post("/api/attribution/lens", json={"text": TEXT}).json())
+    fig = figures.lens_table(api)
+    lines = fig.layout.annotations[0].text.split("<br>")
+    assert len(lines) >= 2 and max(map(len, lines)) <= figures.NOTE_CHARS
+    assert " ".join(lines) == figures.esc(" ".join(api.note.split()))
+    assert fig.layout.margin.b >= 14 * len(lines)
+
+
 def post_free_lens(text: str) -> schemas.LensResponse:
     cell = schemas.LensCell(layer=0, sublayer="attn", hook="blocks.0.hook_resid_mid",
                             top=[schemas.Prediction(id=1, text=text, display=text, prob=0.5)], prob=0.5, rank=1)

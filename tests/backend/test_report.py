@@ -95,6 +95,18 @@ def test_the_file_writes_the_figures_plotly_checks(model):
         assert pio.to_json(go.Figure(fig)) == pio.to_json(checked[name]), name
 
 
+def test_the_query_token_is_named_as_the_page_shows_it(client):
+    """A special token (MiniLM's last, [SEP], which the page can select) is named by its display, as everywhere else
+    in the file, not by its text, which is empty."""
+    n = len(client.post("/api/analyze", json={"text": TEXT, "model": "minilm-l6", "layers": []}).json()["tokens"])
+    r = client.get("/api/report", params={"text": TEXT, "model": "minilm-l6", "query": n - 1})
+    assert r.status_code == 200, r.text
+    text = r.text
+    named = re.findall(r"The outlined row is query token (\d+) “<span class=\"t\">(.*?)</span>”", text)
+    assert named == [(named[0][0], "[SEP]")], named
+    assert f"The attention arithmetic for query token {named[0][0]} “[SEP]”" in text
+
+
 def test_the_file_references_nothing_on_the_network(cli_report):
     rest = outside_plotly(cli_report.read_text(encoding="utf-8"))
     assert not re.search(r"https?:|//cdn|<link|@import|url\(|\bsrc\s*=|@font-face|<iframe|<img", rest, re.I)
