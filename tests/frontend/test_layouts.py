@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.frontend.pages import SENTENCE, ready
+from tests.frontend.pages import SENTENCE, ready, url_state
 
 pytestmark = pytest.mark.browser
 WAIT = 300_000  # ms: generous, for a loaded machine (plotly.js alone can take minutes to parse there)
@@ -351,3 +351,18 @@ def test_no_element_marked_hidden_is_shown(page: Page, need_models, model):
             .filter((e) => getComputedStyle(e).display !== 'none')
             .map((e) => `${e.tagName.toLowerCase()}.${e.className}${e.dataset.part ? ` [${e.dataset.part}]` : ''}`)""")
         assert shown == [], f"{view} on {model}: {shown}"
+
+
+def test_presenter_mode_keeps_the_comparisons_to_try(page: Page, shot):
+    """Presenter mode hides the sentence examples of the header, not the Compare view's: the view's notice asks to
+    try one, and a teacher runs one with a click."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "compare", "present": 1}))
+    ready(page, WAIT)
+    assert not page.locator("header .examples").is_visible()
+    tries = page.locator(".compare-examples button[data-example]")
+    assert tries.count() >= 3 and tries.first.is_visible()
+    tries.first.click()
+    ready(page, WAIT)
+    shot(page, "presenter-compare", full_page=False)
+    assert url_state(page).get("text2")  # the example gave side b its sentence
