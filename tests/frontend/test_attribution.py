@@ -54,12 +54,18 @@ def cell_xy(page: Page, selector: str, x: float, y: float) -> tuple[float, float
 def check_lens(page: Page, model: str | None, text: str) -> None:
     want = api(page, "/api/attribution/lens", {"text": text, "top_k": 10, **({"model": model} if model else {})})
     z = plot_data(page, "#panel-lens [data-part=prob] .plot")[0]["z"]
-    assert z == [[c["prob"] for c in cells] for cells in want["cells"]]
+    # the embeddings' reading first (one, as in the table), then each block's
+    assert z == [[want["embedding"]["prob"], None]] + [[c["prob"] for c in cells] for cells in want["cells"]]
     # the last reading is the model's own output: its probability is the token's
     assert z[-1][-1] == want["token"]["prob"]
     expect(page.locator("#panel-lens .lens-note")).to_contain_text("not what the model would output there")
     rows = page.locator("#panel-lens .lens-table tbody tr")
     expect(rows).to_have_count(want["n_layers"] + 1)
+    # a table taller than its box says that it scrolls
+    scrolls = page.evaluate("(() => { const w = document.querySelector('#panel-lens .lens-table').parentElement; "
+                            "return w.scrollHeight > w.clientHeight + 1; })()")
+    said = "Scroll the table" in page.locator("#panel-lens [data-part=top] .caption").inner_text()
+    assert scrolls == said, (scrolls, said)
 
 
 def check_attribution(page: Page, model: str | None, text: str) -> None:

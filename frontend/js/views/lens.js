@@ -77,24 +77,25 @@ export function render(element, data, state) {
   note.textContent = r.note;
   const t = r.token;
   const L = r.n_layers;
-  const rows = [...Array(L).keys()];
-  const z = r.cells.map((cells) => cells.map((c) => c.prob)); // [layer][sublayer]
-  const text = r.cells.map((cells) => cells.map((c) => `${fmt(c.prob)} #${c.rank}`));
-  const hover = r.cells.map((cells) => cells.map((c) => `block ${c.layer}, ${SUBLAYERS[c.sublayer]}<br>${esc(c.hook)}<br>p(${esc(t.display)}) = ${c.prob}, rank ${c.rank}<br>top: ${esc(c.top[0].display)} ${c.top[0].prob}`));
   const e = r.embedding;
+  // row 0 the embeddings (one reading, in the first column, as in the table beside it), then each block
+  const rows = [...Array(L + 1).keys()];
+  const readings = [[e, null], ...r.cells]; // [1 + layer][sublayer]
+  const z = readings.map((cells) => cells.map((c) => (c ? c.prob : null)));
+  const text = readings.map((cells) => cells.map((c) => (c ? `${fmt(c.prob)} #${c.rank}` : "")));
+  const hover = readings.map((cells) => cells.map((c) => (c ? `${c.layer === null ? "the embeddings" : `block ${c.layer}, ${SUBLAYERS[c.sublayer]}`}<br>${esc(c.hook)}<br>p(${esc(t.display)}) = ${c.prob}, rank ${c.rank}<br>top: ${esc(c.top[0].display)} ${c.top[0].prob}` : "")));
   caption(probFig, `p(“${t.display}”) after position ${r.position} “${shownText(pos)}”: ${r.token_is_default ? "the model's top-1" : `rank ${t.rank} in the output`}, `
     + `${fmt(t.prob, 4)} in the output. From the embeddings alone: ${fmt(e.prob, 4)} (rank ${e.rank}).`);
   draw(probFig,
     [{ type: "heatmap", z, x: r.sublayers.map((s) => SUBLAYERS[s]), y: rows, zmin: 0, zmax: 1, colorscale: WEIGHT_SCALE, text, texttemplate: L <= 12 ? "%{text}" : "",
-       customdata: hover, hovertemplate: "%{customdata}<extra></extra>", xgap: 2, ygap: 1, colorbar: { thickness: 10, outlinewidth: 0, title: { text: "p" } } }],
-    { height: Math.max(240, L * (L > 12 ? 18 : 42) + 80),
-      yaxis: { title: { text: "block" }, tickmode: "array", tickvals: rows, ticktext: rows.map(String), range: [L - 0.5, -0.5], showgrid: false, zeroline: false },
+       customdata: hover, hovertemplate: "%{customdata}<extra></extra>", hoverongaps: false, xgap: 2, ygap: 1, colorbar: { thickness: 10, outlinewidth: 0, title: { text: "p" } } }],
+    { height: Math.max(240, (L + 1) * (L > 12 ? 18 : 42) + 80),
+      yaxis: { title: { text: "block" }, tickmode: "array", tickvals: rows, ticktext: rows.map((i) => (i ? String(i - 1) : "embeddings")), range: [L + 0.5, -0.5], showgrid: false, zeroline: false, automargin: true },
       xaxis: { side: "top", showgrid: false, zeroline: false }, margin: { l: 55, r: 10, t: 30, b: 10 } },
     { name: `lens-${r.model}-pos${r.position}-tok${t.id}`,
       csv: () => [["layer", "sublayer", "hook", "prob", "rank"], [null, "embed", e.hook, e.prob, e.rank], ...r.cells.flat().map((c) => [c.layer, c.sublayer, c.hook, c.prob, c.rank])],
       json: r });
 
-  caption(topFig, `Bold: “${t.display}”. Each row: the residual stream read through the final norm and unembedding.`);
   const body = h("tbody", {}, h("tr", { class: "embed-row" }, h("th", { scope: "row" }, "embeddings"), h("td", { colspan: "2" }, topList(e, t.id))),
     r.cells.map((cells, l) => h("tr", {}, h("th", { scope: "row" }, `block ${l}`), cells.map((c) => h("td", {}, topList(c, t.id))))));
   const table = h("table", { class: "lens-table" },
@@ -102,6 +103,10 @@ export function render(element, data, state) {
   const wrap = plotOf(topFig);
   wrap.classList.add("table-wrap", "tall");
   wrap.replaceChildren(table);
+  // taller than its box on every model but the smallest: said, as a scroll bar may show only while it scrolls
+  const scrolls = wrap.scrollHeight > wrap.clientHeight + 1;
+  caption(topFig, `Bold: “${t.display}”. Each row: the residual stream read through the final norm and unembedding.` +
+    (scrolls ? ` Scroll the table for all ${L} blocks.` : ""));
   setExport(topFig, {
     name: `lens-top-${r.model}-pos${r.position}`,
     csv: () => [["layer", "sublayer", "rank", "id", "token", "prob"],
