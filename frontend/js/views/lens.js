@@ -103,7 +103,7 @@ export function render(element, data, state) {
   const wrap = plotOf(topFig);
   wrap.classList.add("table-wrap", "tall");
   wrap.replaceChildren(table);
-  // taller than its box on every model but the smallest: said, as a scroll bar may show only while it scrolls
+  // often taller than its box (always on the larger models): said, as a scroll bar may show only while it scrolls
   const scrolls = wrap.scrollHeight > wrap.clientHeight + 1;
   caption(topFig, `Bold: “${t.display}”. Each row: the residual stream read through the final norm and unembedding.` +
     (scrolls ? ` Scroll the table for all ${L} blocks.` : ""));
