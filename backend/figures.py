@@ -172,21 +172,20 @@ def _check_layer_head(resp: Attention, layer: int, head: int) -> None:
         raise ValueError(f"head {head} does not exist: this model has heads 0 to {resp.n_heads - 1}")
 
 
-def masked_pattern(pattern: Matrix, visible: Sequence[int] | None) -> list[list[float | None]]:
-    """A pattern as drawn: the API's numbers, with None where the key is masked (a grey cell). `visible`: the
-    answer's count of keys each query sees (None: every key)."""
-    return [[None if v is None or (visible is not None and j >= visible[i]) else v for j, v in enumerate(row)]
-            for i, row in enumerate(pattern)]
-
-
 def masked_array(pattern: Matrix, visible: Sequence[int] | None) -> np.ndarray:
-    """masked_pattern as a float64 array, NaN where it has None: plotly takes an array as it is, where a list of
-    lists it checks number by number, and copies. Written as JSON it is the lists again (NaN as null), or plotly's
-    typed array, which plotly.js draws alike."""
+    """A pattern as drawn: the API's numbers as a float64 array, NaN where the key is masked (a grey cell).
+    `visible`: the answer's count of keys each query sees (None: every key). Plotly takes an array as it is, where a
+    list of lists it checks number by number, and copies; written as JSON it is the lists again (NaN as null), or
+    plotly's typed array, which plotly.js draws alike."""
     z = np.array(pattern, dtype=np.float64)  # (None becomes NaN)
     if visible is not None and z.size:
         z[np.arange(z.shape[1])[None, :] >= np.asarray(visible)[:, None]] = np.nan
     return z
+
+
+def masked_pattern(pattern: Matrix, visible: Sequence[int] | None) -> list[list[float | None]]:
+    """masked_array as lists, None where it has NaN (for a figure whose hover texts are made from its cells)."""
+    return [[None if v != v else v for v in row] for row in masked_array(pattern, visible).tolist()]
 
 
 def _masked_any(visible: Sequence[int] | None, n: int) -> bool:

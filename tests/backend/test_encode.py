@@ -3,6 +3,7 @@ answer the routes give (nested models, lists of lists, None, masked scores, dict
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 from pydantic import BaseModel
@@ -74,7 +75,6 @@ def test_a_piece_is_written_as_pydantic_core_writes_it():
     import random
     import struct
 
-    import numpy as np
     from pydantic_core import to_json
 
     from backend.encode import piece
@@ -107,7 +107,6 @@ def test_an_array_is_written_as_its_rounded_lists():
     """A field filled with common.rounded (a numpy array, for an answer that is only sent) is written as the same
     field filled with rnd (lists of Python floats) would be: large arrays in rows, NaN and infinities as null, empty
     and 0-d arrays, bool and int arrays."""
-    import numpy as np
 
     from backend.analysis.common import rounded
     from backend.encode import PIECE
@@ -210,24 +209,28 @@ def test_a_model_of_scalars_is_written_in_one_call_with_the_same_bytes():
         assert dump(value) == value.model_dump_json().encode()
 
 
+def count_numbers(value) -> int:
+    """How many numbers (scalars) a value holds: an array's size, a list's or a dict's items' own counts; a nested
+    model none (it was counted when it was made)."""
+    if isinstance(value, np.ndarray):
+        return value.size
+    if isinstance(value, BaseModel):
+        return 0
+    if isinstance(value, (list, tuple)):
+        return sum(count_numbers(v) for v in value)
+    if isinstance(value, dict):
+        return sum(count_numbers(v) for v in value.values())
+    return 1
+
+
 def test_a_large_answer_is_written_in_short_calls(monkeypatch):
     """The point of backend/encode.py: no single call writes more than PIECE numbers (each call holds the GIL), for
     an answer sent from a numpy array (/api/analyze's attention) as for one made of lists, and the pieces join to
     model_dump_json()'s bytes."""
-    import numpy as np
     import orjson
 
     from backend import encode
     from backend.analysis.common import rounded
-
-    def count(value) -> int:
-        if isinstance(value, np.ndarray):
-            return value.size
-        if isinstance(value, (list, tuple)):
-            return sum(count(v) for v in value)
-        if isinstance(value, dict):
-            return sum(count(v) for v in value.values())
-        return 1
 
     sizes: list[int] = []
 
@@ -236,13 +239,13 @@ def test_a_large_answer_is_written_in_short_calls(monkeypatch):
 
         @staticmethod
         def dumps(value, **kw):
-            sizes.append(count(value))
+            sizes.append(count_numbers(value))
             return orjson.dumps(value, **kw)
 
     to_json = encode.to_json
 
     def spy_to_json(value, **kw):
-        sizes.append(count(value))
+        sizes.append(count_numbers(value))
         return to_json(value, **kw)
 
     monkeypatch.setattr(encode, "orjson", Spy)
@@ -313,20 +316,11 @@ def test_a_large_answer_is_validated_in_short_calls(client, monkeypatch, path, b
     nested model is counted when it was made)."""
     from backend import encode
 
-    def count(value) -> int:
-        if isinstance(value, BaseModel):
-            return 0
-        if isinstance(value, (list, tuple)):
-            return sum(count(v) for v in value)
-        if isinstance(value, dict):
-            return sum(count(v) for v in value.values())
-        return 1
-
     sizes: list[tuple[int, str]] = []
     init = BaseModel.__init__
 
     def spy(self, /, **data):
-        sizes.append((count(data), type(self).__name__))
+        sizes.append((count_numbers(data), type(self).__name__))
         init(self, **data)
 
     monkeypatch.setattr(BaseModel, "__init__", spy)

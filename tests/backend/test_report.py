@@ -73,7 +73,7 @@ def test_cli_writes_one_self_contained_file(cli_report, capsys):
 
 
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6", "smollm2-135m", "tiny-nope"])
-def test_the_file_writes_the_figures_plotly_checks(model):
+def test_the_file_writes_the_figures_plotly_checks(client, model):
     """The file's figures are plain dicts (figures.plain), written without plotly's checks: each is what the figure
     function gives plotly's Figure, and the Figure plotly makes of it (every property checked, an unknown one an
     error) is the figure the notebook gets."""
@@ -81,10 +81,8 @@ def test_the_file_writes_the_figures_plotly_checks(model):
     import plotly.io as pio
 
     from backend import figures
-    from backend.service import ModelService
-    from backend.settings import Settings
 
-    data = report.gather(ModelService(Settings()), report.ReportRequest(text="Tom gave Lily a ball because she",
+    data = report.gather(client.app.state.service, report.ReportRequest(text="Tom gave Lily a ball because she",
                                                                       model=model, layer=1, head=1))
     checked = report.figures_of(data)
     with figures.plain():
