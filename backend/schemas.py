@@ -610,7 +610,10 @@ class CompareSideResult(RunInfo):
     visible: list[int] = _visible()
     layers: list[int] = Field(..., description="the layers in `attention`, in order")
     heads: list[int] = Field(..., description="the heads in `attention`, in order")
-    attention: list[list[Matrix]]
+    attention: list[list[Matrix]] = Field(..., description="[layer][head][query][key]; empty where this side's "
+                                                           "model lacks the layer or head asked for")
+    attention_unavailable: str | None = Field(None, description="where this side's model lacks the layer or head asked "
+                                                               "for (the other side's has it): why")
     predictions: list[Prediction] | None = Field(None, description="with top_k: the top next tokens after this side's "
                                                                    "last position")
     predictions_unavailable: str | None = Field(None, description="with top_k, where this side's model does not "

@@ -25,7 +25,7 @@ from backend.alloc import trim_allocator
 from backend.settings import Settings, torch_threads
 from models import registry
 from models.registry import LoadedModel, LoadStatus, ModelInfo
-from models.transformer import ActivationCache, HookFn, Interventions
+from models.transformer import ActivationCache, HookFn, Interventions, check_layer_head
 
 T = TypeVar("T")
 
@@ -357,11 +357,16 @@ class ModelService:
         two have the same shape, their difference: at most max_compare_weights weights in all."""
         def weights(loaded: LoadedModel, n: int) -> int:
             cfg = loaded.cfg
+            try:
+                check_layer_head(cfg, layer, head)
+            except ValueError:
+                return 0  # this side's model lacks them: it sends no attention
             return (1 if layer is not None else cfg.n_layers) * (1 if head is not None else cfg.n_heads) * n * n
 
         (a, na), (b, nb) = sides
         shapes = [(x.cfg.n_layers, x.cfg.n_heads, n) for x, n in sides]
-        total = weights(a, na) + weights(b, nb) + (weights(a, na) if shapes[0] == shapes[1] else 0)
+        both = weights(a, na) and weights(b, nb)
+        total = weights(a, na) + weights(b, nb) + (weights(a, na) if both and shapes[0] == shapes[1] else 0)
         limit = self.settings.max_compare_weights
         if total > limit:
             advice = ("use shorter texts" if layer is not None and head is not None

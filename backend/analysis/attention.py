@@ -190,16 +190,33 @@ def _select(pattern: torch.Tensor, layer: int | None, head: int | None) -> tuple
     return pattern[layers][:, heads], layers, heads  # [layer, head, q, k]
 
 
+def lacks(run: Run, layer: int | None, head: int | None) -> str | None:
+    """Why the run's model has no `layer` (and `head`), in words that name the model; None where it has them."""
+    try:
+        check_layer_head(run.loaded.cfg, layer, head)
+    except ValueError as e:
+        return f"{run.loaded.name}: {e}"
+    return None
+
+
 def compare(a: Run, b: Run, layer: int | None = None, head: int | None = None,
             k: int = 0, to_send: bool = False) -> schemas.CompareResponse:
     """The attention of two passes (of `layer` and `head`, or all), b - a where the shapes agree, which positions
-    hold the same token, and with k > 0 the top-k next tokens of each side. `to_send`: as in `analyze`, the
-    attention and the difference are numpy arrays (common.rounded)."""
-    for run in (a, b):
-        check_layer_head(run.loaded.cfg, layer, head)
-    (pa, layers, heads), (pb, _, _) = _select(patterns(a), layer, head), _select(patterns(b), layer, head)
+    hold the same token, and with k > 0 the top-k next tokens of each side. A layer or head that only one side's
+    model has: the other side has no attention (its `attention_unavailable` says why) and there is no difference;
+    ValueError where neither has it. `to_send`: as in `analyze`, the attention and the difference are numpy arrays
+    (common.rounded)."""
+    missing = [lacks(run, layer, head) for run in (a, b)]
+    if all(missing):
+        raise ValueError(missing[0] if a.loaded.name == b.loaded.name
+                         else f"neither model has this layer and head ({missing[0]}; {missing[1]})")
+    # each side's [layer, head, q, k] and the layers and heads in it; None where that side's model lacks them
+    sa, sb = (None if why else _select(patterns(run), layer, head) for run, why in zip((a, b), missing, strict=True))
+    pa, pb = (None if x is None else x[0] for x in (sa, sb))
     why = None
-    if pa.shape[:2] != pb.shape[:2]:
+    if pa is None or pb is None:
+        why = f"only one side has this layer and head ({missing[0] or missing[1]})"
+    elif pa.shape[:2] != pb.shape[:2]:
         why = (f"the two models have different shapes ({a.loaded.cfg.n_layers} x {a.loaded.cfg.n_heads} and "
                f"{b.loaded.cfg.n_layers} x {b.loaded.cfg.n_heads} layers x heads), so their patterns cannot be subtracted")
     elif pa.shape[2] != pb.shape[2]:
@@ -208,19 +225,21 @@ def compare(a: Run, b: Run, layer: int | None = None, head: int | None = None,
 
     fill = rounded if to_send else rnd  # assigned after validation, as in `analyze`: up to max_compare_weights numbers
 
-    def side(run: Run, p: torch.Tensor) -> schemas.CompareSideResult:
+    def side(run: Run, selected: tuple | None, unavailable: str | None) -> schemas.CompareSideResult:
         cfg = run.loaded.cfg
-        preds, unavailable = top_k(run, k, temperature=1.0) if k else (None, None)
+        p, layers, heads = selected or (None, [], [])
+        preds, no_preds = top_k(run, k, temperature=1.0) if k else (None, None)
         result = schemas.CompareSideResult(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads,
-                                           causal=cfg.causal, visible=visible_keys(run),
-                                           layers=list(range(p.shape[0])) if layer is None else layers,
-                                           heads=list(range(p.shape[1])) if head is None else heads, attention=[],
-                                           predictions=preds, predictions_unavailable=unavailable)
-        result.attention = fill(p)  # [layer, head, q, k]
+                                           causal=cfg.causal, visible=visible_keys(run), layers=layers, heads=heads,
+                                           attention=[], attention_unavailable=unavailable,
+                                           predictions=preds, predictions_unavailable=no_preds)
+        if p is not None:
+            result.attention = fill(p)  # [layer, head, q, k]
         return result
 
     same = [x == y for x, y in zip(a.ids, b.ids, strict=False)] if len(a.ids) == len(b.ids) else None
-    answer = schemas.CompareResponse(a=side(a, pa), b=side(b, pb), difference_unavailable=why, same_token=same)
+    answer = schemas.CompareResponse(a=side(a, sa, missing[0]), b=side(b, sb, missing[1]), difference_unavailable=why,
+                                     same_token=same)
     if not why:
         answer.difference = fill(pb - pa)  # [layer, head, q, k]
     return answer

@@ -173,15 +173,13 @@ export const SOURCES = {
   },
 
   // the Compare view: side a (the page's sentence, model and interventions) and side b, the selected layer and head
+  // (where only one side's model has that head, the answer holds that side's pattern and says why the other has none)
   compare(ctx) {
     const s = ctx.state;
     const b = sideB(s, ctx.model);
     const other = ctx.models.get(b.model);
     if (!other) return { error: `There is no model named “${b.model}”.` };
     if (!other.available) return { error: `${b.model} is not installed${other.install ? `: ${other.install}` : "."}` };
-    if (s.layer >= other.n_layers || s.head >= other.n_heads) {
-      return { error: `${b.model} has no layer ${s.layer}, head ${s.head} (it has ${other.n_layers} layers × ${other.n_heads} heads): pick a head both models have.` };
-    }
     // past the trained length on side b too, where the page has agreed to it and side b's model can run there
     const bp = baseParams({ ...s, ...b }, other).allow_beyond_trained ? { ...b, allow_beyond_trained: true } : b;
     return { api: "compare", params: { a: baseParams(s, ctx.model), b: bp, layer: s.layer, head: s.head, top_k: 5 } };

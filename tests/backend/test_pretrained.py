@@ -148,6 +148,29 @@ def test_minilm_other_views(client, minilm):
     assert cmp["difference"] is None and "different shapes" in cmp["difference_unavailable"]
 
 
+def test_compare_a_head_only_one_side_has(client, minilm):
+    """MiniLM's layer 5, head 11 against the default model (4 layers x 4 heads): side a's pattern as where both sides
+    have that head, side b none with why, no difference; both sides' predictions, which do not depend on the head."""
+    a, b = {"text": TEXT, "model": "minilm-l6"}, {"text": "The dog ran."}
+    r = client.post("/api/compare", json={"a": a, "b": b, "layer": 5, "head": 11, "top_k": 3})
+    assert r.status_code == 200
+    one = schemas.CompareResponse.model_validate(r.json())
+    both = client.post("/api/compare", json={"a": a, "b": {**a, "scale": False}, "layer": 5, "head": 11}).json()
+    assert one.a.attention == both["a"]["attention"] and (one.a.layers, one.a.heads) == ([5], [11])
+    assert one.a.attention_unavailable is None and torch.tensor(one.a.attention).shape[:2] == (1, 1)
+    assert (one.b.attention, one.b.layers, one.b.heads) == ([], [], [])
+    assert "tiny-sinusoidal" in one.b.attention_unavailable and "layer 5" in one.b.attention_unavailable
+    assert one.difference is None and "only one side" in one.difference_unavailable
+    head0 = client.post("/api/compare", json={"a": a, "b": b, "layer": 0, "head": 0, "top_k": 3}).json()
+    assert [p.id for p in one.b.predictions] == [p["id"] for p in head0["b"]["predictions"]]
+    assert one.a.predictions is None and one.a.predictions_unavailable == head0["a"]["predictions_unavailable"]
+    # the other way round, and a head neither model has
+    flipped = client.post("/api/compare", json={"a": b, "b": a, "layer": 5, "head": 11}).json()
+    assert flipped["b"]["attention"] == one.a.attention and flipped["a"]["attention"] == []
+    r = client.post("/api/compare", json={"a": a, "b": b, "layer": 6, "head": 0})
+    assert r.status_code == 422 and "neither model" in r.json()["detail"] and "layer 6" in r.json()["detail"]
+
+
 # --------------------------------------------------------------------------- SmolLM2: a rotary, grouped-query decoder
 
 def test_smollm2_analyze_predicts_paris(client, smollm2):

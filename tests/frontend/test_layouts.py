@@ -191,6 +191,30 @@ def test_compare_two_models_draws_both_sides(page: Page, need_models):
     assert "model2=tiny-rotary" in page.url
 
 
+def test_compare_a_head_only_side_a_has_draws_side_a_and_both_predictions(page: Page, need_models):
+    need_models("smollm2-135m", "tiny-rotary")
+    page.goto("/?" + urlencode({"text": SENTENCE, "model": "smollm2-135m", "model2": "tiny-rotary", "view": "compare",
+                                "layer": 20, "head": 8}))
+    ready(page, WAIT)
+    plots = compare_plots(page)
+    # side a's pattern and both sides' predictions, which do not depend on the head; side b and b - a say why not
+    assert all(plots[k] for k in ("a", "pred-a", "pred-b")) and not plots["b"] and not plots["diff"], plots
+    r = page.request.post("/api/compare", data={"a": {"text": SENTENCE, "model": "smollm2-135m"},
+                                               "b": {"text": SENTENCE, "model": "tiny-rotary"},
+                                               "layer": 20, "head": 8, "top_k": 5}).json()
+    za = r["a"]["attention"][0][0]  # [1][1][query][key]: the one head asked for
+    drawn = [(v, za[i][j]) for i, row in enumerate(plots["a"][0]["z"]) for j, v in enumerate(row) if v is not None]
+    assert len(drawn) >= len(za) and all(v == w for v, w in drawn) and r["b"]["attention"] == []
+    assert [round(x, 6) for x in plots["pred-b"][0]["x"]] == [round(p["prob"], 6) for p in r["b"]["predictions"]]
+    says = "tiny-rotary has no layer 20, head 8 (it has 4 layers × 4 heads)."
+    for k in ("b", "diff"):
+        assert says in page.locator(f'#panel-compare [data-part="{k}"]').inner_text()
+    assert says in page.locator("#panel-compare .compare-summary").inner_text()
+    assert page.locator("#panel-compare .reason", has_text=says).count() == 3  # side b, the difference, the summary
+    titles = page.locator("#panel-compare .panel-title").all_text_contents()
+    assert "a · smollm2-135m · layer 20 · head 8" in titles and "b · tiny-rotary" in titles, titles
+
+
 # every plot's tick labels inside its box: the plots draw them with Plotly's ticklabeloverflow "allow" (plot.js draw),
 # which hides none, so a margin too small for its labels would show them cut at the plot's edge
 TICKS_OUTSIDE = """() => [...document.querySelectorAll('main .view:not([hidden]) .plot')].flatMap((p) => {

@@ -106,10 +106,16 @@ function describe(side, other) {
     ? ` · ${side.tokens.length} tokens` : "");
 }
 
+/** Where one side's model lacks the selected head (the other's has it): that, in words; else "". */
+function lacking(side, s) {
+  return side.attention_unavailable
+    ? `${side.model} has no layer ${s.layer}, head ${s.head} (it has ${side.n_layers} layers × ${side.n_heads} heads).` : "";
+}
+
 function pattern(fig, side, label, s) {
   const z = side.attention[0] && side.attention[0][0]; // [query][key] of the one layer and head asked for
   if (!z) {
-    reason(fig, `No weights for layer ${s.layer}, head ${s.head}.`);
+    reason(fig, lacking(side, s) || `No weights for layer ${s.layer}, head ${s.head}.`);
     return;
   }
   const tokens = side.tokens;
@@ -130,6 +136,11 @@ function pattern(fig, side, label, s) {
 }
 
 function difference(fig, r, s) {
+  const lacks = lacking(r.a, s) || lacking(r.b, s);
+  if (lacks) {
+    reason(fig, `No difference: ${lacks} Pick a head both models have to compare their patterns.`);
+    return "";
+  }
   if (!r.difference) {
     reason(fig, `No cell-by-cell difference: ${r.difference_unavailable || "the API sent none"}. The two patterns are side by side above.`);
     return "";
@@ -192,8 +203,8 @@ export function show(section, got, ctx) {
   // panel() sets the title on every call, so the titles are written from the answer each time, drawn or not
   const at = r ? ` · layer ${s.layer} · head ${s.head}` : "";
   const row = part(section, "row", () => h("div", { class: "row3 compare-row" }));
-  const figA = panel(row, "a", r ? `a · ${r.a.model}${at}` : "a");
-  const figB = panel(row, "b", r ? `b · ${r.b.model}${at}` : "b");
+  const figA = panel(row, "a", r ? `a · ${r.a.model}${r.a.attention_unavailable ? "" : at}` : "a");
+  const figB = panel(row, "b", r ? `b · ${r.b.model}${r.b.attention_unavailable ? "" : at}` : "b");
   const figD = panel(row, "diff", `b − a${at}`);
   const prow = part(section, "predictions", () => h("div", { class: "row2" }));
   const predA = panel(prow, "pred-a", "a: next token");
@@ -219,6 +230,7 @@ export function show(section, got, ctx) {
     h("p", {}, h("span", { class: "side-badge side-a" }, "a"), " ", h("span", { class: "tokname" }, s.text)),
     h("p", {}, h("span", { class: "side-badge side-b" }, "b"), " ", h("span", { class: "tokname" }, b.text)),
     ...(sameAll ? [h("p", { class: "reason" }, "Side b is the same as side a: give it another sentence, model or intervention above (or try an example).")] : []),
+    ...[r.a, r.b].filter((side) => side.attention_unavailable).map((side) => h("p", { class: "reason" }, `${lacking(side, s)} Pick a head both models have to see both patterns and their difference.`)),
   );
   return !c.pending;
 }
