@@ -2,7 +2,8 @@
 view; Links keeps its height when the lesson panel opens and closes; presenter mode at 1280x720 keeps the heatmap's
 plot area on screen (with and without a lesson); on a phone (390x844) a lesson question's choices are on screen
 before "Next"; the Download report link carries the selected query, and the report names and explains it; every tick
-label of seven views lies inside its plot at 1280x800 and 390x844; no element marked hidden is shown, in any view."""
+label of seven views lies inside its plot at 1280x800 and 390x844; no element marked hidden is shown, in any view;
+the Compare view on a head only side a's model has; the Arithmetic view's query line shows all its numbers."""
 
 from __future__ import annotations
 
@@ -343,6 +344,22 @@ def test_the_token_strip_shows_whole_rows(page: Page, size, extra):
     }""")
     hidden = rows.count("below") + rows.count("above")
     assert hidden > 0 and rows[-1] == "shown" and not [r for r in rows if r.startswith("cut")], rows
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+def test_the_arithmetic_view_shows_every_number_of_the_query(page: Page, size):
+    """The query vector's line holds all d_head numbers on screen (it ran past the panel's edge after 22 of the
+    default model's 40, scrolling sideways with no scroll bar showing)."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "arithmetic"}))
+    ready(page, WAIT)
+    line = page.evaluate("""() => { const v = document.querySelector('#panel-arithmetic .qvec .vec');
+      const r = v.getBoundingClientRect();
+      return {numbers: v.textContent.trim().split(/\\s+/).length, scroll: v.scrollWidth, width: v.clientWidth,
+              right: r.right, page: document.documentElement.clientWidth}; }""")
+    label = page.locator("#panel-arithmetic .qvec .label").inner_text()
+    assert label == f"q ({line['numbers']} numbers)" and line["numbers"] == 40, (label, line)
+    assert line["scroll"] <= line["width"] and line["right"] <= line["page"], line
 
 
 @pytest.mark.parametrize("size, extra", [((1280, 720), {"present": 1, "lesson": "positional-encoding", "step": 1}),
