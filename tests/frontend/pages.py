@@ -36,3 +36,17 @@ def chip_texts(page: Page) -> list[str]:
 
 def plot_data(page: Page, selector: str) -> list:
     return page.evaluate("(s) => document.querySelector(s)?.data ?? null", selector)
+
+
+# every plot's tick labels inside its box: the plots draw them with Plotly's ticklabeloverflow "allow" (plot.js draw),
+# which hides none, so a margin too small for its labels would show them cut at the plot's edge
+TICKS_OUTSIDE = """() => [...document.querySelectorAll('main .view:not([hidden]) .plot')].flatMap((p) => {
+  const svg = p.querySelector('.main-svg');
+  if (!svg) return [];
+  const b = svg.getBoundingClientRect();
+  return [...p.querySelectorAll('.xtick text, .ytick text')].filter((t) => t.textContent).map((t) => {
+    const r = t.getBoundingClientRect();
+    return { plot: p.closest('[data-part]') ? p.closest('[data-part]').dataset.part : p.parentElement.id, label: t.textContent,
+             out: Math.max(b.left - r.left, r.right - b.right, b.top - r.top, r.bottom - b.bottom) };
+  }).filter((x) => x.out > 1);
+})"""

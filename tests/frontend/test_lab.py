@@ -16,7 +16,7 @@ from playwright.sync_api import Page, expect
 
 from models import registry
 from tests.frontend.conftest import serve
-from tests.frontend.pages import ready, url_state
+from tests.frontend.pages import TICKS_OUTSIDE, ready, url_state
 
 pytestmark = pytest.mark.browser
 
@@ -94,6 +94,12 @@ def test_train_the_copy_task_watch_it_pause_slide_and_open_it_in_the_explorer(pa
     expect(section.locator(".lab-status")).to_contain_text("Paused at step")
     expect(section.locator("button[name=resume]")).to_be_enabled()
     page.wait_for_timeout(600)  # the pause's record reaches the page
+    # every tick label inside its plot: the step axes end at the run's budget, whose label ("400") was cut in half
+    assert page.evaluate(TICKS_OUTSIDE) == []
+    # and none over another: the pattern's key labels (<|bos|> ran over the letters beside it)
+    keys = page.evaluate("""() => [...document.querySelectorAll('[data-part="pattern"] .xtick text')]
+        .map((t) => t.getBoundingClientRect()).sort((a, b) => a.left - b.left).map((r) => [r.left, r.right])""")
+    assert len(keys) > 10 and all(a[1] <= b[0] + 0.5 for a, b in zip(keys, keys[1:], strict=False)), keys
 
     run = run_of(page)
     assert run["status"] == "paused"

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.frontend.pages import SENTENCE, ready, url_state
+from tests.frontend.pages import SENTENCE, TICKS_OUTSIDE, ready, url_state
 
 pytestmark = pytest.mark.browser
 WAIT = 300_000  # ms: generous, for a loaded machine (plotly.js alone can take minutes to parse there)
@@ -216,18 +216,6 @@ def test_compare_a_head_only_side_a_has_draws_side_a_and_both_predictions(page: 
     assert "a · smollm2-135m · layer 20 · head 8" in titles and "b · tiny-rotary" in titles, titles
 
 
-# every plot's tick labels inside its box: the plots draw them with Plotly's ticklabeloverflow "allow" (plot.js draw),
-# which hides none, so a margin too small for its labels would show them cut at the plot's edge
-TICKS_OUTSIDE = """() => [...document.querySelectorAll('main .view:not([hidden]) .plot')].flatMap((p) => {
-  const svg = p.querySelector('.main-svg');
-  if (!svg) return [];
-  const b = svg.getBoundingClientRect();
-  return [...p.querySelectorAll('.xtick text, .ytick text')].filter((t) => t.textContent).map((t) => {
-    const r = t.getBoundingClientRect();
-    return { plot: p.closest('[data-part]') ? p.closest('[data-part]').dataset.part : p.parentElement.id, label: t.textContent,
-             out: Math.max(b.left - r.left, r.right - b.right, b.top - r.top, r.bottom - b.bottom) };
-  }).filter((x) => x.out > 1);
-})"""
 # long words that are one token each to the default model (23 tokens, each label a whole long word)
 LONG = ("Suddenly everything wonderful remembered together something beautiful, adventure playground butterflies "
         "everything together remembered wonderful something suddenly beautiful adventure playground butterflies.")

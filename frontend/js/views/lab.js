@@ -202,6 +202,10 @@ export function render(element, data, state) {
   drawAnswer(answerFig, run, rec);
 }
 
+// the step axes end at the run's budget, whose tick label ("1000") is centred on the plot's right edge: half of it
+// lies in the right margin
+const STEP_AXIS_RIGHT = 24;
+
 /** A vertical line at the step shown. */
 const stepLine = (step) => ({ type: "line", xref: "x", yref: "paper", x0: step, x1: step, y0: 0, y1: 1, line: { color: COLORS.sel, width: 2, dash: "dot" } });
 
@@ -222,7 +226,7 @@ function drawLoss(fig, run, records, rec, lab) {
     yaxis: { title: { text: "loss (nats)" }, rangemode: "tozero" },
     shapes: [stepLine(rec.step)],
     legend: { orientation: "h", y: 1.12, x: 0 },
-    margin: { l: 55, r: 10, t: 30, b: 45 },
+    margin: { l: 55, r: STEP_AXIS_RIGHT, t: 30, b: 45 },
   }, {
     name: `lab-${run.id}-loss`,
     csv: () => [["step", "training_loss"], ...train.x.map((x, i) => [x, train.y[i]])],
@@ -261,12 +265,15 @@ function drawPattern(fig, run, rec, layer, head) {
   caption(fig, `Layer ${layer}, head ${head} at step ${rec.step}: each row a query token of the example, each column a key; a row sums to 1. ` +
     `Weights as the run recorded them (8-bit: within 0.002). ${THEME.masked.words}`);
   // every token labelled where they fit (hover names each one)
-  const every = n > 32 || (n > 16 && (plotOf(fig).clientWidth || 600) < 520) ? 2 : 1;
+  const width = plotOf(fig).clientWidth || 600;
+  const every = n > 32 || (n > 16 && width < 520) ? 2 : 1;
+  // the key labels stand upright where one is wider than its columns (<|bos|> ran over the letters beside it)
+  const upright = tokens.some((t) => [...t.text].length * 7 > (every * 0.7 * width) / n);
   draw(fig, [tokenHeatmap(pattern, tokens, { masked, zmin: 0, zmax: 1, colorbar: { title: { text: "weight", side: "right" } } })], {
     height: squareHeight(n, { max: 520, per: 18 }),
     plot_bgcolor: THEME.masked.color,
     images: [maskedBackground()],
-    xaxis: tokenAxis(tokens, { title: { text: "key (attended to)" }, side: "bottom", tickangle: 0 }, every),
+    xaxis: tokenAxis(tokens, { title: { text: "key (attended to)" }, side: "bottom", tickangle: upright ? -90 : 0 }, every),
     yaxis: tokenAxis(tokens, { title: { text: "query" }, autorange: false, range: [n - 0.5, -0.5] }, every),
     margin: { l: 60, r: 10, t: 10, b: 55 },
   }, {
@@ -311,7 +318,7 @@ function drawRoles(fig, options, run, records, rec, role, layer, head) {
     yaxis: { title: { text: `${def.name} score` }, range: [0, 1.02] },
     shapes: [stepLine(rec.step)],
     legend: { orientation: "h", yanchor: "bottom", y: 1.02, x: 0 },
-    margin: { l: 55, r: 10, t: 56, b: 45 },
+    margin: { l: 55, r: STEP_AXIS_RIGHT, t: 56, b: 45 },
   }, {
     name: `lab-${run.id}-${role}`,
     csv: () => [["step", ...series.map((s) => s.name)], ...records.map((r, i) => [r.step, ...series.map((s) => s.y[i])])],
