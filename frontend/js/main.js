@@ -148,6 +148,7 @@ function syncInputs() {
     const first = page.presenting === null;
     page.presenting = state.present;
     document.body.classList.toggle("presenter", state.present);
+    labelModels();
     if (!first) forgetDrawn(); // the plots' text is sized when they are drawn
   }
   if (m) {
@@ -437,6 +438,16 @@ function setModels(list) {
     opt.title = m.available ? m.title : `not installed: ${m.install || ""}`;
     return opt;
   }));
+  labelModels();
+}
+
+/** The model menu's labels: in presenter mode each model's name alone (the menu is narrow there, and cut the full
+ * label after the name), else with its kind, size and positional scheme. */
+function labelModels() {
+  for (const opt of $("model").options) {
+    const m = page.byName.get(opt.value);
+    if (m) opt.textContent = page.presenting ? m.name + (m.available ? "" : " (not installed)") : modelLabel(m);
+  }
 }
 
 // ----------------------------------------------------------------------------------- wiring

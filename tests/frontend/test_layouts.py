@@ -79,6 +79,14 @@ def heatmap_plot_area(page: Page) -> dict:
         return {top: r.top, bottom: r.bottom, left: r.left, right: r.right, vh: innerHeight, vw: innerWidth}; }""")
 
 
+# the select's shown text, its width in the select's font with its padding, and the select's inner width
+MENU_TEXT = """() => { const s = document.querySelector('#model'), cs = getComputedStyle(s), o = s.options[s.selectedIndex];
+  const c = document.createElement('canvas').getContext('2d');
+  c.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+  return {text: o.text, has: s.clientWidth,
+          needs: c.measureText(o.text).width + parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight)}; }"""
+
+
 @pytest.mark.parametrize("lesson", [None, "attention-arithmetic"])
 def test_presenter_mode_at_1280x720_shows_the_whole_heatmap(page: Page, shot, lesson):
     page.set_viewport_size({"width": 1280, "height": 720})
@@ -104,6 +112,12 @@ def test_presenter_mode_at_1280x720_shows_the_whole_heatmap(page: Page, shot, le
         return {top: r.top, width: r.width, shown: !e.hidden, lines: e.scrollHeight / e.clientHeight}; })""")
     assert box["width"] > 450 and box["lines"] < 1.2, box
     assert replay["shown"] and replay["top"] >= box["top"], (box, replay)
+    # the model menu shows the model's whole name (it showed "tiny-sinusoidal ·", the rest of its label cut off)
+    menu = page.evaluate(MENU_TEXT)
+    assert menu["text"] == "tiny-sinusoidal" and menu["needs"] + 20 <= menu["has"], menu
+    if not lesson:  # out of presenter mode, each model's label says what kind of model it is again
+        page.keyboard.press("p")
+        expect(page.locator("#model option:checked")).to_have_text(re.compile(r"^tiny-sinusoidal · causal · .* params"))
 
 
 def test_on_a_phone_the_lesson_choices_are_on_screen_before_next(page: Page, shot):
