@@ -254,6 +254,9 @@ def attention_heatmap(resp: Attention, layer: int, head: int, *, query: int | No
         "yaxis": token_axis(tokens, title={"text": "query"}, autorange=False, range=[n - 0.5, -0.5])})
 
 
+GRID_BAR_PX = 300
+
+
 def heads_grid(resp: Attention, *, highlight: tuple[int, int] | None = None) -> go.Figure:
     """Every layer x head as a small heatmap (rows: layers from the top, columns: heads), one colour scale
     0..1. Trace k (row-major, layer * n_heads + head) is that head. `highlight` = (layer, head): a frame."""
@@ -293,11 +296,16 @@ def heads_grid(resp: Attention, *, highlight: tuple[int, int] | None = None) -> 
                                          "x1": x1 + 0.004, "y0": y0 - 0.004, "y1": y1 + 0.004,
                                          "line": {"color": HIGHLIGHT, "width": 3}})
     cell = 150 if n_heads <= 6 else 110
+    margin = {"l": 70, "r": 20, "t": 70, "b": 60}
+    height = round(n_layers * cell + 110)
+    # the colour bar beside the first rows, at most GRID_BAR_PX long (a fraction of a 30-layer grid is 2,000 px)
+    bar_px = min(GRID_BAR_PX, height - margin["t"] - margin["b"])
     layout.update(
         title=_title(f"Every layer × head · {esc(resp.model)}{_interventions_note(resp.interventions)}"),
-        height=round(n_layers * cell + 110), plot_bgcolor=GRID_MASKED, margin={"l": 70, "r": 20, "t": 70, "b": 60},
+        height=height, plot_bgcolor=GRID_MASKED, margin=margin,
         coloraxis={"colorscale": WEIGHT_SCALE, "cmin": 0, "cmax": 1,
-                   "colorbar": {"thickness": 12, "len": 0.6, "outlinewidth": 0, "title": {"text": "weight"}}})
+                   "colorbar": {"thickness": 12, "len": bar_px, "lenmode": "pixels", "y": 1, "yanchor": "top",
+                                "outlinewidth": 0, "title": {"text": "weight"}}})
     return _figure(data, layout)
 
 

@@ -206,3 +206,16 @@ def test_grid_highlight_and_shape():
     fig = figures.heads_grid(_analyze(["a", "b", "c"], n_layers=2, n_heads=3), highlight=(1, 2))
     assert len(fig.data) == 6 and fig.data[5].xaxis == "x6" and fig.data[0].xaxis == "x"
     assert len(fig.layout.shapes) == 1 and [a.text for a in fig.layout.annotations][-1] == "L1 H2"
+
+
+@pytest.mark.parametrize("n_layers, n_heads", [(2, 3), (4, 4), (30, 9)])
+def test_the_grid_s_colour_bar_is_beside_its_first_rows(n_layers, n_heads):
+    """The colour bar starts at the top of the plot, beside the first layers, and is no taller than the plot or a
+    screen: SmolLM2's grid is 3,410 px tall, and a bar of 0.6 of it stood in the middle of the figure, 2,000 px long."""
+    fig = figures.heads_grid(_analyze(["a", "b", "c"], n_layers=n_layers, n_heads=n_heads))
+    layout = fig.layout
+    plot = layout.height - layout.margin.t - layout.margin.b  # px
+    bar = layout.coloraxis.colorbar
+    length = bar.len if bar.lenmode == "pixels" else bar.len * plot
+    top = (1 - bar.y) * plot + (length if bar.yanchor == "bottom" else length / 2 if bar.yanchor == "middle" else 0)
+    assert top == 0 and 100 <= length <= min(plot, 400), (top, length, plot)
