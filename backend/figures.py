@@ -254,7 +254,7 @@ def attention_heatmap(resp: Attention, layer: int, head: int, *, query: int | No
         "yaxis": token_axis(tokens, title={"text": "query"}, autorange=False, range=[n - 0.5, -0.5])})
 
 
-GRID_BAR_PX = 300
+GRID_BAR_PX = 300  # the heads grid's colour bar at most (px), beside the first rows
 
 
 def heads_grid(resp: Attention, *, highlight: tuple[int, int] | None = None) -> go.Figure:

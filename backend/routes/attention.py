@@ -88,6 +88,8 @@ async def compare(req: schemas.CompareRequest, request: Request, service: Servic
 
     An answer holds at most `max_compare_weights` attention weights (ATTNLAB_MAX_COMPARE_WEIGHTS): each side's
     layers x heads x tokens^2 and the difference; name a `layer` and a `head` to compare long texts on a large model.
+    A `layer` or `head` that only one side's model has: that side's attention alone (the other side's
+    `attention_unavailable` says why), with both sides' predictions.
     """
     service.check_top_k(req.top_k)
 
