@@ -27,11 +27,15 @@ function scaleText(e) {
 export function render(element, data, state) {
   const intro = part(element, "intro", () => h("div", { class: "explain-intro" }));
   const bars = part(element, "bars", () => h("div", { class: "row2" }));
+  // the query's d_head numbers, wrapped, just above the table whose k column each is dotted with (in the intro,
+  // their lines pushed a phone's charts below a lesson's sheet)
+  const query = part(element, "query", () => h("div", { class: "qvec" }));
   const scoresFig = panel(bars, "scores", "Scores: q·k, then ÷ scale");
   const weightsFig = panel(bars, "weights", "Weights: softmax of the scores");
   const tableFig = panel(element, "table", "The arithmetic, key by key", { formats: ["csv", "json"], cls: "table-panel" });
   if (data && data.error) {
     intro.replaceChildren(h("p", { class: "reason" }, data.error));
+    query.replaceChildren();
     reason(scoresFig, data.error);
     reason(weightsFig, data.error);
     reason(tableFig, data.error);
@@ -63,8 +67,8 @@ export function render(element, data, state) {
       { class: "entropies" },
       `Entropy of this row: ${fmt(e.entropy)} nats (÷ ${fmt(e.scale)}). With scaling flipped (÷ ${fmt(e.other_scale)}): ${fmt(e.other_entropy)} nats.`,
     ),
-    h("div", { class: "qvec" }, h("span", { class: "label" }, `q (${e.d_head} numbers)`), vec(e.q)),
   );
+  query.replaceChildren(h("span", { class: "label" }, `q (${e.d_head} numbers)`), vec(e.q));
 
   // ---- bar charts
   const x = [...Array(n).keys()];
