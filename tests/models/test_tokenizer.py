@@ -1,5 +1,5 @@
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from models.tokenizer import BOS, Tokenizer, display_bytes
@@ -52,11 +52,15 @@ def test_a_text_is_encoded_once_for_its_ids_and_its_pieces(tok):
 
 @settings(max_examples=200, deadline=None)
 @given(TEXT)
+@example(f"a{BOS}b")  # a special token typed in the text is that token, shown as it is written
 def test_display_hides_no_byte(tok, text):
     for i in tok.encode(text, add_bos=False):
         shown = tok.display(i)
         assert shown  # never empty
         raw = tok.token_bytes(i)
+        if raw is None:  # a special token: no bytes of its own
+            assert i in tok.special_ids and shown == tok.hf.id_to_token(i)
+            continue
         # every byte either decodes to a visible character or is shown as <0xNN>
         assert len(shown) >= 1 and (raw.decode("utf-8", "ignore") or "<0x" in shown)
 
