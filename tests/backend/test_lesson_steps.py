@@ -215,6 +215,30 @@ def test_lesson_5_follows_the_pronoun_not_a_position(client):
     assert tokens[d["settings"]["token"]]["text"] == " it"
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-nope"])
+def test_lesson_9_says_what_the_heads_add_truly_whatever_its_sign(client, model):
+    """'What each head adds' reads the heads' total: a share of it is named only where the heads raise the logit; where
+    they lower it (the heads add -0.91 to ',' after "He said" on the default model) the step says so, and that the
+    other parts give at least the whole logit, recomputed here from the attribution's parts."""
+    shares = {"One head gives more than half": "one", "No single head gives half": "several",
+              "Together the heads do not raise this logit": "lower"}
+    seen = set()
+    for text in ["He said", "Lily had a red ball. Lily gave the ball to", *SENTENCES]:
+        d = client.post("/api/lessons/where-does-the-answer-appear/steps/4", json={"text": text, "model": model}).json()
+        body = " ".join(d["body"].split())
+        said = [kind for words, kind in shares.items() if words in body]
+        a = client.post("/api/attribution/logit", json={"text": d["text"], "model": model}).json()
+        assert a["position"] == d["settings"]["token"], text
+        best, heads = max(max(row) for row in a["heads"]), a["heads_total"]
+        rest = sum(p["value"] for p in a["parts"])
+        truth = "lower" if heads <= 0 else "one" if best > 0.5 * heads else "several"
+        assert said == [truth], (text, said, heads, best)
+        if truth == "lower":
+            assert rest >= a["logit"] - 1e-3 * len(a["parts"]), (text, rest, a["logit"])
+        seen.add(truth)
+    assert "lower" in seen and len(seen) >= 2, seen
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_every_shipped_step_on_ten_sentences(client, shipped, model_entries, model):
