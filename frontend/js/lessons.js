@@ -397,18 +397,21 @@ function drawPanel(base) {
     panel.dataset.state = "ready";
     return;
   }
-  // a guess asked for before the answer (a line `+++`): what follows it shows once the student asks for it
+  // a guess asked for before the answer (a line `+++`): what follows it shows once the student asks for it (the
+  // Show the answer button) or, in a step with a question, once they have chosen
+  const asked = { ...step, ask: step.ask ? { ...step.ask, prompt: d.question || step.ask.prompt } : null };
+  const q = question(lesson, asked, base);
   const cut = T.splitReveal(d.body);
   const revealKey = JSON.stringify([lesson.id, step.number, "reveal", state.text, d.model]);
-  const hiding = cut.hidden !== null && !L.answers.has(revealKey);
+  const guessing = Boolean(q && !q.error && (q.chosen === null || q.chosen === undefined));
+  const hiding = cut.hidden !== null && (q ? guessing : !L.answers.has(revealKey));
   const body = cut.hidden === null ? d.body : hiding ? cut.shown : `${cut.shown}\n\n${cut.hidden}`;
-  const shown = { ...step, body, ask: step.ask ? { ...step.ask, prompt: d.question || step.ask.prompt } : null };
+  const shown = { ...asked, body };
   const results = new Map();
   const value = (raw) => {
     if (!results.has(raw)) results.set(raw, evaluate(raw, base));
     return results.get(raw);
   };
-  const q = question(lesson, shown, base);
   // evaluate everything first, so that the drawing is skipped when nothing changed
   const texts = [shown.body, q ? q.prompt : "", q && q.reveal ? q.reveal : ""];
   for (const t of texts) for (const ph of T.scan(t)) value(ph.raw);
@@ -425,7 +428,7 @@ function drawPanel(base) {
     const all = [...(problems.length ? [`Some numbers of this step could not be read: ${problems.join("; ")}`] : []), ...d.problems];
     lessonView.render(panel, {
       mode: "step", lesson, step: shown, total: L.list.lessons.length, value, question: q, problems: all, note: own,
-      waiting: d.waiting, reveal: hiding ? { key: revealKey } : null,
+      waiting: d.waiting, reveal: hiding && !q ? { key: revealKey } : null,
     });
     panel._drawn = key;
     if (focused) {
@@ -434,7 +437,7 @@ function drawPanel(base) {
     }
   }
   // predict, then reveal: the plots stay blurred until the student has guessed (or asked for the answer)
-  document.body.classList.toggle("lesson-predict", hiding || Boolean(q && !q.error && (q.chosen === null || q.chosen === undefined)));
+  document.body.classList.toggle("lesson-predict", hiding || guessing);
   panel.dataset.state = pending ? "loading" : "ready";
   if (L.toView && !pending) scrollToView();
 }

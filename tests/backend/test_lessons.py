@@ -86,6 +86,27 @@ def test_shipped_lessons_parse_and_cover_the_seven_concepts(client):
             assert "{{" in step["body"], f"{lesson['id']} step {step['number']} quotes no live number"
 
 
+# what quotes a question's answer: the lab's loss step and accuracy, the top next word, the word attended most
+ANSWER_PLACEHOLDERS = {"loss-step": ("labrun.loss.",), "lab-accuracy": ("labrun.final.accuracy",),
+                       "next-word": ("predictions.0.", "top_next"), "top-key": ("top_word_key", "@(weights.$max")}
+
+
+def test_a_question_s_answer_is_quoted_only_after_the_guess(client):
+    """A step with a question quotes its answer only below a line `+++` (shown once the student has chosen): lesson 12
+    step 2 said at which step the run's loss fell above the question that asks it, once a run had ended."""
+    checked = 0
+    for lesson in client.get("/api/lessons").json()["lessons"]:
+        for step in lesson["steps"]:
+            if not step["ask"]:
+                continue
+            before = step["body"].split("\n+++\n")[0]
+            quoted = [p for p in re.findall(r"\{\{(.*?)\}\}", before)
+                      if any(a in p for a in ANSWER_PLACEHOLDERS[step["ask"]["kind"]])]
+            assert quoted == [], (lesson["id"], step["number"], quoted)
+            checked += 1
+    assert checked >= 4
+
+
 def test_the_readme_is_not_a_lesson():
     assert (LESSONS_DIR / "README.md").is_file()
     assert "readme" not in [l.id for l in load_lessons(LESSONS_DIR).lessons]

@@ -283,7 +283,10 @@ def test_every_step_shows_plots_and_the_api_numbers(page: Page, server_url, less
             page.wait_for_selector("#lesson-panel .q-reveal")
             page.wait_for_selector('#lesson-panel[data-state="ready"]')
             assert "lesson-predict" not in page.evaluate("document.body.className"), where
-        if "\n+++" in step["body"]:
+            # what the text holds back until the guess (a line +++) shows with it, with no button of its own
+            expect(page.locator("#lesson-panel .lesson-reveal")).to_have_count(0)
+            expect(page.locator("#lesson-panel .lesson-body")).not_to_contain_text("+++")
+        elif "\n+++" in step["body"]:
             # a guess asked for in the text (a line +++): the rest of it, and the plots, once the student asks
             assert "lesson-predict" in page.evaluate("document.body.className"), where
             page.click("#lesson-panel .lesson-reveal")
@@ -474,8 +477,32 @@ def test_predict_when_the_loss_drops_then_train_and_see_this_run_s_answer(page: 
     expect(reveal).to_contain_text(f"at step {summary['loss']['step']}" if reached else f"ended at step {LAB_STEPS} without")
     expect(page.locator("#lesson-panel .q-choice.right")).to_have_attribute("data-index", str(want))
     expect(reveal).to_contain_text("You predicted it" if want == 0 else "You chose “before step 100”")
+    body = page.locator("#lesson-panel .lesson-body")  # the step's own text on this run, below its `+++`
+    expect(body).to_contain_text(f"at step {summary['loss']['step']}" if reached else "never fell below")
     page.wait_for_selector('#lesson-panel[data-state="ready"]')
     check_numbers(page, models, "the loss-step reveal")
+    assert errors == []
+
+
+@pytest.mark.slow
+def test_a_run_trained_before_the_question_gives_nothing_away(page: Page, errors):
+    """A run trained on step 1, then Next: step 2's question comes first, its text says nothing of when the loss fell
+    (it quoted the step above the unanswered question) and the lab stays blurred; a guess shows both."""
+    page.goto("/?lesson=watch-an-induction-head-appear&step=1")
+    step_ready(page, "watch-an-induction-head-appear", 1)
+    train_lab(page)
+    page.click("#lesson-panel .lesson-next")
+    step_ready(page, "watch-an-induction-head-appear", 2)
+    page.wait_for_selector('#lesson-panel[data-state="ready"]')
+    body = page.locator("#lesson-panel .lesson-body")
+    expect(body).to_contain_text("Make your guess")
+    for words in ("first fell below", "never fell below", "In this run"):
+        expect(body).not_to_contain_text(words)
+    assert "lesson-predict" in page.evaluate("document.body.className")
+    page.locator("#lesson-panel .q-choice").nth(3).click()
+    expect(body).to_contain_text(re.compile(r"first fell below [\d.]+ nats at step \d+|never fell below"))
+    expect(page.locator("#lesson-panel .q-reveal")).to_contain_text(re.compile(r"at step \d+|without"))
+    assert "lesson-predict" not in page.evaluate("document.body.className")
     assert errors == []
 
 
