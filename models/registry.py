@@ -118,11 +118,15 @@ def tiny_models() -> list[str]:
 
 
 def beyond(cfg: ModelConfig, max_tokens: int) -> dict[str, Any]:
-    """ModelInfo's trained_tokens and why_not_beyond for a model with this config that the app reads up to max_tokens."""
-    why = why_not_beyond(cfg)
-    if why is None and max_tokens < cfg.max_positions:
+    """ModelInfo's trained_tokens and why_not_beyond for a model with this config that the app reads up to max_tokens.
+
+    Where the app's limit is below the trained length, that limit is what stops a text, whatever the positions (a
+    model with learned positions for 0 to 511 read up to 128 tokens stops at 128, not for want of positions)."""
+    if max_tokens < cfg.max_positions:
         why = (f"The app reads at most {max_tokens} tokens on this model, below its trained length of "
                f"{cfg.max_positions} tokens, to keep its answers small.")
+    else:
+        why = why_not_beyond(cfg)
     return {"trained_tokens": cfg.max_positions, "why_not_beyond": why}
 
 

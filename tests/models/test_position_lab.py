@@ -83,6 +83,11 @@ def test_model_info_says_the_trained_length_and_why_not_beyond():
     assert "none for position 128" in infos["tiny-learned"].why_not_beyond
     # a large pretrained model: the app's limit (128) is below its trained length, so no running past it
     assert infos["smollm2-135m"].trained_tokens == 8192 and "below its trained length" in infos["smollm2-135m"].why_not_beyond
+    # learned positions for 0 to 511 read up to 128 tokens: the app's limit stops a text, not the positions
+    minilm = infos["minilm-l6"]
+    assert (minilm.trained_tokens, minilm.max_tokens) == (512, 128)
+    assert minilm.why_not_beyond == ("The app reads at most 128 tokens on this model, below its trained length of 512 "
+                                     "tokens, to keep its answers small.")
 
 
 # --------------------------------------------------------------------------- where each scheme enters
