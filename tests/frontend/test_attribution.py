@@ -113,6 +113,10 @@ def test_each_new_view_draws_on_the_default_model(page: Page):
     abl = api(page, "/api/attribution/ablation", {"text": TEXT, "layers": [3]})
     z = plot_data(page, "#panel-effects [data-part=effects] .plot")[0]["z"]
     assert z[3] == [e["delta_prob"] for e in abl["effects"][0]]
+    # the title gives the probability as the run is, and says the cells are its changes
+    t = abl["token"]
+    expect(page.locator("#panel-effects [data-part=effects] .panel-title")).to_have_text(
+        f"p(“{t['display']}”) is {t['prob']}: its change with each head ablated")
 
 
 def test_a_why_view_waiting_for_its_analysis_says_so_then_shows_the_new_sentence(page: Page):
@@ -358,6 +362,13 @@ def test_each_new_view_draws_on_smollm2(page: Page, need_models):
     page.wait_for_timeout(1500)
     assert len(asked) == n  # nothing more is asked for
     assert [b["layers"] for b in asked] == [[i] for i in range(n)]  # one layer at a time, in order
+    # asked again, it measures every layer; then there is nothing to stop (a Stop button there cleared the heatmap)
+    btn.click()
+    expect(page.locator("#panel-effects .measure-note")).to_have_text("270 heads, 270 forward passes.", timeout=SLOW_LOAD)
+    expect(btn).to_be_hidden()
+    expect(page.locator("#panel-effects .measure progress")).to_be_hidden()
+    z = plot_data(page, "#panel-effects [data-part=effects] .plot")[0]["z"]
+    assert len(z) == 30 and all(v is not None for row in z for v in row)
 
 
 @pytest.mark.parametrize(("size", "present"), [((1280, 800), False), ((1280, 720), True), ((390, 844), False)])

@@ -115,6 +115,7 @@ function ablationPart(element, data, state) {
     bar.dataset.on = "0";
     btn.hidden = false;
     btn.textContent = `Measure all ${heads} heads (${heads} forward passes, a layer at a time)`;
+    btn.title = "";
     prog.hidden = true;
     note.textContent = "";
     reason(fig, "Not measured yet: each head needs a forward pass of its own.");
@@ -123,8 +124,9 @@ function ablationPart(element, data, state) {
   const items = Array.isArray(b.data) ? b.data : [];
   const p = ablationProgress(items, m.n_layers);
   bar.dataset.on = "1";
-  btn.hidden = always;
+  btn.hidden = always || p.done === p.total; // measured: nothing to stop
   btn.textContent = "Stop";
+  btn.title = "Stop measuring (the layers measured so far are cleared)";
   prog.hidden = p.done === p.total;
   prog.max = p.total || 1;
   prog.value = p.done;
@@ -136,7 +138,8 @@ function ablationPart(element, data, state) {
   const lim = absMax(z);
   const t = p.first.token;
   caption(fig, p.first.caption);
-  fig.querySelector(".panel-title").textContent = `Change in p(“${t.display}”) = ${t.prob} with each head ablated`;
+  // (the probability as the run is, then what each cell shows: "Change in p(x) = 0.48" read as a change of 0.48)
+  fig.querySelector(".panel-title").textContent = `p(“${t.display}”) is ${t.prob}: its change with each head ablated`;
   const hover = p.effects.map((row, l) => (row ? row.map((e) => `layer ${l}, head ${e.head}<br>p = ${e.prob} (${e.delta_prob >= 0 ? "+" : ""}${e.delta_prob})${e.already_ablated ? "<br>already ablated" : ""}`) : Array(H).fill(`layer ${l}: not measured yet`)));
   const xs = [...Array(H).keys()];
   const ys = [...Array(L).keys()];
