@@ -855,6 +855,8 @@ class StepContext:
                 state["positions"] = raw
             elif key == "scale":
                 state["scale"] = str(raw).lower() not in OFF
+            elif key == "ablate" and raw == "selected":
+                pass  # the selected head, once any layer= and head= are read (below)
             elif key == "ablate":
                 from backend.vocabulary import parse_ablate
                 try:
@@ -869,6 +871,8 @@ class StepContext:
                 if key != "temp" and not n.is_integer():
                     raise ReadError(f"{key}={raw} is not a number")
                 state[key] = n if key == "temp" else int(n)
+        if overrides.get("ablate") == "selected":
+            state["ablate"] = [(state["layer"], state["head"])]
         tokens = self.analysis(state, model)["tokens"] if name not in ("model",) else self.tokens
         query = self.query_of(state, tokens)
         req = source_request(name, state, model, overrides, query, self.models)
@@ -979,6 +983,12 @@ def strongest_head(ctx: StepContext) -> list[tuple[int, int]]:
 SETTING_ROLES = {"strongest-head": strongest_head}
 
 
+def strongest_head_selected(ctx: StepContext) -> tuple[int, int]:
+    """`head: @strongest-head`: the same head as `ablate: @strongest-head`, selected instead of switched off (the
+    Beyond attention view then outlines it in the ablation heatmap, measured with every head on)."""
+    return strongest_head(ctx)[0]
+
+
 def top_head(ctx: StepContext) -> tuple[int, int]:
     """`head: @top-head`: the layer and head ranked first by the step's `role` (default previous-token) on the
     step's role table: the induction probe's with `probe: on`, else the sentence's (ties: the lower layer, then the
@@ -1007,7 +1017,7 @@ def focused_head(ctx: StepContext) -> tuple[int, int]:
                         "a mean entropy") from None
 
 
-HEAD_ROLES = {"top-head": top_head, "focused-head": focused_head}
+HEAD_ROLES = {"top-head": top_head, "focused-head": focused_head, "strongest-head": strongest_head_selected}
 
 
 def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, dict], dict], models: list[dict],

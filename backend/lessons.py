@@ -62,7 +62,7 @@ class StepSettings(BaseModel):
     pn: int | None = Field(None, description="positional: how many positions the encoding heatmap shows")
     ablate_role: str | None = Field(None, description="`ablate: @strongest-head`: a head chosen on the live numbers "
                                                       "(backend/lesson_steps.py SETTING_ROLES) instead of `ablate`")
-    head_role: str | None = Field(None, description="`head: @top-head` or `@focused-head`: the layer and head chosen on "
+    head_role: str | None = Field(None, description="`head: @top-head`, `@focused-head` or `@strongest-head`: the layer and head chosen on "
                                                     "the live numbers (backend/lesson_steps.py HEAD_ROLES) instead of "
                                                     "`layer`, `head`")
     probe: bool = Field(False, description="heads: score the induction probe instead of the sentence")

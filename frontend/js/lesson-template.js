@@ -83,7 +83,7 @@ const OFF = ["0", "false", "off", "no"];
 
 /**
  * The page's state with a placeholder's overrides applied (a new object): `ablate=1.3+0.2` in the syntax of every
- * other ablate (vocab.js), `scale=off`, numbers as numbers. Throws TemplateError for a value it cannot use.
+ * other ablate (vocab.js), `ablate=selected` (the selected layer and head), `scale=off`, numbers as numbers. Throws TemplateError for a value it cannot use.
  */
 export function applyOverrides(state, overrides) {
   const s = { ...state };
@@ -93,6 +93,7 @@ export function applyOverrides(state, overrides) {
       if (!positionIds().includes(raw)) throw new TemplateError(`positions=${raw}: it is one of ${positionIds().join(", ")}`);
       s.positions = raw;
     } else if (key === "scale") s.scale = !OFF.includes(String(raw).toLowerCase());
+    else if (key === "ablate" && raw === "selected") continue; // the selected head, once layer= and head= are read
     else if (key === "ablate") {
       try {
         s.ablate = parseAblate(raw);
@@ -105,6 +106,7 @@ export function applyOverrides(state, overrides) {
       s[key] = n;
     }
   }
+  if (overrides.ablate === "selected") s.ablate = [[s.layer, s.head]];
   return s;
 }
 

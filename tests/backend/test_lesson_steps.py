@@ -239,6 +239,24 @@ def test_lesson_9_says_what_the_heads_add_truly_whatever_its_sign(client, model)
     assert "lower" in seen and len(seen) >= 2, seen
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-alibi"])
+def test_lesson_9_selects_the_head_whose_removal_lowers_the_top_word_most(client, model):
+    """'Beyond attention' selects the head (nothing switched off: the view's heatmap is measured with every head on,
+    so its lowest cell is the selected one); its numbers without the head are those of the ablation measured apart."""
+    for text in ["Lily had a red ball. Lily gave the ball to", "He said", *SENTENCES[:4]]:
+        d = client.post("/api/lessons/where-does-the-answer-appear/steps/5", json={"text": text, "model": model}).json()
+        assert d["problems"] == [] and d["settings"]["ablate"] == [], (text, d["problems"])
+        layer, head = d["settings"]["layer"], d["settings"]["head"]
+        a = client.post("/api/attribution/ablation", json={"text": d["text"], "model": model}).json()
+        cells = [(e["delta_prob"], e["layer"], e["head"]) for row in a["effects"] for e in row]
+        assert (layer, head) == min(cells)[1:], (text, min(cells), layer, head)
+        shown = {n["placeholder"]: n["value"] for n in d["numbers"]}
+        without = a["effects"][layer][head]
+        if shown["analyze(ablate=selected).predictions.0.display"] == a["token"]["display"]:
+            assert math.isclose(shown["analyze(ablate=selected).predictions.0.prob"], without["prob"], abs_tol=1e-4), text
+        assert math.isclose(shown["analyze.predictions.0.prob"], a["token"]["prob"], abs_tol=1e-4), text
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_every_shipped_step_on_ten_sentences(client, shipped, model_entries, model):

@@ -75,6 +75,9 @@ test("overrides change a copy of the state, ablate in the one syntax", () => {
   assert.throws(() => T.applyOverrides(s, { ablate: "1-3" }), /layer\.head/);
   assert.throws(() => T.applyOverrides(s, { positions: "sideways" }), /one of/);
   assert.throws(() => T.applyOverrides(s, { layer: "1.5" }), /not a number/);
+  // ablate=selected: the selected head, after a layer= or head= of the same placeholder, in any order
+  assert.deepEqual(T.applyOverrides({ ...s, layer: 3, head: 1 }, { ablate: "selected" }).ablate, [[3, 1]]);
+  assert.deepEqual(T.applyOverrides({ ...s, layer: 3, head: 1 }, { ablate: "selected", head: "2" }).ablate, [[3, 2]]);
 });
 
 test("predict-then-reveal: the choices and the answer come from the answer", () => {
