@@ -62,9 +62,9 @@ class StepSettings(BaseModel):
     pn: int | None = Field(None, description="positional: how many positions the encoding heatmap shows")
     ablate_role: str | None = Field(None, description="`ablate: @strongest-head`: a head chosen on the live numbers "
                                                       "(backend/lesson_steps.py SETTING_ROLES) instead of `ablate`")
-    head_role: str | None = Field(None, description="`head: @top-head`, `@focused-head` or `@strongest-head`: the layer and head chosen on "
-                                                    "the live numbers (backend/lesson_steps.py HEAD_ROLES) instead of "
-                                                    "`layer`, `head`")
+    head_role: str | None = Field(None, description="`head: @top-head`, `@focused-head` or `@strongest-head`: the "
+                                                    "layer and head chosen on the live numbers "
+                                                    "(backend/lesson_steps.py HEAD_ROLES) instead of `layer`, `head`")
     probe: bool = Field(False, description="heads: score the induction probe instead of the sentence")
     role: str | None = Field(None, description="heads: the role the head finder ranks by (null: the page's default)")
     ltask: str | None = Field(None, description="the training lab's task (`lab-task:`; null: the page's)")
