@@ -258,3 +258,33 @@ export function intoSight(start, length, scroll, size, margin = 4) {
 export function scrollCues({ scrollLeft, clientWidth, scrollWidth }) {
   return { left: scrollLeft > 1, right: scrollLeft + clientWidth < scrollWidth - 1 };
 }
+
+// ---------------------------------------------------------------------------------- the positional view
+
+/** The mean cosine of the pairs of positions `d` apart, for each of `distances` below the number of positions:
+ * [{d, mean}]. `sim`: the n × n cosine matrix (GET /api/positional's `similarity`). */
+export function similarityByDistance(sim, distances = [1, 4, 16, 64]) {
+  const n = sim.length;
+  return distances.filter((d) => d < n).map((d) => {
+    let sum = 0;
+    for (let i = 0; i + d < n; i++) sum += sim[i][i + d];
+    return { d, mean: sum / (n - d) };
+  });
+}
+
+/** The cosine heatmap's caption, read from its numbers: the mean cosine by distance; that nearby positions are more
+ * alike only where the means fall with the distance; and the least alike neighbours where they are less alike than
+ * the pairs farthest apart are on average (learned positions: position 0, trained apart as the start of every text). */
+export function similarityCaption(sim) {
+  const by = similarityByDistance(sim);
+  const f = (x) => x.toFixed(2);
+  if (by.length < 2) return "Cosine of every pair of positions.";
+  const means = by.map(({ d, mean }) => `${f(mean)} ${d} apart`).join(", ");
+  const falls = by.every((x, i) => i === 0 || x.mean < by[i - 1].mean);
+  let odd = 0; // the neighbours least alike: positions odd and odd + 1
+  for (let i = 1; i + 1 < sim.length; i++) if (sim[i][i + 1] < sim[odd][odd + 1]) odd = i;
+  const apart = falls && sim[odd][odd + 1] < by[by.length - 1].mean;
+  return `Cosine of every pair of positions; the mean over the pairs the same distance apart: ${means}. ` +
+    (falls ? "On average nearby positions are more alike than distant ones." : "The mean does not fall steadily with the distance.") +
+    (apart ? ` Not every pair: positions ${odd} and ${odd + 1} have cosine ${f(sim[odd][odd + 1])}.` : "");
+}

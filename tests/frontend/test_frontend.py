@@ -386,6 +386,31 @@ def test_views_that_do_not_apply_say_why(page: Page, models, need_models):
     expect(page.locator('[data-part="enc"] .intro')).to_contain_text("added to the token embedding")
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-learned"])
+def test_the_cosine_caption_says_what_its_numbers_show(page: Page, need_models, model):
+    """The positional cosine heatmap's caption is read from its numbers: the mean cosine of the pairs 1, 4, 16 (and
+    64) apart, recomputed here from GET /api/positional; learned positions' 0 and 1 (cosine 0.07 on tiny-learned)
+    named as the exception (it said that nearby positions get similar vectors, for every model)."""
+    need_models(model)
+    open_app(page, text=SENTENCE, model=model, view="positional")
+    page.wait_for_function("() => document.querySelector('[data-part=\"possim\"] .plot')?.data?.length")
+    n = len(plot_data(page, '[data-part="possim"] .plot')[0]["z"])
+    res = page.request.get(f"/api/positional?model={model}&n={n}")
+    assert res.ok, res.text()
+    sim = res.json()["similarity"]
+    means = {d: sum(sim[i][i + d] for i in range(n - d)) / (n - d) for d in (1, 4, 16, 64) if d < n}
+    text = page.locator('[data-part="possim"] .caption').inner_text()
+    said = ", ".join(f"{m:.2f} {d} apart" for d, m in means.items())
+    assert f"the mean over the pairs the same distance apart: {said}." in text, (text, said)
+    values = list(means.values())
+    assert ("nearby positions are more alike" in text) == all(b < a for a, b in zip(values, values[1:])), text
+    pairs = [sim[i][i + 1] for i in range(n - 1)]
+    odd = pairs.index(min(pairs))
+    named = f"Not every pair: positions {odd} and {odd + 1} have cosine {pairs[odd]:.2f}."
+    assert (named in text) == ("more alike" in text and pairs[odd] < values[-1]), text
+    assert ("Not every pair" in text) == (model == "tiny-learned"), text
+
+
 def test_alibi_s_split_keeps_its_words_when_another_layer_is_chosen(page: Page, need_models):
     """The split of layer 0's scores under ALiBi names the bias; choosing another layer redraws the view but not that
     answer, and its title and intro stay ALiBi's (they went back to the four terms' words)."""

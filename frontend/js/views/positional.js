@@ -1,7 +1,7 @@
 // Positional encoding: the encoding and position-position similarity; the selected head with positions
 // normal, removed and shuffled (and the differences); the four-term split of layer 0's scores; and the
 // models of the current model's family (the same but for the positional scheme) on the same sentence.
-import { maskOf, masksAny } from "../derive.js";
+import { maskOf, masksAny, similarityCaption } from "../derive.js";
 import {
   absMax, caption, changed, DIVERGING, draw, emit, fmt, h, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, reason, setValue,
   THEME, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
@@ -135,7 +135,7 @@ function encodingPart(element, data, state) {
       yaxis: { title: { text: "position" }, autorange: "reversed", showgrid: false, zeroline: false }, margin: { l: 55, r: 10, t: 10, b: 45 } },
     { name: `positional-encoding-${r.model}-n${r.n}`, csv: () => matrixRows("position\\dimension", positions, dims, r.encoding),
       json: { model: r.model, positional: r.positional, n: r.n, d_model: r.d_model, encoding: r.encoding } });
-  caption(simFig, "Nearby positions get similar vectors; similarity falls off with distance.");
+  caption(simFig, similarityCaption(r.similarity));
   draw(simFig,
     [{ type: "heatmap", z: r.similarity, x: positions, y: positions, colorscale: DIVERGING, zmin: -1, zmax: 1, zmid: 0,
        hovertemplate: "position %{y} · position %{x}<br>cosine %{z}<extra></extra>", colorbar: { thickness: 10, outlinewidth: 0 } }],

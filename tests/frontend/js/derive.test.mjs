@@ -4,6 +4,7 @@ import { test } from "node:test";
 
 import {
   baseParams, byLayer, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, scrollCues, shownIndices, shownText,
+  similarityByDistance, similarityCaption,
   sliceThumbnails, visibleAnalysis, wholeInsert,
 } from "../../../frontend/js/derive.js";
 import { analysis, MODELS } from "./fixtures.mjs";
@@ -96,4 +97,26 @@ test("intoSight: an item out of a box's sight is brought to its start, a margin 
   assert.equal(intoSight(10, 20, 50, 100), 6); // above: the same
   assert.equal(intoSight(2, 20, 50, 100), 0); // (never before the start)
   assert.equal(intoSight(300, 150, 0, 100), 296); // taller than the box: its start in sight
+});
+
+test("the cosine heatmap's caption: means by distance, each claim only where its numbers say so", () => {
+  // a made-up matrix: cos(i, j) = 1 - |i - j| / 40, except positions 0 and 1 (0.1)
+  const n = 20;
+  const sim = Array.from({ length: n }, (_, i) => Array.from({ length: n }, (_, j) => 1 - Math.abs(i - j) / 40));
+  sim[0][1] = sim[1][0] = 0.1;
+  const by = similarityByDistance(sim);
+  assert.deepEqual(by.map((x) => x.d), [1, 4, 16]); // 64 is past the last position
+  const mean1 = (0.1 + 18 * (1 - 1 / 40)) / 19; // one pair of 19 differs
+  assert.ok(Math.abs(by[0].mean - mean1) < 1e-12 && Math.abs(by[2].mean - (1 - 16 / 40)) < 1e-12);
+  const text = similarityCaption(sim);
+  assert.match(text, new RegExp(`${mean1.toFixed(2)} 1 apart, 0\\.90 4 apart, 0\\.60 16 apart`));
+  assert.match(text, /On average nearby positions are more alike/);
+  assert.match(text, /Not every pair: positions 0 and 1 have cosine 0\.10\./);
+  // the same without the odd pair: no exception named; a matrix whose means rise: no claim that they fall
+  sim[0][1] = sim[1][0] = 1 - 1 / 40;
+  assert.doesNotMatch(similarityCaption(sim), /Not every pair/);
+  const rising = sim.map((row, i) => row.map((_, j) => Math.abs(i - j) / 20));
+  assert.match(similarityCaption(rising), /does not fall steadily/);
+  assert.doesNotMatch(similarityCaption(rising), /more alike|Not every pair/);
+  assert.equal(similarityCaption([[1, 0.5], [0.5, 1]]), "Cosine of every pair of positions.");
 });
