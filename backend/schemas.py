@@ -10,7 +10,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from backend.vocabulary import POSITIONS
 
@@ -465,7 +476,12 @@ class AnalogyRequest(Strict):
                                                                         "a : b = c : d): the answer says where it ranks")
     k: StrictInt = Field(10, ge=1)
 
-    _check_words = field_validator("a", "b", "c")(check_text)
+    @field_validator("a", "b", "c")
+    @classmethod
+    def _words(cls, v: str, info: ValidationInfo) -> str:
+        if not v.strip():  # (a word box: "text is empty: type a sentence" said the wrong thing)
+            raise ValueError(f"{info.field_name} is empty: type a word")
+        return check_text(v)
 
 
 class ExpectedToken(BaseModel):

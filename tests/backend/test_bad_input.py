@@ -146,3 +146,6 @@ def test_a_message_that_names_its_field_is_not_prefixed_with_it_again(client):
     r = client.post("/api/compare", json={"a": {"text": "The cat sat."}, "b": {"text": ""}})
     assert r.json()["detail"] == "b.text: text is empty: type a sentence"
     assert client.post("/api/analyze", json={"text": "a", "top_k": "x"}).json()["detail"].startswith("top_k: ")
+    # an analogy's word box, emptied: the word it needs, not a sentence
+    r = client.post("/api/embeddings/analogy", json={"a": "king", "b": " ", "c": "woman"})
+    assert (r.status_code, r.json()["detail"]) == (422, "b is empty: type a word")
