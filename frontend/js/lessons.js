@@ -11,8 +11,9 @@ import { onPhone } from "./plot.js";
 import { DEFAULTS, state, subscribe, update } from "./state.js";
 import * as lessonView from "./views/lesson.js";
 
-// the URL as the page was opened (before main.js rewrites it): a link with only lesson=&step= applies the
-// step's settings; a full copied link (with text=) is restored as it is
+// the URL as the page was opened (before main.js rewrites it): a link with lesson=&step= applies the step's settings
+// (on the link's text= and model= where it names them); a full copied link (it always names the view) is restored
+// as it is
 const INITIAL = new URLSearchParams(location.search);
 
 const $ = (id) => document.getElementById(id);
@@ -152,15 +153,17 @@ function clampStep(lesson, n) {
 }
 
 /** Put the page where step `n` of `lesson` says; `model`: a model the student asked for (a link's), kept where it
- * is installed (the panel then says the step is on it and offers the lesson's). */
-function enterStep(lesson, n, { history = "push", model: asked = null } = {}) {
+ * is installed (the panel then says the step is on it and offers the lesson's); `text`: a link's sentence, the step
+ * resolved on it. */
+function enterStep(lesson, n, { history = "push", model: asked = null, text: askedText = null } = {}) {
   const step = lesson.steps[clampStep(lesson, n) - 1];
   const s = step.settings;
   const lessonModel = stepModel(s);
   // another step of the same lesson keeps the student's own sentence and model where the lesson keeps its own (a
   // step that names a new sentence or model puts it on screen): the panel says so and offers the lesson's
   const before = state.lesson === lesson.id ? lesson.steps[clampStep(lesson, state.step) - 1] : null;
-  const text = before && before !== step && before.settings.text === s.text ? state.text : s.text;
+  const text = askedText !== null && askedText.trim() ? askedText
+    : before && before !== step && before.settings.text === s.text ? state.text : s.text;
   const installed = (name) => Boolean(L.page.byName.get(name)?.available);
   const model = installed(asked) ? asked
     : before && before !== step && stepModel(before.settings) === lessonModel && installed(state.model) ? state.model : lessonModel;
@@ -504,7 +507,9 @@ export async function start(page, { schedule }) {
   if (wanted) {
     const lesson = find(wanted);
     const n = Number(INITIAL.get("step")) || 1;
-    if (lesson && !INITIAL.has("text")) enterStep(lesson, n, { history: "replace", model: INITIAL.get("model") });
+    if (lesson && !INITIAL.has("view")) {
+      enterStep(lesson, n, { history: "replace", model: INITIAL.get("model"), text: INITIAL.get("text") });
+    }
     else if (lesson) update({ lesson: lesson.id, step: clampStep(lesson, n) });
   }
   schedule();

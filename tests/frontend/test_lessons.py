@@ -335,6 +335,19 @@ def test_a_link_with_lesson_and_step_opens_that_step(page: Page, lessons, models
     step_ready(page, "attention-arithmetic", 3)
 
 
+def test_a_lesson_link_that_names_a_sentence_opens_the_step_on_it(page: Page, models):
+    """/?lesson=…&step=…&text=… (no view: not a copied link, which always names one): the step's view and settings on
+    the link's sentence, its roles found there (it opened the Attention tab with the step's settings left out)."""
+    text = "Tom said he was tired."
+    page.goto("/?" + urlencode({"lesson": "attention-arithmetic", "step": 2, "text": text}))
+    step_ready(page, "attention-arithmetic", 2)
+    s = url_state(page)
+    assert (s["text"], s["view"], s["layer"], s["head"]) == (text, "arithmetic", 1, 3), s
+    expect(page.locator("#text")).to_have_value(text)
+    tokens = api_answer(page, "analyze", models, top_k=10)["tokens"]
+    assert word_of(tokens[s["token"]]["text"]) == "he"  # the step's @pronoun, found in the link's sentence
+
+
 def test_a_lesson_link_that_names_a_model_opens_the_step_on_it(page: Page, lessons, models):
     """/?lesson=…&step=…&model=… (no sentence): the step with its own sentence, on the model the link names, and the
     panel offers the lesson's model (the link's model was dropped for the lesson's)."""
