@@ -461,29 +461,30 @@ def _target_text(resp: schemas.Explained) -> str:
 def lens_table(resp: schemas.LensResponse) -> go.Figure:
     """The logit lens as a table: rows the depths (the embeddings, then each block), columns after attention and
     after the MLP; the colour is the probability of the explained token, the text the reading's top token."""
-    rows = [[resp.embedding, resp.embedding]] + resp.cells  # the embeddings: one reading, in the first column
     labels = ["embeddings"] + [f"block {c[0].layer}" for c in resp.cells]
     columns = ["after attention", "after MLP"]
-    z = [[row[0].prob, None] if i == 0 else [row[0].prob, row[1].prob] for i, row in enumerate(rows)]
-    text = [[esc(row[0].top[0].display), ""] if i == 0 else [esc(c.top[0].display) for c in row] for i, row in enumerate(rows)]
 
     def hover(c: schemas.LensCell) -> str:
         tops = "<br>".join(f"{esc(p.display)}: {p.prob:.4f}" for p in c.top)
         return (f"{esc(c.hook)}<br>“{esc(resp.token.display)}”: probability {c.prob:.4f}, rank {c.rank}"
                 f"<br><br>top tokens here:<br>{tops}")
 
-    hovers = [[hover(row[0]), ""] if i == 0 else [hover(c) for c in row] for i, row in enumerate(rows)]
-    n = len(rows)
+    def cells(rows: list[list[schemas.LensCell]], x: list[float], y: list[float], **more) -> dict:
+        return {"type": "heatmap", "z": [[c.prob for c in row] for row in rows], "x": x, "y": y,
+                "text": [[esc(c.top[0].display) for c in row] for row in rows], "texttemplate": "%{text}",
+                "textfont": {"size": 11}, "customdata": [[hover(c) for c in row] for row in rows],
+                "hovertemplate": "%{customdata}<extra></extra>", "colorscale": WEIGHT_SCALE, "zmin": 0, "zmax": 1,
+                "xgap": 2, "ygap": 2, **more}
+
+    n = 1 + len(resp.cells)
     note = textwrap.wrap(resp.note, NOTE_CHARS)  # (plotly does not wrap an annotation: a long line runs off the plot)
-    return _figure([{
-        "type": "heatmap", "z": z, "x": [0, 1], "y": list(range(n)), "text": text, "texttemplate": "%{text}",
-        "textfont": {"size": 11}, "customdata": hovers, "hovertemplate": "%{customdata}<extra></extra>",
-        "hoverongaps": False, "colorscale": WEIGHT_SCALE, "zmin": 0, "zmax": 1, "xgap": 2, "ygap": 2,
-        "colorbar": _colorbar(f"p({resp.token.display})")}], {
+    # each block's two readings; the embeddings' one, before any block, a cell across both columns (x and y its edges)
+    return _figure([cells(resp.cells, [0, 1], list(range(1, n)), colorbar=_colorbar(f"p({resp.token.display})")),
+                    cells([[resp.embedding]], [-0.5, 1.5], [-0.5, 0.5], showscale=False)], {
         "title": _title(f"Logit lens · {esc(resp.model)} · {_target_text(resp)}{_interventions_note(resp.interventions)}"),
         "height": max(300, 34 * n + 136 + 14 * len(note)), "plot_bgcolor": "#ffffff",
         "xaxis": {"tickmode": "array", "tickvals": [0, 1], "ticktext": columns, "side": "top", "showgrid": False,
-                  "zeroline": False},
+                  "zeroline": False, "range": [-0.5, 1.5]},
         "yaxis": {"tickmode": "array", "tickvals": list(range(n)), "ticktext": labels, "autorange": False,
                   "range": [n - 0.5, -0.5], "showgrid": False, "zeroline": False, "automargin": True},
         "annotations": [{"text": "<br>".join(esc(line) for line in note), "x": 0, "y": -0.02, "xref": "paper",

@@ -442,10 +442,12 @@ def test_notebook_logit_lens_draws_the_apis_numbers(client):
                                                    token=out.data["lens"].token.id))
     assert out.data["lens"] == api and out.unavailable == {}
     assert api.token.display == "\u2423ball" and api.token.text == " ball"
-    trace = out.figures["lens"].data[0]
-    assert list(trace.z[0]) == [api.embedding.prob, None]
-    assert [list(row) for row in trace.z[1:]] == [[c.prob for c in row] for row in api.cells]
+    trace, embed = out.figures["lens"].data
+    assert [list(row) for row in trace.z] == [[c.prob for c in row] for row in api.cells]
+    assert list(trace.y) == list(range(1, len(api.cells) + 1))
     assert trace.text[-1][1] == figures.esc(api.cells[-1][1].top[0].display)
+    # the embeddings' one reading, before any block: one cell across both columns (its edges), in the first row
+    assert ([list(row) for row in embed.z], list(embed.x), list(embed.y)) == ([[api.embedding.prob]], [-0.5, 1.5], [-0.5, 0.5])
     out.figures["lens"].to_json()
     with pytest.raises(ValueError, match="not one token"):
         notebook.logit_lens(TEXT, token="antidisestablishmentarianism")

@@ -53,11 +53,12 @@ def cell_xy(page: Page, selector: str, x: float, y: float) -> tuple[float, float
 
 def check_lens(page: Page, model: str | None, text: str) -> None:
     want = api(page, "/api/attribution/lens", {"text": text, "top_k": 10, **({"model": model} if model else {})})
-    z = plot_data(page, "#panel-lens [data-part=prob] .plot")[0]["z"]
-    # the embeddings' reading first (one, as in the table), then each block's
-    assert z == [[want["embedding"]["prob"], None]] + [[c["prob"] for c in cells] for cells in want["cells"]]
+    blocks, embed = plot_data(page, "#panel-lens [data-part=prob] .plot")
+    # each block's two readings, and above them the embeddings' one, a cell across both columns (as in the table)
+    assert blocks["z"] == [[c["prob"] for c in cells] for cells in want["cells"]]
+    assert (embed["z"], embed["x"], embed["y"]) == ([[want["embedding"]["prob"]]], [-0.5, 1.5], [-0.5, 0.5])
     # the last reading is the model's own output: its probability is the token's
-    assert z[-1][-1] == want["token"]["prob"]
+    assert blocks["z"][-1][-1] == want["token"]["prob"]
     expect(page.locator("#panel-lens .lens-note")).to_contain_text("not what the model would output there")
     rows = page.locator("#panel-lens .lens-table tbody tr")
     expect(rows).to_have_count(want["n_layers"] + 1)

@@ -78,20 +78,26 @@ export function render(element, data, state) {
   const t = r.token;
   const L = r.n_layers;
   const e = r.embedding;
-  // row 0 the embeddings (one reading, in the first column, as in the table beside it), then each block
+  // row 0 the embeddings: one reading, before any block's attention, so one cell across both columns (a second
+  // trace whose x and y are the cell's edges), as in the table beside it; then each block's two
   const rows = [...Array(L + 1).keys()];
-  const readings = [[e, null], ...r.cells]; // [1 + layer][sublayer]
-  const z = readings.map((cells) => cells.map((c) => (c ? c.prob : null)));
-  const text = readings.map((cells) => cells.map((c) => (c ? `${fmt(c.prob)} #${c.rank}` : "")));
-  const hover = readings.map((cells) => cells.map((c) => (c ? `${c.layer === null ? "the embeddings" : `block ${c.layer}, ${SUBLAYERS[c.sublayer]}`}<br>${esc(c.hook)}<br>p(${esc(t.display)}) = ${c.prob}, rank ${c.rank}<br>top: ${esc(c.top[0].display)} ${c.top[0].prob}` : "")));
+  const cols = r.sublayers.map((_, i) => i);
+  const z = r.cells.map((cells) => cells.map((c) => c.prob));
+  const text = r.cells.map((cells) => cells.map((c) => `${fmt(c.prob)} #${c.rank}`));
+  const tip = (c) => `${c.layer === null ? "the embeddings" : `block ${c.layer}, ${SUBLAYERS[c.sublayer]}`}<br>${esc(c.hook)}<br>p(${esc(t.display)}) = ${c.prob}, rank ${c.rank}<br>top: ${esc(c.top[0].display)} ${c.top[0].prob}`;
+  const cellText = L <= 12 ? "%{text}" : "";
   caption(probFig, `p(“${t.display}”) after position ${r.position} “${shownText(pos)}”: ${r.token_is_default ? "the model's top-1" : `rank ${t.rank} in the output`}, `
     + `${fmt(t.prob, 4)} in the output. From the embeddings alone: ${fmt(e.prob, 4)} (rank ${e.rank}).`);
   draw(probFig,
-    [{ type: "heatmap", z, x: r.sublayers.map((s) => SUBLAYERS[s]), y: rows, zmin: 0, zmax: 1, colorscale: WEIGHT_SCALE, text, texttemplate: L <= 12 ? "%{text}" : "",
-       customdata: hover, hovertemplate: "%{customdata}<extra></extra>", hoverongaps: false, xgap: 2, ygap: 1, colorbar: { thickness: 10, outlinewidth: 0, title: { text: "p" } } }],
+    [{ type: "heatmap", z, x: cols, y: rows.slice(1), zmin: 0, zmax: 1, colorscale: WEIGHT_SCALE, text, texttemplate: cellText,
+       customdata: r.cells.map((cells) => cells.map(tip)), hovertemplate: "%{customdata}<extra></extra>", xgap: 2, ygap: 1,
+       colorbar: { thickness: 10, outlinewidth: 0, title: { text: "p" } } },
+     { type: "heatmap", z: [[e.prob]], x: [-0.5, cols.length - 0.5], y: [-0.5, 0.5], zmin: 0, zmax: 1, colorscale: WEIGHT_SCALE, showscale: false,
+       text: [[`${fmt(e.prob)} #${e.rank}`]], texttemplate: cellText, customdata: [[tip(e)]], hovertemplate: "%{customdata}<extra></extra>", xgap: 2, ygap: 1 }],
     { height: Math.max(240, (L + 1) * (L > 12 ? 18 : 42) + 80),
       yaxis: { title: { text: "block" }, tickmode: "array", tickvals: rows, ticktext: rows.map((i) => (i ? String(i - 1) : "embeddings")), range: [L + 0.5, -0.5], showgrid: false, zeroline: false, automargin: true },
-      xaxis: { side: "top", showgrid: false, zeroline: false }, margin: { l: 55, r: 10, t: 30, b: 10 } },
+      xaxis: { side: "top", tickmode: "array", tickvals: cols, ticktext: r.sublayers.map((sl) => SUBLAYERS[sl]), range: [-0.5, cols.length - 0.5], showgrid: false, zeroline: false },
+      margin: { l: 55, r: 10, t: 30, b: 10 } },
     { name: `lens-${r.model}-pos${r.position}-tok${t.id}`,
       csv: () => [["layer", "sublayer", "hook", "prob", "rank"], [null, "embed", e.hook, e.prob, e.rank], ...r.cells.flat().map((c) => [c.layer, c.sublayer, c.hook, c.prob, c.rank])],
       json: r });
