@@ -3,7 +3,9 @@
 // (lessons.js) in the same frame from the same answers. Nothing here computes a number the API sends.
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
-import { beyondNotice, canRunBeyond, effectiveToken, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert } from "./derive.js";
+import {
+  beyondNotice, canRunBeyond, effectiveToken, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
+} from "./derive.js";
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
 import * as lessons from "./lessons.js";
@@ -38,6 +40,7 @@ const page = {
   linkToken: null, // the token the link named, until the link's sentence is analysed (to say so if it is past the end)
   presenting: null, // presenter mode as last applied to the page
   tabShown: null, // the view whose tab was last scrolled into sight (a row the student scrolls stays where they put it)
+  tabKept: true, // the selected tab was in sight after the tab row's last scroll: a change of its width keeps it so
   query: null, // the effective query token (an API index), once the tokens are in
   actions: 0, // actions on their way (Continue)
   generated: null, // the last continuation: {text (the sentence it made), steps (the API's, one per generated token)}
@@ -129,6 +132,29 @@ function showTabCues() {
   list.classList.toggle("more-right", cues.right);
 }
 
+/** Where the tab list must scroll to for the selected tab to be in sight, clear of the fade at its sides (3rem,
+ * app.css); null where the list does not scroll. */
+function selectedTabScroll() {
+  const list = document.querySelector(".tabs [role=tablist]");
+  const tab = list && list.querySelector("[aria-selected=true]");
+  if (!tab || list.scrollWidth <= list.clientWidth) return null;
+  const fade = 3 * parseFloat(getComputedStyle(document.documentElement).fontSize);
+  // (the tab's and the list's offsets are from the same box, the sticky header; the browser stops the scroll at the
+  // row's end, where the last tab has no fade beside it)
+  const to = intoSight(tab.offsetLeft - list.offsetLeft, tab.offsetWidth, list.scrollLeft, list.clientWidth, fade);
+  return Math.min(to, list.scrollWidth - list.clientWidth);
+}
+
+/** A tab list that scrolls sideways (presenter mode, a phone) brings the selected tab into sight when a tab is
+ * selected, and keeps it there when the list's width changes (the selection's controls beside it are drawn after
+ * the tabs, narrowing it: a tab scrolled to the end was then past its right edge) unless the student scrolled it
+ * out of sight. */
+function tabIntoSight() {
+  const to = selectedTabScroll();
+  if (to !== null) document.querySelector(".tabs [role=tablist]").scrollLeft = to;
+  page.tabKept = true;
+}
+
 function fillSelect(select, count, prefix) {
   if (select.options.length !== count) {
     select.replaceChildren(...[...Array(count).keys()].map((i) => new Option(`${prefix}${i}`, String(i))));
@@ -149,6 +175,7 @@ function syncInputs() {
     page.presenting = state.present;
     document.body.classList.toggle("presenter", state.present);
     labelModels();
+    page.tabShown = null; // the tabs' sizes changed: the selected one into sight again (below)
     if (!first) forgetDrawn(); // the plots' text is sized when they are drawn
   }
   if (m) {
@@ -175,15 +202,10 @@ function syncInputs() {
     const on = tab.dataset.view === state.view;
     tab.setAttribute("aria-selected", on ? "true" : "false");
     tab.tabIndex = on ? 0 : -1;
-    // a tab list that scrolls sideways (presenter mode, a phone) brings a newly selected tab into sight, clear of the
-    // fade at its sides (3rem, app.css)
-    const list = tab.parentElement;
-    if (on && page.tabShown !== state.view && list.scrollWidth > list.clientWidth) {
-      page.tabShown = state.view;
-      const left = tab.offsetLeft - list.offsetLeft;
-      const fade = 3 * parseFloat(getComputedStyle(document.documentElement).fontSize);
-      if (left < list.scrollLeft + fade || left + tab.offsetWidth > list.scrollLeft + list.clientWidth - fade) list.scrollLeft = left - fade;
-    }
+  }
+  if (page.tabShown !== state.view) {
+    page.tabShown = state.view;
+    tabIntoSight();
   }
   showTabCues();
   const info = viewInfo(state.view);
@@ -575,8 +597,15 @@ function wire() {
   // tabs
   const tabs = document.querySelector(".tabs");
   const tablist = tabs.querySelector("[role=tablist]");
-  tablist.addEventListener("scroll", showTabCues, { passive: true });
-  new ResizeObserver(showTabCues).observe(tablist);
+  tablist.addEventListener("scroll", () => {
+    const to = selectedTabScroll();
+    page.tabKept = to === null || Math.abs(to - tablist.scrollLeft) <= 1;
+    showTabCues();
+  }, { passive: true });
+  new ResizeObserver(() => {
+    if (page.tabKept) tabIntoSight();
+    showTabCues();
+  }).observe(tablist);
   tabs.addEventListener("click", (ev) => {
     const tab = ev.target.closest("[role=tab]");
     if (tab) update({ view: tab.dataset.view }, { history: "push" });

@@ -264,11 +264,13 @@ def test_a_long_text_s_labels_do_not_pile_up(page: Page):
     assert shown["n"] > 300 and min(gaps) * rows >= 9, (rows, gaps[:10])
 
 
-def test_on_a_phone_the_tabs_take_one_row_and_show_the_selected_one(page: Page):
-    """At 390x844 the tabs scroll sideways in one row (wrapped, they were five rows of the part that stays on screen),
-    and the selected one, the last here, is scrolled into sight."""
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.goto("/?" + urlencode({"text": SENTENCE, "view": "heads"}))
+@pytest.mark.parametrize("size, extra", [((390, 844), {}), ((1280, 720), {"present": 1})], ids=["phone", "presenter"])
+def test_the_tabs_take_one_row_and_show_the_selected_one(page: Page, size, extra):
+    """On a phone and in presenter mode the tabs scroll sideways in one row (wrapped, they were five rows of the part
+    that stays on screen on a phone), and the selected one, the last here, is scrolled into sight (in presenter mode it
+    was past the row's right edge: the selection's controls, drawn after, narrowed the row)."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "heads", **extra}))
     ready(page, WAIT)
     tabs = page.evaluate("""() => { const list = document.querySelector('.tablist'); const box = list.getBoundingClientRect();
         const all = [...list.querySelectorAll('[role=tab]')].map((t) => t.getBoundingClientRect());
