@@ -509,8 +509,7 @@ export async function start(page, { schedule }) {
     const n = Number(INITIAL.get("step")) || 1;
     if (lesson && !INITIAL.has("view")) {
       enterStep(lesson, n, { history: "replace", model: INITIAL.get("model"), text: INITIAL.get("text") });
-    }
-    else if (lesson) update({ lesson: lesson.id, step: clampStep(lesson, n) });
+    } else if (lesson) update({ lesson: lesson.id, step: clampStep(lesson, n) });
   }
   schedule();
 }
