@@ -8,6 +8,7 @@ the Compare view on a head only side a's model has; the Arithmetic view's query 
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -364,6 +365,29 @@ def test_the_arithmetic_view_shows_every_number_of_the_query(page: Page, size):
     label = page.locator("#panel-arithmetic .qvec .label").inner_text()
     assert label == f"q ({line['numbers']} numbers)" and line["numbers"] == 40, (label, line)
     assert line["scroll"] <= line["width"] and line["right"] <= line["page"], line
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-alibi"])
+def test_on_a_phone_the_score_split_puts_two_terms_to_a_row(page: Page, need_models, model):
+    """The positional view's split of the scores (four terms and the total; under ALiBi also the bias): on a phone two
+    plots to a row, their titles clear of each other and each plot wide enough to read (five or six in one row of
+    375 px: titles over each other, plots 38 to 45 px wide)."""
+    need_models(model)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?" + urlencode({"text": SENTENCE, "model": model, "view": "positional"}))
+    ready(page, WAIT)
+    page.wait_for_function("() => document.querySelector('[data-part=\"decompose\"] .plot')?._fullLayout?.grid")
+    got = page.evaluate("""() => { const gd = document.querySelector('[data-part="decompose"] .plot');
+        const titles = [...gd.querySelectorAll('.annotation')].map((a) => { const r = a.getBoundingClientRect();
+          return [r.left, r.right, r.top, r.bottom]; });
+        const widths = Object.keys(gd._fullLayout).filter((k) => k.startsWith('xaxis')).map((k) => gd._fullLayout[k]._length);
+        return { titles, widths, grid: [gd._fullLayout.grid.rows, gd._fullLayout.grid.columns], n: gd.data.length }; }""")
+    assert got["grid"] == [math.ceil(got["n"] / 2), 2] and got["n"] == (6 if model == "tiny-alibi" else 5), got
+    assert min(got["widths"]) >= 100, got  # (in one row: 45 px each, 38 under ALiBi)
+    boxes = got["titles"]
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert a[1] <= b[0] or b[1] <= a[0] or a[3] <= b[2] or b[3] <= a[2], (a, b)
 
 
 @pytest.mark.parametrize("size, extra", [((1280, 720), {"present": 1, "lesson": "positional-encoding", "step": 1}),

@@ -275,9 +275,14 @@ function decomposePart(element, data, state) {
   const n = tokens.length;
   const lim = absMax(...terms.map(([k]) => r[k]));
   caption(fig, r.note);
+  // the terms side by side; in a narrow panel (a phone) two to a row (five or six in a row of 375 px: their titles
+  // ran into each other over plots too small to read)
+  const cols = fig.clientWidth && fig.clientWidth < 640 ? 2 : terms.length;
+  const gridRows = Math.ceil(terms.length / cols);
+  const rowHeight = Math.max(260, Math.min(440, n * 20 + 110));
   const layout = {
-    grid: { rows: 1, columns: terms.length, pattern: "independent", xgap: 0.05 },
-    annotations: [], height: Math.max(260, Math.min(440, n * 20 + 110)), plot_bgcolor: MASKED_COLOR,
+    grid: { rows: gridRows, columns: cols, pattern: "independent", xgap: 0.05, ygap: gridRows > 1 ? 0.3 : 0.1 },
+    annotations: [], height: gridRows > 1 ? gridRows * (rowHeight - 40) : rowHeight, plot_bgcolor: MASKED_COLOR,
     margin: { l: 60, r: 10, t: 30, b: 60 },
     images: [],
   };
@@ -285,7 +290,7 @@ function decomposePart(element, data, state) {
     const s = m === 0 ? "" : String(m + 1);
     layout.images.push(maskedBackground(`x${s}`, `y${s}`)); // masked scores are null (gaps): the stripes show there
     layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 20));
-    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m === 0, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 36));
+    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m % cols === 0, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 36));
     layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.01, xanchor: "center", yanchor: "bottom",
       showarrow: false, font: { size: 12, color: key === "scores" ? "#000" : "#333" } });
     return { ...tokenHeatmap(r[key], tokens, { zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label, showscale: m === terms.length - 1,
