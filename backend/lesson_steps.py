@@ -855,9 +855,9 @@ class StepContext:
                 state["positions"] = raw
             elif key == "scale":
                 state["scale"] = str(raw).lower() not in OFF
-            elif key == "ablate" and raw == "selected":
-                pass  # the selected head, once any layer= and head= are read (below)
             elif key == "ablate":
+                if raw == "selected":
+                    continue  # the selected head, once any layer= and head= are read (below)
                 from backend.vocabulary import parse_ablate
                 try:
                     state["ablate"] = [tuple(p) for p in parse_ablate(raw)]

@@ -281,7 +281,7 @@ function decomposePart(element, data, state) {
   const gridRows = Math.ceil(terms.length / cols);
   const rowHeight = Math.max(260, Math.min(440, n * 20 + 110));
   const layout = {
-    grid: { rows: gridRows, columns: cols, pattern: "independent", xgap: 0.05, ygap: gridRows > 1 ? 0.3 : 0.1 },
+    grid: { rows: gridRows, columns: cols, pattern: "independent", xgap: 0.05, ygap: 0.3 },
     annotations: [], height: gridRows > 1 ? gridRows * (rowHeight - 40) : rowHeight, plot_bgcolor: MASKED_COLOR,
     margin: { l: 60, r: 10, t: 30, b: 60 },
     images: [],
