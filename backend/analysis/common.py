@@ -14,6 +14,7 @@ from models.registry import LoadedModel
 from models.transformer import Interventions
 
 DECIMALS = 4
+SINGLE_BELOW = 100  # see rounded()
 TOLIST_CHUNK = 1 << 14  # elements per tolist() call: it holds the GIL for its whole run (see backend/encode.py)
 
 
@@ -33,10 +34,16 @@ def rnd(t: torch.Tensor) -> list:
 
 
 def rounded(t: torch.Tensor) -> np.ndarray:
-    """The numbers of rnd(t), as a float64 numpy array: for a large field of an answer that is only sent (assigned
-    after validation; backend/encode.py writes it as the JSON of rnd(t), with the same bytes, without making a
-    Python float of each number: 3.7 ms of tolist() saved on the 65,536 weights of the default model at 64 tokens)."""
-    return _round(t).contiguous().numpy()
+    """The numbers of rnd(t), as a numpy array: for a large field of an answer that is only sent (assigned after
+    validation; backend/encode.py writes it as the JSON of rnd(t), with the same bytes, without making a Python float
+    of each number: 3.7 ms of tolist() saved on the 65,536 weights of the default model at 64 tokens). float32 where
+    every number is under SINGLE_BELOW in size: a number of at most 6 significant digits (4 decimals, 2 before the
+    point) is the shortest form of its nearest float32 (FLT_DIG), so orjson writes the same bytes from it as from the
+    float64, in three quarters of the time (1.0 against 1.3 ms for those weights); float64 otherwise."""
+    x = _round(t).contiguous()
+    if x.numel() and bool((x.abs() < SINGLE_BELOW).all()):  # (False where a number is nan or infinite)
+        x = x.float()
+    return x.numpy()
 
 
 def tolist(t: torch.Tensor) -> list:

@@ -4,9 +4,11 @@ answer the routes give (nested models, lists of lists, None, masked scores, dict
 from __future__ import annotations
 
 import numpy as np
+import orjson
 import pytest
 import torch
 from pydantic import BaseModel
+from pydantic_core import to_json
 
 from backend import schemas
 from backend.analysis.common import rnd, tolist
@@ -75,7 +77,6 @@ def test_a_piece_is_written_as_pydantic_core_writes_it():
     import random
     import struct
 
-    from pydantic_core import to_json
 
     from backend.encode import piece
 
@@ -130,6 +131,27 @@ def test_an_array_is_written_as_its_rounded_lists():
         arrayed = Answer()
         arrayed.a = a
         assert dump(arrayed) == Answer(a=a.tolist()).model_dump_json().encode()
+
+
+def test_every_rounded_number_under_the_single_bound_is_written_alike_from_float32():
+    """common.rounded sends numbers under SINGLE_BELOW in size as float32: each multiple of 10^-DECIMALS there (all
+    2 million of them, both signs, zero and -0.0) is written by orjson with the same bytes from its float32 as from
+    its float64, which are the bytes pydantic writes for the Python float. A number at or over the bound stays
+    float64 (100.0001 has 7 significant digits, more than a float32 keeps)."""
+    from backend.analysis.common import DECIMALS, SINGLE_BELOW, rounded
+
+    scale = 10 ** DECIMALS
+    k = np.arange(-SINGLE_BELOW * scale + 1, SINGLE_BELOW * scale, dtype=np.float64)
+    x = np.round(k / scale, DECIMALS)
+    x = np.concatenate([x, [-0.0]])
+    double = orjson.dumps(x, option=orjson.OPT_SERIALIZE_NUMPY)
+    assert orjson.dumps(x.astype(np.float32), option=orjson.OPT_SERIALIZE_NUMPY) == double
+    assert double[:30] == to_json(x[:5].tolist())[:30] and double.endswith(b",-0.0]")
+    small = rounded(torch.tensor([[0.12346, -99.99994], [1.0, 0.0]], dtype=torch.float64))
+    assert small.dtype == np.float32
+    assert orjson.dumps(small, option=orjson.OPT_SERIALIZE_NUMPY) == b"[[0.1235,-99.9999],[1.0,0.0]]"
+    for large in ([0.5, 100.00001], [0.5, float("nan")], [0.5, float("-inf")]):
+        assert rounded(torch.tensor(large)).dtype == np.float64, large
 
 
 ANALYZE = [  # several models and shapes: causal and bidirectional, GQA, ALiBi, shuffled positions, a layer subset
