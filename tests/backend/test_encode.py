@@ -77,7 +77,6 @@ def test_a_piece_is_written_as_pydantic_core_writes_it():
     import random
     import struct
 
-
     from backend.encode import piece
 
     rng = random.Random(0)
