@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import types
 import typing
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import orjson
@@ -23,6 +25,15 @@ from pydantic import BaseModel
 from pydantic_core import to_json
 
 PIECE = 1 << 14  # numbers per call at most (about 1 ms of one core); a larger nested list is written item by item
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A field of an answer that is only sent: the numpy array [..., query, key] with each query's row cut after its
+    first lengths[query] keys (the keys it sees), written as that ragged nested list."""
+
+    array: np.ndarray
+    lengths: Sequence[int]
 
 
 def dump(model: BaseModel) -> bytes:
@@ -44,6 +55,8 @@ def _write(value: object, out: list[bytes]) -> None:
         out.append(b"}")
     elif isinstance(value, np.ndarray):
         _write_array(value, out)
+    elif isinstance(value, Rows):
+        _write_rows(value.array, value.lengths, out)
     elif isinstance(value, (list, tuple)) and value and (isinstance(value[0], BaseModel) or _size(value) > PIECE):
         out.append(b"[")
         for i, item in enumerate(value):
@@ -98,6 +111,26 @@ def _write_array(a: np.ndarray, out: list[bytes]) -> None:
         out.append(orjson.dumps(np.ascontiguousarray(a), option=orjson.OPT_SERIALIZE_NUMPY))
     except TypeError:  # a 0-d array, a dtype orjson does not write
         out.append(piece(a.tolist()))
+
+
+def _write_rows(a: np.ndarray, lengths: Sequence[int], out: list[bytes]) -> None:
+    """Rows(a, lengths): each [query, key] matrix in one call (its rows as views of it), or row by row where large."""
+    if a.ndim > 2:
+        out.append(b"[")
+        for i in range(a.shape[0]):
+            if i:
+                out.append(b",")
+            _write_rows(a[i], lengths, out)
+        out.append(b"]")
+    elif a.size > PIECE:
+        out.append(b"[")
+        for q, n in enumerate(lengths):
+            if q:
+                out.append(b",")
+            _write_array(a[q, :n], out)
+        out.append(b"]")
+    else:
+        out.append(orjson.dumps([a[q, :n] for q, n in enumerate(lengths)], option=orjson.OPT_SERIALIZE_NUMPY))
 
 
 def piece(value: object) -> bytes:

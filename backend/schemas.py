@@ -277,6 +277,10 @@ class AnalyzeRequest(TextRequest):
                     "absent: every layer; []: none (e.g. with `thumbnails`)")
     thumbnails: StrictBool = Field(False, description="also return every layer x head pattern as 8-bit values "
                                                       "(`thumbnails`): enough to draw them small")
+    visible_only: StrictBool = Field(
+        False, description="each query's row of `attention` ends after the keys it sees (`visible[query]` numbers): a "
+                           "causal model's masked zeros after them are left out, half the numbers of a long text; the "
+                           "page asks so")
     heads: StrictBool = Field(True, description="the per-head summary (`heads`); false: left out (null), for a view "
                                                 "that does not show it")
     roles: StrictBool = Field(False, description="also return every head's role scores and label (`roles`, as "
@@ -339,7 +343,8 @@ class AnalyzeResponse(RunInfo):
     visible: list[int] = _visible()
     layers: list[int] = Field(..., description="the layers in `attention`, in order: every layer unless the request "
                                                 "named some")
-    attention: list[list[Matrix]] = Field(..., description="[layer][head][query][key], for the layers in `layers`")
+    attention: list[list[Matrix]] = Field(..., description="[layer][head][query][key], for the layers in `layers`; "
+                                                          "with `visible_only`, each row's first `visible[query]` keys")
     thumbnails: PackedWeights | None = Field(None, description="on request: every layer x head pattern, 8-bit, "
                                                                "[layer, head, query, key]")
     heads: list[list[HeadSummary]] | None = Field(..., description="[layer][head]; null where the request left it "

@@ -20,6 +20,7 @@ from backend.analysis.common import (
     visible_keys,
 )
 from backend.analysis.predict import top_k
+from backend.encode import Rows
 from backend.service import Run
 from models import roles as role_models
 from models.positional import alibi_bias
@@ -61,11 +62,13 @@ def query_rows(pattern: torch.Tensor, selection: schemas.QuerySelection) -> sche
 
 def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool = False,
             roles: bool = False, selection: schemas.QuerySelection | None = None,
-            to_send: bool = False, heads: bool = True) -> schemas.AnalyzeResponse:
-    """Every head's pattern (full precision for `layers`, default all; 8-bit for all with `thumbnails`),
+            to_send: bool = False, heads: bool = True, visible_only: bool = False) -> schemas.AnalyzeResponse:
+    """Every head's pattern (full precision for `layers`, default all, each query's row cut after the keys it sees
+    with `visible_only`; 8-bit for all with `thumbnails`),
     the per-head summaries (unless not `heads`), the top-k next tokens, with `roles` every head's role scores and label, and with
     `selection` every head's rows of the selected queries combined. `to_send`: an answer only written to JSON by
-    backend/encode.py (the route's), whose `attention` is a numpy array of the same numbers (common.rounded)."""
+    backend/encode.py (the route's), whose `attention` is a numpy array of the same numbers (common.rounded; with
+    `visible_only`, in an encode.Rows)."""
     cfg = run.loaded.cfg
     if layers is None:
         layers = list(range(cfg.n_layers))
@@ -78,8 +81,9 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
     scores = role_analysis.score_run(run, pat) if roles else None  # (the summary reads three of them)
     rows = query_rows(pat, selection) if selection is not None else None
     preds, why = top_k(run, k, temperature=1.0)
+    visible = visible_keys(run)
     answer = schemas.AnalyzeResponse(**run_info(run), n_layers=cfg.n_layers, n_heads=cfg.n_heads, causal=cfg.causal,
-                                     visible=visible_keys(run), layers=layers, attention=[],
+                                     visible=visible, layers=layers, attention=[],
                                      thumbnails=packed_weights(pat) if thumbnails else None,
                                      heads=head_summaries(run, pat, scores) if heads else None, predictions=preds,
                                      predictions_unavailable=why,
@@ -89,7 +93,13 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
     # Assigned after validation: rnd() makes nested lists of floats from a float tensor, so checking each of its
     # n_layers * n_heads * n^2 numbers again (more than the rest of the answer costs at 64 tokens) proves nothing.
     sent = pat if layers == list(range(cfg.n_layers)) else pat[layers]  # (every layer: no copy)
-    answer.attention = (rounded if to_send else rnd)(sent)  # [len(layers), head, q, k]
+    if not visible_only:
+        answer.attention = (rounded if to_send else rnd)(sent)  # [len(layers), head, q, k]
+    elif to_send:
+        answer.attention = Rows(rounded(sent), visible)  # [len(layers), head, q, visible[q]]
+    else:
+        answer.attention = [[[row[:n] for row, n in zip(matrix, visible, strict=True)] for matrix in layer]
+                            for layer in rnd(sent)]  # [len(layers)][head][q][visible[q]]
     return answer
 
 

@@ -55,7 +55,8 @@ def analysis(service: ModelService, req: schemas.AnalyzeRequest) -> schemas.Anal
     run, ahead = attribution.run_reading_ahead(service, req.model, req.text, interventions(req),
                                                req.allow_beyond_trained, lens_wanted=req.why)
     out = attention.analyze(run, req.top_k, layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,
-                            selection=req.query_rows, to_send=True, heads=req.heads)
+                            selection=req.query_rows, to_send=True, heads=req.heads,
+                            visible_only=req.visible_only)
     if req.why:
         info = {name: getattr(out, name) for name in schemas.RunInfo.model_fields}  # its tokens, said once
         out.lens, out.logit = attribution.why(run, req.top_k, wide=service.spare_threads, info=info, ahead=ahead)

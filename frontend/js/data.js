@@ -13,7 +13,7 @@
 // asked for exactly that request, so a stale answer never replaces a newer one; while a slot's new request is on its
 // way the slot shows its previous answer.
 import * as realApi from "./api.js";
-import { byLayer } from "./derive.js";
+import { byLayer, wholeRows } from "./derive.js";
 import { SOURCES } from "./sources.js";
 
 const RETRY_FAILED_AFTER_MS = 5000; // a network failure or a 5xx is asked again after this, when still wanted
@@ -58,7 +58,7 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
       // server's cached pass
       const promise = api.analyze(spec.params, signal).then((a) => {
         keep(analysed, base, true);
-        return tag(byLayer(a), base);
+        return tag(byLayer(wholeRows(a)), base);
       });
       return { promise, timed: !analysed.has(base), base };
     }
@@ -70,7 +70,7 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
       else a.thumbnails = have;
       if (a.roles) keep(tables, base, a.roles);
       else if (table) a.roles = table;
-      return tag(byLayer(a), base);
+      return tag(byLayer(wholeRows(a)), base);
     });
     // only a new sentence is timed: another layer of the same sentence is the server's cached pass
     return { promise, timed: !have, base };

@@ -115,6 +115,20 @@ export function positionalLength(model, pn) {
 }
 
 /**
+ * An analysis asked with `visible_only` (each query's row of `attention` ends after the keys it sees, `visible[query]`
+ * of them) with its rows whole again: the masked keys after them as 0, as a plain answer has them. In place (the
+ * answer is the page's own, just parsed); a plain answer is left as it is.
+ */
+export function wholeRows(a) {
+  if (!a || !Array.isArray(a.attention) || !Array.isArray(a.visible)) return a;
+  const n = a.visible.length;
+  for (const layer of a.attention) {
+    for (const matrix of layer || []) for (const row of matrix) while (row.length < n) row.push(0);
+  }
+  return a;
+}
+
+/**
  * A compact answer (`layers` names the layers it holds in full) with `attention` indexed by layer: attention[l] is
  * that layer's [head][query][key], or null for a layer the answer does not hold. Every other answer is left as it is.
  */

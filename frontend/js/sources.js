@@ -95,10 +95,12 @@ export const SOURCES = {
     const layers = none ? [] : [s.layer];
     // (a lesson's number, asked in the page's context, may read the summary whatever the view: `slot`)
     const shown = none && !ctx.slot ? { heads: false } : {};
+    // each row up to the keys its query sees (a causal model's masked zeros are not sent; the data layer puts them back)
+    const ask = { ...base, top_k: TOP_K, visible_only: true };
     if (compact(ctx.model) || base.allow_beyond_trained) {
-      return { api: "analyze", params: { ...base, top_k: TOP_K, layers, ...shown, ...also }, compact: true };
+      return { api: "analyze", params: { ...ask, layers, ...shown, ...also }, compact: true };
     }
-    return { api: "analyze", params: { ...base, top_k: TOP_K, ...(none ? { layers } : {}), ...shown, ...also } };
+    return { api: "analyze", params: { ...ask, ...(none ? { layers } : {}), ...shown, ...also } };
   },
 
   explain(ctx, need) {

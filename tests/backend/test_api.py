@@ -109,6 +109,27 @@ def test_analyze_layers_and_thumbnails_match_the_cache(client):
     assert bare.pop("heads") is None and plain.pop("heads") and bare == plain
 
 
+@pytest.mark.parametrize("model,text", [("tiny-sinusoidal", TEXT), ("tiny-alibi", "a"), ("smollm2-135m", TEXT),
+                                        ("minilm-l6", "The bank of the river was steep.")])
+def test_analyze_visible_only_sends_each_row_up_to_the_keys_it_sees(client, model, text):
+    """`visible_only`: each query's row of `attention` is the plain answer's row cut after `visible[query]` keys, and
+    what is cut off is the masked zeros (a causal model: query q sees q + 1 keys; an encoder: all of them, nothing
+    cut). The rest of the answer is the same."""
+    ask = {"text": text, "model": model, "layers": [0], "top_k": 3}
+    plain = client.post("/api/analyze", json=ask).json()
+    cut = client.post("/api/analyze", json={**ask, "visible_only": True}).json()
+    n = len(plain["tokens"])
+    causal = plain["causal"]
+    assert cut["visible"] == plain["visible"] == ([q + 1 for q in range(n)] if causal else [n] * n)
+    for full_rows, rows in zip(plain["attention"][0], cut["attention"][0], strict=True):  # [query][key] of each head
+        for q, (full, row) in enumerate(zip(full_rows, rows, strict=True)):
+            seen = cut["visible"][q]
+            assert len(full) == n and row == full[:seen] and all(w == 0 for w in full[seen:])
+            assert math.isclose(sum(row), 1, abs_tol=1e-3)
+    assert sum(len(row) for row in cut["attention"][0][0]) == (n * (n + 1) // 2 if causal else n * n)
+    assert {k: v for k, v in cut.items() if k != "attention"} == {k: v for k, v in plain.items() if k != "attention"}
+
+
 def test_analyze_thumbnails_follow_the_interventions(client):
     iv = Interventions(positions="shuffled", scale=False, ablate=((0, 1),), seed=3)
     req = {"text": TEXT, "positions": "shuffled", "scale": False, "ablate": [[0, 1]], "seed": 3, "layers": [2],

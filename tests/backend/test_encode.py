@@ -155,6 +155,8 @@ def test_every_rounded_number_under_the_single_bound_is_written_alike_from_float
 
 ANALYZE = [  # several models and shapes: causal and bidirectional, GQA, ALiBi, shuffled positions, a layer subset
     {"text": "The cat sat on the mat because it was tired.", "thumbnails": True},
+    {"text": "The cat sat on the mat because it was tired.", "visible_only": True},
+    {"text": "The bank of the river was steep.", "model": "minilm-l6", "visible_only": True, "layers": [2]},
     {"text": "Once upon a time, Lily and Tom went to the park.", "model": "tiny-alibi", "positions": "shuffled", "seed": 3},
     {"text": "The bank of the river was steep.", "model": "minilm-l6", "layers": [5, 0]},
     {"text": "The cat sat on the mat.", "model": "smollm2-135m", "layers": [0], "thumbnails": True, "roles": True},
@@ -162,7 +164,8 @@ ANALYZE = [  # several models and shapes: causal and bidirectional, GQA, ALiBi, 
 ]
 
 
-@pytest.mark.parametrize("body", ANALYZE, ids=[b.get("model", "default") for b in ANALYZE])
+@pytest.mark.parametrize("body", ANALYZE, ids=[b.get("model", "default") + ("-visible" if b.get("visible_only") else "")
+                                               for b in ANALYZE])
 def test_analyze_sends_the_bytes_of_the_answer_made_from_lists(client, body):
     """/api/analyze sends its attention from a numpy array (common.rounded); the answer made as before, with rnd's
     lists of Python floats, and written by pydantic, has the same bytes, so the same values after json.loads."""
@@ -177,7 +180,7 @@ def test_analyze_sends_the_bytes_of_the_answer_made_from_lists(client, body):
     service = client.app.state.service
     run = service.run(req.model, req.text, interventions(req))
     before = attention.analyze(run, req.top_k, layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,
-                               selection=req.query_rows)
+                               selection=req.query_rows, visible_only=req.visible_only)
     assert isinstance(before.attention, list) and before.attention
     assert r.content == before.model_dump_json().encode()
     assert json.loads(r.content) == json.loads(before.model_dump_json())

@@ -70,6 +70,7 @@ def helped() -> Iterator[tuple[Overflow, ModelService]]:
 REQUESTS = [
     {},
     {"top_k": 3, "layers": [1, 0]},
+    {"layers": [1], "visible_only": True},
     {"layers": [], "why": True},
     {"layers": [], "attention_attribution": {"layer": 1, "head": 2}},
     {"layers": [0], "thumbnails": True, "roles": True},

@@ -92,8 +92,11 @@ def test_model_picker_shows_kind_size_and_positions(page: Page, models):
 
 def test_typing_updates_token_strip_and_heatmap(page: Page):
     open_app(page)
-    page.fill("#text", SENTENCE)
+    with page.expect_request(lambda r: r.url.endswith("/api/analyze") and SENTENCE in (r.post_data or "")) as asked:
+        page.fill("#text", SENTENCE)
     ready(page)
+    # the page asks for each row up to the keys its query sees, and draws the plain answer's rows
+    assert json.loads(asked.value.post_data)["visible_only"] is True
     expected = api(page, "/api/analyze", {"text": SENTENCE})
     assert chip_texts(page) == [t["display"] for t in expected["tokens"]]
     z = plot_data(page, "#attn-heatmap .plot")[0]["z"]
@@ -515,7 +518,7 @@ def test_export_buttons_download_csv_and_json(page: Page):
     with page.expect_download() as info:
         fig.locator('button[data-export="json"]').click()
     data = json.loads(open(info.value.path(), encoding="utf-8").read())
-    assert data["weights"] == want["attention"][0][0]
+    assert data["weights"] == want["attention"][0][0]  # whole rows, the masked keys 0 (the page asked `visible_only`)
     with page.expect_download() as info:
         fig.locator('button[data-export="svg"]').click()
     assert info.value.suggested_filename.endswith(".svg")

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  baseParams, byLayer, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, scrollCues, shownIndices, shownText,
+  baseParams, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, scrollCues, shownIndices, shownText,
   similarityByDistance, similarityCaption,
   sliceThumbnails, visibleAnalysis, wholeInsert,
 } from "../../../frontend/js/derive.js";
@@ -50,6 +50,25 @@ test("thumbnails lose the same rows and columns", () => {
   const t = sliceThumbnails({ shape: [2, 1, n, n], scale: 255, bytes }, [1, 2]);
   assert.deepEqual(t.shape, [2, 1, 2, 2]);
   assert.deepEqual([...t.bytes], [4, 5, 7, 8, 13, 14, 16, 17]);
+});
+
+test("an answer asked with visible_only has whole rows again: the cut keys as 0", () => {
+  // a causal answer of 3 tokens, one layer of two heads, each row cut after the keys its query sees
+  const cut = {
+    visible: [1, 2, 3], layers: [1],
+    attention: [[[[1], [0.25, 0.75], [0.5, 0.25, 0.25]], [[1], [0.5, 0.5], [0.1, 0.2, 0.7]]]],
+  };
+  const a = wholeRows(cut);
+  assert.equal(a, cut);
+  assert.deepEqual(a.attention[0][0], [[1, 0, 0], [0.25, 0.75, 0], [0.5, 0.25, 0.25]]);
+  assert.deepEqual(a.attention[0][1], [[1, 0, 0], [0.5, 0.5, 0], [0.1, 0.2, 0.7]]);
+  // whole rows (a plain answer, an encoder's) and a layer the page holds as null are left as they are
+  const plain = analysis({ layers: 2 });
+  const before = JSON.stringify(plain.attention);
+  assert.equal(JSON.stringify(wholeRows(plain).attention), before);
+  assert.deepEqual(wholeRows({ visible: [2, 2], attention: [null, [[[0.5, 0.5], [0.5, 0.5]]]] }).attention[1][0],
+    [[0.5, 0.5], [0.5, 0.5]]);
+  assert.equal(wholeRows(null), null);
 });
 
 test("a compact answer indexed by layer, and who gets one", () => {
