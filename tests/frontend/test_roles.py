@@ -121,6 +121,51 @@ def test_the_grid_carries_the_apis_role_labels_and_a_legend_of_its_thresholds(pa
     shot(page, "labels")
 
 
+# each role label's box and the boxes of the weights (the cells not masked) of its tile, in pixels of the page
+LABEL_BOXES = """() => {
+  const gd = document.querySelector('#attn-grid .plot');
+  const L = gd._fullLayout, g = gd._attnlabGrid, z = gd.data.find((t) => t.type === 'heatmap').z;
+  const at = gd.querySelector('.nsewdrag').getBoundingClientRect();
+  const x = (v) => at.left + L.xaxis.l2p(v), y = (v) => at.top + L.yaxis.l2p(v);
+  const labels = [...gd.querySelectorAll('.scatterlayer .textpoint text')].map((t) => t.getBoundingClientRect());
+  const trace = gd.data.find((t) => t.name === 'role labels');
+  return trace.customdata.map((key, k) => {
+    const [l, h] = key.split('.').map(Number);
+    const cells = [];
+    for (let i = 0; i < g.n; i++) for (let j = 0; j < g.n; j++) {
+      if (z[l * g.tile + i][h * g.tile + j] === null) continue;  // masked
+      const c = h * g.tile + j, r = l * g.tile + i;
+      cells.push([x(c - 0.5), x(c + 0.5), y(r - 0.5), y(r + 0.5)]);
+    }
+    const b = labels[k];
+    return { key, label: [b.left, b.right, b.top, b.bottom], cells };
+  });
+}"""
+
+
+@pytest.mark.parametrize("model,text", [
+    ("tiny-sinusoidal", REPEATS), ("tiny-sinusoidal", "a b"),
+    ("tiny-sinusoidal", "Once upon a time there was a little girl named Lily who liked to play."),
+    pytest.param("smollm2-135m", REPEATS, marks=pytest.mark.slow),  # 30 x 9 narrow tiles: labels on two lines
+])
+def test_a_causal_model_s_role_labels_cover_none_of_the_weights(page: Page, model, text, request):
+    """On a causal model each role label sits in its tile's masked corner (top right), clear of every weight of the
+    tile: top left, it covered the first key's column, the evidence of a sink."""
+    if model != "tiny-sinusoidal":
+        request.getfixturevalue("need_models")
+    go(page, text=text, view="attention", model=model)
+    labels = grid_labels(page)
+    assert labels, "the sentence should label some head (the test needs one)"
+    boxes = page.evaluate(LABEL_BOXES)
+    assert sorted(b["key"] for b in boxes) == sorted(labels)
+    for b in boxes:
+        left, right, top, bottom = b["label"]
+        assert right - left > 10 and bottom - top > 5, b  # drawn
+        for x0, x1, y0, y1 in b["cells"]:
+            overlap = min(right, x1) - max(left, x0), min(bottom, y1) - max(top, y0)
+            assert min(overlap) <= 0.5, (b["key"], labels[b["key"]], (x0, x1, y0, y1), b["label"])
+
+
 def finder_rows(page: Page) -> list[dict]:
     return page.evaluate("""() => [...document.querySelectorAll('main .view[data-view="heads"] table.finder tbody tr')].map((tr) => ({
         layer: +tr.dataset.layer, head: +tr.dataset.head, label: tr.querySelector('.role-label').textContent,

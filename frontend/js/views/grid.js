@@ -94,23 +94,25 @@ function gapShapes(g, rows, cols) {
 }
 
 /**
- * Each labelled head's role label on its tile (top left): the API's label text ("prev 0.92"), on two lines where the
- * tile is narrow. `labels`: labelsOf() the API's role table (as POST /api/roles gives it; the attention view's
+ * Each labelled head's role label on its tile: the API's label text ("prev 0.92"), on two lines where the tile is
+ * narrow. Top right where that corner is masked (`maskedCorner`: a causal model, whose keys after the query are
+ * masked), so that it covers none of the weights (top left, it sat on the first key's column: a sink's evidence);
+ * else top left (every cell of an encoder's tile is a weight). `labels`: labelsOf() the API's role table (as POST /api/roles gives it; the attention view's
  * analysis carries it), [] while it is on its way. One text trace over the heatmap (not one annotation per label:
  * 200 labels draw in about a third of the time), out of hover and clicks, each label with a dark halo so that it
  * reads on every colour of the scale. Always there, empty without labels: the number of traces stays the same when
  * they arrive.
  */
-function roleTrace(g, labels, cellPx) {
+function roleTrace(g, labels, cellPx, maskedCorner) {
   const narrow = cellPx < 84;
   const size = cellPx < 34 ? 8 : cellPx < 60 ? 9 : 10;
   const halo = THEME.heads.label_background;
   return {
     type: "scatter", mode: "text", name: "role labels", hoverinfo: "skip", showlegend: false, cliponaxis: false,
-    x: labels.map((lab) => lab.head * g.tile - 0.5), y: labels.map((lab) => lab.layer * g.tile - 0.5),
+    x: labels.map((lab) => lab.head * g.tile - 0.5 + (maskedCorner ? g.n : 0)), y: labels.map((lab) => lab.layer * g.tile - 0.5),
     text: labels.map((lab) => esc(tileText(lab.text, narrow)).replace("\n", "<br>")),
     customdata: labels.map((lab) => `${lab.layer}.${lab.head}`),
-    textposition: "bottom right",
+    textposition: maskedCorner ? "bottom left" : "bottom right",
     textfont: { size, color: THEME.heads.label_text, shadow: `0 0 2px ${halo}, 0 0 2px ${halo}, 0 0 3px ${halo}` },
   };
 }
@@ -216,7 +218,7 @@ export function render(element, data, state) {
     type: "heatmap", z, colorscale: WEIGHT_SCALE, zmin: 0, zmax: 1, showscale: false, hoverongaps: true,
     ...(hover ? { text, hovertemplate: "%{text}<extra></extra>" } : { hoverinfo: "none" }),
   };
-  const labels = roleTrace(g, labelled, cell);
+  const labels = roleTrace(g, labelled, cell, Boolean(masked) && n > 1 && masked(0, n - 1));
   const gaps = anyMasked ? gapShapes(g, rows, cols) : [];
   const centre = (k) => k * tile + (n - 1) / 2;
   const drawing = draw(
