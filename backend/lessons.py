@@ -66,6 +66,9 @@ class StepSettings(BaseModel):
                                                     "layer and head chosen on the live numbers "
                                                     "(backend/lesson_steps.py HEAD_ROLES) instead of `layer`, `head`")
     probe: bool = Field(False, description="heads: score the induction probe instead of the sentence")
+    focus: Literal["grid"] | None = Field(None, description="attention: `grid`, once the step is drawn the page "
+                                                            "scrolls the grid's tile of the step's head into sight "
+                                                            "(not inherited by the next step)")
     role: str | None = Field(None, description="heads: the role the head finder ranks by (null: the page's default)")
     ltask: str | None = Field(None, description="the training lab's task (`lab-task:`; null: the page's)")
     lpos: str | None = Field(None, description="the training lab's positional scheme (`lab-positional:`)")
@@ -132,9 +135,10 @@ STEP_KEYS = {"sentence": "text", "text": "text", "model": "model", "view": "view
              "depth": "depth",
              "metric": "metric", "pn": "pn", "ask": "ask", "question": "question", "needs": "needs",
              "probe": "probe", "role": "role", "lab-task": "ltask", "lab-positional": "lpos", "lab-size": "lsize",
-             "lab-steps": "lsteps"}
+             "lab-steps": "lsteps", "focus": "focus"}
 FRONT_KEYS = {"title", "concept", "summary"}
-RESET_EACH_STEP = {"positions": "normal", "scale": True, "ablate": [], "ablate_role": None, "head_role": None}
+RESET_EACH_STEP = {"positions": "normal", "scale": True, "ablate": [], "ablate_role": None, "head_role": None,
+                   "focus": None}
 
 
 def _int(value: str, key: str, line: int, low: int = 0, high: int = 10_000) -> int:
@@ -219,6 +223,10 @@ def _setting(key: str, value: str, line: int) -> tuple[str, object]:
             if not m or m[1] not in ROLES:
                 raise LessonSyntaxError(line, f"token: {value!r} is not a role (the roles: "
                                               f"{', '.join('@' + r for r in ROLES)})")
+        return field, value
+    if field == "focus":
+        if value != "grid":
+            raise LessonSyntaxError(line, f"focus must be grid (the attention view's grid of every head), not {value!r}")
         return field, value
     if field == "positions":
         if value not in POSITIONS:

@@ -9,6 +9,7 @@ import { effectiveToken, keptIndices } from "./derive.js";
 import * as T from "./lesson-template.js";
 import { onPhone } from "./plot.js";
 import { DEFAULTS, state, subscribe, update } from "./state.js";
+import { tileBox } from "./views/grid.js";
 import * as lessonView from "./views/lesson.js";
 
 // the URL as the page was opened (before main.js rewrites it): a link with lesson=&step= applies the step's settings
@@ -29,7 +30,10 @@ const L = {
   set: null, // the interventions the lesson set last (its current step's)
   answers: new Map(), // question key -> the index the student clicked (-1: "just show me")
   toView: false, // a step was just entered: on a phone, scroll to the view once it is drawn (scrollToView)
+  toGrid: false, // a step with `focus: grid` was just entered: scroll to its head's tile once drawn (scrollToGrid)
+  gridWait: false, // scrollToGrid is looking for that tile
 };
+const GRID_FRAMES = 600; // about 10 s of frames
 
 const INTERVENTIONS = ["positions", "scale", "ablate"];
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -186,6 +190,7 @@ function enterStep(lesson, n, { history = "push", model: asked = null, text: ask
   const box = $("text");
   if (box && document.activeElement !== box) box.value = text;
   L.toView = true; // (a phone: drawPanel scrolls to the view once the step is drawn)
+  L.toGrid = s.focus === "grid"; // (drawPanel then scrolls the grid's tile of the step's head into sight)
   L.schedule();
 }
 
@@ -196,6 +201,25 @@ function scrollToView() {
   if (!onPhone()) return;
   const top = document.querySelector("header.top");
   if (top) window.scrollTo({ top: top.offsetTop + top.offsetHeight, behavior: "instant" });
+}
+
+/** A step with `focus: grid`, its numbers in: once the grid is drawn with the selected head (a head chosen on the live
+ * numbers is selected once they are in), the page scrolls that head's tile to the middle of what it shows, between
+ * the token strip and tabs and the lesson's sheet (narrow screens) or the window's foot. Looked for on each frame,
+ * up to GRID_FRAMES of them (a large model's grid is drawn after its heatmap). */
+function scrollToGrid(frames = 0) {
+  const box = L.toGrid ? tileBox($("attn-grid"), state.layer, state.head) : null;
+  if (!box && L.toGrid && frames < GRID_FRAMES) {
+    requestAnimationFrame(() => scrollToGrid(frames + 1));
+    return;
+  }
+  L.toGrid = L.gridWait = false;
+  if (!box) return;
+  const strip = document.querySelector(".sticky");
+  const top = strip ? Math.max(0, strip.getBoundingClientRect().bottom) : 0;
+  const sheet = $("lesson-panel").getBoundingClientRect();
+  const bottom = sheet.top > window.innerHeight / 3 ? sheet.top : window.innerHeight; // a sheet at the foot, or beside
+  window.scrollBy({ top: (box.top + box.bottom) / 2 - (top + bottom) / 2, behavior: "instant" });
 }
 
 /** The model a step's settings name (the page's default where they name none or one not installed). */
@@ -443,6 +467,10 @@ function drawPanel(base) {
   document.body.classList.toggle("lesson-predict", hiding || guessing);
   panel.dataset.state = pending ? "loading" : "ready";
   if (L.toView && !pending) scrollToView();
+  if (L.toGrid && !pending && !L.gridWait) {
+    L.gridWait = true;
+    scrollToGrid();
+  }
 }
 
 // ----------------------------------------------------------------------------------- wiring

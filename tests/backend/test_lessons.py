@@ -32,6 +32,7 @@ layer: 1
 head: 2
 token: dog
 ablate: 0.1
+focus: grid
 
 The query **{{query}}** gives {{top_key_weight}} to **{{top_key}}**.
 
@@ -128,9 +129,11 @@ def test_a_lesson_file_added_to_the_folder_appears(tmp_path, service):
         "text": "The dog chased the ball.", "model": None, "view": "attention", "layer": 1, "head": 2, "token": "dog",
         "positions": "normal", "scale": True, "ablate": [[0, 1]], "temp": None, "word": None, "a": None, "b": None,
         "c": None, "expect": None, "depth": None, "metric": None, "pn": None, "ablate_role": None, "needs": [],
-        "head_role": None, "probe": False, "role": None, "ltask": None, "lpos": None, "lsize": None, "lsteps": None}
-    # the selection is inherited; the interventions go back to normal unless the step names them
+        "head_role": None, "probe": False, "role": None, "ltask": None, "lpos": None, "lsize": None, "lsteps": None,
+        "focus": "grid"}
+    # the selection is inherited; the interventions and the grid's focus go back to normal unless the step names them
     assert second["settings"]["layer"] == 1 and second["settings"]["token"] == "dog"
+    assert second["settings"]["focus"] is None
     assert second["settings"]["ablate"] == [] and second["settings"]["scale"] is False
     assert second["ask"] == {"kind": "top-key", "prompt": "Which word will **{{query}}** read most?"}
     assert "{{explain.raw_scores.#ball}}" in second["body"]
@@ -154,6 +157,7 @@ BAD = {
     "open-placeholder.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\n\nA {{query number.\n", "line 7: a {{ placeholder }}"),
     "no-sentence.md": ("---\ntitle: T\n---\n## Step\nview: attention\n\nText.\n", "no sentence"),
     "no-text.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nview: attention\n", "no explanation"),
+    "bad-focus.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nfocus: heatmap\n\nText.\n", "line 6: focus must be grid"),
     "bad-ask.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nask: everything\n\nText.\n", "ask must be one of"),
     "Bad Name!.md": (GOOD, "lowercase letters"),
 }

@@ -411,6 +411,49 @@ def test_a_lesson_whose_model_is_not_installed_runs_on_the_default_one_and_says_
     expect(panel.locator(".lesson-absent")).to_have_count(1)
 
 
+# where the grid's tile of the selected head is against what the page shows: the band between the sticky token strip
+# and tabs and the lesson's sheet (on a narrow screen) or the window's foot; null until the grid is drawn
+TILE_IN_SIGHT = """() => {
+  const gd = document.querySelector('#attn-grid .plot'), g = gd && gd._attnlabGrid, L = gd && gd._fullLayout;
+  const area = gd && gd.querySelector('.nsewdrag');
+  if (!g || !L || !area) return null;
+  const at = area.getBoundingClientRect();
+  const ys = [g.layer * g.tile - 0.5, g.layer * g.tile - 0.5 + g.n].map((v) => at.top + L.yaxis.l2p(v));
+  const sheet = document.getElementById('lesson-panel').getBoundingClientRect();
+  return { layer: g.layer, head: g.head, tile: [Math.min(...ys), Math.max(...ys)],
+           band: [document.querySelector('.sticky').getBoundingClientRect().bottom,
+                  sheet.top > innerHeight / 3 ? sheet.top : innerHeight], scrolled: scrollY };
+}"""
+
+
+@pytest.mark.parametrize("lesson_id,model,size", [
+    ("many-heads", "tiny-sinusoidal", (1280, 800)), ("many-heads", "tiny-sinusoidal", (390, 844)),
+    pytest.param("find-the-induction-head", "smollm2-135m", (1280, 800), marks=pytest.mark.slow),  # 30 rows of heads
+])
+def test_a_step_about_the_grid_scrolls_its_head_into_sight(page: Page, lessons, need_models, lesson_id, model, size):
+    """A step with `focus: grid` (lesson 7 step 1, lesson 11 step 1 on SmolLM2's 30 x 9 grid) scrolls the page so
+    that the tile of the step's head, chosen on the live numbers, is in sight under the tabs and above the lesson's
+    sheet; the next step, without it, leaves the page where the student has it."""
+    need_models(model)
+    lesson = next(l for l in lessons if l["id"] == lesson_id)
+    assert lesson["steps"][0]["settings"]["focus"] == "grid" and lesson["steps"][1]["settings"]["focus"] is None
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto(f"/?lesson={lesson_id}&step=1")
+    step_ready(page, lesson_id, 1, timeout=300_000)
+    page.wait_for_function(f"""() => {{ const t = ({TILE_IN_SIGHT})();
+        return t && t.tile[0] >= t.band[0] - 1 && t.tile[1] <= t.band[1] + 1; }}""", timeout=30_000)
+    seen = page.evaluate(TILE_IN_SIGHT)
+    state = url_state(page)
+    assert (seen["layer"], seen["head"]) == (state["layer"], state["head"]), seen
+    assert seen["scrolled"] > 0, seen  # the grid is below the heatmap: the page scrolled to it
+    if size[0] > 1000:  # (on a phone every step puts the view at the top: scrollToView)
+        page.evaluate("() => window.scrollTo(0, 0)")
+        page.click("#lesson-panel .lesson-next")
+        step_ready(page, lesson_id, 2, timeout=300_000)
+        page.wait_for_timeout(500)
+        assert page.evaluate("scrollY") == 0
+
+
 def test_the_analogy_step_follows_the_words_typed(page: Page, models):
     """Lesson 3 step 3, then king − man + woman ≈ queen typed in the embeddings view: the lesson says where queen
     ranks, as the analogy's caption does (it kept saying the step's boy − he + she lands on the word expected, and

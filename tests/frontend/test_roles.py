@@ -96,7 +96,7 @@ def test_on_a_phone_the_summary_rows_are_a_title_apart(page: Page, model, reques
     """Two rows of two panels: the gap holds the lower panels' titles and no more, whatever the number of layers
     (a fixed share of a row's height gave 50 px on the default model and 209 px on SmolLM2)."""
     if model != "tiny-sinusoidal":
-        request.getfixturevalue("need_models")
+        request.getfixturevalue("need_models")(model)
     page.set_viewport_size({"width": 390, "height": 844})
     go(page, text=SENTENCE, view="attention", model=model)
     assert 44 <= summary_row_gap(page) <= 52
@@ -152,7 +152,7 @@ def test_a_causal_model_s_role_labels_cover_none_of_the_weights(page: Page, mode
     """On a causal model each role label sits in its tile's masked corner (top right), clear of every weight of the
     tile: top left, it covered the first key's column, the evidence of a sink."""
     if model != "tiny-sinusoidal":
-        request.getfixturevalue("need_models")
+        request.getfixturevalue("need_models")(model)
     go(page, text=text, view="attention", model=model)
     labels = grid_labels(page)
     assert labels, "the sentence should label some head (the test needs one)"

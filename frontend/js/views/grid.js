@@ -142,6 +142,22 @@ function describe(gd, state) {
 }
 
 /**
+ * The box of the tile of `layer`, `head` in the grid drawn in `element`, in the viewport's pixels ({left, right, top,
+ * bottom}); null until the grid is drawn with that head selected.
+ */
+export function tileBox(element, layer, head) {
+  const gd = element && element.querySelector(".plot");
+  const g = gd && gd._attnlabGrid;
+  const L = gd && gd._fullLayout;
+  const area = gd && gd.querySelector(".nsewdrag"); // the plot area
+  if (!g || !L || !L.xaxis || !area || g.layer !== layer || g.head !== head) return null;
+  const at = area.getBoundingClientRect();
+  const xs = [head * g.tile - 0.5, head * g.tile - 0.5 + g.n].map((v) => at.left + L.xaxis.l2p(v));
+  const ys = [layer * g.tile - 0.5, layer * g.tile - 0.5 + g.n].map((v) => at.top + L.yaxis.l2p(v));
+  return { left: Math.min(...xs), right: Math.max(...xs), top: Math.min(...ys), bottom: Math.max(...ys) };
+}
+
+/**
  * data: {analyze, ablateMode, roles, defs}: `roles` the API's role table (each labelled head's label is drawn on its
  * tile), `defs` GET /api/roles/definitions (the legend); `analyze` has `thumbnails` ({shape, scale, bytes}, see api.js) or the full
  * `attention` of every layer, and `mask(i, j)` (the answer's mask, derive.js); state: {layer, head, ablate}.
