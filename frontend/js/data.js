@@ -168,6 +168,12 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
     return { data, error: e.error, status: e.status, pending: e.pending, current: Boolean(e.data), request: { api: e.spec.api, params: e.spec.params } };
   }
 
+  /** Whether the cache holds an answer to `spec` (not one on its way, not an error). */
+  function answered(spec) {
+    const e = spec && entries.get(keyOf(spec));
+    return Boolean(e && e.data && !e.pending);
+  }
+
   function settle(slot, r) {
     if (r.api) return shown(slot, want(slot, r));
     // a value at hand; `request`: the request whose answer it is, where it stands for one (sources.js `carried`).
@@ -184,6 +190,8 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
       const items = r.each.map((x) => {
         const sub = `${slot}:${x.name}`;
         if (waiting) return { name: x.name, positional: x.positional, data: null, error: null, pending: true, current: false, queued: true };
+        // held: an item not answered yet is not asked for (its slot, not held this round, is let go at end())
+        if (r.held && !answered(x.spec)) return { name: x.name, positional: x.positional, data: null, error: null, pending: false, current: false };
         touch(slot.slice(0, slot.indexOf(":")), sub); // held this round too, else end() lets it go (and aborts it)
         const one = x.spec ? settle(sub, x.spec) : { data: null, error: x.error, pending: false, current: true };
         if (r.sequential && one.pending) waiting = true;

@@ -11,6 +11,8 @@
 //   {wait: true}               a source it depends on is still on its way
 //   {each: [{name, ..., spec}]} one request per model (the family of the positional view)
 //   {each, sequential: true}   the same, each asked for once the ones before it are answered (ablation, layer by layer)
+//   {each, held: true}         the same, only those whose answers the data layer holds: nothing asked (the rest
+//                              have no data; one on its way is let go)
 // ctx: {state, model, models (name -> /api/models entry), hover, overrides}; need(name) -> {data, error, pending}
 // of another source in the same context.
 import { baseParams, compact, effectiveToken, keptIndices, positionalLength, samplingOf } from "./derive.js";
@@ -236,17 +238,17 @@ export const SOURCES = {
   },
 
   // the measured effect of ablating each head: one request per layer, one after the other (a progress bar), on a
-  // small model always, on a large one when the page asks (`measure`); {value: null} until then
+  // small model always, on a large one when the page asks (`measure`); until then (or once stopped) the layers
+  // already measured on this sentence, nothing asked
   ablation(ctx, need) {
     const why = unavailable(ctx.model, "logit_attribution");
     if (why) return { unavailable: why };
     const s = ctx.state;
-    if (!s.measure && !ablationAlways(ctx.model)) return { value: null };
     const q = pinnedQuery(ctx, need);
     if (q.token === undefined) return q;
     const base = { ...baseParams(s, ctx.model), position: q.token, token: s.target, versus: s.versus };
     const each = [...Array(ctx.model.n_layers).keys()].map((layer) => ({ name: `L${layer}`, spec: { api: "ablation", params: { ...base, layers: [layer] } } }));
-    return { each, sequential: true };
+    return s.measure || ablationAlways(ctx.model) ? { each, sequential: true } : { each, held: true };
   },
 
   // the position lab: where the model's scheme enters the computation (the positional view: ALiBi's bias by distance)

@@ -356,6 +356,8 @@ def test_each_new_view_draws_on_smollm2(page: Page, need_models):
     expect(page.locator("#panel-effects .measure progress")).to_be_visible()
     expect(page.locator("#panel-effects .measure-note")).to_contain_text(re.compile(r"\d+ of 30 layers measured"))
     assert url_state(page)["measure"] == "1"
+    page.wait_for_function("() => (document.querySelector('#panel-effects [data-part=effects] .plot')?.data || [])"
+                           ".some((t) => t.type === 'heatmap')", timeout=SLOW_LOAD)  # a layer is in: drawn
     page.click("#panel-effects .measure button")  # Stop
     ready(page, timeout=SLOW_LOAD)
     assert url_state(page).get("measure", "0") == "0"
@@ -363,13 +365,22 @@ def test_each_new_view_draws_on_smollm2(page: Page, need_models):
     page.wait_for_timeout(1500)
     assert len(asked) == n  # nothing more is asked for
     assert [b["layers"] for b in asked] == [[i] for i in range(n)]  # one layer at a time, in order
-    # asked again, it measures every layer; then there is nothing to stop (a Stop button there cleared the heatmap)
+    # the layers measured before Stop stay on the heatmap (the one on its way when it came is let go)
+    note = page.locator("#panel-effects .measure-note")
+    expect(note).to_contain_text(re.compile(r"Stopped: \d+ of 30 layers measured\."))
+    kept = int(re.search(r"Stopped: (\d+)", note.inner_text())[1])
+    assert 1 <= kept <= n
+    z = plot_data(page, "#panel-effects [data-part=effects] .plot")[0]["z"]
+    assert [all(v is not None for v in row) for row in z] == [True] * kept + [False] * (30 - kept)
+    expect(btn).to_have_text(f"Measure the other {30 - kept} layers")
+    # asked again, it measures the layers not measured yet, then there is nothing to stop
     btn.click()
     expect(page.locator("#panel-effects .measure-note")).to_have_text("270 heads, 270 forward passes.", timeout=SLOW_LOAD)
     expect(btn).to_be_hidden()
     expect(page.locator("#panel-effects .measure progress")).to_be_hidden()
     z = plot_data(page, "#panel-effects [data-part=effects] .plot")[0]["z"]
     assert len(z) == 30 and all(v is not None for row in z for v in row)
+    assert [b["layers"] for b in asked][n:] == [[i] for i in range(kept, 30)]  # none asked twice
 
 
 @pytest.mark.parametrize(("size", "present"), [((1280, 800), False), ((1280, 720), True), ((390, 844), False)])

@@ -18,7 +18,7 @@ export function show(section, got, ctx) {
   const a = got.attnattr;
   const b = got.ablation;
   const items = Array.isArray(b.data) ? b.data : [];
-  const deps = [a.data, a.error, b.unavailable, b.error, b.data === null, ...items.flatMap((x) => [x.data, x.error, x.current]), ctx.state.layer, ctx.state.head, ctx.model];
+  const deps = [a.data, a.error, b.unavailable, b.error, b.data === null, ...items.flatMap((x) => [x.data, x.error, x.current]), ctx.state.layer, ctx.state.head, ctx.state.measure, ctx.model];
   if (changed(section, deps)) render(section, { attn: a.data, attnError: a.error, ablation: b, model: ctx.model }, ctx.state);
   return !a.pending && !b.pending;
 }
@@ -110,7 +110,10 @@ function ablationPart(element, data, state) {
   }
   bar.hidden = false;
   const heads = m.n_layers * m.n_heads;
-  if (b.data === null && !b.pending) {
+  const items = Array.isArray(b.data) ? b.data : [];
+  const p = ablationProgress(items, m.n_layers);
+  const measuring = always || Boolean(state.measure);
+  if (!measuring && p.done === 0 && !b.pending) {
     // a large model, not asked yet
     bar.dataset.on = "0";
     btn.hidden = false;
@@ -121,16 +124,17 @@ function ablationPart(element, data, state) {
     reason(fig, "Not measured yet: each head needs a forward pass of its own.");
     return;
   }
-  const items = Array.isArray(b.data) ? b.data : [];
-  const p = ablationProgress(items, m.n_layers);
-  bar.dataset.on = "1";
+  const stopped = !measuring && p.done < p.total; // the layers measured before Stop stay; the rest on request
+  bar.dataset.on = measuring ? "1" : "0";
   btn.hidden = always || p.done === p.total; // measured: nothing to stop
-  btn.textContent = "Stop";
-  btn.title = "Stop measuring (the layers measured so far are cleared)";
+  btn.textContent = stopped ? `Measure the other ${p.total - p.done} layers` : "Stop";
+  btn.title = stopped ? "" : "Stop measuring (the layers measured so far stay)";
   prog.hidden = p.done === p.total;
   prog.max = p.total || 1;
   prog.value = p.done;
-  note.textContent = p.error ? p.error : p.done < p.total ? `${p.done} of ${p.total} layers measured…` : `${heads} heads, ${heads} forward passes.`;
+  note.textContent = p.error ? p.error
+    : stopped ? `Stopped: ${p.done} of ${p.total} layers measured.`
+      : p.done < p.total ? `${p.done} of ${p.total} layers measured…` : `${heads} heads, ${heads} forward passes.`;
   if (!p.first) return;
   const L = m.n_layers;
   const H = m.n_heads;
@@ -163,7 +167,7 @@ function ablationPart(element, data, state) {
   }
 }
 
-/** data: {attn, attnError, ablation: {data, error, unavailable, pending}, model}; state: {layer, head}. */
+/** data: {attn, attnError, ablation: {data, error, unavailable, pending}, model}; state: {layer, head, measure}. */
 export function render(element, data, state) {
   attentionPart(element, data, state);
   ablationPart(element, data, state);

@@ -140,8 +140,14 @@ test("ablation: on a small model always, a layer per request; on a large one onl
   assert.equal(small.sequential, true);
   assert.deepEqual(small.each.map((x) => x.spec.params.layers), [[0], [1], [2], [3]]);
   assert.equal(small.each[0].spec.params.position, 5);
-  assert.deepEqual(SOURCES.ablation(ctxOf({}, SMOL), have(a)), { value: null });
-  assert.equal(SOURCES.ablation(ctxOf({ measure: true }, SMOL), have(a)).each.length, 30);
+  // a large model not asked to measure (or stopped): the same layers, held (only what the data layer has)
+  const idle = SOURCES.ablation(ctxOf({}, SMOL), have(a));
+  const asked = SOURCES.ablation(ctxOf({ measure: true }, SMOL), have(a));
+  assert.equal(idle.held, true);
+  assert.equal(idle.sequential, undefined);
+  assert.equal(asked.sequential, true);
+  assert.equal(asked.each.length, 30);
+  assert.deepEqual(idle.each, asked.each); // the same requests: a layer measured before Stop is found again
 });
 
 test("the data layer asks for a sequential source's items one after the other; letting go aborts the one on its way", async () => {
@@ -180,6 +186,49 @@ test("the data layer asks for a sequential source's items one after the other; l
   data.begin("page");
   data.end("page");
   assert.equal(abl()[1].signal.aborted, true);
+});
+
+test("a held source shows the items the data layer has and asks for none; Stop keeps the layers measured", async () => {
+  const calls = [];
+  const api = new Proxy({}, {
+    get: (_, name) => (params, signal) => new Promise((resolve, reject) => {
+      calls.push({ name, params, resolve, signal });
+      signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
+    }),
+  });
+  const data = createData(api);
+  const tick = () => new Promise((r) => setTimeout(r, 0));
+  const a = analysis({ n: 6 });
+  const round = (patch) => {
+    data.begin("page");
+    const got = data.resolve("page", "ablation", ctxOf(patch, SMOL));
+    data.end("page");
+    return got;
+  };
+  const abl = () => calls.filter((c) => c.name === "ablation");
+  round({});
+  calls.find((c) => c.name === "analyze").resolve(a);
+  await tick();
+  // not asked to measure: nothing is asked, no item has data, nothing is pending
+  let got = round({});
+  assert.equal(abl().length, 0);
+  assert.equal(got.data.length, 30);
+  assert.ok(got.data.every((x) => x.data === null && !x.pending) && !got.pending);
+  // measure: layer 0, then layer 1 on its way; Stop (measure off): layer 0 stays, layer 1 is let go, none asked
+  round({ measure: true });
+  abl()[0].resolve({ layers: [0], effects: [[]] });
+  await tick();
+  round({ measure: true });
+  assert.equal(abl().length, 2);
+  got = round({});
+  assert.equal(abl()[1].signal.aborted, true);
+  assert.equal(abl().length, 2);
+  assert.deepEqual(got.data[0].data, { layers: [0], effects: [[]] });
+  assert.ok(got.data[0].current && got.data.slice(1).every((x) => x.data === null && !x.pending));
+  assert.equal(ablationProgress(got.data, 30).done, 1);
+  // measuring again starts at the first layer not measured (layer 0 is the cache's)
+  round({ measure: true });
+  assert.deepEqual(abl().slice(2).map((c) => c.params.layers), [[1]]);
 });
 
 test("the ablation's progress: the layers answered, each head's effect in its place", () => {
