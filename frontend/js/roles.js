@@ -17,6 +17,31 @@ export function labelsOf(table) {
   return flatHeads(table).filter((h) => h.label).map((h) => ({ layer: h.layer, head: h.head, role: h.label, text: h.label_text }));
 }
 
+// the size of a label's text, estimated from its font size: a character's width (DejaVu Sans's widest lowercase
+// letters and digits are 0.63 em; the few wider ones are not in a label) and a line's height, in em
+const CHAR_EM = 0.65;
+const LINE_EM = 1.3;
+const FIT_PAD_PX = 3;
+
+/**
+ * A label as it fits in a causal model's tile, clear of every weight: in the tile's masked top-right corner (query
+ * i sees keys 0 to i, so the cells right of the diagonal are empty), on one line ("sink 0.71"), else on two ("sink"
+ * over "0.71"), else the role alone ("sink"); null where none fits (the hover and the Heads tab still name it).
+ * n: the tile's tokens; cell: a weight's cell in px ({w, h}); size: the font's size in px. The label covers rows
+ * 0..r-1 and the keys from n - c on (r, c: its height and width in cells, rounded up); a weight is covered when
+ * one of those keys is at most one of those rows.
+ */
+export function fitTileText(text, n, cell, size) {
+  const i = text.lastIndexOf(" ");
+  const variants = i > 0 ? [[text], [text.slice(0, i), text.slice(i + 1)], [text.slice(0, i)]] : [[text]];
+  for (const lines of variants) {
+    const w = Math.max(...lines.map((l) => l.length)) * CHAR_EM * size + FIT_PAD_PX;
+    const h = lines.length * LINE_EM * size + FIT_PAD_PX;
+    if (n - Math.ceil(w / cell.w) >= Math.ceil(h / cell.h)) return lines.join("\n");
+  }
+  return null;
+}
+
 /** A label as a grid tile shows it: on two lines ("prev" / "0.92") where the tile is narrow. */
 export function tileText(text, narrow) {
   if (!narrow) return text;

@@ -143,27 +143,52 @@ LABEL_BOXES = """() => {
 }"""
 
 
-@pytest.mark.parametrize("model,text", [
-    ("tiny-sinusoidal", REPEATS), ("tiny-sinusoidal", "a b"),
-    ("tiny-sinusoidal", "Once upon a time there was a little girl named Lily who liked to play."),
-    pytest.param("smollm2-135m", REPEATS, marks=pytest.mark.slow),  # 30 x 9 narrow tiles: labels on two lines
+@pytest.mark.parametrize("model,text,size,present,drawn_some", [
+    ("tiny-sinusoidal", REPEATS, (1280, 800), False, True), ("tiny-sinusoidal", "a b", (1280, 800), False, True),
+    ("tiny-sinusoidal", "a b", (390, 844), False, True),
+    ("tiny-sinusoidal", "Once upon a time there was a little girl named Lily who liked to play.", (1280, 800), False, True),
+    # 30 x 9 narrow tiles: labels on two lines, or the role alone; none where a tile's masked corner is smaller
+    # than its text (a phone, presenter mode's larger text, three tokens: 1-3 weights' cells a side)
+    pytest.param("smollm2-135m", REPEATS, (1280, 800), False, True, marks=pytest.mark.slow),
+    pytest.param("smollm2-135m", REPEATS, (390, 844), False, False, marks=pytest.mark.slow),
+    pytest.param("smollm2-135m", "The cat sat", (1280, 800), False, False, marks=pytest.mark.slow),
+    pytest.param("smollm2-135m", "The cat sat on the mat because the cat was tired.", (1280, 720), True, False,
+                 marks=pytest.mark.slow),
 ])
-def test_a_causal_model_s_role_labels_cover_none_of_the_weights(page: Page, model, text, request):
+def test_a_causal_model_s_role_labels_cover_none_of_the_weights(page: Page, model, text, size, present, drawn_some,
+                                                                 request):
     """On a causal model each role label sits in its tile's masked corner (top right), clear of every weight of the
-    tile: top left, it covered the first key's column, the evidence of a sink."""
+    tile (top left, it covered the first key's column, the evidence of a sink): on one line, two, or its role alone;
+    a label that fits in none of these is not drawn, and the legend says how many."""
     if model != "tiny-sinusoidal":
         request.getfixturevalue("need_models")(model)
-    go(page, text=text, view="attention", model=model)
-    labels = grid_labels(page)
-    assert labels, "the sentence should label some head (the test needs one)"
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    go(page, text=text, view="attention", model=model, **({"present": 1} if present else {}))
+    want = api(page, "/api/roles", {"text": text, "model": model})["roles"]["heads"]
+    labelled = {f"{h['layer']}.{h['head']}": h["label_text"] for row in want for h in row if h["label"]}
+    assert labelled, "the sentence should label some head (the test needs one)"
+    legend = page.locator("#attn-grid .roles-legend")
+    expect(legend).to_contain_text(f"{len(labelled)} head")
+    page.wait_for_function(f"() => ({LABELS}).customdata.length + "
+                           f"document.querySelector('#attn-grid .plot')._attnlabHidden === {len(labelled)}")
+    drawn = page.evaluate(LABELS)
+    shown = {k: t.replace("<br>", " ") for k, t in zip(drawn["customdata"], drawn["text"], strict=True)}
+    assert bool(shown) == drawn_some, shown
+    for key, text_drawn in shown.items():  # the label, or its role alone
+        assert labelled[key] == text_drawn or labelled[key].startswith(text_drawn + " "), (key, text_drawn)
+    hidden = len(labelled) - len(shown)
+    if hidden:
+        expect(legend).to_contain_text(f"{hidden} of them do" if hidden > 1 else "1 of them does")
+    else:
+        expect(legend).not_to_contain_text("of them do")
     boxes = page.evaluate(LABEL_BOXES)
-    assert sorted(b["key"] for b in boxes) == sorted(labels)
+    assert sorted(b["key"] for b in boxes) == sorted(shown)
     for b in boxes:
         left, right, top, bottom = b["label"]
-        assert right - left > 10 and bottom - top > 5, b  # drawn
+        assert right - left > 5 and bottom - top > 5, b  # drawn
         for x0, x1, y0, y1 in b["cells"]:
             overlap = min(right, x1) - max(left, x0), min(bottom, y1) - max(top, y0)
-            assert min(overlap) <= 0.5, (b["key"], labels[b["key"]], (x0, x1, y0, y1), b["label"])
+            assert min(overlap) <= 0.5, (b["key"], shown[b["key"]], (x0, x1, y0, y1), b["label"])
 
 
 def finder_rows(page: Page) -> list[dict]:

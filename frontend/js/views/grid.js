@@ -6,8 +6,11 @@
 // Keyboard: the grid is one tab stop; the arrow keys move the selected head (main.js), Enter or Space
 // ablates (or restores) the selected head.
 /* global Plotly */
-import { caption, changed, COLORS, draw, emit, esc, GRID_MASKED, h, hiddenNote, panel, part, plotOf, presenting, selectionShapes, THEME, WEIGHT_SCALE } from "../plot.js";
-import { definitionText, labelsOf, ruleText, tileText } from "../roles.js";
+import {
+  caption, changed, COLORS, draw, emit, esc, GRID_MASKED, h, hiddenNote, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, selectionShapes, THEME,
+  WEIGHT_SCALE,
+} from "../plot.js";
+import { definitionText, fitTileText, labelsOf, ruleText, tileText } from "../roles.js";
 
 // masked cells: mid grey (theme.json masked.grid), apart from the white gaps between tiles and every Viridis colour
 
@@ -94,31 +97,39 @@ function gapShapes(g, rows, cols) {
 }
 
 /**
- * Each labelled head's role label on its tile: the API's label text ("prev 0.92"), on two lines where the tile is
- * narrow. Top right where that corner is masked (`maskedCorner`: a causal model, whose keys after the query are
- * masked), so that it covers none of the weights (top left, it sat on the first key's column: a sink's evidence);
- * else top left (every cell of an encoder's tile is a weight). `labels`: labelsOf() the API's role table (as POST /api/roles gives it; the attention view's
- * analysis carries it), [] while it is on its way. One text trace over the heatmap (not one annotation per label:
- * 200 labels draw in about a third of the time), out of hover and clicks, each label with a dark halo so that it
- * reads on every colour of the scale. Always there, empty without labels: the number of traces stays the same when
- * they arrive.
+ * Each labelled head's role label on its tile: the API's label text ("prev 0.92"). A causal model's sits in the
+ * tile's masked top-right corner, on one line, two, or as its role alone, whichever covers none of the weights
+ * (roles.js fitTileText; top left, it sat on the first key's column, a sink's evidence); where none fits it is not
+ * drawn (`hidden` counts them; the hover names every label). An encoder's tile is weights throughout: its label sits
+ * top left, on two lines where the tile is narrow. `labels`: labelsOf() the API's role table (as POST /api/roles
+ * gives it; the attention view's analysis carries it), [] while it is on its way. One text trace over the heatmap
+ * (not one annotation per label: 200 labels draw in about a third of the time), out of hover and clicks, each label
+ * with a dark halo so that it reads on every colour of the scale. Always there, empty without labels: the number of
+ * traces stays the same when they arrive. cellPx: a tile's height in px; cell: a weight's cell ({w, h} px) or null
+ * (an encoder).
  */
-function roleTrace(g, labels, cellPx, maskedCorner) {
+function roleTrace(g, labels, cellPx, cell) {
   const narrow = cellPx < 84;
   const size = cellPx < 34 ? 8 : cellPx < 60 ? 9 : 10;
   const halo = THEME.heads.label_background;
+  const shown = size * (presenting() ? PRESENTER_FONT_SCALE : 1); // (draw() scales the fonts in presenter mode)
+  const placed = labels.map((lab) => ({ lab, text: cell ? fitTileText(lab.text, g.n, cell, shown) : tileText(lab.text, narrow) }))
+    .filter((x) => x.text !== null);
   return {
-    type: "scatter", mode: "text", name: "role labels", hoverinfo: "skip", showlegend: false, cliponaxis: false,
-    x: labels.map((lab) => lab.head * g.tile - 0.5 + (maskedCorner ? g.n : 0)), y: labels.map((lab) => lab.layer * g.tile - 0.5),
-    text: labels.map((lab) => esc(tileText(lab.text, narrow)).replace("\n", "<br>")),
-    customdata: labels.map((lab) => `${lab.layer}.${lab.head}`),
-    textposition: maskedCorner ? "bottom left" : "bottom right",
-    textfont: { size, color: THEME.heads.label_text, shadow: `0 0 2px ${halo}, 0 0 2px ${halo}, 0 0 3px ${halo}` },
+    trace: {
+      type: "scatter", mode: "text", name: "role labels", hoverinfo: "skip", showlegend: false, cliponaxis: false,
+      x: placed.map(({ lab }) => lab.head * g.tile - 0.5 + (cell ? g.n : 0)), y: placed.map(({ lab }) => lab.layer * g.tile - 0.5),
+      text: placed.map(({ text }) => esc(text).replace("\n", "<br>")),
+      customdata: placed.map(({ lab }) => `${lab.layer}.${lab.head}`),
+      textposition: cell ? "bottom left" : "bottom right",
+      textfont: { size, color: THEME.heads.label_text, shadow: `0 0 2px ${halo}, 0 0 2px ${halo}, 0 0 3px ${halo}` },
+    },
+    hidden: labels.length - placed.length,
   };
 }
 
 /** The legend of the role labels: each label's name (its definition on hover) and the rule with its thresholds. */
-function roleLegend(fig, table, defs) {
+function roleLegend(fig, table, defs, hidden = 0) {
   const box = part(fig, "roles-legend", () => h("p", { class: "roles-legend" }));
   box.replaceChildren();
   box.hidden = !defs;
@@ -132,7 +143,9 @@ function roleLegend(fig, table, defs) {
   const n = table ? labelsOf(table).length : null;
   box.append(h("span", { class: "role-rule" }, `${ruleText(defs.thresholds)} The number is the score (a share of the ` +
     `head's attention, 0 to 1).` + (n === null ? "" : n ? ` ${n} head${n > 1 ? "s" : ""} labelled on this sentence.` :
-      " No head is labelled on this sentence.") + " Hover a name for its definition; the Heads tab ranks every head by any role."));
+      " No head is labelled on this sentence.") +
+    (hidden ? ` ${hidden} of them ${hidden > 1 ? "do" : "does"} not fit on ${hidden > 1 ? "their tiles" : "its tile"} at this size without covering weights: hover a tile for its label.` : "") +
+    " Hover a name for its definition; the Heads tab ranks every head by any role."));
 }
 
 function describe(gd, state) {
@@ -189,9 +202,9 @@ export function render(element, data, state) {
   // (the mask by value: another layer of the same sentence is a new answer with the same mask)
   const maskKey = (a.visible || []).join(",");
   const table = data.roles || null;
-  roleLegend(fig, table, data.defs || null);
   const cell = Math.max(26, Math.min(120, (width - 70) / nH, 1300 / nL));
   if (!changed(fig, [a.thumbnails || a.attention, n, nL, nH, maskKey, width, presenting(), table]) && gd._fullLayout && gd._attnlabGaps) {
+    roleLegend(fig, table, data.defs || null, gd._attnlabHidden || 0);
     gd._attnlabGrid = g;
     describe(gd, state);
     return Plotly.relayout(gd, { shapes: gridShapes(g, state, gd._attnlabGaps) });
@@ -234,21 +247,29 @@ export function render(element, data, state) {
     type: "heatmap", z, colorscale: WEIGHT_SCALE, zmin: 0, zmax: 1, showscale: false, hoverongaps: true,
     ...(hover ? { text, hovertemplate: "%{text}<extra></extra>" } : { hoverinfo: "none" }),
   };
-  const labels = roleTrace(g, labelled, cell, Boolean(masked) && n > 1 && masked(0, n - 1));
+  // a weight's cell in px (the plot's box less its margins, over the axes' ranges), where the tile's top-right
+  // corner is masked (a causal model): the labels go there, clear of the weights
+  const margin = { l: 55, r: 8, t: 8, b: 28 };
+  const height = Math.round(nL * cell + 60);
+  const cornered = Boolean(masked) && n > 1 && masked(0, n - 1);
+  const cellBox = cornered ? { w: ((gd.clientWidth || width) - margin.l - margin.r) / (cols + 1), h: (height - margin.t - margin.b) / (rows + 1) } : null;
+  const { trace: labels, hidden } = roleTrace(g, labelled, cell, cellBox);
+  gd._attnlabHidden = hidden;
+  roleLegend(fig, table, data.defs || null, hidden);
   const gaps = anyMasked ? gapShapes(g, rows, cols) : [];
   const centre = (k) => k * tile + (n - 1) / 2;
   const drawing = draw(
     fig,
     [trace, labels],
     {
-      height: Math.round(nL * cell + 60),
+      height,
       plot_bgcolor: anyMasked ? GRID_MASKED : THEME.paper,
       xaxis: { tickmode: "array", tickvals: [...Array(nH).keys()].map(centre), ticktext: [...Array(nH).keys()].map((h) => (nH > 12 ? `${h}` : `head ${h}`)),
                range: [-1, cols], showgrid: false, zeroline: false, fixedrange: true, ticks: "", tickfont: { size: 11 } },
       yaxis: { tickmode: "array", tickvals: [...Array(nL).keys()].map(centre), ticktext: [...Array(nL).keys()].map((l) => (nL > 12 ? `L${l}` : `layer ${l}`)),
                range: [rows, -1], showgrid: false, zeroline: false, fixedrange: true, ticks: "", tickfont: { size: nL > 16 ? 9 : 11 } },
       shapes: gridShapes(g, state, gaps),
-      margin: { l: 55, r: 8, t: 8, b: 28 },
+      margin,
       hovermode: "closest",
     },
     { name: `attention-grid-${a.model}`, csv: src.csv, json: src.json },

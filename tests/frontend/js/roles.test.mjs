@@ -7,7 +7,7 @@ import { before, test } from "node:test";
 
 import {
   combinedQueries, definitionText, headColor, labelsOf, overlayHeads, PALETTE, pickRow, ruleText, scoreText, sortHeads, strongest,
-  tileText, toggleOverlay, toggleRow,
+  fitTileText, tileText, toggleOverlay, toggleRow,
 } from "../../../frontend/js/roles.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, intList, parse, serialize } from "../../../frontend/js/state.js";
@@ -43,6 +43,40 @@ test("the grid's labels are the API's labels, as the API words them", () => {
   assert.equal(tileText("prev 0.92", false), "prev 0.92");
   assert.equal(tileText("offset 3 0.60", true), "offset 3\n0.60"); // a narrow tile: the score on a line of its own
   assert.equal(tileText("sink", true), "sink");
+});
+
+test("a causal tile's label: one line, two, or the role alone, whichever leaves every weight clear; else none", () => {
+  // the label covers rows 0..r-1 and keys n-c..n-1 (r, c: its height and width in cells, rounded up); a weight
+  // (key j <= query i) is covered when n - c <= r - 1
+  const clear = (text, n, cell, size) => {
+    const lines = text.split("\n");
+    const c = Math.ceil((Math.max(...lines.map((l) => l.length)) * 0.65 * size + 3) / cell.w);
+    const r = Math.ceil((lines.length * 1.3 * size + 3) / cell.h);
+    return n - c >= r;
+  };
+  const big = { w: 12, h: 12 };
+  assert.equal(fitTileText("sink 0.71", 12, big, 10), "sink 0.71"); // 62 px wide (6 cells), 16 px high (2 rows)
+  assert.equal(fitTileText("sink 0.71", 7, big, 10), "sink\n0.71"); // one line needs 6 + 2 > 7; two: 3 + 3
+  assert.equal(fitTileText("sink 0.71", 5, big, 10), "sink"); // two lines need 3 + 3 > 5; the role: 3 + 2
+  assert.equal(fitTileText("sink 0.71", 4, big, 10), null); // nothing fits: not drawn
+  assert.equal(fitTileText("offset 3 0.60", 30, big, 10), "offset 3 0.60");
+  assert.equal(fitTileText("offset 3 0.60", 9, big, 10), "offset 3\n0.60");
+  // whatever it returns leaves the weights clear, over many sizes; and it returns the longest form that does
+  for (const text of ["prev 0.92", "induction 0.55", "offset 3 0.60", "dup 0.41"]) {
+    for (let n = 1; n <= 40; n++) {
+      for (const cell of [{ w: 2, h: 3 }, { w: 7, h: 5 }, { w: 20, h: 20 }, { w: 40, h: 30 }]) {
+        for (const size of [8, 9, 10, 14]) {
+          const got = fitTileText(text, n, cell, size);
+          const forms = [text, text.replace(/ (\S+)$/, "\n$1"), text.replace(/ \S+$/, "")];
+          if (got === null) assert.ok(forms.every((f) => !clear(f, n, cell, size)), [text, n, cell, size]);
+          else {
+            assert.ok(clear(got, n, cell, size), [text, n, cell, size, got]);
+            assert.equal(got, forms.find((f) => clear(f, n, cell, size)));
+          }
+        }
+      }
+    }
+  }
 });
 
 test("the legend states the API's thresholds and each definition, with how many queries counted", () => {
