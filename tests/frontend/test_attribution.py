@@ -373,6 +373,17 @@ def test_each_new_view_draws_on_smollm2(page: Page, need_models):
     z = plot_data(page, "#panel-effects [data-part=effects] .plot")[0]["z"]
     assert [all(v is not None for v in row) for row in z] == [True] * kept + [False] * (30 - kept)
     expect(btn).to_have_text(f"Measure the other {30 - kept} layers")
+    cap = page.locator("#panel-effects [data-part=effects] .caption")
+    expect(cap).to_be_visible()  # the measured change of the query token's prediction
+    # another query token, none of its layers measured: no heatmap and none of the other token's caption; back on
+    # the first, its kept layers again
+    tokens = page.locator("#tokens .tok")
+    tokens.nth(1).click()
+    expect(btn).to_contain_text("Measure all 270 heads")
+    expect(cap).to_be_hidden()
+    tokens.nth(tokens.count() - 1).click()
+    expect(note).to_contain_text(f"Stopped: {kept} of 30 layers measured.")
+    expect(cap).to_be_visible()
     # asked again, it measures the layers not measured yet, then there is nothing to stop
     btn.click()
     expect(page.locator("#panel-effects .measure-note")).to_have_text("270 heads, 270 forward passes.", timeout=SLOW_LOAD)

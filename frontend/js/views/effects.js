@@ -105,6 +105,7 @@ function ablationPart(element, data, state) {
   const note = bar.querySelector(".measure-note");
   if (b.unavailable || (b.error && !Array.isArray(b.data))) {
     bar.hidden = true;
+    caption(fig, ""); // (a caption of the heatmap drawn before, another sentence's)
     reason(fig, b.unavailable || b.error);
     return;
   }
@@ -121,6 +122,7 @@ function ablationPart(element, data, state) {
     btn.title = "";
     prog.hidden = true;
     note.textContent = "";
+    caption(fig, "");
     reason(fig, "Not measured yet: each head needs a forward pass of its own.");
     return;
   }
