@@ -34,6 +34,7 @@ const L = {
   gridWait: false, // scrollToGrid is looking for that tile
 };
 const GRID_FRAMES = 600; // about 10 s of frames
+const RECENTRE_MS = 600;
 
 const INTERVENTIONS = ["positions", "scale", "ablate"];
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
@@ -215,6 +216,19 @@ function scrollToGrid(frames = 0) {
   }
   L.toGrid = L.gridWait = false;
   if (!box) return;
+  centreTile(box);
+  // the plots above the grid may still change their height as the step's other answers arrive: once, a little later,
+  // the tile is put back in the middle, unless the student has scrolled meanwhile
+  const at = window.scrollY;
+  setTimeout(() => {
+    const again = window.scrollY === at && tileBox($("attn-grid"), state.layer, state.head);
+    if (again) centreTile(again);
+  }, RECENTRE_MS);
+}
+
+/** Scroll so that `box` (viewport px) sits in the middle of what the page shows: between the sticky token strip and
+ * tabs and the lesson's sheet (narrow screens) or the window's foot. */
+function centreTile(box) {
   const strip = document.querySelector(".sticky");
   const top = strip ? Math.max(0, strip.getBoundingClientRect().bottom) : 0;
   const sheet = $("lesson-panel").getBoundingClientRect();
