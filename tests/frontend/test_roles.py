@@ -170,12 +170,17 @@ def test_a_causal_model_s_role_labels_cover_none_of_the_weights(page: Page, mode
     legend = page.locator("#attn-grid .roles-legend")
     expect(legend).to_contain_text(f"{len(labelled)} head")
     page.wait_for_function(f"() => ({LABELS}).customdata.length + "
-                           f"document.querySelector('#attn-grid .plot')._attnlabHidden === {len(labelled)}")
+                           f"document.querySelector('#attn-grid .plot')._attnlabFit.hidden === {len(labelled)}")
     drawn = page.evaluate(LABELS)
     shown = {k: t.replace("<br>", " ") for k, t in zip(drawn["customdata"], drawn["text"], strict=True)}
     assert bool(shown) == drawn_some, shown
     for key, text_drawn in shown.items():  # the label, or its role alone
         assert labelled[key] == text_drawn or labelled[key].startswith(text_drawn + " "), (key, text_drawn)
+    short = sum(labelled[k] != t for k, t in shown.items())  # written as the role alone
+    if short:
+        expect(legend).to_contain_text(f"{short} of them show{'' if short > 1 else 's'} the role alone, without its score")
+    else:
+        expect(legend).not_to_contain_text("the role alone")
     hidden = len(labelled) - len(shown)
     if hidden:
         expect(legend).to_contain_text(f"{hidden} of them do" if hidden > 1 else "1 of them does")

@@ -100,7 +100,7 @@ function gapShapes(g, rows, cols) {
  * Each labelled head's role label on its tile: the API's label text ("prev 0.92"). A causal model's sits in the
  * tile's masked top-right corner, on one line, two, or as its role alone, whichever covers none of the weights
  * (roles.js fitTileText; top left, it sat on the first key's column, a sink's evidence); where none fits it is not
- * drawn (`hidden` counts them; the hover names every label). An encoder's tile is weights throughout: its label sits
+ * drawn (`hidden` counts them, `short` those written as their role alone; the hover names every label). An encoder's tile is weights throughout: its label sits
  * top left, on two lines where the tile is narrow. `labels`: labelsOf() the API's role table (as POST /api/roles
  * gives it; the attention view's analysis carries it), [] while it is on its way. One text trace over the heatmap
  * (not one annotation per label: 200 labels draw in about a third of the time), out of hover and clicks, each label
@@ -125,11 +125,12 @@ function roleTrace(g, labels, cellPx, cell) {
       textfont: { size, color: THEME.heads.label_text, shadow: `0 0 2px ${halo}, 0 0 2px ${halo}, 0 0 3px ${halo}` },
     },
     hidden: labels.length - placed.length,
+    short: placed.filter(({ lab, text }) => text === lab.text.slice(0, lab.text.lastIndexOf(" "))).length,
   };
 }
 
 /** The legend of the role labels: each label's name (its definition on hover) and the rule with its thresholds. */
-function roleLegend(fig, table, defs, hidden = 0) {
+function roleLegend(fig, table, defs, { hidden = 0, short = 0 } = {}) {
   const box = part(fig, "roles-legend", () => h("p", { class: "roles-legend" }));
   box.replaceChildren();
   box.hidden = !defs;
@@ -144,6 +145,7 @@ function roleLegend(fig, table, defs, hidden = 0) {
   box.append(h("span", { class: "role-rule" }, `${ruleText(defs.thresholds)} The number is the score (a share of the ` +
     `head's attention, 0 to 1).` + (n === null ? "" : n ? ` ${n} head${n > 1 ? "s" : ""} labelled on this sentence.` :
       " No head is labelled on this sentence.") +
+    (short ? ` ${short} of them show${short > 1 ? "" : "s"} the role alone, without its score, to fit on ${short > 1 ? "their tiles" : "its tile"} at this size.` : "") +
     (hidden ? ` ${hidden} of them ${hidden > 1 ? "do" : "does"} not fit on ${hidden > 1 ? "their tiles" : "its tile"} at this size without covering weights: hover a tile for its label.` : "") +
     " Hover a name for its definition; the Heads tab ranks every head by any role."));
 }
@@ -204,7 +206,7 @@ export function render(element, data, state) {
   const table = data.roles || null;
   const cell = Math.max(26, Math.min(120, (width - 70) / nH, 1300 / nL));
   if (!changed(fig, [a.thumbnails || a.attention, n, nL, nH, maskKey, width, presenting(), table]) && gd._fullLayout && gd._attnlabGaps) {
-    roleLegend(fig, table, data.defs || null, gd._attnlabHidden || 0);
+    roleLegend(fig, table, data.defs || null, gd._attnlabFit);
     gd._attnlabGrid = g;
     describe(gd, state);
     return Plotly.relayout(gd, { shapes: gridShapes(g, state, gd._attnlabGaps) });
@@ -253,9 +255,9 @@ export function render(element, data, state) {
   const height = Math.round(nL * cell + 60);
   const cornered = Boolean(masked) && n > 1 && masked(0, n - 1);
   const cellBox = cornered ? { w: ((gd.clientWidth || width) - margin.l - margin.r) / (cols + 1), h: (height - margin.t - margin.b) / (rows + 1) } : null;
-  const { trace: labels, hidden } = roleTrace(g, labelled, cell, cellBox);
-  gd._attnlabHidden = hidden;
-  roleLegend(fig, table, data.defs || null, hidden);
+  const { trace: labels, hidden, short } = roleTrace(g, labelled, cell, cellBox);
+  gd._attnlabFit = { hidden, short };
+  roleLegend(fig, table, data.defs || null, gd._attnlabFit);
   const gaps = anyMasked ? gapShapes(g, rows, cols) : [];
   const centre = (k) => k * tile + (n - 1) / 2;
   const drawing = draw(
