@@ -58,12 +58,7 @@ def _write(value: object, out: list[bytes]) -> None:
     elif isinstance(value, Rows):
         _write_rows(value.array, value.lengths, out)
     elif isinstance(value, (list, tuple)) and value and (isinstance(value[0], BaseModel) or _size(value) > PIECE):
-        out.append(b"[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(b",")
-            _write(item, out)
-        out.append(b"]")
+        _each(value, _write, out)
     else:  # a scalar, a small nested list, a flat list of scalars (one row), a dict: one call
         out.append(piece(value))
 
@@ -98,12 +93,7 @@ def _write_array(a: np.ndarray, out: list[bytes]) -> None:
     backend.analysis.common.rounded) as the JSON of a.tolist(): orjson writes its numbers straight from the array,
     with the same bytes as from Python floats; a large one row by row, as a nested list."""
     if a.ndim >= 2 and a.size > PIECE:
-        out.append(b"[")
-        for i in range(a.shape[0]):
-            if i:
-                out.append(b",")
-            _write_array(a[i], out)
-        out.append(b"]")
+        _each(a, _write_array, out)  # row by row
         return
     try:
         if a.ndim == 0:  # orjson writes no 0-d array (and np.ascontiguousarray would make it 1-d)
@@ -116,21 +106,21 @@ def _write_array(a: np.ndarray, out: list[bytes]) -> None:
 def _write_rows(a: np.ndarray, lengths: Sequence[int], out: list[bytes]) -> None:
     """Rows(a, lengths): each [query, key] matrix in one call (its rows as views of it), or row by row where large."""
     if a.ndim > 2:
-        out.append(b"[")
-        for i in range(a.shape[0]):
-            if i:
-                out.append(b",")
-            _write_rows(a[i], lengths, out)
-        out.append(b"]")
+        _each(a, lambda m, out: _write_rows(m, lengths, out), out)
     elif a.size > PIECE:
-        out.append(b"[")
-        for q, n in enumerate(lengths):
-            if q:
-                out.append(b",")
-            _write_array(a[q, :n], out)
-        out.append(b"]")
+        _each([a[q, :n] for q, n in enumerate(lengths)], _write_array, out)
     else:
         out.append(orjson.dumps([a[q, :n] for q, n in enumerate(lengths)], option=orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _each(items, write, out: list[bytes]) -> None:
+    """A JSON list of items, each written by write(item, out)."""
+    out.append(b"[")
+    for i, item in enumerate(items):
+        if i:
+            out.append(b",")
+        write(item, out)
+    out.append(b"]")
 
 
 def piece(value: object) -> bytes:

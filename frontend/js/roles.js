@@ -32,8 +32,8 @@ const FIT_PAD_PX = 3;
  * one of those keys is at most one of those rows.
  */
 export function fitTileText(text, n, cell, size) {
-  const i = text.lastIndexOf(" ");
-  const variants = i > 0 ? [[text], [text.slice(0, i), text.slice(i + 1)], [text.slice(0, i)]] : [[text]];
+  const two = tileText(text, true).split("\n"); // [role, score], or the text alone
+  const variants = two.length > 1 ? [[text], two, [two[0]]] : [[text]];
   for (const lines of variants) {
     const w = Math.max(...lines.map((l) => l.length)) * CHAR_EM * size + FIT_PAD_PX;
     const h = lines.length * LINE_EM * size + FIT_PAD_PX;

@@ -150,7 +150,9 @@ test("ablation: on a small model always, a layer per request; on a large one onl
   assert.deepEqual(idle.each, asked.each); // the same requests: a layer measured before Stop is found again
 });
 
-test("the data layer asks for a sequential source's items one after the other; letting go aborts the one on its way", async () => {
+/** A data layer over an API whose every call waits to be answered by the test: `calls` [{name, params, resolve, signal}];
+ * a call's promise rejects as aborted when its signal aborts. */
+function recordingData() {
   const calls = [];
   const api = new Proxy({}, {
     get: (_, name) => (params, signal) => new Promise((resolve, reject) => {
@@ -158,8 +160,12 @@ test("the data layer asks for a sequential source's items one after the other; l
       signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
     }),
   });
-  const data = createData(api);
-  const tick = () => new Promise((r) => setTimeout(r, 0));
+  return { calls, data: createData(api) };
+}
+const tick = () => new Promise((r) => setTimeout(r, 0));
+
+test("the data layer asks for a sequential source's items one after the other; letting go aborts the one on its way", async () => {
+  const { calls, data } = recordingData();
   const ctx = ctxOf({}, TINY);
   const a = analysis({ n: 6 });
   const round = () => {
@@ -189,15 +195,7 @@ test("the data layer asks for a sequential source's items one after the other; l
 });
 
 test("a held source shows the items the data layer has and asks for none; Stop keeps the layers measured", async () => {
-  const calls = [];
-  const api = new Proxy({}, {
-    get: (_, name) => (params, signal) => new Promise((resolve, reject) => {
-      calls.push({ name, params, resolve, signal });
-      signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
-    }),
-  });
-  const data = createData(api);
-  const tick = () => new Promise((r) => setTimeout(r, 0));
+  const { calls, data } = recordingData();
   const a = analysis({ n: 6 });
   const round = (patch) => {
     data.begin("page");
