@@ -97,6 +97,12 @@ class StepRequest(BaseModel):
     c: str | None = Field(None, max_length=100)
     expect: str | None = Field(None, max_length=100, description="the word expected near a − b + c (\"\": none)")
     pn: int | None = Field(None, ge=1, le=100_000, description="how many positions the encoding heatmap shows")
+    target: int | None = Field(None, ge=0, le=10_000_000, description="the token the `lens` and `logit` sources "
+                                                                      "explain, as the page's Token menu (null: the "
+                                                                      "model's top-1)")
+    versus: int | None = Field(None, ge=0, le=10_000_000, description="the `logit` source: logit(target) - "
+                                                                      "logit(versus), as the page's minus menu (null: "
+                                                                      "the logit alone)")
     lab_run: int | None = Field(None, ge=0, description="the training lab's run on the page (the `labrun` source); "
                                                         "null: none")
     lab_records: int | None = Field(None, ge=0, description="summarise its first this many records (null: all now)")
@@ -343,12 +349,14 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
             raise ReadError(why)
         layer = state["layer"] if "layer" in overrides else 0
         return "decompose", {**_base(state, model), "layer": layer, "head": state["head"]}
-    if name in ("lens", "logit"):  # the page's target token and `versus`: none in a lesson (the model's top-1)
+    if name in ("lens", "logit"):  # the page's target token (null: the model's top-1) and, for logit, `versus`
         part = "lens" if name == "lens" else "logit_attribution"
         if why := _unavailable(model, part):
             raise ReadError(why)
-        params = {**_base(state, model), "position": query, "token": None}
-        return ("lens", {**params, "top_k": TOP_K}) if name == "lens" else ("logit", {**params, "versus": None})
+        # (another model's token ids are other tokens: with `model=` its own top-1)
+        target, versus = (None, None) if "model" in overrides else (state.get("target"), state.get("versus"))
+        params = {**_base(state, model), "position": query, "token": target}
+        return ("lens", {**params, "top_k": TOP_K}) if name == "lens" else ("logit", {**params, "versus": versus})
     if name == "attnattr":
         return "attnattr", {**_base(state, model), "layer": state["layer"], "head": state["head"]}
     if name == "scheme":
@@ -1053,7 +1061,7 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         "depth": pick("depth", STATE_DEFAULTS["depth"]), "metric": s.metric or STATE_DEFAULTS["metric"],
         "pn": pick("pn", STATE_DEFAULTS["pn"]), "hidespecial": False, "token": None,
         "probe": s.probe, "pseed": 0, "role": s.role or STATE_DEFAULTS["role"],
-        "lab_run": req.lab_run, "lab_records": req.lab_records,
+        "lab_run": req.lab_run, "lab_records": req.lab_records, "target": req.target, "versus": req.versus,
     }
     state["layer"] = min(state["layer"], model["n_layers"] - 1)
     state["head"] = min(state["head"], model["n_heads"] - 1)

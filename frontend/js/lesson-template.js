@@ -83,12 +83,13 @@ const OFF = ["0", "false", "off", "no"];
 
 /**
  * The page's state with a placeholder's overrides applied (a new object): `ablate=1.3+0.2` in the syntax of every
- * other ablate (vocab.js), `ablate=selected` (the selected layer and head), `scale=off`, numbers as numbers. Throws TemplateError for a value it cannot use.
+ * other ablate (vocab.js), `ablate=selected` (the selected layer and head), `scale=off`, numbers as numbers; `model=`
+ * also explains that model's own top-1 (`target` and `versus` null). Throws TemplateError for a value it cannot use.
  */
 export function applyOverrides(state, overrides) {
   const s = { ...state };
   for (const [key, raw] of Object.entries(overrides)) {
-    if (key === "model") s.model = raw;
+    if (key === "model") Object.assign(s, { model: raw, target: null, versus: null }); // another model's ids: other tokens
     else if (key === "positions") {
       if (!positionIds().includes(raw)) throw new TemplateError(`positions=${raw}: it is one of ${positionIds().join(", ")}`);
       s.positions = raw;

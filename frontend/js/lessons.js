@@ -288,6 +288,7 @@ function resolution(lesson, step, base) {
   const typed = {
     positions: state.positions, scale: state.scale, temp: state.temp, word: state.word, depth: state.depth,
     a: state.a, b: state.b, c: state.c, expect: state.expect, pn: state.pn,
+    target: state.target, versus: state.versus, // the token the Why views explain (the lens and logit sources)
   };
   const selection = fresh && fresh.all ? {} : fresh ? typed
     : { ...typed, layer: state.layer, head: state.head, token, ablate: state.ablate };

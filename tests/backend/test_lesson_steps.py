@@ -239,6 +239,63 @@ def test_lesson_9_says_what_the_heads_add_truly_whatever_its_sign(client, model)
     assert "lower" in seen and len(seen) >= 2, seen
 
 
+def lens_story(lens: dict) -> str:
+    """What lesson 9's logit-lens step must say about `lens` (a /api/attribution/lens answer), found by walking its
+    readings in the order the model makes them (the embeddings, then each block's attention, then its MLP)."""
+    order = [(c["rank"], c["layer"], c["sublayer"]) for row in lens["cells"] for c in row]
+    if lens["embedding"]["rank"] == 1:
+        return "stays first" if all(r == 1 for r, _, _ in order) else "not kept"
+    first = next(((layer, sub) for r, layer, sub in order if r == 1), None)
+    if first is None:
+        return "never"
+    return f"after the **{'attention' if first[1] == 'attn' else 'MLP'}** of block {first[0]}"
+
+
+def filled(d: dict) -> str:
+    """A step's body with its placeholders replaced by the numbers it read (whole numbers without decimals), on one
+    line."""
+    values = iter(n["value"] for n in d["numbers"])
+
+    def fill(_):
+        v = next(values)
+        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+    return " ".join(re.sub(r"\{\{(.*?)\}\}", fill, d["body"]).split())
+
+
+LENS_SAYS = {"stays first": "it stays first after every sub-layer", "not kept": "the blocks do not keep it there",
+             "never": "It never becomes the top token"}
+
+
+@pytest.mark.parametrize("model,texts", [
+    ("tiny-sinusoidal", ["Lily had a red ball. Lily gave the ball to", "He said", "ha ha ha ha", *SENTENCES[:5]]),
+    ("tiny-nope", ["Lily had a red ball. Lily gave the ball to", "the the the the", *SENTENCES[5:]]),
+    ("smollm2-135m", ["ha ha ha ha", "Lily had a red ball. Lily gave the ball to"])])
+def test_lesson_9_says_where_the_answer_appears_as_the_lens_shows_it(client, model, texts):
+    """'The logit lens' says where the explained token first becomes the top token, or that it never does, or that the
+    embeddings already put it first and whether it stays there (on SmolLM2 "ha ha ha ha": first from the embeddings,
+    then rank 1051 after block 0's MLP), for the model's top-1 and for a token picked in the page's Token menu
+    (`target`, sent with the step as the page does)."""
+    seen = set()
+    for text in texts:
+        top = client.post("/api/attribution/lens", json={"text": text, "model": model, "top_k": 10}).json()
+        for target in (None, top["cells"][-1][-1]["top"][4]["id"], top["embedding"]["top"][0]["id"]):
+            d = client.post("/api/lessons/where-does-the-answer-appear/steps/3",
+                            json={"text": text, "model": model, "target": target}).json()
+            assert d["problems"] == [], (text, d["problems"])
+            lens = client.post("/api/attribution/lens", json={"text": d["text"], "model": model, "token": target,
+                                                              "position": d["settings"]["token"]}).json()
+            shown = {n["placeholder"]: n["value"] for n in d["numbers"]}
+            assert shown["lens.token.display"] == lens["token"]["display"], (text, target)
+            body = filled(d)
+            story = lens_story(lens)
+            said = [k for k, words in LENS_SAYS.items() if words in body] + (
+                [story] if story.startswith("after") and story in body else [])
+            others = [w for w in ("after the **attention** of block", "after the **MLP** of block") if w in body]
+            assert said == [story] and len(others) == (1 if story.startswith("after") else 0), (text, target, story, body)
+            seen.add(story.split(" of block")[0])
+    assert len(seen) >= 3 if model != "smollm2-135m" else "not kept" in seen, seen
+
+
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-alibi"])
 def test_lesson_9_selects_the_head_whose_removal_lowers_the_top_word_most(client, model):
     """'Beyond attention' selects the head (nothing switched off: the view's heatmap is measured with every head on,

@@ -364,6 +364,35 @@ def test_a_lesson_link_that_names_a_model_opens_the_step_on_it(page: Page, lesso
     assert url_state(page)["model"] == "tiny-sinusoidal"  # a model there is not: the lesson's
 
 
+def test_the_lens_step_follows_the_token_picked_in_the_token_menu(page: Page, models):
+    """Lesson 9's logit-lens step on a token picked in the Token menu (`target`, here from the link): its claim is
+    chosen for that token, whose numbers it quotes (the server chose it for the model's top-1 while the page quoted
+    the picked token's numbers: "first becomes the top token after the attention of block 0 (probability 0)")."""
+    from tests.backend.test_lesson_steps import LENS_SAYS, lens_story
+
+    lesson = "where-does-the-answer-appear"
+    page.goto("/?" + urlencode({"lesson": lesson, "step": 3}))
+    step_ready(page, lesson, 3)
+    top = api_answer(page, "lens", models, top_k=10)
+    stories = set()
+    for target in (top["cells"][-1][-1]["top"][4]["id"], top["embedding"]["top"][0]["id"]):
+        page.goto("/?" + urlencode({"lesson": lesson, "step": 3, "view": "lens", "target": target,
+                                    "text": url_state(page)["text"]}))
+        step_ready(page, lesson, 3)
+        lens = api_answer(page, "lens", models, token=target, top_k=10)
+        page.get_by_role("button", name="Show the answer").click()  # (the claims follow the guess: "+++")
+        expect(page.locator("#lesson-panel")).not_to_contain_text("Make your guess")
+        panel = " ".join(page.locator("#lesson-panel").inner_text().split())
+        assert lens["token"]["display"].replace("\u2423", "") in panel, panel
+        story = lens_story(lens)
+        words = LENS_SAYS.get(story, story.replace("**", ""))
+        assert words in panel, (target, story, panel)
+        assert sum(w in panel for w in [*LENS_SAYS.values(), "first becomes the top token"]) == 1, panel
+        check_numbers(page, models, f"target {target}")
+        stories.add(story)
+    assert len(stories) == 2, stories
+
+
 def test_editing_the_sentence_keeps_the_quoted_numbers_true(page: Page, models):
     page.goto("/?lesson=attention-arithmetic&step=2")
     step_ready(page, "attention-arithmetic", 2)

@@ -75,6 +75,11 @@ test("overrides change a copy of the state, ablate in the one syntax", () => {
   assert.throws(() => T.applyOverrides(s, { ablate: "1-3" }), /layer\.head/);
   assert.throws(() => T.applyOverrides(s, { positions: "sideways" }), /one of/);
   assert.throws(() => T.applyOverrides(s, { layer: "1.5" }), /not a number/);
+  // the token the Why views explain stays, but not on another model (its ids are other tokens): that model's top-1
+  const picked = { ...s, target: 313, versus: 12 };
+  assert.deepEqual([T.applyOverrides(picked, { layer: "1" }).target, T.applyOverrides(picked, { layer: "1" }).versus], [313, 12]);
+  const other = T.applyOverrides(picked, { model: "tiny-nope" });
+  assert.deepEqual([other.model, other.target, other.versus], ["tiny-nope", null, null]);
   // ablate=selected: the selected head, after a layer= or head= of the same placeholder, in any order
   assert.deepEqual(T.applyOverrides({ ...s, layer: 3, head: 1 }, { ablate: "selected" }).ablate, [[3, 1]]);
   assert.deepEqual(T.applyOverrides({ ...s, layer: 3, head: 1 }, { ablate: "selected", head: "2" }).ablate, [[3, 2]]);
