@@ -527,6 +527,37 @@ def test_lesson_7_says_whether_the_heads_share_keys_and_values(client):
         assert ("its own Ω_q, Ω_k, Ω_v" in d["body"]) == own and ("shares keys and values" in d["body"]) == (not own)
 
 
+@pytest.mark.parametrize("model,texts", [("tiny-sinusoidal", ["Tom said he was tired.", "ha ha ha ha", *SENTENCES[:3]]),
+                                         ("tiny-nope", ["Tom said he was tired.", *SENTENCES[3:6]]),
+                                         ("smollm2-135m", ["The cat sat on the mat because it was tired."])])
+def test_lesson_7_says_which_heads_it_tried_and_what_the_strongest_does(client, model, texts):
+    """'Switch a head off' names the heads it tried (all of a model of at most 64 heads; else the step's layer's, which
+    it said were all of SmolLM2's 270), switches off the one whose removal lowers the top token's probability most
+    (the ablation measured apart), and calls its effect large or small by the drop measured again here."""
+    entry = next(m for m in client.get("/api/models").json()["models"] if m["name"] == model)
+    every = entry["n_layers"] * entry["n_heads"] <= 64
+    for text in texts:
+        d = client.post("/api/lessons/many-heads/steps/4", json={"text": text, "model": model}).json()
+        assert d["problems"] == [] and d["applies"], (text, d["problems"])
+        body = " ".join(d["body"].split())
+        (layer, head), = d["settings"]["ablate"]
+        assert ("Of all" in body, f"Of the {{{{model.n_heads | int}}}} heads of layer" in body) == (every, not every)
+        tried = list(range(entry["n_layers"])) if every else [d["settings"]["layer"]]
+        assert every or layer == d["settings"]["layer"]
+        a = client.post("/api/attribution/ablation", json={"text": text, "model": model, "layers": tried}).json()
+        assert min((e["delta_prob"], e["layer"], e["head"]) for row in a["effects"] for e in row)[1:] == (layer, head)
+        base = client.post("/api/predict", json={"text": text, "model": model, "top_k": 1}).json()["predictions"][0]
+        off = client.post("/api/predict", json={"text": text, "model": model, "top_k": 1,
+                                                "ablate": [[layer, head]]}).json()["predictions"][0]
+        drop = base["prob"] - off["prob"]
+        truth = ("changes" if off["id"] != base["id"] else
+                 "helps" if drop >= 0.05 or drop >= 0.2 * base["prob"] else "little")
+        said = [k for k, words in {"changes": "Switching this one head off changes the prediction",
+                                   "helps": "this head helps the prediction",
+                                   "little": "changes the prediction only a little"}.items() if words in body]
+        assert said == [truth], (text, said, base, off)
+
+
 def test_the_analogy_claims_follow_the_words_typed_on_the_page(client):
     """Lesson 3 step 3 on the page's a − b + c and expected word, not the step's own: its claim reads the analogy the
     page shows (it chose by boy − he + she ≈ girl while the page showed king − man + woman and queen's rank). An
