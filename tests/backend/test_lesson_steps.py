@@ -558,6 +558,33 @@ def test_lesson_7_says_which_heads_it_tried_and_what_the_strongest_does(client, 
         assert said == [truth], (text, said, base, off)
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-nope", "tiny-learned"])
+def test_lesson_4_says_how_the_two_words_moved_as_the_cosines_show(client, model):
+    """'Through the layers' compares the two occurrences' cosine after the last block with the one before any layer:
+    apart, closer together, or about the same, each said only where the cosines say so (on tiny-nope "the the the
+    the" they start at -0.19 and end at 0.17, where the step said they stayed about as alike); 'Same token, same
+    start' does not count the word's occurrences (it said "twice" of four)."""
+    says = {"apart": "context has made them different", "closer": "the layers have moved them closer together",
+            "same": "end about as alike as they started"}
+    seen = set()
+    for text in ["The cat chased the dog. The dog chased the cat.", "the the the the", "Le chat et le chien.",
+                 *SENTENCES]:
+        first = client.post("/api/lessons/context/steps/1", json={"text": text, "model": model}).json()
+        if first["missing"]:
+            continue
+        assert "twice" not in first["body"]
+        d = client.post("/api/lessons/context/steps/3", json={"text": text, "model": model}).json()
+        assert d["problems"] == [], (text, d["problems"])
+        a, b = (r["index"] for r in d["roles"] if r["role"] in ("repeated", "repeated/2"))
+        e = client.post("/api/embeddings", json={"text": d["text"], "model": model}).json()
+        start, end = e["layers"][0]["cosine"][a][b], e["layers"][-1]["cosine"][a][b]
+        truth = "apart" if end < start - 0.05 else "closer" if end > start + 0.05 else "same"
+        said = [k for k, words in says.items() if words in " ".join(d["body"].split())]
+        assert said == [truth], (text, said, start, end)
+        seen.add(truth)
+    assert len(seen) >= 2, seen
+
+
 def test_the_analogy_claims_follow_the_words_typed_on_the_page(client):
     """Lesson 3 step 3 on the page's a − b + c and expected word, not the step's own: its claim reads the analogy the
     page shows (it chose by boy − he + she ≈ girl while the page showed king − man + woman and queen's rank). An
