@@ -150,6 +150,20 @@ export function wordOf(tokenText) {
   return text.replace(/␣/g, " ").trim() || text;
 }
 
+/**
+ * Token texts as words (wordOf), except where two different tokens would read alike (“␣happy” and “happy”, “␣↵” and
+ * “↵”): those keep their ␣ as the token strip shows them, so that a text never shows two tokens as one word.
+ */
+export function tokenWords(texts) {
+  const seen = new Map(); // word -> the different texts that read as it
+  for (const t of texts) {
+    const w = wordOf(t);
+    if (!seen.has(w)) seen.set(w, new Set());
+    seen.get(w).add(String(t));
+  }
+  return texts.map((t) => (seen.get(wordOf(t)).size > 1 ? String(t) : wordOf(t)));
+}
+
 function argBy(arr, better, skip = () => false) {
   let best = -1;
   for (let i = 0; i < arr.length; i++) {
@@ -292,7 +306,9 @@ export function questionChoices(kind, d) {
     return { choices, answer };
   }
   if (kind === "next-word") {
-    const top = d.predictions.slice(0, 4).map((p, i) => ({ index: i, label: wordOf(p.text), id: p.id }));
+    const four = d.predictions.slice(0, 4);
+    const labels = tokenWords(four.map((p) => p.display));
+    const top = four.map((p, i) => ({ index: i, label: labels[i], id: p.id }));
     return { choices: top.sort((x, y) => x.id - y.id), answer: 0 };
   }
   throw new TemplateError(`“${kind}” is not a question (${Object.keys(QUESTION_SOURCES).join(", ")})`);

@@ -541,7 +541,7 @@ def test_lesson_7_says_which_heads_it_tried_and_what_the_strongest_does(client, 
         assert d["problems"] == [] and d["applies"], (text, d["problems"])
         body = " ".join(d["body"].split())
         (layer, head), = d["settings"]["ablate"]
-        assert ("Of all" in body, f"Of the {{{{model.n_heads | int}}}} heads of layer" in body) == (every, not every)
+        assert ("Of all" in body, "Of the {{model.n_heads | int}} heads of layer" in body) == (every, not every)
         tried = list(range(entry["n_layers"])) if every else [d["settings"]["layer"]]
         assert every or layer == d["settings"]["layer"]
         a = client.post("/api/attribution/ablation", json={"text": text, "model": model, "layers": tried}).json()

@@ -85,16 +85,28 @@ test("overrides change a copy of the state, ablate in the one syntax", () => {
   assert.deepEqual(T.applyOverrides({ ...s, layer: 3, head: 1 }, { ablate: "selected", head: "2" }).ablate, [[3, 2]]);
 });
 
+test("tokens read as words, but two different tokens never as the same word", () => {
+  assert.deepEqual(T.tokenWords(["␣cat", "␣the", "␣cat", "dog"]), ["cat", "the", "cat", "dog"]); // one token twice: one word
+  assert.deepEqual(T.tokenWords(["␣happy", "happy", "␣sad"]), ["␣happy", "happy", "sad"]);
+  assert.deepEqual(T.tokenWords(["↵", "␣↵"]), ["↵", "␣↵"]);
+  assert.deepEqual(T.tokenWords(["The", "␣the"]), ["The", "the"]); // a capital already tells them apart
+  assert.deepEqual(T.tokenWords([]), []);
+});
+
 test("predict-then-reveal: the choices and the answer come from the answer", () => {
   const masked = { ...explain, mask: [false, false, false, false, true, true, true] };
   const q = T.questionChoices("top-key", masked);
   assert.deepEqual(q.choices.map((c) => c.index), [1, 2, 3]); // seen and not special
   assert.deepEqual(q.choices.map((c) => c.label), ["The", "cat", "sat"]);
   assert.equal(q.answer, 2);
-  const p = { predictions: [{ id: 9, text: "␣a", prob: 0.5 }, { id: 3, text: "␣b", prob: 0.2 }, { id: 7, text: "␣c", prob: 0.1 }, { id: 1, text: "␣d", prob: 0.1 }, { id: 0, text: "␣e", prob: 0.1 }] };
+  const pred = (id, word) => ({ id, text: word.replace("␣", " ").replace("↵", "\n"), display: word, prob: 0.1 });
+  const p = { predictions: [pred(9, "␣a"), pred(3, "␣b"), pred(7, "␣c"), pred(1, "␣d"), pred(0, "␣e")] };
   const n = T.questionChoices("next-word", p);
   assert.deepEqual(n.choices.map((c) => c.id), [1, 3, 7, 9]); // by id: the order gives nothing away
   assert.equal(n.choices.find((c) => c.index === n.answer).label, "a");
+  // two tokens that read as one word keep their ␣ (tiny-learned's top two on a French sentence: ↵ and ␣↵)
+  const alike = T.questionChoices("next-word", { predictions: [pred(199, "↵"), pred(370, "␣↵"), pred(5, "␣a"), pred(6, "A")] });
+  assert.deepEqual(alike.choices.map((c) => c.label), ["a", "A", "↵", "␣↵"]);
   assert.throws(() => T.questionChoices("top-key", { tokens: [tokens[0]], weights: [1], mask: [false] }), /no word/);
   // a repeated word: each copy with its position, so that the two buttons can be told apart
   const r = T.questionChoices("top-key", explain);
