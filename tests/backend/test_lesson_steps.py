@@ -696,8 +696,12 @@ def test_the_induction_lesson_on_a_tiny_model_follows_its_numbers(client):
     assert ("About the same" in d["body"]) == (abs(drop) < 0.3) and ("Much lower" in d["body"]) == (drop > 1)
 
 
-def test_lesson_8_compares_the_tiny_models_previous_token_heads(client):
-    text = "The cat sat on the mat because the cat was tired."
+@pytest.mark.parametrize("text", ["The cat sat on the mat because the cat was tired.", "Tom said he was tired.",
+                                  "ha ha ha ha", *SENTENCES[:3]])
+def test_lesson_8_compares_the_tiny_models_previous_token_heads(client, text):
+    """The last step quotes each tiny model's sharpest previous-token head and says what tiny-nope's shows: a head
+    over 0.4 without positions; none while a model with positions has one; or none in any model (where it blamed the
+    missing positions although tiny-learned, with them, was under 0.4 too: 0.34 against 0.32)."""
     lessons = client.get("/api/lessons").json()["lessons"]
     n = len(next(l for l in lessons if l["id"] == "positional-encoding")["steps"])
     d = client.post(f"/api/lessons/positional-encoding/steps/{n}", json={"text": text, "model": "tiny-sinusoidal"}).json()
@@ -707,8 +711,12 @@ def test_lesson_8_compares_the_tiny_models_previous_token_heads(client):
     tops = {name: _top(r["roles"]["heads"], "previous-token")[2] for name, r in zip(across["models"], across["results"], strict=True)}
     quoted = [n["value"] for n in d["numbers"] if "previous-token" in n["placeholder"]][:len(tops)]
     assert len(tops) >= 4 and all(math.isclose(q, t) for q, t in zip(quoted, tops.values(), strict=True))
-    nope = tops.get("tiny-nope")
-    assert ("Even tiny-nope" in d["body"]) == (nope >= 0.4)
+    nope = tops.pop("tiny-nope")
+    truth = "even" if nope >= 0.4 else "positions help" if max(tops.values()) >= 0.4 else "none"
+    body = filled(d)
+    said = [k for k, words in {"even": "Even tiny-nope", "positions help": "positions help find the neighbour",
+                               "none": "No model here has a head"}.items() if words in body]
+    assert said == [truth], (text, said, nope, tops)
 
 
 # --------------------------------------------------------------------------- the training lab's run: labrun, ask kinds
