@@ -223,12 +223,18 @@ def test_lesson_9_says_what_the_heads_add_truly_whatever_its_sign(client, model)
     shares = {"One head gives more than half": "one", "No single head gives half": "several",
               "Together the heads do not raise this logit": "lower"}
     seen = set()
-    for text in ["He said", "Lily had a red ball. Lily gave the ball to", *SENTENCES]:
-        d = client.post("/api/lessons/where-does-the-answer-appear/steps/4", json={"text": text, "model": model}).json()
+    picked = [(None, None)] + [(313, None), (313, 12)] * (model == "tiny-sinusoidal")  # the Token and minus menus
+    for text, (target, versus) in [(t, p) for t in ["He said", "Lily had a red ball. Lily gave the ball to", *SENTENCES]
+                                   for p in picked]:
+        d = client.post("/api/lessons/where-does-the-answer-appear/steps/4",
+                        json={"text": text, "model": model, "target": target, "versus": versus}).json()
         body = " ".join(d["body"].split())
         said = [kind for words, kind in shares.items() if words in body]
-        a = client.post("/api/attribution/logit", json={"text": d["text"], "model": model}).json()
+        a = client.post("/api/attribution/logit", json={"text": d["text"], "model": model, "token": target,
+                                                        "versus": versus}).json()
         assert a["position"] == d["settings"]["token"], text
+        shown = {n["placeholder"]: n["value"] for n in d["numbers"]}
+        assert (shown["logit.target | raw"], shown["logit.logit"]) == (a["target"], a["logit"]), (text, target, versus)
         best, heads = max(max(row) for row in a["heads"]), a["heads_total"]
         rest = sum(p["value"] for p in a["parts"])
         truth = "lower" if heads <= 0 else "one" if best > 0.5 * heads else "several"
