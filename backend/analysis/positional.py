@@ -31,16 +31,25 @@ def encoding(loaded: LoadedModel, n: int) -> schemas.PositionalResponse:
 ADDITIVE_NOTE = ("q and k are each split into a content part (from the token embedding, with the biases) and a "
                  "position part (from the positional encoding); the norm's per-token divisor is taken from the real "
                  "input, so the four terms add up to the model's score.")
-ALIBI_NOTE = ("ALiBi adds nothing to the embeddings, so q and k are all content: content·content is the whole of "
-              "q·k/√d_head and the three terms with a position in them are 0. The position enters as the bias, "
-              "−slope × distance (−{slope:g} × distance for this head), added after the scaling: content·content + "
-              "bias adds up to the model's score.")
+def alibi_note(slope: float, scale: bool, positions: str) -> str:
+    """What the split shows under ALiBi, for this head's slope and the run's interventions (scaling on or off; the
+    positions normal, shuffled, or removed: then there is no distance, and the bias is 0)."""
+    qk = "q·k/√d_head" if scale else "q·k (scaling off: not divided)"
+    head = (f"ALiBi adds nothing to the embeddings, so q and k are all content: content·content is the whole of {qk} "
+            "and the three terms with a position in them are 0. ")
+    if positions == "removed":
+        return head + ("The position would enter as the bias, −slope × distance, but with the positions removed there "
+                       "is no distance: the bias is 0, and content·content alone is the model's score.")
+    distance = "the distance between the shuffled positions" if positions == "shuffled" else "distance"
+    return head + (f"The position enters as the bias, −slope × {distance} (−{slope:g} × {distance} for this head), "
+                   "added after the scaling: content·content + bias adds up to the model's score.")
 
 
 def decompose(run: Run, layer: int, head: int) -> schemas.DecomposeResponse:
     terms = decompose_scores(run.loaded.model, run.cache, layer, head)
     alibi = terms.bias is not None
-    note = ALIBI_NOTE.format(slope=float(run.loaded.model.alibi_slopes[head])) if alibi else ADDITIVE_NOTE
+    note = (alibi_note(float(run.loaded.model.alibi_slopes[head]), run.iv.scale, run.iv.positions) if alibi
+            else ADDITIVE_NOTE)
     return schemas.DecomposeResponse(
         **run_info(run), layer=layer, head=head, scores=rnd_masked(terms.scores),
         content_content=rnd_masked(terms.content_content), content_position=rnd_masked(terms.content_position),

@@ -272,6 +272,28 @@ def test_decompose_terms_add_up_to_the_score(client, name):
     assert body["scores"][0][1] is None  # masked
 
 
+@pytest.mark.parametrize("positions,scale", [("normal", True), ("removed", True), ("shuffled", True), ("normal", False),
+                                             ("removed", False)])
+def test_alibi_s_split_says_what_its_numbers_are_under_each_intervention(client, positions, scale):
+    """Under ALiBi the note says what content·content is divided by (√d_head, or nothing with scaling off) and what
+    the bias is: −slope × distance (between the shuffled positions, where shuffled), or 0 with the positions removed,
+    as the bias on screen is (it said −0.0625 × distance and √d_head whatever the interventions)."""
+    body = client.post("/api/positional/decompose", json={"text": TEXT, "layer": 0, "head": 2, "model": "tiny-alibi",
+                                                           "positions": positions, "scale": scale}).json()
+    note = body["note"]
+    seen = [v for row in body["bias"] for v in row if v is not None]
+    assert ("√d_head" in note) == scale and ("scaling off" in note) == (not scale)
+    if positions == "removed":
+        assert all(v == 0 for v in seen) and "the bias is 0" in note and "× distance (" not in note
+    else:
+        assert any(v != 0 for v in seen) and "the bias is 0" not in note
+        assert ("shuffled positions" in note) == (positions == "shuffled")
+    total = [[(c or 0) + (b or 0) for c, b in zip(cc, bb, strict=True)]
+             for cc, bb in zip(body["content_content"], body["bias"], strict=True)]
+    for t_row, s_row in zip(total, body["scores"], strict=True):  # content·content + bias: the score, as the note says
+        assert all(s is None or abs(t - s) < 2e-3 for t, s in zip(t_row, s_row, strict=True))
+
+
 def test_decompose_refuses_where_it_does_not_apply(client):
     r = client.post("/api/positional/decompose", json={"text": TEXT, "model": "tiny-rotary"})
     assert r.status_code == 422 and "rotary" in r.json()["detail"]

@@ -305,6 +305,34 @@ def test_explain_weights_equal_the_api(page: Page):
     assert page.locator("table.explain tbody tr.masked").count() == sum(want["mask"])
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-alibi"])
+def test_explain_s_sum_row_puts_the_output_under_weight_times_v(page: Page, need_models, model):
+    """The table's last row: "= output z →" just left of the output, which sits under "weight × v" (under ALiBi, with
+    two more columns, the output sat under "weight ÷ 1.000")."""
+    need_models(model)
+    open_app(page, text=SENTENCE, model=model, view="arithmetic", layer=0, head=0)
+    heads = page.locator("table.explain thead th").all_text_contents()
+    cells = page.locator("table.explain tfoot tr > *").evaluate_all(
+        "(cs) => cs.map((c) => [c.textContent, Number(c.getAttribute('colspan') || 1)])")
+    column, at = 0, {}
+    for text, span in cells:
+        at[text] = column
+        column += span
+    assert column == len(heads), (cells, heads)
+    assert at["= output z →"] == heads.index("weight × v") - 1 and column - 1 == heads.index("weight × v")
+
+
+def test_explain_under_alibi_with_the_positions_removed_says_the_bias_is_0(page: Page, need_models):
+    need_models("tiny-alibi")
+    open_app(page, text=SENTENCE, model="tiny-alibi", view="arithmetic", layer=0, head=0, positions="removed")
+    heads = page.locator("table.explain thead th").all_text_contents()
+    rows = page.locator("table.explain tbody tr:not(.masked)").evaluate_all(
+        "(trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent))")
+    assert {float(r[heads.index("+ bias")]) for r in rows} == {0.0}
+    intro = page.locator(".explain-intro").text_content()
+    assert "0 here: with the positions removed there is no distance" in intro and "× distance" not in intro
+
+
 def test_explain_under_alibi_shows_the_bias_its_weights_take(page: Page, need_models):
     """Under ALiBi the softmax takes q·k ÷ scale plus the head's distance bias: the table shows both, and the weights
     on screen are the softmax of the scores on screen (the table without the bias did not add up)."""

@@ -24,6 +24,15 @@ function scaleText(e) {
 }
 
 /** data: {explain, error}; state: {layer, head, token}. */
+/** The ALiBi term of the intro's formula, as the run has it: no distance with the positions removed (the bias is 0). */
+function alibiWords(e) {
+  const slope = `this head's slope m = ${fmt(e.slope)}`;
+  const positions = e.interventions ? e.interventions.positions : "normal";
+  if (positions === "removed") return ` + the ALiBi bias, 0 here: with the positions removed there is no distance (${slope}); `;
+  const distance = positions === "shuffled" ? "the distance between the shuffled positions" : "distance";
+  return ` + the ALiBi bias −m × ${distance} (${slope}); `;
+}
+
 export function render(element, data, state) {
   const intro = part(element, "intro", () => h("div", { class: "explain-intro" }));
   const bars = part(element, "bars", () => h("div", { class: "row2" }));
@@ -58,7 +67,7 @@ export function render(element, data, state) {
       `Layer ${e.layer} · head ${e.head} · query token ${e.query} `,
       h("span", { class: "tokname" }, `“${qTok}”`),
       `. For each key: score = q·k ÷ ${scaleText(e)}`,
-      alibi ? ` + the ALiBi bias −m × distance (this head's slope m = ${fmt(e.slope)}); ` : "; ",
+      alibi ? alibiWords(e) : "; ",
       e.mask.some(Boolean) ? "keys after the query are masked (left out); " : "no key is masked; ",
       "weight = softmax of the scores; output = Σ weight × v.",
     ),
@@ -142,7 +151,8 @@ export function render(element, data, state) {
   const foot = h(
     "tfoot",
     {},
-    h("tr", {}, h("th", { colspan: "6", scope: "row" }, "sum"), h("td", { class: "num" }, "—"), h("td", { class: "num" }, "—"), h("td", { class: "num" }, "= output z →"), h("td", {}, vec(e.output))),
+    // (under the columns before "weight": #, key, k, q·k, ÷ scale, ALiBi's bias and score, mask)
+    h("tr", {}, h("th", { colspan: String(alibi ? 8 : 6), scope: "row" }, "sum"), h("td", { class: "num" }, "—"), h("td", { class: "num" }, "—"), h("td", { class: "num" }, "= output z →"), h("td", {}, vec(e.output))),
   );
   const table = h("table", { class: "explain" }, h("thead", {}, head), body, foot);
   const plot = plotOf(tableFig);

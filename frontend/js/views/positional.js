@@ -78,7 +78,7 @@ function encodingWords(data) {
   const alibi = data.scheme && data.scheme.data && data.scheme.data.alibi;
   if (alibi || data.positional === "alibi") {
     return ["What ALiBi has instead: a bias by distance",
-      "No vector is added to the embedding. Each head adds −slope × distance to its scores, after the division by √d_head."];
+      "No vector is added to the embedding. Each head adds −slope × distance to its scores, after the scaling."];
   }
   if (data.positional === "rotary") {
     return ["What rotary positions do instead: a rotation",
@@ -252,7 +252,7 @@ const TERMS = [
 
 const FOUR_TERMS = "score = q·k ÷ scale, with q and k each made from content + position: four terms (content·content, " +
   "content·position, position·content, position·position), each ÷ scale, that add up to the score.";
-const ALIBI_TERMS = "q·k/√d_head + bias: under ALiBi q and k are all content, and the position is the bias, −slope × distance.";
+const ALIBI_TERMS = "q·k ÷ scale + bias: under ALiBi q and k are all content, and the position is the bias, −slope × distance.";
 // (where the split does not apply, the intro says how it would go, above a panel saying why it does not here)
 const NO_SPLIT = "Where a vector for each position is added to the embedding, q and k are each content + position, and a " +
   "score splits into four terms (content·content, content·position, position·content, position·position). Not on this model:";
