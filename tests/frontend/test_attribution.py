@@ -120,6 +120,17 @@ def test_each_new_view_draws_on_the_default_model(page: Page):
         f"p(“{t['display']}”) is {t['prob']}: its change with each head ablated")
 
 
+
+def test_the_ablation_note_counts_the_passes_it_ran(page: Page):
+    """With a head ablated already, its cell is the run as it is and needs no pass: the note says 15 passes of 16
+    heads, as the API's `passes` (it said 16)."""
+    open_app(page, text=TEXT, view="effects", ablate="0.1")
+    passes = sum(api(page, "/api/attribution/ablation", {"text": TEXT, "layers": [l], "ablate": [[0, 1]]})["passes"]
+                 for l in range(4))
+    assert passes == 15
+    expect(page.locator("#panel-effects .measure-note")).to_have_text(
+        "16 heads, 15 forward passes (1 already ablated: its cell is the run as it is).")
+
 def test_a_why_view_waiting_for_its_analysis_says_so_then_shows_the_new_sentence(page: Page):
     """The lens view's analysis carries more than the attention view's: back on the lens tab after the sentence
     changed elsewhere, its old picture is marked loading until the new analysis is in, then shows the new sentence."""

@@ -76,14 +76,16 @@ export function ablationProgress(items, nLayers) {
   let done = 0;
   let first = null;
   let error = null;
+  let passes = 0; // the forward passes the answers ran (a head ablated already needs none: its cell is the run itself)
   for (const x of items) {
     if (x.error) error = error || x.error;
     if (!x.current || !x.data) continue;
     done++;
     first = first || x.data;
+    passes += x.data.passes;
     x.data.layers.forEach((l, i) => { effects[l] = x.data.effects[i]; });
   }
-  return { done, total: items.length, effects, first, error };
+  return { done, total: items.length, effects, first, error, passes };
 }
 
 function ablationPart(element, data, state) {
@@ -136,7 +138,9 @@ function ablationPart(element, data, state) {
   prog.value = p.done;
   note.textContent = p.error ? p.error
     : stopped ? `Stopped: ${p.done} of ${p.total} layers measured.`
-      : p.done < p.total ? `${p.done} of ${p.total} layers measured…` : `${heads} heads, ${heads} forward passes.`;
+      : p.done < p.total ? `${p.done} of ${p.total} layers measured…`
+        : `${heads} heads, ${p.passes} forward pass${p.passes === 1 ? "" : "es"}` +
+          (p.passes < heads ? ` (${heads - p.passes} already ablated: ${heads - p.passes > 1 ? "their cells are" : "its cell is"} the run as it is).` : ".");
   if (!p.first) return;
   const L = m.n_layers;
   const H = m.n_heads;

@@ -230,10 +230,11 @@ test("a held source shows the items the data layer has and asks for none; Stop k
 });
 
 test("the ablation's progress: the layers answered, each head's effect in its place", () => {
-  const eff = (l) => ({ layers: [l], effects: [[{ layer: l, head: 0, delta_prob: -l }, { layer: l, head: 1, delta_prob: l }]] });
-  const items = [{ data: eff(0), current: true }, { data: eff(1), current: true }, { data: null, current: false, pending: true }];
+  const eff = (l, passes = 2) => ({ layers: [l], passes, effects: [[{ layer: l, head: 0, delta_prob: -l }, { layer: l, head: 1, delta_prob: l }]] });
+  const items = [{ data: eff(0), current: true }, { data: eff(1, 1), current: true }, { data: null, current: false, pending: true }];
   const p = ablationProgress(items, 3);
   assert.deepEqual([p.done, p.total], [2, 3]);
+  assert.equal(p.passes, 3); // the answers' own count: a head ablated already took no pass
   assert.equal(p.effects[1][1].delta_prob, 1);
   assert.equal(p.effects[2], null);
   // a stale answer (the previous position's, shown while the new one loads) does not count
