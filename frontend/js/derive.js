@@ -48,6 +48,16 @@ export function maskOf(answer, keep = null) {
 /** Does the answer mask any cell at all? (a bidirectional model masks none) */
 export const masksAny = (answer) => Boolean(answer && answer.visible && answer.visible.some((v) => v < answer.visible.length));
 
+/**
+ * The cells that neither side of a comparison sees (query i, key j: masked in both answers), or null where one side
+ * sees every cell. A cell masked on one side alone is that side's 0 against the other's weight: a real difference.
+ */
+export function bothMasked(a, b) {
+  const ma = masksAny(a) ? maskOf(a) : null;
+  const mb = masksAny(b) ? maskOf(b) : null;
+  return ma && mb ? (i, j) => ma(i, j) && mb(i, j) : null;
+}
+
 const sliceMemo = new WeakMap(); // answer -> {key, view}
 const thumbMemo = new WeakMap(); // thumbnails -> {key, thumbs}
 

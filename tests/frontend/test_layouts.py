@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.frontend.pages import SENTENCE, TICKS_OUTSIDE, ready, url_state
+from tests.frontend.pages import SENTENCE, TICKS_OUTSIDE, api, plot_data, ready, url_state
 
 pytestmark = pytest.mark.browser
 WAIT = 300_000  # ms: generous, for a loaded machine (plotly.js alone can take minutes to parse there)
@@ -205,6 +205,20 @@ def test_compare_two_models_draws_both_sides(page: Page, need_models):
     ready(page, WAIT)
     assert page.locator("#panel-compare .panel-title").all_text_contents() == titles
     assert "model2=tiny-rotary" in page.url
+
+
+def test_compare_a_causal_model_with_an_encoder_draws_every_difference(page: Page, need_models):
+    """Above the diagonal the causal side has no weight (0) and the encoder has some: b − a there is the encoder's
+    weight, drawn (it was greyed out as masked, as if neither side had a number there)."""
+    need_models("tiny-sinusoidal", "minilm-l6")
+    text = "the cat"
+    page.goto("/?" + urlencode({"text": text, "model": "tiny-sinusoidal", "model2": "minilm-l6", "view": "compare",
+                                "layer": 1, "head": 2}))
+    ready(page, WAIT)
+    want = api(page, "/api/compare", {"a": {"text": text, "model": "tiny-sinusoidal"},
+                                      "b": {"text": text, "model": "minilm-l6"}, "layer": 1, "head": 2})["difference"][0][0]
+    z = plot_data(page, '#panel-compare [data-part="diff"] .plot')[0]["z"]
+    assert z == want and any(z[i][j] != 0 for i in range(len(z)) for j in range(i + 1, len(z))), (z, want)
 
 
 def test_compare_a_head_only_side_a_has_draws_side_a_and_both_predictions(page: Page, need_models):

@@ -2,7 +2,7 @@
 // page's sentence, model and interventions; side b differs where the page says (URL text2, model2, positions2,
 // scale2, ablate2), so a link names both sides. The selected head on each side, their difference (b − a) where the
 // tokens line up, and both sides' next-token predictions, all from one /api/compare answer.
-import { maskOf, masksAny, shownText } from "../derive.js";
+import { bothMasked, maskOf, masksAny, shownText } from "../derive.js";
 import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import {
@@ -152,14 +152,14 @@ function difference(fig, r, s) {
   // a position whose tokens differ shows both: "big / small"
   const same = r.same_token || a.tokens.map(() => true);
   const tokens = a.tokens.map((t, i) => (same[i] ? t : { ...t, display: `${shownText(t)} / ${shownText(b.tokens[i])}` }));
-  const ma = maskOf(a);
-  const mb = maskOf(b);
-  const masked = ma || mb ? (i, j) => Boolean((ma && ma(i, j)) || (mb && mb(i, j))) : null;
+  // a cell is masked only where neither side sees it: masked on one side alone, it is that side's 0 against the
+  // other's weight, a real difference (a causal model beside an encoder)
+  const masked = bothMasked(a, b);
   const lim = absMax(z);
   draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label: "b − a", cellText: numbersFit(fig, n) })], {
     height: squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 }),
     plot_bgcolor: MASKED_COLOR,
-    images: masksAny(a) || masksAny(b) ? [maskedBackground()] : [],
+    images: masked ? [maskedBackground()] : [],
     xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }),
     yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }),
     margin: { l: 70, r: 6, t: 6, b: 60 },

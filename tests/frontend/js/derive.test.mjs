@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  baseParams, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, scrollCues, shownIndices, shownText,
+  baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, scrollCues, shownIndices, shownText,
   similarityByDistance, similarityCaption,
   sliceThumbnails, visibleAnalysis, wholeInsert,
 } from "../../../frontend/js/derive.js";
@@ -138,4 +138,15 @@ test("the cosine heatmap's caption: means by distance, each claim only where its
   assert.match(similarityCaption(rising), /does not fall steadily/);
   assert.doesNotMatch(similarityCaption(rising), /more alike|Not every pair/);
   assert.equal(similarityCaption([[1, 0.5], [0.5, 1]]), "Cosine of every pair of positions.");
+});
+
+test("a comparison masks a cell only where neither side sees it", () => {
+  const causal = { visible: [1, 2, 3] }; // query i sees keys 0..i
+  const encoder = { visible: [3, 3, 3] }; // every key
+  const shorter = { visible: [1, 1, 3] };
+  assert.equal(bothMasked(causal, encoder), null); // the encoder's weights above the diagonal are real differences
+  assert.equal(bothMasked(encoder, causal), null);
+  const m = bothMasked(causal, shorter);
+  assert.deepEqual([m(0, 1), m(1, 1), m(1, 2), m(2, 2)], [true, false, true, false]);
+  assert.equal(bothMasked(null, causal), null);
 });
