@@ -27,9 +27,10 @@ export function render(element, data, state) {
   const nL = a.n_layers;
   const nH = a.n_heads;
   caption(fig, "Each number is a mean over the words where it applies, as the Heads tab counts them: a special token " +
-    "(BOS, [CLS], [SEP]) is never the query, of the three weights only the first-token weight counts the first token, and " +
-    "the previous-token weight starts at the third token. So the three weights are that tab's previous-token, sink and " +
-    "self scores. Low entropy = a focused head; a blank cell: no word counts. Hover for the exact value; click a cell to " +
+    "(BOS, [CLS], [SEP]) is never the query, the entropy counts the queries that see at least two tokens (a causal " +
+    "model's first query sees only itself: its entropy is 0 whatever the head), of the three weights only the " +
+    "first-token weight counts the first token, and the previous-token weight starts at the third token. So the three " +
+    "weights are that tab's previous-token, sink and self scores. Low entropy = a focused head; a blank cell: no word counts. Hover for the exact value; click a cell to " +
     "select that head.");
   const traces = [];
   // four panels in a row; two rows of two on a narrow screen
