@@ -258,14 +258,9 @@ def lens_story(lens: dict) -> str:
 
 
 def filled(d: dict) -> str:
-    """A step's body with its placeholders replaced by the numbers it read (whole numbers without decimals), on one
-    line."""
-    values = iter(n["value"] for n in d["numbers"])
-
-    def fill(_):
-        v = next(values)
-        return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
-    return " ".join(re.sub(r"\{\{(.*?)\}\}", fill, d["body"]).split())
+    """A step's body with its placeholders replaced by the numbers as the page shows them (`shown`), on one line."""
+    values = iter(n["shown"] for n in d["numbers"])
+    return " ".join(re.sub(r"\{\{(.*?)\}\}", lambda _: next(values), d["body"]).split())
 
 
 LENS_SAYS = {"stays first": "it stays first after every sub-layer", "not kept": "the blocks do not keep it there",

@@ -136,11 +136,12 @@ function ablationPart(element, data, state) {
   prog.hidden = p.done === p.total;
   prog.max = p.total || 1;
   prog.value = p.done;
+  const already = heads - p.passes; // heads ablated before: their cells needed no pass
   note.textContent = p.error ? p.error
     : stopped ? `Stopped: ${p.done} of ${p.total} layers measured.`
       : p.done < p.total ? `${p.done} of ${p.total} layers measured…`
         : `${heads} heads, ${p.passes} forward pass${p.passes === 1 ? "" : "es"}` +
-          (p.passes < heads ? ` (${heads - p.passes} already ablated: ${heads - p.passes > 1 ? "their cells are" : "its cell is"} the run as it is).` : ".");
+          (already ? ` (${already} already ablated: ${already > 1 ? "their cells are" : "its cell is"} the run as it is).` : ".");
   if (!p.first) return;
   const L = m.n_layers;
   const H = m.n_heads;
