@@ -87,6 +87,28 @@ export function definitionText(def, counted = null) {
 /** "0.923" -> "0.92"; no score (null: no query counted) -> "—". */
 export const scoreText = (v, digits = 2) => (typeof v === "number" && Number.isFinite(v) ? v.toFixed(digits) : "—");
 
+/**
+ * What the induction probe's loss drop (first copy minus repeat, in nats) says: "much" (over 1: the model predicts the
+ * repeat far better), "some" (0.3 to 1), "same" (within 0.3 either way) or "worse" (the repeat 0.3 or more above).
+ * The bands of lesson 11's reveal, whose `when` blocks tests/frontend/js/roles.test.mjs checks against this.
+ */
+export function probeDropBand(drop) {
+  if (drop > 1) return "much";
+  if (drop >= 0.3) return "some";
+  if (drop > -0.3) return "same";
+  return "worse";
+}
+
+const PROBE_DROP_WORDS = {
+  much: "the model predicts the repeat far better: it learned the sequence in context, from the first copy",
+  some: "somewhat better on the repeat, far from predicting it",
+  same: "about the same on both copies: no sign of copying from the first one",
+  worse: "worse on the repeat than on the first copy",
+};
+
+/** The words for a probe's loss drop (probeDropBand's band). */
+export const probeDropWords = (drop) => PROBE_DROP_WORDS[probeDropBand(drop)];
+
 // ------------------------------------------------------------------------------------------ several heads at once
 
 /** The heads Links draws: the overlay's (those the model has), else the selected head alone. */

@@ -7,7 +7,7 @@ import { shownText } from "../derive.js";
 import {
   caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, presenting, reason, setExport, setValue, THEME, WEIGHT_SCALE,
 } from "../plot.js";
-import { definitionText, ruleText, scoreText, sortHeads, strongest } from "../roles.js";
+import { definitionText, probeDropWords, ruleText, scoreText, sortHeads, strongest } from "../roles.js";
 
 export const id = "heads";
 export const sources = ["roles", "roleprobe", "roledefs", "rolemodels"];
@@ -114,8 +114,7 @@ function probePart(element, data, state) {
     "uses it predicts the repeat much better than the first copy.";
   loss.textContent = p.loss_unavailable ? `No loss: ${p.loss_unavailable}.`
     : `Loss per token: ${scoreText(p.first_half_loss)} nats on the first copy, ${scoreText(p.second_half_loss)} on the repeat: ` +
-      `${p.loss_drop >= 0 ? "a drop" : "a rise"} of ${scoreText(Math.abs(p.loss_drop))} nats` +
-      (p.loss_drop > 0.5 ? " (the model learned the sequence in context)." : " (no sign of learning in context).");
+      `${p.loss_drop >= 0 ? "a drop" : "a rise"} of ${scoreText(Math.abs(p.loss_drop))} nats (${probeDropWords(p.loss_drop)}).`;
   loss.dataset.drop = p.loss_drop === null || p.loss_drop === undefined ? "" : String(p.loss_drop);
   const first = r.tokens.slice(p.first_half[0], p.first_half[1]).map(shownText);
   toks.textContent = `seed ${p.seed}: ${first.join(" · ")}  ‖ then the same again`;
@@ -155,8 +154,8 @@ function tablePanel(row, data, state, role) {
   const t = r.roles;
   const byRole = Object.fromEntries(defs.roles.map((d) => [d.role, d]));
   const what = state.probe ? `the induction probe (seed ${r.probe.seed})` : "the sentence";
-  caption(fig, `${r.model} on ${what}: each score a share of the head's attention (0 to 1), averaged over the queries where ` +
-    `its role is possible. Click a column to rank by it; click a row to open that head. ${ruleText(defs.thresholds)}`);
+  caption(fig, `${r.model} on ${what}: each score a share of the head's attention (0 to 1; broad: how evenly it spreads, also 0 to 1), averaged over ` +
+    `the queries where its role is possible. Click a column to rank by it; click a row to open that head. ${ruleText(defs.thresholds)}`);
   const heads = sortHeads(t, role, state.asc);
   const head = h("tr", {}, h("th", { scope: "col" }, "head"), h("th", { scope: "col" }, "label"),
     ...t.roles.map((ro) => {

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
 import {
-  combinedQueries, definitionText, headColor, labelsOf, overlayHeads, PALETTE, pickRow, ruleText, scoreText, sortHeads, strongest,
+  combinedQueries, definitionText, headColor, labelsOf, overlayHeads, PALETTE, pickRow, probeDropBand, probeDropWords, ruleText, scoreText,
+  sortHeads, strongest,
   fitTileText, tileText, toggleOverlay, toggleRow,
 } from "../../../frontend/js/roles.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
@@ -169,4 +170,24 @@ test("the new state keys survive their URL; what a link names wrongly falls back
   assert.equal(bad.pseed, 0);
   assert.equal(bad.role, DEFAULTS.role);
   assert.deepEqual(intList("4, 2,2,abc,", 10), [2, 4]);
+});
+
+test("the probe's loss words follow lesson 11's bands: the block the lesson keeps for a drop says what the Heads view says", async () => {
+  const { readFile } = await import("node:fs/promises");
+  const md = await readFile(new URL("../../../frontend/lessons/11-find-the-induction-head.md", import.meta.url), "utf8");
+  const blocks = [...md.matchAll(/^::: when (.*loss_drop.*)\n([^\n]+)/gm)].map(([, cond, text]) => ({ cond, text }));
+  assert.equal(blocks.length, 4);
+  // the lesson's answer for each band, by the words its block starts with
+  const bandOf = { "Much lower": "much", "Somewhat lower": "some", "About the same": "same", "Higher": "worse" };
+  const holds = (cond, drop) => Function(`return (${cond.replaceAll("{{roleprobe.probe.loss_drop}}", `(${drop})`)
+    .replaceAll("abs(", "Math.abs(").replaceAll(" and ", " && ")});`)();
+  for (const drop of [-2, -0.3, -0.2999, 0, 0.2999, 0.3, 0.5, 1, 1.0001, 4.2]) {
+    const kept = blocks.filter((b) => holds(b.cond, drop));
+    assert.equal(kept.length, 1, `drop ${drop}: ${kept.length} blocks kept`);
+    const band = Object.entries(bandOf).find(([start]) => kept[0].text.startsWith(start))[1];
+    assert.equal(probeDropBand(drop), band, `drop ${drop}`);
+  }
+  assert.match(probeDropWords(2), /learned the sequence in context/);
+  assert.doesNotMatch(probeDropWords(0.6), /learned/);
+  assert.match(probeDropWords(0.1), /no sign/);
 });
