@@ -16,7 +16,6 @@ JS_TESTS := $(shell find frontend tests -name '*.test.js' -o -name '*.test.mjs' 
 .PHONY: run test venv install install-dev models browser node bench python-venv
 
 run: install
-	@$(BIN)/attnlab models convert
 	$(BIN)/attnlab serve --host $(HOST) --port $(PORT)
 
 test: install-dev browser $(if $(JS_TESTS),node)

@@ -43,6 +43,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _check_model(args.model)
     if args.model:
         os.environ["ATTNLAB_DEFAULT_MODEL"] = args.model  # read by Settings, in every worker
+    # SmolLM2 converted before the server starts, where it is installed and not converted yet: no request (in any
+    # worker) waits on the conversion; where there is nothing to convert, this costs a look at two files
+    convert_smollm2()
     host = args.host
     shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     print(f"Attention Lab: open http://{shown}:{args.port}/  (API reference: http://{shown}:{args.port}/docs)",
@@ -197,6 +200,13 @@ def cmd_models_install(args: argparse.Namespace) -> None:
 def cmd_models_convert(args: argparse.Namespace) -> None:
     """Convert SmolLM2's GGUF file and write the cache (with a progress bar), where it is installed and not
     converted yet: then no request waits on the conversion. Installs nothing."""
+    convert_smollm2(quiet=args.quiet, say_why_not=True)
+
+
+def convert_smollm2(quiet: bool = False, say_why_not: bool = False) -> None:
+    """`attnlab models convert`, and `attnlab serve` before it starts: SmolLM2 converted into the cache where it is
+    installed and not converted yet, with a progress bar (unless `quiet`). `say_why_not`: print a line where there is
+    nothing to convert (not installed, or converted already)."""
     import time
 
     from tqdm.auto import tqdm
@@ -204,14 +214,16 @@ def cmd_models_convert(args: argparse.Namespace) -> None:
     from models import pretrained
 
     if pretrained.smollm2_file() is None:
-        print("attnlab: SmolLM2-135M is not installed (attnlab models install): nothing to convert")
+        if say_why_not:
+            print("attnlab: SmolLM2-135M is not installed (attnlab models install): nothing to convert")
         return
     if pretrained.smollm2_cached():
-        print(f"attnlab: SmolLM2-135M is converted already ({pretrained.cache_folder(pretrained.smollm2_file())})")
+        if say_why_not:
+            print(f"attnlab: SmolLM2-135M is converted already ({pretrained.cache_folder(pretrained.smollm2_file())})")
         return
     t0 = time.perf_counter()
     with tqdm(total=100, desc="converting SmolLM2-135M", unit="%", bar_format="{desc}: {percentage:3.0f}%|{bar}| "
-              "{elapsed}<{remaining}", disable=args.quiet) as bar:
+              "{elapsed}<{remaining}", disable=quiet) as bar:
         def progress(fraction: float) -> None:
             bar.update(max(0, round(100 * fraction) - bar.n))
 
@@ -220,7 +232,7 @@ def cmd_models_convert(args: argparse.Namespace) -> None:
         except (LookupError, OSError) as e:
             sys.exit(f"attnlab: {e}")
     print(f"attnlab: SmolLM2-135M converted in {time.perf_counter() - t0:.0f} s and cached in {folder}; "
-          "it now loads in about a second")
+          "it now loads in about a second", flush=True)
 
 
 def cmd_models(args: argparse.Namespace) -> None:

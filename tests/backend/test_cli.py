@@ -39,6 +39,39 @@ def test_models_table(capsys):
 
 
 
+@pytest.mark.parametrize("state", ["not converted", "converted", "not installed"])
+def test_serve_converts_smollm2_first_where_it_is_installed_and_not_converted(state, monkeypatch, tmp_path, capsys):
+    """`attnlab serve` (and so `make run`) converts SmolLM2 before the server starts, with the progress bar of
+    `attnlab models convert`, where it is installed and not converted yet; else it says nothing of it."""
+    import uvicorn
+
+    from models import pretrained
+
+    for name in ("ATTNLAB_HOST", "ATTNLAB_PORT", "ATTNLAB_DEFAULT_MODEL"):  # (cmd_serve sets them: restored after)
+        monkeypatch.setenv(name, "")
+    gguf = tmp_path / "model.gguf"
+    gguf.write_bytes(b"")
+    monkeypatch.setattr(pretrained, "smollm2_file", lambda: None if state == "not installed" else gguf)
+    monkeypatch.setattr(pretrained, "smollm2_cached", lambda: state == "converted")
+    events = []
+
+    def prepare(progress):
+        progress(1.0)
+        events.append("converted")
+        return tmp_path / "cache", None
+
+    monkeypatch.setattr(pretrained, "prepare_smollm2", prepare)
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: events.append("served"))
+    main(["serve", "--port", "1"])
+    captured = capsys.readouterr()
+    if state == "not converted":
+        assert events == ["converted", "served"]
+        assert "converting SmolLM2-135M: 100%" in captured.err and "SmolLM2-135M converted in" in captured.out
+    else:
+        assert events == ["served"]
+        assert "SmolLM2" not in captured.out + captured.err
+
+
 @pytest.mark.slow
 def test_serve_answers_health():
     port = free_port()
