@@ -248,6 +248,11 @@ def test_hiding_special_tokens_removes_them_from_the_strip_and_the_axes(page: Pa
     assert page.locator("#attn-heatmap .xtick text").all_text_contents() == kept
     assert page.locator("#attn-heatmap .ytick text").all_text_contents() == kept
     assert plot_data(page, "#attn-lines .plot")[0]["text"] == kept
+    # the grid's hover names each cell's tokens by the API's index, as the heatmap and the strip do (plot position 1
+    # is token keep[1])
+    grid = plot_data(page, "#attn-grid .plot")[0]
+    assert grid["text"][1][0].startswith(f"layer 0 · head 0<br>query {keep[1]} “{texts[keep[1]]}” → key {keep[0]} "
+                                         f"“{texts[keep[0]]}”: ")  # (then the weight, 8-bit on this model)
     # the same numbers, rows and columns picked by index (nothing recomputed)
     z = plot_data(page, "#attn-heatmap .plot")[0]["z"]
     want = a["attention"][0][0]

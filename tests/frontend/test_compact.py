@@ -71,7 +71,7 @@ def test_a_large_model_gets_one_layer_in_full_and_the_grid_its_thumbnails(page: 
         want = full["attention"][layer][head]
         assert max(abs(tile[i][j] - want[i][j]) for i in range(n) for j in range(n)) <= 1 / 510 + 1e-4
     # hovering says how precise the thumbnail is
-    assert grid["text"][0][0] == f"layer 0 · head 0<br>query 0 → key 0: ≈{thumbs[0][0][0][0] / 255:.2f}"
+    assert grid["text"][0][0] == f"layer 0 · head 0<br>query 0 “[CLS]” → key 0 “[CLS]”: ≈{thumbs[0][0][0][0] / 255:.2f}"
     expect(page.locator("#attn-grid .caption")).to_contain_text("8-bit")
     shot(page, "minilm-compact")
     # another layer: that layer alone is asked for (the thumbnails and role table of this sentence are kept), the
@@ -143,6 +143,12 @@ def test_the_grid_exports_what_it_shows(page: Page, need_models):
     assert rows[0] == ["layer", "head", "query", "key", "weight"] and len(rows) == 1 + n_layers * n_heads * n * n
     assert all(float(w) == full["attention"][int(l)][int(h)][int(i)][int(j)] for l, h, i, j, w in rows[1:])
     assert json.loads(download(page, fig, "json"))["attention"] == full["attention"]
+    # with the special tokens hidden, the rows name the API's token indices (BOS, index 0, left out)
+    open_app(page, text=SENTENCE, hidespecial=1)
+    rows = list(csv.reader(io.StringIO(download(page, fig, "csv"))))
+    assert len(rows) == 1 + n_layers * n_heads * (n - 1) ** 2
+    assert {r[2] for r in rows[1:]} == {str(i) for i in range(1, n)}
+    assert all(float(w) == full["attention"][int(l)][int(h)][int(i)][int(j)] for l, h, i, j, w in rows[1:])
     # a large model: the thumbnails, 8-bit, said so in the header and the JSON
     need_models(LARGE)
     open_app(page, text=SENTENCE, model=LARGE)

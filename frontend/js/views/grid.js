@@ -8,7 +8,7 @@
 /* global Plotly */
 import {
   caption, changed, COLORS, draw, emit, esc, GRID_MASKED, h, hiddenNote, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, selectionShapes, THEME,
-  WEIGHT_SCALE,
+  tokenIndex, tokenLabel, WEIGHT_SCALE,
 } from "../plot.js";
 import { definitionText, fitTileText, labelsOf, ruleText, tileText } from "../roles.js";
 
@@ -22,6 +22,7 @@ const MAX_HOVER_CELLS = 120_000; // beyond this, no per-cell hover text (clickin
  */
 function source(a) {
   const n = a.tokens.length;
+  const ix = a.tokens.map((_, i) => tokenIndex(a.tokens, i)); // the API's index of each row and column (hidden tokens)
   const t = a.thumbnails;
   if (t) {
     const [nL, nH] = t.shape; // [layer, head, query, key]
@@ -35,7 +36,7 @@ function source(a) {
         const rows = [["layer", "head", "query", "key", "weight_8bit"]];
         for (let l = 0; l < nL; l++)
           for (let h = 0; h < nH; h++)
-            for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) rows.push([l, h, i, j, (bytes[at(l, h, i, j)] / scale).toFixed(3)]);
+            for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) rows.push([l, h, ix[i], ix[j], (bytes[at(l, h, i, j)] / scale).toFixed(3)]);
         return rows;
       },
       json: () => ({
@@ -54,7 +55,7 @@ function source(a) {
     precision: "",
     csv: () => {
       const rows = [["layer", "head", "query", "key", "weight"]];
-      att.forEach((heads, l) => heads.forEach((p, h) => p.forEach((row, i) => row.forEach((v, j) => rows.push([l, h, i, j, v])))));
+      att.forEach((heads, l) => heads.forEach((p, h) => p.forEach((row, i) => row.forEach((v, j) => rows.push([l, h, ix[i], ix[j], v])))));
       return rows;
     },
     json: () => ({ model: a.model, interventions: a.interventions, tokens: a.tokens, attention: att }),
@@ -234,12 +235,15 @@ export function render(element, data, state) {
   let text = null;
   if (hover) {
     text = Array.from({ length: rows }, () => new Array(cols).fill(""));
+    // each token by the API's index and its text, as the heatmap and the strip name it (with special tokens hidden,
+    // plot position i is not token i)
+    const names = a.tokens.map((_, i) => tokenLabel(a.tokens, i));
     for (let l = 0; l < nL; l++) {
       for (let hd = 0; hd < nH; hd++) {
         const name = `layer ${l} · head ${hd}${labelOf.has(`${l}.${hd}`) ? ` · ${esc(labelOf.get(`${l}.${hd}`))}` : ""}<br>query `;
         for (let i = 0; i < n; i++) {
           const tr = text[l * tile + i];
-          for (let j = 0; j < n; j++) tr[hd * tile + j] = `${name}${i} → key ${j}: ${z[l * tile + i][hd * tile + j] === null ? "masked" : src.label(l, hd, i, j)}`;
+          for (let j = 0; j < n; j++) tr[hd * tile + j] = `${name}${names[i]} → key ${names[j]}: ${z[l * tile + i][hd * tile + j] === null ? "masked" : src.label(l, hd, i, j)}`;
         }
       }
     }
