@@ -92,7 +92,9 @@ class Token(BaseModel):
     id: int
     text: str = Field(..., description=TOKEN_TEXT)
     display: str = Field(..., description=DISPLAY_TEXT)
-    position: int
+    position: int = Field(..., description="the token's place in the text (0 first); the position the model was given, "
+                                           "unless the interventions shuffled the positions (their `permutation`) or "
+                                           "removed them")
     special: bool = Field(False, description="a token the tokenizer adds that stands for no text ([CLS], [SEP], "
                                              "BOS): the UI may hide it. Typed as text, the same token is not special")
 

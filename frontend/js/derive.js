@@ -23,6 +23,18 @@ export function baseParams(state, model) {
 export const shownText = (t) => (t.display ?? t.text);
 
 /**
+ * What a token chip says of a token's position: its place in the text (`position`, the API's), and where the run
+ * gave the model other positions, what it was given (`interventions`, the answer's): the permutation's under
+ * shuffled positions, none with the positions removed.
+ */
+export function positionText(position, interventions) {
+  const iv = interventions || {};
+  if (iv.positions === "removed") return `position ${position} in the text (the model was given none: positions removed)`;
+  const given = iv.positions === "shuffled" && Array.isArray(iv.permutation) ? iv.permutation[position] : undefined;
+  return given === undefined ? `position ${position}` : `position ${position} in the text, given position ${given} (shuffled)`;
+}
+
+/**
  * The query token, as an index into the API's tokens: the hovered one, else the selected one, else the last one
  * shown. `shown`: the indices the page shows (all of them, or those left when special tokens are hidden).
  */

@@ -632,3 +632,20 @@ def test_back_while_typing_puts_the_sentence_box_back_with_the_page(page: Page):
     page.wait_for_function("(t) => new URLSearchParams(location.search).get('text') === t", arg=SENTENCE)
     ready(page)
     assert page.locator("#text").input_value() == SENTENCE
+
+
+def test_the_token_chips_say_what_position_the_model_was_given(page: Page):
+    """A chip names the token's place in the text and, where the positions are shuffled or removed, the position
+    the model was given (the API's permutation) or none."""
+    open_app(page, text=SENTENCE, positions="shuffled")
+    perm = api(page, "/api/analyze", {"text": SENTENCE, "positions": "shuffled"})["interventions"]["permutation"]
+    assert perm != sorted(perm)
+    titles = page.locator("#tokens .tok").evaluate_all("(chips) => chips.map((c) => c.title)")
+    assert len(titles) == len(perm)
+    for i, title in enumerate(titles):
+        assert f"position {i} in the text, given position {perm[i]} (shuffled)" in title, title
+    open_app(page, text=SENTENCE, positions="removed")
+    title = page.locator('#tokens .tok[data-index="2"]').get_attribute("title")
+    assert "position 2 in the text (the model was given none" in title
+    open_app(page, text=SENTENCE)
+    assert page.locator('#tokens .tok[data-index="2"]').get_attribute("title").endswith(" · position 2")

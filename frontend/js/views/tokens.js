@@ -1,9 +1,10 @@
 // The token strip: one chip per token (text set with textContent), the selected query highlighted.
-import { intoSight, shownText } from "../derive.js";
+import { intoSight, positionText, shownText } from "../derive.js";
 import { h } from "../plot.js";
 
 /**
- * data: {tokens: [{id, text, position, special, index?}], stale: bool}: `index` is the token's index in the
+ * data: {tokens: [{id, text, position, special, index?}], interventions, stale: bool}: `interventions` the answer's
+ * (what positions the model was given); `index` is the token's index in the
  * API's data when some tokens are hidden (the chips keep it in data-index); state: {token} (the effective
  * selection, an API index), plus `pinned` (the clicked token) and `query` (the selection without a hover: the strip
  * scrolls it into sight when it changes). Hover and click are wired by main.js
@@ -30,7 +31,7 @@ export function render(element, data, state) {
     chip.dataset.index = String(index);
     chip.querySelector(".tok-text").textContent = shownText(t);
     chip.querySelector(".tok-pos").textContent = String(index);
-    chip.title = `token ${index} · id ${t.id} · position ${t.position}${t.special ? " · special token (stands for no text)" : ""}`;
+    chip.title = `token ${index} · id ${t.id} · ${positionText(t.position, data.interventions)}${t.special ? " · special token (stands for no text)" : ""}`;
     chip.setAttribute("aria-label", `token ${index}: ${shownText(t)}${t.special ? " (special token)" : ""}`);
     chip.classList.toggle("selected", index === state.token);
     chip.classList.toggle("special", Boolean(t.special));

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, scrollCues, shownIndices, shownText,
+  baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, positionText, scrollCues,
+  shownIndices, shownText,
   similarityByDistance, similarityCaption,
   sliceThumbnails, visibleAnalysis, wholeInsert,
 } from "../../../frontend/js/derive.js";
@@ -149,4 +150,11 @@ test("a comparison masks a cell only where neither side sees it", () => {
   const m = bothMasked(causal, shorter);
   assert.deepEqual([m(0, 1), m(1, 1), m(1, 2), m(2, 2)], [true, false, true, false]);
   assert.equal(bothMasked(null, causal), null);
+});
+
+test("a token's position: its place in the text, and the position the run gave the model where that differs", () => {
+  assert.equal(positionText(2, { positions: "normal", permutation: null }), "position 2");
+  assert.equal(positionText(2, null), "position 2");
+  assert.equal(positionText(1, { positions: "shuffled", permutation: [4, 0, 7, 3] }), "position 1 in the text, given position 0 (shuffled)");
+  assert.match(positionText(3, { positions: "removed" }), /^position 3 in the text \(the model was given none/);
 });
