@@ -106,6 +106,18 @@ const PROBE_DROP_WORDS = {
   worse: "worse on the repeat than on the first copy",
 };
 
+/**
+ * The first sentence of the Heads view's panels across models: what runs through them. `members`: the family's models
+ * (the panels); `onScreen`: the model on screen, whose probe or sentence the rest of the view shows; `probe`: whether
+ * the panels score the induction probe of seed `seed` (the tiny models share one vocabulary, so one probe: a model
+ * with another vocabulary, SmolLM2 or MiniLM, has a probe of its own, and a checkpoint NAME@STEP is not a panel).
+ */
+export function acrossModelsIntro({ members, onScreen, probe, seed }) {
+  const inFamily = members.includes(onScreen);
+  const what = probe ? `probe (seed ${seed}; they share one vocabulary, so one probe${inFamily ? "" : `, not ${onScreen}'s above`})` : "sentence";
+  return inFamily ? `The same ${what} through each model` : `The final ${members.join(", ")}, not ${onScreen}: the same ${what} through each`;
+}
+
 /** The words for a probe's loss drop (probeDropBand's band). */
 export const probeDropWords = (drop) => PROBE_DROP_WORDS[probeDropBand(drop)];
 

@@ -237,6 +237,8 @@ def test_the_training_step_slider_switches_the_model_to_name_at_step(page: Page,
     assert url_state(page)["tstep"] == str(steps[1])
     assert url_state(page)["model"] == REPLAY
     expect(bar.locator(".replay-label")).to_contain_text(f"step {steps[1]} of {steps[-1]}")
+    # it says which views do not show the step: those that compare the final tiny models
+    expect(bar.locator(".replay-label")).to_contain_text(f"the views show {REPLAY}@{steps[1]}; those that compare")
     expect(page.locator("#model-info")).to_contain_text(f"{REPLAY}@{steps[1]}")
     shape = page.evaluate("() => document.querySelector('#replay .plot').layout.shapes[0].x0")
     assert shape == steps[1]

@@ -347,6 +347,10 @@ def test_on_smollm2_the_probe_finds_induction_heads_and_the_repeat_costs_less(pa
     assert labels, "SmolLM2 should have induction heads labelled on the probe"
     drop = float(page.locator('main .view[data-view="heads"] .probe-loss').get_attribute("data-drop"))
     assert drop == want["probe"]["loss_drop"]
+    expect(page.locator('main .view[data-view="heads"] .probe-loss')).to_contain_text("far better")
+    # the panels across models are the tiny models on their own probe, not SmolLM2's above: the intro says so
+    intro = page.locator('main .view[data-view="heads"] .models-row').evaluate("(e) => e.parentElement.querySelector('.intro').textContent")
+    assert intro.startswith("The final tiny-") and "not smollm2-135m:" in intro and "not smollm2-135m's above" in intro
     shot(page, "smollm2-probe")
 
 

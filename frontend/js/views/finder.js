@@ -7,7 +7,8 @@ import { shownText } from "../derive.js";
 import {
   caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, presenting, reason, setExport, setValue, THEME, WEIGHT_SCALE,
 } from "../plot.js";
-import { definitionText, probeDropWords, ruleText, scoreText, sortHeads, strongest } from "../roles.js";
+import { acrossModelsIntro, definitionText, probeDropWords, ruleText, scoreText, sortHeads, strongest } from "../roles.js";
+import { familyOf } from "../vocab.js";
 
 export const id = "heads";
 export const sources = ["roles", "roleprobe", "roledefs", "rolemodels"];
@@ -220,8 +221,10 @@ function modelsPart(element, data, state, role) {
   const sec = part(element, "models", () => h("section", { class: "subsection" }, h("h3", {}), h("p", { class: "intro" }),
     h("div", { class: "row-auto models-row" })));
   sec.querySelector("h3").textContent = `${d ? d.name : role} across the models that differ only in their positional scheme`;
-  sec.querySelector(".intro").textContent = `The same ${state.probe ? `probe (seed ${state.pseed}; the tiny models share one vocabulary, so one probe)` : "sentence"} ` +
-    "through each model: the score of every layer × head, with the label where a head has one. Does a model without positional " +
+  const fam = data.model ? familyOf(data.model.name) : null;
+  const first = fam ? acrossModelsIntro({ members: fam.models, onScreen: data.model.name, probe: state.probe, seed: state.pseed })
+    : `The same ${state.probe ? "probe" : "sentence"} through each model`;
+  sec.querySelector(".intro").textContent = `${first}: the score of every layer × head, with the label where a head has one. Does a model without positional ` +
     "encoding grow fixed-offset heads? Which scheme makes the sharpest previous-token head? A star (*) marks a head labelled " +
     "with this role. Click a head to open it." +
     (d ? ` ${d.words}` : "");
@@ -250,7 +253,7 @@ function modelPanel(grid, r, role, state) {
   const t = r.roles;
   const top = strongest(t, role);
   const loss = r.probe && !r.probe.loss_unavailable ? ` Probe loss ${scoreText(r.probe.first_half_loss)} → ${scoreText(r.probe.second_half_loss)} nats.` : "";
-  caption(fig, `${r.positional} positions. ` + (top ? `Strongest: L${top.layer} H${top.head} ${scoreText(top.scores[role])}` +
+  caption(fig, `${r.positional === "none" ? "No" : r.positional} positions. ` + (top ? `Strongest: L${top.layer} H${top.head} ${scoreText(top.scores[role])}` +
     (role === "fixed-offset" && top.offset !== null ? ` (offset ${top.offset})` : "") + "." : "No head has this score here.") + loss);
   const z = t.heads.map((row) => row.map((x) => x.scores[role]));
   const text = t.heads.map((row) => row.map((x) => (x.label === role ? `${scoreText(x.scores[role])}*` : scoreText(x.scores[role]))));

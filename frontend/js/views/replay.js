@@ -41,7 +41,7 @@ export function render(element, data) {
   bar.querySelector(".replay-step").textContent = `step ${step} of ${steps[steps.length - 1]}`;
   bar.querySelector(".replay-detail").textContent = ` (checkpoint ${index + 1} of ${steps.length})` +
     (ck.val_nats_per_token === null || ck.val_nats_per_token === undefined ? "" : ` · validation loss ${fmt(ck.val_nats_per_token)} nats/token`) +
-    (last ? " · the final model" : ` · every view shows ${ck.model}`);
+    (last ? " · the final model" : ` · the views show ${ck.model}; those that compare the tiny models (the Heads view's panels, the Position lab's curves) show the final ones`);
 
   const more = part(element, "replay-more", () => {
     const d = h("details", { class: "replay-more" },

@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
 import {
-  combinedQueries, definitionText, headColor, labelsOf, overlayHeads, PALETTE, pickRow, probeDropBand, probeDropWords, ruleText, scoreText,
+  acrossModelsIntro, combinedQueries, definitionText, headColor, labelsOf, overlayHeads, PALETTE, pickRow, probeDropBand, probeDropWords, ruleText,
+  scoreText,
   sortHeads, strongest,
   fitTileText, tileText, toggleOverlay, toggleRow,
 } from "../../../frontend/js/roles.js";
@@ -190,4 +191,15 @@ test("the probe's loss words follow lesson 11's bands: the block the lesson keep
   assert.match(probeDropWords(2), /learned the sequence in context/);
   assert.doesNotMatch(probeDropWords(0.6), /learned/);
   assert.match(probeDropWords(0.1), /no sign/);
+});
+
+test("the panels across models say whose probe or sentence they run, and that a model not among them is not a panel", () => {
+  const members = ["tiny-sinusoidal", "tiny-learned"];
+  assert.equal(acrossModelsIntro({ members, onScreen: "tiny-learned", probe: false, seed: 0 }), "The same sentence through each model");
+  assert.equal(acrossModelsIntro({ members, onScreen: "tiny-learned", probe: true, seed: 3 }),
+    "The same probe (seed 3; they share one vocabulary, so one probe) through each model");
+  const smol = acrossModelsIntro({ members, onScreen: "smollm2-135m", probe: true, seed: 0 });
+  assert.match(smol, /^The final tiny-sinusoidal, tiny-learned, not smollm2-135m: /);
+  assert.match(smol, /not smollm2-135m's above/);
+  assert.match(acrossModelsIntro({ members, onScreen: "tiny-learned@48", probe: false, seed: 0 }), /^The final .*, not tiny-learned@48: the same sentence/);
 });
