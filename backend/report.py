@@ -104,6 +104,15 @@ def explain_query(tokens: list[schemas.Token]) -> int:
     return len(tokens) - 1
 
 
+def _default_query_words(tokens: list[schemas.Token], query: int) -> str:
+    """What the default query (explain_query) is, said after its name: the last token, or the last that stands for
+    text where special tokens follow it (MiniLM's [SEP])."""
+    if query == len(tokens) - 1:
+        return " (the last token)"
+    after = ", ".join(t.display for t in tokens[query + 1:])
+    return f" (the last token that stands for text; {after} after it {'is' if len(tokens) - query == 2 else 'are'} special)"
+
+
 def gather(service: ModelService, req: ReportRequest) -> ReportData:
     """Run the sentence once and collect every view's answer, as the API's routes would give them."""
     service.check_top_k(req.top_k)
@@ -217,7 +226,7 @@ def _settings_rows(data: ReportData, generated: datetime) -> list[tuple[str, str
                  f"d_head {info.d_head}; positional encoding: {info.positional}; {info.params:,} parameters"),
         ("Head shown", f"layer {req.layer}, head {req.head}"),
         ("Query token", f"{data.explain.query} “{data.analyze.tokens[data.explain.query].display}”"
-                        + (" (the last token)" if req.query is None else "")),
+                        + (_default_query_words(data.analyze.tokens, data.explain.query) if req.query is None else "")),
         ("Positions", positions),
         ("Scaling", "scores divided by √d_head (as trained)" if iv.scale else "scores NOT divided by √d_head"),
         ("Ablated heads", ", ".join(f"layer {l} head {h}" for l, h in iv.ablate) or "none"),
@@ -355,8 +364,9 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
         f"{' ' + e(applied) if applied else ''}</p>" + f'<div class="figure">{plot["attention"]}</div>')))
     sections.append(("grid", "Every layer × head", (
         f'<p class="note">Each small square is one head ({data.info.n_layers} layers × {data.info.n_heads} heads), '
-        f"drawn like the large heatmap; the framed one is layer {req.layer}, head {req.head}. Heads differ: some "
-        "look at the previous token, some at the first, some spread out.</p>"
+        f"drawn like the large heatmap; the framed one is layer {req.layer}, head {req.head}. A head that looks at the "
+        "previous token draws a bright line just below the diagonal, one that looks at the first token a bright first "
+        "column, one that spreads its attention an even tint.</p>"
         f'<div class="figure">{plot["grid"]}</div>')))
     explain_intro = (
         f'<p class="note">Layer {x.layer}, head {x.head}, query token {x.query} “<span class="t">{e(q.display)}</span>”. '

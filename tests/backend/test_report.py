@@ -103,6 +103,11 @@ def test_the_query_token_is_named_as_the_page_shows_it(client):
     named = re.findall(r"The outlined row is query token (\d+) “<span class=\"t\">(.*?)</span>”", text)
     assert named == [(named[0][0], "[SEP]")], named
     assert f"The attention arithmetic for query token {named[0][0]} “[SEP]”" in text
+    # by default the query is the last token that stands for text, the one before [SEP]: said so, not "the last token"
+    plain = client.get("/api/report", params={"text": TEXT, "model": "minilm-l6"}).text
+    assert re.search(rf"<dd>{n - 2} “[^”]*” \(the last token that stands for text; \[SEP\] after it is special\)</dd>",
+                     plain), re.findall(r"<dd>\d+ “[^<]*</dd>", plain)
+    assert "(the last token)" not in plain
 
 
 def test_the_file_references_nothing_on_the_network(cli_report):
