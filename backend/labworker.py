@@ -123,7 +123,7 @@ def _loop(conn, config: dict, max_steps: int, max_seconds: float, paused: bool, 
             if recorded != trainer.step:
                 record()
             why = (f"reached {max_steps} steps, the run's step budget" if trainer.step >= max_steps else
-                   f"trained for {max_seconds:g} s, the time budget")
+                   f"its time budget of {max_seconds:g} s ran out (the training steps with their records)")
             conn.send(("end", why))
             return
         t0 = time.perf_counter()

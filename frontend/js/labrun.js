@@ -110,7 +110,7 @@ export function statusText(s) {
   const run = s.run;
   if (!run) return "No run yet: pick a task, a positional scheme and a size, then Train.";
   const at = `step ${run.step} of ${run.steps}`;
-  const secs = `${run.seconds.toFixed(1)} s of training`;
+  const secs = `${run.seconds.toFixed(1)} s in training steps`; // (the optimiser's own time: the records are not counted)
   switch (run.status) {
     case "queued":
       return `Queued: place ${run.queue_position} in the line (the server trains a limited number of runs at once).`;

@@ -105,7 +105,7 @@ function labReveal(q) {
   const mark = label === null ? "" : q.chosen === q.answer ? "✓ You predicted it." : `✗ You chose “${label}”.`;
   if (q.kind === "loss-step") {
     const what = q.reached
-      ? "This run’s training loss first fell below {{labrun.thresholds.loss | 1}} nats at step **{{labrun.loss.step}}** ({{labrun.loss.seconds | 1}} s of training)."
+      ? "This run’s training loss first fell below {{labrun.thresholds.loss | 1}} nats at step **{{labrun.loss.step}}** ({{labrun.loss.seconds | 1}} s in training steps)."
       : "This run ended at step {{labrun.final.step}} without its training loss falling below {{labrun.thresholds.loss | 1}} nats (the last: {{labrun.final.loss}}).";
     return `${what}\n\n${mark}`;
   }

@@ -85,7 +85,7 @@ def test_each_record_agrees_with_its_checkpoint():
 def test_the_time_budget_ends_a_run():
     w = Worker(LabConfig(task="sort").to_dict(), max_seconds=0.05)
     msgs = w.until("end")
-    assert msgs[-1] == ("end", "trained for 0.05 s, the time budget")
+    assert msgs[-1] == ("end", "its time budget of 0.05 s ran out (the training steps with their records)")
 
 
 def test_paused_it_steps_on_request_and_records_where_it_stops():

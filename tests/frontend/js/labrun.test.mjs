@@ -57,7 +57,7 @@ test("a run's events become its state: records in order, each once; a missing on
   assert.equal(reduce(before, { type: "state", run: run({ id: 7 }) }), before);
   s = reduce(s, { type: "state", run: run({ version: 4, status: "paused", step: 15 }) });
   assert.equal(s.run.status, "paused");
-  assert.equal(statusText(s), "Paused at step 15 of 100 (0.0 s of training).");
+  assert.equal(statusText(s), "Paused at step 15 of 100 (0.0 s in training steps).");
 });
 
 test("the slider picks a record; the last one follows the run as it grows", () => {
@@ -274,4 +274,9 @@ test("typedSteps: the number in the box, up to the limit; the fallback for anyth
   assert.equal(typedSteps("9000", 5000, 1000), 5000);
   for (const bad of ["", " ", "0", "-5", "2.5", "abc", "1e", null, undefined]) assert.equal(typedSteps(bad, 5000, 1000), 1000, String(bad));
   assert.equal(typedSteps("1e2", 5000, 1000), 100); // (as the number input itself reads it)
+});
+
+test("a run that its time budget ended says the seconds it counts apart from the budget's", () => {
+  const run = { status: "finished", step: 296, steps: 1000, seconds: 4.7, reason: "its time budget of 5 s ran out (the training steps with their records)" };
+  assert.equal(statusText({ run }), "Finished at step 296 of 1000 (4.7 s in training steps): its time budget of 5 s ran out (the training steps with their records).");
 });
