@@ -2,15 +2,28 @@
 // norm and where it sits, positional scheme, unembedding). Pure: no DOM, no fetch; views/model.js draws it and the
 // tests check it for each kind of model. Each part names the view that shows its numbers (`view`).
 //
-// modelPicture(model, n) -> {sizes: [[label, value]], input: [part], block: [part], output: [part], notes: [string]}
-// part: {id, label, shape, view, note?, kind: "box" | "add" | "norm" | "position"}; `n` is the number of tokens.
+// modelPicture(model, n, interventions) -> {sizes: [[label, value]], input: [part], block: [part], output: [part],
+// notes: [string]}; part: {id, label, shape, view, note?, kind: "box" | "add" | "norm" | "position"}; `n` is the number
+// of tokens, `interventions` the run's (an answer's: positions removed or shuffled, scaling off, heads ablated), drawn
+// where they act.
 
 const ADDED = ["sinusoidal", "learned"]; // schemes whose vector is added to the token embedding
 
 const dims = (...xs) => `[${xs.join(" × ")}]`;
 
-export function modelPicture(model, n = "n") {
+/** The words a position part adds for the run's positions: nothing as trained, else what the run did to them. */
+function positionsWord(positions, removed, shuffled) {
+  if (positions === "removed") return removed;
+  if (positions === "shuffled") return shuffled;
+  return "";
+}
+
+export function modelPicture(model, n = "n", interventions = null) {
   const m = model;
+  const iv = interventions || {};
+  const positions = iv.positions || "normal";
+  const scaled = iv.scale !== false;
+  const ablated = (iv.ablate || []).length;
   const gqa = m.n_kv_heads !== m.n_heads;
   const pre = m.norm_placement !== "post";
   const norm = m.norm === "rmsnorm" ? "RMSNorm" : "LayerNorm";
@@ -31,8 +44,10 @@ export function modelPicture(model, n = "n") {
       note: `one row of W_E ${dims(m.vocab_size, m.d_model)} per token` },
   ];
   if (ADDED.includes(m.positional)) {
-    input.push({ id: "pos", kind: "position", label: `+ ${m.positional} position`, shape: dims(n, m.d_model), view: "positional",
-      note: "a vector per position, added to the embedding: it reaches Q, K and V" });
+    input.push({ id: "pos", kind: "position", shape: dims(n, m.d_model), view: "positional",
+      label: `+ ${m.positional} position` + positionsWord(positions, ": removed in this run", " (shuffled in this run)"),
+      note: positionsWord(positions, "this run adds no position vector: the tokens carry no position",
+        "each token gets the vector of another position (the run's permutation)") || "a vector per position, added to the embedding: it reaches Q, K and V" });
   }
   if (m.embed_norm ?? m.norm_placement === "post") {
     // BERT: the embeddings are normalised before the first block
@@ -45,17 +60,24 @@ export function modelPicture(model, n = "n") {
       view: "qkv", note: gqa ? `each K/V head serves ${m.n_heads / m.n_kv_heads} query heads` : "x·W_Q, x·W_K, x·W_V (linear)" },
   ];
   if (m.positional === "rotary") {
-    attn.push({ id: "rotary", kind: "position", label: "rotate q and k by position", shape: "angle grows with the position", view: "positional",
+    attn.push({ id: "rotary", kind: "position", shape: "angle grows with the position", view: "positional",
+      label: "rotate q and k by position" + positionsWord(positions, ": not in this run (positions removed)", " (shuffled positions in this run)"),
       note: "rotary: the only place position enters" });
   }
-  attn.push({ id: "scores", kind: "box", label: `q·k ÷ √${m.d_head}, softmax`, shape: `pattern ${dims(m.n_heads, n, n)}`, view: "arithmetic",
-    note: m.kind === "causal" ? "causal mask: a token sees itself and earlier ones" : "every token sees every token" });
+  const scale = scaled ? `÷ √${m.d_head}` : "(not divided: scaling off in this run)";
+  const mask = m.kind === "causal" ? "causal mask: a token sees itself and earlier ones" : "every token sees every token";
   if (m.positional === "alibi") {
-    attn.splice(attn.length - 1, 0, { id: "alibi", kind: "position", label: "− slope × distance on the scores", shape: `per head`, view: "positional",
+    // the bias is added to the scaled scores, before the softmax
+    attn.push({ id: "scores", kind: "box", label: `q·k ${scale}`, shape: `scores ${dims(m.n_heads, n, n)}`, view: "arithmetic", note: mask });
+    attn.push({ id: "alibi", kind: "position", shape: "per head", view: "positional",
+      label: "− slope × distance on the scores" + positionsWord(positions, ": 0 in this run (positions removed)", " (distances between shuffled positions)"),
       note: "ALiBi: the only place position enters" });
+    attn.push({ id: "softmax", kind: "box", label: "softmax", shape: `pattern ${dims(m.n_heads, n, n)}`, view: "arithmetic", note: "each row sums to 1" });
+  } else {
+    attn.push({ id: "scores", kind: "box", label: `q·k ${scale}, softmax`, shape: `pattern ${dims(m.n_heads, n, n)}`, view: "arithmetic", note: mask });
   }
   attn.push({ id: "heads", kind: "box", label: headsLabel, shape: `z ${dims(n, m.n_heads, m.d_head)}`, view: "attention",
-    note: "each head's weighted sum of values" });
+    note: "each head's weighted sum of values" + (ablated ? `; ${ablated} ablated in this run (${ablated > 1 ? "their outputs are" : "its output is"} 0)` : "") });
   attn.push({ id: "wo", kind: "box", label: "concatenate · W_O", shape: `${dims(m.n_heads * m.d_head, m.d_model)} → ${dims(n, m.d_model)}`,
     view: m.unembed ? "attribution" : "effects", note: m.unembed ? "what each head adds to the prediction, through W_O" : "what each head moves, through W_O" });
 

@@ -230,6 +230,19 @@ def test_clicking_a_part_of_the_model_picture_opens_its_view(page: Page, part: s
     assert url_state(page)["view"] == "model"
 
 
+def test_the_picture_draws_the_runs_interventions_beside_its_prediction(page: Page, need_models):
+    """With the positions removed the picture's position box says so, as its next-token line is that run's; the
+    ALiBi bias sits between the scaled scores and the softmax."""
+    open_app(page, text=TEXT, view="model", positions="removed")
+    expect(page.locator("#panel-model button[data-part=pos]")).to_contain_text("removed in this run")
+    top = api(page, "/api/analyze", {"text": TEXT, "positions": "removed", "layers": []})["predictions"][0]
+    expect(page.locator("#panel-model .mpredict")).to_contain_text(f"(probability {top['prob']:.3f})")
+    need_models("tiny-alibi")
+    open_app(page, text=TEXT, view="model", model="tiny-alibi")
+    parts = page.locator("#panel-model .mblock button.mpart").evaluate_all("(bs) => bs.map((b) => b.dataset.part)")
+    assert parts[parts.index("scores"):parts.index("scores") + 3] == ["scores", "alibi", "softmax"]
+
+
 def test_the_picture_is_keyboard_reachable_and_steps_through_the_blocks(page: Page):
     open_app(page, text=TEXT, view="model")
     page.click("#panel-model .mstep button[aria-label='next block']")

@@ -48,7 +48,7 @@ export function render(element, data, state) {
   const m = data.model;
   const a = data.analyze;
   const n = a.tokens.length;
-  const pic = modelPicture(m, n);
+  const pic = modelPicture(m, n, a.interventions);
   const L = Math.min(state.layer, m.n_layers - 1);
   const box = part(element, "picture", () => {
     const node = h("div", { class: "model-picture" });

@@ -58,9 +58,10 @@ test("grouped-query heads, rotary and a gated MLP are drawn where they are", () 
   assert.equal(pic.output[0].label, "final RMSNorm");
 });
 
-test("ALiBi enters on the scores; no positional encoding enters nowhere", () => {
+test("ALiBi enters on the scaled scores, before the softmax; no positional encoding enters nowhere", () => {
   const block = ids(modelPicture(ALIBI).block);
-  assert.equal(block.indexOf("alibi"), block.indexOf("scores") - 1);
+  assert.deepEqual(block.slice(block.indexOf("scores"), block.indexOf("heads")), ["scores", "alibi", "softmax"]);
+  assert.equal(modelPicture(ALIBI).block.find((p) => p.id === "scores").label, "q·k ÷ √40");
   assert.ok(!ids(modelPicture(ALIBI).input).includes("pos"));
   const nope = modelPicture(NOPE);
   assert.ok(!partsOf(nope).some((p) => p.kind === "position"));
@@ -239,4 +240,17 @@ test("the ablation's progress: the layers answered, each head's effect in its pl
   assert.equal(p.effects[2], null);
   // a stale answer (the previous position's, shown while the new one loads) does not count
   assert.equal(ablationProgress([{ data: eff(0), current: false }], 1).done, 0);
+});
+
+test("the picture draws the run's interventions where they act: positions removed or shuffled, scaling off, ablated heads", () => {
+  const label = (pic, id) => partsOf(pic).find((p) => p.id === id).label;
+  const removed = { positions: "removed", scale: true, ablate: [] };
+  assert.equal(label(modelPicture(TINY, 5, null), "pos"), "+ sinusoidal position");
+  assert.match(label(modelPicture(TINY, 5, removed), "pos"), /removed in this run/);
+  assert.match(label(modelPicture(TINY, 5, { positions: "shuffled" }), "pos"), /shuffled in this run/);
+  assert.match(label(modelPicture(SMOL, 5, removed), "rotary"), /not in this run/);
+  assert.match(label(modelPicture(ALIBI, 5, removed), "alibi"), /0 in this run/);
+  assert.equal(label(modelPicture(TINY, 5, { positions: "normal", scale: false }), "scores"), "q·k (not divided: scaling off in this run), softmax");
+  const heads = partsOf(modelPicture(TINY, 5, { ablate: [[0, 1], [2, 3]] })).find((p) => p.id === "heads");
+  assert.match(heads.note, /2 ablated in this run/);
 });
