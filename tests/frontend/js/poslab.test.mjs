@@ -147,3 +147,10 @@ test("compare past the trained length: side b asks for it only where its model c
   const off = SOURCES.compare(ctx({ model2: "tiny-alibi" })).params;
   assert.deepEqual(["allow_beyond_trained" in off.a, "allow_beyond_trained" in off.b], [false, false]);
 });
+
+test("a link's even window is read as the odd one the curves use, so the menu, caption and hover name what is drawn", () => {
+  assert.equal(parse("?smooth=10").smooth, 11);
+  assert.equal(parse("?smooth=17").smooth, 17);
+  assert.equal(parse("?smooth=1").smooth, 1);
+  assert.deepEqual(smooth([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], parse("?smooth=10").smooth), smooth([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 11));
+});
