@@ -86,9 +86,11 @@ def _run(text: str, model: str | None, positions: str, scale: bool, ablate, seed
 def data(text: str, model: str | None = None, layer: int = 0, head: int = 0, *, query: int | None = None,
          positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0, top_k: int = 10,
          temperature: float = 1.0, depth: int | None = None, metric: str = "cosine") -> ReportData:
-    """The API's answers for one sentence: .analyze, .explain (for `query`, default the last token),
-    .embeddings, .predict (at `temperature`; None where the model does not predict), .positional (None where
-    the model has no encoding), .unavailable (view or part -> why it does not apply)."""
+    """The API's answers for one sentence: .analyze, .explain (for `query`, default the last token that stands for
+    text), .embeddings, .predict (at `temperature`; None where the model does not predict), .positional (None where
+    the model has no encoding), .lens and .logit (why the next word: the last position's most probable token; None
+    where they do not apply), .attention_attribution (head `layer`, `head` beside what it moves), .unavailable (view
+    or part -> why it does not apply)."""
     req = ReportRequest(text=text, model=model, layer=layer, head=head, query=query, top_k=top_k,
                         temperature=temperature, depth=depth, metric=metric, **_iv(positions, scale, ablate, seed))
     return gather(service(), req)
@@ -100,10 +102,10 @@ def show(text: str, model: str | None = None, layer: int = 0, head: int = 0, *, 
     """The main views of a sentence as named figures (the same as in `attnlab report`):
 
     attention (layer/head, the query's row outlined), grid (every layer x head), explain (the arithmetic for
-    `query`, default the last token), embeddings_first / embeddings_last (token similarity at the first depth
-    and at `depth`, default the last), and, where they apply, predictions (at `temperature`) and positional /
-    positional_similarity. A view that does not apply to the model is left out; `data(...).unavailable` says
-    why."""
+    `query`, default the last token that stands for text), embeddings_first / embeddings_last (token similarity at
+    the first depth and at `depth`, default the last), and, where they apply, predictions (at `temperature`),
+    positional / positional_similarity, lens, attribution_heads / attribution_parts and attention_attribution. A view
+    that does not apply to the model is left out; `data(...).unavailable` says why."""
     return figures_of(data(text, model, layer, head, query=query, positions=positions, scale=scale, ablate=ablate,
                            seed=seed, top_k=top_k, temperature=temperature, depth=depth, metric=metric))
 
@@ -111,7 +113,8 @@ def show(text: str, model: str | None = None, layer: int = 0, head: int = 0, *, 
 def tokens(text: str, model: str | None = None) -> list[schemas.Token]:
     """The tokens of `text` as the API gives them, without a forward pass: `.text` is each token's exact text
     (joined, the texts of the tokens that are not `.special` give `text` back, as TransformerLens' to_str_tokens
-    does), `.display` what the page shows (a space as ␣, a newline as ↵, a byte of a split character as <0xE6>)."""
+    does, except for what a WordPiece model's normaliser changes: MiniLM lower-cases and drops accents), `.display`
+    what the page shows (a space as ␣, a newline as ↵, a byte of a split character as <0xE6>)."""
     req = schemas.TextRequest(text=text, model=model)
     s = service()
     loaded = s.get(req.model)

@@ -4,6 +4,8 @@ Each figure's numbers are compared with what the HTTP API (TestClient on create_
 sentence, model and interventions; labels are the API's token strings, escaped for Plotly.
 """
 
+import re
+
 import plotly.graph_objects as go
 import pytest
 
@@ -54,6 +56,14 @@ def test_show_returns_named_figures(figs):
     for name, fig in figs.items():
         assert isinstance(fig, go.Figure) and fig.data, name
         fig.to_json()  # serializable, as Jupyter and the report need
+
+
+def test_show_s_docstring_names_every_figure_it_returns(figs):
+    """help(notebook.show) is where a notebook user learns the names: each one show() returns is in it."""
+    doc = " ".join(notebook.show.__doc__.split())
+    for name in figs:
+        assert re.search(rf"\b{name}\b", doc), name
+    assert {"lens", "attribution_heads", "attribution_parts", "attention_attribution"} <= set(figs)
 
 
 def test_tokens_give_both_forms_as_the_api_does(api):

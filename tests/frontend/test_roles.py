@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.frontend.pages import SENTENCE, api, ready, url_state
+from tests.frontend.pages import SENTENCE, api, plot_data, ready, url_state
 
 pytestmark = pytest.mark.browser
 WAIT = 300_000  # ms: generous, for a loaded machine (and SmolLM2's first load)
@@ -348,6 +348,9 @@ def test_on_smollm2_the_probe_finds_induction_heads_and_the_repeat_costs_less(pa
     drop = float(page.locator('main .view[data-view="heads"] .probe-loss').get_attribute("data-drop"))
     assert drop == want["probe"]["loss_drop"]
     expect(page.locator('main .view[data-view="heads"] .probe-loss')).to_contain_text("far better")
+    # SmolLM2 has no BOS: its first token has no loss, and the plot's hover says so (not "null nats")
+    first = plot_data(page, 'main .view[data-view="heads"] [data-part="probe-plot"] .plot')[0]["hovertext"][0]
+    assert want["probe"]["token_loss"][0] is None and first.endswith(": no loss (no token before it to predict it from)")
     # the panels across models are the tiny models on their own probe, not SmolLM2's above: the intro says so
     intro = page.locator('main .view[data-view="heads"] .models-row').evaluate("(e) => e.parentElement.querySelector('.intro').textContent")
     assert intro.startswith("The final tiny-") and "not smollm2-135m:" in intro and "not smollm2-135m's above" in intro

@@ -125,7 +125,8 @@ function probePart(element, data, state) {
   }
   const x = p.token_loss.map((_, i) => i);
   const half = (a, b, name, color) => ({ type: "scatter", mode: "lines", name, x: x.slice(a, b), y: p.token_loss.slice(a, b),
-    line: { color, width: 1.5 }, hovertext: x.slice(a, b).map((i) => `position ${i} “${esc(shownText(r.tokens[i]))}”: ${p.token_loss[i]} nats`), hoverinfo: "text" });
+    line: { color, width: 1.5 }, hovertext: x.slice(a, b).map((i) => `position ${i} “${esc(shownText(r.tokens[i]))}”: ` +
+      (p.token_loss[i] === null ? "no loss (no token before it to predict it from)" : `${p.token_loss[i]} nats`)), hoverinfo: "text" });
   const mean = (a, b, v, color) => ({ type: "line", xref: "x", yref: "y", x0: a - 0.5, x1: b - 0.5, y0: v, y1: v, line: { color, width: 2, dash: "dash" } });
   caption(fig, "−ln p(token | the tokens before it), at each position; dashed: each copy's mean.");
   draw(fig, [half(p.first_half[0], p.first_half[1], "first copy", COLORS.other), half(p.second_half[0], p.second_half[1], "repeat", COLORS.bar)], {
