@@ -352,7 +352,8 @@ def test_on_smollm2_the_probe_finds_induction_heads_and_the_repeat_costs_less(pa
     first = plot_data(page, 'main .view[data-view="heads"] [data-part="probe-plot"] .plot')[0]["hovertext"][0]
     assert want["probe"]["token_loss"][0] is None and first.endswith(": no loss (no token before it to predict it from)")
     # the panels across models are the tiny models on their own probe, not SmolLM2's above: the intro says so
-    intro = page.locator('main .view[data-view="heads"] .models-row').evaluate("(e) => e.parentElement.querySelector('.intro').textContent")
+    intro = page.locator('main .view[data-view="heads"] .models-row').evaluate(
+        "(e) => e.parentElement.querySelector('.intro').textContent")
     assert intro.startswith("The final tiny-") and "not smollm2-135m:" in intro and "not smollm2-135m's above" in intro
     shot(page, "smollm2-probe")
 
