@@ -215,6 +215,8 @@ class ModelSummary(BaseModel):
     unembed: bool = Field(..., description="has an unembedding (a next-word head); false for an encoder like MiniLM")
     tied_embeddings: bool = Field(..., description="the unembedding is the token embedding matrix, transposed")
     bias: bool = Field(..., description="the projections (Q, K, V, O, MLP) have biases")
+    token_types: int = Field(0, description="how many token-type (segment) embeddings the model adds to the token "
+                                            "embedding (BERT: 2; the app's texts are all type 0); 0: none")
     trained_tokens: int | None = Field(None, description="the longest text the model was trained on (its context), "
                                                          "in tokens; null: unknown")
     max_tokens_beyond: int = Field(..., description="the most tokens a request with allow_beyond_trained may send "

@@ -49,6 +49,10 @@ export function modelPicture(model, n = "n", interventions = null) {
       note: positionsWord(positions, "this run adds no position vector: the tokens carry no position",
         "each token gets the vector of another position (the run's permutation)") || "a vector per position, added to the embedding: it reaches Q, K and V" });
   }
+  if (m.token_types) {
+    input.push({ id: "token_type", kind: "box", label: "+ token-type embedding", shape: dims(n, m.d_model), view: "embeddings",
+      note: `one of ${m.token_types} vectors per segment of the input (BERT's sentence A / B), added to every token: here all are type 0` });
+  }
   if (m.embed_norm ?? m.norm_placement === "post") {
     // BERT: the embeddings are normalised before the first block
     input.push({ id: "embed_norm", kind: "norm", label: norm, shape: dims(n, m.d_model), view: "embeddings" });

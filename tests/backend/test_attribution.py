@@ -48,6 +48,9 @@ def test_models_give_the_architecture(client):
     assert (smol.norm, smol.mlp, smol.d_mlp, smol.bias, smol.unembed, smol.tied_embeddings) == (
         "rmsnorm", "swiglu", 1536, False, True, True)
     assert (mini.norm_placement, mini.final_norm, mini.unembed, mini.d_mlp) == ("post", False, False, 1536)
+    # BERT's token-type embeddings (the picture's box): MiniLM's two, as its weights hold them; none elsewhere
+    assert mini.token_types == 2 == client.app.state.service.get("minilm-l6").model.W_token_type.shape[0]
+    assert tiny.token_types == 0 and smol.token_types == 0
     for name in ("tiny-sinusoidal", "tiny-rotary", "smollm2-135m"):
         assert not {"lens", "logit_attribution"} & set(by[name].unavailable_views)
     assert "no unembedding" in mini.unavailable_views["lens"] and "no unembedding" in mini.unavailable_views[

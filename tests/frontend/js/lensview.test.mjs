@@ -25,7 +25,7 @@ const SMOL = { ...TINY, name: "smollm2-135m", n_layers: 30, n_heads: 9, n_kv_hea
   positional: "rotary", norm: "rmsnorm", mlp: "swiglu", bias: false };
 const MINILM = { ...TINY, name: "minilm-l6", kind: "bidirectional", n_layers: 6, n_heads: 12, n_kv_heads: 12, d_model: 384, d_head: 32, d_mlp: 1536,
   vocab_size: 30522, positional: "learned", norm_placement: "post", final_norm: false, unembed: false, tied_embeddings: false,
-  unavailable_views: { predictions: "no next-word head", lens: "no unembedding", logit_attribution: "no logit" } };
+  token_types: 2, unavailable_views: { predictions: "no next-word head", lens: "no unembedding", logit_attribution: "no logit" } };
 const ALIBI = { ...TINY, name: "tiny-alibi", positional: "alibi" };
 const NOPE = { ...TINY, name: "tiny-nope", positional: "none" };
 
@@ -70,7 +70,7 @@ test("ALiBi enters on the scaled scores, before the softmax; no positional encod
 
 test("a post-norm encoder: the norm after each residual sum, no final norm, no unembedding", () => {
   const pic = modelPicture(MINILM, 9);
-  assert.deepEqual(ids(pic.input), ["tokens", "embed", "pos", "embed_norm"]);
+  assert.deepEqual(ids(pic.input), ["tokens", "embed", "pos", "token_type", "embed_norm"]);
   assert.deepEqual(ids(pic.block), ["qkv", "scores", "heads", "wo", "add1", "norm1", "mlp", "add2", "norm2"]);
   assert.deepEqual(ids(pic.output), ["vectors"]);
   assert.ok(!partsOf(pic).some((p) => ["lens", "attribution", "predictions"].includes(p.view)), "no view that does not apply");
