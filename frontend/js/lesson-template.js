@@ -275,20 +275,24 @@ export function endSentence(text) {
  * one with the most weight) or `next-word` (predict: the top four next tokens, in an order that gives nothing away;
  * the answer is the first). Throws TemplateError when there is nothing to choose from.
  */
-export function questionChoices(kind, d) {
-  if (kind === "loss-step") {
-    // the bins are the question's; the answer is the run's: the first record below the loss threshold, or, once the
-    // run has ended without one, the last choice; null while neither is known
-    const choices = LOSS_STEP_CHOICES.map((label, index) => ({ index, label }));
-    let answer = null;
-    if (d && d.loss && d.loss.reached) answer = LOSS_STEP_BINS.filter((b) => d.loss.step >= b).length;
-    else if (d && d.ended) answer = LOSS_STEP_BINS.length;
-    return { choices, answer };
-  }
-  if (kind === "lab-accuracy") {
+export function questionChoices(kind, d, want = null) {
+  if (kind === "loss-step" || kind === "lab-accuracy") {
+    // a run of another task, scheme or size than the step sets (the run before, still on screen) answers nothing:
+    // `other` says what it is
+    const other = otherRun(d, want);
+    if (other) d = null;
+    if (kind === "loss-step") {
+      // the bins are the question's; the answer is the run's: the first record below the loss threshold, or, once
+      // the run has ended without one, the last choice; null while neither is known
+      const choices = LOSS_STEP_CHOICES.map((label, index) => ({ index, label }));
+      let answer = null;
+      if (d && d.loss && d.loss.reached) answer = LOSS_STEP_BINS.filter((b) => d.loss.step >= b).length;
+      else if (d && d.ended) answer = LOSS_STEP_BINS.length;
+      return { choices, answer, other };
+    }
     const choices = ACCURACY_CHOICES.map((label, index) => ({ index, label }));
     const acc = d && d.ended && d.final ? d.final.accuracy : null;
-    return { choices, answer: acc === null || acc === undefined ? null : ACCURACY_BINS.filter((b) => acc >= b).length };
+    return { choices, answer: acc === null || acc === undefined ? null : ACCURACY_BINS.filter((b) => acc >= b).length, other };
   }
   if (kind === "top-key") {
     const choices = [];
@@ -312,6 +316,17 @@ export function questionChoices(kind, d) {
     return { choices: top.sort((x, y) => x.id - y.id), answer: 0 };
   }
   throw new TemplateError(`“${kind}” is not a question (${Object.keys(QUESTION_SOURCES).join(", ")})`);
+}
+
+/**
+ * The lab's run `d` (a labrun summary) where it is not the run a step asks about: "copy with learned positions, size
+ * tiny" (its task, scheme and size), else "" (no run, or it has what `want` names: {task, positional, size}, each
+ * null or absent where the step leaves it to the page).
+ */
+export function otherRun(d, want) {
+  if (!d || d.run === null || d.run === undefined || !want) return "";
+  const differs = ["task", "positional", "size"].some((k) => want[k] !== null && want[k] !== undefined && d[k] !== want[k]);
+  return differs ? `${d.task} with ${d.positional === "none" ? "no" : d.positional} positions, size ${d.size}` : "";
 }
 
 /** Each question kind's source (backend/lesson_steps.py QUESTION_SOURCES: the same table). */

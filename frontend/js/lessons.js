@@ -96,6 +96,7 @@ const LAB_KINDS = ["loss-step", "lab-accuracy"]; // asked about the training lab
 
 /** The reveal of a question on the lab's run (its numbers: the labrun source, the same summary the claims read). */
 function labReveal(q) {
+  if (q.other) return `The run on screen is ${q.other}, not this step's: press Train (the training lab, above); the answer shows here from that run.`;
   if (q.answer === null || q.answer === undefined) {
     return q.kind === "loss-step"
       ? "Now train (the training lab, above): the answer shows here once the training loss falls below {{labrun.thresholds.loss | 1}} nats, or the run ends."
@@ -125,7 +126,8 @@ function question(lesson, step, base) {
   q.key = lab ? JSON.stringify([lesson.id, step.number, kind])
     : JSON.stringify([lesson.id, step.number, kind, state.text, d.model, state.layer, state.head, state.token, state.positions, state.scale, state.ablate, state.temp]);
   try {
-    Object.assign(q, T.questionChoices(kind, d));
+    const st = step.settings; // a question on the lab's run is about the run of the task, scheme and size the step sets
+    Object.assign(q, T.questionChoices(kind, d, lab ? { task: st.ltask, positional: st.lpos, size: st.lsize } : null));
   } catch (err) {
     return { ...q, error: err.message };
   }

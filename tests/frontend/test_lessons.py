@@ -733,3 +733,23 @@ def test_a_hostile_sentence_shows_literally_in_the_lesson_text(page: Page):
     texts = [n["text"] for n in live_numbers(page)]
     assert texts and all(t is not None for t in texts)
     assert dialogs == []
+
+
+@pytest.mark.slow
+def test_a_run_of_another_scheme_does_not_answer_the_next_steps_question(page: Page, errors):
+    """Lesson 13: a run trained on step 1 (sinusoidal positions) is still on screen at step 2, whose question is about
+    a run without positions: a guess is not judged by it; the reveal says whose run is on screen."""
+    page.goto("/?lesson=positional-schemes-in-the-lab&step=1")
+    step_ready(page, "positional-schemes-in-the-lab", 1)
+    train_lab(page)
+    page.click("#lesson-panel .lesson-next")
+    step_ready(page, "positional-schemes-in-the-lab", 2)
+    page.wait_for_selector('#lesson-panel[data-state="ready"]')
+    page.locator("#lesson-panel .q-choice").nth(2).click()
+    expect(page.locator("#lesson-panel .q-reveal")).to_contain_text(
+        "The run on screen is reverse with sinusoidal positions, size small, not this step's: press Train")
+    assert page.locator("#lesson-panel .q-choice.right, #lesson-panel .q-choice.wrong").count() == 0
+    train_lab(page)  # this step's run (no positions) answers it
+    expect(page.locator("#lesson-panel .q-reveal")).to_contain_text("When the run ended (step 20)")
+    expect(page.locator("#lesson-panel .q-choice.right")).to_have_count(1)
+    assert errors == []

@@ -168,3 +168,18 @@ test("splitReveal: the text cut at its first line +++, what follows it hidden", 
   assert.deepEqual(T.splitReveal("a\n+++\nb\n+++\nc"), { shown: "a", hidden: "b\n+++\nc" });
   assert.deepEqual(T.splitReveal(null), { shown: "", hidden: null });
 });
+
+test("a question on the lab's run is not answered by a run of another task, scheme or size than its step sets", () => {
+  const run = { run: 3, task: "reverse", positional: "sinusoidal", size: "small", ended: true, loss: { reached: true, step: 420 },
+    final: { accuracy: 1 } };
+  const want = { task: "reverse", positional: "none", size: undefined };
+  const q = T.questionChoices("lab-accuracy", run, want);
+  assert.equal(q.answer, null);
+  assert.equal(q.other, "reverse with sinusoidal positions, size small");
+  assert.equal(T.questionChoices("loss-step", run, { task: "copy" }).answer, null);
+  // the step's own run answers; a setting the step leaves to the page is not checked
+  assert.equal(T.questionChoices("lab-accuracy", { ...run, positional: "none" }, want).answer, 2);
+  assert.equal(T.questionChoices("loss-step", run, { task: "reverse", size: null }).answer, 2);
+  assert.equal(T.otherRun({ run: null }, want), "");
+  assert.equal(T.otherRun({ ...run, positional: "none", size: "tiny" }, { size: "small" }), "reverse with no positions, size tiny");
+});
