@@ -1299,6 +1299,8 @@ class LabFinal(BaseModel):
     best_layer: int | None = None
     best_head: int | None = None
     learned: bool = Field(..., description="the accuracy on the example is `thresholds.accuracy` or more")
+    loss_below: bool = Field(False, description="its training loss (on fresh sequences) is below `thresholds.loss`: "
+                                                "with `learned`, the task learned, not the one example alone")
 
 
 class LabThresholds(BaseModel):

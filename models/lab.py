@@ -284,8 +284,9 @@ def summarize(records: list[dict], *, loss_below: float = LOSS_DROP, role: str =
     - `role`: the first record at which a head's `role` score (on the probe) is `score_above` or more: {reached,
       step, seconds, layer, head, score, loss (the training loss of that record)};
     - `final`: the last record's step, seconds, training loss, example loss and accuracy, and its best `role` score
-      with its head, and `learned`: its accuracy is `learned_at` or more (false without a record); every other
-      field null when there is no record.
+      with its head, `learned`: its accuracy is `learned_at` or more, and `loss_below`: its training loss is below
+      `loss_below` (both false without a record: one example right is not the task learned, so the lessons ask
+      both); every other field null when there is no record.
     Step 0 (the untrained model) has no training loss; it never counts as the loss having dropped."""
     out = {"records": len(records),
            "thresholds": {"loss": loss_below, "role": role, "score": score_above, "accuracy": learned_at},
@@ -293,7 +294,7 @@ def summarize(records: list[dict], *, loss_below: float = LOSS_DROP, role: str =
            "role": {"reached": False, "step": None, "seconds": None, "layer": None, "head": None, "score": None,
                     "loss": None},
            "final": {"step": None, "seconds": None, "loss": None, "example_loss": None, "accuracy": None,
-                     "best_score": None, "best_layer": None, "best_head": None, "learned": False}}
+                     "best_score": None, "best_layer": None, "best_head": None, "learned": False, "loss_below": False}}
 
     def best(rec: dict) -> tuple[float, int, int] | None:
         scores = (rec.get("roles") or {}).get(role)
@@ -320,5 +321,6 @@ def summarize(records: list[dict], *, loss_below: float = LOSS_DROP, role: str =
                         "example_loss": last.get("example_loss"), "accuracy": last.get("accuracy"),
                         "best_score": top[0] if top else None, "best_layer": top[1] if top else None,
                         "best_head": top[2] if top else None,
-                        "learned": last.get("accuracy") is not None and last["accuracy"] >= learned_at}
+                        "learned": last.get("accuracy") is not None and last["accuracy"] >= learned_at,
+                        "loss_below": last.get("loss") is not None and last["loss"] < loss_below}
     return out

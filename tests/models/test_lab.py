@@ -148,7 +148,10 @@ def test_summarize_finds_the_first_records_past_each_threshold():
     assert s["loss"] == {"reached": True, "step": 10, "seconds": 1.0, "loss": 0.9}
     assert s["role"] == {"reached": True, "step": 5, "seconds": 0.5, "layer": 1, "head": 0, "score": 0.6, "loss": 1.4}
     assert s["final"] == {"step": 15, "seconds": 1.5, "loss": 0.2, "example_loss": 2.0, "accuracy": 0.95,
-                          "best_score": 0.95, "best_layer": 0, "best_head": 0, "learned": True}
+                          "best_score": 0.95, "best_layer": 0, "best_head": 0, "learned": True, "loss_below": True}
+    # the example all right while the training loss is still high: `learned` alone, not `loss_below`
+    high = summarize(recs, loss_below=0.1)["final"]
+    assert high["learned"] and not high["loss_below"]
     # a score exactly at the threshold counts (as the lab's status line: >=); a loss exactly at it does not (<)
     assert summarize(recs, loss_below=0.9, score_above=0.7)["loss"]["step"] == 15
     assert summarize(recs, score_above=0.7)["role"]["step"] == 10
@@ -158,6 +161,7 @@ def test_summarize_finds_the_first_records_past_each_threshold():
     assert not never["role"]["reached"] and never["role"]["step"] is None and not never["final"]["learned"]
     empty = summarize([])
     assert empty["records"] == 0 and empty["final"]["step"] is None and empty["final"]["learned"] is False
+    assert empty["final"]["loss_below"] is False
     # another role, and a role the records do not have
     assert summarize(recs, role="previous-token")["role"]["step"] == 0
     assert summarize(recs, role="sink")["role"]["reached"] is False
