@@ -104,6 +104,19 @@ export const shownRecord = (s) => {
 export const isLive = (run) => Boolean(run) && LIVE.includes(run.status);
 export const isEnded = (run) => Boolean(run) && ENDED.includes(run.status);
 
+/**
+ * Where the lab's controls (`chosen`: {task, positional, size, steps}, what Train would start) differ from the run on
+ * screen (a lesson's next step sets them; the run before stays): what that run is, in one sentence; else "".
+ */
+export function otherSettings(run, chosen) {
+  if (!run || !run.config || !chosen) return "";
+  const cfg = run.config;
+  const differs = cfg.task !== chosen.task || cfg.positional !== chosen.positional || cfg.size !== chosen.size || run.steps !== chosen.steps;
+  if (!differs) return "";
+  const pos = cfg.positional === "none" ? "no positions" : `${cfg.positional} positions`;
+  return `The run on screen: ${cfg.task}, ${pos}, size ${cfg.size}, ${run.steps} steps; the settings above are for the next Train.`;
+}
+
 /** The run in one sentence: its place in the queue, its step, or why it ended. */
 export function statusText(s) {
   if (s.refused) return `The server refused the run: ${s.refused}`;

@@ -749,6 +749,9 @@ def test_a_run_of_another_scheme_does_not_answer_the_next_steps_question(page: P
     expect(page.locator("#lesson-panel .q-reveal")).to_contain_text(
         "The run on screen is reverse with sinusoidal positions, size small, not this step's: press Train")
     assert page.locator("#lesson-panel .q-choice.right, #lesson-panel .q-choice.wrong").count() == 0
+    # the lab's controls are the step's (no positions) and its status line says what the run on screen is
+    expect(page.locator('main .view[data-view="lab"] .lab-status')).to_contain_text(
+        f"The run on screen: reverse, sinusoidal positions, size small, {LAB_STEPS} steps; the settings above are for the next Train.")
     train_lab(page)  # this step's run (no positions) answers it
     expect(page.locator("#lesson-panel .q-reveal")).to_contain_text("When the run ended (step 20)")
     expect(page.locator("#lesson-panel .q-choice.right")).to_have_count(1)

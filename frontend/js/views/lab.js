@@ -4,7 +4,8 @@
 // the run that lab.js follows (the page's data layer) and asks for actions through main.js; it fetches nothing.
 // It does not read the sentence: the page shows it without the sentence's analysis (`standalone`).
 import {
-  answerOf, exampleLossSeries, firstReaching, isEnded, isLive, lossSeries, patternOf, roleSeries, shownIndex, shownRecord, statusText,
+  answerOf, exampleLossSeries, firstReaching, isEnded, isLive, lossSeries, otherSettings, patternOf, roleSeries, shownIndex, shownRecord,
+  statusText,
   typedSteps,
 } from "../labrun.js";
 import {
@@ -144,6 +145,8 @@ export function render(element, data, state) {
     line += ` A head's induction score first reached ${INDUCTION_AT} at step ${reached.step} (${reached.seconds.toFixed(1)} s; L${reached.layer} H${reached.head}).`;
   }
   if (run && run.registered.length) line += ` Opened in the explorer as ${run.registered.join(", ")}.`;
+  const other = otherSettings(run, c);
+  if (other) line += ` ${other}`;
   box.querySelector(".lab-status").textContent = line;
   const err = box.querySelector(".lab-error");
   err.textContent = lab.error || "";

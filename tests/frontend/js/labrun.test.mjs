@@ -6,7 +6,8 @@ import { before, test } from "node:test";
 
 import { createLab } from "../../../frontend/js/lab.js";
 import {
-  answerOf, atStep, exampleLossSeries, firstReaching, initial, lossSeries, patternOf, reduce, roleSeries, shownIndex, shownRecord, statusText,
+  answerOf, atStep, exampleLossSeries, firstReaching, initial, lossSeries, otherSettings, patternOf, reduce, roleSeries, shownIndex, shownRecord,
+  statusText,
   stepAt, stepIndex, topHead, typedSteps,
 } from "../../../frontend/js/labrun.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
@@ -279,4 +280,13 @@ test("typedSteps: the number in the box, up to the limit; the fallback for anyth
 test("a run that its time budget ended says the seconds it counts apart from the budget's", () => {
   const run = { status: "finished", step: 296, steps: 1000, seconds: 4.7, reason: "its time budget of 5 s ran out (the training steps with their records)" };
   assert.equal(statusText({ run }), "Finished at step 296 of 1000 (4.7 s in training steps): its time budget of 5 s ran out (the training steps with their records).");
+});
+
+test("where the controls set another run than the one on screen, the status says what that run is", () => {
+  const run = { status: "finished", steps: 850, config: { task: "copy", positional: "learned", size: "tiny" } };
+  assert.equal(otherSettings(run, { task: "copy", positional: "learned", size: "tiny", steps: 850 }), "");
+  assert.equal(otherSettings(run, { task: "copy", positional: "learned", size: "small", steps: 1000 }),
+    "The run on screen: copy, learned positions, size tiny, 850 steps; the settings above are for the next Train.");
+  assert.match(otherSettings({ ...run, config: { ...run.config, positional: "none" } }, { task: "copy", positional: "learned", size: "tiny", steps: 850 }), /copy, no positions/);
+  assert.equal(otherSettings(null, { task: "copy" }), "");
 });
