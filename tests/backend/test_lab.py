@@ -176,14 +176,17 @@ def test_a_run_steps_resets_trains_to_its_budget_and_opens_in_the_explorer(lab_s
     # a lesson's step on the lab reads this run (lab_run): its claims follow the run's numbers, not the file's
     step = c.post("/lessons/watch-an-induction-head-appear/steps/4",
                   json={"text": "The cat sat.", "lab_run": run, "lab_records": len(recs)}).json()
-    assert step["problems"] == [] and [cl["holds"] for cl in step["claims"]] == [
-        recs[-1]["accuracy"] >= summ["thresholds"]["accuracy"], recs[-1]["accuracy"] < summ["thresholds"]["accuracy"], False]
+    # learned: the example right and the training loss below the threshold; the example alone; not learned; not ended
+    right, low = recs[-1]["accuracy"] >= summ["thresholds"]["accuracy"], recs[-1]["loss"] < x
+    assert summ["final"]["loss_below"] == low
+    assert step["problems"] == [] and [cl["holds"] for cl in step["claims"]] == [right and low, right and not low, not right,
+                                                                                 False]
     shown = {n["placeholder"]: n for n in step["numbers"]}
     assert shown["labrun.final.accuracy | pct"]["value"] == recs[-1]["accuracy"]
     assert shown["labrun.final.accuracy | pct"]["request"] == {
         "method": "GET", "path": "/api/lab/summary", "params": {"run": run, "records": len(recs)}}
     no_run = c.post("/lessons/watch-an-induction-head-appear/steps/4", json={"text": "The cat sat."}).json()
-    assert no_run["problems"] == [] and [cl["holds"] for cl in no_run["claims"]] == [False, False, True]
+    assert no_run["problems"] == [] and [cl["holds"] for cl in no_run["claims"]] == [False, False, False, True]
     # polling from a record on; the event stream gives the same records, then the end
     assert [r["index"] for r in state(c, run, after=4)["records"]] == [5, 6, 7]
     stream = events(c, run)
