@@ -113,9 +113,11 @@ export function otherSettings(run, chosen) {
   const cfg = run.config;
   const differs = cfg.task !== chosen.task || cfg.positional !== chosen.positional || cfg.size !== chosen.size || run.steps !== chosen.steps;
   if (!differs) return "";
-  const pos = cfg.positional === "none" ? "no positions" : `${cfg.positional} positions`;
-  return `The run on screen: ${cfg.task}, ${pos}, size ${cfg.size}, ${run.steps} steps; the settings above are for the next Train.`;
+  return `The run on screen: ${cfg.task}, ${schemeWords(cfg.positional)}, size ${cfg.size}, ${run.steps} steps; the settings above are for the next Train.`;
 }
+
+/** A lab run's positional scheme in words: "sinusoidal positions", "no positions". */
+export const schemeWords = (positional) => (positional === "none" ? "no positions" : `${positional} positions`);
 
 /** The run in one sentence: its place in the queue, its step, or why it ended. */
 export function statusText(s) {

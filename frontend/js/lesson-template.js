@@ -16,6 +16,7 @@
 // list: heads.$all is every head of every layer).
 
 import { effectiveToken } from "./derive.js";
+import { schemeWords } from "./labrun.js";
 import { SOURCE_NAMES } from "./sources.js";
 import { parseAblate, positionIds } from "./vocab.js";
 
@@ -326,7 +327,7 @@ export function questionChoices(kind, d, want = null) {
 export function otherRun(d, want) {
   if (!d || d.run === null || d.run === undefined || !want) return "";
   const differs = ["task", "positional", "size"].some((k) => want[k] !== null && want[k] !== undefined && d[k] !== want[k]);
-  return differs ? `${d.task} with ${d.positional === "none" ? "no" : d.positional} positions, size ${d.size}` : "";
+  return differs ? `${d.task} with ${schemeWords(d.positional)}, size ${d.size}` : "";
 }
 
 /** Each question kind's source (backend/lesson_steps.py QUESTION_SOURCES: the same table). */

@@ -232,6 +232,16 @@ def train_lab(page: Page, steps: int = LAB_STEPS) -> None:
     expect(section).to_have_attribute("data-run-status", "finished", timeout=240_000)  # (a worker imports torch first)
 
 
+def train_step_1_then_next(page: Page, lesson: str) -> None:
+    """A lab lesson's step 1 with a run trained on it, then Next: step 2 drawn, the run of step 1 still on screen."""
+    page.goto(f"/?lesson={lesson}&step=1")
+    step_ready(page, lesson, 1)
+    train_lab(page)
+    page.click("#lesson-panel .lesson-next")
+    step_ready(page, lesson, 2)
+    page.wait_for_selector('#lesson-panel[data-state="ready"]')
+
+
 # ----------------------------------------------------------------------------------- tests
 
 
@@ -598,12 +608,7 @@ def test_predict_when_the_loss_drops_then_train_and_see_this_run_s_answer(page: 
 def test_a_run_trained_before_the_question_gives_nothing_away(page: Page, errors):
     """A run trained on step 1, then Next: step 2's question comes first, its text says nothing of when the loss fell
     (it quoted the step above the unanswered question) and the lab stays blurred; a guess shows both."""
-    page.goto("/?lesson=watch-an-induction-head-appear&step=1")
-    step_ready(page, "watch-an-induction-head-appear", 1)
-    train_lab(page)
-    page.click("#lesson-panel .lesson-next")
-    step_ready(page, "watch-an-induction-head-appear", 2)
-    page.wait_for_selector('#lesson-panel[data-state="ready"]')
+    train_step_1_then_next(page, "watch-an-induction-head-appear")
     body = page.locator("#lesson-panel .lesson-body")
     expect(body).to_contain_text("Make your guess")
     for words in ("first fell below", "never fell below", "In this run"):
@@ -739,12 +744,7 @@ def test_a_hostile_sentence_shows_literally_in_the_lesson_text(page: Page):
 def test_a_run_of_another_scheme_does_not_answer_the_next_steps_question(page: Page, errors):
     """Lesson 13: a run trained on step 1 (sinusoidal positions) is still on screen at step 2, whose question is about
     a run without positions: a guess is not judged by it; the reveal says whose run is on screen."""
-    page.goto("/?lesson=positional-schemes-in-the-lab&step=1")
-    step_ready(page, "positional-schemes-in-the-lab", 1)
-    train_lab(page)
-    page.click("#lesson-panel .lesson-next")
-    step_ready(page, "positional-schemes-in-the-lab", 2)
-    page.wait_for_selector('#lesson-panel[data-state="ready"]')
+    train_step_1_then_next(page, "positional-schemes-in-the-lab")
     page.locator("#lesson-panel .q-choice").nth(2).click()
     expect(page.locator("#lesson-panel .q-reveal")).to_contain_text(
         "The run on screen is reverse with sinusoidal positions, size small, not this step's: press Train")
