@@ -47,6 +47,10 @@ log = logging.getLogger("attnlab")
 
 LIVE = ("queued", "starting", "running", "paused")
 ENDED = ("finished", "cancelled", "failed", "reset")
+# how a run ended, for the lessons: its step budget spent ("steps"), its time budget ("time"), stopped from the page or
+# by the server ("stopped": no page watched it, paused too long, the server stopped), failed, or reset
+END_KINDS = ("steps", "time", "stopped", "failed", "reset")
+END_OF = {"cancelled": "stopped", "failed": "failed", "reset": "reset"}  # a finished run says which budget it spent
 REAP_EVERY_S = 0.2
 STOP_GRACE_S = 2.0  # a worker told to stop that is still there after this is terminated
 
@@ -91,14 +95,15 @@ class LabRun:
     streams: int = 0
     paused_since: float | None = None
     ended: float | None = None
+    end: str | None = None  # how it ended (END_KINDS), None while it has not
     version: int = 0  # goes up on every change of the state (not on a new record alone)
     worker: Worker | None = None
 
 
 def no_run() -> dict:
     """The summary of no run at all (a lesson opened before the page trained anything): nothing reached."""
-    return {"run": None, "status": "none", "ended": False, "steps": None, "config": None, "task": None,
-            "positional": None, "size": None, "seed": None, **summarize([])}
+    return {"run": None, "status": "none", "ended": False, "end": None, "reason": None, "steps": None, "config": None,
+            "task": None, "positional": None, "size": None, "seed": None, **summarize([])}
 
 
 class LabManager:
@@ -162,16 +167,19 @@ class LabManager:
     def summary(self, run_id: int, records: int | None = None) -> dict:
         """What the run reached over its first `records` records (None: all of them now): models.lab.summarize,
         with the run's id, status, step budget and settings; `ended` says that the run records nothing more and the
-        summary covers every record (what a lesson's reveal waits for)."""
+        summary covers every record (what a lesson's reveal waits for); `end` and `reason`, how it ended (END_KINDS)
+        and why, once it has."""
         with self._lock:
             run = self.get(run_id)
             n = len(run.records) if records is None else max(0, min(records, len(run.records)))
             data, status, steps, config = run.records[:n], run.status, run.steps, run.config.to_dict()
+            end, reason = run.end, run.reason
             complete = n == len(run.records)
         recs = [json.loads(d) for d in data]
-        return {"run": run_id, "status": status, "ended": status in ENDED and complete, "steps": steps,
-                "config": config, "task": config["task"], "positional": config["positional"], "size": config["size"],
-                "seed": config["seed"], **summarize(recs)}
+        ended = status in ENDED and complete
+        return {"run": run_id, "status": status, "ended": ended, "end": end if ended else None,
+                "reason": reason if ended else None, "steps": steps, "config": config, "task": config["task"],
+                "positional": config["positional"], "size": config["size"], "seed": config["seed"], **summarize(recs)}
 
     def touch(self, run_id: int) -> None:
         with self._lock:
@@ -331,10 +339,13 @@ class LabManager:
             run.paused_since = time.monotonic() if status == "paused" else None
         run.version += 1
 
-    def _finish(self, run: LabRun, status: str, reason: str) -> None:
+    def _finish(self, run: LabRun, status: str, reason: str, end: str | None = None) -> None:
+        """End `run` with `status` and `reason`; `end` (END_KINDS): which budget a finished run spent, else from the
+        status."""
         if run.id in self._queue:
             self._queue.remove(run.id)
         run.status, run.reason, run.ended = status, reason, time.monotonic()
+        run.end = end or END_OF[status]
         run.version += 1
 
     def _end(self, run: LabRun, status: str, reason: str) -> None:
@@ -401,7 +412,7 @@ class LabManager:
             run.step = step
             self._set_status(run, status)
         elif kind == "end":
-            self._finish(run, "finished", msg[1])
+            self._finish(run, "finished", msg[1], msg[2])
         elif kind == "failed":
             self._finish(run, "failed", f"training failed: {msg[1]}")
 

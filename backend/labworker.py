@@ -7,7 +7,7 @@ other cores and win when they compete. It talks to the server over one Pipe:
     worker -> server   ("ready", {"params": n}) ("status", "running" | "paused", step)
                        ("record", json bytes, step, checkpoint bytes)   one per record, checkpoint = the weights
                        ("reset",)   the reset is done: what follows belongs to the new run
-                       ("end", reason)   the step or time budget is spent; the worker then exits
+                       ("end", reason, "steps" | "time")   that budget is spent; the worker then exits
                        ("failed", message)
 
 A record is written as JSON here, once (the server stores and streams the bytes as they are): the fields of
@@ -122,9 +122,10 @@ def _loop(conn, config: dict, max_steps: int, max_seconds: float, paused: bool, 
         if trainer.step >= max_steps or active >= max_seconds:
             if recorded != trainer.step:
                 record()
-            why = (f"reached {max_steps} steps, the run's step budget" if trainer.step >= max_steps else
+            budget = "steps" if trainer.step >= max_steps else "time"
+            why = (f"reached {max_steps} steps, the run's step budget" if budget == "steps" else
                    f"its time budget of {max_seconds:g} s ran out (the training steps with their records)")
-            conn.send(("end", why))
+            conn.send(("end", why, budget))
             return
         t0 = time.perf_counter()
         trainer.train(1)

@@ -1315,6 +1315,11 @@ class LabRunSummary(BaseModel):
     run: int | None = Field(..., description="null: no run (a lesson's step before the page trained anything)")
     status: LabStatus | Literal["none"]
     ended: bool = Field(..., description="the run records nothing more and this covers every record")
+    end: Literal["steps", "time", "stopped", "failed", "reset"] | None = Field(
+        None, description="how the run ended (null until `ended`): its step budget spent, its time budget "
+                          "(lab_max_seconds), stopped (from the page, or by the server: no page watched it, paused too "
+                          "long, the server stopped), failed, or reset; a lesson advises more steps only after `steps`")
+    reason: str | None = Field(None, description="why it ended, in words (null until `ended`)")
     steps: int | None = Field(None, description="the run's step budget")
     config: LabConfigEcho | None = None
     task: str | None = Field(None, description="the run's task (null: no run), for a lesson's conditions")

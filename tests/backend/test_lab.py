@@ -160,6 +160,7 @@ def test_a_run_steps_resets_trains_to_its_budget_and_opens_in_the_explorer(lab_s
     summ = c.get("/lab/summary", params={"run": run}).json()
     assert (summ["run"], summ["status"], summ["ended"], summ["steps"], summ["records"]) == (
         run, "finished", True, 30, len(recs))
+    assert (summ["end"], summ["reason"]) == ("steps", done["reason"])
     assert (summ["task"], summ["positional"], summ["seed"]) == ("copy", "sinusoidal", 1)
     x = summ["thresholds"]["loss"]
     below = [r for r in recs if r["loss"] is not None and r["loss"] < x]
@@ -170,8 +171,10 @@ def test_a_run_steps_resets_trains_to_its_budget_and_opens_in_the_explorer(lab_s
     assert (summ["final"]["step"], summ["final"]["accuracy"], summ["final"]["loss"]) == (30, recs[-1]["accuracy"], recs[-1]["loss"])
     three = c.get("/lab/summary", params={"run": run, "records": 3}).json()
     assert (three["records"], three["final"]["step"], three["ended"]) == (3, recs[2]["step"], False)  # not every record
+    assert (three["end"], three["reason"]) == (None, None)  # (how it ended is said with `ended`)
     none = c.get("/lab/summary").json()
-    assert (none["run"], none["status"], none["ended"], none["final"]["step"]) == (None, "none", False, None)
+    assert (none["run"], none["status"], none["ended"], none["final"]["step"], none["end"]) == (
+        None, "none", False, None, None)
     assert c.get("/lab/summary", params={"run": 10**6}).status_code == 404
     # a lesson's step on the lab reads this run (lab_run): its claims follow the run's numbers, not the file's
     step = c.post("/lessons/watch-an-induction-head-appear/steps/4",
@@ -251,6 +254,8 @@ def test_a_second_run_queues_a_third_is_refused_and_cancel_stops_the_worker():
         assert process.is_alive()
         cancelled = c.post(f"/lab/runs/{first['id']}/cancel").json()
         assert cancelled["status"] == "cancelled"
+        summ = c.get("/lab/summary", params={"run": first["id"]}).json()
+        assert (summ["ended"], summ["end"], summ["reason"]) == (True, "stopped", "cancelled from the page")
         wait_for(lambda: not process.is_alive(), timeout=30, what="the worker's exit")
         # the queued run starts in the freed place
         wait_for(lambda: state(c, second["id"])["status"] in ("running", "finished"), what="the second run's start")
@@ -258,6 +263,19 @@ def test_a_second_run_queues_a_third_is_refused_and_cancel_stops_the_worker():
         c.post(f"/lab/runs/{second['id']}/cancel")
         wait_for(lambda: not process.is_alive(), timeout=30, what="the second worker's exit")
         assert state(c, first["id"])["checkpoint_steps"] == [0]  # what it recorded stays
+
+
+@pytest.mark.slow
+def test_a_run_that_spends_its_time_budget_says_so_in_its_summary():
+    """A run ended by the server's time budget, short of its steps: the summary says `end: "time"` (the lessons then
+    do not advise more steps)."""
+    with serve(lab_max_seconds=1.0) as (app, c):
+        run = c.post("/lab/runs", json={"steps": 3000}).json()["id"]
+        done = wait_for(lambda: (s := state(c, run))["status"] == "finished" and s, what="the time budget")
+        summ = c.get("/lab/summary", params={"run": run}).json()
+        assert done["step"] < 3000 and summ["final"]["step"] == done["step"]
+        assert (summ["ended"], summ["end"], summ["reason"]) == (True, "time", done["reason"])
+        assert "time budget of 1 s ran out" in done["reason"]
 
 
 @pytest.mark.slow

@@ -55,7 +55,7 @@ def test_a_run_records_every_few_steps_and_ends_at_its_step_budget():
     assert [r[1] for r in recs] == [0, 5, 10, 12]  # step 0, every 5, and the last
     assert [r[0]["index"] for r in recs] == [0, 1, 2, 3] and [r[0]["step"] for r in recs] == [0, 5, 10, 12]
     assert sum(len(r[0]["losses"]) for r in recs) == 12  # every step's loss, once
-    assert msgs[-1] == ("end", "reached 12 steps, the run's step budget")
+    assert msgs[-1] == ("end", "reached 12 steps, the run's step budget", "steps")
     w.thread.join(30)
     assert not w.thread.is_alive()
 
@@ -85,7 +85,7 @@ def test_each_record_agrees_with_its_checkpoint():
 def test_the_time_budget_ends_a_run():
     w = Worker(LabConfig(task="sort").to_dict(), max_seconds=0.05)
     msgs = w.until("end")
-    assert msgs[-1] == ("end", "its time budget of 0.05 s ran out (the training steps with their records)")
+    assert msgs[-1] == ("end", "its time budget of 0.05 s ran out (the training steps with their records)", "time")
 
 
 def test_paused_it_steps_on_request_and_records_where_it_stops():

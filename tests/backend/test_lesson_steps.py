@@ -766,7 +766,7 @@ def test_a_lab_step_reads_no_run_as_nothing_reached(client):
     assert d["problems"] == [] and d["settings"]["view"] == "lab"
     assert [n["value"] for n in d["numbers"]] == [LOSS_DROP, INDUCTION_AT]
     d = client.post("/api/lessons/positional-schemes-in-the-lab/steps/3", json={"text": "Birds sing."}).json()
-    assert [c["holds"] for c in d["claims"]] == [False] and d["numbers"][0]["value"] == LEARNED_AT
+    assert [c["holds"] for c in d["claims"]] == [False, False] and d["numbers"][0]["value"] == LEARNED_AT
     assert client.post("/api/lessons/positional-schemes-in-the-lab/steps/3",
                        json={"text": "Birds sing.", "lab_run": 999}).json()["problems"]  # a run the server does not have
 
@@ -819,7 +819,8 @@ def test_a_lab_run_that_gets_the_example_right_with_a_high_training_loss_is_not_
     for positional in ("learned", "sinusoidal", "none"):
         for learned, below, size in [(True, False, "tiny"), (True, True, "small"), (False, False, "small"),
                                      (False, True, "small"), (True, False, "small")]:
-            run = {"ended": True, "status": "finished", "task": task, "positional": positional, "size": size, "seed": 0,
+            run = {"ended": True, "status": "finished", "end": "steps", "reason": "reached 1000 steps", "steps": 1000,
+                   "task": task, "positional": positional, "size": size, "seed": 0,
                    **{k: base[k] for k in ("thresholds", "loss", "role")},
                    "final": {**base["final"], "learned": learned, "loss_below": below}}
 
@@ -840,3 +841,54 @@ def test_a_lab_run_that_gets_the_example_right_with_a_high_training_loss_is_not_
                 assert "learned it" not in said
             if learned and below:
                 assert "learned" in said and "without having learned" not in said, (positional, said)
+
+
+@pytest.mark.parametrize("lesson", ["12-watch-an-induction-head-appear", "13-positional-schemes-in-the-lab"])
+def test_the_lab_lessons_advise_more_steps_only_to_a_run_that_spent_its_steps(lesson):
+    """A run that its time budget, the student or the server ended short of its steps could not have used more steps:
+    the lab lessons advise more steps (or training longer) only after a run that spent them (`end: "steps"`), and say
+    how any other run ended (its `reason`), for every run of the steps' task whatever it reached."""
+    import itertools
+
+    from models.lab import summarize
+
+    body = (ROOT / "frontend/lessons" / f"{lesson}.md").read_text()
+    blocks = [p for p in split_claims(body) if not isinstance(p, str)]
+    task = "copy" if lesson.startswith("12") else "reverse"
+    base = summarize([{"step": 40, "seconds": 2.0, "loss": 2.5, "example_loss": 2.4, "accuracy": 0.2}])
+    more = re.compile(r"more steps|train(ing)? longer", re.I)
+    lines = body.splitlines()
+    starts = [i + 1 for i, line in enumerate(lines) if line.startswith("## ")]  # 1-based, as the blocks' lines
+    steps = [(lines[a - 1], a, b) for a, b in zip(starts, [*starts[1:], len(lines) + 1], strict=True)]
+    for end, positional, size, loss, role, learned in itertools.product(
+            ("steps", "time", "stopped", "failed"), ("sinusoidal", "none", "rotary"), ("tiny", "small"),
+            (False, True), (False, True), (False, True)):
+        run = {"ended": True, "status": "finished" if end in ("steps", "time") else "cancelled", "end": end,
+               "reason": f"the reason of a {end} end", "steps": 1000, "task": task, "positional": positional,
+               "size": size, "seed": 0, "thresholds": base["thresholds"],
+               "loss": {**base["loss"], "reached": loss}, "role": {**base["role"], "reached": role},
+               "final": {**base["final"], "learned": learned, "loss_below": learned}}
+
+        def read(ref, run=run):
+            value = run
+            for key in ref.split("|")[0].strip().removeprefix("labrun.").split("."):
+                value = value[key]
+            return value
+
+        told = []  # the steps that say how this run ended
+        for heading, start, stop in steps:  # each step's blocks (by their line): what it says of this run
+            chosen = [(p[2] if evaluate_condition(parse_condition(p[1]), read) else p[3]) or "" for p in blocks
+                      if start < p[0] < stop and "labrun" in p[1]]
+            said = " ".join(" ".join(chosen).split())
+            case = (end, positional, size, loss, role, learned, heading)
+            assert not more.search(said) or end == "steps", case
+            if "{{labrun.reason}}" in said:
+                told.append(heading)
+        # the reason, in each step that trains this run's settings (lesson 12: copy; lesson 13: reverse, each scheme)
+        trains = [h for h, start, stop in steps if f"lab-positional: {positional}" in "\n".join(lines[start:stop])]
+        if end == "steps":
+            assert told == [], (end, positional, told)
+        elif lesson.startswith("12"):
+            assert told, (end, positional, size, loss, role, learned)
+        else:
+            assert set(trains) <= set(told) and told, (end, positional, trains, told)
