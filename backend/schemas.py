@@ -828,7 +828,8 @@ class AttentionAttributionResponse(RunInfo):
     raw: Matrix = Field(..., description="[query][key]: the head's attention weights")
     value_weighted: Matrix = Field(..., description="[query][key]: ‖alpha_ij v_j W_O[h]‖, the size of what the head "
                                                     "moves from each key (Kobayashi et al., 2020)")
-    layer_raw: Matrix = Field(..., description="[query][key]: the layer's weights averaged over all its heads")
+    layer_raw: Matrix = Field(..., description="[query][key]: the layer's weights averaged over its heads that are not "
+                                               "ablated (zero where all are: the layer moves nothing)")
     layer_value_weighted: Matrix = Field(..., description="[query][key]: ‖sum over heads of alpha_ij v_j W_O[h]‖, "
                                                           "what the whole layer moves from each key")
     rollout: Matrix = Field(..., description="[query][key]: attention rollout through every layer (Abnar and "

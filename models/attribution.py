@@ -208,6 +208,21 @@ def rollout(patterns: torch.Tensor, residual: float = 0.5, ablated: tuple[tuple[
     return rollouts(patterns, residual, ablated)[-1]
 
 
+def live_means(patterns: torch.Tensor, ablated: tuple[tuple[int, int], ...] = ()) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each layer's attention averaged over its heads that are not ablated (their output is zero: they move
+    nothing), [layer, q_pos, k_pos] in float64 (zero where every head of a layer is ablated), and how many heads
+    each layer has left [layer]."""
+    n_layers, n_heads = patterns.shape[:2]
+    dead = {(layer, head) for layer, head in ablated if layer < n_layers and head < n_heads}
+    if not dead:  # nothing ablated: the plain mean over the heads, without the mask's work (half the rollout's time)
+        return patterns.double().mean(1), torch.full((n_layers,), float(n_heads), dtype=torch.float64)
+    live = torch.ones(patterns.shape[:2], dtype=torch.float64)  # [layer, head]: 0 for an ablated head
+    for layer, head in dead:
+        live[layer, head] = 0.0
+    heads = live.sum(1)  # [layer]
+    return torch.einsum("lhqk,lh->lqk", patterns.double(), live) / heads.clamp(min=1)[:, None, None], heads
+
+
 def rollouts(patterns: torch.Tensor, residual: float = 0.5, ablated: tuple[tuple[int, int], ...] = ()) -> torch.Tensor:
     """The rollout through each prefix of the layers: [layer, q_pos, k_pos], row l the rollout of layers 0 to l
     (rollout(patterns[:l + 1]), all of them from one pass through the layers)."""
@@ -215,16 +230,8 @@ def rollouts(patterns: torch.Tensor, residual: float = 0.5, ablated: tuple[tuple
         raise ValueError(f"residual is {residual}; it must be between 0 and 1")
     n_layers, n = patterns.shape[0], patterns.shape[-1]
     eye = torch.eye(n, dtype=torch.float64)
-    dead = {(layer, head) for layer, head in ablated if layer < n_layers}
-    if dead:
-        live = torch.ones(patterns.shape[:2], dtype=torch.float64)  # [layer, head]: 0 for an ablated head
-        for layer, head in dead:
-            live[layer, head] = 0.0
-        heads = live.sum(1)  # [layer]
-        mean = torch.einsum("lhqk,lh->lqk", patterns.double(), live) / heads.clamp(min=1)[:, None, None]  # [layer, q, k]
-        mean[heads == 0] = eye
-    else:  # nothing ablated: the plain mean over the heads, without the mask's work (half the rollout's time)
-        mean = patterns.double().mean(1)  # [layer, q, k]
+    mean, heads = live_means(patterns, ablated)  # [layer, q, k], [layer]
+    mean[heads == 0] = eye  # a layer whose heads are all ablated passes the residual on as it is
     a = (1.0 - residual) * mean + residual * eye
     a = a / a.sum(-1, keepdim=True)  # [layer, q_pos, k_pos]
     out = torch.empty_like(a)

@@ -87,7 +87,7 @@ def _explained(run: Run, position: int | None, token_id: int | None, info: dict 
 
 
 def _target_name(token: schemas.TargetToken, versus: schemas.TargetToken | None) -> str:
-    return f"logit({token.display})" + (f" - logit({versus.display})" if versus is not None else "")
+    return f"logit(“{token.display}”)" + (f" - logit(“{versus.display}”)" if versus is not None else "")
 
 
 # --------------------------------------------------------------------------- logit lens
@@ -175,13 +175,15 @@ def _attribution_note(a: attr.LogitAttribution, target: str) -> str:
     if a.norm == "layernorm":
         norm = (f"The final LayerNorm's scale is frozen at its value in this run (it divided the residual by "
                 f"{a.scale:.4g}); each part is centred, as the norm centres their sum, so nothing is lost and the parts "
-                f"add up to {target} exactly (uncentred they would add {a.centring_removed:.4f} more).")
+                f"add up to {target}, to the model's float32 rounding (uncentred, they would add "
+                f"{a.centring_removed:.4f} to it).")
     elif a.norm == "rmsnorm":
         norm = (f"The final RMSNorm's scale is frozen at its value in this run (it divided the residual by "
                 f"{a.scale:.4g}); RMSNorm does not centre, so nothing is removed and the parts add up to {target}.")
     else:
         norm = f"This model has no final norm: the parts add up to {target} as they are."
-    return ("What each head (its output through W_O), each MLP, the embeddings and the biases add to "
+    biases = " and the biases" if any(p.kind.endswith("_bias") for p in a.parts) else ""
+    return (f"What each head (its output through W_O), each MLP, the embeddings{biases} add to "
             f"{target} directly. {norm} Only direct effects count: what a head writes also changes what later "
             "heads and MLPs do, and that is counted in them.")
 
@@ -215,9 +217,11 @@ def attention_attribution(run: Run, layer: int, head: int, residual: float = 0.5
     pat = patterns(run)  # [layer, head, q, k]
     rolled = attr.rollouts(pat, residual, run.iv.ablate)  # [layer, q, k]: through each layer
     moved, layer_moved = attr.value_weighted_head_and_layer(run.loaded.model, run.cache, layer, head)  # [q, k] each
+    off = tuple((0, h) for l2, h in run.iv.ablate if l2 == layer)  # this layer's ablated heads (layer 0 of its slice)
+    layer_mean = attr.live_means(pat[layer:layer + 1], off)[0][0]  # [q, k]: over the heads that move something
     # the six [q, k] maps rounded at once, in float64
     raw, value_weighted, layer_raw, layer_value_weighted, rollout, rollout_to_layer = rnd(torch.stack([
-        pat[layer, head].double(), moved, pat[layer].double().mean(0), layer_moved, rolled[-1], rolled[layer]]))
+        pat[layer, head].double(), moved, layer_mean, layer_moved, rolled[-1], rolled[layer]]))
     return schemas.AttentionAttributionResponse(
         **run_info(run), layer=layer, head=head, causal=cfg.causal, residual=residual, raw=raw,
         value_weighted=value_weighted, layer_raw=layer_raw, layer_value_weighted=layer_value_weighted,

@@ -90,8 +90,11 @@ def predict(run: Run, k: int, temperature: float, continue_tokens: int,
         logits = run.logits[-1]
         while len(new) < continue_tokens:
             if len(ids) >= limit:
+                trained = loaded.info.max_tokens
+                reads = (f"{limit} tokens (max_tokens)" if limit == trained else
+                         f"{limit} tokens when allowed past its trained length of {trained}")
                 stopped = (f"stopped after {len(new)} of {continue_tokens} tokens: model {loaded.name!r} reads at most "
-                           f"{limit} tokens (max_tokens), and the text has {len(ids)} now")
+                           f"{reads}, and the text has {len(ids)} now")
                 break
             steps.append(choose(loaded, logits, temperature, how, g, len(ids)))
             nxt = steps[-1].token.id

@@ -184,11 +184,21 @@ export function keptFlags(predictions, kept) {
 }
 
 /**
- * The generated tokens a continuation left in the sentence, while the sentence is still the one it made:
- * [{position, ...step}] (the API's steps, each at its token's position), else []. `generated`: {text, steps}.
+ * What a continuation's steps and note hold for: the sentence it made, the model and what else changes a step's
+ * probabilities (positions, scaling, ablated heads, temperature, the kept set's top-k and top-p). Another model or
+ * ablation on the same sentence gives other numbers, and another tokenizer other positions.
  */
-export function generatedSteps(generated, text) {
-  if (!generated || generated.text !== text || !Array.isArray(generated.steps)) return [];
+export function continuationKey(state, model) {
+  return JSON.stringify([state.text, model, state.positions, state.scale, state.ablate, state.temp, state.topk, state.topp]);
+}
+
+/**
+ * The generated tokens a continuation left in the sentence, while the page is still the one it made them on
+ * (`key`: continuationKey of the page now): [{position, ...step}] (the API's steps, each at its token's position),
+ * else []. `generated`: {key, steps}.
+ */
+export function generatedSteps(generated, key) {
+  if (!generated || generated.key !== key || !Array.isArray(generated.steps)) return [];
   return generated.steps.map((s) => ({ ...s, position: s.token.position }));
 }
 

@@ -4,7 +4,7 @@
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
 import {
-  beyondNotice, canRunBeyond, effectiveToken, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
+  beyondNotice, canRunBeyond, continuationKey, effectiveToken, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
 } from "./derive.js";
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
@@ -35,7 +35,7 @@ const page = {
   ablateMode: false,
   debounce: null,
   notice: "", // a message about the link (e.g. an unknown model) or the sentence box, shown next to the input
-  note: "", // a message for the predictions view (why a continuation stopped)
+  note: null, // {key, text}: the last Continue's message for the predictions view (why it stopped), with its page
   cut: "", // what the last paste lost past the sentence box's maxlength, said once the box's text is taken
   linkToken: null, // the token the link named, until the link's sentence is analysed (to say so if it is past the end)
   presenting: null, // presenter mode as last applied to the page
@@ -369,7 +369,7 @@ function showView(ctx, { an, token: tok, view, analysis }) {
 async function continueText() {
   const m = currentModel();
   const base = { text: state.text, model: m.name, positions: state.positions, scale: state.scale, ablate: state.ablate };
-  page.note = "continuing…";
+  page.note = { key: continuationKey(state, m.name), text: "continuing…" };
   page.actions++;
   schedule();
   try {
@@ -378,18 +378,19 @@ async function continueText() {
     if (state.text !== base.text) return; // the sentence changed meanwhile
     const added = r.continuation_tokens ? r.continuation_tokens.length : 0;
     const how = r.sampling && r.sampling.method === "sample"
-      ? `sampled with seed ${r.sampling.seed}: the same seed on the same sentence draws the same tokens`
+      ? `sampled with seed ${r.sampling.seed}: the same seed, sentence and settings draw the same tokens`
       : "greedy: the top token each time";
-    page.note = r.stopped ? `Stopped: ${r.stopped}.` : `Added ${added} tokens, ${how}.`;
+    const text = state.text + (r.continuation || "");
+    const key = continuationKey({ ...state, text }, m.name);  // the note and the steps hold for the page they made
+    page.note = { key, text: r.stopped ? `${r.stopped[0].toUpperCase()}${r.stopped.slice(1)}.` : `Added ${added} tokens, ${how}.` };
     if (r.continuation) {
-      const text = state.text + r.continuation;
       // the generated tokens keep their positions when the new sentence reads as the old tokens plus them
-      page.generated = r.full_text_same_tokens && r.steps ? { text, steps: r.steps } : null;
+      page.generated = r.full_text_same_tokens && r.steps ? { key, steps: r.steps } : null;
       // the seed the draws used stays shown (and is sent again), so the same Continue can be repeated
       update({ text, ...(r.sampling && r.sampling.method === "sample" ? { seed: r.sampling.seed } : {}) }, { history: "push" });
     }
   } catch (err) {
-    page.note = "";
+    page.note = null;
     if (err.name !== "AbortError") showError(err.message);
   } finally {
     page.actions--;
@@ -482,7 +483,7 @@ function wire() {
     clearTimeout(page.debounce);
     page.debounce = setTimeout(() => {
       page.debounce = null;
-      page.note = "";
+      page.note = null;
       update({ text: text.value });
       // (after the update, which clears a notice about the link)
       if (page.cut) page.notice = page.cut;
@@ -537,7 +538,7 @@ function wire() {
       clearTimeout(page.debounce);
       page.debounce = null;
       text.value = btn.dataset.text;
-      page.note = "";
+      page.note = null;
       update({ text: btn.dataset.text, token: null });
     });
   }

@@ -113,9 +113,10 @@ def test_logit_attribution_adds_up_to_the_logit(client, name):
         assert math.isclose(math.fsum(values), want, abs_tol=len(values) * 5e-5)  # each value rounded to 4 places
         assert body.heads[2][3] == 0.0  # an ablated head adds nothing
         assert body.norm == "layernorm" and body.centring_removed is not None and "centred" in body.note
+        assert "the embeddings and the biases add to" in body.note and "float32 rounding" in body.note
         assert ("pos_embed" in {p.kind for p in body.parts}) == (name == "tiny-sinusoidal")
         assert (body.versus is None) == (versus is None)
-    assert body.target == f"logit({body.token.display}) - logit({body.versus.display})"
+    assert body.target == f"logit(“{body.token.display}”) - logit(“{body.versus.display}”)"
 
 
 def test_bad_position_token_and_layers_are_422(client):
@@ -158,6 +159,33 @@ def test_attention_attribution_matches_the_cache(client):
     assert "not a causal explanation" in body.captions.raw and "Kobayashi" in body.captions.value_weighted
 
 
+def test_the_layer_mean_leaves_out_ablated_heads_as_the_rollout_does(client):
+    """An ablated head's output is zero, so it moves nothing: the rollout left it out of its layer's mean, but the
+    panel beside it ("Layer 2: attention, mean of the heads") still averaged it in. Now both average the heads that
+    are not ablated; a layer with every head ablated has no mean (zero) and passes the residual on in the rollout."""
+    for ablate in ([[2, 0], [2, 3]], [[2, 0], [2, 1], [2, 2], [2, 3]]):
+        iv = Interventions(ablate=tuple(map(tuple, ablate)))
+        body = schemas.AttentionAttributionResponse.model_validate(post(
+            client, "/api/attribution/attention", text=TEXT, layer=2, head=1, ablate=ablate))
+        _, ids, _, cache = run_of("tiny-sinusoidal", TEXT, iv)
+        live = [h for h in range(4) if [2, h] not in ablate]
+        want = (torch.stack([cache["pattern", 2, h].double() for h in live]).mean(0) if live
+                else torch.zeros(len(ids), len(ids), dtype=torch.float64))
+        assert torch.allclose(torch.tensor(body.layer_raw, dtype=torch.float64), want, atol=1e-4), ablate
+        patterns = torch.stack([cache["pattern", layer] for layer in range(4)])
+        assert torch.allclose(torch.tensor(body.rollout, dtype=torch.float64),
+                              rollout(patterns, 0.5, iv.ablate), atol=1e-4)
+        # (the rollout, by hand: each layer's mean over its live heads, the identity for a layer with none)
+        eye = torch.eye(len(ids), dtype=torch.float64)
+        prev = eye
+        for layer in range(4):
+            heads = [h for h in range(4) if [layer, h] not in ablate]
+            mean = torch.stack([cache["pattern", layer, h].double() for h in heads]).mean(0) if heads else eye
+            a = 0.5 * mean + 0.5 * eye
+            prev = (a / a.sum(-1, keepdim=True)) @ prev
+        assert torch.allclose(torch.tensor(body.rollout, dtype=torch.float64), prev, atol=1e-4)
+
+
 # --------------------------------------------------------------------------- measured ablation
 
 def test_ablation_effect_is_the_difference_of_two_full_runs(client):
@@ -177,7 +205,7 @@ def test_ablation_effect_is_the_difference_of_two_full_runs(client):
             assert math.isclose(e.delta_value, float(alone[last, t] - base_logits[last, t]), abs_tol=1e-4)
             assert e.already_ablated == ((e.layer, e.head) == (1, 2))
     assert body.effects[1][2].delta_prob == 0 and body.passes == 7
-    assert "measured" in body.caption and body.target == f"logit({body.token.display})"
+    assert "measured" in body.caption and body.target == f"logit(“{body.token.display}”)"
     # the token as the page shows it everywhere (a space as ␣, a newline as ↵), not its raw text
     assert f"probability of “{body.token.display}”" in body.caption
 
@@ -308,6 +336,7 @@ def test_smollm2_lens_attribution_and_ablation(client, smollm2):
         client, "/api/attribution/logit", text=text, model="smollm2-135m"))
     assert len(att.heads) == 30 and len(att.heads[0]) == 9 and att.norm == "rmsnorm" and att.centring_removed is None
     assert {p.kind for p in att.parts} == {"embed", "mlp"}  # no biases, no positional embedding
+    assert "the biases" not in att.note and "each MLP, the embeddings add to" in att.note  # (it named biases)
     values = [v for row in att.heads for v in row] + [p.value for p in att.parts]
     assert math.isclose(math.fsum(values), float(logits[last, att.token.id]), abs_tol=len(values) * 5e-5)
     assert math.isclose(att.total, att.logit, rel_tol=1e-4)

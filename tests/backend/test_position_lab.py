@@ -130,6 +130,17 @@ def test_every_text_view_takes_a_long_text(lab):
     assert r.status_code == 422  # each side says for itself
 
 
+def test_a_continuation_stopped_past_the_trained_length_names_both_limits(lab):
+    """It said "reads at most 300 tokens (max_tokens)" of a model whose max_tokens is 128: 300 is the limit past it."""
+    text = " ".join(["a b"] * 146)
+    n = n_tokens(text)
+    assert 290 < n < 300
+    body = lab.post("/api/predict", json={"text": text, "allow_beyond_trained": True, "continue_tokens": 10,
+                                          "top_k": 1}).json()
+    assert body["stopped"] == (f"stopped after {300 - n} of 10 tokens: model 'tiny-sinusoidal' reads at most 300 tokens "
+                               "when allowed past its trained length of 128, and the text has 300 now")
+
+
 def test_the_continuation_of_a_long_text_goes_on_past_the_trained_length(lab):
     n = n_tokens(LONG)
     r = lab.post("/api/predict", json={"text": LONG, "allow_beyond_trained": True, "continue_tokens": 4, "top_k": 1})

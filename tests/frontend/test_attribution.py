@@ -206,13 +206,36 @@ def test_picking_a_token_and_a_second_one_explains_their_difference(page: Page):
     st = url_state(page)
     assert (st["target"], st["versus"]) == (str(a), str(b))
     want = api(page, "/api/attribution/logit", {"text": TEXT, "token": a, "versus": b})
-    assert want["target"].startswith("logit(") and " - logit(" in want["target"]
+    assert want["target"].startswith("logit(“") and " - logit(“" in want["target"]
     assert plot_data(page, "#panel-attribution [data-part=heads] .plot")[0]["z"] == want["heads"]
     expect(page.locator("#panel-attribution .sumline.total")).to_contain_text(f"the model's own value: {want['logit']:.4f}")
+    # the heads' colours are said of the difference (it said "pushes the token up" of logit(a) - logit(b))
+    expect(page.locator("#panel-attribution [data-part=heads] .caption")).to_contain_text(
+        f"Blue: favours “{final[1]['display']}” over “{final[0]['display']}”; orange: the other way.")
     # the lens follows the token picked
     page.click("#tab-lens")
     ready(page)
     expect(page.locator("#panel-lens [data-part=prob] .caption")).to_contain_text(f"p(“{final[1]['display']}”)")
+
+
+def test_the_lens_says_where_its_token_is_in_no_list_and_its_temperature(page: Page):
+    """A token of rank 320 is bold in none of the lists, which only show each reading's top 5: the caption said
+    "Bold: “␣the”" all the same; the lens reads the logits at temperature 1, which it now says when the predictions
+    view's slider is elsewhere."""
+    lens = api(page, "/api/attribution/lens", {"text": TEXT, "top_k": 10})
+    listed = {t["id"] for c in [lens["embedding"], *[x for row in lens["cells"] for x in row]] for t in c["top"][:5]}
+    rare = api(page, "/api/attribution/lens", {"text": TEXT, "token": 300})["token"]
+    assert rare["id"] not in listed
+    open_app(page, text=TEXT, view="lens", target=300, temp=2)
+    top = page.locator("#panel-lens [data-part=top] .caption")
+    expect(top).to_contain_text(f"“{rare['display']}” is in none of these top 5 lists (rank {rare['rank']} in the output).")
+    expect(page.locator("#panel-lens .lens-top li.target")).to_have_count(0)
+    prob = page.locator("#panel-lens [data-part=prob] .caption")
+    expect(prob).to_contain_text(f"{rare['prob']:.4f} in the output (rank {rare['rank']})")
+    expect(prob).to_contain_text("All at temperature 1")
+    open_app(page, text=TEXT, view="lens")
+    expect(page.locator("#panel-lens [data-part=top] .caption")).to_contain_text("Bold: “")
+    expect(page.locator("#panel-lens [data-part=prob] .caption")).not_to_contain_text("temperature")
 
 
 @pytest.mark.parametrize(("part", "view"), [("embed", "embeddings"), ("pos", "positional"), ("qkv", "qkv"), ("scores", "arithmetic"),
@@ -296,6 +319,20 @@ def test_the_kept_set_is_marked_on_the_bars(page: Page):
     assert url_state(page)["topp"] == "0.5"
 
 
+def test_the_sampling_controls_show_the_settings_a_link_gives(page: Page):
+    """A link's top-k 4 (not one of the box's choices) showed "all"; its temperature 0.15 showed "0.1"."""
+    open_app(page, text=TEXT, view="predictions", topk=4, topp=0.33, temp=0.15)
+    expect(page.locator("#panel-predictions select[name=topk]")).to_have_value("4")
+    expect(page.locator("#panel-predictions .topp-label")).to_have_text("0.33")
+    expect(page.locator("#panel-predictions .temp-label")).to_have_text("0.15")
+    cap = page.locator("#panel-predictions [data-part=topk] .caption")
+    expect(cap).to_contain_text("at temperature 0.15")
+    expect(cap).to_contain_text("the kept set of top-4, top-p 0.33:")
+    open_app(page, text=TEXT, view="predictions", topp=0.5)
+    expect(page.locator("#panel-predictions select[name=topk]")).to_have_value("0")
+    expect(page.locator("#panel-predictions [data-part=topk] .caption")).to_contain_text("the kept set of top-p 0.5:")
+
+
 def test_a_sampled_continuation_shows_its_seed_and_repeats_with_it(page: Page):
     open_app(page, text=TEXT, view="predictions", sample=1, seed=42, topk=20)
 
@@ -349,6 +386,21 @@ def test_stepping_through_the_generated_tokens_shows_their_attention_rows(page: 
     a = api(page, "/api/analyze", {"text": TEXT + r["continuation"]})
     z = plot_data(page, "#attn-heatmap .plot")[0]["z"]
     assert z[positions[1]][: positions[1] + 1] == a["attention"][0][0][positions[1]][: positions[1] + 1]
+    # on another model the steps' probabilities (and, with another tokenizer, their positions) are not its own: the
+    # strip and the note go; back on the model that made them, they return
+    page.click("#tab-predictions")
+    ready(page)
+    expect(chips).to_have_count(len(positions))
+    expect(page.locator("#panel-predictions .cont-note")).to_contain_text("Added")
+    shown = page.locator("#panel-predictions .gen-steps button.gen:visible")
+    expect(shown).to_have_count(len(positions))
+    page.select_option("#model", "tiny-learned")
+    ready(page)
+    expect(shown).to_have_count(0)
+    expect(page.locator("#panel-predictions .cont-note")).to_have_text("")
+    page.select_option("#model", "tiny-sinusoidal")
+    ready(page)
+    expect(shown).to_have_count(len(positions))
 
 
 @pytest.mark.slow
@@ -371,7 +423,7 @@ def test_each_new_view_draws_on_smollm2(page: Page, need_models):
     assert plot_data(page, "#panel-effects [data-part=rollout] .plot")[0]["z"]
     # a large model: the ablation runs on request, a layer at a time, with a progress bar, and stops when asked
     btn = page.locator("#panel-effects .measure button")
-    expect(btn).to_contain_text("Measure all 270 heads")
+    expect(btn).to_have_text("Measure all 270 heads (270 forward passes, a layer at a time)")
     asked = []
     page.on("request", lambda r: asked.append(r.post_data_json) if r.url.endswith("/api/attribution/ablation") else None)
     with page.expect_response(lambda r: r.url.endswith("/api/attribution/ablation"), timeout=SLOW_LOAD) as first:
@@ -416,6 +468,10 @@ def test_each_new_view_draws_on_smollm2(page: Page, need_models):
     z = plot_data(page, "#panel-effects [data-part=effects] .plot")[0]["z"]
     assert len(z) == 30 and all(v is not None for row in z for v in row)
     assert [b["layers"] for b in asked][n:] == [[i] for i in range(kept, 30)]  # none asked twice
+    # with a head ablated already, its cell is the run as it is: one pass fewer, said before as after
+    page.goto(f"/?model={SMOL}&view=effects&text={text}&ablate=2.3")
+    ready(page, timeout=SLOW_LOAD)
+    expect(btn).to_have_text("Measure all 270 heads (269 forward passes, a layer at a time)")
 
 
 @pytest.mark.parametrize(("size", "present"), [((1280, 800), False), ((1280, 720), True), ((390, 844), False)])

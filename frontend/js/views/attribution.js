@@ -50,7 +50,9 @@ export function render(element, data, state) {
   const pos = r.tokens[r.position];
   sum.querySelector(".total").textContent =
     `${r.target} after position ${r.position} “${shownText(pos)}”: heads ${fmt(r.heads_total, 4)} + the rest ${fmt(r.total - r.heads_total, 4)} `
-    + `= ${fmt(r.total, 4)}; the model's own value: ${fmt(r.logit, 4)}.`;
+    + `= ${fmt(r.total, 4)}; the model's own value: ${fmt(r.logit, 4)}`
+    // the parts are summed in float64, the model's logit is float32: they may differ in the last digit shown
+    + (fmt(r.total, 4) === fmt(r.logit, 4) ? "." : ` (the ${fmt(Math.abs(r.logit - r.total), 4)} between them: the model computes in float32, the parts are summed in float64).`);
   sum.querySelector(".norm").textContent = r.norm
     ? `Final ${r.norm === "rmsnorm" ? "RMSNorm" : "LayerNorm"}: its scale σ = ${r.norm_scale} frozen for every part`
       + (r.centring_removed === null ? " (RMSNorm does not centre: nothing removed)." : `; its centring removed ${fmt(r.centring_removed, 4)} (uncentred, the parts would add that much more).`)
@@ -62,7 +64,8 @@ export function render(element, data, state) {
   let lim = 0;
   for (const row_ of r.heads) for (const x of row_) lim = Math.max(lim, Math.abs(x));
   lim = lim || 1;
-  caption(headsFig, "Blue: pushes the token up; orange: down. Click a head to open its attention.");
+  caption(headsFig, (r.versus ? `Blue: favours “${r.token.display}” over “${r.versus.display}”; orange: the other way.`
+    : "Blue: pushes the token up; orange: down.") + " Click a head to open its attention.");
   const hover = r.heads.map((hs, l) => hs.map((x, hd) => `layer ${l}, head ${hd}<br>adds ${x} to ${esc(r.target)}`));
   const heads = [...Array(H).keys()];
   const layers = [...Array(L).keys()];

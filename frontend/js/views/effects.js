@@ -18,7 +18,7 @@ export function show(section, got, ctx) {
   const a = got.attnattr;
   const b = got.ablation;
   const items = Array.isArray(b.data) ? b.data : [];
-  const deps = [a.data, a.error, b.unavailable, b.error, b.data === null, ...items.flatMap((x) => [x.data, x.error, x.current]), ctx.state.layer, ctx.state.head, ctx.state.measure, ctx.model];
+  const deps = [a.data, a.error, b.unavailable, b.error, b.data === null, ...items.flatMap((x) => [x.data, x.error, x.current]), ctx.state.layer, ctx.state.head, ctx.state.measure, ctx.state.temp, ctx.model];
   if (changed(section, deps)) render(section, { attn: a.data, attnError: a.error, ablation: b, model: ctx.model }, ctx.state);
   return !a.pending && !b.pending;
 }
@@ -60,12 +60,21 @@ function attentionPart(element, data, state) {
   const r = data.attn;
   if (!r || r.layer !== state.layer || r.head !== state.head) return;
   const c = r.captions;
-  head.querySelector(".intro").textContent = "";
-  whole.querySelector(".intro").textContent = `Rollout mixes in the residual connection with weight ${r.residual}: each layer is (1 − ${r.residual})·A + ${r.residual}·I.`;
+  // ablated heads (their output is zero): the layer's mean and the rollout leave them out, as the API does
+  const off = r.interventions.ablate.filter(([l]) => l === r.layer).map(([, hd]) => hd);
+  const nHeads = data.model ? data.model.n_heads : null;
+  const anyOff = r.interventions.ablate.length > 0;
+  head.querySelector(".intro").textContent = off.includes(r.head)
+    ? `Head ${r.head} is ablated: its output is set to zero, so what it attends to moves nothing (its weights are still computed).` : "";
+  whole.querySelector(".intro").textContent = `Rollout mixes in the residual connection with weight ${r.residual}: each layer is (1 − ${r.residual})·A + ${r.residual}·I, `
+    + (anyOff ? "A the mean of its heads that are not ablated (I where all are)." : "A the mean of its heads.");
   const tag = `${r.model}-L${r.layer}-H${r.head}`;
+  const lnote = !off.length ? "Every head of the layer, averaged."
+    : off.length === nHeads ? "Every head of this layer is ablated: it moves nothing (shown as zero)."
+      : `The layer's heads that are not ablated, averaged (${off.length} ablated left out: ${off.join(", ")}).`;
   matrixPanel(row1, "raw", titles[0][2], r.raw, r, { note: c.raw, name: `attention-raw-${tag}` });
   matrixPanel(row1, "vw", titles[1][2], r.value_weighted, r, { note: c.value_weighted, max: absMax(r.value_weighted), name: `value-weighted-${tag}` });
-  matrixPanel(row2, "lraw", titles[2][2], r.layer_raw, r, { note: "Every head of the layer, averaged.", name: `attention-layer-${tag}` });
+  matrixPanel(row2, "lraw", titles[2][2], r.layer_raw, r, { note: lnote, name: `attention-layer-${tag}` });
   matrixPanel(row2, "lvw", titles[3][2], r.layer_value_weighted, r, { note: "What the whole layer moves from each key.", max: absMax(r.layer_value_weighted), name: `value-weighted-layer-${tag}` });
   matrixPanel(row2, "rollout", titles[4][2], r.rollout, r, { note: c.rollout, name: `rollout-${r.model}` });
 }
@@ -120,7 +129,10 @@ function ablationPart(element, data, state) {
     // a large model, not asked yet
     bar.dataset.on = "0";
     btn.hidden = false;
-    btn.textContent = `Measure all ${heads} heads (${heads} forward passes, a layer at a time)`;
+    // a head ablated already needs no pass of its own (its cell is the run as it is)
+    const off = new Set((state.ablate || []).filter(([l, h]) => l < m.n_layers && h < m.n_heads).map(([l, h]) => `${l}.${h}`)).size;
+    const need = heads - off;
+    btn.textContent = `Measure all ${heads} heads (${need} forward pass${need === 1 ? "" : "es"}, a layer at a time)`;
     btn.title = "";
     prog.hidden = true;
     note.textContent = "";
@@ -150,7 +162,8 @@ function ablationPart(element, data, state) {
   const t = p.first.token;
   caption(fig, p.first.caption);
   // (the probability as the run is, then what each cell shows: "Change in p(x) = 0.48" read as a change of 0.48)
-  fig.querySelector(".panel-title").textContent = `p(“${t.display}”) is ${t.prob}: its change with each head ablated`;
+  const temp = state.temp !== undefined && state.temp !== 1 ? " (at temperature 1)" : ""; // (the slider is the predictions view's)
+  fig.querySelector(".panel-title").textContent = `p(“${t.display}”) is ${t.prob}${temp}: its change with each head ablated`;
   const hover = p.effects.map((row, l) => (row ? row.map((e) => `layer ${l}, head ${e.head}<br>p = ${e.prob} (${e.delta_prob >= 0 ? "+" : ""}${e.delta_prob})${e.already_ablated ? "<br>already ablated" : ""}`) : Array(H).fill(`layer ${l}: not measured yet`)));
   const xs = [...Array(H).keys()];
   const ys = [...Array(L).keys()];

@@ -13,7 +13,7 @@ const SUBLAYERS = { attn: "after attention", mlp: "after MLP" };
 /** got: {lens}; ctx: {state}. */
 export function show(section, got, ctx) {
   const v = got.lens;
-  if (changed(section, [v.data, v.error, v.unavailable])) render(section, { lens: v.data, error: v.error, unavailable: v.unavailable }, ctx.state);
+  if (changed(section, [v.data, v.error, v.unavailable, ctx.state.temp])) render(section, { lens: v.data, error: v.error, unavailable: v.unavailable }, ctx.state);
   return !v.pending;
 }
 
@@ -51,7 +51,7 @@ function topList(cell, target) {
     h("span", { class: "tokname" }, shownText(t)), " ", h("span", { class: "num" }, fmt(t.prob)))));
 }
 
-/** data: {lens, error, unavailable}; state: {target}. */
+/** data: {lens, error, unavailable}; state: {target, temp}. */
 export function render(element, data, state) {
   const ctl = part(element, "controls", () => h("div", { class: "controls" }));
   const picker = tokenPicker(ctl, "target", "Token", "the model's top-1");
@@ -86,8 +86,10 @@ export function render(element, data, state) {
   const text = r.cells.map((cells) => cells.map((c) => `${fmt(c.prob)} #${c.rank}`));
   const tip = (c) => `${c.layer === null ? "the embeddings" : `block ${c.layer}, ${SUBLAYERS[c.sublayer]}`}<br>${esc(c.hook)}<br>p(${esc(t.display)}) = ${c.prob}, rank ${c.rank}<br>top: ${esc(c.top[0].display)} ${c.top[0].prob}`;
   const cellText = L <= 12 ? "%{text}" : "";
-  caption(probFig, `p(“${t.display}”) after position ${r.position} “${shownText(pos)}”: ${r.token_is_default ? "the model's top-1" : `rank ${t.rank} in the output`}, `
-    + `${fmt(t.prob, 4)} in the output. From the embeddings alone: ${fmt(e.prob, 4)} (rank ${e.rank}).`);
+  // the lens reads the logits as they are: at temperature 1, whatever the predictions view's slider says
+  const temp = state && state.temp !== undefined && state.temp !== 1 ? " All at temperature 1 (the predictions view's slider does not apply here)." : "";
+  caption(probFig, `p(“${t.display}”) after position ${r.position} “${shownText(pos)}”: ${fmt(t.prob, 4)} in the output `
+    + `(${r.token_is_default ? "the model's top-1" : `rank ${t.rank}`}). From the embeddings alone: ${fmt(e.prob, 4)} (rank ${e.rank}).${temp}`);
   draw(probFig,
     [{ type: "heatmap", z, x: cols, y: rows.slice(1), zmin: 0, zmax: 1, colorscale: WEIGHT_SCALE, text, texttemplate: cellText,
        customdata: r.cells.map((cells) => cells.map(tip)), hovertemplate: "%{customdata}<extra></extra>", xgap: 2, ygap: 1,
@@ -111,7 +113,9 @@ export function render(element, data, state) {
   wrap.replaceChildren(table);
   // often taller than its box (always on the larger models): said, as a scroll bar may show only while it scrolls
   const scrolls = wrap.scrollHeight > wrap.clientHeight + 1;
-  caption(topFig, `Bold: “${t.display}”. Each row: the residual stream read through the final norm and unembedding.` +
+  const listed = [e, ...r.cells.flat()].some((c) => c.top.slice(0, SHOWN).some((x) => x.id === t.id));
+  caption(topFig, (listed ? `Bold: “${t.display}”.` : `“${t.display}” is in none of these top ${SHOWN} lists (rank ${t.rank} in the output).`)
+    + " Each row: the residual stream read through the final norm and unembedding." +
     (scrolls ? ` Scroll the table for all ${L} blocks.` : ""));
   setExport(topFig, {
     name: `lens-top-${r.model}-pos${r.position}`,

@@ -3,18 +3,23 @@
 import {
   action, caption, changed, COLORS, draw, emit, esc, fmt, h, panel, part, plotOf, reason, setExport, setValue,
 } from "../plot.js";
-import { generatedSteps, keptFlags, shownText, stepTo } from "../derive.js";
+import { continuationKey, generatedSteps, keptFlags, shownText, stepTo } from "../derive.js";
 
 export const id = "predictions";
 export const sources = ["predict"];
 
-/** got: {predict}; ctx: {state, note (why a continuation stopped), generated ({text, steps} of the last Continue)}. */
+/**
+ * got: {predict}; ctx: {state, model, note ({key, text}: what the last Continue said, why it stopped), generated
+ * ({key, steps} of the last Continue)}: each shown while the page is the one it was made on (continuationKey).
+ */
 export function show(section, got, ctx) {
   const v = got.predict;
-  const steps = generatedSteps(ctx.generated, ctx.state.text);
-  const data = v.unavailable ? { unavailable: v.unavailable } : { predict: v.data, error: v.error, note: ctx.note, steps };
+  const key = continuationKey(ctx.state, ctx.model.name);
+  const steps = generatedSteps(ctx.generated, key);
+  const note = ctx.note && ctx.note.key === key ? ctx.note.text : "";
+  const data = v.unavailable ? { unavailable: v.unavailable } : { predict: v.data, error: v.error, note, steps };
   const s = ctx.state;
-  if (changed(section, [v.data, v.error, v.unavailable, ctx.note, ctx.generated, s.token, s.topk, s.topp, s.sample, s.seed])) render(section, data, s);
+  if (changed(section, [v.data, v.error, v.unavailable, note, steps.length, ctx.generated, s.token, s.topk, s.topp, s.sample, s.seed])) render(section, data, s);
   return !v.pending;
 }
 
@@ -30,7 +35,7 @@ function controls(element) {
     const mode = h("select", { name: "mode", "aria-label": "how Continue picks each token" },
       h("option", { value: "greedy" }, "greedy (the top token)"), h("option", { value: "sample" }, "sampled from the kept set"));
     const seed = h("input", { type: "number", name: "seed", min: "0", max: String(2 ** 31 - 1), step: "1", placeholder: "new", "aria-label": "seed",
-      title: "the seed of the draws: the same seed on the same sentence draws the same tokens; empty: a new one" });
+      title: "the seed of the draws: the same seed, sentence and settings draw the same tokens; empty: a new one" });
     const fresh = h("button", { type: "button", name: "new-seed", class: "small", title: "a new seed at the next Continue" }, "new seed");
     const cont = h("button", { type: "button", name: "continue", title: "append the model's next tokens to the sentence" }, "Continue ▸");
     const box = h("div", { class: "controls" }, h("label", {}, "Temperature ", temp, out),
@@ -87,6 +92,12 @@ function stepsPart(element, steps, state) {
   );
 }
 
+/** `x` with `digits` decimals, or all it has where that would round it (a link's temperature 0.15 is not "0.1"). */
+function exact(x, digits) {
+  const fixed = Number(x).toFixed(digits);
+  return Number(fixed) === Number(x) ? fixed : String(Number(x));
+}
+
 /** data: {predict, error, unavailable, note}; state: {temp}. */
 export function render(element, data, state) {
   const ctl = controls(element);
@@ -95,12 +106,18 @@ export function render(element, data, state) {
   const tableFig = panel(row, "perpos", "At every position: the model's top guess and what comes next", { formats: ["csv", "json"], cls: "table-panel" });
   const tempInput = ctl.querySelector("input[name=temp]");
   setValue(tempInput, state.temp);
-  if (document.activeElement !== tempInput) ctl.querySelector(".temp-label").textContent = Number(state.temp).toFixed(1);
+  if (document.activeElement !== tempInput) ctl.querySelector(".temp-label").textContent = exact(state.temp, 1);
   ctl.querySelector(".cont-note").textContent = (data && data.note) || "";
-  setValue(ctl.querySelector("select[name=topk]"), TOP_K_CHOICES.includes(state.topk) ? state.topk : 0);
+  const topkSelect = ctl.querySelector("select[name=topk]");
+  if (![...topkSelect.options].some((o) => Number(o.value) === state.topk)) {
+    // a top-k from a link that is not one of the choices: an option of its own, in order, so the box says what is used
+    const after = [...topkSelect.options].find((o) => Number(o.value) > state.topk);
+    topkSelect.insertBefore(h("option", { value: String(state.topk) }, String(state.topk)), after || null);
+  }
+  setValue(topkSelect, state.topk);
   const toppInput = ctl.querySelector("input[name=topp]");
   setValue(toppInput, state.topp);
-  if (document.activeElement !== toppInput) ctl.querySelector(".topp-label").textContent = Number(state.topp).toFixed(2);
+  if (document.activeElement !== toppInput) ctl.querySelector(".topp-label").textContent = exact(state.topp, 2);
   setValue(ctl.querySelector("select[name=mode]"), state.sample ? "sample" : "greedy");
   const seedInput = ctl.querySelector("input[name=seed]");
   setValue(seedInput, state.seed === null ? "" : state.seed);
@@ -124,7 +141,7 @@ export function render(element, data, state) {
   const kept = keptFlags(p.predictions, p.kept);
   const limited = p.kept && p.sampling && (p.sampling.top_k !== null || p.sampling.top_p < 1);
   const keptWords = limited
-    ? ` Blue: the kept set of ${p.sampling.top_k ? `top-${p.sampling.top_k}` : "all"}${p.sampling.top_p < 1 ? `, top-p ${p.sampling.top_p}` : ""}: ${p.kept.size} token${p.kept.size === 1 ? "" : "s"} holding ${fmt(p.kept.mass)} of the probability${p.kept.size > k ? ` (${k} shown)` : ""}; grey: left out of a draw.`
+    ? ` Blue: the kept set of ${[p.sampling.top_k ? `top-${p.sampling.top_k}` : "", p.sampling.top_p < 1 ? `top-p ${p.sampling.top_p}` : ""].filter(Boolean).join(", ")}: ${p.kept.size} token${p.kept.size === 1 ? "" : "s"} holding ${fmt(p.kept.mass)} of the probability${p.kept.size > k ? ` (${k} shown)` : ""}; grey: left out of a draw.`
     : "";
   caption(barsFig, `After the last token “${shownText(tokens[tokens.length - 1])}”, at temperature ${p.temperature}. Lower: sharper; higher: flatter.${keptWords}`);
   draw(

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
 import { createData } from "../../../frontend/js/data.js";
-import { generatedSteps, keptFlags, samplingOf, stepTo } from "../../../frontend/js/derive.js";
+import { continuationKey, generatedSteps, keptFlags, samplingOf, stepTo } from "../../../frontend/js/derive.js";
 import { modelPicture, partsOf } from "../../../frontend/js/picture.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
@@ -104,11 +104,20 @@ test("the sampling and the token explained live in the URL", () => {
   assert.deepEqual([bad.topk, bad.topp, bad.seed, bad.target], [0, 1, null, null]);
 });
 
-test("stepping through the generated tokens, while the sentence is the one they made", () => {
+test("stepping through the generated tokens, while the page is the one they were made on", () => {
   const steps = [12, 13, 14].map((p) => ({ token: { id: p, position: p }, prob: 0.1, kept_prob: 0.2, kept_size: 3 }));
-  const gen = { text: "abc", steps };
-  assert.deepEqual(generatedSteps(gen, "abcd"), []);
-  const g = generatedSteps(gen, "abc");
+  const made = { ...structuredClone(DEFAULTS), text: "abc" };
+  const gen = { key: continuationKey(made, "tiny-sinusoidal"), steps };
+  assert.deepEqual(generatedSteps(gen, continuationKey({ ...made, text: "abcd" }, "tiny-sinusoidal")), []);
+  // another model (other positions: SmolLM2 has no start token), ablation, temperature or kept set: other numbers
+  for (const [patch, model] of [[{}, "smollm2-135m"], [{}, "tiny-learned"], [{ ablate: [[0, 1]] }, "tiny-sinusoidal"],
+    [{ temp: 2 }, "tiny-sinusoidal"], [{ topk: 5 }, "tiny-sinusoidal"], [{ topp: 0.5 }, "tiny-sinusoidal"],
+    [{ positions: "shuffled" }, "tiny-sinusoidal"], [{ scale: false }, "tiny-sinusoidal"]]) {
+    assert.deepEqual(generatedSteps(gen, continuationKey({ ...made, ...patch }, model)), [], JSON.stringify([patch, model]));
+  }
+  // the seed and the selected token do not change a step's probabilities
+  assert.equal(generatedSteps(gen, continuationKey({ ...made, seed: 9, token: 3 }, "tiny-sinusoidal")).length, 3);
+  const g = generatedSteps(gen, continuationKey(made, "tiny-sinusoidal"));
   assert.deepEqual(g.map((x) => x.position), [12, 13, 14]);
   assert.equal(stepTo(g, 5, 1), 12); // from outside: the first
   assert.equal(stepTo(g, 5, -1), 14); // ... or the last
