@@ -184,6 +184,16 @@ def test_the_effects_view_draws_a_new_sentence_from_one_request_and_another_head
         expect(page.locator("#panel-effects [data-part=head] > h3")).to_have_text(
             f"Layer 2, head {head}: attention beside what it moves")
 
+def test_the_effects_view_says_which_heads_are_ablated_where_it_leaves_them_out(page: Page):
+    open_app(page, text=TEXT, view="effects", layer=2, head=0, ablate="2.0,2.3")
+    expect(page.locator("#panel-effects [data-part=head] .intro")).to_contain_text("Head 0 is ablated")
+    expect(page.locator("#panel-effects [data-part=lraw] .caption")).to_contain_text("(2 ablated left out: 0, 3)")
+    expect(page.locator("#panel-effects [data-part=whole] .intro")).to_contain_text("that are not ablated (I where all are)")
+    open_app(page, text=TEXT, view="effects", layer=2, head=0)
+    expect(page.locator("#panel-effects [data-part=head] .intro")).to_have_text("")
+    expect(page.locator("#panel-effects [data-part=whole] .intro")).to_contain_text("A the mean of its heads.")
+
+
 def test_clicking_a_head_of_the_attribution_opens_its_attention(page: Page):
     open_app(page, text=TEXT, view="attribution")
     x, y = cell_xy(page, "#panel-attribution [data-part=heads] .plot", 1, 3)
