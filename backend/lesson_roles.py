@@ -51,11 +51,12 @@ class Word:
     """A word of the sentence: its text as the tokens give it, and the indices of the tokens it overlaps."""
     text: str
     tokens: list[int] = field(default_factory=list)
+    at: int | None = None  # the token that stands for it where a role says which (@attended: the piece attended)
 
     @property
     def index(self) -> int:
-        """The token that stands for the word where one index is needed: its last."""
-        return self.tokens[-1]
+        """The token that stands for the word where one index is needed: `at`, else its last."""
+        return self.tokens[-1] if self.at is None else self.at
 
     @property
     def key(self) -> str:
@@ -158,7 +159,9 @@ def _ranked_keys(ctx) -> tuple[list[int], list[float], int] | None:
 
 def attended(ctx, n: int) -> Word | None:
     """The word the step's query attends to most in the step's layer and head (its tokens' largest weight),
-    leaving out special tokens and the query's own word; n: the n-th most attended such word."""
+    leaving out special tokens and the query's own word; n: the n-th most attended such word. It stands for the word
+    by the token that has that weight (a word in pieces, "Do" + "g": the piece attended, so that the numbers a step
+    reads at it are of the key that won, not of another piece)."""
     order, _, query = _ranked_keys(ctx)
     own = next((w for w in ctx.words if query in w.tokens), None)
     got: list[Word] = []
@@ -168,7 +171,7 @@ def attended(ctx, n: int) -> Word | None:
             continue
         got.append(w)
         if len(got) == n:
-            return w
+            return Word(w.text, w.tokens, at=i)
     return None
 
 

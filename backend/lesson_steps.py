@@ -776,6 +776,10 @@ NEEDS = {
 }
 
 
+POSITIONAL_HOW = {"rotary": "a rotation of each query and key", "alibi": "a bias on the scores that grows with the "
+                  "distance"}
+
+
 def kind_problem(need: str, model: dict, tokens: list[dict] | None) -> str | None:
     """Why `model` is not what `need` asks, or None."""
     name = model["name"]
@@ -786,7 +790,10 @@ def kind_problem(need: str, model: dict, tokens: list[dict] | None) -> str | Non
     if need == "positions" and model["positional"] == "none":
         return f"{name} has no positional encoding"
     if need == "added-positions" and model["positional"] not in ("sinusoidal", "learned"):
-        return f"{name} gives positions by its {model['positional']} scheme, not as an added vector"
+        if model["positional"] == "none":
+            return f"{name} has no positional encoding at all"
+        how = POSITIONAL_HOW.get(model["positional"], "its own scheme")
+        return f"{name} gives positions by {model['positional']} ({how}), not as a vector added to the embeddings"
     if need == "predictions" and (why := _unavailable(model, "predictions")):
         return why.rstrip(".")
     if need == "tiny":
@@ -1087,8 +1094,9 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         why = kind_problem(need, model, ctx.tokens)
         if why:
             fits = own_model != name and kind_problem(need, by_name[own_model], None) is None
+            whose = "lesson" if all(need in st.settings.needs for st in lesson.steps) else "step"  # (a step's own)
             return StepResolution(**{**out, "applies": False}, body="", settings=settings(),
-                                  why=f"This lesson needs {NEEDS[need]}: {why}.",
+                                  why=f"This {whose} needs {NEEDS[need]}: {why}.",
                                   switch_to=own_model if fits else None)
 
     try:

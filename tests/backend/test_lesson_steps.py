@@ -167,7 +167,8 @@ def _check_roles(d: dict, refetch: Refetch, text: str, where: str) -> None:
         if role["word"] is None:
             continue
         name = role["role"].split("/")[0]
-        assert role["index"] == role["tokens"][-1], where
+        # a word stands by its last token; @attended by the piece attended (the one whose weight chose it)
+        assert role["index"] == role["tokens"][-1] or (name == "attended" and role["index"] in role["tokens"]), where
         if name == "pronoun":
             assert role["word"].lower() in PRONOUNS, where
         if name == "repeated":
@@ -1004,3 +1005,37 @@ def test_a_one_word_sentence_gets_words_not_question_marks(client):
     assert d["missing"] == "This step needs a second word, and “Hi” has none." and d["numbers"] == []
     d = client.post("/api/lessons/positional-encoding/steps/6", json={"text": "Hi there"}).json()
     assert d["missing"] is None and d["problems"] == [] and None not in [n["value"] for n in d["numbers"]]
+
+
+def test_attended_names_a_word_in_pieces_by_the_piece_attended():
+    """"Dog" is "Do" + "g": lesson 8 chose it as the word attended by the weight on "Do" (0.376), then read the four
+    terms of the score at "g" (0.058). @attended now stands for the word by the piece whose weight chose it."""
+    from backend.lesson_roles import ROLES, Word
+
+    class Ctx:
+        tokens = [{"text": "", "special": True}, {"text": "Do"}, {"text": "g"}, {"text": " dog"}, {"text": "."}]
+        words = [Word("Dog", [1, 2]), Word("dog", [3])]
+
+        @staticmethod
+        def fetch_source(name):
+            assert name == "explain"
+            return {"weights": [0.2, 0.376, 0.058, 0.366, 0.0], "query": 3}
+
+    got = ROLES["attended"].find(Ctx, 1)
+    assert (got.text, got.tokens, got.index) == ("Dog", [1, 2], 1)
+    assert ROLES["attended"].find(Ctx, 2) is None  # the query's own word is left out; "." is no word
+
+
+def test_a_step_s_own_need_is_said_of_the_step(client):
+    """Lesson 4 needs any model, its step 2 one that adds positions: on tiny-nope that step said "This lesson needs
+    ..." and "gives positions by its none scheme"."""
+    d = client.post("/api/lessons/context/steps/2", json={"text": "The cat chased the dog. The dog chased the cat.",
+                                                          "model": "tiny-nope"}).json()
+    assert d["applies"] is False
+    assert d["why"] == ("This step needs a model whose positions are a vector added to the embeddings (sinusoidal or "
+                        "learned): tiny-nope has no positional encoding at all.")
+    d = client.post("/api/lessons/context/steps/2", json={"text": "The cat chased the dog. The dog chased the cat.",
+                                                          "model": "tiny-rotary"}).json()
+    assert "tiny-rotary gives positions by rotary (a rotation of each query and key)" in d["why"]
+    d = client.post("/api/lessons/next-word-prediction/steps/2", json={"text": "Birds sing.", "model": "minilm-l6"}).json()
+    assert d["why"].startswith("This lesson needs a causal model")  # every step of lesson 1 needs it
