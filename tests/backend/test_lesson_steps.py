@@ -1039,3 +1039,26 @@ def test_a_step_s_own_need_is_said_of_the_step(client):
     assert "tiny-rotary gives positions by rotary (a rotation of each query and key)" in d["why"]
     d = client.post("/api/lessons/next-word-prediction/steps/2", json={"text": "Birds sing.", "model": "minilm-l6"}).json()
     assert d["why"].startswith("This lesson needs a causal model")  # every step of lesson 1 needs it
+
+
+@pytest.mark.parametrize("model", ["tiny-alibi", "tiny-sinusoidal"])
+def test_lessons_5_and_6_name_alibi_s_bias_where_the_weights_carry_it(client, model):
+    """On tiny-alibi the weights are the softmax of the scaled scores plus the head's distance bias (layer 3 head 0,
+    slope 0.25: 'because' gets 0.585, not the 0.35 of the scaled scores alone): the softmax steps say so there, with
+    the head's slope, and nowhere else; recomputed here from the step's own explain answer."""
+    text = "The cat sat on the mat because it was tired."
+    for lesson, step in (("attention-arithmetic", 3), ("why-divide-by-sqrt-d", 2)):
+        d = client.post(f"/api/lessons/{lesson}/steps/{step}", json={"text": text, "model": model}).json()
+        s = d["settings"]
+        e = client.post("/api/attention/explain", json={"text": text, "model": model, "layer": s["layer"],
+                                                         "head": s["head"], "query": s["token"]}).json()
+        scaled = torch.tensor([x if x is not None else -math.inf for x in e["scaled_scores"]], dtype=torch.float64)
+        bias = torch.tensor([b if b is not None else 0.0 for b in (e["bias"] or [0.0] * len(scaled))], dtype=torch.float64)
+        weights = torch.tensor([w or 0.0 for w in e["weights"]], dtype=torch.float64)
+        assert torch.allclose(torch.softmax(scaled + bias, 0), weights, atol=2e-4)
+        body = " ".join(d["body"].split())
+        said = "distance penalty" in body
+        assert said == (model == "tiny-alibi"), (lesson, body)
+        if said:
+            slope = next(n["value"] for n in d["numbers"] if n["placeholder"].startswith("explain.slope"))
+            assert slope == e["slope"] > 0
