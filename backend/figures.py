@@ -310,8 +310,9 @@ def heads_grid(resp: Attention, *, highlight: tuple[int, int] | None = None) -> 
 
 
 def explain_bars(resp: schemas.ExplainResponse, *, other: bool = True) -> go.Figure:
-    """One query's row: the scaled scores q·k ÷ scale (top; 0 where masked, with a "masked" note) and the
-    softmax weights (bottom). `other`: also the weights with scaling flipped (the API's other_weights)."""
+    """One query's row: the scores the softmax takes, q·k ÷ scale (+ the ALiBi bias) (top; 0 where masked, with a
+    "masked" note) and the softmax weights (bottom). `other`: also the weights with scaling flipped (the API's
+    other_weights)."""
     tokens = resp.tokens
     n = len(tokens)
     x = list(range(n))
@@ -321,10 +322,13 @@ def explain_bars(resp: schemas.ExplainResponse, *, other: bool = True) -> go.Fig
         return [f"key {token_label(tokens, i)}<br>{esc(label)}: {'masked' if v is None else v}"
                 for i, v in enumerate(values)]
 
-    scores = resp.scaled_scores
+    # what the softmax takes: under ALiBi the scaled score plus the head's distance bias
+    alibi = resp.bias is not None
+    scores = resp.scores
+    label = "score (scaled + bias)" if alibi else "scaled score"
     data = [
-        {"type": "bar", "x": x, "y": [0 if v is None else v for v in scores], "name": "scaled score",
-         "marker": {"color": BAR}, "hovertext": hover("scaled score", scores),
+        {"type": "bar", "x": x, "y": [0 if v is None else v for v in scores], "name": label,
+         "marker": {"color": BAR}, "hovertext": hover(label, scores),
          "hovertemplate": "%{hovertext}<extra></extra>", "showlegend": False, "xaxis": "x", "yaxis": "y"},
         {"type": "bar", "x": x, "y": resp.weights, "name": f"weight (÷ {resp.scale:.3f})", "marker": {"color": BAR},
          "hovertext": hover("weight", resp.weights), "hovertemplate": "%{hovertext}<extra></extra>",
@@ -335,7 +339,8 @@ def explain_bars(resp: schemas.ExplainResponse, *, other: bool = True) -> go.Fig
         data.append({"type": "bar", "x": x, "y": resp.other_weights, "name": f"weight {flipped}",
                      "marker": {"color": BAR_OTHER}, "hovertext": hover(f"weight {flipped}", resp.other_weights),
                      "hovertemplate": "%{hovertext}<extra></extra>", "xaxis": "x2", "yaxis": "y2"})
-    notes = [{"text": f"scores: q·k ÷ {scale_text}", "x": 0, "y": 1.0, "xref": "paper", "yref": "paper",
+    bias_text = f" + ALiBi bias (−{resp.slope:.4g} × distance)" if alibi else ""
+    notes = [{"text": f"scores: q·k ÷ {scale_text}{bias_text}", "x": 0, "y": 1.0, "xref": "paper", "yref": "paper",
               "xanchor": "left", "yanchor": "bottom", "showarrow": False, "font": {"size": 12}},
              {"text": "weights: softmax of the scores", "x": 0, "y": 0.44, "xref": "paper", "yref": "paper",
               "xanchor": "left", "yanchor": "bottom", "showarrow": False, "font": {"size": 12}}]

@@ -294,15 +294,18 @@ def _fmt(v: float | None, digits: int = 4) -> str:
 
 
 def _explain_table(x: schemas.ExplainResponse) -> str:
+    alibi = x.bias is not None  # ALiBi: the head's distance bias, then the score the softmax takes
     rows = []
     for i, t in enumerate(x.tokens):
         cls = ' class="masked"' if x.mask[i] else ""
+        extra = f"<td>{_fmt(x.bias[i])}</td><td>{_fmt(x.scores[i])}</td>" if alibi else ""
         rows.append(f"<tr{cls}><td>{i}</td><td class=\"tok\">{e(t.display)}</td><td>{_fmt(x.raw_scores[i])}</td>"
-                    f"<td>{_fmt(x.scaled_scores[i])}</td><td>{_fmt(x.weights[i])}</td>"
+                    f"<td>{_fmt(x.scaled_scores[i])}</td>{extra}<td>{_fmt(x.weights[i])}</td>"
                     f"<td>{_fmt(x.other_weights[i])}</td></tr>")
     other = "without scaling" if x.other_scale == 1 else f"÷ {x.other_scale:.4f}"
+    heads = "<th>ALiBi bias</th><th>score</th>" if alibi else ""
     return ("<table><thead><tr><th>key</th><th>token</th><th>q·k</th>"
-            f"<th>q·k ÷ {x.scale:.4f}</th><th>weight</th><th>weight {e(other)}</th></tr></thead>"
+            f"<th>q·k ÷ {x.scale:.4f}</th>{heads}<th>weight</th><th>weight {e(other)}</th></tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
 
 
@@ -368,19 +371,24 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
         "previous token draws a bright line just below the diagonal, one that looks at the first token a bright first "
         "column, one that spreads its attention an even tint.</p>"
         f'<div class="figure">{plot["grid"]}</div>')))
+    bias = "" if x.bias is None else (
+        f" + the ALiBi bias −m × distance (this head's slope m = {x.slope:.4g})" if x.interventions.positions != "removed"
+        else f" + the ALiBi bias, 0 here: with the positions removed there is no distance (m = {x.slope:.4g})")
+    ablated = [x.layer, x.head] in [list(p) for p in x.interventions.ablate]
+    output = ("Σ weight × v is what the head would add, but it is ablated: the model sets its output to 0" if ablated
+              else "the head's output is Σ weight × v")
     explain_intro = (
         f'<p class="note">Layer {x.layer}, head {x.head}, query token {x.query} “<span class="t">{e(q.display)}</span>”. '
-        f"For each key: score = q·k ÷ {'1 (scaling off)' if x.scale == 1 else f'√{x.d_head} = {x.scale:.4f}'}"
-        f"{'; keys after the query are masked' if any(x.mask) else ''}; weight = softmax of the scores; the head's "
-        f"output is Σ weight × v. Entropy of this row: {x.entropy:.3f} nats; with scaling flipped: "
-        f"{x.other_entropy:.3f} nats.</p>")
+        f"For each key: score = q·k ÷ {'1 (scaling off)' if x.scale == 1 else f'√{x.d_head} = {x.scale:.4f}'}{bias}"
+        f"{'; keys after the query are masked' if any(x.mask) else ''}; weight = softmax of the scores; {output}. "
+        f"Entropy of this row: {x.entropy:.3f} nats; with scaling flipped: {x.other_entropy:.3f} nats.</p>")
     sections.append(("explain", f"The attention arithmetic for query token {x.query} “{q.display}”", (
         explain_intro + f'<div class="figure">{plot["explain"]}</div>' + _explain_table(x))))
     measure = "Cosine similarity" if req.metric == "cosine" else "The dot product"
     sections.append(("embeddings", "Embedding similarity", (
         f'<p class="note">{measure} of every pair of token vectors, first at the {e(first_label)} '
-        f"(the same word gives the same vector) and then {e(last_label)} (each vector carries more of its context "
-        "after each block)."
+        f"(the same word gives the same vector) and then {e(last_label)} (each block adds to every vector what its "
+        "attention read from the other tokens, and its MLP's output)."
         f'</p><div class="pair"><div class="figure">{plot["embeddings_first"]}</div>'
         f'<div class="figure">{plot["embeddings_last"]}</div></div>')))
     if data.predict is not None:

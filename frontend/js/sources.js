@@ -32,14 +32,19 @@ function query(ctx, need) {
   return { token: effectiveToken(tokens.length, { hover: ctx.hover, token: ctx.state.token }, shown), tokens };
 }
 
-/** Side b of the Compare view: side a with the second sentence, model and interventions where the page names them. */
+/**
+ * Side b of the Compare view: side a with the second sentence, model and interventions where the page names them.
+ * Side a's ablated heads are its model's: side b of another model takes none of them unless the page names its own.
+ */
 export function sideB(state, model) {
+  const own = model ? model.name : undefined;
+  const other = Boolean(state.model2) && state.model2 !== own;
   return {
     text: state.text2 || state.text,
-    model: state.model2 || (model ? model.name : undefined),
+    model: state.model2 || own,
     positions: state.positions2 || state.positions,
     scale: state.scale2 === null ? state.scale : state.scale2,
-    ablate: state.ablate2 === null ? state.ablate : state.ablate2,
+    ablate: state.ablate2 !== null ? state.ablate2 : other ? [] : state.ablate,
   };
 }
 

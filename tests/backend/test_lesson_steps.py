@@ -1062,3 +1062,18 @@ def test_lessons_5_and_6_name_alibi_s_bias_where_the_weights_carry_it(client, mo
         if said:
             slope = next(n["value"] for n in d["numbers"] if n["placeholder"].startswith("explain.slope"))
             assert slope == e["slope"] > 0
+
+
+def test_lesson_6_says_the_scaling_is_back_on_instead_of_describing_a_run_without_it(client):
+    """A student who ticks the scaling again on 'Switch the scaling off' read "Now the page runs the whole model
+    without the division ... 0.39, against 0.39 with scaling": the steps without scaling now say that the box is
+    ticked again, and quote their numbers only while it is not."""
+    text = "The cat sat on the mat because it was tired."
+    for step, says in ((3, "Now the page runs the whole model without the division"),
+                       (4, "Without scaling, the most focused head")):
+        off = client.post(f"/api/lessons/why-divide-by-sqrt-d/steps/{step}", json={"text": text}).json()
+        on = client.post(f"/api/lessons/why-divide-by-sqrt-d/steps/{step}", json={"text": text, "scale": True}).json()
+        assert off["settings"]["scale"] is False and on["settings"]["scale"] is True
+        assert "ticked again" not in off["body"] and says in " ".join(off["body"].split())
+        assert "ticked again" in on["body"] and says not in " ".join(on["body"].split())
+        assert "{{entropy}}" not in on["body"] and "{{focused_head" not in on["body"]

@@ -8,10 +8,12 @@ runs nothing.
 from __future__ import annotations
 
 import html
+import math
 import re
 from pathlib import Path
 
 import pytest
+import torch
 
 from backend import report
 from backend.cli import main
@@ -177,6 +179,27 @@ def test_endpoint_takes_the_interventions(client):
     assert "attention-lab-tiny-learned-L0-H0.html" in r.headers["content-disposition"]
     assert "<dd>removed</dd>" in r.text and "NOT divided" in r.text and "layer 0 head 1, layer 1 head 2" in r.text
     assert r.text.count("<tr><td>") >= 3
+
+
+def test_the_arithmetic_names_alibi_s_bias_and_an_ablated_head_s_zero(client):
+    """Under ALiBi the report said "weight = softmax of the scores" beside a table of q·k ÷ scale whose softmax is not
+    the weight column (the bias was missing: <|bos|> 0.549 against 0.1825); of an ablated head it called Σ weight × v
+    the head's output, which the model sets to 0."""
+    text = "The cat sat on the mat because it was tired."
+    page = client.get("/api/report", params={"text": text, "model": "tiny-alibi", "layer": 3, "head": 0}).text
+    x = client.post("/api/attention/explain", json={"text": text, "model": "tiny-alibi", "layer": 3, "head": 0,
+                                                     "query": len(client.post("/api/analyze", json={
+                                                         "text": text, "model": "tiny-alibi", "top_k": 1}).json()[
+                                                         "tokens"]) - 1}).json()
+    assert f"+ the ALiBi bias −m × distance (this head's slope m = {x['slope']:.4g})" in page
+    assert "<th>ALiBi bias</th><th>score</th>" in page and "+ ALiBi bias (−" in page
+    # the table's score column is what the softmax takes: its softmax is the weight column
+    scores = torch.tensor([v if v is not None else -math.inf for v in x["scores"]], dtype=torch.float64)
+    assert torch.allclose(torch.softmax(scores, 0), torch.tensor(x["weights"], dtype=torch.float64), atol=2e-4)
+    plain = client.get("/api/report", params={"text": text, "layer": 3, "head": 0}).text
+    assert "ALiBi" not in plain and "the head's output is Σ weight × v" in plain
+    off = client.get("/api/report", params={"text": text, "layer": 3, "head": 0, "ablate": "3.0"}).text
+    assert "it is ablated: the model sets its output to 0" in off and "the head's output is Σ" not in off
 
 
 @pytest.mark.parametrize("params, status, words", [

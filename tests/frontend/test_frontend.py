@@ -305,6 +305,24 @@ def test_explain_weights_equal_the_api(page: Page):
     assert page.locator("table.explain tbody tr.masked").count() == sum(want["mask"])
 
 
+def test_an_ablated_head_s_output_is_said_to_be_zero_in_the_arithmetic_and_qkv(page: Page):
+    """The arithmetic of an ablated head called Σ weight × v its "output z" (-0.20, 0.84, ...) while the Q/K/V view
+    of the same head drew z as zeros, what the model uses: both now say that the model sets it to 0."""
+    open_app(page, text=SENTENCE, view="arithmetic", layer=1, head=2, token=4, ablate="1.2")
+    want = api(page, "/api/attention/explain", {"text": SENTENCE, "layer": 1, "head": 2, "query": 4, "ablate": [[1, 2]]})
+    qkv = api(page, "/api/qkv", {"text": SENTENCE, "layer": 1, "head": 2, "ablate": [[1, 2]]})
+    assert any(abs(x) > 0 for x in want["output"])  # Σ w·v, what it would add
+    assert all(x == 0 for row in qkv["heads"][0]["z"] for x in row)  # what the model uses
+    expect(page.locator(".explain-intro")).to_contain_text("it is ablated: the model sets its output z to 0")
+    expect(page.locator("table.explain tfoot")).to_contain_text("(ablated: z = 0)")
+    page.click("#tab-qkv")
+    ready(page)
+    expect(page.locator('#panel-qkv [data-part="z"] .caption')).to_contain_text("the model sets its output z to 0")
+    open_app(page, text=SENTENCE, view="arithmetic", layer=1, head=2, token=4)
+    expect(page.locator(".explain-intro")).to_contain_text("output = Σ weight × v.")
+    expect(page.locator("table.explain tfoot")).to_contain_text("= output z →")
+
+
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-alibi"])
 def test_explain_s_sum_row_puts_the_output_under_weight_times_v(page: Page, need_models, model):
     """The table's last row: "= output z →" just left of the output, which sits under "weight × v" (under ALiBi, with
@@ -386,6 +404,23 @@ def test_each_view_draws_non_empty_plots_and_no_request_leaves_the_origin(page: 
     origin = base_url.rstrip("/")
     outside = [u for u in watch.requests if not (u.startswith(origin + "/") or u.startswith(("data:", "blob:")))]
     assert watch.requests and outside == []
+
+
+def test_the_positions_panels_name_the_other_interventions_they_run_with(page: Page):
+    """With scaling off and a head ablated, the 'normal' panel said "As trained." of a run that is neither: each
+    panel now says the positions it was given and the page's other interventions, which all three carry."""
+    open_app(page, text=SENTENCE, view="positional", scale=0, ablate="0.1", layer=1, head=2)
+    want = api(page, "/api/compare", {"a": {"text": SENTENCE, "scale": False, "ablate": [[0, 1]]},
+                                      "b": {"text": SENTENCE, "scale": False, "ablate": [[0, 1]], "positions": "removed"},
+                                      "layer": 1, "head": 2})
+    assert want["a"]["interventions"]["scale"] is False and want["a"]["interventions"]["ablate"] == [[0, 1]]
+    for label, first in (("normal", "Positions as trained."), ("removed", "Positional information taken out."),
+                         ("shuffled", "Position given to each token")):
+        cap = page.locator(f'[data-part="{label}"] .caption')
+        expect(cap).to_contain_text(first)
+        expect(cap).to_contain_text("Scores not divided by √d_head. Ablated heads: L0 H1.")
+    open_app(page, text=SENTENCE, view="positional")
+    expect(page.locator('[data-part="normal"] .caption')).to_have_text("Positions as trained.")
 
 
 def test_views_that_do_not_apply_say_why(page: Page, models, need_models):

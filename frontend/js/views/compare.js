@@ -209,6 +209,9 @@ export function show(section, got, ctx) {
   const prow = part(section, "predictions", () => h("div", { class: "row2" }));
   const predA = panel(prow, "pred-a", "a: next token");
   const predB = panel(prow, "pred-b", "b: next token");
+  // an empty box means "the same" as side a, but another model's side b takes none of side a's ablated heads
+  const box = section.querySelector("input[name=ablate2]");
+  if (box) box.placeholder = s.model2 && ctx.model && s.model2 !== ctx.model.name ? "none" : "the same";
   if (!changed(section, [c.data, c.error, s.layer, s.head])) return !c.pending;
   const b = sideB(s, ctx.model);
   if (c.error) {

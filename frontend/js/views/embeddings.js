@@ -184,7 +184,7 @@ export function render(element, data, state) {
 
   const layer = e.layers[depth];
   depthFig.querySelector(".panel-title").textContent = `Similarity at depth ${depth}: ${layer.label}`;
-  caption(depthFig, "Move the slider: after each block the same word carries more of its context.");
+  caption(depthFig, "Move the slider: each block adds to every vector what its attention read from the other tokens (and its MLP's output).");
   if (changed(depthFig, [e, depth, metric])) simHeatmap(depthFig, layer[metric], tokens, metric, `similarity-${e.model}-${layer.label}-${metric}`, { ...meta, label: layer.label });
 
   // paths

@@ -23,16 +23,21 @@ function scaleText(e) {
   return e.scale === 1 ? "1 (scaling off)" : `√${e.d_head} = ${fmt(e.scale)}`;
 }
 
-/** data: {explain, error}; state: {layer, head, token}. */
 /** The ALiBi term of the intro's formula, as the run has it: no distance with the positions removed (the bias is 0). */
 function alibiWords(e) {
-  const slope = `this head's slope m = ${fmt(e.slope)}`;
+  const slope = `this head's slope m = ${fmt(e.slope, 4)}`;
   const positions = e.interventions ? e.interventions.positions : "normal";
   if (positions === "removed") return ` + the ALiBi bias, 0 here: with the positions removed there is no distance (${slope}); `;
   const distance = positions === "shuffled" ? "the distance between the shuffled positions" : "distance";
   return ` + the ALiBi bias −m × ${distance} (${slope}); `;
 }
 
+/** Whether the explained head is ablated in its run (its output z is set to 0; explain's `output` is Σ w·v). */
+function ablatedHere(e) {
+  return Boolean(e.interventions) && e.interventions.ablate.some(([l, hd]) => l === e.layer && hd === e.head);
+}
+
+/** data: {explain, error}; state: {layer, head, token}. */
 export function render(element, data, state) {
   const intro = part(element, "intro", () => h("div", { class: "explain-intro" }));
   const bars = part(element, "bars", () => h("div", { class: "row2" }));
@@ -69,7 +74,8 @@ export function render(element, data, state) {
       `. For each key: score = q·k ÷ ${scaleText(e)}`,
       alibi ? alibiWords(e) : "; ",
       e.mask.some(Boolean) ? "keys after the query are masked (left out); " : "no key is masked; ",
-      "weight = softmax of the scores; output = Σ weight × v.",
+      ablatedHere(e) ? "weight = softmax of the scores; Σ weight × v is what the head would add, but it is ablated: the model sets its output z to 0."
+        : "weight = softmax of the scores; output = Σ weight × v.",
     ),
     h(
       "p",
@@ -152,7 +158,7 @@ export function render(element, data, state) {
     "tfoot",
     {},
     // (under the columns before "weight": #, key, k, q·k, ÷ scale, ALiBi's bias and score, mask)
-    h("tr", {}, h("th", { colspan: String(alibi ? 8 : 6), scope: "row" }, "sum"), h("td", { class: "num" }, "—"), h("td", { class: "num" }, "—"), h("td", { class: "num" }, "= output z →"), h("td", {}, vec(e.output))),
+    h("tr", {}, h("th", { colspan: String(alibi ? 8 : 6), scope: "row" }, "sum"), h("td", { class: "num" }, "—"), h("td", { class: "num" }, "—"), h("td", { class: "num" }, ablatedHere(e) ? "= Σ weight × v (ablated: z = 0) →" : "= output z →"), h("td", {}, vec(e.output))),
   );
   const table = h("table", { class: "explain" }, h("thead", {}, head), body, foot);
   const plot = plotOf(tableFig);

@@ -3,7 +3,7 @@
 // models of the current model's family (the same but for the positional scheme) on the same sentence.
 import { maskOf, masksAny, similarityCaption } from "../derive.js";
 import {
-  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, reason, setValue,
+  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, reason, setValue,
   THEME, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
@@ -211,11 +211,15 @@ function interventionsPart(element, data, state) {
       continue;
     }
     const perm = side.interventions.permutation;
+    // the page's other interventions (scaling, ablated heads) run on every side: said, as they change the pattern
+    const others = interventionsCaption({ ...side.interventions, positions: "normal" });
+    const given = label === "shuffled" && perm ? `Position given to each token: ${perm.slice(0, 16).join(", ")}${perm.length > 16 ? ", … (all in the JSON)" : ""}${data.positional === "none" ? " (not read by this model)" : ""}`
+      : label === "removed" ? "Positional information taken out." : "Positions as trained.";
     patternPanel(row, label, title, z, side.tokens, {
       answer: side,
       name: `positions-${label}-${side.model}-L${L}-H${H}`,
       json: { model: side.model, interventions: side.interventions, layer: L, head: H, tokens: side.tokens, weights: z },
-      note: label === "shuffled" && perm ? `Position given to each token: ${perm.slice(0, 16).join(", ")}${perm.length > 16 ? ", … (all in the JSON)" : ""}${data.positional === "none" ? " (not read by this model)" : ""}` : label === "removed" ? "Positional information taken out." : "As trained.",
+      note: others ? `${given} ${others}` : given,
     });
   }
   for (const [label, key] of [["removed", "removed"], ["shuffled", "shuffled"]]) {

@@ -68,7 +68,9 @@ export function render(element, data, state) {
   const tokens = r.tokens;
   const meta = { model: r.model, layer: r.layer, head: hd.head };
   const rot = Boolean(hd.q_rot);
-  const rotNote = "After the rotary rotation: what the score q·k uses.";
+  const given = r.interventions ? r.interventions.positions : "normal";
+  const rotNote = given === "removed" ? "Not rotated: the positions are removed, so q_rot = q (what the score q·k uses)."
+    : "After the rotary rotation: what the score q·k uses.";
   matrixPanel(grid, "q", rot ? `Q after rotary (q_rot) · L${r.layer} H${hd.head}` : `Q · L${r.layer} H${hd.head}`, rot ? hd.q_rot : hd.q, tokens, meta,
     rot ? rotNote : "q = β_q + Ω_q x for every token.");
   matrixPanel(grid, "k", rot ? `K after rotary (k_rot) · L${r.layer} H${hd.head}` : `K · L${r.layer} H${hd.head}`, rot ? hd.k_rot : hd.k, tokens, meta,
@@ -77,8 +79,10 @@ export function render(element, data, state) {
     "v = β_v + Ω_v x: what a token passes on when attended to.");
 
   const fig = panel(bottom, "projection", "q and k of every token on two shared axes");
+  const ablated = r.interventions && r.interventions.ablate.some(([l, a]) => l === r.layer && a === hd.head);
   matrixPanel(bottom, "z", `z: the head's output · L${r.layer} H${hd.head}`, hd.z, tokens, meta,
-    "z = Σ weight × v for each query: what this head adds (before W_O).");
+    ablated ? "This head is ablated: the model sets its output z to 0 (its weights and values above are still computed)."
+      : "z = Σ weight × v for each query: what this head adds (before W_O).");
   const p = r.projection;
   if (!p) {
     reason(fig, "The API sent no 2-D projection for this head.");

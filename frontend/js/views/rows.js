@@ -2,7 +2,7 @@
 // (as BertViz users ask for: what do these words, together, look at?). The numbers are the server's (/api/analyze
 // `query_rows`); this draws them as one bar per key. Pick rows with Shift- or Ctrl-click on the heatmap.
 import { shownText } from "../derive.js";
-import { COLORS, caption, draw, emit, esc, h, panel, part, plainLabels, reason, tokenAxis, tokenIndex } from "../plot.js";
+import { COLORS, caption, draw, emit, esc, fmt, h, panel, part, plainLabels, reason, tokenAxis, tokenIndex } from "../plot.js";
 import { pickRow } from "../roles.js";
 
 function controls(element) {
@@ -61,9 +61,12 @@ export function render(element, data, state) {
   const words = qr.queries.map((q) => `${q} “${byIndex.has(q) ? shownText(byIndex.get(q)) : src.data.tokens[q] ? shownText(src.data.tokens[q]) : "?"}”`);
   fig.querySelector(".panel-title").textContent =
     `${qr.combine === "sum" ? "Sum" : "Mean"} of ${qr.queries.length === 1 ? "row" : "rows"} ${words.join(", ")} · layer ${state.layer} · head ${state.head}`;
-  caption(fig, (qr.combine === "sum" ? "Each key's total weight from the picked queries (a row alone sums to 1, so these bars sum to the number of rows)."
-    : "Each key's weight averaged over the picked queries (the bars sum to 1).") +
-    (a.causal ? " A query gives no weight to keys after it." : "") + (keep ? " Special tokens hidden: their keys are left out." : ""));
+  // with special tokens hidden, their keys' weight is not drawn: the bars sum to less (said, with the sum drawn)
+  const total = qr.combine === "sum" ? "a row alone sums to 1, so the bars of all keys sum to the number of rows" : "the bars of all keys sum to 1";
+  const drawn = keep ? `; without the hidden special tokens' keys these sum to ${fmt(row.reduce((t, v) => t + (v || 0), 0), 3)}` : "";
+  caption(fig, (qr.combine === "sum" ? "Each key's total weight from the picked queries" : "Each key's weight averaged over the picked queries") +
+    ` (${total}${drawn}).` + (a.causal ? " A query gives no weight to keys after it." : "") +
+    (keep ? " Special tokens hidden: their keys are left out." : ""));
   const n = a.tokens.length;
   const top = Math.max(qr.combine === "mean" ? 1 : 0.05, ...row.map((v) => v || 0));
   const labels = plainLabels(a.tokens);

@@ -58,6 +58,11 @@ test("compare: side b is side a but for what the page names, on the selected hea
   const s = { ...DEFAULTS, text2: "", model2: "", positions2: "shuffled", scale2: null, ablate2: null, ablate: [[0, 1]] };
   assert.deepEqual(sideB(s, MODELS[0]), { text: DEFAULTS.text, model: "tiny-sinusoidal", positions: "shuffled", scale: true, ablate: [[0, 1]] });
   assert.deepEqual(sideB({ ...s, ablate2: [] }, MODELS[0]).ablate, []);
+  // another model's heads are not side a's: its ablation is not inherited (layer 5 head 11 of MiniLM is no head of a
+  // tiny model, and the error named neither side), unless the page names side b's own
+  assert.deepEqual(sideB({ ...s, model2: "minilm-l6" }, MODELS[0]).ablate, []);
+  assert.deepEqual(sideB({ ...s, model2: "tiny-sinusoidal" }, MODELS[0]).ablate, [[0, 1]]);
+  assert.deepEqual(sideB({ ...s, model2: "minilm-l6", ablate2: [[5, 11]] }, MODELS[0]).ablate, [[5, 11]]);
   const r = SOURCES.compare(ctxOf({ text2: "Other.", layer: 1, head: 2 }));
   assert.deepEqual([r.api, r.params.b.text, r.params.a.text, r.params.layer, r.params.head, r.params.top_k], ["compare", "Other.", DEFAULTS.text, 1, 2, 5]);
   assert.match(SOURCES.compare(ctxOf({ model2: "nobody" })).error, /no model named/);
