@@ -506,6 +506,9 @@ def cmd_lessons_check(args: argparse.Namespace) -> None:
     problems = 0
     for file in args.files:
         path = Path(file)
+        if path.name.lower() == "readme.md":  # the folder's guide, which the server does not read as a lesson either
+            print(f"{file}: skipped (the lessons folder's README, not a lesson)")
+            continue
         try:
             lesson = parse_lesson(path.read_text(encoding="utf-8"), path.name,
                                   check_model=_model_checker(service.settings.default_model))
@@ -516,7 +519,19 @@ def cmd_lessons_check(args: argparse.Namespace) -> None:
         sentences = args.sentence or list(dict.fromkeys(st.settings.text for st in lesson.steps))
         models = args.model or list(dict.fromkeys(st.settings.model or service.settings.default_model
                                                   for st in lesson.steps))
+        installed = []
         for model in models:
+            info = registry.info(model)
+            if info.available:
+                installed.append(model)
+            elif args.model:  # asked for by name: it cannot be checked, once
+                print(f"{file}: {model} is not installed ({info.install}): not checked")
+                problems += 1
+            else:  # the lesson's own model: the page falls back to the default model, and so does the check
+                print(f"{file}: {model} is not installed ({info.install}): checked on "
+                      f"{service.settings.default_model} instead, as the page falls back to it")
+                installed.append(service.settings.default_model)
+        for model in dict.fromkeys(installed):
             for text in sentences:
                 print(f"== {file} · {model} · “{text}”")
                 for step in lesson.steps:

@@ -285,12 +285,21 @@ def role_definitions() -> schemas.RoleDefinitions:
     return roles_analysis.definitions()
 
 
+def _text_or_probe(text: str | None, probe: bool) -> None:
+    """A ValueError that says what to pass where a role function has neither a text nor the probe (pydantic's own
+    error named the request's fields)."""
+    if (text is None) == (not probe):
+        raise ValueError("give a text, or probe=True for the induction probe (not both)" if probe else
+                         "give a text (the sentence to score the heads on), or probe=True for the induction probe")
+
+
 def role_table(text: str | None = None, model: str | None = None, *, probe: bool = False, probe_seed: int = 0,
                probe_length: int = 50, sort_by: str | None = None, positions: str = "normal", scale: bool = True,
                ablate=(), seed: int = 0) -> schemas.RolesResponse:
     """Every head's role scores and label, as /api/roles: on `text`, or with probe=True on the induction probe
     (`probe_seed`, `probe_length`; its per-token losses in .probe). `sort_by` a role: .roles.ranking lists
     every head by it, highest first."""
+    _text_or_probe(text, probe)
     spec = schemas.ProbeSpec(seed=probe_seed, length=probe_length) if probe else None
     req = schemas.RolesRequest(text=text, probe=spec, sort_by=sort_by, model=model, **_iv(positions, scale, ablate, seed))
     s = service()
@@ -321,6 +330,7 @@ def role_models(role: str = "induction", text: str | None = None, models: list[s
 def role_models_data(text: str | None = None, models: list[str] | None = None, *, probe: bool = False,
                      probe_seed: int = 0, probe_length: int = 50, sort_by: str | None = None) -> schemas.RolesModelsResponse:
     """The role tables of several models on the same text or probe, as /api/roles/models."""
+    _text_or_probe(text, probe)
     spec = schemas.ProbeSpec(seed=probe_seed, length=probe_length) if probe else None
     req = schemas.RolesModelsRequest(text=text, probe=spec, models=models, sort_by=sort_by)
     return roles_analysis.across_models(service(), req)

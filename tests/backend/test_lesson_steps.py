@@ -410,6 +410,32 @@ def test_lessons_check_prints_roles_claims_and_numbers(tmp_path, capsys):
     assert out.strip().endswith("0 problems")
 
 
+def test_lessons_check_of_the_folder_skips_its_readme_and_falls_back_from_a_model_not_installed(tmp_path, capsys,
+                                                                                                  monkeypatch):
+    """`attnlab lessons check frontend/lessons/*.md` failed on the folder's README, and a lesson whose model is not
+    installed counted a problem per step (the page falls back to the default model and says so)."""
+    import dataclasses
+
+    from backend.cli import main
+    from models import registry
+
+    (tmp_path / "README.md").write_text("# How to write a lesson\n")
+    f = tmp_path / "01-check.md"
+    f.write_text(LESSON.replace("model: tiny-sinusoidal", "model: tiny-learned"))
+    real = registry.info
+    monkeypatch.setattr(registry, "info", lambda name: dataclasses.replace(real(name), available=False)
+                        if name == "tiny-learned" else real(name))
+    main(["lessons", "check", str(tmp_path / "README.md"), str(f)])
+    out = capsys.readouterr().out
+    assert "README.md: skipped" in out and "cannot be read" not in out
+    assert "tiny-learned is not installed" in out and "checked on tiny-sinusoidal instead" in out
+    assert "· tiny-sinusoidal ·" in out and out.strip().endswith("0 problems")
+    with pytest.raises(SystemExit) as e:  # asked for by name: said once, and a problem
+        main(["lessons", "check", str(f), "--model", "tiny-learned"])
+    out = capsys.readouterr().out
+    assert e.value.code == 1 and out.count("is not installed") == 1 and out.strip().endswith("1 problem")
+
+
 def test_lessons_check_exits_1_on_a_number_that_cannot_be_read(tmp_path, capsys):
     from backend.cli import main
 

@@ -173,6 +173,9 @@ def test_a_model_without_a_view_leaves_it_out():
     (lambda: notebook.predictions(TEXT, top_k=51), ValueError, "limit is 50"),
     (lambda: notebook.positional(n=0), ValueError, "at least 1"),
     (lambda: notebook.attention("a" * 2001), ValueError, "limit is 2000"),
+    (lambda: notebook.role_models("previous-token"), ValueError, "give a text .* or probe=True"),
+    (lambda: notebook.roles(), ValueError, "give a text .* or probe=True"),
+    (lambda: notebook.role_table(TEXT, probe=True), ValueError, "not both"),
 ])
 def test_bad_input_raises_the_api_message(call, error, words):
     with pytest.raises(error, match=words):
@@ -229,3 +232,16 @@ def test_the_grid_s_colour_bar_is_beside_its_first_rows(n_layers, n_heads):
     length = bar.len if bar.lenmode == "pixels" else bar.len * plot
     top = (1 - bar.y) * plot + (length if bar.yanchor == "bottom" else length / 2 if bar.yanchor == "middle" else 0)
     assert top == 0 and 100 <= length <= min(plot, 400), (top, length, plot)
+
+
+@pytest.mark.slow
+def test_the_readme_s_notebook_example_runs_as_written():
+    """The README's block imported five of the functions it calls (roles: NameError) and called role_models with
+    neither a text nor the probe (a pydantic error naming request fields)."""
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = re.search(r"## In a notebook\n\n```python\n(.*?)```", readme, re.S)[1]
+    scope: dict = {}
+    exec(compile(block, "README.md", "exec"), scope)  # the README's own code, as a reader pastes it
+    assert isinstance(scope["figs"], dict) and "lens" in scope["lens"].figures
