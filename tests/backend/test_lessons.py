@@ -226,6 +226,8 @@ def test_share_returns_the_address_and_an_svg_qr_code(client):
     assert "<script" not in body["qr_svg"].lower()
     # the test client's default Settings listen on 127.0.0.1: students could not open it, and the note says so
     assert body["reachable"] is False and "--host 0.0.0.0" in body["note"]
+    # as a user who started it with `make run` can type it (attnlab is not on the PATH then), on its own port
+    assert "`make run HOST=0.0.0.0 PORT=8000`" in body["note"] and "`.venv/bin/attnlab serve --host 0.0.0.0" in body["note"]
 
 
 def test_share_on_all_interfaces_gives_the_network_address(service):
