@@ -330,10 +330,12 @@ class ModelService:
                 hint = (f", the length it was trained on; send allow_beyond_trained: true to run it on up to {longer} "
                         "tokens (positions it never saw)")
             elif longer > limit:  # too long even past the trained length: offer nothing that would fail too
-                hint = f", the length it was trained on, and at most {longer} past it (max_beyond_tokens)"
+                hint = (f", the length it was trained on, and at most {longer} past it (max_beyond_tokens): cut at "
+                        f"least {len(ids) - longer} tokens")
             else:
                 at_trained = loaded.info.why_not_beyond and loaded.info.trained_tokens == limit
-                hint = f". {loaded.info.why_not_beyond}" if at_trained else ""
+                hint = (f". {loaded.info.why_not_beyond.rstrip('.')}" if at_trained else "") + \
+                    f"; cut at least {len(ids) - limit} tokens"
             raise ValueError(said + f"model {loaded.name!r} reads at most {limit} tokens (max_tokens)" + hint)
         return ids
 

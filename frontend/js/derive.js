@@ -19,6 +19,17 @@ export function baseParams(state, model) {
   return p;
 }
 
+/**
+ * A message as a sentence on the page: a capital first letter and a full stop (the API's messages, "the text is 145
+ * tokens ...", are written to be quoted: joined with another they ran on without one).
+ */
+export function asSentence(message) {
+  const m = String(message || "").trim();
+  if (!m) return "";
+  const capital = m[0].toUpperCase() + m.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
+}
+
 /** A token as the page shows it: its display string where the API sends one, else its text. */
 export const shownText = (t) => (t.display ?? t.text);
 

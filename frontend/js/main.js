@@ -4,7 +4,7 @@
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
 import {
-  beyondNotice, canRunBeyond, continuationKey, effectiveToken, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
+  asSentence, beyondNotice, canRunBeyond, continuationKey, effectiveToken, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
 } from "./derive.js";
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
@@ -291,7 +291,7 @@ function explorer(ctx) {
   const beyond = beyondNotice({ model: ctx.model, state, analysis: an.error ? null : an.data, error: an.error, status: an.status,
     models: page.list.models });
   // a text too long for the trained length: the notice says so in plain words (and offers to run it, or says why not)
-  showError([beyond && beyond.kind !== "warning" ? "" : an.error, page.notice].filter(Boolean).join(" "));
+  showError([beyond && beyond.kind !== "warning" ? "" : an.error, page.notice].filter(Boolean).map(asSentence).join(" "));
   beyondView.render($("beyond"), beyond);
   const analysis = an.data;
   // while only another layer of this sentence is on its way, the tokens shown are this sentence's

@@ -96,6 +96,9 @@ def test_a_long_text_is_refused_by_default_and_says_how_to_allow_it(lab):
     r = lab.post("/api/analyze", json={"text": LONG * 2})
     detail = r.json()["detail"]
     assert r.status_code == 422 and "at most 300 past it (max_beyond_tokens)" in detail and "allow_beyond" not in detail
+    assert detail.endswith(f": cut at least {n_tokens(LONG * 2) - 300} tokens")  # (how much, not only that)
+    r = lab.post("/api/analyze", json={"text": LONG, "model": "tiny-learned"})  # no way past: cut to the trained length
+    assert r.json()["detail"].endswith(f"; cut at least {n_tokens(LONG) - 128} tokens")
 
 
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-rotary", "tiny-nope", ALIBI])

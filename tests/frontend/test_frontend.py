@@ -323,6 +323,17 @@ def test_an_ablated_head_s_output_is_said_to_be_zero_in_the_arithmetic_and_qkv(p
     expect(page.locator("table.explain tfoot")).to_contain_text("= output z →")
 
 
+def test_rotary_q_and_k_are_said_not_rotated_with_the_positions_removed(page: Page, need_models):
+    need_models("tiny-rotary")
+    body = {"text": SENTENCE, "model": "tiny-rotary", "layer": 1, "head": 2, "positions": "removed"}
+    head = api(page, "/api/qkv", body)["heads"][0]
+    assert head["q_rot"] == head["q"]  # nothing was rotated
+    open_app(page, text=SENTENCE, model="tiny-rotary", view="qkv", layer=1, head=2, positions="removed")
+    expect(page.locator('#panel-qkv [data-part="q"] .caption')).to_contain_text("Not rotated: the positions are removed")
+    open_app(page, text=SENTENCE, model="tiny-rotary", view="qkv", layer=1, head=2)
+    expect(page.locator('#panel-qkv [data-part="q"] .caption')).to_have_text("After the rotary rotation: what the score q·k uses.")
+
+
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-alibi"])
 def test_explain_s_sum_row_puts_the_output_under_weight_times_v(page: Page, need_models, model):
     """The table's last row: "= output z →" just left of the output, which sits under "weight × v" (under ALiBi, with

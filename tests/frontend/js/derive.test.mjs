@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import {
-  baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, positionText, scrollCues,
+  asSentence, baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, positionText, scrollCues,
   shownIndices, shownText,
   similarityByDistance, similarityCaption,
   sliceThumbnails, visibleAnalysis, wholeInsert,
@@ -157,4 +157,12 @@ test("a token's position: its place in the text, and the position the run gave t
   assert.equal(positionText(2, null), "position 2");
   assert.equal(positionText(1, { positions: "shuffled", permutation: [4, 0, 7, 3] }), "position 1 in the text, given position 0 (shuffled)");
   assert.match(positionText(3, { positions: "removed" }), /^position 3 in the text \(the model was given none/);
+});
+
+test("an API message as a sentence of the page: a capital and a full stop, once", () => {
+  assert.equal(asSentence("the text is 1002 tokens; model 'x' reads at most 128 tokens (max_tokens)"),
+    "The text is 1002 tokens; model 'x' reads at most 128 tokens (max_tokens).");
+  assert.equal(asSentence("The sentence box holds at most 2000 characters."), "The sentence box holds at most 2000 characters.");
+  assert.equal(asSentence("  "), "");
+  assert.equal(asSentence(null), "");
 });
