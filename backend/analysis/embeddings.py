@@ -22,7 +22,8 @@ def depths(run: Run) -> list[tuple[str, torch.Tensor]]:
     c, cfg = run.cache, run.loaded.cfg
     out = [("token embedding", c["hook_embed"])]
     if "hook_pos_embed" in c or cfg.n_token_types or cfg.embed_norm:
-        label = "+ position" if "hook_pos_embed" in c else "block input"
+        removed = run.iv.positions == "removed"  # (the encoding is zero then: nothing was added)
+        label = ("+ position (none: removed)" if removed else "+ position") if "hook_pos_embed" in c else "block input"
         out.append((label, c["blocks.0.hook_resid_pre"]))
     out += [(f"after block {l}", c[f"blocks.{l}.hook_resid_post"]) for l in range(cfg.n_layers)]
     return out

@@ -31,6 +31,18 @@ def encoding(loaded: LoadedModel, n: int) -> schemas.PositionalResponse:
 ADDITIVE_NOTE = ("q and k are each split into a content part (from the token embedding, with the biases) and a "
                  "position part (from the positional encoding); the norm's per-token divisor is taken from the real "
                  "input, so the four terms add up to the model's score.")
+def additive_note(positions: str) -> str:
+    """What the split shows for an added encoding, as the run gave the positions (removed: nothing was added, so the
+    three terms with a position in them are 0; shuffled: the position part is of the position each token was given)."""
+    if positions == "removed":
+        return ("With the positions removed no encoding was added: q and k are all content, content·content is the "
+                "whole score and the three terms with a position in them are 0.")
+    if positions == "shuffled":
+        return ADDITIVE_NOTE.replace("(from the positional encoding)", "(from the encoding of the position each token "
+                                     "was given, in the shuffled order)")
+    return ADDITIVE_NOTE
+
+
 def alibi_note(slope: float, scale: bool, positions: str) -> str:
     """What the split shows under ALiBi, for this head's slope and the run's interventions (scaling on or off; the
     positions normal, shuffled, or removed: then there is no distance, and the bias is 0)."""
@@ -49,7 +61,7 @@ def decompose(run: Run, layer: int, head: int) -> schemas.DecomposeResponse:
     terms = decompose_scores(run.loaded.model, run.cache, layer, head)
     alibi = terms.bias is not None
     note = (alibi_note(float(run.loaded.model.alibi_slopes[head]), run.iv.scale, run.iv.positions) if alibi
-            else ADDITIVE_NOTE)
+            else additive_note(run.iv.positions))
     return schemas.DecomposeResponse(
         **run_info(run), layer=layer, head=head, scores=rnd_masked(terms.scores),
         content_content=rnd_masked(terms.content_content), content_position=rnd_masked(terms.content_position),

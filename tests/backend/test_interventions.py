@@ -50,3 +50,24 @@ def test_ablation_changes_later_layers_only(client):
     assert body["interventions"]["ablate"] == [[1, 2]]
     qkv = client.post("/api/qkv", json={"text": TEXT, "layer": 1, "head": 2, "ablate": [[1, 2]]}).json()
     assert all(v == 0 for row in qkv["heads"][0]["z"] for v in row)
+
+
+def test_what_the_split_and_the_depths_say_follows_the_positions_given(client):
+    """With the positions removed the decomposition's note said q and k each have "a position part (from the
+    positional encoding)" beside three terms of 0, and the embeddings' second depth was labelled "+ position" with
+    cosines equal to the token embedding's."""
+    text = "The cat sat on the mat."
+    for model in ("tiny-learned", "tiny-sinusoidal"):
+        off = client.post("/api/positional/decompose", json={"text": text, "model": model, "layer": 0, "head": 0,
+                                                               "positions": "removed"}).json()
+        for term in ("content_position", "position_content", "position_position"):
+            assert all(v in (None, 0.0) for row in off[term] for v in row), term
+        assert "no encoding was added" in off["note"] and "from the positional encoding" not in off["note"]
+        on = client.post("/api/positional/decompose", json={"text": text, "model": model, "layer": 0, "head": 0}).json()
+        assert "(from the positional encoding)" in on["note"]
+        shuffled = client.post("/api/positional/decompose", json={"text": text, "model": model, "layer": 0, "head": 0,
+                                                                    "positions": "shuffled"}).json()
+        assert "in the shuffled order" in shuffled["note"]
+        e = client.post("/api/embeddings", json={"text": text, "model": model, "positions": "removed"}).json()
+        assert e["layers"][1]["label"] == "+ position (none: removed)"
+        assert e["layers"][1]["cosine"] == e["layers"][0]["cosine"]  # (nothing was added)

@@ -432,6 +432,12 @@ def test_the_positions_panels_name_the_other_interventions_they_run_with(page: P
         expect(cap).to_contain_text("Scores not divided by √d_head. Ablated heads: L0 H1.")
     open_app(page, text=SENTENCE, view="positional")
     expect(page.locator('[data-part="normal"] .caption')).to_have_text("Positions as trained.")
+    expect(page.locator('[data-part="enc"] .intro')).not_to_contain_text("The page's run")
+    # the encoding drawn is the model's; the page's run with its positions removed takes none of it, and says so
+    open_app(page, text=SENTENCE, view="positional", positions="removed")
+    expect(page.locator('[data-part="enc"] .intro')).to_contain_text("positions removed: none of this enters it")
+    open_app(page, text=SENTENCE, view="positional", positions="shuffled")
+    expect(page.locator('[data-part="enc"] .intro')).to_contain_text("shuffles the positions")
 
 
 def test_views_that_do_not_apply_say_why(page: Page, models, need_models):

@@ -309,6 +309,25 @@ def test_combined_rows_with_special_tokens_hidden_say_what_their_bars_sum_to(pag
     expect(cap).not_to_contain_text("(the bars sum to 1)")
 
 
+def test_the_label_count_says_which_labelled_heads_are_ablated(page: Page, need_models):
+    """With layer 1 of tiny-alibi ablated the legend said "12 heads labelled" of tiles that include crossed-out heads:
+    their labels say where they look, and the legend now says how many of them have their output set to zero."""
+    need_models("tiny-alibi")
+    text = "The cat sat on the mat because it was tired."
+    ablate = [[0, 1], [0, 3], [1, 0]]
+    go(page, text=text, model="tiny-alibi", view="attention", ablate=",".join(f"{a}.{b}" for a, b in ablate))
+    grid_labels(page)
+    table = api(page, "/api/roles", {"text": text, "model": "tiny-alibi", "ablate": ablate})["roles"]["heads"]
+    labelled = [[h["layer"], h["head"]] for row in table for h in row if h["label"]]
+    off = sum(1 for x in labelled if x in ablate)
+    assert off >= 2  # (the two sinks of layer 0 stay labelled: they still attend so)
+    legend = page.locator("#attn-grid .roles-legend")
+    expect(legend).to_contain_text(f"{len(labelled)} heads labelled on this sentence. {off} of them are ablated")
+    go(page, text=text, model="tiny-alibi", view="attention")
+    grid_labels(page)
+    expect(legend).not_to_contain_text("ablated")
+
+
 def run_probe(page: Page, seed: int) -> dict:
     page.fill('main .view[data-view="heads"] input[name=pseed]', str(seed))
     page.click('main .view[data-view="heads"] button[name=run-probe]')

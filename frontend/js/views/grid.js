@@ -131,7 +131,7 @@ function roleTrace(g, labels, cellPx, cell) {
 }
 
 /** The legend of the role labels: each label's name (its definition on hover) and the rule with its thresholds. */
-function roleLegend(fig, table, defs, { hidden = 0, short = 0 } = {}) {
+function roleLegend(fig, table, defs, { hidden = 0, short = 0 } = {}, ablate = []) {
   const box = part(fig, "roles-legend", () => h("p", { class: "roles-legend" }));
   box.replaceChildren();
   box.hidden = !defs;
@@ -142,10 +142,14 @@ function roleLegend(fig, table, defs, { hidden = 0, short = 0 } = {}) {
     box.append(h("span", { class: "role-key", title: definitionText(d, counted[d.role]), dataset: { role: d.role } },
       h("b", {}, d.short), ` ${d.name}`));
   }
-  const n = table ? labelsOf(table).length : null;
+  const labelled = table ? labelsOf(table) : null;
+  const n = labelled ? labelled.length : null;
+  // an ablated head's label says where it looks; its output is zero (the red cross), which the count says
+  const off = labelled ? labelled.filter((l) => ablate.some(([a, b]) => a === l.layer && b === l.head)).length : 0;
   box.append(h("span", { class: "role-rule" }, `${ruleText(defs.thresholds)} The number is the score (a share of the ` +
     `head's attention, 0 to 1).` + (n === null ? "" : n ? ` ${n} head${n > 1 ? "s" : ""} labelled on this sentence.` :
       " No head is labelled on this sentence.") +
+    (off ? ` ${off} of them ${off > 1 ? "are" : "is"} ablated: ${off > 1 ? "they attend" : "it attends"} so, but ${off > 1 ? "their" : "its"} output is set to zero.` : "") +
     (short ? ` ${short} of them show${short > 1 ? "" : "s"} the role alone, without its score, to fit on ${short > 1 ? "their tiles" : "its tile"} at this size.` : "") +
     (hidden ? ` ${hidden} of them ${hidden > 1 ? "do" : "does"} not fit on ${hidden > 1 ? "their tiles" : "its tile"} at this size without covering weights: hover a tile for its label.` : "") +
     " Hover a name for its definition; the Heads tab ranks every head by any role."));
@@ -207,7 +211,7 @@ export function render(element, data, state) {
   const table = data.roles || null;
   const cell = Math.max(26, Math.min(120, (width - 70) / nH, 1300 / nL));
   if (!changed(fig, [a.thumbnails || a.attention, n, nL, nH, maskKey, width, presenting(), table]) && gd._fullLayout && gd._attnlabGaps) {
-    roleLegend(fig, table, data.defs || null, gd._attnlabFit);
+    roleLegend(fig, table, data.defs || null, gd._attnlabFit, state.ablate);
     gd._attnlabGrid = g;
     describe(gd, state);
     return Plotly.relayout(gd, { shapes: gridShapes(g, state, gd._attnlabGaps) });
@@ -261,7 +265,7 @@ export function render(element, data, state) {
   const cellBox = cornered ? { w: ((gd.clientWidth || width) - margin.l - margin.r) / (cols + 1), h: (height - margin.t - margin.b) / (rows + 1) } : null;
   const { trace: labels, hidden, short } = roleTrace(g, labelled, cell, cellBox);
   gd._attnlabFit = { hidden, short };
-  roleLegend(fig, table, data.defs || null, gd._attnlabFit);
+  roleLegend(fig, table, data.defs || null, gd._attnlabFit, state.ablate);
   const gaps = anyMasked ? gapShapes(g, rows, cols) : [];
   const centre = (k) => k * tile + (n - 1) / 2;
   const drawing = draw(

@@ -14,7 +14,7 @@ export const sources = ["positional", "removed", "shuffled", "decompose", "famil
 export function show(section, got, ctx) {
   const deps = [got.positional.data, got.positional.error, got.positional.unavailable, got.removed.data, got.removed.error,
     got.shuffled.data, got.shuffled.error, got.decompose.data, got.decompose.error, got.decompose.unavailable,
-    ...(got.family.data || []).flatMap((m) => [m.data, m.error]), got.family.error, ctx.state.layer, ctx.state.head, ctx.state.pn, ctx.model,
+    ...(got.family.data || []).flatMap((m) => [m.data, m.error]), got.family.error, ctx.state.layer, ctx.state.head, ctx.state.pn, ctx.state.positions, ctx.model,
     got.scheme.data, got.scheme.error];
   if (changed(section, deps)) {
     render(section, {
@@ -94,9 +94,17 @@ function encodingWords(data) {
   return ["The encoding itself", "A vector for each position, added to the token embedding before Q, K and V are computed."];
 }
 
+/** What the page's run does with the scheme drawn below (the scheme as trained): nothing where it gives positions. */
+function runWords(data, state) {
+  if (data.positional === "none" || state.positions === "normal") return "";
+  return state.positions === "removed"
+    ? " The page's run now has its positions removed: none of this enters it (the attention views show that run)."
+    : " The page's run now shuffles the positions: each token gets the position of another place (the token chips say which).";
+}
+
 function encodingPart(element, data, state) {
   const [title, intro] = encodingWords(data);
-  const sec = section(element, "enc", title, intro);
+  const sec = section(element, "enc", title, intro + runWords(data, state));
   const ctl = part(sec, "ctl", () => {
     const sel = h("select", { name: "pn", "aria-label": "number of positions" }, N_CHOICES.map((v) => h("option", { value: String(v) }, String(v))));
     const box = h("div", { class: "controls" }, h("label", {}, "Positions shown ", sel));
