@@ -111,10 +111,15 @@ def beyond_trained(run: Run) -> schemas.BeyondTrained | None:
     n, trained = len(run.ids), run.loaded.cfg.max_positions
     if n <= trained:
         return None
+    # a model given no positions (none as its scheme, or removed in this run) meets no unseen position, only a text
+    # longer than any it was trained on
+    given = run.loaded.info.positional != "none" and run.iv.positions != "removed"
+    unseen = (f"so positions {trained} to {n - 1} are positions it never saw in training" if given else
+              "a text longer than any it saw in training (it is given no positions, so no position is new to it)")
     return schemas.BeyondTrained(
         n_tokens=n, trained_tokens=trained, first_unseen=trained,
-        warning=(f"This text is {n} tokens; {run.name} was trained on at most {trained}, so positions {trained} to "
-                 f"{n - 1} are positions it never saw in training: what it does there is extrapolation."))
+        warning=f"This text is {n} tokens; {run.name} was trained on at most {trained}, {unseen}: what it does there "
+                "is extrapolation.")
 
 
 def run_info(run: Run) -> dict:

@@ -246,8 +246,11 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
   if (!model || !error || status !== 422) return null;
   const trained = model.trained_tokens ?? model.max_tokens;
   if (canRunBeyond(model) && !state.beyond && /allow_beyond_trained/.test(error)) {
+    // (a model given no positions meets no new position there, only a longer text than any it saw)
+    const unseen = model.positional === "none" || state.positions === "removed" ? "a text this long"
+      : `the positions from ${trained} on`;
     return { kind: "offer", text: `${model.name} was trained on texts of at most ${trained} tokens. It can read up to ` +
-      `${model.max_tokens_beyond}, but it never saw the positions from ${trained} on: what it does there is extrapolation.` };
+      `${model.max_tokens_beyond}, but it never saw ${unseen}: what it does there is extrapolation.` };
   }
   if (!canRunBeyond(model) && /max_tokens/.test(error)) {
     const others = modelsBeyond(models).filter((n) => n !== model.name);

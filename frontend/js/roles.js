@@ -113,10 +113,12 @@ const PROBE_DROP_WORDS = {
  * the panels score the induction probe of seed `seed` (the tiny models share one vocabulary, so one probe: a model
  * with another vocabulary, SmolLM2 or MiniLM, has a probe of its own, and a checkpoint NAME@STEP is not a panel).
  */
-export function acrossModelsIntro({ members, onScreen, probe, seed }) {
+export function acrossModelsIntro({ members, onScreen, probe, seed, intervened = false }) {
   const inFamily = members.includes(onScreen);
   const what = probe ? `probe (seed ${seed}; they share one vocabulary, so one probe${inFamily ? "" : `, not ${onScreen}'s above`})` : "sentence";
-  return inFamily ? `The same ${what} through each model` : `The final ${members.join(", ")}, not ${onScreen}: the same ${what} through each`;
+  // (as trained: the page's interventions, which the table above runs with, are not applied to these)
+  return (inFamily ? `The same ${what} through each model` : `The final ${members.join(", ")}, not ${onScreen}: the same ${what} through each`)
+    + (intervened ? ", as trained: without the page's interventions" : "");
 }
 
 /** The words for a probe's loss drop (probeDropBand's band). */

@@ -108,7 +108,13 @@ def test_a_long_text_runs_when_allowed_and_carries_the_warning(lab, model):
     body = schemas.AnalyzeResponse.model_validate(r.json())
     n = len(body.tokens)
     assert body.beyond_trained.n_tokens == n and body.beyond_trained.first_unseen == 128
-    assert f"positions 128 to {n - 1}" in body.beyond_trained.warning
+    # a model given no positions meets no unseen position: it said "positions 128 to ... it never saw" of tiny-nope
+    given = model != "tiny-nope"
+    assert (f"positions 128 to {n - 1}" in body.beyond_trained.warning) == given
+    assert ("no position is new to it" in body.beyond_trained.warning) == (not given)
+    removed = lab.post("/api/analyze", json={"text": LONG, "model": model, "layers": [], "allow_beyond_trained": True,
+                                             "positions": "removed"}).json()["beyond_trained"]["warning"]
+    assert "no position is new to it" in removed and "positions 128 to" not in removed
     loaded = lab.alibi if model == ALIBI else registry.load(model)
     _, cache = loaded.model.run_with_cache(torch.tensor([t.id for t in body.tokens]), max_tokens=n)
     assert torch.allclose(torch.tensor(body.attention[0], dtype=torch.float64), cache["pattern", 2].double(), atol=1e-4)

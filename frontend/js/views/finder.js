@@ -223,7 +223,8 @@ function modelsPart(element, data, state, role) {
     h("div", { class: "row-auto models-row" })));
   sec.querySelector("h3").textContent = `${d ? d.name : role} across the models that differ only in their positional scheme`;
   const fam = data.model ? familyOf(data.model.name) : null;
-  const first = fam ? acrossModelsIntro({ members: fam.models, onScreen: data.model.name, probe: state.probe, seed: state.pseed })
+  const first = fam ? acrossModelsIntro({ members: fam.models, onScreen: data.model.name, probe: state.probe, seed: state.pseed,
+    intervened: state.positions !== "normal" || !state.scale || state.ablate.length > 0 })
     : `The same ${state.probe ? "probe" : "sentence"} through each model`;
   sec.querySelector(".intro").textContent = `${first}: the score of every layer × head, with the label where a head has one. Does a model without positional ` +
     "encoding grow fixed-offset heads? Which scheme makes the sharpest previous-token head? A star (*) marks a head labelled " +

@@ -97,6 +97,12 @@ test("a text too long: an offer on a model that can run past its length, the rea
   const offer = beyondNotice({ model: ROTARY, state: s, error: canErr, status: 422, models: ALL });
   assert.equal(offer.kind, "offer");
   assert.match(offer.text, /128 tokens.*512/);
+  assert.match(offer.text, /never saw the positions from 128 on/);
+  // a model given no positions (none, or removed on the page) meets no new position past its length
+  const nope = ALL.find((m) => m.name === "tiny-nope");
+  assert.match(beyondNotice({ model: nope, state: s, error: canErr, status: 422, models: ALL }).text, /never saw a text this long/);
+  assert.match(beyondNotice({ model: ROTARY, state: { ...s, positions: "removed" }, error: canErr, status: 422, models: ALL }).text,
+    /never saw a text this long/);
   // already agreed, or another error, or not a 422: nothing to offer
   assert.equal(beyondNotice({ model: ROTARY, state: { ...s, beyond: true }, error: canErr, status: 422, models: ALL }), null);
   assert.equal(beyondNotice({ model: ROTARY, state: s, error: "ablate: “x” is not layer.head", status: 422, models: ALL }), null);

@@ -203,4 +203,7 @@ test("the panels across models say whose probe or sentence they run, and that a 
   assert.match(smol, /^The final tiny-sinusoidal, tiny-learned, not smollm2-135m: /);
   assert.match(smol, /not smollm2-135m's above/);
   assert.match(acrossModelsIntro({ members, onScreen: "tiny-learned@48", probe: false, seed: 0 }), /^The final .*, not tiny-learned@48: the same sentence/);
+  // the panels run the models as trained: said where the page's own run has interventions (the table above has them)
+  assert.equal(acrossModelsIntro({ members, onScreen: "tiny-learned", probe: false, seed: 0, intervened: true }),
+    "The same sentence through each model, as trained: without the page's interventions");
 });
