@@ -36,10 +36,12 @@ export const shownText = (t) => (t.display ?? t.text);
 /**
  * What a token chip says of a token's position: its place in the text (`position`, the API's), and where the run
  * gave the model other positions, what it was given (`interventions`, the answer's): the permutation's under
- * shuffled positions, none with the positions removed.
+ * shuffled positions, none with the positions removed; `positional` "none" (the model's scheme): it reads none.
  */
-export function positionText(position, interventions) {
+export function positionText(position, interventions, positional = null) {
   const iv = interventions || {};
+  // a model that reads no positions is given none, whatever the run does with them
+  if (positional === "none" && iv.positions !== "normal" && iv.positions !== undefined) return `position ${position} (this model reads no positions)`;
   if (iv.positions === "removed") return `position ${position} in the text (the model was given none: positions removed)`;
   const given = iv.positions === "shuffled" && Array.isArray(iv.permutation) ? iv.permutation[position] : undefined;
   return given === undefined ? `position ${position}` : `position ${position} in the text, given position ${given} (shuffled)`;

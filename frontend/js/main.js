@@ -321,7 +321,7 @@ function explorer(ctx) {
   const view = visibleAnalysis(analysis, state.hidespecial);
   const tok = effectiveToken(n, { hover: page.hover, token: state.token }, shownIndices(view));
   page.query = an.current ? effectiveToken(n, { token: state.token }, shownIndices(view)) : null;
-  tokensView.render($("tokens"), { tokens: view.tokens, interventions: analysis.interventions, stale: !sameText }, { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1), query: page.query });
+  tokensView.render($("tokens"), { tokens: view.tokens, interventions: analysis.interventions, positional: base.positional, stale: !sameText }, { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1), query: page.query });
   legendView.render($("token-legend"), { tokens: view.tokens, unseen: analysis.unseen_characters, model: analysis.model });
   $("query-label").textContent = `${tok} “${shownText(analysis.tokens[tok])}”`;
   if (!an.current) {

@@ -369,10 +369,11 @@ export function numbersFit(fig, n, max = 12) {
 
 /**
  * A heatmap of a token x token matrix. Cells that are null or listed in `masked` are gaps: they show the
- * plot background (MASKED_COLOR, striped with maskedBackground()) and the hover text "masked".
+ * plot background (MASKED_COLOR, striped with maskedBackground()) and the hover text "masked". `names`: what a row
+ * and a column are in the hover (attention: query and key; a similarity: two tokens).
  */
 export function tokenHeatmap(z, tokens, { masked = null, zmin, zmax, zmid, colorscale = WEIGHT_SCALE, label = "weight",
-  showscale = true, cellText = null, xaxis, yaxis, colorbar } = {}) {
+  showscale = true, cellText = null, xaxis, yaxis, colorbar, names = ["query", "key"] } = {}) {
   const n = tokens.length;
   const shown = [];
   const hover = [];
@@ -383,7 +384,7 @@ export function tokenHeatmap(z, tokens, { masked = null, zmin, zmax, zmid, color
       const isMasked = (masked && masked(i, j)) || z[i][j] === null || z[i][j] === undefined;
       row.push(isMasked ? null : z[i][j]);
       hrow.push(
-        `query ${tokenLabel(tokens, i)}<br>key ${tokenLabel(tokens, j)}<br>` + (isMasked ? "masked" : `${label} ${z[i][j]}`),
+        `${names[0]} ${tokenLabel(tokens, i)}<br>${names[1]} ${tokenLabel(tokens, j)}<br>` + (isMasked ? "masked" : `${label} ${z[i][j]}`),
       );
     }
     shown.push(row);

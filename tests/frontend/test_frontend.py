@@ -323,6 +323,26 @@ def test_an_ablated_head_s_output_is_said_to_be_zero_in_the_arithmetic_and_qkv(p
     expect(page.locator("table.explain tfoot")).to_contain_text("= output z →")
 
 
+def test_a_similarity_s_hover_names_two_tokens_not_a_query_and_a_key(page: Page):
+    open_app(page, text=SENTENCE, view="embeddings")
+    hover = plot_data(page, '[data-part="depth"] .plot')[0]["text"]
+    assert hover[1][2].startswith("token ") and "<br>and token " in hover[1][2] and "query" not in hover[1][2]
+    open_app(page, text=SENTENCE, view="attention")
+    assert plot_data(page, "#attn-heatmap .plot")[0]["text"][2][1].startswith("query ")
+
+
+@pytest.mark.slow
+def test_qkv_formulas_have_no_bias_on_a_model_without_biases(page: Page, need_models):
+    """SmolLM2 has no biases: its V caption said "v = β_v + Ω_v x"."""
+    need_models("smollm2-135m")
+    open_app(page, text=SENTENCE, model="smollm2-135m", view="qkv", layer=1, head=2)
+    page.wait_for_selector('#panel-qkv [data-part="v"] .caption', timeout=240_000)
+    expect(page.locator('#panel-qkv [data-part="v"] .caption')).to_have_text("v = Ω_v x: what a token passes on when attended to.")
+    open_app(page, text=SENTENCE, view="qkv", layer=1, head=2)
+    expect(page.locator('#panel-qkv [data-part="v"] .caption')).to_have_text(
+        "v = β_v + Ω_v x: what a token passes on when attended to.")
+
+
 def test_rotary_q_and_k_are_said_not_rotated_with_the_positions_removed(page: Page, need_models):
     need_models("tiny-rotary")
     body = {"text": SENTENCE, "model": "tiny-rotary", "layer": 1, "head": 2, "positions": "removed"}

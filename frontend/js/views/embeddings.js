@@ -44,6 +44,7 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
   draw(
     fig,
     [tokenHeatmap(z, tokens, {
+      names: ["token", "and token"],
       zmin: metric === "onehot" ? 0 : -lim, zmax: lim, zmid: metric === "onehot" ? undefined : 0,
       colorscale: metric === "onehot" ? WEIGHT_SCALE : DIVERGING, label: metric === "dot" ? "dot" : "cosine",
       cellText: n <= 12 ? "%{z:.2f}" : null,

@@ -2,6 +2,7 @@
 // normal, removed and shuffled (and the differences); the four-term split of layer 0's scores; and the
 // models of the current model's family (the same but for the positional scheme) on the same sentence.
 import { maskOf, masksAny, similarityCaption } from "../derive.js";
+import { schemeWords } from "../labrun.js";
 import {
   absMax, caption, changed, DIVERGING, draw, emit, fmt, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, reason, setValue,
   THEME, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
@@ -327,7 +328,7 @@ function modelsPart(element, data, state) {
   for (const m of data.models || []) {
     const title = `${m.name === data.current ? "▸ " : ""}${m.name}`;
     const fig = panel(row, `m-${m.name}`, title);
-    caption(fig, `${m.positional} positions`);
+    caption(fig, schemeWords(m.positional));
     if (m.error) {
       reason(fig, m.error);
       continue;
@@ -341,7 +342,7 @@ function modelsPart(element, data, state) {
     patternPanel(row, `m-${m.name}`, title, z, m.data.tokens, {
       answer: m.data, name: `attention-${m.name}-L${L}-H${H}`,
       json: { model: m.name, interventions: m.data.interventions, layer: L, head: H, tokens: m.data.tokens, weights: z },
-      note: `${m.positional} positions`,
+      note: schemeWords(m.positional),
     });
   }
 }

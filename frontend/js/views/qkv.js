@@ -11,7 +11,9 @@ export const sources = ["qkv"];
 /** got: {qkv}; ctx: {state, token (the query)}. */
 export function show(section, got, ctx) {
   const v = got.qkv;
-  if (changed(section, [v.data, v.error, ctx.token])) render(section, { qkv: v.data, error: v.error }, { ...ctx.state, token: ctx.token });
+  if (changed(section, [v.data, v.error, ctx.token, ctx.model])) {
+    render(section, { qkv: v.data, error: v.error, bias: !ctx.model || ctx.model.bias !== false }, { ...ctx.state, token: ctx.token });
+  }
   return !v.pending;
 }
 
@@ -68,15 +70,16 @@ export function render(element, data, state) {
   const tokens = r.tokens;
   const meta = { model: r.model, layer: r.layer, head: hd.head };
   const rot = Boolean(hd.q_rot);
+  const b = (x) => (data.bias === false ? "" : `β_${x} + `); // (a model without biases: SmolLM2)
   const given = r.interventions ? r.interventions.positions : "normal";
   const rotNote = given === "removed" ? "Not rotated: the positions are removed, so q_rot = q (what the score q·k uses)."
     : "After the rotary rotation: what the score q·k uses.";
   matrixPanel(grid, "q", rot ? `Q after rotary (q_rot) · L${r.layer} H${hd.head}` : `Q · L${r.layer} H${hd.head}`, rot ? hd.q_rot : hd.q, tokens, meta,
-    rot ? rotNote : "q = β_q + Ω_q x for every token.");
+    rot ? rotNote : `q = ${b("q")}Ω_q x for every token.`);
   matrixPanel(grid, "k", rot ? `K after rotary (k_rot) · L${r.layer} H${hd.head}` : `K · L${r.layer} H${hd.head}`, rot ? hd.k_rot : hd.k, tokens, meta,
-    rot ? rotNote : "k = β_k + Ω_k x.");
+    rot ? rotNote : `k = ${b("k")}Ω_k x.`);
   matrixPanel(grid, "v", `V · L${r.layer} H${hd.kv_head !== hd.head ? `${hd.head} (K/V head ${hd.kv_head})` : hd.head}`, hd.v, tokens, meta,
-    "v = β_v + Ω_v x: what a token passes on when attended to.");
+    `v = ${b("v")}Ω_v x: what a token passes on when attended to.`);
 
   const fig = panel(bottom, "projection", "q and k of every token on two shared axes");
   const ablated = r.interventions && r.interventions.ablate.some(([l, a]) => l === r.layer && a === hd.head);

@@ -31,7 +31,7 @@ export function render(element, data, state) {
     chip.dataset.index = String(index);
     chip.querySelector(".tok-text").textContent = shownText(t);
     chip.querySelector(".tok-pos").textContent = String(index);
-    chip.title = `token ${index} · id ${t.id} · ${positionText(t.position, data.interventions)}${t.special ? " · special token (stands for no text)" : ""}`;
+    chip.title = `token ${index} · id ${t.id} · ${positionText(t.position, data.interventions, data.positional)}${t.special ? " · special token (stands for no text)" : ""}`;
     chip.setAttribute("aria-label", `token ${index}: ${shownText(t)}${t.special ? " (special token)" : ""}`);
     chip.classList.toggle("selected", index === state.token);
     chip.classList.toggle("special", Boolean(t.special));

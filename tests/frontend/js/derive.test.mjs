@@ -157,6 +157,9 @@ test("a token's position: its place in the text, and the position the run gave t
   assert.equal(positionText(2, null), "position 2");
   assert.equal(positionText(1, { positions: "shuffled", permutation: [4, 0, 7, 3] }), "position 1 in the text, given position 0 (shuffled)");
   assert.match(positionText(3, { positions: "removed" }), /^position 3 in the text \(the model was given none/);
+  // tiny-nope reads no positions: shuffling gave it none ("given position 0 (shuffled)" was said of it)
+  assert.equal(positionText(1, { positions: "shuffled", permutation: [4, 0, 7, 3] }, "none"), "position 1 (this model reads no positions)");
+  assert.equal(positionText(1, { positions: "normal", permutation: null }, "none"), "position 1");
 });
 
 test("an API message as a sentence of the page: a capital and a full stop, once", () => {
