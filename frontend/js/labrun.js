@@ -71,7 +71,13 @@ export function reduce(s, ev) {
     case "record": {
       if (!s.run) return s;
       const { records, gap } = appendRecords(s.records, [ev.record]);
-      return records === s.records && gap === s.gap ? s : { ...s, records, gap };
+      if (records === s.records && gap === s.gap) return s;
+      // the run is at this record's step (as the server's state says once its next state comes): the status line and
+      // the slider read the same record, not a state a few records old
+      const r = records[records.length - 1]; // (the record received, where it was appended: not one after a gap)
+      const run = records !== s.records && Number.isInteger(r.step) && r.step > s.run.step
+        ? { ...s.run, step: r.step, seconds: typeof r.seconds === "number" ? r.seconds : s.run.seconds } : s.run;
+      return { ...s, run, records, gap };
     }
     case "refused":
       return { ...initial(), refused: ev.message };

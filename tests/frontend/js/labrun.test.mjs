@@ -44,10 +44,14 @@ test("a run's events become its state: records in order, each once; a missing on
   s = reduce(s, { type: "record", record: record(1) });
   s = reduce(s, { type: "record", record: record(1) }); // sent again (a poll overlapping the stream)
   assert.deepEqual(s.records.map((r) => r.index), [0, 1]);
+  // the status line follows the records as they come (it said step 605 beside the slider's 685)
+  assert.equal(s.run.step, 5);
+  assert.match(statusText({ ...s, run: { ...s.run, status: "running" } }), /^Training: step 5 of 100, 0\.5 s/);
   const before = s;
   s = reduce(s, { type: "record", record: record(3) }); // record 2 never came
   assert.ok(s.gap);
   assert.equal(s.records.length, 2);
+  assert.equal(s.run.step, 5); // (not the step of a record it did not keep)
   s = reduce(s, { type: "poll", run: run({ version: 3, step: 15, records: [record(2), record(3)] }) });
   assert.ok(!s.gap);
   assert.deepEqual(s.records.map((r) => r.step), [0, 5, 10, 15]);
