@@ -444,7 +444,11 @@ def check(service: ModelService, req: ReportRequest) -> None:
     service.check_top_k(req.top_k)
     loaded = service.get(req.model)
     check_layer_head(loaded.cfg, req.layer, req.head)
-    service.check_report(loaded, len(service.tokenize(loaded, req.text)))
+    # the report's own limit first (at most the trained length): a longer text gets the report's words, not the
+    # API's offer of allow_beyond_trained, which a report does not take
+    service.check_text(req.text)
+    service.check_report(loaded, len(loaded.tokenizer.encode(req.text)))
+    service.tokenize(loaded, req.text)
 
 
 def build(service: ModelService, req: ReportRequest, generated: datetime | None = None) -> tuple[str, str]:

@@ -350,3 +350,12 @@ def test_plotly_shows_markup_in_token_labels_as_text(chromium, tmp_path):
     r = open_offline(chromium, path)
     assert r["dialogs"] == [] and r["errors"] == [] and r["requests"] == [r["url"]] and r["imgs"] == 0
     assert r["ticks"] == toks
+
+
+def test_a_text_past_the_trained_length_gets_the_report_s_limit_not_an_offer_it_cannot_take(client):
+    """The page's Download report on a text past the trained length answered "send allow_beyond_trained: true",
+    which /api/report does not take: it says the report's own limit instead."""
+    long = " ".join(["Once upon a time, a little girl named Lily found a red ball in the park."] * 10)
+    r = client.get("/api/report", params={"text": long})
+    assert r.status_code == 422 and "a report on tiny-sinusoidal takes at most 128 tokens" in r.json()["detail"]
+    assert "allow_beyond_trained" not in r.json()["detail"]
