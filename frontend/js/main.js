@@ -367,7 +367,7 @@ function showView(ctx, { an, token: tok, view, analysis }) {
 // ----------------------------------------------------------------------------------- actions
 
 async function continueText() {
-  const m = currentModel();
+  const m = effectiveModel(); // the model on screen (at a training step, its checkpoint): it continues the sentence
   const base = { text: state.text, model: m.name, positions: state.positions, scale: state.scale, ablate: state.ablate };
   page.note = { key: continuationKey(state, m.name), text: "continuing…" };
   page.actions++;

@@ -329,6 +329,25 @@ def test_the_kept_set_is_marked_on_the_bars(page: Page):
     assert url_state(page)["topp"] == "0.5"
 
 
+def test_continue_at_a_training_step_continues_with_that_checkpoint(page: Page):
+    """At a step of the training-step slider the views show the checkpoint NAME@STEP; Continue went on with the final
+    model (and its strip, made for another model, did not show)."""
+    page.goto("/")
+    entry = next(m for m in page.request.get("/api/models").json()["models"] if m["name"] == "tiny-sinusoidal")
+    step = entry["checkpoints"][-3]["step"]  # (an early one may continue with dots that do not keep their tokens)
+    open_app(page, text=TEXT, view="predictions", tstep=step)
+
+    def continuing(r):
+        return r.url.endswith("/api/predict") and "continue_tokens" in (r.request.post_data or "")
+
+    with page.expect_response(continuing) as info:
+        page.click("#panel-predictions button[name=continue]")
+    assert json.loads(info.value.request.post_data)["model"] == f"tiny-sinusoidal@{step}"
+    r = info.value.json()
+    ready(page)
+    expect(page.locator("#panel-predictions .gen-steps button.gen:visible")).to_have_count(len(r["steps"]))
+
+
 def test_the_sampling_controls_show_the_settings_a_link_gives(page: Page):
     """A link's top-k 4 (not one of the box's choices) showed "all"; its temperature 0.15 showed "0.1"."""
     open_app(page, text=TEXT, view="predictions", topk=4, topp=0.33, temp=0.15)
