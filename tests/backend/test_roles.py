@@ -480,7 +480,7 @@ def test_notebook_role_table_is_the_api_s(client):
         client, "/api/roles/probe", {"probe": {"seed": 2, "length": 9}})
     assert notebook.role_definitions() == schemas.RoleDefinitions.model_validate(
         client.get("/api/roles/definitions").json())
-    with pytest.raises(ValueError, match="either text or probe"):
+    with pytest.raises(ValueError, match="give a text .*, or probe=True"):
         notebook.role_table()
 
 
