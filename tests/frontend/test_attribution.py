@@ -118,6 +118,10 @@ def test_each_new_view_draws_on_the_default_model(page: Page):
     t = abl["token"]
     expect(page.locator("#panel-effects [data-part=effects] .panel-title")).to_have_text(
         f"p(“{t['display']}”) is {t['prob']}: its change with each head ablated")
+    # the probabilities are at temperature 1, whatever the predictions view's slider: said where it is elsewhere
+    open_app(page, text=TEXT, view="effects", temp=2)
+    expect(page.locator("#panel-effects [data-part=effects] .panel-title")).to_have_text(
+        f"p(“{t['display']}”) is {t['prob']} (at temperature 1): its change with each head ablated")
 
 
 
