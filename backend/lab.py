@@ -47,10 +47,10 @@ log = logging.getLogger("attnlab")
 
 LIVE = ("queued", "starting", "running", "paused")
 ENDED = ("finished", "cancelled", "failed", "reset")
-# how a run ended, for the lessons: its step budget spent ("steps"), its time budget ("time"), stopped from the page or
-# by the server ("stopped": no page watched it, paused too long, the server stopped), failed, or reset
-END_KINDS = ("steps", "time", "stopped", "failed", "reset")
-END_OF = {"cancelled": "stopped", "failed": "failed", "reset": "reset"}  # a finished run says which budget it spent
+# how a run ended, for the lessons (schemas.LabRunSummary.end): its step budget spent ("steps"), its time budget
+# ("time"), stopped from the page or by the server ("stopped": no page watched it, paused too long, the server
+# stopped), failed, or reset; by status, where a finished run says which budget it spent
+END_OF = {"cancelled": "stopped", "failed": "failed", "reset": "reset"}
 REAP_EVERY_S = 0.2
 STOP_GRACE_S = 2.0  # a worker told to stop that is still there after this is terminated
 
@@ -95,7 +95,7 @@ class LabRun:
     streams: int = 0
     paused_since: float | None = None
     ended: float | None = None
-    end: str | None = None  # how it ended (END_KINDS), None while it has not
+    end: str | None = None  # how it ended (schemas.LabRunSummary.end), None while it has not
     version: int = 0  # goes up on every change of the state (not on a new record alone)
     worker: Worker | None = None
 
@@ -167,8 +167,8 @@ class LabManager:
     def summary(self, run_id: int, records: int | None = None) -> dict:
         """What the run reached over its first `records` records (None: all of them now): models.lab.summarize,
         with the run's id, status, step budget and settings; `ended` says that the run records nothing more and the
-        summary covers every record (what a lesson's reveal waits for); `end` and `reason`, how it ended (END_KINDS)
-        and why, once it has."""
+        summary covers every record (what a lesson's reveal waits for); `end` and `reason`, how it ended and why,
+        once it has."""
         with self._lock:
             run = self.get(run_id)
             n = len(run.records) if records is None else max(0, min(records, len(run.records)))
@@ -340,8 +340,8 @@ class LabManager:
         run.version += 1
 
     def _finish(self, run: LabRun, status: str, reason: str, end: str | None = None) -> None:
-        """End `run` with `status` and `reason`; `end` (END_KINDS): which budget a finished run spent, else from the
-        status."""
+        """End `run` with `status` and `reason`; `end` (schemas.LabRunSummary.end): which budget a finished run
+        spent, else from the status (END_OF)."""
         if run.id in self._queue:
             self._queue.remove(run.id)
         run.status, run.reason, run.ended = status, reason, time.monotonic()

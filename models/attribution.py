@@ -226,12 +226,17 @@ def live_means(patterns: torch.Tensor, ablated: tuple[tuple[int, int], ...] = ()
 def rollouts(patterns: torch.Tensor, residual: float = 0.5, ablated: tuple[tuple[int, int], ...] = ()) -> torch.Tensor:
     """The rollout through each prefix of the layers: [layer, q_pos, k_pos], row l the rollout of layers 0 to l
     (rollout(patterns[:l + 1]), all of them from one pass through the layers)."""
+    return rollouts_of_means(*live_means(patterns, ablated), residual)
+
+
+def rollouts_of_means(means: torch.Tensor, heads: torch.Tensor, residual: float = 0.5) -> torch.Tensor:
+    """rollouts() from live_means()'s answer (each layer's mean over its live heads [layer, q, k], how many [layer]),
+    for a caller that has it already."""
     if not 0.0 <= residual <= 1.0:
         raise ValueError(f"residual is {residual}; it must be between 0 and 1")
-    n_layers, n = patterns.shape[0], patterns.shape[-1]
+    n_layers, n = means.shape[0], means.shape[-1]
     eye = torch.eye(n, dtype=torch.float64)
-    mean, heads = live_means(patterns, ablated)  # [layer, q, k], [layer]
-    mean[heads == 0] = eye  # a layer whose heads are all ablated passes the residual on as it is
+    mean = torch.where((heads == 0)[:, None, None], eye, means)  # a layer with every head ablated passes the residual on
     a = (1.0 - residual) * mean + residual * eye
     a = a / a.sum(-1, keepdim=True)  # [layer, q_pos, k_pos]
     out = torch.empty_like(a)

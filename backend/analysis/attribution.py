@@ -215,13 +215,12 @@ def attention_attribution(run: Run, layer: int, head: int, residual: float = 0.5
     cfg = run.loaded.cfg
     check_layer_head(cfg, layer, head)
     pat = patterns(run)  # [layer, head, q, k]
-    rolled = attr.rollouts(pat, residual, run.iv.ablate)  # [layer, q, k]: through each layer
+    means, heads = attr.live_means(pat, run.iv.ablate)  # [layer, q, k]: over the heads that move something; [layer]
+    rolled = attr.rollouts_of_means(means, heads, residual)  # [layer, q, k]: through each layer
     moved, layer_moved = attr.value_weighted_head_and_layer(run.loaded.model, run.cache, layer, head)  # [q, k] each
-    off = tuple((0, h) for l2, h in run.iv.ablate if l2 == layer)  # this layer's ablated heads (layer 0 of its slice)
-    layer_mean = attr.live_means(pat[layer:layer + 1], off)[0][0]  # [q, k]: over the heads that move something
     # the six [q, k] maps rounded at once, in float64
     raw, value_weighted, layer_raw, layer_value_weighted, rollout, rollout_to_layer = rnd(torch.stack([
-        pat[layer, head].double(), moved, layer_mean, layer_moved, rolled[-1], rolled[layer]]))
+        pat[layer, head].double(), moved, means[layer], layer_moved, rolled[-1], rolled[layer]]))
     return schemas.AttentionAttributionResponse(
         **run_info(run), layer=layer, head=head, causal=cfg.causal, residual=residual, raw=raw,
         value_weighted=value_weighted, layer_raw=layer_raw, layer_value_weighted=layer_value_weighted,

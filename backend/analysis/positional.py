@@ -29,18 +29,18 @@ def encoding(loaded: LoadedModel, n: int) -> schemas.PositionalResponse:
 
 
 ADDITIVE_NOTE = ("q and k are each split into a content part (from the token embedding, with the biases) and a "
-                 "position part (from the positional encoding); the norm's per-token divisor is taken from the real "
-                 "input, so the four terms add up to the model's score.")
+                 "position part ({source}); the norm's per-token divisor is taken from the real input, so the four "
+                 "terms add up to the model's score.")
+
+
 def additive_note(positions: str) -> str:
     """What the split shows for an added encoding, as the run gave the positions (removed: nothing was added, so the
     three terms with a position in them are 0; shuffled: the position part is of the position each token was given)."""
     if positions == "removed":
         return ("With the positions removed no encoding was added: q and k are all content, content·content is the "
                 "whole score and the three terms with a position in them are 0.")
-    if positions == "shuffled":
-        return ADDITIVE_NOTE.replace("(from the positional encoding)", "(from the encoding of the position each token "
-                                     "was given, in the shuffled order)")
-    return ADDITIVE_NOTE
+    return ADDITIVE_NOTE.format(source="from the encoding of the position each token was given, in the shuffled order"
+                                if positions == "shuffled" else "from the positional encoding")
 
 
 def alibi_note(slope: float, scale: bool, positions: str) -> str:

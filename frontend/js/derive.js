@@ -30,6 +30,9 @@ export function asSentence(message) {
   return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
 }
 
+/** Whether layer `layer`, head `head` is among `ablate` (the state's or an answer's interventions' [layer, head] pairs). */
+export const isAblated = (ablate, layer, head) => Boolean(ablate) && ablate.some(([l, h]) => l === layer && h === head);
+
 /** A token as the page shows it: its display string where the API sends one, else its text. */
 export const shownText = (t) => (t.display ?? t.text);
 

@@ -231,9 +231,6 @@ export function subscribe(fn) {
   return () => listeners.delete(fn);
 }
 
-export function isAblated(layer, head, s = state) {
-  return s.ablate.some(([l, h]) => l === layer && h === head);
-}
 
 export function toggledAblate(layer, head, s = state) {
   const rest = s.ablate.filter(([l, h]) => !(l === layer && h === head));

@@ -837,12 +837,23 @@ def test_a_misspelt_source_is_the_author_s_problem_even_with_words_typed():
     assert n.error and "neither a shortcut nor a source" in n.error and n.waiting is None
 
 
+def said_of(blocks: list, run: dict, which) -> list[str]:
+    """The text each of the lesson's claim blocks `which` picks shows for the lab summary `run` (its `when` text, or its
+    `else`), its conditions read from `run` as the labrun source."""
+    def read(ref):
+        value = run
+        for key in ref.split("|")[0].strip().removeprefix("labrun.").split("."):
+            value = value[key]
+        return value
+
+    return [(p[2] if evaluate_condition(parse_condition(p[1]), read) else p[3]) or "" for p in blocks if which(p)]
+
+
 @pytest.mark.parametrize("lesson", ["12-watch-an-induction-head-appear", "13-positional-schemes-in-the-lab"])
 def test_a_lab_run_that_gets_the_example_right_with_a_high_training_loss_is_not_called_learned(lesson):
     """One fixed example all right (a tiny copy model: 100% of it, training loss 1.84) is not the task learned: the
     lessons say "learned" only with the training loss below the threshold too, and the blocks that read a run's end
     choose one text for every run of the step's task (learned or not, loss below or not, each size)."""
-    from backend.lesson_steps import evaluate_condition, parse_condition, split_claims
     from models.lab import summarize
 
     body = (ROOT / "frontend/lessons" / f"{lesson}.md").read_text()
@@ -857,14 +868,7 @@ def test_a_lab_run_that_gets_the_example_right_with_a_high_training_loss_is_not_
                    **{k: base[k] for k in ("thresholds", "loss", "role")},
                    "final": {**base["final"], "learned": learned, "loss_below": below}}
 
-            def read(ref, run=run):
-                value = run
-                for key in ref.split("|")[0].strip().removeprefix("labrun.").split("."):
-                    value = value[key]
-                return value
-
-            chosen = [(p[2] if evaluate_condition(parse_condition(p[1]), read) else p[3]) or "" for p in blocks
-                      if "labrun.final.learned" in p[1]]
+            chosen = said_of(blocks, run, lambda p: "labrun.final.learned" in p[1])
             said = " ".join(" ".join(chosen).split())
             if lesson.startswith("13") and positional == "learned":
                 assert said == ""  # (lesson 13's steps train sinusoidal, none and rotary: no block reads this run)
@@ -902,16 +906,9 @@ def test_the_lab_lessons_advise_more_steps_only_to_a_run_that_spent_its_steps(le
                "loss": {**base["loss"], "reached": loss}, "role": {**base["role"], "reached": role},
                "final": {**base["final"], "learned": learned, "loss_below": learned}}
 
-        def read(ref, run=run):
-            value = run
-            for key in ref.split("|")[0].strip().removeprefix("labrun.").split("."):
-                value = value[key]
-            return value
-
         told = []  # the steps that say how this run ended
         for heading, start, stop in steps:  # each step's blocks (by their line): what it says of this run
-            chosen = [(p[2] if evaluate_condition(parse_condition(p[1]), read) else p[3]) or "" for p in blocks
-                      if start < p[0] < stop and "labrun" in p[1]]
+            chosen = said_of(blocks, run, lambda p, start=start, stop=stop: start < p[0] < stop and "labrun" in p[1])
             said = " ".join(" ".join(chosen).split())
             case = (end, positional, size, loss, role, learned, heading)
             assert not more.search(said) or end == "steps", case
@@ -925,6 +922,13 @@ def test_the_lab_lessons_advise_more_steps_only_to_a_run_that_spent_its_steps(le
             assert told, (end, positional, size, loss, role, learned)
         else:
             assert set(trains) <= set(told) and told, (end, positional, trains, told)
+
+
+def step_explain(client, d: dict, model: str, **extra) -> dict:
+    """/api/attention/explain of a resolved lesson step's head and query, on its sentence (`extra`: other fields)."""
+    s = d["settings"]
+    return client.post("/api/attention/explain", json={"text": d["text"], "model": model, "layer": s["layer"],
+                                                        "head": s["head"], "query": s["token"], **extra}).json()
 
 
 ODD = ["THE CAT SAT ON THE MAT BECAUSE IT WAS TIRED.", "It was it.", "Dog dog.", "Tom said he was tired.",
@@ -941,9 +945,7 @@ def test_lesson_6_says_a_softmax_is_nearly_all_on_one_key_only_where_it_is(clien
         one = client.post("/api/lessons/why-divide-by-sqrt-d/steps/1", json={"text": text, "model": model}).json()
         if one["missing"]:
             continue
-        s = one["settings"]
-        e = client.post("/api/attention/explain", json={"text": one["text"], "model": model, "layer": s["layer"],
-                                                         "head": s["head"], "query": s["token"]}).json()
+        e = step_explain(client, one, model)
         raw = torch.tensor([x if x is not None else -math.inf for x in e["raw_scores"]], dtype=torch.float64)
         bias = torch.tensor([b or 0.0 for b in e["bias"]], dtype=torch.float64) if e.get("bias") else 0.0
         largest = float(torch.softmax(raw + bias, 0).max())  # the raw scores' softmax, as the step says it
@@ -951,8 +953,7 @@ def test_lesson_6_says_a_softmax_is_nearly_all_on_one_key_only_where_it_is(clien
         assert ("leave almost nothing for the rest" in body) == (largest >= 0.9), (model, text, largest)
         assert ("not almost all of it" in body) == (largest < 0.9), (model, text, largest)
         off = client.post("/api/lessons/why-divide-by-sqrt-d/steps/3", json={"text": text, "model": model}).json()
-        e_off = client.post("/api/attention/explain", json={"text": off["text"], "model": model, "layer": s["layer"],
-                                                             "head": s["head"], "query": s["token"], "scale": False}).json()
+        e_off = step_explain(client, off, model, scale=False)
         body = " ".join(off["body"].split())
         if "saturated:" in body:
             assert max(w for w in e_off["weights"] if w is not None) >= 0.95, (model, text)
@@ -1002,9 +1003,7 @@ def test_lesson_11_names_the_first_token_a_sink_not_a_failed_induction(client, m
     for text in ["The cat sat on the mat because the cat was tired.", "Tom said he was tired and Tom slept."]:
         d = client.post("/api/lessons/find-the-induction-head/steps/6", json={"text": text, "model": model}).json()
         assert d["problems"] == [], d["problems"]
-        s = d["settings"]
-        e = client.post("/api/attention/explain", json={"text": d["text"], "model": model, "layer": s["layer"],
-                                                         "head": s["head"], "query": s["token"]}).json()
+        e = step_explain(client, d, model)
         weights = [w if w is not None else -1 for w in e["weights"]]
         strongest = weights.index(max(weights))
         after_first = {r["role"]: r["index"] for r in d["roles"]}["repeated"] + 1
@@ -1075,9 +1074,7 @@ def test_lessons_5_and_6_name_alibi_s_bias_where_the_weights_carry_it(client, mo
     text = "The cat sat on the mat because it was tired."
     for lesson, step in (("attention-arithmetic", 3), ("why-divide-by-sqrt-d", 2)):
         d = client.post(f"/api/lessons/{lesson}/steps/{step}", json={"text": text, "model": model}).json()
-        s = d["settings"]
-        e = client.post("/api/attention/explain", json={"text": text, "model": model, "layer": s["layer"],
-                                                         "head": s["head"], "query": s["token"]}).json()
+        e = step_explain(client, d, model)
         scaled = torch.tensor([x if x is not None else -math.inf for x in e["scaled_scores"]], dtype=torch.float64)
         bias = torch.tensor([b if b is not None else 0.0 for b in (e["bias"] or [0.0] * len(scaled))], dtype=torch.float64)
         weights = torch.tensor([w or 0.0 for w in e["weights"]], dtype=torch.float64)

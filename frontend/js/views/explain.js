@@ -3,7 +3,7 @@
 import {
   caption, changed, COLORS, draw, esc, fmt, h, panel, part, plainLabels, plotOf, reason, setExport, tokenAxis,
 } from "../plot.js";
-import { shownText } from "../derive.js";
+import { isAblated, shownText } from "../derive.js";
 
 export const id = "arithmetic";
 export const sources = ["explain"];
@@ -33,9 +33,7 @@ function alibiWords(e) {
 }
 
 /** Whether the explained head is ablated in its run (its output z is set to 0; explain's `output` is Σ w·v). */
-function ablatedHere(e) {
-  return Boolean(e.interventions) && e.interventions.ablate.some(([l, hd]) => l === e.layer && hd === e.head);
-}
+const ablatedHere = (e) => Boolean(e.interventions) && isAblated(e.interventions.ablate, e.layer, e.head);
 
 /** data: {explain, error}; state: {layer, head, token}. */
 export function render(element, data, state) {

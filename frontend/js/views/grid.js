@@ -10,6 +10,7 @@ import {
   caption, changed, COLORS, draw, emit, esc, GRID_MASKED, h, hiddenNote, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, selectionShapes, THEME,
   tokenIndex, tokenLabel, WEIGHT_SCALE,
 } from "../plot.js";
+import { isAblated } from "../derive.js";
 import { definitionText, fitTileText, labelsOf, ruleText, tileText } from "../roles.js";
 
 // masked cells: mid grey (theme.json masked.grid), apart from the white gaps between tiles and every Viridis colour
@@ -145,7 +146,7 @@ function roleLegend(fig, table, defs, { hidden = 0, short = 0 } = {}, ablate = [
   const labelled = table ? labelsOf(table) : null;
   const n = labelled ? labelled.length : null;
   // an ablated head's label says where it looks; its output is zero (the red cross), which the count says
-  const off = labelled ? labelled.filter((l) => ablate.some(([a, b]) => a === l.layer && b === l.head)).length : 0;
+  const off = labelled ? labelled.filter((l) => isAblated(ablate, l.layer, l.head)).length : 0;
   box.append(h("span", { class: "role-rule" }, `${ruleText(defs.thresholds)} The number is the score (a share of the ` +
     `head's attention, 0 to 1).` + (n === null ? "" : n ? ` ${n} head${n > 1 ? "s" : ""} labelled on this sentence.` :
       " No head is labelled on this sentence.") +
@@ -157,7 +158,7 @@ function roleLegend(fig, table, defs, { hidden = 0, short = 0 } = {}, ablate = [
 
 function describe(gd, state) {
   gd.setAttribute("aria-label", `every layer and head; selected: layer ${state.layer}, head ${state.head}` +
-    `${state.ablate.some(([x, y]) => x === state.layer && y === state.head) ? " (ablated)" : ""}. ` +
+    `${isAblated(state.ablate, state.layer, state.head) ? " (ablated)" : ""}. ` +
     "Arrow keys: up and down change the layer, left and right the head; Enter or Space: ablate or restore it.");
 }
 

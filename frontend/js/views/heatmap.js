@@ -3,6 +3,7 @@ import {
   caption, draw, emit, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, presenting,
   selectedPattern, selectionShapes, squareHeight, THEME, tickStep, tokenAxis, tokenHeatmap, tokenIndex,
 } from "../plot.js";
+import { isAblated } from "../derive.js";
 import { toggleRow } from "../roles.js";
 
 /** 2 -> "2nd", 3 -> "3rd", 11 -> "11th", 22 -> "22nd". */
@@ -24,7 +25,7 @@ export function render(element, data, state) {
   const n = tokens.length;
   const masked = a.mask || null;
   const anyMasked = Boolean(masked) && tokens.some((_, i) => masked(i, n - 1));
-  const ablated = state.ablate.some(([l, hd]) => l === state.layer && hd === state.head);
+  const ablated = isAblated(state.ablate, state.layer, state.head);
   const applied = interventionsCaption(a.interventions);
   caption(
     fig,

@@ -3,7 +3,7 @@
 import {
   absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, matrixRows, panel, plainLabels, plotOf, reason, tickStep, tokenAxis, tokenLabel,
 } from "../plot.js";
-import { shownText } from "../derive.js";
+import { isAblated, shownText } from "../derive.js";
 
 export const id = "qkv";
 export const sources = ["qkv"];
@@ -82,7 +82,7 @@ export function render(element, data, state) {
     `v = ${b("v")}Ω_v x: what a token passes on when attended to.`);
 
   const fig = panel(bottom, "projection", "q and k of every token on two shared axes");
-  const ablated = r.interventions && r.interventions.ablate.some(([l, a]) => l === r.layer && a === hd.head);
+  const ablated = Boolean(r.interventions) && isAblated(r.interventions.ablate, r.layer, hd.head);
   matrixPanel(bottom, "z", `z: the head's output · L${r.layer} H${hd.head}`, hd.z, tokens, meta,
     ablated ? "This head is ablated: the model sets its output z to 0 (its weights and values above are still computed)."
       : "z = Σ weight × v for each query: what this head adds (before W_O).");
