@@ -63,6 +63,21 @@ class Word:
         return self.text.lower()
 
 
+def piece_note(word: str, tokens: list[int], index: int) -> str:
+    """`{{@role | piece}}`: said after the token that stands for a word, where the word is in several pieces
+    (" (the last piece of “Dogs”)"); "" for a word of one token."""
+    if len(tokens) < 2:
+        return ""
+    which = "the last piece" if index == tokens[-1] else "the first piece" if index == tokens[0] else "a piece"
+    return f" ({which} of “{word}”)"
+
+
+def pieces_note(tokens: list[int]) -> str:
+    """`{{@role | pieces}}`: said after a word whose numbers are added over its tokens (`$sum(@role)`), where it is in
+    several pieces (" (its 3 pieces together)"); "" for a word of one token."""
+    return f" (its {len(tokens)} pieces together)" if len(tokens) > 1 else ""
+
+
 def words_of(tokens: list[dict]) -> list[Word]:
     """The sentence's words, from the API's tokens: their texts joined (special tokens hold none) give the sentence,
     each token an offset in it; a word (letters and digits, with an inner apostrophe) is every token it overlaps."""
@@ -175,6 +190,14 @@ def attended(ctx, n: int) -> Word | None:
     return None
 
 
+def query(ctx, n: int) -> Word | None:
+    """The word that holds the step's query token (the page's selection), standing at that token: none where the
+    query is a special token or punctuation. For `{{@query | piece}}` after the query's token (n: always 1)."""
+    at = ctx.query_of(ctx.state, ctx.tokens)
+    w = next((w for w in ctx.words if at in w.tokens), None) if n == 1 else None
+    return Word(w.text, w.tokens, at=at) if w else None
+
+
 def top_key(ctx, n: int) -> Word | None:
     """The key (any token, a special one too) with the n-th largest weight from the step's query in the step's
     layer and head; as a word, the token's own text."""
@@ -205,6 +228,8 @@ ROLES: dict[str, Role] = {
     "last": Role(last, "the last word (leaving out punctuation); @last/2 the one before", "a word"),
     "attended": Role(attended, "the word the step's query attends to most in the step's layer and head, leaving "
                                "out special tokens and the query's own word", "another word before the query"),
+    "query": Role(query, "the word that holds the step's query token (with `| piece`: what to say after the query "
+                         "token where it is a piece of a longer word)", "a word at the query"),
     "top-key": Role(top_key, "the key (any token, the start token too) the step's query attends to most in the "
                              "step's layer and head", "a key"),
 }

@@ -27,7 +27,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from backend.lesson_roles import ROLE_RE, ROLES, Word, missing_message, words_of
+from backend.lesson_roles import ROLE_RE, ROLES, Word, missing_message, piece_note, pieces_note, words_of
 
 # --------------------------------------------------------------------------- the answer
 
@@ -479,6 +479,16 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
             cur = [x for row in cur for x in row]
             path.append("$all")
             continue
+        elif re.fullmatch(r"\$sum\(\s*\d+(?:\s*,\s*\d+)*\s*\)", seg):  # $sum(2,3,4): those items added
+            picked = [int(i) for i in seg[5:-1].split(",")]
+            numbers = isinstance(cur, list) and all(
+                i < len(cur) and isinstance(cur[i], (int, float)) and not isinstance(cur[i], bool) for i in picked)
+            if not numbers:
+                raise ReadError(f"{seg} needs a list of numbers with those indices at "
+                                f"{'.'.join(map(str, path)) or 'the top'}")
+            cur = sum(cur[i] for i in picked)
+            path.append(seg)
+            continue
         elif seg in ("$max", "$min"):
             key = _arg(cur, (lambda a, b: a > b) if seg == "$max" else (lambda a, b: a < b))
         elif seg == "$2nd":
@@ -924,7 +934,12 @@ class StepContext:
     def with_roles(self, expr: str) -> str:
         """A placeholder's expression with each `@role` replaced by its token index; `@role` alone: left for
         rewrite() (a word, not an index)."""
-        return ROLE_RE.sub(lambda m: str(self.role(m[0][1:]).index) if not _bare_role(expr) else m[0], expr)
+        if _bare_role(expr):
+            return expr
+        # $sum(@role): every token of the word (a word in pieces), before @role alone becomes its one token
+        expr = re.sub(r"\$sum\(\s*(" + ROLE_RE.pattern + r")\s*\)",
+                      lambda m: f"$sum({','.join(map(str, self.role(m[1][1:]).tokens))})", expr)
+        return ROLE_RE.sub(lambda m: str(self.role(m[0][1:]).index), expr)
 
     # numbers --------------------------------------------------------------
 
@@ -976,7 +991,14 @@ def rewrite(text: str, ctx: StepContext) -> str:
     def one(m):
         inner = m.group(1)
         if _bare_role(inner):
-            return ctx.role(inner.split("|")[0].strip()[1:]).word
+            ref, fmt = ([s.strip() for s in inner.split("|")] + [""])[:2]
+            if fmt not in ("piece", "pieces"):
+                return ctx.role(ref[1:]).word
+            try:
+                found = ctx.role(ref[1:])
+            except RoleMissing:  # (no word there, such as a query on the start token: nothing to say)
+                return ""
+            return piece_note(found.word, found.tokens, found.index) if fmt == "piece" else pieces_note(found.tokens)
         return "{{" + ctx.with_roles(inner) + "}}"
     return re.sub(r"\{\{(.*?)\}\}", one, text)
 

@@ -13,7 +13,7 @@
 // $maxword (the largest, leaving out special tokens like BOS), $max(path) $min(path) (over the array's
 // items, comparing each item's `path`), #word and #word/2 (the index of the first, second, ... token that
 // is `word`), @(path) (the index that `path`, read from the source's top, ends on), $all (a list of lists as one
-// list: heads.$all is every head of every layer).
+// list: heads.$all is every head of every layer), $sum(2,3,4) (those items of the array added).
 
 import { effectiveToken } from "./derive.js";
 import { schemeWords } from "./labrun.js";
@@ -219,6 +219,15 @@ export function resolve(root, segments, ctx) {
       if (!Array.isArray(cur) || !cur.every(Array.isArray)) throw new TemplateError(`$all needs a list of lists at ${path.join(".") || "the top"}`);
       cur = cur.flat();
       path.push("$all");
+      continue;
+    } else if (/^\$sum\(\s*\d+(\s*,\s*\d+)*\s*\)$/.test(seg)) {
+      // $sum(2,3,4): those items added (a word in pieces: the server writes $sum(@role) so)
+      const picked = seg.slice(5, -1).split(",").map(Number);
+      if (!Array.isArray(cur) || !picked.every((i) => i < cur.length && typeof cur[i] === "number")) {
+        throw new TemplateError(`${seg} needs a list of numbers with those indices at ${path.join(".") || "the top"}`);
+      }
+      cur = picked.reduce((total, i) => total + cur[i], 0);
+      path.push(seg);
       continue;
     } else if (seg === "$max" || seg === "$min") {
       key = argBy(cur, seg === "$max" ? (a, b) => a > b : (a, b) => a < b);

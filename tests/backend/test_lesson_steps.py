@@ -93,8 +93,12 @@ def test_a_condition_is_never_run_as_code():
 
 def _follow(value, path):
     for key in path:
-        # "$all": a list of lists read as one list (every head of every layer)
-        value = [x for row in value for x in row] if key == "$all" else value[key]
+        if key == "$all":  # a list of lists read as one list (every head of every layer)
+            value = [x for row in value for x in row]
+        elif isinstance(key, str) and key.startswith("$sum("):  # those items added (a word in pieces)
+            value = math.fsum(value[int(i)] for i in key[5:-1].split(","))
+        else:
+            value = value[key]
     return value
 
 
@@ -487,6 +491,19 @@ def test_all_reads_a_list_of_lists_as_one_list():
     assert resolve_path(roles, ["heads", "$all", "$min(s)", "head"], {})[0] == 0
     with pytest.raises(ReadError, match="list of lists"):
         resolve_path({"heads": [1, 2]}, ["heads", "$all"], {})
+
+
+def test_sum_adds_those_items_as_the_page_does():
+    from backend.lesson_steps import resolve_path
+
+    explain = {"weights": [0.125, 0.5, 0.25, 0.0625, 0.0625]}
+    assert resolve_path(explain, ["weights", "$sum(1,2)"], {}) == (0.75, ["weights", "$sum(1,2)"])
+    assert resolve_path(explain, ["weights", "$sum(3)"], {})[0] == 0.0625
+    for bad in ({"weights": [0.5, None]}, {"weights": 0.5}):
+        with pytest.raises(ReadError, match="needs a list of numbers"):
+            resolve_path(bad, ["weights", "$sum(0,1)"], {})
+    with pytest.raises(ReadError, match="needs a list of numbers"):
+        resolve_path(explain, ["weights", "$sum(1,5)"], {})
 
 
 def test_head_roles_and_role_settings_are_checked_when_the_lesson_is_read():
@@ -1100,3 +1117,45 @@ def test_lesson_6_says_the_scaling_is_back_on_instead_of_describing_a_run_withou
         assert "ticked again" not in off["body"] and says in " ".join(off["body"].split())
         assert "ticked again" in on["body"] and says not in " ".join(on["body"].split())
         assert "{{entropy}}" not in on["body"] and "{{focused_head" not in on["body"]
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6", "smollm2-135m"])
+@pytest.mark.parametrize("text", ["The Dogs saw the Dogs.", "The cat chased the dog. The dog chased the cat.",
+                                  "THE CAT SAT ON THE MAT BECAUSE THE CAT WAS TIRED."])
+def test_lesson_4_s_chaser_gives_a_word_in_pieces_its_pieces_together(client, model, text):
+    """'The chaser' said "the second g gives 0.01 of its attention to the first Dog" where "Dog" is "Do" + "g" and "Do"
+    had 0.72: it read the weight of the word's last piece. It now adds the weights of all its pieces ($sum(@repeated),
+    recomputed here from /api/attention/explain), says so where there are several, and says which piece of the
+    second one the query is."""
+    d = client.post("/api/lessons/context/steps/5", json={"text": text, "model": model}).json()
+    assert d["problems"] == [] and d["missing"] is None, d
+    roles = {r["role"]: r for r in d["roles"]}
+    first, second = roles["repeated"], roles["repeated/2"]
+    e = step_explain(client, d, model)
+    (summed,) = [n for n in d["numbers"] if n["placeholder"].startswith("explain.weights.$sum(")]
+    assert summed["value"] == pytest.approx(sum(e["weights"][i] for i in first["tokens"]), abs=1e-9)
+    body = " ".join(d["body"].split())
+    pieces = f"the first **{first['word']}** (its {len(first['tokens'])} pieces together)"
+    assert (pieces in body) == (len(first["tokens"]) > 1), body
+    assert ("(the last piece of “" + second["word"] + "”)" in body) == (len(second["tokens"]) > 1), body
+    assert d["settings"]["token"] == second["index"] == second["tokens"][-1]
+
+
+def test_a_query_in_pieces_is_said_to_be_a_piece_of_its_word(client):
+    """The lessons name the query by its token ("the query of T" for "IT"); `{{@query | piece}}` after it says which
+    word it is a piece of (the page fills {{query}}, the selected token), and follows the page's query (another token
+    chosen in the strip: that token's word)."""
+    text = "THE CAT SAT ON THE MAT BECAUSE IT WAS TIRED."
+    tokens = client.post("/api/analyze", json={"text": text, "top_k": 1}).json()["tokens"]
+    d = client.post("/api/lessons/attention-arithmetic/steps/1", json={"text": text}).json()
+    at = d["settings"]["token"]
+    assert [t["text"] for t in tokens[at - 1:at + 1]] == [" I", "T"]  # "IT" in two pieces, the query its last
+    assert "the query of **{{query}}** (the last piece of “IT”) starts" in " ".join(d["body"].split())
+    m = [t["text"] for t in tokens].index(" M")  # " M" + "A" + "T"
+    for at, which in ((m, "the first piece"), (m + 1, "a piece")):
+        d = client.post("/api/lessons/attention-arithmetic/steps/1", json={"text": text, "token": at}).json()
+        assert f"the query of **{{{{query}}}}** ({which} of “MAT”) starts" in " ".join(d["body"].split())
+    d = client.post("/api/lessons/attention-arithmetic/steps/1", json={"text": "The cat sat because it was tired."}).json()
+    assert "the query of **{{query}}** starts" in " ".join(d["body"].split())
+    d = client.post("/api/lessons/attention-arithmetic/steps/1", json={"text": text, "token": 0}).json()  # BOS: no word
+    assert "the query of **" in d["body"] and "piece" not in d["body"] and d["problems"] == []

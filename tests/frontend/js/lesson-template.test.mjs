@@ -131,6 +131,16 @@ test("$all reads a list of lists as one list: every head of every layer", () => 
   assert.throws(() => T.resolve({ heads: [1, 2] }, ["heads", "$all"], ctx), /list of lists/);
 });
 
+test("$sum(i,j) adds those items: the attention a word in pieces gets, as backend/lesson_steps.py resolve_path", () => {
+  const explain = { weights: [0.125, 0.5, 0.25, 0.0625, 0.0625] };
+  const got = T.resolve(explain, ["weights", "$sum(1,2)"], ctx);
+  assert.equal(got.value, 0.75);
+  assert.deepEqual(got.path, ["weights", "$sum(1,2)"]);
+  assert.equal(T.resolve(explain, ["weights", "$sum(3)"], ctx).value, 0.0625);
+  assert.throws(() => T.resolve(explain, ["weights", "$sum(1,5)"], ctx), /needs a list of numbers/);
+  assert.throws(() => T.resolve({ weights: [0.5, null] }, ["weights", "$sum(0,1)"], ctx), /needs a list of numbers/);
+});
+
 test("questions on the lab's run: fixed choices, the answer from its summary, none before it is known", () => {
   const summary = (patch) => ({ ended: false, loss: { reached: false, step: null }, final: { accuracy: null }, ...patch });
   const q = T.questionChoices("loss-step", summary({}));
