@@ -1159,3 +1159,19 @@ def test_a_query_in_pieces_is_said_to_be_a_piece_of_its_word(client):
     assert "the query of **{{query}}** starts" in " ".join(d["body"].split())
     d = client.post("/api/lessons/attention-arithmetic/steps/1", json={"text": text, "token": 0}).json()  # BOS: no word
     assert "the query of **" in d["body"] and "piece" not in d["body"] and d["problems"] == []
+
+
+@pytest.mark.parametrize("step, own", [(2, "removed"), (3, "shuffled")])
+def test_lesson_8_quotes_numbers_of_removed_or_shuffled_positions_only_while_they_are(client, step, own):
+    """'Positions removed' said "tired now gives 0.34 to the; with positions, its strongest key was the (0.34)" after
+    the student set the menu back to normal (or opened a link with view=, which keeps the page's positions): numbers
+    of the model with its positions, called those without. Its claims now hold only while the menu is on the step's
+    setting; otherwise the step says what to choose."""
+    text = "The cat sat on the mat because it was tired."
+    for positions in ("normal", "removed", "shuffled"):
+        d = client.post(f"/api/lessons/positional-encoding/steps/{step}",
+                        json={"text": text, "positions": positions}).json()
+        assert d["problems"] == [] and d["settings"]["positions"] == positions, d
+        body = " ".join(d["body"].split())
+        assert ("The Positions menu is on" in body) == (positions != own), (positions, body)
+        assert ("{{top_key_weight}}" in body) == (positions == own), (positions, body)
