@@ -652,7 +652,8 @@ class CompareResponse(BaseModel):
     difference_unavailable: str | None = None
     same_token: list[bool] | None = Field(None, description="when both sides have as many tokens: for each position, "
                                                             "whether it holds the same token on both sides (the cells "
-                                                            "of the difference line up token for token where it does)")
+                                                            "of the difference line up token for token where it does): "
+                                                            "the same id on one model, the same text on two")
 
 
 # --------------------------------------------------------------------------- meta: the one vocabulary

@@ -194,6 +194,15 @@ def explain(run: Run, layer: int, head: int, query: int) -> schemas.ExplainRespo
         other_entropy=round(float(entropy(other_weights)), 4))
 
 
+def _same_token(x: schemas.Token, y: schemas.Token, one_vocabulary: bool) -> bool:
+    """Whether two tokens at one position of Compare's two sides stand for the same piece of text: their ids where
+    both sides are one model; else their text (ids of two vocabularies say nothing: SmolLM2's "␣Lily" is not the
+    tiny models' id), and both special or neither."""
+    if one_vocabulary:
+        return x.id == y.id
+    return x.text == y.text and x.special == y.special and (not x.special or x.display == y.display)
+
+
 def _select(pattern: torch.Tensor, layer: int | None, head: int | None) -> tuple[torch.Tensor, list[int], list[int]]:
     layers = list(range(pattern.shape[0])) if layer is None else [layer]
     heads = list(range(pattern.shape[1])) if head is None else [head]
@@ -247,9 +256,10 @@ def compare(a: Run, b: Run, layer: int | None = None, head: int | None = None,
             result.attention = fill(p)  # [layer, head, q, k]
         return result
 
-    same = [x == y for x, y in zip(a.ids, b.ids, strict=False)] if len(a.ids) == len(b.ids) else None
-    answer = schemas.CompareResponse(a=side(a, sa, missing[0]), b=side(b, sb, missing[1]), difference_unavailable=why,
-                                     same_token=same)
+    ra, rb = side(a, sa, missing[0]), side(b, sb, missing[1])
+    same = [_same_token(x, y, a.loaded.name == b.loaded.name) for x, y in zip(ra.tokens, rb.tokens, strict=True)] \
+        if len(ra.tokens) == len(rb.tokens) else None
+    answer = schemas.CompareResponse(a=ra, b=rb, difference_unavailable=why, same_token=same)
     if not why:
         answer.difference = fill(pb - pa)  # [layer, head, q, k]
     return answer

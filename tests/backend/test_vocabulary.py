@@ -98,7 +98,7 @@ def test_visible_of_a_bidirectional_model(client, need):
     assert body["causal"] is False and body["visible"] == [n] * n
 
 
-def test_compare_gives_both_predictions_and_which_tokens_line_up(client):
+def test_compare_gives_both_predictions_and_which_tokens_line_up(client, need):
     a = {"text": "The trophy does not fit in the suitcase because it is too big."}
     b = {"text": "The trophy does not fit in the suitcase because it is too small."}
     r = client.post("/api/compare", json={"a": a, "b": b, "layer": 1, "head": 2, "top_k": 5}).json()
@@ -115,6 +115,15 @@ def test_compare_gives_both_predictions_and_which_tokens_line_up(client):
     # without top_k: no predictions (as before)
     plain = client.post("/api/compare", json={"a": a, "b": a, "layer": 0, "head": 0}).json()
     assert plain["a"]["predictions"] is None and plain["same_token"] == [True] * len(ta)
+    # two vocabularies: ids say nothing, the text does (SmolLM2's "␣Lily" and "." were "different tokens" from the
+    # tiny models', and the reverse could happen by chance)
+    need("gguf", why="SmolLM2")
+    two = client.post("/api/compare", json={"a": {"text": "Ben hugged Lily.", "model": "smollm2-135m"},
+                                            "b": {"text": "Ben hugged Lily."}, "layer": 0, "head": 0}).json()
+    ta, tb = two["a"]["tokens"], two["b"]["tokens"]
+    assert len(ta) == len(tb) and [t["text"] for t in ta] != [t["text"] for t in tb]  # SmolLM2 has no start token
+    assert two["same_token"] == [x["text"] == y["text"] and x["special"] == y["special"] for x, y in zip(ta, tb)]
+    assert two["same_token"][-2:] == [True, True]  # "␣Lily" and "." on both sides
     # two models: one without a next-word head says why
     refused = client.post("/api/compare", json={"a": a, "b": b, "top_k": 99}).json()
     assert "limit is 50" in refused["detail"]
