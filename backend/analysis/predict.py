@@ -23,7 +23,10 @@ def _top(loaded: LoadedModel, logits: torch.Tensor, k: int, temperature: float) 
     logits = logits.double()
     # subtract the maximum before dividing: a tiny temperature then tends to argmax instead of inf - inf
     probs = torch.softmax((logits - logits.max()) / temperature, dim=-1)
-    values, ids = probs.topk(min(k, probs.shape[-1]))
+    # ranked by the logits, the order of every temperature: at a tiny one all but the top probability are 0, and the
+    # probabilities' own top-k would be the lowest ids, not the next most likely
+    ids = logits.topk(min(k, logits.shape[-1])).indices
+    values = probs[ids]
     return [prediction(loaded, i, round(p, 4)) for p, i in zip(values.tolist(), ids.tolist(), strict=True)]
 
 

@@ -313,6 +313,24 @@ def test_predict(client):
     assert cold["predictions"][0]["id"] == hot["predictions"][0]["id"] == body.predictions[0].id
 
 
+@pytest.mark.parametrize("temperature", [1e-9, 0.001, 0.5, 2.0])
+def test_predictions_are_ranked_as_at_every_temperature(client, temperature):
+    """At temperature 0.001 the list was ␣The 1.0, then "!", "#", "$", "<|bos|>" at 0.0: the lowest ids, every
+    probability after the first being 0. The ranks are the logits' (one order at every temperature)."""
+    text = "The cat sat on the mat."
+    got = client.post("/api/predict", json={"text": text, "temperature": temperature, "top_k": 5}).json()
+    loaded = registry.load("tiny-sinusoidal")
+    with torch.inference_mode():
+        every = loaded.model(torch.tensor(loaded.tokenizer.encode(text))).double()  # [pos, vocab]
+    logits = every[-1]
+    want = logits.topk(5).indices.tolist()
+    assert [p["id"] for p in got["predictions"]] == want
+    probs = torch.softmax((logits - logits.max()) / temperature, -1)
+    assert [p["prob"] for p in got["predictions"]] == [round(float(probs[i]), 4) for i in want]
+    for row in got["per_position"]:
+        assert [p["id"] for p in row["top"]] == every[row["position"]].topk(5).indices.tolist()
+
+
 def test_continuation_is_greedy(client):
     body = client.post("/api/predict", json={"text": "Once upon a", "continue_tokens": 3}).json()
     loaded = registry.load("tiny-sinusoidal")
