@@ -528,7 +528,8 @@ def attribution_parts(resp: schemas.LogitAttributionResponse) -> go.Figure:
         "marker": {"color": [DIVERGING[-1][1] if v >= 0 else DIVERGING[0][1] for v in values]},
         "hovertext": [f"{esc(l)}: adds {v}" for l, v in zip(labels, values, strict=True)],
         "hovertemplate": "%{hovertext}<extra></extra>"}], {
-        "title": _title(f"{esc(resp.target)} = {resp.logit:.4f}, part by part · {esc(resp.model)}"),
+        "title": _title(f"{esc(resp.target)} = {resp.logit:.4f}, part by part · {esc(resp.model)}"
+                        f"{_interventions_note(resp.interventions)}"),
         "height": max(260, 22 * m + 130),
         "xaxis": {"title": {"text": "adds to the logit"}, "zeroline": True, "zerolinecolor": "#888", "gridcolor": "#eee"},
         "yaxis": {"tickmode": "array", "tickvals": list(range(m)), "ticktext": [esc(l) for l in labels],
@@ -661,11 +662,13 @@ def role_models(resp: schemas.RolesModelsResponse, role: str) -> go.Figure:
         layout[f"yaxis{s}"] = {"anchor": f"x{s}", "tickmode": "array", "tickvals": list(range(r.n_layers)),
                                "autorange": "reversed", "showgrid": False, "zeroline": False,
                                "showticklabels": i == 0, "title": {"text": "layer" if i == 0 else ""}}
-        layout["annotations"].append({"text": f"{esc(r.model)} ({esc(r.positional)})", "x": x0 + w / 2, "y": 1.0,
+        tokens = f" · {len(r.tokens)} tokens" if len({_source(x) for x in results}) > 1 else ""  # (each its own)
+        layout["annotations"].append({"text": f"{esc(r.model)} ({esc(r.positional)}){tokens}", "x": x0 + w / 2, "y": 1.0,
                                       "xref": "paper", "yref": "paper", "xanchor": "center", "yanchor": "bottom",
                                       "showarrow": False, "font": {"size": 11}})
     layout.update(
-        title=_title(f"{esc(role)} across models · {_source(results[0])}"),
+        title=_title(f"{esc(role)} across models · " + (_source(results[0]) if len({_source(r) for r in results}) == 1
+                                                         else "the same text, in each model's own tokens")),
         height=max(280, min(900, 40 * max(r.n_layers for r in results) + 160)), margin={"l": 70, "r": 20, "t": 80, "b": 60},
         coloraxis={"colorscale": ROLE_SCALE, "cmin": 0, "cmax": 1,
                    "colorbar": {"thickness": 12, "len": 0.8, "outlinewidth": 0, "title": {"text": "score"}}})

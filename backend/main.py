@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from backend import figures
+from backend import figures, schemas
 from backend.alloc import tune_allocator, tune_gc, tune_switch_interval
 from backend.lab import LabManager
 from backend.lesson_steps import LessonNotFound
@@ -73,22 +73,6 @@ def swagger_dir() -> Path:
     from swagger_ui_bundle import swagger_ui_path
 
     return Path(str(swagger_ui_path))
-
-
-def _readable(exc: RequestValidationError) -> str:
-    parts = []
-    for err in exc.errors():
-        if err.get("type") == "json_invalid":
-            parts.append(f"the body is not valid JSON ({err.get('ctx', {}).get('error', 'decode error')})")
-            continue
-        loc = list(err.get("loc", ()))
-        if loc and loc[0] in ("body", "query", "path"):
-            loc = loc[1:]
-        loc = ".".join(str(p) for p in loc)
-        msg = err.get("msg", "invalid").removeprefix("Value error, ")
-        # a message that names its field first ("text is empty: …") is not prefixed with it again
-        parts.append(msg if loc and msg.split(" ", 1)[0] == loc else f"{loc}: {msg}" if loc else f"the request body: {msg}")
-    return "; ".join(parts) or "invalid request"
 
 
 # the routes whose answer is JSON made by backend.work.answer (bounded by max_answer_mb)
@@ -212,7 +196,7 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return JSONResponse(status_code=422, content={"detail": _readable(exc)})
+        return JSONResponse(status_code=422, content={"detail": schemas.validation_message(exc.errors())})
 
     # errors a request can cause, each answered {"detail": its message} with its status (499: the client went away
     # and nobody reads it, "client closed request" as nginx logs it)

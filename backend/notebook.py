@@ -15,7 +15,9 @@ pass of backend.service.ModelService), so the numbers equal the API's for the sa
 interventions. `data(...)` gives those responses themselves (pydantic models: `.model_dump()` for dicts).
 
 The interventions are keyword arguments, as in the API: positions="normal" | "removed" | "shuffled",
-scale=True | False, ablate=[(layer, head), ...], seed=0. `model=None` is the default model
+scale=True | False, ablate=[(layer, head), ...] (or the page's "1.2,0.3"), seed=0; a text past the model's
+trained length runs where a function takes allow_beyond_trained=True, as the API's field. `model=None` is the
+default model
 (ATTNLAB_DEFAULT_MODEL or tiny-sinusoidal); `models()` lists them. Bad input raises ValueError (or
 LookupError for an unknown or missing model) with the same message the API gives in `detail`.
 
@@ -25,10 +27,10 @@ this too works without a network. `fig.write_html("x.html")` saves one figure; `
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 import plotly.graph_objects as go
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from backend import figures, schemas
 from backend.analysis import attention as attention_analysis
@@ -40,9 +42,10 @@ from backend.analysis import roles as roles_analysis
 from backend.analysis.common import interventions
 from backend.analysis.common import tokens as sentence_tokens
 from backend.analysis.embeddings import word_token
-from backend.report import ReportData, ReportRequest, explain_query, figures_of, gather
+from backend.report import ReportData, ReportRequest, check, explain_query, figures_of, gather
 from backend.service import ModelService, Run
 from backend.settings import get_settings
+from backend.vocabulary import parse_ablate
 from models.registry import ModelInfo
 
 __all__ = ["show", "data", "tokens", "attention", "grid", "explain", "embeddings", "predictions", "positional",
@@ -72,13 +75,37 @@ def models() -> list[ModelInfo]:
 
 
 def _iv(positions: str, scale: bool, ablate, seed: int) -> dict:
-    return {"positions": positions, "scale": scale, "ablate": [tuple(p) for p in ablate], "seed": seed}
+    """The interventions as request fields; `ablate` as [(layer, head), ...] or the page's "1.2,0.3"."""
+    heads = parse_ablate(ablate) if isinstance(ablate, str) else \
+        [tuple(p) if isinstance(p, (list, tuple)) else p for p in ablate]  # (pydantic says what is not a pair)
+    return {"positions": positions, "scale": scale, "ablate": heads, "seed": seed}
 
 
-def _run(text: str, model: str | None, positions: str, scale: bool, ablate, seed: int) -> Run:
+R = TypeVar("R", bound=BaseModel)
+
+
+def _request(cls: type[R], **fields) -> R:
+    """A request checked as the API checks it: a ValueError with the API's `detail` (not pydantic's report)."""
+    try:
+        return cls(**fields)
+    except ValidationError as e:
+        raise ValueError(schemas.validation_message(e.errors())) from None
+
+
+def _run(text: str, model: str | None, positions: str, scale: bool, ablate, seed: int, beyond: bool = False) -> Run:
     """A forward pass, checked as the API checks a request (pydantic, then the service's limits)."""
-    req = schemas.TextRequest(text=text, model=model, **_iv(positions, scale, ablate, seed))
-    return service().run(req.model, req.text, interventions(req))
+    req = _request(schemas.TextRequest, text=text, model=model, allow_beyond_trained=beyond,
+                   **_iv(positions, scale, ablate, seed))
+    return _pass(req.model, req.text, interventions(req), req.allow_beyond_trained)
+
+
+def _pass(model: str | None, text: str, iv, beyond: bool) -> Run:
+    """service().run, its message past the trained length in the notebook's words (the API's says "send
+    allow_beyond_trained: true")."""
+    try:
+        return service().run(model, text, iv, beyond)
+    except ValueError as e:
+        raise ValueError(str(e).replace("send allow_beyond_trained: true", "pass allow_beyond_trained=True")) from None
 
 
 # --------------------------------------------------------------------------- everything at once
@@ -91,8 +118,9 @@ def data(text: str, model: str | None = None, layer: int = 0, head: int = 0, *, 
     the model has no encoding), .lens and .logit (why the next word: the last position's most probable token; None
     where they do not apply), .attention_attribution (head `layer`, `head` beside what it moves), .unavailable (view
     or part -> why it does not apply)."""
-    req = ReportRequest(text=text, model=model, layer=layer, head=head, query=query, top_k=top_k,
-                        temperature=temperature, depth=depth, metric=metric, **_iv(positions, scale, ablate, seed))
+    req = _request(ReportRequest, text=text, model=model, layer=layer, head=head, query=query, top_k=top_k,
+                   temperature=temperature, depth=depth, metric=metric, **_iv(positions, scale, ablate, seed))
+    check(service(), req)  # the report's own limits (a text past them: its words, as attnlab report says them)
     return gather(service(), req)
 
 
@@ -114,56 +142,61 @@ def tokens(text: str, model: str | None = None) -> list[schemas.Token]:
     """The tokens of `text` as the API gives them, without a forward pass: `.text` is each token's exact text
     (joined, the texts of the tokens that are not `.special` give `text` back, as TransformerLens' to_str_tokens
     does, except for what a WordPiece model's normaliser changes: MiniLM lower-cases and drops accents), `.display`
-    what the page shows (a space as ␣, a newline as ↵, a byte of a split character as <0xE6>)."""
-    req = schemas.TextRequest(text=text, model=model)
+    what the page shows (a space as ␣, a newline as ↵, a byte of a split character as <0xE6>). A text past the
+    model's trained length is cut into tokens as far as allow_beyond_trained=True would run it."""
+    req = _request(schemas.TextRequest, text=text, model=model)
     s = service()
     loaded = s.get(req.model)
-    return sentence_tokens(loaded, req.text, tuple(s.tokenize(loaded, req.text)))
+    return sentence_tokens(loaded, req.text, tuple(s.tokenize(loaded, req.text, beyond=True)))
 
 
 # --------------------------------------------------------------------------- one figure each
 
 def attention(text: str, layer: int = 0, head: int = 0, model: str | None = None, *, positions: str = "normal",
-              scale: bool = True, ablate=(), seed: int = 0) -> go.Figure:
+              scale: bool = True, ablate=(), seed: int = 0, allow_beyond_trained: bool = False) -> go.Figure:
     """One head's pattern, query x key (as /api/analyze's attention[layer][head])."""
-    run = _run(text, model, positions, scale, ablate, seed)
+    run = _run(text, model, positions, scale, ablate, seed, allow_beyond_trained)
     resp = attention_analysis.analyze(run, 1)
     return figures.attention_heatmap(resp, layer, head)
 
 
 def grid(text: str, model: str | None = None, *, positions: str = "normal", scale: bool = True, ablate=(),
-         seed: int = 0, highlight: tuple[int, int] | None = None) -> go.Figure:
+         seed: int = 0, highlight: tuple[int, int] | None = None, allow_beyond_trained: bool = False) -> go.Figure:
     """Every layer x head (as /api/analyze's attention)."""
-    run = _run(text, model, positions, scale, ablate, seed)
+    run = _run(text, model, positions, scale, ablate, seed, allow_beyond_trained)
     return figures.heads_grid(attention_analysis.analyze(run, 1), highlight=highlight)
 
 
 def explain(text: str, layer: int = 0, head: int = 0, query: int | None = None, model: str | None = None, *,
-            positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0) -> go.Figure:
-    """The attention arithmetic for one query (default: the last token), as /api/attention/explain."""
-    run = _run(text, model, positions, scale, ablate, seed)
+            positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0,
+            allow_beyond_trained: bool = False) -> go.Figure:
+    """The attention arithmetic for one query (default: the last token that stands for text, as the report's), as
+    /api/attention/explain."""
+    run = _run(text, model, positions, scale, ablate, seed, allow_beyond_trained)
     if query is None:
         query = explain_query(attention_analysis.analyze(run, 1).tokens)
     return figures.explain_bars(attention_analysis.explain(run, layer, head, query))
 
 
 def embeddings(text: str, depth: int | str = -1, model: str | None = None, measure: str = "cosine", *,
-               positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0) -> go.Figure:
+               positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0,
+               allow_beyond_trained: bool = False) -> go.Figure:
     """Token x token similarity at one depth (0: token embedding, -1: after the last block, or a label such
     as "after block 1" or "one-hot"), as /api/embeddings."""
-    run = _run(text, model, positions, scale, ablate, seed)
+    run = _run(text, model, positions, scale, ablate, seed, allow_beyond_trained)
     return figures.embedding_similarity(embeddings_analysis.embeddings(run), depth, measure)
 
 
 def predictions(text: str, model: str | None = None, top_k: int = 10, temperature: float = 1.0, *,
-                positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0) -> go.Figure:
+                positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0,
+                allow_beyond_trained: bool = False) -> go.Figure:
     """The top-k next tokens, as /api/predict (a ValueError says why for a model that does not predict)."""
-    req = schemas.PredictRequest(text=text, model=model, top_k=top_k, temperature=temperature,
-                                 **_iv(positions, scale, ablate, seed))
+    req = _request(schemas.PredictRequest, text=text, model=model, top_k=top_k, temperature=temperature,
+                   allow_beyond_trained=allow_beyond_trained, **_iv(positions, scale, ablate, seed))
     s = service()
     s.check_top_k(req.top_k)
     s.check_temperature(req.temperature)
-    run = s.run(req.model, req.text, interventions(req))
+    run = _pass(req.model, req.text, interventions(req), req.allow_beyond_trained)
     return figures.predictions_bars(predict_analysis.predict(run, req.top_k, req.temperature, 0))
 
 
@@ -208,19 +241,21 @@ def _token_id(model: str | None, token: int | str | None, name: str = "token") -
 
 
 def logit_lens(text: str, position: int | None = None, token: int | str | None = None, model: str | None = None, *,
-               top_k: int = 5, positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0) -> Explanation:
+               top_k: int = 5, positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0,
+               allow_beyond_trained: bool = False) -> Explanation:
     """The logit lens, as /api/attribution/lens: the residual stream at `position` (default: the last) read through
     the final norm and the unembedding after the attention and after the MLP of every block. `token` (an id or a
     one-token string; default: the model's top-1 there) is the token whose probability the table shows.
 
     figures: "lens" (depth x sub-layer, coloured by the token's probability, each cell's top token written in it);
     data: "lens" (schemas.LensResponse). A model without a next-word head raises ValueError with the reason."""
-    req = schemas.LensRequest(text=text, model=model, position=position, token=_token_id(model, token), top_k=top_k,
-                              **_iv(positions, scale, ablate, seed))
+    req = _request(schemas.LensRequest, text=text, model=model, position=position, token=_token_id(model, token),
+                   top_k=top_k, allow_beyond_trained=allow_beyond_trained, **_iv(positions, scale, ablate, seed))
     s = service()
     s.check_top_k(req.top_k)
     attribution_analysis.check_applies(s.get(req.model), "lens")
-    resp = attribution_analysis.lens(s.run(req.model, req.text, interventions(req)), req.position, req.token, req.top_k)
+    resp = attribution_analysis.lens(_pass(req.model, req.text, interventions(req), req.allow_beyond_trained),
+                                     req.position, req.token, req.top_k)
     return Explanation({"lens": figures.lens_table(resp)}, {"lens": resp}, {})
 
 
@@ -240,7 +275,7 @@ def _ablation_in_pieces(s: ModelService, run: Run, position: int | None, token: 
 def attribution(text: str, position: int | None = None, token: int | str | None = None,
                 versus: int | str | None = None, model: str | None = None, layer: int = 0, head: int = 0, *,
                 residual: float = 0.5, ablation: bool = False, positions: str = "normal", scale: bool = True,
-                ablate=(), seed: int = 0) -> Explanation:
+                ablate=(), seed: int = 0, allow_beyond_trained: bool = False) -> Explanation:
     """Why this next word, as /api/attribution/logit, /attention and (with ablation=True) /ablation:
 
     figures "heads" (what each head adds to the logit of `token`, or to logit(token) - logit(versus)), "parts"
@@ -250,12 +285,13 @@ def attribution(text: str, position: int | None = None, token: int | str | None 
     data: "logit", "attention", "ablation", the answers they are drawn from. Where the logit attribution does not
     apply (an encoder: no next-word head) only "attention" is made, and `unavailable` says why."""
     s = service()
-    req = schemas.AblationRequest(text=text, model=model, position=position, token=_token_id(model, token),
-                                  versus=_token_id(model, versus, "versus"), **_iv(positions, scale, ablate, seed))
-    attention_req = schemas.AttentionAttributionRequest(text=text, model=model, layer=layer, head=head,
-                                                        residual=residual, **_iv(positions, scale, ablate, seed))
+    req = _request(schemas.AblationRequest, text=text, model=model, position=position, token=_token_id(model, token),
+                   versus=_token_id(model, versus, "versus"), allow_beyond_trained=allow_beyond_trained,
+                   **_iv(positions, scale, ablate, seed))
+    attention_req = _request(schemas.AttentionAttributionRequest, text=text, model=model, layer=layer, head=head,
+                             residual=residual, **_iv(positions, scale, ablate, seed))
     loaded = s.get(req.model)
-    run = s.run(req.model, req.text, interventions(req))
+    run = _pass(req.model, req.text, interventions(req), req.allow_beyond_trained)
     out_figures: dict[str, go.Figure] = {}
     out_data: dict[str, BaseModel] = {}
     unavailable: dict[str, str] = {}
@@ -300,8 +336,8 @@ def role_table(text: str | None = None, model: str | None = None, *, probe: bool
     (`probe_seed`, `probe_length`; its per-token losses in .probe). `sort_by` a role: .roles.ranking lists
     every head by it, highest first."""
     _text_or_probe(text, probe)
-    spec = schemas.ProbeSpec(seed=probe_seed, length=probe_length) if probe else None
-    req = schemas.RolesRequest(text=text, probe=spec, sort_by=sort_by, model=model, **_iv(positions, scale, ablate, seed))
+    spec = _request(schemas.ProbeSpec, seed=probe_seed, length=probe_length) if probe else None
+    req = _request(schemas.RolesRequest, text=text, probe=spec, sort_by=sort_by, model=model, **_iv(positions, scale, ablate, seed))
     s = service()
     iv, opts = interventions(req), roles_analysis.Options.of(req)
     if req.probe is not None:
@@ -331,6 +367,6 @@ def role_models_data(text: str | None = None, models: list[str] | None = None, *
                      probe_seed: int = 0, probe_length: int = 50, sort_by: str | None = None) -> schemas.RolesModelsResponse:
     """The role tables of several models on the same text or probe, as /api/roles/models."""
     _text_or_probe(text, probe)
-    spec = schemas.ProbeSpec(seed=probe_seed, length=probe_length) if probe else None
-    req = schemas.RolesModelsRequest(text=text, probe=spec, models=models, sort_by=sort_by)
+    spec = _request(schemas.ProbeSpec, seed=probe_seed, length=probe_length) if probe else None
+    req = _request(schemas.RolesModelsRequest, text=text, probe=spec, models=models, sort_by=sort_by)
     return roles_analysis.across_models(service(), req)

@@ -64,7 +64,8 @@ class ReportRequest(schemas.TextRequest):
     top_k: StrictInt = Field(TOP_K, ge=1, description="how many next-token predictions")
     temperature: StrictFloat = Field(1.0, gt=0, description="the temperature of the next-token predictions")
     depth: StrictInt | None = Field(None, description="the depth of the second similarity map (an index into the "
-                                                      "embeddings' layers: 0 the token embedding); null: the last")
+                                                      "embeddings' layers: 0 the token embedding, -1 the last, "
+                                                      "-2 the one before); null: the last")
     metric: Literal["cosine", "dot"] = Field("cosine", description="the similarity measure of the maps")
 
 
@@ -91,8 +92,8 @@ class ReportData:
     @property
     def depth(self) -> int:
         """The index of the second similarity map's depth (the chosen one, else the last)."""
-        last = len(self.embeddings.layers) - 1
-        return last if self.request.depth is None else self.request.depth
+        n, d = len(self.embeddings.layers), self.request.depth
+        return n - 1 if d is None else d + n if d < 0 else d  # (gather() checked it: -n <= d < n)
 
 
 def explain_query(tokens: list[schemas.Token]) -> int:
@@ -124,9 +125,9 @@ def gather(service: ModelService, req: ReportRequest) -> ReportData:
     query = explain_query(analyze.tokens) if req.query is None else req.query
     explain = attention_analysis.explain(run, req.layer, req.head, query)
     emb = embeddings_analysis.embeddings(run)
-    if req.depth is not None and not 0 <= req.depth < len(emb.layers):
+    if req.depth is not None and not -len(emb.layers) <= req.depth < len(emb.layers):
         raise ValueError(f"depth {req.depth} does not exist: there are {len(emb.layers)} depths, 0 to "
-                         f"{len(emb.layers) - 1} ({', '.join(level.label for level in emb.layers)})")
+                         f"{len(emb.layers) - 1} ({', '.join(level.label for level in emb.layers)}; -1 is the last)")
     unavailable = dict(loaded.info.unavailable_views)
     predict = None
     if "predictions" not in unavailable:
@@ -316,6 +317,23 @@ def _predictions_table(predictions: list[schemas.Prediction]) -> str:
             f"<tbody>{rows}</tbody></table>")
 
 
+def _other_temperature(data: ReportData) -> str:
+    """Said where the predictions table is at another temperature than the lens's 1."""
+    t = data.predict.temperature if data.predict is not None else 1.0
+    return "" if t == 1 else f"; the predictions above are at temperature {t:g}, so their probabilities differ"
+
+
+def _positions_run(iv: schemas.AppliedInterventions) -> str:
+    """What the encoding drawn was in this report's run, where its positions were removed or shuffled."""
+    if iv.positions == "removed":
+        return " In this run the positions were removed: none of these encodings was added to any token."
+    if iv.positions == "shuffled":
+        given = ", ".join(f"{i}→{p}" for i, p in enumerate(iv.permutation or []))
+        return (" In this run the positions were shuffled: token i was given the encoding of another position "
+                f"(token→position: {given}), not that of its own place.")
+    return ""
+
+
 def _why_html(data: ReportData, plot: dict[str, str]) -> str:
     """The logit lens, the direct logit attribution and attention beside what it moves (where they apply)."""
     parts = []
@@ -323,7 +341,8 @@ def _why_html(data: ReportData, plot: dict[str, str]) -> str:
         t = data.lens.token
         parts.append(f'<h3>At which depth does the answer appear?</h3><p class="note">The logit lens for the next token '
                      f'after the last position; the colour is the probability of “<span class="t">{e(t.display)}</span>” '
-                     f"(the model's final top-1, probability {t.prob:.4f}). {e(data.lens.note)}</p>"
+                     f"(the model's final top-1, probability {t.prob:.4f} at temperature 1, as the lens reads"
+                     f"{_other_temperature(data)}). {e(data.lens.note)}</p>"
                      f'<div class="figure">{plot["lens"]}</div>')
     else:
         parts.append(_reason(data.unavailable["lens"]))
@@ -355,7 +374,7 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
     sections: list[tuple[str, str, str]] = []
 
     sections.append(("tokens", "Tokens", (
-        f'<p class="note">The model reads the sentence as {n} tokens (a space shows as ␣; dashed: a special '
+        f'<p class="note">The model reads the sentence as {n} token{"" if n == 1 else "s"} (a space shows as ␣; dashed: a special '
         f"token that stands for no text). Hover a token for its id.</p>{_tokens_html(a.tokens)}")))
     masked = any(v < n for v in a.visible)  # the answer's mask: how many keys each query sees
     mask_note = (f" {figures.THEME['masked']['words']}" if masked
@@ -385,10 +404,17 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
     sections.append(("explain", f"The attention arithmetic for query token {x.query} “{q.display}”", (
         explain_intro + f'<div class="figure">{plot["explain"]}</div>' + _explain_table(x))))
     measure = "Cosine similarity" if req.metric == "cosine" else "The dot product"
+    if data.depth == 0:
+        then = " (the depth chosen is this first one, so the two pictures are the same)"
+    elif data.depth <= len(data.embeddings.layers) - 1 - data.info.n_layers:  # the block input: no block has run
+        then = f" and then at the {e(last_label)}, before any block"
+    else:
+        then = (f" and then {e(last_label)} (each block adds to every vector what its attention read from the other "
+                "tokens, and its MLP's output)")
     sections.append(("embeddings", "Embedding similarity", (
-        f'<p class="note">{measure} of every pair of token vectors, first at the {e(first_label)} '
-        f"(the same word gives the same vector) and then {e(last_label)} (each block adds to every vector what its "
-        "attention read from the other tokens, and its MLP's output)."
+        f'<p class="note">{measure} of every pair of token vectors, first at the {e(first_label)} (the same token '
+        "gives the same vector; a capital or a space before a word makes it another token)"
+        f"{then}."
         f'</p><div class="pair"><div class="figure">{plot["embeddings_first"]}</div>'
         f'<div class="figure">{plot["embeddings_last"]}</div></div>')))
     if data.predict is not None:
@@ -401,8 +427,9 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
     sections.append(("predictions", "Next-token prediction", body))
     if data.positional is not None:
         body = (f'<p class="note">The {e(data.positional.positional)} positional encoding for the {data.positional.n} '
-                "positions of this sentence, added to the token embeddings before Q, K and V are computed; below, "
-                "how similar the encodings of two positions are.</p>"
+                "positions of this sentence, which the model adds to the token embeddings before Q, K and V are "
+                f"computed; below, how similar the encodings of two positions are.{_positions_run(a.interventions)}"
+                "</p>"
                 f'<div class="figure">{plot["positional"]}</div>'
                 f'<div class="figure">{plot["positional_similarity"]}</div>')
     else:

@@ -33,6 +33,24 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+def validation_message(errors: list[dict]) -> str:
+    """A request's validation errors (pydantic's `.errors()`) as the API's `detail`: each "field: message", or the
+    message alone where it names its field first ("text is empty: ...")."""
+    parts = []
+    for err in errors:
+        if err.get("type") == "json_invalid":
+            parts.append(f"the body is not valid JSON ({err.get('ctx', {}).get('error', 'decode error')})")
+            continue
+        loc = list(err.get("loc", ()))
+        if loc and loc[0] in ("body", "query", "path"):
+            loc = loc[1:]
+        where = ".".join(str(p) for p in loc)
+        msg = err.get("msg", "invalid").removeprefix("Value error, ")
+        parts.append(msg if where and msg.split(" ", 1)[0] == where else f"{where}: {msg}" if where
+                     else f"the request body: {msg}")
+    return "; ".join(parts) or "invalid request"
+
+
 def check_text(v: str) -> str:
     """Non-blank, and only real characters (JSON can carry lone surrogates like \\ud800; they are not text)."""
     if not v.strip():

@@ -34,7 +34,8 @@ CAPTIONS = schemas.AttributionCaptions(
     value_weighted="The size of what the head moves from each key, ‖α v W_O‖ (Kobayashi et al., 2020): it counts the "
                    "values as well as the weights, but not which way the moved vectors point or what later layers "
                    "do with them.",
-    rollout="Attention rollout (Abnar and Zuidema, 2020): each layer's attention averaged over heads, mixed with the "
+    rollout="Attention rollout (Abnar and Zuidema, 2020): each layer's attention averaged over its heads (an ablated "
+            "head moves nothing and is left out; a layer with every head ablated passes its input on), mixed with the "
             "residual connection and multiplied through the layers, a guess at how far each key can reach each query. "
             "It ignores the values, the MLPs and the norms, and measures no effect.")
 

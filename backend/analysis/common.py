@@ -168,4 +168,6 @@ def visible_keys(run: Run) -> list[int]:
 
 def check_index(name: str, value: int, count: int) -> None:
     if not 0 <= value < count:
-        raise ValueError(f"{name} {value} does not exist: the text has {count} tokens, so {name} is 0 to {count - 1}")
+        only = f"the text has 1 token, so {name} is 0" if count == 1 else \
+            f"the text has {count} tokens, so {name} is 0 to {count - 1}"
+        raise ValueError(f"{name} {value} does not exist: {only}")

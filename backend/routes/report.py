@@ -72,7 +72,7 @@ async def report(request: Request, service: Service,
                             ablate=parse_ablate(ablate), seed=seed, top_k=top_k, query=query,
                             temperature=temperature, depth=depth, metric=metric)
     except ValidationError as e:
-        raise ValueError("; ".join(err["msg"].removeprefix("Value error, ") for err in e.errors())) from None
+        raise ValueError(schemas.validation_message(e.errors())) from None
 
     def work() -> Response:
         name, html = build(service, req)

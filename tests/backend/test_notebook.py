@@ -245,3 +245,63 @@ def test_the_readme_s_notebook_example_runs_as_written():
     scope: dict = {}
     exec(compile(block, "README.md", "exec"), scope)  # the README's own code, as a reader pastes it
     assert isinstance(scope["figs"], dict) and "lens" in scope["lens"].figures
+
+
+@pytest.mark.parametrize("call, words", [
+    (lambda: notebook.tokens(""), "^text is empty: type a sentence$"),
+    (lambda: notebook.show(""), "^text is empty: type a sentence$"),
+    (lambda: notebook.predictions("Hi", top_k=0), "^top_k: Input should be greater than or equal to 1$"),
+    (lambda: notebook.show("Hi", positions="foo"), "^positions: Input should be 'normal', 'removed' or 'shuffled'$"),
+    (lambda: notebook.attention("Hi", ablate=[0, 0]), "^ablate.0: "),
+    (lambda: notebook.attention("Hi", ablate="1.x"), "is not layer.head"),
+])
+def test_bad_input_is_said_as_the_api_says_it_not_as_pydantic_reports_it(call, words):
+    """nb.show("") raised pydantic's "1 validation error for ReportRequest ... For further information visit ...",
+    nb.attention("Hi", ablate=[0, 0]) a TypeError from inside the notebook: now the API's `detail`."""
+    with pytest.raises(ValueError, match=words) as got:
+        call()
+    assert "pydantic" not in str(got.value) and "validation error" not in str(got.value)
+
+
+def test_ablate_takes_the_page_s_words_too(client):
+    a = notebook.attention(TEXT, layer=1, head=2, ablate="1.2")
+    b = notebook.attention(TEXT, layer=1, head=2, ablate=[(1, 2)])
+    assert z_of(a.data[0]) == z_of(b.data[0])
+
+
+def test_a_text_past_the_trained_length_says_what_the_notebook_takes():
+    """The notebook said "send allow_beyond_trained: true", which none of its functions took: they take
+    allow_beyond_trained=True now, and say so; the report's data says the report's own limit."""
+    long = "Once upon a time there was a little girl named Lily. She loved to play in the park. " * 8
+    n = len(notebook.tokens(long))
+    assert 128 < n <= 512
+    with pytest.raises(ValueError, match="pass allow_beyond_trained=True to run it") as got:
+        notebook.attention(long)
+    assert "send" not in str(got.value)
+    fig = notebook.attention(long, allow_beyond_trained=True)
+    assert len(z_of(fig.data[0])) == n
+    lens = notebook.logit_lens(long, allow_beyond_trained=True)
+    assert lens.data["lens"].tokens[-1].position == n - 1
+    with pytest.raises(ValueError) as got:
+        notebook.data(long)
+    assert "allow_beyond_trained" not in str(got.value) and "report" in str(got.value)
+
+
+def test_depth_counts_from_the_end_in_show_as_in_embeddings():
+    a, b = notebook.data(TEXT, depth=-1), notebook.data(TEXT)
+    assert a.depth == b.depth == len(b.embeddings.layers) - 1
+    assert notebook.data(TEXT, depth=-2).depth == len(b.embeddings.layers) - 2
+
+
+def test_role_models_names_each_model_s_token_count_where_they_differ():
+    """The title said "8 tokens" of three models whose tokens were 8, 7 and 9."""
+    resp = notebook.role_models_data("The cat sat on the cat.", ["tiny-sinusoidal", "smollm2-135m", "minilm-l6"])
+    counts = [len(r.tokens) for r in resp.results]
+    assert len(set(counts)) > 1
+    fig = figures.role_models(resp, "induction")
+    assert "tokens" not in fig.layout.title.text.split("·")[-1] or "each model's own tokens" in fig.layout.title.text
+    names = [a.text for a in fig.layout.annotations if a.text.startswith(tuple(r.model for r in resp.results))]
+    assert [int(re.search(r"· (\d+) tokens", t)[1]) for t in names] == counts
+    same = figures.role_models(notebook.role_models_data("The cat sat on the cat.", ["tiny-sinusoidal", "tiny-rotary"]),
+                               "induction")
+    assert same.layout.title.text.endswith("8 tokens")

@@ -359,3 +359,57 @@ def test_a_text_past_the_trained_length_gets_the_report_s_limit_not_an_offer_it_
     r = client.get("/api/report", params={"text": long})
     assert r.status_code == 422 and "a report on tiny-sinusoidal takes at most 128 tokens" in r.json()["detail"]
     assert "allow_beyond_trained" not in r.json()["detail"]
+
+
+def _notes(page: str, section: str) -> str:
+    """The text of a report section's notes, tags and entities gone."""
+    part = page.split(f'<section id="{section}">')[1].split("</section>")[0]
+    return html.unescape(re.sub(r"<[^>]+>", "", " ".join(re.findall(r'<p class="note">(.*?)</p>', part))))
+
+
+@pytest.mark.parametrize("positions", ["normal", "removed", "shuffled"])
+def test_the_positional_section_says_what_the_run_added(client, positions):
+    """With the positions removed the section still said the encoding was "added to the token embeddings", and with
+    them shuffled it drew positions 0..n-1 as "the positions of this sentence": it now says what this run added."""
+    text = "The cat sat on the cat."
+    page = client.get("/api/report", params={"text": text, "model": "tiny-learned", "positions": positions}).text
+    said = _notes(page, "positional")
+    a = client.post("/api/analyze", json={"text": text, "model": "tiny-learned", "positions": positions}).json()
+    perm = a["interventions"]["permutation"]
+    assert ("none of these encodings was added" in said) == (positions == "removed"), said
+    given = ", ".join(f"{i}→{p}" for i, p in enumerate(perm or []))
+    assert (f"(token→position: {given})" in said) == (positions == "shuffled"), said
+    assert (" In this run" in said) == (positions != "normal")
+
+
+def test_the_lens_caption_says_its_temperature_beside_predictions_at_another(client):
+    """At temperature 0.5 the predictions table gave the top token 0.6186 and the lens caption, the same token,
+    0.2991, unexplained: the lens reads temperature 1. Its probability is recomputed here at temperature 1."""
+    text = "The cat sat on the cat."
+    for temperature in (0.5, 1.0):
+        page = client.get("/api/report", params={"text": text, "temperature": temperature}).text
+        said = " ".join(_notes(page, "why").split())
+        p1 = client.post("/api/predict", json={"text": text, "temperature": 1.0, "top_k": 1}).json()["predictions"][0]
+        assert f"probability {p1['prob']:.4f} at temperature 1, as the lens reads" in said, said
+        assert ("the predictions above are at temperature 0.5" in said) == (temperature != 1), said
+
+
+@pytest.mark.parametrize("model", ["tiny-learned", "tiny-rotary", "minilm-l6"])
+def test_the_similarity_caption_says_what_ran_before_the_second_map(client, model):
+    """At depth 0 or the block input the caption said "each block adds to every vector what its attention read" of
+    a depth no block had run at (the two maps identical at 0); and "the same word gives the same vector", false of
+    "The" and "the" (cosine 0.18). Checked against the embeddings' labels for every depth."""
+    text = "The cat saw the cat."
+    labels = [x["label"] for x in client.post("/api/embeddings", json={"text": text, "model": model}).json()["layers"]]
+    for depth, label in enumerate(labels):
+        page = client.get("/api/report", params={"text": text, "model": model, "depth": depth}).text
+        said = " ".join(_notes(page, "embeddings").split())
+        assert "the same token gives the same vector" in said and "same word" not in said
+        blocks = label.startswith("after block")
+        assert ("each block adds to every vector" in said) == blocks, (depth, label, said)
+        assert ("the two pictures are the same" in said) == (depth == 0), (depth, said)
+        assert (f"at the {label}, before any block" in said) == (0 < depth and not blocks), (depth, said)
+    last = client.get("/api/report", params={"text": text, "model": model, "depth": -1}).text
+    assert last.split('id="embeddings"')[1].split("</section>")[0] == \
+        client.get("/api/report", params={"text": text, "model": model}).text.split('id="embeddings"')[1].split(
+            "</section>")[0]  # -1 is the last depth, the default

@@ -122,7 +122,7 @@ def test_compare_gives_both_predictions_and_which_tokens_line_up(client, need):
                                             "b": {"text": "Ben hugged Lily."}, "layer": 0, "head": 0}).json()
     ta, tb = two["a"]["tokens"], two["b"]["tokens"]
     assert len(ta) == len(tb) and [t["text"] for t in ta] != [t["text"] for t in tb]  # SmolLM2 has no start token
-    assert two["same_token"] == [x["text"] == y["text"] and x["special"] == y["special"] for x, y in zip(ta, tb)]
+    assert two["same_token"] == [x["text"] == y["text"] and x["special"] == y["special"] for x, y in zip(ta, tb, strict=True)]
     assert two["same_token"][-2:] == [True, True]  # "␣Lily" and "." on both sides
     # two models: one without a next-word head says why
     refused = client.post("/api/compare", json={"a": a, "b": b, "top_k": 99}).json()
