@@ -559,7 +559,15 @@ export async function start(page, { schedule }) {
     const n = Number(INITIAL.get("step")) || 1;
     if (lesson && !INITIAL.has("view")) {
       enterStep(lesson, n, { history: "replace", model: INITIAL.get("model"), text: INITIAL.get("text") });
-    } else if (lesson) update({ lesson: lesson.id, step: clampStep(lesson, n) });
+    } else if (lesson) {
+      // a whole page's link (Copy link at a step): its settings stay as they were on screen; what the step itself
+      // sets is the lesson's (the banner says so, and finishing or closing the lesson puts it back), and before the
+      // lesson the page ran as trained (the link cannot say what it ran with before)
+      const s = lesson.steps[clampStep(lesson, n) - 1].settings;
+      L.before = { positions: DEFAULTS.positions, scale: DEFAULTS.scale, ablate: DEFAULTS.ablate };
+      L.set = { positions: s.positions, scale: s.scale, ablate: s.ablate };
+      update({ lesson: lesson.id, step: clampStep(lesson, n) });
+    }
   }
   schedule();
 }

@@ -194,3 +194,32 @@ def test_an_intervention_the_student_changed_stays_and_undo_clears_it(page: Page
     banner(page).locator(".banner-undo").click()
     page.wait_for_function("() => (new URLSearchParams(location.search).get('positions') || 'normal') === 'normal'")
     expect(banner(page)).to_be_hidden()
+
+
+def test_a_whole_page_link_at_a_step_leaves_nothing_on_when_the_lesson_ends(page: Page):
+    """A link copied at lesson 8 step 2 (positions removed, with view=): Next to the end and Finish put the positions
+    back to *removed*, which no one had chosen, because the lesson took the link's state for the page's before it;
+    the banner also lost "set by lesson 8". Now the link's step's own settings are the lesson's."""
+    text = "The cat sat on the mat because it was tired."
+    page.goto(f"/?text={text.replace(' ', '+')}&model=tiny-sinusoidal&view=attention&layer=0&head=0&token=10"
+              "&positions=removed&lesson=positional-encoding&step=2")
+    step_ready(page, "positional-encoding", 2)
+    assert url_state(page)["positions"] == "removed"
+    expect(banner(page)).to_contain_text("positions removed — set by lesson 8")
+    page.click("#lesson-panel .lesson-close")
+    page.wait_for_function("() => !new URLSearchParams(location.search).get('lesson')")
+    assert url_state(page)["positions"] == "normal"
+    expect(banner(page)).to_be_hidden()
+    # the same link, then Next to the last step and Finish: nothing stays on
+    page.goto(f"/?text={text.replace(' ', '+')}&model=tiny-sinusoidal&view=attention&layer=0&head=0&token=10"
+              "&positions=removed&lesson=positional-encoding&step=2")
+    step_ready(page, "positional-encoding", 2)
+    while page.locator("#lesson-panel .lesson-next[data-done]").count() == 0:
+        at = int(url_state(page)["step"])
+        page.click("#lesson-panel .lesson-next")
+        page.wait_for_function("(n) => Number(new URLSearchParams(location.search).get('step')) === n", arg=at + 1)
+        step_ready(page, "positional-encoding", at + 1)
+    page.click("#lesson-panel .lesson-next[data-done]")
+    page.wait_for_function("() => !new URLSearchParams(location.search).get('lesson')")
+    assert url_state(page)["positions"] == "normal" and url_state(page)["scale"] is True
+    expect(banner(page)).to_be_hidden()
