@@ -34,9 +34,10 @@ let shareAsked = 0; // the latest Share request: an older answer arriving later 
 async function loadShare() {
   const dialog = $("share-dialog");
   const withView = $("share-view").checked;
-  // in a lesson: its step (a short address, a QR code easy to scan; the step sets the rest);
-  // else the whole view, without presenter mode (each student's screen is a laptop, not a projector)
-  const query = state.lesson ? new URLSearchParams({ lesson: state.lesson, step: String(state.step) }) : new URLSearchParams(serialize());
+  // the whole view, in a lesson its step too, without presenter mode (each student's screen is a laptop, not a
+  // projector): the students see the numbers the projector shows, on the teacher's sentence, model and head (a code
+  // of the step alone opened the lesson's own sentence and head, with other numbers)
+  const query = new URLSearchParams(serialize());
   query.delete("present");
   const asked = ++shareAsked;
   dialog.dataset.state = "loading";
@@ -47,7 +48,7 @@ async function loadShare() {
     // the address to type is the short one; the code opens the view itself
     $("share-url").textContent = r.base_url;
     $("share-url").href = r.url;
-    $("share-detail").textContent = r.url === r.base_url ? "" : `The code opens ${state.lesson ? `step ${state.step} of this lesson` : "this view"}: ${r.url}`;
+    $("share-detail").textContent = r.url === r.base_url ? "" : `The code opens this view${state.lesson ? `, at step ${state.step} of this lesson` : ""}: ${r.url}`;
     // made only when shown (the page has no image otherwise): the SVG as an image, never as markup
     const img = $("share-qr") || Object.assign(document.createElement("img"), { id: "share-qr", className: "share-qr", width: 320, height: 320 });
     img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(r.qr_svg)}`;

@@ -707,13 +707,31 @@ def test_download_report_gets_the_report_of_this_view(page: Page):
 
 
 def test_share_shows_the_address_and_a_qr_code(page: Page):
-    page.goto("/?lesson=context&step=2")
-    step_ready(page, "context", 2)
+    """In a lesson the code opened the step alone ("?lesson=...&step=3"): the lesson's own sentence and head, with
+    other numbers than the projector's once the teacher had typed a sentence or picked a head. It opens the view."""
+    page.goto("/?lesson=why-divide-by-sqrt-d&step=3")
+    step_ready(page, "why-divide-by-sqrt-d", 3)
+    page.fill("#text", "Tom said he was tired because he ran.")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('text') === 'Tom said he was tired because he ran.'")
+    step_ready(page, "why-divide-by-sqrt-d", 3)
+    page.keyboard.press("Escape")
+    page.evaluate("document.activeElement && document.activeElement.blur()")
     page.click("#share")
     page.wait_for_selector('#share-dialog[open][data-state="ready"]')
     url = page.locator("#share-url").text_content()
     assert re.fullmatch(r"http://[\w.\[\]:-]+:\d+/", url), url
-    assert page.get_attribute("#share-url", "href").endswith("/?lesson=context&step=2")
+    href = page.get_attribute("#share-url", "href")
+    q = parse_qs(urlparse(href).query)
+    assert q["lesson"] == ["why-divide-by-sqrt-d"] and q["step"] == ["3"] and "present" not in q
+    assert q["text"] == ["Tom said he was tired because he ran."] and q["scale"] == ["0"]
+    assert "step 3 of this lesson" in page.locator("#share-detail").text_content()
+    said = [(n["expr"], n["text"]) for n in live_numbers(page)]
+    assert said
+    student = page.context.new_page()
+    student.goto(href.replace(url.rstrip("/"), ""))  # (the address on this machine's server)
+    step_ready(student, "why-divide-by-sqrt-d", 3)
+    assert [(n["expr"], n["text"]) for n in live_numbers(student)] == said  # the numbers the projector shows
+    student.close()
     src = page.get_attribute("#share-qr", "src")
     assert src.startswith("data:image/svg+xml")
     assert page.evaluate("document.querySelector('#share-qr').naturalWidth") > 0  # the browser could draw it
