@@ -30,6 +30,7 @@ const L = {
   set: null, // the interventions the lesson set last (its current step's)
   answers: new Map(), // question key -> the index the student clicked (-1: "just show me")
   toView: false, // a step was just entered: on a phone, scroll to the view once it is drawn (scrollToView)
+  toQuestion: false, // a step was just entered: once drawn, its question shown whole in the panel (scrollToQuestion)
   toGrid: false, // a step with `focus: grid` was just entered: scroll to its head's tile once drawn (scrollToGrid)
   gridWait: false, // scrollToGrid is looking for that tile
 };
@@ -195,6 +196,7 @@ function enterStep(lesson, n, { history = "push", model: asked = null, text: ask
   const box = $("text");
   if (box && document.activeElement !== box) box.value = text;
   L.toView = true; // (a phone: drawPanel scrolls to the view once the step is drawn)
+  L.toQuestion = true; // (drawPanel shows the step's question whole once it is drawn)
   L.toGrid = s.focus === "grid"; // (drawPanel then scrolls the grid's tile of the step's head into sight)
   L.schedule();
 }
@@ -206,6 +208,21 @@ function scrollToView() {
   if (!onPhone()) return;
   const top = document.querySelector("header.top");
   if (top) window.scrollTo({ top: top.offsetTop + top.offsetHeight, behavior: "instant" });
+}
+
+/** A step entered with a question not yet answered, drawn: where the question ends below what the panel shows (a
+ * projector's large text at 1280 x 720), the panel scrolls just enough to show it whole, above its sticky Previous /
+ * Next, keeping the question's top in sight. Not on a phone (the sheet there has its own). */
+function scrollToQuestion() {
+  L.toQuestion = false;
+  const panel = $("lesson-panel");
+  const q = panel.querySelector('.lesson-question[data-answered="0"]');
+  if (!q || onPhone()) return;
+  const nav = panel.querySelector(".lesson-nav");
+  const box = q.getBoundingClientRect();
+  const seen = panel.getBoundingClientRect();
+  const over = box.bottom - (nav ? nav.getBoundingClientRect().top : seen.bottom);
+  if (over > 0) panel.scrollBy({ top: Math.min(over + 8, box.top - seen.top), behavior: "instant" });
 }
 
 /** A step with `focus: grid`, its numbers in: once the grid is drawn with the selected head (a head chosen on the live
@@ -489,6 +506,7 @@ function drawPanel(base) {
   document.body.classList.toggle("lesson-predict", hiding || guessing);
   panel.dataset.state = pending ? "loading" : "ready";
   if (L.toView && !pending) scrollToView();
+  if (L.toQuestion && !pending) scrollToQuestion();
   if (L.toGrid && !pending && !L.gridWait) {
     L.gridWait = true;
     scrollToGrid();

@@ -774,3 +774,17 @@ def test_a_run_of_another_scheme_does_not_answer_the_next_steps_question(page: P
     expect(page.locator("#lesson-panel .q-reveal")).to_contain_text("When the run ended (step 20)")
     expect(page.locator("#lesson-panel .q-choice.right")).to_have_count(1)
     assert errors == []
+
+
+def test_a_step_s_question_shows_whole_in_presenter_mode(page: Page):
+    """At 1280 x 720 in presenter mode, lesson 5 step 3's question began at the panel's foot and its choices were
+    below it: the teacher had to scroll the panel before the class could answer. The panel now scrolls to show it."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?lesson=attention-arithmetic&step=3&present=1")
+    step_ready(page, "attention-arithmetic", 3)
+    page.wait_for_selector('#lesson-panel .lesson-question[data-answered="0"] button')
+    box = page.locator("#lesson-panel .lesson-question").bounding_box()
+    nav = page.locator("#lesson-panel .lesson-nav").bounding_box()
+    panel = page.locator("#lesson-panel").bounding_box()
+    assert box["y"] >= panel["y"] and box["y"] + box["height"] <= nav["y"] + 1, (box, nav)
+    assert page.evaluate("document.getElementById('lesson-panel').scrollTop") > 0  # (it was below the fold)
