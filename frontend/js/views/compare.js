@@ -160,7 +160,7 @@ function difference(fig, r, s) {
     height: squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 }),
     plot_bgcolor: MASKED_COLOR,
     images: masked ? [maskedBackground()] : [],
-    xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }),
+    xaxis: tokenAxis(tokens, { tickangle: n > 6 || !same.every(Boolean) ? -45 : 0 }), // ("Ben / <|bos|>" is long)
     yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }),
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
