@@ -235,8 +235,10 @@ def _token_id(model: str | None, token: int | str | None, name: str = "token") -
         return token
     if not isinstance(token, str):
         raise ValueError(f"{name} must be a token id (int) or a string that is one token, not {type(token).__name__}")
+    if not token.strip():
+        raise ValueError(f"{name} is empty: give a token id or a string that is one token")
     loaded = service().get(model)
-    exact = loaded.tokenizer.id_of(token) if token.strip() else None
+    exact = loaded.tokenizer.id_of(token)
     return exact if exact is not None else word_token(loaded, token)
 
 

@@ -52,9 +52,10 @@ def word_token(loaded: LoadedModel, word: str) -> int:
         ids = loaded.tokenizer.encode(form, add_bos=False)
         if len(ids) == 1:
             return ids[0]
-    pieces = loaded.tokenizer.displays(loaded.tokenizer.encode(word, add_bos=False))
-    raise ValueError(f"“{word}” is not one token in this model's vocabulary (it splits into "
-                     f"{' + '.join(pieces)}); try a more common word")
+    mid, alone = (" + ".join(loaded.tokenizer.displays(loaded.tokenizer.encode(form, add_bos=False)))
+                  for form in (" " + word, word))
+    split = f"it splits into {alone}" if mid == alone else f"mid-sentence it splits into {mid}, alone into {alone}"
+    raise ValueError(f"“{word}” is not one token in this model's vocabulary ({split}); try a more common word")
 
 
 def _cosines(loaded: LoadedModel, vec: torch.Tensor, exclude: set[int]) -> torch.Tensor:

@@ -305,3 +305,15 @@ def test_role_models_names_each_model_s_token_count_where_they_differ():
     same = figures.role_models(notebook.role_models_data("The cat sat on the cat.", ["tiny-sinusoidal", "tiny-rotary"]),
                                "induction")
     assert same.layout.title.text.endswith("8 tokens")
+
+
+def test_a_token_that_is_not_one_says_how_each_form_tried_splits():
+    """" Paris" was said to split into "P + ar + is", the pieces of the word without its space; both forms tried
+    are said now, each as the model splits it (recomputed from the tokenizer)."""
+    tok = registry.load("tiny-sinusoidal").tokenizer
+    mid, alone = (" + ".join(tok.displays(tok.encode(f, add_bos=False))) for f in (" Paris", "Paris"))
+    assert mid != alone and len(tok.encode(" Paris", add_bos=False)) > 1
+    with pytest.raises(ValueError, match=re.escape(f"mid-sentence it splits into {mid}, alone into {alone}")):
+        notebook.logit_lens("Hi", token=" Paris")
+    with pytest.raises(ValueError, match="^token is empty"):
+        notebook.logit_lens("Hi", token=" ")
