@@ -319,6 +319,9 @@ class ModelService:
     def tokenize(self, loaded: LoadedModel, text: str, beyond: bool = False) -> list[int]:
         self.check_text(text)
         ids = loaded.tokenizer.encode(text)
+        if all(i in loaded.tokenizer.special_ids for i in ids):  # (MiniLM's normaliser drops a zero-width space, NUL)
+            raise ValueError(f"text has no character model {loaded.name!r} reads: its tokenizer keeps none of them, so "
+                             "only its special tokens would run; type a sentence")
         limit = self.max_tokens(loaded.info, beyond)
         if len(ids) > limit:
             said = f"the text is {len(ids)} tokens (with its special tokens); "

