@@ -284,3 +284,18 @@ def test_serve_on_all_interfaces_prints_the_address_students_open():
         m = re.search(r"Students open: (http://[\d.]+:(\d+)/)", lines)
         assert m, lines
         assert m.group(1) == f"http://{ip}:{port}/" and not ip.startswith("127.")
+
+
+def test_a_weight_or_probability_in_a_lesson_s_text_names_its_decimals():
+    """A whole number shows without decimals (a count, a layer), so a weight of exactly 1 read "1, against 0.81":
+    every weight, probability, cosine and entropy quoted in a shipped lesson's text says `| 2` (or another format)."""
+    floaty = re.compile(r"(^|\.)(weights\.[^.]+|other_weights\.[^.]+|prob|entropy|other_entropy|cosine\.[^.]+\.[^.]+)$"
+                        r"|_(weight|prob|entropy)$|^entropy(_flipped)?$")
+    bare = []
+    for path in sorted(Path(LESSONS_DIR).glob("[0-9]*.md")):
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.lstrip().startswith(":::"):  # a condition compares the numbers, it shows none
+                continue
+            bare += [f"{path.name}:{n}: {{{{{x}}}}}" for x in re.findall(r"\{\{([^{}]*?)\}\}", line)
+                     if "|" not in x and floaty.search(x.strip())]
+    assert bare == []
