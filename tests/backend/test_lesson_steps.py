@@ -102,6 +102,11 @@ def _follow(value, path):
     return value
 
 
+def expr_of(n: dict) -> str:
+    """A number's placeholder without its format (`top_key_weight | 2` -> `top_key_weight`)."""
+    return n["placeholder"].split("|")[0].strip()
+
+
 def _same(a, b) -> bool:
     if isinstance(a, float) or isinstance(b, float):
         return isinstance(a, (int, float)) and isinstance(b, (int, float)) and math.isclose(a, b, rel_tol=1e-5,
@@ -239,8 +244,8 @@ def test_lesson_9_says_what_the_heads_add_truly_whatever_its_sign(client, model)
         a = client.post("/api/attribution/logit", json={"text": d["text"], "model": model, "token": target,
                                                         "versus": versus}).json()
         assert a["position"] == d["settings"]["token"], text
-        shown = {n["placeholder"]: n["value"] for n in d["numbers"]}
-        assert (shown["logit.target | raw"], shown["logit.logit"]) == (a["target"], a["logit"]), (text, target, versus)
+        shown = {expr_of(n): n["value"] for n in d["numbers"]}
+        assert (shown["logit.target"], shown["logit.logit"]) == (a["target"], a["logit"]), (text, target, versus)
         best, heads = max(max(row) for row in a["heads"]), a["heads_total"]
         rest = sum(p["value"] for p in a["parts"])
         truth = "lower" if heads <= 0 else "one" if best > 0.5 * heads else "several"
@@ -291,7 +296,7 @@ def test_lesson_9_says_where_the_answer_appears_as_the_lens_shows_it(client, mod
             assert d["problems"] == [], (text, d["problems"])
             lens = client.post("/api/attribution/lens", json={"text": d["text"], "model": model, "token": target,
                                                               "position": d["settings"]["token"]}).json()
-            shown = {n["placeholder"]: n["value"] for n in d["numbers"]}
+            shown = {expr_of(n): n["value"] for n in d["numbers"]}
             assert shown["lens.token.display"] == lens["token"]["display"], (text, target)
             body = filled(d)
             story = lens_story(lens)
@@ -314,7 +319,7 @@ def test_lesson_9_selects_the_head_whose_removal_lowers_the_top_word_most(client
         a = client.post("/api/attribution/ablation", json={"text": d["text"], "model": model}).json()
         cells = [(e["delta_prob"], e["layer"], e["head"]) for row in a["effects"] for e in row]
         assert (layer, head) == min(cells)[1:], (text, min(cells), layer, head)
-        shown = {n["placeholder"]: n["value"] for n in d["numbers"]}
+        shown = {expr_of(n): n["value"] for n in d["numbers"]}
         without = a["effects"][layer][head]
         if shown["analyze(ablate=selected).predictions.0.display"] == a["token"]["display"]:
             assert math.isclose(shown["analyze(ablate=selected).predictions.0.prob"], without["prob"], abs_tol=1e-4), text
@@ -534,7 +539,7 @@ def test_top_head_is_the_head_the_role_table_ranks_first(client):
     table = client.post("/api/roles", json={"text": text, "model": "tiny-sinusoidal", "sort_by": "previous-token"}).json()
     layer, head, score = _top(table["roles"]["heads"], "previous-token")
     assert (d["settings"]["layer"], d["settings"]["head"]) == (layer, head) == tuple(table["roles"]["ranking"][0])
-    quoted = next(n for n in d["numbers"] if n["placeholder"].endswith("scores.previous-token"))
+    quoted = next(n for n in d["numbers"] if expr_of(n).endswith("scores.previous-token"))
     assert math.isclose(quoted["value"], score)
     # the page's own layer and head win over the role once the student picks another head
     d2 = client.post("/api/lessons/find-the-induction-head/steps/2",
@@ -724,7 +729,7 @@ def test_the_induction_lesson_on_smollm2_reads_the_probe(client):
     probe = client.post("/api/roles/probe", json={"model": "smollm2-135m", "probe": {"seed": 0},
                                                   "sort_by": "induction"}).json()
     reveal = client.post("/api/lessons/find-the-induction-head/steps/4", json={"text": text, "model": "smollm2-135m"}).json()
-    got = {n["placeholder"].split(".")[-1]: n["value"] for n in reveal["numbers"]}
+    got = {expr_of(n).split(".")[-1]: n["value"] for n in reveal["numbers"]}
     p = probe["probe"]
     assert got["seed"] == 0 and got["length"] == p["length"] == 50
     assert math.isclose(got["loss_drop"], got["first_half_loss"] - got["second_half_loss"], abs_tol=1e-3)
@@ -741,7 +746,7 @@ def test_the_induction_lesson_on_a_tiny_model_follows_its_numbers(client):
     """A tiny model gains little on the repeat: the reveal says what its numbers say, not SmolLM2's."""
     text = "The cat sat on the mat because the cat was tired."
     d = client.post("/api/lessons/find-the-induction-head/steps/4", json={"text": text, "model": "tiny-sinusoidal"}).json()
-    drop = next(n["value"] for n in d["numbers"] if n["placeholder"].endswith("loss_drop"))
+    drop = next(n["value"] for n in d["numbers"] if expr_of(n).endswith("loss_drop"))
     probe = client.post("/api/roles/probe", json={"model": "tiny-sinusoidal", "probe": {"seed": 0}}).json()["probe"]
     assert math.isclose(drop, probe["loss_drop"])
     assert ("About the same" in d["body"]) == (abs(drop) < 0.3) and ("Much lower" in d["body"]) == (drop > 1)
@@ -760,7 +765,7 @@ def test_lesson_8_compares_the_tiny_models_previous_token_heads(client, text):
     across = client.post("/api/roles/models", json={"models": d["numbers"][0]["request"]["params"]["models"],
                                                     "text": text}).json()
     tops = {name: _top(r["roles"]["heads"], "previous-token")[2] for name, r in zip(across["models"], across["results"], strict=True)}
-    quoted = [n["value"] for n in d["numbers"] if "previous-token" in n["placeholder"]][:len(tops)]
+    quoted = [n["value"] for n in d["numbers"] if "previous-token" in expr_of(n)][:len(tops)]
     assert len(tops) >= 4 and all(math.isclose(q, t) for q, t in zip(quoted, tops.values(), strict=True))
     nope = tops.pop("tiny-nope")
     truth = "even" if nope >= 0.4 else "positions help" if max(tops.values()) >= 0.4 else "none"
@@ -1043,7 +1048,7 @@ def test_a_one_word_sentence_gets_words_not_question_marks(client):
         first = {r["role"]: r["index"] for r in d["roles"]}["first"]
         p = client.post("/api/predict", json={"text": "Hi", "model": model, "top_k": 1}).json()
         assert p["tokens"][first]["text"].strip() == "Hi"
-        said = {n["placeholder"]: n["value"] for n in d["numbers"]}
+        said = {expr_of(n): n["value"] for n in d["numbers"]}
         assert said[f"predict.per_position.{first}.top.0.prob"] == p["per_position"][first]["top"][0]["prob"]
     d = client.post("/api/lessons/positional-encoding/steps/6", json={"text": "Hi"}).json()
     assert d["missing"] == "This step needs a second word, and “Hi” has none." and d["numbers"] == []
@@ -1176,4 +1181,4 @@ def test_lesson_8_quotes_numbers_of_removed_or_shuffled_positions_only_while_the
         assert d["problems"] == [] and d["settings"]["positions"] == positions, d
         body = " ".join(d["body"].split())
         assert ("The Positions menu is on" in body) == (positions != own), (positions, body)
-        assert ("{{top_key_weight}}" in body) == (positions == own), (positions, body)
+        assert ("{{top_key_weight | 2}}" in body) == (positions == own), (positions, body)
