@@ -460,6 +460,19 @@ def test_the_positions_panels_name_the_other_interventions_they_run_with(page: P
     expect(page.locator('[data-part="enc"] .intro')).to_contain_text("shuffles the positions")
 
 
+def test_a_learned_table_s_length_is_what_the_positions_menu_shows(page: Page, models):
+    """pn=512 on tiny-learned: the menu said 512 while the 128 positions of its table were drawn."""
+    n = models["tiny-learned"]["max_tokens"]
+    open_app(page, text=SENTENCE, model="tiny-learned", view="positional", pn=512)
+    expect(page.locator('[data-part="encoding"] .caption')).to_contain_text(
+        f"encoding of {n} positions, 160 dimensions (tiny-learned). The model has no encoding past position {n - 1}, "
+        "so 512 cannot be drawn.")
+    expect(page.locator('select[name="pn"]')).to_have_value(str(n))
+    open_app(page, text=SENTENCE, model="tiny-sinusoidal", view="positional", pn=512)  # a formula: any length
+    expect(page.locator('[data-part="encoding"] .caption')).to_contain_text("encoding of 512 positions")
+    expect(page.locator('select[name="pn"]')).to_have_value("512")
+
+
 def test_views_that_do_not_apply_say_why(page: Page, models, need_models):
     need_models("tiny-rotary", "tiny-nope")
     for name in ("tiny-rotary", "tiny-nope"):

@@ -132,11 +132,14 @@ function encodingPart(element, data, state) {
   }
   simFig.hidden = false;
   const r = enc.data;
+  // a learned table ends at its length: the menu shows what is drawn, not the larger number asked for
+  if (r && r.n < state.pn && N_CHOICES.includes(r.n)) setValue(ctl.querySelector("select"), r.n);
   if (!r || !changed(encFig, [r])) return;
   const positions = [...Array(r.n).keys()];
   const dims = [...Array(r.d_model).keys()];
   const lim = absMax(r.encoding);
-  caption(encFig, `${r.positional} encoding of ${r.n} positions, ${r.d_model} dimensions (${r.model}).`);
+  const fewer = r.n < state.pn ? ` The model has no encoding past position ${r.n - 1}, so ${state.pn} cannot be drawn.` : "";
+  caption(encFig, `${r.positional} encoding of ${r.n} positions, ${r.d_model} dimensions (${r.model}).${fewer}`);
   draw(encFig,
     [{ type: "heatmap", z: r.encoding, x: dims, y: positions, colorscale: DIVERGING, zmin: -lim, zmax: lim, zmid: 0,
        hovertemplate: "position %{y}<br>dimension %{x}<br>value %{z}<extra></extra>", colorbar: { thickness: 10, outlinewidth: 0 } }],
