@@ -15,7 +15,7 @@
 //                              have no data; one on its way is let go)
 // ctx: {state, model, models (name -> /api/models entry), hover, overrides}; need(name) -> {data, error, pending}
 // of another source in the same context.
-import { baseParams, compact, effectiveToken, keptIndices, positionalLength, samplingOf } from "./derive.js";
+import { baseParams, canRunBeyond, compact, effectiveToken, keptIndices, positionalLength, samplingOf } from "./derive.js";
 import { familyOf, unavailable } from "./vocab.js";
 import { combinedQueries } from "./roles.js";
 
@@ -169,13 +169,23 @@ export const SOURCES = {
   shuffled: (ctx) => positionsCompare(ctx, "shuffled"),
 
   // the positional view: the same sentence through every model of the current model's family (without ablation)
-  family(ctx) {
+  family(ctx, need) {
     const fam = familyOf(ctx.model.name);
     if (!fam) return { error: "There are no models that differ only in their positional scheme." };
+    // the family shares one tokenizer: the page's analysis says how long the text is for each (a model that cannot
+    // read it is not asked, rather than refused with a 422)
+    const a = need ? need("analyze") : null;
+    const n = a && a.data ? a.data.tokens.length : null;
     const each = fam.models.map((name) => {
       const m = ctx.models.get(name);
       if (!m) return { name, error: `${name} is not on this server.` };
       if (!m.available) return { name, positional: m.positional, error: `${name} is not installed${m.install ? `: ${m.install}` : "."}` };
+      const limit = ctx.state.beyond && canRunBeyond(m) ? m.max_tokens_beyond : m.max_tokens;
+      if (n !== null && n > limit) {
+        return { name, positional: m.positional, error: `${name} reads at most ${limit} tokens, and this text is ${n}` +
+          (canRunBeyond(m) ? (ctx.state.beyond ? "." : `: past its trained length, it runs when you allow it (up to ${m.max_tokens_beyond}).`)
+            : m.why_not_beyond ? `: ${m.why_not_beyond}` : ".") };
+      }
       return { name, positional: m.positional, spec: SOURCES.analyze({ ...ctx, model: m, state: { ...ctx.state, model: name, ablate: [] } }) };
     });
     return { each, family: fam };

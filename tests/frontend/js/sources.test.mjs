@@ -82,6 +82,23 @@ test("the positional view's models: the family of the current model, without abl
   assert.deepEqual(same.spec, SOURCES.analyze(ctxOf()));
 });
 
+test("the positional view's models: one that cannot read the page's text is not asked, and says why", () => {
+  const fam = meta.families[0];
+  const models = new Map(fam.models.map((name) => [name, { ...MODELS[0], name, max_tokens: 128, max_tokens_beyond: name === "tiny-learned" ? null : 512, why_not_beyond: name === "tiny-learned" ? "its learned table ends at 128." : null }]));
+  const need = (n) => () => ({ data: { tokens: Array.from({ length: n }, () => ({})) } });
+  const long = SOURCES.family({ ...ctxOf({ beyond: true }), models }, need(375));
+  const learned = long.each.find((e) => e.name === "tiny-learned");
+  assert.equal(learned.spec, undefined);
+  assert.equal(learned.error, "tiny-learned reads at most 128 tokens, and this text is 375: its learned table ends at 128.");
+  assert.ok(long.each.filter((e) => e.name !== "tiny-learned").every((e) => e.spec && !e.error)); // past it, allowed
+  const notAllowed = SOURCES.family({ ...ctxOf(), models }, need(375)).each.find((e) => e.name === "tiny-rotary");
+  assert.match(notAllowed.error, /reads at most 128 tokens, and this text is 375: past its trained length, it runs when you allow it \(up to 512\)/);
+  const short = SOURCES.family({ ...ctxOf(), models }, need(12));
+  assert.ok(short.each.every((e) => e.spec && !e.error));
+  const tooLong = SOURCES.family({ ...ctxOf({ beyond: true }), models }, need(600)).each.find((e) => e.name === "tiny-rotary");
+  assert.equal(tooLong.error, "tiny-rotary reads at most 512 tokens, and this text is 600.");
+});
+
 test("labrun and a lesson step name the page's lab run and how many of its records (all, while it trains)", async () => {
   const { labRunOf } = await import("../../../frontend/js/sources.js");
   const lab = (status, n) => ({ run: { id: 4, status }, records: Array.from({ length: n }, (_, i) => ({ index: i })) });
