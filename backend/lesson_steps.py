@@ -542,9 +542,8 @@ def format_value(value: Any, fmt: str) -> str:
         digits = int(fmt) if re.fullmatch(r"\d", fmt) else 2
         text = f"{value:.{digits}f}"
         return text[1:] if re.fullmatch(r"-0\.?0*", text) else text  # 0.00, not -0.00
-    if isinstance(value, str):  # as lesson-template.js shownWord(): a word, or the token as shown (␣↵ is not ↵)
-        word = word_of(value)
-        return value if fmt == "raw" or not any(c.isalnum() for c in word) else word
+    if isinstance(value, str):
+        return value if fmt == "raw" else word_of(value)
     raise ReadError("this names a list or an object, not one value: add a path step")
 
 

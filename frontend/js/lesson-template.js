@@ -348,15 +348,8 @@ const LOSS_STEP_CHOICES = ["before step 100", "steps 100 to 299", "steps 300 to 
 export const ACCURACY_BINS = [0.4, 0.9];
 const ACCURACY_CHOICES = ["less than 40%", "40% to 89%", "90% or more"];
 
-/** A token as a lesson's text shows it: as a word (␣cat as cat) where it has a letter or a digit; else as the page
- * shows it, so that ␣↵ and ↵ (or ␣. and .) stay two tokens side by side. */
-export function shownWord(tokenText) {
-  const word = wordOf(tokenText);
-  return /[\p{L}\p{N}]/u.test(word) ? word : String(tokenText);
-}
-
 /** A value as the lesson text shows it. Numbers: 2 decimals unless the format says, a whole number with its
- * thousands grouped as the views' captions write them (4,092); strings: as a word (shownWord). */
+ * thousands grouped as the views' captions write them (4,092); strings: as a word. */
 export function format(value, fmt) {
   if (value === null || value === undefined) return "—";
   if (typeof value === "number") {
@@ -367,6 +360,6 @@ export function format(value, fmt) {
     return /^-0\.?0*$/.test(text) ? text.slice(1) : text; // a small negative number shows as 0.00, not -0.00
   }
   if (typeof value === "boolean") return value ? "yes" : "no";
-  if (typeof value === "string") return fmt === "raw" ? value : shownWord(value);
+  if (typeof value === "string") return fmt === "raw" ? value : wordOf(value);
   throw new TemplateError("this names a list or an object, not one value: add a path step");
 }
