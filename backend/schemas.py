@@ -1008,6 +1008,7 @@ class RolesRequest(RoleAttentionFields):
 
     text: StrictStr | None = Field(None, description="the sentence to score; give either text or probe")
     probe: ProbeSpec | None = Field(None, description="score the induction probe instead of a text")
+    allow_beyond_trained: StrictBool = BEYOND_TRAINED
 
     @field_validator("text")
     @classmethod
@@ -1049,6 +1050,7 @@ class RolesModelsRequest(Strict):
     probe: ProbeSpec | None = Field(None, description="score each model on the induction probe (drawn from its own "
                                                       "vocabulary: the tiny models share one, so they share the probe)")
     sort_by: RoleName | None = Field(None, description="also rank each model's heads by this role's score")
+    allow_beyond_trained: StrictBool = BEYOND_TRAINED
 
     @field_validator("text")
     @classmethod

@@ -145,8 +145,8 @@ def on_probe(service: ModelService, model: str | None, spec: schemas.ProbeSpec, 
 
 
 def on_text(service: ModelService, model: str | None, text: str, iv: Interventions,
-            opts: Options = Options()) -> schemas.RolesResponse:
-    return _response(service.run(model, text, iv), opts)
+            opts: Options = Options(), beyond: bool = False) -> schemas.RolesResponse:
+    return _response(service.run(model, text, iv, beyond), opts)
 
 
 # --------------------------------------------------------------------------- across models
@@ -170,5 +170,5 @@ def across_models(service: ModelService, req: schemas.RolesModelsRequest) -> sch
         service.get(name)  # every name known and installed before any pass runs
     iv, opts = Interventions(), Options(sort_by=req.sort_by)
     results = [on_probe(service, name, req.probe, iv, opts) if req.probe is not None
-               else on_text(service, name, req.text, iv, opts) for name in names]
+               else on_text(service, name, req.text, iv, opts, req.allow_beyond_trained) for name in names]
     return schemas.RolesModelsResponse(models=[r.model for r in results], results=results)

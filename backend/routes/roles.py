@@ -32,7 +32,8 @@ async def head_roles(req: schemas.RolesRequest, request: Request, service: Servi
     iv, opts = interventions(req), roles.Options.of(req)
     if req.probe is not None:
         return await answer(request, service, lambda: roles.on_probe(service, req.model, req.probe, iv, opts))
-    return await answer(request, service, lambda: roles.on_text(service, req.model, req.text, iv, opts))
+    return await answer(request, service, lambda: roles.on_text(service, req.model, req.text, iv, opts,
+                                                                req.allow_beyond_trained))
 
 
 @router.post("/roles/probe", response_model=schemas.RolesResponse)

@@ -343,7 +343,8 @@ export const SOURCES = {
   // (named roleprobe: main's position lab has a source `probe` of its own, the probe of position)
   roleprobe(ctx) {
     if (!ctx.state.probe) return { value: null };
-    const { text, ...rest } = baseParams(ctx.state, ctx.model);
+    // (the probe has its own length: neither the page's text nor its leave to run past the trained length)
+    const { text, allow_beyond_trained: _, ...rest } = baseParams(ctx.state, ctx.model);
     return { api: "roleProbe", params: { ...rest, probe: { seed: ctx.state.pseed } } };
   },
 
@@ -354,7 +355,9 @@ export const SOURCES = {
     if (!fam) return { error: "There are no models that differ only in their positional scheme." };
     const models = fam.models.filter((name) => ctx.models.get(name) && ctx.models.get(name).available);
     if (!models.length) return { error: `None of ${fam.models.join(", ")} is installed.` };
-    return { api: "roleModels", params: ctx.state.probe ? { models, probe: { seed: ctx.state.pseed } } : { models, text: ctx.state.text } };
+    // past the trained length where the page has agreed to it (a model that cannot run there says why)
+    const beyond = ctx.state.beyond ? { allow_beyond_trained: true } : {};
+    return { api: "roleModels", params: ctx.state.probe ? { models, probe: { seed: ctx.state.pseed } } : { models, text: ctx.state.text, ...beyond } };
   },
 
   // the heatmap's row for a selection of query tokens, summed or averaged by the server (every layer and head);

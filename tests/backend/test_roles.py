@@ -515,3 +515,24 @@ def test_report_gets_the_role_table_and_its_figure(client):
     resp, fig = roles_of(ModelService(Settings()), ReportRequest(text=REPEATS, model="tiny-rotary"))
     assert resp == post(client, "/api/roles", {"text": REPEATS, "model": "tiny-rotary"})
     assert fig.data[0].type == "heatmap" and "tiny-rotary" in fig.layout.title.text
+
+
+def test_a_text_past_the_trained_length_gets_its_roles_where_the_page_allows_it(client):
+    """The Heads view with beyond=1 showed "allow_beyond_trained: Extra inputs are not permitted" for every panel:
+    /api/roles and /api/roles/models take the flag now, and the table is the one /api/analyze carries."""
+    long = "Once upon a time there was a little girl named Lily. She loved to play in the park. " * 8
+    refused = client.post("/api/roles", json={"text": long})
+    assert refused.status_code == 422 and "allow_beyond_trained: true" in refused.json()["detail"]
+    r = client.post("/api/roles", json={"text": long, "allow_beyond_trained": True})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert len(body["tokens"]) > 128 and body["beyond_trained"] is not None
+    with_analyze = client.post("/api/analyze", json={"text": long, "allow_beyond_trained": True, "roles": True,
+                                                     "layers": [0]}).json()
+    assert body["roles"] == with_analyze["roles"]
+    # across the models: those that can run there do; learned positions cannot, and the answer says why
+    many = client.post("/api/roles/models", json={"text": long, "allow_beyond_trained": True,
+                                                  "models": ["tiny-sinusoidal", "tiny-rotary"]})
+    assert many.status_code == 200 and [len(x["tokens"]) for x in many.json()["results"]] == [len(body["tokens"])] * 2
+    learned = client.post("/api/roles/models", json={"text": long, "allow_beyond_trained": True})
+    assert learned.status_code == 422 and "tiny-learned" in learned.json()["detail"]

@@ -99,6 +99,20 @@ test("the positional view's models: one that cannot read the page's text is not 
   assert.equal(tooLong.error, "tiny-rotary reads at most 512 tokens, and this text is 600.");
 });
 
+test("past the trained length: the role table and the models' tables carry the page's leave, the probe does not", () => {
+  const fam = meta.families[0];
+  const models = new Map(fam.models.map((name) => [name, { ...MODELS[0], name, max_tokens: 128, max_tokens_beyond: 512, available: true }]));
+  const ctx = { ...ctxOf({ beyond: true, probe: true, pseed: 3 }), models };
+  const probe = SOURCES.roleprobe(ctx);
+  assert.equal(probe.api, "roleProbe");
+  assert.ok(!("allow_beyond_trained" in probe.params) && !("text" in probe.params)); // (refused: "Extra inputs")
+  assert.deepEqual(probe.params.probe, { seed: 3 });
+  const onText = SOURCES.rolemodels({ ...ctxOf({ beyond: true }), models });
+  assert.equal(onText.params.allow_beyond_trained, true);
+  assert.ok(!("allow_beyond_trained" in SOURCES.rolemodels({ ...ctxOf(), models }).params));
+  assert.ok(!("allow_beyond_trained" in SOURCES.rolemodels(ctx).params)); // on the probe
+});
+
 test("labrun and a lesson step name the page's lab run and how many of its records (all, while it trains)", async () => {
   const { labRunOf } = await import("../../../frontend/js/sources.js");
   const lab = (status, n) => ({ run: { id: 4, status }, records: Array.from({ length: n }, (_, i) => ({ index: i })) });
