@@ -126,14 +126,23 @@ def test_each_new_view_draws_on_the_default_model(page: Page):
 
 
 def test_the_ablation_note_counts_the_passes_it_ran(page: Page):
-    """With a head ablated already, its cell is the run as it is and needs no pass: the note says 15 passes of 16
-    heads, as the API's `passes` (it said 16)."""
-    open_app(page, text=TEXT, view="effects", ablate="0.1")
+    """With a head ablated already, its cell needs no pass: the note says 15 passes of 16 heads, as the API's
+    `passes` (it said 16). Its cell is blank: it showed 0.000, the colour of a head that does not matter, where
+    ablating a head again changes nothing by construction."""
+    open_app(page, text=TEXT, view="effects", ablate="0.1", token=3)
     passes = sum(api(page, "/api/attribution/ablation", {"text": TEXT, "layers": [l], "ablate": [[0, 1]]})["passes"]
                  for l in range(4))
     assert passes == 15
     expect(page.locator("#panel-effects .measure-note")).to_have_text(
-        "16 heads, 15 forward passes (1 already ablated: its cell is the run as it is).")
+        "16 heads, 15 forward passes (1 already ablated: its cell is left blank, as ablating a head again changes "
+        "nothing).")
+    z = plot_data(page, "#panel-effects [data-part=effects] .plot")[0]["z"]
+    assert z[0][1] is None and all(v is not None for l, row in enumerate(z) for h, v in enumerate(row) if (l, h) != (0, 1))
+    # the position explained is not the last: the title names it
+    a = api(page, "/api/attribution/ablation", {"text": TEXT, "layers": [0], "ablate": [[0, 1]], "position": 3})
+    expect(page.locator("#panel-effects [data-part=effects] .panel-title")).to_have_text(
+        f"p(“{a['token']['display']}”) after “{a['tokens'][3]['display']}” (token 3) is {a['token']['prob']}: "
+        "its change with each head ablated")
 
 def test_a_why_view_waiting_for_its_analysis_says_so_then_shows_the_new_sentence(page: Page):
     """The lens view's analysis carries more than the attention view's: back on the lens tab after the sentence

@@ -153,18 +153,24 @@ function ablationPart(element, data, state) {
     : stopped ? `Stopped: ${p.done} of ${p.total} layers measured.`
       : p.done < p.total ? `${p.done} of ${p.total} layers measured…`
         : `${heads} heads, ${p.passes} forward pass${p.passes === 1 ? "" : "es"}` +
-          (already ? ` (${already} already ablated: ${already > 1 ? "their cells are" : "its cell is"} the run as it is).` : ".");
+          (already ? ` (${already} already ablated: ${already > 1 ? "their cells are" : "its cell is"} left blank, as ablating a head again changes nothing).` : ".");
   if (!p.first) return;
   const L = m.n_layers;
   const H = m.n_heads;
-  const z = p.effects.map((row) => (row ? row.map((e) => e.delta_prob) : Array(H).fill(null)));
+  // a head ablated before has no cell: switching it off again changes nothing by construction, which a 0.000 would
+  // show as a head that does not matter
+  const z = p.effects.map((row) => (row ? row.map((e) => (e.already_ablated ? null : e.delta_prob)) : Array(H).fill(null)));
   const lim = absMax(z);
   const t = p.first.token;
   caption(fig, p.first.caption);
   // (the probability as the run is, then what each cell shows: "Change in p(x) = 0.48" read as a change of 0.48)
   const temp = state.temp !== undefined && state.temp !== 1 ? " (at temperature 1)" : ""; // (the slider is the predictions view's)
-  fig.querySelector(".panel-title").textContent = `p(“${t.display}”) is ${t.prob}${temp}: its change with each head ablated`;
-  const hover = p.effects.map((row, l) => (row ? row.map((e) => `layer ${l}, head ${e.head}<br>p = ${e.prob} (${e.delta_prob >= 0 ? "+" : ""}${e.delta_prob})${e.already_ablated ? "<br>already ablated" : ""}`) : Array(H).fill(`layer ${l}: not measured yet`)));
+  // the position explained, where it is not the last (the query token chosen): "p(“␣down”) after “␣sat”"
+  const at = p.first.tokens && p.first.position < p.first.tokens.length - 1 ? ` after “${p.first.tokens[p.first.position].display}” (token ${p.first.position})` : "";
+  fig.querySelector(".panel-title").textContent = `p(“${t.display}”)${at} is ${t.prob}${temp}: its change with each head ablated`;
+  const hover = p.effects.map((row, l) => (row ? row.map((e) => (e.already_ablated
+    ? `layer ${l}, head ${e.head}<br>already ablated in this run: not measured (off again, it changes nothing)`
+    : `layer ${l}, head ${e.head}<br>p = ${e.prob} (${e.delta_prob >= 0 ? "+" : ""}${e.delta_prob})`)) : Array(H).fill(`layer ${l}: not measured yet`)));
   const xs = [...Array(H).keys()];
   const ys = [...Array(L).keys()];
   draw(fig,
