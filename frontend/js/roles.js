@@ -75,7 +75,8 @@ export function ruleText(t) {
   return `A head carries a label when its strongest role scores at least ${t.min_score}, at least ${t.min_margin} ` +
     `above its next role, over at least ${t.min_queries} queries; otherwise it is unlabelled. Broad (entropy) ` +
     "describes a head and is never a label. A fixed offset of 1 or 0 is the previous-token or own-token role (its " +
-    "score can differ a little: it counts a few other queries), so it is not a next role (nor a label).";
+    "score differs: it also counts the second token, whose key at offset 1 is the first token, left out; on a short " +
+    "sentence that lowers it a lot), so it is not a next role (nor a label).";
 }
 
 /** A role's hover text: its definition in words, the formula, which queries count and how many did here. */

