@@ -2,10 +2,10 @@
 // norm and where it sits, positional scheme, unembedding). Pure: no DOM, no fetch; views/model.js draws it and the
 // tests check it for each kind of model. Each part names the view that shows its numbers (`view`).
 //
-// modelPicture(model, n, interventions) -> {sizes: [[label, value]], input: [part], block: [part], output: [part],
+// modelPicture(model, n, interventions, layer) -> {sizes: [[label, value]], input: [part], block: [part], output: [part],
 // notes: [string]}; part: {id, label, shape, view, note?, kind: "box" | "add" | "norm" | "position"}; `n` is the number
 // of tokens, `interventions` the run's (an answer's: positions removed or shuffled, scaling off, heads ablated), drawn
-// where they act.
+// where they act; `layer`: the block drawn (its own ablated heads are named), or null.
 
 const ADDED = ["sinusoidal", "learned"]; // schemes whose vector is added to the token embedding
 
@@ -18,12 +18,14 @@ function positionsWord(positions, removed, shuffled) {
   return "";
 }
 
-export function modelPicture(model, n = "n", interventions = null) {
+export function modelPicture(model, n = "n", interventions = null, layer = null) {
   const m = model;
   const iv = interventions || {};
   const positions = iv.positions || "normal";
   const scaled = iv.scale !== false;
-  const ablated = (iv.ablate || []).length;
+  // the block drawn is `layer`'s: its own ablated heads (every block's where no layer is given)
+  const off = (iv.ablate || []).filter(([l]) => layer === null || l === layer).map(([, h]) => h);
+  const ablated = off.length;
   const gqa = m.n_kv_heads !== m.n_heads;
   const pre = m.norm_placement !== "post";
   const norm = m.norm === "rmsnorm" ? "RMSNorm" : "LayerNorm";
@@ -81,7 +83,7 @@ export function modelPicture(model, n = "n", interventions = null) {
     attn.push({ id: "scores", kind: "box", label: `q·k ${scale}, softmax`, shape: `pattern ${dims(m.n_heads, n, n)}`, view: "arithmetic", note: mask });
   }
   attn.push({ id: "heads", kind: "box", label: headsLabel, shape: `z ${dims(n, m.n_heads, m.d_head)}`, view: "attention",
-    note: "each head's weighted sum of values" + (ablated ? `; ${ablated} ablated in this run (${ablated > 1 ? "their outputs are" : "its output is"} 0)` : "") });
+    note: "each head's weighted sum of values" + (ablated ? `; ${layer === null ? `${ablated}` : `head${ablated > 1 ? "s" : ""} ${off.join(", ")} of this block`} ablated in this run (${ablated > 1 ? "their outputs are" : "its output is"} 0)` : "") });
   attn.push({ id: "wo", kind: "box", label: "concatenate · W_O", shape: `${dims(m.n_heads * m.d_head, m.d_model)} → ${dims(n, m.d_model)}`,
     view: m.unembed ? "attribution" : "effects", note: m.unembed ? "what each head adds to the prediction, through W_O" : "what each head moves, through W_O" });
 

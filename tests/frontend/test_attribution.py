@@ -283,6 +283,11 @@ def test_the_picture_draws_the_runs_interventions_beside_its_prediction(page: Pa
     expect(page.locator("#panel-model button[data-part=pos]")).to_contain_text("removed in this run")
     top = api(page, "/api/analyze", {"text": TEXT, "positions": "removed", "layers": []})["predictions"][0]
     expect(page.locator("#panel-model .mpredict")).to_contain_text(f"(probability {top['prob']:.3f})")
+    # at another temperature of the predictions view, the picture's probability says it is at 1 (0.196 beside the
+    # predictions' 0.519 at 0.3)
+    open_app(page, text=TEXT, view="model", temp=0.3)
+    top = api(page, "/api/analyze", {"text": TEXT, "layers": []})["predictions"][0]
+    expect(page.locator("#panel-model .mpredict")).to_contain_text(f"(probability {top['prob']:.3f} at temperature 1)")
     need_models("tiny-alibi")
     open_app(page, text=TEXT, view="model", model="tiny-alibi")
     parts = page.locator("#panel-model .mblock button.mpart").evaluate_all("(bs) => bs.map((b) => b.dataset.part)")

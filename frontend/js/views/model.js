@@ -48,8 +48,8 @@ export function render(element, data, state) {
   const m = data.model;
   const a = data.analyze;
   const n = a.tokens.length;
-  const pic = modelPicture(m, n, a.interventions);
   const L = Math.min(state.layer, m.n_layers - 1);
+  const pic = modelPicture(m, n, a.interventions, L);
   const box = part(element, "picture", () => {
     const node = h("div", { class: "model-picture" });
     node.addEventListener("click", (ev) => {
@@ -67,7 +67,7 @@ export function render(element, data, state) {
   const sentence = h("div", { class: "msentence" }, h("span", { class: "label" }, `The sentence: ${n} tokens`), h("span", { class: "mtoks" }, chips));
   const stepper = h("span", { class: "mstep", role: "group", "aria-label": "which block" },
     h("button", { type: "button", class: "small", dataset: { step: String(Math.max(0, L - 1)) }, disabled: L === 0, "aria-label": "previous block" }, "◂"),
-    h("span", { class: "mstep-label" }, `block ${L} of ${m.n_layers} (0 to ${m.n_layers - 1}, all alike)`),
+    h("span", { class: "mstep-label" }, `block ${L} of ${m.n_layers} (0 to ${m.n_layers - 1}: one shape, each its own weights)`),
     h("button", { type: "button", class: "small", dataset: { step: String(Math.min(m.n_layers - 1, L + 1)) }, disabled: L === m.n_layers - 1, "aria-label": "next block" }, "▸"));
   const block = h("div", { class: "mblock", role: "group", "aria-label": `block ${L}` },
     h("div", { class: "mblock-head" }, h("span", { class: "mblock-title" }, `× ${m.n_layers} blocks`), stepper),
@@ -75,8 +75,10 @@ export function render(element, data, state) {
   const out = [];
   if (m.unembed && a.predictions && a.predictions.length) {
     const top = a.predictions[0];
+    // (the analysis's probabilities are at temperature 1: said where the predictions view's slider is elsewhere)
+    const temp = state.temp !== undefined && state.temp !== 1 ? " at temperature 1" : "";
     out.push(arrow(), h("div", { class: "mpredict" }, "next token after the sentence: ",
-      h("span", { class: "tokname" }, shownText(top)), ` (probability ${fmt(top.prob)})`));
+      h("span", { class: "tokname" }, shownText(top)), ` (probability ${fmt(top.prob)}${temp})`));
   }
   box.replaceChildren(
     h("p", { class: "intro" }, `${m.title}: every box is one step of the forward pass on this sentence, with the shape of what it `

@@ -262,4 +262,9 @@ test("the picture draws the run's interventions where they act: positions remove
   assert.equal(label(modelPicture(TINY, 5, { positions: "normal", scale: false }), "scores"), "q·k (not divided: scaling off in this run), softmax");
   const heads = partsOf(modelPicture(TINY, 5, { ablate: [[0, 1], [2, 3]] })).find((p) => p.id === "heads");
   assert.match(heads.note, /2 ablated in this run/);
+  // the block drawn names its own: block 1 has none of L0 H1 and L2 H3 (it said "2 ablated" on every block)
+  const of = (layer) => partsOf(modelPicture(TINY, 5, { ablate: [[0, 1], [2, 3], [2, 0]] }, layer)).find((p) => p.id === "heads").note;
+  assert.equal(of(1), "each head's weighted sum of values");
+  assert.match(of(0), /; head 1 of this block ablated in this run \(its output is 0\)$/);
+  assert.match(of(2), /; heads 3, 0 of this block ablated in this run \(their outputs are 0\)$/);
 });
