@@ -242,6 +242,24 @@ def test_the_finder_shows_the_apis_scores_sorts_by_a_column_and_opens_a_head(pag
     assert page.locator("#attn-heatmap .panel-title").inner_text() == f"Attention · layer {layer} · head {head}"
 
 
+def test_the_finder_marks_ablated_heads_and_keeps_the_ranked_column_in_sight_on_a_phone(page: Page):
+    """An ablated head was ranked and labelled as a working one, with no mark (its output is 0); on a phone the
+    column the rows are ranked by was off-screen to the right, so the order looked random."""
+    go(page, text=REPEATS, view="heads", ablate="1.2", role="induction")
+    off = page.locator('table.finder tbody tr.ablated')
+    expect(off).to_have_count(1)
+    assert (off.get_attribute("data-layer"), off.get_attribute("data-head")) == ("1", "2")
+    expect(off.locator("td").first).to_have_text("L1 H2 off")
+    expect(page.locator('[data-part="table"] .caption')).to_contain_text("A head marked “off” is ablated in this run")
+    page.set_viewport_size({"width": 390, "height": 844})
+    go(page, text=REPEATS, view="heads", role="induction")
+    box = page.locator('table.finder th.sorted').bounding_box()
+    wrap = page.locator('[data-part="table"] .table-wrap').bounding_box()
+    assert wrap["x"] <= box["x"] and box["x"] + box["width"] <= wrap["x"] + wrap["width"] + 1, (box, wrap)
+    first = page.locator('table.finder tbody tr td').first.bounding_box()  # the head's column, sticky
+    assert first["x"] >= wrap["x"] - 1
+
+
 def test_the_overlay_draws_two_heads_in_two_colours(page: Page, shot):
     go(page, text=SENTENCE, view="attention", layer=1, head=0)
     page.click('#attn-lines .head-chip[data-head="2"]')

@@ -156,8 +156,11 @@ function tablePanel(row, data, state, role) {
   const t = r.roles;
   const byRole = Object.fromEntries(defs.roles.map((d) => [d.role, d]));
   const what = state.probe ? `the induction probe (seed ${r.probe.seed})` : "the sentence";
+  const off = new Set(((r.interventions && r.interventions.ablate) || []).map(([l, hd]) => `${l}.${hd}`));
+  const offWords = off.size ? ` A head marked “off” is ablated in this run: its scores are of the attention it still computes, but its output is 0, so it moves nothing.` : "";
+  const opens = state.probe ? "click a row to open that head on the sentence (the attention view shows the sentence, not the probe)" : "click a row to open that head";
   caption(fig, `${r.model} on ${what}: each score a share of the head's attention (0 to 1; broad: how evenly it spreads, also 0 to 1), averaged over ` +
-    `the queries where its role is possible. Click a column to rank by it; click a row to open that head. ${ruleText(defs.thresholds)}`);
+    `the queries where its role is possible. Click a column to rank by it; ${opens}.${offWords} ${ruleText(defs.thresholds)}`);
   const heads = sortHeads(t, role, state.asc);
   const head = h("tr", {}, h("th", { scope: "col" }, "head"), h("th", { scope: "col" }, "label"),
     ...t.roles.map((ro) => {
@@ -169,9 +172,10 @@ function tablePanel(row, data, state, role) {
   const body = h("tbody");
   for (const hr of heads) {
     const cur = hr.layer === state.layer && hr.head === state.head;
-    body.append(h("tr", { class: cur ? "current" : null, tabindex: "0", dataset: { layer: String(hr.layer), head: String(hr.head) },
-      title: `open layer ${hr.layer}, head ${hr.head} in the attention view` },
-      h("td", { class: "num" }, `L${hr.layer} H${hr.head}`),
+    const isOff = off.has(`${hr.layer}.${hr.head}`);
+    body.append(h("tr", { class: [cur ? "current" : "", isOff ? "ablated" : ""].join(" ").trim() || null, tabindex: "0", dataset: { layer: String(hr.layer), head: String(hr.head) },
+      title: `open layer ${hr.layer}, head ${hr.head} in the attention view${isOff ? " (ablated in this run: its output is 0)" : ""}` },
+      h("td", { class: "num" }, `L${hr.layer} H${hr.head}`, isOff ? h("span", { class: "off" }, " off") : ""),
       h("td", { class: "role-label" }, hr.label_text || ""),
       ...t.roles.map((ro) => {
         const v = hr.scores[ro];
@@ -186,6 +190,14 @@ function tablePanel(row, data, state, role) {
   const wrap = plotOf(fig);
   wrap.classList.add("table-wrap", "tall");
   wrap.replaceChildren(tableEl);
+  // a narrow screen shows a few columns (the head's stays, sticky): the one the rows are ranked by is brought into sight
+  const sorted = tableEl.querySelector("th.sorted");
+  if (sorted && wrap.scrollWidth > wrap.clientWidth) {
+    const first = tableEl.querySelector("th").offsetWidth;
+    if (sorted.offsetLeft + sorted.offsetWidth > wrap.scrollLeft + wrap.clientWidth || sorted.offsetLeft - first < wrap.scrollLeft) {
+      wrap.scrollLeft = Math.max(0, sorted.offsetLeft - first - 8);
+    }
+  }
   if (!wrap._attnlabClick) {
     wrap._attnlabClick = true;
     const open = (tr) => emit(wrap, { view: "attention", layer: Number(tr.dataset.layer), head: Number(tr.dataset.head) }, { history: "push" });
