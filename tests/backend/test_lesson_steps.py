@@ -1180,3 +1180,21 @@ def test_lesson_8_quotes_numbers_of_removed_or_shuffled_positions_only_while_the
         body = " ".join(d["body"].split())
         assert ("The Positions menu is on" in body) == (positions != own), (positions, body)
         assert ("{{top_key_weight | 2}}" in body) == (positions == own), (positions, body)
+
+
+def test_lesson_10_compares_alibi_past_its_length_with_the_same_stretch_of_its_trained_length(client):
+    """It said ALiBi's loss "keeps falling, more context still helps" from its last 64 tokens (2.728) against its mean
+    over the first 128 (2.823), a mean the first positions raise; the same stretch at the end of its trained length
+    is 2.735. The step now compares the two stretches, recomputed here from the curve's own per-position losses."""
+    curves = {m["model"]: m for m in client.get("/api/positional/lengths").json()["models"]}
+    alibi = curves["tiny-alibi"]
+    n = alibi["trained_tokens"]
+    tail = lambda end: sum(alibi["loss"][end - 64:end]) / 64  # noqa: E731
+    far, near = tail(4 * n), tail(n)
+    d = client.post("/api/lessons/position-past-the-trained-length/steps/2", json={"text": "The cat sat."}).json()
+    assert d["problems"] == []
+    body = " ".join(d["body"].split())
+    assert ("keeps falling" in body) == (far < near - 0.1), (far, near)
+    assert ("holds steady" in body) == (abs(far - near) <= 0.1), (far, near)
+    assert ("does worse too" in body) == (far > near + 0.1), (far, near)
+    assert "mean over the trained length" not in body
