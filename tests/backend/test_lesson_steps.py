@@ -1198,3 +1198,18 @@ def test_lesson_10_compares_alibi_past_its_length_with_the_same_stretch_of_its_t
     assert ("holds steady" in body) == (abs(far - near) <= 0.1), (far, near)
     assert ("does worse too" in body) == (far > near + 0.1), (far, near)
     assert "mean over the trained length" not in body
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-nope"])
+def test_lesson_11_gives_a_word_in_pieces_its_pieces_together(client, model):
+    """'Labels on the grid' said "T (the last piece of “CAT”) gives 0.04 of its attention to the first CAT", the weight
+    of one piece; the three pieces had 0.121 together."""
+    text = "THE CAT SAT ON THE MAT. THE CAT SAT"
+    d = client.post("/api/lessons/find-the-induction-head/steps/1", json={"text": text, "model": model}).json()
+    assert d["problems"] == [] and d["missing"] is None
+    first = {r["role"]: r for r in d["roles"]}["repeated"]
+    assert len(first["tokens"]) > 1
+    e = step_explain(client, d, model)
+    (summed,) = [n for n in d["numbers"] if expr_of(n).startswith("explain.weights.$sum(")]
+    assert summed["value"] == pytest.approx(sum(e["weights"][i] for i in first["tokens"]), abs=1e-9)
+    assert f"to the first **{first['word']}** (its {len(first['tokens'])} pieces together)" in " ".join(d["body"].split())
