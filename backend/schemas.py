@@ -782,6 +782,14 @@ class LensCell(BaseModel):
     rank: int = Field(..., description="the rank of `token` in this reading (1: the most probable)")
 
 
+class LensSettled(BaseModel):
+    reached: bool = Field(..., description="whether `token` is the top token at the last reading (then it stays "
+                                           "first from `layer`, `sublayer` on)")
+    layer: int | None = Field(None, description="the block; null: the embeddings alone (the input of block 0), or "
+                                                "not reached")
+    sublayer: Literal["embed", "attn", "mlp"] | None = Field(None, description="null: not reached")
+
+
 class LensResponse(Explained):
     n_layers: int
     sublayers: list[Literal["attn", "mlp"]] = Field(..., description="the columns of `cells`: after attention, "
@@ -791,6 +799,9 @@ class LensResponse(Explained):
     cells: list[list[LensCell]] = Field(..., description="[layer][sublayer]: the residual stream after each sub-layer "
                                                          "of each block, read through the final norm and unembedding")
     note: str = Field(..., description="what the lens is, in a sentence, for the page to show")
+    settled: LensSettled = Field(..., description="the first reading from which `token` is the top token at every "
+                                                  "reading after it, to the last (the embeddings', then each "
+                                                  "sub-layer's in order)")
 
 
 class LogitAttributionRequest(ContrastFields):

@@ -1213,3 +1213,32 @@ def test_lesson_11_gives_a_word_in_pieces_its_pieces_together(client, model):
     (summed,) = [n for n in d["numbers"] if expr_of(n).startswith("explain.weights.$sum(")]
     assert summed["value"] == pytest.approx(sum(e["weights"][i] for i in first["tokens"]), abs=1e-9)
     assert f"to the first **{first['word']}** (its {len(first['tokens'])} pieces together)" in " ".join(d["body"].split())
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-rotary", "tiny-alibi"])
+def test_lesson_9_credits_a_sub_layer_only_where_the_token_stays_first_after_it(client, model):
+    """'The logit lens' said "It first becomes the top token after the attention of block 2: the attention sub-layer
+    brought it, not the MLP" where it was second again after the MLP of block 2 and after the attention of block 3.
+    The readings' ranks are walked here: the step credits a sub-layer only where the token stays first after it, and
+    else names the reading from which it does (the lens's `settled`, recomputed here)."""
+    for text in ["Lily had a red ball. Lily gave the ball to", "The cat sat on the mat because it was", "Hello",
+                 *SENTENCES[:3]]:
+        d = client.post("/api/lessons/where-does-the-answer-appear/steps/3", json={"text": text, "model": model}).json()
+        assert d["problems"] == [], (text, d["problems"])
+        lens = client.post("/api/attribution/lens", json={"text": d["text"], "model": model}).json()
+        readings = [(None, "embed", lens["embedding"]["rank"])] + [(c["layer"], c["sublayer"], c["rank"])
+                                                                   for row in lens["cells"] for c in row]
+        last_off = max((i for i, r in enumerate(readings) if r[2] != 1), default=-1)
+        settle = readings[last_off + 1] if last_off + 1 < len(readings) else None
+        assert lens["settled"] == ({"reached": True, "layer": settle[0], "sublayer": settle[1]} if settle
+                                   else {"reached": False, "layer": None, "sublayer": None})
+        first = next((i for i, r in enumerate(readings) if r[2] == 1), None)
+        body = " ".join(d["body"].split())
+        if readings[0][2] == 1 or first is None:
+            continue
+        stays = first == last_off + 1
+        assert ("It stays first from there on" in body) == stays, (text, readings)
+        assert ("It does not stay there" in body) == (not stays), (text, readings)
+        if not stays:
+            word = "attention" if settle[1] == "attn" else "MLP"
+            assert f"first for good only from the **{word}** of block {{{{lens.settled.layer | int}}}} on" in body
