@@ -294,15 +294,21 @@ export function questionChoices(kind, d, want = null) {
     if (kind === "loss-step") {
       // the bins are the question's; the answer is the run's: the first record below the loss threshold, or, once
       // the run has ended without one, the last choice; null while neither is known
+      // a run that ended before the last choice's first step without the loss falling (stopped, or given fewer
+      // steps) cannot tell which later choice is right: `cut`, and no answer
       const choices = LOSS_STEP_CHOICES.map((label, index) => ({ index, label }));
       let answer = null;
+      let cut = false;
       if (d && d.loss && d.loss.reached) answer = LOSS_STEP_BINS.filter((b) => d.loss.step >= b).length;
-      else if (d && d.ended) answer = LOSS_STEP_BINS.length;
-      return { choices, answer, other };
+      else if (d && d.ended && d.final && d.final.step !== null && d.final.step + 1 >= LOSS_STEP_BINS[LOSS_STEP_BINS.length - 1]) answer = LOSS_STEP_BINS.length;
+      else if (d && d.ended) cut = true;
+      return { choices, answer, other, cut };
     }
+    // the accuracy when the run ends: of a run that spent its steps (one stopped or out of time is not that run)
     const choices = ACCURACY_CHOICES.map((label, index) => ({ index, label }));
-    const acc = d && d.ended && d.final ? d.final.accuracy : null;
-    return { choices, answer: acc === null || acc === undefined ? null : ACCURACY_BINS.filter((b) => acc >= b).length, other };
+    const cut = Boolean(d && d.ended && d.end && d.end !== "steps");
+    const acc = d && d.ended && !cut && d.final ? d.final.accuracy : null;
+    return { choices, answer: acc === null || acc === undefined ? null : ACCURACY_BINS.filter((b) => acc >= b).length, other, cut };
   }
   if (kind === "top-key") {
     const choices = [];

@@ -98,6 +98,11 @@ const LAB_KINDS = ["loss-step", "lab-accuracy"]; // asked about the training lab
 /** The reveal of a question on the lab's run (its numbers: the labrun source, the same summary the claims read). */
 function labReveal(q) {
   if (q.other) return `The run on screen is ${q.other}, not this step's: press Train (the training lab, above); the answer shows here from that run.`;
+  if (q.cut) {
+    return q.kind === "loss-step"
+      ? "This run ended at step {{labrun.final.step}} ({{labrun.reason}}) before its training loss fell below {{labrun.thresholds.loss | 1}} nats (the last: {{labrun.final.loss | 2}}): it cannot tell which of the later choices is right. Train again and let it run its steps (at least to step 1,000) for the answer."
+      : "This run ended at step {{labrun.final.step}} before its steps were spent ({{labrun.reason}}): what it got right then, {{labrun.final.accuracy | pct}}, is not what the whole run gets. Train again and let it run to its end for the answer.";
+  }
   if (q.answer === null || q.answer === undefined) {
     return q.kind === "loss-step"
       ? "Now train (the training lab, above): the answer shows here once the training loss falls below {{labrun.thresholds.loss | 1}} nats, or the run ends."
@@ -108,7 +113,7 @@ function labReveal(q) {
   if (q.kind === "loss-step") {
     const what = q.reached
       ? "This run’s training loss first fell below {{labrun.thresholds.loss | 1}} nats at step **{{labrun.loss.step}}** ({{labrun.loss.seconds | 1}} s in training steps)."
-      : "This run ended at step {{labrun.final.step}} without its training loss falling below {{labrun.thresholds.loss | 1}} nats (the last: {{labrun.final.loss}}).";
+      : "This run ended at step {{labrun.final.step}} without its training loss falling below {{labrun.thresholds.loss | 1}} nats (the last: {{labrun.final.loss | 2}}).";
     return `${what}\n\n${mark}`;
   }
   return `When the run ended (step {{labrun.final.step}}) the model got **{{labrun.final.accuracy | pct}}** of the example’s answers right (loss on the example {{labrun.final.example_loss}} nats).\n\n${mark}`;
@@ -140,13 +145,13 @@ function question(lesson, step, base) {
   } else if (chosen !== null) {
     const right = chosen === q.answer;
     if (kind === "top-key") {
-      q.reveal = `The model: **{{top_word_key}}** gets {{top_word_key_weight}} of the attention of **{{query}}** ` +
-        "(the start token, where a head parks what it does not need, gets {{first_token_weight}}).\n\n" +
+      q.reveal = `The model: **{{top_word_key}}** gets {{top_word_key_weight | 2}} of the attention of **{{query}}** ` +
+        "(the start token, where a head parks what it does not need, gets {{first_token_weight | 2}}).\n\n" +
         (chosen < 0 ? "" : right ? "✓ You predicted it."
-          : `✗ You chose **{{explain.tokens.${chosen}.display}}**${q.choices.find((c) => c.index === chosen)?.repeated ? ` at ${chosen}` : ""}: it gets {{explain.weights.${chosen}}}.`);
+          : `✗ You chose **{{explain.tokens.${chosen}.display}}**${q.choices.find((c) => c.index === chosen)?.repeated ? ` at ${chosen}` : ""}: it gets {{explain.weights.${chosen} | 2}}.`);
     } else {
-      q.reveal = "The model’s top guess: **{{top_next}}**, with probability {{top_next_prob}}.\n\n" +
-        (chosen < 0 ? "" : right ? "✓ You predicted it." : `✗ You chose **{{predict.predictions.${chosen}.display}}**: probability {{predict.predictions.${chosen}.prob}}.`);
+      q.reveal = "The model’s top guess: **{{top_next}}**, with probability {{top_next_prob | 2}}.\n\n" +
+        (chosen < 0 ? "" : right ? "✓ You predicted it." : `✗ You chose **{{predict.predictions.${chosen}.display}}**: probability {{predict.predictions.${chosen}.prob | 2}}.`);
     }
   }
   return q;

@@ -150,10 +150,17 @@ test("questions on the lab's run: fixed choices, the answer from its summary, no
   const at = (step) => T.questionChoices("loss-step", summary({ loss: { reached: true, step } })).answer;
   assert.deepEqual([5, 99, 100, 299, 300, 999, 1000, 2400].map(at), [0, 0, 1, 1, 2, 2, 3, 3]); // bounds 100, 300, 1000
   assert.deepEqual(T.LOSS_STEP_BINS, [100, 300, 1000]);
-  assert.equal(T.questionChoices("loss-step", summary({ ended: true })).answer, 3); // ended without the drop
-  const acc = (accuracy, ended = true) => T.questionChoices("lab-accuracy", summary({ ended, final: { accuracy } })).answer;
-  assert.deepEqual([0, 0.39, 0.4, 0.89, 0.9, 1].map((a) => acc(a)), [0, 0, 1, 1, 2, 2]);
-  assert.equal(acc(1, false), null); // only once the run has ended
+  // ended without the drop: the last choice once the run went past its first step (1000), else not known (a run
+  // stopped at step 195 marked "steps 300 to 999" wrong)
+  const ended = (step, end = "steps") => T.questionChoices("loss-step", summary({ ended: true, end, final: { step, accuracy: 0.5 } }));
+  assert.deepEqual([ended(2999).answer, ended(2999).cut], [3, false]);
+  assert.deepEqual([ended(999, "stopped").answer, ended(998, "stopped").cut], [3, true]);
+  assert.deepEqual([ended(195, "stopped").answer, ended(195, "stopped").cut], [null, true]);
+  assert.deepEqual([ended(299).answer, ended(299).cut], [null, true]); // a budget of 300 steps: 300-999 or later?
+  const acc = (accuracy, ended = true, end = "steps") => T.questionChoices("lab-accuracy", summary({ ended, end, final: { accuracy } }));
+  assert.deepEqual([0, 0.39, 0.4, 0.89, 0.9, 1].map((a) => acc(a).answer), [0, 0, 1, 1, 2, 2]);
+  assert.equal(acc(1, false).answer, null); // only once the run has ended
+  for (const end of ["stopped", "time", "failed", "reset"]) assert.deepEqual([acc(1, true, end).answer, acc(1, true, end).cut], [null, true]);
   assert.deepEqual(Object.keys(T.QUESTION_SOURCES), ["top-key", "next-word", "loss-step", "lab-accuracy"]);
   assert.throws(() => T.questionChoices("when", {}), /loss-step/);
 });
