@@ -1242,3 +1242,24 @@ def test_lesson_9_credits_a_sub_layer_only_where_the_token_stays_first_after_it(
         if not stays:
             word = "attention" if settle[1] == "attn" else "MLP"
             assert f"first for good only from the **{word}** of block {{{{lens.settled.layer | int}}}} on" in body
+
+
+def test_lesson_13_s_rotary_step_quotes_a_rotary_run_only():
+    """'Another scheme' showed the run before it (no positions) as "This run (none positions, ...)" under "Rotary
+    positions ...": its blocks now read a rotary run of the reverse task, and say what is on screen otherwise."""
+    from models.lab import summarize
+
+    body = (ROOT / "frontend/lessons/13-positional-schemes-in-the-lab.md").read_text()
+    lines = body.splitlines()
+    start = next(i for i, line in enumerate(lines) if line == "## Another scheme") + 1
+    end = next((i for i in range(start, len(lines)) if lines[i].startswith("## ")), len(lines)) + 1
+    blocks = [p for p in split_claims(body) if not isinstance(p, str) and start <= p[0] <= end]
+    base = summarize([{"step": 400, "seconds": 9.0, "loss": 2.07, "example_loss": 2.0, "accuracy": 0.13}])
+    for positional, ended in (("none", True), ("sinusoidal", True), ("rotary", True), ("rotary", False)):
+        run = {"ended": ended, "status": "finished", "end": "steps" if ended else None, "reason": "its steps",
+               "steps": 400, "task": "reverse", "positional": positional, "size": "small", "seed": 0,
+               **{k: base[k] for k in ("thresholds", "loss", "role", "final")}}
+        said = " ".join(" ".join(said_of(blocks, run, lambda p: True)).split())
+        assert ("This run (rotary positions" in said) == (positional == "rotary" and ended), (positional, said)
+        assert ("press **Train** for this step's run" in said) == (positional != "rotary"), (positional, said)
+        assert "none positions" not in said
