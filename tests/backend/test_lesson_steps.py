@@ -230,13 +230,14 @@ def test_lesson_5_follows_the_pronoun_not_a_position(client):
 def test_lesson_9_says_what_the_heads_add_truly_whatever_its_sign(client, model):
     """'What each head adds' reads the heads' total: a share of it is named only where the heads raise the logit; where
     they lower it (the heads add -0.91 to ',' after "He said" on the default model) the step says so, and that the
-    other parts give at least the whole logit, recomputed here from the attribution's parts."""
+    other parts give at least the whole logit, recomputed here from the attribution's parts; where the largest head
+    adds more than all of them, the others cancel it, and the step says that instead of "more than half"."""
     shares = {"One head gives more than half": "one", "No single head gives half": "several",
-              "Together the heads do not raise this logit": "lower"}
+              "Together the heads do not raise": "lower", "The largest head alone adds more than all the heads": "cancel"}
     seen = set()
     picked = [(None, None)] + [(313, None), (313, 12)] * (model == "tiny-sinusoidal")  # the Token and minus menus
-    for text, (target, versus) in [(t, p) for t in ["He said", "Lily had a red ball. Lily gave the ball to", *SENTENCES]
-                                   for p in picked]:
+    for text, (target, versus) in [(t, p) for t in ["He said", "Hello", "Lily had a red ball. Lily gave the ball to",
+                                                     *SENTENCES] for p in picked]:
         d = client.post("/api/lessons/where-does-the-answer-appear/steps/4",
                         json={"text": text, "model": model, "target": target, "versus": versus}).json()
         body = " ".join(d["body"].split())
@@ -248,12 +249,15 @@ def test_lesson_9_says_what_the_heads_add_truly_whatever_its_sign(client, model)
         assert (shown["logit.target"], shown["logit.logit"]) == (a["target"], a["logit"]), (text, target, versus)
         best, heads = max(max(row) for row in a["heads"]), a["heads_total"]
         rest = sum(p["value"] for p in a["parts"])
-        truth = "lower" if heads <= 0 else "one" if best > 0.5 * heads else "several"
+        # ("Hello": the heads add 0.02 in all, the largest 0.27: "more than half" was said of 13 times the total)
+        truth = "lower" if heads <= 0 else "cancel" if best > heads else "one" if best > 0.5 * heads else "several"
         assert said == [truth], (text, said, heads, best)
         if truth == "lower":
             assert rest >= a["logit"] - 1e-3 * len(a["parts"]), (text, rest, a["logit"])
         seen.add(truth)
     assert "lower" in seen and len(seen) >= 2, seen
+    if model == "tiny-sinusoidal":
+        assert "cancel" in seen, seen
 
 
 def lens_story(lens: dict) -> str:
