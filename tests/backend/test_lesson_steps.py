@@ -1267,3 +1267,19 @@ def test_lesson_13_s_rotary_step_quotes_a_rotary_run_only():
         assert ("This run (rotary positions" in said) == (positional == "rotary" and ended), (positional, said)
         assert ("press **Train** for this step's run" in said) == (positional != "rotary"), (positional, said)
         assert "none positions" not in said
+
+
+def test_lesson_11_does_not_call_the_first_copy_of_the_word_a_sink(client, need):
+    """SmolLM2 has no start token: on "Dogs chase cats. Dogs chase" the first copy of "Dogs" is the text's first
+    token, and the induction head's strongest key (0.99). The step said "a sink. Leave it aside"; it now says the key
+    is the earlier copy itself, which the first position cannot tell apart from a sink."""
+    need("gguf", why="SmolLM2")
+    text = "Dogs chase cats. Dogs chase"
+    d = client.post("/api/lessons/find-the-induction-head/steps/6", json={"text": text, "model": "smollm2-135m"}).json()
+    assert d["problems"] == []
+    roles = {r["role"]: r for r in d["roles"]}
+    e = step_explain(client, d, "smollm2-135m")
+    top = max(range(len(e["weights"])), key=lambda i: e["weights"][i])
+    assert top == 0 and roles["repeated"]["tokens"] == [0] and not e["tokens"][0]["special"]
+    body = " ".join(d["body"].split())
+    assert "it is the first **Dogs** itself" in body and "Leave it aside" not in body
