@@ -1006,11 +1006,17 @@ def rewrite(text: str, ctx: StepContext) -> str:
 def strongest_head(ctx: StepContext) -> list[tuple[int, int]]:
     """`ablate: @strongest-head`: the head whose ablation lowers the probability of the model's top next token the
     most (measured: POST /api/attribution/ablation), over every head of a model with at most 64 heads, else over
-    the step's layer."""
+    the layer of the head whose direct logit attribution to that token is the largest (POST /api/attribution/logit:
+    SmolLM2's 270 heads are too many to switch off one by one here, and its layer 0 held none of the heads that
+    mattered)."""
     m = ctx.model
-    layers = None if m["n_layers"] * m["n_heads"] <= 64 else [ctx.state["layer"]]
-    params = {"text": ctx.state["text"], "model": m["name"], "positions": ctx.state["positions"],
-              "scale": ctx.state["scale"], "ablate": [], "layers": layers}
+    run = {"text": ctx.state["text"], "model": m["name"], "positions": ctx.state["positions"],
+           "scale": ctx.state["scale"], "ablate": []}
+    layers = None
+    if m["n_layers"] * m["n_heads"] > 64:
+        heads = ctx.get("logit", run)["heads"]  # [layer][head]
+        layers = [max(range(len(heads)), key=lambda layer: max(heads[layer]))]
+    params = {**run, "layers": layers}
     a = ctx.get("ablation", params)
     effects = [e for row in a["effects"] for e in row]
     best = min(effects, key=lambda e: e["delta_prob"])
