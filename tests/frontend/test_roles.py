@@ -260,6 +260,18 @@ def test_the_finder_marks_ablated_heads_and_keeps_the_ranked_column_in_sight_on_
     assert first["x"] >= wrap["x"] - 1
 
 
+def test_a_text_too_short_for_any_role_says_so(page: Page, need_models):
+    """SmolLM2 reads "Dogs" as one token (no start token before it): every cell was "—" with no word of why."""
+    need_models("smollm2-135m")
+    r = api(page, "/api/roles", {"text": "Dogs", "model": "smollm2-135m"})["roles"]
+    assert not any(r["queries"].values())
+    go(page, text="Dogs", model="smollm2-135m", view="heads")
+    expect(page.locator('[data-part="table"] .caption')).to_contain_text(
+        "No query of the sentence counts for any role (it is 1 token long): every score is “—”; type a longer sentence.")
+    go(page, text=REPEATS, view="heads")
+    expect(page.locator('[data-part="table"] .caption')).not_to_contain_text("No query")
+
+
 def test_the_overlay_draws_two_heads_in_two_colours(page: Page, shot):
     go(page, text=SENTENCE, view="attention", layer=1, head=0)
     page.click('#attn-lines .head-chip[data-head="2"]')

@@ -159,8 +159,11 @@ function tablePanel(row, data, state, role) {
   const off = new Set(((r.interventions && r.interventions.ablate) || []).map(([l, hd]) => `${l}.${hd}`));
   const offWords = off.size ? ` A head marked “off” is ablated in this run: its scores are of the attention it still computes, but its output is 0, so it moves nothing.` : "";
   const opens = state.probe ? "click a row to open that head on the sentence (the attention view shows the sentence, not the probe)" : "click a row to open that head";
+  // a text too short for any role (SmolLM2 reads "Dogs" as one token, with no start token before it): every cell "—"
+  const none = t.roles.every((ro) => !t.queries[ro]);
+  const noneWords = none ? ` No query of ${what} counts for any role (it is ${r.tokens.length} token${r.tokens.length === 1 ? "" : "s"} long): every score is “—”; type a longer sentence.` : "";
   caption(fig, `${r.model} on ${what}: each score a share of the head's attention (0 to 1; broad: how evenly it spreads, also 0 to 1), averaged over ` +
-    `the queries where its role is possible. Click a column to rank by it; ${opens}.${offWords} ${ruleText(defs.thresholds)}`);
+    `the queries where its role is possible. Click a column to rank by it; ${opens}.${offWords}${noneWords} ${ruleText(defs.thresholds)}`);
   const heads = sortHeads(t, role, state.asc);
   const head = h("tr", {}, h("th", { scope: "col" }, "head"), h("th", { scope: "col" }, "label"),
     ...t.roles.map((ro) => {
