@@ -1061,7 +1061,9 @@ class RolesModelsRequest(Strict):
     probe: ProbeSpec | None = Field(None, description="score each model on the induction probe (drawn from its own "
                                                       "vocabulary: the tiny models share one, so they share the probe)")
     sort_by: RoleName | None = Field(None, description="also rank each model's heads by this role's score")
-    allow_beyond_trained: StrictBool = BEYOND_TRAINED
+    allow_beyond_trained: StrictBool = Field(False, description="allow a text longer than a model's trained length "
+                                                                "where the model can run there; a model that cannot "
+                                                                "is left out (`left_out` says why)")
 
     @field_validator("text")
     @classmethod
@@ -1085,9 +1087,16 @@ class RolesModelsRequest(Strict):
         return self
 
 
+class LeftOutModel(BaseModel):
+    model: str
+    why: str
+
+
 class RolesModelsResponse(BaseModel):
     models: list[str] = Field(..., description="the models, in the order of `results`")
     results: list[RolesResponse] = Field(..., description="one role table per model, on the same text or probe")
+    left_out: list[LeftOutModel] = Field(default_factory=list, description="with allow_beyond_trained, the models "
+                                                                           "that cannot read a text this long, and why")
 
 
 AnalyzeResponse.model_rebuild()  # (its `roles`, `lens`, `logit` and `attention_attribution` are defined after it)

@@ -534,8 +534,13 @@ def test_a_text_past_the_trained_length_gets_its_roles_where_the_page_allows_it(
     many = client.post("/api/roles/models", json={"text": long, "allow_beyond_trained": True,
                                                   "models": ["tiny-sinusoidal", "tiny-rotary"]})
     assert many.status_code == 200 and [len(x["tokens"]) for x in many.json()["results"]] == [len(body["tokens"])] * 2
-    learned = client.post("/api/roles/models", json={"text": long, "allow_beyond_trained": True})
-    assert learned.status_code == 422 and "tiny-learned" in learned.json()["detail"]
+    # the tiny models: learned positions cannot run there, and are left out with the reason (the rest run)
+    every = client.post("/api/roles/models", json={"text": long, "allow_beyond_trained": True}).json()
+    assert [x["model"] for x in every["left_out"]] == ["tiny-learned"] and "tiny-learned" not in every["models"]
+    assert "reads at most 128 tokens" in every["left_out"][0]["why"] and len(every["models"]) == 4
+    alone = client.post("/api/roles/models", json={"text": long, "allow_beyond_trained": True, "models": ["tiny-learned"]})
+    assert alone.status_code == 422 and "tiny-learned" in alone.json()["detail"]
+    assert client.post("/api/roles/models", json={"text": long}).status_code == 422  # without the leave: refused
 
 
 @pytest.mark.parametrize("model, text", [("tiny-sinusoidal", REPEATS), ("tiny-rotary", "Dogs"),

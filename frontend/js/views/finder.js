@@ -258,6 +258,9 @@ function modelsPart(element, data, state, role) {
     grid.replaceChildren(h("p", { class: "intro" }, "Computing…"));
     return;
   }
+  // a model that cannot read a text this long is left out by the server: said under the intro
+  const left = (src.data && src.data.left_out) || [];
+  sec.querySelector(".intro").textContent += left.map((x) => ` Left out: ${x.model}, which cannot read this text (${x.why}).`).join("");
   for (const old of grid.querySelectorAll(":scope > :not(figure)")) old.remove();
   const keep = new Set(results.map((r) => `m-${r.model}`));
   for (const fig of grid.querySelectorAll(":scope > figure")) if (!keep.has(fig.dataset.part)) fig.remove();
