@@ -145,10 +145,13 @@ def _lens(run: Run, head: dict, k: int, wide: Callable[[int], AbstractContextMan
     cells = [[cell(1 + layer * len(SUBLAYERS) + i, layer, s, f"blocks.{layer}.hook_{SUBLAYER_HOOKS[s]}")
               for i, s in enumerate(SUBLAYERS)] for layer in range(n_layers)]
     # the reading from which the token stays first to the last one (ranks: the embeddings', then each sub-layer's)
-    unsettled = [i for i, r in enumerate(ranks) if r != 1]
-    at = unsettled[-1] + 1 if unsettled else 0
-    settled = {"reached": False} if at == len(ranks) else {"reached": True, "layer": None, "sublayer": "embed"} \
-        if at == 0 else {"reached": True, "layer": (at - 1) // len(SUBLAYERS), "sublayer": SUBLAYERS[(at - 1) % len(SUBLAYERS)]}
+    at = max((i + 1 for i, r in enumerate(ranks) if r != 1), default=0)  # after the last reading where it is not
+    if at == len(ranks):
+        settled = {"reached": False}
+    elif at == 0:
+        settled = {"reached": True, "layer": None, "sublayer": "embed"}
+    else:
+        settled = {"reached": True, "layer": (at - 1) // len(SUBLAYERS), "sublayer": SUBLAYERS[(at - 1) % len(SUBLAYERS)]}
     # validated with the answer, every cell and prediction in one call (not a call for each of them)
     return schemas.LensResponse.model_validate({
         **head, "n_layers": n_layers, "sublayers": list(SUBLAYERS), "cells": cells, "note": LENS_NOTE,
