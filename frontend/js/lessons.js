@@ -100,7 +100,7 @@ function labReveal(q) {
   if (q.other) return `The run on screen is ${q.other}, not this step's: press Train (the training lab, above); the answer shows here from that run.`;
   if (q.cut) {
     return q.kind === "loss-step"
-      ? "This run ended at step {{labrun.final.step}} ({{labrun.reason}}) before its training loss fell below {{labrun.thresholds.loss | 1}} nats (the last: {{labrun.final.loss | 2}}): it cannot tell which of the later choices is right. Train again and let it run its steps (at least to step 1,000) for the answer."
+      ? `This run ended at step {{labrun.final.step}} ({{labrun.reason}}) before its training loss fell below {{labrun.thresholds.loss | 1}} nats (the last: {{labrun.final.loss | 2}}): it cannot tell which of the later choices is right. Train again and let it run its steps (at least to step ${T.LOSS_STEP_BINS[T.LOSS_STEP_BINS.length - 1].toLocaleString("en")}) for the answer.`
       : "This run ended at step {{labrun.final.step}} before its steps were spent ({{labrun.reason}}): what it got right then, {{labrun.final.accuracy | pct}}, is not what the whole run gets. Train again and let it run to its end for the answer.";
   }
   if (q.answer === null || q.answer === undefined) {
