@@ -1003,19 +1003,21 @@ def rewrite(text: str, ctx: StepContext) -> str:
     return re.sub(r"\{\{(.*?)\}\}", one, text)
 
 
-def strongest_head(ctx: StepContext) -> list[tuple[int, int]]:
+def strongest_head(ctx: StepContext, pick_layer: bool = False) -> list[tuple[int, int]]:
     """`ablate: @strongest-head`: the head whose ablation lowers the probability of the model's top next token the
     most (measured: POST /api/attribution/ablation), over every head of a model with at most 64 heads, else over
-    the layer of the head whose direct logit attribution to that token is the largest (POST /api/attribution/logit:
-    SmolLM2's 270 heads are too many to switch off one by one here, and its layer 0 held none of the heads that
-    mattered)."""
+    the step's layer; with `pick_layer` (a role that chooses the layer too), over the layer of the head whose
+    direct logit attribution to that token is the largest (POST /api/attribution/logit: SmolLM2's 270 heads are too
+    many to switch off one by one here, and its layer 0 held none of the heads that mattered)."""
     m = ctx.model
     run = {"text": ctx.state["text"], "model": m["name"], "positions": ctx.state["positions"],
            "scale": ctx.state["scale"], "ablate": []}
     layers = None
-    if m["n_layers"] * m["n_heads"] > 64:
+    if m["n_layers"] * m["n_heads"] > 64 and pick_layer:
         heads = ctx.get("logit", run)["heads"]  # [layer][head]
         layers = [max(range(len(heads)), key=lambda layer: max(heads[layer]))]
+    elif m["n_layers"] * m["n_heads"] > 64:
+        layers = [ctx.state["layer"]]
     params = {**run, "layers": layers}
     a = ctx.get("ablation", params)
     effects = [e for row in a["effects"] for e in row]
@@ -1028,8 +1030,9 @@ SETTING_ROLES = {"strongest-head": strongest_head}
 
 def strongest_head_selected(ctx: StepContext) -> tuple[int, int]:
     """`head: @strongest-head`: the same head as `ablate: @strongest-head`, selected instead of switched off (the
-    Beyond attention view then outlines it in the ablation heatmap, measured with every head on)."""
-    return strongest_head(ctx)[0]
+    Beyond attention view then outlines it in the ablation heatmap, measured with every head on); on a model with
+    more than 64 heads, of the layer whose head adds the most to the top token's logit, which it selects too."""
+    return strongest_head(ctx, pick_layer=True)[0]
 
 
 def top_head(ctx: StepContext) -> tuple[int, int]:

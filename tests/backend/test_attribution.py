@@ -557,4 +557,5 @@ def post_free_lens(text: str) -> schemas.LensResponse:
         tokens=[schemas.Token(id=1, text=text, display=text, position=0)], position=0,
         token=schemas.TargetToken(id=1, text=text, display=text, prob=0.5, logit=1.0, rank=1), token_is_default=True, n_layers=1,
         sublayers=["attn", "mlp"], embedding=cell.model_copy(update={"layer": None, "sublayer": "embed"}),
-        cells=[[cell, cell.model_copy(update={"sublayer": "mlp"})]], note="n")
+        cells=[[cell, cell.model_copy(update={"sublayer": "mlp"})]], note="n",
+        settled=schemas.LensSettled(reached=True, layer=None, sublayer="embed"))  # (rank 1 at every reading)

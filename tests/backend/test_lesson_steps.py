@@ -20,6 +20,7 @@ import torch
 
 from backend.lesson_roles import PRONOUNS, words_of
 from backend.lesson_steps import SHORTCUTS, ReadError, evaluate_condition, parse_condition, split_claims, tokenize_condition
+from tests.lessonpaths import follow
 
 ROOT = Path(__file__).resolve().parents[2]
 MODELS = ["tiny-sinusoidal", "tiny-nope", "minilm-l6", "smollm2-135m"]
@@ -91,17 +92,6 @@ def test_a_condition_is_never_run_as_code():
 
 # --------------------------------------------------------------------------- through the API
 
-def _follow(value, path):
-    for key in path:
-        if key == "$all":  # a list of lists read as one list (every head of every layer)
-            value = [x for row in value for x in row]
-        elif isinstance(key, str) and key.startswith("$sum("):  # those items added (a word in pieces)
-            value = math.fsum(value[int(i)] for i in key[5:-1].split(","))
-        else:
-            value = value[key]
-    return value
-
-
 def expr_of(n: dict) -> str:
     """A number's placeholder without its format (`top_key_weight | 2` -> `top_key_weight`)."""
     return n["placeholder"].split("|")[0].strip()
@@ -141,15 +131,15 @@ def _check_number(n: dict, refetch: Refetch, models: dict, settings: dict, where
             m = re.search(r"model=([\w.-]+)", n["source"])
             top = models[m[1] if m else settings["model"]]
         if top is not None:
-            assert _same(_follow(top, n["path"]), n["value"]), where
+            assert _same(follow(top, n["path"]), n["value"]), where
         elif n["source"] == "state":
             key = n["path"][0]
-            got = _follow(settings, n["path"]) if key in settings else None
+            got = follow(settings, n["path"]) if key in settings else None
             if got is not None:
                 assert _same(got, n["value"]), where
         return n["value"]
     answer = refetch(n["request"])
-    got = _follow(answer, n["path"])
+    got = follow(answer, n["path"])
     assert _same(got, n["value"]), (where, n["placeholder"], got, n["value"])
     return got
 
@@ -825,7 +815,9 @@ def test_a_lab_step_reads_no_run_as_nothing_reached(client):
     assert d["problems"] == [] and d["settings"]["view"] == "lab"
     assert [n["value"] for n in d["numbers"]] == [LOSS_DROP, INDUCTION_AT]
     d = client.post("/api/lessons/positional-schemes-in-the-lab/steps/3", json={"text": "Birds sing."}).json()
-    assert [c["holds"] for c in d["claims"]] == [False, False] and d["numbers"][0]["value"] == LEARNED_AT
+    # (a rotary run ended, no run ended yet, another run on screen, a run cut short: only the second)
+    assert [c["holds"] for c in d["claims"]] == [False, True, False, False] and d["numbers"][0]["value"] == LEARNED_AT
+    assert "When this step's run has ended, its numbers appear here" in " ".join(d["body"].split())
     assert client.post("/api/lessons/positional-schemes-in-the-lab/steps/3",
                        json={"text": "Birds sing.", "lab_run": 999}).json()["problems"]  # a run the server does not have
 

@@ -17,6 +17,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from backend.lesson_steps import API_PATHS
+from tests.lessonpaths import follow
 
 pytestmark = pytest.mark.browser
 
@@ -113,13 +114,6 @@ def ask(page: Page, request: dict, cache: dict):
         assert r.ok, f"{request}: {r.text()}"
         cache[key] = r.json()
     return cache[key]
-
-
-def follow(root, path: list):
-    for key in path:
-        # "$all": a list of lists read as one list (every head of every layer)
-        root = [x for row in root for x in row] if key == "$all" else root[key]
-    return root
 
 
 def check_numbers(page: Page, models: dict, where: str) -> int:
