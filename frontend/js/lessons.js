@@ -31,6 +31,7 @@ const L = {
   answers: new Map(), // question key -> the index the student clicked (-1: "just show me")
   toView: false, // a step was just entered: on a phone, scroll to the view once it is drawn (scrollToView)
   toQuestion: false, // a step was just entered: once drawn, its question shown whole in the panel (scrollToQuestion)
+  linked: null, // {lesson, step}: the page was opened from a whole page's link at that step (linkNote)
   toGrid: false, // a step with `focus: grid` was just entered: scroll to its head's tile once drawn (scrollToGrid)
   gridWait: false, // scrollToGrid is looking for that tile
 };
@@ -186,6 +187,7 @@ function enterStep(lesson, n, { history = "push", model: asked = null, text: ask
     L.before = { positions: state.positions, scale: state.scale, ablate: state.ablate };
   }
   L.fresh = { lesson: lesson.id, step: step.number, all: true };
+  L.linked = null;
   L.set = { positions: s.positions, scale: s.scale, ablate: s.ablate };
   L.open = true;
   update({
@@ -276,6 +278,15 @@ function absentModel(s) {
     `it runs on ${L.page.list.default} instead.`;
 }
 
+/** A page opened from a whole page's link at a step (Copy link, Share): its selection and settings are the link's,
+ * which may not be what the step sets; a note says so, with a button that enters the step again (its own). */
+function linkNote(lesson, step) {
+  const at = L.linked;
+  if (!at || at.lesson !== lesson.id || at.step !== step.number) return null;
+  return { text: "This page opened as it was shared: its sentence, head, query and settings are the link's, which may differ from what this step sets.",
+    action: { label: "Use the step’s own settings", step: step.number }, kind: "link" };
+}
+
 /** When the page is not on the step's own sentence or model: a note saying so, with a button that puts them back. */
 function ownNote(step) {
   const s = step.settings;
@@ -349,6 +360,7 @@ function endLesson() {
   L.before = null;
   L.set = null;
   L.fresh = null;
+  L.linked = null;
   L.applied = null;
 }
 
@@ -492,7 +504,7 @@ function drawPanel(base) {
   const waits = new Set(d.numbers.filter((n) => n.waiting).map((n) => n.placeholder));
   for (const [raw, r] of results) if (r.error && waits.has(raw.trim())) results.set(raw, { ...r, waiting: true });
   const problems = [...new Set([...results.values()].filter((r) => r.error && !r.waiting).map((r) => r.error))];
-  const own = ownNote(step);
+  const own = ownNote(step) || linkNote(lesson, step);
   const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems, d.waiting, own, hiding]);
   if (panel._drawn !== key) {
     const focused = panel.contains(document.activeElement) ? document.activeElement.className : null;
@@ -587,6 +599,7 @@ export async function start(page, { schedule }) {
       // sets is the lesson's (the banner says so, and finishing or closing the lesson puts it back), and before the
       // lesson the page ran as trained (the link cannot say what it ran with before)
       const s = lesson.steps[clampStep(lesson, n) - 1].settings;
+      L.linked = { lesson: lesson.id, step: clampStep(lesson, n) }; // (the panel says so until a step is entered)
       L.before = { positions: DEFAULTS.positions, scale: DEFAULTS.scale, ablate: DEFAULTS.ablate };
       L.set = { positions: s.positions, scale: s.scale, ablate: s.ablate };
       update({ lesson: lesson.id, step: clampStep(lesson, n) });

@@ -223,3 +223,20 @@ def test_a_whole_page_link_at_a_step_leaves_nothing_on_when_the_lesson_ends(page
     page.wait_for_function("() => !new URLSearchParams(location.search).get('lesson')")
     assert url_state(page)["positions"] == "normal" and url_state(page)["scale"] is True
     expect(banner(page)).to_be_hidden()
+
+
+def test_a_whole_page_link_at_a_step_says_the_page_is_the_link_s_and_offers_the_step_s_own(page: Page):
+    """A link with view= keeps the page as it was shared (layer 0, head 0, query "." at lesson 5 step 3, whose own
+    head is 1.3 on the pronoun): the panel said nothing of it. It says so now, with a button for the step's own."""
+    lesson = "attention-arithmetic"
+    page.goto(f"/?lesson={lesson}&step=3&view=attention&layer=0&head=0")
+    step_ready(page, lesson, 3)
+    note = page.locator("#lesson-panel .offer-link")
+    expect(note).to_contain_text("This page opened as it was shared")
+    assert (url_state(page)["layer"], url_state(page)["head"]) == (0, 0)
+    note.locator("button").click()
+    step_ready(page, lesson, 3)
+    page.wait_for_function("() => new URLSearchParams(location.search).get('head') !== '0'")
+    own = page.request.post(f"/api/lessons/{lesson}/steps/3", data={"text": url_state(page)["text"]}).json()["settings"]
+    assert (url_state(page)["layer"], url_state(page)["head"]) == (own["layer"], own["head"])
+    expect(page.locator("#lesson-panel .offer-link")).to_have_count(0)

@@ -167,7 +167,8 @@ export function render(element, data) {
     note = h("div", { class: `lesson-offer${data.note.kind ? ` offer-${data.note.kind}` : ""}`, role: "status" }, h("p", {}, data.note.text));
     if (data.note.action) {
       const b = h("button", { type: "button", class: "primary lesson-offer-action" }, data.note.action.label);
-      b.addEventListener("click", () => ask(element, { action: "change", change: data.note.action.change }));
+      // (a change of the page's state, or the step entered again: its own settings)
+      b.addEventListener("click", () => ask(element, data.note.action.step ? { action: "step", n: data.note.action.step } : { action: "change", change: data.note.action.change }));
       note.append(b);
     }
   }
