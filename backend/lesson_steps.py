@@ -1012,12 +1012,10 @@ def strongest_head(ctx: StepContext, pick_layer: bool = False) -> list[tuple[int
     m = ctx.model
     run = {"text": ctx.state["text"], "model": m["name"], "positions": ctx.state["positions"],
            "scale": ctx.state["scale"], "ablate": []}
-    layers = None
-    if m["n_layers"] * m["n_heads"] > 64 and pick_layer:
-        heads = ctx.get("logit", run)["heads"]  # [layer][head]
-        layers = [max(range(len(heads)), key=lambda layer: max(heads[layer]))]
-    elif m["n_layers"] * m["n_heads"] > 64:
-        layers = [ctx.state["layer"]]
+    layers = None  # every head
+    if m["n_layers"] * m["n_heads"] > 64:
+        heads = ctx.get("logit", run)["heads"] if pick_layer else None  # [layer][head]
+        layers = [max(range(len(heads)), key=lambda layer: max(heads[layer]))] if heads else [ctx.state["layer"]]
     params = {**run, "layers": layers}
     a = ctx.get("ablation", params)
     effects = [e for row in a["effects"] for e in row]

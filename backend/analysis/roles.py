@@ -167,6 +167,7 @@ def across_models(service: ModelService, req: schemas.RolesModelsRequest) -> sch
     if req.probe is not None:
         check_probe(service, req.probe)
     left_out: list[schemas.LeftOutModel] = []
+    run: list[str] = []  # the models that run
     for name in names:
         loaded = service.get(name)  # every name known and installed before any pass runs
         if req.probe is None and req.allow_beyond_trained:
@@ -174,11 +175,11 @@ def across_models(service: ModelService, req: schemas.RolesModelsRequest) -> sch
                 service.tokenize(loaded, req.text, beyond=True)
             except ValueError as e:
                 left_out.append(schemas.LeftOutModel(model=loaded.name, why=str(e)))
-    if left_out and len(left_out) == len(names):
+                continue
+        run.append(name)
+    if not run:
         raise ValueError(left_out[0].why)
-    skip = {x.model for x in left_out}
     iv, opts = Interventions(), Options(sort_by=req.sort_by)
     results = [on_probe(service, name, req.probe, iv, opts) if req.probe is not None
-               else on_text(service, name, req.text, iv, opts, req.allow_beyond_trained)
-               for name in names if service.get(name).name not in skip]
+               else on_text(service, name, req.text, iv, opts, req.allow_beyond_trained) for name in run]
     return schemas.RolesModelsResponse(models=[r.model for r in results], results=results, left_out=left_out)

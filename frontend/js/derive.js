@@ -228,6 +228,10 @@ export function stepTo(steps, token, by) {
   return next >= 0 && next < positions.length ? positions[next] : null;
 }
 
+/** Whether the predictions view's temperature slider is off 1: a view whose probabilities are at temperature 1 (the
+ * analysis's: the lens, the ablation effects, the model picture) then says so. */
+export const temperatureElsewhere = (state) => Boolean(state) && state.temp !== undefined && state.temp !== 1;
+
 // ---------------------------------------------------------------------------------- past the trained length
 
 /** Can this model (a /api/models entry) run on a text longer than its trained length (allow_beyond_trained)? */

@@ -4,6 +4,7 @@
 // on a large model only when the user asks, with a progress bar and a Stop button). Captions: the API's, one
 // sentence each. Every number is the API's (POST /api/attribution/attention, carried by the view's /api/analyze, and
 // /api/attribution/ablation).
+import { temperatureElsewhere } from "../derive.js";
 import { ablationAlways } from "../sources.js";
 import {
   absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, matrixRows, panel, part, plainLabels,
@@ -164,7 +165,7 @@ function ablationPart(element, data, state) {
   const t = p.first.token;
   caption(fig, p.first.caption);
   // (the probability as the run is, then what each cell shows: "Change in p(x) = 0.48" read as a change of 0.48)
-  const temp = state.temp !== undefined && state.temp !== 1 ? " (at temperature 1)" : ""; // (the slider is the predictions view's)
+  const temp = temperatureElsewhere(state) ? " (at temperature 1)" : ""; // (the slider is the predictions view's)
   // the position explained, where it is not the last (the query token chosen): "p(“␣down”) after “␣sat”"
   const at = p.first.tokens && p.first.position < p.first.tokens.length - 1 ? ` after “${p.first.tokens[p.first.position].display}” (token ${p.first.position})` : "";
   fig.querySelector(".panel-title").textContent = `p(“${t.display}”)${at} is ${t.prob}${temp}: its change with each head ablated`;

@@ -2,7 +2,7 @@
 // block, read through the final norm and the unembedding: the top tokens of each reading, and a layer x sub-layer
 // table of the probability of one token (the model's final top-1 unless the user picks another). Every number is
 // the API's (POST /api/attribution/lens).
-import { shownText } from "../derive.js";
+import { shownText, temperatureElsewhere } from "../derive.js";
 import { caption, changed, draw, emit, esc, fmt, h, panel, part, plotOf, reason, setExport, WEIGHT_SCALE } from "../plot.js";
 
 export const id = "lens";
@@ -87,7 +87,7 @@ export function render(element, data, state) {
   const tip = (c) => `${c.layer === null ? "the embeddings" : `block ${c.layer}, ${SUBLAYERS[c.sublayer]}`}<br>${esc(c.hook)}<br>p(${esc(t.display)}) = ${c.prob}, rank ${c.rank}<br>top: ${esc(c.top[0].display)} ${c.top[0].prob}`;
   const cellText = L <= 12 ? "%{text}" : "";
   // the lens reads the logits as they are: at temperature 1, whatever the predictions view's slider says
-  const temp = state && state.temp !== undefined && state.temp !== 1 ? " All at temperature 1 (the predictions view's slider does not apply here)." : "";
+  const temp = temperatureElsewhere(state) ? " All at temperature 1 (the predictions view's slider does not apply here)." : "";
   caption(probFig, `p(“${t.display}”) after position ${r.position} “${shownText(pos)}”: ${fmt(t.prob, 4)} in the output `
     + `(${r.token_is_default ? "the model's top-1" : `rank ${t.rank}`}). From the embeddings alone: ${fmt(e.prob, 4)} (rank ${e.rank}).${temp}`);
   draw(probFig,

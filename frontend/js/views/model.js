@@ -2,7 +2,7 @@
 // MLP -> + residual, the norms where this model has them) -> final norm -> unembedding -> probabilities, with the
 // model's sizes and the sentence on screen. Every part is a button that opens the view showing its numbers. The
 // layout comes from picture.js (pure, tested); this module only draws it (DOM, textContent).
-import { shownText } from "../derive.js";
+import { shownText, temperatureElsewhere } from "../derive.js";
 import { changed, emit, fmt, h, part } from "../plot.js";
 import { viewInfo } from "../vocab.js";
 import { modelPicture } from "../picture.js";
@@ -76,7 +76,7 @@ export function render(element, data, state) {
   if (m.unembed && a.predictions && a.predictions.length) {
     const top = a.predictions[0];
     // (the analysis's probabilities are at temperature 1: said where the predictions view's slider is elsewhere)
-    const temp = state.temp !== undefined && state.temp !== 1 ? " at temperature 1" : "";
+    const temp = temperatureElsewhere(state) ? " at temperature 1" : "";
     out.push(arrow(), h("div", { class: "mpredict" }, "next token after the sentence: ",
       h("span", { class: "tokname" }, shownText(top)), ` (probability ${fmt(top.prob)}${temp})`));
   }

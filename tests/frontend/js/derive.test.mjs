@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 import {
   asSentence, baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, positionText, scrollCues,
-  shownIndices, shownText,
+  shownIndices, shownText, temperatureElsewhere,
   similarityByDistance, similarityCaption,
   sliceThumbnails, visibleAnalysis, wholeInsert,
 } from "../../../frontend/js/derive.js";
@@ -168,4 +168,8 @@ test("an API message as a sentence of the page: a capital and a full stop, once"
   assert.equal(asSentence("The sentence box holds at most 2000 characters."), "The sentence box holds at most 2000 characters.");
   assert.equal(asSentence("  "), "");
   assert.equal(asSentence(null), "");
+});
+
+test("temperatureElsewhere: the slider off 1, said by the views whose probabilities are at temperature 1", () => {
+  assert.deepEqual([{ temp: 1 }, { temp: 0.3 }, { temp: 2 }, {}, null].map(temperatureElsewhere), [false, true, true, false, false]);
 });
