@@ -146,10 +146,10 @@ export const shownIndices = (view) => view.tokens.map((t, i) => (Number.isIntege
 
 /**
  * How many positions the encoding heatmap shows: what the page asks for (`pn`), at most what a learned table holds
- * (a sinusoidal encoding has no end).
+ * (its trained length, which may be longer than the texts the model is given here; a sinusoidal encoding has no end).
  */
 export function positionalLength(model, pn) {
-  return model.positional === "sinusoidal" ? pn : Math.min(pn, model.max_tokens);
+  return model.positional === "sinusoidal" ? pn : Math.min(pn, model.trained_tokens ?? model.max_tokens);
 }
 
 /**

@@ -87,6 +87,9 @@ test("a compact answer indexed by layer, and who gets one", () => {
 test("positions shown, request parameters, the token as shown", () => {
   assert.equal(positionalLength(MODELS[0], 512), 512); // sinusoidal: no end
   assert.equal(positionalLength({ positional: "learned", max_tokens: 128 }, 512), 128);
+  // a model whose texts are kept shorter than its table (MiniLM: texts of 128 tokens, a table of 512) shows its whole table
+  assert.equal(positionalLength({ positional: "learned", max_tokens: 128, trained_tokens: 512 }, 512), 512);
+  assert.equal(positionalLength({ positional: "learned", max_tokens: 128, trained_tokens: 512 }, 256), 256);
   assert.deepEqual(baseParams({ text: "t", positions: "removed", scale: false, ablate: [[0, 1]] }, MODELS[1]),
     { text: "t", model: "tiny-nope", positions: "removed", scale: false, ablate: [[0, 1]] });
   assert.equal(shownText({ text: " cat", display: "␣cat" }), "␣cat");
