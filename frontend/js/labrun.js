@@ -75,8 +75,15 @@ export function reduce(s, ev) {
       // the run is at this record's step (as the server's state says once its next state comes): the status line and
       // the slider read the same record, not a state a few records old
       const r = records[records.length - 1]; // (the record received, where it was appended: not one after a gap)
-      const run = records !== s.records && Number.isInteger(r.step) && r.step > s.run.step
-        ? { ...s.run, step: r.step, seconds: typeof r.seconds === "number" ? r.seconds : s.run.seconds } : s.run;
+      if (records === s.records) return { ...s, gap };
+      // the server keeps each record's weights with it (backend/lab.py; thinning them raises the version, so a state
+      // with the list as it is then follows): a paused run stepped on sends records and no state
+      const kept = s.run.checkpoint_steps || [];
+      const run = {
+        ...s.run,
+        ...(Number.isInteger(r.step) && r.step > s.run.step ? { step: r.step, seconds: typeof r.seconds === "number" ? r.seconds : s.run.seconds } : {}),
+        ...(Number.isInteger(r.step) && !kept.includes(r.step) ? { checkpoint_steps: [...kept, r.step] } : {}),
+      };
       return { ...s, run, records, gap };
     }
     case "refused":

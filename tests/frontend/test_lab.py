@@ -128,6 +128,23 @@ def test_train_the_copy_task_watch_it_pause_slide_and_open_it_in_the_explorer(pa
         right = [p == e for p, e in zip(rec["predictions"], run["example"]["expected"], strict=True)]
         assert marks == ["✓" if r else "✗" for r in right]
     shot(page, "paused-step2")
+    # stepped on while paused: the run sends records and no state (its status stays "paused"); each record's weights are
+    # kept, so the slider's last record is the step the button opens (it offered the step before the last ten)
+    before_step = run["step"]
+    section.locator("button[name=step]").click()
+    page.wait_for_function("(s) => Number(document.querySelector('input[name=lrecord]').max) >= s", arg=len(records))
+    for _ in range(100):
+        stepped = run_of(page)
+        if stepped["step"] >= before_step + 10:
+            break
+        page.wait_for_timeout(100)
+    last = stepped["records"][-1]["step"]
+    assert last > before_step and last in stepped["checkpoint_steps"]
+    expect(slider).to_have_attribute("max", str(len(stepped["records"]) - 1))
+    slider.evaluate("(el) => { el.value = el.max; el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    expect(section.locator("button[name=open]")).to_have_text(f"Open step {last} in the explorer")
+    slider.evaluate("(el) => { el.value = '2'; el.dispatchEvent(new Event('input', {bubbles: true})); }")
+    expect(section.locator("button[name=open]")).to_have_text(f"Open step {records[2]['step']} in the explorer")
     # the view at a projector's size in presenter mode, and on a phone (test-results/screenshots/, to look at)
     page.set_viewport_size({"width": 1280, "height": 720})
     page.keyboard.press("p")

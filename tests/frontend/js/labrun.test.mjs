@@ -65,6 +65,21 @@ test("a run's events become its state: records in order, each once; a missing on
   assert.equal(statusText(s), "Paused at step 15 of 100 (0.0 s in training steps).");
 });
 
+test("a record's weights are kept with it: Open in the explorer can open the step the slider shows", () => {
+  // a paused run stepped on: its status stays "paused", so no state comes, only records (the button offered step 51 while
+  // the slider showed 61, and opened 51)
+  let s = reduce(initial(), { type: "created", run: run({ status: "paused", step: 15, checkpoint_steps: [0, 5, 10, 15], records: [0, 1, 2, 3].map((i) => record(i)) }) });
+  s = reduce(s, { type: "record", record: record(4) });
+  s = reduce(s, { type: "record", record: record(4) }); // sent again
+  assert.deepEqual(s.run.checkpoint_steps, [0, 5, 10, 15, 20]);
+  assert.equal(shownRecord(s).step, 20);
+  // a record after a gap is not kept (nor its step); the server's state, when it comes, has the list as it is (thinned)
+  s = reduce(s, { type: "record", record: record(6) });
+  assert.deepEqual(s.run.checkpoint_steps, [0, 5, 10, 15, 20]);
+  s = reduce(s, { type: "poll", run: run({ status: "paused", version: 5, step: 30, checkpoint_steps: [0, 10, 20, 25, 30], records: [record(5), record(6)] }) });
+  assert.deepEqual(s.run.checkpoint_steps, [0, 10, 20, 25, 30]);
+});
+
 test("the slider picks a record; the last one follows the run as it grows", () => {
   let s = reduce(initial(), { type: "created", run: run({ records: [0, 1, 2, 3].map((i) => record(i)) }) });
   assert.equal(shownIndex(s), 3);
