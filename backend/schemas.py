@@ -235,6 +235,8 @@ class ModelSummary(BaseModel):
     bias: bool = Field(..., description="the projections (Q, K, V, O, MLP) have biases")
     token_types: int = Field(0, description="how many token-type (segment) embeddings the model adds to the token "
                                             "embedding (BERT: 2; the app's texts are all type 0); 0: none")
+    embed_scale: float = Field(1.0, description="the token embedding is multiplied by this before the position is added "
+                                                "(the tiny models: √d_model; 1: not scaled)")
     trained_tokens: int | None = Field(None, description="the longest text the model was trained on (its context), "
                                                          "in tokens; null: unknown")
     max_tokens_beyond: int = Field(..., description="the most tokens a request with allow_beyond_trained may send "

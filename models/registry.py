@@ -76,6 +76,7 @@ class ModelInfo:
     tied_embeddings: bool = True
     bias: bool = True
     token_types: int = 0  # BERT's token-type (segment) embeddings: how many (0: none)
+    embed_scale: float = 1.0  # the token embedding is multiplied by this before the position is added
     trained_tokens: int | None = None  # the trained length (cfg.max_positions); None: unknown
     # why the app does not run this model past max_tokens even when asked (None: it may, up to a limit of the app)
     why_not_beyond: str | None = None
@@ -110,7 +111,7 @@ def architecture(cfg: ModelConfig) -> dict[str, Any]:
     """The ModelInfo fields that describe the architecture beyond the sizes (for the picture of the model)."""
     return {"d_mlp": cfg.d_mlp, "norm": cfg.norm, "norm_placement": cfg.norm_placement, "final_norm": cfg.final_norm,
             "mlp": cfg.mlp, "unembed": cfg.unembed, "tied_embeddings": cfg.tied_embeddings, "bias": cfg.bias,
-            "token_types": cfg.n_token_types}
+            "token_types": cfg.n_token_types, "embed_scale": cfg.embed_scale}
 
 
 def tiny_models() -> list[str]:

@@ -40,10 +40,12 @@ export function modelPicture(model, n = "n", interventions = null, layer = null)
   ];
   const notes = [];
 
+  // the pass multiplies the token embedding by embed_scale before the position is added (the tiny models: √d_model)
+  const scaleBy = m.embed_scale && m.embed_scale !== 1 ? embedScale(m.embed_scale, m.d_model) : null;
   const input = [
     { id: "tokens", kind: "box", label: "tokens", shape: `${n} ids`, view: "embeddings", note: "the sentence as token ids" },
-    { id: "embed", kind: "box", label: "token embedding W_E", shape: dims(n, m.d_model), view: "embeddings",
-      note: `one row of W_E ${dims(m.vocab_size, m.d_model)} per token` },
+    { id: "embed", kind: "box", label: `token embedding W_E${scaleBy ? ` × ${scaleBy.label}` : ""}`, shape: dims(n, m.d_model), view: "embeddings",
+      note: `one row of W_E ${dims(m.vocab_size, m.d_model)} per token` + (scaleBy ? `, multiplied by ${scaleBy.words}` : "") },
   ];
   if (ADDED.includes(m.positional)) {
     input.push({ id: "pos", kind: "position", shape: dims(n, m.d_model), view: "positional",
@@ -71,16 +73,17 @@ export function modelPicture(model, n = "n", interventions = null, layer = null)
       note: "rotary: the only place position enters" });
   }
   const scale = scaled ? `÷ √${m.d_head}` : "(not divided: scaling off in this run)";
-  const mask = m.kind === "causal" ? "causal mask: a token sees itself and earlier ones" : "every token sees every token";
+  const causal = m.kind === "causal";
+  const mask = causal ? "causal mask: a token sees itself and earlier ones" : "every token sees every token";
   if (m.positional === "alibi") {
     // the bias is added to the scaled scores, before the softmax
     attn.push({ id: "scores", kind: "box", label: `q·k ${scale}`, shape: `scores ${dims(m.n_heads, n, n)}`, view: "arithmetic", note: mask });
     attn.push({ id: "alibi", kind: "position", shape: "per head", view: "positional",
       label: "− slope × distance on the scores" + positionsWord(positions, ": 0 in this run (positions removed)", " (distances between shuffled positions)"),
       note: "ALiBi: the only place position enters" });
-    attn.push({ id: "softmax", kind: "box", label: "softmax", shape: `pattern ${dims(m.n_heads, n, n)}`, view: "arithmetic", note: "each row sums to 1" });
+    attn.push({ id: "softmax", kind: "box", label: causal ? "causal mask, softmax" : "softmax", shape: `pattern ${dims(m.n_heads, n, n)}`, view: "arithmetic", note: "each row sums to 1" });
   } else {
-    attn.push({ id: "scores", kind: "box", label: `q·k ${scale}, softmax`, shape: `pattern ${dims(m.n_heads, n, n)}`, view: "arithmetic", note: mask });
+    attn.push({ id: "scores", kind: "box", label: `q·k ${scale}, ${causal ? "causal mask, " : ""}softmax`, shape: `pattern ${dims(m.n_heads, n, n)}`, view: "arithmetic", note: mask });
   }
   attn.push({ id: "heads", kind: "box", label: headsLabel, shape: `z ${dims(n, m.n_heads, m.d_head)}`, view: "attention",
     note: "each head's weighted sum of values" + (ablated ? `; ${layer === null ? `${ablated}` : `head${ablated > 1 ? "s" : ""} ${off.join(", ")} of this block`} ablated in this run (${ablated > 1 ? "their outputs are" : "its output is"} 0)` : "") });
@@ -115,6 +118,13 @@ export function modelPicture(model, n = "n", interventions = null, layer = null)
   if (m.positional === "none") notes.push("No positional encoding: only the causal mask tells a token what came before.");
   if (!pre) notes.push(`Post-norm: each sub-layer's output is added to the residual stream, then the sum is normalised (${norm}).`);
   return { sizes, input, block, output, notes };
+}
+
+/** How the picture names the token embedding's scale: √d_model as such (12.65 for 160), another factor as a number. */
+function embedScale(scale, dModel) {
+  const value = Number(scale.toFixed(2));
+  if (Math.abs(scale - Math.sqrt(dModel)) < 1e-6) return { label: `√${dModel}`, words: `√${dModel} = ${value}` };
+  return { label: `${value}`, words: `${value}` };
 }
 
 /** Every part of a picture in the order of the forward pass (the block once). */

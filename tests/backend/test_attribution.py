@@ -51,6 +51,10 @@ def test_models_give_the_architecture(client):
     # BERT's token-type embeddings (the picture's box): MiniLM's two, as its weights hold them; none elsewhere
     assert mini.token_types == 2 == client.app.state.service.get("minilm-l6").model.W_token_type.shape[0]
     assert tiny.token_types == 0 and smol.token_types == 0
+    # the token embedding's scale before the position is added (the picture's "× √160"): the config's, as the pass uses it
+    for m in (tiny, smol, mini):
+        assert m.embed_scale == client.app.state.service.get(m.name).cfg.embed_scale
+    assert abs(tiny.embed_scale - 160 ** 0.5) < 1e-9 and smol.embed_scale == mini.embed_scale == 1
     for name in ("tiny-sinusoidal", "tiny-rotary", "smollm2-135m"):
         assert not {"lens", "logit_attribution"} & set(by[name].unavailable_views)
     assert "no unembedding" in mini.unavailable_views["lens"] and "no unembedding" in mini.unavailable_views[

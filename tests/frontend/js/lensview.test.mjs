@@ -20,12 +20,12 @@ before(() => setVocabulary(serverMeta()));
 // /api/models entries as the server gives them (the fields the picture reads)
 const TINY = { name: "tiny-sinusoidal", title: "tiny", kind: "causal", n_layers: 4, n_heads: 4, n_kv_heads: 4, d_model: 160, d_head: 40, d_mlp: 640,
   vocab_size: 4096, positional: "sinusoidal", norm: "layernorm", norm_placement: "pre", final_norm: true, mlp: "gelu", unembed: true,
-  tied_embeddings: true, bias: true, max_tokens: 128, available: true, unavailable_views: {} };
-const SMOL = { ...TINY, name: "smollm2-135m", n_layers: 30, n_heads: 9, n_kv_heads: 3, d_model: 576, d_head: 64, d_mlp: 1536, vocab_size: 49152,
+  tied_embeddings: true, bias: true, embed_scale: Math.sqrt(160), max_tokens: 128, available: true, unavailable_views: {} };
+const SMOL = { ...TINY, name: "smollm2-135m", embed_scale: 1, n_layers: 30, n_heads: 9, n_kv_heads: 3, d_model: 576, d_head: 64, d_mlp: 1536, vocab_size: 49152,
   positional: "rotary", norm: "rmsnorm", mlp: "swiglu", bias: false };
 const MINILM = { ...TINY, name: "minilm-l6", kind: "bidirectional", n_layers: 6, n_heads: 12, n_kv_heads: 12, d_model: 384, d_head: 32, d_mlp: 1536,
   vocab_size: 30522, positional: "learned", norm_placement: "post", final_norm: false, unembed: false, tied_embeddings: false,
-  token_types: 2, unavailable_views: { predictions: "no next-word head", lens: "no unembedding", logit_attribution: "no logit" } };
+  embed_scale: 1, token_types: 2, unavailable_views: { predictions: "no next-word head", lens: "no unembedding", logit_attribution: "no logit" } };
 const ALIBI = { ...TINY, name: "tiny-alibi", positional: "alibi" };
 const NOPE = { ...TINY, name: "tiny-nope", positional: "none" };
 
@@ -38,6 +38,11 @@ test("the picture of a pre-norm decoder: embedding + position, norm before each 
   assert.deepEqual(ids(pic.output), ["final_norm", "unembed", "probs"]);
   assert.deepEqual(Object.fromEntries(pic.sizes), { layers: 4, heads: 4, d_model: 160, d_head: 40, d_mlp: 640, vocabulary: 4096 });
   assert.equal(pic.input[1].shape, "[12 × 160]");
+  // the embedding is scaled before the position is added (the pass multiplies it by √d_model), and the mask is drawn
+  assert.equal(pic.input[1].label, "token embedding W_E × √160");
+  assert.match(pic.input[1].note, /multiplied by √160 = 12\.65/);
+  assert.equal(pic.block.find((p) => p.id === "scores").label, "q·k ÷ √40, causal mask, softmax");
+  assert.equal(modelPicture({ ...TINY, embed_scale: 2 }).input[1].label, "token embedding W_E × 2");
   assert.equal(pic.output[1].label, "unembedding (W_E transposed)");
   // every part opens a view the server knows
   for (const p of partsOf(pic)) assert.ok(viewIds().includes(p.view), `${p.id} -> ${p.view}`);
@@ -56,12 +61,14 @@ test("grouped-query heads, rotary and a gated MLP are drawn where they are", () 
   assert.match(pic.block.find((p) => p.id === "qkv").shape, /k, v \[7 × 3 × 64\]/);
   assert.match(pic.block.find((p) => p.id === "mlp").label, /SwiGLU/);
   assert.equal(pic.output[0].label, "final RMSNorm");
+  assert.equal(pic.input[1].label, "token embedding W_E"); // not scaled
 });
 
 test("ALiBi enters on the scaled scores, before the softmax; no positional encoding enters nowhere", () => {
   const block = ids(modelPicture(ALIBI).block);
   assert.deepEqual(block.slice(block.indexOf("scores"), block.indexOf("heads")), ["scores", "alibi", "softmax"]);
   assert.equal(modelPicture(ALIBI).block.find((p) => p.id === "scores").label, "q·k ÷ √40");
+  assert.equal(modelPicture(ALIBI).block.find((p) => p.id === "softmax").label, "causal mask, softmax"); // after the bias
   assert.ok(!ids(modelPicture(ALIBI).input).includes("pos"));
   const nope = modelPicture(NOPE);
   assert.ok(!partsOf(nope).some((p) => p.kind === "position"));
@@ -73,6 +80,7 @@ test("a post-norm encoder: the norm after each residual sum, no final norm, no u
   assert.deepEqual(ids(pic.input), ["tokens", "embed", "pos", "token_type", "embed_norm"]);
   assert.deepEqual(ids(pic.block), ["qkv", "scores", "heads", "wo", "add1", "norm1", "mlp", "add2", "norm2"]);
   assert.deepEqual(ids(pic.output), ["vectors"]);
+  assert.equal(pic.block.find((p) => p.id === "scores").label, "q·k ÷ √32, softmax"); // no mask: every token sees every token
   assert.ok(!partsOf(pic).some((p) => ["lens", "attribution", "predictions"].includes(p.view)), "no view that does not apply");
   assert.ok(pic.notes.some((t) => /encoder/.test(t)) && pic.notes.some((t) => /Post-norm/.test(t)));
 });
@@ -259,7 +267,7 @@ test("the picture draws the run's interventions where they act: positions remove
   assert.match(label(modelPicture(TINY, 5, { positions: "shuffled" }), "pos"), /shuffled in this run/);
   assert.match(label(modelPicture(SMOL, 5, removed), "rotary"), /not in this run/);
   assert.match(label(modelPicture(ALIBI, 5, removed), "alibi"), /0 in this run/);
-  assert.equal(label(modelPicture(TINY, 5, { positions: "normal", scale: false }), "scores"), "q·k (not divided: scaling off in this run), softmax");
+  assert.equal(label(modelPicture(TINY, 5, { positions: "normal", scale: false }), "scores"), "q·k (not divided: scaling off in this run), causal mask, softmax");
   const heads = partsOf(modelPicture(TINY, 5, { ablate: [[0, 1], [2, 3]] })).find((p) => p.id === "heads");
   assert.match(heads.note, /2 ablated in this run/);
   // the block drawn names its own: block 1 has none of L0 H1 and L2 H3 (it said "2 ablated" on every block)
