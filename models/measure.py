@@ -121,8 +121,8 @@ def write(path: Path, data: dict) -> None:
 
 def table() -> str:
     """The README's tables of the measurements, from the files (`python -m models.measure --table`)."""
-    rows = ["| model | positional | loss, first 128 tokens | first 256 | first 512 | last 64 before 512 |",
-            "| --- | --- | ---: | ---: | ---: | ---: |"]
+    rows = ["| model | positional | loss, first 128 tokens | first 256 | first 512 | last 64 before 128 | last 64 before 512 |",
+            "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     probes = ["| model | positional | " + " | ".join(["block input"] + [f"after block {l}" for l in range(4)]) + " |",
               "| --- | --- |" + " ---: |" * 5]
     for name in registry.tiny_models():
@@ -130,8 +130,8 @@ def table() -> str:
         if (folder / LENGTHS_FILE).is_file():
             d = json.loads((folder / LENGTHS_FILE).read_text(encoding="utf-8"))
             cells = [f"{d['at'][k]['mean_loss']:.3f}" if d["at"].get(k) else "cannot run" for k in ("128", "256", "512")]
-            tail = f"{d['at']['512']['tail_loss']:.3f}" if d["at"].get("512") else "cannot run"
-            rows.append(f"| `{name}` | {d['positional']} | " + " | ".join(cells) + f" | {tail} |")
+            tails = [f"{d['at'][k]['tail_loss']:.3f}" if d["at"].get(k) else "cannot run" for k in ("128", "512")]
+            rows.append(f"| `{name}` | {d['positional']} | " + " | ".join(cells + tails) + " |")
         if (folder / PROBE_FILE).is_file():
             d = json.loads((folder / PROBE_FILE).read_text(encoding="utf-8"))
             probes.append(f"| `{name}` | {d['positional']} | " + " | ".join(f"{x['r2']:.3f}" for x in d["depths"]) + " |")

@@ -127,3 +127,24 @@ def test_the_default_models_curve_over_its_trained_range_is_its_card_loss():
     curve = sum(data["loss"][:trained - 1]) / (trained - 1)
     assert curve == pytest.approx(data["trained_mean_loss"], abs=1e-3)
     assert abs(curve - card["metrics"]["val_nats_per_token"]) <= CARD_TOLERANCE
+
+
+def test_the_readme_quotes_the_measurements():
+    """The README's tables are `python -m models.measure --table` of the files here, and its sentence on ALiBi compares
+    like with like (it said the loss "keeps falling" from the mean over the first 128 tokens, 2.823, which the first
+    positions raise, to the last 64 before 512, 2.728; over the last 64 trained tokens it was 2.735)."""
+    from models.measure import table
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for part in table().split("\n\n"):
+        assert part in readme
+    at = {name: json.loads((registry.WEIGHTS_DIR / name / LENGTHS_FILE).read_text(encoding="utf-8"))["at"]
+          for name in ("tiny-alibi", "tiny-rotary")}
+    alibi, rotary = at["tiny-alibi"], at["tiny-rotary"]
+    near, far = alibi["128"]["tail_loss"], alibi["512"]["tail_loss"]
+    said = " ".join(readme.split())
+    assert (f"holds steady past the trained length ({near:.3f} nats over tokens 64 to 127, the last 64 it was trained "
+            f"on, and {far:.3f} over tokens 448 to 511, where rotary goes from {rotary['128']['tail_loss']:.3f} to "
+            f"{rotary['512']['tail_loss']:.3f})") in said
+    assert abs(far - near) < 0.1  # steady: within the noise of two 64-token means (lesson 10's margin)
+    assert f"first 128 tokens ({alibi['128']['mean_loss']:.3f})" in said
