@@ -321,13 +321,40 @@ function decomposePart(element, data, state) {
   draw(fig, traces, layout, { name: `decompose-${r.model}-L${r.layer}-H${r.head}`, csv: rows, json: r });
 }
 
+/**
+ * The family section's intro: which head of each model is drawn, and whether the model chosen above is one of them
+ * (a model outside every family, MiniLM or SmolLM2, is shown the first family: then it is said, and no ▸ is promised).
+ */
+export function familyIntro(data, state) {
+  if (data.familyError) return data.familyError;
+  const fam = data.family;
+  const member = Boolean(fam && fam.models.includes(data.current));
+  const about = fam ? ` ${fam.title}: ${fam.description}.` : "";
+  if (member) {
+    return `Layer ${state.layer}, head ${state.head} of each model, with the same interventions (without head ablation); ▸ marks the model chosen above.${about}`;
+  }
+  return `${data.current} is not one of these models: each is shown at its own layer and head nearest to layer ${state.layer}, head ${state.head}, ` +
+    `with the same interventions (without head ablation), on its own tokens of the sentence.${about}`;
+}
+
+/**
+ * The head of a family model drawn: the selected one; for a model chosen above that is not of the family, the one
+ * nearest it where the family model has no such head (the last layer or head), with a note; else null and why not.
+ */
+export function familyHead(layer, head, answer, member) {
+  const fits = layer < answer.n_layers && head < answer.n_heads;
+  if (fits) return { layer, head, note: "" };
+  const sizes = `${answer.n_layers} layers × ${answer.n_heads} heads`;
+  if (member) return { layer: null, head: null, why: `${answer.model} has no layer ${layer}, head ${head} (it has ${sizes}).` };
+  const L = Math.min(layer, answer.n_layers - 1);
+  const H = Math.min(head, answer.n_heads - 1);
+  return { layer: L, head: H, note: `layer ${L}, head ${H} (it has ${sizes})` };
+}
+
 function modelsPart(element, data, state) {
-  const sec = section(element, "models", "The same sentence through models with different positional schemes", data.familyError ||
-    `Layer ${state.layer}, head ${state.head} of each model, with the same interventions (without head ablation); ▸ marks the model chosen above.` +
-    (data.family ? ` ${data.family.title}: ${data.family.description}.` : ""));
+  const sec = section(element, "models", "The same sentence through models with different positional schemes", familyIntro(data, state));
   const row = part(sec, "row", () => h("div", { class: "row-auto" }));
-  const L = state.layer;
-  const H = state.head;
+  const member = Boolean(data.family && data.family.models.includes(data.current));
   for (const m of data.models || []) {
     const title = `${m.name === data.current ? "▸ " : ""}${m.name}`;
     const fig = panel(row, `m-${m.name}`, title);
@@ -337,15 +364,16 @@ function modelsPart(element, data, state) {
       continue;
     }
     if (!m.data) continue;
-    const z = m.data.attention[L] && m.data.attention[L][H];
+    const at = familyHead(state.layer, state.head, { model: m.name, n_layers: m.data.n_layers, n_heads: m.data.n_heads }, member);
+    const z = at.layer !== null && m.data.attention[at.layer] && m.data.attention[at.layer][at.head];
     if (!z) {
-      reason(fig, `${m.name} has no layer ${L}, head ${H} (it has ${m.data.n_layers} layers × ${m.data.n_heads} heads).`);
+      reason(fig, at.why || `${m.name} sent no pattern for layer ${at.layer}, head ${at.head}.`);
       continue;
     }
     patternPanel(row, `m-${m.name}`, title, z, m.data.tokens, {
-      answer: m.data, name: `attention-${m.name}-L${L}-H${H}`,
-      json: { model: m.name, interventions: m.data.interventions, layer: L, head: H, tokens: m.data.tokens, weights: z },
-      note: schemeWords(m.positional),
+      answer: m.data, name: `attention-${m.name}-L${at.layer}-H${at.head}`,
+      json: { model: m.name, interventions: m.data.interventions, layer: at.layer, head: at.head, tokens: m.data.tokens, weights: z },
+      note: at.note ? `${schemeWords(m.positional)}; ${at.note}` : schemeWords(m.positional),
     });
   }
 }
