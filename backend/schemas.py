@@ -439,6 +439,9 @@ class ExplainResponse(RunInfo):
     d_head: int
     scale: float = Field(..., description="what the scores were divided by: sqrt(d_head), or 1 with scaling off")
     q: list[float]
+    kv_head: int = Field(..., description="the K/V head the keys and values are of (grouped-query models share one "
+                                          "among group_size query heads; else the head itself)")
+    group_size: int = Field(..., description="how many query heads share these keys and values (1: none)")
     keys: Matrix = Field(..., description="[key][d_head], after any rotary rotation")
     values: Matrix = Field(..., description="[key][d_head]")
     raw_scores: list[float | None] = Field(..., description="q.k for each key (null where masked)")

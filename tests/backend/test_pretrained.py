@@ -195,6 +195,13 @@ def test_smollm2_explain_is_causal_and_grouped(client, smollm2):
     assert body["mask"] == [i > 3 for i in range(len(body["tokens"]))]
     qkv = client.post("/api/qkv", json={"text": TEXT, "model": "smollm2-135m", "layer": 0}).json()
     assert [h["kv_head"] for h in qkv["heads"]] == [0, 0, 0, 1, 1, 1, 2, 2, 2] and qkv["heads"][0]["q_rot"]
+    # the step-by-step names the K/V head its keys and values are of: the same for every head of its group
+    assert (body["kv_head"], body["group_size"]) == (1, 3)
+    for head in (3, 4):
+        other = client.post("/api/attention/explain", json={**req, "head": head}).json()
+        assert other["kv_head"] == 1 and other["keys"] == body["keys"] and other["values"] == body["values"]
+    other = client.post("/api/attention/explain", json={**req, "head": 6}).json()
+    assert other["kv_head"] == 2 and other["keys"] != body["keys"]
 
 
 def test_pretrained_models_read_at_most_128_tokens(client, smollm2):

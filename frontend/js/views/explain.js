@@ -35,6 +35,14 @@ function alibiWords(e) {
 /** Whether the explained head is ablated in its run (its output z is set to 0; explain's `output` is Σ w·v). */
 const ablatedHere = (e) => Boolean(e.interventions) && isAblated(e.interventions.ablate, e.layer, e.head);
 
+/** Where the keys and values come from on a grouped-query model (one K/V head shared by several query heads), or "". */
+export function sharedWords(e) {
+  if (!(e.group_size > 1)) return "";
+  const first = e.kv_head * e.group_size;
+  return ` The keys and values are K/V head ${e.kv_head}'s, which heads ${first} to ${first + e.group_size - 1} of this layer share ` +
+    "(grouped-query attention): only q is this head's own.";
+}
+
 /** data: {explain, error}; state: {layer, head, token}. */
 export function render(element, data, state) {
   const intro = part(element, "intro", () => h("div", { class: "explain-intro" }));
@@ -74,6 +82,7 @@ export function render(element, data, state) {
       e.mask.some(Boolean) ? "keys after the query are masked (left out); " : "no key is masked; ",
       ablatedHere(e) ? "weight = softmax of the scores; Σ weight × v is what the head would add, but it is ablated: the model sets its output z to 0."
         : "weight = softmax of the scores; output = Σ weight × v.",
+      sharedWords(e),
     ),
     h(
       "p",

@@ -12,7 +12,8 @@ export const sources = ["qkv"];
 export function show(section, got, ctx) {
   const v = got.qkv;
   if (changed(section, [v.data, v.error, ctx.token, ctx.model])) {
-    render(section, { qkv: v.data, error: v.error, bias: !ctx.model || ctx.model.bias !== false }, { ...ctx.state, token: ctx.token });
+    const group = ctx.model && ctx.model.n_kv_heads ? ctx.model.n_heads / ctx.model.n_kv_heads : 1; // query heads per K/V head
+    render(section, { qkv: v.data, error: v.error, bias: !ctx.model || ctx.model.bias !== false, group }, { ...ctx.state, token: ctx.token });
   }
   return !v.pending;
 }
@@ -42,7 +43,10 @@ function matrixPanel(parent, key, title, m, tokens, meta, note) {
   );
 }
 
-/** data: {qkv, error}; state: {layer, head, token}. */
+/** The head a K or V panel shows: the query head's, and the K/V head it reads where `group` heads share one (grouped-query). */
+export const kvHeadName = (layer, hd, group = 1) => `L${layer} H${hd.head}${group > 1 ? ` (K/V head ${hd.kv_head})` : ""}`;
+
+/** data: {qkv, error, bias, group}; state: {layer, head, token}. */
 export function render(element, data, state) {
   const grid = element.querySelector(":scope > [data-part=mats]") || (() => {
     const div = document.createElement("div");
@@ -76,9 +80,9 @@ export function render(element, data, state) {
     : "After the rotary rotation: what the score q·k uses.";
   matrixPanel(grid, "q", rot ? `Q after rotary (q_rot) · L${r.layer} H${hd.head}` : `Q · L${r.layer} H${hd.head}`, rot ? hd.q_rot : hd.q, tokens, meta,
     rot ? rotNote : `q = ${b("q")}Ω_q x for every token.`);
-  matrixPanel(grid, "k", rot ? `K after rotary (k_rot) · L${r.layer} H${hd.head}` : `K · L${r.layer} H${hd.head}`, rot ? hd.k_rot : hd.k, tokens, meta,
+  matrixPanel(grid, "k", rot ? `K after rotary (k_rot) · ${kvHeadName(r.layer, hd, data.group)}` : `K · ${kvHeadName(r.layer, hd, data.group)}`, rot ? hd.k_rot : hd.k, tokens, meta,
     rot ? rotNote : `k = ${b("k")}Ω_k x.`);
-  matrixPanel(grid, "v", `V · L${r.layer} H${hd.kv_head !== hd.head ? `${hd.head} (K/V head ${hd.kv_head})` : hd.head}`, hd.v, tokens, meta,
+  matrixPanel(grid, "v", `V · ${kvHeadName(r.layer, hd, data.group)}`, hd.v, tokens, meta,
     `v = ${b("v")}Ω_v x: what a token passes on when attended to.`);
 
   const fig = panel(bottom, "projection", "q and k of every token on two shared axes");
