@@ -324,7 +324,9 @@ class ModelService:
                              "only its special tokens would run; type a sentence")
         limit = self.max_tokens(loaded.info, beyond)
         if len(ids) > limit:
-            said = f"the text is {len(ids)} tokens (with its special tokens); "
+            special = sum(i in loaded.tokenizer.special_ids for i in ids)  # (SmolLM2 adds none)
+            said = f"the text is {len(ids)} tokens" + (
+                f" (with its {special} special token{'s' if special > 1 else ''}); " if special else "; ")
             if limit > loaded.info.max_tokens:
                 raise ValueError(said + f"model {loaded.name!r} runs at most {limit} tokens past its trained length "
                                         "(max_beyond_tokens)")

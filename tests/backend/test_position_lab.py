@@ -87,6 +87,8 @@ def test_a_long_text_is_refused_by_default_and_says_how_to_allow_it(lab):
     r = lab.post("/api/analyze", json={"text": LONG, "layers": [0]})
     assert r.status_code == 422
     assert "reads at most 128 tokens" in r.json()["detail"] and "allow_beyond_trained" in r.json()["detail"]
+    # the count names the special tokens in it (the tiny models' start token), where there are any
+    assert f"the text is {n_tokens(LONG)} tokens (with its 1 special token)" in r.json()["detail"]
     r = lab.post("/api/analyze", json={"text": LONG, "model": "tiny-learned", "allow_beyond_trained": True})
     assert r.status_code == 422 and "none for position 128" in r.json()["detail"]
     r = lab.post("/api/analyze", json={"text": LONG * 2, "allow_beyond_trained": True})

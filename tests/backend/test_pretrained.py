@@ -207,6 +207,7 @@ def test_smollm2_explain_is_causal_and_grouped(client, smollm2):
 def test_pretrained_models_read_at_most_128_tokens(client, smollm2):
     r = client.post("/api/analyze", json={"text": "word " * 200, "model": "smollm2-135m"})
     assert r.status_code == 422 and "at most 128 tokens" in r.json()["detail"]
+    assert "tokens; model" in r.json()["detail"]  # SmolLM2 adds no special token (it said "with its special tokens")
 
 
 # --------------------------------------------------------------------------- the CLI
