@@ -303,6 +303,9 @@ def test_explain_weights_equal_the_api(page: Page):
     for key in ("scale", "entropy", "other_entropy"):
         assert f"{want[key]:.3f}" in intro
     assert page.locator("table.explain tbody tr.masked").count() == sum(want["mask"])
+    # the sum row adds up both weight columns (each a softmax: 1 to the 3 decimals shown); it showed "—"
+    sums = page.locator("table.explain tfoot td.sum").all_text_contents()
+    assert sums == [f"{sum(want['weights']):.3f}", f"{sum(want['other_weights']):.3f}"] == ["1.000", "1.000"]
 
 
 def test_an_ablated_head_s_output_is_said_to_be_zero_in_the_arithmetic_and_qkv(page: Page):

@@ -43,6 +43,8 @@ export function sharedWords(e) {
     "(grouped-query attention): only q is this head's own.";
 }
 
+const total = (xs) => xs.reduce((a, b) => a + b, 0);
+
 /** data: {explain, error}; state: {layer, head, token}. */
 export function render(element, data, state) {
   const intro = part(element, "intro", () => h("div", { class: "explain-intro" }));
@@ -165,7 +167,8 @@ export function render(element, data, state) {
     "tfoot",
     {},
     // (under the columns before "weight": #, key, k, q·k, ÷ scale, ALiBi's bias and score, mask)
-    h("tr", {}, h("th", { colspan: String(alibi ? 8 : 6), scope: "row" }, "sum"), h("td", { class: "num" }, "—"), h("td", { class: "num" }, "—"), h("td", { class: "num" }, ablatedHere(e) ? "= Σ weight × v (ablated: z = 0) →" : "= output z →"), h("td", {}, vec(e.output))),
+    // the weights' sums, added up here from the rows above: each softmax row sums to 1
+    h("tr", {}, h("th", { colspan: String(alibi ? 8 : 6), scope: "row" }, "sum"), h("td", { class: "num sum" }, fmt(total(e.weights))), h("td", { class: "num sum" }, fmt(total(e.other_weights))), h("td", { class: "num" }, ablatedHere(e) ? "= Σ weight × v (ablated: z = 0) →" : "= output z →"), h("td", {}, vec(e.output))),
   );
   const table = h("table", { class: "explain" }, h("thead", {}, head), body, foot);
   const plot = plotOf(tableFig);
