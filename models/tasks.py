@@ -153,8 +153,8 @@ class Reverse(Task):
         self.description = (
             f"BOS, {length} random letters s (repeats allowed), the separator |, then s reversed; {self.seq_len} "
             f"tokens. Scored: the {length} letters of the reversed copy, each predicted from the token before it "
-            "(the first from |). Letter k of the answer is letter n + 1 - k of s: which letter to copy depends on "
-            "where the model is, so this task needs position information.")
+            f"(the first from |). Letter k of the answer (k from 1 to {length}) is letter {length + 1} - k of s: which "
+            "letter to copy depends on where the model is, so this task needs position information.")
 
     def sample(self, rng: random.Random) -> tuple[list[int], list[int]]:
         s = letters(rng, self.length)

@@ -57,6 +57,12 @@ def test_reverse_and_sort():
             assert set(s) <= LETTER_IDS and ids[1 + n] == SEP_ID and ids[2 + n:] == list(how(s))
             assert scored_positions(targets) == list(range(1 + n, 1 + 2 * n))
             assert [targets[i] for i in scored_positions(targets)] == list(how(s))
+    # the description's rule, read with its numbers (it said "letter n + 1 - k" without saying what n is)
+    task = get_task("reverse")
+    assert f"Letter k of the answer (k from 1 to {task.length}) is letter {task.length + 1} - k of s" in task.description
+    for ids, _ in rows(task):
+        s, answer = ids[1:1 + task.length], ids[2 + task.length:]
+        assert all(answer[k - 1] == s[task.length + 1 - k - 1] for k in range(1, task.length + 1))
 
 
 def test_after_marker_asks_for_the_letter_after_the_first_marker_at_the_end():
