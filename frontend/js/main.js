@@ -321,8 +321,11 @@ function explorer(ctx) {
   const view = visibleAnalysis(analysis, state.hidespecial);
   const tok = effectiveToken(n, { hover: page.hover, token: state.token }, shownIndices(view));
   page.query = an.current ? effectiveToken(n, { token: state.token }, shownIndices(view)) : null;
-  tokensView.render($("tokens"), { tokens: view.tokens, interventions: analysis.interventions, positional: base.positional, stale: !sameText }, { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1), query: page.query });
-  legendView.render($("token-legend"), { tokens: view.tokens, unseen: analysis.unseen_characters, model: analysis.model });
+  // the sentence these tokens are of (the chips' tooltips and the legend say what the tokenizer changed in it)
+  const sentence = sameText ? an.request.params.text : null;
+  tokensView.render($("tokens"), { tokens: view.tokens, interventions: analysis.interventions, positional: base.positional, stale: !sameText, sentence },
+    { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1), query: page.query });
+  legendView.render($("token-legend"), { tokens: view.tokens, unseen: analysis.unseen_characters, model: analysis.model, sentence });
   $("query-label").textContent = `${tok} “${shownText(analysis.tokens[tok])}”`;
   if (!an.current) {
     // wait for this sentence's analysis before asking the view's questions that depend on it (which token is the

@@ -359,12 +359,14 @@ export function plainLabels(tokens) {
 
 /**
  * A cell's number where it fits (a `cellText` for tokenHeatmap), else null: at most `max` tokens and cells at least
- * 30 px wide in `fig` (its width less about 150 px of axis labels and colour bar). Panels that share a row have
+ * 30 px wide in `fig` (its width less about 150 px of axis labels and colour bar), 30 px times the presenter scale in
+ * presenter mode (its numbers are that much larger: "-0.29" is 36 px wide there). Panels that share a row have
  * narrower cells than the Attention view's heatmap.
  */
 export function numbersFit(fig, n, max = 12) {
   const cellWidth = ((fig.clientWidth || 400) - 150) / n;
-  return n <= max && cellWidth >= 30 ? "%{z:.2f}" : null;
+  const least = 30 * (presenting() ? PRESENTER_FONT_SCALE : 1);
+  return n <= max && cellWidth >= least ? "%{z:.2f}" : null;
 }
 
 /**

@@ -334,6 +334,26 @@ def test_a_similarity_s_hover_names_two_tokens_not_a_query_and_a_key(page: Page)
     assert plot_data(page, "#attn-heatmap .plot")[0]["text"][2][1].startswith("query ")
 
 
+def test_the_similarity_captions_are_true_of_the_tokens_on_screen(page: Page, need_models):
+    """The one-hot caption said "two different words always score 0": a tiny model's "日 本" has the byte <0xE6> at
+    tokens 1 and 5 (cosine 1), and MiniLM's "🙂 and 🎉" is [UNK] twice. The captions speak of ids and name those
+    tokens; MiniLM's depth caption says that its blocks normalise after each add (post-norm), not that they only add."""
+    open_app(page, text="日 本", view="embeddings")
+    assert plot_data(page, '[data-part="onehot"] .plot')[0]["z"][1][5] == 1
+    onehot = page.locator('[data-part="onehot"] .caption')
+    expect(onehot).not_to_contain_text("different words always score 0")
+    expect(onehot).to_contain_text("tokens 1 and 5 are both <0xE6> (id ")
+    expect(onehot).to_contain_text("from “日” and “本”: they score 1.")
+    expect(page.locator('[data-part="depth"] .caption')).to_contain_text("each block adds to every vector what its attention read")
+    need_models("minilm-l6")
+    open_app(page, text="🙂 and 🎉", view="embeddings", model="minilm-l6")
+    assert plot_data(page, '[data-part="onehot"] .plot')[0]["z"][1][3] == 1
+    expect(onehot).to_contain_text("tokens 1 and 3 are both [UNK] (id 100), from “🙂” and “🎉”: they score 1.")
+    expect(page.locator('[data-part="dense"] .caption')).to_contain_text("each pair is the same vector (cosine 1).")
+    depth = page.locator('[data-part="depth"] .caption')
+    expect(depth).to_contain_text("normalises the sum (LayerNorm), then adds its MLP's output and normalises again")
+
+
 @pytest.mark.slow
 def test_qkv_formulas_have_no_bias_on_a_model_without_biases(page: Page, need_models):
     """SmolLM2 has no biases: its V caption said "v = β_v + Ω_v x"."""

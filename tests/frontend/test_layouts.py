@@ -449,3 +449,22 @@ def test_presenter_mode_keeps_the_comparisons_to_try(page: Page, shot):
     ready(page, WAIT)
     shot(page, "presenter-compare", full_page=False)
     assert url_state(page).get("text2")  # the example gave side b its sentence
+
+
+@pytest.mark.parametrize("size, extra", [((1280, 800), {}), ((390, 844), {}), ((1280, 720), {"present": 1})],
+                         ids=["desktop", "phone", "presenter"])
+def test_the_similarity_heatmaps_print_numbers_only_where_they_fit(page: Page, size, extra):
+    """The Embeddings view's three heatmaps print a cell's number only where it fits in the cell (the attention and
+    positional views' rule, numbersFit): on a phone and in presenter mode they printed twelve tokens' numbers wider
+    than their cells, over each other ("0.11-0.03-0.02...")."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "embeddings", **extra}))
+    ready(page, WAIT)
+    cells = page.evaluate("""() => ['onehot', 'dense', 'depth'].map((p) => {
+      const gd = document.querySelector(`[data-part="${p}"] .plot`);
+      const texts = [...gd.querySelectorAll('.heatmaplayer text')].filter((t) => t.textContent.trim());
+      return { p, numbers: texts.length, cell: gd._fullLayout.xaxis._length / gd.data[0].z.length,
+               widest: Math.max(0, ...texts.map((t) => t.getBBox().width)) }; })""")
+    assert all(c["widest"] + 2 <= c["cell"] for c in cells), cells
+    if size == (1280, 800):
+        assert all(c["numbers"] for c in cells), cells  # (where they fit, the numbers are printed)

@@ -38,3 +38,21 @@ def test_no_note_where_the_training_text_is_not_known(page: Page, need_models):
     assert api(page, "/api/analyze", {"text": "Le café dort.", "model": "minilm-l6"})["unseen_characters"] is None
     expect(page.locator("#token-legend .unseen")).to_have_count(0)
     assert "##" not in " ".join(legend(page)) or any(s.startswith("## a piece") for s in legend(page))
+
+
+def test_minilm_s_strip_says_what_its_tokenizer_changed(page: Page, need_models):
+    """MiniLM's [UNK] chip's tooltip names the text it replaced, a lower-cased or accent-stripped piece's names what was
+    typed, and the legend explains [UNK], lower-casing and stripped accents, each only when the sentence shows it."""
+    need_models("minilm-l6")
+    open_app(page, text="🙂🙂 The über café", model="minilm-l6")
+    chips = page.locator("#tokens .tok")
+    assert chips.nth(1).get_attribute("title").endswith("· typed “🙂🙂”")
+    assert chips.nth(2).get_attribute("title").endswith("· typed “The”")
+    assert chips.nth(3).get_attribute("title").endswith("· typed “über”")
+    shown = legend(page)
+    assert shown[0].startswith("[UNK] text minilm-l6’s vocabulary has no token for (here “🙂🙂”)"), shown
+    assert any(s.startswith("The → the minilm-l6 lower-cases") for s in shown), shown
+    assert any(s.startswith("über → uber minilm-l6 strips accents") for s in shown), shown
+    open_app(page, text="the cat sat.", model="minilm-l6")
+    assert legend(page) == []
+    assert not page.locator("#tokens .tok").nth(1).get_attribute("title").count("typed")

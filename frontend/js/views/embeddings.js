@@ -1,9 +1,11 @@
 // Embeddings: one-hot vs dense similarity, token-token similarity at every depth (slider, cosine/dot),
 // each token's path through the depths in 2-D, the nearest words, and a - b + c.
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, matrixRows, panel, part, plainLabels, reason, setValue, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, matrixRows, numbersFit, panel, part, plainLabels, reason, setValue, tickStep, tokenAxis, tokenHeatmap,
+  WEIGHT_SCALE,
 } from "../plot.js";
 import { shownText } from "../derive.js";
+import { sharedIdsNote } from "../tokentext.js";
 
 const PALETTE = ["#1c7ed6", "#f08c00", "#2f9e44", "#ae3ec9", "#0c8599", "#e8590c", "#5c940d", "#d6336c", "#495057", "#3b5bdb"];
 
@@ -17,7 +19,9 @@ export function show(section, got, ctx) {
   const an = got.analogy;
   const s = ctx.state;
   const deps = [e.data, e.error, nb.data, nb.error, an.data, an.error, ctx.token, s.depth, s.metric, s.word, s.a, s.b, s.c, s.expect];
-  if (changed(section, deps)) render(section, { emb: e.data, error: e.error, neighbors: nb, analogy: an }, { ...s, token: ctx.token });
+  if (changed(section, deps.concat([ctx.model]))) {
+    render(section, { emb: e.data, error: e.error, neighbors: nb, analogy: an }, { ...s, token: ctx.token, model: ctx.model });
+  }
   return !(e.pending || nb.pending || an.pending);
 }
 
@@ -47,7 +51,7 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
       names: ["token", "and token"],
       zmin: metric === "onehot" ? 0 : -lim, zmax: lim, zmid: metric === "onehot" ? undefined : 0,
       colorscale: metric === "onehot" ? WEIGHT_SCALE : DIVERGING, label: metric === "dot" ? "dot" : "cosine",
-      cellText: n <= 12 ? "%{z:.2f}" : null,
+      cellText: numbersFit(fig, n),
     })],
     {
       height: Math.max(260, Math.min(520, n * 26 + 90)),
@@ -57,6 +61,35 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
     },
     { name, csv: () => matrixRows("token\\token", labels, labels, z), json: { ...meta, tokens, metric, similarity: z } },
   );
+}
+
+/** The one-hot panel's caption: the same id scores 1, another 0, and which tokens are one id for different text. */
+export function onehotCaption(tokens) {
+  return "Each token as a vector with a single 1, at its id: two tokens score 1 where they are the same id, else 0." +
+    sharedIdsNote(tokens, "they score 1");
+}
+
+/** The dense panel's caption (`label`: the input embedding's depth label; metric: cosine or dot). */
+export function denseCaption(tokens, label, metric) {
+  const same = metric === "dot" ? "the same vector" : "the same vector (cosine 1)";
+  return `The learned input embedding (${label}), ${metric === "dot" ? "dot product" : "cosine"}: one vector per token id, so ` +
+    `related tokens can be close, and the same id is ${same}.` + sharedIdsNote(tokens, `each pair is ${same}`);
+}
+
+/**
+ * The depth panel's caption: what a block does to the vectors, by the model's norm placement (its summary's
+ * `norm_placement`: "pre", GPT-2 and Llama style; "post", BERT style, each sum normalised).
+ */
+export function depthCaption(model) {
+  const placement = model && model.norm_placement;
+  if (placement === "post") {
+    return "Move the slider: each block adds to every vector what its attention read from the other tokens and normalises " +
+      "the sum (LayerNorm), then adds its MLP's output and normalises again.";
+  }
+  if (placement === "pre") {
+    return "Move the slider: each block adds to every vector what its attention read from the other tokens (and its MLP's output).";
+  }
+  return "Move the slider: each block changes every vector by what its attention read from the other tokens and by its MLP.";
 }
 
 /** The analogy's caption: what is shown, and where the expected word ranks (the answer's own rank and cosine). */
@@ -177,15 +210,15 @@ export function render(element, data, state) {
   setValue(range, depth);
   ctl.querySelector(".depth-label").textContent = `${depth}: ${e.layers[depth].label}`;
 
-  caption(oneFig, "Each token as a vector with a single 1: two different words always score 0; only a repeat of the same token scores 1.");
+  caption(oneFig, onehotCaption(tokens));
   if (changed(oneFig, [e])) simHeatmap(oneFig, e.onehot.cosine, tokens, "onehot", `similarity-onehot-${e.model}`, { ...meta, label: e.onehot.label });
   const dense = e.layers[0];
-  caption(denseFig, `The learned input embedding (${dense.label}), ${metric === "dot" ? "dot product" : "cosine"}: related words can be close.`);
+  caption(denseFig, denseCaption(tokens, dense.label, metric));
   if (changed(denseFig, [e, metric])) simHeatmap(denseFig, dense[metric], tokens, metric, `similarity-${e.model}-${dense.label}-${metric}`, { ...meta, label: dense.label });
 
   const layer = e.layers[depth];
   depthFig.querySelector(".panel-title").textContent = `Similarity at depth ${depth}: ${layer.label}`;
-  caption(depthFig, "Move the slider: each block adds to every vector what its attention read from the other tokens (and its MLP's output).");
+  caption(depthFig, depthCaption(state.model));
   if (changed(depthFig, [e, depth, metric])) simHeatmap(depthFig, layer[metric], tokens, metric, `similarity-${e.model}-${layer.label}-${metric}`, { ...meta, label: layer.label });
 
   // paths

@@ -2,12 +2,16 @@
 // note when the sentence has characters the model never saw in training (the API's `unseen_characters`; null
 // where the training text is not known, and then nothing is said). Text is set with textContent only.
 import { h } from "../plot.js";
+import { tokenizerNotes, typedTexts } from "../tokentext.js";
+
+const BYTES = /(<0x[0-9A-F]{2}>)+/;
+const BYTE_MEANING = "one byte of a character the model’s vocabulary splits into bytes";
 
 const MARKERS = [
   [/␣/, "a space that belongs to the token"],
   [/↵/, "a newline"],
   [/⇥/, "a tab"],
-  [/<0x[0-9A-F]{2}>/, "one byte of a character the model’s vocabulary splits into bytes"],
+  [BYTES, BYTE_MEANING],
   [/<U\+[0-9A-F]{4,6}>/, "an invisible character, by its code"],
   [/^##/, "a piece that continues the word before it"],
 ];
@@ -21,20 +25,31 @@ export function visible(c) {
   return c;
 }
 
-/** The markers the strip shows, each with an example from the strip and what it means. */
+const WORDS = ["", "one", "two", "three", "four"];
+
+/** The markers the strip shows, each with an example from the strip and what it means. Bytes: a chip's run of them,
+ * the longest (a chip may hold several bytes: <0xF0><0x9F> is two). */
 export function markersIn(tokens) {
   const out = [];
   for (const [re, meaning] of MARKERS) {
-    const hit = tokens.map((t) => re.exec(t.display || "")).find(Boolean);
-    if (hit) out.push({ mark: hit[0], meaning });
+    const hits = tokens.map((t) => re.exec(t.display || "")).filter(Boolean);
+    if (!hits.length) continue;
+    if (re !== BYTES) {
+      out.push({ mark: hits[0][0], meaning });
+      continue;
+    }
+    const mark = hits.reduce((a, b) => (b[0].length > a[0].length ? b : a))[0];
+    const n = mark.length / 6;
+    out.push({ mark, meaning: n === 1 ? meaning : `${WORDS[n] || n} bytes, each <0xNN> ${meaning}` });
   }
   return out;
 }
 
-/** data: {tokens, unseen (the API's unseen_characters), model}. */
+/** data: {tokens, unseen (the API's unseen_characters), model, sentence (the text of the tokens, where known)}. */
 export function render(element, data) {
   const tokens = (data && data.tokens) || [];
-  const items = markersIn(tokens).map(({ mark, meaning }) =>
+  const notes = tokenizerNotes(tokens, typedTexts(data && data.sentence, tokens), (data && data.model) || undefined);
+  const items = [...markersIn(tokens), ...notes].map(({ mark, meaning }) =>
     h("span", { class: "legend-item" }, h("span", { class: "tokname" }, mark), ` ${meaning}`));
   const unseen = (data && data.unseen) || [];
   const note = unseen.length

@@ -1,18 +1,22 @@
 // The token strip: one chip per token (text set with textContent), the selected query highlighted.
 import { intoSight, positionText, shownText } from "../derive.js";
 import { h } from "../plot.js";
+import { chipNote, sources, typedTexts } from "../tokentext.js";
 
 /**
- * data: {tokens: [{id, text, position, special, index?}], interventions, stale: bool}: `interventions` the answer's
+ * data: {tokens: [{id, text, position, special, index?}], interventions, stale: bool, sentence?}: `interventions` the answer's
  * (what positions the model was given); `index` is the token's index in the
  * API's data when some tokens are hidden (the chips keep it in data-index); state: {token} (the effective
  * selection, an API index), plus `pinned` (the clicked token) and `query` (the selection without a hover: the strip
  * scrolls it into sight when it changes). Hover and click are wired by main.js
- * (event delegation). The strip is one tab stop (the selected chip); the arrow keys move along it.
+ * (event delegation). The strip is one tab stop (the selected chip); the arrow keys move along it. `sentence`: the text
+ * the tokens are of, where known: a chip's tooltip then says what was typed where the model changed it (tokentext.js).
  */
 export function render(element, data, state) {
   const tokens = (data && data.tokens) || [];
   const chips = element.children;
+  const typed = typedTexts(data && data.sentence, tokens);
+  const from = sources(tokens);
   // reuse the chips already there; add or remove the difference
   while (chips.length > tokens.length) element.lastElementChild.remove();
   for (let i = 0; i < tokens.length; i++) {
@@ -31,7 +35,8 @@ export function render(element, data, state) {
     chip.dataset.index = String(index);
     chip.querySelector(".tok-text").textContent = shownText(t);
     chip.querySelector(".tok-pos").textContent = String(index);
-    chip.title = `token ${index} · id ${t.id} · ${positionText(t.position, data.interventions, data.positional)}${t.special ? " · special token (stands for no text)" : ""}`;
+    chip.title = `token ${index} · id ${t.id} · ${positionText(t.position, data.interventions, data.positional)}${t.special ? " · special token (stands for no text)" : ""}` +
+      chipNote(t, typed && typed[i], from[i]);
     chip.setAttribute("aria-label", `token ${index}: ${shownText(t)}${t.special ? " (special token)" : ""}`);
     chip.classList.toggle("selected", index === state.token);
     chip.classList.toggle("special", Boolean(t.special));

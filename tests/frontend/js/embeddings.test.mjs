@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { analogyCaption } from "../../../frontend/js/views/embeddings.js";
+import { analogyCaption, denseCaption, depthCaption, onehotCaption } from "../../../frontend/js/views/embeddings.js";
 
 const tok = (id, display) => ({ id, text: display.replace("␣", " "), display, position: 0, special: false });
 const answer = (expected) => ({
@@ -21,4 +21,29 @@ test("the analogy's caption: the three words, then the expected word's rank and 
   assert.match(first, /“␣Grand”, the word expected, is the nearest \(cosine 0\.646\)\.$/);
   const none = analogyCaption({ ...answer(null), expected_unavailable: "No rank for the word expected: “␣king” is a, b or c." });
   assert.match(none, /\(the three left out\)\. No rank for the word expected: “␣king” is a, b or c\.$/);
+});
+
+const T = (id, text, display, special = false) => ({ id, text, display, special, position: 0 });
+
+test("the one-hot caption speaks of ids, and names the tokens that are one id for different text", () => {
+  const plain = [T(0, "", "<|bos|>", true), T(5, "The", "The"), T(9, " cat", "␣cat")];
+  assert.equal(onehotCaption(plain), "Each token as a vector with a single 1, at its id: two tokens score 1 where they are the same id, else 0.");
+  assert.doesNotMatch(onehotCaption(plain), /different words always score 0/);
+  // MiniLM "🙂 and 🎉": both [UNK]
+  const unk = [T(101, "", "[CLS]", true), T(100, "🙂", "[UNK]"), T(1998, " and", "and"), T(100, " 🎉", "[UNK]"), T(102, "", "[SEP]", true)];
+  assert.match(onehotCaption(unk), /One id, different text: tokens 1 and 3 are both \[UNK\] \(id 100\), from “🙂” and “🎉”: they score 1\.$/);
+  // a tiny model's "日 本": both characters begin with the byte <0xE6>, and the space token is a true repeat of nothing
+  const cjk = [T(0, "", "<|bos|>", true), T(163, "日", "<0xE6>"), T(246, "", "<0x97>"), T(99, "", "<0xA5>"), T(221, " ", "␣"),
+    T(163, "本", "<0xE6>"), T(251, "", "<0x9C>"), T(106, "", "<0xAC>")];
+  assert.match(onehotCaption(cjk), /tokens 1 and 5 are both <0xE6> \(id 163\), from “日” and “本”: they score 1\.$/);
+  assert.match(denseCaption(unk, "token embedding", "cosine"), /^The learned input embedding \(token embedding\), cosine: one vector per token id/);
+  assert.match(denseCaption(unk, "token embedding", "cosine"), /tokens 1 and 3 are both \[UNK\] .*: each pair is the same vector \(cosine 1\)\.$/);
+  assert.doesNotMatch(denseCaption(unk, "token embedding", "dot"), /cosine 1/);
+});
+
+test("the depth caption follows the model's norm placement: a post-norm block normalises after each add", () => {
+  assert.match(depthCaption({ norm_placement: "pre" }), /each block adds to every vector what its attention read/);
+  const post = depthCaption({ norm_placement: "post" });
+  assert.match(post, /normalises the sum \(LayerNorm\), then adds its MLP's output and normalises again/);
+  assert.notEqual(post, depthCaption({ norm_placement: "pre" }));
 });

@@ -1,0 +1,67 @@
+// What the tokens stand for beyond their chips: the tokens of one id from different text, the characters typed before
+// a WordPiece normaliser changed them, and the legend's and tooltips' words about it. The tokens are the API's (MiniLM,
+// a tiny model, SmolLM2), as /api/embeddings gave them.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { chipNote, sharedIds, sharedIdsNote, sources, tokenizerNotes, typedTexts } from "../../../frontend/js/tokentext.js";
+
+const tok = (id, text, display, special = false) => ({ id, text, display, special, position: 0 });
+// MiniLM, "🙂 and 🎉": both emoji are [UNK]
+const MINI_EMOJI = [tok(101, "", "[CLS]", true), tok(100, "🙂", "[UNK]"), tok(1998, " and", "and"), tok(100, " 🎉", "[UNK]"), tok(102, "", "[SEP]", true)];
+// MiniLM, "🙂🙂 The über café"
+const MINI_CASE = [tok(101, "", "[CLS]", true), tok(100, "🙂🙂", "[UNK]"), tok(1996, " the", "the"), tok(19169, " uber", "uber"),
+  tok(7668, " cafe", "cafe"), tok(102, "", "[SEP]", true)];
+// a tiny model, "日 本": both characters begin with the byte <0xE6>
+const TINY_CJK = [tok(0, "", "<|bos|>", true), tok(163, "日", "<0xE6>"), tok(246, "", "<0x97>"), tok(99, "", "<0xA5>"), tok(221, " ", "␣"),
+  tok(163, "本", "<0xE6>"), tok(251, "", "<0x9C>"), tok(106, "", "<0xAC>")];
+// SmolLM2, "🙂🙂 The": a true repeat (the same text twice)
+const SMOL_REPEAT = [tok(10813, "🙂", "<0xF0><0x9F>"), tok(38887, "", "<0x99><0x82>"), tok(10813, "🙂", "<0xF0><0x9F>"),
+  tok(38887, "", "<0x99><0x82>"), tok(378, " The", "␣The")];
+
+test("one id from different text: [UNK] for two emoji, a byte shared by two characters; a true repeat is not one", () => {
+  assert.deepEqual(sharedIds(MINI_EMOJI), [{ id: 100, display: "[UNK]", positions: [1, 3], texts: ["🙂", "🎉"] }]);
+  assert.deepEqual(sources(TINY_CJK), ["", "日", "日", "日", " ", "本", "本", "本"]);
+  assert.deepEqual(sharedIds(TINY_CJK), [{ id: 163, display: "<0xE6>", positions: [1, 5], texts: ["日", "本"] }]);
+  assert.deepEqual(sharedIds(SMOL_REPEAT), []);
+  assert.deepEqual(sharedIds([tok(1, "the", "the"), tok(1, " the", "the")]), []); // (WordPiece: the spaces before are not the token's)
+  assert.equal(sharedIdsNote(SMOL_REPEAT, "they score 1"), "");
+  assert.equal(sharedIdsNote(MINI_EMOJI, "they score 1"),
+    " One id, different text: tokens 1 and 3 are both [UNK] (id 100), from “🙂” and “🎉”: they score 1.");
+  assert.equal(sharedIdsNote(TINY_CJK, "they score 1"),
+    " One id, different text: tokens 1 and 5 are both <0xE6> (id 163), from “日” and “本”: they score 1.");
+});
+
+test("the characters typed behind each token: lower-cased and accents stripped by WordPiece, exact elsewhere", () => {
+  assert.deepEqual(typedTexts("🙂🙂 The über café", MINI_CASE), ["", "🙂🙂", " The", " über", " café", ""]);
+  assert.deepEqual(typedTexts("日 本", TINY_CJK), TINY_CJK.map((t) => t.text));
+  // a piece split in two: the accent goes with the piece that holds its letter
+  assert.deepEqual(typedTexts("Über", [tok(1, "u", "u"), tok(2, "ber", "##ber")]), ["Ü", "ber"]);
+  assert.equal(typedTexts("another sentence", MINI_CASE), null);
+  assert.equal(typedTexts(null, MINI_CASE), null);
+});
+
+test("a chip's tooltip says what the chip hides: the text [UNK] replaced, a capital or an accent, a byte's character", () => {
+  const typed = typedTexts("🙂🙂 The über café", MINI_CASE);
+  const from = sources(MINI_CASE);
+  assert.deepEqual(MINI_CASE.map((t, i) => chipNote(t, typed[i], from[i])), ["", " · typed “🙂🙂”", " · typed “The”", " · typed “über”", " · typed “café”", ""]);
+  assert.equal(chipNote(tok(1998, " and", "and"), " and", "and"), "");
+  assert.equal(chipNote(tok(5, "ber", "##ber"), "ber", "ber"), "");
+  assert.deepEqual(TINY_CJK.map((t, i) => chipNote(t, t.text, sources(TINY_CJK)[i])),
+    ["", " · part of “日”", " · part of “日”", " · part of “日”", "", " · part of “本”", " · part of “本”", " · part of “本”"]);
+  assert.equal(chipNote(tok(378, " The", "␣The"), " The", "The"), "");
+});
+
+test("the legend names [UNK], lower-casing and stripped accents only where the sentence shows them", () => {
+  const notes = tokenizerNotes(MINI_CASE, typedTexts("🙂🙂 The über café", MINI_CASE), "minilm-l6");
+  assert.deepEqual(notes.map((n) => n.mark), ["[UNK]", "The → the", "über → uber"]);
+  assert.match(notes[0].meaning, /no token for \(here “🙂🙂”\)/);
+  assert.match(notes[1].meaning, /^minilm-l6 lower-cases/);
+  assert.match(notes[2].meaning, /^minilm-l6 strips accents/);
+  const plain = [tok(101, "", "[CLS]", true), tok(1996, "the", "the"), tok(4937, " cat", "cat"), tok(102, "", "[SEP]", true)];
+  assert.deepEqual(tokenizerNotes(plain, typedTexts("the cat", plain), "minilm-l6"), []);
+  // the other tokenizers change nothing: their text is what was typed
+  assert.deepEqual(tokenizerNotes(SMOL_REPEAT, typedTexts("🙂🙂 The", SMOL_REPEAT), "smollm2-135m"), []);
+  // without the sentence, [UNK] is still explained from the text it replaced
+  assert.deepEqual(tokenizerNotes(MINI_CASE, null, "minilm-l6").map((n) => n.mark), ["[UNK]"]);
+});
