@@ -218,7 +218,8 @@ export function generatedSteps(generated, key) {
   return generated.steps.map((s) => ({ ...s, position: s.token.position }));
 }
 
-/** The generated position after (`by` = 1) or before (-1) `token` (an API index), or null when there is none. */
+/** The generated position after (`by` = 1) or before (-1) `token` (an API index, resolved: not null), or null when
+ * there is none; from a token that is not a generated one, the first (or the last). */
 export function stepTo(steps, token, by) {
   const positions = steps.map((s) => s.position);
   if (!positions.length) return null;
@@ -226,6 +227,17 @@ export function stepTo(steps, token, by) {
   if (at < 0) return by > 0 ? positions[0] : positions[positions.length - 1];
   const next = at + by;
   return next >= 0 && next < positions.length ? positions[next] : null;
+}
+
+/**
+ * The stepping through the generated tokens from the selected token: `token` is the state's (null: the last token,
+ * as is one past the end; effectiveToken, not hovered) of the `n` tokens, `shown` the indices on screen. After
+ * Continue nothing is pinned, so the selected token is the last generated one: stepping goes on from there, not
+ * from outside the steps. {at: the selected index, prev, next (stepTo's), on: whether `at` is a generated token}.
+ */
+export function stepping(steps, token, n, shown = null) {
+  const at = effectiveToken(n, { token }, shown);
+  return { at, prev: stepTo(steps, at, -1), next: stepTo(steps, at, 1), on: steps.some((s) => s.position === at) };
 }
 
 /** Whether the predictions view's temperature slider is off 1: a view whose probabilities are at temperature 1 (the

@@ -416,10 +416,24 @@ def test_stepping_through_the_generated_tokens_shows_their_attention_rows(page: 
     chips = page.locator("#panel-predictions .gen-steps button.gen")
     expect(chips).to_have_count(len(positions))
     assert chips.all_text_contents() == [s["token"]["display"] for s in r["steps"]]
-    page.click("#panel-predictions .gen-steps button[name=next]")  # from the last token: the first generated one
+    # after Continue the selected token is the last one, the last generated: its chip is pressed, its attention a
+    # click away, ▸ has nowhere to go and ◂ goes to the one before (▸ jumped to the first; ◂ selected the last again)
+    steps_row = page.locator("#panel-predictions .gen-steps")
+    expect(chips.nth(len(positions) - 1)).to_have_attribute("aria-pressed", "true")
+    expect(steps_row.locator("button.gen[aria-pressed=true]")).to_have_count(1)
+    expect(steps_row.locator("button[name=next]")).to_be_disabled()
+    expect(steps_row.locator("button[name=prev]")).to_be_enabled()
+    expect(page.locator("#panel-predictions button[name=attention]")).to_be_enabled()
+    for i in range(len(positions) - 2, 0, -1):
+        steps_row.locator("button[name=prev]").click()
+        ready(page)
+        assert url_state(page)["token"] == str(positions[i])
+        expect(chips.nth(i)).to_have_attribute("aria-pressed", "true")
+    steps_row.locator("button[name=prev]").click()
     ready(page)
     assert url_state(page)["token"] == str(positions[0])
-    page.click("#panel-predictions .gen-steps button[name=next]")
+    expect(steps_row.locator("button[name=prev]")).to_be_disabled()
+    steps_row.locator("button[name=next]").click()
     ready(page)
     assert url_state(page)["token"] == str(positions[1])
     expect(chips.nth(1)).to_have_attribute("aria-pressed", "true")

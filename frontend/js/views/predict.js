@@ -3,7 +3,7 @@
 import {
   action, caption, changed, COLORS, draw, emit, esc, fmt, h, panel, part, plotOf, reason, setExport, setValue,
 } from "../plot.js";
-import { continuationKey, generatedSteps, keptFlags, shownText, stepTo } from "../derive.js";
+import { continuationKey, generatedSteps, keptFlags, shownIndices, shownText, stepping } from "../derive.js";
 
 export const id = "predictions";
 export const sources = ["predict"];
@@ -17,9 +17,11 @@ export function show(section, got, ctx) {
   const key = continuationKey(ctx.state, ctx.model.name);
   const steps = generatedSteps(ctx.generated, key);
   const note = ctx.note && ctx.note.key === key ? ctx.note.text : "";
-  const data = v.unavailable ? { unavailable: v.unavailable } : { predict: v.data, error: v.error, note, steps };
   const s = ctx.state;
-  if (changed(section, [v.data, v.error, v.unavailable, note, steps.length, ctx.generated, s.token, s.topk, s.topp, s.sample, s.seed])) render(section, data, s);
+  // from the selected token, resolved: the state's null is the last token (after Continue, the last generated one)
+  const step = stepping(steps, s.token, ctx.analysis ? ctx.analysis.tokens.length : 0, ctx.view ? shownIndices(ctx.view) : null);
+  const data = v.unavailable ? { unavailable: v.unavailable } : { predict: v.data, error: v.error, note, steps, step };
+  if (changed(section, [v.data, v.error, v.unavailable, note, steps.length, ctx.generated, step.at, s.topk, s.topp, s.sample, s.seed])) render(section, data, s);
   return !v.pending;
 }
 
@@ -64,7 +66,7 @@ function controls(element) {
 }
 
 /** The generated tokens of the last Continue: step through them; each one's attention is a click away. */
-function stepsPart(element, steps, state) {
+function stepsPart(element, steps, { at, prev, next, on }) {
   const box = part(element, "steps", () => {
     const node = h("div", { class: "subsection gen" }, h("h3", {}, "The generated tokens"),
       h("p", { class: "intro" }, "Step through them: the selected token moves to each one; “Its attention” shows its row in the attention view."),
@@ -79,16 +81,13 @@ function stepsPart(element, steps, state) {
   });
   box.hidden = !steps.length;
   if (!steps.length) return;
-  const at = state.token;
-  const prev = stepTo(steps, at, -1);
-  const next = stepTo(steps, at, 1);
   const row = box.querySelector(".gen-steps");
   row.replaceChildren(
     h("button", { type: "button", class: "small", name: "prev", dataset: { position: prev === null ? undefined : String(prev) }, disabled: prev === null, "aria-label": "previous generated token" }, "◂"),
     ...steps.map((st) => h("button", { type: "button", class: "gen", dataset: { position: String(st.position) }, "aria-pressed": st.position === at ? "true" : "false",
       title: `position ${st.position} · probability ${st.prob} (within the kept set ${st.kept_prob}) · kept set ${st.kept_size} tokens` }, shownText(st.token))),
     h("button", { type: "button", class: "small", name: "next", dataset: { position: next === null ? undefined : String(next) }, disabled: next === null, "aria-label": "next generated token" }, "▸"),
-    h("button", { type: "button", name: "attention", disabled: !steps.some((st) => st.position === at) }, "Its attention ▸"),
+    h("button", { type: "button", name: "attention", disabled: !on }, "Its attention ▸"),
   );
 }
 
@@ -98,7 +97,7 @@ function exact(x, digits) {
   return Number(fixed) === Number(x) ? fixed : String(Number(x));
 }
 
-/** data: {predict, error, unavailable, note}; state: {temp}. */
+/** data: {predict, error, unavailable, note, steps, step (derive.stepping's, from the selected token)}; state: {temp, ...}. */
 export function render(element, data, state) {
   const ctl = controls(element);
   const row = part(element, "row", () => h("div", { class: "row2" }));
@@ -123,7 +122,7 @@ export function render(element, data, state) {
   setValue(seedInput, state.seed === null ? "" : state.seed);
   seedInput.disabled = !state.sample;
   ctl.querySelector("button[name=new-seed]").disabled = !state.sample || state.seed === null;
-  stepsPart(element, (data && data.steps) || [], state);
+  stepsPart(element, (data && data.steps) || [], (data && data.step) || {});
 
   const why = data && (data.unavailable || data.error);
   if (why) {

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
 import { createData } from "../../../frontend/js/data.js";
-import { continuationKey, generatedSteps, keptFlags, samplingOf, stepTo } from "../../../frontend/js/derive.js";
+import { continuationKey, generatedSteps, keptFlags, samplingOf, stepping, stepTo } from "../../../frontend/js/derive.js";
 import { modelPicture, partsOf } from "../../../frontend/js/picture.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
@@ -133,6 +133,19 @@ test("stepping through the generated tokens, while the page is the one they were
   assert.equal(stepTo(g, 14, 1), null);
   assert.equal(stepTo(g, 12, -1), null);
   assert.equal(stepTo([], 3, 1), null);
+});
+
+test("after Continue the selected token is the last generated one: stepping goes on from it", () => {
+  // the state's token is null after Continue (the last token, 14 of 15): its chip is the selected one, ▸ has nowhere
+  // to go and ◂ goes to the one before (it jumped to the first, and ◂ selected the last again)
+  const g = [12, 13, 14].map((p) => ({ token: { id: p, position: p }, position: p }));
+  assert.deepEqual(stepping(g, null, 15), { at: 14, prev: 13, next: null, on: true });
+  assert.deepEqual(stepping(g, 40, 15), { at: 14, prev: 13, next: null, on: true }); // past the end: the last too
+  assert.deepEqual(stepping(g, 13, 15), { at: 13, prev: 12, next: 14, on: true });
+  assert.deepEqual(stepping(g, 12, 15), { at: 12, prev: null, next: 13, on: true });
+  assert.deepEqual(stepping(g, 5, 15), { at: 5, prev: 14, next: 12, on: false }); // from before them: the first (▸)
+  // special tokens hidden: the last one shown
+  assert.deepEqual(stepping(g, null, 16, [...Array(15).keys()]), { at: 14, prev: 13, next: null, on: true });
 });
 
 const ctxOf = (patch = {}, model = TINY, extra = {}) => ({ state: { ...structuredClone(DEFAULTS), model: model.name, ...patch }, model, models: byName, hover: null, overrides: {}, ...extra });
