@@ -200,6 +200,28 @@ export function keptFlags(predictions, kept) {
 }
 
 /**
+ * A probability as the predictions view writes it (bars, table, kept mass): 3 decimals from 0.01 up (0.196), two
+ * significant figures below (0.0023; under 0.0001, 2.3e-5), so that a flat distribution (a high temperature, a large
+ * vocabulary) does not read "0.000" on every bar. The API's 4 decimals are kept as they are (0.0003: no figure it does
+ * not have); its 0 is any probability under 0.00005, so it reads "< 0.0001".
+ */
+export function probText(p) {
+  if (p === null || p === undefined || !Number.isFinite(Number(p))) return "—";
+  const x = Number(p);
+  if (x === 0) return "< 0.0001";
+  const two = Number(x.toPrecision(2));
+  if (Math.abs(x) >= 0.01 || Math.abs(two) >= 0.01) return x.toFixed(3);
+  return Math.abs(two) < 1e-4 ? two.toExponential() : String(two);
+}
+
+/** The probability axis of bars of `probs`: from 0 to a little past the largest, whatever its size (a floor, say
+ * 0.05, leaves the bars of a flat distribution too short to see). [0, max]. */
+export function probRange(probs) {
+  const top = Math.max(0, ...probs.filter(Number.isFinite));
+  return [0, (top > 0 ? top : 1e-4) * 1.1];
+}
+
+/**
  * What a continuation's steps and note hold for: the sentence it made, the model and what else changes a step's
  * probabilities (positions, scaling, ablated heads, temperature, the kept set's top-k and top-p). Another model or
  * ablation on the same sentence gives other numbers, and another tokenizer other positions.

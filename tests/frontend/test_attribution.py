@@ -347,6 +347,26 @@ def test_the_kept_set_is_marked_on_the_bars(page: Page):
     assert url_state(page)["topp"] == "0.5"
 
 
+def test_small_probabilities_are_written_and_drawn_at_a_high_temperature(page: Page):
+    """At temperature 5 every bar said 0.000 (3 decimals), on an axis that never went below 0.05: the bars were
+    invisible; the per-position table said 0.000 or 0.001 for every top guess."""
+    open_app(page, text=TEXT, view="predictions", temp=5)
+    want = api(page, "/api/predict", {"text": TEXT, "top_k": 10, "temperature": 5})
+    probs = [p["prob"] for p in want["predictions"]]
+    assert max(probs) < 0.01  # (the case: a flat distribution)
+
+    def written(p):  # the API's 4 decimals: below 0.01 at most two figures, written as they are
+        return f"{p:.3f}" if p >= 0.01 else str(p)
+
+    bars = plot_data(page, "#panel-predictions [data-part=topk] .plot")[0]
+    assert bars["text"] == [written(p) for p in probs]
+    axis = page.evaluate("() => document.querySelector('#panel-predictions [data-part=topk] .plot').layout.xaxis.range")
+    assert axis[0] == 0 and axis[1] == pytest.approx(max(probs) * 1.1)
+    cells = page.locator("#panel-predictions table.perpos tbody tr td:nth-child(4)").all_text_contents()
+    assert cells == [written(r["top"][0]["prob"]) for r in want["per_position"]]
+    assert "0.000" not in cells
+
+
 def test_continue_at_a_training_step_continues_with_that_checkpoint(page: Page):
     """At a step of the training-step slider the views show the checkpoint NAME@STEP; Continue went on with the final
     model (and its strip, made for another model, did not show)."""

@@ -1,9 +1,9 @@
 // Next-word prediction: top-k next tokens as bars, a temperature slider, the prediction at every
 // position next to the token that does come next, and a button that appends the greedy continuation.
 import {
-  action, caption, changed, COLORS, draw, emit, esc, fmt, h, panel, part, plotOf, reason, setExport, setValue,
+  action, caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, reason, setExport, setValue,
 } from "../plot.js";
-import { continuationKey, generatedSteps, keptFlags, shownIndices, shownText, stepping } from "../derive.js";
+import { continuationKey, generatedSteps, keptFlags, probRange, probText, shownIndices, shownText, stepping } from "../derive.js";
 
 export const id = "predictions";
 export const sources = ["predict"];
@@ -140,19 +140,20 @@ export function render(element, data, state) {
   const kept = keptFlags(p.predictions, p.kept);
   const limited = p.kept && p.sampling && (p.sampling.top_k !== null || p.sampling.top_p < 1);
   const keptWords = limited
-    ? ` Blue: the kept set of ${[p.sampling.top_k ? `top-${p.sampling.top_k}` : "", p.sampling.top_p < 1 ? `top-p ${p.sampling.top_p}` : ""].filter(Boolean).join(", ")}: ${p.kept.size} token${p.kept.size === 1 ? "" : "s"} holding ${fmt(p.kept.mass)} of the probability${p.kept.size > k ? ` (${k} shown)` : ""}; grey: left out of a draw.`
+    ? ` Blue: the kept set of ${[p.sampling.top_k ? `top-${p.sampling.top_k}` : "", p.sampling.top_p < 1 ? `top-p ${p.sampling.top_p}` : ""].filter(Boolean).join(", ")}: ${p.kept.size} token${p.kept.size === 1 ? "" : "s"} holding ${probText(p.kept.mass)} of the probability${p.kept.size > k ? ` (${k} shown)` : ""}; grey: left out of a draw.`
     : "";
   caption(barsFig, `After the last token “${shownText(tokens[tokens.length - 1])}”, at temperature ${p.temperature}. Lower: sharper; higher: flatter.${keptWords}`);
   draw(
     barsFig,
     [{ type: "bar", orientation: "h", x: p.predictions.map((t) => t.prob), y: p.predictions.map((_, i) => i),
-       text: p.predictions.map((t) => t.prob.toFixed(3)), textposition: "auto", customdata: kept,
+       text: p.predictions.map((t) => probText(t.prob)), textposition: "auto", customdata: kept,
        hovertext: p.predictions.map((t, i) => `${esc(shownText(t))} (id ${t.id})<br>probability ${t.prob}${p.kept ? (kept[i] ? "<br>in the kept set" : "<br>left out") : ""}`),
        hoverinfo: "text", marker: { color: kept.map((on) => (on ? COLORS.bar : COLORS.raw)) } }],
     {
       height: Math.max(240, k * 28 + 60),
       yaxis: { tickmode: "array", tickvals: p.predictions.map((_, i) => i), ticktext: p.predictions.map((t) => esc(shownText(t))), range: [k - 0.5, -0.5], automargin: true },
-      xaxis: { title: { text: "probability" }, range: [0, Math.max(0.05, ...p.predictions.map((t) => t.prob)) * 1.1] },
+      // (ticks in decimals as the bars' labels: plotly writes 0.0001 as "100μ")
+      xaxis: { title: { text: "probability" }, range: probRange(p.predictions.map((t) => t.prob)), exponentformat: "none" },
       margin: { l: 90, r: 10, t: 10, b: 45 },
     },
     {
@@ -173,7 +174,7 @@ export function render(element, data, state) {
         h("td", { class: "num" }, String(row.position)),
         h("td", { class: "tokname" }, shownText(tokens[row.position])),
         h("td", { class: "tokname" }, top ? shownText(top) : "—"),
-        h("td", { class: "num" }, top ? fmt(top.prob) : "—"),
+        h("td", { class: "num" }, top ? probText(top.prob) : "—"),
         h("td", { class: "tokname" }, next ? shownText(next) : "(end)"),
         h("td", { class: "mark" }, hit ? "✓" : "")),
     );

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
 import { createData } from "../../../frontend/js/data.js";
-import { continuationKey, generatedSteps, keptFlags, samplingOf, stepping, stepTo } from "../../../frontend/js/derive.js";
+import { continuationKey, generatedSteps, keptFlags, probRange, probText, samplingOf, stepping, stepTo } from "../../../frontend/js/derive.js";
 import { modelPicture, partsOf } from "../../../frontend/js/picture.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
@@ -102,6 +102,21 @@ test("sampling as the API takes it; the predict source asks for the kept set onl
   assert.equal(SOURCES.predict(ctx({})).params.sampling, undefined);
   assert.deepEqual(SOURCES.predict(ctx({ topk: 3 })).params.sampling, { top_k: 3, top_p: 1 });
   assert.deepEqual(SOURCES.predict(ctx({ topk: 3, sample: true, seed: 9 })).params.sampling, { top_k: 3, top_p: 1 }); // the seed draws, it keeps nothing
+});
+
+test("small probabilities read as numbers, and their bars are drawn to the largest", () => {
+  // at a high temperature (SmolLM2, T=5) every bar said 0.000, on an axis to 0.055 that left them invisible
+  assert.deepEqual([0.196, 0.0423, 0.01, 0.0099, 0.0023, 0.0003, 0.001].map(probText),
+    ["0.196", "0.042", "0.010", "0.0099", "0.0023", "0.0003", "0.001"]);
+  assert.equal(probText(0.000023), "2.3e-5");
+  assert.equal(probText(0.00002345), "2.3e-5");
+  assert.equal(probText(0.009951), "0.010"); // (two figures that round up to 0.01: the 3 decimals of 0.01 and up)
+  assert.equal(probText(1), "1.000");
+  assert.equal(probText(0), "< 0.0001"); // the API's 4 decimals: 0 is under 0.00005
+  assert.equal(probText(null), "—");
+  assert.deepEqual(probRange([0.0003, 0.0003, 0.0002]), [0, 0.0003 * 1.1]);
+  assert.deepEqual(probRange([0.9, 0.05]), [0, 0.9 * 1.1]);
+  assert.ok(probRange([0, 0])[1] > 0); // nothing above 0: still an axis
 });
 
 test("the sampling and the token explained live in the URL", () => {
