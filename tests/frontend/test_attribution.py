@@ -331,7 +331,15 @@ def test_the_kept_set_is_marked_on_the_bars(page: Page):
     bars = plot_data(page, "#panel-predictions [data-part=topk] .plot")[0]
     colors = bars["marker"]["color"]
     assert colors[:3] == [colors[0]] * 3 and colors[3] != colors[0] and len(set(colors[3:])) == 1
-    expect(page.locator("#panel-predictions [data-part=topk] .caption")).to_contain_text("kept set of top-3")
+    cap = page.locator("#panel-predictions [data-part=topk] .caption")
+    expect(cap).to_contain_text("kept set of top-3")
+    # greedy (the default): Continue takes the top token, makes no draw that could leave the grey ones out
+    expect(cap).not_to_contain_text("left out of a draw")
+    expect(cap).to_contain_text("grey: left out of it. Continue is greedy")
+    page.select_option("#panel-predictions select[name=mode]", "sample")
+    ready(page)
+    expect(cap).to_contain_text("grey: left out of a draw.")
+    expect(cap).not_to_contain_text("greedy")
     # top-p: the API's kept set, the first `size` bars
     page.select_option("#panel-predictions select[name=topk]", "0")
     page.evaluate("""() => {

@@ -97,6 +97,21 @@ function exact(x, digits) {
   return Number(fixed) === Number(x) ? fixed : String(Number(x));
 }
 
+/**
+ * What the bars' colours say of the kept set (`p`: the /api/predict answer; `sample`: whether Continue samples), or ""
+ * where top-k and top-p keep every token. A draw picks only among the kept (blue) tokens; a greedy Continue takes the
+ * most probable token, which every kept set holds, so there the set changes nothing Continue does.
+ */
+export function keptWords(p, sample) {
+  const limited = p.kept && p.sampling && (p.sampling.top_k !== null || p.sampling.top_p < 1);
+  if (!limited) return "";
+  const k = p.predictions.length;
+  const by = [p.sampling.top_k ? `top-${p.sampling.top_k}` : "", p.sampling.top_p < 1 ? `top-p ${p.sampling.top_p}` : ""].filter(Boolean).join(", ");
+  const set = ` Blue: the kept set of ${by}: ${p.kept.size} token${p.kept.size === 1 ? "" : "s"} holding ${probText(p.kept.mass)} of the probability${p.kept.size > k ? ` (${k} shown)` : ""}`;
+  return sample ? `${set}; grey: left out of a draw.`
+    : `${set}; grey: left out of it. Continue is greedy: it takes the top token, which is always kept, so the set changes only what a sampled Continue draws from.`;
+}
+
 /** data: {predict, error, unavailable, note, steps, step (derive.stepping's, from the selected token)}; state: {temp, ...}. */
 export function render(element, data, state) {
   const ctl = controls(element);
@@ -138,11 +153,7 @@ export function render(element, data, state) {
   const k = p.predictions.length;
   const tokens = p.tokens;
   const kept = keptFlags(p.predictions, p.kept);
-  const limited = p.kept && p.sampling && (p.sampling.top_k !== null || p.sampling.top_p < 1);
-  const keptWords = limited
-    ? ` Blue: the kept set of ${[p.sampling.top_k ? `top-${p.sampling.top_k}` : "", p.sampling.top_p < 1 ? `top-p ${p.sampling.top_p}` : ""].filter(Boolean).join(", ")}: ${p.kept.size} token${p.kept.size === 1 ? "" : "s"} holding ${probText(p.kept.mass)} of the probability${p.kept.size > k ? ` (${k} shown)` : ""}; grey: left out of a draw.`
-    : "";
-  caption(barsFig, `After the last token “${shownText(tokens[tokens.length - 1])}”, at temperature ${p.temperature}. Lower: sharper; higher: flatter.${keptWords}`);
+  caption(barsFig, `After the last token “${shownText(tokens[tokens.length - 1])}”, at temperature ${p.temperature}. Lower: sharper; higher: flatter.${keptWords(p, state.sample)}`);
   draw(
     barsFig,
     [{ type: "bar", orientation: "h", x: p.predictions.map((t) => t.prob), y: p.predictions.map((_, i) => i),

@@ -11,6 +11,7 @@ import { modelPicture, partsOf } from "../../../frontend/js/picture.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
 import { ablationProgress } from "../../../frontend/js/views/effects.js";
+import { keptWords } from "../../../frontend/js/views/predict.js";
 import { setVocabulary, viewIds } from "../../../frontend/js/vocab.js";
 import { analysis, byName, MODELS } from "./fixtures.mjs";
 import { serverMeta } from "./meta.mjs";
@@ -117,6 +118,18 @@ test("small probabilities read as numbers, and their bars are drawn to the large
   assert.deepEqual(probRange([0.0003, 0.0003, 0.0002]), [0, 0.0003 * 1.1]);
   assert.deepEqual(probRange([0.9, 0.05]), [0, 0.9 * 1.1]);
   assert.ok(probRange([0, 0])[1] > 0); // nothing above 0: still an axis
+});
+
+test("the kept set's caption says what grey means for the Continue on screen: a draw's, or nothing greedy takes", () => {
+  const preds = [0.5, 0.3, 0.1, 0.05].map((prob, id) => ({ id, prob }));
+  const p = { predictions: preds, kept: { size: 2, mass: 0.8 }, sampling: { method: "greedy", top_k: 2, top_p: 1 } };
+  assert.equal(keptWords(p, true), " Blue: the kept set of top-2: 2 tokens holding 0.800 of the probability; grey: left out of a draw.");
+  // greedy: Continue takes the top token, in every kept set; no draw leaves the grey ones out (it said it did)
+  const greedy = keptWords(p, false);
+  assert.ok(!/draw\b/.test(greedy.split("Continue")[0]), greedy);
+  assert.match(greedy, /grey: left out of it\. Continue is greedy: it takes the top token, which is always kept/);
+  assert.match(keptWords({ ...p, kept: { size: 40, mass: 0.99 }, sampling: { top_k: 40, top_p: 0.9 } }, true), /top-40, top-p 0\.9: 40 tokens .*\(4 shown\)/);
+  assert.equal(keptWords({ ...p, sampling: { top_k: null, top_p: 1 } }, false), ""); // every token kept: nothing to say
 });
 
 test("the sampling and the token explained live in the URL", () => {
