@@ -373,6 +373,8 @@ def test_small_probabilities_are_written_and_drawn_at_a_high_temperature(page: P
     cells = page.locator("#panel-predictions table.perpos tbody tr td:nth-child(4)").all_text_contents()
     assert cells == [written(r["top"][0]["prob"]) for r in want["per_position"]]
     assert "0.000" not in cells
+    # they are at the slider's temperature, as the table says
+    expect(page.locator("#panel-predictions [data-part=perpos] .caption")).to_contain_text("probability at temperature 5.")
 
 
 def test_continue_at_a_training_step_continues_with_that_checkpoint(page: Page):

@@ -112,6 +112,11 @@ export function keptWords(p, sample) {
     : `${set}; grey: left out of it. Continue is greedy: it takes the top token, which is always kept, so the set changes only what a sampled Continue draws from.`;
 }
 
+/** The per-position table's caption: its probabilities are at the slider's temperature (the answer's `temperature`),
+ * named as the bars' caption names it, at 1 too (the lens and the model picture, beside it, are always at 1). */
+export const tableCaption = (temperature) =>
+  `✓: the top guess is the token that comes next. prob: the top guess's probability at temperature ${temperature}.`;
+
 /** data: {predict, error, unavailable, note, steps, step (derive.stepping's, from the selected token)}; state: {temp, ...}. */
 export function render(element, data, state) {
   const ctl = controls(element);
@@ -174,7 +179,7 @@ export function render(element, data, state) {
     },
   );
 
-  caption(tableFig, "✓: the top guess is the token that comes next.");
+  caption(tableFig, tableCaption(p.temperature));
   const body = h("tbody");
   for (const row of p.per_position) {
     const top = row.top[0];

@@ -11,7 +11,7 @@ import { modelPicture, partsOf } from "../../../frontend/js/picture.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
 import { ablationProgress } from "../../../frontend/js/views/effects.js";
-import { keptWords } from "../../../frontend/js/views/predict.js";
+import { keptWords, tableCaption } from "../../../frontend/js/views/predict.js";
 import { setVocabulary, viewIds } from "../../../frontend/js/vocab.js";
 import { analysis, byName, MODELS } from "./fixtures.mjs";
 import { serverMeta } from "./meta.mjs";
@@ -130,6 +130,12 @@ test("the kept set's caption says what grey means for the Continue on screen: a 
   assert.match(greedy, /grey: left out of it\. Continue is greedy: it takes the top token, which is always kept/);
   assert.match(keptWords({ ...p, kept: { size: 40, mass: 0.99 }, sampling: { top_k: 40, top_p: 0.9 } }, true), /top-40, top-p 0\.9: 40 tokens .*\(4 shown\)/);
   assert.equal(keptWords({ ...p, sampling: { top_k: null, top_p: 1 } }, false), ""); // every token kept: nothing to say
+});
+
+test("the per-position table says its probabilities are at the slider's temperature", () => {
+  // (0.196 at 1 and 0.042 at 2 for the same row, under a bare "prob")
+  assert.equal(tableCaption(2), "✓: the top guess is the token that comes next. prob: the top guess's probability at temperature 2.");
+  assert.match(tableCaption(1), /probability at temperature 1\.$/);
 });
 
 test("the sampling and the token explained live in the URL", () => {
