@@ -165,7 +165,7 @@ TOO_SMALL = "The trophy does not fit in the suitcase because it is too small."
 def compare_plots(page: Page) -> dict:
     return page.evaluate("""() => Object.fromEntries(['a', 'b', 'diff', 'pred-a', 'pred-b'].map((k) => {
         const el = document.querySelector(`#panel-compare [data-part="${k}"] .plot`);
-        return [k, el && el.data ? el.data.map((t) => ({type: t.type, z: t.z ?? null, x: t.x ?? null})) : null]; }))""")
+        return [k, el && el.data ? el.data.map((t) => ({type: t.type, z: t.z ?? null, x: t.x ?? null, text: t.text ?? null})) : null]; }))""")
 
 
 def test_compare_two_sentences_draws_both_sides_and_their_difference(page: Page, shot):
@@ -205,6 +205,13 @@ def test_compare_two_models_draws_both_sides(page: Page, need_models):
     ready(page, WAIT)
     assert page.locator("#panel-compare .panel-title").all_text_contents() == titles
     assert "model2=tiny-rotary" in page.url
+    # each bar's label is its probability, however small (the predictions view's rule, derive.probText): "0.000"
+    # read as nothing where a flat distribution's top tokens each had 0.003; and each bar inside the axis
+    for k in ("pred-a", "pred-b"):
+        bars = plots[k][0]
+        assert all(t != "0.000" and abs(float(t) - x) <= 0.0006 + 0.05 * x for x, t in zip(bars["x"], bars["text"], strict=True)), bars
+        top = page.evaluate(f"() => document.querySelector('#panel-compare [data-part=\"{k}\"] .plot').layout.xaxis.range[1]")
+        assert max(bars["x"]) < top <= 1.2 * max(bars["x"]), (top, bars["x"])
 
 
 def test_compare_a_causal_model_with_an_encoder_draws_every_difference(page: Page, need_models):

@@ -2,7 +2,7 @@
 // page's sentence, model and interventions; side b differs where the page says (URL text2, model2, positions2,
 // scale2, ablate2), so a link names both sides. The selected head on each side, their difference (b − a) where the
 // tokens line up, and both sides' next-token predictions, all from one /api/compare answer.
-import { bothMasked, maskOf, masksAny, shownText } from "../derive.js";
+import { bothMasked, maskOf, masksAny, probRange, probText, shownText } from "../derive.js";
 import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import {
@@ -183,11 +183,11 @@ function predictions(fig, side, label) {
   const p = side.predictions || [];
   const k = p.length;
   caption(fig, `After “${shownText(side.tokens[side.tokens.length - 1])}” (temperature 1).`);
-  draw(fig, [{ type: "bar", orientation: "h", x: p.map((t) => t.prob), y: p.map((_, i) => i), text: p.map((t) => t.prob.toFixed(3)), textposition: "auto",
+  draw(fig, [{ type: "bar", orientation: "h", x: p.map((t) => t.prob), y: p.map((_, i) => i), text: p.map((t) => probText(t.prob)), textposition: "auto",
     hovertext: p.map((t) => `${esc(shownText(t))} (id ${t.id})<br>probability ${t.prob}`), hoverinfo: "text", marker: { color: label === "a" ? COLORS.bar : COLORS.other } }], {
     height: Math.max(200, k * 28 + 60),
     yaxis: { tickmode: "array", tickvals: p.map((_, i) => i), ticktext: p.map((t) => esc(shownText(t))), range: [k - 0.5, -0.5], automargin: true },
-    xaxis: { title: { text: "probability" }, range: [0, Math.max(0.05, ...p.map((t) => t.prob)) * 1.1] },
+    xaxis: { title: { text: "probability" }, range: probRange(p.map((t) => t.prob)), exponentformat: "none" },
     margin: { l: 90, r: 10, t: 10, b: 45 },
   }, { name: `compare-predictions-${label}-${side.model}`, csv: () => [["rank", "id", "text", "prob"], ...p.map((t, i) => [i + 1, t.id, t.text, t.prob])],
     json: { side: label, model: side.model, predictions: p } });
