@@ -148,10 +148,12 @@ export function tokenizerNotes(tokens, typed, model = "this model") {
       "any such text is this one token" });
   }
   if (!typed) return out;
+  // a piece whose characters as typed are not what its chip spells (WordPiece's `text` is already lower-cased; a
+  // training-lab model's is as typed, and only its display is folded)
   const changed = tokens.map((t, i) => {
     if (t.special || isUnknown(t) || BYTE.test(t.display || "")) return null;
     const original = typed[i].trimStart();
-    return original && original !== (t.text || "").trimStart() ? { original, shown: t.display } : null;
+    return original && original !== spelled(t.display || "") ? { original, shown: t.display } : null;
   });
   const lowered = changed.find((c) => c && c.original !== c.original.toLowerCase());
   if (lowered) out.push({ mark: `${lowered.original} → ${lowered.shown}`, meaning: `${model} lower-cases the text: it reads no capitals` });

@@ -64,4 +64,13 @@ test("the legend names [UNK], lower-casing and stripped accents only where the s
   assert.deepEqual(tokenizerNotes(SMOL_REPEAT, typedTexts("🙂🙂 The", SMOL_REPEAT), "smollm2-135m"), []);
   // without the sentence, [UNK] is still explained from the text it replaced
   assert.deepEqual(tokenizerNotes(MINI_CASE, null, "minilm-l6").map((n) => n.mark), ["[UNK]"]);
+  // a training-lab model (one token per letter, case folded, spaces skipped): its tokens' text is as typed and only
+  // their display is lower-cased; it said nothing of "The Cat" read as "t h e c a t"
+  const LAB = [tok(0, "", "<|bos|>", true), tok(20, "T", "t"), tok(8, "h", "h"), tok(5, "e", "e"), tok(3, " C", "c"), tok(1, "a", "a"),
+    tok(20, "t", "t"), tok(29, " é", "<unk>")];
+  const lab = tokenizerNotes(LAB, typedTexts("The Cat é", LAB), "lab-1@20");
+  assert.deepEqual(lab.map((n) => n.mark), ["<unk>", "T → t"]);
+  assert.match(lab[0].meaning, /no token for \(here “é”\)/);
+  assert.match(lab[1].meaning, /^lab-1@20 lower-cases/);
+  assert.equal(chipNote(LAB[4], typedTexts("The Cat é", LAB)[4], "C"), " · typed “C”");
 });
