@@ -165,7 +165,8 @@ TOO_SMALL = "The trophy does not fit in the suitcase because it is too small."
 def compare_plots(page: Page) -> dict:
     return page.evaluate("""() => Object.fromEntries(['a', 'b', 'diff', 'pred-a', 'pred-b'].map((k) => {
         const el = document.querySelector(`#panel-compare [data-part="${k}"] .plot`);
-        return [k, el && el.data ? el.data.map((t) => ({type: t.type, z: t.z ?? null, x: t.x ?? null, text: t.text ?? null})) : null]; }))""")
+        return [k, el && el.data
+            ? el.data.map((t) => ({type: t.type, z: t.z ?? null, x: t.x ?? null, text: t.text ?? null})) : null]; }))""")
 
 
 def test_compare_two_sentences_draws_both_sides_and_their_difference(page: Page, shot):
