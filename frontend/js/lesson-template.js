@@ -279,11 +279,17 @@ export function endSentence(text) {
   return /[.!?…]["”’)]*$/.test(text) ? text : `${text}.`;
 }
 
+/** Whether choice `index` answers question `q` rightly: its answer, or a key tied with it (top-key's `tied`). */
+export function isRight(q, index) {
+  return index >= 0 && (index === q.answer || (q.tied || []).includes(index));
+}
+
 /**
  * A predict-then-reveal question's choices and answer, from the answer of its source: `top-key` (explain: the keys
  * the query sees, special tokens left out, a word the sentence repeats labelled with its position; the answer is the
- * one with the most weight) or `next-word` (predict: the top four next tokens, in an order that gives nothing away;
- * the answer is the first). Throws TemplateError when there is nothing to choose from.
+ * one with the most weight, and `tied` every key with that same weight where there are several) or `next-word`
+ * (predict: the top four next tokens, in an order that gives nothing away; the answer is the first). Throws
+ * TemplateError when there is nothing to choose from.
  */
 export function questionChoices(kind, d, want = null) {
   if (kind === "loss-step" || kind === "lab-accuracy") {
@@ -323,7 +329,9 @@ export function questionChoices(kind, d, want = null) {
       if (count.get(c.label) > 1) Object.assign(c, { label: `${c.label} (${c.index})`, repeated: true });
     }
     const answer = choices.reduce((best, c) => (best < 0 || d.weights[c.index] > d.weights[best] ? c.index : best), -1);
-    return { choices, answer };
+    // keys with the very same weight as the answer's (one word twice with no positions: the same key) are right too
+    const tied = choices.filter((c) => d.weights[c.index] === d.weights[answer]).map((c) => c.index);
+    return { choices, answer, tied: tied.length > 1 ? tied : [] };
   }
   if (kind === "next-word") {
     const four = d.predictions.slice(0, 4);

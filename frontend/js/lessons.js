@@ -110,7 +110,7 @@ function labReveal(q) {
       : "Now train (the training lab, above): the answer shows here when the run ends.";
   }
   const label = q.chosen >= 0 ? q.choices[q.chosen].label : null;
-  const mark = label === null ? "" : q.chosen === q.answer ? "✓ You predicted it." : `✗ You chose “${label}”.`;
+  const mark = label === null ? "" : T.isRight(q, q.chosen) ? "✓ You predicted it." : `✗ You chose “${label}”.`;
   if (q.kind === "loss-step") {
     const what = q.reached
       ? "This run’s training loss first fell below {{labrun.thresholds.loss | 1}} nats at step **{{labrun.loss.step}}** ({{labrun.loss.seconds | 1}} s in training steps)."
@@ -144,12 +144,19 @@ function question(lesson, step, base) {
     q.reached = Boolean(d.loss && d.loss.reached);
     q.reveal = labReveal(q);
   } else if (chosen !== null) {
-    const right = chosen === q.answer;
+    const right = T.isRight(q, chosen);
     if (kind === "top-key") {
-      q.reveal = `The model: **{{top_word_key}}** gets {{top_word_key_weight | 2}} of the attention of **{{query}}** ` +
-        "(the start token, where a head parks what it does not need, gets {{first_token_weight | 2}}).\n\n" +
+      // the start token's share where the sentence has one (SmolLM2 has none: its position 0 is a word); keys tied
+      // with the answer are named with it
+      const start = d.tokens[0] && d.tokens[0].special && !d.mask[0]
+        ? " (the start token, where a head parks what it does not need, gets {{first_token_weight | 2}})" : "";
+      const at = (i) => (q.choices.find((c) => c.index === i)?.repeated ? ` at ${i}` : "");
+      const top = q.tied.length
+        ? `${q.tied.map((i) => `**{{explain.tokens.${i}.display}}**${at(i)}`).join(" and ")} each get {{top_word_key_weight | 2}}`
+        : "**{{top_word_key}}** gets {{top_word_key_weight | 2}}";
+      q.reveal = `The model: ${top} of the attention of **{{query}}**${start}.\n\n` +
         (chosen < 0 ? "" : right ? "✓ You predicted it."
-          : `✗ You chose **{{explain.tokens.${chosen}.display}}**${q.choices.find((c) => c.index === chosen)?.repeated ? ` at ${chosen}` : ""}: it gets {{explain.weights.${chosen} | 2}}.`);
+          : `✗ You chose **{{explain.tokens.${chosen}.display}}**${at(chosen)}: it gets {{explain.weights.${chosen} | 2}}.`);
     } else {
       q.reveal = "The model’s top guess: **{{top_next}}**, with probability {{top_next_prob | 2}}.\n\n" +
         (chosen < 0 ? "" : right ? "✓ You predicted it." : `✗ You chose **{{predict.predictions.${chosen}.display}}**: probability {{predict.predictions.${chosen}.prob | 2}}.`);

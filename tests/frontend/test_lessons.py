@@ -645,6 +645,32 @@ def test_predict_then_reveal_a_top_key(page: Page, models):
     check_numbers(page, models, "the reveal")
 
 
+def test_the_top_key_reveal_names_a_start_token_only_where_the_sentence_has_one(page: Page, models, need_models):
+    """On SmolLM2 (no start token: position 0 is the sentence's first word) the reveal said "the start token, where a
+    head parks what it does not need, gets 0.07" of the word "The"."""
+    need_models("smollm2-135m")
+    page.goto("/?" + urlencode({"lesson": "attention-arithmetic", "step": 3, "model": "smollm2-135m"}))
+    step_ready(page, "attention-arithmetic", 3)
+    s = url_state(page)
+    e = api_answer(page, "explain", models, layer=s["layer"], head=s["head"], query=s["token"])
+    assert not e["tokens"][0]["special"]
+    page.click("#lesson-panel .q-choice >> nth=0")
+    page.wait_for_selector("#lesson-panel .q-reveal")
+    page.wait_for_selector('#lesson-panel[data-state="ready"]')
+    reveal = page.locator("#lesson-panel .q-reveal").inner_text()
+    assert "of the attention of" in reveal and "start token" not in reveal, reveal
+    # on the tiny model, whose sentence begins with its start token, the reveal gives its share
+    page.goto("/?" + urlencode({"lesson": "attention-arithmetic", "step": 3}))
+    step_ready(page, "attention-arithmetic", 3)
+    s = url_state(page)
+    e = api_answer(page, "explain", models, layer=s["layer"], head=s["head"], query=s["token"])
+    page.click("#lesson-panel .q-choice >> nth=0")
+    page.wait_for_selector("#lesson-panel .q-reveal")
+    page.wait_for_selector('#lesson-panel[data-state="ready"]')
+    assert f"the start token, where a head parks what it does not need, gets {e['weights'][0]:.2f}" in page.locator(
+        "#lesson-panel .q-reveal").inner_text()
+
+
 def test_predict_then_reveal_the_next_word(page: Page, models):
     page.goto("/?lesson=next-word-prediction&step=1")
     step_ready(page, "next-word-prediction", 1)

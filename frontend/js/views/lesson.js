@@ -3,6 +3,7 @@
 // Markdown-lite (**bold**, *italic*, `code`, "- " lists) is turned into elements here, never into HTML.
 // The numbers come in already resolved (lessons.js, through the page's data layer); a click asks lessons.js
 // through an "attnlab:lesson" event.
+import { isRight } from "../lesson-template.js";
 import { h } from "../plot.js";
 
 function ask(node, detail) {
@@ -107,8 +108,8 @@ function questionView(element, q, value) {
     q.choices.map((c) => {
       const cls = ["q-choice", TOKEN_QUESTIONS.has(q.kind) ? "tokname" : "q-words"]; // a token as its text; else words
       const known = q.chosen !== null && q.answer !== null && q.answer !== undefined; // (a lab run's: not before it has one)
-      if (known && c.index === q.answer) cls.push("right");
-      if (known && c.index === q.chosen && q.chosen !== q.answer) cls.push("wrong");
+      if (known && isRight(q, c.index)) cls.push("right");
+      if (known && c.index === q.chosen && !isRight(q, q.chosen)) cls.push("wrong");
       return h("button", { type: "button", class: cls.join(" "), dataset: { index: String(c.index) }, disabled: q.chosen !== null,
         "aria-pressed": c.index === q.chosen ? "true" : "false" }, c.label);
     }));

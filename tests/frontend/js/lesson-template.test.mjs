@@ -112,6 +112,15 @@ test("predict-then-reveal: the choices and the answer come from the answer", () 
   const r = T.questionChoices("top-key", explain);
   assert.deepEqual(r.choices.map((c) => c.label), ["The", "cat (2)", "sat", "on", "the", "cat (6)"]);
   assert.deepEqual(r.choices.filter((c) => c.repeated).map((c) => c.index), [2, 6]);
+  assert.deepEqual(r.tied, []);
+  // two keys with the same weight (one word twice, no positions: the same key vector) are both right; choosing the
+  // second copy said "✗ You chose dog at 5: it gets 0.13" where the "right" dog at 2 got 0.13 too
+  const tie = { ...explain, weights: [0.1, 0.05, 0.3, 0.05, 0.05, 0.15, 0.3] };
+  const t = T.questionChoices("top-key", tie);
+  assert.equal(t.answer, 2);
+  assert.deepEqual(t.tied, [2, 6]);
+  assert.ok(T.isRight(t, 6) && T.isRight(t, 2) && !T.isRight(t, 5) && !T.isRight(t, -1));
+  assert.ok(T.isRight(q, 2) && !T.isRight(q, 3));
 });
 
 test("a number on a record is its key (the lengths answer's `at`), as in backend/lesson_steps.py", () => {
