@@ -92,6 +92,8 @@ class AppliedInterventions(BaseModel):
     ablate: list[tuple[int, int]]
     seed: int | None = Field(None, description="the seed of the permutation: only when positions are shuffled")
     permutation: list[int] | None = Field(None, description="position given to each token when shuffled")
+    moved: int | None = Field(None, description="when shuffled: how many tokens were given another token's position "
+                                                "(a short sentence's shuffle may leave some, or all, in place)")
 
 
 TOKEN_TEXT = (

@@ -133,6 +133,11 @@ def run_info(run: Run) -> dict:
     return dict(info)
 
 
+def moved(permutation: list[int] | None) -> int | None:
+    """How many tokens a shuffle gave another token's position (None: the positions were not shuffled)."""
+    return None if permutation is None else sum(p != i for i, p in enumerate(permutation))
+
+
 def _run_info(run: Run) -> dict:
     iv = run.iv
     return {
@@ -140,7 +145,7 @@ def _run_info(run: Run) -> dict:
         "interventions": schemas.AppliedInterventions(positions=iv.positions, scale=iv.scale,
                                                       ablate=list(iv.ablate),
                                                       seed=iv.seed if iv.positions == "shuffled" else None,
-                                                      permutation=run.cache.permutation),
+                                                      permutation=run.cache.permutation, moved=moved(run.cache.permutation)),
         "tokens": tokens(run.loaded, run.text, run.ids),
         "beyond_trained": beyond_trained(run),
     }

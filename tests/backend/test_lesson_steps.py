@@ -1178,6 +1178,29 @@ def test_lesson_8_quotes_numbers_of_removed_or_shuffled_positions_only_while_the
         assert ("{{top_key_weight | 2}}" in body) == (positions == own), (positions, body)
 
 
+@pytest.mark.parametrize("model, text", [("smollm2-135m", "Hello"), ("smollm2-135m", "The cat sat."),
+                                         (None, "The cat sat on the mat because it was tired.")])
+def test_lesson_8_says_how_many_tokens_the_shuffle_moved(client, model, text):
+    """'Positions shuffled' said "most tokens get another token's position (a few may keep their own)" where SmolLM2's
+    one token of "Hello" kept its own (the permutation [0]) and half of "The cat sat." did ([0, 1, 3, 2]). The count
+    is the analysis's `moved`, recomputed here from its permutation."""
+    a = client.post("/api/analyze", json={"text": text, "model": model, "positions": "shuffled", "layers": [0]}).json()
+    perm = a["interventions"]["permutation"]
+    moved = sum(p != i for i, p in enumerate(perm))
+    assert a["interventions"]["moved"] == moved and sorted(perm) == list(range(len(a["tokens"])))
+    d = client.post("/api/lessons/positional-encoding/steps/3",
+                    json={"text": text, "model": model, "positions": "shuffled"}).json()
+    assert d["problems"] == [], d
+    body = " ".join(d["body"].split())
+    assert "most tokens" not in body
+    assert ("left every token at its own position" in body) == (moved == 0), (perm, body)
+    assert ("{{analyze.interventions.moved}} of its tokens get another token's position" in body) == (moved > 0), body
+    assert ("{{top_key_weight | 2}}" in body) == (moved > 0)
+    # the analysis without a shuffle has no count
+    plain = client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()
+    assert plain["interventions"]["moved"] is None and plain["interventions"]["permutation"] is None
+
+
 def test_lesson_10_compares_alibi_past_its_length_with_the_same_stretch_of_its_trained_length(client):
     """It said ALiBi's loss "keeps falling, more context still helps" from its last 64 tokens (2.728) against its mean
     over the first 128 (2.823), a mean the first positions raise; the same stretch at the end of its trained length
