@@ -1201,6 +1201,23 @@ def test_lesson_8_says_how_many_tokens_the_shuffle_moved(client, model, text):
     assert plain["interventions"]["moved"] is None and plain["interventions"]["permutation"] is None
 
 
+def test_lesson_8_s_attended_word_is_said_of_the_layer_it_comes_from(client):
+    """'Four terms of a score' said "tired and was (of the other words, the one it attends to most) in layer 0, head 1"
+    at layer 2: the word was the top of layer 2 (0.31), where layer 0's head 1 gives most to "because" (0.40). The
+    split is layer 0's; the word is named with the layer and head it is the top word of, recomputed here."""
+    text = "The cat sat on the mat because it was tired."
+    for layer in (0, 2):
+        d = client.post("/api/lessons/positional-encoding/steps/4", json={"text": text, "layer": layer, "head": 1}).json()
+        assert d["problems"] == [] and d["settings"]["layer"] == layer
+        attended = next(r for r in d["roles"] if r["role"] == "attended")
+        query = d["settings"]["token"]
+        e = client.post("/api/attention/explain", json={"text": text, "layer": layer, "head": 1, "query": query}).json()
+        words = [i for i, t in enumerate(e["tokens"]) if not t["special"] and i != query and not e["mask"][i]]
+        assert attended["index"] == max(words, key=lambda i: e["weights"][i])
+        body = " ".join(d["body"].split())
+        assert "the one it attends to most in layer {{layer}}, head {{head}}), layer 0, head {{head}}:" in body
+
+
 def test_lesson_10_compares_alibi_past_its_length_with_the_same_stretch_of_its_trained_length(client):
     """It said ALiBi's loss "keeps falling, more context still helps" from its last 64 tokens (2.728) against its mean
     over the first 128 (2.823), a mean the first positions raise; the same stretch at the end of its trained length
