@@ -213,21 +213,27 @@ def top_key(ctx, n: int) -> Word | None:
 class Role:
     find: Callable
     description: str
-    missing: str  # said when the sentence has none: "{n}" is "a second " etc.
+    missing: str  # what the step needs, said when the sentence has none
+    # what @role/n needs (n > 1) and what the sentence then has, where "a second " + missing and "none" would not say
+    # it: @repeated/2 is the second occurrence of one word, not a second repeated word; @last/2 needs two words
+    nth: Callable[[int], tuple[str, str]] | None = None
 
 
 ROLES: dict[str, Role] = {
     "pronoun": Role(pronoun, "a pronoun (he, she, it, they, him, her, them, his, its, their) after the first word",
                     "a pronoun (he, she, it, they, ...) after the first word"),
     "repeated": Role(repeated, "a word that occurs twice: @repeated is its first occurrence, @repeated/2 its second",
-                     "a word that occurs twice"),
+                     "a word that occurs twice",
+                     lambda n: ("a word that occurs twice" if n == 2 else f"a word that occurs {n} times", "none")),
     "noun": Role(noun, "a noun (a guess: the word after a determiner such as the, a, my, and its adjectives); "
                        "@noun/2 is the second different noun", "a noun after the, a or my"),
     "verb": Role(verb, "a verb (a guess: a word list, and words ending in -ed)", "a verb"),
     "first": Role(first, "the first word (leaving out special tokens and punctuation)", "a word"),
-    "last": Role(last, "the last word (leaving out punctuation); @last/2 the one before", "a word"),
+    "last": Role(last, "the last word (leaving out punctuation); @last/2 the one before", "a word",
+                 lambda n: (f"{n} words", "fewer")),
     "attended": Role(attended, "the word the step's query attends to most in the step's layer and head, leaving "
-                               "out special tokens and the query's own word", "another word before the query"),
+                               "out special tokens and the query's own word", "another word before the query",
+                     lambda n: (f"{n} other words before the query", "fewer")),
     "query": Role(query, "the word that holds the step's query token (with `| piece`: what to say after the query "
                          "token where it is a piece of a longer word)", "a word at the query"),
     "top-key": Role(top_key, "the key (any token, the start token too) the step's query attends to most in the "
@@ -239,5 +245,7 @@ ORDINALS = {1: "", 2: "a second ", 3: "a third "}
 
 def missing_message(name: str, n: int, text: str) -> str:
     role = ROLES[name]
-    what = role.missing if n == 1 else f"{ORDINALS.get(n, f'a {n}th ')}{role.missing.removeprefix('a ')}"
-    return f"This step needs {what}, and “{text}” has none."
+    what, has = role.missing, "none"
+    if n > 1:
+        what, has = role.nth(n) if role.nth else (f"{ORDINALS.get(n, f'a {n}th ')}{role.missing.removeprefix('a ')}", has)
+    return f"This step needs {what}, and “{text}” has {has}."

@@ -1045,7 +1045,10 @@ def test_a_one_word_sentence_gets_words_not_question_marks(client):
         said = {expr_of(n): n["value"] for n in d["numbers"]}
         assert said[f"predict.per_position.{first}.top.0.prob"] == p["per_position"][first]["top"][0]["prob"]
     d = client.post("/api/lessons/positional-encoding/steps/6", json={"text": "Hi"}).json()
-    assert d["missing"] == "This step needs a second word, and “Hi” has none." and d["numbers"] == []
+    assert d["missing"] == "This step needs 2 words, and “Hi” has fewer." and d["numbers"] == []
+    # @repeated/2 is the second occurrence of one word (it said "needs a second word that occurs twice")
+    d = client.post("/api/lessons/context/steps/1", json={"text": "🙂"}).json()
+    assert d["missing"] == "This step needs a word that occurs twice, and “🙂” has none."
     d = client.post("/api/lessons/positional-encoding/steps/6", json={"text": "Hi there"}).json()
     assert d["missing"] is None and d["problems"] == [] and None not in [n["value"] for n in d["numbers"]]
 
