@@ -50,10 +50,10 @@ def test_ideal_heads_score_one_and_a_role_no_query_can_show_has_no_score():
         ind[q, earlier[0] + 1 if earlier else 0] = 1
     s = role_scores(torch.stack([prev, ind])[None], ids, special)  # [layer=1, head=2, q, k]
     # (at the second 7, whose first copy is two back, the token after that copy is the one just before: there the
-    # induction head looks one back, 1 of the 7 queries from position 2 on, and the previous-token head looks at
-    # the induction key, 1 of the 4 queries of the second copy)
+    # induction head looks one back, 1 of the 7 queries from position 2 on; that key is the previous-token role's
+    # only, so that query counts for no induction, and the previous-token head gets none of it)
     assert s["previous-token"][0] == [1.0, round(1 / 7, 4)]
-    assert s["induction"][0] == [0.25, 1.0]
+    assert s["induction"][0] == [0.0, 1.0]
     # on BOS and two distinct letters nothing repeats: no induction or duplicate score (null, not 0)
     short = role_scores(torch.eye(3)[None, None], torch.tensor([0, 5, 6]), [True, False, False])
     assert short["induction"] == short["duplicate-token"] == [[None]] and short["sink"] == [[0.0]]
