@@ -496,12 +496,18 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
             key = _arg(cur, lambda a, b: a > b, lambda i, top=top: i == top)
         elif seg == "$maxword":
             key = _arg(cur, lambda a, b: a > b, lambda i: bool(tokens and i < len(tokens) and tokens[i].get("special")))
-        elif re.fullmatch(r"\$(max|min)\(.+\)", seg):
-            sub = [s.strip() for s in split_top(seg[5:-1], ".")]
+        elif (m := re.fullmatch(r"\$(max|min)(seen)?(?:\((.+)\))?", seg)) and (m[2] or m[3]):
+            # $max(path) $min(path): over a list of records, by `path`; $maxseen $minseen (and with a path): only the
+            # keys the query can see (leaving out those the answer's `mask` marks true: explain's keys after the query)
             if not isinstance(cur, list):
                 raise ReadError(f"{seg} needs a list")
+            hidden = root.get("mask") if m[2] and isinstance(root, dict) else None
+            if m[2] and not (isinstance(hidden, list) and len(hidden) == len(cur)):
+                raise ReadError(f"{seg} needs an answer with a mask as long as the list")
+            sub = [s.strip() for s in split_top(m[3], ".")] if m[3] else []
             vals = [resolve_path(item, sub, {**ctx, "tokens": tokens})[0] for item in cur]
-            key = _arg(vals, (lambda a, b: a > b) if seg.startswith("$max") else (lambda a, b: a < b))
+            key = _arg(vals, (lambda a, b: a > b) if m[1] == "max" else (lambda a, b: a < b),
+                       lambda i, hidden=hidden: bool(hidden and hidden[i]))
         elif seg.startswith("#"):
             if not tokens:
                 raise ReadError("no tokens to find a word in")

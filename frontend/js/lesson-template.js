@@ -11,9 +11,10 @@
 // segments: a field name, an index (negative: from the end), $layer $head $token $prev $depth (the page's
 // selection), $max $min $2nd (index of the largest, smallest, second largest number of the array),
 // $maxword (the largest, leaving out special tokens like BOS), $max(path) $min(path) (over the array's
-// items, comparing each item's `path`), #word and #word/2 (the index of the first, second, ... token that
-// is `word`), @(path) (the index that `path`, read from the source's top, ends on), $all (a list of lists as one
-// list: heads.$all is every head of every layer), $sum(2,3,4) (those items of the array added).
+// items, comparing each item's `path`), $maxseen $minseen $maxseen(path) $minseen(path) (the same over the keys the
+// query can see: those the answer's `mask` marks true left out), #word and #word/2 (the index of the first,
+// second, ... token that is `word`), @(path) (the index that `path`, read from the source's top, ends on), $all (a
+// list of lists as one list: heads.$all is every head of every layer), $sum(2,3,4) (those items of the array added).
 
 import { effectiveToken } from "./derive.js";
 import { schemeWords } from "./labrun.js";
@@ -237,12 +238,16 @@ export function resolve(root, segments, ctx) {
     } else if (seg === "$maxword") {
       const toks = tokensOf(root, ctx);
       key = argBy(cur, (a, b) => a > b, (i) => Boolean(toks[i] && toks[i].special));
-    } else if (/^\$(max|min)\(.+\)$/.test(seg)) {
-      const inner = seg.slice(5, -1);
-      const sub = splitTop(inner, ".").map((s) => s.trim());
+    } else if (/^\$(max|min)(seen|\(.+\)|seen\(.+\))$/.test(seg)) {
+      // $max(path) $min(path): over a list of records, by `path`; $maxseen $minseen (and with a path): only the keys
+      // the query can see (leaving out those the answer's `mask` marks true), as backend/lesson_steps.py resolve_path
+      const m = /^\$(max|min)(seen)?(?:\((.+)\))?$/.exec(seg);
       if (!Array.isArray(cur)) throw new TemplateError(`${seg} needs a list`);
+      const hidden = m[2] && root && Array.isArray(root.mask) ? root.mask : null;
+      if (m[2] && !(hidden && hidden.length === cur.length)) throw new TemplateError(`${seg} needs an answer with a mask as long as the list`);
+      const sub = m[3] ? splitTop(m[3], ".").map((s) => s.trim()) : [];
       const vals = cur.map((item) => resolve(item, sub, { ...ctx, tokens: tokensOf(root, ctx) }).value);
-      key = argBy(vals, seg.startsWith("$max") ? (a, b) => a > b : (a, b) => a < b);
+      key = argBy(vals, m[1] === "max" ? (a, b) => a > b : (a, b) => a < b, (i) => Boolean(hidden && hidden[i]));
     } else if (seg.startsWith("#")) {
       key = findWord(seg, tokensOf(root, ctx));
     } else if (/^@\(.+\)$/.test(seg)) {

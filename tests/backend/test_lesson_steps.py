@@ -1334,3 +1334,79 @@ def test_lesson_9_tries_the_heads_of_the_layer_that_adds_most_on_a_large_model(c
     best = min(a["effects"][0], key=lambda e: e["delta_prob"])
     assert (d["settings"]["layer"], d["settings"]["head"]) == (layer, best["head"])
     assert "the layer of the head that adds the most to the logit" in " ".join(d["body"].split())
+
+
+# --------------------------------------------------------------------------- lessons 5 and 6: masked keys, no scaling
+
+def rendered(d: dict) -> str:
+    """A resolved step's text with each placeholder replaced by its number as the API gives it (unformatted)."""
+    said = {n["placeholder"]: n["value"] for n in d["numbers"]}
+    return " ".join(re.sub(r"\{\{(.*?)\}\}", lambda m: str(said[m[1].strip()]), d["body"]).split())
+
+
+def _softmax_row(e: dict, divide_by: float) -> torch.Tensor:
+    """The query's weights recomputed from q·k: softmax(q·k ÷ divide_by + ALiBi's bias), masked keys left out."""
+    raw = torch.tensor([x if x is not None else -math.inf for x in e["raw_scores"]], dtype=torch.float64)
+    bias = torch.tensor([b or 0.0 for b in e["bias"]], dtype=torch.float64) if e.get("bias") else 0.0
+    return torch.softmax(raw / divide_by + bias, 0)
+
+
+def _entropy(p: torch.Tensor) -> float:
+    return float(-(p[p > 0] * p[p > 0].log()).sum())
+
+
+def test_maxseen_and_minseen_leave_out_the_masked_keys():
+    """$maxseen(path) and $minseen(path) (as frontend/js/lesson-template.js, tests/frontend/js): a masked key's
+    weight × value row is 0, larger than every visible one where all are negative, and $max(0) picks it."""
+    from backend.lesson_steps import resolve_path
+    e = {"tokens": toks("The", " girl", " her", " cat"), "mask": [False, False, False, True],
+         "weighted_values": [[-0.2, 1.0], [-0.1, 2.0], [-0.3, 0.0], [0.0, 0.0]]}
+    assert resolve_path(e, ["weighted_values", "$max(0)", "0"], {})[1] == ["weighted_values", 3, 0]
+    assert resolve_path(e, ["weighted_values", "$maxseen(0)", "0"], {}) == (-0.1, ["weighted_values", 1, 0])
+    assert resolve_path(e, ["weighted_values", "$minseen(0)", "0"], {}) == (-0.3, ["weighted_values", 2, 0])
+    assert resolve_path(e, ["tokens", "@(weighted_values.$maxseen(0))", "display"], {})[0] == "␣girl"
+    assert resolve_path({"mask": [False, True], "w": [1, 2]}, ["w", "$maxseen"], {})[1] == ["w", 0]
+    with pytest.raises(ReadError, match="mask as long as the list"):
+        resolve_path({"w": [1, 2]}, ["w", "$maxseen"], {})
+
+
+@pytest.mark.parametrize("model, text, where", [
+    ("tiny-sinusoidal", "The girl hugged her cat.", {}),
+    ("tiny-nope", "Tom gave Mary a book and she read it.", {}),
+    ("smollm2-135m", "She said he was nice.", {}),
+    ("tiny-learned", "The cat sat on the mat because it was tired.", {"layer": 0, "head": 1}),
+    ("tiny-sinusoidal", "The cat sat on the mat because it was tired.", {}),
+    ("minilm-l6", "The cat sat on the mat because it was tired.", {}),
+])
+def test_lesson_5_s_weighted_sum_counts_only_the_keys_the_query_sees(client, need, model, text, where):
+    """'The weighted sum of the values' said "The largest of them is 0, from cat; the most negative is -0.07, from
+    her ... some cancel others" of "her" in "The girl hugged her cat." (tiny-sinusoidal 1.3), where "cat" comes after
+    the query and is masked (its weight × value row is 0) and every visible one is negative. The step now names the
+    largest and smallest of the visible keys (recomputed here as weight × value, masked keys left out), says when they
+    all share a sign, and speaks of cancelling only where both signs are there."""
+    if model == "smollm2-135m":
+        need("gguf", why="SmolLM2")
+    d = client.post("/api/lessons/attention-arithmetic/steps/4", json={"text": text, "model": model, **where}).json()
+    assert d["problems"] == [] and d["missing"] is None, d["problems"]
+    e = step_explain(client, d, model)
+    seen = [i for i, hidden in enumerate(e["mask"]) if not hidden]
+    first = {i: e["weights"][i] * e["values"][i][0] for i in seen}  # each visible key's weight × value, first number
+    top, low = max(first, key=first.get), min(first, key=first.get)
+    said = {expr_of(n): n["value"] for n in d["numbers"]}
+    largest = [v for k, v in said.items() if re.fullmatch(r"explain\.weighted_values\.\$max\w*\(0\)\.0", k)]
+    smallest = [v for k, v in said.items() if re.fullmatch(r"explain\.weighted_values\.\$min\w*\(0\)\.0", k)]
+    assert largest and smallest, said
+    assert all(math.isclose(v, first[top], abs_tol=2e-4) for v in largest), (largest, first)
+    assert all(math.isclose(v, first[low], abs_tol=2e-4) for v in smallest), (smallest, first)
+    named = {v for k, v in said.items() if k.startswith("explain.tokens.@(weighted_values.")}
+    assert named <= {e["tokens"][i]["display"] for i in seen}, named  # no masked key is named
+    body = rendered(d)
+    both = first[top] > 0 > first[low]
+    assert ("cancel" in body) == both, (body, first)
+    assert ("All of them are negative" in body) == (first[top] < 0), body
+    assert ("All of them are positive" in body) == (first[low] > 0), body
+    out = e["output"][0]
+    assert math.isclose(out, math.fsum(first.values()), abs_tol=1e-3)  # the masked keys add nothing
+    if "mostly the weighted value" in body:  # the key named makes at least half of z, against the others' sign
+        key = top if out > 0 else low
+        assert abs(first[key]) >= 0.5 * abs(out) and all(v * out > -0.5 * out * out for v in first.values())

@@ -209,3 +209,16 @@ test("a question on the lab's run is not answered by a run of another task, sche
   assert.equal(T.otherRun({ run: null }, want), "");
   assert.equal(T.otherRun({ ...run, positional: "none", size: "tiny" }, { size: "small" }), "reverse with no positions, size tiny");
 });
+
+test("$maxseen and $minseen leave out the keys the answer's mask hides", () => {
+  // a causal query at token 2: keys 3 and 4 are masked, and their weight × value rows are 0, larger than every
+  // visible one (all negative): $max(0) picks a masked key, $maxseen(0) the largest of the visible ones
+  const e = { tokens: tokens.slice(0, 5), mask: [false, false, false, true, true], weights: [0.5, 0.3, 0.2, 0, 0],
+    weighted_values: [[-0.2, 1], [-0.1, 2], [-0.3, 0], [0, 0], [0, 0]] };
+  assert.deepEqual(at(e, "explain.weighted_values.$max(0).0").path, ["weighted_values", 3, 0]);
+  assert.deepEqual(at(e, "explain.weighted_values.$maxseen(0).0"), { value: -0.1, path: ["weighted_values", 1, 0] });
+  assert.deepEqual(at(e, "explain.weighted_values.$minseen(0).0"), { value: -0.3, path: ["weighted_values", 2, 0] });
+  assert.equal(at(e, "explain.tokens.@(weighted_values.$maxseen(0)).display").value, "␣The");
+  assert.deepEqual(at(e, "explain.weights.$minseen").path, ["weights", 2]);
+  assert.throws(() => at({ tokens, weights: [1, 2] }, "explain.weights.$maxseen"), /mask as long as the list/);
+});
