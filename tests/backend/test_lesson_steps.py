@@ -1410,3 +1410,47 @@ def test_lesson_5_s_weighted_sum_counts_only_the_keys_the_query_sees(client, nee
     if "mostly the weighted value" in body:  # the key named makes at least half of z, against the others' sign
         key = top if out > 0 else low
         assert abs(first[key]) >= 0.5 * abs(out) and all(v * out > -0.5 * out * out for v in first.values())
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-alibi", "minilm-l6"])
+@pytest.mark.parametrize("scale", [False, True])
+def test_lessons_5_and_6_say_what_the_division_is_with_the_scaling_box_as_it_is(client, model, scale):
+    """With *divide scores by √d_head* unticked the explain answer has scale 1, and other_weights is the row divided by
+    √d_head: lesson 6 'Divide by √d' said "the model divides every score by √40 = 1 ... without the division
+    (÷ 6.32)", 'Scores grow with d' said "A softmax of these raw scores would put 0.55 of the weight on the largest"
+    (it puts 1.00: 0.55 is the row divided), and lesson 5 'Scores: q · k' said "divided by √d_head = 1". Each number
+    is recomputed here from q·k: √d_head from d_head, each row's softmax and entropy from the raw scores."""
+    text = "The cat sat on the mat because it was tired."
+    for lesson, step in (("why-divide-by-sqrt-d", 1), ("why-divide-by-sqrt-d", 2), ("attention-arithmetic", 2),
+                         ("attention-arithmetic", 3)):
+        d = client.post(f"/api/lessons/{lesson}/steps/{step}", json={"text": text, "model": model,
+                                                                     "scale": scale}).json()
+        assert d["problems"] == [] and d["settings"]["scale"] is scale, d["problems"]
+        e = step_explain(client, d, model, scale=scale)
+        root = math.sqrt(e["d_head"])
+        body, where = rendered(d), (lesson, step, model, scale)
+        num = r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)"
+        for got in re.findall(r"√(?:d_head|\d+) = " + num, body):  # √d is √d, whether the model divides or not
+            assert math.isclose(float(got), root, rel_tol=1e-4), (where, body)
+        for got in re.findall(r"without the division \(÷ " + num, body):
+            assert float(got) == 1, (where, body)
+        for got in re.findall(r"with the division \(÷ " + num, body):
+            assert math.isclose(float(got), root, rel_tol=1e-4), (where, body)
+        # an entropy said of a row divided by N is the entropy of softmax(q·k ÷ N)
+        for by, ent in re.findall(r"(?:÷|√\d+ =) " + num + r"[^÷√]*?entropy " + num + " nats", body):
+            assert math.isclose(float(ent), _entropy(_softmax_row(e, float(by))), abs_tol=2e-3), (where, by, body)
+        # the softmax of the raw scores, undivided, whichever bars show it
+        for got in re.findall(num + r" of the weight on the largest", body):
+            assert math.isclose(float(got), float(_softmax_row(e, 1.0).max()), abs_tol=2e-3), (where, body)
+        if lesson == "attention-arithmetic" and step == 2:
+            said_divided = re.search(r"that gives " + num, body)
+            assert bool(said_divided) == scale, (where, body)
+            if said_divided:
+                attended = {r["role"]: r["index"] for r in d["roles"]}["attended"]
+                assert math.isclose(float(said_divided[1]), e["raw_scores"][attended] / root, abs_tol=2e-4), where
+        if lesson == "attention-arithmetic" and step == 3:  # the "scaled" scores are q·k itself, and it says so
+            assert ("not divided" in body) == (not scale), (where, body)
+            lo, hi = re.search(r"run from " + num + " to " + num, body).groups()
+            visible = [x for x in e["raw_scores"] if x is not None]
+            assert math.isclose(float(hi), max(visible) / (1 if not scale else root), abs_tol=2e-4), where
+            assert math.isclose(float(lo), min(visible) / (1 if not scale else root), abs_tol=2e-4), where
