@@ -1221,6 +1221,15 @@ def test_lesson_8_s_attended_word_is_said_of_the_layer_it_comes_from(client):
         assert "the one it attends to most in layer {{layer}}, head {{head}}), layer 0, head {{head}}:" in body
 
 
+def test_lesson_7_s_first_steps_need_no_pronoun(client):
+    """'A grid of heads', 'Heads specialise' and 'Concatenate, project, add' say nothing of a query, but the first
+    selected the pronoun, so all three refused "The dog saw the ball." ("This step needs a pronoun ...")."""
+    for step in (1, 2, 3):
+        d = client.post(f"/api/lessons/many-heads/steps/{step}", json={"text": "The dog saw the ball."}).json()
+        assert d["missing"] is None and d["problems"] == [], (step, d["missing"], d["problems"])
+        assert "{{query}}" not in d["body"]
+
+
 def test_lesson_10_compares_alibi_past_its_length_with_the_same_stretch_of_its_trained_length(client):
     """It said ALiBi's loss "keeps falling, more context still helps" from its last 64 tokens (2.728) against its mean
     over the first 128 (2.823), a mean the first positions raise; the same stretch at the end of its trained length
