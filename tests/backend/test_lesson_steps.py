@@ -1230,6 +1230,19 @@ def test_lesson_7_s_first_steps_need_no_pronoun(client):
         assert "{{query}}" not in d["body"]
 
 
+def test_lesson_2_s_dot_product_step_says_when_the_two_words_are_one_token(client):
+    """'Dot product or cosine' showed "suitcase · staircase = 212.45, and suitcase · suitcase = 212.45 (its length
+    squared) ... cosine 1.00" without a word: both words end in the token "ase" (the steps before say so)."""
+    for text, shared in (("The suitcase and the staircase were packed.", True), ("The cat and the dog ran.", False)):
+        d = client.post("/api/lessons/one-hot-vs-dense-embeddings/steps/3", json={"text": text}).json()
+        assert d["problems"] == [] and d["missing"] is None
+        nouns = [r["index"] for r in d["roles"] if r["role"] in ("noun", "noun/2")]
+        e = client.post("/api/embeddings", json={"text": d["text"]}).json()
+        same = e["tokens"][nouns[0]]["id"] == e["tokens"][nouns[1]]["id"]
+        assert same == shared
+        assert ("these are one vector compared with itself" in " ".join(d["body"].split())) == same
+
+
 def test_lesson_10_compares_alibi_past_its_length_with_the_same_stretch_of_its_trained_length(client):
     """It said ALiBi's loss "keeps falling, more context still helps" from its last 64 tokens (2.728) against its mean
     over the first 128 (2.823), a mean the first positions raise; the same stretch at the end of its trained length
