@@ -64,14 +64,17 @@ def masked_background(xref: str = "x", yref: str = "y") -> dict:
             "sizey": 1, "xanchor": "left", "yanchor": "top", "sizing": "stretch", "layer": "below"}
 
 
-def interventions_caption(iv: schemas.AppliedInterventions) -> str:
-    """The interventions applied, in the page's words (theme.json captions), e.g. "Positions removed."; "" for none."""
+def interventions_caption(iv: schemas.AppliedInterventions, positional: str | None = None) -> str:
+    """The interventions applied, in the page's words (theme.json captions), e.g. "Positions removed."; "" for none.
+    `positional`: the model's scheme (with none, removing or shuffling the positions changes nothing: it says so)."""
     words = THEME["captions"]["interventions"]
     parts = []
     if iv.positions == "removed":
         parts.append(words["removed"])
     elif iv.positions == "shuffled":
         parts.append(words["shuffled"].format(permutation=", ".join(map(str, iv.permutation or []))))
+    if positional == "none" and iv.positions != "normal":
+        parts.append(words["nothing_to_move"])
     if not iv.scale:
         parts.append(words["unscaled"])
     if iv.ablate:

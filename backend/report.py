@@ -379,7 +379,7 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
     masked = any(v < n for v in a.visible)  # the answer's mask: how many keys each query sees
     mask_note = (f" {figures.THEME['masked']['words']}" if masked
                  else " This model reads in both directions: every query sees every key.")
-    applied = figures.interventions_caption(a.interventions)
+    applied = figures.interventions_caption(a.interventions, data.info.positional)
     sections.append(("attention", f"Attention of layer {req.layer}, head {req.head}", (
         f'<p class="note">Each row is a query token, each column a key it attends to; a row sums to 1.'
         f"{mask_note} The outlined row is query token {x.query} “<span class=\"t\">{e(q.display)}</span>”."

@@ -376,7 +376,9 @@ function endLesson() {
 /** The interventions on now, in words ("" when none). */
 function interventionsText() {
   const parts = [];
-  if (state.positions && state.positions !== "normal") parts.push(`positions ${state.positions}`);
+  const model = L.page ? L.page.byName.get(state.model || L.page.list.default) : null;
+  const none = model && model.positional === "none" ? ` (no effect: ${model.name} has no positional encoding)` : "";
+  if (state.positions && state.positions !== "normal") parts.push(`positions ${state.positions}${none}`);
   if (state.scale === false) parts.push("scaling off");
   if (state.ablate && state.ablate.length) parts.push(`head${state.ablate.length > 1 ? "s" : ""} ${state.ablate.map(([l, h]) => `${l}.${h}`).join(", ")} switched off`);
   return parts.join(" · ");

@@ -31,13 +31,19 @@ export const COLORS = { bar: THEME.bars.main, other: THEME.bars.other, raw: THEM
 const HATCH = `data:image/svg+xml;base64,${btoa(THEME.masked.pattern_svg
   .replace("{stripe_background}", THEME.masked.stripe_background).replace("{stripe}", THEME.masked.stripe))}`;
 
-/** The interventions an answer was made with, in words (theme.json's captions); "" for none. */
-export function interventionsCaption(iv) {
+/**
+ * The interventions an answer was made with, in words (theme.json's captions); "" for none. `tokens`: the tokens the
+ * plot shows (without the hidden special tokens, each with its API `index`): a shuffle gives the position of each of
+ * them; `positional`: the model's scheme (with none, removing or shuffling positions changes nothing, and it says so).
+ */
+export function interventionsCaption(iv, { tokens = null, positional = null } = {}) {
   if (!iv) return "";
   const w = THEME.captions.interventions;
   const parts = [];
+  const given = (iv.permutation || []).filter((_, i) => !tokens || tokens.some((t, j) => (t.index ?? j) === i));
   if (iv.positions === "removed") parts.push(w.removed);
-  else if (iv.positions === "shuffled") parts.push(w.shuffled.replace("{permutation}", (iv.permutation || []).join(", ")));
+  else if (iv.positions === "shuffled") parts.push(w.shuffled.replace("{permutation}", given.join(", ")));
+  if (positional === "none" && iv.positions !== "normal") parts.push(w.nothing_to_move);
   if (!iv.scale) parts.push(w.unscaled);
   if (iv.ablate && iv.ablate.length) {
     const heads = iv.ablate.map(([l, h]) => w.head.replace("{layer}", l).replace("{head}", h)).join(", ");

@@ -382,6 +382,19 @@ def test_the_positional_section_says_what_the_run_added(client, positions):
     assert (" In this run" in said) == (positions != "normal")
 
 
+@pytest.mark.parametrize("model", ["tiny-nope", "tiny-sinusoidal"])
+def test_the_attention_caption_says_a_model_without_positions_is_unchanged_by_a_shuffle(client, model):
+    """On tiny-nope "Positions shuffled (…)" read as an intervention with an effect; its attention is the same as
+    without it (checked here), and the caption says so; a model with positions is not said to be unchanged."""
+    text = "The cat sat on the cat."
+    page = client.get("/api/report", params={"text": text, "model": model, "positions": "shuffled"}).text
+    said = " ".join(_notes(page, "attention").split())
+    plain, moved = (client.post("/api/analyze", json={"text": text, "model": model, "positions": p}).json()["attention"]
+                    for p in ("normal", "shuffled"))
+    assert (plain == moved) == (model == "tiny-nope")
+    assert ("no positional encoding, so this changes nothing" in said) == (model == "tiny-nope"), said
+
+
 def test_the_lens_caption_says_its_temperature_beside_predictions_at_another(client):
     """At temperature 0.5 the predictions table gave the top token 0.6186 and the lens caption, the same token,
     0.2991, unexplained: the lens reads temperature 1. Its probability is recomputed here at temperature 1."""

@@ -191,6 +191,12 @@ def test_an_intervention_the_student_changed_stays_and_undo_clears_it(page: Page
     page.wait_for_function("() => !new URLSearchParams(location.search).get('lesson')")
     assert url_state(page)["positions"] == "shuffled"
     expect(banner(page)).to_contain_text("positions shuffled")
+    expect(banner(page)).not_to_contain_text("no effect")
+    # on a model without positional encoding the banner says the shuffle changes nothing, as the heatmap's caption
+    page.select_option("#model", "tiny-nope")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('model') === 'tiny-nope'")
+    expect(banner(page)).to_contain_text("positions shuffled (no effect: tiny-nope has no positional encoding)")
+    expect(page.locator("#attn-heatmap .caption")).to_contain_text("no positional encoding, so this changes nothing")
     banner(page).locator(".banner-undo").click()
     page.wait_for_function("() => (new URLSearchParams(location.search).get('positions') || 'normal') === 'normal'")
     expect(banner(page)).to_be_hidden()

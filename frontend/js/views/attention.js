@@ -42,7 +42,7 @@ export function show(section, got, ctx) {
   const qr = got.queryrows && got.queryrows.data !== null ? got.queryrows : got.queryrows && got.queryrows.pending ? got.queryrows : null;
   const todo = [
     [hm, [view, s.layer, s.head, pos, s.ablate, Math.round(hm.clientWidth / 40), s.combine, s.rows.join(",")],
-      () => marked(heatmap.render(hm, { analyze: view }, vs), "attnlab:heatmap", what)],
+      () => marked(heatmap.render(hm, { analyze: view, positional: ctx.model && ctx.model.positional }, vs), "attnlab:heatmap", what)],
     // the grid draws every head: from the thumbnails when the answer has them (they stay the same while only the
     // selected layer changes), else from the full attention
     [gr, [view.thumbnails || view.attention, s.layer, s.head, s.ablate, ctx.ablateMode, Math.round(gr.clientWidth / 20), roles.data, defs.data],

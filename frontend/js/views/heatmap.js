@@ -26,7 +26,7 @@ export function render(element, data, state) {
   const masked = a.mask || null;
   const anyMasked = Boolean(masked) && tokens.some((_, i) => masked(i, n - 1));
   const ablated = isAblated(state.ablate, state.layer, state.head);
-  const applied = interventionsCaption(a.interventions);
+  const applied = interventionsCaption(a.interventions, { tokens, positional: data.positional });
   caption(
     fig,
     `Each row is a query token, each column a key it can attend to` + (a.hidden && a.hidden.length ? "." : "; a row sums to 1.") +
