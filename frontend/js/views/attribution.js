@@ -18,6 +18,20 @@ export function show(section, got, ctx) {
   return !v.pending && !got.lens.pending;
 }
 
+/** The heads the run ablated ("layer.head"): the answer's interventions. */
+export function ablatedHeads(r) {
+  return new Set(((r.interventions && r.interventions.ablate) || []).map(([l, hd]) => `${l}.${hd}`));
+}
+
+/**
+ * The text of each cell of the heads heatmap [layer][head]: "off" on a head the run ablated (its 0 is not a head that
+ * adds nothing by itself), else its number to 2 decimals where `numbers` (a small grid), else "".
+ */
+export function headCellText(r, numbers) {
+  const off = ablatedHeads(r);
+  return r.heads.map((hs, l) => hs.map((x, hd) => (off.has(`${l}.${hd}`) ? "off" : numbers ? fmt(x, 2) : "")));
+}
+
 /** data: {logit, error, unavailable, lens}; state: {layer, head, target, versus}. */
 export function render(element, data, state) {
   const ctl = part(element, "controls", () => h("div", { class: "controls" }));
@@ -64,14 +78,19 @@ export function render(element, data, state) {
   let lim = 0;
   for (const row_ of r.heads) for (const x of row_) lim = Math.max(lim, Math.abs(x));
   lim = lim || 1;
+  const off = ablatedHeads(r);
   caption(headsFig, (r.versus ? `Blue: favours “${r.token.display}” over “${r.versus.display}”; orange: the other way.`
-    : "Blue: pushes the token up; orange: down.") + " Click a head to open its attention.");
-  const hover = r.heads.map((hs, l) => hs.map((x, hd) => `layer ${l}, head ${hd}<br>adds ${x} to ${esc(r.target)}`));
+    : "Blue: pushes the token up; orange: down.") +
+    (off.size ? ` Marked “off”: ${off.size === 1 ? "a head" : "heads"} ablated in this run, whose output is set to 0, so ${off.size === 1 ? "it adds" : "they add"} nothing.` : "") +
+    " Click a head to open its attention.");
+  const hover = r.heads.map((hs, l) => hs.map((x, hd) => `layer ${l}, head ${hd}<br>` +
+    (off.has(`${l}.${hd}`) ? "ablated in this run: its output is 0, so it adds 0" : `adds ${x} to ${esc(r.target)}`)));
   const heads = [...Array(H).keys()];
   const layers = [...Array(L).keys()];
   draw(headsFig,
     [{ type: "heatmap", z: r.heads, x: heads, y: layers, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, customdata: hover,
-       hovertemplate: "%{customdata}<extra></extra>", xgap: 1, ygap: 1, texttemplate: L * H <= 64 ? "%{z:.2f}" : "", colorbar: { thickness: 10, outlinewidth: 0 } }],
+       hovertemplate: "%{customdata}<extra></extra>", xgap: 1, ygap: 1, text: headCellText(r, L * H <= 64), texttemplate: "%{text}",
+       colorbar: { thickness: 10, outlinewidth: 0 } }],
     { height: Math.max(220, L * (L > 12 ? 16 : 40) + 90),
       xaxis: { title: { text: "head" }, tickmode: "array", tickvals: heads, showgrid: false, zeroline: false },
       yaxis: { title: { text: "layer" }, tickmode: "array", tickvals: layers, range: [L - 0.5, -0.5], showgrid: false, zeroline: false },
