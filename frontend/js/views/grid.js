@@ -10,7 +10,7 @@ import {
   caption, changed, COLORS, draw, emit, esc, GRID_MASKED, h, hiddenNote, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, selectionShapes, THEME,
   tokenIndex, tokenLabel, WEIGHT_SCALE,
 } from "../plot.js";
-import { isAblated } from "../derive.js";
+import { isAblated, shownText } from "../derive.js";
 import { definitionText, fitTileText, labelsOf, ruleText, tileText } from "../roles.js";
 
 // masked cells: mid grey (theme.json masked.grid), apart from the white gaps between tiles and every Viridis colour
@@ -132,7 +132,14 @@ function roleTrace(g, labels, cellPx, cell) {
 }
 
 /** The legend of the role labels: each label's name (its definition on hover) and the rule with its thresholds. */
-function roleLegend(fig, table, defs, { hidden = 0, short = 0 } = {}, ablate = []) {
+/** The first token when the view hides it (special tokens hidden, a start token at position 0): what a sink label's
+ * weight is on, though no tile draws its column; else null. */
+export function sinkHidden(a) {
+  const first = a && a.hidden ? a.hidden.find((t) => t.position === 0 || t.index === 0) : null;
+  return first ? shownText(first) : null;
+}
+
+function roleLegend(fig, table, defs, { hidden = 0, short = 0 } = {}, ablate = [], firstHidden = null) {
   const box = part(fig, "roles-legend", () => h("p", { class: "roles-legend" }));
   box.replaceChildren();
   box.hidden = !defs;
@@ -153,6 +160,7 @@ function roleLegend(fig, table, defs, { hidden = 0, short = 0 } = {}, ablate = [
     (off ? ` ${off} of them ${off > 1 ? "are" : "is"} ablated: ${off > 1 ? "they attend" : "it attends"} so, but ${off > 1 ? "their" : "its"} output is set to zero.` : "") +
     (short ? ` ${short} of them show${short > 1 ? "" : "s"} the role alone, without its score, to fit on ${short > 1 ? "their tiles" : "its tile"} at this size.` : "") +
     (hidden ? ` ${hidden} of them ${hidden > 1 ? "do" : "does"} not fit on ${hidden > 1 ? "their tiles" : "its tile"} at this size without covering weights: hover a tile for its label.` : "") +
+    (firstHidden ? ` The first token, ${firstHidden}, is hidden here: a sink label's weight is on it, a column no tile draws.` : "") +
     " Hover a name for its definition; the Heads tab ranks every head by any role."));
 }
 
@@ -212,7 +220,7 @@ export function render(element, data, state) {
   const table = data.roles || null;
   const cell = Math.max(26, Math.min(120, (width - 70) / nH, 1300 / nL));
   if (!changed(fig, [a.thumbnails || a.attention, n, nL, nH, maskKey, width, presenting(), table]) && gd._fullLayout && gd._attnlabGaps) {
-    roleLegend(fig, table, data.defs || null, gd._attnlabFit, state.ablate);
+    roleLegend(fig, table, data.defs || null, gd._attnlabFit, state.ablate, sinkHidden(a));
     gd._attnlabGrid = g;
     describe(gd, state);
     return Plotly.relayout(gd, { shapes: gridShapes(g, state, gd._attnlabGaps) });
@@ -266,7 +274,7 @@ export function render(element, data, state) {
   const cellBox = cornered ? { w: ((gd.clientWidth || width) - margin.l - margin.r) / (cols + 1), h: (height - margin.t - margin.b) / (rows + 1) } : null;
   const { trace: labels, hidden, short } = roleTrace(g, labelled, cell, cellBox);
   gd._attnlabFit = { hidden, short };
-  roleLegend(fig, table, data.defs || null, gd._attnlabFit, state.ablate);
+  roleLegend(fig, table, data.defs || null, gd._attnlabFit, state.ablate, sinkHidden(a));
   const gaps = anyMasked ? gapShapes(g, rows, cols) : [];
   const centre = (k) => k * tile + (n - 1) / 2;
   const drawing = draw(

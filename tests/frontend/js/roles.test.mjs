@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
+import { sinkHidden } from "../../../frontend/js/views/grid.js";
+
 import {
   acrossModelsIntro, combinedQueries, definitionText, headColor, labelsOf, overlayHeads, PALETTE, pickRow, probeDropBand, probeDropWords, ruleText,
   scoreText,
@@ -207,4 +209,13 @@ test("the panels across models say whose probe or sentence they run, and that a 
   // the panels run the models as trained: said where the page's own run has interventions (the table above has them)
   assert.equal(acrossModelsIntro({ members, onScreen: "tiny-learned", probe: false, seed: 0, intervened: true }),
     "The same sentence through each model, as trained: without the page's interventions");
+});
+
+test("with special tokens hidden, the grid's legend names the hidden first token a sink label's weight is on", () => {
+  // tiles said "sink 0.71" of a <|bos|> column that was not drawn; a reader took it for the first word's
+  const bos = { id: 0, text: "", display: "<|bos|>", special: true, position: 0 };
+  assert.equal(sinkHidden({ hidden: [bos] }), "<|bos|>");
+  assert.equal(sinkHidden({ hidden: [{ ...bos, display: "[SEP]", position: 9 }] }), null); // only a [SEP] at the end
+  assert.equal(sinkHidden({ hidden: [] }), null);
+  assert.equal(sinkHidden({ tokens: [bos] }), null); // nothing hidden
 });
