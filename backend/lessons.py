@@ -262,8 +262,8 @@ def _setting(key: str, value: str, line: int) -> tuple[str, object]:
         if not value or len(value) > 100:
             raise LessonSyntaxError(line, f"{key} must be a word (1 to 100 characters)")
         return field, value
-    if field == "depth":
-        return field, _int(value, key, line, 0, 1000)
+    if field == "depth":  # `last`: null, the page's default (after the last block, whatever the model's depth)
+        return field, None if value.strip().lower() == "last" else _int(value, key, line, 0, 1000)
     if field == "pn":
         return field, _int(value, key, line, 1, 512)
     if field == "metric":

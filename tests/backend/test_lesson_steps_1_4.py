@@ -1,5 +1,6 @@
 """Lessons 1 and 4 resolved under the page's settings (the temperature slider, the Positions menu) and on every model:
-each claim checked against numbers fetched again from the API."""
+each claim checked against numbers fetched again from the API, or recomputed apart from it (the permutation of shuffled
+positions, from models/transformer.py)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,19 @@ import math
 
 import pytest
 
-from tests.backend.test_lesson_steps import SENTENCES, expr_of, filled
+from backend.lessons import LessonSyntaxError, parse_lesson
+from models.transformer import Interventions
+from tests.backend.test_lesson_steps import SENTENCES, expr_of, filled, step_explain
+from tests.lessonpaths import follow
+
+REPEATS = ["The cat chased the dog. The dog chased the cat.", "cat cat", "The rain fell on the roof, and the rain did "
+           "not stop.", "A cat saw a bird in the tree and the bird saw the cat.", "THE CAT SAT ON THE MAT BECAUSE THE "
+           "CAT WAS TIRED.", "The Dogs saw the Dogs."]
+
+
+@pytest.fixture(scope="module")
+def model_entries(client):
+    return {m["name"]: m for m in client.get("/api/models").json()["models"]}
 
 
 def step(client, lesson: str, n: int, text: str, **extra) -> dict:
@@ -50,3 +63,101 @@ def test_lesson_1_s_temperature_steps_follow_the_slider(client, model):
                 assert math.isclose(got["top_next_prob"], at[temp][0]["prob"], abs_tol=1e-6), (text, temp, n)
                 if "predict(temp=1).predictions.0.prob" in got:
                     assert math.isclose(got["predict(temp=1).predictions.0.prob"], at[1.0][0]["prob"], abs_tol=1e-6)
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-learned", "minilm-l6"])
+def test_lesson_4_s_positions_step_says_what_the_positions_menu_adds(client, model):
+    """'Add the position' under positions removed said "The positional encoding is added next ... cosine now 1.00
+    against 1.00 ... the encodings of these two positions are much alike": nothing was added. Under shuffled it said
+    "the two sit at positions 5 and 8" while the model gave them the encodings of positions 8 and 10 (the permutation
+    [3, 4, 0, 2, 11, 8, 12, 5, 10, 6, 9, 1, 7]). The positions it names as given are now those of the permutation,
+    recomputed here from models/transformer.py Interventions, and under removed it says that none is added; 'Through
+    the layers' no longer says they entered the first block "with their positions" where they had none."""
+    for text in REPEATS[:4]:
+        for positions in ("normal", "removed", "shuffled"):
+            d = step(client, "context", 2, text, model=model, positions=positions)
+            assert d["problems"] == [] and d["missing"] is None and d["settings"]["positions"] == positions, d
+            a, b = (r["index"] for r in sorted(d["roles"], key=lambda r: r["role"]) if r["role"].startswith("repeated"))
+            e = client.post("/api/embeddings", json={"text": d["text"], "model": model, "positions": positions}).json()
+            body = filled(d)
+            assert ("The positional encoding is added next" in body) == (positions != "removed"), (positions, body)
+            assert ("no positional encoding is added" in body) == (positions == "removed"), (positions, body)
+            assert ("encodings of these two positions" in body) <= (positions != "removed"), body
+            given = [n["value"] for n in d["numbers"] if n["path"][:2] == ["interventions", "permutation"]]
+            if positions == "shuffled":
+                perm = Interventions(positions="shuffled").permutation(len(e["tokens"]))
+                assert given == [perm[a], perm[b]], (text, given, perm)
+                assert f"encodings of positions {perm[a]} and {perm[b]}" in body, body
+            else:
+                assert given == [], given
+            for n in d["numbers"]:  # the cosines, fetched again
+                if n["source"] == "embeddings" and n["path"][0] == "layers":
+                    assert math.isclose(follow(e, n["path"]), n["value"], abs_tol=1e-6), n
+            assert [n["path"][1] for n in d["numbers"] if n["path"][0] == "layers"] == [1, 0], d["numbers"]
+            three = filled(step(client, "context", 3, text, model=model, positions=positions))
+            assert ("with their positions" in three) <= (positions == "normal"), three
+            assert ("They entered it without positions" in three) == (positions == "removed"), three
+            assert ("They entered it with shuffled positions" in three) == (positions == "shuffled"), three
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-nope", "minilm-l6", "smollm2-135m"])
+def test_lesson_4_through_the_layers_quotes_the_depth_on_screen(client, model_entries, model):
+    """'Through the layers' set `depth: 5` (the last on the tiny models) but quoted `layers.-1`: on minilm-l6 the page
+    showed "after block 3" under "after block 5", on smollm2-135m "after block 4" under "after block 29". It now sets
+    `depth: last`: the depth on screen (null: the last) is the one quoted, after the model's last block."""
+    if not model_entries[model]["available"]:
+        pytest.skip(f"{model} is not installed")
+    n_layers = model_entries[model]["n_layers"]
+    for text in REPEATS[:3]:
+        d = step(client, "context", 3, text, model=model)
+        assert d["problems"] == [] and d["missing"] is None, d
+        e = client.post("/api/embeddings", json={"text": d["text"], "model": model}).json()
+        depth = d["settings"]["depth"]
+        last = len(e["layers"]) - 1
+        on_screen = e["layers"][last if depth is None else min(depth, last)]["label"]  # (the page's slider: at most the last)
+        assert shown(d)["embeddings.layers.-1.label"] == on_screen == f"after block {n_layers - 1}", (depth, on_screen)
+
+
+def test_depth_last_is_the_page_s_default_depth():
+    head = "---\ntitle: t\nsentence: a b a\nview: embeddings\n---\n"
+    lesson = parse_lesson(head + "## One\ndepth: 1\n\nText.\n\n## Two\ndepth: last\n\nText.\n\n## Three\n\nText.\n", "x.md")
+    assert [s.settings.depth for s in lesson.steps] == [1, None, None]
+    with pytest.raises(LessonSyntaxError):
+        parse_lesson(head + "## One\ndepth: first\n\nText.\n", "x.md")
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-learned", "minilm-l6", "smollm2-135m"])
+def test_lesson_4_s_chaser_names_the_token_it_attends_to_most_or_says_it_gives_almost_nothing(client, model_entries,
+                                                                                              model):
+    """'The chaser' said "Its largest weight among the words, 0.34, goes to “.”" (punctuation called a word) and, on
+    "cat cat", "Its largest weight among the words, 0.00, goes to itself". It now speaks of the sentence's tokens,
+    names the one that gets the most (recomputed here from /api/attention/explain, special tokens left out), and where
+    every one of them shows as 0.00 says that it gives them almost nothing and where the attention goes."""
+    if not model_entries[model]["available"]:
+        pytest.skip(f"{model} is not installed")
+    seen = set()
+    for text in REPEATS:
+        d = step(client, "context", 5, text, model=model)
+        if d["missing"]:
+            continue
+        assert d["problems"] == [], d["problems"]
+        e = step_explain(client, d, model)
+        words = [(w, i) for i, (w, t) in enumerate(zip(e["weights"], e["tokens"], strict=True))
+                 if w is not None and not t["special"]]
+        best, at = max(words, key=lambda x: (x[0], -x[1]))
+        body = filled(d)
+        assert "among the words" not in body
+        truth = "nothing" if best < 0.005 else "itself" if at == d["settings"]["token"] else "other"
+        said = [k for k, words_ in {"nothing": "It gives almost nothing to any token", "itself": ", to itself.",
+                                    "other": "to “**"}.items() if words_ in body]
+        assert said == [truth], (text, truth, body)
+        got = shown(d)
+        assert math.isclose(got["top_word_key_weight"], best, abs_tol=1e-6), (text, got, best)
+        if truth == "other":
+            assert got["top_word_key"] == e["tokens"][at]["display"], (text, got)
+        if truth == "nothing":
+            top = max(range(len(e["weights"])), key=lambda i: (e["weights"][i] or 0.0, -i))
+            assert got["top_key"] == e["tokens"][top]["display"], (text, got)
+        seen.add(truth)
+    if model == "tiny-sinusoidal":
+        assert {"nothing", "other"} <= seen, seen
