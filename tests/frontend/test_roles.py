@@ -337,6 +337,15 @@ def test_combined_rows_with_special_tokens_hidden_say_what_their_bars_sum_to(pag
     cap = page.locator('#attn-rows [data-part="rows"] .caption')
     expect(cap).to_contain_text(f"without the hidden special tokens' keys these sum to {drawn:.3f}")
     expect(cap).not_to_contain_text("(the bars sum to 1)")
+    # picked rows that are hidden special tokens are named by their text ("picked: 0 “?”, 7 “?”"), and with no row
+    # picked the caption speaks of the query token's row, not of "the picked queries"
+    go(page, text="The cat sat on the mat.", model="minilm-l6", view="attention", layer=2, head=5, rows="0,8",
+       combine="sum", hidespecial=1)
+    page.wait_for_selector('#attn-rows [data-part="rows"] .plot .main-svg')
+    expect(page.locator("#attn-rows .rows-picked")).to_have_text("picked: 0 “[CLS]”, 8 “[SEP]”")
+    go(page, text="The cat sat on the mat.", model="minilm-l6", view="attention", layer=2, head=5, combine="sum")
+    page.wait_for_selector('#attn-rows [data-part="rows"] .plot .main-svg')
+    expect(cap).to_contain_text("Each key's total weight from the query token's row (no row picked)")
 
 
 def test_the_label_count_says_which_labelled_heads_are_ablated(page: Page, need_models):

@@ -34,7 +34,8 @@ export function render(element, data, state) {
   for (const b of ctl.querySelectorAll("button[data-combine]")) b.setAttribute("aria-pressed", b.dataset.combine === state.combine ? "true" : "false");
   const on = state.combine !== "one";
   const picked = (state.rows || []).filter((r) => r < a.tokens.length + (a.hidden ? a.hidden.length : 0));
-  const byIndex = new Map(a.tokens.map((t, i) => [tokenIndex(a.tokens, i), t]));
+  // every token by its API index, the hidden special tokens too (a picked [CLS] row read "?")
+  const byIndex = new Map([...(a.hidden || []).map((t) => [t.position, t]), ...a.tokens.map((t, i) => [tokenIndex(a.tokens, i), t])]);
   ctl.querySelector(".rows-picked").textContent = !on ? "Shift- or Ctrl-click heatmap rows to sum or average them."
     : picked.length ? `picked: ${picked.map((r) => `${r} “${byIndex.has(r) ? shownText(byIndex.get(r)) : "?"}”`).join(", ")}`
       : "picked: none, so the query token's row (Shift- or Ctrl-click heatmap rows to pick them)";
@@ -64,7 +65,8 @@ export function render(element, data, state) {
   // with special tokens hidden, their keys' weight is not drawn: the bars sum to less (said, with the sum drawn)
   const total = qr.combine === "sum" ? "a row alone sums to 1, so the bars of all keys sum to the number of rows" : "the bars of all keys sum to 1";
   const drawn = keep ? `; without the hidden special tokens' keys these sum to ${fmt(row.reduce((t, v) => t + (v || 0), 0), 3)}` : "";
-  caption(fig, (qr.combine === "sum" ? "Each key's total weight from the picked queries" : "Each key's weight averaged over the picked queries") +
+  const from = picked.length ? "the picked queries" : "the query token's row (no row picked)";
+  caption(fig, (qr.combine === "sum" ? `Each key's total weight from ${from}` : `Each key's weight averaged over ${from}`) +
     ` (${total}${drawn}).` + (a.causal ? " A query gives no weight to keys after it." : "") +
     (keep ? " Special tokens hidden: their keys are left out." : ""));
   const n = a.tokens.length;
