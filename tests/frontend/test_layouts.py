@@ -476,3 +476,22 @@ def test_the_similarity_heatmaps_print_numbers_only_where_they_fit(page: Page, s
     assert all(c["widest"] + 2 <= c["cell"] for c in cells), cells
     if size == (1280, 800):
         assert all(c["numbers"] for c in cells), cells  # (where they fit, the numbers are printed)
+
+
+@pytest.mark.parametrize("size, extra", [((1280, 800), {}), ((390, 844), {}), ((1280, 720), {"present": 1})],
+                         ids=["desktop", "phone", "presenter"])
+def test_a_long_text_s_heatmap_labels_do_not_run_into_each_other(page: Page, size, extra):
+    """At 110 tokens in presenter mode the query axis labelled every 4th token, 26 labels of the presenter's larger
+    text in 260 px, one illegible column; on a phone the key axis put 35 slanted labels in about 210 px."""
+    text = " ".join(["Once upon a time there was a little girl named Lily who loved to play in the park with her dog."] * 5)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": text, "model": "tiny-rotary", "view": "attention", **extra}))
+    ready(page, WAIT)
+    boxes = page.evaluate("""() => ['ytick', 'xtick'].map((k) => [...document.querySelectorAll(`#attn-heatmap .${k} text`)]
+      .map((t) => { const r = t.getBoundingClientRect();
+                    return [r.top, r.bottom, r.left, r.right, parseFloat(getComputedStyle(t).fontSize)]; }))""")
+    ys = sorted(boxes[0])
+    assert len(ys) > 5 and all(a[1] <= b[0] + 1 for a, b in zip(ys, ys[1:], strict=False)), ys  # one under another
+    # slanted 45°: the lines of two labels are apart by their spacing along the axis / √2, at least the text's size
+    xs = sorted(boxes[1], key=lambda r: r[3])  # (each ends at its tick)
+    assert len(xs) > 5 and all((b[3] - a[3]) / 1.414 >= 0.9 * a[4] for a, b in zip(xs, xs[1:], strict=False)), xs

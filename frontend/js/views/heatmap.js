@@ -1,6 +1,6 @@
 // The selected layer and head as a query x key heatmap; masked cells grey with the hover text "masked".
 import {
-  caption, draw, emit, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, presenting,
+  caption, draw, emit, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, PRESENTER_FONT_SCALE, presenting,
   selectedPattern, selectionShapes, squareHeight, THEME, tickStep, tokenAxis, tokenHeatmap, tokenIndex,
 } from "../plot.js";
 import { isAblated } from "../derive.js";
@@ -59,8 +59,11 @@ export function render(element, data, state) {
     const top = plotOf(fig).getBoundingClientRect().top + window.scrollY;
     height = Math.max(260, Math.min(height, Math.floor(window.innerHeight - top - 12)));
   }
-  const xStep = n > 48 ? Math.ceil(n / 48) : 1; // long texts: every k-th token on x
-  const yStep = tickStep(n, Math.floor((height - 70) / 10)); // and on y as many as have 10 px each (all, up to 128)
+  // long texts: every k-th token labelled, as many as have room at the labels' size (larger in presenter mode): on x
+  // (slanted) 16 px each across the plot's width, at most 48; on y 12 px each
+  const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const xStep = tickStep(n, Math.min(48, Math.floor(((element.clientWidth || 600) - 150) / (16 * scale))));
+  const yStep = tickStep(n, Math.floor((height - 70) / (12 * scale)));
   const drawing = draw(
     fig,
     [trace],
