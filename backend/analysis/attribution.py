@@ -87,6 +87,16 @@ def _explained(run: Run, position: int | None, token_id: int | None, info: dict 
             "token": target_token(run, position, token_id), "token_is_default": token_id is None}
 
 
+def versus_token(run: Run, position: int, token: schemas.TargetToken, versus_id: int | None) -> schemas.TargetToken | None:
+    """The token `token` is compared with (None: none); a ValueError where it is the token itself (the difference of
+    a logit with itself is 0 whatever the model does: "favours ↵ over ↵")."""
+    if versus_id is None:
+        return None
+    if versus_id == token.id:
+        raise ValueError(f"versus is the token explained, “{token.display}” (id {token.id}): compare it with another token")
+    return target_token(run, position, versus_id, "versus")
+
+
 def _target_name(token: schemas.TargetToken, versus: schemas.TargetToken | None) -> str:
     return f"logit(“{token.display}”)" + (f" - logit(“{versus.display}”)" if versus is not None else "")
 
@@ -205,7 +215,7 @@ def logit_attribution(run: Run, position: int | None = None, token_id: int | Non
 
 def _logit_attribution(run: Run, head: dict, versus_id: int | None = None) -> schemas.LogitAttributionResponse:
     position = head["position"]
-    versus = None if versus_id is None else target_token(run, position, versus_id, "versus")
+    versus = versus_token(run, position, head["token"], versus_id)
     a = attr.logit_attribution(run.loaded.model, run.cache, run.logits, position, head["token"].id, versus_id)
     target = _target_name(head["token"], versus)
     parts = [schemas.AttributionPart(kind=p.kind, layer=p.layer, label=PART_LABELS[p.kind].format(layer=p.layer),
@@ -265,7 +275,7 @@ def ablation(service: ModelService, run: Run, layers: list[int] | None = None, p
     service.check_ablation_heads(len(layers) * cfg.n_heads)
     head = _explained(run, position, token_id)
     position, t = head["position"], head["token"].id
-    versus = None if versus_id is None else target_token(run, position, versus_id, "versus")
+    versus = versus_token(run, position, head["token"], versus_id)
 
     def target(logits: torch.Tensor) -> float:
         row = logits[position].double()  # [vocab]

@@ -135,6 +135,9 @@ def test_bad_position_token_and_layers_are_422(client):
         ("/api/attribution/ablation", {"layers": [7]}, "layers: layer 7 does not exist"),
         ("/api/attribution/ablation", {"layers": [1, 1]}, "more than once"),
         ("/api/attribution/lens", {"top_k": 51}, "max_top_k"),
+        # a token against itself: the difference is 0 whatever the model does ("favours ↵ over ↵")
+        ("/api/attribution/logit", {"token": 42, "versus": 42}, "versus is the token explained"),
+        ("/api/attribution/ablation", {"token": 42, "versus": 42, "layers": [0]}, "versus is the token explained"),
     ]:
         r = client.post(path, json={"text": TEXT, **extra})
         assert r.status_code == 422 and words in r.json()["detail"], (path, extra, r.text)

@@ -224,6 +224,9 @@ def test_picking_a_token_and_a_second_one_explains_their_difference(page: Page):
     a, b = final[1]["id"], final[0]["id"]
     page.select_option("#panel-attribution select[name=target]", str(a))
     ready(page)
+    # the second token cannot be the first (a logit minus itself: "favours ↵ over ↵", 0 whatever the model does)
+    versus = page.locator("#panel-attribution select[name=versus] option").evaluate_all("(os) => os.map((o) => o.value)")
+    assert str(a) not in versus and str(b) in versus
     page.select_option("#panel-attribution select[name=versus]", str(b))
     ready(page)
     st = url_state(page)

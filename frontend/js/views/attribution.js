@@ -59,7 +59,8 @@ export function render(element, data, state) {
     const options = candidates(data.lens);
     for (const t of [r.token, r.versus]) if (t && !options.some((o) => o.id === t.id)) options.push(t);
     fillPicker(pickT, options, r.token_is_default ? null : r.token.id);
-    fillPicker(pickV, options, r.versus ? r.versus.id : null);
+    // (not the token explained: a logit minus itself is 0 whatever the model does, and the server refuses it)
+    fillPicker(pickV, options.filter((o) => o.id !== r.token.id), r.versus ? r.versus.id : null);
   }
   const pos = r.tokens[r.position];
   sum.querySelector(".total").textContent =
