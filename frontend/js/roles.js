@@ -73,7 +73,8 @@ export function strongest(table, role) {
 export function ruleText(t) {
   if (!t) return "";
   return `A head carries a label when its strongest role scores at least ${t.min_score}, at least ${t.min_margin} ` +
-    `above its next role, over at least ${t.min_queries} queries; otherwise it is unlabelled. Broad (entropy) ` +
+    `above its next role, over at least ${t.min_queries} queries, by the scores as computed (a score just under ` +
+    `${t.min_score} may show rounded as ${Number(t.min_score).toFixed(2)}); otherwise it is unlabelled. Broad (entropy) ` +
     "describes a head and is never a label. A fixed offset of 1 or 0 is the previous-token or own-token role (its " +
     "score differs: it also counts the second token, whose key at offset 1 is the first token, left out; on a short " +
     "sentence that lowers it a lot), so it is not a next role (nor a label).";

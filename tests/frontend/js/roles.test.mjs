@@ -85,6 +85,8 @@ test("a causal tile's label: one line, two, or the role alone, whichever leaves 
 
 test("the legend states the API's thresholds and each definition, with how many queries counted", () => {
   const words = ruleText({ min_score: 0.4, min_margin: 0.15, min_queries: 2 });
+  // a head at 0.3977 shows 0.40 in the table and has no label: the rule is said of the scores as computed
+  assert.match(words, /by the scores as computed \(a score just under 0\.4 may show rounded as 0\.40\)/);
   assert.match(words, /at least 0\.4,/);
   assert.match(words, /0\.15 above/);
   assert.match(words, /at least 2 queries/);
