@@ -240,7 +240,7 @@ ROLES: dict[str, Role] = {
                              "step's layer and head", "a key"),
 }
 
-ORDINALS = {1: "", 2: "a second ", 3: "a third "}
+ORDINALS = {2: "a second ", 3: "a third "}  # @role/n where the role has no words of its own for it
 
 
 def missing_message(name: str, n: int, text: str) -> str:

@@ -141,7 +141,6 @@ class _Layout:
     """What depends only on the length and the mask, not on the tokens (made once per length)."""
 
     pos: torch.Tensor  # [pos]
-    earlier: torch.Tensor  # [q, k]: k < q
     before_previous: torch.Tensor  # [q, k]: k < q - 1
     offsets: torch.Tensor  # [d]: every offset some query from position 1 on has a key >= 1 at
     offset_key: torch.Tensor  # [q, d]: the key q - d, clamped into 0..n-1
@@ -156,7 +155,7 @@ def _layout(n: int, causal: bool) -> _Layout:
     offsets = torch.arange(0 if causal else -(n - 2), n - 1)  # [d]
     key = q - offsets[None, :]  # [q, d]
     seen = pos + 1 if causal else torch.full((n,), n)  # [q]
-    return _Layout(pos=pos, earlier=k < q, before_previous=k < q - 1, offsets=offsets,
+    return _Layout(pos=pos, before_previous=k < q - 1, offsets=offsets,
                    offset_key=key.clamp(0, n - 1), offset_inside=(key >= 1) & (key < n) & (q >= 1),
                    log_seen=seen.double().log().float())
 
