@@ -756,8 +756,9 @@ class TargetFields(TextRequest):
 
 
 class ContrastFields(TargetFields):
-    versus: StrictInt | None = Field(None, ge=0, description="a second token id: explain logit(token) - "
-                                                             "logit(versus) instead of logit(token)")
+    versus: StrictInt | None = Field(None, ge=0, examples=[1],
+                                     description="a second token id, not `token`: explain logit(token) - logit(versus) "
+                                                 "instead of logit(token)")
 
 
 class TargetToken(BaseModel):
