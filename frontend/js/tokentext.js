@@ -54,11 +54,13 @@ export function listed(items) {
   return items.length < 2 ? items.join("") : `${items.slice(0, -1).join(", ")} and ${items.at(-1)}`;
 }
 
+/** A character by its code point: "U+200B". */
+export const codeOf = (c) => `U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+
 /** A text in quotes, its line breaks, tabs and invisible characters shown by a mark or their code. */
 export function quoted(s) {
   if (!s) return "no text";
-  const shown = [...s].map((c) => (c === "\n" ? "↵" : c === "\t" ? "⇥"
-    : /^[\p{C}]$/u.test(c) ? `U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}` : c)).join("");
+  const shown = [...s].map((c) => (c === "\n" ? "↵" : c === "\t" ? "⇥" : /^[\p{C}]$/u.test(c) ? codeOf(c) : c)).join("");
   return `“${shown}”`;
 }
 

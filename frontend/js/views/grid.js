@@ -135,7 +135,7 @@ function roleTrace(g, labels, cellPx, cell) {
 /** The first token when the view hides it (special tokens hidden, a start token at position 0): what a sink label's
  * weight is on, though no tile draws its column; else null. */
 export function sinkHidden(a) {
-  const first = a && a.hidden ? a.hidden.find((t) => t.position === 0 || t.index === 0) : null;
+  const first = a && a.hidden ? a.hidden.find((t) => t.position === 0) : null;
   return first ? shownText(first) : null;
 }
 

@@ -2,7 +2,7 @@
 // note when the sentence has characters the model never saw in training (the API's `unseen_characters`; null
 // where the training text is not known, and then nothing is said). Text is set with textContent only.
 import { h } from "../plot.js";
-import { tokenizerNotes, typedTexts } from "../tokentext.js";
+import { codeOf, tokenizerNotes, typedTexts } from "../tokentext.js";
 
 const BYTES = /(<0x[0-9A-F]{2}>)+/;
 const BYTE_MEANING = "one byte of a character the model’s vocabulary splits into bytes";
@@ -21,7 +21,7 @@ export function visible(c) {
   if (c === " ") return "␣";
   if (c === "\n") return "↵";
   if (c === "\t") return "⇥";
-  if (/^[\p{C}\p{Z}]$/u.test(c)) return `U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, "0")}`;
+  if (/^[\p{C}\p{Z}]$/u.test(c)) return codeOf(c);
   return c;
 }
 

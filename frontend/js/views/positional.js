@@ -321,6 +321,9 @@ function decomposePart(element, data, state) {
   draw(fig, traces, layout, { name: `decompose-${r.model}-L${r.layer}-H${r.head}`, csv: rows, json: r });
 }
 
+/** Whether the model chosen above is one of the family shown. */
+const inFamily = (data) => Boolean(data.family && data.family.models.includes(data.current));
+
 /**
  * The family section's intro: which head of each model is drawn, and whether the model chosen above is one of them
  * (a model outside every family, MiniLM or SmolLM2, is shown the first family: then it is said, and no ▸ is promised).
@@ -328,7 +331,7 @@ function decomposePart(element, data, state) {
 export function familyIntro(data, state) {
   if (data.familyError) return data.familyError;
   const fam = data.family;
-  const member = Boolean(fam && fam.models.includes(data.current));
+  const member = inFamily(data);
   const about = fam ? ` ${fam.title}: ${fam.description}.` : "";
   if (member) {
     return `Layer ${state.layer}, head ${state.head} of each model, with the same interventions (without head ablation); ▸ marks the model chosen above.${about}`;
@@ -354,7 +357,7 @@ export function familyHead(layer, head, answer, member) {
 function modelsPart(element, data, state) {
   const sec = section(element, "models", "The same sentence through models with different positional schemes", familyIntro(data, state));
   const row = part(sec, "row", () => h("div", { class: "row-auto" }));
-  const member = Boolean(data.family && data.family.models.includes(data.current));
+  const member = inFamily(data);
   for (const m of data.models || []) {
     const title = `${m.name === data.current ? "▸ " : ""}${m.name}`;
     const fig = panel(row, `m-${m.name}`, title);
