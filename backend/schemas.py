@@ -444,6 +444,9 @@ class ExplainResponse(RunInfo):
     kv_head: int = Field(..., description="the K/V head the keys and values are of (grouped-query models share one "
                                           "among group_size query heads; else the head itself)")
     group_size: int = Field(..., description="how many query heads share these keys and values (1: none)")
+    ablated: bool = Field(..., description="the request's interventions switch this head off: its row is computed as "
+                                           "always, but the model sets its output z to 0 (nothing of it is added to "
+                                           "the residual stream)")
     keys: Matrix = Field(..., description="[key][d_head], after any rotary rotation")
     values: Matrix = Field(..., description="[key][d_head]")
     raw_scores: list[float | None] = Field(..., description="q.k for each key (null where masked)")

@@ -186,7 +186,8 @@ def explain(run: Run, layer: int, head: int, query: int) -> schemas.ExplainRespo
     weighted = weights[:, None] * values  # [pos, d_head]
     return schemas.ExplainResponse(
         **run_info(run), layer=layer, head=head, query=query, d_head=cfg.d_head, scale=round(scale, 6),
-        kv_head=head // cfg.group_size, group_size=cfg.group_size, q=rnd(q), keys=rnd(keys), values=rnd(values),
+        kv_head=head // cfg.group_size, group_size=cfg.group_size,
+        ablated=(layer, head) in run.iv.ablate, q=rnd(q), keys=rnd(keys), values=rnd(values),
         raw_scores=rnd_masked(masked_raw),
         scaled_scores=rnd_masked(masked_raw / scale), slope=slope, bias=bias,
         scores=rnd_masked(run.cache["attn_scores", layer, head][query]), mask=mask.tolist(), weights=rnd(weights),

@@ -161,3 +161,35 @@ def test_lesson_4_s_chaser_names_the_token_it_attends_to_most_or_says_it_gives_a
         seen.add(truth)
     if model == "tiny-sinusoidal":
         assert {"nothing", "other"} <= seen, seen
+
+
+@pytest.mark.parametrize(("lesson", "n", "added"), [
+    ("context", 5, "What the head reads is added to the vector"),
+    ("attention-arithmetic", 4, "This z is what the head adds to the vector"),
+])
+def test_a_step_says_the_head_adds_its_output_only_where_the_head_is_on(client, lesson, n, added):
+    """Lesson 4's 'The chaser' and lesson 5's weighted sum said the head's output "is added to the vector" even where
+    the student had switched that very head off (the explain answer is the same with the head off: its row is
+    computed, its output is not used). The explain answer now says whether its head is ablated (checked here against
+    the request's own list, and against the predictions: ablating the head changes them, ablating it again does
+    not), and each step says the head is off where it is."""
+    for text in ["The cat chased the dog. The dog chased the cat.", "The dog saw the cat because it was hungry."]:
+        d = step(client, lesson, n, text)
+        if d["missing"]:
+            continue
+        s = d["settings"]
+        here = [s["layer"], s["head"]]
+        other = [s["layer"], (s["head"] + 1) % 4]
+        for ablate, off in (([], False), ([other], False), ([here], True), ([other, here], True)):
+            d = step(client, lesson, n, text, ablate=ablate)
+            assert d["problems"] == [], d["problems"]
+            e = step_explain(client, d, "tiny-sinusoidal", ablate=ablate)
+            assert e["ablated"] is off, (ablate, e["ablated"])
+            body = filled(d)
+            assert (added in body) is not off, (lesson, ablate, body)
+            assert ("switched off" in body) is off, (lesson, ablate, body)
+        # ablating the head is what the flag says: it moves the next-word probabilities; once off, again changes nothing
+        probs = [client.post("/api/predict", json={"text": text, "model": "tiny-sinusoidal", "top_k": 5,
+                                                   "ablate": a}).json()["predictions"]
+                 for a in ([], [here], [here, here])]
+        assert probs[0] != probs[1] and probs[1] == probs[2]

@@ -3,7 +3,7 @@
 import {
   caption, changed, COLORS, draw, esc, fmt, h, panel, part, plainLabels, plotOf, reason, setExport, tokenAxis,
 } from "../plot.js";
-import { isAblated, shownText } from "../derive.js";
+import { shownText } from "../derive.js";
 
 export const id = "arithmetic";
 export const sources = ["explain"];
@@ -33,7 +33,7 @@ function alibiWords(e) {
 }
 
 /** Whether the explained head is ablated in its run (its output z is set to 0; explain's `output` is Σ w·v). */
-const ablatedHere = (e) => Boolean(e.interventions) && isAblated(e.interventions.ablate, e.layer, e.head);
+const ablatedHere = (e) => e.ablated === true;
 
 /** Where the keys and values come from on a grouped-query model (one K/V head shared by several query heads), or "". */
 export function sharedWords(e) {
