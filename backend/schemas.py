@@ -3,7 +3,8 @@
 Conventions: layers, heads and token indices count from 0. Matrices are nested
 lists [row][column]. Attention is [layer][head][query][key]. A masked score (a key
 after the query in a causal model) is null. Floats are rounded to 4 decimals, except in
-PackedWeights (8-bit values in base64, for the small pictures of every head).
+PackedWeights (8-bit values in base64, for the small pictures of every head) and the next-token probabilities of
+/api/predict below 0.01 (3 significant figures).
 """
 
 from __future__ import annotations
@@ -150,7 +151,8 @@ class Prediction(BaseModel):
     text: str = Field(..., description=LONE_TOKEN_TEXT)
     display: str = Field(..., description=DISPLAY_TEXT)
     special: bool = Field(False, description="a special token (end of text, a control token): it stands for no text")
-    prob: float
+    prob: float = Field(..., description="its probability (in /api/predict: 4 decimals, or 3 significant figures "
+                                         "below 0.01)")
 
 
 # --------------------------------------------------------------------------- models, health

@@ -95,6 +95,12 @@ def tokens(loaded: LoadedModel, text: str, ids: tuple[int, ...]) -> list[schemas
     return [token(loaded, p.id, i, p.text, p.special) for i, p in enumerate(pieces)]
 
 
+def prob_round(p: float) -> float:
+    """A probability as the API gives it: 4 decimals, or 3 significant figures below 0.01 (at a high temperature
+    every probability of a large vocabulary is below 0.001, and 4 decimals would read 0.00034 and 0.00025 alike)."""
+    return round(p, 4) if p >= 0.01 else float(f"{p:.3g}")
+
+
 def prediction(loaded: LoadedModel, token_id: int, prob: float) -> schemas.Prediction:
     return schemas.Prediction(**prediction_fields(loaded, token_id, prob))
 

@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 
 from backend import schemas
-from backend.analysis.common import prediction, run_info, token
+from backend.analysis.common import prediction, prob_round, run_info, token
 from backend.service import Run
 from models import sampling as sampler
 from models.registry import LoadedModel
@@ -27,7 +27,7 @@ def _top(loaded: LoadedModel, logits: torch.Tensor, k: int, temperature: float) 
     # probabilities' own top-k would be the lowest ids, not the next most likely
     ids = logits.topk(min(k, logits.shape[-1])).indices
     values = probs[ids]
-    return [prediction(loaded, i, round(p, 4)) for p, i in zip(values.tolist(), ids.tolist(), strict=True)]
+    return [prediction(loaded, i, prob_round(p)) for p, i in zip(values.tolist(), ids.tolist(), strict=True)]
 
 
 def top_k(run: Run, k: int, temperature: float) -> tuple[list[schemas.Prediction] | None, str | None]:
@@ -58,8 +58,8 @@ def choose(loaded: LoadedModel, logits: torch.Tensor, temperature: float, s: sch
     within = probs * keep
     within = within / within.sum()
     nxt = int(probs.argmax()) if s.method == "greedy" else sampler.sample(within, g)
-    return schemas.GenerationStep(token=token(loaded, nxt, position), prob=round(float(probs[nxt]), 4),
-                                  kept_prob=round(float(within[nxt]), 4), kept_size=int(keep.sum()))
+    return schemas.GenerationStep(token=token(loaded, nxt, position), prob=prob_round(float(probs[nxt])),
+                                  kept_prob=prob_round(float(within[nxt])), kept_size=int(keep.sum()))
 
 
 @torch.inference_mode()
