@@ -84,6 +84,7 @@ class LabRun:
     reason: str | None = None
     step: int = 0
     seconds: float = 0.0
+    budget_seconds: float = 0.0  # what the time budget counts: the training steps with their records
     params: int | None = None
     records: list[bytes] = field(default_factory=list)  # JSON of each record, index = position
     record_steps: list[int] = field(default_factory=list)
@@ -147,6 +148,7 @@ class LabManager:
             "id": run.id, "status": run.status, "reason": run.reason,
             "queue_position": self._queue.index(run.id) + 1 if run.id in self._queue else None,
             "config": run.config.to_dict(), "steps": run.steps, "step": run.step, "seconds": round(run.seconds, 3),
+            "budget_seconds": round(run.budget_seconds, 3),
             "params": run.params, "n_layers": cfg.n_layers, "n_heads": cfg.n_heads,
             "example": self.example(run.config.task), "n_records": len(run.records),
             "checkpoint_steps": list(run.checkpoints), "registered": list(run.registered),
@@ -403,7 +405,8 @@ class LabManager:
             run.records.append(data)
             run.record_steps.append(step)
             run.step = step
-            run.seconds = json.loads(data)["seconds"]
+            rec = json.loads(data)
+            run.seconds, run.budget_seconds = rec["seconds"], rec["budget_seconds"]
             run.checkpoints[step] = ckpt
             run.checkpoint_bytes += len(ckpt)
             self._thin(run)

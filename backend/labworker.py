@@ -78,10 +78,12 @@ def _loop(conn, config: dict, max_steps: int, max_seconds: float, paused: bool, 
     conn.send(("ready", {"params": trainer.n_params}))
     index = 0
     recorded = -1  # the step of the last record
+    active = 0.0  # seconds spent training and recording (not paused): what the time budget counts
 
     def record() -> None:
         nonlocal index, recorded
-        conn.send(("record", encode_record(trainer.record(), index, displays), trainer.step, trainer.state_bytes()))
+        rec = {**trainer.record(), "budget_seconds": round(active, 3)}
+        conn.send(("record", encode_record(rec, index, displays), trainer.step, trainer.state_bytes()))
         index += 1
         recorded = trainer.step
 
@@ -89,7 +91,6 @@ def _loop(conn, config: dict, max_steps: int, max_seconds: float, paused: bool, 
     state = "paused" if paused else "running"
     conn.send(("status", state, trainer.step))
     pending = 0  # steps asked for with ("step", n) while paused
-    active = 0.0  # seconds spent training (not paused)
     while True:
         busy = state == "running" or pending > 0
         if conn.poll(0 if busy else HEARTBEAT_S):
@@ -127,10 +128,13 @@ def _loop(conn, config: dict, max_steps: int, max_seconds: float, paused: bool, 
                    f"its time budget of {max_seconds:g} s ran out (the training steps with their records)")
             conn.send(("end", why, budget))
             return
+        # the time budget bounds the CPU a run takes: its training steps and its records
         t0 = time.perf_counter()
         trainer.train(1)
         if pending:
             pending -= 1
+        active += time.perf_counter() - t0
         if trainer.step % cfg.record_every == 0 or (state == "paused" and pending == 0):
-            record()
-        active += time.perf_counter() - t0  # (training and recording: the time budget bounds the CPU a run takes)
+            t0 = time.perf_counter()
+            record()  # (it carries `active`: the steps up to its own, and the records before it)
+            active += time.perf_counter() - t0

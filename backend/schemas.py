@@ -1292,6 +1292,8 @@ class LabRecord(BaseModel):
     index: int = Field(..., description="0, 1, 2, ... in order (the event id of the stream)")
     step: int = Field(..., description="optimiser steps done when this was recorded")
     seconds: float = Field(..., description="seconds spent in optimiser steps so far")
+    budget_seconds: float = Field(..., description="seconds counted against the time budget (lab_max_seconds) so far: "
+                                                   "the optimiser steps with the records before this one")
     losses: list[float] = Field(..., description="the training loss of each step since the previous record")
     loss: float | None = Field(..., description="their mean (null at step 0)")
     example_loss: float = Field(..., description="cross-entropy on the example's scored positions, in nats")
@@ -1313,7 +1315,9 @@ class LabRunState(BaseModel):
     config: LabConfigEcho
     steps: int = Field(..., description="the step budget")
     step: int = Field(..., description="the step of the latest record")
-    seconds: float
+    seconds: float = Field(..., description="seconds spent in optimiser steps, at the latest record")
+    budget_seconds: float = Field(..., description="seconds counted against the time budget (lab_max_seconds), at the "
+                                                   "latest record: the optimiser steps with the records before it")
     params: int | None
     n_layers: int
     n_heads: int

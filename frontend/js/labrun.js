@@ -81,7 +81,11 @@ export function reduce(s, ev) {
       const kept = s.run.checkpoint_steps || [];
       const run = {
         ...s.run,
-        ...(Number.isInteger(r.step) && r.step > s.run.step ? { step: r.step, seconds: typeof r.seconds === "number" ? r.seconds : s.run.seconds } : {}),
+        ...(Number.isInteger(r.step) && r.step > s.run.step ? {
+          step: r.step,
+          seconds: typeof r.seconds === "number" ? r.seconds : s.run.seconds,
+          budget_seconds: typeof r.budget_seconds === "number" ? r.budget_seconds : s.run.budget_seconds,
+        } : {}),
         ...(Number.isInteger(r.step) && !kept.includes(r.step) ? { checkpoint_steps: [...kept, r.step] } : {}),
       };
       return { ...s, run, records, gap };
@@ -132,22 +136,32 @@ export function otherSettings(run, chosen) {
 /** A lab run's positional scheme in words: "sinusoidal positions", "no positions". */
 export const schemeWords = (positional) => (positional === "none" ? "no positions" : `${positional} positions`);
 
-/** The run in one sentence: its place in the queue, its step, or why it ended. */
-export function statusText(s) {
+/**
+ * The run in one sentence: its place in the queue, its step, or why it ended. `limits` (GET /api/lab/options
+ * `limits`): with them, the seconds of the time budget spent (the server counts the records too, `budget_seconds`) and,
+ * while it trains, the step near which the budget ends at its pace when that is before the step budget.
+ */
+export function statusText(s, limits = null) {
   if (s.refused) return `The server refused the run: ${s.refused}`;
   const run = s.run;
   if (!run) return "No run yet: pick a task, a positional scheme and a size, then Train.";
   const at = `step ${run.step} of ${run.steps}`;
   const secs = `${run.seconds.toFixed(1)} s in training steps`; // (the optimiser's own time: the records are not counted)
+  const spent = typeof run.budget_seconds === "number" ? run.budget_seconds : null;
+  const budget = limits && spent !== null ? `${spent.toFixed(1)} s of the ${limits.max_seconds} s time budget, with the records` : "";
+  // at the pace so far (budget seconds a step), the step at which the time budget runs out, if before the step budget
+  const pace = spent !== null && run.step > 0 ? spent / run.step : 0;
+  const endsAt = limits && pace > 0 ? Math.floor(limits.max_seconds / pace) : Infinity;
+  const forecast = endsAt < run.steps ? ` At this pace the time budget ends near step ${endsAt}, before step ${run.steps}.` : "";
   switch (run.status) {
     case "queued":
       return `Queued: place ${run.queue_position} in the line (the server trains a limited number of runs at once).`;
     case "starting":
       return "Starting the training process…";
     case "running":
-      return `Training: ${at}, ${secs}.`;
+      return `Training: ${at}, ${secs}${budget ? ` (${budget})` : ""}.${forecast}`;
     case "paused":
-      return `Paused at ${at} (${secs}).`;
+      return `Paused at ${at} (${secs}${budget ? `; ${budget}` : ""}).`;
     case "finished":
       return `Finished at ${at} (${secs}): ${run.reason}.`;
     case "cancelled":

@@ -88,6 +88,19 @@ def test_the_time_budget_ends_a_run():
     assert msgs[-1] == ("end", "its time budget of 0.05 s ran out (the training steps with their records)", "time")
 
 
+def test_each_record_says_what_the_time_budget_has_counted():
+    """The page showed the optimiser's seconds beside a time budget that counts the records too (a run "finished"
+    at 55 s of a 60 s budget). Each record carries both: the budget's seconds grow with every record and hold the
+    optimiser's seconds and more (the records themselves: each measures the example and packs every head)."""
+    w = Worker(LabConfig(task="copy", record_every=2).to_dict(), max_steps=12)
+    recs = [r[0] for r in records(w.until("end"))]
+    assert recs[0]["budget_seconds"] == 0.0 and len(recs) == 7
+    spent = [r["budget_seconds"] for r in recs]
+    assert spent == sorted(spent) and len(set(spent)) == len(spent)
+    for r in recs[1:]:
+        assert r["budget_seconds"] >= r["seconds"] - 1e-3, r
+
+
 def test_paused_it_steps_on_request_and_records_where_it_stops():
     w = Worker(LabConfig(task="copy", record_every=5).to_dict(), paused=True)
     first = w.until("status")

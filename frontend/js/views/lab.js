@@ -138,7 +138,7 @@ export function render(element, data, state) {
   enable("open", openStep !== null && (status === "paused" || isEnded(run)));
   box.querySelector("button[name=open]").textContent = openStep === null ? "Open in the explorer" : `Open step ${openStep} in the explorer`;
 
-  let line = statusText(lab);
+  let line = statusText(lab, options.limits);
   if (run && lab.transport) line += lab.transport === "events" ? " Live (Server-Sent Events)." : " Live (polling the server).";
   const reached = firstReaching(records, "induction", INDUCTION_AT);
   if (reached && run && run.n_layers > 0) {

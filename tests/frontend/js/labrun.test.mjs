@@ -309,3 +309,21 @@ test("where the controls set another run than the one on screen, the status says
   assert.match(otherSettings({ ...run, config: { ...run.config, positional: "none" } }, { task: "copy", positional: "learned", size: "tiny", steps: 850 }), /copy, no positions/);
   assert.equal(otherSettings(null, { task: "copy" }), "");
 });
+
+test("the status line counts the time budget as the server does (steps with their records) and warns where it ends first", () => {
+  // it said "55.2 s in training steps" beside "its time budget of 60 s ran out": the budget counts the records too,
+  // and a step budget the time budget could not reach was found out only when the run stopped
+  const limits = { max_seconds: 60 };
+  const at = (over) => statusText({ ...initial(), run: run({ step: 400, steps: 2000, seconds: 16, budget_seconds: 20, ...over }) }, limits);
+  // 20 s for 400 steps: 2000 steps would take 100 s, past the 60 s; the budget ends near step 60 / (20 / 400) = 1200
+  assert.equal(at({}), "Training: step 400 of 2000, 16.0 s in training steps (20.0 s of the 60 s time budget, with the records). At this pace the time budget ends near step 1200, before step 2000.");
+  // within reach: no warning
+  assert.equal(at({ steps: 1000 }), "Training: step 400 of 1000, 16.0 s in training steps (20.0 s of the 60 s time budget, with the records).");
+  // paused: what was spent, no forecast (a paused run does not spend its budget)
+  assert.equal(at({ status: "paused" }), "Paused at step 400 of 2000 (16.0 s in training steps; 20.0 s of the 60 s time budget, with the records).");
+  // a record carries the budget spent, and the line follows it
+  let s = reduce(initial(), { type: "created", run: run({ records: [record(0)] }) });
+  s = reduce(s, { type: "record", record: { ...record(1), budget_seconds: 0.7 } });
+  assert.equal(s.run.budget_seconds, 0.7);
+  assert.match(statusText(s, limits), /0\.7 s of the 60 s time budget/);
+});
