@@ -3,7 +3,7 @@
 // A layer x head heatmap (click a head to open its attention) and bars for the rest; the sum shown beside the
 // model's own logit. Every number is the API's (POST /api/attribution/logit); the token choices come from the
 // lens's final reading (the model's top tokens at the position).
-import { shownText } from "../derive.js";
+import { isAblated, shownText } from "../derive.js";
 import { caption, changed, COLORS, DIVERGING, draw, emit, esc, fmt, h, matrixRows, panel, part, reason } from "../plot.js";
 import { candidates, fillPicker, tokenPicker } from "./lens.js";
 
@@ -18,18 +18,16 @@ export function show(section, got, ctx) {
   return !v.pending && !got.lens.pending;
 }
 
-/** The heads the run ablated ("layer.head"): the answer's interventions. */
-export function ablatedHeads(r) {
-  return new Set(((r.interventions && r.interventions.ablate) || []).map(([l, hd]) => `${l}.${hd}`));
-}
+/** The heads the run ablated, [layer, head] pairs: the answer's interventions. */
+const ablatedOf = (r) => (r.interventions && r.interventions.ablate) || [];
 
 /**
  * The text of each cell of the heads heatmap [layer][head]: "off" on a head the run ablated (its 0 is not a head that
  * adds nothing by itself), else its number to 2 decimals where `numbers` (a small grid), else "".
  */
 export function headCellText(r, numbers) {
-  const off = ablatedHeads(r);
-  return r.heads.map((hs, l) => hs.map((x, hd) => (off.has(`${l}.${hd}`) ? "off" : numbers ? fmt(x, 2) : "")));
+  const off = ablatedOf(r);
+  return r.heads.map((hs, l) => hs.map((x, hd) => (isAblated(off, l, hd) ? "off" : numbers ? fmt(x, 2) : "")));
 }
 
 /** data: {logit, error, unavailable, lens}; state: {layer, head, target, versus}. */
@@ -79,13 +77,13 @@ export function render(element, data, state) {
   let lim = 0;
   for (const row_ of r.heads) for (const x of row_) lim = Math.max(lim, Math.abs(x));
   lim = lim || 1;
-  const off = ablatedHeads(r);
+  const off = ablatedOf(r);
   caption(headsFig, (r.versus ? `Blue: favours “${r.token.display}” over “${r.versus.display}”; orange: the other way.`
     : "Blue: pushes the token up; orange: down.") +
-    (off.size ? ` Marked “off”: ${off.size === 1 ? "a head" : "heads"} ablated in this run, whose output is set to 0, so ${off.size === 1 ? "it adds" : "they add"} nothing.` : "") +
+    (off.length ? ` Marked “off”: ${off.length === 1 ? "a head" : "heads"} ablated in this run, whose output is set to 0, so ${off.length === 1 ? "it adds" : "they add"} nothing.` : "") +
     " Click a head to open its attention.");
   const hover = r.heads.map((hs, l) => hs.map((x, hd) => `layer ${l}, head ${hd}<br>` +
-    (off.has(`${l}.${hd}`) ? "ablated in this run: its output is 0, so it adds 0" : `adds ${x} to ${esc(r.target)}`)));
+    (isAblated(off, l, hd) ? "ablated in this run: its output is 0, so it adds 0" : `adds ${x} to ${esc(r.target)}`)));
   const heads = [...Array(H).keys()];
   const layers = [...Array(L).keys()];
   draw(headsFig,
