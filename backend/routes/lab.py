@@ -182,9 +182,12 @@ def reset(run_id: int, lab: Lab, req: schemas.LabResetRequest | None = None) -> 
 
 
 @router.post("/lab/runs/{run_id}/cancel", response_model=schemas.LabRunState)
-def cancel(run_id: int, lab: Lab) -> schemas.LabRunState:
+def cancel(run_id: int, lab: Lab,
+           left: Annotated[bool, Query(description="sent by a page that goes away (closed or reloaded): the "
+                                                   "reason says so")] = False) -> schemas.LabRunState:
     """Stop the run and its worker process. Its records and checkpoints stay (register or download them)."""
-    return _state(_call(lab.cancel, run_id, "cancelled from the page"))
+    reason = "its page was closed or reloaded" if left else "cancelled from the page"
+    return _state(_call(lab.cancel, run_id, reason))
 
 
 @router.post("/lab/runs/{run_id}/register", response_model=schemas.LabRegistered)

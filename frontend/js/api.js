@@ -212,7 +212,7 @@ export const labRegister = ({ id, step }, signal) => call("POST", runPath(id, "/
 /** What a run reached over its first `records` records (null: all of them now); no `run`: the summary of no run. */
 export const labSummary = ({ run, records }, signal) => call("GET", `/api/lab/summary${query({ run, records })}`, undefined, signal);
 /** Stop a run while the page goes away (a beacon outlives the page; the server also stops a run nobody watches). */
-export const labCancelOnLeave = (id) => navigator.sendBeacon(runPath(id, "/cancel"));
+export const labCancelOnLeave = (id) => navigator.sendBeacon(`${runPath(id, "/cancel")}${query({ left: true })}`);
 /**
  * GET /api/lab/runs/{id}/events as an EventSource: on.state(run) and on.end(run) (states without records),
  * on.record(record) (its attention decoded), on.open(), on.error(eventSource). Returns the EventSource: close() it.

@@ -4,14 +4,26 @@
 // labrun.js; the lab view draws `lab.view` and asks for actions through main.js. Nothing here draws.
 //
 // A run stops when its page goes: the page cancels it as it unloads (a beacon), and the server cancels a run that
-// no stream and no poll has watched for its `watch_timeout_s` anyway.
+// no stream and no poll has watched for its `watch_timeout_s` anyway. The tab remembers its run (sessionStorage), so
+// a reloaded page shows it again, stopped, with its records, as long as the server keeps it (`lab_keep_runs`).
 import * as realApi from "./api.js";
 import { initial, isEnded, isLive, reduce } from "./labrun.js";
 
 const POLL_MS = 250; // the polling fallback: four polls a second
 const STREAM_ERRORS = 3; // a stream that fails this often in a row gives way to polling
+const REMEMBERED = "attnlab-lab-run"; // the sessionStorage key of the tab's run
 
-export function createLab(api = realApi) {
+/** The tab's sessionStorage, or a store that keeps nothing where there is none (a test, a browser that refuses it). */
+function sessionStore() {
+  try {
+    if (globalThis.sessionStorage) return globalThis.sessionStorage;
+  } catch {
+    // (storage refused: nothing is remembered)
+  }
+  return { getItem: () => null, setItem: () => {}, removeItem: () => {} };
+}
+
+export function createLab(api = realApi, storage = sessionStore()) {
   let view = initial();
   let es = null; // the EventSource following the run
   let poller = null; // the polling fallback's timer
@@ -116,6 +128,20 @@ export function createLab(api = realApi) {
   }
 
   const runId = () => (view.run ? view.run.id : null);
+  const remember = (id) => {
+    try {
+      storage.setItem(REMEMBERED, String(id));
+    } catch {
+      // (a full or refused storage: a reload will not show the run)
+    }
+  };
+  const forget = () => {
+    try {
+      storage.removeItem(REMEMBERED);
+    } catch {
+      // (as above)
+    }
+  };
 
   const lab = {
     /** What the lab view draws: {run, records, pick, error, refused, transport, gap} (labrun.js). */
@@ -137,6 +163,7 @@ export function createLab(api = realApi) {
         set(initial());
         const run = await api.labCreate(params);
         apply({ type: "created", run });
+        remember(run.id);
         follow(run.id);
         return run;
       });
@@ -154,6 +181,7 @@ export function createLab(api = realApi) {
       const run = await api.labReset({ id: runId() });
       stopFollowing();
       apply({ type: "created", run });
+      remember(run.id);
       follow(run.id);
       return run;
     }),
@@ -167,6 +195,22 @@ export function createLab(api = realApi) {
     /** The slider over the recorded steps: show record `index` (null: the latest). */
     pick(index) {
       apply({ type: "pick", index });
+    },
+    /**
+     * A page loaded in a tab that had a run (a reload): show that run with all its records, and follow it if it is
+     * still live (the beacon of the page before lost); forget it where the server has it no more.
+     */
+    async restore() {
+      const id = storage.getItem(REMEMBERED);
+      if (id === null || view.run) return;
+      try {
+        const run = await api.labRun({ id: Number(id), after: -1 });
+        if (view.run) return; // (a run started meanwhile)
+        apply({ type: "created", run });
+        if (isLive(run)) follow(run.id);
+      } catch {
+        forget(); // (404: a restarted server, or one that kept newer runs; any other failure: nothing to show either)
+      }
     },
     /** The page goes away: stop its run (the server would stop it once nothing watches it, a little later). */
     leave() {

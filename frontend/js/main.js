@@ -656,6 +656,7 @@ function wire() {
   // the training lab: draw each change of its run; the page's run stops when the page goes
   lab.subscribe(schedule);
   window.addEventListener("pagehide", () => lab.leave());
+  lab.restore(); // (a reload: the tab's run, stopped as the page before went)
 
   window.addEventListener("popstate", () => {
     // the page of the history goes back whole: a sentence being typed (even in the focused box) gives way to its text

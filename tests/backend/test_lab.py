@@ -260,7 +260,9 @@ def test_a_second_run_queues_a_third_is_refused_and_cancel_stops_the_worker():
         # the queued run starts in the freed place
         wait_for(lambda: state(c, second["id"])["status"] in ("running", "finished"), what="the second run's start")
         process = lab.get(second["id"]).worker.process
-        c.post(f"/lab/runs/{second['id']}/cancel")
+        # the beacon of a page that goes away says so: a reloaded page shows the run with that reason
+        left = c.post(f"/lab/runs/{second['id']}/cancel", params={"left": "true"}).json()
+        assert (left["status"], left["reason"]) == ("cancelled", "its page was closed or reloaded")
         wait_for(lambda: not process.is_alive(), timeout=30, what="the second worker's exit")
         assert state(c, first["id"])["checkpoint_steps"] == [0]  # what it recorded stays
 

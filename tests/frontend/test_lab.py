@@ -178,7 +178,7 @@ def test_train_the_copy_task_watch_it_pause_slide_and_open_it_in_the_explorer(pa
 
 
 @pytest.mark.slow
-def test_a_page_that_goes_stops_its_run(page: Page, server_url):
+def test_a_page_that_goes_stops_its_run_and_shows_it_when_it_comes_back(page: Page, server_url):
     goto(page, "/?view=lab&ltask=reverse&lpos=none&lsize=tiny&lsteps=3000")
     section = page.locator('main .view[data-view="lab"]')
     section.locator("button[name=train]").click()
@@ -192,7 +192,16 @@ def test_a_page_that_goes_stops_its_run(page: Page, server_url):
         if state["status"] == "cancelled":
             break
         time.sleep(0.3)
-    assert state["status"] == "cancelled" and state["reason"] == "cancelled from the page", state
+    assert state["status"] == "cancelled" and state["reason"] == "its page was closed or reloaded", state
+    # back in the same tab (a reload did the same): the run is shown again, stopped, with every record it made (it said
+    # "No run yet", the curves of the run gone)
+    goto(page, "/?view=lab&ltask=reverse&lpos=none&lsize=tiny&lsteps=3000")
+    expect(section).to_have_attribute("data-run-status", "cancelled")
+    kept = httpx.get(f"{server_url}/api/lab/runs/{run_id}", timeout=5).json()
+    expect(section.locator(".lab-status")).to_contain_text(
+        f"Stopped at step {kept['step']} of 3000: its page was closed or reloaded.")
+    losses = sum(len(r["losses"]) for r in kept["records"])
+    assert points(page, LOSS) == losses > 0
 
 
 # ----------------------------------------------------------------------------------- a model with recorded checkpoints

@@ -327,3 +327,39 @@ test("the status line counts the time budget as the server does (steps with thei
   assert.equal(s.run.budget_seconds, 0.7);
   assert.match(statusText(s, limits), /0\.7 s of the 60 s time budget/);
 });
+
+test("after a reload the page shows the run it had (stopped as the page went), and forgets one the server no longer has", async () => {
+  // a reload said "No run yet": the curves of a run trained for minutes were gone, though the server keeps them
+  globalThis.EventSource = function EventSource() {};
+  const memory = new Map();
+  const storage = { getItem: (k) => memory.get(k) ?? null, setItem: (k, v) => memory.set(k, String(v)), removeItem: (k) => memory.delete(k) };
+  const api = fakeApi();
+  const first = createLab(api, storage);
+  await first.train({ task: "copy", steps: 100 });
+  first.leave(); // the page goes: its run is cancelled with a beacon
+  assert.deepEqual(api.calls.at(-1), ["beacon", 1]);
+  // the page that loads next, in the same tab
+  api.polls.push({ status: "cancelled", reason: "its page was closed or reloaded", step: 10, records: [record(0), record(1), record(2)] });
+  const again = createLab(api, storage);
+  await again.restore();
+  assert.deepEqual(api.calls.at(-1), ["poll", 1, -1]); // all its records
+  assert.equal(again.view.run.id, 1);
+  assert.deepEqual(again.view.records.map((r) => r.step), [0, 5, 10]);
+  assert.equal(statusText(again.view), "Stopped at step 10 of 100: its page was closed or reloaded.");
+  assert.equal(api.streams.length, 1); // (the first page's): an ended run is not followed
+  // a run still live (the beacon lost) is followed again, so the server sees it watched
+  api.polls.push({ status: "running", step: 10, records: [record(0)] });
+  const live = createLab(api, storage);
+  await live.restore();
+  assert.equal(api.streams.length, 2);
+  // a server that no longer has it (restarted, or it kept newer runs): the page forgets it and shows no run
+  const gone = createLab({ ...api, labRun: async () => { throw Object.assign(new Error("no run 1"), { status: 404 }); } }, storage);
+  await gone.restore();
+  assert.equal(gone.view.run, null);
+  assert.equal(gone.view.error, null);
+  assert.equal(storage.getItem("attnlab-lab-run"), null);
+  // a page with no run remembered asks nothing
+  const calls = api.calls.length;
+  await createLab(api, storage).restore();
+  assert.equal(api.calls.length, calls);
+});
