@@ -528,7 +528,8 @@ class LabManager:
             d_head=cfg.d_head, positional=cfg.positional, vocab_size=cfg.vocab_size, max_tokens=cfg.max_positions,
             params=params, source=f"trained in the training lab (run {run.id}, seed {config.seed}): {task.description}",
             licence="CDLA-Sharing-1.0" if config.task == "tinystories" else "", metrics=metrics,
-            unavailable_views=unavailable_views(cfg), **architecture(cfg), **beyond(cfg, cfg.max_positions))
+            unavailable_views=unavailable_views(cfg), **architecture(cfg), **beyond(cfg, cfg.max_positions),
+            lab_run=run.id)
 
         def load(progress=None) -> LoadedModel:  # (a registry loader: it may report progress; this one is quick)
             model = Transformer(cfg, init=False)

@@ -255,6 +255,8 @@ class ModelSummary(BaseModel):
                           "training loss of every step")
     checkpoint_of: str | None = Field(None, description="for a checkpoint NAME@STEP: the model NAME")
     step: int | None = Field(None, description="for a checkpoint NAME@STEP: its training step")
+    lab_run: int | None = Field(None, description="a model the training lab registered (lab-<run>@<step>): the run "
+                                                  "it comes from; null: not a lab run")
 
 
 class ModelList(BaseModel):

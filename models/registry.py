@@ -84,6 +84,7 @@ class ModelInfo:
     checkpoints: list[dict] | None = None
     checkpoint_of: str | None = None  # a checkpoint model (NAME@STEP): the model it is a step of
     step: int | None = None  # ... and its training step
+    lab_run: int | None = None  # a model the training lab registered (lab-<run>@<step>): its run
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -272,8 +272,15 @@ export const temperatureElsewhere = (state) => Boolean(state) && state.temp !== 
 export const canRunBeyond = (model) =>
   Boolean(model) && Number.isInteger(model.max_tokens_beyond) && model.max_tokens_beyond > model.max_tokens;
 
-/** The names of the models (a list of /api/models entries) that can run past their trained length. */
-export const modelsBeyond = (models) => models.filter((m) => m.available !== false && canRunBeyond(m)).map((m) => m.name);
+/**
+ * The names of the models (a list of /api/models entries) that can run past their trained length, to offer for a text
+ * too long for another model: not a training-lab run (trained on a few dozen tokens of a task, with its own tokens: a
+ * letter each for the synthetic tasks), and, given the text's length in tokens, only those that read that many past
+ * their trained length (the length on the model that refused it: the tiny models share one tokenizer).
+ */
+export const modelsBeyond = (models, tokens = 0) => models
+  .filter((m) => m.available !== false && (m.lab_run ?? null) === null && canRunBeyond(m) && m.max_tokens_beyond >= tokens)
+  .map((m) => m.name);
 
 /**
  * What the page says about the trained length, for the sentence on screen:
@@ -296,7 +303,8 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
       `${model.max_tokens_beyond}, but it never saw ${unseen}: what it does there is extrapolation.` };
   }
   if (!canRunBeyond(model) && /max_tokens/.test(error)) {
-    const others = modelsBeyond(models).filter((n) => n !== model.name);
+    const length = Number((/the text is (\d+) tokens/.exec(error) || [])[1] || 0);
+    const others = modelsBeyond(models, length).filter((n) => n !== model.name);
     return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens} tokens` +
       (model.why_not_beyond ? `: ${model.why_not_beyond}` : ".") +
       (others.length ? ` Models that can run past their trained length: ${others.join(", ")}.` : "") };

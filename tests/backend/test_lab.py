@@ -202,6 +202,9 @@ def test_a_run_steps_resets_trains_to_its_budget_and_opens_in_the_explorer(lab_s
     assert reg == {"model": f"lab-{run}@30", "run": run, "step": 30}
     listed = {m["name"]: m for m in c.get("/models").json()["models"]}
     assert listed[reg["model"]]["positional"] == "sinusoidal" and listed[reg["model"]]["max_tokens"] == 24
+    # it says it is the lab run's (the page offers no lab run for a sentence too long for another model)
+    assert listed[reg["model"]]["lab_run"] == run
+    assert all(m["lab_run"] is None for name, m in listed.items() if not name.startswith("lab-"))
     for path, body in (("/analyze", {}), ("/qkv", {"layer": 1}), ("/predict", {}),
                        ("/attention/explain", {"layer": 0, "head": 0, "query": 3})):
         r = c.post(path, json={"text": "abcdabc", "model": reg["model"], **body})

@@ -69,6 +69,32 @@ test("which models can run past their trained length: max_tokens_beyond above ma
   assert.deepEqual(modelsBeyond(ALL), ["tiny-sinusoidal", "tiny-rotary", "tiny-nope", "tiny-alibi"]);
 });
 
+test("the models offered for a text too long are those that could read it: no training-lab run", () => {
+  // a lab run (rotary, trained on 24 letters of a task, its own one-letter tokens) can run past its 24 tokens, but a
+  // sentence too long for tiny-learned is other tokens to it (1,194 of them for the long story): it is no alternative
+  const lab = entry("lab-1@50", "rotary", { max_tokens: 24, trained_tokens: 24, vocab_size: 31, lab_run: 1 });
+  const withLab = [...ALL, lab];
+  assert.deepEqual(modelsBeyond(withLab), ["tiny-sinusoidal", "tiny-rotary", "tiny-nope", "tiny-alibi"]);
+  const cantErr = "the text is 376 tokens (with its 1 special token); model 'tiny-learned' reads at most 128 tokens (max_tokens). Learned positions stop at the trained length.";
+  const no = beyondNotice({ model: LEARNED, state: structuredClone(DEFAULTS), error: cantErr, status: 422, models: withLab });
+  assert.equal(no.kind, "cannot");
+  assert.doesNotMatch(no.text, /lab-1@50/);
+  assert.match(no.text, /tiny-sinusoidal, tiny-rotary, tiny-nope, tiny-alibi\.$/);
+});
+
+test("a text longer than any model reads even past its trained length: no model is offered for it", () => {
+  // 4,001 tokens (1,000 emoji) on tiny-learned: the other tiny models (the same tokenizer) read at most 512
+  const cantErr = "the text is 4001 tokens (with its 1 special token); model 'tiny-learned' reads at most 128 tokens (max_tokens). Learned positions stop at the trained length: this model has a vector for positions 0 to 127 and none for position 128 or later; cut at least 3873 tokens";
+  const no = beyondNotice({ model: LEARNED, state: structuredClone(DEFAULTS), error: cantErr, status: 422, models: ALL });
+  assert.equal(no.kind, "cannot");
+  assert.doesNotMatch(no.text, /Models that can run past/);
+  assert.doesNotMatch(no.text, /tiny-rotary/);
+  // 376 tokens: every tiny model that runs past its trained length reads it (up to 512)
+  const fits = beyondNotice({ model: LEARNED, state: structuredClone(DEFAULTS), status: 422, models: ALL,
+    error: cantErr.replace("4001", "376") });
+  assert.match(fits.text, /tiny-sinusoidal, tiny-rotary, tiny-nope, tiny-alibi\.$/);
+});
+
 test("the flag is sent only when the page has agreed and the model can run there", () => {
   const s = { ...structuredClone(DEFAULTS) };
   assert.equal("allow_beyond_trained" in baseParams(s, ROTARY), false);
