@@ -37,7 +37,7 @@ def steps(loaded: LoadedModel) -> list[schemas.SchemeStep]:
         schemas.SchemeStep(id="norm", title="norm", positional=False, once=False,
                            hook="blocks.{l}.ln1.hook_normalized" if cfg.norm_placement == "pre" else None, view=None,
                            detail=f"{cfg.norm} of the residual stream"),
-        schemas.SchemeStep(id="project", title="q, k, v = x W + b", positional=False, once=False,
+        schemas.SchemeStep(id="project", title="q, k, v = x W + b" if cfg.bias else "q, k, v = x W", positional=False, once=False,
                            hook=f"{attn}.hook_q", view="qkv", detail="the same linear maps for every position"),
     ]
     if p == "rotary":

@@ -313,3 +313,13 @@ def test_a_missing_or_stale_measurement_is_listed_with_the_command(tmp_path, mon
     assert "python -m models.measure tiny-rotary" in why["tiny-rotary"]
     if path.is_file():
         assert "other weights" in why["tiny-sinusoidal"]
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_the_projection_step_shows_a_bias_only_where_the_model_has_one(bias):
+    # SmolLM2 (Llama) has no bias on Q, K and V: its step reads q = x W, the tiny models' q = x W + b
+    cfg = registry.load(registry.DEFAULT_MODEL).cfg.replace(bias=bias, positional="rotary")
+    loaded = dataclasses.replace(registry.load(registry.DEFAULT_MODEL), model=Transformer(cfg))
+    step = next(s for s in position_lab.steps(loaded) if s.id == "project")
+    assert step.title.endswith("+ b") == bias, step.title
+    assert "W" in step.title
