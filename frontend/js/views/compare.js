@@ -99,9 +99,10 @@ function controls(section, ctx) {
   return form;
 }
 
-/** One side in words: its sentence (when the sentences differ), model and interventions. */
-function describe(side, other) {
-  const iv = interventionsCaption(side.interventions);
+/** One side in words: its sentence (when the sentences differ), model and interventions; `positional`: its model's
+ * scheme (a model without positions says that removing or shuffling them changes nothing). */
+export function describe(side, other, positional = null) {
+  const iv = interventionsCaption(side.interventions, { positional });
   return `${side.model}${iv ? ` · ${iv}` : " · as trained"}` + (side.tokens.length !== other.tokens.length || side.tokens.some((t, i) => t.id !== other.tokens[i].id)
     ? ` · ${side.tokens.length} tokens` : "");
 }
@@ -220,8 +221,9 @@ export function show(section, got, ctx) {
     return !c.pending;
   }
   if (!r) return !c.pending;
-  caption(figA, describe(r.a, r.b));
-  caption(figB, describe(r.b, r.a));
+  const scheme = (side) => (ctx.models.get(side.model) || {}).positional || null;
+  caption(figA, describe(r.a, r.b, scheme(r.a)));
+  caption(figB, describe(r.b, r.a, scheme(r.b)));
   pattern(figA, r.a, "a", s);
   pattern(figB, r.b, "b", s);
   const note = difference(figD, r, s);
