@@ -99,12 +99,13 @@ function controls(section, ctx) {
   return form;
 }
 
-/** One side in words: its sentence (when the sentences differ), model and interventions; `positional`: its model's
- * scheme (a model without positions says that removing or shuffling them changes nothing). */
+/** One side in words: its sentence (when the sentences differ), model and interventions, and the answer's warning
+ * where it ran past the model's trained length; `positional`: its model's scheme (a model without positions says that
+ * removing or shuffling them changes nothing). */
 export function describe(side, other, positional = null) {
   const iv = interventionsCaption(side.interventions, { positional });
   return `${side.model}${iv ? ` · ${iv}` : " · as trained"}` + (side.tokens.length !== other.tokens.length || side.tokens.some((t, i) => t.id !== other.tokens[i].id)
-    ? ` · ${side.tokens.length} tokens` : "");
+    ? ` · ${side.tokens.length} tokens` : "") + (side.beyond_trained ? ` · ${side.beyond_trained.warning}` : "");
 }
 
 /** Where one side's model lacks the selected head (the other's has it): that, in words; else "". */

@@ -21,3 +21,11 @@ test("a side with its positions shuffled on a model without positions says it ch
   // as trained: nothing to say about positions, whatever the model
   assert.equal(describeSide(side("tiny-nope", "normal"), side("tiny-nope", "normal"), "none"), "tiny-nope · as trained");
 });
+
+test("a side past its model's trained length carries the answer's warning (the page's own sentence may be short)", () => {
+  const warning = "This text is 375 tokens; tiny-rotary was trained on at most 128, so positions 128 to 374 are positions it never saw in training: what it does there is extrapolation.";
+  const long = { ...side("tiny-rotary", "normal"), beyond_trained: { n_tokens: 375, trained_tokens: 128, first_unseen: 128, warning } };
+  const b = describeSide(long, side("tiny-rotary", "normal"), "rotary");
+  assert.ok(b.includes(warning), b);
+  assert.doesNotMatch(describeSide(side("tiny-rotary", "normal"), long, "rotary"), /never saw/);
+});
