@@ -35,8 +35,11 @@ def steps(loaded: LoadedModel) -> list[schemas.SchemeStep]:
                                       "embedding, once; the sum is the first block's input and reaches Q, K and V"))
     out += [
         schemas.SchemeStep(id="norm", title="norm", positional=False, once=False,
-                           hook="blocks.{l}.ln1.hook_normalized" if cfg.norm_placement == "pre" else None, view=None,
-                           detail=f"{cfg.norm} of the residual stream"),
+                           hook="blocks.{l}.ln1.hook_normalized", view=None, detail=f"{cfg.norm} of the residual stream")
+        if cfg.norm_placement == "pre" else
+        schemas.SchemeStep(id="norm", title="x (already normed)", positional=False, once=False, hook=None, view=None,
+                           detail=f"post-norm: nothing is normalised here; x is the residual stream as the {cfg.norm} "
+                                  "after the previous block's last sum left it (in block 0: after the embeddings)"),
         schemas.SchemeStep(id="project", title="q, k, v = x W + b" if cfg.bias else "q, k, v = x W", positional=False, once=False,
                            hook=f"{attn}.hook_q", view="qkv", detail="the same linear maps for every position"),
     ]

@@ -323,3 +323,17 @@ def test_the_projection_step_shows_a_bias_only_where_the_model_has_one(bias):
     step = next(s for s in position_lab.steps(loaded) if s.id == "project")
     assert step.title.endswith("+ b") == bias, step.title
     assert "W" in step.title
+
+
+@pytest.mark.parametrize("placement", ["pre", "post"])
+def test_the_norm_step_says_where_a_post_norm_model_normalises(placement):
+    """MiniLM (BERT) normalises after each residual sum, not before Q, K and V: its diagram read "norm: LayerNorm of
+    the residual stream" before the projection like a pre-norm model's, with no hook to show it. A post-norm model's
+    step now says that its input was normalised at the end of the block before (or after the embeddings)."""
+    cfg = registry.load(registry.DEFAULT_MODEL).cfg.replace(norm_placement=placement)
+    loaded = dataclasses.replace(registry.load(registry.DEFAULT_MODEL), model=Transformer(cfg))
+    step = next(s for s in position_lab.steps(loaded) if s.id == "norm")
+    assert ("after" in step.detail and "previous block" in step.detail) == (placement == "post"), step.detail
+    assert (step.hook is None) == (placement == "post")
+    if placement == "post":
+        assert step.title == "x (already normed)"
