@@ -193,6 +193,26 @@ def test_compare_two_sentences_draws_both_sides_and_their_difference(page: Page,
     assert q["text"] == [TOO_BIG] and q["text2"] == [TOO_SMALL]
 
 
+def test_compare_offers_to_run_a_long_second_sentence_past_the_trained_length(page: Page):
+    """A long sentence on side b beside a short one on side a showed the API's own words, "send
+    allow_beyond_trained: true", with nothing to click (the page's offer follows side a only). Side b's refusal is now
+    said in the page's words with the page's button; once clicked, side b is drawn with its warning."""
+    long = "The little cat sat on the mat and the dog ran to the park. " * 12
+    page.goto("/?" + urlencode({"text": SENTENCE, "text2": long, "model": "tiny-rotary", "view": "compare"}))
+    ready(page, WAIT)
+    summary = page.locator("#panel-compare .compare-summary")
+    expect(summary).to_contain_text("tiny-rotary was trained on texts of at most 128 tokens")
+    expect(summary).not_to_contain_text("allow_beyond_trained")
+    summary.locator("button[name=allow-beyond]").click()
+    ready(page, WAIT)
+    assert url_state(page).get("beyond") == "1"
+    r = page.request.post("/api/compare", data={"a": {"text": SENTENCE, "model": "tiny-rotary"},
+                                               "b": {"text": long, "model": "tiny-rotary", "allow_beyond_trained": True},
+                                               "layer": 0, "head": 0}).json()
+    expect(page.locator('#panel-compare [data-part="b"]')).to_contain_text(r["b"]["beyond_trained"]["warning"])
+    assert compare_plots(page)["b"]
+
+
 def test_compare_two_models_draws_both_sides(page: Page, need_models):
     need_models("tiny-sinusoidal", "tiny-rotary")
     page.goto("/?" + urlencode({"text": SENTENCE, "model": "tiny-sinusoidal", "model2": "tiny-rotary", "view": "compare"}))

@@ -2,9 +2,10 @@
 // page's sentence, model and interventions; side b differs where the page says (URL text2, model2, positions2,
 // scale2, ablate2), so a link names both sides. The selected head on each side, their difference (b − a) where the
 // tokens line up, and both sides' next-token predictions, all from one /api/compare answer.
-import { bothMasked, maskOf, masksAny, probRange, probText, shownText } from "../derive.js";
+import { beyondNotice, bothMasked, maskOf, masksAny, probRange, probText, shownText } from "../derive.js";
 import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
+import * as beyondView from "./beyond.js";
 import {
   absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
   panel, part, plainLabels, reason, setValue, squareHeight, THEME, tokenAxis, tokenHeatmap,
@@ -217,8 +218,13 @@ export function show(section, got, ctx) {
   if (!changed(section, [c.data, c.error, s.layer, s.head])) return !c.pending;
   const b = sideB(s, ctx.model);
   if (c.error) {
-    summary.replaceChildren(h("p", { class: "reason" }, c.error));
-    for (const f of [figA, figB, figD, predA, predB]) reason(f, c.error);
+    // a side too long for its model's trained length (side b: the page's own notice follows side a) is said in the
+    // page's words, with its offer to run past it where the model can
+    const notice = beyondNotice({ model: ctx.models.get(b.model), state: s, error: c.error, status: c.status, models: [...ctx.models.values()] });
+    const said = notice ? h("p", { class: "beyond" }) : h("p", { class: "reason" }, c.error);
+    if (notice) beyondView.render(said, notice);
+    summary.replaceChildren(said);
+    for (const f of [figA, figB, figD, predA, predB]) reason(f, notice ? "Not drawn: see the note above." : c.error);
     return !c.pending;
   }
   if (!r) return !c.pending;
