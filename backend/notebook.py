@@ -112,30 +112,35 @@ def _pass(model: str | None, text: str, iv, beyond: bool) -> Run:
 
 def data(text: str, model: str | None = None, layer: int = 0, head: int = 0, *, query: int | None = None,
          positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0, top_k: int = 10,
-         temperature: float = 1.0, depth: int | None = None, metric: str = "cosine") -> ReportData:
+         temperature: float = 1.0, depth: int | None = None, metric: str = "cosine", token: int | str | None = None,
+         versus: int | str | None = None) -> ReportData:
     """The API's answers for one sentence: .analyze, .explain (for `query`, default the last token that stands for
     text), .embeddings, .predict (at `temperature`; None where the model does not predict), .positional (None where
-    the model has no encoding), .lens and .logit (why the next word: the last position's most probable token; None
-    where they do not apply), .attention_attribution (head `layer`, `head` beside what it moves), .unavailable (view
-    or part -> why it does not apply)."""
+    the model has no encoding), .lens and .logit (why the next word after `query`: `token`, default the model's most
+    probable one there, against `versus` where given; None where they do not apply), .attention_attribution (head
+    `layer`, `head` beside what it moves), .unavailable (view or part -> why it does not apply)."""
     req = _request(ReportRequest, text=text, model=model, layer=layer, head=head, query=query, top_k=top_k,
-                   temperature=temperature, depth=depth, metric=metric, **_iv(positions, scale, ablate, seed))
+                   temperature=temperature, depth=depth, metric=metric, token=_token_id(model, token),
+                   versus=_token_id(model, versus, "versus"), **_iv(positions, scale, ablate, seed))
     check(service(), req)  # the report's own limits (a text past them: its words, as attnlab report says them)
     return gather(service(), req)
 
 
 def show(text: str, model: str | None = None, layer: int = 0, head: int = 0, *, query: int | None = None,
          positions: str = "normal", scale: bool = True, ablate=(), seed: int = 0, top_k: int = 10,
-         temperature: float = 1.0, depth: int | None = None, metric: str = "cosine") -> dict[str, go.Figure]:
+         temperature: float = 1.0, depth: int | None = None, metric: str = "cosine", token: int | str | None = None,
+         versus: int | str | None = None) -> dict[str, go.Figure]:
     """The main views of a sentence as named figures (the same as in `attnlab report`):
 
     attention (layer/head, the query's row outlined), grid (every layer x head), explain (the arithmetic for
     `query`, default the last token that stands for text), embeddings_first / embeddings_last (token similarity at
     the first depth and at `depth`, default the last), and, where they apply, predictions (at `temperature`),
-    positional / positional_similarity, lens, attribution_heads / attribution_parts and attention_attribution. A view
-    that does not apply to the model is left out; `data(...).unavailable` says why."""
+    positional / positional_similarity, lens, attribution_heads / attribution_parts (after `query`, of `token`
+    against `versus`) and attention_attribution. A view that does not apply to the model is left out;
+    `data(...).unavailable` says why."""
     return figures_of(data(text, model, layer, head, query=query, positions=positions, scale=scale, ablate=ablate,
-                           seed=seed, top_k=top_k, temperature=temperature, depth=depth, metric=metric))
+                           seed=seed, top_k=top_k, temperature=temperature, depth=depth, metric=metric, token=token,
+                           versus=versus))
 
 
 def tokens(text: str, model: str | None = None) -> list[schemas.Token]:

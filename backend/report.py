@@ -67,6 +67,11 @@ class ReportRequest(schemas.TextRequest):
                                                       "embeddings' layers: 0 the token embedding, -1 the last, "
                                                       "-2 the one before); null: the last")
     metric: Literal["cosine", "dot"] = Field("cosine", description="the similarity measure of the maps")
+    token: StrictInt | None = Field(None, ge=0, description="the token whose logit the Why section explains after the "
+                                                            "query token (an id); null: the model's most probable "
+                                                            "next token there")
+    versus: StrictInt | None = Field(None, ge=0, description="a second token id: the attribution explains "
+                                                             "logit(token) - logit(versus); null: the logit alone")
 
 
 @dataclass
@@ -84,7 +89,8 @@ class ReportData:
     predict: schemas.PredictResponse | None
     positional: schemas.PositionalResponse | None
     unavailable: dict[str, str] = field(default_factory=dict)  # view or part id -> why it does not apply
-    # why this next word (last position, the model's top-1): None where it does not apply (see `unavailable`)
+    # why this next word (after the query token; the chosen token, else the model's top-1 there, and the one it is
+    # compared with): None where it does not apply (see `unavailable`)
     lens: schemas.LensResponse | None = None
     logit: schemas.LogitAttributionResponse | None = None
     attention_attribution: schemas.AttentionAttributionResponse | None = None
@@ -136,8 +142,10 @@ def gather(service: ModelService, req: ReportRequest) -> ReportData:
     if "positional.encoding" not in unavailable:
         n = min(len(run.ids), service.settings.max_positions_n)
         positional = positional_analysis.encoding(loaded, n)
-    lens = attribution_analysis.lens(run) if "lens" not in unavailable else None
-    logit = attribution_analysis.logit_attribution(run) if "logit_attribution" not in unavailable else None
+    # the Why views read the selected query token's next-token prediction, as the page's lens and attribution do
+    lens = attribution_analysis.lens(run, query, req.token) if "lens" not in unavailable else None
+    logit = (attribution_analysis.logit_attribution(run, query, req.token, req.versus)
+             if "logit_attribution" not in unavailable else None)
     moved = attribution_analysis.attention_attribution(run, req.layer, req.head)
     return ReportData(req, loaded.info, analyze, explain, emb, predict, positional, unavailable, lens, logit, moved)
 
@@ -234,6 +242,7 @@ def _settings_rows(data: ReportData, generated: datetime) -> list[tuple[str, str
         ("Similarity", f"{req.metric}, at the {data.embeddings.layers[0].label} and "
                        f"{data.embeddings.layers[data.depth].label}"),
         *([("Temperature", f"{req.temperature:g} (next-token predictions)")] if data.predict is not None else []),
+        *([("Token explained", _explained_words(data))] if data.lens is not None or data.logit is not None else []),
         ("Generated", f"{generated.strftime('%Y-%m-%d %H:%M:%S UTC')} by {_app_name()} "
                       f"(plotly.js {_plotlyjs_version()})"),
     ]
@@ -318,9 +327,20 @@ def _predictions_table(predictions: list[schemas.Prediction]) -> str:
 
 
 def _other_temperature(data: ReportData) -> str:
-    """Said where the predictions table is at another temperature than the lens's 1."""
+    """Said where the predictions table (after the last token) is at another temperature than the lens's 1."""
     t = data.predict.temperature if data.predict is not None else 1.0
-    return "" if t == 1 else f"; the predictions above are at temperature {t:g}, so their probabilities differ"
+    last = data.lens is None or data.lens.position == len(data.analyze.tokens) - 1
+    return "" if t == 1 or not last else f"; the predictions above are at temperature {t:g}, so their probabilities differ"
+
+
+def _explained_words(data: ReportData) -> str:
+    """The settings' row of the Why section: which next token it explains, after which token, against which."""
+    x = data.lens or data.logit
+    t = x.token
+    which = "the model's top-1" if x.token_is_default else "chosen"
+    versus = data.logit.versus if data.logit is not None else None
+    return (f"“{t.display}” ({which})" + (f" against “{versus.display}”" if versus is not None else "")
+            + f", after token {x.position} “{data.analyze.tokens[x.position].display}”")
 
 
 def _positions_run(iv: schemas.AppliedInterventions) -> str:
@@ -338,10 +358,13 @@ def _why_html(data: ReportData, plot: dict[str, str]) -> str:
     """The logit lens, the direct logit attribution and attention beside what it moves (where they apply)."""
     parts = []
     if data.lens is not None:
-        t = data.lens.token
+        t, at = data.lens.token, data.lens.position
+        which = ("the model's final top-1, probability" if data.lens.token_is_default
+                 else f"chosen; rank {t.rank} in the model's output, probability")
         parts.append(f'<h3>At which depth does the answer appear?</h3><p class="note">The logit lens for the next token '
-                     f'after the last position; the colour is the probability of “<span class="t">{e(t.display)}</span>” '
-                     f"(the model's final top-1, probability {t.prob:.4f} at temperature 1, as the lens reads"
+                     f'after token {at} “<span class="t">{e(data.analyze.tokens[at].display)}</span>”; the colour is '
+                     f'the probability of “<span class="t">{e(t.display)}</span>” '
+                     f"({which} {t.prob:.4f} at temperature 1, as the lens reads"
                      f"{_other_temperature(data)}). {e(data.lens.note)}</p>"
                      f'<div class="figure">{plot["lens"]}</div>')
     else:

@@ -52,11 +52,16 @@ async def report(request: Request, service: Service,
            depth: Annotated[int | None, Query(description="the depth of the second similarity map (0: the token "
                                                           "embedding; default: after the last block)")] = None,
            metric: Annotated[Literal["cosine", "dot"], Query(description="the similarity measure")] = "cosine",
+           token: Annotated[int | None, Query(description="the token id the Why section explains after the query token "
+                                                          "(default: the model's most probable one there)")] = None,
+           versus: Annotated[int | None, Query(description="a second token id: the attribution explains "
+                                                           "logit(token) - logit(versus)")] = None,
            ) -> Response:
     """One HTML file with the main views of the sentence: the tokens, the attention of `layer`/`head` with the
     `query` row outlined, every layer x head, the attention arithmetic for `query`, token similarity, the
-    next-token predictions and the positional encoding (or why a view does not apply to the model), and which
-    model and settings made it, and when. The page's Download report passes every selection it has. The same
+    next-token predictions, the positional encoding and why the next word after `query` (the logit lens for
+    `token`, the logit attribution of `token` against `versus`) (or why a view does not apply to the model), and
+    which model and settings made it, and when. The page's Download report passes every selection it has. The same
     file as `attnlab report`.
 
     A report draws every head, so on a large model it takes a shorter text: at most `max_report_weights`
@@ -70,7 +75,8 @@ async def report(request: Request, service: Service,
     try:
         req = ReportRequest(text=text, model=model, layer=layer, head=head, positions=positions, scale=scale,
                             ablate=parse_ablate(ablate), seed=seed, top_k=top_k, query=query,
-                            temperature=temperature, depth=depth, metric=metric)
+                            temperature=temperature, depth=depth, metric=metric, token=token,
+                            versus=versus)
     except ValidationError as e:
         raise ValueError(schemas.validation_message(e.errors())) from None
 

@@ -1,5 +1,6 @@
 // Classroom tools in the title bar: "Download report" (GET /api/report with every selection on screen: the
-// sentence, model, layer, head, query token, interventions, temperature, depth and measure) and "Share" (a dialog
+// sentence, model, layer, head, query token, interventions, temperature, depth, measure, and the token explained and
+// the one it is compared with) and "Share" (a dialog
 // with the address students open and its QR code, made by the backend, GET /api/share, asked through the data
 // layer). The QR code is shown as an image (a data: URL), never inserted as markup.
 import { reportURL } from "./api.js";
@@ -10,19 +11,25 @@ import { formatAblate } from "./vocab.js";
 const $ = (id) => document.getElementById(id);
 
 /**
- * Point Download report at the report of what is on screen; `query`: the query token the page shows (or null);
- * `model`: the model the views show (a checkpoint NAME@STEP at a training step), else the state's.
+ * The address of the report of what is on screen (`s` the page's state): `query`, the query token the page shows (or
+ * null); `model`, the model the views show (a checkpoint NAME@STEP at a training step), else the state's. The Why
+ * section explains the token chosen (`target`, against `versus`) after the query token, as the lens and attribution do.
  */
+export function reportHref(s, { query = null, model = null } = {}) {
+  return reportURL({
+    text: s.text, model: model || s.model || undefined, layer: s.layer, head: s.head, query: query ?? undefined,
+    positions: s.positions, scale: s.scale ? undefined : "false", ablate: formatAblate(s.ablate) || undefined,
+    temperature: s.temp === 1 ? undefined : s.temp, depth: s.depth ?? undefined,
+    metric: s.metric === "cosine" ? undefined : s.metric, token: s.target ?? undefined, versus: s.versus ?? undefined,
+  });
+}
+
+/** Point Download report at the report of what is on screen (reportHref). */
 export function update({ query = null, model: shown = null } = {}) {
   const link = $("download-report");
   if (!link) return;
   const model = shown || state.model || undefined;
-  const href = reportURL({
-    text: state.text, model, layer: state.layer, head: state.head, query: query ?? undefined, positions: state.positions,
-    scale: state.scale ? undefined : "false", ablate: formatAblate(state.ablate) || undefined,
-    temperature: state.temp === 1 ? undefined : state.temp, depth: state.depth ?? undefined,
-    metric: state.metric === "cosine" ? undefined : state.metric,
-  });
+  const href = reportHref(state, { query, model });
   if (link.getAttribute("href") === href) return;
   link.href = href;
   link.title = `one self-contained HTML file (works offline) of this sentence on ${model || "the default model"}, layer ${state.layer}, ` +

@@ -317,3 +317,19 @@ def test_a_token_that_is_not_one_says_how_each_form_tried_splits():
         notebook.logit_lens("Hi", token=" Paris")
     with pytest.raises(ValueError, match="^token is empty"):
         notebook.logit_lens("Hi", token=" ")
+
+
+def test_show_explains_the_chosen_token_after_the_query_as_the_api_does(client):
+    """show()/data() take the query token, `token` and `versus` of the page's lens and attribution (the Why figures
+    were always of the last position's top-1): the figures' numbers are the API's at that position."""
+    text = "The cat sat on the mat."
+    want = client.post("/api/attribution/logit", json={"text": text, "position": 3, "token": 626, "versus": 305}).json()
+    lens = client.post("/api/attribution/lens", json={"text": text, "position": 3, "token": 626}).json()
+    d = notebook.data(text, query=3, token=" down", versus=305)
+    assert d.logit.position == 3 and d.logit.target == want["target"] and d.logit.logit == want["logit"]
+    assert d.logit.heads == want["heads"]
+    assert d.lens.position == 3 and d.lens.token.prob == lens["token"]["prob"]
+    figs = notebook.show(text, query=3, token=626, versus=" The")
+    assert figs["attribution_heads"].data[0].z == tuple(tuple(r) for r in want["heads"]) or \
+        [list(r) for r in figs["attribution_heads"].data[0].z] == want["heads"]
+    assert "“␣down”" in figs["lens"].layout.title.text and "3 “␣sat”" in figs["lens"].layout.title.text

@@ -426,3 +426,38 @@ def test_the_similarity_caption_says_what_ran_before_the_second_map(client, mode
     assert last.split('id="embeddings"')[1].split("</section>")[0] == \
         client.get("/api/report", params={"text": text, "model": model}).text.split('id="embeddings"')[1].split(
             "</section>")[0]  # -1 is the last depth, the default
+
+
+def test_why_this_next_word_follows_the_pages_query_token_and_chosen_tokens(client):
+    """The page's lens and attribution explain the next token after the selected query token, for the token chosen
+    (and the second one, versus); the report always read the last position and its top-1 (the page showed p(“␣down”)
+    after “␣sat”, its download p(“␣The”) after “.”). Each number is recomputed from the API at that position."""
+    text = "The cat sat on the mat."
+    top1 = client.post("/api/attribution/lens", json={"text": text, "position": 3}).json()
+    second = top1["cells"][-1][-1]["top"][1]  # the runner-up after the last MLP: a token that is not the default
+    lens = client.post("/api/attribution/lens", json={"text": text, "position": 3, "token": second["id"]}).json()
+    token, versus = lens["token"], top1["token"]
+    assert token["rank"] == 2
+    page = client.get("/api/report", params={"text": text, "query": 3, "token": token["id"],
+                                             "versus": versus["id"]})
+    assert page.status_code == 200, page.text
+    said = " ".join(_notes(page.text, "why").split())
+    # the lens at position 3 for the chosen token (recomputed there: its probability at temperature 1)
+    ids = client.post("/api/analyze", json={"text": text, "top_k": 1}).json()["tokens"]
+    run = client.post("/api/predict", json={"text": text, "top_k": 1}).json()
+    assert "after token 3 “␣sat”" in said, said
+    assert f"probability of “{token['display']}”" in said and f"{token['prob']:.4f}" in said, said
+    logit = client.post("/api/attribution/logit", json={"text": text, "position": 3, "token": token["id"],
+                                                         "versus": versus["id"]}).json()
+    assert f"What each part adds to {logit['target']}" in html.unescape(page.text), said
+    assert f"{logit['target']} = {logit['logit']:.4f}" in html.unescape(page.text)
+    settings = html.unescape(page.text.split('<dl class="settings">')[1].split("</dl>")[0])
+    assert f"“{token['display']}” (chosen) against “{versus['display']}”, after token 3" in settings, settings
+    # the default: the model's top-1 after the last token, as /api/predict gives it
+    plain = client.get("/api/report", params={"text": text}).text
+    said = " ".join(_notes(plain, "why").split())
+    top = run["predictions"][0]
+    assert f"after token {len(ids) - 1} “{ids[-1]['display']}”" in said and f"“{top['display']}”" in said, said
+    for bad, words in (({"token": 10**7}, "not a token id"), ({"token": 5, "versus": 5}, "versus is the token")):
+        r = client.get("/api/report", params={"text": text, **bad})
+        assert r.status_code == 422 and words in r.json()["detail"], r.text

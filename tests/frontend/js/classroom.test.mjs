@@ -1,0 +1,27 @@
+// Download report (frontend/js/classroom.js): the address carries every selection the report draws, so the file
+// shows what the page shows.
+import assert from "node:assert/strict";
+import { before, test } from "node:test";
+
+import { reportHref } from "../../../frontend/js/classroom.js";
+import { DEFAULTS } from "../../../frontend/js/state.js";
+import { setVocabulary } from "../../../frontend/js/vocab.js";
+import { serverMeta } from "./meta.mjs";
+
+before(() => setVocabulary(serverMeta()));
+
+const paramsOf = (href) => Object.fromEntries(new URL(href, "http://x").searchParams);
+
+test("the report is asked for the token explained and the one it is compared with", () => {
+  // the lens and attribution views explain `target` (against `versus`) after the query token: the report's Why section too
+  const s = { ...structuredClone(DEFAULTS), text: "The cat sat.", layer: 1, head: 2, target: 626, versus: 305 };
+  const q = paramsOf(reportHref(s, { query: 3, model: "tiny-rotary" }));
+  assert.equal(q.token, "626");
+  assert.equal(q.versus, "305");
+  assert.equal(q.query, "3");
+  assert.equal(q.model, "tiny-rotary");
+  // none chosen: none sent (the report explains the model's top-1, as the page does)
+  const plain = paramsOf(reportHref({ ...structuredClone(DEFAULTS), text: "The cat sat." }, {}));
+  assert.ok(!("token" in plain) && !("versus" in plain), JSON.stringify(plain));
+  assert.equal(plain.text, "The cat sat.");
+});
