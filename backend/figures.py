@@ -506,13 +506,21 @@ def attribution_heads(resp: schemas.LogitAttributionResponse) -> go.Figure:
     z = resp.heads
     n_layers, n_heads = len(z), len(z[0]) if z else 0
     lim = _abs_max(z)
+    # a head the run ablated adds exactly 0 (its output is set to 0): marked "off", not 0.00 like a head that adds
+    # about nothing (as the page's Attribution view)
+    off = {(l, h) for l, h in resp.interventions.ablate}
+    numbers = n_layers * n_heads <= 64
+    text = [["off" if (l, h) in off else f"{v:.2f}" if numbers else "" for h, v in enumerate(row)]
+            for l, row in enumerate(z)]
+    # the target (token text) goes in as data, never into the template, where %{...} would be read
+    hover = [[f"layer {l} · head {h}<br>" + ("ablated in this run: its output is 0, so it adds 0" if (l, h) in off
+                                              else f"adds {v} to {esc(resp.target)}") for h, v in enumerate(row)]
+             for l, row in enumerate(z)]
     return _figure([{
         "type": "heatmap", "z": z, "x": list(range(n_heads)), "y": list(range(n_layers)), "colorscale": DIVERGING,
         "zmin": -lim, "zmax": lim, "zmid": 0, "xgap": 1, "ygap": 1, "colorbar": _colorbar("adds to the logit"),
-        # the target (token text) goes in as data, never into the template, where %{...} would be read
-        "customdata": [[esc(resp.target)] * n_heads for _ in range(n_layers)],
-        "hovertemplate": "layer %{y} · head %{x}<br>adds %{z} to %{customdata}<extra></extra>",
-        **({"texttemplate": "%{z:.2f}", "textfont": {"size": 10}} if n_layers * n_heads <= 64 else {})}], {
+        "customdata": hover, "hovertemplate": "%{customdata}<extra></extra>",
+        "text": text, "texttemplate": "%{text}", "textfont": {"size": 10}}], {
         "title": _title(f"What each head adds to {esc(resp.target)} · {esc(resp.model)} · after "
                         f"{token_label(resp.tokens, resp.position)}{_interventions_note(resp.interventions)}"),
         "height": max(300, min(900, 26 * n_layers + 150)),

@@ -369,16 +369,23 @@ def _why_html(data: ReportData, plot: dict[str, str]) -> str:
                      f'<div class="figure">{plot["lens"]}</div>')
     else:
         parts.append(_reason(data.unavailable["lens"]))
+    ablated = data.analyze.interventions.ablate
     if data.logit is not None:
-        parts.append(f'<h3>What each part adds to {e(data.logit.target)}</h3><p class="note">{e(data.logit.note)}</p>'
+        off = "" if not ablated else (
+            " Marked “off”: a head ablated in this run, whose output is set to 0, so it adds nothing." if len(ablated) == 1
+            else " Marked “off”: heads ablated in this run, whose output is set to 0, so they add nothing.")
+        parts.append(f'<h3>What each part adds to {e(data.logit.target)}</h3><p class="note">{e(data.logit.note)}{off}</p>'
                      f'<div class="figure">{plot["attribution_heads"]}</div>'
                      f'<div class="figure">{plot["attribution_parts"]}</div>')
     elif "logit_attribution" in data.unavailable:
         parts.append(_reason(data.unavailable["logit_attribution"]))
     if data.attention_attribution is not None:
-        c = data.attention_attribution.captions
+        c, x = data.attention_attribution.captions, data.attention_attribution
+        head_off = (f" Layer {x.layer}, head {x.head} is ablated: its output is set to zero, so what it attends to "
+                    "moves nothing (its weights are still computed)." if [x.layer, x.head] in [list(p) for p in ablated]
+                    else "")
         parts.append(f"<h3>Attention beside what it moves</h3><p class=\"note\">{e(c.raw)} {e(c.value_weighted)} "
-                     f"{e(c.rollout)}</p>" + f'<div class="figure">{plot["attention_attribution"]}</div>')
+                     f"{e(c.rollout)}{head_off}</p>" + f'<div class="figure">{plot["attention_attribution"]}</div>')
     return "".join(parts)
 
 

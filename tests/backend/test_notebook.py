@@ -333,3 +333,21 @@ def test_show_explains_the_chosen_token_after_the_query_as_the_api_does(client):
     assert figs["attribution_heads"].data[0].z == tuple(tuple(r) for r in want["heads"]) or \
         [list(r) for r in figs["attribution_heads"].data[0].z] == want["heads"]
     assert "“␣down”" in figs["lens"].layout.title.text and "3 “␣sat”" in figs["lens"].layout.title.text
+
+
+def test_the_heads_figure_marks_the_heads_the_run_ablated_off(client):
+    """An ablated head's output is set to 0, so it adds exactly 0 to the logit: the page writes 'off' in its cell;
+    the notebook's and the report's figure wrote 0.00, like a head that adds about nothing."""
+    text = "The cat sat on the mat."
+    want = client.post("/api/attribution/logit", json={"text": text, "ablate": [[1, 2], [0, 3]]}).json()
+    fig = notebook.attribution(text, ablate="1.2,0.3").figures["heads"]
+    trace = fig.data[0]
+    for layer, row in enumerate(want["heads"]):
+        for head, value in enumerate(row):
+            off = (layer, head) in ((1, 2), (0, 3))
+            assert trace.text[layer][head] == ("off" if off else f"{value:.2f}"), (layer, head)
+            assert ("ablated in this run" in trace.customdata[layer][head]) == off, (layer, head)
+    assert want["heads"][1][2] == 0 and want["heads"][0][3] == 0
+    # a grid too large for numbers keeps its 'off' marks
+    big = notebook.attribution("Hi", model="smollm2-135m", ablate="4.1").figures["heads"].data[0]
+    assert big.text[4][1] == "off" and big.text[4][0] == "" and big.text[0][0] == ""

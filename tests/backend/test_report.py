@@ -461,3 +461,21 @@ def test_why_this_next_word_follows_the_pages_query_token_and_chosen_tokens(clie
     for bad, words in (({"token": 10**7}, "not a token id"), ({"token": 5, "versus": 5}, "versus is the token")):
         r = client.get("/api/report", params={"text": text, **bad})
         assert r.status_code == 422 and words in r.json()["detail"], r.text
+
+
+def test_the_why_section_says_what_an_ablated_head_adds_and_moves(client):
+    """The page's attribution marks an ablated head 'off' and says its output is set to 0, and the effects view says an
+    ablated head moves nothing (its ‖α v W_O‖ panel all zeros); the report said neither."""
+    text = "The cat sat on the mat."
+    moved = client.post("/api/attribution/attention", json={"text": text, "layer": 1, "head": 2,
+                                                              "ablate": [[1, 2]]}).json()
+    assert all(v == 0 for row in moved["value_weighted"] for v in row)  # what the sentence says, recomputed
+    off = " ".join(_notes(client.get("/api/report", params={"text": text, "layer": 1, "head": 2,
+                                                              "ablate": "1.2"}).text, "why").split())
+    assert "Marked “off”: a head ablated in this run" in off, off
+    assert "Layer 1, head 2 is ablated: its output is set to zero, so what it attends to moves nothing" in off, off
+    other = " ".join(_notes(client.get("/api/report", params={"text": text, "layer": 1, "head": 1,
+                                                                "ablate": "1.2,0.3"}).text, "why").split())
+    assert "Marked “off”: heads ablated in this run" in other and "is ablated: its output" not in other, other
+    plain = " ".join(_notes(client.get("/api/report", params={"text": text}).text, "why").split())
+    assert "off" not in plain.replace("effect", "") and "is ablated" not in plain, plain
