@@ -408,6 +408,8 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
         f"token that stands for no text). Hover a token for its id.</p>{_tokens_html(a.tokens)}")))
     masked = any(v < n for v in a.visible)  # the answer's mask: how many keys each query sees
     mask_note = (f" {figures.THEME['masked']['words']}" if masked
+                 else " This model reads left to right, but with one token there is no later token to mask."
+                 if data.info.kind == "causal"
                  else " This model reads in both directions: every query sees every key.")
     applied = figures.interventions_caption(a.interventions, data.info.positional)
     sections.append(("attention", f"Attention of layer {req.layer}, head {req.head}", (

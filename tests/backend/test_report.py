@@ -479,3 +479,16 @@ def test_the_why_section_says_what_an_ablated_head_adds_and_moves(client):
     assert "Marked “off”: heads ablated in this run" in other and "is ablated: its output" not in other, other
     plain = " ".join(_notes(client.get("/api/report", params={"text": text}).text, "why").split())
     assert "off" not in plain.replace("effect", "") and "is ablated" not in plain, plain
+
+
+def test_a_causal_model_on_one_token_is_not_said_to_read_both_ways(client):
+    """SmolLM2 adds no start token: 'Hello' is one token, no key is masked, and the report said 'This model reads in
+    both directions: every query sees every key' of a causal model. The kind is the API's."""
+    for model, text in (("smollm2-135m", "Hello"), ("minilm-l6", "Hello"), ("tiny-rotary", "Hello")):
+        kind = next(m for m in client.get("/api/models").json()["models"] if m["name"] == model)["kind"]
+        said = " ".join(_notes(client.get("/api/report", params={"text": text, "model": model}).text,
+                               "attention").split())
+        assert ("reads in both directions" in said) == (kind == "bidirectional"), (model, said)
+    one = " ".join(_notes(client.get("/api/report", params={"text": "Hello", "model": "smollm2-135m"}).text,
+                          "attention").split())
+    assert "no later token to mask" in one, one
