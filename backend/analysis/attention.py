@@ -191,9 +191,10 @@ def explain(run: Run, layer: int, head: int, query: int) -> schemas.ExplainRespo
         raw_scores=rnd_masked(masked_raw),
         scaled_scores=rnd_masked(masked_raw / scale), slope=slope, bias=bias,
         scores=rnd_masked(run.cache["attn_scores", layer, head][query]), mask=mask.tolist(), weights=rnd(weights),
-        weighted_values=rnd(weighted), output=rnd(weighted.sum(0)), entropy=round(float(entropy(weights)), 4),
+        # + 0.0: a row on one key has -(1 log 1) = -0.0, which a reader sees as "-0.000"
+        weighted_values=rnd(weighted), output=rnd(weighted.sum(0)), entropy=round(float(entropy(weights)), 4) + 0.0,
         other_scale=round(other, 6), other_weights=rnd(other_weights),
-        other_entropy=round(float(entropy(other_weights)), 4))
+        other_entropy=round(float(entropy(other_weights)), 4) + 0.0)
 
 
 def _same_token(x: schemas.Token, y: schemas.Token, one_vocabulary: bool) -> bool:

@@ -492,3 +492,15 @@ def test_a_causal_model_on_one_token_is_not_said_to_read_both_ways(client):
     one = " ".join(_notes(client.get("/api/report", params={"text": "Hello", "model": "smollm2-135m"}).text,
                           "attention").split())
     assert "no later token to mask" in one, one
+
+
+def test_a_row_on_one_key_has_entropy_0_not_minus_0(client):
+    """One key gets all the weight (SmolLM2's one-token 'Hello'): -Σ p log p is 0, and the API answered -0.0, which
+    the report wrote as 'Entropy of this row: -0.000 nats'."""
+    body = {"text": "Hello", "model": "smollm2-135m", "layer": 3, "head": 5, "query": 0}
+    x = client.post("/api/attention/explain", json=body).json()
+    assert x["weights"] == [1.0]
+    for key in ("entropy", "other_entropy"):
+        assert x[key] == 0 and math.copysign(1, x[key]) == 1, x
+    said = _notes(client.get("/api/report", params={**body, "query": 0}).text, "explain")
+    assert "-0.000" not in said and "Entropy of this row: 0.000 nats; with scaling flipped: 0.000 nats" in said, said
