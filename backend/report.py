@@ -231,7 +231,8 @@ def _settings_rows(data: ReportData, generated: datetime) -> list[tuple[str, str
                                 if iv.positions == "shuffled" else "")
     return [
         ("Model", f"{info.name} — {info.title}"),
-        ("Kind", f"{info.kind}; {info.n_layers} layers × {info.n_heads} heads; d_model {info.d_model}, "
+        ("Kind", f"{info.kind}; {info.n_layers} layers × {info.n_heads} heads"
+                 f"{f' ({info.n_kv_heads} K/V heads)' if info.n_kv_heads != info.n_heads else ''}; d_model {info.d_model}, "
                  f"d_head {info.d_head}; positional encoding: {info.positional}; {info.params:,} parameters"),
         ("Head shown", f"layer {req.layer}, head {req.head}"),
         ("Query token", f"{data.explain.query} “{data.analyze.tokens[data.explain.query].display}”"
@@ -324,6 +325,15 @@ def _predictions_table(predictions: list[schemas.Prediction]) -> str:
                    for i, x in enumerate(predictions))
     return (f"<table><thead><tr><th>rank</th><th>token</th><th>id</th><th>probability</th></tr></thead>"
             f"<tbody>{rows}</tbody></table>")
+
+
+def _shared(x: schemas.ExplainResponse) -> str:
+    """Where the keys and values come from on a grouped-query model (one K/V head shared by several query heads)."""
+    if x.group_size <= 1:
+        return ""
+    first = x.kv_head * x.group_size
+    return (f" The keys and values are K/V head {x.kv_head}'s, which heads {first} to {first + x.group_size - 1} of this "
+            "layer share (grouped-query attention): only q is this head's own.")
 
 
 def _other_temperature(data: ReportData) -> str:
@@ -432,7 +442,7 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
         f'<p class="note">Layer {x.layer}, head {x.head}, query token {x.query} “<span class="t">{e(q.display)}</span>”. '
         f"For each key: score = q·k ÷ {'1 (scaling off)' if x.scale == 1 else f'√{x.d_head} = {x.scale:.4f}'}{bias}"
         f"{'; keys after the query are masked' if any(x.mask) else ''}; weight = softmax of the scores; {output}. "
-        f"Entropy of this row: {x.entropy:.3f} nats; with scaling flipped: {x.other_entropy:.3f} nats.</p>")
+        f"Entropy of this row: {x.entropy:.3f} nats; with scaling flipped: {x.other_entropy:.3f} nats.{_shared(x)}</p>")
     sections.append(("explain", f"The attention arithmetic for query token {x.query} “{q.display}”", (
         explain_intro + f'<div class="figure">{plot["explain"]}</div>' + _explain_table(x))))
     measure = "Cosine similarity" if req.metric == "cosine" else "The dot product"

@@ -504,3 +504,19 @@ def test_a_row_on_one_key_has_entropy_0_not_minus_0(client):
         assert x[key] == 0 and math.copysign(1, x[key]) == 1, x
     said = _notes(client.get("/api/report", params={**body, "query": 0}).text, "explain")
     assert "-0.000" not in said and "Entropy of this row: 0.000 nats; with scaling flipped: 0.000 nats" in said, said
+
+
+def test_the_arithmetic_of_a_grouped_query_head_names_the_keys_it_shares(client):
+    """SmolLM2's 9 query heads share 3 K/V heads: the page's arithmetic says whose keys and values a head reads (and
+    the settings of the page's model give the K/V heads); the report said neither."""
+    info = next(m for m in client.get("/api/models").json()["models"] if m["name"] == "smollm2-135m")
+    group = info["n_heads"] // info["n_kv_heads"]
+    page = client.get("/api/report", params={"text": "The cat sat.", "model": "smollm2-135m", "layer": 3,
+                                             "head": 5}).text
+    said = " ".join(_notes(page, "explain").split())
+    kv = 5 // group
+    assert (f"The keys and values are K/V head {kv}'s, which heads {kv * group} to {kv * group + group - 1} of this "
+            "layer share (grouped-query attention): only q is this head's own.") in said, said
+    assert f"{info['n_heads']} heads ({info['n_kv_heads']} K/V heads)" in html.unescape(page)
+    tiny = client.get("/api/report", params={"text": "The cat sat.", "layer": 1, "head": 2}).text
+    assert "K/V head" not in tiny
