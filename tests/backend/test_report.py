@@ -520,3 +520,16 @@ def test_the_arithmetic_of_a_grouped_query_head_names_the_keys_it_shares(client)
     assert f"{info['n_heads']} heads ({info['n_kv_heads']} K/V heads)" in html.unescape(page)
     tiny = client.get("/api/report", params={"text": "The cat sat.", "layer": 1, "head": 2}).text
     assert "K/V head" not in tiny
+
+
+def test_alibi_s_bias_under_shuffled_positions_is_of_the_shuffled_distance(client):
+    """With the positions shuffled ALiBi's bias is −m × the distance between the positions the tokens were given (the
+    page says so); the report said −m × distance. The bias column is recomputed from the permutation and the slope."""
+    text = "The cat sat on the mat."
+    params = {"text": text, "model": "tiny-alibi", "layer": 0, "head": 1, "positions": "shuffled", "query": 5}
+    x = client.post("/api/attention/explain", json={**params}).json()
+    perm = x["interventions"]["permutation"]
+    for k in range(6):
+        assert x["bias"][k] == pytest.approx(-x["slope"] * abs(perm[5] - perm[k]), abs=1e-3), (k, x["bias"], perm)
+    said = " ".join(_notes(client.get("/api/report", params=params).text, "explain").split())
+    assert "−m × the distance between the shuffled positions" in said, said
