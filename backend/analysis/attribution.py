@@ -201,8 +201,9 @@ def _attribution_note(a: attr.LogitAttribution, target: str) -> str:
                 f"{a.scale:.4g}); RMSNorm does not centre, so nothing is removed and the parts add up to {target}.")
     else:
         norm = f"This model has no final norm: the parts add up to {target} as they are."
-    biases = " and the biases" if any(p.kind.endswith("_bias") for p in a.parts) else ""
-    return (f"What each head (its output through W_O), each MLP, the embeddings{biases} add to "
+    parts = ("each MLP, the embeddings and the biases" if any(p.kind.endswith("_bias") for p in a.parts)
+             else "each MLP and the embeddings")
+    return (f"What each head (its output through W_O), {parts} add to "
             f"{target} directly. {norm} Only direct effects count: what a head writes also changes what later "
             "heads and MLPs do, and that is counted in them.")
 

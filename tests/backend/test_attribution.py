@@ -343,7 +343,7 @@ def test_smollm2_lens_attribution_and_ablation(client, smollm2):
         client, "/api/attribution/logit", text=text, model="smollm2-135m"))
     assert len(att.heads) == 30 and len(att.heads[0]) == 9 and att.norm == "rmsnorm" and att.centring_removed is None
     assert {p.kind for p in att.parts} == {"embed", "mlp"}  # no biases, no positional embedding
-    assert "the biases" not in att.note and "each MLP, the embeddings add to" in att.note  # (it named biases)
+    assert "the biases" not in att.note and "each MLP and the embeddings add to" in att.note  # (it named biases; no "and")
     values = [v for row in att.heads for v in row] + [p.value for p in att.parts]
     assert math.isclose(math.fsum(values), float(logits[last, att.token.id]), abs_tol=len(values) * 5e-5)
     assert math.isclose(att.total, att.logit, rel_tol=1e-4)
