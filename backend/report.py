@@ -227,8 +227,8 @@ def filename(data: ReportData) -> str:
 
 def _settings_rows(data: ReportData, generated: datetime) -> list[tuple[str, str]]:
     info, req, iv = data.info, data.request, data.analyze.interventions
-    positions = iv.positions + (f" (seed {iv.seed}: position given to each token {iv.permutation})"
-                                if iv.positions == "shuffled" else "")
+    positions = iv.positions + (f" (seed {iv.seed}: position given to each token {iv.permutation}; {iv.moved} of "
+                                f"{len(iv.permutation or [])} tokens moved)" if iv.positions == "shuffled" else "")
     return [
         ("Model", f"{info.name} — {info.title}"),
         ("Kind", f"{info.kind}; {info.n_layers} layers × {info.n_heads} heads"
@@ -358,9 +358,12 @@ def _positions_run(iv: schemas.AppliedInterventions) -> str:
     if iv.positions == "removed":
         return " In this run the positions were removed: none of these encodings was added to any token."
     if iv.positions == "shuffled":
-        given = ", ".join(f"{i}→{p}" for i, p in enumerate(iv.permutation or []))
-        return (" In this run the positions were shuffled: token i was given the encoding of another position "
-                f"(token→position: {given}), not that of its own place.")
+        perm = iv.permutation or []
+        given = ", ".join(f"{i}→{p}" for i, p in enumerate(perm))
+        moved = sum(p != i for i, p in enumerate(perm)) if iv.moved is None else iv.moved
+        others = "; the others kept their own" if moved < len(perm) else ""
+        return (f" In this run the positions were shuffled: {moved} of the {len(perm)} tokens were given the encoding of "
+                f"another position (token→position: {given}){others}.")
     return ""
 
 

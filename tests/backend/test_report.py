@@ -533,3 +533,20 @@ def test_alibi_s_bias_under_shuffled_positions_is_of_the_shuffled_distance(clien
         assert x["bias"][k] == pytest.approx(-x["slope"] * abs(perm[5] - perm[k]), abs=1e-3), (k, x["bias"], perm)
     said = " ".join(_notes(client.get("/api/report", params=params).text, "explain").split())
     assert "−m × the distance between the shuffled positions" in said, said
+
+
+def test_a_shuffle_that_leaves_tokens_in_place_is_said_so(client):
+    """The positional section said every token 'was given the encoding of another position, not that of its own
+    place', where a shuffle leaves some in place (seed 0 on this sentence keeps tokens 3 and 5). The count is
+    recomputed from the permutation."""
+    text = "The cat sat on the mat."
+    for seed in range(6):
+        params = {"text": text, "model": "tiny-learned", "positions": "shuffled", "seed": seed}
+        perm = client.post("/api/analyze", json={**params, "top_k": 1}).json()["interventions"]["permutation"]
+        moved = sum(p != i for i, p in enumerate(perm))
+        said = " ".join(_notes(client.get("/api/report", params=params).text, "positional").split())
+        assert f"{moved} of the {len(perm)} tokens were given the encoding of another position" in said, (seed, said)
+        assert ("the others kept their own" in said) == (0 < moved < len(perm)), (seed, said)
+        assert "not that of its own place" not in said
+        page = client.get("/api/report", params=params).text
+        assert f"<dd>shuffled (seed {seed}: position given to each token {perm}; {moved} of {len(perm)} tokens moved)</dd>" in page
