@@ -24,15 +24,38 @@ export function reportHref(s, { query = null, model = null } = {}) {
   });
 }
 
-/** Point Download report at the report of what is on screen (reportHref). */
-export function update({ query = null, model: shown = null } = {}) {
+/**
+ * Why the report of a sentence of `tokens` tokens cannot be made on `model` (its /api/models entry), or "": a report
+ * draws every head, so it takes at most the model's `max_report_tokens` (the server answers 422 past it, which a
+ * browser's download only shows as failed). Unknown counts or limits: "" (the server decides).
+ */
+export function reportRefusal({ tokens = null, model = null } = {}) {
+  const limit = model && model.max_report_tokens;
+  if (!Number.isInteger(tokens) || !Number.isInteger(limit) || tokens <= limit) return "";
+  return `This sentence is ${tokens} tokens; a report on ${model.name} takes at most ${limit} (it draws every head): ` +
+    "shorten the sentence or choose a smaller model to download one.";
+}
+
+/**
+ * Point Download report at the report of what is on screen (reportHref); `tokens`: the sentence's token count (null
+ * until it is analysed); `info`: the shown model's /api/models entry.
+ */
+export function update({ query = null, model: shown = null, tokens = null, info = null } = {}) {
   const link = $("download-report");
   if (!link) return;
   const model = shown || state.model || undefined;
   const href = reportHref(state, { query, model });
-  if (link.getAttribute("href") === href) return;
+  const refusal = reportRefusal({ tokens, model: info });
+  if (link.getAttribute("href") === href && (link.dataset.refusal || "") === refusal) return;
   link.href = href;
-  link.title = `one self-contained HTML file (works offline) of this sentence on ${model || "the default model"}, layer ${state.layer}, ` +
+  if (refusal) {
+    link.dataset.refusal = refusal;
+    link.setAttribute("aria-disabled", "true");
+  } else {
+    delete link.dataset.refusal;
+    link.removeAttribute("aria-disabled");
+  }
+  link.title = refusal || `one self-contained HTML file (works offline) of this sentence on ${model || "the default model"}, layer ${state.layer}, ` +
     `head ${state.head}${query === null ? "" : `, query token ${query}`}`;
 }
 
@@ -75,6 +98,15 @@ async function loadShare() {
 }
 
 export function wire() {
+  const report = $("download-report");
+  if (report) {
+    // a report the server would refuse: say why here rather than start a download that fails
+    report.addEventListener("click", (e) => {
+      if (!report.dataset.refusal) return;
+      e.preventDefault();
+      $("status").textContent = report.dataset.refusal;
+    });
+  }
   const share = $("share");
   const dialog = $("share-dialog");
   if (share && dialog) {

@@ -37,6 +37,7 @@ const page = {
   notice: "", // a message about the link (e.g. an unknown model) or the sentence box, shown next to the input
   note: null, // {key, text}: the last Continue's message for the predictions view (why it stopped), with its page
   cut: "", // what the last paste lost past the sentence box's maxlength, said once the box's text is taken
+  tokenCount: null, // the analysed sentence's token count (null until it is analysed)
   linkToken: null, // the token the link named, until the link's sentence is analysed (to say so if it is past the end)
   presenting: null, // presenter mode as last applied to the page
   tabShown: null, // the view whose tab was last scrolled into sight (a row the student scrolls stays where they put it)
@@ -271,7 +272,7 @@ function refresh() {
     data.end("page");
   }
   lessons.refresh({ ...ctx, hover: null, query: page.query });
-  classroom.update({ query: page.query, model: ctx.model ? ctx.model.name : null });
+  classroom.update({ query: page.query, model: ctx.model ? ctx.model.name : null, tokens: page.tokenCount, info: ctx.model });
   if (more) schedule();
 }
 
@@ -285,6 +286,7 @@ function explorer(ctx) {
   if (standalone) {
     showError(page.notice);
     page.query = null;
+    page.tokenCount = null;
     return showView(ctx, { view: null, analysis: null, token: null });
   }
   const an = data.resolve("page", "analyze", ctx);
@@ -305,6 +307,7 @@ function explorer(ctx) {
     tokensView.render($("tokens"), { tokens: [] }, { token: null, pinned: null });
     legendView.render($("token-legend"), null);
     page.query = null;
+    page.tokenCount = null;
     return true;
   }
   const n = analysis.tokens.length;
@@ -321,6 +324,7 @@ function explorer(ctx) {
   const view = visibleAnalysis(analysis, state.hidespecial);
   const tok = effectiveToken(n, { hover: page.hover, token: state.token }, shownIndices(view));
   page.query = an.current ? effectiveToken(n, { token: state.token }, shownIndices(view)) : null;
+  page.tokenCount = an.current ? n : null; // (Download report: a report takes at most the model's max_report_tokens)
   // the sentence these tokens are of (the chips' tooltips and the legend say what the tokenizer changed in it)
   const sentence = sameText ? an.request.params.text : null;
   tokensView.render($("tokens"), { tokens: view.tokens, interventions: analysis.interventions, positional: base.positional, stale: !sameText, sentence },

@@ -156,6 +156,30 @@ def test_the_report_names_and_explains_the_selected_query(page: Page):
     assert token in html
 
 
+def test_a_sentence_too_long_for_a_report_is_refused_on_the_page(page: Page):
+    """/api/report refuses a text past the model's max_report_tokens (422), which the browser's download only showed
+    as failed: the link now says why, and a click says it on the page instead of downloading nothing."""
+    text = "the dog ran " * 23
+    page.goto("/?" + urlencode({"text": text, "model": "minilm-l6", "view": "attention"}))
+    ready(page, WAIT)
+    info = next(m for m in page.request.get("/api/models").json()["models"] if m["name"] == "minilm-l6")
+    n = len(page.request.post("/api/analyze", data={"text": text, "model": "minilm-l6", "top_k": 1}).json()["tokens"])
+    assert n > info["max_report_tokens"]
+    assert page.request.get(page.get_attribute("#download-report", "href")).status == 422
+    link = page.locator("#download-report")
+    expect(link).to_have_attribute("aria-disabled", "true")
+    title = link.get_attribute("title")
+    assert f"{n} tokens" in title and f"at most {info['max_report_tokens']}" in title, title
+    downloads = []
+    page.on("download", lambda d: downloads.append(d))
+    link.click(force=True)
+    expect(page.locator("#status")).to_contain_text(f"This sentence is {n} tokens")
+    assert not downloads
+    # a shorter sentence: the link is a download again
+    page.fill("#text", "the dog ran")
+    expect(link).not_to_have_attribute("aria-disabled", "true")
+
+
 # ----------------------------------------------------------------------------------- the Compare view
 
 TOO_BIG = "The trophy does not fit in the suitcase because it is too big."

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
-import { reportHref } from "../../../frontend/js/classroom.js";
+import { reportHref, reportRefusal } from "../../../frontend/js/classroom.js";
 import { DEFAULTS } from "../../../frontend/js/state.js";
 import { setVocabulary } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
@@ -24,4 +24,16 @@ test("the report is asked for the token explained and the one it is compared wit
   const plain = paramsOf(reportHref({ ...structuredClone(DEFAULTS), text: "The cat sat." }, {}));
   assert.ok(!("token" in plain) && !("versus" in plain), JSON.stringify(plain));
   assert.equal(plain.text, "The cat sat.");
+});
+
+test("a sentence longer than the model's report takes is refused on the page, not by a failed download", () => {
+  // /api/report answers 422 past max_report_tokens (a report draws every head); the browser's download just failed
+  const smol = { name: "smollm2-135m", max_report_tokens: 31 };
+  const said = reportRefusal({ tokens: 37, model: smol });
+  assert.match(said, /37 tokens/);
+  assert.match(said, /at most 31/);
+  assert.match(said, /smollm2-135m/);
+  assert.equal(reportRefusal({ tokens: 31, model: smol }), "");
+  assert.equal(reportRefusal({ tokens: null, model: smol }), ""); // not analysed yet: the server decides
+  assert.equal(reportRefusal({ tokens: 500, model: { name: "lab-1@10" } }), ""); // no limit known: the server decides
 });
