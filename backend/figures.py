@@ -275,6 +275,7 @@ def heads_grid(resp: Attention, *, highlight: tuple[int, int] | None = None) -> 
     data: list[dict] = []
     layout: dict = {"annotations": [], "shapes": []}
     axis = token_axis(tokens, tickfont={"size": 8})  # (the tokens escaped once for the 2 x layers x heads axes)
+    off = {(l, h) for l, h in resp.interventions.ablate}  # crossed out, as the page's grid: weights kept, output 0
     for l in range(n_layers):
         y1 = 1 - l * (hgt + ygap)
         y0 = max(0.0, y1 - hgt)
@@ -291,9 +292,18 @@ def heads_grid(resp: Attention, *, highlight: tuple[int, int] | None = None) -> 
                                    "showticklabels": xticks and l == n_layers - 1}
             layout[f"yaxis{s}"] = {**axis, "domain": [y0, y1], "anchor": f"x{s}", "autorange": False,
                                    "range": [n - 0.5, -0.5], "showticklabels": ticks and h == 0}
-            layout["annotations"].append({"text": f"L{l} H{h}", "x": (x0 + x1) / 2, "y": y1, "xref": "paper",
+            layout["annotations"].append({"text": f"L{l} H{h}" + (" (ablated)" if (l, h) in off else ""),
+                                          "x": (x0 + x1) / 2, "y": y1, "xref": "paper",
                                           "yref": "paper", "xanchor": "center", "yanchor": "bottom",
                                           "showarrow": False, "font": {"size": 10}})
+            if (l, h) in off:
+                paper = {"xref": "paper", "yref": "paper", "layer": "above"}
+                line = {"color": THEME["ablated"]["color"], "width": 2}
+                layout["shapes"] += [
+                    {"type": "rect", **paper, "x0": x0, "x1": x1, "y0": y0, "y1": y1,
+                     "fillcolor": THEME["ablated"]["fill"], "line": {"width": 0}},
+                    {"type": "line", **paper, "x0": x0, "x1": x1, "y0": y0, "y1": y1, "line": line},
+                    {"type": "line", **paper, "x0": x0, "x1": x1, "y0": y1, "y1": y0, "line": line}]
             if highlight == (l, h):
                 layout["shapes"].append({"type": "rect", "xref": "paper", "yref": "paper", "x0": x0 - 0.004,
                                          "x1": x1 + 0.004, "y0": y0 - 0.004, "y1": y1 + 0.004,

@@ -429,11 +429,13 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
         f'<p class="note">Each row is a query token, each column a key it attends to; a row sums to 1.'
         f"{mask_note} The outlined row is query token {x.query} “<span class=\"t\">{e(q.display)}</span>”."
         f"{' ' + e(applied) if applied else ''}</p>" + f'<div class="figure">{plot["attention"]}</div>')))
+    crossed = (" A crossed-out head is ablated in this run: its weights are still computed, but its output is set to 0."
+               if a.interventions.ablate else "")
     sections.append(("grid", "Every layer × head", (
         f'<p class="note">Each small square is one head ({data.info.n_layers} layers × {data.info.n_heads} heads), '
         f"drawn like the large heatmap; the framed one is layer {req.layer}, head {req.head}. A head that looks at the "
         "previous token draws a bright line just below the diagonal, one that looks at the first token a bright first "
-        "column, one that spreads its attention an even tint.</p>"
+        f"column, one that spreads its attention an even tint.{crossed}</p>"
         f'<div class="figure">{plot["grid"]}</div>')))
     distance = "the distance between the shuffled positions" if x.interventions.positions == "shuffled" else "distance"
     bias = "" if x.bias is None else (

@@ -351,3 +351,26 @@ def test_the_heads_figure_marks_the_heads_the_run_ablated_off(client):
     # a grid too large for numbers keeps its 'off' marks
     big = notebook.attribution("Hi", model="smollm2-135m", ablate="4.1").figures["heads"].data[0]
     assert big.text[4][1] == "off" and big.text[4][0] == "" and big.text[0][0] == ""
+
+
+def test_the_grid_crosses_out_the_heads_the_run_ablated():
+    """The page's grid crosses out an ablated head (its weights are still computed, its output is 0); the notebook's
+    and the report's grid drew it like any other head."""
+    fig = notebook.grid("The cat sat on the mat.", ablate="1.2,0.3")
+    colour = figures.THEME["ablated"]["color"]
+    crossed = {}
+    for shape in fig.layout.shapes:
+        if shape.type == "line" and shape.line.color == colour:
+            crossed.setdefault((round(min(shape.x0, shape.x1), 6), round(min(shape.y0, shape.y1), 6)), []).append(shape)
+    # each cross lies on its head's tile: the domain of that head's axes (trace k = layer * n_heads + head)
+    tiles = set()
+    for layer, head in ((1, 2), (0, 3)):
+        k = layer * 4 + head
+        trace = fig.data[k]
+        xa = fig.layout[trace.xaxis.replace("x", "xaxis")]
+        ya = fig.layout[trace.yaxis.replace("y", "yaxis")]
+        tiles.add((round(xa.domain[0], 6), round(ya.domain[0], 6)))
+    assert set(crossed) == tiles and all(len(v) == 2 for v in crossed.values()), (crossed.keys(), tiles)
+    labels = [a.text for a in fig.layout.annotations]
+    assert "L1 H2 (ablated)" in labels and "L0 H3 (ablated)" in labels and "L1 H1" in labels
+    assert not [s for s in notebook.grid("The cat sat.").layout.shapes if s.type == "line"]

@@ -550,3 +550,11 @@ def test_a_shuffle_that_leaves_tokens_in_place_is_said_so(client):
         assert "not that of its own place" not in said
         page = client.get("/api/report", params=params).text
         assert f"<dd>shuffled (seed {seed}: position given to each token {perm}; {moved} of {len(perm)} tokens moved)</dd>" in page
+
+
+def test_the_grid_note_says_what_a_crossed_out_head_is(client):
+    text = "The cat sat on the mat."
+    said = " ".join(_notes(client.get("/api/report", params={"text": text, "ablate": "1.2"}).text, "grid").split())
+    assert "A crossed-out head is ablated in this run" in said, said
+    plain = " ".join(_notes(client.get("/api/report", params={"text": text}).text, "grid").split())
+    assert "crossed-out" not in plain
