@@ -18,14 +18,20 @@ const EXAMPLES = [
   { label: "trophy: too big / too small", patch: (s) => ({
     text: "The trophy does not fit in the suitcase because it is too big.",
     text2: "The trophy does not fit in the suitcase because it is too small.", model2: "", positions2: "", scale2: null, ablate2: null }) },
-  { label: "another positional scheme", patch: (s, ctx) => {
-    const fam = vocab.families.find((f) => f.models.includes(ctx.model.name)) || vocab.families[0];
-    const other = fam ? fam.models.find((m) => m !== ctx.model.name && ctx.models.get(m) && ctx.models.get(m).available) : "";
-    return { text2: "", model2: other || "", positions2: "", scale2: null, ablate2: null };
-  } },
+  { label: "another positional scheme", patch: (s, ctx) => ({ text2: "", model2: otherScheme(ctx.model, ctx.models) || "", positions2: "", scale2: null, ablate2: null }) },
   { label: "positions shuffled", patch: () => ({ text2: "", model2: "", positions2: "shuffled", scale2: null, ablate2: null }) },
   { label: "without √d scaling", patch: () => ({ text2: "", model2: "", positions2: "", scale2: false, ablate2: null }) },
 ];
+
+/**
+ * The first installed model of `model`'s family (the models that differ only in their positional scheme) other than
+ * it: the "another positional scheme" example's side b; null for a model of no family (MiniLM, SmolLM2, a lab run),
+ * where another model would change everything, not the scheme alone. models: name -> GET /api/models entry.
+ */
+export function otherScheme(model, models) {
+  const fam = model ? vocab.families.find((f) => f.models.includes(model.name)) : null;
+  return (fam && fam.models.find((m) => m !== model.name && models.get(m) && models.get(m).available)) || null;
+}
 
 /** The form that sets side b (made once); its fields follow the state unless the student is typing in them. */
 function controls(section, ctx) {
@@ -79,6 +85,8 @@ function controls(section, ctx) {
   });
   form._state = ctx.state;
   form._ctx = ctx;
+  // (offered only where the model has a family: elsewhere it would pick a whole other model)
+  form.querySelector("button[data-example='1']").hidden = !otherScheme(ctx.model, ctx.models);
   const s = ctx.state;
   const model2 = form.querySelector("select[name=model2]");
   const names = [...ctx.models.values()].map((m) => m.name).join(",");

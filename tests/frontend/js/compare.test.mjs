@@ -3,7 +3,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { describe as describeSide } from "../../../frontend/js/views/compare.js";
+import { describe as describeSide, otherScheme } from "../../../frontend/js/views/compare.js";
+import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
+import { serverMeta } from "./meta.mjs";
 
 const tokens = [{ id: 1, text: "", special: true }, { id: 5, text: "The" }, { id: 9, text: " cat" }];
 const side = (model, positions) => ({ model, tokens, interventions: { positions, scale: true, ablate: [], seed: 0,
@@ -28,4 +30,19 @@ test("a side past its model's trained length carries the answer's warning (the p
   const b = describeSide(long, side("tiny-rotary", "normal"), "rotary");
   assert.ok(b.includes(warning), b);
   assert.doesNotMatch(describeSide(side("tiny-rotary", "normal"), long, "rotary"), /never saw/);
+});
+
+test("'another positional scheme' is a model of the same family, and none for a model of no family", () => {
+  // on MiniLM the example set side b to tiny-sinusoidal: another model altogether, not another scheme of MiniLM
+  setVocabulary(serverMeta());
+  const fam = vocab.families[0];
+  const entry = (name, available = true) => [name, { name, available }];
+  const models = new Map([...fam.models.map((m) => entry(m)), entry("minilm-l6"), entry("smollm2-135m")]);
+  const [first, second] = fam.models;
+  assert.equal(otherScheme({ name: first }, models), second);
+  assert.equal(otherScheme({ name: second }, models), first);
+  assert.equal(otherScheme({ name: first }, new Map([...models, entry(second, false)])), fam.models[2]); // (installed only)
+  assert.equal(otherScheme({ name: "minilm-l6" }, models), null);
+  assert.equal(otherScheme({ name: "smollm2-135m" }, models), null);
+  assert.equal(otherScheme({ name: "lab-1@50" }, models), null);
 });
