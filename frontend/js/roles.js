@@ -119,7 +119,9 @@ export function acrossModelsIntro({ members, onScreen, probe, seed, intervened =
   const inFamily = members.includes(onScreen);
   const what = probe ? `probe (seed ${seed}; they share one vocabulary, so one probe${inFamily ? "" : `, not ${onScreen}'s above`})` : "sentence";
   // (as trained: the page's interventions, which the table above runs with, are not applied to these)
-  return (inFamily ? `The same ${what} through each model` : `The final ${members.join(", ")}, not ${onScreen}: the same ${what} through each`)
+  // ("final": the trained models, beside a checkpoint NAME@STEP on screen; beside another model, the models by name)
+  const them = onScreen.includes("@") ? `The final ${members.join(", ")}` : `The models ${members.join(", ")}`;
+  return (inFamily ? `The same ${what} through each model` : `${them}, not ${onScreen}: the same ${what} through each`)
     + (intervened ? ", as trained: without the page's interventions" : "");
 }
 

@@ -427,7 +427,7 @@ def test_on_smollm2_the_probe_finds_induction_heads_and_the_repeat_costs_less(pa
     # the panels across models are the tiny models on their own probe, not SmolLM2's above: the intro says so
     intro = page.locator('main .view[data-view="heads"] .models-row').evaluate(
         "(e) => e.parentElement.querySelector('.intro').textContent")
-    assert intro.startswith("The final tiny-") and "not smollm2-135m:" in intro and "not smollm2-135m's above" in intro
+    assert intro.startswith("The models tiny-") and "not smollm2-135m:" in intro and "not smollm2-135m's above" in intro
     shot(page, "smollm2-probe")
 
 

@@ -205,7 +205,8 @@ test("the panels across models say whose probe or sentence they run, and that a 
   assert.equal(acrossModelsIntro({ members, onScreen: "tiny-learned", probe: true, seed: 3 }),
     "The same probe (seed 3; they share one vocabulary, so one probe) through each model");
   const smol = acrossModelsIntro({ members, onScreen: "smollm2-135m", probe: true, seed: 0 });
-  assert.match(smol, /^The final tiny-sinusoidal, tiny-learned, not smollm2-135m: /);
+  // ("final" is said of the trained models beside a checkpoint; beside SmolLM2 it read "The final tiny-sinusoidal, ...")
+  assert.match(smol, /^The models tiny-sinusoidal, tiny-learned, not smollm2-135m: /);
   assert.match(smol, /not smollm2-135m's above/);
   assert.match(acrossModelsIntro({ members, onScreen: "tiny-learned@48", probe: false, seed: 0 }), /^The final .*, not tiny-learned@48: the same sentence/);
   // the panels run the models as trained: said where the page's own run has interventions (the table above has them)
