@@ -1031,6 +1031,34 @@ def test_lesson_11_names_the_first_token_a_sink_not_a_failed_induction(client, m
         assert said == ["after" if strongest == after_first else "sink" if strongest == 0 else "else"], (text, said)
 
 
+@pytest.mark.parametrize("text", ["The cat and cat ran home.", "The cat cat sat on the mat.", "I saw a dog dog.",
+                                  "Tom said he was tired and Tom slept."])
+def test_lesson_11_does_not_call_the_previous_token_what_came_after_the_copy(client, text):
+    """'The same head on your sentence' said "That is the token right after the first cat: the head does on your
+    sentence what it does on the probe" for the previous-token head 0.2 of tiny-sinusoidal on "The cat and cat", whose
+    strongest key is "and": right after the first cat, but also the token just before the query, which the induction
+    score leaves out (a previous-token head looks there on any sentence). Where the copies stand side by side, the
+    token after the first is the query itself. Every head of the model, its strongest key recomputed here."""
+    for layer in range(4):
+        for head in range(4):
+            d = client.post("/api/lessons/find-the-induction-head/steps/6",
+                            json={"text": text, "model": "tiny-sinusoidal", "layer": layer, "head": head}).json()
+            assert d["problems"] == [], d["problems"]
+            e = step_explain(client, d, "tiny-sinusoidal")
+            weights = [w if w is not None else -1 for w in e["weights"]]
+            strongest = weights.index(max(weights))
+            query = d["settings"]["token"]
+            after_first = {r["role"]: r["index"] for r in d["roles"]}["repeated"] + 1
+            body = " ".join(d["body"].split())
+            case = ("self" if strongest == after_first == query else
+                    "previous" if strongest == after_first == query - 1 else
+                    "after" if strongest == after_first else "other")
+            said = [k for k, words in {"after": "what it does on the probe",
+                                       "previous": "also the token just before",
+                                       "self": "the query itself"}.items() if words in body]
+            assert said == ([] if case == "other" else [case]), (layer, head, case, said)
+
+
 def test_a_one_word_sentence_gets_words_not_question_marks(client):
     """On "Hi" lesson 1's 'A prediction at every position' read token 1, which SmolLM2 (no start token) does not have,
     and lesson 8's 'Which scheme grows a previous-token head?' read five scores that a one-word sentence does not
