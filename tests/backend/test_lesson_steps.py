@@ -1059,6 +1059,32 @@ def test_lesson_11_does_not_call_the_previous_token_what_came_after_the_copy(cli
             assert said == ([] if case == "other" else [case]), (layer, head, case, said)
 
 
+@pytest.mark.parametrize("picked", [None, (3, 0), (0, 1)])
+def test_lesson_11_names_the_top_head_even_when_the_student_picks_another(client, picked):
+    """Once the student picks another head (a tile of the grid, a row of the Heads view) the step follows it: 'Labels
+    on the grid' then said "The head that looks back at earlier copies of a word the most on this sentence is layer 3,
+    head 0: its duplicate-token score is 0.04" of the head picked, and steps 2 and 5 named it the top head likewise.
+    The top head is recomputed here from the role tables (ties: the lower layer, then the lower head)."""
+    text, model = "The cat sat on the mat because the cat was tired.", "tiny-sinusoidal"
+    table = client.post("/api/roles", json={"text": text, "model": model}).json()["roles"]["heads"]
+    probe = client.post("/api/roles/probe", json={"model": model, "probe": {"seed": 0}}).json()["roles"]["heads"]
+    pick = {} if picked is None else {"layer": picked[0], "head": picked[1]}
+    for step, heads, role in ((1, table, "duplicate-token"), (2, table, "previous-token"), (5, probe, "induction")):
+        d = client.post(f"/api/lessons/find-the-induction-head/steps/{step}",
+                        json={"text": text, "model": model, **pick}).json()
+        assert d["problems"] == [], d["problems"]
+        layer, head, score = _top(heads, role)
+        body = filled(d)
+        assert f"is layer {layer}, head {head}" in body, (step, body)
+        selected = (d["settings"]["layer"], d["settings"]["head"])
+        assert (f"layer {selected[0]}, head {selected[1]}" in body)
+        named_top = re.findall(r"(?<!selected now )is layer (\d+), head (\d+)", body)  # the head said to be the top
+        assert named_top == [(str(layer), str(head))], (step, named_top, body)
+    d = client.post("/api/lessons/find-the-induction-head/steps/6", json={"text": text, "model": model, **pick}).json()
+    layer, head, _ = _top(probe, "induction")
+    assert ("with the same head" in d["body"]) == (picked is None or picked == (layer, head))
+
+
 def test_a_one_word_sentence_gets_words_not_question_marks(client):
     """On "Hi" lesson 1's 'A prediction at every position' read token 1, which SmolLM2 (no start token) does not have,
     and lesson 8's 'Which scheme grows a previous-token head?' read five scores that a one-word sentence does not
