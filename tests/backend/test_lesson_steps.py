@@ -317,7 +317,27 @@ def test_lesson_9_selects_the_head_whose_removal_lowers_the_top_word_most(client
         without = a["effects"][layer][head]
         if shown["analyze(ablate=selected).predictions.0.display"] == a["token"]["display"]:
             assert math.isclose(shown["analyze(ablate=selected).predictions.0.prob"], without["prob"], abs_tol=1e-4), text
-        assert math.isclose(shown["analyze.predictions.0.prob"], a["token"]["prob"], abs_tol=1e-4), text
+        assert math.isclose(shown["analyze(ablate=none).predictions.0.prob"], a["token"]["prob"], abs_tol=1e-4), text
+
+
+@pytest.mark.parametrize("ablate", [[[3, 1]], [[0, 0], [2, 3]]])
+def test_lesson_9_reads_every_head_on_with_every_head_on(client, ablate):
+    """'Beyond attention' said "With every head on, the model's top word is her (0.28)" and "no head tried here lowers
+    it" where the student had switched head 3.1 off (the page's ablation): with every head on it is 0.48. The numbers
+    with every head on and with the selected head alone off are measured here by the ablation route."""
+    text, model = "Lily had a red ball. Lily gave the ball to", "tiny-sinusoidal"
+    d = client.post("/api/lessons/where-does-the-answer-appear/steps/5",
+                    json={"text": text, "model": model, "ablate": ablate}).json()
+    assert d["problems"] == [], d["problems"]
+    layer, head = d["settings"]["layer"], d["settings"]["head"]
+    a = client.post("/api/attribution/ablation", json={"text": text, "model": model}).json()
+    body = filled(d)
+    on = f"With every head on, the model's top word is **{a['token']['display'].replace('␣', '').strip()}** "
+    assert on + f"({a['token']['prob']:.2f})" in body, body
+    off = client.post("/api/analyze", json={"text": text, "model": model, "ablate": [[layer, head]]}).json()
+    top = off["predictions"][0]
+    assert ("Removing this one head changes the top prediction" in body) == (top["id"] != a["token"]["id"])
+    assert ("only less sure" in body) == (top["id"] == a["token"]["id"] and top["prob"] < a["token"]["prob"])
 
 
 @pytest.mark.slow
