@@ -1400,6 +1400,23 @@ def test_lesson_13_s_rotary_step_quotes_a_rotary_run_only():
         assert "none positions" not in said
 
 
+def test_lesson_11_does_not_call_the_token_just_before_a_duplicate(client, need):
+    """On "a a a a a a a a" SmolLM2 (no start token) puts the query, the second "a", at position 1: its strongest key
+    (1.00) is the first "a", at position 0, which is also the token just before it. The step said "the head looks back
+    at the earlier copy of the same word, a duplicate-token pattern", a key the duplicate-token score never counts
+    (k < q - 1, and position 0 belongs to the sink): it now says the three cannot be told apart."""
+    need("gguf", why="SmolLM2")
+    d = client.post("/api/lessons/find-the-induction-head/steps/6",
+                    json={"text": "a a a a a a a a", "model": "smollm2-135m"}).json()
+    assert d["problems"] == []
+    e = step_explain(client, d, "smollm2-135m")
+    top = max(range(len(e["weights"])), key=lambda i: e["weights"][i])
+    first = {r["role"]: r for r in d["roles"]}["repeated"]["index"]
+    assert top == first == 0 and d["settings"]["token"] == 1
+    body = " ".join(d["body"].split())
+    assert "a duplicate-token pattern" not in body and "also the token just before" in body, body
+
+
 def test_lesson_11_does_not_call_the_first_copy_of_the_word_a_sink(client, need):
     """SmolLM2 has no start token: on "Dogs chase cats. Dogs chase" the first copy of "Dogs" is the text's first
     token, and the induction head's strongest key (0.99). The step said "a sink. Leave it aside"; it now says the key
