@@ -1105,6 +1105,27 @@ def test_lesson_11_names_the_top_head_even_when_the_student_picks_another(client
     assert ("with the same head" in d["body"]) == (picked is None or picked == (layer, head))
 
 
+def test_lesson_11_says_which_query_it_reads_once_the_student_picks_another(client):
+    """'The same head on your sentence' said "the query the second cat: its strongest key is ..." and read that key
+    against the first cat whatever query the student had picked; on another query it names the query on screen and
+    reads nothing against the first copy. The query of each answer is the explain route's, asked again here."""
+    text, model = "The cat sat on the mat because the cat was tired.", "tiny-sinusoidal"
+    own = client.post("/api/lessons/find-the-induction-head/steps/6", json={"text": text, "model": model}).json()
+    second = own["settings"]["token"]
+    n = len(client.post("/api/analyze", json={"text": text, "model": model}).json()["tokens"])
+    for layer, head in ((own["settings"]["layer"], own["settings"]["head"]), (0, 2)):
+        for token in range(1, n):
+            d = client.post("/api/lessons/find-the-induction-head/steps/6",
+                            json={"text": text, "model": model, "layer": layer, "head": head, "token": token}).json()
+            assert d["problems"] == [], d["problems"]
+            assert step_explain(client, d, model)["query"] == token
+            body = " ".join(filled(d).split())
+            assert ("The query is the second **cat**" in body) == (token == second), (token, body)
+            if token != second:
+                assert not any(w in body for w in ("what it does on the probe", "also the token just before",
+                                                   "the query itself", "*sink*")), (token, body)
+
+
 def test_a_one_word_sentence_gets_words_not_question_marks(client):
     """On "Hi" lesson 1's 'A prediction at every position' read token 1, which SmolLM2 (no start token) does not have,
     and lesson 8's 'Which scheme grows a previous-token head?' read five scores that a one-word sentence does not
