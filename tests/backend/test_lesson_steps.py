@@ -340,6 +340,31 @@ def test_lesson_9_reads_every_head_on_with_every_head_on(client, ablate):
     assert ("only less sure" in body) == (top["id"] == a["token"]["id"] and top["prob"] < a["token"]["prob"])
 
 
+@pytest.mark.parametrize("picked", [None, (0, 0), (2, 3)])
+def test_lesson_9_names_the_strongest_head_only_where_it_is_selected(client, picked):
+    """'Beyond attention' said "The head selected here, 0.0, is the one whose removal lowers the probability of the top
+    word most ... its cell, outlined in the heatmap at the bottom, is the lowest" and "no head tried here lowers it"
+    once the student had picked head 0.0 in the view's menus (3.1 lowers it from 0.48 to 0.28). What it says of the
+    head selected must hold of that head: the strongest is recomputed here from the ablation route."""
+    text, model = "Lily had a red ball. Lily gave the ball to", "tiny-sinusoidal"
+    pick = {} if picked is None else {"layer": picked[0], "head": picked[1]}
+    d = client.post("/api/lessons/where-does-the-answer-appear/steps/5", json={"text": text, "model": model, **pick}).json()
+    assert d["problems"] == [], d["problems"]
+    a = client.post("/api/attribution/ablation", json={"text": text, "model": model}).json()
+    cells = [(e["delta_prob"], e["layer"], e["head"]) for row in a["effects"] for e in row]
+    strongest = min(cells)[1:]
+    selected = (d["settings"]["layer"], d["settings"]["head"])
+    assert picked is not None or selected == strongest
+    body = filled(d)
+    said_strongest = re.findall(r"(\d+)\.(\d+) \(layer\.head\),? is the one whose removal", body)
+    assert all((int(l), int(h)) == strongest for l, h in said_strongest), (said_strongest, strongest)
+    if selected != strongest:
+        assert "its cell, outlined in the heatmap at the bottom, is the lowest" not in body, body
+        assert "no head tried here lowers it" not in body, body
+    lowered = min(cells)[0] < 0
+    assert not ("no head tried here lowers it" in body and lowered), body
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", MODELS)
 def test_every_shipped_step_on_ten_sentences(client, shipped, model_entries, model):
