@@ -1613,3 +1613,23 @@ def test_lessons_5_and_6_say_what_the_division_is_with_the_scaling_box_as_it_is(
             visible = [x for x in e["raw_scores"] if x is not None]
             assert math.isclose(float(hi), max(visible) / (1 if not scale else root), abs_tol=2e-4), where
             assert math.isclose(float(lo), min(visible) / (1 if not scale else root), abs_tol=2e-4), where
+
+
+@pytest.mark.parametrize("picked", [None, (3, 0), (0, 1)])
+def test_lesson_7_names_the_top_previous_token_head_even_when_the_student_picks_another(client, picked):
+    """'Heads specialise' said "Head 0 of layer 3 has this model's highest previous-token score on this sentence ...
+    0.12" of a head the student had picked in the grid. The top head is recomputed here from the role table (ties: the
+    lower layer, then the lower head); the head selected is named apart, with its own numbers."""
+    text, model = "The cat sat on the mat because it was tired.", "tiny-sinusoidal"
+    table = client.post("/api/roles", json={"text": text, "model": model}).json()["roles"]["heads"]
+    layer, head, _ = _top(table, "previous-token")
+    pick = {} if picked is None else {"layer": picked[0], "head": picked[1]}
+    d = client.post("/api/lessons/many-heads/steps/2", json={"text": text, "model": model, **pick}).json()
+    assert d["problems"] == [], d["problems"]
+    body = filled(d)
+    said = re.findall(r"highest previous-token score on this sentence is head (\d+) of layer (\d+)", body)
+    assert said == [(str(head), str(layer))], body
+    selected = (d["settings"]["layer"], d["settings"]["head"])
+    assert ("It is the head selected" in body) == (selected == (layer, head)), body
+    if selected != (layer, head):
+        assert f"The head selected now is head {selected[1]} of layer {selected[0]}" in body, body
