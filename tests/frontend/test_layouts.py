@@ -313,6 +313,24 @@ def test_every_tick_label_is_inside_its_plot(page: Page, view, size):
     assert page.evaluate(TICKS_OUTSIDE) == []
 
 
+def test_in_presenter_mode_with_a_lesson_the_arithmetic_legends_fit_their_plots(page: Page):
+    """The weights plot's legend names each row's entropy: at 1280x720 in presenter mode with a lesson open the
+    model's row ran past the plot's right edge and showed "entropy 1.43" for 1.436 (the lesson beside it: 1.44)."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"text": SENTENCE, "present": 1, "lesson": "why-divide-by-sqrt-d", "step": 2}))
+    step_ready(page, "why-divide-by-sqrt-d", 2)
+    ready(page, WAIT)
+    page.wait_for_function("() => document.querySelectorAll('#panel-arithmetic .legendtext').length >= 4")
+    out = page.evaluate("""() => [...document.querySelectorAll('#panel-arithmetic .plot')].flatMap((p) => {
+        if (!p.querySelector('.legendtext')) return [];
+        const b = p.querySelector('.main-svg').getBoundingClientRect();
+        return [...p.querySelectorAll('.legendtext')].map((t) => [t.textContent, t.getBoundingClientRect()])
+          .filter(([, r]) => r.left < b.left - 1 || r.right > b.right + 1).map(([text]) => text); })""")
+    texts = page.locator("#panel-arithmetic .legendtext").all_text_contents()
+    assert any(re.search(r"entropy \d\.\d{3}$", t) for t in texts), texts
+    assert out == [], out
+
+
 def test_a_long_text_s_labels_do_not_pile_up(page: Page):
     """A text run past the trained length (about 400 tokens): the heatmap's query axis and the Links panel name
     every k-th token, as many as have room (they drew all of them over each other, about 3 px apart)."""

@@ -120,8 +120,8 @@ export function render(element, data, state) {
   draw(
     weightsFig,
     [
-      { type: "bar", name: `÷ ${fmt(e.scale)} (the model's row) · entropy ${fmt(e.entropy)}`, x, y: e.weights, marker: { color: COLORS.bar }, hovertext: hov("weight", e.weights), hoverinfo: "text" },
-      { type: "bar", name: `÷ ${fmt(e.other_scale)} (scaling flipped) · entropy ${fmt(e.other_entropy)}`, x, y: e.other_weights, marker: { color: COLORS.other }, hovertext: hov("weight with scaling flipped", e.other_weights), hoverinfo: "text" },
+      { type: "bar", name: `÷ ${fmt(e.scale)} (as run) · entropy ${fmt(e.entropy)}`, x, y: e.weights, marker: { color: COLORS.bar }, hovertext: hov("weight", e.weights), hoverinfo: "text" },
+      { type: "bar", name: `÷ ${fmt(e.other_scale)} (flipped) · entropy ${fmt(e.other_entropy)}`, x, y: e.other_weights, marker: { color: COLORS.other }, hovertext: hov("weight with scaling flipped", e.other_weights), hoverinfo: "text" },
     ],
     { height: 300, barmode: "group", xaxis: axis, yaxis: { title: { text: "weight" }, range: [0, 1.02] }, annotations: maskNotes,
       legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
