@@ -80,13 +80,20 @@ async function call(method, path, body, signal, busyRetries = RETRIES_WHEN_BUSY)
   }
 }
 
-function send(method, path, body, signal) {
+async function send(method, path, body, signal) {
   const init = { method, signal, headers: { accept: "application/json" } };
   if (body !== undefined) {
     init.headers["content-type"] = "application/json";
     init.body = JSON.stringify(body);
   }
-  return fetch(path, init);
+  try {
+    return await fetch(path, init);
+  } catch (err) {
+    if ((err && err.name === "AbortError") || (signal && signal.aborted)) throw err;
+    // no answer at all (the browser's own words: "Failed to fetch", "Load failed", "NetworkError ..."): the server
+    // stopped, is restarting, or this machine left its network; the data layer asks again every few seconds
+    throw new Error("the server could not be reached (stopped, restarting, or off this network): asking again every few seconds");
+  }
 }
 
 /** The answer's JSON, or an Error with the API's `detail` (and `status`) for a 4xx or 5xx. */

@@ -19,7 +19,7 @@ import { SOURCES } from "./sources.js";
 const RETRY_FAILED_AFTER_MS = 5000; // a network failure or a 5xx is asked again after this, when still wanted
 const READS_ANOTHER = Symbol("reads another source"); // thrown by prefetch's `need`
 
-export function createData(api = realApi, { maxEntries = 64, now = () => performance.now() } = {}) {
+export function createData(api = realApi, { maxEntries = 64, now = () => performance.now(), later = (fn, ms) => setTimeout(fn, ms) } = {}) {
   const entries = new Map(); // request key -> {key, spec, data, error, status, pending, ctrl, claims, at}
   const slots = new Map(); // "owner:slot" -> request key
   const last = new Map(); // "owner:slot" -> what it showed last, an answer or a value (shown while the next loads)
@@ -120,6 +120,14 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
         entry.at = now();
         inflight--;
         notify();
+        // no answer at all (the server down or restarting): once it may be asked again, the page is told, so that
+        // what is still on screen asks again by itself (its clients re-resolve on notify), and recovers when the
+        // server is back without anyone typing
+        if (entry.error && !entry.status) {
+          later(() => {
+            if (entries.get(key) === entry && entry.claims.size > 0) notify();
+          }, RETRY_FAILED_AFTER_MS + 100);
+        }
       });
     evict();
     return entry;

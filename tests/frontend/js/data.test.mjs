@@ -111,6 +111,40 @@ test("errors reach the slot; a 4xx is kept, a failed connection is asked again l
   assert.equal(calls.length, 3);
 });
 
+test("a failed connection tells the page again once it may be asked again, while a slot still wants it", async () => {
+  let t = 0;
+  const timers = [];
+  const { api, calls } = fakeApi();
+  const data = createData(api, { now: () => t, later: (fn, ms) => timers.push({ fn, ms }) });
+  let heard = 0;
+  data.subscribe(() => heard++);
+  data.resolve("page", "analyze", ctxOf({ text: "bad" }));
+  calls[0].fail("text is empty", 422);
+  await tick();
+  assert.equal(timers.length, 0); // a 4xx is the answer: nothing to ask again
+  data.resolve("page", "analyze", ctxOf({ text: "down" }));
+  calls[1].fail("the server could not be reached", 0);
+  await tick();
+  assert.equal(timers.length, 1);
+  t = timers[0].ms; // the page is told when the retry is due (it asks then, without anyone typing)
+  const before = heard;
+  timers[0].fn();
+  await tick();
+  assert.equal(heard, before + 1);
+  assert.equal(data.resolve("page", "analyze", ctxOf({ text: "down" })).pending, true);
+  assert.equal(calls.length, 3);
+  calls[2].fail("the server could not be reached", 0);
+  await tick();
+  assert.equal(timers.length, 2);
+  data.begin("page"); // the slot lets go of it: nobody is told any more
+  data.end("page");
+  t += timers[1].ms;
+  const after = heard;
+  timers[1].fn();
+  await tick();
+  assert.equal(heard, after);
+});
+
 test("the cache is bounded, and keeps what a slot holds", async () => {
   const { api } = fakeApi(() => analysis());
   const data = createData(api, { maxEntries: 3 });

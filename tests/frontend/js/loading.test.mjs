@@ -61,3 +61,22 @@ test("the legend names only the markers the strip shows, with an example from it
 test("unseen characters are shown visibly", () => {
   assert.deepEqual(["é", " ", "\t", "\n", "\u200b", "日"].map(visible), ["é", "␣", "⇥", "↵", "U+200B", "日"]);
 });
+
+test("a server that cannot be reached is said in words, not the browser's 'Failed to fetch'", async () => {
+  const real = globalThis.fetch;
+  globalThis.fetch = async () => { throw new TypeError("Failed to fetch"); };
+  try {
+    await assert.rejects(api.predict({ text: "x" }), (err) => {
+      assert.match(err.message, /^the server could not be reached/);
+      assert.equal(err.status, undefined); // no answer: the data layer asks again later
+      return true;
+    });
+    // a request the page aborted stays an abort (it is not shown)
+    const ctrl = new AbortController();
+    globalThis.fetch = async () => { throw new DOMException("aborted", "AbortError"); };
+    ctrl.abort();
+    await assert.rejects(api.predict({ text: "x" }, ctrl.signal), { name: "AbortError" });
+  } finally {
+    globalThis.fetch = real;
+  }
+});
