@@ -78,7 +78,13 @@ async function loadShare() {
     // the address to type is the short one; the code opens the view itself
     $("share-url").textContent = r.base_url;
     $("share-url").href = r.url;
-    $("share-detail").textContent = r.url === r.base_url ? "" : `The code opens this view${state.lesson ? `, at step ${state.step} of this lesson` : ""}: ${r.url}`;
+    // a view too long for a QR code is cut to its lesson step (the server's note says why): the code then opens the
+    // step on the lesson's own sentence, not this view
+    const kept = new URL(r.url).searchParams;
+    const whole = [...query].every(([k, v]) => v === "" || kept.has(k)); // (an empty value is left out of the address)
+    $("share-detail").textContent = r.url === r.base_url ? ""
+      : whole ? `The code opens this view${state.lesson ? `, at step ${state.step} of this lesson` : ""}: ${r.url}`
+        : `The code opens step ${kept.get("step")} of this lesson, on the lesson’s own sentence: ${r.url}`;
     // made only when shown (the page has no image otherwise): the SVG as an image, never as markup
     const img = $("share-qr") || Object.assign(document.createElement("img"), { id: "share-qr", className: "share-qr", width: 320, height: 320 });
     img.src = `data:image/svg+xml;charset=utf-8,${encodeURIComponent(r.qr_svg)}`;

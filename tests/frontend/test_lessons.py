@@ -765,6 +765,23 @@ def test_share_shows_the_address_and_a_qr_code(page: Page):
     expect(page.locator("#share-dialog")).to_be_hidden()
 
 
+def test_share_of_a_view_too_long_for_a_qr_code_says_what_the_code_opens(page: Page):
+    """A long sentence makes the view's address too long for a QR code, so the code opens the lesson step alone, on the
+    lesson's own sentence: the dialog said "The code opens this view, at step 2 of this lesson" above a note that
+    says the opposite."""
+    text = "The quick brown fox jumps over the lazy dog again and again. " * 6
+    page.goto("/?" + urlencode({"lesson": "many-heads", "step": 2, "text": text}))
+    step_ready(page, "many-heads", 2)
+    page.click("#share")
+    page.wait_for_selector('#share-dialog[open][data-state="ready"]')
+    href = page.get_attribute("#share-url", "href")
+    assert parse_qs(urlparse(href).query) == {"lesson": ["many-heads"], "step": ["2"]}, href
+    detail = page.locator("#share-detail").text_content()
+    assert "this view" not in detail and "step 2 of this lesson" in detail and "the lesson’s own sentence" in detail, detail
+    assert href in detail
+    expect(page.locator("#share-note")).to_contain_text("too long for a QR code")
+
+
 def test_a_hostile_sentence_shows_literally_in_the_lesson_text(page: Page):
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
