@@ -331,6 +331,28 @@ def test_in_presenter_mode_with_a_lesson_the_arithmetic_legends_fit_their_plots(
     assert out == [], out
 
 
+def test_in_presenter_mode_with_a_lesson_the_qkv_axis_titles_fit_below_their_ticks(page: Page):
+    """At 1280x720 in presenter mode with a lesson open the three Q, K, V heatmaps are narrow: their x axis title ran
+    past the plot's edge ("dimension of the heac") and over the turned tick labels."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"text": SENTENCE, "present": 1, "lesson": "attention-arithmetic", "step": 1}))
+    step_ready(page, "attention-arithmetic", 1)
+    ready(page, WAIT)
+    page.wait_for_function("() => document.querySelectorAll('#panel-qkv [data-part=mats] .xtitle').length === 3")
+    bad = page.evaluate("""() => [...document.querySelectorAll('#panel-qkv [data-part=mats] .plot')].flatMap((p) => {
+        const b = p.querySelector('.main-svg').getBoundingClientRect();
+        const t = p.querySelector('.xtitle').getBoundingClientRect();
+        const out = [];
+        if (t.left < b.left - 1 || t.right > b.right + 1) out.push(['title outside', t.left, t.right, b.left, b.right]);
+        for (const k of p.querySelectorAll('.xtick text')) {
+          const r = k.getBoundingClientRect();
+          if (r.width && r.bottom > t.top + 1 && r.top < t.bottom - 1 && r.right > t.left && r.left < t.right)
+            out.push(['title over tick', k.textContent]);
+        }
+        return out; })""")
+    assert bad == [], bad
+
+
 def test_a_long_text_s_labels_do_not_pile_up(page: Page):
     """A text run past the trained length (about 400 tokens): the heatmap's query axis and the Links panel name
     every k-th token, as many as have room (they drew all of them over each other, about 3 px apart)."""

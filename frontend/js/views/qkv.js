@@ -31,7 +31,7 @@ function matrixPanel(parent, key, title, m, tokens, meta, note) {
        colorscale: DIVERGING, zmin: -lim, zmax: lim, zmid: 0, colorbar: { thickness: 10, outlinewidth: 0 } }],
     {
       height: Math.max(240, Math.min(560, n * 22 + 80)),
-      xaxis: { title: { text: "dimension of the head" }, showgrid: false, zeroline: false },
+      xaxis: { title: { text: "dimension" }, showgrid: false, zeroline: false, automargin: true }, // (the title below the ticks, also turned)
       yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 40)),
       margin: { l: 70, r: 10, t: 10, b: 45 },
     },
