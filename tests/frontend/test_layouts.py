@@ -353,6 +353,26 @@ def test_in_presenter_mode_with_a_lesson_the_qkv_axis_titles_fit_below_their_tic
     assert bad == [], bad
 
 
+def test_in_presenter_mode_with_a_lesson_the_head_summary_titles_fit(page: Page):
+    """The per-head summary beside the grid, two panels to a row there: the right-hand panel's title, centred on a
+    panel narrower than it, ran past the plot's edge ("previous-token weigh"); no two titles run into each other."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"text": SENTENCE, "present": 1, "lesson": "many-heads", "step": 1}))
+    step_ready(page, "many-heads", 1)
+    ready(page, WAIT)
+    page.wait_for_function("() => document.querySelectorAll('#attn-heads .annotation-text').length >= 4")
+    out = page.evaluate("""() => { const p = document.querySelector('#attn-heads .plot');
+        const b = p.querySelector('.main-svg').getBoundingClientRect();
+        return [...p.querySelectorAll('.annotation-text')].map((t) => [t.textContent, t.getBoundingClientRect()])
+          .filter(([, r]) => r.left < b.left - 1 || r.right > b.right + 1).map(([text]) => text); }""")
+    assert out == [], out
+    boxes = page.evaluate("""() => [...document.querySelectorAll('#attn-heads .annotation-text')].map((t) => {
+        const r = t.getBoundingClientRect(); return [t.textContent, r.left, r.right, r.top, r.bottom]; })""")
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert a[2] <= b[1] or b[2] <= a[1] or a[4] <= b[3] or b[4] <= a[3], (a, b)
+
+
 def test_a_long_text_s_labels_do_not_pile_up(page: Page):
     """A text run past the trained length (about 400 tokens): the heatmap's query axis and the Links panel name
     every k-th token, as many as have room (they drew all of them over each other, about 3 px apart)."""

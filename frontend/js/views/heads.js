@@ -68,7 +68,10 @@ export function render(element, data, state) {
       layout.annotations.push({ text: "no word counts", xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 0.5, showarrow: false,
         font: { size: 11, color: "#555" } });
     }
-    layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.02, xanchor: "center",
+    // two to a row, the left title starts at its panel's left edge and the right one ends at its right edge: centred
+    // on panels narrower than they are (presenter mode with a lesson open), the right one ran past the plot's edge
+    const [x, xanchor] = cols === 2 ? (m % 2 ? [1, "right"] : [0, "left"]) : [0.5, "center"];
+    layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x, y: 1.02, xanchor,
       yanchor: "bottom", showarrow: false, font: { size: 12 } });
     layout.shapes.push(...selectionShapes({ xref: `x${s}`, yref: `y${s}`, x0: state.head - 0.5, x1: state.head + 0.5,
       y0: state.layer - 0.5, y1: state.layer + 0.5 }, 2.5));
