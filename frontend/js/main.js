@@ -693,6 +693,8 @@ const ARROWS = { ArrowUp: ["layer", -1], ArrowDown: ["layer", 1], ArrowLeft: ["h
 
 function onKey(ev) {
   if (ev.defaultPrevented || ev.altKey || ev.ctrlKey || ev.metaKey || ev.isComposing || isTextField(ev.target)) return;
+  // a modal dialog open (Share's QR code on the projector): the page behind it stays as the dialog shows it
+  if (document.querySelector("dialog[open]")) return;
   if ((ev.key === "p" || ev.key === "P") && !ev.repeat) {
     ev.preventDefault();
     update({ present: !state.present });

@@ -782,6 +782,23 @@ def test_share_of_a_view_too_long_for_a_qr_code_says_what_the_code_opens(page: P
     expect(page.locator("#share-note")).to_contain_text("too long for a QR code")
 
 
+def test_keys_pressed_while_the_share_dialog_is_open_leave_the_page_alone(page: Page):
+    """With the QR code on the projector, the arrow keys moved the layer and head behind the dialog (and p left
+    presenter mode): the code then opened another head than the one the page showed."""
+    page.goto("/?" + urlencode({"view": "attention", "present": 1}))
+    page.wait_for_selector('html[data-busy="0"] main .view:not([hidden])[data-state="ready"]')
+    page.click("#share")
+    page.wait_for_selector('#share-dialog[open][data-state="ready"]')
+    before = parse_qs(urlparse(page.url).query)
+    for key in ("ArrowRight", "ArrowDown", "p"):
+        page.keyboard.press(key)
+    page.wait_for_timeout(300)
+    after = parse_qs(urlparse(page.url).query)
+    assert {k: after.get(k) for k in ("layer", "head", "present")} == {k: before.get(k) for k in ("layer", "head", "present")}
+    href = page.get_attribute("#share-url", "href")
+    assert parse_qs(urlparse(href).query).get("head") == after.get("head")
+
+
 def test_a_hostile_sentence_shows_literally_in_the_lesson_text(page: Page):
     dialogs: list[str] = []
     page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
