@@ -294,17 +294,19 @@ function linkNote(lesson, step) {
     action: { label: "Use the step’s own settings", step: step.number }, kind: "link" };
 }
 
-/** When the page is not on the step's own sentence or model: a note saying so, with a button that puts them back. */
-function ownNote(step) {
+/** When the page is not on the step's own sentence or model: a note saying so, with a button that puts them back.
+ * `linked`: the page opened from a shared link at this step (the sentence and model are the link's, not the reader's). */
+function ownNote(step, linked = false) {
   const s = step.settings;
+  const your = linked ? "the link’s" : "your";
   const model = stepModel(s);
   const text = state.text !== s.text;
   const other = state.model !== model;
   const absent = absentModel(s);
   if (!text && !other) return absent ? { text: absent, action: null, kind: "own" } : null;
   const label = text && other ? "Use the lesson’s sentence and model" : text ? "Use the lesson’s sentence" : "Use the lesson’s model";
-  const words = text && other ? `your sentence and ${state.model}; the lesson’s are “${s.text}” on ${model}`
-    : text ? `your sentence; the lesson’s is “${s.text}”` : `${state.model}; the lesson’s model is ${model}`;
+  const words = text && other ? `${your} sentence and ${state.model}; the lesson’s are “${s.text}” on ${model}`
+    : text ? `${your} sentence; the lesson’s is “${s.text}”` : `${state.model}; the lesson’s model is ${model}`;
   return { text: `${absent ? `${absent} ` : ""}${T.endSentence(`This step is on ${words}`)}`, action: { label, change: { ...(text ? { text: s.text } : {}), ...(other ? { model } : {}) } }, kind: "own" };
 }
 
@@ -513,7 +515,7 @@ function drawPanel(base) {
   const waits = new Set(d.numbers.filter((n) => n.waiting).map((n) => n.placeholder));
   for (const [raw, r] of results) if (r.error && waits.has(raw.trim())) results.set(raw, { ...r, waiting: true });
   const problems = [...new Set([...results.values()].filter((r) => r.error && !r.waiting).map((r) => r.error))];
-  const own = ownNote(step) || linkNote(lesson, step);
+  const own = ownNote(step, Boolean(linkNote(lesson, step))) || linkNote(lesson, step);
   const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems, d.waiting, own, hiding]);
   if (panel._drawn !== key) {
     const focused = panel.contains(document.activeElement) ? document.activeElement.className : null;

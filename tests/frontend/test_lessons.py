@@ -757,6 +757,8 @@ def test_share_shows_the_address_and_a_qr_code(page: Page):
     student.goto(href.replace(url.rstrip("/"), ""))  # (the address on this machine's server)
     step_ready(student, "why-divide-by-sqrt-d", 3)
     assert [(n["expr"], n["text"]) for n in live_numbers(student)] == said  # the numbers the projector shows
+    # the sentence is the link's, not one the student typed (the note said "This step is on your sentence")
+    expect(student.locator("#lesson-panel .offer-own")).to_contain_text("This step is on the link’s sentence; the lesson’s is")
     student.close()
     src = page.get_attribute("#share-qr", "src")
     assert src.startswith("data:image/svg+xml")
