@@ -515,7 +515,8 @@ function drawPanel(base) {
   const waits = new Set(d.numbers.filter((n) => n.waiting).map((n) => n.placeholder));
   for (const [raw, r] of results) if (r.error && waits.has(raw.trim())) results.set(raw, { ...r, waiting: true });
   const problems = [...new Set([...results.values()].filter((r) => r.error && !r.waiting).map((r) => r.error))];
-  const own = ownNote(step, Boolean(linkNote(lesson, step))) || linkNote(lesson, step);
+  const linked = Boolean(linkNote(lesson, step)) && L.linked.text === state.text && L.linked.model === state.model;
+  const own = ownNote(step, linked) || linkNote(lesson, step);
   const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems, d.waiting, own, hiding]);
   if (panel._drawn !== key) {
     const focused = panel.contains(document.activeElement) ? document.activeElement.className : null;
@@ -610,7 +611,8 @@ export async function start(page, { schedule }) {
       // sets is the lesson's (the banner says so, and finishing or closing the lesson puts it back), and before the
       // lesson the page ran as trained (the link cannot say what it ran with before)
       const s = lesson.steps[clampStep(lesson, n) - 1].settings;
-      L.linked = { lesson: lesson.id, step: clampStep(lesson, n) }; // (the panel says so until a step is entered)
+      // (the panel says so until a step is entered; the sentence and model are the link's until the reader changes them)
+      L.linked = { lesson: lesson.id, step: clampStep(lesson, n), text: state.text, model: state.model };
       L.before = { positions: DEFAULTS.positions, scale: DEFAULTS.scale, ablate: DEFAULTS.ablate };
       L.set = { positions: s.positions, scale: s.scale, ablate: s.ablate };
       update({ lesson: lesson.id, step: clampStep(lesson, n) });

@@ -759,6 +759,8 @@ def test_share_shows_the_address_and_a_qr_code(page: Page):
     assert [(n["expr"], n["text"]) for n in live_numbers(student)] == said  # the numbers the projector shows
     # the sentence is the link's, not one the student typed (the note said "This step is on your sentence")
     expect(student.locator("#lesson-panel .offer-own")).to_contain_text("This step is on the link’s sentence; the lesson’s is")
+    student.fill("#text", "Anna said she was cold because she ran.")  # then the sentence is the student's own
+    expect(student.locator("#lesson-panel .offer-own")).to_contain_text("This step is on your sentence; the lesson’s is")
     student.close()
     src = page.get_attribute("#share-qr", "src")
     assert src.startswith("data:image/svg+xml")
