@@ -373,6 +373,25 @@ def test_in_presenter_mode_with_a_lesson_the_head_summary_titles_fit(page: Page)
             assert a[2] <= b[1] or b[2] <= a[1] or a[4] <= b[3] or b[4] <= a[3], (a, b)
 
 
+@pytest.mark.parametrize("model", ["minilm-l6", "tiny-sinusoidal"])
+def test_in_presenter_mode_the_grid_names_every_head_inside_its_plot(page: Page, need_models, model):
+    """MiniLM's twelve heads in presenter mode: "head 0" ... "head 11" were turned and cut at the plot's bottom, so
+    that every column read "head" and none said which head it was."""
+    need_models(model)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "attention", "present": 1, "model": model}))
+    ready(page, WAIT)
+    page.wait_for_function("() => document.querySelectorAll('#attn-grid .xtick text').length > 0")
+    ticks = page.evaluate("""() => { const p = document.querySelector('#attn-grid .plot');
+        const b = p.querySelector('.main-svg').getBoundingClientRect();
+        return [...p.querySelectorAll('.xtick text')].map((t) => { const r = t.getBoundingClientRect();
+          const inside = r.left >= b.left - 1 && r.right <= b.right + 1 && r.top >= b.top - 1 && r.bottom <= b.bottom + 1;
+          return {text: t.textContent, inside, left: r.left, right: r.right,
+                  turned: (t.getAttribute('transform') || '').includes('rotate')}; }); }""")
+    assert all(t["inside"] and not t["turned"] for t in ticks), ticks
+    assert all(a["right"] <= b["left"] for a, b in zip(ticks, ticks[1:], strict=False)), ticks
+
+
 def test_a_long_text_s_labels_do_not_pile_up(page: Page):
     """A text run past the trained length (about 400 tokens): the heatmap's query axis and the Links panel name
     every k-th token, as many as have room (they drew all of them over each other, about 3 px apart)."""

@@ -277,13 +277,17 @@ export function render(element, data, state) {
   roleLegend(fig, table, data.defs || null, gd._attnlabFit, state.ablate, sinkHidden(a));
   const gaps = anyMasked ? gapShapes(g, rows, cols) : [];
   const centre = (k) => k * tile + (n - 1) / 2;
+  // "head 11" needs about 52 px (more in presenter mode, where the text is larger): narrower columns say "H11", which
+  // fits where "head 11" was turned and cut at the plot's bottom (MiniLM's twelve heads in presenter mode)
+  const perHead = ((gd.clientWidth || width) - margin.l - margin.r) / nH;
+  const headName = (hd) => (nH > 12 ? `${hd}` : perHead >= 52 * (presenting() ? PRESENTER_FONT_SCALE : 1) ? `head ${hd}` : `H${hd}`);
   const drawing = draw(
     fig,
     [trace, labels],
     {
       height,
       plot_bgcolor: anyMasked ? GRID_MASKED : THEME.paper,
-      xaxis: { tickmode: "array", tickvals: [...Array(nH).keys()].map(centre), ticktext: [...Array(nH).keys()].map((h) => (nH > 12 ? `${h}` : `head ${h}`)),
+      xaxis: { tickmode: "array", tickvals: [...Array(nH).keys()].map(centre), ticktext: [...Array(nH).keys()].map(headName),
                range: [-1, cols], showgrid: false, zeroline: false, fixedrange: true, ticks: "", tickfont: { size: 11 } },
       yaxis: { tickmode: "array", tickvals: [...Array(nL).keys()].map(centre), ticktext: [...Array(nL).keys()].map((l) => (nL > 12 ? `L${l}` : `layer ${l}`)),
                range: [rows, -1], showgrid: false, zeroline: false, fixedrange: true, ticks: "", tickfont: { size: nL > 16 ? 9 : 11 } },
