@@ -108,7 +108,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
 
 
+# how long Ctrl+C waits for the connections still open before closing them: an answer being computed has time to
+# finish, while a training lab run's event stream, open as long as its page watches it (for ever while the run is
+# paused), no longer keeps the server from stopping
+GRACEFUL_SHUTDOWN_S = 5
+
+
 def uvicorn_options(settings: Settings | None = None) -> dict:
-    """The keyword arguments of uvicorn.run that bound a request's head and an idle connection."""
+    """The keyword arguments of uvicorn.run that bound a request's head, an idle connection and the wait at Ctrl+C."""
     s = settings or get_settings()
-    return {"http": BoundedHttpToolsProtocol, "timeout_keep_alive": s.keep_alive_s}
+    return {"http": BoundedHttpToolsProtocol, "timeout_keep_alive": s.keep_alive_s,
+            "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_S}

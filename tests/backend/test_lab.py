@@ -334,3 +334,54 @@ def test_the_explorer_stays_quick_while_a_run_trains():
         print(f"analyze p95: idle {idle * 1000:.0f} ms, while training {busy * 1000:.0f} ms "
               f"(medians {idle_median * 1000:.0f}, {busy_median * 1000:.0f} ms)")
         assert busy <= P95_RATIO * idle + P95_SLACK_S, (idle, busy)
+
+
+@pytest.mark.slow
+def test_the_server_stops_while_a_page_follows_a_paused_run():
+    """A class leaves a run paused with its page open (its event stream never ends): Ctrl+C printed "Waiting for
+    connections to close" and the server did not stop, so the teacher could not restart it. It stops within a few
+    seconds, closing the stream."""
+    import signal
+    import subprocess
+    import sys
+
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "backend", "serve", "--port", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}/api"
+        wait_for(lambda: _answers(f"{base}/health"), timeout=120, what="the server")
+        with httpx.Client(base_url=base, timeout=60) as client:
+            run = client.post("/lab/runs", json={"task": "copy", "steps": 100, "paused": True}).json()
+            done = threading.Event()
+
+            def follow():  # the page: an event stream open on the paused run
+                try:
+                    with httpx.stream("GET", f"{base}/lab/runs/{run['id']}/events", timeout=None) as r:
+                        for _ in r.iter_lines():
+                            pass
+                except httpx.HTTPError:
+                    pass
+                done.set()
+
+            threading.Thread(target=follow, daemon=True).start()
+            time.sleep(2)
+            proc.send_signal(signal.SIGINT)  # Ctrl+C
+            start = time.monotonic()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                pytest.fail("the server still runs 30 s after Ctrl+C, waiting for the event stream")
+            assert time.monotonic() - start < 15
+            assert done.wait(10)  # the stream was closed
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
