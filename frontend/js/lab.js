@@ -93,6 +93,14 @@ export function createLab(api = realApi, storage = sessionStore()) {
       try {
         apply({ type: "poll", run: await api.labRun({ id, after: after() }) });
       } catch (err) {
+        if (err.status === 404) {
+          // the server no longer has the run (it restarted, or forgot it): given up, so that the run another page
+          // starts under the same id on a new server is never taken for this one
+          apply({ type: "state", run: { ...view.run, status: "failed", version: view.run.version + 1,
+            reason: "the server no longer has this run (it may have restarted): press Train to start again" } });
+          apply({ type: "transport", transport: null });
+          return;
+        }
         apply({ type: "error", message: err.message });
       }
       if (!view.run || view.run.id !== id) return;

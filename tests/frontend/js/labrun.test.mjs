@@ -271,6 +271,38 @@ test("lab.js: a new Train stops the page's live run first; leaving the page stop
   delete globalThis.EventSource;
 });
 
+test("lab.js: a run the server no longer has (it restarted) is given up, not followed into another run of the same id", async () => {
+  globalThis.EventSource = function EventSource() {};
+  const api = fakeApi();
+  const lab = createLab(api);
+  await lab.train({ task: "copy", steps: 3000 });
+  const es = api.streams[0];
+  es.on.record(record(0));
+  es.on.record(record(1));
+  // the server restarts: the stream fails and is closed by the browser, the poll finds no run 1
+  let gone = true;
+  const labRun = api.labRun;
+  api.labRun = async (args) => {
+    if (gone) { api.calls.push(["poll", args.id, args.after]); throw Object.assign(new Error("no training run 1; the runs kept now are: none"), { status: 404 }); }
+    return labRun(args);
+  };
+  es.readyState = 2;
+  es.on.error(es);
+  for (let i = 0; i < 50 && lab.view.transport !== null; i++) await tick();
+  assert.equal(lab.view.transport, null);
+  assert.equal(lab.view.run.status, "failed"); // ended: its buttons off, its status line says why
+  assert.match(statusText(lab.view), /^Failed at step 5 of \d+: the server no longer has this run/);
+  // another page's new run gets the id 1 on the new server: this page does not take it for its own
+  gone = false;
+  api.polls.push({ status: "running", step: 145, steps: 300, records: [record(2)] });
+  const polls = api.calls.filter((c) => c[0] === "poll").length;
+  await new Promise((r) => setTimeout(r, 600));
+  assert.equal(api.calls.filter((c) => c[0] === "poll").length, polls);
+  assert.deepEqual(lab.view.records.map((r) => r.step), [0, 5]);
+  lab.leave();
+  delete globalThis.EventSource;
+});
+
 test("lab.js: a refused run (503) is shown as refused; another failure as an error", async () => {
   globalThis.EventSource = function EventSource() {};
   const api = fakeApi();
