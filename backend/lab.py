@@ -27,6 +27,7 @@ import itertools
 import json
 import logging
 import multiprocessing
+import secrets
 import tempfile
 import threading
 import time
@@ -98,6 +99,8 @@ class LabRun:
     ended: float | None = None
     end: str | None = None  # how it ended (schemas.LabRunSummary.end), None while it has not
     version: int = 0  # goes up on every change of the state (not on a new record alone)
+    # a server started again numbers its runs from 1: a page that remembers a run knows it by its id and this key
+    key: str = field(default_factory=lambda: secrets.token_hex(8))
     worker: Worker | None = None
 
 
@@ -152,7 +155,7 @@ class LabManager:
             "params": run.params, "n_layers": cfg.n_layers, "n_heads": cfg.n_heads,
             "example": self.example(run.config.task), "n_records": len(run.records),
             "checkpoint_steps": list(run.checkpoints), "registered": list(run.registered),
-            "replaced_by": run.replaced_by, "version": run.version,
+            "replaced_by": run.replaced_by, "version": run.version, "key": run.key,
         }
 
     def runs(self) -> list[dict]:

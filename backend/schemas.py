@@ -1330,6 +1330,8 @@ class LabRunState(BaseModel):
     registered: list[str] = Field(..., description="models registered from this run (open them in any view)")
     replaced_by: int | None = Field(None, description="after a reset: the run that starts again")
     version: int = Field(..., description="goes up whenever this state changes")
+    key: str = Field(..., description="a random key of this run: a server started again numbers its runs from 1 "
+                                      "again, so a page that follows or remembers a run checks the key as well as the id")
     records: list[LabRecord] = Field(default_factory=list, description="the records from `after` + 1 on")
 
 

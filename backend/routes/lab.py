@@ -104,10 +104,18 @@ def poll(run_id: int, lab: Lab, after: Annotated[int, Query(ge=-1, description="
                                             "every record is sent; then the stream closes."}})
 async def events(run_id: int, request: Request, lab: Lab,
                  after: Annotated[int, Query(ge=-1, description="the last record index the page has")] = -1,
+                 key: Annotated[str | None, Query(max_length=64, description="the run's key (its state's `key`): a "
+                                                                         "run of this id with another key is "
+                                                                         "refused (404), as after a restart of the "
+                                                                         "server, which numbers its runs from 1 "
+                                                                         "again")] = None,
                  last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
     """The run's progress as Server-Sent Events. On reconnecting, the browser's Last-Event-ID (or `after`)
     resumes after the last record it had. While a stream is open the run counts as watched; when the last one
     closes and no poll comes within `lab_watch_timeout_s`, the run is cancelled."""
+    if key is not None and _call(lab.state, run_id)["key"] != key:
+        raise HTTPException(404, f"training run {run_id} is another run than the one asked for (its key differs): "
+                                 "the server may have restarted")
     if last_event_id is not None and last_event_id.strip().isdigit():
         after = max(after, int(last_event_id))
     _call(lab.open_stream, run_id)

@@ -223,9 +223,10 @@ export const labCancelOnLeave = (id) => navigator.sendBeacon(`${runPath(id, "/ca
 /**
  * GET /api/lab/runs/{id}/events as an EventSource: on.state(run) and on.end(run) (states without records),
  * on.record(record) (its attention decoded), on.open(), on.error(eventSource). Returns the EventSource: close() it.
+ * `key`: the run's key (the server refuses a stream of another run under that id, after a restart).
  */
-export function labEvents(id, after, on) {
-  const es = new EventSource(`${runPath(id, "/events")}${query({ after })}`);
+export function labEvents(id, after, on, key = null) {
+  const es = new EventSource(`${runPath(id, "/events")}${query({ after, key })}`);
   es.addEventListener("state", (ev) => on.state(JSON.parse(ev.data)));
   es.addEventListener("record", (ev) => on.record(labRecord(JSON.parse(ev.data))));
   es.addEventListener("end", (ev) => {

@@ -56,12 +56,14 @@ export function createLab(api = realApi, storage = sessionStore()) {
     const mine = (fn) => (x) => {
       if (view.run && view.run.id === id) fn(x);
     };
+    // a state of another run under the same id (the stream reconnected to a server started again): this one is gone
+    const same = (fn) => mine((run) => (sameRun(run) ? fn(run) : lost()));
     es = api.labEvents(id, after(), {
       open: mine(() => {
         streamErrors = 0;
         apply({ type: "transport", transport: "events" });
       }),
-      state: mine((run) => {
+      state: same((run) => {
         apply({ type: "state", run });
         if (view.gap) resync(id);
       }),
@@ -69,7 +71,7 @@ export function createLab(api = realApi, storage = sessionStore()) {
         apply({ type: "record", record });
         if (view.gap) resync(id);
       }),
-      end: mine((run) => {
+      end: same((run) => {
         es = null;
         apply({ type: "state", run });
         apply({ type: "transport", transport: null });
@@ -80,7 +82,22 @@ export function createLab(api = realApi, storage = sessionStore()) {
         streamErrors++;
         if (source.readyState === 2 || streamErrors >= STREAM_ERRORS) poll(id);
       }),
-    });
+    }, view.run ? view.run.key : null); // (the server refuses a stream of another run of this id: the poll then says)
+  }
+
+  /** Whether `run` (a state the server sent for the id followed) is the run on the page: the same key. */
+  const sameRun = (run) => !view.run || !view.run.key || !run || run.key === view.run.key;
+
+  /**
+   * The server no longer has the run on the page (it restarted, or forgot it): given up, so that a run another page
+   * starts under the same id on a new server is never taken for this one.
+   */
+  function lost() {
+    stopFollowing();
+    if (!view.run) return;
+    apply({ type: "state", run: { ...view.run, status: "failed", version: view.run.version + 1,
+      reason: "the server no longer has this run (it may have restarted): press Train to start again" } });
+    apply({ type: "transport", transport: null });
   }
 
   /** Poll the run (the fallback of the event stream) until it ends. */
@@ -91,14 +108,16 @@ export function createLab(api = realApi, storage = sessionStore()) {
       poller = null;
       if (!view.run || view.run.id !== id) return;
       try {
-        apply({ type: "poll", run: await api.labRun({ id, after: after() }) });
+        const run = await api.labRun({ id, after: after() });
+        if (!view.run || view.run.id !== id) return;
+        if (!sameRun(run)) {
+          lost(); // (another page's run under this id, on a server started again)
+          return;
+        }
+        apply({ type: "poll", run });
       } catch (err) {
         if (err.status === 404) {
-          // the server no longer has the run (it restarted, or forgot it): given up, so that the run another page
-          // starts under the same id on a new server is never taken for this one
-          apply({ type: "state", run: { ...view.run, status: "failed", version: view.run.version + 1,
-            reason: "the server no longer has this run (it may have restarted): press Train to start again" } });
-          apply({ type: "transport", transport: null });
+          lost();
           return;
         }
         apply({ type: "error", message: err.message });
@@ -136,9 +155,9 @@ export function createLab(api = realApi, storage = sessionStore()) {
   }
 
   const runId = () => (view.run ? view.run.id : null);
-  const remember = (id) => {
+  const remember = (run) => {
     try {
-      storage.setItem(REMEMBERED, String(id));
+      storage.setItem(REMEMBERED, JSON.stringify({ id: run.id, key: run.key }));
     } catch {
       // (a full or refused storage: a reload will not show the run)
     }
@@ -171,7 +190,7 @@ export function createLab(api = realApi, storage = sessionStore()) {
         set(initial());
         const run = await api.labCreate(params);
         apply({ type: "created", run });
-        remember(run.id);
+        remember(run);
         follow(run.id);
         return run;
       });
@@ -189,7 +208,7 @@ export function createLab(api = realApi, storage = sessionStore()) {
       const run = await api.labReset({ id: runId() });
       stopFollowing();
       apply({ type: "created", run });
-      remember(run.id);
+      remember(run);
       follow(run.id);
       return run;
     }),
@@ -209,11 +228,24 @@ export function createLab(api = realApi, storage = sessionStore()) {
      * still live (the beacon of the page before lost); forget it where the server has it no more.
      */
     async restore() {
-      const id = storage.getItem(REMEMBERED);
-      if (id === null || view.run) return;
+      let kept = null;
       try {
-        const run = await api.labRun({ id: Number(id), after: -1 });
+        kept = JSON.parse(storage.getItem(REMEMBERED));
+      } catch {
+        // (not ours: forgotten below)
+      }
+      if (view.run) return;
+      if (!kept || !Number.isInteger(kept.id)) {
+        if (kept !== null) forget();
+        return;
+      }
+      try {
+        const run = await api.labRun({ id: kept.id, after: -1 });
         if (view.run) return; // (a run started meanwhile)
+        if (run.key !== kept.key) {
+          forget(); // another run under that id: a server started again
+          return;
+        }
         apply({ type: "created", run });
         if (isLive(run)) follow(run.id);
       } catch {

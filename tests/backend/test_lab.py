@@ -125,6 +125,25 @@ def test_unknown_runs_and_models(lab_server):
     assert r.status_code == 404 and "no recorded training history" in r.json()["detail"]
 
 
+def test_a_run_is_known_by_its_key_as_well_as_its_id(lab_server):
+    """A server started again numbers its runs from 1 again: a page's event stream that reconnected to it (the
+    browser does so by itself, with the same address) followed another page's run 1 as its own. Each run has a random
+    key; a stream asked with another key is refused, as a run the server does not have."""
+    _, c = lab_server
+    first = c.post("/lab/runs", json={"steps": 3000, "paused": True}).json()
+    try:
+        second = c.post("/lab/runs", json={"task": "sort"}).json()
+        keys = {first["key"], second["key"], state(c, first["id"])["key"]}
+        assert len(keys) == 2 and all(len(k) >= 16 for k in keys)  # random, one per run, the same in every state
+        with c.stream("GET", f"/lab/runs/{first['id']}/events", params={"key": second["key"]}) as r:
+            assert r.status_code == 404, r.status_code  # (a 200 is a stream that would not end: read nothing of it)
+            assert "another run" in json.loads(r.read())["detail"]
+        assert events(c, first["id"], stop=lambda ev, data: ev == "state", key=first["key"])[0][0] == "state"
+    finally:
+        for run in (first, second):
+            c.post(f"/lab/runs/{run['id']}/cancel")
+
+
 @pytest.mark.slow
 def test_a_run_steps_resets_trains_to_its_budget_and_opens_in_the_explorer(lab_server, tmp_path):
     app, c = lab_server

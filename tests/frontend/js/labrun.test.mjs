@@ -20,7 +20,7 @@ const EXAMPLE = { ids: [0, 5, 6, 5, 6], tokens: ["<|bos|>", "a", "b", "a", "b"],
 
 function run(over = {}) {
   return { id: 1, status: "running", reason: null, queue_position: null, config: { task: "copy", batch_size: 32 }, steps: 100, step: 0, seconds: 0,
-    params: 1000, n_layers: 2, n_heads: 2, example: EXAMPLE, n_records: 0, checkpoint_steps: [], registered: [], replaced_by: null, version: 1, ...over };
+    params: 1000, n_layers: 2, n_heads: 2, example: EXAMPLE, n_records: 0, checkpoint_steps: [], registered: [], replaced_by: null, version: 1, key: "k1", ...over };
 }
 
 /** Record `index` at step 5 * index: `losses` the five steps' losses, roles from a seed, a 2 x 2 x 2 x 2 attention. */
@@ -205,8 +205,8 @@ function fakeApi() {
       const next = api.polls.shift() || { status: "running", records: [] };
       return run({ id, version: 10 + calls.length, ...next });
     },
-    labEvents: (id, after, on) => {
-      const es = { id, after, on, readyState: 1, closed: false, close() { this.closed = true; this.readyState = 2; } };
+    labEvents: (id, after, on, key) => {
+      const es = { id, after, on, key, readyState: 1, closed: false, close() { this.closed = true; this.readyState = 2; } };
       streams.push(es);
       return es;
     },
@@ -228,6 +228,7 @@ test("lab.js follows a run's event stream, and falls back to polling when the st
   assert.equal(api.streams.length, 1);
   const es = api.streams[0];
   assert.equal(es.after, -1);
+  assert.equal(es.key, "k1"); // (the server refuses a stream of another run under this id)
   es.on.open();
   es.on.record(record(0));
   es.on.record(record(1));
@@ -300,6 +301,33 @@ test("lab.js: a run the server no longer has (it restarted) is given up, not fol
   assert.equal(api.calls.filter((c) => c[0] === "poll").length, polls);
   assert.deepEqual(lab.view.records.map((r) => r.step), [0, 5]);
   lab.leave();
+  delete globalThis.EventSource;
+});
+
+test("lab.js: a run of the same id with another key (a server started again, a new run 1 already) is given up too", async () => {
+  // a poll that came after another page's new run 1 found no 404: the page drew that run's records as its own
+  globalThis.EventSource = function EventSource() {};
+  const api = fakeApi();
+  const lab = createLab(api);
+  await lab.train({ task: "copy", steps: 3000 });
+  const es = api.streams[0];
+  es.on.record(record(0));
+  es.on.record(record(1));
+  api.polls.push({ status: "running", step: 145, key: "k2", records: [record(2)] });
+  es.readyState = 2;
+  es.on.error(es);
+  for (let i = 0; i < 50 && lab.view.transport !== null; i++) await tick();
+  assert.equal(lab.view.run.status, "failed");
+  assert.match(statusText(lab.view), /^Failed at step 5 of \d+: the server no longer has this run/);
+  assert.deepEqual(lab.view.records.map((r) => r.step), [0, 5]);
+  // the stream of a run 1 with another key (a reconnect to the new server) is given up alike
+  const again = createLab(api);
+  await again.train({ task: "copy", steps: 3000 });
+  api.streams.at(-1).on.state(run({ id: 2, key: "other", version: 7, step: 40 }));
+  assert.equal(again.view.run.status, "failed");
+  assert.equal(again.view.run.step, 0);
+  lab.leave();
+  again.leave();
   delete globalThis.EventSource;
 });
 
@@ -384,6 +412,13 @@ test("after a reload the page shows the run it had (stopped as the page went), a
   const live = createLab(api, storage);
   await live.restore();
   assert.equal(api.streams.length, 2);
+  // a server started again whose run 1 is another page's (another key): forgotten, not shown as this page's
+  api.polls.push({ status: "running", step: 300, key: "k2", records: [record(0)] });
+  const other = createLab(api, storage);
+  await other.restore();
+  assert.equal(other.view.run, null);
+  assert.equal(storage.getItem("attnlab-lab-run"), null);
+  await first.train({ task: "copy", steps: 100 }); // (remembered again, for what follows)
   // a server that no longer has it (restarted, or it kept newer runs): the page forgets it and shows no run
   const gone = createLab({ ...api, labRun: async () => { throw Object.assign(new Error("no run 1"), { status: 404 }); } }, storage);
   await gone.restore();
