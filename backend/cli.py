@@ -89,7 +89,8 @@ def _port_in_use(host: str, port: int) -> str | None:
 
 # request fields -> the options that set them, for error messages
 OPTIONS = {"text": "TEXT", "model": "--model", "top_k": "--top-k", "positions": "--positions", "scale": "--no-scale",
-           "layer": "--layer", "head": "--head", "seed": "--seed", "ablate": "--ablate"}
+           "layer": "--layer", "head": "--head", "seed": "--seed", "ablate": "--ablate", "query": "--query",
+           "temperature": "--temperature", "depth": "--depth", "token": "--token", "versus": "--versus"}
 
 
 def _validation_message(e) -> str:
@@ -105,7 +106,7 @@ def _validation_message(e) -> str:
 def _core_message(e: Exception) -> str:
     """A limit the core names by its request field (top_k is 60; ...): by the option instead."""
     msg = str(e.args[0] if e.args else e)
-    for field in ("top_k",):
+    for field in ("top_k", "token", "versus"):
         if msg.startswith(f"{field} "):
             msg = OPTIONS[field] + msg[len(field):]
     return msg
@@ -168,13 +169,16 @@ def cmd_report(args: argparse.Namespace) -> None:
 
     _add_models(args.add_model)
     _check_model(args.model)
+    service = _service()
     try:
         req = ReportRequest(text=args.text, model=args.model, layer=args.layer, head=args.head,
                             positions=args.positions, scale=not args.no_scale,
                             ablate=sorted({pair for pairs in args.ablate or [] for pair in pairs}),
                             seed=args.seed, top_k=args.top_k, query=args.query, temperature=args.temperature,
-                            depth=args.depth, metric=args.metric)
-        _, html = build(_service(), req)
+                            depth=args.depth, metric=args.metric,
+                            token=_token_option(service, args.model, args.token, "--token"),
+                            versus=_token_option(service, args.model, args.versus, "--versus"))
+        _, html = build(service, req)
     except ValidationError as e:
         sys.exit("attnlab: " + _validation_message(e))
     except (ValueError, LookupError) as e:
@@ -185,6 +189,20 @@ def cmd_report(args: argparse.Namespace) -> None:
     except OSError as e:
         sys.exit(f"attnlab: cannot write {out}: {e.strerror or e}")
     print(f"attnlab: wrote {out} ({out.stat().st_size / 1e6:.1f} MB): open it in a browser, no network needed")
+
+
+def _token_option(service, model: str | None, value: str | None, option: str) -> int | None:
+    """--token / --versus: digits are a token id (checked by the report, as the API's `token`); anything else is a
+    string that is one token, as notebook.show takes it (" down", with its space, else with a space before)."""
+    from backend.analysis.embeddings import one_token
+
+    if value is None or value.isdigit():
+        return None if value is None else int(value)
+    try:
+        return one_token(service.get(model), value, option)
+    except ValueError as e:
+        msg = str(e)
+        raise ValueError(msg if msg.startswith(option) else f"{option}: {msg}") from None
 
 
 def _heads(value: str) -> list[tuple[int, int]]:
@@ -418,14 +436,22 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("report", help="write one self-contained HTML file with the main views of a text",
                        description="Write a handout: one HTML file (plotly.js inline, no network needed) with the "
                                    "tokens, the attention of one head, every layer x head, the attention arithmetic "
-                                   "for one query token, token similarity, the next-token predictions and the "
-                                   "positional encoding, and which model and settings made it.")
+                                   "for one query token, token similarity, the next-token predictions, the "
+                                   "positional encoding and why the next word after the query token (logit lens, "
+                                   "logit attribution, attention beside what it moves), and which model and settings "
+                                   "made it.")
     r.add_argument("text")
     r.add_argument("-o", "--output", required=True, metavar="FILE.html", help="the file to write")
     r.add_argument("--model", help=f"model name (default: {registry.DEFAULT_MODEL})")
     r.add_argument("--layer", type=int, default=0, help="the layer of the head shown large (default 0)")
     r.add_argument("--head", type=int, default=0, help="the head shown large (default 0)")
-    r.add_argument("--query", type=int, help="the query token whose arithmetic is shown (default: the last token)")
+    r.add_argument("--query", type=int, help="the query token whose arithmetic is shown, and after which the Why "
+                                             "section explains the next token (default: the last token)")
+    r.add_argument("--token", metavar="ID|TOKEN", help="the next token the Why section explains: a token id, or a "
+                                                       "string that is one token (' down', with its space; else a "
+                                                       "space is put before it) (default: the model's top-1 there)")
+    r.add_argument("--versus", metavar="ID|TOKEN", help="a second token, as --token: the attribution explains "
+                                                        "logit(token) - logit(versus) (default: the logit alone)")
     r.add_argument("--positions", choices=POSITIONS, default="normal",
                    help="the positions as trained, removed, or shuffled (default normal)")
     r.add_argument("--seed", type=int, default=0, help="seed of the permutation with --positions shuffled")

@@ -41,7 +41,7 @@ from backend.analysis import predict as predict_analysis
 from backend.analysis import roles as roles_analysis
 from backend.analysis.common import interventions
 from backend.analysis.common import tokens as sentence_tokens
-from backend.analysis.embeddings import word_token
+from backend.analysis.embeddings import one_token
 from backend.report import ReportData, ReportRequest, check, explain_query, figures_of, gather
 from backend.service import ModelService, Run
 from backend.settings import get_settings
@@ -240,11 +240,7 @@ def _token_id(model: str | None, token: int | str | None, name: str = "token") -
         return token
     if not isinstance(token, str):
         raise ValueError(f"{name} must be a token id (int) or a string that is one token, not {type(token).__name__}")
-    if not token.strip():
-        raise ValueError(f"{name} is empty: give a token id or a string that is one token")
-    loaded = service().get(model)
-    exact = loaded.tokenizer.id_of(token)
-    return exact if exact is not None else word_token(loaded, token)
+    return one_token(service().get(model), token, name)
 
 
 def logit_lens(text: str, position: int | None = None, token: int | str | None = None, model: str | None = None, *,

@@ -58,6 +58,15 @@ def word_token(loaded: LoadedModel, word: str) -> int:
     raise ValueError(f"“{word}” is not one token in this model's vocabulary ({split}); try a more common word")
 
 
+def one_token(loaded: LoadedModel, token: str, name: str = "token") -> int:
+    """The id of a string that is one token: as typed (" Paris", with its space), else with a space before
+    (word_token). The notebook's and `attnlab report`'s token and versus."""
+    if not token.strip():
+        raise ValueError(f"{name} is empty: give a token id or a string that is one token")
+    exact = loaded.tokenizer.id_of(token)
+    return exact if exact is not None else word_token(loaded, token)
+
+
 def _cosines(loaded: LoadedModel, vec: torch.Tensor, exclude: set[int]) -> torch.Tensor:
     """[vocab]: each token's input embedding's cosine with `vec`; -inf for the tokens left out (`exclude` and the
     special tokens), so that only the candidates rank."""

@@ -179,3 +179,31 @@ def test_every_option_of_every_command_says_what_it_is():
     bare = [f"attnlab {' '.join(path)} {a.option_strings[-1]}" for path, parser in commands(build_parser())
             for a in parser._actions if a.option_strings and a.help is None]
     assert bare == []
+
+
+def test_every_option_the_readme_s_command_table_names_exists():
+    """Each row of the README's command table (`attnlab report TEXT -o FILE.html [--model NAME] ...`) names options of
+    that command: each is one its parser takes (the report's row named only --layer and --head of its many)."""
+    import argparse
+    import re
+    from pathlib import Path
+
+    from backend.cli import build_parser
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `attnlab ([^`]*)` \|", table, re.M)
+    assert len(rows) >= 10, rows
+    for row in rows:
+        parser, words = build_parser(), row.split()
+        for word in words:  # down the sub-commands the row names
+            sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+            if sub is None or word not in sub.choices:
+                break
+            parser = sub.choices[word]
+        taken = {s for a in parser._actions for s in a.option_strings}
+        named = set(re.findall(r"(?<![\w-])(--?[a-z][\w-]*)", row))
+        assert named <= taken, (row, named - taken)
+    report = next(r for r in rows if r.startswith("report "))
+    for option in ("--query", "--token", "--versus", "--positions", "--no-scale", "--ablate", "--temperature"):
+        assert option in report, option

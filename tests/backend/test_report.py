@@ -558,3 +558,32 @@ def test_the_grid_note_says_what_a_crossed_out_head_is(client):
     assert "A crossed-out head is ablated in this run" in said, said
     plain = " ".join(_notes(client.get("/api/report", params={"text": text}).text, "grid").split())
     assert "crossed-out" not in plain
+
+
+def test_the_command_takes_the_token_and_versus_of_the_why_section(client, tmp_path):
+    """`attnlab report` took the query token but not the token the Why section explains nor the one it is compared
+    with, which /api/report (token, versus) and notebook.show take: --token and --versus, each a token id or a string
+    that is one token (as the notebook's), give the API's file."""
+    text = "The cat sat on the mat."
+    want = client.post("/api/attribution/logit", json={"text": text, "position": 3, "token": 626, "versus": 305}).json()
+    assert (want["token"]["display"], want["versus"]["display"]) == ("␣down", "␣The")  # ids 626 and 305, by name
+    api = client.get("/api/report", params={"text": text, "query": 3, "token": 626, "versus": 305}).text
+    for token, versus in (("626", "305"), (" down", " The"), ("626", " The")):
+        path = tmp_path / "why.html"
+        main(["report", text, "-o", str(path), "--query", "3", "--token", token, "--versus", versus])
+        page = path.read_text(encoding="utf-8")
+        assert without_timestamp(page) == without_timestamp(api), (token, versus)
+        assert f"{want['target']} = {want['logit']:.4f}" in html.unescape(page)
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--token", "10000000"], "--token 10000000 is not a token id"),
+    (["--token", "5", "--versus", "5"], "--versus is the token"),
+    (["--token", "xyzzyplugh"], "--token: “xyzzyplugh” is not one token"),
+    (["--versus", " "], "--versus is empty"),
+])
+def test_the_command_s_bad_token_exits_with_a_message(tmp_path, args, words):
+    path = tmp_path / "bad.html"
+    with pytest.raises(SystemExit, match=words):
+        main(["report", TEXT, "-o", str(path), *args])
+    assert not path.exists()
