@@ -41,10 +41,17 @@ def cmd_serve(args: argparse.Namespace) -> None:
 
     _add_models(args.add_model)
     _check_model(args.model)
-    busy = _port_in_use(args.host, args.port)  # (before converting anything, and before the URL is printed)
-    if busy:
-        sys.exit(f"attnlab: port {args.port} on {args.host} is in use ({busy}): another server runs there (stop it), "
+    if not 1 <= args.port <= 65535:
+        sys.exit(f"attnlab: --port must be 1 to 65535, not {args.port}")
+    # (before converting anything, and before the URL is printed)
+    in_use, why = _port_in_use(args.host, args.port)
+    if in_use:
+        sys.exit(f"attnlab: port {args.port} on {args.host} is in use ({why}): another server runs there (stop it), "
                  f"or pick another port: `make run PORT={args.port + 1}` or `attnlab serve --port {args.port + 1}`")
+    if why:
+        sys.exit(f"attnlab: cannot listen on {args.host} port {args.port} ({why}): --host must be an address or name "
+                 "of this machine (127.0.0.1, the default: this machine only; 0.0.0.0: every network interface)"
+                 + (", and a port below 1024 needs root" if args.port < 1024 else ""))
     if args.model:
         os.environ["ATTNLAB_DEFAULT_MODEL"] = args.model  # read by Settings, in every worker
     # SmolLM2 converted before the server starts, where it is installed and not converted yet: no request (in any
@@ -72,9 +79,12 @@ def cmd_serve(args: argparse.Namespace) -> None:
                 log_level=args.log_level, **uvicorn_options())
 
 
-def _port_in_use(host: str, port: int) -> str | None:
-    """Why `port` on `host` cannot be listened on (the system's words), or None where it can: said before the URL
-    is printed, which would otherwise point at whatever server holds the port."""
+def _port_in_use(host: str, port: int) -> tuple[bool, str | None]:
+    """(whether another socket holds `port` on `host`, why it cannot be listened on in the system's words), or
+    (False, None) where it can: said before the URL is printed, which would otherwise point at whatever server holds
+    the port. A host that is not this machine's (a name that does not resolve, another machine's address) is not in
+    use: it cannot be listened on at all."""
+    import errno
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -83,8 +93,8 @@ def _port_in_use(host: str, port: int) -> str | None:
         try:
             s.bind((host, port))
         except OSError as e:
-            return e.strerror or str(e)
-    return None
+            return e.errno == errno.EADDRINUSE, e.strerror or str(e)
+    return False, None
 
 
 # request fields -> the options that set them, for error messages

@@ -207,3 +207,22 @@ def test_every_option_the_readme_s_command_table_names_exists():
     report = next(r for r in rows if r.startswith("report "))
     for option in ("--query", "--token", "--versus", "--positions", "--no-scale", "--ablate", "--temperature"):
         assert option in report, option
+
+
+@pytest.mark.parametrize("args, words, not_words", [
+    (["--port", "99999"], "--port must be 1 to 65535, not 99999", None),
+    (["--port", "-1"], "--port must be 1 to 65535, not -1", None),
+    (["--host", "nosuch.invalid"], "cannot listen on nosuch.invalid", "in use"),
+    (["--host", "192.0.2.7"], "cannot listen on 192.0.2.7", "in use"),
+])
+def test_serve_s_bad_port_or_host_says_what_is_wrong(monkeypatch, capsys, args, words, not_words):
+    """--port 99999 ended in a traceback (OverflowError from bind); a --host that is not this machine's (a name that
+    does not resolve, another machine's address) was said to have its port "in use: another server runs there"."""
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: pytest.fail("started"))
+    with pytest.raises(SystemExit) as e:
+        main(["serve", *(args if "--port" in args else [*args, "--port", str(free_port())])])
+    assert words in str(e.value), e.value
+    assert not_words is None or not_words not in str(e.value), e.value
+    assert "open http" not in capsys.readouterr().out
