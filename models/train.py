@@ -346,13 +346,16 @@ def build_parser(parser=None):
     p.add_argument("--d-model", type=int, default=TINY.d_model, help="residual width (default %(default)s)")
     p.add_argument("--d-head", type=int, default=TINY.d_head, help="width of each head (default %(default)s)")
     p.add_argument("--d-mlp", type=int, default=TINY.d_mlp, help="MLP hidden width (default %(default)s)")
-    p.add_argument("--context", type=int, default=TINY.max_positions, help="max tokens, BOS included")
+    p.add_argument("--context", type=int, default=TINY.max_positions,
+                   help="max tokens, BOS included (default %(default)s)")
     p.add_argument("--dropout", type=float, default=TINY.dropout, help="dropout while training (default %(default)s)")
     p.add_argument("--embed-scale", type=float, default=None,
                    help="multiply token embeddings by this (default: sqrt(d_model), as in Vaswani et al.)")
     p.add_argument("--bidirectional", action="store_true", help="no causal mask")
-    p.add_argument("--tokens", type=float, default=8e6, help="token budget (0: none)")
-    p.add_argument("--minutes", type=float, default=0, help="time budget in minutes (0: none)")
+    p.add_argument("--tokens", type=float, default=8e6,
+                   help="token budget: training ends after this many tokens, or at --minutes if that comes first "
+                        "(default 8000000; 0: none)")
+    p.add_argument("--minutes", type=float, default=0, help="time budget in minutes (default 0: none)")
     p.add_argument("--batch-size", type=int, default=32, help="sequences per step (default %(default)s)")
     p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and the batches (default %(default)s)")
@@ -381,8 +384,27 @@ def default_files(args) -> None:
         raise ValueError("give --val FILE (a validation text) with your own training files")
 
 
+def check_args(args) -> None:
+    """The budgets and sizes of `attnlab train`, each named by its option, before anything is trained or written (a
+    negative budget or an empty batch ended in a ZeroDivisionError after the run)."""
+    for option, value, none in (("--tokens", args.tokens, "token"), ("--minutes", args.minutes, "time")):
+        if value < 0:
+            raise ValueError(f"{option} must be 0 (no {none} budget) or more, not {value:g}")
+    if not args.tokens and not args.minutes:
+        raise ValueError("give a budget: --tokens N or --minutes M (both are 0; the first reached ends training)")
+    if args.batch_size < 1:
+        raise ValueError(f"--batch-size must be at least 1, not {args.batch_size}")
+    if args.checkpoints and args.checkpoints < 2:
+        raise ValueError(f"--checkpoints must be 0 (none) or at least 2 (step 0 and the last), not {args.checkpoints}")
+    if args.checkpoints and not args.tokens:
+        raise ValueError("--checkpoints need a token budget (--tokens): their steps are spaced over it")
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, not {args.threads}")
+
+
 def run_from_args(args) -> dict:
     default_files(args)
+    check_args(args)
     tok_path = args.tokenizer
     if tok_path is None:
         Path(args.out).mkdir(parents=True, exist_ok=True)

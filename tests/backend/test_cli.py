@@ -1,5 +1,6 @@
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -226,3 +227,25 @@ def test_serve_s_bad_port_or_host_says_what_is_wrong(monkeypatch, capsys, args, 
     assert words in str(e.value), e.value
     assert not_words is None or not_words not in str(e.value), e.value
     assert "open http" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--tokens", "-5"], "--tokens must be 0 (no token budget) or more, not -5"),
+    (["--minutes", "-1"], "--minutes must be 0 (no time budget) or more, not -1"),
+    (["--tokens", "0"], "give a budget: --tokens N or --minutes M"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, not 0"),
+    (["--checkpoints", "1"], "--checkpoints must be 0 (none) or at least 2"),
+    (["--checkpoints", "-1"], "--checkpoints must be 0 (none) or at least 2"),
+    (["--checkpoints", "3", "--tokens", "0", "--minutes", "1"], "--checkpoints need a token budget (--tokens)"),
+    (["--threads", "-1"], "--threads must be at least 1, not -1"),
+])
+def test_train_s_bad_budget_or_size_says_which_option(tmp_path, args, words):
+    """--minutes -1, --tokens -5 and --batch-size 0 ended in a ZeroDivisionError traceback after the run; --checkpoints
+    1 or -1 in "log_spaced_steps needs total >= 1 and count >= 2"; --tokens 0 alone named max_tokens and max_seconds:
+    now the option is named, before anything is trained or written."""
+    text = tmp_path / "t.txt"
+    text.write_text("Once upon a time there was a cat.\n" * 50, encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match=re.escape(words)):
+        main(["train", str(text), "--val", str(text), "--out", str(out), "--no-progress", *args])
+    assert not out.exists()
