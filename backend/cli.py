@@ -326,8 +326,9 @@ def cmd_lab_train(args: argparse.Namespace) -> None:
 
     from models.lab import LabConfig, LabTrainer, save_folder
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads < 1:
+        sys.exit(f"attnlab lab train: --threads must be at least 1, not {args.threads}")
+    torch.set_num_threads(args.threads)
     try:
         cfg = LabConfig(task=args.task, positional=args.positional, size=args.size, seed=args.seed, lr=args.lr,
                         batch_size=args.batch_size, record_every=args.record_every)
@@ -389,6 +390,9 @@ def cmd_lab_save(args: argparse.Namespace) -> None:
     import zipfile
     from pathlib import Path
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        sys.exit(f"attnlab lab save: --out {out} is a file, not a folder")
     url = f"{args.url.rstrip('/')}/api/lab/runs/{args.run}/files" + ("" if args.step is None else f"?step={args.step}")
     try:
         with urllib.request.urlopen(url, timeout=60) as r:
@@ -401,8 +405,10 @@ def cmd_lab_save(args: argparse.Namespace) -> None:
         sys.exit(f"attnlab lab save: {url}: {e.code} {detail}".rstrip())
     except (urllib.error.URLError, OSError) as e:
         sys.exit(f"attnlab lab save: cannot reach {args.url} ({getattr(e, 'reason', e)}); is `attnlab serve` running?")
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        sys.exit(f"attnlab lab save: cannot write {out}: {e.strerror or e}")
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         for member in z.infolist():
             name = Path(member.filename).name

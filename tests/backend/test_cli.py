@@ -249,3 +249,19 @@ def test_train_s_bad_budget_or_size_says_which_option(tmp_path, args, words):
     with pytest.raises(SystemExit, match=re.escape(words)):
         main(["train", str(text), "--val", str(text), "--out", str(out), "--no-progress", *args])
     assert not out.exists()
+
+
+def test_lab_train_s_bad_threads_says_so():
+    """--threads -1 ended in torch's RuntimeError traceback (set_num_threads expects a positive integer)."""
+    with pytest.raises(SystemExit, match=re.escape("attnlab lab train: --threads must be at least 1, not -1")):
+        main(["lab", "train", "--size", "tiny", "--steps", "1", "--threads", "-1"])
+
+
+def test_lab_save_onto_a_file_says_so(tmp_path):
+    """--out naming a file (not a folder) ended in a FileExistsError traceback from mkdir, once the download was done;
+    now it is said before anything is fetched (no server runs on the port asked)."""
+    out = tmp_path / "notes.txt"
+    out.write_text("mine", encoding="utf-8")
+    with pytest.raises(SystemExit, match=re.escape(f"attnlab lab save: --out {out} is a file, not a folder")):
+        main(["lab", "save", "1", "--out", str(out), "--url", f"http://127.0.0.1:{free_port()}"])
+    assert out.read_text(encoding="utf-8") == "mine"
