@@ -411,7 +411,8 @@ class HeadQKV(BaseModel):
     q: Matrix = Field(..., description="[token][d_head], before any rotary rotation")
     k: Matrix
     v: Matrix
-    z: Matrix = Field(..., description="[token][d_head]: the head's output, the weighted sum of values")
+    z: Matrix = Field(..., description="[token][d_head]: the head's output, the weighted sum of values (0 where the "
+                                       "request ablates the head: the model sets it to 0)")
     q_rot: Matrix | None = Field(None, description="q after the rotary rotation (rotary models)")
     k_rot: Matrix | None = None
 
@@ -466,7 +467,8 @@ class ExplainResponse(RunInfo):
     weights: list[float] = Field(..., description="softmax of scores (the scaled scores, + the bias under ALiBi): the "
                                                   "model's pattern row")
     weighted_values: Matrix = Field(..., description="[key][d_head]: each value times its weight")
-    output: list[float] = Field(..., description="the sum of the weighted values: this head's z for the query")
+    output: list[float] = Field(..., description="the sum of the weighted values: this head's z for the query (with "
+                                                 "`ablated`, what z would be: the model sets it to 0)")
     entropy: float
     other_scale: float = Field(..., description="the scale of the comparison row: 1 if scaling is on, else sqrt(d_head)")
     other_weights: list[float] = Field(..., description="softmax of raw_scores / other_scale (+ bias under ALiBi): the "
@@ -488,7 +490,11 @@ class SimilarityLayer(BaseModel):
 
 class EmbeddingsResponse(RunInfo):
     onehot: SimilarityLayer = Field(..., description="one-hot vectors: 1 for the same token id, else 0")
-    layers: list[SimilarityLayer] = Field(..., description="input embedding, + positions, then after each block")
+    layers: list[SimilarityLayer] = Field(..., description="the token embedding; + position where the model adds a "
+                                                           "position vector (sinusoidal, learned; MiniLM's also adds "
+                                                           "its token type and embedding norm), or the block input "
+                                                           "where a model without one changes the embedding before "
+                                                           "block 0; then after each block (`label` names each)")
     paths: list[Matrix] = Field(..., description="[token][depth][2]: each token's vector on two principal axes")
     path_labels: list[str]
     explained: list[float]
@@ -631,8 +637,8 @@ class PredictResponse(RunInfo):
     sampling: AppliedSampling | None = Field(None, description="how the continuation chose its tokens")
     kept: KeptSet | None = Field(None, description="the kept set of the next token after the text (top-k, top-p at "
                                                    "the temperature)")
-    continuation: str | None = Field(None, description="the text the greedy continuation adds: the `text` of its tokens "
-                                                        "joined (append it to the sentence)")
+    continuation: str | None = Field(None, description="the text the continuation adds, greedy or sampled (`sampling`): "
+                                                        "the `text` of its tokens joined (append it to the sentence)")
     continuation_tokens: list[Token] | None = None
     steps: list[GenerationStep] | None = Field(None, description="each generated token with its probability and "
                                                                  "the kept set at that step")

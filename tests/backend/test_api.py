@@ -385,3 +385,44 @@ def test_neighbors_by_token_id(client):
     for params in ({"k": 3}, {"word": "cat", "token_id": 5}, {"token_id": 99999}):
         r = client.get("/api/embeddings/neighbors", params=params)
         assert r.status_code == 422, params
+
+
+def _description(client, schema: str, field: str) -> str:
+    return client.get("/openapi.json").json()["components"]["schemas"][schema]["properties"][field]["description"]
+
+
+def test_the_schema_says_what_z_and_the_explained_output_are_of_an_ablated_head(client):
+    """/docs said z is "the head's output, the weighted sum of values" and the explanation's output "this head's z for
+    the query": of an ablated head z is 0 while the output is still the sum of its weighted values."""
+    body = {"text": "The cat sat on the mat.", "layer": 1, "head": 2, "ablate": [[1, 2]]}
+    z = client.post("/api/qkv", json=body).json()["heads"][0]["z"]
+    x = client.post("/api/attention/explain", json={**body, "query": 4}).json()
+    summed = [sum(v[i] for v in x["weighted_values"]) for i in range(x["d_head"])]
+    assert x["ablated"] and all(v == 0 for row in z for v in row)
+    assert close(x["output"], summed, 1e-3) and max(abs(v) for v in summed) > 0.1  # not z, which is 0
+    assert "0 where the request ablates the head" in _description(client, "HeadQKV", "z")
+    assert "ablated" in _description(client, "ExplainResponse", "output")
+
+
+def test_the_schema_says_a_sampled_continuation_is_one(client):
+    """/docs called `continuation` "the text the greedy continuation adds"; with sampling it is the drawn tokens."""
+    body = {"text": "The cat sat on the mat.", "continue_tokens": 5}
+    greedy = client.post("/api/predict", json=body).json()
+    drawn = client.post("/api/predict", json={**body, "sampling": {"method": "sample", "seed": 3}}).json()
+    assert drawn["continuation"] == "".join(s["token"]["text"] for s in drawn["steps"])
+    assert drawn["continuation"] != greedy["continuation"]
+    said = _description(client, "PredictResponse", "continuation")
+    assert "greedy continuation" not in said and "sampled" in said, said
+
+
+@pytest.mark.parametrize("model", ["tiny-rotary", "tiny-sinusoidal"])
+def test_the_schema_says_which_models_have_a_position_depth(client, model):
+    """/docs said the depths are "input embedding, + positions, then after each block": a rotary model (and ALiBi,
+    none, SmolLM2) adds no position vector, and has no such depth."""
+    labels = [d["label"] for d in client.post("/api/embeddings", json={"text": "The cat sat.", "model": model}).json()[
+        "layers"]]
+    n_layers = registry.info(model).n_layers
+    adds = registry.info(model).positional in ("sinusoidal", "learned")
+    assert labels == ["token embedding", *(["+ position"] if adds else []), *(f"after block {b}" for b in range(n_layers))]
+    said = _description(client, "EmbeddingsResponse", "layers")
+    assert "where the model adds" in said, said
