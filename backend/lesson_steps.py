@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend.lesson_roles import ROLE_RE, ROLES, Word, missing_message, piece_note, pieces_note, words_of
 
@@ -81,6 +81,9 @@ class ResolvedSettings(BaseModel):
 
 class StepRequest(BaseModel):
     """The sentence and model on screen, and the page's selection (null: the step's own, roles resolved)."""
+    # the body /docs fills in: the sentence alone (otherwise it invents a value for every selection, which is refused)
+    model_config = ConfigDict(json_schema_extra={"examples": [{"text": "Once upon a time, there was a little"}]})
+
     text: str = Field(..., min_length=1, max_length=2000)
     model: str | None = Field(None, max_length=200)
     layer: int | None = Field(None, ge=0, le=10_000)

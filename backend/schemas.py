@@ -515,6 +515,9 @@ class NeighborsResponse(BaseModel):
 
 
 class AnalogyRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"a": "king", "b": "man", "c": "woman",
+                                                               "expect": "queen"}]})
+
     model: StrictStr | None = Field(None, max_length=200)
     a: StrictStr = Field(..., description="a - b + c", max_length=100)
     b: StrictStr = Field(..., max_length=100)
@@ -659,6 +662,9 @@ class CompareSide(InterventionFields):
 
 
 class CompareRequest(Strict):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"a": {"text": "The cat sat on the mat."},
+                                                               "b": {"text": "The dog sat on the mat."}}]})
+
     a: CompareSide
     b: CompareSide
     layer: StrictInt | None = Field(None, description="only this layer (attention is then [1][head][q][k])")

@@ -51,7 +51,9 @@ def resolve_lesson_step(service: ModelService, lesson, number: int, req: StepReq
 
 
 @router.post("/lessons/{lesson_id}/steps/{number}", response_model=StepResolution)
-async def lesson_step(lesson_id: Annotated[str, Path(max_length=80)], number: Annotated[int, Path(ge=1, le=1000)],
+async def lesson_step(lesson_id: Annotated[str, Path(max_length=80, openapi_examples={
+                          "next-word-prediction": {"value": "next-word-prediction"}})],
+                      number: Annotated[int, Path(ge=1, le=1000, openapi_examples={"1": {"value": 1}})],
                       req: StepRequest, request: Request, service: Service) -> Response:
     """One lesson step resolved on a sentence and a model: whether the lesson applies to the model (else why, and a
     model to switch to), its roles (`@pronoun`, `@repeated/2`, ... found in the sentence, or one plain sentence

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -100,3 +102,27 @@ print("ok")
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert out.returncode == 0 and out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+@pytest.mark.parametrize("path", ["/api/lessons/{lesson_id}/steps/{number}", "/api/compare", "/api/embeddings/analogy"])
+def test_the_docs_try_it_out_example_of_a_route_succeeds(client, path):
+    """/docs fills Try it out with the schema's example, else with a made-up value for every field: the lesson step's
+    body was {"text": "V", "layer": 10000, "positions": "string", "ablate": [[null, null]], ...} (a 422), the
+    comparison's texts were "L", the analogy was "/" - "k" + "-" expecting "string". Each now has an example (body
+    and path) that gets a 200 with something to read."""
+    spec = client.get("/openapi.json").json()
+    op = spec["paths"][path]["post"]
+    ref = op["requestBody"]["content"]["application/json"]["schema"]["$ref"].split("/")[-1]
+    body = spec["components"]["schemas"][ref]["examples"][0]
+    url = path
+    for p in op.get("parameters", []):
+        url = url.replace("{" + p["name"] + "}", str(next(iter(p["examples"].values()))["value"]))
+    r = client.post(url, json=body)
+    assert r.status_code == 200, r.text
+    answer = r.json()
+    if "lessons" in path:
+        assert answer["applies"] and not answer["missing"] and not answer["problems"], answer
+    elif path == "/api/compare":
+        assert answer["difference"] and answer["a"]["tokens"] != answer["b"]["tokens"]
+    else:
+        assert answer["expected"]["rank"] >= 1 and answer["neighbors"]
