@@ -139,7 +139,8 @@ def table() -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    p = argparse.ArgumentParser(prog="python -m models.measure", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m models.measure", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", help=f"models (default: every tiny model here: {', '.join(registry.TINY_ORDER)})")
     p.add_argument("--only", choices=["lengths", "probe"], help="make only this file")
     p.add_argument("--val", type=Path, default=VAL, help="the validation text (default: data/tinystories/val.txt)")

@@ -148,3 +148,17 @@ def test_the_readme_quotes_the_measurements():
             f"{rotary['512']['tail_loss']:.3f})") in said
     assert abs(far - near) < 0.1  # steady: within the noise of two 64-token means (lesson 10's margin)
     assert f"first 128 tokens ({alibi['128']['mean_loss']:.3f})" in said
+
+
+def test_the_measure_command_s_help_says_what_it_writes(capsys):
+    """`python -m models.measure --help` ended its description on "for the API to serve:" and said no more: the files
+    it writes, its examples and why it is a command are the rest of the module's docstring."""
+    import pytest
+
+    from models.measure import main
+
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    for words in ("lengths.json", "probe.json", "python -m models.measure --only lengths", "Too slow for a request"):
+        assert words in out, out
