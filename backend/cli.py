@@ -566,11 +566,19 @@ def cmd_lessons_check(args: argparse.Namespace) -> None:
     from backend.lesson_steps import StepRequest
     from backend.lessons import LessonSyntaxError, _model_checker, parse_lesson
     from backend.routes.lessons import resolve_lesson_step
+    from backend.schemas import check_text
 
     _add_models(args.add_model)
     for m in args.model or []:
         _check_model(m)
     service = _service()
+    for text in args.sentence or []:  # a bad sentence is said once, not as a problem of every step of every lesson
+        try:
+            service.check_text(text)
+            check_text(text)
+        except ValueError as e:
+            shown = text if len(text) <= 40 else text[:40] + "…"
+            sys.exit(f"attnlab lessons check: --sentence {shown!r}: {e}")
     problems = 0
     for file in args.files:
         path = Path(file)

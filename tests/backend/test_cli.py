@@ -265,3 +265,19 @@ def test_lab_save_onto_a_file_says_so(tmp_path):
     with pytest.raises(SystemExit, match=re.escape(f"attnlab lab save: --out {out} is a file, not a folder")):
         main(["lab", "save", "1", "--out", str(out), "--url", f"http://127.0.0.1:{free_port()}"])
     assert out.read_text(encoding="utf-8") == "mine"
+
+
+@pytest.mark.parametrize("sentence", ["", "   ", "x" * 2001])
+def test_lessons_check_s_bad_sentence_is_said_once_by_its_option(capsys, sentence):
+    """--sentence "" printed pydantic's five-line "1 validation error for StepRequest ... errors.pydantic.dev" under
+    every step (and "   " the same for AnalyzeRequest), each counted as a problem of the lesson: the sentence, not the
+    lesson, is wrong, so it is said once, by its option, before any step."""
+    from pathlib import Path
+
+    lesson = Path(__file__).parents[2] / "frontend" / "lessons" / "01-next-word-prediction.md"
+    with pytest.raises(SystemExit) as e:
+        main(["lessons", "check", str(lesson), "--sentence", "The cat sat.", "--sentence", sentence])
+    said = str(e.value)
+    assert said.startswith("attnlab lessons check: --sentence ") and "pydantic" not in said, said
+    assert ("text is empty" if not sentence.strip() else "the limit is 2000 characters") in said, said
+    assert "==" not in capsys.readouterr().out
