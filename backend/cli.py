@@ -100,7 +100,8 @@ def _port_in_use(host: str, port: int) -> tuple[bool, str | None]:
 # request fields -> the options that set them, for error messages
 OPTIONS = {"text": "TEXT", "model": "--model", "top_k": "--top-k", "positions": "--positions", "scale": "--no-scale",
            "layer": "--layer", "head": "--head", "seed": "--seed", "ablate": "--ablate", "query": "--query",
-           "temperature": "--temperature", "depth": "--depth", "token": "--token", "versus": "--versus"}
+           "temperature": "--temperature", "depth": "--depth", "token": "--token", "versus": "--versus",
+           "allow_beyond_trained": "--allow-beyond-trained"}
 
 
 def _validation_message(e) -> str:
@@ -141,13 +142,13 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     service = _service()
     try:
         req = AnalyzeRequest(text=args.text, model=args.model, top_k=args.top_k, positions=args.positions,
-                             scale=not args.no_scale)
+                             scale=not args.no_scale, allow_beyond_trained=args.allow_beyond_trained)
         service.check_top_k(req.top_k)
-        result = analyze(service.run(req.model, req.text, interventions(req)), req.top_k)
+        result = analyze(service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.top_k)
     except ValidationError as e:
         sys.exit("attnlab: " + _validation_message(e))
     except (ValueError, LookupError) as e:
-        sys.exit(f"attnlab: {_core_message(e)}")
+        sys.exit(f"attnlab: {_core_message(e)}".replace("send allow_beyond_trained: true", "add --allow-beyond-trained"))
     if args.json:
         print(result.model_dump_json(indent=None if args.compact else 1))
         return
@@ -443,6 +444,9 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--positions", choices=POSITIONS, default="normal",
                    help="the positions as trained, removed, or shuffled (default normal)")
     a.add_argument("--no-scale", action="store_true", help="do not divide scores by sqrt(d_head)")
+    a.add_argument("--allow-beyond-trained", action="store_true",
+                   help="run a text longer than the model's trained length (positions it never saw; not learned "
+                        "positions), as the API's allow_beyond_trained")
     a.add_argument("--json", action="store_true", help="the full /api/analyze answer as JSON")
     a.add_argument("--compact", action="store_true", help="with --json: on one line")
     a.add_argument("--add-model", action="append", metavar="PATH",

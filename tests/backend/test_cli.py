@@ -281,3 +281,18 @@ def test_lessons_check_s_bad_sentence_is_said_once_by_its_option(capsys, sentenc
     assert said.startswith("attnlab lessons check: --sentence ") and "pydantic" not in said, said
     assert ("text is empty" if not sentence.strip() else "the limit is 2000 characters") in said, said
     assert "==" not in capsys.readouterr().out
+
+
+def test_analyze_past_the_trained_length_names_its_option_and_runs_with_it(client, capsys):
+    """A text longer than the 128 tokens the tiny models were trained on: `attnlab analyze` said "send
+    allow_beyond_trained: true", a field of the API that the command had no option for."""
+    text = "the cat sat on the mat. " * 30
+    with pytest.raises(SystemExit) as e:
+        main(["analyze", text])
+    assert "add --allow-beyond-trained" in str(e.value) and "send allow_beyond_trained" not in str(e.value), e.value
+    want = client.post("/api/analyze", json={"text": text, "allow_beyond_trained": True, "layers": []}).json()
+    assert len(want["tokens"]) > 128
+    main(["analyze", text, "--allow-beyond-trained"])
+    out = capsys.readouterr().out
+    shown = out.split("tokens: ", 1)[1].split("\n", 1)[0].split(" | ")
+    assert shown == [t["display"] for t in want["tokens"]]
