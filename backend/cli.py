@@ -43,6 +43,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     _check_model(args.model)
     if not 1 <= args.port <= 65535:
         sys.exit(f"attnlab: --port must be 1 to 65535, not {args.port}")
+    if args.workers < 1:  # (uvicorn runs one for 0 or less, without a word)
+        sys.exit(f"attnlab: --workers must be at least 1, not {args.workers}")
     # (before converting anything, and before the URL is printed)
     in_use, why = _port_in_use(args.host, args.port)
     if in_use:

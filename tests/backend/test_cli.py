@@ -213,6 +213,7 @@ def test_every_option_the_readme_s_command_table_names_exists():
 @pytest.mark.parametrize("args, words, not_words", [
     (["--port", "99999"], "--port must be 1 to 65535, not 99999", None),
     (["--port", "-1"], "--port must be 1 to 65535, not -1", None),
+    (["--workers", "0"], "--workers must be at least 1, not 0", None),
     (["--host", "nosuch.invalid"], "cannot listen on nosuch.invalid", "in use"),
     (["--host", "192.0.2.7"], "cannot listen on 192.0.2.7", "in use"),
 ])
