@@ -33,7 +33,8 @@ class Forbidden(PermissionError):
 
 @router.get("/report", response_class=Response, responses=HTML_200)
 async def report(request: Request, service: Service,
-           text: Annotated[str, Query(description="the sentence to run")],
+           text: Annotated[str, Query(description="the sentence to run", openapi_examples={
+               "sentence": {"value": "The cat sat on the mat because it was tired."}})],
            model: Annotated[str | None, Query(max_length=200, description="a registry name; default: the default "
                                                                          "model")] = None,
            layer: Annotated[int, Query(description="the layer of the head shown large")] = 0,

@@ -126,3 +126,12 @@ def test_the_docs_try_it_out_example_of_a_route_succeeds(client, path):
         assert answer["difference"] and answer["a"]["tokens"] != answer["b"]["tokens"]
     else:
         assert answer["expected"]["rank"] >= 1 and answer["neighbors"]
+
+
+def test_the_docs_try_it_out_of_the_report_has_a_sentence(client):
+    """GET /api/report's `text` had no example: /docs left the required field empty (every body route's text has one)."""
+    spec = client.get("/openapi.json").json()
+    text = next(p for p in spec["paths"]["/api/report"]["get"]["parameters"] if p["name"] == "text")
+    value = next(iter(text["examples"].values()))["value"]
+    r = client.get("/api/report", params={"text": value})
+    assert r.status_code == 200 and r.text.startswith("<!DOCTYPE html>")
