@@ -144,7 +144,7 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     service = _service()
     try:
         req = AnalyzeRequest(text=args.text, model=args.model, top_k=args.top_k, positions=args.positions,
-                             scale=not args.no_scale, allow_beyond_trained=args.allow_beyond_trained)
+                             scale=not args.no_scale, seed=args.seed, allow_beyond_trained=args.allow_beyond_trained)
         service.check_top_k(req.top_k)
         result = analyze(service.run(req.model, req.text, interventions(req), req.allow_beyond_trained), req.top_k)
     except ValidationError as e:
@@ -445,6 +445,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--top-k", type=int, default=5, help="how many next-token predictions (default 5)")
     a.add_argument("--positions", choices=POSITIONS, default="normal",
                    help="the positions as trained, removed, or shuffled (default normal)")
+    a.add_argument("--seed", type=int, default=0, help="seed of the permutation with --positions shuffled (default 0)")
     a.add_argument("--no-scale", action="store_true", help="do not divide scores by sqrt(d_head)")
     a.add_argument("--allow-beyond-trained", action="store_true",
                    help="run a text longer than the model's trained length (positions it never saw; not learned "
@@ -476,7 +477,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "logit(token) - logit(versus) (default: the logit alone)")
     r.add_argument("--positions", choices=POSITIONS, default="normal",
                    help="the positions as trained, removed, or shuffled (default normal)")
-    r.add_argument("--seed", type=int, default=0, help="seed of the permutation with --positions shuffled")
+    r.add_argument("--seed", type=int, default=0, help="seed of the permutation with --positions shuffled (default 0)")
     r.add_argument("--no-scale", action="store_true", help="do not divide scores by sqrt(d_head)")
     r.add_argument("--ablate", action="append", type=_heads, metavar="LAYER.HEAD",
                    help="set this head's output to zero (or several: 1.2,0.3); repeatable")

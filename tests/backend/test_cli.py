@@ -297,3 +297,14 @@ def test_analyze_past_the_trained_length_names_its_option_and_runs_with_it(clien
     out = capsys.readouterr().out
     shown = out.split("tokens: ", 1)[1].split("\n", 1)[0].split(" | ")
     assert shown == [t["display"] for t in want["tokens"]]
+
+
+def test_analyze_shuffles_with_the_seed_asked(client, capsys):
+    """`attnlab analyze --positions shuffled` had no --seed (report has one): it always shuffled with seed 0."""
+    text = "The cat sat on the mat because it was tired."
+    main(["analyze", text, "--positions", "shuffled", "--seed", "7", "--json"])
+    got = json.loads(capsys.readouterr().out)
+    want = client.post("/api/analyze", json={"text": text, "positions": "shuffled", "seed": 7, "top_k": 5}).json()
+    seed0 = client.post("/api/analyze", json={"text": text, "positions": "shuffled", "seed": 0, "top_k": 5}).json()
+    assert got["interventions"] == want["interventions"] != seed0["interventions"]
+    assert got["attention"] == want["attention"]
