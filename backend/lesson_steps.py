@@ -25,7 +25,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
 from backend.lesson_roles import ROLE_RE, ROLES, Word, missing_message, piece_note, pieces_note, words_of
 
@@ -84,31 +84,31 @@ class StepRequest(BaseModel):
     # the body /docs fills in: the sentence alone (otherwise it invents a value for every selection, which is refused)
     model_config = ConfigDict(json_schema_extra={"examples": [{"text": "Once upon a time, there was a little"}]})
 
-    text: str = Field(..., min_length=1, max_length=2000)
-    model: str | None = Field(None, max_length=200)
-    layer: int | None = Field(None, ge=0, le=10_000)
-    head: int | None = Field(None, ge=0, le=10_000)
-    token: int | None = Field(None, ge=0, le=100_000)
-    positions: str | None = Field(None, max_length=20)
-    scale: bool | None = None
-    ablate: list[tuple[int, int]] | None = Field(None, max_length=1000)
-    temp: float | None = Field(None, gt=0, le=100)
-    word: str | None = Field(None, max_length=100)
-    depth: int | None = Field(None, ge=0, le=10_000)
-    a: str | None = Field(None, max_length=100, description="the analogy's a − b + c, as on the page")
-    b: str | None = Field(None, max_length=100)
-    c: str | None = Field(None, max_length=100)
-    expect: str | None = Field(None, max_length=100, description="the word expected near a − b + c (\"\": none)")
-    pn: int | None = Field(None, ge=1, le=100_000, description="how many positions the encoding heatmap shows")
-    target: int | None = Field(None, ge=0, le=10_000_000, description="the token the `lens` and `logit` sources "
+    text: StrictStr = Field(..., min_length=1, max_length=2000)
+    model: StrictStr | None = Field(None, max_length=200)
+    layer: StrictInt | None = Field(None, ge=0, le=10_000)
+    head: StrictInt | None = Field(None, ge=0, le=10_000)
+    token: StrictInt | None = Field(None, ge=0, le=100_000)
+    positions: StrictStr | None = Field(None, max_length=20)
+    scale: StrictBool | None = None
+    ablate: list[tuple[StrictInt, StrictInt]] | None = Field(None, max_length=1000)
+    temp: StrictFloat | None = Field(None, gt=0, le=100)
+    word: StrictStr | None = Field(None, max_length=100)
+    depth: StrictInt | None = Field(None, ge=0, le=10_000)
+    a: StrictStr | None = Field(None, max_length=100, description="the analogy's a − b + c, as on the page")
+    b: StrictStr | None = Field(None, max_length=100)
+    c: StrictStr | None = Field(None, max_length=100)
+    expect: StrictStr | None = Field(None, max_length=100, description="the word expected near a − b + c (\"\": none)")
+    pn: StrictInt | None = Field(None, ge=1, le=100_000, description="how many positions the encoding heatmap shows")
+    target: StrictInt | None = Field(None, ge=0, le=10_000_000, description="the token the `lens` and `logit` sources "
                                                                       "explain, as the page's Token menu (null: the "
                                                                       "model's top-1)")
-    versus: int | None = Field(None, ge=0, le=10_000_000, description="the `logit` source: logit(target) - "
+    versus: StrictInt | None = Field(None, ge=0, le=10_000_000, description="the `logit` source: logit(target) - "
                                                                       "logit(versus), as the page's minus menu (null: "
                                                                       "the logit alone)")
-    lab_run: int | None = Field(None, ge=0, description="the training lab's run on the page (the `labrun` source); "
+    lab_run: StrictInt | None = Field(None, ge=0, description="the training lab's run on the page (the `labrun` source); "
                                                         "null: none")
-    lab_records: int | None = Field(None, ge=0, description="summarise its first this many records (null: all now)")
+    lab_records: StrictInt | None = Field(None, ge=0, description="summarise its first this many records (null: all now)")
 
 
 class StepResolution(BaseModel):

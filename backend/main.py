@@ -126,7 +126,12 @@ def _document_limits(schema: dict, settings: Settings, models: list[str]) -> dic
                     option["enum"] = models
 
     for name, component in schema.get("components", {}).get("schemas", {}).items():
-        if name.endswith("Request") or name in ("CompareSide", "ProbeSpec"):
+        if name == "StepRequest":  # the page's selection, whose text, word and a, b, c it resolves a step on as they
+            # are (blank ones included: the step says what it cannot read), so none of the limits above is enforced
+            for prop_name, prop in component.get("properties", {}).items():
+                if prop_name == "model":
+                    patch(prop_name, prop)
+        elif name.endswith("Request") or name in ("CompareSide", "ProbeSpec"):
             for prop_name, prop in component.get("properties", {}).items():
                 patch(prop_name, prop)
     for item in schema.get("paths", {}).values():
