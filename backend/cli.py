@@ -393,6 +393,8 @@ def cmd_lab_save(args: argparse.Namespace) -> None:
     import zipfile
     from pathlib import Path
 
+    if not args.url.lower().startswith(("http://", "https://")):
+        sys.exit(f"attnlab lab save: --url {args.url} needs its scheme: http://{args.url}")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         sys.exit(f"attnlab lab save: --out {out} is a file, not a folder")

@@ -308,3 +308,12 @@ def test_analyze_shuffles_with_the_seed_asked(client, capsys):
     seed0 = client.post("/api/analyze", json={"text": text, "positions": "shuffled", "seed": 0, "top_k": 5}).json()
     assert got["interventions"] == want["interventions"] != seed0["interventions"]
     assert got["attention"] == want["attention"]
+
+
+def test_lab_save_s_url_without_a_scheme_says_so(tmp_path):
+    """--url 127.0.0.1:8000 (no http://) said "cannot reach 127.0.0.1:8000 (unknown url type: 127.0.0.1); is `attnlab
+    serve` running?", which sends one looking at the server instead of the option."""
+    with pytest.raises(SystemExit) as e:
+        main(["lab", "save", "1", "--out", str(tmp_path / "out"), "--url", "127.0.0.1:8000"])
+    assert "--url 127.0.0.1:8000 needs its scheme: http://127.0.0.1:8000" in str(e.value), e.value
+    assert "running" not in str(e.value) and not (tmp_path / "out").exists()
