@@ -328,6 +328,8 @@ export function tokenAxis(tokens, extra = {}, step = 1) {
     tickfont: { size: n > 40 ? 9 : n > 20 ? 11 : 12 },
     automargin: true,
     ...extra,
+    // upright labels, slanted where they would overlap (a narrow plot, a phone: "<|bos|>" ran into "The")
+    ...(extra.tickangle === 0 ? { tickangle: "auto", autotickangles: [0, -45, -90] } : {}),
   };
 }
 

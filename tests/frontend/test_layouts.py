@@ -618,3 +618,31 @@ def test_a_long_text_s_heatmap_labels_do_not_run_into_each_other(page: Page, siz
     # slanted 45°: the lines of two labels are apart by their spacing along the axis / √2, at least the text's size
     xs = sorted(boxes[1], key=lambda r: r[3])  # (each ends at its tick)
     assert len(xs) > 5 and all((b[3] - a[3]) / 1.414 >= 0.9 * a[4] for a, b in zip(xs, xs[1:], strict=False)), xs
+
+
+# every plot's key-axis labels: upright ones side by side, slanted ones apart by at least their text's size across
+XTICKS_APART = """() => [...document.querySelectorAll('main .view:not([hidden]) .plot')].flatMap((gd) => {
+  const name = gd.closest('[data-part]') ? gd.closest('[data-part]').dataset.part : gd.parentElement.id;
+  return [...gd.querySelectorAll('.xaxislayer-above, .xaxislayer-below')].flatMap((layer) => {
+    const ts = [...layer.querySelectorAll('.xtick text')].filter((t) => t.textContent).map((t) => {
+      const r = t.getBoundingClientRect();
+      return { s: t.textContent, slanted: /rotate\\((?!0[,)])/.test(t.getAttribute('transform') || ''), left: r.left, right: r.right,
+               size: parseFloat(getComputedStyle(t).fontSize) };
+    }).sort((a, b) => a.right - b.right);
+    return ts.slice(1).map((b, i) => [ts[i], b]).filter(([a, b]) =>
+      a.slanted || b.slanted ? (b.right - a.right) / 1.414 < 0.9 * a.size : a.right > b.left + 1)
+      .map(([a, b]) => `${name}: ${a.s} | ${b.s}`);
+  });
+})"""
+
+
+@pytest.mark.parametrize("view", ["attention", "arithmetic", "embeddings"])
+def test_on_a_phone_a_short_sentence_s_key_labels_do_not_run_into_each_other(page: Page, view):
+    """Eight tokens on a 390 px phone: the key axes drew their labels upright (slanted only past 8 tokens), 24 px
+    apart, so "<|bos|>" ran into "The" and "␣the" into "␣mat"; they are slanted where upright ones would overlap."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?" + urlencode({"text": "The cat sat on the mat.", "view": view}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    assert page.locator("main .view:not([hidden]) .xtick text").count() > 0
+    assert page.evaluate(XTICKS_APART) == []
