@@ -630,6 +630,13 @@ function wire() {
     tabs.querySelector(`[data-view="${ids[to]}"]`).focus();
   });
 
+  // a control focused going back up the page (Shift+Tab) is scrolled to below the sticky token strip and tabs, not
+  // under them
+  const bar = document.querySelector(".sticky");
+  new ResizeObserver(() => {
+    document.documentElement.style.scrollPaddingTop = `${bar.offsetHeight + 8}px`;
+  }).observe(bar);
+
   // the keyboard, anywhere outside a text field: arrows move the layer (up/down) and head (left/right),
   // `p` switches presenter mode
   document.addEventListener("keydown", onKey);

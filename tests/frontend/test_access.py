@@ -459,3 +459,27 @@ def test_the_query_of_a_long_text_is_in_sight_in_the_token_strip(page: Page, ext
     seen = page.evaluate(IN_SIGHT)
     assert seen["scrolls"] and seen["inside"], seen
     assert seen["index"] == (40 if "token" in extra else page.locator("#tokens .tok").count() - 1)
+
+
+HIDDEN_BY_STICKY = """() => {
+  const e = document.activeElement, bar = document.querySelector('.sticky');
+  if (!e || e === document.body || bar.contains(e)) return null;
+  const r = e.getBoundingClientRect(), b = bar.getBoundingClientRect();
+  return r.top < b.bottom - 1 && r.bottom > b.top + 1 ? (e.getAttribute('aria-label') || e.textContent).trim().slice(0, 40) : null;
+}"""
+
+
+@pytest.mark.parametrize("size", [(390, 844), (1280, 800)], ids=["phone", "desktop"])
+def test_shift_tab_never_leaves_the_focus_under_the_sticky_token_strip(page: Page, size):
+    """Going back up the page with Shift+Tab, the browser scrolled each control just into sight at the window's top,
+    under the sticky token strip and tabs: the focused export buttons and the grid were hidden behind it."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    open_app(page, text="The cat sat on the mat.", view="attention")
+    page.focus("footer.foot a")
+    hidden = []
+    for _ in range(45):
+        page.keyboard.press("Shift+Tab")
+        h = page.evaluate(HIDDEN_BY_STICKY)
+        if h:
+            hidden.append(h)
+    assert hidden == []
