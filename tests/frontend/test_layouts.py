@@ -646,3 +646,26 @@ def test_on_a_phone_a_short_sentence_s_key_labels_do_not_run_into_each_other(pag
     page.wait_for_timeout(300)
     assert page.locator("main .view:not([hidden]) .xtick text").count() > 0
     assert page.evaluate(XTICKS_APART) == []
+
+
+YTICKS_APART = """() => [...document.querySelectorAll('main .view:not([hidden]) .plot')].flatMap((gd) => {
+  const name = gd.closest('[data-part]') ? gd.closest('[data-part]').dataset.part : gd.parentElement.id;
+  const ts = [...gd.querySelectorAll('.ytick text')].filter((t) => t.textContent)
+    .map((t) => ({ s: t.textContent, r: t.getBoundingClientRect() })).sort((a, b) => a.r.top - b.r.top);
+  return ts.slice(1).map((b, i) => [ts[i], b]).filter(([a, b]) => a.r.bottom > b.r.top + 1)
+    .map(([a, b]) => `${name}: ${a.s} | ${b.s}`);
+})"""
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+def test_compare_labels_every_kth_token_of_a_long_text(page: Page, size):
+    """Two sides of 96 tokens: the Compare view's heatmaps labelled every token on both axes, a pile of labels
+    over each other (as the attention view does, they name every k-th token, as many as have room)."""
+    text = " ".join(["Once upon a time there was a little girl named Lily who loved to play in the park."] * 5)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": text, "view": "compare", "text2": text.replace("Lily", "Sue")}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    assert page.locator('#panel-compare [data-part="a"] .ytick text').count() > 5
+    assert page.evaluate(XTICKS_APART) == []
+    assert page.evaluate(YTICKS_APART) == []

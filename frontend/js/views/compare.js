@@ -8,7 +8,7 @@ import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
 import {
   absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
-  panel, part, plainLabels, reason, setValue, squareHeight, THEME, tokenAxis, tokenHeatmap,
+  panel, part, plainLabels, reason, setValue, squareHeight, THEME, tickStep, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
 export const id = "compare";
@@ -123,6 +123,16 @@ function lacking(side, s) {
     ? `${side.model} has no layer ${s.layer}, head ${s.head} (it has ${side.n_layers} layers × ${side.n_heads} heads).` : "";
 }
 
+/** The two token axes of a heatmap `height` px high: a long text labels every k-th token, as many as have room (slanted
+ * ones 16 px apart across the plot's width, upright ones 14 px apart down its height), not all of them over each other. */
+function tokenAxes(fig, tokens, height, slant) {
+  const n = tokens.length;
+  return {
+    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0 }, tickStep(n, Math.max(3, Math.floor(((fig.clientWidth || 400) - 110) / 16)))),
+    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, Math.max(3, Math.floor((height - 130) / 14)))),
+  };
+}
+
 function pattern(fig, side, label, s) {
   const z = side.attention[0] && side.attention[0][0]; // [query][key] of the one layer and head asked for
   if (!z) {
@@ -132,12 +142,12 @@ function pattern(fig, side, label, s) {
   const tokens = side.tokens;
   const n = tokens.length;
   const masked = maskOf(side);
+  const height = squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 });
   draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: 1, cellText: numbersFit(fig, n) })], {
-    height: squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 }),
+    height,
     plot_bgcolor: MASKED_COLOR,
     images: masksAny(side) ? [maskedBackground()] : [],
-    xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }),
-    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }),
+    ...tokenAxes(fig, tokens, height, n > 6),
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-${label}-${side.model}-L${s.layer}-H${s.head}`,
@@ -167,12 +177,12 @@ function difference(fig, r, s) {
   // other's weight, a real difference (a causal model beside an encoder)
   const masked = bothMasked(a, b);
   const lim = absMax(z);
+  const height = squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 });
   draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label: "b − a", cellText: numbersFit(fig, n) })], {
-    height: squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 }),
+    height,
     plot_bgcolor: MASKED_COLOR,
     images: masked ? [maskedBackground()] : [],
-    xaxis: tokenAxis(tokens, { tickangle: n > 6 || !same.every(Boolean) ? -45 : 0 }), // ("Ben / <|bos|>" is long)
-    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }),
+    ...tokenAxes(fig, tokens, height, n > 6 || !same.every(Boolean)), // ("Ben / <|bos|>" is long)
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-difference-L${s.layer}-H${s.head}`,
