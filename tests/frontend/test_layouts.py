@@ -669,3 +669,17 @@ def test_compare_labels_every_kth_token_of_a_long_text(page: Page, size):
     assert page.locator('#panel-compare [data-part="a"] .ytick text').count() > 5
     assert page.evaluate(XTICKS_APART) == []
     assert page.evaluate(YTICKS_APART) == []
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
+def test_the_arithmetic_bars_label_every_kth_key_of_a_long_text(page: Page, size):
+    """96 keys: the score and weight bars labelled every key, a slanted pile (every k-th, as many as have room;
+    hover names every key)."""
+    text = " ".join(["Once upon a time there was a little girl named Lily who loved to play in the park."] * 5)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": text, "view": "arithmetic"}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    assert page.locator('#panel-arithmetic [data-part="scores"] .xtick text').count() > 5
+    assert page.evaluate(XTICKS_APART) == []
+    expect(page.locator('#panel-arithmetic [data-part="scores"] .g-xtitle')).to_contain_text(re.compile(r"every \d+(st|nd|rd|th)"))

@@ -1,9 +1,11 @@
 // The attention arithmetic for one layer, head and query: q, each k, q·k, ÷ scale, the mask,
 // softmax, each v times its weight, and the sum; beside it the same row with scaling flipped.
 import {
-  caption, changed, COLORS, draw, esc, fmt, h, panel, part, plainLabels, plotOf, reason, setExport, tokenAxis,
+  caption, changed, COLORS, draw, esc, fmt, h, panel, part, plainLabels, plotOf, reason, setExport, tickStep, tokenAxis,
 } from "../plot.js";
 import { shownText } from "../derive.js";
+
+const ordinal = (k) => `${k}${k % 100 >= 11 && k % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][k % 10] || "th"}`;
 
 export const id = "arithmetic";
 export const sources = ["explain"];
@@ -96,7 +98,9 @@ export function render(element, data, state) {
 
   // ---- bar charts
   const x = [...Array(n).keys()];
-  const axis = tokenAxis(tokens, { title: { text: "key" }, tickangle: n > 8 ? -45 : 0 });
+  // a long text: every k-th key labelled, as many as have room slanted 16 px apart across the plot (hover names each)
+  const step = tickStep(n, Math.max(3, Math.floor(((scoresFig.clientWidth || 600) - 80) / 16)));
+  const axis = tokenAxis(tokens, { title: { text: step > 1 ? `key (every ${ordinal(step)} labelled; hover for all)` : "key" }, tickangle: n > 8 ? -45 : 0 }, step);
   const hov = (label, arr) =>
     arr.map((v, i) => `key ${i} “${esc(shownText(tokens[i]))}”<br>${label}: ${v === null ? "masked" : v}`);
   const maskNotes = e.mask
