@@ -55,7 +55,8 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
     })],
     {
       height: Math.max(260, Math.min(520, n * 26 + 90)),
-      xaxis: tokenAxis(tokens, { tickangle: n > 8 ? -45 : 0 }, tickStep(n, 36)),
+      // as many slanted labels as have room, 16 px apart across the plot (at most 36)
+      xaxis: tokenAxis(tokens, { tickangle: n > 8 ? -45 : 0 }, tickStep(n, Math.max(3, Math.min(36, Math.floor(((fig.clientWidth || 600) - 110) / 16))))),
       yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 40)),
       margin: { l: 70, r: 10, t: 10, b: 60 },
     },
