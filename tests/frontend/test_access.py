@@ -483,3 +483,28 @@ def test_shift_tab_never_leaves_the_focus_under_the_sticky_token_strip(page: Pag
         if h:
             hidden.append(h)
     assert hidden == []
+
+
+COVERED_BY_SHEET = """() => {
+  const e = document.activeElement, panel = document.querySelector('#lesson-panel');
+  if (!e || e === document.body || panel.contains(e)) return null;
+  const r = e.getBoundingClientRect(), p = panel.getBoundingClientRect();
+  return r.bottom > p.top + 1 && r.top < p.bottom - 1 ? (e.getAttribute('aria-label') || e.textContent).trim().slice(0, 40) : null;
+}"""
+
+
+def test_with_the_lesson_sheet_open_on_a_phone_tab_stops_above_it(page: Page):
+    """On a phone the lessons are a sheet over the bottom half of the window: Tab went on through the token strip,
+    the tabs and the view's controls under it, focused out of sight (the page did not scroll them above it)."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_app(page, text="The cat sat on the mat.", view="attention")
+    page.click("#lessons-toggle")
+    expect(page.locator("#lesson-panel")).to_be_visible()
+    page.focus("#lessons-toggle")
+    covered = []
+    for _ in range(35):
+        page.keyboard.press("Tab")
+        c = page.evaluate(COVERED_BY_SHEET)
+        if c:
+            covered.append(c)
+    assert covered == []
