@@ -430,6 +430,27 @@ export function refresh(base) {
   drawBanner();
 }
 
+/** Draw the panel and keep the keyboard's place in it: on the control of the same class and text in the new drawing
+ * (Next, a step's dot), else of the same class, else on the new drawing's title (a lesson opened, Previous gone
+ * disabled on the first step); a redrawing left the focus on the page's body. */
+function renderPanel(panel, data) {
+  const active = document.activeElement;
+  const was = active && active !== panel && panel.contains(active) ? { cls: active.className, text: active.textContent } : null;
+  lessonView.render(panel, data);
+  if (!was || panel.contains(document.activeElement)) return;
+  const usable = [...panel.querySelectorAll("button:not([disabled]), summary, a[href]")];
+  const again = usable.find((e) => e.className === was.cls && e.textContent === was.text) || (was.cls && usable.find((e) => e.className === was.cls));
+  if (again) {
+    again.focus();
+    return;
+  }
+  const title = panel.querySelector(".step-title") || panel.querySelector(".lesson-title");
+  if (title) {
+    title.tabIndex = -1;
+    title.focus();
+  }
+}
+
 function drawPanel(base) {
   const panel = $("lesson-panel");
   const toggle = $("lessons-toggle");
@@ -439,12 +460,12 @@ function drawPanel(base) {
   if (!L.open || !state.lesson) document.body.classList.remove("lesson-predict");
   if (!L.open) return;
   if (L.error) {
-    lessonView.render(panel, { mode: "error", message: `The lessons could not be loaded: ${L.error}` });
+    renderPanel(panel, { mode: "error", message: `The lessons could not be loaded: ${L.error}` });
     panel.dataset.state = "ready";
     return;
   }
   if (!L.list || !base.model) {
-    lessonView.render(panel, { mode: "loading", message: "Loading the lessons…" });
+    renderPanel(panel, { mode: "loading", message: "Loading the lessons…" });
     panel.dataset.state = "loading";
     return;
   }
@@ -453,7 +474,7 @@ function drawPanel(base) {
     const key = JSON.stringify(["list", L.list, state.lesson]);
     if (panel._drawn !== key) {
       const lessons = L.list.lessons.map((l) => ({ ...l, absent: l.steps.length ? absentModel(l.steps[0].settings) : "" }));
-      lessonView.render(panel, { mode: "list", lessons, errors: L.list.errors, missing: state.lesson || null });
+      renderPanel(panel, { mode: "list", lessons, errors: L.list.errors, missing: state.lesson || null });
       panel._drawn = key;
     }
     delete panel.dataset.lesson;
@@ -466,7 +487,7 @@ function drawPanel(base) {
   if (!res.data) {
     const key = JSON.stringify([lesson.id, step.number, "wait", res.error || null]);
     if (panel._drawn !== key) {
-      lessonView.render(panel, { mode: "step", lesson, step: { ...step, body: "" }, total: L.list.lessons.length, value: () => ({ pending: true }),
+      renderPanel(panel, { mode: "step", lesson, step: { ...step, body: "" }, total: L.list.lessons.length, value: () => ({ pending: true }),
         question: null, problems: res.error ? [`This step could not be prepared: ${res.error}`] : [], note: res.error ? null : { text: "…" } });
       panel._drawn = key;
     }
@@ -481,7 +502,7 @@ function drawPanel(base) {
       : { text: d.missing, action: { label: "Use the lesson’s sentence", change: { text: d.lesson_sentence } }, kind: "role" };
     const key = JSON.stringify([lesson.id, step.number, "note", note]);
     if (panel._drawn !== key) {
-      lessonView.render(panel, { mode: "step", lesson, step: { ...step, body: "" }, total: L.list.lessons.length, value: () => ({ pending: true }), question: null, problems: [], note });
+      renderPanel(panel, { mode: "step", lesson, step: { ...step, body: "" }, total: L.list.lessons.length, value: () => ({ pending: true }), question: null, problems: [], note });
       panel._drawn = key;
     }
     document.body.classList.remove("lesson-predict");
@@ -519,17 +540,12 @@ function drawPanel(base) {
   const own = ownNote(step, linked) || linkNote(lesson, step);
   const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems, d.waiting, own, hiding]);
   if (panel._drawn !== key) {
-    const focused = panel.contains(document.activeElement) ? document.activeElement.className : null;
     const all = [...(problems.length ? [`Some numbers of this step could not be read: ${problems.join("; ")}`] : []), ...d.problems];
-    lessonView.render(panel, {
+    renderPanel(panel, {
       mode: "step", lesson, step: shown, total: L.list.lessons.length, value, question: q, problems: all, note: own,
       waiting: d.waiting, reveal: hiding && !q ? { key: revealKey } : null,
     });
     panel._drawn = key;
-    if (focused) {
-      const again = panel.querySelector(`[class="${CSS.escape(focused)}"]:not([disabled])`);
-      if (again) again.focus();
-    }
   }
   // predict, then reveal: the plots stay blurred until the student has guessed (or asked for the answer)
   document.body.classList.toggle("lesson-predict", hiding || guessing);
@@ -566,6 +582,7 @@ function wire() {
       }
     } else if (d.action === "hide") {
       L.open = false;
+      $("lessons-toggle")?.focus(); // (the panel goes: the keyboard goes back to the button that shows it)
     } else if (d.action === "answer") {
       if (d.key) L.answers.set(d.key, d.index);
     }

@@ -852,3 +852,42 @@ def test_a_step_s_question_shows_whole_in_presenter_mode(page: Page):
     panel = page.locator("#lesson-panel").bounding_box()
     assert box["y"] >= panel["y"] and box["y"] + box["height"] <= nav["y"] + 1, (box, nav)
     assert page.evaluate("document.getElementById('lesson-panel').scrollTop") > 0  # (it was below the fold)
+
+
+ACTIVE = """() => { const e = document.activeElement;
+  return e === document.body ? 'body'
+    : (e.closest('#lesson-panel') ? 'panel ' : '') + (e.id ? '#' + e.id : e.className + ' ' + e.textContent.trim()); }"""
+
+
+def test_the_keyboard_keeps_its_place_in_the_lesson_panel(page: Page):
+    """Enter on a lesson, on Next, on the last step's Previous: each drew the panel anew and left the focus on the page's
+    body (a second Enter did nothing, a screen reader heard nothing of the new step); closing the panel likewise."""
+    page.goto("/?" + urlencode({"text": "The cat sat on the mat."}))
+    ready(page)
+    page.click("#lessons-toggle")
+    first = page.locator("#lesson-panel .lesson-open").first
+    lesson = first.get_attribute("data-lesson")
+    first.focus()
+    page.keyboard.press("Enter")
+    step_ready(page, lesson, 1)
+    assert page.evaluate(ACTIVE).startswith("panel step-title"), page.evaluate(ACTIVE)  # the new step's title
+    page.locator("#lesson-panel .lesson-next").focus()
+    page.keyboard.press("Enter")
+    step_ready(page, lesson, 2)
+    assert page.evaluate(ACTIVE) == "panel lesson-next primary Next ▸"
+    page.keyboard.press("Enter")  # again: the next step
+    step_ready(page, lesson, 3)
+    page.locator("#lesson-panel .lesson-prev").focus()
+    page.keyboard.press("Enter")
+    step_ready(page, lesson, 2)
+    page.keyboard.press("Enter")
+    step_ready(page, lesson, 1)  # (Previous is disabled on the first step: the focus goes to the step's title)
+    assert page.evaluate(ACTIVE).startswith("panel step-title"), page.evaluate(ACTIVE)
+    page.locator("#lesson-panel .lesson-close").focus()
+    page.keyboard.press("Enter")  # end the lesson: the list
+    page.wait_for_selector("#lesson-panel .lesson-open")
+    assert page.evaluate(ACTIVE).startswith("panel "), page.evaluate(ACTIVE)
+    page.locator("#lesson-panel .lesson-close").focus()
+    page.keyboard.press("Enter")  # hide the lessons: back on the button that shows them
+    expect(page.locator("#lesson-panel")).to_be_hidden()
+    assert page.evaluate(ACTIVE) == "#lessons-toggle"
