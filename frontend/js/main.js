@@ -45,6 +45,7 @@ const page = {
   query: null, // the effective query token (an API index), once the tokens are in
   actions: 0, // actions on their way (Continue)
   generated: null, // the last continuation: {text (the sentence it made), steps (the API's, one per generated token)}
+  viewFocus: null, // the element last focused in the views (keepFocus)
 };
 let refreshQueued = false;
 
@@ -368,7 +369,25 @@ function showView(ctx, { an, token: tok, view, analysis }) {
     ready = true;
   }
   section.dataset.state = ready ? "ready" : "loading";
+  keepFocus(section);
   return ready;
+}
+
+/** The keyboard's place after a view is drawn: a control it drew anew under the focus (a Links head chip, the Model
+ * view's next block) passes the focus to its successor, the control of the same name; a control that opened another
+ * view (a Model box) passes it to that view's tab. Else the focus fell to the page's body: Tab began at the top. */
+function keepFocus(section) {
+  const was = page.viewFocus;
+  const now = document.activeElement;
+  if (!was || (now && now !== document.body)) return;
+  const gone = !was.isConnected || Boolean(was.closest("[hidden]"));
+  if (!gone) return;
+  page.viewFocus = null;
+  const name = (e) => [e.tagName, e.getAttribute("aria-label") || "", e.textContent.trim()].join("\u0000");
+  const usable = [...section.querySelectorAll(`${was.tagName}:not([disabled])`)].filter((e) => !e.closest("[hidden]"));
+  const same = section.contains(was) || !was.isConnected ? usable.find((e) => name(e) === name(was)) : null;
+  const to = same || document.querySelector(".tabs [role=tab][aria-selected=true]");
+  if (to) to.focus({ preventScroll: Boolean(same) });
 }
 
 // ----------------------------------------------------------------------------------- actions
@@ -628,6 +647,11 @@ function wire() {
     const to = { ArrowLeft: i + ids.length - 1, ArrowRight: i + 1, Home: 0, End: ids.length - 1 }[ev.key] % ids.length;
     update({ view: ids[to] }, { history: "push" });
     tabs.querySelector(`[data-view="${ids[to]}"]`).focus();
+  });
+
+  // the control last focused in a view (keepFocus: its successor takes the focus when the view draws it anew)
+  $("views").addEventListener("focusin", (ev) => {
+    page.viewFocus = ev.target;
   });
 
   // a control focused going back up the page (Shift+Tab) is scrolled to below the sticky token strip and tabs, not

@@ -508,3 +508,33 @@ def test_with_the_lesson_sheet_open_on_a_phone_tab_stops_above_it(page: Page):
         if c:
             covered.append(c)
     assert covered == []
+
+
+ACTIVE = """() => { const e = document.activeElement;
+  if (e === document.body) return 'body';
+  return e.getAttribute('role') === 'tab' ? 'tab ' + e.dataset.view : (e.getAttribute('aria-label') || e.textContent).trim(); }"""
+
+
+def test_a_control_a_view_draws_anew_keeps_the_keyboard(page: Page):
+    """Enter on a Links head chip, on the Model view's next block: the view drew the control anew and the focus fell
+    to the page's body (Tab started again from the top); a box that opens another view leaves it on that view's tab."""
+    open_app(page, text="The cat sat on the mat.", view="attention")
+    chip = page.locator('#attn-lines .head-chip[data-head="1"]')
+    chip.focus()
+    page.keyboard.press("Enter")
+    ready(page)
+    expect(page.locator('#attn-lines .head-chip[data-head="1"]')).to_have_attribute("aria-pressed", "true")
+    page.wait_for_timeout(200)
+    assert page.evaluate(ACTIVE) == "H1"
+    open_app(page, text="The cat sat on the mat.", view="model")
+    page.locator('[aria-label="next block"]').focus()
+    page.keyboard.press("Enter")
+    expect(page.locator('.mblock[aria-label="block 1"]')).to_be_attached()
+    page.wait_for_timeout(200)
+    assert page.evaluate(ACTIVE) == "next block"
+    page.locator(".mpart", has_text="Q, K, V per head").first.focus()
+    page.keyboard.press("Enter")
+    ready(page)
+    page.wait_for_timeout(200)
+    assert url_state(page)["view"] == "qkv"
+    assert page.evaluate(ACTIVE) == "tab qkv"
