@@ -374,7 +374,8 @@ function showView(ctx, { an, token: tok, view, analysis }) {
 }
 
 /** The keyboard's place after a view is drawn: a control it drew anew under the focus (a Links head chip, the Model
- * view's next block) passes the focus to its successor, the control of the same name; a control that opened another
+ * view's next block, a column header of the heads' table) passes the focus to its successor, the control of the same
+ * name (or data); a control that opened another
  * view (a Model box) passes it to that view's tab. Else the focus fell to the page's body: Tab began at the top. */
 function keepFocus(section) {
   const was = page.viewFocus;
@@ -385,7 +386,10 @@ function keepFocus(section) {
   page.viewFocus = null;
   const name = (e) => [e.tagName, e.getAttribute("aria-label") || "", e.textContent.trim()].join("\u0000");
   const usable = [...section.querySelectorAll(`${was.tagName}:not([disabled])`)].filter((e) => !e.closest("[hidden]"));
-  const same = section.contains(was) || !was.isConnected ? usable.find((e) => name(e) === name(was)) : null;
+  // (the same name; else the same data: a sorted column's header, whose arrow changed)
+  const data = (e) => JSON.stringify({ ...e.dataset });
+  const same = section.contains(was) || !was.isConnected
+    ? usable.find((e) => name(e) === name(was)) || (data(was) !== "{}" && usable.find((e) => data(e) === data(was))) : null;
   const to = same || document.querySelector(".tabs [role=tab][aria-selected=true]");
   if (to) to.focus({ preventScroll: Boolean(same) });
 }

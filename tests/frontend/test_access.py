@@ -538,3 +538,12 @@ def test_a_control_a_view_draws_anew_keeps_the_keyboard(page: Page):
     page.wait_for_timeout(200)
     assert url_state(page)["view"] == "qkv"
     assert page.evaluate(ACTIVE) == "tab qkv"
+    # the heads' table sorted by a column from the keyboard: the focus stays on that column's header
+    open_app(page, text="The cat sat on the mat.", view="heads")
+    page.locator('#panel-heads th[data-role="sink"]').focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => new URL(location.href).searchParams.get('role') === 'sink'")
+    ready(page)
+    page.wait_for_timeout(200)
+    assert page.evaluate("() => document.activeElement.dataset.role") == "sink"
+    expect(page.locator('#panel-heads th[data-role="sink"]')).to_have_attribute("aria-sort", "descending")
