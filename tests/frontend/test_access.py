@@ -547,3 +547,14 @@ def test_a_control_a_view_draws_anew_keeps_the_keyboard(page: Page):
     page.wait_for_timeout(200)
     assert page.evaluate("() => document.activeElement.dataset.role") == "sink"
     expect(page.locator('#panel-heads th[data-role="sink"]')).to_have_attribute("aria-sort", "descending")
+
+
+def test_on_a_phone_the_model_s_line_is_read_in_full(page: Page):
+    """The line under the model menu (its sizes, the tokens it reads at most, its training text) was cut to one line
+    with "…", the rest in a tooltip that a touch screen never shows."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_app(page, text="The cat sat on the mat.")
+    info = page.locator("#model-info")
+    expect(info).to_contain_text("reads at most 128 tokens")
+    assert page.evaluate("() => { const e = document.querySelector('#model-info'); return e.scrollWidth <= e.clientWidth; }")
+    assert page.evaluate("() => document.scrollingElement.scrollWidth") <= 390
