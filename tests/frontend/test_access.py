@@ -558,3 +558,19 @@ def test_on_a_phone_the_model_s_line_is_read_in_full(page: Page):
     expect(info).to_contain_text("reads at most 128 tokens")
     assert page.evaluate("() => { const e = document.querySelector('#model-info'); return e.scrollWidth <= e.clientWidth; }")
     assert page.evaluate("() => document.scrollingElement.scrollWidth") <= 390
+
+
+@pytest.mark.parametrize("model, size", [("minilm-l6", (390, 844)), ("smollm2-135m", (390, 844)), ("minilm-l6", (1280, 800))],
+                         ids=["minilm-phone", "smollm2-phone", "minilm-desktop"])
+def test_the_grid_s_head_names_are_inside_it(page: Page, need_models, model, size):
+    """Twelve (or nine) heads across a phone, twelve across the desktop's half width: the grid's "head 11" was slanted
+    past the plot's right edge, cut; where "head 11" has no room the heads are numbered."""
+    need_models(model)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    open_app(page, text="The cat sat on the mat.", model=model, view="attention")
+    out = page.evaluate("""() => { const gd = document.querySelector('#attn-grid .plot');
+      const b = gd.querySelector('.main-svg').getBoundingClientRect();
+      return [...gd.querySelectorAll('.xtick text')].filter((t) => { const r = t.getBoundingClientRect();
+        return r.right > b.right + 1 || r.left < b.left - 1; }).map((t) => t.textContent); }""")
+    assert page.locator("#attn-grid .xtick text").count() > 0
+    assert out == []
