@@ -46,6 +46,7 @@ const page = {
   actions: 0, // actions on their way (Continue)
   generated: null, // the last continuation: {text (the sentence it made), steps (the API's, one per generated token)}
   viewFocus: null, // the element last focused in the views (keepFocus)
+  announced: "", // what the screen reader's live region last said (announce)
 };
 let refreshQueued = false;
 
@@ -370,7 +371,19 @@ function showView(ctx, { an, token: tok, view, analysis }) {
   }
   section.dataset.state = ready ? "ready" : "loading";
   keepFocus(section);
+  if (ready) {
+    const info = viewInfo(state.view);
+    const q = page.query;
+    announce(`${info ? info.title : state.view} drawn` + (analysis ? `: ${analysis.tokens.length} tokens, query token ${q ?? tok} “${shownText(analysis.tokens[q ?? tok])}”, model ${analysis.model}.` : "."));
+  }
   return ready;
+}
+
+/** Say it once to a screen reader (a polite live region, visually hidden): the visible status only said "computing…". */
+function announce(text) {
+  if (text === page.announced) return;
+  page.announced = text;
+  $("announce").textContent = text;
 }
 
 /** The keyboard's place after a view is drawn: a control it drew anew under the focus (a Links head chip, the Model

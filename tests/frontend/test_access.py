@@ -7,6 +7,7 @@ Each test saves screenshots of what it checked under test-results/screenshots/ (
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -574,3 +575,19 @@ def test_the_grid_s_head_names_are_inside_it(page: Page, need_models, model, siz
         return r.right > b.right + 1 || r.left < b.left - 1; }).map((t) => t.textContent); }""")
     assert page.locator("#attn-grid .xtick text").count() > 0
     assert out == []
+
+
+def test_a_screen_reader_hears_when_a_view_is_drawn(page: Page):
+    """The live status said "computing…" and then went blank: nothing told a screen-reader user that the view was
+    drawn, nor for how many tokens. A polite live region (visually hidden) says the view, the token count and the query."""
+    open_app(page, text=SENTENCE, view="attention")
+    n = len(api(page, "/api/analyze", {"text": SENTENCE, "model": "tiny-sinusoidal"})["tokens"])
+    region = page.locator("#announce")
+    expect(region).to_have_attribute("role", "status")
+    expect(region).to_have_text(re.compile(rf"^Attention drawn: {n} tokens, query token {n - 1} “\.”"))
+    assert region.bounding_box() is None or region.bounding_box()["width"] <= 1  # heard, not seen
+    page.fill("#text", "The cat sat.")
+    m = len(api(page, "/api/analyze", {"text": "The cat sat.", "model": "tiny-sinusoidal"})["tokens"])
+    expect(region).to_have_text(re.compile(rf"^Attention drawn: {m} tokens"))
+    page.click('.tabs [data-view="predictions"]')
+    expect(region).to_have_text(re.compile(rf"^Predictions drawn: {m} tokens"))
