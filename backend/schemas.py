@@ -235,7 +235,8 @@ class ModelSummary(BaseModel):
     final_norm: bool = Field(..., description="a norm between the last block and the unembedding")
     mlp: Literal["gelu", "gelu_tanh", "swiglu"] = Field(..., description="the MLP's activation (swiglu: a gated MLP)")
     unembed: bool = Field(..., description="has an unembedding (a next-word head); false for an encoder like MiniLM")
-    tied_embeddings: bool = Field(..., description="the unembedding is the token embedding matrix, transposed")
+    tied_embeddings: bool = Field(..., description="the unembedding is the token embedding matrix, transposed (false "
+                                                   "where the model has no unembedding)")
     bias: bool = Field(..., description="the projections (Q, K, V, O, MLP) have biases")
     token_types: int = Field(0, description="how many token-type (segment) embeddings the model adds to the token "
                                             "embedding (BERT: 2; the app's texts are all type 0); 0: none")

@@ -111,7 +111,8 @@ class LoadedModel:
 def architecture(cfg: ModelConfig) -> dict[str, Any]:
     """The ModelInfo fields that describe the architecture beyond the sizes (for the picture of the model)."""
     return {"d_mlp": cfg.d_mlp, "norm": cfg.norm, "norm_placement": cfg.norm_placement, "final_norm": cfg.final_norm,
-            "mlp": cfg.mlp, "unembed": cfg.unembed, "tied_embeddings": cfg.tied_embeddings, "bias": cfg.bias,
+            "mlp": cfg.mlp, "unembed": cfg.unembed,
+            "tied_embeddings": cfg.unembed and cfg.tied_embeddings, "bias": cfg.bias,  # (no unembedding: none tied)
             "token_types": cfg.n_token_types, "embed_scale": cfg.embed_scale}
 
 

@@ -78,6 +78,16 @@ def test_api_names_the_install_command(packages_missing, client):
         assert 400 <= r.status_code < 500 and command in r.json()["detail"]
 
 
+def test_a_model_without_an_unembedding_is_not_said_to_tie_it(client):
+    """MiniLM's entry said tied_embeddings: true beside unembed: false, and the field's description is "the
+    unembedding is the token embedding matrix, transposed": a model with no unembedding ties nothing."""
+    models = {m["name"]: m for m in client.get("/api/models").json()["models"]}
+    assert models["minilm-l6"]["unembed"] is False and models["minilm-l6"]["tied_embeddings"] is False
+    for m in models.values():
+        assert not m["tied_embeddings"] or m["unembed"], m["name"]
+    assert models["tiny-sinusoidal"]["tied_embeddings"] is True  # (one that does: its logits are x W_E^T)
+
+
 def test_cli_table_says_how_to_install(packages_missing, capsys):
     main(["models"])
     out = capsys.readouterr().out
