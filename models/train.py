@@ -336,6 +336,7 @@ def build_parser(parser=None):
                         "data/tinystories)")
     p.add_argument("--val", help="validation text file (default, without training files: val.txt of the same folder)")
     p.add_argument("--out", required=True, help="output folder (model.safetensors, tokenizer.json, card.json)")
+    p.add_argument("--force", action="store_true", help="replace the model a folder --out holds already")
     p.add_argument("--tokenizer", help="an existing tokenizer.json (default: train a byte-level BPE)")
     p.add_argument("--vocab-size", type=int, default=TINY.vocab_size,
                    help="tokens of the BPE trained here (default %(default)s)")
@@ -400,6 +401,9 @@ def check_args(args) -> None:
         raise ValueError("--checkpoints need a token budget (--tokens): their steps are spaced over it")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be at least 1, not {args.threads}")
+    if (Path(args.out) / "model.safetensors").exists() and not args.force:
+        raise ValueError(f"--out {args.out} holds a model already (model.safetensors): choose another folder, or pass "
+                         "--force to replace it")
 
 
 def run_from_args(args) -> dict:

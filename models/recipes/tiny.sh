@@ -22,7 +22,7 @@ train() {  # name positional title [more options]
   if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then return 0; fi
   mkdir -p "$w/$name"
   "$py" -m models.train "$corpus/train.txt" --val "$corpus/val.txt" --out "$w/$name" \
-    --tokenizer "$tok" --positional "$positional" --title "$title" --tokens 16e6 --seed 0 --threads 1 "$@" \
+    --tokenizer "$tok" --positional "$positional" --title "$title" --tokens 16e6 --seed 0 --threads 1 --force "$@" \
     >"$w/$name/train.log" 2>&1
 }
 train tiny-sinusoidal sinusoidal "Tiny, sinusoidal positions" --checkpoints 12 & train tiny-learned learned "Tiny, learned positions" & wait

@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -250,6 +251,21 @@ def test_train_s_bad_budget_or_size_says_which_option(tmp_path, args, words):
     with pytest.raises(SystemExit, match=re.escape(words)):
         main(["train", str(text), "--val", str(text), "--out", str(out), "--no-progress", *args])
     assert not out.exists()
+
+
+def test_train_does_not_replace_a_model_without_force(tmp_path):
+    """`attnlab train --out models/weights/tiny-sinusoidal` replaced the default model without a word: a folder that
+    holds a model already is refused unless --force says to replace it (the recipe that retrains the shipped models
+    passes it)."""
+    text = tmp_path / "t.txt"
+    text.write_text("Once upon a time there was a cat.\n" * 50, encoding="utf-8")
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"mine")
+    with pytest.raises(SystemExit, match=re.escape(f"--out {out} holds a model already (model.safetensors)")):
+        main(["train", str(text), "--val", str(text), "--out", str(out), "--no-progress", "--tokens", "2000"])
+    assert (out / "model.safetensors").read_bytes() == b"mine" and not (out / "tokenizer.json").exists()
+    assert "--force" in Path("models/recipes/tiny.sh").read_text(encoding="utf-8")
 
 
 def test_lab_train_s_bad_threads_says_so():
