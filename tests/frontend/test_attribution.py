@@ -366,8 +366,10 @@ def test_small_probabilities_are_written_and_drawn_at_a_high_temperature(page: P
     probs = [p["prob"] for p in want["predictions"]]
     assert max(probs) < 0.01  # (the case: a flat distribution)
 
-    def written(p):  # the API's 4 decimals: below 0.01 at most two figures, written as they are
-        return f"{p:.3f}" if p >= 0.01 else str(p)
+    def written(p):  # 3 decimals; below 0.01 two significant figures (the API gives three there), as derive.probText
+        two = float(f"{p:.2g}")
+        assert two >= 1e-4  # (smaller ones are written with an exponent: not the case here)
+        return f"{p:.3f}" if p >= 0.01 or two >= 0.01 else str(two)
 
     bars = plot_data(page, "#panel-predictions [data-part=topk] .plot")[0]
     assert bars["text"] == [written(p) for p in probs]
