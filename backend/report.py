@@ -360,7 +360,7 @@ def _positions_run(iv: schemas.AppliedInterventions) -> str:
     if iv.positions == "shuffled":
         perm = iv.permutation or []
         given = ", ".join(f"{i}→{p}" for i, p in enumerate(perm))
-        moved = sum(p != i for i, p in enumerate(perm)) if iv.moved is None else iv.moved
+        moved = iv.moved  # (set whenever the positions are shuffled)
         others = "; the others kept their own" if moved < len(perm) else ""
         return (f" In this run the positions were shuffled: {moved} of the {len(perm)} tokens were given the encoding of "
                 f"another position (token→position: {given}){others}.")

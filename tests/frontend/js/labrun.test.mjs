@@ -272,7 +272,8 @@ test("lab.js: a new Train stops the page's live run first; leaving the page stop
   delete globalThis.EventSource;
 });
 
-test("lab.js: a run the server no longer has (it restarted) is given up, not followed into another run of the same id", async () => {
+/** A page's run of 3000 steps on a fake server, its stream open with records 0 and 1 in (EventSource faked). */
+async function trainingWithTwoRecords() {
   globalThis.EventSource = function EventSource() {};
   const api = fakeApi();
   const lab = createLab(api);
@@ -280,6 +281,11 @@ test("lab.js: a run the server no longer has (it restarted) is given up, not fol
   const es = api.streams[0];
   es.on.record(record(0));
   es.on.record(record(1));
+  return { api, lab, es };
+}
+
+test("lab.js: a run the server no longer has (it restarted) is given up, not followed into another run of the same id", async () => {
+  const { api, lab, es } = await trainingWithTwoRecords();
   // the server restarts: the stream fails and is closed by the browser, the poll finds no run 1
   let gone = true;
   const labRun = api.labRun;
@@ -306,13 +312,7 @@ test("lab.js: a run the server no longer has (it restarted) is given up, not fol
 
 test("lab.js: a run of the same id with another key (a server started again, a new run 1 already) is given up too", async () => {
   // a poll that came after another page's new run 1 found no 404: the page drew that run's records as its own
-  globalThis.EventSource = function EventSource() {};
-  const api = fakeApi();
-  const lab = createLab(api);
-  await lab.train({ task: "copy", steps: 3000 });
-  const es = api.streams[0];
-  es.on.record(record(0));
-  es.on.record(record(1));
+  const { api, lab, es } = await trainingWithTwoRecords();
   api.polls.push({ status: "running", step: 145, key: "k2", records: [record(2)] });
   es.readyState = 2;
   es.on.error(es);
