@@ -22,7 +22,7 @@ def _check_model(name: str | None) -> None:
 
 
 def _add_models(paths: list[str] | None) -> None:
-    """Register local Hugging Face folders (--add-model PATH), here and, through the environment, in every worker."""
+    """Register local model folders (--add-model PATH), here and, through the environment, in every worker."""
     if not paths:
         return
     folders = []
@@ -31,7 +31,7 @@ def _add_models(paths: list[str] | None) -> None:
             name = registry.register_folder(path)
         except (ValueError, OSError) as e:
             sys.exit(f"attnlab: --add-model {path}: {e}")
-        folders.append(registry.info(name).source)
+        folders.append(str(registry.folder(name)))
     known = [p for p in os.environ.get(registry.ADD_MODELS_ENV, "").split(os.pathsep) if p]
     os.environ[registry.ADD_MODELS_ENV] = os.pathsep.join(dict.fromkeys(known + folders))
 
@@ -420,7 +420,8 @@ def cmd_lab_save(args: argparse.Namespace) -> None:
             if name in ("model.safetensors", "tokenizer.json", "card.json"):
                 (out / name).write_bytes(z.read(member))
     card = json.loads((out / "card.json").read_text(encoding="utf-8"))
-    print(f"attnlab: wrote {out}: {card['title']} (model.safetensors, tokenizer.json, card.json)")
+    print(f"attnlab: wrote {out}: {card['title']} (model.safetensors, tokenizer.json, card.json); "
+          f"serve it with: attnlab serve --add-model {out}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -436,8 +437,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"],
                    help="the server's log level (default info)")
     s.add_argument("--add-model", action="append", metavar="PATH",
-                   help="also serve a local Hugging Face folder (config.json + safetensors; GPT-2, BERT or Llama); "
-                        "repeatable")
+                   help="also serve a local model folder: a Hugging Face one (config.json + safetensors; GPT-2, "
+                        "BERT or Llama) or one that `attnlab train` or `attnlab lab save` wrote; repeatable")
     s.set_defaults(func=cmd_serve)
 
     a = sub.add_parser("analyze", help="tokens, next-word predictions and the most focused heads of a text",
@@ -455,7 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--json", action="store_true", help="the full /api/analyze answer as JSON")
     a.add_argument("--compact", action="store_true", help="with --json: on one line")
     a.add_argument("--add-model", action="append", metavar="PATH",
-                   help="a local Hugging Face folder to make available (as in serve); repeatable")
+                   help="a local model folder to make available (as in serve); repeatable")
     a.set_defaults(func=cmd_analyze)
 
     r = sub.add_parser("report", help="write one self-contained HTML file with the main views of a text",
@@ -488,7 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--depth", type=int, help="the depth of the second similarity map (default: the last)")
     r.add_argument("--metric", choices=["cosine", "dot"], default="cosine", help="the similarity measure")
     r.add_argument("--add-model", action="append", metavar="PATH",
-                   help="a local Hugging Face folder to make available (as in serve); repeatable")
+                   help="a local model folder to make available (as in serve); repeatable")
     r.set_defaults(func=cmd_report)
 
     m = sub.add_parser("models", help="the models and their sizes, scheme and metrics; `models install` installs "
@@ -527,7 +528,7 @@ def build_parser() -> argparse.ArgumentParser:
     lc.add_argument("--sentence", action="append", help="a sentence to resolve the steps on (repeatable; default: "
                                                         "the lesson's own)")
     lc.add_argument("--model", action="append", help="a model (repeatable; default: the lesson's own)")
-    lc.add_argument("--add-model", action="append", metavar="PATH", help="also offer a local Hugging Face folder")
+    lc.add_argument("--add-model", action="append", metavar="PATH", help="also offer a local model folder (as in serve)")
     lc.set_defaults(func=cmd_lessons_check)
 
     lab = sub.add_parser("lab", help="the training lab: train a small model on a task, or save a server's run",

@@ -19,7 +19,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -276,9 +276,13 @@ def _register_pretrained() -> None:
     register("smollm2-135m", smollm2_info, loader(pretrained.load_smollm2, smollm2_info))
 
 
+OWN_FILES = ("card.json", "model.safetensors", "tokenizer.json")  # what `attnlab train` and `attnlab lab save` write
+
+
 def register_folder(path: str | Path, name: str | None = None) -> str:
-    """Register a local Hugging Face folder (config.json + safetensors, GPT-2, BERT or Llama type) under
-    `name` (default: the folder's name). Reads config.json only; the weights are converted on first use.
+    """Register a local folder under `name` (default: the folder's name): a Hugging Face one (config.json +
+    safetensors, GPT-2, BERT or Llama type; reads config.json only, the weights are converted on first use), or one
+    in our own format (OWN_FILES, as `attnlab train` and `attnlab lab save` write it; reads card.json only).
     Raises ValueError with a readable reason when the folder cannot be used."""
     from models.convert import hf_folder
     from models.convert.common import count_params
@@ -286,12 +290,21 @@ def register_folder(path: str | Path, name: str | None = None) -> str:
     folder = Path(path).expanduser().resolve()
     if not folder.is_dir():
         raise ValueError(f"{path} is not a folder")
-    cfg = hf_folder.model_config(folder)  # ConversionError (a ValueError) says why not
+    own = not (folder / "config.json").is_file() and all((folder / f).is_file() for f in OWN_FILES)
+    cfg = None if own else hf_folder.model_config(folder)  # ConversionError (a ValueError) says why not
     name = name or folder.name
     if _FOLDERS.get(name) == folder:
         return name  # the same folder again (say, from ATTNLAB_ADD_MODELS and the command line)
     if name in _REGISTRY:
         raise ValueError(f"a model named {name!r} is registered already; rename the folder {folder}")
+    if own:
+        try:
+            own_meta = replace(_info_from_card(folder, False), name=name, checkpoints=None)
+        except (ValueError, KeyError, TypeError) as e:  # (json's errors are ValueErrors)
+            raise ValueError(f"its card.json cannot be read as a model's card ({type(e).__name__}: {e})") from None
+        register(name, lambda: own_meta, lambda progress: load_folder(folder, name, own_meta))
+        _FOLDERS[name] = folder
+        return name
     kind = hf_folder.read_config(folder)["model_type"]
     meta = ModelInfo(
         name=name, title=f"{name} ({kind}, local folder)", kind="causal" if cfg.causal else "bidirectional",
@@ -310,6 +323,11 @@ def register_folder(path: str | Path, name: str | None = None) -> str:
     register(name, lambda: meta, load_it)
     _FOLDERS[name] = folder
     return name
+
+
+def folder(name: str) -> Path | None:
+    """The folder that register_folder registered `name` from, else None."""
+    return _FOLDERS.get(name)
 
 
 def _register_env_folders() -> None:

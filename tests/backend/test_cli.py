@@ -333,3 +333,23 @@ def test_lab_save_s_url_without_a_scheme_says_so(tmp_path):
         main(["lab", "save", "1", "--out", str(tmp_path / "out"), "--url", "127.0.0.1:8000"])
     assert "--url 127.0.0.1:8000 needs its scheme: http://127.0.0.1:8000" in str(e.value), e.value
     assert "running" not in str(e.value) and not (tmp_path / "out").exists()
+
+
+def test_a_folder_that_lab_train_wrote_is_taken_by_add_model(capsys, tmp_path, monkeypatch):
+    import torch
+
+    from models import registry
+
+    for table in ("_REGISTRY", "_FOLDERS", "_LOADED"):  # registered for this test only
+        monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
+    monkeypatch.delenv(registry.ADD_MODELS_ENV, raising=False)
+    before = torch.get_num_threads()
+    try:
+        main(["lab", "train", "--task", "copy", "--size", "tiny", "--steps", "2", "--out", str(tmp_path / "my-run")])
+    finally:
+        torch.set_num_threads(before)
+    capsys.readouterr()
+    main(["analyze", "abab", "--add-model", str(tmp_path / "my-run"), "--model", "my-run", "--json"])
+    body = json.loads(capsys.readouterr().out)
+    assert body["model"] == "my-run" and [t["display"] for t in body["tokens"]][1:] == list("abab")
+    assert os.environ[registry.ADD_MODELS_ENV] == str((tmp_path / "my-run").resolve())  # what each worker registers

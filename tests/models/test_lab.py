@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from models import roles
+from models import registry, roles
 from models.lab import ROLES, LabConfig, LabTrainer, role_scores, save_folder
 from models.registry import load_folder
 from models.tasks import IGNORE
@@ -192,3 +192,30 @@ def test_summarize_agrees_with_the_records_of_a_real_run_read_another_way():
     assert s["role"]["score"] == pytest.approx(float(best[j]))
     assert s["final"]["step"] == 60 and s["final"]["loss"] == recs[-1]["loss"]
     assert s["final"]["best_score"] == pytest.approx(float(best[-1]))
+
+
+def test_saved_files_can_be_added_to_the_app_by_folder(tmp_path, monkeypatch):
+    """`attnlab lab save` writes a folder that `attnlab serve --add-model` takes as it is (no copying into
+    models/weights): the registry serves it under the folder's name with the same logits as the run."""
+    t = LabTrainer(LabConfig(task="copy", positional="learned", size="tiny", seed=5))
+    t.train(2)
+    save_folder(tmp_path / "my-copy-run", t.cfg, t.state_dict(), t.step, t.seconds)
+    for table in ("_REGISTRY", "_FOLDERS", "_LOADED"):  # registered for this test only
+        monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
+    name = registry.register_folder(tmp_path / "my-copy-run")
+    assert name == "my-copy-run" and name in [m.name for m in registry.list_models()]
+    assert registry.register_folder(tmp_path / "my-copy-run") == name  # the same folder again: one model
+    info = registry.info(name)
+    assert info.positional == "learned" and info.title.startswith("Lab: ") and not info.default
+    assert registry.folder(name) == (tmp_path / "my-copy-run").resolve()
+    loaded = registry.load(name)
+    ids = loaded.tokenizer.encode("abab")
+    t.model.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.model(torch.tensor(ids)), t.model(torch.tensor(ids)), atol=0, rtol=0)
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "card.json").write_text("{}")
+    (tmp_path / "broken" / "model.safetensors").write_bytes(b"")
+    (tmp_path / "broken" / "tokenizer.json").write_text("{}")
+    with pytest.raises(ValueError, match="card.json"):
+        registry.register_folder(tmp_path / "broken")
