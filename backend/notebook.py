@@ -333,11 +333,11 @@ def _text_or_probe(text: str | None, probe: bool) -> None:
 
 
 def role_table(text: str | None = None, model: str | None = None, *, probe: bool = False, probe_seed: int = 0,
-               probe_length: int = 50, sort_by: str | None = None, positions: str = "normal", scale: bool = True,
+               probe_length: int | None = None, sort_by: str | None = None, positions: str = "normal", scale: bool = True,
                ablate=(), seed: int = 0) -> schemas.RolesResponse:
     """Every head's role scores and label, as /api/roles: on `text`, or with probe=True on the induction probe
-    (`probe_seed`, `probe_length`; its per-token losses in .probe). `sort_by` a role: .roles.ranking lists
-    every head by it, highest first."""
+    (`probe_seed`, `probe_length`: default 50 or the longest that fits the model; its per-token losses in .probe).
+    `sort_by` a role: .roles.ranking lists every head by it, highest first."""
     _text_or_probe(text, probe)
     spec = _request(schemas.ProbeSpec, seed=probe_seed, length=probe_length) if probe else None
     req = _request(schemas.RolesRequest, text=text, probe=spec, sort_by=sort_by, model=model, **_iv(positions, scale, ablate, seed))
@@ -349,7 +349,7 @@ def role_table(text: str | None = None, model: str | None = None, *, probe: bool
 
 
 def roles(text: str | None = None, model: str | None = None, role: str | None = None, *, probe: bool = False,
-          probe_seed: int = 0, probe_length: int = 50, positions: str = "normal", scale: bool = True, ablate=(),
+          probe_seed: int = 0, probe_length: int | None = None, positions: str = "normal", scale: bool = True, ablate=(),
           seed: int = 0) -> go.Figure:
     """Every head's role label, layer x head (with `role`: that role's score for every head), as /api/roles."""
     resp = role_table(text, model, probe=probe, probe_seed=probe_seed, probe_length=probe_length,
@@ -358,7 +358,7 @@ def roles(text: str | None = None, model: str | None = None, role: str | None = 
 
 
 def role_models(role: str = "induction", text: str | None = None, models: list[str] | None = None, *,
-                probe: bool = False, probe_seed: int = 0, probe_length: int = 50) -> go.Figure:
+                probe: bool = False, probe_seed: int = 0, probe_length: int | None = None) -> go.Figure:
     """One role's score for every head of several models side by side (default: the tiny models that ship with
     the project), on the same text or each on the probe, as /api/roles/models. `.data` of the answer:
     role_models_data."""
@@ -367,7 +367,7 @@ def role_models(role: str = "induction", text: str | None = None, models: list[s
 
 
 def role_models_data(text: str | None = None, models: list[str] | None = None, *, probe: bool = False,
-                     probe_seed: int = 0, probe_length: int = 50, sort_by: str | None = None) -> schemas.RolesModelsResponse:
+                     probe_seed: int = 0, probe_length: int | None = None, sort_by: str | None = None) -> schemas.RolesModelsResponse:
     """The role tables of several models on the same text or probe, as /api/roles/models."""
     _text_or_probe(text, probe)
     spec = _request(schemas.ProbeSpec, seed=probe_seed, length=probe_length) if probe else None

@@ -1009,8 +1009,10 @@ class RoleTable(BaseModel):
 class ProbeSpec(Strict):
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1, description="the random tokens' seed: the same seed gives the "
                                                                "same probe")
-    length: StrictInt = Field(50, ge=2, description="how many random tokens; the probe is them twice (with the "
-                                                    "model's BOS first where it has one)")
+    length: StrictInt | None = Field(
+        None, ge=2, description="how many random tokens; the probe is them twice (with the model's BOS first where it "
+                                "has one). Default: 50, or fewer where the model cannot read or draw that many (the "
+                                "longest probe it can read, as many as its ordinary tokens, at most max_probe_length)")
 
 
 class ProbeResult(BaseModel):

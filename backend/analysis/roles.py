@@ -105,22 +105,37 @@ def _response(run: Run, opts: Options, probe: schemas.ProbeResult | None = None)
 
 # --------------------------------------------------------------------------- the induction probe
 
+PROBE_LENGTH = 50  # the probe's length where a request names none and the model can read and draw that many
+
+
 def check_probe(service: ModelService, spec: schemas.ProbeSpec) -> None:
     limit = service.settings.max_probe_length
-    if spec.length > limit:
+    if spec.length is not None and spec.length > limit:
         raise ValueError(f"the probe's length is {spec.length}; the limit is {limit} (max_probe_length)")
+
+
+def probe_length(service: ModelService, loaded: registry.LoadedModel, spec: schemas.ProbeSpec) -> int:
+    """The spec's length, or where it names none: PROBE_LENGTH, or the longest probe the model can read and draw (a
+    model trained in the lab reads 24 tokens of a 27-letter vocabulary), within max_probe_length."""
+    if spec.length is not None:
+        return spec.length
+    before, after = roles.special_frame(loaded.tokenizer)
+    readable = (loaded.info.max_tokens - len(before) - len(after)) // 2
+    return max(2, min(PROBE_LENGTH, service.settings.max_probe_length, readable,
+                      roles.ordinary_tokens(loaded.tokenizer).numel()))  # (under 2: the probe says why not)
 
 
 def probe_run(service: ModelService, model: str | None, spec: schemas.ProbeSpec, iv: Interventions) -> tuple[Run, roles.Probe]:
     """The induction probe of `model` (drawn from its vocabulary with the spec's seed), run through the service."""
     check_probe(service, spec)
     loaded = service.get(model)
-    probe = roles.induction_probe(loaded.tokenizer, spec.length, spec.seed)
+    length = probe_length(service, loaded, spec)
+    probe = roles.induction_probe(loaded.tokenizer, length, spec.seed)
     limit = loaded.info.max_tokens
     if len(probe.ids) > limit:
-        frame = len(probe.ids) - 2 * spec.length
+        frame = len(probe.ids) - 2 * length
         extra = f" and {frame} special token{'s' if frame > 1 else ''}" if frame else ""
-        raise ValueError(f"the probe is {len(probe.ids)} tokens ({spec.length} twice{extra}); model {loaded.name!r} "
+        raise ValueError(f"the probe is {len(probe.ids)} tokens ({length} twice{extra}); model {loaded.name!r} "
                          f"reads at most {limit} tokens, so the length can be at most {(limit - frame) // 2}")
     return service.run_ids(loaded.name, probe.ids, iv), probe
 

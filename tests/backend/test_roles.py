@@ -562,3 +562,31 @@ def test_a_fixed_offset_of_1_differs_from_previous_token_by_the_second_token_alo
             assert s["fixed-offset"] * q["fixed-offset"] == pytest.approx(s["previous-token"] * q["previous-token"],
                                                                            abs=5e-4 * q["fixed-offset"])
     assert seen
+
+
+def test_the_probe_s_default_length_fits_the_model(tmp_path, monkeypatch):
+    """With no length asked, the probe is 50 tokens twice where the model can read and draw that many; a model
+    trained in the lab (27 ordinary tokens, 24 positions) gets the longest that fits, and the answer says it."""
+    from models.lab import LabConfig, LabTrainer, save_folder
+
+    t = LabTrainer(LabConfig(task="copy", size="tiny", seed=1))
+    save_folder(tmp_path / "lab-copy", t.cfg, t.state_dict(), t.step, t.seconds)
+    for table in ("_REGISTRY", "_FOLDERS", "_LOADED"):  # registered for this test only
+        monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
+    name = registry.register_folder(tmp_path / "lab-copy")
+    max_tokens = registry.info(name).max_tokens
+    loaded = registry.load(name)
+    before, after = core.special_frame(loaded.tokenizer)
+    fits = min(core.ordinary_tokens(loaded.tokenizer).numel(), (max_tokens - len(before) - len(after)) // 2)
+    assert fits < 50
+    for settings, model, length in [(Settings(), name, fits), (Settings(), None, 50),
+                                    (Settings(max_probe_length=10), None, 10)]:
+        with TestClient(create_app(settings, ModelService(settings)), raise_server_exceptions=False) as c:
+            r = c.post("/api/roles/probe", json={"model": model} if model else {})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert body["probe"]["length"] == length and len(body["tokens"]) == len(before) + 2 * length + len(after)
+            assert body["probe"]["second_half"][1] - body["probe"]["first_half"][0] == 2 * length
+    with TestClient(create_app(Settings(), ModelService(Settings())), raise_server_exceptions=False) as c:
+        r = c.post("/api/roles/probe", json={"model": name, "probe": {"length": 50}})  # asked for: refused, with why
+        assert r.status_code == 422 and "ordinary tokens" in r.json()["detail"]
