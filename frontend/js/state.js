@@ -140,6 +140,7 @@ export function parse(search, problems = []) {
   s.step = int(q.get("step"), DEFAULTS.step, 1, 999);
   s.target = int(q.get("target"), null);
   s.versus = int(q.get("versus"), null);
+  if (s.versus === s.target) s.versus = null; // (a logit minus itself: see update)
   s.topk = int(q.get("topk"), DEFAULTS.topk, 0, limits.max_top_k ?? 50);
   s.topp = num(q.get("topp"), DEFAULTS.topp, 0.01, 1);
   s.seed = int(q.get("seed"), null, 0, 2 ** 31 - 1);
@@ -205,6 +206,10 @@ function writeURL(mode) {
 
 /** Apply a patch, write the URL (replace by default; "push" for navigation), tell the listeners. */
 export function update(patch, { history: mode = "replace" } = {}) {
+  // a token explained picked as the one it was compared with drops the comparison: logit(t) - logit(t) is 0 whatever
+  // the model does, and the API refuses it
+  const versus = "versus" in patch ? patch.versus : state.versus;
+  if (patch.target !== undefined && patch.target !== null && patch.target === versus) patch = { ...patch, versus: null };
   const changed = new Set();
   for (const [key, value] of Object.entries(patch)) {
     if (!(key in DEFAULTS)) throw new Error(`unknown state key ${key}`);

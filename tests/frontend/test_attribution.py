@@ -244,6 +244,37 @@ def test_picking_a_token_and_a_second_one_explains_their_difference(page: Page):
     expect(page.locator("#panel-lens [data-part=prob] .caption")).to_contain_text(f"p(“{final[1]['display']}”)")
 
 
+def test_the_token_picked_is_never_compared_with_itself_and_a_refusal_keeps_no_caption(page: Page):
+    """Picking, as the token explained, the token it was compared with (or the model's top-1 when that is it): the
+    API refuses logit(t) - logit(t), and the view showed the refusal under the caption of the two tokens before
+    ("Blue: favours “␣The” over “␣He”")."""
+    lens = api(page, "/api/attribution/lens", {"text": TEXT, "top_k": 10})
+    final = lens["cells"][-1][-1]["top"]
+    top, second = final[0], final[1]
+    open_app(page, text=TEXT, view="attribution", target=second["id"], versus=top["id"])
+    heads_caption = page.locator("#panel-attribution [data-part=heads] .caption")
+    expect(heads_caption).to_contain_text(f"favours “{second['display']}” over “{top['display']}”")
+    # the versus token as the token: the comparison goes, the logit alone is explained
+    page.select_option("#panel-attribution select[name=target]", str(top["id"]))
+    ready(page)
+    st = url_state(page)
+    assert (st.get("target"), st.get("versus")) == (str(top["id"]), None)
+    expect(page.locator("#panel-attribution .sumline.total")).to_contain_text(f"logit(“{top['display']}”) after")
+    expect(heads_caption).to_contain_text("Blue: pushes the token up")
+    # the model's top-1 (the default) is the token compared with: the API's refusal, and no caption of another answer
+    page.select_option("#panel-attribution select[name=versus]", str(second["id"]))
+    ready(page)
+    page.select_option("#panel-attribution select[name=target]", str(second["id"]))
+    ready(page)
+    page.select_option("#panel-attribution select[name=versus]", str(top["id"]))
+    ready(page)
+    expect(heads_caption).to_contain_text(f"favours “{second['display']}” over “{top['display']}”")
+    page.select_option("#panel-attribution select[name=target]", "")
+    ready(page)
+    expect(page.locator("#panel-attribution [data-part=heads] .reason")).to_contain_text("versus is the token explained")
+    expect(heads_caption).to_be_hidden()
+
+
 def test_the_lens_says_where_its_token_is_in_no_list_and_its_temperature(page: Page):
     """A token of rank 320 is bold in none of the lists, which only show each reading's top 5: the caption said
     "Bold: “␣the”" all the same; the lens reads the logits at temperature 1, which it now says when the predictions

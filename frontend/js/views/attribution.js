@@ -44,6 +44,7 @@ export function render(element, data, state) {
   if (why) {
     ctl.hidden = Boolean(data.unavailable);
     sum.hidden = true;
+    caption(headsFig, ""); // (the caption of the answer drawn before: "favours a over b" of another pair)
     reason(headsFig, why);
     partsFig.hidden = true;
     return;

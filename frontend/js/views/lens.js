@@ -63,6 +63,7 @@ export function render(element, data, state) {
   if (why) {
     ctl.hidden = Boolean(data.unavailable);
     note.hidden = true;
+    caption(probFig, ""); // (the caption of the answer drawn before: another token's probability)
     reason(probFig, why);
     topFig.hidden = true;
     return;

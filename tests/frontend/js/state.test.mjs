@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
-import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
+import { DEFAULTS, parse, serialize, state, update } from "../../../frontend/js/state.js";
 import { setVocabulary } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
 
@@ -54,4 +54,22 @@ test("what a link names wrongly stays at its default, with a sentence saying so"
   assert.deepEqual([t.head, t.token, t.layer], [DEFAULTS.head, null, 2]);
   assert.deepEqual(more, ["The link's head “1.5” is not a whole number from 0 up: showing head 0.",
     "The link's token “x” is not a whole number from 0 up: showing the last token."]);
+});
+
+test("the token explained is never the one it is compared with: picking it as the token drops the comparison", () => {
+  // logit(t) - logit(t) is 0 whatever the model does, and the API refuses it: picking the second token as the first
+  // in the Token menu left the view on that refusal under a caption of the two tokens before
+  update({ target: 305, versus: 313 }, { history: "none" });
+  update({ target: 313 }, { history: "none" });
+  assert.deepEqual([state.target, state.versus], [313, null]);
+  update({ target: 305, versus: 313 }, { history: "none" }); // two different tokens: both kept
+  assert.deepEqual([state.target, state.versus], [305, 313]);
+  update({ target: null }, { history: "none" }); // the model's top-1, whichever it is: the server says if it clashes
+  assert.deepEqual([state.target, state.versus], [null, 313]);
+  update({ target: 7, versus: 7 }, { history: "none" });
+  assert.deepEqual([state.target, state.versus], [7, null]);
+  update({ target: null, versus: null }, { history: "none" });
+  // a link that names the same token twice
+  assert.deepEqual([parse("target=9&versus=9").target, parse("target=9&versus=9").versus], [9, null]);
+  assert.deepEqual([parse("target=9&versus=8").target, parse("target=9&versus=8").versus], [9, 8]);
 });
