@@ -144,6 +144,25 @@ def test_the_ablation_note_counts_the_passes_it_ran(page: Page):
         f"p(“{a['token']['display']}”) after “{a['tokens'][3]['display']}” (token 3) is {a['token']['prob']}: "
         "its change with each head ablated")
 
+def test_the_ablation_effects_say_which_colour_is_a_head_that_helped(page: Page):
+    """The effects heatmap draws the change with each head ablated: negative (orange) where the token's probability
+    falls without the head, the head having helped it. Its caption said nothing of the colours, and the attribution
+    view beside it draws a head that helps in blue."""
+    open_app(page, text=TEXT, view="effects")
+    want = [api(page, "/api/attribution/ablation", {"text": TEXT, "layers": [l]})["effects"][0] for l in range(4)]
+    trace = plot_data(page, "#panel-effects [data-part=effects] .plot")[0]
+    assert trace["z"] == [[e["delta_prob"] for e in row] for row in want]
+    scale = trace["colorscale"]
+    assert trace["zmid"] == 0 and trace["zmin"] == -trace["zmax"]
+    low, high = scale[0][1], scale[-1][1]  # drawn at the most negative change, and at the most positive one
+    r, g, b = (int(low[i:i + 2], 16) for i in (1, 3, 5))
+    assert r > b, low  # orange
+    r, g, b = (int(high[i:i + 2], 16) for i in (1, 3, 5))
+    assert b > r, high  # blue
+    expect(page.locator("#panel-effects [data-part=effects] .caption")).to_contain_text(
+        "Orange: lower without the head (it helped the token); blue: higher (it held the token back).")
+
+
 def test_a_why_view_waiting_for_its_analysis_says_so_then_shows_the_new_sentence(page: Page):
     """The lens view's analysis carries more than the attention view's: back on the lens tab after the sentence
     changed elsewhere, its old picture is marked loading until the new analysis is in, then shows the new sentence."""

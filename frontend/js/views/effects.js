@@ -163,7 +163,8 @@ function ablationPart(element, data, state) {
   const z = p.effects.map((row) => (row ? row.map((e) => (e.already_ablated ? null : e.delta_prob)) : Array(H).fill(null)));
   const lim = absMax(z);
   const t = p.first.token;
-  caption(fig, p.first.caption);
+  // (the colours say the opposite of the attribution view's, where blue is a head that helps: said here)
+  caption(fig, `${p.first.caption} Orange: lower without the head (it helped the token); blue: higher (it held the token back).`);
   // (the probability as the run is, then what each cell shows: "Change in p(x) = 0.48" read as a change of 0.48)
   const temp = temperatureElsewhere(state) ? " (at temperature 1)" : ""; // (the slider is the predictions view's)
   // the position explained, where it is not the last (the query token chosen): "p(“␣down”) after “␣sat”"
