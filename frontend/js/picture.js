@@ -24,7 +24,7 @@ export function modelPicture(model, n = "n", interventions = null, layer = null)
   const positions = iv.positions || "normal";
   const scaled = iv.scale !== false;
   // the block drawn is `layer`'s: its own ablated heads (every block's where no layer is given)
-  const off = (iv.ablate || []).filter(([l]) => layer === null || l === layer).map(([, h]) => h);
+  const off = (iv.ablate || []).filter(([l]) => layer === null || l === layer).map(([, h]) => h).sort((a, b) => a - b);
   const ablated = off.length;
   const gqa = m.n_kv_heads !== m.n_heads;
   const pre = m.norm_placement !== "post";
@@ -62,7 +62,10 @@ export function modelPicture(model, n = "n", interventions = null, layer = null)
     input.push({ id: "embed_norm", kind: "norm", label: norm, shape: dims(n, m.d_model), view: "embeddings" });
   }
 
-  const headsLabel = gqa ? `${m.n_heads} heads (${m.n_kv_heads} K/V heads shared)` : `${m.n_heads} heads`;
+  // the block drawn's ablated heads on the box itself (a tooltip alone left "4 heads" on a block with two off)
+  const offWords = ablated && layer !== null ? `head${ablated > 1 ? "s" : ""} ${off.join(", ")} ablated in this run` : "";
+  const within = [...(gqa ? [`${m.n_kv_heads} K/V heads shared`] : []), ...(offWords ? [offWords] : [])];
+  const headsLabel = `${m.n_heads} heads${within.length ? ` (${within.join("; ")})` : ""}`;
   const attn = [
     { id: "qkv", kind: "box", label: "Q, K, V per head", shape: `q ${dims(n, m.n_heads, m.d_head)} · k, v ${dims(n, m.n_kv_heads, m.d_head)}`,
       view: "qkv", note: gqa ? `each K/V head serves ${m.n_heads / m.n_kv_heads} query heads` : "x·W_Q, x·W_K, x·W_V (linear)" },

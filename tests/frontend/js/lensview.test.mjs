@@ -321,5 +321,11 @@ test("the picture draws the run's interventions where they act: positions remove
   const of = (layer) => partsOf(modelPicture(TINY, 5, { ablate: [[0, 1], [2, 3], [2, 0]] }, layer)).find((p) => p.id === "heads").note;
   assert.equal(of(1), "each head's weighted sum of values");
   assert.match(of(0), /; head 1 of this block ablated in this run \(its output is 0\)$/);
-  assert.match(of(2), /; heads 3, 0 of this block ablated in this run \(their outputs are 0\)$/);
+  assert.match(of(2), /; heads 0, 3 of this block ablated in this run \(their outputs are 0\)$/);
+  // on the box itself, not only in its tooltip: the box of block 2 said "4 heads" with two of them off
+  const box = (layer, m = TINY) => partsOf(modelPicture(m, 5, { ablate: [[0, 1], [2, 3], [2, 0]] }, layer)).find((p) => p.id === "heads").label;
+  assert.equal(box(1), `${TINY.n_heads} heads`);
+  assert.equal(box(0), `${TINY.n_heads} heads (head 1 ablated in this run)`);
+  assert.equal(box(2), `${TINY.n_heads} heads (heads 0, 3 ablated in this run)`);
+  assert.equal(box(2, SMOL), `${SMOL.n_heads} heads (${SMOL.n_kv_heads} K/V heads shared; heads 0, 3 ablated in this run)`);
 });
