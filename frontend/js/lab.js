@@ -95,9 +95,11 @@ export function createLab(api = realApi, storage = sessionStore()) {
   function lost() {
     stopFollowing();
     if (!view.run) return;
-    apply({ type: "state", run: { ...view.run, status: "failed", version: view.run.version + 1,
-      reason: "the server no longer has this run (it may have restarted): press Train to start again" } });
+    apply({ type: "state", run: { ...view.run, status: "failed", version: view.run.version + 1, lost: true,
+      reason: "the server no longer has this run (it may have restarted), nor its weights to open in the explorer: " +
+        "press Train to start again" } });
     apply({ type: "transport", transport: null });
+    if (view.error) apply({ type: "error", message: null }); // (an unreachable server said so meanwhile: it is back)
   }
 
   /** Poll the run (the fallback of the event stream) until it ends. */
@@ -215,7 +217,14 @@ export function createLab(api = realApi, storage = sessionStore()) {
     /** Register the run's weights at `step` (default: the latest kept) as a model: its name, or null. */
     register: (step) => act(async () => {
       const id = runId();
-      const got = await api.labRegister({ id, step });
+      let got;
+      try {
+        got = await api.labRegister({ id, step });
+      } catch (err) {
+        if (err.status !== 404) throw err;
+        lost(); // (a server started again since the run ended: its weights are gone)
+        return null;
+      }
       await resync(id); // its `registered` list has the model now
       return got.model;
     }),

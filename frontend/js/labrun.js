@@ -122,6 +122,34 @@ export const isLive = (run) => Boolean(run) && LIVE.includes(run.status);
 export const isEnded = (run) => Boolean(run) && ENDED.includes(run.status);
 
 /**
+ * Whether Reset (start again with the same settings) applies: not to a run reset already, nor to one the server no
+ * longer has (`lost`), whose id may name another page's run on a server started again.
+ */
+export const canReset = (run) => Boolean(run) && run.status !== "reset" && !run.lost;
+
+/** Why a run the server no longer has (lab.js marks it `lost`) offers no step to open in the explorer. */
+export const LOST_OPEN = "The server no longer has this run's weights (it may have restarted): no step of it can be opened in the explorer.";
+
+/**
+ * The lab's "Open in the explorer": {step, enabled, label, why}. The step is the one the slider shows where its weights
+ * are kept (else the latest kept), offered once the run is not training; a run the server no longer has (`lost`: it
+ * restarted) offers none, and `why` says so.
+ */
+export function openOffer(s) {
+  const run = s.run;
+  if (run && run.lost) return { step: null, enabled: false, label: "Open in the explorer", why: LOST_OPEN };
+  const rec = shownRecord(s);
+  const kept = run ? run.checkpoint_steps || [] : [];
+  const step = rec && kept.includes(rec.step) ? rec.step : kept.length ? kept[kept.length - 1] : null;
+  return {
+    step,
+    enabled: step !== null && (run.status === "paused" || isEnded(run)),
+    label: step === null ? "Open in the explorer" : `Open step ${step} in the explorer`,
+    why: "",
+  };
+}
+
+/**
  * Where the lab's controls (`chosen`: {task, positional, size, steps}, what Train would start) differ from the run on
  * screen (a lesson's next step sets them; the run before stays): what that run is, in one sentence; else "".
  */

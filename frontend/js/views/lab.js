@@ -4,7 +4,7 @@
 // the run that lab.js follows (the page's data layer) and asks for actions through main.js; it fetches nothing.
 // It does not read the sentence: the page shows it without the sentence's analysis (`standalone`).
 import {
-  answerOf, exampleLossSeries, firstReaching, isEnded, isLive, lossSeries, otherSettings, patternOf, roleSeries, shownIndex, shownRecord,
+  answerOf, canReset, exampleLossSeries, firstReaching, isEnded, isLive, lossSeries, openOffer, otherSettings, patternOf, roleSeries, shownIndex, shownRecord,
   statusText,
   typedSteps,
 } from "../labrun.js";
@@ -12,6 +12,8 @@ import {
   action, caption, changed, COLORS, draw, emit, esc, fmt, h, maskedBackground, matrixRows, panel, part, plotOf, reason, setExport, setValue,
   squareHeight, THEME, tokenAxis, tokenHeatmap,
 } from "../plot.js";
+
+const OPEN_TITLE = "register the model at the step shown and look at it in every view";
 
 export const id = "lab";
 export const sources = ["labOptions", "lab"];
@@ -67,7 +69,7 @@ function controls(element, options) {
       btn("step", "Step +10", "train 10 more steps, then stay paused"),
       btn("reset", "Reset", "start again from step 0 with the same settings"),
       btn("cancel", "Stop", "end the run (its records and checkpoints stay)"),
-      btn("open", "Open in the explorer", "register the model at the step shown and look at it in every view"));
+      btn("open", "Open in the explorer", OPEN_TITLE));
     const status = h("p", { class: "lab-status", role: "status", "aria-live": "polite" });
     const error = h("p", { class: "error lab-error", role: "alert", hidden: true });
     const box = h("div", { class: "lab-head" }, row1, row2, status, error);
@@ -129,14 +131,16 @@ export function render(element, data, state) {
   enable("pause", status === "running");
   enable("resume", status === "paused");
   enable("step", status === "paused");
-  enable("reset", Boolean(run) && status !== "reset");
+  enable("reset", canReset(run));
   enable("cancel", isLive(run));
-  // the model at the step shown, when its weights are kept (else the latest kept), once the run is not training
-  const kept = run ? run.checkpoint_steps : [];
-  const openStep = rec && kept.includes(rec.step) ? rec.step : kept.length ? kept[kept.length - 1] : null;
-  box._openStep = openStep;
-  enable("open", openStep !== null && (status === "paused" || isEnded(run)));
-  box.querySelector("button[name=open]").textContent = openStep === null ? "Open in the explorer" : `Open step ${openStep} in the explorer`;
+  // the model at the step shown, when its weights are kept (else the latest kept), once the run is not training; none
+  // of a run the server no longer has
+  const offer = openOffer(lab);
+  box._openStep = offer.step;
+  enable("open", offer.enabled);
+  const openButton = box.querySelector("button[name=open]");
+  openButton.textContent = offer.label;
+  openButton.title = offer.why || OPEN_TITLE;
 
   let line = statusText(lab, options.limits);
   if (run && lab.transport) line += lab.transport === "events" ? " Live (Server-Sent Events)." : " Live (polling the server).";

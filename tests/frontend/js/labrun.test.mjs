@@ -6,7 +6,7 @@ import { before, test } from "node:test";
 
 import { createLab } from "../../../frontend/js/lab.js";
 import {
-  answerOf, atStep, exampleLossSeries, firstReaching, initial, lossSeries, otherSettings, patternOf, reduce, roleSeries, shownIndex, shownRecord,
+  answerOf, atStep, canReset, exampleLossSeries, firstReaching, initial, lossSeries, openOffer, otherSettings, patternOf, reduce, roleSeries, shownIndex, shownRecord,
   statusText,
   stepAt, stepIndex, topHead, typedSteps,
 } from "../../../frontend/js/labrun.js";
@@ -306,6 +306,49 @@ test("lab.js: a run the server no longer has (it restarted) is given up, not fol
   await new Promise((r) => setTimeout(r, 600));
   assert.equal(api.calls.filter((c) => c[0] === "poll").length, polls);
   assert.deepEqual(lab.view.records.map((r) => r.step), [0, 5]);
+  lab.leave();
+  delete globalThis.EventSource;
+});
+
+test("a run the server no longer has offers no step to open in the explorer, and says why", async () => {
+  const { api, lab, es } = await trainingWithTwoRecords();
+  // ended as it should, the weights of the step shown (5, kept with its record) can be opened
+  const ended = reduce(lab.view, { type: "state", run: { ...lab.view.run, status: "cancelled", reason: "stopped", version: 50 } });
+  assert.deepEqual(openOffer(ended), { step: 5, enabled: true, label: "Open step 5 in the explorer", why: "" });
+  assert.equal(openOffer(initial()).enabled, false);
+  // the server restarts: unreachable a while, then it has no run 1: the run is given up (failed), its weights gone
+  let down = true;
+  api.labRun = async () => {
+    if (down) { down = false; throw new Error("the server could not be reached (stopped, restarting, or off this network)"); }
+    throw Object.assign(new Error("no training run 1; the runs kept now are: none"), { status: 404 });
+  };
+  es.readyState = 2;
+  es.on.error(es);
+  for (let i = 0; i < 400 && lab.view.transport !== null; i++) await tick();
+  assert.equal(lab.view.run.status, "failed");
+  assert.equal(lab.view.error, null); // (the server is back: not still said unreachable under the status line)
+  // nor is it reset: its id may be another page's run on the new server, which Reset would replace
+  assert.ok(canReset(ended.run));
+  assert.ok(!canReset(lab.view.run));
+  const offer = openOffer(lab.view);
+  assert.equal(offer.enabled, false);
+  assert.equal(offer.step, null);
+  assert.doesNotMatch(offer.label, /step \d/);
+  assert.match(offer.why, /server no longer has this run's weights.*no step of it can be opened in the explorer/);
+  assert.match(statusText(lab.view), /the server no longer has this run .*nor its weights to open in the explorer/);
+  lab.leave();
+  delete globalThis.EventSource;
+});
+
+test("Open in the explorer of a finished run the server has since lost (404) gives the run up", async () => {
+  const { api, lab, es } = await trainingWithTwoRecords();
+  es.on.end(run({ status: "finished", reason: "done", step: 5, checkpoint_steps: [0, 5], version: 9 }));
+  assert.equal(openOffer(lab.view).enabled, true);
+  api.labRegister = async () => { throw Object.assign(new Error("no training run 1; the runs kept now are: none"), { status: 404 }); };
+  assert.equal(await lab.register(5), null);
+  assert.equal(lab.view.run.status, "failed");
+  assert.equal(openOffer(lab.view).enabled, false);
+  assert.match(statusText(lab.view), /the server no longer has this run/);
   lab.leave();
   delete globalThis.EventSource;
 });
