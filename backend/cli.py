@@ -139,6 +139,8 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     from backend.analysis.common import interventions
     from backend.schemas import AnalyzeRequest
 
+    if args.compact and not args.json:
+        sys.exit("attnlab: --compact prints the --json answer on one line: add --json, or leave --compact out")
     _add_models(args.add_model)
     _check_model(args.model)
     service = _service()
@@ -329,6 +331,9 @@ def cmd_lab_train(args: argparse.Namespace) -> None:
 
     from models.lab import LabConfig, LabTrainer, save_folder
 
+    if args.records and not args.json:
+        sys.exit("attnlab lab train: --records adds every record to the --json summary: add --json (without it, a line "
+                 "per record is printed already)")
     if args.threads < 1:
         sys.exit(f"attnlab lab train: --threads must be at least 1, not {args.threads}")
     torch.set_num_threads(args.threads)

@@ -353,3 +353,16 @@ def test_a_folder_that_lab_train_wrote_is_taken_by_add_model(capsys, tmp_path, m
     body = json.loads(capsys.readouterr().out)
     assert body["model"] == "my-run" and [t["display"] for t in body["tokens"]][1:] == list("abab")
     assert os.environ[registry.ADD_MODELS_ENV] == str((tmp_path / "my-run").resolve())  # what each worker registers
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["analyze", "hi", "--compact"], "attnlab: --compact prints the --json answer on one line: add --json"),
+    (["lab", "train", "--size", "tiny", "--steps", "1", "--records"],
+     "attnlab lab train: --records adds every record to the --json summary: add --json"),
+])
+def test_an_option_for_json_without_json_is_refused(argv, words, capsys):
+    """--compact and --records only change the JSON that --json prints: without it they were ignored without a word
+    (analyze printed its lines, lab train trained and printed its lines). Refused before anything runs."""
+    with pytest.raises(SystemExit, match=re.escape(words)):
+        main(argv)
+    assert capsys.readouterr().out == ""
