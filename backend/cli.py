@@ -18,7 +18,7 @@ log = logging.getLogger("attnlab")
 
 def _check_model(name: str | None) -> None:
     if name is not None and name not in registry.names():
-        sys.exit(f"attnlab: unknown model {name!r}; the models are: {', '.join(registry.names())}")
+        sys.exit(f"attnlab: {registry.unknown(name)}")
 
 
 def _add_models(paths: list[str] | None) -> None:

@@ -351,10 +351,21 @@ def info(name: str) -> ModelInfo:
     return _entry(name).info()
 
 
+def unknown(name: object) -> str:
+    """Why `name` names no model, with what one can pick instead: the listed models (a model's training steps,
+    NAME@STEP, go unnamed: they would be most of the list); for NAME@STEP of a model with recorded training, the
+    steps of NAME."""
+    base = name.rpartition("@")[0] if isinstance(name, str) else ""
+    steps = [n.rpartition("@")[2] for n, e in _REGISTRY.items() if not e.listed and n.rpartition("@")[0] == base]
+    if base and steps:
+        return f"unknown model {name!r}; the training steps of {base} are: {', '.join(steps)}"
+    listed = [n for n, e in _REGISTRY.items() if e.listed]
+    return f"unknown model {name!r}; the models are: {', '.join(listed) or '(none)'}"
+
+
 def _entry(name: str) -> _Entry:
     if not isinstance(name, str) or name not in _REGISTRY:
-        listed = [n for n, e in _REGISTRY.items() if e.listed]  # (a model's training steps NAME@STEP go unnamed)
-        raise KeyError(f"unknown model {name!r}; the models are: {', '.join(listed) or '(none)'}")
+        raise KeyError(unknown(name))
     return _REGISTRY[name]
 
 

@@ -160,3 +160,21 @@ def test_a_text_the_tokenizer_keeps_nothing_of_is_refused_as_empty(client, need,
     assert r.status_code == 422 and "keeps none of them" in r.json()["detail"]
     ok = client.post("/api/analyze", json={"text": text}).json()
     assert any(not t["special"] for t in ok["tokens"])
+
+
+def test_an_unknown_training_step_names_the_model_s_steps(client):
+    """A checkpoint NAME@STEP at a step never recorded: the steps of that model's training (its checkpoints' index),
+    not the list of models, which names none of them."""
+    import json
+    from pathlib import Path
+
+    index = Path("models/weights/tiny-sinusoidal/checkpoints/index.json")
+    steps = [c["step"] for c in json.loads(index.read_text(encoding="utf-8"))["checkpoints"]]
+    r = client.post("/api/analyze", json={**OK, "model": "tiny-sinusoidal@17"})
+    assert r.status_code == 404, r.text
+    assert r.json()["detail"] == ("unknown model 'tiny-sinusoidal@17'; the training steps of tiny-sinusoidal are: "
+                                  + ", ".join(map(str, steps)))
+    # a model listed by /api/models: the detail's list, and only it
+    listed = [m["name"] for m in client.get("/api/models").json()["models"]]
+    r = client.post("/api/analyze", json={**OK, "model": "nope@3"})
+    assert r.json()["detail"] == f"unknown model 'nope@3'; the models are: {', '.join(listed)}"

@@ -366,3 +366,26 @@ def test_an_option_for_json_without_json_is_refused(argv, words, capsys):
     with pytest.raises(SystemExit, match=re.escape(words)):
         main(argv)
     assert capsys.readouterr().out == ""
+
+
+def _checkpoint_steps(name: str) -> list[int]:
+    """The steps of a model's recorded training, read from its checkpoints' index."""
+    index = Path("models/weights") / name / "checkpoints" / "index.json"
+    return [c["step"] for c in json.loads(index.read_text(encoding="utf-8"))["checkpoints"]]
+
+
+def test_an_unknown_model_lists_the_models_one_can_pick():
+    """The command listed every registered name, the default model's 12 training checkpoints (NAME@STEP) among them;
+    it lists the models `attnlab models` lists, as the API does, and a checkpoint's wrong step gets that model's steps."""
+    listed = [row.split()[0] for row in subprocess.run(
+        [sys.executable, "-m", "backend", "models"], capture_output=True, text=True, check=True).stdout.splitlines()[1:]]
+    with pytest.raises(SystemExit) as e:
+        main(["analyze", "hi", "--model", "nope"])
+    assert str(e.value) == f"attnlab: unknown model 'nope'; the models are: {', '.join(listed)}"
+    assert "@" not in str(e.value)
+    steps = _checkpoint_steps("tiny-sinusoidal")
+    assert 17 not in steps
+    with pytest.raises(SystemExit) as e:
+        main(["analyze", "hi", "--model", "tiny-sinusoidal@17"])
+    assert str(e.value) == ("attnlab: unknown model 'tiny-sinusoidal@17'; the training steps of tiny-sinusoidal are: "
+                            + ", ".join(map(str, steps)))
