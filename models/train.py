@@ -404,6 +404,37 @@ def check_args(args) -> None:
     if (Path(args.out) / "model.safetensors").exists() and not args.force:
         raise ValueError(f"--out {args.out} holds a model already (model.safetensors): choose another folder, or pass "
                          "--force to replace it")
+    for path in args.train_files:
+        if not Path(path).is_file():
+            raise ValueError(f"{path}: no such file")
+    for option, path in (("--val", args.val), ("--tokenizer", args.tokenizer)):
+        if path is not None and not Path(path).is_file():
+            raise ValueError(f"{option} {path}: no such file")
+    for option, value in (("--vocab-size", args.vocab_size), ("--layers", args.layers), ("--heads", args.heads),
+                          ("--d-model", args.d_model), ("--d-head", args.d_head), ("--d-mlp", args.d_mlp),
+                          ("--context", args.context)):
+        if value < 1:
+            raise ValueError(f"{option} must be at least 1, not {value}")
+    if not 0 <= args.dropout < 1:
+        raise ValueError(f"--dropout must be in [0, 1), not {args.dropout:g}")
+    model_config(args, args.vocab_size)  # the sizes' other rules (an even d_model for sinusoidal positions, ...)
+
+
+# ModelConfig's names of the sizes -> the options that set them, for its messages
+SIZE_OPTIONS = {"d_model": "--d-model", "d_head": "--d-head", "n_heads": "--heads", "n_layers": "--layers"}
+
+
+def model_config(args, vocab: int) -> ModelConfig:
+    """The model the options describe; a ValueError names the option where ModelConfig names its field."""
+    try:
+        return ModelConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_head=args.d_head,
+                           d_mlp=args.d_mlp, vocab_size=vocab, max_positions=args.context,
+                           positional=args.positional, causal=not args.bidirectional, dropout=args.dropout,
+                           embed_scale=math.sqrt(args.d_model) if args.embed_scale is None else args.embed_scale)
+    except ValueError as e:
+        msg = str(e).removeprefix("ModelConfig: ")
+        named = [option for field_name, option in SIZE_OPTIONS.items() if msg.endswith(field_name)]
+        raise ValueError(f"{msg} ({named[0]})" if named else msg) from None
 
 
 def run_from_args(args) -> dict:
@@ -415,10 +446,7 @@ def run_from_args(args) -> dict:
         tok_path = str(Path(args.out) / "tokenizer.json")
         Tokenizer.train(args.train_files, args.vocab_size).save(tok_path)
     vocab = Tokenizer.from_file(tok_path).vocab_size
-    model_cfg = ModelConfig(d_model=args.d_model, n_layers=args.layers, n_heads=args.heads, d_head=args.d_head,
-                            d_mlp=args.d_mlp, vocab_size=vocab, max_positions=args.context,
-                            positional=args.positional, causal=not args.bidirectional, dropout=args.dropout,
-                            embed_scale=math.sqrt(args.d_model) if args.embed_scale is None else args.embed_scale)
+    model_cfg = model_config(args, vocab)
     cfg = TrainConfig(train_files=list(args.train_files), val_file=args.val, out_dir=args.out, tokenizer=tok_path,
                       max_tokens=int(args.tokens) or None, max_seconds=args.minutes * 60 or None,
                       batch_size=args.batch_size, lr=args.lr, min_lr=args.lr / 10, seed=args.seed,
@@ -433,7 +461,13 @@ def run_from_args(args) -> dict:
 
 
 def main(argv=None) -> None:
-    run_from_args(build_parser().parse_args(argv))
+    """The command: a bad value is one line and exit code 2, as argparse says a bad option, never a traceback."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        run_from_args(args)
+    except (ValueError, FileNotFoundError) as e:
+        parser.exit(2, f"{parser.prog}: error: {e}\n")
 
 
 if __name__ == "__main__":

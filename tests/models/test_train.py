@@ -1,5 +1,7 @@
 import json
 
+import pytest
+
 from models.config import ModelConfig
 from models.train import TrainConfig, train
 
@@ -139,3 +141,49 @@ def test_attnlab_train_without_files_trains_on_the_corpus_folder(tmp_path, monke
     assert "val" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="give --val FILE"):
         main(["train", str(folder / "train.txt"), "--out", str(out)])
+
+
+def _bad_run(tmp_path, capsys, *extra):
+    """`python -m models.train` on a small text with `extra` options: its exit code, stderr, and what it wrote."""
+    from models.train import main
+
+    (tmp_path / "t.txt").write_text(TEXT, encoding="utf-8")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path / "t.txt"), "--val", str(tmp_path / "t.txt"), "--out", str(out), "--no-progress",
+              "--vocab-size", "300", *extra])
+    return e.value.code, capsys.readouterr().err, sorted(p.name for p in out.iterdir()) if out.exists() else []
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--tokens", "-5"], "--tokens must be 0 (no token budget) or more, not -5"),
+    (["--batch-size", "0"], "--batch-size must be at least 1, not 0"),
+    (["--layers", "0"], "--layers must be at least 1, not 0"),
+    (["--dropout", "1.5"], "--dropout must be in [0, 1), not 1.5"),
+    (["--d-model", "33"], "sinusoidal positions need an even d_model (--d-model)"),
+    (["--tokenizer", "nowhere/tokenizer.json"], "--tokenizer nowhere/tokenizer.json: no such file"),
+    (["--val", "nowhere/val.txt"], "--val nowhere/val.txt: no such file"),
+])
+def test_bad_values_give_one_line_and_exit_code_2(tmp_path, capsys, extra, words):
+    """A bad value ended in a Python traceback (exit code 1), some only after the tokenizer was trained and written:
+    one line naming the option, exit code 2 (as argparse's own errors), before anything is trained or written."""
+    code, err, written = _bad_run(tmp_path, capsys, *extra)
+    assert code == 2
+    assert err == f"python -m models.train: error: {words}\n"
+    assert written == []
+
+
+def test_a_missing_training_file_gives_one_line(tmp_path, capsys):
+    """A training file that is not there ended in the tokenizer's 'Exception: No such file or directory (os error 2)'
+    traceback, naming no file; `attnlab train` showed the same traceback."""
+    from backend.cli import main as attnlab
+    from models.train import main
+
+    (tmp_path / "v.txt").write_text(TEXT, encoding="utf-8")
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path / "missing.txt"), "--val", str(tmp_path / "v.txt"), "--out", str(tmp_path / "out")])
+    assert e.value.code == 2
+    assert capsys.readouterr().err == f"python -m models.train: error: {tmp_path / 'missing.txt'}: no such file\n"
+    assert not (tmp_path / "out").exists()
+    with pytest.raises(SystemExit, match=f"^attnlab train: {tmp_path / 'missing.txt'}: no such file$"):
+        attnlab(["train", str(tmp_path / "missing.txt"), "--val", str(tmp_path / "v.txt"), "--out", str(tmp_path / "out")])
