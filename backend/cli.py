@@ -192,7 +192,8 @@ def cmd_report(args: argparse.Namespace) -> None:
                             seed=args.seed, top_k=args.top_k, query=args.query, temperature=args.temperature,
                             depth=args.depth, metric=args.metric,
                             token=_token_option(service, args.model, args.token, "--token"),
-                            versus=_token_option(service, args.model, args.versus, "--versus"))
+                            versus=_token_option(service, args.model, args.versus, "--versus"),
+                            hide_special=args.hide_special)
         _, html = build(service, req)
     except ValidationError as e:
         sys.exit("attnlab: " + _validation_message(e))
@@ -493,6 +494,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--temperature", type=float, default=1.0, help="of the next-token predictions (default 1)")
     r.add_argument("--depth", type=int, help="the depth of the second similarity map (default: the last)")
     r.add_argument("--metric", choices=["cosine", "dot"], default="cosine", help="the similarity measure")
+    r.add_argument("--hide-special", action="store_true", help="leave the special tokens ([CLS], [SEP], BOS) out of "
+                                                               "the tokens, the attention heatmap and the grid, as "
+                                                               "the page's hide special tokens")
     r.add_argument("--add-model", action="append", metavar="PATH",
                    help="a local model folder to make available (as in serve); repeatable")
     r.set_defaults(func=cmd_report)

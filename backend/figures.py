@@ -96,15 +96,29 @@ def esc(value: object) -> str:
 
 
 def token_label(tokens: Sequence[schemas.Token], i: int) -> str:
-    """`3 “cat”`, escaped: a token for hover texts."""
-    return f"{i} “{esc(tokens[i].display)}”"
+    """`3 “cat”`, escaped: the i-th of `tokens` for hover texts, named by its index in the sentence (its `position`:
+    `i` itself, unless special tokens were left out)."""
+    return f"{tokens[i].position} “{esc(tokens[i].display)}”"
+
+
+def places(tokens: Sequence[schemas.Token]) -> list[int]:
+    """Where each token sits on a token axis: its index in the sentence (0..n-1, unless special tokens were left out,
+    report.visible_analysis: the kept tokens' own indices, so that the hover names the token as the API does)."""
+    return [t.position for t in tokens]
+
+
+def _span(tokens: Sequence[schemas.Token]) -> tuple[float, float]:
+    """The axis range around the tokens' places."""
+    at = places(tokens)
+    return (at[0] - 0.5, at[-1] + 0.5) if at else (-0.5, -0.5)
 
 
 def token_axis(tokens: Sequence[schemas.Token], **extra) -> dict:
-    """A numeric axis 0..n-1 labelled with the (escaped) token strings: duplicate tokens stay apart."""
+    """A numeric axis at the tokens' places (0..n-1) labelled with the (escaped) token strings: duplicate tokens stay
+    apart."""
     n = len(tokens)
-    axis = {"tickmode": "array", "tickvals": list(range(n)), "ticktext": [esc(t.display) for t in tokens],
-            "range": [-0.5, n - 0.5], "showgrid": False, "zeroline": False, "automargin": True,
+    axis = {"tickmode": "array", "tickvals": places(tokens), "ticktext": [esc(t.display) for t in tokens],
+            "range": list(_span(tokens)), "showgrid": False, "zeroline": False, "automargin": True,
             "tickfont": {"size": 9 if n > 40 else 11 if n > 20 else 12}}
     axis.update(extra)
     return axis
@@ -203,7 +217,8 @@ def _token_heatmap(z: Matrix, tokens: Sequence[schemas.Token], *, visible: Seque
     hover = [[f"query {token_label(tokens, i)}<br>key {token_label(tokens, j)}<br>"
               + ("masked" if v is None else f"{esc(label)} {v}") for j, v in enumerate(row)]
              for i, row in enumerate(shown)]
-    trace = {"type": "heatmap", "z": shown, "x": list(range(len(z[0]) if z else 0)), "y": list(range(len(z))),
+    at = places(tokens) if len(tokens) == len(z) else list(range(len(z)))  # (the tokens' places: a square of them)
+    trace = {"type": "heatmap", "z": shown, "x": at if z else [], "y": at,
              "text": hover, "hovertemplate": "%{text}<extra></extra>", "hoverongaps": True,
              "colorscale": colorscale, "xgap": 1 if n <= 24 else 0, "ygap": 1 if n <= 24 else 0,
              "colorbar": _colorbar(label)}
@@ -240,9 +255,10 @@ def attention_heatmap(resp: Attention, layer: int, head: int, *, query: int | No
         raise ValueError(f"this answer holds no full-precision weights for layer {layer}")
     trace = _token_heatmap(resp.attention[at][head], tokens, visible=resp.visible, zmin=0, zmax=1, cell_text=n <= 14)
     shapes = []
-    if query is not None and 0 <= query < n:
+    lo, hi = _span(tokens)
+    if query is not None and query in places(tokens):  # (`query`: the token's index in the sentence)
         line = THEME["selection"]
-        rect = {"type": "rect", "xref": "x", "yref": "y", "x0": -0.5, "x1": n - 0.5, "y0": query - 0.5,
+        rect = {"type": "rect", "xref": "x", "yref": "y", "x0": lo, "x1": hi, "y0": query - 0.5,
                 "y1": query + 0.5, "fillcolor": "rgba(0,0,0,0)"}
         shapes = [{**rect, "line": {"color": line["outline"], "width": 4.5}},
                   {**rect, "line": {"color": line["outline_inner"], "width": 2}}]
@@ -254,7 +270,7 @@ def attention_heatmap(resp: Attention, layer: int, head: int, *, query: int | No
         "images": [masked_background()] if _masked_any(resp.visible, n) else [],
         "xaxis": token_axis(tokens, title={"text": "key (attended to)"}, side="bottom",
                             tickangle=-45 if n > 8 else 0),
-        "yaxis": token_axis(tokens, title={"text": "query"}, autorange=False, range=[n - 0.5, -0.5])})
+        "yaxis": token_axis(tokens, title={"text": "query"}, autorange=False, range=[hi, lo])})
 
 
 GRID_BAR_PX = 300  # the heads grid's colour bar at most (px), beside the first rows
@@ -275,6 +291,7 @@ def heads_grid(resp: Attention, *, highlight: tuple[int, int] | None = None) -> 
     data: list[dict] = []
     layout: dict = {"annotations": [], "shapes": []}
     axis = token_axis(tokens, tickfont={"size": 8})  # (the tokens escaped once for the 2 x layers x heads axes)
+    at, (lo, hi) = places(tokens), _span(tokens)
     off = {(l, h) for l, h in resp.interventions.ablate}  # crossed out, as the page's grid: weights kept, output 0
     for l in range(n_layers):
         y1 = 1 - l * (hgt + ygap)
@@ -285,13 +302,13 @@ def heads_grid(resp: Attention, *, highlight: tuple[int, int] | None = None) -> 
             x0 = h * (w + xgap)
             x1 = min(1.0, x0 + w)
             data.append({"type": "heatmap", "z": masked_array(resp.attention[resp.layers.index(l)][h], resp.visible),
-                         "x": list(range(n)), "y": list(range(n)), "xaxis": f"x{s}", "yaxis": f"y{s}",
+                         "x": at, "y": at, "xaxis": f"x{s}", "yaxis": f"y{s}",
                          "coloraxis": "coloraxis", "hoverongaps": False,
                          "hovertemplate": f"layer {l} · head {h}<br>query %{{y}} → key %{{x}}: %{{z}}<extra></extra>"})
             layout[f"xaxis{s}"] = {**axis, "domain": [x0, x1], "anchor": f"y{s}", "tickangle": -90,
                                    "showticklabels": xticks and l == n_layers - 1}
             layout[f"yaxis{s}"] = {**axis, "domain": [y0, y1], "anchor": f"x{s}", "autorange": False,
-                                   "range": [n - 0.5, -0.5], "showticklabels": ticks and h == 0}
+                                   "range": [hi, lo], "showticklabels": ticks and h == 0}
             layout["annotations"].append({"text": f"L{l} H{h}" + (" (ablated)" if (l, h) in off else ""),
                                           "x": (x0 + x1) / 2, "y": y1, "xref": "paper",
                                           "yref": "paper", "xanchor": "center", "yanchor": "bottom",

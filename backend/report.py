@@ -9,8 +9,8 @@ the chosen one (default: the last), the next-token predictions at the chosen tem
 predicts, the positional encoding where it has one, and why the next word (the logit lens, direct logit
 attribution, attention beside what it moves) where they apply; a view that does not apply says why in one sentence
 (ModelInfo.unavailable_views). The page's Download report passes every selection it has (layer, head, query
-token, interventions, temperature, depth, similarity measure). plotly.js is embedded inline from the
-installed `plotly` package; the file references nothing on the network (no CDN, no web font, no image),
+token, interventions, temperature, depth, similarity measure, whether the special tokens are hidden). plotly.js is
+embedded inline from the installed `plotly` package; the file references nothing on the network (no CDN, no web font, no image),
 so it opens from a USB stick in a classroom without internet.
 
 The data come from the same functions the HTTP API answers with (backend.analysis), so the numbers in the
@@ -30,7 +30,7 @@ from typing import Literal
 
 import plotly.graph_objects as go
 import plotly.io as pio
-from pydantic import Field, StrictFloat, StrictInt
+from pydantic import Field, StrictBool, StrictFloat, StrictInt
 
 from backend import figures, schemas
 from backend.analysis import attention as attention_analysis
@@ -72,6 +72,9 @@ class ReportRequest(schemas.TextRequest):
                                                             "next token there")
     versus: StrictInt | None = Field(None, ge=0, description="a second token id: the attribution explains "
                                                              "logit(token) - logit(versus); null: the logit alone")
+    hide_special: StrictBool = Field(False, description="leave the special tokens ([CLS], [SEP], BOS) out of the "
+                                                         "tokens, the attention heatmap and the grid, as the page "
+                                                         "does when it hides them")
 
 
 @dataclass
@@ -150,12 +153,36 @@ def gather(service: ModelService, req: ReportRequest) -> ReportData:
     return ReportData(req, loaded.info, analyze, explain, emb, predict, positional, unavailable, lens, logit, moved)
 
 
+def hidden_tokens(data: ReportData) -> list[schemas.Token]:
+    """The special tokens the report leaves out of the tokens, the attention heatmap and the grid (hide_special, as the
+    page's setting): none unless asked, or where every token is special (the page then hides none either)."""
+    tokens = data.analyze.tokens
+    hidden = [t for t in tokens if t.special] if data.request.hide_special else []
+    return [] if len(hidden) == len(tokens) else hidden
+
+
+def visible_analysis(data: ReportData) -> schemas.AnalyzeResponse:
+    """The analysis as the attention heatmap and the grid draw it: without the hidden special tokens' rows and columns
+    (picked by index from the API's numbers, as the page's derive.visibleAnalysis), `visible` counting the kept keys
+    each kept query sees. Each kept token keeps its index in the sentence (`position`), which the figures name."""
+    a = data.analyze
+    if not hidden_tokens(data):
+        return a
+    keep = [i for i, t in enumerate(a.tokens) if not t.special]
+    return a.model_copy(update={
+        "tokens": [a.tokens[i] for i in keep],
+        "attention": [[[[m[i][j] for j in keep] for i in keep] for m in heads] for heads in a.attention],
+        "visible": [sum(1 for j in keep if j < a.visible[i]) for i in keep],
+        "thumbnails": None})
+
+
 def figures_of(data: ReportData) -> dict[str, go.Figure]:
     """The report's figures by name; a view that does not apply is left out (see data.unavailable)."""
     req = data.request
+    shown = visible_analysis(data)
     out = {
-        "attention": figures.attention_heatmap(data.analyze, req.layer, req.head, query=data.explain.query),
-        "grid": figures.heads_grid(data.analyze, highlight=(req.layer, req.head)),
+        "attention": figures.attention_heatmap(shown, req.layer, req.head, query=data.explain.query),
+        "grid": figures.heads_grid(shown, highlight=(req.layer, req.head)),
         "explain": figures.explain_bars(data.explain),
         "embeddings_first": figures.embedding_similarity(data.embeddings, 0, req.metric),
         "embeddings_last": figures.embedding_similarity(data.embeddings, data.depth, req.metric),
@@ -240,6 +267,7 @@ def _settings_rows(data: ReportData, generated: datetime) -> list[tuple[str, str
         ("Positions", positions),
         ("Scaling", "scores divided by √d_head (as trained)" if iv.scale else "scores NOT divided by √d_head"),
         ("Ablated heads", ", ".join(f"layer {l} head {h}" for l, h in iv.ablate) or "none"),
+        *([("Special tokens", _special_words(data))] if any(t.special for t in data.analyze.tokens) else []),
         ("Similarity", f"{req.metric}, at the {data.embeddings.layers[0].label} and "
                        f"{data.embeddings.layers[data.depth].label}"),
         *([("Temperature", f"{req.temperature:g} (next-token predictions)")] if data.predict is not None else []),
@@ -290,6 +318,39 @@ footer { margin-top: 2.5rem; color: var(--muted); font-size: .85rem; border-top:
 @media print { body { max-width: none; padding: 0; } section { break-inside: avoid; } nav { display: none; }
                .modebar-container { display: none !important; } }
 """
+
+
+def _special_names(tokens: list[schemas.Token]) -> str:
+    """"[CLS], [SEP]": the special tokens' displays, each once."""
+    return ", ".join(dict.fromkeys(t.display for t in tokens if t.special))
+
+
+def _special_words(data: ReportData) -> str:
+    """The settings' row of the special tokens: hidden where (as the page's setting), or shown."""
+    names = _special_names(data.analyze.tokens)
+    if hidden_tokens(data):
+        return (f"hidden ({names}) from the tokens, the attention heatmap and the grid, as on the page; the other "
+                "sections keep them (the model reads them: every number is of the whole sentence)")
+    if data.request.hide_special:
+        return f"shown ({names}): every token of this sentence is special, so none is hidden"
+    return f"shown ({names})"
+
+
+def _hidden_note(data: ReportData, rows_sum: bool = True) -> str:
+    """Said under the attention heatmap and the grid where the special tokens are hidden (the page's hiddenNote)."""
+    if not hidden_tokens(data):
+        return ""
+    return (f" Special tokens hidden ({_special_names(data.analyze.tokens)}): their rows and columns are left out"
+            + (", so a row may sum to less than 1." if rows_sum else "."))
+
+
+def _first_hidden(data: ReportData) -> str:
+    """Said under the grid where the first token is hidden: the bright first column it speaks of is not drawn."""
+    hidden = hidden_tokens(data)
+    if not hidden or hidden[0].position != 0:
+        return ""
+    return (f" The first token, {hidden[0].display}, is hidden here: a head that looks at it draws no bright column, "
+            "only dim rows (their weight is on the column left out).")
 
 
 def _tokens_html(tokens: list[schemas.Token]) -> str:
@@ -413,21 +474,29 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
     plot = {name: _figure_html(name, fig) for name, fig in figs.items()}
     q = a.tokens[x.query]
     n = len(a.tokens)
+    hidden = hidden_tokens(data)
+    listed = [t for t in a.tokens if t not in hidden]
     first_label, last_label = data.embeddings.layers[0].label, data.embeddings.layers[data.depth].label
     sections: list[tuple[str, str, str]] = []
 
+    left_out = (f" The special token{'s' if len(hidden) > 1 else ''} {e(_special_names(a.tokens))} "
+                f"{'are' if len(hidden) > 1 else 'is'} hidden here, as on the page; the numbers show where each "
+                "token is in the sentence." if hidden else "")
     sections.append(("tokens", "Tokens", (
         f'<p class="note">The model reads the sentence as {n} token{"" if n == 1 else "s"} (a space shows as ␣; dashed: a special '
-        f"token that stands for no text). Hover a token for its id.</p>{_tokens_html(a.tokens)}")))
+        f"token that stands for no text). Hover a token for its id.{left_out}</p>{_tokens_html(listed)}")))
     masked = any(v < n for v in a.visible)  # the answer's mask: how many keys each query sees
     mask_note = (f" {figures.THEME['masked']['words']}" if masked
                  else " This model reads left to right, but with one token there is no later token to mask."
                  if data.info.kind == "causal"
                  else " This model reads in both directions: every query sees every key.")
     applied = figures.interventions_caption(a.interventions, data.info.positional)
+    query_words = (f"Query token {x.query} “<span class=\"t\">{e(q.display)}</span>” is hidden here (a special token): "
+                   "its row is in the arithmetic below." if q in hidden else
+                   f"The outlined row is query token {x.query} “<span class=\"t\">{e(q.display)}</span>”.")
     sections.append(("attention", f"Attention of layer {req.layer}, head {req.head}", (
-        f'<p class="note">Each row is a query token, each column a key it attends to; a row sums to 1.'
-        f"{mask_note} The outlined row is query token {x.query} “<span class=\"t\">{e(q.display)}</span>”."
+        f'<p class="note">Each row is a query token, each column a key it attends to{"" if hidden else "; a row sums to 1"}.'
+        f"{mask_note}{e(_hidden_note(data))} {query_words}"
         f"{' ' + e(applied) if applied else ''}</p>" + f'<div class="figure">{plot["attention"]}</div>')))
     crossed = (" A crossed-out head is ablated in this run: its weights are still computed, but its output is set to 0."
                if a.interventions.ablate else "")
@@ -435,7 +504,8 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
         f'<p class="note">Each small square is one head ({data.info.n_layers} layers × {data.info.n_heads} heads), '
         f"drawn like the large heatmap; the framed one is layer {req.layer}, head {req.head}. A head that looks at the "
         "previous token draws a bright line just below the diagonal, one that looks at the first token a bright first "
-        f"column, one that spreads its attention an even tint.{crossed}</p>"
+        f"column, one that spreads its attention an even tint.{crossed}{e(_hidden_note(data, rows_sum=False))}"
+        f"{e(_first_hidden(data))}</p>"
         f'<div class="figure">{plot["grid"]}</div>')))
     distance = "the distance between the shuffled positions" if x.interventions.positions == "shuffled" else "distance"
     bias = "" if x.bias is None else (

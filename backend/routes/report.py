@@ -57,6 +57,9 @@ async def report(request: Request, service: Service,
                                                           "(default: the model's most probable one there)")] = None,
            versus: Annotated[int | None, Query(description="a second token id: the attribution explains "
                                                            "logit(token) - logit(versus)")] = None,
+           hide_special: Annotated[bool, Query(description="leave the special tokens ([CLS], [SEP], BOS) out of the "
+                                                           "tokens, the attention heatmap and the grid, as the page "
+                                                           "does when it hides them")] = False,
            ) -> Response:
     """One HTML file with the main views of the sentence: the tokens, the attention of `layer`/`head` with the
     `query` row outlined, every layer x head, the attention arithmetic for `query`, token similarity, the
@@ -77,7 +80,7 @@ async def report(request: Request, service: Service,
         req = ReportRequest(text=text, model=model, layer=layer, head=head, positions=positions, scale=scale,
                             ablate=parse_ablate(ablate), seed=seed, top_k=top_k, query=query,
                             temperature=temperature, depth=depth, metric=metric, token=token,
-                            versus=versus)
+                            versus=versus, hide_special=hide_special)
     except ValidationError as e:
         raise ValueError(schemas.validation_message(e.errors())) from None
 

@@ -180,8 +180,8 @@ export const share = ({ view }, signal) => call("GET", `/api/share${query({ view
  * The address of GET /api/report (a download, so a link rather than a fetch): the page's selections, each under the
  * API's name (`ablate` in the URL's form, "1.2,0.3").
  */
-export const reportURL = ({ text, model, layer, head, query: q, positions, scale, ablate, temperature, depth, metric, token, versus }) =>
-  `/api/report${query({ text, model, layer, head, query: q, positions, scale, ablate, temperature, depth, metric, token, versus })}`;
+export const reportURL = ({ text, model, layer, head, query: q, positions, scale, ablate, temperature, depth, metric, token, versus, hide_special }) =>
+  `/api/report${query({ text, model, layer, head, query: q, positions, scale, ablate, temperature, depth, metric, token, versus, hide_special })}`;
 /** Why this next word (POST /api/attribution/...): the logit lens, direct logit attribution, attention beside what it
  * moves (value-weighted, rollout), the measured effect of ablating each head of some layers. */
 export const lens = (body, signal) => call("POST", "/api/attribution/lens", body, signal);

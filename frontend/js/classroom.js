@@ -1,6 +1,6 @@
 // Classroom tools in the title bar: "Download report" (GET /api/report with every selection on screen: the
-// sentence, model, layer, head, query token, interventions, temperature, depth, measure, and the token explained and
-// the one it is compared with) and "Share" (a dialog
+// sentence, model, layer, head, query token, interventions, temperature, depth, measure, the token explained and
+// the one it is compared with, and whether special tokens are hidden) and "Share" (a dialog
 // with the address students open and its QR code, made by the backend, GET /api/share, asked through the data
 // layer). The QR code is shown as an image (a data: URL), never inserted as markup.
 import { reportURL } from "./api.js";
@@ -21,6 +21,7 @@ export function reportHref(s, { query = null, model = null } = {}) {
     positions: s.positions, scale: s.scale ? undefined : "false", ablate: formatAblate(s.ablate) || undefined,
     temperature: s.temp === 1 ? undefined : s.temp, depth: s.depth ?? undefined,
     metric: s.metric === "cosine" ? undefined : s.metric, token: s.target ?? undefined, versus: s.versus ?? undefined,
+    hide_special: s.hidespecial ? "true" : undefined,
   });
 }
 

@@ -587,3 +587,59 @@ def test_the_command_s_bad_token_exits_with_a_message(tmp_path, args, words):
     with pytest.raises(SystemExit, match=words):
         main(["report", TEXT, "-o", str(path), *args])
     assert not path.exists()
+
+
+@pytest.mark.parametrize("model", ["minilm-l6", "tiny-rotary"])
+def test_the_report_hides_the_special_tokens_as_the_page_does(client, model):
+    """The page can hide [CLS]/[SEP]/BOS from the token strip, the attention heatmap and the grid (its hidespecial
+    setting); the report drew them all the same. With hide_special it leaves their rows and columns out of those, as
+    the page does, each kept number the API's, the tokens named by the API's index; and it says so."""
+    import numpy as np
+
+    from backend import figures
+
+    layer, head = 1, 1
+    a = client.post("/api/analyze", json={"text": TEXT, "model": model}).json()
+    keep = [i for i, t in enumerate(a["tokens"]) if not t["special"]]
+    hidden = [t["display"] for t in a["tokens"] if t["special"]]
+    assert hidden and len(keep) < len(a["tokens"])
+
+    def expected(pattern):  # the API's weights of the kept rows and columns; NaN where the API masks the key
+        return np.array([[pattern[i][j] if j < a["visible"][i] else np.nan for j in keep] for i in keep])
+
+    data = report.gather(client.app.state.service, report.ReportRequest(
+        text=TEXT, model=model, layer=layer, head=head, hide_special=True))
+    with figures.plain():
+        figs = report.figures_of(data)
+    att = figs["attention"]
+    z = np.array(att["data"][0]["z"], dtype=float)
+    np.testing.assert_array_equal(z, expected(a["attention"][layer][head]))
+    assert att["layout"]["xaxis"]["tickvals"] == keep and att["data"][0]["x"] == keep
+    first = a["tokens"][keep[0]]
+    assert att["data"][0]["text"][0][0].startswith(f"query {keep[0]} “{first['display']}”")
+    grid = figs["grid"]["data"]
+    for k, trace in enumerate(grid):
+        np.testing.assert_array_equal(np.asarray(trace["z"], dtype=float),
+                                      expected(a["attention"][k // a["n_heads"]][k % a["n_heads"]]))
+        assert list(trace["x"]) == keep
+    # the file: the token list without them, the captions and the settings saying so
+    r = client.get("/api/report", params={"text": TEXT, "model": model, "layer": layer, "head": head,
+                                          "hide_special": "true"})
+    assert r.status_code == 200, r.text
+    tokens_html = r.text.split('<section id="tokens">')[1].split("</section>")[0]
+    assert tokens_html.count("<li") == len(keep)
+    assert all(f'<span class="t">{html.escape(d)}</span>' not in tokens_html for d in hidden)
+    names = ", ".join(dict.fromkeys(html.escape(d) for d in hidden))
+    assert (f"<dt>Special tokens</dt><dd>hidden ({names}) from the tokens, the attention heatmap and the grid, as on "
+            "the page") in r.text
+    attention_html = r.text.split('<section id="attention">')[1].split("</section>")[0]
+    assert "a row sums to 1" not in attention_html
+    assert f"Special tokens hidden ({names}): their rows and columns are left out" in attention_html
+    grid_html = r.text.split('<section id="grid">')[1].split("</section>")[0]
+    assert "Special tokens hidden" in grid_html
+    bos = html.escape(a["tokens"][0]["display"])  # (both models' first token is special)
+    assert f"The first token, {bos}, is hidden here: a head that looks at it draws no bright column" in grid_html
+    # by default they are drawn, and said so
+    plain = client.get("/api/report", params={"text": TEXT, "model": model}).text
+    assert plain.split('<section id="tokens">')[1].split("</section>")[0].count("<li") == len(a["tokens"])
+    assert f"<dt>Special tokens</dt><dd>shown ({names})" in plain

@@ -26,6 +26,12 @@ test("the report is asked for the token explained and the one it is compared wit
   assert.equal(plain.text, "The cat sat.");
 });
 
+test("the report hides the special tokens when the page does", () => {
+  const s = { ...structuredClone(DEFAULTS), text: "The cat sat.", hidespecial: true };
+  assert.equal(paramsOf(reportHref(s, {})).hide_special, "true");
+  assert.ok(!("hide_special" in paramsOf(reportHref({ ...s, hidespecial: false }, {}))));
+});
+
 test("a sentence longer than the model's report takes is refused on the page, not by a failed download", () => {
   // /api/report answers 422 past max_report_tokens (a report draws every head); the browser's download just failed
   const smol = { name: "smollm2-135m", max_report_tokens: 31 };
