@@ -34,6 +34,21 @@ def get_lab(request: Request) -> LabManager:
 Lab = Annotated[LabManager, Depends(get_lab)]
 
 
+def _run_asked(run_id: int, lab: Lab,
+               key: Annotated[str | None, Query(max_length=64, description="the run's key (its state's `key`): a run "
+                                                                   "of this id with another key is refused (404), "
+                                                                   "as after a restart of the server, which numbers "
+                                                                   "its runs from 1 again")] = None) -> int:
+    """The run id of the path, where the run under it is the one asked for: with `key`, the run that has that key."""
+    if key is not None and _call(lab.state, run_id)["key"] != key:
+        raise HTTPException(404, f"training run {run_id} is another run than the one asked for (its key differs): "
+                                 "the server may have restarted")
+    return run_id
+
+
+RunId = Annotated[int, Depends(_run_asked)]  # a run's id, checked against the `key` asked with it
+
+
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
     try:
         return fn(*args)
@@ -87,7 +102,7 @@ def runs(lab: Lab) -> schemas.LabRunList:
 
 
 @router.get("/lab/runs/{run_id}", response_model=schemas.LabRunState)
-def poll(run_id: int, lab: Lab, after: Annotated[int, Query(ge=-1, description="the last record index the page "
+def poll(run_id: RunId, lab: Lab, after: Annotated[int, Query(ge=-1, description="the last record index the page "
                                                                              "has; -1: send all")] = -1
          ) -> schemas.LabRunState:
     """The run's state and its records after `after`: the polling fallback of the event stream (each poll counts
@@ -102,20 +117,12 @@ def poll(run_id: int, lab: Lab, after: Annotated[int, Query(ge=-1, description="
                                             "state changes, `record` (a LabRecord; the event id is its index) for "
                                             "each record, `end` (the final LabRunState) when the run has ended and "
                                             "every record is sent; then the stream closes."}})
-async def events(run_id: int, request: Request, lab: Lab,
+async def events(run_id: RunId, request: Request, lab: Lab,
                  after: Annotated[int, Query(ge=-1, description="the last record index the page has")] = -1,
-                 key: Annotated[str | None, Query(max_length=64, description="the run's key (its state's `key`): a "
-                                                                         "run of this id with another key is "
-                                                                         "refused (404), as after a restart of the "
-                                                                         "server, which numbers its runs from 1 "
-                                                                         "again")] = None,
                  last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
     """The run's progress as Server-Sent Events. On reconnecting, the browser's Last-Event-ID (or `after`)
     resumes after the last record it had. While a stream is open the run counts as watched; when the last one
     closes and no poll comes within `lab_watch_timeout_s`, the run is cancelled."""
-    if key is not None and _call(lab.state, run_id)["key"] != key:
-        raise HTTPException(404, f"training run {run_id} is another run than the one asked for (its key differs): "
-                                 "the server may have restarted")
     if last_event_id is not None and last_event_id.strip().isdigit():
         after = max(after, int(last_event_id))
     _call(lab.open_stream, run_id)
@@ -163,25 +170,25 @@ def summary(lab: Lab,
 
 
 @router.post("/lab/runs/{run_id}/pause", response_model=schemas.LabRunState)
-def pause(run_id: int, lab: Lab) -> schemas.LabRunState:
+def pause(run_id: RunId, lab: Lab) -> schemas.LabRunState:
     """Pause a running run (its worker keeps the model; a record of the current step is made)."""
     return _state(_call(lab.pause, run_id))
 
 
 @router.post("/lab/runs/{run_id}/resume", response_model=schemas.LabRunState)
-def resume(run_id: int, lab: Lab) -> schemas.LabRunState:
+def resume(run_id: RunId, lab: Lab) -> schemas.LabRunState:
     """Resume a paused run."""
     return _state(_call(lab.resume, run_id))
 
 
 @router.post("/lab/runs/{run_id}/step", response_model=schemas.LabRunState)
-def step(run_id: int, req: schemas.LabStepRequest, lab: Lab) -> schemas.LabRunState:
+def step(run_id: RunId, req: schemas.LabStepRequest, lab: Lab) -> schemas.LabRunState:
     """Train a paused run `n` more steps; it records the step it reaches and stays paused."""
     return _state(_call(lab.step, run_id, req.n))
 
 
 @router.post("/lab/runs/{run_id}/reset", response_model=schemas.LabRunState)
-def reset(run_id: int, lab: Lab, req: schemas.LabResetRequest | None = None) -> schemas.LabRunState:
+def reset(run_id: RunId, lab: Lab, req: schemas.LabResetRequest | None = None) -> schemas.LabRunState:
     """Start again from step 0 with the same settings (and a new `seed` if given), as a new run: the answer is
     the new run (follow its id); the old one ends with status "reset" and `replaced_by`. A live run hands its
     worker to the new one; an ended run's new run queues like any other."""
@@ -190,7 +197,7 @@ def reset(run_id: int, lab: Lab, req: schemas.LabResetRequest | None = None) -> 
 
 
 @router.post("/lab/runs/{run_id}/cancel", response_model=schemas.LabRunState)
-def cancel(run_id: int, lab: Lab,
+def cancel(run_id: RunId, lab: Lab,
            left: Annotated[bool, Query(description="sent by a page that goes away (closed or reloaded): the "
                                                    "reason says so")] = False) -> schemas.LabRunState:
     """Stop the run and its worker process. Its records and checkpoints stay (register or download them)."""
@@ -199,7 +206,7 @@ def cancel(run_id: int, lab: Lab,
 
 
 @router.post("/lab/runs/{run_id}/register", response_model=schemas.LabRegistered)
-def register(run_id: int, lab: Lab, req: schemas.LabRegisterRequest | None = None) -> schemas.LabRegistered:
+def register(run_id: RunId, lab: Lab, req: schemas.LabRegisterRequest | None = None) -> schemas.LabRegistered:
     """Register the run's weights at a kept step (default: the latest) as the model `lab-<run>@<step>`, for the life
     of the server: every view of the explorer then takes it as `model`."""
     name = _call(lab.register, run_id, None if req is None else req.step)
@@ -209,7 +216,7 @@ def register(run_id: int, lab: Lab, req: schemas.LabRegisterRequest | None = Non
 @router.get("/lab/runs/{run_id}/files", response_class=Response,
             responses={200: {"content": {"application/zip": {}},
                              "description": "a zip of one folder: model.safetensors, tokenizer.json, card.json"}})
-def files(run_id: int, lab: Lab,
+def files(run_id: RunId, lab: Lab,
           step: Annotated[int | None, Query(ge=0, description="a kept step; absent: the latest")] = None) -> Response:
     """The run's weights at a kept step as the files `attnlab train` writes (`attnlab lab save` fetches them)."""
     name, data = _call(lab.files, run_id, step)

@@ -203,30 +203,42 @@ const labState = (run) => {
   if (run && Array.isArray(run.records)) run.records.forEach(labRecord);
   return run;
 };
-const runPath = (id, what = "") => `/api/lab/runs/${encodeURIComponent(id)}${what}`;
+// a run's address; `key` (its state's key), where the page has it, makes the server refuse another run under that id
+// (404), as after a restart, which numbers runs from 1 again
+const runPath = (id, what = "", params = {}) => `/api/lab/runs/${encodeURIComponent(id)}${what}${query(params)}`;
 
 export const labOptions = (signal) => call("GET", "/api/lab/options", undefined, signal);
 /** Start a run; a full server answers 503 at once (no retry: the page says so). */
 export const labCreate = (body, signal) => call("POST", "/api/lab/runs", body, signal, 0).then(labState);
 /** A run's state and its records after `after` (the polling fallback of labEvents). */
-export const labRun = ({ id, after }, signal) => call("GET", `${runPath(id)}${query({ after })}`, undefined, signal).then(labState);
-export const labPause = ({ id }, signal) => call("POST", runPath(id, "/pause"), undefined, signal).then(labState);
-export const labResume = ({ id }, signal) => call("POST", runPath(id, "/resume"), undefined, signal).then(labState);
-export const labStep = ({ id, n }, signal) => call("POST", runPath(id, "/step"), { n }, signal).then(labState);
-export const labReset = ({ id, seed }, signal) => call("POST", runPath(id, "/reset"), seed === undefined ? undefined : { seed }, signal).then(labState);
-export const labCancel = ({ id }, signal) => call("POST", runPath(id, "/cancel"), undefined, signal).then(labState);
-export const labRegister = ({ id, step }, signal) => call("POST", runPath(id, "/register"), step === undefined ? undefined : { step }, signal);
+export const labRun = ({ id, after, key }, signal) => call("GET", runPath(id, "", { after, key }), undefined, signal).then(labState);
+export const labPause = ({ id, key }, signal) => call("POST", runPath(id, "/pause", { key }), undefined, signal).then(labState);
+export const labResume = ({ id, key }, signal) => call("POST", runPath(id, "/resume", { key }), undefined, signal).then(labState);
+export const labStep = ({ id, key, n }, signal) => call("POST", runPath(id, "/step", { key }), { n }, signal).then(labState);
+export const labReset = ({ id, key, seed }, signal) => call("POST", runPath(id, "/reset", { key }), seed === undefined ? undefined : { seed }, signal).then(labState);
+export const labCancel = ({ id, key }, signal) => call("POST", runPath(id, "/cancel", { key }), undefined, signal).then(labState);
+export const labRegister = ({ id, key, step }, signal) => call("POST", runPath(id, "/register", { key }), step === undefined ? undefined : { step }, signal);
+/**
+ * A run's weights at a kept `step` (absent: the latest) as the zip of GET /api/lab/runs/{id}/files, the files of
+ * `attnlab train`: {name (the server's file name), blob}.
+ */
+export async function labFiles({ id, key, step }, signal) {
+  const res = await send("GET", runPath(id, "/files", { step, key }), undefined, signal);
+  if (!res.ok) await answer(res); // (throws the API's detail)
+  const name = /filename="([^"]+)"/.exec(res.headers.get("content-disposition") || "");
+  return { name: name ? name[1] : `lab-${id}.zip`, blob: await res.blob() };
+}
 /** What a run reached over its first `records` records (null: all of them now); no `run`: the summary of no run. */
 export const labSummary = ({ run, records }, signal) => call("GET", `/api/lab/summary${query({ run, records })}`, undefined, signal);
 /** Stop a run while the page goes away (a beacon outlives the page; the server also stops a run nobody watches). */
-export const labCancelOnLeave = (id) => navigator.sendBeacon(`${runPath(id, "/cancel")}${query({ left: true })}`);
+export const labCancelOnLeave = (id, key) => navigator.sendBeacon(runPath(id, "/cancel", { left: true, key }));
 /**
  * GET /api/lab/runs/{id}/events as an EventSource: on.state(run) and on.end(run) (states without records),
  * on.record(record) (its attention decoded), on.open(), on.error(eventSource). Returns the EventSource: close() it.
  * `key`: the run's key (the server refuses a stream of another run under that id, after a restart).
  */
 export function labEvents(id, after, on, key = null) {
-  const es = new EventSource(`${runPath(id, "/events")}${query({ after, key })}`);
+  const es = new EventSource(runPath(id, "/events", { after, key }));
   es.addEventListener("state", (ev) => on.state(JSON.parse(ev.data)));
   es.addEventListener("record", (ev) => on.record(labRecord(JSON.parse(ev.data))));
   es.addEventListener("end", (ev) => {

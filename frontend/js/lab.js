@@ -1,6 +1,6 @@
 // The training lab's data: the page's one run, followed over Server-Sent Events (GET /api/lab/runs/{id}/events),
 // or, when the stream fails, by polling GET /api/lab/runs/{id}; its controls (train, pause, resume, step, reset,
-// cancel, open in the explorer). A part of the data layer: it calls api.js and holds what came back, reduced by
+// cancel, open in the explorer, save its weights). A part of the data layer: it calls api.js and holds what came back, reduced by
 // labrun.js; the lab view draws `lab.view` and asks for actions through main.js. Nothing here draws.
 //
 // A run stops when its page goes: the page cancels it as it unloads (a beacon), and the server cancels a run that
@@ -110,7 +110,7 @@ export function createLab(api = realApi, storage = sessionStore()) {
       poller = null;
       if (!view.run || view.run.id !== id) return;
       try {
-        const run = await api.labRun({ id, after: after() });
+        const run = await api.labRun({ id, after: after(), key: keyOf() });
         if (!view.run || view.run.id !== id) return;
         if (!sameRun(run)) {
           lost(); // (another page's run under this id, on a server started again)
@@ -134,13 +134,17 @@ export function createLab(api = realApi, storage = sessionStore()) {
   /** A record went missing: ask for the records after the last one held. */
   async function resync(id) {
     try {
-      apply({ type: "poll", run: await api.labRun({ id, after: after() }) });
+      apply({ type: "poll", run: await api.labRun({ id, after: after(), key: keyOf() }) });
     } catch (err) {
-      apply({ type: "error", message: err.message });
+      if (err.status === 404) lost();
+      else apply({ type: "error", message: err.message });
     }
   }
 
-  /** Run an action on the server; its answer (the run's state) is applied, an error is shown. */
+  /**
+   * Run an action on the server; its answer (the run's state) is applied, an error is shown. An action on the page's
+   * run answered 404 gives the run up: the server no longer has it (or has another run under its id).
+   */
   async function act(fn) {
     busy++;
     set({ ...view, error: null });
@@ -148,6 +152,7 @@ export function createLab(api = realApi, storage = sessionStore()) {
       return await fn();
     } catch (err) {
       if (err.status === 503 && !view.run) apply({ type: "refused", message: err.message });
+      else if (err.status === 404 && view.run && !view.run.lost) lost();
       else apply({ type: "error", message: err.message });
       return null;
     } finally {
@@ -157,6 +162,8 @@ export function createLab(api = realApi, storage = sessionStore()) {
   }
 
   const runId = () => (view.run ? view.run.id : null);
+  const keyOf = () => (view.run ? view.run.key : null);
+  const asked = () => ({ id: runId(), key: keyOf() }); // the page's run as the server is asked for it
   const remember = (run) => {
     try {
       storage.setItem(REMEMBERED, JSON.stringify({ id: run.id, key: run.key }));
@@ -186,7 +193,7 @@ export function createLab(api = realApi, storage = sessionStore()) {
         const old = runId();
         if (old !== null && isLive(view.run)) {
           stopFollowing();
-          await api.labCancel({ id: old }).catch(() => null);
+          await api.labCancel(asked()).catch(() => null);
         }
         stopFollowing();
         set(initial());
@@ -197,17 +204,17 @@ export function createLab(api = realApi, storage = sessionStore()) {
         return run;
       });
     },
-    pause: () => act(async () => apply({ type: "state", run: await api.labPause({ id: runId() }) })),
-    resume: () => act(async () => apply({ type: "state", run: await api.labResume({ id: runId() }) })),
+    pause: () => act(async () => apply({ type: "state", run: await api.labPause(asked()) })),
+    resume: () => act(async () => apply({ type: "state", run: await api.labResume(asked()) })),
     step: (n = 1) => act(async () => {
       const id = runId();
-      apply({ type: "state", run: await api.labStep({ id, n }) });
+      apply({ type: "state", run: await api.labStep({ ...asked(), n }) });
       if (!es && !poller) follow(id);
     }),
-    cancel: () => act(async () => apply({ type: "state", run: await api.labCancel({ id: runId() }) })),
+    cancel: () => act(async () => apply({ type: "state", run: await api.labCancel(asked()) })),
     /** Start again from step 0 with the same settings: the server answers with the new run, which is followed. */
     reset: () => act(async () => {
-      const run = await api.labReset({ id: runId() });
+      const run = await api.labReset(asked());
       stopFollowing();
       apply({ type: "created", run });
       remember(run);
@@ -217,17 +224,12 @@ export function createLab(api = realApi, storage = sessionStore()) {
     /** Register the run's weights at `step` (default: the latest kept) as a model: its name, or null. */
     register: (step) => act(async () => {
       const id = runId();
-      let got;
-      try {
-        got = await api.labRegister({ id, step });
-      } catch (err) {
-        if (err.status !== 404) throw err;
-        lost(); // (a server started again since the run ended: its weights are gone)
-        return null;
-      }
+      const got = await api.labRegister({ ...asked(), step }); // (404: a server started again, its weights gone)
       await resync(id); // its `registered` list has the model now
       return got.model;
     }),
+    /** The run's weights at `step` (default: the latest kept) as a zip, {name, blob}; or null (the page says why). */
+    files: (step) => act(async () => api.labFiles({ ...asked(), step: step === null ? undefined : step })),
     /** The slider over the recorded steps: show record `index` (null: the latest). */
     pick(index) {
       apply({ type: "pick", index });
@@ -249,7 +251,7 @@ export function createLab(api = realApi, storage = sessionStore()) {
         return;
       }
       try {
-        const run = await api.labRun({ id: kept.id, after: -1 });
+        const run = await api.labRun({ id: kept.id, after: -1, key: kept.key });
         if (view.run) return; // (a run started meanwhile)
         if (run.key !== kept.key) {
           forget(); // another run under that id: a server started again
@@ -264,7 +266,7 @@ export function createLab(api = realApi, storage = sessionStore()) {
     /** The page goes away: stop its run (the server would stop it once nothing watches it, a little later). */
     leave() {
       const id = runId();
-      if (id !== null && isLive(view.run)) api.labCancelOnLeave(id);
+      if (id !== null && isLive(view.run)) api.labCancelOnLeave(id, keyOf());
       stopFollowing();
     },
     subscribe(fn) {

@@ -9,7 +9,7 @@ import {
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
 import * as lessons from "./lessons.js";
-import { forgetDrawn, h, mark } from "./plot.js";
+import { download, forgetDrawn, h, mark } from "./plot.js";
 import { readURL, state, subscribe, toggledAblate, update } from "./state.js";
 import { VIEWS } from "./views/index.js";
 import * as beyondView from "./views/beyond.js";
@@ -461,6 +461,11 @@ async function labAction({ op, ...detail }) {
   if (op === "train") return lab.train(detail.params);
   if (op === "step") return lab.step(detail.n);
   if (op === "open") return openLabModel(detail.step);
+  if (op === "files") {
+    const got = await lab.files(detail.step);
+    if (got) download(got.name, "application/zip", got.blob);
+    return undefined;
+  }
   if (["pause", "resume", "reset", "cancel"].includes(op)) return lab[op]();
   return undefined;
 }

@@ -404,3 +404,32 @@ def _answers(url: str) -> bool:
         return httpx.get(url, timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def test_every_action_on_a_run_checks_its_key(lab_server):
+    """After a restart, a page's run id may be another page's run: each action the page sends with its run's key
+    (a poll, pause, resume, step, reset, cancel, register, the files, the beacon of a page that goes) is refused
+    under another key (404) and leaves that run as it was; with its own key each one answers."""
+    _, c = lab_server
+    mine = c.post("/lab/runs", json={"task": "sort", "size": "tiny", "steps": 3000, "paused": True}).json()
+    other = "x" * 22
+    try:
+        wait_for(lambda: state(c, mine["id"])["status"] == "paused", what="the paused run")
+        wait_for(lambda: state(c, mine["id"])["checkpoint_steps"], what="its first checkpoint")
+        path = f"/lab/runs/{mine['id']}"
+        asks = [("GET", path, None), ("POST", f"{path}/pause", None), ("POST", f"{path}/resume", None),
+                ("POST", f"{path}/step", {"n": 1}), ("POST", f"{path}/reset", None),
+                ("POST", f"{path}/cancel", None), ("POST", f"{path}/register", None), ("GET", f"{path}/files", None)]
+        before = state(c, mine["id"])
+        for method, url, body in asks:
+            r = c.request(method, url, params={"key": other}, json=body)
+            assert r.status_code == 404 and "another run" in r.json()["detail"], (url, r.text)
+        after = state(c, mine["id"])
+        assert (after["status"], after["step"], after["registered"]) == (before["status"], before["step"], [])
+        assert c.get(f"{path}/files", params={"key": mine["key"]}).status_code == 200
+        r = c.post(f"{path}/register", params={"key": mine["key"]})
+        assert r.status_code == 200 and state(c, mine["id"], )["registered"] == [r.json()["model"]]
+        r = c.post(f"{path}/cancel", params={"key": mine["key"], "left": True})
+        assert r.status_code == 200 and r.json()["status"] == "cancelled"
+    finally:
+        c.post(f"/lab/runs/{mine['id']}/cancel")

@@ -7,8 +7,10 @@ every view to NAME@STEP, and hides itself for a model without."""
 from __future__ import annotations
 
 import base64
+import json
 import os
 import time
+import zipfile
 
 import httpx
 import pytest
@@ -157,6 +159,18 @@ def test_train_the_copy_task_watch_it_pause_slide_and_open_it_in_the_explorer(pa
     shot(page, "phone-390x844")
     assert page.evaluate("() => document.documentElement.scrollWidth") <= 390
     page.set_viewport_size({"width": 1280, "height": 800})
+
+    # save the weights at the step shown: the zip of `attnlab train`'s files, a model of that step
+    expect(section.locator("button[name=files]")).to_have_text(f"Save step {records[2]['step']}")
+    with page.expect_download() as got:
+        section.locator("button[name=files]").click()
+    saved = got.value
+    assert saved.suggested_filename == f"lab-{run['id']}-step-{records[2]['step']}.zip"
+    with zipfile.ZipFile(saved.path()) as z:
+        names = sorted(n.rsplit("/", 1)[-1] for n in z.namelist())
+        card = json.loads(z.read(next(n for n in z.namelist() if n.endswith("card.json"))))
+    assert names == ["card.json", "model.safetensors", "tokenizer.json"]
+    assert card["training"]["steps"] == records[2]["step"] and card["config"]["positional"] == run["config"]["positional"]
 
     # open the model at the step shown in the explorer: it is listed, and every view works on it
     step = records[2]["step"]

@@ -14,6 +14,8 @@ import {
 } from "../plot.js";
 
 const OPEN_TITLE = "register the model at the step shown and look at it in every view";
+const FILES_TITLE = "download the model at the step shown: a zip of model.safetensors, tokenizer.json and card.json " +
+  "(what attnlab train writes); unzip it and serve it with: attnlab serve --add-model FOLDER";
 
 export const id = "lab";
 export const sources = ["labOptions", "lab"];
@@ -69,7 +71,8 @@ function controls(element, options) {
       btn("step", "Step +10", "train 10 more steps, then stay paused"),
       btn("reset", "Reset", "start again from step 0 with the same settings"),
       btn("cancel", "Stop", "end the run (its records and checkpoints stay)"),
-      btn("open", "Open in the explorer", OPEN_TITLE));
+      btn("open", "Open in the explorer", OPEN_TITLE),
+      btn("files", "Save the weights", FILES_TITLE));
     const status = h("p", { class: "lab-status", role: "status", "aria-live": "polite" });
     const error = h("p", { class: "error lab-error", role: "alert", hidden: true });
     const box = h("div", { class: "lab-head" }, row1, row2, status, error);
@@ -88,7 +91,7 @@ function controls(element, options) {
       const b = ev.target.closest("button[name]");
       if (!b) return;
       if (b.name === "step") action(box, "lab", { op: "step", n: 10 });
-      else if (b.name === "open") action(box, "lab", { op: "open", step: box._openStep });
+      else if (b.name === "open" || b.name === "files") action(box, "lab", { op: b.name, step: box._openStep });
       else action(box, "lab", { op: b.name });
     });
     return box;
@@ -141,6 +144,10 @@ export function render(element, data, state) {
   const openButton = box.querySelector("button[name=open]");
   openButton.textContent = offer.label;
   openButton.title = offer.why || OPEN_TITLE;
+  enable("files", offer.enabled); // (the same weights: the step shown, kept, once the run is not training)
+  const filesButton = box.querySelector("button[name=files]");
+  filesButton.textContent = offer.step === null ? "Save the weights" : `Save step ${offer.step}`;
+  filesButton.title = offer.why || FILES_TITLE;
 
   let line = statusText(lab, options.limits);
   if (run && lab.transport) line += lab.transport === "events" ? " Live (Server-Sent Events)." : " Live (polling the server).";

@@ -473,3 +473,53 @@ test("after a reload the page shows the run it had (stopped as the page went), a
   await createLab(api, storage).restore();
   assert.equal(api.calls.length, calls);
 });
+
+test("lab.js asks for every action on its run with the run's key, and an action answered 404 gives the run up", async () => {
+  // after a restart the run's id may be another page's run: the key makes the server refuse it (404), so a Pause,
+  // Reset or the beacon of a page that goes never acts on a run that is not this page's
+  const { api, lab } = await trainingWithTwoRecords();
+  const asked = [];
+  const answer = (name, status) => async (args) => {
+    asked.push([name, args.id, args.key]);
+    return run({ id: args.id, status, version: 50 + asked.length });
+  };
+  api.labPause = answer("pause", "paused");
+  api.labResume = answer("resume", "running");
+  api.labStep = answer("step", "paused");
+  api.labCancel = answer("cancel", "cancelled");
+  api.labCancelOnLeave = (id, key) => asked.push(["beacon", id, key]);
+  await lab.pause();
+  await lab.step(10);
+  await lab.resume();
+  lab.leave();
+  await lab.cancel();
+  assert.deepEqual(asked, [["pause", 1, "k1"], ["step", 1, "k1"], ["resume", 1, "k1"], ["beacon", 1, "k1"], ["cancel", 1, "k1"]]);
+  // a server started again since: another run 1 (its key differs) or none; either way 404 and the run is lost
+  const again = await trainingWithTwoRecords();
+  again.api.labPause = async () => { throw Object.assign(new Error("training run 1 is another run than the one asked for"), { status: 404 }); };
+  await again.lab.pause();
+  assert.equal(again.lab.view.run.status, "failed");
+  assert.equal(again.lab.view.run.lost, true);
+  assert.equal(again.lab.view.error, null); // (said once, in the status line)
+  assert.match(statusText(again.lab.view), /the server no longer has this run/);
+  again.lab.leave();
+  delete globalThis.EventSource;
+});
+
+test("lab.js saves the run's weights at the step asked for, with its key; a 404 gives the run up", async () => {
+  const { api, lab } = await trainingWithTwoRecords();
+  const asked = [];
+  api.labFiles = async (args) => {
+    asked.push(args);
+    return { name: `lab-1-step-${args.step}.zip`, blob: "zip" };
+  };
+  assert.deepEqual(await lab.files(5), { name: "lab-1-step-5.zip", blob: "zip" });
+  assert.deepEqual(await lab.files(null), { name: "lab-1-step-undefined.zip", blob: "zip" }); // (null: the latest)
+  assert.deepEqual(asked, [{ id: 1, key: "k1", step: 5 }, { id: 1, key: "k1", step: undefined }]);
+  api.labFiles = async () => { throw Object.assign(new Error("no training run 1"), { status: 404 }); };
+  assert.equal(await lab.files(5), null);
+  assert.equal(lab.view.run.lost, true);
+  assert.equal(openOffer(lab.view).enabled, false); // (the view's Save offers what Open offers: nothing now)
+  lab.leave();
+  delete globalThis.EventSource;
+});
