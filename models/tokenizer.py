@@ -183,6 +183,12 @@ class Tokenizer:
     def _unk_token(self) -> str | None:
         return getattr(self.hf.model, "unk_token", None)
 
+    @property
+    def unk_id(self) -> int | None:
+        """The id of the token that stands for any text the vocabulary cannot spell ([UNK]); None where there is none."""
+        unk = self._unk_token()
+        return self.hf.token_to_id(unk) if unk else None
+
     @classmethod
     def from_hf(cls, hf: HFTokenizer, style: str | None = None) -> Tokenizer:
         """A pretrained model's tokenizer: its own special tokens, no truncation or padding, style detected."""

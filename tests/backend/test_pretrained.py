@@ -339,3 +339,35 @@ def test_add_model_from_the_command_line(gpt2_folder, monkeypatch, capsys, clien
 def test_add_model_refuses_a_bad_folder(tmp_path):
     with pytest.raises(SystemExit, match="no config.json"):
         main(["analyze", "hi", "--add-model", str(tmp_path)])
+
+
+def test_a_word_minilm_reads_as_unknown_is_refused_in_the_word_boxes(client, minilm):
+    """MiniLM reads an emoji (or any text its vocabulary cannot spell) as its one [UNK] token: the nearest words to
+    "😀" were [UNK]'s, and "😀" − "man" + "woman" was [UNK] − man + woman, each under a caption that never said the
+    word typed is unknown to the model."""
+    unk = minilm.tokenizer.hf.token_to_id("[UNK]")
+    assert minilm.tokenizer.encode(" \U0001F600", add_bos=False) == [unk]  # (the tokenizer reads it as [UNK])
+    r = client.get("/api/embeddings/neighbors", params={"word": "\U0001F600", "model": "minilm-l6"})
+    assert r.status_code == 422 and "[UNK]" in r.json()["detail"] and "\U0001F600" in r.json()["detail"], r.text
+    r = client.post("/api/embeddings/analogy", json={"a": "\U0001F600", "b": "man", "c": "woman", "model": "minilm-l6"})
+    assert r.status_code == 422 and "[UNK]" in r.json()["detail"], r.text
+    r = client.post("/api/embeddings/analogy", json={"a": "king", "b": "man", "c": "woman", "expect": "\U0001F600",
+                                                     "model": "minilm-l6"}).json()
+    assert r["expected"] is None and "[UNK]" in r["expected_unavailable"]
+    # [UNK] asked for by its id, or typed as itself, is still the token it names
+    by_id = client.get("/api/embeddings/neighbors", params={"token_id": unk, "model": "minilm-l6", "k": 3})
+    typed = client.get("/api/embeddings/neighbors", params={"word": "[UNK]", "model": "minilm-l6", "k": 3})
+    assert by_id.status_code == typed.status_code == 200 and typed.json()["token"]["id"] == unk
+
+
+def test_minilm_block_input_is_labelled_with_what_made_it(client, minilm):
+    """MiniLM's block input is LayerNorm(token + position + token type): it was labelled "+ position", and with the
+    positions removed "+ position (none: removed)", though its similarities are not the token embedding's (the
+    token type was added and the sum normalised)."""
+    for positions in ("normal", "removed"):
+        e = client.post("/api/embeddings", json={"text": TEXT, "model": "minilm-l6", "positions": positions}).json()
+        label = e["layers"][1]["label"]
+        assert e["layers"][1]["dot"] != e["layers"][0]["dot"]  # (something was added, or normalised)
+        assert "token type" in label and "norm" in label, label
+        assert ("position" in label.replace("position removed", "")) == (positions == "normal"), label
+        assert e["path_labels"][1] == label
