@@ -23,7 +23,15 @@ def depths(run: Run) -> list[tuple[str, torch.Tensor]]:
     out = [("token embedding", c["hook_embed"])]
     if "hook_pos_embed" in c or cfg.n_token_types or cfg.embed_norm:
         removed = run.iv.positions == "removed"  # (the encoding is zero then: nothing was added)
-        label = ("+ position (none: removed)" if removed else "+ position") if "hook_pos_embed" in c else "block input"
+        if cfg.n_token_types or cfg.embed_norm:
+            # (BERT: the token type is added too, and the sum normalised: not the token embedding even with no position)
+            added = ["position"] if "hook_pos_embed" in c and not removed else []
+            added += ["token type"] if cfg.n_token_types else []
+            label = " + ".join(["+ " + added[0], *added[1:]]) if added else "block input"
+            label += (", normalised" if added else " (normalised)") if cfg.embed_norm else ""
+            label += " (position removed)" if "hook_pos_embed" in c and removed else ""
+        else:
+            label = ("+ position (none: removed)" if removed else "+ position") if "hook_pos_embed" in c else "block input"
         out.append((label, c["blocks.0.hook_resid_pre"]))
     out += [(f"after block {l}", c[f"blocks.{l}.hook_resid_post"]) for l in range(cfg.n_layers)]
     return out
