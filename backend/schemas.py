@@ -524,7 +524,8 @@ class AnalogyRequest(Strict):
     b: StrictStr = Field(..., max_length=100)
     c: StrictStr = Field(..., max_length=100)
     expect: StrictStr | None = Field(None, max_length=100, description="a word you expect a - b + c to be near (d in "
-                                                                        "a : b = c : d): the answer says where it ranks")
+                                                                        "b : a = c : d, as man : king = woman : queen): "
+                                                                        "the answer says where it ranks")
     k: StrictInt = Field(10, ge=1)
 
     @field_validator("a", "b", "c")

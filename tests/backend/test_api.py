@@ -2,6 +2,7 @@
 
 import base64
 import math
+import re
 
 import pytest
 import torch
@@ -426,3 +427,12 @@ def test_the_schema_says_which_models_have_a_position_depth(client, model):
     assert labels == ["token embedding", *(["+ position"] if adds else []), *(f"after block {b}" for b in range(n_layers))]
     said = _description(client, "EmbeddingsResponse", "layers")
     assert "where the model adds" in said, said
+
+
+def test_the_schema_states_the_analogy_as_the_proportion_a_minus_b_plus_c_solves(client):
+    """/docs said `expect` is "d in a : b = c : d"; a − b + c (king − man + woman) solves b : a = c : d (man : king =
+    woman : queen): from a : b = c : d, d − c = b − a, so d = b − a + c."""
+    said = _description(client, "AnalogyRequest", "expect")
+    x, y, z = re.search(r"\b([abc]) : ([abc]) = ([abc]) : d\b", said).groups()
+    # d = z + (y − x): the same vector as a − b + c only when y is a, x is b and z is c
+    assert (x, y, z) == ("b", "a", "c"), said
