@@ -95,6 +95,34 @@ function encodingWords(data) {
   return ["The encoding itself", "A vector for each position, added to the token embedding before Q, K and V are computed."];
 }
 
+/**
+ * The colour range of the encoding's heatmap: its largest |value|, unless a few values dwarf the rest (MiniLM's table:
+ * |values| mostly under 0.1, two near 1.9 at position 0, and at ±1.9 the whole heatmap was white); then the 99.9th
+ * percentile of |value|, the few beyond it drawn in the end colours. {lim, beyond (how many lie past lim), max (the
+ * value of largest size), at: [position, dimension] of it}.
+ */
+export function encodingRange(z) {
+  let max = 0;
+  let at = [0, 0];
+  z.forEach((row, i) => row.forEach((v, j) => {
+    if (v !== null && Math.abs(v) > Math.abs(max)) [max, at] = [v, [i, j]];
+  }));
+  const sizes = z.flat().filter((v) => v !== null).map(Math.abs).sort((a, b) => a - b);
+  const quantile = (p) => sizes[Math.floor(p * (sizes.length - 1))] || 0;
+  const top = Math.abs(max);
+  if (!(top > 4 * quantile(0.99))) return { lim: top || 1, beyond: 0, max, at };
+  const lim = quantile(0.999);
+  return { lim, beyond: sizes.filter((v) => v > lim).length, max, at };
+}
+
+/** What the encoding's caption adds where its colours stop short of its largest values (encodingRange); "" if not. */
+export function encodingCaption(range, count) {
+  if (!range.beyond) return "";
+  return ` The colours stop at ±${range.lim.toPrecision(2)} so that the rest show: ${range.beyond} of the ` +
+    `${count.toLocaleString("en")} values lie beyond, in the end colours (the largest ${range.max.toPrecision(3)} at ` +
+    `position ${range.at[0]}, dimension ${range.at[1]}; hover shows each value).`;
+}
+
 /** What the page's run does with the scheme drawn below (the scheme as trained): nothing where it gives positions. */
 function runWords(data, state) {
   if (data.positional === "none" || state.positions === "normal") return "";
@@ -137,9 +165,11 @@ function encodingPart(element, data, state) {
   if (!r || !changed(encFig, [r])) return;
   const positions = [...Array(r.n).keys()];
   const dims = [...Array(r.d_model).keys()];
-  const lim = absMax(r.encoding);
+  const range = encodingRange(r.encoding);
+  const lim = range.lim;
   const fewer = r.n < state.pn ? ` The model has no encoding past position ${r.n - 1}, so ${state.pn} cannot be drawn.` : "";
-  caption(encFig, `${r.positional} encoding of ${r.n} positions, ${r.d_model} dimensions (${r.model}).${fewer}`);
+  caption(encFig, `${r.positional} encoding of ${r.n} positions, ${r.d_model} dimensions (${r.model}).${fewer}` +
+    encodingCaption(range, r.n * r.d_model));
   draw(encFig,
     [{ type: "heatmap", z: r.encoding, x: dims, y: positions, colorscale: DIVERGING, zmin: -lim, zmax: lim, zmid: 0,
        hovertemplate: "position %{y}<br>dimension %{x}<br>value %{z}<extra></extra>", colorbar: { thickness: 10, outlinewidth: 0 } }],

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { familyHead, familyIntro } from "../../../frontend/js/views/positional.js";
+import { encodingCaption, encodingRange, familyHead, familyIntro } from "../../../frontend/js/views/positional.js";
 
 const FAMILY = { title: "The tiny models", description: "the same but for the positional scheme", models: ["tiny-sinusoidal", "tiny-rotary"] };
 const TINY = { model: "tiny-rotary", n_layers: 4, n_heads: 4 };
@@ -28,4 +28,27 @@ test("a model outside the family: said so, no ▸ promised, and each model's nea
   assert.deepEqual(familyHead(0, 1, TINY, false), { layer: 0, head: 1, note: "" });
   assert.equal(familyIntro({ current: "x", familyError: "There are no models that differ only in their positional scheme." }, { layer: 0, head: 0 }),
     "There are no models that differ only in their positional scheme.");
+});
+
+test("an encoding with a few huge values keeps its colours for the rest, and the caption says where they stop", () => {
+  // MiniLM's position table: |values| mostly under 0.1, two near 1.9 (position 0): at ±1.87 the heatmap was white
+  const z = Array.from({ length: 64 }, (_, i) => Array.from({ length: 50 }, (_, j) => 0.05 * Math.sin(i * 0.3 + j)));
+  z[0][7] = -1.87;
+  z[3][9] = 1.2;
+  const r = encodingRange(z);
+  const all = z.flat().map(Math.abs);
+  assert.ok(r.lim < 0.06 && r.lim >= 0.04, r.lim); // the bulk's range, not the outliers'
+  assert.equal(r.beyond, all.filter((v) => v > r.lim).length);
+  assert.ok(r.beyond >= 2 && r.beyond < all.length * 0.002, r.beyond);
+  assert.deepEqual([r.max, r.at], [-1.87, [0, 7]]);
+  const said = encodingCaption(r, all.length);
+  assert.match(said, new RegExp(`±${r.lim.toPrecision(2)}`));
+  assert.match(said, new RegExp(`${r.beyond} of the ${all.length.toLocaleString("en")} values`));
+  assert.match(said, /1\.87 at position 0, dimension 7/);
+  // a table without outliers (sinusoidal: all within ±1) keeps its full range, and says nothing of it
+  const sin = Array.from({ length: 16 }, (_, i) => Array.from({ length: 8 }, (_, j) => Math.sin(i / 10 ** (j / 8))));
+  const full = encodingRange(sin);
+  assert.equal(full.lim, Math.max(...sin.flat().map(Math.abs)));
+  assert.equal(full.beyond, 0);
+  assert.equal(encodingCaption(full, 128), "");
 });
