@@ -369,11 +369,15 @@ export function plainLabels(tokens) {
  * A cell's number where it fits (a `cellText` for tokenHeatmap), else null: at most `max` tokens and cells at least
  * 30 px wide in `fig` (its width less about 150 px of axis labels and colour bar), 30 px times the presenter scale in
  * presenter mode (its numbers are that much larger: "-0.29" is 36 px wide there). Panels that share a row have
- * narrower cells than the Attention view's heatmap.
+ * narrower cells than the Attention view's heatmap. With `z`, the cells must also be wide enough for its widest number.
  */
-export function numbersFit(fig, n, max = 12) {
+export function numbersFit(fig, n, max = 12, z = null) {
   const cellWidth = ((fig.clientWidth || 400) - 150) / n;
-  const least = 30 * (presenting() ? PRESENTER_FONT_SCALE : 1);
+  // `z`, where given: the widest number, with two decimals, about 6 px a character (a dot product of a large model's
+  // residual stream runs to 9 digits before the point)
+  let chars = 0;
+  for (const row of z || []) for (const v of row) if (v !== null && v !== undefined) chars = Math.max(chars, v.toFixed(2).length);
+  const least = Math.max(30, 6 * chars) * (presenting() ? PRESENTER_FONT_SCALE : 1);
   return n <= max && cellWidth >= least ? "%{z:.2f}" : null;
 }
 

@@ -51,7 +51,7 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
       names: ["token", "and token"],
       zmin: metric === "onehot" ? 0 : -lim, zmax: lim, zmid: metric === "onehot" ? undefined : 0,
       colorscale: metric === "onehot" ? WEIGHT_SCALE : DIVERGING, label: metric === "dot" ? "dot" : "cosine",
-      cellText: numbersFit(fig, n),
+      cellText: numbersFit(fig, n, 12, z),
     })],
     {
       height: Math.max(260, Math.min(520, n * 26 + 90)),

@@ -22,3 +22,19 @@ test("removing or shuffling positions on a model without them is said to change 
   }
   assert.equal(interventionsCaption({ positions: "normal", scale: true, ablate: [] }, { positional: "none" }), "");
 });
+
+test("a heatmap prints its numbers only where the widest of them fits its cells", async () => {
+  // SmolLM2's dot products after block 19 run to 472,991,234.56: printed with two decimals in cells 37 px wide, each
+  // ran over its neighbours, a row of overlapping digits
+  globalThis.document ??= { body: { classList: { contains: () => false } } };
+  const { numbersFit } = await import("../../../frontend/js/plot.js");
+  const fig = { clientWidth: 560 }; // 11 tokens: (560 - 150) / 11 = 37 px a cell
+  const small = [[7.85, -2.48], [0.5, 1]];
+  const big = [[472991234.56, -120000.5], [3, 1]];
+  assert.equal(numbersFit(fig, 11, 12, small), "%{z:.2f}");
+  const widest = Math.max(...big.flat().map((v) => v.toFixed(2).length)); // "472991234.56": 12 characters
+  assert.ok(widest * 5.5 > 37); // (at 10 px a digit is about 5.5 px wide: they cannot fit)
+  assert.equal(numbersFit(fig, 11, 12, big), null);
+  assert.equal(numbersFit({ clientWidth: 2000 }, 11, 12, big), "%{z:.2f}"); // 168 px a cell: they fit
+  assert.equal(numbersFit(fig, 11), "%{z:.2f}"); // (without the values: as before, by the count alone)
+});
