@@ -28,19 +28,22 @@ def encoding(loaded: LoadedModel, n: int) -> schemas.PositionalResponse:
                                       encoding=rnd(table), similarity=rnd(unit @ unit.T))
 
 
-ADDITIVE_NOTE = ("q and k are each split into a content part (from the token embedding, with the biases) and a "
+ADDITIVE_NOTE = ("q and k are each split into a content part (from the token embedding{types}, with the biases) and a "
                  "position part ({source}); the norm's per-token divisor is taken from the real input, so the four "
                  "terms add up to the model's score.")
 
 
-def additive_note(positions: str) -> str:
+def additive_note(positions: str, token_types: bool = False) -> str:
     """What the split shows for an added encoding, as the run gave the positions (removed: nothing was added, so the
-    three terms with a position in them are 0; shuffled: the position part is of the position each token was given)."""
+    three terms with a position in them are 0; shuffled: the position part is of the position each token was given).
+    `token_types`: the model adds a token-type embedding (BERT), which is content."""
+    types = " and its token type" if token_types else ""
     if positions == "removed":
-        return ("With the positions removed no encoding was added: q and k are all content, content·content is the "
-                "whole score and the three terms with a position in them are 0.")
-    return ADDITIVE_NOTE.format(source="from the encoding of the position each token was given, in the shuffled order"
-                                if positions == "shuffled" else "from the positional encoding")
+        made = " (the token embedding and its token type)" if token_types else ""
+        return (f"With the positions removed no encoding was added: q and k are all content{made}, "
+                "content·content is the whole score and the three terms with a position in them are 0.")
+    return ADDITIVE_NOTE.format(types=types, source="from the encoding of the position each token was given, in the "
+                                "shuffled order" if positions == "shuffled" else "from the positional encoding")
 
 
 def alibi_note(slope: float, scale: bool, positions: str) -> str:
@@ -61,7 +64,7 @@ def decompose(run: Run, layer: int, head: int) -> schemas.DecomposeResponse:
     terms = decompose_scores(run.loaded.model, run.cache, layer, head)
     alibi = terms.bias is not None
     note = (alibi_note(float(run.loaded.model.alibi_slopes[head]), run.iv.scale, run.iv.positions) if alibi
-            else additive_note(run.iv.positions))
+            else additive_note(run.iv.positions, bool(run.loaded.cfg.n_token_types)))
     return schemas.DecomposeResponse(
         **run_info(run), layer=layer, head=head, scores=rnd_masked(terms.scores),
         content_content=rnd_masked(terms.content_content), content_position=rnd_masked(terms.content_position),

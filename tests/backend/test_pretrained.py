@@ -371,3 +371,15 @@ def test_minilm_block_input_is_labelled_with_what_made_it(client, minilm):
         assert "token type" in label and "norm" in label, label
         assert ("position" in label.replace("position removed", "")) == (positions == "normal"), label
         assert e["path_labels"][1] == label
+
+
+def test_minilm_split_says_its_content_part_holds_the_token_type(client, minilm):
+    """The split's note said the content part is "from the token embedding, with the biases"; MiniLM's also holds
+    its token-type embedding (added to every token before the norm), which is not 0."""
+    assert minilm.model.W_token_type.detach()[0].abs().max() > 0.01  # (what the content part holds beside the token's)
+    for positions in ("normal", "removed", "shuffled"):
+        note = client.post("/api/positional/decompose", json={"text": TEXT, "model": "minilm-l6", "layer": 0, "head": 0,
+                                                               "positions": positions}).json()["note"]
+        assert "token type" in note, (positions, note)
+    tiny = client.post("/api/positional/decompose", json={"text": TEXT, "layer": 0, "head": 0}).json()["note"]
+    assert "token type" not in tiny
