@@ -95,7 +95,9 @@ export function depthCaption(model) {
 
 /** The analogy's caption: what is shown, and where the expected word ranks (the answer's own rank and cosine). */
 export function analogyCaption(r) {
-  const what = `Nearest tokens to “${shownText(r.a)}” − “${shownText(r.b)}” + “${shownText(r.c)}” (the three left out).`;
+  const distinct = new Set([r.a.id, r.b.id, r.c.id]).size; // (the same word twice is one token left out)
+  const out = distinct === 3 ? "the three left out" : distinct === 2 ? "the two left out" : "it left out";
+  const what = `Nearest tokens to “${shownText(r.a)}” − “${shownText(r.b)}” + “${shownText(r.c)}” (${out}).`;
   const e = r.expected;
   if (!e) return r.expected_unavailable ? `${what} ${r.expected_unavailable}` : what;
   const word = `“${shownText(e.token)}”`;

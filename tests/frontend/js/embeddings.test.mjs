@@ -47,3 +47,13 @@ test("the depth caption follows the model's norm placement: a post-norm block no
   assert.match(post, /normalises the sum \(LayerNorm\), then adds its MLP's output and normalises again/);
   assert.notEqual(post, depthCaption({ norm_placement: "pre" }));
 });
+
+test("the analogy's caption counts the words left out as the answer's ids do", () => {
+  // "cat − cat + dog" left out two tokens, and said "the three left out"
+  const twice = { ...answer(null), a: tok(1, "␣cat"), b: tok(1, "␣cat"), c: tok(3, "␣dog") };
+  const ids = new Set([twice.a.id, twice.b.id, twice.c.id]);
+  assert.equal(ids.size, 2);
+  assert.equal(analogyCaption(twice), "Nearest tokens to “␣cat” − “␣cat” + “␣dog” (the two left out).");
+  const once = { ...answer(null), a: tok(1, "␣cat"), b: tok(1, "␣cat"), c: tok(1, "␣cat") };
+  assert.equal(analogyCaption(once), "Nearest tokens to “␣cat” − “␣cat” + “␣cat” (it left out).");
+});
