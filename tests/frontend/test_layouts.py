@@ -601,6 +601,23 @@ def test_the_similarity_heatmaps_print_numbers_only_where_they_fit(page: Page, s
         assert all(c["numbers"] for c in cells), cells  # (where they fit, the numbers are printed)
 
 
+def test_large_dot_products_are_not_printed_over_each_other(page: Page, need_models):
+    """SmolLM2's dot products after block 19 run to 472,991,234.56: the depth heatmap printed them with two decimals
+    in cells 37 px wide, a row of overlapping digits."""
+    need_models("smollm2-135m")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "embeddings", "model": "smollm2-135m", "metric": "dot",
+                                "depth": 20}))
+    ready(page, WAIT)
+    cells = page.evaluate("""() => ['dense', 'depth'].map((p) => {
+      const gd = document.querySelector(`[data-part="${p}"] .plot`);
+      const texts = [...gd.querySelectorAll('.heatmaplayer text')].filter((t) => t.textContent.trim());
+      return { p, numbers: texts.length, cell: gd._fullLayout.xaxis._length / gd.data[0].z.length,
+               widest: Math.max(0, ...texts.map((t) => t.getBBox().width)) }; })""")
+    assert all(c["widest"] + 2 <= c["cell"] for c in cells), cells
+    assert cells[0]["numbers"], cells  # (the token embedding's dot products are small: they still fit, and show)
+
+
 @pytest.mark.parametrize("size, extra", [((1280, 800), {}), ((390, 844), {}), ((1280, 720), {"present": 1})],
                          ids=["desktop", "phone", "presenter"])
 def test_a_long_text_s_heatmap_labels_do_not_run_into_each_other(page: Page, size, extra):
