@@ -527,8 +527,10 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
     elif data.depth <= len(data.embeddings.layers) - 1 - data.info.n_layers:  # the block input: no block has run
         then = f" and then at the {e(last_label)}, before any block"
     else:
+        # (a post-norm block, BERT's, normalises each sum: its output is not the input plus what was added)
         then = (f" and then {e(last_label)} (each block adds to every vector what its attention read from the other "
-                "tokens, and its MLP's output)")
+                + ("tokens and normalises the sum, then adds its MLP's output and normalises again)"
+                   if data.info.norm_placement == "post" else "tokens, and its MLP's output)"))
     sections.append(("embeddings", "Embedding similarity", (
         f'<p class="note">{measure} of every pair of token vectors, first at the {e(first_label)} (the same token '
         "gives the same vector; a capital or a space before a word makes it another token)"

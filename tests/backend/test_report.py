@@ -643,3 +643,16 @@ def test_the_report_hides_the_special_tokens_as_the_page_does(client, model):
     plain = client.get("/api/report", params={"text": TEXT, "model": model}).text
     assert plain.split('<section id="tokens">')[1].split("</section>")[0].count("<li") == len(a["tokens"])
     assert f"<dt>Special tokens</dt><dd>shown ({names})" in plain
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6"])
+def test_the_similarity_caption_says_a_post_norm_block_normalises(client, model):
+    """After the blocks the caption said "each block adds to every vector what its attention read ..., and its MLP's
+    output"; a post-norm block (MiniLM) normalises each sum, so its vectors are not the input plus what was added: the
+    page's caption says so, the report's did not."""
+    placement = client.get("/api/models").json()
+    placement = {m["name"]: m["norm_placement"] for m in placement["models"]}[model]
+    said = " ".join(_notes(client.get("/api/report", params={"text": "The cat sat.", "model": model}).text,
+                           "embeddings").split())
+    assert "each block adds to every vector" in said
+    assert ("normalises" in said) == (placement == "post"), said
