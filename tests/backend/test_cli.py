@@ -342,7 +342,7 @@ def test_a_folder_that_lab_train_wrote_is_taken_by_add_model(capsys, tmp_path, m
 
     for table in ("_REGISTRY", "_FOLDERS", "_LOADED"):  # registered for this test only
         monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
-    monkeypatch.delenv(registry.ADD_MODELS_ENV, raising=False)
+    monkeypatch.setenv(registry.ADD_MODELS_ENV, "")  # (restored after the test: the command sets it)
     before = torch.get_num_threads()
     try:
         main(["lab", "train", "--task", "copy", "--size", "tiny", "--steps", "2", "--out", str(tmp_path / "my-run")])
