@@ -4,7 +4,7 @@
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
 import {
-  asSentence, beyondNotice, canRunBeyond, continuationKey, effectiveToken, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
+  asSentence, baseParams, beyondNotice, canRunBeyond, continuationKey, effectiveToken, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
 } from "./derive.js";
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
@@ -411,7 +411,8 @@ function keepFocus(section) {
 
 async function continueText() {
   const m = effectiveModel(); // the model on screen (at a training step, its checkpoint): it continues the sentence
-  const base = { text: state.text, model: m.name, positions: state.positions, scale: state.scale, ablate: state.ablate };
+  // (past the trained length too, where the page has agreed to it: every other request of the sentence is)
+  const base = baseParams(state, m);
   page.note = { key: continuationKey(state, m.name), text: "continuing…" };
   page.actions++;
   schedule();

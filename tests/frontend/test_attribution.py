@@ -630,3 +630,22 @@ def test_the_new_views_fit_the_screen(page: Page, shot, size, present):
         shot(page, f"{view}-{size[0]}x{size[1]}{'-present' if present else ''}", full_page=not present)
         # nothing wider than the screen: no sideways scrolling
         assert page.evaluate("() => document.documentElement.scrollWidth") <= size[0] + 1, view
+
+
+def _continuing(r) -> bool:
+    return r.url.endswith("/api/predict") and "continue_tokens" in (r.request.post_data or "")
+
+
+def test_continue_goes_on_past_the_trained_length_where_the_page_allows_it(page: Page):
+    """With the page agreed to run past the trained length (beyond=1), Continue did not say so: a text longer than 128
+    tokens got a 422 and nothing was added."""
+    text = " ".join(["word"] * 140)
+    open_app(page, text=text, view="predictions", beyond=1)
+    with page.expect_response(_continuing) as info:
+        page.click("#panel-predictions button[name=continue]")
+    assert info.value.ok, info.value.text()
+    assert json.loads(info.value.request.post_data).get("allow_beyond_trained") is True
+    r = info.value.json()
+    assert len(r["tokens"]) > 128 and r["continuation"] and r["stopped"] is None
+    expect(page.locator("#text")).to_have_value(text + r["continuation"])
+
