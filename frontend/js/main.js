@@ -418,7 +418,10 @@ async function continueText() {
   schedule();
   try {
     const sampling = samplingOf(state);
-    const r = await data.request({ api: "predict", params: { ...base, top_k: 1, temperature: state.temp, continue_tokens: CONTINUE_TOKENS, sampling } });
+    // a draw without a seed gets a new one each time (the seed box says so): not the cached answer of the last one
+    const fresh = sampling.method === "sample" && sampling.seed === null;
+    const spec = { api: "predict", params: { ...base, top_k: 1, temperature: state.temp, continue_tokens: CONTINUE_TOKENS, sampling } };
+    const r = await data.request(spec, undefined, { fresh });
     if (state.text !== base.text) return; // the sentence changed meanwhile
     const added = r.continuation_tokens ? r.continuation_tokens.length : 0;
     const how = r.sampling && r.sampling.method === "sample"

@@ -649,3 +649,22 @@ def test_continue_goes_on_past_the_trained_length_where_the_page_allows_it(page:
     assert len(r["tokens"]) > 128 and r["continuation"] and r["stopped"] is None
     expect(page.locator("#text")).to_have_value(text + r["continuation"])
 
+
+def test_a_sampled_continuation_without_a_seed_draws_with_a_new_one_each_time(page: Page):
+    """The seed box empty says "a new one": a second Continue of the same sentence (back, then Continue) was answered
+    from the page's cache, the same tokens with the same seed, and asked the server nothing."""
+    open_app(page, text=TEXT, view="predictions", sample=1)
+    seeds = []
+    for _ in range(2):
+        expect(page.locator("#panel-predictions input[name=seed]")).to_have_value("")
+        with page.expect_response(_continuing, timeout=60_000) as info:
+            page.click("#panel-predictions button[name=continue]")
+        sent = json.loads(info.value.request.post_data)["sampling"]
+        assert sent["method"] == "sample" and sent["seed"] is None
+        seeds.append(info.value.json()["sampling"]["seed"])
+        ready(page)
+        page.go_back()
+        ready(page)
+        expect(page.locator("#text")).to_have_value(TEXT)
+    assert seeds[0] != seeds[1]  # (two seeds drawn from 2**31: the same one once in two billion)
+
