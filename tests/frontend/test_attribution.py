@@ -668,3 +668,14 @@ def test_a_sampled_continuation_without_a_seed_draws_with_a_new_one_each_time(pa
         expect(page.locator("#text")).to_have_value(TEXT)
     assert seeds[0] != seeds[1]  # (two seeds drawn from 2**31: the same one once in two billion)
 
+
+def test_every_bar_writes_its_probability_however_small(page: Page):
+    """At a low temperature the bars after the first are less than a pixel long, and Plotly drew no label on such a
+    bar (textposition "auto"): nine bars without a number."""
+    open_app(page, text=TEXT, view="predictions", temp=0.3)
+    want = api(page, "/api/predict", {"text": TEXT, "top_k": 10, "temperature": 0.3})
+    probs = [p["prob"] for p in want["predictions"]]
+    assert min(probs) < probs[0] / 10_000  # (the case: bars too short to hold a label)
+    drawn = page.locator("#panel-predictions [data-part=topk] .plot text.bartext").all_text_contents()
+    bars = plot_data(page, "#panel-predictions [data-part=topk] .plot")[0]
+    assert len(bars["text"]) == len(probs) and drawn == bars["text"]

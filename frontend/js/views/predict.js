@@ -91,6 +91,13 @@ function stepsPart(element, steps, { at, prev, next, on }) {
   );
 }
 
+/** Where each bar's label goes: "auto" (inside where it fits), but outside a bar under a hundredth of the longest, which
+ * may be drawn under a pixel long: Plotly leaves such a bar with "auto" (or "inside") without its label. */
+export function barTextPositions(probs) {
+  const top = Math.max(0, ...probs.filter(Number.isFinite));
+  return probs.map((x) => (Number.isFinite(x) && x >= top / 100 && x > 0 ? "auto" : "outside"));
+}
+
 /** `x` with `digits` decimals, or all it has where that would round it (a link's temperature 0.15 is not "0.1"). */
 function exact(x, digits) {
   const fixed = Number(x).toFixed(digits);
@@ -162,7 +169,8 @@ export function render(element, data, state) {
   draw(
     barsFig,
     [{ type: "bar", orientation: "h", x: p.predictions.map((t) => t.prob), y: p.predictions.map((_, i) => i),
-       text: p.predictions.map((t) => probText(t.prob)), textposition: "auto", customdata: kept,
+       // outside the bars too short for one: Plotly draws no label on a bar of under a pixel where it may choose
+       text: p.predictions.map((t) => probText(t.prob)), textposition: barTextPositions(p.predictions.map((t) => t.prob)), customdata: kept,
        hovertext: p.predictions.map((t, i) => `${esc(shownText(t))} (id ${t.id})<br>probability ${t.prob}${p.kept ? (kept[i] ? "<br>in the kept set" : "<br>left out") : ""}`),
        hoverinfo: "text", marker: { color: kept.map((on) => (on ? COLORS.bar : COLORS.raw)) } }],
     {
