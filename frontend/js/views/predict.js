@@ -104,6 +104,10 @@ function exact(x, digits) {
   return Number(fixed) === Number(x) ? fixed : String(Number(x));
 }
 
+/** The kept set's share of the probability as the bars write theirs, but for a share short of 1 that 3 decimals would
+ * write as all of it ("1.000" beside grey bars of 5e-5): then the API's 4 decimals (0.9999). */
+const massText = (mass) => (mass < 1 && probText(mass) === "1.000" ? String(mass) : probText(mass));
+
 /**
  * What the bars' colours say of the kept set (`p`: the /api/predict answer; `sample`: whether Continue samples), or ""
  * where top-k and top-p keep every token. A draw picks only among the kept (blue) tokens; a greedy Continue takes the
@@ -114,7 +118,7 @@ export function keptWords(p, sample) {
   if (!limited) return "";
   const k = p.predictions.length;
   const by = [p.sampling.top_k ? `top-${p.sampling.top_k}` : "", p.sampling.top_p < 1 ? `top-p ${p.sampling.top_p}` : ""].filter(Boolean).join(", ");
-  const set = ` Blue: the kept set of ${by}: ${p.kept.size} token${p.kept.size === 1 ? "" : "s"} holding ${probText(p.kept.mass)} of the probability${p.kept.size > k ? ` (${k} shown)` : ""}`;
+  const set = ` Blue: the kept set of ${by}: ${p.kept.size} token${p.kept.size === 1 ? "" : "s"} holding ${massText(p.kept.mass)} of the probability${p.kept.size > k ? ` (${k} shown)` : ""}`;
   return sample ? `${set}; grey: left out of a draw.`
     : `${set}; grey: left out of it. Continue is greedy: it takes the top token, which is always kept, so the set changes only what a sampled Continue draws from.`;
 }

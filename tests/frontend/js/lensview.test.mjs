@@ -130,6 +130,11 @@ test("the kept set's caption says what grey means for the Continue on screen: a 
   assert.match(greedy, /grey: left out of it\. Continue is greedy: it takes the top token, which is always kept/);
   assert.match(keptWords({ ...p, kept: { size: 40, mass: 0.99 }, sampling: { top_k: 40, top_p: 0.9 } }, true), /top-40, top-p 0\.9: 40 tokens .*\(4 shown\)/);
   assert.equal(keptWords({ ...p, sampling: { top_k: null, top_p: 1 } }, false), ""); // every token kept: nothing to say
+  // a kept set short of all the probability does not read as all of it ("1.000", beside grey bars of 5e-5)
+  const most = keptWords({ ...p, kept: { size: 2, mass: 0.9999 } }, true);
+  assert.match(most, /2 tokens holding 0\.9999 of the probability/);
+  assert.match(keptWords({ ...p, kept: { size: 2, mass: 0.9994 } }, true), /holding 0\.999 of/);
+  assert.match(keptWords({ ...p, kept: { size: 2, mass: 1 } }, true), /holding 1\.000 of/);
 });
 
 test("the per-position table says its probabilities are at the slider's temperature", () => {
