@@ -713,3 +713,17 @@ def test_a_long_text_s_similarity_labels_have_room(page: Page, size):
     page.wait_for_timeout(300)
     assert page.locator("main .view:not([hidden]) .xtick text").count() > 5
     assert page.evaluate(XTICKS_APART) == []
+
+
+def test_on_a_phone_the_per_position_table_shows_its_check_marks_without_scrolling(page: Page):
+    """At 390x844 the table of the predictions was wider than its box (its headers "predicted next" and "actual next"
+    on one line each): its last column, the ✓ its caption starts with, lay past the right edge."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?" + urlencode({"text": "Once upon a time there was a little girl named Lily", "view": "predictions"}))
+    ready(page, WAIT)
+    wrap = page.locator("#panel-predictions .table-wrap")
+    sizes = wrap.evaluate("(w) => ({box: w.clientWidth, table: w.scrollWidth})")
+    assert sizes["table"] <= sizes["box"], sizes
+    mark = page.locator("#panel-predictions table.perpos td.mark", has_text="✓").first
+    box, cell = wrap.bounding_box(), mark.bounding_box()
+    assert cell["x"] + cell["width"] <= box["x"] + box["width"] + 1
