@@ -22,7 +22,8 @@ async def predict(req: schemas.PredictRequest, request: Request, service: Servic
     position, and a continuation, greedy or sampled with a seed (reported, so that it can be repeated).
 
     The continuation adds at most `continue_tokens` tokens, one forward pass each, and stops at the model's
-    `max_tokens` (`stopped` says so). The whole request holds one of the server's `max_concurrent_runs` slots."""
+    `max_tokens` (with `allow_beyond_trained`, its `max_tokens_beyond`; `stopped` says so). The whole request holds
+    one of the server's `max_concurrent_runs` slots."""
     service.check_top_k(req.top_k)
     service.check_temperature(req.temperature)
     service.check_continue(req.continue_tokens)
