@@ -351,9 +351,10 @@ class Probe:
 @lru_cache(maxsize=16)
 def ordinary_tokens(tokenizer) -> torch.Tensor:
     """The ids of the tokenizer's ordinary tokens, ascending: no special token, no byte piece (a byte that is not a
-    whole character), only printable text with a letter or digit, and each one the way the tokenizer itself writes
-    its text (decode, then encode, gives the same single id back)."""
-    specials = tokenizer.special_ids
+    whole character), not the unknown token ([UNK], <unk>: any text the vocabulary cannot spell), only printable text
+    with a letter or digit, and each one the way the tokenizer itself writes its text (decode, then encode, gives the
+    same single id back)."""
+    specials = tokenizer.special_ids | ({tokenizer.unk_id} if tokenizer.unk_id is not None else set())
     ids, texts = [], []
     for i in range(tokenizer.vocab_size):
         if i in specials:

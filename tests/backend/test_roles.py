@@ -566,7 +566,7 @@ def test_a_fixed_offset_of_1_differs_from_previous_token_by_the_second_token_alo
 
 def test_the_probe_s_default_length_fits_the_model(tmp_path, monkeypatch):
     """With no length asked, the probe is 50 tokens twice where the model can read and draw that many; a model
-    trained in the lab (27 ordinary tokens, 24 positions) gets the longest that fits, and the answer says it."""
+    trained in the lab (26 ordinary tokens, 24 positions) gets the longest that fits, and the answer says it."""
     from models.lab import LabConfig, LabTrainer, save_folder
 
     t = LabTrainer(LabConfig(task="copy", size="tiny", seed=1))

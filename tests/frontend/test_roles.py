@@ -450,9 +450,9 @@ def test_the_views_fit_a_projector_and_a_phone(page: Page, shot, size, params):
 
 
 def test_a_refused_probe_says_why_in_both_panels_and_computes_no_more(page: Page):
-    """The server refuses the probe (as for a lab model whose vocabulary is smaller than the probe): the table panel
-    gives the reason, not "Computing…" over it."""
-    why = "the probe's length is 50; this vocabulary has only 27 ordinary tokens"
+    """The server refuses the probe (as for a probe asked longer than the model reads): the table panel gives the
+    reason, not "Computing…" over it."""
+    why = "the probe is 101 tokens (50 twice and 1 special token); model 'lab-1@20' reads at most 24 tokens"
     page.route("**/api/roles/probe", lambda route: route.fulfill(status=422, content_type="application/json",
                                                                   body=json.dumps({"detail": why})))
     go(page, text=SENTENCE, view="heads")

@@ -317,3 +317,16 @@ def test_a_previous_token_head_is_no_induction_head_on_a_text_that_repeats_every
     s = roles.scores(induction, ids, special)
     assert s.queries["induction"] == 2 and float(s.values["induction"][0, 0]) == 1.0  # queries 5, 6 (4: only q - 1)
     assert roles.labels(s).role == [["induction"]]
+
+
+def test_the_unknown_token_is_never_drawn_for_the_probe():
+    """A vocabulary's unknown token ([UNK], <unk>) stands for any text the vocabulary cannot spell, not for a word:
+    the probe drew it as an ordinary token (in a lab model's 26 letters and <unk>, one draw in 27), and the model,
+    which never saw it in training, read it with a loss far above the rest."""
+    from models.tasks import get_task
+
+    tok = get_task("copy").tokenizer()
+    assert tok.unk_id is not None
+    pool = roles.ordinary_tokens(tok).tolist()
+    assert tok.unk_id not in pool
+    assert sorted(tok.display(i) for i in pool) == list("abcdefghijklmnopqrstuvwxyz")  # (no BOS, <unk>, ".", "|", "*")
