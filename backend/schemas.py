@@ -651,7 +651,10 @@ class PredictResponse(RunInfo):
     full_text_same_tokens: bool | None = Field(
         None, description="true when `full_text` reads as exactly the text's tokens followed by the generated ones, "
                           "so analysing it shows each generated token's attention at its position")
-    stopped: str | None = Field(None, description="why the continuation stopped early, if it did")
+    stopped: str | None = Field(None, description="why the continuation stopped early, if it did: the model's length "
+                                                   "limit, or its last tokens left out because they began a character "
+                                                   "that no token after them finished (the continuation holds whole "
+                                                   "characters only)")
 
 
 # --------------------------------------------------------------------------- compare

@@ -282,6 +282,25 @@ class Tokenizer:
     def decode(self, ids: Sequence[int]) -> str:
         return self.hf.decode([int(i) for i in ids if int(i) not in self.special_ids], skip_special_tokens=False)
 
+    def unfinished(self, ids: Sequence[int]) -> int:
+        """How many of the last tokens of ids hold the bytes of a character that the tokens end before finishing
+        (a byte-level model writes an emoji as several tokens): from the token with that character's first byte on;
+        0 where the bytes end on a whole character."""
+        chunks = [self.token_bytes(i) or b"" for i in ids]
+        data = b"".join(chunks)
+        for back in range(1, min(4, len(data)) + 1):  # a character is at most 4 bytes: find the last one's first byte
+            lead = data[-back]
+            if lead < 0x80 or lead >= 0xC0:  # an ASCII byte or a leading byte (not a continuation byte 10xxxxxx)
+                length = 1 if lead < 0x80 else 2 if lead < 0xE0 else 3 if lead < 0xF0 else 4
+                if back >= length:
+                    return 0  # it is whole (or the bytes are not UTF-8 there: nothing to finish)
+                start, seen = len(data) - back, 0
+                for k, chunk in enumerate(chunks):  # the token that holds the character's first byte
+                    seen += len(chunk)
+                    if seen > start:
+                        return len(chunks) - k
+        return 0
+
     def token_bytes(self, token_id: int) -> bytes | None:
         """The raw bytes of a byte-level token (None for a special token)."""
         if int(token_id) in self.special_ids:

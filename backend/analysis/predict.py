@@ -105,6 +105,14 @@ def predict(run: Run, k: int, temperature: float, continue_tokens: int,
             new.append(nxt)
             if len(new) < continue_tokens and len(ids) < limit:
                 logits = next_logits(ids)  # [vocab]
+        cut = loaded.tokenizer.unfinished(new)  # the sentence gets whole characters: never "��"
+        if cut:
+            new, steps, ids = new[:-cut], steps[:-cut], ids[:-cut]
+            unfinished = (f"the next {cut} tokens began a character that no token after them finished (their bytes "
+                          "are left out)" if cut > 1 else
+                          "the next token began a character that no token after it finished (its bytes are left out)")
+            stopped = f"stopped after {len(new)} of {continue_tokens} tokens: {unfinished}" + (
+                f"; and the model could read no further: {stopped.split(': ', 1)[1]}" if stopped else "")
         texts = loaded.tokenizer.token_texts(new)  # each character with the token of its first byte
         continuation = "".join(texts)
         cont_tokens = [token(loaded, t, n + i, text) for i, (t, text) in enumerate(zip(new, texts, strict=True))]

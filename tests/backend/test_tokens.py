@@ -82,3 +82,24 @@ def test_analyze_names_the_characters_the_model_never_saw_in_training(client, mo
     assert client.post("/api/analyze", json={"text": "The cat sat."}).json()["unseen_characters"] == []
     for name in ("minilm-l6", "smollm2-135m"):  # their training text is not known: nothing is claimed
         assert client.post("/api/analyze", json={"text": text, "model": name}).json()["unseen_characters"] is None
+
+
+def test_a_continuation_never_ends_inside_a_character(client, models):
+    """SmolLM2 writes an emoji as several byte tokens (<0xF0><0x9F>, <0x98>, <0x80>): a continuation whose last token
+    began an emoji and none finished it appended "��" to the sentence (bytes that start no whole character), which then
+    read as other tokens. The tokens of the unfinished character are left out, and `stopped` says so."""
+    tok = registry.load("smollm2-135m").tokenizer
+    text, asked = "I love 😀😀", 10
+    body = schemas.PredictResponse.model_validate(client.post("/api/predict", json={
+        "text": text, "model": "smollm2-135m", "continue_tokens": asked}).json())
+    ids = [t.id for t in body.continuation_tokens]
+    assert body.continuation == b"".join(tok.token_bytes(i) for i in ids).decode("utf-8")  # (strict: whole characters)
+    assert "\ufffd" not in body.continuation and body.full_text_same_tokens
+    assert len(body.steps) == len(ids) < asked
+    cut = asked - len(ids)
+    assert body.stopped == f"stopped after {len(ids)} of {asked} tokens: " + (
+        f"the next {cut} tokens began a character that no token after them finished (their bytes are left out)"
+        if cut > 1 else "the next token began a character that no token after it finished (its bytes are left out)")
+    # what is kept is what greedy decoding gives: asked for as many tokens as it kept, the same ones, nothing cut
+    again = client.post("/api/predict", json={"text": text, "model": "smollm2-135m", "continue_tokens": len(ids)}).json()
+    assert [t["id"] for t in again["continuation_tokens"]] == ids and again["stopped"] is None

@@ -78,3 +78,27 @@ def test_combining_mark_stays_on_its_base():
     assert display_bytes("e\u0301".encode()) == "e\u0301"
     assert display_bytes("\u0301".encode()) == "\u25cc\u0301"
     assert display_bytes(b"\xc3" + "\u0301".encode()) == "<0xC3>\u25cc\u0301"
+
+
+def test_unfinished_counts_the_tokens_of_a_character_left_unfinished():
+    """A byte-level vocabulary writes a character of several bytes over several tokens: `unfinished` says how many
+    of the last tokens hold one the ids end before finishing, from each byte's place in UTF-8."""
+    from models import registry
+
+    tok = registry.load(registry.DEFAULT_MODEL).tokenizer
+    ids = tok.encode("a 日本", add_bos=False)
+    data = [tok.token_bytes(i) for i in ids]
+    for n in range(len(ids) + 1):
+        joined = b"".join(data[:n])
+        try:
+            joined.decode("utf-8")
+            whole = True
+        except UnicodeDecodeError:
+            whole = False
+        cut = tok.unfinished(ids[:n])
+        assert (cut == 0) == whole, n
+        if cut:  # without those tokens the bytes are whole, and with one fewer cut they are not
+            b"".join(data[:n - cut]).decode("utf-8")
+            with pytest.raises(UnicodeDecodeError):
+                b"".join(data[:n - cut + 1]).decode("utf-8")
+    assert tok.unfinished([]) == 0
