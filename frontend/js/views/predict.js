@@ -65,11 +65,24 @@ function controls(element) {
   });
 }
 
+/**
+ * What the generated tokens' box says over them, for the page's positions (`state.positions`): shuffled, each pass of
+ * the continuation ran under a shuffle of its own length (Interventions.permutation(n) depends on n), while the
+ * attention view shows the whole text under one.
+ */
+export function stepsIntro(positions) {
+  const intro = "Step through them: the selected token moves to each one; “Its attention” shows its row in the attention view.";
+  if (positions !== "shuffled") return intro;
+  return `${intro} Positions are shuffled: the attention view shows the whole text under one shuffle of its length, ` +
+    "while each pass of the continuation ran under a shuffle of the text as long as it was then, so the positions " +
+    "there are not the ones the continuation ran with.";
+}
+
 /** The generated tokens of the last Continue: step through them; each one's attention is a click away. */
-function stepsPart(element, steps, { at, prev, next, on }) {
+function stepsPart(element, steps, { at, prev, next, on }, positions) {
   const box = part(element, "steps", () => {
     const node = h("div", { class: "subsection gen" }, h("h3", {}, "The generated tokens"),
-      h("p", { class: "intro" }, "Step through them: the selected token moves to each one; “Its attention” shows its row in the attention view."),
+      h("p", { class: "intro" }),
       h("div", { class: "gen-steps", role: "group", "aria-label": "generated tokens" }));
     node.addEventListener("click", (ev) => {
       const btn = ev.target.closest("button");
@@ -81,6 +94,7 @@ function stepsPart(element, steps, { at, prev, next, on }) {
   });
   box.hidden = !steps.length;
   if (!steps.length) return;
+  box.querySelector(".intro").textContent = stepsIntro(positions);
   const row = box.querySelector(".gen-steps");
   row.replaceChildren(
     h("button", { type: "button", class: "small", name: "prev", dataset: { position: prev === null ? undefined : String(prev) }, disabled: prev === null, "aria-label": "previous generated token" }, "◂"),
@@ -153,7 +167,7 @@ export function render(element, data, state) {
   setValue(seedInput, state.seed === null ? "" : state.seed);
   seedInput.disabled = !state.sample;
   ctl.querySelector("button[name=new-seed]").disabled = !state.sample || state.seed === null;
-  stepsPart(element, (data && data.steps) || [], (data && data.step) || {});
+  stepsPart(element, (data && data.steps) || [], (data && data.step) || {}, state.positions);
 
   const why = data && (data.unavailable || data.error);
   if (why) {

@@ -11,7 +11,7 @@ import { modelPicture, partsOf } from "../../../frontend/js/picture.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
 import { ablationProgress } from "../../../frontend/js/views/effects.js";
-import { keptWords, tableCaption } from "../../../frontend/js/views/predict.js";
+import { keptWords, stepsIntro, tableCaption } from "../../../frontend/js/views/predict.js";
 import { setVocabulary, viewIds } from "../../../frontend/js/vocab.js";
 import { analysis, byName, MODELS } from "./fixtures.mjs";
 import { serverMeta } from "./meta.mjs";
@@ -333,4 +333,11 @@ test("the picture draws the run's interventions where they act: positions remove
   assert.equal(box(0), `${TINY.n_heads} heads (head 1 ablated in this run)`);
   assert.equal(box(2), `${TINY.n_heads} heads (heads 0, 3 ablated in this run)`);
   assert.equal(box(2, SMOL), `${SMOL.n_heads} heads (${SMOL.n_kv_heads} K/V heads shared; heads 0, 3 ablated in this run)`);
+});
+
+test("the generated tokens' box says, under shuffled positions, that the attention view's positions are not the continuation's", () => {
+  // each pass of a continuation shuffles the positions of the text as long as it is then; the attention view
+  // shuffles the whole text once, with a permutation of its own length: not the same positions
+  for (const positions of ["normal", "removed"]) assert.doesNotMatch(stepsIntro(positions), /shuffle/);
+  assert.match(stepsIntro("shuffled"), /^Step through them.*Positions are shuffled: .*not the ones the continuation ran with\.$/);
 });
