@@ -91,6 +91,13 @@ export function part(parent, key, make) {
   return node;
 }
 
+/** Where each bar's label goes: "auto" (inside where it fits), but outside a bar under a hundredth of the longest, which
+ * may be drawn under a pixel long: Plotly leaves such a bar with "auto" (or "inside") without its label. */
+export function barTextPositions(probs) {
+  const top = Math.max(0, ...probs.filter(Number.isFinite));
+  return probs.map((x) => (Number.isFinite(x) && x >= top / 100 && x > 0 ? "auto" : "outside"));
+}
+
 // ------------------------------------------------------------------------- downloads
 
 export function download(filename, mime, content) {

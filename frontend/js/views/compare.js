@@ -7,7 +7,7 @@ import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
+  absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
   panel, part, plainLabels, reason, setValue, squareHeight, THEME, tickStep, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
@@ -204,7 +204,7 @@ function predictions(fig, side, label) {
   const p = side.predictions || [];
   const k = p.length;
   caption(fig, `After “${shownText(side.tokens[side.tokens.length - 1])}” (temperature 1).`);
-  draw(fig, [{ type: "bar", orientation: "h", x: p.map((t) => t.prob), y: p.map((_, i) => i), text: p.map((t) => probText(t.prob)), textposition: "auto",
+  draw(fig, [{ type: "bar", orientation: "h", x: p.map((t) => t.prob), y: p.map((_, i) => i), text: p.map((t) => probText(t.prob)), textposition: barTextPositions(p.map((t) => t.prob)),
     hovertext: p.map((t) => `${esc(shownText(t))} (id ${t.id})<br>probability ${t.prob}`), hoverinfo: "text", marker: { color: label === "a" ? COLORS.bar : COLORS.other } }], {
     height: Math.max(200, k * 28 + 60),
     yaxis: { tickmode: "array", tickvals: p.map((_, i) => i), ticktext: p.map((t) => esc(shownText(t))), range: [k - 0.5, -0.5], automargin: true },

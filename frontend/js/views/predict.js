@@ -1,7 +1,7 @@
 // Next-word prediction: top-k next tokens as bars, a temperature slider, the prediction at every
 // position next to the token that does come next, and a button that appends the greedy continuation.
 import {
-  action, caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, reason, setExport, setValue,
+  action, barTextPositions, caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, reason, setExport, setValue,
 } from "../plot.js";
 import { continuationKey, generatedSteps, keptFlags, probRange, probText, shownIndices, shownText, stepping } from "../derive.js";
 
@@ -103,13 +103,6 @@ function stepsPart(element, steps, { at, prev, next, on }, positions) {
     h("button", { type: "button", class: "small", name: "next", dataset: { position: next === null ? undefined : String(next) }, disabled: next === null, "aria-label": "next generated token" }, "▸"),
     h("button", { type: "button", name: "attention", disabled: !on }, "Its attention ▸"),
   );
-}
-
-/** Where each bar's label goes: "auto" (inside where it fits), but outside a bar under a hundredth of the longest, which
- * may be drawn under a pixel long: Plotly leaves such a bar with "auto" (or "inside") without its label. */
-export function barTextPositions(probs) {
-  const top = Math.max(0, ...probs.filter(Number.isFinite));
-  return probs.map((x) => (Number.isFinite(x) && x >= top / 100 && x > 0 ? "auto" : "outside"));
 }
 
 /** `x` with `digits` decimals, or all it has where that would round it (a link's temperature 0.15 is not "0.1"). */

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { interventionsCaption } from "../../../frontend/js/plot.js";
+import { barTextPositions, interventionsCaption } from "../../../frontend/js/plot.js";
 
 const iv = { positions: "shuffled", scale: true, ablate: [], permutation: [8, 0, 5, 9, 7, 4, 2, 10, 3, 1, 11, 6] };
 
@@ -37,4 +37,9 @@ test("a heatmap prints its numbers only where the widest of them fits its cells"
   assert.equal(numbersFit(fig, 11, 12, big), null);
   assert.equal(numbersFit({ clientWidth: 2000 }, 11, 12, big), "%{z:.2f}"); // 168 px a cell: they fit
   assert.equal(numbersFit(fig, 11), "%{z:.2f}"); // (without the values: as before, by the count alone)
+});
+
+test("a bar under a hundredth of the longest writes its label outside (Plotly drops the label of a sub-pixel bar)", () => {
+  assert.deepEqual(barTextPositions([0.97, 0.02, 0.0096, 0, NaN]), ["auto", "auto", "outside", "outside", "outside"]);
+  assert.deepEqual(barTextPositions([]), []);
 });
