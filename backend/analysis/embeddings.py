@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 import torch.nn.functional as F
 
@@ -10,6 +12,7 @@ from backend.analysis.attention import _pca2
 from backend.analysis.common import rnd, run_info, token
 from backend.service import Run
 from models.registry import LoadedModel
+from models.tokenizer import Tokenizer
 
 
 def _similarity(label: str, x: torch.Tensor) -> schemas.SimilarityLayer:
@@ -68,7 +71,19 @@ def word_token(loaded: LoadedModel, word: str) -> int:
     mid, alone = (" + ".join(loaded.tokenizer.displays(loaded.tokenizer.encode(form, add_bos=False)))
                   for form in (" " + word, word))
     split = f"it splits into {alone}" if mid == alone else f"mid-sentence it splits into {mid}, alone into {alone}"
-    raise ValueError(f"“{word}” is not one token in this model's vocabulary ({split}); try a more common word")
+    advice = ("this model's tokens are single characters: type one" if single_characters(tok)
+              else "try a more common word")
+    raise ValueError(f"“{word}” is not one token in this model's vocabulary ({split}); {advice}")
+
+
+@lru_cache(maxsize=16)
+def single_characters(tok: Tokenizer) -> bool:
+    """Whether each token of the vocabulary (but the special and unknown ones) is one character at most, as a
+    training-lab task's letters are: no word of two letters is ever one token there."""
+    if tok.vocab_size > 1024:  # (a vocabulary of words: larger than any alphabet the lab's tasks spell)
+        return False
+    return all(len(tok.hf.decode([i], skip_special_tokens=False).strip()) <= 1
+               for i in range(tok.vocab_size) if not tok.is_special(i) and i != tok.unk_id)
 
 
 def one_token(loaded: LoadedModel, token: str, name: str = "token") -> int:
