@@ -116,7 +116,7 @@ def check_probe(service: ModelService, spec: schemas.ProbeSpec) -> None:
 
 def probe_length(service: ModelService, loaded: registry.LoadedModel, spec: schemas.ProbeSpec) -> int:
     """The spec's length, or where it names none: PROBE_LENGTH, or the longest probe the model can read and draw (a
-    model trained in the lab reads 24 tokens of a 27-letter vocabulary), within max_probe_length."""
+    model trained in the lab reads 24 tokens and draws from 26 letters), within max_probe_length."""
     if spec.length is not None:
         return spec.length
     before, after = roles.special_frame(loaded.tokenizer)

@@ -1,7 +1,8 @@
 // The training lab's data: the page's one run, followed over Server-Sent Events (GET /api/lab/runs/{id}/events),
 // or, when the stream fails, by polling GET /api/lab/runs/{id}; its controls (train, pause, resume, step, reset,
-// cancel, open in the explorer, save its weights). A part of the data layer: it calls api.js and holds what came back, reduced by
-// labrun.js; the lab view draws `lab.view` and asks for actions through main.js. Nothing here draws.
+// cancel, open in the explorer, save its weights), each asked with the run's key. A part of the data layer: it calls
+// api.js and holds what came back, reduced by labrun.js; the lab view draws `lab.view` and asks for actions through
+// main.js. Nothing here draws.
 //
 // A run stops when its page goes: the page cancels it as it unloads (a beacon), and the server cancels a run that
 // no stream and no poll has watched for its `watch_timeout_s` anyway. The tab remembers its run (sessionStorage), so
