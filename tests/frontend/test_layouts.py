@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.frontend.pages import SENTENCE, TICKS_OUTSIDE, api, plot_data, ready, url_state
+from tests.frontend.pages import SENTENCE, TEXT_CLASHES, TICKS_OUTSIDE, api, plot_data, ready, url_state
 
 pytestmark = pytest.mark.browser
 WAIT = 300_000  # ms: generous, for a loaded machine (plotly.js alone can take minutes to parse there)
@@ -371,6 +371,23 @@ def test_in_presenter_mode_with_a_lesson_the_head_summary_titles_fit(page: Page)
     for i, a in enumerate(boxes):
         for b in boxes[i + 1:]:
             assert a[2] <= b[1] or b[2] <= a[1] or a[4] <= b[3] or b[4] <= a[3], (a, b)
+
+
+@pytest.mark.parametrize("lesson, step", [("where-does-the-answer-appear", 4), ("position-past-the-trained-length", 6),
+                                          ("positional-encoding", 1)])
+def test_in_presenter_mode_with_a_lesson_no_plot_s_words_run_out_or_into_each_other(page: Page, need_models, lesson, step):
+    """1280x720, presenter mode, a lesson open: the attribution bars' title "adds to logit(“␣her”)" ran 25 px past
+    the plot's right edge (lesson 9 step 4); ALiBi's "distance: query position − key position" ran out of its plot
+    and under the legend (lesson 10 step 6); the encoding's "dimension" sat over the tick labels 50 and 100 (lesson 8
+    step 1); the score split's five panel titles ran into each other (both positional steps)."""
+    if lesson == "position-past-the-trained-length":
+        need_models("tiny-alibi")
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"present": 1, "lesson": lesson, "step": step}))
+    step_ready(page, lesson, step)
+    page.wait_for_timeout(500)
+    assert page.locator("main .view:not([hidden]) .plot .main-svg").count() > 0
+    assert page.evaluate(TEXT_CLASHES) == []
 
 
 @pytest.mark.parametrize("model", ["minilm-l6", "tiny-sinusoidal"])

@@ -4,7 +4,7 @@
 // model's own logit. Every number is the API's (POST /api/attribution/logit); the token choices come from the
 // lens's final reading (the model's top tokens at the position).
 import { isAblated, shownText } from "../derive.js";
-import { caption, changed, COLORS, DIVERGING, draw, emit, esc, fmt, h, matrixRows, panel, part, reason } from "../plot.js";
+import { caption, changed, COLORS, DIVERGING, draw, emit, esc, fmt, h, matrixRows, panel, part, presenting, reason } from "../plot.js";
 import { candidates, fillPicker, tokenPicker } from "./lens.js";
 
 export const id = "attribution";
@@ -92,7 +92,8 @@ export function render(element, data, state) {
        hovertemplate: "%{customdata}<extra></extra>", xgap: 1, ygap: 1, text: headCellText(r, L * H <= 64), texttemplate: "%{text}",
        colorbar: { thickness: 10, outlinewidth: 0 } }],
     { height: Math.max(220, L * (L > 12 ? 16 : 40) + 90),
-      xaxis: { title: { text: "head" }, tickmode: "array", tickvals: heads, showgrid: false, zeroline: false },
+      // (automargin: the title below the tick labels; with the presenter's larger text it touched them)
+      xaxis: { title: { text: "head" }, tickmode: "array", tickvals: heads, showgrid: false, zeroline: false, automargin: true },
       yaxis: { title: { text: "layer" }, tickmode: "array", tickvals: layers, range: [L - 0.5, -0.5], showgrid: false, zeroline: false },
       shapes: state.layer < L && state.head < H ? [{ type: "rect", x0: state.head - 0.5, x1: state.head + 0.5, y0: state.layer - 0.5, y1: state.layer + 0.5, line: { color: COLORS.sel, width: 2.5 } }] : [],
       margin: { l: 50, r: 10, t: 10, b: 45 } },
@@ -110,13 +111,18 @@ export function render(element, data, state) {
 
   caption(partsFig, "What is not a head, in the order the forward pass adds it.");
   const parts = r.parts;
+  const big = presenting();
   const ys = parts.map((_, i) => i);
   draw(partsFig,
     [{ type: "bar", orientation: "h", x: parts.map((p) => p.value), y: ys, marker: { color: parts.map((p) => (p.value >= 0 ? COLORS.bar : COLORS.other)) },
        hovertext: parts.map((p) => `${esc(p.label)}: ${p.value}`), hoverinfo: "text" }],
     { height: Math.max(220, parts.length * 18 + 70),
       yaxis: { tickmode: "array", tickvals: ys, ticktext: parts.map((p) => esc(p.label)), range: [parts.length - 0.5, -0.5], automargin: true, tickfont: { size: parts.length > 20 ? 9 : 11 } },
-      xaxis: { title: { text: `adds to ${esc(r.target)}` }, zeroline: true }, margin: { l: 10, r: 10, t: 10, b: 45 } },
+      // the x axis's title ends at the plot's right edge, under the bars and the empty corner below their labels:
+      // centred on bars narrower than it (long labels, the presenter's larger text) it ran past the plot's edge
+      xaxis: { zeroline: true }, margin: { l: 10, r: 10, t: 10, b: big ? 56 : 45 },
+      annotations: [{ text: `adds to ${esc(r.target)}`, xref: "paper", yref: "paper", x: 1, xanchor: "right", y: 0, yanchor: "top",
+        yshift: big ? -25 : -19, showarrow: false, font: { size: 14 } }] },
     { name: `attribution-parts-${r.model}-pos${r.position}-tok${r.token.id}`,
       csv: () => [["kind", "layer", "label", "value"], ...parts.map((p) => [p.kind, p.layer, p.label, p.value])], json: r });
 }

@@ -1,10 +1,10 @@
 // Positional encoding: the encoding and position-position similarity; the selected head with positions
 // normal, removed and shuffled (and the differences); the four-term split of layer 0's scores; and the
 // models of the current model's family (the same but for the positional scheme) on the same sentence.
-import { maskOf, masksAny, similarityCaption } from "../derive.js";
+import { maskOf, masksAny, shownText, similarityCaption } from "../derive.js";
 import { schemeWords } from "../labrun.js";
 import {
-  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, reason, setValue,
+  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, reason, setValue,
   THEME, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
@@ -173,7 +173,8 @@ function encodingPart(element, data, state) {
   draw(encFig,
     [{ type: "heatmap", z: r.encoding, x: dims, y: positions, colorscale: DIVERGING, zmin: -lim, zmax: lim, zmid: 0,
        hovertemplate: "position %{y}<br>dimension %{x}<br>value %{z}<extra></extra>", colorbar: { thickness: 10, outlinewidth: 0 } }],
-    { height: 380, xaxis: { title: { text: "dimension" }, showgrid: false, zeroline: false },
+    // (automargin: the title below the tick labels; with the presenter's larger text it sat over "50" and "100")
+    { height: 380, xaxis: { title: { text: "dimension" }, showgrid: false, zeroline: false, automargin: true },
       yaxis: { title: { text: "position" }, autorange: "reversed", showgrid: false, zeroline: false }, margin: { l: 55, r: 10, t: 10, b: 45 } },
     { name: `positional-encoding-${r.model}-n${r.n}`, csv: () => matrixRows("position\\dimension", positions, dims, r.encoding),
       json: { model: r.model, positional: r.positional, n: r.n, d_model: r.d_model, encoding: r.encoding } });
@@ -200,9 +201,12 @@ function alibiPart(fig, sch) {
     line: { width: 2, color: scale[Math.round((hd / Math.max(1, a.bias.length - 1)) * (scale.length - 1))][1] },
     hovertemplate: `head ${hd}<br>distance %{x}<br>bias %{y:.4f}<extra></extra>`,
   })), {
-    height: 340, xaxis: { title: { text: "distance: query position − key position" }, zeroline: false },
-    yaxis: { title: { text: "bias added to the score" }, zeroline: true }, legend: { orientation: "h", y: -0.25 },
-    margin: { l: 60, r: 10, t: 10, b: 80 },
+    // short titles and the legend above the plot: in a narrow panel with the presenter's larger text the titles ran
+    // past the plot's edges and the legend below ran over the x title
+    height: 380, xaxis: { title: { text: "distance d (query − key)" }, zeroline: false, automargin: true },
+    yaxis: { title: { text: "bias on the score" }, zeroline: true },
+    legend: { orientation: "h", x: 0, xanchor: "left", y: 1.02, yanchor: "bottom" },
+    margin: { l: 60, r: 10, t: 10, b: 50 },
   }, { name: `alibi-bias-${sch.model}`, csv: () => [["distance", ...a.slopes.map((_, hd) => `head ${hd}`)], ...a.distance.map((d, i) => [d, ...a.bias.map((r) => r[i])])],
     json: { model: sch.model, ...a } });
 }
@@ -321,22 +325,33 @@ function decomposePart(element, data, state) {
   const n = tokens.length;
   const lim = absMax(...terms.map(([k]) => r[k]));
   caption(fig, r.note);
-  // the terms side by side; in a narrow panel (a phone) two to a row (five or six in a row of 375 px: their titles
-  // ran into each other over plots too small to read)
-  const cols = fig.clientWidth && fig.clientWidth < 640 ? 2 : terms.length;
+  // the terms side by side where each has room for its title (130 px, 180 with the presenter's larger text), else
+  // three or two to a row (five or six in a row of 375 px, a phone, or of 820 px in presenter mode with a lesson open:
+  // their titles ran into each other over plots too small to read)
+  const least = presenting() ? 180 : 130;
+  const width = fig.clientWidth || 1000;
+  const cols = [terms.length, 3].find((c) => width / c >= least) || 2;
   const gridRows = Math.ceil(terms.length / cols);
   const rowHeight = Math.max(260, Math.min(440, n * 20 + 110));
+  const tickSize = n > 14 ? 7 : 9;
+  const xStep = tickStep(n, 20);
+  // px between two rows: the upper row's labels, slanted 60° (about 0.55 of the font size down per character), then
+  // the lower row's titles (a share of the height left the presenter's larger labels over those titles)
+  const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const longest = Math.max(1, ...tokens.filter((_, i) => i % xStep === 0).map((t) => shownText(t).length));
+  const gap = Math.round(longest * tickSize * scale * 0.55 + 12 * scale * 1.5 + 20);
+  const plotHeight = gridRows * (rowHeight - 100) + (gridRows - 1) * gap; // (the margins' 90 px and a little room)
   const layout = {
-    grid: { rows: gridRows, columns: cols, pattern: "independent", xgap: 0.05, ygap: 0.3 },
-    annotations: [], height: gridRows > 1 ? gridRows * (rowHeight - 40) : rowHeight, plot_bgcolor: MASKED_COLOR,
+    grid: { rows: gridRows, columns: cols, pattern: "independent", xgap: 0.05, ygap: gridRows > 1 ? (gridRows * gap) / (plotHeight + gap) : 0.3 },
+    annotations: [], height: gridRows > 1 ? plotHeight + 90 : rowHeight, plot_bgcolor: MASKED_COLOR,
     margin: { l: 60, r: 10, t: 30, b: 60 },
     images: [],
   };
   const traces = terms.map(([key, label], m) => {
     const s = m === 0 ? "" : String(m + 1);
     layout.images.push(maskedBackground(`x${s}`, `y${s}`)); // masked scores are null (gaps): the stripes show there
-    layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 20));
-    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m % cols === 0, tickfont: { size: n > 14 ? 7 : 9 } }, tickStep(n, 36));
+    layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: tickSize } }, xStep);
+    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m % cols === 0, tickfont: { size: tickSize } }, tickStep(n, 36));
     layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.01, xanchor: "center", yanchor: "bottom",
       showarrow: false, font: { size: 12, color: key === "scores" ? "#000" : "#333" } });
     return { ...tokenHeatmap(r[key], tokens, { zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label, showscale: m === terms.length - 1,
