@@ -744,3 +744,18 @@ def test_on_a_phone_the_per_position_table_shows_its_check_marks_without_scrolli
     mark = page.locator("#panel-predictions table.perpos td.mark", has_text="✓").first
     box, cell = wrap.bounding_box(), mark.bounding_box()
     assert cell["x"] + cell["width"] <= box["x"] + box["width"] + 1
+
+
+@pytest.mark.parametrize("size", [(390, 844), (1280, 800)], ids=["phone", "desktop"])
+def test_the_beyond_attention_heatmaps_label_as_many_keys_as_have_room(page: Page, size):
+    """Beyond attention on a phone: its five heatmaps labelled 24 keys (every key up to 24) across a plot about 250 px
+    wide, slanted over each other; they label every k-th key, as many as have room, as the attention heatmap does."""
+    text = "Once upon a time there was a little girl named Lily who loved to play in the park with her dog Max."
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": text, "view": "effects"}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    n = len(api(page, "/api/analyze", {"text": text})["tokens"])
+    assert n >= 24, n
+    assert page.locator('#panel-effects [data-part="raw"] .xtick text').count() > 3
+    assert page.evaluate(XTICKS_APART) == []

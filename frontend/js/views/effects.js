@@ -8,7 +8,7 @@ import { temperatureElsewhere } from "../derive.js";
 import { ablationAlways } from "../sources.js";
 import {
   absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, matrixRows, panel, part, plainLabels,
-  reason, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  presenting, PRESENTER_FONT_SCALE, reason, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "effects";
@@ -40,7 +40,11 @@ function matrixPanel(parent, key, title, z, r, { note, max = 1, name }) {
   draw(fig,
     [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: max, colorscale: WEIGHT_SCALE, label: "value", cellText: n <= 10 ? "%{z:.2f}" : null })],
     { height: Math.max(240, Math.min(440, n * 22 + 90)), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
-      xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }, tickStep(n, 24)), yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 30)),
+      // as many key labels as the panel's width has room for (16 px each, slanted; more with the presenter's larger
+      // text), as the attention heatmap: a fixed 24 piled up in the narrow panels (a phone, three to a row)
+      xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 },
+        tickStep(n, Math.min(24, Math.max(3, Math.floor(((fig.clientWidth || 400) - 110) / (16 * (presenting() ? PRESENTER_FONT_SCALE : 1))))))),
+      yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 30)),
       margin: { l: 60, r: 6, t: 6, b: 55 } },
     { name, csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z), json: { model: r.model, interventions: r.interventions, layer: r.layer, head: r.head, tokens, values: z } });
   return fig;
