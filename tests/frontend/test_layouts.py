@@ -390,6 +390,18 @@ def test_in_presenter_mode_with_a_lesson_no_plot_s_words_run_out_or_into_each_ot
     assert page.evaluate(TEXT_CLASHES) == []
 
 
+@pytest.mark.parametrize("model", ["smollm2-135m", "tiny-sinusoidal"])
+def test_on_a_phone_the_head_summary_titles_fit(page: Page, need_models, model):
+    """SmolLM2's 30 layers on a 390 px phone: the per-head summary's panel titles sat 2% of a tall panel's height above
+    it, 3 px past the plot's top edge (the upper row) and over the upper panels' head labels (the lower row)."""
+    need_models(model)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "attention", "model": model}))
+    ready(page, WAIT)
+    page.wait_for_function("() => document.querySelectorAll('#attn-heads .annotation-text').length >= 4")
+    assert page.evaluate(TEXT_CLASHES, "#attn-heads .plot") == []
+
+
 @pytest.mark.parametrize("model", ["minilm-l6", "tiny-sinusoidal"])
 def test_in_presenter_mode_the_grid_names_every_head_inside_its_plot(page: Page, need_models, model):
     """MiniLM's twelve heads in presenter mode: "head 0" ... "head 11" were turned and cut at the plot's bottom, so

@@ -71,7 +71,9 @@ export function render(element, data, state) {
     // two to a row, the left title starts at its panel's left edge and the right one ends at its right edge: centred
     // on panels narrower than they are (presenter mode with a lesson open), the right one ran past the plot's edge
     const [x, xanchor] = cols === 2 ? (m % 2 ? [1, "right"] : [0, "left"]) : [0.5, "center"];
-    layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x, y: 1.02, xanchor,
+    // (3 px above its panel: 2% of the panel's height was 14 px on SmolLM2's 30 layers, past the plot's top margin and,
+    // on the lower row, over the upper panels' head labels)
+    layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x, y: 1, yshift: 3, xanchor,
       yanchor: "bottom", showarrow: false, font: { size: 12 } });
     layout.shapes.push(...selectionShapes({ xref: `x${s}`, yref: `y${s}`, x0: state.head - 0.5, x1: state.head + 0.5,
       y0: state.layer - 0.5, y1: state.layer + 0.5 }, 2.5));
