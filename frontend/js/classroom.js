@@ -61,6 +61,7 @@ export function update({ query = null, model: shown = null, tokens = null, info 
 }
 
 let shareAsked = 0; // the latest Share request: an older answer arriving later is dropped
+let shareLink = ""; // what Copy copies: the link the code opens (this view, or the start address), once it is made
 
 async function loadShare() {
   const dialog = $("share-dialog");
@@ -72,6 +73,7 @@ async function loadShare() {
   query.delete("present");
   const asked = ++shareAsked;
   dialog.dataset.state = "loading";
+  shareLink = "";
   $("share-url").textContent = "…";
   try {
     const r = await data.request({ api: "share", params: { view: withView ? query.toString() : "" } });
@@ -79,6 +81,7 @@ async function loadShare() {
     // the address to type is the short one; the code opens the view itself
     $("share-url").textContent = r.base_url;
     $("share-url").href = r.url;
+    shareLink = r.url;
     // a view too long for a QR code is cut to its lesson step (the server's note says why): the code then opens the
     // step on the lesson's own sentence, not this view
     const kept = new URL(r.url).searchParams;
@@ -127,14 +130,17 @@ export function wire() {
     dialog.addEventListener("click", (ev) => {
       if (ev.target === dialog) dialog.close(); // a click on the backdrop
     });
+    // the link the dialog offers, the one the code opens (this view, at its lesson step), not the short address shown
+    // for typing: pasted in a chat, that opened the page at its start
     $("share-copy").addEventListener("click", async () => {
+      if (!shareLink) return;
       try {
-        await navigator.clipboard.writeText($("share-url").textContent);
+        await navigator.clipboard.writeText(shareLink);
         $("share-copy").textContent = "Copied";
       } catch {
         $("share-copy").textContent = "Select it and copy";
       }
-      setTimeout(() => { $("share-copy").textContent = "Copy"; }, 2000);
+      setTimeout(() => { $("share-copy").textContent = "Copy link"; }, 2000);
     });
   }
   update();

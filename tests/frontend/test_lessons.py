@@ -769,6 +769,36 @@ def test_share_shows_the_address_and_a_qr_code(page: Page):
     expect(page.locator("#share-dialog")).to_be_hidden()
 
 
+@pytest.mark.parametrize("with_view", [True, False], ids=["this-view", "start-address"])
+def test_share_copy_copies_the_link_the_dialog_offers(page: Page, with_view):
+    """Copy put the start address ("http://host:port/") on the clipboard while the dialog offered this view's link, at
+    this lesson step (the link's target, the code's address): pasted in a chat, it opened the page at its start."""
+    page.goto("/?" + urlencode({"lesson": "why-divide-by-sqrt-d", "step": 3, "text": "Tom said he was tired because he ran."}))
+    step_ready(page, "why-divide-by-sqrt-d", 3)
+    page.evaluate("""() => { window.__copied = [];
+        Object.defineProperty(navigator, 'clipboard', { configurable: true,
+          value: { writeText: async (t) => { window.__copied.push(t); } } }); }""")
+    page.click("#share")
+    page.wait_for_selector('#share-dialog[open][data-state="ready"]')
+    if not with_view:
+        page.uncheck("#share-view")
+        page.wait_for_function("() => document.querySelector('#share-url').getAttribute('href') === "
+                               "document.querySelector('#share-url').textContent")
+        page.wait_for_selector('#share-dialog[open][data-state="ready"]')
+    href = page.get_attribute("#share-url", "href")
+    page.click("#share-copy")
+    expect(page.locator("#share-copy")).to_have_text(re.compile("Copied"))
+    copied = page.evaluate("window.__copied")
+    assert copied == [href], (copied, href)
+    q = parse_qs(urlparse(copied[0]).query)
+    if with_view:
+        assert q["lesson"] == ["why-divide-by-sqrt-d"] and q["step"] == ["3"], q
+        assert q["text"] == ["Tom said he was tired because he ran."], q
+        assert copied[0] in page.locator("#share-detail").text_content()  # the link the dialog shows
+    else:
+        assert q == {} and copied[0] == page.locator("#share-url").text_content()
+
+
 def test_share_of_a_view_too_long_for_a_qr_code_says_what_the_code_opens(page: Page):
     """A long sentence makes the view's address too long for a QR code, so the code opens the lesson step alone, on the
     lesson's own sentence: the dialog said "The code opens this view, at step 2 of this lesson" above a note that
