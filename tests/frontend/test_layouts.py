@@ -771,3 +771,32 @@ def test_the_beyond_attention_heatmaps_label_as_many_keys_as_have_room(page: Pag
     assert n >= 24, n
     assert page.locator('#panel-effects [data-part="raw"] .xtick text').count() > 3
     assert page.evaluate(XTICKS_APART) == []
+
+
+@pytest.mark.parametrize("model, view", [("tiny-sinusoidal", v) for v in ("attention", "embeddings", "positional", "compare",
+                                                                          "effects")]
+                         + [("smollm2-135m", v) for v in ("attribution", "effects", "compare")])
+def test_in_presenter_mode_no_plot_s_words_run_into_each_other(page: Page, need_models, model, view):
+    """Presenter mode at 1280x720, the presenter's larger labels: the key labels of the narrow heatmaps (positions
+    normal/removed/shuffled, the five-model strip, Compare, Beyond attention's three to a row) were counted for the
+    smaller ones, slanted over each other; the per-head summary's lower titles touched the head labels above; the
+    paths' "axis 2" and the similarity's "position" sat over their tick labels; SmolLM2's attribution heatmap drew its
+    30 layer labels over each other and "layer" over them."""
+    need_models(model)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": view, "model": model, "present": 1}))
+    ready(page, WAIT)
+    page.wait_for_timeout(500)
+    assert page.locator("main .view:not([hidden]) .xtick text").count() > 0
+    assert page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) + page.evaluate(TEXT_CLASHES) == []
+
+
+def test_on_a_phone_the_score_split_labels_as_many_keys_as_have_room(page: Page):
+    """Twelve tokens on a 390 px phone, the score split two to a row: each panel labelled all twelve keys in about
+    110 px, slanted into each other ("<|bos|>The␣dog"); it labels every k-th key, as many as have room."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "positional"}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    assert page.locator('#panel-positional [data-part="decompose"] .xtick text').count() > 5
+    assert page.evaluate(XTICKS_APART) + page.evaluate(TEXT_CLASHES) == []

@@ -4,7 +4,9 @@
 // model's own logit. Every number is the API's (POST /api/attribution/logit); the token choices come from the
 // lens's final reading (the model's top tokens at the position).
 import { isAblated, shownText } from "../derive.js";
-import { caption, changed, COLORS, DIVERGING, draw, emit, esc, fmt, h, matrixRows, panel, part, presenting, reason } from "../plot.js";
+import {
+  caption, changed, COLORS, DIVERGING, draw, emit, esc, fmt, h, matrixRows, panel, part, presenting, PRESENTER_FONT_SCALE, reason, tickStep,
+} from "../plot.js";
 import { candidates, fillPicker, tokenPicker } from "./lens.js";
 
 export const id = "attribution";
@@ -87,14 +89,19 @@ export function render(element, data, state) {
     (isAblated(off, l, hd) ? "ablated in this run: its output is 0, so it adds 0" : `adds ${x} to ${esc(r.target)}`)));
   const heads = [...Array(H).keys()];
   const layers = [...Array(L).keys()];
+  const rowPx = L > 12 ? 16 : 40;
+  const k = presenting() ? PRESENTER_FONT_SCALE : 1;
   draw(headsFig,
     [{ type: "heatmap", z: r.heads, x: heads, y: layers, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, customdata: hover,
        hovertemplate: "%{customdata}<extra></extra>", xgap: 1, ygap: 1, text: headCellText(r, L * H <= 64), texttemplate: "%{text}",
        colorbar: { thickness: 10, outlinewidth: 0 } }],
-    { height: Math.max(220, L * (L > 12 ? 16 : 40) + 90),
+    { height: Math.max(220, L * rowPx + 90),
       // (automargin: the title below the tick labels; with the presenter's larger text it touched them)
       xaxis: { title: { text: "head" }, tickmode: "array", tickvals: heads, showgrid: false, zeroline: false, automargin: true },
-      yaxis: { title: { text: "layer" }, tickmode: "array", tickvals: layers, range: [L - 0.5, -0.5], showgrid: false, zeroline: false },
+      // every k-th layer labelled where rows are lower than the labels (SmolLM2's 30 rows of 16 px in presenter mode
+      // drew 30 labels over each other, "layer" over them); automargin: the title clear of the labels
+      yaxis: { title: { text: "layer" }, tickmode: "array", tickvals: layers.filter((l) => l % tickStep(L, Math.floor((L * rowPx) / (14 * k))) === 0),
+        range: [L - 0.5, -0.5], showgrid: false, zeroline: false, automargin: true },
       shapes: state.layer < L && state.head < H ? [{ type: "rect", x0: state.head - 0.5, x1: state.head + 0.5, y0: state.layer - 0.5, y1: state.layer + 0.5, line: { color: COLORS.sel, width: 2.5 } }] : [],
       margin: { l: 50, r: 10, t: 10, b: 45 } },
     { name: `attribution-heads-${r.model}-pos${r.position}-tok${r.token.id}${r.versus ? `-vs${r.versus.id}` : ""}`,

@@ -8,7 +8,7 @@ import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
 import {
   absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
-  panel, part, plainLabels, reason, setValue, squareHeight, THEME, tickStep, tokenAxis, tokenHeatmap,
+  panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, reason, setValue, squareHeight, THEME, tickStep, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
 export const id = "compare";
@@ -124,11 +124,13 @@ function lacking(side, s) {
 }
 
 /** The two token axes of a heatmap `height` px high: a long text labels every k-th token, as many as have room (slanted
- * ones 16 px apart across the plot's width, upright ones 14 px apart down its height), not all of them over each other. */
+ * ones 16 px apart across the plot's width beside 110 px of labels and colour bar, upright ones 14 px apart down its
+ * height; the presenter's larger ones 16 px times its scale beside 125 px times it), not all of them over each other. */
 function tokenAxes(fig, tokens, height, slant) {
   const n = tokens.length;
+  const k = presenting() ? PRESENTER_FONT_SCALE : 1;
   return {
-    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0 }, tickStep(n, Math.max(3, Math.floor(((fig.clientWidth || 400) - 110) / 16)))),
+    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0 }, tickStep(n, Math.max(3, Math.floor(((fig.clientWidth || 400) - (k > 1 ? 125 * k : 110)) / (16 * k))))),
     yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, Math.max(3, Math.floor((height - 130) / 14)))),
   };
 }

@@ -37,13 +37,14 @@ function matrixPanel(parent, key, title, z, r, { note, max = 1, name }) {
   const tokens = r.tokens;
   const n = tokens.length;
   const masked = r.causal ? (i, j) => j > i : null;
+  const k = presenting() ? PRESENTER_FONT_SCALE : 1;
   draw(fig,
     [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: max, colorscale: WEIGHT_SCALE, label: "value", cellText: n <= 10 ? "%{z:.2f}" : null })],
     { height: Math.max(240, Math.min(440, n * 22 + 90)), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
-      // as many key labels as the panel's width has room for (16 px each, slanted; more with the presenter's larger
-      // text), as the attention heatmap: a fixed 24 piled up in the narrow panels (a phone, three to a row)
-      xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 },
-        tickStep(n, Math.min(24, Math.max(3, Math.floor(((fig.clientWidth || 400) - 110) / (16 * (presenting() ? PRESENTER_FONT_SCALE : 1))))))),
+      // as many key labels as the panel's width has room for (16 px each, slanted, beside 110 px of labels and colour
+      // bar; the presenter's larger ones 125 px and 16 px times its scale), as the attention heatmap: a fixed 24 piled
+      // up in the narrow panels (a phone, three to a row)
+      xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }, tickStep(n, Math.min(24, Math.max(3, Math.floor(((fig.clientWidth || 400) - (k > 1 ? 125 * k : 110)) / (16 * k)))))),
       yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 30)),
       margin: { l: 60, r: 6, t: 6, b: 55 } },
     { name, csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z), json: { model: r.model, interventions: r.interventions, layer: r.layer, head: r.head, tokens, values: z } });

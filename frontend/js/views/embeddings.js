@@ -251,8 +251,9 @@ export function render(element, data, state) {
   };
   draw(pathFig, traces, {
     height: 460, hovermode: "closest",
-    xaxis: { title: { text: `axis 1 (${pct(e.explained[0])} of the variance)` }, zeroline: false },
-    yaxis: { title: { text: `axis 2 (${pct(e.explained[1])})` }, zeroline: false },
+    // (automargin: each title clear of its tick labels; in presenter mode "axis 2" ran over "−0.2")
+    xaxis: { title: { text: `axis 1 (${pct(e.explained[0])} of the variance)` }, zeroline: false, automargin: true },
+    yaxis: { title: { text: `axis 2 (${pct(e.explained[1])})` }, zeroline: false, automargin: true },
     legend: { font: { size: 10 } },
     margin: { l: 60, r: 10, t: 10, b: 50 },
   }, { name: `paths-${e.model}`, csv: rows, json: { ...meta, tokens, paths: e.paths, path_labels: e.path_labels, explained: e.explained } });

@@ -11,13 +11,13 @@ const MEASURES = [
   ["self_token", "own-token weight", WEIGHT_SCALE],
 ];
 
-const ROW_GAP = 48; // px between the two rows of panels on a narrow screen
+const ROW_GAP = 48; // px between the two rows of panels on a narrow screen (60 in presenter mode: its larger labels)
 
 /**
  * The grid's ygap that leaves ROW_GAP pixels between `rows` rows in `plotHeight` (plotly gives each row 1 / (rows -
  * ygap) of the height, of which the share ygap is the gap).
  */
-const rowGap = (plotHeight, rows) => (rows > 1 ? (rows * ROW_GAP) / (plotHeight + ROW_GAP) : 0.1);
+const rowGap = (plotHeight, rows, gap = ROW_GAP) => (rows > 1 ? (rows * gap) / (plotHeight + gap) : 0.1);
 
 /** data: {analyze}; state: {layer, head}. */
 export function render(element, data, state) {
@@ -44,7 +44,7 @@ export function render(element, data, state) {
   const layout = {
     // two rows: ROW_GAP pixels between them, room for the lower titles under the upper panels' head labels (the grid's
     // ygap is a share of a row's height: a fixed share left 50 px on the default model and 209 px on SmolLM2's 30 layers)
-    grid: { rows: rowsN, columns: cols, pattern: "independent", xgap: 0.06, ygap: rowGap(height - margin.t - margin.b, rowsN) },
+    grid: { rows: rowsN, columns: cols, pattern: "independent", xgap: 0.06, ygap: rowGap(height - margin.t - margin.b, rowsN, presenting() ? 60 : ROW_GAP) },
     annotations: [],
     shapes: [],
     margin,

@@ -53,6 +53,8 @@ function patternPanel(parent, key, title, z, tokens, { answer, diff = false, nam
   const n = tokens.length;
   const lim = diff ? absMax(z) : 1;
   const labels = plainLabels(tokens);
+  // (the presenter's larger labels: 16 px each and 125 px beside, times its scale; they ran into each other)
+  const [over, per] = presenting() ? [125 * PRESENTER_FONT_SCALE, 16 * PRESENTER_FONT_SCALE] : [110, 13];
   draw(
     fig,
     [tokenHeatmap(z, tokens, {
@@ -63,9 +65,9 @@ function patternPanel(parent, key, title, z, tokens, { answer, diff = false, nam
       height: Math.max(240, Math.min(440, n * 22 + 90)),
       plot_bgcolor: MASKED_COLOR,
       images: masksAny(answer) ? [maskedBackground()] : [],
-      // as many token labels as the panel's width has room for (about 13 px each, slanted): a narrow panel of the
-      // five-model strip printed them over each other
-      xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }, tickStep(n, Math.min(24, Math.max(3, Math.floor(((fig.clientWidth || 400) - 110) / 13))))),
+      // as many token labels as the panel's width has room for (about 13 px each, slanted, beside 110 px of labels and
+      // colour bar): a narrow panel of the five-model strip printed them over each other
+      xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }, tickStep(n, Math.min(24, Math.max(3, Math.floor(((fig.clientWidth || 400) - over) / per))))),
       yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 30)),
       margin: { l: 60, r: 6, t: 6, b: 55 },
     },
@@ -182,7 +184,7 @@ function encodingPart(element, data, state) {
   draw(simFig,
     [{ type: "heatmap", z: r.similarity, x: positions, y: positions, colorscale: DIVERGING, zmin: -1, zmax: 1, zmid: 0,
        hovertemplate: "position %{y} · position %{x}<br>cosine %{z}<extra></extra>", colorbar: { thickness: 10, outlinewidth: 0 } }],
-    { height: 380, xaxis: { title: { text: "position" }, showgrid: false, zeroline: false, constrain: "domain" },
+    { height: 380, xaxis: { title: { text: "position" }, showgrid: false, zeroline: false, constrain: "domain", automargin: true },
       yaxis: { title: { text: "position" }, autorange: "reversed", showgrid: false, zeroline: false, scaleanchor: "x", constrain: "domain" },
       margin: { l: 55, r: 10, t: 10, b: 45 } },
     { name: `positional-similarity-${r.model}-n${r.n}`, csv: () => matrixRows("position\\position", positions, positions, r.similarity),
@@ -334,10 +336,12 @@ function decomposePart(element, data, state) {
   const gridRows = Math.ceil(terms.length / cols);
   const rowHeight = Math.max(260, Math.min(440, n * 20 + 110));
   const tickSize = n > 14 ? 7 : 9;
-  const xStep = tickStep(n, 20);
+  const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
+  // as many key labels as a column has room for, 12 px each (slanted, at most 20): on a phone's two columns all twelve
+  // of a short sentence ran into each other
+  const xStep = tickStep(n, Math.min(20, Math.max(3, Math.floor((width - 110 * scale) / cols / (12 * scale)))));
   // px between two rows: the upper row's labels, slanted 60° (about 0.55 of the font size down per character), then
   // the lower row's titles (a share of the height left the presenter's larger labels over those titles)
-  const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
   const longest = Math.max(1, ...tokens.filter((_, i) => i % xStep === 0).map((t) => shownText(t).length));
   const gap = Math.round(longest * tickSize * scale * 0.55 + 12 * scale * 1.5 + 20);
   const plotHeight = gridRows * (rowHeight - 100) + (gridRows - 1) * gap; // (the margins' 90 px and a little room)
