@@ -374,12 +374,16 @@ def test_in_presenter_mode_with_a_lesson_the_head_summary_titles_fit(page: Page)
 
 
 @pytest.mark.parametrize("lesson, step", [("where-does-the-answer-appear", 4), ("position-past-the-trained-length", 6),
-                                          ("positional-encoding", 1)])
+                                          ("positional-encoding", 1), ("positional-encoding", 2), ("context", 1),
+                                          ("why-divide-by-sqrt-d", 3), ("where-does-the-answer-appear", 3)])
 def test_in_presenter_mode_with_a_lesson_no_plot_s_words_run_out_or_into_each_other(page: Page, need_models, lesson, step):
     """1280x720, presenter mode, a lesson open: the attribution bars' title "adds to logit(“␣her”)" ran 25 px past
     the plot's right edge (lesson 9 step 4); ALiBi's "distance: query position − key position" ran out of its plot
     and under the legend (lesson 10 step 6); the encoding's "dimension" sat over the tick labels 50 and 100 (lesson 8
-    step 1); the score split's five panel titles ran into each other (both positional steps)."""
+    step 1); the score split's five panel titles ran into each other (both positional steps); the attention heatmap's
+    twelve query labels and the similarity heatmaps' key labels, counted for smaller text, ran into each other (lessons
+    8 step 2, 4 step 1); "score" sat over "−10" (lesson 6 step 3); the lens's "after attention" was slanted and cut at
+    the plot's top (lesson 9 step 3)."""
     if lesson == "position-past-the-trained-length":
         need_models("tiny-alibi")
     page.set_viewport_size({"width": 1280, "height": 720})
@@ -387,7 +391,7 @@ def test_in_presenter_mode_with_a_lesson_no_plot_s_words_run_out_or_into_each_ot
     step_ready(page, lesson, step)
     page.wait_for_timeout(500)
     assert page.locator("main .view:not([hidden]) .plot .main-svg").count() > 0
-    assert page.evaluate(TEXT_CLASHES) == []
+    assert page.evaluate(TEXT_CLASHES) + page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) == []
 
 
 @pytest.mark.parametrize("model", ["smollm2-135m", "tiny-sinusoidal"])

@@ -1,7 +1,7 @@
 // Embeddings: one-hot vs dense similarity, token-token similarity at every depth (slider, cosine/dot),
 // each token's path through the depths in 2-D, the nearest words, and a - b + c.
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, matrixRows, numbersFit, panel, part, plainLabels, reason, setValue, tickStep, tokenAxis, tokenHeatmap,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, matrixRows, numbersFit, panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, reason, setValue, tickStep, tokenAxis, tokenHeatmap,
   WEIGHT_SCALE,
 } from "../plot.js";
 import { shownText } from "../derive.js";
@@ -45,6 +45,7 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
   const lim = isCos ? 1 : absMax(z);
   const n = tokens.length;
   const labels = plainLabels(tokens);
+  const k = presenting() ? PRESENTER_FONT_SCALE : 1;
   draw(
     fig,
     [tokenHeatmap(z, tokens, {
@@ -55,8 +56,9 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
     })],
     {
       height: Math.max(260, Math.min(520, n * 26 + 90)),
-      // as many slanted labels as have room, 16 px apart across the plot (at most 36)
-      xaxis: tokenAxis(tokens, { tickangle: n > 8 ? -45 : 0 }, tickStep(n, Math.max(3, Math.min(36, Math.floor(((fig.clientWidth || 600) - 110) / 16))))),
+      // as many slanted labels as have room, 16 px apart across the plot beside 110 px (at most 36); the presenter's
+      // larger ones 16 px and 125 px times its scale
+      xaxis: tokenAxis(tokens, { tickangle: n > 8 ? -45 : 0 }, tickStep(n, Math.max(3, Math.min(36, Math.floor(((fig.clientWidth || 600) - (k > 1 ? 125 * k : 110)) / (16 * k)))))),
       yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 40)),
       margin: { l: 70, r: 10, t: 10, b: 60 },
     },
@@ -120,7 +122,7 @@ function barList(fig, items, name, json, xTitle, mark = null) {
       height: Math.max(200, k * 24 + 60),
       yaxis: { tickmode: "array", tickvals: items.map((_, i) => i), ticktext: items.map((it) => esc(it.display)), range: [k - 0.5, -0.5], automargin: true },
       xaxis: { title: { text: xTitle } },
-      margin: { l: 90, r: 10, t: 10, b: 45 },
+      margin: { l: 90, r: 16, t: 10, b: 45 }, // (r: room for half the last tick label, larger in presenter mode)
     },
     { name, csv: () => [["rank", "id", "token", "cosine"], ...items.map((it, i) => [i + 1, it.id, it.display, it.cosine])], json },
   );

@@ -113,7 +113,7 @@ export function render(element, data, state) {
       { type: "bar", name: `q·k ÷ ${fmt(e.scale)}`, x, y: e.scaled_scores, marker: { color: COLORS.bar }, hovertext: hov("scaled score", e.scaled_scores), hoverinfo: "text" },
       ...(alibi ? [{ type: "bar", name: `q·k ÷ ${fmt(e.scale)} + ALiBi bias`, x, y: e.scores, marker: { color: COLORS.other }, hovertext: hov("score with the bias", e.scores), hoverinfo: "text" }] : []),
     ],
-    { height: 300, barmode: "group", xaxis: axis, yaxis: { title: { text: "score" }, zeroline: true }, annotations: maskNotes,
+    { height: 300, barmode: "group", xaxis: axis, yaxis: { title: { text: "score" }, zeroline: true, automargin: true }, annotations: maskNotes,
       legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
     {
       name: `explain-scores-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,

@@ -60,10 +60,14 @@ export function render(element, data, state) {
     height = Math.max(260, Math.min(height, Math.floor(window.innerHeight - top - 12)));
   }
   // long texts: every k-th token labelled, as many as have room at the labels' size (larger in presenter mode): on x
-  // (slanted) 16 px each across the plot's width, at most 48; on y 12 px each
+  // (slanted) 16 px each across the plot's width, at most 48; on y 12 px each, down the height less the margins and
+  // the slanted key labels (presenter mode with a lesson open: 12 labels of its larger text in about 155 px)
   const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
   const xStep = tickStep(n, Math.min(48, Math.floor(((element.clientWidth || 600) - 150) / (16 * scale))));
-  const yStep = tickStep(n, Math.floor((height - 70) / (12 * scale)));
+  const yStep = tickStep(n, Math.floor((height - (n > 8 ? 130 : 70) * scale) / (12 * scale)));
+  // the y title says which are labelled where the plot is high enough for it (about 8 px a letter, times the scale)
+  const yTitle = yStep === 1 ? "query" : [`query (every ${ordinal(yStep)} labelled)`, `query (every ${ordinal(yStep)})`, "query"]
+    .find((t) => t.length * 8.4 * scale <= height - 130 * scale);
   const drawing = draw(
     fig,
     [trace],
@@ -72,7 +76,7 @@ export function render(element, data, state) {
       plot_bgcolor: MASKED_COLOR,
       images: anyMasked ? [maskedBackground()] : [],
       xaxis: tokenAxis(tokens, { title: { text: xStep > 1 ? `key (every ${ordinal(xStep)} labelled; hover for all)` : "key (attended to)" }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep),
-      yaxis: tokenAxis(tokens, { title: { text: yStep > 1 ? `query (every ${ordinal(yStep)} labelled)` : "query" }, autorange: false, range: [n - 0.5, -0.5] }, yStep),
+      yaxis: tokenAxis(tokens, { title: { text: yTitle }, autorange: false, range: [n - 0.5, -0.5] }, yStep),
       shapes,
       margin: { l: 70, r: 10, t: 10, b: 60 },
     },

@@ -99,7 +99,10 @@ export function render(element, data, state) {
        text: [[`${fmt(e.prob)} #${e.rank}`]], texttemplate: cellText, customdata: [[tip(e)]], hovertemplate: "%{customdata}<extra></extra>", xgap: 2, ygap: 1 }],
     { height: Math.max(240, (L + 1) * (L > 12 ? 18 : 42) + 80),
       yaxis: { title: { text: "block" }, tickmode: "array", tickvals: rows, ticktext: rows.map((i) => (i ? String(i - 1) : "embeddings")), range: [L + 0.5, -0.5], showgrid: false, zeroline: false, automargin: true },
-      xaxis: { side: "top", tickmode: "array", tickvals: cols, ticktext: r.sublayers.map((sl) => SUBLAYERS[sl]), range: [-0.5, cols.length - 0.5], showgrid: false, zeroline: false },
+      // upright, on two lines, the margin made for them: in a narrow panel (presenter mode with a lesson open) plotly
+      // slanted "after attention" and cut it at the plot's top edge
+      xaxis: { side: "top", tickmode: "array", tickvals: cols, ticktext: r.sublayers.map((sl) => SUBLAYERS[sl].replace(" ", "<br>")), tickangle: 0,
+        automargin: true, range: [-0.5, cols.length - 0.5], showgrid: false, zeroline: false },
       margin: { l: 55, r: 10, t: 30, b: 10 } },
     { name: `lens-${r.model}-pos${r.position}-tok${t.id}`,
       csv: () => [["layer", "sublayer", "hook", "prob", "rank"], [null, "embed", e.hook, e.prob, e.rank], ...r.cells.flat().map((c) => [c.layer, c.sublayer, c.hook, c.prob, c.rank])],
