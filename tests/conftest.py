@@ -90,3 +90,15 @@ def _varied_strings(n: int = 200) -> list[str]:
 @pytest.fixture(scope="session")
 def varied_strings() -> list[str]:
     return _varied_strings()
+
+
+@pytest.fixture
+def own_registry(monkeypatch):
+    """models.registry, with what the test registers (register_folder, --add-model) forgotten after it, and the
+    environment variable that passes --add-model to a server's workers restored."""
+    from models import registry
+
+    for table in ("_REGISTRY", "_FOLDERS", "_LOADED"):
+        monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
+    monkeypatch.setenv(registry.ADD_MODELS_ENV, "")
+    return registry

@@ -25,3 +25,14 @@ def client():
 @pytest.fixture(scope="session")
 def default_model() -> registry.LoadedModel:
     return registry.load(registry.DEFAULT_MODEL)
+
+
+@pytest.fixture
+def letters_model(tmp_path, own_registry) -> str:
+    """A model of the training lab (the copy task, size tiny, untrained: its vocabulary is one token per letter, its
+    length 24 tokens) written as `attnlab lab save` writes it and added as --add-model adds it; its name."""
+    from models.lab import LabConfig, LabTrainer, save_folder
+
+    t = LabTrainer(LabConfig(task="copy", size="tiny", seed=1))
+    save_folder(tmp_path / "letters", t.cfg, t.state_dict(), t.step, t.seconds)
+    return own_registry.register_folder(tmp_path / "letters")

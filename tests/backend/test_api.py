@@ -438,25 +438,19 @@ def test_the_schema_states_the_analogy_as_the_proportion_a_minus_b_plus_c_solves
     assert (x, y, z) == ("b", "a", "c"), said
 
 
-def test_a_word_that_is_not_one_token_gets_advice_that_fits_the_vocabulary(tmp_path, monkeypatch):
+def test_a_word_that_is_not_one_token_gets_advice_that_fits_the_vocabulary(letters_model):
     """"Try a more common word" is no help where every token is one letter (a model the training lab trained, served
     with --add-model): no word of two letters is one token there. Each vocabulary's tokens are read to tell which."""
     from fastapi.testclient import TestClient
 
     from backend.main import create_app
-    from models.lab import LabConfig, LabTrainer, save_folder
 
-    t = LabTrainer(LabConfig(task="copy", size="tiny", seed=1))
-    save_folder(tmp_path / "letters", t.cfg, t.state_dict(), t.step, t.seconds)
-    for table in ("_REGISTRY", "_FOLDERS", "_LOADED"):  # registered for this test only
-        monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
-    registry.register_folder(tmp_path / "letters")
     with TestClient(create_app(), base_url="http://127.0.0.1") as c:
-        for model, word, advice in [("letters", "king", "this model's tokens are single characters: type one"),
+        for model, word, advice in [(letters_model, "king", "this model's tokens are single characters: type one"),
                                     (registry.DEFAULT_MODEL, "zzqxjv", "try a more common word")]:
             tok = registry.load(model).tokenizer
             longest = max(len(tok.hf.decode([i]).strip()) for i in range(tok.vocab_size) if not tok.is_special(i))
-            assert (longest == 1) == (model == "letters")
+            assert (longest == 1) == (model == letters_model)
             r = c.get("/api/embeddings/neighbors", params={"word": word, "model": model})
             assert r.status_code == 422 and r.json()["detail"].endswith(advice), r.text
-        assert c.get("/api/embeddings/neighbors", params={"word": "k", "model": "letters"}).status_code == 200
+        assert c.get("/api/embeddings/neighbors", params={"word": "k", "model": letters_model}).status_code == 200

@@ -335,14 +335,10 @@ def test_lab_save_s_url_without_a_scheme_says_so(tmp_path):
     assert "running" not in str(e.value) and not (tmp_path / "out").exists()
 
 
-def test_a_folder_that_lab_train_wrote_is_taken_by_add_model(capsys, tmp_path, monkeypatch):
+def test_a_folder_that_lab_train_wrote_is_taken_by_add_model(capsys, tmp_path, own_registry):
     import torch
 
-    from models import registry
-
-    for table in ("_REGISTRY", "_FOLDERS", "_LOADED"):  # registered for this test only
-        monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
-    monkeypatch.setenv(registry.ADD_MODELS_ENV, "")  # (restored after the test: the command sets it)
+    registry = own_registry  # (what the command registers, and the environment it sets, are undone after the test)
     before = torch.get_num_threads()
     try:
         main(["lab", "train", "--task", "copy", "--size", "tiny", "--steps", "2", "--out", str(tmp_path / "my-run")])

@@ -564,16 +564,10 @@ def test_a_fixed_offset_of_1_differs_from_previous_token_by_the_second_token_alo
     assert seen
 
 
-def test_the_probe_s_default_length_fits_the_model(tmp_path, monkeypatch):
+def test_the_probe_s_default_length_fits_the_model(letters_model):
     """With no length asked, the probe is 50 tokens twice where the model can read and draw that many; a model
     trained in the lab (26 ordinary tokens, 24 positions) gets the longest that fits, and the answer says it."""
-    from models.lab import LabConfig, LabTrainer, save_folder
-
-    t = LabTrainer(LabConfig(task="copy", size="tiny", seed=1))
-    save_folder(tmp_path / "lab-copy", t.cfg, t.state_dict(), t.step, t.seconds)
-    for table in ("_REGISTRY", "_FOLDERS", "_LOADED"):  # registered for this test only
-        monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
-    name = registry.register_folder(tmp_path / "lab-copy")
+    name = letters_model
     max_tokens = registry.info(name).max_tokens
     loaded = registry.load(name)
     before, after = core.special_frame(loaded.tokenizer)

@@ -194,15 +194,13 @@ def test_summarize_agrees_with_the_records_of_a_real_run_read_another_way():
     assert s["final"]["best_score"] == pytest.approx(float(best[-1]))
 
 
-def test_saved_files_can_be_added_to_the_app_by_folder(tmp_path, monkeypatch):
+def test_saved_files_can_be_added_to_the_app_by_folder(tmp_path, own_registry):
     """`attnlab lab save` writes a folder that `attnlab serve --add-model` takes as it is (no copying into
     models/weights): the registry serves it under the folder's name with the same logits as the run."""
     t = LabTrainer(LabConfig(task="copy", positional="learned", size="tiny", seed=5))
     t.train(2)
     save_folder(tmp_path / "my-copy-run", t.cfg, t.state_dict(), t.step, t.seconds)
-    for table in ("_REGISTRY", "_FOLDERS", "_LOADED"):  # registered for this test only
-        monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
-    name = registry.register_folder(tmp_path / "my-copy-run")
+    name = registry.register_folder(tmp_path / "my-copy-run")  # (own_registry: registered for this test only)
     assert name == "my-copy-run" and name in [m.name for m in registry.list_models()]
     assert registry.register_folder(tmp_path / "my-copy-run") == name  # the same folder again: one model
     info = registry.info(name)
