@@ -68,8 +68,7 @@ def word_token(loaded: LoadedModel, word: str) -> int:
                 raise ValueError(f"“{word}” is not in this model's vocabulary: the model reads it as "
                                  f"{tok.display(ids[0])}, the one token for any text it cannot spell; try a more common word")
             return ids[0]
-    mid, alone = (" + ".join(loaded.tokenizer.displays(loaded.tokenizer.encode(form, add_bos=False)))
-                  for form in (" " + word, word))
+    mid, alone = (" + ".join(tok.displays(tok.encode(form, add_bos=False))) for form in (" " + word, word))
     split = f"it splits into {alone}" if mid == alone else f"mid-sentence it splits into {mid}, alone into {alone}"
     advice = ("this model's tokens are single characters: type one" if single_characters(tok)
               else "try a more common word")

@@ -470,6 +470,18 @@ HIDDEN_BY_STICKY = """() => {
 }"""
 
 
+def walk_focus(page: Page, key: str, presses: int, check: str) -> list:
+    """Press `key` (Tab or Shift+Tab) `presses` times; what the script `check` says of each focused control (null:
+    nothing wrong), the problems only."""
+    found = []
+    for _ in range(presses):
+        page.keyboard.press(key)
+        problem = page.evaluate(check)
+        if problem:
+            found.append(problem)
+    return found
+
+
 @pytest.mark.parametrize("size", [(390, 844), (1280, 800)], ids=["phone", "desktop"])
 def test_shift_tab_never_leaves_the_focus_under_the_sticky_token_strip(page: Page, size):
     """Going back up the page with Shift+Tab, the browser scrolled each control just into sight at the window's top,
@@ -477,13 +489,7 @@ def test_shift_tab_never_leaves_the_focus_under_the_sticky_token_strip(page: Pag
     page.set_viewport_size({"width": size[0], "height": size[1]})
     open_app(page, text="The cat sat on the mat.", view="attention")
     page.focus("footer.foot a")
-    hidden = []
-    for _ in range(45):
-        page.keyboard.press("Shift+Tab")
-        h = page.evaluate(HIDDEN_BY_STICKY)
-        if h:
-            hidden.append(h)
-    assert hidden == []
+    assert walk_focus(page, "Shift+Tab", 45, HIDDEN_BY_STICKY) == []
 
 
 COVERED_BY_SHEET = """() => {
@@ -502,13 +508,7 @@ def test_with_the_lesson_sheet_open_on_a_phone_tab_stops_above_it(page: Page):
     page.click("#lessons-toggle")
     expect(page.locator("#lesson-panel")).to_be_visible()
     page.focus("#lessons-toggle")
-    covered = []
-    for _ in range(35):
-        page.keyboard.press("Tab")
-        c = page.evaluate(COVERED_BY_SHEET)
-        if c:
-            covered.append(c)
-    assert covered == []
+    assert walk_focus(page, "Tab", 35, COVERED_BY_SHEET) == []
 
 
 ACTIVE = """() => { const e = document.activeElement;

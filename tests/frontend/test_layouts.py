@@ -721,15 +721,20 @@ def test_compare_labels_every_kth_token_of_a_long_text(page: Page, size):
     assert page.evaluate(YTICKS_APART) == []
 
 
+def long_text_view(page: Page, size: tuple[int, int], view: str) -> None:
+    """`view` at this window size on a text of 96 tokens (the same sentence five times), drawn."""
+    text = " ".join(["Once upon a time there was a little girl named Lily who loved to play in the park."] * 5)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": text, "view": view}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+
+
 @pytest.mark.parametrize("size", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
 def test_the_arithmetic_bars_label_every_kth_key_of_a_long_text(page: Page, size):
     """96 keys: the score and weight bars labelled every key, a slanted pile (every k-th, as many as have room;
     hover names every key)."""
-    text = " ".join(["Once upon a time there was a little girl named Lily who loved to play in the park."] * 5)
-    page.set_viewport_size({"width": size[0], "height": size[1]})
-    page.goto("/?" + urlencode({"text": text, "view": "arithmetic"}))
-    ready(page, WAIT)
-    page.wait_for_timeout(300)
+    long_text_view(page, size, "arithmetic")
     assert page.locator('#panel-arithmetic [data-part="scores"] .xtick text').count() > 5
     assert page.evaluate(XTICKS_APART) == []
     expect(page.locator('#panel-arithmetic [data-part="scores"] .g-xtitle')).to_contain_text(re.compile(r"every \d+(st|nd|rd|th)"))
@@ -739,11 +744,7 @@ def test_the_arithmetic_bars_label_every_kth_key_of_a_long_text(page: Page, size
 def test_a_long_text_s_similarity_labels_have_room(page: Page, size):
     """The Embeddings view's heatmaps labelled 36 tokens across whatever the plot's width: on a phone about 8 px apart,
     slanted over each other; they label as many as have room."""
-    text = " ".join(["Once upon a time there was a little girl named Lily who loved to play in the park."] * 5)
-    page.set_viewport_size({"width": size[0], "height": size[1]})
-    page.goto("/?" + urlencode({"text": text, "view": "embeddings"}))
-    ready(page, WAIT)
-    page.wait_for_timeout(300)
+    long_text_view(page, size, "embeddings")
     assert page.locator("main .view:not([hidden]) .xtick text").count() > 5
     assert page.evaluate(XTICKS_APART) == []
 
