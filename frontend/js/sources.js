@@ -22,6 +22,9 @@ import { combinedQueries } from "./roles.js";
 const TOP_K = 10;
 const NEIGHBORS = 10;
 const SCHEME_N = 64; // distances of ALiBi's bias by distance (the scheme answer)
+// a rotary model's split with the positions removed: its reason (q and k are rotated) no longer holds
+const ROTARY_REMOVED = "With the positions removed nothing rotated q or k: they are all content, so every score is " +
+  "content·content (the Arithmetic view shows the scores).";
 
 /** The query token of this context (an index into the answer's tokens), or a {wait}/{error} result. */
 function query(ctx, need) {
@@ -158,7 +161,7 @@ export const SOURCES = {
 
   decompose(ctx) {
     const why = unavailable(ctx.model, "positional.decompose");
-    if (why) return { unavailable: why };
+    if (why) return { unavailable: ctx.model.positional === "rotary" && ctx.state.positions === "removed" ? ROTARY_REMOVED : why };
     // the positional view splits layer 0's scores (a lesson may name another layer)
     const layer = ctx.overrides && ctx.overrides.layer !== undefined ? ctx.state.layer : 0;
     return { api: "decompose", params: { ...baseParams(ctx.state, ctx.model), layer, head: ctx.state.head } };

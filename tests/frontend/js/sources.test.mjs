@@ -43,6 +43,10 @@ test("views that do not apply say why instead of asking", () => {
   assert.deepEqual(SOURCES.predict(ctxOf({}, MODELS[2])), { unavailable: "no next-word head" });
   assert.deepEqual(SOURCES.positional(ctxOf({}, MODELS[1])), { unavailable: "no encoding" });
   assert.deepEqual(SOURCES.decompose(ctxOf({}, MODELS[1])), { unavailable: "no positions" });
+  // rotary with the positions removed: nothing rotated q or k, so the model's reason (the rotation) is not the one
+  const rotary = { ...MODELS[0], positional: "rotary", unavailable_views: { "positional.decompose": "q and k are rotated" } };
+  assert.deepEqual(SOURCES.decompose(ctxOf({}, rotary)), { unavailable: "q and k are rotated" });
+  assert.match(SOURCES.decompose(ctxOf({ positions: "removed" }, rotary)).unavailable, /nothing rotated q or k.*content·content/);
   assert.equal(SOURCES.decompose(ctxOf({ layer: 3 })).params.layer, 0); // the positional view splits layer 0
   assert.equal(SOURCES.decompose(ctxOf({ layer: 3 }, MODELS[0], { overrides: { layer: "3" } })).params.layer, 3);
   assert.equal(SOURCES.positional(ctxOf({ pn: 512 }, { ...MODELS[0], positional: "learned" })).params.n, 128);
