@@ -44,6 +44,7 @@ export function interventionsCaption(iv, { tokens = null, positional = null } = 
   if (iv.positions === "removed") parts.push(w.removed);
   else if (iv.positions === "shuffled") parts.push(w.shuffled.replace("{permutation}", given.join(", ")));
   if (positional === "none" && iv.positions !== "normal") parts.push(w.nothing_to_move);
+  else if (iv.positions === "shuffled" && (iv.permutation || []).length === 1) parts.push(w.one_position);
   if (!iv.scale) parts.push(w.unscaled);
   if (iv.ablate && iv.ablate.length) {
     const heads = iv.ablate.map(([l, h]) => w.head.replace("{layer}", l).replace("{head}", h)).join(", ");

@@ -261,7 +261,7 @@ function interventionsPart(element, data, state) {
     const perm = side.interventions.permutation;
     // the page's other interventions (scaling, ablated heads) run on every side: said, as they change the pattern
     const others = interventionsCaption({ ...side.interventions, positions: "normal" });
-    const given = label === "shuffled" && perm ? `Position given to each token: ${perm.slice(0, 16).join(", ")}${perm.length > 16 ? ", … (all in the JSON)" : ""}${data.positional === "none" ? " (not read by this model)" : ""}`
+    const given = label === "shuffled" && perm ? `Position given to each token: ${perm.slice(0, 16).join(", ")}${perm.length > 16 ? ", … (all in the JSON)" : ""}${data.positional === "none" ? " (not read by this model)" : perm.length === 1 ? `. ${THEME.captions.interventions.one_position}` : ""}`
       : label === "removed" ? "Positional information taken out." : "Positions as trained.";
     patternPanel(row, label, title, z, side.tokens, {
       answer: side,

@@ -23,6 +23,15 @@ test("removing or shuffling positions on a model without them is said to change 
   assert.equal(interventionsCaption({ positions: "normal", scale: true, ablate: [] }, { positional: "none" }), "");
 });
 
+test("a shuffle of one token is said to leave it where it is", () => {
+  // SmolLM2 reads "a" as one token: the only permutation of one position is the identity
+  const one = interventionsCaption({ ...iv, permutation: [0] });
+  assert.match(one, /position given to each token: 0\)/);
+  assert.match(one, /one token has only its own position/i);
+  assert.doesNotMatch(interventionsCaption(iv), /only its own position/);
+  assert.doesNotMatch(interventionsCaption({ ...iv, permutation: [0] }, { positional: "none" }), /only its own position/);
+});
+
 test("a heatmap prints its numbers only where the widest of them fits its cells", async () => {
   // SmolLM2's dot products after block 19 run to 472,991,234.56: printed with two decimals in cells 37 px wide, each
   // ran over its neighbours, a row of overlapping digits
