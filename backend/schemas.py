@@ -934,6 +934,8 @@ class AblationResponse(Explained):
     effects: list[list[AblationEffect]] = Field(..., description="[layer of `layers`][head]")
     passes: int = Field(..., description="ablated runs this answer asked of the server: one per head not already "
                                          "ablated (a run the server had kept is reused, not computed again)")
+    reused: int = Field(..., description="of `passes`, the runs the server had kept (or was computing for another "
+                                         "request): not computed again for this answer")
     caption: str
 
 

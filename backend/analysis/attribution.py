@@ -284,14 +284,18 @@ def ablation(service: ModelService, run: Run, layers: list[int] | None = None, p
 
     base_prob, base_value = float(distribution(run.logits[position])[t]), target(run.logits)
     beyond = len(run.ids) > run.loaded.info.max_tokens  # `run` was allowed past the trained length: so are these
-    effects, passes = [], 0
+    effects, passes, reused = [], 0, 0
     for layer in layers:
         row = []
         for h in range(cfg.n_heads):
             already = (layer, h) in run.iv.ablate
-            other = run if already else service.run(run.name, run.text, dataclasses.replace(
-                run.iv, ablate=(*run.iv.ablate, (layer, h))), beyond)
-            passes += not already
+            if already:
+                other = run
+            else:
+                iv = dataclasses.replace(run.iv, ablate=(*run.iv.ablate, (layer, h)))
+                reused += service.known(run.name, run.text, iv)  # kept (or being computed for another request)
+                other = service.run(run.name, run.text, iv, beyond)
+                passes += 1
             prob, value = float(distribution(other.logits[position])[t]), target(other.logits)
             row.append(schemas.AblationEffect(layer=layer, head=h, prob=round(prob, 4), delta_prob=round(prob - base_prob, 4),
                                               value=round(value, 4), delta_value=round(value - base_value, 4),
@@ -299,4 +303,4 @@ def ablation(service: ModelService, run: Run, layers: list[int] | None = None, p
         effects.append(row)
     return schemas.AblationResponse(**head, versus=versus, target=_target_name(head["token"], versus),
                                     value=round(base_value, 4), n_layers=cfg.n_layers, n_heads=cfg.n_heads, layers=layers,
-                                    effects=effects, passes=passes, caption=ablation_caption(head["token"]))
+                                    effects=effects, passes=passes, reused=reused, caption=ablation_caption(head["token"]))

@@ -234,10 +234,12 @@ def test_ablation_passes_go_through_the_service_and_its_limits():
     service = CountingService(settings)
     with TestClient(create_app(settings, service), raise_server_exceptions=False) as c:
         service.forwards = service.in_slot = 0
-        post(c, "/api/attribution/ablation", text=TEXT, layers=[0, 2])
+        first = post(c, "/api/attribution/ablation", text=TEXT, layers=[0, 2])
         assert service.forwards == service.in_slot == 1 + 8  # the run, then one pass per head, each in the slot
-        post(c, "/api/attribution/ablation", text=TEXT, layers=[0])
-        assert service.forwards == 9  # kept passes are reused
+        assert first["passes"] == 8 and first["reused"] == 0
+        again = post(c, "/api/attribution/ablation", text=TEXT, layers=[0, 1])
+        assert service.forwards == 9 + 4  # kept passes are reused: layer 0's four, and said so
+        assert again["passes"] == 8 and again["reused"] == 4
         r = c.post("/api/attribution/ablation", json={"text": TEXT})
         assert r.status_code == 422 and "limit is 8" in r.json()["detail"] and "max_ablation_heads" in r.json()["detail"]
 

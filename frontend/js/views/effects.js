@@ -91,16 +91,27 @@ export function ablationProgress(items, nLayers) {
   let done = 0;
   let first = null;
   let error = null;
-  let passes = 0; // the forward passes the answers ran (a head ablated already needs none: its cell is the run itself)
+  let passes = 0; // the ablated runs the answers asked for (a head ablated already needs none: its cell is the run itself)
+  let reused = 0; // of those, the runs the server had kept: not computed again
   for (const x of items) {
     if (x.error) error = error || x.error;
     if (!x.current || !x.data) continue;
     done++;
     first = first || x.data;
     passes += x.data.passes;
+    reused += x.data.reused || 0;
     x.data.layers.forEach((l, i) => { effects[l] = x.data.effects[i]; });
   }
-  return { done, total: items.length, effects, first, error, passes };
+  return { done, total: items.length, effects, first, error, passes, reused };
+}
+
+/** The note once every layer is measured: the forward passes computed, the runs kept from before, the heads skipped. */
+export function measureNote(p, heads) {
+  const computed = p.passes - p.reused;
+  const already = heads - p.passes; // heads ablated before: their cells needed no pass
+  const kept = p.reused ? `, ${p.reused} run${p.reused === 1 ? "" : "s"} kept from before` : "";
+  return `${heads} heads, ${computed} forward pass${computed === 1 ? "" : "es"}${kept}` +
+    (already ? ` (${already} already ablated: ${already > 1 ? "their cells are" : "its cell is"} left blank, as ablating a head again changes nothing).` : ".");
 }
 
 function ablationPart(element, data, state) {
@@ -154,12 +165,9 @@ function ablationPart(element, data, state) {
   prog.hidden = p.done === p.total;
   prog.max = p.total || 1;
   prog.value = p.done;
-  const already = heads - p.passes; // heads ablated before: their cells needed no pass
   note.textContent = p.error ? p.error
     : stopped ? `Stopped: ${p.done} of ${p.total} layers measured.`
-      : p.done < p.total ? `${p.done} of ${p.total} layers measured…`
-        : `${heads} heads, ${p.passes} forward pass${p.passes === 1 ? "" : "es"}` +
-          (already ? ` (${already} already ablated: ${already > 1 ? "their cells are" : "its cell is"} left blank, as ablating a head again changes nothing).` : ".");
+      : p.done < p.total ? `${p.done} of ${p.total} layers measured…` : measureNote(p, heads);
   if (!p.first) return;
   const L = m.n_layers;
   const H = m.n_heads;

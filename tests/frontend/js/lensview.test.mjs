@@ -10,7 +10,7 @@ import { continuationKey, generatedSteps, keptFlags, probRange, probText, sampli
 import { modelPicture, partsOf } from "../../../frontend/js/picture.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
-import { ablationProgress } from "../../../frontend/js/views/effects.js";
+import { ablationProgress, measureNote } from "../../../frontend/js/views/effects.js";
 import { keptWords, stepsIntro, tableCaption } from "../../../frontend/js/views/predict.js";
 import { setVocabulary, viewIds } from "../../../frontend/js/vocab.js";
 import { analysis, byName, MODELS } from "./fixtures.mjs";
@@ -309,6 +309,18 @@ test("the ablation's progress: the layers answered, each head's effect in its pl
   assert.equal(p.effects[2], null);
   // a stale answer (the previous position's, shown while the new one loads) does not count
   assert.equal(ablationProgress([{ data: eff(0), current: false }], 1).done, 0);
+});
+
+test("the measured note counts the passes computed, the runs kept from before, and the heads ablated already", () => {
+  const eff = (l, passes, reused) => ({ layers: [l], passes, reused, effects: [[]] });
+  const note = (...answers) => measureNote(ablationProgress(answers.map((data) => ({ data, current: true })), 2), 4);
+  assert.equal(note(eff(0, 2, 0), eff(1, 2, 0)), "4 heads, 4 forward passes.");
+  // measured a second time: the server had kept every ablated run, so nothing was computed
+  assert.equal(note(eff(0, 2, 2), eff(1, 2, 1)), "4 heads, 1 forward pass, 3 runs kept from before.");
+  assert.equal(note(eff(0, 1, 0), eff(1, 2, 0)),
+    "4 heads, 3 forward passes (1 already ablated: its cell is left blank, as ablating a head again changes nothing).");
+  assert.equal(note(eff(0, 1, 1), eff(1, 2, 0)), "4 heads, 2 forward passes, 1 run kept from before (1 already ablated: " +
+    "its cell is left blank, as ablating a head again changes nothing).");
 });
 
 test("the picture draws the run's interventions where they act: positions removed or shuffled, scaling off, ablated heads", () => {
