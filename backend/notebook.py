@@ -272,7 +272,7 @@ def _ablation_in_pieces(s: ModelService, run: Run, position: int | None, token: 
     first = pieces[0]
     return first.model_copy(update={"layers": [l for p in pieces for l in p.layers],
                                     "effects": [row for p in pieces for row in p.effects],
-                                    "passes": sum(p.passes for p in pieces)})
+                                    "passes": sum(p.passes for p in pieces), "reused": sum(p.reused for p in pieces)})
 
 
 def attribution(text: str, position: int | None = None, token: int | str | None = None,

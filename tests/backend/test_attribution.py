@@ -509,6 +509,16 @@ def test_notebook_attribution_draws_the_apis_numbers(client):
     assert math.isclose(api.heads_total, sum(v for row in api.heads for v in row), abs_tol=len(api.heads) * 4 * 5e-5)
     ablation = out.data["ablation"]
     assert ablation.layers == [0, 1, 2, 3] and ablation.passes == 15  # 16 heads, one ablated already
+    # asked again, a layer at a time (a limit of 4 heads), every ablated run is one the service kept: the counts of
+    # the pieces add up
+    notebook.set_service(ModelService(Settings(max_ablation_heads=4)))
+    try:
+        first, again = (notebook.attribution(TEXT, versus=" to", ablation=True, ablate=[(0, 1)]).data["ablation"]
+                        for _ in range(2))
+    finally:
+        notebook.set_service(None)
+    assert first.passes == again.passes == 15 and (first.reused, again.reused) == (0, 15)
+    assert again.layers == [0, 1, 2, 3] and again.effects == first.effects == ablation.effects
     assert [list(r) for r in out.figures["ablation"].data[0].z] == [[e.delta_prob for e in row] for row in ablation.effects]
     att = out.data["attention"]
     assert [list(r) for r in out.figures["attention"].data[1].z] == [
