@@ -123,6 +123,9 @@ class StepResolution(BaseModel):
     missing: str | None = Field(None, description="a role the sentence has no match for, said plainly (the page "
                                                   "offers `lesson_sentence` instead)")
     lesson_sentence: str = Field(..., description="the step's own sentence, to offer with one click")
+    lesson_model: str | None = Field(None, description="with `missing`: the lesson's own model, where the lesson's "
+                                                       "sentence does not work on this one either (the page offers "
+                                                       "the two together); null: the sentence alone works here")
     settings: ResolvedSettings = Field(..., description="where the step puts the page on this sentence and model")
     from_roles: list[str] = Field(default_factory=list, description="the settings that came from a role (to apply "
                                                                      "again when the sentence changes)")
@@ -1073,6 +1076,11 @@ def focused_head(ctx: StepContext) -> tuple[int, int]:
 HEAD_ROLES = {"top-head": top_head, "focused-head": focused_head, "strongest-head": strongest_head_selected}
 
 
+def _works(d: StepResolution) -> bool:
+    """Whether a step resolved with everything it needs: it applies, its roles are found, its numbers read."""
+    return d.applies and d.missing is None and not d.problems
+
+
 def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, dict], dict], models: list[dict],
                  default_model: str) -> StepResolution:
     """Step `number` of `lesson` (backend.lessons.Lesson) on the request's sentence and model: see the module's
@@ -1206,8 +1214,14 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         body = re.sub(r"\n{3,}", "\n\n", body).strip()
         question = rewrite(step.ask.prompt, ctx) if step.ask and step.ask.prompt else None
     except RoleMissing as e:
+        # the lesson's sentence, offered instead, tried on this model as the page would send it (once: on that
+        # sentence this branch offers nothing further)
+        works = req.text == s.text or name == own_model or _works(resolve_step(
+            lesson, number, StepRequest(text=s.text, model=name, lab_run=req.lab_run, lab_records=req.lab_records),
+            fetch, models, default_model))
         return StepResolution(**out, body="", settings=settings(), from_roles=from_roles,
-                              roles=list(ctx.roles.values()), missing=e.message)
+                              roles=list(ctx.roles.values()), missing=e.message,
+                              lesson_model=None if works else own_model)
     except ReadError as e:
         problems.append(str(e))
         return StepResolution(**out, body="", settings=settings(), from_roles=from_roles,

@@ -294,6 +294,14 @@ function linkNote(lesson, step) {
     action: { label: "Use the step’s own settings", step: step.number }, kind: "link" };
 }
 
+/** A step whose sentence has no match for a role: its button puts the lesson's sentence in, with the lesson's model
+ * where that sentence does not work on the page's (a model of the training lab reads a few dozen letters). */
+function missingAction(d) {
+  return d.lesson_model
+    ? { label: "Use the lesson’s sentence and model", change: { text: d.lesson_sentence, model: d.lesson_model } }
+    : { label: "Use the lesson’s sentence", change: { text: d.lesson_sentence } };
+}
+
 /** When the page is not on the step's own sentence or model: a note saying so, with a button that puts them back.
  * `linked`: the page opened from a shared link at this step (the sentence and model are the link's, not the reader's). */
 function ownNote(step, linked = false) {
@@ -499,7 +507,7 @@ function drawPanel(base) {
   if (!d.applies || d.missing) {
     const note = !d.applies
       ? { text: d.why, action: d.switch_to ? { label: `Switch to ${d.switch_to}`, change: { model: d.switch_to } } : null, kind: "model" }
-      : { text: d.missing, action: { label: "Use the lesson’s sentence", change: { text: d.lesson_sentence } }, kind: "role" };
+      : { text: d.missing, action: missingAction(d), kind: "role" };
     const key = JSON.stringify([lesson.id, step.number, "note", note]);
     if (panel._drawn !== key) {
       renderPanel(panel, { mode: "step", lesson, step: { ...step, body: "" }, total: L.list.lessons.length, value: () => ({ pending: true }), question: null, problems: [], note });

@@ -17,9 +17,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from fastapi.testclient import TestClient
 
 from backend.lesson_roles import PRONOUNS, words_of
 from backend.lesson_steps import SHORTCUTS, ReadError, evaluate_condition, parse_condition, split_claims, tokenize_condition
+from backend.main import create_app
+from models import registry
 from tests.lessonpaths import follow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -201,6 +204,26 @@ def test_a_role_with_no_match_says_so_and_offers_the_lesson_s_sentence(client):
     d = client.post("/api/lessons/attention-arithmetic/steps/2", json={"text": "Birds sing."}).json()
     assert d["missing"] and "pronoun" in d["missing"] and d["body"] == "" and d["problems"] == []
     assert d["lesson_sentence"] == "The cat sat on the mat because it was tired."
+
+
+def test_a_role_with_no_match_offers_the_lesson_s_model_too_where_its_sentence_does_not_work_here(letters_model):
+    """On a model of the training lab (one token per letter, 24 tokens at most) lesson 4 finds no word twice in
+    "abcabc", and the lesson's own sentence is 39 tokens there: offered alone, it left the step unable to start. Where
+    the lesson's sentence does not work on the page's model, the answer names the lesson's model to offer with it;
+    where it works, none (the student keeps their model)."""
+    with TestClient(create_app(), base_url="http://127.0.0.1") as c:
+        url = "/api/lessons/context/steps/1"
+        d = c.post(url, json={"text": "abcabc", "model": letters_model}).json()
+        assert d["missing"] and d["lesson_model"] == "tiny-sinusoidal", d
+        # what the offer would give: the lesson's sentence on this model does not resolve, on the lesson's model it does
+        here = c.post(url, json={"text": d["lesson_sentence"], "model": letters_model})
+        assert here.status_code != 200 or here.json()["missing"] or here.json()["problems"]
+        there = c.post(url, json={"text": d["lesson_sentence"], "model": d["lesson_model"]}).json()
+        assert there["missing"] is None and there["problems"] == [] and there["applies"]
+        for model in ("tiny-learned", "smollm2-135m"):  # the lesson's sentence works on these: the model is kept
+            if registry.info(model).available:
+                d = c.post(url, json={"text": "Birds sing.", "model": model}).json()
+                assert d["missing"] and d["lesson_model"] is None, (model, d)
 
 
 def test_a_lesson_for_causal_models_on_an_encoder_says_why_and_offers_its_model(client):

@@ -377,6 +377,32 @@ def test_a_lesson_link_that_names_a_model_opens_the_step_on_it(page: Page, lesso
     assert url_state(page)["model"] == "tiny-sinusoidal"  # a model there is not: the lesson's
 
 
+def test_a_step_missing_its_word_on_a_lab_model_offers_the_lesson_s_sentence_with_its_model(page: Page, server_url,
+                                                                                           lessons):
+    """A model of the training lab reads letters, 24 at most: lesson 4 finds no word twice in "abcabc", and the
+    lesson's sentence alone (39 tokens there) left the step unable to start. The button brings the lesson's model too,
+    and the step then runs."""
+    with httpx.Client(base_url=server_url, timeout=30) as c:
+        run = c.post("/api/lab/runs", json={"task": "copy", "size": "tiny", "steps": 10}).json()
+        while (state := c.get(f"/api/lab/runs/{run['id']}", params={"key": run["key"]}).json())["status"] in (
+                "queued", "starting", "running"):
+            time.sleep(0.5)  # (a poll within 10 s keeps an unwatched run going)
+        assert state["status"] == "finished", state
+        name = c.post(f"/api/lab/runs/{run['id']}/register", params={"key": run["key"]}).json()["model"]
+    own = next(l for l in lessons if l["id"] == "context")["steps"][0]["settings"]
+    page.goto("/?" + urlencode({"lesson": "context", "step": 1, "model": name, "text": "abcabc"}))
+    step_ready(page, "context", 1)
+    panel = page.locator("#lesson-panel")
+    expect(panel).to_contain_text("needs a word that occurs twice")
+    panel.get_by_role("button", name="Use the lesson’s sentence and model").click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('model') === 'tiny-sinusoidal'")
+    step_ready(page, "context", 1)
+    s = url_state(page)
+    assert (s["model"], s["text"]) == (own["model"], own["text"])
+    expect(panel).not_to_contain_text("could not be prepared")
+    expect(panel).not_to_contain_text("needs a word")
+
+
 def test_the_lens_step_follows_the_token_picked_in_the_token_menu(page: Page, models):
     """Lesson 9's logit-lens step on a token picked in the Token menu (`target`, here from the link): its claim is
     chosen for that token, whose numbers it quotes (the server chose it for the model's top-1 while the page quoted
