@@ -156,7 +156,15 @@ def cmd_analyze(args: argparse.Namespace) -> None:
     if args.json:
         print(result.model_dump_json(indent=None if args.compact else 1))
         return
+    from backend.figures import interventions_caption
+
     print(f"model: {result.model}")
+    # which run this is (the page's banner and captions, in the same words), and the positions it never saw
+    applied = interventions_caption(result.interventions, service.get(req.model).info.positional)
+    if applied:
+        print(f"interventions: {applied}")
+    if result.beyond_trained is not None:
+        print(f"warning: {result.beyond_trained.warning}")
     print("tokens: " + " | ".join(t.display for t in result.tokens))
     if result.predictions:
         print("next token: " + ", ".join(f"{p.display} {p.prob:.3f}" for p in result.predictions[:args.top_k]))

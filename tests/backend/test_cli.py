@@ -385,3 +385,28 @@ def test_an_unknown_model_lists_the_models_one_can_pick():
         main(["analyze", "hi", "--model", "tiny-sinusoidal@17"])
     assert str(e.value) == ("attnlab: unknown model 'tiny-sinusoidal@17'; the training steps of tiny-sinusoidal are: "
                             + ", ".join(map(str, steps)))
+
+
+def test_analyze_s_lines_say_the_interventions_and_the_warning_past_the_trained_length(client, capsys):
+    """Its lines read the same with --positions shuffled, removed or --no-scale as on the sentence as it is (a
+    student could not tell which run they saw, nor the shuffle's permutation), and past the trained length they gave
+    no word of the positions the model never saw."""
+    text = "The cat sat on the mat."
+    from models.transformer import Interventions
+
+    n = len(client.post("/api/analyze", json={"text": text, "layers": []}).json()["tokens"])
+    perm = Interventions(positions="shuffled", seed=3).permutation(n)  # the shuffle, drawn here from its seed
+    main(["analyze", text, "--positions", "shuffled", "--seed", "3"])
+    out = capsys.readouterr().out
+    assert f"Positions shuffled (position given to each token: {', '.join(map(str, perm))})" in out, out
+    main(["analyze", text, "--positions", "removed", "--no-scale"])
+    out = capsys.readouterr().out
+    assert "Positions removed." in out and "Scores not divided by √d_head." in out, out
+    main(["analyze", text])
+    out = capsys.readouterr().out
+    assert "Positions" not in out and "not divided" not in out and "never saw" not in out, out
+    long = "the cat sat on the mat. " * 30
+    beyond = client.post("/api/analyze", json={"text": long, "allow_beyond_trained": True, "layers": []}).json()
+    main(["analyze", long, "--allow-beyond-trained"])
+    out = capsys.readouterr().out
+    assert beyond["beyond_trained"]["warning"] in out, out
