@@ -374,3 +374,21 @@ def test_the_grid_crosses_out_the_heads_the_run_ablated():
     labels = [a.text for a in fig.layout.annotations]
     assert "L1 H2 (ablated)" in labels and "L0 H3 (ablated)" in labels and "L1 H1" in labels
     assert not [s for s in notebook.grid("The cat sat.").layout.shapes if s.type == "line"]
+
+
+def test_the_readme_names_token_and_versus_only_of_functions_that_take_them():
+    """The README said `token` and `versus` were of logit_lens, attribution and show/data; logit_lens takes no
+    `versus` (a TypeError for a reader who passed one, as the lens reads one token's probability)."""
+    import inspect
+    from pathlib import Path
+
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
+    found = re.findall(r"`(token|versus)`(?: and `(versus)`)? \(of ([^)]*)\)", readme)
+    said = {}
+    for first, second, names in found:
+        for param in filter(None, (first, second)):
+            said.setdefault(param, []).extend(n for n in re.findall(r"`(\w+)`", names) if n != "query")
+    assert set(said) == {"token", "versus"}, found
+    for param, names in said.items():
+        for name in names:
+            assert param in inspect.signature(getattr(notebook, name)).parameters, (param, name)
