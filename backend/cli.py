@@ -486,7 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--layer", type=int, default=0, help="the layer of the head shown large (default 0)")
     r.add_argument("--head", type=int, default=0, help="the head shown large (default 0)")
     r.add_argument("--query", type=int, help="the query token whose arithmetic is shown, and after which the Why "
-                                             "section explains the next token (default: the last token)")
+                                             "section explains the next token (default: the last token that "
+                                             "stands for text: on MiniLM the one before [SEP])")
     r.add_argument("--token", metavar="ID|TOKEN", help="the next token the Why section explains: a token id, or a "
                                                        "string that is one token (' down', with its space; else a "
                                                        "space is put before it) (default: the model's top-1 there)")
@@ -501,7 +502,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--top-k", type=int, default=10, help="how many next-token predictions (default 10)")
     r.add_argument("--temperature", type=float, default=1.0, help="of the next-token predictions (default 1)")
     r.add_argument("--depth", type=int, help="the depth of the second similarity map (default: the last)")
-    r.add_argument("--metric", choices=["cosine", "dot"], default="cosine", help="the similarity measure")
+    r.add_argument("--metric", choices=["cosine", "dot"], default="cosine", help="the similarity measure (default cosine)")
     r.add_argument("--hide-special", action="store_true", help="leave the special tokens ([CLS], [SEP], BOS) out of "
                                                                "the tokens, the attention heatmap and the grid, as "
                                                                "the page's hide special tokens")

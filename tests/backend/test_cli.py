@@ -410,3 +410,21 @@ def test_analyze_s_lines_say_the_interventions_and_the_warning_past_the_trained_
     main(["analyze", long, "--allow-beyond-trained"])
     out = capsys.readouterr().out
     assert beyond["beyond_trained"]["warning"] in out, out
+
+
+def test_report_s_help_says_each_default_as_the_report_takes_it(tmp_path):
+    """`attnlab report --help` gave --metric no default, and --query's as "the last token": on MiniLM the report
+    shows the last token before [SEP] (the last that stands for text), as its settings say."""
+    import argparse
+
+    from backend.cli import build_parser
+
+    report_parser = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices["report"]
+    helps = {a.option_strings[-1]: " ".join(a.help.split()) for a in report_parser._actions if a.option_strings}
+    assert "(default cosine)" in helps["--metric"], helps["--metric"]
+    out = tmp_path / "r.html"
+    main(["report", "The cat sat.", "-o", str(out), "--model", "minilm-l6"])
+    said = " ".join(re.sub(r"<[^>]+>", " ", out.read_text().split('<dl class="settings">')[1].split("</dl>")[0]).split())
+    query = re.search(r"Query token (\d+) “([^”]+)” \(([^)]*)\)", said)
+    assert query and query[2] == "." and "the last token that stands for text" in query[3], said
+    assert "the last token that stands for text" in helps["--query"], helps["--query"]
