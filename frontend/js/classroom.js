@@ -11,15 +11,27 @@ import { formatAblate } from "./vocab.js";
 const $ = (id) => document.getElementById(id);
 
 /**
- * The address of the report of what is on screen (`s` the page's state): `query`, the query token the page shows (or
- * null); `model`, the model the views show (a checkpoint NAME@STEP at a training step), else the state's. The Why
- * section explains the token chosen (`target`, against `versus`) after the query token, as the lens and attribution do.
+ * The depth to send for the state's `depth` on a model of `info` (its /api/models entry): the embeddings view draws
+ * a depth past the model's last as the last, so past n_layers (every model has n_layers + 1 depths or n_layers + 2,
+ * its last) none is sent, which the report takes as the last; a depth kept from a model with more depths was sent as
+ * it was, and the report refused it (422: a failed download).
  */
-export function reportHref(s, { query = null, model = null } = {}) {
+function reportDepth(depth, info) {
+  if (depth === null || depth === undefined) return undefined;
+  return info && Number.isInteger(info.n_layers) && depth > info.n_layers ? undefined : depth;
+}
+
+/**
+ * The address of the report of what is on screen (`s` the page's state): `query`, the query token the page shows (or
+ * null); `model`, the model the views show (a checkpoint NAME@STEP at a training step), else the state's; `info`,
+ * that model's /api/models entry. The Why section explains the token chosen (`target`, against `versus`) after the
+ * query token, as the lens and attribution do.
+ */
+export function reportHref(s, { query = null, model = null, info = null } = {}) {
   return reportURL({
     text: s.text, model: model || s.model || undefined, layer: s.layer, head: s.head, query: query ?? undefined,
     positions: s.positions, scale: s.scale ? undefined : "false", ablate: formatAblate(s.ablate) || undefined,
-    temperature: s.temp === 1 ? undefined : s.temp, depth: s.depth ?? undefined,
+    temperature: s.temp === 1 ? undefined : s.temp, depth: reportDepth(s.depth, info),
     metric: s.metric === "cosine" ? undefined : s.metric, token: s.target ?? undefined, versus: s.versus ?? undefined,
     hide_special: s.hidespecial ? "true" : undefined,
   });
@@ -45,7 +57,7 @@ export function update({ query = null, model: shown = null, tokens = null, info 
   const link = $("download-report");
   if (!link) return;
   const model = shown || state.model || undefined;
-  const href = reportHref(state, { query, model });
+  const href = reportHref(state, { query, model, info });
   const refusal = reportRefusal({ tokens, model: info });
   if (link.getAttribute("href") === href && (link.dataset.refusal || "") === refusal) return;
   link.href = href;

@@ -43,3 +43,22 @@ test("a sentence longer than the model's report takes is refused on the page, no
   assert.equal(reportRefusal({ tokens: null, model: smol }), ""); // not analysed yet: the server decides
   assert.equal(reportRefusal({ tokens: 500, model: { name: "lab-1@10" } }), ""); // no limit known: the server decides
 });
+
+test("a depth past the model's last is sent as the last, the depth the page shows, not one the report refuses", () => {
+  // the slider's depth is an index: 5 (after block 3 on tiny-sinusoidal, whose depths are the token embedding,
+  // + position and 4 blocks) kept on a switch to tiny-rotary (no position step: 5 depths, 0 to 4) was drawn as the
+  // last depth by the page and sent as depth=5, which /api/report answers with a 422: the download failed
+  const depths = { "tiny-sinusoidal": 6, "tiny-rotary": 5, "smollm2-135m": 31 }; // 1 + the position step + blocks
+  const info = { "tiny-sinusoidal": { name: "tiny-sinusoidal", n_layers: 4 }, "tiny-rotary": { name: "tiny-rotary", n_layers: 4 },
+    "smollm2-135m": { name: "smollm2-135m", n_layers: 30 } };
+  for (const [name, n] of Object.entries(depths)) {
+    for (const depth of [null, 0, 1, 3, 4, 5, 6, 20, 30, 31]) {
+      const s = { ...structuredClone(DEFAULTS), text: "The cat sat.", model: name, depth };
+      const shown = depth === null || depth > n - 1 ? n - 1 : depth; // the embeddings view's clamp
+      const q = paramsOf(reportHref(s, { model: name, info: info[name] }));
+      const sent = "depth" in q ? Number(q.depth) : n - 1; // none sent: the report's default, the last depth
+      assert.ok(sent >= 0 && sent < n, `${name} depth ${depth}: sent ${q.depth}`);
+      assert.equal(sent, shown, `${name} depth ${depth}`);
+    }
+  }
+});
