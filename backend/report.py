@@ -305,7 +305,7 @@ ol.tokens li { border: 1px solid var(--line); border-radius: 4px; padding: .15re
 ol.tokens li.special { color: var(--muted); border-style: dashed; }
 ol.tokens .i { color: var(--muted); font-size: .75rem; margin-right: .3rem; }
 ol.tokens .t { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre; }
-table { border-collapse: collapse; font-size: .9rem; margin: .6rem 0; }
+table { border-collapse: collapse; font-size: .9rem; margin: .6rem 0; display: block; max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid var(--line); padding: .2rem .5rem; text-align: right; }
 th { background: #f4f6f9; }
 td.tok { text-align: left; font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; white-space: pre; }

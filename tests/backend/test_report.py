@@ -656,3 +656,24 @@ def test_the_similarity_caption_says_a_post_norm_block_normalises(client, model)
                            "embeddings").split())
     assert "each block adds to every vector" in said
     assert ("normalises" in said) == (placement == "post"), said
+
+
+@pytest.mark.browser
+def test_on_a_phone_the_tables_scroll_in_their_place_not_the_page(chromium, tmp_path):
+    """At 390 px the arithmetic's table (seven columns, SmolLM2's) ran 44 px past the screen: the whole handout
+    scrolled sideways and its last column was cut off at the screen's edge."""
+    out = tmp_path / "smol.html"
+    main(["report", "The cat sat on the mat.", "-o", str(out), "--model", "smollm2-135m"])
+    context = chromium.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    page.route("**/*", lambda r: r.continue_() if r.request.url.startswith("file:") else r.abort())
+    try:
+        page.goto(out.resolve().as_uri(), wait_until="load")
+        wide = page.evaluate("""() => ({page: document.documentElement.scrollWidth, screen: innerWidth,
+          tables: Array.from(document.querySelectorAll('table')).map(t => {
+            const r = t.getBoundingClientRect(); return {right: r.right, scroll: t.scrollWidth, width: t.clientWidth}; })})""")
+    finally:
+        context.close()
+    assert wide["page"] <= wide["screen"], wide
+    assert all(t["right"] <= wide["screen"] for t in wide["tables"]), wide
+    assert any(t["scroll"] > t["width"] for t in wide["tables"]), wide  # (the wide one scrolls inside itself)
