@@ -353,6 +353,30 @@ def _first_hidden(data: ReportData) -> str:
             "only dim rows (their weight is on the column left out).")
 
 
+# what a marker on the tokens means, in the words of the page's legend by its token strip (frontend/js/views/legend.js)
+_BYTES = re.compile(r"(<0x[0-9A-F]{2}>)+")
+_MARKERS = [(re.compile("↵"), "a newline"), (re.compile("⇥"), "a tab"),
+            (_BYTES, "one byte of a character the model’s vocabulary splits into bytes"),
+            (re.compile(r"<U\+[0-9A-F]{4,6}>"), "an invisible character, by its code"),
+            (re.compile("^##"), "a piece that continues the word before it")]
+_COUNTS = ["", "one", "two", "three", "four"]
+
+
+def _markers_words(tokens: list[schemas.Token]) -> str:
+    """" ↵: a newline; <0xC3>: one byte of ..." for the markers these tokens show (none: ""), as the page's legend."""
+    out = []
+    for pattern, meaning in _MARKERS:
+        hits = [m[0] for m in (pattern.search(t.display) for t in tokens) if m]
+        if not hits:
+            continue
+        mark = max(hits, key=len) if pattern is _BYTES else hits[0]
+        n = len(mark) // 6  # (bytes: a token may hold several, <0xF0><0x9F>)
+        if pattern is _BYTES and n > 1:
+            meaning = f"{_COUNTS[n] if n < len(_COUNTS) else n} bytes, each <0xNN> {meaning}"
+        out.append(f"{mark}: {meaning}")
+    return f" {'; '.join(out)}." if out else ""
+
+
 def _tokens_html(tokens: list[schemas.Token]) -> str:
     special = ' class="special"'
     items = "".join(
@@ -484,7 +508,8 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
                 "token is in the sentence." if hidden else "")
     sections.append(("tokens", "Tokens", (
         f'<p class="note">The model reads the sentence as {n} token{"" if n == 1 else "s"} (a space shows as ␣; dashed: a special '
-        f"token that stands for no text). Hover a token for its id.{left_out}</p>{_tokens_html(listed)}")))
+        f"token that stands for no text).{e(_markers_words(listed))} Hover a token for its id.{left_out}</p>"
+        f"{_tokens_html(listed)}")))
     masked = any(v < n for v in a.visible)  # the answer's mask: how many keys each query sees
     mask_note = (f" {figures.THEME['masked']['words']}" if masked
                  else " This model reads left to right, but with one token there is no later token to mask."

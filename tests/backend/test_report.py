@@ -677,3 +677,27 @@ def test_on_a_phone_the_tables_scroll_in_their_place_not_the_page(chromium, tmp_
     assert wide["page"] <= wide["screen"], wide
     assert all(t["right"] <= wide["screen"] for t in wide["tables"]), wide
     assert any(t["scroll"] > t["width"] for t in wide["tables"]), wide  # (the wide one scrolls inside itself)
+
+
+@pytest.mark.parametrize("model, text, marks", [
+    ("tiny-sinusoidal", "Tom ran.\nHe fell. Café", ["↵", "<0xC3>"]),
+    ("tiny-sinusoidal", "a\tb", ["⇥"]),
+    ("minilm-l6", "unbelievably", ["##"]),
+    ("tiny-sinusoidal", "The cat sat.", []),
+])
+def test_the_tokens_note_says_what_each_marker_on_them_means_as_the_page_s_legend(client, model, text, marks):
+    """The page's legend by the token strip says what ↵, ⇥, <0xC3> and ## mean where its tokens show them; the
+    handout's tokens said only "a space shows as ␣", and left a student with <0xC3> <0xA9> for the é of Café."""
+    legend = (Path(__file__).resolve().parents[2] / "frontend/js/views/legend.js").read_text()
+    meanings = dict(re.findall(r'\[/(.+?)/, "([^"]+)"\]', legend))  # the page's words: regex source -> meaning
+    meanings[r"<0x..>"] = re.search(r'BYTE_MEANING = "([^"]+)"', legend)[1]
+    shown = [t["display"] for t in client.post("/api/analyze", json={"text": text, "model": model,
+                                                                       "layers": []}).json()["tokens"]]
+    said = " ".join(_notes(client.get("/api/report", params={"text": text, "model": model}).text, "tokens").split())
+    for mark in marks:
+        assert any(mark in d for d in shown), (mark, shown)  # (the marker is on the tokens)
+        key = r"<0x..>" if mark.startswith("<0x") else next(k for k in meanings if re.search(k, mark))
+        words = meanings[key].replace("’", "'")
+        assert f"{mark}: {words}" in said.replace("’", "'"), (mark, said)
+    if not marks:  # no marker but the space's: no other meaning said
+        assert not [w for k, w in meanings.items() if k != "␣" and w.replace("’", "'") in said.replace("’", "'")], said
