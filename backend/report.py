@@ -252,6 +252,12 @@ def filename(data: ReportData) -> str:
     return f"attention-lab-{model}-L{req.layer}-H{req.head}.html"
 
 
+def depth_words(label: str) -> str:
+    """A depth's label as words after "the": a sum's ("+ position", "+ position + token type, normalised") is the
+    token embedding's, "the token embedding + position"; the others ("after block 2", "block input") as they are."""
+    return f"token embedding {label}" if label.startswith("+") else label
+
+
 def _settings_rows(data: ReportData, generated: datetime) -> list[tuple[str, str]]:
     info, req, iv = data.info, data.request, data.analyze.interventions
     positions = iv.positions + (f" (seed {iv.seed}: position given to each token {iv.permutation}; {iv.moved} of "
@@ -269,7 +275,8 @@ def _settings_rows(data: ReportData, generated: datetime) -> list[tuple[str, str
         ("Ablated heads", ", ".join(f"layer {l} head {h}" for l, h in iv.ablate) or "none"),
         *([("Special tokens", _special_words(data))] if any(t.special for t in data.analyze.tokens) else []),
         ("Similarity", f"{req.metric}, at the {data.embeddings.layers[0].label} and "
-                       f"{data.embeddings.layers[data.depth].label}"),
+                       f"{'the ' if data.embeddings.layers[data.depth].label.startswith('+') else ''}"
+                       f"{depth_words(data.embeddings.layers[data.depth].label)}"),
         *([("Temperature", f"{req.temperature:g} (next-token predictions)")] if data.predict is not None else []),
         *([("Token explained", _explained_words(data))] if data.lens is not None or data.logit is not None else []),
         ("Generated", f"{generated.strftime('%Y-%m-%d %H:%M:%S UTC')} by {_app_name()} "
@@ -550,7 +557,7 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
     if data.depth == 0:
         then = " (the depth chosen is this first one, so the two pictures are the same)"
     elif data.depth <= len(data.embeddings.layers) - 1 - data.info.n_layers:  # the block input: no block has run
-        then = f" and then at the {e(last_label)}, before any block"
+        then = f" and then at the {e(depth_words(last_label))}, before any block"
     else:
         # (a post-norm block, BERT's, normalises each sum: its output is not the input plus what was added)
         then = (f" and then {e(last_label)} (each block adds to every vector what its attention read from the other "

@@ -361,6 +361,12 @@ def test_a_text_past_the_trained_length_gets_the_report_s_limit_not_an_offer_it_
     assert "allow_beyond_trained" not in r.json()["detail"]
 
 
+def _settings(page: str) -> str:
+    """The text of the report's settings (its header's list), tags and entities gone."""
+    part = page.split('<dl class="settings">')[1].split("</dl>")[0]
+    return html.unescape(re.sub(r"<[^>]+>", " ", part))
+
+
 def _notes(page: str, section: str) -> str:
     """The text of a report section's notes, tags and entities gone."""
     part = page.split(f'<section id="{section}">')[1].split("</section>")[0]
@@ -421,7 +427,10 @@ def test_the_similarity_caption_says_what_ran_before_the_second_map(client, mode
         blocks = label.startswith("after block")
         assert ("each block adds to every vector" in said) == blocks, (depth, label, said)
         assert ("the two pictures are the same" in said) == (depth == 0), (depth, said)
-        assert (f"at the {label}, before any block" in said) == (0 < depth and not blocks), (depth, said)
+        # a depth the embedding's sum is named by ("+ position"): of the token embedding, not "at the + position"
+        named = f"token embedding {label}" if label.startswith("+") else label
+        assert (f"at the {named}, before any block" in said) == (0 < depth and not blocks), (depth, said)
+        assert "at the +" not in said and "and +" not in " ".join(_settings(page).split()), (depth, said)
     last = client.get("/api/report", params={"text": text, "model": model, "depth": -1}).text
     assert last.split('id="embeddings"')[1].split("</section>")[0] == \
         client.get("/api/report", params={"text": text, "model": model}).text.split('id="embeddings"')[1].split(
