@@ -241,7 +241,9 @@ def test_the_report_takes_the_pages_selections(client):
     assert f'<td class="tok">{html.escape(top["display"])}</td><td>{top["id"]}</td><td>{top["prob"]:.4f}</td>' in r.text
     assert "(temperature 0.5)" in r.text and "<dd>0.5 (next-token predictions)</dd>" in r.text
     emb = client.post("/api/embeddings", json={"text": text}).json()
-    assert f"<dd>dot, at the {html.escape(emb['layers'][0]['label'])} and {html.escape(emb['layers'][1]['label'])}</dd>" in r.text
+    second = emb["layers"][1]["label"]  # "+ position": the token embedding's sum
+    second = f"the token embedding {second}" if second.startswith("+") else second
+    assert f"<dd>dot, at the {html.escape(emb['layers'][0]['label'])} and {html.escape(second)}</dd>" in r.text
     # the default: the last token, said so
     plain = client.get("/api/report", params={"text": text}).text
     assert f"<dd>{len(tokens) - 1} “{html.escape(tokens[-1]['display'])}” (the last token)</dd>" in plain
