@@ -634,7 +634,8 @@ def _role_hover(head: schemas.HeadRoles, queries: dict[str, int]) -> str:
     for role, value in head.scores.items():
         shown = "–" if value is None else f"{value:.4f}"
         extra = f" at offset {head.offset}" if role == "fixed-offset" and head.offset is not None else ""
-        lines.append(f"{esc(role)}: {shown}{extra} ({queries.get(role, 0)} queries)")
+        n = queries.get(role, 0)
+        lines.append(f"{esc(role)}: {shown}{extra} ({n} {'query' if n == 1 else 'queries'})")
     return "<br>".join(lines)
 
 

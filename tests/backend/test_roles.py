@@ -495,6 +495,10 @@ def test_role_figures_draw_the_api_s_numbers(client):
     assert [list(r) for r in trace.text] == [[h.label_text or "" for h in row] for row in heads]
     assert all(f"induction: {h.scores['induction']:.4f}" in trace.hovertext[h.layer][h.head]
                for row in heads for h in row)
+    for role, n in body.roles.queries.items():  # each role's count of queries, in the words for that count
+        assert f"({n} {'query' if n == 1 else 'queries'})" in trace.hovertext[0][0], (role, n)
+    one = post(client, "/api/roles", {"text": "Hi"}).roles  # "<|bos|> Hi": one query sees an earlier token
+    assert 1 in one.queries.values() and "(1 query)" in notebook.roles("Hi").data[0].hovertext[0][0]
     fig = notebook.roles(REPEATS, role="entropy")
     assert [list(r) for r in fig.data[0].z] == [[h.scores["entropy"] for h in row] for row in heads]
     with pytest.raises(ValueError, match="role must be one of"):
