@@ -82,6 +82,7 @@ def interventions_caption(iv: schemas.AppliedInterventions, positional: str | No
         parts.append(words["ablated"].format(heads=heads))
     return " ".join(parts)
 
+TITLE_CHARS = 80  # a figure's title in lines of at most this many characters (14 px text: about 600 px wide)
 NOTE_CHARS = 80  # a figure's note in lines of at most this many characters (10 px text: about 500 px wide)
 
 Attention = schemas.AnalyzeResponse | schemas.CompareSideResult
@@ -125,7 +126,11 @@ def token_axis(tokens: Sequence[schemas.Token], **extra) -> dict:
 
 
 def _title(text: str) -> dict:
-    return {"text": text, "x": 0, "xanchor": "left", "font": {"size": 14}}
+    """A figure's title, in lines of at most TITLE_CHARS characters (plotly does not wrap a title: the interventions'
+    words ran off a figure's right edge), pushing the top margin down as far as its lines need."""
+    lines = textwrap.wrap(text, TITLE_CHARS, break_long_words=False, break_on_hyphens=False) or [""]
+    return {"text": "<br>".join(lines), "x": 0, "xanchor": "left", "font": {"size": 14}, "automargin": True,
+            "yref": "paper"}
 
 
 def base_layout(**layout) -> dict:

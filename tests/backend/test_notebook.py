@@ -145,8 +145,12 @@ def test_interventions_reach_the_figures(client):
     assert z_of(fig.data[0]) == masked(a["attention"][2][0], causal)
     # the page's caption (frontend/js/theme.json), with the permutation the API applied
     perm = ", ".join(map(str, a["interventions"]["permutation"]))
-    assert f"Positions shuffled (position given to each token: {perm})." in fig.layout.title.text
-    assert "Scores not divided by √d_head." in fig.layout.title.text and "Ablated heads: L0 H1." in fig.layout.title.text
+    # in lines of at most 80 characters (one line ran off the figure's right edge): the words are the caption's
+    lines = fig.layout.title.text.split("<br>")
+    assert len(lines) > 1 and all(len(line) <= 80 for line in lines) and fig.layout.title.automargin
+    title = " ".join(lines)
+    assert f"Positions shuffled (position given to each token: {perm})." in title
+    assert "Scores not divided by √d_head." in title and "Ablated heads: L0 H1." in title
     e = client.post("/api/attention/explain", json={**body, "layer": 0, "head": 2, "query": 3}).json()
     assert list(notebook.explain(TEXT, 0, 2, query=3, positions="shuffled", seed=3, scale=False,
                                  ablate=[(0, 1)]).data[1].y) == e["weights"]
