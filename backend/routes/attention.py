@@ -94,14 +94,23 @@ async def compare(req: schemas.CompareRequest, request: Request, service: Servic
     """
     service.check_top_k(req.top_k)
 
+    def each_side(do):  # do(loaded, side) for side a, then b; a ValueError names its side and model
+        out = []
+        for name, side in (("a", req.a), ("b", req.b)):
+            loaded = service.get(side.model)
+            try:
+                out.append(do(loaded, side))
+            except ValueError as e:  # ("this model has layers 0 to 3": the page's model may be the other side's)
+                raise ValueError(f"side {name} ({loaded.name}): {e}") from None
+        return out
+
     def check() -> None:
-        sides = [(service.get(side.model), side) for side in (req.a, req.b)]
-        service.check_compare([(loaded, len(service.tokenize(loaded, side.text, side.allow_beyond_trained)))
-                               for loaded, side in sides],
-                              req.layer, req.head)
+        service.check_compare(each_side(lambda loaded, side: (
+            loaded, len(service.tokenize(loaded, side.text, side.allow_beyond_trained)))), req.layer, req.head)
 
     def work() -> schemas.CompareResponse:
-        runs = [service.run(side.model, side.text, interventions(side), side.allow_beyond_trained) for side in (req.a, req.b)]
+        runs = each_side(lambda loaded, side: service.run(loaded.name, side.text, interventions(side),
+                                                          side.allow_beyond_trained))
         return attention.compare(*runs, layer=req.layer, head=req.head, k=req.top_k, to_send=True)
 
     return await answer(request, service, work, check=check, too_big="name a `layer` and a `head`, or use shorter texts")

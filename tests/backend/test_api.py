@@ -373,6 +373,23 @@ def test_compare_one_layer_and_head(client):
     assert r.status_code == 422 and "layer 9" in r.json()["detail"]
 
 
+def test_a_compare_side_that_cannot_run_names_its_side_and_model(client):
+    """Side b's ablated head that its model lacks said "layer 9 does not exist: this model has layers 0 to 3", where
+    side a (the page's model) may well have a layer 9: the message names the side and its model."""
+    loaded = registry.load("tiny-sinusoidal")
+    missing = loaded.cfg.n_layers  # one past its last layer
+    r = client.post("/api/compare", json={"a": {"text": TEXT}, "b": {"text": TEXT, "ablate": [[missing, 0]]}})
+    assert r.status_code == 422
+    assert r.json()["detail"].startswith("side b (tiny-sinusoidal): "), r.json()["detail"]
+    assert f"layer {missing}" in r.json()["detail"]
+    r = client.post("/api/compare", json={"a": {"text": TEXT, "ablate": [[missing, 0]]}, "b": {"text": TEXT}})
+    assert r.status_code == 422 and r.json()["detail"].startswith("side a (tiny-sinusoidal): "), r.json()["detail"]
+    # a text too long for one side's model: that side is named, and the message is the model's own after it
+    long = " ".join(["cat"] * (loaded.info.max_tokens + 5))
+    r = client.post("/api/compare", json={"a": {"text": TEXT}, "b": {"text": long}})
+    assert r.status_code == 422 and r.json()["detail"].startswith("side b (tiny-sinusoidal): the text is "), r.json()["detail"]
+
+
 def test_analyze_says_whether_the_model_is_causal(client):
     assert client.post("/api/analyze", json={"text": TEXT}).json()["causal"] is True
 
