@@ -114,7 +114,7 @@ function controls(section, ctx) {
 export function describe(side, other, positional = null) {
   const iv = interventionsCaption(side.interventions, { positional });
   return `${side.model}${iv ? ` · ${iv}` : " · as trained"}` + (side.tokens.length !== other.tokens.length || side.tokens.some((t, i) => t.id !== other.tokens[i].id)
-    ? ` · ${side.tokens.length} tokens` : "") + (side.beyond_trained ? ` · ${side.beyond_trained.warning}` : "");
+    ? ` · ${side.tokens.length} token${side.tokens.length === 1 ? "" : "s"}` : "") + (side.beyond_trained ? ` · ${side.beyond_trained.warning}` : "");
 }
 
 /** Where one side's model lacks the selected head (the other's has it): that, in words; else "". */

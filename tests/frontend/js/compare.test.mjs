@@ -46,3 +46,10 @@ test("'another positional scheme' is a model of the same family, and none for a 
   assert.equal(otherScheme({ name: "smollm2-135m" }, models), null);
   assert.equal(otherScheme({ name: "lab-1@50" }, models), null);
 });
+
+test("a side of one token says '1 token', not '1 tokens'", () => {
+  // SmolLM2 (no start token) reads "Dogs" as one token: beside "Cats" the caption said "smollm2-135m · as trained · 1 tokens"
+  const one = (id) => ({ model: "smollm2-135m", tokens: [{ id, text: "x" }], interventions: { positions: "normal", scale: true, ablate: [] } });
+  assert.equal(describeSide(one(1), one(2), "rotary"), "smollm2-135m · as trained · 1 token");
+  assert.match(describeSide(side("tiny-rotary", "normal"), one(2), "rotary"), /· 3 tokens$/);
+});
