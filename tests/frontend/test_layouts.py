@@ -297,6 +297,40 @@ def test_compare_a_head_only_side_a_has_draws_side_a_and_both_predictions(page: 
     assert "a · smollm2-135m · layer 20 · head 8" in titles and "b · tiny-rotary" in titles, titles
 
 
+
+def drawn_as(z: list, weights: list) -> bool:
+    """Whether a heatmap's cells (None: masked, not drawn) are these weights."""
+    drawn = [(v, weights[i][j]) for i, row in enumerate(z) for j, v in enumerate(row) if v is not None]
+    return len(drawn) >= len(weights) and all(v == w for v, w in drawn)
+
+
+def test_compare_titles_name_the_head_of_the_patterns_drawn_while_another_is_on_its_way(page: Page):
+    """While the next head's comparison is on its way the view shows the last one's patterns: their titles said the
+    head just selected ("layer 1"), over layer 0's weights (seconds on SmolLM2 on a busy machine). A title names the
+    head of the weights under it."""
+    page.goto("/?" + urlencode({"text": TOO_BIG, "text2": TOO_SMALL, "view": "compare", "layer": 0, "head": 0}))
+    ready(page, WAIT)
+    held: list = []
+    page.route("**/api/compare", lambda route: held.append(route))
+    page.select_option("#layer", "1")
+    page.wait_for_function("() => new URL(location.href).searchParams.get('layer') === '1'")
+    page.wait_for_timeout(300)
+    assert held, "the next comparison was not asked for"
+    want = api(page, "/api/compare", {"a": {"text": TOO_BIG}, "b": {"text": TOO_SMALL}, "layer": 0, "head": 0})
+    assert drawn_as(compare_plots(page)["a"][0]["z"], want["a"]["attention"][0][0])  # layer 0's, still on screen
+    titles = page.locator("#panel-compare .panel-title").all_text_contents()
+    assert not any("layer 1" in t for t in titles), titles
+    for route in held:
+        route.continue_()
+    page.unroute("**/api/compare")
+    page.wait_for_function("() => [...document.querySelectorAll('#panel-compare .panel-title')]"
+                           ".some((t) => t.textContent.includes('layer 1'))")
+    ready(page, WAIT)
+    want = api(page, "/api/compare", {"a": {"text": TOO_BIG}, "b": {"text": TOO_SMALL}, "layer": 1, "head": 0})
+    assert drawn_as(compare_plots(page)["a"][0]["z"], want["a"]["attention"][0][0])
+    titles = page.locator("#panel-compare .panel-title").all_text_contents()
+    assert "a · tiny-sinusoidal · layer 1 · head 0" in titles and "b − a · layer 1 · head 0" in titles, titles
+
 # long words that are one token each to the default model (23 tokens, each label a whole long word)
 LONG = ("Suddenly everything wonderful remembered together something beautiful, adventure playground butterflies "
         "everything together remembered wonderful something suddenly beautiful adventure playground butterflies.")

@@ -216,13 +216,23 @@ function predictions(fig, side, label) {
     json: { side: label, model: side.model, predictions: p } });
 }
 
+/**
+ * The layer and head of a comparison's answer (`layers` and `heads` of a side whose model has them), with the rest of
+ * the page's state: while the next head's answer is on its way the last one is drawn, under its own head's name.
+ */
+export function answerHead(r, state) {
+  const side = [r.a, r.b].find((x) => x.layers && x.layers.length === 1 && x.heads && x.heads.length === 1);
+  return side ? { ...state, layer: side.layers[0], head: side.heads[0] } : state;
+}
+
 /** got: {compare}; ctx: {state, model, models}. */
 export function show(section, got, ctx) {
   controls(section, ctx);
-  const s = ctx.state;
+  const page = ctx.state;
   const summary = part(section, "summary", () => h("div", { class: "compare-summary" }));
   const c = got.compare;
   const r = c.error ? null : c.data;
+  const s = r ? answerHead(r, page) : page; // (the head of the patterns drawn)
   // panel() sets the title on every call, so the titles are written from the answer each time, drawn or not
   const at = r ? ` · layer ${s.layer} · head ${s.head}` : "";
   const row = part(section, "row", () => h("div", { class: "row3 compare-row" }));

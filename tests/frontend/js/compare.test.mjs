@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { describe as describeSide, otherScheme } from "../../../frontend/js/views/compare.js";
+import { answerHead, describe as describeSide, otherScheme } from "../../../frontend/js/views/compare.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
 
@@ -52,4 +52,13 @@ test("a side of one token says '1 token', not '1 tokens'", () => {
   const one = (id) => ({ model: "smollm2-135m", tokens: [{ id, text: "x" }], interventions: { positions: "normal", scale: true, ablate: [] } });
   assert.equal(describeSide(one(1), one(2), "rotary"), "smollm2-135m · as trained · 1 token");
   assert.match(describeSide(side("tiny-rotary", "normal"), one(2), "rotary"), /· 3 tokens$/);
+});
+
+test("the head a comparison is drawn under is its answer's, the head of either side that has it", () => {
+  const state = { layer: 1, head: 2, text: "x" };
+  const has = { layers: [0], heads: [3] };
+  const lacks = { layers: [], heads: [] }; // (a model without that head: no attention on this side)
+  assert.deepEqual(answerHead({ a: has, b: has }, state), { layer: 0, head: 3, text: "x" });
+  assert.deepEqual(answerHead({ a: lacks, b: has }, state), { layer: 0, head: 3, text: "x" });
+  assert.deepEqual(answerHead({ a: lacks, b: lacks }, state), state);
 });
