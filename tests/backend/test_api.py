@@ -471,3 +471,11 @@ def test_a_word_that_is_not_one_token_gets_advice_that_fits_the_vocabulary(lette
             r = c.get("/api/embeddings/neighbors", params={"word": word, "model": model})
             assert r.status_code == 422 and r.json()["detail"].endswith(advice), r.text
         assert c.get("/api/embeddings/neighbors", params={"word": "k", "model": letters_model}).status_code == 200
+
+
+def test_a_head_switched_off_changes_no_pattern_up_to_its_own_layer(client):
+    """What the Compare view says where the sides differ only in a head switched off (views/compare.js ablationNote):
+    the patterns of its layer and those before it are the same on both sides, a later layer's are not."""
+    r = client.post("/api/compare", json={"a": {"text": TEXT}, "b": {"text": TEXT, "ablate": [[1, 1]]}}).json()
+    d = torch.tensor(r["difference"])  # [layer, head, q, k]
+    assert d[:2].abs().max() == 0 and d[2:].abs().max() > 0.01

@@ -225,6 +225,35 @@ export function answerHead(r, state) {
   return side ? { ...state, layer: side.layers[0], head: side.heads[0] } : state;
 }
 
+/**
+ * Where the two sides differ only in the heads switched off (the same model, tokens, positions and scaling), a layer up
+ * to the earliest of those heads is the same on both sides: a head's output reaches only the layers after it (its own
+ * pattern is computed as before). That, in words, for the comparison `r` shown at `layer`; else "". Without it the
+ * difference was blank, as if switching the head off did nothing.
+ */
+export function ablationNote(r, layer) {
+  const { a, b } = r;
+  const ia = a.interventions || {};
+  const ib = b.interventions || {};
+  const same = a.model === b.model && a.tokens.length === b.tokens.length && a.tokens.every((t, i) => t.id === b.tokens[i].id) &&
+    ia.positions === ib.positions && ia.scale === ib.scale && JSON.stringify(ia.permutation ?? null) === JSON.stringify(ib.permutation ?? null);
+  if (!same) return "";
+  const key = ([l, hd]) => `${l}.${hd}`;
+  const only = (x, y) => (x.ablate || []).filter((p) => !(y.ablate || []).some((q) => key(q) === key(p)));
+  const sides = [["a", only(ia, ib)], ["b", only(ib, ia)]].filter(([, heads]) => heads.length);
+  if (!sides.length) return "";
+  const first = Math.min(...sides.flatMap(([, heads]) => heads.map(([l]) => l)));
+  if (layer > first) return "";
+  const who = sides.map(([name, heads]) => `side ${name} switches off ${heads.map(([l, hd]) => `layer ${l}, head ${hd}`).join(" and ")}`).join("; ");
+  const lead = ` The two sides differ only in the heads switched off (${who}): a head's output reaches only the layers after it`;
+  if (first >= (a.n_layers ?? Infinity) - 1) {
+    return `${lead}, and layer ${first} is the last, so no pattern changes (the difference is 0 in every layer): switching it off ` +
+      (a.predictions_unavailable ? "changes only the model's final vectors." : "changes what the model predicts (below).");
+  }
+  const upTo = first === 0 ? "layer 0" : `layers 0 to ${first}`;
+  return `${lead} (its own pattern is computed as before), so the patterns of ${upTo} are the same on both sides (the difference is 0 here): pick layer ${first + 1} or later to see what switching it off changes.`;
+}
+
 /** got: {compare}; ctx: {state, model, models}. */
 export function show(section, got, ctx) {
   controls(section, ctx);
@@ -263,7 +292,7 @@ export function show(section, got, ctx) {
   caption(figB, describe(r.b, r.a, scheme(r.b)));
   pattern(figA, r.a, "a", s);
   pattern(figB, r.b, "b", s);
-  const note = difference(figD, r, s);
+  const note = difference(figD, r, s) + (r.difference ? ablationNote(r, s.layer) : "");
   caption(figD, r.difference ? `${THEME.diverging.difference_words.replace("the first side", "side a")}${note}` : "");
   predictions(predA, r.a, "a");
   predictions(predB, r.b, "b");

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { answerHead, describe as describeSide, otherScheme } from "../../../frontend/js/views/compare.js";
+import { ablationNote, answerHead, describe as describeSide, otherScheme } from "../../../frontend/js/views/compare.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
 
@@ -61,4 +61,32 @@ test("the head a comparison is drawn under is its answer's, the head of either s
   assert.deepEqual(answerHead({ a: has, b: has }, state), { layer: 0, head: 3, text: "x" });
   assert.deepEqual(answerHead({ a: lacks, b: has }, state), { layer: 0, head: 3, text: "x" });
   assert.deepEqual(answerHead({ a: lacks, b: lacks }, state), state);
+});
+
+test("where the two sides differ only in heads switched off, a layer up to theirs is said to be the same on both", () => {
+  // side b with layer 1, head 1 off, shown at layer 1: the difference was blank (0 everywhere), with nothing said, as
+  // if switching the head off did nothing. Its output reaches only the layers after it (tests/backend/test_api.py
+  // checks this of the model: 0 in layers 0 and 1, not in layer 2).
+  const iv = (ablate, more = {}) => ({ positions: "normal", scale: true, ablate, seed: null, permutation: null, ...more });
+  const one = (ablate, more = {}, model = "tiny-sinusoidal") => ({ model, n_layers: 4, tokens, interventions: iv(ablate, more) });
+  const r = (a, b) => ({ a, b });
+  const note = ablationNote(r(one([]), one([[1, 1]])), 1);
+  assert.match(note, /side b switches off layer 1, head 1/);
+  assert.match(note, /layers 0 to 1 are the same on both sides/);
+  assert.match(note, /layer 2 or later/);
+  assert.equal(ablationNote(r(one([]), one([[1, 1]])), 2), ""); // (layer 2: the difference is there)
+  // the earliest head switched off on one side only decides; a head off on both sides is no difference
+  assert.match(ablationNote(r(one([[0, 3], [2, 0]]), one([[0, 3], [3, 1]])), 1), /layers 0 to 2 are the same/);
+  assert.match(ablationNote(r(one([[0, 2]]), one([])), 0), /side a switches off layer 0, head 2\): .*layer 0 are the same/);
+  // the last layer's head: no pattern changes
+  assert.match(ablationNote(r(one([]), one([[3, 0]])), 0), /no pattern changes.*what the model predicts \(below\)/);
+  // (an encoder predicts nothing: it said "changes what the model predicts (below)" over "does not predict the next word")
+  const encoder = (ablate) => ({ ...one(ablate, {}, "minilm-l6"), predictions_unavailable: "no next-word head" });
+  assert.match(ablationNote(r(encoder([]), encoder([[3, 0]])), 0), /no pattern changes.*only the model's final vectors/);
+  // anything else differs too (scaling, positions, the model, the sentence): nothing to say
+  assert.equal(ablationNote(r(one([]), one([[1, 1]], { scale: false })), 0), "");
+  assert.equal(ablationNote(r(one([]), one([[1, 1]], { positions: "shuffled", permutation: [1, 2, 0] })), 0), "");
+  assert.equal(ablationNote(r(one([]), one([[1, 1]], {}, "tiny-rotary")), 0), "");
+  assert.equal(ablationNote(r(one([]), { ...one([[1, 1]]), tokens: tokens.slice(0, 2) }), 0), "");
+  assert.equal(ablationNote(r(one([[1, 1]]), one([[1, 1]])), 0), "");
 });
