@@ -190,7 +190,8 @@ def compare_plots(page: Page) -> dict:
     return page.evaluate("""() => Object.fromEntries(['a', 'b', 'diff', 'pred-a', 'pred-b'].map((k) => {
         const el = document.querySelector(`#panel-compare [data-part="${k}"] .plot`);
         return [k, el && el.data
-            ? el.data.map((t) => ({type: t.type, z: t.z ?? null, x: t.x ?? null, text: t.text ?? null})) : null]; }))""")
+            ? el.data.map((t) => ({type: t.type, z: t.z ?? null, x: t.x ?? null, text: t.text ?? null,
+                                   marker: t.marker ?? null})) : null]; }))""")
 
 
 def test_compare_two_sentences_draws_both_sides_and_their_difference(page: Page, shot):
@@ -209,6 +210,18 @@ def test_compare_two_sentences_draws_both_sides_and_their_difference(page: Page,
             if v is not None and za[i][j] is not None and zb[i][j] is not None:
                 assert abs(v - (zb[i][j] - za[i][j])) < 2e-4  # the API rounds each weight and the difference to 4 places
     assert [round(x, 6) for x in plots["pred-a"][0]["x"]] == [round(p["prob"], 6) for p in r["a"]["predictions"]]
+    # each side wears the colour the difference gives "more weight on this side": b - a above 0 is blue (the diverging
+    # scale's top), so side b is blue and side a orange, their badges and their bars (side b was orange)
+    def blue(color: str) -> bool:
+        r_, g_, b_ = (int(color[i:i + 2], 16) for i in (1, 3, 5)) if color.startswith("#") else map(
+            int, re.findall(r"\d+", color)[:3])
+        return b_ > r_
+
+    top = page.evaluate("() => document.querySelector('#panel-compare [data-part=diff] .plot').data[0].colorscale.at(-1)[1]")
+    assert blue(top)
+    for side, want in (("a", False), ("b", True)):
+        badge = page.eval_on_selector(f"#panel-compare .side-badge.side-{side}", "e => getComputedStyle(e).backgroundColor")
+        assert blue(badge) == want and blue(plots[f"pred-{side}"][0]["marker"]["color"]) == want, (side, badge)
     # "big" and "small" do not line up: the note says so
     assert r["same_token"] is not None and not all(r["same_token"])
     assert "different tokens" in page.locator('#panel-compare [data-part="diff"]').inner_text()

@@ -207,7 +207,7 @@ function predictions(fig, side, label) {
   const k = p.length;
   caption(fig, `After “${shownText(side.tokens[side.tokens.length - 1])}” (temperature 1).`);
   draw(fig, [{ type: "bar", orientation: "h", x: p.map((t) => t.prob), y: p.map((_, i) => i), text: p.map((t) => probText(t.prob)), textposition: barTextPositions(p.map((t) => t.prob)),
-    hovertext: p.map((t) => `${esc(shownText(t))} (id ${t.id})<br>probability ${t.prob}`), hoverinfo: "text", marker: { color: label === "a" ? COLORS.bar : COLORS.other } }], {
+    hovertext: p.map((t) => `${esc(shownText(t))} (id ${t.id})<br>probability ${t.prob}`), hoverinfo: "text", marker: { color: label === "a" ? COLORS.other : COLORS.bar } }], { // (the side's badge colour)
     height: Math.max(200, k * 28 + 60),
     yaxis: { tickmode: "array", tickvals: p.map((_, i) => i), ticktext: p.map((t) => esc(shownText(t))), range: [k - 0.5, -0.5], automargin: true },
     xaxis: { title: { text: "probability" }, range: probRange(p.map((t) => t.prob)), exponentformat: "none" },
