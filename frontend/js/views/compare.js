@@ -14,13 +14,17 @@ import {
 export const id = "compare";
 export const sources = ["compare"];
 
-const EXAMPLES = [
-  { label: "trophy: too big / too small", patch: (s) => ({
+/** The comparisons offered, each its label and side b's settings for the page's state `s` (the positions and the
+ * scaling are the other of side a's: "positions shuffled" on a page already shuffled made side b the same as a). */
+export const EXAMPLES = [
+  { label: () => "trophy: too big / too small", patch: (s) => ({
     text: "The trophy does not fit in the suitcase because it is too big.",
     text2: "The trophy does not fit in the suitcase because it is too small.", model2: "", positions2: "", scale2: null, ablate2: null }) },
-  { label: "another positional scheme", patch: (s, ctx) => ({ text2: "", model2: otherScheme(ctx.model, ctx.models) || "", positions2: "", scale2: null, ablate2: null }) },
-  { label: "positions shuffled", patch: () => ({ text2: "", model2: "", positions2: "shuffled", scale2: null, ablate2: null }) },
-  { label: "without √d scaling", patch: () => ({ text2: "", model2: "", positions2: "", scale2: false, ablate2: null }) },
+  { label: () => "another positional scheme", patch: (s, ctx) => ({ text2: "", model2: otherScheme(ctx.model, ctx.models) || "", positions2: "", scale2: null, ablate2: null }) },
+  { label: (s) => (s.positions === "shuffled" ? "positions as trained" : "positions shuffled"),
+    patch: (s) => ({ text2: "", model2: "", positions2: s.positions === "shuffled" ? "normal" : "shuffled", scale2: null, ablate2: null }) },
+  { label: (s) => (s.scale ? "without √d scaling" : "with √d scaling"),
+    patch: (s) => ({ text2: "", model2: "", positions2: "", scale2: !s.scale, ablate2: null }) },
 ];
 
 /**
@@ -56,7 +60,7 @@ function controls(section, ctx) {
       apply, clear);
     const examples = h("div", { class: "examples compare-examples", role: "group", "aria-label": "comparisons to try" },
       h("span", { class: "label" }, "Try"),
-      EXAMPLES.map((ex, i) => h("button", { type: "button", class: "example", dataset: { example: String(i) } }, ex.label)));
+      EXAMPLES.map((ex, i) => h("button", { type: "button", class: "example", dataset: { example: String(i) } })));
     const wrap = h("div", { class: "compare-controls" }, box, examples);
     const send = () => {
       const patch = { text2: text2.value.trim() ? text2.value : "", model2: model2.value, positions2: positions2.value,
@@ -85,6 +89,7 @@ function controls(section, ctx) {
   });
   form._state = ctx.state;
   form._ctx = ctx;
+  form.querySelectorAll("button[data-example]").forEach((b) => { b.textContent = EXAMPLES[Number(b.dataset.example)].label(ctx.state); });
   // (offered only where the model has a family: elsewhere it would pick a whole other model)
   form.querySelector("button[data-example='1']").hidden = !otherScheme(ctx.model, ctx.models);
   const s = ctx.state;

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ablationNote, answerHead, describe as describeSide, otherScheme } from "../../../frontend/js/views/compare.js";
+import { ablationNote, answerHead, describe as describeSide, EXAMPLES, otherScheme } from "../../../frontend/js/views/compare.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
 
@@ -89,4 +89,20 @@ test("where the two sides differ only in heads switched off, a layer up to their
   assert.equal(ablationNote(r(one([]), one([[1, 1]], {}, "tiny-rotary")), 0), "");
   assert.equal(ablationNote(r(one([]), { ...one([[1, 1]]), tokens: tokens.slice(0, 2) }), 0), "");
   assert.equal(ablationNote(r(one([[1, 1]]), one([[1, 1]])), 0), "");
+});
+
+test("the positions and scaling examples give side b the other setting from side a's, and say which", () => {
+  // on a page already shuffled, "positions shuffled" set side b to side a's own settings: "Side b is the same as side a"
+  const [, , positions, scaling] = EXAMPLES;
+  for (const pos of ["normal", "removed", "shuffled"]) {
+    for (const scale of [true, false]) {
+      const s = { positions: pos, scale };
+      const p = positions.patch(s);
+      assert.notEqual(p.positions2 || pos, pos, `${pos}/${scale}`);
+      assert.equal(positions.label(s), p.positions2 === "shuffled" ? "positions shuffled" : "positions as trained");
+      const q = scaling.patch(s);
+      assert.equal(q.scale2, !scale);
+      assert.equal(scaling.label(s), scale ? "without √d scaling" : "with √d scaling");
+    }
+  }
 });
