@@ -238,7 +238,7 @@ def test_compare_offers_to_run_a_long_second_sentence_past_the_trained_length(pa
     page.goto("/?" + urlencode({"text": SENTENCE, "text2": long, "model": "tiny-rotary", "view": "compare"}))
     ready(page, WAIT)
     summary = page.locator("#panel-compare .compare-summary")
-    expect(summary).to_contain_text("tiny-rotary was trained on texts of at most 128 tokens")
+    expect(summary).to_contain_text("Side b: tiny-rotary was trained on texts of at most 128 tokens")  # (whose text)
     expect(summary).not_to_contain_text("allow_beyond_trained")
     summary.locator("button[name=allow-beyond]").click()
     ready(page, WAIT)

@@ -286,7 +286,7 @@ export function show(section, got, ctx) {
     // page's words, with its offer to run past it where the model can
     const notice = beyondNotice({ model: ctx.models.get(b.model), state: s, error: c.error, status: c.status, models: [...ctx.models.values()] });
     const said = notice ? h("p", { class: "beyond" }) : h("p", { class: "reason" }, c.error);
-    if (notice) beyondView.render(said, notice);
+    if (notice) beyondView.render(said, { ...notice, text: `Side b: ${notice.text}` }); // (side a's is the page's own)
     summary.replaceChildren(said);
     for (const f of [figA, figB, figD, predA, predB]) reason(f, notice ? "Not drawn: see the note above." : c.error);
     return !c.pending;
