@@ -1433,6 +1433,8 @@ class LabTaskInfo(BaseModel):
 class LabSize(BaseModel):
     name: str
     title: str
+    note: str | None = Field(None, description="what a model of this size cannot learn, where that matters (the "
+                                               "tiny size: one layer cannot form an induction head)")
     n_layers: int
     n_heads: int
     d_model: int

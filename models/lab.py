@@ -49,10 +49,12 @@ SIZES: dict[str, dict[str, int]] = {
     "medium": {"n_layers": 3, "n_heads": 4, "d_model": 96, "d_head": 24, "d_mlp": 384},
 }
 SIZE_TITLES = {
-    "tiny": "1 layer x 2 heads, d_model 32 (one layer cannot form an induction head)",
+    "tiny": "1 layer x 2 heads, d_model 32",
     "small": "2 layers x 4 heads, d_model 64",
     "medium": "3 layers x 4 heads, d_model 96",
 }
+# what a size cannot learn, said beside its title (the menu shows the title alone: the two together cut it)
+SIZE_NOTES = {"tiny": "one layer cannot form an induction head"}
 DECIMALS = 4
 
 

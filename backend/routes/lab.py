@@ -17,7 +17,7 @@ from backend.analysis import roles
 from backend.lab import ENDED, LabConflict, LabManager, LabNotFound, no_run
 from models import replay
 from models.config import POSITIONAL_SCHEMES
-from models.lab import ROLES, SIZE_TITLES, SIZES, LabConfig
+from models.lab import ROLES, SIZE_NOTES, SIZE_TITLES, SIZES, LabConfig
 from models.tasks import TASKS, get_task
 
 router = APIRouter(tags=["lab"], responses={**schemas.ERROR_RESPONSES,
@@ -78,7 +78,7 @@ def options(lab: Lab) -> schemas.LabOptions:
         tasks.append(schemas.LabTaskInfo(**task.to_dict(), example=lab.example(name)))
     return schemas.LabOptions(
         tasks=tasks, positional=list(POSITIONAL_SCHEMES),
-        sizes=[schemas.LabSize(name=k, title=SIZE_TITLES[k], **v) for k, v in SIZES.items()],
+        sizes=[schemas.LabSize(name=k, title=SIZE_TITLES[k], note=SIZE_NOTES.get(k), **v) for k, v in SIZES.items()],
         roles=[roles.definition(r) for r in ROLES], defaults=schemas.LabRunRequest(),
         limits=schemas.LabLimits(max_runs=s.lab_max_runs, max_queued=s.lab_max_queued, max_steps=s.lab_max_steps,
                                  max_seconds=s.lab_max_seconds, watch_timeout_s=s.lab_watch_timeout_s,

@@ -332,3 +332,34 @@ def test_train_sends_the_steps_typed_just_before_it(page: Page, replay_server):
     page.wait_for_function("() => new URLSearchParams(location.search).get('lsteps') === '120'")
     section.locator("button[name=cancel]").click()
     expect(section).to_have_attribute("data-run-status", "cancelled", timeout=15_000)
+
+
+# each option's text measured in its menu's font: a menu shows it whole where the text, the menu's padding and its
+# arrow (about 18 px) fit in the menu's width
+MENU_TEXTS = """() => { const cv = document.createElement('canvas').getContext('2d'); const out = [];
+  for (const s of document.querySelectorAll('.lab-settings select')) {
+    const cs = getComputedStyle(s);
+    cv.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+    const room = s.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight) - 18;
+    for (const o of s.options) out.push({ menu: s.name, text: o.text, width: cv.measureText(o.text).width, room }); }
+  return out; }"""
+
+
+@pytest.mark.parametrize("size, extra", [((1280, 800), ""), ((1280, 720), "&present=1"), ((390, 844), "")],
+                         ids=["desktop", "presenter", "phone"])
+def test_the_lab_menus_show_each_choice_whole(page: Page, size, extra):
+    """The Task, Positions and Size menus are wide enough for every choice they offer (at 1280x800 the Task menu cut
+    'Copy a repeated sequence (induction)' to '…(inductio', and the Size menu the tiny size's title), and no menu
+    runs past the page's right edge."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    goto(page, "/?view=lab&lsize=tiny" + extra)
+    texts = page.evaluate(MENU_TEXTS)
+    assert {t["menu"] for t in texts} == {"ltask", "lpos", "lsize"}
+    cut = [t for t in texts if t["width"] > t["room"]]
+    assert not cut, cut
+    rights = page.evaluate("() => [...document.querySelectorAll('.lab-settings select')].map((s) => s.getBoundingClientRect().right)")
+    assert max(rights) <= size[0], rights
+    # what the tiny size cannot learn, said beside its menu (it was the end of its cut title)
+    note = next(s["note"] for s in page.request.get("/api/lab/options").json()["sizes"] if s["name"] == "tiny")
+    assert "induction head" in note
+    expect(page.locator(".lab-size-note")).to_have_text(f"({note})")

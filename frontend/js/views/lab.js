@@ -60,6 +60,7 @@ function controls(element, options) {
     const task = sel("ltask", "Task", "what the model learns to predict (its description is below)");
     const pos = sel("lpos", "Positions", "how the model is told where each token is");
     const size = sel("lsize", "Size", "layers × heads and the width of the model");
+    size.append(h("span", { class: "lab-size-note", hidden: true })); // what the chosen size cannot learn
     const steps = h("label", { title: "the run's step budget" }, "Steps ",
       h("input", { type: "number", name: "lsteps", min: "1", step: "50", inputmode: "numeric", class: "num-input" }));
     const train = h("button", { type: "button", name: "train", class: "primary", title: "start a new run from step 0 with these settings" }, "Train");
@@ -116,10 +117,14 @@ export function render(element, data, state) {
   const box = controls(element, options);
   fillSelect(box.querySelector("select[name=ltask]"), options.tasks.map((t) => ({ value: t.name, label: t.title })));
   fillSelect(box.querySelector("select[name=lpos]"), options.positional.map((p) => ({ value: p, label: p })));
-  fillSelect(box.querySelector("select[name=lsize]"), options.sizes.map((s) => ({ value: s.name, label: s.title })));
+  fillSelect(box.querySelector("select[name=lsize]"), options.sizes.map((s) => ({ value: s.name, label: s.title, title: s.note || "" })));
   setValue(box.querySelector("select[name=ltask]"), c.task);
   setValue(box.querySelector("select[name=lpos]"), c.positional);
   setValue(box.querySelector("select[name=lsize]"), c.size);
+  const note = options.sizes.find((s) => s.name === c.size)?.note;
+  const noteBox = box.querySelector(".lab-size-note");
+  noteBox.textContent = note ? `(${note})` : "";
+  noteBox.hidden = !note;
   const stepsInput = box.querySelector("input[name=lsteps]");
   stepsInput.max = String(options.limits.max_steps);
   setValue(stepsInput, c.steps);
