@@ -222,6 +222,19 @@ export function exampleLossSeries(records) {
   return { x: records.map((r) => r.step), y: records.map((r) => r.example_loss) };
 }
 
+/**
+ * The loss plot's table (its CSV): a row per step, [step, training loss, loss on the example], "" where a step has
+ * none (step 0, before any training step, has no training loss; the example's loss is measured at each record only).
+ */
+export function lossTable(records) {
+  const rows = new Map(); // step -> [step, training loss, example loss]
+  const row = (step) => rows.get(step) || rows.set(step, [step, "", ""]).get(step);
+  const train = lossSeries(records);
+  train.x.forEach((step, i) => { row(step)[1] = train.y[i]; });
+  for (const r of records) row(r.step)[2] = r.example_loss;
+  return [["step", "training_loss", "example_loss"], ...[...rows.values()].sort((a, b) => a[0] - b[0])];
+}
+
 /** One line per head of a role's score over the records: [{name: "L0 H1", layer, head, x, y}]. */
 export function roleSeries(records, role) {
   if (!records.length || !records[0].roles[role]) return [];

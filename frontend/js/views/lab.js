@@ -4,7 +4,7 @@
 // the run that lab.js follows (the page's data layer) and asks for actions through main.js; it fetches nothing.
 // It does not read the sentence: the page shows it without the sentence's analysis (`standalone`).
 import {
-  answerOf, canReset, exampleLossSeries, firstReaching, isEnded, isLive, lossSeries, openOffer, otherSettings, patternOf, roleSeries, shownIndex, shownRecord,
+  answerOf, canReset, exampleLossSeries, firstReaching, isEnded, isLive, lossSeries, lossTable, openOffer, otherSettings, patternOf, roleSeries, shownIndex, shownRecord,
   statusText,
   typedSteps,
 } from "../labrun.js";
@@ -248,7 +248,7 @@ function drawLoss(fig, run, records, rec, lab) {
     margin: { l: 55, r: STEP_AXIS_RIGHT, t: 30, b: 45 },
   }, {
     name: `lab-${run.id}-loss`,
-    csv: () => [["step", "training_loss"], ...train.x.map((x, i) => [x, train.y[i]])],
+    csv: () => lossTable(records), // (both lines: the example's loss too)
     json: { run: run.id, config: run.config, training_loss: train, example_loss: ex },
   });
 }

@@ -6,7 +6,7 @@ import { before, test } from "node:test";
 
 import { createLab } from "../../../frontend/js/lab.js";
 import {
-  answerOf, atStep, canReset, exampleLossSeries, firstReaching, initial, lossSeries, openOffer, otherSettings, patternOf, reduce, roleSeries, shownIndex, shownRecord,
+  answerOf, atStep, canReset, exampleLossSeries, firstReaching, initial, lossSeries, lossTable, openOffer, otherSettings, patternOf, reduce, roleSeries, shownIndex, shownRecord,
   statusText,
   stepAt, stepIndex, topHead, typedSteps,
 } from "../../../frontend/js/labrun.js";
@@ -113,6 +113,22 @@ test("the loss curve is every step's training loss: each record's losses end at 
     assert.ok(Math.abs(mine.reduce((a, b) => a + b) / mine.length - r.loss) < 1e-12);
   }
   assert.deepEqual(exampleLossSeries(records), { x: [0, 5, 10, 15], y: records.map((r) => r.example_loss) });
+});
+
+test("the loss curve's table holds both its lines: each step's training loss, and the example's loss at each record", () => {
+  const records = [0, 1, 2].map((i) => record(i));
+  const rows = lossTable(records);
+  assert.deepEqual(rows[0], ["step", "training_loss", "example_loss"]);
+  assert.deepEqual(rows.slice(1).map((r) => r[0]), [...Array(11).keys()]); // steps 0 to 10, each once
+  // step 0: the untrained model, no training step yet, its loss on the example
+  assert.deepEqual(rows[1], [0, "", records[0].example_loss]);
+  for (const r of records) assert.equal(rows.find((row) => row[0] === r.step)[2], r.example_loss);
+  // each record's training losses, read back from the table, average to the record's loss
+  for (const r of records.slice(1)) {
+    const mine = rows.slice(1).filter((row) => row[0] > r.step - 5 && row[0] <= r.step).map((row) => row[1]);
+    assert.ok(Math.abs(mine.reduce((a, b) => a + b) / mine.length - r.loss) < 1e-12);
+  }
+  assert.equal(rows.filter((row) => row[2] === "").length, 8); // steps between records: no example loss
 });
 
 test("the role curves: one per head, each the record's score of that head", () => {
