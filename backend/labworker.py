@@ -124,7 +124,7 @@ def _loop(conn, config: dict, max_steps: int, max_seconds: float, paused: bool, 
             if recorded != trainer.step:
                 record()
             budget = "steps" if trainer.step >= max_steps else "time"
-            why = (f"reached {max_steps} steps, the run's step budget" if budget == "steps" else
+            why = (f"reached {max_steps} step{'' if max_steps == 1 else 's'}, the run's step budget" if budget == "steps" else
                    f"its time budget of {max_seconds:g} s ran out (the training steps with their records)")
             conn.send(("end", why, budget))
             return

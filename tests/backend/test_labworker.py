@@ -60,6 +60,14 @@ def test_a_run_records_every_few_steps_and_ends_at_its_step_budget():
     assert not w.thread.is_alive()
 
 
+def test_a_run_of_one_step_says_so_in_the_singular():
+    w = Worker(LabConfig(task="after-marker", size="tiny").to_dict(), max_steps=1)
+    msgs = w.until("end")
+    assert [r[1] for r in records(msgs)] == [0, 1]
+    assert msgs[-1] == ("end", "reached 1 step, the run's step budget", "steps")  # (not '1 steps')
+    w.thread.join(30)
+
+
 def test_each_record_agrees_with_its_checkpoint():
     """The record was measured on the same weights as the checkpoint sent with it: recompute it from them."""
     cfg = LabConfig(task="reverse", record_every=4)
