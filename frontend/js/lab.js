@@ -4,8 +4,9 @@
 // api.js and holds what came back, reduced by labrun.js; the lab view draws `lab.view` and asks for actions through
 // main.js. Nothing here draws.
 //
-// A run stops when its page goes: the page cancels it as it unloads (a beacon), and the server cancels a run that
-// no stream and no poll has watched for its `watch_timeout_s` anyway. The tab remembers its run (sessionStorage), so
+// A run stops when its page goes: the page that started it cancels it as it unloads (a beacon), and the server cancels
+// a run that no stream and no poll has watched for its `watch_timeout_s` anyway (a page that took the run up on
+// loading, such as a duplicated tab, leaves it to the server: the tab that started it may still be training it). The tab remembers its run (sessionStorage), so
 // a reloaded page shows it again, stopped, with its records, as long as the server keeps it (`lab_keep_runs`).
 import * as realApi from "./api.js";
 import { initial, isEnded, isLive, reduce } from "./labrun.js";
@@ -30,6 +31,10 @@ export function createLab(api = realApi, storage = sessionStore()) {
   let poller = null; // the polling fallback's timer
   let streamErrors = 0;
   let busy = 0; // actions on their way
+  // whether this page started the run it shows (Train, Reset): only such a run is stopped as the page goes. A run
+  // taken up by restore() that is still live may be another tab's (a duplicated tab copies sessionStorage): the server
+  // stops it once nothing watches it, its `watch_timeout_s` after the last page that followed it goes.
+  let owned = false;
   const listeners = new Set();
 
   function set(next) {
@@ -198,8 +203,10 @@ export function createLab(api = realApi, storage = sessionStore()) {
         }
         stopFollowing();
         set(initial());
+        owned = false;
         const run = await api.labCreate(params);
         apply({ type: "created", run });
+        owned = true;
         remember(run);
         follow(run.id);
         return run;
@@ -218,6 +225,7 @@ export function createLab(api = realApi, storage = sessionStore()) {
       const run = await api.labReset(asked());
       stopFollowing();
       apply({ type: "created", run });
+      owned = true;
       remember(run);
       follow(run.id);
       return run;
@@ -259,15 +267,19 @@ export function createLab(api = realApi, storage = sessionStore()) {
           return;
         }
         apply({ type: "created", run });
+        owned = false; // (live, it may be another tab's: see `owned`)
         if (isLive(run)) follow(run.id);
       } catch {
         forget(); // (404: a restarted server, or one that kept newer runs; any other failure: nothing to show either)
       }
     },
-    /** The page goes away: stop its run (the server would stop it once nothing watches it, a little later). */
+    /**
+     * The page goes away: stop the run it started (the server would stop it once nothing watches it, a little later);
+     * a run it took up on loading may be another tab's, and is left to the server.
+     */
     leave() {
       const id = runId();
-      if (id !== null && isLive(view.run)) api.labCancelOnLeave(id, keyOf());
+      if (id !== null && owned && isLive(view.run)) api.labCancelOnLeave(id, keyOf());
       stopFollowing();
     },
     subscribe(fn) {

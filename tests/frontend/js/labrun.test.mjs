@@ -490,6 +490,29 @@ test("after a reload the page shows the run it had (stopped as the page went), a
   assert.equal(api.calls.length, calls);
 });
 
+test("a page that took up a live run (a duplicated tab copies the tab's storage) does not stop it when it goes", async () => {
+  // closing the duplicate stopped the run the first tab was training, and that tab said "its page was closed"
+  globalThis.EventSource = function EventSource() {};
+  const memory = new Map();
+  const storage = { getItem: (k) => memory.get(k) ?? null, setItem: (k, v) => memory.set(k, String(v)), removeItem: (k) => memory.delete(k) };
+  const api = fakeApi();
+  const first = createLab(api, storage);
+  await first.train({ task: "copy", steps: 100 });
+  api.polls.push({ status: "running", step: 10, records: [record(0), record(1)] });
+  const duplicate = createLab(api, storage);
+  await duplicate.restore();
+  assert.equal(duplicate.view.run.id, 1); // shown, and followed
+  assert.equal(duplicate.view.run.status, "running");
+  duplicate.leave();
+  assert.equal(api.calls.filter((c) => c[0] === "beacon").length, 0); // (the server stops it once nothing watches it)
+  // the page that started it stops it when it goes; so does one that started its own run after taking one up
+  first.leave();
+  assert.deepEqual(api.calls.at(-1), ["beacon", 1]);
+  await duplicate.train({ task: "copy", steps: 100 });
+  duplicate.leave();
+  assert.deepEqual(api.calls.at(-1), ["beacon", 2]);
+});
+
 test("lab.js asks for every action on its run with the run's key, and an action answered 404 gives the run up", async () => {
   // after a restart the run's id may be another page's run: the key makes the server refuse it (404), so a Pause,
   // Reset or the beacon of a page that goes never acts on a run that is not this page's
