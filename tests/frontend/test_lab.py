@@ -363,3 +363,21 @@ def test_the_lab_menus_show_each_choice_whole(page: Page, size, extra):
     note = next(s["note"] for s in page.request.get("/api/lab/options").json()["sizes"] if s["name"] == "tiny")
     assert "induction head" in note
     expect(page.locator(".lab-size-note")).to_have_text(f"({note})")
+
+
+def test_a_one_layer_lab_model_in_the_explorer_is_described_in_the_singular(page: Page):
+    """The model line under the model menu of a tiny lab run's model (one layer): '1 layer × 2 heads', not '1 layers';
+    and its source, a sentence of its own, ends with one full stop."""
+    run = page.request.post("/api/lab/runs", data={"task": "after-marker", "size": "tiny", "steps": 1}).json()
+    deadline = time.monotonic() + 120
+    while page.request.get(f"/api/lab/runs/{run['id']}").json()["status"] != "finished":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    name = page.request.post(f"/api/lab/runs/{run['id']}/register", data={}).json()["model"]
+    entry = next(m for m in page.request.get("/api/models").json()["models"] if m["name"] == name)
+    assert entry["n_layers"] == 1 and entry["n_heads"] == 2
+    goto(page, "/?" + "view=attention&text=ab*cd*&model=" + name.replace("@", "%40"))
+    expect(page.locator("#model-info")).to_contain_text(": causal, 1 layer × 2 heads, d_model 32")
+    # its source (the task's description) ends its own sentence: one full stop after it, not two
+    assert entry["source"].endswith(".")
+    assert page.locator("#model-info").text_content().endswith(entry["source"])
