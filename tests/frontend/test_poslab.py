@@ -140,8 +140,9 @@ def test_the_position_lab_at_a_projector_and_on_a_phone(page: Page, shot):
             assert box and box["width"] > 200 and box["x"] >= 0 and box["x"] + box["width"] <= w + 1, (what, sel, box)
         # the loss table scrolls sideways in its box where it is wider; its caption stays readable inside the box (on
         # a phone it was as wide as the table: 'what an evaluation on texts of L tokens' ran out of sight)
-        cap = page.evaluate("""() => { const t = document.querySelector('table.lengths-table'); const c = t.caption.getBoundingClientRect();
-            const box = t.parentElement.getBoundingClientRect(); return { cap: [c.left, c.right], box: [box.left, box.right] }; }""")
+        cap = page.evaluate("""() => { const t = document.querySelector('table.lengths-table');
+            const c = t.caption.getBoundingClientRect(); const box = t.parentElement.getBoundingClientRect();
+            return { cap: [c.left, c.right], box: [box.left, box.right] }; }""")
         assert cap["box"][0] - 1 <= cap["cap"][0] and cap["cap"][1] <= cap["box"][1] + 1, (what, cap)
         shot(page, what)
 
