@@ -381,3 +381,17 @@ def test_a_one_layer_lab_model_in_the_explorer_is_described_in_the_singular(page
     # its source (the task's description) ends its own sentence: one full stop after it, not two
     assert entry["source"].endswith(".")
     assert page.locator("#model-info").text_content().endswith(entry["source"])
+
+
+def test_a_run_of_one_step_draws_its_one_training_loss(page: Page):
+    """A run of one step has one training loss: the loss plot shows it (a line through one point drew nothing, beside
+    the legend's 'training loss')."""
+    goto(page, "/?view=lab&ltask=after-marker&lsize=tiny&lsteps=1")
+    section = page.locator('main .view[data-view="lab"]')
+    section.locator("button[name=train]").click()
+    expect(section).to_have_attribute("data-run-status", "finished", timeout=60_000)
+    page.wait_for_function(f"() => ({PLOT})('{LOSS}') && ({PLOT})('{LOSS}')[0].x.length === 1")
+    drawn = page.evaluate("""() => { const trace = document.querySelectorAll('[data-part="loss"] .scatterlayer .trace')[0];
+        const line = trace.querySelector('path.js-line'); const points = trace.querySelectorAll('path.point');
+        return { line: line ? (line.getAttribute('d') || '') : '', points: points.length }; }""")
+    assert drawn["points"] == 1 or "L" in drawn["line"], drawn  # (a line of one point is a lone 'M x,y': nothing seen)

@@ -235,7 +235,9 @@ function drawLoss(fig, run, records, rec, lab) {
   caption(fig, `Training loss of every step (cross-entropy in nats, each batch of ${run.config.batch_size} fresh sequences) and the loss on the ` +
     `fixed example at each record. The dotted line: the step shown (${rec.step}).` + (lab.pick === null ? "" : " Move the slider to the right end to follow the run again."));
   draw(fig, [
-    { type: "scatter", mode: "lines", name: "training loss", x: train.x, y: train.y, line: { color: COLORS.bar, width: 1.5 },
+    // (one step's loss alone, a run of one step, is a marker: a line through one point draws nothing)
+    { type: "scatter", mode: train.x.length === 1 ? "markers" : "lines", name: "training loss", x: train.x, y: train.y,
+      line: { color: COLORS.bar, width: 1.5 }, marker: { color: COLORS.bar, size: 6 },
       hovertemplate: "step %{x}<br>training loss %{y:.4f}<extra></extra>" },
     { type: "scatter", mode: "lines+markers", name: "loss on the example", x: ex.x, y: ex.y, line: { color: COLORS.other, width: 2 }, marker: { size: 4 },
       hovertemplate: "step %{x}<br>example loss %{y:.4f}<extra></extra>" },
