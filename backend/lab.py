@@ -266,7 +266,9 @@ class LabManager:
     def _live(self, run_id: int) -> LabRun:
         run = self.get(run_id)
         if run.status not in LIVE:
-            raise LabConflict(f"run {run_id} has ended ({run.status}: {run.reason}); start a new run or reset it")
+            # (how it ended, once: a reason such as 'cancelled from the page' names its status already)
+            how = run.reason if (run.reason or "").startswith(run.status) else f"{run.status}: {run.reason}"
+            raise LabConflict(f"run {run_id} has ended ({how}); start a new run or reset it")
         return run
 
     def _send(self, run: LabRun, *cmd) -> None:

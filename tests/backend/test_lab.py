@@ -125,6 +125,27 @@ def test_unknown_runs_and_models(lab_server):
     assert r.status_code == 404 and "no recorded training history" in r.json()["detail"]
 
 
+def test_an_action_on_an_ended_run_says_how_it_ended_once(lab_server):
+    """'run 4 has ended (cancelled from the page)', not '(cancelled: cancelled from the page)'; and a run reset, not
+    '(reset: reset: run 5 starts again from step 0)'."""
+    _, c = lab_server
+    run = c.post("/lab/runs", json={"task": "after-marker", "size": "tiny", "steps": 5, "paused": True}).json()
+    assert c.post(f"/lab/runs/{run['id']}/cancel").json()["reason"] == "cancelled from the page"
+    detail = c.post(f"/lab/runs/{run['id']}/resume").json()["detail"]
+    assert detail.startswith(f"run {run['id']} has ended (cancelled from the page)"), detail
+    new = c.post(f"/lab/runs/{run['id']}/reset").json()
+    try:
+        wait_for(lambda: state(c, new["id"])["status"] == "paused", what="the worker's start")
+        newer = c.post(f"/lab/runs/{new['id']}/reset").json()
+        reason = state(c, new["id"])["reason"]
+        assert reason.count("reset") == 1 and str(newer["id"]) in reason, reason
+        detail = c.post(f"/lab/runs/{new['id']}/pause").json()["detail"]
+        assert detail.count("reset") == 1 + detail.count("or reset it"), detail
+    finally:
+        for r in c.get("/lab/runs").json()["runs"]:
+            c.post(f"/lab/runs/{r['id']}/cancel")
+
+
 def test_a_run_is_known_by_its_key_as_well_as_its_id(lab_server):
     """A server started again numbers its runs from 1 again: a page's event stream that reconnected to it (the
     browser does so by itself, with the same address) followed another page's run 1 as its own. Each run has a random
