@@ -127,6 +127,17 @@ def test_a_view_that_does_not_apply_says_why(tmp_path):
     assert 'id="fig-positional"' not in text and text.count('class="plotly-graph-div"') == expected_figures("tiny-nope")
 
 
+def test_a_one_layer_model_is_counted_in_the_singular(tmp_path, letters_model):
+    """A tiny model of the training lab (one layer, added with --add-model) in the report's settings and the grid's
+    note: “1 layer × 2 heads”, not “1 layers”."""
+    path = tmp_path / "one.html"
+    main(["report", "abcabc", "-o", str(path), "--model", letters_model])
+    text = path.read_text(encoding="utf-8")
+    info = registry.info(letters_model)
+    assert info.n_layers == 1 and "1 layers" not in text
+    assert text.count(f"1 layer × {info.n_heads} heads") == 2
+
+
 def test_settings_and_interventions_are_written_down(tmp_path):
     path = tmp_path / "iv.html"
     main(["report", TEXT, "-o", str(path), "--model", "tiny-rotary", "--layer", "2", "--head", "3",

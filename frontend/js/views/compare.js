@@ -125,7 +125,7 @@ export function describe(side, other, positional = null) {
 /** Where one side's model lacks the selected head (the other's has it): that, in words; else "". */
 function lacking(side, s) {
   return side.attention_unavailable
-    ? `${side.model} has no layer ${s.layer}, head ${s.head} (it has ${side.n_layers} layers × ${side.n_heads} heads).` : "";
+    ? `${side.model} has no layer ${s.layer}, head ${s.head} (it has ${side.n_layers} layer${side.n_layers === 1 ? "" : "s"} × ${side.n_heads} heads).` : "";
 }
 
 /** The two token axes of a heatmap `height` px high: a long text labels every k-th token, as many as have room (slanted

@@ -160,14 +160,14 @@ function ablationPart(element, data, state) {
   const stopped = !measuring && p.done < p.total; // the layers measured before Stop stay; the rest on request
   bar.dataset.on = measuring ? "1" : "0";
   btn.hidden = always || p.done === p.total; // measured: nothing to stop
-  btn.textContent = stopped ? `Measure the other ${p.total - p.done} layers` : "Stop";
+  btn.textContent = stopped ? `Measure the other ${p.total - p.done} layer${p.total - p.done === 1 ? "" : "s"}` : "Stop";
   btn.title = stopped ? "" : "Stop measuring (the layers measured so far stay)";
   prog.hidden = p.done === p.total;
   prog.max = p.total || 1;
   prog.value = p.done;
   note.textContent = p.error ? p.error
-    : stopped ? `Stopped: ${p.done} of ${p.total} layers measured.`
-      : p.done < p.total ? `${p.done} of ${p.total} layers measured…` : measureNote(p, heads);
+    : stopped ? `Stopped: ${p.done} of ${p.total} layer${p.total === 1 ? "" : "s"} measured.`
+      : p.done < p.total ? `${p.done} of ${p.total} layer${p.total === 1 ? "" : "s"} measured…` : measureNote(p, heads);
   if (!p.first) return;
   const L = m.n_layers;
   const H = m.n_heads;

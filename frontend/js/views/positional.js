@@ -396,7 +396,7 @@ export function familyIntro(data, state) {
 export function familyHead(layer, head, answer, member) {
   const fits = layer < answer.n_layers && head < answer.n_heads;
   if (fits) return { layer, head, note: "" };
-  const sizes = `${answer.n_layers} layers × ${answer.n_heads} heads`;
+  const sizes = `${answer.n_layers} layer${answer.n_layers === 1 ? "" : "s"} × ${answer.n_heads} heads`;
   if (member) return { layer: null, head: null, why: `${answer.model} has no layer ${layer}, head ${head} (it has ${sizes}).` };
   const L = Math.min(layer, answer.n_layers - 1);
   const H = Math.min(head, answer.n_heads - 1);

@@ -16,6 +16,7 @@ test("a model of the family: the selected head of each, ▸ on the one chosen ab
   assert.deepEqual(familyHead(1, 2, TINY, true), { layer: 1, head: 2, note: "" });
   // (a head the family's models do not have cannot be selected on one of them, but an answer may lag the state)
   assert.match(familyHead(5, 0, TINY, true).why, /tiny-rotary has no layer 5, head 0 \(it has 4 layers × 4 heads\)/);
+  assert.match(familyHead(1, 0, { ...TINY, n_layers: 1 }, true).why, /\(it has 1 layer × 4 heads\)/); // (not “1 layers”)
 });
 
 test("a model outside the family: said so, no ▸ promised, and each model's nearest head drawn with its own numbers", () => {
