@@ -69,6 +69,25 @@ export function strongest(table, role) {
   return top && typeof top.scores[role] === "number" ? top : null;
 }
 
+/** An offset in words: 0 is the token itself, 1 the token before (the previous-token role's). */
+export function offsetWords(offset) {
+  return offset === 0 ? "offset 0: the token itself" : offset === 1 ? "offset 1: the previous token" : `offset ${offset}`;
+}
+
+/**
+ * The caption of one model's panel across models (`r`: one of POST /api/roles/models' results): its scheme, its
+ * strongest head for `role` (with the offset for fixed-offset: the strongest fixed offset of a tiny model is 1, the
+ * previous token, which the question "fixed-offset heads?" must not read as a longer offset), and the probe's loss.
+ */
+export function modelCaption(r, role) {
+  const top = strongest(r.roles, role);
+  const scheme = r.positional === "none" ? "No positions" : `${r.positional[0].toUpperCase()}${r.positional.slice(1)} positions`;
+  const loss = r.probe && !r.probe.loss_unavailable
+    ? ` Probe loss ${scoreText(r.probe.first_half_loss)} → ${scoreText(r.probe.second_half_loss)} nats.` : "";
+  return `${scheme}. ` + (top ? `Strongest: L${top.layer} H${top.head} ${scoreText(top.scores[role])}` +
+    (role === "fixed-offset" && top.offset !== null ? ` (${offsetWords(top.offset)})` : "") + "." : "No head has this score here.") + loss;
+}
+
 /** The thresholds of the labelling rule in words (GET /api/roles/definitions `thresholds`). */
 export function ruleText(t) {
   if (!t) return "";

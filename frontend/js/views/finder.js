@@ -7,7 +7,7 @@ import { shownText } from "../derive.js";
 import {
   caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, presenting, reason, setExport, setValue, THEME, WEIGHT_SCALE,
 } from "../plot.js";
-import { acrossModelsIntro, definitionText, probeDropWords, ruleText, scoreText, sortHeads, strongest } from "../roles.js";
+import { acrossModelsIntro, definitionText, modelCaption, offsetWords, probeDropWords, ruleText, scoreText, sortHeads } from "../roles.js";
 import { familyOf } from "../vocab.js";
 
 export const id = "heads";
@@ -271,14 +271,11 @@ function modelPanel(grid, r, role, state) {
   const fig = panel(grid, `m-${r.model}`, r.model, { formats: ["png", "csv"] });
   fig.dataset.model = r.model;
   const t = r.roles;
-  const top = strongest(t, role);
-  const loss = r.probe && !r.probe.loss_unavailable ? ` Probe loss ${scoreText(r.probe.first_half_loss)} → ${scoreText(r.probe.second_half_loss)} nats.` : "";
-  caption(fig, `${r.positional === "none" ? "No" : r.positional} positions. ` + (top ? `Strongest: L${top.layer} H${top.head} ${scoreText(top.scores[role])}` +
-    (role === "fixed-offset" && top.offset !== null ? ` (offset ${top.offset})` : "") + "." : "No head has this score here.") + loss);
+  caption(fig, modelCaption(r, role));
   const z = t.heads.map((row) => row.map((x) => x.scores[role]));
   const text = t.heads.map((row) => row.map((x) => (x.label === role ? `${scoreText(x.scores[role])}*` : scoreText(x.scores[role]))));
   const hover = t.heads.map((row) => row.map((x) => `layer ${x.layer} · head ${x.head}<br>${esc(role)}: ${scoreText(x.scores[role], 4)}` +
-    (role === "fixed-offset" && x.offset !== null ? ` (offset ${x.offset})` : "") + (x.label_text ? `<br>label: ${esc(x.label_text)}` : "")));
+    (role === "fixed-offset" && x.offset !== null ? ` (${offsetWords(x.offset)})` : "") + (x.label_text ? `<br>label: ${esc(x.label_text)}` : "")));
   const nL = r.n_layers;
   const nH = r.n_heads;
   draw(fig, [{

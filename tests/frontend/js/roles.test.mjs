@@ -8,7 +8,7 @@ import { before, test } from "node:test";
 import { sinkHidden } from "../../../frontend/js/views/grid.js";
 
 import {
-  acrossModelsIntro, combinedQueries, definitionText, headColor, labelsOf, overlayHeads, PALETTE, pickRow, probeDropBand, probeDropWords, ruleText,
+  acrossModelsIntro, combinedQueries, definitionText, headColor, labelsOf, modelCaption, overlayHeads, PALETTE, pickRow, probeDropBand, probeDropWords, ruleText,
   scoreText,
   sortHeads, strongest,
   fitTileText, tileText, toggleOverlay, toggleRow,
@@ -221,4 +221,17 @@ test("with special tokens hidden, the grid's legend names the hidden first token
   assert.equal(sinkHidden({ hidden: [{ ...bos, display: "[SEP]", position: 9 }] }), null); // only a [SEP] at the end
   assert.equal(sinkHidden({ hidden: [] }), null);
   assert.equal(sinkHidden({ tokens: [bos] }), null); // nothing hidden
+});
+
+test("a model's panel across models names its scheme, and a fixed offset of 1 as the previous token", () => {
+  // every tiny model's strongest fixed-offset head is at offset 1: "(offset 1)" answered "does a model without positions
+  // grow fixed-offset heads?" with what the table calls a previous-token head
+  const head = (layer, h, fo, offset) => ({ layer, head: h, offset, scores: { "fixed-offset": fo } });
+  const r = (positional, offset) => ({ positional, probe: null,
+    roles: { roles: ["fixed-offset"], heads: [[head(0, 0, 0.2, 2), head(0, 1, 0.41, offset)]] } });
+  assert.equal(modelCaption(r("none", 1), "fixed-offset"), "No positions. Strongest: L0 H1 0.41 (offset 1: the previous token).");
+  assert.equal(modelCaption(r("sinusoidal", 3), "fixed-offset"), "Sinusoidal positions. Strongest: L0 H1 0.41 (offset 3).");
+  assert.equal(modelCaption(r("rotary", 0), "fixed-offset"), "Rotary positions. Strongest: L0 H1 0.41 (offset 0: the token itself).");
+  const none = { positional: "alibi", probe: null, roles: { roles: ["induction"], heads: [[{ layer: 0, head: 0, offset: null, scores: { induction: null } }]] } };
+  assert.equal(modelCaption(none, "induction"), "Alibi positions. No head has this score here.");
 });
