@@ -750,6 +750,7 @@ class Limits(BaseModel):
     max_positions_n: int
     max_neighbors: int
     max_ablate: int
+    max_share_view: int = Field(..., description="the longest query string GET /api/share takes as `view`")
 
 
 class Family(BaseModel):

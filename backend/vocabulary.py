@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass
 
 KINDS = ("causal", "bidirectional")
+MAX_SHARE_VIEW = 4000  # the longest query string of the page GET /api/share takes (a longer one the page cuts: `cut`)
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def meta(settings, models) -> dict:
         "limits": {"max_text_chars": settings.max_text_chars, "max_top_k": settings.max_top_k,
                    "max_temperature": settings.max_temperature, "max_continue_tokens": settings.max_continue_tokens,
                    "max_positions_n": settings.max_positions_n, "max_neighbors": settings.max_neighbors,
-                   "max_ablate": ABLATE_MAX},
+                   "max_ablate": ABLATE_MAX, "max_share_view": MAX_SHARE_VIEW},
         "families": families(models),
         "default_model": settings.default_model,
     }

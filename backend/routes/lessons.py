@@ -15,6 +15,7 @@ from backend.lessons import LessonList, load_lessons
 from backend.service import ModelService
 from backend.settings import Settings
 from backend.share import ALL_INTERFACES, MAX_QR_URL, ShareInfo, is_network_address, qr_svg, student_url
+from backend.vocabulary import MAX_SHARE_VIEW
 from backend.work import answer
 
 router = APIRouter(tags=["lessons"], responses=schemas.ERROR_RESPONSES)
@@ -67,8 +68,11 @@ async def lesson_step(lesson_id: Annotated[str, Path(max_length=80, openapi_exam
 
 @router.get("/share", response_model=ShareInfo)
 def share(request: Request, settings: AppSettings,
-          view: Annotated[str, Query(max_length=4000, description="the page's query string (without `?`), to "
-                                                                  "open students on the same view")] = "") -> ShareInfo:
+          view: Annotated[str, Query(max_length=MAX_SHARE_VIEW, description="the page's query string (without `?`), "
+                                                                            "to open students on the same view")] = "",
+          cut: Annotated[bool, Query(description="the page cut `view` to its lesson step (the whole was longer "
+                                                 "than `view` takes): the note says the code opens less")] = False,
+          ) -> ShareInfo:
     """The address students should open, and it as an SVG QR code (made here, nothing on the network). It is
     built from the server's own settings and addresses, never from the request's Host header: on all interfaces
     (`--host 0.0.0.0`) the network address this page was opened through (the socket's own), or this machine's
@@ -89,7 +93,7 @@ def share(request: Request, settings: AppSettings,
                 f"--port {port}`).")
     pairs = parse_qsl(view, keep_blank_values=False)
     url = base + (f"?{urlencode(pairs)}" if pairs else "")
-    if len(url) > MAX_QR_URL:
+    if len(url) > MAX_QR_URL or cut:
         short = [(k, v) for k, v in pairs if k in ("lesson", "step")]
         url = base + (f"?{urlencode(short)}" if short else "")
         extra = ("This view's address is too long for a QR code (a long sentence): the code opens "

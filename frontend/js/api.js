@@ -175,7 +175,7 @@ export const roleProbe = (body, signal) => call("POST", "/api/roles/probe", body
 export const roleModels = (body, signal) => call("POST", "/api/roles/models", body, signal);
 /** The heatmap's combined row: /api/analyze with `query_rows` (and `layers: []`: no full attention). */
 export const queryRows = (body, signal) => call("POST", "/api/analyze", body, signal);
-export const share = ({ view }, signal) => call("GET", `/api/share${query({ view })}`, undefined, signal);
+export const share = ({ view, cut }, signal) => call("GET", `/api/share${query({ view, cut })}`, undefined, signal);
 /**
  * The address of GET /api/report (a download, so a link rather than a fetch): the page's selections, each under the
  * API's name (`ablate` in the URL's form, "1.2,0.3").

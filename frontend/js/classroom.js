@@ -6,7 +6,7 @@
 import { reportURL } from "./api.js";
 import { data } from "./data.js";
 import { serialize, state } from "./state.js";
-import { formatAblate } from "./vocab.js";
+import { formatAblate, vocab } from "./vocab.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -88,7 +88,12 @@ async function loadShare() {
   shareLink = "";
   $("share-url").textContent = "…";
   try {
-    const r = await data.request({ api: "share", params: { view: withView ? query.toString() : "" } });
+    // a view longer than the API takes (two long sentences of emoji) is sent cut to its lesson step, as the server
+    // would cut it for the QR code anyway, with `cut` for the note that says so
+    const whole = withView ? query.toString() : "";
+    const cut = whole.length > vocab.limits.max_share_view;
+    const view = cut ? new URLSearchParams([...query].filter(([k]) => k === "lesson" || k === "step")).toString() : whole;
+    const r = await data.request({ api: "share", params: { view, ...(cut ? { cut: true } : {}) } });
     if (asked !== shareAsked) return;
     // the address to type is the short one; the code opens the view itself
     $("share-url").textContent = r.base_url;
@@ -97,9 +102,9 @@ async function loadShare() {
     // a view too long for a QR code is cut to its lesson step (the server's note says why): the code then opens the
     // step on the lesson's own sentence, not this view
     const kept = new URL(r.url).searchParams;
-    const whole = [...query].every(([k, v]) => v === "" || kept.has(k)); // (an empty value is left out of the address)
+    const all = [...query].every(([k, v]) => v === "" || kept.has(k)); // (an empty value is left out of the address)
     $("share-detail").textContent = r.url === r.base_url ? ""
-      : whole ? `The code opens this view${state.lesson ? `, at step ${state.step} of this lesson` : ""}: ${r.url}`
+      : all ? `The code opens this view${state.lesson ? `, at step ${state.step} of this lesson` : ""}: ${r.url}`
         : `The code opens step ${kept.get("step")} of this lesson, on the lesson’s own sentence: ${r.url}`;
     // made only when shown (the page has no image otherwise): the SVG as an image, never as markup
     const img = $("share-qr") || Object.assign(document.createElement("img"), { id: "share-qr", className: "share-qr", width: 320, height: 320 });

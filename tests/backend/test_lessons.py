@@ -8,6 +8,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from fastapi.testclient import TestClient
@@ -259,6 +260,20 @@ def test_share_too_long_for_a_qr_code_keeps_the_lesson_step(client):
     view = "text=" + "word+" * 300 + "&lesson=context&step=2"
     body = client.get("http://127.0.0.1:8000/api/share", params={"view": view}).json()
     assert body["url"].endswith("/?lesson=context&step=2") and "too long for a QR code" in body["note"]
+
+
+def test_share_of_a_view_the_page_cut_says_the_code_opens_less(client):
+    """A view longer than the API takes (GET /api/meta's limits.max_share_view: Compare's two sentences of characters
+    of four UTF-8 bytes run to 48,000 characters) is cut by the page to its lesson step, with `cut`: the code opens
+    that step or the start page, and the note says why (the page said "The address could not be made" on a 422)."""
+    limit = client.get("/api/meta").json()["limits"]["max_share_view"]
+    longest = "😀" * Settings().max_text_chars
+    assert len(urlencode({"text": longest})) > limit
+    assert client.get("/api/share", params={"view": "x" * (limit + 1)}).status_code == 422
+    for view, opens in [("lesson=context&step=2", "/?lesson=context&step=2"), ("", ":8000/")]:
+        body = client.get("http://127.0.0.1:8000/api/share", params={"view": view, "cut": True}).json()
+        assert body["url"].endswith(opens) and "too long for a QR code" in body["note"], body
+    assert "too long" not in client.get("http://127.0.0.1:8000/api/share", params={"view": "lesson=context&step=2"}).json()["note"]
 
 
 # ----------------------------------------------------------------------------------- serve --host 0.0.0.0

@@ -842,6 +842,21 @@ def test_share_of_a_view_too_long_for_a_qr_code_says_what_the_code_opens(page: P
     expect(page.locator("#share-note")).to_contain_text("too long for a QR code")
 
 
+def test_share_of_a_view_longer_than_the_api_takes_opens_the_start_page(page: Page):
+    """Two sentences of 700 characters of four UTF-8 bytes make a query string of over 16,000 characters, more than
+    GET /api/share takes: the dialog said "The address could not be made" (a 422). The page sends the view cut to its
+    lesson step (here none: the start page), and the note says why."""
+    text = "🙂" * 700
+    page.goto("/?" + urlencode({"text": text, "text2": text, "view": "compare"}))
+    page.wait_for_selector('html[data-busy="0"]')
+    page.click("#share")
+    page.wait_for_selector('#share-dialog[open][data-state="ready"]')
+    href = page.get_attribute("#share-url", "href")
+    assert urlparse(href).query == "" and urlparse(href).path == "/", href
+    expect(page.locator("#share-note")).to_contain_text("too long for a QR code (a long sentence): the code opens the start page")
+    expect(page.locator("#share-note")).not_to_contain_text("could not be made")
+
+
 def test_keys_pressed_while_the_share_dialog_is_open_leave_the_page_alone(page: Page):
     """With the QR code on the projector, the arrow keys moved the layer and head behind the dialog (and p left
     presenter mode): the code then opened another head than the one the page showed."""
