@@ -311,6 +311,9 @@ function explorer(ctx) {
     legendView.render($("token-legend"), null);
     page.query = null;
     page.tokenCount = null;
+    // a view that does not read the sentence in this state (the position lab; the Heads view on the probe) is drawn
+    // under the sentence's refusal all the same
+    if (!an.pending && readsNoSentence(VIEWS[state.view], state)) return showView(ctx, { view: null, analysis: null, token: null });
     return true;
   }
   const n = analysis.tokens.length;
@@ -345,6 +348,12 @@ function explorer(ctx) {
     return true;
   }
   return showView(ctx, { an, token: tok, view, analysis });
+}
+
+/** Whether a view draws nothing of the sentence's analysis in `state` (its `withoutSentence`: true, or of the state). */
+function readsNoSentence(module, s) {
+  const free = module && module.withoutSentence;
+  return typeof free === "function" ? free(s) : Boolean(free);
 }
 
 /** The selected view drawn from its sources (`an`: the sentence's analysis, absent for a standalone view). */

@@ -460,3 +460,21 @@ def test_a_refused_probe_says_why_in_both_panels_and_computes_no_more(page: Page
     table = page.locator('main .view[data-view="heads"] [data-part="table"]')
     expect(table.locator(".reason")).to_contain_text(why)
     expect(table.locator(".caption")).to_be_hidden()
+
+
+@pytest.mark.parametrize("view, params", [("heads", {"probe": 1}), ("poslab", {})])
+def test_a_view_that_reads_no_sentence_is_drawn_under_a_sentence_too_long_for_the_model(page: Page, view, params):
+    """The Heads view on the induction probe and the position lab read nothing of the sentence: under a sentence too
+    long for the model (tiny-learned cannot run past its 128 tokens) they said "Nothing to show yet: the sentence above
+    could not be analysed", the probe and the curves not drawn."""
+    long = "The little cat sat on the mat and the dog ran to the park. " * 14
+    go(page, model="tiny-learned", view=view, text=long, **params)
+    expect(page.locator("#beyond")).to_contain_text("tiny-learned cannot read more than 128 tokens")  # (said above)
+    expect(page.locator("#empty")).to_be_hidden()
+    section = page.locator(f'main .view[data-view="{view}"]')
+    expect(section).to_be_visible()
+    plots = section.locator(".plot .main-svg")
+    expect(plots.first).to_be_visible()
+    if view == "heads":
+        want = api(page, "/api/roles/probe", {"model": "tiny-learned", "probe": {"seed": 0}})
+        expect(section.locator(".probe-loss")).to_contain_text(two(want["probe"]["first_half_loss"]))

@@ -12,6 +12,8 @@ import { familyOf } from "../vocab.js";
 
 export const id = "heads";
 export const sources = ["roles", "roleprobe", "roledefs", "rolemodels"];
+// (on the probe it reads no sentence: it is drawn even where the page's sentence cannot be analysed)
+export const withoutSentence = (state) => state.probe;
 
 /** got: {roles, roleprobe, roledefs, rolemodels} of the data layer; ctx: {state, model}. */
 export function show(section, got, ctx) {

@@ -9,6 +9,8 @@ import { caption, changed, draw, emit, esc, fmt, h, panel, part, reason, setValu
 
 export const id = "poslab";
 export const sources = ["lengths", "probe", "schemes"];
+// (it reads no sentence: it is drawn even where the page's sentence cannot be analysed)
+export const withoutSentence = true;
 
 const SMOOTH_CHOICES = [[1, "none (raw)"], [9, "9 positions"], [17, "17 positions"], [33, "33 positions"], [65, "65 positions"]];
 const SCHEME_ORDER = ["sinusoidal", "learned", "rotary", "alibi", "none"];
