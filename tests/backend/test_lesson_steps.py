@@ -1656,3 +1656,41 @@ def test_lesson_7_names_the_top_previous_token_head_even_when_the_student_picks_
     assert ("It is the head selected" in body) == (selected == (layer, head)), body
     if selected != (layer, head):
         assert f"The head selected now is head {selected[1]} of layer {selected[0]}" in body, body
+
+
+
+@pytest.mark.parametrize("model, positions", [("tiny-rotary", "normal"), ("tiny-rotary", "removed"),
+                                              ("tiny-sinusoidal", "normal"), ("smollm2-135m", "normal")])
+def test_lesson_5_quotes_the_q_the_view_shows_and_says_a_rotary_score_is_of_turned_vectors(client, model, positions):
+    """On a rotary model the Q / K / V view shows q and k after the rotation (q_rot, k_rot: what the scores use), and
+    'Three vectors per token' quoted only q = β_q + Ω_q x ("the query of it starts -0.56, -0.17" on tiny-rotary,
+    whose Q panel row starts -0.63, 0.17); 'Scores: q · k' called the score of the turned vectors q·k of those. Every
+    row start quoted must be the q or q_rot row recomputed here, the one the Q panel shows must be among them, and
+    the rotation is said where it is made (not with the positions removed, where q_rot = q)."""
+    text = "The cat sat on the mat because it was tired."
+    one = client.post("/api/lessons/attention-arithmetic/steps/1",
+                      json={"text": text, "model": model, "positions": positions}).json()
+    assert one["problems"] == [], one["problems"]
+    s = one["settings"]
+    hd = client.post("/api/qkv", json={"text": text, "model": model, "layer": s["layer"], "head": s["head"],
+                                       "positions": positions}).json()["heads"][0]
+    rows = {"q": hd["q"][s["token"]], "q_rot": (hd["q_rot"] or hd["q"])[s["token"]]}
+    shown = rows["q_rot"] if hd["q_rot"] else rows["q"]  # qkv.js: the Q panel is q_rot where the answer has it
+    body = filled(one)
+    starts = [(float(a), float(b)) for a, b in re.findall(r"starts (-?\d+\.\d+), (-?\d+\.\d+), …", body)]
+    assert starts, body
+    for a, b in starts:
+        assert any(math.isclose(a, r[0], abs_tol=0.006) and math.isclose(b, r[1], abs_tol=0.006) for r in rows.values()), body
+    assert any(math.isclose(a, shown[0], abs_tol=0.006) and math.isclose(b, shown[1], abs_tol=0.006) for a, b in starts), body
+    turned = hd["q_rot"] is not None and positions != "removed"
+    assert ("turned" in body) == turned, body
+    two = client.post("/api/lessons/attention-arithmetic/steps/2",
+                      json={"text": text, "model": model, "positions": positions}).json()
+    e = step_explain(client, two, model, positions=positions)
+    attended = {r["role"]: r["index"] for r in two["roles"]}["attended"]
+    kv = client.post("/api/qkv", json={"text": text, "model": model, "layer": s["layer"], "head": s["head"],
+                                       "positions": positions}).json()["heads"][0]
+    k_used = (kv["k_rot"] or kv["k"])[attended]
+    assert math.isclose(sum(x * y for x, y in zip(rows["q_rot"], k_used, strict=True)), e["raw_scores"][attended],
+                        rel_tol=2e-3, abs_tol=2e-3)
+    assert ("turned" in filled(two)) == turned, filled(two)
