@@ -1694,3 +1694,29 @@ def test_lesson_5_quotes_the_q_the_view_shows_and_says_a_rotary_score_is_of_turn
     assert math.isclose(sum(x * y for x, y in zip(rows["q_rot"], k_used, strict=True)), e["raw_scores"][attended],
                         rel_tol=2e-3, abs_tol=2e-3)
     assert ("turned" in filled(two)) == turned, filled(two)
+
+
+@pytest.mark.parametrize("model, positions", [("tiny-alibi", "normal"), ("tiny-alibi", "shuffled"),
+                                              ("tiny-alibi", "removed"), ("tiny-sinusoidal", "normal")])
+def test_lesson_6_says_the_raw_scores_softmax_carries_alibi_s_penalty(client, model, positions):
+    """'Scores grow with d' said "A softmax of these raw scores would put 0.98 of the weight on the largest: numbers
+    that far apart leave almost nothing for the rest" on tiny-alibi, where the softmax of the raw scores (the grey
+    bars) puts 0.89 there: its 0.98 has the head's distance penalty added. The penalty is said wherever the explain
+    answer has a non-zero one (with the positions shuffled too, where it follows the shuffled positions), recomputed
+    here: the largest weight quoted is softmax(q·k + bias), and differs from softmax(q·k) alone."""
+    text = "The cat sat on the mat because it was tired."
+    d = client.post("/api/lessons/why-divide-by-sqrt-d/steps/1",
+                    json={"text": text, "model": model, "positions": positions}).json()
+    assert d["problems"] == [], d["problems"]
+    e = step_explain(client, d, model, positions=positions)
+    bias = [b or 0.0 for b in (e["bias"] or [])]
+    carries = any(b != 0 for b in bias)
+    body = filled(d)
+    assert ("distance penalty" in body) == carries, (positions, body)
+    assert ("shuffled" in body) == (carries and positions == "shuffled"), body
+    largest = float(re.search(r"would put (\d\.\d+) of the weight", body)[1])
+    assert math.isclose(largest, float(_softmax_row(e, 1.0).max()), abs_tol=0.006)
+    for lesson, step in (("attention-arithmetic", 3), ("why-divide-by-sqrt-d", 2)):  # the softmax steps, alike
+        other = client.post(f"/api/lessons/{lesson}/steps/{step}",
+                            json={"text": text, "model": model, "positions": positions}).json()
+        assert ("distance penalty" in filled(other)) == carries, (lesson, step, positions, filled(other))
