@@ -1720,3 +1720,24 @@ def test_lesson_6_says_the_raw_scores_softmax_carries_alibi_s_penalty(client, mo
         other = client.post(f"/api/lessons/{lesson}/steps/{step}",
                             json={"text": text, "model": model, "positions": positions}).json()
         assert ("distance penalty" in filled(other)) == carries, (lesson, step, positions, filled(other))
+
+
+@pytest.mark.parametrize("scale", [True, False])
+def test_lesson_8_s_four_terms_say_whether_the_score_is_divided(client, scale):
+    """'Four terms of a score' said "the score q·k ÷ √d_head splits into four parts ... which add up to the score -23.10"
+    with *divide scores by √d_head* unticked, where -23.10 is q·k itself. The score quoted is recomputed here from the
+    four terms and from explain's q·k at layer 0, divided by √d_head only where the box is ticked, as the text says."""
+    text = "The cat sat on the mat because it was tired."
+    d = client.post("/api/lessons/positional-encoding/steps/4", json={"text": text, "scale": scale}).json()
+    assert d["problems"] == [] and d["settings"]["scale"] is scale, d["problems"]
+    body = rendered(d)
+    assert ("q·k ÷ √d_head splits" in body) == scale, body
+    assert ("unticked" in body) == (not scale), body
+    num = r"(-?\d+(?:\.\d+)?(?:e-?\d+)?)"
+    parts = [float(x) for x in re.search(rf"content·content {num}, content·position {num}, position·content {num} "
+                                         rf"and position·position {num}, which add up to the score {num}", body).groups()]
+    attended = {r["role"]: r["index"] for r in d["roles"]}["attended"]
+    e = client.post("/api/attention/explain", json={"text": text, "layer": 0, "head": d["settings"]["head"],
+                                                     "query": d["settings"]["token"], "scale": scale}).json()
+    score = e["raw_scores"][attended] / (math.sqrt(e["d_head"]) if scale else 1.0)
+    assert math.isclose(sum(parts[:4]), parts[4], abs_tol=2e-3) and math.isclose(parts[4], score, abs_tol=2e-3)
