@@ -1741,3 +1741,14 @@ def test_lesson_8_s_four_terms_say_whether_the_score_is_divided(client, scale):
                                                      "query": d["settings"]["token"], "scale": scale}).json()
     score = e["raw_scores"][attended] / (math.sqrt(e["d_head"]) if scale else 1.0)
     assert math.isclose(sum(parts[:4]), parts[4], abs_tol=2e-3) and math.isclose(parts[4], score, abs_tol=2e-3)
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6", "smollm2-135m"])
+def test_lesson_3_says_stories_only_of_a_model_trained_on_stories(client, model):
+    """'The nearest words' said the model learned its neighbours "from where they occur in its stories" of MiniLM
+    and SmolLM2, which were not trained on stories: the model's own entry says what it was trained on."""
+    entry = next(m for m in client.get("/api/models").json()["models"] if m["name"] == model)
+    d = client.post("/api/lessons/similarity-and-vector-arithmetic/steps/1",
+                    json={"text": "The boy and the girl were happy.", "model": model}).json()
+    assert d["problems"] == [], d["problems"]
+    assert "stories" not in d["body"] or "stories" in entry["source"].lower(), (entry["source"], d["body"])
