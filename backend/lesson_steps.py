@@ -1177,6 +1177,18 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
             except ReadError as e:
                 raise RoleMissing(f"No head could be chosen to switch off: {e}") from None
             from_roles.append("ablate")
+        # whether the heads switched off now are the step's own (its `ablate:` list, or the head its role chose,
+        # measured again once the student has changed them): `state.ablate_chosen`, read in a condition, so that a
+        # claim about the head the step switched off is not said of the heads the student switched off instead
+        own: list[tuple[int, int]] | None = [tuple(p) for p in s.ablate]
+        if s.ablate_role:
+            own = state["ablate"] if req.ablate is None else None
+            if own is None:
+                try:
+                    own = SETTING_ROLES[s.ablate_role](ctx)
+                except ReadError:
+                    own = None
+        state["ablate_chosen"] = own is not None and sorted(map(tuple, state["ablate"])) == sorted(map(tuple, own))
 
         # the claims, chosen on the numbers
         body_parts = []

@@ -1752,3 +1752,25 @@ def test_lesson_3_says_stories_only_of_a_model_trained_on_stories(client, model)
                     json={"text": "The boy and the girl were happy.", "model": model}).json()
     assert d["problems"] == [], d["problems"]
     assert "stories" not in d["body"] or "stories" in entry["source"].lower(), (entry["source"], d["body"])
+
+
+@pytest.mark.parametrize("ablate", [None, [], [[0, 0]], [[3, 0], [0, 0]], [[3, 0]]])
+def test_lesson_7_names_the_strongest_head_only_while_it_alone_is_off(client, ablate):
+    """'Switch a head off' said "the one that lowers the model's top next token most is head 0.0, now off" and "with
+    head 0.0 off it is ..." once the student had switched off 0.0 instead (the step invites a shift-click in the grid),
+    and "head ?.?" once they cleared the ablation. The strongest head is measured again here from the ablation route;
+    the step names a head as the strongest, and the prediction as that head's alone, only while exactly it is off."""
+    text, model = "The cat sat on the mat because it was tired.", "tiny-sinusoidal"
+    a = client.post("/api/attribution/ablation", json={"text": text, "model": model}).json()
+    strongest = min((e["delta_prob"], e["layer"], e["head"]) for row in a["effects"] for e in row)[1:]
+    d = client.post("/api/lessons/many-heads/steps/4",
+                    json={"text": text, "model": model, **({} if ablate is None else {"ablate": ablate})}).json()
+    assert d["problems"] == [], d["problems"]
+    off = [tuple(p) for p in d["settings"]["ablate"]]
+    body = filled(d)
+    assert "?.?" not in body and "None" not in body, body
+    named = re.findall(r"the one that lowers the model's top next token most is head (\d+)\.(\d+)", body)
+    alone = off == [strongest]
+    assert [(int(l), int(h)) for l, h in named] == ([strongest] if alone else []), (off, body)
+    assert bool(re.search(r"with head \d+\.\d+ off it is", body)) == alone, body
+    assert ("no longer the one this step chose" in body) == (not alone), body
