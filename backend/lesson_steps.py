@@ -1184,10 +1184,14 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         if s.ablate_role:
             own = state["ablate"] if req.ablate is None else None
             if own is None:
+                picked = state["layer"]  # (a large model's heads are tried in the step's own layer, not the student's)
+                state["layer"] = min(s.layer, model["n_layers"] - 1)
                 try:
                     own = SETTING_ROLES[s.ablate_role](ctx)
                 except ReadError:
                     own = None
+                finally:
+                    state["layer"] = picked
         state["ablate_chosen"] = own is not None and sorted(map(tuple, state["ablate"])) == sorted(map(tuple, own))
 
         # the claims, chosen on the numbers

@@ -1774,3 +1774,18 @@ def test_lesson_7_names_the_strongest_head_only_while_it_alone_is_off(client, ab
     assert [(int(l), int(h)) for l, h in named] == ([strongest] if alone else []), (off, body)
     assert bool(re.search(r"with head \d+\.\d+ off it is", body)) == alone, body
     assert ("no longer the one this step chose" in body) == (not alone), body
+
+
+def test_lesson_7_on_a_large_model_knows_its_strongest_head_whatever_layer_the_student_selects(client):
+    """On SmolLM2 the step tries the heads of its own layer (1): with that head still alone off, a student who selects
+    layer 2 elsewhere in the page must not be told that the heads off are no longer the step's."""
+    text, model = "The cat sat on the mat because it was tired.", "smollm2-135m"
+    first = client.post("/api/lessons/many-heads/steps/4", json={"text": text, "model": model}).json()
+    (layer, head), = first["settings"]["ablate"]
+    a = client.post("/api/attribution/ablation", json={"text": text, "model": model, "layers": [layer]}).json()
+    assert min((e["delta_prob"], e["layer"], e["head"]) for row in a["effects"] for e in row)[1:] == (layer, head)
+    d = client.post("/api/lessons/many-heads/steps/4", json={"text": text, "model": model, "layer": layer + 1,
+                                                              "ablate": [[layer, head]]}).json()
+    assert d["problems"] == [], d["problems"]
+    body = filled(d)
+    assert "no longer the one this step chose" not in body and f"is head {layer}.{head}, now off" in body, body
