@@ -109,6 +109,10 @@ class StepRequest(BaseModel):
     lab_run: StrictInt | None = Field(None, ge=0, description="the training lab's run on the page (the `labrun` source); "
                                                         "null: none")
     lab_records: StrictInt | None = Field(None, ge=0, description="summarise its first this many records (null: all now)")
+    allow_beyond_trained: StrictBool = Field(False, description="the page has agreed to run a text longer than the "
+                                                            "model's trained length (its *Run it past the trained "
+                                                            "length*): the step's sources are asked with it, as the "
+                                                            "views are")
 
 
 class StepResolution(BaseModel):
@@ -306,8 +310,10 @@ class ReadError(ValueError):
 
 
 def _base(state: dict, model: dict) -> dict:
-    return {"text": state["text"], "model": model["name"], "positions": state["positions"], "scale": state["scale"],
+    base = {"text": state["text"], "model": model["name"], "positions": state["positions"], "scale": state["scale"],
             "ablate": [list(p) for p in state["ablate"]]}
+    # past the trained length only where the page has agreed to it (frontend/js/derive.js baseParams)
+    return {**base, "allow_beyond_trained": True} if state.get("beyond") else base
 
 
 def _positional_length(model: dict, pn: int) -> int:
@@ -376,7 +382,7 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
     if name == "roleprobe":
         if not state.get("probe"):
             return {"value": None}
-        return "roleProbe", {**{k: v for k, v in _base(state, model).items() if k != "text"},
+        return "roleProbe", {**{k: v for k, v in _base(state, model).items() if k not in ("text", "allow_beyond_trained")},
                              "probe": {"seed": state.get("pseed", 0)}}
     if name == "rolemodels":
         from types import SimpleNamespace
@@ -392,7 +398,8 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
             raise ReadError(f"None of {', '.join(fam)} is installed.")
         if state.get("probe"):
             return "roleModels", {"models": names, "probe": {"seed": state.get("pseed", 0)}}
-        return "roleModels", {"models": names, "text": state["text"]}
+        return "roleModels", {"models": names, "text": state["text"],
+                              **({"allow_beyond_trained": True} if state.get("beyond") else {})}
     if name == "labrun":  # the training lab's run on the page (frontend/js/sources.js labrun, labRunOf)
         run = state.get("lab_run")
         return "labSummary", {"run": run, "records": None if run is None else state.get("lab_records")}
@@ -1022,8 +1029,7 @@ def strongest_head(ctx: StepContext, pick_layer: bool = False) -> list[tuple[int
     direct logit attribution to that token is the largest (POST /api/attribution/logit: SmolLM2's 270 heads are too
     many to switch off one by one here, and its layer 0 held none of the heads that mattered)."""
     m = ctx.model
-    run = {"text": ctx.state["text"], "model": m["name"], "positions": ctx.state["positions"],
-           "scale": ctx.state["scale"], "ablate": []}
+    run = _base({**ctx.state, "ablate": []}, m)
     layers = None  # every head
     if m["n_layers"] * m["n_heads"] > 64:
         heads = ctx.get("logit", run)["heads"] if pick_layer else None  # [layer][head]
@@ -1115,6 +1121,7 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         "pn": pick("pn", STATE_DEFAULTS["pn"]), "hidespecial": False, "token": None,
         "probe": s.probe, "pseed": 0, "role": s.role or STATE_DEFAULTS["role"],
         "lab_run": req.lab_run, "lab_records": req.lab_records, "target": req.target, "versus": req.versus,
+        "beyond": req.allow_beyond_trained,
     }
     state["layer"] = min(state["layer"], model["n_layers"] - 1)
     state["head"] = min(state["head"], model["n_heads"] - 1)

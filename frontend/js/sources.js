@@ -217,7 +217,9 @@ export const SOURCES = {
     const s = ctx.state;
     if (!s.lesson) return { error: "No lesson is open." };
     const lab = labRunOf(ctx.lab);
-    const body = { text: s.text, model: ctx.model.name, ...(ctx.selection || {}), ...(lab.run === null ? {} : { lab_run: lab.run, lab_records: lab.records }) };
+    // past the trained length where the page has agreed to it, as every view's request (derive.js baseParams)
+    const beyond = baseParams(s, ctx.model).allow_beyond_trained ? { allow_beyond_trained: true } : {};
+    const body = { text: s.text, model: ctx.model.name, ...(ctx.selection || {}), ...beyond, ...(lab.run === null ? {} : { lab_run: lab.run, lab_records: lab.records }) };
     return { api: "lessonStep", params: { lesson: s.lesson, step: s.step, body } };
   },
 

@@ -1789,3 +1789,22 @@ def test_lesson_7_on_a_large_model_knows_its_strongest_head_whatever_layer_the_s
     assert d["problems"] == [], d["problems"]
     body = filled(d)
     assert "no longer the one this step chose" not in body and f"is head {layer}.{head}, now off" in body, body
+
+
+def test_a_lesson_step_runs_past_the_trained_length_once_the_page_allows_it(client):
+    """A sentence of 205 tokens on tiny-sinusoidal (trained on 128): once the student pressed *Run it past the trained
+    length*, every view showed it, but the lesson's step still said "the sentence cannot be read: ... send
+    allow_beyond_trained: true". The step takes the page's permission as the views do, and its numbers are those of
+    the routes asked with it (fetched again here); without it, it still refuses."""
+    text = " ".join(["The cat sat on the mat because it was tired and the dog ran after it."] * 12)
+    refused = client.post("/api/lessons/attention-arithmetic/steps/2", json={"text": text}).json()
+    assert refused["problems"] and "128" in refused["problems"][0]
+    d = client.post("/api/lessons/attention-arithmetic/steps/2", json={"text": text, "allow_beyond_trained": True}).json()
+    assert d["problems"] == [] and d["missing"] is None, d["problems"]
+    s = d["settings"]
+    e = client.post("/api/attention/explain", json={"text": text, "layer": s["layer"], "head": s["head"],
+                                                     "query": s["token"], "allow_beyond_trained": True}).json()
+    assert len(e["tokens"]) > 128
+    attended = {r["role"]: r["index"] for r in d["roles"]}["attended"]
+    said = {expr_of(n): n["value"] for n in d["numbers"]}
+    assert said[f"explain.raw_scores.{attended}"] == e["raw_scores"][attended]

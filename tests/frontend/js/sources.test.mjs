@@ -222,3 +222,12 @@ test("the effects view's head attribution comes from the analysis that carries i
   });
   assert.deepEqual(other, own);
 });
+
+test("a lesson step carries the page's leave to run past the trained length, as the views' requests do", () => {
+  const long = { ...MODELS[0], max_tokens: 128, max_tokens_beyond: 512 };
+  const step = (patch) => SOURCES.lessonstep(ctxOf({ lesson: "x", step: 2, ...patch }, long)).params.body;
+  assert.equal(step({ beyond: true }).allow_beyond_trained, true);
+  assert.ok(!("allow_beyond_trained" in step({})));
+  const cannot = { ...long, max_tokens_beyond: 128 }; // a model that cannot run past it is not asked to
+  assert.ok(!("allow_beyond_trained" in SOURCES.lessonstep(ctxOf({ lesson: "x", step: 2, beyond: true }, cannot)).params.body));
+});
