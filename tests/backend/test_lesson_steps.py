@@ -1808,3 +1808,23 @@ def test_a_lesson_step_runs_past_the_trained_length_once_the_page_allows_it(clie
     attended = {r["role"]: r["index"] for r in d["roles"]}["attended"]
     said = {expr_of(n): n["value"] for n in d["numbers"]}
     assert said[f"explain.raw_scores.{attended}"] == e["raw_scores"][attended]
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6"])
+@pytest.mark.parametrize("layer", [0, 2])
+def test_lesson_6_says_layer_0_unscaled_is_the_orange_row(client, model, layer):
+    """'Switch the scaling off' said of layer 0 "This is not the orange row of the step before (0.38 nats) ... the
+    layers before change what reaches this one, and its q and k change too" with 0.38 nats on screen for both: no
+    layer runs before layer 0, so its row without scaling is that very row. Recomputed here: the entropy of the whole
+    model run unscaled against the orange row's (the scaled run's row, redone without the division)."""
+    text = "The cat sat on the mat because it was tired."
+    d = client.post("/api/lessons/why-divide-by-sqrt-d/steps/3",
+                    json={"text": text, "model": model, "layer": layer, "head": 0}).json()
+    assert d["problems"] == [] and d["settings"]["scale"] is False, d["problems"]
+    off = step_explain(client, d, model, scale=False)
+    on = step_explain(client, d, model, scale=True)
+    same = math.isclose(off["entropy"], on["other_entropy"], abs_tol=1e-3)
+    assert same == (layer == 0), (off["entropy"], on["other_entropy"])
+    body = filled(d)
+    assert ("This is not the orange row" in body) == (not same), body
+    assert ("the layers before change" in body) == (layer > 0), body
