@@ -1828,3 +1828,28 @@ def test_lesson_6_says_layer_0_unscaled_is_the_orange_row(client, model, layer):
     body = filled(d)
     assert ("This is not the orange row" in body) == (not same), body
     assert ("the layers before change" in body) == (layer > 0), body
+
+
+@pytest.mark.parametrize("model, token, layer, positions", [
+    ("smollm2-135m", 0, 2, "normal"), ("tiny-sinusoidal", 0, 2, "normal"), ("tiny-sinusoidal", 1, 2, "normal"),
+    ("tiny-sinusoidal", 3, 0, "removed"), ("tiny-sinusoidal", 3, 0, "normal")])
+def test_lesson_6_says_why_an_unscaled_row_is_no_sharper_only_as_it_is(client, model, token, layer, positions):
+    """'Switch the scaling off' on a query that sees only itself (SmolLM2's first token, or BOS: one weight, 1 either
+    way) said "This is not the orange row of the step before (0.00 nats)" and "the unscaled layers before have changed
+    q and k so much that this row went the other way": its entropy is 0 with scaling and without. 'Went the other way'
+    is said only where the unscaled row is flatter, recomputed here, past layer 0 (in layer 0 the division alone
+    differs, and a softmax only sharpens as its scores are divided by less)."""
+    text = "the the the the"
+    d = client.post("/api/lessons/why-divide-by-sqrt-d/steps/3",
+                    json={"text": text, "model": model, "token": token, "layer": layer, "head": 0,
+                          "positions": positions}).json()
+    assert d["problems"] == [], d["problems"]
+    off = step_explain(client, d, model, scale=False, positions=positions)
+    on = step_explain(client, d, model, scale=True, positions=positions)
+    seen = [w for w in off["weights"] if w is not None and w > 0]
+    body = filled(d)
+    flatter = off["entropy"] > on["entropy"]
+    assert ("went the other way" in body) == (flatter and layer > 0), (off["entropy"], on["entropy"], body)
+    assert ("This is not the orange row" in body) == (layer > 0 and off["entropy"] != on["other_entropy"]), body
+    if len(seen) == 1:  # one key: 1 either way, and the step says why the row did not sharpen
+        assert off["entropy"] == on["entropy"] == 0 and "no sharper than with scaling" in body, body
