@@ -1853,3 +1853,27 @@ def test_lesson_6_says_why_an_unscaled_row_is_no_sharper_only_as_it_is(client, m
     assert ("This is not the orange row" in body) == (layer > 0 and off["entropy"] != on["other_entropy"]), body
     if len(seen) == 1:  # one key: 1 either way, and the step says why the row did not sharpen
         assert off["entropy"] == on["entropy"] == 0 and "no sharper than with scaling" in body, body
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m", "minilm-l6"])
+@pytest.mark.parametrize("picked", [None, 0, 2])
+def test_lesson_4_calls_the_query_the_second_copy_only_while_it_is(client, model, picked):
+    """'The chaser' on SmolLM2, with the student's click on token 0 (the first "The"), said "the second The gives 1.00
+    of its attention to the first The ... What the head reads is added to the vector of the second The". The second
+    copy is found here from the tokens (the second token whose word is the repeated word); the steps call the query
+    the second copy only while it is that token."""
+    text = "The cat chased the dog. The dog chased the cat."
+    own = client.post("/api/lessons/context/steps/5", json={"text": text, "model": model}).json()
+    word = next(r for r in own["roles"] if r["role"] == "repeated/2")["word"]
+    tokens = client.post("/api/analyze", json={"text": text, "model": model}).json()["tokens"]
+    starts = [i for i, t in enumerate(tokens) if t["text"].strip().lower() == word.lower()]
+    second = starts[1]
+    for step in (4, 5):
+        d = client.post(f"/api/lessons/context/steps/{step}",
+                        json={"text": text, "model": model, **({} if picked is None else {"token": picked})}).json()
+        assert d["problems"] == [], d["problems"]
+        query = d["settings"]["token"]
+        body = filled(d)
+        said_second = bool(re.search(r"(?<!not )[Tt]he second \*\*[^*]+\*\* (?:is token|gives)", body))
+        assert said_second == (query == second), (step, query, second, body)
+        assert ("vector of the second" in body) == (step == 5 and query == second), body
