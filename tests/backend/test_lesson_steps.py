@@ -1877,3 +1877,26 @@ def test_lesson_4_calls_the_query_the_second_copy_only_while_it_is(client, model
         said_second = bool(re.search(r"(?<!not )[Tt]he second \*\*[^*]+\*\* (?:is token|gives)", body))
         assert said_second == (query == second), (step, query, second, body)
         assert ("vector of the second" in body) == (step == 5 and query == second), body
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m"])
+@pytest.mark.parametrize("picked", [None, 2])
+def test_lesson_1_says_the_guess_follows_the_last_token_whatever_is_selected(client, model, picked):
+    """'The probabilities' said "After upon the top guess is girl (0.71)" once the student had clicked "upon" in the
+    strip: the bars and the numbers are the guesses after the whole sentence ("a little" → girl). The token the text
+    says the guess comes after must be the last one, and its probability the one /api/predict gives after the whole
+    sentence."""
+    text = "Once upon a time, there was a little"
+    extra = {} if picked is None else {"token": picked}
+    p = client.post("/api/predict", json={"text": text, "model": model, "top_k": 2}).json()
+    last = p["tokens"][-1]["display"].replace("␣", "")
+    for step in (1, 2):
+        d = client.post(f"/api/lessons/next-word-prediction/steps/{step}",
+                        json={"text": text, "model": model, **extra}).json()
+        assert d["problems"] == [], d["problems"]
+        body = filled(d)
+        after = re.findall(r"(?:After|up to) (?:its last token, )?\*\*([^*]+)\*\*", body)
+        assert after and all(a == last for a in after), (step, last, body)
+        if step == 2:
+            top = re.search(r"the top guess is \*\*([^*]+)\*\*, with probability (\d\.\d\d)", body)
+            assert float(top[2]) == round(p["predictions"][0]["prob"], 2), body
