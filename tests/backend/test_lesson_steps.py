@@ -1900,3 +1900,19 @@ def test_lesson_1_says_the_guess_follows_the_last_token_whatever_is_selected(cli
         if step == 2:
             top = re.search(r"the top guess is \*\*([^*]+)\*\*, with probability (\d\.\d\d)", body)
             assert float(top[2]) == round(p["predictions"][0]["prob"], 2), body
+
+
+@pytest.mark.parametrize("model, token", [("tiny-sinusoidal", 0), ("smollm2-135m", 0), ("tiny-sinusoidal", None)])
+def test_lesson_6_does_not_call_a_single_score_far_apart(client, model, token):
+    """'Scores grow with d' on a query that sees only itself said "the raw scores of <|bos|> run from 14.33 to 14.33. A
+    softmax of these raw scores would put 1.00 of the weight on the largest: numbers that far apart leave almost
+    nothing for the rest": one number is not far apart from others. The keys seen are counted here from the mask."""
+    text = "The cat sat on the mat because it was tired."
+    d = client.post("/api/lessons/why-divide-by-sqrt-d/steps/1",
+                    json={"text": text, "model": model, **({} if token is None else {"token": token})}).json()
+    assert d["problems"] == [], d["problems"]
+    e = step_explain(client, d, model)
+    seen = sum(1 for m in e["mask"] if not m)
+    body = filled(d)
+    assert ("far apart leave almost nothing" in body) <= (seen > 1), body
+    assert ("sees a single key" in body) == (seen == 1), body
