@@ -1140,7 +1140,10 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
     try:
         ctx = StepContext(fetch, by_name, model, state, typed)
     except ReadError as e:
-        return StepResolution(**out, body="", settings=settings(), problems=[f"the sentence cannot be read: {e}"])
+        # (the API's words for its flag are not a student's: the page offers a button for it above)
+        why = re.sub(r"send allow_beyond_trained: true to run it", "press “Run it past the trained length” (the page) "
+                     "or send allow_beyond_trained: true (the API) to run it", str(e))
+        return StepResolution(**out, body="", settings=settings(), problems=[f"the sentence cannot be read: {why}"])
 
     # the model kinds the lesson needs
     for need in s.needs:

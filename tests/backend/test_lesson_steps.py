@@ -1799,6 +1799,7 @@ def test_a_lesson_step_runs_past_the_trained_length_once_the_page_allows_it(clie
     text = " ".join(["The cat sat on the mat because it was tired and the dog ran after it."] * 12)
     refused = client.post("/api/lessons/attention-arithmetic/steps/2", json={"text": text}).json()
     assert refused["problems"] and "128" in refused["problems"][0]
+    assert "press “Run it past the trained length”" in refused["problems"][0]  # the page's button, named
     d = client.post("/api/lessons/attention-arithmetic/steps/2", json={"text": text, "allow_beyond_trained": True}).json()
     assert d["problems"] == [] and d["missing"] is None, d["problems"]
     s = d["settings"]
