@@ -1917,3 +1917,20 @@ def test_lesson_6_does_not_call_a_single_score_far_apart(client, model, token):
     body = filled(d)
     assert ("far apart leave almost nothing" in body) <= (seen > 1), body
     assert ("sees a single key" in body) == (seen == 1), body
+
+
+@pytest.mark.parametrize("depth", [None, 0, 3])
+def test_lesson_2_says_the_heatmap_is_before_any_layer_only_while_it_is(client, depth):
+    """'Dense: learned vectors' said "The heatmap shows every pair of this sentence, before any layer" with the depth
+    slider moved to 3, where the heatmap is after block 1. The depth shown is the step's settings' (the page's
+    slider), and its label is read here from /api/embeddings."""
+    text = "The cat and the dog played with the ball."
+    d = client.post("/api/lessons/one-hot-vs-dense-embeddings/steps/2",
+                    json={"text": text, **({} if depth is None else {"depth": depth})}).json()
+    assert d["problems"] == [], d["problems"]
+    shown = d["settings"]["depth"]
+    body = filled(d)
+    assert ("The heatmap shows every pair of this sentence, before any layer." in body) == (shown == 0), body
+    if shown != 0:
+        label = client.post("/api/embeddings", json={"text": text}).json()["layers"][shown]["label"]
+        assert f"the slider is on now, {label};" in body, body
