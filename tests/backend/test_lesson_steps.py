@@ -1934,3 +1934,23 @@ def test_lesson_2_says_the_heatmap_is_before_any_layer_only_while_it_is(client, 
     if shown != 0:
         label = client.post("/api/embeddings", json={"text": text}).json()["layers"][shown]["label"]
         assert f"the slider is on now, {label};" in body, body
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-learned", "minilm-l6"])
+@pytest.mark.parametrize("pn", [None, 16, 512])
+def test_lesson_8_s_encoding_step_reads_positions_every_choice_of_the_menu_shows(client, model, pn):
+    """'The encoding itself' quoted the cosine of positions 1 and 30: with 16 picked in the Positional view's
+    menu of positions (16 to 512), it showed a red ? and 'index 30 is outside similarity.1 (length 16)'. Its numbers
+    are read again here from /api/positional with as many positions as the heatmap shows (a learned encoding has
+    no more than the model's length)."""
+    extra = {} if pn is None else {"pn": pn}
+    d = client.post("/api/lessons/positional-encoding/steps/1",
+                    json={"text": "The cat sat on the mat because it was tired.", "model": model, **extra}).json()
+    assert d["problems"] == [], d["problems"]
+    entry = next(m for m in client.get("/api/models").json()["models"] if m["name"] == model)
+    shown = d["settings"]["pn"] if entry["positional"] == "sinusoidal" else min(d["settings"]["pn"], entry["max_tokens"])
+    sim = client.get("/api/positional", params={"model": model, "n": shown}).json()["similarity"]
+    for n in d["numbers"]:
+        m = re.fullmatch(r"positional\.similarity\.(\d+)\.(\d+)", n["placeholder"])
+        if m:
+            assert n["value"] == sim[int(m[1])][int(m[2])], n
