@@ -827,7 +827,7 @@ def kind_problem(need: str, model: dict, tokens: list[dict] | None) -> str | Non
         return why.rstrip(".")
     if need == "tiny":
         from models import registry
-        if name not in registry.TINY_ORDER:
+        if (model.get("checkpoint_of") or name) not in registry.TINY_ORDER:  # (a checkpoint of one is one)
             return f"{name} is not one of them"
     if need == "start-token" and tokens is not None and not (tokens and tokens[0].get("special")):
         return f"{name} puts no start token before the sentence"
@@ -1098,7 +1098,12 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
     by_name = {m["name"]: m for m in models}
     name = req.model or s.model or default_model
     if name not in by_name:
-        raise LessonNotFound(f"there is no model {name!r}")
+        # a recorded training checkpoint of a model (NAME@STEP, as the page's *Training step* slider runs the views
+        # on: frontend/js/labrun.js atStep): that model's entry under the checkpoint's name
+        base = by_name.get(name.partition("@")[0])
+        if base is None or name not in {c.get("model") for c in base.get("checkpoints") or []}:
+            raise LessonNotFound(f"there is no model {name!r}")
+        by_name[name] = {**base, "name": name, "checkpoint_of": base["name"], "default": False}
     model = by_name[name]
     if not model.get("available", True):
         raise ValueError(f"{name} is not installed")

@@ -51,7 +51,9 @@ function contextOf(base, p) {
   } catch (err) {
     return { error: err.message };
   }
-  const model = L.page.byName.get(s.model) || base.model;
+  // the page's model unless the placeholder names another: base.model is the checkpoint the views show where the
+  // Training step slider is on one (NAME@STEP, not in the list: state.model names the model, not the checkpoint)
+  const model = p.overrides.model ? L.page.byName.get(p.overrides.model) || base.model : base.model;
   if (p.overrides.model && !L.page.byName.has(p.overrides.model)) return { error: `there is no model “${p.overrides.model}”` };
   if (!model.available) return { error: `${model.name} is not installed` };
   return { ctx: { ...base, state: { ...s, model: model.name }, model, overrides: p.overrides, hover: null, slot: p.spec } };

@@ -1954,3 +1954,26 @@ def test_lesson_8_s_encoding_step_reads_positions_every_choice_of_the_menu_shows
         m = re.fullmatch(r"positional\.similarity\.(\d+)\.(\d+)", n["placeholder"])
         if m:
             assert n["value"] == sim[int(m[1])][int(m[2])], n
+
+
+def test_a_lesson_step_runs_on_the_training_checkpoint_the_page_shows(client):
+    """With the explorer's *Training step* slider on an earlier checkpoint of a tiny model, every view shows that
+    checkpoint (tiny-sinusoidal@16), and every lesson step said "This step could not be prepared: there is no model
+    'tiny-sinusoidal@16'". The step is resolved on the checkpoint: its numbers are those /api/predict gives for it
+    (fetched again here, and not the final model's); a checkpoint that was not recorded is still a 404."""
+    entry = next(m for m in client.get("/api/models").json()["models"] if m["name"] == "tiny-sinusoidal")
+    early = entry["checkpoints"][1]["model"]  # (the first after step 0)
+    text = "Once upon a time, there was a little"
+    d = client.post("/api/lessons/next-word-prediction/steps/2", json={"text": text, "model": early}).json()
+    assert d["problems"] == [] and d["applies"] and d["model"] == early, d
+    said = {expr_of(n): n["value"] for n in d["numbers"]}
+    at = client.post("/api/predict", json={"text": text, "model": early, "top_k": 2}).json()["predictions"][0]
+    final = client.post("/api/predict", json={"text": text, "top_k": 2}).json()["predictions"][0]
+    assert said["top_next_prob"] == at["prob"] != final["prob"]
+    tiny = client.post("/api/lessons/positional-encoding/steps/5",
+                       json={"text": "The cat sat on the mat because it was tired.", "model": early}).json()
+    assert tiny["applies"] and tiny["problems"] == [], tiny  # a checkpoint of a tiny model is a tiny model
+    steps = {c["step"] for c in entry["checkpoints"]}
+    missing = next(s for s in range(1, 10_000) if s not in steps)
+    r = client.post("/api/lessons/next-word-prediction/steps/2", json={"text": text, "model": f"tiny-sinusoidal@{missing}"})
+    assert r.status_code == 404

@@ -962,3 +962,21 @@ def test_the_keyboard_keeps_its_place_in_the_lesson_panel(page: Page):
     page.keyboard.press("Enter")  # hide the lessons: back on the button that shows them
     expect(page.locator("#lesson-panel")).to_be_hidden()
     assert page.evaluate(ACTIVE) == "#lessons-toggle"
+
+
+def test_a_lesson_quotes_the_training_checkpoint_the_views_show(page: Page, models):
+    """With the *Training step* slider on an early checkpoint, the bars showed tiny-sinusoidal@16's guesses (“little”
+    0.175) and the lesson quoted the final model's ("the top guess is girl, with probability 0.71"): the panel's
+    numbers are those of the model the views show, asked of the API here for that checkpoint."""
+    entry = models["tiny-sinusoidal"]
+    early = entry["checkpoints"][1]
+    page.goto("/?" + urlencode({"lesson": "next-word-prediction", "step": 2, "tstep": early["step"]}))
+    step_ready(page, "next-word-prediction", 2)
+    assert_clean_step(page, "at a checkpoint")
+    text = url_state(page)["text"]
+    top = ask(page, {"api": "predict", "params": {"text": text, "model": early["model"], "top_k": 10,
+                                                   "temperature": 1.0}}, {})["predictions"][0]
+    shown = {lv["raw"]: lv for lv in live_numbers(page)}
+    assert shown["top_next_prob | 2"]["text"] == f"{top['prob']:.2f}", shown["top_next_prob | 2"]
+    assert shown["top_next"]["text"] == word_of(top["text"]), shown["top_next"]
+    assert shown["top_next"]["request"]["params"]["model"] == early["model"]
