@@ -191,8 +191,14 @@ class LabManager:
             self.get(run_id).last_seen = time.monotonic()
 
     def open_stream(self, run_id: int) -> None:
+        """Count an event stream of the run as open; Overloaded (a 503: the page polls instead) when
+        `lab_max_streams` are open already, over all runs."""
         with self._lock:
             run = self.get(run_id)
+            limit = self.settings.lab_max_streams
+            if sum(r.streams for r in self._runs.values()) >= limit:
+                raise Overloaded(f"the training lab has {limit} event streams open, the most it follows at once "
+                                 "(lab_max_streams); follow the run by polling GET /api/lab/runs/{id}", retry_after=5)
             run.streams += 1
             run.last_seen = time.monotonic()
 

@@ -79,7 +79,9 @@ class Settings(BaseSettings):
         return v
     # the training lab (backend/lab.py): worker processes training at once (a paused run keeps its worker), runs
     # waiting beyond them (more: 503), each run's step and time budget, how long a run lives unwatched (no event
-    # stream, no poll) or paused, its checkpoints' memory, ended runs kept, lab models registered, workers' nice
+    # stream, no poll) or paused, its checkpoints' memory, ended runs kept, lab models registered, workers' nice, and
+    # the event streams open at once over all runs (each looks at its run ten times a second on the event loop; one
+    # more: 503, and the page polls instead)
     lab_max_runs: int = Field(1, ge=0)
     lab_max_queued: int = Field(4, ge=0)
     lab_max_steps: int = Field(3000, ge=1)
@@ -90,6 +92,7 @@ class Settings(BaseSettings):
     lab_keep_runs: int = Field(4, ge=0)
     lab_max_registered: int = Field(32, ge=0)
     lab_nice: int = Field(10, ge=0, le=19)
+    lab_max_streams: int = Field(64, ge=1)
 
 
 @lru_cache

@@ -122,7 +122,8 @@ async def events(run_id: RunId, request: Request, lab: Lab,
                  last_event_id: Annotated[str | None, Header()] = None) -> StreamingResponse:
     """The run's progress as Server-Sent Events. On reconnecting, the browser's Last-Event-ID (or `after`)
     resumes after the last record it had. While a stream is open the run counts as watched; when the last one
-    closes and no poll comes within `lab_watch_timeout_s`, the run is cancelled."""
+    closes and no poll comes within `lab_watch_timeout_s`, the run is cancelled. At most `lab_max_streams` streams
+    are open at once over all runs: one more is a 503 with Retry-After (poll the run instead)."""
     if last_event_id is not None and last_event_id.strip().isdigit():
         after = max(after, int(last_event_id))
     _call(lab.open_stream, run_id)

@@ -454,3 +454,23 @@ def test_every_action_on_a_run_checks_its_key(lab_server):
         assert r.status_code == 200 and r.json()["status"] == "cancelled"
     finally:
         c.post(f"/lab/runs/{mine['id']}/cancel")
+
+
+def test_event_streams_are_bounded_server_wide_and_a_refused_page_polls_instead():
+    """Each open event stream looks at its run ten times a second on the event loop: a thousand of them (one client
+    opening streams in a loop) took half a core and delayed /api/health by up to 0.6 s. Past lab_max_streams open at
+    once, a stream is refused with 503 and Retry-After (the page then polls); a stream closed frees its place."""
+    with serve(lab_max_runs=0, lab_max_queued=2, lab_max_streams=2) as (app, c):
+        run = c.post("/lab/runs", json={"steps": 10}).json()  # queued (no worker may start): no process spawned
+        assert run["status"] == "queued"
+        path = f"/lab/runs/{run['id']}/events"
+        with c.stream("GET", path) as one, c.stream("GET", path) as two:
+            assert one.status_code == two.status_code == 200
+            refused = c.get(path)
+            assert refused.status_code == 503 and refused.headers["retry-after"]
+            assert "lab_max_streams" in refused.json()["detail"]
+            assert state(c, run["id"])["status"] == "queued"  # polling still answers
+        wait_for(lambda: sum(r.streams for r in app.state.lab._runs.values()) == 0, timeout=10,
+                 what="the closed streams' places freed")
+        with c.stream("GET", path) as again:
+            assert again.status_code == 200
