@@ -323,12 +323,18 @@ class LabManager:
 
     def reset(self, run_id: int, seed: int | None = None) -> LabRun:
         """Start again from step 0 with the same settings (and `seed` if given), as a new run with a new id.
-        A run with a worker hands it to the new run (no new process, no queue); an ended run queues like any."""
+        A run with a worker hands it to the new run (no new process, no queue) while no other run waits; else the
+        new run queues like any (behind the runs waiting: a reset does not jump the queue)."""
         with self._lock:
             run = self.get(run_id)
             config = run.config if seed is None else LabConfig(**{**run.config.to_dict(), "seed": seed})
             worker = run.worker
-            if run.status not in ("running", "paused") or worker is None or worker.stopping:
+            if run.status not in ("running", "paused") or worker is None or worker.stopping or self._queue:
+                s = self.settings
+                if worker is not None and run.status in LIVE and len(self._queue) >= s.lab_max_queued:
+                    raise Overloaded(  # (checked before the run ends: it goes on)
+                        f"other runs wait for the training lab and its queue is full (lab_max_queued="
+                        f"{s.lab_max_queued}): run {run.id} goes on; reset it when a run ends", retry_after=10)
                 if run.status in LIVE:
                     self._end(run, "cancelled", "reset")
                 return self.create(config, run.steps, run.paused_start)
@@ -337,6 +343,7 @@ class LabManager:
                          created=now, last_seen=now, status="starting", worker=worker)
             self._runs[new.id] = new
             worker.next_run = new
+            worker.started = now  # the watchdog's limit counts from here: the worker starts the new run afresh
             self._send(run, "reset", seed)
             run.worker = None
             self._finish(run, "reset", f"reset: run {new.id} starts again from step 0")

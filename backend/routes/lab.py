@@ -192,7 +192,8 @@ def step(run_id: RunId, req: schemas.LabStepRequest, lab: Lab) -> schemas.LabRun
 def reset(run_id: RunId, lab: Lab, req: schemas.LabResetRequest | None = None) -> schemas.LabRunState:
     """Start again from step 0 with the same settings (and a new `seed` if given), as a new run: the answer is
     the new run (follow its id); the old one ends with status "reset" and `replaced_by`. A live run hands its
-    worker to the new one; an ended run's new run queues like any other."""
+    worker to the new one while no other run waits; else (and for an ended run) the new run queues like any other,
+    behind the runs waiting (a 503 when the queue is full: the live run then goes on)."""
     new = _call(lab.reset, run_id, None if req is None else req.seed)
     return _state(lab.state(new.id))
 

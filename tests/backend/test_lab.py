@@ -474,3 +474,29 @@ def test_event_streams_are_bounded_server_wide_and_a_refused_page_polls_instead(
                  what="the closed streams' places freed")
         with c.stream("GET", path) as again:
             assert again.status_code == 200
+
+
+@pytest.mark.slow
+def test_a_reset_does_not_jump_the_queue_and_its_worker_counts_time_from_the_reset():
+    """A reset hands its worker to the new run only while no other run waits: with one waiting, the new run queues
+    behind it (else one page resetting again and again kept the lab's only worker from the class). And the worker
+    handed over is watched from the reset on: the watchdog's limit (a run's time and pause budgets plus a minute)
+    counted from the worker's first start failed a run that resets had made, however new, as 'overran its time
+    budget'."""
+    with serve(lab_max_runs=1, lab_max_queued=2) as (app, c):
+        lab = app.state.lab
+        a = c.post("/lab/runs", json={"steps": 3000, "paused": True}).json()["id"]
+        wait_for(lambda: state(c, a)["status"] == "paused", what="the worker's start")
+        before = time.monotonic()
+        a1 = c.post(f"/lab/runs/{a}/reset").json()
+        assert a1["status"] == "starting" and a1["queue_position"] is None  # no one waits: it takes the worker
+        assert lab.get(a1["id"]).worker.started >= before
+        b = c.post("/lab/runs", json={"task": "sort", "paused": True}).json()
+        assert b["queue_position"] == 1
+        a2 = c.post(f"/lab/runs/{a1['id']}/reset").json()
+        assert (a2["status"], a2["queue_position"]) == ("queued", 2)
+        assert state(c, a1["id"])["status"] in ("cancelled", "reset")
+        wait_for(lambda: state(c, b["id"])["status"] == "paused", what="the waiting run's start")
+        assert state(c, a2["id"])["queue_position"] == 1
+        for run in (b["id"], a2["id"]):
+            c.post(f"/lab/runs/{run}/cancel")
