@@ -128,7 +128,7 @@ def test_unknown_runs_and_models(lab_server):
 def test_an_action_on_an_ended_run_says_how_it_ended_once(lab_server):
     """'run 4 has ended (cancelled from the page)', not '(cancelled: cancelled from the page)'; and a run reset, not
     '(reset: reset: run 5 starts again from step 0)'."""
-    _, c = lab_server
+    app, c = lab_server
     run = c.post("/lab/runs", json={"task": "after-marker", "size": "tiny", "steps": 5, "paused": True}).json()
     assert c.post(f"/lab/runs/{run['id']}/cancel").json()["reason"] == "cancelled from the page"
     detail = c.post(f"/lab/runs/{run['id']}/resume").json()["detail"]
@@ -144,6 +144,8 @@ def test_an_action_on_an_ended_run_says_how_it_ended_once(lab_server):
     finally:
         for r in c.get("/lab/runs").json()["runs"]:
             c.post(f"/lab/runs/{r['id']}/cancel")
+        # the module's server takes one run and queues one: the next test starts once these workers have gone
+        wait_for(lambda: not app.state.lab._workers, timeout=30, what="the workers' exit")
 
 
 def test_a_run_is_known_by_its_key_as_well_as_its_id(lab_server):
