@@ -507,8 +507,10 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
         elif seg == "$2nd":
             top = _arg(cur, lambda a, b: a > b)
             key = _arg(cur, lambda a, b: a > b, lambda i, top=top: i == top)
-        elif seg == "$maxword":
-            key = _arg(cur, lambda a, b: a > b, lambda i: bool(tokens and i < len(tokens) and tokens[i].get("special")))
+        elif seg == "$maxword":  # (a special token, or a key the query cannot see: the answer's `mask`)
+            hidden = root.get("mask") if isinstance(root, dict) and isinstance(root.get("mask"), list) else []
+            key = _arg(cur, lambda a, b: a > b, lambda i: bool(tokens and i < len(tokens) and tokens[i].get("special"))
+                       or bool(i < len(hidden) and hidden[i]))
         elif (m := re.fullmatch(r"\$(max|min)(seen)?(?:\((.+)\))?", seg)) and (m[2] or m[3]):
             # $max(path) $min(path): over a list of records, by `path`; $maxseen $minseen (and with a path): only the
             # keys the query can see (leaving out those the answer's `mask` marks true: explain's keys after the query)
@@ -714,9 +716,23 @@ def evaluate_condition(tree, read: Callable[[str], Any]):
         return read(tree[1])
     if kind == "not":
         return not evaluate_condition(tree[1], read)
-    if kind in ("and", "or"):  # both sides read (no short cut): every number a condition names is reported
-        a, b = bool(evaluate_condition(tree[1], read)), bool(evaluate_condition(tree[2], read))
-        return (a and b) if kind == "and" else (a or b)
+    if kind in ("and", "or"):
+        # both sides read (no short cut: every number a condition names is reported); a side that cannot be read
+        # stops the condition unless the other settles it (false for `and`, true for `or`): a guard such as "the
+        # query is not the start token and …" holds where the numbers after it cannot be read
+        settles = kind == "or"
+        sides = []
+        for side in (tree[1], tree[2]):
+            try:
+                sides.append(bool(evaluate_condition(side, read)))
+            except ReadError as e:
+                sides.append(e)
+        if settles in sides:
+            return settles
+        for v in sides:
+            if isinstance(v, ReadError):
+                raise v
+        return (sides[0] and sides[1]) if kind == "and" else (sides[0] or sides[1])
     if kind == "neg":
         return -_num(evaluate_condition(tree[1], read))
     if kind == "abs":

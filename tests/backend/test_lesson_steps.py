@@ -22,6 +22,7 @@ from fastapi.testclient import TestClient
 from backend.lesson_roles import PRONOUNS, words_of
 from backend.lesson_steps import SHORTCUTS, ReadError, evaluate_condition, parse_condition, split_claims, tokenize_condition
 from backend.main import create_app
+from backend.settings import Settings
 from models import registry
 from tests.lessonpaths import follow
 
@@ -68,6 +69,18 @@ def test_conditions_read_numbers_words_and_nothing_else():
     assert evaluate_condition(parse_condition("{{c}} == true"), read) is True
     with pytest.raises(ReadError):
         evaluate_condition(parse_condition("{{w}} > 1"), read)
+    # a side that settles `and` (false) or `or` (true) guards the other: a number that cannot be read there (BOS as the
+    # query has no word key to read) does not stop the condition; where nothing settles it, it still does
+    def partial(ref):
+        if ref == "none":
+            raise ReadError("no number to compare")
+        return values[ref]
+    assert evaluate_condition(parse_condition("{{c}} == false and {{none}} > 0"), partial) is False
+    assert evaluate_condition(parse_condition("{{none}} > 0 and {{c}} == false"), partial) is False
+    assert evaluate_condition(parse_condition("{{c}} == true or {{none}} > 0"), partial) is True
+    for unsettled in ("{{c}} == true and {{none}} > 0", "{{c}} == false or {{none}} > 0"):
+        with pytest.raises(ReadError):
+            evaluate_condition(parse_condition(unsettled), partial)
     for bad in ("__import__('os')", "{{a.x}} >", "a.x > 1", "{{a.x}} > 1 ; 2", "lambda: 1", ""):
         with pytest.raises(ValueError):
             parse_condition(bad)
@@ -211,7 +224,8 @@ def test_a_role_with_no_match_offers_the_lesson_s_model_too_where_its_sentence_d
     "abcabc", and the lesson's own sentence is 39 tokens there: offered alone, it left the step unable to start. Where
     the lesson's sentence does not work on the page's model, the answer names the lesson's model to offer with it;
     where it works, none (the student keeps their model)."""
-    with TestClient(create_app(), base_url="http://127.0.0.1") as c:
+    # (a model not loaded yet is waited for, as the `client` fixture's app waits: SmolLM2 loads in more than a second)
+    with TestClient(create_app(Settings(load_wait_s=60)), base_url="http://127.0.0.1") as c:
         url = "/api/lessons/context/steps/1"
         d = c.post(url, json={"text": "abcabc", "model": letters_model}).json()
         assert d["missing"] and d["lesson_model"] == "tiny-sinusoidal", d
@@ -548,6 +562,36 @@ def test_the_sources_of_the_new_views_are_the_page_s():
 
 
 # --------------------------------------------------------------------------- roles: sources, head: @top-head, $all
+
+def test_the_largest_word_key_is_one_the_query_can_see():
+    """$maxword leaves out special tokens and masked keys: BOS as the query sees only itself, and lesson 5 said
+    “<|bos|> gives 0.00 of its attention to The”, a key it cannot see."""
+    from backend.lesson_steps import resolve_path
+
+    tokens = [{"display": "<|bos|>", "special": True}, {"display": "The"}, {"display": "␣cat"}]
+    bos = {"tokens": tokens, "weights": [1.0, 0.0, 0.0], "mask": [False, True, True]}
+    with pytest.raises(ReadError, match="no number to compare"):
+        resolve_path(bos, ["weights", "$maxword"], {"tokens": tokens})
+    the = {"tokens": tokens, "weights": [0.6, 0.4, 0.0], "mask": [False, False, True]}
+    assert resolve_path(the, ["weights", "$maxword"], {"tokens": tokens}) == (0.4, ["weights", 1])
+
+
+@pytest.mark.parametrize("lesson, step", [("attention-arithmetic", 4), ("context", 5)])
+def test_a_start_token_query_is_said_to_see_only_itself(client, lesson, step):
+    """The start token as the query (clicked in the strip) sees only itself: lesson 5 said “<|bos|> gives 0.00 of its
+    attention to The”, a key it cannot see, and lesson 4 named the sentence's token it reads most. Where the first
+    token is a word (SmolLM2) or the model reads both ways (MiniLM's [CLS]), the words are read as before."""
+    text = "The cat chased the dog. The dog chased the cat."
+    for model, start in [("tiny-sinusoidal", True), ("smollm2-135m", False), ("minilm-l6", False)]:
+        if not registry.info(model).available:
+            continue
+        d = client.post(f"/api/lessons/{lesson}/steps/{step}", json={"text": text, "model": model, "token": 0}).json()
+        assert d["problems"] == [] and d["missing"] is None, (model, d["problems"], d["missing"])
+        shown = " ".join(c["shown"] for c in d["claims"])
+        assert ("is the start token" in shown) == start, (model, shown)
+        words = [c for c in d["claims"] if "top_word_key" in c["condition"] or "top_word_key" in c["shown"]]
+        assert not start or not any(c["holds"] for c in words), (model, words)
+
 
 def test_all_reads_a_list_of_lists_as_one_list():
     from backend.lesson_steps import resolve_path

@@ -34,6 +34,11 @@ test("path steps: the largest, the second, the largest word, a word, an index by
   assert.deepEqual(at(explain, "explain.weights.$max"), { value: 0.5, path: ["weights", 0] });
   assert.deepEqual(at(explain, "explain.weights.$2nd").path, ["weights", 2]);
   assert.deepEqual(at(explain, "explain.weights.$maxword").path, ["weights", 2]); // BOS left out
+  // the keys the query cannot see (masked) are left out too: BOS as the query sees only itself, a special token
+  const bos = { ...explain, weights: [1, 0, 0, 0, 0, 0, 0], mask: [false, true, true, true, true, true, true] };
+  assert.throws(() => at(bos, "explain.weights.$maxword"), /no number to compare/);
+  const second = { ...explain, weights: [0.7, 0.3, 0, 0, 0, 0, 0], mask: [false, false, true, true, true, true, true] };
+  assert.deepEqual(at(second, "explain.weights.$maxword").path, ["weights", 1]);
   assert.equal(at(explain, "top_word_key").value, "␣cat");
   assert.deepEqual(at(explain, "explain.tokens.#cat/2").path, ["tokens", 6]);
   assert.equal(at(explain, "explain.tokens.$token.display").value, "␣sat");
