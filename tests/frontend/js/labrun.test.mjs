@@ -447,11 +447,16 @@ test("the status line counts the time budget as the server does (steps with thei
   assert.match(statusText(s, limits), /0\.7 s of the 60 s time budget/);
 });
 
+/** A tab's sessionStorage, in memory. */
+function memoryStorage() {
+  const memory = new Map();
+  return { getItem: (k) => memory.get(k) ?? null, setItem: (k, v) => memory.set(k, String(v)), removeItem: (k) => memory.delete(k) };
+}
+
 test("after a reload the page shows the run it had (stopped as the page went), and forgets one the server no longer has", async () => {
   // a reload said "No run yet": the curves of a run trained for minutes were gone, though the server keeps them
   globalThis.EventSource = function EventSource() {};
-  const memory = new Map();
-  const storage = { getItem: (k) => memory.get(k) ?? null, setItem: (k, v) => memory.set(k, String(v)), removeItem: (k) => memory.delete(k) };
+  const storage = memoryStorage();
   const api = fakeApi();
   const first = createLab(api, storage);
   await first.train({ task: "copy", steps: 100 });
@@ -493,8 +498,7 @@ test("after a reload the page shows the run it had (stopped as the page went), a
 test("a page that took up a live run (a duplicated tab copies the tab's storage) does not stop it when it goes", async () => {
   // closing the duplicate stopped the run the first tab was training, and that tab said "its page was closed"
   globalThis.EventSource = function EventSource() {};
-  const memory = new Map();
-  const storage = { getItem: (k) => memory.get(k) ?? null, setItem: (k, v) => memory.set(k, String(v)), removeItem: (k) => memory.delete(k) };
+  const storage = memoryStorage();
   const api = fakeApi();
   const first = createLab(api, storage);
   await first.train({ task: "copy", steps: 100 });
