@@ -852,3 +852,19 @@ def test_on_a_phone_the_score_split_labels_as_many_keys_as_have_room(page: Page)
     page.wait_for_timeout(300)
     assert page.locator('#panel-positional [data-part="decompose"] .xtick text').count() > 5
     assert page.evaluate(XTICKS_APART) + page.evaluate(TEXT_CLASHES) == []
+
+
+@pytest.mark.parametrize("size, extra", [((1280, 800), {}), ((390, 844), {}), ((1280, 720), {"present": 1})],
+                         ids=["desktop", "phone", "presenter"])
+def test_a_word_longer_than_the_sentence_box_wraps_in_it(page: Page, size, extra):
+    """An address in the sentence boxes (the page's and Compare's side b): the boxes sized to their content made the
+    page 1,588 px wide at 1280 for an address of 150 characters (5,900 px for 600 letters)."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    word = "https://example.com/" + "story" * 30  # (150 characters, within the model's 128 tokens)
+    page.goto("/?" + urlencode({"text": word, "text2": word + "s", "view": "compare", **extra}))
+    page.wait_for_selector("textarea[name=text2]", timeout=WAIT)
+    ready(page, WAIT)
+    widths = page.evaluate("""() => ({ page: document.documentElement.scrollWidth, window: innerWidth,
+      boxes: ['#text', 'textarea[name=text2]'].map((s) => document.querySelector(s).getBoundingClientRect().right) })""")
+    assert widths["page"] <= widths["window"], widths
+    assert all(right <= widths["window"] for right in widths["boxes"]), widths
