@@ -47,6 +47,26 @@ export function sharedWords(e) {
 
 const total = (xs) => xs.reduce((a, b) => a + b, 0);
 
+const MASK_LABEL_PX = 14; // a vertical "masked" in 10 px type needs a bar about this wide
+const MASK_RANGE_PX = 130; // room for "masked: keys 41 to 114" across a run of masked keys
+
+/**
+ * The "masked" labels over the bar charts: one upright on each masked key where each key has `slotPx` of room for
+ * it; else one label over the run of masked keys (a long text's dozens, 5 px apart, ran together into a smear).
+ */
+export function maskNotes(mask, slotPx) {
+  const masked = mask.flatMap((m, i) => (m ? [i] : []));
+  if (!masked.length) return [];
+  const note = (x, text, upright) => ({ x, y: 0, yref: "y", text, ...(upright ? { textangle: -90 } : {}), showarrow: false,
+    font: { size: 10, color: "#666" }, yanchor: "bottom" });
+  const first = masked[0];
+  const last = masked[masked.length - 1];
+  if (slotPx >= MASK_LABEL_PX || last - first + 1 !== masked.length) return masked.map((i) => note(i, "masked", true));
+  // a causal mask hides the keys after the query: one run, labelled once across it (upright where it is narrow)
+  const wide = masked.length * slotPx >= MASK_RANGE_PX;
+  return [note((first + last) / 2, wide ? `masked: keys ${first} to ${last}` : "masked", !wide)];
+}
+
 /** data: {explain, error}; state: {layer, head, token}. */
 export function render(element, data, state) {
   const intro = part(element, "intro", () => h("div", { class: "explain-intro" }));
@@ -103,9 +123,8 @@ export function render(element, data, state) {
   const axis = tokenAxis(tokens, { title: { text: step > 1 ? `key (every ${ordinal(step)} labelled; hover for all)` : "key" }, tickangle: n > 8 ? -45 : 0 }, step);
   const hov = (label, arr) =>
     arr.map((v, i) => `key ${i} “${esc(shownText(tokens[i]))}”<br>${label}: ${v === null ? "masked" : v}`);
-  const maskNotes = e.mask
-    .map((m, i) => (m ? { x: i, y: 0, yref: "y", text: "masked", textangle: -90, showarrow: false, font: { size: 10, color: "#666" }, yanchor: "bottom" } : null))
-    .filter(Boolean);
+  // (the plot's width less its 65 px of margins, shared by the n keys)
+  const masks = maskNotes(e.mask, ((scoresFig.clientWidth || 600) - 65) / n);
   draw(
     scoresFig,
     [
@@ -113,7 +132,7 @@ export function render(element, data, state) {
       { type: "bar", name: `q·k ÷ ${fmt(e.scale)}`, x, y: e.scaled_scores, marker: { color: COLORS.bar }, hovertext: hov("scaled score", e.scaled_scores), hoverinfo: "text" },
       ...(alibi ? [{ type: "bar", name: `q·k ÷ ${fmt(e.scale)} + ALiBi bias`, x, y: e.scores, marker: { color: COLORS.other }, hovertext: hov("score with the bias", e.scores), hoverinfo: "text" }] : []),
     ],
-    { height: 300, barmode: "group", xaxis: axis, yaxis: { title: { text: "score" }, zeroline: true, automargin: true }, annotations: maskNotes,
+    { height: 300, barmode: "group", xaxis: axis, yaxis: { title: { text: "score" }, zeroline: true, automargin: true }, annotations: masks,
       legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
     {
       name: `explain-scores-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
@@ -127,7 +146,7 @@ export function render(element, data, state) {
       { type: "bar", name: `÷ ${fmt(e.scale)} (as run) · entropy ${fmt(e.entropy)}`, x, y: e.weights, marker: { color: COLORS.bar }, hovertext: hov("weight", e.weights), hoverinfo: "text" },
       { type: "bar", name: `÷ ${fmt(e.other_scale)} (flipped) · entropy ${fmt(e.other_entropy)}`, x, y: e.other_weights, marker: { color: COLORS.other }, hovertext: hov("weight with scaling flipped", e.other_weights), hoverinfo: "text" },
     ],
-    { height: 300, barmode: "group", xaxis: axis, yaxis: { title: { text: "weight" }, range: [0, 1.02] }, annotations: maskNotes,
+    { height: 300, barmode: "group", xaxis: axis, yaxis: { title: { text: "weight" }, range: [0, 1.02] }, annotations: masks,
       legend: { orientation: "h", y: 1.02, x: 0, yanchor: "bottom" }, margin: { l: 55, r: 10, t: 50, b: 60 } },
     {
       name: `explain-weights-${e.model}-L${e.layer}-H${e.head}-q${e.query}`,
