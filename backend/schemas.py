@@ -446,7 +446,10 @@ class ExplainResponse(RunInfo):
     query: int
     d_head: int
     scale: float = Field(..., description="what the scores were divided by: sqrt(d_head), or 1 with scaling off")
-    q: list[float]
+    q: list[float] = Field(..., description="[d_head], after any rotary rotation (see `rotated`)")
+    rotated: bool = Field(False, description="q and the keys are rotated by their positions (rotary positions; false "
+                                             "with the positions removed, where nothing is rotated): POST /api/qkv's "
+                                             "q_rot and k_rot, not its q and k")
     kv_head: int = Field(..., description="the K/V head the keys and values are of (grouped-query models share one "
                                           "among group_size query heads; else the head itself)")
     group_size: int = Field(..., description="how many query heads share these keys and values (1: none)")

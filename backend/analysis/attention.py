@@ -186,7 +186,7 @@ def explain(run: Run, layer: int, head: int, query: int) -> schemas.ExplainRespo
     weighted = weights[:, None] * values  # [pos, d_head]
     return schemas.ExplainResponse(
         **run_info(run), layer=layer, head=head, query=query, d_head=cfg.d_head, scale=round(scale, 6),
-        kv_head=head // cfg.group_size, group_size=cfg.group_size,
+        kv_head=head // cfg.group_size, group_size=cfg.group_size, rotated=rotary and run.iv.positions != "removed",
         ablated=(layer, head) in run.iv.ablate, q=rnd(q), keys=rnd(keys), values=rnd(values),
         raw_scores=rnd_masked(masked_raw),
         scaled_scores=rnd_masked(masked_raw / scale), slope=slope, bias=bias,

@@ -479,3 +479,23 @@ def test_a_head_switched_off_changes_no_pattern_up_to_its_own_layer(client):
     r = client.post("/api/compare", json={"a": {"text": TEXT}, "b": {"text": TEXT, "ablate": [[1, 1]]}}).json()
     d = torch.tensor(r["difference"])  # [layer, head, q, k]
     assert d[:2].abs().max() == 0 and d[2:].abs().max() > 0.01
+
+
+@pytest.mark.parametrize("model, positions, rotated", [("tiny-rotary", "normal", True), ("tiny-rotary", "shuffled", True),
+                                                      ("tiny-rotary", "removed", False), ("tiny-sinusoidal", "normal", False)])
+def test_the_explanation_says_whether_its_q_and_k_are_rotated(client, model, positions, rotated):
+    """The arithmetic's q and keys on a rotary model are the rotated ones (what q·k uses), and the answer said nothing of
+    it: beside the Q/K/V view's q they looked wrong. `rotated` says so; the q it gives is the Q/K/V view's q_rot where
+    true (the same length as the unrotated q, a rotation, but other numbers) and its q where false."""
+    req = {"text": "The cat sat on the mat.", "layer": 1, "head": 2, "model": model, "positions": positions}
+    x = client.post("/api/attention/explain", json={**req, "query": 5}).json()
+    head = client.post("/api/qkv", json=req).json()["heads"][0]
+    assert x["rotated"] is rotated
+    q = torch.tensor(head["q"][5])
+    shown = torch.tensor(x["q"])
+    assert float(shown.norm()) == pytest.approx(float(q.norm()), rel=1e-3)
+    if rotated:
+        assert close(x["q"], head["q_rot"][5]) and not close(x["q"], head["q"][5])
+        assert close(x["keys"], head["k_rot"])
+    else:
+        assert close(x["q"], head["q"][5]) and close(x["keys"], head["k"])

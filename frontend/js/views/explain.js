@@ -45,6 +45,17 @@ export function sharedWords(e) {
     "(grouped-query attention): only q is this head's own.";
 }
 
+/** On a rotary model, that q and the keys shown are the rotated ones (what q·k uses), or "" (nothing is rotated). */
+export function rotaryWords(e) {
+  if (!e.rotated) return "";
+  const by = e.interventions && e.interventions.positions === "shuffled" ? "its shuffled position" : "its position";
+  return ` q and each k are the rotated ones (rotary: each turned by an angle that grows with ${by}), as q·k uses them: ` +
+    "the Q/K/V view's q_rot and k_rot.";
+}
+
+/** The name of a vector of the row: "q (40 numbers)", "q after rotary (40 numbers)". */
+export const vectorLabel = (e, name) => `${name}${e.rotated ? " after rotary" : ""} (${e.d_head} numbers)`;
+
 const total = (xs) => xs.reduce((a, b) => a + b, 0);
 
 const MASK_LABEL_PX = 14; // a vertical "masked" in 10 px type needs a bar about this wide
@@ -106,6 +117,7 @@ export function render(element, data, state) {
       e.mask.some(Boolean) ? "keys after the query are masked (left out); " : "no key is masked; ",
       ablatedHere(e) ? "weight = softmax of the scores; Σ weight × v is what the head would add, but it is ablated: the model sets its output z to 0."
         : "weight = softmax of the scores; output = Σ weight × v.",
+      rotaryWords(e),
       sharedWords(e),
     ),
     h(
@@ -114,7 +126,7 @@ export function render(element, data, state) {
       `Entropy of this row: ${fmt(e.entropy)} nats (÷ ${fmt(e.scale)}). With scaling flipped (÷ ${fmt(e.other_scale)}): ${fmt(e.other_entropy)} nats.`,
     ),
   );
-  query.replaceChildren(h("span", { class: "label" }, `q (${e.d_head} numbers)`), vec(e.q));
+  query.replaceChildren(h("span", { class: "label" }, vectorLabel(e, "q")), vec(e.q));
 
   // ---- bar charts
   const x = [...Array(n).keys()];
@@ -161,7 +173,7 @@ export function render(element, data, state) {
   const head = h(
     "tr",
     {},
-    ["#", "key", `k (${e.d_head})`, "q·k", `÷ ${fmt(e.scale)}`, ...(alibi ? ["+ bias", "score"] : []), "mask", "weight", `weight ÷ ${fmt(e.other_scale)}`, `v (${e.d_head})`, "weight × v"].map((t) =>
+    ["#", "key", `k${e.rotated ? " after rotary" : ""} (${e.d_head})`, "q·k", `÷ ${fmt(e.scale)}`, ...(alibi ? ["+ bias", "score"] : []), "mask", "weight", `weight ÷ ${fmt(e.other_scale)}`, `v (${e.d_head})`, "weight × v"].map((t) =>
       h("th", { scope: "col" }, t),
     ),
   );

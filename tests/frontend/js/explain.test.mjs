@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { maskNotes } from "../../../frontend/js/views/explain.js";
+import { maskNotes, rotaryWords, vectorLabel } from "../../../frontend/js/views/explain.js";
 
 // a causal row: the query sees keys 0..q, the keys after it are masked
 const causalMask = (n, q) => Array.from({ length: n }, (_, i) => i > q);
@@ -41,4 +41,14 @@ test("a long row with few keys masked labels them once, upright in their narrow 
 test("no masked key: no label (an encoder, or the last query of a causal row)", () => {
   assert.deepEqual(maskNotes(Array(20).fill(false), 5), []);
   assert.deepEqual(maskNotes(causalMask(20, 19), 5), []);
+});
+
+test("on a rotary model the arithmetic says its q and k are the rotated ones, as the answer says", () => {
+  const e = (rotated, positions = "normal") => ({ rotated, d_head: 40, interventions: { positions } });
+  assert.match(rotaryWords(e(true)), /rotated/);
+  assert.match(rotaryWords(e(true, "shuffled")), /shuffled/);
+  assert.equal(rotaryWords(e(false)), ""); // another scheme, or rotary with the positions removed: nothing rotated
+  assert.equal(rotaryWords(e(false, "removed")), "");
+  assert.equal(vectorLabel(e(true), "q"), "q after rotary (40 numbers)");
+  assert.equal(vectorLabel(e(false), "q"), "q (40 numbers)");
 });
