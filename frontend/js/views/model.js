@@ -43,6 +43,13 @@ function column(parts, layer) {
   return out;
 }
 
+/** The block's title and the stepper's words: "× 4 blocks", "block 2 of 4 (0 to 3: ...)"; a model of one block (a
+ * training-lab model) in the singular. */
+export function blockWords(nLayers, layer) {
+  if (nLayers === 1) return { title: "× 1 block", step: "block 0, the model's only one" };
+  return { title: `× ${nLayers} blocks`, step: `block ${layer} of ${nLayers} (0 to ${nLayers - 1}: one shape, each its own weights)` };
+}
+
 /** data: {model (its /api/models entry), analyze}; state: {layer}. */
 export function render(element, data, state) {
   const m = data.model;
@@ -65,12 +72,13 @@ export function render(element, data, state) {
   const chips = a.tokens.slice(0, MAX_CHIPS).map((t) => h("span", { class: "mtok" }, shownText(t)));
   if (n > MAX_CHIPS) chips.push(h("span", { class: "mtok more" }, `… ${n - MAX_CHIPS} more`));
   const sentence = h("div", { class: "msentence" }, h("span", { class: "label" }, `The sentence: ${n} tokens`), h("span", { class: "mtoks" }, chips));
+  const words = blockWords(m.n_layers, L);
   const stepper = h("span", { class: "mstep", role: "group", "aria-label": "which block" },
     h("button", { type: "button", class: "small", dataset: { step: String(Math.max(0, L - 1)) }, disabled: L === 0, "aria-label": "previous block" }, "◂"),
-    h("span", { class: "mstep-label" }, `block ${L} of ${m.n_layers} (0 to ${m.n_layers - 1}: one shape, each its own weights)`),
+    h("span", { class: "mstep-label" }, words.step),
     h("button", { type: "button", class: "small", dataset: { step: String(Math.min(m.n_layers - 1, L + 1)) }, disabled: L === m.n_layers - 1, "aria-label": "next block" }, "▸"));
   const block = h("div", { class: "mblock", role: "group", "aria-label": `block ${L}` },
-    h("div", { class: "mblock-head" }, h("span", { class: "mblock-title" }, `× ${m.n_layers} blocks`), stepper),
+    h("div", { class: "mblock-head" }, h("span", { class: "mblock-title" }, words.title), stepper),
     column(pic.block, L));
   const out = [];
   if (m.unembed && a.predictions && a.predictions.length) {
