@@ -219,18 +219,30 @@ export function presenting() {
   return document.body.classList.contains("presenter");
 }
 
-/** Multiply every font size in a layout or trace (font, tickfont, textfont, ...) by k; copies what it changes. */
-function scaleFonts(obj, k, depth = 0) {
-  if (!obj || typeof obj !== "object" || depth > 6) return;
+/**
+ * A copy of a layout or trace with every font size (font, tickfont, textfont, ...) multiplied by k: the objects on
+ * the way to a font are copied, the rest passed on as they are (data arrays too). The one given is left as it was:
+ * objects that two charts share (the arithmetic's "masked" labels over both its bar charts) were scaled once for
+ * each chart, the second drawn at k * k.
+ */
+export function scaledFonts(obj, k, depth = 0) {
+  if (!obj || typeof obj !== "object" || depth > 6) return obj;
+  let out = obj;
+  const set = (key, v) => {
+    if (v === obj[key]) return;
+    if (out === obj) out = Array.isArray(obj) ? obj.slice() : { ...obj };
+    out[key] = v;
+  };
   for (const [key, v] of Object.entries(obj)) {
     if (!v || typeof v !== "object") continue;
     if (/font$/i.test(key) && !Array.isArray(v)) {
       const size = Array.isArray(v.size) ? v.size.map((x) => x * k) : typeof v.size === "number" ? v.size * k : v.size;
-      obj[key] = { ...v, size };
+      set(key, { ...v, size });
     } else if (key !== "z" && key !== "x" && key !== "y" && key !== "text" && key !== "customdata") {
-      scaleFonts(v, k, depth + 1);
+      set(key, scaledFonts(v, k, depth + 1));
     }
   }
+  return out;
 }
 
 export function baseLayout(layout = {}) {
@@ -259,7 +271,7 @@ export function draw(fig, traces, layout, exp, config = {}) {
   fig._export = exp;
   fig.querySelector(".exports").hidden = false;
   const name = safeName(exp ? exp.name : "plot");
-  const full = baseLayout(layout);
+  let full = baseLayout(layout);
   // Plotly's default for the tick labels, "hide past div", measures every label against the plot's box (a layout
   // of the page per label, as each one's style is set between two measures): 40-50 ms of each 32-token heatmap.
   // The margins hold the labels (automargin, or margins made for them), so none is hidden that way.
@@ -269,8 +281,8 @@ export function draw(fig, traces, layout, exp, config = {}) {
   full.autosize = false;
   if (presenting()) {
     // presenter mode: larger text in the plots too (the page's CSS cannot reach inside the SVG)
-    scaleFonts(full, PRESENTER_FONT_SCALE);
-    for (const t of traces) scaleFonts(t, PRESENTER_FONT_SCALE);
+    full = scaledFonts(full, PRESENTER_FONT_SCALE);
+    traces = traces.map((t) => scaledFonts(t, PRESENTER_FONT_SCALE));
   }
   return Plotly.react(gd, traces, full, {
     ...CONFIG,

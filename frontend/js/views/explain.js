@@ -1,7 +1,8 @@
 // The attention arithmetic for one layer, head and query: q, each k, q·k, ÷ scale, the mask,
 // softmax, each v times its weight, and the sum; beside it the same row with scaling flipped.
 import {
-  caption, changed, COLORS, draw, esc, fmt, h, panel, part, plainLabels, plotOf, reason, setExport, tickStep, tokenAxis,
+  caption, changed, COLORS, draw, esc, fmt, h, panel, part, plainLabels, plotOf, presenting, PRESENTER_FONT_SCALE, reason, setExport,
+  tickStep, tokenAxis,
 } from "../plot.js";
 import { shownText } from "../derive.js";
 
@@ -135,8 +136,8 @@ export function render(element, data, state) {
   const axis = tokenAxis(tokens, { title: { text: step > 1 ? `key (every ${ordinal(step)} labelled; hover for all)` : "key" }, tickangle: n > 8 ? -45 : 0 }, step);
   const hov = (label, arr) =>
     arr.map((v, i) => `key ${i} “${esc(shownText(tokens[i]))}”<br>${label}: ${v === null ? "masked" : v}`);
-  // (the plot's width less its 65 px of margins, shared by the n keys)
-  const masks = maskNotes(e.mask, ((scoresFig.clientWidth || 600) - 65) / n);
+  // (the plot's width less its 65 px of margins, shared by the n keys; in the presenter's larger type, as if narrower)
+  const masks = maskNotes(e.mask, ((scoresFig.clientWidth || 600) - 65) / n / (presenting() ? PRESENTER_FONT_SCALE : 1));
   draw(
     scoresFig,
     [

@@ -52,3 +52,19 @@ test("a bar under a hundredth of the longest writes its label outside (Plotly dr
   assert.deepEqual(barTextPositions([0.97, 0.02, 0.0096, 0, NaN]), ["auto", "auto", "outside", "outside", "outside"]);
   assert.deepEqual(barTextPositions([]), []);
 });
+
+test("the presenter's larger type scales a layout's fonts once, leaving the layout given as it was", async () => {
+  const { scaledFonts } = await import("../../../frontend/js/plot.js");
+  // two charts drawn with one array of annotations (the arithmetic's "masked" labels over both of its bar charts):
+  // the second was drawn at 1.4 x 1.4 the size, the first's scaling written into the shared objects
+  const notes = [{ text: "masked", font: { size: 10 } }];
+  const a = scaledFonts({ annotations: notes, legend: { font: { size: 12 } } }, 1.4);
+  const b = scaledFonts({ annotations: notes }, 1.4);
+  assert.equal(a.annotations[0].font.size, 14);
+  assert.equal(b.annotations[0].font.size, 14);
+  assert.equal(a.legend.font.size, 12 * 1.4);
+  assert.equal(notes[0].font.size, 10); // the caller's objects as they were
+  // data arrays are passed on as they are (not copied)
+  const z = [[1, 2], [3, 4]];
+  assert.equal(scaledFonts({ z, textfont: { size: 10 } }, 2).z, z);
+});
