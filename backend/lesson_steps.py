@@ -508,9 +508,10 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
             top = _arg(cur, lambda a, b: a > b)
             key = _arg(cur, lambda a, b: a > b, lambda i, top=top: i == top)
         elif seg == "$maxword":  # (a special token, or a key the query cannot see: the answer's `mask`)
-            hidden = root.get("mask") if isinstance(root, dict) and isinstance(root.get("mask"), list) else []
-            key = _arg(cur, lambda a, b: a > b, lambda i: bool(tokens and i < len(tokens) and tokens[i].get("special"))
-                       or bool(i < len(hidden) and hidden[i]))
+            masked = root.get("mask") if isinstance(root, dict) and isinstance(root.get("mask"), list) else []
+            key = _arg(cur, lambda a, b: a > b,
+                       lambda i, masked=masked: bool(tokens and i < len(tokens) and tokens[i].get("special"))
+                       or bool(i < len(masked) and masked[i]))
         elif (m := re.fullmatch(r"\$(max|min)(seen)?(?:\((.+)\))?", seg)) and (m[2] or m[3]):
             # $max(path) $min(path): over a list of records, by `path`; $maxseen $minseen (and with a path): only the
             # keys the query can see (leaving out those the answer's `mask` marks true: explain's keys after the query)

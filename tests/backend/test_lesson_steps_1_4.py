@@ -165,7 +165,7 @@ def test_lesson_4_s_chaser_names_the_token_it_attends_to_most_or_says_it_gives_a
 
 @pytest.mark.parametrize(("lesson", "n", "added"), [
     ("context", 5, "What the head reads is added to the vector"),
-    ("attention-arithmetic", 4, "This z is what the head adds to the vector"),
+    ("attention-arithmetic", 4, "This z, times the head's output matrix W_O"),  # (z itself is not what is added)
 ])
 def test_a_step_says_the_head_adds_its_output_only_where_the_head_is_on(client, lesson, n, added):
     """Lesson 4's 'The chaser' and lesson 5's weighted sum said the head's output "is added to the vector" even where
