@@ -88,8 +88,9 @@ export function typedTexts(sentence, tokens) {
   if (typeof sentence !== "string") return null;
   const out = [];
   let p = 0;
-  for (const t of tokens) {
-    const text = t.special ? "" : t.text || "";
+  const textOf = (t) => (t && !t.special ? t.text || "" : "");
+  for (let k = 0; k < tokens.length; k++) {
+    const text = textOf(tokens[k]);
     if (sentence.startsWith(text, p)) {
       out.push(text);
       p += text.length;
@@ -106,8 +107,10 @@ export function typedTexts(sentence, tokens) {
       got += c;
       q += c.length;
     }
-    // the marks and invisible characters right after the piece were dropped with it
-    while (q < sentence.length) {
+    // the marks and invisible characters right after the piece were dropped with it, unless the next token's text
+    // starts with them (the API gives an invisible character before a space to the next token: "\u200b end")
+    const next = tokens.slice(k + 1).map(textOf).find(Boolean);
+    while (q < sentence.length && !(next && sentence.startsWith(next, q))) {
       const c = String.fromCodePoint(sentence.codePointAt(q));
       if (/\s/u.test(c) || fold(c) !== "") break;
       got += c;

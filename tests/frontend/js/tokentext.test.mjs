@@ -74,3 +74,17 @@ test("the legend names [UNK], lower-casing and stripped accents only where the s
   assert.match(lab[1].meaning, /^lab-1@20 lower-cases/);
   assert.equal(chipNote(LAB[4], typedTexts("The Cat é", LAB)[4], "C"), " · typed “C”");
 });
+
+test("an invisible character after a word that the API gives to the next token's text: the tokens still line up", () => {
+  // MiniLM, "Hi naïve\u200b end" (a zero-width space, common in pasted text): the API puts U+200B at the start of
+  // "end"'s text; the piece "naive" took it too, the tokens no longer lined up, and the legend lost its notes
+  const MINI_ZW = [tok(101, "", "[CLS]", true), tok(7632, "hi", "hi"), tok(15743, " naive", "naive"), tok(2203, "\u200b end", "end"),
+    tok(102, "", "[SEP]", true)];
+  const typed = typedTexts("Hi naïve\u200b end", MINI_ZW);
+  assert.deepEqual(typed, ["", "Hi", " naïve", "\u200b end", ""]);
+  assert.equal(typed.join(""), "Hi naïve\u200b end"); // every character typed, each once
+  assert.deepEqual(tokenizerNotes(MINI_ZW, typed, "minilm-l6").map((n) => n.mark), ["Hi → hi", "naïve → naive"]);
+  // a word joiner after the first word (MiniLM, "Ünïcode\u2060 word")
+  const MINI_WJ = [tok(101, "", "[CLS]", true), tok(27260, "unicode", "unicode"), tok(2773, "\u2060 word", "word"), tok(102, "", "[SEP]", true)];
+  assert.deepEqual(typedTexts("Ünïcode\u2060 word", MINI_WJ), ["", "Ünïcode", "\u2060 word", ""]);
+});
