@@ -478,3 +478,32 @@ def test_a_view_that_reads_no_sentence_is_drawn_under_a_sentence_too_long_for_th
     if view == "heads":
         want = api(page, "/api/roles/probe", {"model": "tiny-learned", "probe": {"seed": 0}})
         expect(section.locator(".probe-loss")).to_contain_text(two(want["probe"]["first_half_loss"]))
+
+
+def test_rows_are_picked_without_a_modifier_key_from_the_query_token(page: Page):
+    """A phone has no Shift key and a keyboard cannot click a heatmap row: the rows controls add (or take out) the
+    query token's row, the one picked on the token strip."""
+    go(page, text=SENTENCE, view="attention", layer=2, head=1)
+    add = page.locator("#attn-rows button[data-addrow]")
+    page.click('#tokens .tok[data-index="2"]')
+    expect(add).to_have_text("+ row 2")
+    add.click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('rows') === '2'")
+    assert url_state(page)["combine"] == "sum"  # as a Shift-click: the rows summed
+    # by keyboard: the strip's arrow keys pick the query, Enter on the button adds its row
+    page.focus('#tokens .tok[data-index="2"]')
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    expect(add).to_have_text("+ row 4")
+    add.focus()
+    page.keyboard.press("Enter")
+    page.wait_for_function("() => new URLSearchParams(location.search).get('rows') === '2,4'")
+    ready(page, WAIT)
+    want = api(page, "/api/analyze", {"text": SENTENCE, "layers": [], "query_rows": {"queries": [2, 4], "combine": "sum"}})
+    page.wait_for_function("() => (document.querySelector('#attn-rows .panel-title')?.textContent || '').startsWith('Sum of rows 2')")
+    bars = page.evaluate("() => document.querySelector('#attn-rows [data-part=\"rows\"] .plot').data[0].y")
+    assert bars == want["query_rows"]["weights"][2][1]
+    # the query's row picked already: the button takes it out
+    expect(add).to_have_text("− row 4")
+    add.click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('rows') === '2'")

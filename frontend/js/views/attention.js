@@ -53,6 +53,7 @@ export function show(section, got, ctx) {
     [hs, [analysis, s.layer, s.head, Math.round(hs.clientWidth / 40)],
       () => heads.render(hs, { analyze: analysis }, vs)],
   ];
+  rows.sync(rw, view, vs); // (the controls follow the query token, which does not redraw the combined row)
   for (const [el, deps, drawIt] of todo) {
     if (!changed(el, deps)) continue;
     drawIt();

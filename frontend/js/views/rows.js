@@ -3,7 +3,7 @@
 // `query_rows`); this draws them as one bar per key. Pick rows with Shift- or Ctrl-click on the heatmap.
 import { shownText } from "../derive.js";
 import { COLORS, caption, draw, emit, esc, fmt, h, panel, part, plainLabels, reason, tokenAxis, tokenIndex } from "../plot.js";
-import { pickRow } from "../roles.js";
+import { pickRow, toggleRow } from "../roles.js";
 
 function controls(element) {
   return part(element, "rows-controls", () => {
@@ -12,16 +12,53 @@ function controls(element) {
       ...["one", "sum", "mean"].map((c) => h("button", { type: "button", class: "small seg", dataset: { combine: c },
         title: { one: "the query token's row (the heatmap as it is)", sum: "the picked rows added: each key's total weight from them",
           mean: "the picked rows averaged" }[c] }, c)),
+      // the query token's row in or out: Shift-click without a Shift key (a phone) or a mouse (the keyboard)
+      h("button", { type: "button", class: "small", dataset: { addrow: "1" } }),
       h("span", { class: "rows-picked" }),
       h("button", { type: "button", class: "small", dataset: { clear: "1" }, title: "pick no rows (the query token alone)" }, "clear"));
     box.addEventListener("click", (ev) => {
       const btn = ev.target.closest("button");
       if (!btn) return;
       if (btn.dataset.combine) emit(box, { combine: btn.dataset.combine });
+      else if (btn.dataset.addrow && box._row) {
+        const { rows, combine, query } = box._row;
+        emit(box, { rows: toggleRow(rows, query), combine: combine === "one" ? "sum" : combine });
+      }
       else if (btn.dataset.clear) emit(box, { rows: [] });
     });
     return box;
   });
+}
+
+/**
+ * The controls above the combined row, for the state as it is (the query token too, which does not redraw the row):
+ * which way the rows are combined, the query's row button, the rows picked. Returns the picked rows this text has.
+ */
+// every token by its API index, the hidden special tokens too (a picked [CLS] row read "?")
+const byIndexOf = (a) => new Map([...(a.hidden || []).map((t) => [t.position, t]), ...a.tokens.map((t, i) => [tokenIndex(a.tokens, i), t])]);
+
+export function sync(element, a, state) {
+  const byIndex = byIndexOf(a);
+  const ctl = controls(element);
+  const on = state.combine !== "one";
+  for (const b of ctl.querySelectorAll("button[data-combine]")) b.setAttribute("aria-pressed", b.dataset.combine === state.combine ? "true" : "false");
+  const picked = (state.rows || []).filter((r) => r < a.tokens.length + (a.hidden ? a.hidden.length : 0));
+  // the query token (its API index): the row the button adds or takes out
+  const query = Number.isInteger(state.token) && state.token < a.tokens.length ? tokenIndex(a.tokens, state.token) : null;
+  ctl._row = query === null ? null : { rows: state.rows || [], combine: state.combine, query };
+  const add = ctl.querySelector("button[data-addrow]");
+  add.hidden = query === null;
+  if (query !== null) {
+    const inRows = (state.rows || []).includes(query);
+    add.textContent = `${inRows ? "−" : "+"} row ${query}`;
+    add.title = `${inRows ? "take out" : "add"} the row of the query token, ${query} “${shownText(a.tokens[state.token])}” ` +
+      "(pick the query on the token strip)";
+  }
+  ctl.querySelector(".rows-picked").textContent = !on ? "Shift- or Ctrl-click heatmap rows, or add the query's row, to sum or average them."
+    : picked.length ? `picked: ${picked.map((r) => `${r} “${byIndex.has(r) ? shownText(byIndex.get(r)) : "?"}”`).join(", ")}`
+      : "picked: none, so the query token's row (Shift- or Ctrl-click heatmap rows, or add the query's row, to pick them)";
+  ctl.querySelector("button[data-clear]").hidden = !picked.length;
+  return picked;
 }
 
 /**
@@ -30,16 +67,9 @@ function controls(element) {
  */
 export function render(element, data, state) {
   const a = data.analyze;
-  const ctl = controls(element);
-  for (const b of ctl.querySelectorAll("button[data-combine]")) b.setAttribute("aria-pressed", b.dataset.combine === state.combine ? "true" : "false");
+  const picked = sync(element, a, state);
+  const byIndex = byIndexOf(a);
   const on = state.combine !== "one";
-  const picked = (state.rows || []).filter((r) => r < a.tokens.length + (a.hidden ? a.hidden.length : 0));
-  // every token by its API index, the hidden special tokens too (a picked [CLS] row read "?")
-  const byIndex = new Map([...(a.hidden || []).map((t) => [t.position, t]), ...a.tokens.map((t, i) => [tokenIndex(a.tokens, i), t])]);
-  ctl.querySelector(".rows-picked").textContent = !on ? "Shift- or Ctrl-click heatmap rows to sum or average them."
-    : picked.length ? `picked: ${picked.map((r) => `${r} “${byIndex.has(r) ? shownText(byIndex.get(r)) : "?"}”`).join(", ")}`
-      : "picked: none, so the query token's row (Shift- or Ctrl-click heatmap rows to pick them)";
-  ctl.querySelector("button[data-clear]").hidden = !picked.length;
   const fig = panel(element, "rows", "Rows combined");
   fig.hidden = !on;
   if (!on) return undefined;
