@@ -507,3 +507,17 @@ def test_rows_are_picked_without_a_modifier_key_from_the_query_token(page: Page)
     expect(add).to_have_text("− row 4")
     add.click()
     page.wait_for_function("() => new URLSearchParams(location.search).get('rows') === '2'")
+
+
+def test_the_per_head_summary_says_what_its_colours_mean_where_it_writes_no_numbers(page: Page, need_models):
+    """MiniLM's 12 heads leave no room for the numbers: the colours alone were shown, the entropy's on a scale that
+    ends at this sentence's highest entropy, with nothing saying which colour is a focused head."""
+    need_models("minilm-l6")
+    go(page, text=SENTENCE, model="minilm-l6", view="attention")
+    page.wait_for_function("() => (document.querySelector('#attn-heads .plot')?.data || []).length === 4")
+    assert page.evaluate("() => document.querySelector('#attn-heads .plot').data[0].texttemplate") == ""  # no numbers
+    heads = api(page, "/api/analyze", {"text": SENTENCE, "model": "minilm-l6", "layers": []})["heads"]
+    top = max(h["entropy"] for row in heads for h in row if h["entropy"] is not None)
+    cap = page.locator("#attn-heads .caption")
+    expect(cap).to_contain_text(f"entropy from dark (0 nats, a focused head) to yellow ({top:.2f} nats, the highest here)")
+    expect(cap).to_contain_text("the three weights from dark (0) to yellow (1), as in the heatmap")

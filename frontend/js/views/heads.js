@@ -26,12 +26,12 @@ export function render(element, data, state) {
   if (!a) return;
   const nL = a.n_layers;
   const nH = a.n_heads;
-  caption(fig, "Each number is a mean over the words where it applies, as the Heads tab counts them: a special token " +
+  const cap = "Each number is a mean over the words where it applies, as the Heads tab counts them: a special token " +
     "(BOS, [CLS], [SEP]) is never the query, the entropy counts the queries that see at least two tokens (a causal " +
     "model's first query sees only itself: its entropy is 0 whatever the head), of the three weights only the " +
     "first-token weight counts the first token, and the previous-token weight starts at the third token. So the three " +
     "weights are that tab's previous-token, sink and self scores. Low entropy = a focused head; a blank cell: no word counts. Hover for the exact value; click a cell to " +
-    "select that head.");
+    "select that head.";
   const traces = [];
   // four panels in a row; two rows of two on a narrow screen
   const width = element.clientWidth || 800;
@@ -39,6 +39,12 @@ export function render(element, data, state) {
   const cols = width < (presenting() ? 820 : 560) ? 2 : MEASURES.length;
   const rowsN = MEASURES.length / cols;
   const showNumbers = nH <= 6 && nL <= 16 && (width - 60) / cols / nH >= (presenting() ? 44 : 32);
+  // the entropy's colours end at this sentence's highest entropy (the weights' at 1): without the numbers in the
+  // cells, the caption says which colour is what
+  const entropies = a.heads.flat().map((hs) => hs.entropy).filter((v) => v !== null && v !== undefined);
+  const top = entropies.length ? Math.max(...entropies) : null;
+  caption(fig, cap + (showNumbers ? "" : ` Colours: ${top ? `entropy from dark (0 nats, a focused head) to yellow (${top.toFixed(2)} nats, ` +
+    "the highest here); " : ""}the three weights from dark (0) to yellow (1), as in the heatmap.`));
   const margin = { l: 50, r: 10, t: 28, b: 36 };
   const height = Math.max(200, Math.min(900, nL * (nL > 12 ? 24 : 34) + 80)) * rowsN;
   const layout = {
@@ -55,7 +61,7 @@ export function render(element, data, state) {
     const z = a.heads.map((row) => row.map((hs) => hs[key]));
     traces.push({
       type: "heatmap", z, x: [...Array(nH).keys()], y: [...Array(nL).keys()], colorscale: scale, showscale: false,
-      zmin: 0, ...(key === "entropy" ? {} : { zmax: 1 }), texttemplate: showNumbers ? "%{z:.2f}" : "", textfont: { size: 10 },
+      zmin: 0, ...(key === "entropy" ? (top ? { zmax: top } : {}) : { zmax: 1 }), texttemplate: showNumbers ? "%{z:.2f}" : "", textfont: { size: 10 },
       hovertemplate: `layer %{y} · head %{x}<br>${label}: %{z}<extra></extra>`, hoverongaps: false,
       xaxis: `x${s}`, yaxis: `y${s}`, xgap: 1, ygap: 1,
     });
