@@ -108,7 +108,9 @@ export function parse(search, problems = []) {
   const q = new URLSearchParams(search);
   const s = structuredClone({ ...DEFAULTS });
   const limits = vocab.limits;
-  if (q.has("text")) s.text = q.get("text");
+  // line breaks as the sentence box keeps them (it shows "a\r\nb" as "a\nb": the page analysed what it did not show)
+  const lines = (v) => v.replace(/\r\n?/g, "\n");
+  if (q.has("text")) s.text = lines(q.get("text"));
   if (q.has("model")) s.model = q.get("model").slice(0, 200);
   if (q.has("view")) {
     if (viewIds().includes(q.get("view"))) s.view = q.get("view");
@@ -132,7 +134,7 @@ export function parse(search, problems = []) {
   if (METRICS.includes(q.get("metric"))) s.metric = q.get("metric");
   for (const k of ["word", "a", "b", "c", "expect"]) if (q.has(k)) s[k] = q.get(k).slice(0, 100);
   s.pn = int(q.get("pn"), DEFAULTS.pn, 1, limits.max_positions_n ?? 512);
-  if (q.has("text2")) s.text2 = q.get("text2");
+  if (q.has("text2")) s.text2 = lines(q.get("text2"));
   if (q.has("model2")) s.model2 = q.get("model2").slice(0, 200);
   if (positionIds().includes(q.get("positions2"))) s.positions2 = q.get("positions2");
   if (q.has("ablate2")) s.ablate2 = heads(q.get("ablate2"), "ablate2", problems);
