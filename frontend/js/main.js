@@ -384,7 +384,9 @@ function showView(ctx, { an, token: tok, view, analysis }) {
   if (ready) {
     const info = viewInfo(state.view);
     const q = page.query;
-    announce(`${info ? info.title : state.view} drawn` + (analysis ? `: ${analysis.tokens.length} tokens, query token ${q ?? tok} “${shownText(analysis.tokens[q ?? tok])}”, model ${analysis.model}.` : "."));
+    // the layer and head too, where the view shows one: the arrow keys move them, and nothing else says where to
+    const where = info && info.layer_head ? `, layer ${state.layer}, head ${state.head}` : "";
+    announce(`${info ? info.title : state.view} drawn` + (analysis ? `: ${analysis.tokens.length} tokens, query token ${q ?? tok} “${shownText(analysis.tokens[q ?? tok])}”${where}, model ${analysis.model}.` : `${where ? `: ${where.slice(2)}` : ""}.`));
   }
   return ready;
 }

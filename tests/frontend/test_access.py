@@ -591,3 +591,19 @@ def test_a_screen_reader_hears_when_a_view_is_drawn(page: Page):
     expect(region).to_have_text(re.compile(rf"^Attention drawn: {m} tokens"))
     page.click('.tabs [data-view="predictions"]')
     expect(region).to_have_text(re.compile(rf"^Predictions drawn: {m} tokens"))
+
+
+def test_a_screen_reader_hears_the_layer_and_head_the_arrow_keys_moved_to(page: Page):
+    """The arrow keys move the layer and head; the live region said the same "Attention drawn: 12 tokens, query
+    token 11 “.”" for every head, so a screen-reader user heard nothing of where the keys had taken them."""
+    open_app(page, text=SENTENCE, view="attention")
+    region = page.locator("#announce")
+    expect(region).to_contain_text("layer 0, head 0")
+    page.locator("body").focus()
+    page.keyboard.press("ArrowDown")
+    expect(region).to_contain_text("layer 1, head 0")
+    page.keyboard.press("ArrowRight")
+    expect(region).to_contain_text("layer 1, head 1")
+    page.click('.tabs [data-view="predictions"]')  # a view of no one head: none named
+    expect(region).to_have_text(re.compile(r"^Predictions drawn: "))
+    expect(region).not_to_contain_text("head")
