@@ -521,3 +521,24 @@ def test_the_per_head_summary_says_what_its_colours_mean_where_it_writes_no_numb
     cap = page.locator("#attn-heads .caption")
     expect(cap).to_contain_text(f"entropy from dark (0 nats, a focused head) to yellow ({top:.2f} nats, the highest here)")
     expect(cap).to_contain_text("the three weights from dark (0) to yellow (1), as in the heatmap")
+
+
+def test_the_grid_says_hover_only_where_its_tiles_answer_hover(page: Page, need_models):
+    """SmolLM2's 30 x 9 tiles of a 25-token sentence are past the cells the grid gives hover text: its caption said
+    "hover shows each weight to within 0.002" and its role legend "hover a tile for its label" over tiles that show
+    nothing on hover."""
+    need_models("smollm2-135m")
+    text = "Once upon a time there was a little girl named Lily. She loved to play outside with her big red ball every day."
+    go(page, text=text, model="smollm2-135m", view="attention")
+    page.wait_for_function("() => (document.querySelector('#attn-grid .plot')?.data || []).length === 2")
+    n = len(api(page, "/api/analyze", {"text": text, "model": "smollm2-135m", "layers": []})["tokens"])
+    assert (30 * (n + 1) - 1) * (9 * (n + 1) - 1) > 120_000  # past the hover budget (grid.js MAX_HOVER_CELLS)
+    assert page.evaluate("() => document.querySelector('#attn-grid .plot').data[0].hoverinfo") == "none"
+    expect(page.locator("#attn-grid .caption")).not_to_contain_text("hover")
+    expect(page.locator("#attn-grid .caption")).to_contain_text("8-bit thumbnails")
+    page.wait_for_function("() => (document.querySelector('#attn-grid .roles-legend')?.textContent || '').includes('labelled')")
+    expect(page.locator("#attn-grid .roles-legend")).not_to_contain_text("hover a tile")
+    # a short sentence: hover there, and said
+    go(page, text="The cat sat.", model="smollm2-135m", view="attention")
+    page.wait_for_function("() => (document.querySelector('#attn-grid .plot')?.data || []).length === 2")
+    expect(page.locator("#attn-grid .caption")).to_contain_text("hover shows each weight to within 0.002")

@@ -32,7 +32,8 @@ function source(a) {
     return {
       weight: (l, h, i, j) => bytes[at(l, h, i, j)] / scale,
       label: (l, h, i, j) => `≈${(bytes[at(l, h, i, j)] / scale).toFixed(2)}`,
-      precision: ` 8-bit thumbnails: hover shows each weight to within ${(1 / (2 * scale)).toPrecision(1)} (≈); the heatmap shows the selected head in full.`,
+      precision: (hover) => ` 8-bit thumbnails${hover ? ": hover shows each weight" : ", each weight drawn"} to within ${(1 / (2 * scale)).toPrecision(1)}` +
+        `${hover ? " (≈)" : ""}; the heatmap shows the selected head in full.`,
       csv: () => {
         const rows = [["layer", "head", "query", "key", "weight_8bit"]];
         for (let l = 0; l < nL; l++)
@@ -53,7 +54,7 @@ function source(a) {
   return {
     weight: (l, h, i, j) => att[l][h][i][j],
     label: (l, h, i, j) => String(att[l][h][i][j]),
-    precision: "",
+    precision: () => "",
     csv: () => {
       const rows = [["layer", "head", "query", "key", "weight"]];
       att.forEach((heads, l) => heads.forEach((p, h) => p.forEach((row, i) => row.forEach((v, j) => rows.push([l, h, ix[i], ix[j], v])))));
@@ -139,7 +140,7 @@ export function sinkHidden(a) {
   return first ? shownText(first) : null;
 }
 
-function roleLegend(fig, table, defs, { hidden = 0, short = 0 } = {}, ablate = [], firstHidden = null) {
+function roleLegend(fig, table, defs, { hidden = 0, short = 0, hover = true } = {}, ablate = [], firstHidden = null) {
   const box = part(fig, "roles-legend", () => h("p", { class: "roles-legend" }));
   box.replaceChildren();
   box.hidden = !defs;
@@ -159,7 +160,7 @@ function roleLegend(fig, table, defs, { hidden = 0, short = 0 } = {}, ablate = [
       " No head is labelled on this sentence.") +
     (off ? ` ${off} of them ${off > 1 ? "are" : "is"} ablated: ${off > 1 ? "they attend" : "it attends"} so, but ${off > 1 ? "their" : "its"} output is set to zero.` : "") +
     (short ? ` ${short} of them show${short > 1 ? "" : "s"} the role alone, without its score, to fit on ${short > 1 ? "their tiles" : "its tile"} at this size.` : "") +
-    (hidden ? ` ${hidden} of them ${hidden > 1 ? "do" : "does"} not fit on ${hidden > 1 ? "their tiles" : "its tile"} at this size without covering weights: hover a tile for its label.` : "") +
+    (hidden ? ` ${hidden} of them ${hidden > 1 ? "do" : "does"} not fit on ${hidden > 1 ? "their tiles" : "its tile"} at this size without covering weights${hover ? ": hover a tile for its label" : ""}.` : "") +
     (firstHidden ? ` The first token, ${firstHidden}, is hidden here: a sink label's weight is on it, a column no tile draws.` : "") +
     " Hover a name for its definition; the Heads tab ranks every head by any role."));
 }
@@ -203,13 +204,14 @@ export function render(element, data, state) {
   const rows = nL * tile - 1;
   const cols = nH * tile - 1;
   const src = source(a);
+  const hover = rows * cols <= MAX_HOVER_CELLS; // (past it the tiles answer no hover: the captions say nothing of it)
   const masked = a.mask || null;
   const anyMasked = Boolean(masked) && a.tokens.some((_, i) => masked(i, n - 1));
   caption(
     fig,
     (data.ablateMode ? "Ablate mode: click a head to switch it off or on." : "Click a head to select it; Shift-click (or turn on ablate mode) to ablate it.") +
       " Keys: arrows move the selection, Enter ablates it." +
-      (anyMasked ? ` ${THEME.masked.grid_words}` : "") + src.precision + hiddenNote(a, false),
+      (anyMasked ? ` ${THEME.masked.grid_words}` : "") + src.precision(hover) + hiddenNote(a, false),
   );
   const gd = plotOf(fig);
   const g = { tile, n, nL, nH, layer: state.layer, head: state.head };
@@ -229,7 +231,6 @@ export function render(element, data, state) {
   const fits = table && table.heads.length === nL && (table.heads[0] || []).length === nH;
   const labelled = fits ? labelsOf(table) : [];
   const labelOf = new Map(labelled.map((x) => [`${x.layer}.${x.head}`, x.text]));
-  const hover = rows * cols <= MAX_HOVER_CELLS;
   // the cells: built again only for new weights, not when only the role labels changed (the same z array goes back
   // to Plotly). The hover text names the labels.
   if (changed(gd, [a.thumbnails || a.attention, n, nL, nH, maskKey])) {
@@ -273,7 +274,7 @@ export function render(element, data, state) {
   const cornered = Boolean(masked) && n > 1 && masked(0, n - 1);
   const cellBox = cornered ? { w: ((gd.clientWidth || width) - margin.l - margin.r) / (cols + 1), h: (height - margin.t - margin.b) / (rows + 1) } : null;
   const { trace: labels, hidden, short } = roleTrace(g, labelled, cell, cellBox);
-  gd._attnlabFit = { hidden, short };
+  gd._attnlabFit = { hidden, short, hover };
   roleLegend(fig, table, data.defs || null, gd._attnlabFit, state.ablate, sinkHidden(a));
   const gaps = anyMasked ? gapShapes(g, rows, cols) : [];
   const centre = (k) => k * tile + (n - 1) / 2;
