@@ -1,7 +1,7 @@
 // All layers x heads as small thumbnails. One heatmap holds every head's pattern side by side (tiles
 // separated by an empty row and column), so that 4 x 4 heads and 30 x 9 heads draw equally fast.
 // It draws from the API's 8-bit `thumbnails` when the answer has them (large models; the hover then says
-// "≈0.39", the precision they have), else from the full-precision `attention`.
+// "≈0.392", near the precision they have), else from the full-precision `attention`.
 // Click: select that layer and head. Shift/Alt/Ctrl-click, or click in ablate mode: ablate it.
 // Keyboard: the grid is one tab stop; the arrow keys move the selected head (main.js), Enter or Space
 // ablates (or restores) the selected head.
@@ -31,9 +31,11 @@ function source(a) {
     const at = (l, h, i, j) => ((l * nH + h) * n + i) * n + j;
     return {
       weight: (l, h, i, j) => bytes[at(l, h, i, j)] / scale,
-      label: (l, h, i, j) => `≈${(bytes[at(l, h, i, j)] / scale).toFixed(2)}`,
-      precision: (hover) => ` 8-bit thumbnails${hover ? ": hover shows each weight" : ", each weight drawn"} to within ${(1 / (2 * scale)).toPrecision(1)}` +
-        `${hover ? " (≈)" : ""}; the heatmap shows the selected head in full.`,
+      // at 3 decimals: the byte's own 1 / (2 scale) and the rounding's 0.0005 (at 2 decimals, 0.005 more)
+      label: (l, h, i, j) => `≈${(bytes[at(l, h, i, j)] / scale).toFixed(3)}`,
+      precision: (hover) => hover
+        ? ` 8-bit thumbnails: hover shows each weight to within ${Math.ceil((1 / (2 * scale) + 0.0005) * 1e4) / 1e4} (≈); the heatmap shows the selected head in full.`
+        : ` 8-bit thumbnails, each weight drawn to within ${(1 / (2 * scale)).toPrecision(1)}; the heatmap shows the selected head in full.`,
       csv: () => {
         const rows = [["layer", "head", "query", "key", "weight_8bit"]];
         for (let l = 0; l < nL; l++)
