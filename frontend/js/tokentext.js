@@ -166,3 +166,8 @@ export function tokenizerNotes(tokens, typed, model = "this model") {
   if (marked) out.push({ mark: `${marked.original} → ${marked.shown}`, meaning: `${model} strips accents: it reads the letter without its mark` });
   return out;
 }
+
+/** A token's display as a screen reader should say it: the marks ␣ ↵ ⇥ as the words the legend gives them. */
+export function spoken(display) {
+  return String(display ?? "").replace(/[␣↵⇥]/g, (c) => ` ${{ "␣": "space", "↵": "newline", "⇥": "tab" }[c]} `).replace(/ {2,}/g, " ").trim();
+}

@@ -607,3 +607,21 @@ def test_a_screen_reader_hears_the_layer_and_head_the_arrow_keys_moved_to(page: 
     page.click('.tabs [data-view="predictions"]')  # a view of no one head: none named
     expect(region).to_have_text(re.compile(r"^Predictions drawn: "))
     expect(region).not_to_contain_text("head")
+
+
+def test_a_screen_reader_hears_a_token_s_space_newline_and_tab_as_words(page: Page):
+    """A chip's name was its display: "token 2: ␣" for a lone space, which a screen reader reads as nothing or as
+    "open box"; the marks are said as words, as the legend explains them."""
+    open_app(page, text="a b\n\tc", view="attention")
+    tokens = api(page, "/api/analyze", {"text": "a b\n\tc", "model": "tiny-sinusoidal", "layers": []})["tokens"]
+    names = page.locator("#tokens .tok").evaluate_all("(cs) => cs.map((c) => c.getAttribute('aria-label'))")
+    assert len(names) == len(tokens)
+    for name, t in zip(names, tokens, strict=True):
+        assert not any(mark in name for mark in "␣↵⇥"), name
+        if t["display"] == "␣b":
+            assert name.endswith(": space b")
+        if t["display"] == "↵":
+            assert name.endswith(": newline")
+        if t["display"] == "⇥":
+            assert name.endswith(": tab")
+    assert {"␣b", "↵", "⇥"} <= {t["display"] for t in tokens}

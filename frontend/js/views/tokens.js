@@ -1,7 +1,7 @@
 // The token strip: one chip per token (text set with textContent), the selected query highlighted.
 import { intoSight, positionText, shownText } from "../derive.js";
 import { h } from "../plot.js";
-import { chipNote, sources, typedTexts } from "../tokentext.js";
+import { chipNote, sources, spoken, typedTexts } from "../tokentext.js";
 
 /**
  * data: {tokens: [{id, text, position, special, index?}], interventions, stale: bool, sentence?}: `interventions` the answer's
@@ -37,7 +37,7 @@ export function render(element, data, state) {
     chip.querySelector(".tok-pos").textContent = String(index);
     chip.title = `token ${index} · id ${t.id} · ${positionText(t.position, data.interventions, data.positional)}${t.special ? " · special token (stands for no text)" : ""}` +
       chipNote(t, typed && typed[i], from[i]);
-    chip.setAttribute("aria-label", `token ${index}: ${shownText(t)}${t.special ? " (special token)" : ""}`);
+    chip.setAttribute("aria-label", `token ${index}: ${spoken(shownText(t))}${t.special ? " (special token)" : ""}`);
     chip.classList.toggle("selected", index === state.token);
     chip.classList.toggle("special", Boolean(t.special));
     chip.classList.toggle("pinned", index === state.pinned);

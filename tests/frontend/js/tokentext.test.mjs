@@ -88,3 +88,12 @@ test("an invisible character after a word that the API gives to the next token's
   const MINI_WJ = [tok(101, "", "[CLS]", true), tok(27260, "unicode", "unicode"), tok(2773, "\u2060 word", "word"), tok(102, "", "[SEP]", true)];
   assert.deepEqual(typedTexts("Ünïcode\u2060 word", MINI_WJ), ["", "Ünïcode", "\u2060 word", ""]);
 });
+
+test("a token's marks said as words", async () => {
+  const { spoken } = await import("../../../frontend/js/tokentext.js");
+  assert.equal(spoken("␣the"), "space the");
+  assert.equal(spoken("␣"), "space");
+  assert.equal(spoken("↵↵"), "newline newline");
+  assert.equal(spoken("⇥x␣"), "tab x space");
+  assert.equal(spoken("<0xF0>"), "<0xF0>");
+});
