@@ -11,6 +11,7 @@ import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
 import * as lessons from "./lessons.js";
 import { download, forgetDrawn, h, mark } from "./plot.js";
 import { readURL, state, subscribe, toggledAblate, update } from "./state.js";
+import { spoken } from "./tokentext.js";
 import { VIEWS } from "./views/index.js";
 import * as beyondView from "./views/beyond.js";
 import * as legendView from "./views/legend.js";
@@ -386,7 +387,7 @@ function showView(ctx, { an, token: tok, view, analysis }) {
     const q = page.query;
     // the layer and head too, where the view shows one: the arrow keys move them, and nothing else says where to
     const where = info && info.layer_head ? `, layer ${state.layer}, head ${state.head}` : "";
-    announce(`${info ? info.title : state.view} drawn` + (analysis ? `: ${analysis.tokens.length} tokens, query token ${q ?? tok} “${shownText(analysis.tokens[q ?? tok])}”${where}, model ${analysis.model}.` : `${where ? `: ${where.slice(2)}` : ""}.`));
+    announce(`${info ? info.title : state.view} drawn` + (analysis ? `: ${analysis.tokens.length} tokens, query token ${q ?? tok} “${spoken(shownText(analysis.tokens[q ?? tok]))}”${where}, model ${analysis.model}.` : `${where ? `: ${where.slice(2)}` : ""}.`));
   }
   return ready;
 }

@@ -625,3 +625,6 @@ def test_a_screen_reader_hears_a_token_s_space_newline_and_tab_as_words(page: Pa
         if t["display"] == "⇥":
             assert name.endswith(": tab")
     assert {"␣b", "↵", "⇥"} <= {t["display"] for t in tokens}
+    # and the live region's query token, said the same way
+    page.click(f'#tokens .tok[data-index="{[t["display"] for t in tokens].index("␣b")}"]')
+    expect(page.locator("#announce")).to_contain_text("“space b”")
