@@ -71,7 +71,7 @@ def test_a_large_model_gets_one_layer_in_full_and_the_grid_its_thumbnails(page: 
         want = full["attention"][layer][head]
         assert max(abs(tile[i][j] - want[i][j]) for i in range(n) for j in range(n)) <= 1 / 510 + 1e-4
     # hovering says how precise the thumbnail is
-    assert grid["text"][0][0] == f"layer 0 · head 0<br>query 0 “[CLS]” → key 0 “[CLS]”: ≈{thumbs[0][0][0][0] / 255:.2f}"
+    assert grid["text"][0][0] == f"layer 0 · head 0<br>query 0 “[CLS]” → key 0 “[CLS]”: ≈{thumbs[0][0][0][0] / 255:.3f}"
     expect(page.locator("#attn-grid .caption")).to_contain_text("8-bit")
     shot(page, "minilm-compact")
     # another layer: that layer alone is asked for (the thumbnails and role table of this sentence are kept), the
