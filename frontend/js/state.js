@@ -127,6 +127,11 @@ export function parse(search, problems = []) {
     }
   }
   if (positionIds().includes(q.get("positions"))) s.positions = q.get("positions");
+  else if (q.has("positions")) {
+    // (a hand-typed link's "positions=shuffle" showed normal positions with nothing said, under a lesson about shuffling)
+    problems.push(`The link's positions “${q.get("positions").slice(0, 20)}” is not one of ${positionIds().join(", ")}: ` +
+      `showing ${DEFAULTS.positions} positions.`);
+  }
   for (const k of FLAGS) if (q.has(k)) s[k] = !OFF.includes(q.get(k).toLowerCase());
   if (q.has("ablate")) s.ablate = heads(q.get("ablate"), "ablate", problems);
   s.temp = num(q.get("temp"), DEFAULTS.temp, 0.1, limits.max_temperature ?? 5);

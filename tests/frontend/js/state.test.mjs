@@ -45,10 +45,11 @@ test("what a link names wrongly stays at its default, with a sentence saying so"
   assert.equal(s.pn, DEFAULTS.pn);
   assert.equal(s.lesson, "");
   assert.equal(s.scale, false);
-  assert.equal(problems.length, 3);
+  assert.equal(problems.length, 4);
   assert.match(problems[0], /no view “heatmaps”/);
   assert.match(problems[1], /The link's layer “-1” is not a whole number from 0 up: showing layer 0\./);
-  assert.match(problems[2], /ablate could not be read/);
+  assert.equal(problems[2], "The link's positions “sideways” is not one of normal, removed, shuffled: showing normal positions.");
+  assert.match(problems[3], /ablate could not be read/);
   const more = [];
   const t = parse("head=1.5&token=x&layer=2", more);
   assert.deepEqual([t.head, t.token, t.layer], [DEFAULTS.head, null, 2]);
