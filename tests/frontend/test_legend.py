@@ -28,7 +28,8 @@ def test_the_legend_explains_the_markers_the_strip_shows(page: Page, shot):
 
 def test_a_plain_sentence_gets_only_the_space_marker_and_no_note(page: Page):
     open_app(page, text="The cat sat on the mat.")
-    assert legend(page) == ["␣ a space that belongs to the token"]
+    assert legend(page) == ["␣ a space that belongs to the token",  # (and the dashed start token, out of a phone's reach)
+                            "<|bos|> (dashed) a token the tokenizer adds, standing for no text of the sentence"]
     expect(page.locator("#token-legend .unseen")).to_have_count(0)
 
 
@@ -54,5 +55,5 @@ def test_minilm_s_strip_says_what_its_tokenizer_changed(page: Page, need_models)
     assert any(s.startswith("The → the minilm-l6 lower-cases") for s in shown), shown
     assert any(s.startswith("über → uber minilm-l6 strips accents") for s in shown), shown
     open_app(page, text="the cat sat.", model="minilm-l6")
-    assert legend(page) == []
+    assert legend(page) == ["[CLS] (dashed) a token the tokenizer adds, standing for no text of the sentence"]
     assert not page.locator("#tokens .tok").nth(1).get_attribute("title").count("typed")

@@ -45,11 +45,17 @@ export function markersIn(tokens) {
   return out;
 }
 
+/** The special token the strip shows first (BOS, [CLS]), explained: on a phone its chip's tooltip is out of reach. */
+export function specialIn(tokens) {
+  const special = tokens.find((t) => t.special);
+  return special ? [{ mark: special.display, meaning: "(dashed) a token the tokenizer adds, standing for no text of the sentence" }] : [];
+}
+
 /** data: {tokens, unseen (the API's unseen_characters), model, sentence (the text of the tokens, where known)}. */
 export function render(element, data) {
   const tokens = (data && data.tokens) || [];
   const notes = tokenizerNotes(tokens, typedTexts(data && data.sentence, tokens), (data && data.model) || undefined);
-  const items = [...markersIn(tokens), ...notes].map(({ mark, meaning }) =>
+  const items = [...markersIn(tokens), ...notes, ...specialIn(tokens)].map(({ mark, meaning }) =>
     h("span", { class: "legend-item" }, h("span", { class: "tokname" }, mark), ` ${meaning}`));
   const unseen = (data && data.unseen) || [];
   const note = unseen.length

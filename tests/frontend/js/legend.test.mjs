@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { markersIn } from "../../../frontend/js/views/legend.js";
+import { markersIn, specialIn } from "../../../frontend/js/views/legend.js";
 
 const tok = (display) => ({ id: 1, text: "", display, special: false, position: 0 });
 
@@ -18,4 +18,13 @@ test("a chip of several bytes is explained as that many bytes, not as one byte",
   assert.deepEqual(tiny, { mark: "<0xE6>", meaning: "one byte of a character the model’s vocabulary splits into bytes" });
   // the longest run in the strip is the example, wherever it is
   assert.equal(markersIn([tok("<0x8E>"), tok("␣<0xF0><0x9F>")]).find((m) => m.mark.startsWith("<0x")).mark, "<0xF0><0x9F>");
+});
+
+test("the special tokens the strip shows are explained where they are, not only in a tooltip", () => {
+  // a phone has no hover: the dashed <|bos|> and MiniLM's [CLS] and [SEP] were explained only in a chip's title
+  const special = (display) => ({ ...tok(display), special: true });
+  assert.deepEqual(specialIn([special("<|bos|>"), tok("The")]),
+    [{ mark: "<|bos|>", meaning: "(dashed) a token the tokenizer adds, standing for no text of the sentence" }]);
+  assert.equal(specialIn([special("[CLS]"), tok("hi"), special("[SEP]")])[0].mark, "[CLS]"); // (one line for them all)
+  assert.deepEqual(specialIn([tok("<|bos|>")]), []); // typed as text, it is not special
 });
