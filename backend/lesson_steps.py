@@ -398,8 +398,8 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
             raise ReadError(f"None of {', '.join(fam)} is installed.")
         if state.get("probe"):
             return "roleModels", {"models": names, "probe": {"seed": state.get("pseed", 0)}}
-        return "roleModels", {"models": names, "text": state["text"],
-                              **({"allow_beyond_trained": True} if state.get("beyond") else {})}
+        return "roleModels", {"models": names, **{k: v for k, v in _base(state, model).items()
+                                                  if k in ("text", "allow_beyond_trained")}}
     if name == "labrun":  # the training lab's run on the page (frontend/js/sources.js labrun, labRunOf)
         run = state.get("lab_run")
         return "labSummary", {"run": run, "records": None if run is None else state.get("lab_records")}

@@ -36,6 +36,9 @@ export const isAblated = (ablate, layer, head) => Boolean(ablate) && ablate.some
 /** A token as the page shows it: its display string where the API sends one, else its text. */
 export const shownText = (t) => (t.display ?? t.text);
 
+/** “1 layer”, “4 layers”: `n` and its noun, in the plural (`many`, else noun + s) unless n is 1. */
+export const count = (n, noun, many = `${noun}s`) => `${n} ${n === 1 ? noun : many}`;
+
 /**
  * What a token chip says of a token's position: its place in the text (`position`, the API's), and where the run
  * gave the model other positions, what it was given (`interventions`, the answer's): the permutation's under

@@ -4,7 +4,7 @@
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
 import {
-  asSentence, baseParams, beyondNotice, canRunBeyond, continuationKey, effectiveToken, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
+  asSentence, baseParams, beyondNotice, canRunBeyond, continuationKey, count, effectiveToken, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
 } from "./derive.js";
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
@@ -186,7 +186,7 @@ function syncInputs() {
     fillSelect($("layer"), m.n_layers, "");
     fillSelect($("head"), m.n_heads, "");
     $("model-info").textContent = $("model-info").title =
-      `${m.title}: ${m.kind}, ${m.n_layers} layer${m.n_layers === 1 ? "" : "s"} × ${m.n_heads} heads` +
+      `${m.title}: ${m.kind}, ${count(m.n_layers, "layer")} × ${m.n_heads} heads` +
       (m.n_kv_heads !== m.n_heads ? ` (${m.n_kv_heads} K/V heads)` : "") +
       `, d_model ${m.d_model}, d_head ${m.d_head}, ${m.positional === "none" ? "no positional encoding" : `${m.positional} positions`}, ${formatParams(m.params)} parameters, ` +
       `reads at most ${m.max_tokens} tokens` + (canRunBeyond(m) ? ` (${m.max_tokens_beyond} past its trained length, with a warning)` : "") + `. Trained on: ${m.source || "—"}` + (m.licence ? ` (${m.licence})` : "") +

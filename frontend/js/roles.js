@@ -2,6 +2,7 @@
 // overlay of several heads and the heatmap's combined rows. No DOM, no fetch, and no number of its own: every score,
 // label and combined row is the API's (POST /api/roles, /api/roles/probe, /api/analyze `query_rows`); this module
 // picks, orders and words them. Tested by tests/frontend/js/roles.test.mjs.
+import { schemeWords } from "./labrun.js";
 import THEME from "./theme.json" with { type: "json" };
 
 export const PALETTE = THEME.heads.palette;
@@ -81,7 +82,8 @@ export function offsetWords(offset) {
  */
 export function modelCaption(r, role) {
   const top = strongest(r.roles, role);
-  const scheme = r.positional === "none" ? "No positions" : `${r.positional[0].toUpperCase()}${r.positional.slice(1)} positions`;
+  const words = schemeWords(r.positional);
+  const scheme = `${words[0].toUpperCase()}${words.slice(1)}`;
   const loss = r.probe && !r.probe.loss_unavailable
     ? ` Probe loss ${scoreText(r.probe.first_half_loss)} → ${scoreText(r.probe.second_half_loss)} nats.` : "";
   return `${scheme}. ` + (top ? `Strongest: L${top.layer} H${top.head} ${scoreText(top.scores[role])}` +

@@ -2,7 +2,7 @@
 // page's sentence, model and interventions; side b differs where the page says (URL text2, model2, positions2,
 // scale2, ablate2), so a link names both sides. The selected head on each side, their difference (b − a) where the
 // tokens line up, and both sides' next-token predictions, all from one /api/compare answer.
-import { beyondNotice, bothMasked, maskOf, masksAny, probRange, probText, shownText } from "../derive.js";
+import { beyondNotice, bothMasked, count, maskOf, masksAny, probRange, probText, shownText } from "../derive.js";
 import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
@@ -119,13 +119,13 @@ function controls(section, ctx) {
 export function describe(side, other, positional = null) {
   const iv = interventionsCaption(side.interventions, { positional });
   return `${side.model}${iv ? ` · ${iv}` : " · as trained"}` + (side.tokens.length !== other.tokens.length || side.tokens.some((t, i) => t.id !== other.tokens[i].id)
-    ? ` · ${side.tokens.length} token${side.tokens.length === 1 ? "" : "s"}` : "") + (side.beyond_trained ? ` · ${side.beyond_trained.warning}` : "");
+    ? ` · ${count(side.tokens.length, "token")}` : "") + (side.beyond_trained ? ` · ${side.beyond_trained.warning}` : "");
 }
 
 /** Where one side's model lacks the selected head (the other's has it): that, in words; else "". */
 function lacking(side, s) {
   return side.attention_unavailable
-    ? `${side.model} has no layer ${s.layer}, head ${s.head} (it has ${side.n_layers} layer${side.n_layers === 1 ? "" : "s"} × ${side.n_heads} heads).` : "";
+    ? `${side.model} has no layer ${s.layer}, head ${s.head} (it has ${count(side.n_layers, "layer")} × ${side.n_heads} heads).` : "";
 }
 
 /** The two token axes of a heatmap `height` px high: a long text labels every k-th token, as many as have room (slanted

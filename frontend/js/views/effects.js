@@ -4,7 +4,7 @@
 // on a large model only when the user asks, with a progress bar and a Stop button). Captions: the API's, one
 // sentence each. Every number is the API's (POST /api/attribution/attention, carried by the view's /api/analyze, and
 // /api/attribution/ablation).
-import { temperatureElsewhere } from "../derive.js";
+import { count, temperatureElsewhere } from "../derive.js";
 import { ablationAlways } from "../sources.js";
 import {
   absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, matrixRows, panel, part, plainLabels,
@@ -109,8 +109,8 @@ export function ablationProgress(items, nLayers) {
 export function measureNote(p, heads) {
   const computed = p.passes - p.reused;
   const already = heads - p.passes; // heads ablated before: their cells needed no pass
-  const kept = p.reused ? `, ${p.reused} run${p.reused === 1 ? "" : "s"} kept from before` : "";
-  return `${heads} heads, ${computed} forward pass${computed === 1 ? "" : "es"}${kept}` +
+  const kept = p.reused ? `, ${count(p.reused, "run")} kept from before` : "";
+  return `${heads} heads, ${count(computed, "forward pass", "forward passes")}${kept}` +
     (already ? ` (${already} already ablated: ${already > 1 ? "their cells are" : "its cell is"} left blank, as ablating a head again changes nothing).` : ".");
 }
 
@@ -160,14 +160,14 @@ function ablationPart(element, data, state) {
   const stopped = !measuring && p.done < p.total; // the layers measured before Stop stay; the rest on request
   bar.dataset.on = measuring ? "1" : "0";
   btn.hidden = always || p.done === p.total; // measured: nothing to stop
-  btn.textContent = stopped ? `Measure the other ${p.total - p.done} layer${p.total - p.done === 1 ? "" : "s"}` : "Stop";
+  btn.textContent = stopped ? `Measure the other ${count(p.total - p.done, "layer")}` : "Stop";
   btn.title = stopped ? "" : "Stop measuring (the layers measured so far stay)";
   prog.hidden = p.done === p.total;
   prog.max = p.total || 1;
   prog.value = p.done;
   note.textContent = p.error ? p.error
-    : stopped ? `Stopped: ${p.done} of ${p.total} layer${p.total === 1 ? "" : "s"} measured.`
-      : p.done < p.total ? `${p.done} of ${p.total} layer${p.total === 1 ? "" : "s"} measured…` : measureNote(p, heads);
+    : stopped ? `Stopped: ${p.done} of ${count(p.total, "layer")} measured.`
+      : p.done < p.total ? `${p.done} of ${count(p.total, "layer")} measured…` : measureNote(p, heads);
   if (!p.first) return;
   const L = m.n_layers;
   const H = m.n_heads;

@@ -1,7 +1,7 @@
 // Positional encoding: the encoding and position-position similarity; the selected head with positions
 // normal, removed and shuffled (and the differences); the four-term split of layer 0's scores; and the
 // models of the current model's family (the same but for the positional scheme) on the same sentence.
-import { maskOf, masksAny, shownText, similarityCaption } from "../derive.js";
+import { count, maskOf, masksAny, shownText, similarityCaption } from "../derive.js";
 import { schemeWords } from "../labrun.js";
 import {
   absMax, caption, changed, DIVERGING, draw, emit, fmt, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, reason, setValue,
@@ -396,7 +396,7 @@ export function familyIntro(data, state) {
 export function familyHead(layer, head, answer, member) {
   const fits = layer < answer.n_layers && head < answer.n_heads;
   if (fits) return { layer, head, note: "" };
-  const sizes = `${answer.n_layers} layer${answer.n_layers === 1 ? "" : "s"} × ${answer.n_heads} heads`;
+  const sizes = `${count(answer.n_layers, "layer")} × ${answer.n_heads} heads`;
   if (member) return { layer: null, head: null, why: `${answer.model} has no layer ${layer}, head ${head} (it has ${sizes}).` };
   const L = Math.min(layer, answer.n_layers - 1);
   const H = Math.min(head, answer.n_heads - 1);
