@@ -76,7 +76,10 @@ def generator(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(int(seed))
 
 
-TOP_CHUNK = 256  # top(): a row is cut into chunks of this many
+# top(): a row is cut into chunks of this many. On one thread of an Intel Xeon, for 10 of each row: the default model's
+# 9 readings of 4,096 in 60 us against 92 us for torch.topk (256 would leave them to topk: too few chunks), SmolLM2's 61
+# of 49,152 in 1.02 ms against 1.27 ms in chunks of 256 and 5.38 ms for topk
+TOP_CHUNK = 64
 
 
 def top(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

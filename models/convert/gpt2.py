@@ -67,7 +67,7 @@ def convert(sd: Mapping[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch
         if lm_head is None:
             raise ConversionError("the config says untied embeddings, but the checkpoint has no lm_head.weight")
         src.used.add("lm_head.weight")
-        out["W_U"] = torch.as_tensor(lm_head).float().T  # out-major, as the model stores it: [d_model, vocab]
+        out["W_U"] = torch.as_tensor(lm_head).float().T  # [d_model, vocab]
         out["b_U"] = torch.zeros(cfg.vocab_size)  # GPT-2's lm_head has no bias
     src.check_all_used(IGNORED)
     return out

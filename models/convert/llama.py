@@ -66,9 +66,9 @@ def convert(sd: Mapping[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch
         out[f"{b}attn.W_V"] = heads_in(src[f"{p}self_attn.v_proj.weight"], kv, e)
         out[f"{b}attn.W_O"] = heads_out(src[f"{p}self_attn.o_proj.weight"], h, e)  # [head, d_head, d_model]
         out[f"{b}ln2.w"] = src[f"{p}post_attention_layernorm.weight"]
-        out[f"{b}mlp.W_gate"] = src[f"{p}mlp.gate_proj.weight"].T  # out-major, as the model stores it: [d_model, d_mlp]
-        out[f"{b}mlp.W_in"] = src[f"{p}mlp.up_proj.weight"].T  # out-major, as the model stores it: [d_model, d_mlp]
-        out[f"{b}mlp.W_out"] = src[f"{p}mlp.down_proj.weight"].T  # out-major, as the model stores it: [d_mlp, d_model]
+        out[f"{b}mlp.W_gate"] = src[f"{p}mlp.gate_proj.weight"].T  # [d_model, d_mlp]
+        out[f"{b}mlp.W_in"] = src[f"{p}mlp.up_proj.weight"].T  # [d_model, d_mlp]
+        out[f"{b}mlp.W_out"] = src[f"{p}mlp.down_proj.weight"].T  # [d_mlp, d_model]
     out["ln_final.w"] = src["norm.weight"]
     lm_head = sd.get("lm_head.weight")
     if cfg.tied_embeddings:
@@ -80,7 +80,7 @@ def convert(sd: Mapping[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch
         if lm_head is None:
             raise ConversionError("the config says untied embeddings, but the checkpoint has no lm_head.weight")
         src.used.add("lm_head.weight")
-        out["W_U"] = torch.as_tensor(lm_head).float().T  # out-major, as the model stores it: [d_model, vocab]
+        out["W_U"] = torch.as_tensor(lm_head).float().T  # [d_model, vocab]
     src.check_all_used(IGNORED)
     return out
 

@@ -76,6 +76,7 @@ def test_top_is_torch_topk_on_wide_rows_and_falls_back_where_it_must():
     g = torch.Generator().manual_seed(0)
     peaked = torch.randn(61, 49152, generator=g) * 3
     cases = [torch.softmax(peaked, -1), peaked, torch.randn(5, 49152, generator=g) * 1e-3,  # wide: two steps
+             torch.randn(9, 4096, generator=g),  # the default model's lens: two steps for k = 1 and 10
              torch.randn(3, 4096 * 2 + 7, generator=g), torch.randn(4, 1000, generator=g)]  # not chunked: topk itself
     ties = torch.randn(2, 8192, generator=g)
     ties[0, 5000:5004] = 9.0  # equal values among the largest, in two chunks
