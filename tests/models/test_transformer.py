@@ -270,6 +270,33 @@ def test_forward_follows_weight_changes():
     assert m.blocks[0].attn.W_Q.grad is not None and m.blocks[0].attn.W_Q.grad.abs().sum() > 0
 
 
+@pytest.mark.parametrize("tied", [True, False])
+def test_the_unembedding_without_gradients_is_an_in_major_copy_that_follows_the_weight(tied):
+    m = make(tied_embeddings=tied)
+    source = m.W_E if tied else m.W_U
+
+    def by_the_weight(x: torch.Tensor) -> torch.Tensor:  # the final norm's output through the weight itself
+        w = source.detach().T if tied else source.detach()
+        return x @ w + (0 if tied else m.b_U.detach())
+
+    with torch.inference_mode():
+        kept = m.unembed
+        assert kept.is_contiguous() and kept.data_ptr() != source.data_ptr() and m.unembed is kept  # made once
+        first, cache = m.run_with_cache(IDS)
+        assert torch.allclose(first, by_the_weight(cache["ln_final.hook_normalized"]), atol=1e-5)
+    with torch.no_grad():
+        source.mul_(-2.0)  # changed in place: a copy of the new values
+    changed, cache = m.run_with_cache(IDS)
+    assert torch.allclose(changed, by_the_weight(cache["ln_final.hook_normalized"]), atol=1e-5)
+    assert not torch.allclose(changed, first)
+    m.load_state_dict(make(tied_embeddings=tied).state_dict(), assign=True)  # a new tensor
+    again, _ = m.run_with_cache(IDS)
+    assert torch.allclose(again, first, atol=1e-6)
+    assert m.unembed.data_ptr() == (m.W_E if tied else m.W_U).data_ptr()  # with gradients: the weight itself
+    m(IDS).logsumexp(-1).mean().backward()
+    assert (m.W_E if tied else m.W_U).grad.abs().sum() > 0
+
+
 @pytest.mark.parametrize("bias", [False, True])
 def test_unembedding_in_blocks_is_the_same_product_bit_for_bit(bias):
     d_model, vocab = 96, 50_000  # 19 MB: over BLOCKED_ABOVE, so multiplied in blocks (the last one shorter)
