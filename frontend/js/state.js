@@ -159,8 +159,9 @@ export function parse(search, problems = []) {
   s.lsteps = int(q.get("lsteps"), null, 1, 1_000_000);
   s.llayer = int(q.get("llayer"), DEFAULTS.llayer, 0, 999);
   s.lhead = int(q.get("lhead"), DEFAULTS.lhead, 0, 999);
-  if (q.has("overlay")) s.overlay = intList(q.get("overlay"), 4096);
-  if (q.has("rows")) s.rows = intList(q.get("rows"), 1 << 20);
+  // (a hand-typed "overlay=1,x" drew head 1 alone and kept the x in the link, with nothing said)
+  s.overlay = listOf(q, "overlay", 4096, "Links draws the selected head alone", problems);
+  s.rows = listOf(q, "rows", 1 << 20, "the heatmap combines no rows", problems);
   if (COMBINE.includes(q.get("combine"))) s.combine = q.get("combine");
   s.pseed = int(q.get("pseed"), DEFAULTS.pseed, 0, 2 ** 31 - 1);
   if (/^[a-z][a-z-]{0,39}$/.test(q.get("role") || "")) s.role = q.get("role");
@@ -181,6 +182,16 @@ export function intList(v, max) {
     if (out.size >= MAX_LIST) break;
   }
   return [...out].sort((x, y) => x - y);
+}
+
+/** A link's list (overlay, rows): read whole, or, if a part is not a whole number in [0, max), dropped and said. */
+function listOf(q, key, max, instead, problems) {
+  const raw = q.get(key);
+  if (raw === null) return [];
+  const parts = raw.split(",").map((part) => part.trim()).filter((part) => part !== "");
+  if (parts.every((part) => int(part, null, 0, max - 1) !== null)) return intList(raw, max);
+  problems.push(`The link's ${key} “${raw.slice(0, 20)}” is not a list of whole numbers from 0 up (as 0,2): ${instead}.`);
+  return [];
 }
 
 function encode(key, value) {
@@ -230,11 +241,14 @@ export function update(patch, { history: mode = "replace" } = {}) {
   return changed;
 }
 
-/** Read the current URL into the state (page load, back/forward); returns the problems it found. */
+/**
+ * Read the current URL into the state (page load, back/forward); returns the problems it found. A URL with a problem
+ * is written again from the state, so that what the page could not use leaves the link (and a copy of it).
+ */
 export function readURL() {
   const problems = [];
   const next = parse(location.search, problems);
-  update(next, { history: "none" });
+  update(next, { history: problems.length ? "replace" : "none" });
   return problems;
 }
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
-import { DEFAULTS, parse, serialize, state, update } from "../../../frontend/js/state.js";
+import { DEFAULTS, parse, readURL, serialize, state, update } from "../../../frontend/js/state.js";
 import { setVocabulary } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
 
@@ -55,6 +55,40 @@ test("what a link names wrongly stays at its default, with a sentence saying so"
   assert.deepEqual([t.head, t.token, t.layer], [DEFAULTS.head, null, 2]);
   assert.deepEqual(more, ["The link's head “1.5” is not a whole number from 0 up: showing head 0.",
     "The link's token “x” is not a whole number from 0 up: showing the last token."]);
+});
+
+test("a link's overlay or rows with a part that is not a whole number is dropped whole, and said once", () => {
+  // "overlay=1,x" drew head 1 alone with nothing said: half of what the link named
+  const problems = [];
+  const s = parse("overlay=1,x,-2&rows=3,5.5&layer=1", problems);
+  assert.deepEqual([s.overlay, s.rows, s.layer], [[], [], 1]);
+  assert.deepEqual(problems, [
+    "The link's overlay “1,x,-2” is not a list of whole numbers from 0 up (as 0,2): Links draws the selected head alone.",
+    "The link's rows “3,5.5” is not a list of whole numbers from 0 up (as 0,2): the heatmap combines no rows."]);
+  // what the page writes itself, an empty list and stray commas are read without a word
+  const fine = [];
+  assert.deepEqual([parse("overlay=2,0&rows=", fine).overlay, parse("rows=4,,1,", fine).rows], [[0, 2], [1, 4]]);
+  assert.deepEqual(fine, []);
+});
+
+test("a URL the page could not wholly use is written again without what it dropped; a good one is left alone", () => {
+  const writes = [];
+  globalThis.location = { pathname: "/", search: "", hash: "" };
+  globalThis.history = { replaceState: (_s, _t, url) => writes.push(url), pushState: () => assert.fail("pushed") };
+  try {
+    location.search = "?text=A+cat.&model=tiny-rotary&overlay=1%2Cx&rows=2&positions=sideways";
+    assert.equal(readURL().length, 2);
+    assert.equal(writes.length, 1);
+    const q = new URLSearchParams(writes[0].split("?")[1]);
+    assert.deepEqual([q.has("overlay"), q.has("positions"), q.get("rows"), q.get("text")], [false, false, "2", "A cat."]);
+    location.search = "?text=A+cat.&model=tiny-rotary&overlay=1&token=9"; // (as a link may name it: left alone)
+    assert.deepEqual(readURL(), []);
+    assert.equal(writes.length, 1);
+  } finally {
+    delete globalThis.location;
+    delete globalThis.history;
+    update(structuredClone(DEFAULTS), { history: "none" });
+  }
 });
 
 test("the token explained is never the one it is compared with: picking it as the token drops the comparison", () => {
