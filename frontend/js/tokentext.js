@@ -3,6 +3,8 @@
 // tokens that are one id although they came from different text ([UNK] for two different words, one byte shared by
 // two characters). Pure functions of the API's tokens ({id, text, display, special, index?}) and the sentence sent.
 
+import { count } from "./derive.js";
+
 const BYTE = /<0x[0-9A-F]{2}>/;
 const UNK = /^(\[UNK\]|<unk>|<\|unk\|>)$/;
 
@@ -74,7 +76,7 @@ export function sharedIdsNote(tokens, then, max = 3) {
   const one = (g) => `tokens ${listed(g.positions.map(String))} are all ${g.display} (id ${g.id}), from ${listed(g.texts.map(quoted))}`
     .replace(/^tokens (\S+ and \S+) are all/, "tokens $1 are both");
   const named = groups.slice(0, max).map(one);
-  const more = groups.length > max ? `; and ${groups.length - max} more id${groups.length - max === 1 ? "" : "s"} like these` : "";
+  const more = groups.length > max ? `; and ${count(groups.length - max, "more id", "more ids")} like these` : "";
   const text = named.join("; ") + more;
   return ` One id, different text: ${text}: ${then}.`;
 }

@@ -149,7 +149,7 @@ function ablationPart(element, data, state) {
     // a head ablated already needs no pass of its own (its cell is the run as it is)
     const off = new Set((state.ablate || []).filter(([l, h]) => l < m.n_layers && h < m.n_heads).map(([l, h]) => `${l}.${h}`)).size;
     const need = heads - off;
-    btn.textContent = `Measure all ${heads} heads (${need} forward pass${need === 1 ? "" : "es"}, a layer at a time)`;
+    btn.textContent = `Measure all ${heads} heads (${count(need, "forward pass", "forward passes")}, a layer at a time)`;
     btn.title = "";
     prog.hidden = true;
     note.textContent = "";

@@ -3,7 +3,7 @@
 // in the attention view), on the sentence or on the induction probe (a seeded random sequence repeated twice, with
 // the loss on each copy), and the same role across the tiny models side by side. Every score, label and loss is the
 // API's (POST /api/roles, /api/roles/probe, /api/roles/models); the definitions on hover are GET /api/roles/definitions.
-import { shownText } from "../derive.js";
+import { count, shownText } from "../derive.js";
 import {
   caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, presenting, reason, setExport, setValue, THEME, WEIGHT_SCALE,
 } from "../plot.js";
@@ -163,7 +163,7 @@ function tablePanel(row, data, state, role) {
   const opens = state.probe ? "click a row to open that head on the sentence (the attention view shows the sentence, not the probe)" : "click a row to open that head";
   // a text too short for any role (SmolLM2 reads "Dogs" as one token, with no start token before it): every cell "—"
   const none = t.roles.every((ro) => !t.queries[ro]);
-  const noneWords = none ? ` No query of ${what} counts for any role (it is ${r.tokens.length} token${r.tokens.length === 1 ? "" : "s"} long): every score is “—”; type a longer sentence.` : "";
+  const noneWords = none ? ` No query of ${what} counts for any role (it is ${count(r.tokens.length, "token")} long): every score is “—”; type a longer sentence.` : "";
   caption(fig, `${r.model} on ${what}: each score a share of the head's attention (0 to 1; broad: how evenly it spreads, also 0 to 1), averaged over ` +
     `the queries where its role is possible. Click a column to rank by it; ${opens}.${offWords}${noneWords} ${ruleText(defs.thresholds)}`);
   const heads = sortHeads(t, role, state.asc);

@@ -3,7 +3,7 @@
 import {
   action, barTextPositions, caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, reason, setExport, setValue,
 } from "../plot.js";
-import { continuationKey, generatedSteps, keptFlags, probRange, probText, shownIndices, shownText, stepping } from "../derive.js";
+import { continuationKey, count, generatedSteps, keptFlags, probRange, probText, shownIndices, shownText, stepping } from "../derive.js";
 
 export const id = "predictions";
 export const sources = ["predict"];
@@ -125,7 +125,7 @@ export function keptWords(p, sample) {
   if (!limited) return "";
   const k = p.predictions.length;
   const by = [p.sampling.top_k ? `top-${p.sampling.top_k}` : "", p.sampling.top_p < 1 ? `top-p ${p.sampling.top_p}` : ""].filter(Boolean).join(", ");
-  const set = ` Blue: the kept set of ${by}: ${p.kept.size} token${p.kept.size === 1 ? "" : "s"} holding ${massText(p.kept.mass)} of the probability${p.kept.size > k ? ` (${k} shown)` : ""}`;
+  const set = ` Blue: the kept set of ${by}: ${count(p.kept.size, "token")} holding ${massText(p.kept.mass)} of the probability${p.kept.size > k ? ` (${k} shown)` : ""}`;
   return sample ? `${set}; grey: left out of a draw.`
     : `${set}; grey: left out of it. Continue is greedy: it takes the top token, which is always kept, so the set changes only what a sampled Continue draws from.`;
 }

@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 import {
   asSentence, baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, positionText, scrollCues,
-  shownIndices, shownText, temperatureElsewhere,
+  count, shownIndices, shownText, temperatureElsewhere,
   similarityByDistance, similarityCaption,
   sliceThumbnails, visibleAnalysis, wholeInsert,
 } from "../../../frontend/js/derive.js";
@@ -175,4 +175,22 @@ test("an API message as a sentence of the page: a capital and a full stop, once"
 
 test("temperatureElsewhere: the slider off 1, said by the views whose probabilities are at temperature 1", () => {
   assert.deepEqual([{ temp: 1 }, { temp: 0.3 }, { temp: 2 }, {}, null].map(temperatureElsewhere), [false, true, true, false, false]);
+});
+
+test("a number of things is written through count(n, noun): no view spells its own plural", async () => {
+  const { readdir, readFile } = await import("node:fs/promises");
+  assert.equal(count(1, "forward pass", "forward passes"), "1 forward pass");
+  assert.equal(count(0, "token"), "0 tokens");
+  // `${n} token${n === 1 ? "" : "s"}`: the form count() stands for, written out again by hand
+  const inline = /\$\{([^{}]+)\}\s?[\w ]+\$\{\s*\1 === 1 \? "" : "e?s"\s*\}/;
+  const root = new URL("../../../frontend/js/", import.meta.url);
+  const files = (await readdir(root, { recursive: true })).filter((f) => f.endsWith(".js"));
+  assert.ok(files.length > 20);
+  const found = [];
+  for (const f of files) {
+    (await readFile(new URL(f, root), "utf8")).split("\n").forEach((line, i) => {
+      if (inline.test(line)) found.push(`${f}:${i + 1}`);
+    });
+  }
+  assert.deepEqual(found, []);
 });
