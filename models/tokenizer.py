@@ -17,7 +17,9 @@ Each token of a sentence also has its exact text (`pieces`): the characters of t
 sentence it stands for, so that joining the texts of a sentence's tokens gives the
 sentence back. A character whose UTF-8 bytes are split over several byte tokens
 belongs to the token that holds its first byte; the tokens with its other bytes have
-the text "". A token the tokenizer adds ([CLS], [SEP], BOS) has the text "". WordPiece
+the text "". A token the tokenizer adds ([CLS], [SEP], BOS) has the text "". A special token's name typed in
+the sentence ("<|bos|>", "[CLS]", "<|endoftext|>") is text like any other, split into ordinary tokens: the model
+reads only the special tokens the tokenizer adds, and those alone are marked special. WordPiece
 (BERT) is the exception: its normaliser lower-cases, strips accents and drops control
 characters, so a piece's text is the piece as the vocabulary spells it (without ##),
 after the spaces typed before it; [UNK] has the characters it replaced. A token on its own (a
@@ -166,6 +168,11 @@ class Tokenizer:
         self.special_ids = {i for i, t in hf.get_added_tokens_decoder().items() if t.special and t.content != unk}
         if self.bos_id is not None:
             self.special_ids.add(self.bos_id)
+        # a special token's name typed in a text is read as its characters: a typed "<|bos|>" was the start token
+        # itself, which the model cannot tell from the one put first, and "[CLS]" was MiniLM's [CLS], shown as text
+        hf.encode_special_tokens = True
+        # the special tokens (and [UNK]) by name: what a word box that names one means (`id_of`)
+        self._named = {t.content: i for i, t in hf.get_added_tokens_decoder().items() if t.special}
         # token id -> token_text, display: each answer names its tokens and top predictions by both, and the
         # vocabulary does not change after this point (vocab_size and special_ids are read once above)
         self._texts: dict[int, str] = {}
@@ -340,8 +347,16 @@ class Tokenizer:
     def displays(self, ids: Sequence[int]) -> list[str]:
         return [self.display(i) for i in ids]
 
+    def named(self, word: str) -> int | None:
+        """The id of the special token (or [UNK]) whose name is `word` exactly, else None."""
+        return self._named.get(word)
+
     def id_of(self, word: str) -> int | None:
-        """The id of `word` if it is one token (with its exact spacing), else None."""
+        """The id of `word` if it is one token (with its exact spacing) or a special token's name ("[UNK]",
+        "<|bos|>": the token it names, though a text reads the name as characters), else None."""
+        named = self.named(word)
+        if named is not None:
+            return named
         ids = self.encode(word, add_bos=False)
         return ids[0] if len(ids) == 1 else None
 

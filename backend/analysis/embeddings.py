@@ -60,10 +60,13 @@ def word_token(loaded: LoadedModel, word: str) -> int:
     if not word:
         raise ValueError("word is empty")
     tok = loaded.tokenizer
+    named = tok.named(word)
+    if named is not None:  # a special token's name ("[UNK]", "<|bos|>"): that token, as its id would ask
+        return named
     for form in (" " + word, word):
         ids = tok.encode(form, add_bos=False)
         if len(ids) == 1:
-            if ids[0] == tok.unk_id and word != tok.hf.id_to_token(tok.unk_id):  # ([UNK] typed as itself is that token)
+            if ids[0] == tok.unk_id:
                 # (its one token stands for any text the vocabulary cannot spell: its vector is not this word's)
                 raise ValueError(f"“{word}” is not in this model's vocabulary: the model reads it as "
                                  f"{tok.display(ids[0])}, the one token for any text it cannot spell; try a more common word")

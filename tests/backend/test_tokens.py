@@ -41,6 +41,10 @@ def test_analyze_tokens_join_to_the_sentence(client, models):
             else:
                 assert got == text, (name, text)
             assert [t.display for t in body.tokens] == tok.displays([t.id for t in body.tokens])
+            # a special token's name typed ("<|bos|>", "[CLS]") is text: every special id is marked, and is the
+            # tokenizer's own (as many as a plain word gets)
+            assert [t.special for t in body.tokens] == [tok.is_special(t.id) for t in body.tokens], (name, text)
+            assert sum(t.special for t in body.tokens) == sum(p.special for p in tok.pieces("x")), (name, text)
             for p in body.predictions or []:
                 assert (p.text, p.display, p.special) == (tok.token_text(p.id), tok.display(p.id), tok.is_special(p.id))
 

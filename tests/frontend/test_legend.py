@@ -1,6 +1,8 @@
 """The legend by the token strip says what its markers mean (only those it shows), and a note names the characters
 of the sentence the model never saw in training (where that is known)."""
 
+import re
+
 from playwright.sync_api import Page, expect
 
 from tests.frontend.pages import api, open_app
@@ -57,3 +59,21 @@ def test_minilm_s_strip_says_what_its_tokenizer_changed(page: Page, need_models)
     open_app(page, text="the cat sat.", model="minilm-l6")
     assert legend(page) == ["[CLS] (dashed) a token the tokenizer adds, standing for no text of the sentence"]
     assert not page.locator("#tokens .tok").nth(1).get_attribute("title").count("typed")
+
+
+def test_a_special_token_s_name_typed_in_the_sentence_is_text_in_the_strip(page: Page, shot):
+    """A typed "<|bos|>" was the start token itself (the model read a second BOS) in a chip drawn as text, and kept
+    when special tokens were hidden: now it is its characters, and the one dashed chip is the start token."""
+    text = "A <|bos|> cat"
+    open_app(page, text=text)
+    chips = page.locator("#tokens .tok")
+    assert chips.locator(".tok-text").all_text_contents().count("<|bos|>") == 1
+    expect(page.locator("#tokens .tok.special")).to_have_count(1)
+    expect(chips.first).to_have_class(re.compile(r"\bspecial\b"))
+    ids = [t["id"] for t in api(page, "/api/analyze", {"text": text})["tokens"]]
+    assert ids.count(ids[0]) == 1  # the model reads one start token
+    assert legend(page)[-1].startswith("<|bos|> (dashed) a token the tokenizer adds")
+    shot(page, "typed-bos", full_page=False)
+    open_app(page, text=text, hidespecial=1)
+    assert "<|bos|>" not in page.locator("#tokens .tok .tok-text").all_text_contents()
+    assert "<" in page.locator("#tokens").inner_text()

@@ -61,7 +61,7 @@ def test_byte_level_text_is_each_tokens_bytes_recounted_another_way(request, nam
     """pieces() reads the tokenizer's character offsets; token_texts() decodes the tokens' own bytes: they agree."""
     tok = request.getfixturevalue(name)
     for text in ODD + varied_strings:
-        pieces = [p for p in tok.pieces(text) if not tok.is_special(p.id)]  # (a typed "<|bos|>" has no bytes)
+        pieces = [p for p in tok.pieces(text) if not tok.is_special(p.id)]  # (BOS: no bytes)
         assert tok.token_texts([p.id for p in pieces]) == [p.text for p in pieces], text
 
 
@@ -82,12 +82,26 @@ def test_decode_owned():
 def test_special_tokens_stand_for_no_text_unless_typed(tiny, minilm, smollm2):
     bos, *rest = tiny.pieces("x <|bos|>")
     assert (bos.id, bos.text, bos.special) == (tiny.bos_id, "", True)
-    assert rest[-1].id == tiny.bos_id and rest[-1].text == "<|bos|>" and not rest[-1].special  # typed: text
     cls, *_, sep = minilm.pieces("[CLS] x")
     assert (cls.text, cls.special, sep.text, sep.special) == ("", True, "", True)
-    assert minilm.pieces("[CLS] x")[1].text == "[CLS]" and not minilm.pieces("[CLS] x")[1].special
-    first = smollm2.pieces("<|im_start|>user")[0]
-    assert first.text == "<|im_start|>" and not first.special and smollm2.is_special(first.id)
+    # a special token's name typed in the sentence is its characters, in every model: a typed "<|bos|>" was the
+    # start token itself (the model read a second BOS) in a chip marked as text
+    typed = "a <|bos|> [CLS] [SEP] [UNK] [MASK] <|endoftext|> <|im_start|>user<|im_end|> z"
+    for tok in (tiny, minilm, smollm2):
+        pieces = tok.pieces(typed)
+        assert [p.special for p in pieces] == [tok.is_special(p.id) for p in pieces], tok.style  # the marks are true
+        assert sum(p.special for p in pieces) == sum(p.special for p in tok.pieces("a z")), tok.style  # only the added
+        assert tok.unk_id not in [p.id for p in pieces], tok.style
+        text = joined(pieces)
+        assert (text if tok.style != "wordpiece" else fold(text)) == (typed if tok.style != "wordpiece" else fold(typed))
+    assert smollm2.is_special(smollm2.hf.token_to_id("<|im_start|>"))  # (a special token, but only where added)
+
+
+def test_a_special_token_named_in_a_word_box_is_that_token(tiny, minilm, smollm2):
+    """id_of reads a word: a special token's name asks for that token (its neighbours, its logit), as its id does."""
+    assert tiny.id_of("<|bos|>") == tiny.bos_id and minilm.id_of("[UNK]") == minilm.unk_id
+    assert smollm2.id_of("<|endoftext|>") == smollm2.hf.token_to_id("<|endoftext|>")
+    assert tiny.id_of("<|bos|> ") is None and tiny.id_of(" cat") == tiny.encode(" cat", add_bos=False)[0]
 
 
 def test_minilm_gives_the_sentence_back_but_for_case_accents_controls_and_trailing_spaces(minilm, varied_strings):

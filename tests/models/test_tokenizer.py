@@ -52,7 +52,7 @@ def test_a_text_is_encoded_once_for_its_ids_and_its_pieces(tok):
 
 @settings(max_examples=200, deadline=None)
 @given(TEXT)
-@example(f"a{BOS}b")  # a special token typed in the text is that token, shown as it is written
+@example(f"a{BOS}b")  # a special token's name typed in the text is its characters
 def test_display_hides_no_byte(tok, text):
     for i in tok.encode(text, add_bos=False):
         shown = tok.display(i)
