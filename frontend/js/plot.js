@@ -335,9 +335,9 @@ export function reason(fig, text) {
 // ------------------------------------------------------------------------- axes and traces
 
 /** A numeric token axis (0..n-1) labelled with the escaped token strings: duplicates stay apart. */
-export function tokenAxis(tokens, extra = {}, step = 1) {
+export function tokenAxis(tokens, extra = {}, step = 1, keep = []) {
   const n = tokens.length;
-  const every = tokens.map((_, i) => i).filter((i) => i % step === 0);
+  const every = tickIndices(n, step, keep);
   return {
     tickmode: "array",
     tickvals: every,
@@ -460,6 +460,18 @@ export function absMax(...matrices) {
 /** Label every k-th token on a small plot's axis so that about `fit` labels show (hover shows them all). */
 export function tickStep(n, fit = 30) {
   return n > fit ? Math.ceil(n / fit) : 1;
+}
+
+/**
+ * The token indices an axis of n tokens labels: every step-th, and each of `keep` (the positions a caption names, as
+ * Compare's differing tokens) with the regular ones closer than a step to it left out, so that the labels keep their
+ * room. Without `keep`, a position that differs between Compare's sides could be one the step skipped.
+ */
+export function tickIndices(n, step = 1, keep = []) {
+  const must = keep.filter((i) => Number.isInteger(i) && i >= 0 && i < n);
+  const every = [];
+  for (let i = 0; i < n; i += step) if (!must.some((k) => Math.abs(k - i) < step)) every.push(i);
+  return [...new Set([...every, ...must])].sort((x, y) => x - y);
 }
 
 /** A height for a token x token heatmap: readable for 3 tokens and for 128. */

@@ -662,6 +662,23 @@ def test_presenter_mode_keeps_the_comparisons_to_try(page: Page, shot):
     assert url_state(page).get("text2")  # the example gave side b its sentence
 
 
+def test_presenter_mode_labels_the_position_that_differs_in_compare(page: Page, shot):
+    """The trophy example in presenter mode at 1280x720: the difference's key axis labels every 2nd of 17 tokens, and
+    "␣big / ␣small" (position 15, which its caption names) was one it skipped; both sides' axes skipped it too."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    text = "The trophy does not fit in the suitcase because it is too big."
+    page.goto("/?" + urlencode({"view": "compare", "present": 1, "text": text, "text2": text.replace("big", "small")}))
+    ready(page, WAIT)
+    ticks = page.evaluate("""() => Object.fromEntries(['a', 'b', 'diff'].map((p) => {
+      const ax = document.querySelector(`#panel-compare [data-part="${p}"] .plot`).layout.xaxis;
+      return [p, { step: ax.tickvals[1] - ax.tickvals[0], text: ax.ticktext[ax.tickvals.indexOf(15)] }]; }))""")
+    assert ticks["diff"]["step"] > 1, ticks  # (a step that labels every token would prove nothing)
+    assert (ticks["a"]["text"], ticks["b"]["text"], ticks["diff"]["text"]) == ("␣big", "␣small", "␣big / ␣small"), ticks
+    expect(page.locator('#panel-compare [data-part="diff"] .xtick text', has_text="␣big / ␣small")).to_have_count(1)
+    page.locator('#panel-compare [data-part="diff"]').scroll_into_view_if_needed()
+    shot(page, "presenter-difference", full_page=False)
+
+
 @pytest.mark.parametrize("size, extra", [((1280, 800), {}), ((390, 844), {}), ((1280, 720), {"present": 1})],
                          ids=["desktop", "phone", "presenter"])
 def test_the_similarity_heatmaps_print_numbers_only_where_they_fit(page: Page, size, extra):

@@ -131,16 +131,21 @@ function lacking(side, s) {
 /** The two token axes of a heatmap `height` px high: a long text labels every k-th token, as many as have room (slanted
  * ones 16 px apart across the plot's width beside 110 px of labels and colour bar, upright ones 14 px apart down its
  * height; the presenter's larger ones 16 px times its scale beside 125 px times it), not all of them over each other. */
-function tokenAxes(fig, tokens, height, slant) {
+function tokenAxes(fig, tokens, height, slant, keep = []) {
   const n = tokens.length;
   const k = presenting() ? PRESENTER_FONT_SCALE : 1;
   return {
-    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0 }, tickStep(n, Math.max(3, Math.floor(((fig.clientWidth || 400) - (k > 1 ? 125 * k : 110)) / (16 * k))))),
-    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, Math.max(3, Math.floor((height - 130) / 14)))),
+    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0 }, tickStep(n, Math.max(3, Math.floor(((fig.clientWidth || 400) - (k > 1 ? 125 * k : 110)) / (16 * k)))), keep),
+    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, Math.max(3, Math.floor((height - 130) / 14))), keep),
   };
 }
 
-function pattern(fig, side, label, s) {
+/** The positions whose tokens differ between the two sides (tokens lined up one to one: the answer's same_token). */
+export function apartPositions(r) {
+  return (r.same_token || []).map((ok, i) => (ok ? null : i)).filter((i) => i !== null);
+}
+
+function pattern(fig, side, label, s, apart = []) {
   const z = side.attention[0] && side.attention[0][0]; // [query][key] of the one layer and head asked for
   if (!z) {
     reason(fig, lacking(side, s) || `No weights for layer ${s.layer}, head ${s.head}.`);
@@ -154,7 +159,7 @@ function pattern(fig, side, label, s) {
     height,
     plot_bgcolor: MASKED_COLOR,
     images: masksAny(side) ? [maskedBackground()] : [],
-    ...tokenAxes(fig, tokens, height, n > 6),
+    ...tokenAxes(fig, tokens, height, n > 6, apart), // (the word that differs from the other side is labelled)
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-${label}-${side.model}-L${s.layer}-H${s.head}`,
@@ -189,7 +194,8 @@ function difference(fig, r, s) {
     height,
     plot_bgcolor: MASKED_COLOR,
     images: masked ? [maskedBackground()] : [],
-    ...tokenAxes(fig, tokens, height, n > 6 || !same.every(Boolean)), // ("Ben / <|bos|>" is long)
+    // ("Ben / <|bos|>" is long); the positions that differ are labelled whatever the step: the caption names them
+    ...tokenAxes(fig, tokens, height, n > 6 || !same.every(Boolean), apartPositions(r)),
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-difference-L${s.layer}-H${s.head}`,
@@ -197,7 +203,7 @@ function difference(fig, r, s) {
     json: { a: { model: a.model, interventions: a.interventions }, b: { model: b.model, interventions: b.interventions }, layer: s.layer, head: s.head,
       tokens_a: a.tokens, tokens_b: b.tokens, same_token: r.same_token, difference: z },
   });
-  const apart = same.map((ok, i) => (ok ? null : i)).filter((i) => i !== null);
+  const apart = apartPositions(r);
   return apart.length
     ? ` Position${apart.length > 1 ? "s" : ""} ${apart.map((i) => `${i} (“${shownText(a.tokens[i])}” / “${shownText(b.tokens[i])}”)`).join(", ")} hold${apart.length > 1 ? "" : "s"} different tokens on the two sides: ${apart.length > 1 ? "their" : "its"} rows and columns compare different words.`
     : " Every position holds the same token on both sides.";
@@ -295,8 +301,8 @@ export function show(section, got, ctx) {
   const scheme = (side) => (ctx.models.get(side.model) || {}).positional || null;
   caption(figA, describe(r.a, r.b, scheme(r.a)));
   caption(figB, describe(r.b, r.a, scheme(r.b)));
-  pattern(figA, r.a, "a", s);
-  pattern(figB, r.b, "b", s);
+  pattern(figA, r.a, "a", s, apartPositions(r));
+  pattern(figB, r.b, "b", s, apartPositions(r));
   const note = difference(figD, r, s) + (r.difference ? ablationNote(r, s.layer) : "");
   caption(figD, r.difference ? `${THEME.diverging.difference_words.replace("the first side", "side a")}${note}` : "");
   predictions(predA, r.a, "a");

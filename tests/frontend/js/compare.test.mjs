@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ablationNote, answerHead, describe as describeSide, EXAMPLES, otherScheme } from "../../../frontend/js/views/compare.js";
+import { ablationNote, answerHead, apartPositions, describe as describeSide, EXAMPLES, otherScheme } from "../../../frontend/js/views/compare.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
 
@@ -105,4 +105,9 @@ test("the positions and scaling examples give side b the other setting from side
       assert.equal(scaling.label(s), scale ? "without √d scaling" : "with √d scaling");
     }
   }
+});
+
+test("the positions whose tokens differ: the ones the difference's axes label whatever their step", () => {
+  assert.deepEqual(apartPositions({ same_token: [true, true, false, true, false] }), [2, 4]);
+  assert.deepEqual(apartPositions({ same_token: null }), []); // (sides of different lengths: no position lines up)
 });

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { barTextPositions, interventionsCaption } from "../../../frontend/js/plot.js";
+import { barTextPositions, interventionsCaption, tickIndices, tokenAxis } from "../../../frontend/js/plot.js";
 
 const iv = { positions: "shuffled", scale: true, ablate: [], permutation: [8, 0, 5, 9, 7, 4, 2, 10, 3, 1, 11, 6] };
 
@@ -67,4 +67,15 @@ test("the presenter's larger type scales a layout's fonts once, leaving the layo
   // data arrays are passed on as they are (not copied)
   const z = [[1, 2], [3, 4]];
   assert.equal(scaledFonts({ z, textfont: { size: 10 } }, 2).z, z);
+});
+
+test("an axis labels every step-th token and always the positions it must: their neighbours within a step give way", () => {
+  assert.deepEqual(tickIndices(5), [0, 1, 2, 3, 4]);
+  assert.deepEqual(tickIndices(17, 2), [0, 2, 4, 6, 8, 10, 12, 14, 16]);
+  // the presenter's trophy: 17 tokens at every 2nd, and "big / small" (position 15) was left without a label
+  assert.deepEqual(tickIndices(17, 2, [15]), [0, 2, 4, 6, 8, 10, 12, 15]);
+  assert.deepEqual(tickIndices(30, 5, [0, 12, 13]), [0, 5, 12, 13, 20, 25]);
+  assert.deepEqual(tickIndices(4, 3, [9, -1, 1.5]), [0, 3]); // (none of these is a position)
+  const axis = tokenAxis([...Array(17).keys()].map((i) => ({ display: `t${i}` })), {}, 2, [15]);
+  assert.deepEqual([axis.tickvals.at(-1), axis.ticktext.at(-1)], [15, "t15"]);
 });
