@@ -4,8 +4,9 @@
 // notebook's figures read too (backend/figures.py).
 
 /* global Plotly */
-import { shownText } from "./derive.js";
+import { count, shownText } from "./derive.js";
 import THEME from "./theme.json" with { type: "json" };
+import { spoken } from "./tokentext.js";
 
 export { THEME };
 
@@ -279,6 +280,11 @@ export function draw(fig, traces, layout, exp, config = {}) {
   // the width of its box now (a hidden box has none: then Plotly's default)
   if (full.width === undefined && gd.clientWidth > 0) full.width = gd.clientWidth;
   full.autosize = false;
+  // a screen reader meets the chart as one picture, named by its panel's title and what its data shows (a view that
+  // makes the plot a control of its own, as the grid does, sets its role and label after this)
+  const title = fig.querySelector(".panel-title");
+  gd.setAttribute("role", "img");
+  gd.setAttribute("aria-label", chartWords(title ? title.textContent : "", traces, layout));
   if (presenting()) {
     // presenter mode: larger text in the plots too (the page's CSS cannot reach inside the SVG)
     full = scaledFonts(full, PRESENTER_FONT_SCALE);
@@ -292,6 +298,83 @@ export function draw(fig, traces, layout, exp, config = {}) {
     toImageButtonOptions: { format: "png", filename: name, scale: 2 },
     ...config,
   });
+}
+
+const UNESCAPED = Object.fromEntries(Object.entries(ENTITIES).map(([c, e]) => [e, c]));
+/** A label Plotly reads as a little HTML ("query 3 “cat”<br>weight 0.5"), as words: line breaks as commas (as `br`
+ * says: a tick label's is a wrap), no tags. */
+const plainText = (s, br = ", ") => String(s).replace(/<br\s*\/?>/gi, br).replace(/<[^>]*>/g, "").replace(/&(amp|lt|gt|#34|#39);/g, (e) => UNESCAPED[e]);
+const num = (v) => String(Number(Number(v).toPrecision(3))).replace("-", "−");
+const isNum = (v) => typeof v === "number" && Number.isFinite(v);
+
+/** The value of `values` that is highest, its index and the range of them all (null: none is a number). */
+function highest(values) {
+  let best = -1;
+  let lo = Infinity;
+  values.forEach((v, i) => {
+    if (!isNum(v)) return;
+    lo = Math.min(lo, v);
+    if (best < 0 || v > values[best]) best = i;
+  });
+  return best < 0 ? null : { at: best, lo, hi: values[best] };
+}
+
+/** The axis `which` ("x", "y") of trace `t` in `layout`: its title and the label it gives a value (its tick text). */
+function axisOf(t, layout, which) {
+  const ax = layout[`${which}axis${(t[`${which}axis`] || which).slice(1)}`] || {};
+  const title = plainText((ax.title && (ax.title.text ?? ax.title)) || "").trim();
+  const at = (v) => (Array.isArray(ax.tickvals) && ax.ticktext && ax.tickvals.indexOf(v) >= 0 ? ax.ticktext[ax.tickvals.indexOf(v)] : v);
+  return { title, label: (v) => plainText(at(v), " ") };
+}
+
+/** What a trace says of its point `i` (row, column for a heatmap): its hover text (where it has words), else the
+ * point's place on the axes, by their titles and tick labels. */
+function pointName(t, layout, i, j = null) {
+  // (a hover written by a hovertemplate reads customdata; a cell's text is its number printed, a word only at times)
+  const pick = (a) => (a && (j === null ? a[i] : a[i] && a[i][j]));
+  const said = [t.hovertext, t.customdata, t.text].map(pick).find((s) => typeof s === "string" && /\p{L}/u.test(s));
+  if (said) return plainText(said);
+  const [x, y] = [axisOf(t, layout, "x"), axisOf(t, layout, "y")];
+  if (j !== null) return `${y.title || "row"} ${y.label(t.y ? t.y[i] : i)}, ${x.title || "column"} ${x.label(t.x ? t.x[j] : j)}`;
+  return t.orientation === "h" ? y.label(t.y ? t.y[i] : i) : x.label(t.x ? t.x[i] : i);
+}
+
+function traceWords(t, layout) {
+  if (t.type === "heatmap") {
+    const z = t.z || [];
+    let top = null; // {i, j, lo, hi}: a loop, not an object per cell (a 512 x 160 encoding is drawn as one heatmap)
+    z.forEach((row, i) => {
+      const best = highest(row || []);
+      if (best && (!top || best.hi > top.hi)) top = { i, j: best.at, lo: Math.min(best.lo, top ? top.lo : Infinity), hi: best.hi };
+      else if (best) top.lo = Math.min(top.lo, best.lo);
+    });
+    const size = `a heatmap of ${z.length} × ${Math.max(0, ...z.map((row) => (row || []).length))} cells`;
+    if (!top) return `${size}, none with a value`;
+    return `${size}, values ${num(top.lo)} to ${num(top.hi)}; the highest: ${pointName(t, layout, top.i, top.j)}`;
+  }
+  if (t.type === "bar") {
+    const values = (t.orientation === "h" ? t.x : t.y) || [];
+    const top = highest(values);
+    const bars = `a bar chart of ${count(values.length, "bar")}${t.name ? ` (${plainText(t.name)})` : ""}`;
+    return top ? `${bars}, ${num(top.lo)} to ${num(top.hi)}; the highest: ${pointName(t, layout, top.at)}` : bars;
+  }
+  const ys = (t.y || []).filter(isNum);
+  const name = t.name ? ` “${plainText(t.name)}”` : "";
+  const range = ys.length ? `, ${num(Math.min(...ys))} to ${num(Math.max(...ys))}` : "";
+  return /lines/.test(t.mode || "lines") ? `a line${name} of ${count(ys.length, "point")}${range}` : `${count(ys.length, "point")}${name}${range}`;
+}
+
+/**
+ * A chart in words, for a screen reader (the plot's aria-label): its title, then what its traces draw, each read
+ * from its own data: a heatmap's size, range and highest cell (named as its hover names it, else by its axes); bars:
+ * how many, their range and the highest; a line or points: how many and their range. Past four traces, how many more.
+ */
+export function chartWords(title, traces, layout = {}) {
+  const shown = traces.filter((t) => t && t.visible !== false && (t.type !== "scatter" || (t.y || []).some(isNum)));
+  const words = shown.slice(0, 4).map((t) => traceWords(t, layout));
+  if (shown.length > 4) words.push(`and ${count(shown.length - 4, "more trace")}`);
+  const head = title ? `${title}: ` : "";
+  return spoken(`${head}${words.join("; ") || "no data drawn"}.`);
 }
 
 /** Set what a table panel's CSV and JSON buttons save. */

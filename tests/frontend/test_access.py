@@ -628,3 +628,31 @@ def test_a_screen_reader_hears_a_token_s_space_newline_and_tab_as_words(page: Pa
     # and the live region's query token, said the same way
     page.click(f'#tokens .tok[data-index="{[t["display"] for t in tokens].index("␣b")}"]')
     expect(page.locator("#announce")).to_contain_text("“space b”")
+
+
+CHART_LABELS = """() => [...document.querySelectorAll('main .view:not([hidden]) .plot')].filter((gd) => !gd.hidden && gd._fullLayout)
+  .map((gd) => {
+    const z = gd.data[0] && gd.data[0].type === 'heatmap' ? gd.data[0].z.flat().filter((v) => v !== null) : null;
+    return { part: (gd.closest('[data-part]') || gd.parentElement).dataset.part || gd.parentElement.id,
+             title: (gd.closest('figure') && gd.closest('figure').querySelector('.panel-title')?.textContent) || '',
+             role: gd.getAttribute('role'), label: gd.getAttribute('aria-label') || '',
+             range: z && z.length ? [Math.min(...z), Math.max(...z)] : null };
+  })"""
+
+
+@pytest.mark.parametrize("view", ["attention", "predictions", "embeddings", "positional"])
+def test_a_screen_reader_hears_each_chart_as_a_picture_of_its_data(page: Page, view, shot):
+    """Each Plotly chart was a wordless box of SVG to a screen reader: now it is one picture (role img) named by its
+    panel's title and what its data shows, the numbers its own (the grid, a keyboard control, keeps its own label)."""
+    open_app(page, text=SENTENCE, view=view)
+    charts = page.evaluate(CHART_LABELS)
+    assert charts, charts
+    for c in charts:
+        if c["role"] == "group":  # the grid: its keys and selection, said by grid.js
+            assert c["label"].startswith("every layer and head"), c
+            continue
+        assert c["role"] == "img" and c["label"].startswith(f"{c['title']}: ") and len(c["label"]) > len(c["title"]) + 10, c
+        if c["range"]:
+            lo, hi = (f"{float(f'{v:.3g}'):g}".replace("-", "−") for v in c["range"])
+            assert f"values {lo} to {hi}" in c["label"], c
+    shot(page, f"{view}-charts", full_page=False)

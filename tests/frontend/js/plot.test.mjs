@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { barTextPositions, interventionsCaption, tickIndices, tokenAxis } from "../../../frontend/js/plot.js";
+import { barTextPositions, chartWords, interventionsCaption, tickIndices, tokenAxis, tokenHeatmap } from "../../../frontend/js/plot.js";
 
 const iv = { positions: "shuffled", scale: true, ablate: [], permutation: [8, 0, 5, 9, 7, 4, 2, 10, 3, 1, 11, 6] };
 
@@ -78,4 +78,28 @@ test("an axis labels every step-th token and always the positions it must: their
   assert.deepEqual(tickIndices(4, 3, [9, -1, 1.5]), [0, 3]); // (none of these is a position)
   const axis = tokenAxis([...Array(17).keys()].map((i) => ({ display: `t${i}` })), {}, 2, [15]);
   assert.deepEqual([axis.tickvals.at(-1), axis.ticktext.at(-1)], [15, "t15"]);
+});
+
+test("a chart in words, for a screen reader, is read off its own traces", () => {
+  const tokens = [{ display: "<|bos|>", text: "", special: true }, { display: "␣cat", text: " cat" }, { display: "&", text: "&" }];
+  const z = [[1, null, null], [0.25, 0.75, null], [0.5, 0.1, 0.4]];
+  const heat = tokenHeatmap(z, tokens, { masked: (i, j) => j > i });
+  assert.equal(chartWords("Attention · layer 0 · head 0", [heat]),
+    "Attention · layer 0 · head 0: a heatmap of 3 × 3 cells, values 0.1 to 1; the highest: query 0 “<|bos|>”, key 0 “<|bos|>”, weight 1.");
+  // the highest cell anywhere (not row 0's), its tokens unescaped and their marks spoken
+  assert.match(chartWords("", [tokenHeatmap([[0.2, 0.3], [0.9, -0.4]], tokens.slice(1))]),
+    /^a heatmap of 2 × 2 cells, values −0\.4 to 0\.9; the highest: query 1 “&”, key 0 “ space cat”, weight 0\.9\.$/);
+  // a cell named by the axes' titles and tick labels where its hover has no words
+  const layout = { xaxis: { title: { text: "head" }, tickvals: [0, 1], ticktext: ["H0", "H1"] }, yaxis: { title: "layer" } };
+  assert.equal(chartWords("Per-head", [{ type: "heatmap", z: [[0, 2], [3, 1]], text: [["0", "2"], ["3", "1"]] }], layout),
+    "Per-head: a heatmap of 2 × 2 cells, values 0 to 3; the highest: layer 1, head H0.");
+  const bars = { type: "bar", orientation: "h", x: [0.1, 0.6, 0.3], y: [0, 1, 2], text: ["0.1", "0.6", "0.3"],
+                 hovertext: ["a (id 1)<br>probability 0.1", "␣b (id 2)<br>probability 0.6", "c (id 3)<br>probability 0.3"] };
+  assert.equal(chartWords("Next token", [bars]),
+    "Next token: a bar chart of 3 bars, 0.1 to 0.6; the highest: space b (id 2), probability 0.6.");
+  const line = (name, y) => ({ type: "scatter", mode: "lines", name, x: y.map((_, i) => i), y });
+  assert.equal(chartWords("Loss", [line("training loss", [4, 2.5, 1.25]), { type: "scatter", mode: "markers", y: [1, 3] }]),
+    "Loss: a line “training loss” of 3 points, 1.25 to 4; 2 points, 1 to 3.");
+  assert.match(chartWords("Paths", Array.from({ length: 6 }, (_, i) => line(`t${i}`, [i]))), /“t3” of 1 point, 3 to 3; and 2 more traces\.$/);
+  assert.equal(chartWords("Empty", [{ type: "heatmap", z: [[null]] }]), "Empty: a heatmap of 1 × 1 cells, none with a value.");
 });
