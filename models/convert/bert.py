@@ -66,9 +66,9 @@ def convert(sd: Mapping[str, torch.Tensor], cfg: ModelConfig) -> dict[str, torch
         out[f"{b}attn.W_O"] = heads_out(src[f"{p}attention.output.dense.weight"], h, e)
         out[f"{b}attn.b_O"] = src[f"{p}attention.output.dense.bias"]
         out[f"{b}ln1.w"], out[f"{b}ln1.b"] = _ln(src, f"{p}attention.output.LayerNorm")
-        out[f"{b}mlp.W_in"] = src[f"{p}intermediate.dense.weight"].T  # out-major, as the model stores it: [d_model, d_mlp]
+        out[f"{b}mlp.W_in"] = src[f"{p}intermediate.dense.weight"].T  # [d_model, d_mlp]
         out[f"{b}mlp.b_in"] = src[f"{p}intermediate.dense.bias"]
-        out[f"{b}mlp.W_out"] = src[f"{p}output.dense.weight"].T  # out-major, as the model stores it: [d_mlp, d_model]
+        out[f"{b}mlp.W_out"] = src[f"{p}output.dense.weight"].T  # [d_mlp, d_model]
         out[f"{b}mlp.b_out"] = src[f"{p}output.dense.bias"]
         out[f"{b}ln2.w"], out[f"{b}ln2.b"] = _ln(src, f"{p}output.LayerNorm")
     src.check_all_used(IGNORED)
