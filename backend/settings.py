@@ -49,8 +49,8 @@ class Settings(BaseSettings):
     # a request for a model that is not loaded yet waits this long while it loads in the background, then gets a
     # 503 with Retry-After that says how far along the load is (the page shows it and asks again)
     load_wait_s: float = Field(1.0, ge=0, le=60, allow_inf_nan=False)
-    # memory for the forward passes kept for reuse by (model, text, interventions); 0: none. The 4 most recent
-    # stay even past it (see ModelService)
+    # memory for the forward passes kept for reuse by (model, text, interventions); 0: none. A pass larger
+    # than this is not kept (see ModelService)
     result_cache_mb: float = Field(512, ge=0, allow_inf_nan=False)
     cors_origins: list[str] = []  # no CORS unless configured
     lessons_dir: Path = LESSONS_DIR  # GET /api/lessons reads the *.md files of this folder (ATTNLAB_LESSONS_DIR)

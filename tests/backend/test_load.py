@@ -59,7 +59,7 @@ HEALTH_BOUND_S = 0.1
 BURST_S = 0.5  # from the moment the load is sent
 BURST_BOUND_S = 0.25
 # SmolLM2 (135 M parameters in float32: 0.54 GB) + the tiny default model + torch, the result cache
-# (result_cache_mb 512 MB, or its 4 most recent passes when they hold more) and what the two requests that run at
+# (result_cache_mb 512 MB) and what the two requests that run at
 # once hold: the bound below leaves room for those and stays far under the 4.9 GB the same load reached when the
 # limiter did not cover continuations
 RSS_BOUND_MB = 3000

@@ -22,13 +22,9 @@ def test_the_same_question_is_answered_from_the_cache():
     assert service.cached_bytes == sum(r.nbytes for r in (a, service.run(None, TEXTS[0], Interventions(scale=False))))
 
 
-class KeepTwo(ModelService):
-    KEEP_RUNS = 2
-
-
 def test_the_cache_keeps_to_its_memory_budget_dropping_the_least_recently_used():
     one = ModelService(Settings()).run(None, TEXTS[0], Interventions()).nbytes
-    service = KeepTwo(Settings(result_cache_mb=3.5 * one / 2**20))  # room for three runs of this size
+    service = ModelService(Settings(result_cache_mb=3.5 * one / 2**20))  # room for three runs of this size
     first = service.run(None, TEXTS[0], Interventions())
     second = service.run(None, TEXTS[1], Interventions())
     service.run(None, TEXTS[2], Interventions())
@@ -39,14 +35,21 @@ def test_the_cache_keeps_to_its_memory_budget_dropping_the_least_recently_used()
     assert service.run(None, TEXTS[1], Interventions()) is not second  # computed again
 
 
-def test_the_most_recent_runs_stay_even_when_they_are_over_the_budget():
-    service = KeepTwo(Settings(result_cache_mb=1e-6))  # smaller than any run
+def test_the_cache_never_holds_more_than_its_budget_however_few_runs_it_keeps():
+    # a few large passes (SmolLM2 at 124 tokens: 203 MB each) are bounded by the budget like many small ones
+    one = ModelService(Settings()).run(None, TEXTS[0], Interventions()).nbytes
+    service = ModelService(Settings(result_cache_mb=1.5 * one / 2**20))  # room for one run of this size
+    for text in TEXTS[:4]:
+        last = service.run(None, text, Interventions())
+        assert service.cached_bytes <= 1.5 * one
+    assert len(service._runs) == 1 and service.run(None, TEXTS[3], Interventions()) is last
+
+
+def test_a_run_larger_than_the_whole_budget_is_not_kept():
+    service = ModelService(Settings(result_cache_mb=1e-6))  # smaller than any run
     first = service.run(None, TEXTS[0], Interventions())
-    second = service.run(None, TEXTS[1], Interventions())
-    assert service.run(None, TEXTS[0], Interventions()) is first and service.run(None, TEXTS[1], Interventions()) is second
-    service.run(None, TEXTS[2], Interventions())  # the third: the least recently used (TEXTS[0]) goes
-    assert len(service._runs) == 2 and service.run(None, TEXTS[1], Interventions()) is second
-    assert service.run(None, TEXTS[0], Interventions()) is not first
+    assert service.cached_bytes == 0 and not service._runs
+    assert service.run(None, TEXTS[0], Interventions()) is not first  # computed again
 
 
 def test_no_cache_when_its_budget_is_zero():
@@ -68,11 +71,11 @@ def test_memory_of_dropped_runs_goes_back_to_the_kernel_now_and_then(monkeypatch
     monkeypatch.setattr(backend.service, "trim_allocator", lambda: trims.append(1))
     one = ModelService(Settings()).run(None, TEXTS[0], Interventions()).nbytes
 
-    class TrimOften(KeepTwo):
+    class TrimOften(ModelService):
         TRIM_AFTER_BYTES = int(1.5 * one)  # after the second run dropped
         TRIM_AFTER_RUNS = 1
 
-    service = TrimOften(Settings(result_cache_mb=1e-6))
+    service = TrimOften(Settings(result_cache_mb=2.5 * one / 2**20))  # room for two runs
     for text in TEXTS[:4]:  # two stay, the first two are dropped
         service.run(None, text, Interventions())
     assert trims == [1]
@@ -92,12 +95,12 @@ def test_trimming_waits_for_several_runs_of_the_size_just_stored_up_to_a_bound(m
     texts = [t for t, n in sizes.items() if n == one]  # runs of one size
     assert len(texts) >= 6
 
-    class TrimLater(KeepTwo):
+    class TrimLater(ModelService):
         TRIM_AFTER_BYTES = 1
         TRIM_AFTER_RUNS = 3
         TRIM_AT_MOST = 10**12 if at_most is None else at_most * one
 
-    service = TrimLater(Settings(result_cache_mb=1e-6))
+    service = TrimLater(Settings(result_cache_mb=2.5 * one / 2**20))  # room for two runs
     dropped_at_trim = []
     for i, text in enumerate(texts):  # two stay: the i-th run drops run i - 2
         before = len(trims)
