@@ -41,10 +41,11 @@ class Overloaded(RuntimeError):
 class ModelLoading(Overloaded):
     """A model that is loading in the background (a 503 with Retry-After and how far along it is)."""
 
-    def __init__(self, name: str, progress: float | None, retry_after: int = 1):
+    PAGE = "the page asks again until it has loaded"
+
+    def __init__(self, name: str, progress: float | None, retry_after: int = 1, then: str = PAGE):
         done = "" if progress is None else f" ({round(100 * progress)}% done)"
-        super().__init__(f"model {name!r} is loading{done}; the page asks again until it has loaded "
-                         f"(try again in {retry_after} s)", retry_after)
+        super().__init__(f"model {name!r} is loading{done}; {then} (try again in {retry_after} s)", retry_after)
         self.model = name
         self.progress = progress
 

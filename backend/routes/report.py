@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from backend import schemas
 from backend.deps import get_service
 from backend.report import TOP_K, ReportRequest, build, check
-from backend.service import ModelService
+from backend.service import ModelLoading, ModelService
 from backend.vocabulary import ABLATE_SYNTAX, parse_ablate
 from backend.work import answer
 
@@ -89,4 +89,11 @@ async def report(request: Request, service: Service,
         return Response(content=html.encode("utf-8"), media_type="text/html; charset=utf-8",
                         headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"})
 
-    return await answer(request, service, work, check=lambda: check(service, req))
+    def checked() -> None:
+        try:
+            check(service, req)
+        except ModelLoading as e:  # a download: the page does not ask again by itself, as it does for its views
+            raise ModelLoading(e.model, e.progress, e.retry_after,
+                               then="download the report again once it has loaded") from None
+
+    return await answer(request, service, work, check=checked)

@@ -5,6 +5,7 @@
 // layer). The QR code is shown as an image (a data: URL), never inserted as markup.
 import { reportURL } from "./api.js";
 import { data } from "./data.js";
+import { loadingNow } from "./loading.js";
 import { serialize, state } from "./state.js";
 import { formatAblate, vocab } from "./vocab.js";
 
@@ -50,6 +51,18 @@ export function reportRefusal({ tokens = null, model = null } = {}) {
 }
 
 /**
+ * Why Download report waits, or "": `loading` ({model, progress}, loading.js's loadingNow) is the report's model
+ * while the server loads it. The server answers a report asked for meanwhile with a 503, which a browser's download
+ * only shows as failed (nothing asks again, as the page's own requests do).
+ */
+export function reportWaits(loading = null) {
+  if (!loading) return "";
+  const done = typeof loading.progress === "number" ? ` (${Math.round(loading.progress * 100)}% done)` : "";
+  return `${loading.model} is still loading on the server${done}: click Download report again once the views show ` +
+    "its numbers.";
+}
+
+/**
  * Point Download report at the report of what is on screen (reportHref); `tokens`: the sentence's token count (null
  * until it is analysed); `info`: the shown model's /api/models entry.
  */
@@ -61,6 +74,7 @@ export function update({ query = null, model: shown = null, tokens = null, info 
   const refusal = reportRefusal({ tokens, model: info });
   if (link.getAttribute("href") === href && (link.dataset.refusal || "") === refusal) return;
   link.href = href;
+  link.dataset.model = model || ""; // (none: the default model)
   if (refusal) {
     link.dataset.refusal = refusal;
     link.setAttribute("aria-disabled", "true");
@@ -127,11 +141,13 @@ async function loadShare() {
 export function wire() {
   const report = $("download-report");
   if (report) {
-    // a report the server would refuse: say why here rather than start a download that fails
+    // a report the server would refuse, or one of a model still loading: say why here rather than start a download
+    // that fails
     report.addEventListener("click", (e) => {
-      if (!report.dataset.refusal) return;
+      const said = report.dataset.refusal || reportWaits(loadingNow(report.dataset.model || null));
+      if (!said) return;
       e.preventDefault();
-      $("status").textContent = report.dataset.refusal;
+      $("status").textContent = said;
     });
   }
   const share = $("share");

@@ -17,20 +17,30 @@ export function update(info) {
   show();
 }
 
+/**
+ * The model the page's requests wait for now, {model, progress} (`model`: that one, else the one asked for last), or
+ * null when none waits.
+ */
+export function loadingNow(model = null) {
+  const last = [...waiting.values()].filter((w) => model === null || w.model === model).at(-1);
+  if (!last) return null;
+  // the furthest any request has heard for this model (answers may arrive out of order)
+  const heard = [...waiting.values()].filter((w) => w.model === last.model && typeof w.progress === "number");
+  return { model: last.model, progress: heard.length ? Math.max(...heard.map((w) => w.progress)) : null };
+}
+
 function show() {
   if (typeof document === "undefined") return; // (imported outside a page: the unit tests)
   const main = document.getElementById("views");
   const box = document.getElementById("loading");
   if (!main || !box) return;
-  const last = [...waiting.values()].at(-1);
+  const last = loadingNow();
   if (!last) {
     box.hidden = true;
     delete main.dataset.loading;
     return;
   }
-  // the furthest any request has heard for this model (answers may arrive out of order)
-  const heard = [...waiting.values()].filter((w) => w.model === last.model && typeof w.progress === "number");
-  const progress = heard.length ? Math.max(...heard.map((w) => w.progress)) : null;
+  const { progress } = last;
   box.querySelector(".loading-text").textContent = loadingText(last.model, progress);
   const bar = box.querySelector("progress");
   if (progress === null) bar.removeAttribute("value"); // an indeterminate bar

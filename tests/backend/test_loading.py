@@ -131,6 +131,26 @@ def test_the_api_answers_503_with_retry_after_and_models_shows_the_state():
         assert r.status_code == 200 and r.json()["model"] == NAME and fake.calls == 1
 
 
+def test_a_report_asked_for_while_its_model_loads_says_to_download_it_again():
+    # Download report is a link, not a request of the page's data layer: nothing asks again by itself, so the 503
+    # says what to do (and when) rather than that the page asks again
+    fake = FakeLoads(2.0)
+    service = fake.service(wait=0.1)
+    params = {"text": "Once upon a time", "model": NAME}
+    with TestClient(create_app(Settings(load_wait_s=0.1), service), raise_server_exceptions=False) as client:
+        r = client.get("/api/report", params=params)
+        assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1, r.text
+        body = schemas.Unavailable.model_validate(r.json())
+        assert body.loading == NAME and "is loading" in body.detail
+        assert "download the report again once it has loaded" in body.detail and "the page" not in body.detail
+        deadline = time.monotonic() + 20
+        while r.status_code == 503:
+            assert time.monotonic() < deadline
+            time.sleep(int(r.headers["retry-after"]))
+            r = client.get("/api/report", params=params)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/html") and fake.calls == 1
+
+
 @pytest.mark.slow
 def test_smollm2_with_an_empty_cache_answers_at_once_then_loads(need, tmp_path, monkeypatch):
     """The first request for SmolLM2 with nothing cached: a quick 503 while it converts, then the right answer."""

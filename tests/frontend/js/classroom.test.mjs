@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
-import { reportHref, reportRefusal } from "../../../frontend/js/classroom.js";
+import { reportHref, reportRefusal, reportWaits } from "../../../frontend/js/classroom.js";
+import { loadingNow, update as heardLoading } from "../../../frontend/js/loading.js";
 import { DEFAULTS } from "../../../frontend/js/state.js";
 import { setVocabulary } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
@@ -61,4 +62,21 @@ test("a depth past the model's last is sent as the last, the depth the page show
       assert.equal(sent, shown, `${name} depth ${depth}`);
     }
   }
+});
+
+test("a report of a model still loading waits on the page, not as a failed download", () => {
+  // /api/report answers 503 while its model loads; a download link does not ask again as the page's requests do
+  assert.equal(reportWaits(loadingNow()), ""); // nothing loading: the link downloads
+  heardLoading({ request: 1, model: "smollm2-135m", progress: 0.1 });
+  heardLoading({ request: 2, model: "smollm2-135m", progress: 0.4 });
+  const said = reportWaits(loadingNow("smollm2-135m"));
+  assert.match(said, /smollm2-135m is still loading/);
+  assert.match(said, /40% done/); // the furthest heard
+  assert.match(said, /again once/);
+  assert.equal(reportWaits(loadingNow("tiny-rotary")), ""); // another model's report: not held back
+  assert.match(reportWaits(loadingNow()), /smollm2-135m/); // the default model's (none named): whatever loads
+  heardLoading({ request: 1, model: "smollm2-135m", done: true });
+  heardLoading({ request: 2, model: "smollm2-135m", done: true });
+  assert.equal(loadingNow(), null);
+  assert.equal(reportWaits(loadingNow("smollm2-135m")), "");
 });
