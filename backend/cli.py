@@ -217,13 +217,22 @@ def cmd_report(args: argparse.Namespace) -> None:
 
 def _token_option(service, model: str | None, value: str | None, option: str) -> int | None:
     """--token / --versus: digits are a token id (checked by the report, as the API's `token`); anything else is a
-    string that is one token, as notebook.show takes it (" down", with its space, else with a space before)."""
+    string that is one token, as notebook.show takes it (" down", with its space, else with a space before). On a
+    model without a next-word head (MiniLM), whose report has no Why section to explain a token in, refused (the
+    report would leave it out without a word)."""
     from backend.analysis.embeddings import one_token
 
-    if value is None or value.isdigit():
-        return None if value is None else int(value)
+    if value is None:
+        return None
+    loaded = service.get(model)
+    unavailable = loaded.info.unavailable_views
+    if "lens" in unavailable and "logit_attribution" in unavailable:
+        raise ValueError(f"{option}: model {loaded.name!r} predicts no next token, so its report explains none (no "
+                         f"logit lens, no logit attribution): {unavailable['logit_attribution']} Leave {option} out")
+    if value.isdigit():
+        return int(value)
     try:
-        return one_token(service.get(model), value, option)
+        return one_token(loaded, value, option)
     except ValueError as e:
         msg = str(e)
         raise ValueError(msg if msg.startswith(option) else f"{option}: {msg}") from None

@@ -428,3 +428,18 @@ def test_report_s_help_says_each_default_as_the_report_takes_it(tmp_path):
     query = re.search(r"Query token (\d+) “([^”]+)” \(([^)]*)\)", said)
     assert query and query[2] == "." and "the last token that stands for text" in query[3], said
     assert "the last token that stands for text" in helps["--query"], helps["--query"]
+
+
+@pytest.mark.parametrize("option", ["--token", "--versus"])
+def test_report_s_token_on_a_model_without_a_next_word_head_is_refused(tmp_path, capsys, option):
+    """MiniLM's report has no Why section (no logit lens, no logit attribution): --token and --versus were left out
+    without a word, and the report written as if they had been taken."""
+    out = tmp_path / "r.html"
+    for value in ("1000", "cat"):
+        with pytest.raises(SystemExit) as e:
+            main(["report", "The cat sat.", "-o", str(out), "--model", "minilm-l6", option, value])
+        said = str(e.value.code)
+        assert said.startswith(f"attnlab: {option}: model 'minilm-l6' predicts no next token") and "no next-word head" in said, said
+        assert not out.exists()
+    main(["report", "The cat sat.", "-o", str(out), "--model", "tiny-sinusoidal", option, "cat"])  # a causal model takes it
+    assert out.exists()
