@@ -133,6 +133,13 @@ class LabManager:
             raise LabNotFound(f"no training run {run_id}; the runs kept now are: {known}")
         return run
 
+    def check_key(self, run_id: int, key: str | None) -> None:
+        """With `key` (a run's state's `key`), refuse (LabNotFound) the run of this id when it is another run: a server
+        started again numbers its runs from 1 again. None: any run of this id."""
+        if key is not None and self.state(run_id)["key"] != key:
+            raise LabNotFound(f"training run {run_id} is another run than the one asked for (its key differs): the "
+                              "server may have restarted")
+
     def example(self, task: str) -> dict:
         if task not in self._examples:
             self._examples[task] = example_info(get_task(task))

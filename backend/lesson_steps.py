@@ -109,6 +109,8 @@ class StepRequest(BaseModel):
     lab_run: StrictInt | None = Field(None, ge=0, description="the training lab's run on the page (the `labrun` source); "
                                                         "null: none")
     lab_records: StrictInt | None = Field(None, ge=0, description="summarise its first this many records (null: all now)")
+    lab_key: StrictStr | None = Field(None, max_length=64, description="that run's key (its state's `key`): a run of "
+                                                                 "that id with another key is not read (null: any)")
     allow_beyond_trained: StrictBool = Field(False, description="the page has agreed to run a text longer than the "
                                                             "model's trained length (its *Run it past the trained "
                                                             "length*): the step's sources are asked with it, as the "
@@ -252,6 +254,7 @@ def service_fetcher(service, lab=None) -> Callable[[str, dict], dict]:
             elif lab is None:
                 raise LookupError("there is no training lab here")
             else:
+                lab.check_key(params["run"], params.get("key"))
                 out = schemas.LabRunSummary(**lab.summary(params["run"], params.get("records")))
         else:
             raise ValueError(f"no API {api!r}")
@@ -402,7 +405,10 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
                                                   if k in ("text", "allow_beyond_trained")}}
     if name == "labrun":  # the training lab's run on the page (frontend/js/sources.js labrun, labRunOf)
         run = state.get("lab_run")
-        return "labSummary", {"run": run, "records": None if run is None else state.get("lab_records")}
+        if run is None:
+            return "labSummary", {"run": None, "records": None}
+        return "labSummary", {"run": run, "records": state.get("lab_records"),
+                              **({"key": state["lab_key"]} if state.get("lab_key") is not None else {})}
     if name == "model":
         return {"value": model}
     if name == "state":
@@ -1142,7 +1148,7 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         "depth": pick("depth", STATE_DEFAULTS["depth"]), "metric": s.metric or STATE_DEFAULTS["metric"],
         "pn": pick("pn", STATE_DEFAULTS["pn"]), "hidespecial": False, "token": None,
         "probe": s.probe, "pseed": 0, "role": s.role or STATE_DEFAULTS["role"],
-        "lab_run": req.lab_run, "lab_records": req.lab_records, "target": req.target, "versus": req.versus,
+        "lab_run": req.lab_run, "lab_records": req.lab_records, "lab_key": req.lab_key, "target": req.target, "versus": req.versus,
         "beyond": req.allow_beyond_trained,
     }
     state["layer"] = min(state["layer"], model["n_layers"] - 1)
@@ -1265,7 +1271,8 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         # the lesson's sentence, offered instead, tried on this model as the page would send it (once: on that
         # sentence this branch offers nothing further)
         works = req.text == s.text or name == own_model or _works(resolve_step(
-            lesson, number, StepRequest(text=s.text, model=name, lab_run=req.lab_run, lab_records=req.lab_records),
+            lesson, number, StepRequest(text=s.text, model=name, lab_run=req.lab_run, lab_records=req.lab_records,
+                                       lab_key=req.lab_key),
             fetch, models, default_model))
         return StepResolution(**out, body="", settings=settings(), from_roles=from_roles,
                               roles=list(ctx.roles.values()), missing=e.message,

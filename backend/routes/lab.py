@@ -34,15 +34,14 @@ def get_lab(request: Request) -> LabManager:
 Lab = Annotated[LabManager, Depends(get_lab)]
 
 
-def _run_asked(run_id: int, lab: Lab,
-               key: Annotated[str | None, Query(max_length=64, description="the run's key (its state's `key`): a run "
-                                                                   "of this id with another key is refused (404), "
-                                                                   "as after a restart of the server, which numbers "
-                                                                   "its runs from 1 again")] = None) -> int:
+RunKey = Annotated[str | None, Query(max_length=64, description="the run's key (its state's `key`): a run of this id "
+                                                             "with another key is refused (404), as after a restart "
+                                                             "of the server, which numbers its runs from 1 again")]
+
+
+def _run_asked(run_id: int, lab: Lab, key: RunKey = None) -> int:
     """The run id of the path, where the run under it is the one asked for: with `key`, the run that has that key."""
-    if key is not None and _call(lab.state, run_id)["key"] != key:
-        raise HTTPException(404, f"training run {run_id} is another run than the one asked for (its key differs): "
-                                 "the server may have restarted")
+    _call(lab.check_key, run_id, key)
     return run_id
 
 
@@ -162,12 +161,15 @@ async def events(run_id: RunId, request: Request, lab: Lab,
 def summary(lab: Lab,
             run: Annotated[int | None, Query(ge=0, description="a run's id; absent: the summary of no run")] = None,
             records: Annotated[int | None, Query(ge=0, description="summarise the run's first this many records; "
-                                                                  "absent: all of them now")] = None
-            ) -> schemas.LabRunSummary:
+                                                                  "absent: all of them now")] = None,
+            key: RunKey = None) -> schemas.LabRunSummary:
     """What a run reached: the first record whose training loss is below the lab's loss threshold, the first at
     which a head's induction score reaches the lab's threshold (step, seconds, head, loss then), and the last record's
     numbers, with the thresholds. The lessons on the training lab quote it (their `labrun` source)."""
-    return schemas.LabRunSummary(**(no_run() if run is None else _call(lab.summary, run, records)))
+    if run is None:
+        return schemas.LabRunSummary(**no_run())
+    _call(lab.check_key, run, key)
+    return schemas.LabRunSummary(**_call(lab.summary, run, records))
 
 
 @router.post("/lab/runs/{run_id}/pause", response_model=schemas.LabRunState)

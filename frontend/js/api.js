@@ -229,7 +229,7 @@ export async function labFiles({ id, key, step }, signal) {
   return { name: name ? name[1] : `lab-${id}.zip`, blob: await res.blob() };
 }
 /** What a run reached over its first `records` records (null: all of them now); no `run`: the summary of no run. */
-export const labSummary = ({ run, records }, signal) => call("GET", `/api/lab/summary${query({ run, records })}`, undefined, signal);
+export const labSummary = ({ run, records, key }, signal) => call("GET", `/api/lab/summary${query({ run, records, key })}`, undefined, signal);
 /** Stop a run while the page goes away (a beacon outlives the page; the server also stops a run nobody watches). */
 export const labCancelOnLeave = (id, key) => navigator.sendBeacon(runPath(id, "/cancel", { left: true, key }));
 /**

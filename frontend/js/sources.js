@@ -219,7 +219,7 @@ export const SOURCES = {
     const lab = labRunOf(ctx.lab);
     // past the trained length where the page has agreed to it, as every view's request (derive.js baseParams)
     const beyond = baseParams(s, ctx.model).allow_beyond_trained ? { allow_beyond_trained: true } : {};
-    const body = { text: s.text, model: ctx.model.name, ...(ctx.selection || {}), ...beyond, ...(lab.run === null ? {} : { lab_run: lab.run, lab_records: lab.records }) };
+    const body = { text: s.text, model: ctx.model.name, ...(ctx.selection || {}), ...beyond, ...(lab.run === null ? {} : { lab_run: lab.run, lab_records: lab.records }), ...(lab.key ? { lab_key: lab.key } : {}) };
     return { api: "lessonStep", params: { lesson: s.lesson, step: s.step, body } };
   },
 
@@ -395,15 +395,17 @@ function positionsCompare(ctx, other) {
 }
 
 /**
- * The page's lab run as the lessons read it: {run: its id, records: how many of its records to summarise}, the same
- * in the `labrun` source and in a lesson step's request (so the server's claims and the page's numbers agree). While
- * the run trains, records is null (all of them, as the server has them): a lesson's text changes with the run's state,
- * not with every record. No run: {run: null, records: null}.
+ * The page's lab run as the lessons read it: {run: its id, records: how many of its records to summarise, key: its
+ * key}, the same in the `labrun` source and in a lesson step's request (so the server's claims and the page's numbers
+ * agree). While the run trains, records is null (all of them, as the server has them): a lesson's text changes with
+ * the run's state, not with every record. The key makes the server refuse another run under that id (after a
+ * restart), as every action of the lab does. No run: {run: null, records: null}.
  */
 export function labRunOf(lab) {
   const run = lab && lab.run;
   if (!run) return { run: null, records: null };
-  return { run: run.id, records: ["queued", "starting", "running"].includes(run.status) ? null : lab.records.length };
+  return { run: run.id, records: ["queued", "starting", "running"].includes(run.status) ? null : lab.records.length,
+    ...(run.key ? { key: run.key } : {}) };
 }
 
 /** The names a lesson placeholder may use (lesson-template.js). */

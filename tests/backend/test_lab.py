@@ -230,6 +230,14 @@ def test_a_run_steps_resets_trains_to_its_budget_and_opens_in_the_explorer(lab_s
     assert shown["labrun.final.accuracy | pct"]["value"] == recs[-1]["accuracy"]
     assert shown["labrun.final.accuracy | pct"]["request"] == {
         "method": "GET", "path": "/api/lab/summary", "params": {"run": run, "records": len(recs)}}
+    # with the run's key, as the page sends it: another run under that id (after a restart) is not read
+    key = state(c, run)["key"]
+    keyed = c.post("/lessons/watch-an-induction-head-appear/steps/4",
+                   json={"text": "The cat sat.", "lab_run": run, "lab_records": len(recs), "lab_key": key}).json()
+    assert keyed["problems"] == [] and [cl["holds"] for cl in keyed["claims"]] == [cl["holds"] for cl in step["claims"]]
+    other = c.post("/lessons/watch-an-induction-head-appear/steps/4",
+                   json={"text": "The cat sat.", "lab_run": run, "lab_records": len(recs), "lab_key": "x" * 16}).json()
+    assert any("another run" in p for p in other["problems"]), other["problems"]
     no_run = c.post("/lessons/watch-an-induction-head-appear/steps/4", json={"text": "The cat sat."}).json()
     assert no_run["problems"] == [] and [cl["holds"] for cl in no_run["claims"]] == [False, False, False, True]
     # polling from a record on; the event stream gives the same records, then the end
@@ -431,7 +439,8 @@ def _answers(url: str) -> bool:
 
 def test_every_action_on_a_run_checks_its_key(lab_server):
     """After a restart, a page's run id may be another page's run: each action the page sends with its run's key
-    (a poll, pause, resume, step, reset, cancel, register, the files, the beacon of a page that goes) is refused
+    (a poll, pause, resume, step, reset, cancel, register, the files, the beacon of a page that goes, the summary the
+    lessons quote) is refused
     under another key (404) and leaves that run as it was; with its own key each one answers."""
     _, c = lab_server
     mine = c.post("/lab/runs", json={"task": "sort", "size": "tiny", "steps": 3000, "paused": True}).json()
@@ -447,9 +456,13 @@ def test_every_action_on_a_run_checks_its_key(lab_server):
         for method, url, body in asks:
             r = c.request(method, url, params={"key": other}, json=body)
             assert r.status_code == 404 and "another run" in r.json()["detail"], (url, r.text)
+        r = c.get("/lab/summary", params={"run": mine["id"], "key": other})
+        assert r.status_code == 404 and "another run" in r.json()["detail"], r.text
         after = state(c, mine["id"])
         assert (after["status"], after["step"], after["registered"]) == (before["status"], before["step"], [])
         assert c.get(f"{path}/files", params={"key": mine["key"]}).status_code == 200
+        summary = c.get("/lab/summary", params={"run": mine["id"], "key": mine["key"]})
+        assert summary.status_code == 200 and summary.json()["run"] == mine["id"]
         r = c.post(f"{path}/register", params={"key": mine["key"]})
         assert r.status_code == 200 and state(c, mine["id"], )["registered"] == [r.json()["model"]]
         r = c.post(f"{path}/cancel", params={"key": mine["key"], "left": True})

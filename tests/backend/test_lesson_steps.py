@@ -895,6 +895,8 @@ def test_the_labrun_source_and_the_lab_questions_are_the_page_s():
     state = {"text": "a", "positions": "normal", "scale": True, "ablate": [], "lab_run": 7, "lab_records": 12}
     assert source_request("labrun", state, model, {}, 0) == ("labSummary", {"run": 7, "records": 12})
     assert source_request("labrun", {**state, "lab_run": None}, model, {}, 0) == ("labSummary", {"run": None, "records": None})
+    assert source_request("labrun", {**state, "lab_key": "k1"}, model, {}, 0) == (  # the run's key, as the page sends it
+        "labSummary", {"run": 7, "records": 12, "key": "k1"})
     js = (ROOT / "frontend/js/lesson-template.js").read_text()
     table = js[js.index("QUESTION_SOURCES = Object.freeze({"):]
     page = dict(re.findall(r'"([\w-]+)": "(\w+)"', table[:table.index("});")]))

@@ -119,7 +119,7 @@ test("past the trained length: the role table and the models' tables carry the p
 
 test("labrun and a lesson step name the page's lab run and how many of its records (all, while it trains)", async () => {
   const { labRunOf } = await import("../../../frontend/js/sources.js");
-  const lab = (status, n) => ({ run: { id: 4, status }, records: Array.from({ length: n }, (_, i) => ({ index: i })) });
+  const lab = (status, n, key) => ({ run: { id: 4, status, key }, records: Array.from({ length: n }, (_, i) => ({ index: i })) });
   assert.deepEqual(labRunOf(null), { run: null, records: null });
   assert.deepEqual(labRunOf({ run: null, records: [] }), { run: null, records: null });
   assert.deepEqual(labRunOf(lab("running", 9)), { run: 4, records: null });
@@ -131,6 +131,11 @@ test("labrun and a lesson step name the page's lab run and how many of its recor
   assert.deepEqual([step.params.body.lab_run, step.params.body.lab_records], [4, 3]);
   const none = SOURCES.lessonstep(ctxOf({ lesson: "x", step: 2 }));
   assert.ok(!("lab_run" in none.params.body));
+  // with the run's key, as every action of the lab sends it: the server refuses another run under that id
+  assert.deepEqual(labRunOf(lab("finished", 12, "k1")), { run: 4, records: 12, key: "k1" });
+  assert.deepEqual(SOURCES.labrun(ctxOf({}, MODELS[0], { lab: lab("paused", 2, "k1") })).params, { run: 4, records: 2, key: "k1" });
+  const keyed = SOURCES.lessonstep(ctxOf({ lesson: "x", step: 2 }, MODELS[0], { lab: lab("cancelled", 3, "k1") }));
+  assert.deepEqual([keyed.params.body.lab_run, keyed.params.body.lab_records, keyed.params.body.lab_key], [4, 3, "k1"]);
 });
 
 test("a view's analysis carries what the view shows first: the grid's role table, the Why views' lens and attribution", () => {
