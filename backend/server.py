@@ -6,6 +6,11 @@ the first byte). BoundedHttpToolsProtocol counts the bytes of each head as they 
 431 and the connection closed. It also closes a connection that has not sent a whole request head within
 `header_timeout_s` of opening, or of the end of the previous answer.
 
+An answer is written to the connection whole, and what its client has not read yet stays in this process (the
+transport's buffer). A connection whose client reads less than MIN_SEND_BYTES of its answer in `send_timeout_s` is
+closed and its answer dropped; unsent_bytes() is what all the connections hold, which backend/work.py keeps under
+`max_unsent_mb`.
+
 httptools, not h11: its parser and its writer are C where h11's are Python, and that time per request is the event
 loop's, shared by every request.
 """
@@ -17,6 +22,14 @@ import asyncio
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from backend.settings import Settings, get_settings
+
+_open: set[BoundedHttpToolsProtocol] = set()  # this process's connections
+
+
+def unsent_bytes() -> int:
+    """The bytes of answers written to this process's connections that their clients have not read yet (0 under
+    another server than `attnlab serve`'s)."""
+    return sum(p.transport.get_write_buffer_size() for p in list(_open))
 
 
 class BoundedHttpToolsProtocol(HttpToolsProtocol):
@@ -36,6 +49,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_head = True  # no whole request head since the connection opened or the last request ended
         self._head_seen = 0  # bytes of the request head in progress (-1: refused)
         self._head_tail = b""  # its last 3 bytes (the end of a head, CRLF CRLF, may straddle two reads)
+        self.send_timeout = settings.send_timeout_s
+        self._send_timer: asyncio.TimerHandle | None = None
+        self._unsent = 0  # the bytes of the answer not read yet at the last look
 
     LINGER_S = 1.0  # after a refused head: what the client still sends is read and dropped this long, then closed
 
@@ -68,6 +84,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        _open.add(self)
         self._start_head_timer()
 
     def on_headers_complete(self) -> None:
@@ -89,8 +106,44 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
             self._start_head_timer()  # the next request on this connection: its head within the same time
 
     def connection_lost(self, exc: Exception | None) -> None:
+        _open.discard(self)
         self._stop_head_timer()
+        self._stop_send_timer()
         super().connection_lost(exc)
+
+    # an answer's client must read this much of it in each send_timeout_s while the answer waits for it (2 KiB/s at
+    # the default 30 s, far below any network a page is used over)
+    MIN_SEND_BYTES = 64 * 1024
+
+    def pause_writing(self) -> None:
+        """The transport holds more than its high-water mark of an answer (the client reads slower than it is
+        written): from now on the client must read MIN_SEND_BYTES in each send_timeout_s."""
+        super().pause_writing()
+        self._unsent = self.transport.get_write_buffer_size()
+        self._stop_send_timer()
+        self._send_timer = self.loop.call_later(self.send_timeout, self._send_check)
+
+    def resume_writing(self) -> None:
+        self._stop_send_timer()
+        super().resume_writing()
+
+    def _stop_send_timer(self) -> None:
+        if self._send_timer is not None:
+            self._send_timer.cancel()
+            self._send_timer = None
+
+    def _send_check(self) -> None:
+        # (also when the connection is closing, as after the keep-alive timeout: a closed transport keeps what is
+        # unsent until it is sent; connection_lost stops this timer)
+        self._send_timer = None
+        unsent = self.transport.get_write_buffer_size()
+        if self._unsent - unsent < self.MIN_SEND_BYTES:
+            self.logger.info("closed a connection whose client read %d bytes of its answer in %g s (%d left)",
+                             self._unsent - unsent, self.send_timeout, unsent)
+            self.transport.abort()  # (close() would keep the answer until it is sent)
+            return
+        self._unsent = unsent
+        self._send_timer = self.loop.call_later(self.send_timeout, self._send_check)
 
     def _start_head_timer(self) -> None:
         self._stop_head_timer()

@@ -389,6 +389,17 @@ class ModelService:
             raise ValueError(f"the answer would be {nbytes / 1e6:.1f} MB; the limit is {limit:g} MB "
                              f"({self.setting('max_answer_mb')})" + (f": {hint}" if hint else ""))
 
+    def check_unsent(self, nbytes: int) -> None:
+        """Answers that their clients have not read yet hold nbytes (backend.server.unsent_bytes): past
+        max_unsent_mb, Overloaded (a 503 with Retry-After) rather than one more."""
+        limit = self.settings.max_unsent_mb
+        if nbytes > limit * 1e6:
+            with self._lock:
+                self._refused += 1
+            raise Overloaded(f"the server holds {nbytes / 1e6:.0f} MB of answers that their clients have not read yet "
+                             f"(slow networks); the limit is {limit:g} MB ({self.setting('max_unsent_mb')}): try "
+                             "again in a moment", retry_after=2)
+
     # ---------------------------------------------------------------- forward passes
 
     def run(self, name: str | None, text: str, iv: Interventions, beyond: bool = False,

@@ -33,6 +33,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from backend.encode import dump
+from backend.server import unsent_bytes
 from backend.service import ModelService
 
 WATCH_S = 0.2  # how often the event loop looks whether the client is still there
@@ -129,9 +130,13 @@ async def answer(request: Request, service: ModelService, work: Callable[[], Bas
     # cancels (anyio's message), 0.1 ms of the event loop's time on every answer
     watcher = asyncio.get_running_loop().create_task(watch())
     try:
-        return await run_in_threadpool(in_thread)
+        response = await run_in_threadpool(in_thread)
     finally:
         watcher.cancel()
+    # an answer stays in memory until its client has read it: while clients that read slowly hold max_unsent_mb,
+    # a 503 (the pass is in the result cache: asking again costs little) rather than one more (backend/server.py)
+    service.check_unsent(unsent_bytes())
+    return response
 
 
 class LoopLag:

@@ -431,3 +431,23 @@ def test_cli_errors_name_the_option():
         main(["analyze", "hi", "--top-k", "0"])
     with pytest.raises(SystemExit, match=r"--top-k is 51; the limit is 50 \(max_top_k, ATTNLAB_MAX_TOP_K\)"):
         main(["analyze", "hi", "--top-k", "51"])
+
+
+def test_answers_that_clients_have_not_read_are_bounded_in_memory(monkeypatch):
+    """Each answer stays in the server's memory until its client has read it (backend/server.py unsent_bytes): while
+    they hold more than max_unsent_mb, a model route answers 503 with Retry-After instead of adding one more."""
+    import backend.work
+
+    held = [0]
+    monkeypatch.setattr(backend.work, "unsent_bytes", lambda: held[0])
+    service = ModelService(Settings(max_unsent_mb=4))
+    with app_client(service) as c:
+        assert c.post("/api/analyze", json={"text": TEXT}).status_code == 200
+        held[0] = 5_000_000  # clients reading slowly hold 5 MB
+        r = c.post("/api/analyze", json={"text": TEXT})
+        assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1, r.text
+        assert "5 MB of answers that their clients have not read yet" in r.json()["detail"]
+        assert "max_unsent_mb, ATTNLAB_MAX_UNSENT_MB" in r.json()["detail"]
+        assert c.get("/api/health").status_code == 200  # (not a model route)
+        held[0] = 0  # read at last
+        assert c.post("/api/analyze", json={"text": TEXT}).status_code == 200

@@ -25,6 +25,14 @@ class Transport(asyncio.Transport):
         super().__init__()
         self.out = b""
         self.closed = False
+        self.aborted = False
+        self.unsent = 0  # bytes of what it was given that its client has not read yet
+
+    def get_write_buffer_size(self) -> int:
+        return self.unsent
+
+    def abort(self) -> None:
+        self.closed = self.aborted = True
 
     def get_extra_info(self, name, default=None):
         return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
@@ -51,7 +59,8 @@ class Transport(asyncio.Transport):
 @pytest.fixture
 def connection(monkeypatch):
     """(protocol, transport, answer): a connection to an app that answers each request when answer[path] is set."""
-    monkeypatch.setattr(server, "get_settings", lambda: Settings(header_timeout_s=0.2, max_header_bytes=1024))
+    monkeypatch.setattr(server, "get_settings", lambda: Settings(header_timeout_s=0.2, max_header_bytes=1024,
+                                                                 send_timeout_s=0.2))
     gates: dict[str, asyncio.Event] = {}
 
     async def app(scope, receive, send):
@@ -66,13 +75,17 @@ def connection(monkeypatch):
     config = Config(app, log_level="warning")
     config.load()
 
+    made = []
+
     async def make():
         protocol = server.BoundedHttpToolsProtocol(config=config, server_state=ServerState(), app_state={})
         transport = Transport()
         protocol.connection_made(transport)
+        made.append(protocol)
         return protocol, transport, answer
 
-    return make
+    yield make
+    server._open.difference_update(made)  # (their loops have ended)
 
 
 async def until(condition, timeout: float = 5.0) -> None:
@@ -132,3 +145,34 @@ def test_each_head_on_a_connection_is_counted_from_its_own_start(connection):
         assert transport.out.endswith(b"ATTNLAB_MAX_HEADER_BYTES)") and b"431" in transport.out
 
     run_apart(go())
+
+
+def test_a_client_that_stops_reading_its_answer_loses_its_connection_and_the_answer_is_dropped(connection):
+    """An answer waits in the server's memory until its client reads it: one that reads less than MIN_SEND_BYTES of
+    it in send_timeout_s (0.2 s here) is dropped with its connection, also once the connection is closing (the
+    keep-alive timeout closes it, and a closed transport keeps what it has not sent); one that reads keeps it."""
+    async def go():
+        protocol, transport, _ = await connection()
+        reading, reader, _ = await connection()
+        try:
+            protocol.data_received(HEAD % b"big")  # each answered (as far as the app knows; its bytes below)
+            reading.data_received(HEAD % b"big")
+            transport.unsent = reader.unsent = 10 * protocol.MIN_SEND_BYTES
+            assert server.unsent_bytes() == 20 * protocol.MIN_SEND_BYTES  # what both connections hold
+            protocol.pause_writing()  # over the transport's high-water mark: the client reads slower than it is written
+            reading.pause_writing()
+            transport.close()
+            for _ in range(6):  # 0.6 s: one reads 2 x MIN_SEND_BYTES every 0.1 s, the other nothing
+                await asyncio.sleep(0.1)
+                reader.unsent -= 2 * protocol.MIN_SEND_BYTES if reader.unsent else 0
+            assert transport.aborted and not reader.aborted
+            assert reader.unsent == 0
+            reading.resume_writing()  # all read: below the low-water mark again
+            await asyncio.sleep(0.4)
+            assert not reader.aborted  # (nothing to read: no deadline)
+        finally:
+            for p in (protocol, reading):  # (what the transport does once it has closed: the app's tasks end)
+                p.connection_lost(None)
+        assert server.unsent_bytes() == 0
+
+    run_apart(go(), timeout=30)
