@@ -131,8 +131,9 @@ class Run:
     @property
     def nbytes(self) -> int:
         """The memory its tensors hold (each storage counted once: many hook values share one)."""
-        tensors = [*self.cache.values(), *([] if self.logits is None else [self.logits])]
-        storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+        storages = self.cache.storage_bytes()
+        if self.logits is not None:
+            storages[self.logits.untyped_storage().data_ptr()] = self.logits.untyped_storage().nbytes()
         return sum(storages.values())
 
     @property

@@ -22,6 +22,14 @@ def test_the_same_question_is_answered_from_the_cache():
     assert service.cached_bytes == sum(r.nbytes for r in (a, service.run(None, TEXTS[0], Interventions(scale=False))))
 
 
+def test_a_runs_size_counts_each_storage_once():
+    run = ModelService(Settings()).run(None, TEXTS[0], Interventions())
+    tensors = [*run.cache.values(), run.logits]  # through the cache: views of the stored values
+    storages = {t.untyped_storage().data_ptr(): t.untyped_storage().nbytes() for t in tensors}
+    assert len(storages) < len(tensors)  # hook values share storages
+    assert run.nbytes == sum(storages.values()) >= sum(t.numel() * t.element_size() for t in run.cache.values()) / 2
+
+
 def test_the_cache_keeps_to_its_memory_budget_dropping_the_least_recently_used():
     one = ModelService(Settings()).run(None, TEXTS[0], Interventions()).nbytes
     service = ModelService(Settings(result_cache_mb=3.5 * one / 2**20))  # room for three runs of this size
