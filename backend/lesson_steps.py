@@ -1268,11 +1268,12 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         body = re.sub(r"\n{3,}", "\n\n", body).strip()
         question = rewrite(step.ask.prompt, ctx) if step.ask and step.ask.prompt else None
     except RoleMissing as e:
-        # the lesson's sentence, offered instead, tried on this model as the page would send it (once: on that
-        # sentence this branch offers nothing further)
+        # the lesson's sentence, offered instead, tried on this model as the page would send it (with its leave to run
+        # past the trained length, which stays on with the new sentence; once: on that sentence this branch offers
+        # nothing further)
         works = req.text == s.text or name == own_model or _works(resolve_step(
             lesson, number, StepRequest(text=s.text, model=name, lab_run=req.lab_run, lab_records=req.lab_records,
-                                       lab_key=req.lab_key),
+                                       lab_key=req.lab_key, allow_beyond_trained=req.allow_beyond_trained),
             fetch, models, default_model))
         return StepResolution(**out, body="", settings=settings(), from_roles=from_roles,
                               roles=list(ctx.roles.values()), missing=e.message,

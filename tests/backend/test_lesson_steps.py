@@ -240,6 +240,24 @@ def test_a_role_with_no_match_offers_the_lesson_s_model_too_where_its_sentence_d
                 assert d["missing"] and d["lesson_model"] is None, (model, d)
 
 
+def test_the_lesson_s_sentence_is_tried_past_the_trained_length_where_the_page_allows_it(letters_model):
+    """The lesson's sentence offered instead of the student's was tried on the page's model without the page's
+    permission to run past the trained length: on a model of the training lab (24 tokens) with *Run it past the
+    trained length* pressed, the 39 tokens of lesson 4's sentence run (the page sends the permission with the new
+    sentence), yet the answer offered the lesson's model too, as if they did not."""
+    with TestClient(create_app(Settings(load_wait_s=60)), base_url="http://127.0.0.1") as c:
+        url = "/api/lessons/context/steps/1"
+        d = c.post(url, json={"text": "abcabc", "model": letters_model, "allow_beyond_trained": True}).json()
+        assert d["missing"], d
+        here = c.post(url, json={"text": d["lesson_sentence"], "model": letters_model,
+                                 "allow_beyond_trained": True}).json()
+        assert here["missing"] is None and here["problems"] == [] and here["applies"], here
+        assert d["lesson_model"] is None, d
+        # without the permission the lesson's sentence does not run here: its model is offered with it
+        d = c.post(url, json={"text": "abcabc", "model": letters_model}).json()
+        assert d["lesson_model"] == "tiny-sinusoidal", d
+
+
 def test_a_lesson_for_causal_models_on_an_encoder_says_why_and_offers_its_model(client):
     d = client.post("/api/lessons/next-word-prediction/steps/2", json={"text": "Birds sing.", "model": "minilm-l6"}).json()
     assert d["applies"] is False and "causal" in d["why"] and d["switch_to"] == "tiny-sinusoidal"
