@@ -416,6 +416,9 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
     raise ReadError(f"“{name}” is not a source")
 
 
+TEXT_FREE_SOURCES = ("model", "scheme", "lengths", "probe", "positional", "analogy", "roledefs", "roleprobe", "labrun")
+# ^ the sources whose request above holds neither the sentence nor a token of it
+
 SOURCE_NAMES = ("analyze", "explain", "qkv", "predict", "embeddings", "neighbors", "analogy", "positional",
                 "decompose", "lens", "logit", "attnattr", "scheme", "lengths", "probe", "model", "state", "roles", "roledefs",
                 "roleprobe", "rolemodels", "labrun")
@@ -940,7 +943,9 @@ class StepContext:
                 state[key] = n if key == "temp" else int(n)
         if overrides.get("ablate") == "selected":
             state["ablate"] = [(state["layer"], state["head"])]
-        tokens = self.analysis(state, model)["tokens"] if name not in ("model",) else self.tokens
+        # (a source whose request holds no text needs no pass of its model on the sentence: tiny-learned's scheme is
+        # read on a sentence longer than tiny-learned can run)
+        tokens = self.analysis(state, model)["tokens"] if name not in TEXT_FREE_SOURCES else self.tokens
         query = self.query_of(state, tokens)
         req = source_request(name, state, model, overrides, query, self.models)
         ctx = {"layer": state["layer"], "head": state["head"], "token": query, "depth": state.get("depth"),

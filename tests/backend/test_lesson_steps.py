@@ -1875,6 +1875,22 @@ def test_a_lesson_step_runs_past_the_trained_length_once_the_page_allows_it(clie
     assert said[f"explain.raw_scores.{attended}"] == e["raw_scores"][attended]
 
 
+def test_a_source_that_takes_no_text_is_read_past_a_model_s_trained_length(client):
+    """Lesson 10's "Where each scheme enters" reads each tiny model's scheme (GET /api/positional/scheme, which takes
+    no text); on a sentence of 205 tokens with the page's leave to run past the trained length, its claim could not
+    be evaluated ("model 'tiny-learned' reads at most 128 tokens"): the sentence was run through tiny-learned to
+    read a number that does not depend on it. The claim follows the schemes' answers, fetched again here."""
+    text = " ".join(["The cat sat on the mat because it was tired and the dog ran after it."] * 12)
+    d = client.post("/api/lessons/position-past-the-trained-length/steps/4",
+                    json={"text": text, "allow_beyond_trained": True}).json()
+    assert d["problems"] == [], d["problems"]
+    reaches = {m: client.get("/api/positional/scheme", params={"model": m}).json()["reaches"]
+               for m in ("tiny-sinusoidal", "tiny-learned", "tiny-rotary", "tiny-alibi")}
+    holds = (reaches["tiny-sinusoidal"][-1] == "v" and reaches["tiny-learned"][-1] == "v"
+             and reaches["tiny-rotary"][-1] != "v" and reaches["tiny-alibi"][-1] != "v")
+    assert [c["holds"] for c in d["claims"]] == [holds] and ("never touch the values" in d["body"]) == holds
+
+
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6"])
 @pytest.mark.parametrize("layer", [0, 2])
 def test_lesson_6_says_layer_0_unscaled_is_the_orange_row(client, model, layer):
