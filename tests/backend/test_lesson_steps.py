@@ -876,27 +876,63 @@ def test_the_induction_lesson_on_a_tiny_model_follows_its_numbers(client):
     assert ("About the same" in d["body"]) == (abs(drop) < 0.3) and ("Much lower" in d["body"]) == (drop > 1)
 
 
+LONG = " ".join(["The cat sat on the mat because it was tired and the dog ran after it."] * 12)  # 205 tokens
+
+
 @pytest.mark.parametrize("text", ["The cat sat on the mat because the cat was tired.", "Tom said he was tired.",
-                                  "ha ha ha ha", *SENTENCES[:3]])
+                                  "ha ha ha ha", *SENTENCES[:3], LONG])
 def test_lesson_8_compares_the_tiny_models_previous_token_heads(client, text):
     """The last step quotes each tiny model's sharpest previous-token head and says what tiny-nope's shows: a head
     over 0.4 without positions; none while a model with positions has one; or none in any model (where it blamed the
-    missing positions although tiny-learned, with them, was under 0.4 too: 0.34 against 0.32)."""
+    missing positions although tiny-learned, with them, was under 0.4 too: 0.34 against 0.32). Past the trained
+    length (the page's leave given), the Heads tab leaves tiny-learned out: the step quoted a fifth model that was not
+    there ("index 4 is outside models") and read the fourth, tiny-alibi, as tiny-nope; it names the models that ran
+    and says which was left out."""
     lessons = client.get("/api/lessons").json()["lessons"]
     n = len(next(l for l in lessons if l["id"] == "positional-encoding")["steps"])
-    d = client.post(f"/api/lessons/positional-encoding/steps/{n}", json={"text": text, "model": "tiny-sinusoidal"}).json()
-    assert d["problems"] == [] and d["applies"]
+    d = client.post(f"/api/lessons/positional-encoding/steps/{n}",
+                    json={"text": text, "model": "tiny-sinusoidal", "allow_beyond_trained": True}).json()
+    assert d["problems"] == [] and d["applies"], d["problems"]
     across = client.post("/api/roles/models", json={"models": d["numbers"][0]["request"]["params"]["models"],
-                                                    "text": text}).json()
+                                                    "text": text, "allow_beyond_trained": True}).json()
     tops = {name: _top(r["roles"]["heads"], "previous-token")[2] for name, r in zip(across["models"], across["results"], strict=True)}
     quoted = [n["value"] for n in d["numbers"] if "previous-token" in expr_of(n)][:len(tops)]
+    named = [n["value"] for n in d["numbers"] if re.fullmatch(r"rolemodels\.models\.-?\d", expr_of(n))][:len(tops)]
+    assert named == list(tops) and len(quoted) == len(tops)
     assert len(tops) >= 4 and all(math.isclose(q, t) for q, t in zip(quoted, tops.values(), strict=True))
+    left = [x["model"] for x in across["left_out"]]
+    assert left == (["tiny-learned"] if text == LONG else []) and ("tiny-learned is left out" in filled(d)) == bool(left)
     nope = tops.pop("tiny-nope")
     truth = "even" if nope >= 0.4 else "positions help" if max(tops.values()) >= 0.4 else "none"
     body = filled(d)
     said = [k for k, words in {"even": "Even tiny-nope", "positions help": "positions help find the neighbour",
                                "none": "No model here has a head"}.items() if words in body]
     assert said == [truth], (text, said, nope, tops)
+
+
+@pytest.mark.parametrize("text", ["The cat sat on the mat because the cat was tired.", LONG])
+def test_lesson_8_quotes_the_five_schemes_that_read_the_sentence(client, text):
+    """"Five schemes side by side" quotes each tiny model's largest weight to a word; past the trained length (the
+    page's leave given) tiny-learned cannot run, and the step reported its number as a problem. It quotes the models
+    that read the sentence, each as its explain answer gives it (fetched again here), and says why tiny-learned does
+    not."""
+    d = client.post("/api/lessons/positional-encoding/steps/5",
+                    json={"text": text, "model": "tiny-sinusoidal", "allow_beyond_trained": True}).json()
+    assert d["problems"] == [] and d["applies"], d["problems"]
+    s = d["settings"]
+    quoted = {n["source"].split("=")[1].rstrip(")"): n["value"] for n in d["numbers"]
+              if expr_of(n).endswith("weights.$maxword")}
+    runs = {}
+    for m in ("tiny-sinusoidal", "tiny-learned", "tiny-rotary", "tiny-alibi", "tiny-nope"):
+        r = client.post("/api/attention/explain", json={"text": text, "model": m, "layer": s["layer"], "head": s["head"],
+                                                         "query": s["token"], "allow_beyond_trained": True})
+        if r.status_code == 200:
+            e = r.json()
+            runs[m] = max(w for w, t, hidden in zip(e["weights"], e["tokens"], e["mask"], strict=True)
+                          if not t["special"] and not hidden)
+    assert sorted(quoted) == sorted(runs) and all(math.isclose(quoted[m], runs[m]) for m in runs)
+    assert ("tiny-learned" in runs) == (text != LONG)
+    assert ("tiny-learned cannot read a sentence this long" in filled(d)) == ("tiny-learned" not in runs)
 
 
 # --------------------------------------------------------------------------- the training lab's run: labrun, ask kinds
