@@ -395,6 +395,32 @@ def test_lesson_9_reads_every_head_on_with_every_head_on(client, ablate):
     assert ("only less sure" in body) == (top["id"] == a["token"]["id"] and top["prob"] < a["token"]["prob"])
 
 
+@pytest.mark.parametrize("ablate,target", [([], None), ([[3, 1]], None), ([[0, 0]], None), ([], "second")])
+def test_lesson_9_says_the_step_s_head_is_the_heatmap_s_lowest_only_where_it_is(client, ablate, target):
+    """'Beyond attention' said "that head's cell is the lowest of the heatmap at the bottom" where the student had
+    switched head 3.1 off: the heatmap measures each head with the page's heads off too (3.1 has no cell there, and
+    2.2 is the lowest), and it measures the token of the Token menu. Recomputed here from the ablation route asked as
+    the page asks it."""
+    text, model = "Lily had a red ball. Lily gave the ball to", "tiny-sinusoidal"
+    extra = {}
+    if target:
+        extra["target"] = client.post("/api/analyze", json={"text": text, "model": model}).json()["predictions"][1]["id"]
+    d = client.post("/api/lessons/where-does-the-answer-appear/steps/5",
+                    json={"text": text, "model": model, "ablate": ablate, **extra}).json()
+    assert d["problems"] == [], d["problems"]
+    chosen = (d["settings"]["layer"], d["settings"]["head"])
+    a = client.post("/api/attribution/ablation", json={"text": text, "model": model, "ablate": ablate,
+                                                       "token": extra.get("target")}).json()
+    cells = [(e["delta_prob"], e["layer"], e["head"]) for row in a["effects"] for e in row if not e["already_ablated"]]
+    body = filled(d)
+    if "That head's cell is the lowest of the heatmap" in body:
+        assert min(cells)[1:] == chosen, (body, min(cells), chosen)
+    else:
+        assert ablate or target, body
+    assert ("measured with the heads you switched off" in body) == bool(ablate), body
+    assert ("the token picked in the Token menu" in body) == bool(target), body
+
+
 @pytest.mark.parametrize("picked", [None, (0, 0), (2, 3)])
 def test_lesson_9_names_the_strongest_head_only_where_it_is_selected(client, picked):
     """'Beyond attention' said "The head selected here, 0.0, is the one whose removal lowers the probability of the top
@@ -1615,7 +1641,7 @@ def test_lesson_9_tries_the_heads_of_the_layer_that_adds_most_on_a_large_model(c
     a = client.post("/api/attribution/ablation", json={"text": text, "model": "smollm2-135m", "layers": [layer]}).json()
     best = min(a["effects"][0], key=lambda e: e["delta_prob"])
     assert (d["settings"]["layer"], d["settings"]["head"]) == (layer, best["head"])
-    assert "the layer of the head that adds the most to the logit" in " ".join(d["body"].split())
+    assert "the layer of the head that adds the most to the top word's logit" in " ".join(d["body"].split())
 
 
 # --------------------------------------------------------------------------- lessons 5 and 6: masked keys, no scaling
