@@ -718,6 +718,33 @@ def test_focused_head_is_the_layers_head_of_lowest_mean_entropy(client, model):
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6", "smollm2-135m"])
+@pytest.mark.parametrize("text", ["The cat sat on the mat because it was tired.", "Birds sing."])
+def test_lesson_7_says_which_tokens_each_share_is_a_mean_over(client, model, text):
+    """'Heads specialise' said the share on the first token is a mean where "every word after the first counts": with
+    a start token (tiny-sinusoidal's <|bos|>, MiniLM's [CLS]) the first word counts too, since its first token is the
+    start token. The queries the step names are averaged here from the head's pattern, and must give the summary's
+    two numbers that it quotes."""
+    d = client.post("/api/lessons/many-heads/steps/2", json={"text": text, "model": model}).json()
+    assert d["problems"] == [] and d["applies"], d["problems"]
+    layer, head = d["settings"]["layer"], d["settings"]["head"]
+    an = client.post("/api/analyze", json={"text": text, "model": model, "layers": [layer]}).json()
+    a = an["attention"][0][head]  # [query][key]
+    words = [i for i, t in enumerate(an["tokens"]) if not t["special"]]  # the sentence's tokens
+    body = filled(d)
+    if "over every token of the sentence" in body:  # a start token
+        assert an["tokens"][0]["special"], body
+        prev, first = words[1:], words
+    else:
+        assert "over every token after the first" in body and not an["tokens"][0]["special"], body
+        prev, first = words[2:], words[1:]
+    said = {expr_of(n): n["value"] for n in d["numbers"]}
+    summary = an["heads"][layer][head]
+    assert math.isclose(sum(a[q][q - 1] for q in prev) / len(prev), summary["previous_token"], abs_tol=1e-4)
+    assert math.isclose(sum(a[q][0] for q in first) / len(first), summary["first_token"], abs_tol=1e-4)
+    assert math.isclose(said["analyze.heads.$layer.$head.first_token"], summary["first_token"], abs_tol=1e-4)
+
+
 def test_lesson_7_says_whether_the_heads_share_keys_and_values(client):
     """SmolLM2's 9 heads per layer share 3 pairs of key and value weights: the step says so, and not that each head
     has its own (it said so on every model)."""
