@@ -5,6 +5,7 @@ positions, from models/transformer.py)."""
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -193,3 +194,32 @@ def test_a_step_says_the_head_adds_its_output_only_where_the_head_is_on(client, 
                                                    "ablate": a}).json()["predictions"]
                  for a in ([], [here], [here, here])]
         assert probs[0] != probs[1] and probs[1] == probs[2]
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m", "minilm-l6"])
+@pytest.mark.parametrize("text", ["The cat sat on the mat.", *REPEATS[:3]])
+def test_lesson_4_names_each_copy_by_its_own_token_and_counts_the_sentence_s_tokens(client, model, text):
+    """On "The cat sat on the mat." lesson 4 follows "The" and "the" (one word, case aside) and said "the vector of the
+    second The" and "the two The", and "it may read itself and the 5 tokens before it" of the second "the", of
+    which 4 are the sentence's and one the hidden start token. Each copy is named by its own text (found here from
+    the tokens), and the count is of the sentence's tokens before the query."""
+    tokens = client.post("/api/analyze", json={"text": text, "model": model}).json()["tokens"]
+    for n in (1, 3, 4, 5):
+        d = step(client, "context", n, text, model=model)
+        assert d["problems"] == [] and d["missing"] is None, d
+        roles = {r["role"]: r for r in d["roles"]}
+        # (a copy's text: its tokens' joined, a word in pieces whole)
+        copies = ["".join(tokens[i]["text"] for i in roles[r]["tokens"]).strip() for r in ("repeated", "repeated/2")
+                  if r in roles]
+        body = filled(d)
+        for nth, word in zip(("first", "second"), copies, strict=False):
+            said = re.findall(rf"the {nth} \*\*([^*]+)\*\*", body)
+            assert all(w == word for w in said), (n, nth, said, word, body)
+        if n == 4:
+            q = d["settings"]["token"]
+            count = re.search(r"the tokens (?:of the sentence )?before it, (\d+) of them", body)
+            if d["model"] == "minilm-l6":
+                assert count is None, body
+            else:
+                assert int(count[1]) == sum(not t["special"] for t in tokens[:q]), body
+                assert ("the start token" in body) == tokens[0]["special"], body
