@@ -1493,11 +1493,32 @@ def test_lesson_8_says_how_many_tokens_the_shuffle_moved(client, model, text):
     body = " ".join(d["body"].split())
     assert "most tokens" not in body
     assert ("left every token at its own position" in body) == (moved == 0), (perm, body)
-    assert ("{{analyze.interventions.moved}} of its tokens get another token's position" in body) == (moved > 0), body
+    assert ("{{analyze.interventions.moved}} of the tokens get another token's position" in body) == (moved > 0), body
     assert ("{{top_key_weight | 2}}" in body) == (moved > 0)
     # the analysis without a shuffle has no count
     plain = client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()
     assert plain["interventions"]["moved"] is None and plain["interventions"]["permutation"] is None
+
+
+@pytest.mark.parametrize("model, text", [("tiny-sinusoidal", "Hello"), ("tiny-sinusoidal", "The cat sat."),
+                                         ("minilm-l6", "Birds sing."), ("smollm2-135m", "The cat sat.")])
+def test_lesson_8_says_where_the_shuffle_moved_the_start_token(client, model, text):
+    """'Positions shuffled' said "here 2 of its tokens get another token's position" on "Hello" (tiny-sinusoidal: the
+    start token and "Hello", the permutation [1, 0]): one of the two is the start token, which holds none of the
+    sentence. The count is of every token, and the step says where the start token is among them (recomputed here
+    from the permutation)."""
+    a = client.post("/api/analyze", json={"text": text, "model": model, "positions": "shuffled", "layers": [0]}).json()
+    perm = a["interventions"]["permutation"]
+    d = client.post("/api/lessons/positional-encoding/steps/3",
+                    json={"text": text, "model": model, "positions": "shuffled"}).json()
+    assert d["problems"] == [], d
+    body = filled(d)
+    moved = sum(p != i for i, p in enumerate(perm))
+    assert f"here {moved} of the tokens get another token's position" in body, body
+    start_moved = a["tokens"][0]["special"] and perm[0] != 0
+    assert ("The start token" in body) == start_moved, (perm, body)
+    if start_moved:
+        assert f"is one of them: it stands first and is given position {perm[0]}." in body, body
 
 
 def test_lesson_8_s_attended_word_is_said_of_the_layer_it_comes_from(client):
