@@ -223,3 +223,19 @@ def test_lesson_4_names_each_copy_by_its_own_token_and_counts_the_sentence_s_tok
             else:
                 assert int(count[1]) == sum(not t["special"] for t in tokens[:q]), body
                 assert ("the start token" in body) == tokens[0]["special"], body
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m"])
+@pytest.mark.parametrize("text", ["the the the the", "Tom saw Tom."])
+def test_lesson_1_says_which_word_the_guess_at_every_position_follows(client, model, text):
+    """'A prediction at every position' said "After the its top guess was st (0.31)" of "the the the the": the guess
+    after the first "the" of four, where the step before quoted the guess after the last. The step says it is the
+    first word, and quotes the guess after that word's last token (fetched again here)."""
+    d = step(client, "next-word-prediction", 5, text, model=model)
+    assert d["problems"] == [] and d["missing"] is None, d
+    first = next(r for r in d["roles"] if r["role"] == "first")
+    p = client.post("/api/predict", json={"text": text, "model": model, "top_k": 1}).json()
+    guess = p["per_position"][first["index"]]["top"][0]
+    body = filled(d)
+    assert f"After the first word, **{first['word']}**, its top guess was **{guess['display'].replace('␣', '').strip()}** " \
+           f"({guess['prob']:.2f})" in body, body
