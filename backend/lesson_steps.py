@@ -1188,6 +1188,18 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
                                   why=f"This {whose} needs {NEEDS[need]}: {why}.",
                                   switch_to=own_model if fits else None)
 
+    # the step's own words (lesson 3's `word: girl`, `a: boy`) on a model that cannot read one of them as one token (a
+    # training-lab model, whose tokens are single letters): the step does not apply there, as on a model of another
+    # kind, and the lesson's model is offered; words the student typed are theirs to change (TYPED_SOURCES)
+    for source, fields in TYPED_SOURCES.items():
+        if name == own_model or typed & set(fields) or not re.search(r"\{\{\s*" + source + r"\b", step.body):
+            continue
+        try:
+            ctx.source(source, {})
+        except ReadError as e:
+            return StepResolution(**{**out, "applies": False}, body="", settings=settings(),
+                                  why=f"This step's words are not tokens of {name}: {e}.", switch_to=own_model)
+
     try:
         # the query token
         if req.token is not None:

@@ -258,6 +258,27 @@ def test_the_lesson_s_sentence_is_tried_past_the_trained_length_where_the_page_a
         assert d["lesson_model"] == "tiny-sinusoidal", d
 
 
+def test_a_step_whose_own_words_are_not_tokens_of_the_model_says_so_and_offers_the_lesson_s_model(letters_model):
+    """Lesson 3 on a model of the training lab (its tokens are single letters) showed a red ? for every number: its
+    words ("girl", "boy" − "he" + "she") are not tokens there, so the step reported them as its author's problems. It
+    does not apply there, says why and offers the lesson's model, as for a model of another kind; a word the student
+    types is read as ever."""
+    with TestClient(create_app(Settings(load_wait_s=60)), base_url="http://127.0.0.1") as c:
+        for n in (1, 2, 3, 4):
+            d = c.post(f"/api/lessons/similarity-and-vector-arithmetic/steps/{n}",
+                       json={"text": "abcabc", "model": letters_model}).json()
+            assert d["applies"] is False and d["problems"] == [] and d["switch_to"] == "tiny-sinusoidal", d
+            assert "not one token" in d["why"], d["why"]
+        typed = c.post("/api/lessons/similarity-and-vector-arithmetic/steps/1",
+                       json={"text": "abcabc", "model": letters_model, "word": "a"}).json()
+        assert typed["applies"] and typed["problems"] == [], typed
+        word = c.get("/api/embeddings/neighbors", params={"word": "a", "model": letters_model, "k": 10}).json()
+        said = {expr_of(n): n["value"] for n in typed["numbers"]}
+        assert said["neighbors.neighbors.0.cosine"] == word["neighbors"][0]["cosine"]
+        own = c.post("/api/lessons/similarity-and-vector-arithmetic/steps/1", json={"text": "abcabc"}).json()
+        assert own["applies"] and own["problems"] == [], own
+
+
 def test_a_lesson_for_causal_models_on_an_encoder_says_why_and_offers_its_model(client):
     d = client.post("/api/lessons/next-word-prediction/steps/2", json={"text": "Birds sing.", "model": "minilm-l6"}).json()
     assert d["applies"] is False and "causal" in d["why"] and d["switch_to"] == "tiny-sinusoidal"
