@@ -350,6 +350,26 @@ export function questionChoices(kind, d, want = null) {
 }
 
 /**
+ * The reveal of a `top-key` question (`q` from questionChoices, `d` its explain answer, `chosen` the choice's index, -1
+ * for none): the key the query gives most and its weight, as placeholders; a word the sentence repeats is named with
+ * its position (the number under it in the token strip), as its choice is, the answer too ("the at 5 gets 0.31": a
+ * bare "the" could be either copy), and keys tied with it with it.
+ */
+export function topKeyReveal(q, d, chosen) {
+  // the start token's share where the sentence has one (SmolLM2 has none: its position 0 is a word)
+  const start = d.tokens[0] && d.tokens[0].special && !d.mask[0]
+    ? " (the start token, where a head parks what it does not need, gets {{first_token_weight | 2}})" : "";
+  const at = (i) => (q.choices.find((c) => c.index === i)?.repeated ? ` at ${i}` : "");
+  const key = (i) => `**{{explain.tokens.${i}.display}}**${at(i)}`;
+  const top = q.tied.length
+    ? `${q.tied.map(key).join(" and ")} each get {{explain.weights.${q.answer} | 2}}`
+    : `${key(q.answer)} gets {{explain.weights.${q.answer} | 2}}`;
+  return `The model: ${top} of the attention of **{{query}}**${start}.\n\n` +
+    (chosen < 0 ? "" : isRight(q, chosen) ? "✓ You predicted it."
+      : `✗ You chose ${key(chosen)}: it gets {{explain.weights.${chosen} | 2}}.`);
+}
+
+/**
  * The lab's run `d` (a labrun summary) where it is not the run a step asks about: "copy with learned positions, size
  * tiny" (its task, scheme and size), else "" (no run, or it has what `want` names: {task, positional, size}, each
  * null or absent where the step leaves it to the page).

@@ -146,22 +146,11 @@ function question(lesson, step, base) {
     q.reached = Boolean(d.loss && d.loss.reached);
     q.reveal = labReveal(q);
   } else if (chosen !== null) {
-    const right = T.isRight(q, chosen);
     if (kind === "top-key") {
-      // the start token's share where the sentence has one (SmolLM2 has none: its position 0 is a word); keys tied
-      // with the answer are named with it
-      const start = d.tokens[0] && d.tokens[0].special && !d.mask[0]
-        ? " (the start token, where a head parks what it does not need, gets {{first_token_weight | 2}})" : "";
-      const at = (i) => (q.choices.find((c) => c.index === i)?.repeated ? ` at ${i}` : "");
-      const top = q.tied.length
-        ? `${q.tied.map((i) => `**{{explain.tokens.${i}.display}}**${at(i)}`).join(" and ")} each get {{top_word_key_weight | 2}}`
-        : "**{{top_word_key}}** gets {{top_word_key_weight | 2}}";
-      q.reveal = `The model: ${top} of the attention of **{{query}}**${start}.\n\n` +
-        (chosen < 0 ? "" : right ? "✓ You predicted it."
-          : `✗ You chose **{{explain.tokens.${chosen}.display}}**${at(chosen)}: it gets {{explain.weights.${chosen} | 2}}.`);
+      q.reveal = T.topKeyReveal(q, d, chosen);
     } else {
       q.reveal = "The model’s top guess: **{{top_next}}**, with probability {{top_next_prob | 2}}.\n\n" +
-        (chosen < 0 ? "" : right ? "✓ You predicted it." : `✗ You chose **{{predict.predictions.${chosen}.display}}**: probability {{predict.predictions.${chosen}.prob | 2}}.`);
+        (chosen < 0 ? "" : T.isRight(q, chosen) ? "✓ You predicted it." : `✗ You chose **{{predict.predictions.${chosen}.display}}**: probability {{predict.predictions.${chosen}.prob | 2}}.`);
     }
   }
   return q;

@@ -128,6 +128,28 @@ test("predict-then-reveal: the choices and the answer come from the answer", () 
   assert.ok(T.isRight(q, 2) && !T.isRight(q, 3));
 });
 
+test("predict-then-reveal: a repeated word is named with its position in the reveal, the answer too", () => {
+  // the answer is "cat" at 2 of "The cat sat on the cat": the reveal said "The model: cat gets 0.20", which could be
+  // either cat, beside the buttons "cat (2)" and "cat (6)"
+  const r = T.questionChoices("top-key", explain);
+  const reveal = T.topKeyReveal(r, explain, 6);
+  assert.match(reveal, /^The model: \*\*\{\{explain\.tokens\.2\.display\}\}\*\* at 2 gets \{\{explain\.weights\.2 \| 2\}\} /);
+  assert.match(reveal, /✗ You chose \*\*\{\{explain\.tokens\.6\.display\}\}\*\* at 6: it gets \{\{explain\.weights\.6 \| 2\}\}\./);
+  assert.match(reveal, /the start token, where a head parks what it does not need, gets/);
+  // a word said once has no position; a right guess is said so; no guess (-1) says nothing of one
+  const once = { ...explain, weights: [0.1, 0.05, 0.1, 0.5, 0.05, 0.1, 0.1] };
+  const o = T.questionChoices("top-key", once);
+  assert.match(T.topKeyReveal(o, once, 3), /^The model: \*\*\{\{explain\.tokens\.3\.display\}\}\*\* gets .*✓ You predicted it\.$/s);
+  assert.doesNotMatch(T.topKeyReveal(o, once, -1), /You/);
+  // tied keys: each named, with its position
+  const tie = { ...explain, weights: [0.1, 0.05, 0.3, 0.05, 0.05, 0.15, 0.3] };
+  assert.match(T.topKeyReveal(T.questionChoices("top-key", tie), tie, 6),
+    /\*\*\{\{explain\.tokens\.2\.display\}\}\*\* at 2 and \*\*\{\{explain\.tokens\.6\.display\}\}\*\* at 6 each get .*✓ You predicted it/s);
+  // no start token (SmolLM2): none named
+  const plain = { ...explain, tokens: explain.tokens.map((t) => ({ ...t, special: false })) };
+  assert.doesNotMatch(T.topKeyReveal(T.questionChoices("top-key", plain), plain, -1), /start token/);
+});
+
 test("a number on a record is its key (the lengths answer's `at`), as in backend/lesson_steps.py", () => {
   const lengths = { models: [{ model: "tiny-alibi", at: { 128: { mean_loss: 2.8 }, 512: { tail_loss: 2.7 }, 256: null } }] };
   assert.deepEqual(at(lengths, "lengths.models.0.at.512.tail_loss"), { value: 2.7, path: ["models", 0, "at", "512", "tail_loss"] });
