@@ -1614,6 +1614,24 @@ def test_lesson_11_gives_a_word_in_pieces_its_pieces_together(client, model):
     assert f"to the first **{first['word']}** (its {len(first['tokens'])} pieces together)" in " ".join(d["body"].split())
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m"])
+@pytest.mark.parametrize("picked", [None, 2])
+def test_lesson_11_calls_the_query_the_second_copy_only_while_it_is(client, model, picked):
+    """'Labels on the grid' said "cat gives 0.17 of its attention to the first cat": which cat gives it was left to
+    guess, and with the student's click on "sat" it said "sat gives ... to the first cat" beside "The second cat has
+    read the word once already". The query is called the second copy only while it is that token (found here from
+    the roles), and is named with its index otherwise."""
+    text = "The cat sat on the mat because the cat was tired."
+    d = client.post("/api/lessons/find-the-induction-head/steps/1",
+                    json={"text": text, "model": model, **({} if picked is None else {"token": picked})}).json()
+    assert d["problems"] == [] and d["missing"] is None, d
+    second = {r["role"]: r for r in d["roles"]}["repeated/2"]["index"]
+    query = d["settings"]["token"]
+    body = filled(d)
+    assert ("In it the second **cat** gives" in body) == (query == second), body
+    assert (f", token {query} (the query now, not the second **cat**), gives" in body) == (query != second), body
+
+
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-rotary", "tiny-alibi"])
 def test_lesson_9_credits_a_sub_layer_only_where_the_token_stays_first_after_it(client, model):
     """'The logit lens' said "It first becomes the top token after the attention of block 2: the attention sub-layer
