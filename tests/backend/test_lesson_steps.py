@@ -20,7 +20,15 @@ import torch
 from fastapi.testclient import TestClient
 
 from backend.lesson_roles import PRONOUNS, words_of
-from backend.lesson_steps import SHORTCUTS, ReadError, evaluate_condition, parse_condition, split_claims, tokenize_condition
+from backend.lesson_steps import (
+    SHORTCUTS,
+    ReadError,
+    evaluate_condition,
+    parse_condition,
+    split_claims,
+    tokenize_condition,
+    word_of,
+)
 from backend.main import create_app
 from backend.settings import Settings
 from models import registry
@@ -1540,6 +1548,23 @@ def test_lesson_8_says_where_the_shuffle_moved_the_start_token(client, model, te
     assert ("The start token" in body) == start_moved, (perm, body)
     if start_moved:
         assert f"is one of them: it stands first and is given position {perm[0]}." in body, body
+
+
+@pytest.mark.parametrize("lesson, n, model, text", [("positional-encoding", 4, "tiny-sinusoidal", "the the the the"),
+                                                    ("attention-arithmetic", 2, "smollm2-135m", "it it it"),
+                                                    ("attention-arithmetic", 2, "tiny-sinusoidal", SENTENCES[0])])
+def test_the_query_and_its_attended_word_are_named_with_their_tokens(client, lesson, n, model, text):
+    """'Four terms of a score' said "For the and the (of the other words, the one it attends to most ...)" of "the the
+    the the", and 'Scores: q · k' "For the query it and the key it": which copies, the step did not say. Each is named
+    with its token's index (the query's from the settings, the attended word's from its role)."""
+    d = client.post(f"/api/lessons/{lesson}/steps/{n}", json={"text": text, "model": model}).json()
+    assert d["problems"] == [] and d["missing"] is None, d
+    attended = {r["role"]: r for r in d["roles"]}["attended"]
+    tokens = client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"]
+    query = d["settings"]["token"]
+    body = filled(d)
+    assert f"**{word_of(tokens[query]['display'])}** (token {query})" in body, body
+    assert f"**{attended['word']}** (token {attended['index']}: of the other words" in body, body
 
 
 def test_lesson_8_s_attended_word_is_said_of_the_layer_it_comes_from(client):
