@@ -226,7 +226,8 @@ ROLES: dict[str, Role] = {
                      "a word that occurs twice",
                      lambda n: ("a word that occurs twice" if n == 2 else f"a word that occurs {n} times", "none")),
     "noun": Role(noun, "a noun (a guess: the word after a determiner such as the, a, my, and its adjectives); "
-                       "@noun/2 is the second different noun", "a noun after the, a or my"),
+                       "@noun/2 is the second different noun", "a noun after the, a or my",
+                 lambda n: (f"{n} different nouns after the, a or my", "fewer")),
     "verb": Role(verb, "a verb (a guess: a word list, and words ending in -ed)", "a verb"),
     "first": Role(first, "the first word (leaving out special tokens and punctuation)", "a word"),
     "last": Role(last, "the last word (leaving out punctuation); @last/2 the one before", "a word",

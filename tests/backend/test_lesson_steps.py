@@ -1356,6 +1356,14 @@ def test_lesson_11_says_which_query_it_reads_once_the_student_picks_another(clie
                                                    "the query itself", "*sink*")), (token, body)
 
 
+def test_a_second_noun_is_asked_for_as_a_different_noun(client):
+    """Lesson 2 on "A cat and a cat." said "This step needs a second noun after the, a or my, and “A cat and a cat.” has
+    none": it has cat twice, and @noun/2 is a second *different* noun."""
+    d = client.post("/api/lessons/one-hot-vs-dense-embeddings/steps/1", json={"text": "A cat and a cat."}).json()
+    assert d["missing"] == "This step needs 2 different nouns after the, a or my, and “A cat and a cat.” has fewer.", d
+    assert {r["role"]: r["word"] for r in d["roles"]}["noun"] == "cat"
+
+
 def test_a_one_word_sentence_gets_words_not_question_marks(client):
     """On "Hi" lesson 1's 'A prediction at every position' read token 1, which SmolLM2 (no start token) does not have,
     and lesson 8's 'Which scheme grows a previous-token head?' read five scores that a one-word sentence does not
