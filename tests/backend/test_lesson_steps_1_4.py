@@ -239,3 +239,24 @@ def test_lesson_1_says_which_word_the_guess_at_every_position_follows(client, mo
     body = filled(d)
     assert f"After the first word, **{first['word']}**, its top guess was **{guess['display'].replace('␣', '').strip()}** " \
            f"({guess['prob']:.2f})" in body, body
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m"])
+@pytest.mark.parametrize("picked", [0, 1, 2])
+def test_lesson_4_says_what_a_picked_query_may_read(client, model, picked):
+    """'What the second one reads' with the student's pick: the sentence's first token, after the start token, may
+    read itself and the start token ("the tokens of the sentence before it, 0 of them" read as a count of nothing);
+    the first token of a model without one reads only itself. Recomputed here from the tokens."""
+    text = "The cat chased the dog. The dog chased the cat."
+    tokens = client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"]
+    d = step(client, "context", 4, text, model=model, token=picked)
+    assert d["problems"] == [], d["problems"]
+    body = filled(d)
+    before = sum(not t["special"] for t in tokens[:picked])
+    if tokens[picked]["special"]:
+        assert "the start token may read only itself" in body, body
+    elif before == 0:
+        assert "0 of them" not in body and (("may read itself and the start token" in body) == tokens[0]["special"]) \
+            and (("the first token may read only itself" in body) != tokens[0]["special"]), body
+    else:
+        assert f"before it, {before} of them" in body, body
