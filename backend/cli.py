@@ -556,6 +556,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                         "the lesson's own)")
     lc.add_argument("--model", action="append", help="a model (repeatable; default: the lesson's own)")
     lc.add_argument("--add-model", action="append", metavar="PATH", help="also offer a local model folder (as in serve)")
+    lc.add_argument("--allow-beyond-trained", action="store_true",
+                    help="resolve a sentence longer than a model's trained length, as the page does once *Run it past "
+                         "the trained length* is pressed")
     lc.set_defaults(func=cmd_lessons_check)
 
     lab = sub.add_parser("lab", help="the training lab: train a small model on a task, or save a server's run",
@@ -650,7 +653,8 @@ def cmd_lessons_check(args: argparse.Namespace) -> None:
                 for step in lesson.steps:
                     try:
                         with service.work():
-                            r = resolve_lesson_step(service, lesson, step.number, StepRequest(text=text, model=model))
+                            r = resolve_lesson_step(service, lesson, step.number, StepRequest(
+                                text=text, model=model, allow_beyond_trained=args.allow_beyond_trained))
                     except (ValueError, LookupError) as e:
                         print(f"  {step.number}. {step.title}\n     PROBLEM: {_core_message(e)}")
                         problems += 1

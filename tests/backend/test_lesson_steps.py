@@ -568,6 +568,24 @@ def test_lessons_check_prints_roles_claims_and_numbers(tmp_path, capsys):
     assert out.strip().endswith("0 problems")
 
 
+def test_lessons_check_runs_past_the_trained_length_when_asked(capsys):
+    """`lessons check --allow-beyond-trained` resolves the steps as the page does once *Run it past the trained length*
+    is pressed: lesson 8's steps on 205 tokens name the models that read them, where without it the sentence cannot
+    be read (a problem of every step)."""
+    from backend.cli import main
+
+    text = " ".join(["The cat sat on the mat because it was tired and the dog ran after it."] * 12)
+    lesson = str(ROOT / "frontend" / "lessons" / "08-positional-encoding.md")
+    main(["lessons", "check", lesson, "--sentence", text, "--model", "tiny-rotary", "--allow-beyond-trained"])
+    out = capsys.readouterr().out
+    # (the step quotes the models that read the sentence, and tiny-learned's trained length, where it cannot)
+    assert "{{scheme(model=tiny-learned).trained_tokens | int}} = 128" in out, out[-2000:]
+    assert out.strip().endswith("0 problems"), out[-2000:]
+    with pytest.raises(SystemExit):
+        main(["lessons", "check", lesson, "--sentence", text, "--model", "tiny-rotary"])
+    assert "the sentence cannot be read" in capsys.readouterr().out
+
+
 def test_lessons_check_of_the_folder_skips_its_readme_and_falls_back_from_a_model_not_installed(tmp_path, capsys,
                                                                                                   monkeypatch):
     """`attnlab lessons check frontend/lessons/*.md` failed on the folder's README, and a lesson whose model is not
