@@ -272,7 +272,7 @@ def project_vocab_each(xs: Sequence[torch.Tensor], w: torch.Tensor, b: torch.Ten
 
 
 class LaidOut(nn.Module):
-    """Keeps the weights named in LAYOUT (name -> permutation) laid out (laid_out), also after
+    """Keeps the weights named in LAYOUT (name -> permutation) stored as laid_out() stores them, also after
     load_state_dict(assign=True)."""
 
     LAYOUT: dict[str, tuple[int, ...]] = {}
