@@ -428,7 +428,7 @@ export function tokenAxis(tokens, extra = {}, step = 1, keep = []) {
     range: [-0.5, n - 0.5],
     showgrid: false,
     zeroline: false,
-    tickfont: { size: n > 40 ? 9 : n > 20 ? 11 : 12 },
+    tickfont: { size: tickSize(n) },
     automargin: true,
     ...extra,
     // upright labels, slanted where they would overlap (a narrow plot, a phone: "<|bos|>" ran into "The")
@@ -538,6 +538,23 @@ export function absMax(...matrices) {
   let m = 0;
   for (const z of matrices) for (const row of z) for (const v of row) if (v !== null && Math.abs(v) > m) m = Math.abs(v);
   return m || 1;
+}
+
+/** The size of a token axis's labels: smaller on a long text. */
+export function tickSize(n) {
+  return n > 40 ? 9 : n > 20 ? 11 : 12;
+}
+
+/**
+ * How many slanted key labels a token heatmap `width` px wide has room for, 16 px apart (16 px times the presenter's
+ * scale `k` in presenter mode): its width less the query labels beside it (the longest of `tokens`, about 0.6 of the
+ * labels' size a character), the colour bar with its numbers (about 30 px and 35 px times k) and 40 px of padding.
+ * At least 3. (A fixed 110 px for all of these left the trophy's 17 keys 15 px apart, slanted into each other.)
+ */
+export function keyLabelsFit(width, tokens, k = 1) {
+  const longest = Math.max(0, ...tokens.map((t) => [...shownText(t)].length));
+  const room = width - 40 - 0.6 * tickSize(tokens.length) * k * longest - (30 + 35 * k);
+  return Math.max(3, Math.floor(room / (16 * k)));
 }
 
 /** Label every k-th token on a small plot's axis so that about `fit` labels show (hover shows them all). */

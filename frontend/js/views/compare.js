@@ -7,7 +7,7 @@ import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
 import {
-  absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
+  absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
   panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, reason, setValue, squareHeight, THEME, tickStep, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
@@ -128,14 +128,13 @@ function lacking(side, s) {
     ? `${side.model} has no layer ${s.layer}, head ${s.head} (it has ${count(side.n_layers, "layer")} × ${side.n_heads} heads).` : "";
 }
 
-/** The two token axes of a heatmap `height` px high: a long text labels every k-th token, as many as have room (slanted
- * ones 16 px apart across the plot's width beside 110 px of labels and colour bar, upright ones 14 px apart down its
- * height; the presenter's larger ones 16 px times its scale beside 125 px times it), not all of them over each other. */
-function tokenAxes(fig, tokens, height, slant, keep = []) {
+/** The two token axes of a heatmap `width` px wide and `height` px high: a long text labels every k-th token, as many as
+ * have room (slanted ones across the width left beside the query labels and colour bar, see keyLabelsFit; upright ones
+ * 14 px apart down its height), not all of them over each other. k: the presenter's text scale, 1 outside it. */
+export function tokenAxes(width, tokens, height, slant, keep = [], k = 1) {
   const n = tokens.length;
-  const k = presenting() ? PRESENTER_FONT_SCALE : 1;
   return {
-    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0 }, tickStep(n, Math.max(3, Math.floor(((fig.clientWidth || 400) - (k > 1 ? 125 * k : 110)) / (16 * k)))), keep),
+    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0 }, tickStep(n, keyLabelsFit(width, tokens, k)), keep),
     yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, Math.max(3, Math.floor((height - 130) / 14))), keep),
   };
 }
@@ -159,7 +158,7 @@ function pattern(fig, side, label, s, apart = []) {
     height,
     plot_bgcolor: MASKED_COLOR,
     images: masksAny(side) ? [maskedBackground()] : [],
-    ...tokenAxes(fig, tokens, height, n > 6, apart), // (the word that differs from the other side is labelled)
+    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6, apart, presenting() ? PRESENTER_FONT_SCALE : 1), // (the word that differs from the other side is labelled)
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-${label}-${side.model}-L${s.layer}-H${s.head}`,
@@ -195,7 +194,7 @@ function difference(fig, r, s) {
     plot_bgcolor: MASKED_COLOR,
     images: masked ? [maskedBackground()] : [],
     // ("Ben / <|bos|>" is long); the positions that differ are labelled whatever the step: the caption names them
-    ...tokenAxes(fig, tokens, height, n > 6 || !same.every(Boolean), apartPositions(r)),
+    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6 || !same.every(Boolean), apartPositions(r), presenting() ? PRESENTER_FONT_SCALE : 1),
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-difference-L${s.layer}-H${s.head}`,

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ablationNote, answerHead, apartPositions, describe as describeSide, EXAMPLES, otherScheme } from "../../../frontend/js/views/compare.js";
+import { ablationNote, answerHead, apartPositions, describe as describeSide, EXAMPLES, otherScheme, tokenAxes } from "../../../frontend/js/views/compare.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
 
@@ -110,4 +110,21 @@ test("the positions and scaling examples give side b the other setting from side
 test("the positions whose tokens differ: the ones the difference's axes label whatever their step", () => {
   assert.deepEqual(apartPositions({ same_token: [true, true, false, true, false] }), [2, 4]);
   assert.deepEqual(apartPositions({ same_token: null }), []); // (sides of different lengths: no position lines up)
+});
+
+test("the slanted key labels of each Compare plot are apart by their text's size, beside the query labels and colour bar", () => {
+  // the trophy at 1280x800 (three panels 408 px wide) labelled all 17 keys 15.2 px apart, less than slanted 12 px labels
+  // need; in presenter mode (401 px, 1.4 times the text) the difference's every 2nd, 20.7 px apart: the rule left 110 px
+  // for the query labels and the colour bar, which took 134 px beside "␣because" and 206 px beside "␣big / ␣small"
+  const words = ["<|bos|>", "The", "␣trophy", "␣does", "␣not", "␣fit", "␣in", "␣the", "␣su", "itc", "ase", "␣because", "␣it", "␣is", "␣too", "␣big", "."];
+  const a = words.map((display) => ({ display }));
+  const diff = a.map((t, i) => (i === 15 ? { display: "␣big / ␣small" } : t));
+  // [panel width, text scale, tokens, the key axis's length Plotly drew there (measured in the page)]
+  const drawn = [[408, 1, a, 259], [408, 1, diff, 249], [401, 1.4, a, 217], [401, 1.4, diff, 176], [373, 1, a, 224], [373, 1, diff, 195]];
+  for (const [width, k, tokens, length] of drawn) {
+    const ticks = tokenAxes(width, tokens, 500, true, [15], k).xaxis.tickvals;
+    const apart = Math.min(...ticks.slice(1).map((t, i) => t - ticks[i])) * (length / tokens.length);
+    assert.ok(apart / Math.SQRT2 >= 0.9 * 12 * k, `${width} px, ×${k}, ${tokens[15].display}: ${ticks} (${apart.toFixed(1)} px apart)`);
+    assert.ok(ticks.length >= 5, `${width} px: ${ticks}`); // (as many as have room, not a few)
+  }
 });
