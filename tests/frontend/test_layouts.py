@@ -885,3 +885,13 @@ def test_a_word_longer_than_the_sentence_box_wraps_in_it(page: Page, size, extra
       boxes: ['#text', 'textarea[name=text2]'].map((s) => document.querySelector(s).getBoundingClientRect().right) })""")
     assert widths["page"] <= widths["window"], widths
     assert all(right <= widths["window"] for right in widths["boxes"]), widths
+
+
+def test_the_projection_of_a_one_token_sentence_has_room_for_its_labels(page: Page, need_models):
+    """SmolLM2 reads "Hello" as one token (no BOS): its q and k lie on one line, and the square-scaled projection was a
+    few pixels high with its y labels over each other."""
+    need_models("smollm2-135m")
+    page.goto("/?" + urlencode({"text": "Hello", "view": "qkv", "model": "smollm2-135m"}))
+    ready(page, WAIT)
+    assert page.locator('#panel-qkv [data-part="projection"] .ytick text').count() >= 2
+    assert page.evaluate(YTICKS_APART) == []

@@ -43,6 +43,18 @@ function matrixPanel(parent, key, title, m, tokens, meta, note) {
   );
 }
 
+/**
+ * The projection's y range where its points lie on a line (one token's q and k: axis 2 holds none of the variance):
+ * a third of their x extent about their middle, else null (Plotly's own). The plot keeps x and y at one scale, so it
+ * was a few pixels high, its y labels over each other.
+ */
+export function flatRange(xs, ys) {
+  const least = (Math.max(...xs) - Math.min(...xs)) / 3;
+  const [lo, hi] = [Math.min(...ys), Math.max(...ys)];
+  if (!(least > 0) || hi - lo >= least) return null;
+  return [(lo + hi) / 2 - least / 2, (lo + hi) / 2 + least / 2];
+}
+
 /** The head a K or V panel shows: the query head's, and the K/V head it reads where `group` heads share one (grouped-query). */
 export const kvHeadName = (layer, hd, group = 1) => `L${layer} H${hd.head}${group > 1 ? ` (K/V head ${hd.kv_head})` : ""}`;
 
@@ -115,13 +127,15 @@ export function render(element, data, state) {
       marker: { symbol: "diamond", size: 9, color: COLORS.other }, textfont: { color: "#d9480f", size: n > 30 ? 9 : 11 } },
   ];
   const pct = (v) => `${(v * 100).toFixed(1)}%`;
+  const flat = flatRange([...p.q, ...p.k].map((c) => c[0]), [...p.q, ...p.k].map((c) => c[1]));
   draw(
     fig,
     traces,
     {
       height: 460, shapes, hovermode: "closest",
       xaxis: { title: { text: `axis 1 (${pct(p.explained[0])} of the variance)` }, zeroline: false, constrain: "domain" },
-      yaxis: { title: { text: `axis 2 (${pct(p.explained[1])})` }, zeroline: false, scaleanchor: "x", scaleratio: 1, constrain: "domain" },
+      yaxis: { title: { text: `axis 2 (${pct(p.explained[1])})` }, zeroline: false, scaleanchor: "x", scaleratio: 1, constrain: "domain",
+        ...(flat ? { range: flat } : {}) },
       legend: { orientation: "h", y: 1.08, x: 0 },
       margin: { l: 60, r: 10, t: 30, b: 50 },
     },
