@@ -557,6 +557,15 @@ export function keyLabelsFit(width, tokens, k = 1) {
   return Math.max(3, Math.floor(room / (16 * k)));
 }
 
+/**
+ * How many upright token labels a heatmap `height` px high has room for down its side: 14 px apart (14 px times the
+ * presenter's scale `k` in presenter mode: its labels are 18 px high) beside about 130 px of margins and slanted key
+ * labels. At least 3.
+ */
+export function queryLabelsFit(height, k = 1) {
+  return Math.max(3, Math.floor((height - 130) / (14 * k)));
+}
+
 /** Label every k-th token on a small plot's axis so that about `fit` labels show (hover shows them all). */
 export function tickStep(n, fit = 30) {
   return n > fit ? Math.ceil(n / fit) : 1;

@@ -8,7 +8,7 @@ import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
 import {
   absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
-  panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, reason, setValue, squareHeight, THEME, tickStep, tokenAxis, tokenHeatmap,
+  panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, queryLabelsFit, reason, setValue, squareHeight, THEME, tickStep, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
 export const id = "compare";
@@ -129,13 +129,13 @@ function lacking(side, s) {
 }
 
 /** The two token axes of a heatmap `width` px wide and `height` px high: a long text labels every k-th token, as many as
- * have room (slanted ones across the width left beside the query labels and colour bar, see keyLabelsFit; upright ones
- * 14 px apart down its height), not all of them over each other. k: the presenter's text scale, 1 outside it. */
+ * have room (slanted ones across the width left beside the query labels and colour bar, upright ones down its height:
+ * keyLabelsFit, queryLabelsFit), not all of them over each other. k: the presenter's text scale, 1 outside it. */
 export function tokenAxes(width, tokens, height, slant, keep = [], k = 1) {
   const n = tokens.length;
   return {
     xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0 }, tickStep(n, keyLabelsFit(width, tokens, k)), keep),
-    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, Math.max(3, Math.floor((height - 130) / 14))), keep),
+    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, queryLabelsFit(height, k)), keep),
   };
 }
 

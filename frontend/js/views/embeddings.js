@@ -1,8 +1,8 @@
 // Embeddings: one-hot vs dense similarity, token-token similarity at every depth (slider, cosine/dot),
 // each token's path through the depths in 2-D, the nearest words, and a - b + c.
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, matrixRows, numbersFit, panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, reason, setValue, tickStep, tokenAxis, tokenHeatmap,
-  WEIGHT_SCALE,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, keyLabelsFit, matrixRows, numbersFit, panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, queryLabelsFit, reason, setValue, tickStep, tokenAxis,
+  tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 import { shownText } from "../derive.js";
 import { sharedIdsNote } from "../tokentext.js";
@@ -40,12 +40,24 @@ function controls(element) {
   });
 }
 
+/** The two token axes of a similarity heatmap `width` px wide and `height` px high (k: the presenter's text scale, 1
+ * outside it): as many slanted labels as have room across (at most 36), as many as have room down (keyLabelsFit,
+ * queryLabelsFit), not all of them over each other. */
+export function similarityAxes(width, height, tokens, k = 1) {
+  const n = tokens.length;
+  return {
+    xaxis: tokenAxis(tokens, { tickangle: n > 8 ? -45 : 0 }, tickStep(n, Math.min(36, keyLabelsFit(width, tokens, k)))),
+    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, queryLabelsFit(height, k))),
+  };
+}
+
 function simHeatmap(fig, z, tokens, metric, name, meta) {
   const isCos = metric === "cosine" || metric === "onehot";
   const lim = isCos ? 1 : absMax(z);
   const n = tokens.length;
   const labels = plainLabels(tokens);
   const k = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const height = Math.max(260, Math.min(520, n * 26 + 90));
   draw(
     fig,
     [tokenHeatmap(z, tokens, {
@@ -55,11 +67,8 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
       cellText: numbersFit(fig, n, 12, z),
     })],
     {
-      height: Math.max(260, Math.min(520, n * 26 + 90)),
-      // as many slanted labels as have room, 16 px apart across the plot beside 110 px (at most 36); the presenter's
-      // larger ones 16 px and 125 px times its scale
-      xaxis: tokenAxis(tokens, { tickangle: n > 8 ? -45 : 0 }, tickStep(n, Math.max(3, Math.min(36, Math.floor(((fig.clientWidth || 600) - (k > 1 ? 125 * k : 110)) / (16 * k)))))),
-      yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 40)),
+      height,
+      ...similarityAxes(fig.clientWidth || 600, height, tokens, k),
       margin: { l: 70, r: 10, t: 10, b: 60 },
     },
     { name, csv: () => matrixRows("token\\token", labels, labels, z), json: { ...meta, tokens, metric, similarity: z } },

@@ -128,3 +128,13 @@ test("the slanted key labels of each Compare plot are apart by their text's size
     assert.ok(ticks.length >= 5, `${width} px: ${ticks}`); // (as many as have room, not a few)
   }
 });
+
+test("the query labels of a long comparison have room in presenter mode", () => {
+  // 34 tokens at 1280x720 in presenter mode: every one labelled down 519 px, 15 px apart for labels 18 px high (the
+  // rule counted 14 px a label, the size outside presenter mode)
+  const tokens = [{ display: "<|bos|>" }, ...Array.from({ length: 33 }, (_, i) => ({ display: `␣w${i}` }))];
+  const ticks = tokenAxes(401, tokens, 620, true, [], 1.4).yaxis.tickvals;
+  const apart = Math.min(...ticks.slice(1).map((t, i) => t - ticks[i])) * (519 / 34);
+  assert.ok(apart >= 1.2 * 11 * 1.4, `${ticks} (${apart.toFixed(1)} px apart)`);
+  assert.ok(ticks.length >= 10, `${ticks}`);
+});

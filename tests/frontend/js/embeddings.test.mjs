@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { analogyCaption, denseCaption, depthCaption, onehotCaption } from "../../../frontend/js/views/embeddings.js";
+import { analogyCaption, denseCaption, depthCaption, onehotCaption, similarityAxes } from "../../../frontend/js/views/embeddings.js";
 
 const tok = (id, display) => ({ id, text: display.replace("␣", " "), display, position: 0, special: false });
 const answer = (expected) => ({
@@ -56,4 +56,19 @@ test("the analogy's caption counts the words left out as the answer's ids do", (
   assert.equal(analogyCaption(twice), "Nearest tokens to “␣cat” − “␣cat” + “␣dog” (the two left out).");
   const once = { ...answer(null), a: tok(1, "␣cat"), b: tok(1, "␣cat"), c: tok(1, "␣cat") };
   assert.equal(analogyCaption(once), "Nearest tokens to “␣cat” − “␣cat” + “␣cat” (it left out).");
+});
+
+test("a long sentence's similarity heatmaps label as many tokens as have room, down and across", () => {
+  // 40 tokens at 1280x800: the token axis labelled every token (up to 40) down 442 px, 11 px apart for labels 13 px high;
+  // 30 in presenter mode, 14 px apart for its 18 px labels; on a phone the 30 slanted key labels ran into each other
+  const words = (n) => [{ display: "<|bos|>" }, ...Array.from({ length: n - 1 }, (_, i) => ({ display: `␣word${String(i).padStart(2, "0")}`.slice(0, 7) }))];
+  // [panel width, height, text scale, tokens, the axes' lengths Plotly drew there (measured in the page): down, across]
+  const drawn = [[618, 520, 1, 40, 442, 452], [373, 520, 1, 40, 447, 212], [373, 520, 1, 30, 448, 213], [610, 520, 1.4, 30, 429, 418]];
+  const gap = (ticks) => Math.min(...ticks.slice(1).map((t, i) => t - ticks[i]));
+  for (const [width, height, k, n, down, across] of drawn) {
+    const { xaxis, yaxis } = similarityAxes(width, height, words(n), k);
+    const size = 11 * k; // (the labels of 21 to 40 tokens)
+    assert.ok(gap(yaxis.tickvals) * (down / n) >= 1.2 * size, `${width} px, ×${k}, ${n} tokens: down ${yaxis.tickvals}`);
+    assert.ok((gap(xaxis.tickvals) * (across / n)) / Math.SQRT2 >= 0.9 * size, `${width} px, ×${k}, ${n} tokens: across ${xaxis.tickvals}`);
+  }
 });
