@@ -104,6 +104,12 @@ export function depthCaption(model) {
   return "Move the slider: each block changes every vector by what its attention read from the other tokens and by its MLP.";
 }
 
+/** The nearest words' caption: the API leaves the word's own token (cosine 1) and the special tokens out of the list. */
+export function neighborsCaption(r) {
+  const word = `“${shownText(r.token)}”`;
+  return `Input-embedding vectors nearest to ${word} (token id ${r.token.id}) by cosine, ${word} itself and the special tokens left out.`;
+}
+
 /** The analogy's caption: what is shown, and where the expected word ranks (the answer's own rank and cosine). */
 export function analogyCaption(r) {
   const distinct = new Set([r.a.id, r.b.id, r.c.id]).size; // (the same word twice is one token left out)
@@ -192,7 +198,7 @@ export function render(element, data, state) {
     reason(nbFig, nb.error);
   } else if (nb && nb.data && changed(nbFig, [nb.data])) {
     const r = nb.data;
-    caption(nbFig, `Input-embedding vectors nearest to “${shownText(r.token)}” (token id ${r.token.id}) by cosine.`);
+    caption(nbFig, neighborsCaption(r));
     barList(nbFig, r.neighbors, `neighbors-${r.model}-${r.word}`, r, "cosine");
   }
   const an = data && data.analogy;

@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { analogyCaption, denseCaption, depthCaption, onehotCaption, similarityAxes } from "../../../frontend/js/views/embeddings.js";
+import { analogyCaption, denseCaption, depthCaption, neighborsCaption, onehotCaption, similarityAxes } from "../../../frontend/js/views/embeddings.js";
 
 const tok = (id, display) => ({ id, text: display.replace("␣", " "), display, position: 0, special: false });
 const answer = (expected) => ({
@@ -71,4 +71,10 @@ test("a long sentence's similarity heatmaps label as many tokens as have room, d
     assert.ok(gap(yaxis.tickvals) * (down / n) >= 1.2 * size, `${width} px, ×${k}, ${n} tokens: down ${yaxis.tickvals}`);
     assert.ok((gap(xaxis.tickvals) * (across / n)) / Math.SQRT2 >= 0.9 * size, `${width} px, ×${k}, ${n} tokens: across ${xaxis.tickvals}`);
   }
+});
+
+test("the nearest words' caption says the word itself is left out", () => {
+  // "Hello": the list began with "␣Hello" at 0.807, where a reader looked for “Hello” itself at cosine 1
+  const r = { model: "m", word: "Hello", token: tok(1471, "Hello"), neighbors: [{ ...tok(5, "␣Hello"), cosine: 0.807 }] };
+  assert.equal(neighborsCaption(r), "Input-embedding vectors nearest to “Hello” (token id 1471) by cosine, “Hello” itself and the special tokens left out.");
 });
