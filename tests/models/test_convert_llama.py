@@ -23,10 +23,13 @@ SENTENCES = [
     "x",
 ]
 PATTERN_TOL, LOGITS_TOL = 1e-4, 1e-3
-# Hidden states: 1e-3, or 1e-5 of the value where it is larger. SmolLM2's residual stream has a few "massive
+# Hidden states: 1e-3, or 5e-5 of the value where it is larger. SmolLM2's residual stream has a few "massive
 # activations" of up to ~2e4, where one float32 step is ~2e-3: no float32 implementation that sums in another
-# order can match those to 1e-3 absolute (measured: at most ~3e-2 absolute there, ~1e-6 relative).
-HIDDEN_ATOL, HIDDEN_RTOL = 1e-3, 1e-5
+# order can match those to 1e-3 absolute (measured: at most ~3e-2 absolute there, ~1e-6 relative). The weights
+# are stored in-major (models/transformer.py laid_out), so each product sums in another order than transformers'
+# nn.Linear: on the one-token text, with one torch thread, an element of ~100 differed by 1.2e-5 of itself here
+# and by 2.2e-5 in a full run of the suite (the logits stay within LOGITS_TOL).
+HIDDEN_ATOL, HIDDEN_RTOL = 1e-3, 5e-5
 
 
 @pytest.fixture(scope="module")
