@@ -506,11 +506,10 @@ class Transformer(LaidOut):
         position: the same to float32's rounding). A larger one stays as it is, multiplied in blocks of its rows."""
         if not self.cfg.unembed:
             raise ValueError("this model has no unembedding (no next-word head)")
-        source = self.W_E if self.cfg.tied_embeddings else self.W_U
-        w = source.T if self.cfg.tied_embeddings else source  # [d_model, vocab]
+        w = self.W_E.T if self.cfg.tied_embeddings else self.W_U  # [d_model, vocab]
         if torch.is_grad_enabled() or w.numel() * w.element_size() > BLOCKED_ABOVE:
             return w
-        key = (source.data_ptr(), source._version)  # a new weight, or one changed in place
+        key = (w.data_ptr(), w._version)  # a new weight, or one changed in place (a view shares both with its weight)
         kept = self._in_major
         if kept is None or kept[0] != key:
             kept = self._in_major = (key, w.detach().contiguous())
