@@ -221,14 +221,13 @@ def _token_option(service, model: str | None, value: str | None, option: str) ->
     model without a next-word head (MiniLM), whose report has no Why section to explain a token in, refused (the
     report would leave it out without a word)."""
     from backend.analysis.embeddings import one_token
+    from backend.report import no_token_explained
 
     if value is None:
         return None
     loaded = service.get(model)
-    unavailable = loaded.info.unavailable_views
-    if "lens" in unavailable and "logit_attribution" in unavailable:
-        raise ValueError(f"{option}: model {loaded.name!r} predicts no next token, so its report explains none (no "
-                         f"logit lens, no logit attribution): {unavailable['logit_attribution']} Leave {option} out")
+    if why := no_token_explained(loaded, option):
+        raise ValueError(why)
     if value.isdigit():
         return int(value)
     try:

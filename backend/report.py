@@ -41,7 +41,7 @@ from backend.analysis import predict as predict_analysis
 from backend.analysis import roles as roles_analysis
 from backend.analysis.common import interventions
 from backend.service import ModelService
-from models.registry import ModelInfo
+from models.registry import LoadedModel, ModelInfo
 from models.transformer import check_layer_head
 
 # orjson writes a figure in one short call; plotly's "json" engine writes, re-reads and writes it again, holding the
@@ -622,12 +622,27 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
         "</body></html>\n")
 
 
+def no_token_explained(loaded: LoadedModel, option: str) -> str | None:
+    """Why `option` (the token the Why section explains, or the one it is compared with) cannot be given for this
+    model, or None: a model without a next-word head (MiniLM) has no logit lens and no logit attribution, so its
+    report has no Why section to explain a token in (taken without a word, the report would read as if it had)."""
+    unavailable = loaded.info.unavailable_views
+    if "lens" in unavailable and "logit_attribution" in unavailable:
+        return (f"{option}: model {loaded.name!r} predicts no next token, so its report explains none (no logit lens, "
+                f"no logit attribution): {unavailable['logit_attribution']} Leave {option} out")
+    return None
+
+
 def check(service: ModelService, req: ReportRequest) -> None:
     """Refuse (ValueError) a report past what one may cost before any forward pass: a report draws every head, so
-    its text may take at most ModelService.max_report_tokens(model) tokens (max_report_weights)."""
+    its text may take at most ModelService.max_report_tokens(model) tokens (max_report_weights); and a `token` or
+    `versus` on a model whose report explains no next token (no_token_explained)."""
     service.check_top_k(req.top_k)
     loaded = service.get(req.model)
     check_layer_head(loaded.cfg, req.layer, req.head)
+    for option in ("token", "versus"):
+        if getattr(req, option) is not None and (why := no_token_explained(loaded, option)):
+            raise ValueError(why)
     # the report's own limit first (at most the trained length): a longer text gets the report's words, not the
     # API's offer of allow_beyond_trained, which a report does not take
     service.check_text(req.text)

@@ -54,7 +54,8 @@ async def report(request: Request, service: Service,
                                                           "embedding; default: after the last block)")] = None,
            metric: Annotated[Literal["cosine", "dot"], Query(description="the similarity measure")] = "cosine",
            token: Annotated[int | None, Query(description="the token id the Why section explains after the query token "
-                                                          "(default: the model's most probable one there)")] = None,
+                                                          "(default: the model's most probable one there); "
+                                                          "refused on a model that predicts no next token (MiniLM)")] = None,
            versus: Annotated[int | None, Query(description="a second token id: the attribution explains "
                                                            "logit(token) - logit(versus)")] = None,
            hide_special: Annotated[bool, Query(description="leave the special tokens ([CLS], [SEP], BOS) out of the "

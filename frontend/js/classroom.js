@@ -7,7 +7,7 @@ import { reportURL } from "./api.js";
 import { data } from "./data.js";
 import { loadingNow } from "./loading.js";
 import { serialize, state } from "./state.js";
-import { formatAblate, vocab } from "./vocab.js";
+import { formatAblate, unavailable, vocab } from "./vocab.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -29,11 +29,14 @@ function reportDepth(depth, info) {
  * query token, as the lens and attribution do.
  */
 export function reportHref(s, { query = null, model = null, info = null } = {}) {
+  // a model whose report explains no next token (no lens, no logit attribution: MiniLM) refuses a token to explain
+  const explains = !(unavailable(info, "lens") && unavailable(info, "logit_attribution"));
   return reportURL({
     text: s.text, model: model || s.model || undefined, layer: s.layer, head: s.head, query: query ?? undefined,
     positions: s.positions, scale: s.scale ? undefined : "false", ablate: formatAblate(s.ablate) || undefined,
     temperature: s.temp === 1 ? undefined : s.temp, depth: reportDepth(s.depth, info),
-    metric: s.metric === "cosine" ? undefined : s.metric, token: s.target ?? undefined, versus: s.versus ?? undefined,
+    metric: s.metric === "cosine" ? undefined : s.metric, token: explains ? s.target ?? undefined : undefined,
+    versus: explains ? s.versus ?? undefined : undefined,
     hide_special: s.hidespecial ? "true" : undefined,
   });
 }

@@ -485,6 +485,18 @@ def test_why_this_next_word_follows_the_pages_query_token_and_chosen_tokens(clie
         assert r.status_code == 422 and words in r.json()["detail"], r.text
 
 
+@pytest.mark.parametrize("option", ["token", "versus"])
+def test_a_token_to_explain_on_a_model_without_a_next_word_head_is_refused(client, option):
+    """MiniLM's report has no Why section (no logit lens, no logit attribution): /api/report took `token` and `versus`
+    without a word and wrote the report as if they had been taken (attnlab report refused them)."""
+    r = client.get("/api/report", params={"text": "The cat sat.", "model": "minilm-l6", option: 1000})
+    said = r.json()["detail"]
+    assert r.status_code == 422 and said.startswith(f"{option}: model 'minilm-l6' predicts no next token"), r.text
+    assert "no next-word head" in said, said
+    assert client.get("/api/report", params={"text": "The cat sat.", "model": "minilm-l6"}).status_code == 200
+    assert client.get("/api/report", params={"text": "The cat sat.", option: 1000}).status_code == 200  # a causal model
+
+
 def test_the_why_section_says_what_an_ablated_head_adds_and_moves(client):
     """The page's attribution marks an ablated head 'off' and says its output is set to 0, and the effects view says an
     ablated head moves nothing (its ‖α v W_O‖ panel all zeros); the report said neither."""

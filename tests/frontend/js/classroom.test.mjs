@@ -27,6 +27,19 @@ test("the report is asked for the token explained and the one it is compared wit
   assert.equal(plain.text, "The cat sat.");
 });
 
+test("a model whose report explains no next token is not asked to explain one", () => {
+  // /api/report refuses token and versus on MiniLM (no lens, no logit attribution: its report has no Why section);
+  // a URL's target kept on that model made Download report fail
+  const s = { ...structuredClone(DEFAULTS), text: "The cat sat.", target: 626, versus: 305 };
+  const minilm = { name: "minilm-l6", kind: "bidirectional",
+    unavailable_views: { lens: "MiniLM has no next-word head.", logit_attribution: "MiniLM has no next-word head." } };
+  const q = paramsOf(reportHref(s, { model: "minilm-l6", info: minilm }));
+  assert.ok(!("token" in q) && !("versus" in q), JSON.stringify(q));
+  const causal = paramsOf(reportHref(s, { model: "tiny-rotary", info: { name: "tiny-rotary", kind: "causal", unavailable_views: {} } }));
+  assert.equal(causal.token, "626");
+  assert.equal(causal.versus, "305");
+});
+
 test("the report hides the special tokens when the page does", () => {
   const s = { ...structuredClone(DEFAULTS), text: "The cat sat.", hidespecial: true };
   assert.equal(paramsOf(reportHref(s, {})).hide_special, "true");
