@@ -266,7 +266,7 @@ export function createLab(api = realApi, storage = sessionStore()) {
           forget(); // another run under that id: a server started again
           return;
         }
-        apply({ type: "created", run });
+        apply({ type: "created", run, takenUp: true });
         owned = false; // (live, it may be another tab's: see `owned`)
         if (isLive(run)) follow(run.id);
       } catch {

@@ -18,7 +18,7 @@ export function typedSteps(raw, max, fallback) {
 
 /** The page's lab before any run: no run, no records. */
 export function initial() {
-  return { run: null, records: [], pick: null, error: null, refused: null, transport: null, gap: false };
+  return { run: null, records: [], pick: null, error: null, refused: null, transport: null, gap: false, takenUp: false };
 }
 
 const withoutRecords = (run) => {
@@ -44,7 +44,8 @@ function appendRecords(records, incoming) {
 
 /**
  * The next lab state after an event:
- *   {type: "created", run}           a run started (or the run a reset made): its records so far come with it
+ *   {type: "created", run}           a run started (or the run a reset made): its records so far come with it;
+ *                                    with `takenUp: true`, a run the page found on loading, not one it started
  *   {type: "state", run}             the run's state changed (a `state` or `end` event, without records)
  *   {type: "record", record}         one record (a `record` event)
  *   {type: "poll", run}              a poll's answer: the state and the records after the page's last
@@ -58,7 +59,7 @@ export function reduce(s, ev) {
   switch (ev.type) {
     case "created": {
       const records = ev.run.records || [];
-      return { ...initial(), transport: null, run: withoutRecords(ev.run), records: appendRecords([], records).records };
+      return { ...initial(), run: withoutRecords(ev.run), records: appendRecords([], records).records, takenUp: Boolean(ev.takenUp) };
     }
     case "state":
     case "poll": {
@@ -170,6 +171,16 @@ export const schemeWords = (positional) => (positional === "none" ? "no position
  * while it trains, the step near which the budget ends at its pace when that is before the step budget.
  */
 export function statusText(s, limits = null) {
+  const line = runText(s, limits);
+  // a live run the page found on loading is another tab's where the tab was duplicated (it copies the run it remembers)
+  return s.takenUp && isLive(s.run) ? `${line} ${TAKEN_UP}` : line;
+}
+
+export const TAKEN_UP = "This run was going on when this page opened: it may be another tab's (a duplicated " +
+  "tab shares its run), and Pause, Step and Cancel here act on it there too. It stops when the tab that started it " +
+  "closes, or once no page follows it.";
+
+function runText(s, limits) {
   if (s.refused) return `The server refused the run: ${s.refused}`;
   const run = s.run;
   if (!run) return "No run yet: pick a task, a positional scheme and a size, then Train.";

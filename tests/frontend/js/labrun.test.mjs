@@ -8,6 +8,7 @@ import { createLab } from "../../../frontend/js/lab.js";
 import {
   answerOf, atStep, canReset, exampleLossSeries, firstReaching, initial, lossSeries, lossTable, openOffer, otherSettings, patternOf, reduce, roleSeries, shownIndex, shownRecord,
   statusText,
+  TAKEN_UP,
   stepAt, stepIndex, topHead, typedSteps,
 } from "../../../frontend/js/labrun.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
@@ -469,7 +470,7 @@ test("after a reload the page shows the run it had (stopped as the page went), a
   assert.deepEqual(api.calls.at(-1), ["poll", 1, -1]); // all its records
   assert.equal(again.view.run.id, 1);
   assert.deepEqual(again.view.records.map((r) => r.step), [0, 5, 10]);
-  assert.equal(statusText(again.view), "Stopped at step 10 of 100: its page was closed or reloaded.");
+  assert.equal(statusText(again.view), "Stopped at step 10 of 100: its page was closed or reloaded."); // (ended: no word of another tab)
   assert.equal(api.streams.length, 1); // (the first page's): an ended run is not followed
   // a run still live (the beacon lost) is followed again, so the server sees it watched
   api.polls.push({ status: "running", step: 10, records: [record(0)] });
@@ -507,6 +508,9 @@ test("a page that took up a live run (a duplicated tab copies the tab's storage)
   await duplicate.restore();
   assert.equal(duplicate.view.run.id, 1); // shown, and followed
   assert.equal(duplicate.view.run.status, "running");
+  // and says so: its Pause and Cancel act on the first tab's run, which the first tab stops as it closes
+  assert.ok(statusText(duplicate.view).endsWith(TAKEN_UP), statusText(duplicate.view));
+  assert.ok(!statusText(first.view).includes(TAKEN_UP), statusText(first.view)); // the tab that started it
   duplicate.leave();
   assert.equal(api.calls.filter((c) => c[0] === "beacon").length, 0); // (the server stops it once nothing watches it)
   // the page that started it stops it when it goes; so does one that started its own run after taking one up
