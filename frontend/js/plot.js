@@ -566,6 +566,17 @@ export function queryLabelsFit(height, k = 1) {
   return Math.max(3, Math.floor((height - 130) / (14 * k)));
 }
 
+/** The two token axes of a heatmap `width` px wide and `height` px high: a long text labels every k-th token, as many as
+ * have room (slanted ones across the width left beside the query labels and colour bar, upright ones down its height:
+ * keyLabelsFit, queryLabelsFit), not all of them over each other. k: the presenter's text scale, 1 outside it. */
+export function tokenAxes(width, tokens, height, slant, keep = [], k = 1) {
+  const n = tokens.length;
+  return {
+    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0 }, tickStep(n, keyLabelsFit(width, tokens, k)), keep),
+    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, queryLabelsFit(height, k)), keep),
+  };
+}
+
 /** Label every k-th token on a small plot's axis so that about `fit` labels show (hover shows them all). */
 export function tickStep(n, fit = 30) {
   return n > fit ? Math.ceil(n / fit) : 1;

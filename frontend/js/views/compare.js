@@ -7,8 +7,8 @@ import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
 import {
-  absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
-  panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, queryLabelsFit, reason, setValue, squareHeight, THEME, tickStep, tokenAxis, tokenHeatmap,
+  absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
+  panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, reason, setValue, squareHeight, THEME, tokenAxes, tokenHeatmap,
 } from "../plot.js";
 
 export const id = "compare";
@@ -126,17 +126,6 @@ export function describe(side, other, positional = null) {
 function lacking(side, s) {
   return side.attention_unavailable
     ? `${side.model} has no layer ${s.layer}, head ${s.head} (it has ${count(side.n_layers, "layer")} × ${side.n_heads} heads).` : "";
-}
-
-/** The two token axes of a heatmap `width` px wide and `height` px high: a long text labels every k-th token, as many as
- * have room (slanted ones across the width left beside the query labels and colour bar, upright ones down its height:
- * keyLabelsFit, queryLabelsFit), not all of them over each other. k: the presenter's text scale, 1 outside it. */
-export function tokenAxes(width, tokens, height, slant, keep = [], k = 1) {
-  const n = tokens.length;
-  return {
-    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0 }, tickStep(n, keyLabelsFit(width, tokens, k)), keep),
-    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, queryLabelsFit(height, k)), keep),
-  };
 }
 
 /** The positions whose tokens differ between the two sides (tokens lined up one to one: the answer's same_token). */

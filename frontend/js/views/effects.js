@@ -8,7 +8,7 @@ import { count, temperatureElsewhere } from "../derive.js";
 import { ablationAlways } from "../sources.js";
 import {
   absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, matrixRows, panel, part, plainLabels,
-  presenting, PRESENTER_FONT_SCALE, reason, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  presenting, PRESENTER_FONT_SCALE, reason, tokenAxes, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "effects";
@@ -31,6 +31,18 @@ function sec(element, key, title) {
   return node;
 }
 
+/**
+ * The height of a matrix panel `width` px wide for `tokens`, and its token axes (k: the presenter's text scale, 1
+ * outside it): as many labels as have room across and down, as Compare's (plot.js tokenAxes). A fixed 110 px for the
+ * query labels and colour bar and 30 labels down put 30 tokens' query labels 11.6 px apart in presenter mode, for
+ * labels 15 px high.
+ */
+export function matrixAxes(width, tokens, k = 1) {
+  const n = tokens.length;
+  const height = Math.max(240, Math.min(440, n * 22 + 90));
+  return { height, ...tokenAxes(width, tokens, height, n > 6, [], k) };
+}
+
 function matrixPanel(parent, key, title, z, r, { note, max = 1, name }) {
   const fig = panel(parent, key, title);
   caption(fig, note);
@@ -40,12 +52,7 @@ function matrixPanel(parent, key, title, z, r, { note, max = 1, name }) {
   const k = presenting() ? PRESENTER_FONT_SCALE : 1;
   draw(fig,
     [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: max, colorscale: WEIGHT_SCALE, label: "value", cellText: n <= 10 ? "%{z:.2f}" : null })],
-    { height: Math.max(240, Math.min(440, n * 22 + 90)), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
-      // as many key labels as the panel's width has room for (16 px each, slanted, beside 110 px of labels and colour
-      // bar; the presenter's larger ones 125 px and 16 px times its scale), as the attention heatmap: a fixed 24 piled
-      // up in the narrow panels (a phone, three to a row)
-      xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }, tickStep(n, Math.min(24, Math.max(3, Math.floor(((fig.clientWidth || 400) - (k > 1 ? 125 * k : 110)) / (16 * k)))))),
-      yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 30)),
+    { ...matrixAxes(fig.clientWidth || 400, tokens, k), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
       margin: { l: 60, r: 6, t: 6, b: 55 } },
     { name, csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z), json: { model: r.model, interventions: r.interventions, layer: r.layer, head: r.head, tokens, values: z } });
   return fig;

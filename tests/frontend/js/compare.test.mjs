@@ -3,7 +3,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ablationNote, answerHead, apartPositions, describe as describeSide, EXAMPLES, otherScheme, tokenAxes } from "../../../frontend/js/views/compare.js";
+import { ablationNote, answerHead, apartPositions, describe as describeSide, EXAMPLES, otherScheme } from "../../../frontend/js/views/compare.js";
+import { tokenAxes } from "../../../frontend/js/plot.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
 

@@ -1,7 +1,7 @@
 // Why this next word, the page's pure parts: the model picture's layout for each kind of model (picture.js), the
 // kept set marked on the prediction bars and the stepping through generated tokens (derive.js), the requests of the
 // lens, attribution and ablation sources (sources.js), the data layer asking for the ablation a layer at a time, and
-// the ablation's progress (views/effects.js).
+// the ablation's progress and the token labels of the attention beside what it moves (views/effects.js).
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
@@ -10,7 +10,8 @@ import { continuationKey, generatedSteps, keptFlags, probRange, probText, sampli
 import { modelPicture, partsOf } from "../../../frontend/js/picture.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
-import { ablationProgress, measureNote } from "../../../frontend/js/views/effects.js";
+import { tickSize } from "../../../frontend/js/plot.js";
+import { ablationProgress, matrixAxes, measureNote } from "../../../frontend/js/views/effects.js";
 import { keptWords, stepsIntro, tableCaption } from "../../../frontend/js/views/predict.js";
 import { setVocabulary, viewIds } from "../../../frontend/js/vocab.js";
 import { analysis, byName, MODELS } from "./fixtures.mjs";
@@ -352,4 +353,23 @@ test("the generated tokens' box says, under shuffled positions, that the attenti
   // shuffles the whole text once, with a permutation of its own length: not the same positions
   for (const positions of ["normal", "removed"]) assert.doesNotMatch(stepsIntro(positions), /shuffle/);
   assert.match(stepsIntro("shuffled"), /^Step through them.*Positions are shuffled: .*not the ones the continuation ran with\.$/);
+});
+
+test("the attention beside what it moves labels as many tokens as have room, across and down, in presenter mode too", () => {
+  // 30 tokens in presenter mode at 1280x720: every query label down 349 px, 11.6 px apart for labels 15 px high (the
+  // rule labelled 30 whatever the height); at 1280x800 12.4 px apart for labels 11 px high
+  const words = ["<|bos|>", "The", "␣old", "␣f", "is", "her", "man", "␣walked", "␣slowly", "␣along", "␣the", "␣quiet", "␣har", "b", "our",
+    "␣while", "␣the", "␣children", "␣laughed", "␣and", "␣the", "␣g", "ull", "s", "␣cir", "c", "led", "␣above", "␣the", "␣boats"];
+  const tokens = words.map((display) => ({ display }));
+  // [panel width, text scale, the axes' lengths Plotly drew there (measured in the page): across, down]
+  const drawn = [[618, 1, 470, 372], [408, 1, 265, 372], [358, 1, 216, 372], [610, 1.4, 431, 349], [401, 1.4, 226, 349]];
+  const gap = (ticks) => Math.min(...ticks.slice(1).map((t, i) => t - ticks[i]));
+  for (const [width, k, across, down] of drawn) {
+    const { height, xaxis, yaxis } = matrixAxes(width, tokens, k);
+    assert.equal(height, 440);
+    const size = tickSize(tokens.length) * k;
+    assert.ok(gap(yaxis.tickvals) * (down / tokens.length) >= 1.2 * size, `${width} px, ×${k}: down ${yaxis.tickvals}`);
+    assert.ok((gap(xaxis.tickvals) * (across / tokens.length)) / Math.SQRT2 >= 0.9 * size, `${width} px, ×${k}: across ${xaxis.tickvals}`);
+    assert.ok(xaxis.tickvals.length >= 5 && yaxis.tickvals.length >= 10, `${width} px, ×${k}: ${xaxis.tickvals} / ${yaxis.tickvals}`);
+  }
 });
