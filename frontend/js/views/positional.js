@@ -4,8 +4,8 @@
 import { count, maskOf, masksAny, shownText, similarityCaption } from "../derive.js";
 import { schemeWords } from "../labrun.js";
 import {
-  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, reason, setValue,
-  THEME, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE,
+  queryLabelsFit, reason, setValue, THEME, tickSize, tickStep, tokenAxes, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "positional";
@@ -44,6 +44,18 @@ function section(element, key, title, intro) {
   return sec;
 }
 
+/**
+ * The height of a pattern panel `width` px wide for `tokens`, and its token axes (k: the presenter's text scale, 1
+ * outside it): as many labels as have room across and down, as Compare's (plot.js tokenAxes). A fixed 110 px for the
+ * query labels and colour bar left the five-model strip's 30 keys 10 px apart at 1280x800, and 30 query labels down
+ * 350 px ran into each other in presenter mode.
+ */
+export function patternAxes(width, tokens, k = 1) {
+  const n = tokens.length;
+  const height = Math.max(240, Math.min(440, n * 22 + 90));
+  return { height, ...tokenAxes(width, tokens, height, n > 6, [], k) };
+}
+
 /** answer: the API answer the pattern comes from (its `visible` is the mask). */
 function patternPanel(parent, key, title, z, tokens, { answer, diff = false, name, json, note }) {
   const fig = panel(parent, key, title);
@@ -53,8 +65,6 @@ function patternPanel(parent, key, title, z, tokens, { answer, diff = false, nam
   const n = tokens.length;
   const lim = diff ? absMax(z) : 1;
   const labels = plainLabels(tokens);
-  // (the presenter's larger labels: 16 px each and 125 px beside, times its scale; they ran into each other)
-  const [over, per] = presenting() ? [125 * PRESENTER_FONT_SCALE, 16 * PRESENTER_FONT_SCALE] : [110, 13];
   draw(
     fig,
     [tokenHeatmap(z, tokens, {
@@ -62,13 +72,9 @@ function patternPanel(parent, key, title, z, tokens, { answer, diff = false, nam
       colorscale: diff ? DIVERGING : WEIGHT_SCALE, label: diff ? "difference" : "weight", cellText: numbersFit(fig, n, 10),
     })],
     {
-      height: Math.max(240, Math.min(440, n * 22 + 90)),
+      ...patternAxes(fig.clientWidth || 400, tokens, presenting() ? PRESENTER_FONT_SCALE : 1),
       plot_bgcolor: MASKED_COLOR,
       images: masksAny(answer) ? [maskedBackground()] : [],
-      // as many token labels as the panel's width has room for (about 13 px each, slanted, beside 110 px of labels and
-      // colour bar): a narrow panel of the five-model strip printed them over each other
-      xaxis: tokenAxis(tokens, { tickangle: n > 6 ? -45 : 0 }, tickStep(n, Math.min(24, Math.max(3, Math.floor(((fig.clientWidth || 400) - over) / per))))),
-      yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 30)),
       margin: { l: 60, r: 6, t: 6, b: 55 },
     },
     { name, csv: () => matrixRows("query\\key", labels, labels, z), json },
@@ -309,6 +315,23 @@ const ALIBI_TERMS = "q·k ÷ scale + bias: under ALiBi q and k are all content, 
 const NO_SPLIT = "Where a vector for each position is added to the embedding, q and k are each content + position, and a " +
   "score splits into four terms (content·content, content·position, position·content, position·position). Not on this model:";
 
+const TERM_GAP = 0.05; // the gap between two columns of terms, a share of the plots' width
+
+/**
+ * The token labels of the split's terms, `cols` to a row `rowHeight` px high across a figure `width` px wide (k: the
+ * presenter's text scale, 1 outside it): their size (smaller than a token axis's) and the step of the key labels and
+ * of the query labels. As many as have room: the width's slanted labels (plot.js keyLabelsFit) shared among the
+ * columns, and a row's height's upright ones (queryLabelsFit), counted at the labels' own size. A fixed 110 px beside
+ * them and 36 labels down a row put 30 query labels 11.5 px apart in presenter mode, for labels 9.8 px high.
+ */
+export function termLabels(width, cols, rowHeight, tokens, k = 1) {
+  const n = tokens.length;
+  const size = n > 14 ? 7 : 9;
+  const fit = (k * size) / tickSize(n); // (the fit rules count labels of a token axis's size)
+  const across = Math.floor((keyLabelsFit(width, tokens, fit) * (1 - TERM_GAP)) / cols); // (the columns share the width less their gaps)
+  return { size, xStep: tickStep(n, Math.max(3, across)), yStep: tickStep(n, queryLabelsFit(rowHeight, fit)) };
+}
+
 function decomposePart(element, data, state) {
   const d = data.decompose || {};
   const r = d.data;
@@ -335,18 +358,15 @@ function decomposePart(element, data, state) {
   const cols = [terms.length, 3].find((c) => width / c >= least) || 2;
   const gridRows = Math.ceil(terms.length / cols);
   const rowHeight = Math.max(260, Math.min(440, n * 20 + 110));
-  const tickSize = n > 14 ? 7 : 9;
   const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
-  // as many key labels as a column has room for, 12 px each (slanted, at most 20): on a phone's two columns all twelve
-  // of a short sentence ran into each other
-  const xStep = tickStep(n, Math.min(20, Math.max(3, Math.floor((width - 110 * scale) / cols / (12 * scale)))));
+  const { size: labelSize, xStep, yStep } = termLabels(width, cols, rowHeight, tokens, scale);
   // px between two rows: the upper row's labels, slanted 60° (about 0.55 of the font size down per character), then
   // the lower row's titles (a share of the height left the presenter's larger labels over those titles)
   const longest = Math.max(1, ...tokens.filter((_, i) => i % xStep === 0).map((t) => shownText(t).length));
-  const gap = Math.round(longest * tickSize * scale * 0.55 + 12 * scale * 1.5 + 20);
+  const gap = Math.round(longest * labelSize * scale * 0.55 + 12 * scale * 1.5 + 20);
   const plotHeight = gridRows * (rowHeight - 100) + (gridRows - 1) * gap; // (the margins' 90 px and a little room)
   const layout = {
-    grid: { rows: gridRows, columns: cols, pattern: "independent", xgap: 0.05, ygap: gridRows > 1 ? (gridRows * gap) / (plotHeight + gap) : 0.3 },
+    grid: { rows: gridRows, columns: cols, pattern: "independent", xgap: TERM_GAP, ygap: gridRows > 1 ? (gridRows * gap) / (plotHeight + gap) : 0.3 },
     annotations: [], height: gridRows > 1 ? plotHeight + 90 : rowHeight, plot_bgcolor: MASKED_COLOR,
     margin: { l: 60, r: 10, t: 30, b: 60 },
     images: [],
@@ -354,8 +374,8 @@ function decomposePart(element, data, state) {
   const traces = terms.map(([key, label], m) => {
     const s = m === 0 ? "" : String(m + 1);
     layout.images.push(maskedBackground(`x${s}`, `y${s}`)); // masked scores are null (gaps): the stripes show there
-    layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: tickSize } }, xStep);
-    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m % cols === 0, tickfont: { size: tickSize } }, tickStep(n, 36));
+    layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: labelSize } }, xStep);
+    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m % cols === 0, tickfont: { size: labelSize } }, yStep);
     layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.01, xanchor: "center", yanchor: "bottom",
       showarrow: false, font: { size: 12, color: key === "scores" ? "#000" : "#333" } });
     return { ...tokenHeatmap(r[key], tokens, { zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label, showscale: m === terms.length - 1,

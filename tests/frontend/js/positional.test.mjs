@@ -4,7 +4,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { encodingCaption, encodingRange, familyHead, familyIntro } from "../../../frontend/js/views/positional.js";
+import { tickSize } from "../../../frontend/js/plot.js";
+import { encodingCaption, encodingRange, familyHead, familyIntro, patternAxes, termLabels } from "../../../frontend/js/views/positional.js";
 
 const FAMILY = { title: "The tiny models", description: "the same but for the positional scheme", models: ["tiny-sinusoidal", "tiny-rotary"] };
 const TINY = { model: "tiny-rotary", n_layers: 4, n_heads: 4 };
@@ -52,4 +53,40 @@ test("an encoding with a few huge values keeps its colours for the rest, and the
   assert.equal(full.lim, Math.max(...sin.flat().map(Math.abs)));
   assert.equal(full.beyond, 0);
   assert.equal(encodingCaption(full, 128), "");
+});
+
+// 30 tokens of the default model ("The old fisherman walked slowly along the quiet harbour while the children laughed
+// and the gulls circled above the boats")
+const SENTENCE = ["<|bos|>", "The", "␣old", "␣f", "is", "her", "man", "␣walked", "␣slowly", "␣along", "␣the", "␣quiet", "␣har", "b", "our",
+  "␣while", "␣the", "␣children", "␣laughed", "␣and", "␣the", "␣g", "ull", "s", "␣cir", "c", "led", "␣above", "␣the", "␣boats"].map((display) => ({ display }));
+const gap = (ticks) => Math.min(...ticks.slice(1).map((t, i) => t - ticks[i]));
+
+test("the attention with positions normal, removed and shuffled, and the five models', label as many tokens as have room", () => {
+  // at 1280x800 the five-model strip's panels (240 px) labelled every 3rd key, 10 px apart slanted; in presenter mode at
+  // 1280x720 all 30 query labels down 350 px, 11.7 px apart for labels 15 px high
+  const n = SENTENCE.length;
+  // [panel width, text scale, the axes' lengths Plotly drew there (measured in the page): across, down]
+  const drawn = [[408, 1, 265, 372], [240, 1, 100, 372], [358, 1, 216, 372], [401, 1.4, 226, 350], [297, 1.4, 124, 350]];
+  for (const [width, k, across, down] of drawn) {
+    const { height, xaxis, yaxis } = patternAxes(width, SENTENCE, k);
+    assert.equal(height, 440);
+    const size = tickSize(n) * k;
+    assert.ok(gap(yaxis.tickvals) * (down / n) >= 1.2 * size, `${width} px, ×${k}: down ${yaxis.tickvals}`);
+    assert.ok((gap(xaxis.tickvals) * (across / n)) / Math.SQRT2 >= 0.9 * size, `${width} px, ×${k}: across ${xaxis.tickvals}`);
+    assert.ok(xaxis.tickvals.length >= 3 && yaxis.tickvals.length >= 10, `${width} px, ×${k}: ${xaxis.tickvals} / ${yaxis.tickvals}`);
+  }
+});
+
+test("the four terms' labels, slanted 60° across and upright down, are apart by their size in presenter mode too", () => {
+  // in presenter mode at 1280x720 all 30 query labels of each row, 344 px high, were 11.5 px apart for labels 9.8 px high
+  const n = SENTENCE.length;
+  // [figure width, columns, row height, text scale, one term's axes as Plotly drew them (measured in the page): across, down]
+  const drawn = [[1248, 5, 440, 1, 210, 350], [1238, 5, 440, 1.4, 205, 344], [358, 2, 440, 1, 108, 340]];
+  for (const [width, cols, rowHeight, k, across, down] of drawn) {
+    const { size, xStep, yStep } = termLabels(width, cols, rowHeight, SENTENCE, k);
+    assert.equal(size, 7);
+    assert.ok(yStep * (down / n) >= 1.2 * size * k, `${width} px, ×${k}: every ${yStep}th down`);
+    assert.ok((xStep * (across / n)) / Math.SQRT2 >= 0.9 * size * k, `${width} px, ×${k}: every ${xStep}th across`); // (as the page's tests count)
+    assert.ok(n / xStep >= 5 && n / yStep >= 10, `${width} px, ×${k}: every ${xStep}th, ${yStep}th`); // (as many as have room)
+  }
 });
