@@ -55,6 +55,22 @@ export function flatRange(xs, ys) {
   return [(lo + hi) / 2 - least / 2, (lo + hi) / 2 + least / 2];
 }
 
+/**
+ * The projection's caption: what the marks and the lines are, and the selected query's lines, true of those drawn.
+ * The lines are the 2n strongest weights of the whole pattern, so on a long text the selected query may have none of
+ * them ("The selected query's links are red" with nothing red): then it says so, and that each of its weights is at
+ * most the weakest drawn. p: the answer's projection; sel: the selected query's index (null: none).
+ */
+export function projectionCaption(p, tokens, sel, rot = false) {
+  const drawn = p.links.length;
+  const head = `Circles: queries; diamonds: keys${rot ? " (after rotary)" : ""}. Lines: the ${drawn > 1 ? `${drawn} strongest attention weights` : "strongest attention weight"} (query → key), darker = more weight.`;
+  if (sel === null || sel === undefined || !tokens[sel] || !drawn) return head;
+  const own = p.links.filter(([qi]) => qi === sel).length;
+  if (own) return `${head} The selected query's ${own > 1 ? `${own} links are` : "link is"} red.`;
+  const weakest = Math.min(...p.links.map(([, , w]) => w));
+  return `${head} The selected query, ${sel} “${shownText(tokens[sel])}”, has none of them: each of its weights is at most ${weakest}, the weakest drawn.`;
+}
+
 /** The head a K or V panel shows: the query head's, and the K/V head it reads where `group` heads share one (grouped-query). */
 export const kvHeadName = (layer, hd, group = 1) => `L${layer} H${hd.head}${group > 1 ? ` (K/V head ${hd.kv_head})` : ""}`;
 
@@ -107,9 +123,9 @@ export function render(element, data, state) {
     reason(fig, "The API sent no 2-D projection for this head.");
     return;
   }
-  caption(fig, `Circles: queries; diamonds: keys${rot ? " (after rotary)" : ""}. Lines: the strongest attention weights (query → key), darker = more weight. The selected query's links are red.`);
   const n = tokens.length;
   const sel = state.token;
+  caption(fig, projectionCaption(p, tokens, sel, rot));
   const shapes = p.links.map(([qi, ki, w]) => ({
     type: "line", x0: p.q[qi][0], y0: p.q[qi][1], x1: p.k[ki][0], y1: p.k[ki][1], layer: "below",
     line: { color: qi === sel ? COLORS.sel : "#868e96", width: 0.6 + 4 * w }, opacity: Math.max(0.15, Math.min(1, w + (qi === sel ? 0.3 : 0))),

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { sharedWords } from "../../../frontend/js/views/explain.js";
-import { flatRange, kvHeadName } from "../../../frontend/js/views/qkv.js";
+import { flatRange, kvHeadName, projectionCaption } from "../../../frontend/js/views/qkv.js";
 
 test("the K and V panels name the K/V head where query heads share one", () => {
   assert.equal(kvHeadName(3, { head: 4, kv_head: 1 }, 3), "L3 H4 (K/V head 1)");
@@ -29,4 +29,20 @@ test("q and k on a line (one token: axis 2 holds none of the variance) still get
   assert.deepEqual(flatRange([-3.8, 3.8], [0.5, 0.7]).map((v) => Math.round(v * 100) / 100), [-0.67, 1.87]); // (about their middle)
   assert.equal(flatRange([-4, 4, 0], [-2, 1, 2]), null); // spread out: Plotly's own range
   assert.equal(flatRange([1, 1], [2, 2]), null); // (a single point: nothing to scale)
+});
+
+test("the projection's caption says what the selected query's lines are, or that it has none of those drawn", () => {
+  // the lines are the 2n strongest weights of the pattern: on 30 tokens most go to <|bos|> from the early queries, and
+  // the caption said "The selected query's links are red" of a query with no line at all
+  const tokens = Array.from({ length: 30 }, (_, i) => ({ id: i, display: i ? `␣w${i}` : "<|bos|>", text: i ? ` w${i}` : "" }));
+  const links = Array.from({ length: 60 }, (_, m) => [m % 20, m < 20 ? 0 : m % 7, Math.round((0.9 - m * 0.01) * 1e4) / 1e4]);
+  const p = { links };
+  const none = projectionCaption(p, tokens, 29);
+  assert.doesNotMatch(none, /are red|is red/);
+  assert.match(none, /Lines: the 60 strongest attention weights \(query → key\)/);
+  assert.match(none, /The selected query, 29 “␣w29”, has none of them: each of its weights is at most 0\.31, the weakest drawn\.$/);
+  assert.match(projectionCaption(p, tokens, 3), /The selected query's 3 links are red\.$/);
+  assert.match(projectionCaption({ links: [[2, 0, 0.7], [1, 0, 0.5]] }, tokens.slice(0, 3), 2), /The selected query's link is red\.$/);
+  assert.match(projectionCaption(p, tokens, 0, true), /^Circles: queries; diamonds: keys \(after rotary\)\./);
+  assert.doesNotMatch(projectionCaption(p, tokens, null), /selected/); // (no query selected: nothing said of one)
 });
