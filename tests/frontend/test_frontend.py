@@ -374,7 +374,8 @@ def test_rotary_q_and_k_are_said_not_rotated_with_the_positions_removed(page: Pa
     open_app(page, text=SENTENCE, model="tiny-rotary", view="qkv", layer=1, head=2, positions="removed")
     expect(page.locator('#panel-qkv [data-part="q"] .caption')).to_contain_text("Not rotated: the positions are removed")
     open_app(page, text=SENTENCE, model="tiny-rotary", view="qkv", layer=1, head=2)
-    expect(page.locator('#panel-qkv [data-part="q"] .caption')).to_have_text("After the rotary rotation: what the score q·k uses.")
+    expect(page.locator('#panel-qkv [data-part="q"] .caption')).to_have_text(
+        "Q after the rotary rotation (q_rot): what the score q·k uses.")
 
 
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-alibi"])

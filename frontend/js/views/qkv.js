@@ -74,6 +74,17 @@ export function projectionCaption(p, tokens, sel, rot = false) {
 /** The head a K or V panel shows: the query head's, and the K/V head it reads where `group` heads share one (grouped-query). */
 export const kvHeadName = (layer, hd, group = 1) => `L${layer} H${hd.head}${group > 1 ? ` (K/V head ${hd.kv_head})` : ""}`;
 
+/**
+ * The Q, K and V panels' titles for `layer` and the head `hd` (rot: rotary, whose panels show q_rot and k_rot). Short
+ * enough for one line beside the export buttons in a panel a third of 1280 px wide (about 230 px: 27 characters of
+ * the title's bold type): "K after rotary (k_rot) · L0 H0 (K/V head 0)" took two on SmolLM2, and pushed its plot
+ * below the other two. What rotary does is the panels' caption.
+ */
+export function matrixTitles(layer, hd, group = 1, rot = false) {
+  const kv = kvHeadName(layer, hd, group);
+  return { q: `${rot ? "q_rot" : "Q"} · L${layer} H${hd.head}`, k: `${rot ? "k_rot" : "K"} · ${kv}`, v: `V · ${kv}` };
+}
+
 /** data: {qkv, error, bias, group}; state: {layer, head, token}. */
 export function render(element, data, state) {
   const grid = element.querySelector(":scope > [data-part=mats]") || (() => {
@@ -104,14 +115,12 @@ export function render(element, data, state) {
   const rot = Boolean(hd.q_rot);
   const b = (x) => (data.bias === false ? "" : `β_${x} + `); // (a model without biases: SmolLM2)
   const given = r.interventions ? r.interventions.positions : "normal";
-  const rotNote = given === "removed" ? "Not rotated: the positions are removed, so q_rot = q (what the score q·k uses)."
-    : "After the rotary rotation: what the score q·k uses.";
-  matrixPanel(grid, "q", rot ? `Q after rotary (q_rot) · L${r.layer} H${hd.head}` : `Q · L${r.layer} H${hd.head}`, rot ? hd.q_rot : hd.q, tokens, meta,
-    rot ? rotNote : `q = ${b("q")}Ω_q x for every token.`);
-  matrixPanel(grid, "k", rot ? `K after rotary (k_rot) · ${kvHeadName(r.layer, hd, data.group)}` : `K · ${kvHeadName(r.layer, hd, data.group)}`, rot ? hd.k_rot : hd.k, tokens, meta,
-    rot ? rotNote : `k = ${b("k")}Ω_k x.`);
-  matrixPanel(grid, "v", `V · ${kvHeadName(r.layer, hd, data.group)}`, hd.v, tokens, meta,
-    `v = ${b("v")}Ω_v x: what a token passes on when attended to.`);
+  const rotNote = (x) => (given === "removed" ? `Not rotated: the positions are removed, so ${x}_rot = ${x} (what the score q·k uses).`
+    : `${x.toUpperCase()} after the rotary rotation (${x}_rot): what the score q·k uses.`);
+  const titles = matrixTitles(r.layer, hd, data.group, rot);
+  matrixPanel(grid, "q", titles.q, rot ? hd.q_rot : hd.q, tokens, meta, rot ? rotNote("q") : `q = ${b("q")}Ω_q x for every token.`);
+  matrixPanel(grid, "k", titles.k, rot ? hd.k_rot : hd.k, tokens, meta, rot ? rotNote("k") : `k = ${b("k")}Ω_k x.`);
+  matrixPanel(grid, "v", titles.v, hd.v, tokens, meta, `v = ${b("v")}Ω_v x: what a token passes on when attended to.`);
 
   const fig = panel(bottom, "projection", "q and k of every token on two shared axes");
   const ablated = Boolean(r.interventions) && isAblated(r.interventions.ablate, r.layer, hd.head);

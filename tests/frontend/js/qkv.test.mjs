@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { sharedWords } from "../../../frontend/js/views/explain.js";
-import { flatRange, kvHeadName, projectionCaption } from "../../../frontend/js/views/qkv.js";
+import { flatRange, kvHeadName, matrixTitles, projectionCaption } from "../../../frontend/js/views/qkv.js";
 
 test("the K and V panels name the K/V head where query heads share one", () => {
   assert.equal(kvHeadName(3, { head: 4, kv_head: 1 }, 3), "L3 H4 (K/V head 1)");
@@ -45,4 +45,16 @@ test("the projection's caption says what the selected query's lines are, or that
   assert.match(projectionCaption({ links: [[2, 0, 0.7], [1, 0, 0.5]] }, tokens.slice(0, 3), 2), /The selected query's link is red\.$/);
   assert.match(projectionCaption(p, tokens, 0, true), /^Circles: queries; diamonds: keys \(after rotary\)\./);
   assert.doesNotMatch(projectionCaption(p, tokens, null), /selected/); // (no query selected: nothing said of one)
+});
+
+test("the Q, K and V titles fit on one line beside the export buttons at 1280x800, on SmolLM2's last head too", () => {
+  // a third of 1280 px leaves about 230 px beside the buttons, 27 characters of the titles' bold type ("k_rot · L29 H8
+  // (K/V head 2)" measured 216 px); "K after rotary (k_rot) · L0 H0 (K/V head 0)" took two lines and put the K plot
+  // below the Q and V plots
+  const last = matrixTitles(29, { head: 8, kv_head: 2 }, 3, true);
+  assert.deepEqual(last, { q: "q_rot · L29 H8", k: "k_rot · L29 H8 (K/V head 2)", v: "V · L29 H8 (K/V head 2)" });
+  for (const [layer, hd, group, rot] of [[0, { head: 0, kv_head: 0 }, 3, true], [29, { head: 8, kv_head: 2 }, 3, true], [3, { head: 3, kv_head: 3 }, 1, false]]) {
+    for (const title of Object.values(matrixTitles(layer, hd, group, rot))) assert.ok([...title].length <= 27, title);
+  }
+  assert.deepEqual(matrixTitles(3, { head: 3, kv_head: 3 }), { q: "Q · L3 H3", k: "K · L3 H3", v: "V · L3 H3" });
 });
