@@ -1,7 +1,8 @@
 // Q, K and V of the selected head as token x d_head heatmaps (q_rot / k_rot under rotary), and q and
 // k of every token together in 2-D with the strongest links drawn as lines.
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, matrixRows, panel, plainLabels, plotOf, reason, tickStep, tokenAxis, tokenLabel,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, matrixRows, panel, plainLabels, plotOf, presenting, PRESENTER_FONT_SCALE, queryLabelsFit,
+  reason, tickStep, tokenAxis, tokenLabel,
 } from "../plot.js";
 import { isAblated, shownText } from "../derive.js";
 
@@ -18,6 +19,17 @@ export function show(section, got, ctx) {
   return !v.pending;
 }
 
+/**
+ * The height of a token × dimension panel for `tokens` and its token axis (k: the presenter's text scale, 1 outside
+ * it): as many token labels as have room down it (plot.js queryLabelsFit). A fixed 40 put 30 tokens' labels 16.3 px
+ * apart in presenter mode, for labels 15 px high.
+ */
+export function tokenRows(tokens, k = 1) {
+  const n = tokens.length;
+  const height = Math.max(240, Math.min(560, n * 22 + 80));
+  return { height, yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, queryLabelsFit(height, k))) };
+}
+
 function matrixPanel(parent, key, title, m, tokens, meta, note) {
   const fig = panel(parent, key, title);
   caption(fig, note);
@@ -30,9 +42,8 @@ function matrixPanel(parent, key, title, m, tokens, meta, note) {
     [{ type: "heatmap", z: m, x: [...Array(d).keys()], y: [...Array(n).keys()], text: hover, hovertemplate: "%{text}<extra></extra>",
        colorscale: DIVERGING, zmin: -lim, zmax: lim, zmid: 0, colorbar: { thickness: 10, outlinewidth: 0 } }],
     {
-      height: Math.max(240, Math.min(560, n * 22 + 80)),
+      ...tokenRows(tokens, presenting() ? PRESENTER_FONT_SCALE : 1),
       xaxis: { title: { text: "dimension" }, showgrid: false, zeroline: false, automargin: true }, // (the title below the ticks, also turned)
-      yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, 40)),
       margin: { l: 70, r: 10, t: 10, b: 45 },
     },
     {

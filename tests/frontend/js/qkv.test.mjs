@@ -4,7 +4,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { sharedWords } from "../../../frontend/js/views/explain.js";
-import { flatRange, kvHeadName, matrixTitles, projectionCaption } from "../../../frontend/js/views/qkv.js";
+import { tickSize } from "../../../frontend/js/plot.js";
+import { flatRange, kvHeadName, matrixTitles, projectionCaption, tokenRows } from "../../../frontend/js/views/qkv.js";
 
 test("the K and V panels name the K/V head where query heads share one", () => {
   assert.equal(kvHeadName(3, { head: 4, kv_head: 1 }, 3), "L3 H4 (K/V head 1)");
@@ -57,4 +58,18 @@ test("the Q, K and V titles fit on one line beside the export buttons at 1280x80
     for (const title of Object.values(matrixTitles(layer, hd, group, rot))) assert.ok([...title].length <= 27, title);
   }
   assert.deepEqual(matrixTitles(3, { head: 3, kv_head: 3 }), { q: "Q · L3 H3", k: "K · L3 H3", v: "V · L3 H3" });
+});
+
+test("the Q, K, V and z panels label as many tokens as have room down them, in presenter mode too", () => {
+  // 30 tokens in presenter mode at 1280x720: every one labelled down 490 px, 16.3 px apart for labels 15 px high
+  const tokens = Array.from({ length: 30 }, (_, i) => ({ display: i ? `␣w${i}` : "<|bos|>" }));
+  const gap = (ticks) => Math.min(...ticks.slice(1).map((t, i) => t - ticks[i]));
+  // [text scale, the token axis's length Plotly drew there (measured in the page)]
+  for (const [k, down] of [[1, 503], [1.4, 490]]) {
+    const { height, yaxis } = tokenRows(tokens, k);
+    assert.equal(height, 560);
+    assert.ok(gap(yaxis.tickvals) * (down / 30) >= 1.2 * tickSize(30) * k, `×${k}: ${yaxis.tickvals}`);
+    assert.ok(yaxis.tickvals.length >= 15, `×${k}: ${yaxis.tickvals}`);
+  }
+  assert.equal(tokenRows(tokens).yaxis.tickvals.length, 30); // (outside presenter mode every token has room)
 });
