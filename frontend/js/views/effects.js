@@ -19,7 +19,7 @@ export function show(section, got, ctx) {
   const a = got.attnattr;
   const b = got.ablation;
   const items = Array.isArray(b.data) ? b.data : [];
-  const deps = [a.data, a.error, b.unavailable, b.error, b.data === null, ...items.flatMap((x) => [x.data, x.error, x.current]), ctx.state.layer, ctx.state.head, ctx.state.measure, ctx.state.temp, ctx.model];
+  const deps = [a.data, a.error, b.unavailable, b.error, b.data === null, ...items.flatMap((x) => [x.data, x.error, x.current]), ctx.state.layer, ctx.state.head, ctx.state.measure, ctx.state.temp, ctx.state.token, ctx.model];
   if (changed(section, deps)) render(section, { attn: a.data, attnError: a.error, ablation: b, model: ctx.model }, ctx.state);
   return !a.pending && !b.pending;
 }
@@ -35,15 +35,16 @@ function sec(element, key, title) {
  * The height of a matrix panel `width` px wide for `tokens`, and its token axes (k: the presenter's text scale, 1
  * outside it): as many labels as have room across and down, as Compare's (plot.js tokenAxes). A fixed 110 px for the
  * query labels and colour bar and 30 labels down put 30 tokens' query labels 11.6 px apart in presenter mode, for
- * labels 15 px high.
+ * labels 15 px high. The selected query (sel, null for none) is among the labelled, as Compare keeps the words that
+ * differ: with every 2nd labelled, query 7 had no label on its row.
  */
-export function matrixAxes(width, tokens, k = 1) {
+export function matrixAxes(width, tokens, k = 1, sel = null) {
   const n = tokens.length;
   const height = Math.max(240, Math.min(440, n * 22 + 90));
-  return { height, ...tokenAxes(width, tokens, height, n > 6, [], k) };
+  return { height, ...tokenAxes(width, tokens, height, n > 6, [sel], k) };
 }
 
-function matrixPanel(parent, key, title, z, r, { note, max = 1, name }) {
+function matrixPanel(parent, key, title, z, r, { note, max = 1, name, sel }) {
   const fig = panel(parent, key, title);
   caption(fig, note);
   const tokens = r.tokens;
@@ -52,7 +53,7 @@ function matrixPanel(parent, key, title, z, r, { note, max = 1, name }) {
   const k = presenting() ? PRESENTER_FONT_SCALE : 1;
   draw(fig,
     [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: max, colorscale: WEIGHT_SCALE, label: "value", cellText: n <= 10 ? "%{z:.2f}" : null })],
-    { ...matrixAxes(fig.clientWidth || 400, tokens, k), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
+    { ...matrixAxes(fig.clientWidth || 400, tokens, k, sel), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
       margin: { l: 60, r: 6, t: 6, b: 55 } },
     { name, csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z), json: { model: r.model, interventions: r.interventions, layer: r.layer, head: r.head, tokens, values: z } });
   return fig;
@@ -85,11 +86,11 @@ function attentionPart(element, data, state) {
   const lnote = !off.length ? "Every head of the layer, averaged."
     : off.length === nHeads ? "Every head of this layer is ablated: it moves nothing (shown as zero)."
       : `The layer's heads that are not ablated, averaged (${off.length} ablated left out: ${off.join(", ")}).`;
-  matrixPanel(row1, "raw", titles[0][2], r.raw, r, { note: c.raw, name: `attention-raw-${tag}` });
-  matrixPanel(row1, "vw", titles[1][2], r.value_weighted, r, { note: c.value_weighted, max: absMax(r.value_weighted), name: `value-weighted-${tag}` });
-  matrixPanel(row2, "lraw", titles[2][2], r.layer_raw, r, { note: lnote, name: `attention-layer-${tag}` });
-  matrixPanel(row2, "lvw", titles[3][2], r.layer_value_weighted, r, { note: "What the whole layer moves from each key.", max: absMax(r.layer_value_weighted), name: `value-weighted-layer-${tag}` });
-  matrixPanel(row2, "rollout", titles[4][2], r.rollout, r, { note: c.rollout, name: `rollout-${r.model}` });
+  matrixPanel(row1, "raw", titles[0][2], r.raw, r, { note: c.raw, name: `attention-raw-${tag}`, sel: state.token });
+  matrixPanel(row1, "vw", titles[1][2], r.value_weighted, r, { note: c.value_weighted, max: absMax(r.value_weighted), name: `value-weighted-${tag}`, sel: state.token });
+  matrixPanel(row2, "lraw", titles[2][2], r.layer_raw, r, { note: lnote, name: `attention-layer-${tag}`, sel: state.token });
+  matrixPanel(row2, "lvw", titles[3][2], r.layer_value_weighted, r, { note: "What the whole layer moves from each key.", max: absMax(r.layer_value_weighted), name: `value-weighted-layer-${tag}`, sel: state.token });
+  matrixPanel(row2, "rollout", titles[4][2], r.rollout, r, { note: c.rollout, name: `rollout-${r.model}`, sel: state.token });
 }
 
 /** The ablation source's items -> {done, total, effects [layer][head] of the answers in, first answer}. */

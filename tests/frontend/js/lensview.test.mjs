@@ -373,3 +373,17 @@ test("the attention beside what it moves labels as many tokens as have room, acr
     assert.ok(xaxis.tickvals.length >= 5 && yaxis.tickvals.length >= 10, `${width} px, ×${k}: ${xaxis.tickvals} / ${yaxis.tickvals}`);
   }
 });
+
+test("the attention beside what it moves keeps the selected query's row labelled, as Compare keeps the words that differ", () => {
+  // 30 tokens in presenter mode at 1280x720: every 2nd query labelled, so query 7 (“␣walked”) had none
+  const words = ["<|bos|>", "The", "␣old", "␣f", "is", "her", "man", "␣walked", "␣slowly", "␣along", "␣the", "␣quiet", "␣har", "b", "our",
+    "␣while", "␣the", "␣children", "␣laughed", "␣and", "␣the", "␣g", "ull", "s", "␣cir", "c", "led", "␣above", "␣the", "␣boats"];
+  const tokens = words.map((display) => ({ display }));
+  for (const [width, k] of [[610, 1.4], [401, 1.4], [358, 1]]) {
+    const { xaxis, yaxis } = matrixAxes(width, tokens, k, 7);
+    assert.ok(yaxis.tickvals.length < tokens.length, `${width} px, ×${k}: every row labelled, nothing to keep`);
+    assert.ok(yaxis.tickvals.includes(7) && xaxis.tickvals.includes(7), `${width} px, ×${k}: ${yaxis.tickvals} / ${xaxis.tickvals}`);
+    assert.equal(yaxis.ticktext[yaxis.tickvals.indexOf(7)], "␣walked");
+  }
+  assert.deepEqual(matrixAxes(401, tokens, 1.4, null).yaxis.tickvals, matrixAxes(401, tokens, 1.4).yaxis.tickvals); // (none selected: none kept)
+});
