@@ -44,6 +44,16 @@ export function matrixAxes(width, tokens, k = 1, sel = null) {
   return { height, ...tokenAxes(width, tokens, height, n > 6, [sel], k) };
 }
 
+/**
+ * The whole layer's three panels, three to a row, and their titles: short enough for one line beside the export
+ * buttons, as the Q/K/V view's (qkv.js matrixTitles, at most 27 characters), and in presenter mode at 1280x720.
+ * "Layer 0: attention, mean of the heads" took two lines there and put its plot below the other two; that it is
+ * every head averaged is its caption.
+ */
+export function layerTitles(layer) {
+  return [["lraw", `Layer ${layer}: mean attention`], ["lvw", `Layer ${layer}: ‖Σ α·v·W_O‖`], ["rollout", "Rollout through every layer"]];
+}
+
 function matrixPanel(parent, key, title, z, r, { note, max = 1, name, sel }) {
   const fig = panel(parent, key, title);
   caption(fig, note);
@@ -65,7 +75,7 @@ function attentionPart(element, data, state) {
   const row1 = part(head, "row", () => h("div", { class: "row2" }));
   const row2 = part(whole, "row", () => h("div", { class: "row3" }));
   const titles = [[row1, "raw", "Raw attention"], [row1, "vw", "‖α·v·W_O‖: what the head moves"],
-    [row2, "lraw", `Layer ${state.layer}: attention, mean of the heads`], [row2, "lvw", `Layer ${state.layer}: ‖Σ α·v·W_O‖`], [row2, "rollout", "Rollout through every layer"]];
+    ...layerTitles(state.layer).map(([key, title]) => [row2, key, title])];
   for (const [row, key, title] of titles) panel(row, key, title);
   if (data.attnError) {
     for (const [row, key, title] of titles) reason(panel(row, key, title), data.attnError);

@@ -11,7 +11,7 @@ import { modelPicture, partsOf } from "../../../frontend/js/picture.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
 import { tickSize } from "../../../frontend/js/plot.js";
-import { ablationProgress, matrixAxes, measureNote } from "../../../frontend/js/views/effects.js";
+import { ablationProgress, layerTitles, matrixAxes, measureNote } from "../../../frontend/js/views/effects.js";
 import { keptWords, stepsIntro, tableCaption } from "../../../frontend/js/views/predict.js";
 import { setVocabulary, viewIds } from "../../../frontend/js/vocab.js";
 import { analysis, byName, MODELS } from "./fixtures.mjs";
@@ -386,4 +386,16 @@ test("the attention beside what it moves keeps the selected query's row labelled
     assert.equal(yaxis.ticktext[yaxis.tickvals.indexOf(7)], "␣walked");
   }
   assert.deepEqual(matrixAxes(401, tokens, 1.4, null).yaxis.tickvals, matrixAxes(401, tokens, 1.4).yaxis.tickvals); // (none selected: none kept)
+});
+
+test("the whole layer's titles fit on one line beside the export buttons, on SmolLM2's last layer too", () => {
+  // three to a row leave about 230 px beside the buttons, 27 characters of the titles' bold type (qkv.js matrixTitles);
+  // "Layer 0: attention, mean of the heads" took two lines, in presenter mode at 1280x720 too, and put its plot below
+  // the other two
+  for (const layer of [0, 5, 29]) {
+    const titles = layerTitles(layer);
+    assert.deepEqual(titles.map(([key]) => key), ["lraw", "lvw", "rollout"]);
+    for (const [, title] of titles) assert.ok([...title].length <= 27, title);
+    assert.match(titles[0][1], new RegExp(`^Layer ${layer}: `));
+  }
 });
