@@ -307,7 +307,7 @@ def test_compare_a_head_only_side_a_has_draws_side_a_and_both_predictions(page: 
     assert says in page.locator("#panel-compare .compare-summary").inner_text()
     assert page.locator("#panel-compare .reason", has_text=says).count() == 3  # side b, the difference, the summary
     titles = page.locator("#panel-compare .panel-title").all_text_contents()
-    assert "a · smollm2-135m · layer 20 · head 8" in titles and "b · tiny-rotary" in titles, titles
+    assert "a · smollm2-135m · L20 H8" in titles and "b · tiny-rotary" in titles, titles
 
 
 
@@ -332,17 +332,17 @@ def test_compare_titles_name_the_head_of_the_patterns_drawn_while_another_is_on_
     want = api(page, "/api/compare", {"a": {"text": TOO_BIG}, "b": {"text": TOO_SMALL}, "layer": 0, "head": 0})
     assert drawn_as(compare_plots(page)["a"][0]["z"], want["a"]["attention"][0][0])  # layer 0's, still on screen
     titles = page.locator("#panel-compare .panel-title").all_text_contents()
-    assert not any("layer 1" in t for t in titles), titles
+    assert not any("L1 H" in t for t in titles), titles
     for route in held:
         route.continue_()
     page.unroute("**/api/compare")
     page.wait_for_function("() => [...document.querySelectorAll('#panel-compare .panel-title')]"
-                           ".some((t) => t.textContent.includes('layer 1'))")
+                           ".some((t) => t.textContent.includes('L1 H0'))")
     ready(page, WAIT)
     want = api(page, "/api/compare", {"a": {"text": TOO_BIG}, "b": {"text": TOO_SMALL}, "layer": 1, "head": 0})
     assert drawn_as(compare_plots(page)["a"][0]["z"], want["a"]["attention"][0][0])
     titles = page.locator("#panel-compare .panel-title").all_text_contents()
-    assert "a · tiny-sinusoidal · layer 1 · head 0" in titles and "b − a · layer 1 · head 0" in titles, titles
+    assert "a · tiny-sinusoidal · L1 H0" in titles and "b − a · L1 H0" in titles, titles
 
 # long words that are one token each to the default model (23 tokens, each label a whole long word)
 LONG = ("Suddenly everything wonderful remembered together something beautiful, adventure playground butterflies "

@@ -253,6 +253,18 @@ export function ablationNote(r, layer) {
   return `${lead} (its own pattern is computed as before), so the patterns of ${upTo} are the same on both sides (the difference is 0 here): pick layer ${first + 1} or later to see what switching it off changes.`;
 }
 
+/**
+ * The three patterns' titles for the answer r (null: none yet) and the head s of the patterns drawn: the side, its
+ * model and the head, short enough for one line beside the export buttons, as the Q/K/V view's (qkv.js matrixTitles,
+ * at most 27 characters), and in presenter mode at 1280x720. "a · tiny-sinusoidal · layer 0 · head 0" took two
+ * lines there and put sides a and b's plots below the difference's.
+ */
+export function panelTitles(r, s) {
+  const at = r ? ` · L${s.layer} H${s.head}` : "";
+  return { a: r ? `a · ${r.a.model}${r.a.attention_unavailable ? "" : at}` : "a",
+           b: r ? `b · ${r.b.model}${r.b.attention_unavailable ? "" : at}` : "b", diff: `b − a${at}` };
+}
+
 /** got: {compare}; ctx: {state, model, models}. */
 export function show(section, got, ctx) {
   controls(section, ctx);
@@ -262,11 +274,11 @@ export function show(section, got, ctx) {
   const r = c.error ? null : c.data;
   const s = r ? answerHead(r, page) : page; // (the head of the patterns drawn)
   // panel() sets the title on every call, so the titles are written from the answer each time, drawn or not
-  const at = r ? ` · layer ${s.layer} · head ${s.head}` : "";
+  const titles = panelTitles(r, s);
   const row = part(section, "row", () => h("div", { class: "row3 compare-row" }));
-  const figA = panel(row, "a", r ? `a · ${r.a.model}${r.a.attention_unavailable ? "" : at}` : "a");
-  const figB = panel(row, "b", r ? `b · ${r.b.model}${r.b.attention_unavailable ? "" : at}` : "b");
-  const figD = panel(row, "diff", `b − a${at}`);
+  const figA = panel(row, "a", titles.a);
+  const figB = panel(row, "b", titles.b);
+  const figD = panel(row, "diff", titles.diff);
   const prow = part(section, "predictions", () => h("div", { class: "row2" }));
   const predA = panel(prow, "pred-a", "a: next token");
   const predB = panel(prow, "pred-b", "b: next token");

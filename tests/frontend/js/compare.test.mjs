@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ablationNote, answerHead, apartPositions, describe as describeSide, EXAMPLES, otherScheme } from "../../../frontend/js/views/compare.js";
+import { ablationNote, answerHead, apartPositions, describe as describeSide, EXAMPLES, otherScheme, panelTitles } from "../../../frontend/js/views/compare.js";
 import { tokenAxes } from "../../../frontend/js/plot.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
@@ -138,4 +138,20 @@ test("the query labels of a long comparison have room in presenter mode", () => 
   const apart = Math.min(...ticks.slice(1).map((t, i) => t - ticks[i])) * (519 / 34);
   assert.ok(apart >= 1.2 * 11 * 1.4, `${ticks} (${apart.toFixed(1)} px apart)`);
   assert.ok(ticks.length >= 10, `${ticks}`);
+});
+
+test("the patterns' titles fit on one line beside the export buttons, with each model's last head", () => {
+  // three to a row leave about 230 px beside the buttons, 27 characters of the titles' bold type (qkv.js matrixTitles);
+  // "a · tiny-sinusoidal · layer 0 · head 0" took two lines, in presenter mode at 1280x720 too, and put sides a and
+  // b's plots below the difference's
+  const side = (model) => ({ model });
+  const models = [["tiny-sinusoidal", 4, 4], ["minilm-l6", 6, 12], ["smollm2-135m", 30, 9]];
+  for (const [model, layers, heads] of models) {
+    const titles = panelTitles({ a: side(model), b: side(model) }, { layer: layers - 1, head: heads - 1 });
+    assert.match(titles.a, new RegExp(`^a · ${model} · L${layers - 1} H${heads - 1}$`));
+    for (const title of Object.values(titles)) assert.ok([...title].length <= 27, title);
+  }
+  assert.deepEqual(panelTitles({ a: side("tiny-sinusoidal"), b: { model: "tiny-rotary", attention_unavailable: true } }, { layer: 1, head: 0 }),
+    { a: "a · tiny-sinusoidal · L1 H0", b: "b · tiny-rotary", diff: "b − a · L1 H0" });
+  assert.deepEqual(panelTitles(null, { layer: 1, head: 0 }), { a: "a", b: "b", diff: "b − a" });
 });
