@@ -860,6 +860,39 @@ def test_in_presenter_mode_no_plot_s_words_run_into_each_other(page: Page, need_
     assert page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) + page.evaluate(TEXT_CLASHES) == []
 
 
+# the panels side by side (their boxes' tops within a pixel) whose captions do not start level: a title that took more
+# lines than its neighbours' and pushed its plot below theirs
+TITLES_UNLEVEL = """() => {
+  const figs = [...document.querySelectorAll('main .view:not([hidden]) figure.panel')].filter((f) => f.offsetParent)
+    .map((f) => ({ name: f.dataset.part, top: f.getBoundingClientRect().top,
+                   below: f.querySelector(':scope > figcaption').getBoundingClientRect().bottom - f.getBoundingClientRect().top }));
+  return figs.flatMap((a, i) => figs.slice(i + 1).filter((b) => Math.abs(a.top - b.top) <= 1 && Math.abs(a.below - b.below) > 1)
+    .map((b) => `${a.name} (title to ${a.below.toFixed(0)} px) | ${b.name} (${b.below.toFixed(0)} px)`));
+}"""
+
+
+def test_in_presenter_mode_a_30_token_sentence_s_heatmaps_label_apart_and_line_up(page: Page):
+    """Thirty tokens in presenter mode at 1280x720: the heatmaps took fixed room for their labels (Beyond attention,
+    Positional, Q/K/V), 11.6 px apart down a plot for labels 15 px high; "Layer 0: attention, mean of the heads" and
+    Compare's "a · tiny-sinusoidal · layer 0 · head 0" took two lines and put their plots below their neighbours'.
+    One sentence, every view with heatmaps, the selected query labelled where Beyond attention keeps it."""
+    text = ("The old fisherman walked slowly along the quiet harbour while the children laughed and the gulls circled "
+            "above the boats")
+    assert len(api(page, "/api/analyze", {"text": text})["tokens"]) == 30
+    page.set_viewport_size({"width": 1280, "height": 720})
+    found = {}
+    for view in ("attention", "compare", "embeddings", "positional", "effects", "qkv"):
+        extra = {"text2": text.replace("old", "young")} if view == "compare" else {}
+        page.goto("/?" + urlencode({"text": text, "view": view, "present": 1, "token": 7, **extra}))
+        ready(page, WAIT)
+        page.wait_for_timeout(500)
+        assert page.locator("main .view:not([hidden]) .ytick text").count() > 10, view
+        found[view] = page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) + page.evaluate(TITLES_UNLEVEL)
+        if view == "effects":  # (the selected query's row, token 7, labelled among every 2nd)
+            assert "␣walked" in page.locator('#panel-effects [data-part="raw"] .ytick text').all_text_contents()
+    assert found == {view: [] for view in found}
+
+
 def test_on_a_phone_the_score_split_labels_as_many_keys_as_have_room(page: Page):
     """Twelve tokens on a 390 px phone, the score split two to a row: each panel labelled all twelve keys in about
     110 px, slanted into each other ("<|bos|>The␣dog"); it labels every k-th key, as many as have room."""
