@@ -577,6 +577,19 @@ export function tokenAxes(width, tokens, height, slant, keep = [], k = 1) {
   };
 }
 
+/**
+ * The height of a token × token pattern panel `width` px wide for `tokens`, and its token axes (k: the presenter's text
+ * scale, 1 outside it): as many labels as have room across and down (tokenAxes), with the tokens of `keep` (indices;
+ * null for none) among them. A fixed 110 px for the query labels and colour bar and 30 labels down put 30 tokens'
+ * query labels 11.6 px apart in presenter mode, for labels 15 px high, and the five-model strip's 30 keys 10 px apart
+ * at 1280x800. (The attention beside what it moves, views/effects.js; the Positional view's patterns.)
+ */
+export function patternAxes(width, tokens, k = 1, keep = []) {
+  const n = tokens.length;
+  const height = Math.max(240, Math.min(440, n * 22 + 90));
+  return { height, ...tokenAxes(width, tokens, height, n > 6, keep, k) };
+}
+
 /** Label every k-th token on a small plot's axis so that about `fit` labels show (hover shows them all). */
 export function tickStep(n, fit = 30) {
   return n > fit ? Math.ceil(n / fit) : 1;

@@ -8,7 +8,7 @@ import { count, temperatureElsewhere } from "../derive.js";
 import { ablationAlways } from "../sources.js";
 import {
   absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, matrixRows, panel, part, plainLabels,
-  presenting, PRESENTER_FONT_SCALE, reason, tokenAxes, tokenHeatmap, WEIGHT_SCALE,
+  patternAxes, presenting, PRESENTER_FONT_SCALE, reason, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "effects";
@@ -32,19 +32,6 @@ function sec(element, key, title) {
 }
 
 /**
- * The height of a matrix panel `width` px wide for `tokens`, and its token axes (k: the presenter's text scale, 1
- * outside it): as many labels as have room across and down, as Compare's (plot.js tokenAxes). A fixed 110 px for the
- * query labels and colour bar and 30 labels down put 30 tokens' query labels 11.6 px apart in presenter mode, for
- * labels 15 px high. The selected query (sel, null for none) is among the labelled, as Compare keeps the words that
- * differ: with every 2nd labelled, query 7 had no label on its row.
- */
-export function matrixAxes(width, tokens, k = 1, sel = null) {
-  const n = tokens.length;
-  const height = Math.max(240, Math.min(440, n * 22 + 90));
-  return { height, ...tokenAxes(width, tokens, height, n > 6, [sel], k) };
-}
-
-/**
  * The whole layer's three panels, three to a row, and their titles: short enough for one line beside the export
  * buttons, as the Q/K/V view's (qkv.js matrixTitles, at most 27 characters), and in presenter mode at 1280x720.
  * "Layer 0: attention, mean of the heads" took two lines there and put its plot below the other two; that it is
@@ -63,7 +50,7 @@ function matrixPanel(parent, key, title, z, r, { note, max = 1, name, sel }) {
   const k = presenting() ? PRESENTER_FONT_SCALE : 1;
   draw(fig,
     [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: max, colorscale: WEIGHT_SCALE, label: "value", cellText: n <= 10 ? "%{z:.2f}" : null })],
-    { ...matrixAxes(fig.clientWidth || 400, tokens, k, sel), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
+    { ...patternAxes(fig.clientWidth || 400, tokens, k, [sel]), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
       margin: { l: 60, r: 6, t: 6, b: 55 } },
     { name, csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z), json: { model: r.model, interventions: r.interventions, layer: r.layer, head: r.head, tokens, values: z } });
   return fig;

@@ -4,8 +4,8 @@
 import { count, maskOf, masksAny, shownText, similarityCaption } from "../derive.js";
 import { schemeWords } from "../labrun.js";
 import {
-  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE,
-  queryLabelsFit, reason, setValue, THEME, tickSize, tickStep, tokenAxes, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, patternAxes, plainLabels, presenting, PRESENTER_FONT_SCALE,
+  queryLabelsFit, reason, setValue, THEME, tickSize, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "positional";
@@ -42,18 +42,6 @@ function section(element, key, title, intro) {
   sec.querySelector("h3").textContent = title;
   sec.querySelector(".intro").textContent = intro;
   return sec;
-}
-
-/**
- * The height of a pattern panel `width` px wide for `tokens`, and its token axes (k: the presenter's text scale, 1
- * outside it): as many labels as have room across and down, as Compare's (plot.js tokenAxes). A fixed 110 px for the
- * query labels and colour bar left the five-model strip's 30 keys 10 px apart at 1280x800, and 30 query labels down
- * 350 px ran into each other in presenter mode.
- */
-export function patternAxes(width, tokens, k = 1) {
-  const n = tokens.length;
-  const height = Math.max(240, Math.min(440, n * 22 + 90));
-  return { height, ...tokenAxes(width, tokens, height, n > 6, [], k) };
 }
 
 /** answer: the API answer the pattern comes from (its `visible` is the mask). */

@@ -10,8 +10,8 @@ import { continuationKey, generatedSteps, keptFlags, probRange, probText, sampli
 import { modelPicture, partsOf } from "../../../frontend/js/picture.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
-import { tickSize } from "../../../frontend/js/plot.js";
-import { ablationProgress, layerTitles, matrixAxes, measureNote } from "../../../frontend/js/views/effects.js";
+import { patternAxes, tickSize } from "../../../frontend/js/plot.js";
+import { ablationProgress, layerTitles, measureNote } from "../../../frontend/js/views/effects.js";
 import { keptWords, stepsIntro, tableCaption } from "../../../frontend/js/views/predict.js";
 import { setVocabulary, viewIds } from "../../../frontend/js/vocab.js";
 import { analysis, byName, MODELS } from "./fixtures.mjs";
@@ -365,7 +365,7 @@ test("the attention beside what it moves labels as many tokens as have room, acr
   const drawn = [[618, 1, 470, 372], [408, 1, 265, 372], [358, 1, 216, 372], [610, 1.4, 431, 349], [401, 1.4, 226, 349]];
   const gap = (ticks) => Math.min(...ticks.slice(1).map((t, i) => t - ticks[i]));
   for (const [width, k, across, down] of drawn) {
-    const { height, xaxis, yaxis } = matrixAxes(width, tokens, k);
+    const { height, xaxis, yaxis } = patternAxes(width, tokens, k);
     assert.equal(height, 440);
     const size = tickSize(tokens.length) * k;
     assert.ok(gap(yaxis.tickvals) * (down / tokens.length) >= 1.2 * size, `${width} px, ×${k}: down ${yaxis.tickvals}`);
@@ -380,12 +380,12 @@ test("the attention beside what it moves keeps the selected query's row labelled
     "␣while", "␣the", "␣children", "␣laughed", "␣and", "␣the", "␣g", "ull", "s", "␣cir", "c", "led", "␣above", "␣the", "␣boats"];
   const tokens = words.map((display) => ({ display }));
   for (const [width, k] of [[610, 1.4], [401, 1.4], [358, 1]]) {
-    const { xaxis, yaxis } = matrixAxes(width, tokens, k, 7);
+    const { xaxis, yaxis } = patternAxes(width, tokens, k, [7]);
     assert.ok(yaxis.tickvals.length < tokens.length, `${width} px, ×${k}: every row labelled, nothing to keep`);
     assert.ok(yaxis.tickvals.includes(7) && xaxis.tickvals.includes(7), `${width} px, ×${k}: ${yaxis.tickvals} / ${xaxis.tickvals}`);
     assert.equal(yaxis.ticktext[yaxis.tickvals.indexOf(7)], "␣walked");
   }
-  assert.deepEqual(matrixAxes(401, tokens, 1.4, null).yaxis.tickvals, matrixAxes(401, tokens, 1.4).yaxis.tickvals); // (none selected: none kept)
+  assert.deepEqual(patternAxes(401, tokens, 1.4, [null]).yaxis.tickvals, patternAxes(401, tokens, 1.4).yaxis.tickvals); // (none selected: none kept)
 });
 
 test("the whole layer's titles fit on one line beside the export buttons, on SmolLM2's last layer too", () => {

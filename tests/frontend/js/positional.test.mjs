@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { tickSize } from "../../../frontend/js/plot.js";
-import { encodingCaption, encodingRange, familyHead, familyIntro, patternAxes, termLabels } from "../../../frontend/js/views/positional.js";
+import { patternAxes, tickSize } from "../../../frontend/js/plot.js";
+import { encodingCaption, encodingRange, familyHead, familyIntro, termLabels } from "../../../frontend/js/views/positional.js";
 
 const FAMILY = { title: "The tiny models", description: "the same but for the positional scheme", models: ["tiny-sinusoidal", "tiny-rotary"] };
 const TINY = { model: "tiny-rotary", n_layers: 4, n_heads: 4 };
