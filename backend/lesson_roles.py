@@ -78,6 +78,19 @@ def pieces_note(tokens: list[int]) -> str:
     return f" (its {len(tokens)} pieces together)" if len(tokens) > 1 else ""
 
 
+def position_note(texts: list[str], i: int, tokens: list[int]) -> str:
+    """The one rule that tells apart two tokens (or two words) of the sentence that read alike, said after the text of
+    the i-th of `texts` (what each reads as, in the lesson's text): " (token 7)", where another of them reads the same
+    (case ignored: "The" and "the" are one word to the reader, as to @repeated), else "". `tokens`: the indices of
+    the i-th's tokens, as the token strip numbers them. A word in several pieces is named by all of them, " (tokens 7
+    to 9)": the reader looks for the word in the strip, whichever piece the step's numbers are read at (`| piece`
+    says which)."""
+    key = texts[i].lower()
+    if sum(t.lower() == key for t in texts) < 2:
+        return ""
+    return f" (token {tokens[0]})" if len(tokens) == 1 else f" (tokens {tokens[0]} to {tokens[-1]})"
+
+
 def words_of(tokens: list[dict]) -> list[Word]:
     """The sentence's words, from the API's tokens: their texts joined (special tokens hold none) give the sentence,
     each token an offset in it; a word (letters and digits, with an inner apostrophe) is every token it overlaps."""

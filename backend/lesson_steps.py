@@ -27,7 +27,16 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 
-from backend.lesson_roles import ROLE_RE, ROLES, Word, missing_message, piece_note, pieces_note, words_of
+from backend.lesson_roles import (
+    ROLE_RE,
+    ROLES,
+    Word,
+    missing_message,
+    piece_note,
+    pieces_note,
+    position_note,
+    words_of,
+)
 
 # --------------------------------------------------------------------------- the answer
 
@@ -449,6 +458,17 @@ def split_top(s: str, sep: str) -> list[str]:
 def word_of(text: Any) -> str:
     t = str(text)
     return t.replace("␣", " ").strip() or t
+
+
+def token_note(root: Any, path: list) -> str:
+    """What follows a token's text in the lesson's text where another token of the sentence reads as the same word
+    (position_note: " (token 7)"): where `path` (resolve_path's) ends on the text of one of the answer's own tokens
+    (`tokens.7.display`, `tokens.7.text`: the sentence's), else "". As lesson-template.js tokenNote(); a placeholder
+    formatted `| word` (a text that names the token's position itself) goes without."""
+    if not (isinstance(root, dict) and isinstance(root.get("tokens"), list) and len(path) == 3
+            and path[0] == "tokens" and isinstance(path[1], int) and path[2] in ("display", "text")):
+        return ""
+    return position_note([word_of(t.get("display", "")) for t in root["tokens"]], path[1], [path[1]])
 
 
 def _arg(arr: list, better, skip=lambda i: False) -> int:
@@ -978,6 +998,15 @@ class StepContext:
             raise RoleMissing(missing_message(m[1], int(m[2] or 1), self.state["text"]))
         return found
 
+    def word_note(self, found: RoleFound) -> str:
+        """What follows a role's word where another word of the sentence reads the same (position_note: " (token 7)",
+        " (tokens 7 to 9)" for a word in pieces); a token that is no word (@top-key on the start token): among the
+        tokens."""
+        own = next((i for i, w in enumerate(self.words) if w.tokens == found.tokens), None)
+        if own is None:
+            return position_note([word_of(t.get("display", "")) for t in self.tokens], found.index, [found.index])
+        return position_note([w.text for w in self.words], own, found.tokens)
+
     def with_roles(self, expr: str) -> str:
         """A placeholder's expression with each `@role` replaced by its token index; `@role` alone: left for
         rewrite() (a word, not an index)."""
@@ -1015,7 +1044,8 @@ class StepContext:
             except ReadError as e:
                 return NumberRead(placeholder=raw, source=spec, request=request, error=str(e),
                                   waiting=_unread_part(m[1], data, parts[1:]) if typed else None)
-            return NumberRead(placeholder=raw, value=value, shown=format_value(value, fmt), source=spec,
+            note = token_note(data, path) if isinstance(value, str) and fmt != "word" else ""
+            return NumberRead(placeholder=raw, value=value, shown=format_value(value, fmt) + note, source=spec,
                               request=request, path=path)
         except ReadError as e:
             return NumberRead(placeholder=raw, error=str(e), waiting=str(e) if typed else None)
@@ -1040,7 +1070,8 @@ def rewrite(text: str, ctx: StepContext) -> str:
         if _bare_role(inner):
             ref, fmt = ([s.strip() for s in inner.split("|")] + [""])[:2]
             if fmt not in ("piece", "pieces"):
-                return ctx.role(ref[1:]).word
+                found = ctx.role(ref[1:])
+                return found.word + ("" if fmt == "word" else ctx.word_note(found))
             try:
                 found = ctx.role(ref[1:])
             except RoleMissing:  # (no word there, such as a query on the start token: nothing to say)

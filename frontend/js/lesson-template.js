@@ -166,6 +166,20 @@ export function tokenWords(texts) {
   return texts.map((t) => (seen.get(wordOf(t)).size > 1 ? String(t) : wordOf(t)));
 }
 
+/**
+ * What follows a token's text in a lesson's text where another token of the sentence reads as the same word: " (token
+ * 7)" where `path` (resolve()'s) ends on the text of one of `root`'s own tokens (`tokens.7.display`, `tokens.7.text`:
+ * the sentence's), else "" (case ignored: "The" and "the" are one word to the reader). The one rule, as
+ * backend/lesson_steps.py token_note() (whose position_note also names a word of a role, a word in pieces by all its
+ * tokens); a placeholder formatted `| word` (a text that names the token's position itself) goes without.
+ */
+export function tokenNote(root, path) {
+  if (!root || !Array.isArray(root.tokens) || path.length !== 3 || path[0] !== "tokens" || !Number.isInteger(path[1])) return "";
+  if (path[2] !== "display" && path[2] !== "text") return "";
+  const words = root.tokens.map((t) => wordOf(t.display).toLowerCase());
+  return words.filter((w) => w === words[path[1]]).length > 1 ? ` (token ${path[1]})` : "";
+}
+
 function argBy(arr, better, skip = () => false) {
   let best = -1;
   for (let i = 0; i < arr.length; i++) {
@@ -351,16 +365,15 @@ export function questionChoices(kind, d, want = null) {
 
 /**
  * The reveal of a `top-key` question (`q` from questionChoices, `d` its explain answer, `chosen` the choice's index, -1
- * for none): the key the query gives most and its weight, as placeholders; a word the sentence repeats is named with
- * its position (the number under it in the token strip), as its choice is, the answer too ("the at 5 gets 0.31": a
- * bare "the" could be either copy), and keys tied with it with it.
+ * for none): the key the query gives most and its weight, as placeholders, and keys tied with it with it; a word the
+ * sentence repeats is named with its position (the number under it in the token strip) where its placeholder is
+ * filled, as everywhere (tokenNote: "the (token 5) gets 0.31", where a bare "the" could be either copy).
  */
 export function topKeyReveal(q, d, chosen) {
   // the start token's share where the sentence has one (SmolLM2 has none: its position 0 is a word)
   const start = d.tokens[0] && d.tokens[0].special && !d.mask[0]
     ? " (the start token, where a head parks what it does not need, gets {{first_token_weight | 2}})" : "";
-  const at = (i) => (q.choices.find((c) => c.index === i)?.repeated ? ` at ${i}` : "");
-  const key = (i) => `**{{explain.tokens.${i}.display}}**${at(i)}`;
+  const key = (i) => `**{{explain.tokens.${i}.display}}**`;
   const top = q.tied.length
     ? `${q.tied.map(key).join(" and ")} each get {{explain.weights.${q.answer} | 2}}`
     : `${key(q.answer)} gets {{explain.weights.${q.answer} | 2}}`;

@@ -80,9 +80,11 @@ function evaluate(raw, base) {
   const token = tokens ? effectiveToken(tokens.length, { token: ctx.state.token }, keptIndices(tokens, ctx.state.hidespecial)) : null;
   try {
     const { value, path } = T.resolve(r.data, p.segments, { layer: ctx.state.layer, head: ctx.state.head, token, depth: ctx.state.depth, tokens });
-    // (a text shown as a word keeps what it was: T.tokenWords tells apart two that read alike)
-    const word = typeof value === "string" && p.format !== "raw" ? { word: value } : {};
-    return { text: T.format(value, p.format), ...word, expr: p.expr, src: p.spec, path, fmt: p.format, kind: typeof value, request: r.request };
+    // (a text shown as a word keeps what it was: T.tokenWords tells apart two that read alike; a token of the
+    // sentence that another reads as is named with its position, T.tokenNote)
+    const note = typeof value === "string" && p.format !== "word" ? T.tokenNote(r.data, path) : "";
+    const word = typeof value === "string" && p.format !== "raw" ? { word: value, note } : {};
+    return { text: T.format(value, p.format) + note, ...word, expr: p.expr, src: p.spec, path, fmt: p.format, kind: typeof value, request: r.request };
   } catch (err) {
     return { error: err.message };
   }
@@ -528,7 +530,7 @@ function drawPanel(base) {
   for (const t of texts) for (const ph of T.scan(t)) value(ph.raw);
   // two different tokens that would read as one word (“␣↵” and “↵”) keep their ␣
   const words = [...results].filter(([, r]) => r.word !== undefined);
-  T.tokenWords(words.map(([, r]) => r.word)).forEach((text, i) => results.set(words[i][0], { ...words[i][1], text }));
+  T.tokenWords(words.map(([, r]) => r.word)).forEach((text, i) => results.set(words[i][0], { ...words[i][1], text: text + words[i][1].note }));
   const pending = [...results.values()].some((r) => r.pending) || Boolean(q && q.pending);
   // a number the server found waiting on the student (a box of the page they emptied, a word the model cannot use)
   // is said to them in its own words (`waiting`), not as the lesson's problem

@@ -2257,3 +2257,49 @@ def test_a_lesson_step_runs_on_the_training_checkpoint_the_page_shows(client):
     missing = next(s for s in range(1, 10_000) if s not in steps)
     r = client.post("/api/lessons/next-word-prediction/steps/2", json={"text": text, "model": f"tiny-sinusoidal@{missing}"})
     assert r.status_code == 404
+
+
+def test_a_token_or_word_that_reads_as_another_is_named_with_its_position():
+    """The one rule (backend/lesson_roles.py position_note) and its use on an answer's tokens (token_note): a token's
+    text is followed by its index where another token of the sentence reads as the same word, case ignored; a word in
+    pieces by all its tokens; a text that is not one of the sentence's tokens (a predicted token) never."""
+    from backend.lesson_roles import position_note
+    from backend.lesson_steps import token_note
+
+    assert position_note(["The", "cat", "saw", "the", "cat"], 4, [5]) == " (token 5)"
+    assert position_note(["The", "cat", "saw", "the", "cat"], 0, [1]) == " (token 1)"  # "The" and "the": one word
+    assert position_note(["The", "cat", "saw", "the", "cat"], 2, [3]) == ""
+    assert position_note(["suitcase", "in", "suitcase"], 2, [6, 7, 8]) == " (tokens 6 to 8)"
+    answer = {"tokens": toks("It", " was", " it", "."), "predictions": [{"display": "␣it"}]}
+    assert token_note(answer, ["tokens", 2, "display"]) == token_note(answer, ["tokens", 2, "text"]) == " (token 2)"
+    assert token_note(answer, ["tokens", 1, "display"]) == ""
+    assert token_note(answer, ["predictions", 0, "display"]) == ""
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6"])
+def test_a_token_whose_word_the_sentence_repeats_is_named_with_its_position(client, model):
+    """Lesson 5's 'The weighted sum of the values' said "it gives 0.80 of its attention to it" of a sentence with "it"
+    twice: which it, and which key? Every token of the sentence a step quotes is now followed by its position where
+    another token reads as the same word (and only there), and a role's word where another word does."""
+    text = "It was cold, so it stayed in, and the cat saw it and the cat slept."
+    tokens = client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"]
+    words = [word_of(t["display"]).lower() for t in tokens]
+    quoted = 0
+    for n in range(1, 6):
+        d = client.post(f"/api/lessons/attention-arithmetic/steps/{n}", json={"text": text, "model": model}).json()
+        assert d["problems"] == [] and d["missing"] is None, d
+        for num in d["numbers"]:
+            if len(num["path"]) == 3 and num["path"][0] == "tokens" and num["path"][2] == "display":
+                i, quoted = num["path"][1], quoted + 1
+                named = words.count(words[i]) > 1 and not num["placeholder"].endswith("| word")
+                assert num["shown"].endswith(f" (token {i})") == named, (n, num)
+        if n == 4:
+            query = d["settings"]["token"]
+            assert words[query] == "it" and f"**it (token {query})** gives" in filled(d), filled(d)
+    assert quoted >= 5
+    # a role's word (lesson 2's two nouns): "cat" is said twice, "dog" once
+    text = "The cat saw the dog, and the cat ran."
+    d = client.post("/api/lessons/one-hot-vs-dense-embeddings/steps/1", json={"text": text, "model": model}).json()
+    roles = {r["role"]: r for r in d["roles"]}
+    assert (roles["noun"]["word"], roles["noun/2"]["word"]) == ("cat", "dog"), roles
+    assert f"**cat (token {roles['noun']['index']})** · **dog** =" in d["body"], d["body"]

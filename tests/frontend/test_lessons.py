@@ -16,7 +16,7 @@ import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
-from backend.lesson_steps import API_PATHS
+from backend.lesson_steps import API_PATHS, token_note
 from tests.lessonpaths import follow
 
 pytestmark = pytest.mark.browser
@@ -149,15 +149,18 @@ def check_numbers(page: Page, models: dict, where: str) -> int:
                     assert (params["layer"], params["head"]) == (s["layer"], s["head"]), label
                 if req["api"] == "explain":
                     assert params["query"] == query, label
-            value = follow(ask(page, req, cache), lv["path"])
+            answer = ask(page, req, cache)
+            value = follow(answer, lv["path"])
         label += f", the API has {value!r}"
         fmt = lv["fmt"]
+        # a token of the sentence that another reads as too: named with its position, as the server names it
+        note = token_note(answer, lv["path"]) if lv["request"] is not None and isinstance(value, str) and fmt != "word" else ""
         if isinstance(value, str) and fmt != "raw":  # a word, or the token itself where another reads alike
-            assert lv["text"] in (word_of(value), value), label
+            assert lv["text"] in (word_of(value) + note, value + note), label
             words.setdefault(word_of(value), set()).add(value)
-            lv["value"] = value
+            lv["value"], lv["note"] = value, note
         elif isinstance(value, str):
-            assert lv["text"] == value, label
+            assert lv["text"] == value + note, label
         elif isinstance(value, bool):
             assert lv["text"] == ("yes" if value else "no"), label
         elif fmt == "pct":  # (rounded as JavaScript's Math.round: half up, 12.5 -> 13)
@@ -171,7 +174,7 @@ def check_numbers(page: Page, models: dict, where: str) -> int:
     for lv in shown:  # two different tokens never show as one word
         if "value" in lv:
             alike = len(words[word_of(lv["value"])]) > 1
-            assert lv["text"] == (lv["value"] if alike else word_of(lv["value"])), (where, lv, words)
+            assert lv["text"] == (lv["value"] if alike else word_of(lv["value"])) + lv["note"], (where, lv, words)
     return len(shown)
 
 
@@ -443,6 +446,19 @@ def test_two_tokens_that_read_alike_are_told_apart_in_the_lesson_text(page: Page
     assert top[0]["display"].replace("\u2423", "") == top[1]["display"].replace("\u2423", "")  # they read alike
     assert shown == [top[0]["display"], top[1]["display"]], (shown, top)
     check_numbers(page, models, "two tokens alike")
+
+
+def test_a_repeated_word_is_named_with_its_position_in_the_lesson_text(page: Page, models):
+    """Lesson 5's 'The weighted sum of the values' read "it gives 0.80 of its attention to it" on a sentence with "it"
+    twice: which it, and which key? The page names each token the sentence repeats with its position, as the server
+    does (check_numbers: every token quoted, against tokenNote's rule on the API's answer)."""
+    text = "It was cold, so it stayed in."
+    page.goto("/?" + urlencode({"lesson": "attention-arithmetic", "step": 4, "text": text}))
+    step_ready(page, "attention-arithmetic", 4)
+    query = url_state(page)["token"]
+    panel = " ".join(page.locator("#lesson-panel").inner_text().split())
+    assert f"it (token {query}) gives" in panel, panel
+    check_numbers(page, models, "a repeated word")
 
 
 def test_editing_the_sentence_keeps_the_quoted_numbers_true(page: Page, models):

@@ -128,23 +128,46 @@ test("predict-then-reveal: the choices and the answer come from the answer", () 
   assert.ok(T.isRight(q, 2) && !T.isRight(q, 3));
 });
 
+/** A text's placeholders filled from one answer as the page fills them (lessons.js evaluate): format, then tokenNote. */
+function fill(text, root, context = ctx) {
+  return text.replace(/\{\{(.*?)\}\}/g, (_, raw) => {
+    const p = T.parse(raw);
+    const { value, path } = T.resolve(root, p.segments, context);
+    return T.format(value, p.format) + (typeof value === "string" && p.format !== "word" ? T.tokenNote(root, path) : "");
+  });
+}
+
+test("a token whose word the sentence repeats is named with its position, wherever a placeholder shows it", () => {
+  // lesson 5 said "it gives 0.80 of its attention to it" where the sentence has "it" twice: which it, which key?
+  assert.equal(fill("**{{top_word_key}}**", explain), "**cat (token 2)**");
+  assert.equal(fill("**{{explain.tokens.6.display}}**", explain), "**cat (token 6)**");
+  assert.equal(fill("**{{explain.tokens.5.text}}**", explain), "**the (token 5)**"); // "The" and "the": one word
+  assert.equal(fill("**{{explain.tokens.5.display | raw}}**", explain), "**␣the (token 5)**");
+  assert.equal(fill("**{{query}}**", explain), "**sat**"); // said once: no position
+  assert.equal(fill("**{{explain.tokens.2.display | word}}** (token 2)", explain), "**cat** (token 2)"); // said already
+  // only the sentence's own tokens: a predicted token, a number, a list's item elsewhere are not positions
+  assert.equal(T.tokenNote({ predictions: [{ display: "␣cat" }], tokens }, ["predictions", 0, "display"]), "");
+  assert.equal(T.tokenNote(explain, ["weights", 2]), "");
+  assert.equal(T.tokenNote({ tokens: [{ display: "it" }, { display: "␣it" }] }, ["tokens", 1, "display"]), " (token 1)");
+});
+
 test("predict-then-reveal: a repeated word is named with its position in the reveal, the answer too", () => {
   // the answer is "cat" at 2 of "The cat sat on the cat": the reveal said "The model: cat gets 0.20", which could be
   // either cat, beside the buttons "cat (2)" and "cat (6)"
   const r = T.questionChoices("top-key", explain);
-  const reveal = T.topKeyReveal(r, explain, 6);
-  assert.match(reveal, /^The model: \*\*\{\{explain\.tokens\.2\.display\}\}\*\* at 2 gets \{\{explain\.weights\.2 \| 2\}\} /);
-  assert.match(reveal, /✗ You chose \*\*\{\{explain\.tokens\.6\.display\}\}\*\* at 6: it gets \{\{explain\.weights\.6 \| 2\}\}\./);
+  const reveal = fill(T.topKeyReveal(r, explain, 6), explain);
+  assert.match(reveal, /^The model: \*\*cat \(token 2\)\*\* gets 0\.20 of the attention of \*\*sat\*\*/);
+  assert.match(reveal, /✗ You chose \*\*cat \(token 6\)\*\*: it gets 0\.05\./);
   assert.match(reveal, /the start token, where a head parks what it does not need, gets/);
   // a word said once has no position; a right guess is said so; no guess (-1) says nothing of one
   const once = { ...explain, weights: [0.1, 0.05, 0.1, 0.5, 0.05, 0.1, 0.1] };
   const o = T.questionChoices("top-key", once);
-  assert.match(T.topKeyReveal(o, once, 3), /^The model: \*\*\{\{explain\.tokens\.3\.display\}\}\*\* gets .*✓ You predicted it\.$/s);
+  assert.match(fill(T.topKeyReveal(o, once, 3), once), /^The model: \*\*sat\*\* gets .*✓ You predicted it\.$/s);
   assert.doesNotMatch(T.topKeyReveal(o, once, -1), /You/);
   // tied keys: each named, with its position
   const tie = { ...explain, weights: [0.1, 0.05, 0.3, 0.05, 0.05, 0.15, 0.3] };
-  assert.match(T.topKeyReveal(T.questionChoices("top-key", tie), tie, 6),
-    /\*\*\{\{explain\.tokens\.2\.display\}\}\*\* at 2 and \*\*\{\{explain\.tokens\.6\.display\}\}\*\* at 6 each get .*✓ You predicted it/s);
+  assert.match(fill(T.topKeyReveal(T.questionChoices("top-key", tie), tie, 6), tie),
+    /\*\*cat \(token 2\)\*\* and \*\*cat \(token 6\)\*\* each get .*✓ You predicted it/s);
   // no start token (SmolLM2): none named
   const plain = { ...explain, tokens: explain.tokens.map((t) => ({ ...t, special: false })) };
   assert.doesNotMatch(T.topKeyReveal(T.questionChoices("top-key", plain), plain, -1), /start token/);
