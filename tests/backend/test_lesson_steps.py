@@ -2303,3 +2303,28 @@ def test_a_token_whose_word_the_sentence_repeats_is_named_with_its_position(clie
     roles = {r["role"]: r for r in d["roles"]}
     assert (roles["noun"]["word"], roles["noun/2"]["word"]) == ("cat", "dog"), roles
     assert f"**cat (token {roles['noun']['index']})** · **dog** =" in d["body"], d["body"]
+
+
+@pytest.mark.parametrize("positions", ["normal", "shuffled"])
+def test_lesson_5_says_a_rotary_query_at_position_0_is_not_turned(client, positions):
+    """Lesson 5's first step said "the turned query of **The** starts …" of SmolLM2's first token: at position 0 the
+    rotation's angle is 0, and q_rot is q. It says so where the query is at position 0, and with the positions
+    shuffled it calls no query turned (the shuffle may give any token position 0); checked on the numbers: q_rot
+    equals q at the token given position 0, and only there."""
+    text = "The cat sat on the mat because it was tired."
+    run = {"text": text, "model": "smollm2-135m", "positions": positions}
+    given = client.post("/api/analyze", json={**run, "layers": [0]}).json()
+    perm = given["interventions"]["permutation"] or list(range(len(given["tokens"])))
+    first = perm.index(0)
+    for token in {first, (first + 1) % len(perm), len(perm) - 1}:
+        d = client.post("/api/lessons/attention-arithmetic/steps/1", json={**run, "token": token}).json()
+        assert d["problems"] == [] and d["settings"]["token"] == token, d
+        s = d["settings"]
+        head = client.post("/api/qkv", json={**run, "layer": s["layer"], "head": s["head"]}).json()["heads"][0]
+        unturned = head["q_rot"][token] == head["q"][token]
+        assert unturned == (token == first), token
+        body = " ".join(filled(d).split())
+        assert ("the turned query of" in body) == (positions == "normal" and not unturned), (token, body)
+        assert ("is at position 0, where the angle is 0: its query is not turned" in body) == (
+            positions == "normal" and unturned), (token, body)
+        assert ("a token given position 0 is not turned" in body) == (positions == "shuffled"), (token, body)
