@@ -2328,3 +2328,32 @@ def test_lesson_5_says_a_rotary_query_at_position_0_is_not_turned(client, positi
         assert ("is at position 0, where the angle is 0: its query is not turned" in body) == (
             positions == "normal" and unturned), (token, body)
         assert ("a token given position 0 is not turned" in body) == (positions == "shuffled"), (token, body)
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "tiny-sinusoidal", "minilm-l6"])
+def test_lesson_5_s_weighted_sum_names_each_key_once(client, model):
+    """'The weighted sum of the values' said "The gives 1.00 of its attention to The and 1.00 to the first token, The"
+    of SmolLM2's first token (2.00 in all: one key, named twice), and "sat gives 0.46 of its attention to sat" of a query
+    whose largest word key is itself. Each key is named once, the query's own as itself; checked on every query."""
+    text = "The cat sat on the mat because it was tired."
+    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
+    for token in range(n):
+        d = client.post("/api/lessons/attention-arithmetic/steps/4", json={"text": text, "model": model,
+                                                                           "token": token}).json()
+        assert d["problems"] == [] and d["settings"]["token"] == token, d
+        s = d["settings"]
+        e = client.post("/api/attention/explain", json={"text": text, "model": model, "layer": s["layer"],
+                                                        "head": s["head"], "query": token}).json()
+        seen = [i for i, t in enumerate(e["tokens"]) if not e["mask"][i] and not t["special"]]
+        word = max(seen, key=lambda i: (e["weights"][i], -i)) if seen else None
+        first = filled(d).split(" The head's output")[0]
+        quoted = [x["value"] for x in d["numbers"]
+                  if x["placeholder"] in ("top_word_key_weight | 2", "first_token_weight | 2")
+                  and "{{" + x["placeholder"] + "}}" in d["body"].split("The head's output")[0]]
+        assert sum(quoted) <= 1 + 1e-6, (token, first)
+        if model != "minilm-l6" and token == 0:  # a causal model's first token: the mask lets it see only itself
+            assert "the mask lets it see only itself, so all of its attention" in first, (token, first)
+            continue
+        assert ("to itself" in first) == (word == token or token == 0), (token, first)
+        assert ("to the first token" in first) == (word == 0 or token != 0), (token, first)
+        assert first.count("**") == 2 * (1 + (word != token) + (token != 0)) - 2 * (word == 0), (token, first)
