@@ -179,17 +179,19 @@ def first(ctx, n: int) -> Word | None:
 
 
 def _ranked_keys(ctx) -> tuple[list[int], list[float], int] | None:
+    """The keys the step's query can see (those explain's `mask` hides left out: in a causal model, the keys after
+    it, weight 0 and no score), most attended first; their weights; the query."""
     e = ctx.fetch_source("explain")
-    weights = e["weights"]
-    order = sorted(range(len(weights)), key=lambda i: -weights[i])
+    weights, hidden = e["weights"], e.get("mask") or []
+    order = sorted((i for i in range(len(weights)) if not (i < len(hidden) and hidden[i])), key=lambda i: -weights[i])
     return order, weights, e["query"]
 
 
 def attended(ctx, n: int) -> Word | None:
     """The word the step's query attends to most in the step's layer and head (its tokens' largest weight),
-    leaving out special tokens and the query's own word; n: the n-th most attended such word. It stands for the word
-    by the token that has that weight (a word in pieces, "Do" + "g": the piece attended, so that the numbers a step
-    reads at it are of the key that won, not of another piece)."""
+    leaving out special tokens, the query's own word and the keys it cannot see; n: the n-th most attended such word.
+    It stands for the word by the token that has that weight (a word in pieces, "Do" + "g": the piece attended, so
+    that the numbers a step reads at it are of the key that won, not of another piece)."""
     order, _, query = _ranked_keys(ctx)
     own = next((w for w in ctx.words if query in w.tokens), None)
     got: list[Word] = []
@@ -212,8 +214,8 @@ def query(ctx, n: int) -> Word | None:
 
 
 def top_key(ctx, n: int) -> Word | None:
-    """The key (any token, a special one too) with the n-th largest weight from the step's query in the step's
-    layer and head; as a word, the token's own text."""
+    """The key (any token, a special one too, of those the query can see) with the n-th largest weight from the step's
+    query in the step's layer and head; as a word, the token's own text."""
     order, _, _ = _ranked_keys(ctx)
     if len(order) < n:
         return None
@@ -246,7 +248,8 @@ ROLES: dict[str, Role] = {
     "last": Role(last, "the last word (leaving out punctuation); @last/2 the one before", "a word",
                  lambda n: (f"{n} words", "fewer")),
     "attended": Role(attended, "the word the step's query attends to most in the step's layer and head, leaving "
-                               "out special tokens and the query's own word", "another word before the query",
+                               "out special tokens, the query's own word and the keys it cannot see",
+                     "another word before the query",
                      lambda n: (f"{n} other words before the query", "fewer")),
     "query": Role(query, "the word that holds the step's query token (with `| piece`: what to say after the query "
                          "token where it is a piece of a longer word)", "a word at the query"),

@@ -2357,3 +2357,35 @@ def test_lesson_5_s_weighted_sum_names_each_key_once(client, model):
         assert ("to itself" in first) == (word == token or token == 0), (token, first)
         assert ("to the first token" in first) == (word == 0 or token != 0), (token, first)
         assert first.count("**") == 2 * (1 + (word != token) + (token != 0)) - 2 * (word == 0), (token, first)
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "tiny-sinusoidal"])
+def test_the_attended_word_is_one_the_query_can_see(client, model):
+    """Lesson 5's 'Scores: q · k' said "For the query The (token 0) and the key cat (token 1: of the other words, the
+    one it attends to most here), q·k = —" of SmolLM2's first token: the mask hides every later key (weight 0, no
+    score), and @attended took the first of them. It (and @top-key) now leave out the keys the query cannot see: at
+    the first token there is none, and the step says so; at the second, the one word before it."""
+    text = "The cat sat on the mat because it was tired."
+    d = client.post("/api/lessons/attention-arithmetic/steps/2", json={"text": text, "model": model, "token": 0}).json()
+    assert d["missing"] and "another word before the query" in d["missing"] and d["body"] == "", d
+    first = 1 if model == "smollm2-135m" else 2  # (a tiny model's token 0 is its start token)
+    d = client.post("/api/lessons/attention-arithmetic/steps/2", json={"text": text, "model": model,
+                                                                       "token": first}).json()
+    assert d["missing"] is None and d["problems"] == [], d
+    attended = {r["role"]: r for r in d["roles"]}["attended"]
+    assert attended["index"] < first and all(n["value"] is not None for n in d["numbers"]), (attended, d["numbers"])
+
+
+def test_the_roles_that_rank_keys_leave_out_those_the_query_cannot_see():
+    from backend.lesson_roles import ROLES, Word
+
+    class Ctx:
+        tokens = [{"text": "A", "display": "A"}, {"text": " cat", "display": "␣cat"}, {"text": " sat", "display": "␣sat"}]
+        words = [Word("A", [0]), Word("cat", [1]), Word("sat", [2])]
+
+        @staticmethod
+        def fetch_source(name):
+            return {"weights": [1.0, 0.0, 0.0], "mask": [False, True, True], "query": 0}
+
+    assert ROLES["attended"].find(Ctx, 1) is None
+    assert ROLES["top-key"].find(Ctx, 1).tokens == [0] and ROLES["top-key"].find(Ctx, 2) is None
