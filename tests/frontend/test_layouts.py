@@ -871,10 +871,23 @@ TITLES_UNLEVEL = """() => {
 }"""
 
 
+# the panels side by side (their boxes' tops within a pixel) whose plots do not start level (within 2 px): a caption or
+# title longer than its neighbours' that pushed its plot below theirs
+PLOTS_UNLEVEL = """() => {
+  const figs = [...document.querySelectorAll('main .view:not([hidden]) figure.panel')].filter((f) => f.offsetParent)
+    .map((f) => ({ name: f.dataset.part, top: f.getBoundingClientRect().top, plot: f.querySelector(':scope > .plot') }))
+    .filter((f) => f.plot && f.plot.offsetParent).map((f) => ({ ...f, start: f.plot.getBoundingClientRect().top }));
+  return figs.flatMap((a, i) => figs.slice(i + 1).filter((b) => Math.abs(a.top - b.top) <= 1 && Math.abs(a.start - b.start) > 2)
+    .map((b) => `${a.name} (plot at ${(a.start - a.top).toFixed(0)} px) | ${b.name} (${(b.start - b.top).toFixed(0)} px)`));
+}"""
+
+
 def test_in_presenter_mode_a_30_token_sentence_s_heatmaps_label_apart_and_line_up(page: Page):
     """Thirty tokens in presenter mode at 1280x720: the heatmaps took fixed room for their labels (Beyond attention,
     Positional, Q/K/V), 11.6 px apart down a plot for labels 15 px high; "Layer 0: attention, mean of the heads" and
     Compare's "a · tiny-sinusoidal · layer 0 · head 0" took two lines and put their plots below their neighbours'.
+    The panels side by side start their plots level whatever their captions (PLOTS_UNLEVEL): Rollout's three-line
+    caption put its plot 208 px below the row's, Compare's difference's 69 px, V's 23 px below Q and K.
     One sentence, every view with heatmaps, the selected query labelled where Beyond attention keeps it."""
     text = ("The old fisherman walked slowly along the quiet harbour while the children laughed and the gulls circled "
             "above the boats")
@@ -888,6 +901,8 @@ def test_in_presenter_mode_a_30_token_sentence_s_heatmaps_label_apart_and_line_u
         page.wait_for_timeout(500)
         assert page.locator("main .view:not([hidden]) .ytick text").count() > 10, view
         found[view] = page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) + page.evaluate(TITLES_UNLEVEL)
+        if view != "attention":  # (its head grid and per-head summary are not compared: each stays under its caption)
+            found[view] += page.evaluate(PLOTS_UNLEVEL)
         if view == "effects":  # (the selected query's row, token 7, labelled among every 2nd)
             assert "␣walked" in page.locator('#panel-effects [data-part="raw"] .ytick text').all_text_contents()
     assert found == {view: [] for view in found}
