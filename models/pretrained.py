@@ -17,6 +17,7 @@ modification time and the converter's version, so later loads skip the GGUF pars
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -25,7 +26,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import torch
@@ -153,9 +154,29 @@ def cache_root() -> Path:
     return Path(base) / "attnlab"
 
 
-def cache_key(path: Path) -> str:
+def cache_key(path: Path, dist: str = SMOLLM2_PACKAGE.dist) -> str:
+    """The converted model's key: the converter's version and the file's name, size and content, the content as the
+    sha256 that the installed package `dist` records for the file (its RECORD, written by pip), so that two
+    environments with the same package share one conversion (each clone of the project has its own .venv; keyed by
+    the file's time, each evicted the other's conversion and converted again on its next start). A file the package
+    does not record, or whose size differs from the record: its modification time instead."""
     st = path.stat()
-    return hashlib.sha256(f"v{CONVERTER_VERSION}|{path.name}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    content = _recorded_hash(str(path.resolve()), st.st_size, st.st_mtime_ns, dist) or f"mtime {st.st_mtime_ns}"
+    return hashlib.sha256(f"v{CONVERTER_VERSION}|{path.name}|{st.st_size}|{content}".encode()).hexdigest()[:16]
+
+
+@lru_cache(maxsize=8)
+def _recorded_hash(path: str, size: int, mtime_ns: int, dist: str) -> str | None:
+    """The hash (as "sha256=...") that the installed distribution `dist` records for the file at `path` (resolved)
+    of `size` bytes, or None. (`mtime_ns`: the file's time, so that a file installed again is looked up again.)"""
+    try:
+        files = importlib.metadata.distribution(dist).files or []
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    for f in files:
+        if f.hash is not None and f.size == size and f.name == Path(path).name and str(Path(f.locate()).resolve()) == path:
+            return f"{f.hash.mode}={f.hash.value}"
+    return None
 
 
 def cache_folder(path: Path, name: str = "smollm2-135m") -> Path:

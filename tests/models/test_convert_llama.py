@@ -1,6 +1,9 @@
 """Llama-family conversion: SmolLM2-135M from its GGUF (PyPI package) against transformers' own GGUF load,
 the converted-model cache, llama.cpp's Q/K permutation, and a tiny random Llama folder."""
 
+import base64
+import hashlib
+import importlib
 import math
 import os
 import time
@@ -124,7 +127,37 @@ def test_smollm2_cache(smollm2, tmp_path, monkeypatch):
     assert tok2.encode("The capital of France is") == smollm2.tokenizer.encode("The capital of France is")
 
 
+def _installed(root, content: bytes):
+    """A package `fakemodel` installed under `root` (a site-packages of its own) with one file m.gguf of `content`,
+    its RECORD giving the file's sha256, as pip writes it."""
+    (root / "fakemodel").mkdir(parents=True)
+    f = root / "fakemodel" / "m.gguf"
+    f.write_bytes(content)
+    digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
+    info = root / "fakemodel-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: fakemodel\nVersion: 1.0\n")
+    (info / "RECORD").write_text(f"fakemodel/m.gguf,sha256={digest},{len(content)}\nfakemodel-1.0.dist-info/RECORD,,\n")
+    return f
+
+
+def test_two_environments_with_the_same_package_share_one_conversion(tmp_path, monkeypatch):
+    """Each clone of the project installs the model's package into its own .venv, at its own time: keyed by the
+    file's time, the two keys differed and each conversion dropped the other's as stale, so every start converted
+    again. Keyed by the content the package records, they are one; another content is another key."""
+    one, two, other = (_installed(tmp_path / d, b"weights!" if d != "other" else b"weights?") for d in ("a", "b", "other"))
+    os.utime(two, ns=(1, 10**18))
+    keys = []
+    for f in (one, two, other):
+        with monkeypatch.context() as m:
+            m.syspath_prepend(str(f.parent.parent))
+            importlib.invalidate_caches()
+            keys.append(pretrained.cache_key(f, dist="fakemodel"))
+    assert keys[0] == keys[1] != keys[2]
+
+
 def test_cache_key_follows_the_file(tmp_path, monkeypatch):
+    """A file no installed package records (here, SmolLM2's package does not): keyed by its time too."""
     monkeypatch.setenv("ATTNLAB_CACHE", str(tmp_path / "c"))
     f = tmp_path / "m.gguf"
     f.write_bytes(b"x" * 10)
