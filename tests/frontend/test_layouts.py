@@ -882,13 +882,18 @@ PLOTS_UNLEVEL = """() => {
 }"""
 
 
+# a token × token or token × dimension panel of each view that keeps the selected query labelled, as Beyond attention
+LABELS_THE_QUERY = {"compare": "diff", "positional": "normal", "effects": "raw", "qkv": "v"}
+
+
 def test_in_presenter_mode_a_30_token_sentence_s_heatmaps_label_apart_and_line_up(page: Page):
     """Thirty tokens in presenter mode at 1280x720: the heatmaps took fixed room for their labels (Beyond attention,
     Positional, Q/K/V), 11.6 px apart down a plot for labels 15 px high; "Layer 0: attention, mean of the heads" and
     Compare's "a · tiny-sinusoidal · layer 0 · head 0" took two lines and put their plots below their neighbours'.
     The panels side by side start their plots level whatever their captions (PLOTS_UNLEVEL): Rollout's three-line
     caption put its plot 208 px below the row's, Compare's difference's 69 px, V's 23 px below Q and K.
-    One sentence, every view with heatmaps, the selected query labelled where Beyond attention keeps it."""
+    One sentence, every view with heatmaps, the selected query labelled in Beyond attention, Compare, Positional and
+    Q/K/V (every 2nd token labelled, query 7 had none but in Beyond attention)."""
     text = ("The old fisherman walked slowly along the quiet harbour while the children laughed and the gulls circled "
             "above the boats")
     assert len(api(page, "/api/analyze", {"text": text})["tokens"]) == 30
@@ -903,8 +908,9 @@ def test_in_presenter_mode_a_30_token_sentence_s_heatmaps_label_apart_and_line_u
         found[view] = page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) + page.evaluate(TITLES_UNLEVEL)
         if view != "attention":  # (its head grid and per-head summary are not compared: each stays under its caption)
             found[view] += page.evaluate(PLOTS_UNLEVEL)
-        if view == "effects":  # (the selected query's row, token 7, labelled among every 2nd)
-            assert "␣walked" in page.locator('#panel-effects [data-part="raw"] .ytick text').all_text_contents()
+        if view in LABELS_THE_QUERY:  # (the selected query's row, token 7, labelled among every 2nd)
+            part = LABELS_THE_QUERY[view]
+            assert "␣walked" in page.locator(f'#panel-{view} [data-part="{part}"] .ytick text').all_text_contents(), (view, part)
     assert found == {view: [] for view in found}
 
 

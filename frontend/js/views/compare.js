@@ -133,6 +133,12 @@ export function apartPositions(r) {
   return (r.same_token || []).map((ok, i) => (ok ? null : i)).filter((i) => i !== null);
 }
 
+/** The positions each pattern labels whatever its step (plot.js tickIndices): those whose tokens differ and the
+ * selected query `token` (null: none), as Beyond attention keeps it. */
+export function keptPositions(r, token) {
+  return Number.isInteger(token) ? [...apartPositions(r), token] : apartPositions(r);
+}
+
 function pattern(fig, side, label, s, apart = []) {
   const z = side.attention[0] && side.attention[0][0]; // [query][key] of the one layer and head asked for
   if (!z) {
@@ -147,7 +153,7 @@ function pattern(fig, side, label, s, apart = []) {
     height,
     plot_bgcolor: MASKED_COLOR,
     images: masksAny(side) ? [maskedBackground()] : [],
-    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6, apart, presenting() ? PRESENTER_FONT_SCALE : 1), // (the word that differs from the other side is labelled)
+    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6, apart, presenting() ? PRESENTER_FONT_SCALE : 1), // (the words that differ from the other side and the selected query are labelled)
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-${label}-${side.model}-L${s.layer}-H${s.head}`,
@@ -183,7 +189,7 @@ function difference(fig, r, s) {
     plot_bgcolor: MASKED_COLOR,
     images: masked ? [maskedBackground()] : [],
     // ("Ben / <|bos|>" is long); the positions that differ are labelled whatever the step: the caption names them
-    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6 || !same.every(Boolean), apartPositions(r), presenting() ? PRESENTER_FONT_SCALE : 1),
+    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6 || !same.every(Boolean), keptPositions(r, s.token), presenting() ? PRESENTER_FONT_SCALE : 1),
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-difference-L${s.layer}-H${s.head}`,
@@ -285,7 +291,7 @@ export function show(section, got, ctx) {
   // an empty box means "the same" as side a, but another model's side b takes none of side a's ablated heads
   const box = section.querySelector("input[name=ablate2]");
   if (box) box.placeholder = s.model2 && ctx.model && s.model2 !== ctx.model.name ? "none" : "the same";
-  if (!changed(section, [c.data, c.error, s.layer, s.head])) return !c.pending;
+  if (!changed(section, [c.data, c.error, s.layer, s.head, s.token])) return !c.pending;
   const b = sideB(s, ctx.model);
   if (c.error) {
     // a side too long for its model's trained length (side b: the page's own notice follows side a) is said in the
@@ -301,8 +307,8 @@ export function show(section, got, ctx) {
   const scheme = (side) => (ctx.models.get(side.model) || {}).positional || null;
   caption(figA, describe(r.a, r.b, scheme(r.a)));
   caption(figB, describe(r.b, r.a, scheme(r.b)));
-  pattern(figA, r.a, "a", s, apartPositions(r));
-  pattern(figB, r.b, "b", s, apartPositions(r));
+  pattern(figA, r.a, "a", s, keptPositions(r, s.token));
+  pattern(figB, r.b, "b", s, keptPositions(r, s.token));
   const note = difference(figD, r, s) + (r.difference ? ablationNote(r, s.layer) : "");
   caption(figD, r.difference ? `${THEME.diverging.difference_words.replace("the first side", "side a")}${note}` : "");
   predictions(predA, r.a, "a");

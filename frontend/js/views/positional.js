@@ -15,7 +15,7 @@ export const sources = ["positional", "removed", "shuffled", "decompose", "famil
 export function show(section, got, ctx) {
   const deps = [got.positional.data, got.positional.error, got.positional.unavailable, got.removed.data, got.removed.error,
     got.shuffled.data, got.shuffled.error, got.decompose.data, got.decompose.error, got.decompose.unavailable,
-    ...(got.family.data || []).flatMap((m) => [m.data, m.error]), got.family.error, ctx.state.layer, ctx.state.head, ctx.state.pn, ctx.state.positions, ctx.model,
+    ...(got.family.data || []).flatMap((m) => [m.data, m.error]), got.family.error, ctx.state.layer, ctx.state.head, ctx.state.pn, ctx.state.positions, ctx.state.token, ctx.model,
     got.scheme.data, got.scheme.error];
   if (changed(section, deps)) {
     render(section, {
@@ -44,12 +44,13 @@ function section(element, key, title, intro) {
   return sec;
 }
 
-/** answer: the API answer the pattern comes from (its `visible` is the mask). */
-function patternPanel(parent, key, title, z, tokens, { answer, diff = false, name, json, note }) {
+/** answer: the API answer the pattern comes from (its `visible` is the mask); sel: the selected query, labelled
+ * whatever the step (null: none), as Beyond attention keeps it. */
+function patternPanel(parent, key, title, z, tokens, { answer, diff = false, name, json, note, sel = null }) {
   const fig = panel(parent, key, title);
   caption(fig, note || "");
   const masked = maskOf(answer);
-  if (!changed(fig, [z, tokens, (answer.visible || []).join(","), diff])) return fig;
+  if (!changed(fig, [z, tokens, (answer.visible || []).join(","), diff, sel])) return fig;
   const n = tokens.length;
   const lim = diff ? absMax(z) : 1;
   const labels = plainLabels(tokens);
@@ -60,7 +61,7 @@ function patternPanel(parent, key, title, z, tokens, { answer, diff = false, nam
       colorscale: diff ? DIVERGING : WEIGHT_SCALE, label: diff ? "difference" : "weight", cellText: numbersFit(fig, n, 10),
     })],
     {
-      ...patternAxes(fig.clientWidth || 400, tokens, presenting() ? PRESENTER_FONT_SCALE : 1),
+      ...patternAxes(fig.clientWidth || 400, tokens, presenting() ? PRESENTER_FONT_SCALE : 1, [sel]),
       plot_bgcolor: MASKED_COLOR,
       images: masksAny(answer) ? [maskedBackground()] : [],
       margin: { l: 60, r: 6, t: 6, b: 55 },
@@ -261,7 +262,7 @@ function interventionsPart(element, data, state) {
       answer: side,
       name: `positions-${label}-${side.model}-L${L}-H${H}`,
       json: { model: side.model, interventions: side.interventions, layer: L, head: H, tokens: side.tokens, weights: z },
-      note: others ? `${given} ${others}` : given,
+      note: others ? `${given} ${others}` : given, sel: state.token,
     });
   }
   for (const [label, key] of [["removed", "removed"], ["shuffled", "shuffled"]]) {
@@ -283,7 +284,7 @@ function interventionsPart(element, data, state) {
     patternPanel(diffRow, `d-${key}`, title, z, r.a.tokens, {
       answer: r.a, diff: true, name: `positions-${label}-minus-normal-${r.a.model}-L${L}-H${H}`,
       json: { model: r.a.model, a: r.a.interventions, b: r.b.interventions, layer: L, head: H, tokens: r.a.tokens, difference: z },
-      note: THEME.diverging.difference_words.replace("the first side", "normal positions"),
+      note: THEME.diverging.difference_words.replace("the first side", "normal positions"), sel: state.token,
     });
   }
 }
@@ -433,7 +434,7 @@ function modelsPart(element, data, state) {
     patternPanel(row, `m-${m.name}`, title, z, m.data.tokens, {
       answer: m.data, name: `attention-${m.name}-L${at.layer}-H${at.head}`,
       json: { model: m.name, interventions: m.data.interventions, layer: at.layer, head: at.head, tokens: m.data.tokens, weights: z },
-      note: at.note ? `${schemeWords(m.positional)}; ${at.note}` : schemeWords(m.positional),
+      note: at.note ? `${schemeWords(m.positional)}; ${at.note}` : schemeWords(m.positional), sel: state.token,
     });
   }
 }

@@ -21,13 +21,13 @@ export function show(section, got, ctx) {
 
 /**
  * The height of a token × dimension panel for `tokens` and its token axis (k: the presenter's text scale, 1 outside
- * it): as many token labels as have room down it (plot.js queryLabelsFit). A fixed 40 put 30 tokens' labels 16.3 px
- * apart in presenter mode, for labels 15 px high.
+ * it): as many token labels as have room down it (plot.js queryLabelsFit), the tokens of `keep` (indices: the
+ * selected query) among them. A fixed 40 put 30 tokens' labels 16.3 px apart in presenter mode, for labels 15 px high.
  */
-export function tokenRows(tokens, k = 1) {
+export function tokenRows(tokens, k = 1, keep = []) {
   const n = tokens.length;
   const height = Math.max(240, Math.min(560, n * 22 + 80));
-  return { height, yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, queryLabelsFit(height, k))) };
+  return { height, yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, queryLabelsFit(height, k)), keep) };
 }
 
 function matrixPanel(parent, key, title, m, tokens, meta, note) {
@@ -42,7 +42,7 @@ function matrixPanel(parent, key, title, m, tokens, meta, note) {
     [{ type: "heatmap", z: m, x: [...Array(d).keys()], y: [...Array(n).keys()], text: hover, hovertemplate: "%{text}<extra></extra>",
        colorscale: DIVERGING, zmin: -lim, zmax: lim, zmid: 0, colorbar: { thickness: 10, outlinewidth: 0 } }],
     {
-      ...tokenRows(tokens, presenting() ? PRESENTER_FONT_SCALE : 1),
+      ...tokenRows(tokens, presenting() ? PRESENTER_FONT_SCALE : 1, [meta.sel]), // (the selected query's row labelled)
       xaxis: { title: { text: "dimension" }, showgrid: false, zeroline: false, automargin: true }, // (the title below the ticks, also turned)
       margin: { l: 70, r: 10, t: 10, b: 45 },
     },
@@ -122,7 +122,7 @@ export function render(element, data, state) {
   if (!r) return;
   const hd = r.heads[0];
   const tokens = r.tokens;
-  const meta = { model: r.model, layer: r.layer, head: hd.head };
+  const meta = { model: r.model, layer: r.layer, head: hd.head, sel: state.token };
   const rot = Boolean(hd.q_rot);
   const b = (x) => (data.bias === false ? "" : `β_${x} + `); // (a model without biases: SmolLM2)
   const given = r.interventions ? r.interventions.positions : "normal";

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ablationNote, answerHead, apartPositions, describe as describeSide, EXAMPLES, otherScheme, panelTitles } from "../../../frontend/js/views/compare.js";
+import { ablationNote, answerHead, apartPositions, describe as describeSide, EXAMPLES, keptPositions, otherScheme, panelTitles } from "../../../frontend/js/views/compare.js";
 import { tokenAxes } from "../../../frontend/js/plot.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
@@ -111,6 +111,22 @@ test("the positions and scaling examples give side b the other setting from side
 test("the positions whose tokens differ: the ones the difference's axes label whatever their step", () => {
   assert.deepEqual(apartPositions({ same_token: [true, true, false, true, false] }), [2, 4]);
   assert.deepEqual(apartPositions({ same_token: null }), []); // (sides of different lengths: no position lines up)
+});
+
+test("each Compare plot keeps the selected query labelled beside the words that differ, as Beyond attention does", () => {
+  // 30 tokens in presenter mode at 1280x720 ("old" / "young" at 2): every 2nd query labelled, so query 7 (“␣walked”)
+  // had no label on its row or column in a, b or their difference
+  const words = ["<|bos|>", "The", "␣old", "␣f", "is", "her", "man", "␣walked", "␣slowly", "␣along", "␣the", "␣quiet", "␣har", "b", "our",
+    "␣while", "␣the", "␣children", "␣laughed", "␣and", "␣the", "␣g", "ull", "s", "␣cir", "c", "led", "␣above", "␣the", "␣boats"];
+  const tokens = words.map((display) => ({ display }));
+  const r = { same_token: words.map((_, i) => i !== 2) };
+  for (const [width, k] of [[401, 1.4], [358, 1.4]]) {
+    const { xaxis, yaxis } = tokenAxes(width, tokens, 620, true, keptPositions(r, 7), k);
+    assert.ok(!tokenAxes(width, tokens, 620, true, [2], k).yaxis.tickvals.includes(7), `${width} px, ×${k}: query 7 labelled anyway`);
+    for (const i of [2, 7]) assert.ok(yaxis.tickvals.includes(i) && xaxis.tickvals.includes(i), `${width} px, ×${k}: ${yaxis.tickvals} / ${xaxis.tickvals}`);
+    assert.equal(yaxis.ticktext[yaxis.tickvals.indexOf(7)], "␣walked");
+  }
+  assert.deepEqual(keptPositions(r, null), [2]); // (none selected: the words that differ alone)
 });
 
 test("the slanted key labels of each Compare plot are apart by their text's size, beside the query labels and colour bar", () => {

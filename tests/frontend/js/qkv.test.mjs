@@ -73,3 +73,13 @@ test("the Q, K, V and z panels label as many tokens as have room down them, in p
   }
   assert.equal(tokenRows(tokens).yaxis.tickvals.length, 30); // (outside presenter mode every token has room)
 });
+
+test("the Q, K, V and z panels keep the selected query's row labelled, as Beyond attention does", () => {
+  // 30 tokens in presenter mode at 1280x720: every 2nd token labelled down them, so query 7 had no label
+  const tokens = Array.from({ length: 30 }, (_, i) => ({ display: i ? `␣w${i}` : "<|bos|>" }));
+  const { yaxis } = tokenRows(tokens, 1.4, [7]);
+  assert.ok(tokenRows(tokens, 1.4).yaxis.tickvals.length < tokens.length, "every row labelled, nothing to keep");
+  assert.ok(yaxis.tickvals.includes(7), `${yaxis.tickvals}`);
+  assert.equal(yaxis.ticktext[yaxis.tickvals.indexOf(7)], "␣w7");
+  assert.deepEqual(tokenRows(tokens, 1.4, [null]).yaxis.tickvals, tokenRows(tokens, 1.4).yaxis.tickvals); // (none selected: none kept)
+});
