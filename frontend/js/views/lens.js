@@ -56,7 +56,7 @@ export function render(element, data, state) {
   const ctl = part(element, "controls", () => h("div", { class: "controls" }));
   const picker = tokenPicker(ctl, "target", "Token", "the model's top-1");
   const note = part(element, "note", () => h("p", { class: "intro lens-note" }));
-  const row = part(element, "row", () => h("div", { class: "row2" }));
+  const row = part(element, "row", () => h("div", { class: "row2 plots-level" }));
   const probFig = panel(row, "prob", "Probability of the token at each depth");
   const topFig = panel(row, "top", "Top tokens read at each depth", { formats: ["csv", "json"], cls: "table-panel" });
   const why = data.unavailable || data.error;
