@@ -371,7 +371,7 @@ function showView(ctx, { an, token: tok, view, analysis }) {
   try {
     const got = an ? { analyze: an } : {};
     for (const name of module.sources) if (!(name in got)) got[name] = data.resolve("page", name, ctx);
-    ready = module.show(section, got, { ...ctx, token: tok, view, analysis, ablateMode: page.ablateMode, note: page.note, generated: page.generated });
+    ready = module.show(section, got, { ...ctx, token: tok, query: page.query, view, analysis, ablateMode: page.ablateMode, note: page.note, generated: page.generated });
     $("empty").hidden = true;
   } catch (err) {
     // a drawing bug must not leave a blank page: say what failed

@@ -893,8 +893,9 @@ def test_in_presenter_mode_a_30_token_sentence_s_heatmaps_label_apart_and_line_u
     The panels side by side start their plots level whatever their captions (PLOTS_UNLEVEL): Rollout's three-line
     caption put its plot 208 px below the row's, Compare's difference's 69 px, V's 23 px below Q and K, Attribution's
     bars 23 px above the heads' map, the Logit lens's table 4 px below the map of the same depths.
-    One sentence, every view with heatmaps, the selected query labelled in Beyond attention, Compare, Positional and
-    Q/K/V (every 2nd token labelled, query 7 had none but in Beyond attention)."""
+    One sentence, every view with heatmaps, the query labelled in Beyond attention, Compare, Positional and Q/K/V
+    (every 2nd token labelled: query 7 had none but in Beyond attention, and the default query, the last token, none in
+    any, since they kept the state's token, which is none until one is picked)."""
     text = ("The old fisherman walked slowly along the quiet harbour while the children laughed and the gulls circled "
             "above the boats")
     assert len(api(page, "/api/analyze", {"text": text})["tokens"]) == 30
@@ -902,7 +903,7 @@ def test_in_presenter_mode_a_30_token_sentence_s_heatmaps_label_apart_and_line_u
     found = {}
     for view in ("attention", "compare", "embeddings", "positional", "effects", "qkv", "lens", "attribution"):
         extra = {"text2": text.replace("old", "young")} if view == "compare" else {}
-        page.goto("/?" + urlencode({"text": text, "view": view, "present": 1, "token": 7, **extra}))
+        page.goto("/?" + urlencode({"text": text, "view": view, "present": 1, **extra}))
         ready(page, WAIT)
         page.wait_for_timeout(500)
         if view not in ("lens", "attribution"):  # (their maps are depth × sub-layer and layer × head: a few rows)
@@ -910,9 +911,11 @@ def test_in_presenter_mode_a_30_token_sentence_s_heatmaps_label_apart_and_line_u
         found[view] = page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) + page.evaluate(TITLES_UNLEVEL)
         if view != "attention":  # (its head grid and per-head summary are not compared: each stays under its caption)
             found[view] += page.evaluate(PLOTS_UNLEVEL)
-        if view in LABELS_THE_QUERY:  # (the selected query's row, token 7, labelled among every 2nd)
-            part = LABELS_THE_QUERY[view]
-            assert "␣walked" in page.locator(f'#panel-{view} [data-part="{part}"] .ytick text').all_text_contents(), (view, part)
+        if view in LABELS_THE_QUERY:  # the query's row labelled among every 2nd: by default the last token, then token 7
+            rows = page.locator(f'#panel-{view} [data-part="{LABELS_THE_QUERY[view]}"] .ytick text')
+            assert "␣boats" in rows.all_text_contents(), (view, rows.all_text_contents())
+            page.locator('#tokens .tok[data-index="7"]').click()
+            expect(rows.filter(has_text="␣walked")).to_have_count(1)
     assert found == {view: [] for view in found}
 
 

@@ -162,7 +162,7 @@ function pattern(fig, side, label, s, apart = []) {
   });
 }
 
-function difference(fig, r, s) {
+function difference(fig, r, s, query = null) {
   const lacks = lacking(r.a, s) || lacking(r.b, s);
   if (lacks) {
     reason(fig, `No difference: ${lacks} Pick a head both models have to compare their patterns.`);
@@ -189,7 +189,7 @@ function difference(fig, r, s) {
     plot_bgcolor: MASKED_COLOR,
     images: masked ? [maskedBackground()] : [],
     // ("Ben / <|bos|>" is long); the positions that differ are labelled whatever the step: the caption names them
-    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6 || !same.every(Boolean), keptPositions(r, s.token), presenting() ? PRESENTER_FONT_SCALE : 1),
+    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6 || !same.every(Boolean), keptPositions(r, query), presenting() ? PRESENTER_FONT_SCALE : 1),
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-difference-L${s.layer}-H${s.head}`,
@@ -291,7 +291,7 @@ export function show(section, got, ctx) {
   // an empty box means "the same" as side a, but another model's side b takes none of side a's ablated heads
   const box = section.querySelector("input[name=ablate2]");
   if (box) box.placeholder = s.model2 && ctx.model && s.model2 !== ctx.model.name ? "none" : "the same";
-  if (!changed(section, [c.data, c.error, s.layer, s.head, s.token])) return !c.pending;
+  if (!changed(section, [c.data, c.error, s.layer, s.head, ctx.query])) return !c.pending;
   const b = sideB(s, ctx.model);
   if (c.error) {
     // a side too long for its model's trained length (side b: the page's own notice follows side a) is said in the
@@ -307,9 +307,9 @@ export function show(section, got, ctx) {
   const scheme = (side) => (ctx.models.get(side.model) || {}).positional || null;
   caption(figA, describe(r.a, r.b, scheme(r.a)));
   caption(figB, describe(r.b, r.a, scheme(r.b)));
-  pattern(figA, r.a, "a", s, keptPositions(r, s.token));
-  pattern(figB, r.b, "b", s, keptPositions(r, s.token));
-  const note = difference(figD, r, s) + (r.difference ? ablationNote(r, s.layer) : "");
+  pattern(figA, r.a, "a", s, keptPositions(r, ctx.query));
+  pattern(figB, r.b, "b", s, keptPositions(r, ctx.query));
+  const note = difference(figD, r, s, ctx.query) + (r.difference ? ablationNote(r, s.layer) : "");
   caption(figD, r.difference ? `${THEME.diverging.difference_words.replace("the first side", "side a")}${note}` : "");
   predictions(predA, r.a, "a");
   predictions(predB, r.b, "b");

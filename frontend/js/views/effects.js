@@ -19,8 +19,8 @@ export function show(section, got, ctx) {
   const a = got.attnattr;
   const b = got.ablation;
   const items = Array.isArray(b.data) ? b.data : [];
-  const deps = [a.data, a.error, b.unavailable, b.error, b.data === null, ...items.flatMap((x) => [x.data, x.error, x.current]), ctx.state.layer, ctx.state.head, ctx.state.measure, ctx.state.temp, ctx.state.token, ctx.model];
-  if (changed(section, deps)) render(section, { attn: a.data, attnError: a.error, ablation: b, model: ctx.model }, ctx.state);
+  const deps = [a.data, a.error, b.unavailable, b.error, b.data === null, ...items.flatMap((x) => [x.data, x.error, x.current]), ctx.state.layer, ctx.state.head, ctx.state.measure, ctx.state.temp, ctx.query, ctx.model];
+  if (changed(section, deps)) render(section, { attn: a.data, attnError: a.error, ablation: b, model: ctx.model }, { ...ctx.state, token: ctx.query ?? null });
   return !a.pending && !b.pending;
 }
 

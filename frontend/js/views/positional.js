@@ -15,7 +15,7 @@ export const sources = ["positional", "removed", "shuffled", "decompose", "famil
 export function show(section, got, ctx) {
   const deps = [got.positional.data, got.positional.error, got.positional.unavailable, got.removed.data, got.removed.error,
     got.shuffled.data, got.shuffled.error, got.decompose.data, got.decompose.error, got.decompose.unavailable,
-    ...(got.family.data || []).flatMap((m) => [m.data, m.error]), got.family.error, ctx.state.layer, ctx.state.head, ctx.state.pn, ctx.state.positions, ctx.state.token, ctx.model,
+    ...(got.family.data || []).flatMap((m) => [m.data, m.error]), got.family.error, ctx.state.layer, ctx.state.head, ctx.state.pn, ctx.state.positions, ctx.query, ctx.model,
     got.scheme.data, got.scheme.error];
   if (changed(section, deps)) {
     render(section, {
@@ -29,7 +29,7 @@ export function show(section, got, ctx) {
       family: got.family.family || null,
       familyError: got.family.error,
       scheme: got.scheme,
-    }, ctx.state);
+    }, { ...ctx.state, token: ctx.query ?? null });
   }
   return ![got.positional, got.removed, got.shuffled, got.decompose, got.family, got.scheme].some((v) => v.pending);
 }
