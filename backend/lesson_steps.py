@@ -148,6 +148,9 @@ class StepResolution(BaseModel):
     body: str = Field(..., description="the text to show: roles replaced by indices, claims chosen; placeholders "
                                        "left for the page to fill")
     question: str | None = Field(None, description="the step's question, its roles replaced")
+    asked: bool = Field(False, description="whether the step's question is asked here: a top-key question whose query "
+                                           "sees fewer than two words has nothing to choose between, and is left "
+                                           "out (frontend/js/lesson-template.js questionChoices)")
     claims: list[ClaimChosen] = Field(default_factory=list)
     numbers: list[NumberRead] = Field(default_factory=list, description="every placeholder of `body`, read here")
     problems: list[str] = Field(default_factory=list, description="numbers that cannot be read, errors: a lesson "
@@ -311,6 +314,12 @@ OFF = ("0", "false", "off", "no")
 
 QUESTION_SOURCES = {"top-key": "explain", "next-word": "predict", "loss-step": "labrun", "lab-accuracy": "labrun"}
 # ^ each `ask:` kind -> the source its choices and answer come from (frontend/js/lesson-template.js QUESTION_SOURCES)
+
+
+def top_key_choices(explain: dict) -> list[int]:
+    """The keys a top-key question offers (frontend/js/lesson-template.js questionChoices): those the query sees,
+    special tokens left out. With fewer than two there is nothing to choose between, and the question is left out."""
+    return [i for i, t in enumerate(explain["tokens"]) if not explain["mask"][i] and not t.get("special")]
 
 
 class LessonNotFound(LookupError):
@@ -1339,12 +1348,15 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
             waiting.append(n.waiting)
         elif n.error:
             problems.append(f"{{{{{n.placeholder}}}}}: {n.error}")
+    asked = False
     if step.ask:
         kind_source = QUESTION_SOURCES[step.ask.kind]
         try:
-            ctx.source(kind_source, {})
+            answer = ctx.source(kind_source, {})[0]
+            asked = step.ask.kind != "top-key" or len(top_key_choices(answer)) >= 2
         except ReadError as e:
             problems.append(f"the question ({step.ask.kind}) cannot be asked: {e}")
     return StepResolution(**out, settings=settings(), from_roles=from_roles, roles=list(ctx.roles.values()),
-                          body=body, question=question, claims=claims, numbers=numbers,
+                          body=body, question=question if asked else None, asked=asked, claims=claims,
+                          numbers=numbers,
                           problems=list(dict.fromkeys(problems)), waiting=list(dict.fromkeys(waiting)))

@@ -309,8 +309,8 @@ export function isRight(q, index) {
  * A predict-then-reveal question's choices and answer, from the answer of its source: `top-key` (explain: the keys
  * the query sees, special tokens left out, a word the sentence repeats labelled with its position; the answer is the
  * one with the most weight, and `tied` every key with that same weight where there are several) or `next-word`
- * (predict: the top four next tokens, in an order that gives nothing away; the answer is the first). Throws
- * TemplateError when there is nothing to choose from.
+ * (predict: the top four next tokens, in an order that gives nothing away; the answer is the first). Null where
+ * there is nothing to choose between: a `top-key` query that sees fewer than two words, whose question is left out.
  */
 export function questionChoices(kind, d, want = null) {
   if (kind === "loss-step" || kind === "lab-accuracy") {
@@ -342,7 +342,9 @@ export function questionChoices(kind, d, want = null) {
     d.tokens.forEach((t, i) => {
       if (!d.mask[i] && !t.special) choices.push({ index: i, label: wordOf(t.text) });
     });
-    if (!choices.length) throw new TemplateError("This query sees no word but itself.");
+    // a query that sees fewer than two words (a causal model's first word) has nothing to choose between: no
+    // question (backend/lesson_steps.py top_key_choices, `asked`)
+    if (choices.length < 2) return null;
     // a word that occurs more than once is told apart by its position (the number under it in the token strip)
     const count = new Map();
     for (const c of choices) count.set(c.label, (count.get(c.label) || 0) + 1);

@@ -138,7 +138,9 @@ function question(lesson, step, base) {
     : JSON.stringify([lesson.id, step.number, kind, state.text, d.model, state.layer, state.head, state.token, state.positions, state.scale, state.ablate, state.temp]);
   try {
     const st = step.settings; // a question on the lab's run is about the run of the task, scheme and size the step sets
-    Object.assign(q, T.questionChoices(kind, d, lab ? { task: st.ltask, positional: st.lpos, size: st.lsize } : null));
+    const c = T.questionChoices(kind, d, lab ? { task: st.ltask, positional: st.lpos, size: st.lsize } : null);
+    if (!c) return null; // nothing to choose between: the step asks nothing here
+    Object.assign(q, c);
   } catch (err) {
     return { ...q, error: err.message };
   }

@@ -2389,3 +2389,25 @@ def test_the_roles_that_rank_keys_leave_out_those_the_query_cannot_see():
 
     assert ROLES["attended"].find(Ctx, 1) is None
     assert ROLES["top-key"].find(Ctx, 1).tokens == [0] and ROLES["top-key"].find(Ctx, 2) is None
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "tiny-sinusoidal", "minilm-l6"])
+@pytest.mark.parametrize("text", ["The cat sat on the mat because it was tired.", "Hello"])
+def test_lesson_5_s_softmax_at_a_query_that_sees_one_key_gives_no_range_and_asks_nothing(client, model, text):
+    """'Softmax' said "The scaled scores of The run from 0.26 to 0.26" of SmolLM2's first token, which sees one key,
+    itself, and its top-key question offered that one word as the only choice (a tiny model's first word, after the
+    start token, likewise). A query that sees one key is said to, with its weight; the question is asked only where
+    the query sees two words or more (the keys are counted here from the explain answer's mask)."""
+    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
+    for token in range(n):
+        d = client.post("/api/lessons/attention-arithmetic/steps/3", json={"text": text, "model": model,
+                                                                           "token": token}).json()
+        assert d["problems"] == [] and d["settings"]["token"] == token, d
+        e = step_explain(client, d, model)
+        seen = [i for i, hidden in enumerate(e["mask"]) if not hidden]
+        words = [i for i in seen if not e["tokens"][i]["special"]]
+        body = filled(d)
+        assert ("run from" in body) == (len(seen) > 1), (token, body)
+        assert ("see one key, itself, so its weight is 1.00" in body) == (len(seen) == 1), (token, body)
+        assert d["asked"] == (len(words) >= 2), (token, words, d["asked"])
+        assert (d["question"] is not None) == d["asked"], (token, d["question"])

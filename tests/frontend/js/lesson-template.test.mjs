@@ -112,7 +112,11 @@ test("predict-then-reveal: the choices and the answer come from the answer", () 
   // two tokens that read as one word keep their ␣ (tiny-learned's top two on a French sentence: ↵ and ␣↵)
   const alike = T.questionChoices("next-word", { predictions: [pred(199, "↵"), pred(370, "␣↵"), pred(5, "␣a"), pred(6, "A")] });
   assert.deepEqual(alike.choices.map((c) => c.label), ["a", "A", "↵", "␣↵"]);
-  assert.throws(() => T.questionChoices("top-key", { tokens: [tokens[0]], weights: [1], mask: [false] }), /no word/);
+  // a query that sees fewer than two words (a causal model's first word, after the start token or without one) is asked
+  // nothing: a question with one choice, or none, gives nothing to guess
+  assert.equal(T.questionChoices("top-key", { tokens: [tokens[0]], weights: [1], mask: [false] }), null);
+  assert.equal(T.questionChoices("top-key", { ...explain, mask: [false, false, true, true, true, true, true] }), null);
+  assert.equal(T.questionChoices("top-key", { tokens: [tokens[1]], weights: [1], mask: [false] }), null);
   // a repeated word: each copy with its position, so that the two buttons can be told apart
   const r = T.questionChoices("top-key", explain);
   assert.deepEqual(r.choices.map((c) => c.label), ["The", "cat (2)", "sat", "on", "the", "cat (6)"]);
