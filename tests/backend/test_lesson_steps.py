@@ -2411,3 +2411,30 @@ def test_lesson_5_s_softmax_at_a_query_that_sees_one_key_gives_no_range_and_asks
         assert ("see one key, itself, so its weight is 1.00" in body) == (len(seen) == 1), (token, body)
         assert d["asked"] == (len(words) >= 2), (token, words, d["asked"])
         assert (d["question"] is not None) == d["asked"], (token, d["question"])
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "tiny-sinusoidal", "minilm-l6"])
+def test_lesson_5_s_weighted_sum_calls_the_query_s_own_key_itself(client, model):
+    """'The weighted sum of the values' said "Of the keys it (token 7) can see, the largest is 0.11, from it (token 7)"
+    where that weight × value is the query's own (as its first sentence says "itself"). The largest and smallest (each
+    visible key's weight × value, first number, recomputed here) are "from itself" exactly where the key is the query,
+    and the number made mostly of the query's own is said to be its own; checked on every query that sees two keys."""
+    text = "The cat sat on the mat because it was tired."
+    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
+    for token in range(n):
+        d = client.post("/api/lessons/attention-arithmetic/steps/4", json={"text": text, "model": model,
+                                                                           "token": token}).json()
+        assert d["problems"] == [] and d["settings"]["token"] == token, d
+        e = step_explain(client, d, model)
+        first = {i: e["weights"][i] * e["values"][i][0] for i, hidden in enumerate(e["mask"]) if not hidden}
+        if len(first) < 2:
+            continue
+        top, low = max(first, key=first.get), min(first, key=first.get)
+        body = filled(d)
+        said = re.search(r"the largest is \S+, from (itself|\*\*[^*]+\*\*), and the smallest is \S+, from "
+                         r"(itself|\*\*[^*]+\*\*)\.", body)
+        assert said, (token, body)
+        assert (said[1] == "itself") == (top == token) and (said[2] == "itself") == (low == token), (token, body)
+        if "mostly" in body:
+            key = top if e["output"][0] > 0 else low
+            assert ("mostly its own weighted value" in body) == (key == token), (token, body)
