@@ -2438,3 +2438,25 @@ def test_lesson_5_s_weighted_sum_calls_the_query_s_own_key_itself(client, model)
         if "mostly" in body:
             key = top if e["output"][0] > 0 else low
             assert ("mostly its own weighted value" in body) == (key == token), (token, body)
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "tiny-sinusoidal", "minilm-l6"])
+@pytest.mark.parametrize("text", ["The cat sat on the mat because it was tired.", "Hello"])
+def test_lesson_5_s_weighted_sum_of_one_key_is_not_a_range(client, model, text):
+    """'The weighted sum of the values' said of SmolLM2's first token "the largest is -0.30, from The, and the smallest
+    is -0.30, from The. All of them are negative. So this number is mostly the weighted value of The": a range, an
+    "all" and a "mostly" of one key. A query that sees one key (counted here from the mask) is said to, and nothing
+    that needs two is said of it."""
+    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
+    for token in range(n):
+        d = client.post("/api/lessons/attention-arithmetic/steps/4", json={"text": text, "model": model,
+                                                                           "token": token}).json()
+        assert d["problems"] == [] and d["settings"]["token"] == token, d
+        e = step_explain(client, d, model)
+        seen = sum(1 for hidden in e["mask"] if not hidden)
+        body = filled(d)
+        assert ("sees one key, itself" in body) == (seen == 1), (token, body)
+        for many in ("the largest is", "All of them", "mostly", "No one key", "cancel"):
+            assert many not in body or seen > 1, (token, many, body)
+        if seen == 1:
+            assert "its weight, 1.00" in body, (token, body)
