@@ -2183,12 +2183,15 @@ def test_lesson_1_says_the_guess_follows_the_last_token_whatever_is_selected(cli
             assert float(top[2]) == round(p["predictions"][0]["prob"], 2), body
 
 
-@pytest.mark.parametrize("model, token", [("tiny-sinusoidal", 0), ("smollm2-135m", 0), ("tiny-sinusoidal", None)])
-def test_lesson_6_does_not_call_a_single_score_far_apart(client, model, token):
+@pytest.mark.parametrize("model, token, text", [
+    *((m, t, x) for m in ("tiny-sinusoidal", "smollm2-135m", "minilm-l6") for t in (0, 1)
+      for x in ("The cat sat on the mat because it was tired.", "Hello") if (m, t, x) != ("smollm2-135m", 1, "Hello")),
+    ("tiny-sinusoidal", None, "The cat sat on the mat because it was tired.")])
+def test_lesson_6_does_not_call_a_single_score_far_apart(client, model, token, text):
     """'Scores grow with d' on a query that sees only itself said "the raw scores of <|bos|> run from 14.33 to 14.33. A
     softmax of these raw scores would put 1.00 of the weight on the largest: numbers that far apart leave almost
-    nothing for the rest": one number is not far apart from others. The keys seen are counted here from the mask."""
-    text = "The cat sat on the mat because it was tired."
+    nothing for the rest": one number is not far apart from others, nor a range. The keys seen are counted here from
+    the mask."""
     d = client.post("/api/lessons/why-divide-by-sqrt-d/steps/1",
                     json={"text": text, "model": model, **({} if token is None else {"token": token})}).json()
     assert d["problems"] == [], d["problems"]
@@ -2196,7 +2199,8 @@ def test_lesson_6_does_not_call_a_single_score_far_apart(client, model, token):
     seen = sum(1 for m in e["mask"] if not m)
     body = filled(d)
     assert ("far apart leave almost nothing" in body) <= (seen > 1), body
-    assert ("sees a single key" in body) == (seen == 1), body
+    assert ("see a single key" in body) == (seen == 1), body
+    assert ("run from" in body) == (seen > 1), body  # ("run from 14.33 to 14.33": a range of one score)
 
 
 @pytest.mark.parametrize("depth", [None, 0, 3])
