@@ -2464,3 +2464,21 @@ def test_lesson_5_s_weighted_sum_of_one_key_is_not_a_range(client, model, text):
             assert many not in body or seen > 1, (token, many, body)
         if seen == 1:
             assert "its weight, 1.00" in body, (token, body)
+
+
+@pytest.mark.parametrize("model", ["smollm2-135m", "tiny-sinusoidal", "minilm-l6"])
+def test_lesson_5_s_any_query_calls_a_top_key_that_is_the_query_itself(client, model):
+    """'Any query, any head' said "now The (token 0), in layer 1, head 3, gives its largest weight, 1.00, to The (token
+    0)" of SmolLM2's first token (and "[CLS] ... to [CLS]" of MiniLM's): a key named as if it were another token. The
+    query's own key is "itself" exactly where it has the largest weight (found here from the explain answer)."""
+    text = "The cat sat on the mat because it was tired."
+    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
+    for token in range(n):
+        d = client.post("/api/lessons/attention-arithmetic/steps/5", json={"text": text, "model": model,
+                                                                           "token": token}).json()
+        assert d["problems"] == [] and d["settings"]["token"] == token, d
+        e = step_explain(client, d, model)
+        top = max(range(len(e["weights"])), key=lambda i: (e["weights"][i], -i))
+        body = filled(d)
+        said = re.search(r"gives its largest weight, \d\.\d\d, to (itself|\*\*[^*]+\*\*)\.", body)
+        assert said and (said[1] == "itself") == (top == token), (token, top, body)
