@@ -2482,3 +2482,23 @@ def test_lesson_5_s_any_query_calls_a_top_key_that_is_the_query_itself(client, m
         body = filled(d)
         said = re.search(r"gives its largest weight, \d\.\d\d, to (itself|\*\*[^*]+\*\*)\.", body)
         assert said and (said[1] == "itself") == (top == token), (token, top, body)
+
+
+@pytest.mark.parametrize("text", ["The cat sat on the mat because it was tired.", "Hello"])
+@pytest.mark.parametrize("token", [0, 1, 2])
+def test_lesson_8_s_five_schemes_at_a_query_that_sees_no_word_or_one(client, text, token):
+    """'Five schemes side by side' at the start token said "the largest weight <|bos|> gives a word ... is ? in
+    tiny-sinusoidal, ?" (five numbers that cannot be read: it sees no word), and at the first word "the largest weight
+    Hello gives a word" (the largest of one: itself). The words the query sees are counted here from the mask."""
+    n = len(client.post("/api/analyze", json={"text": text, "model": "tiny-sinusoidal", "layers": [0]}).json()["tokens"])
+    if token >= n:
+        pytest.skip("no such token")
+    d = client.post("/api/lessons/positional-encoding/steps/5", json={"text": text, "model": "tiny-sinusoidal",
+                                                                      "token": token}).json()
+    assert d["problems"] == [] and d["settings"]["token"] == token, d["problems"]
+    e = step_explain(client, d, "tiny-sinusoidal")
+    words = sum(1 for i, hidden in enumerate(e["mask"]) if not hidden and not e["tokens"][i]["special"])
+    body = filled(d)
+    assert ("see only itself, no word" in body) == (words == 0), body
+    assert ("sees one word, itself" in body) == (words == 1), body
+    assert ("the largest weight" in body) == (words > 1), body
