@@ -2502,3 +2502,18 @@ def test_lesson_8_s_five_schemes_at_a_query_that_sees_no_word_or_one(client, tex
     assert ("see only itself, no word" in body) == (words == 0), body
     assert ("sees one word, itself" in body) == (words == 1), body
     assert ("the largest weight" in body) == (words > 1), body
+
+
+@pytest.mark.parametrize("text, token", [("Hello", 1), ("Hello", 0), ("Birds sing.", 2)])
+def test_lesson_8_s_previous_token_heads_on_a_sentence_with_no_query_that_counts(client, text, token):
+    """'Which scheme grows a previous-token head?' on "Hello" (a token picked in the strip) quoted five scores that
+    cannot be read (five red ?, the check's problems): no query of it counts for the previous-token score. Where none
+    counts (as the role table's `queries` says) the step says so, and quotes the scores only where some do."""
+    d = client.post("/api/lessons/positional-encoding/steps/6", json={"text": text, "model": "tiny-sinusoidal",
+                                                                      "token": token}).json()
+    assert d["problems"] == [], d["problems"]
+    roles = client.post("/api/roles", json={"text": text, "model": "tiny-sinusoidal"}).json()["roles"]
+    counted = roles["queries"]["previous-token"]
+    body = filled(d)
+    assert ("no query counts for the previous-token score" in body) == (counted == 0), body
+    assert ("The sharpest previous-token head of each" in body) == (counted > 0), body
