@@ -2517,3 +2517,30 @@ def test_lesson_8_s_previous_token_heads_on_a_sentence_with_no_query_that_counts
     body = filled(d)
     assert ("no query counts for the previous-token score" in body) == (counted == 0), body
     assert ("The sharpest previous-token head of each" in body) == (counted > 0), body
+
+
+@pytest.mark.parametrize("step, positions, said", [
+    (2, "removed", r"now gives \d\.\d\d to (itself|\*\*[^*]+\*\*); with positions, its strongest key was "
+                   r"(itself|\*\*[^*]+\*\*) \("),
+    (3, "shuffled", r"gives \d\.\d\d to (itself|\*\*[^*]+\*\*) \(with the true order: \d\.\d\d to "
+                    r"(itself|\*\*[^*]+\*\*)\)")])
+@pytest.mark.parametrize("text", ["The cat sat on the mat because it was tired.", "Hello"])
+def test_lesson_8_calls_the_query_s_own_key_itself_with_positions_and_without(client, step, positions, said, text):
+    """'Positions removed' said "<|bos|> now gives 1.00 to <|bos|>; with positions, its strongest key was <|bos|>"
+    (and 'Positions shuffled' "<|bos|> gives 1.00 to <|bos|> (with the true order: 1.00 to <|bos|>)"): the query's
+    own key named as if it were another token. Each strongest key, with the intervention and without (found here from
+    the explain answers), is "itself" exactly where it is the query's."""
+    n = len(client.post("/api/analyze", json={"text": text, "model": "tiny-sinusoidal", "layers": [0]}).json()["tokens"])
+    for token in range(n):
+        d = client.post(f"/api/lessons/positional-encoding/steps/{step}",
+                        json={"text": text, "model": "tiny-sinusoidal", "token": token}).json()
+        assert d["problems"] == [] and d["settings"]["token"] == token, d["problems"]
+        tops = []
+        for p in (positions, "normal"):
+            w = step_explain(client, d, "tiny-sinusoidal", positions=p)["weights"]
+            tops.append(max(range(len(w)), key=lambda i, w=w: (w[i], -i)))
+        m = re.search(said, filled(d))
+        if m is None:  # (a shuffle that moved no token says so instead)
+            assert step == 3 and "left every token at its own position" in filled(d), filled(d)
+            continue
+        assert [m[1] == "itself", m[2] == "itself"] == [t == token for t in tops], (token, tops, filled(d))
