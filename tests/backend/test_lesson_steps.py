@@ -2544,3 +2544,20 @@ def test_lesson_8_calls_the_query_s_own_key_itself_with_positions_and_without(cl
             assert step == 3 and "left every token at its own position" in filled(d), filled(d)
             continue
         assert [m[1] == "itself", m[2] == "itself"] == [t == token for t in tops], (token, tops, filled(d))
+
+
+@pytest.mark.parametrize("text", ["The cat sat on the mat because it was tired.", "Hello"])
+def test_lesson_5_s_scores_step_says_what_a_bidirectional_query_sees_at_either_end(client, text):
+    """'Scores: q · k' said of MiniLM's [SEP], the last token, "nothing is masked, so [SEP] sees the words after it
+    too": there is none after it. What the step says a query sees after it must be there (the tokens counted here)."""
+    n = len(client.post("/api/analyze", json={"text": text, "model": "minilm-l6", "layers": [0]}).json()["tokens"])
+    for token in range(n):
+        d = client.post("/api/lessons/attention-arithmetic/steps/2", json={"text": text, "model": "minilm-l6",
+                                                                           "token": token}).json()
+        assert d["problems"] == [], d["problems"]
+        if d["missing"]:  # (the one word, as query, has no other word to score)
+            continue
+        body = filled(d)
+        assert "bidirectional: nothing is masked" in body, body
+        after = n - 1 - token  # the tokens after the query
+        assert "words after it" not in body or after > 1, (token, body)  # ([SEP] is no word)
