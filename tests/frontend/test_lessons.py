@@ -941,6 +941,24 @@ def test_a_step_s_question_shows_whole_in_presenter_mode(page: Page):
     assert page.evaluate("document.getElementById('lesson-panel').scrollTop") > 0  # (it was below the fold)
 
 
+def test_a_top_key_question_with_one_word_to_choose_is_left_out(page: Page):
+    """Lesson 5 step 3 at the first word of a tiny model (after the start token) asked "which word will The attend to
+    most?" with one button, The: nothing to guess. The question, and the blur of the plots that waits on it, are left
+    out where the query sees fewer than two words, and come back at a later token."""
+    page.goto("/?lesson=attention-arithmetic&step=3")
+    step_ready(page, "attention-arithmetic", 3)
+    page.wait_for_selector('#lesson-panel .lesson-question[data-answered="0"] button')
+    page.click('#tokens .tok[data-index="1"]')
+    page.wait_for_function("() => !document.querySelector('#lesson-panel .lesson-question')")
+    step_ready(page, "attention-arithmetic", 3)
+    assert page.locator("#lesson-panel .lesson-question").count() == 0
+    assert not page.evaluate("document.body.classList.contains('lesson-predict')")
+    assert "see one key, itself" not in page.locator("#lesson-panel").inner_text()  # (two keys: the start token too)
+    page.click('#tokens .tok[data-index="3"]')
+    page.wait_for_selector('#lesson-panel .lesson-question[data-answered="0"] button')
+    assert page.locator("#lesson-panel .lesson-question button").count() >= 2
+
+
 ACTIVE = """() => { const e = document.activeElement;
   return e === document.body ? 'body'
     : (e.closest('#lesson-panel') ? 'panel ' : '') + (e.id ? '#' + e.id : e.className + ' ' + e.textContent.trim()); }"""
