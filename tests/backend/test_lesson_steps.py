@@ -2561,3 +2561,18 @@ def test_lesson_5_s_scores_step_says_what_a_bidirectional_query_sees_at_either_e
         assert "bidirectional: nothing is masked" in body, body
         after = n - 1 - token  # the tokens after the query
         assert "words after it" not in body or after > 1, (token, body)  # ([SEP] is no word)
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m", "minilm-l6"])
+@pytest.mark.parametrize("token", [0, 1])
+def test_lesson_6_s_unscaled_step_compares_nothing_with_itself_at_a_query_that_sees_one_key(client, model, token):
+    """'Switch the scaling off' said of a causal model's first token "The largest weight of <|bos|> is 1.00, against
+    1.00 with scaling, and the entropy is 0.00 nats instead of 0.00": one key, whose weight is 1 with the division or
+    without, set against itself. There it says that nothing changes (the keys seen counted here from the mask)."""
+    d = client.post("/api/lessons/why-divide-by-sqrt-d/steps/3", json={
+        "text": "The cat sat on the mat because it was tired.", "model": model, "token": token}).json()
+    assert d["problems"] == [] and d["settings"]["token"] == token, d["problems"]
+    seen = sum(1 for m in step_explain(client, d, model, scale=False)["mask"] if not m)
+    body = filled(d)
+    assert ("instead of" in body) == (seen > 1), body
+    assert ("nothing changes: its weight is 1.00" in body) == (seen == 1), body
