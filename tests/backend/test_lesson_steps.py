@@ -2576,3 +2576,19 @@ def test_lesson_6_s_unscaled_step_compares_nothing_with_itself_at_a_query_that_s
     body = filled(d)
     assert ("instead of" in body) == (seen > 1), body
     assert ("nothing changes: its weight is 1.00" in body) == (seen == 1), body
+
+
+@pytest.mark.parametrize("model, text", [("smollm2-135m", "Hello"), ("smollm2-135m", "Hello there"),
+                                         ("tiny-sinusoidal", "Hello")])
+def test_lesson_6_s_every_head_step_on_a_sentence_of_one_token(client, model, text):
+    """'Every head of the layer' on SmolLM2 and "Hello", one token, quoted the most focused head and two mean entropies
+    that cannot be read (red ?, the check's problems): a head's mean entropy counts the queries that see two tokens or
+    more, and there is none. The step says so there, and quotes them wherever a head has one (read here)."""
+    d = client.post("/api/lessons/why-divide-by-sqrt-d/steps/4", json={"text": text, "model": model,
+                                                                       "token": 0}).json()
+    assert d["problems"] == [], d["problems"]
+    a = client.post("/api/analyze", json={"text": text, "model": model, "scale": False}).json()
+    has = any(h["entropy"] is not None for h in a["heads"][d["settings"]["layer"]])
+    body = filled(d)
+    assert ("the most focused head of layer" in body) == has, body
+    assert ("no head has a mean entropy to compare" in body) == (not has), body
