@@ -1217,6 +1217,16 @@ def step_explain(client, d: dict, model: str, **extra) -> dict:
                                                         "head": s["head"], "query": s["token"], **extra}).json()
 
 
+def every_query(client, path: str, model: str, text: str):
+    """(token, resolved step) for each token of `text` as the step's query: the lesson step at `path` asked with every
+    token of the sentence, each resolved with no problem and on that token."""
+    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
+    for token in range(n):
+        d = client.post(path, json={"text": text, "model": model, "token": token}).json()
+        assert d["problems"] == [] and d["settings"]["token"] == token, d
+        yield token, d
+
+
 ODD = ["THE CAT SAT ON THE MAT BECAUSE IT WAS TIRED.", "It was it.", "Dog dog.", "Tom said he was tired.",
        "The cat sat on the mat because it was tired."]
 
@@ -2340,11 +2350,7 @@ def test_lesson_5_s_weighted_sum_names_each_key_once(client, model):
     of SmolLM2's first token (2.00 in all: one key, named twice), and "sat gives 0.46 of its attention to sat" of a query
     whose largest word key is itself. Each key is named once, the query's own as itself; checked on every query."""
     text = "The cat sat on the mat because it was tired."
-    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
-    for token in range(n):
-        d = client.post("/api/lessons/attention-arithmetic/steps/4", json={"text": text, "model": model,
-                                                                           "token": token}).json()
-        assert d["problems"] == [] and d["settings"]["token"] == token, d
+    for token, d in every_query(client, "/api/lessons/attention-arithmetic/steps/4", model, text):
         s = d["settings"]
         e = client.post("/api/attention/explain", json={"text": text, "model": model, "layer": s["layer"],
                                                         "head": s["head"], "query": token}).json()
@@ -2402,11 +2408,7 @@ def test_lesson_5_s_softmax_at_a_query_that_sees_one_key_gives_no_range_and_asks
     itself, and its top-key question offered that one word as the only choice (a tiny model's first word, after the
     start token, likewise). A query that sees one key is said to, with its weight; the question is asked only where
     the query sees two words or more (the keys are counted here from the explain answer's mask)."""
-    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
-    for token in range(n):
-        d = client.post("/api/lessons/attention-arithmetic/steps/3", json={"text": text, "model": model,
-                                                                           "token": token}).json()
-        assert d["problems"] == [] and d["settings"]["token"] == token, d
+    for token, d in every_query(client, "/api/lessons/attention-arithmetic/steps/3", model, text):
         e = step_explain(client, d, model)
         seen = [i for i, hidden in enumerate(e["mask"]) if not hidden]
         words = [i for i in seen if not e["tokens"][i]["special"]]
@@ -2424,11 +2426,7 @@ def test_lesson_5_s_weighted_sum_calls_the_query_s_own_key_itself(client, model)
     visible key's weight × value, first number, recomputed here) are "from itself" exactly where the key is the query,
     and the number made mostly of the query's own is said to be its own; checked on every query that sees two keys."""
     text = "The cat sat on the mat because it was tired."
-    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
-    for token in range(n):
-        d = client.post("/api/lessons/attention-arithmetic/steps/4", json={"text": text, "model": model,
-                                                                           "token": token}).json()
-        assert d["problems"] == [] and d["settings"]["token"] == token, d
+    for token, d in every_query(client, "/api/lessons/attention-arithmetic/steps/4", model, text):
         e = step_explain(client, d, model)
         first = {i: e["weights"][i] * e["values"][i][0] for i, hidden in enumerate(e["mask"]) if not hidden}
         if len(first) < 2:
@@ -2451,11 +2449,7 @@ def test_lesson_5_s_weighted_sum_of_one_key_is_not_a_range(client, model, text):
     is -0.30, from The. All of them are negative. So this number is mostly the weighted value of The": a range, an
     "all" and a "mostly" of one key. A query that sees one key (counted here from the mask) is said to, and nothing
     that needs two is said of it."""
-    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
-    for token in range(n):
-        d = client.post("/api/lessons/attention-arithmetic/steps/4", json={"text": text, "model": model,
-                                                                           "token": token}).json()
-        assert d["problems"] == [] and d["settings"]["token"] == token, d
+    for token, d in every_query(client, "/api/lessons/attention-arithmetic/steps/4", model, text):
         e = step_explain(client, d, model)
         seen = sum(1 for hidden in e["mask"] if not hidden)
         body = filled(d)
@@ -2472,11 +2466,7 @@ def test_lesson_5_s_any_query_calls_a_top_key_that_is_the_query_itself(client, m
     0)" of SmolLM2's first token (and "[CLS] ... to [CLS]" of MiniLM's): a key named as if it were another token. The
     query's own key is "itself" exactly where it has the largest weight (found here from the explain answer)."""
     text = "The cat sat on the mat because it was tired."
-    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
-    for token in range(n):
-        d = client.post("/api/lessons/attention-arithmetic/steps/5", json={"text": text, "model": model,
-                                                                           "token": token}).json()
-        assert d["problems"] == [] and d["settings"]["token"] == token, d
+    for token, d in every_query(client, "/api/lessons/attention-arithmetic/steps/5", model, text):
         e = step_explain(client, d, model)
         top = max(range(len(e["weights"])), key=lambda i: (e["weights"][i], -i))
         body = filled(d)
@@ -2527,11 +2517,7 @@ def test_lesson_8_calls_the_query_s_own_key_itself_with_positions_and_without(cl
     (and 'Positions shuffled' "<|bos|> gives 1.00 to <|bos|> (with the true order: 1.00 to <|bos|>)"): the query's
     own key named as if it were another token. Each strongest key, with the intervention and without (found here from
     the explain answers), is "itself" exactly where it is the query's."""
-    n = len(client.post("/api/analyze", json={"text": text, "model": "tiny-sinusoidal", "layers": [0]}).json()["tokens"])
-    for token in range(n):
-        d = client.post(f"/api/lessons/positional-encoding/steps/{step}",
-                        json={"text": text, "model": "tiny-sinusoidal", "token": token}).json()
-        assert d["problems"] == [] and d["settings"]["token"] == token, d["problems"]
+    for token, d in every_query(client, f"/api/lessons/positional-encoding/steps/{step}", "tiny-sinusoidal", text):
         tops = []
         for p in (positions, "normal"):
             w = step_explain(client, d, "tiny-sinusoidal", positions=p)["weights"]
