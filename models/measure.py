@@ -27,8 +27,8 @@ from pathlib import Path
 import torch
 
 from models import lengths, probe, registry
+from models.corpus import sha256
 from models.positional import why_not_beyond
-from models.train import sha256
 
 ROOT = Path(__file__).resolve().parent.parent
 VAL = ROOT / "data" / "tinystories" / "val.txt"

@@ -14,7 +14,6 @@ the same way and reports nats per token, bits per character and top-1 accuracy.
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import math
 import platform
@@ -32,7 +31,7 @@ from tqdm.auto import tqdm
 
 from models import checkpoints as ckpt
 from models.config import POSITIONAL_SCHEMES, ModelConfig
-from models.corpus import characters, corpus_dir
+from models.corpus import characters, corpus_dir, sha256
 from models.tokenizer import Tokenizer
 from models.transformer import Transformer
 
@@ -64,14 +63,6 @@ class TrainConfig:
     # record this many checkpoints (0: none): step 0, log-spaced steps, and the final weights (model.safetensors),
     # the others as 8-bit weights in out_dir/checkpoints/ with their validation loss before and after the 8 bits
     checkpoints: int = 0
-
-
-def sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def read_texts(paths: list[str]) -> str:

@@ -12,10 +12,10 @@ import torch
 from backend import schemas
 from backend.analysis.common import rnd
 from models import registry
+from models.corpus import sha256
 from models.measure import LENGTHS_FILE, PROBE_FILE
 from models.positional import SCHEME_ENTRY, alibi_slopes, scheme_hooks, scheme_summary, why_not_beyond
 from models.registry import LoadedModel
-from models.train import sha256
 
 RERUN = "python -m models.measure {name}"
 

@@ -8,9 +8,9 @@ import torch
 
 from models import lengths, registry
 from models.config import ModelConfig
+from models.corpus import sha256
 from models.measure import LENGTHS_FILE, VAL
 from models.tokenizer import Tokenizer
-from models.train import sha256
 from models.transformer import Transformer
 
 ROOT = Path(__file__).resolve().parents[2]

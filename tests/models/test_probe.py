@@ -8,8 +8,8 @@ import torch
 
 from models import probe, registry
 from models.config import ModelConfig
+from models.corpus import sha256
 from models.measure import PROBE_FILE, VAL, measure_probe
-from models.train import sha256
 from models.transformer import Transformer
 
 
