@@ -36,6 +36,8 @@ import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
+import torch
+
 from backend import schemas
 from backend.analysis.common import interventions
 from backend.encode import dump
@@ -152,4 +154,5 @@ def _ping() -> bool:
 
 
 def _answer(body: dict) -> bytes:
-    return dump(analysis(_service, schemas.AnalyzeRequest.model_validate(body)))
+    with torch.inference_mode():  # as ModelService.work() computes a request's answer
+        return dump(analysis(_service, schemas.AnalyzeRequest.model_validate(body)))

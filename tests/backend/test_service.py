@@ -154,6 +154,19 @@ def test_no_collection_runs_while_a_model_loads_and_the_collector_runs_again_aft
     assert seen == [False, False, True] and gc.isenabled()
 
 
+def test_a_requests_work_runs_in_inference_mode_with_the_same_answer_as_outside_it():
+    import torch
+
+    service = ModelService(Settings())
+    assert not torch.is_inference_mode_enabled()
+    with service.work():
+        assert torch.is_inference_mode_enabled()
+        inside = attention.analyze(service.run(None, TEXTS[0], Interventions()), 5, roles=True)
+    assert not torch.is_inference_mode_enabled()
+    outside = attention.analyze(ModelService(Settings()).run(None, TEXTS[0], Interventions()), 5, roles=True)
+    assert inside.model_dump_json() == outside.model_dump_json()
+
+
 def test_spare_threads_borrow_a_free_slot_and_give_it_back_and_do_nothing_when_none_is_free():
     import torch
 
