@@ -954,3 +954,48 @@ def test_the_projection_of_a_one_token_sentence_has_room_for_its_labels(page: Pa
     ready(page, WAIT)
     assert page.locator('#panel-qkv [data-part="projection"] .ytick text').count() >= 2
     assert page.evaluate(YTICKS_APART) == []
+
+
+SIZES = [((1280, 800), {}), ((1280, 720), {"present": 1}), ((390, 844), {})]
+SIZE_IDS = ["desktop", "presenter", "phone"]
+
+
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_the_predictions_bars_and_table_start_level(page: Page, size, extra):
+    """Predictions: the bars of the next token and the table of every position, side by side, each under a caption of
+    its own length: the table (a two-line caption beside the bars' one) started 20 px below the bars at 1280x800. They
+    start level as the other views' panels do (PLOTS_UNLEVEL); on a phone they stack, and no word runs into another."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "predictions", **extra}))
+    ready(page, WAIT)
+    page.wait_for_timeout(500)
+    assert page.locator('#panel-predictions [data-part="topk"] .plot .main-svg').count() > 0
+    assert page.locator('#panel-predictions [data-part="perpos"] table').count() == 1
+    assert page.evaluate(TITLES_UNLEVEL) + page.evaluate(PLOTS_UNLEVEL) + page.evaluate(TEXT_CLASHES) == []
+    assert page.evaluate(TICKS_OUTSIDE) == []
+    tops = page.evaluate("""() => ['topk', 'perpos'].map((k) =>
+        document.querySelector(`#panel-predictions [data-part="${k}"]`).getBoundingClientRect().top)""")
+    assert (abs(tops[0] - tops[1]) <= 1) == (size[0] > 1000), tops  # side by side but on a phone
+
+
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_the_training_lab_s_panels_start_level(page: Page, size, extra):
+    """The training lab after a short run: the loss curve beside the attention on the example, the role scores beside
+    the model's answer (a table), each under a caption of its own length (and the pattern's and roles' menus in their
+    titles): their plots started at different heights. They start level (PLOTS_UNLEVEL); on a phone they stack."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"view": "lab", "ltask": "after-marker", "lsize": "tiny", "lsteps": 20, **extra}))
+    ready(page, WAIT)
+    section = page.locator('main .view[data-view="lab"]')
+    section.locator("button[name=train]").click()
+    expect(section).to_have_attribute("data-run-status", "finished", timeout=WAIT)
+    for part in ("loss", "pattern", "roles"):
+        page.wait_for_selector(f'#panel-lab [data-part="{part}"] .plot .main-svg')
+    page.wait_for_selector('#panel-lab [data-part="answer"] table')
+    ready(page, WAIT)
+    page.wait_for_timeout(500)
+    assert page.evaluate(TITLES_UNLEVEL) + page.evaluate(PLOTS_UNLEVEL) + page.evaluate(TEXT_CLASHES) == []
+    tops = page.evaluate("""() => ['loss', 'pattern', 'roles', 'answer'].map((k) =>
+        document.querySelector(`#panel-lab [data-part="${k}"]`).getBoundingClientRect().top)""")
+    side_by_side = abs(tops[0] - tops[1]) <= 1 and abs(tops[2] - tops[3]) <= 1
+    assert side_by_side == (size[0] > 1000), tops
