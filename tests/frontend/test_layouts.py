@@ -999,3 +999,39 @@ def test_the_training_lab_s_panels_start_level(page: Page, size, extra):
         document.querySelector(`#panel-lab [data-part="${k}"]`).getBoundingClientRect().top)""")
     side_by_side = abs(tops[0] - tops[1]) <= 1 and abs(tops[2] - tops[3]) <= 1
     assert side_by_side == (size[0] > 1000), tops
+
+
+THIRTY = ("The old fisherman walked slowly along the quiet harbour while the children laughed and the gulls circled "
+          "above the boats")
+
+
+@pytest.mark.parametrize("size, extra", [((1280, 720), {"present": 1}), ((390, 844), {})], ids=["presenter", "phone"])
+def test_the_four_term_split_keeps_the_selected_query_labelled(page: Page, size, extra):
+    """Thirty tokens in presenter mode and on a phone (at 1280x800 every token has room): the split of layer 0's scores
+    into four terms labels every 2nd or 3rd token, and the selected query's label was one of those left out (the
+    default, the last token "␣boats", and token 7 "␣walked"), while the patterns above it kept theirs. Its rows and its
+    keys keep the query, among labels still apart."""
+    assert len(api(page, "/api/analyze", {"text": THIRTY})["tokens"]) == 30
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": THIRTY, "view": "positional", **extra}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    split = '#panel-positional [data-part="decompose"]'
+    axes = f"""() => {{ const l = document.querySelector('{split} .plot').layout;
+      return Object.keys(l).filter((k) => /^[xy]axis\\d*$/.test(k)).map((k) => [k, l[k].ticktext]); }}"""
+
+    def without(token: str) -> list:
+        """The split's axes (each term's keys across and queries down) whose labels leave out `token`."""
+        return [k for k, text in page.evaluate(axes) if token not in text]
+
+    labelled = dict(page.evaluate(axes))
+    assert len(labelled) >= 10 and any(len(t) < 30 for t in labelled.values()), labelled  # thinned: not every token
+    assert without("␣boats") == [], labelled  # the default query, the last token
+    rows = page.locator(f"{split} .ytick text")
+    assert "␣boats" in rows.all_text_contents(), rows.all_text_contents()
+    page.locator('#tokens .tok[data-index="7"]').click()
+    expect(rows.filter(has_text="␣walked")).not_to_have_count(0)
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    assert without("␣walked") == [], dict(page.evaluate(axes))
+    assert page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) + page.evaluate(TEXT_CLASHES, f"{split} .plot") == []

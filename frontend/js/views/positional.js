@@ -5,7 +5,7 @@ import { count, maskOf, masksAny, shownText, similarityCaption } from "../derive
 import { schemeWords } from "../labrun.js";
 import {
   absMax, caption, changed, DIVERGING, draw, emit, fmt, h, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, patternAxes, plainLabels, presenting, PRESENTER_FONT_SCALE,
-  queryLabelsFit, reason, setValue, THEME, tickSize, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  queryLabelsFit, reason, setValue, THEME, tickIndices, tickSize, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "positional";
@@ -333,7 +333,7 @@ function decomposePart(element, data, state) {
     reason(fig, d.unavailable || d.error);
     return;
   }
-  if (!r || !changed(fig, [r])) return;
+  if (!r || !changed(fig, [r, state.token])) return;
   const terms = bias ? [...TERMS.slice(0, 4), ["bias", "+ ALiBi bias"], TERMS[4]] : TERMS;
   const tokens = r.tokens;
   const n = tokens.length;
@@ -351,7 +351,7 @@ function decomposePart(element, data, state) {
   const { size: labelSize, xStep, yStep } = termLabels(width, cols, rowHeight, tokens, scale);
   // px between two rows: the upper row's labels, slanted 60° (about 0.55 of the font size down per character), then
   // the lower row's titles (a share of the height left the presenter's larger labels over those titles)
-  const longest = Math.max(1, ...tokens.filter((_, i) => i % xStep === 0).map((t) => shownText(t).length));
+  const longest = Math.max(1, ...tickIndices(n, xStep, [state.token]).map((i) => shownText(tokens[i]).length));
   const gap = Math.round(longest * labelSize * scale * 0.55 + 12 * scale * 1.5 + 20);
   const plotHeight = gridRows * (rowHeight - 100) + (gridRows - 1) * gap; // (the margins' 90 px and a little room)
   const layout = {
@@ -363,8 +363,9 @@ function decomposePart(element, data, state) {
   const traces = terms.map(([key, label], m) => {
     const s = m === 0 ? "" : String(m + 1);
     layout.images.push(maskedBackground(`x${s}`, `y${s}`)); // masked scores are null (gaps): the stripes show there
-    layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: labelSize } }, xStep);
-    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m % cols === 0, tickfont: { size: labelSize } }, yStep);
+    // (the selected query labelled among every step-th, down and across, as the patterns above keep it)
+    layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: labelSize } }, xStep, [state.token]);
+    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m % cols === 0, tickfont: { size: labelSize } }, yStep, [state.token]);
     layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.01, xanchor: "center", yanchor: "bottom",
       showarrow: false, font: { size: 12, color: key === "scores" ? "#000" : "#333" } });
     return { ...tokenHeatmap(r[key], tokens, { zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label, showscale: m === terms.length - 1,
