@@ -1035,3 +1035,26 @@ def test_the_four_term_split_keeps_the_selected_query_labelled(page: Page, size,
     page.wait_for_timeout(300)
     assert without("␣walked") == [], dict(page.evaluate(axes))
     assert page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) + page.evaluate(TEXT_CLASHES, f"{split} .plot") == []
+
+
+# panels of a view one above the other (their columns overlapping) with less than 4 px between them
+PANELS_TOUCH = """() => {
+  const figs = [...document.querySelectorAll('main .view:not([hidden]) figure.panel')].filter((f) => f.offsetParent)
+    .map((f) => ({ name: f.dataset.part, r: f.getBoundingClientRect() }));
+  return figs.flatMap((a) => figs.filter((b) => b !== a && b.r.top >= a.r.top + 10
+      && Math.min(a.r.right, b.r.right) - Math.max(a.r.left, b.r.left) > 10 && b.r.top - a.r.bottom < 4)
+    .map((b) => `${a.name} (to ${a.r.bottom.toFixed(0)} px) | ${b.name} (from ${b.r.top.toFixed(0)} px)`));
+}"""
+
+
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_the_heads_view_s_models_start_their_plots_level(page: Page, size, extra):
+    """The Heads view's role score of every head across the five tiny models: a caption a line shorter than its
+    neighbours' (tiny-nope's "No positions. Strongest: L3 H3 0.27.") put its map 17 px above theirs at 1280x800. They
+    start level; where they wrap (presenter mode: four to a line) or stack (a phone) the panels keep their gap."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": THIRTY, "view": "heads", **extra}))
+    ready(page, WAIT)
+    page.wait_for_selector("main .view:not([hidden]) figure[data-part='m-tiny-nope'] .plot .main-svg")
+    page.wait_for_timeout(500)
+    assert page.evaluate(TITLES_UNLEVEL) + page.evaluate(PLOTS_UNLEVEL) + page.evaluate(PANELS_TOUCH) == []
