@@ -1058,3 +1058,15 @@ def test_the_heads_view_s_models_start_their_plots_level(page: Page, size, extra
     page.wait_for_selector("main .view:not([hidden]) figure[data-part='m-tiny-nope'] .plot .main-svg")
     page.wait_for_timeout(500)
     assert page.evaluate(TITLES_UNLEVEL) + page.evaluate(PLOTS_UNLEVEL) + page.evaluate(PANELS_TOUCH) == []
+
+
+def test_in_presenter_mode_the_arithmetic_bars_label_keys_apart(page: Page):
+    """Thirty keys in presenter mode at 1280x720: the score and weight bars counted room for labels 16 px apart, the
+    size of the labels outside presenter mode, and labelled all thirty, slanted into each other ("␣walked␣slowly"); they
+    count the presenter's larger labels and label every k-th key, as many as have room."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"text": THIRTY, "view": "arithmetic", "present": 1}))
+    ready(page, WAIT)
+    page.wait_for_timeout(500)
+    assert page.locator('#panel-arithmetic [data-part="scores"] .xtick text').count() > 5
+    assert page.evaluate(XTICKS_APART) + page.evaluate(TEXT_CLASHES) == []

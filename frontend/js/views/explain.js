@@ -131,13 +131,15 @@ export function render(element, data, state) {
 
   // ---- bar charts
   const x = [...Array(n).keys()];
-  // a long text: every k-th key labelled, as many as have room slanted 16 px apart across the plot (hover names each)
-  const step = tickStep(n, Math.max(3, Math.floor(((scoresFig.clientWidth || 600) - 80) / 16)));
+  // a long text: every k-th key labelled, as many as have room slanted 16 px apart across the plot (hover names each),
+  // 16 px times the presenter's scale in its larger type (30 keys in presenter mode were labelled all, into each other)
+  const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const step = tickStep(n, Math.max(3, Math.floor(((scoresFig.clientWidth || 600) - 80) / (16 * scale))));
   const axis = tokenAxis(tokens, { title: { text: step > 1 ? `key (every ${ordinal(step)} labelled; hover for all)` : "key" }, tickangle: n > 8 ? -45 : 0 }, step);
   const hov = (label, arr) =>
     arr.map((v, i) => `key ${i} “${esc(shownText(tokens[i]))}”<br>${label}: ${v === null ? "masked" : v}`);
   // (the plot's width less its 65 px of margins, shared by the n keys; in the presenter's larger type, as if narrower)
-  const masks = maskNotes(e.mask, ((scoresFig.clientWidth || 600) - 65) / n / (presenting() ? PRESENTER_FONT_SCALE : 1));
+  const masks = maskNotes(e.mask, ((scoresFig.clientWidth || 600) - 65) / n / scale);
   draw(
     scoresFig,
     [
