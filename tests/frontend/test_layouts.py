@@ -844,13 +844,14 @@ def test_the_beyond_attention_heatmaps_label_as_many_keys_as_have_room(page: Pag
 
 @pytest.mark.parametrize("model, view", [("tiny-sinusoidal", v) for v in ("attention", "embeddings", "positional", "compare",
                                                                           "effects")]
-                         + [("smollm2-135m", v) for v in ("attribution", "effects", "compare")])
+                         + [("smollm2-135m", v) for v in ("attribution", "effects", "compare", "lens")])
 def test_in_presenter_mode_no_plot_s_words_run_into_each_other(page: Page, need_models, model, view):
     """Presenter mode at 1280x720, the presenter's larger labels: the key labels of the narrow heatmaps (positions
     normal/removed/shuffled, the five-model strip, Compare, Beyond attention's three to a row) were counted for the
     smaller ones, slanted over each other; the per-head summary's lower titles touched the head labels above; the
     paths' "axis 2" and the similarity's "position" sat over their tick labels; SmolLM2's attribution heatmap drew its
-    30 layer labels over each other and "layer" over them."""
+    30 layer labels over each other and "layer" over them, and its logit lens its 31 depths' labels (rows 18 px apart
+    for labels 20 px high)."""
     need_models(model)
     page.set_viewport_size({"width": 1280, "height": 720})
     page.goto("/?" + urlencode({"text": SENTENCE, "view": view, "model": model, "present": 1}))

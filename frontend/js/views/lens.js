@@ -3,7 +3,9 @@
 // table of the probability of one token (the model's final top-1 unless the user picks another). Every number is
 // the API's (POST /api/attribution/lens).
 import { shownText, temperatureElsewhere } from "../derive.js";
-import { caption, changed, draw, emit, esc, fmt, h, panel, part, plotOf, reason, setExport, WEIGHT_SCALE } from "../plot.js";
+import {
+  caption, changed, draw, emit, esc, fmt, h, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, reason, setExport, tickStep, WEIGHT_SCALE,
+} from "../plot.js";
 
 export const id = "lens";
 export const sources = ["lens"];
@@ -87,6 +89,11 @@ export function render(element, data, state) {
   const text = r.cells.map((cells) => cells.map((c) => `${fmt(c.prob)} #${c.rank}`));
   const tip = (c) => `${c.layer === null ? "the embeddings" : `block ${c.layer}, ${SUBLAYERS[c.sublayer]}`}<br>${esc(c.hook)}<br>p(${esc(t.display)}) = ${c.prob}, rank ${c.rank}<br>top: ${esc(c.top[0].display)} ${c.top[0].prob}`;
   const cellText = L <= 12 ? "%{text}" : "";
+  const rowPx = L > 12 ? 18 : 42;
+  // every k-th depth labelled where rows are lower than the labels, as the attribution's layers (SmolLM2's 31 rows of
+  // 18 px in presenter mode drew labels 20 px high over each other)
+  const step = tickStep(L + 1, Math.floor(((L + 1) * rowPx) / (14 * (presenting() ? PRESENTER_FONT_SCALE : 1))));
+  const ticks = rows.filter((i) => i % step === 0);
   // the lens reads the logits as they are: at temperature 1, whatever the predictions view's slider says
   const temp = temperatureElsewhere(state) ? " All at temperature 1 (the predictions view's slider does not apply here)." : "";
   caption(probFig, `p(“${t.display}”) after position ${r.position} “${shownText(pos)}”: ${fmt(t.prob, 4)} in the output `
@@ -97,8 +104,8 @@ export function render(element, data, state) {
        colorbar: { thickness: 10, outlinewidth: 0, title: { text: "p" } } },
      { type: "heatmap", z: [[e.prob]], x: [-0.5, cols.length - 0.5], y: [-0.5, 0.5], zmin: 0, zmax: 1, colorscale: WEIGHT_SCALE, showscale: false,
        text: [[`${fmt(e.prob)} #${e.rank}`]], texttemplate: cellText, customdata: [[tip(e)]], hovertemplate: "%{customdata}<extra></extra>", xgap: 2, ygap: 1 }],
-    { height: Math.max(240, (L + 1) * (L > 12 ? 18 : 42) + 80),
-      yaxis: { title: { text: "block" }, tickmode: "array", tickvals: rows, ticktext: rows.map((i) => (i ? String(i - 1) : "embeddings")), range: [L + 0.5, -0.5], showgrid: false, zeroline: false, automargin: true },
+    { height: Math.max(240, (L + 1) * rowPx + 80),
+      yaxis: { title: { text: "block" }, tickmode: "array", tickvals: ticks, ticktext: ticks.map((i) => (i ? String(i - 1) : "embeddings")), range: [L + 0.5, -0.5], showgrid: false, zeroline: false, automargin: true },
       // upright, on two lines, the margin made for them: in a narrow panel (presenter mode with a lesson open) plotly
       // slanted "after attention" and cut it at the plot's top edge
       xaxis: { side: "top", tickmode: "array", tickvals: cols, ticktext: r.sublayers.map((sl) => SUBLAYERS[sl].replace(" ", "<br>")), tickangle: 0,
