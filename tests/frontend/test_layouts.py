@@ -1071,3 +1071,20 @@ def test_in_presenter_mode_the_arithmetic_bars_label_keys_apart(page: Page):
     page.wait_for_timeout(500)
     assert page.locator('#panel-arithmetic [data-part="scores"] .xtick text').count() > 5
     assert page.evaluate(XTICKS_APART) + page.evaluate(TEXT_CLASHES) == []
+
+
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_a_long_sentence_s_box_shows_whole_lines(page: Page, size, extra):
+    """A sentence longer than its box scrolls in it: the box showed a third of its second line in presenter mode at
+    1280x720 (1.33 lines, the rest cut through the letters) and 3.84 lines on a phone. It shows whole lines (two in
+    presenter mode, four elsewhere), and in presenter mode the heatmap stays on screen."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": THIRTY + " and the dog ran" * 20, "view": "attention", **extra}))  # (110 tokens)
+    ready(page, WAIT)
+    box = page.evaluate("""() => { const t = document.querySelector('#text'), cs = getComputedStyle(t);
+        const pad = parseFloat(cs.paddingTop) + parseFloat(cs.paddingBottom);
+        return {lines: (t.clientHeight - pad) / parseFloat(cs.lineHeight), scrolls: t.scrollHeight > t.clientHeight + 1}; }""")
+    assert box["scrolls"] and abs(box["lines"] - round(box["lines"])) < 0.05 and box["lines"] >= 1.95, box
+    if extra:
+        r = heatmap_plot_area(page)
+        assert r["bottom"] <= r["vh"], r
