@@ -474,10 +474,32 @@ def token_note(root: Any, path: list) -> str:
     (position_note: " (token 7)"): where `path` (resolve_path's) ends on the text of one of the answer's own tokens
     (`tokens.7.display`, `tokens.7.text`: the sentence's), else "". As lesson-template.js tokenNote(); a placeholder
     formatted `| word` (a text that names the token's position itself) goes without."""
-    if not (isinstance(root, dict) and isinstance(root.get("tokens"), list) and len(path) == 3
-            and path[0] == "tokens" and isinstance(path[1], int) and path[2] in ("display", "text")):
+    at = _token_at(root, path)
+    if at is None:
         return ""
-    return position_note([word_of(t.get("display", "")) for t in root["tokens"]], path[1], [path[1]])
+    return position_note([word_of(t.get("display", "")) for t in root["tokens"]], at, [at])
+
+
+def _token_at(root: Any, path: list) -> int | None:
+    """The index of the token of `root`'s own `tokens` whose text `path` ends on (`tokens.7.display`: 7), else None."""
+    if (isinstance(root, dict) and isinstance(root.get("tokens"), list) and len(path) == 3 and path[0] == "tokens"
+            and isinstance(path[1], int) and not isinstance(path[1], bool) and path[2] in ("display", "text")):
+        return path[1]
+    return None
+
+
+def shown_text(value: Any, fmt: str, root: Any, path: list, query: int) -> str:
+    """A placeholder's value as the lesson's text shows it (as lesson-template.js placeholderText()): formatted, a
+    token's text with its token_note() unless `| word`; `| self` writes "itself" where the token named is the query's
+    own (the answer's `query`, explain's, where it has one; else `query`, the selected token), and anywhere else is
+    written as with no format."""
+    if not isinstance(value, str):
+        return format_value(value, fmt)
+    at = _token_at(root, path)
+    own = root.get("query") if isinstance(root, dict) and isinstance(root.get("query"), int) else query
+    if fmt == "self" and at is not None and at == own:
+        return "itself"
+    return format_value(value, fmt) + ("" if fmt == "word" else token_note(root, path))
 
 
 def _arg(arr: list, better, skip=lambda i: False) -> int:
@@ -1053,9 +1075,8 @@ class StepContext:
             except ReadError as e:
                 return NumberRead(placeholder=raw, source=spec, request=request, error=str(e),
                                   waiting=_unread_part(m[1], data, parts[1:]) if typed else None)
-            note = token_note(data, path) if isinstance(value, str) and fmt != "word" else ""
-            return NumberRead(placeholder=raw, value=value, shown=format_value(value, fmt) + note, source=spec,
-                              request=request, path=path)
+            return NumberRead(placeholder=raw, value=value, shown=shown_text(value, fmt, data, path, ctx["token"]),
+                              source=spec, request=request, path=path)
         except ReadError as e:
             return NumberRead(placeholder=raw, error=str(e), waiting=str(e) if typed else None)
 

@@ -174,10 +174,32 @@ export function tokenWords(texts) {
  * tokens); a placeholder formatted `| word` (a text that names the token's position itself) goes without.
  */
 export function tokenNote(root, path) {
-  if (!root || !Array.isArray(root.tokens) || path.length !== 3 || path[0] !== "tokens" || !Number.isInteger(path[1])) return "";
-  if (path[2] !== "display" && path[2] !== "text") return "";
+  const at = tokenAt(root, path);
+  if (at === null) return "";
   const words = root.tokens.map((t) => wordOf(t.display).toLowerCase());
-  return words.filter((w) => w === words[path[1]]).length > 1 ? ` (token ${path[1]})` : "";
+  return words.filter((w) => w === words[at]).length > 1 ? ` (token ${at})` : "";
+}
+
+/** The index of the token of `root`'s own `tokens` whose text `path` (resolve()'s) ends on (`tokens.7.display`,
+ * `tokens.7.text`: 7), else null. */
+function tokenAt(root, path) {
+  if (!root || !Array.isArray(root.tokens) || path.length !== 3 || path[0] !== "tokens" || !Number.isInteger(path[1])) return null;
+  return path[2] === "display" || path[2] === "text" ? path[1] : null;
+}
+
+/**
+ * A placeholder's value as the lesson's text shows it (lessons.js evaluate; backend/lesson_steps.py shown_text):
+ * {text} for a number, {text, word, note} for a token's text (`word` for tokenWords, `note` tokenNote's, left out
+ * with `| word`). `| self` writes "itself" where the token named is the query's own: the answer's `query` (explain's)
+ * where it has one, else `query`, the selected token; anywhere else it is written as with no format.
+ */
+export function placeholderText(value, fmt, root, path, query) {
+  if (typeof value !== "string") return { text: format(value, fmt) };
+  const at = tokenAt(root, path);
+  if (fmt === "self" && at !== null && at === (Number.isInteger(root.query) ? root.query : query)) return { text: "itself" };
+  const note = fmt === "word" ? "" : tokenNote(root, path);
+  const text = format(value, fmt) + note;
+  return fmt === "raw" ? { text } : { text, word: value, note };
 }
 
 function argBy(arr, better, skip = () => false) {

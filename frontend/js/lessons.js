@@ -81,10 +81,9 @@ function evaluate(raw, base) {
   try {
     const { value, path } = T.resolve(r.data, p.segments, { layer: ctx.state.layer, head: ctx.state.head, token, depth: ctx.state.depth, tokens });
     // (a text shown as a word keeps what it was: T.tokenWords tells apart two that read alike; a token of the
-    // sentence that another reads as is named with its position, T.tokenNote)
-    const note = typeof value === "string" && p.format !== "word" ? T.tokenNote(r.data, path) : "";
-    const word = typeof value === "string" && p.format !== "raw" ? { word: value, note } : {};
-    return { text: T.format(value, p.format) + note, ...word, expr: p.expr, src: p.spec, path, fmt: p.format, kind: typeof value, request: r.request };
+    // sentence that another reads as is named with its position, T.tokenNote; `| self` writes the query's own as
+    // "itself", T.placeholderText)
+    return { ...T.placeholderText(value, p.format, r.data, path, token), expr: p.expr, src: p.spec, path, fmt: p.format, kind: typeof value, request: r.request };
   } catch (err) {
     return { error: err.message };
   }

@@ -1102,6 +1102,28 @@ def test_numbers_round_half_up_as_the_page_does():
     assert [format_value(-0.001, ""), format_value(-0.0004, "3"), format_value(-0.006, "")] == ["0.00", "0.000", "-0.01"]
 
 
+def test_a_key_formatted_self_is_itself_at_the_query_s_own_position():
+    """`| self` writes "itself" where the token named is the query's own (the answer's `query`, explain's; else the
+    selected token), and the token as `| ` writes it anywhere else, its position added where the sentence repeats its
+    word; a number or another list's text is never "itself". As lesson-template.js placeholderText()."""
+    from backend.lesson_steps import shown_text
+    tokens = toks("The", " cat", " sat", " on", " the", " cat", special_first=True)
+    explain = {"tokens": tokens, "query": 3}
+    assert shown_text("␣sat", "self", explain, ["tokens", 3, "display"], 5) == "itself"  # the answer's query wins
+    assert shown_text("␣cat", "self", explain, ["tokens", 2, "display"], 3) == "cat (token 2)"
+    assert shown_text("<|bos|>", "self", explain, ["tokens", 0, "display"], 3) == "<|bos|>"
+    assert shown_text(" sat", "self", explain, ["tokens", 3, "text"], 3) == "itself"
+    analyze = {"tokens": tokens}  # no `query` of its own: the selected token
+    assert shown_text("␣on", "self", analyze, ["tokens", 4, "display"], 4) == "itself"
+    assert shown_text("␣on", "self", analyze, ["tokens", 4, "display"], 3) == "on"
+    assert shown_text(0.25, "self", explain, ["weights", 3], 3) == "0.25"
+    assert shown_text("␣sat", "self", {"predictions": [{"display": "␣sat"}], "query": 0}, ["predictions", 0, "display"],
+                      0) == "sat"
+    # the other formats as before
+    assert shown_text("␣cat", "", explain, ["tokens", 2, "display"], 2) == "cat (token 2)"
+    assert shown_text("␣cat", "word", explain, ["tokens", 2, "display"], 2) == "cat"
+
+
 def test_the_lab_view_and_the_lessons_use_one_induction_threshold():
     """The lab's status line (frontend/js/views/lab.js) and the lessons' summary (models.lab) say the same 0.5; the
     lab-accuracy question's top choice starts where a run counts as having learned the task."""
@@ -2356,7 +2378,7 @@ def test_lesson_5_s_weighted_sum_names_each_key_once(client, model):
                                                         "head": s["head"], "query": token}).json()
         seen = [i for i, t in enumerate(e["tokens"]) if not e["mask"][i] and not t["special"]]
         word = max(seen, key=lambda i: (e["weights"][i], -i)) if seen else None
-        first = filled(d).split(" The head's output")[0]
+        first = filled(d).split(" The head's output")[0].replace("**itself**", "itself")  # (a key written `| self`)
         quoted = [x["value"] for x in d["numbers"]
                   if x["placeholder"] in ("top_word_key_weight | 2", "first_token_weight | 2")
                   and "{{" + x["placeholder"] + "}}" in d["body"].split("The head's output")[0]]
@@ -2364,8 +2386,8 @@ def test_lesson_5_s_weighted_sum_names_each_key_once(client, model):
         if model != "minilm-l6" and token == 0:  # a causal model's first token: the mask lets it see only itself
             assert "the mask lets it see only itself, so all of its attention" in first, (token, first)
             continue
-        assert ("to itself" in first) == (word == token or token == 0), (token, first)
-        assert ("to the first token" in first) == (word == 0 or token != 0), (token, first)
+        assert ("to itself" in first) == (word == token), (token, first)
+        assert ("the first token, itself" in first) == (token == 0) and "to the first token" in first, (token, first)
         assert first.count("**") == 2 * (1 + (word != token) + (token != 0)) - 2 * (word == 0), (token, first)
 
 
@@ -2432,7 +2454,7 @@ def test_lesson_5_s_weighted_sum_calls_the_query_s_own_key_itself(client, model)
         if len(first) < 2:
             continue
         top, low = max(first, key=first.get), min(first, key=first.get)
-        body = filled(d)
+        body = filled(d).replace("**itself**", "itself")  # (a key written `| self`)
         said = re.search(r"the largest is \S+, from (itself|\*\*[^*]+\*\*), and the smallest is \S+, from "
                          r"(itself|\*\*[^*]+\*\*)\.", body)
         assert said, (token, body)
@@ -2469,7 +2491,7 @@ def test_lesson_5_s_any_query_calls_a_top_key_that_is_the_query_itself(client, m
     for token, d in every_query(client, "/api/lessons/attention-arithmetic/steps/5", model, text):
         e = step_explain(client, d, model)
         top = max(range(len(e["weights"])), key=lambda i: (e["weights"][i], -i))
-        body = filled(d)
+        body = filled(d).replace("**itself**", "itself")  # (a key written `| self`)
         said = re.search(r"gives its largest weight, \d\.\d\d, to (itself|\*\*[^*]+\*\*)\.", body)
         assert said and (said[1] == "itself") == (top == token), (token, top, body)
 
@@ -2522,7 +2544,7 @@ def test_lesson_8_calls_the_query_s_own_key_itself_with_positions_and_without(cl
         for p in (positions, "normal"):
             w = step_explain(client, d, "tiny-sinusoidal", positions=p)["weights"]
             tops.append(max(range(len(w)), key=lambda i, w=w: (w[i], -i)))
-        m = re.search(said, filled(d))
+        m = re.search(said, filled(d).replace("**itself**", "itself"))  # (a key written `| self`)
         if m is None:  # (a shuffle that moved no token says so instead)
             assert step == 3 and "left every token at its own position" in filled(d), filled(d)
             continue

@@ -137,9 +137,29 @@ function fill(text, root, context = ctx) {
   return text.replace(/\{\{(.*?)\}\}/g, (_, raw) => {
     const p = T.parse(raw);
     const { value, path } = T.resolve(root, p.segments, context);
-    return T.format(value, p.format) + (typeof value === "string" && p.format !== "word" ? T.tokenNote(root, path) : "");
+    return T.placeholderText(value, p.format, root, path, context.token).text;
   });
 }
+
+test("`| self`: a key that is the query's own position is written itself, any other as a word", () => {
+  // lesson 5 and 8 had a block for each of their keys being the query or not, only to write "itself"
+  const own = { ...explain, query: 3, weights: [0.1, 0.05, 0.2, 0.5, 0.05, 0.05, 0.05] };
+  assert.equal(fill("**{{top_key | self}}**", own), "**itself**");
+  assert.equal(fill("**{{explain.tokens.2.display | self}}**", own), "**cat (token 2)**"); // repeated: its position
+  assert.equal(fill("**{{explain.tokens.0.display | self}}**", own), "**<|bos|>**");
+  assert.equal(fill("{{explain.tokens.3.text | self}}", own, { ...ctx, token: 5 }), "itself"); // the answer's own query
+  // an answer without a `query` of its own: the selected token's
+  assert.equal(fill("{{analyze.tokens.$token.display | self}}", analyze), "itself");
+  assert.equal(fill("{{analyze.tokens.4.display | self}}", analyze), "on");
+  // a number, or a text that is not one of the sentence's tokens, is never itself
+  assert.equal(fill("{{explain.weights.3 | self}}", own), "0.50");
+  const predicted = { predictions: [{ display: "␣sat" }], query: 0 };
+  assert.equal(T.placeholderText("␣sat", "self", predicted, ["predictions", 0, "display"], 0).text, "sat");
+  // "itself" is not a word to tell apart from others (lessons.js tokenWords): no `word`
+  assert.deepEqual(T.placeholderText("␣sat", "self", own, ["tokens", 3, "display"], 3), { text: "itself" });
+  assert.deepEqual(T.placeholderText("␣cat", "", own, ["tokens", 2, "display"], 3),
+    { text: "cat (token 2)", word: "␣cat", note: " (token 2)" });
+});
 
 test("a token whose word the sentence repeats is named with its position, wherever a placeholder shows it", () => {
   // lesson 5 said "it gives 0.80 of its attention to it" where the sentence has "it" twice: which it, which key?
