@@ -2597,3 +2597,25 @@ def test_lesson_6_s_every_head_step_on_a_sentence_of_one_token(client, model, te
     body = filled(d)
     assert ("the most focused head of layer" in body) == has, body
     assert ("no head has a mean entropy to compare" in body) == (not has), body
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m", "minilm-l6"])
+@pytest.mark.parametrize("text", ["The cat sat.", "Hello"])
+@pytest.mark.parametrize("scale", [True, False])
+def test_lesson_6_s_division_step_spreads_nothing_over_one_key(client, model, text, scale):
+    """'Divide by √d' said of a causal model's first token "The weights then spread with entropy 0.00 nats": it sees one
+    key, itself, and nothing spreads over one key. Where the query sees one key the step says so, with its one weight;
+    where it sees more, the spread as before (the keys seen counted here from the mask), ticked or unticked."""
+    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
+    for token in range(min(n, 3)):
+        d = client.post("/api/lessons/why-divide-by-sqrt-d/steps/2",
+                        json={"text": text, "model": model, "token": token, "scale": scale}).json()
+        assert d["problems"] == [] and d["settings"]["token"] == token, d["problems"]
+        e = step_explain(client, d, model, scale=scale)
+        seen = sum(1 for m in e["mask"] if not m)
+        body = filled(d)
+        assert ("spread with entropy" in body) == (seen > 1), (token, body)
+        assert ("the mask lets it see one key, itself" in body) == (seen == 1), (token, body)
+        if seen == 1:
+            assert "nothing to spread" in body and f"all the weight, {e['weights'][token]:.2f}" in body, body
+            assert ("Pick a later token" in body) == (n > 1) and ("This sentence is one token" in body) == (n == 1), body
