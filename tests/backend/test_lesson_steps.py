@@ -2619,3 +2619,20 @@ def test_lesson_6_s_division_step_spreads_nothing_over_one_key(client, model, te
         if seen == 1:
             assert "nothing to spread" in body and f"all the weight, {e['weights'][token]:.2f}" in body, body
             assert ("Pick a later token" in body) == (n > 1) and ("This sentence is one token" in body) == (n == 1), body
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m"])
+def test_lesson_9_s_guess_names_the_token_the_prediction_follows(client, model):
+    """'Guess first' said "The model has read the sentence up to <|bos|>" with the start token as the query (and "up to
+    cat" of any token but the last): its question, the next word, is asked of the whole sentence (the predict answer's
+    top tokens, after the last token, as the Predictions view says). The step names the last token whatever the
+    query, and says "up to" the query only where the query is the last token."""
+    text = "The cat sat on the mat."
+    for token, d in every_query(client, "/api/lessons/where-does-the-answer-appear/steps/1", model, text):
+        tokens = client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"]
+        last, query = word_of(tokens[-1]["display"]), word_of(tokens[token]["display"])
+        body = filled(d)
+        assert f"**{last}**" in body, (token, body)
+        assert (f"has read the sentence up to **{query}**" in body) == (token == len(tokens) - 1), (token, body)
+        assert "<|bos|>" not in body, (token, body)
+
