@@ -2636,3 +2636,14 @@ def test_lesson_9_s_guess_names_the_token_the_prediction_follows(client, model):
         assert (f"has read the sentence up to **{query}**" in body) == (token == len(tokens) - 1), (token, body)
         assert "<|bos|>" not in body, (token, body)
 
+
+@pytest.mark.parametrize("model, text", [("tiny-sinusoidal", "Lily had a red ball. Lily gave the ball to"),
+                                         ("tiny-nope", "ha ha ha ha"), ("smollm2-135m", "He said")])
+def test_lesson_9_s_lens_step_does_not_speak_of_a_first_1(client, model, text):
+    """'The logit lens' ended "Read the whole grid, not only its first 1." where the token is overtaken after it first
+    ranks 1: a count that is not one ("its first 1" of what?). It names the cell: where it first ranks 1."""
+    d = client.post("/api/lessons/where-does-the-answer-appear/steps/3", json={"text": text, "model": model}).json()
+    assert d["problems"] == [], d["problems"]
+    body = filled(d)
+    assert "It does not stay there" in body, body  # (the case)
+    assert "first 1" not in body and "not only the first cell where it ranks 1" in body, body
