@@ -2647,3 +2647,17 @@ def test_lesson_9_s_lens_step_does_not_speak_of_a_first_1(client, model, text):
     body = filled(d)
     assert "It does not stay there" in body, body  # (the case)
     assert "first 1" not in body and "not only the first cell where it ranks 1" in body, body
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m"])
+def test_lesson_11_s_back_on_the_sentence_calls_the_query_s_own_key_itself(client, model):
+    """'Back on the sentence' said "The query is <|bos|>: its strongest key is <|bos|> (1.00)" (SmolLM2: "The (token 0)
+    ... is The (token 0)"): the query's own key named as if it were another token. It is "itself" exactly where the
+    query gives it the largest weight (found here from the explain answer), on every query."""
+    text = "The cat sat on the mat."
+    for token, d in every_query(client, "/api/lessons/find-the-induction-head/steps/6", model, text):
+        e = step_explain(client, d, model)
+        top = max(range(len(e["weights"])), key=lambda i: (e["weights"][i], -i))
+        said = re.search(r"its strongest key is (\*\*[^*]+\*\*)", filled(d))
+        assert said and (said[1] == "**itself**") == (top == token), (token, top, filled(d))
+
