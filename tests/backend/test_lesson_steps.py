@@ -2661,3 +2661,18 @@ def test_lesson_11_s_back_on_the_sentence_calls_the_query_s_own_key_itself(clien
         said = re.search(r"its strongest key is (\*\*[^*]+\*\*)", filled(d))
         assert said and (said[1] == "**itself**") == (top == token), (token, top, filled(d))
 
+
+@pytest.mark.parametrize("step", [1, 3])
+def test_lesson_6_asks_for_a_later_token_only_where_there_is_one(client, step):
+    """'Scores grow with d' said "pick a later token in the strip to see scores spread" and 'Switch the scaling off'
+    "Pick another query" of SmolLM2's "Hello": one token, no start token before it, so there is no other to pick. On a
+    sentence of one token the steps ask for a longer sentence; where there is another token, as before."""
+    for model, text in [("smollm2-135m", "Hello"), ("smollm2-135m", "Hello there"), ("tiny-sinusoidal", "Hello")]:
+        d = client.post(f"/api/lessons/why-divide-by-sqrt-d/steps/{step}",
+                        json={"text": text, "model": model, "token": 0}).json()
+        assert d["problems"] == [], d["problems"]
+        n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
+        body = filled(d)
+        assert ("pick a later token" in body.lower() or "Pick another query" in body) == (n > 1), (model, text, body)
+        assert ("type a longer one" in body) == (n == 1), (model, text, body)
+
