@@ -2676,3 +2676,20 @@ def test_lesson_6_asks_for_a_later_token_only_where_there_is_one(client, step):
         assert ("pick a later token" in body.lower() or "Pick another query" in body) == (n > 1), (model, text, body)
         assert ("type a longer one" in body) == (n == 1), (model, text, body)
 
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m"])
+def test_lesson_9_s_one_picture_says_which_position_its_top_token_follows(client, model):
+    """'The model as one picture' said "the unembedding turn the last position's stream into the next-word scores. The
+    top one here: -" with the first token as the query (SmolLM2; a tiny model's <|bos|>): its `logit` source reads the
+    query's position, whose top token ("-" after "The") is not the last position's ("↵"). The top token quoted is
+    the one after the query, and the step says which token that is where it is not the last."""
+    text = "The cat sat on the mat."
+    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
+    for token in (0, 1, n - 1):
+        d = client.post("/api/lessons/where-does-the-answer-appear/steps/2",
+                        json={"text": text, "model": model, "token": token}).json()
+        assert d["problems"] == [], d["problems"]
+        body = filled(d)
+        assert ("the last position's stream" in body) == (token == n - 1), (token, body)
+        p = client.post("/api/predict", json={"text": text, "model": model, "top_k": 1}).json()["per_position"][token]
+        assert f"**{word_of(p['top'][0]['display'])}**" in body, (token, p["top"][0], body)
