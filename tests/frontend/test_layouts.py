@@ -893,7 +893,8 @@ def test_in_presenter_mode_a_30_token_sentence_s_heatmaps_label_apart_and_line_u
     Compare's "a · tiny-sinusoidal · layer 0 · head 0" took two lines and put their plots below their neighbours'.
     The panels side by side start their plots level whatever their captions (PLOTS_UNLEVEL): Rollout's three-line
     caption put its plot 208 px below the row's, Compare's difference's 69 px, V's 23 px below Q and K, Attribution's
-    bars 23 px above the heads' map, the Logit lens's table 4 px below the map of the same depths.
+    bars 23 px above the heads' map, the Logit lens's table 4 px below the map of the same depths, the attention view's
+    per-head summary (its caption a paragraph) well below the grid of every head.
     One sentence, every view with heatmaps, the query labelled in Beyond attention, Compare, Positional and Q/K/V
     (every 2nd token labelled: query 7 had none but in Beyond attention, and the default query, the last token, none in
     any, since they kept the state's token, which is none until one is picked)."""
@@ -909,9 +910,8 @@ def test_in_presenter_mode_a_30_token_sentence_s_heatmaps_label_apart_and_line_u
         page.wait_for_timeout(500)
         if view not in ("lens", "attribution"):  # (their maps are depth × sub-layer and layer × head: a few rows)
             assert page.locator("main .view:not([hidden]) .ytick text").count() > 10, view
-        found[view] = page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) + page.evaluate(TITLES_UNLEVEL)
-        if view != "attention":  # (its head grid and per-head summary are not compared: each stays under its caption)
-            found[view] += page.evaluate(PLOTS_UNLEVEL)
+        found[view] = (page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) + page.evaluate(TITLES_UNLEVEL)
+                       + page.evaluate(PLOTS_UNLEVEL))
         if view in LABELS_THE_QUERY:  # the query's row labelled among every 2nd: by default the last token, then token 7
             rows = page.locator(f'#panel-{view} [data-part="{LABELS_THE_QUERY[view]}"] .ytick text')
             assert "␣boats" in rows.all_text_contents(), (view, rows.all_text_contents())
@@ -1088,3 +1088,29 @@ def test_a_long_sentence_s_box_shows_whole_lines(page: Page, size, extra):
     if extra:
         r = heatmap_plot_area(page)
         assert r["bottom"] <= r["vh"], r
+
+
+# the attention view's panels that stand side by side at each size: the heatmap and the Links at 1280x800 (stacked in
+# presenter mode, whose heatmap takes the width), the grid of every head and the per-head summary at both
+SIDE_BY_SIDE = {"desktop": [("heatmap", "lines"), ("grid", "heads")], "presenter": [("grid", "heads")], "phone": []}
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m"])
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_the_attention_view_s_panels_start_level(page: Page, need_models, size, extra, model):
+    """The attention view: the heatmap beside the Links (BertViz-style), whose head chips sit between its caption and its
+    plot, and the grid of every head beside the per-head summary, whose caption is a paragraph: at 1280x800 the Links'
+    plot started 26 px below the heatmap's (92 px against 66 px from the panel's top), the summary's 86 px below the
+    grid's; in presenter mode at 1280x720 the summary's 139 px below. Their titles and plots start level; on a phone
+    they stack, apart."""
+    need_models(model)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "attention", "model": model, **extra}))
+    ready(page, WAIT)
+    page.wait_for_selector("#attn-heads .plot .main-svg")
+    page.wait_for_timeout(500)
+    tops = page.evaluate("""() => Object.fromEntries(['heatmap', 'lines', 'grid', 'heads'].map((k) => [k,
+        document.querySelector(`#panel-attention [data-part="${k}"]`).getBoundingClientRect().top]))""")
+    which = "presenter" if extra else "desktop" if size[0] > 1000 else "phone"
+    assert [(a, b) for a, b in (("heatmap", "lines"), ("grid", "heads")) if abs(tops[a] - tops[b]) <= 1] == SIDE_BY_SIDE[which], tops
+    assert page.evaluate(TITLES_UNLEVEL) + page.evaluate(PLOTS_UNLEVEL) + page.evaluate(PANELS_TOUCH) == []

@@ -14,9 +14,9 @@ export const id = "attention";
 export const sources = ["analyze", "roles", "roledefs", "queryrows"];
 
 function layout(section) {
-  const top = part(section, "top", () => h("div", { class: "row2 attn-top" },
+  const top = part(section, "top", () => h("div", { class: "row2 attn-top plots-level" },
     h("div", { class: "col" }, h("div", { id: "attn-heatmap" }), h("div", { id: "attn-rows" })), h("div", { id: "attn-lines" })));
-  const bottom = part(section, "bottom", () => h("div", { class: "row2 attn-bottom" }, h("div", { id: "attn-grid" }), h("div", { id: "attn-heads" })));
+  const bottom = part(section, "bottom", () => h("div", { class: "row2 attn-bottom plots-level" }, h("div", { id: "attn-grid" }), h("div", { id: "attn-heads" })));
   return {
     hm: top.querySelector("#attn-heatmap"), ln: top.querySelector("#attn-lines"), rw: top.querySelector("#attn-rows"),
     gr: bottom.querySelector("#attn-grid"), hs: bottom.querySelector("#attn-heads"),
