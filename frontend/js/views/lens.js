@@ -12,6 +12,22 @@ export const sources = ["lens"];
 
 const SUBLAYERS = { attn: "after attention", mlp: "after MLP" };
 
+/** The label of row i of the lens's map: row 0 the embeddings, row i block i − 1. */
+export const depthLabel = (i) => (i ? String(i - 1) : "embeddings");
+
+/**
+ * The rows of the lens's map of L blocks (depthLabel) labelled when every `step`-th has room: the embeddings, the last
+ * block and the blocks whose number is a multiple of step, leaving out those less than a step from either end, so that
+ * the labels keep their room. Counting every step-th row from the embeddings labelled every odd block (SmolLM2 in
+ * presenter mode: embeddings, 1, 3, …, 29); now embeddings, 2, 4, …, 26, 29.
+ */
+export function depthTicks(L, step = 1) {
+  const ticks = [0];
+  for (let b = 0; b < L; b += step) if (b + 1 >= step && L - (b + 1) >= step) ticks.push(b + 1);
+  if (L >= step && ticks.at(-1) !== L) ticks.push(L); // (the last block: how deep the model is)
+  return ticks;
+}
+
 /** got: {lens}; ctx: {state}. */
 export function show(section, got, ctx) {
   const v = got.lens;
@@ -90,10 +106,10 @@ export function render(element, data, state) {
   const tip = (c) => `${c.layer === null ? "the embeddings" : `block ${c.layer}, ${SUBLAYERS[c.sublayer]}`}<br>${esc(c.hook)}<br>p(${esc(t.display)}) = ${c.prob}, rank ${c.rank}<br>top: ${esc(c.top[0].display)} ${c.top[0].prob}`;
   const cellText = L <= 12 ? "%{text}" : "";
   const rowPx = L > 12 ? 18 : 42;
-  // every k-th depth labelled where rows are lower than the labels, as the attribution's layers (SmolLM2's 31 rows of
-  // 18 px in presenter mode drew labels 20 px high over each other)
+  // every k-th depth labelled (depthTicks) where rows are lower than the labels, as the attribution's layers
+  // (SmolLM2's 31 rows of 18 px in presenter mode drew labels 20 px high over each other)
   const step = tickStep(L + 1, Math.floor(((L + 1) * rowPx) / (14 * (presenting() ? PRESENTER_FONT_SCALE : 1))));
-  const ticks = rows.filter((i) => i % step === 0);
+  const ticks = depthTicks(L, step);
   // the lens reads the logits as they are: at temperature 1, whatever the predictions view's slider says
   const temp = temperatureElsewhere(state) ? " All at temperature 1 (the predictions view's slider does not apply here)." : "";
   caption(probFig, `p(“${t.display}”) after position ${r.position} “${shownText(pos)}”: ${fmt(t.prob, 4)} in the output `
@@ -105,7 +121,7 @@ export function render(element, data, state) {
      { type: "heatmap", z: [[e.prob]], x: [-0.5, cols.length - 0.5], y: [-0.5, 0.5], zmin: 0, zmax: 1, colorscale: WEIGHT_SCALE, showscale: false,
        text: [[`${fmt(e.prob)} #${e.rank}`]], texttemplate: cellText, customdata: [[tip(e)]], hovertemplate: "%{customdata}<extra></extra>", xgap: 2, ygap: 1 }],
     { height: Math.max(240, (L + 1) * rowPx + 80),
-      yaxis: { title: { text: "block" }, tickmode: "array", tickvals: ticks, ticktext: ticks.map((i) => (i ? String(i - 1) : "embeddings")), range: [L + 0.5, -0.5], showgrid: false, zeroline: false, automargin: true },
+      yaxis: { title: { text: "block" }, tickmode: "array", tickvals: ticks, ticktext: ticks.map(depthLabel), range: [L + 0.5, -0.5], showgrid: false, zeroline: false, automargin: true },
       // upright, on two lines, the margin made for them: in a narrow panel (presenter mode with a lesson open) plotly
       // slanted "after attention" and cut it at the plot's top edge
       xaxis: { side: "top", tickmode: "array", tickvals: cols, ticktext: r.sublayers.map((sl) => SUBLAYERS[sl].replace(" ", "<br>")), tickangle: 0,

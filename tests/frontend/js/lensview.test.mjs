@@ -12,6 +12,7 @@ import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
 import { patternAxes, tickSize } from "../../../frontend/js/plot.js";
 import { ablationProgress, layerTitles, measureNote } from "../../../frontend/js/views/effects.js";
+import { depthLabel, depthTicks } from "../../../frontend/js/views/lens.js";
 import { keptWords, stepsIntro, tableCaption } from "../../../frontend/js/views/predict.js";
 import { setVocabulary, viewIds } from "../../../frontend/js/vocab.js";
 import { analysis, byName, MODELS } from "./fixtures.mjs";
@@ -397,5 +398,25 @@ test("the whole layer's titles fit on one line beside the export buttons, on Smo
     assert.deepEqual(titles.map(([key]) => key), ["lraw", "lvw", "rollout"]);
     for (const [, title] of titles) assert.ok([...title].length <= 27, title);
     assert.match(titles[0][1], new RegExp(`^Layer ${layer}: `));
+  }
+});
+
+test("the logit lens labels its depths as a learner counts them: the embeddings, even blocks, the last block", () => {
+  // SmolLM2 in presenter mode labels every 2nd of its 31 depths: counted from the embeddings that was every odd block
+  // ("embeddings, 1, 3, …, 29")
+  const labels = (L, step) => depthTicks(L, step).map(depthLabel);
+  assert.deepEqual(labels(30, 2), ["embeddings", ...Array.from({ length: 13 }, (_, i) => String(2 * i + 2)), "29"]);
+  assert.deepEqual(labels(30, 3), ["embeddings", "3", "6", "9", "12", "15", "18", "21", "24", "29"]);
+  assert.deepEqual(labels(4, 1), ["embeddings", "0", "1", "2", "3"]); // (the tiny models: every depth)
+  assert.deepEqual(labels(30, 1).length, 31);
+  // whatever the model and the step: the embeddings and the last block labelled, the labels a step apart or more
+  for (let L = 1; L <= 40; L++) {
+    for (let step = 1; step <= 5; step++) {
+      const rows = depthTicks(L, step);
+      assert.equal(rows[0], 0, `${L} blocks, every ${step}`);
+      if (L >= step) assert.equal(rows.at(-1), L, `${L} blocks, every ${step}: ${rows}`);
+      for (let i = 1; i < rows.length; i++) assert.ok(rows[i] - rows[i - 1] >= step, `${L} blocks, every ${step}: ${rows}`);
+      for (const r of rows.slice(1, -1)) assert.equal((r - 1) % step, 0, `${L} blocks, every ${step}: ${rows}`);
+    }
   }
 });
