@@ -567,8 +567,9 @@ class ModelService:
         passes, a continuation's passes and the post-processing that turns them into an answer, all of it in torch's
         inference mode (no request needs a gradient, and each tensor operation then skips autograd's bookkeeping: on
         the default model at 16 tokens, the analysis of a kept pass written to JSON took 0.91x the thread CPU time, a
-        new sentence's whole analysis 0.96-0.99x). Past the queue: Overloaded (a 503 with Retry-After). When `cancel` is set (the client went away), the work stops with Cancelled before its next
-        forward pass, and waiting for a slot stops too."""
+        new sentence's whole analysis 0.96-0.99x). Past the queue: Overloaded (a 503 with Retry-After). When `cancel`
+        is set (the client went away), the work stops with Cancelled before its next forward pass, and waiting for a
+        slot stops too."""
         self._local.cancel = cancel
         try:
             self.check_cancelled()
