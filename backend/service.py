@@ -330,8 +330,9 @@ class ModelService:
             said = f"the text is {len(ids)} tokens" + (
                 f" (with its {special} special token{'s' if special > 1 else ''}); " if special else "; ")
             if limit > loaded.info.max_tokens:
-                raise ValueError(said + f"model {loaded.name!r} runs at most {limit} tokens past its trained length "
-                                        "(max_beyond_tokens)")
+                raise ValueError(said + f"model {loaded.name!r} runs at most {limit} tokens in all, past its trained "
+                                        f"length of {loaded.info.max_tokens} too (max_beyond_tokens): cut at least "
+                                        f"{len(ids) - limit} tokens")
             longer = self.max_tokens(loaded.info, beyond=True)
             if longer >= len(ids):
                 hint = (f", the length it was trained on; send allow_beyond_trained: true to run it on up to {longer} "

@@ -92,7 +92,11 @@ def test_a_long_text_is_refused_by_default_and_says_how_to_allow_it(lab):
     r = lab.post("/api/analyze", json={"text": LONG, "model": "tiny-learned", "allow_beyond_trained": True})
     assert r.status_code == 422 and "none for position 128" in r.json()["detail"]
     r = lab.post("/api/analyze", json={"text": LONG * 2, "allow_beyond_trained": True})
-    assert r.status_code == 422 and "at most 300 tokens past its trained length" in r.json()["detail"]
+    detail = r.json()["detail"]
+    # 300 in all, not 300 more than the 128 trained (as "at most 300 tokens past its trained length" read), and how
+    # much to cut, as the two refusals below say
+    assert r.status_code == 422 and "runs at most 300 tokens in all, past its trained length of 128 too" in detail
+    assert detail.endswith(f": cut at least {n_tokens(LONG * 2) - 300} tokens")
     # too long even past the trained length: no offer of a flag that would be refused too
     assert n_tokens(LONG * 2) > 300
     r = lab.post("/api/analyze", json={"text": LONG * 2})
