@@ -298,17 +298,19 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
   if (analysis && analysis.beyond_trained && !error) return { kind: "warning", text: analysis.beyond_trained.warning };
   if (!model || !error || status !== 422) return null;
   const trained = model.trained_tokens ?? model.max_tokens;
+  // the length of the text, which the refusal names ("the text is 234 tokens"), beside the limit: by how much it is over
+  const length = Number((/the text is (\d+) tokens/.exec(error) || [])[1] || 0);
+  const said = length ? ` (this text is ${length})` : "";
   if (canRunBeyond(model) && !state.beyond && /allow_beyond_trained/.test(error)) {
     // (a model given no positions meets no new position there, only a longer text than any it saw)
     const unseen = model.positional === "none" || state.positions === "removed" ? "a text this long"
       : `the positions from ${trained} on`;
-    return { kind: "offer", text: `${model.name} was trained on texts of at most ${trained} tokens. It can read up to ` +
+    return { kind: "offer", text: `${model.name} was trained on texts of at most ${trained} tokens${said}. It can read up to ` +
       `${model.max_tokens_beyond}, but it never saw ${unseen}: what it does there is extrapolation.` };
   }
   if (!canRunBeyond(model) && /max_tokens/.test(error)) {
-    const length = Number((/the text is (\d+) tokens/.exec(error) || [])[1] || 0);
     const others = modelsBeyond(models, length).filter((n) => n !== model.name);
-    return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens} tokens` +
+    return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens} tokens${said}` +
       (model.why_not_beyond ? `: ${model.why_not_beyond}` : ".") +
       (others.length ? ` Models that can run past their trained length: ${others.join(", ")}.` : "") };
   }

@@ -186,3 +186,16 @@ test("a link's even window is read as the odd one the curves use, so the menu, c
   assert.equal(parse("?smooth=1").smooth, 1);
   assert.deepEqual(smooth([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], parse("?smooth=10").smooth), smooth([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], 11));
 });
+
+test("a text too long: the offer and the reason say how long the text is, as the server's refusal does", () => {
+  // the page said "tiny-rotary was trained on texts of at most 128 tokens. It can read up to 512" and not the
+  // length of the text on screen, which the refusal it came from names
+  const s = structuredClone(DEFAULTS);
+  const canErr = "the text is 234 tokens (with its 1 special token); model 'tiny-rotary' reads at most 128 tokens (max_tokens), the length it was trained on; send allow_beyond_trained: true to run it on up to 512 tokens (positions it never saw)";
+  assert.match(beyondNotice({ model: ROTARY, state: s, error: canErr, status: 422, models: ALL }).text, /^tiny-rotary was trained on texts of at most 128 tokens \(this text is 234\)\. It can read up to 512/);
+  const cantErr = "the text is 234 tokens (with its 1 special token); model 'tiny-learned' reads at most 128 tokens (max_tokens). Learned positions stop at the trained length.; cut at least 106 tokens";
+  assert.match(beyondNotice({ model: LEARNED, state: s, error: cantErr, status: 422, models: ALL }).text, /^tiny-learned cannot read more than 128 tokens \(this text is 234\): Learned positions/);
+  // a refusal that does not name the length: nothing made up
+  const bare = "model 'tiny-rotary' reads at most 128 tokens; send allow_beyond_trained: true";
+  assert.match(beyondNotice({ model: ROTARY, state: s, error: bare, status: 422, models: ALL }).text, /^tiny-rotary was trained on texts of at most 128 tokens\. It/);
+});
