@@ -21,12 +21,14 @@ export function baseParams(state, model) {
 
 /**
  * A message as a sentence on the page: a capital first letter and a full stop (the API's messages, "the text is 145
- * tokens ...", are written to be quoted: joined with another they ran on without one).
+ * tokens ...", are written to be quoted: joined with another they ran on without one). A message that starts with one
+ * of `names` (the models' names: "tiny-sinusoidal has 4 layers ...") keeps it as it is spelt.
  */
-export function asSentence(message) {
+export function asSentence(message, names = []) {
   const m = String(message || "").trim();
   if (!m) return "";
-  const capital = m[0].toUpperCase() + m.slice(1);
+  const named = names.some((n) => n && m.startsWith(n) && !/^[\w@-]/.test(m.slice(n.length)));
+  const capital = named ? m : m[0].toUpperCase() + m.slice(1);
   return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
 }
 

@@ -297,7 +297,7 @@ function explorer(ctx) {
   const beyond = beyondNotice({ model: ctx.model, state, analysis: an.error ? null : an.data, error: an.error, status: an.status,
     models: page.list.models });
   // a text too long for the trained length: the notice says so in plain words (and offers to run it, or says why not)
-  showError([beyond && beyond.kind !== "warning" ? "" : an.error, page.notice].filter(Boolean).map(asSentence).join(" "));
+  showError([beyond && beyond.kind !== "warning" ? "" : an.error, page.notice].filter(Boolean).map((m) => asSentence(m, [...page.byName.keys()])).join(" "));
   beyondView.render($("beyond"), beyond);
   const analysis = an.data;
   // while only another layer of this sentence is on its way, the tokens shown are this sentence's

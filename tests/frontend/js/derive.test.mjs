@@ -173,6 +173,19 @@ test("an API message as a sentence of the page: a capital and a full stop, once"
   assert.equal(asSentence(null), "");
 });
 
+test("a message that starts with a model's name keeps the name as it is spelt: no capital", () => {
+  // ?layer=5&head=7 on tiny-sinusoidal said "Tiny-sinusoidal has 4 layers (0 to 3): there is no layer 5; showing
+  // layer 0. tiny-sinusoidal has 4 heads ...": the same model named two ways, and the first is no model's name
+  const names = ["tiny-sinusoidal", "smollm2-135m", "lab-1@50"];
+  assert.equal(asSentence("tiny-sinusoidal has 4 layers (0 to 3): there is no layer 5; showing layer 0.", names),
+    "tiny-sinusoidal has 4 layers (0 to 3): there is no layer 5; showing layer 0.");
+  assert.equal(asSentence("smollm2-135m is loading", names), "smollm2-135m is loading.");
+  assert.equal(asSentence("lab-1@50: gone", names), "lab-1@50: gone.");
+  // a name only at the start of a longer word is a word: capitalised as before
+  assert.equal(asSentence("tiny-sinusoidal-x is unknown", names), "Tiny-sinusoidal-x is unknown.");
+  assert.equal(asSentence("the text is empty", names), "The text is empty.");
+});
+
 test("temperatureElsewhere: the slider off 1, said by the views whose probabilities are at temperature 1", () => {
   assert.deepEqual([{ temp: 1 }, { temp: 0.3 }, { temp: 2 }, {}, null].map(temperatureElsewhere), [false, true, true, false, false]);
 });
