@@ -561,6 +561,15 @@ def test_on_a_phone_the_model_s_line_is_read_in_full(page: Page):
     assert page.evaluate("() => document.scrollingElement.scrollWidth") <= 390
 
 
+def test_the_model_s_line_says_the_longest_text_past_the_trained_length_in_all(page: Page):
+    """The line under the model menu said "reads at most 128 tokens (512 past its trained length, with a warning)",
+    which reads as 512 more than 128; the model reads 512 in all once allowed past its trained length."""
+    open_app(page, text="The cat sat on the mat.")
+    info = page.locator("#model-info")
+    expect(info).to_contain_text("reads at most 128 tokens (512 in all when allowed past its trained length, with a "
+                                 "warning)")
+
+
 @pytest.mark.parametrize("model, size", [("minilm-l6", (390, 844)), ("smollm2-135m", (390, 844)), ("minilm-l6", (1280, 800))],
                          ids=["minilm-phone", "smollm2-phone", "minilm-desktop"])
 def test_the_grid_s_head_names_are_inside_it(page: Page, need_models, model, size):
