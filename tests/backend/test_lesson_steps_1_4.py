@@ -133,35 +133,51 @@ def test_lesson_4_s_chaser_names_the_token_it_attends_to_most_or_says_it_gives_a
     """'The chaser' said "Its largest weight among the words, 0.34, goes to “.”" (punctuation called a word) and, on
     "cat cat", "Its largest weight among the words, 0.00, goes to itself". It now speaks of the sentence's tokens,
     names the one that gets the most (recomputed here from /api/attention/explain, special tokens left out), and where
-    every one of them shows as 0.00 says that it gives them almost nothing and where the attention goes."""
+    every one of them shows as 0.00 says that it gives them almost nothing and where the attention goes. The token is
+    one placeholder `{{top_word_key | self}}` ("to **itself**." where it is the query's own, else "to **its word**.",
+    where two blocks said "to itself." and "to “**word**”."): checked with every token of the sentence as the query."""
     if not model_entries[model]["available"]:
         pytest.skip(f"{model} is not installed")
+    causal = model_entries[model]["kind"] == "causal"
     seen = set()
-    for text in REPEATS:
+    for text in [*REPEATS[:4], "It was it.", "Dog dog."]:
         d = step(client, "context", 5, text, model=model)
         if d["missing"]:
             continue
-        assert d["problems"] == [], d["problems"]
-        e = step_explain(client, d, model)
-        words = [(w, i) for i, (w, t) in enumerate(zip(e["weights"], e["tokens"], strict=True))
-                 if w is not None and not t["special"]]
-        best, at = max(words, key=lambda x: (x[0], -x[1]))
-        body = filled(d)
-        assert "among the words" not in body
-        truth = "nothing" if best < 0.005 else "itself" if at == d["settings"]["token"] else "other"
-        said = [k for k, words_ in {"nothing": "It gives almost nothing to any token", "itself": ", to itself.",
-                                    "other": "to “**"}.items() if words_ in body]
-        assert said == [truth], (text, truth, body)
-        got = shown(d)
-        assert math.isclose(got["top_word_key_weight"], best, abs_tol=1e-6), (text, got, best)
-        if truth == "other":
-            assert got["top_word_key"] == e["tokens"][at]["display"], (text, got)
-        if truth == "nothing":
-            top = max(range(len(e["weights"])), key=lambda i: (e["weights"][i] or 0.0, -i))
-            assert got["top_key"] == e["tokens"][top]["display"], (text, got)
-        seen.add(truth)
+        n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
+        for token in [None, *range(n)]:
+            if token is not None:
+                d = step(client, "context", 5, text, model=model, token=token)
+                assert d["settings"]["token"] == token
+            assert d["problems"] == [], d["problems"]
+            e = step_explain(client, d, model)
+            body = filled(d)
+            said = [k for k, words_ in {"nothing": "It gives almost nothing to any token", "itself": ", to **itself**.",
+                                        "other": "it gives the most"}.items() if words_ in body]
+            if causal and e["tokens"][e["query"]]["special"]:  # the start token: it sees no word
+                assert said == [], (text, token, body)
+                continue
+            words = [(w, i) for i, (w, t) in enumerate(zip(e["weights"], e["tokens"], strict=True))
+                     if w is not None and not t["special"]]
+            best, at = max(words, key=lambda x: (x[0], -x[1]))
+            assert "among the words" not in body
+            truth = "nothing" if best < 0.005 else "itself" if at == d["settings"]["token"] else "other"
+            if truth == "itself":
+                said.remove("other")  # "it gives the most, 0.40, to **itself**."
+            assert said == [truth], (text, token, truth, body)
+            got = shown(d)
+            assert math.isclose(got["top_word_key_weight"], best, abs_tol=1e-6), (text, got, best)
+            if truth == "other":
+                assert got["top_word_key"] == e["tokens"][at]["display"], (text, got)
+                word = next(x["shown"] for x in d["numbers"] if expr_of(x) == "top_word_key")
+                assert f", to **{word}**." in body and "itself" not in body, (text, token, body)
+            if truth == "nothing":
+                top = max(range(len(e["weights"])), key=lambda i: (e["weights"][i] or 0.0, -i))
+                assert got["top_key"] == e["tokens"][top]["display"], (text, got)
+            seen.add(truth)
     if model == "tiny-sinusoidal":
         assert {"nothing", "other"} <= seen, seen
+    assert {"itself", "other"} <= seen, seen
 
 
 @pytest.mark.parametrize(("lesson", "n", "added"), [
