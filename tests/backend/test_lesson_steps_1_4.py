@@ -180,6 +180,34 @@ def test_lesson_4_s_chaser_names_the_token_it_attends_to_most_or_says_it_gives_a
     assert {"itself", "other"} <= seen, seen
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m", "minilm-l6"])
+def test_lesson_4_s_chaser_names_only_the_markers_the_model_has(client, model_entries, model):
+    """'The chaser' said "Of the sentence's tokens (start and end markers left out)" on SmolLM2, which adds no marker,
+    and on the tiny models, which add a start token and no end marker. The parenthesis now names what the sentence's
+    tokens (explain's, every token as the query) leave out: start and end markers where the first and the last token
+    are special (MiniLM's [CLS] and [SEP]), the start token where only the first is (BOS), nothing where none is."""
+    if not model_entries[model]["available"]:
+        pytest.skip(f"{model} is not installed")
+    told = set()
+    for text in [REPEATS[0], "It was it.", "Dog dog."]:
+        n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
+        for token in range(n):
+            d = step(client, "context", 5, text, model=model, token=token)
+            assert d["problems"] == [] and d["settings"]["token"] == token, d
+            body = filled(d)
+            if "Of the sentence's tokens" not in body and "any token of the sentence" not in body:
+                continue
+            e = step_explain(client, d, model)
+            first, last = e["tokens"][0]["special"], e["tokens"][-1]["special"]
+            says = ("(start and end markers left out)" if first and last else "(the start token left out)" if first
+                    else None)
+            assert (says is None or says in body) and ("left out)" in body) == (says is not None), (text, token, body)
+            assert "marker" not in body or (first and last), (text, token, body)
+            told.add(says)
+    assert told == {{"tiny-sinusoidal": "(the start token left out)", "smollm2-135m": None,
+                      "minilm-l6": "(start and end markers left out)"}[model]}, told
+
+
 @pytest.mark.parametrize(("lesson", "n", "added"), [
     ("context", 5, "What the head reads is added to the vector"),
     ("attention-arithmetic", 4, "This z, times the head's output matrix W_O"),  # (z itself is not what is added)
