@@ -262,7 +262,9 @@ def train(cfg: TrainConfig, model_cfg: ModelConfig, progress: bool = True,
                  "val_nats_per_token": round(val["nats_per_token"], 4), "val_bits_per_char": round(val["bits_per_char"], 4),
                  "val_nats_per_token_float32": round(val["nats_per_token"], 4)}
         (out / "checkpoints" / "index.json").write_text(json.dumps({
-            "format": ckpt.FORMAT, "note": "8-bit weights, one float32 scale per row; the last entry is the model itself",
+            "format": ckpt.FORMAT,
+            "note": ("each checkpoint but the last is kept as 8-bit weights, one float32 scale per row; "
+                     "the last is the final model itself"),
             "checkpoints": [*recorded, final], "train_loss": [round(v, 4) for v in losses]}, indent=1) + "\n",
             encoding="utf-8")
         history = {"index": "checkpoints/index.json", "steps": [c["step"] for c in [*recorded, final]],

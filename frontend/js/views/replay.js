@@ -4,7 +4,15 @@
 // (drawn when opened). Hidden for a model without checkpoints. Draws what GET /api/models/{name}/training sends;
 // fetches nothing.
 import { checkpointSteps, stepAt, stepIndex } from "../labrun.js";
+import { asSentence } from "../derive.js";
 import { caption, changed, COLORS, draw, emit, fmt, h, panel, part, reason } from "../plot.js";
+
+/** The loss curve's caption, step `step` marked; the training index's `note` (how the checkpoints are stored)
+ * after it as a sentence of its own. */
+export function lossCaption(step, note) {
+  return `The training loss of every step and the validation loss at each checkpoint (nats per token). The dotted line: step ${step}.` +
+    (note ? ` ${asSentence(note)}` : "");
+}
 
 /**
  * data: {model (the base model's /api/models entry), training (the source's {data, error, pending}), tstep (the
@@ -60,8 +68,7 @@ export function render(element, data) {
   if (!changed(fig, [tr, step])) return;
   const x = tr.train_loss.map((_, i) => i + 1); // train_loss[i] is step i + 1's
   const cks = tr.checkpoints.filter((c) => c.val_nats_per_token !== null && c.val_nats_per_token !== undefined);
-  caption(fig, `The training loss of every step and the validation loss at each checkpoint (nats per token). The dotted line: step ${step}.` +
-    (tr.note ? ` ${tr.note}` : ""));
+  caption(fig, lossCaption(step, tr.note));
   draw(fig, [
     { type: "scatter", mode: "lines", name: "training loss", x, y: tr.train_loss, line: { color: COLORS.bar, width: 1 },
       hovertemplate: "step %{x}<br>training loss %{y:.3f}<extra></extra>" },
