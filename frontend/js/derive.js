@@ -406,3 +406,16 @@ export function similarityCaption(sim) {
     (falls ? "On average nearby positions are more alike than distant ones." : "The mean does not fall steadily with the distance.") +
     (apart ? ` Not every pair: positions ${odd} and ${odd + 1} have cosine ${f(sim[odd][odd + 1])}.` : "");
 }
+
+/** The step a link's `step=` (`raw`, null where none) opens in a lesson of `steps` steps titled `title`, and a
+ * notice where the link named no step of it (past the last: the last; 0, or not a whole number: the first), as an
+ * unknown view or layer gets one. */
+export function linkStep(raw, steps, title) {
+  if (raw === null || raw === undefined || raw === "") return { step: 1, notice: "" };
+  const n = Number(raw);
+  const whole = /^\s*\d+\s*$/.test(String(raw)) && Number.isInteger(n);
+  const step = whole ? Math.min(Math.max(1, n), steps) : 1;
+  if (whole && step === n) return { step, notice: "" };
+  const named = whole ? String(n) : `“${String(raw).slice(0, 20)}”`;
+  return { step, notice: `The lesson “${title}” has ${count(steps, "step")}${steps > 1 ? ` (1 to ${steps})` : ""}: there is no step ${named}; showing step ${step}.` };
+}

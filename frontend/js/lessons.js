@@ -5,7 +5,7 @@
 // layer fetches for the page's state: a step and the explorer showing the same view send one request. The panel is
 // drawn in main.js's refresh, in the same frame as the explorer. The URL names the lesson and the step.
 import { data } from "./data.js";
-import { effectiveToken, keptIndices } from "./derive.js";
+import { effectiveToken, keptIndices, linkStep } from "./derive.js";
 import * as T from "./lesson-template.js";
 import { onPhone } from "./plot.js";
 import { DEFAULTS, state, subscribe, update } from "./state.js";
@@ -622,7 +622,8 @@ export async function start(page, { schedule }) {
   }
   if (wanted) {
     const lesson = find(wanted);
-    const n = Number(INITIAL.get("step")) || 1;
+    // a step the lesson has not (step=99 of 4): the nearest, and a notice next to the sentence box says so
+    const { step: n, notice } = lesson ? linkStep(INITIAL.get("step"), lesson.steps.length, lesson.title) : { step: 1, notice: "" };
     if (lesson && !INITIAL.has("view")) {
       enterStep(lesson, n, { history: "replace", model: INITIAL.get("model"), text: INITIAL.get("text") });
     } else if (lesson) {
@@ -636,6 +637,8 @@ export async function start(page, { schedule }) {
       L.set = { positions: s.positions, scale: s.scale, ablate: s.ablate };
       update({ lesson: lesson.id, step: clampStep(lesson, n) });
     }
+    // (after the update: one that changes the sentence, model or view clears the link's notices)
+    if (notice) page.notice = [page.notice, notice].filter(Boolean).join(" ");
   }
   schedule();
 }

@@ -207,3 +207,19 @@ test("a number of things is written through count(n, noun): no view spells its o
   }
   assert.deepEqual(found, []);
 });
+
+test("a link's lesson step past the lesson's steps opens the nearest with a notice, as an unknown layer does", async () => {
+  const { linkStep } = await import("../../../frontend/js/derive.js");
+  assert.deepEqual(linkStep("99", 4, "Many heads"),
+    { step: 4, notice: "The lesson “Many heads” has 4 steps (1 to 4): there is no step 99; showing step 4." });
+  assert.deepEqual(linkStep("0", 4, "Many heads"),
+    { step: 1, notice: "The lesson “Many heads” has 4 steps (1 to 4): there is no step 0; showing step 1." });
+  // not a whole number (a step of 2.5 picked no step at all): the first step
+  assert.equal(linkStep("2.5", 4, "X").step, 1);
+  assert.match(linkStep("abc", 4, "X").notice, /there is no step “abc”; showing step 1\.$/);
+  assert.match(linkStep("9", 1, "X").notice, /^The lesson “X” has 1 step: there is no step 9; showing step 1\.$/);
+  // a step of the lesson, or none named: no notice
+  assert.deepEqual(linkStep("3", 4, "X"), { step: 3, notice: "" });
+  assert.deepEqual(linkStep(null, 4, "X"), { step: 1, notice: "" });
+  assert.deepEqual(linkStep("", 4, "X"), { step: 1, notice: "" });
+});
