@@ -311,10 +311,17 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
       `${model.max_tokens_beyond}, but it never saw ${unseen}: what it does there is extrapolation.` };
   }
   if (!canRunBeyond(model) && /max_tokens/.test(error)) {
-    const others = modelsBeyond(models, length).filter((n) => n !== model.name);
-    return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens} tokens${said}` +
+    const others = models.filter((m) => m.name !== model.name && modelsBeyond([m], length).length);
+    // the app's own cap, below the trained length (SmolLM2: 128 of its 8,192): not a limit of the trained length, and
+    // the models offered read the text past theirs (which this one would not be)
+    const capped = model.max_tokens < trained;
+    const lengths = [...new Set(others.map((m) => m.trained_tokens ?? m.max_tokens))];
+    const offer = !others.length ? ""
+      : capped ? ` Models that can read a text this long, past their own trained length${lengths.length === 1 ? ` of ${lengths[0]} tokens` : ""}: `
+      : " Models that can run past their trained length: ";
+    return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens} tokens${capped ? " here" : ""}${said}` +
       (model.why_not_beyond ? `: ${model.why_not_beyond}` : ".") +
-      (others.length ? ` Models that can run past their trained length: ${others.join(", ")}.` : "") };
+      (others.length ? `${offer}${others.map((m) => m.name).join(", ")}.` : "") };
   }
   return null;
 }

@@ -199,3 +199,19 @@ test("a text too long: the offer and the reason say how long the text is, as the
   const bare = "model 'tiny-rotary' reads at most 128 tokens; send allow_beyond_trained: true";
   assert.match(beyondNotice({ model: ROTARY, state: s, error: bare, status: 422, models: ALL }).text, /^tiny-rotary was trained on texts of at most 128 tokens\. It/);
 });
+
+test("a text too long for the app's own cap on a model (SmolLM2, MiniLM): the other models are not offered as 'past their trained length'", () => {
+  // smollm2-135m was trained on 8,192 tokens; the app reads 128 on it: its limit is the cap, far inside its trained length
+  const big = ALL.find((m) => m.name === "smollm2-135m");
+  const err = "the text is 313 tokens; model 'smollm2-135m' reads at most 128 tokens (max_tokens); cut at least 185 tokens";
+  const no = beyondNotice({ model: big, state: structuredClone(DEFAULTS), error: err, status: 422, models: ALL });
+  assert.equal(no.kind, "cannot");
+  assert.match(no.text, /^smollm2-135m cannot read more than 128 tokens here \(this text is 313\): kept small/);
+  assert.doesNotMatch(no.text, /Models that can run past their trained length/);
+  assert.match(no.text, / Models that can read a text this long, past their own trained length of 128 tokens: tiny-sinusoidal, tiny-rotary, tiny-nope, tiny-alibi\.$/);
+  // tiny-learned's limit is its trained length: as before
+  const cantErr = "the text is 234 tokens; model 'tiny-learned' reads at most 128 tokens (max_tokens). Learned positions stop at the trained length.";
+  const learned = beyondNotice({ model: LEARNED, state: structuredClone(DEFAULTS), error: cantErr, status: 422, models: ALL });
+  assert.match(learned.text, /^tiny-learned cannot read more than 128 tokens \(this text is 234\): Learned positions stop/);
+  assert.match(learned.text, / Models that can run past their trained length: tiny-sinusoidal, tiny-rotary, tiny-nope, tiny-alibi\.$/);
+});
