@@ -426,3 +426,24 @@ export function linkStep(raw, steps, title) {
   const named = whole ? String(n) : `“${String(raw).slice(0, 20)}”`;
   return { step, notice: `The lesson “${title}” has ${count(steps, "step")}${steps > 1 ? ` (1 to ${steps})` : ""}: there is no step ${named}; showing step ${step}.` };
 }
+
+/**
+ * Where a strip of chips in one row that scrolls sideways (the token strip in presenter mode) must scroll to so that
+ * chip `q` of `chips` ({start, length} in the strip's content, in order) is in sight: {scroll, pad}. In sight already
+ * (`margin` clear of the edges): where it is. Else the strip's left edge is a chip's start (less `margin`), never
+ * inside a chip (a sliver of one, "|>" of <|bos|>): the earliest from which the query and the chip after it show whole,
+ * else the query's own. `pad`: the room to add at the strip's end (past its `content`, without any room added before)
+ * for it to scroll that far (or to stay where it was scrolled with room added).
+ */
+export function stripScroll(chips, q, { scroll, size, content, margin = 4 }) {
+  const c = chips[q];
+  let to = scroll;
+  if (c.start - margin < scroll || c.start + c.length + margin > scroll + size) {
+    const next = chips[q + 1] || c;
+    const need = next.start + next.length + margin;
+    let i = 0;
+    while (i < q && chips[i].start - margin + size < need) i += 1;
+    to = Math.max(0, chips[i].start - margin);
+  }
+  return { scroll: to, pad: Math.max(0, to + size - content) };
+}

@@ -576,6 +576,27 @@ def test_the_token_strip_shows_whole_rows(page: Page, size, extra):
     assert hidden > 0 and rows[-1] == "shown" and not [r for r in rows if r.startswith("cut")], rows
 
 
+def test_the_token_strip_scrolled_sideways_cuts_no_token_at_its_edge(page: Page):
+    """Presenter mode with a lesson at 1280x720: the strip is one row that scrolls sideways. Bringing the query (token
+    10) into sight scrolled it to its end, leaving "|>" of <|bos|> cut at its left edge; now its left edge is a
+    token's start, and the query and its neighbours are whole."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"present": 1, "lesson": "positional-encoding", "step": 5}))
+    step_ready(page, "positional-encoding", 5)
+    chips = page.evaluate("""() => {
+      const strip = document.getElementById('tokens'); const b = strip.getBoundingClientRect();
+      const left = b.left + strip.clientLeft, right = left + strip.clientWidth;
+      return [...strip.querySelectorAll('.tok')].map((c) => { const r = c.getBoundingClientRect();
+        return { index: Number(c.dataset.index), selected: c.classList.contains('selected'),
+                 where: r.right <= left + 0.5 ? 'left' : r.left >= right - 0.5 ? 'right'
+                   : r.left >= left - 0.5 && r.right <= right + 0.5 ? 'shown' : 'cut' }; });
+    }""")
+    assert page.evaluate("document.getElementById('tokens').scrollLeft") > 0, chips  # it did scroll sideways
+    assert [c for c in chips if c["where"] == "cut"] == [], chips
+    q = next(i for i, c in enumerate(chips) if c["selected"])
+    assert chips[q]["index"] == 10 and all(c["where"] == "shown" for c in chips[q - 1:q + 2]), chips
+
+
 @pytest.mark.parametrize("size", [(1280, 800), (390, 844)], ids=["desktop", "phone"])
 def test_the_arithmetic_view_shows_every_number_of_the_query(page: Page, size):
     """The query vector's line holds all d_head numbers on screen (it ran past the panel's edge after 22 of the

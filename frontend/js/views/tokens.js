@@ -1,5 +1,5 @@
 // The token strip: one chip per token (text set with textContent), the selected query highlighted.
-import { intoSight, positionText, shownText } from "../derive.js";
+import { intoSight, positionText, shownText, stripScroll } from "../derive.js";
 import { h } from "../plot.js";
 import { chipNote, sources, spoken, typedTexts } from "../tokentext.js";
 
@@ -52,7 +52,17 @@ export function render(element, data, state) {
     const r = query.getBoundingClientRect();
     const box = element.getBoundingClientRect();
     element.scrollTop = intoSight(r.top - box.top - element.clientTop + element.scrollTop, r.height, element.scrollTop, element.clientHeight);
-    element.scrollLeft = intoSight(r.left - box.left - element.clientLeft + element.scrollLeft, r.width, element.scrollLeft, element.clientWidth);
+    // sideways (one row, presenter mode): the strip's left edge at a chip's start, not inside one, the query and the
+    // chip after it whole; the strip given room at its end to scroll that far where it must
+    const scroll = element.scrollLeft; // (before the room added for the last query goes, which may pull it back)
+    element.style.paddingRight = "";
+    const left = box.left + element.clientLeft - element.scrollLeft;
+    const top = query.getBoundingClientRect().top; // (the query's row, where the strip's rows scroll too)
+    const row = [...element.children].filter((c) => Math.abs(c.getBoundingClientRect().top - top) < 1);
+    const chips = row.map((c) => { const b = c.getBoundingClientRect(); return { start: b.left - left, length: b.width }; });
+    const to = stripScroll(chips, row.indexOf(query), { scroll, size: element.clientWidth, content: element.scrollWidth });
+    if (to.pad) element.style.paddingRight = `${parseFloat(getComputedStyle(element).paddingRight) + to.pad}px`;
+    element.scrollLeft = to.scroll;
   }
   // roving tab stop: the selected chip (or the first) is the one Tab reaches, unless focus is already in the strip
   const focused = element.contains(document.activeElement) ? document.activeElement : null;

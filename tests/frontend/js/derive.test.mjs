@@ -223,3 +223,29 @@ test("a link's lesson step past the lesson's steps opens the nearest with a noti
   assert.deepEqual(linkStep(null, 4, "X"), { step: 1, notice: "" });
   assert.deepEqual(linkStep("", 4, "X"), { step: 1, notice: "" });
 });
+
+test("stripScroll: a query out of a one-row strip's sight is shown whole with whole neighbours and no chip cut at the left edge", async () => {
+  const { stripScroll } = await import("../../../frontend/js/derive.js");
+  // the presenter-mode strip of ?present=1&lesson=positional-encoding&step=5 at 1280x720 (832 px wide, 908 of content):
+  // <|bos|> 4..107, The 112, ... tired 772..863 (the query), "." 868..904. It scrolled to its end (76), leaving "|>" of
+  // <|bos|> cut at the left edge; now the left edge is the start of "The", the strip given 32 px more room at its end
+  const starts = [4, 112, 172, 244, 316, 376, 448, 520, 640, 700, 772, 868];
+  const lengths = [103, 55, 67, 67, 55, 67, 67, 115, 55, 67, 91, 36];
+  const chips = starts.map((start, i) => ({ start, length: lengths[i] }));
+  assert.deepEqual(stripScroll(chips, 10, { scroll: 0, size: 832, content: 908 }), { scroll: 108, pad: 32 });
+  // in sight already (the student's own scroll): stays; scrolled into the room added at the end, the room is kept
+  assert.deepEqual(stripScroll(chips, 10, { scroll: 108, size: 832, content: 908 }), { scroll: 108, pad: 32 });
+  assert.deepEqual(stripScroll(chips, 3, { scroll: 0, size: 832, content: 908 }), { scroll: 0, pad: 0 });
+  // the last token: the earliest chip start from which it shows whole
+  assert.deepEqual(stripScroll(chips, 11, { scroll: 0, size: 832, content: 908 }), { scroll: 108, pad: 32 });
+  // a narrow strip: the query and its right neighbour from the left neighbour's start when they fit, else the query first
+  assert.deepEqual(stripScroll(chips, 10, { scroll: 0, size: 220, content: 908 }), { scroll: 696, pad: 8 });
+  assert.deepEqual(stripScroll(chips, 10, { scroll: 0, size: 120, content: 908 }), { scroll: 768, pad: 0 });
+  // the left edge is always a chip's start (less the margin), never inside a chip
+  for (const size of [150, 300, 500, 832]) {
+    for (let q = 0; q < chips.length; q++) {
+      const { scroll } = stripScroll(chips, q, { scroll: 0, size, content: 908 });
+      assert.ok(scroll === 0 || starts.includes(scroll + 4), `size ${size}, query ${q}: scroll ${scroll}`);
+    }
+  }
+});
