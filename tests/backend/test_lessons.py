@@ -90,7 +90,10 @@ def test_shipped_lessons_parse_and_cover_the_seven_concepts(client):
 
 # what quotes a question's answer: the lab's loss step and accuracy, the top next word, the word attended most
 ANSWER_PLACEHOLDERS = {"loss-step": ("labrun.loss.",), "lab-accuracy": ("labrun.final.accuracy",),
-                       "next-word": ("predictions.0.", "top_next"), "top-key": ("top_word_key", "@(weights.$max")}
+                       "next-word": ("predictions.0.", "top_next"),
+                       "top-key": ("top_word_key", "@(weights.$max", "weights.$maxword")}
+# the views that draw the selected head's attention of the model on screen, where a top-key guess is checked
+TOP_KEY_VIEWS = {"attention", "arithmetic"}
 
 
 def test_a_question_s_answer_is_quoted_only_after_the_guess(client):
@@ -107,6 +110,17 @@ def test_a_question_s_answer_is_quoted_only_after_the_guess(client):
             assert quoted == [], (lesson["id"], step["number"], quoted)
             checked += 1
     assert checked >= 4
+
+
+def test_a_top_key_question_is_asked_where_the_attention_it_is_about_is_drawn(client):
+    """A `top-key` question (which word the query attends to most, in the model on screen) is asked on a view that
+    draws that attention: lesson 8's "Five schemes side by side" asked it on the Positional tab, where the page's
+    model's attention row is not on screen to check the guess against (and quoted the winning weight,
+    `weights.$maxword`, above the question)."""
+    asked = [(lesson["id"], step["number"], step["settings"]["view"])
+             for lesson in client.get("/api/lessons").json()["lessons"] for step in lesson["steps"]
+             if step["ask"] and step["ask"]["kind"] == "top-key"]
+    assert len(asked) >= 3 and [a for a in asked if a[2] not in TOP_KEY_VIEWS] == []
 
 
 def test_the_readme_is_not_a_lesson():
