@@ -437,6 +437,47 @@ def source_request(name: str, state: dict, model: dict, overrides: dict, query: 
 TEXT_FREE_SOURCES = ("model", "scheme", "lengths", "probe", "positional", "analogy", "roledefs", "roleprobe", "labrun")
 # ^ the sources whose request above holds neither the sentence nor a token of it
 
+
+
+def reads_text(settings: Any, body: str, ask: Any = None) -> bool:
+    """Whether a step reads the sentence on screen: a placeholder of its text (any claim, shown or not, and its
+    conditions) or of its question, a role, the question's answer, or a setting found in the sentence (a word or role
+    as `token`, `head: @top-head` on the sentence, `ablate: @strongest-head`). A step that reads none (the measured
+    curves of the position lab, the nearest words of its own `word`) is the same on every sentence: the page does not
+    say that it runs on the student's sentence, nor offer the lesson's (frontend/js/lessons.js ownNote). The view is
+    not counted: a step is about what its text says."""
+    if ask is not None and QUESTION_SOURCES[ask.kind] not in TEXT_FREE_SOURCES:
+        return True
+    if isinstance(settings.token, str) or settings.ablate_role:
+        return True
+    if settings.head_role and not (settings.head_role == "top-head" and settings.probe):
+        return True
+    texts = [body, (ask.prompt or "") if ask is not None else ""]
+    for text in texts:
+        for inner in re.findall(r"\{\{(.*?)\}\}", text, flags=re.S):
+            expr = split_top(inner.strip(), "|")[0].strip()
+            if "@" in expr or "#" in expr:
+                return True  # a role, a word of the sentence
+            expr = SHORTCUTS.get(expr, expr)
+            parts = [p.strip() for p in split_top(expr, ".")]
+            m = re.fullmatch(r"([a-z]+)(?:\((.*)\))?", parts[0])
+            name = m[1] if m else parts[0]
+            if any(p in ("$token", "$prev") for p in parts[1:]) or (m and m[2] and "token" in m[2]):
+                return True  # the query token: a token of the sentence
+            if name == "state":
+                if parts[1:2] == ["token"]:
+                    return True
+            elif name == "neighbors":
+                if not settings.word:
+                    return True  # the nearest words of the selected token
+            elif name in ("rolemodels",):
+                if not settings.probe:
+                    return True
+            elif name not in TEXT_FREE_SOURCES:
+                return True
+    return False
+
+
 SOURCE_NAMES = ("analyze", "explain", "qkv", "predict", "embeddings", "neighbors", "analogy", "positional",
                 "decompose", "lens", "logit", "attnattr", "scheme", "lengths", "probe", "model", "state", "roles", "roledefs",
                 "roleprobe", "rolemodels", "labrun")

@@ -97,6 +97,9 @@ class LessonStep(BaseModel):
                                        "and {{placeholders}}")
     ask: Question | None = Field(None, description="a predict-then-reveal question, where the step has one")
     line: int = Field(..., description="the line of the step's heading in its file")
+    reads_text: bool = Field(True, description="whether the step reads the sentence (its text, question or settings: "
+                                               "backend/lesson_steps.py reads_text); false: the same on every "
+                                               "sentence, and the page does not offer the lesson's")
 
 
 class Lesson(BaseModel):
@@ -393,8 +396,10 @@ def parse_lesson(source: str, file: str, number: int = 1, check_model=None) -> L
                 check_model(settings.model, settings.layer, settings.head, settings.ablate)
             except ValueError as e:
                 raise LessonSyntaxError(start + 1, f"step {n + 1}: {e}") from None
-        steps.append(LessonStep(number=n + 1, title=title, settings=settings, body=body,
-                                ask=Question(kind=ask, prompt=prompt) if ask else None, line=start + 1))
+        question = Question(kind=ask, prompt=prompt) if ask else None
+        from backend.lesson_steps import reads_text
+        steps.append(LessonStep(number=n + 1, title=title, settings=settings, body=body, ask=question, line=start + 1,
+                                reads_text=reads_text(settings, body, question)))
     return Lesson(id="x", number=number, file=file, title=str(front["title"]), concept=front.get("concept"),
                   summary=str(front.get("summary", "")), intro=intro, steps=steps)
 

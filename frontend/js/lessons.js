@@ -297,12 +297,14 @@ function missingAction(d) {
 }
 
 /** When the page is not on the step's own sentence or model: a note saying so, with a button that puts them back.
- * `linked`: the page opened from a shared link at this step (the sentence and model are the link's, not the reader's). */
+ * `linked`: the page opened from a shared link at this step (the sentence and model are the link's, not the reader's).
+ * A step that reads nothing of the sentence (`reads_text` false: the position lab's measured curves, the nearest words
+ * of its own word) is the same on every sentence: no note of the sentence, nor the lesson's offered. */
 function ownNote(step, linked = false) {
   const s = step.settings;
   const your = linked ? "the link’s" : "your";
   const model = stepModel(s);
-  const text = state.text !== s.text;
+  const text = step.reads_text !== false && state.text !== s.text;
   const other = state.model !== model;
   const absent = absentModel(s);
   if (!text && !other) return absent ? { text: absent, action: null, kind: "own" } : null;

@@ -328,3 +328,30 @@ def test_a_weight_or_probability_in_a_lesson_s_text_names_its_decimals():
             bare += [f"{path.name}:{n}: {{{{{x}}}}}" for x in re.findall(r"\{\{([^{}]*?)\}\}", line)
                      if "|" not in x and floaty.search(x.strip())]
     assert bare == []
+
+
+def test_a_step_says_whether_it_reads_the_sentence(client):
+    """Lesson 10's steps 1 to 5 draw and quote measured curves, and lesson 3's nearest-words steps the neighbours of
+    their own words: the same on every sentence, yet the page said "This step is on your sentence; the lesson's is …"
+    with a button for the lesson's. Each step now says whether it reads the sentence (`reads_text`): a placeholder of
+    its text or question, a role, its question's answer, or a setting found in the sentence."""
+    steps = {(l["id"], s["number"]): s for l in client.get("/api/lessons").json()["lessons"] for s in l["steps"]}
+    free = [("position-past-the-trained-length", n) for n in range(1, 6)] + \
+        [("similarity-and-vector-arithmetic", n) for n in range(1, 5)]
+    assert [k for k in free if steps[k]["reads_text"]] == []
+    # the others read it: roles, the query's numbers, a question on the sentence
+    reads = [("attention-arithmetic", 2), ("attention-arithmetic", 3), ("positional-encoding", 5), ("context", 4),
+             ("next-word-prediction", 1), ("find-the-induction-head", 1)]
+    assert [k for k in reads if not steps[k]["reads_text"]] == []
+    from backend.lesson_steps import reads_text
+    from backend.lessons import Question, StepSettings
+    plain = StepSettings(text="Birds sing.")
+    assert not reads_text(plain, "{{model.d_head}} and {{lengths.models.0.trained_tokens | int}}; {{layer}}")
+    assert reads_text(plain, "::: when {{top_key_weight}} > 0.5\\nMostly one.\\n:::")  # a condition, even unshown
+    assert reads_text(plain, "**{{@noun}}**") and reads_text(plain, "{{explain.weights.#cat}}")
+    assert reads_text(plain, "{{state.token}}") and not reads_text(plain, "{{state.positions}}")
+    assert reads_text(plain, "{{neighbors.neighbors.0.display}}")  # the selected token's nearest words
+    assert not reads_text(StepSettings(text="Birds sing.", word="king"), "{{neighbors.neighbors.0.display}}")
+    assert reads_text(plain, "Guess.", Question(kind="next-word"))
+    assert not reads_text(plain, "Guess.", Question(kind="loss-step"))
+    assert reads_text(StepSettings(text="Birds sing.", token="@pronoun"), "{{model.n_layers}}")

@@ -122,6 +122,22 @@ def test_a_lesson_for_causal_models_on_an_encoder_offers_to_switch(page: Page, n
     expect(page.locator("#lesson-panel .offer-own")).to_contain_text("This step is on your sentence; the lesson’s is")
 
 
+def test_a_step_that_reads_no_sentence_does_not_offer_the_lesson_s(page: Page):
+    """Lesson 10's steps 1 to 5 (measured curves) and lesson 3's nearest words are the same on every sentence: on the
+    student's own they said "This step is on your sentence; the lesson's is …" with "Use the lesson's sentence". No
+    note now; a step that reads the sentence still has it."""
+    own = "Tom had a red ball and he lost it."
+    for lesson, n in [("position-past-the-trained-length", 1), ("position-past-the-trained-length", 5),
+                      ("similarity-and-vector-arithmetic", 1)]:
+        page.goto(f"/?lesson={lesson}&step={n}&text={own}")
+        step_ready(page, lesson, n)
+        assert url_state(page)["text"] == own
+        expect(page.locator("#lesson-panel .offer-own")).to_have_count(0)
+    page.goto(f"/?lesson=attention-arithmetic&step=3&text={own}")
+    step_ready(page, "attention-arithmetic", 3)
+    expect(page.locator("#lesson-panel .offer-own")).to_contain_text("sentence; the lesson’s is")
+
+
 def test_next_keeps_the_student_s_sentence_and_says_so(page: Page, lessons):
     """Previous and Next keep a sentence the student typed (the steps of a lesson share theirs): the panel says the
     step runs on it and offers the lesson's; a step that names a model of its own still puts that model on screen."""
