@@ -2693,3 +2693,22 @@ def test_lesson_9_s_one_picture_says_which_position_its_top_token_follows(client
         assert ("the last position's stream" in body) == (token == n - 1), (token, body)
         p = client.post("/api/predict", json={"text": text, "model": model, "top_k": 1}).json()["per_position"][token]
         assert f"**{word_of(p['top'][0]['display'])}**" in body, (token, p["top"][0], body)
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m", "minilm-l6"])
+def test_lesson_5_says_a_masked_key_s_row_is_0_only_where_a_key_is_masked(client, model):
+    """'The weighted sum of the values' said "(the table's weight × value rows; a masked key's row is 0)" on
+    minilm-l6, which masks nothing, and on a causal model's last token, which sees every key. It says so only where
+    the query has a masked key (explain's mask, fetched again here)."""
+    text = "The cat sat on the mat because it was tired."
+    n = len(client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"])
+    for token in (2, n - 1):
+        d = client.post("/api/lessons/attention-arithmetic/steps/4",
+                        json={"text": text, "model": model, "token": token}).json()
+        assert d["problems"] == [], d["problems"]
+        s = d["settings"]
+        e = client.post("/api/attention/explain", json={"text": text, "model": model, "layer": s["layer"],
+                                                        "head": s["head"], "query": token}).json()
+        masked = any(e["mask"])
+        assert masked == (model != "minilm-l6" and token != n - 1), (model, token)
+        assert ("a masked key's row is 0" in filled(d)) == masked, (model, token, filled(d)[:300])
