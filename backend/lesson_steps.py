@@ -1418,6 +1418,11 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
             asked = step.ask.kind != "top-key" or len(top_key_choices(answer)) >= 2
         except ReadError as e:
             problems.append(f"the question ({step.ask.kind}) cannot be asked: {e}")
+        else:
+            if not asked:
+                # nothing to choose between (a top-key query that sees one word): no question, so no answer to keep
+                # hidden: the text shows whole, without the line +++ that would ask for a "Show the answer" click
+                body = re.sub(r"\n{3,}", "\n\n", re.sub(r"(?m)^[ \t]*\+\+\+[ \t]*$", "", body, count=1)).strip()
     return StepResolution(**out, settings=settings(), from_roles=from_roles, roles=list(ctx.roles.values()),
                           body=body, question=question if asked else None, asked=asked, claims=claims,
                           numbers=numbers,

@@ -1035,6 +1035,20 @@ def test_lesson_8_quotes_the_five_schemes_that_read_the_sentence(client, text):
     assert ("tiny-learned cannot read a sentence this long" in filled(d)) == ("tiny-learned" not in runs)
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-rotary"])
+def test_a_step_whose_question_is_left_out_keeps_no_answer_hidden(client, model):
+    """Lesson 8 "Five schemes side by side" on a query that sees one word (the start token; the first word, which sees
+    itself and the start token) asks nothing (nothing to choose between), yet its text kept the line +++: the page
+    hid what follows behind "Show the answer", an answer to no question, and the text above said "guess first".
+    Where the question is left out the text comes whole (no +++) and asks for no guess; where it is asked, the
+    line stays."""
+    for token, d in every_query(client, "/api/lessons/positional-encoding/steps/5", model, "The cat sat on the mat."):
+        plus = "+++" in [line.strip() for line in d["body"].split("\n")]
+        assert d["asked"] == (token > 1) and plus == d["asked"], (token, d["body"])
+        assert ("guess first" in d["body"].lower()) == d["asked"], (token, d["body"])
+        assert "\n\n\n" not in d["body"] and d["body"] == d["body"].strip()
+
+
 # --------------------------------------------------------------------------- the training lab's run: labrun, ask kinds
 
 def test_the_labrun_source_and_the_lab_questions_are_the_page_s():
