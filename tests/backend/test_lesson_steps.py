@@ -1049,6 +1049,19 @@ def test_a_step_whose_question_is_left_out_keeps_no_answer_hidden(client, model)
         assert "\n\n\n" not in d["body"] and d["body"] == d["body"].strip()
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m", "minilm-l6"])
+def test_lesson_5_softmax_quotes_the_scores_range_only_after_the_guess(client, model):
+    """Lesson 5 "Softmax" quoted the query's scaled scores "run from ... to <the highest>" above its top-key question,
+    which points at the key that wins. The range is below the line +++ where the question is asked; where it is left
+    out (a query that sees one word) the text comes whole."""
+    for token, d in every_query(client, "/api/lessons/attention-arithmetic/steps/3", model, "Tom was tired."):
+        lines = [line.strip() for line in d["body"].split("\n")]
+        assert ("+++" in lines) == d["asked"], (model, token, d["body"])
+        if d["asked"]:
+            assert "run from" not in "\n".join(lines[:lines.index("+++")]), (model, token, d["body"])
+            assert "run from" in "\n".join(lines[lines.index("+++"):]), (model, token, d["body"])
+
+
 # --------------------------------------------------------------------------- the training lab's run: labrun, ask kinds
 
 def test_the_labrun_source_and_the_lab_questions_are_the_page_s():

@@ -91,14 +91,16 @@ def test_shipped_lessons_parse_and_cover_the_seven_concepts(client):
 # what quotes a question's answer: the lab's loss step and accuracy, the top next word, the word attended most
 ANSWER_PLACEHOLDERS = {"loss-step": ("labrun.loss.",), "lab-accuracy": ("labrun.final.accuracy",),
                        "next-word": ("predictions.0.", "top_next"),
-                       "top-key": ("top_word_key", "@(weights.$max", "weights.$maxword")}
+                       "top-key": ("top_word_key", "@(weights.$max", "weights.$maxword", "top_key", "scores.$max")}
 # the views that draw the selected head's attention of the model on screen, where a top-key guess is checked
 TOP_KEY_VIEWS = {"attention", "arithmetic"}
 
 
 def test_a_question_s_answer_is_quoted_only_after_the_guess(client):
     """A step with a question quotes its answer only below a line `+++` (shown once the student has chosen): lesson 12
-    step 2 said at which step the run's loss fell above the question that asks it, once a run had ended."""
+    step 2 said at which step the run's loss fell above the question that asks it, once a run had ended; lesson 5's
+    "Softmax" quoted the query's highest scaled score (`scaled_scores.$max`, the key that wins the softmax) above its
+    top-key question."""
     checked = 0
     for lesson in client.get("/api/lessons").json()["lessons"]:
         for step in lesson["steps"]:
