@@ -316,6 +316,16 @@ export function splitReveal(body) {
   return { shown: lines.slice(0, at).join("\n"), hidden: lines.slice(at + 1).join("\n") };
 }
 
+/** The sentence on screen as the lesson panel's note names it ("This step is on … sentence; the lesson’s is …"):
+ * `linked`, the page opened from a shared page's link and still on its sentence: "the link’s"; `text` the sentence the
+ * page's address brought (`opened`: a lesson link's `&text=`, or a page reloaded on it), which nobody typed here: "the
+ * sentence on screen", true of a link's and of a reloaded one's own; else one the student typed: "your". */
+export function sentenceWhose(text, { linked = false, opened = null } = {}) {
+  if (linked) return "the link’s sentence";
+  if (opened !== null && text === opened) return "the sentence on screen";
+  return "your sentence";
+}
+
 /** A sentence with its full stop: none added where it ends in one already, inside a closing quote or not
  * ("… the lesson’s is “The cat sat.”", not "… sat.”."). */
 export function endSentence(text) {

@@ -28,6 +28,7 @@ const L = {
   applied: null, // {lesson, step, text, model}: what the settings were last taken for
   before: null, // the page's interventions when the lesson began: put back when it ends, unless the student changed them
   set: null, // the interventions the lesson set last (its current step's)
+  opened: null, // the sentence a lesson link's `&text=` put on screen (not typed here): the note does not call it "your"
   answers: new Map(), // question key -> the index the student clicked (-1: "just show me")
   toView: false, // a step was just entered: on a phone, scroll to the view once it is drawn (scrollToView)
   toQuestion: false, // a step was just entered: once drawn, its question shown whole in the panel (scrollToQuestion)
@@ -201,6 +202,7 @@ function enterStep(lesson, n, { history = "push", model: asked = null, text: ask
     // the training lab's settings, where the step names them (else the page's stay)
     ...Object.fromEntries(["ltask", "lpos", "lsize", "lsteps"].filter((k) => s[k] !== null && s[k] !== undefined).map((k) => [k, s[k]])),
   }, { history });
+  if (askedText !== null && askedText.trim()) L.opened = state.text; // a link's sentence: nobody typed it here
   const box = $("text");
   if (box && document.activeElement !== box) box.value = text;
   L.toView = true; // (a phone: drawPanel scrolls to the view once the step is drawn)
@@ -302,15 +304,15 @@ function missingAction(d) {
  * of its own word) is the same on every sentence: no note of the sentence, nor the lesson's offered. */
 function ownNote(step, linked = false) {
   const s = step.settings;
-  const your = linked ? "the link’s" : "your";
+  const your = T.sentenceWhose(state.text, { linked, opened: L.opened });
   const model = stepModel(s);
   const text = step.reads_text !== false && state.text !== s.text;
   const other = state.model !== model;
   const absent = absentModel(s);
   if (!text && !other) return absent ? { text: absent, action: null, kind: "own" } : null;
   const label = text && other ? "Use the lesson’s sentence and model" : text ? "Use the lesson’s sentence" : "Use the lesson’s model";
-  const words = text && other ? `${your} sentence and ${state.model}; the lesson’s are “${s.text}” on ${model}`
-    : text ? `${your} sentence; the lesson’s is “${s.text}”` : `${state.model}; the lesson’s model is ${model}`;
+  const words = text && other ? `${your} and ${state.model}; the lesson’s are “${s.text}” on ${model}`
+    : text ? `${your}; the lesson’s is “${s.text}”` : `${state.model}; the lesson’s model is ${model}`;
   return { text: `${absent ? `${absent} ` : ""}${T.endSentence(`This step is on ${words}`)}`, action: { label, change: { ...(text ? { text: s.text } : {}), ...(other ? { model } : {}) } }, kind: "own" };
 }
 
@@ -374,6 +376,7 @@ function endLesson() {
   L.set = null;
   L.fresh = null;
   L.linked = null;
+  L.opened = null;
   L.applied = null;
 }
 

@@ -296,3 +296,12 @@ test("$maxseen and $minseen leave out the keys the answer's mask hides", () => {
   assert.deepEqual(at(e, "explain.weights.$minseen").path, ["weights", 2]);
   assert.throws(() => at({ tokens, weights: [1, 2] }, "explain.weights.$maxseen"), /mask as long as the list/);
 });
+
+test("sentenceWhose: a lesson link's sentence is not called the student's", () => {
+  // /?lesson=attention-arithmetic&step=3&text=… said "This step is on your sentence" of a sentence nobody typed
+  const link = "Tom had a red ball.";
+  assert.equal(T.sentenceWhose(link, { opened: link }), "the sentence on screen");
+  assert.equal(T.sentenceWhose("Anna was cold.", { opened: link }), "your sentence"); // typed since
+  assert.equal(T.sentenceWhose("Anna was cold."), "your sentence");
+  assert.equal(T.sentenceWhose(link, { linked: true, opened: link }), "the link’s sentence"); // a whole page's link
+});
