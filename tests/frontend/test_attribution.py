@@ -419,7 +419,7 @@ def test_small_probabilities_are_written_and_drawn_at_a_high_temperature(page: P
     def written(p):  # 3 decimals; below 0.01 two significant figures (the API gives three there), as derive.probText
         two = float(f"{p:.2g}")
         assert two >= 1e-4  # (smaller ones are written with an exponent: not the case here)
-        return f"{p:.3f}" if p >= 0.01 or two >= 0.01 else str(two)
+        return f"{p:.3f}" if p >= 0.01 or two >= 0.01 else f"{p:#.2g}"  # (both figures: 0.0060)
 
     bars = plot_data(page, "#panel-predictions [data-part=topk] .plot")[0]
     assert bars["text"] == [written(p) for p in probs]

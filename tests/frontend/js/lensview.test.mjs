@@ -110,7 +110,11 @@ test("sampling as the API takes it; the predict source asks for the kept set onl
 test("small probabilities read as numbers, and their bars are drawn to the largest", () => {
   // at a high temperature (SmolLM2, T=5) every bar said 0.000, on an axis to 0.055 that left them invisible
   assert.deepEqual([0.196, 0.0423, 0.01, 0.0099, 0.0023, 0.0003, 0.001].map(probText),
-    ["0.196", "0.042", "0.010", "0.0099", "0.0023", "0.0003", "0.001"]);
+    ["0.196", "0.042", "0.010", "0.0099", "0.0023", "0.00030", "0.0010"]);
+  // two figures even where the second is 0: the bars of tiny-sinusoidal after "... take it home and take" (top-10)
+  // read 0.0063 for  home (0.00635) and 0.006 for  off (0.00598), as if the second had one figure fewer
+  assert.deepEqual([0.00635, 0.00598, 0.00492].map(probText), ["0.0063", "0.0060", "0.0049"]);
+  assert.equal(probText(0.00002), "2.0e-5");
   assert.equal(probText(0.000023), "2.3e-5");
   assert.equal(probText(0.00002345), "2.3e-5");
   assert.equal(probText(0.009951), "0.010"); // (two figures that round up to 0.01: the 3 decimals of 0.01 and up)
