@@ -151,6 +151,19 @@ export function openOffer(s) {
 }
 
 /**
+ * The run's id and the command that saves the step offered (openOffer) from a terminal, or "" where none is offered:
+ * `attnlab lab save RUN` asks for the run's id, which the page showed nowhere else. `origin`: the page's
+ * (location.origin); the command's --url is said where it is not the command's default server.
+ */
+export function cliSave(s, origin = "") {
+  const run = s.run;
+  const offer = openOffer(s);
+  if (!run || !offer.enabled) return "";
+  const url = origin && origin !== "http://127.0.0.1:8000" ? ` --url ${origin}` : "";
+  return `This is run ${run.id}: attnlab lab save ${run.id} --step ${offer.step}${url} --out FOLDER saves it from a terminal.`;
+}
+
+/**
  * Where the lab's controls (`chosen`: {task, positional, size, steps}, what Train would start) differ from the run on
  * screen (a lesson's next step sets them; the run before stays): what that run is, in one sentence; else "".
  */

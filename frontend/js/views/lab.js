@@ -5,6 +5,7 @@
 // It does not read the sentence: the page shows it without the sentence's analysis (`standalone`).
 import {
   answerOf, canReset, exampleLossSeries, firstReaching, isEnded, isLive, lossSeries, lossTable, openOffer, otherSettings, patternOf, roleSeries, shownIndex, shownRecord,
+  cliSave,
   statusText,
   typedSteps,
 } from "../labrun.js";
@@ -161,6 +162,8 @@ export function render(element, data, state) {
     line += ` A head's induction score first reached ${INDUCTION_AT} at step ${reached.step} (${reached.seconds.toFixed(1)} s; L${reached.layer} H${reached.head}).`;
   }
   if (run && run.registered.length) line += ` Opened in the explorer as ${run.registered.join(", ")}.`;
+  const save = cliSave(lab, location.origin);
+  if (save) line += ` ${save}`;
   const other = otherSettings(run, c);
   if (other) line += ` ${other}`;
   box.querySelector(".lab-status").textContent = line;

@@ -6,7 +6,7 @@ import { before, test } from "node:test";
 
 import { createLab } from "../../../frontend/js/lab.js";
 import {
-  answerOf, atStep, canReset, exampleLossSeries, firstReaching, initial, lossSeries, lossTable, openOffer, otherSettings, patternOf, reduce, roleSeries, shownIndex, shownRecord,
+  answerOf, atStep, canReset, cliSave, exampleLossSeries, firstReaching, initial, lossSeries, lossTable, openOffer, otherSettings, patternOf, reduce, roleSeries, shownIndex, shownRecord,
   statusText,
   TAKEN_UP,
   stepAt, stepIndex, topHead, typedSteps,
@@ -569,4 +569,19 @@ test("lab.js saves the run's weights at the step asked for, with its key; a 404 
   assert.equal(openOffer(lab.view).enabled, false); // (the view's Save offers what Open offers: nothing now)
   lab.leave();
   delete globalThis.EventSource;
+});
+
+test("the run's id and the command that saves it are written where its weights are offered", () => {
+  // `attnlab lab save RUN` asks for "the run's id (as the lab shows it)", and the lab showed no id: only the page's
+  // data-run-id attribute held it
+  const ended = { run: run({ id: 7, status: "cancelled", step: 45, checkpoint_steps: [5, 45] }), records: [] };
+  assert.equal(cliSave(ended, "http://127.0.0.1:8000"),
+    "This is run 7: attnlab lab save 7 --step 45 --out FOLDER saves it from a terminal.");
+  // another server than the command's default: its address too
+  assert.equal(cliSave(ended, "http://127.0.0.1:8103"),
+    "This is run 7: attnlab lab save 7 --step 45 --url http://127.0.0.1:8103 --out FOLDER saves it from a terminal.");
+  // nothing to save yet (training), or a run the server lost: nothing said
+  assert.equal(cliSave({ run: run({ id: 7, status: "running", checkpoint_steps: [5] }), records: [] }, "http://127.0.0.1:8000"), "");
+  assert.equal(cliSave({ run: run({ id: 7, status: "cancelled", lost: true, checkpoint_steps: [5] }), records: [] }, "http://127.0.0.1:8000"), "");
+  assert.equal(cliSave(initial(), "http://127.0.0.1:8000"), "");
 });
