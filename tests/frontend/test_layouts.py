@@ -1135,3 +1135,16 @@ def test_the_attention_view_s_panels_start_level(page: Page, need_models, size, 
     which = "presenter" if extra else "desktop" if size[0] > 1000 else "phone"
     assert [(a, b) for a, b in (("heatmap", "lines"), ("grid", "heads")) if abs(tops[a] - tops[b]) <= 1] == SIDE_BY_SIDE[which], tops
     assert page.evaluate(TITLES_UNLEVEL) + page.evaluate(PLOTS_UNLEVEL) + page.evaluate(PANELS_TOUCH) == []
+
+
+@pytest.mark.parametrize("view", ["predictions", "effects", "compare"])
+def test_a_window_narrowed_to_a_phone_redraws_its_plots_at_the_phone_width(page: Page, view):
+    """Each panel of a row whose plots start level (.plots-level: a grid of its own, for the subgrid rows) had one
+    implicit column sized `auto`, at least as wide as what it held: a plot drawn at 1280 px kept its panel 603 px wide
+    once the window was 390 px, and the page redrew it at that width. The Predictions, Beyond attention, Logit lens,
+    Compare and Training lab views scrolled sideways (scrollWidth 409 to 621)."""
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": view}))
+    ready(page, WAIT)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.wait_for_function("() => document.documentElement.scrollWidth <= 390", timeout=10_000)
