@@ -438,7 +438,6 @@ TEXT_FREE_SOURCES = ("model", "scheme", "lengths", "probe", "positional", "analo
 # ^ the sources whose request above holds neither the sentence nor a token of it
 
 
-
 def reads_text(settings: Any, body: str, ask: Any = None) -> bool:
     """Whether a step reads the sentence on screen: a placeholder of its text (any claim, shown or not, and its
     conditions) or of its question, a role, the question's answer, or a setting found in the sentence (a word or role

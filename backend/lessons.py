@@ -20,6 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from backend.lesson_steps import reads_text
 from backend.schemas import Positions
 from backend.vocabulary import POSITIONS, VIEW_IDS, parse_ablate
 
@@ -397,7 +398,6 @@ def parse_lesson(source: str, file: str, number: int = 1, check_model=None) -> L
             except ValueError as e:
                 raise LessonSyntaxError(start + 1, f"step {n + 1}: {e}") from None
         question = Question(kind=ask, prompt=prompt) if ask else None
-        from backend.lesson_steps import reads_text
         steps.append(LessonStep(number=n + 1, title=title, settings=settings, body=body, ask=question, line=start + 1,
                                 reads_text=reads_text(settings, body, question)))
     return Lesson(id="x", number=number, file=file, title=str(front["title"]), concept=front.get("concept"),
