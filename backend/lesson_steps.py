@@ -469,7 +469,7 @@ def reads_text(settings: Any, body: str, ask: Any = None) -> bool:
             elif name == "neighbors":
                 if not settings.word:
                     return True  # the nearest words of the selected token
-            elif name in ("rolemodels",):
+            elif name == "rolemodels":
                 if not settings.probe:
                     return True
             elif name not in TEXT_FREE_SOURCES:
