@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     # commas; "*" allows any). Anything else: 400 (no DNS rebinding)
     allowed_hosts: Annotated[list[str], NoDecode] = []
     # the HTTP server of `attnlab serve` (uvicorn with httptools)
-    max_header_bytes: int = Field(65_536, ge=1024)  # request line + headers; more: 400 and the connection closed
+    max_header_bytes: int = Field(65_536, ge=1024)  # request line + headers; more: 431 and the connection closed
     header_timeout_s: float = Field(10.0, gt=0, allow_inf_nan=False)  # to send a whole request head, from the
     # connection's start or the end of the previous answer; later: the connection is closed
     keep_alive_s: float = Field(5.0, gt=0, allow_inf_nan=False)  # an idle kept-alive connection is closed after this
