@@ -357,12 +357,17 @@ def build_parser(parser=None):
     p.add_argument("--eval-every", type=int, default=500,
                    help="steps between validation losses (default %(default)s)")
     p.add_argument("--checkpoints", type=int, default=0,
-                   help="record this many checkpoints, log-spaced over the steps (8-bit, in OUT/checkpoints; 0: none)")
-    p.add_argument("--title", default="", help="the model card's title")
+                   help="record this many checkpoints, log-spaced over the steps (8-bit, in OUT/checkpoints; default "
+                        "0: none)")
+    p.add_argument("--title", default="", help="the model card's title (default: the --out folder's name)")
     p.add_argument("--licence", default=TINYSTORIES["licence"], help="the training text's licence, for the card "
                                                                    "(default %(default)s)")
-    p.add_argument("--corpus-name", default=TINYSTORIES["corpus_name"], help="the training text's name, for the card")
-    p.add_argument("--source", default=TINYSTORIES["source"], help="where the training text comes from, for the card")
+    p.add_argument("--corpus-name", default=TINYSTORIES["corpus_name"],
+                   help=f"the training text's name, for the card (default {TINYSTORIES['corpus_name']!r}, also with "
+                        "training files of your own: name them here)")
+    p.add_argument("--source", default=TINYSTORIES["source"],
+                   help=f"where the training text comes from, for the card (default {TINYSTORIES['source']!r}, also "
+                        "with training files of your own)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 

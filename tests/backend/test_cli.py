@@ -207,6 +207,26 @@ def test_every_argument_and_command_says_what_it_is():
     assert "models convert" in " ".join(top.split("\n    models ", 1)[1].split("\n    train ", 1)[0].split()), top
 
 
+def test_every_option_with_a_default_says_it():
+    """`attnlab train --help` gave --title, --corpus-name and --source no default (a model trained on one's own files
+    got a card naming the TinyStories subset, with nothing in the help to say so), and --checkpoints only "0: none"."""
+    import argparse
+
+    from backend.cli import build_parser
+
+    def commands(parser, path=()):
+        yield path, parser
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    yield from commands(sub, (*path, name))
+
+    unsaid = [f"attnlab {' '.join(path)} {a.option_strings[-1]}" for path, parser in commands(build_parser())
+              for a in parser._actions if a.option_strings and a.default is not None and a.default is not False
+              and a.default != argparse.SUPPRESS and "default" not in (a.help or "")]
+    assert unsaid == []
+
+
 def test_every_option_the_readme_s_command_table_names_exists():
     """Each row of the README's command table (`attnlab report TEXT -o FILE.html [--model NAME] ...`) names options of
     that command: each is one its parser takes (the report's row named only --layer and --head of its many)."""
