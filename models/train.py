@@ -318,6 +318,7 @@ TINYSTORIES = {
     "source": "TinyStories (Eldan and Li, 2023, arXiv:2305.07759), a subset of its stories",
     "licence": "CDLA-Sharing-1.0",
 }
+TINYSTORIES_SHA256 = "5a1124f9158ba31871e6d00118457c95fcd7bc3dc2d5326e8b70c92f625b77f2"  # data/tinystories/train.txt
 
 
 def build_parser(parser=None):
@@ -360,14 +361,13 @@ def build_parser(parser=None):
                    help="record this many checkpoints, log-spaced over the steps (8-bit, in OUT/checkpoints; default "
                         "0: none)")
     p.add_argument("--title", default="", help="the model card's title (default: the --out folder's name)")
-    p.add_argument("--licence", default=TINYSTORIES["licence"], help="the training text's licence, for the card "
-                                                                   "(default %(default)s)")
-    p.add_argument("--corpus-name", default=TINYSTORIES["corpus_name"],
-                   help=f"the training text's name, for the card (default {TINYSTORIES['corpus_name']!r}, also with "
-                        "training files of your own: name them here)")
-    p.add_argument("--source", default=TINYSTORIES["source"],
-                   help=f"where the training text comes from, for the card (default {TINYSTORIES['source']!r}, also "
-                        "with training files of your own)")
+    ours = "where the training text is the project's data/tinystories/train.txt (the same bytes)"
+    p.add_argument("--licence", help=f"the training text's licence, for the card (default: {TINYSTORIES['licence']} "
+                                     f"{ours}; else none)")
+    p.add_argument("--corpus-name", help=f"the training text's name, for the card (default: "
+                                         f"{TINYSTORIES['corpus_name']!r} {ours}; else the training files' names)")
+    p.add_argument("--source", help=f"where the training text comes from, for the card (default: the TinyStories "
+                                    f"paper {ours}; else none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -381,6 +381,18 @@ def default_files(args) -> None:
             args.val = str(folder / "val.txt")
     if args.val is None:
         raise ValueError("give --val FILE (a validation text) with your own training files")
+
+
+def card_defaults(args) -> None:
+    """The card's --corpus-name, --source and --licence where the options leave them out: the TinyStories subset's
+    where the one training file holds the bytes of the project's data/tinystories/train.txt (TINYSTORIES_SHA256),
+    else the training files' names and no source or licence: a card says nothing of a text it does not know."""
+    ours = len(args.train_files) == 1 and sha256(args.train_files[0]) == TINYSTORIES_SHA256
+    known = TINYSTORIES if ours else {"corpus_name": ", ".join(Path(f).name for f in args.train_files),
+                                      "source": "", "licence": ""}
+    for key in ("corpus_name", "source", "licence"):
+        if getattr(args, key) is None:
+            setattr(args, key, known[key])
 
 
 def check_args(args) -> None:
@@ -438,6 +450,7 @@ def model_config(args, vocab: int) -> ModelConfig:
 def run_from_args(args) -> dict:
     default_files(args)
     check_args(args)
+    card_defaults(args)
     tok_path = args.tokenizer
     if tok_path is None:
         Path(args.out).mkdir(parents=True, exist_ok=True)

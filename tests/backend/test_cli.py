@@ -164,19 +164,22 @@ def _lab_train_checks(capsys, tmp_path):
     assert "invalid choice: 'spiral'" in capsys.readouterr().err
 
 
+def commands(parser, path=()):
+    """(the words after `attnlab`, the parser) of the parser and of every subcommand under it."""
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from commands(sub, (*path, name))
+
+
 def test_every_option_of_every_command_says_what_it_is():
     """`attnlab serve --help` showed `--port PORT` with no word (the README says 8000); `lab train` and `train` listed
     --steps, --lr, --layers ... with neither a description nor a default."""
-    import argparse
 
     from backend.cli import build_parser
-
-    def commands(parser, path=()):
-        yield path, parser
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, sub in action.choices.items():
-                    yield from commands(sub, (*path, name))
 
     bare = [f"attnlab {' '.join(path)} {a.option_strings[-1]}" for path, parser in commands(build_parser())
             for a in parser._actions if a.option_strings and a.help is None]
@@ -189,13 +192,6 @@ def test_every_argument_and_command_says_what_it_is():
     import argparse
 
     from backend.cli import build_parser
-
-    def commands(parser, path=()):
-        yield path, parser
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, sub in action.choices.items():
-                    yield from commands(sub, (*path, name))
 
     found = list(commands(build_parser()))
     bare = [f"attnlab {' '.join(path)} {a.dest}" for path, parser in found for a in parser._actions
@@ -213,13 +209,6 @@ def test_every_option_with_a_default_says_it():
     import argparse
 
     from backend.cli import build_parser
-
-    def commands(parser, path=()):
-        yield path, parser
-        for action in parser._actions:
-            if isinstance(action, argparse._SubParsersAction):
-                for name, sub in action.choices.items():
-                    yield from commands(sub, (*path, name))
 
     unsaid = [f"attnlab {' '.join(path)} {a.option_strings[-1]}" for path, parser in commands(build_parser())
               for a in parser._actions if a.option_strings and a.default is not None and a.default is not False

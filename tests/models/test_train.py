@@ -117,6 +117,39 @@ def test_training_files_default_to_the_projects_corpus(monkeypatch, corpus, tmp_
     assert args.train_files == [str(tmp_path / "train.txt")] and args.val == str(tmp_path / "val.txt")
 
 
+def test_the_card_names_tinystories_only_for_its_text(tmp_path):
+    """A card's corpus name, source and licence default to the TinyStories subset's only where the training text is the
+    project's data/tinystories/train.txt (the same bytes, wherever the file lies); training files of one's own get
+    their names and no source or licence (the card said TinyStories and CDLA-Sharing-1.0 of any text); an option
+    given is kept."""
+    import shutil
+    from argparse import Namespace
+
+    from models.corpus import PROJECT_CORPUS, sha256
+    from models.train import TINYSTORIES, TINYSTORIES_SHA256, card_defaults
+
+    assert sha256(PROJECT_CORPUS / "train.txt") == TINYSTORIES_SHA256
+
+    def defaults(files, **given):
+        args = Namespace(train_files=[str(f) for f in files], corpus_name=None, source=None, licence=None)
+        vars(args).update(given)
+        card_defaults(args)
+        return args.corpus_name, args.source, args.licence
+
+    tiny = (TINYSTORIES["corpus_name"], TINYSTORIES["source"], TINYSTORIES["licence"])
+    assert defaults([PROJECT_CORPUS / "train.txt"]) == tiny
+    copy = tmp_path / "stories.txt"
+    shutil.copyfile(PROJECT_CORPUS / "train.txt", copy)
+    assert defaults([copy]) == tiny
+    own = tmp_path / "mine.txt"
+    own.write_text(TEXT, encoding="utf-8")
+    other = tmp_path / "more.txt"
+    other.write_text(TEXT[:100], encoding="utf-8")
+    assert defaults([own, other]) == ("mine.txt, more.txt", "", "")
+    assert defaults([own], licence="CC-BY-4.0", source="my notes") == ("mine.txt", "my notes", "CC-BY-4.0")
+    assert defaults([PROJECT_CORPUS / "train.txt", own]) == ("train.txt, mine.txt", "", "")
+
+
 def test_attnlab_train_without_files_trains_on_the_corpus_folder(tmp_path, monkeypatch, capsys):
     """`attnlab train --out DIR` with no files reads train.txt and val.txt of the corpus folder (here a small one
     in ATTNLAB_CORPUS: encoding the whole TinyStories subset takes half a minute) and names them in the card."""
@@ -138,6 +171,7 @@ def test_attnlab_train_without_files_trains_on_the_corpus_folder(tmp_path, monke
     assert card["corpus"]["files"] == [{"name": "train.txt", "sha256": sha256(folder / "train.txt")}]
     assert card["corpus"]["val"] == {"name": "val.txt", "sha256": sha256(folder / "val.txt")}
     assert card["corpus"]["characters"] == "".join(sorted(set(TEXT)))
+    assert (card["corpus"]["name"], card["corpus"]["source"], card["licence"]) == ("train.txt", "", "")  # not TinyStories
     assert "val" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="give --val FILE"):
         main(["train", str(folder / "train.txt"), "--out", str(out)])
