@@ -201,7 +201,9 @@ def _info_from_card(folder: Path, default: bool) -> ModelInfo:
         name=folder.name, title=card.get("title", folder.name), kind="causal" if cfg.causal else "bidirectional",
         n_layers=cfg.n_layers, n_heads=cfg.n_heads, n_kv_heads=cfg.kv_heads, d_model=cfg.d_model, d_head=cfg.d_head,
         positional=cfg.positional, vocab_size=cfg.vocab_size, max_tokens=cfg.max_positions, params=card["params"],
-        source=card.get("corpus", {}).get("source", ""), licence=card.get("licence", ""),
+        # where the card knows no source (training files of one's own), the files' names: the page's "Trained on"
+        source=card.get("corpus", {}).get("source") or card.get("corpus", {}).get("name", ""),
+        licence=card.get("licence", ""),
         metrics=card.get("metrics", {}), default=default, unavailable_views=unavailable_views(cfg), **architecture(cfg),
         **beyond(cfg, cfg.max_positions),
         checkpoints=replay.checkpoints(folder.name))

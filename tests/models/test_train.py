@@ -172,6 +172,9 @@ def test_attnlab_train_without_files_trains_on_the_corpus_folder(tmp_path, monke
     assert card["corpus"]["val"] == {"name": "val.txt", "sha256": sha256(folder / "val.txt")}
     assert card["corpus"]["characters"] == "".join(sorted(set(TEXT)))
     assert (card["corpus"]["name"], card["corpus"]["source"], card["licence"]) == ("train.txt", "", "")  # not TinyStories
+    from models.registry import load_folder
+
+    assert load_folder(out).info.source == "train.txt"  # the page's "Trained on", from the files' names
     assert "val" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="give --val FILE"):
         main(["train", str(folder / "train.txt"), "--out", str(out)])
