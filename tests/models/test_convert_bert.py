@@ -170,7 +170,8 @@ def test_tiny_bert_folder_matches_transformers(tiny_bert):
         assert (cache[f"blocks.{layer}.hook_resid_post"] - out.hidden_states[layer + 1][0]).abs().max() <= HIDDEN_TOL
 
 
-def test_tiny_bert_folder_tokenizer_and_registry(tiny_bert):
+def test_tiny_bert_folder_tokenizer_and_registry(tiny_bert, own_registry):
+    registry = own_registry  # (the folder registered here is forgotten after the test)
     from transformers import BertTokenizer
 
     folder, _ = tiny_bert

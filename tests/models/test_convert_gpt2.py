@@ -80,7 +80,8 @@ def test_tiny_gpt2_folder_matches_transformers(which, request):
 
 
 @pytest.mark.parametrize("which", ["tied", "untied"])
-def test_tiny_gpt2_folder_tokenizer_and_registry(which, request):
+def test_tiny_gpt2_folder_tokenizer_and_registry(which, request, own_registry):
+    registry = own_registry  # (the folder registered here is forgotten after the test)
     folder, _, hf_tok = request.getfixturevalue(which)
     tok = hf_folder.tokenizer_from_folder(folder)
     assert tok.style == "byte_level" and tok.bos_id is None
