@@ -316,13 +316,17 @@ export function splitReveal(body) {
   return { shown: lines.slice(0, at).join("\n"), hidden: lines.slice(at + 1).join("\n") };
 }
 
-/** The sentence on screen as the lesson panel's note names it ("This step is on … sentence; the lesson’s is …"):
- * `linked`, the page opened from a shared page's link and still on its sentence: "the link’s"; `text` the sentence the
- * page's address brought (`opened`: a lesson link's `&text=`, or a page reloaded on it), which nobody typed here: "the
- * sentence on screen", true of a link's and of a reloaded one's own; else one the student typed: "your". */
-export function sentenceWhose(text, { linked = false, opened = null } = {}) {
+/** The sentence on screen as the lesson panel's note names it ("This step is on … ; the lesson’s is …"): `linked`,
+ * the page opened from a shared page's link and still on its sentence: "the link’s sentence"; `text` the sentence the
+ * page's address brought (`opened`: a lesson link's `&text=`, or a page reloaded on it), which may or may not have been
+ * typed here: the sentence itself, quoted (cut to `max` characters with "…" where longer), true of both; else one the
+ * student typed: "your sentence". */
+export function sentenceWhose(text, { linked = false, opened = null, max = 48 } = {}) {
   if (linked) return "the link’s sentence";
-  if (opened !== null && text === opened) return "the sentence on screen";
+  if (opened !== null && text === opened) {
+    const chars = Array.from(String(text).trim());
+    return `“${chars.length > max ? `${chars.slice(0, max - 1).join("").trimEnd()}…` : chars.join("")}”`;
+  }
   return "your sentence";
 }
 

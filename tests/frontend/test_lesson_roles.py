@@ -135,22 +135,23 @@ def test_a_step_that_reads_no_sentence_does_not_offer_the_lesson_s(page: Page):
         expect(page.locator("#lesson-panel .offer-own")).to_have_count(0)
     page.goto(f"/?lesson=attention-arithmetic&step=3&text={own}")
     step_ready(page, "attention-arithmetic", 3)
-    expect(page.locator("#lesson-panel .offer-own")).to_contain_text("This step is on the sentence on screen; the lesson’s is")
+    expect(page.locator("#lesson-panel .offer-own")).to_contain_text(f"This step is on “{own}”; the lesson’s is")
 
 
 def test_a_lesson_link_s_sentence_is_not_called_the_student_s(page: Page):
     """/?lesson=attention-arithmetic&step=3&text=… said "This step is on your sentence; the lesson's is …" of the link's
-    sentence, which the student did not type. It says "the sentence on screen" (true of a link's, and of a page reloaded
-    on a sentence of one's own) until the student types one, then "your sentence"; Next keeps the link's wording."""
+    sentence, which the student did not type. It names the sentence, quoted (true of a link's, and of a page reloaded on a
+    sentence of one's own; it said "the sentence on screen", which every step's sentence is) until the student types
+    one, then "your sentence"; Next keeps the link's wording."""
     link = "Tom had a red ball and he lost it."
     page.goto(f"/?lesson=attention-arithmetic&step=3&text={link}")
     step_ready(page, "attention-arithmetic", 3)
     note = page.locator("#lesson-panel .offer-own")
-    expect(note).to_contain_text("This step is on the sentence on screen; the lesson’s is")
+    expect(note).to_contain_text(f"This step is on “{link}”; the lesson’s is")
     page.click("#lesson-panel .lesson-next")
     panel_ready(page, "attention-arithmetic", 4)
     assert url_state(page)["text"] == link
-    expect(note).to_contain_text("This step is on the sentence on screen; the lesson’s is")
+    expect(note).to_contain_text(f"This step is on “{link}”; the lesson’s is")
     own = "Anna said she was cold because she ran."
     page.fill("#text", own)
     page.wait_for_function("(t) => new URLSearchParams(location.search).get('text') === t", arg=own)

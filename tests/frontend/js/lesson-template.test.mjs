@@ -300,7 +300,14 @@ test("$maxseen and $minseen leave out the keys the answer's mask hides", () => {
 test("sentenceWhose: a lesson link's sentence is not called the student's", () => {
   // /?lesson=attention-arithmetic&step=3&text=… said "This step is on your sentence" of a sentence nobody typed
   const link = "Tom had a red ball.";
-  assert.equal(T.sentenceWhose(link, { opened: link }), "the sentence on screen");
+  // the link's sentence, or one of the student's own brought back by a reload: named by itself, not "the sentence on
+  // screen" (every step's sentence is on screen)
+  assert.equal(T.sentenceWhose(link, { opened: link }), "“Tom had a red ball.”");
+  const long = "The quick brown fox jumps over the lazy dog while the cat watches from the fence.";
+  const named = T.sentenceWhose(long, { opened: long });
+  assert.ok(named.startsWith("“The quick brown fox") && named.endsWith("…”"), named);
+  assert.ok(Array.from(named).length <= 50, named);
+  assert.equal(T.sentenceWhose("🙂🙂🙂", { opened: "🙂🙂🙂", max: 2 }), "“🙂…”"); // cut between characters, not halves
   assert.equal(T.sentenceWhose("Anna was cold.", { opened: link }), "your sentence"); // typed since
   assert.equal(T.sentenceWhose("Anna was cold."), "your sentence");
   assert.equal(T.sentenceWhose(link, { linked: true, opened: link }), "the link’s sentence"); // a whole page's link
