@@ -115,10 +115,22 @@ function controls(section, ctx) {
 
 /** One side in words: its sentence (when the sentences differ), model and interventions, and the answer's warning
  * where it ran past the model's trained length; `positional`: its model's scheme (a model without positions says that
- * removing or shuffling them changes nothing). */
+ * removing or shuffling them changes nothing). Where the other side has an intervention this one has not, this one
+ * says its own of the same kind, in the same form ("Positions as trained." facing "Positions removed."); a side with
+ * nothing to say of its own: "As trained." */
 export function describe(side, other, positional = null) {
-  const iv = interventionsCaption(side.interventions, { positional });
-  return `${side.model}${iv ? ` · ${iv}` : " · as trained"}` + (side.tokens.length !== other.tokens.length || side.tokens.some((t, i) => t.id !== other.tokens[i].id)
+  const w = THEME.captions.interventions;
+  const mine = side.interventions || {};
+  const theirs = other.interventions || {};
+  // each kind in the order interventionsCaption writes them: positions, scaling, ablated heads
+  const iv = [
+    interventionsCaption({ ...mine, scale: true, ablate: [] }, { positional })
+      || (theirs.positions && theirs.positions !== "normal" && positional !== "none" ? w.positions_as_trained : ""),
+    mine.scale === false ? w.unscaled : theirs.scale === false ? w.scaled : "",
+    interventionsCaption({ positions: "normal", scale: true, ablate: mine.ablate || [] })
+      || ((theirs.ablate || []).length ? w.none_ablated : ""),
+  ].filter(Boolean).join(" ");
+  return `${side.model} · ${iv || w.as_trained}` + (side.tokens.length !== other.tokens.length || side.tokens.some((t, i) => t.id !== other.tokens[i].id)
     ? ` · ${count(side.tokens.length, "token")}` : "") + (side.beyond_trained ? ` · ${side.beyond_trained.warning}` : "");
 }
 

@@ -22,7 +22,23 @@ test("a side with its positions shuffled on a model without positions says it ch
   assert.match(r, /Positions shuffled \(position given to each token: 2, 0, 1\)/);
   assert.doesNotMatch(r, /changes nothing/);
   // as trained: nothing to say about positions, whatever the model
-  assert.equal(describeSide(side("tiny-nope", "normal"), side("tiny-nope", "normal"), "none"), "tiny-nope · as trained");
+  assert.equal(describeSide(side("tiny-nope", "normal"), side("tiny-nope", "normal"), "none"), "tiny-nope · As trained.");
+});
+
+test("the two sides say the same kind of thing in the same form", () => {
+  // side a said "as trained" where side b said "Positions removed.": a phrase facing a sentence, and side a's not
+  // saying what of it was as trained
+  const a = side("tiny-rotary", "normal");
+  const removed = side("tiny-rotary", "removed");
+  assert.equal(describeSide(a, removed, "rotary"), "tiny-rotary · Positions as trained.");
+  assert.equal(describeSide(removed, a, "rotary"), "tiny-rotary · Positions removed.");
+  // the scaling and the ablated heads likewise, each in its place
+  const unscaled = { ...a, interventions: { ...a.interventions, scale: false, ablate: [[1, 2]] } };
+  assert.equal(describeSide(a, unscaled, "rotary"), "tiny-rotary · Scores divided by √d_head. No heads ablated.");
+  assert.equal(describeSide(unscaled, a, "rotary"), "tiny-rotary · Scores not divided by √d_head. Ablated heads: L1 H2.");
+  assert.equal(describeSide(removed, unscaled, "rotary"), "tiny-rotary · Positions removed. Scores divided by √d_head. No heads ablated.");
+  // a model without positions has none to keep as trained: nothing said of them facing a side that removes its own
+  assert.equal(describeSide(side("tiny-nope", "normal"), side("tiny-rotary", "removed"), "none"), "tiny-nope · As trained.");
 });
 
 test("a side past its model's trained length carries the answer's warning (the page's own sentence may be short)", () => {
@@ -51,7 +67,7 @@ test("'another positional scheme' is a model of the same family, and none for a 
 test("a side of one token says '1 token', not '1 tokens'", () => {
   // SmolLM2 (no start token) reads "Dogs" as one token: beside "Cats" the caption said "smollm2-135m · as trained · 1 tokens"
   const one = (id) => ({ model: "smollm2-135m", tokens: [{ id, text: "x" }], interventions: { positions: "normal", scale: true, ablate: [] } });
-  assert.equal(describeSide(one(1), one(2), "rotary"), "smollm2-135m · as trained · 1 token");
+  assert.equal(describeSide(one(1), one(2), "rotary"), "smollm2-135m · As trained. · 1 token");
   assert.match(describeSide(side("tiny-rotary", "normal"), one(2), "rotary"), /· 3 tokens$/);
 });
 
