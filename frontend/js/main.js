@@ -4,7 +4,7 @@
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
 import {
-  asSentence, baseParams, beyondNotice, canRunBeyond, continuationKey, count, effectiveToken, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
+  asSentence, baseParams, beyondNotice, canRunBeyond, continuationKey, count, effectiveToken, emptyMessage, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
 } from "./derive.js";
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
@@ -306,8 +306,9 @@ function explorer(ctx) {
   for (const s of document.querySelectorAll("main .view")) s.hidden = !analysis || s.dataset.view !== state.view;
   $("empty").hidden = Boolean(analysis);
   if (!analysis) {
-    $("empty").textContent = an.pending ? "Computing…" : "Nothing to show yet: the sentence above could not be analysed.";
+    $("empty").textContent = emptyMessage({ pending: an.pending, beyond });
     $("query-label").textContent = "";
+    $("query-label").parentElement.hidden = true; // (no "Query" with nothing after it)
     tokensView.render($("tokens"), { tokens: [] }, { token: null, pinned: null });
     legendView.render($("token-legend"), null);
     page.query = null;
@@ -338,6 +339,7 @@ function explorer(ctx) {
     { token: tok, pinned: state.token === null ? null : Math.min(state.token, n - 1), query: page.query });
   legendView.render($("token-legend"), { tokens: view.tokens, unseen: analysis.unseen_characters, model: analysis.model, sentence });
   $("query-label").textContent = `${tok} “${shownText(analysis.tokens[tok])}”`;
+  $("query-label").parentElement.hidden = false;
   if (!an.current) {
     // wait for this sentence's analysis before asking the view's questions that depend on it (which token is the
     // query); those that do not are asked now, with it. Meanwhile the view on screen (maybe drawn for another

@@ -722,10 +722,12 @@ def test_a_sentence_that_cannot_be_analysed_leaves_no_plot_of_the_one_before(pag
     expect(page.locator("#empty")).to_contain_text("could not be analysed")
     expect(page.locator("main .view:visible")).to_have_count(0)
     assert page.locator("#tokens .tok").count() == 0 and page.locator("#query-label").text_content() == ""
+    expect(page.locator(".selection .query")).to_be_hidden()  # (it said "Query" with nothing after it)
     page.fill("#text", SENTENCE)  # a sentence again: its view comes back
     ready(page)
     expect(page.locator('main .view[data-view="attention"]')).to_be_visible()
     expect(page.locator("#empty")).to_be_hidden()
+    expect(page.locator(".selection .query")).to_be_visible()
 
 
 def test_back_while_typing_puts_the_sentence_box_back_with_the_page(page: Page):

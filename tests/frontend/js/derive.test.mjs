@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 import {
   asSentence, baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, positionText, scrollCues,
-  count, shownIndices, shownText, temperatureElsewhere,
+  beyondNotice, count, emptyMessage, shownIndices, shownText, temperatureElsewhere,
   similarityByDistance, similarityCaption,
   sliceThumbnails, visibleAnalysis, wholeInsert,
 } from "../../../frontend/js/derive.js";
@@ -248,4 +248,19 @@ test("stripScroll: a query out of a one-row strip's sight is shown whole with wh
       assert.ok(scroll === 0 || starts.includes(scroll + 4), `size ${size}, query ${q}: scroll ${scroll}`);
     }
   }
+});
+
+test("emptyMessage: a sentence the model can read past its trained length is not one that could not be analysed", () => {
+  // /?text=<421 tokens> said "Nothing to show yet: the sentence above could not be analysed." under a note offering
+  // to run it past the trained length
+  const offer = beyondNotice({ model: { name: "tiny-rotary", max_tokens: 128, max_tokens_beyond: 512, positional: "rotary" }, state: { beyond: false, positions: "normal" },
+    error: "the text is 421 tokens; model 'tiny-rotary' reads at most 128 tokens (max_tokens), the length it was trained on; send allow_beyond_trained: true to run it", status: 422 });
+  assert.equal(offer.kind, "offer");
+  const said = emptyMessage({ beyond: offer });
+  assert.doesNotMatch(said, /could not be analysed/);
+  assert.match(said, /past the trained length/);
+  assert.equal(emptyMessage({ pending: true, beyond: offer }), "Computing…");
+  // an empty text, or one this model cannot read at all: it could not
+  assert.match(emptyMessage({ beyond: null }), /could not be analysed/);
+  assert.match(emptyMessage({ beyond: { kind: "cannot", text: "…" } }), /could not be analysed/);
 });
