@@ -1148,3 +1148,23 @@ def test_a_window_narrowed_to_a_phone_redraws_its_plots_at_the_phone_width(page:
     ready(page, WAIT)
     page.set_viewport_size({"width": 390, "height": 844})
     page.wait_for_function("() => document.documentElement.scrollWidth <= 390", timeout=10_000)
+
+
+@pytest.mark.parametrize("size, extra", [((1280, 800), {}), ((390, 844), {}), ((1280, 720), {"present": 1})],
+                         ids=["desktop", "phone", "presenter"])
+@pytest.mark.parametrize("text", ["The cat sat on the mat and it ran", "I love 🍕 too"], ids=["words", "bytes"])
+def test_beyond_attention_prints_numbers_only_where_they_fit(page: Page, size, extra, text):
+    """Beyond attention printed every cell's number at 10 tokens or fewer, whatever the cell's width: the whole
+    layer's three panels, three to a row, ran "0.420.580.38..." into each other (SmolLM2 on "I love 🍕 and 🐱!" at
+    1280x800, whose byte labels narrow the cells further). Its heatmaps now take numbersFit's rule."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": text, "view": "effects", **extra}))
+    ready(page, WAIT)
+    cells = page.evaluate("""() => ['raw', 'vw', 'lraw', 'lvw', 'rollout'].map((p) => {
+      const gd = document.querySelector(`#panel-effects [data-part="${p}"] .plot`);
+      const texts = [...gd.querySelectorAll('.heatmaplayer text')].filter((t) => t.textContent.trim());
+      return { p, numbers: texts.length, cell: gd._fullLayout.xaxis._length / gd.data[0].z.length,
+               widest: Math.max(0, ...texts.map((t) => t.getBBox().width)) }; })""")
+    assert all(c["widest"] + 2 <= c["cell"] for c in cells), cells
+    if size == (1280, 800) and text.startswith("The"):
+        assert cells[0]["numbers"], cells  # (where they fit, the numbers are printed)

@@ -7,7 +7,7 @@
 import { count, temperatureElsewhere } from "../derive.js";
 import { ablationAlways } from "../sources.js";
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, matrixRows, panel, part, plainLabels,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels,
   patternAxes, presenting, PRESENTER_FONT_SCALE, reason, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
@@ -49,7 +49,7 @@ function matrixPanel(parent, key, title, z, r, { note, max = 1, name, sel }) {
   const masked = r.causal ? (i, j) => j > i : null;
   const k = presenting() ? PRESENTER_FONT_SCALE : 1;
   draw(fig,
-    [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: max, colorscale: WEIGHT_SCALE, label: "value", cellText: n <= 10 ? "%{z:.2f}" : null })],
+    [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: max, colorscale: WEIGHT_SCALE, label: "value", cellText: numbersFit(fig, n, 10, z) })],
     { ...patternAxes(fig.clientWidth || 400, tokens, k, [sel]), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
       margin: { l: 60, r: 6, t: 6, b: 55 } },
     { name, csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z), json: { model: r.model, interventions: r.interventions, layer: r.layer, head: r.head, tokens, values: z } });
