@@ -1168,3 +1168,18 @@ def test_beyond_attention_prints_numbers_only_where_they_fit(page: Page, size, e
     assert all(c["widest"] + 2 <= c["cell"] for c in cells), cells
     if size == (1280, 800) and text.startswith("The"):
         assert cells[0]["numbers"], cells  # (where they fit, the numbers are printed)
+
+
+def test_compare_prints_a_sentence_both_sides_share_once(page: Page):
+    """A long sentence compared with itself (its positions removed on side b) was printed in full twice above the
+    plots, side a's and side b's, a screenful of the same words; side b now says it is the same sentence, and prints
+    its own where it is another."""
+    long = "The little dog ran to the park and played with a red ball. " * 8
+    page.goto("/?" + urlencode({"text": long, "positions2": "removed", "view": "compare"}))
+    ready(page, WAIT)
+    lines = page.locator("#panel-compare .compare-summary p")
+    expect(lines.nth(0)).to_contain_text(long.strip())
+    expect(lines.nth(1)).to_have_text("b the same sentence as a")
+    page.goto("/?" + urlencode({"text": long, "text2": "The cat sat.", "view": "compare"}))
+    ready(page, WAIT)
+    expect(lines.nth(1)).to_have_text("b The cat sat.")

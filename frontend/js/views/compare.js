@@ -328,7 +328,10 @@ export function show(section, got, ctx) {
   const sameAll = b.text === s.text && b.model === r.a.model && JSON.stringify([b.positions, b.scale, b.ablate]) === JSON.stringify([s.positions, s.scale, s.ablate]);
   summary.replaceChildren(
     h("p", {}, h("span", { class: "side-badge side-a" }, "a"), " ", h("span", { class: "tokname" }, s.text)),
-    h("p", {}, h("span", { class: "side-badge side-b" }, "b"), " ", h("span", { class: "tokname" }, b.text)),
+    // side b's sentence where it is another; the same one is said in words, not printed twice (a long text ran to a
+    // screenful of the same words above the plots)
+    h("p", {}, h("span", { class: "side-badge side-b" }, "b"), " ",
+      b.text === s.text ? h("span", { class: "same-text" }, "the same sentence as a") : h("span", { class: "tokname" }, b.text)),
     ...(sameAll ? [h("p", { class: "reason" }, "Side b is the same as side a: give it another sentence, model or intervention above (or try an example).")] : []),
     ...[r.a, r.b].filter((side) => side.attention_unavailable).map((side) => h("p", { class: "reason" }, `${lacking(side, s)} Pick a head both models have to see both patterns and their difference.`)),
   );
