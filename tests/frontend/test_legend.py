@@ -57,7 +57,7 @@ def test_minilm_s_strip_says_what_its_tokenizer_changed(page: Page, need_models)
     assert any(s.startswith("The → the minilm-l6 lower-cases") for s in shown), shown
     assert any(s.startswith("über → uber minilm-l6 strips accents") for s in shown), shown
     open_app(page, text="the cat sat.", model="minilm-l6")
-    assert legend(page) == ["[CLS] (dashed) a token the tokenizer adds, standing for no text of the sentence"]
+    assert legend(page) == ["[CLS] [SEP] (dashed) tokens the tokenizer adds, standing for no text of the sentence"]
     assert not page.locator("#tokens .tok").nth(1).get_attribute("title").count("typed")
 
 

@@ -45,10 +45,14 @@ export function markersIn(tokens) {
   return out;
 }
 
-/** The special token the strip shows first (BOS, [CLS]), explained: on a phone its chip's tooltip is out of reach. */
+/** The special tokens the strip shows (BOS; MiniLM's [CLS] and [SEP]), explained in one line, each named once in
+ * the order the strip shows them: on a phone a chip's tooltip is out of reach, and a [SEP] the line did not name was
+ * left unexplained. */
 export function specialIn(tokens) {
-  const special = tokens.find((t) => t.special);
-  return special ? [{ mark: special.display, meaning: "(dashed) a token the tokenizer adds, standing for no text of the sentence" }] : [];
+  const marks = [...new Set(tokens.filter((t) => t.special).map((t) => t.display))];
+  if (!marks.length) return [];
+  return [{ mark: marks.join(" "), meaning: marks.length === 1 ? "(dashed) a token the tokenizer adds, standing for no text of the sentence"
+    : "(dashed) tokens the tokenizer adds, standing for no text of the sentence" }];
 }
 
 /** data: {tokens, unseen (the API's unseen_characters), model, sentence (the text of the tokens, where known)}. */

@@ -25,6 +25,9 @@ test("the special tokens the strip shows are explained where they are, not only 
   const special = (display) => ({ ...tok(display), special: true });
   assert.deepEqual(specialIn([special("<|bos|>"), tok("The")]),
     [{ mark: "<|bos|>", meaning: "(dashed) a token the tokenizer adds, standing for no text of the sentence" }]);
-  assert.equal(specialIn([special("[CLS]"), tok("hi"), special("[SEP]")])[0].mark, "[CLS]"); // (one line for them all)
+  // one line for them all, naming each: MiniLM's [SEP] was a dashed chip the legend did not explain
+  assert.deepEqual(specialIn([special("[CLS]"), tok("hi"), special("[SEP]")]),
+    [{ mark: "[CLS] [SEP]", meaning: "(dashed) tokens the tokenizer adds, standing for no text of the sentence" }]);
+  assert.equal(specialIn([special("[CLS]"), tok("hi"), special("[SEP]"), tok("yo"), special("[SEP]")])[0].mark, "[CLS] [SEP]");
   assert.deepEqual(specialIn([tok("<|bos|>")]), []); // typed as text, it is not special
 });
