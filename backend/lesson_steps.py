@@ -962,6 +962,12 @@ STATE_DEFAULTS = {"role": "previous-token", "temp": 1.0, "word": "", "a": "king"
 TYPED_SOURCES = {"analogy": ("a", "b", "c", "expect"), "neighbors": ("word",)}
 
 
+def _full_stop(text: str) -> str:
+    """A message as the lesson panel shows it, a sentence: with its full stop (a ReadError's words, written to be
+    quoted after a colon, have none)."""
+    return text if text.rstrip("”’\"')").endswith((".", "!", "?")) else f"{text}."
+
+
 class RoleMissing(Exception):
     def __init__(self, message: str):
         super().__init__(message)
@@ -1324,14 +1330,14 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
             try:
                 state["layer"], state["head"] = HEAD_ROLES[s.head_role](ctx)
             except ReadError as e:
-                raise RoleMissing(f"No head could be chosen: {e}") from None
+                raise RoleMissing(_full_stop(f"No head could be chosen: {e}")) from None
             from_roles += ["layer", "head"]
         # the ablated heads
         if req.ablate is None and s.ablate_role:
             try:
                 state["ablate"] = SETTING_ROLES[s.ablate_role](ctx)
             except ReadError as e:
-                raise RoleMissing(f"No head could be chosen to switch off: {e}") from None
+                raise RoleMissing(_full_stop(f"No head could be chosen to switch off: {e}")) from None
             from_roles.append("ablate")
         # whether the heads switched off now are the step's own (its `ablate:` list, or the head its role chose,
         # measured again once the student has changed them): `state.ablate_chosen`, read in a condition, so that a

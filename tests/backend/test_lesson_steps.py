@@ -1461,6 +1461,11 @@ def test_a_one_word_sentence_gets_words_not_question_marks(client):
     assert d["missing"] == "This step needs a word that occurs twice, and “🙂” has none."
     d = client.post("/api/lessons/positional-encoding/steps/6", json={"text": "Hi there"}).json()
     assert d["missing"] is None and d["problems"] == [] and None not in [n["value"] for n in d["numbers"]]
+    # a head no role could choose is said in a sentence with its full stop, as every other missing role ("… so no
+    # head has one" ended without one)
+    d = client.post("/api/lessons/many-heads/steps/2", json={"text": "a"}).json()
+    assert d["missing"] == ("No head could be chosen: no query of “a” counts for the previous-token score (its "
+                            "definition, in the Heads view, says which do), so no head has one."), d
 
 
 def test_attended_names_a_word_in_pieces_by_the_piece_attended():
