@@ -1463,6 +1463,11 @@ def test_a_one_word_sentence_gets_words_not_question_marks(client):
     assert d["missing"] is None and d["problems"] == [] and None not in [n["value"] for n in d["numbers"]]
     # a head no role could choose is said in a sentence with its full stop, as every other missing role ("… so no
     # head has one" ended without one)
+    # lesson 8's five schemes on a one-word sentence: its one word has no later token to pick for the question
+    for text, later in (("a", False), ("a b", True)):
+        d = client.post("/api/lessons/positional-encoding/steps/5", json={"text": text, "token": 1}).json()
+        assert d["problems"] == [] and d["missing"] is None and "sees one word, itself" in d["body"], d
+        assert ("pick a later token" in d["body"]) is later and ("type a sentence of two" in d["body"]) is not later, d
     d = client.post("/api/lessons/many-heads/steps/2", json={"text": "a"}).json()
     assert d["missing"] == ("No head could be chosen: no query of “a” counts for the previous-token score (its "
                             "definition, in the Heads view, says which do), so no head has one."), d
