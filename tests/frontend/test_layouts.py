@@ -1183,3 +1183,18 @@ def test_compare_prints_a_sentence_both_sides_share_once(page: Page):
     page.goto("/?" + urlencode({"text": long, "text2": "The cat sat.", "view": "compare"}))
     ready(page, WAIT)
     expect(lines.nth(1)).to_have_text("b The cat sat.")
+
+
+@pytest.mark.parametrize("view", ["lens", "attention"])
+def test_presenter_mode_on_a_phone_keeps_the_view_tabs(page: Page, view):
+    """Presenter mode at 390x844 put the tabs and the Layer / Head / Query menus on one line that does not wrap, the
+    menus never shrinking: the tabs were squeezed to under a pixel's width, so no view could be chosen. On a phone
+    they now wrap as without presenter mode: the tabs across the screen, the menus on the line below."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": view, "present": 1}))
+    ready(page, WAIT)
+    box = page.locator(".tabs .tablist").bounding_box()
+    assert box and box["width"] >= 300, box
+    selected = page.locator(f'.tabs [role=tab][data-view="{view}"]').bounding_box()
+    assert selected and selected["x"] >= 0 and selected["x"] + selected["width"] <= 390, selected
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
