@@ -43,7 +43,8 @@ export function sideB(state, model) {
   const own = model ? model.name : undefined;
   const other = Boolean(state.model2) && state.model2 !== own;
   return {
-    text: state.text2 || state.text,
+    // a box of spaces looks empty, as "the same sentence as side a" is: it means that, not a text that cannot run
+    text: state.text2 && state.text2.trim() ? state.text2 : state.text,
     model: state.model2 || own,
     positions: state.positions2 || state.positions,
     scale: state.scale2 === null ? state.scale : state.scale2,

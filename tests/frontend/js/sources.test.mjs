@@ -62,6 +62,10 @@ test("compare: side b is side a but for what the page names, on the selected hea
   const s = { ...DEFAULTS, text2: "", model2: "", positions2: "shuffled", scale2: null, ablate2: null, ablate: [[0, 1]] };
   assert.deepEqual(sideB(s, MODELS[0]), { text: DEFAULTS.text, model: "tiny-sinusoidal", positions: "shuffled", scale: true, ablate: [[0, 1]] });
   assert.deepEqual(sideB({ ...s, ablate2: [] }, MODELS[0]).ablate, []);
+  // side b's box holding only spaces (which looks empty, as "the same" does) is side a's sentence: it was sent, and
+  // "b.text: text is empty: type a sentence" stood on all five panels, side a's included
+  assert.equal(sideB({ ...s, text2: "   " }, MODELS[0]).text, DEFAULTS.text);
+  assert.equal(sideB({ ...s, text2: " x " }, MODELS[0]).text, " x ");
   // another model's heads are not side a's: its ablation is not inherited (layer 5 head 11 of MiniLM is no head of a
   // tiny model, and the error named neither side), unless the page names side b's own
   assert.deepEqual(sideB({ ...s, model2: "minilm-l6" }, MODELS[0]).ablate, []);
