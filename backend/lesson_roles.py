@@ -93,7 +93,10 @@ def position_note(texts: list[str], i: int, tokens: list[int]) -> str:
 
 def words_of(tokens: list[dict]) -> list[Word]:
     """The sentence's words, from the API's tokens: their texts joined (special tokens hold none) give the sentence,
-    each token an offset in it; a word (letters and digits, with an inner apostrophe) is every token it overlaps."""
+    each token an offset in it; a word (letters and digits, with an inner apostrophe) is every token it overlaps.
+    A character split into bytes is given whole to its first byte's token, its other bytes' tokens holding no text:
+    those belong to the word of the byte before them (猫 is <0xE7> <0x8C> <0xAB>: the word's tokens are all three, and
+    its last piece <0xAB>, after which the next word's prediction is read)."""
     spans: list[tuple[int, int, int]] = []  # (start, end, token index)
     text = ""
     for i, t in enumerate(tokens):
@@ -104,8 +107,14 @@ def words_of(tokens: list[dict]) -> list[Word]:
     for m in WORD_RE.finditer(text):
         a, b = m.span()
         idx = [i for s, e, i in spans if e > s and s < b and e > a]
+        rest = []  # the bytes after each byte that starts a character of the word
+        for i in idx:
+            j = i + 1
+            while j < len(tokens) and not tokens[j].get("special") and not tokens[j].get("text") and j not in idx:
+                rest.append(j)
+                j += 1
         if idx:
-            words.append(Word(m.group(0), idx))
+            words.append(Word(m.group(0), sorted(set(idx + rest))))
     return words
 
 

@@ -65,6 +65,12 @@ def test_words_join_bpe_pieces_and_skip_special_tokens():
     # WordPiece: a piece's text has its leading space; the apostrophe stays inside the word
     words = words_of(toks("didn", "'", "t", " fit"))
     assert [(w.text, w.tokens) for w in words] == [("didn't", [0, 1, 2]), ("fit", [3])]
+    # a character split into bytes: its first byte's token holds it, the others hold no text, and are the word's too
+    # (SmolLM2's "猫が。" is 猫 <0xE7> <0x8C> <0xAB>, が <0xE3><0x81> <0x8C>, 。: the word ended at が's first byte, so
+    # lesson 1 read "after the first word" in the middle of a character)
+    words = words_of(toks("猫", "", "", "が", "", "。", " cat", special_first=True))
+    assert [(w.text, w.tokens) for w in words] == [("猫が", [1, 2, 3, 4, 5]), ("cat", [7])]
+    assert words[0].index == 5
 
 
 def test_conditions_read_numbers_words_and_nothing_else():
