@@ -281,6 +281,12 @@ function absentModel(s) {
     `it runs on ${L.page.list.default} instead.`;
 }
 
+/** Whether this page was opened by reloading it (the browser's navigation type), not from a link. */
+function reloaded() {
+  const nav = typeof performance !== "undefined" && performance.getEntriesByType ? performance.getEntriesByType("navigation")[0] : null;
+  return Boolean(nav && nav.type === "reload");
+}
+
 /** A page opened from a whole page's link at a step (Copy link, Share): its selection and settings are the link's,
  * which may not be what the step sets; a note says so, with a button that enters the step again (its own). */
 function linkNote(lesson, step) {
@@ -637,7 +643,10 @@ export async function start(page, { schedule }) {
       // lesson the page ran as trained (the link cannot say what it ran with before)
       const s = lesson.steps[clampStep(lesson, n) - 1].settings;
       // (the panel says so until a step is entered; the sentence and model are the link's until the reader changes them)
-      L.linked = { lesson: lesson.id, step: clampStep(lesson, n), text: state.text, model: state.model };
+      // a page reloaded is the reader's own, not a link someone shared: no "as it was shared" note, and the sentence
+      // it brought back is named by itself, not called the link's (nor "your": it may have come with a link before)
+      if (reloaded()) L.opened = state.text;
+      else L.linked = { lesson: lesson.id, step: clampStep(lesson, n), text: state.text, model: state.model };
       L.before = { positions: DEFAULTS.positions, scale: DEFAULTS.scale, ablate: DEFAULTS.ablate };
       L.set = { positions: s.positions, scale: s.scale, ablate: s.ablate };
       update({ lesson: lesson.id, step: clampStep(lesson, n) });

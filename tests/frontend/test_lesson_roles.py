@@ -158,6 +158,24 @@ def test_a_lesson_link_s_sentence_is_not_called_the_student_s(page: Page):
     expect(note).to_contain_text("This step is on your sentence; the lesson’s is")
 
 
+def test_a_page_reloaded_on_the_student_s_sentence_names_it_not_a_link(page: Page):
+    """A student typed a sentence at a step and reloaded the page: its address is a whole page's (view, head, query),
+    so the panel said "This step is on the link's sentence" and "This page opened as it was shared", of no link. A
+    reload names the sentence; the same address opened afresh (a shared link) still says it is the link's."""
+    own = "Tom gave Anna a book because she asked for it."
+    open_on(page, "attention-arithmetic", 3, own)
+    panel_ready(page, "attention-arithmetic", 3)
+    note = page.locator("#lesson-panel .offer-own")
+    expect(note).to_contain_text("This step is on your sentence; the lesson’s is")
+    page.reload()
+    panel_ready(page, "attention-arithmetic", 3)
+    expect(note).to_contain_text(f"This step is on “{own}”; the lesson’s is")
+    expect(page.locator("#lesson-panel")).not_to_contain_text("as it was shared")
+    page.goto(page.url)  # the same address, as a link
+    panel_ready(page, "attention-arithmetic", 3)
+    expect(note).to_contain_text("This step is on the link’s sentence; the lesson’s is")
+
+
 def test_next_keeps_the_student_s_sentence_and_says_so(page: Page, lessons):
     """Previous and Next keep a sentence the student typed (the steps of a lesson share theirs): the panel says the
     step runs on it and offers the lesson's; a step that names a model of its own still puts that model on screen."""
