@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
@@ -451,30 +451,54 @@ def reads_text(settings: Any, body: str, ask: Any = None) -> bool:
         return True
     if settings.head_role and not (settings.head_role == "top-head" and settings.probe):
         return True
-    texts = [body, (ask.prompt or "") if ask is not None else ""]
-    for text in texts:
+    for expr, name, args, parts in _placeholders(body, ask):
+        if "@" in expr or "#" in expr:
+            return True  # a role, a word of the sentence
+        if any(p in ("$token", "$prev") for p in parts[1:]) or (args and "token" in args):
+            return True  # the query token: a token of the sentence
+        if name == "state":
+            if parts[1:2] == ["token"]:
+                return True
+        elif name == "neighbors":
+            if not settings.word:
+                return True  # the nearest words of the selected token
+        elif name == "rolemodels":
+            if not settings.probe:
+                return True
+        elif name not in TEXT_FREE_SOURCES:
+            return True
+    return False
+
+
+MODEL_FREE_SOURCES = ("lengths", "probe", "roledefs", "labrun", "state")
+# ^ the same whatever the page's model: the position lab's measured curves, the role definitions, the training lab's
+#   run, the page's own settings
+MODEL_FREE_VIEWS = ("poslab", "lab")  # the views that draw nothing of the page's model (their sources are the above)
+
+
+def reads_model(settings: Any, body: str, ask: Any = None) -> bool:
+    """Whether a step reads the page's model: anything of the sentence (its tokens are the model's; reads_text), a
+    head chosen by a role, a view that draws the model, a question on it, or a placeholder of a source that is not in
+    MODEL_FREE_SOURCES and names no model of its own (`scheme(model=tiny-learned)` does). A step that reads none (the
+    position lab's measured curves, the training lab's run) is the same on every model: the page does not say that it
+    runs on another model than the lesson's, nor offer the lesson's (frontend/js/lessons.js ownNote)."""
+    if settings.view not in MODEL_FREE_VIEWS or settings.head_role or reads_text(settings, body, ask):
+        return True
+    if ask is not None and QUESTION_SOURCES[ask.kind] not in MODEL_FREE_SOURCES:
+        return True
+    return any(name not in MODEL_FREE_SOURCES and not (args and "model=" in args)
+               for _, name, args, _ in _placeholders(body, ask))
+
+
+def _placeholders(body: str, ask: Any = None) -> Iterator[tuple[str, str, str | None, list[str]]]:
+    """Each {{placeholder}} of a step's text and question: (its expression without its format, shortcuts not
+    expanded; the source's name; the source's arguments or None; the path's parts, shortcuts expanded)."""
+    for text in (body, (ask.prompt or "") if ask is not None else ""):
         for inner in re.findall(r"\{\{(.*?)\}\}", text, flags=re.S):
             expr = split_top(inner.strip(), "|")[0].strip()
-            if "@" in expr or "#" in expr:
-                return True  # a role, a word of the sentence
-            expr = SHORTCUTS.get(expr, expr)
-            parts = [p.strip() for p in split_top(expr, ".")]
+            parts = [p.strip() for p in split_top(SHORTCUTS.get(expr, expr), ".")]
             m = re.fullmatch(r"([a-z]+)(?:\((.*)\))?", parts[0])
-            name = m[1] if m else parts[0]
-            if any(p in ("$token", "$prev") for p in parts[1:]) or (m and m[2] and "token" in m[2]):
-                return True  # the query token: a token of the sentence
-            if name == "state":
-                if parts[1:2] == ["token"]:
-                    return True
-            elif name == "neighbors":
-                if not settings.word:
-                    return True  # the nearest words of the selected token
-            elif name == "rolemodels":
-                if not settings.probe:
-                    return True
-            elif name not in TEXT_FREE_SOURCES:
-                return True
-    return False
+            yield expr, (m[1] if m else parts[0]), (m[2] if m else None), parts
 
 
 SOURCE_NAMES = ("analyze", "explain", "qkv", "predict", "embeddings", "neighbors", "analogy", "positional",

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from backend.lesson_steps import reads_text
+from backend.lesson_steps import reads_model, reads_text
 from backend.schemas import Positions
 from backend.vocabulary import POSITIONS, VIEW_IDS, parse_ablate
 
@@ -101,6 +101,9 @@ class LessonStep(BaseModel):
     reads_text: bool = Field(True, description="whether the step reads the sentence (its text, question or settings: "
                                                "backend/lesson_steps.py reads_text); false: the same on every "
                                                "sentence, and the page does not offer the lesson's")
+    reads_model: bool = Field(True, description="whether the step reads the page's model (its view, text, question or "
+                                                "settings: backend/lesson_steps.py reads_model); false: the same on "
+                                                "every model, and the page does not offer the lesson's")
 
 
 class Lesson(BaseModel):
@@ -399,7 +402,8 @@ def parse_lesson(source: str, file: str, number: int = 1, check_model=None) -> L
                 raise LessonSyntaxError(start + 1, f"step {n + 1}: {e}") from None
         question = Question(kind=ask, prompt=prompt) if ask else None
         steps.append(LessonStep(number=n + 1, title=title, settings=settings, body=body, ask=question, line=start + 1,
-                                reads_text=reads_text(settings, body, question)))
+                                reads_text=reads_text(settings, body, question),
+                                reads_model=reads_model(settings, body, question)))
     return Lesson(id="x", number=number, file=file, title=str(front["title"]), concept=front.get("concept"),
                   summary=str(front.get("summary", "")), intro=intro, steps=steps)
 

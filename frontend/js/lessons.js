@@ -307,13 +307,14 @@ function missingAction(d) {
 /** When the page is not on the step's own sentence or model: a note saying so, with a button that puts them back.
  * `linked`: the page opened from a shared link at this step (the sentence and model are the link's, not the reader's).
  * A step that reads nothing of the sentence (`reads_text` false: the position lab's measured curves, the nearest words
- * of its own word) is the same on every sentence: no note of the sentence, nor the lesson's offered. */
+ * of its own word) is the same on every sentence: no note of the sentence, nor the lesson's offered; one that reads
+ * nothing of the page's model (`reads_model` false: those curves, the training lab's run), the same of the model. */
 function ownNote(step, linked = false) {
   const s = step.settings;
   const your = T.sentenceWhose(state.text, { linked, opened: L.opened });
   const model = stepModel(s);
   const text = step.reads_text !== false && state.text !== s.text;
-  const other = state.model !== model;
+  const other = step.reads_model !== false && state.model !== model;
   const absent = absentModel(s);
   if (!text && !other) return absent ? { text: absent, action: null, kind: "own" } : null;
   const label = text && other ? "Use the lesson’s sentence and model" : text ? "Use the lesson’s sentence" : "Use the lesson’s model";

@@ -357,3 +357,25 @@ def test_a_step_says_whether_it_reads_the_sentence(client):
     assert reads_text(plain, "Guess.", Question(kind="next-word"))
     assert not reads_text(plain, "Guess.", Question(kind="loss-step"))
     assert reads_text(StepSettings(text="Birds sing.", token="@pronoun"), "{{model.n_layers}}")
+
+
+def test_a_step_says_whether_it_reads_the_model(client):
+    """Lesson 10's steps 1 to 5 (the position lab's measured curves) and the training-lab lessons 12 and 13 are the
+    same on every model, yet on SmolLM2 the page said "This step is on smollm2-135m; the lesson's model is
+    tiny-sinusoidal" with a button for it. Each step now says whether it reads the page's model (`reads_model`): its
+    view, a placeholder of a source of the model, a head chosen by a role, its question, anything of the sentence."""
+    lessons = client.get("/api/lessons").json()["lessons"]
+    free = sorted((l["id"], s["number"]) for l in lessons for s in l["steps"] if not s["reads_model"])
+    assert free == sorted([("position-past-the-trained-length", n) for n in range(1, 6)]
+                          + [("watch-an-induction-head-appear", n) for n in range(1, 5)]
+                          + [("positional-schemes-in-the-lab", n) for n in range(1, 4)])
+    from backend.lesson_steps import reads_model
+    from backend.lessons import Question, StepSettings
+    lab, poslab = StepSettings(text="Birds sing.", view="lab"), StepSettings(text="Birds sing.", view="poslab")
+    assert not reads_model(poslab, "{{lengths.models.0.trained_tokens | int}}; {{state.positions}}")
+    assert not reads_model(lab, "Guess.", Question(kind="loss-step"))
+    assert not reads_model(poslab, "{{scheme(model=tiny-learned).positions.0}}")  # a model of its own
+    assert reads_model(poslab, "{{model.n_layers}}") and reads_model(poslab, "{{scheme.positions.0}}")
+    assert reads_model(StepSettings(text="Birds sing."), "No placeholder.")  # the attention view draws the model
+    assert reads_model(poslab, "{{query}}")  # a token of the sentence: the model's tokenizer made it
+    assert reads_model(StepSettings(text="Birds sing.", view="lab", head_role="top-head", probe=True), "Look.")

@@ -6,6 +6,7 @@ go back when it ends or is closed, unless the student changed them, with one ban
 from __future__ import annotations
 
 import re
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -136,6 +137,20 @@ def test_a_step_that_reads_no_sentence_does_not_offer_the_lesson_s(page: Page):
     page.goto(f"/?lesson=attention-arithmetic&step=3&text={own}")
     step_ready(page, "attention-arithmetic", 3)
     expect(page.locator("#lesson-panel .offer-own")).to_contain_text(f"This step is on “{own}”; the lesson’s is")
+
+
+def test_a_step_that_reads_no_model_does_not_offer_the_lesson_s(page: Page):
+    """Lesson 10's steps 1 to 5 (measured curves) and the training-lab lessons are the same on every model: on another
+    model than the lesson's they said "This step is on tiny-rotary; the lesson's model is tiny-sinusoidal" with "Use the
+    lesson's model". No note now; a step that reads the model still has it."""
+    for lesson, n in [("position-past-the-trained-length", 2), ("watch-an-induction-head-appear", 1)]:
+        page.goto("/?" + urlencode({"lesson": lesson, "step": n, "model": "tiny-rotary"}))
+        step_ready(page, lesson, n)
+        assert url_state(page)["model"] == "tiny-rotary"
+        expect(page.locator("#lesson-panel .offer-own")).to_have_count(0)
+    page.goto("/?" + urlencode({"lesson": "many-heads", "step": 1, "model": "tiny-rotary"}))
+    step_ready(page, "many-heads", 1)
+    expect(page.locator("#lesson-panel .offer-own")).to_contain_text("the lesson’s model is tiny-sinusoidal")
 
 
 def test_a_lesson_link_s_sentence_is_not_called_the_student_s(page: Page):
