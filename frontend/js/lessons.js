@@ -35,6 +35,7 @@ const L = {
   linked: null, // {lesson, step}: the page was opened from a whole page's link at that step (linkNote)
   toGrid: false, // a step with `focus: grid` was just entered: scroll to its head's tile once drawn (scrollToGrid)
   gridWait: false, // scrollToGrid is looking for that tile
+  focusIn: false, // the Lessons button just showed the panel: the keyboard goes to its title once drawn (focusPanel)
 };
 const GRID_FRAMES = 600; // about 10 s of frames
 const RECENTRE_MS = 600;
@@ -438,10 +439,30 @@ export function refresh(base) {
   data.begin("lesson");
   try {
     drawPanel(base);
+    focusPanel();
   } finally {
     data.end("lesson");
   }
   drawBanner();
+}
+
+/** The panel just shown by the Lessons button: the keyboard goes to its title (the list's, a step's), once drawn. It
+ * stayed on the button, and the panel comes after the whole page in the tab order (31 Tab presses in presenter
+ * mode). Not when the focus has gone elsewhere meanwhile (a click, a Tab). */
+function focusPanel() {
+  if (!L.focusIn) return;
+  const panel = $("lesson-panel");
+  if (!L.open) {
+    L.focusIn = false;
+    return;
+  }
+  const title = panel.querySelector(".step-title") || panel.querySelector(".lesson-title");
+  if (!title) return; // (still loading: the next drawing)
+  L.focusIn = false;
+  const active = document.activeElement;
+  if (active && active !== document.body && active !== $("lessons-toggle")) return;
+  title.tabIndex = -1;
+  title.focus();
 }
 
 /** Draw the panel and keep the keyboard's place in it: on the control of the same class and text in the new drawing
@@ -606,6 +627,7 @@ function wire() {
   if (toggle) {
     toggle.addEventListener("click", () => {
       L.open = !L.open;
+      L.focusIn = L.open;
       L.schedule();
     });
   }

@@ -1005,6 +1005,29 @@ def test_the_keyboard_keeps_its_place_in_the_lesson_panel(page: Page):
     assert page.evaluate(ACTIVE) == "#lessons-toggle"
 
 
+def test_the_lessons_button_takes_the_keyboard_into_the_panel(page: Page):
+    """Enter on the Lessons button showed the panel and left the focus on the button: the panel comes after the whole
+    page in the tab order, so a teacher at the keyboard pressed Tab 31 times (presenter mode) to reach the first lesson.
+    The focus now goes to the panel's title; Tab from there reaches the lessons."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"text": "The cat sat on the mat.", "present": "1"}))
+    ready(page)
+    page.focus("#lessons-toggle")
+    page.keyboard.press("Enter")
+    page.wait_for_selector("#lesson-panel .lesson-open")
+    page.wait_for_timeout(300)
+    assert page.evaluate(ACTIVE) == "panel lesson-title Lessons"
+    for _ in range(3):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.classList.contains('lesson-open')"):
+            break
+    assert page.evaluate("() => document.activeElement.classList.contains('lesson-open')"), page.evaluate(ACTIVE)
+    page.keyboard.press("Enter")  # the first lesson, its first step: the step's title (as before)
+    page.wait_for_selector("#lesson-panel .step-title")
+    page.wait_for_timeout(300)
+    assert page.evaluate(ACTIVE).startswith("panel step-title"), page.evaluate(ACTIVE)
+
+
 def test_a_lesson_quotes_the_training_checkpoint_the_views_show(page: Page, models):
     """With the *Training step* slider on an early checkpoint, the bars showed tiny-sinusoidal@16's guesses (“little”
     0.175) and the lesson quoted the final model's ("the top guess is girl, with probability 0.71"): the panel's
