@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import textwrap
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -83,6 +84,9 @@ def interventions_caption(iv: schemas.AppliedInterventions, positional: str | No
     return " ".join(parts)
 
 TITLE_CHARS = 80  # a figure's title in lines of at most this many characters (14 px text: about 600 px wide)
+TITLE_SIZE = 14  # px: a figure's title
+TITLE_LINE = TITLE_SIZE * 1.3  # px: one line of it (plotly's line spacing)
+TITLE_TOP = 10  # px: above a figure's title
 NOTE_CHARS = 80  # a figure's note in lines of at most this many characters (10 px text: about 500 px wide)
 
 Attention = schemas.AnalyzeResponse | schemas.CompareSideResult
@@ -125,12 +129,21 @@ def token_axis(tokens: Sequence[schemas.Token], **extra) -> dict:
     return axis
 
 
-def _title(text: str) -> dict:
+def _title(text: str, *, above: int = 0) -> dict:
     """A figure's title, in lines of at most TITLE_CHARS characters (plotly does not wrap a title: the interventions'
-    words ran off a figure's right edge), pushing the top margin down as far as its lines need."""
+    words ran off a figure's right edge), above the plot with room for all its lines (base_layout makes the top margin
+    from its pad). `above`: the height in px of a row of labels the figure puts just above its plot area (annotations
+    at the paper's top, yanchor bottom: the head grid's "L0 H0", the arithmetic's "scores: q·k ÷ √d").
+
+    Plotly puts a title's first line at pad.b above the plot and hangs the others below it: the pad holds them and
+    the labels. The title's automargin is not used: a title of one line too many for the margin was pushed up there,
+    and plotly.js then drew the ticks and shapes at the new plot area and the heatmaps and bars at the old one (a
+    report with an intervention: the grid's frame off its head, the arithmetic's bars off their axis); a title that
+    fitted in the margin as one line hung its other lines over the plot and those labels."""
     lines = textwrap.wrap(text, TITLE_CHARS, break_long_words=False, break_on_hyphens=False) or [""]
-    return {"text": "<br>".join(lines), "x": 0, "xanchor": "left", "font": {"size": 14}, "automargin": True,
-            "yref": "paper"}
+    pad = above + math.ceil((len(lines) - 1) * TITLE_LINE) + 4
+    return {"text": "<br>".join(lines), "x": 0, "xanchor": "left", "font": {"size": TITLE_SIZE}, "yref": "paper",
+            "y": 1, "yanchor": "bottom", "pad": {"b": pad}}
 
 
 def base_layout(**layout) -> dict:
@@ -140,6 +153,10 @@ def base_layout(**layout) -> dict:
            "paper_bgcolor": THEME["paper"], "plot_bgcolor": THEME["paper"], "margin": {"l": 70, "r": 20, "t": 50, "b": 60},
            "hoverlabel": {"font": {"family": FONT, "size": font["hover_size"]}}}
     out.update(layout)
+    title = out.get("title")
+    if isinstance(title, dict) and "pad" in title:
+        # (a _title: its first line above its pad, the space above it)
+        out["margin"] = {**out["margin"], "t": title["pad"]["b"] + math.ceil(TITLE_LINE) + TITLE_TOP}
     return out
 
 
@@ -336,7 +353,7 @@ def heads_grid(resp: Attention, *, highlight: tuple[int, int] | None = None) -> 
     # the colour bar beside the first rows, at most GRID_BAR_PX long (a fraction of a 30-layer grid is 2,000 px)
     bar_px = min(GRID_BAR_PX, height - margin["t"] - margin["b"])
     layout.update(
-        title=_title(f"Every layer × head · {esc(resp.model)}{_interventions_note(resp.interventions)}"),
+        title=_title(f"Every layer × head · {esc(resp.model)}{_interventions_note(resp.interventions)}", above=18),
         height=height, plot_bgcolor=GRID_MASKED, margin=margin,
         coloraxis={"colorscale": WEIGHT_SCALE, "cmin": 0, "cmax": 1,
                    "colorbar": {"thickness": 12, "len": bar_px, "lenmode": "pixels", "y": 1, "yanchor": "top",
@@ -384,7 +401,7 @@ def explain_bars(resp: schemas.ExplainResponse, *, other: bool = True) -> go.Fig
     axis = token_axis(tokens, tickangle=-45 if n > 8 else 0)
     return _figure(data, {
         "title": _title(f"Attention arithmetic · {esc(resp.model)} · layer {resp.layer} · head {resp.head} · "
-                        f"query {token_label(tokens, resp.query)}{_interventions_note(resp.interventions)}"),
+                        f"query {token_label(tokens, resp.query)}{_interventions_note(resp.interventions)}", above=20),
         "height": 560, "barmode": "group", "bargap": 0.25, "annotations": notes,
         "margin": {"l": 70, "r": 20, "t": 70, "b": 60},
         "legend": {"orientation": "h", "x": 0, "y": -0.3 if n > 8 else -0.18},
@@ -521,7 +538,8 @@ def lens_table(resp: schemas.LensResponse) -> go.Figure:
     # each block's two readings; the embeddings' one, before any block, a cell across both columns (x and y its edges)
     return _figure([cells(resp.cells, [0, 1], list(range(1, n)), colorbar=_colorbar(f"p({resp.token.display})")),
                     cells([[resp.embedding]], [-0.5, 1.5], [-0.5, 0.5], showscale=False)], {
-        "title": _title(f"Logit lens · {esc(resp.model)} · {_target_text(resp)}{_interventions_note(resp.interventions)}"),
+        "title": _title(f"Logit lens · {esc(resp.model)} · {_target_text(resp)}{_interventions_note(resp.interventions)}",
+                        above=24),  # (the columns' names: the x axis's ticks, on top)
         "height": max(300, 34 * n + 136 + 14 * len(note)), "plot_bgcolor": "#ffffff",
         "xaxis": {"tickmode": "array", "tickvals": [0, 1], "ticktext": columns, "side": "top", "showgrid": False,
                   "zeroline": False, "range": [-0.5, 1.5]},
@@ -604,7 +622,7 @@ def attention_attribution(resp: schemas.AttentionAttributionResponse) -> go.Figu
                                       "xanchor": "center", "yanchor": "bottom", "showarrow": False,
                                       "font": {"size": 12}})
     layout.update(title=_title(f"Attention beside what it moves · {esc(resp.model)} · layer {resp.layer} · head "
-                               f"{resp.head}{_interventions_note(resp.interventions)}"),
+                               f"{resp.head}{_interventions_note(resp.interventions)}", above=20),
                   height=square_height(n, lo=320, hi=560, per=14) + 40, plot_bgcolor=MASKED_COLOR,
                   margin={"l": 70, "r": 20, "t": 80, "b": 70})
     return _figure(data, layout)
@@ -712,7 +730,7 @@ def role_models(resp: schemas.RolesModelsResponse, role: str) -> go.Figure:
                                       "showarrow": False, "font": {"size": 11}})
     layout.update(
         title=_title(f"{esc(role)} across models · " + (_source(results[0]) if len({_source(r) for r in results}) == 1
-                                                         else "the same text, in each model's own tokens")),
+                                                         else "the same text, in each model's own tokens"), above=18),
         height=max(280, min(900, 40 * max(r.n_layers for r in results) + 160)), margin={"l": 70, "r": 20, "t": 80, "b": 60},
         coloraxis={"colorscale": ROLE_SCALE, "cmin": 0, "cmax": 1,
                    "colorbar": {"thickness": 12, "len": 0.8, "outlinewidth": 0, "title": {"text": "score"}}})

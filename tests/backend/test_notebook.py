@@ -147,7 +147,9 @@ def test_interventions_reach_the_figures(client):
     perm = ", ".join(map(str, a["interventions"]["permutation"]))
     # in lines of at most 80 characters (one line ran off the figure's right edge): the words are the caption's
     lines = fig.layout.title.text.split("<br>")
-    assert len(lines) > 1 and all(len(line) <= 80 for line in lines) and fig.layout.title.automargin
+    assert len(lines) > 1 and all(len(line) <= 80 for line in lines)
+    # the top margin holds every line (plotly hangs the lines after the first inside the title's pad)
+    assert fig.layout.title.pad.b >= (len(lines) - 1) * 14 * 1.3 and fig.layout.margin.t > fig.layout.title.pad.b + 14
     title = " ".join(lines)
     assert f"Positions shuffled (position given to each token: {perm})." in title
     assert "Scores not divided by √d_head." in title and "Ablated heads: L0 H1." in title

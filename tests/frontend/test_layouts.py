@@ -310,7 +310,6 @@ def test_compare_a_head_only_side_a_has_draws_side_a_and_both_predictions(page: 
     assert "a · smollm2-135m · L20 H8" in titles and "b · tiny-rotary" in titles, titles
 
 
-
 def drawn_as(z: list, weights: list) -> bool:
     """Whether a heatmap's cells (None: masked, not drawn) are these weights."""
     drawn = [(v, weights[i][j]) for i, row in enumerate(z) for j, v in enumerate(row) if v is not None]
@@ -1198,3 +1197,61 @@ def test_presenter_mode_on_a_phone_keeps_the_view_tabs(page: Page, view):
     selected = page.locator(f'.tabs [role=tab][data-view="{view}"]').bounding_box()
     assert selected and selected["x"] >= 0 and selected["x"] + selected["width"] <= 390, selected
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+TITLE_ON_LABELS = """() => [...document.querySelectorAll('.js-plotly-plot')].flatMap((gd) => {
+  const t = gd.querySelector('.gtitle');
+  if (!t) return [];
+  const a = t.getBoundingClientRect();
+  return [...gd.querySelectorAll('.annotation, .nsewdrag')].filter((el) => {
+    const b = el.getBoundingClientRect();
+    return b.width && b.height && a.left < b.right && b.left < a.right && a.top < b.bottom - 2 && b.top < a.bottom - 2;
+  }).map((el) => `${t.textContent.slice(0, 40)} | ${(el.textContent || 'the plot area').slice(0, 30)}`);
+})"""
+
+# a heatmap drawn outside every plot area of its figure (plotly drew it where the plot area was before a margin moved)
+HEATMAP_OFF_ITS_AXES = """() => [...document.querySelectorAll('.js-plotly-plot')].flatMap((gd) => {
+  const areas = [...gd.querySelectorAll('.nsewdrag')].map((el) => el.getBoundingClientRect());
+  return [...gd.querySelectorAll('.heatmaplayer image')].filter((img) => {
+    const r = img.getBoundingClientRect();
+    return r.width && !areas.some((b) => r.top >= b.top - 2 && r.bottom <= b.bottom + 2
+      && r.left >= b.left - 2 && r.right <= b.right + 2);
+  }).map(() => (gd.querySelector('.gtitle') || {}).textContent.slice(0, 40));
+})"""
+
+
+@pytest.mark.parametrize("ablate", ["", "1.2"])
+def test_the_report_s_titles_sit_above_the_labels_over_their_plots(page: Page, tmp_path, ablate):
+    """Download report, opened from the file: the titles of the grid of every head, the attention arithmetic and
+    Attention beside what it moves sat on the labels these figures put just above their plot area ("L0 H0", "scores:
+    q·k ÷ √40 = 6.325", "attention weight"); a title of two lines (the positional encoding's) hung its second line over
+    the plot; and where an intervention's words made a title long enough to push the top margin down, plotly drew the
+    heatmaps where the plot area had been (the grid's frame and crossed-out head off their squares). The same for the
+    across-models figure of /api/roles/models (the notebook's)."""
+    query = {"text": SENTENCE, "model": "tiny-sinusoidal", "layer": 1, "head": 1, "query": 2,
+             **({"ablate": ablate, "positions": "shuffled"} if ablate else {})}
+    r = page.request.get("/api/report?" + urlencode(query), timeout=WAIT)
+    assert r.ok, r.text()[:300]
+    path = tmp_path / "report.html"
+    path.write_bytes(r.body())
+    page.goto(path.as_uri())
+    page.wait_for_selector(".js-plotly-plot .gtitle")
+    page.wait_for_timeout(1000)
+    assert page.evaluate("() => document.querySelectorAll('.js-plotly-plot .gtitle').length") >= 5
+    assert page.evaluate(TITLE_ON_LABELS) == []
+    assert page.evaluate(HEATMAP_OFF_ITS_AXES) == []
+
+    import plotly.io as pio
+
+    from backend import figures, schemas
+
+    roles = page.request.post("/api/roles/models", data={"text": SENTENCE}, timeout=WAIT)
+    assert roles.ok, roles.text()[:300]
+    fig = figures.role_models(schemas.RolesModelsResponse.model_validate(roles.json()), "previous-token")
+    path = tmp_path / "roles.html"
+    path.write_text(pio.to_html(fig, include_plotlyjs=True, full_html=True), encoding="utf-8")
+    page.goto(path.as_uri())
+    page.wait_for_selector(".js-plotly-plot .gtitle")
+    page.wait_for_timeout(1000)
+    assert page.evaluate(TITLE_ON_LABELS) == []
+    assert page.evaluate(HEATMAP_OFF_ITS_AXES) == []
