@@ -336,6 +336,21 @@ export function emptyMessage({ pending = false, beyond = null } = {}) {
   return "Nothing to show yet: the sentence above could not be analysed.";
 }
 
+/**
+ * Why a lesson step could not be prepared, for its panel: the error of the sentence's analysis in the page's words.
+ * A sentence too long for the model (`notice`: beyondNotice's "offer" or "cannot" for that error) is said as the note
+ * by the sentence says it, with what to do; the API's own words named its request flag ("send allow_beyond_trained:
+ * true to run up to 512 tokens"), which a student cannot send. Any other error: as it came.
+ */
+export function stepProblem(error, notice = null) {
+  if (notice && notice.kind === "offer") {
+    return `The sentence is too long: ${notice.text} Shorten it, or click “Run it past the trained length” in the note ` +
+      "by the sentence.";
+  }
+  if (notice && notice.kind === "cannot") return `The sentence is too long: ${notice.text} Shorten it or choose another model.`;
+  return `This step could not be prepared: ${error}`;
+}
+
 // ---------------------------------------------------------------------------------- the position lab's curves
 
 /**

@@ -5,7 +5,7 @@
 // layer fetches for the page's state: a step and the explorer showing the same view send one request. The panel is
 // drawn in main.js's refresh, in the same frame as the explorer. The URL names the lesson and the step.
 import { data } from "./data.js";
-import { effectiveToken, keptIndices, linkStep } from "./derive.js";
+import { beyondNotice, effectiveToken, keptIndices, linkStep, stepProblem } from "./derive.js";
 import * as T from "./lesson-template.js";
 import { onPhone } from "./plot.js";
 import { DEFAULTS, state, subscribe, update } from "./state.js";
@@ -333,7 +333,12 @@ function ownNote(step, linked = false) {
  */
 function resolution(lesson, step, base) {
   const a = data.resolve("lesson", "analyze", { ...base, hover: null });
-  if (!a.current) return a.error ? { error: a.error } : { pending: true };
+  if (!a.current) {
+    if (!a.error) return { pending: true };
+    // (a sentence too long for the model: said as the note by the sentence says it)
+    const notice = beyondNotice({ model: base.model, state, error: a.error, status: a.status, models: L.page.list.models });
+    return { error: a.error, problem: stepProblem(a.error, notice && notice.kind !== "warning" ? notice : null) };
+  }
   const model = base.model.name;
   const ap = L.applied;
   if (!L.fresh && ap && ap.lesson === lesson.id && ap.step === step.number && (ap.text !== state.text || ap.model !== model)) {
@@ -523,7 +528,7 @@ function drawPanel(base) {
     const key = JSON.stringify([lesson.id, step.number, "wait", res.error || null]);
     if (panel._drawn !== key) {
       renderPanel(panel, { mode: "step", lesson, step: { ...step, body: "" }, total: L.list.lessons.length, value: () => ({ pending: true }),
-        question: null, problems: res.error ? [`This step could not be prepared: ${res.error}`] : [], note: res.error ? null : { text: "…" } });
+        question: null, problems: res.error ? [res.problem || stepProblem(res.error)] : [], note: res.error ? null : { text: "…" } });
       panel._drawn = key;
     }
     document.body.classList.remove("lesson-predict");

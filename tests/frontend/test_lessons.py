@@ -1028,6 +1028,21 @@ def test_the_lessons_button_takes_the_keyboard_into_the_panel(page: Page):
     assert page.evaluate(ACTIVE).startswith("panel step-title"), page.evaluate(ACTIVE)
 
 
+def test_a_step_on_a_sentence_too_long_for_the_model_says_why_in_the_page_s_words(page: Page):
+    """A student's sentence past the model's trained length, in a lesson: the panel said "This step could not be
+    prepared: ... send allow_beyond_trained: true to run up to 512 tokens", the API's words for its request flag. It
+    says what the note by the sentence says, and what to do there."""
+    long = "My cat is very tired today and sleeps on the warm mat. " * 12
+    page.goto("/?" + urlencode({"text": long, "model": "tiny-sinusoidal", "lesson": "many-heads", "step": 2}))
+    expect(page.locator('#beyond[data-kind="offer"]')).to_be_visible(timeout=60_000)
+    page.wait_for_function("() => /too long|could not be prepared/.test(document.querySelector('#lesson-panel').textContent)",
+                           timeout=60_000)
+    said = page.locator("#lesson-panel").inner_text()
+    assert "allow_beyond_trained" not in said and "max_tokens" not in said, said
+    assert "Run it past the trained length" in said, said
+    expect(page.locator('#beyond button[name="allow-beyond"]')).to_be_visible()
+
+
 def test_a_lesson_quotes_the_training_checkpoint_the_views_show(page: Page, models):
     """With the *Training step* slider on an early checkpoint, the bars showed tiny-sinusoidal@16's guesses (“little”
     0.175) and the lesson quoted the final model's ("the top guess is girl, with probability 0.71"): the panel's

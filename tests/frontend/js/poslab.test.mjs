@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
-import { baseParams, beyondNotice, canRunBeyond, modelsBeyond, smooth } from "../../../frontend/js/derive.js";
+import { baseParams, beyondNotice, canRunBeyond, modelsBeyond, smooth, stepProblem } from "../../../frontend/js/derive.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
 import { setVocabulary } from "../../../frontend/js/vocab.js";
@@ -214,4 +214,22 @@ test("a text too long for the app's own cap on a model (SmolLM2, MiniLM): the ot
   const learned = beyondNotice({ model: LEARNED, state: structuredClone(DEFAULTS), error: cantErr, status: 422, models: ALL });
   assert.match(learned.text, /^tiny-learned cannot read more than 128 tokens \(this text is 234\): Learned positions stop/);
   assert.match(learned.text, / Models that can run past their trained length: tiny-sinusoidal, tiny-rotary, tiny-nope, tiny-alibi\.$/);
+});
+
+test("a lesson step on a sentence too long for the model says why in the page's words, not the API's", () => {
+  // the lesson panel showed "This step could not be prepared: " and the API's refusal, which names its request flag
+  const offerErr = "the text is 309 tokens (with its 1 special token); model 'tiny-rotary' reads at most 128 tokens " +
+    "(max_tokens), the length it was trained on; send allow_beyond_trained: true to run up to 512 tokens (positions it never saw)";
+  const s = structuredClone(DEFAULTS);
+  const offer = stepProblem(offerErr, beyondNotice({ model: ROTARY, state: s, error: offerErr, status: 422, models: ALL }));
+  assert.doesNotMatch(offer, /allow_beyond_trained|max_tokens|could not be prepared/);
+  assert.match(offer, /this text is 309/);
+  assert.match(offer, /“Run it past the trained length”/);
+  const cantErr = "the text is 376 tokens (with its 1 special token); model 'tiny-learned' reads at most 128 tokens (max_tokens). Learned positions stop at the trained length.";
+  const cannot = stepProblem(cantErr, beyondNotice({ model: LEARNED, state: s, error: cantErr, status: 422, models: ALL }));
+  assert.doesNotMatch(cannot, /max_tokens|Run it past/);
+  assert.match(cannot, /tiny-learned cannot read more than 128 tokens/);
+  assert.match(cannot, /choose another model/);
+  // any other error: as it came
+  assert.equal(stepProblem("the server is busy"), "This step could not be prepared: the server is busy");
 });
