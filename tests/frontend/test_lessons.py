@@ -848,6 +848,30 @@ def test_share_copy_copies_the_link_the_dialog_offers(page: Page, with_view):
         assert q == {} and copied[0] == page.locator("#share-url").text_content()
 
 
+@pytest.mark.parametrize("size,present", [((1280, 720), True), ((1280, 720), False), ((390, 844), False)],
+                         ids=["projector", "laptop", "phone"])
+def test_the_share_dialog_fits_the_window(page: Page, size, present):
+    """Share on a projector (presenter mode, 1280x720), a view too long for a QR code: with its note the dialog was
+    46 px taller than it could be, and its Close button was cut at the window's bottom edge (the dialog scrolled)."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    text = "The quick brown fox jumps over the lazy dog again and again. " * 6
+    page.goto("/?" + urlencode({"lesson": "many-heads", "step": 2, "text": text, **({"present": 1} if present else {})}))
+    step_ready(page, "many-heads", 2)
+    page.click("#share")
+    page.wait_for_selector('#share-dialog[open][data-state="ready"]')
+    expect(page.locator("#share-note")).to_be_visible()
+    page.wait_for_timeout(300)
+    fit = page.evaluate("""() => { const d = document.querySelector('#share-dialog');
+        const close = document.querySelector('#share-close').getBoundingClientRect();
+        const qr = document.querySelector('#share-qr').getBoundingClientRect();
+        const note = document.querySelector('#share-note').getBoundingClientRect();
+        return { over: d.scrollHeight - d.clientHeight, closeBottom: close.bottom, qr: qr.height, square: qr.width - qr.height,
+                 onNote: qr.bottom - note.top, h: innerHeight }; }""")
+    assert fit["over"] <= 1 and fit["closeBottom"] <= fit["h"], fit
+    assert fit["onNote"] <= 0 and abs(fit["square"]) <= 1, fit  # (the code drawn whole, square, above the note)
+    assert fit["qr"] >= 144, fit  # (a code still large enough to scan)
+
+
 def test_share_of_a_view_too_long_for_a_qr_code_says_what_the_code_opens(page: Page):
     """A long sentence makes the view's address too long for a QR code, so the code opens the lesson step alone, on the
     lesson's own sentence: the dialog said "The code opens this view, at step 2 of this lesson" above a note that
