@@ -292,7 +292,8 @@ export const modelsBeyond = (models, tokens = 0) => models
  * What the page says about the trained length, for the sentence on screen:
  *   {kind: "warning", text}  the answer ran past the trained length (its beyond_trained): positions never seen
  *   {kind: "offer", text}    the text is too long for the trained length, and the model can run past it if asked
- *   {kind: "cannot", text}   the text is too long and this model cannot run past its length (why, and which can)
+ *   {kind: "cannot", text, models}  the text is too long and this model cannot run past its length (why, and which
+ *                           can: `models`, their names)
  *   null                     nothing to say
  * analysis: the /api/analyze answer on screen (or null); error, status: its error and HTTP status; models: every
  * /api/models entry. A 422 is a length refusal when its detail names the flag (can run) or max_tokens (cannot).
@@ -322,7 +323,7 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
       : " Models that can run past their trained length: ";
     return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens} tokens${capped ? " here" : ""}${said}` +
       (model.why_not_beyond ? `: ${model.why_not_beyond}` : ".") +
-      (others.length ? `${offer}${others.map((m) => m.name).join(", ")}.` : "") };
+      (others.length ? `${offer}${others.map((m) => m.name).join(", ")}.` : ""), models: others.map((m) => m.name) };
   }
   return null;
 }
@@ -347,7 +348,9 @@ export function stepProblem(error, notice = null) {
     return `The sentence is too long: ${notice.text} Shorten it, or click “Run it past the trained length” in the note ` +
       "by the sentence.";
   }
-  if (notice && notice.kind === "cannot") return `The sentence is too long: ${notice.text} Shorten it or choose another model.`;
+  if (notice && notice.kind === "cannot") {
+    return `The sentence is too long: ${notice.text} Shorten it${notice.models && notice.models.length ? " or choose one of those models" : ""}.`;
+  }
   return `This step could not be prepared: ${error}`;
 }
 

@@ -229,7 +229,12 @@ test("a lesson step on a sentence too long for the model says why in the page's 
   const cannot = stepProblem(cantErr, beyondNotice({ model: LEARNED, state: s, error: cantErr, status: 422, models: ALL }));
   assert.doesNotMatch(cannot, /max_tokens|Run it past/);
   assert.match(cannot, /tiny-learned cannot read more than 128 tokens/);
-  assert.match(cannot, /choose another model/);
+  assert.match(cannot, /Shorten it or choose one of those models\.$/);
+  // a text no other model reads either (4,001 tokens): no model to choose
+  const tooLong = cantErr.replace("376", "4001");
+  const none = stepProblem(tooLong, beyondNotice({ model: LEARNED, state: s, error: tooLong, status: 422, models: ALL }));
+  assert.match(none, /Shorten it\.$/);
+  assert.doesNotMatch(none, /choose/);
   // any other error: as it came
   assert.equal(stepProblem("the server is busy"), "This step could not be prepared: the server is busy");
 });
