@@ -312,6 +312,16 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
     return { kind: "offer", text: `${model.name} was trained on texts of at most ${trained} tokens${said}. It can read up to ` +
       `${model.max_tokens_beyond}, but it never saw ${unseen}: what it does there is extrapolation.` };
   }
+  if (canRunBeyond(model) && /max_beyond_tokens/.test(error)) {
+    // longer than the model reads even past its trained length: the API's words named its limits' fields
+    // ("(max_tokens)", "(max_beyond_tokens)"), and the page showed them as they were
+    const cut = (/cut at least (\d+) tokens?/.exec(error) || [])[1];
+    const others = models.filter((m) => m.name !== model.name && modelsBeyond([m], length).length);
+    return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens_beyond} tokens, even past its ` +
+      `trained length of ${trained}${said}${cut ? `: cut at least ${cut} tokens` : ""}.` +
+      (others.length ? ` Models that can read a text this long: ${others.map((m) => m.name).join(", ")}.` : ""),
+    models: others.map((m) => m.name) };
+  }
   if (!canRunBeyond(model) && /max_tokens/.test(error)) {
     const others = models.filter((m) => m.name !== model.name && modelsBeyond([m], length).length);
     // the app's own cap, below the trained length (SmolLM2: 128 of its 8,192): not a limit of the trained length, and

@@ -238,3 +238,18 @@ test("a lesson step on a sentence too long for the model says why in the page's 
   // any other error: as it came
   assert.equal(stepProblem("the server is busy"), "This step could not be prepared: the server is busy");
 });
+
+test("a text longer than the model reads even past its trained length: the note says so, without the API's field names", () => {
+  // the page showed the API's words: "... reads at most 128 tokens (max_tokens), ... and at most 512 past it (max_beyond_tokens)"
+  const s = structuredClone(DEFAULTS);
+  for (const [state, error] of [
+    [s, "the text is 692 tokens (with its 1 special token); model 'tiny-rotary' reads at most 128 tokens (max_tokens), the length it was trained on, and at most 512 past it (max_beyond_tokens): cut at least 180 tokens"],
+    [{ ...s, beyond: true }, "the text is 692 tokens (with its 1 special token); model 'tiny-rotary' runs at most 512 tokens in all, past its trained length of 128 too (max_beyond_tokens): cut at least 180 tokens"],
+  ]) {
+    const n = beyondNotice({ model: ROTARY, state, error, status: 422, models: ALL });
+    assert.equal(n.kind, "cannot");
+    assert.equal(n.text, "tiny-rotary cannot read more than 512 tokens, even past its trained length of 128 (this text is 692): cut at least 180 tokens.");
+    assert.deepEqual(n.models, []); // (no model reads 692 tokens)
+    assert.equal(stepProblem(error, n), `The sentence is too long: ${n.text} Shorten it.`);
+  }
+});
