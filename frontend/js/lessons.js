@@ -471,17 +471,26 @@ function focusPanel() {
 }
 
 /** Draw the panel and keep the keyboard's place in it: on the control of the same class and text in the new drawing
- * (Next, a step's dot), else of the same class, else on the new drawing's title (a lesson opened, Previous gone
- * disabled on the first step); a redrawing left the focus on the page's body. */
+ * (Next, a step's dot), else of the same class, else, after a guess, on what it revealed, else on the new drawing's
+ * title (a lesson opened, Previous gone disabled on the first step); a redrawing left the focus on the page's body. */
 function renderPanel(panel, data) {
   const active = document.activeElement;
-  const was = active && active !== panel && panel.contains(active) ? { cls: active.className, text: active.textContent } : null;
+  const was = active && active !== panel && panel.contains(active)
+    ? { cls: active.className, text: active.textContent, question: Boolean(active.closest(".lesson-question")) } : null;
   lessonView.render(panel, data);
   if (!was || panel.contains(document.activeElement)) return;
   const usable = [...panel.querySelectorAll("button:not([disabled]), summary, a[href]")];
   const again = usable.find((e) => e.className === was.cls && e.textContent === was.text) || (was.cls && usable.find((e) => e.className === was.cls));
   if (again) {
     again.focus();
+    return;
+  }
+  // a guess just made (its buttons now disabled): on what it revealed, not on the step's title at the panel's top,
+  // which scrolled the answer out of sight (in presenter mode at 1280x720)
+  const reveal = was.question && (panel.querySelector(".lesson-question .q-reveal") || panel.querySelector(".lesson-question"));
+  if (reveal) {
+    reveal.tabIndex = -1;
+    reveal.focus();
     return;
   }
   const title = panel.querySelector(".step-title") || panel.querySelector(".lesson-title");

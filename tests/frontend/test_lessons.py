@@ -1067,6 +1067,23 @@ def test_a_step_on_a_sentence_too_long_for_the_model_says_why_in_the_page_s_word
     expect(page.locator('#beyond button[name="allow-beyond"]')).to_be_visible()
 
 
+def test_a_guess_made_at_the_keyboard_leaves_the_focus_on_what_it_revealed(page: Page):
+    """Enter on a guess (presenter mode, 1280x720): its buttons went disabled and the focus fell back to the step's
+    title at the panel's top, which scrolled the answer the guess revealed out of sight. The focus is now on it."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"lesson": "attention-arithmetic", "step": 3, "present": 1}))
+    step_ready(page, "attention-arithmetic", 3)
+    page.locator("#lesson-panel .lesson-question .q-choice").nth(1).focus()
+    page.keyboard.press("Enter")
+    page.wait_for_selector('#lesson-panel .lesson-question[data-answered="1"] .q-reveal')
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => document.activeElement.classList.contains('q-reveal')"), page.evaluate(ACTIVE)
+    seen = page.evaluate("""() => { const r = document.activeElement.getBoundingClientRect();
+        const p = document.querySelector('#lesson-panel').getBoundingClientRect();
+        return r.top >= p.top && r.top < Math.min(p.bottom, innerHeight) - 40; }""")
+    assert seen  # (its first lines on screen)
+
+
 def test_a_lesson_quotes_the_training_checkpoint_the_views_show(page: Page, models):
     """With the *Training step* slider on an early checkpoint, the bars showed tiny-sinusoidal@16's guesses (“little”
     0.175) and the lesson quoted the final model's ("the top guess is girl, with probability 0.71"): the panel's
