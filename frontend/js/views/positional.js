@@ -120,12 +120,15 @@ export function encodingCaption(range, count) {
     `position ${range.at[0]}, dimension ${range.at[1]}; hover shows each value).`;
 }
 
-/** What the page's run does with the scheme drawn below (the scheme as trained): nothing where it gives positions. */
-function runWords(data, state) {
+/** What the page's run does with the scheme drawn below (the scheme as trained): nothing where it gives positions.
+ * Shuffled: the chips show each token's place in the text, and the position it was given only in their tooltips (no
+ * hover on a phone); the panel "Positions shuffled" lists the positions given (the same seed as the page's run). */
+export function runWords(data, state) {
   if (data.positional === "none" || state.positions === "normal") return "";
   return state.positions === "removed"
     ? " The page's run now has its positions removed: none of this enters it (the attention views show that run)."
-    : " The page's run now shuffles the positions: each token gets the position of another place (the token chips say which).";
+    : " The page's run now shuffles the positions: each token gets the position of another place (the panel " +
+      "“Positions shuffled” below lists them; a token chip's number is its place in the text, its tooltip the position it was given).";
 }
 
 function encodingPart(element, data, state) {

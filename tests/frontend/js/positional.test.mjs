@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { patternAxes, tickSize } from "../../../frontend/js/plot.js";
-import { encodingCaption, encodingRange, familyHead, familyIntro, termLabels } from "../../../frontend/js/views/positional.js";
+import { encodingCaption, encodingRange, familyHead, familyIntro, runWords, termLabels } from "../../../frontend/js/views/positional.js";
 
 const FAMILY = { title: "The tiny models", description: "the same but for the positional scheme", models: ["tiny-sinusoidal", "tiny-rotary"] };
 const TINY = { model: "tiny-rotary", n_layers: 4, n_heads: 4 };
@@ -89,4 +89,16 @@ test("the four terms' labels, slanted 60° across and upright down, are apart by
     assert.ok((xStep * (across / n)) / Math.SQRT2 >= 0.9 * size * k, `${width} px, ×${k}: every ${xStep}th across`); // (as the page's tests count)
     assert.ok(n / xStep >= 5 && n / yStep >= 10, `${width} px, ×${k}: every ${xStep}th, ${yStep}th`); // (as many as have room)
   }
+});
+
+test("with the page's positions shuffled, the encoding's intro says where the positions given are listed", () => {
+  // it said "the token chips say which", but a chip's number is the token's place in the text (0, 1, 2, ...): the
+  // position given shows only in its tooltip
+  const words = runWords({ positional: "rotary" }, { positions: "shuffled" });
+  assert.doesNotMatch(words, /token chips say which/);
+  assert.match(words, /the panel “Positions shuffled” below lists them/);
+  assert.match(words, /a token chip's number is its place in the text, its tooltip the position it was given/);
+  assert.equal(runWords({ positional: "none" }, { positions: "shuffled" }), "");
+  assert.equal(runWords({ positional: "rotary" }, { positions: "normal" }), "");
+  assert.match(runWords({ positional: "learned" }, { positions: "removed" }), /positions removed/);
 });
