@@ -212,6 +212,8 @@ export function createLab(api = realApi, storage = sessionStore()) {
         return run;
       });
     },
+    /** Say why an action was not sent (the page's own check of what was typed): shown as the lab's error. */
+    refuse: (message) => apply({ type: "error", message }),
     pause: () => act(async () => apply({ type: "state", run: await api.labPause(asked()) })),
     resume: () => act(async () => apply({ type: "state", run: await api.labResume(asked()) })),
     step: (n = 1) => act(async () => {

@@ -16,6 +16,18 @@ export function typedSteps(raw, max, fallback) {
   return String(raw).trim() !== "" && Number.isInteger(n) && n >= 1 ? Math.min(n, max) : fallback;
 }
 
+/**
+ * Why Train cannot start a run with the step budget in the box (`raw`): "" where it holds a whole number from 1 (one
+ * over `max` counts as `max`, as typedSteps takes it). Train took the last budget instead of 0, 2.5 or nothing, and a
+ * run of another length started with no word.
+ */
+export function stepsProblem(raw, max) {
+  if (typedSteps(raw, max, null) !== null) return "";
+  const shown = String(raw ?? "").trim();
+  return `Steps: ${shown ? `“${shown.slice(0, 20)}” is not` : "the box is empty, not"} a whole number from 1 to ${max}. ` +
+    "Type one, then press Train.";
+}
+
 /** The page's lab before any run: no run, no records. */
 export function initial() {
   return { run: null, records: [], pick: null, error: null, refused: null, transport: null, gap: false, takenUp: false };

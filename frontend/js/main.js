@@ -478,6 +478,7 @@ function applyPatch(patch, history) {
 async function labAction({ op, ...detail }) {
   if (op === "pick") return lab.pick(detail.index);
   if (op === "train") return lab.train(detail.params);
+  if (op === "refuse") return lab.refuse(detail.message);
   if (op === "step") return lab.step(detail.n);
   if (op === "open") return openLabModel(detail.step);
   if (op === "files") {

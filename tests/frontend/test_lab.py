@@ -334,6 +334,30 @@ def test_train_sends_the_steps_typed_just_before_it(page: Page, replay_server):
     expect(section).to_have_attribute("data-run-status", "cancelled", timeout=15_000)
 
 
+def test_train_with_no_whole_number_of_steps_starts_no_run_and_says_why(page: Page, replay_server):
+    """0, 2.5 or an empty Steps box: Train started a run of the page's last budget (1000 here) with no word. Now it
+    sends nothing and the page says what the box needs; a whole number then trains as before."""
+    goto(page, f"{replay_server}/?view=lab&lsteps=1000")
+    section = page.locator('main .view[data-view="lab"]')
+    posts: list[str] = []
+    page.on("request", lambda r: posts.append(r.url) if r.url.endswith("/api/lab/runs") and r.method == "POST" else None)
+    for typed, said in (("0", "“0” is not"), ("2.5", "“2.5” is not"), ("", "the box is empty, not")):
+        section.locator("input[name=lsteps]").fill(typed)
+        section.locator("button[name=train]").click()
+        expect(section.locator(".lab-error")).to_be_visible()
+        expect(section.locator(".lab-error")).to_contain_text(f"Steps: {said} a whole number from 1 to")
+    page.wait_for_timeout(500)
+    assert posts == [], posts
+    assert section.get_attribute("data-run-status") == "none"
+    section.locator("input[name=lsteps]").fill("120")
+    with page.expect_request(lambda r: r.url.endswith("/api/lab/runs") and r.method == "POST") as asked:
+        section.locator("button[name=train]").click()
+    assert asked.value.post_data_json["steps"] == 120
+    expect(section.locator(".lab-error")).to_be_hidden()
+    section.locator("button[name=cancel]").click()
+    expect(section).to_have_attribute("data-run-status", "cancelled", timeout=15_000)
+
+
 # each option's text measured in its menu's font: a menu shows it whole where the text, the menu's padding and its
 # arrow (about 18 px) fit in the menu's width
 MENU_TEXTS = """() => { const cv = document.createElement('canvas').getContext('2d'); const out = [];

@@ -7,6 +7,7 @@ import {
   answerOf, canReset, exampleLossSeries, firstReaching, isEnded, isLive, lossSeries, lossTable, openOffer, otherSettings, patternOf, roleSeries, shownIndex, shownRecord,
   cliSave,
   statusText,
+  stepsProblem,
   typedSteps,
 } from "../labrun.js";
 import {
@@ -86,9 +87,17 @@ function controls(element, options) {
     });
     // the settings as the controls show them now: a number typed and not yet committed counts (its change event
     // fires as this click happens, before the page has redrawn with it)
-    train.addEventListener("click", () => action(box, "lab", { op: "train", params: {
-      task: task.querySelector("select").value, positional: pos.querySelector("select").value,
-      size: size.querySelector("select").value, steps: typed() ?? box._steps } }));
+    // a box that holds no whole number from 1 starts no run: the page says why (it took the last budget instead)
+    train.addEventListener("click", () => {
+      const problem = stepsProblem(stepsInput.value, options.limits.max_steps);
+      if (problem) {
+        action(box, "lab", { op: "refuse", message: problem });
+        return;
+      }
+      action(box, "lab", { op: "train", params: {
+        task: task.querySelector("select").value, positional: pos.querySelector("select").value,
+        size: size.querySelector("select").value, steps: typed() } });
+    });
     row2.addEventListener("click", (ev) => {
       const b = ev.target.closest("button[name]");
       if (!b) return;
@@ -129,7 +138,6 @@ export function render(element, data, state) {
   const stepsInput = box.querySelector("input[name=lsteps]");
   stepsInput.max = String(options.limits.max_steps);
   setValue(stepsInput, c.steps);
-  box._steps = c.steps; // (the state's budget: Train's where the box holds no whole number)
 
   const run = lab.run;
   const records = lab.records;

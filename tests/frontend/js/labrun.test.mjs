@@ -9,7 +9,7 @@ import {
   answerOf, atStep, canReset, cliSave, exampleLossSeries, firstReaching, initial, lossSeries, lossTable, openOffer, otherSettings, patternOf, reduce, roleSeries, shownIndex, shownRecord,
   statusText,
   TAKEN_UP,
-  stepAt, stepIndex, topHead, typedSteps,
+  stepAt, stepIndex, stepsProblem, topHead, typedSteps,
 } from "../../../frontend/js/labrun.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
 import { setVocabulary } from "../../../frontend/js/vocab.js";
@@ -584,4 +584,14 @@ test("the run's id and the command that saves it are written where its weights a
   assert.equal(cliSave({ run: run({ id: 7, status: "running", checkpoint_steps: [5] }), records: [] }, "http://127.0.0.1:8000"), "");
   assert.equal(cliSave({ run: run({ id: 7, status: "cancelled", lost: true, checkpoint_steps: [5] }), records: [] }, "http://127.0.0.1:8000"), "");
   assert.equal(cliSave(initial(), "http://127.0.0.1:8000"), "");
+});
+
+test("stepsProblem: Train starts no run where the box holds no whole number from 1, and says why", () => {
+  // 0, 2.5 or an empty box started a run of the last budget (3000 steps after a 5000 typed before) with no word
+  for (const ok of ["1", "150", " 120 ", "9000"]) assert.equal(stepsProblem(ok, 3000), "", ok);
+  assert.equal(stepsProblem("0", 3000), "Steps: “0” is not a whole number from 1 to 3000. Type one, then press Train.");
+  assert.match(stepsProblem("2.5", 3000), /“2\.5” is not a whole number from 1 to 3000/);
+  assert.match(stepsProblem("-5", 500), /“-5” is not a whole number from 1 to 500/);
+  assert.match(stepsProblem("", 3000), /the box is empty, not a whole number from 1 to 3000/);
+  assert.match(stepsProblem("  ", 3000), /the box is empty/);
 });
