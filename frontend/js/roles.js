@@ -147,6 +147,22 @@ export function acrossModelsIntro({ members, onScreen, probe, seed, intervened =
 }
 
 /** The words for a probe's loss drop (probeDropBand's band). */
+/** The largest seed of the induction probe (the API's). */
+export const MAX_PROBE_SEED = 2 ** 31 - 1;
+
+/**
+ * The seed in the Heads view's box (`raw`) as the probe takes it: {seed}, a whole number from 0 to MAX_PROBE_SEED; or
+ * {problem}: why the probe is not run (it ran seed 0 for -3, 2.5 or 99999999999, the box still showing the number
+ * typed). An empty box is seed 0, the box's default.
+ */
+export function probeSeed(raw) {
+  const text = String(raw ?? "").trim();
+  if (text === "") return { seed: 0 };
+  const v = Number(text);
+  if (Number.isInteger(v) && v >= 0 && v <= MAX_PROBE_SEED) return { seed: v };
+  return { problem: `Seed “${text.slice(0, 20)}” is not a whole number from 0 to ${MAX_PROBE_SEED}: the probe was not run. Type one and run the probe again.` };
+}
+
 export const probeDropWords = (drop) => PROBE_DROP_WORDS[probeDropBand(drop)];
 
 // ------------------------------------------------------------------------------------------ several heads at once

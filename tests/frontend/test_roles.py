@@ -410,6 +410,25 @@ def test_the_probe_button_scores_every_head_and_shows_the_loss_on_each_copy(page
 
 
 @pytest.mark.slow
+def test_a_seed_that_is_no_whole_number_runs_no_probe_and_says_why(page: Page):
+    """-3, 2.5 or 99999999999 in the seed box ran the probe of seed 0, the box still showing the number typed and
+    nothing said. Now the probe is not run and the Heads view says why; a whole number runs it as before."""
+    go(page, text=SENTENCE, view="heads")
+    heads = page.locator('main .view[data-view="heads"]')
+    note = heads.locator(".seed-problem")
+    expect(note).to_be_hidden()
+    for bad in ("-3", "2.5", "99999999999"):
+        heads.locator("input[name=pseed]").fill(bad)
+        heads.locator("button[name=run-probe]").click()
+        expect(note).to_be_visible()
+        expect(note).to_have_text(f"Seed “{bad}” is not a whole number from 0 to 2147483647: the probe was not run. "
+                                  "Type one and run the probe again.")
+        assert url_state(page).get("probe") is None
+    run_probe(page, 3)
+    expect(note).to_be_hidden()
+    assert "seed 3:" in heads.locator(".probe-tokens").inner_text()
+
+
 def test_on_smollm2_the_probe_finds_induction_heads_and_the_repeat_costs_less(page: Page, need_models, shot):
     need_models("smollm2-135m")
     go(page, text="The capital of France is", model="smollm2-135m", view="heads")

@@ -7,7 +7,9 @@ import { count, shownText } from "../derive.js";
 import {
   caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, presenting, reason, setExport, setValue, THEME, WEIGHT_SCALE,
 } from "../plot.js";
-import { acrossModelsIntro, definitionText, modelCaption, offsetWords, probeDropWords, ruleText, scoreText, sortHeads } from "../roles.js";
+import {
+  acrossModelsIntro, definitionText, MAX_PROBE_SEED, modelCaption, offsetWords, probeDropWords, probeSeed, ruleText, scoreText, sortHeads,
+} from "../roles.js";
 import { familyOf } from "../vocab.js";
 
 export const id = "heads";
@@ -27,7 +29,7 @@ export function show(section, got, ctx) {
 
 function controls(element) {
   return part(element, "controls", () => {
-    const seed = h("input", { type: "number", name: "pseed", min: "0", max: String(2 ** 31 - 1), step: "1", value: "0",
+    const seed = h("input", { type: "number", name: "pseed", min: "0", max: String(MAX_PROBE_SEED), step: "1", value: "0",
       "aria-label": "the probe's seed", class: "seed" });
     const box = h("div", { class: "controls finder-controls" },
       h("span", { class: "seg-group", role: "group", "aria-label": "scores on" },
@@ -39,16 +41,23 @@ function controls(element) {
         "Run the induction probe"),
       h("label", {}, "rank by ", h("select", { name: "role", "aria-label": "rank the heads by" })),
       h("button", { type: "button", name: "asc", class: "small", title: "highest first, or lowest first" }));
+    const note = h("p", { class: "error seed-problem", role: "alert", hidden: true });
+    box.append(note);
     const runProbe = () => {
-      const v = Number(seed.value);
-      const pseed = Number.isInteger(v) && v >= 0 && v <= 2 ** 31 - 1 ? v : 0;
-      emit(box, { probe: true, pseed, role: "induction", asc: false }); // the probe is made to find induction heads
+      const got = probeSeed(seed.value);
+      note.textContent = got.problem || "";
+      note.hidden = !got.problem;
+      if (got.problem) return; // (it ran seed 0, the box still showing the number typed)
+      emit(box, { probe: true, pseed: got.seed, role: "induction", asc: false }); // the probe is made to find induction heads
     };
     box.addEventListener("click", (ev) => {
       const btn = ev.target.closest("button");
       if (!btn) return;
       if (btn.dataset.on === "probe") runProbe();
-      else if (btn.dataset.on) emit(box, { probe: false });
+      else if (btn.dataset.on) {
+        note.hidden = true; // (the seed's problem is the probe's)
+        emit(box, { probe: false });
+      }
       else if (btn.name === "run-probe") runProbe();
       else if (btn.name === "asc") emit(box, { asc: btn.dataset.asc !== "1" });
     });

@@ -9,7 +9,7 @@ import { sinkHidden } from "../../../frontend/js/views/grid.js";
 
 import {
   acrossModelsIntro, combinedQueries, definitionText, headColor, labelsOf, modelCaption, overlayHeads, PALETTE, pickRow, probeDropBand, probeDropWords, ruleText,
-  scoreText,
+  MAX_PROBE_SEED, probeSeed, scoreText,
   sortHeads, strongest,
   fitTileText, tileText, toggleOverlay, toggleRow,
 } from "../../../frontend/js/roles.js";
@@ -234,4 +234,16 @@ test("a model's panel across models names its scheme, and a fixed offset of 1 as
   assert.equal(modelCaption(r("rotary", 0), "fixed-offset"), "Rotary positions. Strongest: L0 H1 0.41 (offset 0: the token itself).");
   const none = { positional: "alibi", probe: null, roles: { roles: ["induction"], heads: [[{ layer: 0, head: 0, offset: null, scores: { induction: null } }]] } };
   assert.equal(modelCaption(none, "induction"), "Alibi positions. No head has this score here.");
+});
+
+test("probeSeed: the probe's seed from its box, or why the probe is not run", () => {
+  // -3, 2.5 and 99999999999 ran seed 0 with no word, the box still showing the number typed
+  for (const [raw, seed] of [["7", 7], [" 12 ", 12], ["0", 0], ["", 0], [String(MAX_PROBE_SEED), MAX_PROBE_SEED]]) {
+    assert.deepEqual(probeSeed(raw), { seed }, raw);
+  }
+  for (const bad of ["-3", "2.5", "99999999999", "abc"]) {
+    const got = probeSeed(bad);
+    assert.equal(got.seed, undefined, bad);
+    assert.equal(got.problem, `Seed “${bad}” is not a whole number from 0 to 2147483647: the probe was not run. Type one and run the probe again.`);
+  }
 });
