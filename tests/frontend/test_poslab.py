@@ -226,3 +226,17 @@ def test_alibi_in_the_positional_view(page: Page):
     # the comparison of the schemes: the five models
     names = page.locator('[data-part="models"] .panel-title').all_inner_texts()
     assert [n.lstrip("▸ ") for n in names] == list(FIVE)
+
+
+def test_with_positions_shuffled_the_measured_sections_say_they_are_of_the_models_as_trained(page: Page):
+    """The Positions control set to shuffled (its banner on top): the loss curves and the R² are measured on the models
+    as trained and do not move, and sections 1 and 3 now say so; back to normal, the words go."""
+    page.goto("/?" + urlencode({"view": "poslab", "model": "tiny-rotary", "positions": "shuffled"}))
+    ready(page, WAIT)
+    words = "These numbers were measured on the models as trained: the page's setting (positions shuffled) does not change them."
+    view = page.locator('main .view[data-view="poslab"]')
+    expect(view.locator('[data-part="lengths"] > .intro')).to_contain_text(words)
+    expect(view.locator('[data-part="probe"] > .intro')).to_contain_text(words)
+    page.select_option("select[name=positions]", "normal")
+    expect(view.locator('[data-part="lengths"] > .intro')).not_to_contain_text("as trained")
+    expect(view.locator('[data-part="probe"] > .intro')).not_to_contain_text("as trained")

@@ -40,11 +40,27 @@ export function show(section, got, ctx) {
   const models = [...ctx.models.values()];
   const parts = [got.lengths, got.probe, got.schemes];
   const deps = [...parts.flatMap((v) => [v.data, v.error]), ...(got.schemes.data || []).flatMap((m) => [m.data, m.error]),
-    ctx.model, ctx.state.smooth, ctx.state.beyond, ctx.state.present];
+    ctx.model, ctx.state.smooth, ctx.state.beyond, ctx.state.present, asTrainedNote(ctx.state)];
   if (changed(section, deps)) {
     render(section, { current: ctx.model, models, lengths: got.lengths, probe: got.probe, schemes: got.schemes }, ctx.state);
   }
   return !parts.some((v) => v.pending);
+}
+
+/**
+ * What sections 1 and 3 say where the page runs the models with interventions: their numbers were measured on the
+ * models as trained, and the page's Positions, √d and ablation controls do not change them ("" where none is on). The
+ * banner said "positions shuffled" above curves that did not move.
+ */
+export function asTrainedNote(state) {
+  const on = [];
+  if (state.positions === "removed") on.push("positions removed");
+  else if (state.positions === "shuffled") on.push("positions shuffled");
+  if (state.scale === false) on.push("no division by √d_head");
+  if (state.ablate && state.ablate.length) on.push(`${state.ablate.length} ${state.ablate.length === 1 ? "head" : "heads"} ablated`);
+  if (!on.length) return "";
+  const settings = on.length === 1 ? `setting (${on[0]}) does` : `settings (${on.join(", ")}) do`;
+  return ` These numbers were measured on the models as trained: the page's ${settings} not change them.`;
 }
 
 function section(element, key, title, intro) {
@@ -79,7 +95,8 @@ function lossTraces(curves, w, current) {
 function lengthsPart(element, data, state) {
   const sec = section(element, "lengths", "1 · Beyond the trained length",
     "The loss (nats per token; lower is better) at each position of long texts from the validation set, up to 4× the "
-    + "length the models were trained on. Left of the line: positions seen in training; right: positions never seen.");
+    + "length the models were trained on. Left of the line: positions seen in training; right: positions never seen."
+    + asTrainedNote(state));
   const ctl = part(sec, "ctl", () => {
     const sel = h("select", { name: "smooth", "aria-label": "smoothing of the loss curves" },
       SMOOTH_CHOICES.map(([v, label]) => h("option", { value: String(v) }, label)));
@@ -239,7 +256,7 @@ function schemesPart(element, data) {
 
 // ------------------------------------------------------------------------------------ 3. what each layer knows
 
-function probePart(element, data) {
+function probePart(element, data, state) {
   const sec = section(element, "probe", "3 · How much each layer knows about position", "");
   const fig = panel(sec, "probe-plot", "Position read off the residual stream: R² at each depth");
   const v = data.probe || {};
@@ -254,7 +271,7 @@ function probePart(element, data) {
   sec.querySelector(".intro").textContent = first
     ? `A linear probe: ridge regression from each depth's residual stream to the token's position, fitted on validation text `
       + `(${first.fit_tokens.toLocaleString("en")} tokens) and evaluated on held-out text (${first.held_out_tokens.toLocaleString("en")} tokens). `
-      + "R² 1: the position can be read off exactly; 0: no better than guessing the mean position."
+      + "R² 1: the position can be read off exactly; 0: no better than guessing the mean position." + asTrainedNote(state)
     : "";
   if (!curves.length) {
     reason(fig, "No model has a measured probe on this server." + r.missing.map((m) => ` ${m.model}: ${m.why}`).join(""));
@@ -297,5 +314,5 @@ export function render(element, data, state) {
   lengthsPart(element, data, state);
   tryPart(element, data, state);
   schemesPart(element, data);
-  probePart(element, data);
+  probePart(element, data, state);
 }

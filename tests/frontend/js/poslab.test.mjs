@@ -7,6 +7,7 @@ import { baseParams, beyondNotice, canRunBeyond, modelsBeyond, smooth, stepProbl
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
 import { setVocabulary } from "../../../frontend/js/vocab.js";
+import { asTrainedNote } from "../../../frontend/js/views/poslab.js";
 import { serverMeta } from "./meta.mjs";
 
 let meta;
@@ -252,4 +253,16 @@ test("a text longer than the model reads even past its trained length: the note 
     assert.deepEqual(n.models, []); // (no model reads 692 tokens)
     assert.equal(stepProblem(error, n), `The sentence is too long: ${n.text} Shorten it.`);
   }
+});
+
+test("asTrainedNote: with the page's interventions on, the position lab says its numbers are of the models as trained", () => {
+  // the banner said "positions shuffled" above loss curves and R² that the page's controls do not change
+  assert.equal(asTrainedNote(DEFAULTS), "");
+  assert.equal(asTrainedNote({ ...DEFAULTS, positions: "shuffled" }),
+    " These numbers were measured on the models as trained: the page's setting (positions shuffled) does not change them.");
+  assert.match(asTrainedNote({ ...DEFAULTS, positions: "removed" }), /setting \(positions removed\) does not/);
+  assert.equal(asTrainedNote({ ...DEFAULTS, positions: "removed", scale: false, ablate: [[0, 1], [2, 3]] }),
+    " These numbers were measured on the models as trained: the page's settings (positions removed, no division by " +
+    "√d_head, 2 heads ablated) do not change them.");
+  assert.match(asTrainedNote({ ...DEFAULTS, ablate: [[0, 1]] }), /\(1 head ablated\) does not/);
 });
