@@ -398,6 +398,13 @@ export function familyIntro(data, state) {
   if (member) {
     return `Layer ${state.layer}, head ${state.head} of each model, with the same interventions (without head ablation); ▸ marks the model chosen above.${about}`;
   }
+  // a training step of one of them (NAME@STEP, the explorer's slider): the same layers, heads and tokens, the final weights
+  const at = String(data.current || "").indexOf("@");
+  const base = at > 0 ? data.current.slice(0, at) : null;
+  if (fam && base && fam.models.includes(base)) {
+    return `${data.current} is ${base} at training step ${data.current.slice(at + 1)}; these are the final models: layer ${state.layer}, ` +
+      `head ${state.head} of each, with the same interventions (without head ablation).${about}`;
+  }
   return `${data.current} is not one of these models: each is shown at its own layer and head nearest to layer ${state.layer}, head ${state.head}, ` +
     `with the same interventions (without head ablation), on its own tokens of the sentence.${about}`;
 }

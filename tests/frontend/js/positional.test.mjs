@@ -102,3 +102,13 @@ test("with the page's positions shuffled, the encoding's intro says where the po
   assert.equal(runWords({ positional: "rotary" }, { positions: "normal" }), "");
   assert.match(runWords({ positional: "learned" }, { positions: "removed" }), /positions removed/);
 });
+
+test("a training step of one of the family (NAME@STEP): its layer and head in the final models, not 'its own nearest head'", () => {
+  // tiny-sinusoidal@16 was called "not one of these models", each shown "at its own layer and head nearest" to the one
+  // selected "on its own tokens": the same layers, heads and tokens as the model on screen
+  const intro = familyIntro({ current: "tiny-sinusoidal@16", family: FAMILY }, { layer: 2, head: 1 });
+  assert.match(intro, /^tiny-sinusoidal@16 is tiny-sinusoidal at training step 16; these are the final models: layer 2, head 1 of each, with the same interventions/);
+  assert.doesNotMatch(intro, /not one of these models|nearest|its own tokens|▸/);
+  // a step of a model outside the family is still outside it
+  assert.match(familyIntro({ current: "lab-1@120", family: FAMILY }, { layer: 0, head: 0 }), /^lab-1@120 is not one of these models/);
+});
