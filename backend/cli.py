@@ -420,6 +420,10 @@ def cmd_lab_save(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         sys.exit(f"attnlab lab save: --out {out} is a file, not a folder")
+    # (as `attnlab train` refuses: a second save into the same folder replaced the first's model with no word)
+    if (out / "model.safetensors").exists() and not args.force:
+        sys.exit(f"attnlab lab save: --out {out} holds a model already (model.safetensors): choose another folder, "
+                 "or pass --force to replace it")
     url = f"{args.url.rstrip('/')}/api/lab/runs/{args.run}/files" + ("" if args.step is None else f"?step={args.step}")
     try:
         with urllib.request.urlopen(url, timeout=60) as r:
@@ -595,6 +599,7 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--out", required=True, help="the folder to write")
     ls.add_argument("--step", type=int, help="a kept step (default: the latest)")
     ls.add_argument("--url", default="http://127.0.0.1:8000", help="the server (default http://127.0.0.1:8000)")
+    ls.add_argument("--force", action="store_true", help="replace the model a folder --out holds already")
     ls.set_defaults(func=cmd_lab_save)
     return p
 

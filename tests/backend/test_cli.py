@@ -317,6 +317,24 @@ def test_lab_save_onto_a_file_says_so(tmp_path):
     assert out.read_text(encoding="utf-8") == "mine"
 
 
+def test_lab_save_into_a_folder_with_a_model_says_so_unless_forced(tmp_path):
+    """A second `attnlab lab save` into the folder of the first replaced its model with no word (`attnlab train`
+    refuses without --force); now it is said before anything is fetched (no server runs on the port asked), and
+    --force goes on to the server."""
+    out = tmp_path / "my-run"
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"mine")
+    url = f"http://127.0.0.1:{free_port()}"
+    with pytest.raises(SystemExit) as e:
+        main(["lab", "save", "1", "--out", str(out), "--url", url])
+    assert str(e.value) == (f"attnlab lab save: --out {out} holds a model already (model.safetensors): choose another "
+                            "folder, or pass --force to replace it")
+    assert (out / "model.safetensors").read_bytes() == b"mine"
+    with pytest.raises(SystemExit) as e:
+        main(["lab", "save", "1", "--out", str(out), "--url", url, "--force"])
+    assert "cannot reach" in str(e.value), e.value  # (past the check: the server asked for is not there)
+
+
 @pytest.mark.parametrize("sentence", ["", "   ", "x" * 2001])
 def test_lessons_check_s_bad_sentence_is_said_once_by_its_option(capsys, sentence):
     """--sentence "" printed pydantic's five-line "1 validation error for StepRequest ... errors.pydantic.dev" under
