@@ -80,14 +80,28 @@ export function offsetWords(offset) {
  * strongest head for `role` (with the offset for fixed-offset: the strongest fixed offset of a tiny model is 1, the
  * previous token, which the question "fixed-offset heads?" must not read as a longer offset), and the probe's loss.
  */
-export function modelCaption(r, role) {
+/**
+ * Why a role's column is all "—" on a text (`queries`: the role table's count of the queries where each role is
+ * possible; `def`: the role's definition, GET /api/roles/definitions, its `queries` said where given): none of its
+ * queries counts for it (induction on a sentence with no repeated token). "" where some query counts, or the counts
+ * are not known.
+ */
+export function noQueryWords(queries, role, def) {
+  if (!queries || queries[role] !== 0) return "";
+  const what = def ? `${def.name}${def.queries ? ` (${def.queries})` : ""}` : role;
+  return ` No query of this text counts for ${what}, so no head has this score here: every score is “—”.`;
+}
+
+export function modelCaption(r, role, def = null) {
   const top = strongest(r.roles, role);
   const words = schemeWords(r.positional);
   const scheme = `${words[0].toUpperCase()}${words.slice(1)}`;
   const loss = r.probe && !r.probe.loss_unavailable
     ? ` Probe loss ${scoreText(r.probe.first_half_loss)} → ${scoreText(r.probe.second_half_loss)} nats.` : "";
   return `${scheme}. ` + (top ? `Strongest: L${top.layer} H${top.head} ${scoreText(top.scores[role])}` +
-    (role === "fixed-offset" && top.offset !== null ? ` (${offsetWords(top.offset)})` : "") + "." : "No head has this score here.") + loss;
+    (role === "fixed-offset" && top.offset !== null ? ` (${offsetWords(top.offset)})` : "") + "."
+    : (r.roles.queries && r.roles.queries[role] === 0 // (the ranked table says which queries count)
+      ? `No query of this text counts for ${def ? def.name : role}, so no head has this score here.` : "No head has this score here.")) + loss;
 }
 
 /** The thresholds of the labelling rule in words (GET /api/roles/definitions `thresholds`). */

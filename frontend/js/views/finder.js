@@ -8,7 +8,8 @@ import {
   caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, presenting, reason, setExport, setValue, THEME, WEIGHT_SCALE,
 } from "../plot.js";
 import {
-  acrossModelsIntro, definitionText, MAX_PROBE_SEED, modelCaption, offsetWords, probeDropWords, probeSeed, ruleText, scoreText, sortHeads,
+  acrossModelsIntro, definitionText, MAX_PROBE_SEED, modelCaption, noQueryWords, offsetWords, probeDropWords, probeSeed, ruleText, scoreText,
+  sortHeads,
 } from "../roles.js";
 import { familyOf } from "../vocab.js";
 
@@ -172,7 +173,8 @@ function tablePanel(row, data, state, role) {
   const opens = state.probe ? "click a row to open that head on the sentence (the attention view shows the sentence, not the probe)" : "click a row to open that head";
   // a text too short for any role (SmolLM2 reads "Dogs" as one token, with no start token before it): every cell "—"
   const none = t.roles.every((ro) => !t.queries[ro]);
-  const noneWords = none ? ` No query of ${what} counts for any role (it is ${count(r.tokens.length, "token")} long): every score is “—”; type a longer sentence.` : "";
+  const noneWords = none ? ` No query of ${what} counts for any role (it is ${count(r.tokens.length, "token")} long): every score is “—”; type a longer sentence.`
+    : noQueryWords(t.queries, role, byRole[role]); // (the column ranked by, all “—”: induction on a text with no repeat)
   caption(fig, `${r.model} on ${what}: each score a share of the head's attention (0 to 1; broad: how evenly it spreads, also 0 to 1), averaged over ` +
     `the queries where its role is possible. Click a column to rank by it; ${opens}.${offWords}${noneWords} ${ruleText(defs.thresholds)}`);
   const heads = sortHeads(t, role, state.asc);
@@ -275,14 +277,14 @@ function modelsPart(element, data, state, role) {
   for (const old of grid.querySelectorAll(":scope > :not(figure)")) old.remove();
   const keep = new Set(results.map((r) => `m-${r.model}`));
   for (const fig of grid.querySelectorAll(":scope > figure")) if (!keep.has(fig.dataset.part)) fig.remove();
-  for (const r of results) modelPanel(grid, r, role, state);
+  for (const r of results) modelPanel(grid, r, role, state, d);
 }
 
-function modelPanel(grid, r, role, state) {
+function modelPanel(grid, r, role, state, def) {
   const fig = panel(grid, `m-${r.model}`, r.model, { formats: ["png", "csv"] });
   fig.dataset.model = r.model;
   const t = r.roles;
-  caption(fig, modelCaption(r, role));
+  caption(fig, modelCaption(r, role, def));
   const z = t.heads.map((row) => row.map((x) => x.scores[role]));
   const text = t.heads.map((row) => row.map((x) => (x.label === role ? `${scoreText(x.scores[role])}*` : scoreText(x.scores[role]))));
   const hover = t.heads.map((row) => row.map((x) => `layer ${x.layer} · head ${x.head}<br>${esc(role)}: ${scoreText(x.scores[role], 4)}` +

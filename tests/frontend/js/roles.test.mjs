@@ -8,7 +8,7 @@ import { before, test } from "node:test";
 import { sinkHidden } from "../../../frontend/js/views/grid.js";
 
 import {
-  acrossModelsIntro, combinedQueries, definitionText, headColor, labelsOf, modelCaption, overlayHeads, PALETTE, pickRow, probeDropBand, probeDropWords, ruleText,
+  acrossModelsIntro, combinedQueries, definitionText, headColor, labelsOf, modelCaption, noQueryWords, overlayHeads, PALETTE, pickRow, probeDropBand, probeDropWords, ruleText,
   MAX_PROBE_SEED, probeSeed, scoreText,
   sortHeads, strongest,
   fitTileText, tileText, toggleOverlay, toggleRow,
@@ -246,4 +246,18 @@ test("probeSeed: the probe's seed from its box, or why the probe is not run", ()
     assert.equal(got.seed, undefined, bad);
     assert.equal(got.problem, `Seed “${bad}” is not a whole number from 0 to 2147483647: the probe was not run. Type one and run the probe again.`);
   }
+});
+
+test("noQueryWords: a role no query of the text counts for (induction with no repeated token) is said, not just “—”", () => {
+  // "The cat sat on a mat." ranked by induction: every cell "—" and "No head has this score here.", with no reason
+  const def = { role: "induction", name: "induction", queries: "queries whose token appeared earlier with another token after it" };
+  const queries = { "previous-token": 6, sink: 7, induction: 0 };
+  assert.equal(noQueryWords(queries, "induction", def), " No query of this text counts for induction (queries whose token " +
+    "appeared earlier with another token after it), so no head has this score here: every score is “—”.");
+  assert.equal(noQueryWords(queries, "sink", def), "");
+  assert.equal(noQueryWords(null, "induction", def), "");
+  const r = { positional: "rotary", probe: null, roles: { roles: ["induction"], queries, heads: [[{ layer: 0, head: 0, offset: null, scores: { induction: null } }]] } };
+  // (the five panels name the role only: the ranked table above says which queries count)
+  assert.equal(modelCaption(r, "induction", def), "Rotary positions. No query of this text counts for induction, so no head has " +
+    "this score here.");
 });
