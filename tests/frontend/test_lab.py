@@ -346,6 +346,9 @@ def test_train_with_no_whole_number_of_steps_starts_no_run_and_says_why(page: Pa
         section.locator("button[name=train]").click()
         expect(section.locator(".lab-error")).to_be_visible()
         expect(section.locator(".lab-error")).to_contain_text(f"Steps: {said} a whole number from 1 to")
+        # the box keeps what was typed, with the focus, to be fixed there (not back at the budget the message is not about)
+        expect(section.locator("input[name=lsteps]")).to_have_value(typed)
+        expect(section.locator("input[name=lsteps]")).to_be_focused()
     page.wait_for_timeout(500)
     assert posts == [], posts
     assert section.get_attribute("data-run-status") == "none"

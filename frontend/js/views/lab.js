@@ -91,6 +91,7 @@ function controls(element, options) {
     train.addEventListener("click", () => {
       const problem = stepsProblem(stepsInput.value, options.limits.max_steps);
       if (problem) {
+        stepsInput.focus(); // (to fix it there: and the redraw leaves a box with focus as typed, not back at the budget)
         action(box, "lab", { op: "refuse", message: problem });
         return;
       }
