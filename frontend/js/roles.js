@@ -76,11 +76,6 @@ export function offsetWords(offset) {
 }
 
 /**
- * The caption of one model's panel across models (`r`: one of POST /api/roles/models' results): its scheme, its
- * strongest head for `role` (with the offset for fixed-offset: the strongest fixed offset of a tiny model is 1, the
- * previous token, which the question "fixed-offset heads?" must not read as a longer offset), and the probe's loss.
- */
-/**
  * Why a role's column is all "—" on a text (`queries`: the role table's count of the queries where each role is
  * possible; `def`: the role's definition, GET /api/roles/definitions, its `queries` said where given): none of its
  * queries counts for it (induction on a sentence with no repeated token). "" where some query counts, or the counts
@@ -92,6 +87,12 @@ export function noQueryWords(queries, role, def) {
   return ` No query of this text counts for ${what}, so no head has this score here: every score is “—”.`;
 }
 
+/**
+ * The caption of one model's panel across models (`r`: one of POST /api/roles/models' results): its scheme, its
+ * strongest head for `role` (with the offset for fixed-offset: the strongest fixed offset of a tiny model is 1, the
+ * previous token, which the question "fixed-offset heads?" must not read as a longer offset), and the probe's loss.
+ * `def`: the role's definition, whose name says a role that no query of the text counts for.
+ */
 export function modelCaption(r, role, def = null) {
   const top = strongest(r.roles, role);
   const words = schemeWords(r.positional);
@@ -160,7 +161,6 @@ export function acrossModelsIntro({ members, onScreen, probe, seed, intervened =
     + (intervened ? ", as trained: without the page's interventions" : "");
 }
 
-/** The words for a probe's loss drop (probeDropBand's band). */
 /** The largest seed of the induction probe (the API's). */
 export const MAX_PROBE_SEED = 2 ** 31 - 1;
 
@@ -177,6 +177,7 @@ export function probeSeed(raw) {
   return { problem: `Seed “${text.slice(0, 20)}” is not a whole number from 0 to ${MAX_PROBE_SEED}: the probe was not run. Type one and run the probe again.` };
 }
 
+/** The words for a probe's loss drop (probeDropBand's band). */
 export const probeDropWords = (drop) => PROBE_DROP_WORDS[probeDropBand(drop)];
 
 // ------------------------------------------------------------------------------------------ several heads at once
