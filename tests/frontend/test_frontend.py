@@ -151,18 +151,22 @@ def test_a_stale_response_does_not_overwrite_a_newer_one(page: Page):
 
 
 def test_error_shows_next_to_the_input_and_clears(page: Page):
-    # more tokens than the default model reads even past its trained length (a length it could run, past the
-    # trained one, is not an error: the position notice offers it, tests/frontend/test_poslab.py)
+    """More tokens than the default model reads even past its trained length: the note by the sentence says so in the
+    page's words, how many tokens to cut (the API's refusal, with its field names "(max_tokens)" and
+    "(max_beyond_tokens)", is not shown as it came), and clears with a short sentence. A length it could run past the
+    trained one is offered instead (tests/frontend/test_poslab.py)."""
     open_app(page)
     page.fill("#text", "a " * 1000)
-    error = page.locator("#error")
-    expect(error).to_be_visible(timeout=15_000)
-    expect(error).to_contain_text("reads at most")
-    expect(page.locator("#beyond")).to_be_hidden()
+    note = page.locator("#beyond")
+    expect(note).to_be_visible(timeout=15_000)
+    expect(note).to_contain_text("tiny-sinusoidal cannot read more than 512 tokens, even past its trained length of 128")
+    expect(note).to_contain_text("cut at least")
+    expect(page.locator("body")).not_to_contain_text("max_beyond_tokens")  # (the box's own limit may be said beside it)
     expect(page.locator(".tabs")).to_be_visible()
     page.fill("#text", "Short again.")
     ready(page)
-    expect(error).to_be_hidden()
+    expect(note).to_be_hidden()
+    expect(page.locator("#error")).to_be_hidden()
 
 
 def test_a_paste_past_the_box_s_limit_says_what_it_left_out(page: Page, base_url):
