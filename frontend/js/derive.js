@@ -305,6 +305,8 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
   // the length of the text, which the refusal names ("the text is 234 tokens"), beside the limit: by how much it is over
   const length = Number((/the text is (\d+) tokens/.exec(error) || [])[1] || 0);
   const said = length ? ` (this text is ${length})` : "";
+  // the other models that read a text this long (past their trained length where they can), by name
+  const readers = () => models.filter((m) => m.name !== model.name && modelsBeyond([m], length).length).map((m) => m.name);
   if (canRunBeyond(model) && !state.beyond && /allow_beyond_trained/.test(error)) {
     // (a model given no positions meets no new position there, only a longer text than any it saw)
     const unseen = model.positional === "none" || state.positions === "removed" ? "a text this long"
@@ -316,24 +318,23 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
     // longer than the model reads even past its trained length: the API's words named its limits' fields
     // ("(max_tokens)", "(max_beyond_tokens)"), and the page showed them as they were
     const cut = (/cut at least (\d+) tokens?/.exec(error) || [])[1];
-    const others = models.filter((m) => m.name !== model.name && modelsBeyond([m], length).length);
+    const others = readers();
     return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens_beyond} tokens, even past its ` +
       `trained length of ${trained}${said}${cut ? `: cut at least ${cut} tokens` : ""}.` +
-      (others.length ? ` Models that can read a text this long: ${others.map((m) => m.name).join(", ")}.` : ""),
-    models: others.map((m) => m.name) };
+      (others.length ? ` Models that can read a text this long: ${others.join(", ")}.` : ""), models: others };
   }
   if (!canRunBeyond(model) && /max_tokens/.test(error)) {
-    const others = models.filter((m) => m.name !== model.name && modelsBeyond([m], length).length);
+    const others = readers();
     // the app's own cap, below the trained length (SmolLM2: 128 of its 8,192): not a limit of the trained length, and
     // the models offered read the text past theirs (which this one would not be)
     const capped = model.max_tokens < trained;
-    const lengths = [...new Set(others.map((m) => m.trained_tokens ?? m.max_tokens))];
+    const lengths = [...new Set(models.filter((m) => others.includes(m.name)).map((m) => m.trained_tokens ?? m.max_tokens))];
     const offer = !others.length ? ""
       : capped ? ` Models that can read a text this long, past their own trained length${lengths.length === 1 ? ` of ${lengths[0]} tokens` : ""}: `
       : " Models that can run past their trained length: ";
     return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens} tokens${capped ? " here" : ""}${said}` +
       (model.why_not_beyond ? `: ${model.why_not_beyond}` : ".") +
-      (others.length ? `${offer}${others.map((m) => m.name).join(", ")}.` : ""), models: others.map((m) => m.name) };
+      (others.length ? `${offer}${others.join(", ")}.` : ""), models: others };
   }
   return null;
 }
