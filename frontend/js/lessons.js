@@ -461,13 +461,21 @@ function focusPanel() {
     L.focusIn = false;
     return;
   }
-  const title = panel.querySelector(".step-title") || panel.querySelector(".lesson-title");
+  const title = panelTitle(panel);
   if (!title) return; // (still loading: the next drawing)
   L.focusIn = false;
   const active = document.activeElement;
   if (active && active !== document.body && active !== $("lessons-toggle")) return;
-  title.tabIndex = -1;
-  title.focus();
+  focusOn(title);
+}
+
+/** The panel's title: a step's, else the list's (null while it loads). */
+const panelTitle = (panel) => panel.querySelector(".step-title") || panel.querySelector(".lesson-title");
+
+/** Move the keyboard to `el`, a heading or text that is not a control (focusable from script, not by Tab). */
+function focusOn(el) {
+  el.tabIndex = -1;
+  el.focus();
 }
 
 /** Draw the panel and keep the keyboard's place in it: on the control of the same class and text in the new drawing
@@ -488,16 +496,8 @@ function renderPanel(panel, data) {
   // a guess just made (its buttons now disabled): on what it revealed, not on the step's title at the panel's top,
   // which scrolled the answer out of sight (in presenter mode at 1280x720)
   const reveal = was.question && (panel.querySelector(".lesson-question .q-reveal") || panel.querySelector(".lesson-question"));
-  if (reveal) {
-    reveal.tabIndex = -1;
-    reveal.focus();
-    return;
-  }
-  const title = panel.querySelector(".step-title") || panel.querySelector(".lesson-title");
-  if (title) {
-    title.tabIndex = -1;
-    title.focus();
-  }
+  const target = reveal || panelTitle(panel);
+  if (target) focusOn(target);
 }
 
 function drawPanel(base) {
