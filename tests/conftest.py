@@ -4,6 +4,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from models import pretrained, registry
 from models.corpus import corpus_dir
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -102,3 +103,19 @@ def own_registry(monkeypatch):
         monkeypatch.setattr(registry, table, dict(getattr(registry, table)))
     monkeypatch.setenv(registry.ADD_MODELS_ENV, "")
     return registry
+
+
+# each module that asks for one loads it once (and lets it go after: 0.54 GB for SmolLM2); a module may override the
+# fixture with one of the same name that asks for this one (tests/models/test_token_text.py: its tokenizer)
+@pytest.fixture(scope="module")
+def minilm(need):
+    """MiniLM-L6, loaded (its package is a dev dependency: `need` skips outside CI where it is missing)."""
+    need(pretrained.MINILM_PACKAGE.module, why="MiniLM-L6")
+    return registry.load("minilm-l6")
+
+
+@pytest.fixture(scope="module")
+def smollm2(need):
+    """SmolLM2-135M, loaded (converted into the cache by `attnlab models install`)."""
+    need(pretrained.SMOLLM2_PACKAGE.module, pretrained.GGUF_PACKAGE.module, why="SmolLM2-135M")
+    return registry.load("smollm2-135m")

@@ -12,7 +12,7 @@ from backend.main import create_app
 from backend.service import ModelService
 from backend.settings import Settings
 from models import lens as lens_module
-from models import pretrained, registry
+from models import registry
 from models.attribution import rollout
 from models.transformer import Interventions
 
@@ -307,18 +307,6 @@ def test_sampling_with_top_k_1_is_greedy(client):
 
 
 # --------------------------------------------------------------------------- the pretrained models
-
-@pytest.fixture(scope="module")
-def minilm(need):
-    need(pretrained.MINILM_PACKAGE.module, why="MiniLM-L6")
-    return registry.load("minilm-l6")
-
-
-@pytest.fixture(scope="module")
-def smollm2(need):
-    need(pretrained.SMOLLM2_PACKAGE.module, pretrained.GGUF_PACKAGE.module, why="SmolLM2-135M")
-    return registry.load("smollm2-135m")
-
 
 def test_minilm_refuses_the_lens_and_logit_attribution_but_not_attention(client, minilm):
     for path in ("/api/attribution/lens", "/api/attribution/logit", "/api/attribution/ablation"):

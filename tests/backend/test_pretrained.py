@@ -15,18 +15,6 @@ from models import pretrained, registry
 TEXT = "The cat sat on the mat because it was tired."
 
 
-@pytest.fixture(scope="module")
-def minilm(need):
-    need(pretrained.MINILM_PACKAGE.module, why="MiniLM-L6")
-    return registry.load("minilm-l6")
-
-
-@pytest.fixture(scope="module")
-def smollm2(need):
-    need(pretrained.SMOLLM2_PACKAGE.module, pretrained.GGUF_PACKAGE.module, why="SmolLM2-135M")
-    return registry.load("smollm2-135m")
-
-
 # --------------------------------------------------------------------------- listing, and missing packages
 
 def test_models_lists_the_pretrained_models(client):

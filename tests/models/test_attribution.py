@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from models import lens as lens_module
-from models import pretrained, registry
+from models import registry
 from models.attribution import logit_attribution, rollout, rollouts, value_weighted, value_weighted_head_and_layer, why_no_attribution
 from models.config import ModelConfig
 from models.lens import ReadAhead, logit_lens, parts, read, why_no_lens
@@ -255,12 +255,6 @@ def test_attribution_adds_up_on_the_tiny_models(name):
     lens = logit_lens(m, cache, last)
     assert torch.allclose(torch.softmax(lens.logits[-1, 1].double(), -1), torch.softmax(logits[last].double(), -1),
                           atol=1e-5, rtol=0)
-
-
-@pytest.fixture(scope="module")
-def smollm2(need):
-    need(pretrained.SMOLLM2_PACKAGE.module, pretrained.GGUF_PACKAGE.module, why="SmolLM2-135M")
-    return registry.load("smollm2-135m")
 
 
 @pytest.mark.slow

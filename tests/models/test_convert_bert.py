@@ -22,12 +22,6 @@ PATTERN_TOL, HIDDEN_TOL = 1e-4, 1e-3
 
 
 @pytest.fixture(scope="module")
-def minilm(need):
-    need(pretrained.MINILM_PACKAGE.module, why="MiniLM-L6")
-    return registry.load("minilm-l6")
-
-
-@pytest.fixture(scope="module")
 def reference(need):
     need(pretrained.MINILM_PACKAGE.module, "transformers", why="MiniLM parity against transformers")
     from transformers import AutoTokenizer, BertModel

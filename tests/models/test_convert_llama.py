@@ -36,12 +36,6 @@ HIDDEN_ATOL, HIDDEN_RTOL = 1e-3, 5e-5
 
 
 @pytest.fixture(scope="module")
-def smollm2(need):
-    need(pretrained.SMOLLM2_PACKAGE.module, pretrained.GGUF_PACKAGE.module, why="SmolLM2-135M")
-    return registry.load("smollm2-135m")
-
-
-@pytest.fixture(scope="module")
 def reference(need):
     """transformers' own GGUF load (slow: ~20 s), once per module."""
     need(pretrained.SMOLLM2_PACKAGE.module, "gguf", "transformers", why="SmolLM2 parity against transformers")

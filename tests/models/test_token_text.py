@@ -11,7 +11,7 @@ import unicodedata
 
 import pytest
 
-from models import pretrained, registry
+from models import registry
 from models.tokenizer import decode_owned
 
 ODD = ["", " ", "a", "  leading and trailing  ", "tabs\tand\nnew\nlines\r\n", "日本語 Hello <|bos|> x",
@@ -25,15 +25,13 @@ def tiny():
 
 
 @pytest.fixture(scope="module")
-def minilm(need):
-    need(pretrained.MINILM_PACKAGE.module, why="MiniLM-L6")
-    return registry.load("minilm-l6").tokenizer
+def minilm(minilm):  # (tests/conftest.py's model: here its tokenizer)
+    return minilm.tokenizer
 
 
 @pytest.fixture(scope="module")
-def smollm2(need):
-    need(pretrained.SMOLLM2_PACKAGE.module, pretrained.GGUF_PACKAGE.module, why="SmolLM2-135M")
-    return registry.load("smollm2-135m").tokenizer
+def smollm2(smollm2):  # (tests/conftest.py's model: here its tokenizer)
+    return smollm2.tokenizer
 
 
 def joined(pieces) -> str:
