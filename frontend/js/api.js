@@ -121,7 +121,6 @@ function query(params) {
   return s ? `?${s}` : "";
 }
 
-export const health = (signal) => call("GET", "/api/health", undefined, signal);
 export const models = (signal) => call("GET", "/api/models", undefined, signal);
 /** The app's vocabulary: views, position modes, the ablate syntax, limits, model families (backend/vocabulary.py). */
 export const meta = (signal) => call("GET", "/api/meta", undefined, signal);

@@ -25,7 +25,6 @@ export const GRID_MASKED = THEME.masked.grid;
 export const WEIGHT_SCALE = THEME.weights.colorscale;
 export const SEQUENTIAL_ALT = THEME.sequential_alt.colorscale; // a second sequential scale (e.g. entropy beside weights)
 export const DIVERGING = THEME.diverging.colorscale;
-export const DIVERGING_WORDS = THEME.diverging.words;
 export const COLORS = { bar: THEME.bars.main, other: THEME.bars.other, raw: THEME.bars.raw, sel: THEME.selection.color,
   link: THEME.links.color, ablated: THEME.ablated.color, ablatedFill: THEME.ablated.fill, text: THEME.font.color };
 // masked cells: grey stripes (a texture, not only a colour), drawn under a heatmap whose masked cells are gaps
