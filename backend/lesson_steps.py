@@ -998,6 +998,12 @@ class RoleMissing(Exception):
         self.message = message
 
 
+def default_query_of(tokens: list[dict]) -> int:
+    """The default query among the API's `tokens` (their `special`): the last that stands for text, as the page's."""
+    from backend.schemas import default_query
+    return default_query([bool(t.get("special")) for t in tokens])
+
+
 class StepContext:
     """What a step is resolved on: the answers of the API for one sentence and model (memoised), the state."""
 
@@ -1027,8 +1033,9 @@ class StepContext:
 
     @staticmethod
     def query_of(state: dict, tokens: list) -> int:
+        """The selected query token, or where none is (or one past the end), the default (schemas.default_query)."""
         t = state.get("token")
-        return t if isinstance(t, int) and 0 <= t < len(tokens) else len(tokens) - 1
+        return t if isinstance(t, int) and 0 <= t < len(tokens) else default_query_of(tokens)
 
     def source(self, name: str, overrides: dict) -> tuple[Any, dict | None, dict]:
         """(the answer, the request {method, path, params} or None, the path context) of a source."""
@@ -1348,7 +1355,7 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
         elif isinstance(s.token, int):
             state["token"] = min(s.token, len(ctx.tokens) - 1)
         else:
-            state["token"] = len(ctx.tokens) - 1
+            state["token"] = default_query_of(ctx.tokens)
         # the layer and head, where a role chooses them
         if req.layer is None and req.head is None and s.head_role:
             try:

@@ -112,11 +112,8 @@ def _count(n: int, noun: str) -> str:
 
 def explain_query(tokens: list[schemas.Token]) -> int:
     """The query the arithmetic is shown for: the last token (the last one that stands for text, when the
-    model ends the sentence with a special token such as [SEP])."""
-    for t in reversed(tokens):
-        if not t.special:
-            return t.position
-    return len(tokens) - 1
+    model ends the sentence with a special token such as [SEP]), schemas.default_query."""
+    return schemas.default_query([t.special for t in tokens])
 
 
 def _default_query_words(tokens: list[schemas.Token], query: int) -> str:

@@ -120,6 +120,13 @@ class Token(BaseModel):
                                              "BOS): the UI may hide it. Typed as text, the same token is not special")
 
 
+def default_query(special: list[bool]) -> int:
+    """The query token where none is chosen, given which tokens are special: the last that stands for text (on MiniLM
+    the one before [SEP], whose attention is not about the sentence's words), else the last. The page's default is the
+    same (frontend/js/derive.js effectiveToken)."""
+    return next((i for i in range(len(special) - 1, -1, -1) if not special[i]), len(special) - 1)
+
+
 class BeyondTrained(BaseModel):
     n_tokens: int = Field(..., description="the tokens of this text, with its special tokens")
     trained_tokens: int = Field(..., description="the longest text the model was trained on, in tokens")

@@ -56,14 +56,20 @@ export function positionText(position, interventions, positional = null) {
 }
 
 /**
- * The query token, as an index into the API's tokens: the hovered one, else the selected one, else the last one
- * shown. `shown`: the indices the page shows (all of them, or those left when special tokens are hidden).
+ * The query token, as an index into the API's `tokens`: the hovered one, else the selected one, else the default:
+ * the last one shown that stands for text (on MiniLM the one before [SEP], whose attention is not about the
+ * sentence's words), or the last one shown where none does. `shown`: the indices the page shows (all of them, or
+ * those left when special tokens are hidden). The lesson server's default is the same (backend/schemas.py
+ * default_query).
  */
-export function effectiveToken(n, { hover = null, token = null } = {}, shown = null) {
+export function effectiveToken(tokens, { hover = null, token = null } = {}, shown = null) {
+  const n = tokens.length;
   const t = hover !== null && hover !== undefined ? hover : token;
   const ok = (i) => Number.isInteger(i) && i >= 0 && i < n && (!shown || shown.includes(i));
   if (ok(t)) return t;
-  return shown && shown.length ? shown[shown.length - 1] : n - 1;
+  const order = shown && shown.length ? shown : tokens.map((_, i) => i);
+  const text = order.filter((i) => !tokens[i].special);
+  return text.length ? text[text.length - 1] : order.length ? order[order.length - 1] : n - 1;
 }
 
 /**
@@ -258,13 +264,13 @@ export function stepTo(steps, token, by) {
 }
 
 /**
- * The stepping through the generated tokens from the selected token: `token` is the state's (null: the last token,
- * as is one past the end; effectiveToken, not hovered) of the `n` tokens, `shown` the indices on screen. After
+ * The stepping through the generated tokens from the selected token: `token` is the state's (null: the default,
+ * as is one past the end; effectiveToken, not hovered) of the API's `tokens`, `shown` the indices on screen. After
  * Continue nothing is pinned, so the selected token is the last generated one: stepping goes on from there, not
  * from outside the steps. {at: the selected index, prev, next (stepTo's), on: whether `at` is a generated token}.
  */
-export function stepping(steps, token, n, shown = null) {
-  const at = effectiveToken(n, { token }, shown);
+export function stepping(steps, token, tokens, shown = null) {
+  const at = effectiveToken(tokens, { token }, shown);
   return { at, prev: stepTo(steps, at, -1), next: stepTo(steps, at, 1), on: steps.some((s) => s.position === at) };
 }
 

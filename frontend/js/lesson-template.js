@@ -247,7 +247,7 @@ export function resolve(root, segments, ctx) {
     } else if (seg === "$layer") key = ctx.layer;
     else if (seg === "$head") key = ctx.head;
     else if (seg === "$token" || seg === "$prev") {
-      key = effectiveToken(tokensOf(root, ctx).length, { token: ctx.token });
+      key = effectiveToken(tokensOf(root, ctx), { token: ctx.token });
       if (seg === "$prev") key -= 1;
     } else if (seg === "$depth") {
       key = ctx.depth === null || ctx.depth === undefined || !Array.isArray(cur) || ctx.depth >= cur.length ? cur.length - 1 : ctx.depth;

@@ -79,7 +79,7 @@ function evaluate(raw, base) {
   const a = data.resolve("lesson", "analyze", ctx);
   if (a.pending) return { pending: true };
   const tokens = a.data ? a.data.tokens : null;
-  const token = tokens ? effectiveToken(tokens.length, { token: ctx.state.token }, keptIndices(tokens, ctx.state.hidespecial)) : null;
+  const token = tokens ? effectiveToken(tokens, { token: ctx.state.token }, keptIndices(tokens, ctx.state.hidespecial)) : null;
   try {
     const { value, path } = T.resolve(r.data, p.segments, { layer: ctx.state.layer, head: ctx.state.head, token, depth: ctx.state.depth, tokens });
     // (a text shown as a word keeps what it was: T.tokenWords tells apart two that read alike; a token of the
@@ -348,7 +348,7 @@ function resolution(lesson, step, base) {
   // a step that does not fit this sentence or model (a role with no match, a model of the wrong kind) says so until
   // the sentence or the model changes: asked again with the page's selection, the server would resolve it on that
   if (!fresh && ap && ap.lesson === lesson.id && ap.step === step.number && ap.unfit) return { data: ap.unfit };
-  const token = effectiveToken(a.data.tokens.length, { token: state.token }, keptIndices(a.data.tokens, state.hidespecial));
+  const token = effectiveToken(a.data.tokens, { token: state.token }, keptIndices(a.data.tokens, state.hidespecial));
   // what no role sets (the words typed in the boxes, the temperature, ...): the page's, unless the step was just entered
   const typed = {
     positions: state.positions, scale: state.scale, temp: state.temp, word: state.word, depth: state.depth,

@@ -319,19 +319,20 @@ function explorer(ctx) {
     return true;
   }
   const n = analysis.tokens.length;
-  // a pinned token past this sentence's end (a link's token=500, a text made shorter) is the last token: the URL
-  // says so too, instead of naming a token the page does not show
+  // a pinned token past this sentence's end (a link's token=500, a text made shorter) is the default query (the last
+  // token that stands for text): the URL says so too, instead of naming a token the page does not show
   if (an.current && state.token !== null && state.token >= n) {
     if (state.token === page.linkToken) {
+      const last = effectiveToken(analysis.tokens) === n - 1 ? "the last token" : "the last token that stands for text";
       page.notice = [page.notice, `The link's token ${state.token} is past the end of this sentence (tokens 0 to ${n - 1}): ` +
-        "showing the last token."].filter(Boolean).join(" ");
+        `showing ${last}.`].filter(Boolean).join(" ");
     }
     update({ token: null });
   }
   if (an.current) page.linkToken = null; // (the link's sentence is analysed: a later token past the end is not the link's)
   const view = visibleAnalysis(analysis, state.hidespecial);
-  const tok = effectiveToken(n, { hover: page.hover, token: state.token }, shownIndices(view));
-  page.query = an.current ? effectiveToken(n, { token: state.token }, shownIndices(view)) : null;
+  const tok = effectiveToken(analysis.tokens, { hover: page.hover, token: state.token }, shownIndices(view));
+  page.query = an.current ? effectiveToken(analysis.tokens, { token: state.token }, shownIndices(view)) : null;
   page.tokenCount = an.current ? n : null; // (Download report: a report takes at most the model's max_report_tokens)
   // the sentence these tokens are of (the chips' tooltips and the legend say what the tokenizer changed in it)
   const sentence = sameText ? an.request.params.text : null;

@@ -32,7 +32,7 @@ function query(ctx, need) {
   if (!a.data) return a.error ? { error: a.error } : { wait: true };
   const tokens = a.data.tokens;
   const shown = keptIndices(tokens, ctx.state.hidespecial);
-  return { token: effectiveToken(tokens.length, { hover: ctx.hover, token: ctx.state.token }, shown), tokens };
+  return { token: effectiveToken(tokens, { hover: ctx.hover, token: ctx.state.token }, shown), tokens };
 }
 
 /**
@@ -373,7 +373,7 @@ export const SOURCES = {
     const a = need("analyze");
     if (!a.data) return a.error ? { error: a.error } : { wait: true };
     const tokens = a.data.tokens;
-    const token = effectiveToken(tokens.length, { token: ctx.state.token }, keptIndices(tokens, ctx.state.hidespecial));
+    const token = effectiveToken(tokens, { token: ctx.state.token }, keptIndices(tokens, ctx.state.hidespecial));
     const queries = combinedQueries(ctx.state, tokens.length, token);
     return { api: "queryRows", params: { ...baseParams(ctx.state, ctx.model), top_k: 1, layers: [], query_rows: { queries, combine: ctx.state.combine } } };
   },

@@ -12,7 +12,7 @@ export const DEFAULTS = Object.freeze({
   view: "attention",
   layer: 0,
   head: 0,
-  token: null, // the selected query token; null = the last token
+  token: null, // the selected query token; null = the last token that stands for text (derive.js effectiveToken)
   positions: "normal",
   scale: true,
   ablate: [], // [[layer, head], ...]
@@ -123,7 +123,7 @@ export function parse(search, problems = []) {
     const raw = q.get(key);
     if (raw !== null && raw !== "" && int(raw, null) === null) {
       problems.push(`The link's ${key} “${raw.slice(0, 20)}” is not a whole number from 0 up: showing ` +
-        `${key === "token" ? "the last token" : `${key} ${DEFAULTS[key]}`}.`);
+        `${key === "token" ? "the last token that stands for text" : `${key} ${DEFAULTS[key]}`}.`);
     }
   }
   if (positionIds().includes(q.get("positions"))) s.positions = q.get("positions");

@@ -2755,3 +2755,19 @@ def test_lesson_5_says_a_masked_key_s_row_is_0_only_where_a_key_is_masked(client
         masked = any(e["mask"])
         assert masked == (model != "minilm-l6" and token != n - 1), (model, token)
         assert ("a masked key's row is 0" in filled(d)) == masked, (model, token, filled(d)[:300])
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6"])
+@pytest.mark.parametrize("text", ["The cat sat on the mat.", "a"])
+def test_a_step_with_no_query_of_its_own_selects_the_last_token_that_stands_for_text(client, model, text):
+    """On minilm-l6 (an encoder: [CLS] ... [SEP]) a step that names no query token, or `token: last`, selected [SEP],
+    the last token, whose attention is not about the sentence's words. It selects the last token that stands for
+    text, the one before [SEP], as the page's default (frontend/js/derive.js effectiveToken); on a model whose last
+    token is text, the last token (the tokens read here from /api/analyze)."""
+    tokens = client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"]
+    want = max(t["position"] for t in tokens if not t["special"])
+    assert (want == len(tokens) - 1) == (model != "minilm-l6"), tokens
+    for step in (1, 3):  # 'A grid of heads' (`token: last`), 'Concatenate, project, add' (no `token`)
+        d = client.post(f"/api/lessons/many-heads/steps/{step}", json={"text": text, "model": model}).json()
+        assert d["applies"] and d["problems"] == [], d
+        assert d["settings"]["token"] == want, (step, d["settings"]["token"], tokens)

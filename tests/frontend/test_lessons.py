@@ -387,6 +387,30 @@ def test_a_lesson_link_that_names_a_model_opens_the_step_on_it(page: Page, lesso
     assert url_state(page)["model"] == "tiny-sinusoidal"  # a model there is not: the lesson's
 
 
+def test_on_minilm_the_page_and_a_lesson_select_the_last_word_not_sep_by_default(page: Page, models, need_models):
+    """On minilm-l6 (an encoder: [CLS] ... [SEP]) the page's query was [SEP], the last token, whose attention is not
+    about the sentence's words, and so was a lesson step's that names no query. Both now select the last token that
+    stands for text (the one before [SEP]), the same one, with or without the special tokens hidden."""
+    need_models("minilm-l6")
+    text = "The cat sat on the mat."
+    page.goto("/?" + urlencode({"text": text, "model": "minilm-l6", "view": "attention"}))
+    ready(page)
+    tokens = api_answer(page, "analyze", models, top_k=1)["tokens"]
+    want = max(t["position"] for t in tokens if not t["special"])
+    assert tokens[-1]["special"] and want == len(tokens) - 2, tokens
+    label = f"{want} “{tokens[want]['display']}”"
+    expect(page.locator("#query-label")).to_have_text(label)
+    assert "token" not in parse_qs(urlparse(page.url).query)  # the default: nothing pinned
+    page.check("#hide-special")
+    ready(page)
+    expect(page.locator("#query-label")).to_have_text(label)
+    # 'Concatenate, project, add' names no query token: the lesson selects the same one, and its URL says so
+    page.goto("/?" + urlencode({"lesson": "many-heads", "step": 3, "text": text, "model": "minilm-l6"}))
+    step_ready(page, "many-heads", 3)
+    assert url_state(page)["token"] == want, page.url
+    expect(page.locator("#query-label")).to_have_text(label)
+
+
 def test_a_step_missing_its_word_on_a_lab_model_offers_the_lesson_s_sentence_with_its_model(page: Page, server_url,
                                                                                            lessons):
     """A model of the training lab reads letters, 24 at most: lesson 4 finds no word twice in "abcabc", and the

@@ -19,7 +19,7 @@ export function show(section, got, ctx) {
   const note = ctx.note && ctx.note.key === key ? ctx.note.text : "";
   const s = ctx.state;
   // from the selected token, resolved: the state's null is the last token (after Continue, the last generated one)
-  const step = stepping(steps, s.token, ctx.analysis ? ctx.analysis.tokens.length : 0, ctx.view ? shownIndices(ctx.view) : null);
+  const step = stepping(steps, s.token, ctx.analysis ? ctx.analysis.tokens : [], ctx.view ? shownIndices(ctx.view) : null);
   const data = v.unavailable ? { unavailable: v.unavailable } : { predict: v.data, error: v.error, note, steps, step };
   if (changed(section, [v.data, v.error, v.unavailable, note, steps.length, ctx.generated, step.at, s.topk, s.topp, s.sample, s.seed])) render(section, data, s);
   return !v.pending;

@@ -11,12 +11,25 @@ import {
 import { analysis, MODELS } from "./fixtures.mjs";
 
 test("the query token: hovered, else selected, else the last one shown", () => {
-  assert.equal(effectiveToken(5, {}), 4);
-  assert.equal(effectiveToken(5, { token: 2 }), 2);
-  assert.equal(effectiveToken(5, { token: 2, hover: 3 }), 3);
-  assert.equal(effectiveToken(5, { token: 9 }), 4); // a token the sentence no longer has
-  assert.equal(effectiveToken(5, { token: 0 }, [1, 2, 3]), 3); // a hidden token: the last one shown
-  assert.equal(effectiveToken(5, { token: 2 }, [1, 2, 3]), 2);
+  const five = analysis({ n: 5 }).tokens; // (token 0 the start token)
+  assert.equal(effectiveToken(five, {}), 4);
+  assert.equal(effectiveToken(five, { token: 2 }), 2);
+  assert.equal(effectiveToken(five, { token: 2, hover: 3 }), 3);
+  assert.equal(effectiveToken(five, { token: 9 }), 4); // a token the sentence no longer has
+  assert.equal(effectiveToken(five, { token: 0 }, [1, 2, 3]), 3); // a hidden token: the last one shown
+  assert.equal(effectiveToken(five, { token: 2 }, [1, 2, 3]), 2);
+});
+
+test("the default query is the last token that stands for text: on an encoder the one before [SEP], not [SEP]", () => {
+  // MiniLM's tokens: [CLS] the cat . [SEP]; [SEP]'s attention is not about the sentence's words
+  const enc = ["[CLS]", "the", "cat", ".", "[SEP]"].map((text, position) => ({ text, position, special: text.startsWith("[") }));
+  assert.equal(effectiveToken(enc, {}), 3);
+  assert.equal(effectiveToken(enc, {}, [1, 2, 3]), 3); // special tokens hidden: the same token
+  assert.equal(effectiveToken(enc, { token: 9 }), 3); // a token the sentence no longer has
+  assert.equal(effectiveToken(enc, { token: 4 }), 4); // [SEP] chosen: [SEP]
+  assert.equal(effectiveToken(enc, { hover: 0 }), 0);
+  // nothing but special tokens: the last one
+  assert.equal(effectiveToken([{ special: true }, { special: true }], {}), 1);
 });
 
 test("the mask is the answer's own", () => {

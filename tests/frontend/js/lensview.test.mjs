@@ -184,13 +184,14 @@ test("after Continue the selected token is the last generated one: stepping goes
   // the state's token is null after Continue (the last token, 14 of 15): its chip is the selected one, ▸ has nowhere
   // to go and ◂ goes to the one before (it jumped to the first, and ◂ selected the last again)
   const g = [12, 13, 14].map((p) => ({ token: { id: p, position: p }, position: p }));
-  assert.deepEqual(stepping(g, null, 15), { at: 14, prev: 13, next: null, on: true });
-  assert.deepEqual(stepping(g, 40, 15), { at: 14, prev: 13, next: null, on: true }); // past the end: the last too
-  assert.deepEqual(stepping(g, 13, 15), { at: 13, prev: 12, next: 14, on: true });
-  assert.deepEqual(stepping(g, 12, 15), { at: 12, prev: null, next: 13, on: true });
-  assert.deepEqual(stepping(g, 5, 15), { at: 5, prev: 14, next: 12, on: false }); // from before them: the first (▸)
+  const tokens = (n, special = []) => Array.from({ length: n }, (_, i) => ({ position: i, special: special.includes(i) }));
+  assert.deepEqual(stepping(g, null, tokens(15)), { at: 14, prev: 13, next: null, on: true });
+  assert.deepEqual(stepping(g, 40, tokens(15)), { at: 14, prev: 13, next: null, on: true }); // past the end: the last too
+  assert.deepEqual(stepping(g, 13, tokens(15)), { at: 13, prev: 12, next: 14, on: true });
+  assert.deepEqual(stepping(g, 12, tokens(15)), { at: 12, prev: null, next: 13, on: true });
+  assert.deepEqual(stepping(g, 5, tokens(15)), { at: 5, prev: 14, next: 12, on: false }); // from before them: the first (▸)
   // special tokens hidden: the last one shown
-  assert.deepEqual(stepping(g, null, 16, [...Array(15).keys()]), { at: 14, prev: 13, next: null, on: true });
+  assert.deepEqual(stepping(g, null, tokens(16, [15]), [...Array(15).keys()]), { at: 14, prev: 13, next: null, on: true });
 });
 
 const ctxOf = (patch = {}, model = TINY, extra = {}) => ({ state: { ...structuredClone(DEFAULTS), model: model.name, ...patch }, model, models: byName, hover: null, overrides: {}, ...extra });

@@ -54,7 +54,7 @@ test("what a link names wrongly stays at its default, with a sentence saying so"
   const t = parse("head=1.5&token=x&layer=2", more);
   assert.deepEqual([t.head, t.token, t.layer], [DEFAULTS.head, null, 2]);
   assert.deepEqual(more, ["The link's head “1.5” is not a whole number from 0 up: showing head 0.",
-    "The link's token “x” is not a whole number from 0 up: showing the last token."]);
+    "The link's token “x” is not a whole number from 0 up: showing the last token that stands for text."]);
 });
 
 test("a link's overlay or rows with a part that is not a whole number is dropped whole, and said once", () => {
