@@ -479,12 +479,14 @@ function focusOn(el) {
 }
 
 /** Draw the panel and keep the keyboard's place in it: on the control of the same class and text in the new drawing
- * (Next, a step's dot), else of the same class, else, after a guess, on what it revealed, else on the new drawing's
- * title (a lesson opened, Previous gone disabled on the first step); a redrawing left the focus on the page's body. */
+ * (Next, a step's dot), else of the same class, else, after a guess or Show the answer, on what it revealed, else on
+ * the new drawing's title (a lesson opened, Previous gone disabled on the first step); a redrawing left the focus on
+ * the page's body. */
 function renderPanel(panel, data) {
   const active = document.activeElement;
   const was = active && active !== panel && panel.contains(active)
-    ? { cls: active.className, text: active.textContent, question: Boolean(active.closest(".lesson-question")) } : null;
+    ? { cls: active.className, text: active.textContent, question: Boolean(active.closest(".lesson-question")),
+        answer: Boolean(active.closest(".lesson-reveal, .lesson-revealed")) } : null;
   lessonView.render(panel, data);
   if (!was || panel.contains(document.activeElement)) return;
   const usable = [...panel.querySelectorAll("button:not([disabled]), summary, a[href]")];
@@ -493,9 +495,11 @@ function renderPanel(panel, data) {
     again.focus();
     return;
   }
-  // a guess just made (its buttons now disabled): on what it revealed, not on the step's title at the panel's top,
-  // which scrolled the answer out of sight (in presenter mode at 1280x720)
-  const reveal = was.question && (panel.querySelector(".lesson-question .q-reveal") || panel.querySelector(".lesson-question"));
+  // a guess just made (its buttons now disabled), or the answer asked for (Show the answer, now gone): on what it
+  // revealed, not on the step's title at the panel's top, which scrolled the answer out of sight (in presenter mode
+  // at 1280x720)
+  const reveal = was.question ? panel.querySelector(".lesson-question .q-reveal") || panel.querySelector(".lesson-question")
+    : was.answer ? panel.querySelector(".lesson-revealed") : null;
   const target = reveal || panelTitle(panel);
   if (target) focusOn(target);
 }
@@ -566,15 +570,16 @@ function drawPanel(base) {
   const revealKey = JSON.stringify([lesson.id, step.number, "reveal", state.text, d.model]);
   const guessing = Boolean(q && !q.error && (q.chosen === null || q.chosen === undefined));
   const hiding = cut.hidden !== null && (q ? guessing : !L.answers.has(revealKey));
-  const body = cut.hidden === null ? d.body : hiding ? cut.shown : `${cut.shown}\n\n${cut.hidden}`;
-  const shown = { ...asked, body };
+  // (what was held back, once shown, is drawn as its own block: renderPanel moves the keyboard to it)
+  const revealed = cut.hidden !== null && !hiding && cut.hidden.trim() ? cut.hidden : null;
+  const shown = { ...asked, body: cut.hidden === null ? d.body : cut.shown, revealed };
   const results = new Map();
   const value = (raw) => {
     if (!results.has(raw)) results.set(raw, evaluate(raw, base));
     return results.get(raw);
   };
   // evaluate everything first, so that the drawing is skipped when nothing changed
-  const texts = [shown.body, q ? q.prompt : "", q && q.reveal ? q.reveal : ""];
+  const texts = [shown.body, revealed || "", q ? q.prompt : "", q && q.reveal ? q.reveal : ""];
   for (const t of texts) for (const ph of T.scan(t)) value(ph.raw);
   // two different tokens that would read as one word (“␣↵” and “↵”) keep their ␣
   const words = [...results].filter(([, r]) => r.word !== undefined);
@@ -587,7 +592,7 @@ function drawPanel(base) {
   const problems = [...new Set([...results.values()].filter((r) => r.error && !r.waiting).map((r) => r.error))];
   const linked = Boolean(linkNote(lesson, step)) && L.linked.text === state.text && L.linked.model === state.model;
   const own = ownNote(step, linked) || linkNote(lesson, step);
-  const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems, d.waiting, own, hiding]);
+  const key = JSON.stringify([lesson.id, step.number, L.list.lessons.length, shown.body, revealed, [...results.entries()], q && [q.choices, q.chosen, q.answer, q.error, q.pending], problems, d.problems, d.waiting, own, hiding]);
   if (panel._drawn !== key) {
     const all = [...(problems.length ? [`Some numbers of this step could not be read: ${problems.join("; ")}`] : []), ...d.problems];
     renderPanel(panel, {

@@ -1108,6 +1108,30 @@ def test_a_guess_made_at_the_keyboard_leaves_the_focus_on_what_it_revealed(page:
     assert seen  # (its first lines on screen)
 
 
+def test_show_the_answer_at_the_keyboard_leaves_the_focus_on_the_answer(page: Page):
+    """Enter on "Show the answer" (a guess asked for in the text, a line `+++`; presenter mode, 1280x720): the button
+    went and the focus fell back to the step's title at the panel's top, as a guess's choice button once did, away
+    from the answer it revealed. The focus is now on the revealed text, and stays there once its numbers are in."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"lesson": "where-does-the-answer-appear", "step": 3, "present": 1}))
+    step_ready(page, "where-does-the-answer-appear", 3)
+    expect(page.locator("#lesson-panel .lesson-revealed")).to_have_count(0)
+    page.locator("#lesson-panel .lesson-reveal").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#lesson-panel .lesson-reveal")).to_have_count(0)
+    step_ready(page, "where-does-the-answer-appear", 3)
+    page.wait_for_timeout(300)
+    assert page.evaluate("() => document.activeElement.classList.contains('lesson-revealed')"), page.evaluate(ACTIVE)
+    # the text below the `+++` (where the token becomes the top one), the end of the step's text, not the guess above
+    said = page.evaluate("() => document.activeElement.textContent.trim()")
+    body = page.evaluate("() => document.querySelector('#lesson-panel .lesson-body').textContent.trim()")
+    assert said and body.endswith(said) and "Guess first" not in said and "top token" in said, said
+    seen = page.evaluate("""() => { const r = document.activeElement.getBoundingClientRect();
+        const p = document.querySelector('#lesson-panel').getBoundingClientRect();
+        return r.top >= p.top && r.top < Math.min(p.bottom, innerHeight) - 40; }""")
+    assert seen  # (its first lines on screen)
+
+
 def test_a_lesson_quotes_the_training_checkpoint_the_views_show(page: Page, models):
     """With the *Training step* slider on an early checkpoint, the bars showed tiny-sinusoidal@16's guesses (“little”
     0.175) and the lesson quoted the final model's ("the top guess is girl, with probability 0.71"): the panel's

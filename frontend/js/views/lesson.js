@@ -130,7 +130,8 @@ function questionView(element, q, value) {
 
 /**
  * data: {mode: "loading"|"error"|"list"|"step", message, lessons, errors, missing,
- *        lesson, step, total, value, question, loading, problems, waiting, reveal: {key} | null}.
+ *        lesson, step, total, value, question, loading, problems, waiting, reveal: {key} | null}; a step's `body`,
+ * and its `revealed`: the text below its `+++`, once shown (else null).
  */
 export function render(element, data) {
   if (data.mode === "loading" || data.mode === "error") {
@@ -160,7 +161,10 @@ export function render(element, data) {
     : h("button", { type: "button", class: "lesson-next primary", dataset: { done: "1" } }, "Finish ✓");
   prev.addEventListener("click", () => ask(element, { action: "step", n: step.number - 1 }));
   next.addEventListener("click", () => ask(element, step.number < n ? { action: "step", n: step.number + 1 } : { action: "list" }));
-  const body = h("div", { class: "lesson-body" }, blocks(step.body, value));
+  // the text below a `+++` once the student asked for it (Show the answer, or a guess made): its own block, which
+  // the keyboard is moved to (lessons.js renderPanel)
+  const revealed = step.revealed ? h("div", { class: "lesson-revealed" }, blocks(step.revealed, value)) : null;
+  const body = h("div", { class: "lesson-body" }, blocks(step.body, value), revealed);
   // above the text: why the step does not run here (a model kind, a role with no match), or that it runs on the
   // student's own sentence or model; in one sentence, with a button for what to do instead
   let note = null;
