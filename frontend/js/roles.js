@@ -76,15 +76,22 @@ export function offsetWords(offset) {
 }
 
 /**
- * Why a role's column is all "—" on a text (`queries`: the role table's count of the queries where each role is
- * possible; `def`: the role's definition, GET /api/roles/definitions, its `queries` said where given): none of its
- * queries counts for it (induction on a sentence with no repeated token). "" where some query counts, or the counts
- * are not known.
+ * "No query of this text counts for <role>, so no head has this score here" (no full stop), where none of the role's
+ * queries counts for it (induction on a sentence with no repeated token); null where some query counts, or the counts
+ * are not known. `queries`: the role table's count of the queries where each role is possible; `def`: the role's
+ * definition (GET /api/roles/definitions), whose name says the role, and with `which` its `queries` too.
  */
+function noQuery(queries, role, def, which = false) {
+  if (!queries || queries[role] !== 0) return null;
+  const what = def ? `${def.name}${which && def.queries ? ` (${def.queries})` : ""}` : role;
+  return `No query of this text counts for ${what}, so no head has this score here`;
+}
+
+/** Why a role's column of the ranked table is all "—" on a text (noQuery, with which queries count), after a space;
+ * "" where some query counts, or the counts are not known. */
 export function noQueryWords(queries, role, def) {
-  if (!queries || queries[role] !== 0) return "";
-  const what = def ? `${def.name}${def.queries ? ` (${def.queries})` : ""}` : role;
-  return ` No query of this text counts for ${what}, so no head has this score here: every score is “—”.`;
+  const none = noQuery(queries, role, def, true);
+  return none ? ` ${none}: every score is “—”.` : "";
 }
 
 /**
@@ -99,10 +106,10 @@ export function modelCaption(r, role, def = null) {
   const scheme = `${words[0].toUpperCase()}${words.slice(1)}`;
   const loss = r.probe && !r.probe.loss_unavailable
     ? ` Probe loss ${scoreText(r.probe.first_half_loss)} → ${scoreText(r.probe.second_half_loss)} nats.` : "";
+  // (no head: why, where no query counts for the role; the ranked table above says which queries would)
   return `${scheme}. ` + (top ? `Strongest: L${top.layer} H${top.head} ${scoreText(top.scores[role])}` +
     (role === "fixed-offset" && top.offset !== null ? ` (${offsetWords(top.offset)})` : "") + "."
-    : (r.roles.queries && r.roles.queries[role] === 0 // (the ranked table says which queries count)
-      ? `No query of this text counts for ${def ? def.name : role}, so no head has this score here.` : "No head has this score here.")) + loss;
+    : `${noQuery(r.roles.queries, role, def) || "No head has this score here"}.`) + loss;
 }
 
 /** The thresholds of the labelling rule in words (GET /api/roles/definitions `thresholds`). */
