@@ -583,3 +583,21 @@ def test_the_grid_s_hover_is_as_close_to_the_model_s_weights_as_its_caption_says
                     shown = float(text[layer * (n + 1) + i][head * (n + 1) + j].rsplit("≈", 1)[1])
                     worst = max(worst, abs(shown - att[layer][head][i][j]))
     assert worst <= bound + 1e-4  # (the API's weights are rounded to 4 decimals)
+
+
+def test_a_model_left_out_of_the_models_across_says_why_in_the_page_s_words(page: Page):
+    """The Heads view's section across the tiny models, on a sentence past the trained length that the page runs
+    (beyond=1): tiny-learned cannot read it and is left out. The intro said why in the API's refusal, with its field
+    name and nested brackets ("(the text is 221 tokens (with its 1 special token); model 'tiny-learned' reads at most
+    128 tokens (max_tokens). ...)"); it now says it as the positional view's section does: the model's limit, this
+    text's length and why its positions stop there."""
+    long = "The little cat sat on the mat and the dog ran to the park. " * 14
+    go(page, model="tiny-sinusoidal", view="heads", text=long, beyond=1)
+    n = len(api(page, "/api/analyze", {"text": long, "allow_beyond_trained": True, "top_k": 1, "layers": []})["tokens"])
+    why = next(m for m in page.request.get("/api/models").json()["models"] if m["name"] == "tiny-learned")["why_not_beyond"]
+    intro = page.locator('main .view[data-view="heads"] [data-part="models"] .intro').first
+    expect(intro).to_contain_text("Left out: tiny-learned")
+    text = intro.inner_text()
+    assert f"tiny-learned, which reads at most 128 tokens (this text is {n})" in text, text
+    assert why and why in text, text
+    assert "max_tokens" not in text and "'tiny-learned'" not in text and "((" not in text, text

@@ -3,7 +3,7 @@
 // in the attention view), on the sentence or on the induction probe (a seeded random sequence repeated twice, with
 // the loss on each copy), and the same role across the tiny models side by side. Every score, label and loss is the
 // API's (POST /api/roles, /api/roles/probe, /api/roles/models); the definitions on hover are GET /api/roles/definitions.
-import { count, shownText } from "../derive.js";
+import { canRunBeyond, count, shownText } from "../derive.js";
 import {
   caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, presenting, reason, setExport, setValue, THEME, WEIGHT_SCALE,
 } from "../plot.js";
@@ -24,7 +24,7 @@ export function show(section, got, ctx) {
   const table = s.probe ? got.roleprobe : got.roles;
   const deps = [table.data, table.error, got.roledefs.data, got.roledefs.error, got.rolemodels.data, got.rolemodels.error,
     s.probe, s.pseed, s.role, s.asc, s.layer, s.head, ctx.model, presenting()];
-  if (changed(section, deps)) render(section, { table, defs: got.roledefs, models: got.rolemodels, model: ctx.model }, s);
+  if (changed(section, deps)) render(section, { table, defs: got.roledefs, models: got.rolemodels, model: ctx.model, known: ctx.models }, s);
   return ![table, got.roledefs, got.rolemodels].some((v) => v.pending);
 }
 
@@ -273,11 +273,27 @@ function modelsPart(element, data, state, role) {
   }
   // a model that cannot read a text this long is left out by the server: said under the intro
   const left = (src.data && src.data.left_out) || [];
-  sec.querySelector(".intro").textContent += left.map((x) => ` Left out: ${x.model}, which cannot read this text (${x.why}).`).join("");
+  sec.querySelector(".intro").textContent += left.map((x) => ` ${leftOutWords(x, data.known && data.known.get(x.model))}`).join("");
   for (const old of grid.querySelectorAll(":scope > :not(figure)")) old.remove();
   const keep = new Set(results.map((r) => `m-${r.model}`));
   for (const fig of grid.querySelectorAll(":scope > figure")) if (!keep.has(fig.dataset.part)) fig.remove();
   for (const r of results) modelPanel(grid, r, role, state, d);
+}
+
+/**
+ * Why a model is left out of the section across models (`x`: an entry of the API's `left_out`, {model, why}), in the
+ * page's words: the most it reads (past its trained length where it can run there), this text's length on it (from
+ * the API's refusal, "the text is N tokens") and why its positions stop there (`m`: its /api/models entry, with
+ * `why_not_beyond`). The API's refusal names its fields ("(max_tokens)") and nests its own brackets; where the page
+ * does not know the model or the length, it is quoted as it is.
+ */
+export function leftOutWords(x, m) {
+  const n = Number((/the text is (\d+) tokens/.exec(x.why) || [])[1] || 0);
+  if (!m || !n) return `Left out: ${x.model}, which cannot read this text (${x.why}).`;
+  const beyond = canRunBeyond(m);
+  const why = !beyond && m.why_not_beyond ? ` ${m.why_not_beyond.trim().replace(/\.?$/, ".")}` : "";
+  return `Left out: ${x.model}, which reads at most ${beyond ? m.max_tokens_beyond : m.max_tokens} tokens` +
+    `${beyond ? ", even past its trained length" : ""} (this text is ${n}).${why}`;
 }
 
 function modelPanel(grid, r, role, state, def) {
