@@ -43,7 +43,7 @@ export function modelPicture(model, n = "n", interventions = null, layer = null)
   // the pass multiplies the token embedding by embed_scale before the position is added (the tiny models: √d_model)
   const scaleBy = m.embed_scale && m.embed_scale !== 1 ? embedScale(m.embed_scale, m.d_model) : null;
   const input = [
-    { id: "tokens", kind: "box", label: "tokens", shape: `${n} ids`, view: "embeddings", note: "the sentence as token ids" },
+    { id: "tokens", kind: "box", label: "tokens", shape: n === 1 ? "1 id" : `${n} ids`, view: "embeddings", note: "the sentence as token ids" },
     { id: "embed", kind: "box", label: `token embedding W_E${scaleBy ? ` × ${scaleBy.label}` : ""}`, shape: dims(n, m.d_model), view: "embeddings",
       note: `one row of W_E ${dims(m.vocab_size, m.d_model)} per token` + (scaleBy ? `, multiplied by ${scaleBy.words}` : "") },
   ];

@@ -2,7 +2,7 @@
 // MLP -> + residual, the norms where this model has them) -> final norm -> unembedding -> probabilities, with the
 // model's sizes and the sentence on screen. Every part is a button that opens the view showing its numbers. The
 // layout comes from picture.js (pure, tested); this module only draws it (DOM, textContent).
-import { shownText, temperatureElsewhere } from "../derive.js";
+import { count, shownText, temperatureElsewhere } from "../derive.js";
 import { changed, emit, fmt, h, part } from "../plot.js";
 import { viewInfo } from "../vocab.js";
 import { modelPicture } from "../picture.js";
@@ -50,6 +50,9 @@ export function blockWords(nLayers, layer) {
   return { title: `× ${nLayers} blocks`, step: `block ${layer} of ${nLayers} (0 to ${nLayers - 1}: one shape, each its own weights)` };
 }
 
+/** The label before the sentence's tokens: how many there are ("1 token", "12 tokens"). */
+export const sentenceLabel = (n) => `The sentence: ${count(n, "token")}`;
+
 /** data: {model (its /api/models entry), analyze}; state: {layer}. */
 export function render(element, data, state) {
   const m = data.model;
@@ -71,7 +74,7 @@ export function render(element, data, state) {
     ...pic.sizes.flatMap(([k, v]) => [h("div", {}, h("dt", {}, k), h("dd", {}, Number(v).toLocaleString("en")))]));
   const chips = a.tokens.slice(0, MAX_CHIPS).map((t) => h("span", { class: "mtok" }, shownText(t)));
   if (n > MAX_CHIPS) chips.push(h("span", { class: "mtok more" }, `… ${n - MAX_CHIPS} more`));
-  const sentence = h("div", { class: "msentence" }, h("span", { class: "label" }, `The sentence: ${n} tokens`), h("span", { class: "mtoks" }, chips));
+  const sentence = h("div", { class: "msentence" }, h("span", { class: "label" }, sentenceLabel(n)), h("span", { class: "mtoks" }, chips));
   const words = blockWords(m.n_layers, L);
   const stepper = h("span", { class: "mstep", role: "group", "aria-label": "which block" },
     h("button", { type: "button", class: "small", dataset: { step: String(Math.max(0, L - 1)) }, disabled: L === 0, "aria-label": "previous block" }, "◂"),
