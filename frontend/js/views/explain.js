@@ -22,8 +22,10 @@ function vec(values) {
   return h("div", { class: "vec", title: values.map((v) => fmt(v)).join(" ") }, values.map((v) => fmt(v)).join("  "));
 }
 
-function scaleText(e) {
-  return e.scale === 1 ? "1 (scaling off)" : `√${e.d_head} = ${fmt(e.scale)}`;
+/** What q·k is divided by, in the intro's formula "score = q·k ÷ …": √d_head with its value in brackets (written
+ * "÷ √40 = 6.325", the formula read as a score of 6.325), or 1 with the scaling off. */
+export function scaleWords(e) {
+  return e.scale === 1 ? "1 (scaling off)" : `√${e.d_head} (√${e.d_head} = ${fmt(e.scale)})`;
 }
 
 /** The ALiBi term of the intro's formula, as the run has it: no distance with the positions removed (the bias is 0). */
@@ -113,7 +115,7 @@ export function render(element, data, state) {
       {},
       `Layer ${e.layer} · head ${e.head} · query token ${e.query} `,
       h("span", { class: "tokname" }, `“${qTok}”`),
-      `. For each key: score = q·k ÷ ${scaleText(e)}`,
+      `. For each key: score = q·k ÷ ${scaleWords(e)}`,
       alibi ? alibiWords(e) : "; ",
       e.mask.some(Boolean) ? "keys after the query are masked (left out); " : "no key is masked; ",
       ablatedHere(e) ? "weight = softmax of the scores; Σ weight × v is what the head would add, but it is ablated: the model sets its output z to 0."

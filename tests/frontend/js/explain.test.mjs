@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { maskNotes, rotaryWords, vectorLabel } from "../../../frontend/js/views/explain.js";
+import { maskNotes, rotaryWords, scaleWords, vectorLabel } from "../../../frontend/js/views/explain.js";
 
 // a causal row: the query sees keys 0..q, the keys after it are masked
 const causalMask = (n, q) => Array.from({ length: n }, (_, i) => i > q);
@@ -51,4 +51,11 @@ test("on a rotary model the arithmetic says its q and k are the rotated ones, as
   assert.equal(rotaryWords(e(false, "removed")), "");
   assert.equal(vectorLabel(e(true), "q"), "q after rotary (40 numbers)");
   assert.equal(vectorLabel(e(false), "q"), "q (40 numbers)");
+});
+
+test("the intro's formula divides q·k by √d_head and gives √d_head's value apart, not as the score", () => {
+  // "score = q·k ÷ √40 = 6.325" read as a score of 6.325: the number is √40's, the same for every key
+  assert.equal(scaleWords({ scale: Math.sqrt(40), d_head: 40 }), "√40 (√40 = 6.325)");
+  assert.equal(scaleWords({ scale: 8, d_head: 64 }), "√64 (√64 = 8.000)");
+  assert.equal(scaleWords({ scale: 1, d_head: 40 }), "1 (scaling off)");
 });
