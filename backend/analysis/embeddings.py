@@ -73,8 +73,10 @@ def word_token(loaded: LoadedModel, word: str) -> int:
             return ids[0]
     mid, alone = (" + ".join(tok.displays(tok.encode(form, add_bos=False))) for form in (" " + word, word))
     split = f"it splits into {alone}" if mid == alone else f"mid-sentence it splits into {mid}, alone into {alone}"
+    # (several words are never one token: "try a more common word" was no help for "the cat")
+    words = len(word.split())
     advice = ("this model's tokens are single characters: type one" if single_characters(tok)
-              else "try a more common word")
+              else f"type one word: this is {words} words" if words > 1 else "try a more common word")
     raise ValueError(f"“{word}” is not one token in this model's vocabulary ({split}); {advice}")
 
 

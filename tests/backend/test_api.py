@@ -473,6 +473,21 @@ def test_a_word_that_is_not_one_token_gets_advice_that_fits_the_vocabulary(lette
         assert c.get("/api/embeddings/neighbors", params={"word": "k", "model": letters_model}).status_code == 200
 
 
+def test_words_typed_for_one_word_are_asked_for_one_not_a_more_common_one(client):
+    """The embeddings view's "Nearest words to" box (and the analogy's a, b, c) take one word: "the cat" (two common
+    words) was refused with "try a more common word", no help for a phrase that no vocabulary has as one token. It now
+    says to type one word; a single word that is not one token keeps its advice."""
+    for word in ("the cat", "ice  cream", "I love 🍕"):
+        r = client.get("/api/embeddings/neighbors", params={"word": word})
+        detail = r.json()["detail"]
+        assert r.status_code == 422 and "more common word" not in detail, detail
+        assert detail.endswith(f"type one word: this is {len(word.split())} words"), detail
+    r = client.post("/api/embeddings/analogy", json={"a": "king", "b": "the man", "c": "woman"})
+    assert r.status_code == 422 and r.json()["detail"].endswith("type one word: this is 2 words"), r.text
+    detail = client.get("/api/embeddings/neighbors", params={"word": "zzqxjv"}).json()["detail"]
+    assert detail.endswith("try a more common word"), detail
+
+
 def test_a_head_switched_off_changes_no_pattern_up_to_its_own_layer(client):
     """What the Compare view says where the sides differ only in a head switched off (views/compare.js ablationNote):
     the patterns of its layer and those before it are the same on both sides, a later layer's are not."""
