@@ -109,6 +109,16 @@ export function keptIndices(tokens, hide) {
 }
 
 /**
+ * The "hide special tokens" box for the sentence on screen (`tokens`: its analysis's, `model`: the model's name,
+ * `hide`: the box ticked): off, with why, where no token is special (SmolLM2 adds none), since ticking it would hide
+ * nothing; a ticked box stays usable, to untick. null: as the page has it (a sentence with a special token).
+ */
+export function hideSpecialBox(tokens, model, hide) {
+  if (!tokens || !tokens.length || tokens.some((t) => t.special)) return null;
+  return { disabled: !hide, title: `${model} adds no special token to this sentence (no BOS, [CLS] or [SEP]): there is nothing to hide` };
+}
+
+/**
  * An /api/analyze answer as the attention views draw it: with special tokens hidden, their rows and columns are left
  * out, picked by index from the API's numbers. Each kept token gets `index` (its index in the answer), `hidden`
  * lists the tokens left out, `mask` is the answer's mask for the kept rows and columns. Memoised per answer.

@@ -4,7 +4,7 @@
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
 import {
-  asSentence, baseParams, beyondNotice, canRunBeyond, continuationKey, count, effectiveToken, emptyMessage, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
+  asSentence, baseParams, beyondNotice, canRunBeyond, continuationKey, count, effectiveToken, emptyMessage, hideSpecialBox, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
 } from "./derive.js";
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
@@ -331,6 +331,12 @@ function explorer(ctx) {
   }
   if (an.current) page.linkToken = null; // (the link's sentence is analysed: a later token past the end is not the link's)
   const view = visibleAnalysis(analysis, state.hidespecial);
+  // (a sentence with no special token: the box would hide nothing, so it is off and says why)
+  const box = $("hide-special");
+  const special = hideSpecialBox(analysis.tokens, analysis.model, state.hidespecial);
+  box.disabled = Boolean(special && special.disabled);
+  box.parentElement.dataset.title ??= box.parentElement.title;
+  box.parentElement.title = special ? special.title : box.parentElement.dataset.title;
   const tok = effectiveToken(analysis.tokens, { hover: page.hover, token: state.token }, shownIndices(view));
   page.query = an.current ? effectiveToken(analysis.tokens, { token: state.token }, shownIndices(view)) : null;
   page.tokenCount = an.current ? n : null; // (Download report: a report takes at most the model's max_report_tokens)

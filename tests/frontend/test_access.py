@@ -277,6 +277,26 @@ def test_hiding_special_tokens_removes_them_from_the_strip_and_the_axes(page: Pa
     assert "hidespecial" not in url_state(page)
 
 
+def test_hide_special_tokens_says_when_the_sentence_has_none(page: Page, need_models):
+    """SmolLM2 adds no special token (no BOS): on its sentence "hide special tokens" could be ticked and changed
+    nothing, a control that did nothing with no word why. There it is now off and says why (its label's title); on a
+    sentence with a special token it works as before, and ticked it stays usable (to untick) on any model."""
+    need_models("smollm2-135m")
+    box = page.locator("#hide-special")
+    open_app(page, text="Hi", model="smollm2-135m")
+    a = api(page, "/api/analyze", {"text": "Hi", "model": "smollm2-135m"})
+    assert not any(t["special"] for t in a["tokens"])
+    expect(box).to_be_disabled()
+    expect(page.locator("label:has(#hide-special)")).to_have_attribute(
+        "title", re.compile("smollm2-135m adds no special token to this sentence"))
+    open_app(page, text="Hi")  # the default model's BOS
+    expect(box).to_be_enabled()
+    expect(page.locator("label:has(#hide-special)")).to_have_attribute("title", re.compile(r"leave \[CLS\], \[SEP\] and BOS out"))
+    open_app(page, text="Hi", model="smollm2-135m", hidespecial=1)
+    expect(box).to_be_checked()
+    expect(box).to_be_enabled()
+
+
 # ----------------------------------------------------------------------------------- colour
 
 

@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 import {
   asSentence, baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, positionText, scrollCues,
-  beyondNotice, count, emptyMessage, shownIndices, shownText, temperatureElsewhere,
+  beyondNotice, count, emptyMessage, hideSpecialBox, shownIndices, shownText, temperatureElsewhere,
   similarityByDistance, similarityCaption,
   sliceThumbnails, visibleAnalysis, wholeInsert,
 } from "../../../frontend/js/derive.js";
@@ -276,4 +276,13 @@ test("emptyMessage: a sentence the model can read past its trained length is not
   // an empty text, or one this model cannot read at all: it could not
   assert.match(emptyMessage({ beyond: null }), /could not be analysed/);
   assert.match(emptyMessage({ beyond: { kind: "cannot", text: "…" } }), /could not be analysed/);
+});
+
+test("hideSpecialBox: off, with why, on a sentence with no special token; usable where ticked or where one is", () => {
+  const none = [{ text: "Hi", special: false }];
+  assert.deepEqual(hideSpecialBox(none, "smollm2-135m", false), {
+    disabled: true, title: "smollm2-135m adds no special token to this sentence (no BOS, [CLS] or [SEP]): there is nothing to hide" });
+  assert.equal(hideSpecialBox(none, "smollm2-135m", true).disabled, false); // (ticked from a link: it can be unticked)
+  assert.equal(hideSpecialBox([{ text: "<|bos|>", special: true }, ...none], "tiny-sinusoidal", false), null);
+  assert.equal(hideSpecialBox([], "x", false), null);
 });
