@@ -63,7 +63,7 @@ DEFINITIONS: tuple[RoleDefinition, ...] = (
         "previous-token", "previous token", "prev",
         "How much of its attention a word gives to the word right before it.",
         "mean over q in Q of A[q, q−1]",
-        "every query from position 2 on (the word before it is not position 0)", True),
+        "every query from position 2 on, where the word before it is not position 0", True),
     RoleDefinition(
         "sink", "first token (sink)", "sink",
         "How much attention parks on the first token (BOS or [CLS] where the model has one): a place to put "
@@ -80,7 +80,7 @@ DEFINITIONS: tuple[RoleDefinition, ...] = (
         "How much attention a word gives to earlier copies of the same token (not counting the token just before "
         "it, whose weight is the previous-token role's).",
         "mean over q in Q of Σ A[q, k] over k < q − 1 with t[k] = t[q]",
-        "queries whose token appears earlier, before the token just before it (at position 1 or later)", True),
+        "queries whose token appears earlier, before the token just before it, at position 1 or later", True),
     RoleDefinition(
         "induction", "induction", "induction",
         "How much attention a word gives to the token that came right after an earlier copy of itself: "
@@ -96,7 +96,7 @@ DEFINITIONS: tuple[RoleDefinition, ...] = (
         "a model that reads both ways) that gets the most weight, and its share: a head that looks a fixed "
         "number of tokens back whatever the words are.",
         "max over d of (1/|Q|) Σ over q in Q of A[q, q−d]; the offset d is given with it",
-        "every query from position 1 on (a query with no key at offset d adds 0 to that offset)", True),
+        "every query from position 1 on; a query with no key at offset d adds 0 to that offset", True),
     RoleDefinition(
         "entropy", "broad (entropy)", "broad",
         "How spread out the attention is: 0 means all of it on one token, 1 means evenly over every token "

@@ -202,6 +202,16 @@ def test_ranking_by_any_role(client):
     assert post(client, "/api/roles", {"text": REPEATS}).roles.ranking is None
 
 
+def test_which_queries_count_reads_in_brackets(client):
+    """The Heads view says a role no query of the text counts for with the role's `queries` in brackets (roles.js
+    noQueryWords): previous token's, with brackets of its own, read "No query of this text counts for previous token
+    (every query from position 2 on (the word before it is not position 0)), ..." on "Hi". No definition's `queries`
+    holds a bracket."""
+    body = schemas.RoleDefinitions.model_validate(client.get("/api/roles/definitions").json())
+    for d in body.roles:
+        assert "(" not in d.queries and ")" not in d.queries, (d.role, d.queries)
+
+
 def test_definitions_are_published(client):
     body = schemas.RoleDefinitions.model_validate(client.get("/api/roles/definitions").json())
     assert [d.role for d in body.roles] == list(core.ROLES)
