@@ -368,7 +368,8 @@ def explain_bars(resp: schemas.ExplainResponse, *, other: bool = True) -> go.Fig
     tokens = resp.tokens
     n = len(tokens)
     x = list(range(n))
-    scale_text = "1 (scaling off)" if resp.scale == 1 else f"√{resp.d_head} = {resp.scale:.3f}"
+    # (√d_head's value in brackets: "÷ √40 = 6.325" read as a score of 6.325)
+    scale_text = "1 (scaling off)" if resp.scale == 1 else f"√{resp.d_head} (√{resp.d_head} = {resp.scale:.3f})"
 
     def hover(label: str, values: Sequence[float | None]) -> list[str]:
         return [f"key {token_label(tokens, i)}<br>{esc(label)}: {'masked' if v is None else v}"

@@ -550,7 +550,7 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
               else "the head's output is Σ weight × v")
     explain_intro = (
         f'<p class="note">Layer {x.layer}, head {x.head}, query token {x.query} “<span class="t">{e(q.display)}</span>”. '
-        f"For each key: score = q·k ÷ {'1 (scaling off)' if x.scale == 1 else f'√{x.d_head} = {x.scale:.4f}'}{bias}"
+        f"For each key: score = q·k ÷ {'1 (scaling off)' if x.scale == 1 else f'√{x.d_head} (√{x.d_head} = {x.scale:.4f})'}{bias}"
         f"{'; keys after the query are masked' if any(x.mask) else ''}; weight = softmax of the scores; {output}. "
         f"Entropy of this row: {x.entropy:.3f} nats; with scaling flipped: {x.other_entropy:.3f} nats.{_shared(x)}</p>")
     sections.append(("explain", f"The attention arithmetic for query token {x.query} “{q.display}”", (

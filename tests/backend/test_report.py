@@ -192,6 +192,19 @@ def test_endpoint_takes_the_interventions(client):
     assert r.text.count("<tr><td>") >= 3
 
 
+def test_the_arithmetic_gives_root_d_s_value_apart_from_the_score(client):
+    """The report's arithmetic said "For each key: score = q·k ÷ √40 = 6.3246" and labelled its bars "scores: q·k ÷
+    √40 = 6.325", which read as a score of 6.3246 (the number is √40's, the same for every key), as the page's
+    Arithmetic view said before it. Both now give √d_head's value in brackets; scaling off is unchanged."""
+    text = "The cat sat on the mat because it was tired."
+    page = client.get("/api/report", params={"text": text, "layer": 1, "head": 2}).text
+    assert "For each key: score = q·k ÷ √40 (√40 = 6.3246)" in page
+    assert "scores: q·k ÷ √40 (√40 = 6.325)" in page
+    assert "÷ √40 = " not in page
+    off = client.get("/api/report", params={"text": text, "layer": 1, "head": 2, "scale": "false"}).text
+    assert "For each key: score = q·k ÷ 1 (scaling off)" in off and "scores: q·k ÷ 1 (scaling off)" in off
+
+
 def test_the_arithmetic_names_alibi_s_bias_and_an_ablated_head_s_zero(client):
     """Under ALiBi the report said "weight = softmax of the scores" beside a table of q·k ÷ scale whose softmax is not
     the weight column (the bias was missing: <|bos|> 0.549 against 0.1825); of an ablated head it called Σ weight × v
