@@ -30,6 +30,11 @@ from models.transformer import ActivationCache, HookFn, Interventions, check_lay
 T = TypeVar("T")
 
 
+def _tokens(n: int) -> str:
+    """"1 token", "2 tokens": how many tokens a refusal asks to cut."""
+    return f"{n} token{'' if n == 1 else 's'}"
+
+
 class Overloaded(RuntimeError):
     """Too many forward passes waiting (a 503 with Retry-After)."""
 
@@ -332,18 +337,18 @@ class ModelService:
             if limit > loaded.info.max_tokens:
                 raise ValueError(said + f"model {loaded.name!r} runs at most {limit} tokens in all, past its trained "
                                         f"length of {loaded.info.max_tokens} too (max_beyond_tokens): cut at least "
-                                        f"{len(ids) - limit} tokens")
+                                        f"{_tokens(len(ids) - limit)}")
             longer = self.max_tokens(loaded.info, beyond=True)
             if longer >= len(ids):
                 hint = (f", the length it was trained on; send allow_beyond_trained: true to run it on up to {longer} "
                         "tokens (positions it never saw)")
             elif longer > limit:  # too long even past the trained length: offer nothing that would fail too
                 hint = (f", the length it was trained on, and at most {longer} past it (max_beyond_tokens): cut at "
-                        f"least {len(ids) - longer} tokens")
+                        f"least {_tokens(len(ids) - longer)}")
             else:
                 at_trained = loaded.info.why_not_beyond and loaded.info.trained_tokens == limit
                 hint = (f". {loaded.info.why_not_beyond.rstrip('.')}" if at_trained else "") + \
-                    f"; cut at least {len(ids) - limit} tokens"
+                    f"; cut at least {_tokens(len(ids) - limit)}"
             raise ValueError(said + f"model {loaded.name!r} reads at most {limit} tokens (max_tokens)" + hint)
         return ids
 

@@ -336,7 +336,7 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
     const cut = (/cut at least (\d+) tokens?/.exec(error) || [])[1];
     const others = readers();
     return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens_beyond} tokens, even past its ` +
-      `trained length of ${trained}${said}${cut ? `: cut at least ${cut} tokens` : ""}.` +
+      `trained length of ${trained}${said}${cut ? `: cut at least ${count(Number(cut), "token")}` : ""}.` +
       (others.length ? ` Models that can read a text this long: ${others.join(", ")}.` : ""), models: others };
   }
   if (!canRunBeyond(model) && /max_tokens/.test(error)) {

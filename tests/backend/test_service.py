@@ -298,3 +298,17 @@ def test_the_answers_of_one_pass_share_its_run_info_made_once(monkeypatch):
     assert first["interventions"].ablate == [(0, 1)]
     answer = attention.analyze(run, 3)  # an answer built on it, after it was made
     assert answer.tokens == first["tokens"] and len(made) == 1
+
+
+def test_a_text_one_token_too_long_is_told_to_cut_1_token(client):
+    """A text one token past what a model reads was told to "cut at least 1 tokens" (the API's refusal, which the page
+    quotes beside its note): 1 token, else tokens, at each of the refusal's limits (the trained length of a model that
+    cannot run past it, and the longest a model runs past it)."""
+    for model, limit, beyond in (("tiny-learned", 128, False), ("tiny-sinusoidal", 512, True)):
+        for over in (1, 2):
+            text = "a" + " a" * (limit - 1 + over - 1)  # BOS + limit - 1 + over tokens
+            r = client.post("/api/analyze", json={"text": text, "model": model, "top_k": 1, "layers": [],
+                                                  "allow_beyond_trained": beyond})
+            detail = r.json()["detail"]
+            assert r.status_code == 422 and f"the text is {limit + over} tokens" in detail, detail
+            assert detail.endswith(f"cut at least {over} token" + ("s" if over > 1 else "")), detail

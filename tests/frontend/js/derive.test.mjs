@@ -286,3 +286,13 @@ test("hideSpecialBox: off, with why, on a sentence with no special token; usable
   assert.equal(hideSpecialBox([{ text: "<|bos|>", special: true }, ...none], "tiny-sinusoidal", false), null);
   assert.equal(hideSpecialBox([], "x", false), null);
 });
+
+test("beyondNotice: a text one token too long even past the trained length is told to cut 1 token, not '1 tokens'", () => {
+  const model = { name: "tiny-rotary", max_tokens: 128, max_tokens_beyond: 512, positional: "rotary" };
+  const error = (n) => `the text is ${512 + n} tokens (with its 1 special token); model 'tiny-rotary' runs at most 512 tokens in all, ` +
+    `past its trained length of 128 too (max_beyond_tokens): cut at least ${n} ${n === 1 ? "token" : "tokens"}`;
+  const one = beyondNotice({ model, state: { beyond: true, positions: "normal" }, error: error(1), status: 422 });
+  assert.match(one.text, /: cut at least 1 token\./);
+  const five = beyondNotice({ model, state: { beyond: true, positions: "normal" }, error: error(5), status: 422 });
+  assert.match(five.text, /: cut at least 5 tokens\./);
+});
