@@ -108,7 +108,8 @@ class StepRequest(BaseModel):
     b: StrictStr | None = Field(None, max_length=100)
     c: StrictStr | None = Field(None, max_length=100)
     expect: StrictStr | None = Field(None, max_length=100, description="the word expected near a − b + c (\"\": none)")
-    pn: StrictInt | None = Field(None, ge=1, le=100_000, description="how many positions the encoding heatmap shows")
+    pn: StrictInt | None = Field(None, ge=1, le=100_000, description="how many positions the encoding heatmap shows "
+                                                                 "(at most max_positions_n, as GET /api/positional's n)")
     target: StrictInt | None = Field(None, ge=0, le=10_000_000, description="the token the `lens` and `logit` sources "
                                                                       "explain, as the page's Token menu (null: the "
                                                                       "model's top-1)")
@@ -221,6 +222,7 @@ def service_fetcher(service, lab=None) -> Callable[[str, dict], dict]:
             r = schemas.AnalogyRequest.model_validate(params)
             out = embeddings.analogy(service.get(r.model), r.a, r.b, r.c, r.k, expect=r.expect)
         elif api == "positional":
+            service.check_positions_n(params.get("n", 64))
             out = positional.encoding(service.get(params.get("model")), params.get("n", 64))
         elif api == "decompose":
             r = schemas.DecomposeRequest.model_validate(params)

@@ -312,9 +312,12 @@ class ModelService:
             raise ValueError(f"this asks to ablate {n} heads, one forward pass each; the limit is {limit} per request "
                              "(max_ablation_heads): ask for fewer layers at a time")
 
-    def check_positions_n(self, n: int) -> None:
+    def check_positions_n(self, n: int, field: str = "n") -> None:
+        """n positions of an encoding (its cosine table is n x n): at most max_positions_n. `field`: how the request
+        names n (a lesson step's `pn`)."""
         if n > self.settings.max_positions_n:
-            raise ValueError(f"n is {n}; the limit is {self.settings.max_positions_n} ({self.setting('max_positions_n')})")
+            raise ValueError(f"{field} is {n}; the limit is {self.settings.max_positions_n} "
+                             f"({self.setting('max_positions_n')})")
 
     def max_tokens(self, info: ModelInfo, beyond: bool = False) -> int:
         """The most tokens a text may have on this model; with `beyond` (a request's allow_beyond_trained), past the

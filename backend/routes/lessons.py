@@ -62,6 +62,8 @@ async def lesson_step(lesson_id: Annotated[str, Path(max_length=80, openapi_exam
     chosen on the live numbers, the text to show (roles replaced by token indices; the page fills its numbers),
     every number of that text read here with the request it comes from, and the problems (numbers that cannot be
     read). Selection fields left null take the step's own. The format: frontend/lessons/README.md."""
+    if req.pn is not None:  # (the `positional` source's n, bounded as GET /api/positional's: refused before any work)
+        service.check_positions_n(req.pn, "pn")
     lab = getattr(request.app.state, "lab", None)  # the training lab (the `labrun` source)
     return await answer(request, service, lambda: step_resolution(service, lesson_id, number, req, lab))
 

@@ -310,6 +310,29 @@ def test_a_report_is_made_only_for_our_own_page(service, site, status):
         assert "Sec-Fetch-Site" in r.json()["detail"] and service.stats()["passes_done"] == before
 
 
+def test_a_lesson_steps_positions_are_bounded_like_the_positional_routes(monkeypatch):
+    """A lesson step's `pn` (the positions of the encoding heatmap) is GET /api/positional's `n`: over
+    max_positions_n it is refused before any work, as the route refuses it (the cosine table is n x n: pn=4000 took
+    4 s and 1.3 GB of the server's memory, pn=100000 would have asked for 80 GB); so is a lesson's own."""
+    from backend.analysis import positional
+    from backend.lesson_steps import service_fetcher
+
+    asked = []
+    real = positional.encoding
+    monkeypatch.setattr(positional, "encoding", lambda loaded, n: asked.append(n) or real(loaded, n))
+    service = ModelService(Settings(max_positions_n=32))
+    with app_client(service) as c:
+        r = c.post("/api/lessons/positional-encoding/steps/1", json={"text": TEXT, "pn": 33})
+        assert r.status_code == 422
+        assert "pn is 33" in r.json()["detail"] and "ATTNLAB_MAX_POSITIONS_N" in r.json()["detail"]
+        assert asked == [] and service.stats()["passes_done"] == 0
+        assert c.post("/api/lessons/positional-encoding/steps/1", json={"text": TEXT, "pn": 32}).status_code == 200
+        assert asked == [32]
+    with pytest.raises(ValueError, match="max_positions_n"):  # a lesson file's own pn, `attnlab lessons check`
+        service_fetcher(service)("positional", {"n": 33, "model": "tiny-sinusoidal"})
+    assert asked == [32]
+
+
 # --------------------------------------------------------------------------- seed
 
 def test_the_seed_matters_only_when_positions_are_shuffled():
