@@ -4,7 +4,9 @@ uvicorn bounds neither by itself: its httptools protocol accepts a head of any s
 memory until its end arrives), and no timer runs while a client sends a head slowly (the keep-alive timer stops at
 the first byte). BoundedHttpToolsProtocol counts the bytes of each head as they arrive: over `max_header_bytes`, a
 431 and the connection closed. It also closes a connection that has not sent a whole request head within
-`header_timeout_s` of opening, or of the end of the previous answer.
+`header_timeout_s` of opening, or of the end of the previous answer, and one whose request body has not arrived
+whole within `body_timeout_s` of its head's end (a 408): uvicorn would wait for the rest of a body for ever, holding
+what had come of it.
 
 An answer is written to the connection whole, and what its client has not read yet stays in this process (the
 transport's buffer). A connection whose client reads less than MIN_SEND_BYTES of its answer in `send_timeout_s` is
@@ -52,11 +54,14 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.send_timeout = settings.send_timeout_s
         self._send_timer: asyncio.TimerHandle | None = None
         self._unsent = 0  # the bytes of the answer not read yet at the last look
+        self.body_timeout = settings.body_timeout_s
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._body_refused = False
 
     LINGER_S = 1.0  # after a refused head: what the client still sends is read and dropped this long, then closed
 
     def data_received(self, data: bytes) -> None:
-        if self._head_seen < 0:  # refused: dropped (closing at once would reset the connection, and the client
+        if self._head_seen < 0 or self._body_refused:  # refused: dropped (closing at once would reset the connection, and the client
             return  # could lose the answer)
         if self._awaiting_head:
             joined = self._head_tail + data
@@ -91,10 +96,39 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._awaiting_head = False
         self._stop_head_timer()
         super().on_headers_complete()
+        self._stop_body_timer()  # the body of this request (none: on_message_complete stops it at once)
+        self._body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out, self.cycle)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
+        self._stop_body_timer()
         self._awaiting_head = True  # what comes next is the next request's head
+
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
+    def _body_timed_out(self, cycle) -> None:
+        """The request's body has not arrived whole within body_timeout_s of its head: a 408 where nothing was
+        answered yet, and the connection closed (the app's receive() then says the client has gone). While this
+        server does not read the connection (a pipelined request waiting for the one before, a body the app has
+        not taken yet), the client is not to blame: another body_timeout_s."""
+        self._body_timer = None
+        if self.transport.is_closing() or cycle is not self.cycle:
+            return
+        if self.flow is not None and self.flow.read_paused:
+            self._body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out, cycle)
+            return
+        self._body_refused = True
+        self.logger.info("closed a connection whose request body did not arrive within %g s", self.body_timeout)
+        if not cycle.response_started:
+            body = (f"the request body did not arrive within {self.body_timeout:g} s of its head (body_timeout_s, "
+                    "ATTNLAB_BODY_TIMEOUT_S)").encode()
+            self.transport.write(b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                                 b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n"
+                                 + body)
+        self.transport.close()
 
     def _idle(self) -> bool:
         """No request of this connection is being received or answered (a pipelined one may be waiting to be)."""
@@ -108,6 +142,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         _open.discard(self)
         self._stop_head_timer()
+        self._stop_body_timer()
         self._stop_send_timer()
         super().connection_lost(exc)
 

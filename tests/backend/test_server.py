@@ -176,3 +176,63 @@ def test_a_client_that_stops_reading_its_answer_loses_its_connection_and_the_ans
         assert server.unsent_bytes() == 0
 
     run_apart(go(), timeout=30)
+
+
+def test_a_request_body_that_does_not_arrive_in_time_loses_its_connection(connection, monkeypatch):
+    """A request's body must arrive whole within body_timeout_s of its head's end (0.2 s here), however busy the
+    client keeps it: else a 408 and the connection closed, so that what it sent is freed (before, a client that
+    sent a head with `content-length: 1000000` and 998 KB of it kept that memory and the connection for as long as
+    it liked: 50 such held 40 MB of a real server for as long as they stayed open). A body that arrives in time is
+    answered and keeps its connection."""
+    monkeypatch.setattr(server, "get_settings", lambda: Settings(header_timeout_s=5, body_timeout_s=0.2))
+    post = b"POST /%s HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 1000\r\n\r\n"
+
+    async def go():
+        stalled, stalled_t, _ = await connection()
+        dripping, dripping_t, _ = await connection()
+        whole, whole_t, answer = await connection()
+        answer("whole")
+        try:
+            stalled.data_received(post % b"stalled" + b"x" * 999)  # all but one byte, then nothing
+            dripping.data_received(post % b"dripping")
+            whole.data_received(post % b"whole" + b"x" * 500)
+            await asyncio.sleep(0.1)
+            whole.data_received(b"x" * 500)  # the rest, in time
+            for _ in range(5):  # a byte every 0.1 s: busy, but the body is not whole by the deadline
+                dripping.data_received(b"x")
+                await asyncio.sleep(0.1)
+            assert stalled_t.closed and dripping_t.closed
+            for t in (stalled_t, dripping_t):
+                assert t.out.startswith(b"HTTP/1.1 408") and b"ATTNLAB_BODY_TIMEOUT_S" in t.out, t.out
+            await until(lambda: answers(whole_t) == 1)
+            assert not whole_t.closed
+        finally:
+            for p in (stalled, dripping, whole):
+                p.connection_lost(None)
+
+    run_apart(go())
+
+
+def test_a_body_this_server_does_not_read_yet_is_not_timed(connection, monkeypatch):
+    """A pipelined request's body waits while the request before it is answered (the server stops reading the
+    connection meanwhile): its client is not to blame, and the connection stays for longer than body_timeout_s."""
+    monkeypatch.setattr(server, "get_settings", lambda: Settings(header_timeout_s=5, body_timeout_s=0.2))
+
+    async def go():
+        protocol, transport, answer = await connection()
+        try:
+            protocol.data_received(HEAD % b"first" + b"POST /second HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                                   b"content-length: 10\r\n\r\n12345")
+            assert protocol.flow.read_paused
+            await asyncio.sleep(0.5)  # the first is answered after two and a half body deadlines
+            assert not transport.closed
+            answer("first")
+            await until(lambda: answers(transport) == 1)
+            protocol.data_received(b"67890")  # reading again: the rest of the second's body
+            answer("second")
+            await until(lambda: answers(transport) == 2)
+            assert not transport.closed and b"408" not in transport.out
+        finally:
+            protocol.connection_lost(None)
+
+    run_apart(go())
