@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
@@ -15,6 +16,8 @@ from fastapi.responses import StreamingResponse
 from backend import schemas
 from backend.analysis import roles
 from backend.lab import ENDED, LabConflict, LabManager, LabNotFound, no_run
+from backend.server import unsent_bytes
+from backend.work import gzipped, on_this_machine
 from models import replay
 from models.config import POSITIONAL_SCHEMES
 from models.lab import ROLES, SIZE_NOTES, SIZE_TITLES, SIZES, LabConfig
@@ -100,14 +103,36 @@ def runs(lab: Lab) -> schemas.LabRunList:
     return schemas.LabRunList(runs=[schemas.LabRunState(**s) for s in lab.runs()])
 
 
+# a poll's answer is made one at a time (tens of milliseconds for the largest), so that each looks at what the ones
+# before it left unread: made side by side, twelve polls of 46 MB that arrived together all passed the check
+_ONE_AT_A_TIME = threading.Lock()
+
+
+def _check_unsent(request: Request) -> None:
+    """The lab's largest answers (a run's records, its weights) wait in memory until their clients read them, as a
+    model route's do: past max_unsent_mb over all connections, a 503 with Retry-After (backend/work.py)."""
+    request.app.state.service.check_unsent(unsent_bytes())
+
+
 @router.get("/lab/runs/{run_id}", response_model=schemas.LabRunState)
-def poll(run_id: RunId, lab: Lab, after: Annotated[int, Query(ge=-1, description="the last record index the page "
-                                                                             "has; -1: send all")] = -1
-         ) -> schemas.LabRunState:
+def poll(run_id: RunId, lab: Lab, request: Request,
+         after: Annotated[int, Query(ge=-1, description="the last record index the page has; -1: send all")] = -1
+         ) -> Response:
     """The run's state and its records after `after`: the polling fallback of the event stream (each poll counts
-    as the page watching the run)."""
+    as the page watching the run, answered or not). The records are those the event stream sends, as recorded (all
+    of a long run: tens of MB); while answers not read yet hold more than `max_unsent_mb`, a 503 with Retry-After."""
     _call(lab.touch, run_id)
-    return _state(*_call(lab.since, run_id, after + 1))
+    with _ONE_AT_A_TIME:
+        _check_unsent(request)
+        state, records = _call(lab.since, run_id, after + 1)
+        # the records as they were recorded (each is a LabRecord's JSON, as the event stream sends it), not parsed,
+        # validated and written again: for 850 records of 67 KB that made 75 MB more and took 0.2 s per poll
+        head = schemas.LabRunState(**state).model_dump_json(exclude={"records"}).encode()
+        body = b"".join([head[:-1], b',"records":[', b",".join(data for _, data in records), b"]}"])
+    # gzipped here, in this worker thread, for a client on another machine (the app's GZip middleware would do it on
+    # the event loop, which answers every other request meanwhile: tens of MB take it a few hundred milliseconds)
+    accept = "" if on_this_machine(request.scope) else request.headers.get("accept-encoding", "")
+    return gzipped(Response(body, media_type="application/json"), accept)
 
 
 @router.get("/lab/runs/{run_id}/events", response_class=StreamingResponse,
@@ -220,9 +245,11 @@ def register(run_id: RunId, lab: Lab, req: schemas.LabRegisterRequest | None = N
 @router.get("/lab/runs/{run_id}/files", response_class=Response,
             responses={200: {"content": {"application/zip": {}},
                              "description": "a zip of one folder: model.safetensors, tokenizer.json, card.json"}})
-def files(run_id: RunId, lab: Lab,
+def files(run_id: RunId, lab: Lab, request: Request,
           step: Annotated[int | None, Query(ge=0, description="a kept step; absent: the latest")] = None) -> Response:
-    """The run's weights at a kept step as the files `attnlab train` writes (`attnlab lab save` fetches them)."""
+    """The run's weights at a kept step as the files `attnlab train` writes (`attnlab lab save` fetches them);
+    while answers not read yet hold more than `max_unsent_mb`, a 503 with Retry-After."""
+    _check_unsent(request)
     name, data = _call(lab.files, run_id, step)
     return Response(data, media_type="application/zip",
                     headers={"content-disposition": f'attachment; filename="{name}"'})

@@ -474,3 +474,44 @@ def test_answers_that_clients_have_not_read_are_bounded_in_memory(monkeypatch):
         assert c.get("/api/health").status_code == 200  # (not a model route)
         held[0] = 0  # read at last
         assert c.post("/api/analyze", json={"text": TEXT}).status_code == 200
+
+
+def test_the_training_labs_large_answers_are_bounded_by_the_answers_not_read_yet(monkeypatch):
+    """A training run's records (and its weights) are answered from outside the model routes, and they are the
+    largest answers of the server: a run of the medium model on tinystories recording every step holds 850 records,
+    57 MB, all in one GET /api/lab/runs/{id}?after=-1 (twelve clients that asked for it and read slowly held 550 MB
+    of a real server, past max_unsent_mb). While answers not read yet hold more than max_unsent_mb, a poll and a
+    download are a 503 with Retry-After, as a model route is; the poll still counts as the page watching the run.
+    Otherwise a poll answers the records as they were recorded (the bytes the event stream sends)."""
+    import backend.routes.lab
+    from backend.lab import LabRun
+    from backend.labworker import encode_record
+    from models.lab import LabConfig, LabTrainer
+
+    held = [0]
+    monkeypatch.setattr(backend.routes.lab, "unsent_bytes", lambda: held[0], raising=False)
+    config = LabConfig(task="copy", size="tiny", seed=1)
+    trainer = LabTrainer(config)
+    displays = trainer.task.tokenizer().displays
+    records = [encode_record({**trainer.record(), "budget_seconds": 0.0}, i, displays) for i in range(3)]
+    run = LabRun(id=1, config=config, steps=10, paused_start=False, created=time.monotonic(), status="finished",
+                 records=records, record_steps=[0, 0, 0], last_seen=0.0)
+    run.checkpoints[0] = trainer.state_bytes()
+    service = ModelService(Settings(max_unsent_mb=4))
+    with app_client(service) as c:
+        lab = c.app.state.lab
+        lab._runs[1] = run
+        held[0] = 5_000_000  # clients reading slowly hold 5 MB
+        for path in ("/api/lab/runs/1?after=-1", "/api/lab/runs/1/files"):
+            r = c.get(path)
+            assert r.status_code == 503 and int(r.headers["retry-after"]) >= 1, (path, r.text)
+            assert "max_unsent_mb, ATTNLAB_MAX_UNSENT_MB" in r.json()["detail"]
+        assert run.last_seen > 0  # (the refused poll still watched the run)
+        assert c.get("/api/lab/runs/1/events").status_code == 200  # (a stream sends as its client reads)
+        held[0] = 0  # read at last
+        r = c.get("/api/lab/runs/1?after=-1")
+        assert r.status_code == 200 and r.json()["records"] == [json.loads(d) for d in records]
+        assert r.json()["n_records"] == 3 and r.json()["id"] == 1
+        assert [x["index"] for x in c.get("/api/lab/runs/1?after=0").json()["records"]] == [1, 2]
+        assert c.get("/api/lab/runs/1?after=2").json()["records"] == []
+        assert c.get("/api/lab/runs/1/files").status_code == 200
