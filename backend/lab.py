@@ -88,6 +88,9 @@ class LabRun:
     budget_seconds: float = 0.0  # what the time budget counts: the training steps with their records
     params: int | None = None
     records: list[bytes] = field(default_factory=list)  # JSON of each record, index = position
+    # what summary() reads of each record (SUMMARISED: its losses, accuracy and role scores), kept when it arrives:
+    # the attention, nearly all of a record, is never parsed again for a summary
+    summaries: list[dict] = field(default_factory=list)
     record_steps: list[int] = field(default_factory=list)
     checkpoints: OrderedDict[int, bytes] = field(default_factory=OrderedDict)  # step -> safetensors bytes
     checkpoint_bytes: int = 0
@@ -102,6 +105,10 @@ class LabRun:
     # a server started again numbers its runs from 1: a page that remembers a run knows it by its id and this key
     key: str = field(default_factory=lambda: secrets.token_hex(8))
     worker: Worker | None = None
+
+
+# the fields of a record that models.lab.summarize reads
+SUMMARISED = ("step", "seconds", "loss", "example_loss", "accuracy", "roles")
 
 
 def no_run() -> dict:
@@ -184,10 +191,9 @@ class LabManager:
         with self._lock:
             run = self.get(run_id)
             n = len(run.records) if records is None else max(0, min(records, len(run.records)))
-            data, status, steps, config = run.records[:n], run.status, run.steps, run.config.to_dict()
+            recs, status, steps, config = run.summaries[:n], run.status, run.steps, run.config.to_dict()
             end, reason = run.end, run.reason
             complete = n == len(run.records)
-        recs = [json.loads(d) for d in data]
         ended = status in ENDED and complete
         return {"run": run_id, "status": status, "ended": ended, "end": end if ended else None,
                 "reason": reason if ended else None, "steps": steps, "config": config, "task": config["task"],
@@ -355,7 +361,7 @@ class LabManager:
             run.worker = None
             self._finish(run, "reset", f"reset: run {new.id} starts again from step 0")
             run.replaced_by = new.id
-            run.records, run.checkpoints, run.checkpoint_bytes = [], OrderedDict(), 0
+            run.records, run.summaries, run.checkpoints, run.checkpoint_bytes = [], [], OrderedDict(), 0
             self._forget_old()
             return new
 
@@ -431,6 +437,7 @@ class LabManager:
             run.record_steps.append(step)
             run.step = step
             rec = json.loads(data)
+            run.summaries.append({k: rec.get(k) for k in SUMMARISED})
             run.seconds, run.budget_seconds = rec["seconds"], rec["budget_seconds"]
             run.checkpoints[step] = ckpt
             run.checkpoint_bytes += len(ckpt)
