@@ -6,7 +6,8 @@ the first byte). BoundedHttpToolsProtocol counts the bytes of each head as they 
 431 and the connection closed. It also closes a connection that has not sent a whole request head within
 `header_timeout_s` of opening, or of the end of the previous answer, and one whose request body has not arrived
 whole within `body_timeout_s` of its head's end (a 408): uvicorn would wait for the rest of a body for ever, holding
-what had come of it.
+what had come of it. The bodies being received hold at most `max_pending_body_mb` over all connections
+(pending_body_bytes()); a body that would take more gets a 503 with Retry-After and its connection closed.
 
 An answer is written to the connection whole, and what its client has not read yet stays in this process (the
 transport's buffer). A connection whose client reads less than MIN_SEND_BYTES of its answer in `send_timeout_s` is
@@ -26,6 +27,12 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from backend.settings import Settings, get_settings
 
 _open: set[BoundedHttpToolsProtocol] = set()  # this process's connections
+_pending_body = 0  # bytes of the request bodies received so far whose request is not whole yet, all connections
+
+
+def pending_body_bytes() -> int:
+    """The bytes of request bodies received and not whole yet, over this process's connections."""
+    return _pending_body
 
 
 def unsent_bytes() -> int:
@@ -55,6 +62,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._send_timer: asyncio.TimerHandle | None = None
         self._unsent = 0  # the bytes of the answer not read yet at the last look
         self.body_timeout = settings.body_timeout_s
+        self.max_pending_body = int(settings.max_pending_body_mb * 1e6)
+        self._body_seen = 0  # bytes of this connection's request body so far (counted in _pending_body)
         self._body_timer: asyncio.TimerHandle | None = None
         self._body_refused = False
 
@@ -93,13 +102,51 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._start_head_timer()
 
     def on_headers_complete(self) -> None:
+        if self._body_refused:  # (a request after a refused body, in the same read: not started)
+            return
         self._awaiting_head = False
         self._stop_head_timer()
         super().on_headers_complete()
         self._stop_body_timer()  # the body of this request (none: on_message_complete stops it at once)
         self._body_timer = self.loop.call_later(self.body_timeout, self._body_timed_out, self.cycle)
 
+    def on_body(self, body: bytes) -> None:
+        global _pending_body
+        if self._body_refused:
+            return
+        if self.cycle is not None and not self.cycle.response_complete:  # (else uvicorn drops it: not held)
+            if _pending_body + len(body) > self.max_pending_body:
+                self._refuse_body()
+                return
+            self._body_seen += len(body)
+            _pending_body += len(body)
+        super().on_body(body)
+
+    def _release_body(self) -> None:
+        global _pending_body
+        _pending_body -= self._body_seen
+        self._body_seen = 0
+
+    def _refuse_body(self) -> None:
+        """Request bodies being received hold max_pending_body_mb already: a 503 with Retry-After where nothing
+        was answered yet, and the connection closed (the app's receive() then says the client has gone)."""
+        self._body_refused = True
+        self._stop_body_timer()
+        self._release_body()
+        self.logger.info("refused a request body: those being received hold %d bytes already", _pending_body)
+        if self.cycle is not None and not self.cycle.response_started:
+            body = (f"the server is receiving {_pending_body / 1e6:.0f} MB of other request bodies; the limit is "
+                    f"{self.max_pending_body / 1e6:g} MB (max_pending_body_mb, ATTNLAB_MAX_PENDING_BODY_MB): try again "
+                    "in a moment").encode()
+            self.transport.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain; charset=utf-8\r\n"
+                                 b"retry-after: 2\r\nconnection: close\r\ncontent-length: " + str(len(body)).encode()
+                                 + b"\r\n\r\n" + body)
+        self.transport.close()
+
     def on_message_complete(self) -> None:
+        if self._body_refused:  # (the rest of a refused body: the app never gets it whole)
+            return
+        self._release_body()
         super().on_message_complete()
         self._stop_body_timer()
         self._awaiting_head = True  # what comes next is the next request's head
@@ -141,6 +188,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         _open.discard(self)
+        self._release_body()
         self._stop_head_timer()
         self._stop_body_timer()
         self._stop_send_timer()

@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     # to send a whole request body, from the end of its head (a page's body is a few KB; the largest allowed,
     # max_body_bytes, is 1 MB): later, a 408 and the connection closed, and what it sent is freed
     body_timeout_s: float = Field(30.0, gt=0, allow_inf_nan=False)
+    # the request bodies being received, over all connections (each is held until it is whole; a page's is a few
+    # KB): a body that would take more gets a 503 with Retry-After and its connection closed
+    max_pending_body_mb: float = Field(64, gt=0, allow_inf_nan=False)
     # an answer waits in the server's memory until its client has read it: one whose client reads less than 64 KiB
     # of it in send_timeout_s (a client that stopped reading, a laptop closed mid-answer) is dropped with its
     # connection; and while the answers waiting for their clients hold more than max_unsent_mb over all connections,

@@ -236,3 +236,37 @@ def test_a_body_this_server_does_not_read_yet_is_not_timed(connection, monkeypat
             protocol.connection_lost(None)
 
     run_apart(go())
+
+
+def test_request_bodies_still_arriving_are_bounded_over_all_connections(connection, monkeypatch):
+    """The bodies being received hold memory until each is whole: over all connections at most
+    max_pending_body_mb (1,000 bytes here). A body that would take more is refused with a 503 with Retry-After and
+    its connection closed, whoever sent the bytes before it; a whole body gives its bytes back (300 connections that
+    each sent 999 KB of a 1 MB body and stalled held 232 MB of a real server, for body_timeout_s, again and again)."""
+    monkeypatch.setattr(server, "get_settings", lambda: Settings(header_timeout_s=5, max_pending_body_mb=0.001))
+    post = b"POST /%s HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-length: 600\r\n\r\n"
+
+    async def go():
+        a, a_t, answer = await connection()
+        b, b_t, _ = await connection()
+        c, c_t, _ = await connection()
+        answer("a")
+        answer("c")
+        try:
+            a.data_received(post % b"a" + b"x" * 590)  # 590 bytes pending
+            b.data_received(post % b"b" + b"x" * 500)  # 1,090: over
+            assert b_t.closed and b_t.out.startswith(b"HTTP/1.1 503") and b"retry-after: " in b_t.out.lower()
+            assert b"ATTNLAB_MAX_PENDING_BODY_MB" in b_t.out and not a_t.closed
+            assert server.pending_body_bytes() == 590
+            a.data_received(b"x" * 10)  # a's body whole: answered, and its bytes given back
+            await until(lambda: answers(a_t) == 1)
+            assert server.pending_body_bytes() == 0
+            c.data_received(post % b"c" + b"x" * 600)
+            await until(lambda: answers(c_t) == 1)
+            assert not c_t.closed and not a_t.closed
+        finally:
+            for p in (a, b, c):
+                p.connection_lost(None)
+        assert server.pending_body_bytes() == 0
+
+    run_apart(go())
