@@ -439,6 +439,28 @@ export function scrollCues({ scrollLeft, clientWidth, scrollWidth }) {
   return { left: scrollLeft > 1, right: scrollLeft + clientWidth < scrollWidth - 1 };
 }
 
+/**
+ * The tokens a strip that scrolls (the token strip: two rows, then it scrolls down; one row sideways in presenter mode
+ * with a lesson open) hides before and after what is in sight: {before, after}, each {first, last, count} of the
+ * chips' token indices, or null where none is hidden. `chips`: [{index, start, end}] along the strip's scroll axis in
+ * its content, in order; `scroll`, `size`: the part in sight. A chip cut at an edge counts as hidden (a pixel of
+ * rounding does not).
+ */
+export function stripHidden(chips, { scroll, size }) {
+  const span = (cs) => (cs.length ? { first: cs[0].index, last: cs[cs.length - 1].index, count: cs.length } : null);
+  return {
+    before: span(chips.filter((c) => c.start < scroll - 1)),
+    after: span(chips.filter((c) => c.end > scroll + size + 1)),
+  };
+}
+
+/** What the cue by the token strip says of the tokens it hides on one side (stripHidden's before or after). */
+export function hiddenWords(span, where) {
+  if (!span) return "";
+  const which = span.count === 1 ? `token ${span.first}` : `tokens ${span.first}–${span.last}`;
+  return `${which} ${where}`;
+}
+
 // ---------------------------------------------------------------------------------- the positional view
 
 /** The mean cosine of the pairs of positions `d` apart, for each of `distances` below the number of positions:

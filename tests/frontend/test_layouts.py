@@ -575,6 +575,51 @@ def test_the_token_strip_shows_whole_rows(page: Page, size, extra):
     assert hidden > 0 and rows[-1] == "shown" and not [r for r in rows if r.startswith("cut")], rows
 
 
+STRIP_CHIPS = """() => {
+  const strip = document.getElementById('tokens'); const b = strip.getBoundingClientRect();
+  const sideways = getComputedStyle(strip).flexWrap === 'nowrap';
+  const lo = sideways ? b.left + strip.clientLeft : b.top + strip.clientTop;
+  const hi = lo + (sideways ? strip.clientWidth : strip.clientHeight);
+  return [...strip.querySelectorAll('.tok')].map((c) => { const r = c.getBoundingClientRect();
+    const [s, e] = sideways ? [r.left, r.right] : [r.top, r.bottom];
+    return { index: Number(c.dataset.index), shown: s >= lo - 1.5 && e <= hi + 1.5 }; });
+}"""
+
+
+@pytest.mark.parametrize("size, extra", [((1280, 800), {}), ((1280, 720), {"present": 1, "lesson": "positional-encoding"}),
+                                         ((390, 844), {})], ids=["desktop", "presenter-lesson", "phone"])
+def test_a_long_text_s_strip_says_which_tokens_it_hides_and_shows_them_on_a_click(page: Page, size, extra):
+    """A sentence of ~70 tokens: the strip scrolls to the query (the last token), and the first tokens, BOS among them,
+    were out of sight with nothing on the page to say so where scroll bars show only while scrolling (a phone, a Mac).
+    The cue by the strip names the tokens hidden before what is in sight; a click scrolls the strip to its start, BOS
+    in sight, and the cue then names the tokens hidden after, up to the last; a click on that brings them back."""
+    text = ("Once upon a time there was a little girl named Lily who lived in a small house near the big forest with her "
+            "mother and her father and her little brown dog called Max. Every morning she would wake up early and run "
+            "outside to play in the garden where the flowers were bright and the birds sang happy songs all day long.")
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": text, **extra}))
+    ready(page, WAIT)
+    chips = page.evaluate(STRIP_CHIPS)
+    last = chips[-1]["index"]
+    assert chips[-1]["shown"] and not chips[0]["shown"], chips
+    first_shown = next(c["index"] for c in chips if c["shown"])
+    cue = page.locator("#tokens-cue")
+    start, end = cue.locator('button[data-to="start"]'), cue.locator('button[data-to="end"]')
+    expect(start).to_be_visible()
+    expect(start).to_contain_text(f"tokens 0–{first_shown - 1} ")
+    expect(end).to_be_hidden()
+    start.click()
+    page.wait_for_function(f"() => ({STRIP_CHIPS})()[0].shown")
+    chips = page.evaluate(STRIP_CHIPS)
+    after = [c["index"] for c in chips if not c["shown"]]
+    expect(start).to_be_hidden()
+    expect(end).to_contain_text(f"tokens {after[0]}–{last} ")
+    end.click()
+    page.wait_for_function(f"() => ({STRIP_CHIPS})().at(-1).shown")
+    expect(end).to_be_hidden()
+    expect(start).to_be_visible()
+
+
 def test_the_token_strip_scrolled_sideways_cuts_no_token_at_its_edge(page: Page):
     """Presenter mode with a lesson at 1280x720: the strip is one row that scrolls sideways. Bringing the query (token
     10) into sight scrolled it to its end, leaving "|>" of <|bos|> cut at its left edge; now its left edge is a

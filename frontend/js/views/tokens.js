@@ -1,5 +1,5 @@
 // The token strip: one chip per token (text set with textContent), the selected query highlighted.
-import { intoSight, positionText, shownText, stripScroll } from "../derive.js";
+import { hiddenWords, intoSight, positionText, shownText, stripHidden, stripScroll } from "../derive.js";
 import { h } from "../plot.js";
 import { chipNote, sources, spoken, typedTexts } from "../tokentext.js";
 
@@ -69,4 +69,53 @@ export function render(element, data, state) {
   const stop = focused || element.querySelector(".tok.selected") || element.firstElementChild;
   for (const chip of element.children) chip.tabIndex = chip === stop ? 0 : -1;
   element.classList.toggle("stale", Boolean(data && data.stale));
+  showHidden(element);
+}
+
+/**
+ * The cue by the strip (#tokens-cue) of the tokens it hides: on a long text the strip shows two rows (one, sideways, in
+ * presenter mode with a lesson open) scrolled to the query, the last token by default, so the first tokens (BOS among
+ * them) were out of sight with nothing on the page to say so where scroll bars only show while scrolling (a phone, a
+ * Mac). Each of its buttons names the tokens hidden on one side and scrolls the strip there; they follow the strip as
+ * it scrolls and as its width changes.
+ */
+export function showHidden(element) {
+  const cue = document.getElementById("tokens-cue");
+  if (!cue) return;
+  if (!element._cueWired) {
+    element._cueWired = true;
+    element.addEventListener("scroll", () => showHidden(element), { passive: true });
+    new ResizeObserver(() => showHidden(element)).observe(element);
+    cue.addEventListener("click", (ev) => {
+      const b = ev.target.closest("button[data-to]");
+      if (!b) return;
+      const sideways = element.dataset.sideways === "1";
+      const end = b.dataset.to === "end";
+      if (sideways) element.scrollLeft = end ? element.scrollWidth : 0;
+      else element.scrollTop = end ? element.scrollHeight : 0;
+    });
+  }
+  const chips = [...element.children];
+  const box = element.getBoundingClientRect();
+  // one row that scrolls sideways, or rows that scroll down (the CSS decides: presenter mode with a lesson open)
+  const sideways = getComputedStyle(element).flexWrap === "nowrap";
+  element.dataset.sideways = sideways ? "1" : "0";
+  const edge = sideways ? box.left + element.clientLeft - element.scrollLeft : box.top + element.clientTop - element.scrollTop;
+  const along = chips.map((c) => {
+    const r = c.getBoundingClientRect();
+    return sideways ? { index: Number(c.dataset.index), start: r.left - edge, end: r.right - edge }
+      : { index: Number(c.dataset.index), start: r.top - edge, end: r.bottom - edge };
+  });
+  const hidden = element.clientHeight > 0 && chips.length
+    ? stripHidden(along, sideways ? { scroll: element.scrollLeft, size: element.clientWidth } : { scroll: element.scrollTop, size: element.clientHeight })
+    : { before: null, after: null };
+  const [start, end] = cue.querySelectorAll("button[data-to]");
+  const words = [hiddenWords(hidden.before, sideways ? "before" : "above"), hiddenWords(hidden.after, sideways ? "after" : "below")];
+  start.textContent = words[0] ? `${sideways ? "◂" : "▴"} ${words[0]}` : "";
+  end.textContent = words[1] ? `${sideways ? "▸" : "▾"} ${words[1]}` : "";
+  start.hidden = !words[0];
+  end.hidden = !words[1];
+  start.title = words[0] ? `scroll the strip to its start (${words[0]})` : "";
+  end.title = words[1] ? `scroll the strip to its end (${words[1]})` : "";
+  cue.hidden = !words[0] && !words[1];
 }

@@ -6,7 +6,7 @@ import {
   asSentence, baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, positionText, scrollCues,
   beyondNotice, count, emptyMessage, hideSpecialBox, shownIndices, shownText, temperatureElsewhere,
   similarityByDistance, similarityCaption,
-  sliceThumbnails, visibleAnalysis, wholeInsert,
+  sliceThumbnails, visibleAnalysis, wholeInsert, stripHidden, hiddenWords,
 } from "../../../frontend/js/derive.js";
 import { analysis, MODELS } from "./fixtures.mjs";
 
@@ -295,4 +295,28 @@ test("beyondNotice: a text one token too long even past the trained length is to
   assert.match(one.text, /: cut at least 1 token\./);
   const five = beyondNotice({ model, state: { beyond: true, positions: "normal" }, error: error(5), status: 422 });
   assert.match(five.text, /: cut at least 5 tokens\./);
+});
+
+test("stripHidden: the tokens a scrolled strip hides above (or before) and below (or after) what is in sight", () => {
+  // two rows in sight of four, 30 px apart (a row's chips share start and end), scrolled to the second and third
+  const rows = [[0, 1, 2], [3, 4], [5, 6, 7], [8]];
+  const chips = rows.flatMap((r, i) => r.map((index) => ({ index, start: 4 + 30 * i, end: 4 + 30 * i + 28 })));
+  assert.deepEqual(stripHidden(chips, { scroll: 30, size: 64 }), {
+    before: { first: 0, last: 2, count: 3 }, after: { first: 8, last: 8, count: 1 },
+  });
+  // at the top: nothing before; at the end: nothing after
+  assert.deepEqual(stripHidden(chips, { scroll: 0, size: 64 }).before, null);
+  assert.deepEqual(stripHidden(chips, { scroll: 0, size: 64 }).after, { first: 5, last: 8, count: 4 });
+  assert.deepEqual(stripHidden(chips, { scroll: 0, size: 200 }), { before: null, after: null });
+  // sideways: a chip cut at the left edge is hidden; a pixel of rounding is not
+  const row = [{ index: 0, start: 0, end: 50 }, { index: 1, start: 52, end: 90 }, { index: 2, start: 92, end: 130 }];
+  assert.deepEqual(stripHidden(row, { scroll: 20, size: 111 }).before, { first: 0, last: 0, count: 1 });
+  assert.deepEqual(stripHidden(row, { scroll: 20, size: 111 }).after, null);
+  assert.deepEqual(stripHidden(row, { scroll: 0.5, size: 130 }), { before: null, after: null });
+});
+
+test("hiddenWords: the cue names the hidden tokens by their indices", () => {
+  assert.equal(hiddenWords({ first: 0, last: 40, count: 41 }, "above"), "tokens 0–40 above");
+  assert.equal(hiddenWords({ first: 70, last: 70, count: 1 }, "after"), "token 70 after");
+  assert.equal(hiddenWords(null, "above"), "");
 });
