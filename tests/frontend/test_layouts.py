@@ -156,6 +156,26 @@ def test_the_report_names_and_explains_the_selected_query(page: Page):
     assert token in html
 
 
+@pytest.mark.parametrize("size, extra", [((1280, 720), {}), ((1280, 720), {"lesson": "attention-arithmetic", "step": 5}),
+                                         ((390, 844), {})], ids=["presenter", "presenter-lesson", "phone-presenter"])
+def test_presenter_mode_keeps_the_report_a_teacher_hands_out(page: Page, size, extra):
+    """Presenter mode hid Download report: a teacher projecting the class's sentence had to leave presenter mode for
+    the handout of what was on the screen. It shows there as "Report", in sight, and downloads the same report."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "attention", "layer": 1, "head": 1, "token": 2, "present": 1, **extra}))
+    ready(page, WAIT)
+    link = page.locator("#download-report")
+    expect(link).to_be_visible()
+    assert link.inner_text().strip() == "Report"  # (the words shown: "Download report" is too long for the line)
+    box = link.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= size[0] and box["y"] >= 0, box
+    q = parse_qs(urlparse(link.get_attribute("href")).query)
+    assert q["query"] == ["2"] and q["layer"] == ["1"] and q["head"] == ["1"], q
+    with page.expect_download(timeout=180_000) as info:
+        link.click()
+    assert "query token 2" in Path(info.value.path()).read_text(encoding="utf-8")
+
+
 def test_a_sentence_too_long_for_a_report_is_refused_on_the_page(page: Page):
     """/api/report refuses a text past the model's max_report_tokens (422), which the browser's download only showed
     as failed: the link now says why, and a click says it on the page instead of downloading nothing."""
