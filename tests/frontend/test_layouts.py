@@ -640,6 +640,19 @@ def test_a_long_text_s_strip_says_which_tokens_it_hides_and_shows_them_on_a_clic
     expect(start).to_be_visible()
 
 
+def test_the_strip_s_cue_shares_the_legend_s_line(page: Page):
+    """Presenter mode with a lesson at 1280x720 scrolls the strip sideways past BOS: the cue "◂ token 0 before" took a
+    line of its own above the legend's, 24 px less for the plot; it now starts the legend's line."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"present": 1, "lesson": "attention-arithmetic", "step": 5, "view": "attention"}))
+    step_ready(page, "attention-arithmetic", 5)
+    cue = page.locator('#tokens-cue button[data-to="start"]')
+    expect(cue).to_be_visible()
+    legend = page.locator("#token-legend .legend-item").first
+    a, b = cue.bounding_box(), legend.bounding_box()
+    assert abs(a["y"] - b["y"]) < 0.6 * a["height"] and a["x"] + a["width"] <= b["x"], (a, b)
+
+
 def test_the_token_strip_scrolled_sideways_cuts_no_token_at_its_edge(page: Page):
     """Presenter mode with a lesson at 1280x720: the strip is one row that scrolls sideways. Bringing the query (token
     10) into sight scrolled it to its end, leaving "|>" of <|bos|> cut at its left edge; now its left edge is a
