@@ -306,7 +306,11 @@ function explorer(ctx) {
   for (const s of document.querySelectorAll("main .view")) s.hidden = !analysis || s.dataset.view !== state.view;
   $("empty").hidden = Boolean(analysis);
   if (!analysis) {
-    $("empty").textContent = emptyMessage({ pending: an.pending, beyond });
+    // a view that can draw something else without the sentence (the Heads view: the induction probe) says so, with a
+    // button for it: its own controls are not drawn
+    const module = VIEWS[state.view];
+    const offer = !an.pending && module && module.withoutSentenceOffer && !readsNoSentence(module, state) ? module.withoutSentenceOffer : null;
+    showEmpty(emptyMessage({ pending: an.pending, beyond }), offer);
     $("query-label").textContent = "";
     $("query-label").parentElement.hidden = true; // (no "Query" with nothing after it)
     tokensView.render($("tokens"), { tokens: [] }, { token: null, pinned: null });
@@ -360,6 +364,26 @@ function explorer(ctx) {
   return showView(ctx, { an, token: tok, view, analysis });
 }
 
+/**
+ * What the page says where the view would be (#empty): `text`, and where the view offers what it can draw without the
+ * sentence (`offer`, its withoutSentenceOffer: {words, button, patch}), those words and a button that sets `patch`.
+ * Made again only when it changes (the page redraws often: a button made anew would lose a click or the focus).
+ */
+function showEmpty(text, offer = null) {
+  const el = $("empty");
+  const key = [text, offer ? offer.words : ""].join("\u0000");
+  if (el._said === key) return;
+  el._said = key;
+  el.replaceChildren(text);
+  if (!offer) return;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "small";
+  button.textContent = offer.button;
+  button.addEventListener("click", () => update(offer.patch));
+  el.append(" ", offer.words, " ", button);
+}
+
 /** Whether a view draws nothing of the sentence's analysis in `state` (its `withoutSentence`: true, or of the state). */
 function readsNoSentence(module, s) {
   const free = module && module.withoutSentence;
@@ -373,7 +397,7 @@ function showView(ctx, { an, token: tok, view, analysis }) {
   const module = VIEWS[state.view];
   if (!section || !module) {
     $("empty").hidden = false;
-    $("empty").textContent = `This page has no view “${state.view}”.`;
+    showEmpty(`This page has no view “${state.view}”.`);
     return true;
   }
   let ready = false;
@@ -385,7 +409,7 @@ function showView(ctx, { an, token: tok, view, analysis }) {
   } catch (err) {
     // a drawing bug must not leave a blank page: say what failed
     $("empty").hidden = false;
-    $("empty").textContent = `This view could not be drawn: ${err.message}`;
+    showEmpty(`This view could not be drawn: ${err.message}`);
     console.error(err);
     ready = true;
   }

@@ -500,6 +500,26 @@ def test_a_view_that_reads_no_sentence_is_drawn_under_a_sentence_too_long_for_th
         expect(section.locator(".probe-loss")).to_contain_text(two(want["probe"]["first_half_loss"]))
 
 
+def test_the_heads_view_under_a_sentence_too_long_offers_the_induction_probe(page: Page):
+    """The Heads view on the sentence, under a sentence too long for the model (a training-lab model reads 24 tokens;
+    here tiny-learned, 128): the page said only "Nothing to show yet: the sentence above could not be analysed", its
+    controls gone with "Run the induction probe", which reads no sentence. The message now says so, with the button;
+    a click scores the heads on the probe."""
+    long = "The little cat sat on the mat and the dog ran to the park. " * 14
+    page.goto("/?" + urlencode({"model": "tiny-learned", "view": "heads", "text": long}))  # (no view is drawn: not go)
+    empty = page.locator("#empty")
+    expect(empty).to_contain_text("could not be analysed")
+    expect(empty).to_contain_text("The induction probe reads no sentence")
+    empty.locator("button", has_text="Run the induction probe").click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('probe') === '1'")
+    expect(empty).to_be_hidden()
+    want = api(page, "/api/roles/probe", {"model": "tiny-learned", "probe": {"seed": 0}})
+    expect(page.locator('main .view[data-view="heads"] .probe-loss')).to_contain_text(two(want["probe"]["first_half_loss"]))
+    # another view that reads the sentence offers nothing of the kind
+    page.locator('.tabs [role=tab][data-view="attention"]').click()
+    expect(empty).to_have_text("Nothing to show yet: the sentence above could not be analysed.")
+
+
 def test_rows_are_picked_without_a_modifier_key_from_the_query_token(page: Page):
     """A phone has no Shift key and a keyboard cannot click a heatmap row: the rows controls add (or take out) the
     query token's row, the one picked on the token strip."""

@@ -17,6 +17,12 @@ export const id = "heads";
 export const sources = ["roles", "roleprobe", "roledefs", "rolemodels"];
 // (on the probe it reads no sentence: it is drawn even where the page's sentence cannot be analysed)
 export const withoutSentence = (state) => state.probe;
+// under a sentence the model cannot read (a lab model reads 24 tokens), what the page offers in its place: the probe
+export const withoutSentenceOffer = {
+  words: "The induction probe reads no sentence: every head can still be scored on it.",
+  button: "Run the induction probe",
+  patch: { probe: true, role: "induction", asc: false },
+};
 
 /** got: {roles, roleprobe, roledefs, rolemodels} of the data layer; ctx: {state, model}. */
 export function show(section, got, ctx) {
