@@ -7,6 +7,7 @@ import io
 import json
 import math
 import re
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -499,6 +500,23 @@ def test_a_learned_table_s_length_is_what_the_positions_menu_shows(page: Page, m
     open_app(page, text=SENTENCE, model="tiny-sinusoidal", view="positional", pn=512)  # a formula: any length
     expect(page.locator('[data-part="encoding"] .caption')).to_contain_text("encoding of 512 positions")
     expect(page.locator('select[name="pn"]')).to_have_value("512")
+
+
+def test_a_lab_model_s_learned_table_of_24_is_what_the_positions_menu_shows(page: Page):
+    """A training-lab model with learned positions (24 of them) opened in the explorer: the menu said "Positions shown
+    64" above "learned encoding of 24 positions", 24 not being one of its choices; it now shows 24."""
+    run = page.request.post("/api/lab/runs", data={"task": "copy", "positional": "learned", "size": "tiny", "steps": 1}).json()
+    deadline = time.monotonic() + 120
+    while page.request.get(f"/api/lab/runs/{run['id']}").json()["status"] != "finished":
+        assert time.monotonic() < deadline
+        time.sleep(0.3)
+    name = page.request.post(f"/api/lab/runs/{run['id']}/register", data={}).json()["model"]
+    n = next(m for m in page.request.get("/api/models").json()["models"] if m["name"] == name)["max_tokens"]
+    assert n not in (16, 32, 64, 128, 256, 512), n  # (the case: a length that is not one of the menu's choices)
+    open_app(page, text="abcab", model=name, view="positional")
+    expect(page.locator('[data-part="encoding"] .caption')).to_contain_text(f"learned encoding of {n} positions")
+    expect(page.locator('select[name="pn"]')).to_have_value(str(n))
+    assert page.locator('select[name="pn"] option:checked').text_content() == str(n)
 
 
 def test_views_that_do_not_apply_say_why(page: Page, models, need_models):

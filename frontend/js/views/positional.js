@@ -120,6 +120,17 @@ export function encodingCaption(range, count) {
     `position ${range.at[0]}, dimension ${range.at[1]}; hover shows each value).`;
 }
 
+/**
+ * The "Positions shown" menu's choices and the one it shows: the number drawn (`drawn`, the answer's n: fewer than
+ * `asked` where a learned table ends before it), added to N_CHOICES where it is not one of them. A training-lab model
+ * with learned positions has 24: the menu said 64 above "learned encoding of 24 positions".
+ */
+export function positionChoices(asked, drawn = null) {
+  const shown = Number.isInteger(drawn) && drawn < asked ? drawn : asked;
+  const choices = N_CHOICES.includes(shown) ? N_CHOICES : [...N_CHOICES, shown].sort((a, b) => a - b);
+  return { choices, shown };
+}
+
 /** What the page's run does with the scheme drawn below (the scheme as trained): nothing where it gives positions.
  * Shuffled: the chips show each token's place in the text, and the position it was given only in their tooltips (no
  * hover on a phone); the panel "Positions shuffled" lists the positions given (the same seed as the page's run). */
@@ -145,7 +156,16 @@ function encodingPart(element, data, state) {
   const simFig = panel(row, "possim", "Position × position cosine similarity");
   const enc = data.encoding || {};
   ctl.hidden = Boolean(enc.unavailable);
-  setValue(ctl.querySelector("select"), state.pn);
+  const menu = ctl.querySelector("select");
+  const fill = (pick) => {
+    const { choices, shown } = pick;
+    if (menu._choices !== choices.join(",")) {
+      menu._choices = choices.join(",");
+      menu.replaceChildren(...choices.map((v) => h("option", { value: String(v) }, String(v))));
+    }
+    setValue(menu, shown);
+  };
+  fill(positionChoices(state.pn));
   const alibi = data.scheme && data.scheme.data && data.scheme.data.alibi;
   if (enc.unavailable && alibi) {
     simFig.hidden = true;
@@ -161,7 +181,7 @@ function encodingPart(element, data, state) {
   simFig.hidden = false;
   const r = enc.data;
   // a learned table ends at its length: the menu shows what is drawn, not the larger number asked for
-  if (r && r.n < state.pn && N_CHOICES.includes(r.n)) setValue(ctl.querySelector("select"), r.n);
+  if (r) fill(positionChoices(state.pn, r.n));
   if (!r || !changed(encFig, [r])) return;
   const positions = [...Array(r.n).keys()];
   const dims = [...Array(r.d_model).keys()];

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { patternAxes, tickSize } from "../../../frontend/js/plot.js";
-import { encodingCaption, encodingRange, familyHead, familyIntro, runWords, termLabels } from "../../../frontend/js/views/positional.js";
+import { encodingCaption, encodingRange, familyHead, familyIntro, positionChoices, runWords, termLabels } from "../../../frontend/js/views/positional.js";
 
 const FAMILY = { title: "The tiny models", description: "the same but for the positional scheme", models: ["tiny-sinusoidal", "tiny-rotary"] };
 const TINY = { model: "tiny-rotary", n_layers: 4, n_heads: 4 };
@@ -111,4 +111,15 @@ test("a training step of one of the family (NAME@STEP): its layer and head in th
   assert.doesNotMatch(intro, /not one of these models|nearest|its own tokens|▸/);
   // a step of a model outside the family is still outside it
   assert.match(familyIntro({ current: "lab-1@120", family: FAMILY }, { layer: 0, head: 0 }), /^lab-1@120 is not one of these models/);
+});
+
+test("positionChoices: the menu shows the number of positions drawn, added where it is not one of its choices", () => {
+  // a training-lab model's learned table of 24: "64" stood above "learned encoding of 24 positions"
+  assert.deepEqual(positionChoices(64, 24), { choices: [16, 24, 32, 64, 128, 256, 512], shown: 24 });
+  // tiny-learned's 128 asked 256: one of the choices already
+  assert.deepEqual(positionChoices(256, 128), { choices: [16, 32, 64, 128, 256, 512], shown: 128 });
+  // all that was asked is drawn (or not known yet): what was asked, a number of a link's among the choices
+  assert.deepEqual(positionChoices(64, 64).shown, 64);
+  assert.deepEqual(positionChoices(64), { choices: [16, 32, 64, 128, 256, 512], shown: 64 });
+  assert.deepEqual(positionChoices(100).choices, [16, 32, 64, 100, 128, 256, 512]);
 });
