@@ -81,6 +81,12 @@ def events(client, run_id, stop=lambda ev, data: ev == "end", **params):
     return out
 
 
+@pytest.fixture(autouse=True)
+def _forget_registered(own_registry):
+    """A run registered as a model (lab-N@STEP) is forgotten after its test, so that a later module does not list it
+    (tests/backend/test_cli.py compares the models listed with `attnlab models`)."""
+
+
 @pytest.fixture(scope="module")
 def lab_server():
     with serve() as (app, client):
