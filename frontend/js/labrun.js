@@ -187,8 +187,9 @@ export function otherSettings(run, chosen) {
   return `The run on screen: ${cfg.task}, ${schemeWords(cfg.positional)}, size ${cfg.size}, ${run.steps} steps; the settings above are for the next Train.`;
 }
 
-/** A lab run's positional scheme in words: "sinusoidal positions", "no positions". */
-export const schemeWords = (positional) => (positional === "none" ? "no positions" : `${positional} positions`);
+/** A positional scheme in words: "sinusoidal positions", "ALiBi positions" (its name as its paper writes it), "no positions". */
+export const schemeWords = (positional) => (positional === "none" ? "no positions"
+  : `${positional === "alibi" ? "ALiBi" : positional} positions`);
 
 /**
  * The run in one sentence: its place in the queue, its step, or why it ended. `limits` (GET /api/lab/options

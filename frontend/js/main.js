@@ -7,7 +7,7 @@ import {
   asSentence, baseParams, beyondNotice, canRunBeyond, continuationKey, count, effectiveToken, emptyMessage, hideSpecialBox, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
 } from "./derive.js";
 import { lab } from "./lab.js";
-import { atStep, checkpointSteps, stepIndex } from "./labrun.js";
+import { atStep, checkpointSteps, schemeWords, stepIndex } from "./labrun.js";
 import * as lessons from "./lessons.js";
 import { download, forgetDrawn, h, mark } from "./plot.js";
 import { readURL, state, subscribe, toggledAblate, update } from "./state.js";
@@ -188,7 +188,7 @@ function syncInputs() {
     $("model-info").textContent = $("model-info").title =
       `${m.title}: ${m.kind}, ${count(m.n_layers, "layer")} × ${m.n_heads} heads` +
       (m.n_kv_heads !== m.n_heads ? ` (${m.n_kv_heads} K/V heads)` : "") +
-      `, d_model ${m.d_model}, d_head ${m.d_head}, ${m.positional === "none" ? "no positional encoding" : `${m.positional} positions`}, ${formatParams(m.params)} parameters, ` +
+      `, d_model ${m.d_model}, d_head ${m.d_head}, ${m.positional === "none" ? "no positional encoding" : schemeWords(m.positional)}, ${formatParams(m.params)} parameters, ` +
       `reads at most ${m.max_tokens} tokens` + (canRunBeyond(m) ? ` (${m.max_tokens_beyond} in all when allowed past its trained length, with a warning)` : "") + `. Trained on: ${m.source || "—"}` + (m.licence ? ` (${m.licence})` : "") +
       (!m.licence && /[.!?]$/.test(m.source || "") ? "" : ".") + // (a source that ends its own sentence: one full stop)
       (effectiveModel() !== m ? ` Shown as it was at training step ${effectiveModel().step} (${effectiveModel().name}).` : "");

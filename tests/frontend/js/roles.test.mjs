@@ -233,7 +233,7 @@ test("a model's panel across models names its scheme, and a fixed offset of 1 as
   assert.equal(modelCaption(r("sinusoidal", 3), "fixed-offset"), "Sinusoidal positions. Strongest: L0 H1 0.41 (offset 3).");
   assert.equal(modelCaption(r("rotary", 0), "fixed-offset"), "Rotary positions. Strongest: L0 H1 0.41 (offset 0: the token itself).");
   const none = { positional: "alibi", probe: null, roles: { roles: ["induction"], heads: [[{ layer: 0, head: 0, offset: null, scores: { induction: null } }]] } };
-  assert.equal(modelCaption(none, "induction"), "Alibi positions. No head has this score here.");
+  assert.equal(modelCaption(none, "induction"), "ALiBi positions. No head has this score here.");
 });
 
 test("probeSeed: the probe's seed from its box, or why the probe is not run", () => {
