@@ -354,7 +354,7 @@ def test_the_similarity_captions_are_true_of_the_tokens_on_screen(page: Page, ne
     open_app(page, text="🙂 and 🎉", view="embeddings", model="minilm-l6")
     assert plot_data(page, '[data-part="onehot"] .plot')[0]["z"][1][3] == 1
     expect(onehot).to_contain_text("tokens 1 and 3 are both [UNK] (id 100), from “🙂” and “🎉”: they score 1.")
-    expect(page.locator('[data-part="dense"] .caption')).to_contain_text("each pair is the same vector (cosine 1).")
+    expect(page.locator('[data-part="dense"] .caption')).to_contain_text("they are the same vector (cosine 1).")
     depth = page.locator('[data-part="depth"] .caption')
     expect(depth).to_contain_text("normalises the sum (LayerNorm), then adds its MLP's output and normalises again")
 

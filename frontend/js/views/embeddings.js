@@ -85,7 +85,7 @@ export function onehotCaption(tokens) {
 export function denseCaption(tokens, label, metric) {
   const same = metric === "dot" ? "the same vector" : "the same vector (cosine 1)";
   return `The learned input embedding (${label}), ${metric === "dot" ? "dot product" : "cosine"}: one vector per token id, so ` +
-    `related tokens can be close, and the same id is ${same}.` + sharedIdsNote(tokens, `each pair is ${same}`);
+    `related tokens can be close, and the same id is ${same}.` + sharedIdsNote(tokens, `they are ${same}`);
 }
 
 /**

@@ -37,7 +37,7 @@ test("the one-hot caption speaks of ids, and names the tokens that are one id fo
     T(163, "本", "<0xE6>"), T(251, "", "<0x9C>"), T(106, "", "<0xAC>")];
   assert.match(onehotCaption(cjk), /tokens 1 and 5 are both <0xE6> \(id 163\), from “日” and “本”: they score 1\.$/);
   assert.match(denseCaption(unk, "token embedding", "cosine"), /^The learned input embedding \(token embedding\), cosine: one vector per token id/);
-  assert.match(denseCaption(unk, "token embedding", "cosine"), /tokens 1 and 3 are both \[UNK\] .*: each pair is the same vector \(cosine 1\)\.$/);
+  assert.match(denseCaption(unk, "token embedding", "cosine"), /tokens 1 and 3 are both \[UNK\] .*: they are the same vector \(cosine 1\)\.$/);
   assert.doesNotMatch(denseCaption(unk, "token embedding", "dot"), /cosine 1/);
 });
 
