@@ -43,6 +43,7 @@ const page = {
   presenting: null, // presenter mode as last applied to the page
   tabShown: null, // the view whose tab was last scrolled into sight (a row the student scrolls stays where they put it)
   tabKept: true, // the selected tab was in sight after the tab row's last scroll: a change of its width keeps it so
+  tabScrolledTo: 0, // where the page last scrolled the tab row to (tabIntoSight)
   query: null, // the effective query token (an API index), once the tokens are in
   actions: 0, // actions on their way (Continue)
   generated: null, // the last continuation: {text (the sentence it made), steps (the API's, one per generated token)}
@@ -155,7 +156,9 @@ function selectedTabScroll() {
  * out of sight. */
 function tabIntoSight() {
   const to = selectedTabScroll();
-  if (to !== null) document.querySelector(".tabs [role=tablist]").scrollLeft = to;
+  const list = document.querySelector(".tabs [role=tablist]");
+  if (to !== null) list.scrollLeft = to;
+  page.tabScrolledTo = list.scrollLeft; // (the scroll event this causes comes later, maybe after another resize)
   page.tabKept = true;
 }
 
@@ -698,8 +701,12 @@ function wire() {
   const tabs = document.querySelector(".tabs");
   const tablist = tabs.querySelector("[role=tablist]");
   tablist.addEventListener("scroll", () => {
-    const to = selectedTabScroll();
-    page.tabKept = to === null || Math.abs(to - tablist.scrollLeft) <= 1;
+    // the page's own scroll (tabIntoSight) keeps the tab kept in sight, even where the row's width changed again
+    // before this event came: only a scroll by the student elsewhere lets it go
+    if (Math.abs(tablist.scrollLeft - page.tabScrolledTo) > 1) {
+      const to = selectedTabScroll();
+      page.tabKept = to === null || Math.abs(to - tablist.scrollLeft) <= 1;
+    }
     showTabCues();
   }, { passive: true });
   new ResizeObserver(() => {
