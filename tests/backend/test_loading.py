@@ -169,11 +169,15 @@ def test_smollm2_with_an_empty_cache_answers_at_once_then_loads(need, tmp_path, 
         deadline = time.monotonic() + 300
         while r.status_code == 503:
             assert "retry-after" in r.headers and r.json()["loading"] == "smollm2-135m", r.text
-            state = {m["name"]: m for m in client.get("/api/models").json()["models"]}["smollm2-135m"]["load"]
-            if state["state"] == "loading":
-                progress.append(state["progress"])
+            # the load's progress, read every 0.1 s until the retry is due (read once per retry, a conversion that
+            # ran quickly on a quiet machine was seen at 0.0 and then done, and the test failed in CI)
+            due = time.monotonic() + float(r.headers["retry-after"])
+            while time.monotonic() < due:
+                state = {m["name"]: m for m in client.get("/api/models").json()["models"]}["smollm2-135m"]["load"]
+                if state["state"] == "loading":
+                    progress.append(state["progress"])
+                time.sleep(0.1)
             assert time.monotonic() < deadline, f"still loading after 300 s: {progress[-3:]}"
-            time.sleep(float(r.headers["retry-after"]))
             t0 = time.monotonic()
             r = client.post("/api/analyze", json={"text": text, "model": "smollm2-135m", "top_k": 3})
             assert time.monotonic() - t0 < 2
