@@ -41,6 +41,7 @@ from backend.analysis import predict as predict_analysis
 from backend.analysis import roles as roles_analysis
 from backend.analysis.common import interventions
 from backend.service import ModelService
+from backend.vocabulary import count
 from models.registry import LoadedModel, ModelInfo
 from models.transformer import check_layer_head
 
@@ -103,11 +104,6 @@ class ReportData:
         """The index of the second similarity map's depth (the chosen one, else the last)."""
         n, d = len(self.embeddings.layers), self.request.depth
         return n - 1 if d is None else d + n if d < 0 else d  # (gather() checked it: -n <= d < n)
-
-
-def _count(n: int, noun: str) -> str:
-    """“1 layer”, “4 layers”."""
-    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def explain_query(tokens: list[schemas.Token]) -> int:
@@ -266,7 +262,7 @@ def _settings_rows(data: ReportData, generated: datetime) -> list[tuple[str, str
                                 f"{len(iv.permutation or [])} tokens moved)" if iv.positions == "shuffled" else "")
     return [
         ("Model", f"{info.name} — {info.title}"),
-        ("Kind", f"{info.kind}; {_count(info.n_layers, 'layer')} × {info.n_heads} heads"
+        ("Kind", f"{info.kind}; {count(info.n_layers, 'layer')} × {info.n_heads} heads"
                  f"{f' ({info.n_kv_heads} K/V heads)' if info.n_kv_heads != info.n_heads else ''}; d_model {info.d_model}, "
                  f"d_head {info.d_head}; positional encoding: {info.positional}; {info.params:,} parameters"),
         ("Head shown", f"layer {req.layer}, head {req.head}"),
@@ -535,7 +531,7 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
     crossed = (" A crossed-out head is ablated in this run: its weights are still computed, but its output is set to 0."
                if a.interventions.ablate else "")
     sections.append(("grid", "Every layer × head", (
-        f'<p class="note">Each small square is one head ({_count(data.info.n_layers, "layer")} × {data.info.n_heads} heads), '
+        f'<p class="note">Each small square is one head ({count(data.info.n_layers, "layer")} × {data.info.n_heads} heads), '
         f"drawn like the large heatmap; the framed one is layer {req.layer}, head {req.head}. A head that looks at the "
         "previous token draws a bright line just below the diagonal, one that looks at the first token a bright first "
         f"column, one that spreads its attention an even tint.{crossed}{e(_hidden_note(data, rows_sum=False))}"

@@ -23,16 +23,12 @@ import torch
 
 from backend.alloc import trim_allocator
 from backend.settings import Settings, torch_threads
+from backend.vocabulary import count
 from models import registry
 from models.registry import LoadedModel, LoadStatus, ModelInfo
 from models.transformer import ActivationCache, HookFn, Interventions, check_layer_head
 
 T = TypeVar("T")
-
-
-def _tokens(n: int) -> str:
-    """"1 token", "2 tokens": how many tokens a refusal asks to cut."""
-    return f"{n} token{'' if n == 1 else 's'}"
 
 
 class Overloaded(RuntimeError):
@@ -340,18 +336,18 @@ class ModelService:
             if limit > loaded.info.max_tokens:
                 raise ValueError(said + f"model {loaded.name!r} runs at most {limit} tokens in all, past its trained "
                                         f"length of {loaded.info.max_tokens} too (max_beyond_tokens): cut at least "
-                                        f"{_tokens(len(ids) - limit)}")
+                                        f"{count(len(ids) - limit, 'token')}")
             longer = self.max_tokens(loaded.info, beyond=True)
             if longer >= len(ids):
                 hint = (f", the length it was trained on; send allow_beyond_trained: true to run it on up to {longer} "
                         "tokens (positions it never saw)")
             elif longer > limit:  # too long even past the trained length: offer nothing that would fail too
                 hint = (f", the length it was trained on, and at most {longer} past it (max_beyond_tokens): cut at "
-                        f"least {_tokens(len(ids) - longer)}")
+                        f"least {count(len(ids) - longer, 'token')}")
             else:
                 at_trained = loaded.info.why_not_beyond and loaded.info.trained_tokens == limit
                 hint = (f". {loaded.info.why_not_beyond.rstrip('.')}" if at_trained else "") + \
-                    f"; cut at least {_tokens(len(ids) - limit)}"
+                    f"; cut at least {count(len(ids) - limit, 'token')}"
             raise ValueError(said + f"model {loaded.name!r} reads at most {limit} tokens (max_tokens)" + hint)
         return ids
 

@@ -8,6 +8,7 @@ read the same names from here.
     POSITIONS      positional information: normal | removed | shuffled
     parse_ablate   "1.2,0.3" -> [(1, 2), (0, 3)]: the one reader of ablated heads (URL, lessons, report, CLI)
     families       models that differ only in their positional scheme (the tiny models)
+    count          "1 token", "4 tokens": a number with its noun (the refusals, the report)
 
 The JavaScript side has one parser of its own (frontend/js/vocab.js); tests/frontend/test_vocabulary.py runs
 both on the same strings and checks that they agree.
@@ -185,3 +186,8 @@ if __name__ == "__main__":  # the vocabulary as GET /api/meta sends it (the Java
     from models import registry
 
     print(json.dumps(meta(Settings(), registry.list_models()), ensure_ascii=False))
+
+
+def count(n: int, noun: str) -> str:
+    """“1 layer”, “4 layers”: n with its noun, plural but for 1 (the page's own is frontend/js/derive.js count)."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
