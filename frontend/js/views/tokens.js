@@ -84,7 +84,14 @@ export function showHidden(element) {
   if (!cue) return;
   if (!element._cueWired) {
     element._cueWired = true;
-    element.addEventListener("scroll", () => showHidden(element), { passive: true });
+    // (once a frame at most: each update reads every chip's box, 512 of them on the longest text)
+    element.addEventListener("scroll", () => {
+      if (element._cueFrame) return;
+      element._cueFrame = requestAnimationFrame(() => {
+        element._cueFrame = 0;
+        showHidden(element);
+      });
+    }, { passive: true });
     new ResizeObserver(() => showHidden(element)).observe(element);
     cue.addEventListener("click", (ev) => {
       const b = ev.target.closest("button[data-to]");
