@@ -137,65 +137,104 @@ def _check(pattern: torch.Tensor, ids: torch.Tensor, special: torch.Tensor) -> N
 
 
 @dataclass(frozen=True)
-class _Layout:
-    """What depends only on the length and the mask, not on the tokens (made once per length)."""
+class _Frame:
+    """What the scores read that depends on the length, the mask and which positions hold special tokens, not on the
+    token ids: made once per such frame (a model whose one special token is its BOS has one frame per length).
 
-    pos: torch.Tensor  # [pos]
-    before_previous: torch.Tensor  # [q, k]: k < q - 1
+    Each role whose keys are fixed by the query (_ONE_KEY_ROLES: q − 1, 0, q) is a list of (query, key) pairs, so its
+    score is a gather and a sum, with no mask to apply per text."""
+
+    one_q: torch.Tensor  # [pairs]: the query of each (query, key) pair a role of _ONE_KEY_ROLES counts
+    one_k: torch.Tensor  # [pairs]: its key
+    one_role: torch.Tensor  # [pairs]: its role, an index into _ONE_KEY_ROLES
+    one_weight: torch.Tensor  # [pairs] float64: 1 / how many queries its role counts
+    one_counts: tuple[int, ...]  # how many queries each role of _ONE_KEY_ROLES counts
+    token_pairs: torch.Tensor  # [q, k] bool: where the roles of token_sets may count (k < q − 1, q and k counted)
     offsets: torch.Tensor  # [d]: every offset some query from position 1 on has a key >= 1 at
-    offset_key: torch.Tensor  # [q, d]: the key q - d, clamped into 0..n-1
-    offset_inside: torch.Tensor  # [q, d]: whether q >= 1 and the key q - d is in 1..n-1
-    log_seen: torch.Tensor  # [q]: log of how many keys each query sees
+    offset_key: torch.Tensor  # [q, d]: the key q − d, clamped into 0..n−1
+    offset_ok: torch.Tensor  # [q, d] bool: whether the fixed offset counts A[q, q − d]
+    offset_queries: int  # how many queries the fixed offset counts
+    entropy_rows: torch.Tensor  # [counted q]: the queries the entropy role counts (not special, seeing >= 2 keys)
+    log_seen: torch.Tensor  # [counted q]: log of how many keys each of them sees
 
 
-@lru_cache(maxsize=256)
-def _layout(n: int, causal: bool) -> _Layout:
+@lru_cache(maxsize=64)
+def _frame_of(n: int, causal: bool, special_bytes: bytes) -> _Frame:
+    special = torch.frombuffer(bytearray(special_bytes), dtype=torch.bool) if n else torch.zeros(0, dtype=torch.bool)
     pos = torch.arange(n)
     q, k = pos[:, None], pos[None, :]  # [q, 1], [1, k]
-    offsets = torch.arange(0 if causal else -(n - 2), n - 1)  # [d]
-    key = q - offsets[None, :]  # [q, d]
-    seen = pos + 1 if causal else torch.full((n,), n)  # [q]
-    return _Layout(pos=pos, before_previous=k < q - 1, offsets=offsets,
-                   offset_key=key.clamp(0, n - 1), offset_inside=(key >= 1) & (key < n) & (q >= 1),
-                   log_seen=seen.double().log().float())
-
-
-def _from_one(special: torch.Tensor, lay: _Layout) -> torch.Tensor:
-    """[pos]: the positions no special token holds, from 1 on: the keys every role but the sink may count (position 0
-    belongs to the sink), and the queries the fixed offset counts."""
-    return ~special & (lay.pos >= 1)
-
-
-def key_sets(ids: torch.Tensor, special: torch.Tensor, causal: bool = True) -> torch.Tensor:
-    """For the roles of _KEY_ROLES whose keys depend on the tokens (duplicate-token, induction), which keys count for
-    each query: [role, query, key] (bool). A query for which its role has no key does not count for that role (see
-    `scores`)."""
-    n = ids.shape[0]
-    lay = _layout(n, causal)
-    key_ok = _from_one(special, lay)  # [k]
-    same = ids[:, None] == ids[None, :]  # [q, k]: t[k] = t[q]
-    after_copy = torch.zeros(n, n, dtype=torch.bool)
-    after_copy[:, 1:] = same[:, :-1]  # [q, k]: t[k-1] = t[q]
-    # k < q - 1: the key just before the query is the previous-token role's (in "the cat the cat" the token after
-    # an earlier copy of "the" is the "cat" right before it; a previous-token head scored 0.57 as induction)
-    sets = torch.stack([same, after_copy]) & (lay.before_previous & key_ok)  # [role, q, k]
-    return sets & ~special[None, :, None]  # a special query counts for no role
-
-
-def _one_key_scores(a: torch.Tensor, special: torch.Tensor, lay: _Layout) -> tuple[list[torch.Tensor], list[int]]:
-    """a [layer, head, q, k] -> the score [layer, head] (float64, nan where no query counts) of each role of
-    _ONE_KEY_ROLES and how many queries counted. Each of these roles has one key per query (q − 1, 0, q), so its
-    weights lie along a diagonal or a column of the pattern: read there, with the queries that count as a mask."""
     query = ~special  # [q]: a special query counts for no role
-    key = _from_one(special, lay)  # [k]: no role but the sink counts position 0 or a special token
-    weights = (a.diagonal(-1, -2, -1),  # [layer, head, q - 1]: A[q, q − 1] for q = 1 .. n − 1
-               a[..., 1:, 0],  # [layer, head, q - 1]: A[q, 0] for q = 1 .. n − 1 (at q = 0 the key is the query)
-               a.diagonal(0, -2, -1))  # [layer, head, q]: A[q, q]
-    counted = (query[1:] & key[:-1], query[1:], query & key)  # [q - 1], [q - 1], [q]
-    nan = torch.full(a.shape[:2], math.nan, dtype=torch.float64)
-    counts = [int(c.sum()) for c in counted]
-    values = [w[..., c].double().sum(-1) / k if k else nan for w, c, k in zip(weights, counted, counts, strict=True)]
-    return values, counts
+    key = query & (pos >= 1)  # [k]: no role but the sink counts position 0 or a special token
+
+    # previous-token A[q, q − 1], sink A[q, 0] (from q = 1: at q = 0 the key is the query), self A[q, q]
+    later = pos[1:]
+    one = ((later, later - 1, query[1:] & key[:-1]), (later, torch.zeros_like(later), query[1:]), (pos, pos, query & key))
+    kept = [(qs[c], ks[c]) for qs, ks, c in one]
+    counts = tuple(len(qs) for qs, _ in kept)
+    one_role = torch.cat([torch.full((c,), i) for i, c in enumerate(counts)]).long()
+
+    offsets = torch.arange(0 if causal else -(n - 2), n - 1)  # [d]
+    offset_key = q - offsets[None, :]  # [q, d]
+    inside = (offset_key >= 1) & (offset_key < n) & (q >= 1)  # [q, d]
+    offset_key = offset_key.clamp(0, max(n - 1, 0))
+    seen = pos + 1 if causal else torch.full((n,), n)  # [q]
+    log_seen = seen.double().log().float()  # [q]
+    rows = (query & (log_seen > 0)).nonzero()[:, 0]
+    return _Frame(
+        one_q=torch.cat([qs for qs, _ in kept]), one_k=torch.cat([ks for _, ks in kept]), one_role=one_role,
+        one_weight=1.0 / torch.tensor(counts, dtype=torch.float64).clamp_min(1)[one_role], one_counts=counts,
+        token_pairs=(k < q - 1) & key[None, :] & query[:, None],
+        offsets=offsets, offset_key=offset_key, offset_ok=inside & key[offset_key] & key[:, None],
+        offset_queries=int(key.sum()) if offsets.numel() else 0,
+        entropy_rows=rows, log_seen=log_seen[rows])
+
+
+def _frame(special: torch.Tensor, causal: bool) -> _Frame:
+    return _frame_of(special.shape[0], causal, special.numpy().tobytes())
+
+
+def token_sets(ids: torch.Tensor, special: torch.Tensor, causal: bool = True) -> torch.Tensor:
+    """For the roles whose keys depend on the tokens (duplicate-token, induction), which keys count for each query:
+    [role, query, key] (bool). A query for which its role has no key does not count for that role (see `scores`)."""
+    same = ids[:, None] == ids[None, :]  # [q, k]: t[k] = t[q]
+    after_copy = torch.nn.functional.pad(same[:, :-1], (1, 0))  # [q, k]: t[k−1] = t[q] (k >= 1)
+    # k < q − 1: the key just before the query is the previous-token role's (in "the cat the cat" the token after
+    # an earlier copy of "the" is the "cat" right before it; a previous-token head scored 0.57 as induction)
+    return torch.stack([same, after_copy]) & _frame(special, causal).token_pairs  # [role, q, k]
+
+
+def _pair_sums(a: torch.Tensor, q: torch.Tensor, k: torch.Tensor, role: torch.Tensor, weight: torch.Tensor,
+               counts: Sequence[int]) -> list[torch.Tensor]:
+    """a [layer, head, q, k] and (query, key) pairs, each with its role and weight -> each role's weighted sum
+    [layer, head] (float64; nan for a role that counts no query).
+
+    A gather and a scatter, no matrix product (whose threads cost more than the sum on a small pattern). The pairs are
+    added one after another, so a role's sum does not depend on the other roles' pairs."""
+    n_layers, n_heads = a.shape[:2]
+    summed = torch.zeros(n_layers, n_heads, len(counts), dtype=torch.float64).index_add_(
+        2, role, a[:, :, q, k].double() * weight)  # [layer, head, role]
+    nan = torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
+    return [summed[..., i] if c else nan for i, c in enumerate(counts)]
+
+
+def _one_key_scores(a: torch.Tensor, frame: _Frame) -> list[torch.Tensor]:
+    """a [layer, head, q, k] -> the score [layer, head] of each role of _ONE_KEY_ROLES (float64, nan where no query
+    counts)."""
+    return _pair_sums(a, frame.one_q, frame.one_k, frame.one_role, frame.one_weight, frame.one_counts)
+
+
+def _token_scores(a: torch.Tensor, sets: torch.Tensor) -> tuple[list[torch.Tensor], list[int]]:
+    """a [layer, head, q, k], sets [role, q, k] (token_sets) -> each role's score [layer, head] (float64, nan where
+    no query counts) and how many queries counted."""
+    n_counted = sets.any(-1).sum(-1)  # [role]
+    role, q, k = sets.nonzero(as_tuple=True)  # [pairs] each
+    counts = n_counted.tolist()
+    return _pair_sums(a, q, k, role, 1.0 / n_counted.double()[role], counts), counts
+
+
+def _entropies(a: torch.Tensor, frame: _Frame) -> torch.Tensor:
+    """The entropy in nats of the rows the entropy role counts: [layer, head, counted q]."""
+    return entropy(a)[..., frame.entropy_rows]  # (every row's entropy, then those: no copy of the rows)
 
 
 def _inputs(pattern, ids, special) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -208,30 +247,6 @@ def _inputs(pattern, ids, special) -> tuple[torch.Tensor, torch.Tensor, torch.Te
     return pattern.detach().float(), ids, special
 
 
-def _key_scores(a: torch.Tensor, sets: torch.Tensor) -> tuple[list[torch.Tensor], list[int]]:
-    """a [layer, head, q, k], sets [role, q, k] (bool; key_sets) -> each role's score [layer, head] (float64, nan where
-    no query counts) and how many queries counted.
-
-    Every (query, key) pair a role counts, weighted 1/|Q| and summed per role: a gather and a scatter, no matrix
-    product (whose threads cost more than the sum on a small pattern)."""
-    n_layers, n_heads = a.shape[:2]
-    n_counted = sets.any(-1).sum(-1)  # [role]
-    role, q, k = sets.nonzero(as_tuple=True)  # [pairs] each
-    weight = 1.0 / n_counted[role].double()  # [pairs]
-    summed = torch.zeros(n_layers, n_heads, sets.shape[0], dtype=torch.float64).index_add_(
-        2, role, a[:, :, q, k].double() * weight)  # [layer, head, role]
-    counts = n_counted.tolist()
-    nan = torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
-    return [summed[..., i] if c else nan for i, c in enumerate(counts)], counts
-
-
-def _entropies(a: torch.Tensor, special: torch.Tensor, lay: _Layout) -> tuple[torch.Tensor, torch.Tensor]:
-    """The rows the entropy role counts (queries that are not special and see at least 2 keys): their entropy in
-    nats [layer, head, counted q] and log(keys each sees) [counted q]."""
-    q_ent = ~special & (lay.log_seen > 0)  # [q]
-    return entropy(a)[..., q_ent], lay.log_seen[q_ent]  # (every row's entropy, then those: no copy of the rows)
-
-
 def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Sequence[bool] | torch.Tensor | None = None,
            causal: bool = True) -> Scores:
     """Every role score of every head (see DEFINITIONS).
@@ -240,34 +255,32 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
     special [pos]: which tokens are special (BOS, [CLS], [SEP]); causal: whether a query sees only keys up to
     itself (for the entropy's normalisation and the range of offsets)."""
     a, ids, special = _inputs(pattern, ids, special)
+    frame = _frame(special, causal)
     n = ids.shape[0]
     n_layers, n_heads = a.shape[:2]
-    lay = _layout(n, causal)
     nan = torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
 
     # the roles that read a set of keys per query
-    one_values, one_counts = _one_key_scores(a, special, lay)
-    token_values, token_counts = _key_scores(a, key_sets(ids, special, causal))
-    values: dict[str, torch.Tensor] = dict(zip(_KEY_ROLES, one_values + token_values, strict=True))
-    queries = dict(zip(_KEY_ROLES, one_counts + token_counts, strict=True))
+    token_values, token_counts = _token_scores(a, token_sets(ids, special, causal))
+    values: dict[str, torch.Tensor] = dict(zip(_KEY_ROLES, _one_key_scores(a, frame) + token_values, strict=True))
+    queries = dict(zip(_KEY_ROLES, [*frame.one_counts, *token_counts], strict=True))
 
-    # fixed offset: the mean weight at each offset d (key q - d) over the queries from position 1 on, then the best d
-    q_off = _from_one(special, lay)  # [q]
-    ok = lay.offset_inside & ~special[lay.offset_key] & q_off[:, None]  # [q, d]
-    queries["fixed-offset"] = int(q_off.sum()) if lay.offsets.numel() else 0
-    if queries["fixed-offset"]:
-        at = torch.gather(a, 3, lay.offset_key.expand(n_layers, n_heads, n, lay.offsets.numel()))  # [layer, head, q, d]
-        per_offset = (at * ok).sum(2)  # [layer, head, d]
+    # fixed offset: the mean weight at each offset d (key q − d) over the queries from position 1 on, then the best d
+    queries["fixed-offset"] = frame.offset_queries
+    if frame.offset_queries:
+        d = frame.offsets.numel()
+        at = torch.gather(a, 3, frame.offset_key.expand(n_layers, n_heads, n, d))  # [layer, head, q, d]
+        per_offset = (at * frame.offset_ok).sum(2)  # [layer, head, d]
         where = per_offset.argmax(-1)  # [layer, head]: the first best offset (max with indices is slow on 2 threads)
         best = per_offset.gather(-1, where[..., None])[..., 0]  # [layer, head]
-        values["fixed-offset"], offset = best.double() / queries["fixed-offset"], lay.offsets[where]
+        values["fixed-offset"], offset = best.double() / frame.offset_queries, frame.offsets[where]
     else:
         values["fixed-offset"], offset = nan, torch.zeros(n_layers, n_heads, dtype=torch.long)
 
     # entropy of each row over log(keys seen): 0 focused on one key, 1 even
-    h, log_seen = _entropies(a, special, lay)  # [layer, head, counted q], [counted q]
-    queries["entropy"] = log_seen.numel()
-    values["entropy"] = (h / log_seen).mean(-1).double() if queries["entropy"] else nan
+    h = _entropies(a, frame)  # [layer, head, counted q]
+    queries["entropy"] = frame.log_seen.numel()
+    values["entropy"] = (h / frame.log_seen).mean(-1).double() if queries["entropy"] else nan
     return Scores(values={r: values[r] for r in ROLES}, queries=queries, offset=offset,
                   entropy_nats=h.mean(-1).double() if queries["entropy"] else nan)
 
@@ -275,17 +288,18 @@ def scores(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Se
 def summary(pattern: torch.Tensor, ids: Sequence[int] | torch.Tensor, special: Sequence[bool] | torch.Tensor | None = None,
             causal: bool = True) -> Scores:
     """The attention view's per-head summary: the previous-token, sink and self scores, each as `scores` gives it
-    (the same queries and keys, so the summary and the role table cannot disagree), and `entropy_nats`, the mean
-    entropy in nats over the queries the entropy role counts. Only these are computed (the arguments are `scores`'s;
-    where `scores` is run anyway, its answer has them too). `offset` is all zeros (no fixed offset is looked for)."""
+    (the same queries and keys, added in the same order, so the summary and the role table cannot disagree), and
+    `entropy_nats`, the mean entropy in nats over the queries the entropy role counts. Only these are computed (the
+    arguments are `scores`'s; where `scores` is run anyway, its answer has them too). `offset` is all zeros (no fixed
+    offset is looked for)."""
     a, ids, special = _inputs(pattern, ids, special)
+    frame = _frame(special, causal)
     n_layers, n_heads = a.shape[:2]
-    lay = _layout(ids.shape[0], causal)
-    key_values, counts = _one_key_scores(a, special, lay)  # previous-token, sink, self
-    h, log_seen = _entropies(a, special, lay)
-    nats = h.mean(-1).double() if log_seen.numel() else torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
-    return Scores(values=dict(zip(_ONE_KEY_ROLES, key_values, strict=True)),
-                  queries={"entropy": log_seen.numel(), **dict(zip(_ONE_KEY_ROLES, counts, strict=True))},
+    h = _entropies(a, frame)
+    n_rows = frame.log_seen.numel()
+    nats = h.mean(-1).double() if n_rows else torch.full((n_layers, n_heads), math.nan, dtype=torch.float64)
+    return Scores(values=dict(zip(_ONE_KEY_ROLES, _one_key_scores(a, frame), strict=True)),
+                  queries={"entropy": n_rows, **dict(zip(_ONE_KEY_ROLES, frame.one_counts, strict=True))},
                   offset=torch.zeros(n_layers, n_heads, dtype=torch.long), entropy_nats=nats)
 
 
@@ -302,26 +316,26 @@ class Labels:
 
 def label_candidates(s: Scores) -> torch.Tensor:
     """[layer, head, role of LABEL_ROLES] scores that may compete for a label, -inf where a role may not."""
-    cand = torch.stack([s.values[r] for r in LABEL_ROLES], -1).clone()  # [layer, head, role]
-    for i, role in enumerate(LABEL_ROLES):
-        if s.queries[role] < LABEL_MIN_QUERIES:
-            cand[..., i] = -math.inf
+    n_layers, n_heads = s.offset.shape
+    no = torch.full((n_layers, n_heads), -math.inf, dtype=torch.float64)
+    cand = [s.values[r] if s.queries[r] >= LABEL_MIN_QUERIES else no for r in LABEL_ROLES]
     off = LABEL_ROLES.index("fixed-offset")
-    cand[..., off] = cand[..., off].masked_fill((s.offset == 0) | (s.offset == 1), -math.inf)
-    return cand.masked_fill(cand.isnan(), -math.inf)
+    cand[off] = cand[off].masked_fill((s.offset == 0) | (s.offset == 1), -math.inf)  # the self and previous-token roles
+    return torch.stack(cand, -1).nan_to_num_(nan=-math.inf, posinf=math.inf, neginf=-math.inf)  # [layer, head, role]
 
 
 def labels(s: Scores) -> Labels:
     cand = label_candidates(s)  # [layer, head, role]
     top, idx = cand.topk(min(2, cand.shape[-1]), dim=-1)  # [layer, head, 2]
-    margin = top[..., 0] - top[..., 1]  # [layer, head]: -inf - -inf is nan, x - -inf is inf
-    ok = (top[..., 0] >= LABEL_MIN_SCORE) & (margin >= LABEL_MIN_MARGIN)  # [layer, head]
-    first, second = idx[..., 0].tolist(), idx[..., 1].tolist()
-    ok_l, second_ok = ok.tolist(), torch.isfinite(top[..., 1]).tolist()
-    role = [[LABEL_ROLES[i] if k else None for i, k in zip(row, oks, strict=True)] for row, oks in zip(first, ok_l, strict=True)]
+    best, next_best = top.unbind(-1)  # [layer, head] each
+    margin = best - next_best  # [layer, head]: -inf - -inf is nan, x - -inf is inf
+    ok = (best >= LABEL_MIN_SCORE) & (margin >= LABEL_MIN_MARGIN)  # [layer, head]
+    first, second = idx.unbind(-1)
+    role = [[LABEL_ROLES[i] if k else None for i, k in zip(row, oks, strict=True)]
+            for row, oks in zip(first.tolist(), ok.tolist(), strict=True)]
     runner = [[LABEL_ROLES[i] if k else None for i, k in zip(row, oks, strict=True)]
-              for row, oks in zip(second, second_ok, strict=True)]
-    return Labels(role=role, runner_up=runner, margin=margin.masked_fill(~torch.isfinite(margin), math.nan))
+              for row, oks in zip(second.tolist(), next_best.isfinite().tolist(), strict=True)]
+    return Labels(role=role, runner_up=runner, margin=margin.nan_to_num_(nan=math.nan, posinf=math.nan, neginf=math.nan))
 
 
 def label_text(role: str, score: float, offset: int = 0) -> str:

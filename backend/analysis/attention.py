@@ -10,7 +10,6 @@ from backend import schemas
 from backend.analysis import roles as role_analysis  # (a module: analysis.roles imports this one too)
 from backend.analysis.common import (
     check_index,
-    number,
     packed_weights,
     rnd,
     rnd_masked,
@@ -38,12 +37,10 @@ def head_summaries(run: Run, pattern: torch.Tensor, scores: role_models.Scores |
     own-token weight: the role table's previous-token, sink and self scores (models.roles.summary: the same queries
     and keys; `scores`, the role table's own, where it is computed too), None where no query counts."""
     s = scores or role_models.summary(pattern, run.ids, special_tokens(run), causal=run.loaded.cfg.causal)
-    # as Python floats at once (the same numbers as float() of each element, without a tensor index per number)
-    ent = s.entropy_nats.tolist()  # [layer][head]
-    prev, first, own = (s.values[r].tolist() for r in ("previous-token", "sink", "self"))  # [layer][head] each
-    return [[schemas.HeadSummary(layer=l, head=h, entropy=number(ent[l][h]), previous_token=number(prev[l][h]),
-                                 first_token=number(first[l][h]), self_token=number(own[l][h]))
-             for h in range(pattern.shape[1])] for l in range(pattern.shape[0])]
+    # rounded at once, as the role table rounds the same scores
+    fields = torch.stack([s.entropy_nats, *(s.values[r] for r in ("previous-token", "sink", "self"))], -1)  # [layer, head, 4]
+    return [[schemas.HeadSummary(layer=l, head=h, entropy=ent, previous_token=prev, first_token=first, self_token=own)
+             for h, (ent, prev, first, own) in enumerate(row)] for l, row in enumerate(rnd_masked(fields))]
 
 
 def query_rows(pattern: torch.Tensor, selection: schemas.QuerySelection) -> schemas.QueryRows:

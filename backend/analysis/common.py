@@ -55,12 +55,17 @@ def tolist(t: torch.Tensor) -> list:
 
 
 def rnd_masked(t: torch.Tensor) -> list:
-    """Like rnd, with -inf (a masked score) as None."""
-    def conv(x):
-        if isinstance(x, list):
-            return [conv(v) for v in x]
-        return None if math.isinf(x) or math.isnan(x) else x
-    return conv(rnd(t))
+    """Like rnd, with a number that is not finite as None: -inf (a masked score) or nan (a score no query counted)."""
+    return _finite_or_none(rnd(t), t.dim())
+
+
+def _finite_or_none(x, depth: int):
+    if depth == 0:
+        return x if math.isfinite(x) else None
+    if depth > 1:
+        return [_finite_or_none(v, depth - 1) for v in x]
+    isfinite = math.isfinite
+    return [v if isfinite(v) else None for v in x]
 
 
 def packed_weights(t: torch.Tensor, scale: int = 255) -> schemas.PackedWeights:

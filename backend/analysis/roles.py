@@ -14,7 +14,7 @@ import torch
 
 from backend import schemas
 from backend.analysis import attention  # (a module: analysis.attention imports this one too)
-from backend.analysis.common import number, packed_weights, rnd, run_info, special_tokens
+from backend.analysis.common import number, packed_weights, rnd, rnd_masked, run_info, special_tokens
 from backend.service import ModelService, Run
 from models import registry, roles
 from models.transformer import Interventions, check_layer_head
@@ -56,20 +56,19 @@ def table(run: Run, sort_by: str | None = None, pattern: torch.Tensor | None = N
     request a ranking."""
     s = score_run(run, pattern) if scores is None else scores
     lab = roles.labels(s)
-    n_layers, n_heads = s.offset.shape
-    values = {r: s.values[r].tolist() for r in roles.ROLES}  # role -> [layer][head]
-    offsets, margins = s.offset.tolist(), lab.margin.tolist()
-    has_offset = s.queries["fixed-offset"] > 0
+    values = rnd_masked(torch.stack([s.values[r] for r in roles.ROLES], -1))  # [layer][head][role]
+    offsets = s.offset.tolist() if s.queries["fixed-offset"] > 0 else None
+    margins = rnd_masked(lab.margin)  # [layer][head]
     heads = []
-    for l in range(n_layers):
+    for l, (row_values, row_labels) in enumerate(zip(values, lab.role, strict=True)):
         row = []
-        for h in range(n_heads):
-            scores = {r: number(values[r][l][h]) for r in roles.ROLES}
-            label = lab.role[l][h]
+        for h, (head_values, label) in enumerate(zip(row_values, row_labels, strict=True)):
+            head_scores = dict(zip(roles.ROLES, head_values, strict=True))
+            offset = offsets[l][h] if offsets else None
             row.append(schemas.HeadRoles(
-                layer=l, head=h, scores=scores, offset=offsets[l][h] if has_offset else None, label=label,
-                label_text=roles.label_text(label, scores[label], offsets[l][h]) if label else None,
-                runner_up=lab.runner_up[l][h], margin=number(margins[l][h])))
+                layer=l, head=h, scores=head_scores, offset=offset, label=label,
+                label_text=roles.label_text(label, head_scores[label], offset or 0) if label else None,
+                runner_up=lab.runner_up[l][h], margin=margins[l][h]))
         heads.append(row)
     return schemas.RoleTable(roles=list(roles.ROLES), queries=s.queries, heads=heads, ranked_by=sort_by,
                              ranking=ranking(s, sort_by) if sort_by else None)

@@ -3,6 +3,8 @@ answer the routes give (nested models, lists of lists, None, masked scores, dict
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import orjson
 import pytest
@@ -294,9 +296,10 @@ def test_a_large_answer_is_written_in_short_calls(monkeypatch):
 @pytest.mark.parametrize("name", ["tiny-sinusoidal", "smollm2-135m"])
 def test_numbers_read_at_once_are_the_elements(client, name):
     """The head summaries, the top predictions and the lens read their numbers from a tensor with one tolist();
-    each equals float() or int() of its element, as they were read before, rounded alike."""
+    each equals float() or int() of its element, rounded alike (the summaries as every array is rounded, common.rnd:
+    half to even at DECIMALS places; None where no query counts)."""
     from backend.analysis import attention, attribution
-    from backend.analysis.common import number
+    from backend.analysis.common import DECIMALS
     from models import roles
     from models.transformer import Interventions
 
@@ -310,7 +313,9 @@ def test_numbers_read_at_once_are_the_elements(client, name):
     for l, row in enumerate(heads):
         for h, s in enumerate(row):
             for field, values in want.items():
-                assert getattr(s, field) == number(float(values[l, h]))  # (None for nan)
+                x = float(values[l, h])
+                want_x = torch.round(torch.tensor(x, dtype=torch.float64), decimals=DECIMALS).item()
+                assert getattr(s, field) == (want_x if math.isfinite(x) else None)
     probs = torch.softmax(run.logits[-1].double() - run.logits[-1].double().max(), -1)
     values, ids = probs.topk(10)
     preds, _ = attention.top_k(run, 10, temperature=1.0)
