@@ -229,6 +229,28 @@ def test_bad_shapes_are_refused():
         roles.scores(torch.ones(1, 1, 3, 3), [0, 1])
 
 
+def test_texts_of_one_frame_share_what_does_not_depend_on_their_tokens():
+    """What the scores read besides the tokens (each one-key role's pairs, the masks of the token roles, the fixed
+    offset and the entropy) is made once per length, mask and place of the special tokens: another text of that
+    frame reuses it and scores as the reference says; a special token elsewhere gets a frame of its own."""
+    roles._frame_of.cache_clear()
+    pattern = random_pattern(1, 2, len(IDS), True, seed=3)
+    other_ids = [0, 9, 9, 9, 4, 4, 8, 0, 1, 9, 4, 4]  # the special 0s where IDS has them
+    for ids in (IDS, other_ids):
+        s = roles.scores(pattern, ids, SPECIAL)
+        for h in range(2):
+            want, counts, _ = reference(pattern[0, h].tolist(), ids, SPECIAL)
+            assert s.queries == counts
+            for role in roles.ROLES:
+                assert float(s.values[role][0, h]) == pytest.approx(want[role], abs=1e-6), role
+    assert roles._frame_of.cache_info().misses == 1
+    moved = [True] + [False] * (len(IDS) - 1)
+    s = roles.scores(pattern, IDS, moved)
+    want, counts, _ = reference(pattern[0, 0].tolist(), IDS, moved)
+    assert roles._frame_of.cache_info().misses == 2 and s.queries == counts
+    assert float(s.values["self"][0, 0]) == pytest.approx(want["self"], abs=1e-6)
+
+
 # --------------------------------------------------------------------------- the induction probe
 
 @pytest.fixture(scope="module")
