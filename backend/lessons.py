@@ -14,7 +14,9 @@ never fails the list: it is left out and reported by name in `errors`.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 from pathlib import Path
 from typing import Literal
 
@@ -449,7 +451,8 @@ def load_lessons(folder: Path, default_model: str | None = None) -> LessonList:
                 raise LessonSyntaxError(None, "the file lies outside the lessons folder (a link): not read")
             if not real.is_file():
                 continue
-            if real.stat().st_size > MAX_FILE_BYTES:
+            stat = real.stat()
+            if stat.st_size > MAX_FILE_BYTES:
                 raise LessonSyntaxError(None, f"the file is over {MAX_FILE_BYTES // 1024} KB")
             ident = lesson_id(path)
             if not ID_RE.fullmatch(ident):
@@ -457,11 +460,7 @@ def load_lessons(folder: Path, default_model: str | None = None) -> LessonList:
                                               "dashes (e.g. 09-my-lesson.md)")
             if ident in seen:
                 raise LessonSyntaxError(None, f"the id {ident!r} is taken by {seen[ident]}")
-            try:
-                text = real.read_bytes().decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise LessonSyntaxError(None, f"not UTF-8 text (byte {e.start})") from None
-            lesson = parse_lesson(text.removeprefix("\ufeff"), name, len(lessons) + 1, check)
+            lesson = _parsed_file(path, real, stat, default_model, check)
         except (LessonSyntaxError, ValueError) as e:
             errors.append(LessonError(file=name, error=str(e)))
             continue
@@ -469,8 +468,42 @@ def load_lessons(folder: Path, default_model: str | None = None) -> LessonList:
             errors.append(LessonError(file=name, error=f"cannot be read: {e.strerror or e.__class__.__name__}"))
             continue
         seen[ident] = name
-        lessons.append(lesson.model_copy(update={"id": ident}))
+        lessons.append(lesson.model_copy(update={"id": ident, "number": len(lessons) + 1}))
     if len(entries) > MAX_FILES:
         errors.append(LessonError(file=entries[MAX_FILES].name,
                                   error=f"more than {MAX_FILES} lesson files: the rest are not read"))
+    with _PARSED_LOCK:  # files gone from the folder are forgotten
+        for gone in [p for p in _PARSED if p.parent == root and p not in entries]:
+            del _PARSED[gone]
     return LessonList(lessons=lessons, errors=errors)
+
+
+# each lesson file as last parsed, by its path in the folder: (what it was parsed from, the lesson or why it is not one)
+_PARSED: dict[Path, tuple[tuple, Lesson | str]] = {}
+_PARSED_LOCK = threading.Lock()
+
+
+def _parsed_file(path: Path, real: Path, stat: os.stat_result, default_model: str | None, check) -> Lesson:
+    """The lesson of the file `path` (its real path `real`, whose stat() is `stat`), parsed once and kept while the
+    file's modification time, size and inode, the default model and the registered models stay the same: an edited
+    file is read again at the next request. Raises LessonSyntaxError as parse_lesson does."""
+    from models import registry
+
+    key = (stat.st_mtime_ns, stat.st_size, stat.st_ino, default_model, tuple(registry.names()) if check else ())
+    with _PARSED_LOCK:
+        kept = _PARSED.get(path)
+    if kept is not None and kept[0] == key:
+        result = kept[1]
+    else:
+        try:
+            text = real.read_bytes().decode("utf-8")
+            result = parse_lesson(text.removeprefix("\ufeff"), path.name, 1, check)
+        except UnicodeDecodeError as e:
+            result = str(LessonSyntaxError(None, f"not UTF-8 text (byte {e.start})"))
+        except (LessonSyntaxError, ValueError) as e:
+            result = str(e)
+        with _PARSED_LOCK:
+            _PARSED[path] = (key, result)
+    if isinstance(result, str):
+        raise LessonSyntaxError(None, result)
+    return result

@@ -156,6 +156,61 @@ def test_a_lesson_file_added_to_the_folder_appears(tmp_path, service):
     assert "{{explain.raw_scores.#ball}}" in second["body"]
 
 
+def test_a_lesson_is_parsed_once_and_again_only_when_its_file_changes(tmp_path, service, monkeypatch):
+    """GET /api/lessons parsed every file on every request (about 25 ms for the shipped lessons): a file is parsed
+    once and its lesson kept until the file's modification time or size changes, so that an edit still shows at the
+    next request."""
+    import backend.lessons
+
+    parsed: list[str] = []
+    real_parse = backend.lessons.parse_lesson
+
+    def counting(source, file, *args, **kwargs):
+        parsed.append(file)
+        return real_parse(source, file, *args, **kwargs)
+
+    monkeypatch.setattr(backend.lessons, "parse_lesson", counting)
+    path = tmp_path / "09-my-own-lesson.md"
+    path.write_text(GOOD, encoding="utf-8")
+    (tmp_path / "10-broken.md").write_text("## Step\n\nText.\n", encoding="utf-8")
+    with client_for(tmp_path, service) as c:
+        first = c.get("/api/lessons").json()
+        assert sorted(parsed) == ["09-my-own-lesson.md", "10-broken.md"]
+        assert c.get("/api/lessons").json() == first  # the same answer, the broken file's error included
+        assert len(parsed) == 2
+        # an edit of the same size: the modification time tells it
+        stat = path.stat()
+        path.write_text(GOOD.replace("My own lesson", "My own lessen"), encoding="utf-8")
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+        body = c.get("/api/lessons").json()
+        assert parsed[2:] == ["09-my-own-lesson.md"]
+        assert body["lessons"][0]["title"] == "My own lessen" and body["errors"] == first["errors"]
+        # an edit of another size, kept at the same modification time: the size tells it
+        stat = path.stat()
+        path.write_text(GOOD.replace("My own lesson", "Another lesson"), encoding="utf-8")
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        assert c.get("/api/lessons").json()["lessons"][0]["title"] == "Another lesson"
+        assert parsed[3:] == ["09-my-own-lesson.md"]
+        # the broken file fixed: it loads, second in the list
+        (tmp_path / "10-broken.md").write_text(GOOD.replace("My own lesson", "Fixed"), encoding="utf-8")
+        body = c.get("/api/lessons").json()
+        assert [(l["id"], l["number"], l["title"]) for l in body["lessons"]] == [
+            ("my-own-lesson", 1, "Another lesson"), ("broken", 2, "Fixed")] and body["errors"] == []
+        assert parsed[4:] == ["10-broken.md"]
+
+
+def test_a_lesson_step_does_not_parse_the_lessons_again(client, monkeypatch):
+    """POST /api/lessons/{id}/steps/{n} found its lesson by parsing every lesson file, on every step."""
+    import backend.lessons
+
+    client.get("/api/lessons")
+    parsed: list[str] = []
+    real_parse = backend.lessons.parse_lesson
+    monkeypatch.setattr(backend.lessons, "parse_lesson", lambda *a, **k: parsed.append(a[1]) or real_parse(*a, **k))
+    r = client.post("/api/lessons/next-word-prediction/steps/1", json={"text": "The cat sat on the mat."})
+    assert r.status_code == 200 and r.json()["applies"] and parsed == []
+
+
 def test_the_folder_comes_from_the_environment(tmp_path, monkeypatch):
     (tmp_path / "intro.md").write_text(GOOD, encoding="utf-8")
     monkeypatch.setenv("ATTNLAB_LESSONS_DIR", str(tmp_path))
