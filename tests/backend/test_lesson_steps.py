@@ -1312,6 +1312,29 @@ def test_lesson_6_says_a_softmax_is_nearly_all_on_one_key_only_where_it_is(clien
             assert max(w for w in e_off["weights"] if w is not None) < 0.95, (model, text)
 
 
+@pytest.mark.parametrize("model, texts", [("smollm2-135m", ["The cat sat on the mat because it was tired."]),
+                                          ("tiny-sinusoidal", ["The cat sat on the mat because it was tired.",
+                                                               SENTENCES[0], SENTENCES[6]])])
+def test_lesson_6_says_what_keeps_a_share_from_the_largest_raw_score(client, model, texts):
+    """'Scores grow with d' explained a softmax of the raw scores that is not nearly all on one key by "they are close
+    enough together here": SmolLM2's "it" (layer 3, head 0) has raw scores from -2.30 to 57.86, far apart, and 0.86 on
+    the largest only because the next score, 56.05, is close to it. The step now says that the scores just below the
+    largest keep a share, and quotes the next key's weight, as the orange bars show it."""
+    for text in texts:
+        one = client.post("/api/lessons/why-divide-by-sqrt-d/steps/1", json={"text": text, "model": model}).json()
+        assert not one["missing"] and one["problems"] == [], one
+        e = step_explain(client, one, model)
+        raw = torch.tensor([x if x is not None else -math.inf for x in e["raw_scores"]], dtype=torch.float64)
+        bias = torch.tensor([b or 0.0 for b in e["bias"]], dtype=torch.float64) if e.get("bias") else 0.0
+        top, second = torch.softmax(raw + bias, 0).topk(2).values.tolist()
+        body = filled(one)
+        if top >= 0.9:
+            continue
+        seen = [x for x in e["raw_scores"] if x is not None]
+        assert "close enough together" not in body, (model, text, min(seen), max(seen))
+        assert f"the next largest gets {second:.2f}" in body, (model, text, second, body)
+
+
 @pytest.mark.parametrize("text, same", [("THE CAT SAT ON THE MAT BECAUSE IT WAS TIRED.", True),
                                         ("The cat and the dog played with the ball.", False)])
 def test_lesson_2_says_when_two_words_are_one_token(client, text, same):
