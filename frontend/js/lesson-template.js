@@ -343,8 +343,9 @@ export function isRight(q, index) {
 
 /**
  * A predict-then-reveal question's choices and answer, from the answer of its source: `top-key` (explain: the keys
- * the query sees, special tokens left out, a word the sentence repeats labelled with its position; the answer is the
- * one with the most weight, and `tied` every key with that same weight where there are several) or `next-word`
+ * the query sees, special tokens left out, each named as the token strip names it (a byte <0x9F>, a space ␣), a word
+ * the sentence repeats labelled with its position; the answer is the one with the most weight, and `tied` every key
+ * with that same weight where there are several) or `next-word`
  * (predict: the top four next tokens, in an order that gives nothing away; the answer is the first). Null where
  * there is nothing to choose between: a `top-key` query that sees fewer than two words, whose question is left out.
  */
@@ -376,7 +377,7 @@ export function questionChoices(kind, d, want = null) {
   if (kind === "top-key") {
     const choices = [];
     d.tokens.forEach((t, i) => {
-      if (!d.mask[i] && !t.special) choices.push({ index: i, label: wordOf(t.text) });
+      if (!d.mask[i] && !t.special) choices.push({ index: i, label: wordOf(t.display) }); // as the strip names it
     });
     // a query that sees fewer than two words (a causal model's first word) has nothing to choose between: no
     // question (backend/lesson_steps.py top_key_choices, `asked`)

@@ -132,6 +132,22 @@ test("predict-then-reveal: the choices and the answer come from the answer", () 
   assert.ok(T.isRight(q, 2) && !T.isRight(q, 3));
 });
 
+test("predict-then-reveal: a top-key choice is named as the token strip names it, never blank", () => {
+  // "🐱 🐶 ok" on a tiny model: 🐱 is four byte tokens, the first holding the whole character's text and the others
+  // none, and a space is a token of its own. The buttons read "🐱", " (2)", " (3)", " (4)", "  (5)": three with no
+  // name and one blank, where the strip shows <0xF0> <0x9F> <0x90> <0xB1> ␣ (and the reveal said "You chose <0xF0>")
+  const strip = ["<|bos|>", "<0xF0>", "<0x9F>", "<0x90>", "<0xB1>", "␣", "<0xF0>", "<0x9F>", "<0x90>", "<0xB6>", "↵", "␣o", "k"];
+  const text = ["", "🐱", "", "", "", " ", "🐶", "", "", "", "\n", " o", "k"];
+  const bytes = { tokens: strip.map((display, i) => ({ id: i, text: text[i], display, special: i === 0 })),
+    weights: strip.map(() => 1 / strip.length), mask: strip.map(() => false) };
+  bytes.weights[11] = 0.2;
+  const q = T.questionChoices("top-key", bytes);
+  assert.deepEqual(q.choices.map((c) => c.label), ["<0xF0> (1)", "<0x9F> (2)", "<0x90> (3)", "<0xB1>", "␣", "<0xF0> (6)",
+    "<0x9F> (7)", "<0x90> (8)", "<0xB6>", "↵", "o", "k"]);
+  assert.equal(q.answer, 11);
+  assert.match(fill(T.topKeyReveal(q, bytes, 1), bytes), /✗ You chose \*\*<0xF0> \(token 1\)\*\*/);
+});
+
 /** A text's placeholders filled from one answer as the page fills them (lessons.js evaluate): format, then tokenNote. */
 function fill(text, root, context = ctx) {
   return text.replace(/\{\{(.*?)\}\}/g, (_, raw) => {
