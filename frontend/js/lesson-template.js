@@ -413,12 +413,17 @@ export function topKeyReveal(q, d, chosen) {
   const start = d.tokens[0] && d.tokens[0].special && !d.mask[0]
     ? " (the start token, where a head parks what it does not need, gets {{first_token_weight | 2}})" : "";
   const key = (i) => `**{{explain.tokens.${i}.display}}**`;
+  // a wrong guess whose weight reads as the answer's at 2 decimals (0.1692 and 0.1734: "0.17" and "0.17") is shown,
+  // with the answer's, to the digits that tell them apart (up to 4)
+  let digits = 2;
+  const wrong = chosen >= 0 && !isRight(q, chosen);
+  while (wrong && digits < 4 && format(d.weights[chosen], `${digits}`) === format(d.weights[q.answer], `${digits}`)) digits++;
   const top = q.tied.length
-    ? `${q.tied.map(key).join(" and ")} each get {{explain.weights.${q.answer} | 2}}`
-    : `${key(q.answer)} gets {{explain.weights.${q.answer} | 2}}`;
+    ? `${q.tied.map(key).join(" and ")} each get {{explain.weights.${q.answer} | ${digits}}}`
+    : `${key(q.answer)} gets {{explain.weights.${q.answer} | ${digits}}}`;
   return `The model: ${top} of the attention of **{{query}}**${start}.\n\n` +
     (chosen < 0 ? "" : isRight(q, chosen) ? "✓ You predicted it."
-      : `✗ You chose ${key(chosen)}: it gets {{explain.weights.${chosen} | 2}}.`);
+      : `✗ You chose ${key(chosen)}: it gets {{explain.weights.${chosen} | ${digits}}}.`);
 }
 
 /**

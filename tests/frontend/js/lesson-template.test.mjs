@@ -213,6 +213,23 @@ test("predict-then-reveal: a repeated word is named with its position in the rev
   assert.doesNotMatch(T.topKeyReveal(T.questionChoices("top-key", plain), plain, -1), /start token/);
 });
 
+test("predict-then-reveal: a wrong guess whose weight rounds as the answer's is shown with the digits that differ", () => {
+  // MiniLM, lesson 5 step 3 on a long sentence: "The model: keeper gets 0.17 ... ✗ You chose when (token 1): it gets
+  // 0.17" (0.1734 and 0.1692): a wrong guess beside the same number
+  const close = { ...explain, weights: [0.4274, 0.05, 0.1734, 0.1692, 0.05, 0.05, 0.0774] };
+  const q = T.questionChoices("top-key", close);
+  assert.equal(q.answer, 2);
+  const reveal = fill(T.topKeyReveal(q, close, 3), close);
+  assert.match(reveal, /\*\*cat \(token 2\)\*\* gets 0\.173 of the attention/);
+  assert.match(reveal, /✗ You chose \*\*sat\*\*: it gets 0\.169\./);
+  // where two decimals tell them apart, two decimals; a right guess changes nothing
+  assert.match(fill(T.topKeyReveal(q, close, 6), close), /gets 0\.17 of the attention.*it gets 0\.08\./s);
+  assert.match(fill(T.topKeyReveal(q, close, 2), close), /gets 0\.17 of the attention.*✓/s);
+  // equal to four decimals: four, and no more
+  const same = { ...close, weights: [0.4, 0.05, 0.17341, 0.17339, 0.05, 0.05, 0.08] };
+  assert.match(fill(T.topKeyReveal(T.questionChoices("top-key", same), same, 3), same), /gets 0\.1734 of .*it gets 0\.1734\./s);
+});
+
 test("a number on a record is its key (the lengths answer's `at`), as in backend/lesson_steps.py", () => {
   const lengths = { models: [{ model: "tiny-alibi", at: { 128: { mean_loss: 2.8 }, 512: { tail_loss: 2.7 }, 256: null } }] };
   assert.deepEqual(at(lengths, "lengths.models.0.at.512.tail_loss"), { value: 2.7, path: ["models", 0, "at", "512", "tail_loss"] });
