@@ -413,17 +413,33 @@ export function topKeyReveal(q, d, chosen) {
   const start = d.tokens[0] && d.tokens[0].special && !d.mask[0]
     ? " (the start token, where a head parks what it does not need, gets {{first_token_weight | 2}})" : "";
   const key = (i) => `**{{explain.tokens.${i}.display}}**`;
-  // a wrong guess whose weight reads as the answer's at 2 decimals (0.1692 and 0.1734: "0.17" and "0.17") is shown,
-  // with the answer's, to the digits that tell them apart (up to 4)
-  let digits = 2;
-  const wrong = chosen >= 0 && !isRight(q, chosen);
-  while (wrong && digits < 4 && format(d.weights[chosen], `${digits}`) === format(d.weights[q.answer], `${digits}`)) digits++;
+  const digits = apart(q, chosen, d.weights);
   const top = q.tied.length
     ? `${q.tied.map(key).join(" and ")} each get {{explain.weights.${q.answer} | ${digits}}}`
     : `${key(q.answer)} gets {{explain.weights.${q.answer} | ${digits}}}`;
   return `The model: ${top} of the attention of **{{query}}**${start}.\n\n` +
     (chosen < 0 ? "" : isRight(q, chosen) ? "✓ You predicted it."
       : `✗ You chose ${key(chosen)}: it gets {{explain.weights.${chosen} | ${digits}}}.`);
+}
+
+/**
+ * The reveal of a `next-word` question (`q` from questionChoices, `d` its predict answer, `chosen` the choice's
+ * index, -1 for none): the model's top token and its probability, and the guess's where it is another.
+ */
+export function nextWordReveal(q, d, chosen) {
+  const digits = apart(q, chosen, d.predictions.map((p) => p.prob));
+  return `The model’s top guess: **{{top_next}}**, with probability {{top_next_prob | ${digits}}}.\n\n` +
+    (chosen < 0 ? "" : isRight(q, chosen) ? "✓ You predicted it."
+      : `✗ You chose **{{predict.predictions.${chosen}.display}}**: probability {{predict.predictions.${chosen}.prob | ${digits}}}.`);
+}
+
+/** The decimals a reveal shows the answer's number and a wrong guess's with: 2, or where the two read alike at 2
+ * (0.1692 and 0.1734: "0.17" and "0.17", beside a ✗) the digits that tell them apart, up to 4. */
+function apart(q, chosen, numbers) {
+  let digits = 2;
+  const wrong = chosen >= 0 && !isRight(q, chosen);
+  while (wrong && digits < 4 && format(numbers[chosen], `${digits}`) === format(numbers[q.answer], `${digits}`)) digits++;
+  return digits;
 }
 
 /**

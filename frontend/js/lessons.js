@@ -154,8 +154,7 @@ function question(lesson, step, base) {
     if (kind === "top-key") {
       q.reveal = T.topKeyReveal(q, d, chosen);
     } else {
-      q.reveal = "The model’s top guess: **{{top_next}}**, with probability {{top_next_prob | 2}}.\n\n" +
-        (chosen < 0 ? "" : T.isRight(q, chosen) ? "✓ You predicted it." : `✗ You chose **{{predict.predictions.${chosen}.display}}**: probability {{predict.predictions.${chosen}.prob | 2}}.`);
+      q.reveal = T.nextWordReveal(q, d, chosen);
     }
   }
   return q;

@@ -230,6 +230,22 @@ test("predict-then-reveal: a wrong guess whose weight rounds as the answer's is 
   assert.match(fill(T.topKeyReveal(T.questionChoices("top-key", same), same, 3), same), /gets 0\.1734 of .*it gets 0\.1734\./s);
 });
 
+test("predict-then-reveal: a wrong next word whose probability rounds as the top one's gets the digits that differ", () => {
+  // "The model's top guess: is, with probability 0.10 ... ✗ You chose the: probability 0.10" (0.1041 and 0.0978)
+  const pred = (id, word, prob) => ({ id, text: word.replace("␣", " "), display: word, prob });
+  const p = { predictions: [pred(9, "␣is", 0.1041), pred(3, "␣the", 0.0978), pred(7, "␣was", 0.05), pred(1, ".", 0.04)] };
+  const q = T.questionChoices("next-word", p);
+  const label = (i) => q.choices.find((c) => c.index === i).label;
+  assert.equal(label(1), "the");
+  const reveal = (chosen) => T.nextWordReveal(q, p, chosen);
+  assert.match(reveal(1), /^The model’s top guess: \*\*\{\{top_next\}\}\*\*, with probability \{\{top_next_prob \| 3\}\}\./);
+  assert.match(reveal(1), /✗ You chose \*\*\{\{predict\.predictions\.1\.display\}\}\*\*: probability \{\{predict\.predictions\.1\.prob \| 3\}\}\.$/);
+  // where two decimals tell them apart, two; a right guess, or none, as before
+  assert.match(reveal(2), /top_next_prob \| 2.*predictions\.2\.prob \| 2/s);
+  assert.match(reveal(0), /top_next_prob \| 2\}\}\.\n\n✓ You predicted it\.$/);
+  assert.doesNotMatch(reveal(-1), /You/);
+});
+
 test("a number on a record is its key (the lengths answer's `at`), as in backend/lesson_steps.py", () => {
   const lengths = { models: [{ model: "tiny-alibi", at: { 128: { mean_loss: 2.8 }, 512: { tail_loss: 2.7 }, 256: null } }] };
   assert.deepEqual(at(lengths, "lengths.models.0.at.512.tail_loss"), { value: 2.7, path: ["models", 0, "at", "512", "tail_loss"] });
