@@ -982,6 +982,29 @@ def test_the_induction_lesson_on_a_tiny_model_follows_its_numbers(client):
     assert ("About the same" in d["body"]) == (abs(drop) < 0.3) and ("Much lower" in d["body"]) == (drop > 1)
 
 
+@pytest.mark.parametrize("model", ["tiny-alibi", "tiny-sinusoidal", "smollm2-135m"])
+def test_lesson_11_says_the_head_does_what_it_does_on_the_probe_only_of_an_induction_head(client, model):
+    """'The same head on your sentence': where the second "cat" looks most at the token after the first, the step said
+    "the head does on your sentence what it does on the probe, and points at what came next last time", of any head:
+    tiny-alibi's top head by induction on the probe (layer 0, head 3) scores 0.02 there, no induction head, and the
+    step on its own sentence said so of its 0.31 on "sat". Said now only of a head the probe labels induction."""
+    text = "The cat sat on the mat because the cat was tired."
+    probe = client.post("/api/roles/probe", json={"model": model, "probe": {"seed": 0}}).json()["roles"]["heads"]
+    said = 0
+    for extra in [{}, *({"layer": 0, "head": h} for h in range(4))]:
+        d = client.post("/api/lessons/find-the-induction-head/steps/6", json={"text": text, "model": model, **extra}).json()
+        assert d["problems"] == [], d["problems"]
+        layer, head = d["settings"]["layer"], d["settings"]["head"]
+        body = " ".join(d["body"].split())
+        induction = probe[layer][head]["label"] == "induction" and probe[layer][head]["scores"]["induction"] >= 0.4
+        if "what it does on the probe" in body:
+            said += 1
+            assert induction, (model, layer, head, probe[layer][head]["scores"]["induction"])
+        if "That is the token right after the first" in body and not induction:
+            assert "not labelled one on the probe" in body, body
+    assert model != "tiny-alibi" or said == 0
+
+
 LONG = " ".join(["The cat sat on the mat because it was tired and the dog ran after it."] * 12)  # 205 tokens
 
 
@@ -1409,9 +1432,11 @@ def test_lesson_11_does_not_call_the_previous_token_what_came_after_the_copy(cli
             case = ("self" if strongest == after_first == query else
                     "previous" if strongest == after_first == query - 1 else
                     "after" if strongest == after_first else "other")
-            said = [k for k, words in {"after": "what it does on the probe",
-                                       "previous": "also the token just before",
-                                       "self": "the query itself"}.items() if words in body]
+            # (of a head the probe does not label induction, "what it does on the probe" is not said: test_lesson_11_says_
+            # the_head_does_what_it_does_on_the_probe_only_of_an_induction_head)
+            said = [k for k, words in {"after": ("what it does on the probe", "not labelled one on the probe"),
+                                       "previous": ("also the token just before",),
+                                       "self": ("the query itself",)}.items() if any(w in body for w in words)]
             assert said == ([] if case == "other" else [case]), (layer, head, case, said)
 
 
