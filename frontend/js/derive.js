@@ -308,8 +308,9 @@ export const modelsBeyond = (models, tokens = 0) => models
  * What the page says about the trained length, for the sentence on screen:
  *   {kind: "warning", text}  the answer ran past the trained length (its beyond_trained): positions never seen
  *   {kind: "offer", text}    the text is too long for the trained length, and the model can run past it if asked
- *   {kind: "cannot", text, models}  the text is too long and this model cannot run past its length (why, and which
- *                           can: `models`, their names)
+ *   {kind: "cannot", text, models, open}  the text is too long and this model cannot run past its length (why, and
+ *                           which can: `models`, their names; `open`: {model, beyond: true}, the state that opens the
+ *                           text on one of them, the default model first, or null where none can)
  *   null                     nothing to say
  * analysis: the /api/analyze answer on screen (or null); error, status: its error and HTTP status; models: every
  * /api/models entry. A 422 is a length refusal when its detail names the flag (can run) or max_tokens (cannot).
@@ -323,6 +324,12 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
   const said = length ? ` (this text is ${length})` : "";
   // the other models that read a text this long (past their trained length where they can), by name
   const readers = () => models.filter((m) => m.name !== model.name && modelsBeyond([m], length).length).map((m) => m.name);
+  // the one model the notice's button opens the text on (the default model where it is one of them), allowed past its
+  // trained length (the text is too long for that too, or near it: the page then warns as it does there)
+  const opener = (names) => {
+    const name = models.find((m) => m.default && names.includes(m.name))?.name ?? names[0];
+    return name ? { model: name, beyond: true } : null;
+  };
   if (canRunBeyond(model) && !state.beyond && /allow_beyond_trained/.test(error)) {
     // (a model given no positions meets no new position there, only a longer text than any it saw)
     const unseen = model.positional === "none" || state.positions === "removed" ? "a text this long"
@@ -337,7 +344,7 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
     const others = readers();
     return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens_beyond} tokens, even past its ` +
       `trained length of ${trained}${said}${cut ? `: cut at least ${count(Number(cut), "token")}` : ""}.` +
-      (others.length ? ` Models that can read a text this long: ${others.join(", ")}.` : ""), models: others };
+      (others.length ? ` Models that can read a text this long: ${others.join(", ")}.` : ""), models: others, open: opener(others) };
   }
   if (!canRunBeyond(model) && /max_tokens/.test(error)) {
     const others = readers();
@@ -350,7 +357,7 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
       : " Models that can run past their trained length: ";
     return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens} tokens${capped ? " here" : ""}${said}` +
       (model.why_not_beyond ? `: ${model.why_not_beyond}` : ".") +
-      (others.length ? `${offer}${others.join(", ")}.` : ""), models: others };
+      (others.length ? `${offer}${others.join(", ")}.` : ""), models: others, open: opener(others) };
   }
   return null;
 }

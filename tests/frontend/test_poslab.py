@@ -205,6 +205,31 @@ def test_on_tiny_learned_the_page_says_why_it_cannot_run_past_128(page: Page, mo
     expect(notice).to_contain_text("tiny-alibi")
 
 
+def test_a_text_too_long_for_smollm2_opens_on_the_default_model_in_one_click(page: Page, models, need_models, shot):
+    """SmolLM2 reads at most 128 tokens here and cannot run past them: the note by the sentence names the models that
+    read the text past their trained length, and a button opens it on one of them (the default model), past its
+    trained length, where the page draws it with its warning."""
+    need_models("smollm2-135m")
+    page.goto("/?" + urlencode({"view": "poslab", "model": "tiny-rotary"}))
+    ready(page, WAIT)
+    text = long_text(page, 820)
+    page.goto("/?" + urlencode({"view": "attention", "model": "smollm2-135m", "text": text}))
+    notice = page.locator('#beyond[data-kind="cannot"]')
+    expect(notice).to_be_visible(timeout=WAIT)
+    default = next(name for name, m in models.items() if m.get("default"))
+    button = notice.locator("button[name=open-model]")
+    expect(button).to_have_text(f"Open it on {default}")
+    shot(page, "smollm2-too-long")
+    button.click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('model') !== 'smollm2-135m'")
+    ready(page, WAIT)
+    state = url_state(page)
+    assert state.get("model", default) == default and state["beyond"] == "1", state
+    expect(page.locator('#beyond[data-kind="warning"]')).to_be_visible(timeout=WAIT)
+    assert page.locator("#error").is_hidden()
+    assert len(plot_data(page, "#attn-heatmap .plot")[0]["z"]) > 128
+
+
 def test_alibi_in_the_positional_view(page: Page):
     page.goto("/?" + urlencode({"view": "positional", "model": "tiny-alibi", "head": 1}))
     ready(page, WAIT)

@@ -1,23 +1,35 @@
 // The line under the sentence about the trained length (derive.js beyondNotice): a warning while the model reads
 // positions it never saw in training, an offer to run a too-long text past the trained length on a model that can,
-// or why this model cannot (and which models can). Text only (textContent).
+// or why this model cannot (and which models can, with a button that opens the text on one of them). Text only
+// (textContent).
 import { emit, h } from "../plot.js";
 
-/** notice: {kind: "warning" | "offer" | "cannot", text} or null. */
+/** notice: {kind: "warning" | "offer" | "cannot", text, open} or null (`open`: the state the "cannot" notice's button
+ * sets, {model, beyond}, or none). */
 export function render(element, notice) {
   element.hidden = !notice;
   if (!notice) {
     element.replaceChildren();
     delete element.dataset.kind;
+    delete element.dataset.opens;
     return;
   }
-  if (element.dataset.kind === notice.kind && element.querySelector(".beyond-text")?.textContent === notice.text) return;
+  const opens = notice.kind === "cannot" && notice.open ? notice.open.model : "";
+  if (element.dataset.kind === notice.kind && element.querySelector(".beyond-text")?.textContent === notice.text &&
+      (element.dataset.opens ?? "") === opens) return;
+  element.dataset.opens = opens;
   element.dataset.kind = notice.kind;
   const label = { warning: "Past the trained length.", offer: "Too long for the trained length.", cannot: "Too long for this model." }[notice.kind];
   const parts = [h("strong", {}, label), " ", h("span", { class: "beyond-text" }, notice.text)];
   if (notice.kind === "offer") {
     const btn = h("button", { type: "button", class: "small", name: "allow-beyond" }, "Run it past the trained length");
     btn.addEventListener("click", () => emit(element, { beyond: true }));
+    parts.push(" ", btn);
+  }
+  if (opens) {
+    // (as the model menu does: a target or versus token is of the other model's vocabulary)
+    const btn = h("button", { type: "button", class: "small", name: "open-model" }, `Open it on ${opens}`);
+    btn.addEventListener("click", () => emit(element, { ...notice.open, target: null, versus: null }));
     parts.push(" ", btn);
   }
   element.replaceChildren(...parts);

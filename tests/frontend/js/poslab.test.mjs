@@ -266,3 +266,24 @@ test("asTrainedNote: with the page's interventions on, the position lab says its
     "√d_head, 2 heads ablated) do not change them.");
   assert.match(asTrainedNote({ ...DEFAULTS, ablate: [[0, 1]] }), /\(1 head ablated\) does not/);
 });
+
+test("a text too long for a model that cannot run past its length offers one model to open it on: the default first", () => {
+  // SmolLM2 (capped at 128 here) on a 280-token text: the tiny models read it past their trained length
+  const smol = ALL.find((m) => m.name === "smollm2-135m");
+  const error = "the text is 280 tokens; model 'smollm2-135m' reads at most 128 tokens (max_tokens); cut at least 152 tokens";
+  const withDefault = ALL.map((m) => (m.name === "tiny-rotary" ? { ...m, default: true } : m));
+  const no = beyondNotice({ model: smol, state: structuredClone(DEFAULTS), error, status: 422, models: withDefault });
+  assert.equal(no.kind, "cannot");
+  assert.deepEqual(no.open, { model: "tiny-rotary", beyond: true });
+  // no default among those that read it: the first listed
+  const first = beyondNotice({ model: smol, state: structuredClone(DEFAULTS), error, status: 422, models: ALL });
+  assert.deepEqual(first.open, { model: "tiny-sinusoidal", beyond: true });
+  // tiny-learned: the same offer
+  const learned = beyondNotice({ model: LEARNED, state: structuredClone(DEFAULTS), status: 422, models: ALL,
+    error: "the text is 376 tokens (with its 1 special token); model 'tiny-learned' reads at most 128 tokens (max_tokens)." });
+  assert.deepEqual(learned.open, { model: "tiny-sinusoidal", beyond: true });
+  // no model reads it: nothing to open
+  const none = beyondNotice({ model: LEARNED, state: structuredClone(DEFAULTS), status: 422, models: ALL,
+    error: "the text is 4001 tokens (with its 1 special token); model 'tiny-learned' reads at most 128 tokens (max_tokens); cut at least 3873 tokens" });
+  assert.equal(none.open, null);
+});
