@@ -494,11 +494,14 @@ def test_a_learned_table_s_length_is_what_the_positions_menu_shows(page: Page, m
     n = models["tiny-learned"]["max_tokens"]
     open_app(page, text=SENTENCE, model="tiny-learned", view="positional", pn=512)
     expect(page.locator('[data-part="encoding"] .caption')).to_contain_text(
-        f"encoding of {n} positions, 160 dimensions (tiny-learned). The model has no encoding past position {n - 1}, "
-        "so 512 cannot be drawn.")
+        f"encoding of {n} positions, 160 dimensions (tiny-learned). The model has a vector for positions 0 to {n - 1} "
+        f"only (its trained length of {n} tokens): there is none past them to draw.")
     expect(page.locator('select[name="pn"]')).to_have_value(str(n))
     open_app(page, text=SENTENCE, model="tiny-sinusoidal", view="positional", pn=512)  # a formula: any length
-    expect(page.locator('[data-part="encoding"] .caption')).to_contain_text("encoding of 512 positions")
+    trained = models["tiny-sinusoidal"]["trained_tokens"]
+    expect(page.locator('[data-part="encoding"] .caption')).to_contain_text(
+        "encoding of 512 positions, 160 dimensions (tiny-sinusoidal). The model was trained on texts of at most "
+        f"{trained} tokens: it never saw positions {trained} to 511.")
     expect(page.locator('select[name="pn"]')).to_have_value("512")
 
 
@@ -517,6 +520,10 @@ def test_a_lab_model_s_learned_table_of_24_is_what_the_positions_menu_shows(page
     expect(page.locator('[data-part="encoding"] .caption')).to_contain_text(f"learned encoding of {n} positions")
     expect(page.locator('select[name="pn"]')).to_have_value(str(n))
     assert page.locator('select[name="pn"] option:checked').text_content() == str(n)
+    # its caption names the table's own end, not the 64 positions the page asked for ("so 64 cannot be drawn")
+    caption = page.locator('[data-part="encoding"] .caption')
+    expect(caption).to_contain_text(f"positions 0 to {n - 1} only (its trained length of {n} tokens)")
+    assert "64" not in caption.inner_text()
 
 
 def test_views_that_do_not_apply_say_why(page: Page, models, need_models):

@@ -21,6 +21,7 @@ export function show(section, got, ctx) {
     render(section, {
       current: ctx.model.name,
       positional: ctx.model.positional,
+      limits: { max_tokens: ctx.model.max_tokens, max_tokens_beyond: ctx.model.max_tokens_beyond, trained_tokens: ctx.model.trained_tokens },
       causal: ctx.model.kind === "causal",
       encoding: got.positional,
       compare: { removed: got.removed, shuffled: got.shuffled },
@@ -121,6 +122,24 @@ export function encodingCaption(range, count) {
 }
 
 /**
+ * What the encoding's caption says of the `n` positions drawn (`asked`: the menu's number) against the model's own
+ * limits (`limits`: its /api/models max_tokens, max_tokens_beyond, trained_tokens): a learned table that ends before
+ * `asked` (a training-lab model's 24: the caption said "so 64 cannot be drawn", a number on no control), and positions
+ * past the trained length, which a formula draws but the model never saw in training. "" when neither.
+ */
+export function positionsNote(n, asked, limits = null) {
+  const trained = limits ? limits.trained_tokens ?? limits.max_tokens : null;
+  if (n < asked) {
+    return ` The model has a vector for positions 0 to ${n - 1} only` +
+      (trained === n ? ` (its trained length of ${n} tokens)` : "") + ": there is none past them to draw.";
+  }
+  if (Number.isInteger(trained) && n > trained) {
+    return ` The model was trained on texts of at most ${trained} tokens: it never saw positions ${trained} to ${n - 1}.`;
+  }
+  return "";
+}
+
+/**
  * The "Positions shown" menu's choices and the one it shows: the number drawn (`drawn`, the answer's n: fewer than
  * `asked` where a learned table ends before it), added to N_CHOICES where it is not one of them. A training-lab model
  * with learned positions has 24: the menu said 64 above "learned encoding of 24 positions".
@@ -187,8 +206,8 @@ function encodingPart(element, data, state) {
   const dims = [...Array(r.d_model).keys()];
   const range = encodingRange(r.encoding);
   const lim = range.lim;
-  const fewer = r.n < state.pn ? ` The model has no encoding past position ${r.n - 1}, so ${state.pn} cannot be drawn.` : "";
-  caption(encFig, `${r.positional} encoding of ${r.n} positions, ${r.d_model} dimensions (${r.model}).${fewer}` +
+  caption(encFig, `${r.positional} encoding of ${r.n} positions, ${r.d_model} dimensions (${r.model}).` +
+    positionsNote(r.n, state.pn, data.limits) +
     encodingCaption(range, r.n * r.d_model));
   draw(encFig,
     [{ type: "heatmap", z: r.encoding, x: dims, y: positions, colorscale: DIVERGING, zmin: -lim, zmax: lim, zmid: 0,

@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { patternAxes, tickSize } from "../../../frontend/js/plot.js";
-import { encodingCaption, encodingRange, familyHead, familyIntro, positionChoices, runWords, termLabels } from "../../../frontend/js/views/positional.js";
+import { encodingCaption, encodingRange, familyHead, familyIntro, positionChoices, positionsNote, runWords, termLabels } from "../../../frontend/js/views/positional.js";
 
 const FAMILY = { title: "The tiny models", description: "the same but for the positional scheme", models: ["tiny-sinusoidal", "tiny-rotary"] };
 const TINY = { model: "tiny-rotary", n_layers: 4, n_heads: 4 };
@@ -122,4 +122,20 @@ test("positionChoices: the menu shows the number of positions drawn, added where
   assert.deepEqual(positionChoices(64, 64).shown, 64);
   assert.deepEqual(positionChoices(64), { choices: [16, 32, 64, 128, 256, 512], shown: 64 });
   assert.deepEqual(positionChoices(100).choices, [16, 32, 64, 100, 128, 256, 512]);
+});
+
+test("the encoding's caption names the model's own limits, not the number the menu asked for", () => {
+  // a training-lab model with learned positions: a table of 24 (its trained length), 64 asked (the page's default)
+  const lab = { max_tokens: 24, max_tokens_beyond: 24, trained_tokens: 24 };
+  const table = positionsNote(24, 64, lab);
+  assert.doesNotMatch(table, /64/);
+  assert.match(table, /positions 0 to 23 only \(its trained length of 24 tokens\)/);
+  // a table as long as asked: nothing to say
+  assert.equal(positionsNote(64, 64, { max_tokens: 128, max_tokens_beyond: 128, trained_tokens: 512 }), "");
+  // a formula drawn past the trained length (a sinusoidal lab model trained on 24, 64 drawn; tiny-sinusoidal at 256)
+  assert.match(positionsNote(64, 64, { max_tokens: 24, max_tokens_beyond: 512, trained_tokens: 24 }),
+    /trained on texts of at most 24 tokens: it never saw positions 24 to 63\./);
+  assert.match(positionsNote(256, 256, { max_tokens: 128, max_tokens_beyond: 512, trained_tokens: 128 }),
+    /positions 128 to 255/);
+  assert.equal(positionsNote(128, 128, { max_tokens: 128, max_tokens_beyond: 512, trained_tokens: 128 }), "");
 });
