@@ -222,18 +222,19 @@ export function keptFlags(predictions, kept) {
 
 /**
  * A probability as the predictions view writes it (bars, table, kept mass): 3 decimals from 0.01 up (0.196), two
- * significant figures below (0.0023, 0.0060; under 0.0001, 2.3e-5), so that a flat distribution (a high temperature,
- * a large vocabulary) does not read "0.000" on every bar. Both figures are written where the second is 0 (0.00598:
- * "0.0060", beside 0.0063; "0.006" read as one figure fewer); the API gives three there (analysis/common.py
- * prob_round). An API answer of 0 reads "< 0.0001".
+ * significant figures below (0.0023, 0.0060, 0.000084: decimals all the way, as a learner reads the bars beside them,
+ * where "8.4e-5" read as no smaller than 0.0023), so that a flat distribution (a high temperature, a large
+ * vocabulary) does not read "0.000" on every bar. Both figures are written where the second is 0 (0.00598: "0.0060",
+ * beside 0.0063; "0.006" read as one figure fewer); the API gives three there (analysis/common.py prob_round). Under
+ * 0.000001 (an API answer of 0 too): "< 0.000001".
  */
 export function probText(p) {
   if (p === null || p === undefined || !Number.isFinite(Number(p))) return "—";
   const x = Number(p);
-  if (x === 0) return "< 0.0001";
+  if (Math.abs(x) < 1e-6) return "< 0.000001";
   const two = Number(x.toPrecision(2));
   if (Math.abs(x) >= 0.01 || Math.abs(two) >= 0.01) return x.toFixed(3);
-  return Math.abs(two) < 1e-4 ? x.toExponential(1) : x.toPrecision(2);
+  return x.toFixed(1 - Math.floor(Math.log10(Math.abs(two))));
 }
 
 /** The probability axis of bars of `probs`: from 0 to a little past the largest, whatever its size (a floor, say

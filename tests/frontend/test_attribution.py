@@ -5,6 +5,7 @@ Each view draws on the default model and on SmolLM2; the numbers drawn are the A
 from __future__ import annotations
 
 import json
+import math
 import re
 from urllib.parse import urlencode
 
@@ -418,7 +419,7 @@ def test_small_probabilities_are_written_and_drawn_at_a_high_temperature(page: P
 
     def written(p):  # 3 decimals; below 0.01 two significant figures (the API gives three there), as derive.probText
         two = float(f"{p:.2g}")
-        assert two >= 1e-4  # (smaller ones are written with an exponent: not the case here)
+        assert two >= 1e-4  # (smaller ones: test_probabilities_under_0_0001_are_written_as_decimals)
         return f"{p:.3f}" if p >= 0.01 or two >= 0.01 else f"{p:#.2g}"  # (both figures: 0.0060)
 
     bars = plot_data(page, "#panel-predictions [data-part=topk] .plot")[0]
@@ -430,6 +431,24 @@ def test_small_probabilities_are_written_and_drawn_at_a_high_temperature(page: P
     assert "0.000" not in cells
     # they are at the slider's temperature, as the table says
     expect(page.locator("#panel-predictions [data-part=perpos] .caption")).to_contain_text("probability at temperature 5.")
+
+
+def test_probabilities_under_0_0001_are_written_as_decimals(page: Page):
+    """"Once upon a" on the default model: " time" takes 0.999, and the other bars read "9.2e-5", "2.8e-5", an
+    exponent beside "0.0023"-style numbers, which a learner does not read as smaller. They read 0.000092, 0.000028."""
+    text = "Once upon a"
+    open_app(page, text=text, view="predictions")
+    want = api(page, "/api/predict", {"text": text, "top_k": 10})
+    probs = [p["prob"] for p in want["predictions"]]
+    assert any(1e-6 <= p < 1e-4 for p in probs), probs  # (the case)
+
+    def written(p):  # as derive.probText: 3 decimals from 0.01, else two significant figures, in decimals
+        two = float(f"{p:.2g}")
+        return f"{p:.3f}" if p >= 0.01 or two >= 0.01 else f"{p:.{1 - math.floor(math.log10(two))}f}"
+
+    bars = plot_data(page, "#panel-predictions [data-part=topk] .plot")[0]
+    assert bars["text"] == [written(p) for p in probs]
+    assert not any("e" in t for t in bars["text"]), bars["text"]
 
 
 def test_continue_at_a_training_step_continues_with_that_checkpoint(page: Page):

@@ -114,12 +114,18 @@ test("small probabilities read as numbers, and their bars are drawn to the large
   // two figures even where the second is 0: the bars of tiny-sinusoidal after "... take it home and take" (top-10)
   // read 0.0063 for  home (0.00635) and 0.006 for  off (0.00598), as if the second had one figure fewer
   assert.deepEqual([0.00635, 0.00598, 0.00492].map(probText), ["0.0063", "0.0060", "0.0049"]);
-  assert.equal(probText(0.00002), "2.0e-5");
-  assert.equal(probText(0.000023), "2.3e-5");
-  assert.equal(probText(0.00002345), "2.3e-5");
+  // under 0.0001 too, as decimals, the way the bars above them read: not "8.4e-5", which a learner does not read as a
+  // number smaller than 0.0023 (SmolLM2's bars at a high temperature, every one of its 49,152 tokens under 0.0001)
+  assert.equal(probText(0.000084), "0.000084");
+  assert.equal(probText(0.00002), "0.000020");
+  assert.equal(probText(0.000023), "0.000023");
+  assert.equal(probText(0.00002345), "0.000023");
+  assert.equal(probText(0.0000012), "0.0000012");
+  assert.equal(probText(0.00000099), "< 0.000001"); // (past six decimals: how small, not its figures)
+  for (const p of [0.0003, 0.000084, 0.0000012, 3e-9]) assert.doesNotMatch(probText(p), /e/);
   assert.equal(probText(0.009951), "0.010"); // (two figures that round up to 0.01: the 3 decimals of 0.01 and up)
   assert.equal(probText(1), "1.000");
-  assert.equal(probText(0), "< 0.0001"); // the API's 4 decimals: 0 is under 0.00005
+  assert.equal(probText(0), "< 0.000001"); // (the API gives 3 figures below 0.01: a 0 is one that underflowed)
   assert.equal(probText(null), "—");
   assert.deepEqual(probRange([0.0003, 0.0003, 0.0002]), [0, 0.0003 * 1.1]);
   assert.deepEqual(probRange([0.9, 0.05]), [0, 0.9 * 1.1]);
