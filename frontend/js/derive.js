@@ -226,11 +226,13 @@ export function keptFlags(predictions, kept) {
  * where "8.4e-5" read as no smaller than 0.0023), so that a flat distribution (a high temperature, a large
  * vocabulary) does not read "0.000" on every bar. Both figures are written where the second is 0 (0.00598: "0.0060",
  * beside 0.0063; "0.006" read as one figure fewer); the API gives three there (analysis/common.py prob_round). Under
- * 0.000001 (an API answer of 0 too): "< 0.000001".
+ * 0.000001 (an API answer of 0 too): "< 0.000001". `decimals`: of an answer rounded to that many decimals (the logit
+ * lens's 4): below 0.01 its decimals are all the figures there are, and a 0 is under half the last ("< 0.0001").
  */
-export function probText(p) {
+export function probText(p, { decimals = null } = {}) {
   if (p === null || p === undefined || !Number.isFinite(Number(p))) return "—";
   const x = Number(p);
+  if (decimals !== null && Math.abs(x) < 0.01) return x === 0 ? `< ${(10 ** -decimals).toFixed(decimals)}` : x.toFixed(decimals);
   if (Math.abs(x) < 1e-6) return "< 0.000001";
   const two = Number(x.toPrecision(2));
   if (Math.abs(x) >= 0.01 || Math.abs(two) >= 0.01) return x.toFixed(3);

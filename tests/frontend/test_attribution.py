@@ -308,7 +308,11 @@ def test_the_lens_says_where_its_token_is_in_no_list_and_its_temperature(page: P
     expect(top).to_contain_text(f"“{rare['display']}” is in none of these top 5 lists (rank {rare['rank']} in the output).")
     expect(page.locator("#panel-lens .lens-top li.target")).to_have_count(0)
     prob = page.locator("#panel-lens [data-part=prob] .caption")
-    expect(prob).to_contain_text(f"{rare['prob']:.4f} in the output (rank {rare['rank']})")
+    # the API's 4 decimals: its 0 is under 0.0001, not "0.0000" (a probability of none), as the embeddings' reading
+    assert rare["prob"] == 0  # (the case)
+    expect(prob).to_contain_text(f"< 0.0001 in the output (rank {rare['rank']})")
+    assert "0.0000" not in prob.inner_text()
+    assert not re.search(r"0\.000(?!\d)", page.locator("#panel-lens .lens-table").inner_text())  # (its lists: "0.000")
     expect(prob).to_contain_text("All at temperature 1")
     open_app(page, text=TEXT, view="lens")
     expect(page.locator("#panel-lens [data-part=top] .caption")).to_contain_text("Bold: “")

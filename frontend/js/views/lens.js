@@ -2,9 +2,9 @@
 // block, read through the final norm and the unembedding: the top tokens of each reading, and a layer x sub-layer
 // table of the probability of one token (the model's final top-1 unless the user picks another). Every number is
 // the API's (POST /api/attribution/lens).
-import { shownText, temperatureElsewhere } from "../derive.js";
+import { probText, shownText, temperatureElsewhere } from "../derive.js";
 import {
-  caption, changed, draw, emit, esc, fmt, h, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, reason, setExport, tickStep, WEIGHT_SCALE,
+  caption, changed, draw, emit, esc, h, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, reason, setExport, tickStep, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "lens";
@@ -57,16 +57,20 @@ export function tokenPicker(element, key, label, none) {
 /** Fill a picker with `options` ({id, display, prob}) and select `value` (an id or null). */
 export function fillPicker(box, options, value) {
   const sel = box.querySelector("select");
-  const opts = [h("option", { value: "" }, box._none), ...options.map((t) => h("option", { value: String(t.id) }, `${shownText(t)}  (${fmt(t.prob)})`))];
+  const opts = [h("option", { value: "" }, box._none), ...options.map((t) => h("option", { value: String(t.id) }, `${shownText(t)}  (${lensProb(t.prob)})`))];
   sel.replaceChildren(...opts);
   sel.value = value === null || value === undefined ? "" : String(value);
 }
+
+/** A probability of the lens's answer (4 decimals): "< 0.0001" for a 0 (it read "0.0000" at rank 68), as the
+ * predictions view writes its own (derive.js probText). */
+const lensProb = (p) => probText(p, { decimals: 4 });
 
 const SHOWN = 5; // tokens listed per reading (the CSV and JSON have all the API sent)
 
 function topList(cell, target) {
   return h("ol", { class: "lens-top" }, cell.top.slice(0, SHOWN).map((t) => h("li", { class: t.id === target ? "target" : null },
-    h("span", { class: "tokname" }, shownText(t)), " ", h("span", { class: "num" }, fmt(t.prob)))));
+    h("span", { class: "tokname" }, shownText(t)), " ", h("span", { class: "num" }, lensProb(t.prob)))));
 }
 
 /** data: {lens, error, unavailable}; state: {target, temp}. */
@@ -102,7 +106,7 @@ export function render(element, data, state) {
   const rows = [...Array(L + 1).keys()];
   const cols = r.sublayers.map((_, i) => i);
   const z = r.cells.map((cells) => cells.map((c) => c.prob));
-  const text = r.cells.map((cells) => cells.map((c) => `${fmt(c.prob)} #${c.rank}`));
+  const text = r.cells.map((cells) => cells.map((c) => `${lensProb(c.prob)} #${c.rank}`));
   const tip = (c) => `${c.layer === null ? "the embeddings" : `block ${c.layer}, ${SUBLAYERS[c.sublayer]}`}<br>${esc(c.hook)}<br>p(${esc(t.display)}) = ${c.prob}, rank ${c.rank}<br>top: ${esc(c.top[0].display)} ${c.top[0].prob}`;
   const cellText = L <= 12 ? "%{text}" : "";
   const rowPx = L > 12 ? 18 : 42;
@@ -112,14 +116,14 @@ export function render(element, data, state) {
   const ticks = depthTicks(L, step);
   // the lens reads the logits as they are: at temperature 1, whatever the predictions view's slider says
   const temp = temperatureElsewhere(state) ? " All at temperature 1 (the predictions view's slider does not apply here)." : "";
-  caption(probFig, `p(“${t.display}”) after position ${r.position} “${shownText(pos)}”: ${fmt(t.prob, 4)} in the output `
-    + `(${r.token_is_default ? "the model's top-1" : `rank ${t.rank}`}). From the embeddings alone: ${fmt(e.prob, 4)} (rank ${e.rank}).${temp}`);
+  caption(probFig, `p(“${t.display}”) after position ${r.position} “${shownText(pos)}”: ${lensProb(t.prob)} in the output `
+    + `(${r.token_is_default ? "the model's top-1" : `rank ${t.rank}`}). From the embeddings alone: ${lensProb(e.prob)} (rank ${e.rank}).${temp}`);
   draw(probFig,
     [{ type: "heatmap", z, x: cols, y: rows.slice(1), zmin: 0, zmax: 1, colorscale: WEIGHT_SCALE, text, texttemplate: cellText,
        customdata: r.cells.map((cells) => cells.map(tip)), hovertemplate: "%{customdata}<extra></extra>", xgap: 2, ygap: 1,
        colorbar: { thickness: 10, outlinewidth: 0, title: { text: "p" } } },
      { type: "heatmap", z: [[e.prob]], x: [-0.5, cols.length - 0.5], y: [-0.5, 0.5], zmin: 0, zmax: 1, colorscale: WEIGHT_SCALE, showscale: false,
-       text: [[`${fmt(e.prob)} #${e.rank}`]], texttemplate: cellText, customdata: [[tip(e)]], hovertemplate: "%{customdata}<extra></extra>", xgap: 2, ygap: 1 }],
+       text: [[`${lensProb(e.prob)} #${e.rank}`]], texttemplate: cellText, customdata: [[tip(e)]], hovertemplate: "%{customdata}<extra></extra>", xgap: 2, ygap: 1 }],
     { height: Math.max(240, (L + 1) * rowPx + 80),
       yaxis: { title: { text: "block" }, tickmode: "array", tickvals: ticks, ticktext: ticks.map(depthLabel), range: [L + 0.5, -0.5], showgrid: false, zeroline: false, automargin: true },
       // upright, on two lines, the margin made for them: in a narrow panel (presenter mode with a lesson open) plotly

@@ -127,6 +127,13 @@ test("small probabilities read as numbers, and their bars are drawn to the large
   assert.equal(probText(1), "1.000");
   assert.equal(probText(0), "< 0.000001"); // (the API gives 3 figures below 0.01: a 0 is one that underflowed)
   assert.equal(probText(null), "—");
+  // an answer rounded to 4 decimals (the logit lens's): a 0 is under 0.00005, and below 0.01 the 4 decimals are all
+  // the figures there are (the lens's caption said "From the embeddings alone: 0.0000 (rank 68)", its lists "0.000")
+  assert.equal(probText(0, { decimals: 4 }), "< 0.0001");
+  assert.equal(probText(0.0003, { decimals: 4 }), "0.0003");
+  assert.equal(probText(0.0042, { decimals: 4 }), "0.0042");
+  assert.equal(probText(0.18, { decimals: 4 }), "0.180");
+  assert.equal(probText(null, { decimals: 4 }), "—");
   assert.deepEqual(probRange([0.0003, 0.0003, 0.0002]), [0, 0.0003 * 1.1]);
   assert.deepEqual(probRange([0.9, 0.05]), [0, 0.9 * 1.1]);
   assert.ok(probRange([0, 0])[1] > 0); // nothing above 0: still an axis
