@@ -262,7 +262,9 @@ export const SOURCES = {
   // small model always, on a large one when the page asks (`measure`); until then (or once stopped) the layers
   // already measured on this sentence, nothing asked
   ablation(ctx, need) {
-    const why = unavailable(ctx.model, "logit_attribution");
+    // (a change in a token's probability: a model that predicts no token has none; "no token logit to attribute" was
+    // the attribution's reason)
+    const why = unavailable(ctx.model, "predictions") || unavailable(ctx.model, "logit_attribution");
     if (why) return { unavailable: why };
     const s = ctx.state;
     const q = pinnedQuery(ctx, need);

@@ -379,7 +379,8 @@ def test_an_encoder_draws_without_an_unembedding_and_says_why_the_lens_does_not_
     page.click("#tab-effects")
     ready(page)
     assert plot_data(page, "#panel-effects [data-part=raw] .plot")[0]["z"]
-    why = models["minilm-l6"]["unavailable_views"]["logit_attribution"]
+    # (the panel measures a change in probability: the attribution's "no token logit to attribute" was not its reason)
+    why = models["minilm-l6"]["unavailable_views"]["predictions"]
     expect(page.locator("#panel-effects [data-part=effects] .reason")).to_have_text(why)
     expect(page.locator("#panel-effects .measure")).to_be_hidden()  # nothing to measure: no button, no progress bar
 

@@ -220,7 +220,9 @@ test("lens and attribution: the selected token (not the hovered one), the chosen
   assert.deepEqual([logit.api, logit.params.token, logit.params.versus], ["logit", 310, 263]);
   assert.deepEqual(SOURCES.lens(ctxOf({}, MINILM)), { unavailable: "no unembedding" });
   assert.deepEqual(SOURCES.logit(ctxOf({}, MINILM)), { unavailable: "no logit" });
-  assert.deepEqual(SOURCES.ablation(ctxOf({}, MINILM)), { unavailable: "no logit" });
+  // the measured change in a token's probability: the model predicts no token (it said "no token logit to attribute",
+  // the attribution's words, under "Change in the token's probability with the head ablated")
+  assert.deepEqual(SOURCES.ablation(ctxOf({}, MINILM)), { unavailable: "no next-word head" });
   assert.deepEqual(SOURCES.attnattr(ctxOf({ layer: 2, head: 1 }, MINILM)).params.layer, 2); // applies to every model
 });
 
