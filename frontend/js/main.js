@@ -836,6 +836,15 @@ async function start() {
   setVocabulary(meta);
   buildViews();
   const problems = readURL();
+  // a link's sentence longer than the box holds is cut to it, as a paste is (the API refused it in its own words,
+  // naming its setting); the limit counts characters as the server does (an emoji is one)
+  const limit = vocab.limits.max_text_chars;
+  const chars = Array.from(state.text);
+  if (limit && chars.length > limit) {
+    problems.push(`The link's sentence has ${chars.length} characters; the sentence box holds at most ${limit}: ` +
+      `the last ${chars.length - limit} were left out.`);
+    update({ text: chars.slice(0, limit).join("") });
+  }
   wire();
   $("text").value = state.text;
   setModels(list);

@@ -9,6 +9,7 @@ import math
 import re
 import time
 from types import SimpleNamespace
+from urllib.parse import urlencode
 
 import pytest
 from playwright.sync_api import Page, expect
@@ -191,6 +192,24 @@ def test_a_paste_past_the_box_s_limit_says_what_it_left_out(page: Page, base_url
     page.wait_for_function("(n) => new URLSearchParams(location.search).get('text')?.length === n", arg=limit - 1)
     page.wait_for_timeout(300)
     expect(error).not_to_contain_text("pasted")
+    page.fill("#text", "Short again.")
+    ready(page)
+    expect(error).to_be_hidden()
+
+
+def test_a_link_s_sentence_past_the_box_s_limit_is_cut_as_a_paste_is(page: Page):
+    """A link whose text is longer than the sentence box holds (a paste is cut to it) drew nothing, under the API's
+    refusal with its setting's names: "Text is 2500 characters; the limit is 2000 characters (max_text_chars,
+    ATTNLAB_MAX_TEXT_CHARS)." The page now cuts it to the box's limit and says how much was left out."""
+    limit = page.request.get("/api/meta").json()["limits"]["max_text_chars"]
+    text = "The cat sat. " * ((limit + 500) // 13 + 1)
+    page.goto("/?" + urlencode({"text": text}))  # (too many tokens too, at the limit: no view is drawn for it)
+    error = page.locator("#error")
+    expect(error).to_contain_text(f"The link's sentence has {len(text)} characters; the sentence box holds at most "
+                                  f"{limit}: the last {len(text) - limit} were left out.", timeout=15_000)
+    expect(page.locator("body")).not_to_contain_text("ATTNLAB_MAX_TEXT_CHARS")
+    assert page.input_value("#text") == text[:limit]
+    page.wait_for_function("(n) => new URLSearchParams(location.search).get('text')?.length === n", arg=limit)
     page.fill("#text", "Short again.")
     ready(page)
     expect(error).to_be_hidden()
