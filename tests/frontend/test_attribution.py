@@ -40,6 +40,11 @@ def _patient(page: Page):
     page.set_default_navigation_timeout(300_000)
 
 
+def prob4(p: float) -> str:
+    """A probability of an answer rounded to 4 decimals as the page writes it (derive.js probText, decimals 4)."""
+    return f"{p:.3f}" if p >= 0.01 else "< 0.0001" if p == 0 else f"{p:.4f}"
+
+
 def cell_xy(page: Page, selector: str, x: float, y: float) -> tuple[float, float]:
     """Where on the screen a heatmap's cell (x, y) is, the plot scrolled into view first (the training-step slider
     above the views can push it below the fold)."""
@@ -118,12 +123,22 @@ def test_each_new_view_draws_on_the_default_model(page: Page):
     # the title gives the probability as the run is, and says the cells are its changes
     t = abl["token"]
     expect(page.locator("#panel-effects [data-part=effects] .panel-title")).to_have_text(
-        f"p(“{t['display']}”) is {t['prob']}: its change with each head ablated")
+        f"p(“{t['display']}”) is {prob4(t['prob'])}: its change with each head ablated")
     # the probabilities are at temperature 1, whatever the predictions view's slider: said where it is elsewhere
     open_app(page, text=TEXT, view="effects", temp=2)
     expect(page.locator("#panel-effects [data-part=effects] .panel-title")).to_have_text(
-        f"p(“{t['display']}”) is {t['prob']} (at temperature 1): its change with each head ablated")
+        f"p(“{t['display']}”) is {prob4(t['prob'])} (at temperature 1): its change with each head ablated")
 
+
+
+def test_the_ablation_title_writes_a_small_probability_as_the_lens_does(page: Page):
+    """A token of rank 638 (id 300) chosen on Beyond attention: the title said "p(“␣S”) is 0: its change with each
+    head ablated", a probability of none, where the API's 4 decimals only say it is under 0.0001."""
+    a = api(page, "/api/attribution/ablation", {"text": TEXT, "layers": [0], "token": 300})
+    assert a["token"]["prob"] == 0  # (the case)
+    open_app(page, text=TEXT, view="effects", target=300)
+    expect(page.locator("#panel-effects [data-part=effects] .panel-title")).to_have_text(
+        f"p(“{a['token']['display']}”) is < 0.0001: its change with each head ablated")
 
 
 def test_the_ablation_note_counts_the_passes_it_ran(page: Page):
@@ -142,7 +157,7 @@ def test_the_ablation_note_counts_the_passes_it_ran(page: Page):
     # the position explained is not the last: the title names it
     a = api(page, "/api/attribution/ablation", {"text": TEXT, "layers": [0], "ablate": [[0, 1]], "position": 3})
     expect(page.locator("#panel-effects [data-part=effects] .panel-title")).to_have_text(
-        f"p(“{a['token']['display']}”) after “{a['tokens'][3]['display']}” (token 3) is {a['token']['prob']}: "
+        f"p(“{a['token']['display']}”) after “{a['tokens'][3]['display']}” (token 3) is {prob4(a['token']['prob'])}: "
         "its change with each head ablated")
 
 def test_the_ablation_effects_say_which_colour_is_a_head_that_helped(page: Page):

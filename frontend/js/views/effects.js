@@ -4,7 +4,7 @@
 // on a large model only when the user asks, with a progress bar and a Stop button). Captions: the API's, one
 // sentence each. Every number is the API's (POST /api/attribution/attention, carried by the view's /api/analyze, and
 // /api/attribution/ablation).
-import { count, temperatureElsewhere } from "../derive.js";
+import { count, probText, temperatureElsewhere } from "../derive.js";
 import { ablationAlways } from "../sources.js";
 import {
   absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels,
@@ -187,7 +187,8 @@ function ablationPart(element, data, state) {
   const temp = temperatureElsewhere(state) ? " (at temperature 1)" : ""; // (the slider is the predictions view's)
   // the position explained, where it is not the last (the query token chosen): "p(“␣down”) after “␣sat”"
   const at = p.first.tokens && p.first.position < p.first.tokens.length - 1 ? ` after “${p.first.tokens[p.first.position].display}” (token ${p.first.position})` : "";
-  fig.querySelector(".panel-title").textContent = `p(“${t.display}”)${at} is ${t.prob}${temp}: its change with each head ablated`;
+  // (the API's 4 decimals, written as the lens writes them: a 0 read "is 0", a probability of none)
+  fig.querySelector(".panel-title").textContent = `p(“${t.display}”)${at} is ${probText(t.prob, { decimals: 4 })}${temp}: its change with each head ablated`;
   const hover = p.effects.map((row, l) => (row ? row.map((e) => (e.already_ablated
     ? `layer ${l}, head ${e.head}<br>already ablated in this run: not measured (off again, it changes nothing)`
     : `layer ${l}, head ${e.head}<br>p = ${e.prob} (${e.delta_prob >= 0 ? "+" : ""}${e.delta_prob})`)) : Array(H).fill(`layer ${l}: not measured yet`)));
