@@ -63,7 +63,8 @@ DEFINITIONS: tuple[RoleDefinition, ...] = (
         "previous-token", "previous token", "prev",
         "How much of its attention a word gives to the word right before it.",
         "mean over q in Q of A[q, q−1]",
-        "every query from position 2 on, where the word before it is not position 0", True),
+        "every query from position 2 on: at position 1 the word before it is position 0, whose weight the sink "
+        "role measures", True),
     RoleDefinition(
         "sink", "first token (sink)", "sink",
         "How much attention parks on the first token (BOS or [CLS] where the model has one): a place to put "

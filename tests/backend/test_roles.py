@@ -212,6 +212,18 @@ def test_which_queries_count_reads_in_brackets(client):
         assert "(" not in d.queries and ")" not in d.queries, (d.role, d.queries)
 
 
+def test_the_previous_token_role_says_why_position_1_does_not_count(client):
+    """Its queries read "every query from position 2 on, where the word before it is not position 0", which says the
+    same thing twice and not why (the Heads view quotes it on a one-word sentence): at position 1 the word before is
+    position 0, whose weight is the sink role's."""
+    body = schemas.RoleDefinitions.model_validate(client.get("/api/roles/definitions").json())
+    prev = next(d for d in body.roles if d.role == "previous-token")
+    sink = next(d for d in body.roles if d.role == "sink")
+    assert prev.queries.startswith("every query from position 2 on")
+    assert "position 0" in prev.queries and f"the {sink.short} role" in prev.queries
+    assert "not position 0" not in prev.queries
+
+
 def test_definitions_are_published(client):
     body = schemas.RoleDefinitions.model_validate(client.get("/api/roles/definitions").json())
     assert [d.role for d in body.roles] == list(core.ROLES)
