@@ -121,6 +121,25 @@ def test_presenter_mode_at_1280x720_shows_the_whole_heatmap(page: Page, shot, le
         expect(page.locator("#model option:checked")).to_have_text(re.compile(r"^tiny-sinusoidal · causal · .* params"))
 
 
+def test_presenter_mode_keeps_a_long_text_s_heatmap_rows_readable(page: Page):
+    """A 221-token text (past the default model's trained length) at 1280x720 in presenter mode: the heatmap was fitted
+    into the room left below the warning and the token strip, a plot area 164 px high for 221 query rows (0.7 px each,
+    five of them labelled). Its rows now keep at least 4 px each, the page scrolling to the rest, as the normal mode's
+    taller heatmap does; a short sentence's stays whole on the screen (the test above)."""
+    text = " ".join(["Once upon a time there was a little girl named Lily who loved to play outside in the sun."] * 10)
+    text += " She had a big red ball and a small dog."
+    n = len(api(page, "/api/analyze", {"text": text, "allow_beyond_trained": True})["tokens"])
+    assert n == 221
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"text": text, "view": "attention", "present": 1, "beyond": 1}))
+    ready(page, WAIT)
+    r = heatmap_plot_area(page)
+    assert (r["bottom"] - r["top"]) / n >= 4, r
+    assert r["right"] - r["left"] > 900, r  # (the whole width, as before)
+    assert page.locator("#attn-heatmap .ytick text").count() >= 20
+    assert page.evaluate(TICKS_OUTSIDE) == []
+
+
 def test_on_a_phone_the_lesson_choices_are_on_screen_before_next(page: Page, shot):
     page.set_viewport_size({"width": 390, "height": 844})
     # step 3 of attention-arithmetic: a predict-then-reveal question (which key gets the most weight)

@@ -6,6 +6,10 @@ import {
 import { isAblated } from "../derive.js";
 import { toggleRow } from "../roles.js";
 
+/** Presenter mode: the fewest pixels a query row of the heatmap is drawn in (a thinner one blurs into its neighbours
+ * on a projector). */
+const PRESENTER_MIN_ROW = 4;
+
 /** 2 -> "2nd", 3 -> "3rd", 11 -> "11th", 22 -> "22nd". */
 const ordinal = (k) => `${k}${k % 100 >= 11 && k % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][k % 10] || "th"}`;
 
@@ -54,17 +58,22 @@ export function render(element, data, state) {
                   line: { color: THEME.selection.color, width: 2, dash: "dot" }, name: `row-${tokenIndex(tokens, i)}` });
   });
   let height = squareHeight(n, { max: n > 40 ? 1400 : 900, per: n > 40 ? 12 : 30 });
+  const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const chrome = (n > 8 ? 130 : 70) * scale; // about: the margins and the slanted key labels
   if (presenting()) {
-    // one plot large, and all of it on the screen: no higher than the room below the plot's top (at the page's top)
+    // one plot large, and all of it on the screen: no higher than the room below the plot's top (at the page's top);
+    // but a long text's query rows keep PRESENTER_MIN_ROW px each, the page scrolling to the rest as the normal
+    // mode's taller heatmap does (fitted below a long text's warning and strip, 221 rows had 164 px: 0.7 px a row)
     const top = plotOf(fig).getBoundingClientRect().top + window.scrollY;
-    height = Math.max(260, Math.min(height, Math.floor(window.innerHeight - top - 12)));
+    const fit = Math.floor(window.innerHeight - top - 12);
+    const readable = Math.min(height, Math.ceil(n * PRESENTER_MIN_ROW + chrome));
+    height = Math.max(260, Math.min(height, Math.max(fit, readable)));
   }
   // long texts: every k-th token labelled, as many as have room at the labels' size (larger in presenter mode): on x
   // (slanted) 16 px each across the plot's width, at most 48; on y 12 px each, down the height less the margins and
   // the slanted key labels (presenter mode with a lesson open: 12 labels of its larger text in about 155 px)
-  const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
   const xStep = tickStep(n, Math.min(48, Math.floor(((element.clientWidth || 600) - 150) / (16 * scale))));
-  const yStep = tickStep(n, Math.floor((height - (n > 8 ? 130 : 70) * scale) / (12 * scale)));
+  const yStep = tickStep(n, Math.floor((height - chrome) / (12 * scale)));
   // the y title says which are labelled where the plot is high enough for it (about 8 px a letter, times the scale)
   const yTitle = yStep === 1 ? "query" : [`query (every ${ordinal(yStep)} labelled)`, `query (every ${ordinal(yStep)})`, "query"]
     .find((t) => t.length * 8.4 * scale <= height - 130 * scale);
