@@ -9,7 +9,7 @@ import {
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, schemeWords, stepIndex } from "./labrun.js";
 import * as lessons from "./lessons.js";
-import { download, forgetDrawn, h, mark } from "./plot.js";
+import { download, forgetDrawn, h, mark, onPhone, whenPhoneChanges } from "./plot.js";
 import { readURL, state, subscribe, toggledAblate, update } from "./state.js";
 import { spoken } from "./tokentext.js";
 import { VIEWS } from "./views/index.js";
@@ -566,12 +566,14 @@ function setModels(list) {
   labelModels();
 }
 
-/** The model menu's labels: in presenter mode each model's name alone (the menu is narrow there, and cut the full
- * label after the name), else with its kind, size and positional scheme. */
+/** The model menu's labels: in presenter mode and on a phone each model's name alone (the menu is narrow there, and
+ * cut the full label after the name or its size; the line under it on a phone says the kind, size and scheme in
+ * full), else with its kind, size and positional scheme. */
 function labelModels() {
+  const short = page.presenting || onPhone();
   for (const opt of $("model").options) {
     const m = page.byName.get(opt.value);
-    if (m) opt.textContent = page.presenting ? m.name + (m.available ? "" : " (not installed)") : modelLabel(m);
+    if (m) opt.textContent = short ? m.name + (m.available ? "" : " (not installed)") : modelLabel(m);
   }
 }
 
@@ -744,6 +746,7 @@ function wire() {
   // the keyboard, anywhere outside a text field: arrows move the layer (up/down) and head (left/right),
   // `p` switches presenter mode
   document.addEventListener("keydown", onKey);
+  whenPhoneChanges(labelModels); // (the menu's labels are shorter on a phone)
   // the plots are drawn at the width of their box: redraw them when it changes (the window, the lesson panel)
   let width = $("views").clientWidth;
   let resizeTimer = null;

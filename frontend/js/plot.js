@@ -215,6 +215,11 @@ const PHONE = typeof window !== "undefined" && window.matchMedia ? window.matchM
 /** Whether the page has its phone layout now. */
 export const onPhone = () => Boolean(PHONE && PHONE.matches);
 
+/** Call fn each time the page takes or leaves its phone layout (a window narrowed or widened, a phone turned). */
+export function whenPhoneChanges(fn) {
+  if (PHONE && PHONE.addEventListener) PHONE.addEventListener("change", fn);
+}
+
 export function presenting() {
   return document.body.classList.contains("presenter");
 }

@@ -140,6 +140,25 @@ def test_presenter_mode_keeps_a_long_text_s_heatmap_rows_readable(page: Page):
     assert page.evaluate(TICKS_OUTSIDE) == []
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6", "smollm2-135m"])
+def test_on_a_phone_the_model_menu_shows_its_whole_label(page: Page, need_models, models, model):
+    """At 390x844 the model menu showed "tiny-sinusoidal · causal · 1.89 M params" with the rest of its label cut off
+    (it needs about 400 px, the menu has 327). On a phone it shows the model's name, as in presenter mode; the line
+    under it says the kind, size and positional scheme in full. A window widened past a phone's labels them in full
+    again."""
+    need_models(model)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?" + urlencode({"model": model}))
+    ready(page, WAIT)
+    menu = page.evaluate(MENU_TEXT)
+    assert menu["text"] == model and menu["needs"] + 20 <= menu["has"], menu
+    m = models[model]
+    info = page.locator("#model-info").text_content()
+    assert m["kind"] in info and "parameters" in info, info
+    page.set_viewport_size({"width": 1280, "height": 800})
+    expect(page.locator("#model option:checked")).to_have_text(re.compile(rf"^{re.escape(model)} · {m['kind']} · .* params"))
+
+
 def test_on_a_phone_the_lesson_choices_are_on_screen_before_next(page: Page, shot):
     page.set_viewport_size({"width": 390, "height": 844})
     # step 3 of attention-arithmetic: a predict-then-reveal question (which key gets the most weight)
