@@ -221,18 +221,33 @@ function scrollToView() {
 }
 
 /** A step entered with a question not yet answered, drawn: where the question ends below what the panel shows (a
- * projector's large text at 1280 x 720), the panel scrolls just enough to show it whole, above its sticky Previous /
- * Next, keeping the question's top in sight. Not on a phone (the sheet there has its own). */
+ * projector's large text at 1280 x 720), the panel scrolls to show it whole, above its sticky Previous / Next,
+ * keeping the question's top in sight: to the start of the first of its blocks (the lesson's title, the step's
+ * progress, its title, ...) that leaves room enough, so that no line is cut at the panel's top (scrolled just enough,
+ * 53 px, lesson 5 step 3 cut through the first line of the lesson's title). Not on a phone (the sheet there has its
+ * own). */
 function scrollToQuestion() {
   L.toQuestion = false;
   const panel = $("lesson-panel");
+  panel.style.removeProperty("--lesson-room"); // (the room a step before this one needed)
   const q = panel.querySelector('.lesson-question[data-answered="0"]');
   if (!q || onPhone()) return;
   const nav = panel.querySelector(".lesson-nav");
   const box = q.getBoundingClientRect();
   const seen = panel.getBoundingClientRect();
   const over = box.bottom - (nav ? nav.getBoundingClientRect().top : seen.bottom);
-  if (over > 0) panel.scrollBy({ top: Math.min(over + 8, box.top - seen.top), behavior: "instant" });
+  if (over <= 0) return;
+  const need = over + 8;
+  const most = box.top - seen.top;
+  // where each block starts (the top of its margin, in the gap above it), measured from the panel's top
+  const starts = [...panel.querySelectorAll(":scope > :not(.lesson-nav):not(.lesson-head), :scope > .lesson-head > :not(button)")]
+    .map((b) => b.getBoundingClientRect().top - (parseFloat(getComputedStyle(b).marginTop) || 0) - seen.top)
+    .filter((y) => y >= need && y <= most);
+  const to = starts.length ? Math.min(...starts) : Math.min(need, most);
+  // room above Previous / Next where the step's content ends too soon for the panel to scroll that far
+  const room = Math.ceil(to - (panel.scrollHeight - panel.clientHeight - panel.scrollTop));
+  if (room > 0) panel.style.setProperty("--lesson-room", `${room}px`);
+  panel.scrollBy({ top: to, behavior: "instant" });
 }
 
 /** A step with `focus: grid`, its numbers in: once the grid is drawn with the selected head (a head chosen on the live

@@ -994,6 +994,20 @@ def test_a_step_s_question_shows_whole_in_presenter_mode(page: Page):
     panel = page.locator("#lesson-panel").bounding_box()
     assert box["y"] >= panel["y"] and box["y"] + box["height"] <= nav["y"] + 1, (box, nav)
     assert page.evaluate("document.getElementById('lesson-panel').scrollTop") > 0  # (it was below the fold)
+    # the scroll cuts nothing at the panel's top: it scrolled 53 px, through the first line of the lesson's title
+    assert page.evaluate(CUT_AT_THE_TOP) == []
+
+
+# the blocks of the lesson panel (the kicker, the lesson's title, the step's progress and title, its text, its question)
+# that its top edge cuts through: partly scrolled out of sight above, partly in it
+CUT_AT_THE_TOP = """() => {
+  const panel = document.getElementById('lesson-panel');
+  const top = panel.getBoundingClientRect().top;
+  const blocks = [...panel.querySelectorAll(':scope > :not(.lesson-head):not(.lesson-nav), :scope > .lesson-head > *')];
+  return blocks.map((b) => ({ cls: b.className, tag: b.tagName, r: b.getBoundingClientRect() }))
+    .filter((b) => b.r.height > 0 && b.r.top < top - 1 && b.r.bottom > top + 1)
+    .map((b) => `${b.tag}.${b.cls}: ${(top - b.r.top).toFixed(0)} px of ${b.r.height.toFixed(0)} above the top`);
+}"""
 
 
 def test_a_top_key_question_with_one_word_to_choose_is_left_out(page: Page):
