@@ -1285,6 +1285,25 @@ def test_beyond_attention_prints_numbers_only_where_they_fit(page: Page, size, e
         assert cells[0]["numbers"], cells  # (where they fit, the numbers are printed)
 
 
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_beyond_attention_s_plots_sit_under_their_titles(page: Page, size, extra):
+    """Beyond attention's row of three panels (the layer's mean attention, what the layer moves, rollout) started its
+    plots level under the row's longest caption, Rollout's eight lines: the other two plots sat 125 px below their
+    one-line titles at 1280x800 (236 px in presenter mode), a blank between. The panels of its rows now show their
+    caption under the plot: every plot starts right under its title, level with its neighbours'."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "effects", **extra}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    panels = page.evaluate("""() => ['raw', 'vw', 'lraw', 'lvw', 'rollout'].map((p) => {
+      const f = document.querySelector(`#panel-effects [data-part="${p}"]`);
+      const box = (s) => f.querySelector(`:scope > ${s}`).getBoundingClientRect();
+      return { p, gap: box('.plot').top - box('figcaption').bottom, caption: box('.caption').top - box('.plot').bottom,
+               shown: box('.caption').height }; })""")
+    assert all(0 <= x["gap"] <= 12 and x["caption"] >= 0 and x["shown"] > 0 for x in panels), panels
+    assert page.evaluate(PLOTS_UNLEVEL) == []
+
+
 def test_compare_prints_a_sentence_both_sides_share_once(page: Page):
     """A long sentence compared with itself (its positions removed on side b) was printed in full twice above the
     plots, side a's and side b's, a screenful of the same words; side b now says it is the same sentence, and prints

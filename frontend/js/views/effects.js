@@ -59,8 +59,9 @@ function matrixPanel(parent, key, title, z, r, { note, max = 1, name, sel }) {
 function attentionPart(element, data, state) {
   const head = sec(element, "head", `Layer ${state.layer}, head ${state.head}: attention beside what it moves`);
   const whole = sec(element, "whole", `Layer ${state.layer} and the whole model`);
-  const row1 = part(head, "row", () => h("div", { class: "row2 plots-level" }));
-  const row2 = part(whole, "row", () => h("div", { class: "row3 plots-level" }));
+  // (each caption under its plot: Rollout's, eight lines beside one, put the row's other plots far below their titles)
+  const row1 = part(head, "row", () => h("div", { class: "row2 plots-level captions-below" }));
+  const row2 = part(whole, "row", () => h("div", { class: "row3 plots-level captions-below" }));
   const titles = [[row1, "raw", "Raw attention"], [row1, "vw", "‖α·v·W_O‖: what the head moves"],
     ...layerTitles(state.layer).map(([key, title]) => [row2, key, title])];
   for (const [row, key, title] of titles) panel(row, key, title);
