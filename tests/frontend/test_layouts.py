@@ -1097,6 +1097,20 @@ SIZES = [((1280, 800), {}), ((1280, 720), {"present": 1}), ((390, 844), {})]
 SIZE_IDS = ["desktop", "presenter", "phone"]
 
 
+@pytest.mark.parametrize("model", ["minilm-l6", "tiny-sinusoidal", "smollm2-135m"])
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_the_q_and_k_projection_s_legend_keeps_off_its_labels(page: Page, need_models, model, size, extra):
+    """The Q/K/V view's projection of q and k drew its legend ("q (query)", "k (key)") at a fixed fraction of the plot's
+    height above it: MiniLM on the page's own sentence in presenter mode put it over the top tick label, "6", cut."""
+    need_models(model)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"view": "qkv", "model": model, **extra}))  # (the page's own sentence)
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    assert page.locator('#panel-qkv [data-part="projection"] .legendtext').count() == 2
+    assert page.evaluate(TEXT_CLASHES, '#panel-qkv [data-part="projection"] .plot') == []
+
+
 @pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
 def test_the_predictions_bars_and_table_start_level(page: Page, size, extra):
     """Predictions: the bars of the next token and the table of every position, side by side, each under a caption of

@@ -172,7 +172,9 @@ export function render(element, data, state) {
       xaxis: { title: { text: `axis 1 (${pct(p.explained[0])} of the variance)` }, zeroline: false, constrain: "domain" },
       yaxis: { title: { text: `axis 2 (${pct(p.explained[1])})` }, zeroline: false, scaleanchor: "x", scaleratio: 1, constrain: "domain",
         ...(flat ? { range: flat } : {}) },
-      legend: { orientation: "h", y: 1.08, x: 0 },
+      // (its foot just above the plot area, the margin growing to hold it: at y 1.08, a fraction of the height, it lay
+      // over the top tick label where the plot was short and the labels large)
+      legend: { orientation: "h", x: 0, y: 1.02, yanchor: "bottom" },
       margin: { l: 60, r: 10, t: 30, b: 50 },
     },
     {
