@@ -1309,13 +1309,38 @@ def test_beyond_attention_s_plots_sit_under_their_titles(page: Page, size, extra
     page.goto("/?" + urlencode({"text": SENTENCE, "view": "effects", **extra}))
     ready(page, WAIT)
     page.wait_for_timeout(300)
-    panels = page.evaluate("""() => ['raw', 'vw', 'lraw', 'lvw', 'rollout'].map((p) => {
-      const f = document.querySelector(`#panel-effects [data-part="${p}"]`);
-      const box = (s) => f.querySelector(`:scope > ${s}`).getBoundingClientRect();
-      return { p, gap: box('.plot').top - box('figcaption').bottom, caption: box('.caption').top - box('.plot').bottom,
-               shown: box('.caption').height }; })""")
+    panels = page.evaluate(UNDER_THE_PLOT, ["#panel-effects", ["raw", "vw", "lraw", "lvw", "rollout"]])
     assert all(0 <= x["gap"] <= 12 and x["caption"] >= 0 and x["shown"] > 0 for x in panels), panels
     assert page.evaluate(PLOTS_UNLEVEL) == []
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m"])
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_the_grid_of_every_head_and_the_summary_sit_under_their_titles(page: Page, need_models, size, extra, model):
+    """The attention view's grid of every head beside the per-head summary started both plots level under the summary's
+    caption, a paragraph: the grid's sat 90 px below its two lines of caption at 1280x800, 140 px in presenter mode at
+    1280x720, a blank between. Both show their caption under the plot (the grid's after its role legend): each plot
+    starts right under its title, level with the other's."""
+    need_models(model)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "attention", "model": model, **extra}))
+    ready(page, WAIT)
+    page.wait_for_selector("#attn-heads .plot .main-svg")
+    page.wait_for_timeout(300)
+    panels = page.evaluate(UNDER_THE_PLOT, ["#panel-attention", ["grid", "heads"]])
+    assert all(0 <= x["gap"] <= 12 and x["caption"] >= 0 and x["shown"] > 0 for x in panels), panels
+    assert page.evaluate(PLOTS_UNLEVEL) == []
+
+
+# each panel's plot below its title (`gap`, px) and its caption below the plot (`caption`: the caption's top less the
+# bottom of the plot, or of what follows the plot in the panel), `shown`: the caption's height
+UNDER_THE_PLOT = """([view, parts]) => parts.map((p) => {
+  const f = document.querySelector(`${view} [data-part="${p}"]`);
+  const box = (s) => f.querySelector(`:scope > ${s}`).getBoundingClientRect();
+  const above = Math.max(...[...f.children].filter((c) => c.offsetParent && !c.matches('figcaption, .caption'))
+    .map((c) => c.getBoundingClientRect().bottom));
+  return { p, gap: box('.plot').top - box('figcaption').bottom, caption: box('.caption').top - above,
+           shown: box('.caption').height }; })"""
 
 
 def test_compare_prints_a_sentence_both_sides_share_once(page: Page):
