@@ -221,32 +221,42 @@ function scrollToView() {
 }
 
 /** A step entered with a question not yet answered, drawn: where the question ends below what the panel shows (a
- * projector's large text at 1280 x 720), the panel scrolls to show it whole, above its sticky Previous / Next,
- * keeping the question's top in sight: to the start of the first of its blocks (the lesson's title, the step's
- * progress, its title, ...) that leaves room enough, so that no line is cut at the panel's top (scrolled just enough,
- * 53 px, lesson 5 step 3 cut through the first line of the lesson's title). Not on a phone (the sheet there has its
- * own). */
+ * projector's large text at 1280 x 720), the panel scrolls to show it whole (showInPanel). Not on a phone (the sheet
+ * there has its own). */
 function scrollToQuestion() {
   L.toQuestion = false;
   const panel = $("lesson-panel");
   panel.style.removeProperty("--lesson-room"); // (the room a step before this one needed)
   const q = panel.querySelector('.lesson-question[data-answered="0"]');
   if (!q || onPhone()) return;
+  showInPanel(panel, q);
+}
+
+// the panel's blocks a scroll may start at: the kicker, the lesson's title, the step's progress and title, each
+// paragraph of its text, its question's prompt, choices, hint and answer
+const PANEL_BLOCKS = ":scope > :not(.lesson-nav):not(.lesson-head):not(.lesson-question):not(.lesson-body), "
+  + ":scope > .lesson-head > :not(button), :scope > .lesson-body > *, :scope > .lesson-question > *";
+
+/** Scroll the panel to show `el` whole above its sticky Previous / Next, keeping el's top in sight: to the start of
+ * the first of the panel's blocks that leaves room enough, so that no line is cut at the panel's top (scrolled just
+ * enough, 53 px, lesson 5 step 3 at 1280 x 720 in presenter mode cut through the first line of the lesson's title,
+ * and a guess's answer scrolled into sight cut the step's title). Where the step's content ends too soon for the panel
+ * to scroll that far, the room is left above Previous / Next (--lesson-room, lessons.css). */
+function showInPanel(panel, el) {
   const nav = panel.querySelector(".lesson-nav");
-  const box = q.getBoundingClientRect();
+  const box = el.getBoundingClientRect();
   const seen = panel.getBoundingClientRect();
   const over = box.bottom - (nav ? nav.getBoundingClientRect().top : seen.bottom);
-  if (over <= 0) return;
+  if (over <= 0 && box.top >= seen.top) return; // (whole in sight)
   const need = over + 8;
   const most = box.top - seen.top;
   // where each block starts (the top of its margin, in the gap above it), measured from the panel's top
-  const starts = [...panel.querySelectorAll(":scope > :not(.lesson-nav):not(.lesson-head), :scope > .lesson-head > :not(button)")]
+  const starts = [...panel.querySelectorAll(PANEL_BLOCKS)]
     .map((b) => b.getBoundingClientRect().top - (parseFloat(getComputedStyle(b).marginTop) || 0) - seen.top)
     .filter((y) => y >= need && y <= most);
   const to = starts.length ? Math.min(...starts) : Math.min(need, most);
-  // room above Previous / Next where the step's content ends too soon for the panel to scroll that far
   const room = Math.ceil(to - (panel.scrollHeight - panel.clientHeight - panel.scrollTop));
-  if (room > 0) panel.style.setProperty("--lesson-room", `${room}px`);
+  if (room > 0) panel.style.setProperty("--lesson-room", `${(parseFloat(panel.style.getPropertyValue("--lesson-room")) || 0) + room}px`);
   panel.scrollBy({ top: to, behavior: "instant" });
 }
 
@@ -487,9 +497,9 @@ function focusPanel() {
 const panelTitle = (panel) => panel.querySelector(".step-title") || panel.querySelector(".lesson-title");
 
 /** Move the keyboard to `el`, a heading or text that is not a control (focusable from script, not by Tab). */
-function focusOn(el) {
+function focusOn(el, options = undefined) {
   el.tabIndex = -1;
-  el.focus();
+  el.focus(options);
 }
 
 /** Draw the panel and keep the keyboard's place in it: on the control of the same class and text in the new drawing
@@ -514,6 +524,11 @@ function renderPanel(panel, data) {
   // at 1280x720)
   const reveal = was.question ? panel.querySelector(".lesson-question .q-reveal") || panel.querySelector(".lesson-question")
     : was.answer ? panel.querySelector(".lesson-revealed") : null;
+  if (reveal && !onPhone()) {
+    focusOn(reveal, { preventScroll: true }); // (the browser's own scroll showed it just enough, cutting a line above)
+    showInPanel(panel, reveal);
+    return;
+  }
   const target = reveal || panelTitle(panel);
   if (target) focusOn(target);
 }

@@ -998,12 +998,13 @@ def test_a_step_s_question_shows_whole_in_presenter_mode(page: Page):
     assert page.evaluate(CUT_AT_THE_TOP) == []
 
 
-# the blocks of the lesson panel (the kicker, the lesson's title, the step's progress and title, its text, its question)
-# that its top edge cuts through: partly scrolled out of sight above, partly in it
+# the blocks of the lesson panel (the kicker, the lesson's title, the step's progress and title, each paragraph of its
+# text, its question's prompt, choices, hint and answer) that its top edge cuts through: partly scrolled out of sight above, partly in it
 CUT_AT_THE_TOP = """() => {
   const panel = document.getElementById('lesson-panel');
   const top = panel.getBoundingClientRect().top;
-  const blocks = [...panel.querySelectorAll(':scope > :not(.lesson-head):not(.lesson-nav), :scope > .lesson-head > *')];
+  const blocks = [...panel.querySelectorAll(':scope > :not(.lesson-head):not(.lesson-nav):not(.lesson-question):not(.lesson-body), '
+    + ':scope > .lesson-head > *, :scope > .lesson-body > *, :scope > .lesson-question > *')];
   return blocks.map((b) => ({ cls: b.className, tag: b.tagName, r: b.getBoundingClientRect() }))
     .filter((b) => b.r.height > 0 && b.r.top < top - 1 && b.r.bottom > top + 1)
     .map((b) => `${b.tag}.${b.cls}: ${(top - b.r.top).toFixed(0)} px of ${b.r.height.toFixed(0)} above the top`);
@@ -1120,6 +1121,8 @@ def test_a_guess_made_at_the_keyboard_leaves_the_focus_on_what_it_revealed(page:
         const p = document.querySelector('#lesson-panel').getBoundingClientRect();
         return r.top >= p.top && r.top < Math.min(p.bottom, innerHeight) - 40; }""")
     assert seen  # (its first lines on screen)
+    # and the panel's top cuts no line: the focus scrolled the answer into sight just enough, through the step's title
+    assert page.evaluate(CUT_AT_THE_TOP) == []
 
 
 def test_show_the_answer_at_the_keyboard_leaves_the_focus_on_the_answer(page: Page):
@@ -1144,6 +1147,8 @@ def test_show_the_answer_at_the_keyboard_leaves_the_focus_on_the_answer(page: Pa
         const p = document.querySelector('#lesson-panel').getBoundingClientRect();
         return r.top >= p.top && r.top < Math.min(p.bottom, innerHeight) - 40; }""")
     assert seen  # (its first lines on screen)
+    # and the panel's top cuts no line: the focus scrolled the answer into sight just enough, through the step's title
+    assert page.evaluate(CUT_AT_THE_TOP) == []
 
 
 def test_a_lesson_quotes_the_training_checkpoint_the_views_show(page: Page, models):
