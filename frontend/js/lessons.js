@@ -232,16 +232,29 @@ function scrollToQuestion() {
   showInPanel(panel, q);
 }
 
-// the panel's blocks a scroll may start at: the kicker, the lesson's title, the step's progress and title, each
-// paragraph of its text, its question's prompt, choices, hint and answer
-const PANEL_BLOCKS = ":scope > :not(.lesson-nav):not(.lesson-head):not(.lesson-question):not(.lesson-body), "
-  + ":scope > .lesson-head > :not(button), :scope > .lesson-body > *, :scope > .lesson-question > *";
+/** The boxes of the panel's lines of text (each button's whole), [{top, bottom}] from the panel's top `from`
+ * (Previous / Next, sticky at its foot, left out). */
+function lineBoxes(panel, from) {
+  const nav = panel.querySelector(".lesson-nav");
+  const walk = document.createTreeWalker(panel, NodeFilter.SHOW_TEXT);
+  const boxes = [];
+  for (let t = walk.nextNode(); t; t = walk.nextNode()) {
+    if (!t.textContent.trim() || (nav && nav.contains(t))) continue;
+    const button = t.parentElement.closest("button");
+    const range = document.createRange();
+    range.selectNodeContents(t);
+    for (const r of button ? [button.getBoundingClientRect()] : range.getClientRects()) {
+      if (r.height > 0) boxes.push({ top: r.top - from, bottom: r.bottom - from });
+    }
+  }
+  return boxes;
+}
 
-/** Scroll the panel to show `el` whole above its sticky Previous / Next, keeping el's top in sight: to the start of
- * the first of the panel's blocks that leaves room enough, so that no line is cut at the panel's top (scrolled just
- * enough, 53 px, lesson 5 step 3 at 1280 x 720 in presenter mode cut through the first line of the lesson's title,
- * and a guess's answer scrolled into sight cut the step's title). Where the step's content ends too soon for the panel
- * to scroll that far, the room is left above Previous / Next (--lesson-room, lessons.css). */
+/** Scroll the panel to show `el` whole above its sticky Previous / Next, keeping el's top in sight: to the first place
+ * past what that needs where a line of text starts (lineBoxes), so that no line is cut at the panel's top (scrolled just enough,
+ * 53 px, lesson 5 step 3 at 1280 x 720 in presenter mode cut through the first line of the lesson's title, and a
+ * guess's answer scrolled into sight by the browser cut the step's title). Where the step's content ends too soon for
+ * the panel to scroll that far, the room is left above Previous / Next (--lesson-room, lessons.css). */
 function showInPanel(panel, el) {
   const nav = panel.querySelector(".lesson-nav");
   const box = el.getBoundingClientRect();
@@ -250,10 +263,10 @@ function showInPanel(panel, el) {
   if (over <= 0 && box.top >= seen.top) return; // (whole in sight)
   const need = over + 8;
   const most = box.top - seen.top;
-  // where each block starts (the top of its margin, in the gap above it), measured from the panel's top
-  const starts = [...panel.querySelectorAll(PANEL_BLOCKS)]
-    .map((b) => b.getBoundingClientRect().top - (parseFloat(getComputedStyle(b).marginTop) || 0) - seen.top)
-    .filter((y) => y >= need && y <= most);
+  // the panel's top stops just above a line of text, where it cuts no other line (a taller word on the same line)
+  const lines = lineBoxes(panel, seen.top);
+  const starts = lines.map((b) => b.top - 2)
+    .filter((y) => y >= need && y <= most && !lines.some((b) => b.top < y - 0.5 && b.bottom > y + 0.5));
   const to = starts.length ? Math.min(...starts) : Math.min(need, most);
   const room = Math.ceil(to - (panel.scrollHeight - panel.clientHeight - panel.scrollTop));
   if (room > 0) panel.style.setProperty("--lesson-room", `${(parseFloat(panel.style.getPropertyValue("--lesson-room")) || 0) + room}px`);

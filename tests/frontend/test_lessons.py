@@ -998,17 +998,42 @@ def test_a_step_s_question_shows_whole_in_presenter_mode(page: Page):
     assert page.evaluate(CUT_AT_THE_TOP) == []
 
 
-# the blocks of the lesson panel (the kicker, the lesson's title, the step's progress and title, each paragraph of its
-# text, its question's prompt, choices, hint and answer) that its top edge cuts through: partly scrolled out of sight above, partly in it
+# the lines of text (and the buttons) of the lesson panel that its top edge cuts through: partly scrolled out of sight
+# above, partly in it (Previous / Next, sticky at its foot, left out)
 CUT_AT_THE_TOP = """() => {
   const panel = document.getElementById('lesson-panel');
   const top = panel.getBoundingClientRect().top;
-  const blocks = [...panel.querySelectorAll(':scope > :not(.lesson-head):not(.lesson-nav):not(.lesson-question):not(.lesson-body), '
-    + ':scope > .lesson-head > *, :scope > .lesson-body > *, :scope > .lesson-question > *')];
-  return blocks.map((b) => ({ cls: b.className, tag: b.tagName, r: b.getBoundingClientRect() }))
-    .filter((b) => b.r.height > 0 && b.r.top < top - 1 && b.r.bottom > top + 1)
-    .map((b) => `${b.tag}.${b.cls}: ${(top - b.r.top).toFixed(0)} px of ${b.r.height.toFixed(0)} above the top`);
+  const nav = panel.querySelector('.lesson-nav');
+  const walk = document.createTreeWalker(panel, NodeFilter.SHOW_TEXT);
+  const found = [];
+  for (let t = walk.nextNode(); t; t = walk.nextNode()) {
+    if (!t.textContent.trim() || (nav && nav.contains(t))) continue;
+    const button = t.parentElement.closest('button');
+    const range = document.createRange();
+    range.selectNodeContents(t);
+    for (const r of button ? [button.getBoundingClientRect()] : range.getClientRects())
+      if (r.height > 0 && r.top < top - 1 && r.bottom > top + 1)
+        found.push(`"${t.textContent.trim().slice(0, 30)}": ${(top - r.top).toFixed(0)} px of ${r.height.toFixed(0)} above the top`);
+  }
+  return found;
 }"""
+
+
+def test_a_question_shown_whole_in_presenter_mode_keeps_the_text_above_it(page: Page):
+    """Lesson 8 step 5 at 1280 x 720 in presenter mode: the panel scrolls to show the step's question whole above
+    Previous / Next, and to where a line starts, not to where a whole paragraph starts: to a paragraph's start it
+    scrolled 508 px, the step's title and its text all out of sight for the question's 180 px (a blank below it)."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?lesson=positional-encoding&step=5&present=1")
+    step_ready(page, "positional-encoding", 5)
+    page.wait_for_selector('#lesson-panel .lesson-question[data-answered="0"] button')
+    page.wait_for_timeout(300)
+    box = page.locator("#lesson-panel .lesson-question").bounding_box()
+    nav = page.locator("#lesson-panel .lesson-nav").bounding_box()
+    assert box["y"] + box["height"] <= nav["y"] + 1, (box, nav)
+    assert page.evaluate(CUT_AT_THE_TOP) == []
+    # no more than a line's scroll past what showing the question whole needs (its foot within 2 lines of Next)
+    assert nav["y"] - (box["y"] + box["height"]) < 2.5 * 19 * 1.12 * 1.5, (box, nav)
 
 
 def test_a_top_key_question_with_one_word_to_choose_is_left_out(page: Page):
