@@ -442,6 +442,7 @@ def load_lessons(folder: Path, default_model: str | None = None) -> LessonList:
                                                           error=f"the lessons folder cannot be read: "
                                                                 f"{e.strerror or e.__class__.__name__}")])
     check = _model_checker(default_model) if default_model else None
+    checked_against = (default_model, _model_names() if check else ())  # (a kept lesson was checked against these)
     seen: dict[str, str] = {}
     for path in entries[:MAX_FILES]:
         name = path.name
@@ -460,7 +461,7 @@ def load_lessons(folder: Path, default_model: str | None = None) -> LessonList:
                                               "dashes (e.g. 09-my-lesson.md)")
             if ident in seen:
                 raise LessonSyntaxError(None, f"the id {ident!r} is taken by {seen[ident]}")
-            lesson = _parsed_file(path, real, stat, default_model, check)
+            lesson = _parsed_file(path, real, stat, checked_against, check)
         except (LessonSyntaxError, ValueError) as e:
             errors.append(LessonError(file=name, error=str(e)))
             continue
@@ -483,13 +484,18 @@ _PARSED: dict[Path, tuple[tuple, Lesson | str]] = {}
 _PARSED_LOCK = threading.Lock()
 
 
-def _parsed_file(path: Path, real: Path, stat: os.stat_result, default_model: str | None, check) -> Lesson:
-    """The lesson of the file `path` (its real path `real`, whose stat() is `stat`), parsed once and kept while the
-    file's modification time, size and inode, the default model and the registered models stay the same: an edited
-    file is read again at the next request. Raises LessonSyntaxError as parse_lesson does."""
+def _model_names() -> tuple[str, ...]:
     from models import registry
 
-    key = (stat.st_mtime_ns, stat.st_size, stat.st_ino, default_model, tuple(registry.names()) if check else ())
+    return tuple(registry.names())
+
+
+def _parsed_file(path: Path, real: Path, stat: os.stat_result, checked_against: tuple, check) -> Lesson:
+    """The lesson of the file `path` (its real path `real`, whose stat() is `stat`), parsed once and kept while the
+    file's modification time, size and inode and `checked_against` (the default model and the registered models it
+    was checked against) stay the same: an edited file is read again at the next request. Raises LessonSyntaxError as
+    parse_lesson does."""
+    key = (stat.st_mtime_ns, stat.st_size, stat.st_ino, checked_against)
     with _PARSED_LOCK:
         kept = _PARSED.get(path)
     if kept is not None and kept[0] == key:

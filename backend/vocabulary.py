@@ -179,6 +179,11 @@ def meta(settings, models) -> dict:
     }
 
 
+def count(n: int, noun: str) -> str:
+    """“1 layer”, “4 layers”: n with its noun, plural but for 1 (the page's own is frontend/js/derive.js count)."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 if __name__ == "__main__":  # the vocabulary as GET /api/meta sends it (the JavaScript unit tests read it)
     import json
 
@@ -186,8 +191,3 @@ if __name__ == "__main__":  # the vocabulary as GET /api/meta sends it (the Java
     from models import registry
 
     print(json.dumps(meta(Settings(), registry.list_models()), ensure_ascii=False))
-
-
-def count(n: int, noun: str) -> str:
-    """“1 layer”, “4 layers”: n with its noun, plural but for 1 (the page's own is frontend/js/derive.js count)."""
-    return f"{n} {noun}" + ("" if n == 1 else "s")
