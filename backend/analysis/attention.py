@@ -10,6 +10,7 @@ from backend import schemas
 from backend.analysis import roles as role_analysis  # (a module: analysis.roles imports this one too)
 from backend.analysis.common import (
     check_index,
+    packed_rounded,
     packed_weights,
     rnd,
     rnd_masked,
@@ -59,9 +60,10 @@ def query_rows(pattern: torch.Tensor, selection: schemas.QuerySelection) -> sche
 
 def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool = False,
             roles: bool = False, selection: schemas.QuerySelection | None = None,
-            to_send: bool = False, heads: bool = True, visible_only: bool = False) -> schemas.AnalyzeResponse:
+            to_send: bool = False, heads: bool = True, visible_only: bool = False,
+            packed: bool = False) -> schemas.AnalyzeResponse:
     """Every head's pattern (full precision for `layers`, default all, each query's row cut after the keys it sees
-    with `visible_only`; 8-bit for all with `thumbnails`),
+    with `visible_only`, as 16-bit integers in `attention_packed` with `packed`; 8-bit for all with `thumbnails`),
     the per-head summaries (unless not `heads`), the top-k next tokens, with `roles` every head's role scores and label, and with
     `selection` every head's rows of the selected queries combined. `to_send`: an answer only written to JSON by
     backend/encode.py (the route's), whose `attention` is a numpy array of the same numbers (common.rounded; with
@@ -90,6 +92,10 @@ def analyze(run: Run, k: int, layers: list[int] | None = None, thumbnails: bool 
     # Assigned after validation: rnd() makes nested lists of floats from a float tensor, so checking each of its
     # n_layers * n_heads * n^2 numbers again (more than the rest of the answer costs at 64 tokens) proves nothing.
     sent = pat if layers == list(range(cfg.n_layers)) else pat[layers]  # (every layer: no copy)
+    if packed:  # [len(layers), head, q, k] as integers, `attention` left [] (as lists below where they cannot be)
+        answer.attention_packed = packed_rounded(sent, visible if visible_only else None)
+        if answer.attention_packed is not None:
+            return answer
     if not visible_only:
         answer.attention = (rounded if to_send else rnd)(sent)  # [len(layers), head, q, k]
     elif to_send:

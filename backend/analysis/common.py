@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import math
 
 import numpy as np
@@ -66,6 +67,29 @@ def _finite_or_none(x, depth: int):
         return [_finite_or_none(v, depth - 1) for v in x]
     isfinite = math.isfinite
     return [v if isfinite(v) else None for v in x]
+
+
+PACKED_SCALE = 10**DECIMALS  # packed_rounded(): a number of DECIMALS places as an integer
+
+
+def packed_rounded(t: torch.Tensor, visible: list[int] | None = None) -> schemas.PackedWeights | None:
+    """Weights [..., query, key] as rnd() rounds them, as 16-bit integers (weight * PACKED_SCALE, which is what
+    torch.round(x, decimals=DECIMALS) divides by 10**DECIMALS), base64: the same numbers as rnd()'s and rounded()'s
+    (their shortest forms are those 4-decimal numbers). `visible`: only each query's first visible[query] keys, one row
+    after another. None where a weight is not in [0, 1] (or not a number)."""
+    if t.dim() < 2:
+        return None
+    k = torch.round(t.detach().double() * PACKED_SCALE)  # [..., query, key]
+    if k.numel():
+        low, high = torch.aminmax(k)
+        if not (low >= 0 and high <= PACKED_SCALE):  # (False for a nan)
+            return None
+    k = k.to(torch.int16).numpy().astype("<u2")  # 0 .. 10,000 (a no-op on a little-endian machine)
+    if visible is not None:
+        k = k[..., np.arange(t.shape[-1]) < np.asarray(visible)[:, None]]  # [..., sum(visible)]: query by query
+    return schemas.PackedWeights(shape=list(t.shape), dtype="uint16", scale=PACKED_SCALE,
+                                 rows="whole" if visible is None else "visible",
+                                 data=binascii.b2a_base64(k.tobytes(), newline=False).decode("ascii"))
 
 
 def packed_weights(t: torch.Tensor, scale: int = 255) -> schemas.PackedWeights:

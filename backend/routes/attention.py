@@ -56,7 +56,7 @@ def analysis(service: ModelService, req: schemas.AnalyzeRequest) -> schemas.Anal
                                                req.allow_beyond_trained, lens_wanted=req.why)
     out = attention.analyze(run, req.top_k, layers=req.layers, thumbnails=req.thumbnails, roles=req.roles,
                             selection=req.query_rows, to_send=True, heads=req.heads,
-                            visible_only=req.visible_only)
+                            visible_only=req.visible_only, packed=req.packed)
     if req.why:
         info = {name: getattr(out, name) for name in schemas.RunInfo.model_fields}  # its tokens, said once
         out.lens, out.logit = attribution.why(run, req.top_k, wide=service.spare_threads, info=info, ahead=ahead)

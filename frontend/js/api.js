@@ -135,13 +135,16 @@ function fromBase64(s) {
 
 /**
  * POST /api/analyze. With `thumbnails: true` the answer's `thumbnails` comes decoded:
- * {shape: [layer, head, query, key], scale, bytes: Uint8Array} (weight = byte / scale) in place of the base64 `data`.
+ * {shape: [layer, head, query, key], scale, bytes: Uint8Array} (weight = byte / scale) in place of the base64 `data`;
+ * with `packed: true`, `attention_packed` likewise (its integers two bytes each: derive.js wholeRows reads them).
  */
 export async function analyze(body, signal) {
   const data = await call("POST", "/api/analyze", body, signal);
-  if (data && data.thumbnails) {
-    const { data: b64, ...rest } = data.thumbnails;
-    data.thumbnails = { ...rest, bytes: fromBase64(b64) };
+  for (const key of ["thumbnails", "attention_packed"]) {
+    if (data && data[key]) {
+      const { data: b64, ...rest } = data[key];
+      data[key] = { ...rest, bytes: fromBase64(b64) };
+    }
   }
   return data;
 }

@@ -175,16 +175,59 @@ export function positionalLength(model, pn) {
 
 /**
  * An analysis asked with `visible_only` (each query's row of `attention` ends after the keys it sees, `visible[query]`
- * of them) with its rows whole again: the masked keys after them as 0, as a plain answer has them. In place (the
- * answer is the page's own, just parsed); a plain answer is left as it is.
+ * of them) with its rows whole again: the masked keys after them as 0, as a plain answer has them; one asked with
+ * `packed` (its `attention_packed` decoded by api.js) with `attention` made from those integers, rows whole. In place
+ * (the answer is the page's own, just parsed); a plain answer is left as it is.
  */
 export function wholeRows(a) {
+  if (a && a.attention_packed && a.attention_packed.bytes) {
+    a.attention = unpackedAttention(a.attention_packed, a.visible);
+    delete a.attention_packed;
+    return a;
+  }
   if (!a || !Array.isArray(a.attention) || !Array.isArray(a.visible)) return a;
   const n = a.visible.length;
   for (const layer of a.attention) {
     for (const matrix of layer || []) for (const row of matrix) while (row.length < n) row.push(0);
   }
   return a;
+}
+
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * The API's packed attention ({shape: [layer, head, query, key], dtype: "uint16", scale, rows, bytes}) as nested
+ * arrays [layer][head][query][key] with whole rows: weight = integer / scale (the same numbers as the JSON lists: both
+ * the nearest double to a 4-decimal number), a key a query does not see 0. rows "visible": the bytes hold each
+ * query's first visible[query] keys only.
+ */
+export function unpackedAttention(packed, visible) {
+  const [nl, nh, nq, nk] = packed.shape;
+  const { bytes, scale } = packed;
+  const count = bytes.length >> 1;
+  let ints;
+  if (LITTLE_ENDIAN && bytes.byteOffset % 2 === 0) ints = new Uint16Array(bytes.buffer, bytes.byteOffset, count);
+  else {
+    const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.length);
+    ints = Uint16Array.from({ length: count }, (_, i) => view.getUint16(2 * i, true));
+  }
+  const seen = packed.rows === "visible" ? visible : null;
+  let i = 0;
+  const out = new Array(nl);
+  for (let l = 0; l < nl; l++) {
+    const layer = (out[l] = new Array(nh));
+    for (let h = 0; h < nh; h++) {
+      const matrix = (layer[h] = new Array(nq));
+      for (let q = 0; q < nq; q++) {
+        const n = seen ? seen[q] : nk;
+        const row = (matrix[q] = new Array(nk));
+        for (let k = 0; k < n; k++) row[k] = ints[i++] / scale;
+        for (let k = n; k < nk; k++) row[k] = 0;
+      }
+    }
+  }
+  if (i !== count) throw new Error(`the packed attention holds ${count} numbers, its shape ${i}`);
+  return out;
 }
 
 /**

@@ -4,10 +4,12 @@ import base64
 import math
 import re
 
+import numpy as np
 import pytest
 import torch
 
 from backend import schemas
+from backend.analysis.common import packed_rounded, rnd
 from models import registry
 from models.positional import sinusoidal_encoding
 from models.transformer import Interventions
@@ -129,6 +131,42 @@ def test_analyze_visible_only_sends_each_row_up_to_the_keys_it_sees(client, mode
             assert math.isclose(sum(row), 1, abs_tol=1e-3)
     assert sum(len(row) for row in cut["attention"][0][0]) == (n * (n + 1) // 2 if causal else n * n)
     assert {k: v for k, v in cut.items() if k != "attention"} == {k: v for k, v in plain.items() if k != "attention"}
+
+
+@pytest.mark.parametrize("model,text", [("tiny-sinusoidal", TEXT), ("tiny-alibi", "a"), ("smollm2-135m", TEXT),
+                                        ("minilm-l6", "The bank of the river was steep.")])
+@pytest.mark.parametrize("extra", [{}, {"visible_only": True}, {"layers": [1, 0], "visible_only": True}, {"layers": []}])
+def test_analyze_packed_holds_the_numbers_of_attention(client, model, text, extra):
+    """`packed`: `attention_packed` holds the very numbers of `attention` (integer / 10,000, in its order: rows cut as
+    `visible_only` cuts them), `attention` is [], and the rest of the answer is the same."""
+    ask = {"text": text, "model": model, "top_k": 3, **extra}
+    lists = client.post("/api/analyze", json=ask).json()
+    packed = client.post("/api/analyze", json={**ask, "packed": True}).json()
+    p = packed.pop("attention_packed")
+    assert packed.pop("attention") == [] and lists.pop("attention_packed") is None
+    numbers = lists.pop("attention")
+    assert packed == lists
+    assert p["dtype"] == "uint16" and p["scale"] == 10000
+    assert p["rows"] == ("visible" if extra.get("visible_only") else "whole")
+    n = len(lists["tokens"])
+    assert p["shape"] == [len(lists["layers"]), lists["n_heads"], n, n]
+    ints = np.frombuffer(base64.b64decode(p["data"], validate=True), dtype="<u2")
+    flat = [w for layer in numbers for head in layer for row in head for w in row]
+    assert len(ints) == len(flat) and [int(k) / 10000 for k in ints] == flat
+
+
+def test_packed_rounded_declines_what_is_not_a_weight():
+    """A number outside [0, 1] (or nan) cannot be a 16-bit count of 1/10,000: None, and the answer keeps its lists."""
+    assert packed_rounded(torch.tensor([[0.5, float("nan")]])) is None
+    assert packed_rounded(torch.tensor([[0.5, 1.00006]])) is None
+    assert packed_rounded(torch.tensor([[-0.00006, 1.0]])) is None
+    # what rounds into [0, 1] is packed as rnd() rounds it; `visible`: each row's first keys only
+    t = torch.tensor([[-0.00004, 1.00004], [0.12345, 0.99995]])
+    p = packed_rounded(t, visible=[1, 2])
+    assert p.rows == "visible" and p.shape == [2, 2]
+    want = [w * 10000 for row, n in zip(rnd(t), [1, 2], strict=True) for w in row[:n]]
+    assert np.frombuffer(base64.b64decode(p.data), dtype="<u2").tolist() == [round(w) for w in want]
+    assert all(abs(w - round(w)) < 1e-6 for w in want)
 
 
 def test_analyze_thumbnails_follow_the_interventions(client):

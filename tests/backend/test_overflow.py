@@ -71,6 +71,7 @@ REQUESTS = [
     {},
     {"top_k": 3, "layers": [1, 0]},
     {"layers": [1], "visible_only": True},
+    {"visible_only": True, "packed": True},
     {"layers": [], "why": True},
     {"layers": [], "attention_attribution": {"layer": 1, "head": 2}},
     {"layers": [0], "thumbnails": True, "roles": True},

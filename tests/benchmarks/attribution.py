@@ -107,7 +107,7 @@ def default_model(runs: int) -> list[str]:
     n = 16
     texts = iter(sentences(loaded, n, 5 * (runs + 3)))
     views = page_asks(layer=1, head=1)
-    t = page_views(name, texts, {"top_k": 10, "visible_only": True}, views, runs)
+    t = page_views(name, texts, {"top_k": 10, "visible_only": True, "packed": True}, views, runs)
     service = ModelService(Settings())
 
     def analyze() -> Run:
@@ -121,7 +121,7 @@ def default_model(runs: int) -> list[str]:
     t.update(interleaved({"analyze": analyze, "with": analyze_with}, runs=runs))
     compute = paired_ratio(t["with"], t["analyze"])
     return [f"`{name}`, {n} tokens, each round a sentence not seen before; {runs} interleaved rounds. Over HTTP: the "
-            "page's requests (`page_views`; the plain analysis as the attention view asks it, `visible_only: true`). "
+            "page's requests (`page_views`; the plain analysis as the attention view asks it, `visible_only: true`, `packed: true`). "
             "In process: the same answers made and written to JSON without HTTP, all three.\n",
             "| what | time | ratio to the analysis | target | |", "| --- | ---: | ---: | ---: | --- |",
             f"| POST /api/analyze, uncached | {t['http'].cell()} | | | |",
@@ -159,8 +159,8 @@ def smollm2(runs: int) -> list[str]:
         explain(run, 20, 4, service, ahead)
 
     views = page_asks(layer=20, head=4)
-    t = page_views(name, texts, {"top_k": 10, "layers": [0], "thumbnails": True, "visible_only": True}, views, runs,
-                   {"forward": forward})
+    compact = {"top_k": 10, "layers": [0], "thumbnails": True, "visible_only": True, "packed": True}
+    t = page_views(name, texts, compact, views, runs, {"forward": forward})
     run = forward()
     t.update(interleaved({"forward": forward, "with": forward_then_all,
                           "lens": lambda: dump(attribution.lens(run)),
@@ -168,9 +168,9 @@ def smollm2(runs: int) -> list[str]:
                           "attention": lambda: dump(attribution.attention_attribution(run, 20, 4))}, runs=runs))
     ratio = paired_ratio(t["with"], t["forward"])
     return [f"`{name}`, {n} tokens; {runs} interleaved rounds. Over HTTP: the page's requests (`page_views`; the "
-            "analysis is the page's compact one, `layers: [0]`, `thumbnails: true`, `visible_only: true`), each round "
-            "a sentence not seen before, against the forward pass in this process timed in the same rounds. In process: the answers "
-            "written to JSON as the server writes them.\n",
+            "analysis is the page's compact one, `layers: [0]`, `thumbnails: true`, `visible_only: true`, `packed: true`), "
+            "each round a sentence not seen before, against the forward pass in this process timed in the same rounds. "
+            "In process: the answers written to JSON as the server writes them.\n",
             "| what | time | ratio to the forward pass | target | |", "| --- | ---: | ---: | ---: | --- |",
             f"| forward pass with its cache (ModelService.run, uncached), in the HTTP rounds | {t['forward'].cell()} | | | |",
             f"| POST /api/analyze, uncached | {t['http'].cell()} | {ratio_cell(t['http'], t['forward'])} | | |",

@@ -3,11 +3,12 @@
 One `attnlab serve` (default settings, result cache off, so every request is a forward pass) in its own process;
 this process asks it for /api/analyze as the page does (gzip accepted, the JSON parsed with orjson: as fast as a
 browser's JSON.parse, 1.9 ms for the default model's 366 KB answer at 64 tokens in both, where Python's json takes
-12 ms) and, interleaved with those requests, runs the forward pass of the same text itself: the glass box's
-`run_with_cache` for the default model, transformers' eager forward with `output_attentions` for MiniLM and SmolLM2
-(see tests/benchmarks/forward.py). The server is on this machine, so it sends its answers unpacked (backend/work.py).
-The timed client is tests.benchmarks.server.Client (http.client, one kept-alive connection); the same request through
-httpx is timed in the same rounds, to show what a heavier client adds.
+12 ms; a packed attention decoded into whole rows, tests.benchmarks.server.as_the_page_holds) and, interleaved with
+those requests, runs the forward pass of the same text itself: the glass box's `run_with_cache` for the default
+model, transformers' eager forward with `output_attentions` for MiniLM and SmolLM2 (see tests/benchmarks/forward.py).
+The server is on this machine, so it sends its answers unpacked (backend/work.py). The timed client is
+tests.benchmarks.server.Client (http.client, one kept-alive connection); the same request through httpx is timed in
+the same rounds, to show what a heavier client adds.
 """
 
 from __future__ import annotations
@@ -23,16 +24,18 @@ from models import registry
 from tests.benchmarks.api import text_of
 from tests.benchmarks.common import interleaved, paired_ratio, ratio_cell, verdict
 from tests.benchmarks.forward import _reference
-from tests.benchmarks.server import Client, serve
+from tests.benchmarks.server import Client, as_the_page_holds, serve
 
 # (model, tokens, the request's extra fields, the baseline, target ratio)
 CASES = [
     ("tiny-sinusoidal", 16, {}, "glass", 2.0),
     ("tiny-sinusoidal", 64, {}, "glass", 2.0),
-    ("tiny-sinusoidal", 16, {"visible_only": True}, "glass", 2.0),  # the page's request (frontend/js/sources.js)
+    ("tiny-sinusoidal", 16, {"visible_only": True}, "glass", 2.0),
     ("tiny-sinusoidal", 64, {"visible_only": True}, "glass", 2.0),
+    ("tiny-sinusoidal", 16, {"visible_only": True, "packed": True}, "glass", 2.0),  # the page's (frontend/js/sources.js)
+    ("tiny-sinusoidal", 64, {"visible_only": True, "packed": True}, "glass", 2.0),
     ("minilm-l6", 16, {}, "transformers", 1.3),
-    ("smollm2-135m", 32, {"layers": [0], "thumbnails": True, "visible_only": True}, "transformers", 1.15),
+    ("smollm2-135m", 32, {"layers": [0], "thumbnails": True, "visible_only": True, "packed": True}, "transformers", 1.15),
 ]
 
 
@@ -60,8 +63,10 @@ def run(quick: bool = False) -> str:
              f"process with the server's {threads} torch thread(s) (`torch_threads`), {runs} rounds after {warmup} "
              "warm-up rounds. Times: median (min-max). Ratio: the median of the per-round ratios (middle half in brackets). "
              "The SmolLM2 request is the page's compact one (`layers: [0]`, `thumbnails: true`); the page asks "
-             "every model with `visible_only: true` (each row of the attention up to the keys its query sees), "
-             "timed for the default model beside the full request. "
+             "every model with `visible_only: true` (each row of the attention up to the keys its query sees) and "
+             "`packed: true` (the weights as 16-bit integers, decoded into whole rows as the page's data layer does: "
+             "tests.benchmarks.server.as_the_page_holds), timed for the default model beside the full request and "
+             "the request with lists. "
              "The ratio is the lean client's (tests.benchmarks.server.Client); httpx: the same request through httpx.\n",
              "| model | tokens | request | HTTP answer | httpx | baseline | baseline time | ratio | target | |",
              "| --- | ---: | --- | ---: | ---: | --- | ---: | ---: | ---: | --- |"]
@@ -86,7 +91,7 @@ def run(quick: bool = False) -> str:
             def through_httpx(body=body):
                 r = heavy.post("/api/analyze", json=body)
                 r.raise_for_status()
-                orjson.loads(r.content)
+                as_the_page_holds(orjson.loads(r.content))
 
             if baseline == "glass":
                 def base_pass(ids=ids, model=loaded.model):

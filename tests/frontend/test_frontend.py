@@ -97,8 +97,9 @@ def test_typing_updates_token_strip_and_heatmap(page: Page):
     with page.expect_request(lambda r: r.url.endswith("/api/analyze") and SENTENCE in (r.post_data or "")) as asked:
         page.fill("#text", SENTENCE)
     ready(page)
-    # the page asks for each row up to the keys its query sees, and draws the plain answer's rows
+    # the page asks for each row up to the keys its query sees, as 16-bit integers, and draws the plain answer's rows
     assert json.loads(asked.value.post_data)["visible_only"] is True
+    assert json.loads(asked.value.post_data)["packed"] is True
     expected = api(page, "/api/analyze", {"text": SENTENCE})
     assert chip_texts(page) == [t["display"] for t in expected["tokens"]]
     z = plot_data(page, "#attn-heatmap .plot")[0]["z"]

@@ -6,7 +6,7 @@ import {
   asSentence, baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, positionText, scrollCues,
   beyondNotice, count, emptyMessage, hideSpecialBox, shownIndices, shownText, temperatureElsewhere,
   similarityByDistance, similarityCaption,
-  sliceThumbnails, visibleAnalysis, wholeInsert, stripHidden, hiddenWords,
+  sliceThumbnails, visibleAnalysis, wholeInsert, stripHidden, hiddenWords, unpackedAttention,
 } from "../../../frontend/js/derive.js";
 import { analysis, MODELS } from "./fixtures.mjs";
 
@@ -83,6 +83,37 @@ test("an answer asked with visible_only has whole rows again: the cut keys as 0"
   assert.deepEqual(wholeRows({ visible: [2, 2], attention: [null, [[[0.5, 0.5], [0.5, 0.5]]]] }).attention[1][0],
     [[0.5, 0.5], [0.5, 0.5]]);
   assert.equal(wholeRows(null), null);
+});
+
+/** Little-endian uint16 bytes of integers, at an odd offset of their buffer where `odd` (a view into a larger one). */
+function u16bytes(ints, odd = false) {
+  const buf = new Uint8Array(2 * ints.length + (odd ? 1 : 0));
+  const view = new DataView(buf.buffer);
+  ints.forEach((v, i) => view.setUint16((odd ? 1 : 0) + 2 * i, v, true));
+  return odd ? buf.subarray(1) : buf;
+}
+
+test("an answer asked with packed has its attention made from the integers: the same numbers as the JSON lists", () => {
+  // rows "visible": each query's first visible[q] keys; 1 layer, 2 heads, 3 queries
+  const ints = [10000, 2500, 7500, 5000, 2500, 2500, 10000, 5000, 5000, 1000, 2000, 7000];
+  for (const odd of [false, true]) {
+    const packed = { shape: [1, 2, 3, 3], dtype: "uint16", scale: 10000, rows: "visible", bytes: u16bytes(ints, odd) };
+    const a = wholeRows({ visible: [1, 2, 3], layers: [1], attention: [], attention_packed: packed });
+    assert.equal(a.attention_packed, undefined);
+    assert.deepEqual(a.attention[0][0], [[1, 0, 0], [0.25, 0.75, 0], [0.5, 0.25, 0.25]]);
+    assert.deepEqual(a.attention[0][1], [[1, 0, 0], [0.5, 0.5, 0], [0.1, 0.2, 0.7]]);
+  }
+  // integer / 10000 is the double JSON.parse gives the 4-decimal number, for every such number
+  for (let k = 0; k <= 10000; k++) {
+    const text = (k / 10000).toFixed(4);
+    if (JSON.parse(text) !== k / 10000) assert.fail(`${k} / 10000 is not ${text}`);
+  }
+  // rows "whole": every cell
+  const whole = unpackedAttention({ shape: [1, 1, 2, 2], scale: 10000, rows: "whole", bytes: u16bytes([10000, 0, 4000, 6000]) }, [1, 2]);
+  assert.deepEqual(whole, [[[[1, 0], [0.4, 0.6]]]]);
+  // bytes that do not fit the shape are an error, not a picture of something else
+  assert.throws(() => unpackedAttention({ shape: [1, 1, 2, 2], scale: 10000, rows: "whole", bytes: u16bytes([1, 2, 3]) }, [1, 2]));
+  assert.deepEqual(unpackedAttention({ shape: [0, 4, 2, 2], scale: 10000, rows: "visible", bytes: new Uint8Array(0) }, [1, 2]), []);
 });
 
 test("a compact answer indexed by layer, and who gets one", () => {
