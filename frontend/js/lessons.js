@@ -61,6 +61,16 @@ function contextOf(base, p) {
   return { ctx: { ...base, state: { ...s, model: model.name }, model, overrides: p.overrides, hover: null, slot: p.spec } };
 }
 
+/**
+ * The request a number was read from, as whoever checks it against the API sends it: without `packed` (the page holds
+ * the attention as lists again, wholeRows; the API answers the same numbers as lists without it).
+ */
+function checkable(request) {
+  if (!request || !request.params || !("packed" in request.params)) return request;
+  const { packed, ...params } = request.params;
+  return { ...request, params };
+}
+
 /** A placeholder's text for the panel: {text, expr, src, path, fmt, kind, request} or {pending} or {error}. */
 function evaluate(raw, base) {
   let p;
@@ -85,7 +95,7 @@ function evaluate(raw, base) {
     // (a text shown as a word keeps what it was: T.tokenWords tells apart two that read alike; a token of the
     // sentence that another reads as is named with its position, T.tokenNote; `| self` writes the query's own as
     // "itself", T.placeholderText)
-    return { ...T.placeholderText(value, p.format, r.data, path, token), expr: p.expr, src: p.spec, path, fmt: p.format, kind: typeof value, request: r.request };
+    return { ...T.placeholderText(value, p.format, r.data, path, token), expr: p.expr, src: p.spec, path, fmt: p.format, kind: typeof value, request: checkable(r.request) };
   } catch (err) {
     return { error: err.message };
   }
