@@ -249,10 +249,15 @@ ROLES: dict[str, Role] = {
     "repeated": Role(repeated, "a word that occurs twice: @repeated is its first occurrence, @repeated/2 its second",
                      "a word that occurs twice",
                      lambda n: ("a word that occurs twice" if n == 2 else f"a word that occurs {n} times", "none")),
+    # (what a sentence lacks is said of the guess, which is all that is known: "The dog went for a walk." has two
+    # nouns, but "walk" is on the list of verbs)
     "noun": Role(noun, "a noun (a guess: the word after a determiner such as the, a, my, and its adjectives); "
-                       "@noun/2 is the second different noun", "a noun after the, a or my",
-                 lambda n: (f"{n} different nouns after the, a or my", "fewer")),
-    "verb": Role(verb, "a verb (a guess: a word list, and words ending in -ed)", "a verb"),
+                       "@noun/2 is the second different noun",
+                 "a word it takes for a noun (a guess from word lists: a word after the, a or my)",
+                 lambda n: (f"{n} different words it takes for nouns (a guess from word lists: words after the, a "
+                            "or my)", "fewer")),
+    "verb": Role(verb, "a verb (a guess: a word list, and words ending in -ed)",
+                 "a word it takes for a verb (a guess from word lists: a common verb, or a word ending in -ed)"),
     "first": Role(first, "the first word (leaving out special tokens and punctuation)", "a word"),
     "last": Role(last, "the last word (leaving out punctuation); @last/2 the one before", "a word",
                  lambda n: (f"{n} words", "fewer")),

@@ -1491,7 +1491,8 @@ def test_a_second_noun_is_asked_for_as_a_different_noun(client):
     """Lesson 2 on "A cat and a cat." said "This step needs a second noun after the, a or my, and “A cat and a cat.” has
     none": it has cat twice, and @noun/2 is a second *different* noun."""
     d = client.post("/api/lessons/one-hot-vs-dense-embeddings/steps/1", json={"text": "A cat and a cat."}).json()
-    assert d["missing"] == "This step needs 2 different nouns after the, a or my, and “A cat and a cat.” has fewer.", d
+    assert d["missing"] == ("This step needs 2 different words it takes for nouns (a guess from word lists: words after "
+                            "the, a or my), and “A cat and a cat.” has fewer."), d
     assert {r["role"]: r["word"] for r in d["roles"]}["noun"] == "cat"
 
 
@@ -2819,3 +2820,31 @@ def test_a_step_with_no_query_of_its_own_selects_the_last_token_that_stands_for_
         d = client.post(f"/api/lessons/many-heads/steps/{step}", json={"text": text, "model": model}).json()
         assert d["applies"] and d["problems"] == [], d
         assert d["settings"]["token"] == want, (step, d["settings"]["token"], tokens)
+
+
+def test_lesson_2_says_only_what_its_word_lists_know_of_nouns_and_verbs(client):
+    """Lesson 2's @noun and @verb are a guess from word lists, and its text said them as facts: "The two nouns are
+    nearer to each other than the noun is to the verb" of “The spiral staircase and the dog went up.” (its @noun,
+    spiral, is an adjective there); "needs 2 different nouns after the, a or my, and “The dog went for a walk.” has
+    fewer" (walk is a noun there, on the list of verbs); "needs a verb, and “The cat and the dog barked not.” ..."
+    Now the text says what the lists took the words for, never what they are, on any sentence: those, and ones where
+    the guess is right ("The dog saw a spiral in the sand.")."""
+    texts = ["The spiral staircase and the dog went up.", "The dog saw a spiral in the sand.",
+             "The dog went for a walk.", "The spiral staircase went up to a spiral.", "The run and the walk were fun.",
+             "The cat and the dog bark."]
+    claims = re.compile(r"\b(two nouns are|the noun is|the other noun|to the verb|nouns after|needs a verb|a noun after)\b",
+                        re.I)
+    seen_missing = seen_body = 0
+    for model in ("tiny-sinusoidal", "smollm2-135m", "minilm-l6"):
+        for text in texts:
+            for n in (1, 2, 3):
+                d = client.post(f"/api/lessons/one-hot-vs-dense-embeddings/steps/{n}",
+                                json={"text": text, "model": model}).json()
+                assert d["problems"] == [], (model, text, n, d["problems"])
+                said = d["missing"] or filled(d)
+                seen_missing += bool(d["missing"])
+                seen_body += not d["missing"]
+                assert not claims.search(said), (model, text, n, said)
+                if d["missing"]:
+                    assert "takes for" in d["missing"] and "a guess" in d["missing"], d["missing"]
+    assert seen_missing and seen_body
