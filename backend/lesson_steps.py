@@ -1135,29 +1135,40 @@ class StepContext:
         typed = False  # whether it reads a source the student typed the words of (TYPED_SOURCES)
         try:
             expr, fmt = ([s.strip() for s in split_top(raw, "|")] + [""])[:2]
-            expr = SHORTCUTS.get(expr, expr)
-            parts = [s.strip() for s in split_top(expr, ".")]
-            m = re.fullmatch(r"([a-z]+)(?:\((.*)\))?", parts[0])
-            if not m or m[1] not in SOURCE_NAMES:
-                raise ReadError(f"“{parts[0]}” is neither a shortcut nor a source ({', '.join(SOURCE_NAMES)})")
-            overrides = {}
-            for part in filter(None, (p.strip() for p in (m[2] or "").split(","))):
-                o = re.fullmatch(r"([a-z]+)\s*=\s*(.+)", part)
-                if not o or o[1] not in OVERRIDES:
-                    raise ReadError(f"“{part}” is not an override ({', '.join(OVERRIDES)})")
-                overrides[o[1]] = o[2].strip()
-            spec = m[1] + (f"({','.join(f'{k}={overrides[k]}' for k in sorted(overrides))})" if overrides else "")
-            typed = any(k in self.typed for k in TYPED_SOURCES.get(m[1], ()))
-            data, request, ctx = self.source(m[1], overrides)
+            name, overrides, segments = parse_placeholder(expr)
+            spec = name + (f"({','.join(f'{k}={overrides[k]}' for k in sorted(overrides))})" if overrides else "")
+            typed = any(k in self.typed for k in TYPED_SOURCES.get(name, ()))
+            data, request, ctx = self.source(name, overrides)
             try:
-                value, path = resolve_path(data, parts[1:], ctx)
+                value, path = resolve_path(data, segments, ctx)
             except ReadError as e:
                 return NumberRead(placeholder=raw, source=spec, request=request, error=str(e),
-                                  waiting=_unread_part(m[1], data, parts[1:]) if typed else None)
+                                  waiting=_unread_part(name, data, segments) if typed else None)
             return NumberRead(placeholder=raw, value=value, shown=shown_text(value, fmt, data, path, ctx["token"]),
                               source=spec, request=request, path=path)
         except ReadError as e:
             return NumberRead(placeholder=raw, error=str(e), waiting=str(e) if typed else None)
+
+    def piece_of(self, expr: str) -> str | None:
+        """`{{top_key | piece}}`: where the token whose text `expr` (roles replaced, no format) names is a piece of a
+        longer word of its answer's sentence, and not the query's own token, what follows it (piece_note: " (the first
+        piece of “hedgehog”)"); else None. A number that cannot be read: None (its placeholder reports it)."""
+        try:
+            name, overrides, segments = parse_placeholder(expr)
+            data, _, ctx = self.source(name, overrides)
+            value, path = resolve_path(data, segments, ctx)
+        except ReadError:
+            return None
+        at = _token_at(data, path)
+        if at is None or shown_text(value, "self", data, path, ctx["token"]) == "itself":
+            return None
+        word = next((w for w in words_of(data["tokens"]) if at in w.tokens), None)
+        note = piece_note(word.text, word.tokens, at) if word else ""
+        if not note:
+            return None
+        # (the same piece of the same word twice in the sentence: which copy, in the one parenthesis)
+        twice = sum(w.key == word.key and len(w.tokens) == len(word.tokens) for w in words_of(data["tokens"])) > 1
+        return f" (token {at}, {note[2:]}" if twice else note
 
 
 def _unread_part(source: str, data: Any, segments: list[str]) -> str:
@@ -1172,10 +1183,38 @@ def _bare_role(expr: str) -> bool:
     return bool(re.fullmatch(r"\s*@[a-z][a-z-]*(?:/\d+)?\s*(\|.*)?", expr))
 
 
+def parse_placeholder(expr: str) -> tuple[str, dict, list[str]]:
+    """A placeholder's expression (no format) -> its source's name, overrides and path steps; a shortcut is read as
+    its path. Raises ReadError."""
+    expr = SHORTCUTS.get(expr.strip(), expr.strip())
+    parts = [s.strip() for s in split_top(expr, ".")]
+    m = re.fullmatch(r"([a-z]+)(?:\((.*)\))?", parts[0])
+    if not m or m[1] not in SOURCE_NAMES:
+        raise ReadError(f"“{parts[0]}” is neither a shortcut nor a source ({', '.join(SOURCE_NAMES)})")
+    overrides = {}
+    for part in filter(None, (p.strip() for p in (m[2] or "").split(","))):
+        o = re.fullmatch(r"([a-z]+)\s*=\s*(.+)", part)
+        if not o or o[1] not in OVERRIDES:
+            raise ReadError(f"“{part}” is not an override ({', '.join(OVERRIDES)})")
+        overrides[o[1]] = o[2].strip()
+    return m[1], overrides, parts[1:]
+
+
 def rewrite(text: str, ctx: StepContext) -> str:
-    """Roles in a text's placeholders -> token indices; `{{@role}}` -> the word itself. Raises RoleMissing."""
+    """Roles in a text's placeholders -> token indices; `{{@role}}` -> the word itself; a token's text written
+    `| piece` -> the token as a piece of its word where it is one, the note after its bold as a role's `| piece`
+    (`**{{top_key | word}}** (the first piece of “hedgehog”)`: the note tells it from a token that reads alike), else
+    as `| self` ("itself" where it is the query's own token). Raises RoleMissing."""
     def one(m):
-        inner = m.group(1)
+        inner, bold = m.group(1), m.group(2) or ""
+        expr, _, fmt = inner.partition("|")
+        if fmt.strip() == "piece" and not _bare_role(inner):
+            expr = ctx.with_roles(expr.strip())
+            note = ctx.piece_of(expr)
+            return "{{" + expr + (" | word}}" + bold + note if note else " | self}}" + bold)
+        return plain(inner) + bold
+
+    def plain(inner):
         if _bare_role(inner):
             ref, fmt = ([s.strip() for s in inner.split("|")] + [""])[:2]
             if fmt not in ("piece", "pieces"):
@@ -1187,7 +1226,7 @@ def rewrite(text: str, ctx: StepContext) -> str:
                 return ""
             return piece_note(found.word, found.tokens, found.index) if fmt == "piece" else pieces_note(found.tokens)
         return "{{" + ctx.with_roles(inner) + "}}"
-    return re.sub(r"\{\{(.*?)\}\}", one, text)
+    return re.sub(r"\{\{(.*?)\}\}(\*\*)?", one, text)
 
 
 def strongest_head(ctx: StepContext, pick_layer: bool = False) -> list[tuple[int, int]]:

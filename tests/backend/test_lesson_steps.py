@@ -19,7 +19,7 @@ import pytest
 import torch
 from fastapi.testclient import TestClient
 
-from backend.lesson_roles import PRONOUNS, words_of
+from backend.lesson_roles import PRONOUNS, piece_note, words_of
 from backend.lesson_steps import (
     SHORTCUTS,
     ReadError,
@@ -2621,10 +2621,10 @@ def test_lesson_8_s_previous_token_heads_on_a_sentence_with_no_query_that_counts
 
 
 @pytest.mark.parametrize("step, positions, said", [
-    (2, "removed", r"now gives \d\.\d\d to (itself|\*\*[^*]+\*\*); with positions, its strongest key was "
-                   r"(itself|\*\*[^*]+\*\*) \("),
-    (3, "shuffled", r"gives \d\.\d\d to (itself|\*\*[^*]+\*\*) \(with the true order: \d\.\d\d to "
-                    r"(itself|\*\*[^*]+\*\*)\)")])
+    (2, "removed", r"now gives \d\.\d\d to (itself|\*\*[^*]+\*\*)[^;]*; with positions, it gave its largest weight, "
+                   r"\d\.\d\d, to (itself|\*\*[^*]+\*\*)"),
+    (3, "shuffled", r"gives \d\.\d\d to (itself|\*\*[^*]+\*\*)[^;]*; with the true order, it gives \d\.\d\d to "
+                    r"(itself|\*\*[^*]+\*\*)")])
 @pytest.mark.parametrize("text", ["The cat sat on the mat because it was tired.", "Hello"])
 def test_lesson_8_calls_the_query_s_own_key_itself_with_positions_and_without(client, step, positions, said, text):
     """'Positions removed' said "<|bos|> now gives 1.00 to <|bos|>; with positions, its strongest key was <|bos|>"
@@ -2750,7 +2750,7 @@ def test_lesson_11_s_back_on_the_sentence_calls_the_query_s_own_key_itself(clien
     for token, d in every_query(client, "/api/lessons/find-the-induction-head/steps/6", model, text):
         e = step_explain(client, d, model)
         top = max(range(len(e["weights"])), key=lambda i: (e["weights"][i], -i))
-        said = re.search(r"its strongest key is (\*\*[^*]+\*\*)", filled(d))
+        said = re.search(r"it gives its largest weight, \d\.\d\d, to (\*\*[^*]+\*\*)", filled(d))
         assert said and (said[1] == "**itself**") == (top == token), (token, top, filled(d))
 
 
@@ -2848,3 +2848,47 @@ def test_lesson_2_says_only_what_its_word_lists_know_of_nouns_and_verbs(client):
                 if d["missing"]:
                     assert "takes for" in d["missing"] and "a guess" in d["missing"], d["missing"]
     assert seen_missing and seen_body
+
+
+def _token_pieces(tokens: list[dict]) -> dict[int, tuple[str, list[int]]]:
+    """Each token that is a piece of a longer word: its word's text and tokens."""
+    return {i: (w.text, w.tokens) for w in words_of(tokens) if len(w.tokens) > 1 for i in w.tokens}
+
+
+@pytest.mark.parametrize("model,text", [
+    ("tiny-sinusoidal", "Wherever Sheila went, the hedgehog followed her."),
+    ("tiny-rotary", "Wherever Sheila went, the hedgehog followed her."),
+    ("tiny-sinusoidal", "The therapist helped them there."),
+    ("smollm2-135m", "Therefore the kitchen smelled of cinnamon.")])
+def test_a_key_that_is_a_piece_of_a_word_is_named_as_one(client, model, text):
+    """Lesson 8 said "sat gives 0.41 to **ila**" (tiny-rotary, positions removed), "... to **hedge**", "... to
+    **the (token 2)**" of the first piece of "therapist": a key named by its token's text alone, where the token is a
+    piece of a word. Every token a step of lessons 5, 8 and 11 names by its text (not as "itself") is followed, where
+    it is a piece, by what the rest of the lessons write after a piece (lesson_roles.piece_note: "(the first piece of
+    “hedgehog”)")."""
+    checked = 0
+    for lesson, steps in (("positional-encoding", (2, 3)), ("attention-arithmetic", (5,)),
+                          ("find-the-induction-head", (6,))):
+        for n in steps:
+            d = client.post(f"/api/lessons/{lesson}/steps/{n}", json={"text": text, "model": model}).json()
+            if d["missing"] or not d["applies"]:
+                continue
+            assert d["problems"] == [], (lesson, n, d["problems"])
+            refetch = Refetch(client)
+            for m, num in zip(re.finditer(r"\{\{(.*?)\}\}", d["body"]), d["numbers"], strict=False):
+                path = num["path"]
+                if not (len(path) == 3 and path[0] == "tokens" and path[2] in ("display", "text")) or num["request"] is None:
+                    continue
+                if num["shown"] == "itself":
+                    continue
+                pieces = _token_pieces(refetch(num["request"])["tokens"])
+                if path[1] not in pieces:
+                    continue
+                word, tokens = pieces[path[1]]
+                after = d["body"][m.end():].lstrip("*")
+                note = piece_note(word, tokens, path[1])  # " (the first piece of “hedgehog”)"
+                # (one parenthesis, with the position where the same piece of the same word is twice in the sentence)
+                assert re.match(r" \((token \d+, )?" + re.escape(note[2:]), after), (lesson, n, num["placeholder"],
+                                                                                   filled(d))
+                checked += 1
+    assert checked, "no key was a piece here: the test checks nothing"
