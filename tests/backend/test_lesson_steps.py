@@ -1713,8 +1713,9 @@ def test_the_query_and_its_attended_word_are_named_with_their_tokens(client, les
     tokens = client.post("/api/analyze", json={"text": text, "model": model, "layers": [0]}).json()["tokens"]
     query = d["settings"]["token"]
     body = filled(d)
-    assert f"**{word_of(tokens[query]['display'])}** (token {query})" in body, body
-    assert f"**{attended['word']}** (token {attended['index']}: of the other words" in body, body
+    assert f"token {query}, **{word_of(tokens[query]['display'])}**" in body, body
+    assert (f"**{attended['word']}** (token {attended['index']}: of the other words" in body
+            or f"token {attended['index']}, **{attended['word']}** (of the other words" in body), body
 
 
 def test_lesson_8_s_attended_word_is_said_of_the_layer_it_comes_from(client):
@@ -2892,3 +2893,21 @@ def test_a_key_that_is_a_piece_of_a_word_is_named_as_one(client, model, text):
                                                                                    filled(d))
                 checked += 1
     assert checked, "no key was a piece here: the test checks nothing"
+
+
+@pytest.mark.parametrize("lesson,n", [("attention-arithmetic", 2), ("positional-encoding", 4)])
+def test_a_query_that_is_a_piece_reads_in_one_parenthesis(client, lesson, n):
+    """Lesson 8's 'Four terms of a score' read "For **4** (the last piece of “384”) (token 18) and ...", lesson 5's
+    'Scores: q · k' "For the query **9** (the last piece of “1969”) (token 6) and ...": two parentheses in a row about
+    one token. Each is said once now, on a query that is a piece and one that is a word."""
+    text = "In 1969, 3 astronauts flew 384,400 km to the Moon!"
+    tokens = client.post("/api/analyze", json={"text": text, "model": "tiny-sinusoidal"}).json()["tokens"]
+    pieces = _token_pieces(tokens)
+    for token in (6, 18, 15):  # "9" of 1969, "4" of 384, "flew"
+        d = client.post(f"/api/lessons/{lesson}/steps/{n}", json={"text": text, "model": "tiny-sinusoidal",
+                                                                  "token": token}).json()
+        assert d["problems"] == [] and d["missing"] is None, d
+        said = filled(d)
+        assert not re.search(r"\)\**\s*\(", said), said
+        if token in pieces:
+            assert piece_note(pieces[token][0], pieces[token][1], token).strip() in said, said

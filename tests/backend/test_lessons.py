@@ -434,3 +434,14 @@ def test_a_step_says_whether_it_reads_the_model(client):
     assert reads_model(StepSettings(text="Birds sing."), "No placeholder.")  # the attention view draws the model
     assert reads_model(poslab, "{{query}}")  # a token of the sentence: the model's tokenizer made it
     assert reads_model(StepSettings(text="Birds sing.", view="lab", head_role="top-head", probe=True), "Look.")
+
+
+def test_a_piece_s_note_is_the_only_parenthesis_after_its_token():
+    """Lessons 5 and 8 wrote "**{{query | word}}**{{@query | piece}} (token {{query_index}})", which read "For **4**
+    (the last piece of “384”) (token 18)" where the query is a piece: two parentheses in a row about one token. A
+    `| piece` or `| pieces` note is written with no parenthesis of the lesson's own after it."""
+    doubled = []
+    for path in sorted(Path(LESSONS_DIR).glob("[0-9]*.md")):
+        text = path.read_text(encoding="utf-8")
+        doubled += [f"{path.name}: {m[0]!r}" for m in re.finditer(r"\|\s*pieces?\s*\}\}\**\s*\(", text)]
+    assert doubled == []
