@@ -107,7 +107,7 @@ export const SOURCES = {
     // (a lesson's number, asked in the page's context, may read the summary whatever the view: `slot`)
     const shown = none && !ctx.slot ? { heads: false } : {};
     // each row up to the keys its query sees (a causal model's masked zeros are not sent; the data layer puts them
-    // back), the weights as 16-bit integers (a third of the bytes of their JSON, decoded in a fraction of its parse)
+    // back), the weights as 16-bit integers (less than half the bytes of their JSON, decoded in a quarter of its parse)
     const ask = { ...base, top_k: TOP_K, visible_only: true, packed: true };
     if (compact(ctx.model) || base.allow_beyond_trained) {
       return { api: "analyze", params: { ...ask, layers, ...shown, ...also }, compact: true };
