@@ -20,6 +20,18 @@ export function baseParams(state, model) {
 }
 
 /**
+ * Why the server refuses a text without reading it (backend/service.py check_text), in its words, or null: a text
+ * with nothing but white space, or more characters than `maxChars` (max_text_chars, counted as the server counts them:
+ * an emoji is one). The page says it instead of sending a request it knows is refused.
+ */
+export function textRefusal(text, maxChars) {
+  const t = String(text ?? "");
+  if (!t.trim()) return "text is empty: type a sentence";
+  const n = maxChars ? Array.from(t).length : 0;
+  return maxChars && n > maxChars ? `the sentence is ${n} characters; the sentence box holds at most ${maxChars}` : null;
+}
+
+/**
  * A message as a sentence on the page: a capital first letter and a full stop (the API's messages, "the text is 145
  * tokens ...", are written to be quoted: joined with another they ran on without one). A message that starts with one
  * of `names` (the models' names: "tiny-sinusoidal has 4 layers ...") keeps it as it is spelt.

@@ -15,8 +15,8 @@
 //                              have no data; one on its way is let go)
 // ctx: {state, model, models (name -> /api/models entry), hover, overrides}; need(name) -> {data, error, pending}
 // of another source in the same context.
-import { baseParams, canRunBeyond, compact, effectiveToken, keptIndices, positionalLength, samplingOf } from "./derive.js";
-import { familyOf, unavailable } from "./vocab.js";
+import { baseParams, canRunBeyond, compact, effectiveToken, keptIndices, positionalLength, samplingOf, textRefusal } from "./derive.js";
+import { familyOf, unavailable, vocab } from "./vocab.js";
 import { combinedQueries } from "./roles.js";
 
 const TOP_K = 10;
@@ -381,6 +381,46 @@ export const SOURCES = {
     return { api: "queryRows", params: { ...baseParams(ctx.state, ctx.model), top_k: 1, layers: [], query_rows: { queries, combine: ctx.state.combine } } };
   },
 };
+
+/**
+ * The texts a request sends to be read as sentences: its own, a Compare side's, a lesson step's body's (an analogy's
+ * words, a neighbour's word are not sentences).
+ */
+function textsOf(params) {
+  if (!params) return [];
+  return [params.text, params.a && params.a.text, params.b && params.b.text, params.body && params.body.text].filter((t) => typeof t === "string");
+}
+
+/** Why the server refuses this request's text (textRefusal), or null. */
+function refusal(spec) {
+  for (const t of textsOf(spec && spec.params)) {
+    const why = textRefusal(t, vocab.limits.max_text_chars);
+    if (why) return why;
+  }
+  return null;
+}
+
+/**
+ * A source's answer with no request the page knows is refused: an empty text (or one past max_text_chars) is said as
+ * the server would say it ({error}), and not sent, for a 422 in the console.
+ */
+function unrefused(r) {
+  if (r && r.api) {
+    const why = refusal(r);
+    return why ? { error: why } : r;
+  }
+  if (r && Array.isArray(r.each)) {
+    return { ...r, each: r.each.map((x) => {
+      const why = refusal(x.spec);
+      if (!why) return x;
+      const { spec, ...rest } = x;
+      return { ...rest, error: why };
+    }) };
+  }
+  return r;
+}
+
+for (const [name, source] of Object.entries(SOURCES)) SOURCES[name] = (ctx, need) => unrefused(source(ctx, need));
 
 /** Does every head's ablation run without asking (a small model: few forward passes)? */
 export const ablationAlways = (model) => Boolean(model) && model.n_layers * model.n_heads <= ABLATE_ALWAYS_HEADS;

@@ -31,12 +31,18 @@ document.addEventListener('securitypolicyviolation',
 @pytest.fixture
 def watch(page: Page):
     """Everything the page says or asks while a test runs; a dialog is recorded and dismissed."""
-    w = SimpleNamespace(console=[], errors=[], dialogs=[], requests=[])
+    w = SimpleNamespace(console=[], errors=[], dialogs=[], requests=[], refused=[])
     def on_console(m):
         if m.type in ("error", "warning"):
             w.console.append(f"{m.type}: {m.text}")
 
+    def on_response(r):
+        # a request the server refused (a 4xx): which, with what body (a loading model's 503 is the page's wait)
+        if 400 <= r.status < 500:
+            w.refused.append(f"{r.status} {r.request.method} {r.url} {(r.request.post_data or '')[:200]}")
+
     page.on("console", on_console)
+    page.on("response", on_response)
     page.on("pageerror", lambda e: w.errors.append(str(e)))
     page.on("dialog", lambda d: (w.dialogs.append(d.message), d.dismiss()))
     page.on("request", lambda r: w.requests.append(r.url))
@@ -809,3 +815,35 @@ def test_the_token_chips_say_what_position_the_model_was_given(page: Page):
     assert "position 2 in the text (the model was given none" in title
     open_app(page, text=SENTENCE)
     assert page.locator('#tokens .tok[data-index="2"]').get_attribute("title").endswith(" · position 2")
+
+
+# ----------------------------------------------------------------------------------- requests the server refuses
+
+
+# texts the page can tell the server refuses without asking it (backend/service.py check_text): none is sent; the
+# page says why where the server would have (the box takes no more characters than the server reads)
+REFUSED_TEXTS = ["", "   ", "\n\t "]
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-nope", "minilm-l6", "smollm2-135m"])
+def test_a_text_the_server_would_refuse_is_not_sent(page: Page, watch, need_models, model):
+    """Emptying the box, or leaving only spaces in it, sent /api/analyze (and, with the analysis on its way, the
+    view's own requests: /api/predict in the predictions view) for a 422 in the console on every view. The page now
+    says the server's words itself; a sentence typed after it runs as before."""
+    need_models(model)
+    open_app(page, model=model, text=SENTENCE)
+    for view in ["attention", "predictions", "lens", "effects", "embeddings", "compare", "heads", "model"]:
+        page.click(f"#tab-{view}")
+        page.wait_for_selector('html[data-busy="0"]', state="attached")
+        for text in REFUSED_TEXTS:
+            page.fill("#text", text)
+            page.wait_for_selector('html[data-busy="0"]', state="attached")
+            expect(page.locator("#error")).to_have_text("Text is empty: type a sentence.")
+            assert chip_texts(page) == [], (view, text)
+        page.fill("#text", "Hi there")
+        if view not in ("predictions", "lens") or model != "minilm-l6":  # (an encoder has no next word: no view)
+            ready(page)
+        expect(page.locator("#error")).to_be_hidden()
+    assert watch.refused == []
+    assert [c for c in watch.console if "status of 4" in c] == []
+    assert watch.errors == []

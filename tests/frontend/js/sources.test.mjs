@@ -240,3 +240,30 @@ test("a lesson step carries the page's leave to run past the trained length, as 
   const cannot = { ...long, max_tokens_beyond: 128 }; // a model that cannot run past it is not asked to
   assert.ok(!("allow_beyond_trained" in SOURCES.lessonstep(ctxOf({ lesson: "x", step: 2, beyond: true }, cannot)).params.body));
 });
+
+test("a text the server refuses (empty, only spaces, past max_text_chars) is not asked for: the source says why", () => {
+  // every source of the sentence sent it for a 422 ("text is empty: type a sentence") in the browser's console
+  const a = analysis();
+  const need = (name) => (name === "analyze" ? { data: a, error: null, pending: false, current: true } : { data: null, error: null, pending: true });
+  const over = "x".repeat(meta.limits.max_text_chars + 1);
+  for (const [text, said] of [["", /^text is empty: type a sentence$/], [" \n\t ", /^text is empty: type a sentence$/],
+    [over, new RegExp(`^the sentence is ${over.length} characters; the sentence box holds at most ${meta.limits.max_text_chars}$`)]]) {
+    for (const name of ["analyze", "explain", "qkv", "predict", "embeddings", "decompose", "removed", "shuffled", "compare", "lessonstep", "lens", "logit", "attnattr", "roles", "rolemodels", "queryrows"]) {
+      const r = SOURCES[name](ctxOf({ text, lesson: "context", combine: "sum", rows: [1] }), need);
+      assert.equal(r.api, undefined, `${name} asked for ${JSON.stringify(text.slice(0, 9))}`);
+      assert.match(r.error, said, name);
+    }
+    // the family of the positional view: each model says it, none is asked
+    const fam = SOURCES.family(ctxOf({ text }, MODELS[0], { models: new Map([["tiny-sinusoidal", MODELS[0]], ["tiny-nope", MODELS[1]]]) }), need);
+    if (fam.each) for (const x of fam.each) assert.equal(x.spec && x.spec.api, undefined, x.name);
+    // ablation: one request per layer, none of them sent
+    const ab = SOURCES.ablation(ctxOf({ text, measure: true }), need);
+    assert.ok(ab.error || ab.each.every((x) => !x.spec && x.error), "ablation");
+  }
+  // an emoji is one character, as the server counts it; a text of ordinary length is asked for as before
+  const emoji = "🐱".repeat(meta.limits.max_text_chars);
+  assert.equal(SOURCES.analyze(ctxOf({ text: emoji })).api, "analyze");
+  assert.equal(SOURCES.analyze(ctxOf({ text: " a " })).api, "analyze");
+  // side b's box of spaces means side a's sentence (sideB): asked for
+  assert.equal(SOURCES.compare(ctxOf({ text2: "  " })).api, "compare");
+});
