@@ -722,3 +722,31 @@ def test_every_bar_writes_its_probability_however_small(page: Page):
     drawn = page.locator("#panel-predictions [data-part=topk] .plot text.bartext").all_text_contents()
     bars = plot_data(page, "#panel-predictions [data-part=topk] .plot")[0]
     assert len(bars["text"]) == len(probs) and drawn == bars["text"]
+
+
+# (model, text, every head ablated): SmolLM2 with its 270 heads ablated gives "🐱" a flat next token, p 0.00805,
+# written "0.008" here (fmt's 3 decimals) where the predictions view writes "0.0081"
+MODEL_VIEW_TOPS = [("tiny-sinusoidal", TEXT, False), ("minilm-l6", TEXT, False), ("smollm2-135m", "🐱", True),
+                   ("smollm2-135m", TEXT, False)]
+
+
+@pytest.mark.parametrize(("model", "text", "ablate_all"), MODEL_VIEW_TOPS)
+def test_the_picture_writes_its_top_probability_as_the_predictions_view_does(page: Page, need_models, models,
+                                                                              model, text, ablate_all):
+    """The model view's next-token line writes its probability with the page's one formatter (derive.js probText), as
+    the predictions view's bars and table do, not with 3 decimals of its own."""
+    need_models(model)
+    m = models[model]
+    ablate = [[layer, head] for layer in range(m["n_layers"]) for head in range(m["n_heads"])] if ablate_all else []
+    params = {"text": text, "view": "model", "model": model}
+    if ablate:
+        params["ablate"] = ",".join(f"{layer}.{head}" for layer, head in ablate)
+    open_app(page, **params)
+    answer = api(page, "/api/analyze", {"text": text, "model": model, "ablate": ablate, "layers": []})
+    line = page.locator("#panel-model .mpredict")
+    if not answer.get("predictions"):  # an encoder predicts no next token: no line
+        expect(line).to_have_count(0)
+        return
+    top = answer["predictions"][0]["prob"]
+    want = page.evaluate("(p) => import('/js/derive.js').then((d) => d.probText(p))", top)
+    expect(line).to_contain_text(f"(probability {want})")

@@ -2,8 +2,8 @@
 // MLP -> + residual, the norms where this model has them) -> final norm -> unembedding -> probabilities, with the
 // model's sizes and the sentence on screen. Every part is a button that opens the view showing its numbers. The
 // layout comes from picture.js (pure, tested); this module only draws it (DOM, textContent).
-import { count, shownText, temperatureElsewhere } from "../derive.js";
-import { changed, emit, fmt, h, part } from "../plot.js";
+import { count, probText, shownText, temperatureElsewhere } from "../derive.js";
+import { changed, emit, h, part } from "../plot.js";
 import { viewInfo } from "../vocab.js";
 import { modelPicture } from "../picture.js";
 
@@ -89,7 +89,7 @@ export function render(element, data, state) {
     // (the analysis's probabilities are at temperature 1: said where the predictions view's slider is elsewhere)
     const temp = temperatureElsewhere(state) ? " at temperature 1" : "";
     out.push(arrow(), h("div", { class: "mpredict" }, "next token after the sentence: ",
-      h("span", { class: "tokname" }, shownText(top)), ` (probability ${fmt(top.prob)}${temp})`));
+      h("span", { class: "tokname" }, shownText(top)), ` (probability ${probText(top.prob)}${temp})`));
   }
   box.replaceChildren(
     h("p", { class: "intro" }, `${m.title}: every box is one step of the forward pass on this sentence, with the shape of what it `
