@@ -29,6 +29,7 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
   const analysed = new Map(); // a sentence's base key -> true, for the last few sentences analysed (not compact)
   const baseOf = new WeakMap(); // analyze answer -> its base key (sentence, model, interventions)
   const analyzeMs = new Map(); // model -> how long its last new sentence took to analyse
+  const tooLong = new Map(); // lengthKey -> the 422 that refused that text's length on that model (last few texts)
   const listeners = new Set();
   let inflight = 0;
   let notifying = false;
@@ -88,6 +89,15 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
   }
 
   function start(spec, key) {
+    const refused = tooLong.get(lengthKey(spec.params));
+    if (refused) {
+      // the server refused this text's length on this model: another view, layer or intervention of it is refused
+      // alike (the same tokens), so it is answered here, not sent for another 422
+      const entry = { key, spec, data: null, error: refused, status: 422, pending: false, ctrl: null, claims: new Set(), at: now() };
+      entries.set(key, entry);
+      evict();
+      return entry;
+    }
     const ctrl = new AbortController();
     const entry = { key, spec, data: null, error: null, status: 0, pending: true, ctrl, claims: new Set(), at: now() };
     entries.set(key, entry);
@@ -113,6 +123,7 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
         }
         entry.error = (err && err.message) || String(err);
         entry.status = (err && err.status) || 0;
+        if (entry.status === 422 && LENGTH_REFUSED.test(entry.error) && lengthKey(spec.params)) keep(tooLong, lengthKey(spec.params), entry.error);
       })
       .finally(() => {
         entry.pending = false;
@@ -330,6 +341,20 @@ function slotName(ctx, name) {
 function sentenceKey(params) {
   const { layers, top_k: k, heads, roles, why, attention_attribution: head, ...rest } = params;
   return JSON.stringify(rest);
+}
+
+// the API's refusal of a text too long for a model (backend/service.py: "the text is 203 tokens ...; model 'x' reads at
+// most 128 tokens (max_tokens) ..."), as derive.js beyondNotice reads it
+const LENGTH_REFUSED = /^the text is \d+ tokens\b/;
+
+/**
+ * What a request's refusal for its text's length holds for: the text, the model, and whether it may run past the
+ * trained length (positions, scaling, ablated heads, layers, views do not change how many tokens a text is). null for a
+ * request without a text and a model of its own.
+ */
+function lengthKey(params) {
+  if (!params || typeof params.text !== "string" || typeof params.model !== "string") return null;
+  return JSON.stringify([params.text, params.model, Boolean(params.allow_beyond_trained)]);
 }
 
 /** The page's data layer. */

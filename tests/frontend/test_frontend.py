@@ -847,3 +847,35 @@ def test_a_text_the_server_would_refuse_is_not_sent(page: Page, watch, need_mode
     assert watch.refused == []
     assert [c for c in watch.console if "status of 4" in c] == []
     assert watch.errors == []
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6", "smollm2-135m"])
+def test_a_text_refused_for_its_length_is_asked_for_once(page: Page, watch, need_models, model):
+    """Only the server can count a text's tokens, so its first refusal of a text too long for the model is a 422 the
+    page shows as its note. Every view, layer and position mode after it asked again for another 422 of the same
+    length (the data layer now answers that refusal itself); running it past the trained length still asks."""
+    need_models(model)
+    open_app(page, model=model, text=SENTENCE)
+    page.fill("#text", "word " * 200)
+    page.wait_for_selector('html[data-busy="0"]', state="attached")
+    expect(page.locator("#beyond")).to_contain_text("Too long")
+    assert len(watch.refused) == 1 and "/api/analyze" in watch.refused[0], watch.refused
+    for view in ["model", "arithmetic", "qkv", "embeddings", "positional", "predictions", "compare", "lens", "effects",
+                 "heads", "attention"]:
+        page.click(f"#tab-{view}")
+        page.wait_for_selector('html[data-busy="0"]', state="attached")
+        expect(page.locator("#beyond")).to_contain_text("Too long")
+    page.select_option("#layer", "1")
+    page.select_option("#positions", "removed")
+    page.wait_for_selector('html[data-busy="0"]', state="attached")
+    expect(page.locator("#beyond")).to_contain_text("Too long")
+    assert len(watch.refused) == 1, watch.refused
+    assert watch.errors == []
+    run = page.get_by_role("button", name="Run it past the trained length")
+    if model == "tiny-sinusoidal":  # (the others cannot: their note says so)
+        run.click()
+        ready(page)
+        expect(page.locator("#beyond")).to_contain_text("Past the trained length")
+        assert chip_texts(page)
+    else:
+        expect(run).to_have_count(0)

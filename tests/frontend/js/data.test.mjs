@@ -342,3 +342,33 @@ test("the effects view's first picture is one request: its analysis carries the 
   assert.equal(data.analyzeMs(MODELS[0].name), 40); // the same sentence: not timed again
   assert.equal(data.sent(), 2);
 });
+
+test("a text refused for its length on a model is not asked for again on that model, whatever else the request asks", async () => {
+  // a text too long for the model: each view, layer or position mode asked another analysis of it, each a 422 (in the
+  // browser's console) for the same length the first refusal named
+  const { api, calls } = fakeApi();
+  const data = createData(api);
+  const long = "word ".repeat(200);
+  const said = "the text is 203 tokens (with its 1 special token); model 'tiny-sinusoidal' reads at most 128 tokens (max_tokens), the length it was trained on; send allow_beyond_trained: true to run it on up to 512 tokens (positions it never saw)";
+  data.resolve("page", "analyze", ctxOf({ text: long, view: "attention" }));
+  calls[0].fail(said, 422);
+  await tick();
+  for (const patch of [{ view: "lens" }, { view: "effects" }, { view: "model" }, { layer: 1 }, { positions: "removed" }, { ablate: [[0, 1]] }]) {
+    const r = data.resolve("page", "analyze", ctxOf({ text: long, ...patch }));
+    assert.deepEqual([r.error, r.status, r.pending], [said, 422, false], JSON.stringify(patch));
+  }
+  for (const name of ["predict", "qkv", "embeddings"]) assert.equal(data.resolve("page", name, ctxOf({ text: long })).error, said, name);
+  assert.equal(calls.length, 1);
+  // past the trained length, on another model, another text: asked
+  data.resolve("page", "analyze", ctxOf({ text: long, beyond: true }, { ...MODELS[0], max_tokens_beyond: 512 }));
+  data.resolve("page", "analyze", ctxOf({ text: long }, MODELS[1]));
+  data.resolve("page", "analyze", ctxOf({ text: "word word" }));
+  assert.equal(calls.length, 4);
+  // a 422 of another kind (an ablated head the model lacks) says nothing of the text's length
+  const other = "ablate: layer 9 does not exist (tiny-sinusoidal has 4 layers)";
+  data.resolve("page", "analyze", ctxOf({ text: "Short.", ablate: [[9, 0]] }));
+  calls[4].fail(other, 422);
+  await tick();
+  data.resolve("page", "analyze", ctxOf({ text: "Short." }));
+  assert.equal(calls.length, 6);
+});
