@@ -77,6 +77,21 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
     return { promise, timed: !have, base };
   }
 
+  /**
+   * The refusal the server gave this request's text on its model, or a Compare side's (said as the API says it
+   * there: "side b (tiny-nope): the text is 203 tokens ..."), where one is known; else null.
+   */
+  function knownRefusal(params) {
+    const own = tooLong.get(lengthKey(params));
+    if (own) return own;
+    for (const side of ["a", "b"]) {
+      const p = params && params[side];
+      const said = p && typeof p === "object" ? tooLong.get(lengthKey(p)) : undefined;
+      if (said) return `side ${side} (${p.model}): ${said}`;
+    }
+    return null;
+  }
+
   function keep(map, base, value) {
     map.delete(base);
     map.set(base, value);
@@ -89,7 +104,7 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
   }
 
   function start(spec, key) {
-    const refused = tooLong.get(lengthKey(spec.params));
+    const refused = knownRefusal(spec.params);
     if (refused) {
       // the server refused this text's length on this model: another view, layer or intervention of it is refused
       // alike (the same tokens), so it is answered here, not sent for another 422
@@ -123,7 +138,9 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
         }
         entry.error = (err && err.message) || String(err);
         entry.status = (err && err.status) || 0;
-        if (entry.status === 422 && LENGTH_REFUSED.test(entry.error) && lengthKey(spec.params)) keep(tooLong, lengthKey(spec.params), entry.error);
+        const length = entry.status === 422 ? LENGTH_REFUSED.exec(entry.error) : null;
+        const of = length && (length[1] ? spec.params && spec.params[length[1]] : spec.params);
+        if (length && lengthKey(of)) keep(tooLong, lengthKey(of), length[2]);
       })
       .finally(() => {
         entry.pending = false;
@@ -344,8 +361,9 @@ function sentenceKey(params) {
 }
 
 // the API's refusal of a text too long for a model (backend/service.py: "the text is 203 tokens ...; model 'x' reads at
-// most 128 tokens (max_tokens) ..."), as derive.js beyondNotice reads it
-const LENGTH_REFUSED = /^the text is \d+ tokens\b/;
+// most 128 tokens (max_tokens) ..."), as derive.js beyondNotice reads it; a Compare side's names its side first
+// (backend/routes/attention.py: "side b (tiny-nope): the text is ..."): [, side, the refusal]
+const LENGTH_REFUSED = /^(?:side ([ab]) \([^)]*\): )?(the text is \d+ tokens\b[\s\S]*)$/;
 
 /**
  * What a request's refusal for its text's length holds for: the text, the model, and whether it may run past the

@@ -879,3 +879,23 @@ def test_a_text_refused_for_its_length_is_asked_for_once(page: Page, watch, need
         assert chip_texts(page)
     else:
         expect(run).to_have_count(0)
+
+
+def test_a_second_sentence_refused_for_its_length_is_asked_for_once(page: Page, watch, need_models):
+    """Compare with side b's sentence too long for its model: each layer, head or side-b intervention after the first
+    refusal asked /api/compare again, for the same 422 ("side b (tiny-nope): the text is 203 tokens ...")."""
+    need_models("tiny-nope")
+    open_app(page, text=SENTENCE, view="compare", model2="tiny-nope", text2="word " * 200)
+    page.wait_for_selector('html[data-busy="0"]', state="attached")
+    note = page.locator('main .view[data-view="compare"]')
+    expect(note).to_contain_text("Too long")
+    assert len(watch.refused) == 1 and "/api/compare" in watch.refused[0], watch.refused
+    page.select_option("#layer", "1")
+    page.select_option("#head", "2")
+    page.select_option('#panel-compare select[name="positions2"]', "shuffled")
+    page.fill('#panel-compare input[name="ablate2"]', "0.1")
+    page.keyboard.press("Enter")
+    page.wait_for_selector('html[data-busy="0"]', state="attached")
+    expect(note).to_contain_text("Too long")
+    assert len(watch.refused) == 1, watch.refused
+    assert watch.errors == []

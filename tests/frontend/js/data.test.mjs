@@ -372,3 +372,24 @@ test("a text refused for its length on a model is not asked for again on that mo
   data.resolve("page", "analyze", ctxOf({ text: "Short." }));
   assert.equal(calls.length, 6);
 });
+
+test("a Compare side refused for its text's length is not asked for again with other heads or interventions", async () => {
+  // a second sentence too long for side b's model: each layer, head, ablation or position mode of side b asked again
+  const { api, calls } = fakeApi();
+  const data = createData(api);
+  const long = "word ".repeat(200);
+  const said = "the text is 203 tokens (with its 1 special token); model 'tiny-nope' reads at most 128 tokens (max_tokens), the length it was trained on";
+  data.resolve("page", "compare", ctxOf({ text2: long, model2: "tiny-nope" }));
+  calls[0].fail(`side b (tiny-nope): ${said}`, 422);
+  await tick();
+  for (const patch of [{ layer: 1 }, { head: 2 }, { ablate2: [[0, 1]] }, { positions2: "shuffled" }, { scale2: false }]) {
+    const r = data.resolve("page", "compare", ctxOf({ text2: long, model2: "tiny-nope", ...patch }));
+    assert.deepEqual([r.error, r.status], [`side b (tiny-nope): ${said}`, 422], JSON.stringify(patch));
+  }
+  // the same text on that model as the page's own sentence: the same refusal, without the side's name
+  assert.equal(data.resolve("page", "analyze", ctxOf({ text: long }, MODELS[1])).error, said);
+  assert.equal(calls.length, 1);
+  // side b on another model is asked
+  data.resolve("page", "compare", ctxOf({ text2: long, model2: "tiny-sinusoidal" }));
+  assert.equal(calls.length, 2);
+});
