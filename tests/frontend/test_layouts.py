@@ -1268,6 +1268,45 @@ def test_the_attention_view_s_panels_start_level(page: Page, need_models, size, 
     assert page.evaluate(TITLES_UNLEVEL) + page.evaluate(PLOTS_UNLEVEL) + page.evaluate(PANELS_TOUCH) == []
 
 
+# each panel's blank above its plot: from the foot of the last line of what stands above the plot in its panel (its
+# title, a caption, the Links' head chips: their text, not their boxes, which a shared grid row stretches) to the first
+# thing the plot draws (its plot area, a label or a legend); those over `most` px
+BLANK_ABOVE = """(most) => [...document.querySelectorAll('main .view:not([hidden]) figure.panel')].filter((f) => f.offsetParent)
+  .flatMap((f) => {
+  const plot = f.querySelector(':scope > .plot');
+  if (!plot || !plot.offsetParent || !plot.querySelector('.main-svg')) return [];
+  const top = plot.getBoundingClientRect().top;
+  const above = Math.max(f.getBoundingClientRect().top, ...[...f.children].filter((c) => c !== plot && c.offsetParent)
+    .map((c) => { const r = document.createRange(); r.selectNodeContents(c); return r.getBoundingClientRect(); })
+    .filter((r) => r.height > 0 && r.bottom <= top + 1).map((r) => r.bottom));
+  const drawn = Math.min(...[...plot.querySelectorAll('.nsewdrag, text, .legend')].map((e) => e.getBoundingClientRect())
+    .filter((r) => r.width > 0 && r.height > 0).map((r) => r.top));
+  return drawn - above > most ? [`${f.dataset.part}: ${(drawn - above).toFixed(0)} px blank above its plot`] : [];
+})"""
+
+
+@pytest.mark.parametrize("model", ["minilm-l6", "smollm2-135m", "tiny-sinusoidal"])
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_plots_side_by_side_start_level_with_no_blank_above(page: Page, need_models, size, extra, model):
+    """Panels side by side started their plots level under the row's longest caption (or the Links' head chips), a
+    blank band above the others': at 1280x800 the heatmap's plot area 82 px below its one-line caption beside MiniLM's
+    three lines of Links chips (64 px on SmolLM2), Q/K/V's z 32 px beside the projection's three-line caption, Compare's
+    a and b 46 px beside the difference's; in presenter mode at 1280x720 z 62 px, Compare's a and b 81 px, MiniLM's Q
+    and K 39 px beside V, the one-hot similarity and the paths 39 px. Those rows show their captions under the plots
+    (the Links' chips under its caption): every plot of the attention, Q/K/V, Compare and Embeddings views starts within
+    24 px of what stands above it (its own margin and a line's leading: 6 to 16 px), level with its neighbours'."""
+    need_models(model)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    found = {}
+    for view in ("attention", "qkv", "compare", "embeddings"):
+        other = {"text2": SENTENCE.replace("dog", "cat")} if view == "compare" else {}
+        page.goto("/?" + urlencode({"text": SENTENCE, "view": view, "model": model, **other, **extra}))
+        ready(page, WAIT)
+        page.wait_for_timeout(500)
+        found[view] = page.evaluate(BLANK_ABOVE, 24) + page.evaluate(PLOTS_UNLEVEL)
+    assert found == {view: [] for view in found}
+
+
 @pytest.mark.parametrize("view", ["predictions", "effects", "compare"])
 def test_a_window_narrowed_to_a_phone_redraws_its_plots_at_the_phone_width(page: Page, view):
     """Each panel of a row whose plots start level (.plots-level: a grid of its own, for the subgrid rows) had one

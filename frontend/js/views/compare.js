@@ -293,7 +293,7 @@ export function show(section, got, ctx) {
   const s = r ? answerHead(r, page) : page; // (the head of the patterns drawn)
   // panel() sets the title on every call, so the titles are written from the answer each time, drawn or not
   const titles = panelTitles(r, s);
-  const row = part(section, "row", () => h("div", { class: "row3 compare-row plots-level" }));
+  const row = part(section, "row", () => h("div", { class: "row3 compare-row plots-level captions-below" }));
   const figA = panel(row, "a", titles.a);
   const figB = panel(row, "b", titles.b);
   const figD = panel(row, "diff", titles.diff);

@@ -101,14 +101,14 @@ export function render(element, data, state) {
   const grid = element.querySelector(":scope > [data-part=mats]") || (() => {
     const div = document.createElement("div");
     div.dataset.part = "mats";
-    div.className = "row3 plots-level";
+    div.className = "row3 plots-level captions-below";
     element.append(div);
     return div;
   })();
   const bottom = element.querySelector(":scope > [data-part=bottom]") || (() => {
     const div = document.createElement("div");
     div.dataset.part = "bottom";
-    div.className = "row2 plots-level";
+    div.className = "row2 plots-level captions-below";
     element.append(div);
     return div;
   })();
