@@ -1307,6 +1307,28 @@ def test_plots_side_by_side_start_level_with_no_blank_above(page: Page, need_mod
     assert found == {view: [] for view in found}
 
 
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_the_nearest_words_and_the_analogy_start_level(page: Page, size, extra):
+    """Embeddings: the nearest words and the analogy stand side by side, each under its form; in presenter mode at
+    1280x720 the analogy's form takes two lines ("≈ expected? Find" on the second) and put its panel 44 px below the
+    nearest words' (its plot 67 px below, its caption a line longer). The panels and their plots start level; on a
+    phone they stack, each under its own form."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "embeddings", **extra}))
+    ready(page, WAIT)
+    page.wait_for_selector('#panel-embeddings [data-part="analogy"] .plot .main-svg')
+    page.wait_for_timeout(500)
+    box = page.evaluate("""() => Object.fromEntries(['neighbors', 'analogy'].flatMap((k) => {
+        const f = document.querySelector(`#panel-embeddings [data-part="${k}"]`), form = f.previousElementSibling;
+        return [[k, f.getBoundingClientRect().top], [`${k}-form`, form.getBoundingClientRect().bottom]]; }))""")
+    if size[0] > 1000:
+        assert abs(box["neighbors"] - box["analogy"]) <= 1, box
+    else:  # (stacked: the analogy's form and panel below the nearest words')
+        assert box["analogy-form"] > box["neighbors"], box
+    assert all(0 <= box[k] - box[f"{k}-form"] <= 12 for k in ("neighbors", "analogy")), box  # each under its form
+    assert page.evaluate(BLANK_ABOVE, 24) + page.evaluate(PLOTS_UNLEVEL) + page.evaluate(PANELS_TOUCH) == []
+
+
 @pytest.mark.parametrize("view", ["predictions", "effects", "compare"])
 def test_a_window_narrowed_to_a_phone_redraws_its_plots_at_the_phone_width(page: Page, view):
     """Each panel of a row whose plots start level (.plots-level: a grid of its own, for the subgrid rows) had one

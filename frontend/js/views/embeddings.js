@@ -150,7 +150,7 @@ export function render(element, data, state) {
   const ctl = controls(element);
   const row1 = part(element, "row1", () => h("div", { class: "row2 plots-level captions-below" }));
   const row2 = part(element, "row2", () => h("div", { class: "row2 plots-level captions-below" }));
-  const row3 = part(element, "row3", () => h("div", { class: "row2" }));
+  const row3 = part(element, "row3", () => h("div", { class: "row2 plots-level forms-level" })); // (each panel under its form)
   const oneFig = panel(row1, "onehot", "One-hot vectors: token × token");
   const denseFig = panel(row1, "dense", "Dense embeddings: token × token");
   const depthFig = panel(row2, "depth", "Similarity at a depth");
