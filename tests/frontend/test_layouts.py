@@ -1329,6 +1329,40 @@ def test_the_nearest_words_and_the_analogy_start_level(page: Page, size, extra):
     assert page.evaluate(BLANK_ABOVE, 24) + page.evaluate(PLOTS_UNLEVEL) + page.evaluate(PANELS_TOUCH) == []
 
 
+# the Compare view's heatmaps (a, b and their difference, those drawn): the numbers printed in their cells, each cell's
+# width and the widest number's
+COMPARE_NUMBERS = """() => ['a', 'b', 'diff'].flatMap((p) => {
+  const gd = document.querySelector(`#panel-compare [data-part="${p}"] .plot`);
+  if (!gd || !gd.data || !gd._fullLayout) return [];
+  const texts = [...gd.querySelectorAll('.heatmaplayer text')].filter((t) => t.textContent.trim());
+  return [{ p, n: gd.data[0].z.length, numbers: texts.length, cell: gd._fullLayout.xaxis._length / gd.data[0].z.length,
+            widest: Math.max(0, ...texts.map((t) => t.getBBox().width)) }]; })"""
+
+EIGHT, NINE = "The cat sat on the mat.", "The cat sat on the red mat."  # (8 and 9 tokens on tiny-sinusoidal)
+
+
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+@pytest.mark.parametrize("sides", [{"text": EIGHT, "text2": NINE}, {"text": NINE, "text2": EIGHT},
+                                   {"text": EIGHT, "text2": EIGHT.replace("cat", "dog")}, {"text": NINE, "model2": "minilm-l6"}],
+                         ids=["8-9", "9-8", "8-8", "other-model"])
+def test_compare_prints_the_cells_numbers_on_both_sides_or_neither(page: Page, need_models, size, extra, sides):
+    """Compare's heatmaps each asked numbersFit with their own side's number of tokens: side a of 8 tokens printed its
+    weights in its cells and side b's 9 tokens none, in panels as wide (at 1280x800, cells about 30 px by numbersFit's
+    estimate: 32.5 for 8, 28.9 for 9). The row asks once, for the longer side: both sides and their difference print
+    their numbers, or none does; where printed they fit their cells, and two sentences of 8 tokens at 1280x800 print."""
+    need_models("minilm-l6")
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({**sides, "view": "compare", **extra}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    cells = page.evaluate(COMPARE_NUMBERS)
+    assert [c["p"] for c in cells][:2] == ["a", "b"], cells
+    assert len({c["numbers"] > 0 for c in cells}) == 1, cells
+    assert all(c["widest"] + 2 <= c["cell"] for c in cells), cells
+    if size == (1280, 800) and sides == {"text": EIGHT, "text2": EIGHT.replace("cat", "dog")}:
+        assert len(cells) == 3 and all(c["numbers"] for c in cells), cells
+
+
 @pytest.mark.parametrize("view", ["predictions", "effects", "compare"])
 def test_a_window_narrowed_to_a_phone_redraws_its_plots_at_the_phone_width(page: Page, view):
     """Each panel of a row whose plots start level (.plots-level: a grid of its own, for the subgrid rows) had one

@@ -151,7 +151,7 @@ export function keptPositions(r, token) {
   return Number.isInteger(token) ? [...apartPositions(r), token] : apartPositions(r);
 }
 
-function pattern(fig, side, label, s, apart = []) {
+function pattern(fig, side, label, s, apart = [], cellText = null) {
   const z = side.attention[0] && side.attention[0][0]; // [query][key] of the one layer and head asked for
   if (!z) {
     reason(fig, lacking(side, s) || `No weights for layer ${s.layer}, head ${s.head}.`);
@@ -161,7 +161,7 @@ function pattern(fig, side, label, s, apart = []) {
   const n = tokens.length;
   const masked = maskOf(side);
   const height = squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 });
-  draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: 1, cellText: numbersFit(fig, n) })], {
+  draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: 1, cellText })], {
     height,
     plot_bgcolor: MASKED_COLOR,
     images: masksAny(side) ? [maskedBackground()] : [],
@@ -174,7 +174,7 @@ function pattern(fig, side, label, s, apart = []) {
   });
 }
 
-function difference(fig, r, s, query = null) {
+function difference(fig, r, s, query = null, cellText = null) {
   const lacks = lacking(r.a, s) || lacking(r.b, s);
   if (lacks) {
     reason(fig, `No difference: ${lacks} Pick a head both models have to compare their patterns.`);
@@ -196,7 +196,7 @@ function difference(fig, r, s, query = null) {
   const masked = bothMasked(a, b);
   const lim = absMax(z);
   const height = squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 });
-  draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label: "b − a", cellText: numbersFit(fig, n) })], {
+  draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label: "b − a", cellText })], {
     height,
     plot_bgcolor: MASKED_COLOR,
     images: masked ? [maskedBackground()] : [],
@@ -319,9 +319,12 @@ export function show(section, got, ctx) {
   const scheme = (side) => (ctx.models.get(side.model) || {}).positional || null;
   caption(figA, describe(r.a, r.b, scheme(r.a)));
   caption(figB, describe(r.b, r.a, scheme(r.b)));
-  pattern(figA, r.a, "a", s, keptPositions(r, ctx.query));
-  pattern(figB, r.b, "b", s, keptPositions(r, ctx.query));
-  const note = difference(figD, r, s, ctx.query) + (r.difference ? ablationNote(r, s.layer) : "");
+  // one rule for the row's cell numbers (numbersFit, the panels as wide): asked once, for the longer side, so that both
+  // sides and their difference print them or none does (side a's 8 tokens printed theirs beside side b's 9 without)
+  const numbers = numbersFit(figA, Math.max(r.a.tokens.length, r.b.tokens.length));
+  pattern(figA, r.a, "a", s, keptPositions(r, ctx.query), numbers);
+  pattern(figB, r.b, "b", s, keptPositions(r, ctx.query), numbers);
+  const note = difference(figD, r, s, ctx.query, numbers) + (r.difference ? ablationNote(r, s.layer) : "");
   caption(figD, r.difference ? `${THEME.diverging.difference_words.replace("the first side", "side a")}${note}` : "");
   predictions(predA, r.a, "a");
   predictions(predB, r.b, "b");
