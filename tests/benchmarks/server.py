@@ -79,7 +79,7 @@ def as_the_page_holds(answer: object) -> object:
         whole = np.zeros(shape)  # [layer, head, query, key]
         if packed["rows"] == "visible":
             seen = np.arange(shape[-1]) < np.asarray(answer["visible"])[:, None]  # [query, key]
-            whole[..., seen] = ints.reshape(*shape[:2], -1) / packed["scale"]
+            whole[..., seen] = ints.reshape(*shape[:2], int(seen.sum())) / packed["scale"]
         else:
             whole[...] = ints.reshape(shape) / packed["scale"]
         answer["attention"] = whole

@@ -94,3 +94,27 @@ def test_an_idle_connection_the_server_dropped_is_replaced_once():
     assert kept == 1
     assert out == [(200, b"one"), (200, b"two")]
     assert [conn for conn, _, _ in seen] == [1, 2]  # the second on a new connection, sent once there
+
+
+def test_the_benchmark_client_decodes_a_packed_attention_as_the_page_holds_it():
+    """as_the_page_holds: the integers of /api/analyze's `attention_packed` as whole rows (the cut keys 0), the same
+    numbers as the lists; no layer at all (`layers: []`, the Why views' request) is an empty array, not an error."""
+    import base64
+
+    import numpy as np
+
+    from tests.benchmarks.server import as_the_page_holds
+
+    def packed(ints, shape, rows):
+        return {"shape": shape, "dtype": "uint16", "scale": 10000, "rows": rows,
+                "data": base64.b64encode(np.asarray(ints, dtype="<u2").tobytes()).decode()}
+
+    cut = as_the_page_holds({"visible": [1, 2], "attention": [],
+                             "attention_packed": packed([10000, 2500, 7500], [1, 1, 2, 2], "visible")})
+    assert cut["attention"].tolist() == [[[[1.0, 0.0], [0.25, 0.75]]]]
+    whole = as_the_page_holds({"visible": [2, 2], "attention": [],
+                               "attention_packed": packed([5000, 5000, 1000, 9000], [1, 1, 2, 2], "whole")})
+    assert whole["attention"].tolist() == [[[[0.5, 0.5], [0.1, 0.9]]]]
+    none = as_the_page_holds({"visible": [1, 2], "attention": [], "attention_packed": packed([], [0, 4, 2, 2], "visible")})
+    assert none["attention"].shape == (0, 4, 2, 2)
+    assert as_the_page_holds({"attention": [[[[1.0]]]]}) == {"attention": [[[[1.0]]]]}
