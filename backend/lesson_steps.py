@@ -1162,12 +1162,13 @@ class StepContext:
         at = _token_at(data, path)
         if at is None or shown_text(value, "self", data, path, ctx["token"]) == "itself":
             return None
-        word = next((w for w in words_of(data["tokens"]) if at in w.tokens), None)
+        words = words_of(data["tokens"])
+        word = next((w for w in words if at in w.tokens), None)
         note = piece_note(word.text, word.tokens, at) if word else ""
         if not note:
             return None
         # (the same piece of the same word twice in the sentence: which copy, in the one parenthesis)
-        twice = sum(w.key == word.key and len(w.tokens) == len(word.tokens) for w in words_of(data["tokens"])) > 1
+        twice = sum(w.key == word.key and len(w.tokens) == len(word.tokens) for w in words) > 1
         return f" (token {at}, {note[2:]}" if twice else note
 
 
