@@ -31,6 +31,21 @@ export function textRefusal(text, maxChars) {
   return maxChars && n > maxChars ? `the sentence is ${n} characters; the sentence box holds at most ${maxChars}` : null;
 }
 
+// the most tokens of its own a model adds to a text (a BOS; BERT's [CLS] and [SEP])
+const ADDED_TOKENS = 2;
+
+/**
+ * Whether `text` surely fits the tokens `model` reads (max_tokens, or max_tokens_beyond where `beyond`), known without
+ * the server: a token covers at least one byte of the text's UTF-8 (a byte-level BPE's, a word piece, a character), so
+ * a text of n bytes is at most n tokens and those the model adds. A longer text may fit too: only the server counts it.
+ * (A tokenizer that expands a character first, as NFKC does a few ligatures, could exceed it: one refusal more, then.)
+ */
+export function surelyFits(text, model, beyond = false) {
+  if (!model) return false;
+  const limit = beyond && canRunBeyond(model) ? model.max_tokens_beyond : model.max_tokens;
+  return Number.isInteger(limit) && new TextEncoder().encode(String(text ?? "")).length + ADDED_TOKENS <= limit;
+}
+
 /**
  * A message as a sentence on the page: a capital first letter and a full stop (the API's messages, "the text is 145
  * tokens ...", are written to be quoted: joined with another they ran on without one). A message that starts with one

@@ -4,7 +4,7 @@
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
 import {
-  asSentence, baseParams, beyondNotice, canRunBeyond, continuationKey, count, effectiveToken, emptyMessage, hideSpecialBox, intoSight, samplingOf, scrollCues, shownIndices, shownText, visibleAnalysis, wholeInsert,
+  asSentence, baseParams, beyondNotice, canRunBeyond, continuationKey, count, effectiveToken, emptyMessage, hideSpecialBox, intoSight, samplingOf, scrollCues, shownIndices, shownText, surelyFits, visibleAnalysis, wholeInsert,
 } from "./derive.js";
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, schemeWords, stepIndex } from "./labrun.js";
@@ -358,8 +358,11 @@ function explorer(ctx) {
     // wait for this sentence's analysis before asking the view's questions that depend on it (which token is the
     // query); those that do not are asked now, with it. Meanwhile the view on screen (maybe drawn for another
     // sentence, when its analysis carries more than the last view's) says it is not ready
+    // (only a text that surely fits the model: one that may be too long is refused once, for its analysis, not again
+    // for each request asked with it)
     const module = VIEWS[state.view];
-    if (module) for (const name of module.sources) data.prefetch("page", name, ctx);
+    const fits = surelyFits(state.text, ctx.model, Boolean(baseParams(state, ctx.model).allow_beyond_trained));
+    if (module && fits) for (const name of module.sources) data.prefetch("page", name, ctx);
     const section = document.querySelector(`main .view[data-view="${state.view}"]`);
     if (section) section.dataset.state = "loading";
     return true;

@@ -899,3 +899,22 @@ def test_a_second_sentence_refused_for_its_length_is_asked_for_once(page: Page, 
     expect(note).to_contain_text("Too long")
     assert len(watch.refused) == 1, watch.refused
     assert watch.errors == []
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m"])
+@pytest.mark.parametrize("view", ["predictions", "qkv", "embeddings"])
+def test_a_new_text_too_long_is_refused_once_in_any_view(page: Page, watch, need_models, model, view):
+    """A view whose own request reads no other source asks it together with a new sentence's analysis: for a text too
+    long for the model both were sent, and both refused (in the predictions view /api/analyze and /api/predict, two
+    422s for one text). A text that may be too long for the model is analysed first; the view asks only once it fits."""
+    need_models(model)
+    open_app(page, model=model, text=SENTENCE, view=view)
+    page.fill("#text", "word " * 200)
+    page.wait_for_selector('html[data-busy="0"]', state="attached")
+    expect(page.locator("#beyond")).to_contain_text("Too long")
+    page.wait_for_timeout(500)  # (an answer on its way when the page settled is counted too)
+    assert len(watch.refused) == 1 and "/api/analyze" in watch.refused[0], watch.refused
+    # a new sentence that fits is still asked for with its analysis, and drawn
+    page.fill("#text", "A short one.")
+    ready(page)
+    assert watch.refused[1:] == []

@@ -351,3 +351,15 @@ test("hiddenWords: the cue names the hidden tokens by their indices", () => {
   assert.equal(hiddenWords({ first: 70, last: 70, count: 1 }, "after"), "token 70 after");
   assert.equal(hiddenWords(null, "above"), "");
 });
+
+test("surelyFits: a text of n UTF-8 bytes is at most n tokens and those the model adds", async () => {
+  const { surelyFits } = await import("../../../frontend/js/derive.js");
+  const m = { max_tokens: 128, max_tokens_beyond: 512 };
+  assert.equal(surelyFits("a".repeat(126), m), true);
+  assert.equal(surelyFits("a".repeat(127), m), false); // (it may fit: only the server can count it)
+  assert.equal(surelyFits("é".repeat(63), m), true); // 126 bytes
+  assert.equal(surelyFits("é".repeat(64), m), false);
+  assert.equal(surelyFits("a".repeat(300), m, true), true); // past the trained length, where the page agreed to it
+  assert.equal(surelyFits("a".repeat(300), { max_tokens: 128 }, true), false); // (a model that cannot run there)
+  assert.equal(surelyFits("a", null), false);
+});
