@@ -31,6 +31,16 @@ export function textRefusal(text, maxChars) {
   return maxChars && n > maxChars ? `the sentence is ${n} characters; the sentence box holds at most ${maxChars}` : null;
 }
 
+/**
+ * Why a word typed for its one token (nearest words, the analogy's a, b, c) cannot be one, known without the server, or
+ * null: several words never are (no token of a vocabulary holds a space between two characters; the server's advice
+ * for them is "type one word"). Whether one word is one token only the server can say.
+ */
+export function wordRefusal(word) {
+  const words = String(word ?? "").trim().split(/\s+/).filter(Boolean);
+  return words.length > 1 ? `“${String(word).trim()}” is ${words.length} words, never one token: type one word` : null;
+}
+
 // the most tokens of its own a model adds to a text (a BOS; BERT's [CLS] and [SEP])
 const ADDED_TOKENS = 2;
 

@@ -15,7 +15,7 @@
 //                              have no data; one on its way is let go)
 // ctx: {state, model, models (name -> /api/models entry), hover, overrides}; need(name) -> {data, error, pending}
 // of another source in the same context.
-import { baseParams, canRunBeyond, compact, effectiveToken, keptIndices, positionalLength, samplingOf, textRefusal } from "./derive.js";
+import { baseParams, canRunBeyond, compact, effectiveToken, keptIndices, positionalLength, samplingOf, textRefusal, wordRefusal } from "./derive.js";
 import { familyOf, unavailable, vocab } from "./vocab.js";
 import { combinedQueries } from "./roles.js";
 
@@ -143,7 +143,10 @@ export const SOURCES = {
   neighbors(ctx, need) {
     const name = ctx.model.name;
     // a typed word, else the selected token by its id (so that BOS and partial-byte tokens work too)
-    if (ctx.state.word) return { api: "neighbors", params: { word: ctx.state.word, k: NEIGHBORS, model: name } };
+    if (ctx.state.word) {
+      const why = wordRefusal(ctx.state.word);
+      return why ? { error: why } : { api: "neighbors", params: { word: ctx.state.word, k: NEIGHBORS, model: name } };
+    }
     const q = query(ctx, need);
     if (q.token === undefined) return q;
     return { api: "neighbors", params: { token_id: q.tokens[q.token].id, k: NEIGHBORS, model: name } };
@@ -152,6 +155,8 @@ export const SOURCES = {
   analogy(ctx) {
     const { a, b, c, expect } = ctx.state;
     if (!(a && b && c)) return { error: "Type three words: a − b + c." };
+    const why = [a, b, c].map(wordRefusal).find(Boolean);
+    if (why) return { error: why };
     return { api: "analogy", params: { model: ctx.model.name, a, b, c, k: NEIGHBORS, ...(expect ? { expect } : {}) } };
   },
 

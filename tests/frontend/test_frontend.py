@@ -918,3 +918,34 @@ def test_a_new_text_too_long_is_refused_once_in_any_view(page: Page, watch, need
     page.fill("#text", "A short one.")
     ready(page)
     assert watch.refused[1:] == []
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6", "smollm2-135m"])
+def test_a_word_the_server_refuses_is_asked_for_once(page: Page, watch, need_models, model):
+    """Nearest words and the analogy take one token. Several words are never one (no token of a vocabulary holds a
+    space between two characters): the page says so without asking, where the server's 422 said it. A single word
+    only the server can split is asked for once: its refusal is shown again, not asked for again."""
+    need_models(model)
+    open_app(page, model=model, text=SENTENCE, view="embeddings")
+    nb, an = page.locator('[data-part="neighbors"]'), page.locator('[data-part="analogy"]')
+    page.fill('[data-part="nbform"] input[name="word"]', "the cat")
+    page.press('[data-part="nbform"] input[name="word"]', "Enter")
+    expect(nb.locator(".reason")).to_contain_text("“the cat” is 2 words")
+    page.fill('[data-part="anform"] input[name="a"]', "king")
+    page.fill('[data-part="anform"] input[name="b"]', "the  man")
+    page.fill('[data-part="anform"] input[name="c"]', "woman")
+    page.press('[data-part="anform"] input[name="c"]', "Enter")
+    expect(an.locator(".reason")).to_contain_text("“the  man” is 2 words")
+    page.wait_for_selector('html[data-busy="0"]', state="attached")
+    assert watch.refused == []
+    page.fill('[data-part="nbform"] input[name="word"]', "antidisestablishment")
+    page.press('[data-part="nbform"] input[name="word"]', "Enter")
+    expect(nb.locator(".reason")).to_contain_text("“antidisestablishment” is not one token")
+    page.fill("#text", "Another sentence here.")
+    ready(page)
+    page.click("#tab-attention")
+    ready(page)
+    page.click("#tab-embeddings")
+    page.wait_for_selector('html[data-busy="0"]', state="attached")
+    expect(nb.locator(".reason")).to_contain_text("“antidisestablishment” is not one token")
+    assert len(watch.refused) == 1 and "antidisestablishment" in watch.refused[0], watch.refused

@@ -363,3 +363,12 @@ test("surelyFits: a text of n UTF-8 bytes is at most n tokens and those the mode
   assert.equal(surelyFits("a".repeat(300), { max_tokens: 128 }, true), false); // (a model that cannot run there)
   assert.equal(surelyFits("a", null), false);
 });
+
+test("wordRefusal: several words are never one token; one word only the server can judge", async () => {
+  const { wordRefusal } = await import("../../../frontend/js/derive.js");
+  assert.equal(wordRefusal("the cat"), "“the cat” is 2 words, never one token: type one word");
+  assert.equal(wordRefusal(" a\tb c "), "“a\tb c” is 3 words, never one token: type one word");
+  assert.equal(wordRefusal(" cat "), null);
+  assert.equal(wordRefusal("antidisestablishment"), null);
+  assert.equal(wordRefusal(""), null);
+});

@@ -267,3 +267,11 @@ test("a text the server refuses (empty, only spaces, past max_text_chars) is not
   // side b's box of spaces means side a's sentence (sideB): asked for
   assert.equal(SOURCES.compare(ctxOf({ text2: "  " })).api, "compare");
 });
+
+test("a word of several words is never one token: said, not asked for", () => {
+  const ctx = ctxOf({ word: " the  cat " });
+  assert.deepEqual(SOURCES.neighbors(ctx, waiting), { error: "“the  cat” is 2 words, never one token: type one word" });
+  assert.equal(SOURCES.neighbors(ctxOf({ word: "cat" }), waiting).api, "neighbors");
+  assert.deepEqual(SOURCES.analogy(ctxOf({ a: "king", b: "a man", c: "woman" })), { error: "“a man” is 2 words, never one token: type one word" });
+  assert.equal(SOURCES.analogy(ctxOf({ a: "king", b: "man", c: "woman", expect: "the queen" })).api, "analogy"); // (its rank: the server says why none)
+});
