@@ -225,7 +225,8 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
       let waiting = false; // sequential: an item is asked for only once every item before it has its answer
       const items = r.each.map((x) => {
         const sub = `${slot}:${x.name}`;
-        if (waiting) return { name: x.name, positional: x.positional, data: null, error: null, pending: true, current: false, queued: true };
+        // (`wait`: the source asks for this item once another answer is in)
+        if (waiting || x.wait) return { name: x.name, positional: x.positional, data: null, error: null, pending: true, current: false, queued: true };
         // held: an item not answered yet is not asked for (its slot, not held this round, is let go at end())
         if (r.held && !answered(x.spec)) return { name: x.name, positional: x.positional, data: null, error: null, pending: false, current: false };
         touch(slot.slice(0, slot.indexOf(":")), sub); // held this round too, else end() lets it go (and aborts it)

@@ -13,6 +13,7 @@
 //   {each, sequential: true}   the same, each asked for once the ones before it are answered (ablation, layer by layer)
 //   {each, held: true}         the same, only those whose answers the data layer holds: nothing asked (the rest
 //                              have no data; one on its way is let go)
+//   an item of `each` is {name, spec}, {name, error}, or {name, wait: true}: asked for once another answer is in
 // ctx: {state, model, models (name -> /api/models entry), hover, overrides}; need(name) -> {data, error, pending}
 // of another source in the same context.
 import { baseParams, canRunBeyond, compact, effectiveToken, keptIndices, positionalLength, samplingOf, textRefusal, wordRefusal } from "./derive.js";
@@ -183,22 +184,38 @@ export const SOURCES = {
     const fam = familyOf(ctx.model.name);
     if (!fam) return { error: "There are no models that differ only in their positional scheme." };
     // the family shares one tokenizer: the page's analysis says how long the text is for each (a model that cannot
-    // read it is not asked, rather than refused with a 422)
-    const a = need ? need("analyze") : null;
-    const n = a && a.data ? a.data.tokens.length : null;
+    // read it is not asked, rather than refused with a 422). A model outside the family (MiniLM, SmolLM2) counts it in
+    // tokens of its own: then the family's first model is asked first, and its answer (or its refusal, which says how
+    // many tokens the text is) says it for the others, asked once it is in
+    const own = fam.models.includes(ctx.model.name);
+    const { a, n } = familyLength(ctx, need, own);
+    const first = own ? null : firstOfFamily(ctx, fam);
     const each = fam.models.map((name) => {
       const m = ctx.models.get(name);
       if (!m) return { name, error: `${name} is not on this server.` };
       if (!m.available) return { name, positional: m.positional, error: `${name} is not installed${m.install ? `: ${m.install}` : "."}` };
-      const limit = ctx.state.beyond && canRunBeyond(m) ? m.max_tokens_beyond : m.max_tokens;
+      const limit = familyLimit(ctx, m);
       if (n !== null && n > limit) {
-        return { name, positional: m.positional, error: `${name} reads at most ${limit} tokens, and this text is ${n}` +
-          (canRunBeyond(m) ? (ctx.state.beyond ? "." : `: past its trained length, it runs when you allow it (up to ${m.max_tokens_beyond}).`)
-            : m.why_not_beyond ? `: ${m.why_not_beyond}` : ".") };
+        const theirs = own ? "" : " of its tokens";
+        const allow = !canRunBeyond(m) ? (m.why_not_beyond ? `: ${m.why_not_beyond}` : ".")
+          : ctx.state.beyond ? "."
+          : own ? `: past its trained length, it runs when you allow it (up to ${m.max_tokens_beyond}).`
+          : `: past its trained length, it runs when you choose it above and allow it (up to ${m.max_tokens_beyond}).`;
+        return { name, positional: m.positional, error: `${name} reads at most ${limit} tokens, and this text is ${n}${theirs}${allow}` };
       }
-      return { name, positional: m.positional, spec: SOURCES.analyze({ ...ctx, model: m, state: { ...ctx.state, model: name, ablate: [] } }) };
+      // (outside the family, the others wait for the first model's answer)
+      if (!own && n === null && a && a.pending && name !== first) return { name, positional: m.positional, wait: true };
+      return { name, positional: m.positional, spec: familySpec(ctx, m) };
     });
     return { each, family: fam };
+  },
+
+  // the page's sentence through the first installed model of the family, for a model outside it: how many of the
+  // family's tokens the sentence is (the positional view's `family`)
+  familyfirst(ctx) {
+    const fam = familyOf(ctx.model.name);
+    const first = fam && firstOfFamily(ctx, fam);
+    return first ? familySpec(ctx, ctx.models.get(first)) : { error: "None of the family's models is installed." };
   },
 
   // the Compare view: side a (the page's sentence, model and interventions) and side b, the selected layer and head
@@ -364,11 +381,26 @@ export const SOURCES = {
 
   // the same role table across the models that differ only in their positional scheme (the tiny models), on the
   // sentence or on the probe
-  rolemodels(ctx) {
+  rolemodels(ctx, need) {
     const fam = familyOf(ctx.model.name);
     if (!fam) return { error: "There are no models that differ only in their positional scheme." };
     const models = fam.models.filter((name) => ctx.models.get(name) && ctx.models.get(name).available);
     if (!models.length) return { error: `None of ${fam.models.join(", ")} is installed.` };
+    // a model outside the family counts the sentence in tokens of its own: the family's count is its first model's
+    // (familyfirst), and a sentence longer than every model of it reads is said here, not sent to be refused
+    if (!ctx.state.probe && !fam.models.includes(ctx.model.name)) {
+      const { a, n } = familyLength(ctx, need, false);
+      if (n === null && a && a.pending) return { wait: true };
+      const most = Math.max(...models.map((name) => familyLimit(ctx, ctx.models.get(name))));
+      if (n !== null && n > most) {
+        const can = models.filter((name) => canRunBeyond(ctx.models.get(name)));
+        const longest = Math.max(...can.map((name) => ctx.models.get(name).max_tokens_beyond));
+        const which = can.length === models.length ? "they run" : `all but ${models.filter((x) => !can.includes(x)).join(", ")} run`;
+        return { error: `These models read at most ${most} tokens, and this sentence is ${n} tokens in theirs (their own ` +
+          `tokenizer, not ${ctx.model.name}'s)` + (can.length && !ctx.state.beyond && n <= longest
+          ? `: past their trained length, ${which} when you choose one above and allow it (up to ${longest}).` : ".") };
+      }
+    }
     // past the trained length where the page has agreed to it (a model that cannot run there says why)
     const beyond = ctx.state.beyond ? { allow_beyond_trained: true } : {};
     return { api: "roleModels", params: ctx.state.probe ? { models, probe: { seed: ctx.state.pseed } } : { models, text: ctx.state.text, ...beyond } };
@@ -426,6 +458,32 @@ function unrefused(r) {
 }
 
 for (const [name, source] of Object.entries(SOURCES)) SOURCES[name] = (ctx, need) => unrefused(source(ctx, need));
+
+/** The analysis of the page's sentence on `m`, a model of the family (without the page's ablated heads). */
+function familySpec(ctx, m) {
+  return SOURCES.analyze({ ...ctx, model: m, state: { ...ctx.state, model: m.name, ablate: [] } });
+}
+
+/** The most tokens `m`, a model of the family, reads here: past its trained length where the page has agreed to it. */
+function familyLimit(ctx, m) {
+  return ctx.state.beyond && canRunBeyond(m) ? m.max_tokens_beyond : m.max_tokens;
+}
+
+/**
+ * How many tokens the family's one tokenizer makes of the page's sentence, where known: `a`, the analysis that says it
+ * (the page's own where its model is of the family, `own`; else the family's first model's, familyfirst), and `n`, its
+ * tokens, or the count its refusal for length gives ("the text is 166 tokens ..."), or null.
+ */
+function familyLength(ctx, need, own) {
+  const a = need ? need(own ? "analyze" : "familyfirst") : null;
+  const said = a && a.status === 422 ? /^the text is (\d+) tokens\b/.exec(a.error || "") : null;
+  return { a, n: a && a.data ? a.data.tokens.length : said ? Number(said[1]) : null };
+}
+
+/** The name of the family's first installed model, or undefined. */
+function firstOfFamily(ctx, fam) {
+  return fam.models.find((name) => ctx.models.get(name) && ctx.models.get(name).available);
+}
 
 /** Does every head's ablation run without asking (a small model: few forward passes)? */
 export const ablationAlways = (model) => Boolean(model) && model.n_layers * model.n_heads <= ABLATE_ALWAYS_HEADS;

@@ -920,6 +920,42 @@ def test_a_new_text_too_long_is_refused_once_in_any_view(page: Page, watch, need
     assert watch.refused[1:] == []
 
 
+# fits MiniLM (105 tokens) and SmolLM2 (96) but not the tiny models' own tokenizer (168 of their 128)
+LONG_FOR_TINY = ("The quick brown fox jumps over the lazy dog while the photographer captured extraordinary moments "
+                 "near the riverbank at dawn, and everyone watching applauded the wonderful performance "
+                 "enthusiastically. ") * 3
+
+
+@pytest.mark.parametrize("model", ["minilm-l6", "smollm2-135m"])
+def test_the_tiny_models_are_asked_once_for_a_sentence_too_long_in_their_tokens(page: Page, watch, need_models, model):
+    """The Positional view runs the page's sentence through every tiny model, the Heads view's table across models
+    too. On MiniLM or SmolLM2 the page's analysis counts the sentence in another tokenizer's tokens: each tiny model was
+    asked, and each refused it (five 422s in the Positional view; in the Heads view one more, shown in the API's words,
+    "send allow_beyond_trained: true"). The first model's refusal says how many tokens the tiny models' one tokenizer
+    makes of it: the others are not asked, each says why in its panel, and the Heads view says it too."""
+    need_models(model, "tiny-sinusoidal")
+    text = LONG_FOR_TINY.strip()
+    open_app(page, model=model, text=text, view="positional")
+    n = api(page, "/api/analyze", {"text": text, "model": model, "layers": []})["tokens"]
+    assert len(n) <= 128  # (fits the page's model)
+    page.wait_for_selector('html[data-busy="0"]', state="attached")
+    section = page.locator('main .view[data-view="positional"]')
+    expect(section).to_contain_text("tiny-learned reads at most 128 tokens, and this text is")
+    expect(section).to_contain_text("tiny-sinusoidal reads at most 128 tokens, and this text is")
+    page.wait_for_timeout(500)
+    assert len(watch.refused) <= 1, watch.refused
+    page.select_option("#layer", "1")
+    page.wait_for_selector('html[data-busy="0"]', state="attached")
+    expect(section).to_contain_text("tiny-alibi reads at most 128 tokens, and this text is")
+    # the Heads view's table across the models is not asked for either: the count is the Positional view's
+    heads = page.locator('main .view[data-view="heads"] [data-part="models"]')
+    page.click("#tab-heads")
+    page.wait_for_selector('html[data-busy="0"]', state="attached")
+    expect(heads).to_contain_text(re.compile(r"These models read at most 128 tokens, and this sentence is \d+ tokens in theirs"))
+    assert len(watch.refused) <= 1, watch.refused
+    assert watch.errors == []
+
+
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6", "smollm2-135m"])
 def test_a_word_the_server_refuses_is_asked_for_once(page: Page, watch, need_models, model):
     """Nearest words and the analogy take one token. Several words are never one (no token of a vocabulary holds a

@@ -268,6 +268,41 @@ test("a text the server refuses (empty, only spaces, past max_text_chars) is not
   assert.equal(SOURCES.compare(ctxOf({ text2: "  " })).api, "compare");
 });
 
+test("a model outside the family: the family's first model counts the sentence, and its refusal says it for all", () => {
+  const fam = meta.families[0];
+  const models = new Map([...fam.models.map((name) => [name, { ...MODELS[0], name, max_tokens: 128, max_tokens_beyond: name === "tiny-learned" ? null : 512, why_not_beyond: name === "tiny-learned" ? "its learned table ends at 128." : null }]), ["big", MODELS[2]]]);
+  const ctx = { ...ctxOf({}, MODELS[2]), models };
+  const first = SOURCES.familyfirst(ctx);
+  assert.deepEqual([first.api, first.params.model], ["analyze", fam.models[0]]);
+  // the page's analysis (another tokenizer's count) is not read: familyfirst is
+  const asked = [];
+  const by = (answer) => (name) => (asked.push(name), answer);
+  // while it is on its way: the first model is asked (the same request), the others wait
+  const pending = SOURCES.family(ctx, by({ data: null, error: null, pending: true }));
+  assert.deepEqual(asked, ["familyfirst"]);
+  assert.deepEqual(pending.each[0].spec, first);
+  assert.ok(pending.each.slice(1).every((e) => e.wait && !e.spec));
+  // refused for its length: nobody else is asked, each says why
+  const refused = { data: null, error: "the text is 166 tokens (with its 1 special token); model 'tiny-sinusoidal' reads at most 128 tokens (max_tokens) ...", status: 422, pending: false };
+  const long = SOURCES.family(ctx, by(refused));
+  assert.ok(long.each.every((e) => !e.spec && !e.wait && e.error));
+  assert.equal(long.each.find((e) => e.name === "tiny-learned").error, "tiny-learned reads at most 128 tokens, and this text is 166 of its tokens: its learned table ends at 128.");
+  assert.match(long.each.find((e) => e.name === "tiny-rotary").error, /this text is 166 of its tokens: past its trained length, it runs when you choose it above and allow it \(up to 512\)\.$/);
+  const fits = SOURCES.family(ctx, by({ data: { tokens: Array.from({ length: 40 }, () => ({})) }, error: null, pending: false }));
+  assert.ok(fits.each.every((e) => e.spec && !e.error));
+  // another refusal (not of its length) says nothing of the length: each model is asked
+  const other = SOURCES.family(ctx, by({ data: null, error: "the server could not be reached", status: 0, pending: false }));
+  assert.ok(other.each.every((e) => e.spec));
+  // the Heads view's table across the models: waits for the count, says the refusal, asks when it fits
+  assert.deepEqual(SOURCES.rolemodels(ctx, by({ data: null, error: null, pending: true })), { wait: true });
+  const said = SOURCES.rolemodels(ctx, by(refused));
+  assert.equal(said.error, "These models read at most 128 tokens, and this sentence is 166 tokens in theirs (their own tokenizer, " +
+    "not big's): past their trained length, all but tiny-learned run when you choose one above and allow it (up to 512).");
+  assert.equal(SOURCES.rolemodels(ctx, by({ data: { tokens: [{}] }, error: null, pending: false })).api, "roleModels");
+  // (the probe has its own length)
+  assert.equal(SOURCES.rolemodels({ ...ctx, state: { ...ctx.state, probe: true } }, by(refused)).api, "roleModels");
+});
+
 test("a word of several words is never one token: said, not asked for", () => {
   const ctx = ctxOf({ word: " the  cat " });
   assert.deepEqual(SOURCES.neighbors(ctx, waiting), { error: "“the  cat” is 2 words, never one token: type one word" });
