@@ -1133,7 +1133,10 @@ def test_the_predictions_bars_and_table_start_level(page: Page, size, extra):
 def test_the_training_lab_s_panels_start_level(page: Page, size, extra):
     """The training lab after a short run: the loss curve beside the attention on the example, the role scores beside
     the model's answer (a table), each under a caption of its own length (and the pattern's and roles' menus in their
-    titles): their plots started at different heights. They start level (PLOTS_UNLEVEL); on a phone they stack."""
+    titles): their plots started at different heights. They start level (PLOTS_UNLEVEL); on a phone they stack. Level
+    under the longer caption, the loss curve's legend sat 34 px below its own two lines at 1280x800 (41 px in presenter
+    mode at 1280x720), the role scores' 27 px below theirs: every plot starts within 24 px of what stands above it
+    (BLANK_ABOVE), each caption under its plot."""
     page.set_viewport_size({"width": size[0], "height": size[1]})
     page.goto("/?" + urlencode({"view": "lab", "ltask": "after-marker", "lsize": "tiny", "lsteps": 20, **extra}))
     ready(page, WAIT)
@@ -1146,6 +1149,7 @@ def test_the_training_lab_s_panels_start_level(page: Page, size, extra):
     ready(page, WAIT)
     page.wait_for_timeout(500)
     assert page.evaluate(TITLES_UNLEVEL) + page.evaluate(PLOTS_UNLEVEL) + page.evaluate(TEXT_CLASHES) == []
+    assert page.evaluate(BLANK_ABOVE, 24) == []
     tops = page.evaluate("""() => ['loss', 'pattern', 'roles', 'answer'].map((k) =>
         document.querySelector(`#panel-lab [data-part="${k}"]`).getBoundingClientRect().top)""")
     side_by_side = abs(tops[0] - tops[1]) <= 1 and abs(tops[2] - tops[3]) <= 1
@@ -1304,6 +1308,35 @@ def test_plots_side_by_side_start_level_with_no_blank_above(page: Page, need_mod
         ready(page, WAIT)
         page.wait_for_timeout(500)
         found[view] = page.evaluate(BLANK_ABOVE, 24) + page.evaluate(PLOTS_UNLEVEL)
+    assert found == {view: [] for view in found}
+
+
+# the page's other views with plots, the Why views among them (the training lab draws once a run has recorded: its
+# test, test_the_training_lab_s_panels_start_level, asks the same of it)
+OTHER_PLOT_VIEWS = ("model", "arithmetic", "positional", "poslab", "predictions", "lens", "attribution", "effects", "heads")
+
+
+@pytest.mark.parametrize("model", ["minilm-l6", "smollm2-135m", "tiny-sinusoidal", "tiny-nope"])
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_every_other_view_s_plots_start_level_with_no_blank_above(page: Page, need_models, models, size, extra, model):
+    """By the measure of the test above (BLANK_ABOVE, PLOTS_UNLEVEL) the other views kept a blank band above a plot
+    started level under a longer caption beside it: at 1280x800 Positional's encoding 28 px (MiniLM's normal and
+    removed patterns 28 px), the Predictions bars 32 px beside the table's two-line caption, the Heads view's tiny-nope
+    map 28 px beside the other models' longer captions; in presenter mode at 1280x720 Positional's encoding 31 px and
+    its normal and removed patterns 35 px, Attribution's bars 39 px beside the heads' map. Every plot of every view the
+    model has (the Why views too) starts within 24 px of what stands above it, level with its neighbours'."""
+    need_models(model)
+    kinds = {v["id"]: v["kinds"] for v in page.request.get("/api/meta").json()["views"]}
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    found = {}
+    for view in (v for v in OTHER_PLOT_VIEWS if models[model]["kind"] in kinds[v]):
+        page.goto("/?" + urlencode({"text": SENTENCE, "view": view, "model": model, **extra}))
+        ready(page, WAIT)
+        if view == "heads":  # (the maps of the five tiny models come after the view's own)
+            page.wait_for_selector("main .view:not([hidden]) figure[data-part='m-tiny-nope'] .plot .main-svg")
+        page.wait_for_timeout(500)
+        found[view] = page.evaluate(BLANK_ABOVE, 24) + page.evaluate(PLOTS_UNLEVEL)
+    assert len(found) >= 6, found
     assert found == {view: [] for view in found}
 
 

@@ -39,7 +39,7 @@ export function render(element, data, state) {
   const pickV = tokenPicker(ctl, "versus", "minus", "nothing (its logit)");
   const sum = part(element, "sum", () => h("div", { class: "sums", role: "status" }, h("p", { class: "sumline total" }), h("p", { class: "sumline norm" }),
     h("p", { class: "intro attr-note" })));
-  const row = part(element, "row", () => h("div", { class: "row2 plots-level" }));
+  const row = part(element, "row", () => h("div", { class: "row2 plots-level captions-below" }));
   const headsFig = panel(row, "heads", "Each head, through W_O");
   const partsFig = panel(row, "parts", "Embeddings, MLPs and biases");
   const why = data.unavailable || data.error;

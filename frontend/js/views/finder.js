@@ -254,7 +254,7 @@ function modelsPart(element, data, state, role) {
   const defs = data.defs.data;
   const d = defs && defs.roles.find((x) => x.role === role);
   const sec = part(element, "models", () => h("section", { class: "subsection" }, h("h3", {}), h("p", { class: "intro" }),
-    h("div", { class: "row-auto models-row plots-level" })));
+    h("div", { class: "row-auto models-row plots-level captions-below" })));
   sec.querySelector("h3").textContent = `${d ? d.name : role} across the models that differ only in their positional scheme`;
   const fam = data.model ? familyOf(data.model.name) : null;
   const first = fam ? acrossModelsIntro({ members: fam.models, onScreen: data.model.name, probe: state.probe, seed: state.pseed,

@@ -211,8 +211,8 @@ export function render(element, data, state) {
   slider.querySelector(".lab-step-label").textContent = rec ? `step ${rec.step} · ${rec.seconds.toFixed(1)} s${lab.pick === null ? " (latest)" : ""}` : "";
   slider.querySelector("button[name=follow]").disabled = lab.pick === null;
 
-  const row1 = part(element, "lab-row1", () => h("div", { class: "row2 plots-level" }));
-  const row2 = part(element, "lab-row2", () => h("div", { class: "row2 plots-level" }));
+  const row1 = part(element, "lab-row1", () => h("div", { class: "row2 plots-level captions-below" }));
+  const row2 = part(element, "lab-row2", () => h("div", { class: "row2 plots-level captions-below" }));
   const lossFig = panel(row1, "loss", "Loss over the training steps");
   const attnFig = panel(row1, "pattern", "Attention on the example");
   const roleFig = panel(row2, "roles", "Role scores of every head over the steps");

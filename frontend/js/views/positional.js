@@ -170,7 +170,7 @@ function encodingPart(element, data, state) {
     sel.addEventListener("change", () => emit(box, { pn: Number(sel.value) }));
     return box;
   });
-  const row = part(sec, "row", () => h("div", { class: "row2 plots-level" }));
+  const row = part(sec, "row", () => h("div", { class: "row2 plots-level captions-below" }));
   const encFig = panel(row, "encoding", "Encoding: position × dimension");
   const simFig = panel(row, "possim", "Position × position cosine similarity");
   const enc = data.encoding || {};
@@ -269,8 +269,8 @@ function interventionsPart(element, data, state) {
     ? "The selected head on the same sentence with the positions as trained, taken out and shuffled: this model reads no " +
       "position, so there is nothing to take out or shuffle, and the three patterns are the same (both differences 0)."
     : "The selected head on the same sentence with the positional information as trained, taken out, and given to the tokens in a shuffled order.");
-  const row = part(sec, "row", () => h("div", { class: "row3 plots-level" }));
-  const diffRow = part(sec, "diff", () => h("div", { class: "row3 plots-level" }));
+  const row = part(sec, "row", () => h("div", { class: "row3 plots-level captions-below" }));
+  const diffRow = part(sec, "diff", () => h("div", { class: "row3 plots-level captions-below" }));
   const c = data.compare || {};
   const L = state.layer;
   const H = state.head;

@@ -138,7 +138,7 @@ export const tableCaption = (temperature) =>
 /** data: {predict, error, unavailable, note, steps, step (derive.stepping's, from the selected token)}; state: {temp, ...}. */
 export function render(element, data, state) {
   const ctl = controls(element);
-  const row = part(element, "row", () => h("div", { class: "row2 plots-level" }));
+  const row = part(element, "row", () => h("div", { class: "row2 plots-level captions-below" }));
   const barsFig = panel(row, "topk", "Next token after the sentence");
   const tableFig = panel(row, "perpos", "At every position: the model's top guess and what comes next", { formats: ["csv", "json"], cls: "table-panel" });
   const tempInput = ctl.querySelector("input[name=temp]");
