@@ -52,8 +52,19 @@ const ADDED_TOKENS = 2;
  */
 export function surelyFits(text, model, beyond = false) {
   if (!model) return false;
-  const limit = beyond && canRunBeyond(model) ? model.max_tokens_beyond : model.max_tokens;
+  const limit = tokenLimit(model, beyond);
   return Number.isInteger(limit) && new TextEncoder().encode(String(text ?? "")).length + ADDED_TOKENS <= limit;
+}
+
+/** The most tokens `model` reads: max_tokens, or max_tokens_beyond where `beyond` (the page's agreement) and it can. */
+export function tokenLimit(model, beyond = false) {
+  return beyond && canRunBeyond(model) ? model.max_tokens_beyond : model.max_tokens;
+}
+
+/** How many tokens a refusal for length says the text is ("the text is 166 tokens ..."), or null. */
+export function refusedLength(error) {
+  const said = /the text is (\d+) tokens\b/.exec(error || "");
+  return said ? Number(said[1]) : null;
 }
 
 /**
@@ -403,7 +414,7 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
   if (!model || !error || status !== 422) return null;
   const trained = model.trained_tokens ?? model.max_tokens;
   // the length of the text, which the refusal names ("the text is 234 tokens"), beside the limit: by how much it is over
-  const length = Number((/the text is (\d+) tokens/.exec(error) || [])[1] || 0);
+  const length = refusedLength(error) ?? 0;
   const said = length ? ` (this text is ${length})` : "";
   // the other models that read a text this long (past their trained length where they can), by name
   const readers = () => models.filter((m) => m.name !== model.name && modelsBeyond([m], length).length).map((m) => m.name);

@@ -361,7 +361,7 @@ function explorer(ctx) {
     // (only a text that surely fits the model: one that may be too long is refused once, for its analysis, not again
     // for each request asked with it)
     const module = VIEWS[state.view];
-    const fits = surelyFits(state.text, ctx.model, Boolean(baseParams(state, ctx.model).allow_beyond_trained));
+    const fits = surelyFits(state.text, ctx.model, state.beyond);
     if (module && fits) for (const name of module.sources) data.prefetch("page", name, ctx);
     const section = document.querySelector(`main .view[data-view="${state.view}"]`);
     if (section) section.dataset.state = "loading";

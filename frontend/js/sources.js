@@ -16,7 +16,7 @@
 //   an item of `each` is {name, spec}, {name, error}, or {name, wait: true}: asked for once another answer is in
 // ctx: {state, model, models (name -> /api/models entry), hover, overrides}; need(name) -> {data, error, pending}
 // of another source in the same context.
-import { baseParams, canRunBeyond, compact, effectiveToken, keptIndices, positionalLength, samplingOf, textRefusal, wordRefusal } from "./derive.js";
+import { baseParams, canRunBeyond, compact, effectiveToken, keptIndices, positionalLength, refusedLength, samplingOf, textRefusal, tokenLimit, wordRefusal } from "./derive.js";
 import { familyOf, unavailable, vocab } from "./vocab.js";
 import { combinedQueries } from "./roles.js";
 
@@ -188,13 +188,13 @@ export const SOURCES = {
     // tokens of its own: then the family's first model is asked first, and its answer (or its refusal, which says how
     // many tokens the text is) says it for the others, asked once it is in
     const own = fam.models.includes(ctx.model.name);
-    const { a, n } = familyLength(ctx, need, own);
+    const { a, n } = familyLength(need, own);
     const first = own ? null : firstOfFamily(ctx, fam);
     const each = fam.models.map((name) => {
       const m = ctx.models.get(name);
       if (!m) return { name, error: `${name} is not on this server.` };
       if (!m.available) return { name, positional: m.positional, error: `${name} is not installed${m.install ? `: ${m.install}` : "."}` };
-      const limit = familyLimit(ctx, m);
+      const limit = tokenLimit(m, ctx.state.beyond);
       if (n !== null && n > limit) {
         const theirs = own ? "" : " of its tokens";
         const allow = !canRunBeyond(m) ? (m.why_not_beyond ? `: ${m.why_not_beyond}` : ".")
@@ -389,9 +389,9 @@ export const SOURCES = {
     // a model outside the family counts the sentence in tokens of its own: the family's count is its first model's
     // (familyfirst), and a sentence longer than every model of it reads is said here, not sent to be refused
     if (!ctx.state.probe && !fam.models.includes(ctx.model.name)) {
-      const { a, n } = familyLength(ctx, need, false);
+      const { a, n } = familyLength(need, false);
       if (n === null && a && a.pending) return { wait: true };
-      const most = Math.max(...models.map((name) => familyLimit(ctx, ctx.models.get(name))));
+      const most = Math.max(...models.map((name) => tokenLimit(ctx.models.get(name), ctx.state.beyond)));
       if (n !== null && n > most) {
         const can = models.filter((name) => canRunBeyond(ctx.models.get(name)));
         const longest = Math.max(...can.map((name) => ctx.models.get(name).max_tokens_beyond));
@@ -464,20 +464,14 @@ function familySpec(ctx, m) {
   return SOURCES.analyze({ ...ctx, model: m, state: { ...ctx.state, model: m.name, ablate: [] } });
 }
 
-/** The most tokens `m`, a model of the family, reads here: past its trained length where the page has agreed to it. */
-function familyLimit(ctx, m) {
-  return ctx.state.beyond && canRunBeyond(m) ? m.max_tokens_beyond : m.max_tokens;
-}
-
 /**
  * How many tokens the family's one tokenizer makes of the page's sentence, where known: `a`, the analysis that says it
  * (the page's own where its model is of the family, `own`; else the family's first model's, familyfirst), and `n`, its
  * tokens, or the count its refusal for length gives ("the text is 166 tokens ..."), or null.
  */
-function familyLength(ctx, need, own) {
+function familyLength(need, own) {
   const a = need ? need(own ? "analyze" : "familyfirst") : null;
-  const said = a && a.status === 422 ? /^the text is (\d+) tokens\b/.exec(a.error || "") : null;
-  return { a, n: a && a.data ? a.data.tokens.length : said ? Number(said[1]) : null };
+  return { a, n: a && a.data ? a.data.tokens.length : a && a.status === 422 ? refusedLength(a.error) : null };
 }
 
 /** The name of the family's first installed model, or undefined. */
