@@ -3,7 +3,7 @@
 // in the attention view), on the sentence or on the induction probe (a seeded random sequence repeated twice, with
 // the loss on each copy), and the same role across the tiny models side by side. Every score, label and loss is the
 // API's (POST /api/roles, /api/roles/probe, /api/roles/models); the definitions on hover are GET /api/roles/definitions.
-import { canRunBeyond, count, shownText } from "../derive.js";
+import { canRunBeyond, count, refusedLength, shownText } from "../derive.js";
 import {
   caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, presenting, reason, setExport, setValue, THEME, WEIGHT_SCALE,
 } from "../plot.js";
@@ -294,7 +294,7 @@ function modelsPart(element, data, state, role) {
  * does not know the model or the length, it is quoted as it is.
  */
 export function leftOutWords(x, m) {
-  const n = Number((/the text is (\d+) tokens/.exec(x.why) || [])[1] || 0);
+  const n = refusedLength(x.why) ?? 0;
   if (!m || !n) return `Left out: ${x.model}, which cannot read this text (${x.why}).`;
   const beyond = canRunBeyond(m);
   const why = !beyond && m.why_not_beyond ? ` ${m.why_not_beyond.trim().replace(/\.?$/, ".")}` : "";
