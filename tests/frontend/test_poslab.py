@@ -265,3 +265,24 @@ def test_with_positions_shuffled_the_measured_sections_say_they_are_of_the_model
     page.select_option("select[name=positions]", "normal")
     expect(view.locator('[data-part="lengths"] > .intro')).not_to_contain_text("as trained")
     expect(view.locator('[data-part="probe"] > .intro')).not_to_contain_text("as trained")
+
+
+@pytest.mark.parametrize("on_screen", ["tiny-rotary", "smollm2-135m"])
+def test_a_step_of_another_scheme_opens_the_view_on_that_scheme_s_model(page: Page, need_models, on_screen):
+    # on tiny-rotary, the sinusoidal card's "+ position vector" opened the Positional view of tiny-rotary (which has
+    # no position vector: "What rotary positions do instead"), and ALiBi's bias the arithmetic of a model without it
+    need_models(on_screen)
+    for card, step, view in [("tiny-sinusoidal", "add_position", "positional"), ("tiny-alibi", "bias", "arithmetic")]:
+        page.goto("/?" + urlencode({"view": "poslab", "model": on_screen}))
+        ready(page, WAIT)
+        page.locator(f'.scheme[data-model="{card}"] button.step[data-step="{step}"]').click()
+        page.wait_for_function(f"() => new URLSearchParams(location.search).get('view') === '{view}'")
+        ready(page, WAIT)
+        assert url_state(page)["model"] == card
+        assert page.locator("#model").input_value() == card
+    # a step of the card on screen keeps its model
+    page.goto("/?" + urlencode({"view": "poslab", "model": "tiny-rotary"}))
+    ready(page, WAIT)
+    page.locator('.scheme[data-model="tiny-rotary"] button.step[data-step="rotate"]').click()
+    page.wait_for_function("() => new URLSearchParams(location.search).get('view') === 'qkv'")
+    assert url_state(page)["model"] == "tiny-rotary"

@@ -232,12 +232,17 @@ function diagram(s, on) {
 function schemesPart(element, data) {
   const sec = section(element, "schemes", "2 · Where each scheme enters the computation",
     "One attention layer's steps for each scheme; the steps where the position acts are coloured. Click a step to open "
-    + "the view that shows its numbers.");
+    + "the view that shows its numbers, on that scheme's model.");
   const grid = part(sec, "grid", () => {
     const g = h("div", { class: "schemes" });
     g.addEventListener("click", (ev) => {
       const btn = ev.target.closest("button[data-view]");
-      if (btn) emit(g, { view: btn.dataset.view }, { history: "push" });
+      if (!btn) return;
+      // a step of another scheme's card shows its numbers on that card's model (the model on screen may not have the
+      // step at all: a rotary model has no position vector, only ALiBi has the bias)
+      const card = btn.closest(".scheme");
+      const other = card && !card.classList.contains("current") && card.dataset.model;
+      emit(g, other ? { view: btn.dataset.view, model: other, target: null, versus: null } : { view: btn.dataset.view }, { history: "push" });
     });
     return g;
   });
