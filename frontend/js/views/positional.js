@@ -298,13 +298,11 @@ function interventionsPart(element, data, state) {
     const perm = side.interventions.permutation;
     // the page's other interventions (scaling, ablated heads) run on every side: said, as they change the pattern
     const others = interventionsCaption({ ...side.interventions, positions: "normal" });
-    const given = label === "shuffled" && perm ? `Position given to each token: ${perm.slice(0, 16).join(", ")}${perm.length > 16 ? ", … (all in the JSON)" : ""}${data.positional === "none" ? " (not read by this model)" : perm.length === 1 ? `. ${THEME.captions.interventions.one_position}` : ""}`
-      : label === "removed" ? "Positional information taken out." : "Positions as trained.";
     patternPanel(row, label, title, z, side.tokens, {
       answer: side,
       name: `positions-${label}-${side.model}-L${L}-H${H}`,
       json: { model: side.model, interventions: side.interventions, layer: L, head: H, tokens: side.tokens, weights: z },
-      note: others ? `${given} ${others}` : given, sel: state.token,
+      note: patternNote(label, perm, data.positional, others), sel: state.token,
     });
   }
   for (const [label, key] of [["removed", "removed"], ["shuffled", "shuffled"]]) {
@@ -329,6 +327,14 @@ function interventionsPart(element, data, state) {
       note: THEME.diverging.difference_words.replace("the first side", "normal positions"), sel: state.token,
     });
   }
+}
+
+/** The note under the pattern with positions `label` (normal, removed, shuffled), then the page's other interventions. */
+export function patternNote(label, perm, positional, others) {
+  // (each a sentence ending in its full stop: "…: 4, 0, 5 Scores not divided by √d_head." ran two together)
+  const given = label === "shuffled" && perm ? `Position given to each token: ${perm.slice(0, 16).join(", ")}${perm.length > 16 ? ", … (all in the JSON)" : ""}${positional === "none" ? " (not read by this model)." : perm.length === 1 ? `. ${THEME.captions.interventions.one_position}` : "."}`
+    : label === "removed" ? "Positional information taken out." : "Positions as trained.";
+  return others ? `${given} ${others}` : given;
 }
 
 const TERMS = [

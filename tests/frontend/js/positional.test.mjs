@@ -5,7 +5,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { patternAxes, tickSize } from "../../../frontend/js/plot.js";
-import { encodingCaption, encodingRange, familyHead, familyIntro, positionChoices, positionsNote, runWords, termLabels } from "../../../frontend/js/views/positional.js";
+import { encodingCaption, encodingRange, familyHead, familyIntro, patternNote, positionChoices, positionsNote, runWords, termLabels } from "../../../frontend/js/views/positional.js";
 
 const FAMILY = { title: "The tiny models", description: "the same but for the positional scheme", models: ["tiny-sinusoidal", "tiny-rotary"] };
 const TINY = { model: "tiny-rotary", n_layers: 4, n_heads: 4 };
@@ -138,4 +138,28 @@ test("the encoding's caption names the model's own limits, not the number the me
   assert.match(positionsNote(256, 256, { max_tokens: 128, max_tokens_beyond: 512, trained_tokens: 128 }),
     /positions 128 to 255/);
   assert.equal(positionsNote(128, 128, { max_tokens: 128, max_tokens_beyond: 512, trained_tokens: 128 }), "");
+});
+
+test("the three patterns' notes end each sentence before the page's other interventions are said", () => {
+  // "Position given to each token: 4, 0, 5, 3, 2, 6, 1 Scores not divided by √d_head." ran two sentences together
+  const others = "Scores not divided by √d_head. Ablated heads: L0 H1.";
+  const notes = [
+    patternNote("shuffled", [4, 0, 5, 3, 2, 6, 1], "learned", others),
+    patternNote("shuffled", Array.from({ length: 20 }, (_, i) => 19 - i), "learned", others),
+    patternNote("shuffled", [1, 0], "none", others),
+    patternNote("shuffled", [0], "rotary", others),
+    patternNote("removed", null, "learned", others),
+    patternNote("normal", null, "learned", others),
+  ];
+  for (const note of notes) {
+    assert.ok(note.endsWith(` ${others}`), note);
+    assert.match(note.slice(0, -others.length - 1), /\.$/, note);
+  }
+  assert.equal(notes[0], `Position given to each token: 4, 0, 5, 3, 2, 6, 1. ${others}`);
+  assert.match(notes[1], /^Position given to each token: 19, 18, .*, 4, … \(all in the JSON\)\. /);
+  assert.match(notes[2], /^Position given to each token: 1, 0 \(not read by this model\)\. /);
+  assert.match(notes[3], /^Position given to each token: 0\. One token has only its own position/);
+  // without other interventions, the note is its own sentence alone
+  assert.equal(patternNote("shuffled", [1, 0], "learned", ""), "Position given to each token: 1, 0.");
+  assert.equal(patternNote("removed", null, "learned", ""), "Positional information taken out.");
 });
