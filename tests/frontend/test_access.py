@@ -297,6 +297,28 @@ def test_hide_special_tokens_says_when_the_sentence_has_none(page: Page, need_mo
     expect(box).to_be_enabled()
 
 
+def test_hide_special_tokens_promises_only_what_it_hides(page: Page, need_models):
+    """Its title promised "the token strip and the attention plots": ticked on minilm-l6, the attention plots of the
+    Positional, Compare and Beyond attention views (and the Q/K/V and Embeddings heatmaps) still showed [CLS] and
+    [SEP]. Where any other view still shows them, the title names the Attention view's plots, not every one."""
+    need_models("minilm-l6")
+    special = re.compile(r"\[CLS\]|\[SEP\]")
+    ticks = """() => [...document.querySelectorAll(
+      'main .view:not([hidden]) .plot .xtick text, main .view:not([hidden]) .plot .ytick text')].map((t) => t.textContent)"""
+    open_app(page, text=SENTENCE, model="minilm-l6", view="attention", hidespecial=1)
+    assert not [t for t in page.evaluate(ticks) if special.search(t)]
+    title = page.locator("label:has(#hide-special)").get_attribute("title")
+    keep = []
+    for view in ("positional", "compare", "effects"):
+        open_app(page, text=SENTENCE, model="minilm-l6", view=view, hidespecial=1)
+        page.wait_for_timeout(500)
+        if [t for t in page.evaluate(ticks) if special.search(t)]:
+            keep.append(view)
+    if keep:
+        assert "the attention plots" not in title, (keep, title)
+        assert "the Attention view's plots" in title, (keep, title)
+
+
 # ----------------------------------------------------------------------------------- colour
 
 
