@@ -459,8 +459,10 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
 /** What the page says where a view would be while the sentence has no analysis: `pending` (one on its way), or why
  * none: a text too long for the trained length that the model can read if asked (`beyond`, beyondNotice's answer,
  * of kind "offer") is not one that "could not be analysed": the note above offers to run it. */
-export function emptyMessage({ pending = false, beyond = null } = {}) {
+export function emptyMessage({ pending = false, beyond = null, text = null } = {}) {
   if (pending) return "Computing…";
+  // (an empty box: there is no sentence above that "could not be analysed")
+  if (text !== null && !String(text).trim()) return "Nothing to show yet: type a sentence above.";
   if (beyond && beyond.kind === "offer") return "Nothing drawn yet: this sentence is longer than the model was trained on. Run it past the trained length (the note above) to see its numbers.";
   return "Nothing to show yet: the sentence above could not be analysed.";
 }

@@ -774,7 +774,8 @@ def test_a_sentence_that_cannot_be_analysed_leaves_no_plot_of_the_one_before(pag
     open_app(page, text=SENTENCE)
     expect(page.locator('main .view[data-view="attention"]')).to_be_visible()
     page.fill("#text", "   ")
-    expect(page.locator("#empty")).to_contain_text("could not be analysed")
+    # (an empty box: nothing "could not be analysed", there is no sentence; the error above says "Text is empty")
+    expect(page.locator("#empty")).to_have_text("Nothing to show yet: type a sentence above.")
     expect(page.locator("main .view:visible")).to_have_count(0)
     assert page.locator("#tokens .tok").count() == 0 and page.locator("#query-label").text_content() == ""
     expect(page.locator(".selection .query")).to_be_hidden()  # (it said "Query" with nothing after it)

@@ -309,6 +309,18 @@ test("emptyMessage: a sentence the model can read past its trained length is not
   assert.match(emptyMessage({ beyond: { kind: "cannot", text: "…" } }), /could not be analysed/);
 });
 
+test("emptyMessage: an empty sentence box is not a sentence that could not be analysed", () => {
+  // "", "   " or line breaks alone: "Text is empty: type a sentence." above, and below it "Nothing to show yet: the
+  // sentence above could not be analysed.", of a sentence that is not there
+  for (const text of ["", "   ", "\n\n", " \t "]) {
+    const said = emptyMessage({ beyond: null, text });
+    assert.doesNotMatch(said, /could not be analysed/, JSON.stringify(text));
+    assert.match(said, /type a sentence/);
+  }
+  assert.match(emptyMessage({ beyond: null, text: "Hello" }), /could not be analysed/);
+  assert.equal(emptyMessage({ pending: true, text: "" }), "Computing…");
+});
+
 test("hideSpecialBox: off, with why, on a sentence with no special token; usable where ticked or where one is", () => {
   const none = [{ text: "Hi", special: false }];
   assert.deepEqual(hideSpecialBox(none, "smollm2-135m", false), {
