@@ -225,6 +225,47 @@ def test_a_phone_gets_one_column_and_no_sideways_scroll(page: Page, shot):
     page.wait_for_function("() => document.querySelectorAll('main .view:not([hidden]) .modebar').length > 0")
 
 
+# every control a finger taps on a phone, smaller than 24 x 24 CSS px (WCAG 2.2, 2.5.8 Target Size (Minimum)): buttons
+# (the token chips, the tabs, the panels' PNG / SVG / CSV / JSON, the lesson sheet's close), menus, toggles, a
+# checkbox's label (its target: the box alone is 13 px), sliders. Links inside a sentence are left out (WCAG's inline
+# exception), as are controls hidden or scrolled out of a scrolling row.
+SMALL_TARGETS = """(root) => [...document.querySelector(root || 'body').querySelectorAll(
+    'button, select, a.button, summary, input[type=range], label:has(> input[type=checkbox])')]
+  .filter((e) => e.offsetParent && getComputedStyle(e).visibility !== 'hidden')
+  .map((e) => { const r = e.getBoundingClientRect();
+    return { what: (e.id ? '#' + e.id + ' ' : '') + e.tagName.toLowerCase() + '.' + [...e.classList].join('.') + ' '
+                   + (e.textContent || '').trim().slice(0, 30),
+             w: Math.round(r.width * 10) / 10, h: Math.round(r.height * 10) / 10 }; })
+  .filter((b) => b.w > 0 && b.h > 0 && (b.w < 24 || b.h < 24))"""
+
+
+@pytest.mark.parametrize("view,model", [("attention", "tiny-sinusoidal"), ("arithmetic", "tiny-sinusoidal"),
+                                        ("poslab", "tiny-sinusoidal"), ("heads", "tiny-sinusoidal"),
+                                        ("model", "tiny-sinusoidal"), ("predictions", "tiny-sinusoidal"),
+                                        ("attention", "minilm-l6"), ("compare", "smollm2-135m")])
+def test_on_a_phone_every_control_is_at_least_24_px_to_tap(page: Page, need_models, view, model):
+    """On a 390 x 844 phone the panels' export buttons were 17 px high, the attention view's head chips 19, the Position
+    lab's diagram steps 19, the strip's cue and the buttons of the title bar 23, the chip of a one-letter token 23 px
+    wide: under the 24 x 24 px a finger needs (WCAG 2.5.8)."""
+    need_models(model)
+    page.set_viewport_size({"width": 390, "height": 844})
+    open_app(page, text="The cat sat on the mat, and a cat ate it.", model=model, view=view)
+    page.wait_for_timeout(300)
+    small = page.evaluate(SMALL_TARGETS, None)
+    assert not small, small
+
+
+def test_on_a_phone_the_lesson_sheet_s_controls_are_at_least_24_px_to_tap(page: Page):
+    """The lesson sheet's close (×) was 18 px high, its "just show me" 23 px."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?lesson=attention-arithmetic&step=3")
+    page.wait_for_selector('#lesson-panel[data-state="ready"][data-lesson="attention-arithmetic"][data-step="3"]')
+    ready(page)
+    assert page.locator("#lesson-panel .lesson-close").count() == 1
+    small = page.evaluate(SMALL_TARGETS, "#lesson-panel")
+    assert not small, small
+
+
 # ----------------------------------------------------------------------------------- special tokens
 
 
