@@ -88,6 +88,31 @@ MENU_TEXT = """() => { const s = document.querySelector('#model'), cs = getCompu
           needs: c.measureText(o.text).width + parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight)}; }"""
 
 
+# each table of the view on screen whose columns run past its box (it scrolls sideways): [scrollWidth, clientWidth]
+TABLES_CUT = """() => [...document.querySelectorAll('main .view:not([hidden]) .table-wrap')]
+  .filter((w) => w.offsetParent && w.scrollWidth > w.clientWidth + 1).map((w) => [w.scrollWidth, w.clientWidth])"""
+
+
+@pytest.mark.parametrize("lesson,step,model", [("next-word-prediction", 5, "tiny-sinusoidal"),
+                                               ("where-does-the-answer-appear", 3, "tiny-sinusoidal"),
+                                               ("where-does-the-answer-appear", 3, "smollm2-135m")])
+def test_presenter_mode_with_a_lesson_shows_a_table_beside_a_plot_whole(page: Page, need_models, shot, lesson, step, model):
+    """At 1280x720 in presenter mode with a lesson open, the table beside the plot is about 380 px wide: the Predictions
+    view's "At every position" ran 27 px past it (its ✓ column, what the step's text points at, out of sight) and the
+    Logit lens's top tokens 53 px (92 on SmolLM2: the after-MLP probabilities cut through), each to be scrolled
+    sideways on the projector."""
+    need_models(model)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"lesson": lesson, "step": step, "model": model, "present": 1}))
+    step_ready(page, lesson, step)
+    ready(page, WAIT)
+    page.wait_for_timeout(500)
+    shot(page, f"presenter-lesson-table-{lesson}-{model}", full_page=False)
+    assert page.locator("main .view:not([hidden]) .table-wrap").count() >= 1
+    cut = page.evaluate(TABLES_CUT)
+    assert not cut, cut
+
+
 @pytest.mark.parametrize("lesson", [None, "attention-arithmetic"])
 def test_presenter_mode_at_1280x720_shows_the_whole_heatmap(page: Page, shot, lesson):
     page.set_viewport_size({"width": 1280, "height": 720})
