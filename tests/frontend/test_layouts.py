@@ -572,11 +572,12 @@ def test_a_long_text_s_labels_do_not_pile_up(page: Page):
     assert shown["n"] > 300 and min(gaps) * rows >= 9, (rows, gaps[:10])
 
 
-@pytest.mark.parametrize("size, extra", [((390, 844), {}), ((1280, 720), {"present": 1})], ids=["phone", "presenter"])
+@pytest.mark.parametrize("size, extra", [((390, 844), {}), ((1280, 720), {"present": 1, "lesson": "many-heads", "step": 1})],
+                         ids=["phone", "presenter-lesson"])
 def test_the_tabs_take_one_row_and_show_the_selected_one(page: Page, size, extra):
-    """On a phone and in presenter mode the tabs scroll sideways in one row (wrapped, they were five rows of the part
-    that stays on screen on a phone), and the selected one, the last here, is scrolled into sight (in presenter mode it
-    was past the row's right edge: the selection's controls, drawn after, narrowed the row)."""
+    """On a phone and in presenter mode with a lesson open the tabs scroll sideways in one row (wrapped, they were five
+    rows of the part that stays on screen on a phone), and the selected one, the last here, is scrolled into sight (in
+    presenter mode it was past the row's right edge: the selection's controls, drawn after, narrowed the row)."""
     page.set_viewport_size({"width": size[0], "height": size[1]})
     page.goto("/?" + urlencode({"text": SENTENCE, "view": "heads", **extra}))
     ready(page, WAIT)
@@ -586,6 +587,37 @@ def test_the_tabs_take_one_row_and_show_the_selected_one(page: Page, size, extra
         return { tops: [...new Set(all.map((r) => Math.round(r.top)))], sel: [sel.left, sel.right], box: [box.left, box.right] }; }""")
     assert len(tabs["tops"]) == 1, tabs
     assert tabs["box"][0] - 1 <= tabs["sel"][0] and tabs["sel"][1] <= tabs["box"][1] + 1, tabs
+
+
+# the tabs whose label is not whole in sight: cut at an edge of a row that scrolls (something else, or nothing, at either
+# end of the tab), clipped inside the tab, or under a fade
+TABS_NOT_WHOLE = """() => { const list = document.querySelector('.tablist');
+  const faded = list.classList.contains('more-left') || list.classList.contains('more-right');
+  return [...list.querySelectorAll('[role=tab]')].filter((t) => {
+    const r = t.getBoundingClientRect(); const y = (r.top + r.bottom) / 2;
+    const seen = (x) => { const e = document.elementFromPoint(x, y); return Boolean(e) && t.contains(e); };
+    return faded || !seen(r.left + 2) || !seen(r.right - 2) || t.scrollWidth > t.clientWidth + 1 || r.right > innerWidth;
+  }).map((t) => t.textContent); }"""
+
+
+@pytest.mark.parametrize("view, model", [("attention", "tiny-sinusoidal"), ("heads", "tiny-sinusoidal"),
+                                         ("positional", "minilm-l6"), ("attention", "smollm2-135m")])
+def test_presenter_mode_shows_every_tab_whole(page: Page, need_models, view, model):
+    """Presenter mode at 1280x720 (a projector): the fourteen tabs were one row scrolling sideways, "Q / K" and
+    "Posit" cut at its edge, the eight after out of sight, and a projected page shows no scrollbar. The tabs now wrap
+    onto a second row, the Layer / Head / Query menus at its end: every label whole, in two rows at most."""
+    need_models(model)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": view, "model": model, "present": 1}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    assert page.evaluate(TABS_NOT_WHOLE) == []
+    tops = page.evaluate("""() => [...new Set([...document.querySelectorAll('.tabs [role=tab]')]
+        .map((t) => Math.round(t.getBoundingClientRect().top)))]""")
+    assert len(tops) <= 2, tops
+    menus = page.locator("#selection").bounding_box()  # (beside the tabs of the last row, inside the screen)
+    assert menus and menus["x"] + menus["width"] <= 1280 and menus["y"] >= min(tops) - 1, menus
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
 
 
 @pytest.mark.parametrize("size, extra", [((390, 844), {}), ((1280, 720), {"present": 1, "lesson": "many-heads", "step": 1})],
