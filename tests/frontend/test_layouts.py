@@ -1113,6 +1113,24 @@ def test_in_presenter_mode_a_30_token_sentence_s_heatmaps_label_apart_and_line_u
     assert found == {view: [] for view in found}
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "tiny-alibi", "tiny-learned", "minilm-l6"])
+def test_in_presenter_mode_the_score_split_s_labels_are_as_large_as_the_patterns(page: Page, need_models, model):
+    """Presenter mode at 1280x720: the four terms' token labels were 12.6 px (9 px times the presenter's scale), the
+    smallest text on the projector, beside the patterns' 16.8 px above them. They are now the size every token axis
+    has in presenter mode (tickSize times the scale), as many labelled as have room, apart by their size."""
+    need_models(model)
+    page.set_viewport_size({"width": 1280, "height": 720})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "positional", "model": model, "present": 1}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    sizes = page.evaluate("""() => Object.fromEntries(['normal', 'decompose'].map((part) => [part,
+        [...document.querySelectorAll(`#panel-positional [data-part="${part}"] :is(.xtick, .ytick) text`)]
+          .filter((t) => t.textContent).map((t) => parseFloat(getComputedStyle(t).fontSize))]))""")
+    assert sizes["normal"] and len(sizes["decompose"]) > 10, sizes
+    assert min(sizes["decompose"]) >= min(sizes["normal"]) - 0.1, sizes
+    assert page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) + page.evaluate(TEXT_CLASHES) == []
+
+
 def test_on_a_phone_the_score_split_labels_as_many_keys_as_have_room(page: Page):
     """Twelve tokens on a 390 px phone, the score split two to a row: each panel labelled all twelve keys in about
     110 px, slanted into each other ("<|bos|>The␣dog"); it labels every k-th key, as many as have room."""

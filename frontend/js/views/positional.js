@@ -356,14 +356,17 @@ const TERM_GAP = 0.05; // the gap between two columns of terms, a share of the p
 
 /**
  * The token labels of the split's terms, `cols` to a row `rowHeight` px high across a figure `width` px wide (k: the
- * presenter's text scale, 1 outside it): their size (smaller than a token axis's) and the step of the key labels and
- * of the query labels. As many as have room: the width's slanted labels (plot.js keyLabelsFit) shared among the
- * columns, and a row's height's upright ones (queryLabelsFit), counted at the labels' own size. A fixed 110 px beside
- * them and 36 labels down a row put 30 query labels 11.5 px apart in presenter mode, for labels 9.8 px high.
+ * presenter's text scale, 1 outside it): their size (smaller than a token axis's, but in presenter mode) and the step
+ * of the key labels and of the query labels. As many as have room: the width's slanted labels (plot.js keyLabelsFit)
+ * shared among the columns, and a row's height's upright ones (queryLabelsFit), counted at the labels' own size. A
+ * fixed 110 px beside them and 36 labels down a row put 30 query labels 11.5 px apart in presenter mode, for labels
+ * 9.8 px high.
  */
 export function termLabels(width, cols, rowHeight, tokens, k = 1) {
   const n = tokens.length;
-  const size = n > 14 ? 7 : 9;
+  // (in presenter mode the size of every token axis, tickSize, which draw scales as it scales all plot text: 9 px,
+  // 12.6 on the projector, was its smallest text)
+  const size = k > 1 ? tickSize(n) : n > 14 ? 7 : 9;
   const fit = (k * size) / tickSize(n); // (the fit rules count labels of a token axis's size)
   const across = Math.floor((keyLabelsFit(width, tokens, fit) * (1 - TERM_GAP)) / cols); // (the columns share the width less their gaps)
   return { size, xStep: tickStep(n, Math.max(3, across)), yStep: tickStep(n, queryLabelsFit(rowHeight, fit)) };
