@@ -138,10 +138,11 @@ export const masksAny = (answer) => Boolean(answer && answer.visible && answer.v
 /**
  * The cells that neither side of a comparison sees (query i, key j: masked in both answers), or null where one side
  * sees every cell. A cell masked on one side alone is that side's 0 against the other's weight: a real difference.
+ * keep: the indices of the rows and columns drawn (keptIndices; null: all).
  */
-export function bothMasked(a, b) {
-  const ma = masksAny(a) ? maskOf(a) : null;
-  const mb = masksAny(b) ? maskOf(b) : null;
+export function bothMasked(a, b, keep = null) {
+  const ma = masksAny(a) ? maskOf(a, keep) : null;
+  const mb = masksAny(b) ? maskOf(b, keep) : null;
   return ma && mb ? (i, j) => ma(i, j) && mb(i, j) : null;
 }
 
@@ -154,6 +155,41 @@ export function keptIndices(tokens, hide) {
   const keep = [];
   tokens.forEach((t, i) => { if (!t.special) keep.push(i); });
   return keep.length === tokens.length || keep.length === 0 ? null : keep;
+}
+
+const cellsMemo = new WeakMap(); // matrix -> {key, cells}
+const tokensMemo = new WeakMap(); // tokens -> {key, kept}
+
+/** The tokens an attention plot draws: those of `keep` (keptIndices), each with `index`, its index in the API's
+ * tokens; all of them where `keep` is null. Memoised per array. */
+export function keptTokens(tokens, keep) {
+  if (!keep || !tokens) return tokens;
+  const key = keep.join(",");
+  const memo = tokensMemo.get(tokens);
+  if (memo && memo.key === key) return memo.kept;
+  const kept = keep.map((i) => ({ ...tokens[i], index: i }));
+  tokensMemo.set(tokens, { key, kept });
+  return kept;
+}
+
+/** A [query][key] matrix's rows and columns of `keep` (keptIndices; null: the matrix itself), picked by index from
+ * the API's numbers (nothing recomputed). Memoised per matrix. */
+export function keptCells(m, keep) {
+  if (!keep || !m) return m;
+  const key = keep.join(",");
+  const memo = cellsMemo.get(m);
+  if (memo && memo.key === key) return memo.cells;
+  const cells = keep.map((i) => keep.map((j) => m[i][j]));
+  cellsMemo.set(m, { key, cells });
+  return cells;
+}
+
+/** Where the token of API index `i` is drawn among the kept tokens (null: hidden, or no token). */
+export function keptPosition(keep, i) {
+  if (!Number.isInteger(i)) return null;
+  if (!keep) return i;
+  const at = keep.indexOf(i);
+  return at < 0 ? null : at;
 }
 
 /**
@@ -180,12 +216,11 @@ export function visibleAnalysis(a, hide) {
   let view;
   if (!keep) view = { ...a, mask: maskOf(a), hidden: [] };
   else {
-    const pick = (m) => (m ? keep.map((i) => keep.map((j) => m[i][j])) : m); // [query][key] -> [kept query][kept key]
     view = {
       ...a,
-      tokens: keep.map((i) => ({ ...a.tokens[i], index: i })),
+      tokens: keptTokens(a.tokens, keep),
       hidden: a.tokens.filter((t) => t.special),
-      attention: a.attention.map((heads) => (heads ? heads.map(pick) : heads)),
+      attention: a.attention.map((heads) => (heads ? heads.map((m) => keptCells(m, keep)) : heads)), // [query][key] -> [kept query][kept key]
       thumbnails: a.thumbnails ? sliceThumbnails(a.thumbnails, keep) : null,
       mask: maskOf(a, keep),
     };

@@ -6,6 +6,7 @@ Each test saves screenshots of what it checked under test-results/screenshots/ (
 
 from __future__ import annotations
 
+import html
 import json
 import re
 
@@ -338,26 +339,43 @@ def test_hide_special_tokens_says_when_the_sentence_has_none(page: Page, need_mo
     expect(box).to_be_enabled()
 
 
-def test_hide_special_tokens_promises_only_what_it_hides(page: Page, need_models):
-    """Its title promised "the token strip and the attention plots": ticked on minilm-l6, the attention plots of the
-    Positional, Compare and Beyond attention views (and the Q/K/V and Embeddings heatmaps) still showed [CLS] and
-    [SEP]. Where any other view still shows them, the title names the Attention view's plots, not every one."""
-    need_models("minilm-l6")
-    special = re.compile(r"\[CLS\]|\[SEP\]")
-    ticks = """() => [...document.querySelectorAll(
-      'main .view:not([hidden]) .plot .xtick text, main .view:not([hidden]) .plot .ytick text')].map((t) => t.textContent)"""
-    open_app(page, text=SENTENCE, model="minilm-l6", view="attention", hidespecial=1)
-    assert not [t for t in page.evaluate(ticks) if special.search(t)]
+# every token x token plot of a view on screen: its axes' labels and its rows (hover text names each token)
+TOKEN_PLOTS = """() => [...document.querySelectorAll('main .view:not([hidden]) .plot')].filter((gd) => gd._fullLayout && gd.data)
+  .flatMap((gd) => gd.data
+    .filter((t) => t.type === 'heatmap' && Array.isArray(t.text) && String(t.text[0]?.[0] ?? '').startsWith('query '))
+    .map((t) => ({ part: gd.closest('[data-part]')?.dataset.part, rows: t.text.map((r) => r[0].split('<br>')[0]),
+      ticks: [...gd.querySelectorAll('.xtick text, .ytick text')].map((x) => x.textContent) })))"""
+
+
+@pytest.mark.parametrize("model", ["minilm-l6", "tiny-sinusoidal"])
+def test_hide_special_tokens_leaves_them_out_of_every_attention_plot(page: Page, need_models, model):
+    """Ticked on minilm-l6, the attention plots of the Positional (normal, removed, shuffled, the differences, the
+    four terms), Compare and Beyond attention views still showed [CLS] and [SEP] (only the Attention view's left them
+    out), and tiny-sinusoidal's BOS likewise. Ticked, no row or axis label of those plots is a special token and each
+    caption says they are hidden; unticked, they are there. The box's title names what it hides."""
+    need_models(model)
+    special = {t["display"] for t in api(page, "/api/analyze", {"text": SENTENCE, "model": model})["tokens"] if t["special"]}
+    assert special
+    views = {"positional": {"normal", "removed", "shuffled", "d-removed", "d-shuffled", "decompose"},
+             "compare": {"a", "b", "diff"}, "effects": {"raw", "vw", "lraw", "lvw", "rollout"}}
+    for view, parts in views.items():
+        for hide in (0, 1):
+            open_app(page, text=SENTENCE, model=model, view=view, hidespecial=hide)
+            page.wait_for_function(f"() => new Set(({TOKEN_PLOTS})().map((p) => p.part)).size >= {len(parts)}")
+            plots = [p for p in page.evaluate(TOKEN_PLOTS) if p["part"] in parts]
+            assert {p["part"] for p in plots} == parts, (view, hide)
+            for p in plots:
+                rows = [html.unescape(r) for r in p["rows"]]
+                shown = {t for t in special if any(t in r for r in rows) or t in p["ticks"]}
+                assert bool(shown) != bool(hide), (view, p["part"], hide, shown, p["ticks"])
+            for part in parts:
+                cap = page.locator(f'main .view:not([hidden]) [data-part="{part}"] .caption')
+                if hide:
+                    expect(cap).to_contain_text("Special tokens hidden")
+                else:
+                    expect(cap).not_to_contain_text("Special tokens hidden")
     title = page.locator("label:has(#hide-special)").get_attribute("title")
-    keep = []
-    for view in ("positional", "compare", "effects"):
-        open_app(page, text=SENTENCE, model="minilm-l6", view=view, hidespecial=1)
-        page.wait_for_timeout(500)
-        if [t for t in page.evaluate(ticks) if special.search(t)]:
-            keep.append(view)
-    if keep:
-        assert "the attention plots" not in title, (keep, title)
-        assert "the Attention view's plots" in title, (keep, title)
+    assert re.search(r"Attention, Positional, Compare and Beyond attention views", title), title
 
 
 # ----------------------------------------------------------------------------------- colour

@@ -235,8 +235,10 @@ def test_the_effects_view_draws_a_new_sentence_from_one_request_and_another_head
 def test_the_effects_view_says_which_heads_are_ablated_where_it_leaves_them_out(page: Page):
     open_app(page, text=TEXT, view="effects", layer=2, head=0, ablate="2.0,2.3")
     expect(page.locator("#panel-effects [data-part=head] .intro")).to_contain_text("Head 0 is ablated")
-    expect(page.locator("#panel-effects [data-part=lraw] .caption")).to_contain_text("(2 ablated left out: 0, 3)")
+    expect(page.locator("#panel-effects [data-part=lraw] .caption")).to_contain_text("(2 ablated left out: heads 0, 3)")
     expect(page.locator("#panel-effects [data-part=whole] .intro")).to_contain_text("that are not ablated (I where all are)")
+    open_app(page, text=TEXT, view="effects", layer=2, head=0, ablate="2.3")  # (the number a head's, not a count)
+    expect(page.locator("#panel-effects [data-part=lraw] .caption")).to_contain_text("(1 ablated left out: head 3)")
     open_app(page, text=TEXT, view="effects", layer=2, head=0)
     expect(page.locator("#panel-effects [data-part=head] .intro")).to_have_text("")
     expect(page.locator("#panel-effects [data-part=whole] .intro")).to_contain_text("A the mean of its heads.")

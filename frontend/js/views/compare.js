@@ -2,12 +2,12 @@
 // page's sentence, model and interventions; side b differs where the page says (URL text2, model2, positions2,
 // scale2, ablate2), so a link names both sides. The selected head on each side, their difference (b − a) where the
 // tokens line up, and both sides' next-token predictions, all from one /api/compare answer.
-import { beyondNotice, bothMasked, count, maskOf, masksAny, probRange, probText, shownText } from "../derive.js";
+import { beyondNotice, bothMasked, count, keptCells, keptIndices, keptPosition, keptTokens, maskOf, masksAny, probRange, probText, shownText } from "../derive.js";
 import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
 import {
-  absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
+  absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
   panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, reason, setValue, squareHeight, THEME, tokenAxes, tokenHeatmap,
 } from "../plot.js";
 
@@ -151,21 +151,31 @@ export function keptPositions(r, token) {
   return Number.isInteger(token) ? [...apartPositions(r), token] : apartPositions(r);
 }
 
+/** The rows and columns a side's plots draw (keptIndices: null for all), and the caption's sentence saying which special
+ * tokens are left out ("" when none). */
+export function sideKept(side, hide) {
+  const keep = keptIndices(side.tokens, hide);
+  return { keep, note: hiddenNote({ hidden: keep ? side.tokens.filter((t) => t.special) : [] }) };
+}
+
+/** apart: the API positions labelled whatever the step; special tokens hidden where `s.hidespecial` (keptIndices). */
 function pattern(fig, side, label, s, apart = [], cellText = null) {
-  const z = side.attention[0] && side.attention[0][0]; // [query][key] of the one layer and head asked for
-  if (!z) {
+  const all = side.attention[0] && side.attention[0][0]; // [query][key] of the one layer and head asked for
+  if (!all) {
     reason(fig, lacking(side, s) || `No weights for layer ${s.layer}, head ${s.head}.`);
     return;
   }
-  const tokens = side.tokens;
+  const { keep } = sideKept(side, s.hidespecial);
+  const z = keptCells(all, keep);
+  const tokens = keptTokens(side.tokens, keep);
   const n = tokens.length;
-  const masked = maskOf(side);
+  const masked = maskOf(side, keep);
   const height = squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 });
   draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: 1, cellText })], {
     height,
     plot_bgcolor: MASKED_COLOR,
     images: masksAny(side) ? [maskedBackground()] : [],
-    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6, apart, presenting() ? PRESENTER_FONT_SCALE : 1), // (the words that differ from the other side and the selected query are labelled)
+    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6, apart.map((i) => keptPosition(keep, i)), presenting() ? PRESENTER_FONT_SCALE : 1), // (the words that differ from the other side and the selected query are labelled)
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-${label}-${side.model}-L${s.layer}-H${s.head}`,
@@ -184,16 +194,19 @@ function difference(fig, r, s, query = null, cellText = null) {
     reason(fig, `No cell-by-cell difference: ${r.difference_unavailable || "the API sent none"}. The two patterns are side by side above.`);
     return "";
   }
-  const z = r.difference[0][0];
   const a = r.a;
   const b = r.b;
-  const n = a.tokens.length;
   // a position whose tokens differ shows both: "big / small"
   const same = r.same_token || a.tokens.map(() => true);
-  const tokens = a.tokens.map((t, i) => (same[i] ? t : { ...t, display: `${shownText(t)} / ${shownText(b.tokens[i])}` }));
+  const both = a.tokens.map((t, i) => (same[i] ? t : { ...t, display: `${shownText(t)} / ${shownText(b.tokens[i])}`, special: t.special || b.tokens[i].special }));
+  // special tokens hidden: the positions where either side has one are left out (rows and columns)
+  const keep = keptIndices(both, s.hidespecial);
+  const z = keptCells(r.difference[0][0], keep);
+  const tokens = keptTokens(both, keep);
+  const n = tokens.length;
   // a cell is masked only where neither side sees it: masked on one side alone, it is that side's 0 against the
   // other's weight, a real difference (a causal model beside an encoder)
-  const masked = bothMasked(a, b);
+  const masked = bothMasked(a, b, keep);
   const lim = absMax(z);
   const height = squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 });
   draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label: "b − a", cellText })], {
@@ -201,7 +214,7 @@ function difference(fig, r, s, query = null, cellText = null) {
     plot_bgcolor: MASKED_COLOR,
     images: masked ? [maskedBackground()] : [],
     // ("Ben / <|bos|>" is long); the positions that differ are labelled whatever the step: the caption names them
-    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6 || !same.every(Boolean), keptPositions(r, query), presenting() ? PRESENTER_FONT_SCALE : 1),
+    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6 || !same.every(Boolean), keptPositions(r, query).map((i) => keptPosition(keep, i)), presenting() ? PRESENTER_FONT_SCALE : 1),
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-difference-L${s.layer}-H${s.head}`,
@@ -210,9 +223,10 @@ function difference(fig, r, s, query = null, cellText = null) {
       tokens_a: a.tokens, tokens_b: b.tokens, same_token: r.same_token, difference: z },
   });
   const apart = apartPositions(r);
-  return apart.length
+  const left = hiddenNote({ hidden: keep ? both.filter((t) => t.special) : [] }, false);
+  return left + (apart.length
     ? ` Position${apart.length > 1 ? "s" : ""} ${apart.map((i) => `${i} (“${shownText(a.tokens[i])}” / “${shownText(b.tokens[i])}”)`).join(", ")} hold${apart.length > 1 ? "" : "s"} different tokens on the two sides: ${apart.length > 1 ? "their" : "its"} rows and columns compare different words.`
-    : " Every position holds the same token on both sides.";
+    : " Every position holds the same token on both sides.");
 }
 
 function predictions(fig, side, label) {
@@ -303,7 +317,7 @@ export function show(section, got, ctx) {
   // an empty box means "the same" as side a, but another model's side b takes none of side a's ablated heads
   const box = section.querySelector("input[name=ablate2]");
   if (box) box.placeholder = s.model2 && ctx.model && s.model2 !== ctx.model.name ? "none" : "the same";
-  if (!changed(section, [c.data, c.error, s.layer, s.head, ctx.query])) return !c.pending;
+  if (!changed(section, [c.data, c.error, s.layer, s.head, ctx.query, s.hidespecial])) return !c.pending;
   const b = sideB(s, ctx.model);
   if (c.error) {
     // a side too long for its model's trained length (side b: the page's own notice follows side a) is said in the
@@ -317,8 +331,8 @@ export function show(section, got, ctx) {
   }
   if (!r) return !c.pending;
   const scheme = (side) => (ctx.models.get(side.model) || {}).positional || null;
-  caption(figA, describe(r.a, r.b, scheme(r.a)));
-  caption(figB, describe(r.b, r.a, scheme(r.b)));
+  caption(figA, describe(r.a, r.b, scheme(r.a)) + sideKept(r.a, s.hidespecial).note);
+  caption(figB, describe(r.b, r.a, scheme(r.b)) + sideKept(r.b, s.hidespecial).note);
   // one rule for the row's cell numbers (numbersFit, the panels as wide): asked once, for the longer side, so that both
   // sides and their difference print them or none does (side a's 8 tokens printed theirs beside side b's 9 without)
   const numbers = numbersFit(figA, Math.max(r.a.tokens.length, r.b.tokens.length));

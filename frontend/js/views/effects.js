@@ -4,10 +4,10 @@
 // on a large model only when the user asks, with a progress bar and a Stop button). Captions: the API's, one
 // sentence each. Every number is the API's (POST /api/attribution/attention, carried by the view's /api/analyze, and
 // /api/attribution/ablation).
-import { count, probText, temperatureElsewhere } from "../derive.js";
+import { count, keptCells, keptIndices, keptPosition, keptTokens, probText, temperatureElsewhere } from "../derive.js";
 import { ablationAlways } from "../sources.js";
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, hiddenNote, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels,
   patternAxes, presenting, PRESENTER_FONT_SCALE, reason, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
@@ -19,7 +19,7 @@ export function show(section, got, ctx) {
   const a = got.attnattr;
   const b = got.ablation;
   const items = Array.isArray(b.data) ? b.data : [];
-  const deps = [a.data, a.error, b.unavailable, b.error, b.data === null, ...items.flatMap((x) => [x.data, x.error, x.current]), ctx.state.layer, ctx.state.head, ctx.state.measure, ctx.state.temp, ctx.query, ctx.model];
+  const deps = [a.data, a.error, b.unavailable, b.error, b.data === null, ...items.flatMap((x) => [x.data, x.error, x.current]), ctx.state.layer, ctx.state.head, ctx.state.measure, ctx.state.temp, ctx.query, ctx.model, ctx.state.hidespecial];
   if (changed(section, deps)) render(section, { attn: a.data, attnError: a.error, ablation: b, model: ctx.model }, { ...ctx.state, token: ctx.query ?? null });
   return !a.pending && !b.pending;
 }
@@ -41,16 +41,21 @@ export function layerTitles(layer) {
   return [["lraw", `Layer ${layer}: mean attention`], ["lvw", `Layer ${layer}: ‖Σ α·v·W_O‖`], ["rollout", "Rollout through every layer"]];
 }
 
-function matrixPanel(parent, key, title, z, r, { note, max = 1, name, sel }) {
+/** z: a [query][key] matrix of the answer r; max: the colours' top (null: the largest value drawn); sel: the selected
+ * query (its API index); keep: the rows and columns drawn (keptIndices: special tokens hidden; null: all); sums: each
+ * row of z sums to 1 (an attention pattern), which the caption of a plot without the special tokens takes back. */
+function matrixPanel(parent, key, title, all, r, { note, max = 1, name, sel, keep = null, sums = true }) {
   const fig = panel(parent, key, title);
-  caption(fig, note);
-  const tokens = r.tokens;
+  caption(fig, note + hiddenNote({ hidden: keep ? r.tokens.filter((t) => t.special) : [] }, sums));
+  const z = keptCells(all, keep);
+  const tokens = keptTokens(r.tokens, keep);
+  if (max === null) max = absMax(z);
   const n = tokens.length;
   const masked = r.causal ? (i, j) => j > i : null;
   const k = presenting() ? PRESENTER_FONT_SCALE : 1;
   draw(fig,
     [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: max, colorscale: WEIGHT_SCALE, label: "value", cellText: numbersFit(fig, n, 10, z) })],
-    { ...patternAxes(fig.clientWidth || 400, tokens, k, [sel]), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
+    { ...patternAxes(fig.clientWidth || 400, tokens, k, [keptPosition(keep, sel)]), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
       margin: { l: 60, r: 6, t: 6, b: 55 } },
     { name, csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z), json: { model: r.model, interventions: r.interventions, layer: r.layer, head: r.head, tokens, values: z } });
   return fig;
@@ -83,12 +88,15 @@ function attentionPart(element, data, state) {
   const tag = `${r.model}-L${r.layer}-H${r.head}`;
   const lnote = !off.length ? "Every head of the layer, averaged."
     : off.length === nHeads ? "Every head of this layer is ablated: it moves nothing (shown as zero)."
-      : `The layer's heads that are not ablated, averaged (${off.length} ablated left out: ${off.join(", ")}).`;
-  matrixPanel(row1, "raw", titles[0][2], r.raw, r, { note: c.raw, name: `attention-raw-${tag}`, sel: state.token });
-  matrixPanel(row1, "vw", titles[1][2], r.value_weighted, r, { note: c.value_weighted, max: absMax(r.value_weighted), name: `value-weighted-${tag}`, sel: state.token });
-  matrixPanel(row2, "lraw", titles[2][2], r.layer_raw, r, { note: lnote, name: `attention-layer-${tag}`, sel: state.token });
-  matrixPanel(row2, "lvw", titles[3][2], r.layer_value_weighted, r, { note: "What the whole layer moves from each key.", max: absMax(r.layer_value_weighted), name: `value-weighted-layer-${tag}`, sel: state.token });
-  matrixPanel(row2, "rollout", titles[4][2], r.rollout, r, { note: c.rollout, name: `rollout-${r.model}`, sel: state.token });
+      : `The layer's heads that are not ablated, averaged (${off.length} ablated left out: ${off.length > 1 ? "heads" : "head"} ${off.join(", ")}).`;
+  // special tokens hidden: their rows and columns left out of every plot, as the Attention view's heatmap does
+  const keep = keptIndices(r.tokens, state.hidespecial);
+  const sel = state.token;
+  matrixPanel(row1, "raw", titles[0][2], r.raw, r, { note: c.raw, name: `attention-raw-${tag}`, sel, keep });
+  matrixPanel(row1, "vw", titles[1][2], r.value_weighted, r, { note: c.value_weighted, max: null, name: `value-weighted-${tag}`, sel, keep, sums: false });
+  matrixPanel(row2, "lraw", titles[2][2], r.layer_raw, r, { note: lnote, name: `attention-layer-${tag}`, sel, keep });
+  matrixPanel(row2, "lvw", titles[3][2], r.layer_value_weighted, r, { note: "What the whole layer moves from each key.", max: null, name: `value-weighted-layer-${tag}`, sel, keep, sums: false });
+  matrixPanel(row2, "rollout", titles[4][2], r.rollout, r, { note: c.rollout, name: `rollout-${r.model}`, sel, keep });
 }
 
 /** The ablation source's items -> {done, total, effects [layer][head] of the answers in, first answer}. */

@@ -1,10 +1,10 @@
 // Positional encoding: the encoding and position-position similarity; the selected head with positions
 // normal, removed and shuffled (and the differences); the four-term split of layer 0's scores; and the
 // models of the current model's family (the same but for the positional scheme) on the same sentence.
-import { count, maskOf, masksAny, shownText, similarityCaption } from "../derive.js";
+import { count, keptCells, keptIndices, keptPosition, keptTokens, maskOf, masksAny, shownText, similarityCaption } from "../derive.js";
 import { schemeWords } from "../labrun.js";
 import {
-  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, patternAxes, plainLabels, presenting, PRESENTER_FONT_SCALE,
+  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, hiddenNote, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, patternAxes, plainLabels, presenting, PRESENTER_FONT_SCALE,
   queryLabelsFit, reason, setValue, THEME, tickIndices, tickSize, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
@@ -16,6 +16,7 @@ export function show(section, got, ctx) {
   const deps = [got.positional.data, got.positional.error, got.positional.unavailable, got.removed.data, got.removed.error,
     got.shuffled.data, got.shuffled.error, got.decompose.data, got.decompose.error, got.decompose.unavailable,
     ...(got.family.data || []).flatMap((m) => [m.data, m.error]), got.family.error, ctx.state.layer, ctx.state.head, ctx.state.pn, ctx.state.positions, ctx.query, ctx.model,
+    ctx.state.hidespecial,
     got.scheme.data, got.scheme.error];
   if (changed(section, deps)) {
     render(section, {
@@ -45,13 +46,18 @@ function section(element, key, title, intro) {
   return sec;
 }
 
-/** answer: the API answer the pattern comes from (its `visible` is the mask); sel: the selected query, labelled
- * whatever the step (null: none), as Beyond attention keeps it. */
-function patternPanel(parent, key, title, z, tokens, { answer, diff = false, name, json, note, sel = null }) {
+/** answer: the API answer the pattern comes from (its `visible` is the mask); sel: the selected query (its API index),
+ * labelled whatever the step (null: none), as Beyond attention keeps it; hide: the page's "hide special tokens" (their
+ * rows and columns left out, as the Attention view's heatmap does, and the caption says so). */
+function patternPanel(parent, key, title, all, allTokens, { answer, diff = false, name, json, note, sel = null, hide = false }) {
   const fig = panel(parent, key, title);
-  caption(fig, note || "");
-  const masked = maskOf(answer);
-  if (!changed(fig, [z, tokens, (answer.visible || []).join(","), diff, sel])) return fig;
+  const keep = keptIndices(allTokens, hide);
+  const z = keptCells(all, keep);
+  const tokens = keptTokens(allTokens, keep);
+  caption(fig, (note || "") + hiddenNote({ hidden: keep ? allTokens.filter((t) => t.special) : [] }, !diff));
+  const masked = maskOf(answer, keep);
+  const at = keptPosition(keep, sel);
+  if (!changed(fig, [z, tokens, (answer.visible || []).join(","), diff, at])) return fig;
   const n = tokens.length;
   const lim = diff ? absMax(z) : 1;
   const labels = plainLabels(tokens);
@@ -62,7 +68,7 @@ function patternPanel(parent, key, title, z, tokens, { answer, diff = false, nam
       colorscale: diff ? DIVERGING : WEIGHT_SCALE, label: diff ? "difference" : "weight", cellText: numbersFit(fig, n, 10),
     })],
     {
-      ...patternAxes(fig.clientWidth || 400, tokens, presenting() ? PRESENTER_FONT_SCALE : 1, [sel]),
+      ...patternAxes(fig.clientWidth || 400, tokens, presenting() ? PRESENTER_FONT_SCALE : 1, [at]),
       plot_bgcolor: MASKED_COLOR,
       images: masksAny(answer) ? [maskedBackground()] : [],
       margin: { l: 60, r: 6, t: 6, b: 55 },
@@ -302,7 +308,7 @@ function interventionsPart(element, data, state) {
       answer: side,
       name: `positions-${label}-${side.model}-L${L}-H${H}`,
       json: { model: side.model, interventions: side.interventions, layer: L, head: H, tokens: side.tokens, weights: z },
-      note: patternNote(label, perm, data.positional, others), sel: state.token,
+      note: patternNote(label, perm, data.positional, others), sel: state.token, hide: state.hidespecial,
     });
   }
   for (const [label, key] of [["removed", "removed"], ["shuffled", "shuffled"]]) {
@@ -324,7 +330,7 @@ function interventionsPart(element, data, state) {
     patternPanel(diffRow, `d-${key}`, title, z, r.a.tokens, {
       answer: r.a, diff: true, name: `positions-${label}-minus-normal-${r.a.model}-L${L}-H${H}`,
       json: { model: r.a.model, a: r.a.interventions, b: r.b.interventions, layer: L, head: H, tokens: r.a.tokens, difference: z },
-      note: THEME.diverging.difference_words.replace("the first side", "normal positions"), sel: state.token,
+      note: THEME.diverging.difference_words.replace("the first side", "normal positions"), sel: state.token, hide: state.hidespecial,
     });
   }
 }
@@ -384,12 +390,16 @@ function decomposePart(element, data, state) {
     reason(fig, d.unavailable || d.error);
     return;
   }
-  if (!r || !changed(fig, [r, state.token])) return;
+  if (!r || !changed(fig, [r, state.token, state.hidespecial])) return;
   const terms = bias ? [...TERMS.slice(0, 4), ["bias", "+ ALiBi bias"], TERMS[4]] : TERMS;
-  const tokens = r.tokens;
+  // special tokens hidden: their rows and columns left out of every term, as the Attention view's heatmap does
+  const keep = keptIndices(r.tokens, state.hidespecial);
+  const tokens = keptTokens(r.tokens, keep);
+  const cells = Object.fromEntries(terms.map(([k]) => [k, keptCells(r[k], keep)]));
+  const sel = keptPosition(keep, state.token);
   const n = tokens.length;
-  const lim = absMax(...terms.map(([k]) => r[k]));
-  caption(fig, r.note);
+  const lim = absMax(...terms.map(([k]) => cells[k]));
+  caption(fig, r.note + hiddenNote({ hidden: keep ? r.tokens.filter((t) => t.special) : [] }, false));
   // the terms side by side where each has room for its title (130 px, 180 with the presenter's larger text), else
   // three or two to a row (five or six in a row of 375 px, a phone, or of 820 px in presenter mode with a lesson open:
   // their titles ran into each other over plots too small to read)
@@ -402,7 +412,7 @@ function decomposePart(element, data, state) {
   const { size: labelSize, xStep, yStep } = termLabels(width, cols, rowHeight, tokens, scale);
   // px between two rows: the upper row's labels, slanted 60° (about 0.55 of the font size down per character), then
   // the lower row's titles (a share of the height left the presenter's larger labels over those titles)
-  const longest = Math.max(1, ...tickIndices(n, xStep, [state.token]).map((i) => shownText(tokens[i]).length));
+  const longest = Math.max(1, ...tickIndices(n, xStep, [sel]).map((i) => shownText(tokens[i]).length));
   const gap = Math.round(longest * labelSize * scale * 0.55 + 12 * scale * 1.5 + 20);
   const plotHeight = gridRows * (rowHeight - 100) + (gridRows - 1) * gap; // (the margins' 90 px and a little room)
   const layout = {
@@ -415,17 +425,17 @@ function decomposePart(element, data, state) {
     const s = m === 0 ? "" : String(m + 1);
     layout.images.push(maskedBackground(`x${s}`, `y${s}`)); // masked scores are null (gaps): the stripes show there
     // (the selected query labelled among every step-th, down and across, as the patterns above keep it)
-    layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: labelSize } }, xStep, [state.token]);
-    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m % cols === 0, tickfont: { size: labelSize } }, yStep, [state.token]);
+    layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: labelSize } }, xStep, [sel]);
+    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m % cols === 0, tickfont: { size: labelSize } }, yStep, [sel]);
     layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.01, xanchor: "center", yanchor: "bottom",
       showarrow: false, font: { size: 12, color: key === "scores" ? "#000" : "#333" } });
-    return { ...tokenHeatmap(r[key], tokens, { zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label, showscale: m === terms.length - 1,
+    return { ...tokenHeatmap(cells[key], tokens, { zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label, showscale: m === terms.length - 1,
       colorbar: { thickness: 10, outlinewidth: 0 } }), xaxis: `x${s}`, yaxis: `y${s}` };
   });
   const labels = plainLabels(tokens);
   const rows = () => {
     const out = [["query", "key", ...terms.map(([k]) => k)]];
-    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out.push([labels[i], labels[j], ...terms.map(([k]) => r[k][i][j])]);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out.push([labels[i], labels[j], ...terms.map(([k]) => cells[k][i][j])]);
     return out;
   };
   draw(fig, traces, layout, { name: `decompose-${r.model}-L${r.layer}-H${r.head}`, csv: rows, json: r });
@@ -493,7 +503,7 @@ function modelsPart(element, data, state) {
     patternPanel(row, `m-${m.name}`, title, z, m.data.tokens, {
       answer: m.data, name: `attention-${m.name}-L${at.layer}-H${at.head}`,
       json: { model: m.name, interventions: m.data.interventions, layer: at.layer, head: at.head, tokens: m.data.tokens, weights: z },
-      note: at.note ? `${schemeWords(m.positional)}; ${at.note}` : schemeWords(m.positional), sel: state.token,
+      note: at.note ? `${schemeWords(m.positional)}; ${at.note}` : schemeWords(m.positional), sel: state.token, hide: state.hidespecial,
     });
   }
 }

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ablationNote, answerHead, apartPositions, describe as describeSide, EXAMPLES, keptPositions, otherScheme, panelTitles } from "../../../frontend/js/views/compare.js";
+import { ablationNote, answerHead, apartPositions, describe as describeSide, EXAMPLES, keptPositions, otherScheme, panelTitles, sideKept } from "../../../frontend/js/views/compare.js";
 import { tokenAxes } from "../../../frontend/js/plot.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
@@ -186,4 +186,14 @@ test("the patterns' titles fit on one line beside the export buttons, with each 
   assert.deepEqual(panelTitles({ a: side("tiny-sinusoidal"), b: { model: "tiny-rotary", attention_unavailable: true } }, { layer: 1, head: 0 }),
     { a: "a · tiny-sinusoidal · L1 H0", b: "b · tiny-rotary", diff: "b − a · L1 H0" });
   assert.deepEqual(panelTitles(null, { layer: 1, head: 0 }), { a: "a", b: "b", diff: "b − a" });
+});
+
+test("a side with special tokens hidden: their rows and columns left out, and its caption says so (rows no longer sum to 1)", () => {
+  const tok = (display, special = false) => ({ id: 1, text: display, display, special, position: 0 });
+  const side = { tokens: [tok("[CLS]", true), tok("the"), tok("cat"), tok("[SEP]", true)] };
+  const hidden = sideKept(side, true);
+  assert.deepEqual(hidden.keep, [1, 2]);
+  assert.match(hidden.note, /^ Special tokens hidden \(\[CLS\], \[SEP\]\): .*sum to less than 1\.$/);
+  assert.deepEqual(sideKept(side, false), { keep: null, note: "" });
+  assert.deepEqual(sideKept({ tokens: [tok("Hi")] }, true), { keep: null, note: "" }); // nothing to hide: nothing said
 });

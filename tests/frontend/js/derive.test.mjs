@@ -5,7 +5,7 @@ import { test } from "node:test";
 import {
   asSentence, baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, positionText, scrollCues,
   beyondNotice, count, emptyMessage, hideSpecialBox, shownIndices, shownText, temperatureElsewhere,
-  similarityByDistance, similarityCaption,
+  similarityByDistance, similarityCaption, keptCells, keptPosition, keptTokens,
   sliceThumbnails, visibleAnalysis, wholeInsert, stripHidden, hiddenWords, unpackedAttention,
 } from "../../../frontend/js/derive.js";
 import { analysis, MODELS } from "./fixtures.mjs";
@@ -56,6 +56,28 @@ test("hiding special tokens picks rows and columns by index: the same numbers, n
   assert.equal(all.tokens, a.tokens);
   assert.equal(keptIndices(a.tokens, false), null);
   assert.equal(keptIndices([{ special: true }], true), null); // never none
+});
+
+test("the other views' attention plots keep the same rows and columns: tokens with their API index, cells picked", () => {
+  const a = analysis({ n: 4 });
+  const z = a.tokens.map((_, i) => a.tokens.map((_, j) => i * 10 + j));
+  const keep = keptIndices(a.tokens, true);
+  assert.deepEqual(keep, [1, 2, 3]);
+  assert.deepEqual(keptCells(z, keep), [[11, 12, 13], [21, 22, 23], [31, 32, 33]]);
+  assert.equal(keptCells(z, keep), keptCells(z, keep)); // memoised: a plot is not drawn again for the same cells
+  assert.equal(keptCells(z, null), z);
+  assert.deepEqual(keptTokens(a.tokens, keep).map((t) => [t.index, t.text]), [1, 2, 3].map((i) => [i, a.tokens[i].text]));
+  assert.equal(keptTokens(a.tokens, null), a.tokens);
+  // the selected query, an API index, where it is drawn: hidden ones nowhere
+  assert.equal(keptPosition(keep, 2), 1);
+  assert.equal(keptPosition(keep, 0), null);
+  assert.equal(keptPosition(null, 2), 2);
+  assert.equal(keptPosition(keep, null), null);
+  // the mask of both sides, for the kept rows and columns: kept token 0 (API 1) cannot see kept token 1 (API 2)
+  const both = bothMasked(a, a, keep);
+  assert.equal(both(0, 1), true);
+  assert.equal(both(1, 0), false);
+  assert.equal(both(2, 2), false);
 });
 
 test("thumbnails lose the same rows and columns", () => {
