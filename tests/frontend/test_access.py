@@ -352,7 +352,8 @@ def test_hide_special_tokens_leaves_them_out_of_every_attention_plot(page: Page,
     """Ticked on minilm-l6, the attention plots of the Positional (normal, removed, shuffled, the differences, the
     four terms), Compare and Beyond attention views still showed [CLS] and [SEP] (only the Attention view's left them
     out), and tiny-sinusoidal's BOS likewise. Ticked, no row or axis label of those plots is a special token and each
-    caption says they are hidden; unticked, they are there. The box's title names what it hides."""
+    caption says they are hidden (the shuffled pattern's lists the positions of the tokens drawn); unticked, they are
+    there. The box's title names what it hides."""
     need_models(model)
     special = {t["display"] for t in api(page, "/api/analyze", {"text": SENTENCE, "model": model})["tokens"] if t["special"]}
     assert special
@@ -372,6 +373,8 @@ def test_hide_special_tokens_leaves_them_out_of_every_attention_plot(page: Page,
                 cap = page.locator(f'main .view:not([hidden]) [data-part="{part}"] .caption')
                 if hide:
                     expect(cap).to_contain_text("Special tokens hidden")
+                    if part == "shuffled":  # (the positions listed are those of the tokens drawn)
+                        expect(cap).to_contain_text("Position given to each token shown: ")
                 else:
                     expect(cap).not_to_contain_text("Special tokens hidden")
     title = page.locator("label:has(#hide-special)").get_attribute("title")

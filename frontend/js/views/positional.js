@@ -308,7 +308,7 @@ function interventionsPart(element, data, state) {
       answer: side,
       name: `positions-${label}-${side.model}-L${L}-H${H}`,
       json: { model: side.model, interventions: side.interventions, layer: L, head: H, tokens: side.tokens, weights: z },
-      note: patternNote(label, perm, data.positional, others), sel: state.token, hide: state.hidespecial,
+      note: patternNote(label, perm, data.positional, others, keptIndices(side.tokens, state.hidespecial)), sel: state.token, hide: state.hidespecial,
     });
   }
   for (const [label, key] of [["removed", "removed"], ["shuffled", "shuffled"]]) {
@@ -335,10 +335,17 @@ function interventionsPart(element, data, state) {
   }
 }
 
-/** The note under the pattern with positions `label` (normal, removed, shuffled), then the page's other interventions. */
-export function patternNote(label, perm, positional, others) {
+/** The note under the pattern with positions `label` (normal, removed, shuffled), then the page's other interventions.
+ * keep: the tokens drawn (keptIndices: special tokens hidden; null: all): the positions listed are theirs, in the
+ * order drawn, and those given to the hidden ones are said apart. */
+export function patternNote(label, perm, positional, others, keep = null) {
   // (each a sentence ending in its full stop: "…: 4, 0, 5 Scores not divided by √d_head." ran two together)
-  const given = label === "shuffled" && perm ? `Position given to each token: ${perm.slice(0, 16).join(", ")}${perm.length > 16 ? ", … (all in the JSON)" : ""}${positional === "none" ? " (not read by this model)." : perm.length === 1 ? `. ${THEME.captions.interventions.one_position}` : "."}`
+  const shown = perm && keep ? keep.map((i) => perm[i]) : perm;
+  const hidden = perm && keep ? perm.filter((_, i) => !keep.includes(i)) : [];
+  const list = (p) => `${p.slice(0, 16).join(", ")}${p.length > 16 ? ", … (all in the JSON)" : ""}`;
+  const given = label === "shuffled" && perm ? `Position given to each token${keep ? " shown" : ""}: ${list(shown)}` +
+    (hidden.length ? ` (to the hidden special tokens: ${list(hidden)})` : "") +
+    `${positional === "none" ? " (not read by this model)." : perm.length === 1 ? `. ${THEME.captions.interventions.one_position}` : "."}`
     : label === "removed" ? "Positional information taken out." : "Positions as trained.";
   return others ? `${given} ${others}` : given;
 }

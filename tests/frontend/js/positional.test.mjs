@@ -163,3 +163,12 @@ test("the three patterns' notes end each sentence before the page's other interv
   assert.equal(patternNote("shuffled", [1, 0], "learned", ""), "Position given to each token: 1, 0.");
   assert.equal(patternNote("removed", null, "learned", ""), "Positional information taken out.");
 });
+
+test("the shuffled pattern with special tokens hidden lists the positions of the tokens drawn, and of the hidden ones apart", () => {
+  // [CLS] the dog . [SEP]: tokens 0 and 4 hidden, the pattern draws tokens 1, 2, 3
+  const perm = [3, 0, 4, 2, 1];
+  assert.equal(patternNote("shuffled", perm, "learned", "", [1, 2, 3]),
+    "Position given to each token shown: 0, 4, 2 (to the hidden special tokens: 3, 1).");
+  assert.equal(patternNote("shuffled", perm, "learned", "", null), "Position given to each token: 3, 0, 4, 2, 1.");
+  assert.equal(patternNote("removed", null, "learned", "", [1, 2, 3]), "Positional information taken out.");
+});
