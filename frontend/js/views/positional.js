@@ -343,9 +343,12 @@ export function patternNote(label, perm, positional, others, keep = null) {
   const shown = perm && keep ? keep.map((i) => perm[i]) : perm;
   const hidden = perm && keep ? perm.filter((_, i) => !keep.includes(i)) : [];
   const list = (p) => `${p.slice(0, 16).join(", ")}${p.length > 16 ? ", … (all in the JSON)" : ""}`;
+  // what the list's one bracket adds: the hidden tokens' positions, and that a model without positions reads none
+  const aside = [hidden.length ? `to the hidden special tokens: ${list(hidden)}` : "", positional === "none" ? "not read by this model" : ""]
+    .filter(Boolean).join("; ");
   const given = label === "shuffled" && perm ? `Position given to each token${keep ? " shown" : ""}: ${list(shown)}` +
-    (hidden.length ? ` (to the hidden special tokens: ${list(hidden)})` : "") +
-    `${positional === "none" ? " (not read by this model)." : perm.length === 1 ? `. ${THEME.captions.interventions.one_position}` : "."}`
+    (aside ? ` (${aside})` : "") +
+    (positional !== "none" && perm.length === 1 ? `. ${THEME.captions.interventions.one_position}` : ".")
     : label === "removed" ? "Positional information taken out." : "Positions as trained.";
   return others ? `${given} ${others}` : given;
 }

@@ -171,4 +171,7 @@ test("the shuffled pattern with special tokens hidden lists the positions of the
     "Position given to each token shown: 0, 4, 2 (to the hidden special tokens: 3, 1).");
   assert.equal(patternNote("shuffled", perm, "learned", "", null), "Position given to each token: 3, 0, 4, 2, 1.");
   assert.equal(patternNote("removed", null, "learned", "", [1, 2, 3]), "Positional information taken out.");
+  // a model that reads no positions: one bracket says both (not "(…: 3, 1) (not read by this model)")
+  assert.equal(patternNote("shuffled", perm, "none", "", [1, 2, 3]),
+    "Position given to each token shown: 0, 4, 2 (to the hidden special tokens: 3, 1; not read by this model).");
 });
