@@ -184,6 +184,13 @@ export function keptCells(m, keep) {
   return cells;
 }
 
+/** What an attention plot of `tokens` draws with "hide special tokens" at `hide`: `keep` (keptIndices), the `tokens`
+ * drawn (keptTokens) and the special tokens left out, `hidden` (none where nothing is left out: plot.js hiddenNote). */
+export function keptOf(tokens, hide) {
+  const keep = keptIndices(tokens, hide);
+  return { keep, tokens: keptTokens(tokens, keep), hidden: keep ? tokens.filter((t) => t.special) : [] };
+}
+
 /** Where the token of API index `i` is drawn among the kept tokens (null: hidden, or no token). */
 export function keptPosition(keep, i) {
   if (!Number.isInteger(i)) return null;
@@ -209,17 +216,17 @@ export function hideSpecialBox(tokens, model, hide) {
  */
 export function visibleAnalysis(a, hide) {
   if (!a) return a;
-  const keep = keptIndices(a.tokens, hide);
+  const { keep, tokens, hidden } = keptOf(a.tokens, hide);
   const key = keep ? keep.join(",") : "";
   const memo = sliceMemo.get(a);
   if (memo && memo.key === key) return memo.view;
   let view;
-  if (!keep) view = { ...a, mask: maskOf(a), hidden: [] };
+  if (!keep) view = { ...a, mask: maskOf(a), hidden };
   else {
     view = {
       ...a,
-      tokens: keptTokens(a.tokens, keep),
-      hidden: a.tokens.filter((t) => t.special),
+      tokens,
+      hidden,
       attention: a.attention.map((heads) => (heads ? heads.map((m) => keptCells(m, keep)) : heads)), // [query][key] -> [kept query][kept key]
       thumbnails: a.thumbnails ? sliceThumbnails(a.thumbnails, keep) : null,
       mask: maskOf(a, keep),

@@ -2,7 +2,7 @@
 // page's sentence, model and interventions; side b differs where the page says (URL text2, model2, positions2,
 // scale2, ablate2), so a link names both sides. The selected head on each side, their difference (b − a) where the
 // tokens line up, and both sides' next-token predictions, all from one /api/compare answer.
-import { beyondNotice, bothMasked, count, keptCells, keptIndices, keptPosition, keptTokens, maskOf, masksAny, probRange, probText, shownText } from "../derive.js";
+import { beyondNotice, bothMasked, count, keptCells, keptOf, keptPosition, maskOf, masksAny, probRange, probText, shownText } from "../derive.js";
 import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
@@ -154,8 +154,8 @@ export function keptPositions(r, token) {
 /** The rows and columns a side's plots draw (keptIndices: null for all), and the caption's sentence saying which special
  * tokens are left out ("" when none). */
 export function sideKept(side, hide) {
-  const keep = keptIndices(side.tokens, hide);
-  return { keep, note: hiddenNote({ hidden: keep ? side.tokens.filter((t) => t.special) : [] }) };
+  const { keep, hidden } = keptOf(side.tokens, hide);
+  return { keep, note: hiddenNote({ hidden }) };
 }
 
 /** apart: the API positions labelled whatever the step; special tokens hidden where `s.hidespecial` (keptIndices). */
@@ -165,9 +165,8 @@ function pattern(fig, side, label, s, apart = [], cellText = null) {
     reason(fig, lacking(side, s) || `No weights for layer ${s.layer}, head ${s.head}.`);
     return;
   }
-  const { keep } = sideKept(side, s.hidespecial);
+  const { keep, tokens } = keptOf(side.tokens, s.hidespecial);
   const z = keptCells(all, keep);
-  const tokens = keptTokens(side.tokens, keep);
   const n = tokens.length;
   const masked = maskOf(side, keep);
   const height = squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 });
@@ -200,9 +199,8 @@ function difference(fig, r, s, query = null, cellText = null) {
   const same = r.same_token || a.tokens.map(() => true);
   const both = a.tokens.map((t, i) => (same[i] ? t : { ...t, display: `${shownText(t)} / ${shownText(b.tokens[i])}`, special: t.special || b.tokens[i].special }));
   // special tokens hidden: the positions where either side has one are left out (rows and columns)
-  const keep = keptIndices(both, s.hidespecial);
+  const { keep, tokens, hidden } = keptOf(both, s.hidespecial);
   const z = keptCells(r.difference[0][0], keep);
-  const tokens = keptTokens(both, keep);
   const n = tokens.length;
   // a cell is masked only where neither side sees it: masked on one side alone, it is that side's 0 against the
   // other's weight, a real difference (a causal model beside an encoder)
@@ -223,7 +221,7 @@ function difference(fig, r, s, query = null, cellText = null) {
       tokens_a: a.tokens, tokens_b: b.tokens, same_token: r.same_token, difference: z },
   });
   const apart = apartPositions(r);
-  const left = hiddenNote({ hidden: keep ? both.filter((t) => t.special) : [] }, false);
+  const left = hiddenNote({ hidden }, false);
   return left + (apart.length
     ? ` Position${apart.length > 1 ? "s" : ""} ${apart.map((i) => `${i} (“${shownText(a.tokens[i])}” / “${shownText(b.tokens[i])}”)`).join(", ")} hold${apart.length > 1 ? "" : "s"} different tokens on the two sides: ${apart.length > 1 ? "their" : "its"} rows and columns compare different words.`
     : " Every position holds the same token on both sides.");

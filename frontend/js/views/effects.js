@@ -4,7 +4,7 @@
 // on a large model only when the user asks, with a progress bar and a Stop button). Captions: the API's, one
 // sentence each. Every number is the API's (POST /api/attribution/attention, carried by the view's /api/analyze, and
 // /api/attribution/ablation).
-import { count, keptCells, keptIndices, keptPosition, keptTokens, probText, temperatureElsewhere } from "../derive.js";
+import { count, keptCells, keptOf, keptPosition, probText, temperatureElsewhere } from "../derive.js";
 import { ablationAlways } from "../sources.js";
 import {
   absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, hiddenNote, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels,
@@ -42,13 +42,13 @@ export function layerTitles(layer) {
 }
 
 /** z: a [query][key] matrix of the answer r; max: the colours' top (null: the largest value drawn); sel: the selected
- * query (its API index); keep: the rows and columns drawn (keptIndices: special tokens hidden; null: all); sums: each
+ * query (its API index); kept: what is drawn of r's tokens (derive.js keptOf: special tokens hidden or not); sums: each
  * row of z sums to 1 (an attention pattern), which the caption of a plot without the special tokens takes back. */
-function matrixPanel(parent, key, title, all, r, { note, max = 1, name, sel, keep = null, sums = true }) {
+function matrixPanel(parent, key, title, all, r, { note, max = 1, name, sel, kept, sums = true }) {
   const fig = panel(parent, key, title);
-  caption(fig, note + hiddenNote({ hidden: keep ? r.tokens.filter((t) => t.special) : [] }, sums));
+  const { keep, tokens, hidden } = kept;
+  caption(fig, note + hiddenNote({ hidden }, sums));
   const z = keptCells(all, keep);
-  const tokens = keptTokens(r.tokens, keep);
   if (max === null) max = absMax(z);
   const n = tokens.length;
   const masked = r.causal ? (i, j) => j > i : null;
@@ -90,13 +90,13 @@ function attentionPart(element, data, state) {
     : off.length === nHeads ? "Every head of this layer is ablated: it moves nothing (shown as zero)."
       : `The layer's heads that are not ablated, averaged (${off.length} ablated left out: ${off.length > 1 ? "heads" : "head"} ${off.join(", ")}).`;
   // special tokens hidden: their rows and columns left out of every plot, as the Attention view's heatmap does
-  const keep = keptIndices(r.tokens, state.hidespecial);
+  const kept = keptOf(r.tokens, state.hidespecial);
   const sel = state.token;
-  matrixPanel(row1, "raw", titles[0][2], r.raw, r, { note: c.raw, name: `attention-raw-${tag}`, sel, keep });
-  matrixPanel(row1, "vw", titles[1][2], r.value_weighted, r, { note: c.value_weighted, max: null, name: `value-weighted-${tag}`, sel, keep, sums: false });
-  matrixPanel(row2, "lraw", titles[2][2], r.layer_raw, r, { note: lnote, name: `attention-layer-${tag}`, sel, keep });
-  matrixPanel(row2, "lvw", titles[3][2], r.layer_value_weighted, r, { note: "What the whole layer moves from each key.", max: null, name: `value-weighted-layer-${tag}`, sel, keep, sums: false });
-  matrixPanel(row2, "rollout", titles[4][2], r.rollout, r, { note: c.rollout, name: `rollout-${r.model}`, sel, keep });
+  matrixPanel(row1, "raw", titles[0][2], r.raw, r, { note: c.raw, name: `attention-raw-${tag}`, sel, kept });
+  matrixPanel(row1, "vw", titles[1][2], r.value_weighted, r, { note: c.value_weighted, max: null, name: `value-weighted-${tag}`, sel, kept, sums: false });
+  matrixPanel(row2, "lraw", titles[2][2], r.layer_raw, r, { note: lnote, name: `attention-layer-${tag}`, sel, kept });
+  matrixPanel(row2, "lvw", titles[3][2], r.layer_value_weighted, r, { note: "What the whole layer moves from each key.", max: null, name: `value-weighted-layer-${tag}`, sel, kept, sums: false });
+  matrixPanel(row2, "rollout", titles[4][2], r.rollout, r, { note: c.rollout, name: `rollout-${r.model}`, sel, kept });
 }
 
 /** The ablation source's items -> {done, total, effects [layer][head] of the answers in, first answer}. */

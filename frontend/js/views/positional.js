@@ -1,7 +1,7 @@
 // Positional encoding: the encoding and position-position similarity; the selected head with positions
 // normal, removed and shuffled (and the differences); the four-term split of layer 0's scores; and the
 // models of the current model's family (the same but for the positional scheme) on the same sentence.
-import { count, keptCells, keptIndices, keptPosition, keptTokens, maskOf, masksAny, shownText, similarityCaption } from "../derive.js";
+import { count, keptCells, keptIndices, keptOf, keptPosition, maskOf, masksAny, shownText, similarityCaption } from "../derive.js";
 import { schemeWords } from "../labrun.js";
 import {
   absMax, caption, changed, DIVERGING, draw, emit, fmt, h, hiddenNote, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, patternAxes, plainLabels, presenting, PRESENTER_FONT_SCALE,
@@ -51,10 +51,9 @@ function section(element, key, title, intro) {
  * rows and columns left out, as the Attention view's heatmap does, and the caption says so). */
 function patternPanel(parent, key, title, all, allTokens, { answer, diff = false, name, json, note, sel = null, hide = false }) {
   const fig = panel(parent, key, title);
-  const keep = keptIndices(allTokens, hide);
+  const { keep, tokens, hidden } = keptOf(allTokens, hide);
   const z = keptCells(all, keep);
-  const tokens = keptTokens(allTokens, keep);
-  caption(fig, (note || "") + hiddenNote({ hidden: keep ? allTokens.filter((t) => t.special) : [] }, !diff));
+  caption(fig, (note || "") + hiddenNote({ hidden }, !diff));
   const masked = maskOf(answer, keep);
   const at = keptPosition(keep, sel);
   if (!changed(fig, [z, tokens, (answer.visible || []).join(","), diff, at])) return fig;
@@ -403,13 +402,12 @@ function decomposePart(element, data, state) {
   if (!r || !changed(fig, [r, state.token, state.hidespecial])) return;
   const terms = bias ? [...TERMS.slice(0, 4), ["bias", "+ ALiBi bias"], TERMS[4]] : TERMS;
   // special tokens hidden: their rows and columns left out of every term, as the Attention view's heatmap does
-  const keep = keptIndices(r.tokens, state.hidespecial);
-  const tokens = keptTokens(r.tokens, keep);
+  const { keep, tokens, hidden } = keptOf(r.tokens, state.hidespecial);
   const cells = Object.fromEntries(terms.map(([k]) => [k, keptCells(r[k], keep)]));
   const sel = keptPosition(keep, state.token);
   const n = tokens.length;
   const lim = absMax(...terms.map(([k]) => cells[k]));
-  caption(fig, r.note + hiddenNote({ hidden: keep ? r.tokens.filter((t) => t.special) : [] }, false));
+  caption(fig, r.note + hiddenNote({ hidden }, false));
   // the terms side by side where each has room for its title (130 px, 180 with the presenter's larger text), else
   // three or two to a row (five or six in a row of 375 px, a phone, or of 820 px in presenter mode with a lesson open:
   // their titles ran into each other over plots too small to read)
