@@ -381,6 +381,53 @@ def test_hide_special_tokens_leaves_them_out_of_every_attention_plot(page: Page,
     assert re.search(r"Attention, Positional, Compare and Beyond attention views", title), title
 
 
+def exported_shapes(data) -> tuple[list[list[dict]], list[tuple[str, int, set[int]]], list[tuple[str, int]]]:
+    """What a panel's JSON export holds, wherever it lies in it: the lists of tokens (dicts with `special`), the
+    matrices (key, rows, the lengths of the rows) and the lists of flags (key, length)."""
+    tokens, matrices, flags = [], [], []
+
+    def walk(x, key: str = "") -> None:
+        if isinstance(x, dict):
+            for k, v in x.items():
+                walk(v, k)
+        elif isinstance(x, list) and x and all(isinstance(t, dict) and "special" in t for t in x):
+            tokens.append(x)
+        elif isinstance(x, list) and x and all(isinstance(r, list) for r in x):
+            matrices.append((key, len(x), {len(r) for r in x}))
+        elif isinstance(x, list) and x and all(isinstance(b, bool) for b in x):
+            flags.append((key, len(x)))
+    walk(data)
+    return tokens, matrices, flags
+
+
+@pytest.mark.parametrize("model", ["minilm-l6", "tiny-sinusoidal"])
+def test_hide_special_tokens_exports_what_is_drawn(page: Page, need_models, model):
+    """Ticked, the JSON export of Positional's patterns, its four terms and the family's panels held every token,
+    [CLS] and [SEP] included, and the whole matrices, where their CSV and plots left them out; Compare's difference
+    sent both sides' whole token lists beside the cut matrix. Each export now holds the tokens drawn and their rows and
+    columns only, as the Attention view's and Beyond attention's already did."""
+    need_models(model)
+    n_all = len(api(page, "/api/analyze", {"text": SENTENCE, "model": model})["tokens"])
+    views = {"positional": ["normal", "removed", "shuffled", "d-removed", "d-shuffled", "decompose", f"m-{model}"],
+             "compare": ["a", "b", "diff"], "effects": ["raw", "vw", "lraw", "lvw", "rollout"]}
+    for view, parts in views.items():
+        open_app(page, text=SENTENCE, model=model, view=view, hidespecial=1)
+        for part in parts:
+            button = page.locator(f'main .view:not([hidden]) [data-part="{part}"] button[data-export="json"]')
+            if view == "positional" and part.startswith("m-") and not button.count():
+                continue  # (a model outside the positional family: its panel is not drawn)
+            with page.expect_download() as info:
+                button.click()
+            tokens, matrices, flags = exported_shapes(json.loads(open(info.value.path(), encoding="utf-8").read()))
+            assert tokens and matrices, (view, part)
+            n = len(tokens[0])
+            assert n < n_all, (view, part)
+            assert all(not t["special"] for ts in tokens for t in ts), (view, part)
+            assert all(len(ts) == n for ts in tokens), (view, part)
+            assert all(rows == n and lengths == {n} for _, rows, lengths in matrices), (view, part, matrices)
+            assert all(length == n for _, length in flags), (view, part, flags)
+
+
 # ----------------------------------------------------------------------------------- colour
 
 

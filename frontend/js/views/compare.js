@@ -2,7 +2,7 @@
 // page's sentence, model and interventions; side b differs where the page says (URL text2, model2, positions2,
 // scale2, ablate2), so a link names both sides. The selected head on each side, their difference (b − a) where the
 // tokens line up, and both sides' next-token predictions, all from one /api/compare answer.
-import { beyondNotice, bothMasked, count, keptCells, keptOf, keptPosition, maskOf, masksAny, probRange, probText, shownText } from "../derive.js";
+import { beyondNotice, bothMasked, count, keptCells, keptOf, keptPosition, keptTokens, maskOf, masksAny, probRange, probText, shownText } from "../derive.js";
 import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
@@ -218,13 +218,20 @@ function difference(fig, r, s, query = null, cellText = null) {
     name: `compare-difference-L${s.layer}-H${s.head}`,
     csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z),
     json: { a: { model: a.model, interventions: a.interventions }, b: { model: b.model, interventions: b.interventions }, layer: s.layer, head: s.head,
-      tokens_a: a.tokens, tokens_b: b.tokens, same_token: r.same_token, difference: z },
+      // (what is drawn: each side's tokens kept and their rows and columns, as the CSV)
+      tokens_a: keptTokens(a.tokens, keep), tokens_b: keptTokens(b.tokens, keep), same_token: r.same_token && keep ? keep.map((i) => r.same_token[i]) : r.same_token, difference: z },
   });
-  const apart = apartPositions(r);
-  const left = hiddenNote({ hidden }, false);
-  return left + (apart.length
-    ? ` Position${apart.length > 1 ? "s" : ""} ${apart.map((i) => `${i} (“${shownText(a.tokens[i])}” / “${shownText(b.tokens[i])}”)`).join(", ")} hold${apart.length > 1 ? "" : "s"} different tokens on the two sides: ${apart.length > 1 ? "their" : "its"} rows and columns compare different words.`
-    : " Every position holds the same token on both sides.");
+  return hiddenNote({ hidden }, false) + apartNote(r, keep);
+}
+
+/** The difference's caption on the positions whose tokens differ on the two sides (r: a compare answer), among those
+ * drawn (keep: keptIndices, null for all; a position left out with the special tokens is not named). */
+export function apartNote(r, keep = null) {
+  const apart = apartPositions(r).filter((i) => !keep || keep.includes(i));
+  if (!apart.length) return ` Every position${keep ? " drawn" : ""} holds the same token on both sides.`;
+  const many = apart.length > 1;
+  const named = apart.map((i) => `${i} (“${shownText(r.a.tokens[i])}” / “${shownText(r.b.tokens[i])}”)`).join(", ");
+  return ` Position${many ? "s" : ""} ${named} hold${many ? "" : "s"} different tokens on the two sides: ${many ? "their" : "its"} rows and columns compare different words.`;
 }
 
 function predictions(fig, side, label) {

@@ -46,7 +46,8 @@ function section(element, key, title, intro) {
   return sec;
 }
 
-/** answer: the API answer the pattern comes from (its `visible` is the mask); sel: the selected query (its API index),
+/** answer: the API answer the pattern comes from (its `visible` is the mask); json: the export's fields besides the
+ * tokens and the matrix drawn, which it adds (`weights`, or `difference` where diff); sel: the selected query (its API index),
  * labelled whatever the step (null: none), as Beyond attention keeps it; hide: the page's "hide special tokens" (their
  * rows and columns left out, as the Attention view's heatmap does, and the caption says so). */
 function patternPanel(parent, key, title, all, allTokens, { answer, diff = false, name, json, note, sel = null, hide = false }) {
@@ -72,7 +73,8 @@ function patternPanel(parent, key, title, all, allTokens, { answer, diff = false
       images: masksAny(answer) ? [maskedBackground()] : [],
       margin: { l: 60, r: 6, t: 6, b: 55 },
     },
-    { name, csv: () => matrixRows("query\\key", labels, labels, z), json },
+    // (the export holds what is drawn: the tokens kept and their rows and columns, as the CSV)
+    { name, csv: () => matrixRows("query\\key", labels, labels, z), json: { ...json, tokens, [diff ? "difference" : "weights"]: z } },
   );
   return fig;
 }
@@ -306,7 +308,7 @@ function interventionsPart(element, data, state) {
     patternPanel(row, label, title, z, side.tokens, {
       answer: side,
       name: `positions-${label}-${side.model}-L${L}-H${H}`,
-      json: { model: side.model, interventions: side.interventions, layer: L, head: H, tokens: side.tokens, weights: z },
+      json: { model: side.model, interventions: side.interventions, layer: L, head: H },
       note: patternNote(label, perm, data.positional, others, keptIndices(side.tokens, state.hidespecial)), sel: state.token, hide: state.hidespecial,
     });
   }
@@ -328,7 +330,7 @@ function interventionsPart(element, data, state) {
     if (!z) continue;
     patternPanel(diffRow, `d-${key}`, title, z, r.a.tokens, {
       answer: r.a, diff: true, name: `positions-${label}-minus-normal-${r.a.model}-L${L}-H${H}`,
-      json: { model: r.a.model, a: r.a.interventions, b: r.b.interventions, layer: L, head: H, tokens: r.a.tokens, difference: z },
+      json: { model: r.a.model, a: r.a.interventions, b: r.b.interventions, layer: L, head: H },
       note: THEME.diverging.difference_words.replace("the first side", "normal positions"), sel: state.token, hide: state.hidespecial,
     });
   }
@@ -446,7 +448,7 @@ function decomposePart(element, data, state) {
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) out.push([labels[i], labels[j], ...terms.map(([k]) => cells[k][i][j])]);
     return out;
   };
-  draw(fig, traces, layout, { name: `decompose-${r.model}-L${r.layer}-H${r.head}`, csv: rows, json: r });
+  draw(fig, traces, layout, { name: `decompose-${r.model}-L${r.layer}-H${r.head}`, csv: rows, json: { ...r, tokens, ...cells } });
 }
 
 /** Whether the model chosen above is one of the family shown. */
@@ -510,7 +512,7 @@ function modelsPart(element, data, state) {
     }
     patternPanel(row, `m-${m.name}`, title, z, m.data.tokens, {
       answer: m.data, name: `attention-${m.name}-L${at.layer}-H${at.head}`,
-      json: { model: m.name, interventions: m.data.interventions, layer: at.layer, head: at.head, tokens: m.data.tokens, weights: z },
+      json: { model: m.name, interventions: m.data.interventions, layer: at.layer, head: at.head },
       note: at.note ? `${schemeWords(m.positional)}; ${at.note}` : schemeWords(m.positional), sel: state.token, hide: state.hidespecial,
     });
   }

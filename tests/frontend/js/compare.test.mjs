@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ablationNote, answerHead, apartPositions, describe as describeSide, EXAMPLES, keptPositions, otherScheme, panelTitles, sideKept } from "../../../frontend/js/views/compare.js";
+import { ablationNote, answerHead, apartNote, apartPositions, describe as describeSide, EXAMPLES, keptPositions, otherScheme, panelTitles, sideKept } from "../../../frontend/js/views/compare.js";
 import { tokenAxes } from "../../../frontend/js/plot.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
@@ -127,6 +127,25 @@ test("the positions and scaling examples give side b the other setting from side
 test("the positions whose tokens differ: the ones the difference's axes label whatever their step", () => {
   assert.deepEqual(apartPositions({ same_token: [true, true, false, true, false] }), [2, 4]);
   assert.deepEqual(apartPositions({ same_token: null }), []); // (sides of different lengths: no position lines up)
+});
+
+test("the difference's caption names the positions whose tokens differ among those drawn, not those hidden", () => {
+  // two tokenizers, sides of equal length: [CLS] / <|bos|> at 0 and "cat" / "dog" at 2; with the special tokens hidden
+  // position 0 is not drawn, and the caption named it anyway
+  const tok = (display, special = false) => ({ display, special });
+  const r = {
+    a: { tokens: [tok("[CLS]", true), tok("the"), tok("cat"), tok("[SEP]", true)] },
+    b: { tokens: [tok("<|bos|>", true), tok("the"), tok("dog"), tok("[SEP]", true)] },
+    same_token: [false, true, false, true],
+  };
+  assert.equal(apartNote(r), " Positions 0 (“[CLS]” / “<|bos|>”), 2 (“cat” / “dog”) hold different tokens on the two sides: " +
+    "their rows and columns compare different words.");
+  const drawn = apartNote(r, [1, 2]);
+  assert.equal(drawn, " Position 2 (“cat” / “dog”) holds different tokens on the two sides: its rows and columns compare different words.");
+  // only the hidden position differs: every position drawn holds the same token
+  const onlyHidden = { ...r, same_token: [false, true, true, true], b: { tokens: [tok("<|bos|>", true), ...r.a.tokens.slice(1)] } };
+  assert.equal(apartNote(onlyHidden, [1, 2]), " Every position drawn holds the same token on both sides.");
+  assert.equal(apartNote({ ...r, same_token: [true, true, true, true] }), " Every position holds the same token on both sides.");
 });
 
 test("each Compare plot keeps the selected query labelled beside the words that differ, as Beyond attention does", () => {
