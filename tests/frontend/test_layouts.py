@@ -1193,6 +1193,29 @@ def test_the_q_and_k_projection_s_legend_keeps_off_its_labels(page: Page, need_m
 
 
 @pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_the_positional_family_s_panels_start_level_with_their_captions_below(page: Page, need_models, size, extra):
+    """Positional's row of the same sentence through the family's models put each caption above its plot, where every
+    other row of the view has it below: with special tokens hidden, three lines ("sinusoidal positions Special tokens
+    hidden (<|bos|>): ...", the scheme's words and the note run together without a full stop) stood between each
+    title and its plot, and a caption a line longer than its neighbours' would push its plot below theirs. Each
+    caption is under its plot, the plots start level (PLOTS_UNLEVEL), and the scheme's words end in a full stop."""
+    need_models("tiny-alibi")
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "view": "positional", "hidespecial": 1, **extra}))
+    ready(page, WAIT)
+    family = '#panel-positional [data-part^="m-"]'
+    page.wait_for_function(f"() => [...document.querySelectorAll('{family} .plot')].filter((p) => p.querySelector('.main-svg')).length >= 5")
+    page.wait_for_timeout(300)
+    assert page.evaluate(PLOTS_UNLEVEL) == []
+    panels = page.evaluate(f"""() => [...document.querySelectorAll('{family}')].map((f) => ({{
+        caption: f.querySelector('.caption').textContent, below: f.querySelector('.caption').getBoundingClientRect().top
+          >= f.querySelector('.plot').getBoundingClientRect().bottom - 1 }}))""")
+    assert len(panels) == 5 and all(p["below"] for p in panels), panels
+    for p in panels:
+        assert re.match(r"[^.]+ positions\. Special tokens hidden \(<\|bos\|>\)", p["caption"]), p["caption"]
+
+
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
 def test_the_predictions_bars_and_table_start_level(page: Page, size, extra):
     """Predictions: the bars of the next token and the table of every position, side by side, each under a caption of
     its own length: the table (a two-line caption beside the bars' one) started 20 px below the bars at 1280x800. They

@@ -493,12 +493,14 @@ export function familyHead(layer, head, answer, member) {
 
 function modelsPart(element, data, state) {
   const sec = section(element, "models", "The same sentence through models with different positional schemes", familyIntro(data, state));
-  const row = part(sec, "row", () => h("div", { class: "row-auto" }));
+  // (each caption under its plot, the plots level, as in the view's other rows)
+  const row = part(sec, "row", () => h("div", { class: "row-auto plots-level captions-below" }));
   const member = inFamily(data);
   for (const m of data.models || []) {
     const title = `${m.name === data.current ? "▸ " : ""}${m.name}`;
     const fig = panel(row, `m-${m.name}`, title);
-    caption(fig, schemeWords(m.positional));
+    const words = `${schemeWords(m.positional)}.`; // (a sentence: the note of hidden special tokens follows it)
+    caption(fig, words);
     if (m.error) {
       reason(fig, m.error);
       continue;
@@ -513,7 +515,7 @@ function modelsPart(element, data, state) {
     patternPanel(row, `m-${m.name}`, title, z, m.data.tokens, {
       answer: m.data, name: `attention-${m.name}-L${at.layer}-H${at.head}`,
       json: { model: m.name, interventions: m.data.interventions, layer: at.layer, head: at.head },
-      note: at.note ? `${schemeWords(m.positional)}; ${at.note}` : schemeWords(m.positional), sel: state.token, hide: state.hidespecial,
+      note: at.note ? `${schemeWords(m.positional)}; ${at.note}.` : words, sel: state.token, hide: state.hidespecial,
     });
   }
 }
