@@ -340,6 +340,22 @@ def test_lesson_9_says_what_the_heads_add_truly_whatever_its_sign(client, model)
         assert "cancel" in seen, seen
 
 
+@pytest.mark.parametrize("model,text", [("smollm2-135m", "Lily had a red ball. Lily gave the ball to"),
+                                        ("smollm2-135m", "Hello"), ("tiny-sinusoidal", "Hello")])
+def test_lesson_9_names_the_biases_only_on_a_model_that_has_them(client, model, text):
+    """'What each head adds' said the grid splits the logit into "each head's output, each MLP, the embeddings and the
+    biases", and that "the embeddings, the MLPs and the biases" make up the rest, on SmolLM2, which has no biases: its
+    attribution has no bias part. The parts named must be the parts the attribution route answers."""
+    d = client.post("/api/lessons/where-does-the-answer-appear/steps/4", json={"text": text, "model": model}).json()
+    assert d["problems"] == [], d["problems"]
+    a = client.post("/api/attribution/logit", json={"text": d["text"], "model": model}).json()
+    biases = any(p["kind"].endswith("_bias") for p in a["parts"])
+    body = filled(d)
+    said = [words for words in ("and the biases", "has no biases") if words in body]
+    assert said == (["and the biases"] if biases else ["has no biases"]), (model, text, body)
+    assert "each MLP" in body and "embeddings" in body, body
+
+
 def lens_story(lens: dict) -> str:
     """What lesson 9's logit-lens step must say about `lens` (a /api/attribution/lens answer), found by walking its
     readings in the order the model makes them (the embeddings, then each block's attention, then its MLP)."""
