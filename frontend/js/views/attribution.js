@@ -32,6 +32,9 @@ export function headCellText(r, numbers) {
   return r.heads.map((hs, l) => hs.map((x, hd) => (isAblated(off, l, hd) ? "off" : numbers ? fmt(x, 2) : "")));
 }
 
+/** The bars' title: what they are, the biases named only where the answer has a bias part (SmolLM2 has none). */
+export const partsTitle = (parts) => (parts.some((p) => p.kind.endsWith("_bias")) ? "Embeddings, MLPs and biases" : "Embeddings and MLPs");
+
 /** data: {logit, error, unavailable, lens}; state: {layer, head, target, versus}. */
 export function render(element, data, state) {
   const ctl = part(element, "controls", () => h("div", { class: "controls" }));
@@ -116,6 +119,7 @@ export function render(element, data, state) {
     });
   }
 
+  partsFig.querySelector(".panel-title").textContent = partsTitle(r.parts);
   caption(partsFig, "What is not a head, in the order the forward pass adds it.");
   const parts = r.parts;
   const big = presenting();
