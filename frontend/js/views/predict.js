@@ -78,6 +78,10 @@ export function stepsIntro(positions) {
     "there are not the ones the continuation ran with.";
 }
 
+/** What a generated token's button says on hover: its position, its probability and the kept set it came from. */
+export const stepTitle = (st) =>
+  `position ${st.position} · probability ${st.prob} (within the kept set ${st.kept_prob}) · kept set ${count(st.kept_size, "token")}`;
+
 /** The generated tokens of the last Continue: step through them; each one's attention is a click away. */
 function stepsPart(element, steps, { at, prev, next, on }, positions) {
   const box = part(element, "steps", () => {
@@ -99,7 +103,7 @@ function stepsPart(element, steps, { at, prev, next, on }, positions) {
   row.replaceChildren(
     h("button", { type: "button", class: "small", name: "prev", dataset: { position: prev === null ? undefined : String(prev) }, disabled: prev === null, "aria-label": "previous generated token" }, "◂"),
     ...steps.map((st) => h("button", { type: "button", class: "gen", dataset: { position: String(st.position) }, "aria-pressed": st.position === at ? "true" : "false",
-      title: `position ${st.position} · probability ${st.prob} (within the kept set ${st.kept_prob}) · kept set ${st.kept_size} tokens` }, shownText(st.token))),
+      title: stepTitle(st) }, shownText(st.token))),
     h("button", { type: "button", class: "small", name: "next", dataset: { position: next === null ? undefined : String(next) }, disabled: next === null, "aria-label": "next generated token" }, "▸"),
     h("button", { type: "button", name: "attention", disabled: !on }, "Its attention ▸"),
   );

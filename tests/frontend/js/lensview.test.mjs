@@ -13,7 +13,7 @@ import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
 import { patternAxes, tickSize } from "../../../frontend/js/plot.js";
 import { ablationProgress, layerTitles, measureNote } from "../../../frontend/js/views/effects.js";
 import { depthLabel, depthTicks } from "../../../frontend/js/views/lens.js";
-import { keptWords, stepsIntro, tableCaption } from "../../../frontend/js/views/predict.js";
+import { keptWords, stepsIntro, stepTitle, tableCaption } from "../../../frontend/js/views/predict.js";
 import { setVocabulary, viewIds } from "../../../frontend/js/vocab.js";
 import { analysis, byName, MODELS } from "./fixtures.mjs";
 import { serverMeta } from "./meta.mjs";
@@ -439,4 +439,11 @@ test("the logit lens labels its depths as a learner counts them: the embeddings,
       for (const r of rows.slice(1, -1)) assert.equal((r - 1) % step, 0, `${L} blocks, every ${step}: ${rows}`);
     }
   }
+});
+
+// A generated token's hover said "kept set 1 tokens" where top-k 1 (or a small top-p) kept one token.
+test("a generated token's hover counts the kept set in the singular and the plural", () => {
+  const step = (kept_size) => ({ position: 7, token: { id: 5, display: "␣a" }, prob: 0.5, kept_prob: 1, kept_size });
+  assert.equal(stepTitle(step(1)), "position 7 · probability 0.5 (within the kept set 1) · kept set 1 token");
+  assert.equal(stepTitle(step(40)), "position 7 · probability 0.5 (within the kept set 1) · kept set 40 tokens");
 });
