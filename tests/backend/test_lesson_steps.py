@@ -2973,3 +2973,18 @@ def test_lesson_1_s_prediction_at_every_position_fits_a_sentence_of_one_two_or_m
     else:
         assert quoted and max(quoted) < last, (quoted, last, said)
         assert "one token" not in said, said
+
+
+@pytest.mark.parametrize("step,temp", [(4, None), (3, 3.0)])
+def test_lesson_1_above_temperature_1_never_writes_a_probability_the_bars_show_as_more_than_0_as_0(client, step, temp):
+    """'High temperature: flatter' on SmolLM2 said "the top token , gets 0.00 (it had 0.12 at temperature 1)" on
+    "Café" at temperature 2, beside a bar labelled 0.0047: flattened over 49,152 tokens the top probability is under
+    0.005. A probability the step quotes at a temperature above 1 reads as more than 0 wherever it is 0.0005 or more
+    (3 decimals, as the bars write a probability of 0.01 or more)."""
+    d = client.post("/api/lessons/next-word-prediction/steps/" + str(step),
+                    json={"text": "Café", "model": "smollm2-135m", **({"temp": temp} if temp else {})}).json()
+    assert d["problems"] == [], d["problems"]
+    probs = [n for n in d["numbers"] if n["placeholder"].startswith("top_next_prob")]
+    assert probs and 0.0005 <= probs[0]["value"] < 0.01, probs  # (the case asked about: one the 2 decimals wrote 0.00)
+    for n in probs:
+        assert float(n["shown"]) > 0, (n["value"], n["shown"], filled(d))
