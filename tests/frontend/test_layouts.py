@@ -1204,7 +1204,8 @@ def test_the_positional_family_s_panels_start_level_with_their_captions_below(pa
     page.goto("/?" + urlencode({"text": SENTENCE, "view": "positional", "hidespecial": 1, **extra}))
     ready(page, WAIT)
     family = '#panel-positional [data-part^="m-"]'
-    page.wait_for_function(f"() => [...document.querySelectorAll('{family} .plot')].filter((p) => p.querySelector('.main-svg')).length >= 5")
+    page.wait_for_function(f"() => [...document.querySelectorAll('{family} .plot')]"
+                           ".filter((p) => p.querySelector('.main-svg')).length >= 5")
     page.wait_for_timeout(300)
     assert page.evaluate(PLOTS_UNLEVEL) == []
     panels = page.evaluate(f"""() => [...document.querySelectorAll('{family}')].map((f) => ({{
