@@ -124,7 +124,7 @@ export function encodingRange(z) {
 export function encodingCaption(range, count) {
   if (!range.beyond) return "";
   return ` The colours stop at ±${range.lim.toPrecision(2)} so that the rest show: ${range.beyond} of the ` +
-    `${count.toLocaleString("en")} values lie beyond, in the end colours (the largest ${range.max.toPrecision(3)} at ` +
+    `${count.toLocaleString("en")} values ${range.beyond === 1 ? "lies" : "lie"} beyond, in the end colours (the largest ${range.max.toPrecision(3)} at ` +
     `position ${range.at[0]}, dimension ${range.at[1]}; hover shows each value).`;
 }
 

@@ -55,6 +55,16 @@ test("an encoding with a few huge values keeps its colours for the rest, and the
   assert.equal(encodingCaption(full, 128), "");
 });
 
+test("the encoding's caption says one value past the colours' stop in the singular", () => {
+  // MiniLM's table at one or two positions (a link's pn=1): of its 384 values only the largest, 1.87, lies past the stop
+  const z = [Array.from({ length: 384 }, (_, j) => 0.05 * Math.sin(j))];
+  z[0][7] = 1.87;
+  const r = encodingRange(z);
+  assert.equal(r.beyond, 1);
+  const said = encodingCaption(r, 384);
+  assert.match(said, /: 1 of the 384 values lies beyond, in the end colours \(the largest 1\.87 at position 0, dimension 7;/);
+});
+
 // 30 tokens of the default model ("The old fisherman walked slowly along the quiet harbour while the children laughed
 // and the gulls circled above the boats")
 const SENTENCE = ["<|bos|>", "The", "␣old", "␣f", "is", "her", "man", "␣walked", "␣slowly", "␣along", "␣the", "␣quiet", "␣har", "b", "our",
