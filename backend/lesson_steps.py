@@ -633,11 +633,16 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
         elif seg == "$2nd":
             top = _arg(cur, lambda a, b: a > b)
             key = _arg(cur, lambda a, b: a > b, lambda i, top=top: i == top)
-        elif seg == "$maxword":  # (a special token, or a key the query cannot see: the answer's `mask`)
+        elif seg in ("$maxword", "$maxwordcount"):  # (a special token, or a key the query cannot see: the `mask`)
             masked = root.get("mask") if isinstance(root, dict) and isinstance(root.get("mask"), list) else []
-            key = _arg(cur, lambda a, b: a > b,
-                       lambda i, masked=masked: bool(tokens and i < len(tokens) and tokens[i].get("special"))
-                       or bool(i < len(masked) and masked[i]))
+
+            def not_word(i, masked=masked):
+                return bool(tokens and i < len(tokens) and tokens[i].get("special")) or bool(i < len(masked) and masked[i])
+            key = _arg(cur, lambda a, b: a > b, not_word)
+            if seg == "$maxwordcount":  # how many of those keys have that largest number (1: it alone)
+                cur = sum(1 for i, v in enumerate(cur) if not not_word(i) and v == cur[key])
+                path.append(seg)
+                continue
         elif (m := re.fullmatch(r"\$(max|min)(seen)?(?:\((.+)\))?", seg)) and (m[2] or m[3]):
             # $max(path) $min(path): over a list of records, by `path`; $maxseen $minseen (and with a path): only the
             # keys the query can see (leaving out those the answer's `mask` marks true: explain's keys after the query)

@@ -10,7 +10,8 @@
 //
 // segments: a field name, an index (negative: from the end), $layer $head $token $prev $depth (the page's
 // selection), $max $min $2nd (index of the largest, smallest, second largest number of the array),
-// $maxword (the largest, leaving out special tokens like BOS and masked keys), $max(path) $min(path) (over the array's
+// $maxword (the largest, leaving out special tokens like BOS and masked keys), $maxwordcount (how many of those keys
+// have that largest number: 1 where it is alone), $max(path) $min(path) (over the array's
 // items, comparing each item's `path`), $maxseen $minseen $maxseen(path) $minseen(path) (the same over the keys the
 // query can see: those the answer's `mask` marks true left out), #word and #word/2 (the index of the first,
 // second, ... token that is `word`), @(path) (the index that `path`, read from the source's top, ends on), $all (a
@@ -271,11 +272,18 @@ export function resolve(root, segments, ctx) {
     } else if (seg === "$2nd") {
       const first = argBy(cur, (a, b) => a > b);
       key = argBy(cur, (a, b) => a > b, (i) => i === first);
-    } else if (seg === "$maxword") {
+    } else if (seg === "$maxword" || seg === "$maxwordcount") {
       // (a special token, or a key the query cannot see: the answer's `mask`)
       const toks = tokensOf(root, ctx);
       const hidden = root && Array.isArray(root.mask) ? root.mask : [];
-      key = argBy(cur, (a, b) => a > b, (i) => Boolean(toks[i] && toks[i].special) || Boolean(hidden[i]));
+      const notWord = (i) => Boolean(toks[i] && toks[i].special) || Boolean(hidden[i]);
+      key = argBy(cur, (a, b) => a > b, notWord);
+      if (seg === "$maxwordcount") {
+        // how many of those keys have that largest number (1: it alone)
+        cur = cur.filter((v, i) => !notWord(i) && v === cur[key]).length;
+        path.push(seg);
+        continue;
+      }
     } else if (/^\$(max|min)(seen|\(.+\)|seen\(.+\))$/.test(seg)) {
       // $max(path) $min(path): over a list of records, by `path`; $maxseen $minseen (and with a path): only the keys
       // the query can see (leaving out those the answer's `mask` marks true), as backend/lesson_steps.py resolve_path

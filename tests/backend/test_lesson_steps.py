@@ -708,6 +708,10 @@ def test_the_largest_word_key_is_one_the_query_can_see():
         resolve_path(bos, ["weights", "$maxword"], {"tokens": tokens})
     the = {"tokens": tokens, "weights": [0.6, 0.4, 0.0], "mask": [False, False, True]}
     assert resolve_path(the, ["weights", "$maxword"], {"tokens": tokens}) == (0.4, ["weights", 1])
+    # $maxwordcount: how many of those keys have that largest weight (masked and special keys left out)
+    tied = {"tokens": [*tokens, {"display": "␣cat"}], "weights": [0.4, 0.3, 0.3, 0.0], "mask": [False, False, False, True]}
+    assert resolve_path(tied, ["weights", "$maxwordcount"], {"tokens": tied["tokens"]}) == (2, ["weights", "$maxwordcount"])
+    assert resolve_path(the, ["weights", "$maxwordcount"], {"tokens": tokens})[0] == 1
 
 
 @pytest.mark.parametrize("lesson, step", [("attention-arithmetic", 4), ("context", 5)])
@@ -725,6 +729,29 @@ def test_a_start_token_query_is_said_to_see_only_itself(client, lesson, step):
         assert ("is the start token" in shown) == start, (model, shown)
         words = [c for c in d["claims"] if "top_word_key" in c["condition"] or "top_word_key" in c["shown"]]
         assert not start or not any(c["holds"] for c in words), (model, words)
+
+
+def test_the_word_read_most_is_not_named_alone_where_others_tie_with_it(client):
+    """A word repeated with no positions (tiny-nope, layer 0) is one key: " dog dog dog dog", query the last dog, head 3
+    gives 0.0429 to each of the four, and lesson 4 said "it gives the most, 0.04, to dog (token 1)", as if the first
+    alone. Where keys tie for the most, the text says how many share it; where one key has it, it names that one."""
+    url = "/api/lessons/context/steps/5"
+    body = {"text": " dog dog dog dog", "model": "tiny-nope", "layer": 0, "head": 3, "token": 4}
+    weights = client.post("/api/attention/explain", json={**{k: body[k] for k in ("text", "model", "layer", "head")},
+                                                          "query": 4}).json()["weights"]
+    assert len(set(weights[1:])) == 1, weights  # the four dogs tie
+    d = client.post(url, json=body).json()
+    assert d["problems"] == [], d["problems"]
+    held = [c["shown"] for c in d["claims"] if c["holds"]]
+    said = " ".join(held)
+    assert "it gives the most" not in said, said
+    assert "of them share the most it gives" in said, said
+    counts = [n for n in d["numbers"] if "$maxwordcount" in n["placeholder"]]
+    assert counts and all(n["shown"] == "4" for n in counts), counts
+    # one word with the most: named alone, as before ("The cat ..." on the same model and head)
+    d = client.post(url, json={**body, "text": "The cat chased the dog."}).json()
+    said = " ".join(c["shown"] for c in d["claims"] if c["holds"])
+    assert "it gives the most" in said and "share the most" not in said, said
 
 
 def test_all_reads_a_list_of_lists_as_one_list():

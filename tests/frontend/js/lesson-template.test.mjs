@@ -39,6 +39,14 @@ test("path steps: the largest, the second, the largest word, a word, an index by
   assert.throws(() => at(bos, "explain.weights.$maxword"), /no number to compare/);
   const second = { ...explain, weights: [0.7, 0.3, 0, 0, 0, 0, 0], mask: [false, false, true, true, true, true, true] };
   assert.deepEqual(at(second, "explain.weights.$maxword").path, ["weights", 1]);
+  // $maxwordcount: how many of those keys have the largest number (a word repeated with no positions is one key:
+  // tiny-nope's four " dog" got 0.0429 each, and lesson 4 named the first alone as the one read most)
+  assert.equal(at(explain, "explain.weights.$maxwordcount").value, 1);
+  const tied = { ...explain, weights: [0.5, 0.05, 0.2, 0.2, 0.05, 0.2, 0], mask: [false, false, false, false, false, false, true] };
+  assert.deepEqual(at(tied, "explain.weights.$maxwordcount"), { value: 3, path: ["weights", "$maxwordcount"] });
+  const hiddenTie = { ...tied, mask: [false, false, false, false, false, true, true] }; // a masked key does not count
+  assert.equal(at(hiddenTie, "explain.weights.$maxwordcount").value, 2);
+  assert.throws(() => at(bos, "explain.weights.$maxwordcount"), /no number to compare/);
   assert.equal(at(explain, "top_word_key").value, "␣cat");
   assert.deepEqual(at(explain, "explain.tokens.#cat/2").path, ["tokens", 6]);
   assert.equal(at(explain, "explain.tokens.$token.display").value, "␣sat");
