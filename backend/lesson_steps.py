@@ -630,6 +630,11 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
             continue
         elif seg in ("$max", "$min"):
             key = _arg(cur, (lambda a, b: a > b) if seg == "$max" else (lambda a, b: a < b))
+        elif seg == "$maxcount":  # how many numbers of the list are its largest (1: it alone)
+            top = cur[_arg(cur, lambda a, b: a > b)]
+            cur = sum(1 for v in cur if isinstance(v, (int, float)) and not isinstance(v, bool) and v == top)
+            path.append(seg)
+            continue
         elif seg == "$2nd":
             top = _arg(cur, lambda a, b: a > b)
             key = _arg(cur, lambda a, b: a > b, lambda i, top=top: i == top)

@@ -754,6 +754,32 @@ def test_the_word_read_most_is_not_named_alone_where_others_tie_with_it(client):
     assert "it gives the most" in said and "share the most" not in said, said
 
 
+def test_the_key_read_most_is_not_named_alone_where_another_ties_with_it(client):
+    """Lesson 5's last step named the key with the largest weight alone: on tiny-nope, " . .", layer 0, head 3, the last
+    "." gives 0.4473 to each "␣" (one key: no positions), and it said "gives its largest weight, 0.45, to ␣ (token 1)".
+    Where keys tie for it, the text says how many share it."""
+    body = {"text": " . .", "model": "tiny-nope", "layer": 0, "head": 3, "token": 4}
+    weights = client.post("/api/attention/explain", json={**{k: body[k] for k in ("text", "model", "layer", "head")},
+                                                          "query": 4}).json()["weights"]
+    assert weights[1] == weights[3] == max(weights), weights
+    d = client.post("/api/lessons/attention-arithmetic/steps/5", json=body).json()
+    assert d["problems"] == [], d["problems"]
+    said = " ".join(d["body"].split())
+    assert "gives its largest weight, {{top_key_weight | 2}}, to **{{top_key" not in said, said
+    assert "keys share its largest weight" in said, said
+    counts = [n for n in d["numbers"] if "$maxcount" in n["placeholder"]]
+    assert counts and all(n["shown"] == "2" for n in counts), counts
+    # lesson 11 on its own sentence, the same way (" dog dog . .": the last "." gives 0.4439 to each "␣")
+    d = client.post("/api/lessons/find-the-induction-head/steps/6", json={**body, "text": " dog dog . .", "token": 6}).json()
+    said = " ".join(d["body"].split())
+    assert d["problems"] == [] and "gives its largest weight" not in said and "keys share its largest weight" in said, said
+    assert [n["shown"] for n in d["numbers"] if "$maxcount" in n["placeholder"]] == ["2"], d["numbers"]
+    # one key with the most (the same head on "The cat sat."): named alone, as before
+    d = client.post("/api/lessons/attention-arithmetic/steps/5", json={**body, "text": "The cat sat.", "token": 3}).json()
+    said = " ".join(d["body"].split())
+    assert "gives its largest weight, {{top_key_weight | 2}}, to **{{top_key" in said and "share" not in said, said
+
+
 def test_all_reads_a_list_of_lists_as_one_list():
     from backend.lesson_steps import resolve_path
 

@@ -47,6 +47,9 @@ test("path steps: the largest, the second, the largest word, a word, an index by
   const hiddenTie = { ...tied, mask: [false, false, false, false, false, true, true] }; // a masked key does not count
   assert.equal(at(hiddenTie, "explain.weights.$maxwordcount").value, 2);
   assert.throws(() => at(bos, "explain.weights.$maxwordcount"), /no number to compare/);
+  // $maxcount: how many numbers of the list are its largest, special tokens and all (lesson 5 named one of two alike)
+  assert.equal(at(explain, "explain.weights.$maxcount").value, 1);
+  assert.deepEqual(at({ ...explain, weights: [0.1, 0.45, 0, 0.45, 0] }, "explain.weights.$maxcount"), { value: 2, path: ["weights", "$maxcount"] });
   assert.equal(at(explain, "top_word_key").value, "␣cat");
   assert.deepEqual(at(explain, "explain.tokens.#cat/2").path, ["tokens", 6]);
   assert.equal(at(explain, "explain.tokens.$token.display").value, "␣sat");
