@@ -63,6 +63,13 @@ export function asTrainedNote(state) {
   return ` These numbers were measured on the models as trained: the page's ${settings} not change them.`;
 }
 
+/** What a line of the loss plot is for the window `w` (derive.js smooth: the positions centred on each point, fewer where
+ * the window runs past a curve's end, so the first and last points of a curve average fewer than `w`). */
+export function smoothWords(w) {
+  return w > 1 ? `Each point of a line is the mean of the ${w} positions centred on it, of fewer within ${(w - 1) / 2} ` +
+    "positions of a curve's ends (the raw curve faint behind it)." : "Raw: the loss at each position, as measured.";
+}
+
 function section(element, key, title, intro) {
   const sec = part(element, key, () => h("section", { class: "subsection" }, h("h3", {}, title), h("p", { class: "intro" })));
   sec.querySelector(".intro").textContent = intro;
@@ -133,7 +140,7 @@ function lengthsPart(element, data, state) {
   }
   const trained = curves[0].trained_tokens;
   const span = Math.max(...curves.map((c) => c.span));
-  caption(fig, `${r.layout}. ${w > 1 ? `Each line is the mean of ${w} neighbouring positions (the raw curve faint behind it).` : "Raw: the loss at each position, as measured."}`);
+  caption(fig, `${r.layout}. ${smoothWords(w)}`);
   const shapes = [{ type: "line", xref: "x", yref: "paper", x0: trained - 0.5, x1: trained - 0.5, y0: 0, y1: 1,
     line: { color: THEME.schemes.trained, width: 1.5, dash: "dash" } }];
   const annotations = [{ xref: "x", yref: "paper", x: trained - 0.5, y: 1, xanchor: "left", yanchor: "top", showarrow: false,

@@ -7,7 +7,7 @@ import { baseParams, beyondNotice, canRunBeyond, modelsBeyond, smooth, stepProbl
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
 import { setVocabulary } from "../../../frontend/js/vocab.js";
-import { asTrainedNote } from "../../../frontend/js/views/poslab.js";
+import { asTrainedNote, smoothWords } from "../../../frontend/js/views/poslab.js";
 import { serverMeta } from "./meta.mjs";
 
 let meta;
@@ -286,4 +286,17 @@ test("a text too long for a model that cannot run past its length offers one mod
   const none = beyondNotice({ model: LEARNED, state: structuredClone(DEFAULTS), status: 422, models: ALL,
     error: "the text is 4001 tokens (with its 1 special token); model 'tiny-learned' reads at most 128 tokens (max_tokens); cut at least 3873 tokens" });
   assert.equal(none.open, null);
+});
+
+test("the loss plot's caption says a curve's first and last points average fewer positions", () => {
+  // smooth() over 9 positions: the first point is the mean of positions 0 to 4 alone (the caption said "the mean of 9")
+  const loss = Array.from({ length: 40 }, (_, i) => 2 + i / 10);
+  const mean = (xs) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  assert.ok(Math.abs(smooth(loss, 9)[0] - mean(loss.slice(0, 5))) < 1e-12);
+  assert.ok(Math.abs(smooth(loss, 9)[20] - mean(loss.slice(16, 25))) < 1e-12);
+  const said = smoothWords(9);
+  assert.match(said, /mean of the 9 positions centred on it, of fewer within 4 positions of a curve's ends/);
+  assert.doesNotMatch(said, /is the mean of 9 neighbouring positions/);
+  assert.match(smoothWords(65), /within 32 positions/);
+  assert.equal(smoothWords(1), "Raw: the loss at each position, as measured.");
 });
