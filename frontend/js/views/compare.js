@@ -134,6 +134,14 @@ export function describe(side, other, positional = null) {
     ? ` · ${count(side.tokens.length, "token")}` : "") + (side.beyond_trained ? ` · ${side.beyond_trained.warning}` : "");
 }
 
+/** A side's caption: describe()'s words, then, with special tokens hidden (`hide`), the sentence saying so, a full stop
+ * between them ("· 6 tokens Special tokens hidden" ran the two together). */
+export function sideCaption(side, other, positional, hide) {
+  const said = describe(side, other, positional);
+  const { note } = sideKept(side, hide);
+  return note && !/[.!?)]$/.test(said) ? `${said}.${note}` : said + note;
+}
+
 /** Where one side's model lacks the selected head (the other's has it): that, in words; else "". */
 function lacking(side, s) {
   return side.attention_unavailable
@@ -336,8 +344,8 @@ export function show(section, got, ctx) {
   }
   if (!r) return !c.pending;
   const scheme = (side) => (ctx.models.get(side.model) || {}).positional || null;
-  caption(figA, describe(r.a, r.b, scheme(r.a)) + sideKept(r.a, s.hidespecial).note);
-  caption(figB, describe(r.b, r.a, scheme(r.b)) + sideKept(r.b, s.hidespecial).note);
+  caption(figA, sideCaption(r.a, r.b, scheme(r.a), s.hidespecial));
+  caption(figB, sideCaption(r.b, r.a, scheme(r.b), s.hidespecial));
   // one rule for the row's cell numbers (numbersFit, the panels as wide): asked once, for the longer side, so that both
   // sides and their difference print them or none does (side a's 8 tokens printed theirs beside side b's 9 without)
   const numbers = numbersFit(figA, Math.max(r.a.tokens.length, r.b.tokens.length));

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ablationNote, answerHead, apartNote, apartPositions, describe as describeSide, EXAMPLES, keptPositions, otherScheme, panelTitles, sideKept } from "../../../frontend/js/views/compare.js";
+import { ablationNote, answerHead, apartNote, apartPositions, describe as describeSide, EXAMPLES, keptPositions, otherScheme, panelTitles, sideCaption, sideKept } from "../../../frontend/js/views/compare.js";
 import { tokenAxes } from "../../../frontend/js/plot.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
@@ -69,6 +69,20 @@ test("a side of one token says '1 token', not '1 tokens'", () => {
   const one = (id) => ({ model: "smollm2-135m", tokens: [{ id, text: "x" }], interventions: { positions: "normal", scale: true, ablate: [] } });
   assert.equal(describeSide(one(1), one(2), "rotary"), "smollm2-135m · As trained. · 1 token");
   assert.match(describeSide(side("tiny-rotary", "normal"), one(2), "rotary"), /· 3 tokens$/);
+});
+
+test("a side's token count and the hidden special tokens' sentence are two sentences", () => {
+  // MiniLM, "the dog ran home" beside "the cat ran home" with special tokens hidden: "minilm-l6 · As trained. · 6 tokens
+  // Special tokens hidden ([CLS], [SEP]): ..." ran the count into the next sentence
+  const tok = (id, text, special = false) => ({ id, text, display: text, special });
+  const mk = (mid) => ({ model: "minilm-l6", interventions: { positions: "normal", scale: true, ablate: [] },
+    tokens: [tok(101, "[CLS]", true), tok(1996, "the"), tok(mid, "x"), tok(2743, "ran"), tok(2188, "home"), tok(102, "[SEP]", true)] });
+  const longer = { ...mk(3899), tokens: [...mk(3899).tokens.slice(0, 5), tok(7, "now"), tok(102, "[SEP]", true)] };
+  const said = sideCaption(mk(3899), longer, "learned", true);
+  assert.equal(said, "minilm-l6 · As trained. · 6 tokens. Special tokens hidden ([CLS], [SEP]): their rows and columns are left out, so a row may sum to less than 1.");
+  // a caption that ends in its full stop gets no other; nothing hidden: describe() alone
+  assert.match(sideCaption(mk(3899), mk(3899), "learned", true), /^minilm-l6 · As trained\. Special tokens hidden/);
+  assert.equal(sideCaption(mk(3899), longer, "learned", false), describeSide(mk(3899), longer, "learned"));
 });
 
 test("the head a comparison is drawn under is its answer's, the head of either side that has it", () => {
