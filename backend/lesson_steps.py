@@ -1245,7 +1245,8 @@ def strongest_head(ctx: StepContext, pick_layer: bool = False) -> list[tuple[int
     most (measured: POST /api/attribution/ablation), over every head of a model with at most 64 heads, else over
     the step's layer; with `pick_layer` (a role that chooses the layer too), over the layer of the head whose
     direct logit attribution to that token is the largest (POST /api/attribution/logit: SmolLM2's 270 heads are too
-    many to switch off one by one here, and its layer 0 held none of the heads that mattered)."""
+    many to switch off one by one here, and its layer 0 held none of the heads that mattered). ReadError where no
+    head tried lowers it."""
     m = ctx.model
     run = _base({**ctx.state, "ablate": []}, m)
     layers = None  # every head
@@ -1256,6 +1257,10 @@ def strongest_head(ctx: StepContext, pick_layer: bool = False) -> list[tuple[int
     a = ctx.get("ablation", params)
     effects = [e for row in a["effects"] for e in row]
     best = min(effects, key=lambda e: e["delta_prob"])
+    if best["delta_prob"] >= 0:  # (the steps say their head lowers the top token most: of none, that is not true)
+        tried = "the one head tried" if len(effects) == 1 else f"any one of the {len(effects)} heads tried"
+        raise ReadError(f"switching off {tried} leaves the probability of the top next token as it is or "
+                        "raises it: no head lowers it")
     return [(best["layer"], best["head"])]
 
 
