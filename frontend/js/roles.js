@@ -107,8 +107,11 @@ export function modelCaption(r, role, def = null) {
   const loss = r.probe && !r.probe.loss_unavailable
     ? ` Probe loss ${scoreText(r.probe.first_half_loss)} → ${scoreText(r.probe.second_half_loss)} nats.` : "";
   // (no head: why, where no query counts for the role; the ranked table above says which queries would)
+  // (heads of the same score: the caption names the first in sortHeads' order, and says the others tie with it)
+  const tied = top ? flatHeads(r.roles).filter((x) => x !== top && x.scores[role] === top.scores[role]) : [];
+  const ties = tied.length === 1 ? `, tied with L${tied[0].layer} H${tied[0].head}` : tied.length ? `, tied with ${tied.length} other heads` : "";
   return `${scheme}. ` + (top ? `Strongest: L${top.layer} H${top.head} ${scoreText(top.scores[role])}` +
-    (role === "fixed-offset" && top.offset !== null ? ` (${offsetWords(top.offset)})` : "") + "."
+    (role === "fixed-offset" && top.offset !== null ? ` (${offsetWords(top.offset)})` : "") + `${ties}.`
     : `${noQuery(r.roles.queries, role, def) || "No head has this score here"}.`) + loss;
 }
 

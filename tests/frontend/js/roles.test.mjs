@@ -236,6 +236,19 @@ test("a model's panel across models names its scheme, and a fixed offset of 1 as
   assert.equal(modelCaption(none, "induction"), "ALiBi positions. No head has this score here.");
 });
 
+test("a model's panel across models says where other heads tie with its strongest head", () => {
+  // on the probe tiny-alibi's two best duplicate-token heads both score 0.0135: "Strongest: L… H… 0.01." named the
+  // lower layer's alone (sortHeads' order on a tie), as if the other scored less
+  const head = (layer, h, s) => ({ layer, head: h, offset: null, scores: { "duplicate-token": s } });
+  const r = (heads) => ({ positional: "alibi", probe: null, roles: { roles: ["duplicate-token"], heads } });
+  assert.equal(modelCaption(r([[head(0, 0, 0.0101), head(0, 1, 0.0135)], [head(1, 0, 0.0135), head(1, 1, 0.0131)]]), "duplicate-token"),
+    "ALiBi positions. Strongest: L0 H1 0.01, tied with L1 H0.");
+  assert.equal(modelCaption(r([[head(0, 0, 0.5), head(0, 1, 0.5)], [head(1, 0, 0.5), head(1, 1, 0.2)]]), "duplicate-token"),
+    "ALiBi positions. Strongest: L0 H0 0.50, tied with 2 other heads.");
+  // (a score shown the same but not equal is no tie: the caption names the higher)
+  assert.equal(modelCaption(r([[head(0, 0, 0.0131), head(0, 1, 0.0135)]]), "duplicate-token"), "ALiBi positions. Strongest: L0 H1 0.01.");
+});
+
 test("probeSeed: the probe's seed from its box, or why the probe is not run", () => {
   // -3, 2.5 and 99999999999 ran seed 0 with no word, the box still showing the number typed
   for (const [raw, seed] of [["7", 7], [" 12 ", 12], ["0", 0], ["", 0], [String(MAX_PROBE_SEED), MAX_PROBE_SEED]]) {
