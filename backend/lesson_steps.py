@@ -23,6 +23,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
@@ -695,6 +696,12 @@ def format_value(value: Any, fmt: str) -> str:
     if isinstance(value, (int, float)):
         if fmt == "pct":
             return f"{math.floor(value * 100 + 0.5)}%"  # half up, as JavaScript's Math.round (not Python's to even)
+        if fmt == "prob4":  # a probability of the logit lens's answer (4 decimals) as the lens writes it (derive.js
+            # probText with decimals 4): 3 decimals from 0.01, 4 below, "< 0.0001" for a 0; half up, as toFixed
+            if value == 0:
+                return "< 0.0001"
+            places = Decimal("0.0001") if abs(value) < 0.01 else Decimal("0.001")
+            return str(Decimal(value).quantize(places, rounding=ROUND_HALF_UP))
         if fmt == "int" or (fmt == "" and float(value).is_integer()):
             return f"{math.floor(value + 0.5):,}"  # thousands grouped (4,092), as the page's captions
         digits = int(fmt) if re.fullmatch(r"\d", fmt) else 2

@@ -18,7 +18,7 @@
 // second, ... token that is `word`), @(path) (the index that `path`, read from the source's top, ends on), $all (a
 // list of lists as one list: heads.$all is every head of every layer), $sum(2,3,4) (those items of the array added).
 
-import { effectiveToken } from "./derive.js";
+import { effectiveToken, probText } from "./derive.js";
 import { schemeWords } from "./labrun.js";
 import { SOURCE_NAMES } from "./sources.js";
 import { parseAblate, positionIds } from "./vocab.js";
@@ -483,6 +483,7 @@ export function format(value, fmt) {
   if (value === null || value === undefined) return "—";
   if (typeof value === "number") {
     if (fmt === "pct") return `${Math.round(value * 100)}%`;
+    if (fmt === "prob4") return probText(value, { decimals: 4 }); // (a probability of the logit lens, as it writes it)
     if (fmt === "int" || (fmt === "" && Number.isInteger(value))) return (Math.round(value) + 0).toLocaleString("en"); // (+ 0: -0 as 0)
     const digits = /^\d$/.test(fmt) ? Number(fmt) : 2;
     const text = value.toFixed(digits);

@@ -3069,3 +3069,24 @@ def test_the_strongest_head_steps_never_say_a_head_lowers_the_top_word_where_non
     said = " ".join(filter(None, [filled(d) if d["body"] else "", d.get("missing") or ""]))
     assert not re.search(r"lowers the (model's top next token|probability of the top word) most", said), said
     assert "no head lowers it" in said, said
+
+
+def lens_prob_text(p: float) -> str:
+    """A probability of the lens's answer as the lens view writes it (frontend/js/views/lens.js lensProb: derive.js
+    probText with 4 decimals): 3 decimals from 0.01, 4 below, "< 0.0001" for a 0."""
+    return "< 0.0001" if p == 0 else f"{p:.4f}" if abs(p) < 0.01 else f"{p:.3f}"
+
+
+@pytest.mark.parametrize("model,text", [("tiny-sinusoidal", "Hello"), ("smollm2-135m", "Hello"),
+                                        ("tiny-alibi", "Lily had a red ball. Lily gave the ball to")])
+def test_lesson_9_writes_the_lens_probabilities_as_the_lens_does(client, model, text):
+    """'The logit lens' said "they give , rank 4,075 (probability 0.000)" where the lens's caption and grid write the
+    same answer's 0 as "< 0.0001" (its answer is rounded to 4 decimals): the step writes each probability of the lens
+    as the lens view does."""
+    d = client.post("/api/lessons/where-does-the-answer-appear/steps/3", json={"text": text, "model": model}).json()
+    assert d["problems"] == [], d["problems"]
+    probs = [n for n in d["numbers"] if n["placeholder"].startswith("lens.") and ".prob" in n["placeholder"]]
+    assert probs and any(n["placeholder"].startswith("lens.embedding.prob") for n in probs), d["numbers"]
+    for n in probs:
+        assert n["shown"] == lens_prob_text(n["value"]), n
+    assert f"(probability {lens_prob_text(probs[0]['value'])})" in filled(d), filled(d)

@@ -172,6 +172,11 @@ def check_numbers(page: Page, models: dict, where: str) -> int:
             assert lv["text"] == ("yes" if value else "no"), label
         elif fmt == "pct":  # (rounded as JavaScript's Math.round: half up, 12.5 -> 13)
             assert lv["text"] == f"{math.floor(value * 100 + 0.5)}%", label
+        elif fmt == "prob4":  # a probability of the lens as the lens writes it: 3 decimals from 0.01, 4 below, 0 as "< 0.0001"
+            digits = 4 if abs(value) < 0.01 else 3
+            near = value != 0 and len(lv["text"].split(".")[-1]) == digits and \
+                math.isclose(float(lv["text"]), value, abs_tol=0.5 * 10**-digits + 1e-9)
+            assert lv["text"] == "< 0.0001" if value == 0 else near, label
         elif fmt == "int" or (fmt == "" and float(value).is_integer()):  # as JavaScript: 1.0 is the integer 1; its
             assert lv["text"] == f"{math.floor(value + 0.5):,}", label  # thousands grouped (4,092), half up
         else:

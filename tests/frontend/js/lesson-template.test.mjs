@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
+import { probText } from "../../../frontend/js/derive.js";
 import * as T from "../../../frontend/js/lesson-template.js";
 import { DEFAULTS } from "../../../frontend/js/state.js";
 import { SOURCE_NAMES } from "../../../frontend/js/sources.js";
@@ -306,6 +307,12 @@ test("questions on the lab's run: fixed choices, the answer from its summary, no
   for (const end of ["stopped", "time", "failed", "reset"]) assert.deepEqual([acc(1, true, end).answer, acc(1, true, end).cut], [null, true]);
   assert.deepEqual(Object.keys(T.QUESTION_SOURCES), ["top-key", "next-word", "loss-step", "lab-accuracy"]);
   assert.throws(() => T.questionChoices("when", {}), /loss-step/);
+});
+
+test("a probability of the logit lens's answer is written as the lens writes it (| prob4)", () => {
+  // lesson 9 wrote "(probability 0.000)" beside the lens's "< 0.0001" for the same 0 (an answer of 4 decimals)
+  for (const p of [0, 0.00005, 0.0023, 0.0096, 0.01, 0.196, 0.9569, 1]) assert.equal(T.format(p, "prob4"), probText(p, { decimals: 4 }), String(p));
+  assert.deepEqual([0, 0.0023, 0.9569].map((p) => T.format(p, "prob4")), ["< 0.0001", "0.0023", "0.957"]);
 });
 
 test("numbers round half up, as backend/lesson_steps.py format_value", () => {
