@@ -1445,8 +1445,8 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
                 state["layer"] = min(s.layer, model["n_layers"] - 1)
                 try:
                     own = SETTING_ROLES[s.ablate_role](ctx)
-                except ReadError:
-                    own = None
+                except ReadError as e:  # (no head to choose, the student's heads off or not: the step says why)
+                    raise RoleMissing(_full_stop(f"No head could be chosen to switch off: {e}")) from None
                 finally:
                     state["layer"] = picked
         state["ablate_chosen"] = own is not None and sorted(map(tuple, state["ablate"])) == sorted(map(tuple, own))

@@ -3043,14 +3043,17 @@ def test_lesson_1_above_temperature_1_never_writes_a_probability_the_bars_show_a
         assert float(n["shown"]) > 0, (n["value"], n["shown"], filled(d))
 
 
-@pytest.mark.parametrize("lesson,number", [("many-heads", 4), ("where-does-the-answer-appear", 5)])
+@pytest.mark.parametrize("lesson,number,ablate", [("many-heads", 4, None), ("where-does-the-answer-appear", 5, None),
+                                                  ("many-heads", 4, [[0, 0]])])
 def test_the_strongest_head_steps_never_say_a_head_lowers_the_top_word_where_none_does(client, monkeypatch, lesson,
-                                                                                        number):
+                                                                                        number, ablate):
     """Lessons 7 ('Switch a head off') and 9 ('Beyond attention') said the head they chose "lowers the model's top next
     token most" / "lowers the probability of the top word most" of the heads tried, and chose the head of the least
     delta_prob, which lowers nothing where every removal leaves the top word's probability as it is or raises it. The
     ablation route's answer is fed through the step's own path here with every effect made >= 0 (none found measured
-    on the shipped models: each sentence tried had a head whose removal lowers it)."""
+    on the shipped models: each sentence tried had a head whose removal lowers it). With heads the student switched
+    off (`ablate`), lesson 7 said they "are no longer the one this step chose, the head whose removal lowers the
+    model's top next token most"."""
     from backend.analysis import attribution
 
     real = attribution.ablation
@@ -3065,7 +3068,7 @@ def test_the_strongest_head_steps_never_say_a_head_lowers_the_top_word_where_non
 
     monkeypatch.setattr(attribution, "ablation", none_lowers)
     text, model = "Lily had a red ball. Lily gave the ball to", "tiny-sinusoidal"
-    d = client.post(f"/api/lessons/{lesson}/steps/{number}", json={"text": text, "model": model}).json()
+    d = client.post(f"/api/lessons/{lesson}/steps/{number}", json={"text": text, "model": model, "ablate": ablate}).json()
     said = " ".join(filter(None, [filled(d) if d["body"] else "", d.get("missing") or ""]))
     assert not re.search(r"lowers the (model's top next token|probability of the top word) most", said), said
     assert "no head lowers it" in said, said
