@@ -284,6 +284,19 @@ function headPicker(fig, run, layer, head) {
   setValue(select, `${layer}.${head}`);
 }
 
+/**
+ * The attention plot's caption. The model's weights of a row sum to 1; the plot shows the run's 8-bit record of them
+ * (`pattern`, [query][key]), each within 0.002, whose rows sum to 1 only within what it says, measured on them (a row
+ * of 64 keys summed to 1.0196).
+ */
+export function patternCaption(layer, head, step, pattern) {
+  const gap = Math.max(0, ...pattern.map((row) => Math.abs(row.reduce((a, b) => a + b, 0) - 1)));
+  // (the bound rounded up: "within 0.035" of a row that sums to 1.0353 would not hold)
+  const rows = gap < 0.0005 ? "each row of them sums to 1.000 here" : `a row of them sums to within ${(Math.ceil(gap * 1000 - 1e-9) / 1000).toFixed(3)} of 1 here`;
+  return `Layer ${layer}, head ${head} at step ${step}: each row a query token of the example, each column a key. ` +
+    `The model's weights of a row sum to 1; these are the run's 8-bit record of them, each within 0.002 (${rows}). ${THEME.masked.words}`;
+}
+
 function drawPattern(fig, run, rec, layer, head) {
   headPicker(fig, run, layer, head);
   if (!changed(fig, [rec, layer, head, Math.round(fig.clientWidth / 40)])) return;
@@ -295,8 +308,7 @@ function drawPattern(fig, run, rec, layer, head) {
   const tokens = run.example.tokens.map((t) => ({ text: t }));
   const n = tokens.length;
   const masked = (i, j) => j > i; // the lab's models are causal
-  caption(fig, `Layer ${layer}, head ${head} at step ${rec.step}: each row a query token of the example, each column a key; a row sums to 1. ` +
-    `Weights as the run recorded them (8-bit: within 0.002). ${THEME.masked.words}`);
+  caption(fig, patternCaption(layer, head, rec.step, pattern));
   // every token labelled where they fit (hover names each one)
   const width = plotOf(fig).clientWidth || 600;
   const every = n > 32 || (n > 16 && width < 520) ? 2 : 1;

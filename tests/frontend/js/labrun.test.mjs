@@ -595,3 +595,15 @@ test("stepsProblem: Train starts no run where the box holds no whole number from
   assert.match(stepsProblem("", 3000), /the box is empty, not a whole number from 1 to 3000/);
   assert.match(stepsProblem("  ", 3000), /the box is empty/);
 });
+
+test("the lab's attention caption says how near 1 the rows of the recorded 8-bit weights sum", async () => {
+  // "a row sums to 1. Weights as the run recorded them (8-bit: within 0.002)" beside rows of recorded weights that sum
+  // to 1.0196 (tinystories, 64 keys): the row of 24 keys of 11/255 each sums to 1.0353
+  const { patternCaption } = await import("../../../frontend/js/views/lab.js");
+  const even = Array.from({ length: 24 }, () => 11 / 255);
+  const cap = patternCaption(0, 1, 5, [[1], [0.5, 0.5], even]);
+  assert.doesNotMatch(cap, /a row sums to 1\./);
+  assert.match(cap, /Layer 0, head 1 at step 5: /);
+  assert.match(cap, /a row of them sums to within 0\.036 of 1 here/); // (1.0353: the bound rounded up)
+  assert.match(patternCaption(1, 0, 0, [[1], [0.5, 0.5]]), /each row of them sums to 1\.000 here/);
+});
