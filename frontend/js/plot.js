@@ -220,8 +220,17 @@ export function whenPhoneChanges(fn) {
   if (PHONE && PHONE.addEventListener) PHONE.addEventListener("change", fn);
 }
 
+/** The least width of the views' box for the projector's larger plot text (PRESENTER_FONT_SCALE): a lesson open beside
+ * them on a 1024 px projector leaves about 600 px, where at that size the heatmaps' token labels ran out of their plots,
+ * the per-head summary's titles into each other and axis titles past the plots' edges (1280 px leaves 860). */
+const PRESENTER_LEAST_WIDTH = 700;
+
+/** Whether the plots are drawn for the projector: presenter mode, where the views have room for its larger text (the
+ * page redraws its plots when their box's width changes). */
 export function presenting() {
-  return document.body.classList.contains("presenter");
+  if (!document.body.classList.contains("presenter")) return false;
+  const views = document.getElementById("views");
+  return !views || !views.clientWidth || views.clientWidth >= PRESENTER_LEAST_WIDTH;
 }
 
 /**

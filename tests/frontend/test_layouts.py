@@ -523,6 +523,26 @@ def test_in_presenter_mode_with_a_lesson_no_plot_s_words_run_out_or_into_each_ot
     assert page.evaluate(TEXT_CLASHES) + page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) == []
 
 
+@pytest.mark.parametrize("lesson, step", [("many-heads", 1), ("attention-arithmetic", 1), ("attention-arithmetic", 2),
+                                          ("positional-encoding", 1), ("where-does-the-answer-appear", 4),
+                                          ("where-does-the-answer-appear", 5), ("one-hot-vs-dense-embeddings", 1)])
+def test_a_lesson_beside_the_views_on_a_1024_px_projector_leaves_no_words_out_or_over_each_other(page: Page, lesson, step):
+    """Presenter mode at 1024x768 with a lesson open leaves the views 606 px: at the projector's text size the
+    per-head summary's titles ran into each other ("entropy (nats)" over "previous-token weight"), the score and weight
+    plots' "key (every 2nd labelled; hover for all)" ran 90 px past their edge and their legends 60 px, Q, K and V three
+    across (190 px each) and the Positional patterns cut "<|bos|>" 25 px, the attribution bars' "b_O 0 (attention
+    output bias)" 43 px, the embeddings' paths' axis title 50 px. Where the views are narrower than 700 px the rows
+    stack and the plots take the page's own text size (plot.js presenting); the summary's titles stack where two side
+    by side would meet."""
+    page.set_viewport_size({"width": 1024, "height": 768})
+    page.goto("/?" + urlencode({"present": 1, "lesson": lesson, "step": step}))
+    step_ready(page, lesson, step)
+    page.wait_for_timeout(500)
+    assert page.evaluate("document.getElementById('views').clientWidth") < 700
+    assert page.locator("main .view:not([hidden]) .plot .main-svg").count() > 0
+    assert page.evaluate(TEXT_CLASHES) + page.evaluate(TICKS_OUTSIDE) == []
+
+
 @pytest.mark.parametrize("model", ["smollm2-135m", "tiny-sinusoidal"])
 def test_on_a_phone_the_head_summary_titles_fit(page: Page, need_models, model):
     """SmolLM2's 30 layers on a 390 px phone: the per-head summary's panel titles sat 2% of a tall panel's height above

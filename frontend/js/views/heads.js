@@ -1,7 +1,7 @@
 // Per-head summary from /api/analyze `heads`: entropy, previous-token, first-token and self weight,
 // each as a small layer x head table of colours with the numbers written in. The three weights are the Heads
 // tab's previous-token, sink and self scores (one definition, models/roles.py), so the two agree.
-import { caption, draw, emit, panel, plotOf, presenting, selectionShapes, SEQUENTIAL_ALT, WEIGHT_SCALE } from "../plot.js";
+import { caption, draw, emit, panel, plotOf, PRESENTER_FONT_SCALE, presenting, selectionShapes, SEQUENTIAL_ALT, WEIGHT_SCALE } from "../plot.js";
 
 // colour-blind-safe sequential scales: the weights on the same scale as the attention heatmaps, entropy on another
 const MEASURES = [
@@ -33,10 +33,16 @@ export function render(element, data, state) {
     "weights are that tab's previous-token, sink and self scores. Low entropy = a focused head; a blank cell: no word counts. Hover for the exact value; click a cell to " +
     "select that head.";
   const traces = [];
-  // four panels in a row; two rows of two on a narrow screen
+  // four panels in a row; two rows of two on a narrow screen; one above another where two titles side by side would
+  // run into each other (presenter mode with a lesson open on a 1024 px projector: "entropy (nats)" over
+  // "previous-token weight" in a panel 270 px wide)
   const width = element.clientWidth || 800;
+  const margin = { l: 50, r: 10, t: 28, b: 36 };
+  const k = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const titleWidth = (m) => MEASURES[m][1].length * 12 * 0.6 * k; // (about 0.6 em a character, at the titles' 12 px)
+  const pairsFit = [0, 2].every((m) => titleWidth(m) + titleWidth(m + 1) + 12 <= width - margin.l - margin.r);
   // (the titles are larger in presenter mode: four side by side need more room there)
-  const cols = width < (presenting() ? 820 : 560) ? 2 : MEASURES.length;
+  const cols = width >= (presenting() ? 820 : 560) ? MEASURES.length : pairsFit ? 2 : 1;
   const rowsN = MEASURES.length / cols;
   const showNumbers = nH <= 6 && nL <= 16 && (width - 60) / cols / nH >= (presenting() ? 44 : 32);
   // the entropy's colours end at this sentence's highest entropy (the weights' at 1): without the numbers in the
@@ -45,7 +51,6 @@ export function render(element, data, state) {
   const top = entropies.length ? Math.max(...entropies) : null;
   caption(fig, cap + (showNumbers ? "" : ` Colours: ${top ? `entropy from dark (0 nats, a focused head) to yellow (${top.toFixed(2)} nats, ` +
     "the highest here); " : ""}the three weights from dark (0) to yellow (1), as in the heatmap.`));
-  const margin = { l: 50, r: 10, t: 28, b: 36 };
   const height = Math.max(200, Math.min(900, nL * (nL > 12 ? 24 : 34) + 80)) * rowsN;
   const layout = {
     // two rows: ROW_GAP pixels between them, room for the lower titles under the upper panels' head labels (the grid's
