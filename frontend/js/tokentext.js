@@ -141,17 +141,20 @@ export function chipNote(t, typed, from) {
 }
 
 /**
- * The legend's entries for what the tokenizer did to this sentence, only where it shows: [UNK] (with the text it
- * replaced), lower-casing and stripped accents (a piece as typed → as the model reads it). `typed` as typedTexts
+ * The legend's entries for what the tokenizer did to this sentence, only where it shows: [UNK] (with the texts it
+ * replaced, each different one), lower-casing and stripped accents (a piece as typed → as the model reads it). `typed` as typedTexts
  * gives it (null: unknown, and then only [UNK] is said); `model`: the model's name.
  */
 export function tokenizerNotes(tokens, typed, model = "this model") {
   const out = [];
-  const unk = tokens.findIndex(isUnknown);
-  if (unk >= 0) {
-    const t = tokens[unk];
-    const text = ((typed && typed[unk]) ?? t.text ?? "").trimStart();
-    out.push({ mark: t.display, meaning: `text ${model}’s vocabulary has no token for${text ? ` (here ${quoted(text)})` : ""}: ` +
+  const unks = tokens.map((t, i) => i).filter((i) => isUnknown(tokens[i]));
+  if (unks.length) {
+    // every different text an [UNK] of the sentence stands for, in order (a few, then how many more)
+    const texts = [...new Set(unks.map((i) => ((typed && typed[i]) ?? tokens[i].text ?? "").trimStart()).filter(Boolean))];
+    const max = 4;
+    const named = texts.slice(0, max).map(quoted);
+    if (texts.length > max) named.push(count(texts.length - max, "more text", "more texts"));
+    out.push({ mark: tokens[unks[0]].display, meaning: `text ${model}’s vocabulary has no token for${named.length ? ` (here ${listed(named)})` : ""}: ` +
       "any such text is this one token" });
   }
   if (!typed) return out;

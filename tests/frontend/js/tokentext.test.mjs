@@ -97,3 +97,21 @@ test("a token's marks said as words", async () => {
   assert.equal(spoken("⇥x␣"), "tab x space");
   assert.equal(spoken("<0xF0>"), "<0xF0>");
 });
+
+test("the legend's [UNK] names every text it stood for in the sentence, not only the first", () => {
+  // MiniLM, "I love 🙂 and 🎉 with ☃ ok" (the API's tokens): three [UNK]s for three different texts; the legend said
+  // "(here “🙂”)" only
+  const sentence = "I love 🙂 and 🎉 with ☃ ok";
+  const three = [tok(101, "", "[CLS]", true), tok(1045, "i", "i"), tok(2293, " love", "love"), tok(100, " 🙂", "[UNK]"), tok(1998, " and", "and"),
+    tok(100, " 🎉", "[UNK]"), tok(2007, " with", "with"), tok(100, " ☃", "[UNK]"), tok(7929, " ok", "ok"), tok(102, "", "[SEP]", true)];
+  for (const typed of [typedTexts(sentence, three), null]) {
+    const [unk] = tokenizerNotes(three, typed, "minilm-l6");
+    assert.equal(unk.mark, "[UNK]");
+    assert.match(unk.meaning, /no token for \(here “🙂”, “🎉” and “☃”\)/);
+  }
+  // the same text twice is named once
+  assert.match(tokenizerNotes(MINI_EMOJI.concat([tok(100, " 🙂", "[UNK]")]), null, "minilm-l6")[0].meaning, /\(here “🙂” and “🎉”\)/);
+  // many: the first few and how many more
+  const many = ["α", "β", "γ", "δ", "ε", "ζ"].map((c, i) => tok(100, ` ${c}`, "[UNK]", false, i));
+  assert.match(tokenizerNotes(many, null, "minilm-l6")[0].meaning, /\(here “α”, “β”, “γ”, “δ” and 2 more texts\)/);
+});
