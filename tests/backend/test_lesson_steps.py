@@ -780,6 +780,34 @@ def test_the_key_read_most_is_not_named_alone_where_another_ties_with_it(client)
     assert "gives its largest weight, {{top_key_weight | 2}}, to **{{top_key" in said and "share" not in said, said
 
 
+def test_lesson_8_does_not_name_one_key_alone_where_keys_tie_for_the_largest_weight(client):
+    """Lesson 8, 'Positions removed': with the positions taken out, the copies of a token are one key in layer 0. On
+    tiny-sinusoidal, " the the cat", head 0, "cat" gives 0.4884 to each "␣the", and the step said "cat now gives 0.49
+    to the (token 1)", as if to the first alone. Where keys tie for the largest weight, the step says how many share
+    it, as lessons 4, 5 and 11 do; where one key has it, it names that one."""
+    url = "/api/lessons/positional-encoding/steps/2"
+    body = {"text": " the the cat", "model": "tiny-sinusoidal", "layer": 0, "head": 0, "token": 3}
+    explain = {**{k: body[k] for k in ("text", "model", "layer", "head")}, "query": 3}
+    removed = client.post("/api/attention/explain", json={**explain, "positions": "removed"}).json()["weights"]
+    normal = client.post("/api/attention/explain", json={**explain, "positions": "normal"}).json()["weights"]
+    assert follow({"weights": removed}, ["weights", "$maxcount"]) == 2, removed  # the two "␣the" tie
+    assert follow({"weights": normal}, ["weights", "$maxcount"]) == 1, normal
+    d = client.post(url, json=body).json()
+    assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
+    said = " ".join(d["body"].split())
+    assert "now gives {{top_key_weight | 2}} to **{{top_key" not in said, said
+    assert "keys share the largest weight" in said, said
+    counts = [n for n in d["numbers"] if "$maxcount" in n["placeholder"] and "explain(" not in n["placeholder"]]
+    assert counts and all(n["shown"] == "2" for n in counts), d["numbers"]
+    # with positions one key has the largest weight: named alone
+    assert "with positions, it gave its largest weight" in said.lower(), said
+    # the same step where one key has it (tiny-sinusoidal, "The cat sat on the mat because it was tired."): named
+    for model in ("tiny-sinusoidal", "tiny-learned"):
+        d = client.post(url, json={**body, "model": model, "text": "The cat sat on the mat because it was tired.", "token": 5}).json()
+        said = " ".join(d["body"].split())
+        assert d["problems"] == [] and "now gives {{top_key_weight | 2}} to **{{top_key" in said and "share" not in said, said
+
+
 def test_all_reads_a_list_of_lists_as_one_list():
     from backend.lesson_steps import resolve_path
 
@@ -2716,7 +2744,7 @@ def test_lesson_8_s_previous_token_heads_on_a_sentence_with_no_query_that_counts
 
 
 @pytest.mark.parametrize("step, positions, said", [
-    (2, "removed", r"now gives \d\.\d\d to (itself|\*\*[^*]+\*\*)[^;]*; with positions, it gave its largest weight, "
+    (2, "removed", r"now gives \d\.\d\d to (itself|\*\*[^*]+\*\*)[^.]*\.\s+With positions, it gave its largest weight, "
                    r"\d\.\d\d, to (itself|\*\*[^*]+\*\*)"),
     (3, "shuffled", r"gives \d\.\d\d to (itself|\*\*[^*]+\*\*)[^;]*; with the true order, it gives \d\.\d\d to "
                     r"(itself|\*\*[^*]+\*\*)")])
