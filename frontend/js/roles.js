@@ -110,8 +110,19 @@ export function modelCaption(r, role, def = null) {
   // (heads of the same score: the caption names the first in sortHeads' order, and says the others tie with it)
   const tied = top ? flatHeads(r.roles).filter((x) => x !== top && x.scores[role] === top.scores[role]) : [];
   const ties = tied.length === 1 ? `, tied with L${tied[0].layer} H${tied[0].head}` : tied.length ? `, tied with ${tied.length} other heads` : "";
-  return `${scheme}. ` + (top ? `Strongest: L${top.layer} H${top.head} ${scoreText(top.scores[role])}` +
-    (role === "fixed-offset" && top.offset !== null ? ` (${offsetWords(top.offset)})` : "") + `${ties}.`
+  // heads whose lower score the grid shows as the strongest's (0.1921 and 0.1887: both "0.19"): the strongest's score
+  // with the digits that tell it from the next one's (up to 4, the API's), and which read alike
+  const shown = top ? scoreText(top.scores[role]) : "";
+  const alike = top ? sortHeads(r.roles, role).filter((x) => x !== top && !tied.includes(x) && typeof x.scores[role] === "number" &&
+    scoreText(x.scores[role]) === shown) : [];
+  let digits = 2;
+  while (alike.length && digits < 4 && scoreText(top.scores[role], digits) === scoreText(alike[0].scores[role], digits)) digits++;
+  const next = alike[0];
+  const also = !alike.length ? ""
+    : alike.length === 1 ? `; L${next.layer} H${next.head} (${scoreText(next.scores[role], digits)}) reads ${shown} too`
+      : `; ${alike.length} other heads read ${shown} too, the next L${next.layer} H${next.head} ${scoreText(next.scores[role], digits)}`;
+  return `${scheme}. ` + (top ? `Strongest: L${top.layer} H${top.head} ${scoreText(top.scores[role], digits)}` +
+    (role === "fixed-offset" && top.offset !== null ? ` (${offsetWords(top.offset)})` : "") + `${ties}${also}.`
     : `${noQuery(r.roles.queries, role, def) || "No head has this score here"}.`) + loss;
 }
 

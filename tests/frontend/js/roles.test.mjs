@@ -242,11 +242,38 @@ test("a model's panel across models says where other heads tie with its stronges
   const head = (layer, h, s) => ({ layer, head: h, offset: null, scores: { "duplicate-token": s } });
   const r = (heads) => ({ positional: "alibi", probe: null, roles: { roles: ["duplicate-token"], heads } });
   assert.equal(modelCaption(r([[head(0, 0, 0.0101), head(0, 1, 0.0135)], [head(1, 0, 0.0135), head(1, 1, 0.0131)]]), "duplicate-token"),
-    "ALiBi positions. Strongest: L0 H1 0.01, tied with L1 H0.");
+    "ALiBi positions. Strongest: L0 H1 0.0135, tied with L1 H0; 2 other heads read 0.01 too, the next L1 H1 0.0131.");
   assert.equal(modelCaption(r([[head(0, 0, 0.5), head(0, 1, 0.5)], [head(1, 0, 0.5), head(1, 1, 0.2)]]), "duplicate-token"),
     "ALiBi positions. Strongest: L0 H0 0.50, tied with 2 other heads.");
-  // (a score shown the same but not equal is no tie: the caption names the higher)
-  assert.equal(modelCaption(r([[head(0, 0, 0.0131), head(0, 1, 0.0135)]]), "duplicate-token"), "ALiBi positions. Strongest: L0 H1 0.01.");
+  // (a score shown the same but not equal is no tie: the caption names the higher, with the digits that tell it from
+  // the others, and says which read the same in the grid)
+  assert.equal(modelCaption(r([[head(0, 0, 0.0131), head(0, 1, 0.0135)]]), "duplicate-token"),
+    "ALiBi positions. Strongest: L0 H1 0.0135; L0 H0 (0.0131) reads 0.01 too.");
+});
+
+test("a model's panel across models does not call one head the strongest with the score another shows alike", () => {
+  // the probe (seed 0), tiny-sinusoidal, previous-token (the API's scores): L0 H1 0.1921 and L0 H2 0.1887, both
+  // "0.19" in the grid, and the caption said "Strongest: L0 H1 0.19." as if the grid showed it above the other
+  const head = (layer, h, s) => ({ layer, head: h, offset: null, scores: { "previous-token": s } });
+  const r = (heads) => ({ positional: "sinusoidal", probe: null, roles: { roles: ["previous-token"], heads } });
+  const probe = [[head(0, 0, 0.0312), head(0, 1, 0.1921), head(0, 2, 0.1887), head(0, 3, 0.1024)],
+    [head(1, 0, 0.0402), head(1, 1, 0.0875), head(1, 2, 0.0511), head(1, 3, 0.0733)]];
+  const said = modelCaption(r(probe), "previous-token");
+  assert.equal(said, "Sinusoidal positions. Strongest: L0 H1 0.192; L0 H2 (0.189) reads 0.19 too.");
+  // every score the caption writes differs from the next one's at the digits it writes them with
+  const [a, b] = said.match(/\d\.\d+/g);
+  assert.notEqual(a, b);
+  // "Hello", tiny-rotary, sink: L3 H1 0.9932 and L0 H1 0.9906, both "0.99"
+  const sink = (layer, h, s) => ({ layer, head: h, offset: null, scores: { sink: s } });
+  const rotary = (heads) => ({ positional: "rotary", probe: null, roles: { roles: ["sink"], heads } });
+  const hello = [[sink(0, 0, 0.91), sink(0, 1, 0.9906)], [sink(1, 0, 0.62), sink(1, 1, 0.5)], [sink(2, 0, 0.7), sink(2, 1, 0.8)],
+    [sink(3, 0, 0.97), sink(3, 1, 0.9932)]];
+  assert.equal(modelCaption(rotary(hello), "sink"), "Rotary positions. Strongest: L3 H1 0.993; L0 H1 (0.991) reads 0.99 too.");
+  // several heads read alike: how many, and the next one's score
+  const three = [[sink(0, 0, 0.9), sink(0, 1, 0.9962)], [sink(1, 0, 0.9951), sink(1, 1, 0.997)]];
+  assert.equal(modelCaption(rotary(three), "sink"), "Rotary positions. Strongest: L1 H1 0.997; 2 other heads read 1.00 too, the next L0 H1 0.996.");
+  // one head well above the rest: 2 decimals, as before
+  assert.equal(modelCaption(r([[head(0, 0, 0.61), head(0, 1, 0.1887)]]), "previous-token"), "Sinusoidal positions. Strongest: L0 H0 0.61.");
 });
 
 test("probeSeed: the probe's seed from its box, or why the probe is not run", () => {
