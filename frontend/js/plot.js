@@ -352,6 +352,9 @@ function pointName(t, layout, i, j = null) {
   return t.orientation === "h" ? y.label(t.y ? t.y[i] : i) : x.label(t.x ? t.x[i] : i);
 }
 
+/** " (and 2 other cells at 1)": how many more points read as the highest does, at the words' digits; "" for none. */
+const sameAs = (n, what, value) => (n > 0 ? ` (and ${count(n, `other ${what}`)} at ${value})` : "");
+
 function traceWords(t, layout) {
   if (t.type === "heatmap") {
     const z = t.z || [];
@@ -363,13 +366,20 @@ function traceWords(t, layout) {
     });
     const size = `a heatmap of ${z.length} × ${Math.max(0, ...z.map((row) => (row || []).length))} cells`;
     if (!top) return `${size}, none with a value`;
-    return `${size}, values ${num(top.lo)} to ${num(top.hi)}; the highest: ${pointName(t, layout, top.i, top.j)}`;
+    // the other cells that read as the highest does (1 and 0.9997: both "1"): said, not left out
+    const hi = num(top.hi);
+    let alike = -1;
+    z.forEach((row) => (row || []).forEach((v) => { if (isNum(v) && num(v) === hi) alike += 1; }));
+    return `${size}, values ${num(top.lo)} to ${hi}; the highest: ${pointName(t, layout, top.i, top.j)}${sameAs(alike, "cell", hi)}`;
   }
   if (t.type === "bar") {
     const values = (t.orientation === "h" ? t.x : t.y) || [];
     const top = highest(values);
     const bars = `a bar chart of ${count(values.length, "bar")}${t.name ? ` (${plainText(t.name)})` : ""}`;
-    return top ? `${bars}, ${num(top.lo)} to ${num(top.hi)}; the highest: ${pointName(t, layout, top.at)}` : bars;
+    if (!top) return bars;
+    const hi = num(top.hi);
+    const alike = values.filter((v) => isNum(v) && num(v) === hi).length - 1;
+    return `${bars}, ${num(top.lo)} to ${hi}; the highest: ${pointName(t, layout, top.at)}${sameAs(alike, "bar", hi)}`;
   }
   const ys = (t.y || []).filter(isNum);
   const name = t.name ? ` “${plainText(t.name)}”` : "";

@@ -80,6 +80,22 @@ test("an axis labels every step-th token and always the positions it must: their
   assert.deepEqual([axis.tickvals.at(-1), axis.ticktext.at(-1)], [15, "t15"]);
 });
 
+test("a chart in words names the highest cell or bar alone only where no other reads the same", () => {
+  // a causal model's attention (tiny-sinusoidal, " the the cat", layer 0, head 0): the first two rows give 1 and
+  // 0.9997 to <|bos|>; the words said "the highest: query 0 “<|bos|>”, key 0 “<|bos|>”, weight 1", as if no other
+  // cell had it, while the next row's cell reads 1 too
+  const tokens = [{ display: "<|bos|>", text: "", special: true }, { display: "␣the", text: " the" }, { display: "␣the", text: " the" },
+    { display: "␣cat", text: " cat" }];
+  const z = [[1, null, null, null], [0.9997, 0.0003, null, null], [0.9931, 0.0035, 0.0034, null], [0.0209, 0.4884, 0.4884, 0.0023]];
+  const heat = tokenHeatmap(z, tokens, { masked: (i, j) => j > i });
+  assert.equal(chartWords("Attention", [heat]),
+    "Attention: a heatmap of 4 × 4 cells, values 0.0003 to 1; the highest: query 0 “<|bos|>”, key 0 “<|bos|>”, weight 1 (and 1 other cell at 1).");
+  const bars = { type: "bar", orientation: "h", x: [0.1, 0.6, 0.5996], y: [0, 1, 2], text: ["0.1", "0.6", "0.6"],
+                 hovertext: ["a (id 1)<br>probability 0.1", "␣b (id 2)<br>probability 0.6", "c (id 3)<br>probability 0.5996"] };
+  assert.equal(chartWords("Next token", [bars]),
+    "Next token: a bar chart of 3 bars, 0.1 to 0.6; the highest: space b (id 2), probability 0.6 (and 1 other bar at 0.6).");
+});
+
 test("a chart in words, for a screen reader, is read off its own traces", () => {
   const tokens = [{ display: "<|bos|>", text: "", special: true }, { display: "␣cat", text: " cat" }, { display: "&", text: "&" }];
   const z = [[1, null, null], [0.25, 0.75, null], [0.5, 0.1, 0.4]];
