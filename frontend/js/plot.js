@@ -613,6 +613,20 @@ export function patternAxes(width, tokens, k = 1, keep = []) {
   return { height, ...tokenAxes(width, tokens, height, n > 6, keep, k) };
 }
 
+/**
+ * A training-step axis from step 0 to `last` (the lab's loss and role plots, the replay's "How it learned"): ticks at
+ * whole steps only, 1, 2 or 5 times a power of ten apart, as many as have room across `width` px of plot at the text
+ * size k (PRESENTER_FONT_SCALE in presenter mode). Plotly's own ticks put a 3-step run's at 0.5, 1.5 and 2.5.
+ */
+export function stepAxis(last, width = 600, k = 1) {
+  const end = Math.max(1, Math.round(last));
+  const per = Math.max(40, (String(end).length * 7 + 20) * k); // a label and the gap after it
+  const room = Math.max(2, Math.floor(width / per)); // ticks
+  let dtick;
+  for (let p = 1; !dtick; p *= 10) dtick = [p, 2 * p, 5 * p].find((d) => Math.floor(end / d) + 1 <= room);
+  return { title: { text: "training step" }, range: [0, end], zeroline: false, tickmode: "linear", tick0: 0, dtick };
+}
+
 /** Label every k-th token on a small plot's axis so that about `fit` labels show (hover shows them all). */
 export function tickStep(n, fit = 30) {
   return n > fit ? Math.ceil(n / fit) : 1;

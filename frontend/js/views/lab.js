@@ -11,8 +11,8 @@ import {
   typedSteps,
 } from "../labrun.js";
 import {
-  action, caption, changed, COLORS, draw, emit, esc, fmt, h, maskedBackground, matrixRows, panel, part, plotOf, reason, setExport, setValue,
-  squareHeight, THEME, tokenAxis, tokenHeatmap,
+  action, caption, changed, COLORS, draw, emit, esc, fmt, h, maskedBackground, matrixRows, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, reason,
+  setExport, setValue, squareHeight, stepAxis, THEME, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
 const OPEN_TITLE = "register the model at the step shown and look at it in every view";
@@ -237,11 +237,15 @@ export function render(element, data, state) {
 // lies in the right margin
 const STEP_AXIS_RIGHT = 24;
 
+/** The room across a step plot for its tick labels (its width less the margins) and their text size. */
+const stepRoom = (fig) => [(plotOf(fig).clientWidth || 600) - 80, presenting() ? PRESENTER_FONT_SCALE : 1];
+
 /** A vertical line at the step shown. */
 const stepLine = (step) => ({ type: "line", xref: "x", yref: "paper", x0: step, x1: step, y0: 0, y1: 1, line: { color: COLORS.sel, width: 2, dash: "dot" } });
 
 function drawLoss(fig, run, records, rec, lab) {
-  if (!changed(fig, [records.length, rec, run.steps])) return;
+  const xaxis = stepAxis(Math.max(run.steps, rec.step), ...stepRoom(fig));
+  if (!changed(fig, [records.length, rec, run.steps, xaxis.dtick])) return;
   const train = lossSeries(records);
   const ex = exampleLossSeries(records);
   caption(fig, `Training loss of every step (cross-entropy in nats, each batch of ${run.config.batch_size} fresh sequences) and the loss on the ` +
@@ -255,7 +259,7 @@ function drawLoss(fig, run, records, rec, lab) {
       hovertemplate: "step %{x}<br>example loss %{y:.4f}<extra></extra>" },
   ], {
     height: 300,
-    xaxis: { title: { text: "training step" }, range: [0, Math.max(run.steps, rec.step)], zeroline: false },
+    xaxis,
     yaxis: { title: { text: "loss (nats)" }, rangemode: "tozero" },
     shapes: [stepLine(rec.step)],
     legend: { orientation: "h", y: 1.12, x: 0 },
@@ -345,7 +349,8 @@ function rolePicker(fig, options, role) {
 
 function drawRoles(fig, options, run, records, rec, role, layer, head) {
   rolePicker(fig, options, role);
-  if (!changed(fig, [records.length, rec, role, layer, head])) return;
+  const xaxis = stepAxis(Math.max(run.steps, rec.step), ...stepRoom(fig));
+  if (!changed(fig, [records.length, rec, role, layer, head, xaxis.dtick])) return;
   const series = roleSeries(records, role);
   const palette = THEME.series.colors;
   const dashes = ["solid", "dash", "dot", "dashdot"];
@@ -359,7 +364,7 @@ function drawRoles(fig, options, run, records, rec, role, layer, head) {
     hovertemplate: `${s.name}<br>step %{x}<br>${esc(def.name)} %{y:.3f}<extra></extra>`,
   })), {
     height: 340,
-    xaxis: { title: { text: "training step" }, range: [0, Math.max(run.steps, rec.step)], zeroline: false },
+    xaxis,
     yaxis: { title: { text: `${def.name} score` }, range: [0, 1.02] },
     shapes: [stepLine(rec.step)],
     legend: { orientation: "h", yanchor: "bottom", y: 1.02, x: 0 },

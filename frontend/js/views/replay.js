@@ -5,7 +5,7 @@
 // fetches nothing.
 import { checkpointSteps, stepAt, stepIndex } from "../labrun.js";
 import { asSentence } from "../derive.js";
-import { caption, changed, COLORS, draw, emit, fmt, h, panel, part, reason } from "../plot.js";
+import { caption, changed, COLORS, draw, emit, fmt, h, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, reason, stepAxis } from "../plot.js";
 
 /** The loss curve's caption, step `step` marked; the training index's `note` (how the checkpoints are stored)
  * after it as a sentence of its own. */
@@ -65,7 +65,8 @@ export function render(element, data) {
     return;
   }
   const tr = t.data;
-  if (!changed(fig, [tr, step])) return;
+  const xaxis = stepAxis(tr.steps, (plotOf(fig).clientWidth || 600) - 60, presenting() ? PRESENTER_FONT_SCALE : 1); // (less the margins)
+  if (!changed(fig, [tr, step, xaxis.dtick])) return;
   const x = tr.train_loss.map((_, i) => i + 1); // train_loss[i] is step i + 1's
   const cks = tr.checkpoints.filter((c) => c.val_nats_per_token !== null && c.val_nats_per_token !== undefined);
   caption(fig, lossCaption(step, tr.note));
@@ -76,7 +77,7 @@ export function render(element, data) {
       marker: { color: COLORS.other, size: 7 }, hovertemplate: "checkpoint at step %{x}<br>validation loss %{y:.3f}<extra></extra>" },
   ], {
     height: 170,
-    xaxis: { title: { text: "training step" }, range: [0, tr.steps], zeroline: false },
+    xaxis,
     yaxis: { title: { text: "loss" }, rangemode: "tozero" },
     shapes: [{ type: "line", xref: "x", yref: "paper", x0: step, x1: step, y0: 0, y1: 1, line: { color: COLORS.sel, width: 2, dash: "dot" } }],
     legend: { orientation: "h", y: 1.25, x: 0 },
