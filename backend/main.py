@@ -27,7 +27,16 @@ from backend.middleware import GuardMiddleware, HeadMiddleware, HostMiddleware
 from backend.overflow import Overflow
 from backend.routes import attention, attribution, embeddings, lab, lessons, meta, position_lab, positional, predict, report, roles
 from backend.routes.report import Forbidden
-from backend.service import Cancelled, ModelLoadFailed, ModelLoading, ModelNotInstalled, ModelService, Overloaded, UnknownModel
+from backend.service import (
+    Cancelled,
+    ModelLoadFailed,
+    ModelLoading,
+    ModelNotInstalled,
+    ModelService,
+    Overloaded,
+    TextTooLong,
+    UnknownModel,
+)
 from backend.settings import Settings, get_settings, torch_threads
 from backend.share import host_form, machine_hosts, with_final_dots
 from backend.work import LoopLag, RemoteGZipMiddleware
@@ -208,6 +217,10 @@ def create_app(settings: Settings | None = None, service: ModelService | None = 
     for error, status in ((ValueError, 422), (UnknownModel, 404), (ModelNotInstalled, 422), (Forbidden, 403),
                           (Cancelled, 499), (ModelLoadFailed, 503), (LessonNotFound, 404)):
         app.add_exception_handler(error, _answer_with(status))
+
+    @app.exception_handler(TextTooLong)
+    async def too_long(request: Request, exc: TextTooLong) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"detail": str(exc), **exc.fields()})
 
     @app.exception_handler(Overloaded)
     async def overloaded(request: Request, exc: Overloaded) -> JSONResponse:

@@ -974,11 +974,22 @@ class Unavailable(ErrorDetail):
                                                                "known)")
 
 
+class Refused(ErrorDetail):
+    tokens: int | None = Field(None, description="where the text is too long for the model: its length in tokens on "
+                                                 "it (else absent)")
+    limit: int | None = Field(None, description="where the text is too long: the most tokens the model reads there "
+                                                "(past its trained length with allow_beyond_trained where it can; a "
+                                                "report's own limit on GET /api/report)")
+    model: str | None = Field(None, description="where the text is too long: the model it is too long for")
+    side: Literal["a", "b"] | None = Field(None, description="POST /api/compare: the side whose text is too long")
+
+
 ERROR_RESPONSES: dict[int | str, dict] = {
     400: {"model": ErrorDetail, "description": "the body could not be read"},
     404: {"model": ErrorDetail, "description": "unknown model"},
     413: {"model": ErrorDetail, "description": "request body over the limit"},
-    422: {"model": ErrorDetail, "description": "invalid input, a limit passed, or a view that does not apply"},
+    422: {"model": Refused, "description": "invalid input, a limit passed, or a view that does not apply; a text too "
+                                           "long for the model also gives `tokens`, `limit` and `model` as numbers"},
     503: {"model": Unavailable, "description": "busy, or the model is loading (`loading`, `progress`): try again after "
                                                 "Retry-After seconds; without Retry-After: the model could not be loaded"},
 }
@@ -1151,6 +1162,10 @@ class RolesModelsRequest(Strict):
 class LeftOutModel(BaseModel):
     model: str
     why: str
+    tokens: int | None = Field(None, description="the text's length in tokens on this model, where it is too long "
+                                                 "for it (else null)")
+    limit: int | None = Field(None, description="the most tokens this model reads, past its trained length where it "
+                                                "can, where the text is too long for it (else null)")
 
 
 class RolesModelsResponse(BaseModel):

@@ -65,6 +65,26 @@ class ModelNotInstalled(LookupError):
     """A registered model whose package is missing (a 422 that says how to install it)."""
 
 
+class TextTooLong(ValueError):
+    """A text longer than a model reads: a 422 whose body gives, beside the message (`detail`), the text's length on
+    the model in tokens (`tokens`), the most it reads there (`limit`), the model (`model`) and, on a comparison, the
+    side the text is on (`side`). The page reads these, not the message's words."""
+
+    def __init__(self, message: str, tokens: int | None = None, limit: int | None = None, model: str | None = None,
+                 side: str | None = None):
+        super().__init__(message)  # (the fields travel with the message from a helper process: pickled as state)
+        self.tokens, self.limit, self.model, self.side = tokens, limit, model, side
+
+    def fields(self) -> dict:
+        """The numbers the answer carries beside its message."""
+        got = {"tokens": self.tokens, "limit": self.limit, "model": self.model}
+        return got | ({"side": self.side} if self.side else {})
+
+    def on_side(self, side: str) -> TextTooLong:
+        """The refusal of a comparison's side: the side and its model named before the message."""
+        return TextTooLong(f"side {side} ({self.model}): {self}", self.tokens, self.limit, self.model, side)
+
+
 _paused = 0  # loads under way with the collector paused
 _enabled_before = True  # whether the collector ran before the first of them
 _paused_lock = threading.Lock()
@@ -334,9 +354,9 @@ class ModelService:
             said = f"the text is {len(ids)} tokens" + (
                 f" (with its {special} special token{'s' if special > 1 else ''}); " if special else "; ")
             if limit > loaded.info.max_tokens:
-                raise ValueError(said + f"model {loaded.name!r} runs at most {limit} tokens in all, past its trained "
-                                        f"length of {loaded.info.max_tokens} too (max_beyond_tokens): cut at least "
-                                        f"{count(len(ids) - limit, 'token')}")
+                raise TextTooLong(said + f"model {loaded.name!r} runs at most {limit} tokens in all, past its trained "
+                                         f"length of {loaded.info.max_tokens} too (max_beyond_tokens): cut at least "
+                                         f"{count(len(ids) - limit, 'token')}", len(ids), limit, loaded.name)
             longer = self.max_tokens(loaded.info, beyond=True)
             if longer >= len(ids):
                 hint = (f", the length it was trained on; send allow_beyond_trained: true to run it on up to {longer} "
@@ -348,7 +368,8 @@ class ModelService:
                 at_trained = loaded.info.why_not_beyond and loaded.info.trained_tokens == limit
                 hint = (f". {loaded.info.why_not_beyond.rstrip('.')}" if at_trained else "") + \
                     f"; cut at least {count(len(ids) - limit, 'token')}"
-            raise ValueError(said + f"model {loaded.name!r} reads at most {limit} tokens (max_tokens)" + hint)
+            raise TextTooLong(said + f"model {loaded.name!r} reads at most {limit} tokens (max_tokens)" + hint,
+                              len(ids), limit, loaded.name)
         return ids
 
     # ---------------------------------------------------------------- what one answer may cost
@@ -361,10 +382,11 @@ class ModelService:
     def check_report(self, loaded: LoadedModel, n_tokens: int) -> None:
         info, limit = loaded.info, self.max_report_tokens(loaded.info)
         if n_tokens > limit:
-            raise ValueError(
+            raise TextTooLong(
                 f"the text is {n_tokens} tokens; a report on {info.name} takes at most {limit} tokens: it draws all "
                 f"{info.n_layers * info.n_heads} heads ({info.n_layers} layers x {info.n_heads} heads), and a report "
-                f"holds at most {self.settings.max_report_weights:,} attention weights ({self.setting('max_report_weights')})")
+                f"holds at most {self.settings.max_report_weights:,} attention weights ({self.setting('max_report_weights')})",
+                n_tokens, limit, info.name)
 
     def check_compare(self, sides: list[tuple[LoadedModel, int]], layer: int | None, head: int | None) -> None:
         """A comparison holds each side's attention (the layers and heads asked for, tokens^2 each) and, when the

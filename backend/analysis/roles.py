@@ -15,7 +15,7 @@ import torch
 from backend import schemas
 from backend.analysis import attention  # (a module: analysis.attention imports this one too)
 from backend.analysis.common import number, packed_weights, rnd, rnd_masked, run_info, special_tokens
-from backend.service import ModelService, Run
+from backend.service import ModelService, Run, TextTooLong
 from models import registry, roles
 from models.transformer import Interventions, check_layer_head
 
@@ -182,17 +182,20 @@ def across_models(service: ModelService, req: schemas.RolesModelsRequest) -> sch
         check_probe(service, req.probe)
     left_out: list[schemas.LeftOutModel] = []
     run: list[str] = []  # the models that run
+    refusals: list[ValueError] = []  # (the first is the answer's where no model runs)
     for name in names:
         loaded = service.get(name)  # every name known and installed before any pass runs
         if req.probe is None and req.allow_beyond_trained:
             try:  # a model that cannot read a text this long (learned positions end at their table) is left out
                 service.tokenize(loaded, req.text, beyond=True)
             except ValueError as e:
-                left_out.append(schemas.LeftOutModel(model=loaded.name, why=str(e)))
+                numbers = {"tokens": e.tokens, "limit": e.limit} if isinstance(e, TextTooLong) else {}
+                left_out.append(schemas.LeftOutModel(model=loaded.name, why=str(e), **numbers))
+                refusals.append(e)
                 continue
         run.append(name)
     if not run:
-        raise ValueError(left_out[0].why)
+        raise refusals[0]
     iv, opts = Interventions(), Options(sort_by=req.sort_by)
     results = [on_probe(service, name, req.probe, iv, opts) if req.probe is not None
                else on_text(service, name, req.text, iv, opts, req.allow_beyond_trained) for name in run]

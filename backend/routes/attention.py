@@ -9,7 +9,7 @@ from backend import schemas
 from backend.analysis import attention, attribution
 from backend.analysis.common import interventions
 from backend.deps import get_service
-from backend.service import ModelService
+from backend.service import ModelService, TextTooLong
 from backend.work import answer
 from models.transformer import check_layer_head
 
@@ -100,6 +100,8 @@ async def compare(req: schemas.CompareRequest, request: Request, service: Servic
             loaded = service.get(side.model)
             try:
                 out.append(do(loaded, side))
+            except TextTooLong as e:  # (its numbers kept)
+                raise e.on_side(name) from None
             except ValueError as e:  # ("this model has layers 0 to 3": the page's model may be the other side's)
                 raise ValueError(f"side {name} ({loaded.name}): {e}") from None
         return out

@@ -1,7 +1,8 @@
 // The HTTP API, one function per endpoint. Fetch only: no state, no DOM; the only module that calls fetch.
 // The page asks through the data layer (data.js), which calls these. Every function takes an optional AbortSignal
 // as its last argument and throws an Error whose message is the API's `detail` string when the answer is a 4xx or
-// 5xx. A new API family is one function here (and a source in sources.js).
+// 5xx (and, where the text is too long for the model, its numbers as `refusal`). A new API family is one function
+// here (and a source in sources.js).
 // A model that is still loading on the server answers 503 with Retry-After and `loading` (its name) and
 // `progress` (0 to 1): the request is asked again, as often as the load takes (up to LOAD_WAIT_MS), and
 // onLoading's listeners hear how far along it is (loading.js shows it).
@@ -96,7 +97,20 @@ async function send(method, path, body, signal) {
   }
 }
 
-/** The answer's JSON, or an Error with the API's `detail` (and `status`) for a 4xx or 5xx. */
+/**
+ * The numbers of a refusal of a text too long for its model ({tokens, limit, model}, and a comparison's `side`), which
+ * the 422 gives beside its `detail` (backend/service.py TextTooLong), or null for an answer of another kind.
+ */
+function lengthRefusal(data) {
+  if (!data || !Number.isInteger(data.tokens) || !Number.isInteger(data.limit)) return null;
+  const { tokens, limit, model } = data;
+  return data.side ? { tokens, limit, model, side: data.side } : { tokens, limit, model };
+}
+
+/**
+ * The answer's JSON, or an Error with the API's `detail` (and `status`) for a 4xx or 5xx; a refusal of a text too
+ * long also has its numbers as `refusal` (lengthRefusal).
+ */
 async function answer(res) {
   let data = null;
   try {
@@ -109,6 +123,8 @@ async function answer(res) {
     if (Array.isArray(detail)) detail = detail.map((d) => (d && d.msg) || String(d)).join("; ");
     const err = new Error(typeof detail === "string" && detail ? detail : `the server answered ${res.status} ${res.statusText}`);
     err.status = res.status;
+    const refusal = lengthRefusal(data);
+    if (refusal) err.refusal = refusal;
     throw err;
   }
   return data;

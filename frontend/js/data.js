@@ -29,7 +29,7 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
   const analysed = new Map(); // a sentence's base key -> true, for the last few sentences analysed (not compact)
   const baseOf = new WeakMap(); // analyze answer -> its base key (sentence, model, interventions)
   const analyzeMs = new Map(); // model -> how long its last new sentence took to analyse
-  const tooLong = new Map(); // lengthKey -> the 422 that refused that text's length on that model (last few texts)
+  const tooLong = new Map(); // lengthKey -> the 422 that refused that text's length on that model, {error, refusal} (last few texts)
   const listeners = new Set();
   let inflight = 0;
   let notifying = false;
@@ -87,7 +87,7 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
     for (const side of ["a", "b"]) {
       const p = params && params[side];
       const said = p && typeof p === "object" ? tooLong.get(lengthKey(p)) : undefined;
-      if (said) return `side ${side} (${p.model}): ${said}`;
+      if (said) return { error: `side ${side} (${p.model}): ${said.error}`, refusal: { ...said.refusal, side } };
     }
     return null;
   }
@@ -108,13 +108,13 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
     if (refused) {
       // the server refused this text's length on this model: another view, layer or intervention of it is refused
       // alike (the same tokens), so it is answered here, not sent for another 422
-      const entry = { key, spec, data: null, error: refused, status: 422, pending: false, ctrl: null, claims: new Set(), at: now() };
+      const entry = { key, spec, data: null, error: refused.error, refusal: refused.refusal, status: 422, pending: false, ctrl: null, claims: new Set(), at: now() };
       entries.set(key, entry);
       evict();
       return entry;
     }
     const ctrl = new AbortController();
-    const entry = { key, spec, data: null, error: null, status: 0, pending: true, ctrl, claims: new Set(), at: now() };
+    const entry = { key, spec, data: null, error: null, refusal: null, status: 0, pending: true, ctrl, claims: new Set(), at: now() };
     entries.set(key, entry);
     inflight++;
     sent++;
@@ -138,9 +138,15 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
         }
         entry.error = (err && err.message) || String(err);
         entry.status = (err && err.status) || 0;
-        const length = entry.status === 422 ? LENGTH_REFUSED.exec(entry.error) : null;
-        const of = length && (length[1] ? spec.params && spec.params[length[1]] : spec.params);
-        if (length && lengthKey(of)) keep(tooLong, lengthKey(of), length[2]);
+        entry.refusal = (entry.status === 422 && err.refusal) || null;
+        if (entry.refusal) {
+          // the text's length on that model: the request's own, or a Compare side's (its message names the side first)
+          const { side, ...numbers } = entry.refusal;
+          const of = side ? spec.params && spec.params[side] : spec.params;
+          const named = `side ${side} (${numbers.model}): `;
+          const error = side && entry.error.startsWith(named) ? entry.error.slice(named.length) : entry.error;
+          if (lengthKey(of)) keep(tooLong, lengthKey(of), { error, refusal: numbers });
+        }
       })
       .finally(() => {
         entry.pending = false;
@@ -201,7 +207,8 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
   function shown(slot, e) {
     if (e.data) last.set(slot, e.data);
     const data = e.data || (e.pending ? last.get(slot) || null : null);
-    return { data, error: e.error, status: e.status, pending: e.pending, current: Boolean(e.data), request: { api: e.spec.api, params: e.spec.params } };
+    return { data, error: e.error, status: e.status, ...(e.refusal ? { refusal: e.refusal } : {}), pending: e.pending, current: Boolean(e.data),
+      request: { api: e.spec.api, params: e.spec.params } };
   }
 
   /** Whether the cache holds an answer to `spec` (not one on its way, not an error). */
@@ -303,7 +310,7 @@ export function createData(api = realApi, { maxEntries = 64, now = () => perform
           if (e.pending) return false;
           listeners.delete(check);
           release(slot);
-          if (e.error) reject(Object.assign(new Error(e.error), { status: e.status }));
+          if (e.error) reject(Object.assign(new Error(e.error), { status: e.status, ...(e.refusal ? { refusal: e.refusal } : {}) }));
           else if (e.data !== null) resolve(e.data);
           else reject(new DOMException("aborted", "AbortError"));
           return true;
@@ -360,11 +367,6 @@ function sentenceKey(params) {
   const { layers, top_k: k, heads, roles, why, attention_attribution: head, ...rest } = params;
   return JSON.stringify(rest);
 }
-
-// the API's refusal of a text too long for a model (backend/service.py: "the text is 203 tokens ...; model 'x' reads at
-// most 128 tokens (max_tokens) ..."), as derive.js beyondNotice reads it; a Compare side's names its side first
-// (backend/routes/attention.py: "side b (tiny-nope): the text is ..."): [, side, the refusal]
-const LENGTH_REFUSED = /^(?:side ([ab]) \([^)]*\): )?(the text is \d+ tokens\b[\s\S]*)$/;
 
 /**
  * What a request's refusal for its text's length holds for: the text, the model, and whether it may run past the

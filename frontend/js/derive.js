@@ -61,10 +61,12 @@ export function tokenLimit(model, beyond = false) {
   return beyond && canRunBeyond(model) ? model.max_tokens_beyond : model.max_tokens;
 }
 
-/** How many tokens a refusal for length says the text is ("the text is 166 tokens ..."), or null. */
-export function refusedLength(error) {
-  const said = /the text is (\d+) tokens\b/.exec(error || "");
-  return said ? Number(said[1]) : null;
+/**
+ * How many tokens a refusal for length says the text is, or null: `refusal`, the numbers the API gives beside the
+ * message (an answer's `refusal`, api.js; an entry of /api/roles/models's `left_out`), never its words.
+ */
+export function refusedLength(refusal) {
+  return refusal && typeof refusal === "object" && Number.isInteger(refusal.tokens) ? refusal.tokens : null;
 }
 
 /**
@@ -451,12 +453,12 @@ export const modelsBeyond = (models, tokens = 0) => models
  * analysis: the /api/analyze answer on screen (or null); error, status: its error and HTTP status; models: every
  * /api/models entry. A 422 is a length refusal when its detail names the flag (can run) or max_tokens (cannot).
  */
-export function beyondNotice({ model, state, analysis = null, error = null, status = 0, models = [] }) {
+export function beyondNotice({ model, state, analysis = null, error = null, status = 0, refusal = null, models = [] }) {
   if (analysis && analysis.beyond_trained && !error) return { kind: "warning", text: analysis.beyond_trained.warning };
   if (!model || !error || status !== 422) return null;
   const trained = model.trained_tokens ?? model.max_tokens;
-  // the length of the text, which the refusal names ("the text is 234 tokens"), beside the limit: by how much it is over
-  const length = refusedLength(error) ?? 0;
+  // the length of the text, which the refusal gives (`refusal`, its numbers), beside the limit: by how much it is over
+  const length = refusedLength(refusal) ?? 0;
   const said = length ? ` (this text is ${length})` : "";
   // the other models that read a text this long (past their trained length where they can), by name
   const readers = () => models.filter((m) => m.name !== model.name && modelsBeyond([m], length).length).map((m) => m.name);

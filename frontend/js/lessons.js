@@ -383,7 +383,7 @@ function resolution(lesson, step, base) {
   if (!a.current) {
     if (!a.error) return { pending: true };
     // (a sentence too long for the model: said as the note by the sentence says it)
-    const notice = beyondNotice({ model: base.model, state, error: a.error, status: a.status, models: L.page.list.models });
+    const notice = beyondNotice({ model: base.model, state, error: a.error, status: a.status, refusal: a.refusal, models: L.page.list.models });
     return { error: a.error, problem: stepProblem(a.error, notice && notice.kind !== "warning" ? notice : null) };
   }
   const model = base.model.name;

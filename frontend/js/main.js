@@ -297,7 +297,7 @@ function explorer(ctx) {
     return showView(ctx, { view: null, analysis: null, token: null });
   }
   const an = data.resolve("page", "analyze", ctx);
-  const beyond = beyondNotice({ model: ctx.model, state, analysis: an.error ? null : an.data, error: an.error, status: an.status,
+  const beyond = beyondNotice({ model: ctx.model, state, analysis: an.error ? null : an.data, error: an.error, status: an.status, refusal: an.refusal,
     models: page.list.models });
   // a text too long for the trained length: the notice says so in plain words (and offers to run it, or says why not)
   showError([beyond && beyond.kind !== "warning" ? "" : an.error, page.notice].filter(Boolean).map((m) => asSentence(m, [...page.byName.keys()])).join(" "));

@@ -467,11 +467,11 @@ function familySpec(ctx, m) {
 /**
  * How many tokens the family's one tokenizer makes of the page's sentence, where known: `a`, the analysis that says it
  * (the page's own where its model is of the family, `own`; else the family's first model's, familyfirst), and `n`, its
- * tokens, or the count its refusal for length gives ("the text is 166 tokens ..."), or null.
+ * tokens, or the count its refusal for length gives (its `refusal`'s numbers), or null.
  */
 function familyLength(need, own) {
   const a = need ? need(own ? "analyze" : "familyfirst") : null;
-  return { a, n: a && a.data ? a.data.tokens.length : a && a.status === 422 ? refusedLength(a.error) : null };
+  return { a, n: a && a.data ? a.data.tokens.length : a && a.status === 422 ? refusedLength(a.refusal) : null };
 }
 
 /** The name of the family's first installed model, or undefined. */

@@ -178,3 +178,98 @@ def test_an_unknown_training_step_names_the_model_s_steps(client):
     listed = [m["name"] for m in client.get("/api/models").json()["models"]]
     r = client.post("/api/analyze", json={**OK, "model": "nope@3"})
     assert r.json()["detail"] == f"unknown model 'nope@3'; the models are: {', '.join(listed)}"
+
+
+# every request that runs a text on a model (each path with a `text`), as a text too long for it is sent: the path,
+# the request's other fields, and the side of a comparison the text is on (None: the request's own)
+LONG_TEXT = "the " * 200  # 201 tokens on the tiny models (with BOS), which read at most 128
+
+
+def _long(path: str) -> tuple[str, dict, dict | None, str | None]:
+    """(method, body, query, side) of `path` sent LONG_TEXT on the default model."""
+    text = {"text": LONG_TEXT}
+    bodies = {
+        "/api/qkv": {**text, "layer": 0},
+        "/api/attention/explain": {**text, "layer": 0, "head": 0, "query": 0},
+        "/api/attribution/attention": {**text, "layer": 0, "head": 0},
+        "/api/roles/models": {**text, "models": ["tiny-sinusoidal"]},
+    }
+    if path == "/api/compare":
+        return "POST", {"a": OK, "b": text}, None, "b"
+    if path == "/api/report":
+        return "GET", None, text, None
+    if path == "/api/lessons/{lesson_id}/steps/{number}":
+        return "POST", text, None, None
+    return "POST", bodies.get(path, text), None, None
+
+
+def _text_paths(client) -> list[str]:
+    """The API's paths that take a text to run a model on (a `text` field, or a comparison's sides)."""
+    spec = client.get("/openapi.json").json()
+    schemas_ = spec["components"]["schemas"]
+    paths = []
+    for path, ops in spec["paths"].items():
+        for op in ops.values():
+            body = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            props = schemas_[body["$ref"].split("/")[-1]].get("properties", {}) if "$ref" in body else {}
+            if "text" in props or "text" in [p["name"] for p in op.get("parameters", [])] or path == "/api/compare":
+                paths.append(path)
+    return paths
+
+
+def test_every_refusal_of_a_text_too_long_gives_its_numbers_as_data(client):
+    """A text longer than the model reads is refused with a 422 whose body carries, beside the message, the text's
+    length in tokens (`tokens`), the most the model reads there (`limit`) and the model (`model`), and on a
+    comparison the side (`side`): the page reads them, not the message's words."""
+    from models import registry
+
+    loaded = registry.load("tiny-sinusoidal")
+    n = len(loaded.tokenizer.encode(LONG_TEXT))
+    paths = _text_paths(client)
+    assert len(paths) >= 15 and "/api/analyze" in paths and "/api/report" in paths, paths
+    for path in paths:
+        method, body, query, side = _long(path)
+        url = path.replace("{lesson_id}", "next-word-prediction").replace("{number}", "1")
+        r = client.request(method, url, json=body, params=query)
+        if path.startswith("/api/lessons/"):  # a lesson step refuses nothing: it lists what it could not read
+            assert r.status_code == 200 and any(f"the text is {n} tokens" in p for p in r.json()["problems"]), r.text
+            continue
+        assert r.status_code == 422, (path, r.status_code, r.text[:300])
+        got = r.json()
+        assert isinstance(got["detail"], str) and f"the text is {n} tokens" in got["detail"], (path, got)
+        limit = 128
+        if path == "/api/report":  # (a report draws every head: at most max_report_weights weights)
+            limit = min(128, int((Settings().max_report_weights // 16) ** 0.5))
+        expected = {"tokens": n, "limit": limit, "model": "tiny-sinusoidal"} | ({"side": side} if side else {})
+        assert {k: got.get(k) for k in expected} == expected, (path, got)
+        assert got.get("side") == side, (path, got)
+
+
+def test_a_model_left_out_for_a_text_too_long_gives_its_numbers_as_data(client):
+    """The heads across models leave out a model that cannot read the text even past its trained length: its entry
+    says why in words and gives the text's length and the model's limit as numbers."""
+    from models import registry
+
+    tokenizer = registry.load("tiny-learned").tokenizer
+    r = client.post("/api/roles/models", json={"text": LONG_TEXT, "models": ["tiny-learned", "tiny-sinusoidal"],
+                                               "allow_beyond_trained": True})
+    assert r.status_code == 200, r.text
+    (out,) = r.json()["left_out"]
+    assert (out["model"], out["tokens"], out["limit"]) == ("tiny-learned", len(tokenizer.encode(LONG_TEXT)), 128), out
+    assert f"the text is {out['tokens']} tokens" in out["why"]
+    # no model reads it: the first one's refusal, with its numbers
+    r = client.post("/api/roles/models", json={"text": LONG_TEXT, "models": ["tiny-learned"], "allow_beyond_trained": True})
+    got = r.json()
+    assert r.status_code == 422 and (got["tokens"], got["limit"], got["model"]) == (out["tokens"], 128, "tiny-learned")
+
+
+def test_a_refusal_for_length_keeps_its_numbers_from_a_helper_process():
+    """A helper process's exception reaches the server pickled (backend/overflow.py): its numbers come with it."""
+    import pickle
+
+    from backend.service import TextTooLong
+
+    e = TextTooLong("the text is 203 tokens; ...", 203, 128, "tiny-sinusoidal").on_side("b")
+    back = pickle.loads(pickle.dumps(e))
+    assert type(back) is TextTooLong and str(back) == str(e) == "side b (tiny-sinusoidal): the text is 203 tokens; ..."
+    assert back.fields() == {"tokens": 203, "limit": 128, "model": "tiny-sinusoidal", "side": "b"}

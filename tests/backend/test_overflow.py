@@ -103,6 +103,8 @@ def test_a_helper_says_what_is_wrong_with_a_request_as_this_process_does(helped)
         with busy(service), pytest.raises(ValueError) as there:
             overflow.analyze(service, req)
         assert str(there.value) == str(here.value)
+        # (a text too long: its numbers come with it, for the answer's 422: backend/service.py TextTooLong)
+        assert type(there.value) is type(here.value) and vars(there.value) == vars(here.value)
 
 
 def test_only_a_busy_process_asks_a_helper_and_only_for_a_new_sentence_of_the_default_model(helped):

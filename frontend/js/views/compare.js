@@ -335,7 +335,7 @@ export function show(section, got, ctx) {
   if (c.error) {
     // a side too long for its model's trained length (side b: the page's own notice follows side a) is said in the
     // page's words, with its offer to run past it where the model can
-    const notice = beyondNotice({ model: ctx.models.get(b.model), state: s, error: c.error, status: c.status, models: [...ctx.models.values()] });
+    const notice = beyondNotice({ model: ctx.models.get(b.model), state: s, error: c.error, status: c.status, refusal: c.refusal, models: [...ctx.models.values()] });
     const said = notice ? h("p", { class: "beyond" }) : h("p", { class: "reason" }, c.error);
     if (notice) beyondView.render(said, { ...notice, text: `Side b: ${notice.text}` }); // (side a's is the page's own)
     summary.replaceChildren(said);

@@ -289,12 +289,12 @@ function modelsPart(element, data, state, role) {
 /**
  * Why a model is left out of the section across models (`x`: an entry of the API's `left_out`, {model, why}), in the
  * page's words: the most it reads (past its trained length where it can run there), this text's length on it (from
- * the API's refusal, "the text is N tokens") and why its positions stop there (`m`: its /api/models entry, with
+ * the entry's `tokens`) and why its positions stop there (`m`: its /api/models entry, with
  * `why_not_beyond`). The API's refusal names its fields ("(max_tokens)") and nests its own brackets; where the page
  * does not know the model or the length, it is quoted as it is.
  */
 export function leftOutWords(x, m) {
-  const n = refusedLength(x.why) ?? 0;
+  const n = refusedLength(x) ?? 0;
   if (!m || !n) return `Left out: ${x.model}, which cannot read this text (${x.why}).`;
   const beyond = canRunBeyond(m);
   const why = !beyond && m.why_not_beyond ? ` ${m.why_not_beyond.trim().replace(/\.?$/, ".")}` : "";

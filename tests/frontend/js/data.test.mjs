@@ -24,7 +24,7 @@ function fakeApi(auto = null) {
         settle = { resolve, reject };
         if (signal) signal.addEventListener("abort", () => reject(new DOMException("aborted", "AbortError")));
       });
-      const call = { name, params, signal, answer: (d) => settle.resolve(d), fail: (msg, status = 422) => settle.reject(Object.assign(new Error(msg), { status })) };
+      const call = { name, params, signal, answer: (d) => settle.resolve(d), fail: (msg, status = 422, refusal = undefined) => settle.reject(Object.assign(new Error(msg), { status, ...(refusal ? { refusal } : {}) })) };
       calls.push(call);
       if (auto) queueMicrotask(() => call.answer(auto(name, params)));
       return promise;
@@ -351,7 +351,7 @@ test("a text refused for its length on a model is not asked for again on that mo
   const long = "word ".repeat(200);
   const said = "the text is 203 tokens (with its 1 special token); model 'tiny-sinusoidal' reads at most 128 tokens (max_tokens), the length it was trained on; send allow_beyond_trained: true to run it on up to 512 tokens (positions it never saw)";
   data.resolve("page", "analyze", ctxOf({ text: long, view: "attention" }));
-  calls[0].fail(said, 422);
+  calls[0].fail(said, 422, { tokens: 203, limit: 128, model: "tiny-sinusoidal" }); // (the numbers beside the message, as api.js gives them)
   await tick();
   for (const patch of [{ view: "lens" }, { view: "effects" }, { view: "model" }, { layer: 1 }, { positions: "removed" }, { ablate: [[0, 1]] }]) {
     const r = data.resolve("page", "analyze", ctxOf({ text: long, ...patch }));
@@ -380,7 +380,7 @@ test("a Compare side refused for its text's length is not asked for again with o
   const long = "word ".repeat(200);
   const said = "the text is 203 tokens (with its 1 special token); model 'tiny-nope' reads at most 128 tokens (max_tokens), the length it was trained on";
   data.resolve("page", "compare", ctxOf({ text2: long, model2: "tiny-nope" }));
-  calls[0].fail(`side b (tiny-nope): ${said}`, 422);
+  calls[0].fail(`side b (tiny-nope): ${said}`, 422, { tokens: 203, limit: 128, model: "tiny-nope", side: "b" });
   await tick();
   for (const patch of [{ layer: 1 }, { head: 2 }, { ablate2: [[0, 1]] }, { positions2: "shuffled" }, { scale2: false }]) {
     const r = data.resolve("page", "compare", ctxOf({ text2: long, model2: "tiny-nope", ...patch }));

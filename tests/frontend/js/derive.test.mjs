@@ -320,7 +320,8 @@ test("emptyMessage: a sentence the model can read past its trained length is not
   // /?text=<421 tokens> said "Nothing to show yet: the sentence above could not be analysed." under a note offering
   // to run it past the trained length
   const offer = beyondNotice({ model: { name: "tiny-rotary", max_tokens: 128, max_tokens_beyond: 512, positional: "rotary" }, state: { beyond: false, positions: "normal" },
-    error: "the text is 421 tokens; model 'tiny-rotary' reads at most 128 tokens (max_tokens), the length it was trained on; send allow_beyond_trained: true to run it", status: 422 });
+    error: "the text is 421 tokens; model 'tiny-rotary' reads at most 128 tokens (max_tokens), the length it was trained on; send allow_beyond_trained: true to run it", status: 422,
+    refusal: { tokens: 421, limit: 128, model: "tiny-rotary" } });
   assert.equal(offer.kind, "offer");
   const said = emptyMessage({ beyond: offer });
   assert.doesNotMatch(said, /could not be analysed/);
@@ -356,9 +357,9 @@ test("beyondNotice: a text one token too long even past the trained length is to
   const model = { name: "tiny-rotary", max_tokens: 128, max_tokens_beyond: 512, positional: "rotary" };
   const error = (n) => `the text is ${512 + n} tokens (with its 1 special token); model 'tiny-rotary' runs at most 512 tokens in all, ` +
     `past its trained length of 128 too (max_beyond_tokens): cut at least ${n} ${n === 1 ? "token" : "tokens"}`;
-  const one = beyondNotice({ model, state: { beyond: true, positions: "normal" }, error: error(1), status: 422 });
+  const one = beyondNotice({ model, state: { beyond: true, positions: "normal" }, error: error(1), status: 422, refusal: { tokens: 513, limit: 512, model: "tiny-rotary" } });
   assert.match(one.text, /: cut at least 1 token\./);
-  const five = beyondNotice({ model, state: { beyond: true, positions: "normal" }, error: error(5), status: 422 });
+  const five = beyondNotice({ model, state: { beyond: true, positions: "normal" }, error: error(5), status: 422, refusal: { tokens: 517, limit: 512, model: "tiny-rotary" } });
   assert.match(five.text, /: cut at least 5 tokens\./);
 });
 

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
 
-import { baseParams, beyondNotice, canRunBeyond, modelsBeyond, smooth, stepProblem } from "../../../frontend/js/derive.js";
+import { baseParams, beyondNotice as noticeOf, canRunBeyond, modelsBeyond, smooth, stepProblem } from "../../../frontend/js/derive.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, parse, serialize } from "../../../frontend/js/state.js";
 import { setVocabulary } from "../../../frontend/js/vocab.js";
@@ -22,6 +22,15 @@ const entry = (name, positional, extra = {}) => ({
   unavailable_views: {}, max_tokens_beyond: positional === "learned" ? 128 : 512,
   why_not_beyond: positional === "learned" ? "Learned positions stop at the trained length." : null, ...extra,
 });
+/**
+ * beyondNotice with the answer as the server gives it: a refusal of a text too long carries its numbers beside the
+ * message (the fixtures' messages are the server's words for these numbers: the count they name, on `model`; the
+ * notice reads the count).
+ */
+const beyondNotice = (o) => {
+  const n = o.status === 422 && /^the text is (\d+) tokens/.exec(o.error || "");
+  return noticeOf(n ? { refusal: { tokens: Number(n[1]), model: o.model.name }, ...o } : o);
+};
 const ROTARY = entry("tiny-rotary", "rotary");
 const LEARNED = entry("tiny-learned", "learned");
 const ALL = [entry("tiny-sinusoidal", "sinusoidal"), LEARNED, ROTARY, entry("tiny-nope", "none"), entry("tiny-alibi", "alibi"),

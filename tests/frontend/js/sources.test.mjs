@@ -283,7 +283,7 @@ test("a model outside the family: the family's first model counts the sentence, 
   assert.deepEqual(pending.each[0].spec, first);
   assert.ok(pending.each.slice(1).every((e) => e.wait && !e.spec));
   // refused for its length: nobody else is asked, each says why
-  const refused = { data: null, error: "the text is 166 tokens (with its 1 special token); model 'tiny-sinusoidal' reads at most 128 tokens (max_tokens) ...", status: 422, pending: false };
+  const refused = { data: null, error: "the text is 166 tokens (with its 1 special token); model 'tiny-sinusoidal' reads at most 128 tokens (max_tokens) ...", status: 422, refusal: { tokens: 166, limit: 128, model: "tiny-sinusoidal" }, pending: false };
   const long = SOURCES.family(ctx, by(refused));
   assert.ok(long.each.every((e) => !e.spec && !e.wait && e.error));
   assert.equal(long.each.find((e) => e.name === "tiny-learned").error, "tiny-learned reads at most 128 tokens, and this text is 166 of its tokens: its learned table ends at 128.");
