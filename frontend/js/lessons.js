@@ -668,6 +668,12 @@ function drawPanel(base) {
 
 function wire() {
   const panel = $("lesson-panel");
+  // a phone's sheet is as tall as its step (lessons.css): the page leaves that much room at its foot
+  new ResizeObserver(() => {
+    const root = document.documentElement.style;
+    if (panel.offsetHeight) root.setProperty("--lesson-sheet", `${panel.offsetHeight}px`);
+    else root.removeProperty("--lesson-sheet");
+  }).observe(panel);
   panel.addEventListener("attnlab:lesson", (ev) => {
     const d = ev.detail;
     if (d.action === "open") {

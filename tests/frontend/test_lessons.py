@@ -795,6 +795,37 @@ def test_a_lesson_step_on_a_phone_puts_the_view_above_its_sheet(page: Page):
     view_on_top("Next")
 
 
+SHEET_FIT = """() => {
+  const panel = document.querySelector('#lesson-panel'), nav = panel.querySelector('.lesson-nav');
+  const shown = [...panel.children].filter((c) => c !== nav && c.offsetParent && c.getBoundingClientRect().height > 0);
+  const strip = document.querySelector('.sticky').getBoundingClientRect();
+  return { top: panel.getBoundingClientRect().top, height: panel.getBoundingClientRect().height,
+           overflows: panel.scrollHeight > panel.clientHeight + 1,
+           gap: nav.getBoundingClientRect().top - Math.max(...shown.map((c) => c.getBoundingClientRect().bottom)),
+           view: panel.getBoundingClientRect().top - Math.max(0, strip.bottom),
+           pad: parseFloat(getComputedStyle(document.body).paddingBottom) };
+}"""
+
+
+@pytest.mark.parametrize("lesson, n", [("next-word-prediction", 3), ("many-heads", 2), ("attention-arithmetic", 3)])
+def test_on_a_phone_the_lesson_sheet_is_no_taller_than_its_step(page: Page, lesson, n):
+    """On a phone the lesson's sheet took half the screen whatever the step held: a short step (next-word-prediction
+    3, two paragraphs) left 170 px of it empty above Previous / Next, and the view got 218 px between the sticky token
+    strip and the sheet. The sheet is as tall as its step, up to half the screen (past that, it scrolls): nothing of
+    the step's text is cut, and the page's foot leaves as much room below as the sheet covers."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?" + urlencode({"lesson": lesson, "step": n}))
+    step_ready(page, lesson, n)
+    page.wait_for_timeout(300)
+    fit = page.evaluate(SHEET_FIT)
+    assert fit["height"] <= 844 / 2 + 1, fit
+    # either the step fills the sheet (and scrolls in it), or the sheet ends where the step does
+    assert fit["overflows"] or fit["gap"] < 40, fit
+    assert abs(fit["pad"] - fit["height"]) <= 1, fit
+    if lesson == "next-word-prediction":  # a short step: more room for the view than half the screen left it
+        assert fit["view"] > 300 and not fit["overflows"], fit
+
+
 def test_download_report_gets_the_report_of_this_view(page: Page):
     page.goto("/?" + urlencode({"text": "The dog chased the ball.", "layer": 1, "head": 2, "view": "attention"}))
     ready(page)
