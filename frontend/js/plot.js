@@ -620,7 +620,7 @@ export function patternAxes(width, tokens, k = 1, keep = []) {
  */
 export function stepAxis(last, width = 600, k = 1) {
   const end = Math.max(1, Math.round(last));
-  const per = Math.max(40, (String(end).length * 7 + 20) * k); // a label and the gap after it
+  const per = Math.max(44, (String(end).length * 7 + 36) * k); // a label (7 px a digit) and the gap after it
   const room = Math.max(2, Math.floor(width / per)); // ticks
   let dtick;
   for (let p = 1; !dtick; p *= 10) dtick = [p, 2 * p, 5 * p].find((d) => Math.floor(end / d) + 1 <= room);
