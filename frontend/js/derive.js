@@ -450,16 +450,26 @@ export const modelsBeyond = (models, tokens = 0) => models
  *                           which can: `models`, their names; `open`: {model, beyond: true}, the state that opens the
  *                           text on one of them, the default model first, or null where none can)
  *   null                     nothing to say
- * analysis: the /api/analyze answer on screen (or null); error, status: its error and HTTP status; models: every
- * /api/models entry. A 422 is a length refusal when its detail names the flag (can run) or max_tokens (cannot).
+ * analysis: the /api/analyze answer on screen (or null); error, status: its error and HTTP status; refusal: the
+ * numbers a 422 for a text too long gives beside its message ({tokens, limit, model}, api.js); models: every
+ * /api/models entry. Which notice is decided by the numbers alone, never the message's words: the text's length and
+ * the limit it was refused at (the model's max_tokens, or its max_tokens_beyond where the request ran past the
+ * trained length), with the model's own limits and the page's agreement (`state.beyond`). A 422 without them, or
+ * refused at another limit (a report's), or of another model, is none: its message is shown as it came.
  */
 export function beyondNotice({ model, state, analysis = null, error = null, status = 0, refusal = null, models = [] }) {
   if (analysis && analysis.beyond_trained && !error) return { kind: "warning", text: analysis.beyond_trained.warning };
   if (!model || !error || status !== 422) return null;
+  const length = refusedLength(refusal);
+  const limit = length === null ? null : refusal.limit;
+  if (!Number.isInteger(limit) || length <= limit || (refusal.model && refusal.model !== model.name)) return null;
+  // the most the model reads past its trained length (null where it cannot run there), and whether the refusal's
+  // limit is one of the model's own: its max_tokens, or that
+  const beyondLimit = canRunBeyond(model) ? model.max_tokens_beyond : null;
+  const atOwn = limit === model.max_tokens;
+  if (!atOwn && limit !== beyondLimit) return null;
   const trained = model.trained_tokens ?? model.max_tokens;
-  // the length of the text, which the refusal gives (`refusal`, its numbers), beside the limit: by how much it is over
-  const length = refusedLength(refusal) ?? 0;
-  const said = length ? ` (this text is ${length})` : "";
+  const said = ` (this text is ${length})`;
   // the other models that read a text this long (past their trained length where they can), by name
   const readers = () => models.filter((m) => m.name !== model.name && modelsBeyond([m], length).length).map((m) => m.name);
   // the one model the notice's button opens the text on (the default model where it is one of them), allowed past its
@@ -468,36 +478,33 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
     const name = models.find((m) => m.default && names.includes(m.name))?.name ?? names[0];
     return name ? { model: name, beyond: true } : null;
   };
-  if (canRunBeyond(model) && !state.beyond && /allow_beyond_trained/.test(error)) {
+  if (beyondLimit !== null && length <= beyondLimit) {
+    // refused at the trained length, and it reads this many past it: offered, unless the page has agreed already
+    if (!atOwn || state.beyond) return null;
     // (a model given no positions meets no new position there, only a longer text than any it saw)
     const unseen = model.positional === "none" || state.positions === "removed" ? "a text this long"
       : `the positions from ${trained} on`;
     return { kind: "offer", text: `${model.name} was trained on texts of at most ${trained} tokens${said}. It can read up to ` +
-      `${model.max_tokens_beyond}, but it never saw ${unseen}: what it does there is extrapolation.` };
+      `${beyondLimit}, but it never saw ${unseen}: what it does there is extrapolation.` };
   }
-  if (canRunBeyond(model) && /max_beyond_tokens/.test(error)) {
-    // longer than the model reads even past its trained length: the API's words named its limits' fields
-    // ("(max_tokens)", "(max_beyond_tokens)"), and the page showed them as they were
-    const cut = (/cut at least (\d+) tokens?/.exec(error) || [])[1];
+  if (beyondLimit !== null) {
+    // longer than the model reads even past its trained length, whether it was asked to run there or not
     const others = readers();
-    return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens_beyond} tokens, even past its ` +
-      `trained length of ${trained}${said}${cut ? `: cut at least ${count(Number(cut), "token")}` : ""}.` +
+    return { kind: "cannot", text: `${model.name} cannot read more than ${beyondLimit} tokens, even past its ` +
+      `trained length of ${trained}${said}: cut at least ${count(length - beyondLimit, "token")}.` +
       (others.length ? ` Models that can read a text this long: ${others.join(", ")}.` : ""), models: others, open: opener(others) };
   }
-  if (!canRunBeyond(model) && /max_tokens/.test(error)) {
-    const others = readers();
-    // the app's own cap, below the trained length (SmolLM2: 128 of its 8,192): not a limit of the trained length, and
-    // the models offered read the text past theirs (which this one would not be)
-    const capped = model.max_tokens < trained;
-    const lengths = [...new Set(models.filter((m) => others.includes(m.name)).map((m) => m.trained_tokens ?? m.max_tokens))];
-    const offer = !others.length ? ""
-      : capped ? ` Models that can read a text this long, past their own trained length${lengths.length === 1 ? ` of ${lengths[0]} tokens` : ""}: `
-      : " Models that can run past their trained length: ";
-    return { kind: "cannot", text: `${model.name} cannot read more than ${model.max_tokens} tokens${capped ? " here" : ""}${said}` +
-      (model.why_not_beyond ? `: ${model.why_not_beyond}` : ".") +
-      (others.length ? `${offer}${others.join(", ")}.` : ""), models: others, open: opener(others) };
-  }
-  return null;
+  const others = readers();
+  // the app's own cap, below the trained length (SmolLM2: 128 of its 8,192): not a limit of the trained length, and
+  // the models offered read the text past theirs (which this one would not be)
+  const capped = limit < trained;
+  const lengths = [...new Set(models.filter((m) => others.includes(m.name)).map((m) => m.trained_tokens ?? m.max_tokens))];
+  const offer = !others.length ? ""
+    : capped ? ` Models that can read a text this long, past their own trained length${lengths.length === 1 ? ` of ${lengths[0]} tokens` : ""}: `
+    : " Models that can run past their trained length: ";
+  return { kind: "cannot", text: `${model.name} cannot read more than ${limit} tokens${capped ? " here" : ""}${said}` +
+    (model.why_not_beyond ? `: ${model.why_not_beyond.trim().replace(/\.?$/, ".")}` : ".") +
+    (others.length ? `${offer}${others.join(", ")}.` : ""), models: others, open: opener(others) };
 }
 
 /** What the page says where a view would be while the sentence has no analysis: `pending` (one on its way), or why
@@ -514,8 +521,8 @@ export function emptyMessage({ pending = false, beyond = null, text = null } = {
 /**
  * Why a lesson step could not be prepared, for its panel: the error of the sentence's analysis in the page's words.
  * A sentence too long for the model (`notice`: beyondNotice's "offer" or "cannot" for that error) is said as the note
- * by the sentence says it, with what to do; the API's own words named its request flag ("send allow_beyond_trained:
- * true to run up to 512 tokens"), which a student cannot send. Any other error: as it came.
+ * by the sentence says it, with what to do (the API's own words name its request flag, "send allow_beyond_trained:
+ * true", which a student cannot send). Any other error (`notice` null): as it came.
  */
 export function stepProblem(error, notice = null) {
   if (notice && notice.kind === "offer") {

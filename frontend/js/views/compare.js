@@ -142,6 +142,18 @@ export function sideCaption(side, other, positional, hide) {
   return note && !/[.!?)]$/.test(said) ? `${said}.${note}` : said + note;
 }
 
+/**
+ * The note for a comparison refused for a text too long (`c`: the answer, with its `refusal`'s numbers): beyondNotice's,
+ * of the side the refusal names and on that side's model ("Side a: ...", "Side b: ..."), or null for another error.
+ * `b`: side b as sent (sideB), `s`: the page's state, `models`: the /api/models entries by name.
+ */
+export function refusedSide(c, b, s, models) {
+  const side = c.refusal && c.refusal.side === "a" ? "a" : "b";
+  const model = models.get((c.refusal && c.refusal.model) || (side === "a" ? s.model : b.model));
+  const notice = beyondNotice({ model, state: s, error: c.error, status: c.status, refusal: c.refusal, models: [...models.values()] });
+  return notice && { ...notice, text: `Side ${side}: ${notice.text}` };
+}
+
 /** Where one side's model lacks the selected head (the other's has it): that, in words; else "". */
 function lacking(side, s) {
   return side.attention_unavailable
@@ -333,11 +345,10 @@ export function show(section, got, ctx) {
   if (!changed(section, [c.data, c.error, s.layer, s.head, ctx.query, s.hidespecial])) return !c.pending;
   const b = sideB(s, ctx.model);
   if (c.error) {
-    // a side too long for its model's trained length (side b: the page's own notice follows side a) is said in the
-    // page's words, with its offer to run past it where the model can
-    const notice = beyondNotice({ model: ctx.models.get(b.model), state: s, error: c.error, status: c.status, refusal: c.refusal, models: [...ctx.models.values()] });
+    // a side too long for its model is said in the page's words, with its offer to run past it where the model can
+    const notice = refusedSide(c, b, s, ctx.models);
     const said = notice ? h("p", { class: "beyond" }) : h("p", { class: "reason" }, c.error);
-    if (notice) beyondView.render(said, { ...notice, text: `Side b: ${notice.text}` }); // (side a's is the page's own)
+    if (notice) beyondView.render(said, notice);
     summary.replaceChildren(said);
     for (const f of [figA, figB, figD, predA, predB]) reason(f, notice ? "Not drawn: see the note above." : c.error);
     return !c.pending;

@@ -6,7 +6,8 @@ import { afterEach, before, test } from "node:test";
 
 import * as api from "../../../frontend/js/api.js";
 import { createData } from "../../../frontend/js/data.js";
-import { beyondNotice, refusedLength } from "../../../frontend/js/derive.js";
+import { beyondNotice, refusedLength, stepProblem } from "../../../frontend/js/derive.js";
+import { refusedSide } from "../../../frontend/js/views/compare.js";
 import { DEFAULTS } from "../../../frontend/js/state.js";
 import { leftOutWords } from "../../../frontend/js/views/finder.js";
 import { setVocabulary } from "../../../frontend/js/vocab.js";
@@ -96,4 +97,81 @@ test("data.js: a Compare side refused for its length is known by its side's numb
   const own = data.resolve("page", "analyze", ctxOf({ text: long }, MODELS[1]));
   assert.deepEqual([own.error, own.refusal], [REWORDED, { ...NUMBERS, model }]);
   assert.equal(calls.length, 1);
+});
+
+// /api/models entries as the server gives them: a model that can run past its trained length (up to 512), one that
+// cannot (learned positions), and one whose limit is the app's cap, far inside its trained length
+const CAN = { name: "tiny-sinusoidal", max_tokens: 128, trained_tokens: 128, max_tokens_beyond: 512, positional: "sinusoidal", available: true };
+const CANNOT = { name: "tiny-learned", max_tokens: 128, trained_tokens: 128, max_tokens_beyond: 128, positional: "learned", available: true,
+  why_not_beyond: "Learned positions stop at the trained length." };
+const CAPPED = { name: "smollm2-135m", max_tokens: 128, trained_tokens: 8192, max_tokens_beyond: 128, positional: "rotary", available: true,
+  why_not_beyond: "kept small" };
+const LIST = [CAN, CANNOT, CAPPED];
+const S = { beyond: false, positions: "normal" };
+const noticeOf = (model, state, tokens, limit, error) => beyondNotice({ model, state, error, status: 422, models: LIST,
+  refusal: { tokens, limit, model: model.name } });
+
+test("the notice by the sentence is decided by the refusal's numbers: a reworded message gives the same notice", () => {
+  // [model, state, tokens, limit, the server's words today]
+  const cases = [
+    [CAN, S, 203, 128, "the text is 203 tokens (with its 1 special token); model 'tiny-sinusoidal' reads at most 128 tokens (max_tokens), the length it was trained on; send allow_beyond_trained: true to run it on up to 512 tokens (positions it never saw)"],
+    [CAN, S, 692, 128, "the text is 692 tokens (with its 1 special token); model 'tiny-sinusoidal' reads at most 128 tokens (max_tokens), the length it was trained on, and at most 512 past it (max_beyond_tokens): cut at least 180 tokens"],
+    [CAN, { ...S, beyond: true }, 692, 512, "the text is 692 tokens (with its 1 special token); model 'tiny-sinusoidal' runs at most 512 tokens in all, past its trained length of 128 too (max_beyond_tokens): cut at least 180 tokens"],
+    [CANNOT, S, 234, 128, "the text is 234 tokens (with its 1 special token); model 'tiny-learned' reads at most 128 tokens (max_tokens). Learned positions stop at the trained length; cut at least 106 tokens"],
+    [CAPPED, S, 313, 128, "the text is 313 tokens; model 'smollm2-135m' reads at most 128 tokens (max_tokens); cut at least 185 tokens"],
+  ];
+  const kinds = [];
+  for (const [model, state, tokens, limit, words] of cases) {
+    const said = noticeOf(model, state, tokens, limit, words);
+    assert.ok(said, words);
+    kinds.push(said.kind);
+    for (const other of [REWORDED, "Zu lang.", "the text is 5 tokens; send allow_beyond_trained: true (max_tokens); cut at least 9 tokens"]) {
+      assert.deepEqual(noticeOf(model, state, tokens, limit, other), said, `${model.name} ${tokens}/${limit} in the words “${other}”`);
+    }
+  }
+  assert.deepEqual(kinds, ["offer", "cannot", "cannot", "cannot", "cannot"]);
+});
+
+test("the notice's numbers are the refusal's and the model's: how much to cut, what the model reads", () => {
+  const far = noticeOf(CAN, S, 692, 128, "cut at least 999 tokens; send allow_beyond_trained: true");
+  assert.equal(far.kind, "cannot"); // (the words named the flag: the numbers say the text is too long even past 512)
+  assert.equal(far.text, "tiny-sinusoidal cannot read more than 512 tokens, even past its trained length of 128 (this text is 692): cut at least 180 tokens.");
+  assert.match(noticeOf(CAN, { ...S, beyond: true }, 513, 512, "x").text, /: cut at least 1 token\./);
+  const offer = noticeOf(CAN, S, 512, 128, "x");
+  assert.equal(offer.kind, "offer");
+  assert.match(offer.text, /^tiny-sinusoidal was trained on texts of at most 128 tokens \(this text is 512\)\. It can read up to 512/);
+  const smol = noticeOf(CAPPED, S, 313, 128, "x");
+  assert.match(smol.text, /^smollm2-135m cannot read more than 128 tokens here \(this text is 313\): kept small\. Models that can read a text this long, past their own trained length of 128 tokens: tiny-sinusoidal\.$/);
+  assert.deepEqual(smol.open, { model: "tiny-sinusoidal", beyond: true });
+});
+
+test("a 422 without a refusal's numbers, or with another limit than the model's, is no notice: its message is shown as it came", () => {
+  const words = "the text is 203 tokens; model 'tiny-sinusoidal' reads at most 128 tokens (max_tokens); send allow_beyond_trained: true";
+  assert.equal(beyondNotice({ model: CAN, state: S, error: words, status: 422, models: LIST }), null);
+  assert.equal(beyondNotice({ model: CANNOT, state: S, error: words.replace("sinusoidal", "learned"), status: 422, models: LIST }), null);
+  // a report's own limit (it draws every head): not the model's length
+  assert.equal(noticeOf(CAN, S, 203, 45, words), null);
+  // the refusal of another model (a comparison's other side)
+  assert.equal(beyondNotice({ model: CAN, state: S, error: words, status: 422, models: LIST, refusal: { tokens: 203, limit: 128, model: "tiny-learned" } }), null);
+  // already agreed to run past the trained length: nothing more to offer
+  assert.equal(noticeOf(CAN, { ...S, beyond: true }, 203, 128, words), null);
+});
+
+test("a lesson step on a text too long says it from the numbers, in any words", () => {
+  const problem = (model, tokens, limit, error) => stepProblem(error, noticeOf(model, S, tokens, limit, error));
+  assert.match(problem(CAN, 203, 128, REWORDED), /^The sentence is too long: tiny-sinusoidal was trained on texts of at most 128 tokens \(this text is 203\)\..*“Run it past the trained length”/);
+  assert.match(problem(CANNOT, 234, 128, REWORDED), /^The sentence is too long: tiny-learned cannot read more than 128 tokens \(this text is 234\).*Shorten it or choose one of those models\.$/);
+  assert.equal(problem(CAN, 203, 45, REWORDED), `This step could not be prepared: ${REWORDED}`);
+});
+
+test("the Compare view's note is of the side the refusal names, on that side's model", () => {
+  const models = new Map(LIST.map((m) => [m.name, m]));
+  const b = { model: "tiny-learned" };
+  const sideA = refusedSide({ error: `side a (tiny-sinusoidal): ${REWORDED}`, status: 422, refusal: { tokens: 203, limit: 128, model: "tiny-sinusoidal", side: "a" } }, b, S, models);
+  assert.equal(sideA.kind, "offer");
+  assert.match(sideA.text, /^Side a: tiny-sinusoidal was trained on texts of at most 128/);
+  const sideB = refusedSide({ error: `side b (tiny-learned): ${REWORDED}`, status: 422, refusal: { tokens: 234, limit: 128, model: "tiny-learned", side: "b" } }, b, S, models);
+  assert.equal(sideB.kind, "cannot");
+  assert.match(sideB.text, /^Side b: tiny-learned cannot read more than 128 tokens \(this text is 234\)/);
+  assert.equal(refusedSide({ error: "layer 9 does not exist", status: 422, refusal: null }, b, S, models), null);
 });
