@@ -333,6 +333,35 @@ def test_compare_offers_to_run_a_long_second_sentence_past_the_trained_length(pa
     assert compare_plots(page)["b"]
 
 
+def test_compare_opens_a_second_side_too_long_for_its_model_on_a_model_that_reads_it(page: Page, need_models):
+    """Side b's text too long for side b's model (learned positions: none past 128): the note's button put the PAGE's
+    model on one that reads it, side a's, and side b stayed refused as before. It now sets side b's model, past the
+    trained length; side a's model stays, and both sides are drawn."""
+    need_models("tiny-rotary", "tiny-learned", "tiny-sinusoidal")
+    long = "The little cat sat on the mat and the dog ran to the park. " * 12
+    page.goto("/?" + urlencode({"text": SENTENCE, "model": "tiny-rotary", "text2": long, "model2": "tiny-learned",
+                                "view": "compare"}))
+    ready(page, WAIT)
+    summary = page.locator("#panel-compare .compare-summary")
+    expect(summary).to_contain_text("Side b: tiny-learned cannot read more than 128 tokens")
+    button = summary.locator("button[name=open-model]")
+    opens = button.inner_text().removeprefix("Open it on ")
+    assert opens in ("tiny-sinusoidal", "tiny-rotary", "tiny-nope", "tiny-alibi"), opens
+    button.click()
+    ready(page, WAIT)
+    q = url_state(page)
+    assert (q.get("model"), q.get("model2"), q.get("beyond")) == ("tiny-rotary", opens, "1"), q
+    expect(summary).not_to_contain_text("cannot read")
+    plots = compare_plots(page)
+    # (the two sentences differ in length: no cell-by-cell difference, which its panel says)
+    assert all(plots[k] for k in ("a", "b", "pred-a", "pred-b")), plots
+    r = page.request.post("/api/compare", data={"a": {"text": SENTENCE, "model": "tiny-rotary"},
+                                               "b": {"text": long, "model": opens, "allow_beyond_trained": True},
+                                               "layer": 0, "head": 0}).json()
+    expect(page.locator('#panel-compare [data-part="b"]')).to_contain_text(r["b"]["beyond_trained"]["warning"])
+    assert len(plots["b"][0]["z"]) == len(r["b"]["tokens"]) and len(plots["a"][0]["z"]) == len(r["a"]["tokens"])
+
+
 def test_compare_two_models_draws_both_sides(page: Page, need_models):
     need_models("tiny-sinusoidal", "tiny-rotary")
     page.goto("/?" + urlencode({"text": SENTENCE, "model": "tiny-sinusoidal", "model2": "tiny-rotary", "view": "compare"}))

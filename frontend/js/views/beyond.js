@@ -4,8 +4,18 @@
 // (textContent).
 import { emit, h } from "../plot.js";
 
-/** notice: {kind: "warning" | "offer" | "cannot", text, open} or null (`open`: the state the "cannot" notice's button
- * sets, {model, beyond}, or none). */
+/**
+ * The state the "cannot" notice's button sets, for its `open`: the page's model ({model, beyond}: the note by the
+ * sentence, and a comparison's side a), whose vocabulary the token explained and the one it is compared with
+ * (target, versus) belong to, so they go; or a comparison's side b ({model2, beyond}: Compare's refusedSide), which
+ * leaves the page's model and those tokens as they are.
+ */
+export function openPatch(open) {
+  return "model" in open ? { ...open, target: null, versus: null } : { ...open };
+}
+
+/** notice: {kind: "warning" | "offer" | "cannot", text, open} or null (`open`: what the "cannot" notice's button opens
+ * the text on, {model, beyond} or {model2, beyond} (openPatch), or none). */
 export function render(element, notice) {
   element.hidden = !notice;
   if (!notice) {
@@ -14,7 +24,7 @@ export function render(element, notice) {
     delete element.dataset.opens;
     return;
   }
-  const opens = notice.kind === "cannot" && notice.open ? notice.open.model : "";
+  const opens = notice.kind === "cannot" && notice.open ? notice.open.model ?? notice.open.model2 : "";
   if (element.dataset.kind === notice.kind && element.querySelector(".beyond-text")?.textContent === notice.text &&
       (element.dataset.opens ?? "") === opens) return;
   element.dataset.opens = opens;
@@ -27,9 +37,8 @@ export function render(element, notice) {
     parts.push(" ", btn);
   }
   if (opens) {
-    // (as the model menu does: a target or versus token is of the other model's vocabulary)
     const btn = h("button", { type: "button", class: "small", name: "open-model" }, `Open it on ${opens}`);
-    btn.addEventListener("click", () => emit(element, { ...notice.open, target: null, versus: null }));
+    btn.addEventListener("click", () => emit(element, openPatch(notice.open)));
     parts.push(" ", btn);
   }
   element.replaceChildren(...parts);

@@ -144,14 +144,20 @@ export function sideCaption(side, other, positional, hide) {
 
 /**
  * The note for a comparison refused for a text too long (`c`: the answer, with its `refusal`'s numbers): beyondNotice's,
- * of the side the refusal names and on that side's model ("Side a: ...", "Side b: ..."), or null for another error.
- * `b`: side b as sent (sideB), `s`: the page's state, `models`: the /api/models entries by name.
+ * of the side the refusal names and on that side's model and positions ("Side a: ...", "Side b: ..."), or null for
+ * another error. Its button acts on that side: side a's opens the page's model; side b's sets side b's (model2), past
+ * the trained length (the page's one agreement, `beyond`, which side b's request follows too: sources.js compare).
+ * Opening side b's text on the page's model left side b refused as it was. `b`: side b as sent (sideB), `s`: the page's
+ * state, `models`: the /api/models entries by name.
  */
 export function refusedSide(c, b, s, models) {
   const side = c.refusal && c.refusal.side === "a" ? "a" : "b";
   const model = models.get((c.refusal && c.refusal.model) || (side === "a" ? s.model : b.model));
-  const notice = beyondNotice({ model, state: s, error: c.error, status: c.status, refusal: c.refusal, models: [...models.values()] });
-  return notice && { ...notice, text: `Side ${side}: ${notice.text}` };
+  const state = side === "a" ? s : { ...s, positions: b.positions || s.positions };
+  const notice = beyondNotice({ model, state, error: c.error, status: c.status, refusal: c.refusal, models: [...models.values()] });
+  if (!notice) return null;
+  const open = side === "b" && notice.open ? { open: { model2: notice.open.model, beyond: notice.open.beyond } } : {};
+  return { ...notice, text: `Side ${side}: ${notice.text}`, ...open };
 }
 
 /** Where one side's model lacks the selected head (the other's has it): that, in words; else "". */

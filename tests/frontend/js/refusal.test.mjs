@@ -7,6 +7,7 @@ import { afterEach, before, test } from "node:test";
 import * as api from "../../../frontend/js/api.js";
 import { createData } from "../../../frontend/js/data.js";
 import { beyondNotice, refusedLength, stepProblem } from "../../../frontend/js/derive.js";
+import { openPatch } from "../../../frontend/js/views/beyond.js";
 import { refusedSide } from "../../../frontend/js/views/compare.js";
 import { DEFAULTS } from "../../../frontend/js/state.js";
 import { leftOutWords } from "../../../frontend/js/views/finder.js";
@@ -174,4 +175,26 @@ test("the Compare view's note is of the side the refusal names, on that side's m
   assert.equal(sideB.kind, "cannot");
   assert.match(sideB.text, /^Side b: tiny-learned cannot read more than 128 tokens \(this text is 234\)/);
   assert.equal(refusedSide({ error: "layer 9 does not exist", status: 422, refusal: null }, b, S, models), null);
+});
+
+test("the Compare view's note acts on the side it is about: side b's button opens side b's text, not the page's", () => {
+  const models = new Map(LIST.map((m) => [m.name, m]));
+  const b = { model: "tiny-learned", positions: "normal" };
+  const refusal = (side, model, tokens) => ({ error: `side ${side} (${model}): ${REWORDED}`, status: 422, refusal: { tokens, limit: 128, model, side } });
+  // side b's model cannot read the text: its button puts side b on a model that can (model2), past its trained length
+  // (the page's one agreement, which side b's request follows: sources.js compare); the page's model stays
+  const sideB = refusedSide(refusal("b", "tiny-learned", 234), b, { ...S, model: "tiny-rotary" }, models);
+  assert.equal(sideB.kind, "cannot");
+  assert.deepEqual(sideB.open, { model2: "tiny-sinusoidal", beyond: true });
+  assert.deepEqual(openPatch(sideB.open), { model2: "tiny-sinusoidal", beyond: true });
+  // side a's opens the page's model, as the note by the sentence does (a target or versus token is of its vocabulary)
+  const sideA = refusedSide(refusal("a", "tiny-learned", 234), { model: "tiny-rotary" }, S, models);
+  assert.deepEqual(sideA.open, { model: "tiny-sinusoidal", beyond: true });
+  assert.deepEqual(openPatch(sideA.open), { model: "tiny-sinusoidal", beyond: true, target: null, versus: null });
+  // the offer to run past the trained length speaks of side b's positions (removed there: no position is new to it)
+  const removed = refusedSide(refusal("b", "tiny-sinusoidal", 203), { model: "tiny-sinusoidal", positions: "removed" }, S, models);
+  assert.equal(removed.kind, "offer");
+  assert.match(removed.text, /never saw a text this long/);
+  const normal = refusedSide(refusal("b", "tiny-sinusoidal", 203), { model: "tiny-sinusoidal", positions: "normal" }, { ...S, positions: "removed" }, models);
+  assert.match(normal.text, /never saw the positions from 128 on/);
 });
