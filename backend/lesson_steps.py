@@ -639,6 +639,24 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
         elif seg == "$2nd":
             top = _arg(cur, lambda a, b: a > b)
             key = _arg(cur, lambda a, b: a > b, lambda i, top=top: i == top)
+        elif m := re.fullmatch(r"\$(?:(max|min)(count|alike)|2nd(min)?)\((.+)\)", seg):
+            # over a list of records, by `path`: $maxcount(path) $mincount(path), how many have the largest / smallest
+            # (1: it alone); $maxalike(path) $minalike(path), how many read as it does with two decimals (the lesson
+            # text's, the per-head summary's), it too; $2nd(path) $2ndmin(path), the index of the second largest /
+            # smallest (the next after the one $max(path) / $min(path) picks)
+            if not isinstance(cur, list):
+                raise ReadError(f"{seg} needs a list")
+            sub = [s.strip() for s in split_top(m[4], ".")]
+            vals = [resolve_path(item, sub, {**ctx, "tokens": tokens})[0] for item in cur]
+            better = (lambda a, b: a < b) if m[1] == "min" or m[3] else (lambda a, b: a > b)
+            first = _arg(vals, better)
+            if m[2]:
+                numbers = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
+                cur = sum(1 for v in numbers if v == vals[first]) if m[2] == "count" else \
+                    sum(1 for v in numbers if two_decimals(v) == two_decimals(vals[first]))
+                path.append(seg)
+                continue
+            key = _arg(vals, better, lambda i, first=first: i == first)
         elif seg in ("$maxword", "$maxwordcount"):  # (a special token, or a key the query cannot see: the `mask`)
             masked = root.get("mask") if isinstance(root, dict) and isinstance(root.get("mask"), list) else []
 
@@ -685,6 +703,13 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
         path.append(key)
         cur = cur[key]
     return cur, path
+
+
+def two_decimals(value: float) -> str:
+    """A number as the page writes it with two decimals (JavaScript's toFixed(2), Plotly's `.2f`: half up on the
+    number's exact binary value, not Python's half to even), "0.00" for a small negative one."""
+    text = str(Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+    return text[1:] if text == "-0.00" else text
 
 
 def format_value(value: Any, fmt: str) -> str:

@@ -16,7 +16,10 @@
 // items, comparing each item's `path`), $maxseen $minseen $maxseen(path) $minseen(path) (the same over the keys the
 // query can see: those the answer's `mask` marks true left out), #word and #word/2 (the index of the first,
 // second, ... token that is `word`), @(path) (the index that `path`, read from the source's top, ends on), $all (a
-// list of lists as one list: heads.$all is every head of every layer), $sum(2,3,4) (those items of the array added).
+// list of lists as one list: heads.$all is every head of every layer), $sum(2,3,4) (those items of the array added),
+// $maxcount(path) $mincount(path) (how many items have the largest, smallest `path`), $maxalike(path)
+// $minalike(path) (how many read as it does with two decimals), $2nd(path) $2ndmin(path) (the index of the second largest,
+// smallest `path`).
 
 import { effectiveToken, probText } from "./derive.js";
 import { schemeWords } from "./labrun.js";
@@ -279,6 +282,24 @@ export function resolve(root, segments, ctx) {
     } else if (seg === "$2nd") {
       const first = argBy(cur, (a, b) => a > b);
       key = argBy(cur, (a, b) => a > b, (i) => i === first);
+    } else if (/^\$(?:(max|min)(count|alike)|2nd(min)?)\((.+)\)$/.test(seg)) {
+      // over a list of records, by `path`: $maxcount(path) $mincount(path), how many have the largest / smallest (1:
+      // it alone); $maxalike(path) $minalike(path), how many read as it does with two decimals (the lesson text's,
+      // the per-head summary's), it too; $2nd(path) $2ndmin(path), the index of the second largest / smallest (the
+      // next after the one $max(path) / $min(path) picks), as backend/lesson_steps.py resolve_path
+      const m = /^\$(?:(max|min)(count|alike)|2nd(min)?)\((.+)\)$/.exec(seg);
+      if (!Array.isArray(cur)) throw new TemplateError(`${seg} needs a list`);
+      const sub = splitTop(m[4], ".").map((s) => s.trim());
+      const vals = cur.map((item) => resolve(item, sub, { ...ctx, tokens: tokensOf(root, ctx) }).value);
+      const better = m[1] === "min" || m[3] ? (a, b) => a < b : (a, b) => a > b;
+      const first = argBy(vals, better);
+      if (m[2]) {
+        const same = m[2] === "count" ? (v) => v === vals[first] : (v) => format(v, "2") === format(vals[first], "2");
+        cur = vals.filter((v) => typeof v === "number" && same(v)).length;
+        path.push(seg);
+        continue;
+      }
+      key = argBy(vals, better, (i) => i === first);
     } else if (seg === "$maxword" || seg === "$maxwordcount") {
       // (a special token, or a key the query cannot see: the answer's `mask`)
       const toks = tokensOf(root, ctx);

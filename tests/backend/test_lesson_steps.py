@@ -819,6 +819,28 @@ def test_all_reads_a_list_of_lists_as_one_list():
         resolve_path({"heads": [1, 2]}, ["heads", "$all"], {})
 
 
+
+def test_records_count_their_extremes_alike_and_name_the_next_as_the_page_does():
+    """$mincount(path) $maxcount(path), $minalike(path) $maxalike(path) and $2ndmin(path) $2nd(path): the answers of
+    tests/frontend/js/lesson-template.test.mjs on the same records (0.125 reads "0.13" on the page, as 0.1251 and 0.13:
+    half up on the binary value, where Python's own format writes "0.12"), and tests/lessonpaths.py follows them."""
+    from backend.lesson_steps import resolve_path
+
+    close = {"heads": [[{"head": h, "entropy": e} for h, e in enumerate([0.1251, 0.9, 0.125, None, 0.13, 0.9])]]}
+    ctx = {"layer": 0}
+    for seg, value in (("$mincount(entropy)", 1), ("$minalike(entropy)", 3), ("$maxcount(entropy)", 2),
+                       ("$maxalike(entropy)", 2)):
+        assert resolve_path(close, ["heads", "$layer", seg], ctx) == (value, ["heads", 0, seg])
+        assert follow(close, ["heads", 0, seg]) == value
+    assert resolve_path(close, ["heads", "$layer", "$2ndmin(entropy)", "head"], ctx) == (0, ["heads", 0, 0, "head"])
+    assert resolve_path(close, ["heads", "$layer", "$2nd(entropy)", "head"], ctx)[0] == 5
+    low = {"heads": [[{"head": h, "entropy": e} for h, e in enumerate([0.3, 0, 0, 0.004])]]}
+    assert [resolve_path(low, ["heads", "$layer", seg], ctx)[0] for seg in
+            ("$mincount(entropy)", "$minalike(entropy)")] == [2, 3]
+    assert resolve_path(low, ["heads", "$layer", "$2ndmin(entropy)", "head"], ctx)[0] == 2
+    with pytest.raises(ReadError, match="no number to compare"):
+        resolve_path({"heads": [[{"head": 0, "entropy": None}]]}, ["heads", "$layer", "$minalike(entropy)"], ctx)
+
 def test_sum_adds_those_items_as_the_page_does():
     from backend.lesson_steps import resolve_path
 
@@ -886,6 +908,48 @@ def test_focused_head_is_the_layers_head_of_lowest_mean_entropy(client, model):
         assert a["heads"][layer][lowest]["entropy"] == pytest.approx(mean[lowest], abs=1e-3)
         named = next(n for n in d["numbers"] if n["placeholder"] == "focused_head")
         assert named["value"] == lowest
+
+
+@pytest.mark.parametrize("step, model, text, layer, scale", [
+    ("many-heads/steps/1", "tiny-sinusoidal", "I saw a dog and a dog.", 2, True),  # 1.1775 and 1.1829: both "1.18"
+    ("many-heads/steps/1", "tiny-sinusoidal", "The cat sat on the mat because it was tired.", 1, True),
+    ("many-heads/steps/1", "minilm-l6", "The cat sat on the mat because it was tired.", 3, False),  # 0.0001 0.0008 0.0038
+    ("many-heads/steps/1", "smollm2-135m", "The cat sat on the mat because it was tired.", 20, False),  # five at 0
+    ("why-divide-by-sqrt-d/steps/4", "minilm-l6", "The cat sat on the mat because it was tired.", 4, False),
+    ("why-divide-by-sqrt-d/steps/4", "smollm2-135m", "The cat sat on the mat because it was tired.", 18, False),
+    ("why-divide-by-sqrt-d/steps/4", "tiny-sinusoidal", "The cat sat on the mat because it was tired.", 2, False)])
+def test_the_most_focused_head_is_not_named_alone_where_another_reads_the_same(client, step, model, text, layer, scale):
+    """Lesson 7 'A grid of heads' and lesson 6 'Every head of the layer' name the layer's head of lowest mean entropy,
+    with two decimals, as the per-head summary shows every head's. tiny-sinusoidal, "I saw a dog and a dog.", layer 2:
+    heads 2 and 3 have 1.1775 and 1.1829, both "1.18" in the summary, and the step said "the most focused head (lowest
+    mean entropy) is head 2, at 1.18 nats". Where heads tie (MiniLM and SmolLM2 without scaling: several at 0), the
+    step says how many share it; where others read the same at two decimals, it writes the lowest and the next with
+    the API's four, and how many heads read alike (recomputed here from /api/analyze)."""
+    d = client.post(f"/api/lessons/{step}", json={"text": text, "model": model, "layer": layer, "scale": scale}).json()
+    assert d["problems"] == [] and d["settings"]["layer"] == layer, d["problems"]
+    heads = client.post("/api/analyze", json={"text": text, "model": model, "scale": scale}).json()["heads"][layer]
+    values = [(h["entropy"], i) for i, h in enumerate(heads) if h["entropy"] is not None]
+    lowest, first = min(values)
+    tied = [i for v, i in values if v == lowest]
+    alike = [i for v, i in values if f"{v:.2f}" == f"{lowest:.2f}"]
+    body = filled(d)
+    if len(tied) > 1:
+        assert f"{len(tied)} heads share the lowest mean entropy, {lowest:.2f} nats; the first of them is head " \
+               f"{first}" in body, body
+    else:
+        assert "share the lowest" not in body, body
+    if len(alike) > len(tied) and len(tied) == 1:
+        nxt, second = min((v, i) for v, i in values if i != first)
+        assert f"head {first}, at {lowest:.4f} nats" in body or f"head {first}, with a mean entropy of {lowest:.4f} nats" \
+            in body, body
+        assert f"{len(alike)} heads read {lowest:.2f}; the next lowest is head {second}, at {nxt:.4f}" in body, body
+    elif len(alike) > len(tied):
+        assert f"{len(alike)} heads read {lowest:.2f}" in body, body
+    else:
+        assert " heads read " not in body and f"{lowest:.4f}" not in body, body
+    if len(alike) == 1:
+        assert f"head {first}, at {lowest:.2f} nats" in body or f"head {first}, with a mean entropy of {lowest:.2f} " \
+               f"nats" in body, body
 
 
 @pytest.mark.slow

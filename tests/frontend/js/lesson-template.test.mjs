@@ -58,6 +58,22 @@ test("path steps: the largest, the second, the largest word, a word, an index by
   assert.equal(at(explain, "explain.weights.-1").value, 0.05);
   assert.deepEqual(at(analyze, "analyze.heads.$layer.$min(entropy).head"), { value: 1, path: ["heads", 0, 1, "head"] });
   assert.throws(() => at(explain, "explain.tokens.#dog"), /no token “dog”/);
+  // over records: how many share the smallest (largest), how many read as it does with two decimals, the next one
+  // (lesson 7 named head 2 at "1.18" as the most focused where head 3 read 1.18 too: 1.1775 and 1.1829). 0.125 is
+  // "0.13" as the page writes it (toFixed, Plotly's .2f: half up), as 0.1251 and 0.13; a head with no entropy counts
+  // for nothing (backend/lesson_steps.py resolve_path: the same answers)
+  const close = { tokens, heads: [[0.1251, 0.9, 0.125, null, 0.13, 0.9].map((entropy, head) => ({ head, entropy }))] };
+  assert.deepEqual(at(close, "analyze.heads.$layer.$mincount(entropy)"), { value: 1, path: ["heads", 0, "$mincount(entropy)"] });
+  assert.deepEqual(at(close, "analyze.heads.$layer.$minalike(entropy)"), { value: 3, path: ["heads", 0, "$minalike(entropy)"] });
+  assert.deepEqual(at(close, "analyze.heads.$layer.$2ndmin(entropy).head"), { value: 0, path: ["heads", 0, 0, "head"] });
+  assert.equal(at(close, "analyze.heads.$layer.$maxcount(entropy)").value, 2);
+  assert.equal(at(close, "analyze.heads.$layer.$maxalike(entropy)").value, 2);
+  assert.deepEqual(at(close, "analyze.heads.$layer.$2nd(entropy).head"), { value: 5, path: ["heads", 0, 5, "head"] });
+  const tiedLow = { tokens, heads: [[0.3, 0, 0, 0.004].map((entropy, head) => ({ head, entropy }))] };
+  assert.equal(at(tiedLow, "analyze.heads.$layer.$mincount(entropy)").value, 2);
+  assert.equal(at(tiedLow, "analyze.heads.$layer.$minalike(entropy)").value, 3);
+  assert.equal(at(tiedLow, "analyze.heads.$layer.$2ndmin(entropy).head").value, 2);
+  assert.throws(() => at({ tokens, heads: [[{ head: 0, entropy: null }]] }, "analyze.heads.$layer.$minalike(entropy)"), /no number to compare/);
   assert.throws(() => at(explain, "explain.weights.99"), /outside/);
   assert.throws(() => at(explain, "explain.nope"), /no “nope”/);
   // no query selected: the last token (the one place that says so, derive.js)
