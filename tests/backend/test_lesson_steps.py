@@ -952,6 +952,53 @@ def test_the_most_focused_head_is_not_named_alone_where_another_reads_the_same(c
                f"nats" in body, body
 
 
+RAIN = "The rain fell on the roof, and the rain did not stop."
+
+
+@pytest.mark.parametrize("step, model, text, role", [
+    ("many-heads/steps/2", "tiny-learned", RAIN, "previous-token"),  # L2 H3 0.3112, L2 H1 0.3087: both "0.31"
+    ("many-heads/steps/2", "tiny-alibi", "Lily had a red ball. Lily gave the ball to", "previous-token"),
+    ("many-heads/steps/2", "tiny-sinusoidal", "ha ha ha ha", "previous-token"),
+    ("many-heads/steps/2", "tiny-sinusoidal", "The cat sat on the mat because it was tired.", "previous-token"),
+    ("find-the-induction-head/steps/1", "tiny-rotary", RAIN, "duplicate-token"),  # 0.0611 and 0.0551: "0.06"
+    ("find-the-induction-head/steps/1", "tiny-sinusoidal", RAIN, "duplicate-token"),
+    ("find-the-induction-head/steps/2", "tiny-learned", RAIN, "previous-token"),
+    ("find-the-induction-head/steps/2", "tiny-rotary", RAIN, "previous-token"),
+    ("find-the-induction-head/steps/5", "tiny-sinusoidal", RAIN, "induction"),
+    ("find-the-induction-head/steps/5", "tiny-rotary", RAIN, "induction")])
+def test_the_top_head_of_a_role_is_not_named_alone_where_another_reads_the_same(client, step, model, text, role):
+    """Lesson 7 'Heads specialise' and lesson 11's role steps name the head with the model's highest role score. On
+    tiny-learned, "The rain fell on the roof, ...", layer 2, heads 3 and 1 have previous-token scores 0.3112 and
+    0.3087, both "0.31" in the per-head summary and the Heads tab, and lesson 7 named head 3 alone, as lesson 11 did
+    with "with 0.31". Where others read the same with two decimals, the step writes the top score and the next with
+    the API's four decimals and says how many heads read alike; where heads tie, how many share it (recomputed here
+    from the role table the step read)."""
+    d = client.post(f"/api/lessons/{step}", json={"text": text, "model": model}).json()
+    assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
+    read = next(n for n in d["numbers"] if f"$all.$max(scores.{role})" in n["placeholder"])
+    table = Refetch(client)(read["request"])["roles"]["heads"]
+    values = [(-h["scores"][role], h["layer"], h["head"]) for row in table for h in row if h["scores"].get(role) is not None]
+    top, layer, head = min(values)
+    top = -top
+    tied = [v for v in values if -v[0] == top]
+    alike = [v for v in values if f"{-v[0]:.2f}" == f"{top:.2f}"]
+    body = filled(d)
+    assert f"layer {layer}, head {head}" in body or f"head {head} of layer {layer}" in body, body
+    if len(tied) > 1:
+        assert f"{len(tied)} heads share" in body, body
+    else:
+        assert " heads share" not in body, body
+    if len(alike) > 1 and len(tied) == 1:
+        nxt, layer2, head2 = min(v for v in values if (v[1], v[2]) != (layer, head))
+        assert f"{top:.4f}" in body, body
+        assert f"With two decimals, {len(alike)} heads read {top:.2f}; the next after it, layer {layer2}, head " \
+               f"{head2}, has {-nxt:.4f}" in body, body
+    elif len(alike) > len(tied):
+        assert f"With two decimals, {len(alike)} heads read {top:.2f}" in body, body
+    else:
+        assert " heads read " not in body and f"{top:.4f}" not in body, body
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6", "smollm2-135m"])
 @pytest.mark.parametrize("text", ["The cat sat on the mat because it was tired.", "Birds sing."])
