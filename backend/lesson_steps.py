@@ -631,9 +631,12 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
             continue
         elif seg in ("$max", "$min"):
             key = _arg(cur, (lambda a, b: a > b) if seg == "$max" else (lambda a, b: a < b))
-        elif seg == "$maxcount":  # how many numbers of the list are its largest (1: it alone)
+        elif seg in ("$maxcount", "$maxalike"):  # how many numbers of the list are its largest (1: it alone), or
+            # read as it does with two decimals (the lesson text's, the heatmap cells'), it too
             top = cur[_arg(cur, lambda a, b: a > b)]
-            cur = sum(1 for v in cur if isinstance(v, (int, float)) and not isinstance(v, bool) and v == top)
+            numbers = [v for v in cur if isinstance(v, (int, float)) and not isinstance(v, bool)]
+            cur = sum(1 for v in numbers if v == top) if seg == "$maxcount" else \
+                sum(1 for v in numbers if two_decimals(v) == two_decimals(top))
             path.append(seg)
             continue
         elif seg == "$2nd":

@@ -10,7 +10,7 @@
 //
 // segments: a field name, an index (negative: from the end), $layer $head $token $prev $depth (the page's
 // selection), $max $min $2nd (index of the largest, smallest, second largest number of the array), $maxcount (how
-// many numbers of the array are its largest: 1 where it is alone),
+// many numbers of the array are its largest: 1 where it is alone), $maxalike (how many read as it with two decimals),
 // $maxword (the largest, leaving out special tokens like BOS and masked keys), $maxwordcount (how many of those keys
 // have that largest number: 1 where it is alone), $max(path) $min(path) (over the array's
 // items, comparing each item's `path`), $maxseen $minseen $maxseen(path) $minseen(path) (the same over the keys the
@@ -273,10 +273,12 @@ export function resolve(root, segments, ctx) {
       continue;
     } else if (seg === "$max" || seg === "$min") {
       key = argBy(cur, seg === "$max" ? (a, b) => a > b : (a, b) => a < b);
-    } else if (seg === "$maxcount") {
-      // how many numbers of the list are its largest (1: it alone)
+    } else if (seg === "$maxcount" || seg === "$maxalike") {
+      // how many numbers of the list are its largest (1: it alone), or read as it does with two decimals (the lesson
+      // text's, the heatmap cells'), it too
       const top = cur[argBy(cur, (a, b) => a > b)];
-      cur = cur.filter((v) => typeof v === "number" && v === top).length;
+      const same = seg === "$maxcount" ? (v) => v === top : (v) => format(v, "2") === format(top, "2");
+      cur = cur.filter((v) => typeof v === "number" && same(v)).length;
       path.push(seg);
       continue;
     } else if (seg === "$2nd") {

@@ -840,6 +840,11 @@ def test_records_count_their_extremes_alike_and_name_the_next_as_the_page_does()
     assert resolve_path(low, ["heads", "$layer", "$2ndmin(entropy)", "head"], ctx)[0] == 2
     with pytest.raises(ReadError, match="no number to compare"):
         resolve_path({"heads": [[{"head": 0, "entropy": None}]]}, ["heads", "$layer", "$minalike(entropy)"], ctx)
+    # $maxalike over a list of numbers, as lesson-template.test.mjs
+    for weights, value in (([0.3033, 0.3029, 0.2938, 0.1, 0], 2), ([0.125, 0.13, 0.1249, 0.6], 1),
+                           ([0.125, 0.13, 0.1249], 2)):
+        assert resolve_path({"weights": weights}, ["weights", "$maxalike"], {}) == (value, ["weights", "$maxalike"])
+        assert follow({"weights": weights}, ["weights", "$maxalike"]) == value
 
 def test_sum_adds_those_items_as_the_page_does():
     from backend.lesson_steps import resolve_path
@@ -2818,8 +2823,37 @@ def test_lesson_5_s_any_query_calls_a_top_key_that_is_the_query_itself(client, m
         e = step_explain(client, d, model)
         top = max(range(len(e["weights"])), key=lambda i: (e["weights"][i], -i))
         body = filled(d).replace("**itself**", "itself")  # (a key written `| self`)
-        said = re.search(r"gives its largest weight, \d\.\d\d, to (itself|\*\*[^*]+\*\*)\.", body)
+        said = re.search(r"gives its largest weight, \d\.\d\d(?:\d\d)?, to (itself|\*\*[^*]+\*\*)\.", body)
         assert said and (said[1] == "itself") == (top == token), (token, top, body)
+
+
+@pytest.mark.parametrize("model, layer, head, token", [
+    ("tiny-rotary", 2, 3, 11),  # 0.3033 and 0.3029: both "0.30"
+    ("minilm-l6", 0, 3, 12),  # 0.1334, 0.1264 and 0.1251: three "0.13"
+    ("smollm2-135m", 3, 3, 10),  # 0.3418 and 0.341
+    ("tiny-sinusoidal", 1, 1, 5)])
+def test_lesson_5_s_any_query_does_not_name_one_key_alone_where_another_reads_the_same(client, model, layer, head,
+                                                                                      token):
+    """'Any query, any head' said "Now ., in layer 2, head 3, gives its largest weight, 0.30, to ..." on tiny-rotary,
+    "The cat sat on the mat because it was tired.", where another key gets 0.3029, "0.30" as well in the heatmap's
+    cells. Where other keys read the same with two decimals, the step writes the largest weight and the next with four
+    and says how many keys read alike (recomputed here from the explain answer)."""
+    text = "The cat sat on the mat because it was tired."
+    d = client.post("/api/lessons/attention-arithmetic/steps/5",
+                    json={"text": text, "model": model, "layer": layer, "head": head, "token": token}).json()
+    assert d["problems"] == [] and (d["settings"]["layer"], d["settings"]["head"]) == (layer, head), d["problems"]
+    w = step_explain(client, d, model)["weights"]
+    top = max(w)
+    tied = w.count(top)
+    alike = sum(1 for v in w if f"{v:.2f}" == f"{top:.2f}")
+    body = filled(d)
+    if tied == 1 and alike > 1:
+        second = max(v for i, v in enumerate(w) if i != w.index(top))
+        assert f"gives its largest weight, {top:.4f}, to" in body, body
+        assert f"With two decimals, {alike} keys read {top:.2f}; the next after it, " in body, body
+        assert f"gets {second:.4f}" in body, body
+    else:
+        assert "With two decimals" not in body and f"{top:.4f}" not in body, body
 
 
 @pytest.mark.parametrize("text, token", [("The cat sat on the mat because it was tired.", t) for t in (0, 1, 2)]

@@ -51,6 +51,11 @@ test("path steps: the largest, the second, the largest word, a word, an index by
   // $maxcount: how many numbers of the list are its largest, special tokens and all (lesson 5 named one of two alike)
   assert.equal(at(explain, "explain.weights.$maxcount").value, 1);
   assert.deepEqual(at({ ...explain, weights: [0.1, 0.45, 0, 0.45, 0] }, "explain.weights.$maxcount"), { value: 2, path: ["weights", "$maxcount"] });
+  // $maxalike: how many read as the largest does with two decimals, it too (tiny-rotary gave 0.3033 and 0.3029, both
+  // "0.30" in the heatmap's cells, and lesson 5 named the first alone); 0.125 reads "0.13", half up, as 0.13 does
+  assert.deepEqual(at({ ...explain, weights: [0.3033, 0.3029, 0.2938, 0.1, 0] }, "explain.weights.$maxalike"), { value: 2, path: ["weights", "$maxalike"] });
+  assert.equal(at({ ...explain, weights: [0.125, 0.13, 0.1249, 0.6] }, "explain.weights.$maxalike").value, 1);
+  assert.equal(at({ ...explain, weights: [0.125, 0.13, 0.1249] }, "explain.weights.$maxalike").value, 2);
   assert.equal(at(explain, "top_word_key").value, "␣cat");
   assert.deepEqual(at(explain, "explain.tokens.#cat/2").path, ["tokens", 6]);
   assert.equal(at(explain, "explain.tokens.$token.display").value, "␣sat");
