@@ -2856,6 +2856,39 @@ def test_lesson_5_s_any_query_does_not_name_one_key_alone_where_another_reads_th
         assert "With two decimals" not in body and f"{top:.4f}" not in body, body
 
 
+@pytest.mark.parametrize("step, body_extra", [
+    ("positional-encoding/steps/2", {"model": "tiny-sinusoidal", "text": "Lily had a red ball. Lily gave the ball to"}),
+    ("positional-encoding/steps/2", {"model": "tiny-learned", "text": "I saw a dog and a dog."}),
+    ("positional-encoding/steps/3", {"model": "tiny-sinusoidal", "text": "Tom met Sam and then Tom met Ann."}),
+    ("positional-encoding/steps/3", {"model": "tiny-sinusoidal", "text": "The cat sat on the mat because it was tired."}),
+    ("find-the-induction-head/steps/6", {"model": "tiny-sinusoidal", "text": "Lily had a red ball. Lily gave the ball to",
+                                         "layer": 2, "head": 2, "token": 7}),
+    ("find-the-induction-head/steps/6", {"model": "tiny-rotary", "text": RAIN, "layer": 0, "head": 2, "token": 5}),
+    ("find-the-induction-head/steps/6", {"model": "tiny-sinusoidal", "text": RAIN})])
+def test_lessons_8_and_11_do_not_name_one_key_alone_where_another_reads_the_same(client, step, body_extra):
+    """Lesson 8 'Positions removed' and 'Shuffled positions', and lesson 11 'The same head on your sentence', name the
+    key the query gives its largest weight. tiny-sinusoidal, "Lily had a red ball. Lily gave the ball to", positions
+    removed, layer 0, head 0, "to": 0.1595 and 0.1585, both "0.16" in the heatmap's cells, and the step said "to now
+    gives 0.16 to ...". Where other keys read the same with two decimals, the step writes the largest weight and the
+    next with four and says how many keys read alike, for the run on screen and the one with positions it compares
+    (each recomputed here from the explain answers)."""
+    d = client.post(f"/api/lessons/{step}", json=body_extra).json()
+    assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
+    body = filled(d).lower()
+    s = d["settings"]
+    runs = [s["positions"]] + (["normal"] if s["positions"] != "normal" else [])
+    for positions in runs:
+        w = step_explain(client, d, body_extra["model"], positions=positions)["weights"]
+        top = max(w)
+        alike = sum(1 for v in w if f"{v:.2f}" == f"{top:.2f}")
+        if w.count(top) == 1 and alike > 1:
+            second = max(v for i, v in enumerate(w) if i != w.index(top))
+            assert f"{top:.4f}" in body and f"{second:.4f}" in body, (positions, body)
+            assert f"with two decimals, {alike} keys read {top:.2f}; the next after it" in body, (positions, body)
+        else:
+            assert f"{top:.4f}" not in body, (positions, body)
+
+
 @pytest.mark.parametrize("text, token", [("The cat sat on the mat because it was tired.", t) for t in (0, 1, 2)]
                          + [("Hello", 0), ("Hello", 1)])  # ("Hello": the start token and one word)
 def test_lesson_8_s_five_schemes_at_a_query_that_sees_no_word_or_one(client, text, token):
