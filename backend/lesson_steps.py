@@ -660,16 +660,23 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
                 path.append(seg)
                 continue
             key = _arg(vals, better, lambda i, first=first: i == first)
-        elif seg in ("$maxword", "$maxwordcount"):  # (a special token, or a key the query cannot see: the `mask`)
+        elif seg in ("$maxword", "$maxwordcount", "$maxwordalike", "$2ndword"):
+            # (a special token, or a key the query cannot see: the `mask`)
             masked = root.get("mask") if isinstance(root, dict) and isinstance(root.get("mask"), list) else []
 
             def not_word(i, masked=masked):
                 return bool(tokens and i < len(tokens) and tokens[i].get("special")) or bool(i < len(masked) and masked[i])
             key = _arg(cur, lambda a, b: a > b, not_word)
-            if seg == "$maxwordcount":  # how many of those keys have that largest number (1: it alone)
-                cur = sum(1 for i, v in enumerate(cur) if not not_word(i) and v == cur[key])
+            if seg in ("$maxwordcount", "$maxwordalike"):  # how many of those keys have that largest number (1: it
+                # alone), or read as it does with two decimals (it too)
+                words = [v for i, v in enumerate(cur) if not not_word(i) and isinstance(v, (int, float))
+                         and not isinstance(v, bool)]
+                cur = sum(1 for v in words if v == cur[key]) if seg == "$maxwordcount" else \
+                    sum(1 for v in words if two_decimals(v) == two_decimals(cur[key]))
                 path.append(seg)
                 continue
+            if seg == "$2ndword":  # the second largest of those keys
+                key = _arg(cur, lambda a, b: a > b, lambda i, first=key: not_word(i) or i == first)
         elif (m := re.fullmatch(r"\$(max|min)(seen)?(?:\((.+)\))?", seg)) and (m[2] or m[3]):
             # $max(path) $min(path): over a list of records, by `path`; $maxseen $minseen (and with a path): only the
             # keys the query can see (leaving out those the answer's `mask` marks true: explain's keys after the query)

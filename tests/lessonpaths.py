@@ -1,5 +1,5 @@
 """A lesson placeholder's path followed in an API answer, as the tests recompute it (the concrete keys a resolution
-reports: indices, field names, `$all`, `$sum(i,j)`, `$maxcount`, `$maxalike`, `$maxwordcount`, and
+reports: indices, field names, `$all`, `$sum(i,j)`, `$maxcount`, `$maxalike`, `$maxwordcount`, `$maxwordalike`, and
 over records `$maxcount(path)`, `$mincount(path)`, `$maxalike(path)`, `$minalike(path)`), independently of
 backend/lesson_steps.py resolve_path."""
 
@@ -25,10 +25,12 @@ def follow(value, path: list):
             numbers = [v for v in value if isinstance(v, (int, float)) and not isinstance(v, bool)]
             value = numbers.count(max(numbers)) if key == "$maxcount" else \
                 sum(1 for v in numbers if _two(v) == _two(max(numbers)))
-        elif key == "$maxwordcount":  # the same over the keys of words the query sees (no special token, not masked)
+        elif key in ("$maxwordcount", "$maxwordalike"):  # the same over the keys of words the query sees (no special
+            # token, not masked)
             mask = root.get("mask") or [False] * len(value)
             words = [v for v, t, m in zip(value, root["tokens"], mask, strict=True) if not t.get("special") and not m]
-            value = words.count(max(words))
+            value = words.count(max(words)) if key == "$maxwordcount" else \
+                sum(1 for v in words if _two(v) == _two(max(words)))
         elif isinstance(key, str) and (m := re.fullmatch(r"\$(max|min)(count|alike)\((.+)\)", key)):
             # over records: how many have the largest (smallest) `path`, or read as it does with two decimals, half up
             # as the page writes them

@@ -12,7 +12,8 @@
 // selection), $max $min $2nd (index of the largest, smallest, second largest number of the array), $maxcount (how
 // many numbers of the array are its largest: 1 where it is alone), $maxalike (how many read as it with two decimals),
 // $maxword (the largest, leaving out special tokens like BOS and masked keys), $maxwordcount (how many of those keys
-// have that largest number: 1 where it is alone), $max(path) $min(path) (over the array's
+// have that largest number: 1 where it is alone), $maxwordalike (how many read as it with two decimals), $2ndword (the
+// second largest of those keys), $max(path) $min(path) (over the array's
 // items, comparing each item's `path`), $maxseen $minseen $maxseen(path) $minseen(path) (the same over the keys the
 // query can see: those the answer's `mask` marks true left out), #word and #word/2 (the index of the first,
 // second, ... token that is `word`), @(path) (the index that `path`, read from the source's top, ends on), $all (a
@@ -302,17 +303,23 @@ export function resolve(root, segments, ctx) {
         continue;
       }
       key = argBy(vals, better, (i) => i === first);
-    } else if (seg === "$maxword" || seg === "$maxwordcount") {
+    } else if (["$maxword", "$maxwordcount", "$maxwordalike", "$2ndword"].includes(seg)) {
       // (a special token, or a key the query cannot see: the answer's `mask`)
       const toks = tokensOf(root, ctx);
       const hidden = root && Array.isArray(root.mask) ? root.mask : [];
       const notWord = (i) => Boolean(toks[i] && toks[i].special) || Boolean(hidden[i]);
       key = argBy(cur, (a, b) => a > b, notWord);
-      if (seg === "$maxwordcount") {
-        // how many of those keys have that largest number (1: it alone)
-        cur = cur.filter((v, i) => !notWord(i) && v === cur[key]).length;
+      if (seg === "$maxwordcount" || seg === "$maxwordalike") {
+        // how many of those keys have that largest number (1: it alone), or read as it does with two decimals (it too)
+        const top = cur[key];
+        const same = seg === "$maxwordcount" ? (v) => v === top : (v) => format(v, "2") === format(top, "2");
+        cur = cur.filter((v, i) => !notWord(i) && typeof v === "number" && same(v)).length;
         path.push(seg);
         continue;
+      }
+      if (seg === "$2ndword") {
+        const first = key; // the second largest of those keys
+        key = argBy(cur, (a, b) => a > b, (i) => notWord(i) || i === first);
       }
     } else if (/^\$(max|min)(seen|\(.+\)|seen\(.+\))$/.test(seg)) {
       // $max(path) $min(path): over a list of records, by `path`; $maxseen $minseen (and with a path): only the keys

@@ -754,6 +754,34 @@ def test_the_word_read_most_is_not_named_alone_where_others_tie_with_it(client):
     assert "it gives the most" in said and "share the most" not in said, said
 
 
+@pytest.mark.parametrize("model, text, layer, head", [
+    ("tiny-learned", "The cat chased the dog.", 0, 1),  # 0.1206 and 0.1151: both "0.12"
+    ("tiny-nope", "The dog chased the cat because it was hungry.", 0, 3),  # 0.0301, 0.0265, 0.026: "0.03"
+    ("minilm-l6", "The cat chased the dog.", 0, 0),  # 0.1275 and 0.1261 (start and end markers left out)
+    ("tiny-sinusoidal", "The cat chased the dog.", 0, 0)])
+def test_lesson_4_does_not_name_one_word_alone_where_another_reads_the_same(client, model, text, layer, head):
+    """Lesson 4 'The chaser' names the word the second token gives the most (special tokens and keys it cannot see left
+    out). tiny-learned, "The cat chased the dog.", layer 0, head 1: 0.1206 and 0.1151, both "0.12" in the heatmap's
+    cells, and the step said "it gives the most, 0.12, to ...". Where other words read the same with two decimals,
+    the step writes the most and the next with four and says how many read alike (recomputed from the explain
+    answer)."""
+    d = client.post("/api/lessons/context/steps/5", json={"text": text, "model": model, "layer": layer,
+                                                           "head": head}).json()
+    assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
+    e = step_explain(client, d, model)
+    w = [v for i, v in enumerate(e["weights"]) if not e["mask"][i] and not e["tokens"][i]["special"]]
+    top = max(w)
+    alike = sum(1 for v in w if f"{v:.2f}" == f"{top:.2f}")
+    body = filled(d)
+    if w.count(top) == 1 and alike > 1:
+        second = max(v for i, v in enumerate(w) if i != w.index(top))
+        assert f"it gives the most, {top:.4f}, to" in body, body
+        assert f"(with two decimals, {alike} of them read {top:.2f}; the next after it, " in body, body
+        assert f"gets {second:.4f})" in body, body
+    else:
+        assert "with two decimals" not in body and f"{top:.4f}" not in body, body
+
+
 def test_the_key_read_most_is_not_named_alone_where_another_ties_with_it(client):
     """Lesson 5's last step named the key with the largest weight alone: on tiny-nope, " . .", layer 0, head 3, the last
     "." gives 0.4473 to each "␣" (one key: no positions), and it said "gives its largest weight, 0.45, to ␣ (token 1)".
@@ -845,6 +873,12 @@ def test_records_count_their_extremes_alike_and_name_the_next_as_the_page_does()
                            ([0.125, 0.13, 0.1249], 2)):
         assert resolve_path({"weights": weights}, ["weights", "$maxalike"], {}) == (value, ["weights", "$maxalike"])
         assert follow({"weights": weights}, ["weights", "$maxalike"]) == value
+    # $maxwordalike and $2ndword: the same over the keys of words the query sees (start token and masked keys out)
+    tokens = [{"display": t, "special": t == "<|bos|>"} for t in ("<|bos|>", "A", "b", "c", "d")]
+    answer = {"tokens": tokens, "weights": [0.3, 0.1206, 0.1151, 0.4, 0.1], "mask": [False, False, False, True, False]}
+    assert resolve_path(answer, ["weights", "$maxwordalike"], {}) == (2, ["weights", "$maxwordalike"])
+    assert follow(answer, ["weights", "$maxwordalike"]) == 2
+    assert resolve_path(answer, ["weights", "$2ndword"], {}) == (0.1151, ["weights", 2])
 
 def test_sum_adds_those_items_as_the_page_does():
     from backend.lesson_steps import resolve_path

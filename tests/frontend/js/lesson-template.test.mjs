@@ -48,6 +48,12 @@ test("path steps: the largest, the second, the largest word, a word, an index by
   const hiddenTie = { ...tied, mask: [false, false, false, false, false, true, true] }; // a masked key does not count
   assert.equal(at(hiddenTie, "explain.weights.$maxwordcount").value, 2);
   assert.throws(() => at(bos, "explain.weights.$maxwordcount"), /no number to compare/);
+  // $maxwordalike, $2ndword: how many of those keys read as the largest does with two decimals, and the next of them
+  // (tiny-learned gave 0.1206 and 0.1151, both "0.12", and lesson 4 named the first alone); the BOS and a masked key
+  // left out
+  const near = { ...explain, weights: [0.3, 0.1206, 0.1151, 0.4, 0.1, 0, 0], mask: [false, false, false, true, false, true, true] };
+  assert.deepEqual(at(near, "explain.weights.$maxwordalike"), { value: 2, path: ["weights", "$maxwordalike"] });
+  assert.deepEqual(at(near, "explain.weights.$2ndword"), { value: 0.1151, path: ["weights", 2] });
   // $maxcount: how many numbers of the list are its largest, special tokens and all (lesson 5 named one of two alike)
   assert.equal(at(explain, "explain.weights.$maxcount").value, 1);
   assert.deepEqual(at({ ...explain, weights: [0.1, 0.45, 0, 0.45, 0] }, "explain.weights.$maxcount"), { value: 2, path: ["weights", "$maxcount"] });
