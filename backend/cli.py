@@ -179,7 +179,12 @@ def cmd_analyze(args: argparse.Namespace) -> None:
         best = min(heads, key=lambda h: h.entropy)
         row = result.attention[layer][best.head][last]
         key = max(range(len(row)), key=row.__getitem__)
-        print(f"  layer {layer}: head {best.head} (entropy {best.entropy:.2f} nats): "
+        # other heads that read the same with two decimals (or tie): named, each with four, as the best then is
+        alike = [h for h in heads if h is not best and f"{h.entropy:.2f}" == f"{best.entropy:.2f}"]
+        entropy = f"{best.entropy:.2f} nats" if not alike else (
+            f"{best.entropy:.4f} nats; also {best.entropy:.2f} with two decimals: "
+            + ", ".join(f"head {h.head} at {h.entropy:.4f}" for h in alike))
+        print(f"  layer {layer}: head {best.head} (entropy {entropy}): "
               f"{result.tokens[last].display!s} -> {result.tokens[key].display!s} {row[key]:.2f}")
 
 

@@ -27,6 +27,26 @@ def test_analyze_text(capsys):
     assert "model: tiny-rotary" in out and "layer 3: head" in out
 
 
+def test_analyze_does_not_name_one_head_most_focused_where_another_reads_the_same(capsys):
+    """tiny-sinusoidal, "I saw a dog and a dog.", layer 2: heads 2 and 3 have mean entropies 1.1775 and 1.1829, and
+    the line said "layer 2: head 2 (entropy 1.18 nats)", as if no other head had 1.18. Where others read the same
+    with two decimals, the line writes the entropy with four and names them with theirs; a head alone keeps two."""
+    main(["analyze", "I saw a dog and a dog.", "--json"])
+    heads = json.loads(capsys.readouterr().out)["heads"]
+    main(["analyze", "I saw a dog and a dog."])
+    lines = {int(m[1]): m[2] for m in re.finditer(r"^  layer (\d+): (.*)$", capsys.readouterr().out, re.M)}
+    for layer, row in enumerate(heads):
+        best = min(row, key=lambda h: (h["entropy"], h["head"]))
+        alike = [h for h in row if h is not best and f"{h['entropy']:.2f}" == f"{best['entropy']:.2f}"]
+        if alike:
+            others = ", ".join(f"head {h['head']} at {h['entropy']:.4f}" for h in alike)
+            assert lines[layer].startswith(f"head {best['head']} (entropy {best['entropy']:.4f} nats; also "
+                                           f"{best['entropy']:.2f} with two decimals: {others})"), lines[layer]
+        else:
+            assert lines[layer].startswith(f"head {best['head']} (entropy {best['entropy']:.2f} nats)"), lines[layer]
+    assert lines[2].startswith("head 2 (entropy 1.1775 nats; also 1.18 with two decimals: head 3 at 1.1829)")
+
+
 def test_analyze_bad_input_exits_with_message():
     with pytest.raises(SystemExit, match="text is empty"):
         main(["analyze", "   "])
