@@ -621,12 +621,12 @@ def test_a_long_text_s_labels_do_not_pile_up(page: Page):
     assert shown["n"] > 300 and min(gaps) * rows >= 9, (rows, gaps[:10])
 
 
-@pytest.mark.parametrize("size, extra", [((390, 844), {}), ((1280, 720), {"present": 1, "lesson": "many-heads", "step": 1})],
-                         ids=["phone", "presenter-lesson"])
+@pytest.mark.parametrize("size, extra", [((390, 844), {}), ((390, 844), {"present": 1, "lesson": "many-heads", "step": 1})],
+                         ids=["phone", "phone-presenter-lesson"])
 def test_the_tabs_take_one_row_and_show_the_selected_one(page: Page, size, extra):
-    """On a phone and in presenter mode with a lesson open the tabs scroll sideways in one row (wrapped, they were five
-    rows of the part that stays on screen on a phone), and the selected one, the last here, is scrolled into sight (in
-    presenter mode it was past the row's right edge: the selection's controls, drawn after, narrowed the row)."""
+    """On a phone, also in presenter mode with a lesson open, the tabs scroll sideways in one row (wrapped, they were
+    five rows of the part that stays on screen on a phone), and the selected one, the last here, is scrolled into sight
+    (in presenter mode it was past the row's right edge: the selection's controls, drawn after, narrowed the row)."""
     page.set_viewport_size({"width": size[0], "height": size[1]})
     page.goto("/?" + urlencode({"text": SENTENCE, "view": "heads", **extra}))
     ready(page, WAIT)
@@ -675,8 +675,32 @@ def test_presenter_mode_shows_every_tab_whole(page: Page, need_models, view, mod
     assert page.evaluate("document.documentElement.scrollWidth") <= width
 
 
-@pytest.mark.parametrize("size, extra", [((390, 844), {}), ((1280, 720), {"present": 1, "lesson": "many-heads", "step": 1})],
-                         ids=["phone", "presenter-lesson"])
+@pytest.mark.parametrize("lesson, step, view, size, most", [
+    ("many-heads", 1, "attention", (1280, 720), 3), ("many-heads", 1, "attention", (1024, 768), 3),
+    ("positional-encoding", 1, "positional", (1024, 768), 3), ("where-does-the-answer-appear", 4, "attribution", (1280, 720), 3)])
+def test_presenter_mode_with_a_lesson_open_shows_every_tab_whole(page: Page, lesson, step, view, size, most):
+    """Presenter mode with a lesson open: the tabs were one row scrolling sideways beside the Layer / Head / Query menus
+    (at 1024x768 "Attention" and part of "Model" in sight, the twelve others hidden; at 1280x720 three and a half). They
+    wrap as without a lesson, in the page's own text size: every label whole, three rows at 1024 and 1280 px, the menus
+    at the end of the last, and the views as wide as before (the plots' words in them, none over another)."""
+    width, height = size
+    page.set_viewport_size({"width": width, "height": height})
+    page.goto("/?" + urlencode({"present": 1, "lesson": lesson, "step": step}))
+    step_ready(page, lesson, step)
+    expect(page.locator(f"main .view[data-view={view}]")).to_be_visible()
+    page.wait_for_timeout(300)
+    assert page.evaluate(TABS_NOT_WHOLE) == []
+    tops = page.evaluate("""() => [...new Set([...document.querySelectorAll('.tabs [role=tab]')]
+        .map((t) => Math.round(t.getBoundingClientRect().top)))]""")
+    assert len(tops) <= most, tops
+    menus = page.locator("#selection").bounding_box()
+    assert menus and menus["x"] + menus["width"] <= page.evaluate("document.getElementById('views').getBoundingClientRect().right") + 1
+    assert menus["y"] >= min(tops) - 1, menus
+    assert page.evaluate("document.documentElement.scrollWidth") <= width
+    assert page.evaluate(TEXT_CLASHES) + page.evaluate(TICKS_OUTSIDE) == []
+
+
+@pytest.mark.parametrize("size, extra", [((390, 844), {})], ids=["phone"])
 def test_a_tab_row_that_scrolls_fades_where_it_hides_tabs(page: Page, size, extra):
     """Where the tabs scroll sideways, the row fades out at each side that hides a tab (classes more-left and
     more-right), and the selected tab is scrolled clear of the fades; scrolled to the start, the left fade goes."""
