@@ -627,6 +627,22 @@ export function stepAxis(last, width = 600, k = 1) {
   return { title: { text: "training step" }, range: [0, end], zeroline: false, tickmode: "linear", tick0: 0, dtick };
 }
 
+/** 2 -> "2nd", 3 -> "3rd", 11 -> "11th", 22 -> "22nd". */
+export const ordinal = (k) => `${k}${k % 100 >= 11 && k % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][k % 10] || "th"}`;
+
+/**
+ * The title of a token axis that labels every `step`-th token (tickStep): it says which are labelled, in the longest
+ * of its forms that fits `room` px of the axis at about 8.4 px a letter times the presenter's scale `k`
+ * ("key (every 2nd labelled; hover for all)" where `hover`, "key (every 2nd labelled)", "key (every 2nd)"), the
+ * bare `name` where none fits; `all` where every token is labelled.
+ */
+export function thinnedTitle(name, step, room, { k = 1, all = name, hover = false } = {}) {
+  if (step <= 1) return all;
+  const every = `every ${ordinal(step)}`;
+  return [...(hover ? [`${name} (${every} labelled; hover for all)`] : []), `${name} (${every} labelled)`, `${name} (${every})`]
+    .find((t) => t.length * 8.4 * k <= room) ?? name;
+}
+
 /** Label every k-th token on a small plot's axis so that about `fit` labels show (hover shows them all). */
 export function tickStep(n, fit = 30) {
   return n > fit ? Math.ceil(n / fit) : 1;

@@ -2,11 +2,9 @@
 // softmax, each v times its weight, and the sum; beside it the same row with scaling flipped.
 import {
   caption, changed, COLORS, draw, esc, fmt, h, panel, part, plainLabels, plotOf, presenting, PRESENTER_FONT_SCALE, reason, setExport,
-  tickStep, tokenAxis,
+  thinnedTitle, tickStep, tokenAxis,
 } from "../plot.js";
 import { shownText } from "../derive.js";
-
-const ordinal = (k) => `${k}${k % 100 >= 11 && k % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][k % 10] || "th"}`;
 
 export const id = "arithmetic";
 export const sources = ["explain"];
@@ -137,7 +135,7 @@ export function render(element, data, state) {
   // 16 px times the presenter's scale in its larger type (30 keys in presenter mode were labelled all, into each other)
   const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
   const step = tickStep(n, Math.max(3, Math.floor(((scoresFig.clientWidth || 600) - 80) / (16 * scale))));
-  const axis = tokenAxis(tokens, { title: { text: step > 1 ? `key (every ${ordinal(step)} labelled; hover for all)` : "key" }, tickangle: n > 8 ? -45 : 0 }, step);
+  const axis = tokenAxis(tokens, { title: { text: thinnedTitle("key", step, Infinity, { hover: true }) }, tickangle: n > 8 ? -45 : 0 }, step);
   const hov = (label, arr) =>
     arr.map((v, i) => `key ${i} “${esc(shownText(tokens[i]))}”<br>${label}: ${v === null ? "masked" : v}`);
   // (the plot's width less its 65 px of margins, shared by the n keys; in the presenter's larger type, as if narrower)

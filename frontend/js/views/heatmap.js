@@ -1,7 +1,7 @@
 // The selected layer and head as a query x key heatmap; masked cells grey with the hover text "masked".
 import {
   caption, draw, emit, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, PRESENTER_FONT_SCALE, presenting,
-  selectedPattern, selectionShapes, squareHeight, THEME, tickStep, tokenAxis, tokenHeatmap, tokenIndex,
+  selectedPattern, selectionShapes, squareHeight, THEME, thinnedTitle, tickStep, tokenAxis, tokenHeatmap, tokenIndex,
 } from "../plot.js";
 import { isAblated } from "../derive.js";
 import { toggleRow } from "../roles.js";
@@ -9,9 +9,6 @@ import { toggleRow } from "../roles.js";
 /** Presenter mode: the fewest pixels a query row of the heatmap is drawn in (a thinner one blurs into its neighbours
  * on a projector). */
 const PRESENTER_MIN_ROW = 4;
-
-/** 2 -> "2nd", 3 -> "3rd", 11 -> "11th", 22 -> "22nd". */
-const ordinal = (k) => `${k}${k % 100 >= 11 && k % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][k % 10] || "th"}`;
 
 /**
  * data: {analyze}: /api/analyze as derive.js's visibleAnalysis gives it: `mask(i, j)` (the answer's own mask, null
@@ -75,8 +72,7 @@ export function render(element, data, state) {
   const xStep = tickStep(n, Math.min(48, Math.floor(((element.clientWidth || 600) - 150) / (16 * scale))));
   const yStep = tickStep(n, Math.floor((height - chrome) / (12 * scale)));
   // the y title says which are labelled where the plot is high enough for it (about 8 px a letter, times the scale)
-  const yTitle = yStep === 1 ? "query" : [`query (every ${ordinal(yStep)} labelled)`, `query (every ${ordinal(yStep)})`, "query"]
-    .find((t) => t.length * 8.4 * scale <= height - 130 * scale);
+  const yTitle = thinnedTitle("query", yStep, height - 130 * scale, { k: scale });
   const drawing = draw(
     fig,
     [trace],
@@ -84,7 +80,7 @@ export function render(element, data, state) {
       height,
       plot_bgcolor: MASKED_COLOR,
       images: anyMasked ? [maskedBackground()] : [],
-      xaxis: tokenAxis(tokens, { title: { text: xStep > 1 ? `key (every ${ordinal(xStep)} labelled; hover for all)` : "key (attended to)" }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep),
+      xaxis: tokenAxis(tokens, { title: { text: thinnedTitle("key", xStep, Infinity, { all: "key (attended to)", hover: true }) }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep),
       yaxis: tokenAxis(tokens, { title: { text: yTitle }, autorange: false, range: [n - 0.5, -0.5] }, yStep),
       shapes,
       margin: { l: 70, r: 10, t: 10, b: 60 },

@@ -12,7 +12,7 @@ import {
 } from "../labrun.js";
 import {
   action, caption, changed, COLORS, draw, emit, esc, fmt, h, maskedBackground, matrixRows, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, reason,
-  setExport, setValue, squareHeight, stepAxis, THEME, tokenAxis, tokenHeatmap,
+  setExport, setValue, squareHeight, stepAxis, THEME, thinnedTitle, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
 const OPEN_TITLE = "register the model at the step shown and look at it in every view";
@@ -301,6 +301,27 @@ export function patternCaption(layer, head, step, pattern) {
     `The model's weights of a row sum to 1; these are the run's 8-bit record of them, each within 0.002 (${rows}). ${THEME.masked.words}`;
 }
 
+/**
+ * The attention plot's height and token axes for the example's `tokens` ({text}) in a plot `width` px wide, k: the
+ * presenter's text scale (1 outside it): every token labelled where they fit, else every 2nd (hover names each one),
+ * and the titles say which.
+ */
+export function patternLayout(tokens, width, k = 1) {
+  const n = tokens.length;
+  const every = n > 32 || (n > 16 && width < 520) ? 2 : 1;
+  // the key labels stand upright where one is wider than its columns (<|bos|> ran over the letters beside it)
+  const upright = tokens.some((t) => [...t.text].length * 7 > (every * 0.7 * width) / n);
+  const height = squareHeight(n, { max: 520, per: 18 });
+  // the titles say which are labelled where they have room, as the Attention view's heatmap's do: across the width
+  // less the query labels and colour bar, down the height less the margins and key labels
+  const key = thinnedTitle("key", every, width - 150, { k, all: "key (attended to)" });
+  return {
+    height,
+    xaxis: tokenAxis(tokens, { title: { text: key }, side: "bottom", tickangle: upright ? -90 : 0 }, every),
+    yaxis: tokenAxis(tokens, { title: { text: thinnedTitle("query", every, height - 130 * k, { k }) }, autorange: false, range: [n - 0.5, -0.5] }, every),
+  };
+}
+
 function drawPattern(fig, run, rec, layer, head) {
   headPicker(fig, run, layer, head);
   if (!changed(fig, [rec, layer, head, Math.round(fig.clientWidth / 40)])) return;
@@ -313,17 +334,10 @@ function drawPattern(fig, run, rec, layer, head) {
   const n = tokens.length;
   const masked = (i, j) => j > i; // the lab's models are causal
   caption(fig, patternCaption(layer, head, rec.step, pattern));
-  // every token labelled where they fit (hover names each one)
-  const width = plotOf(fig).clientWidth || 600;
-  const every = n > 32 || (n > 16 && width < 520) ? 2 : 1;
-  // the key labels stand upright where one is wider than its columns (<|bos|> ran over the letters beside it)
-  const upright = tokens.some((t) => [...t.text].length * 7 > (every * 0.7 * width) / n);
   draw(fig, [tokenHeatmap(pattern, tokens, { masked, zmin: 0, zmax: 1, colorbar: { title: { text: "weight", side: "right" } } })], {
-    height: squareHeight(n, { max: 520, per: 18 }),
+    ...patternLayout(tokens, plotOf(fig).clientWidth || 600, presenting() ? PRESENTER_FONT_SCALE : 1),
     plot_bgcolor: THEME.masked.color,
     images: [maskedBackground()],
-    xaxis: tokenAxis(tokens, { title: { text: "key (attended to)" }, side: "bottom", tickangle: upright ? -90 : 0 }, every),
-    yaxis: tokenAxis(tokens, { title: { text: "query" }, autorange: false, range: [n - 0.5, -0.5] }, every),
     margin: { l: 60, r: 10, t: 10, b: 55 },
   }, {
     name: `lab-${run.id}-step${rec.step}-L${layer}-H${head}`,

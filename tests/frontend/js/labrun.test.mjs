@@ -607,3 +607,42 @@ test("the lab's attention caption says how near 1 the rows of the recorded 8-bit
   assert.match(cap, /a row of them sums to within 0\.036 of 1 here/); // (1.0353: the bound rounded up)
   assert.match(patternCaption(1, 0, 0, [[1], [0.5, 0.5]]), /each row of them sums to 1\.000 here/);
 });
+
+test("the lab's attention plot's axis titles say which tokens are labelled where not all are", async () => {
+  // the copy lesson's example (24 tokens) had every 2nd labelled in presenter mode (a plot 382 px wide) and on a phone
+  // (358 px) under the titles "key (attended to)" and "query"
+  const { patternLayout } = await import("../../../frontend/js/views/lab.js");
+  const { ordinal } = await import("../../../frontend/js/plot.js");
+  const letters = "abcdefghijklmnopqrstuvwxyz";
+  let thinned = 0;
+  for (const n of [5, 12, 17, 20, 24, 33, 48, 64])
+    for (const width of [300, 358, 382, 519, 600, 900])
+      for (const k of [1, 1.5]) {
+        const tokens = [{ text: "<|bos|>" }, ...Array.from({ length: n - 1 }, (_, i) => ({ text: letters[i % 26] }))];
+        const { height, xaxis, yaxis } = patternLayout(tokens, width, k);
+        const where = `${n} tokens, ${width} px, k ${k}`;
+        for (const [axis, name] of [[xaxis, "key"], [yaxis, "query"]]) {
+          const at = axis.tickvals;
+          const title = axis.title.text;
+          if (at.length === n) {
+            assert.doesNotMatch(title, /every/, where);
+            continue;
+          }
+          thinned++;
+          const step = at[1] - at[0];
+          assert.ok(at.every((v, i) => v === i * step), `${where}: ${at}`);
+          // where a form naming the step fits the axis (about 8.4 px a letter times k), the title says it
+          const room = name === "key" ? width - 150 : height - 130 * k;
+          if (`${name} (every ${ordinal(step)})`.length * 8.4 * k <= room)
+            assert.match(title, new RegExp(`^${name} \\(every ${ordinal(step)}( labelled)?\\)$`), `${where}: ${title}`);
+          else assert.equal(title, name, where);
+        }
+      }
+  assert.ok(thinned > 20);
+  // the lesson's cases: 24 tokens in presenter mode and on a phone
+  const copy = [{ text: "<|bos|>" }, ...Array.from({ length: 23 }, (_, i) => ({ text: letters[i % 5] }))];
+  assert.equal(patternLayout(copy, 382, 1.5).xaxis.title.text, "key (every 2nd)");
+  assert.equal(patternLayout(copy, 382, 1.5).yaxis.title.text, "query (every 2nd)");
+  assert.equal(patternLayout(copy, 358, 1).xaxis.title.text, "key (every 2nd labelled)");
+  assert.equal(patternLayout(copy, 358, 1).yaxis.title.text, "query (every 2nd labelled)");
+});

@@ -119,3 +119,12 @@ test("a chart in words, for a screen reader, is read off its own traces", () => 
   assert.match(chartWords("Paths", Array.from({ length: 6 }, (_, i) => line(`t${i}`, [i]))), /“t3” of 1 point, 3 to 3; and 2 more traces\.$/);
   assert.equal(chartWords("Empty", [{ type: "heatmap", z: [[null]] }]), "Empty: a heatmap of 1 × 1 cells, none with a value.");
 });
+
+test("a thinned token axis's title names the labelled step in the longest form that fits", async () => {
+  const { thinnedTitle } = await import("../../../frontend/js/plot.js");
+  assert.equal(thinnedTitle("key", 1, 10, { all: "key (attended to)" }), "key (attended to)");
+  assert.equal(thinnedTitle("key", 2, Infinity, { hover: true }), "key (every 2nd labelled; hover for all)");
+  assert.equal(thinnedTitle("query", 3, 1000), "query (every 3rd labelled)");
+  assert.equal(thinnedTitle("query", 11, 18 * 8.4), "query (every 11th)");
+  assert.equal(thinnedTitle("query", 22, 18 * 8.4, { k: 1.5 }), "query");
+});
