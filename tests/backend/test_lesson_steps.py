@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from backend.lesson_steps import (
     parse_condition,
     split_claims,
     tokenize_condition,
+    two_decimals,
     word_of,
 )
 from backend.main import create_app
@@ -3333,3 +3335,35 @@ def test_lesson_9_writes_the_lens_probabilities_as_the_lens_does(client, model, 
     for n in probs:
         assert n["shown"] == lens_prob_text(n["value"]), n
     assert f"(probability {lens_prob_text(probs[0]['value'])})" in filled(d), filled(d)
+
+
+CAT, TOM = "The cat sat on the mat because it was tired.", "Tom gave Anna a book because she asked for it."
+
+
+@pytest.mark.parametrize("model, text, layer", [
+    ("minilm-l6", CAT, 0), ("minilm-l6", TOM, 0), ("minilm-l6", "The trophy didn't fit in the suitcase because it was too big.", 2),
+    ("tiny-sinusoidal", CAT, 3), ("tiny-sinusoidal", TOM, 0), ("smollm2-135m", CAT, 0), ("smollm2-135m", CAT, 20)])
+def test_lesson_6_calls_the_unscaled_head_sharper_still_only_as_its_numbers_read(client, model, text, layer):
+    """'Every head of the layer' closed with "Without the division the layer's sharpest head is sharper still" after
+    two entropies that both read 0.00: MiniLM, layer 0, "The cat sat on the mat because it was tired.", 0 without
+    scaling and 0.0027 with it. The bare sentence now stands only where the two read apart with two decimals
+    (recomputed here from /api/analyze with and without scaling); closer than 0.01, it writes the two with four
+    decimals, apart, or says that they differ by less than 0.0001 nats."""
+    d = client.post("/api/lessons/why-divide-by-sqrt-d/steps/4",
+                    json={"text": text, "model": model, "layer": layer}).json()
+    assert d["problems"] == [] and d["settings"]["scale"] is False and d["applies"] and not d["missing"], d
+    off, on = (min(h["entropy"] for h in client.post("/api/analyze", json={"text": text, "model": model, "scale": scale})
+                   .json()["heads"][layer]) for scale in (False, True))
+    body = filled(d)
+    assert ("sharper still" in body) == (off < on), (off, on, body)
+    if off >= on:
+        return
+    bare = "sharper still." in body
+    if bare:  # the two entropies above, with two decimals, read apart
+        assert two_decimals(off) != two_decimals(on), (off, on, body)
+    if not bare and on - off >= 0.0001:
+        m = re.search(r"sharper still: with four decimals, ([\d.]+) nats against ([\d.]+) with scaling\.", body)
+        assert m and float(m[1]) < float(m[2]), body
+        assert m[1] == f"{Decimal(off).quantize(Decimal('0.0001'), rounding=ROUND_HALF_UP)}", (off, body)
+    elif not bare:
+        assert "sharper still, by less than 0.0001 nats." in body, body
