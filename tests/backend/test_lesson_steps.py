@@ -53,6 +53,14 @@ SENTENCES = [
 ]
 
 
+def largest_and_alike(w: list[float]) -> tuple[float, int, int, float | None]:
+    """The largest of `w`, how many hold it exactly, how many read as it does with two decimals as the page writes
+    them (half up), and the largest after its first (None where `w` has one number)."""
+    top = max(w)
+    rest = [v for i, v in enumerate(w) if i != w.index(top)]
+    return top, w.count(top), sum(1 for v in w if two_decimals(v) == two_decimals(top)), max(rest, default=None)
+
+
 # --------------------------------------------------------------------------- the pieces, alone
 
 def toks(*texts, special_first=False):
@@ -772,13 +780,11 @@ def test_lesson_4_does_not_name_one_word_alone_where_another_reads_the_same(clie
     assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
     e = step_explain(client, d, model)
     w = [v for i, v in enumerate(e["weights"]) if not e["mask"][i] and not e["tokens"][i]["special"]]
-    top = max(w)
-    alike = sum(1 for v in w if f"{v:.2f}" == f"{top:.2f}")
+    top, tied, alike, second = largest_and_alike(w)
     body = filled(d)
-    if w.count(top) == 1 and alike > 1:
-        second = max(v for i, v in enumerate(w) if i != w.index(top))
+    if tied == 1 and alike > 1:
         assert f"it gives the most, {top:.4f}, to" in body, body
-        assert f"(with two decimals, {alike} of them read {top:.2f}; the next after it, " in body, body
+        assert f"(with two decimals, {alike} of them read {two_decimals(top)}; the next after it, " in body, body
         assert f"gets {second:.4f})" in body, body
     else:
         assert "with two decimals" not in body and f"{top:.4f}" not in body, body
@@ -2879,14 +2885,11 @@ def test_lesson_5_s_any_query_does_not_name_one_key_alone_where_another_reads_th
                     json={"text": text, "model": model, "layer": layer, "head": head, "token": token}).json()
     assert d["problems"] == [] and (d["settings"]["layer"], d["settings"]["head"]) == (layer, head), d["problems"]
     w = step_explain(client, d, model)["weights"]
-    top = max(w)
-    tied = w.count(top)
-    alike = sum(1 for v in w if f"{v:.2f}" == f"{top:.2f}")
+    top, tied, alike, second = largest_and_alike(w)
     body = filled(d)
     if tied == 1 and alike > 1:
-        second = max(v for i, v in enumerate(w) if i != w.index(top))
         assert f"gives its largest weight, {top:.4f}, to" in body, body
-        assert f"With two decimals, {alike} keys read {top:.2f}; the next after it, " in body, body
+        assert f"With two decimals, {alike} keys read {two_decimals(top)}; the next after it, " in body, body
         assert f"gets {second:.4f}" in body, body
     else:
         assert "With two decimals" not in body and f"{top:.4f}" not in body, body
@@ -2915,12 +2918,10 @@ def test_lessons_8_and_11_do_not_name_one_key_alone_where_another_reads_the_same
     runs = [s["positions"]] + (["normal"] if s["positions"] != "normal" else [])
     for positions in runs:
         w = step_explain(client, d, body_extra["model"], positions=positions)["weights"]
-        top = max(w)
-        alike = sum(1 for v in w if f"{v:.2f}" == f"{top:.2f}")
-        if w.count(top) == 1 and alike > 1:
-            second = max(v for i, v in enumerate(w) if i != w.index(top))
+        top, tied, alike, second = largest_and_alike(w)
+        if tied == 1 and alike > 1:
             assert f"{top:.4f}" in body and f"{second:.4f}" in body, (positions, body)
-            assert f"with two decimals, {alike} keys read {top:.2f}; the next after it" in body, (positions, body)
+            assert f"with two decimals, {alike} keys read {two_decimals(top)}; the next after it" in body, (positions, body)
         else:
             assert f"{top:.4f}" not in body, (positions, body)
 
