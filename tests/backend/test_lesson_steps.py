@@ -784,8 +784,8 @@ def test_lesson_4_does_not_name_one_word_alone_where_another_reads_the_same(clie
     body = filled(d)
     if tied == 1 and alike > 1:
         assert f"it gives the most, {top:.4f}, to" in body, body
-        assert f"(with two decimals, {alike} of them read {two_decimals(top)}; the next after it, " in body, body
-        assert f"gets {second:.4f})" in body, body
+        assert f". With two decimals, {alike} of them read {two_decimals(top)}; the next after it, " in body, body
+        assert f"gets {second:.4f}." in body, body
     else:
         assert "with two decimals" not in body and f"{top:.4f}" not in body, body
 
