@@ -14,7 +14,8 @@ Resolving a step:
    is a problem, reported with the line.
 
 The text handed to the page has its roles replaced by token indices (`{{explain.weights.@noun}}` ->
-`{{explain.weights.3}}`, `{{@noun}}` -> the word) and its claims chosen: the page fills the numbers through its
+`{{explain.weights.3}}`, `{{@noun}}` -> the word, `{{@strongest-head.delta_prob | 4}}` -> that number of the head
+the role chose: HEAD_FIELDS) and its claims chosen: the page fills the numbers through its
 data layer as for any other placeholder, and never evaluates a role or a condition itself.
 """
 
@@ -715,11 +716,12 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
     return cur, path
 
 
-def two_decimals(value: float) -> str:
+def two_decimals(value: float, places: int = 2) -> str:
     """A number as the page writes it with two decimals (JavaScript's toFixed(2), Plotly's `.2f`: half up on the
-    number's exact binary value, not Python's half to even), "0.00" for a small negative one."""
-    text = str(Decimal(value).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
-    return text[1:] if text == "-0.00" else text
+    number's exact binary value, not Python's half to even), "0.00" for a small negative one; with `places`, that
+    many decimals (the ablation heatmap's cells: 3)."""
+    text = str(Decimal(value).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP))
+    return text[1:] if re.fullmatch(r"-0\.0*", text) else text
 
 
 def format_value(value: Any, fmt: str) -> str:
@@ -1233,7 +1235,8 @@ def _unread_part(source: str, data: Any, segments: list[str]) -> str:
 
 
 def _bare_role(expr: str) -> bool:
-    return bool(re.fullmatch(r"\s*@[a-z][a-z-]*(?:/\d+)?\s*(\|.*)?", expr))
+    """`@noun`, `@repeated/2`, or a head role's number `@strongest-head.alike` (HEAD_FIELDS), with any format."""
+    return bool(re.fullmatch(r"\s*@[a-z][a-z-]*(?:/\d+)?(?:\.[\w.-]+)?\s*(\|.*)?", expr))
 
 
 def parse_placeholder(expr: str) -> tuple[str, dict, list[str]]:
@@ -1270,6 +1273,8 @@ def rewrite(text: str, ctx: StepContext) -> str:
     def plain(inner):
         if _bare_role(inner):
             ref, fmt = ([s.strip() for s in inner.split("|")] + [""])[:2]
+            if "." in ref:  # a head role's number, written as the page writes a number
+                return format_value(head_field(ctx, ref[1:]).value, fmt)
             if fmt not in ("piece", "pieces"):
                 found = ctx.role(ref[1:])
                 return found.word + ("" if fmt == "word" else ctx.word_note(found))
@@ -1283,12 +1288,22 @@ def rewrite(text: str, ctx: StepContext) -> str:
 
 
 def strongest_head(ctx: StepContext, pick_layer: bool = False) -> list[tuple[int, int]]:
+    """`ablate: @strongest-head`: the head of strongest_effect()."""
+    best = strongest_effect(ctx, pick_layer)
+    return [(best["layer"], best["head"])]
+
+
+def strongest_effect(ctx: StepContext, pick_layer: bool = False) -> dict:
     """`ablate: @strongest-head`: the head whose ablation lowers the probability of the model's top next token the
     most (measured: POST /api/attribution/ablation), over every head of a model with at most 64 heads, else over
     the step's layer; with `pick_layer` (a role that chooses the layer too), over the layer of the head whose
     direct logit attribution to that token is the largest (POST /api/attribution/logit: SmolLM2's 270 heads are too
     many to switch off one by one here, and its layer 0 held none of the heads that mattered). ReadError where no
-    head tried lowers it."""
+    head tried lowers it.
+
+    -> {layer, head, delta_prob: its change of that probability, lowest: how many heads tried share that change,
+    alike: how many read as it with three decimals (as the Beyond attention heatmap writes its cells), next: the head
+    whose change comes next (layer, head, delta_prob; null where only one was tried)}."""
     m = ctx.model
     run = _base({**ctx.state, "ablate": []}, m)
     layers = None  # every head
@@ -1297,13 +1312,18 @@ def strongest_head(ctx: StepContext, pick_layer: bool = False) -> list[tuple[int
         layers = [max(range(len(heads)), key=lambda layer: max(heads[layer]))] if heads else [ctx.state["layer"]]
     params = {**run, "layers": layers}
     a = ctx.get("ablation", params)
-    effects = [e for row in a["effects"] for e in row]
-    best = min(effects, key=lambda e: e["delta_prob"])
+    effects = sorted((e for row in a["effects"] for e in row), key=lambda e: e["delta_prob"])  # (stable: ties in order)
+    best = effects[0]
     if best["delta_prob"] >= 0:  # (the steps say their head lowers the top token most: of none, that is not true)
         tried = "the one head tried" if len(effects) == 1 else f"any one of the {len(effects)} heads tried"
         raise ReadError(f"switching off {tried} leaves the probability of the top next token as it is or "
                         "raises it: no head lowers it")
-    return [(best["layer"], best["head"])]
+    low = best["delta_prob"]
+    nxt = effects[1] if len(effects) > 1 else None
+    return {"layer": best["layer"], "head": best["head"], "delta_prob": low,
+            "lowest": sum(e["delta_prob"] == low for e in effects),
+            "alike": sum(two_decimals(e["delta_prob"], 3) == two_decimals(low, 3) for e in effects),
+            "next": nxt and {k: nxt[k] for k in ("layer", "head", "delta_prob")}}
 
 
 SETTING_ROLES = {"strongest-head": strongest_head}
@@ -1345,6 +1365,29 @@ def focused_head(ctx: StepContext) -> tuple[int, int]:
 
 
 HEAD_ROLES = {"top-head": top_head, "focused-head": focused_head, "strongest-head": strongest_head_selected}
+
+# the head roles whose numbers a text reads, as a path of the role's answer (`{{@strongest-head.delta_prob | 4}}`):
+# strongest_effect() of the head `head: @strongest-head` selects
+HEAD_FIELDS = {"strongest-head": lambda ctx: strongest_effect(ctx, pick_layer=True)}
+
+
+def head_field(ctx: StepContext, ref: str) -> NumberRead:
+    """`strongest-head.next.delta_prob`: that number of the head role's answer (HEAD_FIELDS), as a condition's operand
+    or the text's number (the server writes it into the text: the page has no source for it). Raises ReadError, or
+    RoleMissing where the role finds no head."""
+    name, *path = ref.strip().split(".")
+    if name not in HEAD_FIELDS:
+        raise ReadError(f"“@{name}” has no numbers to read (those that have: "
+                        f"{', '.join('@' + r for r in HEAD_FIELDS)})")
+    try:
+        value: Any = HEAD_FIELDS[name](ctx)
+    except ReadError as e:  # (no head to choose: as where the role chooses the step's head)
+        raise RoleMissing(_full_stop(f"No head could be chosen: {e}")) from None
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            raise ReadError(f"“@{ref}”: there is no {key} there")
+        value = value[key]
+    return NumberRead(placeholder="@" + ref, value=value, shown=format_value(value, ""), source="@" + name, path=path)
 
 
 def _works(d: StepResolution) -> bool:
@@ -1498,6 +1541,10 @@ def resolve_step(lesson, number: int, req: StepRequest, fetch: Callable[[str, di
             operands: list[NumberRead] = []
 
             def read(ref: str, operands: list[NumberRead] = operands) -> Any:  # (this claim's operands)
+                if _bare_role(ref) and "." in ref:  # a head role's number (HEAD_FIELDS)
+                    n = head_field(ctx, ref.strip()[1:])
+                    operands.append(n)
+                    return n.value
                 if _bare_role(ref):
                     return ctx.role(ref.strip()[1:]).word
                 n = ctx.read(ctx.with_roles(ref))

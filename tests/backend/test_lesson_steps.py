@@ -26,7 +26,10 @@ from backend.lesson_steps import (
     ReadError,
     evaluate_condition,
     parse_condition,
+    rewrite,
     split_claims,
+    strongest_effect,
+    strongest_head,
     tokenize_condition,
     two_decimals,
     word_of,
@@ -501,6 +504,88 @@ def test_lesson_9_says_the_step_s_head_is_the_heatmap_s_lowest_only_where_it_is(
         assert ablate or target, body
     assert ("measured with the heads you switched off" in body) == bool(ablate), body
     assert ("the token picked in the Token menu" in body) == bool(target), body
+
+
+def _three(v) -> str:
+    """A number with three decimals as the ablation heatmap's cells write it (Plotly's `.3f`: half up on its binary
+    value, no sign on a zero)."""
+    return str(Decimal(v).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)).replace("-0.000", "0.000")
+
+
+@pytest.mark.parametrize("model,text", [("tiny-nope", "Birds sing."), ("tiny-nope", SENTENCES[0]),
+                                        ("tiny-sinusoidal", SENTENCES[2]), ("tiny-sinusoidal", SENTENCES[5]),
+                                        ("tiny-alibi", "He said"), ("tiny-alibi", SENTENCES[3])])
+def test_lesson_9_calls_the_head_s_cell_the_lowest_only_as_the_cells_read(client, model, text):
+    """'Beyond attention' said "That head's cell is the lowest of the heatmap" on tiny-nope, "Birds sing.", where the
+    heatmap writes its cells with three decimals and head 3.1 (-0.0169) and head 1.0 (-0.0167) both read -0.017.
+    Where other cells read as the chosen one's, the step writes its value with four decimals, how many cells read it
+    and the next one's; alone, it keeps the bare sentence. Recomputed here from the ablation route."""
+    d = client.post("/api/lessons/where-does-the-answer-appear/steps/5", json={"text": text, "model": model}).json()
+    assert d["problems"] == [], d["problems"]
+    chosen = (d["settings"]["layer"], d["settings"]["head"])
+    a = client.post("/api/attribution/ablation", json={"text": text, "model": model}).json()
+    cells = sorted((e["delta_prob"], e["layer"], e["head"]) for row in a["effects"] for e in row)
+    assert cells[0][1:] == chosen, (cells[:3], chosen)
+    mine = cells[0][0]
+    alike = sum(_three(c[0]) == _three(mine) for c in cells)
+    body = filled(d)
+    bare = "That head's cell is the lowest of the heatmap at the bottom, which outlines the head selected."
+    if alike == 1:
+        assert bare in body, body
+        assert "With three decimals" not in body, body
+    elif cells[1][0] == mine:  # (the same change: the first of them, as the step selects)
+        lowest = sum(c[0] == mine for c in cells)
+        assert f"{lowest} cells share the lowest value of the heatmap at the bottom, {mine:.4f}" in body, body
+        assert f"the first of them (the lower layer, then the lower head), head {chosen[0]}.{chosen[1]}." in body
+        assert bare not in body and "With three decimals" not in body, body
+    else:
+        nxt = cells[1]
+        assert bare not in body, body
+        said = (f"With three decimals, {alike} cells read {_three(mine)}; the next after it, head {nxt[1]}.{nxt[2]}, "
+                f"has {nxt[0]:.4f}")
+        assert f"is the lowest of the heatmap at the bottom, {mine:.4f}" in body and said in body, (body, cells[:3])
+    # another head selected (the student's): the lowest cell is not its own
+    other = cells[-1][1:]
+    d = client.post("/api/lessons/where-does-the-answer-appear/steps/5",
+                    json={"text": text, "model": model, "layer": other[0], "head": other[1]}).json()
+    assert d["problems"] == [] and (d["settings"]["layer"], d["settings"]["head"]) == other, d["problems"]
+    body = filled(d)
+    assert "That head's cell" not in body, body
+    if cells[1][0] != mine:
+        said = f"The lowest cell of the heatmap at the bottom is that of head {chosen[0]}.{chosen[1]}, {mine:.4f}"
+        assert said + ": the head this step chose, not the one selected now." in body, body
+
+
+class _Ablated:
+    """A step's context whose ablation route answers these changes, one per head of a 2 × 2 model."""
+
+    def __init__(self, deltas):
+        self.model = {"name": "m", "n_layers": 2, "n_heads": 2}
+        self.state = {"text": "t", "positions": "normal", "scale": True, "ablate": [], "layer": 0}
+        self.effects = [[{"layer": layer, "head": head, "delta_prob": deltas[layer * 2 + head]} for head in range(2)]
+                        for layer in range(2)]
+
+    def get(self, api, params):
+        assert api == "ablation" and params["ablate"] == [] and params["layers"] is None, (api, params)
+        return {"effects": self.effects}
+
+
+@pytest.mark.parametrize("deltas,lowest,alike,chosen,after", [
+    ([-0.0167, 0.01, 0.0, -0.0169], 1, 2, (1, 1), (0, 0, -0.0167)),  # tiny-nope, "Birds sing.": both -0.017
+    ([-0.0169, 0.01, 0.0, -0.0164], 1, 1, (0, 0), (1, 1, -0.0164)),  # -0.017 against -0.016
+    ([0.01, -0.0123, -0.0123, -0.0121], 2, 3, (0, 1), (1, 0, -0.0123)),  # the same change: the first of them
+    ([-0.0004, 0.0, 0.0003, 0.02], 1, 3, (0, 0), (0, 1, 0.0)),  # 0.000 each, no sign on the first
+])
+def test_strongest_head_s_numbers_read_as_the_heatmap_writes_them(deltas, lowest, alike, chosen, after):
+    """The @strongest-head record the Beyond attention step reads: how many heads share its change, how many read as
+    it with the heatmap's three decimals, and the next head; written into the text by the server."""
+    ctx = _Ablated(deltas)
+    got = strongest_effect(ctx)
+    assert (got["layer"], got["head"]) == chosen and strongest_head(ctx) == [chosen]
+    assert (got["lowest"], got["alike"]) == (lowest, alike), got
+    assert (got["next"]["layer"], got["next"]["head"], got["next"]["delta_prob"]) == after, got
+    text = "{{@strongest-head.delta_prob | 4}}; {{@strongest-head.alike | int}}; {{@strongest-head.next.head}}"
+    assert rewrite(text, ctx) == f"{min(deltas):.4f}; {alike}; {after[1]}".replace("-0.0000", "0.0000")
 
 
 @pytest.mark.parametrize("picked", [None, (0, 0), (2, 3)])
