@@ -1737,3 +1737,22 @@ def test_the_report_s_titles_sit_above_the_labels_over_their_plots(page: Page, t
     page.wait_for_timeout(1000)
     assert page.evaluate(TITLE_ON_LABELS) == []
     assert page.evaluate(HEATMAP_OFF_ITS_AXES) == []
+
+
+def test_presenter_mode_with_a_lesson_open_on_a_phone_keeps_each_token_whole(page: Page):
+    """With a lesson open in presenter mode the token strip is one line that scrolls sideways; on a 390x844 phone its
+    chips shrank to fit that line instead (lesson 7's sentence: twelve chips of about 28 px), their texts printed over
+    each other ("Thecatsat...") and "<|bos|>" cut at the left edge. Each chip keeps its
+    text's width and the line scrolls."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?" + urlencode({"text": SENTENCE, "lesson": "many-heads", "step": 2, "present": 1}))
+    ready(page, WAIT)
+    squeezed = page.evaluate("""() => [...document.querySelectorAll('.tokens .tok')].filter((t) => {
+      const text = t.querySelector('.tok-text');
+      return text && text.scrollWidth > t.clientWidth;
+    }).map((t) => t.textContent.trim())""")
+    assert not squeezed, squeezed
+    boxes = page.evaluate("[...document.querySelectorAll('.tokens .tok')].map((t) => t.getBoundingClientRect().toJSON())")
+    assert len(boxes) > 2
+    for a, b in zip(boxes, boxes[1:], strict=False):
+        assert a["right"] <= b["left"] + 0.5, (a, b)
