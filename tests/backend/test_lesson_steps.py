@@ -872,7 +872,7 @@ def test_lesson_4_does_not_name_one_word_alone_where_another_reads_the_same(clie
         assert f". With two decimals, {alike} of them read {two_decimals(top)}; the next after it, " in body, body
         assert f"gets {second:.4f}." in body, body
     else:
-        assert "with two decimals" not in body and f"{top:.4f}" not in body, body
+        assert "with two decimals" not in body.lower() and f"{top:.4f}" not in body, body
 
 
 def test_the_key_read_most_is_not_named_alone_where_another_ties_with_it(client):
@@ -2977,7 +2977,7 @@ def test_lesson_5_s_any_query_does_not_name_one_key_alone_where_another_reads_th
         assert f"With two decimals, {alike} keys read {two_decimals(top)}; the next after it, " in body, body
         assert f"gets {second:.4f}" in body, body
     else:
-        assert "With two decimals" not in body and f"{top:.4f}" not in body, body
+        assert "with two decimals" not in body.lower() and f"{top:.4f}" not in body, body
 
 
 @pytest.mark.parametrize("step, body_extra", [
