@@ -233,6 +233,10 @@ export function presenting() {
   return !views || !views.clientWidth || views.clientWidth >= PRESENTER_LEAST_WIDTH;
 }
 
+/** How much larger than the layout's own sizes draw() sets the plots' text now: PRESENTER_FONT_SCALE while presenting(),
+ * else 1 (for the views that make room for their labels). */
+export const textScale = () => (presenting() ? PRESENTER_FONT_SCALE : 1);
+
 /**
  * A copy of a layout or trace with every font size (font, tickfont, textfont, ...) multiplied by k: the objects on
  * the way to a font are copied, the rest passed on as they are (data arrays too). The one given is left as it was:
@@ -503,7 +507,7 @@ export function numbersFit(fig, n, max = 12, z = null) {
   // residual stream runs to 9 digits before the point)
   let chars = 0;
   for (const row of z || []) for (const v of row) if (v !== null && v !== undefined) chars = Math.max(chars, v.toFixed(2).length);
-  const least = Math.max(30, 6 * chars) * (presenting() ? PRESENTER_FONT_SCALE : 1);
+  const least = Math.max(30, 6 * chars) * textScale();
   return n <= max && cellWidth >= least ? "%{z:.2f}" : null;
 }
 

@@ -5,7 +5,7 @@
 // lens's final reading (the model's top tokens at the position).
 import { isAblated, shownText } from "../derive.js";
 import {
-  caption, changed, COLORS, DIVERGING, draw, emit, esc, fmt, h, matrixRows, panel, part, presenting, PRESENTER_FONT_SCALE, reason, tickStep,
+  caption, changed, COLORS, DIVERGING, draw, emit, esc, fmt, h, matrixRows, panel, part, presenting, reason, textScale, tickStep,
 } from "../plot.js";
 import { candidates, fillPicker, tokenPicker } from "./lens.js";
 
@@ -93,7 +93,7 @@ export function render(element, data, state) {
   const heads = [...Array(H).keys()];
   const layers = [...Array(L).keys()];
   const rowPx = L > 12 ? 16 : 40;
-  const k = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const k = textScale();
   draw(headsFig,
     [{ type: "heatmap", z: r.heads, x: heads, y: layers, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, customdata: hover,
        hovertemplate: "%{customdata}<extra></extra>", xgap: 1, ygap: 1, text: headCellText(r, L * H <= 64), texttemplate: "%{text}",

@@ -7,8 +7,8 @@ import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
 import {
-  absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, numbersFit,
-  panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, reason, setValue, squareHeight, THEME, tokenAxes, tokenHeatmap,
+  absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, hiddenNote, interventionsCaption, maskedBackground,
+  MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, reason, setValue, squareHeight, textScale, THEME, tokenAxes, tokenHeatmap,
 } from "../plot.js";
 
 export const id = "compare";
@@ -200,7 +200,7 @@ function pattern(fig, side, label, s, apart = [], cellText = null) {
     height,
     plot_bgcolor: MASKED_COLOR,
     images: masksAny(side) ? [maskedBackground()] : [],
-    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6, apart.map((i) => keptPosition(keep, i)), presenting() ? PRESENTER_FONT_SCALE : 1), // (the words that differ from the other side and the selected query are labelled)
+    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6, apart.map((i) => keptPosition(keep, i)), textScale()), // (the words that differ from the other side and the selected query are labelled)
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-${label}-${side.model}-L${s.layer}-H${s.head}`,
@@ -238,7 +238,7 @@ function difference(fig, r, s, query = null, cellText = null) {
     plot_bgcolor: MASKED_COLOR,
     images: masked ? [maskedBackground()] : [],
     // ("Ben / <|bos|>" is long); the positions that differ are labelled whatever the step: the caption names them
-    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6 || !same.every(Boolean), keptPositions(r, query).map((i) => keptPosition(keep, i)), presenting() ? PRESENTER_FONT_SCALE : 1),
+    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6 || !same.every(Boolean), keptPositions(r, query).map((i) => keptPosition(keep, i)), textScale()),
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-difference-L${s.layer}-H${s.head}`,

@@ -7,8 +7,8 @@
 import { count, keptCells, keptOf, keptPosition, probText, temperatureElsewhere } from "../derive.js";
 import { ablationAlways } from "../sources.js";
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, hiddenNote, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels,
-  patternAxes, presenting, PRESENTER_FONT_SCALE, reason, tokenHeatmap, WEIGHT_SCALE,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, hiddenNote, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part,
+  plainLabels, patternAxes, reason, textScale, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "effects";
@@ -52,7 +52,7 @@ function matrixPanel(parent, key, title, all, r, { note, max = 1, name, sel, kep
   if (max === null) max = absMax(z);
   const n = tokens.length;
   const masked = r.causal ? (i, j) => j > i : null;
-  const k = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const k = textScale();
   draw(fig,
     [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: max, colorscale: WEIGHT_SCALE, label: "value", cellText: numbersFit(fig, n, 10, z) })],
     { ...patternAxes(fig.clientWidth || 400, tokens, k, [keptPosition(keep, sel)]), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],

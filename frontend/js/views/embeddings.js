@@ -1,8 +1,8 @@
 // Embeddings: one-hot vs dense similarity, token-token similarity at every depth (slider, cosine/dot),
 // each token's path through the depths in 2-D, the nearest words, and a - b + c.
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, keyLabelsFit, matrixRows, numbersFit, panel, part, plainLabels, presenting, PRESENTER_FONT_SCALE, queryLabelsFit, reason, setValue, tickStep, tokenAxis,
-  tokenHeatmap, WEIGHT_SCALE,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, keyLabelsFit, matrixRows, numbersFit, panel, part, plainLabels, queryLabelsFit,
+  reason, setValue, textScale, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 import { shownText } from "../derive.js";
 import { sharedIdsNote } from "../tokentext.js";
@@ -56,7 +56,7 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
   const lim = isCos ? 1 : absMax(z);
   const n = tokens.length;
   const labels = plainLabels(tokens);
-  const k = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const k = textScale();
   const height = Math.max(260, Math.min(520, n * 26 + 90));
   draw(
     fig,

@@ -1,8 +1,7 @@
 // The attention arithmetic for one layer, head and query: q, each k, q·k, ÷ scale, the mask,
 // softmax, each v times its weight, and the sum; beside it the same row with scaling flipped.
 import {
-  caption, changed, COLORS, draw, esc, fmt, h, panel, part, plainLabels, plotOf, presenting, PRESENTER_FONT_SCALE, reason, setExport,
-  thinnedTitle, tickStep, tokenAxis,
+  caption, changed, COLORS, draw, esc, fmt, h, panel, part, plainLabels, plotOf, reason, setExport, textScale, thinnedTitle, tickStep, tokenAxis,
 } from "../plot.js";
 import { shownText } from "../derive.js";
 
@@ -133,7 +132,7 @@ export function render(element, data, state) {
   const x = [...Array(n).keys()];
   // a long text: every k-th key labelled, as many as have room slanted 16 px apart across the plot (hover names each),
   // 16 px times the presenter's scale in its larger type (30 keys in presenter mode were labelled all, into each other)
-  const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const scale = textScale();
   const step = tickStep(n, Math.max(3, Math.floor(((scoresFig.clientWidth || 600) - 80) / (16 * scale))));
   const axis = tokenAxis(tokens, { title: { text: thinnedTitle("key", step, Infinity, { hover: true }) }, tickangle: n > 8 ? -45 : 0 }, step);
   const hov = (label, arr) =>

@@ -7,7 +7,7 @@
 // ablates (or restores) the selected head.
 /* global Plotly */
 import {
-  caption, changed, COLORS, draw, emit, esc, GRID_MASKED, h, hiddenNote, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, selectionShapes, THEME,
+  caption, changed, COLORS, draw, emit, esc, GRID_MASKED, h, hiddenNote, panel, part, plotOf, presenting, selectionShapes, textScale, THEME,
   tokenIndex, tokenLabel, WEIGHT_SCALE,
 } from "../plot.js";
 import { isAblated, shownText } from "../derive.js";
@@ -117,7 +117,7 @@ function roleTrace(g, labels, cellPx, cell) {
   const narrow = cellPx < 84;
   const size = cellPx < 34 ? 8 : cellPx < 60 ? 9 : 10;
   const halo = THEME.heads.label_background;
-  const shown = size * (presenting() ? PRESENTER_FONT_SCALE : 1); // (draw() scales the fonts in presenter mode)
+  const shown = size * textScale(); // (draw() scales the fonts in presenter mode)
   const placed = labels.map((lab) => ({ lab, text: cell ? fitTileText(lab.text, g.n, cell, shown) : tileText(lab.text, narrow) }))
     .filter((x) => x.text !== null);
   return {
@@ -283,7 +283,7 @@ export function render(element, data, state) {
   // "head 11" needs about 52 px (more in presenter mode, where the text is larger): narrower columns say "H11", which
   // fits where "head 11" was turned and cut at the plot's bottom (MiniLM's twelve heads in presenter mode)
   const perHead = ((gd.clientWidth || width) - margin.l - margin.r) / nH;
-  const headName = (hd) => (nH > 12 ? `${hd}` : perHead >= 52 * (presenting() ? PRESENTER_FONT_SCALE : 1) ? `head ${hd}` : `H${hd}`);
+  const headName = (hd) => (nH > 12 ? `${hd}` : perHead >= 52 * textScale() ? `head ${hd}` : `H${hd}`);
   const drawing = draw(
     fig,
     [trace, labels],

@@ -1,7 +1,7 @@
 // Per-head summary from /api/analyze `heads`: entropy, previous-token, first-token and self weight,
 // each as a small layer x head table of colours with the numbers written in. The three weights are the Heads
 // tab's previous-token, sink and self scores (one definition, models/roles.py), so the two agree.
-import { caption, draw, emit, panel, plotOf, PRESENTER_FONT_SCALE, presenting, selectionShapes, SEQUENTIAL_ALT, WEIGHT_SCALE } from "../plot.js";
+import { caption, draw, emit, panel, plotOf, presenting, selectionShapes, SEQUENTIAL_ALT, textScale, WEIGHT_SCALE } from "../plot.js";
 
 // colour-blind-safe sequential scales: the weights on the same scale as the attention heatmaps, entropy on another
 const MEASURES = [
@@ -38,7 +38,7 @@ export function render(element, data, state) {
   // "previous-token weight" in a panel 270 px wide)
   const width = element.clientWidth || 800;
   const margin = { l: 50, r: 10, t: 28, b: 36 };
-  const k = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const k = textScale();
   const titleWidth = (m) => MEASURES[m][1].length * 12 * 0.6 * k; // (about 0.6 em a character, at the titles' 12 px)
   const pairsFit = [0, 2].every((m) => titleWidth(m) + titleWidth(m + 1) + 12 <= width - margin.l - margin.r);
   // (the titles are larger in presenter mode: four side by side need more room there)

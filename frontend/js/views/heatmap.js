@@ -1,7 +1,7 @@
 // The selected layer and head as a query x key heatmap; masked cells grey with the hover text "masked".
 import {
-  caption, draw, emit, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, PRESENTER_FONT_SCALE, presenting,
-  selectedPattern, selectionShapes, squareHeight, THEME, thinnedTitle, tickStep, tokenAxis, tokenHeatmap, tokenIndex,
+  caption, draw, emit, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, presenting,
+  selectedPattern, selectionShapes, squareHeight, textScale, THEME, thinnedTitle, tickStep, tokenAxis, tokenHeatmap, tokenIndex,
 } from "../plot.js";
 import { isAblated } from "../derive.js";
 import { toggleRow } from "../roles.js";
@@ -55,7 +55,7 @@ export function render(element, data, state) {
                   line: { color: THEME.selection.color, width: 2, dash: "dot" }, name: `row-${tokenIndex(tokens, i)}` });
   });
   let height = squareHeight(n, { max: n > 40 ? 1400 : 900, per: n > 40 ? 12 : 30 });
-  const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const scale = textScale();
   const chrome = (n > 8 ? 130 : 70) * scale; // about: the margins and the slanted key labels
   if (presenting()) {
     // one plot large, and all of it on the screen: no higher than the room below the plot's top (at the page's top);

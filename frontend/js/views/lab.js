@@ -11,8 +11,8 @@ import {
   typedSteps,
 } from "../labrun.js";
 import {
-  action, caption, changed, COLORS, draw, emit, esc, fmt, h, maskedBackground, matrixRows, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, reason,
-  setExport, setValue, squareHeight, stepAxis, THEME, thinnedTitle, tokenAxis, tokenHeatmap,
+  action, caption, changed, COLORS, draw, emit, esc, fmt, h, maskedBackground, matrixRows, panel, part, plotOf, reason, setExport, setValue,
+  squareHeight, stepAxis, textScale, THEME, thinnedTitle, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
 const OPEN_TITLE = "register the model at the step shown and look at it in every view";
@@ -238,7 +238,7 @@ export function render(element, data, state) {
 const STEP_AXIS_RIGHT = 24;
 
 /** The room across a step plot for its tick labels (its width less the margins) and their text size. */
-const stepRoom = (fig) => [(plotOf(fig).clientWidth || 600) - 80, presenting() ? PRESENTER_FONT_SCALE : 1];
+const stepRoom = (fig) => [(plotOf(fig).clientWidth || 600) - 80, textScale()];
 
 /** A vertical line at the step shown. */
 const stepLine = (step) => ({ type: "line", xref: "x", yref: "paper", x0: step, x1: step, y0: 0, y1: 1, line: { color: COLORS.sel, width: 2, dash: "dot" } });
@@ -335,7 +335,7 @@ function drawPattern(fig, run, rec, layer, head) {
   const masked = (i, j) => j > i; // the lab's models are causal
   caption(fig, patternCaption(layer, head, rec.step, pattern));
   draw(fig, [tokenHeatmap(pattern, tokens, { masked, zmin: 0, zmax: 1, colorbar: { title: { text: "weight", side: "right" } } })], {
-    ...patternLayout(tokens, plotOf(fig).clientWidth || 600, presenting() ? PRESENTER_FONT_SCALE : 1),
+    ...patternLayout(tokens, plotOf(fig).clientWidth || 600, textScale()),
     plot_bgcolor: THEME.masked.color,
     images: [maskedBackground()],
     margin: { l: 60, r: 10, t: 10, b: 55 },

@@ -4,7 +4,7 @@
 // the API's (POST /api/attribution/lens).
 import { probText, shownText, temperatureElsewhere } from "../derive.js";
 import {
-  caption, changed, draw, emit, esc, h, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, reason, setExport, tickStep, WEIGHT_SCALE,
+  caption, changed, draw, emit, esc, h, panel, part, plotOf, reason, setExport, textScale, tickStep, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "lens";
@@ -112,7 +112,7 @@ export function render(element, data, state) {
   const rowPx = L > 12 ? 18 : 42;
   // every k-th depth labelled (depthTicks) where rows are lower than the labels, as the attribution's layers
   // (SmolLM2's 31 rows of 18 px in presenter mode drew labels 20 px high over each other)
-  const step = tickStep(L + 1, Math.floor(((L + 1) * rowPx) / (14 * (presenting() ? PRESENTER_FONT_SCALE : 1))));
+  const step = tickStep(L + 1, Math.floor(((L + 1) * rowPx) / (14 * textScale())));
   const ticks = depthTicks(L, step);
   // the lens reads the logits as they are: at temperature 1, whatever the predictions view's slider says
   const temp = temperatureElsewhere(state) ? " All at temperature 1 (the predictions view's slider does not apply here)." : "";

@@ -4,8 +4,9 @@
 import { count, keptCells, keptIndices, keptOf, keptPosition, maskOf, masksAny, shownText, similarityCaption } from "../derive.js";
 import { schemeWords } from "../labrun.js";
 import {
-  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, hiddenNote, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part, patternAxes, plainLabels, presenting, PRESENTER_FONT_SCALE,
-  queryLabelsFit, reason, setValue, THEME, tickIndices, tickSize, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, hiddenNote, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR,
+  matrixRows, numbersFit, panel, part, patternAxes, plainLabels, presenting, queryLabelsFit, reason, setValue, textScale, THEME, tickIndices,
+  tickSize, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "positional";
@@ -68,7 +69,7 @@ function patternPanel(parent, key, title, all, allTokens, { answer, diff = false
       colorscale: diff ? DIVERGING : WEIGHT_SCALE, label: diff ? "difference" : "weight", cellText: numbersFit(fig, n, 10),
     })],
     {
-      ...patternAxes(fig.clientWidth || 400, tokens, presenting() ? PRESENTER_FONT_SCALE : 1, [at]),
+      ...patternAxes(fig.clientWidth || 400, tokens, textScale(), [at]),
       plot_bgcolor: MASKED_COLOR,
       images: masksAny(answer) ? [maskedBackground()] : [],
       margin: { l: 60, r: 6, t: 6, b: 55 },
@@ -418,7 +419,7 @@ function decomposePart(element, data, state) {
   const cols = [terms.length, 3].find((c) => width / c >= least) || 2;
   const gridRows = Math.ceil(terms.length / cols);
   const rowHeight = Math.max(260, Math.min(440, n * 20 + 110));
-  const scale = presenting() ? PRESENTER_FONT_SCALE : 1;
+  const scale = textScale();
   const { size: labelSize, xStep, yStep } = termLabels(width, cols, rowHeight, tokens, scale);
   // px between two rows: the upper row's labels, slanted 60° (about 0.55 of the font size down per character), then
   // the lower row's titles (a share of the height left the presenter's larger labels over those titles)

@@ -1,8 +1,8 @@
 // Q, K and V of the selected head as token x d_head heatmaps (q_rot / k_rot under rotary), and q and
 // k of every token together in 2-D with the strongest links drawn as lines.
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, matrixRows, panel, plainLabels, plotOf, presenting, PRESENTER_FONT_SCALE, queryLabelsFit,
-  reason, tickStep, tokenAxis, tokenLabel,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, matrixRows, panel, plainLabels, plotOf, queryLabelsFit, reason, textScale, tickStep,
+  tokenAxis, tokenLabel,
 } from "../plot.js";
 import { isAblated, shownText } from "../derive.js";
 
@@ -42,7 +42,7 @@ function matrixPanel(parent, key, title, m, tokens, meta, note) {
     [{ type: "heatmap", z: m, x: [...Array(d).keys()], y: [...Array(n).keys()], text: hover, hovertemplate: "%{text}<extra></extra>",
        colorscale: DIVERGING, zmin: -lim, zmax: lim, zmid: 0, colorbar: { thickness: 10, outlinewidth: 0 } }],
     {
-      ...tokenRows(tokens, presenting() ? PRESENTER_FONT_SCALE : 1, [meta.sel]), // (the selected query's row labelled)
+      ...tokenRows(tokens, textScale(), [meta.sel]), // (the selected query's row labelled)
       xaxis: { title: { text: "dimension" }, showgrid: false, zeroline: false, automargin: true }, // (the title below the ticks, also turned)
       margin: { l: 70, r: 10, t: 10, b: 45 },
     },

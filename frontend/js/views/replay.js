@@ -5,7 +5,7 @@
 // fetches nothing.
 import { checkpointSteps, stepAt, stepIndex } from "../labrun.js";
 import { asSentence } from "../derive.js";
-import { caption, changed, COLORS, draw, emit, fmt, h, panel, part, plotOf, presenting, PRESENTER_FONT_SCALE, reason, stepAxis } from "../plot.js";
+import { caption, changed, COLORS, draw, emit, fmt, h, panel, part, plotOf, reason, stepAxis, textScale } from "../plot.js";
 
 /** The loss curve's caption, step `step` marked; the training index's `note` (how the checkpoints are stored)
  * after it as a sentence of its own. */
@@ -65,7 +65,7 @@ export function render(element, data) {
     return;
   }
   const tr = t.data;
-  const xaxis = stepAxis(tr.steps, (plotOf(fig).clientWidth || 600) - 60, presenting() ? PRESENTER_FONT_SCALE : 1); // (less the margins)
+  const xaxis = stepAxis(tr.steps, (plotOf(fig).clientWidth || 600) - 60, textScale()); // (less the margins)
   if (!changed(fig, [tr, step, xaxis.dtick])) return;
   const x = tr.train_loss.map((_, i) => i + 1); // train_loss[i] is step i + 1's
   const cks = tr.checkpoints.filter((c) => c.val_nats_per_token !== null && c.val_nats_per_token !== undefined);
