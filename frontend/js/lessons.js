@@ -554,6 +554,22 @@ function renderPanel(panel, data) {
   }
   const target = reveal || panelTitle(panel);
   if (target) focusOn(target);
+  if (reveal) plotAboveSheet(panel);
+}
+
+/** A phone, an answer just revealed: the sheet grew with it over the view (lesson 5 step 3 kept 79 px of the scores
+ * chart above it, its title and legend, the bars under the sheet). The page scrolls the view's first plot up to just
+ * below the sticky token strip and tabs, where it has all the room above the sheet, unless it is whole in sight
+ * there already. */
+function plotAboveSheet(panel) {
+  if (!onPhone()) return;
+  const fig = [...document.querySelectorAll("main .view:not([hidden]) .panel")].find((f) => f.offsetParent);
+  if (!fig) return;
+  const strip = document.querySelector(".sticky");
+  const top = strip ? Math.max(0, strip.getBoundingClientRect().bottom) : 0;
+  const box = fig.getBoundingClientRect();
+  if (box.top >= top && box.bottom <= panel.getBoundingClientRect().top) return;
+  window.scrollBy({ top: box.top - top, behavior: "instant" });
 }
 
 function drawPanel(base) {
