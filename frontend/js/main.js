@@ -740,10 +740,11 @@ function wire() {
   });
 
   // a control focused going back up the page (Shift+Tab) is scrolled to below the sticky token strip and tabs, not
-  // under them
+  // under them (where they are sticky: not in presenter mode on a short screen with a lesson open, app.css)
   const bar = document.querySelector(".sticky");
   new ResizeObserver(() => {
-    document.documentElement.style.scrollPaddingTop = `${bar.offsetHeight + 8}px`;
+    const sticky = getComputedStyle(bar).position === "sticky";
+    document.documentElement.style.scrollPaddingTop = sticky ? `${bar.offsetHeight + 8}px` : "";
   }).observe(bar);
 
   // the keyboard, anywhere outside a text field: arrows move the layer (up/down) and head (left/right),

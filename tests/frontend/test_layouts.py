@@ -700,6 +700,30 @@ def test_presenter_mode_with_a_lesson_open_shows_every_tab_whole(page: Page, les
     assert page.evaluate(TEXT_CLASHES) + page.evaluate(TICKS_OUTSIDE) == []
 
 
+@pytest.mark.parametrize("lesson, step, view", [("attention-arithmetic", 3, "arithmetic"), ("many-heads", 1, "attention")])
+def test_presenter_mode_with_a_lesson_open_at_800x600_leaves_the_view_half_the_screen(page: Page, lesson, step, view):
+    """Presenter mode at 800x600 with a lesson open: the lesson is a panel over the lower 46% of the screen, and the
+    token strip and the three rows of tabs, sticky at the top, took 217 px more: the page scrolled to the view showed
+    107 px of it (167 outside presenter mode). Scrolled to the view, it gets at least half the screen; at the page's
+    top every tab is whole, and the plots' words stay clear of each other."""
+    page.set_viewport_size({"width": 800, "height": 600})
+    page.goto("/?" + urlencode({"present": 1, "lesson": lesson, "step": step}))
+    step_ready(page, lesson, step)
+    expect(page.locator(f"main .view[data-view={view}]")).to_be_visible()
+    page.wait_for_timeout(300)
+    page.evaluate("() => window.scrollTo(0, 0)")  # (many-heads 1 scrolls to its head's tile in the grid)
+    assert page.evaluate(TABS_NOT_WHOLE) == []
+    seen = page.evaluate("""() => {
+      const v = document.querySelector('main .view:not([hidden])');
+      window.scrollTo(0, v.getBoundingClientRect().top + window.scrollY);
+      const box = v.getBoundingClientRect(), sheet = document.querySelector('#lesson-panel').getBoundingClientRect();
+      const strip = document.querySelector('.sticky').getBoundingClientRect();
+      return { shown: Math.min(box.bottom, sheet.top, innerHeight) - Math.max(box.top, strip.bottom, 0),
+               view: [box.top, box.bottom], strip: strip.bottom, sheet: sheet.top }; }""")
+    assert seen["shown"] >= 600 / 2, seen
+    assert page.evaluate(TEXT_CLASHES) + page.evaluate(TICKS_OUTSIDE) == []
+
+
 @pytest.mark.parametrize("size, extra", [((390, 844), {})], ids=["phone"])
 def test_a_tab_row_that_scrolls_fades_where_it_hides_tabs(page: Page, size, extra):
     """Where the tabs scroll sideways, the row fades out at each side that hides a tab (classes more-left and
