@@ -643,6 +643,9 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
         elif seg == "$2nd":
             top = _arg(cur, lambda a, b: a > b)
             key = _arg(cur, lambda a, b: a > b, lambda i, top=top: i == top)
+        elif seg == "$next":  # the largest below the largest: past every number that ties for it
+            top = cur[_arg(cur, lambda a, b: a > b)]
+            key = _arg(cur, lambda a, b: a > b, lambda i, top=top, cur=cur: cur[i] == top)
         elif m := re.fullmatch(r"\$(?:(max|min)(count|alike)|2nd(min)?)\((.+)\)", seg):
             # over a list of records, by `path`: $maxcount(path) $mincount(path), how many have the largest / smallest
             # (1: it alone); $maxalike(path) $minalike(path), how many read as it does with two decimals (the lesson
@@ -661,7 +664,7 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
                 path.append(seg)
                 continue
             key = _arg(vals, better, lambda i, first=first: i == first)
-        elif seg in ("$maxword", "$maxwordcount", "$maxwordalike", "$2ndword"):
+        elif seg in ("$maxword", "$maxwordcount", "$maxwordalike", "$2ndword", "$nextword"):
             # (a special token, or a key the query cannot see: the `mask`)
             masked = root.get("mask") if isinstance(root, dict) and isinstance(root.get("mask"), list) else []
 
@@ -678,6 +681,8 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
                 continue
             if seg == "$2ndword":  # the second largest of those keys
                 key = _arg(cur, lambda a, b: a > b, lambda i, first=key: not_word(i) or i == first)
+            if seg == "$nextword":  # the largest of those keys below the largest: past every key that ties for it
+                key = _arg(cur, lambda a, b: a > b, lambda i, top=cur[key], cur=cur: not_word(i) or cur[i] == top)
         elif (m := re.fullmatch(r"\$(max|min)(seen)?(?:\((.+)\))?", seg)) and (m[2] or m[3]):
             # $max(path) $min(path): over a list of records, by `path`; $maxseen $minseen (and with a path): only the
             # keys the query can see (leaving out those the answer's `mask` marks true: explain's keys after the query)

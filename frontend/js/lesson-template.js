@@ -11,9 +11,10 @@
 // segments: a field name, an index (negative: from the end), $layer $head $token $prev $depth (the page's
 // selection), $max $min $2nd (index of the largest, smallest, second largest number of the array), $maxcount (how
 // many numbers of the array are its largest: 1 where it is alone), $maxalike (how many read as it with two decimals),
+// $next (the index of the largest number below the largest: the next after every number that ties for it),
 // $maxword (the largest, leaving out special tokens like BOS and masked keys), $maxwordcount (how many of those keys
 // have that largest number: 1 where it is alone), $maxwordalike (how many read as it with two decimals), $2ndword (the
-// second largest of those keys), $max(path) $min(path) (over the array's
+// second largest of those keys), $nextword (the largest of those keys below the largest), $max(path) $min(path) (over the array's
 // items, comparing each item's `path`), $maxseen $minseen $maxseen(path) $minseen(path) (the same over the keys the
 // query can see: those the answer's `mask` marks true left out), #word and #word/2 (the index of the first,
 // second, ... token that is `word`), @(path) (the index that `path`, read from the source's top, ends on), $all (a
@@ -285,6 +286,10 @@ export function resolve(root, segments, ctx) {
     } else if (seg === "$2nd") {
       const first = argBy(cur, (a, b) => a > b);
       key = argBy(cur, (a, b) => a > b, (i) => i === first);
+    } else if (seg === "$next") {
+      // the largest below the largest: past every number that ties for it
+      const top = cur[argBy(cur, (a, b) => a > b)];
+      key = argBy(cur, (a, b) => a > b, (i) => cur[i] === top);
     } else if (/^\$(?:(max|min)(count|alike)|2nd(min)?)\((.+)\)$/.test(seg)) {
       // over a list of records, by `path`: $maxcount(path) $mincount(path), how many have the largest / smallest (1:
       // it alone); $maxalike(path) $minalike(path), how many read as it does with two decimals (the lesson text's,
@@ -303,7 +308,7 @@ export function resolve(root, segments, ctx) {
         continue;
       }
       key = argBy(vals, better, (i) => i === first);
-    } else if (["$maxword", "$maxwordcount", "$maxwordalike", "$2ndword"].includes(seg)) {
+    } else if (["$maxword", "$maxwordcount", "$maxwordalike", "$2ndword", "$nextword"].includes(seg)) {
       // (a special token, or a key the query cannot see: the answer's `mask`)
       const toks = tokensOf(root, ctx);
       const hidden = root && Array.isArray(root.mask) ? root.mask : [];
@@ -320,6 +325,10 @@ export function resolve(root, segments, ctx) {
       if (seg === "$2ndword") {
         const first = key; // the second largest of those keys
         key = argBy(cur, (a, b) => a > b, (i) => notWord(i) || i === first);
+      }
+      if (seg === "$nextword") {
+        const top = cur[key]; // the largest of those keys below the largest: past every key that ties for it
+        key = argBy(cur, (a, b) => a > b, (i) => notWord(i) || cur[i] === top);
       }
     } else if (/^\$(max|min)(seen|\(.+\)|seen\(.+\))$/.test(seg)) {
       // $max(path) $min(path): over a list of records, by `path`; $maxseen $minseen (and with a path): only the keys
