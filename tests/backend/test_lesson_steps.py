@@ -972,6 +972,17 @@ def test_records_count_their_extremes_alike_and_name_the_next_as_the_page_does()
     assert resolve_path(answer, ["weights", "$maxwordalike"], {}) == (2, ["weights", "$maxwordalike"])
     assert follow(answer, ["weights", "$maxwordalike"]) == 2
     assert resolve_path(answer, ["weights", "$2ndword"], {}) == (0.1151, ["weights", 2])
+    # $next and $nextword: the largest below the largest, past every key that ties for it (tiny-nope, " dog cat dog
+    # cat", layer 0, head 1: the two " cat" keys 0.0308, the two " dog" keys 0.0291), as lesson-template.test.mjs
+    dogs = {"tokens": [*tokens, {"display": "e"}], "weights": [0.8803, 0.0291, 0.0308, 0.0291, 0.0308, 0.9],
+            "mask": [False, False, False, False, False, True]}
+    assert resolve_path(dogs, ["weights", "$next"], {}) == (0.8803, ["weights", 0])
+    assert resolve_path(dogs, ["weights", "$nextword"], {}) == (0.0291, ["weights", 1])
+    assert resolve_path(dogs, ["weights", "$2ndword"], {})[1] == ["weights", 4]
+    assert resolve_path({"weights": [0.1, 0.45, 0.4, 0.45, 0]}, ["weights", "$next"], {}) == (0.4, ["weights", 2])
+    assert resolve_path(answer, ["weights", "$nextword"], {}) == resolve_path(answer, ["weights", "$2ndword"], {})
+    with pytest.raises(ReadError, match="no number to compare"):
+        resolve_path({"weights": [0.5, 0.5]}, ["weights", "$next"], {})
 
 def test_sum_adds_those_items_as_the_page_does():
     from backend.lesson_steps import resolve_path

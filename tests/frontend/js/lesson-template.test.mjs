@@ -54,6 +54,17 @@ test("path steps: the largest, the second, the largest word, a word, an index by
   const near = { ...explain, weights: [0.3, 0.1206, 0.1151, 0.4, 0.1, 0, 0], mask: [false, false, false, true, false, true, true] };
   assert.deepEqual(at(near, "explain.weights.$maxwordalike"), { value: 2, path: ["weights", "$maxwordalike"] });
   assert.deepEqual(at(near, "explain.weights.$2ndword"), { value: 0.1151, path: ["weights", 2] });
+  // $next, $nextword: the index of the largest number below the largest, past every key that ties for it (tiny-nope,
+  // " dog cat dog cat", layer 0, head 1: the two " cat" keys get 0.0308 each, the two " dog" keys 0.0291, all "0.03";
+  // $2nd is the other " cat", and lesson 4 named no key after the tie); the start token and a masked key left out of
+  // $nextword's
+  const dogs = { ...explain, weights: [0.8803, 0.0291, 0.0308, 0.0291, 0.0308, 0.9, 0], mask: [false, false, false, false, false, true, true] };
+  assert.deepEqual(at(dogs, "explain.weights.$next"), { value: 0.8803, path: ["weights", 0] });
+  assert.deepEqual(at(dogs, "explain.weights.$nextword"), { value: 0.0291, path: ["weights", 1] });
+  assert.deepEqual(at(dogs, "explain.weights.$2ndword").path, ["weights", 4]);
+  assert.deepEqual(at({ ...explain, weights: [0.1, 0.45, 0.4, 0.45, 0] }, "explain.weights.$next"), { value: 0.4, path: ["weights", 2] });
+  assert.deepEqual(at(near, "explain.weights.$nextword"), at(near, "explain.weights.$2ndword")); // no tie: the same
+  assert.throws(() => at({ ...explain, weights: [0.5, 0.5] }, "explain.weights.$next"), /no number to compare/);
   // $maxcount: how many numbers of the list are its largest, special tokens and all (lesson 5 named one of two alike)
   assert.equal(at(explain, "explain.weights.$maxcount").value, 1);
   assert.deepEqual(at({ ...explain, weights: [0.1, 0.45, 0, 0.45, 0] }, "explain.weights.$maxcount"), { value: 2, path: ["weights", "$maxcount"] });
