@@ -875,6 +875,50 @@ def test_lesson_4_does_not_name_one_word_alone_where_another_reads_the_same(clie
         assert "with two decimals" not in body.lower() and f"{top:.4f}" not in body, body
 
 
+def tie_and_next(w: list[float]) -> tuple[float, int, int, float | None, int | None]:
+    """The largest of `w`, how many hold it exactly, how many read as it does with two decimals as the page writes
+    them, and the largest below it (past every number that ties for it) with its first index (None: no number below)."""
+    top, tied, alike, _ = largest_and_alike(w)
+    below = [v for v in w if v < top]
+    nxt = max(below, default=None)
+    return top, tied, alike, nxt, None if nxt is None else w.index(nxt)
+
+
+@pytest.mark.parametrize("model, text, layer, head, token", [
+    ("tiny-nope", " dog cat dog cat", 0, 1, 4),  # the two " cat" 0.0308 each, the two " dog" 0.0291: all "0.03"
+    ("tiny-nope", " dog cat dog cat", 0, 1, 3),  # the two " dog" 0.0226 each, " cat" 0.0179: all "0.02"
+    ("minilm-l6", " he he she", 5, 6, 3),  # the two "he" 0.0141 each, "she" 0.0134 ([CLS] and [SEP] left out)
+    ("tiny-nope", " dog dog dog dog", 0, 3, 4)])  # the four " dog" 0.0429 each, no other word: the tie alone
+def test_lesson_4_names_the_next_word_after_words_that_tie_where_it_reads_the_same(client, model, text, layer, head,
+                                                                                   token):
+    """Lesson 4 'The chaser' on tiny-nope, " dog cat dog cat", layer 0, head 1, the last " cat" as the query: the two
+    " cat" keys get 0.0308 each and the two " dog" keys 0.0291, and the step said "2 of them share the most it gives,
+    0.03 each; the first of them is cat (token 2)", true of four keys with two decimals. Where more words read as the
+    tied ones with two decimals, the step says how many, writes the tie with four decimals and names the word after
+    the tied ones with its weight (the explain answer's four decimals tell any two different weights apart),
+    recomputed here from the explain answer."""
+    d = client.post("/api/lessons/context/steps/5", json={"text": text, "model": model, "layer": layer, "head": head,
+                                                           "token": token}).json()
+    assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
+    e = step_explain(client, d, model)
+    keys = [i for i, t in enumerate(e["tokens"]) if not e["mask"][i] and not t["special"]]
+    top, tied, alike, nxt, at = tie_and_next([e["weights"][i] for i in keys])
+    assert tied > 1, e["weights"]
+    body = filled(d)
+    assert f"{tied} of them share the most it gives," in body, body
+    if alike > tied:
+        assert f"{top:.4f}" != f"{nxt:.4f}", (top, nxt)
+        # (the query's own key is "itself", as everywhere a key is named `| piece`)
+        word = "itself" if keys[at] == d["settings"]["token"] else word_of(e["tokens"][keys[at]]["display"])
+        assert f"{tied} of them share the most it gives, {top:.4f} each; the first of them is " in body, body
+        assert (f". With two decimals, {alike} of them read {two_decimals(top)}; the next after the {tied} that share "
+                f"the most, **{word}") in body, body
+        assert f", gets {nxt:.4f}." in body, body
+    else:
+        assert f"{tied} of them share the most it gives, {two_decimals(top)} each" in body, body
+        assert "with two decimals" not in body.lower(), body
+
+
 def test_the_key_read_most_is_not_named_alone_where_another_ties_with_it(client):
     """Lesson 5's last step named the key with the largest weight alone: on tiny-nope, " . .", layer 0, head 3, the last
     "." gives 0.4473 to each "␣" (one key: no positions), and it said "gives its largest weight, 0.45, to ␣ (token 1)".
@@ -899,6 +943,39 @@ def test_the_key_read_most_is_not_named_alone_where_another_ties_with_it(client)
     d = client.post("/api/lessons/attention-arithmetic/steps/5", json={**body, "text": "The cat sat.", "token": 3}).json()
     said = " ".join(d["body"].split())
     assert "gives its largest weight, {{top_key_weight | 2}}, to **{{top_key" in said and "share" not in said, said
+
+
+@pytest.mark.parametrize("path, body", [
+    # the three " dog" keys 0.2226 each, the start token 0.2204: all "0.22"
+    ("find-the-induction-head/steps/6", {"text": " dog and is dog dog ha red", "token": 7}),
+    ("attention-arithmetic/steps/5", {"text": " dog and is dog dog ha red", "token": 7}),
+    ("find-the-induction-head/steps/6", {"text": " dog dog . .", "token": 6, "head": 3}),  # 0.4439 each, alone
+    ("attention-arithmetic/steps/5", {"text": " . .", "token": 4, "head": 3})])  # 0.4473 each, alone at "0.45"
+def test_lessons_5_and_11_name_the_next_key_after_keys_that_tie_where_it_reads_the_same(client, path, body):
+    """Lessons 5 ('Any query, any head') and 11 ('The same head on your sentence') on tiny-nope, " dog and is dog dog ha
+    red", layer 0, head 2, " red" as the query: the three " dog" keys get 0.2226 each and the start token 0.2204, and
+    the steps said "3 keys share its largest weight, 0.22 each" (lesson 5 adding "With two decimals, 4 keys read
+    0.22.", lesson 11 nothing), true of four keys with two decimals. Where more keys read as the tied ones, the step
+    says how many, writes the tie with four decimals and names the key after the tied ones with its weight
+    (recomputed here from the explain answer)."""
+    body = {"model": "tiny-nope", "layer": 0, "head": 2, **body}
+    d = client.post(f"/api/lessons/{path}", json=body).json()
+    assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
+    e = step_explain(client, d, "tiny-nope")
+    top, tied, alike, nxt, at = tie_and_next([w for w, m in zip(e["weights"], e["mask"], strict=True) if not m])
+    assert tied > 1, e["weights"]
+    said = filled(d)
+    assert f"{tied} keys share its largest weight," in said, said
+    if alike > tied:
+        assert f"{top:.4f}" != f"{nxt:.4f}", (top, nxt)
+        word = "itself" if at == d["settings"]["token"] else word_of(e["tokens"][at]["display"])
+        assert f"{tied} keys share its largest weight, {top:.4f} each; the first of them is " in said, said
+        assert (f". With two decimals, {alike} keys read {two_decimals(top)}; the next after the {tied} that share "
+                f"it, **{word}") in said, said
+        assert f", gets {nxt:.4f}." in said, said
+    else:
+        assert f"{tied} keys share its largest weight, {two_decimals(top)} each;" in said, said
+        assert "with two decimals" not in said.lower(), said
 
 
 def test_lesson_8_does_not_name_one_key_alone_where_keys_tie_for_the_largest_weight(client):
@@ -927,6 +1004,35 @@ def test_lesson_8_does_not_name_one_key_alone_where_keys_tie_for_the_largest_wei
         d = client.post(url, json={**body, "model": model, "text": "The cat sat on the mat because it was tired.", "token": 5}).json()
         said = " ".join(d["body"].split())
         assert d["problems"] == [] and "now gives {{top_key_weight | 2}} to **{{top_key" in said and "share" not in said, said
+
+
+@pytest.mark.parametrize("model, text, layer, head, token", [
+    ("tiny-sinusoidal", " a a b", 0, 3, 3),  # removed: the two " a" 0.2808 each, the start token 0.2791: all "0.28"
+    ("tiny-sinusoidal", " the the cat", 0, 0, 3)])  # removed: the two " the" 0.4884 each, alone at "0.49"
+def test_lesson_8_names_the_next_key_after_keys_that_tie_where_it_reads_the_same(client, model, text, layer, head,
+                                                                                 token):
+    """Lesson 8 'Positions removed' on tiny-sinusoidal, " a a b", layer 0, head 3, " b" as the query: with the positions
+    taken out the two " a" keys get 0.2808 each and the start token 0.2791, and the step said "Now 2 keys share the
+    largest weight b gives, 0.28 each", true of three keys with two decimals. Where more keys read as the tied ones,
+    the step says how many, writes the tie with four decimals and names the key after the tied ones with its weight
+    (recomputed here from the explain answer)."""
+    d = client.post("/api/lessons/positional-encoding/steps/2", json={"text": text, "model": model, "layer": layer,
+                                                                      "head": head, "token": token}).json()
+    assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
+    e = step_explain(client, d, model, positions="removed")
+    top, tied, alike, nxt, at = tie_and_next([w for w, m in zip(e["weights"], e["mask"], strict=True) if not m])
+    assert tied > 1, e["weights"]
+    body = filled(d)
+    if alike > tied:
+        assert f"{top:.4f}" != f"{nxt:.4f}", (top, nxt)
+        word = "itself" if at == d["settings"]["token"] else word_of(e["tokens"][at]["display"])
+        assert f"Now {tied} keys share the largest weight " in body and f", {top:.4f} each; the first of them is " in body, body
+        assert (f". With two decimals, {alike} keys read {two_decimals(top)}; the next after the {tied} that share "
+                f"it, **{word}") in body, body
+        assert f", gets {nxt:.4f}." in body, body
+    else:
+        assert f"Now {tied} keys share the largest weight " in body and f", {two_decimals(top)} each;" in body, body
+        assert "with two decimals" not in body.lower(), body
 
 
 def test_all_reads_a_list_of_lists_as_one_list():
