@@ -14,9 +14,10 @@ Resolving a step:
    is a problem, reported with the line.
 
 The text handed to the page has its roles replaced by token indices (`{{explain.weights.@noun}}` ->
-`{{explain.weights.3}}`, `{{@noun}}` -> the word, `{{@strongest-head.delta_prob | 4}}` -> that number of the head
-the role chose: HEAD_FIELDS) and its claims chosen: the page fills the numbers through its
-data layer as for any other placeholder, and never evaluates a role or a condition itself.
+`{{explain.weights.3}}`, `{{@noun}}` -> the word) and its claims chosen: the page fills the numbers through its
+data layer as for any other placeholder, and never evaluates a role or a condition itself. A head role's number
+(`{{@strongest-head.delta_prob | 4}}`: HEAD_FIELDS, of the head the role chose) stays a placeholder, which the page
+fills with the step's own read of it (`numbers`, head_number), having no source for it.
 """
 
 from __future__ import annotations
@@ -1189,8 +1190,11 @@ class StepContext:
     # numbers --------------------------------------------------------------
 
     def read(self, raw: str) -> NumberRead:
-        """One placeholder (roles already replaced) read from the answers."""
+        """One placeholder (roles already replaced) read from the answers; a head role's number (HEAD_FIELDS) from
+        the role's own answer, head_number()."""
         raw = raw.strip()
+        if _bare_role(raw) and "." in raw.split("|")[0]:
+            return head_number(self, raw)
         typed = False  # whether it reads a source the student typed the words of (TYPED_SOURCES)
         try:
             expr, fmt = ([s.strip() for s in split_top(raw, "|")] + [""])[:2]
@@ -1278,8 +1282,10 @@ def rewrite(text: str, ctx: StepContext) -> str:
     def plain(inner):
         if _bare_role(inner):
             ref, fmt = ([s.strip() for s in inner.split("|")] + [""])[:2]
-            if "." in ref:  # a head role's number, written as the page writes a number
-                return format_value(head_field(ctx, ref[1:]).value, fmt)
+            if "." in ref:  # a head role's number: left to the page, which shows the step's read of it
+                # (head_number) as its other numbers; read here, so that a role that finds no head says so
+                head_field(ctx, ref[1:])
+                return "{{" + inner + "}}"
             if fmt not in ("piece", "pieces"):
                 found = ctx.role(ref[1:])
                 return found.word + ("" if fmt == "word" else ctx.word_note(found))
@@ -1378,7 +1384,7 @@ HEAD_FIELDS = {"strongest-head": lambda ctx: strongest_effect(ctx, pick_layer=Tr
 
 def head_field(ctx: StepContext, ref: str) -> NumberRead:
     """`strongest-head.next.delta_prob`: that number of the head role's answer (HEAD_FIELDS), as a condition's operand
-    or the text's number (the server writes it into the text: the page has no source for it). Raises ReadError, or
+    or the text's number (head_number: the page has no source for it, and shows the step's read). Raises ReadError, or
     RoleMissing where the role finds no head."""
     name, *path = ref.strip().split(".")
     if name not in HEAD_FIELDS:
@@ -1393,6 +1399,18 @@ def head_field(ctx: StepContext, ref: str) -> NumberRead:
             raise ReadError(f"“@{ref}”: there is no {key} there")
         value = value[key]
     return NumberRead(placeholder="@" + ref, value=value, shown=format_value(value, ""), source="@" + name, path=path)
+
+
+def head_number(ctx: StepContext, raw: str) -> NumberRead:
+    """`{{@strongest-head.delta_prob | 4}}` in a step's text: head_field()'s number, `shown` as the page writes a
+    number in that format. The page has no source for it: it shows this read of the step's answer (`numbers`),
+    marked as every other number of the text (lesson-template.js stepNumber)."""
+    ref, fmt = ([s.strip() for s in raw.split("|")] + [""])[:2]
+    try:
+        n = head_field(ctx, ref[1:])
+    except (ReadError, RoleMissing) as e:
+        return NumberRead(placeholder=raw, source=ref.split(".")[0], error=getattr(e, "message", None) or str(e))
+    return n.model_copy(update={"placeholder": raw, "shown": format_value(n.value, fmt)})
 
 
 def _works(d: StepResolution) -> bool:

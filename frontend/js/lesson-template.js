@@ -209,6 +209,22 @@ export function placeholderText(value, fmt, root, path, query) {
   return fmt === "raw" ? { text } : { text, word: value, note };
 }
 
+/**
+ * A head role's number in a step's text (`{{@strongest-head.delta_prob | 4}}`, backend/lesson_steps.py HEAD_FIELDS):
+ * the page has no source for it, so it shows the server's read of it, one of the step's `numbers` (head_number):
+ * {text, expr, src, path, fmt, kind, request} as lessons.js evaluate() gives for the others, {error} where the server
+ * could not read it; null for any other placeholder (the page's own to read).
+ */
+export function stepNumber(raw, numbers) {
+  const key = String(raw).trim();
+  if (!/^@[a-z][a-z-]*(?:\/\d+)?\.[\w.-]+\s*(\|.*)?$/.test(key)) return null; // (as lesson_steps.py _bare_role, with a path)
+  const n = (numbers || []).find((x) => x.placeholder === key);
+  if (!n) return { error: `the step's answer has no ${key}` };
+  if (n.error) return { error: n.error };
+  const [expr, fmt = ""] = key.split("|").map((s) => s.trim());
+  return { text: n.shown, expr, src: n.source, path: n.path, fmt, kind: typeof n.value, request: null };
+}
+
 function argBy(arr, better, skip = () => false) {
   let best = -1;
   for (let i = 0; i < arr.length; i++) {

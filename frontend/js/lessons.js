@@ -643,7 +643,8 @@ function drawPanel(base) {
   const shown = { ...asked, body: cut.hidden === null ? d.body : cut.shown, revealed };
   const results = new Map();
   const value = (raw) => {
-    if (!results.has(raw)) results.set(raw, evaluate(raw, base));
+    // (a head role's number, `{{@strongest-head.delta_prob | 4}}`, is the server's: the step's read of it)
+    if (!results.has(raw)) results.set(raw, T.stepNumber(raw, d.numbers) || evaluate(raw, base));
     return results.get(raw);
   };
   // evaluate everything first, so that the drawing is skipped when nothing changed

@@ -25,6 +25,7 @@ from backend.lesson_steps import (
     SHORTCUTS,
     ReadError,
     evaluate_condition,
+    head_number,
     parse_condition,
     rewrite,
     split_claims,
@@ -556,6 +557,33 @@ def test_lesson_9_calls_the_head_s_cell_the_lowest_only_as_the_cells_read(client
         assert said + ": the head this step chose, not the one selected now." in body, body
 
 
+def test_lesson_9_leaves_the_strongest_head_s_numbers_to_the_page_as_placeholders(client):
+    """'Beyond attention' on tiny-nope, "Birds sing.": the server wrote the @strongest-head numbers into the text itself
+    ("That head's cell is the lowest of the heatmap at the bottom, -0.0169, outlined there. With three decimals, 2
+    cells read -0.017; the next after it, head 1.0, has -0.0167."), so the page showed them as plain words, where every
+    other number of a lesson is marked as a live number. The body keeps them as placeholders, and the step's numbers
+    hold each one as the page shows it (read from the ablation route, recomputed here): the page marks them as the
+    others."""
+    text, model = "Birds sing.", "tiny-nope"
+    d = client.post("/api/lessons/where-does-the-answer-appear/steps/5", json={"text": text, "model": model}).json()
+    assert d["problems"] == [], d["problems"]
+    a = client.post("/api/attribution/ablation", json={"text": text, "model": model}).json()
+    cells = sorted((e["delta_prob"], e["layer"], e["head"]) for row in a["effects"] for e in row)
+    alike = sum(_three(c[0]) == _three(cells[0][0]) for c in cells)
+    assert alike == 2, cells[:3]  # (the sentence of the two cells that read alike: every number of it a head's)
+    want = {"@strongest-head.delta_prob | 4": f"{cells[0][0]:.4f}", "@strongest-head.alike | int": "2",
+            "@strongest-head.delta_prob | 3": _three(cells[0][0]), "@strongest-head.next.layer": str(cells[1][1]),
+            "@strongest-head.next.head": str(cells[1][2]), "@strongest-head.next.delta_prob | 4": f"{cells[1][0]:.4f}"}
+    for placeholder, shown in want.items():
+        assert "{{" + placeholder + "}}" in d["body"], (placeholder, d["body"])
+        got = [n for n in d["numbers"] if n["placeholder"] == placeholder]
+        assert got and all(n["shown"] == shown and n["error"] is None and n["source"] == "@strongest-head"
+                           for n in got), (placeholder, got)
+    assert f"is the lowest of the heatmap at the bottom, {cells[0][0]:.4f}, outlined there. With three decimals, 2 " \
+           f"cells read {_three(cells[0][0])}; the next after it, head {cells[1][1]}.{cells[1][2]}, has " \
+           f"{cells[1][0]:.4f}." in filled(d), filled(d)
+
+
 class _Ablated:
     """A step's context whose ablation route answers these changes, one per head of a 2 × 2 model."""
 
@@ -584,8 +612,12 @@ def test_strongest_head_s_numbers_read_as_the_heatmap_writes_them(deltas, lowest
     assert (got["layer"], got["head"]) == chosen and strongest_head(ctx) == [chosen]
     assert (got["lowest"], got["alike"]) == (lowest, alike), got
     assert (got["next"]["layer"], got["next"]["head"], got["next"]["delta_prob"]) == after, got
+    # the text keeps them as placeholders (the page marks them as its other numbers); the step's numbers read each as
+    # the page shows it
     text = "{{@strongest-head.delta_prob | 4}}; {{@strongest-head.alike | int}}; {{@strongest-head.next.head}}"
-    assert rewrite(text, ctx) == f"{min(deltas):.4f}; {alike}; {after[1]}".replace("-0.0000", "0.0000")
+    assert rewrite(text, ctx) == text
+    shown = [head_number(ctx, raw).shown for raw in re.findall(r"\{\{(.*?)\}\}", text)]
+    assert "; ".join(shown) == f"{min(deltas):.4f}; {alike}; {after[1]}".replace("-0.0000", "0.0000")
 
 
 @pytest.mark.parametrize("picked", [None, (0, 0), (2, 3)])

@@ -132,7 +132,15 @@ def check_numbers(page: Page, models: dict, where: str) -> int:
         label = f"{where}: {{{{{lv['raw']}}}}} shows {lv['text']!r}"
         if lv["request"] is None:  # the model's entry or the page's selection: no request
             source = lv["src"].split("(")[0]
-            if source == "model":
+            if source.startswith("@"):  # a head role's number (`@strongest-head.delta_prob`): the step's own read,
+                # which the page shows (its value against the ablation route: tests/backend/test_lesson_steps.py)
+                step = page.request.post(f"/api/lessons/{s['lesson']}/steps/{s.get('step', 1)}", data={
+                    "text": s["text"], "model": model, "positions": s["positions"], "scale": s["scale"]}).json()
+                (n,) = [n for n in step["numbers"] if n["placeholder"] == lv["raw"]] or [None]
+                assert n is not None and n["error"] is None and n["source"] == source, (label, step["numbers"])
+                assert lv["path"] == n["path"] and lv["text"] == n["shown"], (label, n)
+                value = n["value"]
+            elif source == "model":
                 value = follow(models[model], lv["path"])
             else:
                 assert source == "state", label
@@ -482,6 +490,28 @@ def test_two_tokens_that_read_alike_are_told_apart_in_the_lesson_text(page: Page
     assert top[0]["display"].replace("\u2423", "") == top[1]["display"].replace("\u2423", "")  # they read alike
     assert shown == [top[0]["display"], top[1]["display"]], (shown, top)
     check_numbers(page, models, "two tokens alike")
+
+
+def test_the_strongest_head_s_numbers_show_as_live_numbers(page: Page, models):
+    """Lesson 9 'Beyond attention' on tiny-nope, "Birds sing.": "That head's cell is the lowest of the heatmap at the
+    bottom, -0.0169, outlined there. With three decimals, 2 cells read -0.017; the next after it, head 1.0, has
+    -0.0167." The server wrote those numbers (the @strongest-head's, measured by the ablation route) into the text, and
+    they showed as plain words beside the page's marked numbers. They show as live numbers now, each the step's read
+    (check_numbers)."""
+    page.goto("/?" + urlencode({"lesson": "where-does-the-answer-appear", "step": 5, "model": "tiny-nope",
+                                "text": "Birds sing."}))
+    step_ready(page, "where-does-the-answer-appear", 5)
+    heads = [lv for lv in live_numbers(page) if lv["src"] == "@strongest-head"]
+    assert [lv["raw"] for lv in heads] == [
+        "@strongest-head.delta_prob | 4", "@strongest-head.alike | int", "@strongest-head.delta_prob | 3",
+        "@strongest-head.next.layer", "@strongest-head.next.head", "@strongest-head.next.delta_prob | 4"], heads
+    assert all(lv["cls"] == "lv" for lv in heads), heads
+    panel = " ".join(page.locator("#lesson-panel").inner_text().split())
+    said = (f"the lowest of the heatmap at the bottom, {heads[0]['text']}, outlined there. With three decimals, "
+            f"{heads[1]['text']} cells read {heads[2]['text']}; the next after it, head {heads[3]['text']}."
+            f"{heads[4]['text']}, has {heads[5]['text']}.")
+    assert said in panel, panel
+    check_numbers(page, models, "the strongest head's numbers")
 
 
 def test_a_repeated_word_is_named_with_its_position_in_the_lesson_text(page: Page, models):

@@ -417,3 +417,22 @@ test("sentenceWhose: a lesson link's sentence is not called the student's", () =
   assert.equal(T.sentenceWhose("Anna was cold."), "your sentence");
   assert.equal(T.sentenceWhose(link, { linked: true, opened: link }), "the link’s sentence"); // a whole page's link
 });
+
+test("a head role's number in a step's text: the server's read of it, shown as the page's other numbers", () => {
+  // 'Beyond attention' (tiny-nope, "Birds sing."): the server wrote -0.0169, 2, -0.017 into the text as plain words,
+  // unmarked beside the page's numbers; it leaves them as placeholders now, with its reads in the step's `numbers`
+  const numbers = [
+    { placeholder: "layer | int", value: 3, shown: "3", source: "state", path: ["layer"] },
+    { placeholder: "@strongest-head.delta_prob | 4", value: -0.01692, shown: "-0.0169", source: "@strongest-head", path: ["delta_prob"], error: null },
+    { placeholder: "@strongest-head.next.head", value: 0, shown: "0", source: "@strongest-head", path: ["next", "head"], error: null },
+    { placeholder: "@strongest-head.alike | int", value: null, shown: null, source: "@strongest-head", path: [], error: "No head could be chosen." },
+  ];
+  assert.deepEqual(T.stepNumber(" @strongest-head.delta_prob | 4 ", numbers), {
+    text: "-0.0169", expr: "@strongest-head.delta_prob", src: "@strongest-head", path: ["delta_prob"], fmt: "4", kind: "number", request: null,
+  });
+  assert.equal(T.stepNumber("@strongest-head.next.head", numbers).text, "0");
+  assert.deepEqual(T.stepNumber("@strongest-head.alike | int", numbers), { error: "No head could be chosen." });
+  assert.match(T.stepNumber("@strongest-head.lowest", numbers).error, /no @strongest-head.lowest/);
+  // every other placeholder is the page's own to read
+  for (const raw of ["layer | int", "top_key_weight | 2", "explain.weights.$max", "@noun"]) assert.equal(T.stepNumber(raw, numbers), null);
+});
