@@ -579,9 +579,26 @@ export function tickSize(n) {
  * At least 3. (A fixed 110 px for all of these left the trophy's 17 keys 15 px apart, slanted into each other.)
  */
 export function keyLabelsFit(width, tokens, k = 1) {
+  return Math.max(3, Math.floor(keyRoom(width, tokens, k) / (16 * k)));
+}
+
+/** The px across a token heatmap `width` px wide that its keys have (keyLabelsFit): its width less the query labels
+ * beside it, the colour bar with its numbers and 40 px of padding. */
+export function keyRoom(width, tokens, k = 1) {
   const longest = Math.max(0, ...tokens.map((t) => [...shownText(t)].length));
-  const room = width - 40 - 0.6 * tickSize(tokens.length) * k * longest - (30 + 35 * k);
-  return Math.max(3, Math.floor(room / (16 * k)));
+  return width - 40 - 0.6 * tickSize(tokens.length) * k * longest - (30 + 35 * k);
+}
+
+/**
+ * The px down a token heatmap `height` px high that its query axis's title has (thinnedTitle's room): the height
+ * less the key labels below the plot, slanted 45° (the longest of those an axis at `xStep` labels, about 0.6 of their
+ * size a character, times sin 45°), and about 50 px times k of top margin, key title and padding. (130 px times the
+ * presenter's scale for all of these left the lesson's 12 tokens at 1280x720 the bare title "query" over a plot 227 px
+ * high, where "query (every 2nd)" takes about 170.)
+ */
+export function queryTitleRoom(height, tokens, xStep = 1, k = 1, keep = []) {
+  const longest = Math.max(0, ...tickIndices(tokens.length, xStep, keep).map((i) => [...shownText(tokens[i])].length));
+  return height - 0.6 * tickSize(tokens.length) * k * longest * Math.SQRT1_2 - 50 * k;
 }
 
 /**
@@ -595,12 +612,27 @@ export function queryLabelsFit(height, k = 1) {
 
 /** The two token axes of a heatmap `width` px wide and `height` px high: a long text labels every k-th token, as many as
  * have room (slanted ones across the width left beside the query labels and colour bar, upright ones down its height:
- * keyLabelsFit, queryLabelsFit), not all of them over each other. k: the presenter's text scale, 1 outside it. */
-export function tokenAxes(width, tokens, height, slant, keep = [], k = 1) {
+ * keyLabelsFit, queryLabelsFit; across, at most `most`), not all of them over each other. k: the presenter's text
+ * scale, 1 outside it. An axis that labels every k-th token says so in its title where it has room (thinnedTitle:
+ * "key (every 2nd labelled)", "query (every 3rd)"); one that labels every token has no title. names: what a column
+ * and a row are (a similarity's: "token" both). */
+export function tokenAxes(width, tokens, height, slant, keep = [], k = 1, { most = Infinity, names = ["key", "query"] } = {}) {
   const n = tokens.length;
+  const yStep = tickStep(n, queryLabelsFit(height, k));
+  // the query axis's title takes a line of the width (about 24 px times k) from the keys: it is drawn only where
+  // they keep room for 3 labels beside it (12 tokens in a 243 px panel, presenter mode with a lesson open: the plot
+  // 64 px wide, its 3 key labels ran into each other)
+  const titled = yStep > 1 && keyRoom(width - 24 * k, tokens, k) >= 3 * 16 * k;
+  const across = titled ? width - 24 * k : width;
+  const xStep = tickStep(n, Math.min(most, keyLabelsFit(across, tokens, k)));
+  // (no title at all where none is said: an empty one still took about 20 px of the plot's width and height)
+  const title = (name, step, room) => {
+    const text = thinnedTitle(name, step, room, { k, all: "", bare: "" });
+    return text ? { title: { text } } : {};
+  };
   return {
-    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0 }, tickStep(n, keyLabelsFit(width, tokens, k)), keep),
-    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, queryLabelsFit(height, k)), keep),
+    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0, ...title(names[0], xStep, keyRoom(across, tokens, k)) }, xStep, keep),
+    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5], ...title(names[1], titled ? yStep : 1, queryTitleRoom(height, tokens, xStep, k, keep)) }, yStep, keep),
   };
 }
 
@@ -638,13 +670,13 @@ export const ordinal = (k) => `${k}${k % 100 >= 11 && k % 100 <= 13 ? "th" : ["t
  * The title of a token axis that labels every `step`-th token (tickStep): it says which are labelled, in the longest
  * of its forms that fits `room` px of the axis at about 8.4 px a letter times the presenter's scale `k`
  * ("key (every 2nd labelled; hover for all)" where `hover`, "key (every 2nd labelled)", "key (every 2nd)"), the
- * bare `name` where none fits; `all` where every token is labelled.
+ * `bare` where none fits (the bare `name` unless told); `all` where every token is labelled.
  */
-export function thinnedTitle(name, step, room, { k = 1, all = name, hover = false } = {}) {
+export function thinnedTitle(name, step, room, { k = 1, all = name, hover = false, bare = name } = {}) {
   if (step <= 1) return all;
   const every = `every ${ordinal(step)}`;
   return [...(hover ? [`${name} (${every} labelled; hover for all)`] : []), `${name} (${every} labelled)`, `${name} (${every})`]
-    .find((t) => t.length * 8.4 * k <= room) ?? name;
+    .find((t) => t.length * 8.4 * k <= room) ?? bare;
 }
 
 /** Label every k-th token on a small plot's axis so that about `fit` labels show (hover shows them all). */

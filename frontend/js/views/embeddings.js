@@ -1,8 +1,8 @@
 // Embeddings: one-hot vs dense similarity, token-token similarity at every depth (slider, cosine/dot),
 // each token's path through the depths in 2-D, the nearest words, and a - b + c.
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, keyLabelsFit, matrixRows, numbersFit, panel, part, plainLabels, queryLabelsFit,
-  reason, setValue, textScale, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, matrixRows, numbersFit, panel, part, plainLabels,
+  reason, setValue, textScale, tokenAxes, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 import { shownText } from "../derive.js";
 import { sharedIdsNote } from "../tokentext.js";
@@ -41,14 +41,10 @@ function controls(element) {
 }
 
 /** The two token axes of a similarity heatmap `width` px wide and `height` px high (k: the presenter's text scale, 1
- * outside it): as many slanted labels as have room across (at most 36), as many as have room down (keyLabelsFit,
- * queryLabelsFit), not all of them over each other. */
+ * outside it): as many slanted labels as have room across (at most 36), as many as have room down (plot.js
+ * tokenAxes), not all of them over each other; a thinned axis's title says which are labelled ("token (every 2nd)"). */
 export function similarityAxes(width, height, tokens, k = 1) {
-  const n = tokens.length;
-  return {
-    xaxis: tokenAxis(tokens, { tickangle: n > 8 ? -45 : 0 }, tickStep(n, Math.min(36, keyLabelsFit(width, tokens, k)))),
-    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, queryLabelsFit(height, k))),
-  };
+  return tokenAxes(width, tokens, height, tokens.length > 8, [], k, { most: 36, names: ["token", "token"] });
 }
 
 function simHeatmap(fig, z, tokens, metric, name, meta) {

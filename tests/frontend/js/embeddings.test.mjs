@@ -73,6 +73,20 @@ test("a long sentence's similarity heatmaps label as many tokens as have room, d
   }
 });
 
+test("a similarity heatmap's thinned axis says in its title which tokens are labelled; one that labels all has none", () => {
+  const words = (n) => Array.from({ length: n }, (_, i) => ({ display: ["␣the", "␣cat", "␣sat", "ing", "."][i % 5] }));
+  for (const n of [6, 30, 40, 100]) {
+    for (const [width, height, k] of [[618, 520, 1], [373, 520, 1], [610, 520, 1.4]]) {
+      for (const axis of Object.values(similarityAxes(width, height, words(n), k))) {
+        const t = axis.tickvals;
+        const title = axis.title ? axis.title.text : "";
+        if (t.length === n) assert.equal(title, "", `${n} tokens, ${width} px, ×${k}: all labelled, titled “${title}”`);
+        else assert.match(title, new RegExp(`^token \\(every ${t[1] - t[0]}(st|nd|rd|th)( labelled)?\\)$`), `${n} tokens, ${width} px, ×${k}: every ${t[1] - t[0]}`);
+      }
+    }
+  }
+});
+
 test("the nearest words' caption says the word itself is left out", () => {
   // "Hello": the list began with "␣Hello" at 0.807, where a reader looked for “Hello” itself at cosine 1
   const r = { model: "m", word: "Hello", token: tok(1471, "Hello"), neighbors: [{ ...tok(5, "␣Hello"), cosine: 0.807 }] };

@@ -128,3 +128,39 @@ test("a thinned token axis's title names the labelled step in the longest form t
   assert.equal(thinnedTitle("query", 11, 18 * 8.4), "query (every 11th)");
   assert.equal(thinnedTitle("query", 22, 18 * 8.4, { k: 1.5 }), "query");
 });
+
+test("a token heatmap's thinned axes say in their titles which tokens are labelled; one that labels all has no title", async () => {
+  // Compare, Positional and Beyond attention label every 2nd or 3rd token of a long text (tokenAxes, patternAxes) and
+  // their plots said nothing of it, where the Attention view's heatmap says "key (every 2nd labelled; hover for all)"
+  const { ordinal, patternAxes, tokenAxes } = await import("../../../frontend/js/plot.js");
+  const words = (n) => [{ display: "<|bos|>" }, ...Array.from({ length: n - 1 }, (_, i) => ({ display: ["␣the", "␣cat", "␣sat", "ing", "."][i % 5] }))];
+  const checked = [0, 0];
+  const check = (axis, name, what) => {
+    const t = axis.tickvals;
+    const step = Math.min(...t.slice(1).map((v, i) => v - t[i]));
+    const title = axis.title ? axis.title.text : "";
+    if (t.length === Number(what.match(/(\d+) tokens/)[1])) {
+      checked[0]++;
+      assert.equal(title, "", `${what}: every ${name} labelled, titled “${title}”`);
+    } else {
+      checked[1]++;
+      assert.match(title, new RegExp(`^${name} \\(every ${ordinal(step)}( labelled)?\\)$`), `${what}: every ${ordinal(step)} ${name} labelled`);
+    }
+  };
+  // (the Compare view's three panels at 1280x800, and at 1280x720 in presenter mode; a phone's one panel; Beyond
+  // attention's two panels)
+  for (const n of [5, 12, 30, 49, 100]) {
+    for (const [width, height, k] of [[400, 620, 1], [400, 620, 1.4], [350, 620, 1], [620, 440, 1], [600, 440, 1.4]]) {
+      const what = `${n} tokens, ${width}x${height}, ×${k}`;
+      const { xaxis, yaxis } = tokenAxes(width, words(n), height, n > 6, [], k);
+      check(xaxis, "key", what);
+      check(yaxis, "query", what);
+    }
+    for (const [width, k] of [[400, 1], [350, 1], [620, 1.4]]) {
+      const { xaxis, yaxis, height } = patternAxes(width, words(n), k);
+      check(xaxis, "key", `${n} tokens, ${width}x${height}, ×${k}`);
+      check(yaxis, "query", `${n} tokens, ${width}x${height}, ×${k}`);
+    }
+  }
+  assert.ok(checked[0] > 0 && checked[1] > 0, `all labelled ${checked[0]}, thinned ${checked[1]}`);
+});
