@@ -1,7 +1,7 @@
 // The selected layer and head as a query x key heatmap; masked cells grey with the hover text "masked".
 import {
   caption, draw, emit, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, presenting,
-  selectedPattern, selectionShapes, squareHeight, textScale, THEME, thinnedTitle, tickStep, tokenAxis, tokenHeatmap, tokenIndex,
+  queryTitleRoom, selectedPattern, selectionShapes, squareHeight, textScale, THEME, thinnedTitle, tickStep, tokenAxis, tokenHeatmap, tokenIndex,
 } from "../plot.js";
 import { isAblated } from "../derive.js";
 import { toggleRow } from "../roles.js";
@@ -9,6 +9,30 @@ import { toggleRow } from "../roles.js";
 /** Presenter mode: the fewest pixels a query row of the heatmap is drawn in (a thinner one blurs into its neighbours
  * on a projector). */
 const PRESENTER_MIN_ROW = 4;
+
+/** About the px of a heatmap of n tokens that are not its rows: the margins and the slanted key labels (k: the
+ * presenter's text scale, 1 outside it). */
+const chromeOf = (n, k) => (n > 8 ? 130 : 70) * k;
+
+/**
+ * The heatmap's token axes for `tokens` in a view `width` px wide and a plot `height` px high (k: the presenter's
+ * text scale, 1 outside it). A long text labels every k-th token, as many as have room at the labels' size: on x
+ * (slanted) 16 px each across the plot's width, at most 48; on y 12 px each, down the height less the margins and the
+ * slanted key labels (presenter mode with a lesson open: 12 labels of its larger text in about 155 px). The titles
+ * say which are labelled (thinnedTitle), the query's where the plot is high enough for it.
+ */
+export function heatmapAxes(tokens, width, height, k = 1) {
+  const n = tokens.length;
+  const xStep = tickStep(n, Math.min(48, Math.floor((width - 150) / (16 * k))));
+  const yStep = tickStep(n, Math.floor((height - chromeOf(n, k)) / (12 * k)));
+  // (the room below the plot counted from the key labels drawn: 130 px times k for all of it left lesson 7's 12
+  // tokens the bare "query" at 1280x720 in presenter mode, over a plot 227 px high)
+  const yTitle = thinnedTitle("query", yStep, queryTitleRoom(height, tokens, xStep, k), { k });
+  return {
+    xaxis: tokenAxis(tokens, { title: { text: thinnedTitle("key", xStep, Infinity, { all: "key (attended to)", hover: true }) }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep),
+    yaxis: tokenAxis(tokens, { title: { text: yTitle }, autorange: false, range: [n - 0.5, -0.5] }, yStep),
+  };
+}
 
 /**
  * data: {analyze}: /api/analyze as derive.js's visibleAnalysis gives it: `mask(i, j)` (the answer's own mask, null
@@ -56,7 +80,7 @@ export function render(element, data, state) {
   });
   let height = squareHeight(n, { max: n > 40 ? 1400 : 900, per: n > 40 ? 12 : 30 });
   const scale = textScale();
-  const chrome = (n > 8 ? 130 : 70) * scale; // about: the margins and the slanted key labels
+  const chrome = chromeOf(n, scale);
   if (presenting()) {
     // one plot large, and all of it on the screen: no higher than the room below the plot's top (at the page's top);
     // but a long text's query rows keep PRESENTER_MIN_ROW px each, the page scrolling to the rest as the normal
@@ -66,13 +90,6 @@ export function render(element, data, state) {
     const readable = Math.min(height, Math.ceil(n * PRESENTER_MIN_ROW + chrome));
     height = Math.max(260, Math.min(height, Math.max(fit, readable)));
   }
-  // long texts: every k-th token labelled, as many as have room at the labels' size (larger in presenter mode): on x
-  // (slanted) 16 px each across the plot's width, at most 48; on y 12 px each, down the height less the margins and
-  // the slanted key labels (presenter mode with a lesson open: 12 labels of its larger text in about 155 px)
-  const xStep = tickStep(n, Math.min(48, Math.floor(((element.clientWidth || 600) - 150) / (16 * scale))));
-  const yStep = tickStep(n, Math.floor((height - chrome) / (12 * scale)));
-  // the y title says which are labelled where the plot is high enough for it (about 8 px a letter, times the scale)
-  const yTitle = thinnedTitle("query", yStep, height - 130 * scale, { k: scale });
   const drawing = draw(
     fig,
     [trace],
@@ -80,8 +97,7 @@ export function render(element, data, state) {
       height,
       plot_bgcolor: MASKED_COLOR,
       images: anyMasked ? [maskedBackground()] : [],
-      xaxis: tokenAxis(tokens, { title: { text: thinnedTitle("key", xStep, Infinity, { all: "key (attended to)", hover: true }) }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep),
-      yaxis: tokenAxis(tokens, { title: { text: yTitle }, autorange: false, range: [n - 0.5, -0.5] }, yStep),
+      ...heatmapAxes(tokens, element.clientWidth || 600, height, scale),
       shapes,
       margin: { l: 70, r: 10, t: 10, b: 60 },
     },
