@@ -1,8 +1,8 @@
 // Q, K and V of the selected head as token x d_head heatmaps (q_rot / k_rot under rotary), and q and
 // k of every token together in 2-D with the strongest links drawn as lines.
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, matrixRows, panel, plainLabels, plotOf, queryLabelsFit, reason, textScale, tickStep,
-  tokenAxis, tokenLabel,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, matrixRows, panel, plainLabels, plotOf, queryLabelsFit, queryTitleRoom, reason, textScale,
+  thinnedTitle, tickStep, tokenAxis, tokenLabel,
 } from "../plot.js";
 import { isAblated, shownText } from "../derive.js";
 
@@ -23,11 +23,16 @@ export function show(section, got, ctx) {
  * The height of a token × dimension panel for `tokens` and its token axis (k: the presenter's text scale, 1 outside
  * it): as many token labels as have room down it (plot.js queryLabelsFit), the tokens of `keep` (indices: the
  * selected query) among them. A fixed 40 put 30 tokens' labels 16.3 px apart in presenter mode, for labels 15 px high.
+ * Where it labels every k-th token its title says so where it has room ("token (every 2nd labelled)", thinnedTitle);
+ * where it labels all it has none.
  */
 export function tokenRows(tokens, k = 1, keep = []) {
   const n = tokens.length;
   const height = Math.max(240, Math.min(560, n * 22 + 80));
-  return { height, yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5] }, tickStep(n, queryLabelsFit(height, k)), keep) };
+  const step = tickStep(n, queryLabelsFit(height, k));
+  // (the room counted as a token heatmap's, below slanted token labels: more than the dimension's numbers take)
+  const text = thinnedTitle("token", step, queryTitleRoom(height, tokens, 1, k, keep), { k, all: "", bare: "" });
+  return { height, yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5], ...(text ? { title: { text } } : {}) }, step, keep) };
 }
 
 function matrixPanel(parent, key, title, m, tokens, meta, note) {

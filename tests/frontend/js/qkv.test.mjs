@@ -83,3 +83,21 @@ test("the Q, K, V and z panels keep the selected query's row labelled, as Beyond
   assert.equal(yaxis.ticktext[yaxis.tickvals.indexOf(7)], "␣w7");
   assert.deepEqual(tokenRows(tokens, 1.4, [null]).yaxis.tickvals, tokenRows(tokens, 1.4).yaxis.tickvals); // (none selected: none kept)
 });
+
+test("the Q, K, V and z panels' thinned token axis says in its title which tokens are labelled; one that labels all has none", () => {
+  // 49 tokens at 1280x800: every 2nd token labelled down them and no word of it
+  const words = (n) => Array.from({ length: n }, (_, i) => ({ display: i ? ["␣the", "␣cat", "s", "␣sailors"][i % 4] : "<|bos|>" }));
+  let thinned = 0;
+  // (10 tokens in presenter mode, every 2nd labelled down a panel 300 px high, are left out: "token (every 2nd)"
+  // is counted 200 px there, more than the room thinnedTitle is given)
+  for (const [n, k] of [[10, 1], [30, 1], [30, 1.4], [49, 1], [49, 1.4], [120, 1], [120, 1.4]]) {
+    const { yaxis } = tokenRows(words(n), k);
+    const t = yaxis.tickvals;
+    if (t.length === n) assert.equal(yaxis.title, undefined, `${n} tokens, ×${k}: all labelled, titled`);
+    else {
+      thinned++;
+      assert.match(yaxis.title.text, new RegExp(`^token \\(every ${t[1]}(st|nd|rd|th)( labelled)?\\)$`), `${n} tokens, ×${k}: every ${t[1]}`);
+    }
+  }
+  assert.ok(thinned >= 4, `${thinned} thinned`);
+});
