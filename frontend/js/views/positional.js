@@ -5,7 +5,7 @@ import { count, keptCells, keptIndices, keptOf, keptPosition, maskOf, masksAny, 
 import { schemeWords } from "../labrun.js";
 import {
   absMax, caption, changed, DIVERGING, draw, emit, fmt, h, hiddenNote, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR,
-  matrixRows, numbersFit, panel, part, patternAxes, plainLabels, presenting, queryLabelsFit, reason, setValue, textScale, THEME, tickIndices,
+  matrixRows, numbersFit, ordinal, panel, part, patternAxes, plainLabels, presenting, queryLabelsFit, reason, setValue, textScale, THEME, tickIndices,
   tickSize, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
@@ -390,6 +390,19 @@ export function termLabels(width, cols, rowHeight, tokens, k = 1) {
   return { size, xStep: tickStep(n, Math.max(3, across)), yStep: tickStep(n, queryLabelsFit(rowHeight, fit)) };
 }
 
+/**
+ * The four terms' caption on their token labels (termLabels' steps; sel: the selected query's plot position, null for
+ * none): which the axes label where they label every k-th token (the panels have no axis titles), and that the
+ * selected query's row and column are labelled too where a step leaves them out; "" where every token is labelled.
+ */
+export function termLabelsNote(xStep, yStep, sel = null) {
+  const every = [[xStep, "key"], [yStep, "query"]].filter(([step]) => step > 1).map(([step, name]) => `every ${ordinal(step)} ${name}`);
+  if (!every.length) return "";
+  const off = sel !== null && sel !== undefined && ((xStep > 1 && sel % xStep) || (yStep > 1 && sel % yStep));
+  const words = every.join(" and ");
+  return ` Labelled: ${words}${off ? ", and the selected query's row and column" : ""}; hover over a cell for its tokens.`;
+}
+
 function decomposePart(element, data, state) {
   const d = data.decompose || {};
   const r = d.data;
@@ -410,7 +423,6 @@ function decomposePart(element, data, state) {
   const sel = keptPosition(keep, state.token);
   const n = tokens.length;
   const lim = absMax(...terms.map(([k]) => cells[k]));
-  caption(fig, r.note + hiddenNote({ hidden }, false));
   // the terms side by side where each has room for its title (130 px, 180 with the presenter's larger text), else
   // three or two to a row (five or six in a row of 375 px, a phone, or of 820 px in presenter mode with a lesson open:
   // their titles ran into each other over plots too small to read)
@@ -421,6 +433,7 @@ function decomposePart(element, data, state) {
   const rowHeight = Math.max(260, Math.min(440, n * 20 + 110));
   const scale = textScale();
   const { size: labelSize, xStep, yStep } = termLabels(width, cols, rowHeight, tokens, scale);
+  caption(fig, r.note + termLabelsNote(xStep, yStep, sel) + hiddenNote({ hidden }, false));
   // px between two rows: the upper row's labels, slanted 60° (about 0.55 of the font size down per character), then
   // the lower row's titles (a share of the height left the presenter's larger labels over those titles)
   const longest = Math.max(1, ...tickIndices(n, xStep, [sel]).map((i) => shownText(tokens[i]).length));

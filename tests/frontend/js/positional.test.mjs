@@ -101,6 +101,33 @@ test("the four terms' labels, slanted 60° across and upright down, are apart by
   }
 });
 
+test("the four terms' caption says which tokens their thinned axes label; where they label all it says nothing of it", async () => {
+  // 30 tokens at 1280x800: every 2nd query labelled down each term and every 3rd key across, and no word of it (the
+  // five panels have no axis titles)
+  const { termLabelsNote } = await import("../../../frontend/js/views/positional.js");
+  const { ordinal } = await import("../../../frontend/js/plot.js");
+  let thinned = 0;
+  for (const [width, cols, rowHeight, k] of [[1248, 5, 440, 1], [1238, 5, 440, 1.4], [358, 2, 440, 1], [820, 3, 300, 1.4]]) {
+    for (const tokens of [SENTENCE, SENTENCE.slice(0, 6)]) {
+      const { xStep, yStep } = termLabels(width, cols, rowHeight, tokens, k);
+      for (const sel of [null, tokens.length - 1, 7]) {
+        const note = termLabelsNote(xStep, yStep, sel);
+        const what = `${tokens.length} tokens, ${width} px, ×${k}, query ${sel}`;
+        if (xStep > 1) assert.match(note, new RegExp(`every ${ordinal(xStep)} key`, "i"), what);
+        else assert.doesNotMatch(note, /key/, what);
+        if (yStep > 1) assert.match(note, new RegExp(`every ${ordinal(yStep)} query`, "i"), what);
+        else assert.doesNotMatch(note, /every \d+\w+ query/, what);
+        // the selected query is labelled whatever the step: said where a step leaves it out
+        const off = sel !== null && sel < tokens.length && ((xStep > 1 && sel % xStep) || (yStep > 1 && sel % yStep));
+        assert.equal(/selected query/.test(note), Boolean(off), what);
+        if (xStep > 1 || yStep > 1) thinned++;
+        else assert.equal(note, "", what);
+      }
+    }
+  }
+  assert.ok(thinned > 0);
+});
+
 test("with the page's positions shuffled, the encoding's intro says where the positions given are listed", () => {
   // it said "the token chips say which", but a chip's number is the token's place in the text (0, 1, 2, ...): the
   // position given shows only in its tooltip
