@@ -225,9 +225,35 @@ function enterStep(lesson, n, { history = "push", model: asked = null, text: ask
  * the view at the top of the page (the controls are a scroll up), not the controls. */
 function scrollToView() {
   L.toView = false;
-  if (!onPhone()) return;
+  if (!onPhone()) {
+    viewAboveSheet();
+    return;
+  }
   const top = document.querySelector("header.top");
   if (top) window.scrollTo({ top: top.offsetTop + top.offsetHeight, behavior: "instant" });
+}
+
+// the lesson is a sheet over the lower part of the screen up to this width (lessons.css), beside the page above it
+const SHEET = typeof window !== "undefined" && window.matchMedia ? window.matchMedia("(max-width: 1000px)") : null;
+
+/** A tablet or a small projector (641 to 1000 px wide): the lesson is a sheet over the lower 46% of the screen, and a
+ * step just entered left the page at its top, the view it asks about under the sheet (800x600 in presenter mode: 0 px
+ * of it above the sheet; 768x1024: 24 px of 553). Where the view has less than half the room between the token strip
+ * and tabs (where they are sticky; else the screen's top) and the sheet, the page scrolls it up to there. */
+function viewAboveSheet() {
+  const panel = $("lesson-panel");
+  const view = document.querySelector("main .view:not([hidden])");
+  if (!SHEET || !SHEET.matches || !panel || !view) return;
+  const strip = document.querySelector(".sticky");
+  const style = strip ? getComputedStyle(strip) : null;
+  const sticky = style && style.position === "sticky";
+  // the strip's bottom now, and once stuck at the top of the screen: the view's place when scrolled up
+  const now = sticky ? Math.max(0, strip.getBoundingClientRect().bottom) : 0;
+  const top = sticky ? (parseFloat(style.top) || 0) + strip.offsetHeight : 0;
+  const box = view.getBoundingClientRect();
+  const bottom = panel.getBoundingClientRect().top;
+  if (Math.min(box.bottom, bottom) - Math.max(box.top, now) >= (bottom - top) / 2) return;
+  window.scrollBy({ top: box.top - top, behavior: "instant" });
 }
 
 /** A step entered with a question not yet answered, drawn: where the question ends below what the panel shows (a

@@ -859,6 +859,34 @@ def test_on_a_phone_a_revealed_answer_leaves_the_plot_above_the_sheet(page: Page
     assert seen["want"] > 150 and seen["shown"] >= seen["want"] - 12, seen
 
 
+VIEW_ABOVE_SHEET = """() => {
+  const v = document.querySelector('main .view:not([hidden])').getBoundingClientRect();
+  const sheet = document.querySelector('#lesson-panel').getBoundingClientRect();
+  const strip = document.querySelector('.sticky');
+  const top = getComputedStyle(strip).position === 'sticky' ? Math.max(0, strip.getBoundingClientRect().bottom) : 0;
+  return { shown: Math.min(v.bottom, sheet.top, innerHeight) - Math.max(v.top, top, 0), room: sheet.top - top,
+           view: v.top, sheet: sheet.top, strip: top, scrolled: scrollY };
+}"""
+
+
+@pytest.mark.parametrize("size, present, lesson, n", [
+    ((800, 600), True, "attention-arithmetic", 3), ((800, 600), False, "attention-arithmetic", 3),
+    ((768, 1024), False, "context", 4), ((1000, 700), True, "next-word-prediction", 1)],
+    ids=["800x600-presenter", "800x600", "768x1024", "1000x700-presenter"])
+def test_a_step_entered_on_a_tablet_or_small_projector_shows_its_view_above_the_sheet(page: Page, size, present, lesson,
+                                                                                     n):
+    """From 641 to 1000 px wide the lesson is a sheet over the lower 46% of the screen, and a step entered left the page
+    at its top: the controls, the token strip and the tabs filled the room above the sheet and the view the step asks
+    about was under it (800x600 in presenter mode: 0 px of it above the sheet; 768x1024: 24 px of 553). Once the step
+    is drawn the view has at least half the room between the strip (where it is sticky) and the sheet."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"lesson": lesson, "step": n, **({"present": 1} if present else {})}))
+    step_ready(page, lesson, n)
+    page.wait_for_timeout(300)
+    seen = page.evaluate(VIEW_ABOVE_SHEET)
+    assert seen["room"] > 150 and seen["shown"] >= seen["room"] / 2, seen
+
+
 SHEET_FIT = """() => {
   const panel = document.querySelector('#lesson-panel'), nav = panel.querySelector('.lesson-nav');
   const shown = [...panel.children].filter((c) => c !== nav && c.offsetParent && c.getBoundingClientRect().height > 0);
