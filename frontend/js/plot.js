@@ -591,14 +591,15 @@ export function keyRoom(width, tokens, k = 1) {
 
 /**
  * The px down a token heatmap `height` px high that its query axis's title has (thinnedTitle's room): the height
- * less the key labels below the plot, slanted 45° (the longest of those an axis at `xStep` labels, about 0.6 of their
- * size a character, times sin 45°), and about 50 px times k of top margin, key title and padding. (130 px times the
- * presenter's scale for all of these left the lesson's 12 tokens at 1280x720 the bare title "query" over a plot 227 px
- * high, where "query (every 2nd)" takes about 170.)
+ * less the key labels below the plot, slanted `angle`° (45 unless told; 90 upright, 0 level: the longest of those an
+ * axis at `xStep` labels, about 0.6 of their size a character, times sin angle), and about 50 px times k of top
+ * margin, key title and padding. (130 px times the presenter's scale for all of these left the lesson's 12 tokens at
+ * 1280x720 the bare title "query" over a plot 227 px high, where "query (every 2nd)" takes about 170.)
  */
-export function queryTitleRoom(height, tokens, xStep = 1, k = 1, keep = []) {
+export function queryTitleRoom(height, tokens, xStep = 1, k = 1, keep = [], angle = 45) {
   const longest = Math.max(0, ...tickIndices(tokens.length, xStep, keep).map((i) => [...shownText(tokens[i])].length));
-  return height - 0.6 * tickSize(tokens.length) * k * longest * Math.SQRT1_2 - 50 * k;
+  const sin = angle === 45 ? Math.SQRT1_2 : Math.abs(Math.sin((angle * Math.PI) / 180));
+  return height - 0.6 * tickSize(tokens.length) * k * longest * sin - 50 * k;
 }
 
 /**

@@ -12,7 +12,7 @@ import {
 } from "../labrun.js";
 import {
   action, caption, changed, COLORS, draw, emit, esc, fmt, h, maskedBackground, matrixRows, panel, part, plotOf, reason, setExport, setValue,
-  squareHeight, stepAxis, textScale, THEME, thinnedTitle, tokenAxis, tokenHeatmap,
+  queryTitleRoom, squareHeight, stepAxis, textScale, THEME, thinnedTitle, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
 const OPEN_TITLE = "register the model at the step shown and look at it in every view";
@@ -313,12 +313,15 @@ export function patternLayout(tokens, width, k = 1) {
   const upright = tokens.some((t) => [...t.text].length * 7 > (every * 0.7 * width) / n);
   const height = squareHeight(n, { max: 520, per: 18 });
   // the titles say which are labelled where they have room, as the Attention view's heatmap's do: across the width
-  // less the query labels and colour bar, down the height less the margins and key labels
+  // less the query labels and colour bar, down the height less the margins and the key labels as they stand
+  // (queryTitleRoom: a fixed 130 px times k left the copy lesson's 24 tokens in presenter mode "query (every 2nd)"
+  // beside a plot about 400 px high)
   const key = thinnedTitle("key", every, width - 150, { k, all: "key (attended to)" });
+  const query = thinnedTitle("query", every, queryTitleRoom(height, tokens, every, k, [], upright ? 90 : 0), { k });
   return {
     height,
     xaxis: tokenAxis(tokens, { title: { text: key }, side: "bottom", tickangle: upright ? -90 : 0 }, every),
-    yaxis: tokenAxis(tokens, { title: { text: thinnedTitle("query", every, height - 130 * k, { k }) }, autorange: false, range: [n - 0.5, -0.5] }, every),
+    yaxis: tokenAxis(tokens, { title: { text: query }, autorange: false, range: [n - 0.5, -0.5] }, every),
   };
 }
 

@@ -612,7 +612,7 @@ test("the lab's attention plot's axis titles say which tokens are labelled where
   // the copy lesson's example (24 tokens) had every 2nd labelled in presenter mode (a plot 382 px wide) and on a phone
   // (358 px) under the titles "key (attended to)" and "query"
   const { patternLayout } = await import("../../../frontend/js/views/lab.js");
-  const { ordinal } = await import("../../../frontend/js/plot.js");
+  const { ordinal, queryTitleRoom } = await import("../../../frontend/js/plot.js");
   const letters = "abcdefghijklmnopqrstuvwxyz";
   let thinned = 0;
   for (const n of [5, 12, 17, 20, 24, 33, 48, 64])
@@ -632,7 +632,8 @@ test("the lab's attention plot's axis titles say which tokens are labelled where
           const step = at[1] - at[0];
           assert.ok(at.every((v, i) => v === i * step), `${where}: ${at}`);
           // where a form naming the step fits the axis (about 8.4 px a letter times k), the title says it
-          const room = name === "key" ? width - 150 : height - 130 * k;
+          // (the query's: the height less its key labels as drawn, upright where one is wider than its columns)
+          const room = name === "key" ? width - 150 : queryTitleRoom(height, tokens, step, k, [], xaxis.tickangle === -90 ? 90 : 0);
           if (`${name} (every ${ordinal(step)})`.length * 8.4 * k <= room)
             assert.match(title, new RegExp(`^${name} \\(every ${ordinal(step)}( labelled)?\\)$`), `${where}: ${title}`);
           else assert.equal(title, name, where);
@@ -642,7 +643,17 @@ test("the lab's attention plot's axis titles say which tokens are labelled where
   // the lesson's cases: 24 tokens in presenter mode and on a phone
   const copy = [{ text: "<|bos|>" }, ...Array.from({ length: 23 }, (_, i) => ({ text: letters[i % 5] }))];
   assert.equal(patternLayout(copy, 382, 1.5).xaxis.title.text, "key (every 2nd)");
-  assert.equal(patternLayout(copy, 382, 1.5).yaxis.title.text, "query (every 2nd)");
+  // (a fixed 130 px times k for the key labels and margins left it "query (every 2nd)": its 7-letter key labels stand
+  // about 70 px, and the plot is about 400 px high where "query (every 2nd labelled)" takes about 330)
+  assert.equal(patternLayout(copy, 382, 1.5).yaxis.title.text, "query (every 2nd labelled)");
   assert.equal(patternLayout(copy, 358, 1).xaxis.title.text, "key (every 2nd labelled)");
   assert.equal(patternLayout(copy, 358, 1).yaxis.title.text, "query (every 2nd labelled)");
+  // 17 one-letter tokens in presenter mode, a plot 396 px high: "query (every 2nd)" (about 215 px) has room beside it
+  // where 130 px times k left 201 px and the bare "query"
+  const short = [{ text: "<|bos|>" }, ...Array.from({ length: 16 }, (_, i) => ({ text: letters[i] }))];
+  assert.equal(patternLayout(short, 400, 1.5).yaxis.title.text, "query (every 2nd)");
+  // and the reverse: keys of 20 letters stand about 145 px below a plot 396 px high, "query (every 2nd labelled)" has
+  // no room beside it where 130 px gave it 266
+  const long = [{ text: "<|bos|>" }, ...Array.from({ length: 16 }, (_, i) => ({ text: letters[i].repeat(20) }))];
+  assert.equal(patternLayout(long, 400, 1).yaxis.title.text, "query (every 2nd)");
 });
