@@ -2,7 +2,10 @@
 // (as BertViz users ask for: what do these words, together, look at?). The numbers are the server's (/api/analyze
 // `query_rows`); this draws them as one bar per key. Pick rows with Shift- or Ctrl-click on the heatmap.
 import { shownText } from "../derive.js";
-import { COLORS, caption, draw, emit, esc, fmt, h, panel, part, plainLabels, reason, tokenAxis, tokenIndex } from "../plot.js";
+import {
+  COLORS, caption, draw, emit, esc, fmt, h, panel, part, plainLabels, plotOf, reason, textScale, thinnedTitle, tickStep, tokenAxis,
+  tokenIndex,
+} from "../plot.js";
 import { pickRow, toggleRow } from "../roles.js";
 
 function controls(element) {
@@ -62,6 +65,22 @@ export function sync(element, a, state) {
 }
 
 /**
+ * The bar chart's height and key axis for `tokens` in a chart `width` px wide (k: the presenter's text scale, 1
+ * outside it): a text past 40 tokens labels every k-th key (tickStep), and its title then says so where it has room
+ * across the bars (thinnedTitle: "key (every 2nd labelled; hover for all)", ... "key (every 2nd)"), with a line of
+ * height added for it; one that labels every key has no title.
+ */
+export function rowsLayout(tokens, width, k = 1) {
+  const n = tokens.length;
+  const step = tickStep(n, 40);
+  const text = thinnedTitle("key", step, width - 70, { k, all: "", bare: "", hover: true }); // (less the margins)
+  return {
+    height: 230 + (text ? 20 * k : 0),
+    xaxis: tokenAxis(tokens, { tickangle: n > 8 ? -45 : 0, ...(text ? { title: { text } } : {}) }, step),
+  };
+}
+
+/**
  * data: {analyze (as shown: maybe without special tokens), rows: the query_rows answer's source ({data, error,
  * pending}) or null while combine is "one"}; state: {layer, head, rows, combine}.
  */
@@ -108,8 +127,7 @@ export function render(element, data, state) {
        text: n <= 16 ? row.map((v) => v.toFixed(2)) : undefined, textposition: "outside", cliponaxis: false,
        hovertext: a.tokens.map((t, i) => `key ${tokenIndex(a.tokens, i)} “${esc(shownText(t))}”: ${row[i]}`), hoverinfo: "text" }],
     {
-      height: 230,
-      xaxis: tokenAxis(a.tokens, { tickangle: n > 8 ? -45 : 0 }, n > 40 ? Math.ceil(n / 40) : 1),
+      ...rowsLayout(a.tokens, plotOf(fig).clientWidth || 600, textScale()),
       yaxis: { title: { text: qr.combine === "sum" ? "summed weight" : "mean weight" }, range: [0, top * 1.15], fixedrange: true },
       margin: { l: 60, r: 10, t: 16, b: 60 },
     },
