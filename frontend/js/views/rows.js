@@ -66,14 +66,15 @@ export function sync(element, a, state) {
 
 /**
  * The bar chart's height and key axis for `tokens` in a chart `width` px wide (k: the presenter's text scale, 1
- * outside it): a text past 40 tokens labels every k-th key (tickStep), and its title then says so where it has room
- * across the bars (thinnedTitle: "key (every 2nd labelled; hover for all)", ... "key (every 2nd)"), with a line of
- * height added for it; one that labels every key has no title.
+ * outside it): a long text labels every k-th key (tickStep), as many as have 16 px times k each across the bars (at
+ * most 40, at least 3: a phone's 288 px had 28 slanted labels over each other), and its title then says so where it
+ * has room (thinnedTitle: "key (every 2nd labelled; hover for all)", ... "key (every 2nd)"), with a line of height
+ * added for it; one that labels every key has no title.
  */
 export function rowsLayout(tokens, width, k = 1) {
   const n = tokens.length;
-  const step = tickStep(n, 40);
-  const text = thinnedTitle("key", step, width - 70, { k, all: "", bare: "", hover: true }); // (less the margins)
+  const step = tickStep(n, Math.min(40, Math.max(3, Math.floor((width - 70) / (16 * k))))); // (less the margins)
+  const text = thinnedTitle("key", step, width - 70, { k, all: "", bare: "", hover: true });
   return {
     height: 230 + (text ? 20 * k : 0),
     xaxis: tokenAxis(tokens, { tickangle: n > 8 ? -45 : 0, ...(text ? { title: { text } } : {}) }, step),
