@@ -248,7 +248,7 @@ function viewAboveSheet() {
   const style = strip ? getComputedStyle(strip) : null;
   const sticky = style && style.position === "sticky";
   // the strip's bottom now, and once stuck at the top of the screen: the view's place when scrolled up
-  const now = sticky ? Math.max(0, strip.getBoundingClientRect().bottom) : 0;
+  const now = sticky ? stripBottom() : 0;
   const top = sticky ? (parseFloat(style.top) || 0) + strip.offsetHeight : 0;
   const box = view.getBoundingClientRect();
   const bottom = panel.getBoundingClientRect().top;
@@ -331,11 +331,17 @@ function scrollToGrid(frames = 0) {
   }, RECENTRE_MS);
 }
 
+/** Where (viewport px) the page shows below the token strip and tabs now: their bottom edge, 0 where it is above the
+ * screen's top. */
+function stripBottom() {
+  const strip = document.querySelector(".sticky");
+  return strip ? Math.max(0, strip.getBoundingClientRect().bottom) : 0;
+}
+
 /** Scroll so that `box` (viewport px) sits in the middle of what the page shows: between the sticky token strip and
  * tabs and the lesson's sheet (narrow screens) or the window's foot. */
 function centreTile(box) {
-  const strip = document.querySelector(".sticky");
-  const top = strip ? Math.max(0, strip.getBoundingClientRect().bottom) : 0;
+  const top = stripBottom();
   const sheet = $("lesson-panel").getBoundingClientRect();
   const bottom = sheet.top > window.innerHeight / 3 ? sheet.top : window.innerHeight; // a sheet at the foot, or beside
   window.scrollBy({ top: (box.top + box.bottom) / 2 - (top + bottom) / 2, behavior: "instant" });
@@ -591,8 +597,7 @@ function plotAboveSheet(panel) {
   if (!onPhone()) return;
   const fig = [...document.querySelectorAll("main .view:not([hidden]) .panel")].find((f) => f.offsetParent);
   if (!fig) return;
-  const strip = document.querySelector(".sticky");
-  const top = strip ? Math.max(0, strip.getBoundingClientRect().bottom) : 0;
+  const top = stripBottom();
   const box = fig.getBoundingClientRect();
   if (box.top >= top && box.bottom <= panel.getBoundingClientRect().top) return;
   window.scrollBy({ top: box.top - top, behavior: "instant" });

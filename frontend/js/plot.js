@@ -626,14 +626,9 @@ export function tokenAxes(width, tokens, height, slant, keep = [], k = 1, { most
   const titled = yStep > 1 && keyRoom(width - 24 * k, tokens, k) >= 3 * 16 * k;
   const across = titled ? width - 24 * k : width;
   const xStep = tickStep(n, Math.min(most, keyLabelsFit(across, tokens, k)));
-  // (no title at all where none is said: an empty one still took about 20 px of the plot's width and height)
-  const title = (name, step, room) => {
-    const text = thinnedTitle(name, step, room, { k, all: "", bare: "" });
-    return text ? { title: { text } } : {};
-  };
   return {
-    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0, ...title(names[0], xStep, keyRoom(across, tokens, k)) }, xStep, keep),
-    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5], ...title(names[1], titled ? yStep : 1, queryTitleRoom(height, tokens, xStep, k, keep)) }, yStep, keep),
+    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0, ...thinnedAxisTitle(names[0], xStep, keyRoom(across, tokens, k), { k }) }, xStep, keep),
+    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5], ...thinnedAxisTitle(names[1], titled ? yStep : 1, queryTitleRoom(height, tokens, xStep, k, keep), { k }) }, yStep, keep),
   };
 }
 
@@ -678,6 +673,14 @@ export function thinnedTitle(name, step, room, { k = 1, all = name, hover = fals
   const every = `every ${ordinal(step)}`;
   return [...(hover ? [`${name} (${every} labelled; hover for all)`] : []), `${name} (${every} labelled)`, `${name} (${every})`]
     .find((t) => t.length * 8.4 * k <= room) ?? bare;
+}
+
+/** An axis's title saying which tokens it labels (thinnedTitle's words without a bare or all-labelled form): {title:
+ * {text}} where it labels every `step`-th token and a form fits `room`, else {} (no title: an empty one still takes
+ * about 20 px of the plot's width and height). */
+export function thinnedAxisTitle(name, step, room, { k = 1, hover = false } = {}) {
+  const text = thinnedTitle(name, step, room, { k, hover, all: "", bare: "" });
+  return text ? { title: { text } } : {};
 }
 
 /** Label every k-th token on a small plot's axis so that about `fit` labels show (hover shows them all). */

@@ -3,7 +3,7 @@
 // `query_rows`); this draws them as one bar per key. Pick rows with Shift- or Ctrl-click on the heatmap.
 import { shownText } from "../derive.js";
 import {
-  COLORS, caption, draw, emit, esc, fmt, h, panel, part, plainLabels, plotOf, reason, textScale, thinnedTitle, tickStep, tokenAxis,
+  COLORS, caption, draw, emit, esc, fmt, h, panel, part, plainLabels, plotOf, reason, textScale, thinnedAxisTitle, tickStep, tokenAxis,
   tokenIndex,
 } from "../plot.js";
 import { pickRow, toggleRow } from "../roles.js";
@@ -74,10 +74,10 @@ export function sync(element, a, state) {
 export function rowsLayout(tokens, width, k = 1) {
   const n = tokens.length;
   const step = tickStep(n, Math.min(40, Math.max(3, Math.floor((width - 70) / (16 * k))))); // (less the margins)
-  const text = thinnedTitle("key", step, width - 70, { k, all: "", bare: "", hover: true });
+  const title = thinnedAxisTitle("key", step, width - 70, { k, hover: true });
   return {
-    height: 230 + (text ? 20 * k : 0),
-    xaxis: tokenAxis(tokens, { tickangle: n > 8 ? -45 : 0, ...(text ? { title: { text } } : {}) }, step),
+    height: 230 + (title.title ? 20 * k : 0),
+    xaxis: tokenAxis(tokens, { tickangle: n > 8 ? -45 : 0, ...title }, step),
   };
 }
 
