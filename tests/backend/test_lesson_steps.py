@@ -1125,6 +1125,19 @@ def test_records_count_their_extremes_alike_and_name_the_next_as_the_page_does()
     assert resolve_path(answer, ["weights", "$nextword"], {}) == resolve_path(answer, ["weights", "$2ndword"], {})
     with pytest.raises(ReadError, match="no number to compare"):
         resolve_path({"weights": [0.5, 0.5]}, ["weights", "$next"], {})
+    # $next(path): the record with the largest `path` below the largest, past every record that ties for it (two heads
+    # at 0.4123, one at 0.4087: all "0.41"; $2nd(path) is the other tied head), as lesson-template.test.mjs; a head
+    # with no score counts for nothing
+    scored = {"heads": [[{"layer": 0, "head": h, "s": s} for h, s in enumerate([0.1, 0.4123, None, 0.4087])],
+                        [{"layer": 1, "head": h, "s": s} for h, s in enumerate([0.4123, 0.2, 0.4087, 0.3])]]}
+    assert resolve_path(scored, ["heads", "$all", "$next(s)", "head"], {}) == (3, ["heads", "$all", 3, "head"])
+    assert follow(scored, ["heads", "$all", 3, "head"]) == 3
+    assert resolve_path(scored, ["heads", "$all", "$2nd(s)", "layer"], {})[1] == ["heads", "$all", 4, "layer"]
+    assert resolve_path(scored, ["heads", "$all", "$maxcount(s)"], {})[0] == 2
+    assert resolve_path(scored, ["heads", "$all", "$maxalike(s)"], {})[0] == 4
+    assert resolve_path(close, ["heads", "$layer", "$next(entropy)", "head"], ctx)[0] == 4  # no other 0.9: 0.13 next
+    with pytest.raises(ReadError, match="no number to compare"):
+        resolve_path({"heads": [[{"s": 0.5}, {"s": 0.5}, {"s": None}]]}, ["heads", "$all", "$next(s)"], {})
 
 def test_sum_adds_those_items_as_the_page_does():
     from backend.lesson_steps import resolve_path

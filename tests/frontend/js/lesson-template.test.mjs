@@ -96,6 +96,18 @@ test("path steps: the largest, the second, the largest word, a word, an index by
   assert.equal(at(tiedLow, "analyze.heads.$layer.$minalike(entropy)").value, 3);
   assert.equal(at(tiedLow, "analyze.heads.$layer.$2ndmin(entropy).head").value, 2);
   assert.throws(() => at({ tokens, heads: [[{ head: 0, entropy: null }]] }, "analyze.heads.$layer.$minalike(entropy)"), /no number to compare/);
+  // $next(path): the record with the largest `path` below the largest, past every record that ties for it (two heads
+  // at 0.4123, one at 0.4087: all "0.41"; $2nd(path) is the other tied head), as backend/lesson_steps.py resolve_path
+  const scored = {
+    tokens,
+    heads: [[0.1, 0.4123, null, 0.4087].map((s, head) => ({ layer: 0, head, s })), [0.4123, 0.2, 0.4087, 0.3].map((s, head) => ({ layer: 1, head, s }))],
+  };
+  assert.deepEqual(at(scored, "analyze.heads.$all.$next(s).head"), { value: 3, path: ["heads", "$all", 3, "head"] });
+  assert.deepEqual(at(scored, "analyze.heads.$all.$2nd(s).layer").path, ["heads", "$all", 4, "layer"]);
+  assert.equal(at(scored, "analyze.heads.$all.$maxcount(s)").value, 2);
+  assert.equal(at(scored, "analyze.heads.$all.$maxalike(s)").value, 4);
+  assert.equal(at(close, "analyze.heads.$layer.$next(entropy).head").value, 4); // no other 0.9: 0.13 next
+  assert.throws(() => at({ tokens, heads: [[{ s: 0.5 }, { s: 0.5 }, { s: null }]] }, "analyze.heads.$all.$next(s)"), /no number to compare/);
   assert.throws(() => at(explain, "explain.weights.99"), /outside/);
   assert.throws(() => at(explain, "explain.nope"), /no “nope”/);
   // no query selected: the last token (the one place that says so, derive.js)
