@@ -1071,6 +1071,85 @@ def test_lesson_8_names_the_next_key_after_keys_that_tie_where_it_reads_the_same
         assert "with two decimals" not in body.lower(), body
 
 
+SHUFFLED_SAYS = {"shuffled": ("With the positions shuffled, {tied} keys share the largest weight ", "the largest weight "),
+                 "normal": ("With the true order, {tied} keys share its largest weight, ", "With the true order, ")}
+
+
+def check_shuffled_step_s_tie(body: str, e: dict, positions: str, query: int) -> None:
+    """Lesson 8 'Positions shuffled', the sentence of one run (`positions`: the shuffled one, or the true order) where
+    keys tie exactly for the query's largest weight in `e`, its explain answer: it says how many share it, and where
+    more keys read as they do with two decimals, the tie with four decimals and the key after the tied ones with its
+    weight."""
+    top, tied, alike, nxt, at = tie_and_next([w for w, m in zip(e["weights"], e["mask"], strict=True) if not m])
+    assert tied > 1, e["weights"]
+    share = SHUFFLED_SAYS[positions][0].format(tied=tied)
+    assert share in body, body
+    said = body[body.index(share):]
+    if alike > tied:
+        assert f"{top:.4f}" != f"{nxt:.4f}", (top, nxt)
+        word = "itself" if at == query else word_of(e["tokens"][at]["display"])
+        assert f", {top:.4f} each; the first of them is " in said, said
+        assert (f". With two decimals, {alike} keys read {two_decimals(top)}; the next after the {tied} that share "
+                f"it, **{word}") in said and f", gets {nxt:.4f}." in said, said
+    else:
+        assert f", {two_decimals(top)} each; the first of them is " in said, said
+        assert "With two decimals" not in said.split(" The Positional tab")[0].split(". With the true order")[0], said
+
+
+@pytest.mark.parametrize("model, text, layer, head, token, positions", [
+    # shuffled: two keys 0.1867 each, a third "0.19"
+    ("tiny-rotary", "Eventually, his mom agreed and teddy picked up the sparkly object - it was a small bottle of "
+                    "medicine.", 0, 3, 11, "shuffled"),
+    # the true order: two keys 0.1845 each, a third "0.18"
+    ("tiny-alibi", '"Are we going to the field, mom?" Asked Paul, hopping with excitement.', 0, 0, 7, "normal")])
+def test_lesson_8_s_shuffle_names_the_next_key_after_keys_that_tie_where_it_reads_the_same(client, model, text, layer,
+                                                                                          head, token, positions):
+    """Lesson 8 'Positions shuffled' on tiny-rotary, "Eventually, his mom agreed and teddy picked up the sparkly object
+    - it was a small bottle of medicine.", layer 0, head 3, token 11: with the positions shuffled two keys get 0.1867
+    each and a third reads 0.19 too, and the step said the query "gives 0.1867 to" the first of them alone, then "the
+    next after it" (the other tied key) "gets 0.1867". It says now how many keys share the largest weight, with four
+    decimals where more read alike, and names the key after the tied ones with its weight; the same of the true order
+    (tiny-alibi: two keys 0.1845 each, a third "0.18"). Recomputed here from the explain answers."""
+    d = client.post("/api/lessons/positional-encoding/steps/3", json={
+        "text": text, "model": model, "layer": layer, "head": head, "token": token, "positions": "shuffled"}).json()
+    assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
+    e = step_explain(client, d, model, positions=positions)
+    check_shuffled_step_s_tie(filled(d), e, positions, token)
+
+
+@pytest.mark.parametrize("positions", ["shuffled", "normal"])
+@pytest.mark.parametrize("third", [0.2987, 0.2])  # reads "0.30" as the two tied keys do, or not
+def test_lesson_8_s_shuffle_says_how_many_keys_share_the_largest_weight(client, monkeypatch, positions, third):
+    """Lesson 8 'Positions shuffled' where keys tie exactly for the query's largest weight, on weights made here (the
+    explain answer of the shuffled run, or of the true order, given 0.3012 on two keys and `third` on a key between
+    them): the step named the first tied key alone as the one the query gives it to, and the other as "the next after
+    it" with the same weight. It says how many keys share it; where the third reads as they do with two decimals, the
+    tie with four decimals and the third as the next after them."""
+    from backend.routes import lessons as route
+
+    def made(e: dict) -> dict:
+        seen = [i for i, hidden in enumerate(e["mask"]) if not hidden]
+        weights = [0.01 if i in seen else 0.0 for i in range(len(e["weights"]))]
+        for i, w in zip(seen[1:4], (0.3012, third, 0.3012), strict=True):
+            weights[i] = w
+        return {**e, "weights": weights}
+
+    real = route.service_fetcher
+
+    def fetcher(service, lab=None):
+        fetch = real(service, lab)
+        return lambda api, params: (made(fetch(api, params)) if api == "explain" and params.get("positions") == positions
+                                    else fetch(api, params))
+
+    monkeypatch.setattr(route, "service_fetcher", fetcher)
+    text = "The cat sat on the mat because it was tired."
+    d = client.post("/api/lessons/positional-encoding/steps/3", json={"text": text, "model": "tiny-sinusoidal",
+                                                                      "positions": "shuffled"}).json()
+    assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
+    e = made(step_explain(client, d, "tiny-sinusoidal", positions=positions))
+    check_shuffled_step_s_tie(filled(d), e, positions, d["settings"]["token"])
+
+
 def test_all_reads_a_list_of_lists_as_one_list():
     from backend.lesson_steps import resolve_path
 
