@@ -1341,6 +1341,9 @@ RAIN = "The rain fell on the roof, and the rain did not stop."
     ("find-the-induction-head/steps/1", "tiny-sinusoidal", RAIN, "duplicate-token"),
     ("find-the-induction-head/steps/2", "tiny-learned", RAIN, "previous-token"),
     ("find-the-induction-head/steps/2", "tiny-rotary", RAIN, "previous-token"),
+    # two heads 0.2759 each, no other "0.28": the tie alone
+    ("find-the-induction-head/steps/2", "tiny-nope", "The boy wished the old man lived closer so he could get candy from "
+                                                     "him more often.", "previous-token"),
     ("find-the-induction-head/steps/5", "tiny-sinusoidal", RAIN, "induction"),
     ("find-the-induction-head/steps/5", "tiny-rotary", RAIN, "induction")])
 def test_the_top_head_of_a_role_is_not_named_alone_where_another_reads_the_same(client, step, model, text, role):
@@ -1354,12 +1357,18 @@ def test_the_top_head_of_a_role_is_not_named_alone_where_another_reads_the_same(
     assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
     read = next(n for n in d["numbers"] if f"$all.$max(scores.{role})" in n["placeholder"])
     table = Refetch(client)(read["request"])["roles"]["heads"]
+    check_top_head_of_a_role(filled(d), table, role)
+
+
+def check_top_head_of_a_role(body: str, table: list, role: str) -> None:
+    """A step that names the head with the highest `role` score of a role table (`table`: its heads, layer by layer)
+    says how many share it where heads tie exactly, and where others read as it does with two decimals, gives the top
+    score with four and names the next head: after the top one, or after every head that shares it."""
     values = [(-h["scores"][role], h["layer"], h["head"]) for row in table for h in row if h["scores"].get(role) is not None]
     top, layer, head = min(values)
     top = -top
     tied = [v for v in values if -v[0] == top]
-    alike = [v for v in values if f"{-v[0]:.2f}" == f"{top:.2f}"]
-    body = filled(d)
+    alike = [v for v in values if two_decimals(-v[0]) == two_decimals(top)]
     assert f"layer {layer}, head {head}" in body or f"head {head} of layer {layer}" in body, body
     if len(tied) > 1:
         assert f"{len(tied)} heads share" in body, body
@@ -1371,9 +1380,49 @@ def test_the_top_head_of_a_role_is_not_named_alone_where_another_reads_the_same(
         assert f"With two decimals, {len(alike)} heads read {top:.2f}; the next after it, layer {layer2}, head " \
                f"{head2}, has {-nxt:.4f}" in body, body
     elif len(alike) > len(tied):
-        assert f"With two decimals, {len(alike)} heads read {top:.2f}" in body, body
+        nxt, layer2, head2 = min(v for v in values if -v[0] < top)
+        assert f"{len(tied)} heads share the top score, {top:.4f};" in body or \
+            f"{len(tied)} heads share the highest {role} score, {top:.4f}:" in body, body
+        assert f"With two decimals, {len(alike)} heads read {two_decimals(top)}; the next after the {len(tied)} that " \
+               f"share it, layer {layer2}, head {head2}, has {-nxt:.4f}." in body, body
     else:
         assert " heads read " not in body and f"{top:.4f}" not in body, body
+        if len(tied) > 1:
+            assert f"score, {two_decimals(top)}" in body, body
+
+
+@pytest.mark.parametrize("step, role", [("find-the-induction-head/steps/1", "duplicate-token"),
+                                        ("find-the-induction-head/steps/2", "previous-token"),
+                                        ("find-the-induction-head/steps/5", "induction")])
+@pytest.mark.parametrize("third", [0.4087, 0.2])  # reads "0.41" as the two tied heads do, or not
+def test_lesson_11_says_how_many_heads_share_the_top_score_and_names_the_next(client, monkeypatch, step, role, third):
+    """Lesson 11's rankings by a role where heads tie exactly for the top score, on scores made here (the role table
+    the step reads, of the sentence or of the probe: 0.4123 for layer 1 head 2 and layer 2 head 0, `third` for layer 1
+    head 3, 0.1 for every other head): the steps said "2 heads share the top score, 0.41" and then "With two decimals,
+    3 heads read 0.41", naming no head after the two. Where more heads read as the tied ones, the step writes the tie
+    with four decimals and names the head after them with its score; where none does, the tie with two."""
+    from backend.routes import lessons as route
+
+    made = {(1, 2): 0.4123, (2, 0): 0.4123, (1, 3): third}
+
+    def remade(answer: dict) -> dict:
+        heads = [[{**h, "scores": {**h["scores"], role: made.get((h["layer"], h["head"]), 0.1)}} for h in row]
+                 for row in answer["roles"]["heads"]]
+        return {**answer, "roles": {**answer["roles"], "heads": heads}}
+
+    real = route.service_fetcher
+
+    def fetcher(service, lab=None):
+        fetch = real(service, lab)
+        return lambda api, params: remade(fetch(api, params)) if api in ("roles", "roleProbe") else fetch(api, params)
+
+    monkeypatch.setattr(route, "service_fetcher", fetcher)
+    d = client.post(f"/api/lessons/{step}", json={"text": RAIN, "model": "tiny-sinusoidal"}).json()
+    assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
+    read = next(n for n in d["numbers"] if f"$all.$max(scores.{role})" in n["placeholder"])
+    body = filled(d)
+    check_top_head_of_a_role(body, remade(Refetch(client)(read["request"]))["roles"]["heads"], role)
+    assert ("0.4123" in body) == (third == 0.4087), body
 
 
 @pytest.mark.slow
