@@ -12,7 +12,7 @@ import {
 } from "../labrun.js";
 import {
   action, caption, changed, COLORS, draw, emit, esc, fmt, h, maskedBackground, matrixRows, panel, part, plotOf, reason, setExport, setValue,
-  queryTitleRoom, squareHeight, stepAxis, textScale, THEME, thinnedTitle, tokenAxis, tokenHeatmap,
+  keyRoom, queryTitleRoom, squareHeight, stepAxis, textScale, THEME, thinnedTitle, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
 const OPEN_TITLE = "register the model at the step shown and look at it in every view";
@@ -312,11 +312,11 @@ export function patternLayout(tokens, width, k = 1) {
   // the key labels stand upright where one is wider than its columns (<|bos|> ran over the letters beside it)
   const upright = tokens.some((t) => [...t.text].length * 7 > (every * 0.7 * width) / n);
   const height = squareHeight(n, { max: 520, per: 18 });
-  // the titles say which are labelled where they have room, as the Attention view's heatmap's do: across the width
-  // less the query labels and colour bar, down the height less the margins and the key labels as they stand
-  // (queryTitleRoom: a fixed 130 px times k left the copy lesson's 24 tokens in presenter mode "query (every 2nd)"
-  // beside a plot about 400 px high)
-  const key = thinnedTitle("key", every, width - 150, { k, all: "key (attended to)" });
+  // the titles say which are labelled where they have room, as the other heatmaps' do: across the width less the
+  // query labels, colour bar and padding (keyRoom: a fixed 150 px for them all, where 20-letter query labels alone
+  // take 144), down the height less the margins and the key labels as they stand (queryTitleRoom: a fixed 130 px times k
+  // left the copy lesson's 24 tokens in presenter mode "query (every 2nd)" beside a plot about 400 px high)
+  const key = thinnedTitle("key", every, keyRoom(width, tokens, k), { k, all: "key (attended to)" });
   const query = thinnedTitle("query", every, queryTitleRoom(height, tokens, every, k, [], upright ? 90 : 0), { k });
   return {
     height,

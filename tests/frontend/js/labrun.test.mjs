@@ -612,7 +612,7 @@ test("the lab's attention plot's axis titles say which tokens are labelled where
   // the copy lesson's example (24 tokens) had every 2nd labelled in presenter mode (a plot 382 px wide) and on a phone
   // (358 px) under the titles "key (attended to)" and "query"
   const { patternLayout } = await import("../../../frontend/js/views/lab.js");
-  const { ordinal, queryTitleRoom } = await import("../../../frontend/js/plot.js");
+  const { keyRoom, ordinal, queryTitleRoom } = await import("../../../frontend/js/plot.js");
   const letters = "abcdefghijklmnopqrstuvwxyz";
   let thinned = 0;
   for (const n of [5, 12, 17, 20, 24, 33, 48, 64])
@@ -632,8 +632,9 @@ test("the lab's attention plot's axis titles say which tokens are labelled where
           const step = at[1] - at[0];
           assert.ok(at.every((v, i) => v === i * step), `${where}: ${at}`);
           // where a form naming the step fits the axis (about 8.4 px a letter times k), the title says it
-          // (the query's: the height less its key labels as drawn, upright where one is wider than its columns)
-          const room = name === "key" ? width - 150 : queryTitleRoom(height, tokens, step, k, [], xaxis.tickangle === -90 ? 90 : 0);
+          // (the key's: the width less the query labels, colour bar and padding, as the other heatmaps count it; the
+          // query's: the height less its key labels as drawn, upright where one is wider than its columns)
+          const room = name === "key" ? keyRoom(width, tokens, k) : queryTitleRoom(height, tokens, step, k, [], xaxis.tickangle === -90 ? 90 : 0);
           if (`${name} (every ${ordinal(step)})`.length * 8.4 * k <= room)
             assert.match(title, new RegExp(`^${name} \\(every ${ordinal(step)}( labelled)?\\)$`), `${where}: ${title}`);
           else assert.equal(title, name, where);
@@ -656,4 +657,7 @@ test("the lab's attention plot's axis titles say which tokens are labelled where
   // no room beside it where 130 px gave it 266
   const long = [{ text: "<|bos|>" }, ...Array.from({ length: 16 }, (_, i) => ({ text: letters[i].repeat(20) }))];
   assert.equal(patternLayout(long, 400, 1).yaxis.title.text, "query (every 2nd)");
+  // beside those 20-letter query labels (about 144 px) the keys have about 151 px, where a fixed 150 px for the labels,
+  // colour bar and margins gave them 250 and "key (every 2nd labelled)" (about 202 px)
+  assert.equal(patternLayout(long, 400, 1).xaxis.title.text, "key (every 2nd)");
 });
