@@ -611,13 +611,19 @@ export function queryLabelsFit(height, k = 1) {
   return Math.max(3, Math.floor((height - 130) / (14 * k)));
 }
 
-/** The two token axes of a heatmap `width` px wide and `height` px high: a long text labels every k-th token, as many as
- * have room (slanted ones across the width left beside the query labels and colour bar, upright ones down its height:
- * keyLabelsFit, queryLabelsFit; across, at most `most`), not all of them over each other. k: the presenter's text
- * scale, 1 outside it. An axis that labels every k-th token says so in its title where it has room (thinnedTitle:
- * "key (every 2nd labelled)", "query (every 3rd)"); one that labels every token has no title. names: what a column
- * and a row are (a similarity's: "token" both). */
-export function tokenAxes(width, tokens, height, slant, keep = [], k = 1, { most = Infinity, names = ["key", "query"] } = {}) {
+/**
+ * The words of the labels an axis of n tokens draws off its `step` (thinnedTitle's `also`): of each group of `keep`
+ * ([indices, words]: the labels drawn whatever the step, tickIndices) with an index off it, joined ("the ones that
+ * differ and the selected one"); "" where each falls on the step (the axis then labels every step-th and no other).
+ */
+export function offStepWords(keep, step, n) {
+  const off = (i) => Number.isInteger(i) && i >= 0 && i < n && i % step !== 0;
+  return keep.filter(([at]) => at.some(off)).map(([, words]) => words).join(" and ");
+}
+
+/** The steps of tokenAxes' labels (tickStep) for a heatmap `width` px wide and `height` px high: {xStep, yStep,
+ * titled: whether the query axis has a title's room, across: the px its keys are counted in}. */
+export function tokenSteps(width, tokens, height, k = 1, most = Infinity) {
   const n = tokens.length;
   const yStep = tickStep(n, queryLabelsFit(height, k));
   // the query axis's title takes a line of the width (about 24 px times k) from the keys: it is drawn only where
@@ -625,24 +631,39 @@ export function tokenAxes(width, tokens, height, slant, keep = [], k = 1, { most
   // 64 px wide, its 3 key labels ran into each other)
   const titled = yStep > 1 && keyRoom(width - 24 * k, tokens, k) >= 3 * 16 * k;
   const across = titled ? width - 24 * k : width;
-  const xStep = tickStep(n, Math.min(most, keyLabelsFit(across, tokens, k)));
+  return { xStep: tickStep(n, Math.min(most, keyLabelsFit(across, tokens, k))), yStep, titled, across };
+}
+
+/** The two token axes of a heatmap `width` px wide and `height` px high: a long text labels every k-th token, as many as
+ * have room (slanted ones across the width left beside the query labels and colour bar, upright ones down its height:
+ * keyLabelsFit, queryLabelsFit; across, at most `most`), not all of them over each other. k: the presenter's text
+ * scale, 1 outside it. An axis that labels every k-th token says so in its title where it has room (thinnedTitle:
+ * "key (every 2nd labelled)", "query (every 3rd)"); one that labels every token has no title. keep: the labels drawn
+ * whatever the step, as [indices, words] (["the selected one"]): an axis that draws one off its step names them in
+ * its title ("key (every 2nd, and the selected one)"), or has none where that has no room. names: what a column and a
+ * row are (a similarity's: "token" both). */
+export function tokenAxes(width, tokens, height, slant, keep = [], k = 1, { most = Infinity, names = ["key", "query"] } = {}) {
+  const n = tokens.length;
+  const at = keep.flatMap(([indices]) => indices);
+  const { xStep, yStep, titled, across } = tokenSteps(width, tokens, height, k, most);
+  const title = (name, step, room) => thinnedAxisTitle(name, step, room, { k, also: offStepWords(keep, step, n) });
   return {
-    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0, ...thinnedAxisTitle(names[0], xStep, keyRoom(across, tokens, k), { k }) }, xStep, keep),
-    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5], ...thinnedAxisTitle(names[1], titled ? yStep : 1, queryTitleRoom(height, tokens, xStep, k, keep), { k }) }, yStep, keep),
+    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0, ...title(names[0], xStep, keyRoom(across, tokens, k)) }, xStep, at),
+    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5], ...title(names[1], titled ? yStep : 1, queryTitleRoom(height, tokens, xStep, k, at)) }, yStep, at),
   };
 }
 
 /**
  * The height of a token × token pattern panel `width` px wide for `tokens`, and its token axes (k: the presenter's text
- * scale, 1 outside it): as many labels as have room across and down (tokenAxes), with the tokens of `keep` (indices;
- * null for none) among them. A fixed 110 px for the query labels and colour bar and 30 labels down put 30 tokens'
- * query labels 11.6 px apart in presenter mode, for labels 15 px high, and the five-model strip's 30 keys 10 px apart
+ * scale, 1 outside it): as many labels as have room across and down (tokenAxes), with the selected query `sel` (its
+ * plot position; null for none) among them. A fixed 110 px for the query labels and colour bar and 30 labels down put
+ * 30 tokens' query labels 11.6 px apart in presenter mode, for labels 15 px high, and the five-model strip's 30 keys 10 px apart
  * at 1280x800. (The attention beside what it moves, views/effects.js; the Positional view's patterns.)
  */
-export function patternAxes(width, tokens, k = 1, keep = []) {
+export function patternAxes(width, tokens, k = 1, sel = null) {
   const n = tokens.length;
   const height = Math.max(240, Math.min(440, n * 22 + 90));
-  return { height, ...tokenAxes(width, tokens, height, n > 6, keep, k) };
+  return { height, ...tokenAxes(width, tokens, height, n > 6, [[[sel], "the selected one"]], k) };
 }
 
 /**
@@ -662,24 +683,55 @@ export function stepAxis(last, width = 600, k = 1) {
 /** 2 -> "2nd", 3 -> "3rd", 11 -> "11th", 22 -> "22nd". */
 export const ordinal = (k) => `${k}${k % 100 >= 11 && k % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][k % 10] || "th"}`;
 
+/** The px across of an axis title's `text` at about 8.4 px a letter (0.6 of Plotly's title size, 1.2 times the
+ * layout's 12 px) times the presenter's scale `k`: titleWidth where the page has no canvas to measure it on. */
+export function estimatedWidth(text, k = 1) {
+  return [...text].length * 8.4 * k;
+}
+
+/** A titleWidth measured on a canvas 2d context `ctx` in the plots' font (FONT) at an axis title's size (Plotly's:
+ * 1.2 times the layout's, which the presenter's scale `k` multiplies, rounded): 8.4 px a letter is a cautious estimate of it
+ * ("query (every 2nd labelled)" measures 186 px in the page's font at 1280x800, 218 estimated). */
+export function measuredWidth(ctx) {
+  return (text, k = 1) => {
+    ctx.font = `${Math.round(THEME.font.size * k * 1.2)}px ${FONT}`; // (Plotly's title size of the scaled layout font)
+    return ctx.measureText(text).width;
+  };
+}
+
+let canvasWidth = null;
+/** The px across of an axis title's `text` (k: the presenter's text scale): measured on a canvas where the page has
+ * one (measuredWidth), else estimated (estimatedWidth: node). */
+export function titleWidth(text, k = 1) {
+  if (!canvasWidth) {
+    // (node has no document, the tests' stand-in no canvas)
+    const ctx = typeof document !== "undefined" && document.createElement ? document.createElement("canvas").getContext?.("2d") : null;
+    canvasWidth = ctx ? measuredWidth(ctx) : estimatedWidth;
+  }
+  return canvasWidth(text, k);
+}
+
 /**
  * The title of a token axis that labels every `step`-th token (tickStep): it says which are labelled, in the longest
- * of its forms that fits `room` px of the axis at about 8.4 px a letter times the presenter's scale `k`
- * ("key (every 2nd labelled; hover for all)" where `hover`, "key (every 2nd labelled)", "key (every 2nd)"), the
- * `bare` where none fits (the bare `name` unless told); `all` where every token is labelled.
+ * of its forms that fits `room` px of the axis (`measure`: the width of a title at the presenter's scale `k`,
+ * titleWidth unless told) ("key (every 2nd labelled; hover for all)" where `hover`, "key (every 2nd labelled)",
+ * "key (every 2nd)"), the `bare` where none fits (the bare `name` unless told); `all` where every token is labelled.
+ * `also`: the words for the labels drawn off the step ("the selected one": tickIndices' keep), said in every form
+ * ("key (every 2nd, and the selected one)"): without them a form would not be true of the axis drawn.
  */
-export function thinnedTitle(name, step, room, { k = 1, all = name, hover = false, bare = name } = {}) {
+export function thinnedTitle(name, step, room, { k = 1, all = name, hover = false, bare = name, also = "", measure = titleWidth } = {}) {
   if (step <= 1) return all;
   const every = `every ${ordinal(step)}`;
-  return [...(hover ? [`${name} (${every} labelled; hover for all)`] : []), `${name} (${every} labelled)`, `${name} (${every})`]
-    .find((t) => t.length * 8.4 * k <= room) ?? bare;
+  const and = also ? `, and ${also}` : "";
+  return [...(hover ? [`${name} (${every} labelled${and}; hover for all)`] : []), `${name} (${every} labelled${and})`, `${name} (${every}${and})`]
+    .find((t) => measure(t, k) <= room) ?? bare;
 }
 
 /** An axis's title saying which tokens it labels (thinnedTitle's words without a bare or all-labelled form): {title:
  * {text}} where it labels every `step`-th token and a form fits `room`, else {} (no title: an empty one still takes
  * about 20 px of the plot's width and height). */
-export function thinnedAxisTitle(name, step, room, { k = 1, hover = false } = {}) {
-  const text = thinnedTitle(name, step, room, { k, hover, all: "", bare: "" });
+export function thinnedAxisTitle(name, step, room, { k = 1, hover = false, also = "", measure = titleWidth } = {}) {
+  const text = thinnedTitle(name, step, room, { k, hover, also, measure, all: "", bare: "" });
   return text ? { title: { text } } : {};
 }
 

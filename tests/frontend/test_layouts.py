@@ -1081,6 +1081,22 @@ def test_compare_labels_every_kth_token_of_a_long_text(page: Page, size):
     assert page.evaluate(YTICKS_APART) == []
 
 
+def test_a_long_text_s_positional_family_says_which_keys_it_labels(page: Page, need_models):
+    """The five models' strip at 1280x800 labels every k-th key of a long text, and its panels (about 96 px of plot)
+    are too narrow for the key axis's title: nothing said so. Each caption says it ("Labelled: every 20th key"), as
+    the four terms' caption does."""
+    need_models("tiny-alibi")
+    long_text_view(page, (1280, 800), "positional")
+    family = '#panel-positional [data-part^="m-"]'
+    page.wait_for_function(f"() => [...document.querySelectorAll('{family} .plot')]"
+                           ".filter((p) => p.querySelector('.main-svg')).length >= 5")
+    panels = page.evaluate(f"""() => [...document.querySelectorAll('{family}')].map((f) => ({{
+        caption: f.querySelector('.caption').textContent, title: f.querySelector('.plot').layout.xaxis.title }}))""")
+    assert len(panels) == 5, panels
+    for p in panels:
+        assert p["title"] is None and re.search(r"Labelled: every \d+(st|nd|rd|th) key", p["caption"]), p
+
+
 def long_text_view(page: Page, size: tuple[int, int], view: str) -> None:
     """`view` at this window size on a text of 96 tokens (the same sentence five times), drawn."""
     text = " ".join(["Once upon a time there was a little girl named Lily who loved to play in the park."] * 5)
@@ -1310,7 +1326,9 @@ def test_the_positional_family_s_panels_start_level_with_their_captions_below(pa
           >= f.querySelector('.plot').getBoundingClientRect().bottom - 1 }}))""")
     assert len(panels) == 5 and all(p["below"] for p in panels), panels
     for p in panels:
-        assert re.match(r"[^.]+ positions\. Special tokens hidden \(<\|bos\|>\)", p["caption"]), p["caption"]
+        # (the keys a narrow panel labels, where it labels every k-th, between them)
+        labelled = r"( Labelled: [^;]+; hover over a cell for its tokens\.)?"
+        assert re.match(r"[^.]+ positions\." + labelled + r" Special tokens hidden \(<\|bos\|>\)", p["caption"]), p["caption"]
 
 
 @pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)

@@ -171,11 +171,14 @@ export function apartPositions(r) {
   return (r.same_token || []).map((ok, i) => (ok ? null : i)).filter((i) => i !== null);
 }
 
-/** The positions each pattern labels whatever its step (plot.js tickIndices): those whose tokens differ and the
- * selected query `token` (null: none), as Beyond attention keeps it. */
-export function keptPositions(r, token) {
-  return Number.isInteger(token) ? [...apartPositions(r), token] : apartPositions(r);
+/** The positions each pattern labels whatever its step (plot.js tokenAxes' keep: [positions, words]): those whose
+ * tokens differ and the selected query `token` (null: none), as Beyond attention keeps it. */
+export function keptLabels(r, token) {
+  return [[apartPositions(r), "the ones that differ"], ...(Number.isInteger(token) ? [[[token], "the selected one"]] : [])];
 }
+
+/** keptLabels' positions where the plot draws them (keep: keptIndices, null for all; one left out is null). */
+const keptAt = (labels, keep) => labels.map(([at, words]) => [at.map((i) => keptPosition(keep, i)), words]);
 
 /** The rows and columns a side's plots draw (keptIndices: null for all), and the caption's sentence saying which special
  * tokens are left out ("" when none). */
@@ -184,7 +187,7 @@ export function sideKept(side, hide) {
   return { keep, note: hiddenNote({ hidden }) };
 }
 
-/** apart: the API positions labelled whatever the step; special tokens hidden where `s.hidespecial` (keptIndices). */
+/** apart: the API positions labelled whatever the step (keptLabels); special tokens hidden where `s.hidespecial` (keptIndices). */
 function pattern(fig, side, label, s, apart = [], cellText = null) {
   const all = side.attention[0] && side.attention[0][0]; // [query][key] of the one layer and head asked for
   if (!all) {
@@ -200,7 +203,7 @@ function pattern(fig, side, label, s, apart = [], cellText = null) {
     height,
     plot_bgcolor: MASKED_COLOR,
     images: masksAny(side) ? [maskedBackground()] : [],
-    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6, apart.map((i) => keptPosition(keep, i)), textScale()), // (the words that differ from the other side and the selected query are labelled)
+    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6, keptAt(apart, keep), textScale()), // (the words that differ from the other side and the selected query are labelled)
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-${label}-${side.model}-L${s.layer}-H${s.head}`,
@@ -238,7 +241,7 @@ function difference(fig, r, s, query = null, cellText = null) {
     plot_bgcolor: MASKED_COLOR,
     images: masked ? [maskedBackground()] : [],
     // ("Ben / <|bos|>" is long); the positions that differ are labelled whatever the step: the caption names them
-    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6 || !same.every(Boolean), keptPositions(r, query).map((i) => keptPosition(keep, i)), textScale()),
+    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6 || !same.every(Boolean), keptAt(keptLabels(r, query), keep), textScale()),
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-difference-L${s.layer}-H${s.head}`,
@@ -366,8 +369,8 @@ export function show(section, got, ctx) {
   // one rule for the row's cell numbers (numbersFit, the panels as wide): asked once, for the longer side, so that both
   // sides and their difference print them or none does (side a's 8 tokens printed theirs beside side b's 9 without)
   const numbers = numbersFit(figA, Math.max(r.a.tokens.length, r.b.tokens.length));
-  pattern(figA, r.a, "a", s, keptPositions(r, ctx.query), numbers);
-  pattern(figB, r.b, "b", s, keptPositions(r, ctx.query), numbers);
+  pattern(figA, r.a, "a", s, keptLabels(r, ctx.query), numbers);
+  pattern(figB, r.b, "b", s, keptLabels(r, ctx.query), numbers);
   const note = difference(figD, r, s, ctx.query, numbers) + (r.difference ? ablationNote(r, s.layer) : "");
   caption(figD, r.difference ? `${THEME.diverging.difference_words.replace("the first side", "side a")}${note}` : "");
   predictions(predA, r.a, "a");

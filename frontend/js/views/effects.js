@@ -55,7 +55,7 @@ function matrixPanel(parent, key, title, all, r, { note, max = 1, name, sel, kep
   const k = textScale();
   draw(fig,
     [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: max, colorscale: WEIGHT_SCALE, label: "value", cellText: numbersFit(fig, n, 10, z) })],
-    { ...patternAxes(fig.clientWidth || 400, tokens, k, [keptPosition(keep, sel)]), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
+    { ...patternAxes(fig.clientWidth || 400, tokens, k, keptPosition(keep, sel)), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
       margin: { l: 60, r: 6, t: 6, b: 55 } },
     { name, csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z), json: { model: r.model, interventions: r.interventions, layer: r.layer, head: r.head, tokens, values: z } });
   return fig;

@@ -6,7 +6,7 @@ import { schemeWords } from "../labrun.js";
 import {
   absMax, caption, changed, DIVERGING, draw, emit, fmt, h, hiddenNote, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR,
   matrixRows, numbersFit, ordinal, panel, part, patternAxes, plainLabels, presenting, queryLabelsFit, reason, setValue, textScale, THEME, tickIndices,
-  tickSize, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
+  tickSize, tickStep, tokenAxis, tokenHeatmap, tokenSteps, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "positional";
@@ -55,10 +55,16 @@ function patternPanel(parent, key, title, all, allTokens, { answer, diff = false
   const fig = panel(parent, key, title);
   const { keep, tokens, hidden } = keptOf(allTokens, hide);
   const z = keptCells(all, keep);
-  caption(fig, (note || "") + hiddenNote({ hidden }, !diff));
-  const masked = maskOf(answer, keep);
   const at = keptPosition(keep, sel);
-  if (!changed(fig, [z, tokens, (answer.visible || []).join(","), diff, at])) return fig;
+  const width = fig.clientWidth || 400;
+  const axes = patternAxes(width, tokens, textScale(), at);
+  // an axis that labels every k-th token without a title to say so (a narrow panel: the five models' strip) has it
+  // said in the caption
+  const { xStep, yStep } = tokenSteps(width, tokens, axes.height, textScale());
+  const untitled = termLabelsNote(axes.xaxis.title ? 1 : xStep, axes.yaxis.title ? 1 : yStep, at);
+  caption(fig, (note || "") + untitled + hiddenNote({ hidden }, !diff));
+  const masked = maskOf(answer, keep);
+  if (!changed(fig, [z, tokens, (answer.visible || []).join(","), diff, at, untitled])) return fig;
   const n = tokens.length;
   const lim = diff ? absMax(z) : 1;
   const labels = plainLabels(tokens);
@@ -69,7 +75,7 @@ function patternPanel(parent, key, title, all, allTokens, { answer, diff = false
       colorscale: diff ? DIVERGING : WEIGHT_SCALE, label: diff ? "difference" : "weight", cellText: numbersFit(fig, n, 10),
     })],
     {
-      ...patternAxes(fig.clientWidth || 400, tokens, textScale(), [at]),
+      ...axes,
       plot_bgcolor: MASKED_COLOR,
       images: masksAny(answer) ? [maskedBackground()] : [],
       margin: { l: 60, r: 6, t: 6, b: 55 },
@@ -392,7 +398,8 @@ export function termLabels(width, cols, rowHeight, tokens, k = 1) {
 
 /**
  * The four terms' caption on their token labels (termLabels' steps; sel: the selected query's plot position, null for
- * none): which the axes label where they label every k-th token (the panels have no axis titles), and that the
+ * none): which the axes label where they label every k-th token (the panels have no axis titles; a pattern's axis
+ * too narrow for its title passes its step, one titled 1), and that the
  * selected query's row and column are labelled too where a step leaves them out; "" where every token is labelled.
  */
 export function termLabelsNote(xStep, yStep, sel = null) {

@@ -3,7 +3,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { ablationNote, answerHead, apartNote, apartPositions, describe as describeSide, EXAMPLES, keptPositions, otherScheme, panelTitles, sideCaption, sideKept } from "../../../frontend/js/views/compare.js";
+import { ablationNote, answerHead, apartNote, apartPositions, describe as describeSide, EXAMPLES, keptLabels, otherScheme, panelTitles, sideCaption, sideKept } from "../../../frontend/js/views/compare.js";
 import { tokenAxes } from "../../../frontend/js/plot.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
@@ -170,12 +170,19 @@ test("each Compare plot keeps the selected query labelled beside the words that 
   const tokens = words.map((display) => ({ display }));
   const r = { same_token: words.map((_, i) => i !== 2) };
   for (const [width, k] of [[401, 1.4], [358, 1.4]]) {
-    const { xaxis, yaxis } = tokenAxes(width, tokens, 620, true, keptPositions(r, 7), k);
-    assert.ok(!tokenAxes(width, tokens, 620, true, [2], k).yaxis.tickvals.includes(7), `${width} px, ×${k}: query 7 labelled anyway`);
+    const { xaxis, yaxis } = tokenAxes(width, tokens, 620, true, keptLabels(r, 7), k);
+    assert.ok(!tokenAxes(width, tokens, 620, true, keptLabels(r, null), k).yaxis.tickvals.includes(7), `${width} px, ×${k}: query 7 labelled anyway`);
     for (const i of [2, 7]) assert.ok(yaxis.tickvals.includes(i) && xaxis.tickvals.includes(i), `${width} px, ×${k}: ${yaxis.tickvals} / ${xaxis.tickvals}`);
     assert.equal(yaxis.ticktext[yaxis.tickvals.indexOf(7)], "␣walked");
+    // every 2nd query labelled and query 7: the title says so (it said "query (every 2nd labelled)")
+    assert.equal(yaxis.title.text, "query (every 2nd, and the selected one)");
+    // the keys, every 5th or 6th and "old" at 2: no form with the words has room, so no title
+    assert.equal(xaxis.title, undefined, `${width} px, ×${k}: ${xaxis.tickvals}`);
   }
-  assert.deepEqual(keptPositions(r, null), [2]); // (none selected: the words that differ alone)
+  // (on the step, the words are not needed: every 2nd query and no other)
+  assert.equal(tokenAxes(401, tokens, 620, true, keptLabels(r, 8), 1.4).yaxis.title.text, "query (every 2nd labelled)");
+  assert.deepEqual(keptLabels(r, null), [[[2], "the ones that differ"]]); // (none selected: the words that differ alone)
+  assert.deepEqual(keptLabels(r, 7), [[[2], "the ones that differ"], [[7], "the selected one"]]);
 });
 
 test("the slanted key labels of each Compare plot are apart by their text's size, beside the query labels and colour bar", () => {
@@ -188,7 +195,7 @@ test("the slanted key labels of each Compare plot are apart by their text's size
   // [panel width, text scale, tokens, the key axis's length Plotly drew there (measured in the page)]
   const drawn = [[408, 1, a, 259], [408, 1, diff, 249], [401, 1.4, a, 217], [401, 1.4, diff, 176], [373, 1, a, 224], [373, 1, diff, 195]];
   for (const [width, k, tokens, length] of drawn) {
-    const ticks = tokenAxes(width, tokens, 500, true, [15], k).xaxis.tickvals;
+    const ticks = tokenAxes(width, tokens, 500, true, [[[15], "the ones that differ"]], k).xaxis.tickvals;
     const apart = Math.min(...ticks.slice(1).map((t, i) => t - ticks[i])) * (length / tokens.length);
     assert.ok(apart / Math.SQRT2 >= 0.9 * 12 * k, `${width} px, ×${k}, ${tokens[15].display}: ${ticks} (${apart.toFixed(1)} px apart)`);
     assert.ok(ticks.length >= 5, `${width} px: ${ticks}`); // (as many as have room, not a few)

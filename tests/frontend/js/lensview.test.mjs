@@ -401,12 +401,12 @@ test("the attention beside what it moves keeps the selected query's row labelled
     "␣while", "␣the", "␣children", "␣laughed", "␣and", "␣the", "␣g", "ull", "s", "␣cir", "c", "led", "␣above", "␣the", "␣boats"];
   const tokens = words.map((display) => ({ display }));
   for (const [width, k] of [[610, 1.4], [401, 1.4], [358, 1]]) {
-    const { xaxis, yaxis } = patternAxes(width, tokens, k, [7]);
+    const { xaxis, yaxis } = patternAxes(width, tokens, k, 7);
     assert.ok(yaxis.tickvals.length < tokens.length, `${width} px, ×${k}: every row labelled, nothing to keep`);
     assert.ok(yaxis.tickvals.includes(7) && xaxis.tickvals.includes(7), `${width} px, ×${k}: ${yaxis.tickvals} / ${xaxis.tickvals}`);
     assert.equal(yaxis.ticktext[yaxis.tickvals.indexOf(7)], "␣walked");
   }
-  assert.deepEqual(patternAxes(401, tokens, 1.4, [null]).yaxis.tickvals, patternAxes(401, tokens, 1.4).yaxis.tickvals); // (none selected: none kept)
+  assert.deepEqual(patternAxes(401, tokens, 1.4, null).yaxis.tickvals, patternAxes(401, tokens, 1.4).yaxis.tickvals); // (none selected: none kept)
 });
 
 test("the whole layer's titles fit on one line beside the export buttons, on SmolLM2's last layer too", () => {

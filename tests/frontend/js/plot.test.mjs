@@ -129,6 +129,47 @@ test("a thinned token axis's title names the labelled step in the longest form t
   assert.equal(thinnedTitle("query", 22, 18 * 8.4, { k: 1.5 }), "query");
 });
 
+test("a thinned axis's title is measured in the plots' font where the page can measure it, else estimated", async () => {
+  // 8.4 px a letter is cautious: "query (every 11th labelled)" measures 192 px on the page's canvas where it is
+  // estimated at 227, so a title 200 px had for it took the shorter form
+  const { estimatedWidth, FONT, measuredWidth, thinnedTitle, titleWidth } = await import("../../../frontend/js/plot.js");
+  const seven = (t, k = 1) => t.length * 7 * k;
+  assert.equal(thinnedTitle("query", 11, 200), "query (every 11th)");
+  assert.equal(thinnedTitle("query", 11, 200, { measure: seven }), "query (every 11th labelled)");
+  assert.equal(thinnedTitle("query", 11, 200, { measure: seven, k: 1.4 }), "query (every 11th)");
+  // node has no canvas: the estimate
+  assert.equal(titleWidth("key (every 2nd)", 1.4), estimatedWidth("key (every 2nd)", 1.4));
+  assert.equal(estimatedWidth("key"), 3 * 8.4);
+  // a canvas's measure at the size Plotly draws an axis title: 1.2 times the layout's 12 px, times the presenter's scale
+  const fonts = [];
+  const ctx = { set font(f) { fonts.push(f); }, measureText: (t) => ({ width: t.length * 6 }) };
+  const measure = measuredWidth(ctx);
+  assert.equal(measure("query"), 30);
+  assert.equal(measure("query", 1.4), 30);
+  assert.deepEqual(fonts, [`14px ${FONT}`, `20px ${FONT}`]);
+});
+
+test("a thinned axis that labels a token off its step names it in its title, or has none where that has no room", async () => {
+  // Compare labels the tokens that differ and the selected query whatever the step, and Positional and Beyond
+  // attention the selected query: an axis of every 2nd with query 7 labelled too said "query (every 2nd labelled)"
+  const { offStepWords, patternAxes, tokenAxes } = await import("../../../frontend/js/plot.js");
+  const keep = [[[2, 4], "the ones that differ"], [[7], "the selected one"]];
+  assert.equal(offStepWords(keep, 2, 30), "the selected one");
+  assert.equal(offStepWords(keep, 3, 30), "the ones that differ and the selected one");
+  assert.equal(offStepWords(keep, 1, 30), "");
+  assert.equal(offStepWords([[[null, 40], "the selected one"]], 3, 30), ""); // (none selected, or one not drawn)
+  const tokens = [{ display: "<|bos|>" }, ...Array.from({ length: 29 }, (_, i) => ({ display: ["␣the", "␣cat", "␣sat", "ing", "."][i % 5] }))];
+  const { xaxis, yaxis } = tokenAxes(600, tokens, 620, true, [[[7], "the selected one"]], 1);
+  assert.deepEqual(xaxis.tickvals, [0, 2, 4, 7, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28]);
+  assert.equal(xaxis.title.text, "key (every 2nd labelled, and the selected one)");
+  assert.equal(yaxis.title, undefined); // (every query labelled)
+  assert.equal(tokenAxes(600, tokens, 620, true, [[[8], "the selected one"]], 1).xaxis.title.text, "key (every 2nd labelled)");
+  // no form with the words fits: no title, not one that leaves the selected one out
+  assert.equal(tokenAxes(420, tokens, 620, true, [[[7], "the selected one"]], 1).xaxis.title, undefined);
+  assert.equal(tokenAxes(420, tokens, 620, true, [], 1).xaxis.title.text, "key (every 2nd labelled)");
+  assert.equal(patternAxes(358, tokens, 1, 7).yaxis.title.text, "query (every 2nd, and the selected one)");
+});
+
 test("a token heatmap's thinned axes say in their titles which tokens are labelled; one that labels all has no title", async () => {
   // Compare, Positional and Beyond attention label every 2nd or 3rd token of a long text (tokenAxes, patternAxes) and
   // their plots said nothing of it, where the Attention view's heatmap says "key (every 2nd labelled; hover for all)"
