@@ -52,7 +52,9 @@ export function tileText(text, narrow) {
 
 /**
  * The heads ranked by `role`'s score: highest first (lowest first with `asc`), ties by layer then head, heads with
- * no score for that role last either way. The order of the API's `ranking` (descending).
+ * no score for that role last either way. The API's `ranking` rule (descending), on the four-decimal scores the page
+ * is sent (`ranking` orders the unrounded ones, so heads whose scores round alike may stand otherwise there), and the
+ * order in which a lesson's $max(path), $2nd(path) and $next(path) name heads (tests/frontend/js/roles.test.mjs).
  */
 export function sortHeads(table, role, asc = false) {
   const score = (h) => (h.scores ? h.scores[role] : undefined);

@@ -1218,6 +1218,33 @@ def test_records_count_their_extremes_alike_and_name_the_next_as_the_page_does()
     with pytest.raises(ReadError, match="no number to compare"):
         resolve_path({"heads": [[{"s": 0.5}, {"s": 0.5}, {"s": None}]]}, ["heads", "$all", "$next(s)"], {})
 
+
+def test_the_heads_a_ranking_names_stand_where_the_heads_tab_ranks_them():
+    """Over a role table's heads, $max(path), $2nd(path) and $next(path) name the head the Heads tab ranks first, the
+    one it ranks second, and the first it ranks below the top score (its order, roles.js sortHeads: highest score
+    first, ties by layer then head, no score last), on every table of 2 layers x 3 heads with scores from 0.4123,
+    0.4087, 0.1 and none, as roles.test.mjs checks the page's resolver against sortHeads itself."""
+    from itertools import product
+
+    from backend.lesson_steps import ReadError, resolve_path
+
+    def named(table, step):
+        try:
+            at = resolve_path({"heads": table}, ["heads", "$all", f"{step}(s)"], {})[1][-1]
+        except ReadError:
+            return None
+        return table[at // 3][at % 3]["layer"], table[at // 3][at % 3]["head"]
+
+    for scores in product([0.4123, 0.4087, 0.1, None], repeat=6):
+        table = [[{"layer": layer, "head": head, "s": scores[3 * layer + head]} for head in range(3)] for layer in range(2)]
+        ranked = sorted((-h["s"], h["layer"], h["head"]) for row in table for h in row if h["s"] is not None)
+        first = [(layer, head) for _, layer, head in ranked]
+        below = [(layer, head) for s, layer, head in ranked if ranked and s > ranked[0][0]]
+        assert named(table, "$max") == (first[0] if first else None), scores
+        assert named(table, "$2nd") == (first[1] if len(first) > 1 else None), scores
+        assert named(table, "$next") == (below[0] if below else None), scores
+
+
 def test_sum_adds_those_items_as_the_page_does():
     from backend.lesson_steps import resolve_path
 

@@ -13,6 +13,7 @@ import {
   sortHeads, strongest,
   fitTileText, tileText, toggleOverlay, toggleRow,
 } from "../../../frontend/js/roles.js";
+import { parse as parseTemplate, resolve } from "../../../frontend/js/lesson-template.js";
 import { SOURCES } from "../../../frontend/js/sources.js";
 import { DEFAULTS, intList, parse, serialize } from "../../../frontend/js/state.js";
 import THEME from "../../../frontend/js/theme.json" with { type: "json" };
@@ -111,6 +112,37 @@ test("the finder ranks by any role, highest or lowest first, ties by layer then 
   assert.equal(strongest(table([[{ induction: null }]]), "induction"), null);
   assert.equal(scoreText(0.923), "0.92");
   assert.equal(scoreText(null), "—");
+});
+
+test("a lesson's first head of a role's ranking, the second and the next past a tie are the finder's", () => {
+  // the finder ranks the API's scores (four decimals, the numbers a lesson reads too) by sortHeads; a lesson names the
+  // first of heads that tie ($max(path): the first in layer-by-layer order), the other tied head ($2nd(path)) and the
+  // head after the tie ($next(path)). On every table of 2 layers x 3 heads with scores from 0.4123, 0.4087, 0.1 and
+  // none, the heads they name stand where the finder puts them: first, second, and first below the top score.
+  const VALUES = [0.4123, 0.4087, 0.1, null];
+  const ctx = { layer: 0, head: 0, token: 0, depth: null, tokens: [] };
+  const named = (answer, step) => {
+    try {
+      const at = resolve(answer, parseTemplate(`roles.roles.heads.$all.${step}(scores.previous-token)`).segments, ctx).path.at(-1);
+      return answer.roles.heads.flat()[at];
+    } catch (e) {
+      if (!/no number to compare/.test(e.message)) throw e;
+      return null;
+    }
+  };
+  const key = (x) => (x ? `${x.layer}.${x.head}` : null);
+  let ties = 0;
+  for (let n = 0; n < VALUES.length ** 6; n++) {
+    const s = [...Array(6).keys()].map((i) => VALUES[Math.floor(n / VALUES.length ** i) % VALUES.length]);
+    const t = table([s.slice(0, 3), s.slice(3)].map((row) => row.map((v) => ({ "previous-token": v }))));
+    const ranked = sortHeads(t, "previous-token").filter((x) => x.scores["previous-token"] !== null);
+    const top = ranked.length ? ranked[0].scores["previous-token"] : null;
+    if (ranked.length > 1 && ranked[1].scores["previous-token"] === top) ties++;
+    assert.equal(key(named({ roles: t }, "$max")), key(ranked[0]));
+    assert.equal(key(named({ roles: t }, "$2nd")), key(ranked[1]));
+    assert.equal(key(named({ roles: t }, "$next")), key(ranked.find((x) => x.scores["previous-token"] < top)));
+  }
+  assert.ok(ties > 1000); // (tables where heads tie for the top: most of them)
 });
 
 test("Links: the chips add and take out heads; the selected head alone is the default", () => {
