@@ -647,17 +647,17 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
         elif seg == "$next":  # the largest below the largest: past every number that ties for it
             top = cur[_arg(cur, lambda a, b: a > b)]
             key = _arg(cur, lambda a, b: a > b, lambda i, top=top, cur=cur: cur[i] == top)
-        elif m := re.fullmatch(r"\$(?:(max|min)(count|alike)|2nd(min)?|(next))\((.+)\)", seg):
+        elif m := re.fullmatch(r"\$(?:(max|min)(count|alike)|2nd(min)?|next(min)?)\((.+)\)", seg):
             # over a list of records, by `path`: $maxcount(path) $mincount(path), how many have the largest / smallest
             # (1: it alone); $maxalike(path) $minalike(path), how many read as it does with two decimals (the lesson
             # text's, the per-head summary's), it too; $2nd(path) $2ndmin(path), the index of the second largest /
-            # smallest (the next after the one $max(path) / $min(path) picks); $next(path), the index of the largest
-            # below the largest, past every record that ties for it
+            # smallest (the next after the one $max(path) / $min(path) picks); $next(path) $nextmin(path), the index of
+            # the largest below the largest / the smallest above the smallest, past every record that ties for it
             if not isinstance(cur, list):
                 raise ReadError(f"{seg} needs a list")
             sub = [s.strip() for s in split_top(m[5], ".")]
             vals = [resolve_path(item, sub, {**ctx, "tokens": tokens})[0] for item in cur]
-            better = (lambda a, b: a < b) if m[1] == "min" or m[3] else (lambda a, b: a > b)
+            better = (lambda a, b: a < b) if m[1] == "min" or m[3] or m[4] else (lambda a, b: a > b)
             first = _arg(vals, better)
             if m[2]:
                 numbers = [v for v in vals if isinstance(v, (int, float)) and not isinstance(v, bool)]
@@ -665,8 +665,8 @@ def resolve_path(root: Any, segments: list[str], ctx: dict) -> tuple[Any, list]:
                     sum(1 for v in numbers if two_decimals(v) == two_decimals(vals[first]))
                 path.append(seg)
                 continue
-            key = _arg(vals, better, (lambda i, vals=vals, top=vals[first]: vals[i] == top) if m[4] else
-                       (lambda i, first=first: i == first))
+            key = _arg(vals, better, (lambda i, vals=vals, top=vals[first]: vals[i] == top) if seg.startswith("$next")
+                       else (lambda i, first=first: i == first))
         elif seg in ("$maxword", "$maxwordcount", "$maxwordalike", "$2ndword", "$nextword"):
             # (a special token, or a key the query cannot see: the `mask`)
             masked = root.get("mask") if isinstance(root, dict) and isinstance(root.get("mask"), list) else []

@@ -21,7 +21,8 @@
 // list of lists as one list: heads.$all is every head of every layer), $sum(2,3,4) (those items of the array added),
 // $maxcount(path) $mincount(path) (how many items have the largest, smallest `path`), $maxalike(path)
 // $minalike(path) (how many read as it does with two decimals), $2nd(path) $2ndmin(path) (the index of the second largest,
-// smallest `path`), $next(path) (the index of the largest `path` below the largest: past every item that ties for it).
+// smallest `path`), $next(path) $nextmin(path) (the index of the largest `path` below the largest, the smallest above the
+// smallest: past every item that ties for it).
 
 import { effectiveToken, probText } from "./derive.js";
 import { schemeWords } from "./labrun.js";
@@ -306,17 +307,18 @@ export function resolve(root, segments, ctx) {
       // the largest below the largest: past every number that ties for it
       const top = cur[argBy(cur, (a, b) => a > b)];
       key = argBy(cur, (a, b) => a > b, (i) => cur[i] === top);
-    } else if (/^\$(?:(max|min)(count|alike)|2nd(min)?|(next))\((.+)\)$/.test(seg)) {
+    } else if (/^\$(?:(max|min)(count|alike)|2nd(min)?|next(min)?)\((.+)\)$/.test(seg)) {
       // over a list of records, by `path`: $maxcount(path) $mincount(path), how many have the largest / smallest (1:
       // it alone); $maxalike(path) $minalike(path), how many read as it does with two decimals (the lesson text's,
       // the per-head summary's), it too; $2nd(path) $2ndmin(path), the index of the second largest / smallest (the
-      // next after the one $max(path) / $min(path) picks); $next(path), the index of the largest below the largest,
-      // past every record that ties for it; as backend/lesson_steps.py resolve_path
-      const m = /^\$(?:(max|min)(count|alike)|2nd(min)?|(next))\((.+)\)$/.exec(seg);
+      // next after the one $max(path) / $min(path) picks); $next(path) $nextmin(path), the index of the largest below
+      // the largest / the smallest above the smallest, past every record that ties for it; as backend/lesson_steps.py
+      // resolve_path
+      const m = /^\$(?:(max|min)(count|alike)|2nd(min)?|next(min)?)\((.+)\)$/.exec(seg);
       if (!Array.isArray(cur)) throw new TemplateError(`${seg} needs a list`);
       const sub = splitTop(m[5], ".").map((s) => s.trim());
       const vals = cur.map((item) => resolve(item, sub, { ...ctx, tokens: tokensOf(root, ctx) }).value);
-      const better = m[1] === "min" || m[3] ? (a, b) => a < b : (a, b) => a > b;
+      const better = m[1] === "min" || m[3] || m[4] ? (a, b) => a < b : (a, b) => a > b;
       const first = argBy(vals, better);
       if (m[2]) {
         const same = m[2] === "count" ? (v) => v === vals[first] : (v) => format(v, "2") === format(vals[first], "2");
@@ -324,7 +326,7 @@ export function resolve(root, segments, ctx) {
         path.push(seg);
         continue;
       }
-      key = argBy(vals, better, m[4] ? (i) => vals[i] === vals[first] : (i) => i === first);
+      key = argBy(vals, better, seg.startsWith("$next") ? (i) => vals[i] === vals[first] : (i) => i === first);
     } else if (["$maxword", "$maxwordcount", "$maxwordalike", "$2ndword", "$nextword"].includes(seg)) {
       // (a special token, or a key the query cannot see: the answer's `mask`)
       const toks = tokensOf(root, ctx);

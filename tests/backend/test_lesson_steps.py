@@ -1215,6 +1215,12 @@ def test_records_count_their_extremes_alike_and_name_the_next_as_the_page_does()
     assert resolve_path(scored, ["heads", "$all", "$maxcount(s)"], {})[0] == 2
     assert resolve_path(scored, ["heads", "$all", "$maxalike(s)"], {})[0] == 4
     assert resolve_path(close, ["heads", "$layer", "$next(entropy)", "head"], ctx)[0] == 4  # no other 0.9: 0.13 next
+    # $nextmin(path): the smallest above the smallest, past every record that ties for it (two heads at 0 nats, one
+    # at 0.004: all "0.00"); where none ties, the same as $2ndmin(path)
+    assert resolve_path(low, ["heads", "$layer", "$nextmin(entropy)", "head"], ctx) == (3, ["heads", 0, 3, "head"])
+    assert resolve_path(close, ["heads", "$layer", "$nextmin(entropy)", "head"], ctx)[0] == 0
+    with pytest.raises(ReadError, match="no number to compare"):
+        resolve_path({"heads": [[{"s": 0.5}, {"s": 0.5}]]}, ["heads", "$all", "$nextmin(s)"], {})
     with pytest.raises(ReadError, match="no number to compare"):
         resolve_path({"heads": [[{"s": 0.5}, {"s": 0.5}, {"s": None}]]}, ["heads", "$all", "$next(s)"], {})
 
@@ -1337,8 +1343,9 @@ def test_the_most_focused_head_is_not_named_alone_where_another_reads_the_same(c
     tied = [i for v, i in values if v == lowest]
     alike = [i for v, i in values if f"{v:.2f}" == f"{lowest:.2f}"]
     body = filled(d)
-    if len(tied) > 1:
-        assert f"{len(tied)} heads share the lowest mean entropy, {lowest:.2f} nats; the first of them is head " \
+    if len(tied) > 1:  # with four decimals where more read alike: two decimals would not tell the tie from them
+        shown = f"{lowest:.4f}" if len(alike) > len(tied) else f"{lowest:.2f}"
+        assert f"{len(tied)} heads share the lowest mean entropy, {shown} nats; the first of them is head " \
                f"{first}" in body, body
     else:
         assert "share the lowest" not in body, body
@@ -1347,8 +1354,10 @@ def test_the_most_focused_head_is_not_named_alone_where_another_reads_the_same(c
         assert f"head {first}, at {lowest:.4f} nats" in body or f"head {first}, with a mean entropy of {lowest:.4f} nats" \
             in body, body
         assert f"{len(alike)} heads read {lowest:.2f}; the next lowest is head {second}, at {nxt:.4f}" in body, body
-    elif len(alike) > len(tied):
-        assert f"{len(alike)} heads read {lowest:.2f}" in body, body
+    elif len(alike) > len(tied):  # the next lowest past every head of the tie
+        nxt, second = min((v, i) for v, i in values if i not in tied)
+        assert f"{len(alike)} heads read {lowest:.2f}; the next lowest after the {len(tied)} that share it is head " \
+               f"{second}, at {nxt:.4f}" in body, body
     else:
         assert " heads read " not in body and f"{lowest:.4f}" not in body, body
     if len(alike) == 1:

@@ -107,6 +107,11 @@ test("path steps: the largest, the second, the largest word, a word, an index by
   assert.equal(at(scored, "analyze.heads.$all.$maxcount(s)").value, 2);
   assert.equal(at(scored, "analyze.heads.$all.$maxalike(s)").value, 4);
   assert.equal(at(close, "analyze.heads.$layer.$next(entropy).head").value, 4); // no other 0.9: 0.13 next
+  // $nextmin(path): the smallest above the smallest, past every record that ties for it (two heads at 0 nats, one at
+  // 0.004: all "0.00"); where none ties, the same as $2ndmin(path)
+  assert.deepEqual(at(tiedLow, "analyze.heads.$layer.$nextmin(entropy).head"), { value: 3, path: ["heads", 0, 3, "head"] });
+  assert.equal(at(close, "analyze.heads.$layer.$nextmin(entropy).head").value, 0);
+  assert.throws(() => at({ tokens, heads: [[{ s: 0.5 }, { s: 0.5 }]] }, "analyze.heads.$all.$nextmin(s)"), /no number to compare/);
   assert.throws(() => at({ tokens, heads: [[{ s: 0.5 }, { s: 0.5 }, { s: null }]] }, "analyze.heads.$all.$next(s)"), /no number to compare/);
   assert.throws(() => at(explain, "explain.weights.99"), /outside/);
   assert.throws(() => at(explain, "explain.nope"), /no “nope”/);
