@@ -586,21 +586,35 @@ function renderPanel(panel, data) {
   }
   const target = reveal || panelTitle(panel);
   if (target) focusOn(target);
-  if (reveal) plotAboveSheet(panel);
+  if (reveal) plotAboveSheet(panel, reveal);
 }
 
 /** A phone, an answer just revealed: the sheet grew with it over the view (lesson 5 step 3 kept 79 px of the scores
- * chart above it, its title and legend, the bars under the sheet). The page scrolls the view's first plot up to just
- * below the sticky token strip and tabs, where it has all the room above the sheet, unless it is whole in sight
- * there already. */
-function plotAboveSheet(panel) {
+ * chart above it, its title and legend, the bars under the sheet). The page scrolls the plot the answer reads
+ * (readPlot) up to just below the sticky token strip and tabs, where it has all the room above the sheet, unless it
+ * is whole in sight there already. */
+function plotAboveSheet(panel, answer) {
   if (!onPhone()) return;
-  const fig = [...document.querySelectorAll("main .view:not([hidden]) .panel")].find((f) => f.offsetParent);
+  const fig = readPlot(answer);
   if (!fig) return;
   const top = stripBottom();
   const box = fig.getBoundingClientRect();
   if (box.top >= top && box.bottom <= panel.getBoundingClientRect().top) return;
   window.scrollBy({ top: box.top - top, behavior: "instant" });
+}
+
+/** The plot of the view on screen that draws the first number of `answer` (a revealed block of the panel) that one
+ * draws: its placeholder's source and field among the plot's `shows` (plot.js panel; a number asked with other
+ * settings than the page's, `explain(model=…)`, is on no plot), else the view's first plot. Lesson 5 step 3's answer
+ * reads the weights chart, the second plot, below the scores chart. */
+function readPlot(answer) {
+  const figs = [...document.querySelectorAll("main .view:not([hidden]) .panel")].filter((f) => f.offsetParent);
+  for (const lv of answer.querySelectorAll(".lv[data-path]")) {
+    const shown = `${lv.dataset.src}.${JSON.parse(lv.dataset.path)[0]}`;
+    const fig = figs.find((f) => (f.dataset.shows || "").split(" ").includes(shown));
+    if (fig) return fig;
+  }
+  return figs[0] || null;
 }
 
 function drawPanel(base) {

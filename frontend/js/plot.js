@@ -136,9 +136,11 @@ export function safeName(s) {
 
 /**
  * A plot panel inside `parent` (made once, reused): a title, export buttons (PNG, SVG, CSV, JSON),
- * a caption, the plot and a place for the reason a plot does not apply.
+ * a caption, the plot and a place for the reason a plot does not apply. `shows`: the numbers it draws, as a lesson's
+ * placeholders name them, a source and its field ("explain.weights"): a lesson's answer that reads one is brought
+ * into sight with this plot (lessons.js readPlot).
  */
-export function panel(parent, key, title, { cls = "", formats = ["png", "svg", "csv", "json"] } = {}) {
+export function panel(parent, key, title, { cls = "", formats = ["png", "svg", "csv", "json"], shows = [] } = {}) {
   const fig = part(parent, key, () => {
     const exports = h(
       "span",
@@ -149,7 +151,7 @@ export function panel(parent, key, title, { cls = "", formats = ["png", "svg", "
     );
     const node = h(
       "figure",
-      { class: `panel ${cls}`.trim() },
+      { class: `panel ${cls}`.trim(), dataset: { shows: shows.join(" ") || undefined } },
       h("figcaption", {}, h("span", { class: "panel-title" }), exports),
       h("p", { class: "caption" }),
       h("div", { class: "plot" }),

@@ -825,10 +825,11 @@ def test_a_lesson_step_on_a_phone_puts_the_view_above_its_sheet(page: Page):
     view_on_top("Next")
 
 
-PLOT_ABOVE_SHEET = """() => {
+PLOT_ABOVE_SHEET = """(part) => {
   const sheet = document.querySelector('#lesson-panel').getBoundingClientRect();
   const top = Math.max(0, document.querySelector('.sticky').getBoundingClientRect().bottom);
-  const fig = [...document.querySelectorAll('main .view:not([hidden]) .panel')].find((f) => f.offsetParent);
+  const figs = [...document.querySelectorAll('main .view:not([hidden]) .panel')].filter((f) => f.offsetParent);
+  const fig = part ? figs.find((f) => f.dataset.part === part) : figs[0];
   const box = fig.getBoundingClientRect();
   return { title: fig.querySelector('.panel-title').textContent, top, sheet: sheet.top, fig: [box.top, box.bottom],
            shown: Math.min(box.bottom, sheet.top) - Math.max(box.top, top),
@@ -836,14 +837,17 @@ PLOT_ABOVE_SHEET = """() => {
 }"""
 
 
-@pytest.mark.parametrize("lesson, n, how", [
-    ("attention-arithmetic", 3, "guess"), ("context", 4, "guess"), ("where-does-the-answer-appear", 1, "guess"),
-    ("where-does-the-answer-appear", 3, "show")])
-def test_on_a_phone_a_revealed_answer_leaves_the_plot_above_the_sheet(page: Page, lesson, n, how):
+@pytest.mark.parametrize("lesson, n, how, part", [
+    ("attention-arithmetic", 3, "guess", "weights"), ("context", 4, "guess", None),
+    ("where-does-the-answer-appear", 1, "guess", None), ("where-does-the-answer-appear", 3, "show", None),
+    ("position-past-the-trained-length", 5, "show", "probe-plot")])
+def test_on_a_phone_a_revealed_answer_leaves_the_plot_above_the_sheet(page: Page, lesson, n, how, part):
     """On a phone the sheet grows with the answer a guess (or Show the answer) reveals, over the view: on lesson 5's
     step 3 the scores chart, the view's first plot, kept 79 px above the sheet (its title and legend), its bars under
-    the sheet until the page was scrolled. Once revealed, the view's first plot has all the room between the sticky
-    token strip and tabs and the sheet (or is whole in sight there), but for the view's own margin above it."""
+    the sheet until the page was scrolled. Once revealed, the plot that holds the answer's number (`part`: lesson 5
+    step 3's weight of the top key is on the weights chart, below the scores chart; lesson 10 step 5's R² on the probe's
+    plot, the position lab's second; else the view's first plot) has all the room between the sticky token strip and
+    tabs and the sheet (or is whole in sight there), but for the view's own margin above it."""
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/?" + urlencode({"lesson": lesson, "step": n}))
     step_ready(page, lesson, n)
@@ -855,7 +859,7 @@ def test_on_a_phone_a_revealed_answer_leaves_the_plot_above_the_sheet(page: Page
         page.click("#lesson-panel .lesson-reveal")
         page.wait_for_selector("#lesson-panel .lesson-revealed")
     page.wait_for_timeout(300)
-    seen = page.evaluate(PLOT_ABOVE_SHEET)
+    seen = page.evaluate(PLOT_ABOVE_SHEET, part)
     assert seen["want"] > 150 and seen["shown"] >= seen["want"] - 12, seen
 
 

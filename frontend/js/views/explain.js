@@ -85,9 +85,10 @@ export function render(element, data, state) {
   // the query's d_head numbers, wrapped, just above the table whose k column each is dotted with (in the intro,
   // their lines pushed a phone's charts below a lesson's sheet)
   const query = part(element, "query", () => h("div", { class: "qvec" }));
-  const scoresFig = panel(bars, "scores", "Scores: q·k, then ÷ scale");
-  const weightsFig = panel(bars, "weights", "Weights: softmax of the scores");
-  const tableFig = panel(element, "table", "The arithmetic, key by key", { formats: ["csv", "json"], cls: "table-panel" });
+  const scoresFig = panel(bars, "scores", "Scores: q·k, then ÷ scale", { shows: ["explain.raw_scores", "explain.scaled_scores", "explain.bias", "explain.scores"] });
+  const weightsFig = panel(bars, "weights", "Weights: softmax of the scores", { shows: ["explain.weights"] });
+  const tableFig = panel(element, "table", "The arithmetic, key by key",
+    { formats: ["csv", "json"], cls: "table-panel", shows: ["explain.values", "explain.weighted_values", "explain.output"] });
   if (data && data.error) {
     intro.replaceChildren(h("p", { class: "reason" }, data.error));
     query.replaceChildren();

@@ -116,7 +116,7 @@ function lengthsPart(element, data, state) {
   // a window the URL names that the menu lacks gets its own entry
   if (!sel.querySelector(`option[value="${w}"]`)) sel.append(h("option", { value: String(w) }, `${w} positions`));
   setValue(sel, w);
-  const fig = panel(sec, "lengths-plot", "Loss by position, one curve per positional scheme");
+  const fig = panel(sec, "lengths-plot", "Loss by position, one curve per positional scheme", { shows: ["lengths.models"] });
   const table = part(sec, "lengths-table", () => h("div", { class: "table-wrap" }));
   const notes = part(sec, "lengths-notes", () => h("ul", { class: "notes" }));
   const v = data.lengths || {};
@@ -270,7 +270,7 @@ function schemesPart(element, data) {
 
 function probePart(element, data, state) {
   const sec = section(element, "probe", "3 · How much each layer knows about position", "");
-  const fig = panel(sec, "probe-plot", "Position read off the residual stream: R² at each depth");
+  const fig = panel(sec, "probe-plot", "Position read off the residual stream: R² at each depth", { shows: ["probe.models"] });
   const v = data.probe || {};
   if (v.error) {
     reason(fig, v.error);
