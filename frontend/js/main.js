@@ -740,12 +740,16 @@ function wire() {
   });
 
   // a control focused going back up the page (Shift+Tab) is scrolled to below the sticky token strip and tabs, not
-  // under them (where they are sticky: not in presenter mode on a short screen with a lesson open, app.css)
+  // under them (where they are sticky: not in presenter mode on a short screen with a lesson open, app.css). Where they
+  // are not, the page's top ends below them (--page-top): a lesson's sheet there starts no higher (lessons.css)
   const bar = document.querySelector(".sticky");
-  new ResizeObserver(() => {
+  const barSize = new ResizeObserver(() => {
     const sticky = getComputedStyle(bar).position === "sticky";
     document.documentElement.style.scrollPaddingTop = sticky ? `${bar.offsetHeight + 8}px` : "";
-  }).observe(bar);
+    document.documentElement.style.setProperty("--page-top", `${bar.offsetTop + bar.offsetHeight}px`);
+  });
+  barSize.observe(bar);
+  barSize.observe(document.querySelector("header.top")); // (a sentence of two lines moves the strip down)
 
   // the keyboard, anywhere outside a text field: arrows move the layer (up/down) and head (left/right),
   // `p` switches presenter mode

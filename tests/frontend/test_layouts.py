@@ -724,6 +724,36 @@ def test_presenter_mode_with_a_lesson_open_at_800x600_leaves_the_view_half_the_s
     assert page.evaluate(TEXT_CLASHES) + page.evaluate(TICKS_OUTSIDE) == []
 
 
+# the tabs and the Layer / Head / Query menus whose box is not whole in sight: at its centre or at the middle of one of its
+# edges (2 px in; a corner is rounded off), what the page shows is not it or inside it
+TABS_COVERED = """() => [...document.querySelectorAll('.tabs [role=tab], #selection select, #selection .query')].filter((t) => {
+  const r = t.getBoundingClientRect();
+  const x = (r.left + r.right) / 2, y = (r.top + r.bottom) / 2;
+  const points = [[x, y], [x, r.top + 2], [x, r.bottom - 2], [r.left + 2, y], [r.right - 2, y]];
+  return points.some(([x, y]) => { const e = document.elementFromPoint(x, y); return !e || !t.contains(e); });
+}).map((t) => t.id || t.textContent.trim())"""
+
+
+@pytest.mark.parametrize("lesson, step, text", [
+    ("attention-arithmetic", 3, None), ("many-heads", 1, None),
+    ("attention-arithmetic", 3, "The old lighthouse keeper climbed the narrow stairs every evening to light the lamp for "
+                                "the ships that passed the rocks.")], ids=["arithmetic", "grid", "two-line-sentence"])
+def test_presenter_mode_with_a_lesson_open_at_800x600_shows_the_tabs_and_menus_whole_at_the_top(page: Page, lesson, step, text):
+    """Presenter mode at 800x600 with a lesson open, the page at its top: the controls, the token strip and the three
+    rows of tabs took 332 px, and the lesson's panel over the lower 46% of the screen began at 324 px: the bottom of the
+    third row (Heads, the Layer and Head menus, the query) was under it until the page was scrolled. The panel now
+    starts below the tabs (no higher than 46% of the screen from the foot, no lower than 38%): every tab and menu is
+    whole in sight, with a sentence of two lines too (the tabs down to 361 px)."""
+    page.set_viewport_size({"width": 800, "height": 600})
+    page.goto("/?" + urlencode({"present": 1, "lesson": lesson, "step": step, **({"text": text} if text else {})}))
+    step_ready(page, lesson, step)
+    page.wait_for_timeout(300)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    assert page.evaluate(TABS_COVERED) == []
+    sheet = page.locator("#lesson-panel").bounding_box()
+    assert sheet["height"] >= 600 * 0.38 - 1, sheet
+
+
 @pytest.mark.parametrize("size, extra", [((390, 844), {})], ids=["phone"])
 def test_a_tab_row_that_scrolls_fades_where_it_hides_tabs(page: Page, size, extra):
     """Where the tabs scroll sideways, the row fades out at each side that hides a tab (classes more-left and
