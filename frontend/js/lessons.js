@@ -592,15 +592,25 @@ function renderPanel(panel, data) {
 /** A phone, an answer just revealed: the sheet grew with it over the view (lesson 5 step 3 kept 79 px of the scores
  * chart above it, its title and legend, the bars under the sheet). The page scrolls the plot the answer reads
  * (readPlot) up to just below the sticky token strip and tabs, where it has all the room above the sheet, unless it
- * is whole in sight there already. */
+ * is whole in sight there already. A plot taller than that room shows its drawing there: the axes' area at the
+ * strip, or further down where the drawing's foot (the labels under the area) reaches the sheet first (the probe
+ * plot's title and method text took lesson 10 step 5's room and its curves were under the sheet; lesson 5 step 3's
+ * legend left the top key's bar, at 0.30, under it). */
 function plotAboveSheet(panel, answer) {
   if (!onPhone()) return;
   const fig = readPlot(answer);
   if (!fig) return;
   const top = stripBottom();
+  const sheet = panel.getBoundingClientRect().top;
   const box = fig.getBoundingClientRect();
-  if (box.top >= top && box.bottom <= panel.getBoundingClientRect().top) return;
-  window.scrollBy({ top: box.top - top, behavior: "instant" });
+  if (box.top >= top && box.bottom <= sheet) return;
+  let by = box.top - top;
+  if (box.height > sheet - top) {
+    const plot = fig.querySelector(".plot");
+    const area = plot && (plot.querySelector(".nsewdrag") || plot); // (Plotly's plot area, as grid.js reads it)
+    if (area) by = Math.max(by, Math.min(plot.getBoundingClientRect().bottom - sheet, area.getBoundingClientRect().top - top));
+  }
+  window.scrollBy({ top: by, behavior: "instant" });
 }
 
 /** The plot of the view on screen that draws the first number of `answer` (a revealed block of the panel) that one

@@ -831,9 +831,10 @@ PLOT_ABOVE_SHEET = """(part) => {
   const figs = [...document.querySelectorAll('main .view:not([hidden]) .panel')].filter((f) => f.offsetParent);
   const fig = part ? figs.find((f) => f.dataset.part === part) : figs[0];
   const box = fig.getBoundingClientRect();
+  const area = (fig.querySelector('.plot .nsewdrag') || fig.querySelector('.plot')).getBoundingClientRect();
   return { title: fig.querySelector('.panel-title').textContent, top, sheet: sheet.top, fig: [box.top, box.bottom],
            shown: Math.min(box.bottom, sheet.top) - Math.max(box.top, top),
-           want: Math.min(box.height, sheet.top - top) };
+           want: Math.min(box.height, sheet.top - top), area: [area.top, area.bottom] };
 }"""
 
 
@@ -847,7 +848,10 @@ def test_on_a_phone_a_revealed_answer_leaves_the_plot_above_the_sheet(page: Page
     the sheet until the page was scrolled. Once revealed, the plot that holds the answer's number (`part`: lesson 5
     step 3's weight of the top key is on the weights chart, below the scores chart; lesson 10 step 5's R² on the probe's
     plot, the position lab's second; else the view's first plot) has all the room between the sticky token strip and
-    tabs and the sheet (or is whole in sight there), but for the view's own margin above it."""
+    tabs and the sheet (or is whole in sight there), but for the view's own margin above it. A plot taller than that
+    room shows its drawing there, the axes' area whole where it has room: lesson 10's probe plot kept its title and
+    method text in sight and its curves (518-709 px) under the sheet (422), lesson 5's top key's bar (0.30, down to
+    432 px) under it too."""
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/?" + urlencode({"lesson": lesson, "step": n}))
     step_ready(page, lesson, n)
@@ -861,6 +865,9 @@ def test_on_a_phone_a_revealed_answer_leaves_the_plot_above_the_sheet(page: Page
     page.wait_for_timeout(300)
     seen = page.evaluate(PLOT_ABOVE_SHEET, part)
     assert seen["want"] > 150 and seen["shown"] >= seen["want"] - 12, seen
+    area_top, area_bottom = seen["area"]
+    if area_bottom - area_top <= seen["sheet"] - seen["top"]:
+        assert area_top >= seen["top"] - 1 and area_bottom <= seen["sheet"] + 1, seen
 
 
 VIEW_ABOVE_SHEET = """() => {
