@@ -1425,13 +1425,15 @@ def check_top_head_of_a_role(body: str, table: list, role: str) -> None:
         assert " heads read " not in body and f"{top:.4f}" not in body, body
         if len(tied) > 1:
             assert f"score, {two_decimals(top)}" in body, body
+        else:  # with two decimals, as the grid's label and the Heads tab write it (a score of 1 as 1.00, not 1)
+            assert re.search(rf"(with|score of) {two_decimals(top)}\.", body), body
 
 
 @pytest.mark.parametrize("step, role", [("many-heads/steps/2", "previous-token"),
                                         ("find-the-induction-head/steps/1", "duplicate-token"),
                                         ("find-the-induction-head/steps/2", "previous-token"),
                                         ("find-the-induction-head/steps/5", "induction")])
-@pytest.mark.parametrize("third", [0.4087, 0.2])  # reads "0.41" as the two tied heads do, or not
+@pytest.mark.parametrize("third", [0.4087, 0.2, None])  # reads "0.41" as the two tied heads do, or not; None: one top
 def test_role_rankings_say_how_many_heads_share_the_top_score_and_name_the_next(client, monkeypatch, step, role, third):
     """Lesson 7 'Heads specialise' and lesson 11's rankings by a role where heads tie exactly for the top score, on
     scores made here (the role table the step reads, of the sentence or of the probe: 0.4123 for layer 1 head 2 and
@@ -1439,10 +1441,12 @@ def test_role_rankings_say_how_many_heads_share_the_top_score_and_name_the_next(
     0.41" and then "With two decimals, 3 heads read 0.41", naming no head after the two. Where more heads read as the
     tied ones, the step writes the tie with four decimals and names the head after them with its score; where none
     does, the tie with two. The head the step names first and selects (`head: @top-head`) is layer 1 head 2, the first
-    of the two in the Heads tab (roles.test.mjs: the resolver's first of a tie is sortHeads' first)."""
+    of the two in the Heads tab (roles.test.mjs: the resolver's first of a tie is sortHeads' first). A head alone at the
+    top with a score of 1.0 (SmolLM2 without scaling) is said with two decimals, 1.00, as the grid labels it."""
     from backend.routes import lessons as route
 
-    made = {(1, 2): 0.4123, (2, 0): 0.4123, (1, 3): third}
+    # (third None: layer 1 head 2 alone at the top with a whole 1.0, which the text wrote "with 1." beside the grid's 1.00)
+    made = {(1, 2): 0.4123, (2, 0): 0.4123, (1, 3): third} if third is not None else {(1, 2): 1.0}
 
     def remade(answer: dict) -> dict:
         heads = [[{**h, "scores": {**h["scores"], role: made.get((h["layer"], h["head"]), 0.1)}} for h in row]
