@@ -614,13 +614,50 @@ export function queryLabelsFit(height, k = 1) {
 }
 
 /**
- * The words of the labels an axis of n tokens draws off its `step` (thinnedTitle's `also`): of each group of `keep`
- * ([indices, words]: the labels drawn whatever the step, tickIndices) with an index off it, joined ("the ones that
- * differ and the selected one"); "" where each falls on the step (the axis then labels every step-th and no other).
+ * The groups of `keep` ([indices, words, said]: the labels drawn whatever the step, tickIndices) that axes of n tokens
+ * at `steps` draw off a step: each group's words (`said`, a caption's, where `caption` and the group has them), "some of
+ * ..." where tickIndices leaves one of its labels out (too close to another it keeps: Compare's two words that differ
+ * side by side); none where each one drawn falls on the step.
  */
+export function offStepGroups(keep, steps, n, caption = false) {
+  const at = keep.flatMap(([indices]) => indices);
+  const drawn = steps.map((step) => tickIndices(n, step, at));
+  return keep.flatMap(([indices, words, said = words]) => {
+    const mine = indices.filter((i) => Number.isInteger(i) && i >= 0 && i < n);
+    if (!steps.some((step, j) => mine.some((i) => i % step !== 0 && drawn[j].includes(i)))) return [];
+    const all = drawn.every((ticks) => mine.every((i) => ticks.includes(i)));
+    return [`${all ? "" : "some of "}${caption ? said : words}`];
+  });
+}
+
+/** The words of the labels an axis of n tokens draws off its `step` (thinnedTitle's `also`: offStepGroups), joined
+ * ("the ones that differ and the selected one"); "" where the axis labels every step-th and no other. */
 export function offStepWords(keep, step, n) {
-  const off = (i) => Number.isInteger(i) && i >= 0 && i < n && i % step !== 0;
-  return keep.filter(([at]) => at.some(off)).map(([, words]) => words).join(" and ");
+  return offStepGroups(keep, [step], n).join(" and ");
+}
+
+/** tokenAxes' keep group of the selected query `sel` (its plot position; null for none), with a caption's words. */
+export const selectedLabels = (sel) => [[sel], "the selected one", "the selected query's row and column"];
+
+/**
+ * A caption's words on which tokens a heatmap's axes label where one labels every k-th token without a title to say
+ * so (xStep, yStep: the steps of such axes; 1 for one titled or labelling all): "Labelled: every 13th key, and the
+ * selected query's row and column" (the labels of `keep` drawn off a step, offStepGroups, for n tokens); "" where
+ * none is left to say. (The Positional view's terms have no axis titles; a panel too narrow for a title's words.)
+ */
+export function termLabelsNote(xStep, yStep, keep = [], n = Infinity) {
+  const thinned = [[xStep, "key"], [yStep, "query"]].filter(([step]) => step > 1);
+  if (!thinned.length) return "";
+  const every = thinned.map(([step, name]) => `every ${ordinal(step)} ${name}`).join(" and ");
+  const also = offStepGroups(keep, thinned.map(([step]) => step), n, true).join(" and ");
+  return ` Labelled: ${every}${also ? `, and ${also}` : ""}; hover over a cell for its tokens.`;
+}
+
+/** termLabelsNote for tokenAxes' `axes` of a heatmap `width` px wide and `height` px high (its arguments): the steps
+ * of the axes that have no title. */
+export function axesNote(axes, width, tokens, height, keep = [], k = 1) {
+  const { xStep, yStep } = tokenSteps(width, tokens, height, k);
+  return termLabelsNote(axes.xaxis.title ? 1 : xStep, axes.yaxis.title ? 1 : yStep, keep, tokens.length);
 }
 
 /** The steps of tokenAxes' labels (tickStep) for a heatmap `width` px wide and `height` px high: {xStep, yStep,
@@ -641,9 +678,9 @@ export function tokenSteps(width, tokens, height, k = 1, most = Infinity) {
  * keyLabelsFit, queryLabelsFit; across, at most `most`), not all of them over each other. k: the presenter's text
  * scale, 1 outside it. An axis that labels every k-th token says so in its title where it has room (thinnedTitle:
  * "key (every 2nd labelled)", "query (every 3rd)"); one that labels every token has no title. keep: the labels drawn
- * whatever the step, as [indices, words] (["the selected one"]): an axis that draws one off its step names them in
- * its title ("key (every 2nd, and the selected one)"), or has none where that has no room. names: what a column and a
- * row are (a similarity's: "token" both). */
+ * whatever the step, as [indices, words, a caption's words] (selectedLabels): an axis that draws one off its step names
+ * them in its title ("key (every 2nd, and the selected one)"), or has none where that has no room (axesNote says it).
+ * names: what a column and a row are (a similarity's: "token" both). */
 export function tokenAxes(width, tokens, height, slant, keep = [], k = 1, { most = Infinity, names = ["key", "query"] } = {}) {
   const n = tokens.length;
   const at = keep.flatMap(([indices]) => indices);
@@ -665,7 +702,7 @@ export function tokenAxes(width, tokens, height, slant, keep = [], k = 1, { most
 export function patternAxes(width, tokens, k = 1, sel = null) {
   const n = tokens.length;
   const height = Math.max(240, Math.min(440, n * 22 + 90));
-  return { height, ...tokenAxes(width, tokens, height, n > 6, [[[sel], "the selected one"]], k) };
+  return { height, ...tokenAxes(width, tokens, height, n > 6, [selectedLabels(sel)], k) };
 }
 
 /**
@@ -745,10 +782,15 @@ export function tickStep(n, fit = 30) {
 /**
  * The token indices an axis of n tokens labels: every step-th, and each of `keep` (the positions a caption names, as
  * Compare's differing tokens) with the regular ones closer than a step to it left out, so that the labels keep their
- * room. Without `keep`, a position that differs between Compare's sides could be one the step skipped.
+ * room. Without `keep`, a position that differs between Compare's sides could be one the step skipped. Of those of
+ * `keep` closer than a step to each other, the first alone: Compare's two words that differ side by side (6 and 7,
+ * every 2nd labelled) ran into each other (offStepGroups says "some of" them; hover names each).
  */
 export function tickIndices(n, step = 1, keep = []) {
-  const must = keep.filter((i) => Number.isInteger(i) && i >= 0 && i < n);
+  const must = [];
+  for (const i of keep.filter((i) => Number.isInteger(i) && i >= 0 && i < n).sort((x, y) => x - y)) {
+    if (!must.some((m) => Math.abs(m - i) < step)) must.push(i);
+  }
   const every = [];
   for (let i = 0; i < n; i += step) if (!must.some((k) => Math.abs(k - i) < step)) every.push(i);
   return [...new Set([...every, ...must])].sort((x, y) => x - y);

@@ -7,8 +7,9 @@ import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
 import {
-  absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, hiddenNote, interventionsCaption, maskedBackground,
-  MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, reason, setValue, squareHeight, textScale, THEME, tokenAxes, tokenHeatmap,
+  absMax, axesNote, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, hiddenNote, interventionsCaption, maskedBackground,
+  MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, reason, selectedLabels, setValue, squareHeight, textScale, THEME, tokenAxes,
+  tokenHeatmap,
 } from "../plot.js";
 
 export const id = "compare";
@@ -134,11 +135,12 @@ export function describe(side, other, positional = null) {
     ? ` · ${count(side.tokens.length, "token")}` : "") + (side.beyond_trained ? ` · ${side.beyond_trained.warning}` : "");
 }
 
-/** A side's caption: describe()'s words, then, with special tokens hidden (`hide`), the sentence saying so, a full stop
- * between them ("· 6 tokens Special tokens hidden" ran the two together). */
-export function sideCaption(side, other, positional, hide) {
+/** A side's caption: describe()'s words, then, with special tokens hidden (`hide`), the sentence saying so, and
+ * `labels`, its pattern's words on the labels its axes have no title for (pattern), a full stop between them
+ * ("· 6 tokens Special tokens hidden" ran the two together). */
+export function sideCaption(side, other, positional, hide, labels = "") {
   const said = describe(side, other, positional);
-  const { note } = sideKept(side, hide);
+  const note = sideKept(side, hide).note + labels;
   return note && !/[.!?)]$/.test(said) ? `${said}.${note}` : said + note;
 }
 
@@ -171,14 +173,14 @@ export function apartPositions(r) {
   return (r.same_token || []).map((ok, i) => (ok ? null : i)).filter((i) => i !== null);
 }
 
-/** The positions each pattern labels whatever its step (plot.js tokenAxes' keep: [positions, words]): those whose
- * tokens differ and the selected query `token` (null: none), as Beyond attention keeps it. */
+/** The positions each pattern labels whatever its step (plot.js tokenAxes' keep: [positions, words, a caption's
+ * words]): those whose tokens differ and the selected query `token` (null: none), as Beyond attention keeps it. */
 export function keptLabels(r, token) {
-  return [[apartPositions(r), "the ones that differ"], ...(Number.isInteger(token) ? [[[token], "the selected one"]] : [])];
+  return [[apartPositions(r), "the ones that differ"], ...(Number.isInteger(token) ? [selectedLabels(token)] : [])];
 }
 
 /** keptLabels' positions where the plot draws them (keep: keptIndices, null for all; one left out is null). */
-const keptAt = (labels, keep) => labels.map(([at, words]) => [at.map((i) => keptPosition(keep, i)), words]);
+const keptAt = (labels, keep) => labels.map(([at, ...words]) => [at.map((i) => keptPosition(keep, i)), ...words]);
 
 /** The rows and columns a side's plots draw (keptIndices: null for all), and the caption's sentence saying which special
  * tokens are left out ("" when none). */
@@ -187,29 +189,34 @@ export function sideKept(side, hide) {
   return { keep, note: hiddenNote({ hidden }) };
 }
 
-/** apart: the API positions labelled whatever the step (keptLabels); special tokens hidden where `s.hidespecial` (keptIndices). */
+/** apart: the API positions labelled whatever the step (keptLabels); special tokens hidden where `s.hidespecial`
+ * (keptIndices). Returns the caption's words on the labels of an axis too narrow for its title (plot.js axesNote). */
 function pattern(fig, side, label, s, apart = [], cellText = null) {
   const all = side.attention[0] && side.attention[0][0]; // [query][key] of the one layer and head asked for
   if (!all) {
     reason(fig, lacking(side, s) || `No weights for layer ${s.layer}, head ${s.head}.`);
-    return;
+    return "";
   }
   const { keep, tokens } = keptOf(side.tokens, s.hidespecial);
   const z = keptCells(all, keep);
   const n = tokens.length;
   const masked = maskOf(side, keep);
   const height = squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 });
+  const width = fig.clientWidth || 400;
+  const at = keptAt(apart, keep); // (the words that differ from the other side and the selected query are labelled)
+  const axes = tokenAxes(width, tokens, height, n > 6, at, textScale());
   draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: 1, cellText })], {
     height,
     plot_bgcolor: MASKED_COLOR,
     images: masksAny(side) ? [maskedBackground()] : [],
-    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6, keptAt(apart, keep), textScale()), // (the words that differ from the other side and the selected query are labelled)
+    ...axes,
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-${label}-${side.model}-L${s.layer}-H${s.head}`,
     csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z),
     json: { side: label, model: side.model, interventions: side.interventions, layer: s.layer, head: s.head, tokens, weights: z },
   });
+  return axesNote(axes, width, tokens, height, at, textScale());
 }
 
 function difference(fig, r, s, query = null, cellText = null) {
@@ -236,12 +243,15 @@ function difference(fig, r, s, query = null, cellText = null) {
   const masked = bothMasked(a, b, keep);
   const lim = absMax(z);
   const height = squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 });
+  const width = fig.clientWidth || 400;
+  const at = keptAt(keptLabels(r, query), keep);
+  // ("Ben / <|bos|>" is long); the positions that differ are labelled whatever the step: the caption names them
+  const axes = tokenAxes(width, tokens, height, n > 6 || !same.every(Boolean), at, textScale());
   draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label: "b − a", cellText })], {
     height,
     plot_bgcolor: MASKED_COLOR,
     images: masked ? [maskedBackground()] : [],
-    // ("Ben / <|bos|>" is long); the positions that differ are labelled whatever the step: the caption names them
-    ...tokenAxes(fig.clientWidth || 400, tokens, height, n > 6 || !same.every(Boolean), keptAt(keptLabels(r, query), keep), textScale()),
+    ...axes,
     margin: { l: 70, r: 6, t: 6, b: 60 },
   }, {
     name: `compare-difference-L${s.layer}-H${s.head}`,
@@ -250,7 +260,7 @@ function difference(fig, r, s, query = null, cellText = null) {
       // (what is drawn: each side's tokens kept and their rows and columns, as the CSV)
       tokens_a: keptTokens(a.tokens, keep), tokens_b: keptTokens(b.tokens, keep), same_token: r.same_token && keep ? keep.map((i) => r.same_token[i]) : r.same_token, difference: z },
   });
-  return hiddenNote({ hidden }, false) + apartNote(r, keep);
+  return hiddenNote({ hidden }, false) + apartNote(r, keep) + axesNote(axes, width, tokens, height, at, textScale());
 }
 
 /** The difference's caption on the positions whose tokens differ on the two sides (r: a compare answer), among those
@@ -364,13 +374,11 @@ export function show(section, got, ctx) {
   }
   if (!r) return !c.pending;
   const scheme = (side) => (ctx.models.get(side.model) || {}).positional || null;
-  caption(figA, sideCaption(r.a, r.b, scheme(r.a), s.hidespecial));
-  caption(figB, sideCaption(r.b, r.a, scheme(r.b), s.hidespecial));
   // one rule for the row's cell numbers (numbersFit, the panels as wide): asked once, for the longer side, so that both
   // sides and their difference print them or none does (side a's 8 tokens printed theirs beside side b's 9 without)
   const numbers = numbersFit(figA, Math.max(r.a.tokens.length, r.b.tokens.length));
-  pattern(figA, r.a, "a", s, keptLabels(r, ctx.query), numbers);
-  pattern(figB, r.b, "b", s, keptLabels(r, ctx.query), numbers);
+  caption(figA, sideCaption(r.a, r.b, scheme(r.a), s.hidespecial, pattern(figA, r.a, "a", s, keptLabels(r, ctx.query), numbers)));
+  caption(figB, sideCaption(r.b, r.a, scheme(r.b), s.hidespecial, pattern(figB, r.b, "b", s, keptLabels(r, ctx.query), numbers)));
   const note = difference(figD, r, s, ctx.query, numbers) + (r.difference ? ablationNote(r, s.layer) : "");
   caption(figD, r.difference ? `${THEME.diverging.difference_words.replace("the first side", "side a")}${note}` : "");
   predictions(predA, r.a, "a");

@@ -4,9 +4,9 @@
 import { count, keptCells, keptIndices, keptOf, keptPosition, maskOf, masksAny, shownText, similarityCaption } from "../derive.js";
 import { schemeWords } from "../labrun.js";
 import {
-  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, hiddenNote, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR,
-  matrixRows, numbersFit, ordinal, panel, part, patternAxes, plainLabels, presenting, queryLabelsFit, reason, setValue, textScale, THEME, tickIndices,
-  tickSize, tickStep, tokenAxis, tokenHeatmap, tokenSteps, WEIGHT_SCALE,
+  absMax, axesNote, caption, changed, DIVERGING, draw, emit, fmt, h, hiddenNote, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR,
+  matrixRows, numbersFit, panel, part, patternAxes, plainLabels, presenting, queryLabelsFit, reason, selectedLabels, setValue, termLabelsNote, textScale,
+  THEME, tickIndices, tickSize, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "positional";
@@ -60,8 +60,7 @@ function patternPanel(parent, key, title, all, allTokens, { answer, diff = false
   const axes = patternAxes(width, tokens, textScale(), at);
   // an axis that labels every k-th token without a title to say so (a narrow panel: the five models' strip) has it
   // said in the caption
-  const { xStep, yStep } = tokenSteps(width, tokens, axes.height, textScale());
-  const untitled = termLabelsNote(axes.xaxis.title ? 1 : xStep, axes.yaxis.title ? 1 : yStep, at);
+  const untitled = axesNote(axes, width, tokens, axes.height, [selectedLabels(at)], textScale());
   caption(fig, (note || "") + untitled + hiddenNote({ hidden }, !diff));
   const masked = maskOf(answer, keep);
   if (!changed(fig, [z, tokens, (answer.visible || []).join(","), diff, at, untitled])) return fig;
@@ -396,20 +395,6 @@ export function termLabels(width, cols, rowHeight, tokens, k = 1) {
   return { size, xStep: tickStep(n, Math.max(3, across)), yStep: tickStep(n, queryLabelsFit(rowHeight, fit)) };
 }
 
-/**
- * The four terms' caption on their token labels (termLabels' steps; sel: the selected query's plot position, null for
- * none): which the axes label where they label every k-th token (the panels have no axis titles; a pattern's axis
- * too narrow for its title passes its step, one titled 1), and that the
- * selected query's row and column are labelled too where a step leaves them out; "" where every token is labelled.
- */
-export function termLabelsNote(xStep, yStep, sel = null) {
-  const every = [[xStep, "key"], [yStep, "query"]].filter(([step]) => step > 1).map(([step, name]) => `every ${ordinal(step)} ${name}`);
-  if (!every.length) return "";
-  const off = sel !== null && sel !== undefined && ((xStep > 1 && sel % xStep) || (yStep > 1 && sel % yStep));
-  const words = every.join(" and ");
-  return ` Labelled: ${words}${off ? ", and the selected query's row and column" : ""}; hover over a cell for its tokens.`;
-}
-
 function decomposePart(element, data, state) {
   const d = data.decompose || {};
   const r = d.data;
@@ -440,7 +425,7 @@ function decomposePart(element, data, state) {
   const rowHeight = Math.max(260, Math.min(440, n * 20 + 110));
   const scale = textScale();
   const { size: labelSize, xStep, yStep } = termLabels(width, cols, rowHeight, tokens, scale);
-  caption(fig, r.note + termLabelsNote(xStep, yStep, sel) + hiddenNote({ hidden }, false));
+  caption(fig, r.note + termLabelsNote(xStep, yStep, [selectedLabels(sel)], n) + hiddenNote({ hidden }, false));
   // px between two rows: the upper row's labels, slanted 60° (about 0.55 of the font size down per character), then
   // the lower row's titles (a share of the height left the presenter's larger labels over those titles)
   const longest = Math.max(1, ...tickIndices(n, xStep, [sel]).map((i) => shownText(tokens[i]).length));

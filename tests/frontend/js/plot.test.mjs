@@ -74,7 +74,10 @@ test("an axis labels every step-th token and always the positions it must: their
   assert.deepEqual(tickIndices(17, 2), [0, 2, 4, 6, 8, 10, 12, 14, 16]);
   // the presenter's trophy: 17 tokens at every 2nd, and "big / small" (position 15) was left without a label
   assert.deepEqual(tickIndices(17, 2, [15]), [0, 2, 4, 6, 8, 10, 12, 15]);
-  assert.deepEqual(tickIndices(30, 5, [0, 12, 13]), [0, 5, 12, 13, 20, 25]);
+  // of those it must label closer than a step to each other, the first alone (12 and 13 ran into each other)
+  assert.deepEqual(tickIndices(30, 5, [0, 12, 13]), [0, 5, 12, 20, 25]);
+  assert.deepEqual(tickIndices(30, 5, [13, 12, 12]), [0, 5, 12, 20, 25]);
+  assert.deepEqual(tickIndices(30, 1, [12, 13]), [...Array(30).keys()]); // (every token has room)
   assert.deepEqual(tickIndices(4, 3, [9, -1, 1.5]), [0, 3]); // (none of these is a position)
   const axis = tokenAxis([...Array(17).keys()].map((i) => ({ display: `t${i}` })), {}, 2, [15]);
   assert.deepEqual([axis.tickvals.at(-1), axis.ticktext.at(-1)], [15, "t15"]);
@@ -155,7 +158,9 @@ test("a thinned axis that labels a token off its step names it in its title, or 
   const { offStepWords, patternAxes, tokenAxes } = await import("../../../frontend/js/plot.js");
   const keep = [[[2, 4], "the ones that differ"], [[7], "the selected one"]];
   assert.equal(offStepWords(keep, 2, 30), "the selected one");
-  assert.equal(offStepWords(keep, 3, 30), "the ones that differ and the selected one");
+  assert.equal(offStepWords([[[2, 5], "the ones that differ"]], 3, 30), "the ones that differ");
+  // every 3rd: 2 and 4 are closer than a step, 4 is not labelled (tickIndices), so not "the ones that differ"
+  assert.equal(offStepWords(keep, 3, 30), "some of the ones that differ and the selected one");
   assert.equal(offStepWords(keep, 1, 30), "");
   assert.equal(offStepWords([[[null, 40], "the selected one"]], 3, 30), ""); // (none selected, or one not drawn)
   const tokens = [{ display: "<|bos|>" }, ...Array.from({ length: 29 }, (_, i) => ({ display: ["␣the", "␣cat", "␣sat", "ing", "."][i % 5] }))];
@@ -168,6 +173,28 @@ test("a thinned axis that labels a token off its step names it in its title, or 
   assert.equal(tokenAxes(420, tokens, 620, true, [[[7], "the selected one"]], 1).xaxis.title, undefined);
   assert.equal(tokenAxes(420, tokens, 620, true, [], 1).xaxis.title.text, "key (every 2nd labelled)");
   assert.equal(patternAxes(358, tokens, 1, 7).yaxis.title.text, "query (every 2nd, and the selected one)");
+});
+
+test("an axis without a title's room says in the caption which tokens it labels, and which of those it must", async () => {
+  // Compare at 1280x720 in presenter mode, 51 tokens, side b differing at 6 and 7, query 9 selected: "every 7th, and
+  // the ones that differ" has no room under a 401 px panel, so the keys had no title and nothing said what they label
+  const { axesNote, selectedLabels, termLabelsNote, tokenAxes } = await import("../../../frontend/js/plot.js");
+  const text = "Once upon a time there was a little girl named Lily who loved to play in the park with her dog and her friends every " +
+    "day after school . One day she saw a big red ball under the old tree and ran to get it for her mom .";
+  const tokens = [{ display: "<|bos|>" }, ...text.split(" ").map((w, i) => ({ display: i && w !== "." ? `␣${w}` : w }))];
+  const keep = [[[6, 7], "the ones that differ"], selectedLabels(9)];
+  const axes = tokenAxes(401, tokens, 620, true, keep, 1.4);
+  assert.equal(axes.xaxis.title, undefined);
+  assert.deepEqual(axes.xaxis.tickvals.slice(0, 3), [6, 14, 21]); // (7 and 9 too close to 6: "␣was" ran into "␣a" and "␣girl")
+  assert.match(axes.yaxis.title.text, /^query \(every 3rd/);
+  assert.equal(axesNote(axes, 401, tokens, 620, keep, 1.4), " Labelled: every 7th key, and some of the ones that differ; hover over a cell for its tokens.");
+  // with room for the title, nothing to say
+  assert.equal(axesNote(tokenAxes(1200, tokens, 620, true, keep, 1), 1200, tokens, 620, keep, 1), "");
+  // both axes: the groups drawn off either step, in the caption's words
+  assert.equal(termLabelsNote(2, 3, [[[4, 10], "the ones that differ"], selectedLabels(7)], 30),
+    " Labelled: every 2nd key and every 3rd query, and the ones that differ and the selected query's row and column; hover over a cell for its tokens.");
+  assert.equal(termLabelsNote(2, 1, [selectedLabels(8)], 30), " Labelled: every 2nd key; hover over a cell for its tokens.");
+  assert.equal(termLabelsNote(1, 1, [selectedLabels(7)], 30), "");
 });
 
 test("a token heatmap's thinned axes say in their titles which tokens are labelled; one that labels all has no title", async () => {
