@@ -783,12 +783,12 @@ export function tickStep(n, fit = 30) {
  * The token indices an axis of n tokens labels: every step-th, and each of `keep` (the positions a caption names, as
  * Compare's differing tokens) with the regular ones closer than a step to it left out, so that the labels keep their
  * room. Without `keep`, a position that differs between Compare's sides could be one the step skipped. Of those of
- * `keep` closer than a step to each other, the first alone: Compare's two words that differ side by side (6 and 7,
- * every 2nd labelled) ran into each other (offStepGroups says "some of" them; hover names each).
+ * `keep` closer than a step to each other, the first in its order alone: Compare's two words that differ side by side
+ * (6 and 7, every 2nd labelled) ran into each other (offStepGroups says "some of" them; hover names each).
  */
 export function tickIndices(n, step = 1, keep = []) {
   const must = [];
-  for (const i of keep.filter((i) => Number.isInteger(i) && i >= 0 && i < n).sort((x, y) => x - y)) {
+  for (const i of keep.filter((i) => Number.isInteger(i) && i >= 0 && i < n)) {
     if (!must.some((m) => Math.abs(m - i) < step)) must.push(i);
   }
   const every = [];

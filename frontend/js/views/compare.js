@@ -176,6 +176,7 @@ export function apartPositions(r) {
 /** The positions each pattern labels whatever its step (plot.js tokenAxes' keep: [positions, words, a caption's
  * words]): those whose tokens differ and the selected query `token` (null: none), as Beyond attention keeps it. */
 export function keptLabels(r, token) {
+  // the words that differ first: of two labels too close to draw both (tickIndices), what the sides differ in stays
   return [[apartPositions(r), "the ones that differ"], ...(Number.isInteger(token) ? [selectedLabels(token)] : [])];
 }
 

@@ -181,6 +181,10 @@ test("each Compare plot keeps the selected query labelled beside the words that 
     // the keys, every 5th or 6th and "old" at 2: no form with the words has room, so no title
     assert.equal(xaxis.title, undefined, `${width} px, ×${k}: ${xaxis.tickvals}`);
   }
+  // the selected query a step or less before a word that differs: the word stays, what the sides differ in (query 1
+  // before "old" at 2: the keys at every 6th keep 2 alone, and the caption does not call 1 labelled)
+  const before = tokenAxes(358, tokens, 620, true, keptLabels(r, 1), 1.4).xaxis.tickvals;
+  assert.deepEqual([1, 2].filter((i) => before.includes(i)), [2], `${before}`);
   // (on the step, the words are not needed: every 2nd query and no other)
   assert.equal(tokenAxes(401, tokens, 620, true, keptLabels(r, 8), 1.4).yaxis.title.text, "query (every 2nd labelled)");
   assert.deepEqual(keptLabels(r, null), [[[2], "the ones that differ"]]); // (none selected: the words that differ alone)
