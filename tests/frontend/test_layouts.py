@@ -1851,3 +1851,25 @@ def test_compare_s_words_that_differ_side_by_side_keep_their_labels_apart(page: 
     for p in panels:
         assert 6 in p["ticks"], p
         assert p["title"] or re.search(r"Labelled: every \d+(st|nd|rd|th) key", p["caption"]), p
+
+
+@pytest.mark.parametrize("size,extra", [((1280, 720), {"present": 1}), ((1280, 800), {})], ids=["presenter", "desktop"])
+def test_beyond_attention_s_patterns_say_which_keys_they_label(page: Page, size, extra):
+    """Beyond attention's five patterns of a 51-token text (query 9): a key axis that labels every k-th key and has no
+    room for its title says it in the caption, as Compare's and Positional's do; one that labels every key needs
+    neither."""
+    text = ("Once upon a time there was a little girl named Lily who loved to play in the park with her dog and her friends "
+            "every day after school. One day she saw a big red ball under the old tree and ran to get it for her mom.")
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": text, "view": "effects", "token": 9, **extra}))
+    ready(page, WAIT)
+    page.wait_for_timeout(300)
+    panels = page.evaluate("""() => ['raw', 'vw', 'lraw', 'lvw', 'rollout'].map((k) => {
+        const f = document.querySelector(`#panel-effects [data-part="${k}"]`);
+        const plot = f.querySelector('.plot');
+        return { k, ticks: plot.layout.xaxis.tickvals.length, n: plot.data[0].z[0].length,
+                 title: plot.layout.xaxis.title?.text ?? null, caption: f.querySelector('.caption').textContent }; })""")
+    assert any(p["ticks"] < p["n"] and not p["title"] for p in panels), panels  # (the case this is about occurs)
+    for p in panels:
+        if p["ticks"] < p["n"]:
+            assert p["title"] or re.search(r"Labelled: every \d+(st|nd|rd|th) key", p["caption"]), p

@@ -7,8 +7,8 @@
 import { count, keptCells, keptOf, keptPosition, probText, temperatureElsewhere } from "../derive.js";
 import { ablationAlways } from "../sources.js";
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, hiddenNote, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel, part,
-  plainLabels, patternAxes, reason, textScale, tokenHeatmap, WEIGHT_SCALE,
+  absMax, axesNote, caption, changed, COLORS, DIVERGING, draw, emit, h, hiddenNote, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel,
+  part, plainLabels, patternAxes, reason, selectedLabels, textScale, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "effects";
@@ -47,15 +47,19 @@ export function layerTitles(layer) {
 function matrixPanel(parent, key, title, all, r, { note, max = 1, name, sel, kept, sums = true }) {
   const fig = panel(parent, key, title);
   const { keep, tokens, hidden } = kept;
-  caption(fig, note + hiddenNote({ hidden }, sums));
+  const k = textScale();
+  const width = fig.clientWidth || 400;
+  const at = keptPosition(keep, sel);
+  const axes = patternAxes(width, tokens, k, at);
+  // (an axis too narrow for the title saying which tokens it labels has it said in the caption, as Compare's)
+  caption(fig, note + axesNote(axes, width, tokens, axes.height, [selectedLabels(at)], k) + hiddenNote({ hidden }, sums));
   const z = keptCells(all, keep);
   if (max === null) max = absMax(z);
   const n = tokens.length;
   const masked = r.causal ? (i, j) => j > i : null;
-  const k = textScale();
   draw(fig,
     [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: max, colorscale: WEIGHT_SCALE, label: "value", cellText: numbersFit(fig, n, 10, z) })],
-    { ...patternAxes(fig.clientWidth || 400, tokens, k, keptPosition(keep, sel)), plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
+    { ...axes, plot_bgcolor: MASKED_COLOR, images: r.causal ? [maskedBackground()] : [],
       margin: { l: 60, r: 6, t: 6, b: 55 } },
     { name, csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z), json: { model: r.model, interventions: r.interventions, layer: r.layer, head: r.head, tokens, values: z } });
   return fig;
