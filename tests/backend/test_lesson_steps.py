@@ -1030,7 +1030,7 @@ def test_lesson_8_does_not_name_one_key_alone_where_keys_tie_for_the_largest_wei
     assert d["problems"] == [] and d["missing"] is None, (d["problems"], d["missing"])
     said = " ".join(d["body"].split())
     assert "now gives {{top_key_weight | 2}} to **{{top_key" not in said, said
-    assert "keys share the largest weight" in said, said
+    assert "now gives its largest weight to {{explain.weights.$maxcount | int}} keys," in said, said
     counts = [n for n in d["numbers"] if "$maxcount" in n["placeholder"] and "explain(" not in n["placeholder"]]
     assert counts and all(n["shown"] == "2" for n in counts), d["numbers"]
     # with positions one key has the largest weight: named alone
@@ -1062,17 +1062,17 @@ def test_lesson_8_names_the_next_key_after_keys_that_tie_where_it_reads_the_same
     if alike > tied:
         assert f"{top:.4f}" != f"{nxt:.4f}", (top, nxt)
         word = "itself" if at == d["settings"]["token"] else word_of(e["tokens"][at]["display"])
-        assert f"Now {tied} keys share the largest weight " in body and f", {top:.4f} each; the first of them is " in body, body
+        assert f" now gives its largest weight to {tied} keys, {top:.4f} each; the first of them is " in body, body
         assert (f". With two decimals, {alike} keys read {two_decimals(top)}; the next after the {tied} that share "
                 f"it, **{word}") in body, body
         assert f", gets {nxt:.4f}." in body, body
     else:
-        assert f"Now {tied} keys share the largest weight " in body and f", {two_decimals(top)} each;" in body, body
+        assert f" now gives its largest weight to {tied} keys, {two_decimals(top)} each;" in body, body
         assert "with two decimals" not in body.lower(), body
 
 
-SHUFFLED_SAYS = {"shuffled": ("With the positions shuffled, {tied} keys share the largest weight ", "the largest weight "),
-                 "normal": ("With the true order, {tied} keys share its largest weight, ", "With the true order, ")}
+SHUFFLED_SAYS = {"shuffled": " gives its largest weight to {tied} keys, ",
+                 "normal": "With the true order, {tied} keys share its largest weight, "}
 
 
 def check_shuffled_step_s_tie(body: str, e: dict, positions: str, query: int) -> None:
@@ -1082,7 +1082,7 @@ def check_shuffled_step_s_tie(body: str, e: dict, positions: str, query: int) ->
     weight."""
     top, tied, alike, nxt, at = tie_and_next([w for w, m in zip(e["weights"], e["mask"], strict=True) if not m])
     assert tied > 1, e["weights"]
-    share = SHUFFLED_SAYS[positions][0].format(tied=tied)
+    share = SHUFFLED_SAYS[positions].format(tied=tied)
     assert share in body, body
     said = body[body.index(share):]
     if alike > tied:
