@@ -600,28 +600,42 @@ function plotAboveSheet(panel, answer) {
   if (!onPhone()) return;
   const fig = readPlot(answer);
   if (!fig) return;
-  const top = stripBottom();
-  const sheet = panel.getBoundingClientRect().top;
+  // again where the scroll moved the strip: at the page's top, below the header, it sticks higher once scrolled, and
+  // the plot stopped that much below it
+  for (let pass = 0, at = null; pass < 2 && at !== stripBottom(); pass++) {
+    at = stripBottom();
+    const by = plotOffset(fig, at, panel.getBoundingClientRect().top);
+    if (!by) return;
+    window.scrollBy({ top: by, behavior: "instant" });
+  }
+}
+
+/** How far to scroll so that `fig` is below `top` (the strip's foot) and above `sheet` (viewport px), as
+ * plotAboveSheet says; 0 where it is whole in sight there. */
+function plotOffset(fig, top, sheet) {
   const box = fig.getBoundingClientRect();
-  if (box.top >= top && box.bottom <= sheet) return;
+  if (box.top >= top && box.bottom <= sheet) return 0;
   let by = box.top - top;
   if (box.height > sheet - top) {
     const plot = fig.querySelector(".plot");
     const area = plot && (plot.querySelector(".nsewdrag") || plot); // (Plotly's plot area, as grid.js reads it)
     if (area) by = Math.max(by, Math.min(plot.getBoundingClientRect().bottom - sheet, area.getBoundingClientRect().top - top));
   }
-  window.scrollBy({ top: by, behavior: "instant" });
+  return by;
 }
 
 /** The plot of the view on screen that draws the first number of `answer` (a revealed block of the panel) that one
- * draws: its placeholder's source and field among the plot's `shows` (plot.js panel; a number asked with other
- * settings than the page's, `explain(model=…)`, is on no plot), else the view's first plot. Lesson 5 step 3's answer
- * reads the weights chart, the second plot, below the scores chart. */
+ * draws: its placeholder's source and path begin with one of the plot's `shows` (plot.js panel, or a drawing that is
+ * not a panel and names them itself: the position lab's scheme diagrams; a number asked with other settings than the
+ * page's, `explain(model=…)`, is on none unless a drawing names those settings), else the view's first plot. Lesson 5
+ * step 3's answer reads the weights chart, the second plot, below the scores chart. */
 function readPlot(answer) {
-  const figs = [...document.querySelectorAll("main .view:not([hidden]) .panel")].filter((f) => f.offsetParent);
+  const seen = (f) => f.offsetParent;
+  const figs = [...document.querySelectorAll("main .view:not([hidden]) .panel")].filter(seen);
+  const named = [...document.querySelectorAll("main .view:not([hidden]) [data-shows]")].filter(seen);
   for (const lv of answer.querySelectorAll(".lv[data-path]")) {
-    const shown = `${lv.dataset.src}.${JSON.parse(lv.dataset.path)[0]}`;
-    const fig = figs.find((f) => (f.dataset.shows || "").split(" ").includes(shown));
+    const at = [lv.dataset.src, ...JSON.parse(lv.dataset.path)].join(".");
+    const fig = named.find((f) => f.dataset.shows.split(" ").some((name) => at === name || at.startsWith(`${name}.`)));
     if (fig) return fig;
   }
   return figs[0] || null;

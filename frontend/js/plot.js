@@ -137,8 +137,9 @@ export function safeName(s) {
 /**
  * A plot panel inside `parent` (made once, reused): a title, export buttons (PNG, SVG, CSV, JSON),
  * a caption, the plot and a place for the reason a plot does not apply. `shows`: the numbers it draws, as a lesson's
- * placeholders name them, a source and its field ("explain.weights"): a lesson's answer that reads one is brought
- * into sight with this plot (lessons.js readPlot).
+ * placeholders name them, a source and its field ("explain.weights"), or a longer path where two plots draw fields
+ * of one record ("labrun.final.accuracy"): a lesson's answer that reads one is brought into sight with this plot
+ * (lessons.js readPlot).
  */
 export function panel(parent, key, title, { cls = "", formats = ["png", "svg", "csv", "json"], shows = [] } = {}) {
   const fig = part(parent, key, () => {

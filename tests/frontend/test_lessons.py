@@ -825,33 +825,50 @@ def test_a_lesson_step_on_a_phone_puts_the_view_above_its_sheet(page: Page):
     view_on_top("Next")
 
 
-PLOT_ABOVE_SHEET = """(part) => {
+PLOT_ABOVE_SHEET = """(holder) => {
   const sheet = document.querySelector('#lesson-panel').getBoundingClientRect();
   const top = Math.max(0, document.querySelector('.sticky').getBoundingClientRect().bottom);
   const figs = [...document.querySelectorAll('main .view:not([hidden]) .panel')].filter((f) => f.offsetParent);
-  const fig = part ? figs.find((f) => f.dataset.part === part) : figs[0];
+  const fig = holder ? document.querySelector(`main .view:not([hidden]) ${holder}`) : figs[0];
   const box = fig.getBoundingClientRect();
-  const area = (fig.querySelector('.plot .nsewdrag') || fig.querySelector('.plot')).getBoundingClientRect();
-  return { title: fig.querySelector('.panel-title').textContent, top, sheet: sheet.top, fig: [box.top, box.bottom],
-           shown: Math.min(box.bottom, sheet.top) - Math.max(box.top, top),
+  const area = (fig.querySelector('.plot .nsewdrag') || fig.querySelector('.plot') || fig).getBoundingClientRect();
+  return { title: (fig.querySelector('.panel-title') || fig).textContent.slice(0, 40), top, sheet: sheet.top,
+           fig: [box.top, box.bottom], shown: Math.min(box.bottom, sheet.top) - Math.max(box.top, top),
            want: Math.min(box.height, sheet.top - top), area: [area.top, area.bottom] };
 }"""
 
 
-@pytest.mark.parametrize("lesson, n, how, part", [
-    ("attention-arithmetic", 3, "guess", "weights"), ("context", 4, "guess", None),
+def guess_on_the_run(page: Page, lesson: str, n: int) -> None:
+    """A lab step's question answered on a run already on screen: guessed, the step's run trained (a guess made
+    before the run is answered as it ends, with nothing scrolled), the page loaded again, guessed again."""
+    page.locator("#lesson-panel .q-choice").first.click()
+    train_lab(page)
+    page.reload()
+    step_ready(page, lesson, n)
+    page.wait_for_timeout(300)
+    page.locator("#lesson-panel .q-choice").first.click()
+    expect(page.locator("#lesson-panel .q-reveal")).to_contain_text("When the run ended")
+
+
+@pytest.mark.parametrize("lesson, n, how, holder", [
+    ("attention-arithmetic", 3, "guess", '[data-part="weights"]'), ("context", 4, "guess", None),
     ("where-does-the-answer-appear", 1, "guess", None), ("where-does-the-answer-appear", 3, "show", None),
-    ("position-past-the-trained-length", 5, "show", "probe-plot")])
-def test_on_a_phone_a_revealed_answer_leaves_the_plot_above_the_sheet(page: Page, lesson, n, how, part):
+    ("position-past-the-trained-length", 4, "show", ".schemes"),
+    ("position-past-the-trained-length", 5, "show", '[data-part="probe-plot"]'),
+    pytest.param("positional-schemes-in-the-lab", 2, "run", '[data-part="answer"]', marks=pytest.mark.slow)])
+def test_on_a_phone_a_revealed_answer_leaves_the_plot_above_the_sheet(page: Page, lesson, n, how, holder):
     """On a phone the sheet grows with the answer a guess (or Show the answer) reveals, over the view: on lesson 5's
     step 3 the scores chart, the view's first plot, kept 79 px above the sheet (its title and legend), its bars under
-    the sheet until the page was scrolled. Once revealed, the plot that holds the answer's number (`part`: lesson 5
-    step 3's weight of the top key is on the weights chart, below the scores chart; lesson 10 step 5's R² on the probe's
-    plot, the position lab's second; else the view's first plot) has all the room between the sticky token strip and
-    tabs and the sheet (or is whole in sight there), but for the view's own margin above it. A plot taller than that
-    room shows its drawing there, the axes' area whole where it has room: lesson 10's probe plot kept its title and
-    method text in sight and its curves (518-709 px) under the sheet (422), lesson 5's top key's bar (0.30, down to
-    432 px) under it too."""
+    the sheet until the page was scrolled. Once revealed, the drawing that holds the answer's number (`holder`: lesson
+    5 step 3's weight of the top key is on the weights chart, below the scores chart; lesson 10 step 4's what each
+    scheme reaches on the scheme diagrams, step 5's R² on the probe's plot, the position lab's second; lesson 13 step
+    2's share of the example right in the caption of the lab's answer, its last plot; else the view's first plot) has
+    all the room between the sticky token strip and tabs and the sheet (or is whole in sight there), but for the
+    view's own margin above it. Lesson 10 step 4 brought the loss curves above the sheet, the diagrams' top 585 px
+    below its top; lesson 13 step 2 the loss curves, the answer 1,449 px below (or, scrolled from the page's top, 218
+    px lower than the strip once it stuck, its caption under the sheet). A plot taller than that room shows its drawing
+    there, the axes' area whole where it has room: lesson 10's probe plot kept its title and method text in sight and
+    its curves (518-709 px) under the sheet (422), lesson 5's top key's bar (0.30, down to 432 px) under it too."""
     page.set_viewport_size({"width": 390, "height": 844})
     page.goto("/?" + urlencode({"lesson": lesson, "step": n}))
     step_ready(page, lesson, n)
@@ -859,11 +876,13 @@ def test_on_a_phone_a_revealed_answer_leaves_the_plot_above_the_sheet(page: Page
     if how == "guess":
         page.locator("#lesson-panel .q-choice").first.click()
         page.wait_for_selector("#lesson-panel .q-reveal")
+    elif how == "run":
+        guess_on_the_run(page, lesson, n)
     else:
         page.click("#lesson-panel .lesson-reveal")
         page.wait_for_selector("#lesson-panel .lesson-revealed")
     page.wait_for_timeout(300)
-    seen = page.evaluate(PLOT_ABOVE_SHEET, part)
+    seen = page.evaluate(PLOT_ABOVE_SHEET, holder)
     assert seen["want"] > 150 and seen["shown"] >= seen["want"] - 12, seen
     area_top, area_bottom = seen["area"]
     if area_bottom - area_top <= seen["sheet"] - seen["top"]:

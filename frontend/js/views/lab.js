@@ -213,10 +213,13 @@ export function render(element, data, state) {
 
   const row1 = part(element, "lab-row1", () => h("div", { class: "row2 plots-level captions-below" }));
   const row2 = part(element, "lab-row2", () => h("div", { class: "row2 plots-level captions-below" }));
-  const lossFig = panel(row1, "loss", "Loss over the training steps");
+  // (what a lesson's answer about the run quotes, lessons.js readPlot: the loss where it fell or where the run ended,
+  // on the curves; how much of the example the run got right, in the answer's caption, the last plot)
+  const lossFig = panel(row1, "loss", "Loss over the training steps", { shows: ["labrun.loss", "labrun.final.loss", "labrun.final.example_loss"] });
   const attnFig = panel(row1, "pattern", "Attention on the example");
   const roleFig = panel(row2, "roles", "Role scores of every head over the steps");
-  const answerFig = panel(row2, "answer", "The model's answer on the example", { formats: ["csv", "json"], cls: "table-panel" });
+  const answerFig = panel(row2, "answer", "The model's answer on the example",
+    { formats: ["csv", "json"], cls: "table-panel", shows: ["labrun.final.accuracy", "labrun.final.example_loss"] });
   if (!run || !records.length) {
     const why = lab.refused ? `No run: ${lab.refused}` : !run ? "Press Train to start a run."
       : isEnded(run) ? "The run ended before its first record: press Train (or Reset) to start again." : "Waiting for the run's first record…";

@@ -259,11 +259,24 @@ function schemesPart(element, data) {
     return;
   }
   const items = [...(v.data || [])].sort((a, b) => SCHEME_ORDER.indexOf(a.positional) - SCHEME_ORDER.indexOf(b.positional));
+  grid.dataset.shows = schemesShown(items, data.current);
   grid.replaceChildren(...items.map((it) => {
     if (it.error) return h("div", { class: "scheme", dataset: { scheme: it.positional || "", model: it.name } }, h("strong", {}, it.name), h("p", { class: "reason" }, it.error));
     if (!it.data) return h("div", { class: "scheme loading", dataset: { model: it.name } }, `${it.name} …`);
     return diagram(it.data, data.current && it.name === data.current.name);
   }));
+}
+
+/**
+ * What the diagrams draw, as a lesson's placeholders name it (lessons.js readPlot): where the position enters and what
+ * it reaches for each model drawn ("scheme(model=tiny-rotary).reaches"), the model on screen's also as the page's own
+ * ("scheme.reaches"). Lesson 10 step 4's answer quotes them, and brought the loss curves above the sheet.
+ */
+export function schemesShown(items, current) {
+  const drawn = items.filter((it) => it.data).map((it) => it.name);
+  const specs = drawn.map((name) => `scheme(model=${name})`);
+  if (current && drawn.includes(current.name)) specs.push("scheme");
+  return specs.flatMap((spec) => [`${spec}.enters`, `${spec}.reaches`]).join(" ");
 }
 
 // ------------------------------------------------------------------------------------ 3. what each layer knows
