@@ -750,6 +750,7 @@ function wire() {
   });
   barSize.observe(bar);
   barSize.observe(document.querySelector("header.top")); // (a sentence of two lines moves the strip down)
+  barSize.observe($("intervention-banner")); // (and so does the banner, shown once the page has drawn)
 
   // the keyboard, anywhere outside a text field: arrows move the layer (up/down) and head (left/right),
   // `p` switches presenter mode

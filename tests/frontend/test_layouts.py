@@ -754,6 +754,42 @@ def test_presenter_mode_with_a_lesson_open_at_800x600_shows_the_tabs_and_menus_w
     assert sheet["height"] >= 600 * 0.38 - 1, sheet
 
 
+LONG_SENTENCE = ("The old lighthouse keeper climbed the narrow stairs every evening to light the lamp for the ships that "
+                 "passed the rocks.")
+
+# the first line of the step's text after its title (the body, or a note before it), whole between the sheet's top and
+# Previous / Next: [its top, its bottom, the sheet's top, the nav's top], or null where the step has no such line
+STEP_TEXT_SEEN = """() => { const panel = document.querySelector('#lesson-panel');
+  const walk = document.createTreeWalker(panel.querySelector('.step-title').nextElementSibling, NodeFilter.SHOW_TEXT);
+  let node = walk.nextNode();
+  while (node && !node.textContent.trim()) node = walk.nextNode();
+  if (!node) return null;
+  const range = document.createRange(); range.selectNodeContents(node);
+  const first = range.getClientRects()[0];
+  const nav = panel.querySelector('.lesson-nav');
+  return [first.top, first.bottom, panel.getBoundingClientRect().top, nav.getBoundingClientRect().top]; }"""
+
+
+@pytest.mark.parametrize("step, text", [(2, None), (3, None), (2, LONG_SENTENCE), (3, LONG_SENTENCE)],
+                         ids=["removed", "shuffled", "removed-two-lines", "shuffled-two-lines"])
+def test_presenter_mode_at_800x600_with_a_lesson_s_banner_shows_the_tabs_and_the_step_s_text(page: Page, step, text):
+    """Presenter mode at 800x600, lesson 8 with the positions removed or shuffled: the intervention's banner above the
+    controls moved the tabs down to 376 px (404 with a sentence of two lines), and the sheet, kept to 38% of the
+    screen, began at 372: "Heads" and the Layer and Head menus under it. In the 228 px it had, the kicker, the title,
+    the step dots, the step's title and Previous / Next left the step's text out of sight. Now every tab and menu is
+    whole at the page's top and the first line of the step's text is in the sheet (its head on one line, the banner
+    smaller)."""
+    page.set_viewport_size({"width": 800, "height": 600})
+    page.goto("/?" + urlencode({"present": 1, "lesson": "positional-encoding", "step": step, **({"text": text} if text else {})}))
+    step_ready(page, "positional-encoding", step)
+    expect(page.locator("#intervention-banner")).to_be_visible()
+    page.wait_for_timeout(300)
+    page.evaluate("() => window.scrollTo(0, 0)")
+    assert page.evaluate(TABS_COVERED) == []
+    line = page.evaluate(STEP_TEXT_SEEN)
+    assert line and line[0] >= line[2] and line[1] <= line[3], line
+
+
 @pytest.mark.parametrize("size, extra", [((390, 844), {})], ids=["phone"])
 def test_a_tab_row_that_scrolls_fades_where_it_hides_tabs(page: Page, size, extra):
     """Where the tabs scroll sideways, the row fades out at each side that hides a tab (classes more-left and
