@@ -509,11 +509,15 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
 
 /** What the page says where a view would be while the sentence has no analysis: `pending` (one on its way), or why
  * none: a text too long for the trained length that the model can read if asked (`beyond`, beyondNotice's answer,
- * of kind "offer") is not one that "could not be analysed": the note above offers to run it. */
-export function emptyMessage({ pending = false, beyond = null, text = null } = {}) {
+ * of kind "offer") is not one that "could not be analysed": the note above offers to run it; nor is any sentence on
+ * a `model` that is not installed (a link that names it): the note above says how to install it. */
+export function emptyMessage({ pending = false, beyond = null, text = null, model = null } = {}) {
   if (pending) return "Computing…";
   // (an empty box: there is no sentence above that "could not be analysed")
   if (text !== null && !String(text).trim()) return "Nothing to show yet: type a sentence above.";
+  if (model && model.available === false) {
+    return `Nothing to show yet: ${model.name} is not installed here. Install it (the note above says how) or pick another model.`;
+  }
   if (beyond && beyond.kind === "offer") return "Nothing drawn yet: this sentence is longer than the model was trained on. Run it past the trained length (the note above) to see its numbers.";
   return "Nothing to show yet: the sentence above could not be analysed.";
 }

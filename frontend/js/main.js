@@ -313,7 +313,7 @@ function explorer(ctx) {
     // button for it: its own controls are not drawn
     const module = VIEWS[state.view];
     const offer = !an.pending && module && module.withoutSentenceOffer && !readsNoSentence(module, state) ? module.withoutSentenceOffer : null;
-    showEmpty(emptyMessage({ pending: an.pending, beyond, text: state.text }), offer);
+    showEmpty(emptyMessage({ pending: an.pending, beyond, text: state.text, model: ctx.model }), offer);
     $("query-label").textContent = "";
     $("query-label").parentElement.hidden = true; // (no "Query" with nothing after it)
     tokensView.render($("tokens"), { tokens: [] }, { token: null, pinned: null });

@@ -332,6 +332,20 @@ test("emptyMessage: a sentence the model can read past its trained length is not
   assert.match(emptyMessage({ beyond: { kind: "cannot", text: "…" } }), /could not be analysed/);
 });
 
+test("emptyMessage: a sentence on a model that is not installed is not one that could not be analysed", () => {
+  // /?model=smollm2-135m where its package is not installed: "Model 'smollm2-135m' is not installed; install it with:
+  // make models, ..." above, and below it "Nothing to show yet: the sentence above could not be analysed.", which
+  // blamed the sentence
+  const model = { name: "smollm2-135m", available: false, install: "make models" };
+  const said = emptyMessage({ beyond: null, text: "The cat sat on the mat.", model });
+  assert.doesNotMatch(said, /could not be analysed/);
+  assert.match(said, /smollm2-135m is not installed/);
+  assert.equal(emptyMessage({ pending: true, text: "The cat sat.", model }), "Computing…");
+  assert.match(emptyMessage({ text: "", model }), /type a sentence/);
+  // an installed model's refusal is the sentence's
+  assert.match(emptyMessage({ text: "Hello", model: { name: "tiny-rotary", available: true } }), /could not be analysed/);
+});
+
 test("emptyMessage: an empty sentence box is not a sentence that could not be analysed", () => {
   // "", "   " or line breaks alone: "Text is empty: type a sentence." above, and below it "Nothing to show yet: the
   // sentence above could not be analysed.", of a sentence that is not there
