@@ -387,6 +387,20 @@ def test_a_weight_or_probability_in_a_lesson_s_text_names_its_decimals():
     assert bare == []
 
 
+def test_a_step_that_quotes_the_four_terms_names_their_panel():
+    """The four terms of a score are in the Positional tab's panel "Each score split into four terms", two screens
+    below the encoding's plots that the tab opens on (at 1280x800 its title is 2,010 px down the page): lesson 8's step
+    quoted content·content 3.49 and the rest with no word of where they are, so a student looked for them in the
+    encoding's heatmaps. Every step that quotes them names the panel, by the title the view gives it."""
+    view = (Path(LESSONS_DIR).parent / "js" / "views" / "positional.js").read_text(encoding="utf-8")
+    title = "Each score split into four terms"
+    assert f'"{title} (layer 0)"' in view
+    quoting = [(lesson.id, step.number, step.body) for lesson in load_lessons(LESSONS_DIR).lessons
+               for step in lesson.steps if "{{decompose." in step.body]
+    assert quoting
+    assert [(lesson, n) for lesson, n, body in quoting if f"*{title}*" not in body] == []
+
+
 def test_a_step_says_whether_it_reads_the_sentence(client):
     """Lesson 10's steps 1 to 5 draw and quote measured curves, and lesson 3's nearest-words steps the neighbours of
     their own words: the same on every sentence, yet the page said "This step is on your sentence; the lesson's is …"
