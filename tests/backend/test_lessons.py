@@ -387,18 +387,29 @@ def test_a_weight_or_probability_in_a_lesson_s_text_names_its_decimals():
     assert bare == []
 
 
-def test_a_step_that_quotes_the_four_terms_names_their_panel():
-    """The four terms of a score are in the Positional tab's panel "Each score split into four terms", two screens
-    below the encoding's plots that the tab opens on (at 1280x800 its title is 2,010 px down the page): lesson 8's step
-    quoted content·content 3.49 and the rest with no word of where they are, so a student looked for them in the
-    encoding's heatmaps. Every step that quotes them names the panel, by the title the view gives it."""
-    view = (Path(LESSONS_DIR).parent / "js" / "views" / "positional.js").read_text(encoding="utf-8")
-    title = "Each score split into four terms"
-    assert f'"{title} (layer 0)"' in view
+# a source whose numbers a view draws below the screen it opens on -> (the view's file, the title of their panel as the
+# view writes it, as the step names it); at 1280x800 with the lesson open each title was 1,100 to 2,000 px down
+BELOW_THE_FOLD = {
+    "decompose": ("positional.js", '"Each score split into four terms (layer 0)"', "*Each score split into four terms*"),
+    "analogy": ("embeddings.js", '"a − b + c"', "*a − b + c*"),
+    "rolemodels": ("finder.js", "across the models that differ only in their positional scheme`",
+                   "*previous token across the models that differ only in their positional scheme*"),
+}
+
+
+@pytest.mark.parametrize("source", sorted(BELOW_THE_FOLD))
+def test_a_step_that_quotes_a_panel_below_the_first_screen_names_it(source):
+    """The four terms of a score are in the Positional tab's panel "Each score split into four terms", two screens below
+    the encoding's plots that the tab opens on: lesson 8's step quoted content·content 3.49 and the rest with no word of
+    where they are, so a student looked for them in the encoding's heatmaps; so did lesson 3's a − b + c steps (the
+    panel under the correlation plots) and lesson 8's last step, which named a panel "across models" that the page
+    does not show. Every step that quotes such a source names its panel, by the title the view gives it."""
+    view, title, named = BELOW_THE_FOLD[source]
+    assert title in (Path(LESSONS_DIR).parent / "js" / "views" / view).read_text(encoding="utf-8")
     quoting = [(lesson.id, step.number, step.body) for lesson in load_lessons(LESSONS_DIR).lessons
-               for step in lesson.steps if "{{decompose." in step.body]
+               for step in lesson.steps if "{{" + source + "." in step.body or "{{" + source + "(" in step.body]
     assert quoting
-    assert [(lesson, n) for lesson, n, body in quoting if f"*{title}*" not in body] == []
+    assert [(lesson, n) for lesson, n, body in quoting if named not in body] == []
 
 
 def test_a_step_says_whether_it_reads_the_sentence(client):
