@@ -312,7 +312,9 @@ function explorer(ctx) {
     // a view that can draw something else without the sentence (the Heads view: the induction probe) says so, with a
     // button for it: its own controls are not drawn
     const module = VIEWS[state.view];
-    const offer = !an.pending && module && module.withoutSentenceOffer && !readsNoSentence(module, state) ? module.withoutSentenceOffer : null;
+    // (not on a model that is not installed: the probe needs it too)
+    const offer = !an.pending && ctx.model?.available !== false && module && module.withoutSentenceOffer && !readsNoSentence(module, state)
+      ? module.withoutSentenceOffer : null;
     showEmpty(emptyMessage({ pending: an.pending, beyond, text: state.text, model: ctx.model }), offer);
     $("query-label").textContent = "";
     $("query-label").parentElement.hidden = true; // (no "Query" with nothing after it)

@@ -770,6 +770,35 @@ def test_hovering_a_token_previews_it_and_clicking_selects_it(page: Page):
     assert shape["y0"] == 5.5 and shape["y1"] == 6.5
 
 
+def test_a_model_that_is_not_installed_is_what_the_page_says_it_lacks(page: Page):
+    """A link that names a model this server has not installed (/api/models and the refusal answer here as a server
+    made by `make run` alone does, without `make models`): under the server's "Model 'minilm-l6' is not installed;
+    install it with: ..." the Heads tab said "Nothing to show yet: the sentence above could not be analysed." and offered
+    "Run the induction probe", which needs the model too. It says the model is not installed, and offers no probe."""
+    detail = "Model 'minilm-l6' is not installed; install it with: make models, or attnlab models install."
+
+    def not_installed(route):
+        body = route.fetch().json()
+        for m in body["models"]:
+            if m["name"] == "minilm-l6":
+                m.update(available=False, install="make models, or attnlab models install")
+        route.fulfill(json=body)
+
+    def refused(route):
+        if json.loads(route.request.post_data or "{}").get("model") == "minilm-l6":
+            route.fulfill(status=422, json={"detail": detail})
+        else:
+            route.continue_()
+
+    page.route("**/api/models", not_installed)
+    page.route("**/api/analyze", refused)
+    page.goto("/?" + urlencode({"text": SENTENCE, "model": "minilm-l6", "view": "heads"}))
+    empty = page.locator("#empty")
+    expect(empty).to_contain_text("minilm-l6 is not installed")
+    expect(empty).not_to_contain_text("could not be analysed")
+    expect(empty.locator("button")).to_have_count(0)
+
+
 def test_a_sentence_that_cannot_be_analysed_leaves_no_plot_of_the_one_before(page: Page):
     open_app(page, text=SENTENCE)
     expect(page.locator('main .view[data-view="attention"]')).to_be_visible()
