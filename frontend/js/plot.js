@@ -447,10 +447,11 @@ export function reason(fig, text) {
 
 // ------------------------------------------------------------------------- axes and traces
 
-/** A numeric token axis (0..n-1) labelled with the escaped token strings: duplicates stay apart. */
-export function tokenAxis(tokens, extra = {}, step = 1, keep = []) {
+/** A numeric token axis (0..n-1) labelled with the escaped token strings: duplicates stay apart. step, keep, room:
+ * which are labelled (tickIndices). */
+export function tokenAxis(tokens, extra = {}, step = 1, keep = [], room = step) {
   const n = tokens.length;
-  const every = tickIndices(n, step, keep);
+  const every = tickIndices(n, step, keep, room);
   return {
     tickmode: "array",
     tickvals: every,
@@ -594,14 +595,15 @@ export function keyRoom(width, tokens, k = 1) {
 
 /**
  * The px down a token heatmap `height` px high that its query axis's title has (thinnedTitle's room): the height
- * less the key labels below the plot, slanted `angle`° (45 unless told; 90 upright, 0 level: the longest of those an
- * axis at `xStep` labels, about 0.6 of their size a character, times sin angle), and about 50 px times k of top
- * margin, key title and padding. (130 px times the presenter's scale for all of these left the lesson's 12 tokens at
- * 1280x720 the bare title "query" over a plot 227 px high, where "query (every 2nd)" takes about 170.)
+ * less the key labels below the plot, slanted `angle`° (45 unless told; 90 upright, 0 level: the longest of those at
+ * the positions `keys` the key axis labels, tickIndices, about 0.6 of their size a character, times sin angle), and
+ * about 50 px times k of top margin, key title and padding. (130 px times the presenter's scale for all of these left
+ * the lesson's 12 tokens at 1280x720 the bare title "query" over a plot 227 px high, where "query (every 2nd)" takes
+ * about 170.)
  */
-export function queryTitleRoom(height, tokens, xStep = 1, k = 1, keep = [], angle = 45) {
-  const longest = Math.max(0, ...tickIndices(tokens.length, xStep, keep).map((i) => [...shownText(tokens[i])].length));
-  const sin = angle === 45 ? Math.SQRT1_2 : Math.abs(Math.sin((angle * Math.PI) / 180));
+export function queryTitleRoom(height, tokens, keys, k = 1, angle = 45) {
+  const longest = Math.max(0, ...keys.map((i) => [...shownText(tokens[i])].length));
+  const sin = Math.abs(Math.sin((angle * Math.PI) / 180));
   return height - 0.6 * tickSize(tokens.length) * k * longest * sin - 50 * k;
 }
 
@@ -615,54 +617,62 @@ export function queryLabelsFit(height, k = 1) {
 }
 
 /**
- * The groups of `keep` ([indices, words, said]: the labels drawn whatever the step, tickIndices) that axes of n tokens
- * at `steps` draw off a step: each group's words (`said`, a caption's, where `caption` and the group has them), "some of
- * ..." where tickIndices leaves one of its labels out (too close to another it keeps: Compare's two words that differ
- * side by side); none where each one drawn falls on the step.
+ * The groups of `keep` ([indices, words, said]: the labels drawn whatever the step, tickIndices) that `axes` of n
+ * tokens ([step, ticks, name]: each axis's step, the positions it labels, as drawn, and what it labels) label off
+ * their step: each group's words (`said`, a caption's, where `caption` and the group has them; a function of the names
+ * of the axes that label all of the group: selectedLabels), "some of ..." where an axis leaves one of its positions
+ * unlabelled (too close to another drawn whatever the step: Compare's two words that differ side by side);
+ * none where each one labelled falls on the step. (A regular label left out, tickIndices, stands within a label's room
+ * of one of these off its step: the words say what stands in its place.)
  */
-export function offStepGroups(keep, steps, n, caption = false) {
-  const at = keep.flatMap(([indices]) => indices);
-  const drawn = steps.map((step) => tickIndices(n, step, at));
+export function offStepGroups(keep, axes, n, caption = false) {
   return keep.flatMap(([indices, words, said = words]) => {
     const mine = indices.filter((i) => Number.isInteger(i) && i >= 0 && i < n);
-    if (!steps.some((step, j) => mine.some((i) => i % step !== 0 && drawn[j].includes(i)))) return [];
-    const all = drawn.every((ticks) => mine.every((i) => ticks.includes(i)));
-    return [`${all ? "" : "some of "}${caption ? said : words}`];
+    if (!axes.some(([step, ticks]) => mine.some((i) => i % step !== 0 && ticks.includes(i)))) return [];
+    const whole = axes.filter(([, ticks]) => mine.every((i) => ticks.includes(i))).map(([, , name]) => name);
+    if (caption && typeof said === "function") return [said(whole)];
+    return [`${whole.length === axes.length ? "" : "some of "}${caption ? said : words}`];
   });
 }
 
-/** The words of the labels an axis of n tokens draws off its `step` (thinnedTitle's `also`: offStepGroups), joined
- * ("the ones that differ and the selected one"); "" where the axis labels every step-th and no other. */
-export function offStepWords(keep, step, n) {
-  return offStepGroups(keep, [step], n).join(" and ");
+/** The words of the labels an axis of n tokens labelling `ticks` draws off its `step` (thinnedTitle's `also`:
+ * offStepGroups), joined ("the ones that differ and the selected one"); "" where it labels every step-th and no other. */
+export function offStepWords(keep, step, ticks, n) {
+  return offStepGroups(keep, [[step, ticks]], n).join(" and ");
 }
 
-/** tokenAxes' keep group of the selected query `sel` (its plot position; null for none), with a caption's words. */
-export const selectedLabels = (sel) => [[sel], "the selected one", "the selected query's row and column"];
+/** tokenAxes' keep group of the selected query `sel` (its plot position; null for none), with a caption's words for
+ * the axes that label it (offStepGroups: a word that differs beside it on Compare can take its place on one axis, where
+ * "the selected query's row and column" was half true). */
+export const selectedLabels = (sel) => [[sel], "the selected one", (names) => `the selected query's ${
+  names.includes("key") ? (names.includes("query") ? "row and column" : "column") : "row"}`];
 
 /**
- * A caption's words on which tokens a heatmap's axes label where one labels every k-th token without a title to say
- * so (xStep, yStep: the steps of such axes; 1 for one titled or labelling all): "Labelled: every 13th key, and the
- * selected query's row and column" (the labels of `keep` drawn off a step, offStepGroups, for n tokens); "" where
- * none is left to say. (The Positional view's terms have no axis titles; a panel too narrow for a title's words.)
+ * A caption's words on which tokens a heatmap of n tokens labels where an axis labels every k-th token without a
+ * title to say so (`axes`: [name, step, ticks] of such axes, the positions each labels; one at step 1 labels all):
+ * "Labelled: every 13th key, and the selected query's row and column" (the labels of `keep` drawn off a step,
+ * offStepGroups); "" where none is left to say. (The Positional view's terms have no axis titles; a panel too
+ * narrow for a title's words.)
  */
-export function termLabelsNote(xStep, yStep, keep = [], n = Infinity) {
-  const thinned = [[xStep, "key"], [yStep, "query"]].filter(([step]) => step > 1);
+export function termLabelsNote(axes, keep = [], n = Infinity) {
+  const thinned = axes.filter(([, step]) => step > 1);
   if (!thinned.length) return "";
-  const every = thinned.map(([step, name]) => `every ${ordinal(step)} ${name}`).join(" and ");
-  const also = offStepGroups(keep, thinned.map(([step]) => step), n, true).join(" and ");
+  const every = thinned.map(([name, step]) => `every ${ordinal(step)} ${name}`).join(" and ");
+  const also = offStepGroups(keep, thinned.map(([name, step, ticks]) => [step, ticks, name]), n, true).join(" and ");
   return ` Labelled: ${every}${also ? `, and ${also}` : ""}; hover over a cell for its tokens.`;
 }
 
-/** termLabelsNote for tokenAxes' `axes` of a heatmap `width` px wide and `height` px high (its arguments): the steps
- * of the axes that have no title. */
-export function axesNote(axes, width, tokens, height, keep = [], k = 1) {
-  const { xStep, yStep } = tokenSteps(width, tokens, height, k);
-  return termLabelsNote(axes.xaxis.title ? 1 : xStep, axes.yaxis.title ? 1 : yStep, keep, tokens.length);
+/** The least positions apart two labels of n tokens stand on an axis `px` long (tickIndices' room): `per` px a label of
+ * the fit rules' 12 px text (keyLabelsFit's 16 px, queryLabelsFit's 14, times k) for the axis's smaller text on a long
+ * text (tickSize), at most `step` (the regular labels' room). The fit rules count whole labels and round the step up:
+ * 51 tokens slanted at 9 px in presenter mode need about 4.6 positions each where every 7th is labelled. */
+function labelRoom(n, step, px, per) {
+  return Math.min(step, (n * per * tickSize(n)) / 12 / Math.max(1, px));
 }
 
 /** The steps of tokenAxes' labels (tickStep) for a heatmap `width` px wide and `height` px high: {xStep, yStep,
- * titled: whether the query axis has a title's room, across: the px its keys are counted in}. */
+ * titled: whether the query axis has a title's room, across: the px its keys are counted in, xRoom, yRoom: the least
+ * positions apart of two labels, labelRoom}. */
 export function tokenSteps(width, tokens, height, k = 1, most = Infinity) {
   const n = tokens.length;
   const yStep = tickStep(n, queryLabelsFit(height, k));
@@ -671,7 +681,10 @@ export function tokenSteps(width, tokens, height, k = 1, most = Infinity) {
   // 64 px wide, its 3 key labels ran into each other)
   const titled = yStep > 1 && keyRoom(width - 24 * k, tokens, k) >= 3 * 16 * k;
   const across = titled ? width - 24 * k : width;
-  return { xStep: tickStep(n, Math.min(most, keyLabelsFit(across, tokens, k))), yStep, titled, across };
+  const xStep = tickStep(n, Math.min(most, keyLabelsFit(across, tokens, k)));
+  // (the px keyLabelsFit and queryLabelsFit count their labels in)
+  const xRoom = labelRoom(n, xStep, keyRoom(across, tokens, k), 16 * k);
+  return { xStep, yStep, titled, across, xRoom, yRoom: labelRoom(n, yStep, height - 130, 14 * k) };
 }
 
 /** The two token axes of a heatmap `width` px wide and `height` px high: a long text labels every k-th token, as many as
@@ -680,23 +693,27 @@ export function tokenSteps(width, tokens, height, k = 1, most = Infinity) {
  * scale, 1 outside it. An axis that labels every k-th token says so in its title where it has room (thinnedTitle:
  * "key (every 2nd labelled)", "query (every 3rd)"); one that labels every token has no title. keep: the labels drawn
  * whatever the step, as [indices, words, a caption's words] (selectedLabels): an axis that draws one off its step names
- * them in its title ("key (every 2nd, and the selected one)"), or has none where that has no room (axesNote says it).
- * names: what a column and a row are (a similarity's: "token" both). */
+ * them in its title ("key (every 2nd, and the selected one)"), or has none where that has no room. names: what a column
+ * and a row are (a similarity's: "token" both). Returns {xaxis, yaxis, note: the caption's words on the labels of the
+ * axes without a title, termLabelsNote}. */
 export function tokenAxes(width, tokens, height, slant, keep = [], k = 1, { most = Infinity, names = ["key", "query"] } = {}) {
   const n = tokens.length;
   const at = keep.flatMap(([indices]) => indices);
-  const { xStep, yStep, titled, across } = tokenSteps(width, tokens, height, k, most);
-  const title = (name, step, room) => thinnedAxisTitle(name, step, room, { k, also: offStepWords(keep, step, n) });
-  return {
-    xaxis: tokenAxis(tokens, { tickangle: slant ? -45 : 0, ...title(names[0], xStep, keyRoom(across, tokens, k)) }, xStep, at),
-    yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5], ...title(names[1], titled ? yStep : 1, queryTitleRoom(height, tokens, xStep, k, at)) }, yStep, at),
-  };
+  const { xStep, yStep, titled, across, xRoom, yRoom } = tokenSteps(width, tokens, height, k, most);
+  const keys = tickIndices(n, xStep, at, xRoom);
+  const queries = tickIndices(n, yStep, at, yRoom);
+  const title = (name, step, ticks, room) => thinnedAxisTitle(name, step, room, { k, also: offStepWords(keep, step, ticks, n) });
+  const xaxis = tokenAxis(tokens, { tickangle: slant ? -45 : 0, ...title(names[0], xStep, keys, keyRoom(across, tokens, k)) }, xStep, at, xRoom);
+  const yaxis = tokenAxis(tokens, { range: [n - 0.5, -0.5], ...title(names[1], titled ? yStep : 1, queries, queryTitleRoom(height, tokens, keys, k)) }, yStep, at, yRoom);
+  // (the axes' own labels and titles: a note worked out apart from them could say what they do not draw)
+  const untitled = [[names[0], xStep, keys], [names[1], yStep, queries]].filter((_, j) => ![xaxis, yaxis][j].title);
+  return { xaxis, yaxis, note: termLabelsNote(untitled, keep, n) };
 }
 
 /**
  * The height of a token × token pattern panel `width` px wide for `tokens`, and its token axes (k: the presenter's text
- * scale, 1 outside it): as many labels as have room across and down (tokenAxes), with the selected query `sel` (its
- * plot position; null for none) among them. A fixed 110 px for the query labels and colour bar and 30 labels down put
+ * scale, 1 outside it): as many labels as have room across and down (tokenAxes, and its caption's `note`), with the
+ * selected query `sel` (its plot position; null for none) among them. A fixed 110 px for the query labels and colour bar and 30 labels down put
  * 30 tokens' query labels 11.6 px apart in presenter mode, for labels 15 px high, and the five-model strip's 30 keys 10 px apart
  * at 1280x800. (The attention beside what it moves, views/effects.js; the Positional view's patterns.)
  */
@@ -782,18 +799,19 @@ export function tickStep(n, fit = 30) {
 
 /**
  * The token indices an axis of n tokens labels: every step-th, and each of `keep` (the positions a caption names, as
- * Compare's differing tokens) with the regular ones closer than a step to it left out, so that the labels keep their
- * room. Without `keep`, a position that differs between Compare's sides could be one the step skipped. Of those of
- * `keep` closer than a step to each other, the first in its order alone: Compare's two words that differ side by side
- * (6 and 7, every 2nd labelled) ran into each other (offStepGroups says "some of" them; hover names each).
+ * Compare's differing tokens) with the regular ones closer than `room` positions to it left out, so that the labels
+ * keep their room (labelRoom; a step unless told). Without `keep`, a position that differs between Compare's sides
+ * could be one the step skipped. Of those of `keep` closer than `room` to each other, the first in its order alone:
+ * Compare's two words that differ side by side (6 and 7, every 2nd labelled) ran into each other (offStepGroups says
+ * "some of" them; hover names each).
  */
-export function tickIndices(n, step = 1, keep = []) {
+export function tickIndices(n, step = 1, keep = [], room = step) {
   const must = [];
   for (const i of keep.filter((i) => Number.isInteger(i) && i >= 0 && i < n)) {
-    if (!must.some((m) => Math.abs(m - i) < step)) must.push(i);
+    if (!must.some((m) => Math.abs(m - i) < room)) must.push(i);
   }
   const every = [];
-  for (let i = 0; i < n; i += step) if (!must.some((k) => Math.abs(k - i) < step)) every.push(i);
+  for (let i = 0; i < n; i += step) if (!must.some((k) => Math.abs(k - i) < room)) every.push(i);
   return [...new Set([...every, ...must])].sort((x, y) => x - y);
 }
 

@@ -1872,7 +1872,9 @@ def test_compare_s_words_that_differ_side_by_side_keep_their_labels_apart(page: 
     """51 tokens, side b differing at 6 and 7, query 9 selected: each pattern labelled 6, 7 and 9 whatever its step, on
     both axes, so "␣was", "␣a" and "␣girl" ran into each other (TEXT_CLASHES leaves one axis's labels to these checks);
     and in presenter mode the keys' title had no room for "every 7th, and the ones that differ": nothing said what they
-    label. Each plot draws the first of labels closer than a step, and a key axis without a title says it in the caption."""
+    label. Each plot draws the first of labels closer than a label's room, and a key axis without a title says it in
+    the caption. A regular label with a label's room beside them stays: in presenter mode 0 was left out, 6 from the
+    word at 6 where every 7th key is labelled (a label needs about 4.6 positions there)."""
     text = ("Once upon a time there was a little girl named Lily who loved to play in the park with her dog and her friends "
             "every day after school. One day she saw a big red ball under the old tree and ran to get it for her mom.")
     page.set_viewport_size({"width": size[0], "height": size[1]})
@@ -1883,11 +1885,15 @@ def test_compare_s_words_that_differ_side_by_side_keep_their_labels_apart(page: 
     assert page.evaluate(XTICKS_APART) + page.evaluate(YTICKS_APART) + page.evaluate(TEXT_CLASHES) == []
     panels = page.evaluate("""() => ['a', 'b', 'diff'].map((k) => {
         const f = document.querySelector(`#panel-compare [data-part="${k}"]`);
-        const x = f.querySelector('.plot').layout.xaxis;
-        return { k, ticks: x.tickvals, title: x.title?.text ?? null, caption: f.querySelector('.caption').textContent }; })""")
+        const { xaxis: x, yaxis: y } = f.querySelector('.plot').layout;
+        return { k, ticks: x.tickvals, rows: y.tickvals, title: x.title?.text ?? null,
+                 caption: f.querySelector('.caption').textContent }; })""")
     for p in panels:
-        assert 6 in p["ticks"], p
+        assert 6 in p["ticks"] and 0 in p["ticks"], p
         assert p["title"] or re.search(r"Labelled: every \d+(st|nd|rd|th) key", p["caption"]), p
+        # (the selected query's row and column are named where labelled: 9 gives way to 6 across)
+        labelled = p["caption"].partition("Labelled:")[2]
+        assert "some of the selected" not in labelled and (9 in p["ticks"] or "column" not in labelled), p
 
 
 @pytest.mark.parametrize("size,extra", [((1280, 720), {"present": 1}), ((1280, 800), {})], ids=["presenter", "desktop"])

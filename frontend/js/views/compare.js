@@ -7,7 +7,7 @@ import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
 import {
-  absMax, axesNote, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, hiddenNote, interventionsCaption, maskedBackground,
+  absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, hiddenNote, interventionsCaption, maskedBackground,
   MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, reason, selectedLabels, setValue, squareHeight, textScale, THEME, tokenAxes,
   tokenHeatmap,
 } from "../plot.js";
@@ -177,6 +177,8 @@ export function apartPositions(r) {
  * words]): those whose tokens differ and the selected query `token` (null: none), as Beyond attention keeps it. */
 export function keptLabels(r, token) {
   // the words that differ first: of two labels too close to draw both (tickIndices), what the sides differ in stays
+  // (the trophy's "␣big / ␣small" at 15 gave way to the last token, selected, at 16); the caption then says which of
+  // the selected query's row and column is labelled (plot.js selectedLabels)
   return [[apartPositions(r), "the ones that differ"], ...(Number.isInteger(token) ? [selectedLabels(token)] : [])];
 }
 
@@ -191,7 +193,7 @@ export function sideKept(side, hide) {
 }
 
 /** apart: the API positions labelled whatever the step (keptLabels); special tokens hidden where `s.hidespecial`
- * (keptIndices). Returns the caption's words on the labels of an axis too narrow for its title (plot.js axesNote). */
+ * (keptIndices). Returns the caption's words on the labels of an axis too narrow for its title (plot.js tokenAxes' note). */
 function pattern(fig, side, label, s, apart = [], cellText = null) {
   const all = side.attention[0] && side.attention[0][0]; // [query][key] of the one layer and head asked for
   if (!all) {
@@ -205,7 +207,7 @@ function pattern(fig, side, label, s, apart = [], cellText = null) {
   const height = squareHeight(n, { max: 620, per: n > 40 ? 10 : 24 });
   const width = fig.clientWidth || 400;
   const at = keptAt(apart, keep); // (the words that differ from the other side and the selected query are labelled)
-  const axes = tokenAxes(width, tokens, height, n > 6, at, textScale());
+  const { note, ...axes } = tokenAxes(width, tokens, height, n > 6, at, textScale());
   draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: 0, zmax: 1, cellText })], {
     height,
     plot_bgcolor: MASKED_COLOR,
@@ -217,7 +219,7 @@ function pattern(fig, side, label, s, apart = [], cellText = null) {
     csv: () => matrixRows("query\\key", plainLabels(tokens), plainLabels(tokens), z),
     json: { side: label, model: side.model, interventions: side.interventions, layer: s.layer, head: s.head, tokens, weights: z },
   });
-  return axesNote(axes, width, tokens, height, at, textScale());
+  return note;
 }
 
 function difference(fig, r, s, query = null, cellText = null) {
@@ -247,7 +249,7 @@ function difference(fig, r, s, query = null, cellText = null) {
   const width = fig.clientWidth || 400;
   const at = keptAt(keptLabels(r, query), keep);
   // ("Ben / <|bos|>" is long); the positions that differ are labelled whatever the step: the caption names them
-  const axes = tokenAxes(width, tokens, height, n > 6 || !same.every(Boolean), at, textScale());
+  const { note, ...axes } = tokenAxes(width, tokens, height, n > 6 || !same.every(Boolean), at, textScale());
   draw(fig, [tokenHeatmap(z, tokens, { masked, zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label: "b − a", cellText })], {
     height,
     plot_bgcolor: MASKED_COLOR,
@@ -261,7 +263,7 @@ function difference(fig, r, s, query = null, cellText = null) {
       // (what is drawn: each side's tokens kept and their rows and columns, as the CSV)
       tokens_a: keptTokens(a.tokens, keep), tokens_b: keptTokens(b.tokens, keep), same_token: r.same_token && keep ? keep.map((i) => r.same_token[i]) : r.same_token, difference: z },
   });
-  return hiddenNote({ hidden }, false) + apartNote(r, keep) + axesNote(axes, width, tokens, height, at, textScale());
+  return hiddenNote({ hidden }, false) + apartNote(r, keep) + note;
 }
 
 /** The difference's caption on the positions whose tokens differ on the two sides (r: a compare answer), among those

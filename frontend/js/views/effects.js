@@ -7,8 +7,8 @@
 import { count, keptCells, keptOf, keptPosition, probText, temperatureElsewhere } from "../derive.js";
 import { ablationAlways } from "../sources.js";
 import {
-  absMax, axesNote, caption, changed, COLORS, DIVERGING, draw, emit, h, hiddenNote, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel,
-  part, plainLabels, patternAxes, reason, selectedLabels, textScale, tokenHeatmap, WEIGHT_SCALE,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, h, hiddenNote, maskedBackground, MASKED_COLOR, matrixRows, numbersFit, panel,
+  part, plainLabels, patternAxes, reason, textScale, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
 
 export const id = "effects";
@@ -50,9 +50,9 @@ function matrixPanel(parent, key, title, all, r, { note, max = 1, name, sel, kep
   const k = textScale();
   const width = fig.clientWidth || 400;
   const at = keptPosition(keep, sel);
-  const axes = patternAxes(width, tokens, k, at);
+  const { note: untitled, ...axes } = patternAxes(width, tokens, k, at);
   // (an axis too narrow for the title saying which tokens it labels has it said in the caption, as Compare's)
-  caption(fig, note + axesNote(axes, width, tokens, axes.height, [selectedLabels(at)], k) + hiddenNote({ hidden }, sums));
+  caption(fig, note + untitled + hiddenNote({ hidden }, sums));
   const z = keptCells(all, keep);
   if (max === null) max = absMax(z);
   const n = tokens.length;

@@ -44,7 +44,8 @@ function controls(element) {
  * outside it): as many slanted labels as have room across (at most 36), as many as have room down (plot.js
  * tokenAxes), not all of them over each other; a thinned axis's title says which are labelled ("token (every 2nd)"). */
 export function similarityAxes(width, height, tokens, k = 1) {
-  return tokenAxes(width, tokens, height, tokens.length > 8, [], k, { most: 36, names: ["token", "token"] });
+  const { xaxis, yaxis } = tokenAxes(width, tokens, height, tokens.length > 8, [], k, { most: 36, names: ["token", "token"] });
+  return { xaxis, yaxis };
 }
 
 function simHeatmap(fig, z, tokens, metric, name, meta) {

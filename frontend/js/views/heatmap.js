@@ -1,7 +1,8 @@
 // The selected layer and head as a query x key heatmap; masked cells grey with the hover text "masked".
 import {
   caption, draw, emit, hiddenNote, interventionsCaption, maskedBackground, MASKED_COLOR, matrixRows, panel, plainLabels, plotOf, presenting,
-  queryTitleRoom, selectedPattern, selectionShapes, squareHeight, textScale, THEME, thinnedTitle, tickStep, tokenAxis, tokenHeatmap, tokenIndex,
+  queryTitleRoom, selectedPattern, selectionShapes, squareHeight, textScale, THEME, thinnedTitle, tickIndices, tickStep, tokenAxis, tokenHeatmap,
+  tokenIndex,
 } from "../plot.js";
 import { isAblated } from "../derive.js";
 import { toggleRow } from "../roles.js";
@@ -27,7 +28,7 @@ export function heatmapAxes(tokens, width, height, k = 1) {
   const yStep = tickStep(n, Math.floor((height - chromeOf(n, k)) / (12 * k)));
   // (the room below the plot counted from the key labels drawn: 130 px times k for all of it left lesson 7's 12
   // tokens the bare "query" at 1280x720 in presenter mode, over a plot 227 px high)
-  const yTitle = thinnedTitle("query", yStep, queryTitleRoom(height, tokens, xStep, k), { k });
+  const yTitle = thinnedTitle("query", yStep, queryTitleRoom(height, tokens, tickIndices(n, xStep), k), { k });
   return {
     xaxis: tokenAxis(tokens, { title: { text: thinnedTitle("key", xStep, Infinity, { all: "key (attended to)", hover: true }) }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep),
     yaxis: tokenAxis(tokens, { title: { text: yTitle }, autorange: false, range: [n - 0.5, -0.5] }, yStep),

@@ -12,7 +12,7 @@ import {
 } from "../labrun.js";
 import {
   action, caption, changed, COLORS, draw, emit, esc, fmt, h, maskedBackground, matrixRows, panel, part, plotOf, reason, setExport, setValue,
-  keyRoom, queryTitleRoom, squareHeight, stepAxis, textScale, THEME, thinnedTitle, tokenAxis, tokenHeatmap,
+  keyRoom, queryTitleRoom, squareHeight, stepAxis, textScale, THEME, thinnedTitle, tickIndices, tokenAxis, tokenHeatmap,
 } from "../plot.js";
 
 const OPEN_TITLE = "register the model at the step shown and look at it in every view";
@@ -320,7 +320,7 @@ export function patternLayout(tokens, width, k = 1) {
   // take 144), down the height less the margins and the key labels as they stand (queryTitleRoom: a fixed 130 px times k
   // left the copy lesson's 24 tokens in presenter mode "query (every 2nd)" beside a plot about 400 px high)
   const key = thinnedTitle("key", every, keyRoom(width, tokens, k), { k, all: "key (attended to)" });
-  const query = thinnedTitle("query", every, queryTitleRoom(height, tokens, every, k, [], upright ? 90 : 0), { k });
+  const query = thinnedTitle("query", every, queryTitleRoom(height, tokens, tickIndices(n, every), k, upright ? 90 : 0), { k });
   return {
     height,
     xaxis: tokenAxis(tokens, { title: { text: key }, side: "bottom", tickangle: upright ? -90 : 0 }, every),

@@ -4,7 +4,7 @@
 import { count, keptCells, keptIndices, keptOf, keptPosition, maskOf, masksAny, shownText, similarityCaption } from "../derive.js";
 import { schemeWords } from "../labrun.js";
 import {
-  absMax, axesNote, caption, changed, DIVERGING, draw, emit, fmt, h, hiddenNote, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR,
+  absMax, caption, changed, DIVERGING, draw, emit, fmt, h, hiddenNote, interventionsCaption, keyLabelsFit, maskedBackground, MASKED_COLOR,
   matrixRows, numbersFit, panel, part, patternAxes, plainLabels, presenting, queryLabelsFit, reason, selectedLabels, setValue, termLabelsNote, textScale,
   THEME, tickIndices, tickSize, tickStep, tokenAxis, tokenHeatmap, WEIGHT_SCALE,
 } from "../plot.js";
@@ -57,10 +57,9 @@ function patternPanel(parent, key, title, all, allTokens, { answer, diff = false
   const z = keptCells(all, keep);
   const at = keptPosition(keep, sel);
   const width = fig.clientWidth || 400;
-  const axes = patternAxes(width, tokens, textScale(), at);
   // an axis that labels every k-th token without a title to say so (a narrow panel: the five models' strip) has it
   // said in the caption
-  const untitled = axesNote(axes, width, tokens, axes.height, [selectedLabels(at)], textScale());
+  const { note: untitled, ...axes } = patternAxes(width, tokens, textScale(), at);
   caption(fig, (note || "") + untitled + hiddenNote({ hidden }, !diff));
   const masked = maskOf(answer, keep);
   if (!changed(fig, [z, tokens, (answer.visible || []).join(","), diff, at, untitled])) return fig;
@@ -425,10 +424,11 @@ function decomposePart(element, data, state) {
   const rowHeight = Math.max(260, Math.min(440, n * 20 + 110));
   const scale = textScale();
   const { size: labelSize, xStep, yStep } = termLabels(width, cols, rowHeight, tokens, scale);
-  caption(fig, r.note + termLabelsNote(xStep, yStep, [selectedLabels(sel)], n) + hiddenNote({ hidden }, false));
+  const keys = tickIndices(n, xStep, [sel]);
+  caption(fig, r.note + termLabelsNote([["key", xStep, keys], ["query", yStep, tickIndices(n, yStep, [sel])]], [selectedLabels(sel)], n) + hiddenNote({ hidden }, false));
   // px between two rows: the upper row's labels, slanted 60° (about 0.55 of the font size down per character), then
   // the lower row's titles (a share of the height left the presenter's larger labels over those titles)
-  const longest = Math.max(1, ...tickIndices(n, xStep, [sel]).map((i) => shownText(tokens[i]).length));
+  const longest = Math.max(1, ...keys.map((i) => shownText(tokens[i]).length));
   const gap = Math.round(longest * labelSize * scale * 0.55 + 12 * scale * 1.5 + 20);
   const plotHeight = gridRows * (rowHeight - 100) + (gridRows - 1) * gap; // (the margins' 90 px and a little room)
   const layout = {

@@ -2,7 +2,7 @@
 // k of every token together in 2-D with the strongest links drawn as lines.
 import {
   absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, matrixRows, panel, plainLabels, plotOf, queryLabelsFit, queryTitleRoom, reason, textScale,
-  thinnedAxisTitle, tickStep, tokenAxis, tokenLabel,
+  thinnedAxisTitle, tickIndices, tickStep, tokenAxis, tokenLabel,
 } from "../plot.js";
 import { isAblated, shownText } from "../derive.js";
 
@@ -31,7 +31,7 @@ export function tokenRows(tokens, k = 1, keep = []) {
   const height = Math.max(240, Math.min(560, n * 22 + 80));
   const step = tickStep(n, queryLabelsFit(height, k));
   // (the room counted as a token heatmap's, below slanted token labels: more than the dimension's numbers take)
-  const title = thinnedAxisTitle("token", step, queryTitleRoom(height, tokens, 1, k, keep), { k });
+  const title = thinnedAxisTitle("token", step, queryTitleRoom(height, tokens, tickIndices(n), k), { k });
   return { height, yaxis: tokenAxis(tokens, { range: [n - 0.5, -0.5], ...title }, step, keep) };
 }
 

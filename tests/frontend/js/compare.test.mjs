@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { ablationNote, answerHead, apartNote, apartPositions, describe as describeSide, EXAMPLES, keptLabels, otherScheme, panelTitles, sideCaption, sideKept } from "../../../frontend/js/views/compare.js";
-import { tokenAxes } from "../../../frontend/js/plot.js";
+import { termLabelsNote, tickIndices, tokenAxes } from "../../../frontend/js/plot.js";
 import { setVocabulary, vocab } from "../../../frontend/js/vocab.js";
 import { serverMeta } from "./meta.mjs";
 
@@ -181,14 +181,20 @@ test("each Compare plot keeps the selected query labelled beside the words that 
     // the keys, every 5th or 6th and "old" at 2: no form with the words has room, so no title
     assert.equal(xaxis.title, undefined, `${width} px, ×${k}: ${xaxis.tickvals}`);
   }
-  // the selected query a step or less before a word that differs: the word stays, what the sides differ in (query 1
-  // before "old" at 2: the keys at every 6th keep 2 alone, and the caption does not call 1 labelled)
+  // the selected query a label's room or less before a word that differs: the word stays, what the sides differ in
+  // (query 1 before "old" at 2: the keys at every 6th keep 2 alone), and the caption says which of the query's row and
+  // column is labelled (it said "some of the selected query's row and column" where only its row was)
   const before = tokenAxes(358, tokens, 620, true, keptLabels(r, 1), 1.4).xaxis.tickvals;
   assert.deepEqual([1, 2].filter((i) => before.includes(i)), [2], `${before}`);
+  const rowOnly = [["key", 6, before], ["query", 2, tickIndices(30, 2, [2, 1], 1)]]; // (down, 1 and 2 have room)
+  assert.equal(termLabelsNote(rowOnly, keptLabels(r, 1), 30),
+    " Labelled: every 6th key and every 2nd query, and the ones that differ and the selected query's row; hover over a cell for its tokens.");
+  assert.equal(termLabelsNote([["key", 5, tickIndices(30, 5, [2, 7])]], keptLabels(r, 7), 30),
+    " Labelled: every 5th key, and the ones that differ and the selected query's column; hover over a cell for its tokens.");
   // (on the step, the words are not needed: every 2nd query and no other)
   assert.equal(tokenAxes(401, tokens, 620, true, keptLabels(r, 8), 1.4).yaxis.title.text, "query (every 2nd labelled)");
   assert.deepEqual(keptLabels(r, null), [[[2], "the ones that differ"]]); // (none selected: the words that differ alone)
-  assert.deepEqual(keptLabels(r, 7), [[[2], "the ones that differ"], [[7], "the selected one", "the selected query's row and column"]]);
+  assert.deepEqual(keptLabels(r, 7).map(([at, words]) => [at, words]), [[[2], "the ones that differ"], [[7], "the selected one"]]);
 });
 
 test("the slanted key labels of each Compare plot are apart by their text's size, beside the query labels and colour bar", () => {

@@ -634,7 +634,7 @@ test("the lab's attention plot's axis titles say which tokens are labelled where
           // where a form naming the step fits the axis (about 8.4 px a letter times k), the title says it
           // (the key's: the width less the query labels, colour bar and padding, as the other heatmaps count it; the
           // query's: the height less its key labels as drawn, upright where one is wider than its columns)
-          const room = name === "key" ? keyRoom(width, tokens, k) : queryTitleRoom(height, tokens, step, k, [], xaxis.tickangle === -90 ? 90 : 0);
+          const room = name === "key" ? keyRoom(width, tokens, k) : queryTitleRoom(height, tokens, xaxis.tickvals, k, xaxis.tickangle === -90 ? 90 : 0);
           if (`${name} (every ${ordinal(step)})`.length * 8.4 * k <= room)
             assert.match(title, new RegExp(`^${name} \\(every ${ordinal(step)}( labelled)?\\)$`), `${where}: ${title}`);
           else assert.equal(title, name, where);

@@ -69,17 +69,21 @@ test("the presenter's larger type scales a layout's fonts once, leaving the layo
   assert.equal(scaledFonts({ z, textfont: { size: 10 } }, 2).z, z);
 });
 
-test("an axis labels every step-th token and always the positions it must: their neighbours within a step give way", () => {
+test("an axis labels every step-th token and always the positions it must: their neighbours within a label's room give way", () => {
   assert.deepEqual(tickIndices(5), [0, 1, 2, 3, 4]);
   assert.deepEqual(tickIndices(17, 2), [0, 2, 4, 6, 8, 10, 12, 14, 16]);
   // the presenter's trophy: 17 tokens at every 2nd, and "big / small" (position 15) was left without a label
   assert.deepEqual(tickIndices(17, 2, [15]), [0, 2, 4, 6, 8, 10, 12, 15]);
   // of those it must label closer than a step to each other, the first in keep's order alone (12 and 13 ran into each
-  // other; Compare puts the words that differ first, so that the selected query beside one gives way)
+  // other; Compare puts the selected query first, so that a word that differs beside it gives way)
   assert.deepEqual(tickIndices(30, 5, [0, 12, 13]), [0, 5, 12, 20, 25]);
   assert.deepEqual(tickIndices(30, 5, [13, 12, 12]), [0, 5, 13, 20, 25]);
   assert.deepEqual(tickIndices(30, 1, [12, 13]), [...Array(30).keys()]); // (every token has room)
   assert.deepEqual(tickIndices(4, 3, [9, -1, 1.5]), [0, 3]); // (none of these is a position)
+  // labels collide closer than the room a label needs, less than a step where the step rounds it up: every 7th of 51
+  // with 9 kept labelled 0, 9 and 21, a gap of 12 where 14 has room (5 from 9, a label about 4.6 wide: labelRoom)
+  assert.deepEqual(tickIndices(51, 7, [9], 4.6).slice(0, 4), [0, 9, 14, 21]);
+  assert.deepEqual(tickIndices(51, 7, [10], 4.6).slice(0, 3), [0, 10, 21]); // (7 and 14 too close to 10)
   const axis = tokenAxis([...Array(17).keys()].map((i) => ({ display: `t${i}` })), {}, 2, [15]);
   assert.deepEqual([axis.tickvals.at(-1), axis.ticktext.at(-1)], [15, "t15"]);
 });
@@ -158,15 +162,17 @@ test("a thinned axis that labels a token off its step names it in its title, or 
   // attention the selected query: an axis of every 2nd with query 7 labelled too said "query (every 2nd labelled)"
   const { offStepWords, patternAxes, tokenAxes } = await import("../../../frontend/js/plot.js");
   const keep = [[[2, 4], "the ones that differ"], [[7], "the selected one"]];
-  assert.equal(offStepWords(keep, 2, 30), "the selected one");
-  assert.equal(offStepWords([[[2, 5], "the ones that differ"]], 3, 30), "the ones that differ");
+  const words = (groups, step) => offStepWords(groups, step, tickIndices(30, step, groups.flatMap(([at]) => at)), 30);
+  assert.equal(words(keep, 2), "the selected one");
+  assert.equal(words([[[2, 5], "the ones that differ"]], 3), "the ones that differ");
   // every 3rd: 2 and 4 are closer than a step, 4 is not labelled (tickIndices), so not "the ones that differ"
-  assert.equal(offStepWords(keep, 3, 30), "some of the ones that differ and the selected one");
-  assert.equal(offStepWords(keep, 1, 30), "");
-  assert.equal(offStepWords([[[null, 40], "the selected one"]], 3, 30), ""); // (none selected, or one not drawn)
+  assert.equal(words(keep, 3), "some of the ones that differ and the selected one");
+  assert.equal(words(keep, 1), "");
+  assert.equal(words([[[null, 40], "the selected one"]], 3), ""); // (none selected, or one not drawn)
   const tokens = [{ display: "<|bos|>" }, ...Array.from({ length: 29 }, (_, i) => ({ display: ["␣the", "␣cat", "␣sat", "ing", "."][i % 5] }))];
   const { xaxis, yaxis } = tokenAxes(600, tokens, 620, true, [[[7], "the selected one"]], 1);
-  assert.deepEqual(xaxis.tickvals, [0, 2, 4, 7, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28]);
+  // (a label needs 0.98 of a position across 600 px: 6 and 8 beside 7 have room, 15 px apart)
+  assert.deepEqual(xaxis.tickvals, [0, 2, 4, 6, 7, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28]);
   assert.equal(xaxis.title.text, "key (every 2nd labelled, and the selected one)");
   assert.equal(yaxis.title, undefined); // (every query labelled)
   assert.equal(tokenAxes(600, tokens, 620, true, [[[8], "the selected one"]], 1).xaxis.title.text, "key (every 2nd labelled)");
@@ -179,23 +185,31 @@ test("a thinned axis that labels a token off its step names it in its title, or 
 test("an axis without a title's room says in the caption which tokens it labels, and which of those it must", async () => {
   // Compare at 1280x720 in presenter mode, 51 tokens, side b differing at 6 and 7, query 9 selected: "every 7th, and
   // the ones that differ" has no room under a 401 px panel, so the keys had no title and nothing said what they label
-  const { axesNote, selectedLabels, termLabelsNote, tokenAxes } = await import("../../../frontend/js/plot.js");
+  const { selectedLabels, termLabelsNote, tokenAxes } = await import("../../../frontend/js/plot.js");
   const text = "Once upon a time there was a little girl named Lily who loved to play in the park with her dog and her friends every " +
     "day after school . One day she saw a big red ball under the old tree and ran to get it for her mom .";
   const tokens = [{ display: "<|bos|>" }, ...text.split(" ").map((w, i) => ({ display: i && w !== "." ? `␣${w}` : w }))];
   const keep = [[[6, 7], "the ones that differ"], selectedLabels(9)];
   const axes = tokenAxes(401, tokens, 620, true, keep, 1.4);
   assert.equal(axes.xaxis.title, undefined);
-  assert.deepEqual(axes.xaxis.tickvals.slice(0, 3), [6, 14, 21]); // (7 and 9 too close to 6: "␣was" ran into "␣a" and "␣girl")
+  // (7 and 9 too close to 6: "␣was" ran into "␣a" and "␣girl"; 0, 6 before it, has a label's room)
+  assert.deepEqual(axes.xaxis.tickvals.slice(0, 4), [0, 6, 14, 21]);
   assert.match(axes.yaxis.title.text, /^query \(every 3rd/);
-  assert.equal(axesNote(axes, 401, tokens, 620, keep, 1.4), " Labelled: every 7th key, and some of the ones that differ; hover over a cell for its tokens.");
+  assert.equal(axes.note, " Labelled: every 7th key, and some of the ones that differ; hover over a cell for its tokens.");
   // with room for the title, nothing to say
-  assert.equal(axesNote(tokenAxes(1200, tokens, 620, true, keep, 1), 1200, tokens, 620, keep, 1), "");
+  assert.equal(tokenAxes(1200, tokens, 620, true, keep, 1).note, "");
   // both axes: the groups drawn off either step, in the caption's words
-  assert.equal(termLabelsNote(2, 3, [[[4, 10], "the ones that differ"], selectedLabels(7)], 30),
+  const ticks = (step, at) => tickIndices(30, step, at);
+  assert.equal(termLabelsNote([["key", 2, ticks(2, [4, 10, 7])], ["query", 3, ticks(3, [4, 10, 7])]], [[[4, 10], "the ones that differ"], selectedLabels(7)], 30),
     " Labelled: every 2nd key and every 3rd query, and the ones that differ and the selected query's row and column; hover over a cell for its tokens.");
-  assert.equal(termLabelsNote(2, 1, [selectedLabels(8)], 30), " Labelled: every 2nd key; hover over a cell for its tokens.");
-  assert.equal(termLabelsNote(1, 1, [selectedLabels(7)], 30), "");
+  assert.equal(termLabelsNote([["key", 2, ticks(2, [8])], ["query", 1, ticks(1, [8])]], [selectedLabels(8)], 30), " Labelled: every 2nd key; hover over a cell for its tokens.");
+  assert.equal(termLabelsNote([["key", 1, ticks(1, [7])], ["query", 1, ticks(1, [7])]], [selectedLabels(7)], 30), "");
+  // each axis as drawn: 5 and 6 differ, every 4th key labels 5 alone, every 3rd query both: not all of them are labelled
+  const apart = [[[5, 6], "the ones that differ"]];
+  assert.equal(termLabelsNote([["key", 4, ticks(4, [5, 6])], ["query", 3, tickIndices(30, 3, [5, 6], 1)]], apart, 30),
+    " Labelled: every 4th key and every 3rd query, and some of the ones that differ; hover over a cell for its tokens.");
+  assert.equal(termLabelsNote([["query", 3, tickIndices(30, 3, [5, 6], 1)]], apart, 30),
+    " Labelled: every 3rd query, and the ones that differ; hover over a cell for its tokens.");
 });
 
 test("a token heatmap's thinned axes say in their titles which tokens are labelled; one that labels all has no title", async () => {

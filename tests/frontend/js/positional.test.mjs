@@ -104,13 +104,14 @@ test("the four terms' labels, slanted 60° across and upright down, are apart by
 test("the four terms' caption says which tokens their thinned axes label; where they label all it says nothing of it", async () => {
   // 30 tokens at 1280x800: every 2nd query labelled down each term and every 3rd key across, and no word of it (the
   // five panels have no axis titles)
-  const { ordinal, selectedLabels, termLabelsNote } = await import("../../../frontend/js/plot.js");
+  const { ordinal, selectedLabels, termLabelsNote, tickIndices } = await import("../../../frontend/js/plot.js");
   let thinned = 0;
   for (const [width, cols, rowHeight, k] of [[1248, 5, 440, 1], [1238, 5, 440, 1.4], [358, 2, 440, 1], [820, 3, 300, 1.4]]) {
     for (const tokens of [SENTENCE, SENTENCE.slice(0, 6)]) {
       const { xStep, yStep } = termLabels(width, cols, rowHeight, tokens, k);
       for (const sel of [null, tokens.length - 1, 7]) {
-        const note = termLabelsNote(xStep, yStep, [selectedLabels(sel)], tokens.length);
+        const n = tokens.length;
+        const note = termLabelsNote([["key", xStep, tickIndices(n, xStep, [sel])], ["query", yStep, tickIndices(n, yStep, [sel])]], [selectedLabels(sel)], n);
         const what = `${tokens.length} tokens, ${width} px, ×${k}, query ${sel}`;
         if (xStep > 1) assert.match(note, new RegExp(`every ${ordinal(xStep)} key`, "i"), what);
         else assert.doesNotMatch(note, /key/, what);
