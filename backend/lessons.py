@@ -34,6 +34,26 @@ ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,79}$")
 SETTING_RE = re.compile(r"^([A-Za-z][A-Za-z_-]*)\s*:\s*(.*)$")
 PLACEHOLDER_RE = re.compile(r"\{\{(.*?)\}\}")
 PLACEHOLDER_OK = re.compile(r"^[\w$#@().,=+/|:~ -]{1,200}$")
+# the panels a step's `focus` can bring into sight, by view: the keys frontend/js/plot.js panel() gives them (the
+# figure's data-part), or part() a section of panels (`models`); tests/backend/test_lessons.py finds each in
+# frontend/js/views. `grid` centres the step's head's tile in the grid of every head; any other, the panel with its
+# section's heading below the tabs (frontend/js/lessons.js focusOffset).
+FOCUS: dict[str, tuple[str, ...]] = {
+    "attention": ("heatmap", "lines", "grid", "heads", "rows"),
+    "arithmetic": ("scores", "weights", "table"),
+    "qkv": ("projection",),
+    "embeddings": ("onehot", "dense", "depth", "paths", "neighbors", "analogy"),
+    "positional": ("encoding", "possim", "decompose"),
+    "poslab": ("lengths-plot", "probe-plot"),
+    "predictions": ("topk", "perpos"),
+    "compare": ("a", "b", "diff", "pred-a", "pred-b"),
+    "lens": ("prob", "top"),
+    "attribution": ("heads", "parts"),
+    "effects": ("effects",),
+    "lab": ("loss", "pattern", "roles", "answer"),
+    "heads": ("table", "probe-plot", "models"),
+}
+FOCUS_NAMES = sorted({k for keys in FOCUS.values() for k in keys})
 
 
 # --------------------------------------------------------------------------- the response
@@ -69,9 +89,10 @@ class StepSettings(BaseModel):
                                                     "layer and head chosen on the live numbers "
                                                     "(backend/lesson_steps.py HEAD_ROLES) instead of `layer`, `head`")
     probe: bool = Field(False, description="heads: score the induction probe instead of the sentence")
-    focus: Literal["grid"] | None = Field(None, description="attention: `grid`, once the step is drawn the page "
-                                                            "scrolls the grid's tile of the step's head into sight "
-                                                            "(not inherited by the next step)")
+    focus: str | None = Field(None, description="a panel of the step's view (FOCUS) that the page brings into sight "
+                                                "once the step is drawn: `grid`, the attention view's grid with the "
+                                                "tile of the step's head in the middle; another, the panel below the "
+                                                "tabs (not inherited by the next step)")
     role: str | None = Field(None, description="heads: the role the head finder ranks by (null: the page's default)")
     ltask: str | None = Field(None, description="the training lab's task (`lab-task:`; null: the page's)")
     lpos: str | None = Field(None, description="the training lab's positional scheme (`lab-positional:`)")
@@ -233,9 +254,10 @@ def _setting(key: str, value: str, line: int) -> tuple[str, object]:
                 raise LessonSyntaxError(line, f"token: {value!r} is not a role (the roles: "
                                               f"{', '.join('@' + r for r in ROLES)})")
         return field, value
-    if field == "focus":
-        if value != "grid":
-            raise LessonSyntaxError(line, f"focus must be grid (the attention view's grid of every head), not {value!r}")
+    if field == "focus":  # (a panel of the step's view: parse_lesson checks it once the view is known)
+        if value not in FOCUS_NAMES:
+            raise LessonSyntaxError(line, f"focus must be a panel of the step's view (one of "
+                                          f"{', '.join(FOCUS_NAMES)}), not {value!r}")
         return field, value
     if field == "positions":
         if value not in POSITIONS:
@@ -397,6 +419,10 @@ def parse_lesson(source: str, file: str, number: int = 1, check_model=None) -> L
             raise LessonSyntaxError(start + 1, f"step {n + 1} has no sentence (set `sentence:` in the front matter "
                                                "or in the step)")
         settings = StepSettings(**current)
+        if settings.focus and settings.focus not in FOCUS.get(settings.view, ()):
+            raise LessonSyntaxError(start + 1, f"step {n + 1}: focus: {settings.focus} is not a panel of the "
+                                               f"{settings.view} view (its panels: "
+                                               f"{', '.join(FOCUS.get(settings.view, ())) or 'none'})")
         if check_model is not None:
             try:
                 check_model(settings.model, settings.layer, settings.head, settings.ablate)

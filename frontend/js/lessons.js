@@ -7,7 +7,7 @@
 import { data } from "./data.js";
 import { beyondNotice, effectiveToken, keptIndices, linkStep, stepProblem } from "./derive.js";
 import * as T from "./lesson-template.js";
-import { onPhone } from "./plot.js";
+import { onPhone, plotOf } from "./plot.js";
 import { DEFAULTS, state, subscribe, update } from "./state.js";
 import { tileBox } from "./views/grid.js";
 import * as lessonView from "./views/lesson.js";
@@ -33,11 +33,11 @@ const L = {
   toView: false, // a step was just entered: on a phone, scroll to the view once it is drawn (scrollToView)
   toQuestion: false, // a step was just entered: once drawn, its question shown whole in the panel (scrollToQuestion)
   linked: null, // {lesson, step}: the page was opened from a whole page's link at that step (linkNote)
-  toGrid: false, // a step with `focus: grid` was just entered: scroll to its head's tile once drawn (scrollToGrid)
-  gridWait: false, // scrollToGrid is looking for that tile
+  toPanel: null, // the panel a step with `focus:` just entered names: scrolled into sight once drawn (scrollToPanel)
+  panelWait: false, // scrollToPanel is looking for it
   focusIn: false, // the Lessons button just showed the panel: the keyboard goes to its title once drawn (focusPanel)
 };
-const GRID_FRAMES = 600; // about 10 s of frames
+const PANEL_FRAMES = 600; // about 10 s of frames
 const RECENTRE_MS = 600;
 
 const INTERVENTIONS = ["positions", "scale", "ablate"];
@@ -217,7 +217,7 @@ function enterStep(lesson, n, { history = "push", model: asked = null, text: ask
   if (box && document.activeElement !== box) box.value = text;
   L.toView = true; // (a phone: drawPanel scrolls to the view once the step is drawn)
   L.toQuestion = true; // (drawPanel shows the step's question whole once it is drawn)
-  L.toGrid = s.focus === "grid"; // (drawPanel then scrolls the grid's tile of the step's head into sight)
+  L.toPanel = s.focus || null; // (drawPanel then scrolls the panel it names into sight)
   L.schedule();
 }
 
@@ -309,26 +309,50 @@ function showInPanel(panel, el) {
   panel.scrollBy({ top: to, behavior: "instant" });
 }
 
-/** A step with `focus: grid`, its numbers in: once the grid is drawn with the selected head (a head chosen on the live
- * numbers is selected once they are in), the page scrolls that head's tile to the middle of what it shows, between
- * the token strip and tabs and the lesson's sheet (narrow screens) or the window's foot. Looked for on each frame,
- * up to GRID_FRAMES of them (a large model's grid is drawn after its heatmap). */
-function scrollToGrid(frames = 0) {
-  const box = L.toGrid ? tileBox($("attn-grid"), state.layer, state.head) : null;
-  if (!box && L.toGrid && frames < GRID_FRAMES) {
-    requestAnimationFrame(() => scrollToGrid(frames + 1));
+/** A step with `focus:`, its numbers in: once its panel is drawn (a head chosen on the live numbers is selected once
+ * they are in), the page scrolls it into sight (focusOffset). Looked for on each frame, up to PANEL_FRAMES of them (a
+ * large model's grid is drawn after its heatmap). Not while the student types in a box of the page (the scroll would
+ * take the box they type in away). */
+function scrollToPanel(frames = 0) {
+  const by = L.toPanel ? focusOffset(L.toPanel) : null;
+  if (by === null && L.toPanel && frames < PANEL_FRAMES) {
+    requestAnimationFrame(() => scrollToPanel(frames + 1));
     return;
   }
-  L.toGrid = L.gridWait = false;
-  if (!box) return;
-  centreTile(box);
-  // the plots above the grid may still change their height as the step's other answers arrive: once, a little later,
-  // the tile is put back in the middle, unless the student has scrolled meanwhile
+  const key = L.toPanel;
+  L.toPanel = null;
+  L.panelWait = false;
+  if (by === null || typing()) return;
+  scrollInSight(() => focusOffset(key));
+  // the plots above it may still change their height as the step's other answers arrive: once, a little later, the
+  // panel is put back in sight, unless the student has scrolled (or typed) meanwhile
   const at = window.scrollY;
   setTimeout(() => {
-    const again = window.scrollY === at && tileBox($("attn-grid"), state.layer, state.head);
-    if (again) centreTile(again);
+    if (window.scrollY === at && !typing() && focusOffset(key) !== null) scrollInSight(() => focusOffset(key));
   }, RECENTRE_MS);
+}
+
+/** A box of the page the student types in has the keyboard. */
+function typing() {
+  const el = document.activeElement;
+  return Boolean(el && (el.matches("input:not([type=button], [type=submit], [type=checkbox], [type=radio]), textarea, select") || el.isContentEditable));
+}
+
+/** How far to scroll to bring the panel named `key` into sight, once the view on screen has drawn it (null before):
+ * `grid`, the tile of the step's head in the middle of what the page shows (the grid of a large model is taller than
+ * the screen); another, a panel or a section of the view by its key (plot.js panel, part), with the heading and intro
+ * of the section it is in, below the sticky token strip and tabs and above the lesson's sheet (plotOffset, as a
+ * revealed answer's plot on a phone; a section taller than that room shows its first plot). */
+function focusOffset(key) {
+  const bottom = shownBottom();
+  if (key === "grid") {
+    const box = tileBox($("attn-grid"), state.layer, state.head);
+    return box ? (box.top + box.bottom) / 2 - (stripBottom() + bottom) / 2 : null;
+  }
+  const at = document.querySelector(`main .view:not([hidden]) :is(.panel, .subsection)[data-part="${key}"]`);
+  const fig = at && at.querySelector(".panel") ? at.querySelector(".panel") : at;
+  if (!fig || !fig.offsetParent || !(plotOf(fig).childElementCount || !fig.querySelector(".reason").hidden)) return null;
+  return plotOffset(at.closest(".subsection") || at, stripBottom(), bottom);
 }
 
 /** Where (viewport px) the page shows below the token strip and tabs now: their bottom edge, 0 where it is above the
@@ -338,13 +362,11 @@ function stripBottom() {
   return strip ? Math.max(0, strip.getBoundingClientRect().bottom) : 0;
 }
 
-/** Scroll so that `box` (viewport px) sits in the middle of what the page shows: between the sticky token strip and
- * tabs and the lesson's sheet (narrow screens) or the window's foot. */
-function centreTile(box) {
-  const top = stripBottom();
+/** Where (viewport px) what the page shows ends: at the top of the lesson's sheet (narrow screens) or at the window's
+ * foot (the lesson beside the page). */
+function shownBottom() {
   const sheet = $("lesson-panel").getBoundingClientRect();
-  const bottom = sheet.top > window.innerHeight / 3 ? sheet.top : window.innerHeight; // a sheet at the foot, or beside
-  window.scrollBy({ top: (box.top + box.bottom) / 2 - (top + bottom) / 2, behavior: "instant" });
+  return sheet.top > window.innerHeight / 3 ? sheet.top : window.innerHeight; // a sheet at the foot, or beside
 }
 
 /** The model a step's settings name (the page's default where they name none or one not installed). */
@@ -599,12 +621,15 @@ function renderPanel(panel, data) {
 function plotAboveSheet(panel, answer) {
   if (!onPhone()) return;
   const fig = readPlot(answer);
-  if (!fig) return;
-  // again where the scroll moved the strip: at the page's top, below the header, it sticks higher once scrolled, and
-  // the plot stopped that much below it
+  if (fig) scrollInSight(() => plotOffset(fig, stripBottom(), panel.getBoundingClientRect().top));
+}
+
+/** Scroll the page by `offset()` px, and once more where that moved the sticky token strip and tabs: at the page's
+ * top, below the header, they stick higher once scrolled, and what was scrolled to stopped that much below them. */
+function scrollInSight(offset) {
   for (let pass = 0, at = null; pass < 2 && at !== stripBottom(); pass++) {
     at = stripBottom();
-    const by = plotOffset(fig, at, panel.getBoundingClientRect().top);
+    const by = offset();
     if (!by) return;
     window.scrollBy({ top: by, behavior: "instant" });
   }
@@ -744,9 +769,9 @@ function drawPanel(base) {
   panel.dataset.state = pending ? "loading" : "ready";
   if (L.toView && !pending) scrollToView();
   if (L.toQuestion && !pending) scrollToQuestion();
-  if (L.toGrid && !pending && !L.gridWait) {
-    L.gridWait = true;
-    scrollToGrid();
+  if (L.toPanel && !pending && !L.panelWait) {
+    L.panelWait = true;
+    scrollToPanel();
   }
 }
 

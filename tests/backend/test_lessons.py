@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 import pytest
 from fastapi.testclient import TestClient
 
-from backend.lessons import load_lessons, parse_lesson
+from backend.lessons import FOCUS, load_lessons, parse_lesson
 from backend.main import create_app
 from backend.service import ModelService
 from backend.settings import LESSONS_DIR, Settings
@@ -229,10 +229,32 @@ BAD = {
     "open-placeholder.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\n\nA {{query number.\n", "line 7: a {{ placeholder }}"),
     "no-sentence.md": ("---\ntitle: T\n---\n## Step\nview: attention\n\nText.\n", "no sentence"),
     "no-text.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nview: attention\n", "no explanation"),
-    "bad-focus.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nfocus: heatmap\n\nText.\n", "line 6: focus must be grid"),
+    "bad-focus.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nfocus: heatmaps\n\nText.\n",
+                     "line 6: focus must be a panel of the step's view (one of"),
+    "focus-elsewhere.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nview: embeddings\nfocus: grid\n\nText.\n",
+                           "line 5: step 1: focus: grid is not a panel of the embeddings view (its panels: onehot"),
     "bad-ask.md": ("---\ntitle: T\nsentence: Hi.\n---\n## Step\nask: everything\n\nText.\n", "ask must be one of"),
     "Bad Name!.md": (GOOD, "lowercase letters"),
 }
+
+
+def test_each_focus_names_a_panel_its_view_draws():
+    """A step's `focus` names a panel by the key plot.js panel() gives it (its data-part): each name the lesson
+    check accepts for a view is a panel's key, or a section's, drawn by that view's module or a module it imports."""
+    views = Path(__file__).resolve().parents[2] / "frontend" / "js" / "views"
+    source = {f.name: f.read_text(encoding="utf-8") for f in views.glob("*.js")}
+    module = {m[1]: name for name, src in source.items() for m in re.finditer(r'export const id = "([\w-]+)"', src)}
+
+    def panels(name: str) -> set[str]:  # (the view's module and the modules it draws with)
+        keys = {a or b for a, b in re.findall(r'panel\(\w+, "([\w-]+)"|part\(\w+, "([\w-]+)", \(\) => h\("section"',
+                                                 source[name])}
+        for sub in re.findall(r'import \* as \w+ from "\./([\w-]+\.js)"', source[name]):
+            keys |= panels(sub)
+        return keys
+
+    for view, keys in FOCUS.items():
+        drawn = panels(module[view])
+        assert set(keys) <= drawn, (view, set(keys) - drawn)
 
 
 def test_malformed_files_are_reported_by_name_and_the_rest_still_load(tmp_path, service):

@@ -620,6 +620,51 @@ def test_a_step_about_the_grid_scrolls_its_head_into_sight(page: Page, lessons, 
         assert page.evaluate("scrollY") == 0
 
 
+# the plot of the panel (or the first of the section) a step's `focus` names, against what the page shows: the band
+# between the sticky token strip and tabs and the lesson's sheet (narrow screens) or the window's foot
+PANEL_IN_SIGHT = """(key) => {
+  const at = document.querySelector(`main .view:not([hidden]) :is(.panel, .subsection)[data-part="${key}"]`);
+  const plot = at && at.querySelector('.plot');
+  if (!plot || !plot.childElementCount) return null;
+  const box = plot.getBoundingClientRect();
+  const sheet = document.getElementById('lesson-panel').getBoundingClientRect();
+  return { plot: [box.top, box.bottom], band: [document.querySelector('.sticky').getBoundingClientRect().bottom,
+                                               sheet.top > innerHeight / 3 ? sheet.top : innerHeight], scrolled: scrollY };
+}"""
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (390, 844)])
+@pytest.mark.parametrize("lesson_id,n,key", [
+    ("similarity-and-vector-arithmetic", 1, "neighbors"), ("similarity-and-vector-arithmetic", 3, "analogy"),
+    ("similarity-and-vector-arithmetic", 4, "analogy"), ("positional-encoding", 4, "decompose"),
+    ("positional-encoding", 6, "models")])
+def test_a_step_about_a_panel_down_the_view_brings_it_into_sight(page: Page, lessons, lesson_id, n, key, size):
+    """Lesson 3's a − b + c steps quote the words of a panel about 1,566 px down the embeddings view at 1280x800,
+    lesson 8's 'Four terms of a score' a panel about 2,000 px down the Positional view: the page stayed at its top,
+    the numbers under the sheet or below the screen. A step with `focus: <panel>` scrolls that panel's plot into the
+    band under the tabs and above the sheet when it is entered; a redraw of the step (another word typed) does not
+    scroll again."""
+    step = next(l for l in lessons if l["id"] == lesson_id)["steps"][n - 1]
+    assert step["settings"]["focus"] == key
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto(f"/?lesson={lesson_id}&step={n}")
+    step_ready(page, lesson_id, n, timeout=300_000)
+    page.wait_for_function(f"""(key) => {{ const t = ({PANEL_IN_SIGHT})(key);
+        return t && t.scrolled > 0 && Math.min(t.plot[1], t.band[1]) - Math.max(t.plot[0], t.band[0])
+                    >= Math.min(t.plot[1] - t.plot[0], t.band[1] - t.band[0]) - 2; }}""", arg=key, timeout=30_000)
+    page.wait_for_timeout(1000)  # (and it stays there once the plots above it have settled)
+    seen = page.evaluate(PANEL_IN_SIGHT, key)
+    shown = min(seen["plot"][1], seen["band"][1]) - max(seen["plot"][0], seen["band"][0])
+    assert shown >= min(seen["plot"][1] - seen["plot"][0], seen["band"][1] - seen["band"][0]) - 2, seen
+    if n == 3 and lesson_id == "similarity-and-vector-arithmetic":  # a redraw of the step: the page stays put
+        page.evaluate("""() => { window.scrollTo(0, 0); const form = document.querySelector('form[data-part="anform"]');
+            form.querySelector('input[name="c"]').value = 'her'; form.requestSubmit(); }""")  # (no scroll to the box)
+        page.wait_for_function("() => new URLSearchParams(location.search).get('c') === 'her'")
+        step_ready(page, lesson_id, n)
+        page.wait_for_timeout(800)
+        assert page.evaluate("scrollY") == 0
+
+
 def test_the_analogy_step_follows_the_words_typed(page: Page, models):
     """Lesson 3 step 3, then king − man + woman ≈ queen typed in the embeddings view: the lesson says where queen
     ranks, as the analogy's caption does (it kept saying the step's boy − he + she lands on the word expected, and
