@@ -2418,7 +2418,7 @@ def test_the_query_and_its_attended_word_are_named_with_their_tokens(client, les
     body = filled(d)
     assert f"token {query}, **{word_of(tokens[query]['display'])}**" in body, body
     assert (f"**{attended['word']}** (token {attended['index']}: of the other words" in body
-            or f"token {attended['index']}, **{attended['word']}** (of the other words" in body), body
+            or f"token {attended['index']}, **{attended['word']}**, the other word it attends to most" in body), body
 
 
 def test_lesson_8_s_attended_word_is_said_of_the_layer_it_comes_from(client):
@@ -2435,7 +2435,22 @@ def test_lesson_8_s_attended_word_is_said_of_the_layer_it_comes_from(client):
         words = [i for i, t in enumerate(e["tokens"]) if not t["special"] and i != query and not e["mask"][i]]
         assert attended["index"] == max(words, key=lambda i: e["weights"][i])
         body = " ".join(d["body"].split())
-        assert "the one it attends to most in layer {{layer}}, head {{head}}), layer 0, head {{head}}:" in body
+        assert "the other word it attends to most in layer {{layer}}, head {{head}}. Their score in layer 0, head " \
+               "{{head}}, splits into content·content" in body
+
+
+@pytest.mark.parametrize("layer", [0, 2])
+def test_lesson_8_s_four_terms_name_the_layer_and_head_once_each(client, layer):
+    """'Four terms of a score' read "... (of the other words, the one it attends to most in layer 0, head 0), layer 0,
+    head 0: content·content ...": the layer and head said twice in a row. The attended word is named with the layer and
+    head it is the top word of, then the split with layer 0 (where it is computed), each once, on any layer."""
+    d = client.post("/api/lessons/positional-encoding/steps/4",
+                    json={"text": "The cat sat on the mat because it was tired.", "layer": layer, "head": 1}).json()
+    assert d["problems"] == [] and d["missing"] is None, d
+    said = " ".join(filled(d).split())
+    assert "), layer" not in said and "head 1, layer" not in said, said
+    assert f"the other word it attends to most in layer {layer}, head 1. Their score in layer 0, head 1, splits into " \
+           "content·content" in said, said
 
 
 def test_lesson_7_s_first_steps_need_no_pronoun(client):
