@@ -101,8 +101,11 @@ function formatParams(n) {
   return String(n);
 }
 
+/** A model's label in the model menu: its name, kind, size and positional scheme; a model that is not installed, its
+ * name and that (after the rest, " (not installed)" was cut at the menu's edge at 1280 px, "... rotary (not"). */
 function modelLabel(m) {
-  return `${m.name} · ${m.kind} · ${formatParams(m.params)} params · ${m.positional}` + (m.available ? "" : " (not installed)");
+  if (!m.available) return `${m.name} · not installed`;
+  return `${m.name} · ${m.kind} · ${formatParams(m.params)} params · ${m.positional}`;
 }
 
 /** The pause after a keystroke: the current model's last analysis time, within TEXT_DEBOUNCE_MS's bounds. */
@@ -573,12 +576,12 @@ function setModels(list) {
 
 /** The model menu's labels: in presenter mode and on a phone each model's name alone (the menu is narrow there, and
  * cut the full label after the name or its size; the line under it on a phone says the kind, size and scheme in
- * full), else with its kind, size and positional scheme. */
+ * full), else with its kind, size and positional scheme; a model that is not installed, its name and that, everywhere. */
 function labelModels() {
   const short = page.presenting || onPhone();
   for (const opt of $("model").options) {
     const m = page.byName.get(opt.value);
-    if (m) opt.textContent = short ? m.name + (m.available ? "" : " (not installed)") : modelLabel(m);
+    if (m) opt.textContent = short && m.available ? m.name : modelLabel(m);
   }
 }
 

@@ -3,7 +3,8 @@ view; Links keeps its height when the lesson panel opens and closes; presenter m
 plot area on screen (with and without a lesson); on a phone (390x844) a lesson question's choices are on screen
 before "Next"; the Download report link carries the selected query, and the report names and explains it; every tick
 label of seven views lies inside its plot at 1280x800 and 390x844; no element marked hidden is shown, in any view;
-the Compare view on a head only side a's model has; the Arithmetic view's query line shows all its numbers."""
+the Compare view on a head only side a's model has; the Arithmetic view's query line shows all its numbers; the model
+menu says whole that a model is not installed."""
 
 from __future__ import annotations
 
@@ -163,6 +164,37 @@ def test_presenter_mode_keeps_a_long_text_s_heatmap_rows_readable(page: Page):
     assert r["right"] - r["left"] > 900, r  # (the whole width, as before)
     assert page.locator("#attn-heatmap .ytick text").count() >= 20
     assert page.evaluate(TICKS_OUTSIDE) == []
+
+
+# every label of the model menu, and the room it needs inside the menu (its padding; the arrow takes 20 px more)
+MENU_LABELS = """() => { const s = document.querySelector('#model'), cs = getComputedStyle(s);
+  const c = document.createElement('canvas').getContext('2d');
+  c.font = `${cs.fontWeight} ${cs.fontSize} ${cs.fontFamily}`;
+  return {has: s.clientWidth, labels: [...s.options].map((o) => ({text: o.text,
+          needs: c.measureText(o.text).width + parseFloat(cs.paddingLeft) + parseFloat(cs.paddingRight)}))}; }"""
+
+
+@pytest.mark.parametrize("size, extra", [((1280, 800), {}), ((1280, 720), {"present": 1}), ((390, 844), {})],
+                         ids=["desktop", "presenter", "phone"])
+def test_the_model_menu_says_whole_that_a_model_is_not_installed(page: Page, size, extra):
+    """On a server with only the bundled models (`make run` without `make models`), a link naming smollm2-135m showed
+    in the menu "smollm2-135m · causal · 134.52 M params · rotary (not" at 1280x800 and "smollm2-135m (" in presenter
+    mode: " (not installed)" came after the rest of the label. A model that is not installed is labelled with its name
+    and "not installed" alone, and in presenter mode the menu widens to it: every label fits whole."""
+    def not_installed(route):
+        body = route.fetch().json()
+        for m in body["models"]:
+            if m["name"] in ("minilm-l6", "smollm2-135m"):
+                m.update(available=False, install="make models, or attnlab models install")
+        route.fulfill(json=body)
+
+    page.route("**/api/models", not_installed)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    page.goto("/?" + urlencode({"text": SENTENCE, "model": "smollm2-135m", **extra}))
+    expect(page.locator("#model option:checked")).to_have_text("smollm2-135m · not installed")
+    menu = page.evaluate(MENU_LABELS)
+    assert "minilm-l6 · not installed" in [x["text"] for x in menu["labels"]], menu
+    assert [x for x in menu["labels"] if x["needs"] + 20 > menu["has"]] == [], menu
 
 
 @pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6", "smollm2-135m"])
