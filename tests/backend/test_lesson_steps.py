@@ -1704,6 +1704,31 @@ def test_lesson_11_says_the_head_does_what_it_does_on_the_probe_only_of_an_induc
     assert model != "tiny-alibi" or said == 0
 
 
+@pytest.mark.parametrize("model, goes_after", [("smollm2-135m", True), ("tiny-sinusoidal", False)])
+def test_lesson_11_answers_where_the_weight_past_the_sink_goes(client, model, goes_after):
+    """'The same head on your sentence', where the second "cat" looks most at the first token (a sink), ended on a
+    question it never answered: "Leave it aside: does the next largest weight of the row go to the token right after
+    the first cat?" (SmolLM2's top induction head, layer 18, head 6: 0.82 on the first token; tiny-sinusoidal's,
+    layer 1, head 1: 0.62 on <|bos|>). It says where that weight goes: SmolLM2's 0.12 to "sat", right after the
+    first "cat"; tiny-sinusoidal's 0.22 to "because", not there."""
+    text = "The cat sat on the mat because the cat was tired."
+    d = client.post("/api/lessons/find-the-induction-head/steps/6", json={"text": text, "model": model}).json()
+    assert d["problems"] == [], d["problems"]
+    body = filled(d)
+    assert "?" not in body, body
+    ex = client.post("/api/attention/explain", json={"text": text, "model": model, "layer": d["settings"]["layer"],
+                                           "head": d["settings"]["head"], "query": 8 + (model != "smollm2-135m")}).json()
+    assert ex["tokens"][ex["query"]]["display"] == "␣cat", ex["tokens"]  # the second "cat", the step's query
+    w = ex["weights"]
+    first, second = sorted(range(len(w)), key=lambda i: -w[i])[:2]
+    assert first == 0, w  # the sink
+    sat = 2 + (model != "smollm2-135m")  # (after the start token the tiny models put first)
+    assert (second == sat) == goes_after
+    said = f"the next largest weight of the row, {w[second]:.2f}, goes to **{ex['tokens'][second]['display'].strip('␣ ')}**"
+    assert said in body, body
+    assert ("not to the token right after the first **cat**" in body) == (not goes_after), body
+
+
 LONG = " ".join(["The cat sat on the mat because it was tired and the dog ran after it."] * 12)  # 205 tokens
 
 
