@@ -350,7 +350,7 @@ function focusOffset(key) {
     return box ? (box.top + box.bottom) / 2 - (stripBottom() + bottom) / 2 : null;
   }
   const at = document.querySelector(`main .view:not([hidden]) :is(.panel, .subsection)[data-part="${key}"]`);
-  const fig = at && at.querySelector(".panel") ? at.querySelector(".panel") : at;
+  const fig = at?.querySelector(".panel") || at;
   if (!fig || !fig.offsetParent || !(plotOf(fig).childElementCount || !fig.querySelector(".reason").hidden)) return null;
   return plotOffset(at.closest(".subsection") || at, stripBottom(), bottom);
 }

@@ -447,11 +447,11 @@ export function reason(fig, text) {
 
 // ------------------------------------------------------------------------- axes and traces
 
-/** A numeric token axis (0..n-1) labelled with the escaped token strings: duplicates stay apart. step, keep, room:
- * which are labelled (tickIndices). */
-export function tokenAxis(tokens, extra = {}, step = 1, keep = [], room = step) {
+/** A numeric token axis (0..n-1) labelled with the escaped token strings: duplicates stay apart. step, keep: which are
+ * labelled (tickIndices), or `ticks`, those positions as the caller has worked them out already. */
+export function tokenAxis(tokens, extra = {}, step = 1, keep = [], ticks = tickIndices(tokens.length, step, keep)) {
   const n = tokens.length;
-  const every = tickIndices(n, step, keep, room);
+  const every = ticks;
   return {
     tickmode: "array",
     tickvals: every,
@@ -703,8 +703,8 @@ export function tokenAxes(width, tokens, height, slant, keep = [], k = 1, { most
   const keys = tickIndices(n, xStep, at, xRoom);
   const queries = tickIndices(n, yStep, at, yRoom);
   const title = (name, step, ticks, room) => thinnedAxisTitle(name, step, room, { k, also: offStepWords(keep, step, ticks, n) });
-  const xaxis = tokenAxis(tokens, { tickangle: slant ? -45 : 0, ...title(names[0], xStep, keys, keyRoom(across, tokens, k)) }, xStep, at, xRoom);
-  const yaxis = tokenAxis(tokens, { range: [n - 0.5, -0.5], ...title(names[1], titled ? yStep : 1, queries, queryTitleRoom(height, tokens, keys, k)) }, yStep, at, yRoom);
+  const xaxis = tokenAxis(tokens, { tickangle: slant ? -45 : 0, ...title(names[0], xStep, keys, keyRoom(across, tokens, k)) }, xStep, at, keys);
+  const yaxis = tokenAxis(tokens, { range: [n - 0.5, -0.5], ...title(names[1], titled ? yStep : 1, queries, queryTitleRoom(height, tokens, keys, k)) }, yStep, at, queries);
   // (the axes' own labels and titles: a note worked out apart from them could say what they do not draw)
   const untitled = [[names[0], xStep, keys], [names[1], yStep, queries]].filter((_, j) => ![xaxis, yaxis][j].title);
   return { xaxis, yaxis, note: termLabelsNote(untitled, keep, n) };

@@ -28,9 +28,10 @@ export function heatmapAxes(tokens, width, height, k = 1) {
   const yStep = tickStep(n, Math.floor((height - chromeOf(n, k)) / (12 * k)));
   // (the room below the plot counted from the key labels drawn: 130 px times k for all of it left lesson 7's 12
   // tokens the bare "query" at 1280x720 in presenter mode, over a plot 227 px high)
-  const yTitle = thinnedTitle("query", yStep, queryTitleRoom(height, tokens, tickIndices(n, xStep), k), { k });
+  const keys = tickIndices(n, xStep);
+  const yTitle = thinnedTitle("query", yStep, queryTitleRoom(height, tokens, keys, k), { k });
   return {
-    xaxis: tokenAxis(tokens, { title: { text: thinnedTitle("key", xStep, Infinity, { all: "key (attended to)", hover: true }) }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep),
+    xaxis: tokenAxis(tokens, { title: { text: thinnedTitle("key", xStep, Infinity, { all: "key (attended to)", hover: true }) }, side: "bottom", tickangle: n > 8 ? -45 : 0 }, xStep, [], keys),
     yaxis: tokenAxis(tokens, { title: { text: yTitle }, autorange: false, range: [n - 0.5, -0.5] }, yStep),
   };
 }

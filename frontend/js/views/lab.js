@@ -320,11 +320,12 @@ export function patternLayout(tokens, width, k = 1) {
   // take 144), down the height less the margins and the key labels as they stand (queryTitleRoom: a fixed 130 px times k
   // left the copy lesson's 24 tokens in presenter mode "query (every 2nd)" beside a plot about 400 px high)
   const key = thinnedTitle("key", every, keyRoom(width, tokens, k), { k, all: "key (attended to)" });
-  const query = thinnedTitle("query", every, queryTitleRoom(height, tokens, tickIndices(n, every), k, upright ? 90 : 0), { k });
+  const ticks = tickIndices(n, every);
+  const query = thinnedTitle("query", every, queryTitleRoom(height, tokens, ticks, k, upright ? 90 : 0), { k });
   return {
     height,
-    xaxis: tokenAxis(tokens, { title: { text: key }, side: "bottom", tickangle: upright ? -90 : 0 }, every),
-    yaxis: tokenAxis(tokens, { title: { text: query }, autorange: false, range: [n - 0.5, -0.5] }, every),
+    xaxis: tokenAxis(tokens, { title: { text: key }, side: "bottom", tickangle: upright ? -90 : 0 }, every, [], ticks),
+    yaxis: tokenAxis(tokens, { title: { text: query }, autorange: false, range: [n - 0.5, -0.5] }, every, [], ticks),
   };
 }
 

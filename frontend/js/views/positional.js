@@ -425,7 +425,8 @@ function decomposePart(element, data, state) {
   const scale = textScale();
   const { size: labelSize, xStep, yStep } = termLabels(width, cols, rowHeight, tokens, scale);
   const keys = tickIndices(n, xStep, [sel]);
-  caption(fig, r.note + termLabelsNote([["key", xStep, keys], ["query", yStep, tickIndices(n, yStep, [sel])]], [selectedLabels(sel)], n) + hiddenNote({ hidden }, false));
+  const queries = tickIndices(n, yStep, [sel]);
+  caption(fig, r.note + termLabelsNote([["key", xStep, keys], ["query", yStep, queries]], [selectedLabels(sel)], n) + hiddenNote({ hidden }, false));
   // px between two rows: the upper row's labels, slanted 60° (about 0.55 of the font size down per character), then
   // the lower row's titles (a share of the height left the presenter's larger labels over those titles)
   const longest = Math.max(1, ...keys.map((i) => shownText(tokens[i]).length));
@@ -441,8 +442,8 @@ function decomposePart(element, data, state) {
     const s = m === 0 ? "" : String(m + 1);
     layout.images.push(maskedBackground(`x${s}`, `y${s}`)); // masked scores are null (gaps): the stripes show there
     // (the selected query labelled among every step-th, down and across, as the patterns above keep it)
-    layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: labelSize } }, xStep, [sel]);
-    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m % cols === 0, tickfont: { size: labelSize } }, yStep, [sel]);
+    layout[`xaxis${s}`] = tokenAxis(tokens, { tickangle: -60, tickfont: { size: labelSize } }, xStep, [sel], keys);
+    layout[`yaxis${s}`] = tokenAxis(tokens, { range: [n - 0.5, -0.5], showticklabels: m % cols === 0, tickfont: { size: labelSize } }, yStep, [sel], queries);
     layout.annotations.push({ text: label, xref: `x${s} domain`, yref: `y${s} domain`, x: 0.5, y: 1.01, xanchor: "center", yanchor: "bottom",
       showarrow: false, font: { size: 12, color: key === "scores" ? "#000" : "#333" } });
     return { ...tokenHeatmap(cells[key], tokens, { zmin: -lim, zmax: lim, zmid: 0, colorscale: DIVERGING, label, showscale: m === terms.length - 1,
