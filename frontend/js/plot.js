@@ -620,8 +620,9 @@ export function queryLabelsFit(height, k = 1) {
  * The groups of `keep` ([indices, words, said]: the labels drawn whatever the step, tickIndices) that `axes` of n
  * tokens ([step, ticks, name]: each axis's step, the positions it labels, as drawn, and what it labels) label off
  * their step: each group's words (`said`, a caption's, where `caption` and the group has them; a function of the names
- * of the axes that label all of the group: selectedLabels), "some of ..." where an axis leaves one of its positions
- * unlabelled (too close to another drawn whatever the step: Compare's two words that differ side by side);
+ * of the axes that label all of the group and of those that label some of it: selectedLabels, Compare's keptLabels),
+ * "some of ..." where an axis leaves one of its positions unlabelled (too close to another drawn whatever the step:
+ * Compare's two words that differ side by side);
  * none where each one labelled falls on the step. (A regular label left out, tickIndices, stands within a label's room
  * of one of these off its step: the words say what stands in its place.)
  */
@@ -629,8 +630,10 @@ export function offStepGroups(keep, axes, n, caption = false) {
   return keep.flatMap(([indices, words, said = words]) => {
     const mine = indices.filter((i) => Number.isInteger(i) && i >= 0 && i < n);
     if (!axes.some(([step, ticks]) => mine.some((i) => i % step !== 0 && ticks.includes(i)))) return [];
-    const whole = axes.filter(([, ticks]) => mine.every((i) => ticks.includes(i))).map(([, , name]) => name);
-    if (caption && typeof said === "function") return [said(whole)];
+    const drawn = axes.map(([, ticks, name]) => [name, mine.filter((i) => ticks.includes(i)).length]);
+    const whole = drawn.filter(([, k]) => k === mine.length).map(([name]) => name);
+    const part = drawn.filter(([, k]) => k > 0 && k < mine.length).map(([name]) => name);
+    if (caption && typeof said === "function") return [said(whole, part)];
     return [`${whole.length === axes.length ? "" : "some of "}${caption ? said : words}`];
   });
 }
@@ -644,8 +647,14 @@ export function offStepWords(keep, step, ticks, n) {
 /** tokenAxes' keep group of the selected query `sel` (its plot position; null for none), with a caption's words for
  * the axes that label it (offStepGroups: a word that differs beside it on Compare can take its place on one axis, where
  * "the selected query's row and column" was half true). */
-export const selectedLabels = (sel) => [[sel], "the selected one", (names) => `the selected query's ${
-  names.includes("key") ? (names.includes("query") ? "row and column" : "column") : "row"}`];
+export const selectedLabels = (sel) => [[sel], "the selected one", (names) => `the selected query's ${axisLines(names)}`];
+
+/** What the token axes `names` label of a token, by their names: a query axis its "row", a key axis its "column" ("row
+ * and column" for both; "rows", "columns" where `plural`). */
+export function axisLines(names, plural = false) {
+  const s = plural ? "s" : "";
+  return [names.includes("query") && `row${s}`, names.includes("key") && `column${s}`].filter(Boolean).join(" and ");
+}
 
 /**
  * A caption's words on which tokens a heatmap of n tokens labels where an axis labels every k-th token without a

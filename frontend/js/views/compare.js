@@ -7,7 +7,7 @@ import { sideB } from "../sources.js";
 import { positionIds, vocab } from "../vocab.js";
 import * as beyondView from "./beyond.js";
 import {
-  absMax, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, hiddenNote, interventionsCaption, maskedBackground,
+  absMax, axisLines, barTextPositions, caption, changed, COLORS, DIVERGING, draw, emit, esc, h, hiddenNote, interventionsCaption, maskedBackground,
   MASKED_COLOR, matrixRows, numbersFit, panel, part, plainLabels, reason, selectedLabels, setValue, squareHeight, textScale, THEME, tokenAxes,
   tokenHeatmap,
 } from "../plot.js";
@@ -179,7 +179,15 @@ export function keptLabels(r, token) {
   // the words that differ first: of two labels too close to draw both (tickIndices), what the sides differ in stays
   // (the trophy's "␣big / ␣small" at 15 gave way to the last token, selected, at 16); the caption then says which of
   // the selected query's row and column is labelled (plot.js selectedLabels)
-  return [[apartPositions(r), "the ones that differ"], ...(Number.isInteger(token) ? [selectedLabels(token)] : [])];
+  return [[apartPositions(r), "the ones that differ", apartLabels], ...(Number.isInteger(token) ? [selectedLabels(token)] : [])];
+}
+
+/** A caption's words on the labels of the tokens that differ, by the names of the axes without a title that label all
+ * of them (`whole`) and some of them (`part`: one too close to another kept label left out, tickIndices): "the
+ * differing tokens' rows and some of their columns". ("some of the ones that differ" left to guess on which axis.) */
+export function apartLabels(whole, part) {
+  const some = part.length ? `some of ${whole.length ? "their" : "the differing tokens'"} ${axisLines(part, true)}` : "";
+  return [whole.length ? `the differing tokens' ${axisLines(whole, true)}` : "", some].filter(Boolean).join(" and ");
 }
 
 /** keptLabels' positions where the plot draws them (keep: keptIndices, null for all; one left out is null). */

@@ -188,13 +188,37 @@ test("each Compare plot keeps the selected query labelled beside the words that 
   assert.deepEqual([1, 2].filter((i) => before.includes(i)), [2], `${before}`);
   const rowOnly = [["key", 6, before], ["query", 2, tickIndices(30, 2, [2, 1], 1)]]; // (down, 1 and 2 have room)
   assert.equal(termLabelsNote(rowOnly, keptLabels(r, 1), 30),
-    " Labelled: every 6th key and every 2nd query, and the ones that differ and the selected query's row; hover over a cell for its tokens.");
+    " Labelled: every 6th key and every 2nd query, and the differing tokens' rows and columns and the selected query's row; hover over a cell for its tokens.");
   assert.equal(termLabelsNote([["key", 5, tickIndices(30, 5, [2, 7])]], keptLabels(r, 7), 30),
-    " Labelled: every 5th key, and the ones that differ and the selected query's column; hover over a cell for its tokens.");
+    " Labelled: every 5th key, and the differing tokens' columns and the selected query's column; hover over a cell for its tokens.");
   // (on the step, the words are not needed: every 2nd query and no other)
   assert.equal(tokenAxes(401, tokens, 620, true, keptLabels(r, 8), 1.4).yaxis.title.text, "query (every 2nd labelled)");
-  assert.deepEqual(keptLabels(r, null), [[[2], "the ones that differ"]]); // (none selected: the words that differ alone)
+  assert.deepEqual(keptLabels(r, null).map(([at, words]) => [at, words]), [[[2], "the ones that differ"]]); // (none selected: the words that differ alone)
   assert.deepEqual(keptLabels(r, 7).map(([at, words]) => [at, words]), [[[2], "the ones that differ"], [[7], "the selected one"]]);
+});
+
+test("a Compare caption says on which axes the tokens that differ are labelled, as it does for the selected query", () => {
+  // 51 tokens in presenter mode at 1280x720, side b differing at 6 and 7, query 9 selected: the keys (every 7th, no
+  // room for a title) label 6 and not 7, a label's room from it, and the caption said "some of the ones that differ",
+  // leaving it to guess whether rows or columns
+  const text = "Once upon a time there was a little girl named Lily who loved to play in the park with her dog and her friends every " +
+    "day after school . One day she saw a big red ball under the old tree and ran to get it for her mom .";
+  const tokens = [{ display: "<|bos|>" }, ...text.split(" ").map((w, i) => ({ display: i && w !== "." ? `␣${w}` : w }))];
+  const apart = { same_token: tokens.map((_, i) => i !== 6 && i !== 7) };
+  const axes = tokenAxes(401, tokens, 620, true, keptLabels(apart, 9), 1.4);
+  assert.equal(axes.xaxis.title, undefined);
+  assert.deepEqual([6, 7].filter((i) => axes.xaxis.tickvals.includes(i)), [6]);
+  assert.equal(axes.note, " Labelled: every 7th key, and some of the differing tokens' columns; hover over a cell for its tokens.");
+  // neither axis titled, 5 and 6 differing: every 3rd query labels both, every 4th key 5 alone
+  const both = { same_token: Array.from({ length: 30 }, (_, i) => i !== 5 && i !== 6) };
+  const untitled = [["key", 4, tickIndices(30, 4, [5, 6])], ["query", 3, tickIndices(30, 3, [5, 6], 1)]];
+  assert.equal(termLabelsNote(untitled, keptLabels(both, null), 30),
+    " Labelled: every 4th key and every 3rd query, and the differing tokens' rows and some of their columns; hover over a cell for its tokens.");
+  assert.equal(termLabelsNote([["query", 3, tickIndices(30, 3, [5, 6], 1)]], keptLabels(both, null), 30),
+    " Labelled: every 3rd query, and the differing tokens' rows; hover over a cell for its tokens.");
+  // each axis leaving one out (5 across, 6 down): some of each
+  assert.equal(termLabelsNote([["key", 4, [0, 5, 12]], ["query", 3, [0, 6, 12]]], keptLabels(both, null), 30),
+    " Labelled: every 4th key and every 3rd query, and some of the differing tokens' rows and columns; hover over a cell for its tokens.");
 });
 
 test("the slanted key labels of each Compare plot are apart by their text's size, beside the query labels and colour bar", () => {
