@@ -56,7 +56,8 @@ def alibi_note(slope: float, scale: bool, positions: str) -> str:
         return head + ("The position would enter as the bias, −slope × distance, but with the positions removed there "
                        "is no distance: the bias is 0, and content·content alone is the model's score.")
     distance = "the distance between the shuffled positions" if positions == "shuffled" else "distance"
-    return head + (f"The position enters as the bias, −slope × {distance} (−{slope:g} × {distance} for this head), "
+    # the slope with the four decimals of the view's bias plot and the lessons (1/256: 0.0039 there, 0.00390625 here)
+    return head + (f"The position enters as the bias, −slope × {distance} (−{slope:.4f} × {distance} for this head), "
                    "added after the scaling: content·content + bias adds up to the model's score.")
 
 

@@ -316,7 +316,8 @@ def test_decompose_terms_add_up_to_the_score(client, name):
 def test_alibi_s_split_says_what_its_numbers_are_under_each_intervention(client, positions, scale):
     """Under ALiBi the note says what content·content is divided by (√d_head, or nothing with scaling off) and what
     the bias is: −slope × distance (between the shuffled positions, where shuffled), or 0 with the positions removed,
-    as the bias on screen is (it said −0.0625 × distance and √d_head whatever the interventions)."""
+    as the bias on screen is (it said −0.0625 × distance and √d_head whatever the interventions); the slope with the
+    four decimals of the view's bias plot above it (it said 0.015625 there, 0.0156 in the plot's caption)."""
     body = client.post("/api/positional/decompose", json={"text": TEXT, "layer": 0, "head": 2, "model": "tiny-alibi",
                                                            "positions": positions, "scale": scale}).json()
     note = body["note"]
@@ -327,6 +328,8 @@ def test_alibi_s_split_says_what_its_numbers_are_under_each_intervention(client,
     else:
         assert any(v != 0 for v in seen) and "the bias is 0" not in note
         assert ("shuffled positions" in note) == (positions == "shuffled")
+        slope = client.get("/api/positional/scheme", params={"model": "tiny-alibi"}).json()["alibi"]["slopes"][2]
+        assert f"(−{slope:.4f} × " in note, note
     total = [[(c or 0) + (b or 0) for c, b in zip(cc, bb, strict=True)]
              for cc, bb in zip(body["content_content"], body["bias"], strict=True)]
     for t_row, s_row in zip(total, body["scores"], strict=True):  # content·content + bias: the score, as the note says

@@ -2311,6 +2311,15 @@ def test_lessons_5_and_6_name_alibi_s_bias_where_the_weights_carry_it(client, mo
             assert slope == e["slope"] > 0
 
 
+def test_lesson_10_writes_alibi_s_slopes_as_the_positional_view_does(client):
+    """'ALiBi's bias' wrote tiny-alibi's last slope, 1/256, as 0.004, where the Positional view's bias plot (and
+    lessons 5 and 6) write 0.0039: the step quotes each slope with the view's four decimals."""
+    slopes = client.get("/api/positional/scheme", params={"model": "tiny-alibi"}).json()["alibi"]["slopes"]
+    d = client.post("/api/lessons/position-past-the-trained-length/steps/6", json={"text": "The cat sat."}).json()
+    assert d["problems"] == [] and d["title"] == "ALiBi's bias", d
+    assert f"head 0's slope is {slopes[0]:.4f} and the last head's {slopes[-1]:.4f}:" in filled(d), filled(d)
+
+
 def test_lesson_6_says_the_scaling_is_back_on_instead_of_describing_a_run_without_it(client):
     """A student who ticks the scaling again on 'Switch the scaling off' read "Now the page runs the whole model
     without the division ... 0.39, against 0.39 with scaling": the steps without scaling now say that the box is

@@ -409,6 +409,21 @@ def test_a_weight_or_probability_in_a_lesson_s_text_names_its_decimals():
     assert bare == []
 
 
+def test_an_alibi_slope_in_a_lesson_s_text_has_the_decimals_the_views_write_it_with():
+    """tiny-alibi's last slope, 1/256 = 0.00390625, read 0.004 in lesson 10 and 0.0039 in lessons 5 and 6 and on the
+    Positional and Arithmetic views: a student comparing them saw two numbers. Every slope a lesson quotes has the
+    views' decimals (4, which keep the smallest slope of any ALiBi model, 2^-8, apart from 0 and from the next)."""
+    views = Path(LESSONS_DIR).parent / "js" / "views"
+    lines = [line for view in ("positional.js", "explain.js")
+             for line in (views / view).read_text(encoding="utf-8").splitlines() if "slope" in line]
+    digits = {d for line in lines for d in re.findall(r"fmt\([^()]*, (\d)\)", line)}
+    assert len(digits) == 1, digits
+    quoted = [(path.name, x.strip()) for path in sorted(Path(LESSONS_DIR).glob("[0-9]*.md"))
+              for x in re.findall(r"\{\{([^{}]*slopes?\b[^{}]*)\}\}", path.read_text(encoding="utf-8"))]
+    assert len({name for name, _ in quoted}) == 3, quoted  # (lessons 5, 6 and 10)
+    assert [(name, x) for name, x in quoted if x.rpartition("|")[2].strip() not in digits] == []
+
+
 # a source whose numbers a view draws below the screen it opens on -> (the view's file, the title of their panel as the
 # view writes it, as the step names it); at 1280x800 with the lesson open each title was 1,100 to 2,000 px down
 BELOW_THE_FOLD = {
