@@ -392,7 +392,7 @@ def explain_bars(resp: schemas.ExplainResponse, *, other: bool = True) -> go.Fig
         data.append({"type": "bar", "x": x, "y": resp.other_weights, "name": f"weight {flipped}",
                      "marker": {"color": BAR_OTHER}, "hovertext": hover(f"weight {flipped}", resp.other_weights),
                      "hovertemplate": "%{hovertext}<extra></extra>", "xaxis": "x2", "yaxis": "y2"})
-    bias_text = f" + ALiBi bias (−{resp.slope:.4g} × distance)" if alibi else ""
+    bias_text = f" + ALiBi bias (−{resp.slope:.4f} × distance)" if alibi else ""
     notes = [{"text": f"scores: q·k ÷ {scale_text}{bias_text}", "x": 0, "y": 1.0, "xref": "paper", "yref": "paper",
               "xanchor": "left", "yanchor": "bottom", "showarrow": False, "font": {"size": 12}},
              {"text": "weights: softmax of the scores", "x": 0, "y": 0.44, "xref": "paper", "yref": "paper",

@@ -539,8 +539,8 @@ def render_html(data: ReportData, figs: dict[str, go.Figure | dict] | None = Non
         f'<div class="figure">{plot["grid"]}</div>')))
     distance = "the distance between the shuffled positions" if x.interventions.positions == "shuffled" else "distance"
     bias = "" if x.bias is None else (
-        f" + the ALiBi bias −m × {distance} (this head's slope m = {x.slope:.4g})" if x.interventions.positions != "removed"
-        else f" + the ALiBi bias, 0 here: with the positions removed there is no distance (m = {x.slope:.4g})")
+        f" + the ALiBi bias −m × {distance} (this head's slope m = {x.slope:.4f})" if x.interventions.positions != "removed"
+        else f" + the ALiBi bias, 0 here: with the positions removed there is no distance (m = {x.slope:.4f})")
     ablated = [x.layer, x.head] in [list(p) for p in x.interventions.ablate]
     output = ("Σ weight × v is what the head would add, but it is ablated: the model sets its output to 0" if ablated
               else "the head's output is Σ weight × v")

@@ -215,8 +215,9 @@ def test_the_arithmetic_names_alibi_s_bias_and_an_ablated_head_s_zero(client):
                                                      "query": len(client.post("/api/analyze", json={
                                                          "text": text, "model": "tiny-alibi", "top_k": 1}).json()[
                                                          "tokens"]) - 1}).json()
-    assert f"+ the ALiBi bias −m × distance (this head's slope m = {x['slope']:.4g})" in page
-    assert "<th>ALiBi bias</th><th>score</th>" in page and "+ ALiBi bias (−" in page
+    # the slope with the four decimals the page's views and lessons write it with (head 0: 1/4)
+    assert x["slope"] == 0.25 and "+ the ALiBi bias −m × distance (this head's slope m = 0.2500)" in page
+    assert "<th>ALiBi bias</th><th>score</th>" in page and "+ ALiBi bias (−0.2500 × distance)" in page
     # the table's score column is what the softmax takes: its softmax is the weight column
     scores = torch.tensor([v if v is not None else -math.inf for v in x["scores"]], dtype=torch.float64)
     assert torch.allclose(torch.softmax(scores, 0), torch.tensor(x["weights"], dtype=torch.float64), atol=2e-4)
