@@ -226,9 +226,19 @@ def top_key(ctx, n: int) -> Word | None:
     """The key (any token, a special one too, of those the query can see) with the n-th largest weight from the step's
     query in the step's layer and head; as a word, the token's own text."""
     order, _, _ = _ranked_keys(ctx)
-    if len(order) < n:
-        return None
-    i = order[n - 1]
+    return _token_word(ctx, order[n - 1]) if len(order) >= n else None
+
+
+def after_repeated(ctx, n: int) -> Word | None:
+    """The token right after the n-th occurrence of @repeated's word (after its last piece), whatever it is: where
+    an induction head looks from the next occurrence. A lesson reads its weight (`explain.weights.@after-repeated`)
+    to compare with the row's largest: a position compared with the top key's would miss a key that ties with it."""
+    w = repeated(ctx, n)
+    return _token_word(ctx, w.index + 1) if w is not None and w.index + 1 < len(ctx.tokens) else None
+
+
+def _token_word(ctx, i: int) -> Word:
+    """The i-th token as a word of its own: its text (a special token's display)."""
     t = ctx.tokens[i]
     return Word(str(t.get("display") if t.get("special") else t.get("text", "")).strip() or str(t.get("display")), [i])
 
@@ -267,6 +277,10 @@ ROLES: dict[str, Role] = {
                      lambda n: (f"{n} other words before the query", "fewer")),
     "query": Role(query, "the word that holds the step's query token (with `| piece`: what to say after the query "
                          "token where it is a piece of a longer word)", "a word at the query"),
+    "after-repeated": Role(after_repeated, "the token right after @repeated (its last piece); @after-repeated/2: "
+                                           "right after @repeated/2", "a token after a word that occurs twice",
+                           lambda n: (f"a word that occurs {'twice' if n == 2 else f'{n} times'}, with a token after "
+                                      "the last", "none")),
     "top-key": Role(top_key, "the key (any token, the start token too) the step's query attends to most in the "
                              "step's layer and head", "a key"),
 }

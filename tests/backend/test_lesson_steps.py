@@ -1729,6 +1729,102 @@ def test_lesson_11_answers_where_the_weight_past_the_sink_goes(client, model, go
     assert ("not to the token right after the first **cat**" in body) == (not goes_after), body
 
 
+@pytest.mark.parametrize("text, head", [(" a dog a cat and a dog", 0), (" the dog the cat saw the dog", 2)])
+def test_lesson_11_says_the_key_after_the_first_copy_shares_the_weight_past_the_sink(client, text, head):
+    """tiny-nope has no positions: at layer 0 a token's key is its embedding's, so the two " a" of " a dog a cat and a
+    dog" get the very same weight from the second " dog" (head 0: 0.0329 each, past the sink's 0.8675). 'The same head
+    on your sentence' chose its words by the position of the key listed second, the first " a", and said "the next
+    largest weight of the row, 0.03, goes to a (token 1), not to the token right after the first dog" of a row where
+    the token right after it, the second " a", gets that same weight. It compares the weights now, recomputed here."""
+    d = client.post("/api/lessons/find-the-induction-head/steps/6",
+                    json={"text": text, "model": "tiny-nope", "layer": 0, "head": head}).json()
+    assert d["problems"] == [], d["problems"]
+    e = step_explain(client, d, "tiny-nope")
+    w = [v if v is not None else -1 for v in e["weights"]]
+    after = {r["role"]: r["index"] for r in d["roles"]}["repeated"] + 1
+    second = sorted(range(len(w)), key=lambda i: -w[i])[1]  # (sorted keeps the first of keys that tie first)
+    assert w.index(max(w)) == 0 and second < after and w[second] == w[after], w
+    word = word_of(e["tokens"][after]["display"])
+    body = filled(d)
+    assert "not to the token right after" not in body, body
+    assert (f"goes to **{word} (token {second})**, and the token right after the first **dog**, **{word} (token "
+            f"{after})**, shares it") in body, body
+
+
+# What 'The same head on your sentence' says of the second copy's row against the first copy: a phrase of each block
+SAME_HEAD_SAYS = {"alone": "That is the token right after the first", "shared": "is one of the",
+                  "probe": "what it does on the probe", "unlabelled": "not labelled one on the probe",
+                  "previous": "it is also the token just before", "self": "the query itself",
+                  "sink, after": "**, the token right after the first", "sink, shared": "shares it",
+                  "sink, else": "not to the token right after", "sink, tied": "is not one of the",
+                  "first copy, previous": "and also the token just before", "first copy": "a duplicate-token pattern",
+                  "else": "That is not the token right after"}
+CAT = ["<bos>", "The", " cat", " sat", " on", " the", " mat", " the", " cat", " was"]
+CAT_ROLES = {"repeated": 2, "repeated/2": 8, "after-repeated": 3}
+
+
+def same_head_says(tokens: list[str], roles: dict, weights: dict, induction: bool = True) -> list[str]:
+    """The keys of SAME_HEAD_SAYS whose phrase is in a block that 'The same head on your sentence' (lesson 11) shows
+    on a hand-made row, of the blocks that read it against the first copy (their conditions name @repeated's position
+    or @after-repeated), in the file's order. The conditions are evaluated as the server does, on answers built here:
+    `tokens` ("<bos>" a special one), `roles` (token indices; the query is @repeated/2), `weights` (key: weight, the
+    other keys the query sees a small weight each, all different), `induction`: whether the probe labels the head so."""
+    from backend.lesson_roles import ROLE_RE
+    from backend.lesson_steps import parse_placeholder, resolve_path
+    from backend.lessons import parse_lesson
+
+    lesson = parse_lesson((ROOT / "frontend/lessons/11-find-the-induction-head.md").read_text(), "11.md")
+    step = next(s for s in lesson.steps if s.title == "The same head on your sentence")
+    query = roles["repeated/2"]
+    toks = [{"text": t, "display": t, "special": t == "<bos>", "position": i} for i, t in enumerate(tokens)]
+    row = [weights.get(i, 0.001 * (i + 1)) if i <= query else 0.0 for i in range(len(tokens))]
+    head = {"scores": {"induction": 0.9 if induction else 0.1}, "label": "induction" if induction else "previous-token"}
+    answers = {"explain": {"tokens": toks, "query": query, "weights": row, "mask": [i > query for i in range(len(toks))]},
+               "analyze": {"tokens": toks}, "roleprobe": {"roles": {"heads": [[head]]}}}
+    ctx = {"layer": 0, "head": 0, "token": query, "depth": None, "tokens": toks}
+
+    def read(ref: str):
+        name, _, segments = parse_placeholder(ROLE_RE.sub(lambda m: str(roles[m[0][1:]]), ref))
+        return resolve_path(answers[name], segments, ctx)[0]
+    said = []
+    for part in split_claims(step.body):
+        if isinstance(part, tuple) and any(r in part[1] for r in ("@repeated.position", "@after-repeated")):
+            if evaluate_condition(parse_condition(part[1]), read):
+                said += [k for k, phrase in SAME_HEAD_SAYS.items() if phrase in " ".join(part[2].split())]
+    return said
+
+
+@pytest.mark.parametrize("tokens, roles, weights, induction, says", [
+    (CAT, CAT_ROLES, {3: 0.5}, True, ["alone", "probe"]),
+    (CAT, CAT_ROLES, {3: 0.5}, False, ["alone", "unlabelled"]),
+    (CAT, CAT_ROLES, {1: 0.4, 3: 0.4}, True, ["shared", "probe"]),  # listed second of the two that tie
+    (CAT, CAT_ROLES, {3: 0.4, 5: 0.4}, True, ["shared", "probe"]),
+    (CAT, CAT_ROLES, {0: 0.4, 3: 0.4}, True, ["shared", "probe"]),  # with the start token
+    (CAT, CAT_ROLES, {0: 0.6, 3: 0.2}, True, ["sink, after"]),
+    (CAT, CAT_ROLES, {0: 0.6, 1: 0.15, 3: 0.15}, True, ["sink, shared"]),
+    (CAT, CAT_ROLES, {0: 0.6, 5: 0.2, 3: 0.1}, True, ["sink, else"]),
+    (CAT, CAT_ROLES, {0: 0.4, 5: 0.4, 3: 0.1}, True, ["sink, tied"]),
+    (CAT, CAT_ROLES, {5: 0.5}, True, ["else"]),
+    (CAT, CAT_ROLES, {1: 0.4, 5: 0.4}, True, ["else"]),
+    (["<bos>", " cat", " sat", " cat"], {"repeated": 1, "repeated/2": 3, "after-repeated": 2}, {2: 0.5}, True,
+     ["alone", "previous"]),
+    (["cat", " sat", " cat"], {"repeated": 0, "repeated/2": 2, "after-repeated": 1}, {0: 0.4, 1: 0.4}, True,
+     ["shared", "previous"]),
+    (["cat", " sat", " cat"], {"repeated": 0, "repeated/2": 2, "after-repeated": 1}, {0: 0.5}, True, ["first copy"]),
+    (["cat", " cat"], {"repeated": 0, "repeated/2": 1, "after-repeated": 1}, {1: 0.5}, True, ["alone", "self"]),
+    (["cat", " cat"], {"repeated": 0, "repeated/2": 1, "after-repeated": 1}, {0: 0.5}, True,
+     ["first copy, previous"])])
+def test_lesson_11_reads_the_row_against_the_first_copy_by_weight_whichever_key_is_listed_first(tokens, roles, weights,
+                                                                                                 induction, says):
+    """'The same head on your sentence' told the token right after the first copy by the position of the key listed
+    first (or second, past a sink), and a key that ties with another is listed after it: on a row where " sat" (right
+    after the first " cat") shares the largest weight with "The" before it, it said "That is not the token right after
+    the first cat: on this sentence the head does something else"; where it shared the weight past the sink likewise,
+    "not to the token right after". On hand-made rows, one lead and one reading each (or one block), true of the
+    weights whichever of the keys that tie is listed first."""
+    assert same_head_says(tokens, roles, weights, induction) == says
+
+
 LONG = " ".join(["The cat sat on the mat because it was tired and the dog ran after it."] * 12)  # 205 tokens
 
 
@@ -2273,6 +2369,23 @@ def test_attended_names_a_word_in_pieces_by_the_piece_attended():
     got = ROLES["attended"].find(Ctx, 1)
     assert (got.text, got.tokens, got.index) == ("Dog", [1, 2], 1)
     assert ROLES["attended"].find(Ctx, 2) is None  # the query's own word is left out; "." is no word
+
+
+def test_after_repeated_is_the_token_right_after_a_copy_of_the_repeated_word():
+    """@after-repeated: the token right after the first copy's last piece ("Do" + "g": the " ran" after "g"), whatever
+    it is; @after-repeated/2: after the second copy, none where the second copy ends the text."""
+    from backend.lesson_roles import ROLES, words_of
+
+    class Ctx:
+        tokens = toks("Do", "g", " ran", ",", " dog", special_first=True)
+        words = words_of(tokens)
+
+    got = ROLES["after-repeated"].find(Ctx, 1)
+    assert (got.text, got.tokens, got.index) == ("ran", [3], 3)
+    assert ROLES["after-repeated"].find(Ctx, 2) is None
+    Ctx.tokens = toks("Do", "g", " dog", ".", special_first=True)
+    Ctx.words = words_of(Ctx.tokens)
+    assert ROLES["after-repeated"].find(Ctx, 1).index == 3 and ROLES["after-repeated"].find(Ctx, 2).text == "."
 
 
 def test_a_step_s_own_need_is_said_of_the_step(client):
