@@ -765,17 +765,48 @@ export function measuredWidth(ctx) {
   };
 }
 
+let canvasContext; // (undefined: not looked for yet; null: none)
+/** A canvas 2d context to measure text on, or null where there is none (node has no document, the tests' stand-in no
+ * canvas). */
+function canvas2d() {
+  if (canvasContext === undefined) {
+    canvasContext = typeof document !== "undefined" && document.createElement ? document.createElement("canvas").getContext?.("2d") ?? null : null;
+  }
+  return canvasContext;
+}
+
 let canvasWidth = null;
 /** The px across of an axis title's `text` (k: the presenter's text scale): measured on a canvas where the page has
  * one (measuredWidth), else estimated (estimatedWidth: node). */
 export function titleWidth(text, k = 1) {
-  if (!canvasWidth) {
-    // (node has no document, the tests' stand-in no canvas)
-    const ctx = typeof document !== "undefined" && document.createElement ? document.createElement("canvas").getContext?.("2d") : null;
-    canvasWidth = ctx ? measuredWidth(ctx) : estimatedWidth;
-  }
+  if (!canvasWidth) canvasWidth = canvas2d() ? measuredWidth(canvas2d()) : estimatedWidth;
   return canvasWidth(text, k);
 }
+
+/** The px across of a plot's `text` in the plots' font (FONT) at `px` px: measured on a canvas where the page has one,
+ * else about 0.6 of its size a character (node). */
+export function textWidth(text, px) {
+  const ctx = canvas2d();
+  if (!ctx) return [...text].length * 0.6 * px;
+  ctx.font = `${px}px ${FONT}`;
+  return ctx.measureText(text).width;
+}
+
+/**
+ * Which of a plot's point labels have room: `boxes` ([left, top, right, bottom] in px, the one most wanted first) taken
+ * in turn, each where it overlaps none of those taken before it, so the first is always taken and all are where none
+ * overlaps another. Returns the indices of those taken, in that order. (The Q/K view's projection labelled all 2n
+ * points: on a 40-token sentence most of them lay over each other in its crowded middle, none of those readable.)
+ */
+export function placeLabels(boxes) {
+  const placed = [];
+  boxes.forEach((box, i) => {
+    if (!placed.some((j) => overlap(boxes[j], box))) placed.push(i);
+  });
+  return placed;
+}
+
+const overlap = (a, b) => a[0] < b[2] && b[0] < a[2] && a[1] < b[3] && b[1] < a[3];
 
 /**
  * The title of a token axis that labels every `step`-th token (tickStep): it says which are labelled, in the longest

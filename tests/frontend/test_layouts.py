@@ -1404,6 +1404,39 @@ def test_the_q_and_k_projection_s_legend_keeps_off_its_labels(page: Page, need_m
     assert page.evaluate(TEXT_CLASHES, '#panel-qkv [data-part="projection"] .plot') == []
 
 
+# the projection's drawn labels, each with its box in the page ([left, top, right, bottom] px)
+PROJECTION_LABELS = """() => [...document.querySelectorAll('#panel-qkv [data-part="projection"] .textpoint text')]
+  .filter((t) => t.textContent).map((t) => { const r = t.getBoundingClientRect();
+    return { s: t.textContent, box: [r.left, r.top, r.right, r.bottom] }; })"""
+
+
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "smollm2-135m"])
+@pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
+def test_the_q_and_k_projection_labels_only_the_marks_with_room(page: Page, need_models, model, size, extra):
+    """The projection labelled every one of its 2n marks: on a sentence of 30 to 40 tokens most labels lay over each
+    other in its crowded middle (SmolLM2 at 1280x800: a heap of "␣the", "␣lamp", "␣ships" none could read). It labels
+    the marks whose labels have room, none over another, the selected query's always, and its caption says how many
+    of them ("Labelled: 31 of the 64 marks"; hover names the rest)."""
+    need_models(model)
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    text = ("The old lighthouse keeper climbed the narrow stairs every evening to light the lamp for the ships that "
+            "passed the rocks, and the children watched him from the beach below.")
+    page.goto("/?" + urlencode({"text": text, "view": "qkv", "model": model, "token": 5, **extra}))
+    ready(page, WAIT)
+    fig = '#panel-qkv [data-part="projection"]'
+    page.wait_for_selector(f"{fig} .textpoint text")
+    labels = page.evaluate(PROJECTION_LABELS)
+    n = len(plot_data(page, f"{fig} .plot")[0]["x"])
+    clashes = [(a["s"], b["s"]) for i, a in enumerate(labels) for b in labels[i + 1:]
+               if min(a["box"][2], b["box"][2]) - max(a["box"][0], b["box"][0]) > 1
+               and min(a["box"][3], b["box"][3]) - max(a["box"][1], b["box"][1]) > 1]
+    assert clashes == [], clashes
+    assert n >= 30 and 2 <= len(labels) < 2 * n, (n, len(labels))
+    q = plot_data(page, f"{fig} .plot")[0]["text"]
+    assert q[5], q  # (the selected query's label)
+    assert f"Labelled: {len(labels)} of the {2 * n} marks" in page.locator(f"{fig} .caption").inner_text()
+
+
 @pytest.mark.parametrize("size, extra", SIZES, ids=SIZE_IDS)
 def test_the_positional_family_s_panels_start_level_with_their_captions_below(page: Page, need_models, size, extra):
     """Positional's row of the same sentence through the family's models put each caption above its plot, where every

@@ -1,10 +1,11 @@
 // Q, K and V of the selected head as token x d_head heatmaps (q_rot / k_rot under rotary), and q and
 // k of every token together in 2-D with the strongest links drawn as lines.
+/* global Plotly */
 import {
-  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, matrixRows, panel, plainLabels, plotOf, queryLabelsFit, queryTitleRoom, reason, textScale,
-  thinnedAxisTitle, tickIndices, tickStep, tokenAxis, tokenLabel,
+  absMax, caption, changed, COLORS, DIVERGING, draw, emit, esc, matrixRows, panel, placeLabels, plainLabels, plotOf, queryLabelsFit, queryTitleRoom,
+  reason, textScale, textWidth, thinnedAxisTitle, tickIndices, tickStep, tokenAxis, tokenLabel,
 } from "../plot.js";
-import { isAblated, shownText } from "../derive.js";
+import { count, isAblated, shownText } from "../derive.js";
 
 export const id = "qkv";
 export const sources = ["qkv"];
@@ -87,6 +88,71 @@ export function projectionCaption(p, tokens, sel, rot = false) {
   return `${head} The selected query, ${sel} “${shownText(tokens[sel])}”, has none of them: each of its weights is at most ${weakest}, the weakest drawn.`;
 }
 
+/**
+ * The projection's marks as [trace, token] (trace 0: the circles, queries; 1: the diamonds, keys) in the order their
+ * labels are offered room (plot.js placeLabels): the selected query's circle and diamond (`sel`: its index; null for
+ * none), then both ends of each line drawn (`links`: [query, key, weight]) from the strongest, then the rest in the
+ * sentence's order.
+ */
+export function labelOrder(n, links, sel) {
+  const order = [];
+  const seen = new Set();
+  const add = (trace, i) => {
+    if (!Number.isInteger(i) || i < 0 || i >= n || seen.has(trace * n + i)) return;
+    seen.add(trace * n + i);
+    order.push([trace, i]);
+  };
+  add(0, sel);
+  add(1, sel);
+  for (const [qi, ki] of [...links].sort((a, b) => b[2] - a[2])) {
+    add(0, qi);
+    add(1, ki);
+  }
+  for (let i = 0; i < n; i++) {
+    add(0, i);
+    add(1, i);
+  }
+  return order;
+}
+
+/**
+ * The box [left, top, right, bottom] in px of the label of a mark `marker` px across at `at` ([x, y] px), `width` px
+ * across at `size` px, as Plotly draws it: centred above the mark (a circle's: "top center") or below it (a
+ * diamond's), its baseline a quarter of the size beyond the mark's edge above, three quarters below (the edge:
+ * marker / 1.6 + 1 px off its centre), the text from about 0.95 of the size above its baseline to 0.25 below.
+ */
+export function labelBox([x, y], width, size, marker, above) {
+  const edge = marker / 1.6 + 1;
+  const base = above ? y - edge - 0.25 * size : y + edge + 0.75 * size;
+  return [x - width / 2, base - 0.95 * size, x + width / 2, base + 0.25 * size];
+}
+
+/**
+ * Which tokens' marks the projection `p` labels: [queries, keys], each a Set of token indices, the marks of labelOrder
+ * whose labels have room (placeLabels). at: a point's [x, y] px; size: the labels' px; marker(trace, i): a mark's px
+ * across; width(text, size): a label's px across.
+ */
+export function projectionLabels(p, tokens, sel, { at, size, marker, width }) {
+  const order = labelOrder(tokens.length, p.links, sel);
+  const boxes = order.map(([trace, i]) =>
+    labelBox(at((trace ? p.k : p.q)[i]), width(shownText(tokens[i]), size), size, marker(trace, i), trace === 0));
+  const shown = [new Set(), new Set()];
+  for (const j of placeLabels(boxes)) shown[order[j][0]].add(order[j][1]);
+  return shown;
+}
+
+/**
+ * The projection caption's words on its labels (`shown`: projectionLabels') where some of the 2n marks go without:
+ * how many are labelled and which were offered room first (labelOrder); "" where all are.
+ */
+export function labelsNote(shown, n, sel, links) {
+  const drawn = shown[0].size + shown[1].size;
+  if (drawn >= 2 * n) return "";
+  const first = [...(Number.isInteger(sel) && sel >= 0 && sel < n ? ["the selected query's"] : []), ...(links.length ? ["the strongest lines' ends"] : [])];
+  return ` Labelled: ${drawn} of the ${count(2 * n, "mark")}, as many as have room${first.length ? ` (${first.join(" first, then ")}${first.length > 1 ? "" : " first"})` : ""}; ` +
+    "hover over a mark for its token.";
+}
+
 /** The head a K or V panel shows: the query head's, and the K/V head it reads where `group` heads share one (grouped-query). */
 export const kvHeadName = (layer, hd, group = 1) => `L${layer} H${hd.head}${group > 1 ? ` (K/V head ${hd.kv_head})` : ""}`;
 
@@ -156,20 +222,24 @@ export function render(element, data, state) {
     line: { color: qi === sel ? COLORS.sel : "#868e96", width: 0.6 + 4 * w }, opacity: Math.max(0.15, Math.min(1, w + (qi === sel ? 0.3 : 0))),
   }));
   const names = tokens.map((t) => esc(shownText(t)));
+  const size = n > 30 ? 9 : 11;
+  const marker = (trace, i) => (trace === 0 && i === sel ? 14 : 9);
+  // (the labels come once the axes are laid out: which have room depends on where the marks fall, below. Drawn with
+  // text, each "" there, Plotly drew no label where a later restyle gave one.)
   const traces = [
-    { type: "scatter", mode: "markers+text", name: "q (query)", x: p.q.map((c) => c[0]), y: p.q.map((c) => c[1]),
-      text: names, textposition: "top center", customdata: tokens.map((_, i) => i),
+    { type: "scatter", mode: "markers", name: "q (query)", x: p.q.map((c) => c[0]), y: p.q.map((c) => c[1]),
+      textposition: "top center", customdata: tokens.map((_, i) => i),
       hovertext: tokens.map((_, i) => `q of ${tokenLabel(tokens, i)}`), hoverinfo: "text",
-      marker: { symbol: "circle", size: tokens.map((_, i) => (i === sel ? 14 : 9)), color: tokens.map((_, i) => (i === sel ? COLORS.sel : COLORS.bar)) },
-      textfont: { color: "#1864ab", size: n > 30 ? 9 : 11 } },
-    { type: "scatter", mode: "markers+text", name: "k (key)", x: p.k.map((c) => c[0]), y: p.k.map((c) => c[1]),
-      text: names, textposition: "bottom center", customdata: tokens.map((_, i) => i),
+      marker: { symbol: "circle", size: tokens.map((_, i) => marker(0, i)), color: tokens.map((_, i) => (i === sel ? COLORS.sel : COLORS.bar)) },
+      textfont: { color: "#1864ab", size } },
+    { type: "scatter", mode: "markers", name: "k (key)", x: p.k.map((c) => c[0]), y: p.k.map((c) => c[1]),
+      textposition: "bottom center", customdata: tokens.map((_, i) => i),
       hovertext: tokens.map((_, i) => `k of ${tokenLabel(tokens, i)}`), hoverinfo: "text",
-      marker: { symbol: "diamond", size: 9, color: COLORS.other }, textfont: { color: "#d9480f", size: n > 30 ? 9 : 11 } },
+      marker: { symbol: "diamond", size: 9, color: COLORS.other }, textfont: { color: "#d9480f", size } },
   ];
   const pct = (v) => `${(v * 100).toFixed(1)}%`;
   const flat = flatRange([...p.q, ...p.k].map((c) => c[0]), [...p.q, ...p.k].map((c) => c[1]));
-  draw(
+  const drawing = draw(
     fig,
     traces,
     {
@@ -190,6 +260,16 @@ export function render(element, data, state) {
     },
   );
   const gd = plotOf(fig);
+  // each mark labelled where its label keeps off those labelled before it (projectionLabels), at the px Plotly put it
+  // (the scale of the text: the presenter's, which draw() gives the labels); hover names every mark
+  Promise.resolve(drawing).then(() => {
+    const L = gd._fullLayout;
+    if (!L || gd.data[0].x !== traces[0].x) return; // (drawn again since)
+    const at = ([x, y]) => [L.xaxis.l2p(x), L.yaxis.l2p(y)];
+    const shown = projectionLabels(p, tokens, sel, { at, size: size * textScale(), marker, width: textWidth });
+    caption(fig, projectionCaption(p, tokens, sel, rot) + labelsNote(shown, n, sel, p.links));
+    return Plotly.restyle(gd, { mode: "markers+text", text: shown.map((s) => names.map((t, i) => (s.has(i) ? t : ""))) }, [0, 1]);
+  }, () => {});
   if (!gd._attnlabClick) {
     gd._attnlabClick = true;
     gd.on("plotly_click", (ev) => {

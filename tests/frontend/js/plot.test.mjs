@@ -247,3 +247,28 @@ test("a token heatmap's thinned axes say in their titles which tokens are labell
   }
   assert.ok(checked[0] > 0 && checked[1] > 0, `all labelled ${checked[0]}, thinned ${checked[1]}`);
 });
+
+test("a plot labels each point whose label keeps off those labelled before it, the first always", async () => {
+  // the Q/K view's projection labelled all 2n points, most of them over each other on a 40-token sentence
+  const { placeLabels } = await import("../../../frontend/js/plot.js");
+  const clear = (a, b) => a[2] <= b[0] || b[2] <= a[0] || a[3] <= b[1] || b[3] <= a[1];
+  assert.deepEqual(placeLabels([[0, 0, 10, 10], [20, 0, 30, 10], [0, 20, 10, 30]]), [0, 1, 2]); // room for all: all
+  assert.deepEqual(placeLabels([[0, 0, 10, 10], [10, 0, 20, 10]]), [0, 1]); // (touching is not over)
+  assert.deepEqual(placeLabels([[5, 5, 15, 15], [0, 0, 10, 10], [12, 0, 30, 6]]), [0]); // the first, over both others
+  assert.deepEqual(placeLabels([]), []);
+  // a crowd: 200 labels at random, none of those placed over another, the first among them, and each left out
+  // over one placed before it
+  let seed = 7;
+  const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+  const boxes = Array.from({ length: 200 }, () => {
+    const [x, y, w] = [random() * 400, random() * 300, 10 + random() * 50];
+    return [x, y, x + w, y + 13];
+  });
+  const placed = placeLabels(boxes);
+  assert.equal(placed[0], 0);
+  assert.ok(placed.length > 10 && placed.length < 200, placed.length);
+  placed.forEach((i, a) => placed.slice(a + 1).forEach((j) => assert.ok(clear(boxes[i], boxes[j]), `${i} over ${j}`)));
+  boxes.forEach((box, i) => {
+    if (!placed.includes(i)) assert.ok(placed.some((j) => j < i && !clear(boxes[j], box)), `${i} left out with room`);
+  });
+});

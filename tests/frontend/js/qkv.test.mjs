@@ -5,7 +5,9 @@ import { test } from "node:test";
 
 import { sharedWords } from "../../../frontend/js/views/explain.js";
 import { tickSize } from "../../../frontend/js/plot.js";
-import { flatRange, kvHeadName, matrixTitles, projectionCaption, tokenRows } from "../../../frontend/js/views/qkv.js";
+import {
+  flatRange, kvHeadName, labelBox, labelOrder, labelsNote, matrixTitles, projectionCaption, projectionLabels, tokenRows,
+} from "../../../frontend/js/views/qkv.js";
 
 test("the K and V panels name the K/V head where query heads share one", () => {
   assert.equal(kvHeadName(3, { head: 4, kv_head: 1 }, 3), "L3 H4 (K/V head 1)");
@@ -100,4 +102,31 @@ test("the Q, K, V and z panels' thinned token axis says in its title which token
     }
   }
   assert.ok(thinned >= 4, `${thinned} thinned`);
+});
+
+test("the projection labels the selected query first, then the strongest lines' ends, and its caption says how many", async () => {
+  // SmolLM2 on a 32-token sentence drew 64 labels over each other; now those with room, the rest named by hover
+  const tokens = Array.from({ length: 6 }, (_, i) => ({ display: ["␣the", "␣lamp", "␣ships", "␣the", ".", "␣keeper"][i] }));
+  const links = [[1, 0, 0.2], [4, 2, 0.9]];
+  assert.deepEqual(labelOrder(6, links, 3).slice(0, 6), [[0, 3], [1, 3], [0, 4], [1, 2], [0, 1], [1, 0]]);
+  assert.equal(labelOrder(6, links, 3).length, 12); // (each mark once)
+  assert.deepEqual(labelOrder(2, [], null), [[0, 0], [1, 0], [0, 1], [1, 1]]); // no selection, no lines: in order
+  const at = ([x, y]) => [x, -y]; // (1 px a unit, y up)
+  const width = (text, size) => text.length * 0.6 * size;
+  const options = { at, size: 11, marker: (trace, i) => (trace === 0 && i === 3 ? 14 : 9), width };
+  // far apart: every mark labelled, and nothing said of it
+  const far = { q: tokens.map((_, i) => [i * 100, 0]), k: tokens.map((_, i) => [i * 100, -200]), links };
+  const all = projectionLabels(far, tokens, 3, options);
+  assert.deepEqual(all.map((s) => s.size), [6, 6]);
+  assert.equal(labelsNote(all, 6, 3, links), "");
+  // all on one spot: the selected token's circle (its label above) and diamond (below) alone
+  const heap = { q: tokens.map(() => [0, 0]), k: tokens.map(() => [0, 0]), links };
+  const one = projectionLabels(heap, tokens, 3, options);
+  assert.deepEqual(one.map((s) => [...s]), [[3], [3]]);
+  assert.equal(labelsNote(one, 6, 3, links), " Labelled: 2 of the 12 marks, as many as have room (the selected query's first, then the strongest lines' ends); hover over a mark for its token.");
+  assert.match(labelsNote(one, 6, null, []), / Labelled: 2 of the 12 marks, as many as have room; hover/);
+  assert.match(labelsNote(one, 6, null, links), /as many as have room \(the strongest lines' ends first\); hover/);
+  // a circle's label above it, a diamond's below
+  const [top, bottom] = [labelBox([0, 0], 20, 11, 9, true), labelBox([0, 0], 20, 11, 9, false)];
+  assert.ok(top[3] <= 0 && bottom[1] >= 0 && top[3] - top[1] >= 11, `${top} ${bottom}`);
 });
