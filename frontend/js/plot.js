@@ -703,9 +703,10 @@ export function tokenSteps(width, tokens, height, k = 1, most = Infinity) {
  * "key (every 2nd labelled)", "query (every 3rd)"); one that labels every token has no title. keep: the labels drawn
  * whatever the step, as [indices, words, a caption's words] (selectedLabels): an axis that draws one off its step names
  * them in its title ("key (every 2nd, and the selected one)"), or has none where that has no room. names: what a column
- * and a row are (a similarity's: "token" both). Returns {xaxis, yaxis, note: the caption's words on the labels of the
- * axes without a title, termLabelsNote}. */
-export function tokenAxes(width, tokens, height, slant, keep = [], k = 1, { most = Infinity, names = ["key", "query"] } = {}) {
+ * and a row are in the titles (a similarity's: "token" both); `noted`: in the note, names unless told (a similarity's
+ * "column" and "row": "every 4th token" did not say which axis). Returns {xaxis, yaxis, note: the caption's words on
+ * the labels of the axes without a title, termLabelsNote}. */
+export function tokenAxes(width, tokens, height, slant, keep = [], k = 1, { most = Infinity, names = ["key", "query"], noted = names } = {}) {
   const n = tokens.length;
   const at = keep.flatMap(([indices]) => indices);
   const { xStep, yStep, titled, across, xRoom, yRoom } = tokenSteps(width, tokens, height, k, most);
@@ -715,7 +716,7 @@ export function tokenAxes(width, tokens, height, slant, keep = [], k = 1, { most
   const xaxis = tokenAxis(tokens, { tickangle: slant ? -45 : 0, ...title(names[0], xStep, keys, keyRoom(across, tokens, k)) }, xStep, at, keys);
   const yaxis = tokenAxis(tokens, { range: [n - 0.5, -0.5], ...title(names[1], titled ? yStep : 1, queries, queryTitleRoom(height, tokens, keys, k)) }, yStep, at, queries);
   // (the axes' own labels and titles: a note worked out apart from them could say what they do not draw)
-  const untitled = [[names[0], xStep, keys], [names[1], yStep, queries]].filter((_, j) => ![xaxis, yaxis][j].title);
+  const untitled = [[noted[0], xStep, keys], [noted[1], yStep, queries]].filter((_, j) => ![xaxis, yaxis][j].title);
   return { xaxis, yaxis, note: termLabelsNote(untitled, keep, n) };
 }
 

@@ -42,19 +42,22 @@ function controls(element) {
 
 /** The two token axes of a similarity heatmap `width` px wide and `height` px high (k: the presenter's text scale, 1
  * outside it): as many slanted labels as have room across (at most 36), as many as have room down (plot.js
- * tokenAxes), not all of them over each other; a thinned axis's title says which are labelled ("token (every 2nd)"). */
+ * tokenAxes), not all of them over each other; a thinned axis's title says which are labelled ("token (every 2nd)"),
+ * and where it has no room for one the caption's `note` does ("Labelled: every 4th column; hover over a cell ..."). */
 export function similarityAxes(width, height, tokens, k = 1) {
-  const { xaxis, yaxis } = tokenAxes(width, tokens, height, tokens.length > 8, [], k, { most: 36, names: ["token", "token"] });
-  return { xaxis, yaxis };
+  return tokenAxes(width, tokens, height, tokens.length > 8, [], k, { most: 36, names: ["token", "token"], noted: ["column", "row"] });
 }
 
-function simHeatmap(fig, z, tokens, metric, name, meta) {
+/** A similarity heatmap in `fig` under the caption `words`, and the note on its labels (similarityAxes). */
+function simHeatmap(fig, words, z, tokens, metric, name, meta) {
   const isCos = metric === "cosine" || metric === "onehot";
   const lim = isCos ? 1 : absMax(z);
   const n = tokens.length;
   const labels = plainLabels(tokens);
   const k = textScale();
   const height = Math.max(260, Math.min(520, n * 26 + 90));
+  const { note, ...axes } = similarityAxes(fig.clientWidth || 600, height, tokens, k);
+  caption(fig, words + note);
   draw(
     fig,
     [tokenHeatmap(z, tokens, {
@@ -65,7 +68,7 @@ function simHeatmap(fig, z, tokens, metric, name, meta) {
     })],
     {
       height,
-      ...similarityAxes(fig.clientWidth || 600, height, tokens, k),
+      ...axes,
       margin: { l: 70, r: 10, t: 10, b: 60 },
     },
     { name, csv: () => matrixRows("token\\token", labels, labels, z), json: { ...meta, tokens, metric, similarity: z } },
@@ -227,16 +230,22 @@ export function render(element, data, state) {
   setValue(range, depth);
   ctl.querySelector(".depth-label").textContent = `${depth}: ${e.layers[depth].label}`;
 
-  caption(oneFig, onehotCaption(tokens));
-  if (changed(oneFig, [e])) simHeatmap(oneFig, e.onehot.cosine, tokens, "onehot", `similarity-onehot-${e.model}`, { ...meta, label: e.onehot.label });
+  // (each caption set with its plot: it says which tokens the plot labels where an axis has no room for a title)
+  if (changed(oneFig, [e])) {
+    simHeatmap(oneFig, onehotCaption(tokens), e.onehot.cosine, tokens, "onehot", `similarity-onehot-${e.model}`, { ...meta, label: e.onehot.label });
+  }
   const dense = e.layers[0];
-  caption(denseFig, denseCaption(tokens, dense.label, metric));
-  if (changed(denseFig, [e, metric])) simHeatmap(denseFig, dense[metric], tokens, metric, `similarity-${e.model}-${dense.label}-${metric}`, { ...meta, label: dense.label });
+  if (changed(denseFig, [e, metric])) {
+    simHeatmap(denseFig, denseCaption(tokens, dense.label, metric), dense[metric], tokens, metric, `similarity-${e.model}-${dense.label}-${metric}`,
+      { ...meta, label: dense.label });
+  }
 
   const layer = e.layers[depth];
   depthFig.querySelector(".panel-title").textContent = `Similarity at depth ${depth}: ${layer.label}`;
-  caption(depthFig, depthCaption(state.model));
-  if (changed(depthFig, [e, depth, metric])) simHeatmap(depthFig, layer[metric], tokens, metric, `similarity-${e.model}-${layer.label}-${metric}`, { ...meta, label: layer.label });
+  if (changed(depthFig, [e, depth, metric, state.model])) {
+    simHeatmap(depthFig, depthCaption(state.model), layer[metric], tokens, metric, `similarity-${e.model}-${layer.label}-${metric}`,
+      { ...meta, label: layer.label });
+  }
 
   // paths
   if (!changed(pathFig, [e, state.token])) return;

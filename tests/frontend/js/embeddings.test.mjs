@@ -2,6 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
+import { ordinal } from "../../../frontend/js/plot.js";
 import { analogyCaption, denseCaption, depthCaption, neighborsCaption, onehotCaption, similarityAxes } from "../../../frontend/js/views/embeddings.js";
 
 const tok = (id, display) => ({ id, text: display.replace("␣", " "), display, position: 0, special: false });
@@ -77,7 +78,8 @@ test("a similarity heatmap's thinned axis says in its title which tokens are lab
   const words = (n) => Array.from({ length: n }, (_, i) => ({ display: ["␣the", "␣cat", "␣sat", "ing", "."][i % 5] }));
   for (const n of [6, 30, 40, 100]) {
     for (const [width, height, k] of [[618, 520, 1], [373, 520, 1], [610, 520, 1.4]]) {
-      for (const axis of Object.values(similarityAxes(width, height, words(n), k))) {
+      const { xaxis, yaxis } = similarityAxes(width, height, words(n), k);
+      for (const axis of [xaxis, yaxis]) {
         const t = axis.tickvals;
         const title = axis.title ? axis.title.text : "";
         if (t.length === n) assert.equal(title, "", `${n} tokens, ${width} px, ×${k}: all labelled, titled “${title}”`);
@@ -85,6 +87,20 @@ test("a similarity heatmap's thinned axis says in its title which tokens are lab
       }
     }
   }
+});
+
+test("a similarity heatmap's caption says which tokens a thinned axis without room for its title labels", () => {
+  // a phone's panel (300 px) on long words: every 4th to 8th column labelled, the axis untitled, the caption silent
+  const long = ["␣Suddenly", "␣everything", "␣wonderful", "␣remembered", "␣together", "␣something", "␣beautiful", ","];
+  const words = (n) => Array.from({ length: n }, (_, i) => ({ display: long[i % long.length] }));
+  for (const [n, width] of [[12, 300], [23, 300], [30, 340], [40, 300], [40, 618], [6, 300]]) {
+    const height = Math.max(260, Math.min(520, n * 26 + 90));
+    const { xaxis, yaxis, note } = similarityAxes(width, height, words(n), 1);
+    const said = [[xaxis, "column"], [yaxis, "row"]].filter(([axis]) => !axis.title && axis.tickvals.length < n)
+      .map(([axis, name]) => `every ${ordinal(axis.tickvals[1] - axis.tickvals[0])} ${name}`);
+    assert.equal(note, said.length ? ` Labelled: ${said.join(" and ")}; hover over a cell for its tokens.` : "", `${n} tokens, ${width} px`);
+  }
+  assert.equal(similarityAxes(300, 260, words(23), 1).note, " Labelled: every 4th column; hover over a cell for its tokens.");
 });
 
 test("the nearest words' caption says the word itself is left out", () => {
