@@ -3422,6 +3422,25 @@ def test_lesson_5_s_weighted_sum_calls_the_query_s_own_key_itself(client, model)
             assert ("mostly its own weighted value" in body) == (key == token), (token, body)
 
 
+@pytest.mark.parametrize("model", ["tiny-sinusoidal", "minilm-l6"])
+def test_lesson_5_s_weighted_sum_says_its_largest_is_a_row_s_first_number(client, model):
+    """'The weighted sum of the values' said "Of the keys it can see, the largest is 0.18, from the (token 5)", right
+    after "it gives 0.30 of its attention to cat": read as the largest weight, it contradicted the sentence before it
+    (the tiny model's weight on "the" is 0.185, its weight × value's first number 0.183, so the weights chart beside
+    it seemed to agree). The largest and smallest are said to be of the rows' first numbers, and the number quoted as
+    the largest is the largest first number of a visible key's weight × value row (recomputed here), not its weight."""
+    text = "The cat sat on the mat because it was tired."
+    for token, d in every_query(client, "/api/lessons/attention-arithmetic/steps/4", model, text):
+        e = step_explain(client, d, model)
+        first = [e["weights"][i] * e["values"][i][0] for i, hidden in enumerate(e["mask"]) if not hidden]
+        if len(first) < 2:
+            continue
+        said = re.search(r"Among those first numbers \(of the keys \*\*[^*]+\*\* can see\), the largest is (\S+), "
+                         r"from .*?, and the smallest is (\S+), from", filled(d))
+        assert said, (token, filled(d))
+        assert abs(float(said[1]) - max(first)) < 0.01 and abs(float(said[2]) - min(first)) < 0.01, (token, said[0])
+
+
 @pytest.mark.parametrize("model", ["smollm2-135m", "tiny-sinusoidal", "minilm-l6"])
 @pytest.mark.parametrize("text", ["The cat sat on the mat because it was tired.", "Hello"])
 def test_lesson_5_s_weighted_sum_of_one_key_is_not_a_range(client, model, text):
