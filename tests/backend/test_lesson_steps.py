@@ -3441,6 +3441,23 @@ def test_lesson_5_s_weighted_sum_says_its_largest_is_a_row_s_first_number(client
         assert abs(float(said[1]) - max(first)) < 0.01 and abs(float(said[2]) - min(first)) < 0.01, (token, said[0])
 
 
+@pytest.mark.parametrize("model", ["smollm2-135m", "tiny-sinusoidal"])
+@pytest.mark.parametrize("text", ["The cat sat on the mat because the cat was tired.", "the cat the cat",
+                                  "Lily had a red ball. Lily gave the ball to"])
+def test_lesson_11_points_at_the_links_panel_s_head_chips(client, model, text):
+    """'The same head on your sentence' said "Switch the Attention view to Links and tick other heads of layer 18":
+    the Attention view has no switch (Links is one of its panels, drawn with the heatmap) and no boxes to tick (the
+    heads are buttons under the drawing, after "Heads:", views/lines.js). Every step of the lesson that mentions Links
+    names it as that panel and its head buttons."""
+    lesson = next(x for x in client.get("/api/lessons").json()["lessons"] if x["id"] == "find-the-induction-head")
+    for n in range(1, len(lesson["steps"]) + 1):
+        d = client.post(f"/api/lessons/find-the-induction-head/steps/{n}", json={"text": text, "model": model}).json()
+        body = filled(d)
+        for said in re.findall(r"[^.:]*\*\*Links\*\*[^.]*\.", body):
+            assert "Switch" not in said and "tick" not in said, (n, said)
+            assert "In the **Links** panel" in said and "after “Heads:”" in said, (n, said)
+
+
 @pytest.mark.parametrize("model", ["smollm2-135m", "tiny-sinusoidal", "minilm-l6"])
 @pytest.mark.parametrize("text", ["The cat sat on the mat because it was tired.", "Hello"])
 def test_lesson_5_s_weighted_sum_of_one_key_is_not_a_range(client, model, text):
