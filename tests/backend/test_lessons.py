@@ -424,6 +424,27 @@ def test_an_alibi_slope_in_a_lesson_s_text_has_the_decimals_the_views_write_it_w
     assert [(name, x) for name, x in quoted if x.rpartition("|")[2].strip() not in digits] == []
 
 
+def test_a_role_score_or_weight_in_a_lesson_s_text_has_the_decimals_the_page_writes_it_with():
+    """Lesson 8 step 6 quoted the models' previous-token scores as 0.5040 and 0.3807 beside the Heads tab's 0.50 and
+    0.38 for the same heads: a student comparing them read two numbers. A role score or an attention weight is quoted
+    with the page's 2 decimals (roles.js scoreText, the heatmaps), and with more only in a block that tells apart
+    numbers that read alike with two (its condition counts them, `alike`; its text says so) or that says how small a
+    weight below 0.005 is (lesson 4: "at most 0.004", which two decimals would write 0.00)."""
+    quoted = re.compile(r"\{\{([^{}]*(?:scores\.[\w-]+|weights\.[^{}|]+|_weight)\s*\|\s*[34])\s*\}\}")
+    more = []
+    for path in sorted(Path(LESSONS_DIR).glob("[0-9]*.md")):
+        condition = ""
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            if line.startswith("::: when"):
+                condition = line
+            elif line.strip() == ":::":
+                condition = ""
+            elif not line.startswith(":::") and "alike" not in condition and "< 0.005" not in condition:
+                # (`::: else` keeps its block's condition)
+                more += [f"{path.name}:{n}: {{{{{x}}}}}" for x in quoted.findall(line)]
+    assert more == []
+
+
 # a source whose numbers a view draws below the screen it opens on -> (the view's file, the title of their panel as the
 # view writes it, as the step names it); at 1280x800 with the lesson open each title was 1,100 to 2,000 px down
 BELOW_THE_FOLD = {
