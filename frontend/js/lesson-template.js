@@ -24,7 +24,7 @@
 // smallest `path`), $next(path) $nextmin(path) (the index of the largest `path` below the largest, the smallest above the
 // smallest: past every item that ties for it).
 
-import { effectiveToken, probText } from "./derive.js";
+import { effectiveToken, probText, shownText } from "./derive.js";
 import { schemeWords } from "./labrun.js";
 import { SOURCE_NAMES } from "./sources.js";
 import { parseAblate, positionIds } from "./vocab.js";
@@ -467,9 +467,9 @@ export function questionChoices(kind, d, want = null) {
     return { choices, answer, tied: tied.length > 1 ? tied : [] };
   }
   if (kind === "next-word") {
-    const four = d.predictions.slice(0, 4);
-    const labels = tokenWords(four.map((p) => p.display));
-    const top = four.map((p, i) => ({ index: i, label: labels[i], id: p.id }));
+    // each choice as the probability bars beside it write the token (␣ for its leading space), so that a guess
+    // reads as the bar it is checked against
+    const top = d.predictions.slice(0, 4).map((p, i) => ({ index: i, label: shownText(p), id: p.id }));
     return { choices: top.sort((x, y) => x.id - y.id), answer: 0 };
   }
   throw new TemplateError(`“${kind}” is not a question (${Object.keys(QUESTION_SOURCES).join(", ")})`);

@@ -175,10 +175,12 @@ test("predict-then-reveal: the choices and the answer come from the answer", () 
   const p = { predictions: [pred(9, "␣a"), pred(3, "␣b"), pred(7, "␣c"), pred(1, "␣d"), pred(0, "␣e")] };
   const n = T.questionChoices("next-word", p);
   assert.deepEqual(n.choices.map((c) => c.id), [1, 3, 7, 9]); // by id: the order gives nothing away
-  assert.equal(n.choices.find((c) => c.index === n.answer).label, "a");
-  // two tokens that read as one word keep their ␣ (tiny-learned's top two on a French sentence: ↵ and ␣↵)
+  // each choice as the bars beside it write the token, its leading space marked: lesson 1's buttons read "I", "It"
+  // beside the bars' "␣I", "␣It"
+  assert.equal(n.choices.find((c) => c.index === n.answer).label, "␣a");
+  // two tokens that read as one word stay two (tiny-learned's top two on a French sentence: ↵ and ␣↵)
   const alike = T.questionChoices("next-word", { predictions: [pred(199, "↵"), pred(370, "␣↵"), pred(5, "␣a"), pred(6, "A")] });
-  assert.deepEqual(alike.choices.map((c) => c.label), ["a", "A", "↵", "␣↵"]);
+  assert.deepEqual(alike.choices.map((c) => c.label), ["␣a", "A", "↵", "␣↵"]);
   // a query that sees fewer than two words (a causal model's first word, after the start token or without one) is asked
   // nothing: a question with one choice, or none, gives nothing to guess
   assert.equal(T.questionChoices("top-key", { tokens: [tokens[0]], weights: [1], mask: [false] }), null);
@@ -303,7 +305,7 @@ test("predict-then-reveal: a wrong next word whose probability rounds as the top
   const p = { predictions: [pred(9, "␣is", 0.1041), pred(3, "␣the", 0.0978), pred(7, "␣was", 0.05), pred(1, ".", 0.04)] };
   const q = T.questionChoices("next-word", p);
   const label = (i) => q.choices.find((c) => c.index === i).label;
-  assert.equal(label(1), "the");
+  assert.equal(label(1), "␣the");
   const reveal = (chosen) => T.nextWordReveal(q, p, chosen);
   assert.match(reveal(1), /^The model’s top guess: \*\*\{\{top_next\}\}\*\*, with probability \{\{top_next_prob \| 3\}\}\./);
   assert.match(reveal(1), /✗ You chose \*\*\{\{predict\.predictions\.1\.display\}\}\*\*: probability \{\{predict\.predictions\.1\.prob \| 3\}\}\.$/);
