@@ -82,6 +82,13 @@ export function asSentence(message, names = []) {
   return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
 }
 
+/**
+ * A clause that ends on a model's limit, and why the model stops there (its /api/models `why_not_beyond`, a sentence
+ * of its own: "The app reads at most 128 tokens ..."), as two sentences; the clause alone, ended, where there is no
+ * reason. (Joined with a colon they read "(this text is 171): The app reads ...", a capital inside a sentence.)
+ */
+export const withReason = (clause, why) => `${clause}.${why ? ` ${asSentence(why)}` : ""}`;
+
 /** Whether layer `layer`, head `head` is among `ablate` (the state's or an answer's interventions' [layer, head] pairs). */
 export const isAblated = (ablate, layer, head) => Boolean(ablate) && ablate.some(([l, h]) => l === layer && h === head);
 
@@ -502,8 +509,7 @@ export function beyondNotice({ model, state, analysis = null, error = null, stat
   const offer = !others.length ? ""
     : capped ? ` Models that can read a text this long, past their own trained length${lengths.length === 1 ? ` of ${lengths[0]} tokens` : ""}: `
     : " Models that can run past their trained length: ";
-  return { kind: "cannot", text: `${model.name} cannot read more than ${limit} tokens${capped ? " here" : ""}${said}` +
-    (model.why_not_beyond ? `: ${model.why_not_beyond.trim().replace(/\.?$/, ".")}` : ".") +
+  return { kind: "cannot", text: withReason(`${model.name} cannot read more than ${limit} tokens${capped ? " here" : ""}${said}`, model.why_not_beyond) +
     (others.length ? `${offer}${others.join(", ")}.` : ""), models: others, open: opener(others) };
 }
 

@@ -16,7 +16,7 @@
 //   an item of `each` is {name, spec}, {name, error}, or {name, wait: true}: asked for once another answer is in
 // ctx: {state, model, models (name -> /api/models entry), hover, overrides}; need(name) -> {data, error, pending}
 // of another source in the same context.
-import { baseParams, canRunBeyond, compact, effectiveToken, keptIndices, positionalLength, refusedLength, samplingOf, textRefusal, tokenLimit, wordRefusal } from "./derive.js";
+import { baseParams, canRunBeyond, compact, effectiveToken, keptIndices, positionalLength, refusedLength, samplingOf, textRefusal, tokenLimit, withReason, wordRefusal } from "./derive.js";
 import { familyOf, unavailable, vocab } from "./vocab.js";
 import { combinedQueries } from "./roles.js";
 
@@ -196,12 +196,12 @@ export const SOURCES = {
       if (!m.available) return { name, positional: m.positional, error: `${name} is not installed${m.install ? `: ${m.install}` : "."}` };
       const limit = tokenLimit(m, ctx.state.beyond);
       if (n !== null && n > limit) {
-        const theirs = own ? "" : " of its tokens";
-        const allow = !canRunBeyond(m) ? (m.why_not_beyond ? `: ${m.why_not_beyond}` : ".")
-          : ctx.state.beyond ? "."
-          : own ? `: past its trained length, it runs when you allow it (up to ${m.max_tokens_beyond}).`
-          : `: past its trained length, it runs when you choose it above and allow it (up to ${m.max_tokens_beyond}).`;
-        return { name, positional: m.positional, error: `${name} reads at most ${limit} tokens, and this text is ${n}${theirs}${allow}` };
+        const said = `${name} reads at most ${limit} tokens, and this text is ${n}${own ? "" : " of its tokens"}`;
+        const error = !canRunBeyond(m) ? withReason(said, m.why_not_beyond)
+          : ctx.state.beyond ? `${said}.`
+          : own ? `${said}: past its trained length, it runs when you allow it (up to ${m.max_tokens_beyond}).`
+          : `${said}: past its trained length, it runs when you choose it above and allow it (up to ${m.max_tokens_beyond}).`;
+        return { name, positional: m.positional, error };
       }
       // (outside the family, the others wait for the first model's answer)
       if (!own && n === null && a && a.pending && name !== first) return { name, positional: m.positional, wait: true };

@@ -3,7 +3,7 @@
 // in the attention view), on the sentence or on the induction probe (a seeded random sequence repeated twice, with
 // the loss on each copy), and the same role across the tiny models side by side. Every score, label and loss is the
 // API's (POST /api/roles, /api/roles/probe, /api/roles/models); the definitions on hover are GET /api/roles/definitions.
-import { canRunBeyond, count, refusedLength, shownText } from "../derive.js";
+import { canRunBeyond, count, refusedLength, shownText, withReason } from "../derive.js";
 import {
   caption, changed, COLORS, draw, emit, esc, h, panel, part, plotOf, presenting, reason, setExport, setValue, THEME, WEIGHT_SCALE,
 } from "../plot.js";
@@ -297,9 +297,8 @@ export function leftOutWords(x, m) {
   const n = refusedLength(x) ?? 0;
   if (!m || !n) return `Left out: ${x.model}, which cannot read this text (${x.why}).`;
   const beyond = canRunBeyond(m);
-  const why = !beyond && m.why_not_beyond ? ` ${m.why_not_beyond.trim().replace(/\.?$/, ".")}` : "";
-  return `Left out: ${x.model}, which reads at most ${beyond ? m.max_tokens_beyond : m.max_tokens} tokens` +
-    `${beyond ? ", even past its trained length" : ""} (this text is ${n}).${why}`;
+  return withReason(`Left out: ${x.model}, which reads at most ${beyond ? m.max_tokens_beyond : m.max_tokens} tokens` +
+    `${beyond ? ", even past its trained length" : ""} (this text is ${n})`, !beyond && m.why_not_beyond);
 }
 
 function modelPanel(grid, r, role, state, def) {

@@ -4,7 +4,7 @@
 // layer knows about position (R² of a linear probe per depth, every tiny model on one plot). Every number is the
 // API's (GET /api/positional/lengths, /probe, /scheme); the page only averages neighbouring positions of a curve
 // for the smoothed line (derive.js smooth), and says so.
-import { canRunBeyond, modelsBeyond, smooth } from "../derive.js";
+import { canRunBeyond, modelsBeyond, smooth, withReason } from "../derive.js";
 import { caption, changed, draw, emit, esc, fmt, h, panel, part, reason, setValue, THEME } from "../plot.js";
 
 export const id = "poslab";
@@ -130,7 +130,7 @@ function lengthsPart(element, data, state) {
   if (!r) return;
   const curves = [...r.models].sort((a, b) => SCHEME_ORDER.indexOf(a.positional) - SCHEME_ORDER.indexOf(b.positional));
   const notesList = [];
-  for (const c of curves) if (c.why_not_beyond) notesList.push(`${c.model} stops at position ${c.positions - 1}: ${c.why_not_beyond}`);
+  for (const c of curves) if (c.why_not_beyond) notesList.push(withReason(`${c.model} stops at position ${c.positions - 1}`, c.why_not_beyond));
   for (const m of r.missing) notesList.push(`${m.model}: not measured. ${m.why}`);
   notes.replaceChildren(...notesList.map((t) => h("li", {}, t)));
   if (!curves.length) {
@@ -194,7 +194,7 @@ function tryPart(element, data, state) {
     ? `${m.name} was trained on at most ${m.trained_tokens ?? m.max_tokens} tokens and can read up to ${m.max_tokens_beyond}. `
       + "Allow longer sentences, or open a long story and look at the attention of a token at position 300: the page warns "
       + "whenever the model is shown positions it never saw in training."
-    : `${m.name} cannot read past ${m.max_tokens} tokens${m.why_not_beyond ? `: ${m.why_not_beyond}` : "."}`
+    : withReason(`${m.name} cannot read past ${m.max_tokens} tokens`, m.why_not_beyond)
       + (others.length ? ` Models that can: ${others.join(", ")}.` : "");
   const box = part(sec, "ctl", () => {
     const check = h("input", { type: "checkbox", name: "beyond" });

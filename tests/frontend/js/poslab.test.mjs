@@ -36,7 +36,7 @@ const beyondNotice = (o) => {
 const ROTARY = entry("tiny-rotary", "rotary");
 const LEARNED = entry("tiny-learned", "learned");
 const ALL = [entry("tiny-sinusoidal", "sinusoidal"), LEARNED, ROTARY, entry("tiny-nope", "none"), entry("tiny-alibi", "alibi"),
-  entry("smollm2-135m", "rotary", { max_tokens_beyond: 128, trained_tokens: 8192, why_not_beyond: "kept small" }),
+  entry("smollm2-135m", "rotary", { max_tokens_beyond: 128, trained_tokens: 8192, why_not_beyond: "The app reads at most 128 tokens on this model, below its trained length of 8192 tokens, to keep its answers small." }),
   entry("not-here", "rotary", { available: false })];
 
 const close = (a, b, tol = 1e-12) => assert.ok(Math.abs(a - b) <= tol, `${a} vs ${b}`);
@@ -206,7 +206,7 @@ test("a text too long: the offer and the reason say how long the text is, as the
   const canErr = "the text is 234 tokens (with its 1 special token); model 'tiny-rotary' reads at most 128 tokens (max_tokens), the length it was trained on; send allow_beyond_trained: true to run it on up to 512 tokens (positions it never saw)";
   assert.match(beyondNotice({ model: ROTARY, state: s, error: canErr, status: 422, models: ALL }).text, /^tiny-rotary was trained on texts of at most 128 tokens \(this text is 234\)\. It can read up to 512/);
   const cantErr = "the text is 234 tokens (with its 1 special token); model 'tiny-learned' reads at most 128 tokens (max_tokens). Learned positions stop at the trained length.; cut at least 106 tokens";
-  assert.match(beyondNotice({ model: LEARNED, state: s, error: cantErr, status: 422, models: ALL }).text, /^tiny-learned cannot read more than 128 tokens \(this text is 234\): Learned positions/);
+  assert.match(beyondNotice({ model: LEARNED, state: s, error: cantErr, status: 422, models: ALL }).text, /^tiny-learned cannot read more than 128 tokens \(this text is 234\)\. Learned positions/);
   // a refusal without its numbers: nothing made up from its words (the message is shown as it came)
   const bare = "model 'tiny-rotary' reads at most 128 tokens; send allow_beyond_trained: true";
   assert.equal(beyondNotice({ model: ROTARY, state: s, error: bare, status: 422, models: ALL }), null);
@@ -218,13 +218,13 @@ test("a text too long for the app's own cap on a model (SmolLM2, MiniLM): the ot
   const err = "the text is 313 tokens; model 'smollm2-135m' reads at most 128 tokens (max_tokens); cut at least 185 tokens";
   const no = beyondNotice({ model: big, state: structuredClone(DEFAULTS), error: err, status: 422, models: ALL });
   assert.equal(no.kind, "cannot");
-  assert.match(no.text, /^smollm2-135m cannot read more than 128 tokens here \(this text is 313\): kept small/);
+  assert.match(no.text, /^smollm2-135m cannot read more than 128 tokens here \(this text is 313\)\. The app reads at most 128 tokens on this model, below its trained length of 8192 tokens, to keep its answers small\./);
   assert.doesNotMatch(no.text, /Models that can run past their trained length/);
   assert.match(no.text, / Models that can read a text this long, past their own trained length of 128 tokens: tiny-sinusoidal, tiny-rotary, tiny-nope, tiny-alibi\.$/);
   // tiny-learned's limit is its trained length: as before
   const cantErr = "the text is 234 tokens; model 'tiny-learned' reads at most 128 tokens (max_tokens). Learned positions stop at the trained length.";
   const learned = beyondNotice({ model: LEARNED, state: structuredClone(DEFAULTS), error: cantErr, status: 422, models: ALL });
-  assert.match(learned.text, /^tiny-learned cannot read more than 128 tokens \(this text is 234\): Learned positions stop/);
+  assert.match(learned.text, /^tiny-learned cannot read more than 128 tokens \(this text is 234\)\. Learned positions stop/);
   assert.match(learned.text, / Models that can run past their trained length: tiny-sinusoidal, tiny-rotary, tiny-nope, tiny-alibi\.$/);
 });
 

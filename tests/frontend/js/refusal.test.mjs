@@ -106,7 +106,7 @@ const CAN = { name: "tiny-sinusoidal", max_tokens: 128, trained_tokens: 128, max
 const CANNOT = { name: "tiny-learned", max_tokens: 128, trained_tokens: 128, max_tokens_beyond: 128, positional: "learned", available: true,
   why_not_beyond: "Learned positions stop at the trained length." };
 const CAPPED = { name: "smollm2-135m", max_tokens: 128, trained_tokens: 8192, max_tokens_beyond: 128, positional: "rotary", available: true,
-  why_not_beyond: "kept small" };
+  why_not_beyond: "The app reads at most 128 tokens on this model, below its trained length of 8192 tokens, to keep its answers small." };
 const LIST = [CAN, CANNOT, CAPPED];
 const S = { beyond: false, positions: "normal" };
 const noticeOf = (model, state, tokens, limit, error) => beyondNotice({ model, state, error, status: 422, models: LIST,
@@ -142,7 +142,7 @@ test("the notice's numbers are the refusal's and the model's: how much to cut, w
   assert.equal(offer.kind, "offer");
   assert.match(offer.text, /^tiny-sinusoidal was trained on texts of at most 128 tokens \(this text is 512\)\. It can read up to 512/);
   const smol = noticeOf(CAPPED, S, 313, 128, "x");
-  assert.match(smol.text, /^smollm2-135m cannot read more than 128 tokens here \(this text is 313\): kept small\. Models that can read a text this long, past their own trained length of 128 tokens: tiny-sinusoidal\.$/);
+  assert.match(smol.text, /^smollm2-135m cannot read more than 128 tokens here \(this text is 313\)\. The app reads at most 128 tokens on this model, below its trained length of 8192 tokens, to keep its answers small\. Models that can read a text this long, past their own trained length of 128 tokens: tiny-sinusoidal\.$/);
   assert.deepEqual(smol.open, { model: "tiny-sinusoidal", beyond: true });
 });
 

@@ -92,12 +92,12 @@ test("the positional view's models: the family of the current model, without abl
 
 test("the positional view's models: one that cannot read the page's text is not asked, and says why", () => {
   const fam = meta.families[0];
-  const models = new Map(fam.models.map((name) => [name, { ...MODELS[0], name, max_tokens: 128, max_tokens_beyond: name === "tiny-learned" ? null : 512, why_not_beyond: name === "tiny-learned" ? "its learned table ends at 128." : null }]));
+  const models = new Map(fam.models.map((name) => [name, { ...MODELS[0], name, max_tokens: 128, max_tokens_beyond: name === "tiny-learned" ? null : 512, why_not_beyond: name === "tiny-learned" ? "Learned positions stop at the trained length: this model has a vector for positions 0 to 127 and none for position 128 or later." : null }]));
   const need = (n) => () => ({ data: { tokens: Array.from({ length: n }, () => ({})) } });
   const long = SOURCES.family({ ...ctxOf({ beyond: true }), models }, need(375));
   const learned = long.each.find((e) => e.name === "tiny-learned");
   assert.equal(learned.spec, undefined);
-  assert.equal(learned.error, "tiny-learned reads at most 128 tokens, and this text is 375: its learned table ends at 128.");
+  assert.equal(learned.error, "tiny-learned reads at most 128 tokens, and this text is 375. Learned positions stop at the trained length: this model has a vector for positions 0 to 127 and none for position 128 or later.");
   assert.ok(long.each.filter((e) => e.name !== "tiny-learned").every((e) => e.spec && !e.error)); // past it, allowed
   const notAllowed = SOURCES.family({ ...ctxOf(), models }, need(375)).each.find((e) => e.name === "tiny-rotary");
   assert.match(notAllowed.error, /reads at most 128 tokens, and this text is 375: past its trained length, it runs when you allow it \(up to 512\)/);
@@ -270,7 +270,7 @@ test("a text the server refuses (empty, only spaces, past max_text_chars) is not
 
 test("a model outside the family: the family's first model counts the sentence, and its refusal says it for all", () => {
   const fam = meta.families[0];
-  const models = new Map([...fam.models.map((name) => [name, { ...MODELS[0], name, max_tokens: 128, max_tokens_beyond: name === "tiny-learned" ? null : 512, why_not_beyond: name === "tiny-learned" ? "its learned table ends at 128." : null }]), ["big", MODELS[2]]]);
+  const models = new Map([...fam.models.map((name) => [name, { ...MODELS[0], name, max_tokens: 128, max_tokens_beyond: name === "tiny-learned" ? null : 512, why_not_beyond: name === "tiny-learned" ? "Learned positions stop at the trained length: this model has a vector for positions 0 to 127 and none for position 128 or later." : null }]), ["big", MODELS[2]]]);
   const ctx = { ...ctxOf({}, MODELS[2]), models };
   const first = SOURCES.familyfirst(ctx);
   assert.deepEqual([first.api, first.params.model], ["analyze", fam.models[0]]);
@@ -286,7 +286,7 @@ test("a model outside the family: the family's first model counts the sentence, 
   const refused = { data: null, error: "the text is 166 tokens (with its 1 special token); model 'tiny-sinusoidal' reads at most 128 tokens (max_tokens) ...", status: 422, refusal: { tokens: 166, limit: 128, model: "tiny-sinusoidal" }, pending: false };
   const long = SOURCES.family(ctx, by(refused));
   assert.ok(long.each.every((e) => !e.spec && !e.wait && e.error));
-  assert.equal(long.each.find((e) => e.name === "tiny-learned").error, "tiny-learned reads at most 128 tokens, and this text is 166 of its tokens: its learned table ends at 128.");
+  assert.equal(long.each.find((e) => e.name === "tiny-learned").error, "tiny-learned reads at most 128 tokens, and this text is 166 of its tokens. Learned positions stop at the trained length: this model has a vector for positions 0 to 127 and none for position 128 or later.");
   assert.match(long.each.find((e) => e.name === "tiny-rotary").error, /this text is 166 of its tokens: past its trained length, it runs when you choose it above and allow it \(up to 512\)\.$/);
   const fits = SOURCES.family(ctx, by({ data: { tokens: Array.from({ length: 40 }, () => ({})) }, error: null, pending: false }));
   assert.ok(fits.each.every((e) => e.spec && !e.error));
