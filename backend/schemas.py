@@ -9,6 +9,7 @@ PackedWeights (8-bit values in base64, for the small pictures of every head) and
 
 from __future__ import annotations
 
+import json
 from typing import Literal
 
 from pydantic import (
@@ -19,7 +20,9 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    ValidationError,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
     field_validator,
     model_validator,
 )
@@ -73,6 +76,32 @@ class InterventionFields(Strict):
                                                       description="[layer, head] pairs whose output is set to zero, "
                                                                   "e.g. [[1, 2]]")
     seed: StrictInt = Field(0, ge=0, le=2**31 - 1, description="seed of the permutation when positions are shuffled")
+
+    @field_validator("ablate", mode="wrap")
+    @classmethod
+    def _pairs(cls, v: object, handler: ValidatorFunctionWrapHandler) -> list[tuple[int, int]]:
+        """pydantic said "Input should be a valid list" of "9.9", "ablate.0: Input should be a valid tuple" of
+        [1, 2]: neither said what ablate takes. The message now names the form and gives an example, as the URL's
+        form does (backend/vocabulary.py parse_ablate); a list too long keeps pydantic's message, which says it."""
+        try:
+            return handler(v)
+        except ValidationError as e:
+            first = e.errors()[0]
+            if not first["loc"]:
+                if first["type"] == "too_long":
+                    raise
+                what = f"ablate is {_shown(v)}, not a list of [layer, head] pairs"
+            else:
+                item = first["loc"][0]
+                what = f"ablate item {item} is {_shown(v[item])}, not a [layer, head] pair of whole numbers"  # type: ignore[index]
+            raise ValueError(f"{what}: give heads as [[1, 2], [0, 3]] (layer 1's head 2 and layer 0's head 3), "
+                             "[] for none") from None
+
+
+def _shown(v: object, width: int = 40) -> str:
+    """A request's value as JSON writes it, cut to `width` characters."""
+    text = json.dumps(v, default=repr)
+    return text if len(text) <= width else text[:width - 1] + "…"
 
 
 BEYOND_TRAINED = Field(False, description="allow a text longer than the model's trained length (max_tokens), up to "

@@ -120,7 +120,10 @@ class Interventions:
 
     def check(self, cfg: ModelConfig) -> None:
         for layer, head in self.ablate:
-            check_layer_head(cfg, layer, head)
+            try:
+                check_layer_head(cfg, layer, head)
+            except ValueError as e:  # (which field asked for it: a request also names a layer and head to show)
+                raise ValueError(f"ablate [{layer}, {head}]: {e}") from None
 
     def permutation(self, n: int) -> list[int] | None:
         """The positions given to tokens 0..n-1 under "shuffled" (never the identity when n > 1)."""

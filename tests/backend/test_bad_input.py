@@ -77,6 +77,34 @@ def test_bad_positional(client, params, words):
     assert r.status_code == 422 and words in r.json()["detail"]
 
 
+@pytest.mark.parametrize("ablate, says", [
+    ("9.9", 'ablate is "9.9", not a list of [layer, head] pairs'),
+    (3, "ablate is 3, not a list of [layer, head] pairs"),
+    ([1, 2], "ablate item 0 is 1, not a [layer, head] pair of whole numbers"),
+    ([[0, 1], [0]], "ablate item 1 is [0], not a [layer, head] pair of whole numbers"),
+    ([[0, 1, 2]], "ablate item 0 is [0, 1, 2], not a [layer, head] pair of whole numbers"),
+    ([[0.5, 1]], "ablate item 0 is [0.5, 1], not a [layer, head] pair of whole numbers"),
+    (["x" * 100], 'ablate item 0 is "' + "x" * 38 + "…, not a [layer, head] pair"),
+])
+def test_a_malformed_ablate_names_the_form_it_takes_with_an_example(client, ablate, says):
+    """pydantic's "ablate: Input should be a valid list" (of "9.9") or "ablate.0: Input should be a valid tuple"
+    (of [1, 2]) said neither what ablate takes nor how to write it."""
+    detail = client.post("/api/analyze", json={**OK, "ablate": ablate}).json()["detail"]
+    assert detail.startswith(says), detail
+    assert detail.endswith(": give heads as [[1, 2], [0, 3]] (layer 1's head 2 and layer 0's head 3), [] for none")
+
+
+def test_an_ablated_head_out_of_range_names_the_pair_and_the_range(client):
+    """"layer 4 does not exist" did not say that the layer was an ablated head's, where a request names a layer to
+    show too."""
+    r = client.post("/api/analyze", json={**OK, "layers": [0], "ablate": [[0, 1], [4, 0]]})
+    assert r.json()["detail"] == "ablate [4, 0]: layer 4 does not exist: this model has layers 0 to 3"
+    r = client.post("/api/analyze", json={**OK, "ablate": [[0, 9]]})
+    assert r.json()["detail"] == "ablate [0, 9]: head 9 does not exist: this model has heads 0 to 3"
+    r = client.post("/api/analyze", json={**OK, "ablate": [[0, 1]] * 1001})  # too many: pydantic's words say it
+    assert r.json()["detail"] == "ablate: List should have at most 1000 items after validation, not 1001"
+
+
 def test_invalid_json_and_non_finite_numbers(client):
     r = client.post("/api/analyze", content=b'{"text": ', headers={"content-type": "application/json"})
     assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]

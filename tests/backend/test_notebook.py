@@ -258,7 +258,7 @@ def test_the_readme_s_notebook_example_runs_as_written():
     (lambda: notebook.show(""), "^text is empty: type a sentence$"),
     (lambda: notebook.predictions("Hi", top_k=0), "^top_k: Input should be greater than or equal to 1$"),
     (lambda: notebook.show("Hi", positions="foo"), "^positions: Input should be 'normal', 'removed' or 'shuffled'$"),
-    (lambda: notebook.attention("Hi", ablate=[0, 0]), "^ablate.0: "),
+    (lambda: notebook.attention("Hi", ablate=[0, 0]), r"^ablate item 0 is 0, not a \[layer, head\] pair"),
     (lambda: notebook.attention("Hi", ablate="1.x"), "is not layer.head"),
 ])
 def test_bad_input_is_said_as_the_api_says_it_not_as_pydantic_reports_it(call, words):
