@@ -422,3 +422,35 @@ def test_a_run_of_one_step_draws_its_one_training_loss(page: Page):
         const line = trace.querySelector('path.js-line'); const points = trace.querySelectorAll('path.point');
         return { line: line ? (line.getAttribute('d') || '') : '', points: points.length }; }""")
     assert drawn["points"] == 1 or "L" in drawn["line"], drawn  # (a line of one point is a lone 'M x,y': nothing seen)
+
+
+# each lab panel's top and bottom, its plot's and its caption's
+PANEL_BOXES = """() => Object.fromEntries([...document.querySelectorAll('main .view[data-view="lab"] .panel')].map((p) => {
+  const box = (el) => { const r = el.getBoundingClientRect(); return { top: r.top, bottom: r.bottom }; };
+  return [p.dataset.part, { panel: box(p), plot: box(p.querySelector('.plot')), caption: box(p.querySelector('.caption')) }];
+}))"""
+
+
+@pytest.mark.parametrize("size, extra", [((1280, 800), ""), ((1280, 720), "&present=1"), ((390, 844), "")],
+                         ids=["desktop", "presenter", "phone"])
+def test_the_loss_plot_leaves_no_blank_under_it(page: Page, size, extra):
+    """At 1280x800 the loss plot (300 px) stood beside the copy task's attention plot (520 px) in a row whose plots
+    share a track: 220 px blank between the loss plot and its caption. Beside it now it is as high; alone in its row
+    (a phone) it keeps its height; no tick label leaves its plot."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    goto(page, "/?view=lab&ltask=copy&lsize=tiny&lsteps=1" + extra)
+    section = page.locator('main .view[data-view="lab"]')
+    section.locator("button[name=train]").click()
+    expect(section).to_have_attribute("data-run-status", "finished", timeout=60_000)
+    page.wait_for_function(f"() => ({PLOT})('{LOSS}') && ({PLOT})('{PATTERN}')")
+    boxes = page.evaluate(PANEL_BOXES)
+    loss, pattern = boxes["loss"], boxes["pattern"]
+    assert loss["caption"]["top"] - loss["plot"]["bottom"] < 8, boxes
+    # the panel ends under its caption (its padding, and the lines the caption beside it has more)
+    lines = max(0, pattern["caption"]["bottom"] - loss["caption"]["bottom"]) if loss["panel"]["top"] == pattern["panel"]["top"] else 0
+    assert loss["panel"]["bottom"] - loss["caption"]["bottom"] <= 12 + lines, boxes
+    if size[0] >= 1000:
+        assert abs(loss["plot"]["bottom"] - pattern["plot"]["bottom"]) <= 1, boxes
+    else:
+        assert loss["plot"]["bottom"] - loss["plot"]["top"] >= 300 and pattern["panel"]["top"] >= loss["panel"]["bottom"], boxes
+    assert page.evaluate(TICKS_OUTSIDE) == []

@@ -230,7 +230,7 @@ export function render(element, data, state) {
   const nH = run.n_heads;
   const layer = Math.min(state.llayer, nL - 1);
   const head = Math.min(state.lhead, nH - 1);
-  drawLoss(lossFig, run, records, rec, lab);
+  drawLoss(lossFig, run, records, rec, lab, lossHeight(lossFig, attnFig, run.example.tokens.length));
   drawPattern(attnFig, run, rec, layer, head);
   drawRoles(roleFig, options, run, records, rec, state.lrole in rec.roles ? state.lrole : "induction", layer, head);
   drawAnswer(answerFig, run, rec);
@@ -246,9 +246,19 @@ const stepRoom = (fig) => [(plotOf(fig).clientWidth || 600) - 80, textScale()];
 /** A vertical line at the step shown. */
 const stepLine = (step) => ({ type: "line", xref: "x", yref: "paper", x0: step, x1: step, y0: 0, y1: 1, line: { color: COLORS.sel, width: 2, dash: "dot" } });
 
-function drawLoss(fig, run, records, rec, lab) {
+// the loss plot's height alone in its row (a phone, a narrow window)
+const LOSS_HEIGHT = 300;
+
+/**
+ * The loss plot's height: beside the attention plot, that plot's height. The two plots share a track of the row
+ * (plots-level), as high as the higher, with the captions under it: at 300 px beside the copy task's 520, the loss
+ * panel had 220 px blank between its plot and its caption.
+ */
+const lossHeight = (lossFig, attnFig, n) => (lossFig.offsetTop === attnFig.offsetTop ? patternHeight(n) : LOSS_HEIGHT);
+
+function drawLoss(fig, run, records, rec, lab, height) {
   const xaxis = stepAxis(Math.max(run.steps, rec.step), ...stepRoom(fig));
-  if (!changed(fig, [records.length, rec, run.steps, xaxis.dtick])) return;
+  if (!changed(fig, [records.length, rec, run.steps, xaxis.dtick, height])) return;
   const train = lossSeries(records);
   const ex = exampleLossSeries(records);
   caption(fig, `Training loss of every step (cross-entropy in nats, each batch of ${run.config.batch_size} fresh sequences) and the loss on the ` +
@@ -261,7 +271,7 @@ function drawLoss(fig, run, records, rec, lab) {
     { type: "scatter", mode: "lines+markers", name: "loss on the example", x: ex.x, y: ex.y, line: { color: COLORS.other, width: 2 }, marker: { size: 4 },
       hovertemplate: "step %{x}<br>example loss %{y:.4f}<extra></extra>" },
   ], {
-    height: 300,
+    height,
     xaxis,
     yaxis: { title: { text: "loss (nats)" }, rangemode: "tozero" },
     shapes: [stepLine(rec.step)],
@@ -304,6 +314,9 @@ export function patternCaption(layer, head, step, pattern) {
     `The model's weights of a row sum to 1; these are the run's 8-bit record of them, each within 0.002 (${rows}). ${THEME.masked.words}`;
 }
 
+/** The attention plot's height for an example of `n` tokens. */
+const patternHeight = (n) => squareHeight(n, { max: 520, per: 18 });
+
 /**
  * The attention plot's height and token axes for the example's `tokens` ({text}) in a plot `width` px wide, k: the
  * presenter's text scale (1 outside it): every token labelled where they fit, else every 2nd (hover names each one),
@@ -314,7 +327,7 @@ export function patternLayout(tokens, width, k = 1) {
   const every = n > 32 || (n > 16 && width < 520) ? 2 : 1;
   // the key labels stand upright where one is wider than its columns (<|bos|> ran over the letters beside it)
   const upright = tokens.some((t) => [...t.text].length * 7 > (every * 0.7 * width) / n);
-  const height = squareHeight(n, { max: 520, per: 18 });
+  const height = patternHeight(n);
   // the titles say which are labelled where they have room, as the other heatmaps' do: across the width less the
   // query labels, colour bar and padding (keyRoom: a fixed 150 px for them all, where 20-letter query labels alone
   // take 144), down the height less the margins and the key labels as they stand (queryTitleRoom: a fixed 130 px times k
