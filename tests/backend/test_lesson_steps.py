@@ -1699,7 +1699,7 @@ def test_lesson_11_says_the_head_does_what_it_does_on_the_probe_only_of_an_induc
         if "what it does on the probe" in body:
             said += 1
             assert induction, (model, layer, head, probe[layer][head]["scores"]["induction"])
-        if "That is the token right after the first" in body and not induction:
+        if "is the token right after the first" in body and not induction:
             assert "not labelled one on the probe" in body, body
     assert model != "tiny-alibi" or said == 0
 
@@ -1752,13 +1752,13 @@ def test_lesson_11_says_the_key_after_the_first_copy_shares_the_weight_past_the_
 
 
 # What 'The same head on your sentence' says of the second copy's row against the first copy: a phrase of each block
-SAME_HEAD_SAYS = {"alone": "That is the token right after the first", "shared": "is one of the",
+SAME_HEAD_SAYS = {"alone": "is the token right after the first", "shared": "is one of the",
                   "probe": "what it does on the probe", "unlabelled": "not labelled one on the probe",
                   "previous": "it is also the token just before", "self": "the query itself",
                   "sink, after": "**, the token right after the first", "sink, shared": "shares it",
                   "sink, else": "not to the token right after", "sink, tied": "is not one of the",
                   "first copy, previous": "and also the token just before", "first copy": "a duplicate-token pattern",
-                  "else": "That is not the token right after"}
+                  "else": "does not get the largest weight"}
 CAT = ["<bos>", "The", " cat", " sat", " on", " the", " mat", " the", " cat", " was"]
 CAT_ROLES = {"repeated": 2, "repeated/2": 8, "after-repeated": 3}
 
@@ -1823,6 +1823,28 @@ def test_lesson_11_reads_the_row_against_the_first_copy_by_weight_whichever_key_
     "not to the token right after". On hand-made rows, one lead and one reading each (or one block), true of the
     weights whichever of the keys that tie is listed first."""
     assert same_head_says(tokens, roles, weights, induction) == says
+
+
+
+def test_lesson_11_reads_the_first_copy_naming_the_key_it_speaks_of():
+    """'The same head on your sentence': where the query's reading ended "With two decimals, 2 keys read 0.31; the next
+    after it, **the**, gets 0.3049.", the next began "That is the token right after the first **cat**", as if "That"
+    were "the", where it meant the key with the largest weight. Every block that reads the row against the first copy
+    now opens with the key it speaks of, by name, or with the token right after the first copy (no "That")."""
+    from backend.lessons import parse_lesson
+
+    lesson = parse_lesson((ROOT / "frontend/lessons/11-find-the-induction-head.md").read_text(), "11.md")
+    step = next(s for s in lesson.steps if s.title == "The same head on your sentence")
+    opens = [" ".join(part[2].split()) for part in split_claims(step.body)
+             if isinstance(part, tuple) and any(r in part[1] for r in ("@repeated.position", "@after-repeated"))]
+    assert len(opens) == 13, opens
+    lead = re.compile(r"^(The key with the largest weight, \*\*\{\{top_key \| piece\}\}\*\*, is"
+                      r"|\*\*\{\{top_key \| piece\}\}\*\*, which gets the largest weight, is"
+                      r"|The first of the keys that share the largest weight, \*\*\{\{top_key \| piece\}\}\*\*, is"
+                      r"|The token right after the first \*\*\{\{@repeated \| word\}\}\*\*"
+                      r"|The two \*\*\{\{@repeated \| word\}\}\*\* stand side by side"  # (the query itself)
+                      r"|(An induction head|The head does on your sentence|But it is also the token just before) )")
+    assert [t for t in opens if not lead.match(t)] == []
 
 
 LONG = " ".join(["The cat sat on the mat because it was tired and the dog ran after it."] * 12)  # 205 tokens
@@ -2225,7 +2247,7 @@ def test_lesson_11_names_the_first_token_a_sink_not_a_failed_induction(client, m
         strongest = weights.index(max(weights))
         after_first = {r["role"]: r["index"] for r in d["roles"]}["repeated"] + 1
         body = " ".join(d["body"].split())
-        said = [k for k, words in {"after": "That is the token right after", "sink": "a *sink*",
+        said = [k for k, words in {"after": "is the token right after", "sink": "a *sink*",
                                    "else": "the head does something else"}.items() if words in body]
         assert said == ["after" if strongest == after_first else "sink" if strongest == 0 else "else"], (text, said)
 
