@@ -115,6 +115,25 @@ function typingPause() {
   return Math.min(TEXT_DEBOUNCE_MS.max, Math.max(TEXT_DEBOUNCE_MS.min, ms));
 }
 
+const SETTINGS_OPEN = "attnlab-settings-open"; // the localStorage key: "1" while the phone's Settings are open
+
+/** The browser's localStorage, or a store that keeps nothing where there is none (storage refused). */
+function localStore() {
+  try {
+    if (globalThis.localStorage) return globalThis.localStorage;
+  } catch {
+    // (storage refused: nothing is remembered)
+  }
+  return { getItem: () => null, setItem: () => {} };
+}
+
+/** Opens or closes the Settings a phone folds (app.css hides them while the button says closed), and remembers it:
+ * a learner who keeps them open finds them open on the next page. */
+function showSettings(open) {
+  $("settings-toggle").setAttribute("aria-expanded", open ? "true" : "false");
+  localStore().setItem(SETTINGS_OPEN, open ? "1" : "0");
+}
+
 // ----------------------------------------------------------------------------------- the page from the vocabulary
 
 /** The tabs and their panels, one per view of the server's vocabulary, in its order. */
@@ -633,6 +652,8 @@ function wire() {
   $("scale").addEventListener("change", (ev) => update({ scale: ev.target.checked }));
   $("hide-special").addEventListener("change", (ev) => update({ hidespecial: ev.target.checked }));
   $("present").addEventListener("click", () => update({ present: !state.present }));
+  showSettings(localStore().getItem(SETTINGS_OPEN) === "1");
+  $("settings-toggle").addEventListener("click", (ev) => showSettings(ev.currentTarget.getAttribute("aria-expanded") !== "true"));
   $("layer").addEventListener("change", (ev) => update({ layer: Number(ev.target.value) }));
   $("head").addEventListener("change", (ev) => update({ head: Number(ev.target.value) }));
   $("ablate-mode").addEventListener("click", () => {

@@ -706,7 +706,9 @@ def test_on_a_phone_the_model_s_line_is_read_in_full(page: Page):
     with "…", the rest in a tooltip that a touch screen never shows."""
     page.set_viewport_size({"width": 390, "height": 844})
     open_app(page, text="The cat sat on the mat.")
+    page.click("#settings-toggle")  # (a phone folds the line under Settings)
     info = page.locator("#model-info")
+    expect(info).to_be_visible()
     expect(info).to_contain_text("reads at most 128 tokens")
     assert page.evaluate("() => { const e = document.querySelector('#model-info'); return e.scrollWidth <= e.clientWidth; }")
     assert page.evaluate("() => document.scrollingElement.scrollWidth") <= 390

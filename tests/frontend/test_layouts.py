@@ -216,6 +216,44 @@ def test_on_a_phone_the_model_menu_shows_its_whole_label(page: Page, need_models
     expect(page.locator("#model option:checked")).to_have_text(re.compile(rf"^{re.escape(model)} · {m['kind']} · .* params"))
 
 
+# what a phone folds under Settings, each shown by one tap on it: the model's line, the training-step slider and "How it
+# learned", the examples, the interventions, hide special tokens
+FOLDED = ["#model-info", "#replay input[type=range]", "#replay summary", "button.example >> nth=0", "#positions", "#scale",
+          "#ablate-mode", "#hide-special"]
+
+
+def test_on_a_phone_the_view_starts_on_the_first_screen_and_each_setting_is_one_tap_away(page: Page, shot):
+    """At 390x844 the header (the model's five-line description, the training-step slider and its line, the examples,
+    the interventions, hide special tokens) put the attention view's first plot at y = 801, 43 px above the screen's
+    foot. They fold under Settings beside the model menu (the plot at y = 427): one tap shows them all, the page
+    remembers it open, a key closes it, and a wide screen shows them with no button."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?view=attention")
+    ready(page, WAIT)
+    top = page.locator("#attn-heatmap .plot").bounding_box()["y"]
+    assert 0 <= top <= 844 - 300, f"the first plot starts at y = {top}: less than 300 px of it on the first screen"
+    toggle = page.locator("#settings-toggle")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    for sel in FOLDED:
+        expect(page.locator(sel)).to_be_hidden()
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "true")
+    for sel in FOLDED:
+        expect(page.locator(sel)).to_be_visible()
+    shot(page, "phone-settings-open", full_page=False)
+    page.reload()
+    ready(page, WAIT)
+    expect(page.locator("#positions")).to_be_visible()
+    toggle.focus()
+    page.keyboard.press("Enter")
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(page.locator("#positions")).to_be_hidden()
+    page.set_viewport_size({"width": 1280, "height": 800})  # (closed on the phone: a wide screen shows them anyway)
+    expect(toggle).to_be_hidden()
+    for sel in FOLDED:
+        expect(page.locator(sel)).to_be_visible()
+
+
 def test_on_a_phone_the_lesson_choices_are_on_screen_before_next(page: Page, shot):
     page.set_viewport_size({"width": 390, "height": 844})
     # step 3 of attention-arithmetic: a predict-then-reveal question (which key gets the most weight)
