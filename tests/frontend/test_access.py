@@ -643,11 +643,17 @@ def test_shift_tab_never_leaves_the_focus_under_the_sticky_token_strip(page: Pag
     assert walk_focus(page, "Shift+Tab", 45, HIDDEN_BY_STICKY) == []
 
 
+# a control taller than the room between the sticky strip and the sheet (the attention grid) cannot be above the sheet
+# whole: its top must be in that room
 COVERED_BY_SHEET = """() => {
   const e = document.activeElement, panel = document.querySelector('#lesson-panel');
   if (!e || e === document.body || panel.contains(e)) return null;
   const r = e.getBoundingClientRect(), p = panel.getBoundingClientRect();
-  return r.bottom > p.top + 1 && r.top < p.bottom - 1 ? (e.getAttribute('aria-label') || e.textContent).trim().slice(0, 40) : null;
+  const bar = document.querySelector('.sticky').getBoundingClientRect();
+  const room = getComputedStyle(document.querySelector('.sticky')).position === 'sticky' ? bar.bottom : 0;
+  const covered = r.height > p.top - room ? !(r.top >= room - 1 && r.top < p.top - 24)
+    : r.bottom > p.top + 1 && r.top < p.bottom - 1;
+  return covered ? (e.getAttribute('aria-label') || e.textContent).trim().slice(0, 40) + ' ' + Math.round(r.top) + '-' + Math.round(r.bottom) + ' sheet ' + Math.round(p.top) + ' room ' + Math.round(room) : null;
 }"""
 
 
