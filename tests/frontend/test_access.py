@@ -653,7 +653,8 @@ COVERED_BY_SHEET = """() => {
   const room = getComputedStyle(document.querySelector('.sticky')).position === 'sticky' ? bar.bottom : 0;
   const covered = r.height > p.top - room ? !(r.top >= room - 1 && r.top < p.top - 24)
     : r.bottom > p.top + 1 && r.top < p.bottom - 1;
-  return covered ? (e.getAttribute('aria-label') || e.textContent).trim().slice(0, 40) + ' ' + Math.round(r.top) + '-' + Math.round(r.bottom) + ' sheet ' + Math.round(p.top) + ' room ' + Math.round(room) : null;
+  const name = (e.getAttribute('aria-label') || e.textContent).trim().slice(0, 40);
+  return covered ? `${name} at ${Math.round(r.top)}-${Math.round(r.bottom)}, the sheet at ${Math.round(p.top)}` : null;
 }"""
 
 
