@@ -520,7 +520,8 @@ def test_lesson_9_calls_the_head_s_cell_the_lowest_only_as_the_cells_read(client
     """'Beyond attention' said "That head's cell is the lowest of the heatmap" on tiny-nope, "Birds sing.", where the
     heatmap writes its cells with three decimals and head 3.1 (-0.0169) and head 1.0 (-0.0167) both read -0.017.
     Where other cells read as the chosen one's, the step writes its value with four decimals, how many cells read it
-    and the next one's; alone, it keeps the bare sentence. Recomputed here from the ablation route."""
+    and the next one's; alone, it keeps the bare sentence, or, with another head selected, writes the lowest cell's
+    value with the heatmap's three decimals (it wrote four). Recomputed here from the ablation route."""
     d = client.post("/api/lessons/where-does-the-answer-appear/steps/5", json={"text": text, "model": model}).json()
     assert d["problems"] == [], d["problems"]
     chosen = (d["settings"]["layer"], d["settings"]["head"])
@@ -536,9 +537,13 @@ def test_lesson_9_calls_the_head_s_cell_the_lowest_only_as_the_cells_read(client
         assert "With three decimals" not in body, body
     elif cells[1][0] == mine:  # (the same change: the first of them, as the step selects)
         lowest = sum(c[0] == mine for c in cells)
-        assert f"{lowest} cells share the lowest value of the heatmap at the bottom, {mine:.4f}" in body, body
+        value = _three(mine) if alike == lowest else f"{mine:.4f}"
+        assert f"{lowest} cells share the lowest value of the heatmap at the bottom, {value}" in body, body
         assert f"the first of them (the lower layer, then the lower head), head {chosen[0]}.{chosen[1]}." in body
-        assert bare not in body and "With three decimals" not in body, body
+        assert bare not in body, body
+        assert ("With three decimals" in body) == (alike > lowest), body
+        if alike > lowest:
+            assert f"With three decimals, {alike} cells read {_three(mine)}, not only those {lowest}." in body, body
     else:
         nxt = cells[1]
         assert bare not in body, body
@@ -553,8 +558,15 @@ def test_lesson_9_calls_the_head_s_cell_the_lowest_only_as_the_cells_read(client
     body = filled(d)
     assert "That head's cell" not in body, body
     if cells[1][0] != mine:
-        said = f"The lowest cell of the heatmap at the bottom is that of head {chosen[0]}.{chosen[1]}, {mine:.4f}"
+        value = _three(mine) if alike == 1 else f"{mine:.4f}"
+        said = f"The lowest cell of the heatmap at the bottom is that of head {chosen[0]}.{chosen[1]}, {value}"
         assert said + ": the head this step chose, not the one selected now." in body, body
+        assert ("With three decimals" in body) == (alike > 1), body
+        if alike > 1:
+            nxt = cells[1]
+            said = (f"With three decimals, {alike} cells read {_three(mine)}; the next after it, head {nxt[1]}.{nxt[2]}, "
+                    f"has {nxt[0]:.4f}.")
+            assert said in body, (body, cells[:3])
 
 
 def test_lesson_9_leaves_the_strongest_head_s_numbers_to_the_page_as_placeholders(client):

@@ -424,13 +424,25 @@ def test_an_alibi_slope_in_a_lesson_s_text_has_the_decimals_the_views_write_it_w
     assert [(name, x) for name, x in quoted if x.rpartition("|")[2].strip() not in digits] == []
 
 
-def test_a_role_score_or_weight_in_a_lesson_s_text_has_the_decimals_the_page_writes_it_with():
-    """Lesson 8 step 6 quoted the models' previous-token scores as 0.5040 and 0.3807 beside the Heads tab's 0.50 and
-    0.38 for the same heads: a student comparing them read two numbers. A role score or an attention weight is quoted
-    with the page's 2 decimals (roles.js scoreText, the heatmaps), and with more only in a block that tells apart
-    numbers that read alike with two (its condition counts them, `alike`; its text says so) or that says how small a
-    weight below 0.005 is (lesson 4: "at most 0.004", which two decimals would write 0.00)."""
-    quoted = re.compile(r"\{\{([^{}]*(?:scores\.[\w-]+|weights\.[^{}|]+|_weight)\s*\|\s*[34])\s*\}\}")
+# a number a lesson quotes (a pattern of its placeholder's path) -> the decimals of the panel that shows it: a role
+# score or an attention weight, roles.js scoreText and the heatmaps; a head's mean entropy, the per-head summary
+# (heads.js); a head's change of the top word's probability, the cells of the Beyond attention view's ablation
+# heatmap (effects.js, "%{z:.3f}")
+PANEL_DECIMALS = {r"scores\.[\w-]+|weights\.[^{}|]+|_weight|entropy": 2, r"delta_prob": 3}
+
+
+def test_a_number_in_a_lesson_s_text_has_the_decimals_of_the_panel_that_shows_it():
+    """Lesson 8 step 6 quoted the models' previous-token scores as 0.5040 and 0.3807 beside the Heads tab's 0.50 and 0.38
+    for the same heads, and lesson 9's Beyond attention step the heatmap's lowest cell as -0.1971 beside the cell's
+    -0.197 (its own sentence, another head selected): a student comparing them read two numbers. Such a number is quoted
+    with its panel's decimals (PANEL_DECIMALS), and with more only in a block that tells apart numbers that read alike
+    with those (its condition counts more than one, `alike ... >`; its text says so), that says how small a weight below
+    0.005 is (lesson 4: "at most 0.004", which two decimals would write 0.00) or that compares two numbers less than
+    0.01 apart (lesson 6: "with four decimals", the sharpest head with and without scaling)."""
+    quoted = [(re.compile(r"\{\{([^{}]*(?:" + path + r")\s*\|\s*(\d))\s*\}\}"), digits)
+              for path, digits in PANEL_DECIMALS.items()]
+    assert Path(LESSONS_DIR).parent.joinpath("js", "views", "effects.js").read_text(encoding="utf-8").count(
+        '"%{z:.3f}"') == 1
     more = []
     for path in sorted(Path(LESSONS_DIR).glob("[0-9]*.md")):
         condition = ""
@@ -439,9 +451,10 @@ def test_a_role_score_or_weight_in_a_lesson_s_text_has_the_decimals_the_page_wri
                 condition = line
             elif line.strip() == ":::":
                 condition = ""
-            elif not line.startswith(":::") and "alike" not in condition and "< 0.005" not in condition:
-                # (`::: else` keeps its block's condition)
-                more += [f"{path.name}:{n}: {{{{{x}}}}}" for x in quoted.findall(line)]
+            elif (not line.startswith(":::") and not re.search(r"alike[^{}]*\}\}\s*>", condition)
+                  and not re.search(r"< 0\.0(05|1)\b", condition)):  # (`::: else` keeps its block's condition)
+                more += [f"{path.name}:{n}: {{{{{x}}}}}" for pattern, digits in quoted
+                         for x, d in pattern.findall(line) if int(d) > digits]
     assert more == []
 
 
