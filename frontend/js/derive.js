@@ -219,6 +219,15 @@ export function hideSpecialBox(tokens, model, hide) {
 }
 
 /**
+ * What a phone's closed Settings hide that a new page would not show (main.js writes it on their button), in short
+ * words, in the settings' order: the training step the slider picked (`tstep`: an earlier checkpoint's; null, the
+ * final model) and "hide special tokens" ticked. The interventions are not named: the page's banner shows them.
+ */
+export function settingsNotes({ tstep, hidespecial }) {
+  return [tstep === null ? "" : `step ${tstep}`, hidespecial ? "no specials" : ""].filter(Boolean);
+}
+
+/**
  * An /api/analyze answer as the attention views draw it: with special tokens hidden, their rows and columns are left
  * out, picked by index from the API's numbers. Each kept token gets `index` (its index in the answer), `hidden`
  * lists the tokens left out, `mask` is the answer's mask for the kept rows and columns. Memoised per answer.

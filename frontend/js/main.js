@@ -4,7 +4,7 @@
 import * as classroom from "./classroom.js";
 import { data } from "./data.js";
 import {
-  asSentence, baseParams, beyondNotice, canRunBeyond, continuationKey, count, effectiveToken, emptyMessage, hideSpecialBox, intoSight, samplingOf, scrollCues, shownIndices, shownText, surelyFits, visibleAnalysis, wholeInsert,
+  asSentence, baseParams, beyondNotice, canRunBeyond, continuationKey, count, effectiveToken, emptyMessage, hideSpecialBox, intoSight, samplingOf, settingsNotes, scrollCues, shownIndices, shownText, surelyFits, visibleAnalysis, wholeInsert,
 } from "./derive.js";
 import { lab } from "./lab.js";
 import { atStep, checkpointSteps, schemeWords, stepIndex } from "./labrun.js";
@@ -134,6 +134,18 @@ function showSettings(open) {
   localStore().setItem(SETTINGS_OPEN, open ? "1" : "0");
 }
 
+/** The Settings button names, a chip each, what the settings it folds hold that a new page would not (derive.js
+ * settingsNotes): closed, they hid that the numbers were an earlier training step's. Its spoken name says them too. */
+function labelSettings(notes) {
+  const button = $("settings-toggle");
+  const key = notes.join("\n");
+  if (button._notes === key) return;
+  button._notes = key;
+  button.replaceChildren("Settings", ...notes.map((note) => h("span", { class: "settings-note" }, note)));
+  if (notes.length) button.setAttribute("aria-label", `Settings: ${notes.join(", ")}`);
+  else button.removeAttribute("aria-label");
+}
+
 // ----------------------------------------------------------------------------------- the page from the vocabulary
 
 /** The tabs and their panels, one per view of the server's vocabulary, in its order. */
@@ -198,6 +210,7 @@ function syncInputs() {
   $("positions").value = state.positions;
   $("scale").checked = state.scale;
   $("hide-special").checked = state.hidespecial;
+  labelSettings(settingsNotes(state));
   $("present").setAttribute("aria-pressed", state.present ? "true" : "false");
   if (page.presenting !== state.present) {
     const first = page.presenting === null;

@@ -254,6 +254,40 @@ def test_on_a_phone_the_view_starts_on_the_first_screen_and_each_setting_is_one_
         expect(page.locator(sel)).to_be_visible()
 
 
+def test_on_a_phone_the_closed_settings_name_an_earlier_training_step_and_hidden_special_tokens(page: Page, shot, models):
+    """Closed, the phone's Settings hid the training-step slider: a learner who had picked an earlier step read that
+    checkpoint's numbers with nothing on screen saying so (and the same for hide special tokens). The button names
+    them, in its text and its spoken name, and stays on its row beside Presenter."""
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/?view=attention")
+    ready(page, WAIT)
+    toggle = page.locator("#settings-toggle")
+    expect(toggle).to_have_text("Settings")
+    toggle.click()
+    steps = [c["step"] for c in models["tiny-sinusoidal"]["checkpoints"]]
+    page.locator("#replay input[type=range]").fill("9")  # (checkpoint 10 of 12: an earlier step than the final model's)
+    expect(page.locator("#replay .replay-step")).to_have_text(f"step {steps[9]} of {steps[-1]}")
+    toggle.click()
+    expect(toggle).to_have_attribute("aria-expanded", "false")
+    expect(toggle).to_have_text(f"Settingsstep {steps[9]}")
+    expect(toggle).to_have_accessible_name(f"Settings: step {steps[9]}")
+    present, box = page.locator("#present").bounding_box(), toggle.bounding_box()
+    # (on Presenter's row, one line high: the title bar's baseline alignment leaves them under a pixel apart)
+    assert abs(box["y"] - present["y"]) < 1 and box["height"] == present["height"], f"Settings {box} beside Presenter {present}"
+    assert box["x"] + box["width"] <= 390, box
+    shot(page, "phone-settings-step", full_page=False)
+    toggle.click()
+    page.locator("#hide-special").check()
+    toggle.click()
+    expect(toggle).to_have_accessible_name(f"Settings: step {steps[9]}, no specials")
+    toggle.click()
+    page.locator("#replay input[type=range]").fill(str(len(steps) - 1))  # (the final model: nothing to name)
+    page.locator("#hide-special").uncheck()
+    toggle.click()
+    expect(toggle).to_have_text("Settings")
+    expect(toggle).to_have_accessible_name("Settings")
+
+
 def test_on_a_phone_the_lesson_choices_are_on_screen_before_next(page: Page, shot):
     page.set_viewport_size({"width": 390, "height": 844})
     # step 3 of attention-arithmetic: a predict-then-reveal question (which key gets the most weight)

@@ -4,7 +4,7 @@ import { test } from "node:test";
 
 import {
   asSentence, baseParams, bothMasked, byLayer, wholeRows, compact, effectiveToken, intoSight, keptIndices, maskOf, masksAny, positionalLength, positionText, scrollCues,
-  beyondNotice, count, emptyMessage, hideSpecialBox, shownIndices, shownText, temperatureElsewhere,
+  beyondNotice, count, emptyMessage, hideSpecialBox, settingsNotes, shownIndices, shownText, temperatureElsewhere,
   similarityByDistance, similarityCaption, keptCells, keptPosition, keptTokens,
   sliceThumbnails, visibleAnalysis, wholeInsert, stripHidden, hiddenWords, unpackedAttention,
 } from "../../../frontend/js/derive.js";
@@ -420,4 +420,14 @@ test("wordRefusal: several words are never one token; one word only the server c
   assert.equal(wordRefusal(" cat "), null);
   assert.equal(wordRefusal("antidisestablishment"), null);
   assert.equal(wordRefusal(""), null);
+});
+
+test("the phone's closed Settings name what they hide that a new page would not: an earlier training step, hidden special tokens", () => {
+  assert.deepEqual(settingsNotes({ tstep: null, hidespecial: false }), []); // (the final model, every token: nothing to say)
+  assert.deepEqual(settingsNotes({ tstep: 1309, hidespecial: false }), ["step 1309"]);
+  assert.deepEqual(settingsNotes({ tstep: 0, hidespecial: false }), ["step 0"]); // (the untrained model is a step too)
+  assert.deepEqual(settingsNotes({ tstep: null, hidespecial: true }), ["no specials"]);
+  assert.deepEqual(settingsNotes({ tstep: 755, hidespecial: true }), ["step 755", "no specials"]); // (the settings' order)
+  // the interventions have the page's banner: they add nothing here
+  assert.deepEqual(settingsNotes({ tstep: null, hidespecial: false, positions: "shuffled", scale: false, ablate: [[0, 1]] }), []);
 });
