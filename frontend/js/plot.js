@@ -760,10 +760,13 @@ export function estimatedWidth(text, k = 1) {
  * 1.2 times the layout's, which the presenter's scale `k` multiplies, rounded): 8.4 px a letter is a cautious estimate of it
  * ("query (every 2nd labelled)" measures 186 px in the page's font at 1280x800, 218 estimated). */
 export function measuredWidth(ctx) {
-  return (text, k = 1) => {
-    ctx.font = `${Math.round(THEME.font.size * k * 1.2)}px ${FONT}`; // (Plotly's title size of the scaled layout font)
-    return ctx.measureText(text).width;
-  };
+  return (text, k = 1) => measureOn(ctx, text, Math.round(THEME.font.size * k * 1.2)); // (Plotly's title size of the scaled layout font)
+}
+
+/** The px across of `text` drawn on the canvas 2d context `ctx` in the plots' font (FONT) at `px` px. */
+function measureOn(ctx, text, px) {
+  ctx.font = `${px}px ${FONT}`;
+  return ctx.measureText(text).width;
 }
 
 let canvasContext; // (undefined: not looked for yet; null: none)
@@ -788,9 +791,7 @@ export function titleWidth(text, k = 1) {
  * else about 0.6 of its size a character (node). */
 export function textWidth(text, px) {
   const ctx = canvas2d();
-  if (!ctx) return [...text].length * 0.6 * px;
-  ctx.font = `${px}px ${FONT}`;
-  return ctx.measureText(text).width;
+  return ctx ? measureOn(ctx, text, px) : [...text].length * 0.6 * px;
 }
 
 /**

@@ -199,8 +199,7 @@ export const SOURCES = {
         const said = `${name} reads at most ${limit} tokens, and this text is ${n}${own ? "" : " of its tokens"}`;
         const error = !canRunBeyond(m) ? withReason(said, m.why_not_beyond)
           : ctx.state.beyond ? `${said}.`
-          : own ? `${said}: past its trained length, it runs when you allow it (up to ${m.max_tokens_beyond}).`
-          : `${said}: past its trained length, it runs when you choose it above and allow it (up to ${m.max_tokens_beyond}).`;
+          : `${said}: past its trained length, it runs when you ${own ? "" : "choose it above and "}allow it (up to ${m.max_tokens_beyond}).`;
         return { name, positional: m.positional, error };
       }
       // (outside the family, the others wait for the first model's answer)
